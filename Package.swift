@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "ReluFlow",
+    products: [
+        .library(name: "ReluFlow", targets: ["ReluFlow"]),
+        .executable(name: "reluflow", targets: ["reluflow"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // GSL (Debian: libgsl-dev): ODE steppers, root finding, least squares, eigenvalues.
+        .systemLibrary(
+            name: "CGSL",
+            pkgConfig: "gsl",
+            providers: [.apt(["libgsl-dev"])]
+        ),
+        .target(
+            name: "ReluFlow",
+            dependencies: ["CGSL"]
+        ),
+        .executableTarget(
+            name: "reluflow",
+            dependencies: [
+                "ReluFlow",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "ReluFlowTests",
+            dependencies: ["ReluFlow", "reluflow"]
+        ),
+    ]
+)

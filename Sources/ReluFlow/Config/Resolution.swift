@@ -1,0 +1,203 @@
+import Foundation
+
+extension RunConfig {
+    /// Turns the config into a problem, and returns the config with every default filled in and
+    /// the data and initial parameters written out explicitly, so that `config.json` repeats the
+    /// run exactly. Throws `InputError` naming the field for anything unusable.
+    public func resolve() throws -> (problem: FlowProblem, resolved: RunConfig) {
+        let data = try resolveData()
+        var out = self
+
+        // Network
+        let net = network
+        var width = net.width
+        if let W = net.W {
+            if let w = width, w != W.count {
+                throw InputError("network.W", "has \(W.count) rows but network.width is \(w)")
+            }
+            width = W.count
+        }
+        let n = width ?? 10
+        guard n >= 1 else { throw InputError("network.width", "must be at least 1 (got \(n))") }
+        guard n <= 100_000 else { throw InputError("network.width", "is too large (\(n))") }
+        let network = ShallowNetwork(width: n, inputDimension: data.dimension, outputBias: net.outputBias ?? false)
+        let initSpec = net.initialization ?? InitSpec()
+        guard initSpec.scale.isFinite else { throw InputError("network.init.scale", "is not a finite number") }
+        guard initSpec.biasScale.isFinite, initSpec.biasScale >= 0 else {
+            throw InputError("network.init.biasScale", "must be a finite number ≥ 0")
+        }
+        var theta = initSpec.draw(for: network)
+        let d = data.dimension
+        if let W = net.W {
+            for (i, row) in W.enumerated() {
+                guard row.count == d else {
+                    throw InputError("network.W[\(i)]", "has \(row.count) entries, expected d = \(d)")
+                }
+                for (k, v) in row.enumerated() {
+                    guard v.isFinite else { throw InputError("network.W[\(i)][\(k)]", "is not a finite number") }
+                    theta[network.wIndex(i, k)] = v
+                }
+            }
+        }
+        for (name, values, index) in [("b", net.b, network.bIndex), ("c", net.c, network.cIndex)] as [(String, [Double]?, (Int) -> Int)] {
+            guard let values else { continue }
+            guard values.count == n else { throw InputError("network.\(name)", "has \(values.count) entries, expected width \(n)") }
+            for (i, v) in values.enumerated() {
+                guard v.isFinite else { throw InputError("network.\(name)[\(i)]", "is not a finite number") }
+                theta[index(i)] = v
+            }
+        }
+        if let c0 = net.c0 {
+            guard network.outputBias else { throw InputError("network.c0", "is given but network.outputBias is false") }
+            guard c0.isFinite else { throw InputError("network.c0", "is not a finite number") }
+            theta[network.c0Index!] = c0
+        }
+
+        // Flow
+        var options = FlowOptions()
+        let flow = self.flow
+        if let T = flow.T {
+            guard T.isFinite, T > 0 else { throw InputError("flow.T", "must be a finite number > 0 (got \(T))") }
+            options.T = T
+        }
+        if let rtol = flow.rtol {
+            guard rtol.isFinite, rtol > 0, rtol < 1 else { throw InputError("flow.rtol", "must lie in (0, 1) (got \(rtol))") }
+            options.rtol = rtol
+        }
+        if let atol = flow.atol {
+            guard atol.isFinite, atol >= 0 else { throw InputError("flow.atol", "must be a finite number ≥ 0 (got \(atol))") }
+            options.atol = atol
+        }
+        if let name = flow.stepper {
+            guard let stepper = Stepper(rawValue: name) else {
+                throw InputError("flow.stepper", "unknown stepper '\(name)' (known: \(Stepper.names))")
+            }
+            options.stepper = stepper
+        }
+        if let samples = flow.samples {
+            if let spacing = samples.spacing {
+                guard let s = SampleSpacing(rawValue: spacing) else {
+                    throw InputError("flow.samples.spacing", "must be 'log' or 'linear' (got '\(spacing)')")
+                }
+                options.sampleSpacing = s
+            }
+            if let count = samples.count {
+                guard count >= 2, count <= 10_000_000 else { throw InputError("flow.samples.count", "must lie in 2…10000000 (got \(count))") }
+                options.sampleCount = count
+            }
+            if let tMin = samples.tMin {
+                guard tMin.isFinite, tMin > 0, tMin < options.T else {
+                    throw InputError("flow.samples.tMin", "must lie in (0, T) (got \(tMin))")
+                }
+                options.sampleTMin = tMin
+            }
+        }
+        if let maxEvents = flow.maxEvents {
+            guard maxEvents >= 1 else { throw InputError("flow.maxEvents", "must be at least 1") }
+            options.maxEvents = maxEvents
+        }
+
+        // Resolved config: explicit data and parameters, every default written.
+        // Explicit x and y take precedence, so the original source stays as a record of where they came from.
+        out.data = DataConfig(x: data.rows, y: data.y, csv: self.data.csv, target: self.data.target)
+        out.network = NetworkConfig(
+            width: n, outputBias: network.outputBias, initialization: initSpec,
+            W: (0..<n).map { i in (0..<d).map { theta[network.wIndex(i, $0)] } },
+            b: (0..<n).map { theta[network.bIndex($0)] },
+            c: (0..<n).map { theta[network.cIndex($0)] },
+            c0: network.c0Index.map { theta[$0] })
+        out.flow = FlowConfig(
+            T: options.T, rtol: options.rtol, atol: options.atol, stepper: options.stepper.rawValue,
+            samples: SampleConfig(spacing: options.sampleSpacing.rawValue, count: options.sampleCount,
+                                  tMin: options.sampleSpacing == .log ? (options.sampleTMin ?? min(1e-3, options.T / 100)) : options.sampleTMin),
+            maxEvents: options.maxEvents)
+        return (FlowProblem(data: data, network: network, theta0: theta, options: options), out)
+    }
+
+    private func resolveData() throws -> Dataset {
+        if data.x != nil || data.y != nil {
+            guard let x = data.x else { throw InputError("data.x", "is required when data.y is given") }
+            guard let y = data.y else { throw InputError("data.y", "is required when data.x is given") }
+            return try Dataset(x: x, y: y)
+        }
+        if let csv = data.csv { return try Self.readCSV(path: csv) }
+        if data.target != nil { return try resolveTargetOnly() }
+        throw InputError("data", "give x and y, a csv file, or a target function")
+    }
+
+    private func resolveTargetOnly() throws -> Dataset {
+        guard let target = data.target else { throw InputError("data.target", "is missing") }
+        let dim = target.dim ?? 1
+        guard dim >= 1, dim <= 10 else { throw InputError("data.target.dim", "must lie in 1…10 (got \(dim))") }
+        guard target.m >= 1 else { throw InputError("data.target.m", "must be at least 1 (got \(target.m))") }
+        guard target.range.count == 2, target.range.allSatisfy(\.isFinite), target.range[0] < target.range[1] else {
+            throw InputError("data.target.range", "must be [lo, hi] with finite lo < hi")
+        }
+        let expression = try TargetExpression(target.function)
+        guard expression.variableCount <= dim else {
+            throw InputError("data.target.function", "uses x\(expression.variableCount - 1) but data.target.dim is \(dim)")
+        }
+        let lo = target.range[0], hi = target.range[1]
+        var rows: [[Double]] = []
+        switch target.points ?? "uniform" {
+        case "uniform":
+            let k = Int((pow(Double(target.m), 1 / Double(dim))).rounded())
+            guard Int(pow(Double(k), Double(dim)).rounded()) == target.m else {
+                throw InputError("data.target.m", "must be k^\(dim) for a uniform grid in \(dim) dimensions (got \(target.m))")
+            }
+            func coord(_ a: Int) -> Double { k == 1 ? (lo + hi) / 2 : (a == k - 1 ? hi : lo + (hi - lo) * Double(a) / Double(k - 1)) }
+            for flat in 0..<target.m {
+                var rest = flat
+                var row = [Double](repeating: 0, count: dim)
+                for axis in stride(from: dim - 1, through: 0, by: -1) {
+                    row[axis] = coord(rest % k)
+                    rest /= k
+                }
+                rows.append(row)
+            }
+        case "random":
+            let network = ShallowNetwork(width: target.m, inputDimension: dim)
+            let draws = InitSpec(scheme: .uniform, seed: target.seed ?? 0, scale: 1, biasScale: 0).draw(for: network)
+            // Uniform(±1/√d) draws of the W block, mapped affinely onto the range.
+            let bound = 1 / Double(dim).squareRoot()
+            for j in 0..<target.m {
+                rows.append((0..<dim).map { lo + (hi - lo) * (draws[network.wIndex(j, $0)] + bound) / (2 * bound) })
+            }
+        case let other:
+            throw InputError("data.target.points", "must be 'uniform' or 'random' (got '\(other)')")
+        }
+        let y = rows.map { expression.evaluate($0) }
+        for (j, v) in y.enumerated() where !v.isFinite {
+            throw InputError("data.target.function", "is not finite at point \(j) (x = \(rows[j]))")
+        }
+        return try Dataset(x: rows, y: y, field: "data.target")
+    }
+
+    /// Reads a CSV with a header row `x0,…,x{d-1},y` (any names; the last column is y).
+    static func readCSV(path: String) throws -> Dataset {
+        guard let bytes = FileManager.default.contents(atPath: path), let text = String(data: bytes, encoding: .utf8) else {
+            throw InputError("data.csv", "cannot read \(path)")
+        }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard let header = lines.first else { throw InputError("data.csv", "\(path) is empty") }
+        let columns = header.split(separator: ",").count
+        guard columns >= 2 else { throw InputError("data.csv", "\(path): the header needs columns x0 … x{d-1}, y") }
+        var x: [[Double]] = [], y: [Double] = []
+        for (number, line) in lines.dropFirst().enumerated() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard fields.count == columns else {
+                throw InputError("data.csv", "\(path) line \(number + 2): \(fields.count) fields, the header has \(columns)")
+            }
+            var values: [Double] = []
+            for (k, field) in fields.enumerated() {
+                guard let v = Double(field), v.isFinite else {
+                    throw InputError("data.csv", "\(path) line \(number + 2), column \(k + 1): '\(field)' is not a finite number")
+                }
+                values.append(v)
+            }
+            y.append(values.removeLast())
+            x.append(values)
+        }
+        return try Dataset(x: x, y: y, field: "data.csv")
+    }
+}

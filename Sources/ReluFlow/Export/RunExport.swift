@@ -1,0 +1,66 @@
+import Foundation
+
+/// The files of a run folder for a solution (INTERFACE.md), as name → bytes.
+public enum RunExport {
+    public static func files(for solution: FlowSolution, config: RunConfig) throws -> [(String, Data)] {
+        let network = solution.problem.network
+        let data = solution.problem.data
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        var files: [(String, Data)] = []
+        files.append(("config.json", try config.encoded()))
+        files.append(("summary.json", try encoder.encode(RunSummary(solution))))
+
+        // trajectory
+        let names = network.parameterNames
+        var trajectory = CSVWriter(header: ["t", "loss", "gradNorm", "patternId"] + names + ["dissipated"])
+        for s in solution.samples {
+            trajectory.row([CSVWriter.number(s.t), CSVWriter.number(s.loss), CSVWriter.number(s.gradNorm), String(s.patternId)]
+                + s.theta.map(CSVWriter.number) + [CSVWriter.number(s.dissipated)])
+        }
+        files.append(("trajectory.csv", trajectory.data))
+        var columns: [NPYWriter.Column] = [
+            .float64("t", solution.samples.map(\.t)), .float64("loss", solution.samples.map(\.loss)),
+            .float64("gradNorm", solution.samples.map(\.gradNorm)), .int64("patternId", solution.samples.map(\.patternId)),
+        ]
+        for (p, name) in names.enumerated() { columns.append(.float64(name, solution.samples.map { $0.theta[p] })) }
+        columns.append(.float64("dissipated", solution.samples.map(\.dissipated)))
+        files.append(("trajectory.npy", NPYWriter.records(columns)))
+
+        // events
+        var events = CSVWriter(header: ["t", "neuron", "point", "kind", "loss", "state"])
+        for e in solution.events {
+            events.row([CSVWriter.number(e.t), String(e.neuron), String(e.point), e.kind.rawValue, CSVWriter.number(e.loss), e.state.name])
+        }
+        files.append(("events.csv", events.data))
+        files.append(("events.npy", NPYWriter.records([
+            .float64("t", solution.events.map(\.t)), .int64("neuron", solution.events.map(\.neuron)),
+            .int64("point", solution.events.map(\.point)), .text("kind", solution.events.map(\.kind.rawValue), width: 8),
+            .float64("loss", solution.events.map(\.loss)), .text("state", solution.events.map(\.state.name), width: 7),
+        ])))
+
+        // patterns
+        var patterns = CSVWriter(header: ["patternId", "tStart", "tEnd", "activeCounts", "slidingCounts", "pattern"])
+        for p in solution.patterns {
+            patterns.row([String(p.patternId), CSVWriter.number(p.tStart), CSVWriter.number(p.tEnd),
+                          p.activeCounts.map(String.init).joined(separator: ";"),
+                          p.slidingCounts.map(String.init).joined(separator: ";"), p.code])
+        }
+        files.append(("patterns.csv", patterns.data))
+        files.append(("patterns.npy", NPYWriter.records([
+            .int64("patternId", solution.patterns.map(\.patternId)),
+            .float64("tStart", solution.patterns.map(\.tStart)), .float64("tEnd", solution.patterns.map(\.tEnd)),
+        ])))
+        // Full matrices: intervals × n × m, 1 on, 0 off, 2 sliding.
+        let matrices = solution.patterns.flatMap { $0.states.map { Int8($0.rawValue) } }
+        files.append(("pattern_matrices.npy", NPYWriter.int8(matrices, shape: [solution.patterns.count, network.width, data.count])))
+
+        // data
+        let d = data.dimension
+        var dataCSV = CSVWriter(header: (0..<d).map { "x\($0)" } + ["y"])
+        for j in 0..<data.count { dataCSV.row(data.point(j).map(CSVWriter.number) + [CSVWriter.number(data.y[j])]) }
+        files.append(("data.csv", dataCSV.data))
+        return files
+    }
+}

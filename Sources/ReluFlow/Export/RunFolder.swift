@@ -1,0 +1,62 @@
+import Foundation
+
+/// Writes a run folder (INTERFACE.md "Run folder") all at once: every file goes into a hidden
+/// sibling folder first, which is renamed into place at the end, so a folder appears complete
+/// or not at all. An existing run folder at the same place is replaced; any other existing,
+/// non-empty folder is refused.
+public enum RunFolder {
+    /// Checks before a run that `path` can receive a run folder (throws `InputError` for `--out`).
+    public static func checkDestination(_ path: String) throws {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: path, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw InputError("--out", "\(path) exists and is a file") }
+            let contents = (try? fm.contentsOfDirectory(atPath: path)) ?? []
+            if !contents.isEmpty && !contents.contains("summary.json") {
+                throw InputError("--out", "\(path) exists and is not a ReluFlow run folder (no summary.json); refusing to overwrite it")
+            }
+        }
+        let parent = (absolute(path) as NSString).deletingLastPathComponent
+        if !fm.fileExists(atPath: parent) {
+            do { try fm.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
+                throw InputError("--out", "cannot create \(parent): \(error.localizedDescription)")
+            }
+        }
+        guard fm.isWritableFile(atPath: parent) else { throw InputError("--out", "\(parent) is not writable") }
+    }
+
+    /// Writes `files` (name → bytes) as the folder `path`.
+    public static func write(_ files: [(String, Data)], to path: String) throws {
+        let fm = FileManager.default
+        let target = absolute(path)
+        let parent = (target as NSString).deletingLastPathComponent
+        let name = (target as NSString).lastPathComponent
+        try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        let staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())")
+        try? fm.removeItem(atPath: staging)
+        try fm.createDirectory(atPath: staging, withIntermediateDirectories: false)
+        do {
+            for (file, bytes) in files {
+                try bytes.write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent(file)))
+            }
+            if fm.fileExists(atPath: target) {
+                let old = (parent as NSString).appendingPathComponent(".\(name).old-\(getpid())")
+                try? fm.removeItem(atPath: old)
+                try fm.moveItem(atPath: target, toPath: old)
+                try fm.moveItem(atPath: staging, toPath: target)
+                try? fm.removeItem(atPath: old)
+            } else {
+                try fm.moveItem(atPath: staging, toPath: target)
+            }
+        } catch {
+            try? fm.removeItem(atPath: staging)
+            throw error
+        }
+    }
+
+    static func absolute(_ path: String) -> String {
+        let expanded = (path as NSString).expandingTildeInPath
+        if expanded.hasPrefix("/") { return (expanded as NSString).standardizingPath }
+        return ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(expanded) as NSString).standardizingPath
+    }
+}

@@ -1,0 +1,67 @@
+/// `summary.json` of a run folder (INTERFACE.md).
+public struct RunSummary: Codable, Sendable {
+    public var status: FlowStatus
+    /// Why the run stopped early (failed or interrupted), null when completed.
+    public var message: String?
+    public var T: Double
+    public var finalTime: Double
+    public var initialLoss: Double
+    public var finalLoss: Double
+    public var finalGradNorm: Double
+    /// Final θ, SPEC §1 order.
+    public var theta: [Double]
+    public var theta0: [Double]
+    public var steps: Int
+    public var rejectedSteps: Int
+    public var rhsEvaluations: Int
+    public var jacobianEvaluations: Int
+    /// Number of events (per pair and surface group; `events.csv` has one row per data point).
+    public var events: Int
+    public var eventsByKind: [String: Int]
+    /// Number of constant-pattern intervals and of distinct patterns.
+    public var patternIntervals: Int
+    public var distinctPatterns: Int
+    public var wallSeconds: Double
+    /// The concrete GSL stepper, and what was asked for (`auto` or a name).
+    public var stepper: String
+    public var stepperRequested: String
+    /// max_i |q_i(T) − q_i(0)| (SPEC §4).
+    public var invariantDrift: Double
+    /// |L(0) − L(T) − ∫|θ'|²| / L(0) (SPEC §4).
+    public var dissipationDefect: Double
+    /// ∫₀ᵀ |θ'|² dt.
+    public var dissipated: Double
+    public var version: String
+
+    public init(_ solution: FlowSolution) {
+        let diag = solution.diagnostics
+        status = solution.status
+        message = solution.message
+        T = solution.problem.options.T
+        finalTime = solution.finalTime
+        initialLoss = diag.initialLoss
+        finalLoss = diag.finalLoss
+        finalGradNorm = solution.samples.last?.gradNorm ?? .nan
+        theta = solution.finalTheta
+        theta0 = solution.problem.theta0
+        steps = diag.steps
+        rejectedSteps = diag.rejectedSteps
+        rhsEvaluations = diag.rhsEvaluations
+        jacobianEvaluations = diag.jacobianEvaluations
+        events = diag.eventsByKind.values.reduce(0, +)
+        eventsByKind = Dictionary(uniqueKeysWithValues: EventKind.allCases.map { ($0.rawValue, diag.eventsByKind[$0.rawValue] ?? 0) })
+        patternIntervals = solution.patterns.count
+        distinctPatterns = Set(solution.patterns.map(\.patternId)).count
+        wallSeconds = diag.wallSeconds
+        stepper = solution.stepper.rawValue
+        stepperRequested = solution.problem.options.stepper.rawValue
+        invariantDrift = diag.invariantDrift
+        dissipationDefect = diag.dissipationDefect
+        dissipated = diag.dissipated
+        version = ReluFlowVersion.string
+    }
+}
+
+public enum ReluFlowVersion {
+    public static let string = "0.1.0"
+}

@@ -1,0 +1,223 @@
+/// Kinds of event, as written to `events.csv` (INTERFACE.md).
+public enum EventKind: String, Sendable, Codable, CaseIterable {
+    /// The pair switched on (crossing from z < 0).
+    case on
+    /// The pair switched off (crossing from z > 0).
+    case off
+    /// The flow reached an attracting surface and slides on it.
+    case slide
+    /// α reached 0 or 1: sliding ended, the pair left to the side the flow points to.
+    case slideEnd
+    /// Several Filippov continuations existed (repelling surface); the steepest one was taken.
+    case branch
+    /// A normal velocity vanished within tolerance; the side was chosen by the next order.
+    case graze
+}
+
+/// A decided change of one pair at an event.
+struct PairTransition {
+    let neuron: Int
+    let group: Int
+    let from: PairState
+    let to: PairState
+    let kind: EventKind
+}
+
+/// The Filippov treatment at an event (SPEC §4): for each neuron with pairs on a surface, choose
+/// the new states of its surface pairs (on, off or sliding) among the continuations that are
+/// consistent with the one-sided fields:
+/// - an `on` pair needs normal velocity `x̃_g·F_i ≥ 0`, an `off` pair `≤ 0`;
+/// - a `sliding` pair needs α ∈ [0, 1] and an attracting surface, `c_i R_g > 0`.
+/// A unique consistent continuation is a crossing, a slide or a slide end. Several (a repelling
+/// surface): the one with the largest `|f|²` (steepest descent), logged as `branch`. None
+/// within tolerance (grazing): the least inconsistent one, logged as `graze`.
+/// Neurons do not interact through the normals, so each neuron is resolved on its own.
+struct FilippovResolver {
+    let field: ModeField
+    /// Relative tolerance below which a normal velocity counts as zero.
+    var velocityTolerance = 1e-12
+    /// Largest number of surface pairs of one neuron that are resolved jointly by enumeration.
+    var enumerationLimit = 6
+
+    /// - Parameters:
+    ///   - y: the state just past the event (the field's R is evaluated there with the current mode).
+    ///   - eventPairs: (neuron, group) pairs at their surface.
+    ///   - excluded: states a pair (key `i·G + g`) may not take: at an event its current state, which
+    ///     the flow has just left, plus any state already tried and failed at this very time (so an
+    ///     event can never loop).
+    ///   - repeated: pairs decided again at the same time; their change is logged as `graze`.
+    func resolve(_ y: UnsafePointer<Double>, eventPairs: [(Int, Int)], excluded: [Int: Set<PairState>] = [:],
+                 repeated: Set<Int> = []) -> [PairTransition] {
+        let G = field.G, d = field.d
+        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: field.dimension)
+        defer { scratch.deallocate() }
+        field.evaluate(y, scratch)
+        field.rhsEvaluations -= 1
+        var byNeuron: [Int: Set<Int>] = [:]
+        for (i, g) in eventPairs { byNeuron[i, default: []].insert(g) }
+        var transitions: [PairTransition] = []
+        for i in byNeuron.keys.sorted() {
+            var candidates = byNeuron[i]!
+            for g in 0..<G where field.states[i * G + g] == .sliding { candidates.insert(g) }
+            let groups = candidates.sorted()
+            let current = groups.map { field.states[i * G + $0] }
+            let c = y[field.n * d + field.n + i]
+            let scale = -c * field.invM
+            // Contribution of the neuron's other pairs, and the size of the terms (for tolerances).
+            var base = [Double](repeating: 0, count: d + 1)
+            var magnitude = 0.0
+            for g in 0..<G {
+                let x = UnsafeBufferPointer(start: field.xg + g * d, count: d)
+                let xn = (x.reduce(1) { $0 + $1 * $1 }).squareRoot()
+                magnitude += abs(field.R[g]) * xn
+                if candidates.contains(g) { continue }
+                let sr = field.slope[i * G + g] * field.R[g]
+                for k in 0..<d { base[k] += sr * x[k] }
+                base[d] += sr
+            }
+            let maxNorm = (0..<G).map { g in (0..<d).reduce(1.0) { $0 + field.xg[g * d + $1] * field.xg[g * d + $1] }.squareRoot() }.max() ?? 1
+            let tolerance = velocityTolerance * abs(scale) * magnitude * maxNorm
+            let choice: [PairState]
+            let tie: Bool, grazing: Bool
+            if groups.count <= enumerationLimit {
+                (choice, tie, grazing) = enumerate(groups: groups, current: current, neuron: i, base: base, scale: scale, c: c,
+                                                   tolerance: tolerance, excluded: excluded)
+            } else {
+                (choice, tie, grazing) = greedy(groups: groups, current: current, neuron: i, base: base, scale: scale, c: c,
+                                                tolerance: tolerance, excluded: excluded)
+            }
+            for (a, g) in groups.enumerated() {
+                let from = current[a], to = choice[a]
+                guard from != to else { continue }
+                let kind: EventKind
+                // A slide exit is tangent by nature (α reaches 0 or 1 where a normal velocity vanishes):
+                // only crossings are called grazing.
+                if repeated.contains(i * G + g) || (grazing && from != .sliding && to != .sliding) {
+                    kind = .graze
+                } else if tie { kind = .branch } else {
+                    switch (from, to) {
+                    case (.sliding, _): kind = .slideEnd
+                    case (_, .sliding): kind = .slide
+                    case (_, .on): kind = .on
+                    default: kind = .off
+                    }
+                }
+                transitions.append(PairTransition(neuron: i, group: g, from: from, to: to, kind: kind))
+            }
+        }
+        return transitions
+    }
+
+    /// Outcome of one continuation of a neuron's surface pairs.
+    private struct Trial {
+        var violation = 0.0
+        var grazing = false
+        var norm2 = 0.0
+    }
+
+    private func trial(_ states: [PairState], groups: [Int], neuron i: Int, base: [Double], scale: Double, c: Double, tolerance: Double) -> Trial {
+        let d = field.d
+        var F = base
+        var sliding: [Int] = []
+        for (a, g) in groups.enumerated() {
+            switch states[a] {
+            case .on:
+                for k in 0..<d { F[k] += field.R[g] * field.xg[g * d + k] }
+                F[d] += field.R[g]
+            case .sliding: sliding.append(g)
+            case .off: break
+            }
+        }
+        for q in 0...d { F[q] *= scale }
+        var result = Trial()
+        var alphas: [Int: Double] = [:]
+        if !sliding.isEmpty {
+            let set = SurfaceSet(groups: sliding, points: field.xg, d: d)
+            var lambdas = [Double](repeating: 0, count: sliding.count)
+            F.withUnsafeMutableBufferPointer { fp in
+                lambdas.withUnsafeMutableBufferPointer { lp in set.project(fp.baseAddress!, multipliers: lp.baseAddress!) }
+            }
+            for (a, g) in sliding.enumerated() { alphas[g] = lambdas[a] / (scale * field.R[g]) }
+        }
+        for (a, g) in groups.enumerated() {
+            var v = F[d]
+            for k in 0..<d { v += F[k] * field.xg[g * d + k] }
+            switch states[a] {
+            case .on:
+                if abs(v) <= tolerance { result.grazing = true }
+                result.violation += max(0, -v - tolerance)
+            case .off:
+                if abs(v) <= tolerance { result.grazing = true }
+                result.violation += max(0, v - tolerance)
+            case .sliding:
+                let alpha = alphas[g] ?? .nan
+                let attracting = c * field.R[g] > 0
+                if !attracting || !alpha.isFinite {
+                    result.violation += .infinity
+                } else {
+                    // An α outside [0, 1] is measured in velocity units so that it compares with the others.
+                    let excess = max(0, -alpha, alpha - 1)
+                    result.violation += excess > 1e-12 ? excess * abs(scale * field.R[g]) + tolerance : 0
+                }
+            }
+        }
+        result.norm2 = F.reduce(0) { $0 + $1 * $1 }
+        return result
+    }
+
+    private func enumerate(groups: [Int], current: [PairState], neuron i: Int, base: [Double], scale: Double, c: Double,
+                           tolerance: Double, excluded: [Int: Set<PairState>]) -> ([PairState], Bool, Bool) {
+        let G = field.G
+        let options: [PairState] = [.off, .on, .sliding]
+        var total = 1
+        for _ in groups { total *= 3 }
+        var consistent: [([PairState], Trial)] = []
+        var best: ([PairState], Trial)? = nil
+        for code in 0..<total {
+            var rest = code
+            var states: [PairState] = []
+            for _ in groups {
+                states.append(options[rest % 3])
+                rest /= 3
+            }
+            var allowed = true
+            for (a, g) in groups.enumerated() where excluded[i * G + g]?.contains(states[a]) ?? false { allowed = false }
+            if !allowed { continue }
+            let t = trial(states, groups: groups, neuron: i, base: base, scale: scale, c: c, tolerance: tolerance)
+            if t.violation == 0 { consistent.append((states, t)) }
+            if best == nil || t.violation < best!.1.violation { best = (states, t) }
+        }
+        if consistent.count == 1 { return (consistent[0].0, false, consistent[0].1.grazing) }
+        if consistent.isEmpty { return (best?.0 ?? current, false, true) }
+        // Several continuations: steepest descent.
+        let top = consistent.max { $0.1.norm2 < $1.1.norm2 }!
+        let grazing = consistent.contains { $0.1.grazing }
+        return (top.0, true, grazing)
+    }
+
+    /// For neurons with many surface pairs at once: resolve one pair at a time, the others fixed.
+    private func greedy(groups: [Int], current: [PairState], neuron i: Int, base: [Double], scale: Double, c: Double,
+                        tolerance: Double, excluded: [Int: Set<PairState>]) -> ([PairState], Bool, Bool) {
+        var states = current
+        var tie = false, grazing = false
+        for a in groups.indices {
+            var bestState = states[a], bestTrial: Trial? = nil, consistentCount = 0
+            for option in [PairState.off, .on, .sliding] {
+                if excluded[i * field.G + groups[a]]?.contains(option) ?? false { continue }
+                var s = states
+                s[a] = option
+                let t = trial(s, groups: groups, neuron: i, base: base, scale: scale, c: c, tolerance: tolerance)
+                if t.violation == 0 { consistentCount += 1 }
+                if bestTrial == nil || t.violation < bestTrial!.violation
+                    || (t.violation == bestTrial!.violation && t.norm2 > bestTrial!.norm2) {
+                    bestState = option
+                    bestTrial = t
+                }
+            }
+            states[a] = bestState
+            if consistentCount > 1 { tie = true }
+            if consistentCount == 0 || (bestTrial?.grazing ?? false) { grazing = true }
+        }
+        return (states, tie, grazing)
+    }
+}

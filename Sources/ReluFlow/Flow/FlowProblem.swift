@@ -1,0 +1,54 @@
+import Foundation
+
+/// Spacing of the sample grid.
+public enum SampleSpacing: String, Codable, Sendable { case log, linear }
+
+/// Everything the integrator needs (the "problem" in problem → solve → solution).
+public struct FlowProblem: Sendable {
+    public var data: Dataset
+    public var network: ShallowNetwork
+    /// Initial parameters θ(0), SPEC §1 order.
+    public var theta0: [Double]
+    public var options: FlowOptions
+
+    public init(data: Dataset, network: ShallowNetwork, theta0: [Double], options: FlowOptions = FlowOptions()) {
+        precondition(network.inputDimension == data.dimension && theta0.count == network.parameterCount)
+        self.data = data
+        self.network = network
+        self.theta0 = theta0
+        self.options = options
+    }
+}
+
+/// Integration options; defaults are the ones INTERFACE.md documents.
+public struct FlowOptions: Sendable, Equatable {
+    /// Final time T.
+    public var T: Double = 1e4
+    /// Relative and absolute tolerances of GSL's standard step control.
+    public var rtol: Double = 1e-10
+    public var atol: Double = 1e-12
+    public var stepper: Stepper = .auto
+    public var sampleSpacing: SampleSpacing = .log
+    public var sampleCount: Int = 400
+    /// First positive time of a log grid; nil: min(1e-3, T/100).
+    public var sampleTMin: Double? = nil
+    public var maxEvents: Int = 1_000_000
+
+    public init() {}
+
+    /// The sample grid: t = 0, then `sampleCount − 1` times up to T.
+    public var sampleTimes: [Double] {
+        let count = max(sampleCount, 2)
+        switch sampleSpacing {
+        case .linear:
+            return (0..<count).map { k in k == count - 1 ? T : T * Double(k) / Double(count - 1) }
+        case .log:
+            let lo = log10(sampleTMin ?? min(1e-3, T / 100)), hi = log10(T)
+            var times = [0.0]
+            for k in 0..<(count - 1) {
+                times.append(k == count - 2 ? T : pow(10, lo + (hi - lo) * Double(k) / Double(max(count - 2, 1))))
+            }
+            return times
+        }
+    }
+}

@@ -1,0 +1,387 @@
+import Foundation
+@preconcurrency import CGSL
+
+/// Progress of a running integration, for a progress line.
+public struct FlowProgress: Sendable {
+    public var t: Double
+    public var T: Double
+    public var loss: Double
+    public var events: Int
+    public var steps: Int
+}
+
+/// Hooks into a running integration. No global state: the caller owns both.
+public struct SolveHooks {
+    /// Called now and then (about every 0.2 s of wall time).
+    public var progress: ((FlowProgress) -> Void)?
+    /// Polled after every step; returning true stops the run with status `interrupted`.
+    public var shouldStop: (() -> Bool)?
+
+    public init(progress: ((FlowProgress) -> Void)? = nil, shouldStop: (() -> Bool)? = nil) {
+        self.progress = progress
+        self.shouldStop = shouldStop
+    }
+}
+
+/// Integrates the Filippov gradient flow of SPEC §3–§4 (the "driver" of the integrator).
+///
+/// Loop: one adaptive GSL step in the current mode (never past the next sample time) → scan
+/// the pre-activations for events (one pass over the n×G pairs) → if an event happened, locate
+/// the earliest one with Brent on re-taken partial steps, resolve it with `FilippovResolver`,
+/// project the surface pairs back onto their surfaces, and restart the stepper; otherwise
+/// project sliding pairs and record the sample if one is due.
+public func solve(_ problem: FlowProblem, hooks: SolveHooks = SolveHooks()) -> FlowSolution {
+    FlowIntegration(problem: problem, hooks: hooks).run()
+}
+
+private final class FlowIntegration {
+    let problem: FlowProblem
+    let hooks: SolveHooks
+    let options: FlowOptions
+    let field: ModeField
+    let main: GSLIntegrator
+    let locator: EventLocator
+    let resolver: FilippovResolver
+    let dim: Int, P: Int, n: Int, G: Int, m: Int
+
+    var solution: FlowSolution
+    // Buffers.
+    let y: UnsafeMutablePointer<Double>
+    let y0: UnsafeMutablePointer<Double>
+    let f0: UnsafeMutablePointer<Double>
+    let f1: UnsafeMutablePointer<Double>
+    var z0: UnsafeMutablePointer<Double>, zdot0: UnsafeMutablePointer<Double>
+    var z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>
+
+    var patternIds: [[PairState]: Int] = [:]
+    var currentPattern = 0
+    var patternStart = 0.0
+    var lastEventTime = -Double.infinity
+    var triedAtThisTime: [Int: Set<PairState>] = [:]
+    var failedStepsBeforeReset = 0
+    let started = DispatchTime.now()
+    var lastProgress = DispatchTime.now()
+
+    init(problem: FlowProblem, hooks: SolveHooks) {
+        GSLRuntime.prepare()
+        self.problem = problem
+        self.hooks = hooks
+        options = problem.options
+        field = ModeField(network: problem.network, data: problem.data)
+        dim = field.dimension
+        P = field.P
+        n = field.n
+        G = field.G
+        m = field.m
+        let hstart = min(1e-3, options.T * 1e-3)
+        main = GSLIntegrator(field: field, stepper: options.stepper, rtol: options.rtol, atol: options.atol, hstart: hstart)
+        locator = EventLocator(field: field, stepper: options.stepper, rtol: options.rtol, atol: options.atol)
+        resolver = FilippovResolver(field: field)
+        solution = FlowSolution(problem: problem, status: .completed, stepper: options.stepper.resolved)
+        y = .allocate(capacity: dim)
+        y0 = .allocate(capacity: dim)
+        f0 = .allocate(capacity: dim)
+        f1 = .allocate(capacity: dim)
+        z0 = .allocate(capacity: n * G)
+        zdot0 = .allocate(capacity: n * G)
+        z1 = .allocate(capacity: n * G)
+        zdot1 = .allocate(capacity: n * G)
+    }
+
+    deinit {
+        for p in [y, y0, f0, f1, z0, zdot0, z1, zdot1] { p.deallocate() }
+    }
+
+    func run() -> FlowSolution {
+        for p in 0..<P { y[p] = problem.theta0[p] }
+        y[P] = 0
+        var t = 0.0
+        initialMode()
+        refreshStartOfStep()
+        solution.diagnostics.initialLoss = field.loss(y)
+        record(t: 0)
+        let times = options.sampleTimes
+        var next = 1
+        var h = min(1e-3, options.T * 1e-3)
+        let T = options.T
+        loop: while t < T {
+            if hooks.shouldStop?() ?? false {
+                solution.status = .interrupted
+                solution.message = "interrupted at t = \(t)"
+                break
+            }
+            while next < times.count && times[next] <= t { next += 1 }
+            let target = next < times.count ? times[next] : T
+            let t0 = t
+            y0.update(from: y, count: dim)
+            let status = main.step(t: &t, to: target, h: &h, y: y)
+            if status != GSL_SUCCESS {
+                fail(at: t0, "the \(main.stepper.rawValue) step from t = \(t0) failed: \(String(cString: gsl_strerror(status))) (step size \(h))")
+                break
+            }
+            solution.diagnostics.steps += 1
+            guard allFinite(y) else {
+                fail(at: t0, "the state became non-finite in the step from t = \(t0) (step size \(t - t0))")
+                break
+            }
+            // Event scan.
+            field.evaluate(y, f1)
+            field.surfaceValues(y, f1, z: z1, zdot: zdot1)
+            var flags = EventDetector.detect(field: field, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
+            if !flags.isEmpty {
+                switch handleEvent(flags: &flags, t0: t0, t: &t, stepHint: h) {
+                case .none: break
+                case .handled:
+                    if solution.events.count > options.maxEvents {
+                        fail(at: t, "more than \(options.maxEvents) events (flow.maxEvents): the run is chattering or needs a larger limit")
+                        break loop
+                    }
+                    continue loop
+                case .failed(let message):
+                    fail(at: t0, message)
+                    break loop
+                }
+            }
+            // No event: keep sliding pairs exactly on their surfaces, take the end values as the next start.
+            if !field.slidingNeurons.isEmpty {
+                projectSliding()
+                field.evaluate(y, f1)
+                field.surfaceValues(y, f1, z: z1, zdot: zdot1)
+            }
+            swap(&z0, &z1)
+            swap(&zdot0, &zdot1)
+            f0.update(from: f1, count: dim)
+            if t == target && next < times.count {
+                record(t: t)
+                next += 1
+            }
+            reportProgress(t)
+        }
+        if solution.samples.last?.t != t { record(t: t) }
+        finish(at: t)
+        return solution
+    }
+
+    // MARK: Events
+
+    enum EventOutcome { case none, handled, failed(String) }
+
+    func handleEvent(flags: inout [EventDetector.Flag], t0: Double, t: inout Double, stepHint: Double) -> EventOutcome {
+        let H = t - t0
+        // A dip predicted by the interpolant is an event only if the re-taken step confirms it.
+        var hi = H
+        var yHi = UnsafePointer(y)
+        let probe = UnsafeMutablePointer<Double>.allocate(capacity: dim)
+        defer { probe.deallocate() }
+        locator.prepareForProbe(t0: t0, y0: y0, f0: f0, stepHint: stepHint)
+        let dips = flags.filter(\.isDip).sorted { $0.tau < $1.tau }
+        if flags.allSatisfy(\.isDip) { hi = .infinity }
+        for dip in dips where dip.tau < hi {
+            guard locator.advance(dip.tau, into: probe) else { return .failed("re-stepping to locate an event failed near t = \(t0)") }
+            if dip.function.value(probe, field: field, alphaFresh: false) < 0 {
+                hi = dip.tau
+                yHi = UnsafePointer(probe)
+                break
+            }
+        }
+        if hi == .infinity { return .none }
+        let functions = flags.filter { !$0.isDip || $0.tau <= hi }.map(\.function)
+        let copyHi = UnsafeMutablePointer<Double>.allocate(capacity: dim)
+        defer { copyHi.deallocate() }
+        copyHi.update(from: yHi, count: dim)
+        guard let tau = locator.locate(t0: t0, y0: y0, f0: f0, hi: hi, yHi: copyHi, functions: functions, stepHint: stepHint) else {
+            return .failed("re-stepping to locate an event failed near t = \(t0)")
+        }
+        t = t0 + tau
+        y.update(from: locator.best, count: dim)
+        // The pairs at the event: those whose function is non-positive at the located state.
+        _ = locator.value(at: y, functions)
+        var pairs: [(Int, Int)] = []
+        for e in functions where e.value(y, field: field, alphaFresh: true) <= 0 { pairs.append((e.neuron, e.group)) }
+        if pairs.isEmpty { pairs = functions.map { ($0.neuron, $0.group) } }
+        // Never loop: a pair decided again at the same instant may not return to a state tried there.
+        if t != lastEventTime { triedAtThisTime = [:] }
+        var excluded: [Int: Set<PairState>] = [:]
+        var repeated = Set<Int>()
+        for (i, g) in pairs {
+            let key = i * G + g
+            if let tried = triedAtThisTime[key] { repeated.insert(key); excluded[key] = tried }
+            excluded[key, default: []].insert(field.states[key])
+            triedAtThisTime[key, default: []].insert(field.states[key])
+        }
+        if excluded.values.contains(where: { $0.count >= 3 }) {
+            let (i, g) = pairs.first { excluded[$0.0 * G + $0.1]!.count >= 3 }!
+            return .failed("event loop at t = \(t): neuron \(i), point \(field.pointsOfGroup[g][0]) returned to every state at the same instant")
+        }
+        let transitions = resolver.resolve(y, eventPairs: pairs, excluded: excluded, repeated: repeated)
+        apply(transitions, at: t, surfacePairs: pairs)
+        lastEventTime = t
+        return .handled
+    }
+
+    /// Installs the new states, projects the event pairs onto their surfaces, logs the events,
+    /// restarts the stepper and records a sample.
+    func apply(_ transitions: [PairTransition], at t: Double, surfacePairs: [(Int, Int)]) {
+        var states = field.states
+        for tr in transitions { states[tr.neuron * G + tr.group] = tr.to }
+        // Project: every event pair and every sliding pair of the neurons involved.
+        var byNeuron: [Int: Set<Int>] = [:]
+        for (i, g) in surfacePairs { byNeuron[i, default: []].insert(g) }
+        for i in byNeuron.keys {
+            for g in 0..<G where states[i * G + g] == .sliding { byNeuron[i]!.insert(g) }
+            projectNeuron(i, onto: byNeuron[i]!.sorted())
+        }
+        field.setMode(states)
+        main.reset()
+        failedStepsBeforeReset += main.failedSteps
+        let loss = field.loss(y)
+        for tr in transitions {
+            solution.diagnostics.eventsByKind[tr.kind.rawValue, default: 0] += 1
+            for j in field.pointsOfGroup[tr.group] {
+                solution.events.append(FlowEvent(t: t, neuron: tr.neuron, point: j, kind: tr.kind, state: tr.to, loss: loss))
+            }
+        }
+        if !transitions.isEmpty { closePattern(at: t) }
+        refreshStartOfStep()
+        record(t: t)
+    }
+
+    /// Moves (w_i, b_i) to the nearest point on the surfaces of the given groups (exact: z is linear).
+    func projectNeuron(_ i: Int, onto groups: [Int]) {
+        guard !groups.isEmpty else { return }
+        let d = field.d
+        let set = SurfaceSet(groups: groups, points: field.xg, d: d)
+        var v = [Double](repeating: 0, count: d + 1)
+        for k in 0..<d { v[k] = y[i * d + k] }
+        v[d] = y[n * d + i]
+        v.withUnsafeMutableBufferPointer { set.project($0.baseAddress!) }
+        for k in 0..<d { y[i * d + k] = v[k] }
+        y[n * d + i] = v[d]
+    }
+
+    func projectSliding() {
+        for i in field.slidingNeurons {
+            let groups = (0..<G).filter { field.states[i * G + $0] == .sliding }
+            projectNeuron(i, onto: groups)
+        }
+    }
+
+    /// Initial pattern: sign of z, and pairs exactly on a surface resolved like an event.
+    func initialMode() {
+        var states = [PairState](repeating: .off, count: n * G)
+        var onSurface: [(Int, Int)] = []
+        for i in 0..<n {
+            for g in 0..<G {
+                let z = field.preactivation(y, i, g)
+                var size = abs(y[n * field.d + i])
+                for k in 0..<field.d { size += abs(y[i * field.d + k] * field.xg[g * field.d + k]) }
+                if abs(z) <= 8 * Double.ulpOfOne * size {
+                    onSurface.append((i, g))
+                } else {
+                    states[i * G + g] = z > 0 ? .on : .off
+                }
+            }
+        }
+        field.setMode(states)
+        if !onSurface.isEmpty {
+            let transitions = resolver.resolve(y, eventPairs: onSurface)
+            var newStates = field.states
+            for tr in transitions { newStates[tr.neuron * G + tr.group] = tr.to }
+            var byNeuron: [Int: [Int]] = [:]
+            for (i, g) in onSurface { byNeuron[i, default: []].append(g) }
+            for (i, groups) in byNeuron { projectNeuron(i, onto: groups) }
+            field.setMode(newStates)
+            let loss = field.loss(y)
+            for tr in transitions {
+                solution.diagnostics.eventsByKind[tr.kind.rawValue, default: 0] += 1
+                for j in field.pointsOfGroup[tr.group] {
+                    solution.events.append(FlowEvent(t: 0, neuron: tr.neuron, point: j, kind: tr.kind, state: tr.to, loss: loss))
+                }
+            }
+            lastEventTime = 0
+        }
+        currentPattern = patternId(field.states)
+        patternStart = 0
+    }
+
+    func refreshStartOfStep() {
+        field.evaluate(y, f0)
+        field.surfaceValues(y, f0, z: z0, zdot: zdot0)
+    }
+
+    // MARK: Bookkeeping
+
+    func patternId(_ states: [PairState]) -> Int {
+        if let id = patternIds[states] { return id }
+        let id = patternIds.count
+        patternIds[states] = id
+        return id
+    }
+
+    func closePattern(at t: Double) {
+        let newId = patternId(field.states)
+        appendInterval(id: currentPattern, states: statesOfPattern(currentPattern), from: patternStart, to: t)
+        currentPattern = newId
+        patternStart = t
+    }
+
+    private var statesById: [Int: [PairState]] = [:]
+    func statesOfPattern(_ id: Int) -> [PairState] {
+        if statesById.isEmpty || statesById[id] == nil {
+            for (states, key) in patternIds { statesById[key] = states }
+        }
+        return statesById[id]!
+    }
+
+    func appendInterval(id: Int, states groupStates: [PairState], from: Double, to: Double) {
+        // Expand groups to points.
+        var perPoint = [PairState](repeating: .off, count: n * m)
+        for i in 0..<n { for j in 0..<m { perPoint[i * m + j] = groupStates[i * G + field.groupOfPoint[j]] } }
+        solution.patterns.append(PatternInterval(patternId: id, tStart: from, tEnd: to, states: perPoint, width: n, pointCount: m))
+    }
+
+    func record(t: Double) {
+        let theta = Array(UnsafeBufferPointer(start: y, count: P))
+        solution.samples.append(FlowSample(t: t, loss: field.loss(y), gradNorm: f0[P].squareRoot(), patternId: currentPattern,
+                                           theta: theta, dissipated: y[P]))
+    }
+
+    func allFinite(_ v: UnsafePointer<Double>) -> Bool {
+        for p in 0..<dim where !v[p].isFinite { return false }
+        return true
+    }
+
+    func fail(at t: Double, _ message: String) {
+        // Fall back to the last good state (the start of the failed step).
+        y.update(from: y0, count: dim)
+        solution.status = .failed
+        solution.message = message
+        field.evaluate(y, f0)
+        if solution.samples.last?.t != t { record(t: t) }
+    }
+
+    func reportProgress(_ t: Double) {
+        guard let progress = hooks.progress else { return }
+        let now = DispatchTime.now()
+        guard now.uptimeNanoseconds - lastProgress.uptimeNanoseconds > 200_000_000 else { return }
+        lastProgress = now
+        progress(FlowProgress(t: t, T: options.T, loss: field.loss(y), events: solution.events.count, steps: solution.diagnostics.steps))
+    }
+
+    func finish(at t: Double) {
+        appendInterval(id: currentPattern, states: statesOfPattern(currentPattern), from: patternStart, to: t)
+        var diag = solution.diagnostics
+        diag.rhsEvaluations = field.rhsEvaluations
+        diag.jacobianEvaluations = field.jacobianEvaluations
+        diag.rejectedSteps = failedStepsBeforeReset + main.failedSteps
+        diag.wallSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        let final = solution.finalTheta
+        let q0 = problem.network.balance(problem.theta0), q1 = problem.network.balance(final)
+        diag.invariantDrift = zip(q0, q1).map { abs($0 - $1) }.max() ?? 0
+        diag.finalLoss = solution.finalLoss
+        diag.dissipated = solution.samples.last?.dissipated ?? 0
+        let l0 = diag.initialLoss
+        diag.dissipationDefect = l0 > 0 ? abs(l0 - diag.finalLoss - diag.dissipated) / l0 : abs(diag.finalLoss + diag.dissipated)
+        solution.diagnostics = diag
+    }
+}

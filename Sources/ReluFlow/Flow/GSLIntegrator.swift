@@ -1,0 +1,74 @@
+@preconcurrency import CGSL
+
+/// C entry points GSL calls; `params` is the unretained `ModeField`.
+private func fieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: UnsafeMutablePointer<Double>?, _ params: UnsafeMutableRawPointer?) -> Int32 {
+    let field = Unmanaged<ModeField>.fromOpaque(params!).takeUnretainedValue()
+    return field.evaluate(y!, f!) ? Int32(GSL_SUCCESS) : Int32(GSL_EBADFUNC)
+}
+
+private func fieldJacobian(_ t: Double, _ y: UnsafePointer<Double>?, _ dfdy: UnsafeMutablePointer<Double>?,
+                           _ dfdt: UnsafeMutablePointer<Double>?, _ params: UnsafeMutableRawPointer?) -> Int32 {
+    let field = Unmanaged<ModeField>.fromOpaque(params!).takeUnretainedValue()
+    let dim = field.dimension
+    let scratch = UnsafeMutablePointer<Double>.allocate(capacity: dim)
+    defer { scratch.deallocate() }
+    field.jacobian(y!, dfdy!, scratch)
+    dfdt!.initialize(repeating: 0, count: dim)
+    return Int32(GSL_SUCCESS)
+}
+
+/// One GSL `odeiv2` driver (stepper + standard control + evolve) over a `ModeField`.
+/// The field must outlive the integrator; the system struct lives at a stable address because
+/// GSL keeps a pointer to it.
+final class GSLIntegrator {
+    let stepper: Stepper
+    let field: ModeField
+    private let system: UnsafeMutablePointer<gsl_odeiv2_system>
+    let driver: UnsafeMutablePointer<gsl_odeiv2_driver>
+    private let yerr: UnsafeMutablePointer<Double>
+
+    init(field: ModeField, stepper: Stepper, rtol: Double, atol: Double, hstart: Double) {
+        GSLRuntime.prepare()
+        self.stepper = stepper.resolved
+        self.field = field
+        system = .allocate(capacity: 1)
+        system.initialize(to: gsl_odeiv2_system(
+            function: fieldFunction, jacobian: fieldJacobian, dimension: field.dimension,
+            params: Unmanaged.passUnretained(field).toOpaque()))
+        guard let d = gsl_odeiv2_driver_alloc_y_new(system, stepper.gslType, hstart, atol, rtol) else {
+            fatalError("gsl_odeiv2_driver_alloc_y_new failed")
+        }
+        driver = d
+        yerr = .allocate(capacity: field.dimension)
+    }
+
+    deinit {
+        gsl_odeiv2_driver_free(driver)
+        system.deallocate()
+        yerr.deallocate()
+    }
+
+    /// One adaptive step towards `t1` (never past it), GSL's `evolve_apply`.
+    func step(t: inout Double, to t1: Double, h: inout Double, y: UnsafeMutablePointer<Double>) -> Int32 {
+        gsl_odeiv2_evolve_apply(driver.pointee.e, driver.pointee.c, driver.pointee.s, system, &t, t1, &h, y)
+    }
+
+    /// One step of size `h` without error control (`step_apply`), from y (overwritten).
+    func singleStep(t: Double, h: Double, y: UnsafeMutablePointer<Double>, dydtIn: UnsafePointer<Double>?) -> Int32 {
+        let canUse = driver.pointee.s.pointee.type.pointee.can_use_dydt_in != 0
+        return gsl_odeiv2_step_apply(driver.pointee.s, t, h, y, yerr, canUse ? dydtIn : nil, nil, system)
+    }
+
+    /// Adaptive integration from t to t1 (`driver_apply`), starting with step `hstart`.
+    func integrate(t: inout Double, to t1: Double, hstart: Double, y: UnsafeMutablePointer<Double>) -> Int32 {
+        gsl_odeiv2_driver_reset_hstart(driver, hstart)
+        return gsl_odeiv2_driver_apply(driver, &t, t1, y)
+    }
+
+    /// Forget history (needed after every event: the field is only piecewise smooth).
+    func reset() {
+        gsl_odeiv2_driver_reset(driver)
+    }
+
+    var failedSteps: Int { Int(driver.pointee.e.pointee.failed_steps) }
+}

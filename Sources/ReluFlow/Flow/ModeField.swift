@@ -1,0 +1,322 @@
+@preconcurrency import CGSL
+
+/// The mode-locked vector field of SPEC §3–§4: `f(θ) = −∇L(θ)` with the activation pattern held
+/// fixed (never `sign(z)` of the evaluation point), extended by one quadrature component
+/// `D' = |f|²` for the dissipation identity. This is the "system" of the integrator.
+///
+/// State vector `y = [θ (P entries, SPEC §1 order), D]`.
+///
+/// Pairs work per *surface group* (distinct data point, see `Dataset`): with multiplicity
+/// `μ_g` and target sum `Y_g`, the residual sum of a group is `R_g = μ_g N(x_g) − Y_g`, and
+/// `∂L/∂c_i = (1/m) Σ_g R_g h_ig`, `∂L/∂(w_i, b_i) = (c_i/m) Σ_g R_g s_ig x̃_g`.
+///
+/// Sliding pairs (SPEC §4) enter with `s = 0` in `F⁰_i = −(c_i/m) Σ_g R_g s_ig x̃_g`; the neuron's
+/// (w_i, b_i)-velocity is then `F_i = F⁰_i + X̃_Kᵀ λ`, the component of F⁰_i tangent to its
+/// sliding surfaces. This is the Filippov convex combination `f⁻ + α (f⁺ − f⁻)` with
+/// `α_g = λ_g / (−(c_i/m) R_g)`, which is reported in `alpha` and monitored for exits.
+/// Because every stage derivative is tangent to the surfaces, z on them stays constant
+/// through a Runge–Kutta step (up to rounding).
+final class ModeField {
+    let network: ShallowNetwork
+    let n: Int, d: Int, G: Int, m: Int
+    /// Number of parameters P; the state has P + 1 entries.
+    let P: Int
+    var dimension: Int { P + 1 }
+    let invM: Double
+
+    // Data per group.
+    let xg: UnsafeMutablePointer<Double>      // G×d
+    let mult: UnsafeMutablePointer<Double>    // G
+    let ysum: UnsafeMutablePointer<Double>    // G
+    let yOfPoint: [Double]
+    let groupOfPoint: [Int]
+    let pointsOfGroup: [[Int]]
+
+    // The mode.
+    private(set) var states: [PairState]       // n×G
+    let slope: UnsafeMutablePointer<Double>   // n×G: 1 on, 0 off or sliding
+    private(set) var surfaces: [SurfaceSet?]   // per neuron: its sliding surfaces
+    private(set) var slidingNeurons: [Int] = []
+
+    /// Side output of the last `evaluate`: α of every sliding pair (NaN elsewhere), n×G.
+    let alpha: UnsafeMutablePointer<Double>
+
+    // Scratch.
+    let h: UnsafeMutablePointer<Double>       // n×G
+    let N: UnsafeMutablePointer<Double>       // G
+    let R: UnsafeMutablePointer<Double>       // G
+    private let F: UnsafeMutablePointer<Double>        // d+1
+    private let lambdas: UnsafeMutablePointer<Double>  // up to G
+    private var jacobianRows: UnsafeMutablePointer<Double>? = nil   // G×P
+    private var hessian: UnsafeMutablePointer<Double>? = nil        // P×P
+
+    // Counters.
+    var rhsEvaluations = 0
+    var jacobianEvaluations = 0
+
+    init(network: ShallowNetwork, data: Dataset) {
+        self.network = network
+        n = network.width
+        d = network.inputDimension
+        G = data.groupCount
+        m = data.count
+        P = network.parameterCount
+        invM = 1 / Double(m)
+        xg = .allocate(capacity: G * d)
+        xg.initialize(from: data.groupPoints, count: G * d)
+        mult = .allocate(capacity: G)
+        ysum = .allocate(capacity: G)
+        for g in 0..<G {
+            mult[g] = Double(data.pointsOfGroup[g].count)
+            ysum[g] = data.pointsOfGroup[g].reduce(0) { $0 + data.y[$1] }
+        }
+        yOfPoint = data.y
+        groupOfPoint = data.groupOfPoint
+        pointsOfGroup = data.pointsOfGroup
+        states = [PairState](repeating: .off, count: n * G)
+        slope = .allocate(capacity: n * G)
+        slope.initialize(repeating: 0, count: n * G)
+        alpha = .allocate(capacity: n * G)
+        alpha.initialize(repeating: .nan, count: n * G)
+        surfaces = [SurfaceSet?](repeating: nil, count: n)
+        h = .allocate(capacity: n * G)
+        N = .allocate(capacity: G)
+        R = .allocate(capacity: G)
+        F = .allocate(capacity: d + 1)
+        lambdas = .allocate(capacity: max(G, 1))
+    }
+
+    deinit {
+        for p in [xg, mult, ysum, slope, alpha, h, N, R, F, lambdas] { p.deallocate() }
+        jacobianRows?.deallocate()
+        hessian?.deallocate()
+    }
+
+    // MARK: Mode
+
+    /// Installs a new activation pattern (n×G states).
+    func setMode(_ newStates: [PairState]) {
+        precondition(newStates.count == n * G)
+        states = newStates
+        slidingNeurons = []
+        for i in 0..<n {
+            var sliding: [Int] = []
+            for g in 0..<G {
+                let s = newStates[i * G + g]
+                slope[i * G + g] = s == .on ? 1 : 0
+                alpha[i * G + g] = .nan
+                if s == .sliding { sliding.append(g) }
+            }
+            if sliding.isEmpty {
+                surfaces[i] = nil
+            } else {
+                surfaces[i] = SurfaceSet(groups: sliding, points: xg, d: d)
+                slidingNeurons.append(i)
+            }
+        }
+    }
+
+    // MARK: Field
+
+    /// `f = [−∇L (mode-locked, Filippov on sliding pairs), |−∇L|²]`. Also fills h, N, R and alpha.
+    /// Returns false when the result is not finite.
+    @discardableResult
+    func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+        rhsEvaluations += 1
+        let wOff = 0, bOff = n * d, cOff = n * d + n
+        let c0 = network.outputBias ? y[2 * n + n * d] : 0
+        for g in 0..<G { N[g] = c0 }
+        // Pass 1: pre-activations, h = s·z, network outputs.
+        if d == 1 {
+            for i in 0..<n {
+                let w = y[wOff + i], b = y[bOff + i], c = y[cOff + i]
+                let row = i * G
+                for g in 0..<G {
+                    let hv = slope[row + g] * (w * xg[g] + b)
+                    h[row + g] = hv
+                    N[g] += c * hv
+                }
+            }
+        } else {
+            for i in 0..<n {
+                let b = y[bOff + i], c = y[cOff + i]
+                let w = y + (wOff + i * d)
+                let row = i * G
+                for g in 0..<G {
+                    var z = b
+                    let x = xg + g * d
+                    for k in 0..<d { z += w[k] * x[k] }
+                    let hv = slope[row + g] * z
+                    h[row + g] = hv
+                    N[g] += c * hv
+                }
+            }
+        }
+        var sumR = 0.0
+        for g in 0..<G {
+            R[g] = mult[g] * N[g] - ysum[g]
+            sumR += R[g]
+        }
+        // Pass 2: gradients.
+        for i in 0..<n {
+            let row = i * G
+            var accC = 0.0, accB = 0.0
+            for q in 0...d { F[q] = 0 }
+            if d == 1 {
+                var accW = 0.0
+                for g in 0..<G {
+                    let r = R[g]
+                    accC += r * h[row + g]
+                    let sr = slope[row + g] * r
+                    accB += sr
+                    accW += sr * xg[g]
+                }
+                F[0] = accW
+            } else {
+                for g in 0..<G {
+                    let r = R[g]
+                    accC += r * h[row + g]
+                    let sr = slope[row + g] * r
+                    accB += sr
+                    let x = xg + g * d
+                    for k in 0..<d { F[k] += sr * x[k] }
+                }
+            }
+            F[d] = accB
+            let scale = -y[cOff + i] * invM
+            for q in 0...d { F[q] *= scale }
+            if let set = surfaces[i] {
+                set.project(F, multipliers: lambdas)
+                for (a, g) in set.groups.enumerated() { alpha[row + g] = lambdas[a] / (scale * R[g]) }
+            }
+            for k in 0..<d { f[wOff + i * d + k] = F[k] }
+            f[bOff + i] = F[d]
+            f[cOff + i] = -accC * invM
+        }
+        if network.outputBias { f[2 * n + n * d] = -sumR * invM }
+        var norm2 = 0.0
+        for p in 0..<P { norm2 += f[p] * f[p] }
+        f[P] = norm2
+        return norm2.isFinite
+    }
+
+    /// Exact Jacobian `∂f/∂y` of `evaluate` (SPEC §3): `−(1/m)(Σ_g μ_g J_gᵀJ_g + Σ_g R_g ∇²N_g)`,
+    /// the rows of sliding neurons projected like their velocities, and the quadrature row
+    /// `∂|f|²/∂θ = 2 fᵀ ∂f/∂θ`. `dfdy` is row-major dim×dim; `f` receives the field.
+    func jacobian(_ y: UnsafePointer<Double>, _ dfdy: UnsafeMutablePointer<Double>, _ f: UnsafeMutablePointer<Double>) {
+        evaluate(y, f)
+        rhsEvaluations -= 1
+        jacobianEvaluations += 1
+        let dim = dimension
+        if jacobianRows == nil {
+            jacobianRows = .allocate(capacity: max(G * P, 1))
+            hessian = .allocate(capacity: P * P)
+        }
+        let J = jacobianRows!, H = hessian!
+        let bOff = n * d, cOff = n * d + n
+        // Rows √μ_g ∂N_g/∂θ.
+        J.initialize(repeating: 0, count: G * P)
+        for g in 0..<G {
+            let rowPtr = J + g * P
+            let root = mult[g].squareRoot()
+            for i in 0..<n {
+                let s = slope[i * G + g]
+                if s != 0 {
+                    let cs = y[cOff + i] * s * root
+                    for k in 0..<d { rowPtr[i * d + k] = cs * xg[g * d + k] }
+                    rowPtr[bOff + i] = cs
+                }
+                rowPtr[cOff + i] = h[i * G + g] * root
+            }
+            if network.outputBias { rowPtr[2 * n + n * d] = root }
+        }
+        // H = JᵀJ (upper triangle by BLAS), then mirrored.
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(P), Int32(G), 1.0, J, Int32(P), 0.0, H, Int32(P))
+        for r in 0..<P { for c in 0..<r { H[r * P + c] = H[c * P + r] } }
+        // Mixed second derivatives ∂²N/∂c_i∂(w_i, b_i) = s x̃, weighted by R_g.
+        for i in 0..<n {
+            for q in 0...d { F[q] = 0 }
+            for g in 0..<G {
+                let sr = slope[i * G + g] * R[g]
+                for k in 0..<d { F[k] += sr * xg[g * d + k] }
+                F[d] += sr
+            }
+            let ci = cOff + i
+            for k in 0..<d {
+                H[ci * P + i * d + k] += F[k]
+                H[(i * d + k) * P + ci] += F[k]
+            }
+            H[ci * P + bOff + i] += F[d]
+            H[(bOff + i) * P + ci] += F[d]
+        }
+        // ∂f/∂θ = −H/m.
+        for r in 0..<P {
+            for c in 0..<P { dfdy[r * dim + c] = -H[r * P + c] * invM }
+            dfdy[r * dim + P] = 0
+        }
+        // Sliding neurons: their (w_i, b_i) rows are projected like F_i.
+        for i in slidingNeurons {
+            guard let set = surfaces[i] else { continue }
+            for c in 0..<P {
+                for k in 0..<d { F[k] = dfdy[(i * d + k) * dim + c] }
+                F[d] = dfdy[(bOff + i) * dim + c]
+                set.project(F)
+                for k in 0..<d { dfdy[(i * d + k) * dim + c] = F[k] }
+                dfdy[(bOff + i) * dim + c] = F[d]
+            }
+        }
+        // Quadrature row.
+        let last = P * dim
+        for c in 0..<dim { dfdy[last + c] = 0 }
+        for r in 0..<P {
+            let fr = 2 * f[r]
+            if fr == 0 { continue }
+            let row = r * dim
+            for c in 0..<P { dfdy[last + c] += fr * dfdy[row + c] }
+        }
+    }
+
+    // MARK: Surfaces
+
+    /// Pre-activations z (n×G) and their rates ż = x̃_g·F_i from a field value f.
+    func surfaceValues(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>?, z: UnsafeMutablePointer<Double>, zdot: UnsafeMutablePointer<Double>?) {
+        let bOff = n * d
+        for i in 0..<n {
+            let row = i * G
+            let b = y[bOff + i]
+            let fb = f?[bOff + i] ?? 0
+            for g in 0..<G {
+                var zz = b, dz = fb
+                for k in 0..<d {
+                    zz += y[i * d + k] * xg[g * d + k]
+                    dz += (f?[i * d + k] ?? 0) * xg[g * d + k]
+                }
+                z[row + g] = zz
+                zdot?[row + g] = dz
+            }
+        }
+    }
+
+    /// z of one pair.
+    @inline(__always)
+    func preactivation(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        var z = y[n * d + i]
+        for k in 0..<d { z += y[i * d + k] * xg[g * d + k] }
+        return z
+    }
+
+    /// Exact loss with σ(z) = max(z, 0) (not the mode-locked h): per point, no cancellation.
+    func loss(_ y: UnsafePointer<Double>) -> Double {
+        let c0 = network.outputBias ? y[2 * n + n * d] : 0
+        var total = 0.0
+        for g in 0..<G {
+            var out = c0
+            for i in 0..<n { out += y[n * d + n + i] * max(preactivation(y, i, g), 0) }
+            for j in pointsOfGroup[g] {
+                let r = out - yOfPoint[j]
+                total += r * r
+            }
+        }
+        return total * invM / 2
+    }
+}

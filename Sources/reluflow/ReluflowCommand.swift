@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import ReluFlow
+
+/// `reluflow`: the command line of INTERFACE.md. Exit status: 0 success, 1 numerical failure,
+/// 2 bad input (swift-argument-parser's usage errors included), 130 interrupted.
+@main
+struct ReluflowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reluflow",
+        abstract: "Precise gradient flow of shallow ReLU networks (Filippov, GSL), and what theory predicts about it.",
+        version: ReluFlowVersion.string,
+        subcommands: [SimulateCommand.self, ExamplesCommand.self],
+        defaultSubcommand: nil)
+
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch let error as InputError {
+            FileHandle.standardError.write(Data("reluflow: error: \(error)\n".utf8))
+            Foundation.exit(2)
+        } catch let error as RunFailure {
+            FileHandle.standardError.write(Data("reluflow: \(error.message)\n".utf8))
+            Foundation.exit(error.status)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(code == .validationFailure ? 2 : code.rawValue == 64 ? 2 : code.rawValue)
+        }
+    }
+}
+
+/// A run that ended without success; the folder has been written.
+struct RunFailure: Error {
+    let message: String
+    let status: Int32
+}

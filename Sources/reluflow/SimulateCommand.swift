@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import ReluFlow
+
+struct SimulateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Integrate the gradient flow and write a run folder.",
+        discussion: """
+            With neither --config nor --example it runs the default example (\(Example.defaultName)). \
+            Options given here override the config. Time is the flow's time t. \
+            Exit status: 0 success, 1 numerical failure (reason and last good state written), 2 bad input, \
+            130 interrupted (Ctrl-C; the folder is written with status "interrupted").
+            """)
+
+    @Option(help: "Config file (JSON, see INTERFACE.md).")
+    var config: String?
+
+    @Option(help: "Built-in example (see `reluflow examples`).")
+    var example: String?
+
+    @Option(help: "Output run folder (default: runs/<example or config name>). An earlier run folder there is replaced.")
+    var out: String?
+
+    @Option(name: .customLong("T"), help: "Final time T (flow time units; default 1e4, or the example's).")
+    var T: Double?
+
+    @Option(help: "Relative tolerance of the step control (default 1e-10).")
+    var rtol: Double?
+
+    @Option(help: "Absolute tolerance of the step control (default 1e-12).")
+    var atol: Double?
+
+    @Option(help: "GSL stepper: \(Stepper.names) (default auto).")
+    var stepper: String?
+
+    @Option(help: "Number of sample times on the grid, t = 0 and T included (default 400); event times are added.")
+    var samples: Int?
+
+    @Option(help: "Sample grid spacing: log or linear (default log).")
+    var spacing: String?
+
+    @Option(help: "Seed of the initialisation (default 0).")
+    var seed: UInt64?
+
+    @Option(help: "Hidden width n (default 10, or the example's).")
+    var width: Int?
+
+    @Option(help: "Initialisation scheme: he, xavier or uniform (default he).")
+    var initScheme: String?
+
+    @Option(help: "Multiply every initial weight by this factor (default 1).")
+    var scale: Double?
+
+    @Option(help: "Initial biases are bias-scale · N(0,1) (default 0.1).")
+    var biasScale: Double?
+
+    @Option(help: "Stop with a failure after this many events (default 1000000).")
+    var maxEvents: Int?
+
+    @Flag(help: "No progress line.")
+    var quiet = false
+
+    func run() throws {
+        var runConfig: RunConfig
+        let name: String
+        if config != nil && example != nil { throw InputError("--config", "give either --config or --example, not both") }
+        if let path = config {
+            runConfig = try RunConfig.load(path: path)
+            name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        } else {
+            let chosen = try Example.named(example ?? Example.defaultName)
+            runConfig = chosen.config
+            name = chosen.name
+        }
+        try applyOverrides(&runConfig)
+        let (problem, resolved) = try runConfig.resolve()
+        let outPath = out ?? "runs/\(name)"
+        try RunFolder.checkDestination(outPath)
+
+        let progressLine = ProgressLine(quiet: quiet)
+        Interrupt.install()
+        let solution = solve(problem, hooks: SolveHooks(progress: progressLine.show, shouldStop: { Interrupt.requested }))
+        progressLine.clear()
+        try RunFolder.write(try RunExport.files(for: solution, config: resolved), to: outPath)
+
+        let s = RunSummary(solution)
+        let report = String(format: "%@ %@: t = %.6g, loss %.6g → %.6g, %d events, %d steps (%@), %.3g s\n"
+                                + "  invariant drift %.2e, dissipation defect %.2e",
+                            s.status.rawValue, outPath, s.finalTime, s.initialLoss, s.finalLoss, s.events, s.steps,
+                            s.stepper, s.wallSeconds, s.invariantDrift, s.dissipationDefect)
+        switch solution.status {
+        case .completed:
+            print(report)
+        case .failed:
+            print(report)
+            throw RunFailure(message: "numerical failure: \(solution.message ?? "unknown"); the last good state is in \(outPath)/summary.json", status: 1)
+        case .interrupted:
+            print(report)
+            throw RunFailure(message: "interrupted at t = \(s.finalTime); the state reached is in \(outPath)", status: 130)
+        }
+    }
+
+    private func applyOverrides(_ c: inout RunConfig) throws {
+        if let T { c.flow.T = T }
+        if let rtol { c.flow.rtol = rtol }
+        if let atol { c.flow.atol = atol }
+        if let stepper { c.flow.stepper = stepper }
+        if samples != nil || spacing != nil {
+            var s = c.flow.samples ?? SampleConfig()
+            if let samples { s.count = samples }
+            if let spacing { s.spacing = spacing }
+            c.flow.samples = s
+        }
+        if let maxEvents { c.flow.maxEvents = maxEvents }
+        if let width {
+            guard c.network.W == nil else { throw InputError("--width", "the config gives W explicitly; remove network.W to change the width") }
+            c.network.width = width
+        }
+        if seed != nil || initScheme != nil || scale != nil || biasScale != nil {
+            var spec = c.network.initialization ?? InitSpec()
+            if let seed { spec.seed = seed }
+            if let initScheme {
+                guard let scheme = InitScheme(rawValue: initScheme) else {
+                    throw InputError("--init-scheme", "unknown scheme '\(initScheme)' (known: he, xavier, uniform)")
+                }
+                spec.scheme = scheme
+            }
+            if let scale { spec.scale = scale }
+            if let biasScale { spec.biasScale = biasScale }
+            c.network.initialization = spec
+        }
+    }
+}
