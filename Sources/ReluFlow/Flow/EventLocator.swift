@@ -1,8 +1,13 @@
 @preconcurrency import CGSL
 
 /// A function of the state that is positive while a pair keeps its mode (SPEC §4 events):
-/// `±z_ig` for an on/off pair, `min(α, 1 − α)` for a sliding pair.
+/// `±z_ig` for an on/off pair, `min(α + δ, 1 + δ − α)` for a sliding pair, where the slack
+/// δ = `alphaSlack` keeps rounding noise in α (which is ~1e-16 when a one-sided field is itself
+/// tangent, α ≡ 0 or 1) from ending a slide. It delays a genuine exit by δ/|α'|, well inside
+/// the exit time's conditioning (SPEC §4).
 struct EventFunction {
+    static let alphaSlack = 1e-10
+
     let neuron: Int
     let group: Int
     /// +1 on, −1 off, 0 sliding (exit function).
@@ -12,7 +17,7 @@ struct EventFunction {
         if sign != 0 { return sign * field.preactivation(y, neuron, group) }
         let a = field.alpha[neuron * field.G + group]
         if a.isNaN { return 0.5 }   // c_i = 0: the neuron does not move, nothing to exit.
-        return min(a, 1 - a)
+        return min(a + Self.alphaSlack, 1 + Self.alphaSlack - a)
     }
 }
 
@@ -149,7 +154,7 @@ struct EventDetector {
         let isDip: Bool
     }
 
-    static func detect(field: ModeField, H: Double,
+    static func detect(field: ModeField, y1: UnsafePointer<Double>, H: Double,
                        z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
                        z1: UnsafePointer<Double>, zdot1: UnsafePointer<Double>) -> [Flag] {
         let n = field.n, G = field.G
@@ -160,7 +165,7 @@ struct EventDetector {
                 let state = field.states[row + g]
                 if state == .sliding {
                     let a = field.alpha[row + g]
-                    if !(a >= 0 && a <= 1) && !a.isNaN {
+                    if !(a >= -EventFunction.alphaSlack && a <= 1 + EventFunction.alphaSlack) && !a.isNaN {
                         flags.append(Flag(function: EventFunction(neuron: i, group: g, sign: 0), tau: H, isDip: false))
                     }
                     continue
@@ -173,7 +178,11 @@ struct EventDetector {
                 }
                 let d0 = s * zdot0[row + g], d1 = s * zdot1[row + g]
                 guard d0 < 0, d1 > 0 else { continue }
-                if let tau = hermiteDip(e0: s * z0[row + g], d0: d0 * H, e1: e1, d1: d1 * H) {
+                // A dip counts only if it starts inside the side and goes deeper than rounding of z.
+                let e0 = s * z0[row + g]
+                let noise = 64 * Double.ulpOfOne * field.preactivationScale(y1, i, g)
+                guard e0 > noise else { continue }
+                if let tau = hermiteDip(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, depth: noise) {
                     flags.append(Flag(function: EventFunction(neuron: i, group: g, sign: s), tau: tau * H, isDip: true))
                 }
             }
@@ -183,7 +192,7 @@ struct EventDetector {
 
     /// For the cubic Hermite interpolant on [0, 1] with values e0, e1 and scaled slopes d0, d1,
     /// the position of an interior minimum with a negative value, if any.
-    static func hermiteDip(e0: Double, d0: Double, e1: Double, d1: Double) -> Double? {
+    static func hermiteDip(e0: Double, d0: Double, e1: Double, d1: Double, depth: Double = 0) -> Double? {
         // p(s) = a s³ + b s² + c s + e0
         let a = 2 * e0 + d0 - 2 * e1 + d1
         let b = -3 * e0 - 2 * d0 + 3 * e1 - d1
@@ -202,7 +211,7 @@ struct EventDetector {
         var best: (Double, Double)? = nil
         for s in candidates where s > 0 && s < 1 {
             let p = ((a * s + b) * s + c) * s + e0
-            if p < 0, best == nil || p < best!.1 { best = (s, p) }
+            if p < -depth, best == nil || p < best!.1 { best = (s, p) }
         }
         return best?.0
     }

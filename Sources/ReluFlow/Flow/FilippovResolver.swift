@@ -46,8 +46,10 @@ struct FilippovResolver {
     ///     the flow has just left, plus any state already tried and failed at this very time (so an
     ///     event can never loop).
     ///   - repeated: pairs decided again at the same time; their change is logged as `graze`.
+    ///   - reportUnchanged: also return the event pairs that keep their state (used at t = 0, where
+    ///     pairs that start on a surface have no previous state).
     func resolve(_ y: UnsafePointer<Double>, eventPairs: [(Int, Int)], excluded: [Int: Set<PairState>] = [:],
-                 repeated: Set<Int> = []) -> [PairTransition] {
+                 repeated: Set<Int> = [], reportUnchanged: Bool = false) -> [PairTransition] {
         let G = field.G, d = field.d
         let scratch = UnsafeMutablePointer<Double>.allocate(capacity: field.dimension)
         defer { scratch.deallocate() }
@@ -88,7 +90,7 @@ struct FilippovResolver {
             }
             for (a, g) in groups.enumerated() {
                 let from = current[a], to = choice[a]
-                guard from != to else { continue }
+                guard from != to || (reportUnchanged && byNeuron[i]!.contains(g)) else { continue }
                 let kind: EventKind
                 // A slide exit is tangent by nature (α reaches 0 or 1 where a normal velocity vanishes):
                 // only crossings are called grazing.

@@ -127,7 +127,7 @@ private final class FlowIntegration {
             // Event scan.
             field.evaluate(y, f1)
             field.surfaceValues(y, f1, z: z1, zdot: zdot1)
-            var flags = EventDetector.detect(field: field, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
+            var flags = EventDetector.detect(field: field, y1: y, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
             if !flags.isEmpty {
                 switch handleEvent(flags: &flags, t0: t0, t: &t, stepHint: h) {
                 case .none: break
@@ -193,6 +193,9 @@ private final class FlowIntegration {
             return .failed("re-stepping to locate an event failed near t = \(t0)")
         }
         t = t0 + tau
+        if ProcessInfo.processInfo.environment["RELUFLOW_DEBUG"] != nil {
+            FileHandle.standardError.write(Data("DEBUG event t0=\(t0) H=\(H) hi=\(hi) tau=\(tau) flags=\(flags.map { "(\($0.function.neuron),\($0.function.group),s\($0.function.sign),dip\($0.isDip),tau\($0.tau))" }) z0=\(flags.map { z0[$0.function.neuron * G + $0.function.group] }) zd0=\(flags.map { zdot0[$0.function.neuron * G + $0.function.group] }) z1=\(flags.map { z1[$0.function.neuron * G + $0.function.group] }) zd1=\(flags.map { zdot1[$0.function.neuron * G + $0.function.group] }) alpha=\(flags.map { field.alpha[$0.function.neuron * G + $0.function.group] })\n".utf8))
+        }
         y.update(from: locator.best, count: dim)
         // The pairs at the event: those whose function is non-positive at the located state.
         _ = locator.value(at: y, functions)
@@ -284,7 +287,7 @@ private final class FlowIntegration {
         }
         field.setMode(states)
         if !onSurface.isEmpty {
-            let transitions = resolver.resolve(y, eventPairs: onSurface)
+            let transitions = resolver.resolve(y, eventPairs: onSurface, reportUnchanged: true)
             var newStates = field.states
             for tr in transitions { newStates[tr.neuron * G + tr.group] = tr.to }
             var byNeuron: [Int: [Int]] = [:]

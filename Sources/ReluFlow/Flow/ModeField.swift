@@ -305,6 +305,13 @@ final class ModeField {
         return z
     }
 
+    /// Size of the terms of z_ig (|b_i| + Σ_k |w_ik x_gk|), the scale of its rounding error.
+    func preactivationScale(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        var s = abs(y[n * d + i])
+        for k in 0..<d { s += abs(y[i * d + k] * xg[g * d + k]) }
+        return s
+    }
+
     /// Exact loss with σ(z) = max(z, 0) (not the mode-locked h): per point, no cancellation.
     func loss(_ y: UnsafePointer<Double>) -> Double {
         let c0 = network.outputBias ? y[2 * n + n * d] : 0
