@@ -6,7 +6,7 @@
 /// tangent, α ≡ 0 or 1) from ending a slide. It delays a genuine exit by δ/|α'|, well inside
 /// the exit time's conditioning (SPEC §4).
 struct EventFunction {
-    static let alphaSlack = 1e-10
+    static let alphaSlack = 1e-12
 
     let neuron: Int
     let group: Int
@@ -173,6 +173,10 @@ struct EventDetector {
                 let s: Double = state == .on ? 1 : -1
                 let e1 = s * z1[row + g]
                 if e1 < 0 {
+                    // A pair that sits on its surface (z within rounding of 0 at both ends, as when
+                    // its point lies on the line another sliding pair pins the neuron to) is not crossing.
+                    let noise = 64 * Double.ulpOfOne * field.preactivationScale(y1, i, g)
+                    if -e1 <= noise && abs(z0[row + g]) <= noise { continue }
                     flags.append(Flag(function: EventFunction(neuron: i, group: g, sign: s), tau: H, isDip: false))
                     continue
                 }

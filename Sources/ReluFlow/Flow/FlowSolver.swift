@@ -216,6 +216,15 @@ private final class FlowIntegration {
             let (i, g) = pairs.first { excluded[$0.0 * G + $0.1]!.count >= 3 }!
             return .failed("event loop at t = \(t): neuron \(i), point \(field.pointsOfGroup[g][0]) returned to every state at the same instant")
         }
+        // Every other pair of the neurons involved that lies on its surface is decided jointly
+        // (points on a line that sliding pins a neuron to; SPEC §4, several surfaces at once).
+        for i in Set(pairs.map(\.0)) {
+            for g in 0..<G where field.states[i * G + g] != .sliding && !pairs.contains(where: { $0 == (i, g) }) {
+                if abs(field.preactivation(y, i, g)) <= 64 * Double.ulpOfOne * field.preactivationScale(y, i, g) {
+                    pairs.append((i, g))
+                }
+            }
+        }
         let transitions = resolver.resolve(y, eventPairs: pairs, excluded: excluded, repeated: repeated)
         apply(transitions, at: t, surfacePairs: pairs)
         lastEventTime = t

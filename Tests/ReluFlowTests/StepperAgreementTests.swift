@@ -1,0 +1,62 @@
+import XCTest
+@testable import ReluFlow
+
+/// Different GSL steppers, and tighter tolerances, must agree (the integrator, not the method,
+/// determines the answer).
+final class StepperAgreementTests: XCTestCase {
+    func events(_ s: FlowSolution) -> [String] { s.events.map { "\($0.neuron):\($0.point):\($0.kind.rawValue)" } }
+
+    /// |ż| of the event's pair just before the event (mode of the previous sample), for the
+    /// conditioning of its time: a state error δ moves a crossing by δ/|ż|.
+    func normalSpeed(of event: FlowEvent, in solution: FlowSolution) -> Double? {
+        guard let k = solution.samples.firstIndex(where: { $0.t == event.t }), k > 0 else { return nil }
+        let before = solution.samples[k - 1].patternId
+        guard let pattern = solution.patterns.first(where: { $0.patternId == before }) else { return nil }
+        let problem = solution.problem
+        let field = ModeField(network: problem.network, data: problem.data)
+        var states = [PairState](repeating: .off, count: field.n * field.G)
+        for i in 0..<field.n { for g in 0..<field.G { states[i * field.G + g] = pattern.states[i * problem.data.count + field.pointsOfGroup[g][0]] } }
+        field.setMode(states)
+        var y = solution.samples[k].theta + [0], f = [Double](repeating: 0, count: field.dimension)
+        field.evaluate(&y, &f)
+        var z = [Double](repeating: 0, count: field.n * field.G), zdot = z
+        field.surfaceValues(&y, &f, z: &z, zdot: &zdot)
+        return abs(zdot[event.neuron * field.G + problem.data.groupOfPoint[event.point]])
+    }
+
+    /// Explicit rk8pd against implicit msbdf, bsimp and rk4imp (they use the analytic Jacobian):
+    /// same event sequence, final θ within 1e-7 (the bound; measured ≤ 2e-9). Crossing
+    /// times within 1e-8/|ż| (the states agree to ~1e-9, so 10× margin); slide exits within 1e-5
+    /// (their time error is δα/|α'|, SPEC §4).
+    func testExplicitAndImplicitSteppersAgree() throws {
+        let reference = solve(try exampleProblem("sine", T: 100, stepper: .rk8pd))
+        for stepper in [Stepper.msbdf, .bsimp, .rk4imp] {
+            let other = solve(try exampleProblem("sine", T: 100, stepper: stepper))
+            XCTAssertEqual(other.status, .completed)
+            XCTAssertEqual(events(other), events(reference), "\(stepper)")
+            XCTAssertGreaterThan(other.diagnostics.jacobianEvaluations, 0, "\(stepper) uses the Jacobian")
+            for (a, b) in zip(other.finalTheta, reference.finalTheta) { XCTAssertEqual(a, b, accuracy: 1e-7, "\(stepper)") }
+            for (a, b) in zip(other.events, reference.events) {
+                let tolerance: Double
+                if a.kind == .slideEnd { tolerance = 1e-5 } else {
+                    let speed = try XCTUnwrap(normalSpeed(of: b, in: reference))
+                    tolerance = min(1e-8 / max(speed, 1e-12), 1e-5)
+                }
+                XCTAssertEqual(a.t, b.t, accuracy: tolerance, "\(stepper) \(a.kind) at \(b.t)")
+            }
+        }
+    }
+
+    /// Convergence: the answer at rtol 1e-10 is within 1e-8 of the one at 1e-12, and loosening to
+    /// 1e-7 moves it by more than tightening from 1e-10 does (the error shrinks with the tolerance).
+    func testTighterTolerancesConverge() throws {
+        let fine = solve(try exampleProblem("two-d", T: 50, rtol: 1e-12, atol: 1e-14))
+        let mid = solve(try exampleProblem("two-d", T: 50, rtol: 1e-10, atol: 1e-12))
+        let coarse = solve(try exampleProblem("two-d", T: 50, rtol: 1e-7, atol: 1e-9))
+        XCTAssertEqual(events(mid), events(fine))
+        let eMid = zip(mid.finalTheta, fine.finalTheta).map { abs($0 - $1) }.max()!
+        let eCoarse = zip(coarse.finalTheta, fine.finalTheta).map { abs($0 - $1) }.max()!
+        XCTAssertLessThan(eMid, 1e-8)
+        XCTAssertGreaterThan(eCoarse, eMid)
+    }
+}
