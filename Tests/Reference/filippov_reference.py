@@ -17,72 +17,106 @@ network.outputBias (default false), network.c0 (default 0), flow.T,
 flow.rtol (default 1e-10), flow.atol (default 1e-12). Other keys are ignored.
 
 Output (JSON, to --out or stdout):
-    {"events": [{"t", "neuron", "point", "kind", "state", "vPlus", "vMinus"}...],
+    {"events": [{"t", "neuron", "point", "kind", "state", "vPlus", "vMinus",
+                 "tangent", "loss"}...],
      "theta": final theta in SPEC order [W row-major, b, c, (c0)],
      "loss": final loss, "wallSeconds": ..., "rhsEvaluations": ..., ...}
 kind is "on" / "off" (crossing into that side), "slide" (entering sliding),
-"slideEnd" (leaving sliding), "branch" (repelling surface, side chosen by the
-larger |f|^2), or "graze" (a located crossing after which the pair stays on
-its side). vPlus / vMinus are the normal velocities n.f+ and n.f- at the event
-(for slideEnd: at the event, with the other pairs as they were).
+"slideEnd" (leaving sliding), "branch" (non-unique continuation: repelling
+surface or a corner with several admissible exits; the side chosen is in
+"state"), or "graze" (a located crossing after which nothing changes).
+state is the pair's state after the event. vPlus / vMinus are the normal
+velocities n.f+ and n.f- at the event (null at corners); tangent is true when
+one of them is within rounding of 0 (for example the last active point of a
+neuron switching off: the neuron is then dead and v- = 0 exactly; such a
+crossing is still logged as "off"). rhsEvaluations counts the right-hand side
+calls of the integration and of the event refinement.
 
 Method
 ------
 * Mode locking (SPEC 3). A *mode* fixes the state of every (neuron, surface)
   pair: on, off or sliding. Inside a mode the right-hand side uses the mode's
-  states, never sign(z) of the evaluation point, so the field is a smooth
-  polynomial (plus the smooth alpha of sliding pairs) and DOP853 keeps its
-  order. Each mode is integrated with scipy.integrate.solve_ivp(method=
-  "DOP853") with one terminal event function per pair:
-    - non-sliding pair: z_ij = w_i.x_j + b_i, direction -1 when on, +1 when off;
+  states, never sign(z) of the evaluation point, so the field is smooth and
+  DOP853 keeps its order. Each mode is integrated with
+  scipy.integrate.solve_ivp(method="DOP853") with terminal event functions:
+    - non-sliding pair: z_ij = w_i.x_j + b_i (direction -1 when on, +1 when
+      off). A pair that starts the mode exactly on its surface uses
+      z_ij / (t - t0) instead (= n.f at t0), so that a pair which leaves and
+      comes back within the first step is found at its return time, not at
+      t0;
     - sliding pair: alpha_ij (direction -1: reaches 0, leaves to off) and
-      alpha_ij - 1 (direction +1: reaches 1, leaves to on).
-  solve_ivp locates the root with brentq on the step's dense (7th order)
+      alpha_ij - 1 (direction +1: reaches 1, leaves to on);
+    - a dead neuron (every pair off) has a zero field block and no events.
+  solve_ivp finds the root with brentq on the step's dense (7th order)
   interpolant. Over a long step that interpolant is much less accurate than
   the step itself (measured: 1e-11 event-time error on the sine example at
-  rtol 1e-10), so the root is then refined with brentq over *re-taken partial
+  rtol 1e-10), so the root is refined with brentq over *re-taken partial
   steps*: the event function of one DOP853 step of size t - t_k from the
   start t_k of the step that contains the event. The state at the event is
   that re-taken step, not the interpolant.
-* Filippov sliding (SPEC 4). For a sliding pair the activation weight of the
-  pair is alpha (an effective sigma'(0)); its contribution to the output is
-  h_ij = 0 (z_ij = 0 on the surface). alpha is recomputed at every RHS
-  evaluation from n_ij . f = 0, which is linear in alpha:
+* Filippov sliding (SPEC 4). A sliding pair has activation weight alpha (an
+  effective sigma'(0)) and contributes h_ij = 0 to the output (z_ij = 0 on the
+  surface). alpha is recomputed at every RHS evaluation from n_ij . f = 0,
+  which is linear in alpha:
       alpha = v- / (v- - v+) = -(sum_{on k} R_k G_kj) / (R_j G_jj),
-  with R_k the residual summed over coincident points and G_kj = x_k.x_j + 1.
-  Because dz_ij/dt = 0 holds identically in theta, a Runge-Kutta method keeps
+  with R_k the residual summed over coincident points and G_kj = x_k.x_j + 1
+  (several sliding surfaces of one neuron: the small linear system of SPEC 4).
+  dz_ij/dt = 0 then holds identically in theta, so the Runge-Kutta steps keep
   the linear quantity z_ij constant up to rounding; sliding pairs are
   projected back onto their surfaces at every mode restart.
 * Events. At an event the neuron's (w_i, b_i) is projected exactly onto the
   event surface (and its sliding surfaces), then the pair is classified with
-  v+/- = n_ij . f+/- (f+ : pair on, f- : pair off, everything else unchanged):
-  same sign -> crossing; v+ < 0 < v- -> sliding; v+ > 0 > v- -> repelling, leave
-  to the side with the larger |f|^2 and log "branch". A sliding exit leaves to
-  off when alpha reaches 0, to on when it reaches 1. After each event every
-  other pair is checked at the same time (a pair already past its surface,
-  e.g. a simultaneous event, or a sliding pair whose alpha left [0, 1] because
-  the neuron's pattern changed) and handled at the same event time.
-* t = 0: pairs with z_ij = 0 (to rounding) are classified by the same rule.
+  v+/- = n_ij . f+/- (f+: pair on, f-: pair off, everything else unchanged):
+  same sign -> crossing; v+ < 0 < v- -> sliding; v+ > 0 > v- -> repelling:
+  leave to the side with the larger |f|^2 and log "branch". One of v+/- within
+  rounding of 0: go to the side the other one points to. A sliding exit
+  leaves to off when alpha reaches 0, to on when it reaches 1 (the normal
+  velocity on that side is then ~0 and is not re-examined at that instant).
+  After each event every other pair is checked at the same time (a pair past
+  its surface, e.g. a simultaneous event; a pair on its surface whose field
+  points to the other side; a sliding pair whose alpha left [0, 1] because
+  the neuron's pattern changed) and handled at the same time.
+* Corners (d > 1): when the event leaves several surfaces of one neuron
+  through its (w_i, b_i) (a sliding neuron meeting a second surface, or a
+  knot line reaching a line of collinear data points), every assignment
+  on/off/sliding of those pairs is tried; consistent assignments are those
+  where each on (off) pair moves into z > 0 (z < 0) and each sliding pair has
+  0 < alpha < 1. The one with the fewest sliding surfaces is taken (leave the
+  corner when the flow can), then the larger |f|^2. This generalises the
+  single-surface rule (crossing: one consistent side; attracting: only
+  sliding consistent; repelling: both sides and the unstable sliding
+  consistent, take the steeper side). When another consistent option with a
+  different field exists, the changes are logged as "branch".
+  A non-sliding pair whose normal lies in the span of its neuron's sliding
+  normals (collinear points) is held on its surface by them: it has no event
+  and keeps its on/off weight (the field does not depend on that choice).
+* t = 0: pairs with z_ij = 0 (to rounding) are classified by the same rules.
 * Coincident surfaces: duplicate data points form one group (one surface, one
   alpha, one event, reported with the smallest point index).
 
-Restrictions (enough for the test configurations)
--------------------------------------------------
-* Several simultaneous sliding surfaces of one neuron are supported by the
-  per-neuron linear system of SPEC 4, but their entry is decided pair by pair
-  (the new pair's v+/- are computed with the neuron's other sliding pairs kept
-  sliding, their alphas re-solved); the full combinatorial Filippov
-  classification of a multi-surface corner is not done, and an alpha that
-  leaves [0, 1] simply ends that pair's sliding.
-* Grazing (v+ or v- exactly 0 at a crossing) is not resolved by higher-order
-  terms: a located crossing whose classification keeps the old side is logged
-  as "graze" and integration continues.
+Restrictions
+------------
+* The corner enumeration is exponential in the number of surfaces meeting at
+  one neuron (3^k assignments); fine for the small k of real data (k <= 5 on
+  the two-d example's grid), not meant for large degenerate point sets.
+* Exact tangencies are not resolved by higher-order terms beyond the rules
+  above; a located crossing after which nothing changes is logged as "graze".
+* Normal-velocity tolerance: 1e-12 times the sum of the magnitudes of the
+  terms of n.f; surface tolerance for z: 64 eps (|w_i| |x_j| + |b_i|).
+
+Accuracy
+--------
+At the same nominal rtol/atol, scipy's DOP853 (RMS error norm) is looser than
+ReluFlow's GSL stepper: measured event-time errors of ~1e-10..1e-8 at 1e-10 /
+1e-12. To decide which of two runs is right, run this script with
+--rtol 1e-13 --atol 1e-15 (crossing times then agree with ReluFlow's tight runs
+to ~1e-12). Sliding exits (alpha reaching 0 or 1) are located to
+delta_alpha / |alpha'|, which can be large when |alpha'| is small (SPEC 4).
 """
 
 import argparse
 import itertools
 import json
-import sys
 import time
 
 import numpy as np
@@ -167,17 +201,21 @@ class Problem:
         if mode.sliding:
             B = (mode.onf * R) @ self.Gram   # B_ik = sum_{on g} R_g G_gk
             for i, ks in mode.sliding:
+                # (R_k = 0: no jump across the surface, alpha undefined -> NaN;
+                # such a mode is only ever tried, and rejected, at an event.)
                 if len(ks) == 1:
                     k = ks[0]
-                    a = -B[i, k] / (R[k] * self.Gram[k, k])
-                    alpha[i, k] = a
-                    S[i, k] = a
+                    den = R[k] * self.Gram[k, k]
+                    a = -B[i, k] / den if den != 0.0 else np.nan
                 else:  # sum_l G_kl R_l alpha_l = -B_ik for every k in ks
                     A = self.Gram[np.ix_(ks, ks)] * R[ks][None, :]
-                    a = np.linalg.solve(A, -B[i, ks])
-                    alpha[i, ks] = a
-                    S[i, ks] = a
-        self.last_R = R
+                    try:
+                        a = np.linalg.solve(A, -B[i, ks])
+                    except np.linalg.LinAlgError:
+                        a = np.full(len(ks), np.nan)
+                alpha[i, ks] = a
+                S[i, ks] = a
+        self.last_R = R                      # kept for the velocity tolerances
         SR = S * R                           # n x G
         f = np.empty(self.size)
         f[self.sW] = -((c[:, None] * SR) @ self.Xg / self.m).ravel()
@@ -247,7 +285,8 @@ def dop853_step(fun, t, y, h, f0=None):
 def refine_event(fun, event, t0, y0, te):
     """Refine the root te of `event` (found on the dense output of the step
     starting at (t0, y0)) by brentq over re-taken partial steps.
-    Returns (t, y(t)); falls back to the given te if no bracket is found."""
+    Returns (t, y(t)), or None (keep the dense-output root) if no sign change
+    is found near te."""
     if not te > t0:
         return None
     f0 = fun(t0, y0)
@@ -274,18 +313,31 @@ class EventCache:
 
     def get(self, t, y):
         if not (t == self.t and (y is self.y or np.array_equal(y, self.y))):
-            _, self.zv, self.av = self.prob.evaluate(y, self.mode)
+            self.fv, self.zv, self.av = self.prob.evaluate(y, self.mode)
             self.t, self.y = t, y
-        return self.zv, self.av
+        return self.zv, self.av, self.fv
 
 
-def make_events(prob, mode):
-    """One terminal event function per non-sliding pair, two per sliding pair."""
+def make_events(prob, mode, t0, th0, on_surface):
+    """One terminal event function per non-sliding pair, two per sliding pair.
+
+    A pair that starts the segment on its surface (just classified, z = 0)
+    uses g = z / (t - t0), whose value at t0 is the normal velocity n.f: the
+    root at t0 itself is removed, so a pair that leaves and comes back within
+    the first step (a near-graze) is located at its true return time instead
+    of at t0."""
     cache = EventCache(prob, mode)
     events = []
 
     def ev_z(i, g):
-        fn = lambda t, y: cache.get(t, y)[0][i, g]
+        if (i, g) in on_surface:
+            idx, ng = prob.wb_block(i), prob.Nrm[g]
+
+            def fn(t, y):
+                zv, _, fv = cache.get(t, y)
+                return zv[i, g] / (t - t0) if t > t0 else ng @ fv[idx]
+        else:
+            fn = lambda t, y: cache.get(t, y)[0][i, g]
         fn.terminal = True
         fn.direction = -1.0 if mode.state[i, g] == ON else 1.0
         fn.tag = (i, g, "z")
@@ -299,6 +351,11 @@ def make_events(prob, mode):
         return fn
 
     for i in range(prob.n):
+        if np.all(mode.state[i] == OFF):
+            # Dead neuron: its (w_i, b_i, c_i) block of f is identically zero in
+            # this mode, so none of its z_ig can change (and a pair left exactly
+            # on its surface must not fire at every step).
+            continue
         for g in range(prob.G):
             if mode.state[i, g] == SLIDE:
                 events.append(ev_a(i, g, 0.0))
@@ -345,12 +402,13 @@ class FilippovFlow:
     def surfaces_of(self, state, i, extra=()):
         return sorted(set(np.nonzero(state[i] == SLIDE)[0]) | set(extra))
 
-    def log(self, t, th, i, g, kind, new, vp=None, vm=None):
+    def log(self, t, th, i, g, kind, new, vp=None, vm=None, tangent=False):
         self.events.append({
             "t": float(t), "neuron": int(i), "point": int(self.prob.rep[g]),
             "kind": kind, "state": STATE_NAME[new],
             "vPlus": None if vp is None else float(vp),
             "vMinus": None if vm is None else float(vm),
+            "tangent": bool(tangent),
             "loss": float(self.prob.loss(th))})
 
     def classify(self, t, th, state, i, g, initial=False, handled=None):
@@ -388,7 +446,7 @@ class FilippovFlow:
         if new == old and not initial and kind != "branch":
             kind = "graze"
         state[i, g] = new
-        self.log(t, th, i, g, kind, new, vp, vm)
+        self.log(t, th, i, g, kind, new, vp, vm, tangent=(sp == 0 or sm == 0))
         return th
 
     def resolve_corner(self, t, th, state, i, g, P):
@@ -402,7 +460,9 @@ class FilippovFlow:
         the flow can), then the larger |f|^2, then the fewest changes. This is
         the single-surface rule of SPEC 4 generalised: crossing = the one
         consistent side, attracting = only sliding is consistent, repelling =
-        both sides consistent, take the steeper (and log "branch").
+        both sides (and the unstable sliding) consistent, take the steeper
+        side. If more than one consistent option exists (with different
+        fields), the changes are logged as "branch".
         Returns the projected theta, or None if no option is consistent."""
         p = self.prob
         th = p.project(th, i, P)
@@ -437,8 +497,10 @@ class FilippovFlow:
         fmax = max(o[1] for o in cands)
         top = [o for o in cands if o[1] >= fmax * (1 - 1e-12)]
         best = min(top, key=lambda o: o[2])
+        # Non-unique continuation (another consistent option with a different
+        # field, of any codimension): log the changes as "branch".
         ambiguous = any(np.linalg.norm(o[4] - best[4]) > 1e-10 * np.linalg.norm(best[4])
-                        for o in cands)
+                        for o in opts)
         changed = False
         for k, new in zip(P, best[3]):
             old = state[i, k]
@@ -473,6 +535,12 @@ class FilippovFlow:
         p = self.prob
         for _ in range(4 * p.n * p.G + 10):
             mode = Mode(state, p)
+            # Keep sliding pairs exactly on their surfaces. This is done here,
+            # before alpha is checked, so that the alpha seen by the check is
+            # the one the next mode starts from (a projection after the check
+            # can push an alpha sitting at 1 to 1 + 1e-15, past its event).
+            for i, ks in mode.sliding:
+                th = p.project(th, i, ks)
             f, z, alpha = p.evaluate(th, mode)
             c, R = p.unpack(th)[2], p.last_R
             todo = None
@@ -480,7 +548,7 @@ class FilippovFlow:
                 for g in range(p.G):
                     s = state[i, g]
                     if s == SLIDE:
-                        if alpha[i, g] < 0 or alpha[i, g] > 1 or not np.isfinite(alpha[i, g]):
+                        if not 0.0 < alpha[i, g] < 1.0:   # also NaN
                             todo = ("end", i, g, OFF if alpha[i, g] < 0.5 else ON)
                     elif (i, g) not in handled and (i, g) not in mode.implied:
                         tol = self.zscale(th, i, g)
@@ -527,11 +595,11 @@ class FilippovFlow:
         t = 0.0
         stalls = 0
         while t < T:
-            mode = Mode(state, p)
-            # Keep sliding pairs exactly on their surfaces.
-            for i, ks in mode.sliding:
-                th = p.project(th, i, ks)
-            events = make_events(p, mode)
+            mode = Mode(state, p)   # (sliding pairs were projected by sweep)
+            zz = p.z(th)
+            on_surface = {(i, g) for i in range(p.n) for g in range(p.G)
+                          if abs(zz[i, g]) <= self.zscale(th, i, g)}
+            events = make_events(p, mode, t, th, on_surface)
 
             def rhs(_t, y, mode=mode):
                 p.nfev += 1

@@ -9,11 +9,22 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var network: NetworkConfig
     public var flow: FlowConfig
 
-    public init(example: String? = nil, data: DataConfig, network: NetworkConfig, flow: FlowConfig = FlowConfig()) {
+    public init(example: String? = nil, data: DataConfig, network: NetworkConfig = NetworkConfig(), flow: FlowConfig = FlowConfig()) {
         self.example = example
         self.data = data
         self.network = network
         self.flow = flow
+    }
+
+    enum CodingKeys: String, CodingKey { case example, data, network, flow }
+
+    /// `data` is required; `network` and `flow` may be left out (every field has a default).
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        example = try container.decodeIfPresent(String.self, forKey: .example)
+        data = try container.decode(DataConfig.self, forKey: .data)
+        network = try container.decodeIfPresent(NetworkConfig.self, forKey: .network) ?? NetworkConfig()
+        flow = try container.decodeIfPresent(FlowConfig.self, forKey: .flow) ?? FlowConfig()
     }
 }
 

@@ -17,7 +17,8 @@ struct EventFunction {
         if sign != 0 { return sign * field.preactivation(y, neuron, group) }
         let a = field.alpha[neuron * field.G + group]
         if a.isNaN { return 0.5 }   // c_i = 0: the neuron does not move, nothing to exit.
-        return min(a + Self.alphaSlack, 1 + Self.alphaSlack - a)
+        let slack = max(Self.alphaSlack, field.alphaNoise(neuron, group))
+        return min(a + slack, 1 + slack - a)
     }
 }
 
@@ -165,7 +166,9 @@ struct EventDetector {
                 let state = field.states[row + g]
                 if state == .sliding {
                     let a = field.alpha[row + g]
-                    if !(a >= -EventFunction.alphaSlack && a <= 1 + EventFunction.alphaSlack) && !a.isNaN {
+                    if a.isNaN { continue }
+                    if !(a >= -EventFunction.alphaSlack && a <= 1 + EventFunction.alphaSlack),
+                       EventFunction(neuron: i, group: g, sign: 0).value(y1, field: field, alphaFresh: true) < 0 {
                         flags.append(Flag(function: EventFunction(neuron: i, group: g, sign: 0), tau: H, isDip: false))
                     }
                     continue

@@ -67,18 +67,21 @@ struct FilippovResolver {
             let scale = -c * field.invM
             // Contribution of the neuron's other pairs, and the size of the terms (for tolerances).
             var base = [Double](repeating: 0, count: d + 1)
-            var magnitude = 0.0
+            var magnitude = 0.0, noise = 0.0
             for g in 0..<G {
                 let x = UnsafeBufferPointer(start: field.xg + g * d, count: d)
                 let xn = (x.reduce(1) { $0 + $1 * $1 }).squareRoot()
                 magnitude += abs(field.R[g]) * xn
+                noise += field.residualNoise(g) * xn
                 if candidates.contains(g) { continue }
                 let sr = field.slope[i * G + g] * field.R[g]
                 for k in 0..<d { base[k] += sr * x[k] }
                 base[d] += sr
             }
             let maxNorm = (0..<G).map { g in (0..<d).reduce(1.0) { $0 + field.xg[g * d + $1] * field.xg[g * d + $1] }.squareRoot() }.max() ?? 1
-            let tolerance = velocityTolerance * abs(scale) * magnitude * maxNorm
+            // Relative tolerance, plus the rounding level of the residuals (which dominates near an
+            // interpolating minimum, where R → 0).
+            let tolerance = abs(scale) * maxNorm * (velocityTolerance * magnitude + 8 * noise)
             let choice: [PairState]
             let tie: Bool, grazing: Bool
             if groups.count <= enumerationLimit {
@@ -153,18 +156,38 @@ struct FilippovResolver {
                 result.violation += max(0, v - tolerance)
             case .sliding:
                 let alpha = alphas[g] ?? .nan
-                let attracting = c * field.R[g] > 0
+                // Attracting needs c R_g > 0; an R_g at rounding level has no sign and does not forbid it.
+                let rNoise = field.residualNoise(g)
+                let attracting = c * field.R[g] > 0 || abs(field.R[g]) <= rNoise
                 if !attracting || !alpha.isFinite {
                     result.violation += .infinity
                 } else {
-                    // An α outside [0, 1] is measured in velocity units so that it compares with the others.
+                    // An α outside [0, 1] (beyond its rounding level) is measured in velocity units so
+                    // that it compares with the others.
                     let excess = max(0, -alpha, alpha - 1)
-                    result.violation += excess > 1e-12 ? excess * abs(scale * field.R[g]) + tolerance : 0
+                    let alphaTolerance = max(EventFunction.alphaSlack, slidingAlphaNoise(alpha: alpha, group: g, sliding: sliding,
+                                                                                      neuron: i, states: states, groups: groups))
+                    result.violation += excess > alphaTolerance ? excess * abs(scale * field.R[g]) + tolerance : 0
                 }
             }
         }
         result.norm2 = F.reduce(0) { $0 + $1 * $1 }
         return result
+    }
+
+    /// Rounding level of α for a trial continuation (as `ModeField.alphaNoise`, with the trial's states).
+    private func slidingAlphaNoise(alpha: Double, group g: Int, sliding: [Int], neuron i: Int, states: [PairState], groups: [Int]) -> Double {
+        let d = field.d, G = field.G
+        func norm(_ q: Int) -> Double { (0..<d).reduce(1.0) { $0 + field.xg[q * d + $1] * field.xg[q * d + $1] }.squareRoot() }
+        var sum = 0.0
+        for q in 0..<G {
+            let state: PairState
+            if let a = groups.firstIndex(of: q) { state = states[a] } else { state = field.states[i * G + q] }
+            if state != .off { sum += field.residualNoise(q) * norm(q) }
+        }
+        let r = abs(field.R[g])
+        guard r > 0 else { return .infinity }
+        return sum / (norm(g) * r) + abs(alpha) * field.residualNoise(g) / r
     }
 
     private func enumerate(groups: [Int], current: [PairState], neuron i: Int, base: [Double], scale: Double, c: Double,

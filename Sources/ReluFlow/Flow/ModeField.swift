@@ -28,6 +28,7 @@ final class ModeField {
     let xg: UnsafeMutablePointer<Double>      // G×d
     let mult: UnsafeMutablePointer<Double>    // G
     let ysum: UnsafeMutablePointer<Double>    // G
+    let yabs: UnsafeMutablePointer<Double>    // G: Σ_{j∈g} |y_j|
     let yOfPoint: [Double]
     let groupOfPoint: [Int]
     let pointsOfGroup: [[Int]]
@@ -44,6 +45,7 @@ final class ModeField {
     // Scratch.
     let h: UnsafeMutablePointer<Double>       // n×G
     let N: UnsafeMutablePointer<Double>       // G
+    let Nabs: UnsafeMutablePointer<Double>    // G: |c_0| + Σ_i |c_i h_ig|, the scale of N's rounding
     let R: UnsafeMutablePointer<Double>       // G
     private let F: UnsafeMutablePointer<Double>        // d+1
     private let lambdas: UnsafeMutablePointer<Double>  // up to G
@@ -66,9 +68,11 @@ final class ModeField {
         xg.initialize(from: data.groupPoints, count: G * d)
         mult = .allocate(capacity: G)
         ysum = .allocate(capacity: G)
+        yabs = .allocate(capacity: G)
         for g in 0..<G {
             mult[g] = Double(data.pointsOfGroup[g].count)
             ysum[g] = data.pointsOfGroup[g].reduce(0) { $0 + data.y[$1] }
+            yabs[g] = data.pointsOfGroup[g].reduce(0) { $0 + abs(data.y[$1]) }
         }
         yOfPoint = data.y
         groupOfPoint = data.groupOfPoint
@@ -81,13 +85,14 @@ final class ModeField {
         surfaces = [SurfaceSet?](repeating: nil, count: n)
         h = .allocate(capacity: n * G)
         N = .allocate(capacity: G)
+        Nabs = .allocate(capacity: G)
         R = .allocate(capacity: G)
         F = .allocate(capacity: d + 1)
         lambdas = .allocate(capacity: max(G, 1))
     }
 
     deinit {
-        for p in [xg, mult, ysum, slope, alpha, h, N, R, F, lambdas] { p.deallocate() }
+        for p in [xg, mult, ysum, yabs, slope, alpha, h, N, Nabs, R, F, lambdas] { p.deallocate() }
         jacobianRows?.deallocate()
         hessian?.deallocate()
     }
@@ -125,7 +130,10 @@ final class ModeField {
         rhsEvaluations += 1
         let wOff = 0, bOff = n * d, cOff = n * d + n
         let c0 = network.outputBias ? y[2 * n + n * d] : 0
-        for g in 0..<G { N[g] = c0 }
+        for g in 0..<G {
+            N[g] = c0
+            Nabs[g] = abs(c0)
+        }
         // Pass 1: pre-activations, h = s·z, network outputs.
         if d == 1 {
             for i in 0..<n {
@@ -135,6 +143,7 @@ final class ModeField {
                     let hv = slope[row + g] * (w * xg[g] + b)
                     h[row + g] = hv
                     N[g] += c * hv
+                    Nabs[g] += abs(c * hv)
                 }
             }
         } else {
@@ -149,6 +158,7 @@ final class ModeField {
                     let hv = slope[row + g] * z
                     h[row + g] = hv
                     N[g] += c * hv
+                    Nabs[g] += abs(c * hv)
                 }
             }
         }
@@ -274,6 +284,34 @@ final class ModeField {
             let row = r * dim
             for c in 0..<P { dfdy[last + c] += fr * dfdy[row + c] }
         }
+    }
+
+    // MARK: Rounding levels (from the last `evaluate`)
+
+    /// Bound on the rounding error of R_g = μ_g N_g − Y_g.
+    @inline(__always)
+    func residualNoise(_ g: Int) -> Double {
+        8 * Double.ulpOfOne * (mult[g] * Nabs[g] + yabs[g])
+    }
+
+    /// Bound on the rounding error of the sliding α of pair (i, g): α = λ/(−(c_i/m) R_g) with
+    /// λ the normal component of F⁰_i, so δα ≈ Σ_{g'} δR_{g'} s |x̃_{g'}| / (|x̃_g| |R_g|) + |α| δR_g/|R_g|.
+    /// Near an interpolating minimum R → 0 and α loses its digits; exits and entries compare
+    /// against this, so noise never ends a slide.
+    func alphaNoise(_ i: Int, _ g: Int) -> Double {
+        let row = i * G
+        var sum = 0.0
+        for q in 0..<G where states[row + q] != .off {
+            var n2 = 1.0
+            for k in 0..<d { n2 += xg[q * d + k] * xg[q * d + k] }
+            sum += residualNoise(q) * n2.squareRoot()
+        }
+        var own = 1.0
+        for k in 0..<d { own += xg[g * d + k] * xg[g * d + k] }
+        let r = abs(R[g])
+        guard r > 0 else { return .infinity }
+        let a = alpha[row + g]
+        return sum / (own.squareRoot() * r) + (a.isFinite ? abs(a) : 0) * residualNoise(g) / r
     }
 
     // MARK: Surfaces

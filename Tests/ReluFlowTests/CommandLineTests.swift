@@ -1,0 +1,142 @@
+import Foundation
+import XCTest
+
+/// The `reluflow` executable as a user runs it: exit statuses, messages naming the field, and
+/// run folders that appear complete or not at all (INTERFACE.md).
+final class CommandLineTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = try temporaryDirectory()
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        let url = dir.appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    /// The default example runs with no config and writes every file of the run folder.
+    func testSimulateDefaultExampleWritesRunFolder() throws {
+        let result = try runReluflow(["simulate", "--T", "5", "--quiet"], in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("runs/sine"), result.stdout)
+        let folder = dir.appendingPathComponent("runs/sine")
+        for file in ["config.json", "summary.json", "trajectory.csv", "events.csv", "patterns.csv", "trajectory.npy",
+                     "events.npy", "patterns.npy", "pattern_matrices.npy", "data.csv"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path), file)
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("summary.json"))) as! [String: Any]
+        for key in ["finalTime", "finalLoss", "theta", "theta0", "steps", "rhsEvaluations", "jacobianEvaluations", "events",
+                    "wallSeconds", "stepper", "invariantDrift", "dissipationDefect", "status"] {
+            XCTAssertNotNil(summary[key], key)
+        }
+        XCTAssertEqual(summary["status"] as? String, "completed")
+        let header = try String(contentsOf: folder.appendingPathComponent("trajectory.csv"), encoding: .utf8).split(separator: "\n")[0]
+        XCTAssertTrue(header.hasPrefix("t,loss,gradNorm,patternId,W[0][0],"), String(header))
+        // The resolved config repeats the run exactly.
+        let again = try runReluflow(["simulate", "--config", folder.appendingPathComponent("config.json").path, "--out", "again", "--quiet"], in: dir)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        let first = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("summary.json"))) as! [String: Any]
+        let second = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("again/summary.json"))) as! [String: Any]
+        XCTAssertEqual(first["theta"] as? [Double], second["theta"] as? [Double])
+        // No staging folders are left behind.
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("runs").path).filter { $0.hasPrefix(".") }
+        XCTAssertEqual(leftovers, [])
+    }
+
+    /// Bad input: exit status 2, a message naming the field, and no output folder.
+    func testBadInputExitsTwoNamingTheField() throws {
+        let good = #"{"data": {"x": [[-1], [0], [1]], "y": [1, 0, 1]}, "network": {"W": [[1], [-1]], "b": [0.1, 0.2], "c": [0.5, 0.5]}, "flow": {"T": 1}}"#
+        let cases: [(String, [String], String)] = [
+            ("malformed JSON", ["--config", try write("a.json", "{\"data\": ")], "not valid JSON"),
+            ("wrong W shape", ["--config", try write("b.json", good.replacingOccurrences(of: #"[[1], [-1]]"#, with: #"[[1, 2], [-1]]"#))], "network.W[0]"),
+            ("b length", ["--config", try write("c.json", good.replacingOccurrences(of: "[0.1, 0.2]", with: "[0.1]"))], "network.b"),
+            ("y length", ["--config", try write("d.json", good.replacingOccurrences(of: "[1, 0, 1]", with: "[1, 0]"))], "data.y"),
+            ("string in x", ["--config", try write("e.json", good.replacingOccurrences(of: "[[-1], [0], [1]]", with: #"[[-1], ["nan"], [1]]"#))], "data.x[1][0]"),
+            ("NaN in CSV", ["--config", try write("f.json", #"{"data": {"csv": "p.csv"}, "network": {"width": 2}}"#)], "data.csv"),
+            ("empty data", ["--config", try write("g.json", #"{"data": {"x": [], "y": []}, "network": {"width": 2}}"#)], "data.x"),
+            ("width 0", ["--config", try write("h.json", #"{"data": {"x": [[0]], "y": [1]}, "network": {"width": 0}}"#)], "network.width"),
+            ("width 0 option", ["--width", "0"], "network.width"),
+            ("T zero", ["--T", "0"], "flow.T"),
+            ("T negative in config", ["--config", try write("i.json", good.replacingOccurrences(of: #""T": 1"#, with: #""T": -3"#))], "flow.T"),
+            ("T not a number", ["--T", "abc"], "--T"),
+            ("unknown stepper", ["--stepper", "euler"], "flow.stepper"),
+            ("unknown example", ["--example", "nope"], "--example"),
+            ("unknown key", ["--config", try write("j.json", good.replacingOccurrences(of: "\"flow\"", with: "\"flwo\""))], "flwo"),
+            ("bad target", ["--config", try write("k.json", #"{"data": {"target": {"function": "sin(pi*", "m": 5, "range": [-1, 1]}}, "network": {"width": 2}}"#)], "data.target.function"),
+            ("missing config", ["--config", dir.appendingPathComponent("none.json").path], "--config"),
+        ]
+        _ = try write("p.csv", "x0,y\n0.5,1\n0.7,nan\n")
+        for (name, arguments, field) in cases {
+            let out = "out-\(name.replacingOccurrences(of: " ", with: "-"))"
+            let result = try runReluflow(["simulate"] + arguments + ["--out", out, "--quiet"], in: dir)
+            XCTAssertEqual(result.status, 2, "\(name): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(field), "\(name): message should name \(field): \(result.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent(out).path), "\(name) left a folder")
+        }
+    }
+
+    /// A numerical failure (here the event limit) exits 1, says why, and writes the run up to the
+    /// last good state with status "failed".
+    func testNumericalFailureExitsOneAndKeepsLastGoodState() throws {
+        let result = try runReluflow(["simulate", "--T", "100", "--max-events", "3", "--out", "failed", "--quiet"], in: dir)
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("maxEvents"), result.stderr)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("failed/summary.json"))) as! [String: Any]
+        XCTAssertEqual(summary["status"] as? String, "failed")
+        XCTAssertNotNil(summary["message"] as? String)
+        XCTAssertLessThan(summary["finalTime"] as! Double, 100)
+    }
+
+    /// An existing folder that is not a run folder is never overwritten.
+    func testRefusesToOverwriteForeignFolder() throws {
+        let foreign = dir.appendingPathComponent("mine")
+        try FileManager.default.createDirectory(at: foreign, withIntermediateDirectories: true)
+        try "keep".write(to: foreign.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+        let result = try runReluflow(["simulate", "--T", "1", "--out", "mine", "--quiet"], in: dir)
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("--out"))
+        XCTAssertEqual(try String(contentsOf: foreign.appendingPathComponent("notes.txt"), encoding: .utf8), "keep")
+    }
+
+    func testExamplesListsBuiltIns() throws {
+        let result = try runReluflow(["examples"], in: dir)
+        XCTAssertEqual(result.status, 0)
+        for name in ["sine", "abs", "two-d"] { XCTAssertTrue(result.stdout.contains(name)) }
+    }
+
+    /// The NPY exports load in numpy with the CSV's column names (skipped without python3/numpy).
+    func testNPYLoadsInNumpy() throws {
+        let run = try runReluflow(["simulate", "--example", "two-d", "--T", "2", "--out", "npy", "--quiet"], in: dir)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let script = """
+            import numpy as np, csv, sys
+            d = sys.argv[1]
+            t = np.load(d + '/trajectory.npy')
+            rows = list(csv.DictReader(open(d + '/trajectory.csv')))
+            assert len(t) == len(rows), (len(t), len(rows))
+            assert list(t.dtype.names) == list(rows[0].keys()), t.dtype.names
+            assert all(float(r['W[3][1]']) == v for r, v in zip(rows, t['W[3][1]']))
+            e = np.load(d + '/events.npy'); assert len(e) == sum(1 for _ in open(d + '/events.csv')) - 1
+            m = np.load(d + '/pattern_matrices.npy'); p = np.load(d + '/patterns.npy')
+            assert m.shape == (len(p), 12, 25), m.shape
+            print('ok')
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, dir.appendingPathComponent("npy").path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do { try process.run() } catch { throw XCTSkip("python3 not available") }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if output.contains("No module named 'numpy'") { throw XCTSkip("numpy not installed") }
+        XCTAssertEqual(process.terminationStatus, 0, output)
+    }
+}
