@@ -49,3 +49,22 @@ final class GeometryTests: XCTestCase {
         XCTAssertLessThanOrEqual(solution.finalLoss, solution.diagnostics.initialLoss)
     }
 }
+
+/// Regression (found by the independent reference): after a crossing into `on` with a small
+/// normal velocity, the pair moves into its side and comes back to the surface within one step.
+/// The return is a separate event (here a slide 8.6e-3 later), not a slide at the crossing instant.
+final class ShortExcursionTests: XCTestCase {
+    func testReturnWithinOneStepIsItsOwnEvent() throws {
+        let x: [[Double]] = [[-0.21, 0.53], [-0.05, 0.66], [0.35, 0.85], [0.78, 0.92], [-0.27, 0.5], [0.95, 0.68], [-0.59, 0.04], [-0.21, 0.53]]
+        let y: [Double] = [-0.361, 0.093, 1.129, 1.352, -0.5, 0.925, -0.995, -0.361]
+        let problem = try makeProblem(x: x, y: y, W: [[1.308, 1.489], [-0.271, -0.176]], b: [-0.619, 0.29], c: [-0.106, 1.212], T: 2)
+        let solution = solve(problem)
+        let pair = solution.events.filter { $0.neuron == 0 && $0.point == 0 }
+        XCTAssertGreaterThanOrEqual(pair.count, 2)
+        XCTAssertEqual(pair[0].kind, .on)
+        XCTAssertEqual(pair[1].kind, .slide)
+        // Times from the reference implementation at rtol 1e-13 (crossing: |ż| ≈ 3e-4, so ±1e-7).
+        XCTAssertEqual(pair[0].t, 1.57281711547, accuracy: 1e-7)
+        XCTAssertEqual(pair[1].t, 1.58144104676, accuracy: 1e-7)
+    }
+}

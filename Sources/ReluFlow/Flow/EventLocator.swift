@@ -7,6 +7,8 @@
 /// the exit time's conditioning (SPEC §4).
 struct EventFunction {
     static let alphaSlack = 1e-12
+    /// Hysteresis: a slide ends only when α leaves [0, 1] by this many times its rounding bound.
+    static let noiseMargin = 4.0
 
     let neuron: Int
     let group: Int
@@ -17,7 +19,7 @@ struct EventFunction {
         if sign != 0 { return sign * field.preactivation(y, neuron, group) }
         let a = field.alpha[neuron * field.G + group]
         if a.isNaN { return 0.5 }   // c_i = 0: the neuron does not move, nothing to exit.
-        let slack = max(Self.alphaSlack, field.alphaNoise(neuron, group))
+        let slack = field.alphaSlack(neuron, group)
         return min(a + slack, 1 + slack - a)
     }
 }
@@ -103,6 +105,17 @@ final class EventLocator {
         return v
     }
 
+    /// A τ in (0, hi) with φ(τ) > 0, probed at hi·2^-k (k = 20 … 1) and at eighths of the step, or nil.
+    private func positiveExcursion(below hi: Double) -> Double? {
+        let probes = (1...20).reversed().map { hi * pow(2, -Double($0)) } + (2...7).map { hi * Double($0) / 8 }
+        for tau in probes {
+            let v = phi(tau)
+            if v.isNaN { return nil }
+            if v > 0 { return tau }
+        }
+        return nil
+    }
+
     /// Earliest τ in (0, hi] where some function turns non-positive, given that it is negative at
     /// `hi` (state `yHi`). On return `best` holds the state at the returned τ (just past the event).
     /// Returns nil on a GSL failure inside the re-steps.
@@ -116,10 +129,19 @@ final class EventLocator {
         failure = 0
         bestTau = hi
         best.update(from: yHi, count: dim)
-        let lowValue = value(at: y0, functions)
-        if lowValue <= 0 {
-            best.update(from: y0, count: dim)
-            return 0
+        var low = 0.0
+        if value(at: y0, functions) <= 0 {
+            // The pair starts the step on its surface (it was just switched there). It may first move
+            // into its side and return within the step: then the event is that return, not τ = 0.
+            // Look for a positive excursion; without one the departure is immediate.
+            guard let positive = positiveExcursion(below: hi) else {
+                best.update(from: y0, count: dim)
+                return 0
+            }
+            low = positive
+            // Only values after the excursion count as the event.
+            bestTau = hi
+            best.update(from: yHi, count: dim)
         }
         GSLRuntime.prepare()
         let solver = gsl_root_fsolver_alloc(gsl_root_fsolver_brent)!
@@ -129,7 +151,7 @@ final class EventLocator {
         }, params: Unmanaged.passUnretained(self).toOpaque())
         let highValue = value(at: yHi, functions)
         guard highValue < 0 else { return hi }
-        guard gsl_root_fsolver_set(solver, &function, 0, hi) == GSL_SUCCESS else { return failure == 0 ? hi : nil }
+        guard gsl_root_fsolver_set(solver, &function, low, hi) == GSL_SUCCESS else { return failure == 0 ? hi : nil }
         let tolerance = 2 * (t0 + hi).ulp
         for _ in 0..<200 {
             let status = gsl_root_fsolver_iterate(solver)

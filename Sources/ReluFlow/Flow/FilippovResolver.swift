@@ -34,8 +34,6 @@ struct PairTransition {
 /// Neurons do not interact through the normals, so each neuron is resolved on its own.
 struct FilippovResolver {
     let field: ModeField
-    /// Relative tolerance below which a normal velocity counts as zero.
-    var velocityTolerance = 1e-12
     /// Largest number of surface pairs of one neuron that are resolved jointly by enumeration.
     var enumerationLimit = 6
 
@@ -65,23 +63,15 @@ struct FilippovResolver {
             let current = groups.map { field.states[i * G + $0] }
             let c = y[field.n * d + field.n + i]
             let scale = -c * field.invM
-            // Contribution of the neuron's other pairs, and the size of the terms (for tolerances).
+            // Contribution of the neuron's other pairs.
             var base = [Double](repeating: 0, count: d + 1)
-            var magnitude = 0.0, noise = 0.0
-            for g in 0..<G {
-                let x = UnsafeBufferPointer(start: field.xg + g * d, count: d)
-                let xn = (x.reduce(1) { $0 + $1 * $1 }).squareRoot()
-                magnitude += abs(field.R[g]) * xn
-                noise += field.residualNoise(g) * xn
-                if candidates.contains(g) { continue }
+            for g in 0..<G where !candidates.contains(g) {
                 let sr = field.slope[i * G + g] * field.R[g]
-                for k in 0..<d { base[k] += sr * x[k] }
+                for k in 0..<d { base[k] += sr * field.xg[g * d + k] }
                 base[d] += sr
             }
-            let maxNorm = (0..<G).map { g in (0..<d).reduce(1.0) { $0 + field.xg[g * d + $1] * field.xg[g * d + $1] }.squareRoot() }.max() ?? 1
-            // Relative tolerance, plus the rounding level of the residuals (which dominates near an
-            // interpolating minimum, where R → 0).
-            let tolerance = abs(scale) * maxNorm * (velocityTolerance * magnitude + 8 * noise)
+            let velocityNoise = field.velocityNoise()
+            let tolerance = abs(scale) * velocityNoise
             let choice: [PairState]
             let tie: Bool, grazing: Bool
             if groups.count <= enumerationLimit {
@@ -165,29 +155,13 @@ struct FilippovResolver {
                     // An α outside [0, 1] (beyond its rounding level) is measured in velocity units so
                     // that it compares with the others.
                     let excess = max(0, -alpha, alpha - 1)
-                    let alphaTolerance = max(EventFunction.alphaSlack, slidingAlphaNoise(alpha: alpha, group: g, sliding: sliding,
-                                                                                      neuron: i, states: states, groups: groups))
+                    let alphaTolerance = field.alphaSlack(i, g, alpha: alpha, velocityNoise: tolerance / abs(scale))
                     result.violation += excess > alphaTolerance ? excess * abs(scale * field.R[g]) + tolerance : 0
                 }
             }
         }
         result.norm2 = F.reduce(0) { $0 + $1 * $1 }
         return result
-    }
-
-    /// Rounding level of α for a trial continuation (as `ModeField.alphaNoise`, with the trial's states).
-    private func slidingAlphaNoise(alpha: Double, group g: Int, sliding: [Int], neuron i: Int, states: [PairState], groups: [Int]) -> Double {
-        let d = field.d, G = field.G
-        func norm(_ q: Int) -> Double { (0..<d).reduce(1.0) { $0 + field.xg[q * d + $1] * field.xg[q * d + $1] }.squareRoot() }
-        var sum = 0.0
-        for q in 0..<G {
-            let state: PairState
-            if let a = groups.firstIndex(of: q) { state = states[a] } else { state = field.states[i * G + q] }
-            if state != .off { sum += field.residualNoise(q) * norm(q) }
-        }
-        let r = abs(field.R[g])
-        guard r > 0 else { return .infinity }
-        return sum / (norm(g) * r) + abs(alpha) * field.residualNoise(g) / r
     }
 
     private func enumerate(groups: [Int], current: [PairState], neuron i: Int, base: [Double], scale: Double, c: Double,

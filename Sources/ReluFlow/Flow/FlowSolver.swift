@@ -61,6 +61,9 @@ private final class FlowIntegration {
     /// Pairs whose events are not looked for in the next step (see handleEvent).
     var ignoreForOneStep = Set<Int>()
     var zeroProgressEvents = 0
+    var slideStartTime: [Int: Double] = [:]
+    var slideEndTime: [Int: Double] = [:]
+    var lastSlideDuration: [Int: Double] = [:]
     var failedStepsBeforeReset = 0
     let started = DispatchTime.now()
     var lastProgress = DispatchTime.now()
@@ -200,9 +203,6 @@ private final class FlowIntegration {
             return .failed("re-stepping to locate an event failed near t = \(t0)")
         }
         t = t0 + tau
-        if ProcessInfo.processInfo.environment["RELUFLOW_DEBUG"] != nil {
-            FileHandle.standardError.write(Data("DEBUG event t0=\(t0) H=\(H) hi=\(hi) tau=\(tau) flags=\(flags.map { "(\($0.function.neuron),\($0.function.group),s\($0.function.sign),dip\($0.isDip),tau\($0.tau))" }) z0=\(flags.map { z0[$0.function.neuron * G + $0.function.group] }) zd0=\(flags.map { zdot0[$0.function.neuron * G + $0.function.group] }) z1=\(flags.map { z1[$0.function.neuron * G + $0.function.group] }) zd1=\(flags.map { zdot1[$0.function.neuron * G + $0.function.group] }) alpha=\(flags.map { field.alpha[$0.function.neuron * G + $0.function.group] })\n".utf8))
-        }
         y.update(from: locator.best, count: dim)
         // The pairs at the event: those whose function is non-positive at the located state.
         _ = locator.value(at: y, functions)
@@ -255,6 +255,7 @@ private final class FlowIntegration {
     /// Installs the new states, projects the event pairs onto their surfaces, logs the events,
     /// restarts the stepper and records a sample.
     func apply(_ transitions: [PairTransition], at t: Double, surfacePairs: [(Int, Int)]) {
+        updateHysteresis(transitions, at: t)
         var states = field.states
         for tr in transitions { states[tr.neuron * G + tr.group] = tr.to }
         // Project: every event pair and every sliding pair of the neurons involved.
@@ -277,6 +278,31 @@ private final class FlowIntegration {
         if !transitions.isEmpty { closePattern(at: t) }
         refreshStartOfStep()
         record(t: t)
+    }
+
+    /// Anti-Zeno hysteresis. Near an interpolating minimum a sliding pair's α can sit at 0 or 1
+    /// within its rounding level while second-order effects decide the side: the pair then leaves
+    /// the surface and returns almost at once, over and over. When a pair re-enters sliding after
+    /// an excursion shorter than 1% of the slide before it, its α band is widened 4× (at most to
+    /// 0.25); a long excursion or a crossing resets it. Every exit and entry is still logged.
+    func updateHysteresis(_ transitions: [PairTransition], at t: Double) {
+        for tr in transitions {
+            let key = tr.neuron * G + tr.group
+            switch (tr.from, tr.to) {
+            case (.sliding, _):
+                slideEndTime[key] = t
+                lastSlideDuration[key] = t - (slideStartTime[key] ?? t)
+            case (_, .sliding):
+                if let end = slideEndTime[key], let duration = lastSlideDuration[key], t - end < 0.01 * duration {
+                    field.alphaBandFactor[key] = min(field.alphaBandFactor[key] * 4, 1e12)
+                } else {
+                    field.alphaBandFactor[key] = 1
+                }
+                slideStartTime[key] = t
+            default:
+                field.alphaBandFactor[key] = 1
+            }
+        }
     }
 
     /// Moves (w_i, b_i) to the nearest point on the surfaces of the given groups (exact: z is linear).

@@ -39,13 +39,16 @@ final class ModeField {
     private(set) var surfaces: [SurfaceSet?]   // per neuron: its sliding surfaces
     private(set) var slidingNeurons: [Int] = []
 
+    /// Per-pair widening of the α band (anti-Zeno hysteresis, see FlowSolver), n×G, 1 by default.
+    var alphaBandFactor: [Double]
+
     /// Side output of the last `evaluate`: α of every sliding pair (NaN elsewhere), n×G.
     let alpha: UnsafeMutablePointer<Double>
 
     // Scratch.
     let h: UnsafeMutablePointer<Double>       // n×G
     let N: UnsafeMutablePointer<Double>       // G
-    let Nabs: UnsafeMutablePointer<Double>    // G: |c_0| + Σ_i |c_i h_ig|, the scale of N's rounding
+    let Nabs: UnsafeMutablePointer<Double>    // G: |c_0| + Σ_i s_ig |c_i| (|b_i| + Σ_k |w_ik x_gk|), the scale of N's rounding
     let R: UnsafeMutablePointer<Double>       // G
     private let F: UnsafeMutablePointer<Double>        // d+1
     private let lambdas: UnsafeMutablePointer<Double>  // up to G
@@ -83,6 +86,7 @@ final class ModeField {
         alpha = .allocate(capacity: n * G)
         alpha.initialize(repeating: .nan, count: n * G)
         surfaces = [SurfaceSet?](repeating: nil, count: n)
+        alphaBandFactor = [Double](repeating: 1, count: n * G)
         h = .allocate(capacity: n * G)
         N = .allocate(capacity: G)
         Nabs = .allocate(capacity: G)
@@ -139,11 +143,13 @@ final class ModeField {
             for i in 0..<n {
                 let w = y[wOff + i], b = y[bOff + i], c = y[cOff + i]
                 let row = i * G
+                let absC = abs(c), absW = abs(w), absB = abs(b)
                 for g in 0..<G {
-                    let hv = slope[row + g] * (w * xg[g] + b)
+                    let s = slope[row + g]
+                    let hv = s * (w * xg[g] + b)
                     h[row + g] = hv
                     N[g] += c * hv
-                    Nabs[g] += abs(c * hv)
+                    Nabs[g] += s * absC * (absW * abs(xg[g]) + absB)
                 }
             }
         } else {
@@ -152,13 +158,17 @@ final class ModeField {
                 let w = y + (wOff + i * d)
                 let row = i * G
                 for g in 0..<G {
-                    var z = b
+                    var z = b, size = abs(b)
                     let x = xg + g * d
-                    for k in 0..<d { z += w[k] * x[k] }
-                    let hv = slope[row + g] * z
+                    for k in 0..<d {
+                        z += w[k] * x[k]
+                        size += abs(w[k] * x[k])
+                    }
+                    let s = slope[row + g]
+                    let hv = s * z
                     h[row + g] = hv
                     N[g] += c * hv
-                    Nabs[g] += abs(c * hv)
+                    Nabs[g] += s * abs(c) * size
                 }
             }
         }
@@ -291,27 +301,51 @@ final class ModeField {
     /// Bound on the rounding error of R_g = μ_g N_g − Y_g.
     @inline(__always)
     func residualNoise(_ g: Int) -> Double {
-        8 * Double.ulpOfOne * (mult[g] * Nabs[g] + yabs[g])
+        32 * Double.ulpOfOne * (mult[g] * Nabs[g] + yabs[g])
     }
 
-    /// Bound on the rounding error of the sliding α of pair (i, g): α = λ/(−(c_i/m) R_g) with
-    /// λ the normal component of F⁰_i, so δα ≈ Σ_{g'} δR_{g'} s |x̃_{g'}| / (|x̃_g| |R_g|) + |α| δR_g/|R_g|.
-    /// Near an interpolating minimum R → 0 and α loses its digits; exits and entries compare
-    /// against this, so noise never ends a slide.
-    func alphaNoise(_ i: Int, _ g: Int) -> Double {
-        let row = i * G
-        var sum = 0.0
-        for q in 0..<G where states[row + q] != .off {
-            var n2 = 1.0
-            for k in 0..<d { n2 += xg[q * d + k] * xg[q * d + k] }
-            sum += residualNoise(q) * n2.squareRoot()
+    /// |x̃_g| = √(|x_g|² + 1).
+    @inline(__always)
+    func normalNorm(_ g: Int) -> Double {
+        var n2 = 1.0
+        for k in 0..<d { n2 += xg[g * d + k] * xg[g * d + k] }
+        return n2.squareRoot()
+    }
+
+    /// Tolerance below which a normal velocity x̃_g·F_i counts as zero, divided by |c_i|/m:
+    /// `max|x̃| · (1e-12 Σ_q |R_q||x̃_q| + 8 Σ_q δR_q |x̃_q|)`, a relative part plus the rounding
+    /// level of the residuals (which dominates near an interpolating minimum, where R → 0).
+    /// The Filippov resolver and the slide-exit test both use it, so they never disagree.
+    func velocityNoise() -> Double {
+        var magnitude = 0.0, noise = 0.0, maxNorm = 1.0
+        for q in 0..<G {
+            let xn = normalNorm(q)
+            magnitude += abs(R[q]) * xn
+            noise += residualNoise(q) * xn
+            maxNorm = max(maxNorm, xn)
         }
-        var own = 1.0
-        for k in 0..<d { own += xg[g * d + k] * xg[g * d + k] }
+        return maxNorm * (1e-12 * magnitude + 8 * noise)
+    }
+
+    /// Rounding level of the sliding α of pair (i, g): α = v⁻/(v⁻ − v⁺) with
+    /// |v⁻ − v⁺| = (|c_i|/m) |R_g| |x̃_g|², so δα = velocityNoise / (|R_g| |x̃_g|²) + |α| δR_g / |R_g|.
+    /// Near an interpolating minimum α loses its digits; exits and entries compare against this.
+    func alphaNoise(_ i: Int, _ g: Int, alpha a: Double? = nil, velocityNoise vn: Double? = nil) -> Double {
         let r = abs(R[g])
         guard r > 0 else { return .infinity }
-        let a = alpha[row + g]
-        return sum / (own.squareRoot() * r) + (a.isFinite ? abs(a) : 0) * residualNoise(g) / r
+        let xn = normalNorm(g)
+        let value = a ?? alpha[i * G + g]
+        return (vn ?? velocityNoise()) / (r * xn * xn) + (value.isFinite ? abs(value) : 0) * residualNoise(g) / r
+    }
+
+    /// Half-width of the band around [0, 1] inside which α of pair (i, g) counts as admissible:
+    /// its rounding level (times a margin), widened by `alphaBandFactor` up to 0.25. When the
+    /// rounding band itself exceeds 0.5, α carries no digit and no side can be told from it: the
+    /// band is infinite (a slide does not end on noise; the sliding motion is the projected field).
+    func alphaSlack(_ i: Int, _ g: Int, alpha a: Double? = nil, velocityNoise vn: Double? = nil) -> Double {
+        let base = max(EventFunction.alphaSlack, EventFunction.noiseMargin * alphaNoise(i, g, alpha: a, velocityNoise: vn))
+        if base > 0.5 { return .infinity }
+        return min(base * alphaBandFactor[i * G + g], max(base, 0.25))
     }
 
     // MARK: Surfaces
