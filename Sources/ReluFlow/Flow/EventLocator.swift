@@ -89,6 +89,7 @@ final class EventLocator {
     func value(at y: UnsafePointer<Double>, _ functions: [EventFunction]) -> Double {
         if functions.contains(where: { $0.sign == 0 }) {
             field.evaluate(y, fScratch)
+            field.prepareRoundingScales(y)
         }
         var v = Double.infinity
         for e in functions { v = min(v, e.value(y, field: field, alphaFresh: true)) }
@@ -182,15 +183,19 @@ struct EventDetector {
                        z1: UnsafePointer<Double>, zdot1: UnsafePointer<Double>) -> [Flag] {
         let n = field.n, G = field.G
         var flags: [Flag] = []
+        var roundingScalesReady = false
         for i in 0..<n {
             let row = i * G
             for g in 0..<G {
                 let state = field.states[row + g]
                 if state == .sliding {
                     let a = field.alpha[row + g]
-                    if a.isNaN { continue }
-                    if !(a >= -EventFunction.alphaSlack && a <= 1 + EventFunction.alphaSlack),
-                       EventFunction(neuron: i, group: g, sign: 0).value(y1, field: field, alphaFresh: true) < 0 {
+                    if a.isNaN || (a >= -EventFunction.alphaSlack && a <= 1 + EventFunction.alphaSlack) { continue }
+                    if !roundingScalesReady {
+                        field.prepareRoundingScales(y1)
+                        roundingScalesReady = true
+                    }
+                    if EventFunction(neuron: i, group: g, sign: 0).value(y1, field: field, alphaFresh: true) < 0 {
                         flags.append(Flag(function: EventFunction(neuron: i, group: g, sign: 0), tau: H, isDip: false))
                     }
                     continue

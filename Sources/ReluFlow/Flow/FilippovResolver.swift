@@ -53,6 +53,7 @@ struct FilippovResolver {
         defer { scratch.deallocate() }
         field.evaluate(y, scratch)
         field.rhsEvaluations -= 1
+        field.prepareRoundingScales(y)
         var byNeuron: [Int: Set<Int>] = [:]
         for (i, g) in eventPairs { byNeuron[i, default: []].insert(g) }
         var transitions: [PairTransition] = []

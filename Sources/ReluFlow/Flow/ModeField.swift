@@ -90,6 +90,7 @@ final class ModeField {
         h = .allocate(capacity: n * G)
         N = .allocate(capacity: G)
         Nabs = .allocate(capacity: G)
+        Nabs.initialize(repeating: 0, count: G)
         R = .allocate(capacity: G)
         F = .allocate(capacity: d + 1)
         lambdas = .allocate(capacity: max(G, 1))
@@ -134,22 +135,16 @@ final class ModeField {
         rhsEvaluations += 1
         let wOff = 0, bOff = n * d, cOff = n * d + n
         let c0 = network.outputBias ? y[2 * n + n * d] : 0
-        for g in 0..<G {
-            N[g] = c0
-            Nabs[g] = abs(c0)
-        }
+        for g in 0..<G { N[g] = c0 }
         // Pass 1: pre-activations, h = s·z, network outputs.
         if d == 1 {
             for i in 0..<n {
                 let w = y[wOff + i], b = y[bOff + i], c = y[cOff + i]
                 let row = i * G
-                let absC = abs(c), absW = abs(w), absB = abs(b)
                 for g in 0..<G {
-                    let s = slope[row + g]
-                    let hv = s * (w * xg[g] + b)
+                    let hv = slope[row + g] * (w * xg[g] + b)
                     h[row + g] = hv
                     N[g] += c * hv
-                    Nabs[g] += s * absC * (absW * abs(xg[g]) + absB)
                 }
             }
         } else {
@@ -158,17 +153,12 @@ final class ModeField {
                 let w = y + (wOff + i * d)
                 let row = i * G
                 for g in 0..<G {
-                    var z = b, size = abs(b)
+                    var z = b
                     let x = xg + g * d
-                    for k in 0..<d {
-                        z += w[k] * x[k]
-                        size += abs(w[k] * x[k])
-                    }
-                    let s = slope[row + g]
-                    let hv = s * z
+                    for k in 0..<d { z += w[k] * x[k] }
+                    let hv = slope[row + g] * z
                     h[row + g] = hv
                     N[g] += c * hv
-                    Nabs[g] += s * abs(c) * size
                 }
             }
         }
@@ -298,7 +288,22 @@ final class ModeField {
 
     // MARK: Rounding levels (from the last `evaluate`)
 
-    /// Bound on the rounding error of R_g = μ_g N_g − Y_g.
+    /// Computes the scale of N's rounding at state y (used by `residualNoise` and everything built
+    /// on it). Called where a decision needs it, not in the hot path.
+    func prepareRoundingScales(_ y: UnsafePointer<Double>) {
+        let c0 = network.outputBias ? abs(y[2 * n + n * d]) : 0
+        for g in 0..<G { Nabs[g] = c0 }
+        for i in 0..<n {
+            let c = abs(y[n * d + n + i]), b = abs(y[n * d + i])
+            for g in 0..<G where slope[i * G + g] != 0 {
+                var size = b
+                for k in 0..<d { size += abs(y[i * d + k] * xg[g * d + k]) }
+                Nabs[g] += c * size
+            }
+        }
+    }
+
+    /// Bound on the rounding error of R_g = μ_g N_g − Y_g (after `prepareRoundingScales`).
     @inline(__always)
     func residualNoise(_ g: Int) -> Double {
         32 * Double.ulpOfOne * (mult[g] * Nabs[g] + yabs[g])
