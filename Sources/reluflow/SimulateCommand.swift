@@ -85,10 +85,11 @@ struct SimulateCommand: ParsableCommand {
         try RunFolder.write(try RunExport.files(for: solution, config: resolved), to: outPath)
 
         let s = RunSummary(solution)
+        let usage = s.stepperSteps.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         let report = String(format: "%@ %@: t = %.6g, loss %.6g → %.6g, %d events, %d steps (%@), %.3g s\n"
                                 + "  invariant drift %.2e, dissipation defect %.2e",
                             s.status.rawValue, outPath, s.finalTime, s.initialLoss, s.finalLoss, s.events, s.steps,
-                            s.stepper, s.wallSeconds, s.invariantDrift, s.dissipationDefect)
+                            usage, s.wallSeconds, s.invariantDrift, s.dissipationDefect)
         switch solution.status {
         case .completed:
             print(report)

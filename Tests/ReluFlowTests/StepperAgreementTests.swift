@@ -60,3 +60,21 @@ final class StepperAgreementTests: XCTestCase {
         XCTAssertGreaterThan(eCoarse, eMid)
     }
 }
+
+/// `auto` (StepperPolicy): switches to msbdf in the stiff late phase and back after events, and
+/// agrees with rk8pd throughout.
+final class AutoStepperTests: XCTestCase {
+    func testAutoSwitchesAndAgreesWithExplicit() throws {
+        let auto = solve(try exampleProblem("sine", T: 3000, stepper: .auto))
+        let explicit = solve(try exampleProblem("sine", T: 3000, stepper: .rk8pd))
+        XCTAssertGreaterThan(auto.diagnostics.stepperSteps["msbdf"] ?? 0, 0, "the late phase is stiff: auto must use msbdf")
+        XCTAssertGreaterThan(auto.diagnostics.stepperSteps["rk8pd"] ?? 0, 0)
+        XCTAssertGreaterThan(auto.diagnostics.stepperSwitches, 1)
+        XCTAssertLessThan(auto.diagnostics.steps, explicit.diagnostics.steps / 2, "switching should save steps")
+        XCTAssertEqual(auto.events.map { "\($0.neuron):\($0.point):\($0.kind)" }, explicit.events.map { "\($0.neuron):\($0.point):\($0.kind)" })
+        // Final θ: both are within ~1e-11 of a tight reference (measured); 1e-8 leaves room.
+        for (a, b) in zip(auto.finalTheta, explicit.finalTheta) { XCTAssertEqual(a, b, accuracy: 1e-8) }
+        XCTAssertLessThan(auto.diagnostics.invariantDrift, 1e-9)
+        XCTAssertLessThan(auto.diagnostics.dissipationDefect, 1e-8)
+    }
+}

@@ -22,9 +22,12 @@ public struct RunSummary: Codable, Sendable {
     public var patternIntervals: Int
     public var distinctPatterns: Int
     public var wallSeconds: Double
-    /// The concrete GSL stepper, and what was asked for (`auto` or a name).
+    /// The stepper asked for (`auto` or a GSL name), and the steps and seconds of each GSL stepper
+    /// that ran (`auto` switches between rk8pd and msbdf, see StepperPolicy).
     public var stepper: String
-    public var stepperRequested: String
+    public var stepperSteps: [String: Int]
+    public var stepperSeconds: [String: Double]
+    public var stepperSwitches: Int
     /// max_i |q_i(T) − q_i(0)| (SPEC §4).
     public var invariantDrift: Double
     /// |L(0) − L(T) − ∫|θ'|²| / L(0) (SPEC §4).
@@ -54,7 +57,9 @@ public struct RunSummary: Codable, Sendable {
         distinctPatterns = Set(solution.patterns.map(\.patternId)).count
         wallSeconds = diag.wallSeconds
         stepper = solution.stepper.rawValue
-        stepperRequested = solution.problem.options.stepper.rawValue
+        stepperSteps = diag.stepperSteps
+        stepperSeconds = diag.stepperSeconds
+        stepperSwitches = diag.stepperSwitches
         invariantDrift = diag.invariantDrift
         dissipationDefect = diag.dissipationDefect
         dissipated = diag.dissipated

@@ -71,6 +71,10 @@ public struct FlowDiagnostics: Sendable, Codable {
     public var dissipated = 0.0
     public var initialLoss = 0.0
     public var finalLoss = 0.0
+    /// Accepted steps and wall seconds per GSL stepper, and how often `auto` switched.
+    public var stepperSteps: [String: Int] = [:]
+    public var stepperSeconds: [String: Double] = [:]
+    public var stepperSwitches = 0
 }
 
 /// Result of `solve`: samples, events, patterns and diagnostics.
@@ -83,7 +87,7 @@ public struct FlowSolution: Sendable {
     public var events: [FlowEvent] = []
     public var patterns: [PatternInterval] = []
     public var diagnostics = FlowDiagnostics()
-    /// Concrete stepper used.
+    /// Stepper requested (`auto` or a GSL name); what ran is in `diagnostics.stepperSteps`.
     public var stepper: Stepper
 
     public var finalTime: Double { samples.last?.t ?? 0 }

@@ -39,8 +39,23 @@ private final class FlowIntegration {
     let hooks: SolveHooks
     let options: FlowOptions
     let field: ModeField
-    let main: GSLIntegrator
-    let locator: EventLocator
+    /// One GSL integrator and its event locator per stepper in use.
+    struct Engine {
+        let integrator: GSLIntegrator
+        let locator: EventLocator
+    }
+    var engines: [Stepper: Engine] = [:]
+    let policy: StepperPolicy
+    var active: Stepper
+    var main: GSLIntegrator { engine(active).integrator }
+    var locator: EventLocator { engine(active).locator }
+    var explicitStepsSinceCheck = 0
+    var stepperSeconds: [Stepper: Double] = [:]
+    var stepperSteps: [Stepper: Int] = [:]
+    var stepperSwitches = 0
+    var lastExplicitStep: Double? = nil
+    /// A step size the loop should take next (after a switch back to the explicit stepper).
+    var pendingStepSize: Double? = nil
     let resolver: FilippovResolver
     let dim: Int, P: Int, n: Int, G: Int, m: Int
 
@@ -80,10 +95,11 @@ private final class FlowIntegration {
         G = field.G
         m = field.m
         let hstart = min(1e-3, options.T * 1e-3)
-        main = GSLIntegrator(field: field, stepper: options.stepper, rtol: options.rtol, atol: options.atol, hstart: hstart)
-        locator = EventLocator(field: field, stepper: options.stepper, rtol: options.rtol, atol: options.atol)
+        policy = StepperPolicy(requested: options.stepper)
+        active = policy.initial
+        _ = hstart
         resolver = FilippovResolver(field: field)
-        solution = FlowSolution(problem: problem, status: .completed, stepper: options.stepper.resolved)
+        solution = FlowSolution(problem: problem, status: .completed, stepper: options.stepper)
         y = .allocate(capacity: dim)
         y0 = .allocate(capacity: dim)
         f0 = .allocate(capacity: dim)
@@ -96,6 +112,38 @@ private final class FlowIntegration {
 
     deinit {
         for p in [y, y0, f0, f1, z0, zdot0, z1, zdot1] { p.deallocate() }
+    }
+
+    func engine(_ stepper: Stepper) -> Engine {
+        if let e = engines[stepper] { return e }
+        // Under `auto` the stiff stepper gets tighter tolerances (StepperPolicy.stiffToleranceFactor).
+        let factor = policy.switches && stepper == StepperPolicy.stiffStepper ? StepperPolicy.stiffToleranceFactor : 1
+        let rtol = options.rtol * factor, atol = options.atol * factor
+        let e = Engine(
+            integrator: GSLIntegrator(field: field, stepper: stepper, rtol: rtol, atol: atol, hstart: min(1e-3, options.T * 1e-3)),
+            locator: EventLocator(field: field, stepper: stepper, rtol: rtol, atol: atol))
+        engines[stepper] = e
+        return e
+    }
+
+    /// Switches the active stepper (auto policy); the new one starts from the current state.
+    func switchStepper(to stepper: Stepper) {
+        guard stepper != active else { return }
+        failedStepsBeforeReset += main.failedSteps
+        active = stepper
+        main.reset()
+        stepperSwitches += 1
+        explicitStepsSinceCheck = 0
+    }
+
+    /// After an accepted explicit step of size `h`: is the explicit stepper stability-limited?
+    func checkStiffness(stepSize h: Double) {
+        guard policy.switches, active == StepperPolicy.explicitStepper else { return }
+        explicitStepsSinceCheck += 1
+        guard explicitStepsSinceCheck >= policy.checkInterval else { return }
+        explicitStepsSinceCheck = 0
+        let rho = field.spectralRadiusEstimate(y, f0)
+        if h * rho >= policy.stiffnessRatio { switchStepper(to: StepperPolicy.stiffStepper) }
     }
 
     func run() -> FlowSolution {
@@ -119,12 +167,31 @@ private final class FlowIntegration {
             while next < times.count && times[next] <= t { next += 1 }
             let target = next < times.count ? times[next] : T
             let t0 = t
+            if let pending = pendingStepSize {
+                h = min(h, pending)
+                pendingStepSize = nil
+            }
             y0.update(from: y, count: dim)
-            let status = main.step(t: &t, to: target, h: &h, y: y)
+            let stepStarted = DispatchTime.now().uptimeNanoseconds
+            var status = main.step(t: &t, to: target, h: &h, y: y)
+            // A field that is not finite at a stage (the step was too long for the stepper's
+            // stability) aborts the step: restore, halve the step and try again (GSL's advice).
+            var halvings = 0
+            while status == GSL_EBADFUNC && halvings < 60 && abs(h) > 4 * t0.ulp {
+                y.update(from: y0, count: dim)
+                t = t0
+                h /= 2
+                halvings += 1
+                main.reset()
+                status = main.step(t: &t, to: target, h: &h, y: y)
+            }
+            stepperSeconds[active, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - stepStarted) / 1e9
+            stepperSteps[active, default: 0] += 1
             if status != GSL_SUCCESS {
                 fail(at: t0, "the \(main.stepper.rawValue) step from t = \(t0) failed: \(String(cString: gsl_strerror(status))) (step size \(h))")
                 break
             }
+            if active == StepperPolicy.explicitStepper { lastExplicitStep = t - t0 }
             solution.diagnostics.steps += 1
             guard allFinite(y) else {
                 fail(at: t0, "the state became non-finite in the step from t = \(t0) (step size \(t - t0))")
@@ -161,6 +228,7 @@ private final class FlowIntegration {
             swap(&z0, &z1)
             swap(&zdot0, &zdot1)
             f0.update(from: f1, count: dim)
+            checkStiffness(stepSize: t - t0)
             if t == target && next < times.count {
                 record(t: t)
                 next += 1
@@ -266,8 +334,12 @@ private final class FlowIntegration {
             projectNeuron(i, onto: byNeuron[i]!.sorted())
         }
         field.setMode(states)
-        main.reset()
         failedStepsBeforeReset += main.failedSteps
+        main.reset()
+        if policy.switches && active != StepperPolicy.explicitStepper {
+            switchStepper(to: StepperPolicy.explicitStepper)
+            if let last = lastExplicitStep { pendingStepSize = last }
+        }
         let loss = field.loss(y)
         for tr in transitions {
             solution.diagnostics.eventsByKind[tr.kind.rawValue, default: 0] += 1
@@ -433,6 +505,9 @@ private final class FlowIntegration {
         diag.rhsEvaluations = field.rhsEvaluations
         diag.jacobianEvaluations = field.jacobianEvaluations
         diag.rejectedSteps = failedStepsBeforeReset + main.failedSteps
+        diag.stepperSteps = Dictionary(uniqueKeysWithValues: stepperSteps.map { ($0.key.rawValue, $0.value) })
+        diag.stepperSeconds = Dictionary(uniqueKeysWithValues: stepperSeconds.map { ($0.key.rawValue, $0.value) })
+        diag.stepperSwitches = stepperSwitches
         diag.wallSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         let final = solution.finalTheta
         let q0 = problem.network.balance(problem.theta0), q1 = problem.network.balance(final)
