@@ -28,6 +28,9 @@ public struct RunSummary: Codable, Sendable {
     public var stepperSteps: [String: Int]
     public var stepperSeconds: [String: Double]
     public var stepperSwitches: Int
+    /// When the loss reached zero to working precision (every residual within its rounding
+    /// level); the state is held from there to T. Null otherwise.
+    public var zeroLossTime: Double?
     /// max_i |q_i(T) − q_i(0)| (SPEC §4).
     public var invariantDrift: Double
     /// |L(0) − L(T) − ∫|θ'|²| / L(0) (SPEC §4).
@@ -60,6 +63,7 @@ public struct RunSummary: Codable, Sendable {
         stepperSteps = diag.stepperSteps
         stepperSeconds = diag.stepperSeconds
         stepperSwitches = diag.stepperSwitches
+        zeroLossTime = diag.zeroLossTime
         invariantDrift = diag.invariantDrift
         dissipationDefect = diag.dissipationDefect
         dissipated = diag.dissipated

@@ -75,6 +75,8 @@ public struct FlowDiagnostics: Sendable, Codable {
     public var stepperSteps: [String: Int] = [:]
     public var stepperSeconds: [String: Double] = [:]
     public var stepperSwitches = 0
+    /// When the loss reached zero to working precision (then the state is held to T), or nil.
+    public var zeroLossTime: Double? = nil
 }
 
 /// Result of `solve`: samples, events, patterns and diagnostics.

@@ -54,6 +54,8 @@ private final class FlowIntegration {
     var stepperSteps: [Stepper: Int] = [:]
     var stepperSwitches = 0
     var lastExplicitStep: Double? = nil
+    /// Time at which the loss reached zero to working precision (the state is held from there).
+    var roundingFloorTime: Double? = nil
     /// A step size the loop should take next (after a switch back to the explicit stepper).
     var pendingStepSize: Double? = nil
     let resolver: FilippovResolver
@@ -228,6 +230,18 @@ private final class FlowIntegration {
             swap(&z0, &z1)
             swap(&zdot0, &zdot1)
             f0.update(from: f1, count: dim)
+            // Zero loss to working precision: every residual is rounding noise, so the field and
+            // every Filippov decision are noise too, while the exact flow at an L = 0 minimum is
+            // at rest. Hold the state to T instead of integrating noise.
+            if field.residualsAtRoundingLevel(y) {
+                roundingFloorTime = t
+                while next < times.count {
+                    record(t: times[next])
+                    next += 1
+                }
+                t = T
+                break loop
+            }
             checkStiffness(stepSize: t - t0)
             if t == target && next < times.count {
                 record(t: t)
@@ -508,6 +522,10 @@ private final class FlowIntegration {
         diag.stepperSteps = Dictionary(uniqueKeysWithValues: stepperSteps.map { ($0.key.rawValue, $0.value) })
         diag.stepperSeconds = Dictionary(uniqueKeysWithValues: stepperSeconds.map { ($0.key.rawValue, $0.value) })
         diag.stepperSwitches = stepperSwitches
+        diag.zeroLossTime = roundingFloorTime
+        if let tz = roundingFloorTime, solution.status == .completed {
+            solution.message = "the loss reached zero to working precision at t = \(tz) (every residual within its rounding level); the state is held from there to T"
+        }
         diag.wallSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         let final = solution.finalTheta
         let q0 = problem.network.balance(problem.theta0), q1 = problem.network.balance(final)

@@ -303,6 +303,20 @@ final class ModeField {
         }
     }
 
+    /// Whether every residual of the last `evaluate` (at state y) lies within `factor` times its
+    /// rounding level: the loss is zero to working precision (an interpolating minimum reached).
+    func residualsAtRoundingLevel(_ y: UnsafePointer<Double>, factor: Double = 8) -> Bool {
+        var r2 = 0.0, y2 = 0.0
+        for g in 0..<G {
+            r2 += R[g] * R[g]
+            y2 += yabs[g] * yabs[g]
+        }
+        guard r2 <= 1e-20 * max(y2, 1) else { return false }
+        prepareRoundingScales(y)
+        for g in 0..<G where abs(R[g]) > factor * residualNoise(g) { return false }
+        return true
+    }
+
     /// Bound on the rounding error of R_g = μ_g N_g − Y_g (after `prepareRoundingScales`).
     @inline(__always)
     func residualNoise(_ g: Int) -> Double {
