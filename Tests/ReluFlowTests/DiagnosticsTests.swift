@@ -43,3 +43,21 @@ final class DiagnosticsTests: XCTestCase {
         XCTAssertLessThan(solution.diagnostics.rejectedSteps, 100)
     }
 }
+
+/// At an interpolating minimum the residuals fall to rounding level; from then on every
+/// Filippov decision would be noise. The run holds the state and says so (no chattering).
+final class ZeroLossTests: XCTestCase {
+    func testAbsReachesZeroLossAndHoldsWithoutChattering() throws {
+        let solution = solve(try exampleProblem("abs", T: 1e5))
+        XCTAssertEqual(solution.status, .completed)
+        let tz = try XCTUnwrap(solution.diagnostics.zeroLossTime)
+        XCTAssertLessThan(tz, 1e5)
+        XCTAssertLessThan(solution.finalLoss, 1e-26)
+        XCTAssertLessThan(solution.events.count, 40, "no events from rounding noise")
+        XCTAssertNotNil(solution.message)
+        // Held: every sample after tz has the same θ.
+        let held = solution.samples.filter { $0.t > tz }
+        XCTAssertFalse(held.isEmpty)
+        for s in held { XCTAssertEqual(s.theta, held[0].theta) }
+    }
+}
