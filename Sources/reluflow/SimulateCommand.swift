@@ -22,6 +22,10 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Output run folder (default: runs/<example or config name>). An earlier run folder there is replaced.")
     var out: String?
 
+    @Option(help: ArgumentHelp("Continue the run in this folder from its checkpoint (after Ctrl-C, or to a larger --T); "
+                               + "the merged run replaces it unless --out is given.", valueName: "dir"))
+    var resume: String?
+
     @Option(name: .customLong("T"), help: "Final time T (flow time units; default 1e4, or the example's).")
     var T: Double?
 
@@ -62,6 +66,7 @@ struct SimulateCommand: ParsableCommand {
     var quiet = false
 
     func run() throws {
+        if let folder = resume { return try continueRun(folder) }
         var runConfig: RunConfig
         let name: String
         if config != nil && example != nil { throw InputError("--config", "give either --config or --example, not both") }
@@ -78,10 +83,34 @@ struct SimulateCommand: ParsableCommand {
         let outPath = out ?? "runs/\(name)"
         try RunFolder.checkDestination(outPath)
 
+        try integrate(problem, config: resolved, outPath: outPath)
+    }
+
+    /// `--resume DIR`: the earlier run's resolved config and checkpoint, integrated on to T.
+    private func continueRun(_ folder: String) throws {
+        if config != nil || example != nil { throw InputError("--resume", "takes the config from the run folder; drop --config/--example") }
+        if width != nil || seed != nil || initScheme != nil || scale != nil || biasScale != nil {
+            throw InputError("--resume", "the network and data of a resumed run cannot change (only --T, tolerances, stepper, samples, max-events)")
+        }
+        var runConfig = try RunConfig.load(path: (folder as NSString).appendingPathComponent("config.json"))
+        try applyOverrides(&runConfig)
+        var (problem, resolved) = try runConfig.resolve()
+        let (checkpoint, earlier) = try RunContinuation.read(folder, problem: problem)
+        guard checkpoint.t < problem.options.T else {
+            throw InputError("--T", "the run in \(folder) already reached t = \(checkpoint.t); give a larger --T to continue it")
+        }
+        problem.start = checkpoint
+        let outPath = out ?? folder
+        try RunFolder.checkDestination(outPath)
+        try integrate(problem, config: resolved, outPath: outPath, earlier: earlier)
+    }
+
+    private func integrate(_ problem: FlowProblem, config resolved: RunConfig, outPath: String, earlier: FlowSolution? = nil) throws {
         let progressLine = ProgressLine(quiet: quiet)
         Interrupt.install()
-        let solution = solve(problem, hooks: SolveHooks(progress: progressLine.show, shouldStop: { Interrupt.requested }))
+        var solution = solve(problem, hooks: SolveHooks(progress: progressLine.show, shouldStop: { Interrupt.requested }))
         progressLine.clear()
+        if let earlier { solution = RunContinuation.merge(earlier, solution) }
         try RunFolder.write(try RunExport.files(for: solution, config: resolved), to: outPath)
 
         let s = RunSummary(solution)
@@ -98,7 +127,7 @@ struct SimulateCommand: ParsableCommand {
             throw RunFailure(message: "numerical failure: \(solution.message ?? "unknown"); the last good state is in \(outPath)/summary.json", status: 1)
         case .interrupted:
             print(report)
-            throw RunFailure(message: "interrupted at t = \(s.finalTime); the state reached is in \(outPath)", status: 130)
+            throw RunFailure(message: "interrupted at t = \(s.finalTime); continue with: reluflow simulate --resume \(outPath)", status: 130)
         }
     }
 

@@ -140,3 +140,48 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(process.terminationStatus, 0, output)
     }
 }
+
+/// Ctrl-C writes the run so far (exit 130, status "interrupted"); `--resume` continues it.
+final class InterruptResumeTests: XCTestCase {
+    func testInterruptThenResume() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let process = Process()
+        process.executableURL = reluflowExecutable()
+        process.arguments = ["simulate", "--example", "two-d", "--stepper", "rk8pd", "--T", "1e7", "--out", "long", "--quiet"]
+        process.currentDirectoryURL = dir
+        process.standardOutput = Pipe()
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(process.terminationStatus, 130, message)
+        XCTAssertTrue(message.contains("--resume"), message)
+        let folder = dir.appendingPathComponent("long")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("summary.json"))) as! [String: Any]
+        XCTAssertEqual(summary["status"] as? String, "interrupted")
+        let stopped = try XCTUnwrap(summary["finalTime"] as? Double)
+        XCTAssertGreaterThan(stopped, 0)
+        let eventsBefore = try XCTUnwrap(summary["events"] as? Int)
+
+        let resumed = try runReluflow(["simulate", "--resume", "long", "--T", "\(stopped + 20)", "--quiet"], in: dir)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let after = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("summary.json"))) as! [String: Any]
+        XCTAssertEqual(after["status"] as? String, "completed")
+        XCTAssertEqual(after["finalTime"] as? Double, stopped + 20)
+        XCTAssertGreaterThanOrEqual(after["events"] as! Int, eventsBefore)
+        XCTAssertLessThan(after["invariantDrift"] as! Double, 1e-9)
+        XCTAssertLessThan(after["dissipationDefect"] as! Double, 1e-8)
+        // Times in the merged trajectory increase.
+        let rows = try String(contentsOf: folder.appendingPathComponent("trajectory.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+        let times = rows.map { Double($0.split(separator: ",")[0])! }
+        XCTAssertEqual(times, times.sorted())
+        // Resuming a finished run without a larger T is bad input.
+        let again = try runReluflow(["simulate", "--resume", "long", "--quiet"], in: dir)
+        XCTAssertEqual(again.status, 2)
+        XCTAssertTrue(again.stderr.contains("--T"), again.stderr)
+    }
+}

@@ -11,6 +11,7 @@ public enum RunExport {
         var files: [(String, Data)] = []
         files.append(("config.json", try config.encoded()))
         files.append(("summary.json", try encoder.encode(RunSummary(solution))))
+        files.append(("checkpoint.json", try encoder.encode(solution.checkpoint)))
 
         // trajectory
         let names = network.parameterNames

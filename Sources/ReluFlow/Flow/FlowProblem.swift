@@ -10,13 +10,54 @@ public struct FlowProblem: Sendable {
     /// Initial parameters θ(0), SPEC §1 order.
     public var theta0: [Double]
     public var options: FlowOptions
+    /// Where to start when continuing an earlier run (nil: from θ(0) at t = 0).
+    public var start: FlowCheckpoint?
 
-    public init(data: Dataset, network: ShallowNetwork, theta0: [Double], options: FlowOptions = FlowOptions()) {
+    public init(data: Dataset, network: ShallowNetwork, theta0: [Double], options: FlowOptions = FlowOptions(),
+                start: FlowCheckpoint? = nil) {
         precondition(network.inputDimension == data.dimension && theta0.count == network.parameterCount)
         self.data = data
         self.network = network
         self.theta0 = theta0
         self.options = options
+        self.start = start
+    }
+}
+
+/// A state from which a run can continue exactly (`checkpoint.json` in a run folder): the time,
+/// θ, the dissipation quadrature so far, and the activation pattern (which cannot be recovered
+/// from θ on a surface: a sliding pair has z = 0).
+public struct FlowCheckpoint: Codable, Sendable, Equatable {
+    public var t: Double
+    public var theta: [Double]
+    public var dissipated: Double
+    /// The pattern as in `patterns.csv`: per neuron a string of `+` (on), `-` (off), `0` (sliding)
+    /// over the points, joined by `;`.
+    public var pattern: String
+
+    public init(t: Double, theta: [Double], dissipated: Double, pattern: String) {
+        self.t = t
+        self.theta = theta
+        self.dissipated = dissipated
+        self.pattern = pattern
+    }
+
+    /// The states per point (n×m), or nil if the pattern does not fit the shape.
+    func states(width n: Int, points m: Int) -> [PairState]? {
+        let rows = pattern.split(separator: ";", omittingEmptySubsequences: false)
+        guard rows.count == n, rows.allSatisfy({ $0.count == m }) else { return nil }
+        var out: [PairState] = []
+        for row in rows {
+            for ch in row {
+                switch ch {
+                case "+": out.append(.on)
+                case "-": out.append(.off)
+                case "0": out.append(.sliding)
+                default: return nil
+                }
+            }
+        }
+        return out
     }
 }
 

@@ -92,6 +92,11 @@ public struct FlowSolution: Sendable {
     /// Stepper requested (`auto` or a GSL name); what ran is in `diagnostics.stepperSteps`.
     public var stepper: Stepper
 
+    /// The state to continue from (`checkpoint.json`).
+    public var checkpoint: FlowCheckpoint {
+        FlowCheckpoint(t: finalTime, theta: finalTheta, dissipated: samples.last?.dissipated ?? 0, pattern: patterns.last?.code ?? "")
+    }
+
     public var finalTime: Double { samples.last?.t ?? 0 }
     public var finalTheta: [Double] { samples.last?.theta ?? problem.theta0 }
     public var finalLoss: Double { samples.last?.loss ?? .nan }

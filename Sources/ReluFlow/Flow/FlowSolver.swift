@@ -149,13 +149,26 @@ private final class FlowIntegration {
     }
 
     func run() -> FlowSolution {
-        for p in 0..<P { y[p] = problem.theta0[p] }
-        y[P] = 0
         var t = 0.0
-        initialMode()
+        if let start = problem.start, let perPoint = start.states(width: n, points: m) {
+            // Continue an earlier run from its checkpoint.
+            for p in 0..<P { y[p] = start.theta[p] }
+            y[P] = start.dissipated
+            t = start.t
+            var states = [PairState](repeating: .off, count: n * G)
+            for i in 0..<n { for g in 0..<G { states[i * G + g] = perPoint[i * m + field.pointsOfGroup[g][0]] } }
+            field.setMode(states)
+            currentPattern = patternId(states)
+            patternStart = t
+        } else {
+            for p in 0..<P { y[p] = problem.theta0[p] }
+            y[P] = 0
+            initialMode()
+        }
         refreshStartOfStep()
-        solution.diagnostics.initialLoss = field.loss(y)
-        record(t: 0)
+        var initial = problem.theta0 + [0]
+        solution.diagnostics.initialLoss = field.loss(&initial)
+        record(t: t)
         let times = options.sampleTimes
         var next = 1
         var h = min(1e-3, options.T * 1e-3)

@@ -1,0 +1,126 @@
+import Foundation
+
+/// Continuing a run folder: read what an earlier (interrupted, or shorter) run wrote, integrate
+/// on from its `checkpoint.json`, and merge both into one run as if it had never stopped.
+public enum RunContinuation {
+    /// Reads the earlier run in `folder`: its checkpoint, and samples, events, pattern intervals and
+    /// counters as recorded (CSV numbers round-trip exactly).
+    public static func read(_ folder: String, problem: FlowProblem) throws -> (checkpoint: FlowCheckpoint, earlier: FlowSolution) {
+        func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+        func bytes(_ name: String) throws -> Data {
+            guard let data = FileManager.default.contents(atPath: path(name)) else {
+                throw InputError("--resume", "\(path(name)) is missing: \(folder) is not a ReluFlow run folder")
+            }
+            return data
+        }
+        let checkpoint: FlowCheckpoint
+        let summary: RunSummary
+        do {
+            checkpoint = try JSONDecoder().decode(FlowCheckpoint.self, from: try bytes("checkpoint.json"))
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            summary = try decoder.decode(RunSummary.self, from: try bytes("summary.json"))
+        } catch let error as InputError { throw error } catch {
+            throw InputError("--resume", "cannot read the checkpoint or summary of \(folder): \(error)")
+        }
+        let n = problem.network.width, m = problem.data.count, P = problem.network.parameterCount
+        guard checkpoint.theta.count == P, checkpoint.states(width: n, points: m) != nil else {
+            throw InputError("--resume", "the checkpoint of \(folder) does not fit its config (width \(n), \(m) points)")
+        }
+        var earlier = FlowSolution(problem: problem, status: summary.status, stepper: Stepper(rawValue: summary.stepper) ?? .auto)
+        earlier.message = summary.message
+        for row in try rows(try bytes("trajectory.csv"), "trajectory.csv") {
+            guard row.count == 4 + P + 1, let t = Double(row[0]), let loss = Double(row[1]), let grad = Double(row[2]),
+                  let id = Int(row[3]), let dissipated = Double(row[4 + P]) else {
+                throw InputError("--resume", "\(path("trajectory.csv")) has a malformed row")
+            }
+            let theta = try row[4..<(4 + P)].map { v -> Double in
+                guard let x = Double(v) else { throw InputError("--resume", "\(path("trajectory.csv")) has a malformed number '\(v)'") }
+                return x
+            }
+            earlier.samples.append(FlowSample(t: t, loss: loss, gradNorm: grad, patternId: id, theta: theta, dissipated: dissipated))
+        }
+        for row in try rows(try bytes("events.csv"), "events.csv") {
+            guard row.count == 6, let t = Double(row[0]), let i = Int(row[1]), let j = Int(row[2]),
+                  let kind = EventKind(rawValue: row[3]), let loss = Double(row[4]),
+                  let state = [PairState.on, .off, .sliding].first(where: { $0.name == row[5] }) else {
+                throw InputError("--resume", "\(path("events.csv")) has a malformed row")
+            }
+            earlier.events.append(FlowEvent(t: t, neuron: i, point: j, kind: kind, state: state, loss: loss))
+        }
+        for row in try rows(try bytes("patterns.csv"), "patterns.csv") {
+            guard row.count == 6, let id = Int(row[0]), let t0 = Double(row[1]), let t1 = Double(row[2]),
+                  let states = FlowCheckpoint(t: 0, theta: [], dissipated: 0, pattern: row[5]).states(width: n, points: m) else {
+                throw InputError("--resume", "\(path("patterns.csv")) has a malformed row")
+            }
+            earlier.patterns.append(PatternInterval(patternId: id, tStart: t0, tEnd: t1, states: states, width: n, pointCount: m))
+        }
+        var diag = FlowDiagnostics()
+        diag.steps = summary.steps
+        diag.rejectedSteps = summary.rejectedSteps
+        diag.rhsEvaluations = summary.rhsEvaluations
+        diag.jacobianEvaluations = summary.jacobianEvaluations
+        diag.eventsByKind = summary.eventsByKind
+        diag.wallSeconds = summary.wallSeconds
+        diag.stepperSteps = summary.stepperSteps
+        diag.stepperSeconds = summary.stepperSeconds
+        diag.stepperSwitches = summary.stepperSwitches
+        diag.zeroLossTime = summary.zeroLossTime
+        earlier.diagnostics = diag
+        return (checkpoint, earlier)
+    }
+
+    /// One run from an earlier part and its continuation (which started at the earlier's checkpoint).
+    /// Pattern ids of the continuation are mapped onto the earlier ones by pattern.
+    public static func merge(_ earlier: FlowSolution, _ later: FlowSolution) -> FlowSolution {
+        var merged = later
+        var idOfCode: [String: Int] = [:]
+        for p in earlier.patterns { idOfCode[p.code] = p.patternId }
+        var nextId = (earlier.patterns.map(\.patternId).max() ?? -1) + 1
+        var remap: [Int: Int] = [:]
+        for p in later.patterns where remap[p.patternId] == nil {
+            if let id = idOfCode[p.code] { remap[p.patternId] = id } else {
+                remap[p.patternId] = nextId
+                idOfCode[p.code] = nextId
+                nextId += 1
+            }
+        }
+        merged.samples = earlier.samples + later.samples.dropFirst().map { s in
+            var s = s
+            s.patternId = remap[s.patternId] ?? s.patternId
+            return s
+        }
+        merged.events = earlier.events + later.events
+        var patterns = earlier.patterns
+        for (k, p) in later.patterns.enumerated() {
+            var p = p
+            p.patternId = remap[p.patternId] ?? p.patternId
+            if k == 0, let last = patterns.last, last.code == p.code, last.tEnd == p.tStart {
+                patterns[patterns.count - 1].tEnd = p.tEnd
+            } else {
+                patterns.append(p)
+            }
+        }
+        merged.patterns = patterns
+        var diag = later.diagnostics
+        let before = earlier.diagnostics
+        diag.steps += before.steps
+        diag.rejectedSteps += before.rejectedSteps
+        diag.rhsEvaluations += before.rhsEvaluations
+        diag.jacobianEvaluations += before.jacobianEvaluations
+        diag.wallSeconds += before.wallSeconds
+        diag.stepperSwitches += before.stepperSwitches
+        for (k, v) in before.eventsByKind { diag.eventsByKind[k, default: 0] += v }
+        for (k, v) in before.stepperSteps { diag.stepperSteps[k, default: 0] += v }
+        for (k, v) in before.stepperSeconds { diag.stepperSeconds[k, default: 0] += v }
+        diag.zeroLossTime = before.zeroLossTime ?? later.diagnostics.zeroLossTime
+        merged.diagnostics = diag
+        return merged
+    }
+
+    /// Data rows of a CSV written by RunExport (header dropped).
+    private static func rows(_ data: Data, _ name: String) throws -> [[String]] {
+        let text = String(decoding: data, as: UTF8.self)
+        return text.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    }
+}
