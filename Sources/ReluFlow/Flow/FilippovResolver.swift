@@ -86,9 +86,16 @@ struct FilippovResolver {
                 let from = current[a], to = choice[a]
                 guard from != to || (reportUnchanged && byNeuron[i]!.contains(g)) else { continue }
                 let kind: EventKind
-                // A slide exit is tangent by nature (α reaches 0 or 1 where a normal velocity vanishes):
-                // only crossings are called grazing.
-                if repeated.contains(i * G + g) || (grazing && from != .sliding && to != .sliding) {
+                // A graze is a tangential approach: the normal velocity of the side the pair comes
+                // from vanishes. (Not the side it goes to: a neuron losing its last active point
+                // leaves with v⁻ = 0 exactly, but it crossed.) A slide exit is tangent by nature.
+                var approachTangent = false
+                if grazing && from != .sliding && to != .sliding {
+                    var held = choice
+                    held[a] = from
+                    approachTangent = abs(normalVelocity(held, pair: a, groups: groups, base: base, scale: scale)) <= tolerance
+                }
+                if repeated.contains(i * G + g) || approachTangent {
                     kind = .graze
                 } else if tie { kind = .branch } else {
                     switch (from, to) {
@@ -104,11 +111,37 @@ struct FilippovResolver {
         return transitions
     }
 
+    /// Normal velocity x̃_g·F_i of pair `a` of `groups` when the neuron's surface pairs take `states`
+    /// (sliding pairs projected out).
+    private func normalVelocity(_ states: [PairState], pair a: Int, groups: [Int], base: [Double], scale: Double) -> Double {
+        let d = field.d
+        var F = base
+        var sliding: [Int] = []
+        for (b, g) in groups.enumerated() {
+            if states[b] == .on {
+                for k in 0..<d { F[k] += field.R[g] * field.xg[g * d + k] }
+                F[d] += field.R[g]
+            } else if states[b] == .sliding { sliding.append(g) }
+        }
+        for q in 0...d { F[q] *= scale }
+        if !sliding.isEmpty {
+            let set = SurfaceSet(groups: sliding, points: field.xg, d: d)
+            F.withUnsafeMutableBufferPointer { set.project($0.baseAddress!) }
+        }
+        let g = groups[a]
+        var v = F[d]
+        for k in 0..<d { v += F[k] * field.xg[g * d + k] }
+        return v
+    }
+
     /// Outcome of one continuation of a neuron's surface pairs.
     private struct Trial {
         var violation = 0.0
         var grazing = false
         var norm2 = 0.0
+        /// The neuron's (w_i, b_i) velocity under this continuation.
+        var velocity: [Double] = []
+        var slidingCount = 0
     }
 
     private func trial(_ states: [PairState], groups: [Int], neuron i: Int, base: [Double], scale: Double, c: Double, tolerance: Double) -> Trial {
@@ -162,6 +195,8 @@ struct FilippovResolver {
             }
         }
         result.norm2 = F.reduce(0) { $0 + $1 * $1 }
+        result.velocity = F
+        result.slidingCount = sliding.count
         return result
     }
 
@@ -189,10 +224,18 @@ struct FilippovResolver {
         }
         if consistent.count == 1 { return (consistent[0].0, false, consistent[0].1.grazing) }
         if consistent.isEmpty { return (best?.0 ?? current, false, true) }
-        // Several continuations: steepest descent.
+        // Several continuations: steepest descent. Continuations with the same velocity are the
+        // same motion (for example off and "sliding with α = 0" when the off-field is tangent):
+        // among those take the one with fewest sliding surfaces, and call it a branch only when
+        // motions that really differ were possible.
         let top = consistent.max { $0.1.norm2 < $1.1.norm2 }!
-        let grazing = consistent.contains { $0.1.grazing }
-        return (top.0, true, grazing)
+        func same(_ u: [Double], _ v: [Double]) -> Bool {
+            zip(u, v).allSatisfy { abs($0 - $1) <= tolerance }
+        }
+        let sameMotion = consistent.filter { same($0.1.velocity, top.1.velocity) }
+        let chosen = sameMotion.min { $0.1.slidingCount < $1.1.slidingCount }!
+        let isBranch = sameMotion.count < consistent.count
+        return (chosen.0, isBranch, chosen.1.grazing)
     }
 
     /// For neurons with many surface pairs at once: resolve one pair at a time, the others fixed.
