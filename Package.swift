@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "ReluFlow", targets: ["ReluFlow"]),
         .executable(name: "reluflow", targets: ["reluflow"]),
+        .executable(name: "reluflow-bench", targets: ["reluflow-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -23,6 +24,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "reluflow",
+            dependencies: [
+                "ReluFlow",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Benchmarks: `swift run -c release reluflow-bench` (README, "Performance").
+        .executableTarget(
+            name: "reluflow-bench",
             dependencies: [
                 "ReluFlow",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
