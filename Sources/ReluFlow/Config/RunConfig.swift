@@ -213,25 +213,37 @@ enum KeyCheck {
     indirect enum Shape {
         case object([String: Shape])
         case any
+        /// A whole number ≥ the bound (checked here because Foundation's decoder reports a
+        /// non-integral or negative number for an integer field without its path).
+        case integer(min: Int)
     }
 
     static let runConfig: Shape = .object([
         "example": .any,
         "data": .object([
             "x": .any, "y": .any, "csv": .any,
-            "target": .object(["function": .any, "m": .any, "range": .any, "dim": .any, "points": .any, "seed": .any]),
+            "target": .object(["function": .any, "m": .integer(min: Int.min), "range": .any, "dim": .integer(min: Int.min),
+                               "points": .any, "seed": .integer(min: 0)]),
         ]),
         "network": .object([
-            "width": .any, "outputBias": .any, "W": .any, "b": .any, "c": .any, "c0": .any,
-            "init": .object(["scheme": .any, "seed": .any, "scale": .any, "biasScale": .any, "balanced": .any]),
+            "width": .integer(min: Int.min), "outputBias": .any, "W": .any, "b": .any, "c": .any, "c0": .any,
+            "init": .object(["scheme": .any, "seed": .integer(min: 0), "scale": .any, "biasScale": .any, "balanced": .any]),
         ]),
         "flow": .object([
-            "T": .any, "rtol": .any, "atol": .any, "stepper": .any, "maxEvents": .any,
-            "samples": .object(["spacing": .any, "count": .any, "tMin": .any]),
+            "T": .any, "rtol": .any, "atol": .any, "stepper": .any, "maxEvents": .integer(min: Int.min),
+            "samples": .object(["spacing": .any, "count": .integer(min: Int.min), "tMin": .any]),
         ]),
     ])
 
     static func check(_ value: Any, against shape: Shape, path: String) throws {
+        if case .integer(let bound) = shape {
+            guard let number = value as? NSNumber,
+                  let d = Double(exactly: number.doubleValue), d.rounded() == d, abs(d) < 9e15 else {
+                throw InputError(path, "must be a whole number")
+            }
+            guard Int(d) >= bound else { throw InputError(path, "must be at least \(bound)") }
+            return
+        }
         guard case .object(let keys) = shape else { return }
         guard let dict = value as? [String: Any] else {
             throw InputError(path.isEmpty ? "config" : path, "expected an object")

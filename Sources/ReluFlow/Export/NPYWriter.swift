@@ -36,11 +36,17 @@ struct NPYWriter {
         }
     }
 
+    /// numpy refuses headers longer than this unless told otherwise (`max_header_size`).
+    static let numpyHeaderLimit = 10_000
+
+    /// A structured array when its header fits numpy's default limit; otherwise (thousands of
+    /// columns) a plain 2-D float64 array with the columns in the given order.
     static func records(_ columns: [Column]) -> Data {
         let rows = columns.first?.count ?? 0
         precondition(columns.allSatisfy { $0.count == rows })
         let fields = columns.map { "('\($0.name.replacingOccurrences(of: "'", with: "\\'"))', '\($0.descr)')" }.joined(separator: ", ")
         let header = "{'descr': [\(fields)], 'fortran_order': False, 'shape': (\(rows),), }"
+        if header.utf8.count > numpyHeaderLimit - 100 { return matrix(columns) }
         var data = preamble(header)
         let rowSize = columns.reduce(0) { $0 + $1.itemSize }
         var body = [UInt8](repeating: 0, count: rowSize * rows)
@@ -61,6 +67,26 @@ struct NPYWriter {
         return data
     }
 
+    /// rows × columns float64 (C order); integer columns converted, text columns as NaN.
+    static func matrix(_ columns: [Column]) -> Data {
+        let rows = columns.first?.count ?? 0
+        var data = preamble("{'descr': '<f8', 'fortran_order': False, 'shape': (\(rows), \(columns.count)), }")
+        var body = [UInt8](repeating: 0, count: 8 * rows * columns.count)
+        for (c, column) in columns.enumerated() {
+            for r in 0..<rows {
+                let v: Double
+                switch column {
+                case .float64(_, let values): v = values[r]
+                case .int64(_, let values): v = Double(values[r])
+                case .text: v = .nan
+                }
+                put(v.bitPattern.littleEndian, &body, 8 * (r * columns.count + c))
+            }
+        }
+        data.append(contentsOf: body)
+        return data
+    }
+
     /// A plain n-dimensional array of int8 (C order).
     static func int8(_ values: [Int8], shape: [Int]) -> Data {
         let dims = shape.count == 1 ? "\(shape[0])," : shape.map(String.init).joined(separator: ", ")
@@ -70,13 +96,17 @@ struct NPYWriter {
     }
 
     private static func preamble(_ header: String) -> Data {
-        // Magic, version 1.0, header length; the header is padded with spaces to a multiple of 64 and ends in \n.
+        // Magic, version, header length, header padded with spaces to a multiple of 64 ending in \n.
+        // Format 1.0 has a 2-byte length; headers longer than 65535 bytes (many columns) need 2.0 (4 bytes).
+        let large = header.utf8.count + 12 + 64 > 65535
+        let prefix = large ? 12 : 10
         var h = header
-        let unpadded = 10 + h.utf8.count + 1
+        let unpadded = prefix + h.utf8.count + 1
         h += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
-        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
-        let length = UInt16(h.utf8.count)
-        data.append(contentsOf: [UInt8(length & 0xff), UInt8(length >> 8)])
+        var data = Data([0x93] + Array("NUMPY".utf8) + [large ? 2 : 1, 0])
+        let length = h.utf8.count
+        let lengthBytes = large ? 4 : 2
+        for k in 0..<lengthBytes { data.append(UInt8((length >> (8 * k)) & 0xff)) }
         data.append(contentsOf: Array(h.utf8))
         return data
     }

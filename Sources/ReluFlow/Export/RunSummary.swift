@@ -1,7 +1,8 @@
 /// `summary.json` of a run folder (INTERFACE.md).
 public struct RunSummary: Codable, Sendable {
     public var status: FlowStatus
-    /// Why the run stopped early (failed or interrupted), null when completed.
+    /// Why the run stopped early (failed or interrupted); for a completed run a note, if any (for
+    /// example that the loss reached zero to working precision and the state was held), else null.
     public var message: String?
     public var T: Double
     public var finalTime: Double

@@ -44,6 +44,8 @@ final class EventLocator {
     private var f0: UnsafePointer<Double>? = nil
     private var bestTau = 0.0
     private var failure: Int32 = 0
+    /// The GSL status of the last failed re-step.
+    var failureStatus: Int32 { failure }
 
     init(field: ModeField, stepper: Stepper, rtol: Double, atol: Double) {
         self.field = field
@@ -147,12 +149,15 @@ final class EventLocator {
         GSLRuntime.prepare()
         let solver = gsl_root_fsolver_alloc(gsl_root_fsolver_brent)!
         defer { gsl_root_fsolver_free(solver) }
-        var function = gsl_function(function: { tau, params in
-            Unmanaged<EventLocator>.fromOpaque(params!).takeUnretainedValue().phi(tau)
-        }, params: Unmanaged.passUnretained(self).toOpaque())
         let highValue = value(at: yHi, functions)
         guard highValue < 0 else { return hi }
-        guard gsl_root_fsolver_set(solver, &function, low, hi) == GSL_SUCCESS else { return failure == 0 ? hi : nil }
+        // GSL keeps the gsl_function pointer across iterations: it lives on the heap for the solve.
+        let function = UnsafeMutablePointer<gsl_function>.allocate(capacity: 1)
+        defer { function.deallocate() }
+        function.initialize(to: gsl_function(function: { tau, params in
+            Unmanaged<EventLocator>.fromOpaque(params!).takeUnretainedValue().phi(tau)
+        }, params: Unmanaged.passUnretained(self).toOpaque()))
+        guard gsl_root_fsolver_set(solver, function, low, hi) == GSL_SUCCESS else { return failure == 0 ? hi : nil }
         let tolerance = 2 * (t0 + hi).ulp
         for _ in 0..<200 {
             let status = gsl_root_fsolver_iterate(solver)

@@ -79,8 +79,8 @@ struct FilippovResolver {
                 (choice, tie, grazing) = enumerate(groups: groups, current: current, neuron: i, base: base, scale: scale, c: c,
                                                    tolerance: tolerance, excluded: excluded)
             } else {
-                (choice, tie, grazing) = greedy(groups: groups, current: current, neuron: i, base: base, scale: scale, c: c,
-                                                tolerance: tolerance, excluded: excluded)
+                (choice, tie, grazing) = manySurfaces(groups: groups, current: current, neuron: i, base: base, scale: scale, c: c,
+                                                      tolerance: tolerance, excluded: excluded)
             }
             for (a, g) in groups.enumerated() {
                 let from = current[a], to = choice[a]
@@ -238,29 +238,64 @@ struct FilippovResolver {
         return (chosen.0, isBranch, chosen.1.grazing)
     }
 
-    /// For neurons with many surface pairs at once: resolve one pair at a time, the others fixed.
-    private func greedy(groups: [Int], current: [PairState], neuron i: Int, base: [Double], scale: Double, c: Double,
-                        tolerance: Double, excluded: [Int: Set<PairState>]) -> ([PairState], Bool, Bool) {
-        var states = current
-        var tie = false, grazing = false
-        for a in groups.indices {
-            var bestState = states[a], bestTrial: Trial? = nil, consistentCount = 0
-            for option in [PairState.off, .on, .sliding] {
-                if excluded[i * field.G + groups[a]]?.contains(option) ?? false { continue }
-                var s = states
-                s[a] = option
-                let t = trial(s, groups: groups, neuron: i, base: base, scale: scale, c: c, tolerance: tolerance)
-                if t.violation == 0 { consistentCount += 1 }
-                if bestTrial == nil || t.violation < bestTrial!.violation
-                    || (t.violation == bestTrial!.violation && t.norm2 > bestTrial!.norm2) {
-                    bestState = option
-                    bestTrial = t
+    /// For neurons with many surface pairs at once (for example zero weights: every point on the
+    /// neuron's surface), where enumerating 3^K continuations is too much: candidate on/off sets
+    /// that must contain the steepest consistent one. In d = 1 the on-set of a consistent
+    /// continuation is {g : x̃_g·F > 0}, a half-line in x, so all 2(G+1) threshold sets are tried; in
+    /// any d the fixed points of s_g = [x̃_g·F(s) > 0] from several starts (all on, all off, the
+    /// current states, the signs under the all-on field) are added. The steepest consistent
+    /// candidate wins (a tie between different motions is a branch); without one, the least
+    /// inconsistent, as a graze.
+    private func manySurfaces(groups: [Int], current: [PairState], neuron i: Int, base: [Double], scale: Double, c: Double,
+                              tolerance: Double, excluded: [Int: Set<PairState>]) -> ([PairState], Bool, Bool) {
+        let d = field.d, G = field.G
+        var candidates: [[PairState]] = []
+        if d == 1 {
+            // Threshold sets, each also with the point next to the threshold sliding (on either side).
+            let order = groups.indices.sorted { field.xg[groups[$0]] < field.xg[groups[$1]] }
+            for split in 0...order.count {
+                var rightOn = [PairState](repeating: .off, count: groups.count)
+                var leftOn = [PairState](repeating: .off, count: groups.count)
+                for (rank, a) in order.enumerated() {
+                    if rank >= split { rightOn[a] = .on } else { leftOn[a] = .on }
+                }
+                for base in [rightOn, leftOn] {
+                    candidates.append(base)
+                    for rank in [split - 1, split] where rank >= 0 && rank < order.count {
+                        var variant = base
+                        variant[order[rank]] = .sliding
+                        candidates.append(variant)
+                    }
                 }
             }
-            states[a] = bestState
-            if consistentCount > 1 { tie = true }
-            if consistentCount == 0 || (bestTrial?.grazing ?? false) { grazing = true }
         }
-        return (states, tie, grazing)
+        let allOn = [PairState](repeating: .on, count: groups.count)
+        let allOff = [PairState](repeating: .off, count: groups.count)
+        var signs = allOff
+        for (a, _) in groups.enumerated() where normalVelocity(allOn, pair: a, groups: groups, base: base, scale: scale) > 0 { signs[a] = .on }
+        for start in [allOn, allOff, current.map { $0 == .sliding ? .off : $0 }, signs] {
+            var s = start
+            for _ in 0..<50 {
+                var next = s
+                for a in groups.indices {
+                    let v = normalVelocity(s, pair: a, groups: groups, base: base, scale: scale)
+                    if v > tolerance { next[a] = .on } else if v < -tolerance { next[a] = .off }
+                }
+                if next == s { break }
+                s = next
+            }
+            candidates.append(s)
+        }
+        var consistent: [([PairState], Trial)] = []
+        var best: ([PairState], Trial)? = nil
+        for states in candidates {
+            if groups.enumerated().contains(where: { excluded[i * G + $0.element]?.contains(states[$0.offset]) ?? false }) { continue }
+            let t = trial(states, groups: groups, neuron: i, base: base, scale: scale, c: c, tolerance: tolerance)
+            if t.violation == 0 { consistent.append((states, t)) }
+            if best == nil || t.violation < best!.1.violation { best = (states, t) }
+        }
+        guard let top = consistent.max(by: { $0.1.norm2 < $1.1.norm2 }) else { return (best?.0 ?? current, false, true) }
+        let distinctMotions = consistent.contains { !zip($0.1.velocity, top.1.velocity).allSatisfy { abs($0 - $1) <= tolerance } }
+        return (top.0, distinctMotions, top.1.grazing)
     }
 }

@@ -121,9 +121,11 @@ private final class FlowIntegration {
         // Under `auto` the stiff stepper gets tighter tolerances (StepperPolicy.stiffToleranceFactor).
         let factor = policy.switches && stepper == StepperPolicy.stiffStepper ? StepperPolicy.stiffToleranceFactor : 1
         let rtol = options.rtol * factor, atol = options.atol * factor
+        // The locator's companion (for msbdf an adaptive rk4imp) keeps the user's tolerances: it only
+        // re-integrates within one accepted step, and at 0.01× it would dominate the cost.
         let e = Engine(
             integrator: GSLIntegrator(field: field, stepper: stepper, rtol: rtol, atol: atol, hstart: min(1e-3, options.T * 1e-3)),
-            locator: EventLocator(field: field, stepper: stepper, rtol: rtol, atol: atol))
+            locator: EventLocator(field: field, stepper: stepper, rtol: options.rtol, atol: options.atol))
         engines[stepper] = e
         return e
     }
@@ -203,13 +205,16 @@ private final class FlowIntegration {
             stepperSeconds[active, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - stepStarted) / 1e9
             stepperSteps[active, default: 0] += 1
             if status != GSL_SUCCESS {
+                t = t0
                 fail(at: t0, "the \(main.stepper.rawValue) step from t = \(t0) failed: \(String(cString: gsl_strerror(status))) (step size \(h))")
                 break
             }
             if active == StepperPolicy.explicitStepper { lastExplicitStep = t - t0 }
             solution.diagnostics.steps += 1
             guard allFinite(y) else {
-                fail(at: t0, "the state became non-finite in the step from t = \(t0) (step size \(t - t0))")
+                let size = t - t0
+                t = t0
+                fail(at: t0, "the state became non-finite in the step from t = \(t0) (step size \(size))")
                 break
             }
             // Event scan.
@@ -224,12 +229,24 @@ private final class FlowIntegration {
                 switch handleEvent(flags: &flags, t0: t0, t: &t, stepHint: h) {
                 case .none: break
                 case .handled:
-                    if solution.events.count > options.maxEvents {
-                        fail(at: t, "more than \(options.maxEvents) events (flow.maxEvents): the run is chattering or needs a larger limit")
+                    if solution.diagnostics.eventsByKind.values.reduce(0, +) > options.maxEvents {
+                        // The state at the event is good: keep it.
+                        fail(at: t, "more than \(options.maxEvents) events (flow.maxEvents): the run is chattering or needs a larger limit",
+                             restore: false)
                         break loop
                     }
                     continue loop
                 case .failed(let message):
+                    t = t0
+                    if policy.switches && active == StepperPolicy.stiffStepper {
+                        // Locating with msbdf's companion failed: take this step again with rk8pd,
+                        // whose locator re-takes single steps.
+                        y.update(from: y0, count: dim)
+                        switchStepper(to: StepperPolicy.explicitStepper)
+                        pendingStepSize = min(lastExplicitStep ?? h, h)
+                        refreshStartOfStep()
+                        continue loop
+                    }
                     fail(at: t0, message)
                     break loop
                 }
@@ -282,7 +299,8 @@ private final class FlowIntegration {
         let dips = flags.filter(\.isDip).sorted { $0.tau < $1.tau }
         if flags.allSatisfy(\.isDip) { hi = .infinity }
         for dip in dips where dip.tau < hi {
-            guard locator.advance(dip.tau, into: probe) else { return .failed("re-stepping to locate an event failed near t = \(t0)") }
+            // A re-step that fails only probes a predicted dip: no confirmation, no event.
+            guard locator.advance(dip.tau, into: probe) else { continue }
             if dip.function.value(probe, field: field, alphaFresh: false) < 0 {
                 hi = dip.tau
                 yHi = UnsafePointer(probe)
@@ -295,14 +313,20 @@ private final class FlowIntegration {
         defer { copyHi.deallocate() }
         copyHi.update(from: yHi, count: dim)
         guard let tau = locator.locate(t0: t0, y0: y0, f0: f0, hi: hi, yHi: copyHi, functions: functions, stepHint: stepHint) else {
-            return .failed("re-stepping to locate an event failed near t = \(t0)")
+            return .failed("re-stepping to locate an event failed near t = \(t0): \(String(cString: gsl_strerror(locator.failureStatus)))")
         }
         t = t0 + tau
         y.update(from: locator.best, count: dim)
         // The pairs at the event: those whose function is non-positive at the located state.
         _ = locator.value(at: y, functions)
         var pairs: [(Int, Int)] = []
-        for e in functions where e.value(y, field: field, alphaFresh: true) <= 0 { pairs.append((e.neuron, e.group)) }
+        // Pairs at their surface at the located state: non-positive, or (for a crossing) within
+        // rounding of 0, so that simultaneous events are decided together.
+        for e in functions {
+            let v = e.value(y, field: field, alphaFresh: true)
+            let noise = e.sign != 0 ? 64 * Double.ulpOfOne * field.preactivationScale(y, e.neuron, e.group) : 0
+            if v <= noise { pairs.append((e.neuron, e.group)) }
+        }
         if pairs.isEmpty { pairs = functions.map { ($0.neuron, $0.group) } }
         // Never loop: a state chosen for a pair at this instant and left again at once (the flow
         // immediately went to the wrong side) is not chosen again at this instant. The state held
@@ -509,9 +533,10 @@ private final class FlowIntegration {
         return true
     }
 
-    func fail(at t: Double, _ message: String) {
-        // Fall back to the last good state (the start of the failed step).
-        y.update(from: y0, count: dim)
+    /// Stops the run as failed at time t; `restore`: the last good state is the start of the
+    /// failed step (y0), otherwise the current state.
+    func fail(at t: Double, _ message: String, restore: Bool = true) {
+        if restore { y.update(from: y0, count: dim) }
         solution.status = .failed
         solution.message = message
         field.evaluate(y, f0)

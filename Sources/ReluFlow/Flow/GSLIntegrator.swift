@@ -14,6 +14,7 @@ private func fieldJacobian(_ t: Double, _ y: UnsafePointer<Double>?, _ dfdy: Uns
     defer { scratch.deallocate() }
     field.jacobian(y!, dfdy!, scratch)
     dfdt!.initialize(repeating: 0, count: dim)
+    for k in 0..<(dim * dim) where !dfdy![k].isFinite { return Int32(GSL_EBADFUNC) }
     return Int32(GSL_SUCCESS)
 }
 

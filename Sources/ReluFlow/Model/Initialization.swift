@@ -13,6 +13,7 @@ public enum InitScheme: String, Codable, Sendable, CaseIterable {
 
 /// How the initial parameters are drawn. Reproducible: GSL's MT19937 generator seeded with
 /// `seed`, values drawn in the order W (row-major), b, c; the output bias starts at 0.
+/// (GSL maps seed 0 to MT19937's default seed 4357, so seeds 0 and 4357 draw the same θ.)
 public struct InitSpec: Codable, Sendable, Equatable {
     public var scheme: InitScheme
     public var seed: UInt64
@@ -29,6 +30,19 @@ public struct InitSpec: Codable, Sendable, Equatable {
         self.scale = scale
         self.biasScale = biasScale
         self.balanced = balanced
+    }
+
+    enum CodingKeys: String, CodingKey { case scheme, seed, scale, biasScale, balanced }
+
+    /// Every key is optional; missing ones take the defaults above.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = InitSpec()
+        scheme = try c.decodeIfPresent(InitScheme.self, forKey: .scheme) ?? defaults.scheme
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
+        scale = try c.decodeIfPresent(Double.self, forKey: .scale) ?? defaults.scale
+        biasScale = try c.decodeIfPresent(Double.self, forKey: .biasScale) ?? defaults.biasScale
+        balanced = try c.decodeIfPresent(Bool.self, forKey: .balanced) ?? defaults.balanced
     }
 
     /// Draws θ for `network`.
