@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import ReluFlow
 
 /// The `reluflow` executable as a user runs it: exit statuses, messages naming the field, and
 /// run folders that appear complete or not at all (INTERFACE.md).
@@ -70,6 +71,8 @@ final class CommandLineTests: XCTestCase {
             ("unknown key", ["--config", try write("j.json", good.replacingOccurrences(of: "\"flow\"", with: "\"flwo\""))], "flwo"),
             ("bad target", ["--config", try write("k.json", #"{"data": {"target": {"function": "sin(pi*", "m": 5, "range": [-1, 1]}}, "network": {"width": 2}}"#)], "data.target.function"),
             ("missing config", ["--config", dir.appendingPathComponent("none.json").path], "--config"),
+            ("fractional count", ["--config", try write("l.json", good.replacingOccurrences(of: #""T": 1"#, with: #""T": 1, "samples": {"count": 1.5}"#))], "flow.samples.count"),
+            ("negative seed", ["--config", try write("m.json", #"{"data": {"x": [[0], [1]], "y": [0, 1]}, "network": {"width": 2, "init": {"seed": -1}}}"#)], "network.init.seed"),
         ]
         _ = try write("p.csv", "x0,y\n0.5,1\n0.7,nan\n")
         for (name, arguments, field) in cases {
@@ -90,7 +93,24 @@ final class CommandLineTests: XCTestCase {
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("failed/summary.json"))) as! [String: Any]
         XCTAssertEqual(summary["status"] as? String, "failed")
         XCTAssertNotNil(summary["message"] as? String)
-        XCTAssertLessThan(summary["finalTime"] as! Double, 100)
+        let finalTime = summary["finalTime"] as! Double
+        XCTAssertLessThan(finalTime, 100)
+        // The written final state is the last good one: the last trajectory row, at finalTime,
+        // and no later row.
+        let rows = try String(contentsOf: dir.appendingPathComponent("failed/trajectory.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { $0.split(separator: ",").map { Double($0)! } }
+        XCTAssertEqual(rows.last?[0], finalTime)
+        // (JSONDecoder: Foundation's JSONSerialization on Linux can misread the last digit.)
+        let decoded = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: dir.appendingPathComponent("failed/summary.json")))
+        XCTAssertEqual(Array(rows.last![4..<(4 + 30)]), decoded.theta)
+        XCTAssertEqual(rows.filter { $0[0] == finalTime }.count, rows.filter { $0[0] >= finalTime }.count)
+    }
+
+    /// INTERFACE.md's own config example (a partial `init`) is accepted.
+    func testInterfaceExampleConfigRuns() throws {
+        let path = try write("interface.json", #"{"data": {"target": {"function": "sin(pi*x)", "m": 20, "range": [-1, 1]}}, "network": {"width": 10, "init": {"scheme": "he", "seed": 0, "biasScale": 0.1}}, "flow": {"T": 10, "rtol": 1e-10, "atol": 1e-12, "stepper": "auto", "samples": {"spacing": "log", "count": 40}}}"#)
+        let result = try runReluflow(["simulate", "--config", path, "--out", "interface", "--quiet"], in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
     }
 
     /// An existing folder that is not a run folder is never overwritten.

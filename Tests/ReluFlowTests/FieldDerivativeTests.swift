@@ -5,7 +5,8 @@ import XCTest
 final class FieldDerivativeTests: XCTestCase {
     func makeField(d: Int, outputBias: Bool) throws -> (ModeField, [Double], FlowProblem) {
         var config = RunConfig(
-            data: DataConfig(target: TargetConfig(function: d == 1 ? "sin(3*x)" : "x0*x1 + cos(x0)", m: d == 1 ? 9 : 16, range: [-1, 1], dim: d)),
+            data: DataConfig(target: TargetConfig(function: d == 1 ? "sin(3*x)" : "x0*x1 + cos(x0)", m: d == 1 ? 9 : (d == 2 ? 16 : 27),
+                                                  range: [-1, 1], dim: d, points: d == 3 ? "random" : "uniform", seed: 5)),
             network: NetworkConfig(width: 5, outputBias: outputBias, initialization: InitSpec(scheme: .he, seed: 3, biasScale: 0.3)))
         if outputBias { config.network.c0 = 0.2 }
         let problem = try config.resolve().problem
@@ -42,12 +43,13 @@ final class FieldDerivativeTests: XCTestCase {
     /// The analytic Jacobian against central differences of the field, in a plain mode and in a
     /// mode with sliding pairs (where the rows of the sliding neuron are projected).
     func testJacobianMatchesFiniteDifferences() throws {
-        for (d, bias, sliding) in [(1, false, false), (2, true, false), (1, true, true), (2, false, true)] {
+        for (d, bias, sliding) in [(1, false, 0), (2, true, 0), (1, true, 1), (2, false, 1), (3, true, 3)] {
             let (field, y, _) = try makeField(d: d, outputBias: bias)
-            if sliding {
+            if sliding > 0 {
                 var states = field.states
-                // One sliding pair on neuron 1 and one on neuron 3 (the field is defined for any θ once the mode is fixed).
-                states[1 * field.G + 2] = .sliding
+                // Sliding pairs on neurons 1 and 3; with `sliding` > 1, neuron 1 slides on that many
+                // surfaces at once (the field is defined for any θ once the mode is fixed).
+                for k in 0..<sliding { states[1 * field.G + 2 + k] = .sliding }
                 states[3 * field.G + 4] = .sliding
                 field.setMode(states)
             }

@@ -7,8 +7,8 @@ public enum Stepper: String, Codable, Sendable, CaseIterable {
     case rk1imp, rk2imp, rk4imp, bsimp
     case msadams, msbdf
 
-    /// The concrete stepper `auto` stands for. (Today: rk8pd, the explicit Dormand–Prince 8(9)
-    /// pair, which is the fastest at the default tolerances on the built-in examples.)
+    /// The stepper `auto` starts with (rk8pd); `StepperPolicy` switches it to msbdf when the flow
+    /// turns stiff and back after events.
     public var resolved: Stepper { self == .auto ? .rk8pd : self }
 
     /// Steppers that call the analytic Jacobian (SPEC §3).
