@@ -14,6 +14,8 @@ struct ReluflowCommand: ParsableCommand {
         defaultSubcommand: nil)
 
     static func main() {
+        // First of all, so that a Ctrl-C at any moment of a run stops it cleanly.
+        Interrupt.install()
         let arguments = Array(CommandLine.arguments.dropFirst())
         do {
             var command = try parseAsRoot(arguments)

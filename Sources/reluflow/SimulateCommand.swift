@@ -107,7 +107,6 @@ struct SimulateCommand: ParsableCommand {
 
     private func integrate(_ problem: FlowProblem, config resolved: RunConfig, outPath: String, earlier: FlowSolution? = nil) throws {
         let progressLine = ProgressLine(quiet: quiet)
-        Interrupt.install()
         var solution = solve(problem, hooks: SolveHooks(progress: progressLine.show, shouldStop: { Interrupt.requested }))
         progressLine.clear()
         if let earlier { solution = RunContinuation.merge(earlier, solution) }

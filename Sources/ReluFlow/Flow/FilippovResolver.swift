@@ -286,6 +286,18 @@ struct FilippovResolver {
             }
             candidates.append(s)
         }
+        // A state excluded for a pair (the one it just left) is replaced by an allowed one, the side
+        // its normal velocity points to first.
+        candidates = candidates.map { states in
+            var repaired = states
+            for (a, g) in groups.enumerated() {
+                guard let banned = excluded[i * G + g], banned.contains(repaired[a]) else { continue }
+                let v = normalVelocity(repaired, pair: a, groups: groups, base: base, scale: scale)
+                let preference: [PairState] = v > 0 ? [.on, .sliding, .off] : [.off, .sliding, .on]
+                if let allowed = preference.first(where: { !banned.contains($0) }) { repaired[a] = allowed }
+            }
+            return repaired
+        }
         var consistent: [([PairState], Trial)] = []
         var best: ([PairState], Trial)? = nil
         for states in candidates {

@@ -78,6 +78,7 @@ private final class FlowIntegration {
     /// Pairs whose events are not looked for in the next step (see handleEvent).
     var ignoreForOneStep = Set<Int>()
     var zeroProgressEvents = 0
+    var recentEventTimes: [Double] = []
     var slideStartTime: [Int: Double] = [:]
     var slideEndTime: [Int: Double] = [:]
     var lastSlideDuration: [Int: Double] = [:]
@@ -229,6 +230,10 @@ private final class FlowIntegration {
                 switch handleEvent(flags: &flags, t0: t0, t: &t, stepHint: h) {
                 case .none: break
                 case .handled:
+                    if let message = chatteringDiagnosis(at: t) {
+                        fail(at: t, message, restore: false)
+                        break loop
+                    }
                     if solution.diagnostics.eventsByKind.values.reduce(0, +) > options.maxEvents {
                         // The state at the event is good: keep it.
                         fail(at: t, "more than \(options.maxEvents) events (flow.maxEvents): the run is chattering or needs a larger limit",
@@ -332,7 +337,9 @@ private final class FlowIntegration {
         // immediately went to the wrong side) is not chosen again at this instant. The state held
         // before the instant stays allowed: after a tangential slide exit (α touching 0 or 1 and
         // turning back) re-entering the slide is the right answer.
-        if t != lastEventTime {
+        // "The same instant" means within rounding of t: decisions that fail at once may advance
+        // t by an ulp or two before the next one.
+        if abs(t - lastEventTime) > 1e-12 * max(1, abs(t)) {
             chosenAtThisTime = [:]
             zeroProgressEvents = 0
         }
@@ -366,6 +373,18 @@ private final class FlowIntegration {
         }
         let transitions = resolver.resolve(y, eventPairs: pairs, excluded: excluded, repeated: repeated)
         for tr in transitions { chosenAtThisTime[tr.neuron * G + tr.group, default: []].insert(tr.to) }
+        if transitions.isEmpty {
+            // Nothing to change (no admissible continuation differs): never stall here; let these
+            // pairs be for one step so that time advances.
+            for (i, g) in pairs { ignoreForOneStep.insert(i * G + g) }
+            zeroProgressEvents += 1
+            lastEventTime = t
+            if zeroProgressEvents > 1000 {
+                return .failed("events do not advance time at t = \(t) (\(pairs.count) pairs at their surfaces)")
+            }
+            refreshStartOfStep()
+            return .handled
+        }
         apply(transitions, at: t, surfacePairs: pairs)
         lastEventTime = t
         return .handled
@@ -401,6 +420,23 @@ private final class FlowIntegration {
         if !transitions.isEmpty { closePattern(at: t) }
         refreshStartOfStep()
         record(t: t)
+    }
+
+    /// Chattering guard: 2000 events within a time span below 1e-3·max(1, t) mean the event
+    /// logic is not resolving the geometry (the one known case: a neuron pinned to a hyperplane
+    /// through more data points than its dimension, as in a d ≥ 3 grid, where the Filippov
+    /// combination over dependent surfaces is not found). Stop with a diagnosis instead of
+    /// crawling.
+    func chatteringDiagnosis(at t: Double) -> String? {
+        recentEventTimes.append(t)
+        if recentEventTimes.count > 2000 { recentEventTimes.removeFirst(recentEventTimes.count - 2000) }
+        guard recentEventTimes.count == 2000, t - recentEventTimes[0] < 1e-3 * max(1, abs(t)) else { return nil }
+        let last = solution.events.suffix(200)
+        let neurons = Dictionary(grouping: last, by: \.neuron).max { $0.value.count < $1.value.count }
+        let surfaces = Set(neurons?.value.map(\.point) ?? []).count
+        return "chattering at t = \(t): 2000 events within \(t - recentEventTimes[0]) time units, mostly neuron \(neurons?.key ?? -1) "
+            + "on \(surfaces) surfaces at once (degenerate geometry: its hyperplane passes through more data points than "
+            + "this version resolves)"
     }
 
     /// Anti-Zeno hysteresis. Near an interpolating minimum a sliding pair's α can sit at 0 or 1
