@@ -15,7 +15,9 @@ struct EventFunction {
     /// +1 on, −1 off, 0 sliding (exit function).
     let sign: Double
 
-    func value(_ y: UnsafePointer<Double>, field: ModeField, alphaFresh: Bool) -> Double {
+    /// For a sliding pair this reads α and the rounding scales of the field's last `evaluate` and
+    /// `prepareRoundingScales`, which the caller must have done at y.
+    func value(_ y: UnsafePointer<Double>, field: ModeField) -> Double {
         if sign != 0 { return sign * field.preactivation(y, neuron, group) }
         let a = field.alpha[neuron * field.G + group]
         if a.isNaN { return 0.5 }   // c_i = 0: the neuron does not move, nothing to exit.
@@ -94,7 +96,7 @@ final class EventLocator {
             field.prepareRoundingScales(y)
         }
         var v = Double.infinity
-        for e in functions { v = min(v, e.value(y, field: field, alphaFresh: true)) }
+        for e in functions { v = min(v, e.value(y, field: field)) }
         return v
     }
 
@@ -200,7 +202,7 @@ struct EventDetector {
                         field.prepareRoundingScales(y1)
                         roundingScalesReady = true
                     }
-                    if EventFunction(neuron: i, group: g, sign: 0).value(y1, field: field, alphaFresh: true) < 0 {
+                    if EventFunction(neuron: i, group: g, sign: 0).value(y1, field: field) < 0 {
                         flags.append(Flag(function: EventFunction(neuron: i, group: g, sign: 0), tau: H, isDip: false))
                     }
                     continue

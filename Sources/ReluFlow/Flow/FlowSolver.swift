@@ -97,10 +97,8 @@ private final class FlowIntegration {
         n = field.n
         G = field.G
         m = field.m
-        let hstart = min(1e-3, options.T * 1e-3)
         policy = StepperPolicy(requested: options.stepper)
         active = policy.initial
-        _ = hstart
         resolver = FilippovResolver(field: field)
         solution = FlowSolution(problem: problem, status: .completed, stepper: options.stepper)
         y = .allocate(capacity: dim)
@@ -306,7 +304,7 @@ private final class FlowIntegration {
         for dip in dips where dip.tau < hi {
             // A re-step that fails only probes a predicted dip: no confirmation, no event.
             guard locator.advance(dip.tau, into: probe) else { continue }
-            if dip.function.value(probe, field: field, alphaFresh: false) < 0 {
+            if dip.function.value(probe, field: field) < 0 {
                 hi = dip.tau
                 yHi = UnsafePointer(probe)
                 break
@@ -328,7 +326,7 @@ private final class FlowIntegration {
         // Pairs at their surface at the located state: non-positive, or (for a crossing) within
         // rounding of 0, so that simultaneous events are decided together.
         for e in functions {
-            let v = e.value(y, field: field, alphaFresh: true)
+            let v = e.value(y, field: field)
             let noise = e.sign != 0 ? 64 * Double.ulpOfOne * field.preactivationScale(y, e.neuron, e.group) : 0
             if v <= noise { pairs.append((e.neuron, e.group)) }
         }

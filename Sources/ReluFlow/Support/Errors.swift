@@ -16,20 +16,7 @@ public struct InputError: Error, CustomStringConvertible, Equatable {
     public var description: String { "\(field): \(problem)" }
 }
 
-/// A GSL routine outside the integration loop returned an error status.
-public struct GSLFailure: Error, CustomStringConvertible {
-    public let routine: String
-    public let status: Int32
-    public var description: String {
-        "\(routine) failed: \(String(cString: gslErrorString(status)))"
-    }
-}
-
 import CGSL
-
-func gslErrorString(_ status: Int32) -> UnsafePointer<CChar> {
-    gsl_strerror(status)
-}
 
 /// GSL aborts the process on errors unless told otherwise; ReluFlow checks every
 /// status itself. Called once by every entry point that touches GSL.
