@@ -74,3 +74,36 @@ final class ShortExcursionTests: XCTestCase {
         XCTAssertEqual(pair[1].t, 1.58144104676, accuracy: 1e-7)
     }
 }
+
+/// Dependent surfaces (three collinear points in d = 1: three surfaces, rank 2): the α's are not
+/// unique. The chosen ones give the same Filippov velocity as the minimum-norm ones and lie
+/// closest to the centre of [0, 1]^3 (spurious slide exits come from α's hugging 0).
+final class DependentSurfaceTests: XCTestCase {
+    func testCentredAlphasKeepTheVelocity() {
+        let points: [Double] = [-0.5, 0.1, 0.7]
+        let set = points.withUnsafeBufferPointer { SurfaceSet(groups: [0, 1, 2], points: $0.baseAddress!, d: 1) }
+        XCTAssertTrue(set.dependent)
+        let w: [Double] = [0.3, -0.8, 0.5]
+        let minNorm: [Double] = [0.02, -0.01, 0.015]
+        let centred = set.centredAlphas(minNorm, weights: w)
+        func velocity(_ a: [Double]) -> [Double] {
+            var v: [Double] = [0, 0]
+            for k in 0..<3 {
+                let weight: Double = a[k] * w[k]
+                v[0] += weight * points[k]
+                v[1] += weight
+            }
+            return v
+        }
+        for (u, v) in zip(velocity(centred), velocity(minNorm)) { XCTAssertEqual(u, v, accuracy: 1e-14) }
+        func distance(_ a: [Double]) -> Double {
+            var total = 0.0
+            for value in a { total += (value - 0.5) * (value - 0.5) }
+            return total
+        }
+        XCTAssertLessThan(distance(centred), distance(minNorm))
+        // Independent surfaces are not touched.
+        let two = points.withUnsafeBufferPointer { SurfaceSet(groups: [0, 2], points: $0.baseAddress!, d: 1) }
+        XCTAssertFalse(two.dependent)
+    }
+}

@@ -166,7 +166,9 @@ struct FilippovResolver {
             F.withUnsafeMutableBufferPointer { fp in
                 lambdas.withUnsafeMutableBufferPointer { lp in set.project(fp.baseAddress!, multipliers: lp.baseAddress!) }
             }
-            for (a, g) in sliding.enumerated() { alphas[g] = lambdas[a] / (scale * field.R[g]) }
+            var values = sliding.enumerated().map { lambdas[$0.offset] / (scale * field.R[$0.element]) }
+            if set.dependent { values = set.centredAlphas(values, weights: sliding.map { scale * field.R[$0] }) }
+            for (a, g) in sliding.enumerated() { alphas[g] = values[a] }
         }
         for (a, g) in groups.enumerated() {
             var v = F[d]

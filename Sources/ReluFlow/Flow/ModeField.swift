@@ -198,6 +198,10 @@ final class ModeField {
             if let set = surfaces[i] {
                 set.project(F, multipliers: lambdas)
                 for (a, g) in set.groups.enumerated() { alpha[row + g] = lambdas[a] / (scale * R[g]) }
+                if set.dependent {
+                    let centred = set.centredAlphas(set.groups.map { alpha[row + $0] }, weights: set.groups.map { scale * R[$0] })
+                    for (a, g) in set.groups.enumerated() { alpha[row + g] = centred[a] }
+                }
             }
             for k in 0..<d { f[wOff + i * d + k] = F[k] }
             f[bOff + i] = F[d]

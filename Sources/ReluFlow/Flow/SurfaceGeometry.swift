@@ -12,6 +12,9 @@ struct SurfaceSet {
     /// Rows x̃_g, |K|×(d+1) row-major.
     let normals: [Double]
     let width: Int
+    /// Whether the normals are linearly dependent (more surfaces than they span, as for several
+    /// points on one line in d = 2 or one plane in d = 3). Then the α's are not unique.
+    let dependent: Bool
 
     /// - Parameters: `points` G×d row-major, `d` the input dimension.
     init(groups: [Int], points: UnsafePointer<Double>, d: Int) {
@@ -32,6 +35,10 @@ struct SurfaceSet {
             gram[a * k + b] = s
         } }
         let pinv = SurfaceSet.pseudoInverseSymmetric(gram, k)
+        // Rank of the Gram matrix: trace of G⁺G.
+        var trace = 0.0
+        for a in 0..<k { for b in 0..<k { trace += pinv[a * k + b] * gram[b * k + a] } }
+        dependent = trace.rounded() < Double(k)
         var lambda = [Double](repeating: 0, count: k * e)
         for a in 0..<k { for q in 0..<e {
             var s = 0.0
@@ -63,6 +70,32 @@ struct SurfaceSet {
             for q in 0..<e { F[q] += normals[a * e + q] * lambdas[a] }
             multipliers?[a] = lambdas[a]
         }
+    }
+
+    /// For dependent surfaces: among the α with the same Filippov velocity Σ_k α_k w_k x̃_k
+    /// (w_k = −c_i R_k/m), the one closest to the centre of the box [0, 1]^K. The minimum-norm α hugs
+    /// 0 and would end slides that a feasible α keeps; the motion is the same for every choice.
+    /// α* = α + (I − M⁺M)(½ − α), M = X̃_Kᵀ diag(w).
+    func centredAlphas(_ alpha: [Double], weights w: [Double]) -> [Double] {
+        let k = groups.count, e = width
+        var v = alpha.map { 0.5 - $0 }
+        // M v and M Mᵀ.
+        var mv = [Double](repeating: 0, count: e), mmt = [Double](repeating: 0, count: e * e)
+        for a in 0..<k {
+            for q in 0..<e {
+                mv[q] += normals[a * e + q] * w[a] * v[a]
+                for r in 0..<e { mmt[q * e + r] += w[a] * w[a] * normals[a * e + q] * normals[a * e + r] }
+            }
+        }
+        let pinv = SurfaceSet.pseudoInverseSymmetric(mmt, e)
+        var yv = [Double](repeating: 0, count: e)
+        for q in 0..<e { for r in 0..<e { yv[q] += pinv[q * e + r] * mv[r] } }
+        for a in 0..<k {
+            var mty = 0.0
+            for q in 0..<e { mty += w[a] * normals[a * e + q] * yv[q] }
+            v[a] -= mty
+        }
+        return zip(alpha, v).map { $0 + $1 }
     }
 
     /// Pseudo-inverse of a symmetric positive semi-definite k×k matrix via GSL's symmetric
