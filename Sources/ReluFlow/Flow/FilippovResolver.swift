@@ -114,21 +114,42 @@ struct FilippovResolver {
     /// Normal velocity x̃_g·F_i of pair `a` of `groups` when the neuron's surface pairs take `states`
     /// (sliding pairs projected out).
     private func normalVelocity(_ states: [PairState], pair a: Int, groups: [Int], base: [Double], scale: Double) -> Double {
+        normal(groups[a], dot: velocity(states, groups: groups, base: base, scale: scale).F)
+    }
+
+    /// The neuron's (w_i, b_i) velocity when its surface pairs take `states` (sliding pairs projected
+    /// out), and the α of each sliding pair (closest to the box centre for dependent surfaces).
+    private func velocity(_ states: [PairState], groups: [Int], base: [Double], scale: Double) -> (F: [Double], alphas: [Int: Double]) {
         let d = field.d
         var F = base
         var sliding: [Int] = []
-        for (b, g) in groups.enumerated() {
-            if states[b] == .on {
+        for (a, g) in groups.enumerated() {
+            switch states[a] {
+            case .on:
                 for k in 0..<d { F[k] += field.R[g] * field.xg[g * d + k] }
                 F[d] += field.R[g]
-            } else if states[b] == .sliding { sliding.append(g) }
+            case .sliding: sliding.append(g)
+            case .off: break
+            }
         }
         for q in 0...d { F[q] *= scale }
+        var alphas: [Int: Double] = [:]
         if !sliding.isEmpty {
             let set = SurfaceSet(groups: sliding, points: field.xg, d: d)
-            F.withUnsafeMutableBufferPointer { set.project($0.baseAddress!) }
+            var lambdas = [Double](repeating: 0, count: sliding.count)
+            F.withUnsafeMutableBufferPointer { fp in
+                lambdas.withUnsafeMutableBufferPointer { lp in set.project(fp.baseAddress!, multipliers: lp.baseAddress!) }
+            }
+            var values = sliding.enumerated().map { lambdas[$0.offset] / (scale * field.R[$0.element]) }
+            if set.dependent { values = set.centredAlphas(values, weights: sliding.map { scale * field.R[$0] }) }
+            for (a, g) in sliding.enumerated() { alphas[g] = values[a] }
         }
-        let g = groups[a]
+        return (F, alphas)
+    }
+
+    /// x̃_g·F.
+    private func normal(_ g: Int, dot F: [Double]) -> Double {
+        let d = field.d
         var v = F[d]
         for k in 0..<d { v += F[k] * field.xg[g * d + k] }
         return v
@@ -145,34 +166,10 @@ struct FilippovResolver {
     }
 
     private func trial(_ states: [PairState], groups: [Int], neuron i: Int, base: [Double], scale: Double, c: Double, tolerance: Double) -> Trial {
-        let d = field.d
-        var F = base
-        var sliding: [Int] = []
-        for (a, g) in groups.enumerated() {
-            switch states[a] {
-            case .on:
-                for k in 0..<d { F[k] += field.R[g] * field.xg[g * d + k] }
-                F[d] += field.R[g]
-            case .sliding: sliding.append(g)
-            case .off: break
-            }
-        }
-        for q in 0...d { F[q] *= scale }
+        let (F, alphas) = velocity(states, groups: groups, base: base, scale: scale)
         var result = Trial()
-        var alphas: [Int: Double] = [:]
-        if !sliding.isEmpty {
-            let set = SurfaceSet(groups: sliding, points: field.xg, d: d)
-            var lambdas = [Double](repeating: 0, count: sliding.count)
-            F.withUnsafeMutableBufferPointer { fp in
-                lambdas.withUnsafeMutableBufferPointer { lp in set.project(fp.baseAddress!, multipliers: lp.baseAddress!) }
-            }
-            var values = sliding.enumerated().map { lambdas[$0.offset] / (scale * field.R[$0.element]) }
-            if set.dependent { values = set.centredAlphas(values, weights: sliding.map { scale * field.R[$0] }) }
-            for (a, g) in sliding.enumerated() { alphas[g] = values[a] }
-        }
         for (a, g) in groups.enumerated() {
-            var v = F[d]
-            for k in 0..<d { v += F[k] * field.xg[g * d + k] }
+            let v = normal(g, dot: F)
             switch states[a] {
             case .on:
                 if abs(v) <= tolerance { result.grazing = true }
@@ -198,7 +195,7 @@ struct FilippovResolver {
         }
         result.norm2 = F.reduce(0) { $0 + $1 * $1 }
         result.velocity = F
-        result.slidingCount = sliding.count
+        result.slidingCount = states.filter { $0 == .sliding }.count
         return result
     }
 

@@ -408,13 +408,7 @@ private final class FlowIntegration {
             switchStepper(to: StepperPolicy.explicitStepper)
             if let last = lastExplicitStep { pendingStepSize = last }
         }
-        let loss = field.loss(y)
-        for tr in transitions {
-            solution.diagnostics.eventsByKind[tr.kind.rawValue, default: 0] += 1
-            for j in field.pointsOfGroup[tr.group] {
-                solution.events.append(FlowEvent(t: t, neuron: tr.neuron, point: j, kind: tr.kind, state: tr.to, loss: loss))
-            }
-        }
+        logEvents(transitions, at: t)
         if !transitions.isEmpty { closePattern(at: t) }
         refreshStartOfStep()
         record(t: t)
@@ -458,6 +452,17 @@ private final class FlowIntegration {
                 slideStartTime[key] = t
             default:
                 field.alphaBandFactor[key] = 1
+            }
+        }
+    }
+
+    /// Records transitions as events: one count per pair, one row per data point of its group.
+    func logEvents(_ transitions: [PairTransition], at t: Double) {
+        let loss = field.loss(y)
+        for tr in transitions {
+            solution.diagnostics.eventsByKind[tr.kind.rawValue, default: 0] += 1
+            for j in field.pointsOfGroup[tr.group] {
+                solution.events.append(FlowEvent(t: t, neuron: tr.neuron, point: j, kind: tr.kind, state: tr.to, loss: loss))
             }
         }
     }
@@ -507,13 +512,7 @@ private final class FlowIntegration {
             for (i, g) in onSurface { byNeuron[i, default: []].append(g) }
             for (i, groups) in byNeuron { projectNeuron(i, onto: groups) }
             field.setMode(newStates)
-            let loss = field.loss(y)
-            for tr in transitions {
-                solution.diagnostics.eventsByKind[tr.kind.rawValue, default: 0] += 1
-                for j in field.pointsOfGroup[tr.group] {
-                    solution.events.append(FlowEvent(t: 0, neuron: tr.neuron, point: j, kind: tr.kind, state: tr.to, loss: loss))
-                }
-            }
+            logEvents(transitions, at: 0)
             lastEventTime = 0
         }
         currentPattern = patternId(field.states)
