@@ -42,9 +42,9 @@ final class CommandLineTests: XCTestCase {
         // The resolved config repeats the run exactly.
         let again = try runReluflow(["simulate", "--config", folder.appendingPathComponent("config.json").path, "--out", "again", "--quiet"], in: dir)
         XCTAssertEqual(again.status, 0, again.stderr)
-        let first = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("summary.json"))) as! [String: Any]
-        let second = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("again/summary.json"))) as! [String: Any]
-        XCTAssertEqual(first["theta"] as? [Double], second["theta"] as? [Double])
+        let first = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: folder.appendingPathComponent("summary.json")))
+        let second = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: dir.appendingPathComponent("again/summary.json")))
+        XCTAssertEqual(first.theta.map(\.bitPattern), second.theta.map(\.bitPattern))
         // No staging folders are left behind.
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("runs").path).filter { $0.hasPrefix(".") }
         XCTAssertEqual(leftovers, [])
@@ -90,18 +90,17 @@ final class CommandLineTests: XCTestCase {
         let result = try runReluflow(["simulate", "--T", "100", "--max-events", "3", "--out", "failed", "--quiet"], in: dir)
         XCTAssertEqual(result.status, 1, result.stderr)
         XCTAssertTrue(result.stderr.contains("maxEvents"), result.stderr)
-        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("failed/summary.json"))) as! [String: Any]
-        XCTAssertEqual(summary["status"] as? String, "failed")
-        XCTAssertNotNil(summary["message"] as? String)
-        let finalTime = summary["finalTime"] as! Double
+        // (JSONDecoder: Foundation's JSONSerialization on Linux can misread the last digit.)
+        let decoded = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: dir.appendingPathComponent("failed/summary.json")))
+        XCTAssertEqual(decoded.status, .failed)
+        XCTAssertNotNil(decoded.message)
+        let finalTime = decoded.finalTime
         XCTAssertLessThan(finalTime, 100)
         // The written final state is the last good one: the last trajectory row, at finalTime,
         // and no later row.
         let rows = try String(contentsOf: dir.appendingPathComponent("failed/trajectory.csv"), encoding: .utf8)
             .split(separator: "\n").dropFirst().map { $0.split(separator: ",").map { Double($0)! } }
         XCTAssertEqual(rows.last?[0], finalTime)
-        // (JSONDecoder: Foundation's JSONSerialization on Linux can misread the last digit.)
-        let decoded = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: dir.appendingPathComponent("failed/summary.json")))
         XCTAssertEqual(Array(rows.last![4..<(4 + 30)]), decoded.theta)
         XCTAssertEqual(rows.filter { $0[0] == finalTime }.count, rows.filter { $0[0] >= finalTime }.count)
     }
@@ -181,20 +180,25 @@ final class InterruptResumeTests: XCTestCase {
         XCTAssertEqual(process.terminationStatus, 130, message)
         XCTAssertTrue(message.contains("--resume"), message)
         let folder = dir.appendingPathComponent("long")
-        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("summary.json"))) as! [String: Any]
-        XCTAssertEqual(summary["status"] as? String, "interrupted")
-        let stopped = try XCTUnwrap(summary["finalTime"] as? Double)
+        // Summaries are read with JSONDecoder: Foundation's JSONSerialization on Linux can misread the
+        // last digit of a number, which made this test flaky.
+        func summary() throws -> RunSummary {
+            try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: folder.appendingPathComponent("summary.json")))
+        }
+        let before = try summary()
+        XCTAssertEqual(before.status, .interrupted)
+        let stopped = before.finalTime
         XCTAssertGreaterThanOrEqual(stopped, 0)
-        let eventsBefore = try XCTUnwrap(summary["events"] as? Int)
+        let target = stopped + 20
 
-        let resumed = try runReluflow(["simulate", "--resume", "long", "--T", "\(stopped + 20)", "--quiet"], in: dir)
+        let resumed = try runReluflow(["simulate", "--resume", "long", "--T", "\(target)", "--quiet"], in: dir)
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        let after = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("summary.json"))) as! [String: Any]
-        XCTAssertEqual(after["status"] as? String, "completed")
-        XCTAssertEqual(after["finalTime"] as? Double, stopped + 20)
-        XCTAssertGreaterThanOrEqual(after["events"] as! Int, eventsBefore)
-        XCTAssertLessThan(after["invariantDrift"] as! Double, 1e-9)
-        XCTAssertLessThan(after["dissipationDefect"] as! Double, 1e-8)
+        let after = try summary()
+        XCTAssertEqual(after.status, .completed)
+        XCTAssertEqual(after.finalTime, target)
+        XCTAssertGreaterThanOrEqual(after.events, before.events)
+        XCTAssertLessThan(after.invariantDrift, 1e-9)
+        XCTAssertLessThan(after.dissipationDefect, 1e-8)
         // Times in the merged trajectory increase.
         let rows = try String(contentsOf: folder.appendingPathComponent("trajectory.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
         let times = rows.map { Double($0.split(separator: ",")[0])! }
