@@ -17,8 +17,11 @@ public enum RunExport {
         let names = network.parameterNames
         var trajectory = CSVWriter(header: ["t", "loss", "gradNorm", "patternId"] + names + ["dissipated"])
         for s in solution.samples {
-            trajectory.row([CSVWriter.number(s.t), CSVWriter.number(s.loss), CSVWriter.number(s.gradNorm), String(s.patternId)]
-                + s.theta.map(CSVWriter.number) + [CSVWriter.number(s.dissipated)])
+            trajectory.numbers([s.t, s.loss, s.gradNorm])
+            trajectory.integer(s.patternId)
+            trajectory.numbers(s.theta)
+            trajectory.number(s.dissipated)
+            trajectory.endRow()
         }
         files.append(("trajectory.csv", trajectory.data))
         var columns: [NPYWriter.Column] = [
@@ -32,7 +35,13 @@ public enum RunExport {
         // events
         var events = CSVWriter(header: ["t", "neuron", "point", "kind", "loss", "state"])
         for e in solution.events {
-            events.row([CSVWriter.number(e.t), String(e.neuron), String(e.point), e.kind.rawValue, CSVWriter.number(e.loss), e.state.name])
+            events.number(e.t)
+            events.integer(e.neuron)
+            events.integer(e.point)
+            events.text(e.kind.rawValue)
+            events.number(e.loss)
+            events.text(e.state.name)
+            events.endRow()
         }
         files.append(("events.csv", events.data))
         files.append(("events.npy", NPYWriter.records([
@@ -44,9 +53,12 @@ public enum RunExport {
         // patterns
         var patterns = CSVWriter(header: ["patternId", "tStart", "tEnd", "activeCounts", "slidingCounts", "pattern"])
         for p in solution.patterns {
-            patterns.row([String(p.patternId), CSVWriter.number(p.tStart), CSVWriter.number(p.tEnd),
-                          p.activeCounts.map(String.init).joined(separator: ";"),
-                          p.slidingCounts.map(String.init).joined(separator: ";"), p.code])
+            patterns.integer(p.patternId)
+            patterns.numbers([p.tStart, p.tEnd])
+            patterns.text(p.activeCounts.map(String.init).joined(separator: ";"))
+            patterns.text(p.slidingCounts.map(String.init).joined(separator: ";"))
+            patterns.text(p.code)
+            patterns.endRow()
         }
         files.append(("patterns.csv", patterns.data))
         files.append(("patterns.npy", NPYWriter.records([
@@ -60,7 +72,11 @@ public enum RunExport {
         // data
         let d = data.dimension
         var dataCSV = CSVWriter(header: (0..<d).map { "x\($0)" } + ["y"])
-        for j in 0..<data.count { dataCSV.row(data.point(j).map(CSVWriter.number) + [CSVWriter.number(data.y[j])]) }
+        for j in 0..<data.count {
+            dataCSV.numbers(data.point(j))
+            dataCSV.number(data.y[j])
+            dataCSV.endRow()
+        }
         files.append(("data.csv", dataCSV.data))
         return files
     }

@@ -37,7 +37,7 @@ public enum RunFolder {
         try fm.createDirectory(atPath: staging, withIntermediateDirectories: false)
         do {
             for (file, bytes) in files {
-                try bytes.write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent(file)))
+                try writeFile((staging as NSString).appendingPathComponent(file), bytes)
             }
             if fm.fileExists(atPath: target) {
                 let old = (parent as NSString).appendingPathComponent(".\(name).old-\(getpid())")
@@ -54,9 +54,35 @@ public enum RunFolder {
         }
     }
 
+    /// One file with plain POSIX calls (Foundation's `Data.write` costs about 0.5 ms per file on
+    /// Linux, which is most of the export time of a short run).
+    static func writeFile(_ path: String, _ bytes: Data) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw RunFolderError(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        try bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw RunFolderError(path: path, reason: String(cString: strerror(errno)))
+                }
+                offset += written
+            }
+        }
+    }
+
     static func absolute(_ path: String) -> String {
         let expanded = (path as NSString).expandingTildeInPath
         if expanded.hasPrefix("/") { return (expanded as NSString).standardizingPath }
         return ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(expanded) as NSString).standardizingPath
     }
+}
+
+/// A file of the run folder could not be written.
+struct RunFolderError: Error, CustomStringConvertible {
+    let path: String
+    let reason: String
+    var description: String { "cannot write \(path): \(reason)" }
 }

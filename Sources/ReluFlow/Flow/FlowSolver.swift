@@ -217,12 +217,22 @@ private final class FlowIntegration {
                 break
             }
             // Event scan.
-            field.evaluate(y, f1)
+            field.evaluateReusingLast(y, f1)
             field.surfaceValues(y, f1, z: z1, zdot: zdot1)
             var flags = EventDetector.detect(field: field, y1: y, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
             if !ignoreForOneStep.isEmpty {
                 flags.removeAll { ignoreForOneStep.contains($0.function.neuron * G + $0.function.group) }
                 ignoreForOneStep = []
+            }
+            if !flags.isEmpty && policy.switches && active == StepperPolicy.stiffStepper {
+                // An event inside a BDF step: re-take the step with rk8pd, which locates events by
+                // re-taking single steps (cheap), where msbdf's locator integrates adaptively with an
+                // implicit companion for every Brent probe. rk8pd takes over after the event anyway.
+                y.update(from: y0, count: dim)
+                t = t0
+                switchStepper(to: StepperPolicy.explicitStepper)
+                pendingStepSize = min(lastExplicitStep ?? h, h)
+                continue loop
             }
             if !flags.isEmpty {
                 switch handleEvent(flags: &flags, t0: t0, t: &t, stepHint: h) {

@@ -26,6 +26,7 @@ final class ModeField {
 
     // Data per group.
     let xg: UnsafeMutablePointer<Double>      // G×d
+    private let xgT: UnsafeMutablePointer<Double>   // d×G (the same points, transposed for SIMD lanes over g)
     let mult: UnsafeMutablePointer<Double>    // G
     let ysum: UnsafeMutablePointer<Double>    // G
     let yabs: UnsafeMutablePointer<Double>    // G: Σ_{j∈g} |y_j|
@@ -51,9 +52,15 @@ final class ModeField {
     let Nabs: UnsafeMutablePointer<Double>    // G: |c_0| + Σ_i s_ig |c_i| (|b_i| + Σ_k |w_ik x_gk|), the scale of N's rounding
     let R: UnsafeMutablePointer<Double>       // G
     private let F: UnsafeMutablePointer<Double>        // d+1
+    private let F4: UnsafeMutablePointer<SIMD4<Double>> // d: lane accumulators of F
     private let lambdas: UnsafeMutablePointer<Double>  // up to G
     private var jacobianRows: UnsafeMutablePointer<Double>? = nil   // G×P
     private var hessian: UnsafeMutablePointer<Double>? = nil        // P×P
+
+    /// θ and field value of the last `evaluate`, for `evaluateReusingLast`.
+    private let lastTheta: UnsafeMutablePointer<Double>   // P
+    private let lastField: UnsafeMutablePointer<Double>   // P + 1
+    private var lastIsValid = false
 
     // Counters.
     var rhsEvaluations = 0
@@ -69,6 +76,8 @@ final class ModeField {
         invM = 1 / Double(m)
         xg = .allocate(capacity: G * d)
         xg.initialize(from: data.groupPoints, count: G * d)
+        xgT = .allocate(capacity: G * d)
+        for g in 0..<G { for k in 0..<d { xgT[k * G + g] = xg[g * d + k] } }
         mult = .allocate(capacity: G)
         ysum = .allocate(capacity: G)
         yabs = .allocate(capacity: G)
@@ -93,11 +102,17 @@ final class ModeField {
         Nabs.initialize(repeating: 0, count: G)
         R = .allocate(capacity: G)
         F = .allocate(capacity: d + 1)
+        F4 = .allocate(capacity: d)
+        lastTheta = .allocate(capacity: P)
+        lastField = .allocate(capacity: P + 1)
         lambdas = .allocate(capacity: max(G, 1))
     }
 
     deinit {
-        for p in [xg, mult, ysum, yabs, slope, alpha, h, N, Nabs, R, F, lambdas] { p.deallocate() }
+        for p in [xg, xgT, mult, ysum, yabs, slope, alpha, h, N, Nabs, R, F, lambdas] { p.deallocate() }
+        F4.deallocate()
+        lastTheta.deallocate()
+        lastField.deallocate()
         jacobianRows?.deallocate()
         hessian?.deallocate()
     }
@@ -108,6 +123,7 @@ final class ModeField {
     func setMode(_ newStates: [PairState]) {
         precondition(newStates.count == n * G)
         states = newStates
+        lastIsValid = false
         slidingNeurons = []
         for i in 0..<n {
             var sliding: [Int] = []
@@ -135,31 +151,41 @@ final class ModeField {
         rhsEvaluations += 1
         let wOff = 0, bOff = n * d, cOff = n * d + n
         let c0 = network.outputBias ? y[2 * n + n * d] : 0
+        // Four groups at a time (SIMD4 lanes over g), the tail of G % 4 groups scalar; the
+        // transposed points xgT (d×G) make the lanes contiguous.
+        let G4 = G & ~3
         for g in 0..<G { N[g] = c0 }
-        // Pass 1: pre-activations, h = s·z, network outputs.
-        if d == 1 {
-            for i in 0..<n {
-                let w = y[wOff + i], b = y[bOff + i], c = y[cOff + i]
-                let row = i * G
-                for g in 0..<G {
-                    let hv = slope[row + g] * (w * xg[g] + b)
-                    h[row + g] = hv
-                    N[g] += c * hv
+        // Pass 1: pre-activations, h = s·z, network outputs N_g = c0 + Σ_i c_i h_ig.
+        for i in 0..<n {
+            let b = y[bOff + i], c = y[cOff + i]
+            let w = y + (wOff + i * d)
+            let row = i * G
+            var g = 0
+            if d == 1 {
+                // The common one-dimensional case without the inner loop over k.
+                let w0 = w[0]
+                while g < G4 {
+                    let hv = load4(slope + (row + g)) * (b + w0 * load4(xgT + g))
+                    store4(hv, h + (row + g))
+                    store4(load4(N + g) + c * hv, N + g)
+                    g += 4
                 }
             }
-        } else {
-            for i in 0..<n {
-                let b = y[bOff + i], c = y[cOff + i]
-                let w = y + (wOff + i * d)
-                let row = i * G
-                for g in 0..<G {
-                    var z = b
-                    let x = xg + g * d
-                    for k in 0..<d { z += w[k] * x[k] }
-                    let hv = slope[row + g] * z
-                    h[row + g] = hv
-                    N[g] += c * hv
-                }
+            while g < G4 {
+                var z = SIMD4<Double>(repeating: b)
+                for k in 0..<d { z += w[k] * load4(xgT + (k * G + g)) }
+                let hv = load4(slope + (row + g)) * z
+                store4(hv, h + (row + g))
+                store4(load4(N + g) + c * hv, N + g)
+                g += 4
+            }
+            while g < G {
+                var z = b
+                for k in 0..<d { z += w[k] * xgT[k * G + g] }
+                let hv = slope[row + g] * z
+                h[row + g] = hv
+                N[g] += c * hv
+                g += 1
             }
         }
         var sumR = 0.0
@@ -167,30 +193,41 @@ final class ModeField {
             R[g] = mult[g] * N[g] - ysum[g]
             sumR += R[g]
         }
-        // Pass 2: gradients.
+        // Pass 2: gradients, ∂L/∂c_i ∝ Σ_g R_g h_ig and ∂L/∂(w_i, b_i) ∝ Σ_g R_g s_ig x̃_g.
         for i in 0..<n {
             let row = i * G
-            var accC = 0.0, accB = 0.0
-            for q in 0...d { F[q] = 0 }
+            var accC4 = SIMD4<Double>(), accB4 = SIMD4<Double>()
+            for k in 0..<d { F4[k] = SIMD4<Double>() }
+            var g = 0
             if d == 1 {
-                var accW = 0.0
-                for g in 0..<G {
-                    let r = R[g]
-                    accC += r * h[row + g]
-                    let sr = slope[row + g] * r
-                    accB += sr
-                    accW += sr * xg[g]
+                var accW4 = SIMD4<Double>()
+                while g < G4 {
+                    let r = load4(R + g)
+                    accC4 += r * load4(h + (row + g))
+                    let sr = load4(slope + (row + g)) * r
+                    accB4 += sr
+                    accW4 += sr * load4(xgT + g)
+                    g += 4
                 }
-                F[0] = accW
-            } else {
-                for g in 0..<G {
-                    let r = R[g]
-                    accC += r * h[row + g]
-                    let sr = slope[row + g] * r
-                    accB += sr
-                    let x = xg + g * d
-                    for k in 0..<d { F[k] += sr * x[k] }
-                }
+                F4[0] = accW4
+            }
+            while g < G4 {
+                let r = load4(R + g)
+                accC4 += r * load4(h + (row + g))
+                let sr = load4(slope + (row + g)) * r
+                accB4 += sr
+                for k in 0..<d { F4[k] += sr * load4(xgT + (k * G + g)) }
+                g += 4
+            }
+            var accC = accC4.sum(), accB = accB4.sum()
+            for k in 0..<d { F[k] = F4[k].sum() }
+            while g < G {
+                let r = R[g]
+                accC += r * h[row + g]
+                let sr = slope[row + g] * r
+                accB += sr
+                for k in 0..<d { F[k] += sr * xgT[k * G + g] }
+                g += 1
             }
             F[d] = accB
             let scale = -y[cOff + i] * invM
@@ -211,7 +248,22 @@ final class ModeField {
         var norm2 = 0.0
         for p in 0..<P { norm2 += f[p] * f[p] }
         f[P] = norm2
+        lastTheta.update(from: y, count: P)
+        lastField.update(from: f, count: P + 1)
+        lastIsValid = true
         return norm2.isFinite
+    }
+
+    /// `evaluate`, or a copy of the last evaluation's value when that was at the same θ (bit for
+    /// bit, same mode): a GSL stepper's last evaluation is usually at the end of its step, so the
+    /// event scan gets f(y₁) and the side outputs (R, α) at y₁ without evaluating again.
+    @discardableResult
+    func evaluateReusingLast(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+        if lastIsValid && (0..<P).allSatisfy({ lastTheta[$0].bitPattern == y[$0].bitPattern }) {
+            f.update(from: lastField, count: P + 1)
+            return f[P].isFinite
+        }
+        return evaluate(y, f)
     }
 
     /// Exact Jacobian `∂f/∂y` of `evaluate` (SPEC §3): `−(1/m)(Σ_g μ_g J_gᵀJ_g + Σ_g R_g ∇²N_g)`,
@@ -421,4 +473,16 @@ final class ModeField {
         }
         return total * invM / 2
     }
+}
+
+@inline(__always) private func load4(_ p: UnsafePointer<Double>) -> SIMD4<Double> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Double>.self)
+}
+
+@inline(__always) private func load4(_ p: UnsafeMutablePointer<Double>) -> SIMD4<Double> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Double>.self)
+}
+
+@inline(__always) private func store4(_ v: SIMD4<Double>, _ p: UnsafeMutablePointer<Double>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Double>.self)
 }
