@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import ReluFlow
+
+/// `reluflow analyze DIR`: stationarity report (SPEC §5) of a run folder, written into it.
+struct AnalyzeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "analyze",
+        abstract: "Analyse a run folder: stationarity and local least squares (SPEC §5); writes analysis.json and stationarity.json into it.")
+
+    @Argument(help: "The run folder (written by `reluflow simulate`).")
+    var folder: String
+
+    @Option(help: "Analyse the recorded sample nearest to this time instead of the final state (time units of the flow).")
+    var at: Double?
+
+    @Option(help: "Gradient norm at or below which a state counts as stationary.")
+    var gradientTolerance: Double = 1e-6
+
+    func run() throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw InputError("DIR", "\(folder) is not a folder")
+        }
+        guard gradientTolerance > 0, gradientTolerance.isFinite else {
+            throw InputError("--gradient-tolerance", "must be a positive number")
+        }
+        if let at, !at.isFinite { throw InputError("--at", "must be a finite time") }
+        let analysis = try RunAnalysis.analyze(folder: folder, at: at, gradientTolerance: gradientTolerance)
+        try RunFolder.add(try analysis.files(), to: folder)
+        print(analysis.verdict.lines.joined(separator: "\n"))
+        print("written: \((folder as NSString).appendingPathComponent("analysis.json")), stationarity.json")
+    }
+}

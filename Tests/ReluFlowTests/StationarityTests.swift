@@ -1,0 +1,144 @@
+import Foundation
+import XCTest
+@testable import ReluFlow
+
+/// SPEC §5 on hand-made cases whose least-squares lines, meeting points, floors and gradients are
+/// known in closed form. Tolerances: the closed forms are exact rationals; 1e-12 covers the
+/// rounding of an SVD on 2–8 columns.
+final class StationarityTests: XCTestCase {
+    /// Two neurons with knots at 0: neuron 0 active right (w = 1), neuron 1 active left (w = −1),
+    /// c = 1 each, so N(x) = |x|. Their active sets generate both intervals' affine functions.
+    func network() -> (ShallowNetwork, [Double]) {
+        (ShallowNetwork(width: 2, inputDimension: 1), [1, -1, 0, 0, 1, 1])
+    }
+
+    func testMinimumNormLeastSquares() {
+        // Tall, full rank: y = 2x + 1 exactly.
+        let tall = LeastSquares.minimumNorm([0, 1, 1, 1, 2, 1], rows: 3, cols: 2, [1, 3, 5])
+        XCTAssertEqual(tall.coefficients[0], 2, accuracy: 1e-12)
+        XCTAssertEqual(tall.coefficients[1], 1, accuracy: 1e-12)
+        XCTAssertEqual(tall.rank, 2)
+        // Wide: x1 + x2 = 2 → minimum norm (1, 1).
+        let wide = LeastSquares.minimumNorm([1, 1], rows: 1, cols: 2, [2])
+        XCTAssertEqual(wide.coefficients[0], 1, accuracy: 1e-12)
+        XCTAssertEqual(wide.coefficients[1], 1, accuracy: 1e-12)
+        // Rank deficient tall (duplicated column): minimum norm splits evenly; RSS of y = (1, 2, 3) about its mean.
+        let deficient = LeastSquares.minimumNorm([1, 1, 1, 1, 1, 1], rows: 3, cols: 2, [1, 2, 3])
+        XCTAssertEqual(deficient.rank, 1)
+        XCTAssertEqual(deficient.coefficients[0], 1, accuracy: 1e-12)
+        XCTAssertEqual(deficient.coefficients[1], 1, accuracy: 1e-12)
+        XCTAssertEqual(deficient.residualSumOfSquares, 2, accuracy: 1e-12)
+    }
+
+    func testRegressionLinesMeetingPointAndExitDirection() throws {
+        let (net, theta) = network()
+        // Left points (−2, 3), (−1, 1): line y = −2x − 1. Right points (1, 4), (2, 5): y = x + 3.
+        // They meet at k* = −4/3, left of the separating point x = −1: transient, the knot moves left
+        // to cross point 1.
+        let data = try Dataset(x: [[-2], [-1], [1], [2]], y: [3, 1, 4, 5])
+        let reading = KnotReading(network: net, data: data, theta: theta)
+        XCTAssertEqual(reading.knots.count, 2)
+        let withPoints = reading.intervals.filter { !$0.points.isEmpty }
+        XCTAssertEqual(withPoints.count, 2)
+        XCTAssertTrue(withPoints.allSatisfy(\.generated))
+        XCTAssertEqual(withPoints[0].slope!, -2, accuracy: 1e-12)
+        XCTAssertEqual(withPoints[0].intercept!, -1, accuracy: 1e-12)
+        XCTAssertEqual(withPoints[1].slope!, 1, accuracy: 1e-12)
+        XCTAssertEqual(withPoints[1].intercept!, 3, accuracy: 1e-12)
+        // N = |x|: at −2 the line says 3, the network 2; at 1 the line 4, the network 1.
+        XCTAssertEqual(withPoints[0].maxDeviation!, 1, accuracy: 1e-12)
+        XCTAssertEqual(withPoints[1].maxDeviation!, 3, accuracy: 1e-12)
+        XCTAssertEqual(reading.meetingPoints.count, 1)
+        XCTAssertEqual(reading.meetingPoints[0].between, [1, 2])
+        XCTAssertEqual(reading.meetingPoints[0].k!, -4.0 / 3.0, accuracy: 1e-12)
+        XCTAssertFalse(reading.meetingPoints[0].feasible)
+        let exit = try XCTUnwrap(reading.exitPrediction)
+        XCTAssertEqual(exit.point, 1)
+        XCTAssertEqual(exit.direction, "left")
+        XCTAssertTrue([0, 1].contains(exit.neuron))
+
+        // Right points (1, 1), (2, 4): y = 3x − 2 meets y = −2x − 1 at k* = 1/5, inside (−1, 1).
+        let feasibleData = try Dataset(x: [[-2], [-1], [1], [2]], y: [3, 1, 1, 4])
+        let feasible = KnotReading(network: net, data: feasibleData, theta: theta)
+        XCTAssertEqual(feasible.meetingPoints[0].k!, 0.2, accuracy: 1e-12)
+        XCTAssertTrue(feasible.meetingPoints[0].feasible)
+        XCTAssertNil(feasible.exitPrediction)
+    }
+
+    func testIntervalsNotGeneratedByTheActiveSetsAreMarked() throws {
+        // One neuron active right of 0 and no output bias: the left interval's functions are not in
+        // the span (the network is 0 there whatever the parameters), so no regression claim is made.
+        let net = ShallowNetwork(width: 1, inputDimension: 1)
+        let data = try Dataset(x: [[-2], [-1], [1], [2]], y: [3, 1, 1, 4])
+        let reading = KnotReading(network: net, data: data, theta: [1, 0, 1])
+        let withPoints = reading.intervals.filter { !$0.points.isEmpty }
+        XCTAssertEqual(withPoints.map(\.generated), [false, true])
+        XCTAssertTrue(reading.meetingPoints.isEmpty)
+        XCTAssertNil(reading.exitPrediction)
+    }
+
+    func testPatternFloorClosedForm() throws {
+        let (net, _) = network()
+        // Left: (−3, 0), (−2, 1), (−1, 0): regression line y = 1/3, RSS 2/3. Right: two points, exact.
+        // L*_P = (2/3) / (2·5) = 1/15.
+        let data = try Dataset(x: [[-3], [-2], [-1], [1], [2]], y: [0, 1, 0, 4, 5])
+        let active: [Bool] = [false, false, false, true, true,   // neuron 0 (right)
+                              true, true, true, false, false]    // neuron 1 (left)
+        XCTAssertEqual(PatternFloor.value(network: net, data: data, active: active), 1.0 / 15.0, accuracy: 1e-13)
+        // The same with an output bias column cannot do better here (the affine pieces already span it).
+        let withBias = ShallowNetwork(width: 2, inputDimension: 1, outputBias: true)
+        XCTAssertEqual(PatternFloor.value(network: withBias, data: data, active: active), 1.0 / 15.0, accuracy: 1e-13)
+    }
+
+    func testConstructedStationaryStatePassesAndPerturbedFailsByTheExpectedAmount() throws {
+        let (net, theta) = network()
+        let xs: [Double] = [-2, -1, -0.5, 0.5, 1.5, 3]
+        // Targets equal to the network: zero residual, a stationary point with L = L*_P = 0.
+        let data = try Dataset(x: xs.map { [$0] }, y: xs.map { abs($0) })
+        let stationary = Stationarity.report(network: net, data: data, theta: theta, t: 0)
+        XCTAssertTrue(stationary.stationary)
+        XCTAssertLessThanOrEqual(stationary.gradNorm, 1e-15)
+        XCTAssertLessThanOrEqual(abs(stationary.gap), 1e-28)
+        XCTAssertTrue(stationary.oneDimensional!.meetingPoints.allSatisfy(\.feasible))
+
+        // Perturb c_0 by δ: r_j = δ σ(z_0j), so ∂L/∂c_0 = (δ/m) Σ σ(z_0j)², ∂L/∂(w_0, b_0) = (δ/m) Σ_on σ(z_0j)(x_j, 1),
+        // and neuron 1's derivatives vanish (disjoint active sets).
+        let delta = 1e-3
+        var perturbed = theta
+        perturbed[net.cIndex(0)] += delta
+        let report = Stationarity.report(network: net, data: data, theta: perturbed, t: 1)
+        let m = Double(xs.count)
+        let on = xs.filter { $0 > 0 }
+        let dc = delta / m * on.reduce(0) { $0 + $1 * $1 }
+        let dw = (1 + delta) * delta / m * on.reduce(0) { $0 + $1 * $1 }
+        let db = (1 + delta) * delta / m * on.reduce(0, +)
+        let expected = (dc * dc + dw * dw + db * db).squareRoot()
+        XCTAssertFalse(report.stationary)
+        XCTAssertEqual(report.gradNorm, expected, accuracy: 1e-12 * expected)
+        // The moment of neuron 0 is Σ_on r_j (x_j, 1) = δ (Σ x², Σ x). The residuals r_j = N − y of
+        // size δx carry the rounding of N and y (~1e-16·|y|), hence 1e-13.
+        XCTAssertEqual(report.neurons[0].momentOn[0], delta * on.reduce(0) { $0 + $1 * $1 }, accuracy: 1e-13)
+        XCTAssertEqual(report.neurons[0].momentOn[1], delta * on.reduce(0, +), accuracy: 1e-13)
+        XCTAssertEqual(report.neurons[1].momentOut, 0, accuracy: 1e-13)
+    }
+
+    /// `reluflow analyze` on a fresh run folder: exit 0, the files INTERFACE.md names, and exit 2
+    /// with the argument named for a folder that is not there.
+    func testAnalyzeCommandWritesStationarity() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertEqual(try runReluflow(["simulate", "--example", "abs", "--T", "50", "--quiet", "--out", "run"], in: dir).status, 0)
+        let result = try runReluflow(["analyze", "run"], in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("stationary"), result.stdout)
+        let report = try JSONDecoder().decode(StationarityReport.self,
+                                              from: Data(contentsOf: dir.appendingPathComponent("run/stationarity.json")))
+        XCTAssertEqual(report.t, 50)
+        XCTAssertEqual(report.neurons.count, 10)
+        XCTAssertNotNil(report.oneDimensional)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("run/analysis.json").path))
+        let missing = try runReluflow(["analyze", "nowhere"], in: dir)
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderr.contains("DIR"), missing.stderr)
+    }
+}
