@@ -130,13 +130,13 @@ public struct KnotReading: Codable, Sendable {
             spanColumns.append((0..<m).map { active[$0] ? data.x[$0] : 0 })
         }
         if network.outputBias { spanColumns.append([Double](repeating: 1, count: m)) }
+        var span = [Double](repeating: 0, count: m * spanColumns.count)
+        for j in 0..<m { for (c, column) in spanColumns.enumerated() { span[j * spanColumns.count + c] = column[j] } }
         func inSpan(_ v: [Double]) -> Bool {
             let norm2 = v.reduce(0) { $0 + $1 * $1 }
             guard norm2 > 0 else { return true }
             guard !spanColumns.isEmpty else { return false }
-            var X = [Double](repeating: 0, count: m * spanColumns.count)
-            for j in 0..<m { for (c, column) in spanColumns.enumerated() { X[j * spanColumns.count + c] = column[j] } }
-            let fit = LeastSquares.minimumNorm(X, rows: m, cols: spanColumns.count, v, rcond: 1e-10)
+            let fit = LeastSquares.minimumNorm(span, rows: m, cols: spanColumns.count, v, rcond: 1e-10)
             return fit.residualSumOfSquares <= 1e-16 * norm2
         }
         for a in intervals.indices where !intervals[a].points.isEmpty {

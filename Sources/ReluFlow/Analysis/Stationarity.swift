@@ -93,13 +93,15 @@ public enum Stationarity {
         let r = network.residuals(theta, data: data)
         let loss = r.reduce(0) { $0 + $1 * $1 } / (2 * Double(m))
         var states = [PairState](repeating: .off, count: n * m)
+        var z = [Double](repeating: 0, count: n * m)
         for i in 0..<n {
             for j in 0..<m {
                 let x = data.x[(j * d)..<((j + 1) * d)]
-                let z = network.preactivation(theta, neuron: i, point: x)
+                let zij = network.preactivation(theta, neuron: i, point: x)
+                z[i * m + j] = zij
                 var scale = abs(theta[network.bIndex(i)])
                 for (k, xk) in x.enumerated() { scale += abs(theta[network.wIndex(i, k)] * xk) }
-                states[i * m + j] = abs(z) <= 64 * Double.ulpOfOne * scale ? .sliding : (z > 0 ? .on : .off)
+                states[i * m + j] = abs(zij) <= 64 * Double.ulpOfOne * scale ? .sliding : (zij > 0 ? .on : .off)
             }
         }
         // Filippov gradient: the mode-locked field with sliding pairs projected (SPEC §4).
@@ -126,7 +128,7 @@ public enum Stationarity {
                     active += 1
                     for k in 0..<d { momentOn[k] += r[j] * data.x[j * d + k] }
                     momentOn[d] += r[j]
-                    momentOut += r[j] * network.preactivation(theta, neuron: i, point: data.x[(j * d)..<((j + 1) * d)])
+                    momentOut += r[j] * z[i * m + j]
                 case .sliding: sliding += 1
                 case .off: break
                 }
