@@ -140,5 +140,31 @@ final class StationarityTests: XCTestCase {
         let missing = try runReluflow(["analyze", "nowhere"], in: dir)
         XCTAssertEqual(missing.status, 2)
         XCTAssertTrue(missing.stderr.contains("DIR"), missing.stderr)
+        let badEpsilon = try runReluflow(["analyze", "run", "--epsilon", "-1"], in: dir)
+        XCTAssertEqual(badEpsilon.status, 2)
+        XCTAssertTrue(badEpsilon.stderr.contains("--epsilon"), badEpsilon.stderr)
+    }
+
+    /// plateaus.csv has the INTERFACE.md columns in order and one row per plateau of analysis.json.
+    func testAnalyzeWritesPlateausCSV() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertEqual(try runReluflow(["simulate", "--example", "small-init", "--T", "1000", "--quiet", "--out", "run"], in: dir).status, 0)
+        let result = try runReluflow(["analyze", "run"], in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("3 plateau(s)"), result.stdout)
+        let text = try String(contentsOf: dir.appendingPathComponent("run/plateaus.csv"), encoding: .utf8)
+        let rows = text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertEqual(Array(rows[0].prefix(9)), ["tStart", "tEnd", "loss", "overlap", "patternId", "patternFloor", "gap", "rate", "predictedRate"])
+        let analysis = try JSONDecoder().decode(RunAnalysis.self, from: Data(contentsOf: dir.appendingPathComponent("run/analysis.json")))
+        XCTAssertEqual(rows.count - 1, analysis.plateaus.count)
+        for (row, plateau) in zip(rows.dropFirst(), analysis.plateaus) {
+            XCTAssertEqual(Double(row[0]), plateau.tStart)
+            XCTAssertEqual(Double(row[1]), plateau.tEnd)
+            XCTAssertEqual(Int(row[4]), plateau.patternId)
+            XCTAssertEqual(row[9], plateau.terminal ? "true" : "false")
+        }
+        XCTAssertEqual(analysis.verdict.plateaus, 3)
+        XCTAssertEqual(analysis.patternIntervals.count, analysis.diagnostics.patternIntervals)
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
 
 /// `reluflow analyze DIR` as a library function: the analysis of a run folder (INTERFACE.md
-/// `analysis.json`, `stationarity.json`). This version covers the stationarity report of SPEC §5
-/// for the final state or a sampled time; plateau detection (SPEC §6) is not in it yet.
+/// `analysis.json`, `plateaus.csv`, `stationarity.json`): the constant-pattern intervals, the
+/// plateaus of SPEC §6 matched against them, and the stationarity report of SPEC §5 for the final
+/// state or a sampled time.
 public struct RunAnalysis: Codable, Sendable {
     /// The engine's accuracy diagnostics, copied from summary.json.
     public struct Diagnostics: Codable, Sendable {
@@ -21,15 +22,26 @@ public struct RunAnalysis: Codable, Sendable {
         public var meetingPointsFeasible: Bool?
         /// The largest deviation of the network from its intervals' regression lines (1-D).
         public var maxDeviationFromRegressionLines: Double?
+        /// Number of plateaus, and the share of all plateau time that lies inside the dominant
+        /// constant-pattern interval of its plateau (Σ overlap·duration / Σ duration).
+        public var plateaus: Int
+        public var plateauTimeInConstantPattern: Double?
+        /// Exit predictions made at non-terminal plateaus, and how many held (d = 1).
+        public var exitPredictions: Int
+        public var exitPredictionsHeld: Int
         public var lines: [String]
     }
 
+    public var criteria: PlateauCriteria
+    public var plateaus: [Plateau]
+    public var patternIntervals: [PatternIntervalSummary]
     public var stationarity: StationarityReport
     public var verdict: Verdict
     public var diagnostics: Diagnostics
 
     /// Analyses the run in `folder` at its final state, or at the recorded sample nearest to `time`.
-    public static func analyze(folder: String, at time: Double? = nil, gradientTolerance: Double = 1e-6) throws -> RunAnalysis {
+    public static func analyze(folder: String, at time: Double? = nil, gradientTolerance: Double = 1e-6,
+                               criteria: PlateauCriteria = PlateauCriteria()) throws -> RunAnalysis {
         let config = try RunConfig.load(path: (folder as NSString).appendingPathComponent("config.json"))
         let (problem, _) = try config.resolve()
         let (checkpoint, run) = try RunContinuation.read(folder, problem: problem)
@@ -53,12 +65,35 @@ public struct RunAnalysis: Codable, Sendable {
         let diagnostics = Diagnostics(status: summary.status, finalTime: summary.finalTime, invariantDrift: summary.invariantDrift,
                                       dissipationDefect: summary.dissipationDefect, events: summary.events,
                                       patternIntervals: run.patterns.count)
-        return RunAnalysis(stationarity: report, verdict: verdict(report, diagnostics), diagnostics: diagnostics)
+        let plateaus = PlateauReport.plateaus(run, criteria: criteria)
+        return RunAnalysis(criteria: criteria, plateaus: plateaus, patternIntervals: PlateauReport.patternIntervals(run),
+                           stationarity: report, verdict: verdict(report, plateaus, diagnostics), diagnostics: diagnostics)
     }
 
-    static func verdict(_ s: StationarityReport, _ d: Diagnostics) -> Verdict {
+    static func verdict(_ s: StationarityReport, _ plateaus: [Plateau], _ d: Diagnostics) -> Verdict {
         func e(_ v: Double) -> String { String(format: "%.3e", v) }
+        func g(_ v: Double) -> String { String(format: "%.4g", v) }
         var lines: [String] = []
+        let total = plateaus.reduce(0) { $0 + ($1.tEnd - $1.tStart) }
+        let inside = plateaus.reduce(0) { $0 + $1.overlap * ($1.tEnd - $1.tStart) }
+        let share: Double? = total > 0 ? inside / total : nil
+        lines.append("\(plateaus.count) plateau(s)" + (share.map { "; \(String(format: "%.1f", 100 * $0))% of plateau time lies inside a single constant-pattern interval" } ?? ""))
+        for (k, p) in plateaus.enumerated() {
+            var line = "  plateau \(k): t ∈ [\(g(p.tStart)), \(g(p.tEnd))]\(p.terminal ? " (terminal)" : ""), loss \(e(p.loss)), "
+                + "\(p.patternIntervals.count) pattern interval(s), \(String(format: "%.1f", 100 * p.overlap))% in pattern \(p.patternId), "
+                + "floor \(e(p.patternFloor)), gap \(e(p.gap))"
+            if let rate = p.rate { line += ", rate \(e(rate))" }
+            if let predicted = p.predictedRate { line += " (predicted \(e(predicted)))" }
+            if let exit = p.exitPrediction, !p.terminal {
+                line += "; exit predicted: knot \(exit.neuron) crosses point \(exit.point) moving \(exit.direction)"
+                if let held = p.exitPredictionHeld { line += held ? " (held)" : " (did not hold)" }
+            }
+            lines.append(line)
+        }
+        let predictions = plateaus.filter { !$0.terminal && $0.exitPrediction != nil && $0.exitPredictionHeld != nil }
+        if !predictions.isEmpty {
+            lines.append("exit predictions at non-terminal plateaus: \(predictions.filter { $0.exitPredictionHeld == true }.count) of \(predictions.count) held")
+        }
         lines.append("state at t = \(String(format: "%.6g", s.t)): loss \(e(s.loss)), |∇L| \(e(s.gradNorm)), pattern floor L*_P \(e(s.patternFloor)), gap \(e(s.gap))")
         lines.append(s.stationary ? "stationary: |∇L| ≤ \(e(s.gradientTolerance)) and every sliding α in [0, 1]"
                                   : "not stationary: |∇L| = \(e(s.gradNorm)) > \(e(s.gradientTolerance))")
@@ -76,12 +111,18 @@ public struct RunAnalysis: Codable, Sendable {
             } else {
                 lines.append("\(bad.count) meeting point(s) k* outside their gap: the pattern is transient")
             }
-            if let exit = reading.exitPrediction {
+            let onPlateau = plateaus.contains { $0.tStart <= s.t && s.t <= $0.tEnd }
+            if let exit = reading.exitPrediction, !onPlateau {
+                lines.append("no plateau at t = \(String(format: "%.6g", s.t)): the state is moving, so its transient pattern gives no exit prediction (stationarity.json still records the reading)")
+            } else if let exit = reading.exitPrediction {
+                _ = exit
                 lines.append("exit prediction: the knot of neuron \(exit.neuron) will cross data point \(exit.point) moving \(exit.direction)")
             }
         }
         lines.append("engine: \(d.status.rawValue) at t = \(String(format: "%.6g", d.finalTime)), \(d.events) events, \(d.patternIntervals) pattern intervals, invariant drift \(e(d.invariantDrift)), dissipation defect \(e(d.dissipationDefect))")
-        return Verdict(stationary: s.stationary, meetingPointsFeasible: feasible, maxDeviationFromRegressionLines: deviation, lines: lines)
+        return Verdict(stationary: s.stationary, meetingPointsFeasible: feasible, maxDeviationFromRegressionLines: deviation,
+                       plateaus: plateaus.count, plateauTimeInConstantPattern: share, exitPredictions: predictions.count,
+                       exitPredictionsHeld: predictions.filter { $0.exitPredictionHeld == true }.count, lines: lines)
     }
 
     /// The files `reluflow analyze` adds to the run folder.
@@ -89,6 +130,24 @@ public struct RunAnalysis: Codable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return [("analysis.json", try encoder.encode(self)), ("stationarity.json", try encoder.encode(stationarity))]
+        return [("analysis.json", try encoder.encode(self)), ("plateaus.csv", plateausCSV()),
+                ("stationarity.json", try encoder.encode(stationarity))]
+    }
+
+    /// `plateaus.csv`: the INTERFACE.md columns, then `terminal`, `spectralRadius`,
+    /// `gramEigenvalue` and the overlapped interval indices joined by `;`. Missing values are `nan`.
+    public func plateausCSV() -> Data {
+        var csv = CSVWriter(header: ["tStart", "tEnd", "loss", "overlap", "patternId", "patternFloor", "gap", "rate", "predictedRate",
+                                     "terminal", "spectralRadius", "gramEigenvalue", "patternIntervals"])
+        for p in plateaus {
+            csv.numbers([p.tStart, p.tEnd, p.loss, p.overlap])
+            csv.integer(p.patternId)
+            csv.numbers([p.patternFloor, p.gap, p.rate ?? .nan, p.predictedRate ?? .nan])
+            csv.text(p.terminal ? "true" : "false")
+            csv.numbers([p.spectralRadius, p.gramEigenvalue ?? .nan])
+            csv.text(p.patternIntervals.map(String.init).joined(separator: ";"))
+            csv.endRow()
+        }
+        return csv.data
     }
 }

@@ -1,0 +1,216 @@
+import Foundation
+
+/// One plateau of a run (SPEC §6, INTERFACE.md `plateaus.csv`), matched against the run's
+/// constant-pattern intervals.
+public struct Plateau: Codable, Sendable {
+    /// The pattern-changing event that ended the dominant interval (the first such event at its end).
+    public struct ObservedExit: Codable, Sendable {
+        public var t: Double
+        public var neuron: Int
+        public var point: Int
+        public var kind: EventKind
+        /// "left" or "right": how the neuron's knot moved from the prediction state to the event (d = 1).
+        public var direction: String?
+    }
+
+    public var tStart: Double
+    public var tEnd: Double
+    /// The median of the sampled losses on the plateau.
+    public var loss: Double
+    /// Lasts to the end of the run.
+    public var terminal: Bool
+    /// ρ_H at tStart (Hessian of L inside the mode there) and the duration κ/ρ_H it had to reach.
+    public var spectralRadius: Double
+    public var minimumDuration: Double
+    /// Indices (rows of patterns.csv, 0-based) of the pattern intervals it overlaps.
+    public var patternIntervals: [Int]
+    /// Fraction of [tStart, tEnd] covered by the dominant (longest-overlapping) interval.
+    public var overlap: Double
+    /// The dominant interval: its index and its pattern id.
+    public var dominantInterval: Int
+    public var patternId: Int
+    /// L*_P of the dominant pattern and `loss − L*_P`.
+    public var patternFloor: Double
+    public var gap: Double
+    /// Empirical rate of L − L*_P: minus the least-squares slope of log(L − L*_P) against t over the
+    /// plateau's samples inside the dominant interval whose gap is above 1e-11·L (far above the
+    /// rounding of L, about m·ε·L). When the gap falls by more than two decades only its late half
+    /// is fitted (gaps in the lower half of the log range), where the slowest mode dominates; nil
+    /// with fewer than three samples.
+    public var rate: Double?
+    /// λ⁺, the smallest non-zero eigenvalue of the dominant mode's Gram matrix JᵀJ/m (SPEC §6), at
+    /// the last sample of the plateau inside the dominant interval.
+    public var gramEigenvalue: Double?
+    /// 2λ⁺: the rate at which L − L*_P decays when the residual's slowest component decays at λ⁺
+    /// (L is quadratic in the residual), so that `rate` and `predictedRate` compare like with like.
+    public var predictedRate: Double?
+    /// d = 1: the exit prediction of the state at the end of the plateau's part in the dominant
+    /// interval (SPEC §5), what happened, and whether the prediction held (neuron, point, direction).
+    public var exitPrediction: KnotReading.ExitPrediction?
+    public var observedExit: ObservedExit?
+    public var exitPredictionHeld: Bool?
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(tStart, forKey: .tStart)
+        try c.encode(tEnd, forKey: .tEnd)
+        try c.encode(loss, forKey: .loss)
+        try c.encode(terminal, forKey: .terminal)
+        try c.encode(spectralRadius, forKey: .spectralRadius)
+        try c.encode(minimumDuration, forKey: .minimumDuration)
+        try c.encode(patternIntervals, forKey: .patternIntervals)
+        try c.encode(overlap, forKey: .overlap)
+        try c.encode(dominantInterval, forKey: .dominantInterval)
+        try c.encode(patternId, forKey: .patternId)
+        try c.encode(patternFloor, forKey: .patternFloor)
+        try c.encode(gap, forKey: .gap)
+        try c.encode(rate, forKey: .rate)
+        try c.encode(gramEigenvalue, forKey: .gramEigenvalue)
+        try c.encode(predictedRate, forKey: .predictedRate)
+        try c.encode(exitPrediction, forKey: .exitPrediction)
+        try c.encode(observedExit, forKey: .observedExit)
+        try c.encode(exitPredictionHeld, forKey: .exitPredictionHeld)
+    }
+}
+
+/// One constant-pattern interval as the analysis reports it (issue: start, end, active counts,
+/// sliding pairs, loss at both ends).
+public struct PatternIntervalSummary: Codable, Sendable {
+    public var index: Int
+    public var patternId: Int
+    public var tStart: Double
+    public var tEnd: Double
+    public var activeCounts: [Int]
+    /// Sliding pairs as [neuron, point].
+    public var slidingPairs: [[Int]]
+    public var lossStart: Double
+    public var lossEnd: Double
+}
+
+/// Plateaus and pattern intervals of a solution (SPEC §6).
+public enum PlateauReport {
+    /// The pointwise log-slope of the flow's loss, `d log L / d log t = −t |∇L|² / L`.
+    public static func logSlopes(_ samples: [FlowSample]) -> [Double] {
+        samples.map { s in s.loss > 0 ? -s.t * s.gradNorm * s.gradNorm / s.loss : 0 }
+    }
+
+    public static func patternIntervals(_ solution: FlowSolution) -> [PatternIntervalSummary] {
+        let samples = solution.samples, m = solution.problem.data.count
+        return solution.patterns.enumerated().map { index, p in
+            var sliding: [[Int]] = []
+            for (k, s) in p.states.enumerated() where s == .sliding { sliding.append([k / m, k % m]) }
+            return PatternIntervalSummary(
+                index: index, patternId: p.patternId, tStart: p.tStart, tEnd: p.tEnd, activeCounts: p.activeCounts,
+                slidingPairs: sliding,
+                lossStart: samples[firstSample(samples, atOrAfter: p.tStart)].loss,
+                lossEnd: samples[lastSample(samples, atOrBefore: p.tEnd)].loss)
+        }
+    }
+
+    /// The plateaus of `solution`, each matched to its pattern intervals.
+    public static func plateaus(_ solution: FlowSolution, criteria: PlateauCriteria = PlateauCriteria()) -> [Plateau] {
+        let samples = solution.samples, patterns = solution.patterns
+        guard samples.count >= 2, !patterns.isEmpty else { return [] }
+        let network = solution.problem.network, data = solution.problem.data
+        let t = samples.map(\.t), loss = samples.map(\.loss)
+        let found = PlateauDetection.plateaus(t: t, loss: loss, logSlope: logSlopes(samples), criteria: criteria) { k in
+            let interval = patterns[intervalIndex(patterns, at: t[k])]
+            return ModeCurvature(network: network, data: data, theta: samples[k].theta, states: interval.states).spectralRadius
+        }
+        return found.map { span, rho in
+            let span = span
+            let a = t[span.first], b = t[span.last]
+            var overlapping: [Int] = [], dominant = 0, longest = -1.0
+            for (index, p) in patterns.enumerated() {
+                let length = min(b, p.tEnd) - max(a, p.tStart)
+                guard length > 0 else { continue }
+                overlapping.append(index)
+                if length > longest { longest = length; dominant = index }
+            }
+            if overlapping.isEmpty { dominant = intervalIndex(patterns, at: a); overlapping = [dominant]; longest = 0 }
+            let interval = patterns[dominant]
+            let level = median(Array(loss[span.first...span.last]))
+            let floor = PatternFloor.value(network: network, data: data, active: interval.states.map { $0 == .on })
+            // Samples of the plateau inside the dominant interval (strictly before its end event).
+            let inside = (span.first...span.last).filter { t[$0] >= interval.tStart && t[$0] < interval.tEnd }
+            var plateau = Plateau(
+                tStart: a, tEnd: b, loss: level, terminal: span.terminal, spectralRadius: rho,
+                minimumDuration: rho > 0 ? criteria.kappa / rho : 0, patternIntervals: overlapping,
+                overlap: b > a ? longest / (b - a) : 1, dominantInterval: dominant, patternId: interval.patternId,
+                patternFloor: floor, gap: level - floor)
+            plateau.rate = empiricalRate(inside.map { t[$0] }, inside.map { loss[$0] - floor }, inside.map { loss[$0] })
+            if let last = inside.last {
+                let curvature = ModeCurvature(network: network, data: data, theta: samples[last].theta, states: interval.states)
+                plateau.gramEigenvalue = curvature.smallestNonzeroGramEigenvalue
+                plateau.predictedRate = plateau.gramEigenvalue.map { 2 * $0 }
+                if data.dimension == 1 {
+                    let reading = KnotReading(network: network, data: data, theta: samples[last].theta)
+                    plateau.exitPrediction = reading.exitPrediction
+                    plateau.observedExit = observedExit(solution, after: interval, from: samples[last].theta)
+                    if let predicted = reading.exitPrediction, let observed = plateau.observedExit {
+                        plateau.exitPredictionHeld = solution.events.contains { e in
+                            e.t == observed.t && e.neuron == predicted.neuron && e.point == predicted.point
+                        } && knotDirection(solution, neuron: predicted.neuron, from: samples[last].theta, at: observed.t) == predicted.direction
+                    }
+                }
+            }
+            return plateau
+        }
+    }
+
+    /// −slope of the least-squares line of log(gap) against t over the late half (see `Plateau.rate`).
+    static func empiricalRate(_ t: [Double], _ gap: [Double], _ loss: [Double]) -> Double? {
+        var usable: [(t: Double, log: Double)] = []
+        for k in t.indices where gap[k] > 1e-11 * loss[k] && (usable.last.map { t[k] > $0.t } ?? true) {
+            usable.append((t[k], log(gap[k])))
+        }
+        guard let hi = usable.map(\.log).max(), let lo = usable.map(\.log).min() else { return nil }
+        // Only a gap that falls by more than two decades has a tail worth isolating.
+        let late = usable.count >= 6 && hi - lo > log(100.0) ? usable.filter { $0.log <= 0.5 * (hi + lo) } : usable
+        let ts = late.map(\.t), logs = late.map(\.log)
+        guard ts.count >= 3 else { return nil }
+        let X = ts.flatMap { [$0, 1.0] }
+        return -LeastSquares.minimumNorm(X, rows: ts.count, cols: 2, logs).coefficients[0]
+    }
+
+    static func observedExit(_ solution: FlowSolution, after interval: PatternInterval, from theta: [Double]) -> Plateau.ObservedExit? {
+        guard let event = solution.events.first(where: { $0.t >= interval.tEnd && $0.kind != .graze }),
+              event.t == interval.tEnd else { return nil }
+        return Plateau.ObservedExit(t: event.t, neuron: event.neuron, point: event.point, kind: event.kind,
+                                    direction: knotDirection(solution, neuron: event.neuron, from: theta, at: event.t))
+    }
+
+    /// How the knot −b_i/w_i moved between θ and the sample at time t (d = 1).
+    static func knotDirection(_ solution: FlowSolution, neuron i: Int, from theta: [Double], at time: Double) -> String? {
+        let network = solution.problem.network
+        guard network.inputDimension == 1 else { return nil }
+        let k = firstSample(solution.samples, atOrAfter: time)
+        let after = solution.samples[k].theta
+        func knot(_ th: [Double]) -> Double { -th[network.bIndex(i)] / th[network.wIndex(i, 0)] }
+        let a = knot(theta), b = knot(after)
+        guard a.isFinite, b.isFinite, a != b else { return nil }
+        return b > a ? "right" : "left"
+    }
+
+    /// The interval in force at time t (the later one at a boundary).
+    static func intervalIndex(_ patterns: [PatternInterval], at t: Double) -> Int {
+        patterns.lastIndex { $0.tStart <= t } ?? 0
+    }
+
+    static func firstSample(_ samples: [FlowSample], atOrAfter t: Double) -> Int {
+        var lo = 0, hi = samples.count - 1
+        while lo < hi { let mid = (lo + hi) / 2; if samples[mid].t < t { lo = mid + 1 } else { hi = mid } }
+        return lo
+    }
+
+    static func lastSample(_ samples: [FlowSample], atOrBefore t: Double) -> Int {
+        var lo = 0, hi = samples.count - 1
+        while lo < hi { let mid = (lo + hi + 1) / 2; if samples[mid].t > t { hi = mid - 1 } else { lo = mid } }
+        return lo
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let s = values.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
+    }
+}
