@@ -10,7 +10,7 @@ struct ReluflowCommand: ParsableCommand {
         commandName: "reluflow",
         abstract: "Precise gradient flow of shallow ReLU networks (Filippov, GSL), and what theory predicts about it.",
         version: ReluFlowVersion.string,
-        subcommands: [SimulateCommand.self, AnalyzeCommand.self, ExamplesCommand.self],
+        subcommands: [SimulateCommand.self, AnalyzeCommand.self, PlotCommand.self, ExamplesCommand.self],
         defaultSubcommand: nil)
 
     static func main() {

@@ -44,7 +44,7 @@ public struct RunAnalysis: Codable, Sendable {
                                criteria: PlateauCriteria = PlateauCriteria()) throws -> RunAnalysis {
         let config = try RunConfig.load(path: (folder as NSString).appendingPathComponent("config.json"))
         let (problem, _) = try config.resolve()
-        let (checkpoint, run) = try RunContinuation.read(folder, problem: problem)
+        let (checkpoint, run) = try RunContinuation.read(folder, problem: problem, field: "DIR")
         var theta = checkpoint.theta, t = checkpoint.t
         if let time {
             guard let sample = run.samples.min(by: { abs($0.t - time) < abs($1.t - time) }) else {

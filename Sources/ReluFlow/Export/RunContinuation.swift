@@ -4,12 +4,13 @@ import Foundation
 /// on from its `checkpoint.json`, and merge both into one run as if it had never stopped.
 public enum RunContinuation {
     /// Reads the earlier run in `folder`: its checkpoint, and samples, events, pattern intervals and
-    /// counters as recorded (CSV numbers round-trip exactly).
-    public static func read(_ folder: String, problem: FlowProblem) throws -> (checkpoint: FlowCheckpoint, earlier: FlowSolution) {
+    /// counters as recorded (CSV numbers round-trip exactly). Errors name `field` (the option or
+    /// argument that gave the folder).
+    public static func read(_ folder: String, problem: FlowProblem, field: String = "--resume") throws -> (checkpoint: FlowCheckpoint, earlier: FlowSolution) {
         func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
         func bytes(_ name: String) throws -> Data {
             guard let data = FileManager.default.contents(atPath: path(name)) else {
-                throw InputError("--resume", "\(path(name)) is missing: \(folder) is not a ReluFlow run folder")
+                throw InputError(field, "\(path(name)) is missing: \(folder) is not a ReluFlow run folder")
             }
             return data
         }
@@ -21,21 +22,21 @@ public enum RunContinuation {
             decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             summary = try decoder.decode(RunSummary.self, from: try bytes("summary.json"))
         } catch let error as InputError { throw error } catch {
-            throw InputError("--resume", "cannot read the checkpoint or summary of \(folder): \(error)")
+            throw InputError(field, "cannot read the checkpoint or summary of \(folder): \(error)")
         }
         let n = problem.network.width, m = problem.data.count, P = problem.network.parameterCount
         guard checkpoint.theta.count == P, checkpoint.states(width: n, points: m) != nil else {
-            throw InputError("--resume", "the checkpoint of \(folder) does not fit its config (width \(n), \(m) points)")
+            throw InputError(field, "the checkpoint of \(folder) does not fit its config (width \(n), \(m) points)")
         }
         var earlier = FlowSolution(problem: problem, status: summary.status, stepper: Stepper(rawValue: summary.stepper) ?? .auto)
         earlier.message = summary.message
         for row in try rows(try bytes("trajectory.csv"), "trajectory.csv") {
             guard row.count == 4 + P + 1, let t = Double(row[0]), let loss = Double(row[1]), let grad = Double(row[2]),
                   let id = Int(row[3]), let dissipated = Double(row[4 + P]) else {
-                throw InputError("--resume", "\(path("trajectory.csv")) has a malformed row")
+                throw InputError(field, "\(path("trajectory.csv")) has a malformed row")
             }
             let theta = try row[4..<(4 + P)].map { v -> Double in
-                guard let x = Double(v) else { throw InputError("--resume", "\(path("trajectory.csv")) has a malformed number '\(v)'") }
+                guard let x = Double(v) else { throw InputError(field, "\(path("trajectory.csv")) has a malformed number '\(v)'") }
                 return x
             }
             earlier.samples.append(FlowSample(t: t, loss: loss, gradNorm: grad, patternId: id, theta: theta, dissipated: dissipated))
@@ -44,14 +45,14 @@ public enum RunContinuation {
             guard row.count == 6, let t = Double(row[0]), let i = Int(row[1]), let j = Int(row[2]),
                   let kind = EventKind(rawValue: row[3]), let loss = Double(row[4]),
                   let state = [PairState.on, .off, .sliding].first(where: { $0.name == row[5] }) else {
-                throw InputError("--resume", "\(path("events.csv")) has a malformed row")
+                throw InputError(field, "\(path("events.csv")) has a malformed row")
             }
             earlier.events.append(FlowEvent(t: t, neuron: i, point: j, kind: kind, state: state, loss: loss))
         }
         for row in try rows(try bytes("patterns.csv"), "patterns.csv") {
             guard row.count == 6, let id = Int(row[0]), let t0 = Double(row[1]), let t1 = Double(row[2]),
                   let states = FlowCheckpoint(t: 0, theta: [], dissipated: 0, pattern: row[5]).states(width: n, points: m) else {
-                throw InputError("--resume", "\(path("patterns.csv")) has a malformed row")
+                throw InputError(field, "\(path("patterns.csv")) has a malformed row")
             }
             earlier.patterns.append(PatternInterval(patternId: id, tStart: t0, tEnd: t1, states: states, width: n, pointCount: m))
         }

@@ -1,0 +1,245 @@
+import Foundation
+
+/// How a series is drawn. Colours are the Okabe–Ito palette (safe for colour-blind readers); each
+/// series also gets its own dash pattern and marker, so the figures read in greyscale too.
+struct SeriesStyle: Sendable {
+    var colour: String
+    var dash: String?
+    var width: Double = 1.6
+    var marker: Marker = .none
+    var opacity: Double = 1
+
+    enum Marker: Sendable { case none, circle, square, triangle }
+
+    static let colours = ["#000000", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+    static let dashes: [String?] = [nil, "7 3", "2 2", "9 3 2 3", "4 4", "1 3", "12 4"]
+
+    /// The k-th style of a family: colour and dash cycle at different periods, so neighbours
+    /// differ in both.
+    static func nth(_ k: Int, width: Double = 1.6) -> SeriesStyle {
+        SeriesStyle(colour: colours[k % colours.count], dash: dashes[(k / colours.count + k) % dashes.count], width: width)
+    }
+}
+
+/// One plot area: axes with ticks and labels, clipped drawing, legend. Every series is a
+/// `<g class="series" data-name="…">` so that programs (and the tests) can find them.
+struct Chart {
+    let frame: (x: Double, y: Double, width: Double, height: Double)
+    let x: Scale, y: Scale
+    var title: String
+    var xLabel: String, yLabel: String
+    private var body: [String] = []
+    private var legend: [(name: String, style: SeriesStyle, kind: LegendKind)] = []
+    private let clipId: String
+    /// Number of series drawn.
+    private(set) var seriesCount = 0
+
+    enum LegendKind { case line, marker, band, tick }
+
+    /// - Parameters: `frame` the plot area (without tick labels), in pixels of the figure.
+    init(frame: (x: Double, y: Double, width: Double, height: Double), x: Scale.Kind, xValues: [Double],
+         y: Scale.Kind, yValues: [Double], title: String, xLabel: String, yLabel: String, id: String, yPad: Double = 0.04) {
+        self.frame = frame
+        self.x = Scale(x, covering: xValues, pixels: (frame.x, frame.x + frame.width), pad: 0)
+        self.y = Scale(y, covering: yValues, pixels: (frame.y + frame.height, frame.y), pad: yPad)
+        self.title = title
+        self.xLabel = xLabel
+        self.yLabel = yLabel
+        clipId = "clip-\(id)"
+    }
+
+    init(frame: (x: Double, y: Double, width: Double, height: Double), x: Scale, y: Scale,
+         title: String, xLabel: String, yLabel: String, id: String) {
+        self.frame = frame
+        self.x = Scale(x.kind, lo: x.lo, hi: x.hi, pixels: (frame.x, frame.x + frame.width))
+        self.y = Scale(y.kind, lo: y.lo, hi: y.hi, pixels: (frame.y + frame.height, frame.y))
+        self.title = title
+        self.xLabel = xLabel
+        self.yLabel = yLabel
+        clipId = "clip-\(id)"
+    }
+
+    /// A polyline through the points; it breaks where a point cannot be drawn (non-finite, or
+    /// not positive on a log axis) and wherever `breaks` says so (before point k when breaks(k)).
+    mutating func line(_ name: String, _ points: [(Double, Double)], style: SeriesStyle, legend: Bool = true,
+                       breaks: ((Int) -> Bool)? = nil) {
+        var paths: [String] = [], current: [String] = []
+        func flush() { if current.count > 1 { paths.append("M" + current.joined(separator: "L")) }; current = [] }
+        for (k, p) in points.enumerated() {
+            let px = x(p.0), py = y(p.1)
+            if breaks?(k) == true { flush() }
+            guard px.isFinite, py.isFinite else { flush(); continue }
+            current.append("\(svgNum(px)),\(svgNum(py))")
+        }
+        flush()
+        var attributes = "fill=\"none\" stroke=\"\(style.colour)\" stroke-width=\"\(style.width)\" stroke-linejoin=\"round\""
+        if let dash = style.dash { attributes += " stroke-dasharray=\"\(dash)\"" }
+        if style.opacity < 1 { attributes += " stroke-opacity=\"\(style.opacity)\"" }
+        var group = paths.map { "<path d=\"\($0)\" \(attributes)/>" }
+        if style.marker != .none {
+            group += points.compactMap { p in
+                let px = x(p.0), py = y(p.1)
+                return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour) : nil
+            }
+        }
+        add(name, group)
+        if legend { self.legend.append((name, style, .line)) }
+    }
+
+    /// Markers only (no line).
+    mutating func markers(_ name: String, _ points: [(Double, Double)], style: SeriesStyle, legend: Bool = true) {
+        let group = points.compactMap { p -> String? in
+            let px = x(p.0), py = y(p.1)
+            return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour) : nil
+        }
+        add(name, group)
+        if legend { self.legend.append((name, style, .marker)) }
+    }
+
+    /// Shaded vertical bands [a, b] (for example plateaus), drawn under everything else.
+    mutating func bands(_ name: String, _ spans: [(Double, Double)], fill: String = "#000000", opacity: Double = 0.12) {
+        let group = spans.compactMap { s -> String? in
+            let a = x(max(s.0, x.lo)), b = x(min(s.1, x.hi))
+            guard a.isFinite, b.isFinite, b > a else { return nil }
+            return "<rect x=\"\(svgNum(a))\" y=\"\(svgNum(frame.y))\" width=\"\(svgNum(b - a))\" height=\"\(svgNum(frame.height))\" fill=\"\(fill)\" fill-opacity=\"\(opacity)\"/>"
+        }
+        body.insert("<g class=\"series\" data-name=\"\(svgEscape(name))\">" + group.joined() + "</g>", at: 0)
+        seriesCount += 1
+        legend.append((name, SeriesStyle(colour: fill, dash: nil, opacity: opacity), .band))
+    }
+
+    /// Short vertical ticks at the bottom of the plot (for example event times).
+    mutating func ticks(_ name: String, at values: [Double], style: SeriesStyle, length: Double = 9) {
+        let group = values.compactMap { v -> String? in
+            let px = x(v)
+            guard px.isFinite, x.contains(v) else { return nil }
+            return "<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(frame.y + frame.height))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(frame.y + frame.height - length))\" stroke=\"\(style.colour)\" stroke-width=\"\(style.width)\"/>"
+        }
+        add(name, group)
+        legend.append((name, style, .tick))
+    }
+
+    /// Free text at data coordinates.
+    mutating func label(_ text: String, at p: (Double, Double), size: Double = 11, anchor: String = "start") {
+        let px = x(p.0), py = y(p.1)
+        guard px.isFinite, py.isFinite else { return }
+        body.append("<text x=\"\(svgNum(px))\" y=\"\(svgNum(py))\" font-size=\"\(size)\" text-anchor=\"\(anchor)\">\(svgEscape(text))</text>")
+    }
+
+    private mutating func add(_ name: String, _ group: [String]) {
+        body.append("<g class=\"series\" data-name=\"\(svgEscape(name))\">" + group.joined() + "</g>")
+        seriesCount += 1
+    }
+
+    private func marker(_ kind: SeriesStyle.Marker, _ px: Double, _ py: Double, _ colour: String) -> String {
+        switch kind {
+        case .none, .circle:
+            return "<circle cx=\"\(svgNum(px))\" cy=\"\(svgNum(py))\" r=\"3\" fill=\"\(colour)\"/>"
+        case .square:
+            return "<rect x=\"\(svgNum(px - 3))\" y=\"\(svgNum(py - 3))\" width=\"6\" height=\"6\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.3\"/>"
+        case .triangle:
+            return "<path d=\"M\(svgNum(px)),\(svgNum(py - 3.5))L\(svgNum(px + 3.5)),\(svgNum(py + 3))L\(svgNum(px - 3.5)),\(svgNum(py + 3))Z\" fill=\"\(colour)\"/>"
+        }
+    }
+
+    /// A legend entry without a series of its own (for series drawn with `legend: false`).
+    mutating func legendEntry(_ name: String, style: SeriesStyle) {
+        legend.append((name, style, .line))
+    }
+
+    enum LegendPlace { case insideTopRight, right }
+
+    /// Width of one legend column (11 px text at about 6.4 px per character).
+    private var legendColumnWidth: Double { 36 + 6.4 * Double(legend.map { $0.name.count }.max() ?? 0) }
+
+    /// Width of the legend box.
+    func legendWidth(columns: Int = 1) -> Double { legend.isEmpty ? 0 : legendColumnWidth * Double(columns) + 8 }
+
+    /// The figure width that holds the panel and a legend placed to its right.
+    func widthWithRightLegend(columns: Int = 1) -> Double { frame.x + frame.width + 12 + legendWidth(columns: columns) + 16 }
+
+    /// The panel's SVG: clip path, grid, series, frame, ticks, labels, legend (top right inside
+    /// the frame, or to the right of it).
+    func svg(legendColumns: Int = 1, legendPlace: LegendPlace = .insideTopRight, yTickLabels: [(Double, String)]? = nil) -> String {
+        var out: [String] = []
+        let (fx, fy, fw, fh) = frame
+        out.append("<defs><clipPath id=\"\(clipId)\"><rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\"/></clipPath></defs>")
+        out.append("<rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\" fill=\"#ffffff\"/>")
+        // Grid and ticks.
+        var axes: [String] = []
+        for (v, text) in x.ticks() {
+            let px = x(v)
+            axes.append("<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(fy))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(fy + fh))\" stroke=\"#d9d9d9\" stroke-width=\"0.7\"/>")
+            axes.append("<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(fy + fh))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(fy + fh + 5))\" stroke=\"#000\"/>")
+            axes.append("<text x=\"\(svgNum(px))\" y=\"\(svgNum(fy + fh + 18))\" font-size=\"11\" text-anchor=\"middle\">\(svgEscape(text))</text>")
+        }
+        for (v, text) in yTickLabels ?? y.ticks() {
+            let py = y(v)
+            guard py.isFinite, py >= fy - 0.5, py <= fy + fh + 0.5 else { continue }
+            axes.append("<line x1=\"\(svgNum(fx))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx + fw))\" y2=\"\(svgNum(py))\" stroke=\"#d9d9d9\" stroke-width=\"0.7\"/>")
+            axes.append("<line x1=\"\(svgNum(fx - 5))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx))\" y2=\"\(svgNum(py))\" stroke=\"#000\"/>")
+            axes.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(py + 4))\" font-size=\"11\" text-anchor=\"end\">\(svgEscape(text))</text>")
+        }
+        out.append("<g class=\"axes\">" + axes.joined() + "</g>")
+        out.append("<g clip-path=\"url(#\(clipId))\">" + body.joined() + "</g>")
+        out.append("<rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\" fill=\"none\" stroke=\"#000\" stroke-width=\"1\"/>")
+        out.append("<text x=\"\(svgNum(fx + fw / 2))\" y=\"\(svgNum(fy - 10))\" font-size=\"14\" font-weight=\"bold\" text-anchor=\"middle\">\(svgEscape(title))</text>")
+        out.append("<text x=\"\(svgNum(fx + fw / 2))\" y=\"\(svgNum(fy + fh + 38))\" font-size=\"12\" text-anchor=\"middle\">\(svgEscape(xLabel))</text>")
+        let ly = fy + fh / 2, lx = fx - 58
+        out.append("<text x=\"\(svgNum(lx))\" y=\"\(svgNum(ly))\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 \(svgNum(lx)) \(svgNum(ly)))\">\(svgEscape(yLabel))</text>")
+        if !legend.isEmpty {
+            let rows = (legend.count + legendColumns - 1) / legendColumns
+            let columnWidth = legendColumnWidth
+            let boxWidth = legendWidth(columns: legendColumns), boxHeight = 16 * Double(rows) + 8
+            let bx = legendPlace == .right ? fx + fw + 12 : fx + fw - boxWidth - 6, by = fy + (legendPlace == .right ? 0 : 6)
+            var items = ["<rect x=\"\(svgNum(bx))\" y=\"\(svgNum(by))\" width=\"\(svgNum(boxWidth))\" height=\"\(svgNum(boxHeight))\" fill=\"#ffffff\" fill-opacity=\"0.88\" stroke=\"#888\" stroke-width=\"0.6\"/>"]
+            for (k, entry) in legend.enumerated() {
+                let cx = bx + 6 + columnWidth * Double(k / rows), cy = by + 14 + 16 * Double(k % rows)
+                switch entry.kind {
+                case .line:
+                    var a = "stroke=\"\(entry.style.colour)\" stroke-width=\"\(entry.style.width)\""
+                    if let dash = entry.style.dash { a += " stroke-dasharray=\"\(dash)\"" }
+                    items.append("<line x1=\"\(svgNum(cx))\" y1=\"\(svgNum(cy - 4))\" x2=\"\(svgNum(cx + 24))\" y2=\"\(svgNum(cy - 4))\" \(a)/>")
+                    if entry.style.marker != .none { items.append(marker(entry.style.marker, cx + 12, cy - 4, entry.style.colour)) }
+                case .marker:
+                    items.append(marker(entry.style.marker, cx + 12, cy - 4, entry.style.colour))
+                case .band:
+                    items.append("<rect x=\"\(svgNum(cx))\" y=\"\(svgNum(cy - 10))\" width=\"24\" height=\"11\" fill=\"\(entry.style.colour)\" fill-opacity=\"\(entry.style.opacity)\"/>")
+                case .tick:
+                    items.append("<line x1=\"\(svgNum(cx + 12))\" y1=\"\(svgNum(cy))\" x2=\"\(svgNum(cx + 12))\" y2=\"\(svgNum(cy - 9))\" stroke=\"\(entry.style.colour)\" stroke-width=\"\(entry.style.width)\"/>")
+                }
+                items.append("<text x=\"\(svgNum(cx + 30))\" y=\"\(svgNum(cy))\" font-size=\"11\">\(svgEscape(entry.name))</text>")
+            }
+            out.append("<g class=\"legend\">" + items.joined() + "</g>")
+        }
+        return out.joined(separator: "\n")
+    }
+}
+
+/// A whole SVG file: a white page, an optional caption line, and its panels.
+struct Figure {
+    var width: Double
+    var height: Double
+    var panels: [String] = []
+    var caption: String?
+
+    func svg() -> String {
+        var out = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(svgNum(width))\" height=\"\(svgNum(height))\" viewBox=\"0 0 \(svgNum(width)) \(svgNum(height))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">",
+                   "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"]
+        out += panels
+        if let caption {
+            out.append("<text x=\"10\" y=\"\(svgNum(height - 8))\" font-size=\"10\" fill=\"#444\">\(svgEscape(caption))</text>")
+        }
+        out.append("</svg>")
+        return out.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Pixels with two decimals (plenty for screens and print).
+@inline(__always) func svgNum(_ v: Double) -> String { String(format: "%.2f", v) }
+
+func svgEscape(_ s: String) -> String {
+    s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+}

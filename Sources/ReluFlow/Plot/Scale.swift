@@ -1,0 +1,97 @@
+import Foundation
+
+/// A map from data values to pixels along one axis, linear or logarithmic, with tick marks.
+struct Scale: Sendable {
+    enum Kind: Sendable { case linear, log }
+
+    let kind: Kind
+    /// Data interval (positive for log).
+    let lo: Double, hi: Double
+    /// Pixel interval (hi may be below lo: y axes grow upwards).
+    let from: Double, to: Double
+
+    /// A scale whose domain covers `values` (non-finite values, and non-positive ones on a log
+    /// scale, are ignored), padded by `pad` of its span on a linear scale; a degenerate domain
+    /// is widened so the axis still shows ticks.
+    init(_ kind: Kind, covering values: [Double], pixels: (Double, Double), pad: Double = 0.04) {
+        let usable = values.filter { $0.isFinite && (kind == .linear || $0 > 0) }
+        var a = usable.min() ?? (kind == .log ? 1 : 0), b = usable.max() ?? (kind == .log ? 10 : 1)
+        switch kind {
+        case .linear:
+            if b - a <= 1e-300 * max(abs(a), 1) { a -= max(abs(a), 1) * 0.5; b += max(abs(b), 1) * 0.5 }
+            let span = b - a
+            a -= pad * span
+            b += pad * span
+        case .log:
+            if b / a < 1.0001 { a /= 2; b *= 2 }
+        }
+        self.init(kind, lo: a, hi: b, pixels: pixels)
+    }
+
+    init(_ kind: Kind, lo: Double, hi: Double, pixels: (Double, Double)) {
+        self.kind = kind
+        self.lo = lo
+        self.hi = hi
+        from = pixels.0
+        to = pixels.1
+    }
+
+    func contains(_ v: Double) -> Bool { v.isFinite && v >= lo && v <= hi && (kind == .linear || v > 0) }
+
+    /// Pixel of v (NaN when v cannot be drawn on this scale).
+    func callAsFunction(_ v: Double) -> Double {
+        switch kind {
+        case .linear: return from + (v - lo) / (hi - lo) * (to - from)
+        case .log:
+            guard v > 0 else { return .nan }
+            return from + (log10(v) - log10(lo)) / (log10(hi) - log10(lo)) * (to - from)
+        }
+    }
+
+    /// Major ticks with their labels: 1-2-5 steps on a linear scale (about `target` of them);
+    /// decades on a log scale (every k-th decade when there are more than `target + 3`, 2 and 5 added when few).
+    func ticks(target: Int = 6) -> [(value: Double, label: String)] {
+        switch kind {
+        case .linear:
+            let raw = (hi - lo) / Double(max(target, 2))
+            let magnitude = pow(10, floor(log10(raw)))
+            let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+            var v = ceil(lo / step) * step
+            var out: [(Double, String)] = []
+            while v <= hi + 1e-9 * step {
+                let value = abs(v) < 1e-9 * step ? 0 : v
+                out.append((value, Self.linearLabel(value, step)))
+                v += step
+            }
+            return out
+        case .log:
+            let a = Int(floor(log10(lo) + 1e-9)), b = Int(ceil(log10(hi) - 1e-9))
+            let decades = b - a
+            let every = max(1, Int((Double(decades) / Double(target + 3)).rounded(.up)))
+            var out: [(Double, String)] = []
+            for e in stride(from: a, through: b, by: 1) where e % every == 0 {
+                let v = pow(10, Double(e))
+                if v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9) { out.append((v, Self.power(e))) }
+                if decades <= 2 {
+                    for f in [2.0, 5.0] where f * v >= lo && f * v <= hi {
+                        out.append((f * v, "\(Int(f))·" + Self.power(e)))
+                    }
+                }
+            }
+            return out.sorted { $0.0 < $1.0 }
+        }
+    }
+
+    static func linearLabel(_ v: Double, _ step: Double) -> String {
+        if v == 0 { return "0" }
+        if abs(v) >= 1e5 || abs(v) < 1e-3 { return String(format: "%.3g", v) }
+        let decimals = max(0, Int(-floor(log10(step) + 1e-9)))
+        return String(format: "%.\(decimals)f", v)
+    }
+
+    /// "10⁻³" with Unicode superscripts (no font features needed).
+    static func power(_ e: Int) -> String {
+        let digits: [Character: Character] = ["0": "⁰", "1": "¹", "2": "²", "3": "³", "4": "⁴", "5": "⁵", "6": "⁶", "7": "⁷", "8": "⁸", "9": "⁹", "-": "⁻"]
+        return "10" + String(String(e).map { digits[$0] ?? $0 })
+    }
+}

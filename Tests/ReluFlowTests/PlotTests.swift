@@ -1,0 +1,160 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import XCTest
+@testable import ReluFlow
+
+/// The SVG figures: well-formed XML, the expected series, each with something drawn in it, and
+/// (when `rsvg-convert` is installed, as `.ci/setup` does) a rendering with more ink than the
+/// same page without its series.
+final class PlotTests: XCTestCase {
+    /// Series of an SVG: `<g class="series" data-name=…>` with the number of drawing elements in it.
+    final class SeriesCounter: NSObject, XMLParserDelegate {
+        var series: [(name: String, elements: Int)] = []
+        private var depthInSeries = 0
+
+        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                    attributes: [String: String] = [:]) {
+            if name == "g", attributes["class"] == "series" {
+                series.append((attributes["data-name"] ?? "", 0))
+                depthInSeries = 1
+            } else if depthInSeries > 0 {
+                depthInSeries += 1
+                if ["path", "circle", "rect", "line"].contains(name) { series[series.count - 1].elements += 1 }
+            }
+        }
+
+        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            if depthInSeries > 0 { depthInSeries -= 1 }
+        }
+    }
+
+    func parse(_ data: Data, _ name: String) -> [(name: String, elements: Int)] {
+        let parser = XMLParser(data: data)
+        let counter = SeriesCounter()
+        parser.delegate = counter
+        XCTAssertTrue(parser.parse(), "\(name) is not well-formed XML: \(String(describing: parser.parserError))")
+        return counter.series
+    }
+
+    func run(_ example: String, T: Double) throws -> FlowSolution {
+        var problem = try exampleProblem(example, T: T)
+        problem.options.sampleCount = 200
+        let solution = solve(problem)
+        XCTAssertEqual(solution.status, .completed)
+        return solution
+    }
+
+    func testOneDimensionalFigures() throws {
+        let solution = try run("small-init", T: 1000)
+        let plateaus = PlateauReport.plateaus(solution)
+        XCTAssertEqual(plateaus.count, 3)
+        let files = Dictionary(uniqueKeysWithValues: RunFigures.files(for: solution, plateaus: plateaus))
+        XCTAssertEqual(Set(files.keys), ["loss.svg", "patterns.svg", "knots.svg", "fit.svg"])
+        let n = solution.problem.network.width
+        let loss = parse(files["loss.svg"]!, "loss.svg")
+        XCTAssertEqual(loss.map(\.name), ["plateau (SPEC §6)", "pattern floor L*_P", "loss", "event (pattern change)"])
+        XCTAssertEqual(loss[0].elements, 3, "one band per plateau")
+        XCTAssertEqual(loss[3].elements, Set(solution.events.map(\.t)).count, "one tick per event time")
+        let patterns = parse(files["patterns.svg"]!, "patterns.svg")
+        XCTAssertEqual(patterns.filter { $0.name.hasPrefix("neuron ") }.count, n)
+        XCTAssertTrue(patterns.contains { $0.name == "sliding pairs / m" }, "small-init slides")
+        let knots = parse(files["knots.svg"]!, "knots.svg")
+        XCTAssertEqual(knots.count, 1 + n)
+        XCTAssertEqual(knots[0].elements, Set(solution.problem.data.x).count, "one line per data point")
+        let fit = parse(files["fit.svg"]!, "fit.svg")
+        XCTAssertTrue(fit.contains { $0.name == "data (x_j, y_j)" && $0.elements == solution.problem.data.count })
+        XCTAssertTrue(fit.contains { $0.name == "network N(x)" && $0.elements == 1 })
+        for set in [loss, patterns, knots, fit] {
+            for s in set { XCTAssertGreaterThan(s.elements, 0, "series '\(s.name)' is empty") }
+        }
+    }
+
+    func testKnotLinesInTwoDimensions() throws {
+        let solution = try run("two-d", T: 20)
+        let files = Dictionary(uniqueKeysWithValues: RunFigures.files(for: solution, plateaus: [], times: [0, 5, 20]))
+        XCTAssertEqual(Set(files.keys), ["loss.svg", "patterns.svg", "knot-lines.svg"])
+        let series = parse(files["knot-lines.svg"]!, "knot-lines.svg")
+        let n = solution.problem.network.width
+        XCTAssertEqual(series.count, 3 * (1 + n), "three panels of data + one line per neuron")
+        XCTAssertEqual(series.filter { $0.name == "data x_j" }.map(\.elements), [25, 25, 25])
+        // A knot line that crosses the data box is a segment plus its active-side tick (2 paths).
+        XCTAssertTrue(series.contains { $0.name.hasPrefix("neuron") && $0.elements == 2 })
+    }
+
+    func testClippedLine() {
+        // x + y = 0 through the box [−1, 1]²: from (−1, 1) to (1, −1).
+        let segment = RunFigures.clippedLine(1, 1, 0, (-1, 1, -1, 1))
+        XCTAssertNotNil(segment)
+        if let (a, b) = segment {
+            XCTAssertEqual(Set([a.0, b.0]), [-1, 1])
+            XCTAssertEqual(a.0 + a.1, 0, accuracy: 1e-15)
+            XCTAssertEqual(b.0 + b.1, 0, accuracy: 1e-15)
+        }
+        XCTAssertNil(RunFigures.clippedLine(1, 0, -5, (-1, 1, -1, 1)), "x = 5 misses the box")
+    }
+
+    func testLogTicksAndLabels() {
+        let scale = Scale(.log, lo: 1e-3, hi: 1e4, pixels: (0, 100))
+        let ticks = scale.ticks()
+        XCTAssertEqual(ticks.first?.label, "10⁻³")
+        XCTAssertEqual(ticks.last?.label, "10⁴")
+        XCTAssertEqual(scale(1e-3), 0, accuracy: 1e-12)
+        XCTAssertEqual(scale(1e4), 100, accuracy: 1e-12)
+        XCTAssertTrue(scale(0).isNaN)
+        let linear = Scale(.linear, lo: -1.2, hi: 1.2, pixels: (0, 1)).ticks()
+        XCTAssertEqual(linear.map(\.label), ["-1.0", "-0.5", "0", "0.5", "1.0"])
+    }
+
+    /// Rendering catches drawings that are valid XML but show nothing: the PNG of the real figure
+    /// must carry clearly more ink (compressed bytes) than the same page with its series removed.
+    func testRenderedFigureIsNotEmpty() throws {
+        let renderer = ["/usr/bin/rsvg-convert", "/usr/local/bin/rsvg-convert"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let renderer else { throw XCTSkip("rsvg-convert is not installed (.ci/setup installs librsvg2-bin)") }
+        let solution = try run("sine", T: 100)
+        let files = Dictionary(uniqueKeysWithValues: RunFigures.files(for: solution, plateaus: PlateauReport.plateaus(solution)))
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for name in ["knots.svg", "fit.svg"] {
+            let full = String(decoding: files[name]!, as: UTF8.self)
+            let stripped = full.replacingOccurrences(of: #"<g class="series"[^>]*>.*?</g>"#, with: "", options: .regularExpression)
+            XCTAssertFalse(stripped.contains("class=\"series\""))
+            var sizes: [Int] = []
+            for (tag, text) in [("full", full), ("empty", stripped)] {
+                let svg = dir.appendingPathComponent("\(tag)-\(name)"), png = svg.deletingPathExtension().appendingPathExtension("png")
+                try Data(text.utf8).write(to: svg)
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: renderer)
+                process.arguments = ["-o", png.path, svg.path]
+                try process.run()
+                process.waitUntilExit()
+                XCTAssertEqual(process.terminationStatus, 0, "rsvg-convert failed on \(name)")
+                sizes.append(try Data(contentsOf: png).count)
+            }
+            XCTAssertGreaterThan(Double(sizes[0]), 1.3 * Double(sizes[1]), "\(name): rendered \(sizes[0]) bytes vs \(sizes[1]) without series")
+        }
+    }
+
+    func testPlotCommand() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertEqual(try runReluflow(["simulate", "--example", "two-d", "--T", "10", "--quiet", "--out", "run"], in: dir).status, 0)
+        let result = try runReluflow(["plot", "run", "--times", "0", "10"], in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        for name in ["loss.svg", "patterns.svg", "knot-lines.svg"] {
+            let data = try Data(contentsOf: dir.appendingPathComponent("run/\(name)"))
+            XCTAssertFalse(parse(data, name).isEmpty)
+        }
+        let twoPanels = parse(try Data(contentsOf: dir.appendingPathComponent("run/knot-lines.svg")), "knot-lines.svg")
+        XCTAssertEqual(twoPanels.filter { $0.name == "data x_j" }.count, 2, "--times 0 10 gives two panels")
+        let missing = try runReluflow(["plot", "nowhere"], in: dir)
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderr.contains("DIR"), missing.stderr)
+        let notRun = try runReluflow(["plot", "."], in: dir)
+        XCTAssertEqual(notRun.status, 2, notRun.stderr)
+        let badTime = try runReluflow(["plot", "run", "--times", "-1"], in: dir)
+        XCTAssertEqual(badTime.status, 2)
+        XCTAssertTrue(badTime.stderr.contains("--times"), badTime.stderr)
+    }
+}
