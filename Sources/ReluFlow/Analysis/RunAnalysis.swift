@@ -77,13 +77,15 @@ public struct RunAnalysis: Codable, Sendable {
         let total = plateaus.reduce(0) { $0 + ($1.tEnd - $1.tStart) }
         let inside = plateaus.reduce(0) { $0 + $1.overlap * ($1.tEnd - $1.tStart) }
         let share: Double? = total > 0 ? inside / total : nil
-        lines.append("\(plateaus.count) plateau(s)" + (share.map { "; \(String(format: "%.1f", 100 * $0))% of plateau time lies inside a single constant-pattern interval" } ?? ""))
+        let held = plateaus.filter { $0.overlap >= 0.9 }.count
+        lines.append("\(plateaus.count) plateau(s)" + (share.map {
+            ": \(held) of \(plateaus.count) lie at least 90% inside one constant-pattern interval (\(String(format: "%.1f", 100 * $0))% of all plateau time)"
+        } ?? ""))
         for (k, p) in plateaus.enumerated() {
             var line = "  plateau \(k): t ∈ [\(g(p.tStart)), \(g(p.tEnd))]\(p.terminal ? " (terminal)" : ""), loss \(e(p.loss)), "
                 + "\(p.patternIntervals.count) pattern interval(s), \(String(format: "%.1f", 100 * p.overlap))% in pattern \(p.patternId), "
                 + "floor \(e(p.patternFloor)), gap \(e(p.gap))"
-            if let rate = p.rate { line += ", rate \(e(rate))" }
-            if let predicted = p.predictedRate { line += " (predicted \(e(predicted)))" }
+            line += ", rate " + (p.rate.map(e) ?? "n/a") + " (predicted " + (p.predictedRate.map(e) ?? "n/a") + ")"
             if let exit = p.exitPrediction, !p.terminal {
                 line += "; exit predicted: knot \(exit.neuron) crosses point \(exit.point) moving \(exit.direction)"
                 if let held = p.exitPredictionHeld { line += held ? " (held)" : " (did not hold)" }
