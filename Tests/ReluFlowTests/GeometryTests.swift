@@ -79,6 +79,24 @@ final class ShortExcursionTests: XCTestCase {
 /// unique. The chosen ones give the same Filippov velocity as the minimum-norm ones and lie
 /// closest to the centre of [0, 1]^3 (spurious slide exits come from α's hugging 0).
 final class DependentSurfaceTests: XCTestCase {
+    /// d = 3 on a 4×4×4 grid, where a neuron's plane through grid lines holds many coplanar points
+    /// (16 at once here; normals of rank 3). The earlier resolver found no consistent
+    /// continuation there and the run chattered at t ≈ 8.88 (13 957 events, failed); the pivoting
+    /// candidates find the sliding continuation: 178 events to T = 20. Checked: completion, a
+    /// bounded event count, and the invariants through it (1e-9 and 1e-8, as on the built-in
+    /// examples).
+    func testCoplanarPointsInThreeDimensionsDoNotChatter() throws {
+        let config = RunConfig(
+            data: DataConfig(target: TargetConfig(function: "sin(x0)*x1 + x2^2", m: 64, range: [-1, 1], dim: 3)),
+            network: NetworkConfig(width: 12, outputBias: true, initialization: InitSpec(scheme: .xavier, seed: 1)),
+            flow: FlowConfig(T: 20, samples: SampleConfig(spacing: "log", count: 20)))
+        let solution = solve(try config.resolve().problem)
+        XCTAssertEqual(solution.status, .completed, solution.message ?? "")
+        XCTAssertLessThan(solution.events.count, 400)
+        XCTAssertLessThan(solution.diagnostics.invariantDrift, 1e-9)
+        XCTAssertLessThan(solution.diagnostics.dissipationDefect, 1e-8)
+    }
+
     func testCentredAlphasKeepTheVelocity() {
         let points: [Double] = [-0.5, 0.1, 0.7]
         let set = points.withUnsafeBufferPointer { SurfaceSet(groups: [0, 1, 2], points: $0.baseAddress!, d: 1) }

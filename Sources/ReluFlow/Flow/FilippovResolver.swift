@@ -245,6 +245,47 @@ struct FilippovResolver {
     /// current states, the signs under the all-on field) are added. The steepest consistent
     /// candidate wins (a tie between different motions is a branch); without one, the least
     /// inconsistent, as a graze.
+    /// Active-set pivoting towards a consistent continuation (the sliding problem on several
+    /// surfaces is a complementarity problem: each pair is off with x̃·F ≤ 0, on with x̃·F ≥ 0, or
+    /// sliding with α ∈ [0, 1]). Each pivot moves the most violated pair: an `on`/`off` pair whose
+    /// normal velocity points across its surface starts sliding when the surface attracts
+    /// (c R_g > 0) and switches side otherwise; a sliding pair whose α left [0, 1] goes to the side
+    /// α points to. At most 4K pivots; the result is only a candidate, checked by `trial`.
+    private func pivoted(_ start: [PairState], groups: [Int], neuron i: Int, base: [Double], scale: Double, c: Double,
+                         tolerance: Double) -> [PairState] {
+        var s = start
+        for _ in 0..<(4 * groups.count) {
+            let (F, alphas) = velocity(s, groups: groups, base: base, scale: scale)
+            var worst = 0.0, move: (Int, PairState)? = nil
+            for (a, g) in groups.enumerated() {
+                let v = normal(g, dot: F)
+                let attracting = c * field.R[g] > 0
+                switch s[a] {
+                case .on where -v > tolerance && -v > worst:
+                    worst = -v
+                    move = (a, attracting ? .sliding : .off)
+                case .off where v > tolerance && v > worst:
+                    worst = v
+                    move = (a, attracting ? .sliding : .on)
+                case .sliding:
+                    guard let alpha = alphas[g], alpha.isFinite else { continue }
+                    let slack = field.alphaSlack(i, g, alpha: alpha, velocityNoise: tolerance / abs(scale))
+                    let excess = max(-alpha, alpha - 1)
+                    let size = excess * abs(scale * field.R[g])
+                    if excess > slack && size > worst {
+                        worst = size
+                        move = (a, alpha > 1 ? .on : .off)
+                    }
+                default:
+                    break
+                }
+            }
+            guard let (a, state) = move else { break }
+            s[a] = state
+        }
+        return s
+    }
+
     private func manySurfaces(groups: [Int], current: [PairState], neuron i: Int, base: [Double], scale: Double, c: Double,
                               tolerance: Double, excluded: [Int: Set<PairState>]) -> ([PairState], Bool, Bool) {
         let d = field.d, G = field.G
@@ -272,6 +313,10 @@ struct FilippovResolver {
         let allOff = [PairState](repeating: .off, count: groups.count)
         var signs = allOff
         for (a, _) in groups.enumerated() where normalVelocity(allOn, pair: a, groups: groups, base: base, scale: scale) > 0 { signs[a] = .on }
+        if d > 1 {
+            // Most events change little: pivot from the states in force (sliding pairs kept).
+            candidates.append(pivoted(current, groups: groups, neuron: i, base: base, scale: scale, c: c, tolerance: tolerance))
+        }
         for start in [allOn, allOff, current.map { $0 == .sliding ? .off : $0 }, signs] {
             var s = start
             for _ in 0..<50 {
@@ -284,6 +329,9 @@ struct FilippovResolver {
                 s = next
             }
             candidates.append(s)
+            // In d > 1 a consistent continuation often slides on several dependent surfaces at once
+            // (coplanar points), which on/off fixed points cannot produce: pivot from here.
+            if d > 1 { candidates.append(pivoted(s, groups: groups, neuron: i, base: base, scale: scale, c: c, tolerance: tolerance)) }
         }
         // A state excluded for a pair (the one it just left) is replaced by an allowed one, the side
         // its normal velocity points to first.
