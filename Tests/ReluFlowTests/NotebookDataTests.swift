@@ -19,7 +19,7 @@ final class NotebookDataTests: XCTestCase {
     }
 
     func testCommittedExportsAreCurrent() throws {
-        let examples = ["sine", "abs", "two-d", "small-init"]
+        let examples = ["sine", "abs", "two-d", "small-init", "plateaus", "transient-plateau"]
         for name in examples {
             let dir = Self.folder.appendingPathComponent(name).path
             let config = try RunConfig.load(path: (dir as NSString).appendingPathComponent("config.json"))

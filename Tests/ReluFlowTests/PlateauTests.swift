@@ -257,4 +257,36 @@ final class PlateauTests: XCTestCase {
         XCTAssertEqual(intervals.last?.lossEnd, solution.samples.last?.loss)
         for (a, b) in zip(intervals, intervals.dropFirst()) { XCTAssertEqual(a.tEnd, b.tStart) }
     }
+
+    /// The paper-reproduction examples do show what README says they show.
+    func testPaperExamplesShowTheirFindings() throws {
+        let (plateausProblem, _) = try Example.named("plateaus").config.resolve()
+        let run = solve(plateausProblem)
+        let plateaus = PlateauReport.plateaus(run)
+        XCTAssertEqual(plateaus.count, 4)
+        for p in plateaus { XCTAssertGreaterThan(p.overlap, 0.99, "plateau at \(p.tStart) inside one pattern") }
+        let predictions = plateaus.filter { !$0.terminal && $0.exitPrediction != nil }
+        XCTAssertEqual(predictions.count, 2)
+        XCTAssertTrue(predictions.allSatisfy { $0.exitPredictionHeld == true })
+        // Near its floor the rate matches 2λ⁺ (measured 1.928e-3 vs 1.913e-3).
+        let nearFloor = try XCTUnwrap(plateaus.first { !$0.terminal && $0.gap < 1e-6 })
+        XCTAssertEqual(try XCTUnwrap(nearFloor.rate), try XCTUnwrap(nearFloor.predictedRate), accuracy: 0.02 * nearFloor.predictedRate!)
+        let end = Stationarity.report(network: plateausProblem.network, data: plateausProblem.data, theta: run.finalTheta, t: run.finalTime)
+        XCTAssertTrue(end.stationary)
+        let reading = try XCTUnwrap(end.oneDimensional)
+        XCTAssertTrue(reading.intervals.filter { !$0.points.isEmpty }.allSatisfy(\.generated))
+        XCTAssertLessThan(reading.intervals.compactMap(\.maxDeviation).max()!, 1e-12, "the network equals its regression lines")
+
+        let (transientProblem, _) = try Example.named("transient-plateau").config.resolve()
+        let transient = PlateauReport.plateaus(solve(transientProblem))
+        let first = try XCTUnwrap(transient.first)
+        XCTAssertFalse(first.terminal)
+        XCTAssertEqual(first.overlap, 1)
+        let predicted = try XCTUnwrap(first.exitPrediction), observed = try XCTUnwrap(first.observedExit)
+        XCTAssertEqual(first.exitPredictionHeld, true)
+        XCTAssertEqual(predicted.neuron, observed.neuron)
+        XCTAssertEqual(predicted.point, observed.point)
+        XCTAssertEqual(predicted.direction, observed.direction)
+        XCTAssertTrue(transient.last?.terminal ?? false)
+    }
 }

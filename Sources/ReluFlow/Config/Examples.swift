@@ -44,6 +44,27 @@ public struct Example: Sendable {
                 data: DataConfig(target: TargetConfig(function: "sin(pi*x)", m: 20, range: [-1, 1])),
                 network: NetworkConfig(width: 10, initialization: InitSpec(scheme: .he, seed: 0, scale: 1e-3, biasScale: 1, balanced: true)),
                 flow: FlowConfig(T: 1e4))),
+        Example(
+            name: "plateaus",
+            summary: "plateau paper, findings 1 and 3: y = exp(x) on 20 points, width 3 with output bias, balanced He start "
+                + "(bias scale 0.5, seed 7): four plateaus, each inside one constant pattern, two left where the "
+                + "least-squares exit prediction says, and a stationary end on its local regression lines",
+            config: RunConfig(
+                example: "plateaus",
+                data: DataConfig(target: TargetConfig(function: "exp(x)", m: 20, range: [-1, 1])),
+                network: NetworkConfig(width: 3, outputBias: true,
+                                       initialization: InitSpec(scheme: .he, seed: 7, scale: 1, biasScale: 0.5, balanced: true)),
+                flow: FlowConfig(T: 1e5))),
+        Example(
+            name: "transient-plateau",
+            summary: "plateau paper, exit prediction: y = cos(πx) on 20 points, width 10, balanced Xavier start at scale 0.24 "
+                + "with zero biases (seed 15): a short plateau in one pattern whose meeting point k* lies outside its gap; "
+                + "the knot then crosses the predicted point in the predicted direction",
+            config: RunConfig(
+                example: "transient-plateau",
+                data: DataConfig(target: TargetConfig(function: "cos(pi*x)", m: 20, range: [-1, 1])),
+                network: NetworkConfig(width: 10, initialization: InitSpec(scheme: .xavier, seed: 15, scale: 0.24, biasScale: 0, balanced: true)),
+                flow: FlowConfig(T: 1e5))),
     ]
 
     public static func named(_ name: String) throws -> Example {
