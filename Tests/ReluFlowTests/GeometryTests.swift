@@ -124,4 +124,52 @@ final class DependentSurfaceTests: XCTestCase {
         let two = points.withUnsafeBufferPointer { SurfaceSet(groups: [0, 2], points: $0.baseAddress!, d: 1) }
         XCTAssertFalse(two.dependent)
     }
+
+    /// Five collinear points in d = 2 (normals of rank 2, a 3-dimensional family of α with one
+    /// velocity). For α's built as a box point plus a null-space move, an α in the box exists by
+    /// construction: `feasibleAlphas` must find one (violation ≤ 1e-12: the linear programme is
+    /// exact up to rounding) with the same velocity to 1e-12. Some of these cases
+    /// must have the centred α outside the box, or the test would not exercise the programme.
+    /// Without a box point (velocity out of reach) the α returned stays outside.
+    func testFeasibleAlphasFindABoxPointWhenOneExists() {
+        let points: [Double] = [-1, 0.2, -0.3, 0.2, 0.4, 0.2, 0.7, 0.2, 1, 0.2]   // on the line x1 = 0.2
+        let set = points.withUnsafeBufferPointer { SurfaceSet(groups: [0, 1, 2, 3, 4], points: $0.baseAddress!, d: 2) }
+        XCTAssertTrue(set.dependent)
+        func velocity(_ a: [Double], _ w: [Double]) -> [Double] {
+            var v: [Double] = [0, 0, 0]
+            for k in 0..<5 {
+                v[0] += a[k] * w[k] * points[2 * k]
+                v[1] += a[k] * w[k] * points[2 * k + 1]
+                v[2] += a[k] * w[k]
+            }
+            return v
+        }
+        var generator = SystemRandomNumberGenerator()
+        var centredOutside = 0
+        for _ in 0..<300 {
+            let w = (0..<5).map { _ in Double.random(in: 0.2...2, using: &generator) * (Bool.random(using: &generator) ? 1 : -1) }
+            // A box point, often on a face, moved along the null space of M = X̃ᵀ diag(w).
+            let inside = (0..<5).map { _ in min(max(Double.random(in: -0.3...1.3, using: &generator), 0), 1) }
+            // Null-space directions: v with Σ v_k w_k x̃_k = 0. x̃ spans (x0, 1) on this line, so
+            // u_k = v_k w_k must satisfy Σ u_k = 0 and Σ u_k x0_k = 0.
+            var u = [Double](repeating: 0, count: 5)
+            let c1 = Double.random(in: -2...2, using: &generator), c2 = Double.random(in: -2...2, using: &generator)
+            // Two independent solutions of the two conditions.
+            let x0 = (0..<5).map { points[2 * $0] }
+            let a: [Double] = [x0[1] - x0[2], x0[2] - x0[0], x0[0] - x0[1], 0, 0]
+            let b: [Double] = [0, x0[3] - x0[4], 0, x0[4] - x0[1], x0[1] - x0[3]]
+            for k in 0..<5 { u[k] = c1 * a[k] + c2 * b[k] }
+            let start = (0..<5).map { inside[$0] + u[$0] / w[$0] }
+            let centred = set.centredAlphas(start, weights: w)
+            if centred.contains(where: { $0 < -1e-9 || $0 > 1 + 1e-9 }) { centredOutside += 1 }
+            let found = set.feasibleAlphas(start, weights: w)
+            for value in found { XCTAssertTrue(value >= -1e-12 && value <= 1 + 1e-12, "α = \(found) from \(start)") }
+            for (p, q) in zip(velocity(found, w), velocity(start, w)) { XCTAssertEqual(p, q, accuracy: 1e-12) }
+        }
+        XCTAssertGreaterThan(centredOutside, 10, "the centred α leaves the box in some cases")
+        // Out of reach: every α ≥ 1.5 in a direction with all weights positive.
+        let w: [Double] = [1, 1, 1, 1, 1]
+        let far = set.feasibleAlphas([3, 3, 3, 3, 3], weights: w)
+        XCTAssertTrue(far.contains { $0 > 1 + 1e-3 })
+    }
 }

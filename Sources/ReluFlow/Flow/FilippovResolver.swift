@@ -141,7 +141,7 @@ struct FilippovResolver {
                 lambdas.withUnsafeMutableBufferPointer { lp in set.project(fp.baseAddress!, multipliers: lp.baseAddress!) }
             }
             var values = sliding.enumerated().map { lambdas[$0.offset] / (scale * field.R[$0.element]) }
-            if set.dependent { values = set.centredAlphas(values, weights: sliding.map { scale * field.R[$0] }) }
+            if set.dependent { values = set.feasibleAlphas(values, weights: sliding.map { scale * field.R[$0] }) }
             for (a, g) in sliding.enumerated() { alphas[g] = values[a] }
         }
         return (F, alphas)

@@ -236,7 +236,7 @@ final class ModeField {
                 set.project(F, multipliers: lambdas)
                 for (a, g) in set.groups.enumerated() { alpha[row + g] = lambdas[a] / (scale * R[g]) }
                 if set.dependent {
-                    let centred = set.centredAlphas(set.groups.map { alpha[row + $0] }, weights: set.groups.map { scale * R[$0] })
+                    let centred = set.feasibleAlphas(set.groups.map { alpha[row + $0] }, weights: set.groups.map { scale * R[$0] })
                     for (a, g) in set.groups.enumerated() { alpha[row + g] = centred[a] }
                 }
             }

@@ -98,6 +98,95 @@ struct SurfaceSet {
         return zip(alpha, v).map { $0 + $1 }
     }
 
+    /// For dependent surfaces: the α with the same Filippov velocity that lies deepest inside the
+    /// box [0, 1]^K, `max_α min_k min(α_k, 1 − α_k)` over the affine set {α : Mα = Mα₀}. The
+    /// centred α (above) can leave the box although other α with the same velocity lie inside
+    /// it; a small linear programme decides, exactly. The affine set is α_c + N z with N an
+    /// orthonormal basis of null(M) (GSL symmetric eigensolver on MᵀM), and the programme in
+    /// (z, margin) is solved by the simplex method (Bland's rule). When no α lies in the box the
+    /// result is the least-violating one, which stays outside: that is what the exit test sees.
+    /// The centred α is returned unchanged when it is already inside.
+    func feasibleAlphas(_ alpha: [Double], weights w: [Double]) -> [Double] {
+        let centred = centredAlphas(alpha, weights: w)
+        if centred.allSatisfy({ $0 >= 0 && $0 <= 1 }) { return centred }
+        let k = groups.count, e = width
+        // MᵀM = diag(w) X̃ X̃ᵀ diag(w), K×K.
+        var mtm = [Double](repeating: 0, count: k * k)
+        for a in 0..<k { for b in 0..<k {
+            var s = 0.0
+            for q in 0..<e { s += normals[a * e + q] * normals[b * e + q] }
+            mtm[a * k + b] = w[a] * w[b] * s
+        } }
+        let null = SurfaceSet.nullSpace(mtm, k)
+        guard !null.isEmpty else { return centred }
+        let z = SurfaceSet.maxMinInBox(base: centred, directions: null)
+        var out = centred
+        for (c, direction) in null.enumerated() { for a in 0..<k { out[a] += z[c] * direction[a] } }
+        return out
+    }
+
+    /// Orthonormal eigenvectors of a symmetric PSD k×k matrix with eigenvalue ≤ 1e-12 of the largest.
+    static func nullSpace(_ a: [Double], _ k: Int) -> [[Double]] {
+        GSLRuntime.prepare()
+        let m = gsl_matrix_alloc(k, k)!, evec = gsl_matrix_alloc(k, k)!, eval = gsl_vector_alloc(k)!
+        let work = gsl_eigen_symmv_alloc(k)!
+        defer { gsl_matrix_free(m); gsl_matrix_free(evec); gsl_vector_free(eval); gsl_eigen_symmv_free(work) }
+        for r in 0..<k { for c in 0..<k { gsl_matrix_set(m, r, c, a[r * k + c]) } }
+        gsl_eigen_symmv(m, eval, evec, work)
+        var largest = 0.0
+        for r in 0..<k { largest = max(largest, abs(gsl_vector_get(eval, r))) }
+        return (0..<k).filter { gsl_vector_get(eval, $0) <= 1e-12 * largest }.map { col in (0..<k).map { gsl_matrix_get(evec, $0, col) } }
+    }
+
+    /// argmax_z min_k min(α_k, 1 − α_k), α = base + Σ_c z_c d_c: the linear programme
+    /// max t s.t. −(D z)_k + t ≤ base_k, (D z)_k + t ≤ 1 − base_k, with z free (split z = z⁺ − z⁻)
+    /// and t shifted by T₀ so that z = 0 is a feasible start. Dense tableau, Bland's rule.
+    static func maxMinInBox(base: [Double], directions: [[Double]]) -> [Double] {
+        let k = base.count, p = directions.count
+        let shift = max(0, base.map { max(-$0, $0 - 1) }.max() ?? 0) + 1
+        let vars = 2 * p + 1, rows = 2 * k, cols = vars + rows + 1
+        var T = [Double](repeating: 0, count: (rows + 1) * cols)
+        for a in 0..<k {
+            for side in 0..<2 {
+                let r = 2 * a + side, sign: Double = side == 0 ? -1 : 1
+                for c in 0..<p {
+                    T[r * cols + c] = sign * directions[c][a]
+                    T[r * cols + p + c] = -sign * directions[c][a]
+                }
+                T[r * cols + 2 * p] = 1
+                T[r * cols + vars + r] = 1
+                T[r * cols + cols - 1] = (side == 0 ? base[a] : 1 - base[a]) + shift
+            }
+        }
+        // Objective row (maximise t'): reduced costs −c, so entering columns have negative entries.
+        T[rows * cols + 2 * p] = -1
+        var basis = (0..<rows).map { vars + $0 }
+        let eps = 1e-12
+        for _ in 0..<(50 * (rows + vars)) {
+            guard let enter = (0..<(cols - 1)).first(where: { T[rows * cols + $0] < -eps }) else { break }
+            var leave = -1, best = Double.infinity
+            for r in 0..<rows where T[r * cols + enter] > eps {
+                let ratio = T[r * cols + cols - 1] / T[r * cols + enter]
+                if ratio < best - eps || (abs(ratio - best) <= eps && leave >= 0 && basis[r] < basis[leave]) {
+                    best = ratio
+                    leave = r
+                }
+            }
+            guard leave >= 0 else { break }   // unbounded: cannot happen for a bounded box
+            let pivot = T[leave * cols + enter]
+            for c in 0..<cols { T[leave * cols + c] /= pivot }
+            for r in 0...rows where r != leave {
+                let factor = T[r * cols + enter]
+                if factor == 0 { continue }
+                for c in 0..<cols { T[r * cols + c] -= factor * T[leave * cols + c] }
+            }
+            basis[leave] = enter
+        }
+        var x = [Double](repeating: 0, count: vars)
+        for (r, b) in basis.enumerated() where b < vars { x[b] = T[r * cols + cols - 1] }
+        return (0..<p).map { x[$0] - x[p + $0] }
+    }
+
     /// Pseudo-inverse of a symmetric positive semi-definite k×k matrix via GSL's symmetric
     /// eigensolver; eigenvalues below 1e-12 of the largest are treated as zero.
     static func pseudoInverseSymmetric(_ a: [Double], _ k: Int) -> [Double] {
