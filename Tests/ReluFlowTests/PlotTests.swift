@@ -54,7 +54,8 @@ final class PlotTests: XCTestCase {
         XCTAssertEqual(Set(files.keys), ["loss.svg", "patterns.svg", "knots.svg", "fit.svg"])
         let n = solution.problem.network.width
         let loss = parse(files["loss.svg"]!, "loss.svg")
-        XCTAssertEqual(loss.map(\.name), ["plateau (SPEC §6)", "pattern floor L*_P", "loss", "event (pattern change)"])
+        XCTAssertEqual(loss.map(\.name), ["plateau (SPEC §6)", "pattern floor L*_P", "loss", "event (pattern change)",
+                                          "plateau (SPEC §6)", "L − L(T)"])
         XCTAssertEqual(loss[0].elements, 3, "one band per plateau")
         XCTAssertEqual(loss[3].elements, Set(solution.events.map(\.t)).count, "one tick per event time")
         let patterns = parse(files["patterns.svg"]!, "patterns.svg")

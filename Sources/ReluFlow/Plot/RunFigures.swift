@@ -61,7 +61,17 @@ public enum RunFigures {
         chart.line("loss", samples.map { ($0.t, $0.loss) }, style: SeriesStyle(colour: "#0072B2", dash: nil, width: 2))
         let changes = Set(solution.events.filter { $0.kind != .graze }.map(\.t)).sorted()
         chart.ticks("event (pattern change)", at: changes, style: SeriesStyle(colour: "#000000", dash: nil, width: 0.8))
-        var figure = Figure(width: chart.widthWithRightLegend(), height: 440, panels: [chart.svg(legendPlace: .right)])
+        // Second panel: the excess L(t) − L(T) over the final loss, which spreads late plateaus that
+        // differ little in L itself over decades (rows where it is ≤ 0 are not drawn).
+        let final = solution.finalLoss
+        let excess = samples.map { ($0.t, $0.loss - final) }.filter { $0.1 > 0 }
+        var lower = Chart(frame: (90, 44 + 340 + 90, 640, 260), x: chart.x, y: Scale(.log, covering: excess.map(\.1), pixels: (0, 1)),
+                          title: "Excess over the final loss, L(t) − L(T)", xLabel: timeLabel,
+                          yLabel: "L − L(T) (log scale)", id: "excess")
+        if !plateaus.isEmpty { lower.bands("plateau (SPEC §6)", plateaus.map { ($0.tStart, $0.tEnd) }) }
+        lower.line("L − L(T)", excess, style: SeriesStyle(colour: "#0072B2", dash: nil, width: 2))
+        var figure = Figure(width: chart.widthWithRightLegend(), height: 44 + 340 + 90 + 260 + 70,
+                            panels: [chart.svg(legendPlace: .right), lower.svg(legendPlace: .right)])
         figure.caption = "\(solution.events.count) events, \(plateaus.count) plateau(s); run to t = \(String(format: "%g", solution.finalTime))"
         return figure.svg()
     }
@@ -156,13 +166,13 @@ public enum RunFigures {
             let segment = [(l.0, l.2 * l.0 + l.3), (l.1, l.2 * l.1 + l.3), (Double.nan, Double.nan)]
             if l.4 { generated += segment } else { other += segment }
         }
+        chart.line("network N(x)", curve, style: SeriesStyle(colour: "#0072B2", dash: nil, width: 2.4))
         if !generated.isEmpty {
             chart.line("interval regression line", generated, style: SeriesStyle(colour: "#D55E00", dash: "7 3", width: 1.6))
         }
         if !other.isEmpty {
             chart.line("regression line (interval not generated)", other, style: SeriesStyle(colour: "#9a9a9a", dash: "2 3", width: 1.2))
         }
-        chart.line("network N(x)", curve, style: SeriesStyle(colour: "#0072B2", dash: nil, width: 2))
         chart.markers("data (x_j, y_j)", zip(data.x, data.y).map { ($0, $1) }, style: SeriesStyle(colour: "#000000", dash: nil, marker: .circle))
         chart.ticks("knot", at: reading.knots.map(\.k), style: SeriesStyle(colour: "#009E73", dash: nil, width: 2))
         return Figure(width: chart.widthWithRightLegend(), height: 470, panels: [chart.svg(legendPlace: .right)],
