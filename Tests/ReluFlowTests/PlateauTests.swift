@@ -268,6 +268,10 @@ final class PlateauTests: XCTestCase {
         let predictions = plateaus.filter { !$0.terminal && $0.exitPrediction != nil }
         XCTAssertEqual(predictions.count, 2)
         XCTAssertTrue(predictions.allSatisfy { $0.exitPredictionHeld == true })
+        // The kinematic forecast, made mid-plateau, names every exit (3 of 3).
+        let forecasts = plateaus.filter { !$0.terminal }
+        XCTAssertEqual(forecasts.count, 3)
+        XCTAssertTrue(forecasts.allSatisfy { $0.exitForecastHeld == true })
         // Near its floor the rate matches 2λ⁺ (measured 1.928e-3 vs 1.913e-3).
         let nearFloor = try XCTUnwrap(plateaus.first { !$0.terminal && $0.gap < 1e-6 })
         XCTAssertEqual(try XCTUnwrap(nearFloor.rate), try XCTUnwrap(nearFloor.predictedRate), accuracy: 0.02 * nearFloor.predictedRate!)
@@ -287,6 +291,34 @@ final class PlateauTests: XCTestCase {
         XCTAssertEqual(predicted.neuron, observed.neuron)
         XCTAssertEqual(predicted.point, observed.point)
         XCTAssertEqual(predicted.direction, observed.direction)
+        XCTAssertEqual(first.exitForecastHeld, true)
+        XCTAssertEqual(first.exitForecast?.mechanism, .knotCrossing)
         XCTAssertTrue(transient.last?.terminal ?? false)
+    }
+
+    /// One neuron on three points, all active: the knot moves at k̇ = −(ḃw − bẇ)/w² with the
+    /// gradient of SPEC §3 written out here; the forecast names the nearest point ahead and
+    /// τ = distance / |k̇| (to 1e-12 relative: a few operations on numbers of order one).
+    func testKinematicForecastOfAKnotCrossing() throws {
+        let network = ShallowNetwork(width: 1, inputDimension: 1)
+        let data = try Dataset(x: [[-0.5], [0.2], [0.6]], y: [-1.0, 0.3, 2.0])
+        let theta = [1.0, 0.8, 0.7]   // w, b, c: knot at −0.8, every point on
+        let states: [PairState] = [.on, .on, .on]
+        let (w, b, c) = (theta[0], theta[1], theta[2])
+        let r = data.x.indices.map { c * (w * data.x[$0] + b) - data.y[$0] }
+        let wdot = -c / 3 * zip(r, data.x).reduce(0) { $0 + $1.0 * $1.1 }
+        let bdot = -c / 3 * r.reduce(0, +)
+        let k = -b / w, kdot = -(bdot * w - b * wdot) / (w * w)
+        let forecast = try XCTUnwrap(ExitForecast.make(network: network, data: data, states: states, theta: theta, t: 1, previous: nil))
+        XCTAssertEqual(forecast.mechanism, .knotCrossing)
+        XCTAssertEqual(forecast.neuron, 0)
+        // k̇ > 0 here (the residuals pull the knot right), so the next point ahead is x = −0.5.
+        XCTAssertGreaterThan(kdot, 0)
+        XCTAssertEqual(forecast.point, 0)
+        XCTAssertEqual(forecast.direction, "right")
+        XCTAssertEqual(forecast.timeToExit, (-0.5 - k) / kdot, accuracy: 1e-12 * forecast.timeToExit)
+        // With y = (1, 0.3, −0.4) the knot moves left, away from every point: no forecast.
+        let away = try Dataset(x: [[-0.5], [0.2], [0.6]], y: [1.0, 0.3, -0.4])
+        XCTAssertNil(ExitForecast.make(network: network, data: away, states: states, theta: theta, t: 1, previous: nil))
     }
 }

@@ -44,11 +44,19 @@ public struct Plateau: Codable, Sendable {
     /// 2λ⁺: the rate at which L − L*_P decays when the residual's slowest component decays at λ⁺
     /// (L is quadratic in the residual), so that `rate` and `predictedRate` compare like with like.
     public var predictedRate: Double?
-    /// d = 1: the exit prediction of the state at the end of the plateau's part in the dominant
-    /// interval (SPEC §5), what happened, and whether the prediction held (neuron, point, direction).
+    /// d = 1: SPEC §5's geometric exit prediction (see `predictionTime`), what happened (the first
+    /// pattern change ending the dominant interval), and whether the prediction held: the same
+    /// neuron and point change at that instant, and the knot leaves the point in the predicted
+    /// direction.
     public var exitPrediction: KnotReading.ExitPrediction?
     public var observedExit: ObservedExit?
     public var exitPredictionHeld: Bool?
+    /// d = 1: the kinematic forecast (`ExitForecast`) from the same state, and whether it held.
+    public var exitForecast: ExitForecast?
+    public var exitForecastHeld: Bool?
+    /// The state both predictions are made from: the middle sample of the plateau's part in the
+    /// dominant interval.
+    public var predictionTime: Double?
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -70,6 +78,9 @@ public struct Plateau: Codable, Sendable {
         try c.encode(exitPrediction, forKey: .exitPrediction)
         try c.encode(observedExit, forKey: .observedExit)
         try c.encode(exitPredictionHeld, forKey: .exitPredictionHeld)
+        try c.encode(exitForecast, forKey: .exitForecast)
+        try c.encode(exitForecastHeld, forKey: .exitForecastHeld)
+        try c.encode(predictionTime, forKey: .predictionTime)
     }
 }
 
@@ -144,13 +155,24 @@ public enum PlateauReport {
                 plateau.gramEigenvalue = curvature.smallestNonzeroGramEigenvalue
                 plateau.predictedRate = plateau.gramEigenvalue.map { 2 * $0 }
                 if data.dimension == 1 {
-                    let reading = KnotReading(network: network, data: data, theta: samples[last].theta)
+                    // Both predictions are made mid-plateau (the middle sample of its part in the
+                    // dominant interval), so that they are forecasts, not read-offs of the exit.
+                    let mid = inside[inside.count / 2]
+                    let previous = inside.count / 2 > 0 ? inside[inside.count / 2 - 1] : nil
+                    plateau.predictionTime = t[mid]
+                    let reading = KnotReading(network: network, data: data, theta: samples[mid].theta)
                     plateau.exitPrediction = reading.exitPrediction
-                    plateau.observedExit = observedExit(solution, after: interval, from: samples[last].theta)
-                    if let predicted = reading.exitPrediction, let observed = plateau.observedExit {
-                        plateau.exitPredictionHeld = solution.events.contains { e in
-                            e.t == observed.t && e.neuron == predicted.neuron && e.point == predicted.point
-                        } && knotDirection(solution, neuron: predicted.neuron, from: samples[last].theta, at: observed.t) == predicted.direction
+                    plateau.exitForecast = ExitForecast.make(
+                        network: network, data: data, states: interval.states, theta: samples[mid].theta, t: t[mid],
+                        previous: previous.map { (t[$0], samples[$0].theta) })
+                    plateau.observedExit = observedExit(solution, after: interval)
+                    if let observed = plateau.observedExit {
+                        func held(_ neuron: Int, _ point: Int, _ direction: String) -> Bool {
+                            solution.events.contains { $0.t == observed.t && $0.kind != .graze && $0.neuron == neuron && $0.point == point }
+                                && exitDirection(solution, neuron: neuron, point: point, at: observed.t) == direction
+                        }
+                        plateau.exitPredictionHeld = reading.exitPrediction.map { held($0.neuron, $0.point, $0.direction) }
+                        plateau.exitForecastHeld = plateau.exitForecast.map { held($0.neuron, $0.point, $0.direction) }
                     }
                 }
             }
@@ -173,23 +195,26 @@ public enum PlateauReport {
         return -LeastSquares.minimumNorm(X, rows: ts.count, cols: 2, logs).coefficients[0]
     }
 
-    static func observedExit(_ solution: FlowSolution, after interval: PatternInterval, from theta: [Double]) -> Plateau.ObservedExit? {
+    static func observedExit(_ solution: FlowSolution, after interval: PatternInterval) -> Plateau.ObservedExit? {
         guard let event = solution.events.first(where: { $0.t >= interval.tEnd && $0.kind != .graze }),
               event.t == interval.tEnd else { return nil }
         return Plateau.ObservedExit(t: event.t, neuron: event.neuron, point: event.point, kind: event.kind,
-                                    direction: knotDirection(solution, neuron: event.neuron, from: theta, at: event.t))
+                                    direction: exitDirection(solution, neuron: event.neuron, point: event.point, at: event.t))
     }
 
-    /// How the knot −b_i/w_i moved between θ and the sample at time t (d = 1).
-    static func knotDirection(_ solution: FlowSolution, neuron i: Int, from theta: [Double], at time: Double) -> String? {
+    /// Which side of data point j the knot of neuron i is on at the first sample after `time`
+    /// (d = 1): "right" or "left" of x_j. After a crossing or a slide exit at `time` this is the
+    /// direction in which the knot left the point (at the event itself a sliding knot is still on it).
+    static func exitDirection(_ solution: FlowSolution, neuron i: Int, point j: Int, at time: Double) -> String? {
         let network = solution.problem.network
         guard network.inputDimension == 1 else { return nil }
-        let k = firstSample(solution.samples, atOrAfter: time)
-        let after = solution.samples[k].theta
-        func knot(_ th: [Double]) -> Double { -th[network.bIndex(i)] / th[network.wIndex(i, 0)] }
-        let a = knot(theta), b = knot(after)
-        guard a.isFinite, b.isFinite, a != b else { return nil }
-        return b > a ? "right" : "left"
+        let k = firstSample(solution.samples, atOrAfter: time.nextUp)
+        guard k < solution.samples.count, solution.samples[k].t > time else { return nil }
+        let theta = solution.samples[k].theta
+        let knot = -theta[network.bIndex(i)] / theta[network.wIndex(i, 0)]
+        let x = solution.problem.data.x[j]
+        guard knot.isFinite, knot != x else { return nil }
+        return knot > x ? "right" : "left"
     }
 
     /// The interval in force at time t (the later one at a boundary).

@@ -26,9 +26,12 @@ public struct RunAnalysis: Codable, Sendable {
         /// constant-pattern interval of its plateau (Σ overlap·duration / Σ duration).
         public var plateaus: Int
         public var plateauTimeInConstantPattern: Double?
-        /// Exit predictions made at non-terminal plateaus, and how many held (d = 1).
+        /// Exit predictions (SPEC §5's k* reading) and kinematic forecasts made at non-terminal
+        /// plateaus with an observed exit, and how many held (d = 1).
         public var exitPredictions: Int
         public var exitPredictionsHeld: Int
+        public var exitForecasts: Int
+        public var exitForecastsHeld: Int
         public var lines: [String]
     }
 
@@ -86,15 +89,30 @@ public struct RunAnalysis: Codable, Sendable {
                 + "\(p.patternIntervals.count) pattern interval(s), \(String(format: "%.1f", 100 * p.overlap))% in pattern \(p.patternId), "
                 + "floor \(e(p.patternFloor)), gap \(e(p.gap))"
             line += ", rate " + (p.rate.map(e) ?? "n/a") + " (predicted " + (p.predictedRate.map(e) ?? "n/a") + ")"
-            if let exit = p.exitPrediction, !p.terminal {
-                line += "; exit predicted: knot \(exit.neuron) crosses point \(exit.point) moving \(exit.direction)"
-                if let held = p.exitPredictionHeld { line += held ? " (held)" : " (did not hold)" }
-            }
             lines.append(line)
+            if !p.terminal, let at = p.predictionTime {
+                var exits: [String] = []
+                if let exit = p.exitPrediction {
+                    exits.append("k* predicts knot \(exit.neuron) crosses point \(exit.point) moving \(exit.direction)"
+                                 + (p.exitPredictionHeld.map { $0 ? " (held)" : " (did not hold)" } ?? ""))
+                }
+                if let f = p.exitForecast {
+                    let what = f.mechanism == .slideExit ? "the slide of neuron \(f.neuron) on point \(f.point) ends, knot leaving"
+                                                         : "knot \(f.neuron) crosses point \(f.point) moving"
+                    exits.append("kinematics forecast \(what) \(f.direction) in \(g(f.timeToExit))"
+                                 + (p.exitForecastHeld.map { $0 ? " (held)" : " (did not hold)" } ?? ""))
+                }
+                if let o = p.observedExit {
+                    exits.append("observed: \(o.kind.rawValue) of neuron \(o.neuron) at point \(o.point) at t = \(g(o.t))")
+                }
+                if !exits.isEmpty { lines.append("    from t = \(g(at)): " + exits.joined(separator: "; ")) }
+            }
         }
         let predictions = plateaus.filter { !$0.terminal && $0.exitPrediction != nil && $0.exitPredictionHeld != nil }
-        if !predictions.isEmpty {
-            lines.append("exit predictions at non-terminal plateaus: \(predictions.filter { $0.exitPredictionHeld == true }.count) of \(predictions.count) held")
+        let forecasts = plateaus.filter { !$0.terminal && $0.exitForecast != nil && $0.exitForecastHeld != nil }
+        if !predictions.isEmpty || !forecasts.isEmpty {
+            lines.append("plateau exits: k* predictions \(predictions.filter { $0.exitPredictionHeld == true }.count) of \(predictions.count) held, "
+                         + "kinematic forecasts \(forecasts.filter { $0.exitForecastHeld == true }.count) of \(forecasts.count) held")
         }
         lines.append("state at t = \(String(format: "%.6g", s.t)): loss \(e(s.loss)), |∇L| \(e(s.gradNorm)), pattern floor L*_P \(e(s.patternFloor)), gap \(e(s.gap))")
         lines.append(s.stationary ? "stationary: |∇L| ≤ \(e(s.gradientTolerance)) and every sliding α in [0, 1]"
@@ -124,7 +142,9 @@ public struct RunAnalysis: Codable, Sendable {
         lines.append("engine: \(d.status.rawValue) at t = \(String(format: "%.6g", d.finalTime)), \(d.events) events, \(d.patternIntervals) pattern intervals, invariant drift \(e(d.invariantDrift)), dissipation defect \(e(d.dissipationDefect))")
         return Verdict(stationary: s.stationary, meetingPointsFeasible: feasible, maxDeviationFromRegressionLines: deviation,
                        plateaus: plateaus.count, plateauTimeInConstantPattern: share, exitPredictions: predictions.count,
-                       exitPredictionsHeld: predictions.filter { $0.exitPredictionHeld == true }.count, lines: lines)
+                       exitPredictionsHeld: predictions.filter { $0.exitPredictionHeld == true }.count,
+                       exitForecasts: forecasts.count, exitForecastsHeld: forecasts.filter { $0.exitForecastHeld == true }.count,
+                       lines: lines)
     }
 
     /// The files `reluflow analyze` adds to the run folder.
