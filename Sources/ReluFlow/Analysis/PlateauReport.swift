@@ -202,19 +202,25 @@ public enum PlateauReport {
                                     direction: exitDirection(solution, neuron: event.neuron, point: event.point, at: event.t))
     }
 
-    /// Which side of data point j the knot of neuron i is on at the first sample after `time`
-    /// (d = 1): "right" or "left" of x_j. After a crossing or a slide exit at `time` this is the
-    /// direction in which the knot left the point (at the event itself a sliding knot is still on it).
+    /// The direction in which the knot of neuron i moved at the pattern change of pair (i, j) at
+    /// `time` (d = 1): the side of x_j it is on at the first sample after the event (after a
+    /// crossing or a slide exit; at the event itself a sliding knot is still on the point), or,
+    /// when it stays on the point (a slide starts), the opposite of the side it came from.
     static func exitDirection(_ solution: FlowSolution, neuron i: Int, point j: Int, at time: Double) -> String? {
         let network = solution.problem.network
         guard network.inputDimension == 1 else { return nil }
-        let k = firstSample(solution.samples, atOrAfter: time.nextUp)
-        guard k < solution.samples.count, solution.samples[k].t > time else { return nil }
-        let theta = solution.samples[k].theta
-        let knot = -theta[network.bIndex(i)] / theta[network.wIndex(i, 0)]
-        let x = solution.problem.data.x[j]
-        guard knot.isFinite, knot != x else { return nil }
-        return knot > x ? "right" : "left"
+        let samples = solution.samples, x = solution.problem.data.x[j]
+        func knot(_ k: Int) -> Double { -samples[k].theta[network.bIndex(i)] / samples[k].theta[network.wIndex(i, 0)] }
+        let after = firstSample(samples, atOrAfter: time.nextUp)
+        if after < samples.count, samples[after].t > time {
+            let k = knot(after)
+            if k.isFinite, abs(k - x) > 1e-9 * max(abs(x), 1) { return k > x ? "right" : "left" }
+        }
+        let before = lastSample(samples, atOrBefore: time.nextDown)
+        guard samples[before].t < time else { return nil }
+        let k = knot(before)
+        guard k.isFinite, k != x else { return nil }
+        return k > x ? "left" : "right"
     }
 
     /// The interval in force at time t (the later one at a boundary).

@@ -98,7 +98,7 @@ public struct RunAnalysis: Codable, Sendable {
                 }
                 if let f = p.exitForecast {
                     let what = f.mechanism == .slideExit ? "the slide of neuron \(f.neuron) on point \(f.point) ends, knot leaving"
-                                                         : "knot \(f.neuron) crosses point \(f.point) moving"
+                                                         : "knot \(f.neuron) reaches point \(f.point) moving"
                     exits.append("kinematics forecast \(what) \(f.direction) in \(g(f.timeToExit))"
                                  + (p.exitForecastHeld.map { $0 ? " (held)" : " (did not hold)" } ?? ""))
                 }
