@@ -43,8 +43,11 @@ public enum PlateauDetection {
         func segmentFlat(_ k: Int) -> Bool {
             guard pointFlat(k), pointFlat(k + 1) else { return false }
             let t0 = t[k], t1 = t[k + 1], l0 = loss[k], l1 = loss[k + 1]
-            if t0 <= 0 || t1 <= t0 { return true }
             if l0 <= 0 || l1 <= 0 { return l0 == l1 }
+            // From t = 0 (log t = −∞) the secant has no slope; the loss must not change by more than
+            // a factor e^ε instead.
+            if t0 <= 0 { return abs(log(l1) - log(l0)) < epsilon }
+            if t1 <= t0 { return true }
             return abs((log(l1) - log(l0)) / (log(t1) - log(t0))) < epsilon
         }
         var spans: [Span] = []

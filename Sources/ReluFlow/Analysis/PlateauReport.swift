@@ -102,11 +102,12 @@ public struct PatternIntervalSummary: Codable, Sendable {
 public enum PlateauReport {
     /// The pointwise log-slope of the flow's loss, `d log L / d log t = −t |∇L|² / L`.
     public static func logSlopes(_ samples: [FlowSample]) -> [Double] {
-        samples.map { s in s.loss > 0 ? -s.t * s.gradNorm * s.gradNorm / s.loss : 0 }
+        samples.map { s in s.loss > 0 ? -s.t * s.gradNorm * s.gradNorm / s.loss : (s.loss == 0 ? 0 : .nan) }
     }
 
     public static func patternIntervals(_ solution: FlowSolution) -> [PatternIntervalSummary] {
         let samples = solution.samples, m = solution.problem.data.count
+        guard !samples.isEmpty else { return [] }
         return solution.patterns.enumerated().map { index, p in
             var sliding: [[Int]] = []
             for (k, s) in p.states.enumerated() where s == .sliding { sliding.append([k / m, k % m]) }
@@ -138,12 +139,13 @@ public enum PlateauReport {
                 overlapping.append(index)
                 if length > longest { longest = length; dominant = index }
             }
-            if overlapping.isEmpty { dominant = intervalIndex(patterns, at: a); overlapping = [dominant]; longest = 0 }
+            if overlapping.isEmpty { dominant = intervalIndex(patterns, at: a); longest = 0 }
             let interval = patterns[dominant]
             let level = median(Array(loss[span.first...span.last]))
             let floor = PatternFloor.value(network: network, data: data, active: interval.states.map { $0 == .on })
             // Samples of the plateau inside the dominant interval (strictly before its end event).
-            let inside = (span.first...span.last).filter { t[$0] >= interval.tStart && t[$0] < interval.tEnd }
+            let isLast = dominant == patterns.count - 1
+            let inside = (span.first...span.last).filter { t[$0] >= interval.tStart && (t[$0] < interval.tEnd || (isLast && t[$0] <= interval.tEnd)) }
             var plateau = Plateau(
                 tStart: a, tEnd: b, loss: level, terminal: span.terminal, spectralRadius: rho,
                 minimumDuration: rho > 0 ? criteria.kappa / rho : 0, patternIntervals: overlapping,

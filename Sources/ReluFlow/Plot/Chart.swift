@@ -64,11 +64,16 @@ struct Chart {
     mutating func line(_ name: String, _ points: [(Double, Double)], style: SeriesStyle, legend: Bool = true,
                        breaks: ((Int) -> Bool)? = nil) {
         var paths: [String] = [], current: [String] = []
-        func flush() { if current.count > 1 { paths.append("M" + current.joined(separator: "L")) }; current = [] }
+        var last: (Double, Double)? = nil
+        func flush() { if current.count > 1 { paths.append("M" + current.joined(separator: "L")) }; current = []; last = nil }
         for (k, p) in points.enumerated() {
             let px = x(p.0), py = y(p.1)
             if breaks?(k) == true { flush() }
             guard px.isFinite, py.isFinite else { flush(); continue }
+            // A vertex within a quarter pixel of the previous one draws nothing new: the file stays
+            // bounded by the figure's pixels, not by the number of samples.
+            if let (lx, ly) = last, abs(px - lx) < 0.25, abs(py - ly) < 0.25 { continue }
+            last = (px, py)
             current.append("\(svgNum(px)),\(svgNum(py))")
         }
         flush()
@@ -110,9 +115,11 @@ struct Chart {
 
     /// Short vertical ticks at the bottom of the plot (for example event times).
     mutating func ticks(_ name: String, at values: [Double], style: SeriesStyle, length: Double = 9) {
+        var seen = Set<Int>()
         let group = values.compactMap { v -> String? in
             let px = x(v)
-            guard px.isFinite, x.contains(v) else { return nil }
+            // One tick per quarter pixel at most.
+            guard px.isFinite, x.contains(v), seen.insert(Int((px * 4).rounded())).inserted else { return nil }
             return "<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(frame.y + frame.height))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(frame.y + frame.height - length))\" stroke=\"\(style.colour)\" stroke-width=\"\(style.width)\"/>"
         }
         add(name, group)

@@ -25,6 +25,7 @@ public enum RunFigures {
 
     /// - Parameters: `times` for the d = 2 knot lines (default: start, geometric middle, end).
     public static func files(for solution: FlowSolution, plateaus: [Plateau], times: [Double]? = nil) -> [(String, Data)] {
+        guard !solution.samples.isEmpty else { return [] }
         var out = [("loss.svg", loss(solution, plateaus: plateaus)), ("patterns.svg", patterns(solution))]
         switch solution.problem.data.dimension {
         case 1:

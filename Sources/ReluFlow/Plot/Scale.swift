@@ -18,7 +18,8 @@ struct Scale: Sendable {
         var a = usable.min() ?? (kind == .log ? 1 : 0), b = usable.max() ?? (kind == .log ? 10 : 1)
         switch kind {
         case .linear:
-            if b - a <= 1e-300 * max(abs(a), 1) { a -= max(abs(a), 1) * 0.5; b += max(abs(b), 1) * 0.5 }
+            // Values equal to a few ulps would give a tick step below the ulp of the values.
+            if b - a <= 1e-9 * max(abs(a), abs(b), 1e-300) { a -= max(abs(a), 1) * 0.5; b += max(abs(b), 1) * 0.5 }
             let span = b - a
             a -= pad * span
             b += pad * span
@@ -58,7 +59,7 @@ struct Scale: Sendable {
             let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
             var v = ceil(lo / step) * step
             var out: [(Double, String)] = []
-            while v <= hi + 1e-9 * step {
+            while v <= hi + 1e-9 * step && out.count < 100 {
                 let value = abs(v) < 1e-9 * step ? 0 : v
                 out.append((value, Self.linearLabel(value, step)))
                 v += step
