@@ -17,25 +17,17 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(help: "Gradient norm at or below which a state counts as stationary.")
     var gradientTolerance: Double = 1e-6
 
-    @Option(help: "Plateau flatness threshold ε: a time is flat when |d log L / d log t| < ε (SPEC §6).")
-    var epsilon: Double = 0.05
-
-    @Option(help: "Plateau length factor κ: a flat interval is a plateau when it lasts at least κ/ρ_H, ρ_H the Hessian's spectral radius at its start (time units of the flow).")
-    var kappa: Double = 2
+    @OptionGroup var plateau: PlateauOptions
 
     func run() throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw InputError("DIR", "\(folder) is not a folder")
-        }
+        try requireFolder(folder)
         guard gradientTolerance > 0, gradientTolerance.isFinite else {
             throw InputError("--gradient-tolerance", "must be a positive number")
         }
-        guard epsilon > 0, epsilon.isFinite else { throw InputError("--epsilon", "must be a positive number") }
-        guard kappa >= 0, kappa.isFinite else { throw InputError("--kappa", "must be a non-negative number") }
+        let criteria = try plateau.criteria()
         if let at, !at.isFinite { throw InputError("--at", "must be a finite time") }
         let analysis = try RunAnalysis.analyze(folder: folder, at: at, gradientTolerance: gradientTolerance,
-                                                criteria: PlateauCriteria(epsilon: epsilon, kappa: kappa))
+                                                criteria: criteria)
         try RunFolder.add(try analysis.files(), to: folder)
         print(analysis.verdict.lines.joined(separator: "\n"))
         print("written: \((folder as NSString).appendingPathComponent("analysis.json")), plateaus.csv, stationarity.json")

@@ -30,10 +30,9 @@ public struct ExitForecast: Codable, Sendable, Equatable {
     public static func make(network: ShallowNetwork, data: Dataset, states: [PairState], theta: [Double], t: Double,
                             previous: (t: Double, theta: [Double])?) -> ExitForecast? {
         guard data.dimension == 1 else { return nil }
-        let n = network.width, m = data.count, G = data.groupCount
+        let n = network.width, G = data.groupCount
         let field = ModeField(network: network, data: data)
-        var groupStates = [PairState](repeating: .off, count: n * G)
-        for i in 0..<n { for g in 0..<G { groupStates[i * G + g] = states[i * m + data.pointsOfGroup[g][0]] } }
+        let groupStates = data.perGroup(states, width: n)
         field.setMode(groupStates)
         func evaluate(_ th: [Double]) -> (velocity: [Double], alpha: [Double]) {
             var y = th + [0]

@@ -131,12 +131,12 @@ public struct RunAnalysis: Codable, Sendable {
             } else {
                 lines.append("\(bad.count) meeting point(s) k* outside their gap: the pattern is transient")
             }
-            let onPlateau = plateaus.contains { $0.tStart <= s.t && s.t <= $0.tEnd }
-            if let exit = reading.exitPrediction, !onPlateau {
-                lines.append("no plateau at t = \(String(format: "%.6g", s.t)): the state is moving, so its transient pattern gives no exit prediction (stationarity.json still records the reading)")
-            } else if let exit = reading.exitPrediction {
-                _ = exit
-                lines.append("exit prediction: the knot of neuron \(exit.neuron) will cross data point \(exit.point) moving \(exit.direction)")
+            if let exit = reading.exitPrediction {
+                if plateaus.contains(where: { $0.tStart <= s.t && s.t <= $0.tEnd }) {
+                    lines.append("exit prediction: the knot of neuron \(exit.neuron) will cross data point \(exit.point) moving \(exit.direction)")
+                } else {
+                    lines.append("no plateau at t = \(String(format: "%.6g", s.t)): the state is moving, so its transient pattern gives no exit prediction (stationarity.json still records the reading)")
+                }
             }
         }
         lines.append("engine: \(d.status.rawValue) at t = \(String(format: "%.6g", d.finalTime)), \(d.events) events, \(d.patternIntervals) pattern intervals, invariant drift \(e(d.invariantDrift)), dissipation defect \(e(d.dissipationDefect))")

@@ -106,8 +106,7 @@ public enum Stationarity {
         }
         // Filippov gradient: the mode-locked field with sliding pairs projected (SPEC §4).
         let field = ModeField(network: network, data: data)
-        var groupStates = [PairState](repeating: .off, count: n * data.groupCount)
-        for i in 0..<n { for g in 0..<data.groupCount { groupStates[i * data.groupCount + g] = states[i * m + data.pointsOfGroup[g][0]] } }
+        let groupStates = data.perGroup(states, width: n)
         field.setMode(groupStates)
         var y = theta + [0]
         var f = [Double](repeating: 0, count: theta.count + 1)

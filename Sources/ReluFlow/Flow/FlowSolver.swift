@@ -156,8 +156,7 @@ private final class FlowIntegration {
             for p in 0..<P { y[p] = start.theta[p] }
             y[P] = start.dissipated
             t = start.t
-            var states = [PairState](repeating: .off, count: n * G)
-            for i in 0..<n { for g in 0..<G { states[i * G + g] = perPoint[i * m + field.pointsOfGroup[g][0]] } }
+            let states = problem.data.perGroup(perPoint, width: n)
             field.setMode(states)
             currentPattern = patternId(states)
             patternStart = t

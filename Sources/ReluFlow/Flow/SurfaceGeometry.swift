@@ -127,15 +127,21 @@ struct SurfaceSet {
 
     /// Orthonormal eigenvectors of a symmetric PSD k×k matrix with eigenvalue ≤ 1e-12 of the largest.
     static func nullSpace(_ a: [Double], _ k: Int) -> [[Double]] {
+        let (values, vectors) = symmetricEigen(a, k)
+        let largest = values.map(abs).max() ?? 0
+        return (0..<k).filter { values[$0] <= 1e-12 * largest }.map { col in (0..<k).map { vectors[$0 * k + col] } }
+    }
+
+    /// Eigenvalues and eigenvectors (as columns of a row-major k×k array) of a symmetric k×k
+    /// matrix, GSL `gsl_eigen_symmv`.
+    static func symmetricEigen(_ a: [Double], _ k: Int) -> (values: [Double], vectors: [Double]) {
         GSLRuntime.prepare()
         let m = gsl_matrix_alloc(k, k)!, evec = gsl_matrix_alloc(k, k)!, eval = gsl_vector_alloc(k)!
         let work = gsl_eigen_symmv_alloc(k)!
         defer { gsl_matrix_free(m); gsl_matrix_free(evec); gsl_vector_free(eval); gsl_eigen_symmv_free(work) }
         for r in 0..<k { for c in 0..<k { gsl_matrix_set(m, r, c, a[r * k + c]) } }
         gsl_eigen_symmv(m, eval, evec, work)
-        var largest = 0.0
-        for r in 0..<k { largest = max(largest, abs(gsl_vector_get(eval, r))) }
-        return (0..<k).filter { gsl_vector_get(eval, $0) <= 1e-12 * largest }.map { col in (0..<k).map { gsl_matrix_get(evec, $0, col) } }
+        return ((0..<k).map { gsl_vector_get(eval, $0) }, (0..<(k * k)).map { gsl_matrix_get(evec, $0 / k, $0 % k) })
     }
 
     /// argmax_z min_k min(α_k, 1 − α_k), α = base + Σ_c z_c d_c: the linear programme
@@ -191,22 +197,15 @@ struct SurfaceSet {
     /// eigensolver; eigenvalues below 1e-12 of the largest are treated as zero.
     static func pseudoInverseSymmetric(_ a: [Double], _ k: Int) -> [Double] {
         if k == 1 { return [a[0] > 0 ? 1 / a[0] : 0] }
-        GSLRuntime.prepare()
-        let m = gsl_matrix_alloc(k, k)!, evec = gsl_matrix_alloc(k, k)!, eval = gsl_vector_alloc(k)!
-        let work = gsl_eigen_symmv_alloc(k)!
-        defer { gsl_matrix_free(m); gsl_matrix_free(evec); gsl_vector_free(eval); gsl_eigen_symmv_free(work) }
-        for r in 0..<k { for c in 0..<k { gsl_matrix_set(m, r, c, a[r * k + c]) } }
-        gsl_eigen_symmv(m, eval, evec, work)
-        var largest = 0.0
-        for r in 0..<k { largest = max(largest, abs(gsl_vector_get(eval, r))) }
+        let (values, vectors) = symmetricEigen(a, k)
+        let largest = values.map(abs).max() ?? 0
         var out = [Double](repeating: 0, count: k * k)
         for e in 0..<k {
-            let lam = gsl_vector_get(eval, e)
+            let lam = values[e]
             guard lam > 1e-12 * largest else { continue }
-            for r in 0..<k { for c in 0..<k {
-                out[r * k + c] += gsl_matrix_get(evec, r, e) * gsl_matrix_get(evec, c, e) / lam
-            } }
+            for r in 0..<k { for c in 0..<k { out[r * k + c] += vectors[r * k + e] * vectors[c * k + e] / lam } }
         }
         return out
     }
+
 }

@@ -73,4 +73,11 @@ public struct Dataset: Sendable, Equatable {
 
     /// Points as m rows of d coordinates.
     public var rows: [[Double]] { (0..<count).map(point) }
+
+    /// A per-pair array over n neurons × m points (row-major by neuron) reduced to n × G groups,
+    /// taking each group's first point (coincident points share one surface, so their pairs agree).
+    public func perGroup<T>(_ perPoint: [T], width n: Int) -> [T] {
+        precondition(perPoint.count == n * count)
+        return (0..<(n * groupCount)).map { perPoint[($0 / groupCount) * count + pointsOfGroup[$0 % groupCount][0]] }
+    }
 }
