@@ -20,7 +20,11 @@ final class GeometryTests: XCTestCase {
         for (_, group) in byTime { XCTAssertEqual(Set(group.map(\.point)), [1, 2]) }
         XCTAssertTrue(atDuplicates.contains { $0.kind == .slide && $0.t > 0 }, "neuron 2 slides on the duplicate surface")
         // The two pairs of a duplicate point always share a state.
-        for p in solution.patterns { for i in 0..<3 { XCTAssertEqual(p.states[i * 6 + 1], p.states[i * 6 + 2]) } }
+        let replay = PatternReplay(solution)
+        for k in solution.patterns.indices {
+            let states = replay.states(k)
+            for i in 0..<3 { XCTAssertEqual(states[i * 6 + 1], states[i * 6 + 2]) }
+        }
     }
 
     /// d = 2 with a neuron whose line passes through two data points at t = 0: two surfaces of

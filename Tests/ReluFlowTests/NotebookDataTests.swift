@@ -34,7 +34,8 @@ final class NotebookDataTests: XCTestCase {
                 XCTAssertTrue(a.kind == b.kind && a.neuron == b.neuron && a.point == b.point && close(a.t, b.t),
                               "\(hint): event \(a) vs \(b)")
             }
-            XCTAssertEqual(fresh.patterns.map(\.code), committed.patterns.map(\.code), hint)
+            XCTAssertEqual(fresh.patterns.map(\.changes), committed.patterns.map(\.changes), hint)
+            XCTAssertEqual(fresh.patterns.map(\.patternId), committed.patterns.map(\.patternId), hint)
             XCTAssertEqual(fresh.samples.count, committed.samples.count, hint)
             var worst = 0.0
             for (a, b) in zip(fresh.samples, committed.samples) {

@@ -11,11 +11,12 @@ final class StepperAgreementTests: XCTestCase {
     func normalSpeed(of event: FlowEvent, in solution: FlowSolution) -> Double? {
         guard let k = solution.samples.firstIndex(where: { $0.t == event.t }), k > 0 else { return nil }
         let before = solution.samples[k - 1].patternId
-        guard let pattern = solution.patterns.first(where: { $0.patternId == before }) else { return nil }
+        guard let index = solution.patterns.firstIndex(where: { $0.patternId == before }) else { return nil }
+        let pattern = PatternReplay(solution).states(index)
         let problem = solution.problem
         let field = ModeField(network: problem.network, data: problem.data)
         var states = [PairState](repeating: .off, count: field.n * field.G)
-        for i in 0..<field.n { for g in 0..<field.G { states[i * field.G + g] = pattern.states[i * problem.data.count + field.pointsOfGroup[g][0]] } }
+        for i in 0..<field.n { for g in 0..<field.G { states[i * field.G + g] = pattern[i * problem.data.count + field.pointsOfGroup[g][0]] } }
         field.setMode(states)
         var y = solution.samples[k].theta + [0], f = [Double](repeating: 0, count: field.dimension)
         field.evaluate(&y, &f)

@@ -108,12 +108,15 @@ public enum PlateauReport {
     public static func patternIntervals(_ solution: FlowSolution) -> [PatternIntervalSummary] {
         let samples = solution.samples, m = solution.problem.data.count
         guard !samples.isEmpty else { return [] }
+        // The sliding pairs, kept up to date through each interval's changes.
+        var sliding = Set<Int>()
         return solution.patterns.enumerated().map { index, p in
-            var sliding: [[Int]] = []
-            for (k, s) in p.states.enumerated() where s == .sliding { sliding.append([k / m, k % m]) }
+            for c in p.changes {
+                if c.state == .sliding { sliding.insert(c.neuron * m + c.point) } else { sliding.remove(c.neuron * m + c.point) }
+            }
             return PatternIntervalSummary(
                 index: index, patternId: p.patternId, tStart: p.tStart, tEnd: p.tEnd, activeCounts: p.activeCounts,
-                slidingPairs: sliding,
+                slidingPairs: sliding.sorted().map { [$0 / m, $0 % m] },
                 lossStart: samples[firstSample(samples, atOrAfter: p.tStart)].loss,
                 lossEnd: samples[lastSample(samples, atOrBefore: p.tEnd)].loss)
         }
@@ -125,9 +128,10 @@ public enum PlateauReport {
         guard samples.count >= 2, !patterns.isEmpty else { return [] }
         let network = solution.problem.network, data = solution.problem.data
         let t = samples.map(\.t), loss = samples.map(\.loss)
+        let replay = PatternReplay(solution)
         let found = PlateauDetection.plateaus(t: t, loss: loss, logSlope: logSlopes(samples), criteria: criteria) { k in
-            let interval = patterns[intervalIndex(patterns, at: t[k])]
-            return ModeCurvature(network: network, data: data, theta: samples[k].theta, states: interval.states).spectralRadius
+            let states = replay.states(intervalIndex(patterns, at: t[k]))
+            return ModeCurvature(network: network, data: data, theta: samples[k].theta, states: states).spectralRadius
         }
         return found.map { span, rho in
             let span = span
@@ -140,9 +144,9 @@ public enum PlateauReport {
                 if length > longest { longest = length; dominant = index }
             }
             if overlapping.isEmpty { dominant = intervalIndex(patterns, at: a); longest = 0 }
-            let interval = patterns[dominant]
+            let interval = patterns[dominant], states = replay.states(dominant)
             let level = median(Array(loss[span.first...span.last]))
-            let floor = PatternFloor.value(network: network, data: data, active: interval.states.map { $0 == .on })
+            let floor = PatternFloor.value(network: network, data: data, active: states.map { $0 == .on })
             // Samples of the plateau inside the dominant interval (strictly before its end event).
             let isLast = dominant == patterns.count - 1
             let inside = (span.first...span.last).filter { t[$0] >= interval.tStart && (t[$0] < interval.tEnd || (isLast && t[$0] <= interval.tEnd)) }
@@ -153,7 +157,7 @@ public enum PlateauReport {
                 patternFloor: floor, gap: level - floor)
             plateau.rate = empiricalRate(inside.map { t[$0] }, inside.map { loss[$0] - floor }, inside.map { loss[$0] })
             if let last = inside.last {
-                let curvature = ModeCurvature(network: network, data: data, theta: samples[last].theta, states: interval.states)
+                let curvature = ModeCurvature(network: network, data: data, theta: samples[last].theta, states: states)
                 plateau.gramEigenvalue = curvature.smallestNonzeroGramEigenvalue
                 plateau.predictedRate = plateau.gramEigenvalue.map { 2 * $0 }
                 if data.dimension == 1 {
@@ -165,7 +169,7 @@ public enum PlateauReport {
                     let reading = KnotReading(network: network, data: data, theta: samples[mid].theta)
                     plateau.exitPrediction = reading.exitPrediction
                     plateau.exitForecast = ExitForecast.make(
-                        network: network, data: data, states: interval.states, theta: samples[mid].theta, t: t[mid],
+                        network: network, data: data, states: states, theta: samples[mid].theta, t: t[mid],
                         previous: previous.map { (t[$0], samples[$0].theta) })
                     plateau.observedExit = observedExit(solution, after: interval)
                     if let observed = plateau.observedExit {

@@ -50,11 +50,17 @@ public enum RunContinuation {
             earlier.events.append(FlowEvent(t: t, neuron: i, point: j, kind: kind, state: state, loss: loss))
         }
         for row in try rows(try bytes("patterns.csv"), "patterns.csv") {
+            func counts(_ text: String) -> [Int]? {
+                let values = text.split(separator: ";").compactMap { Int($0) }
+                return values.count == n ? values : nil
+            }
+            let changes = row.count == 6 ? row[5].split(separator: ";").map { PatternChange(text: $0, width: n, points: m) } : []
             guard row.count == 6, let id = Int(row[0]), let t0 = Double(row[1]), let t1 = Double(row[2]),
-                  let states = FlowCheckpoint(t: 0, theta: [], dissipated: 0, pattern: row[5]).states(width: n, points: m) else {
+                  let active = counts(row[3]), let sliding = counts(row[4]), !changes.contains(where: { $0 == nil }) else {
                 throw InputError(field, "\(path("patterns.csv")) has a malformed row")
             }
-            earlier.patterns.append(PatternInterval(patternId: id, tStart: t0, tEnd: t1, states: states, width: n, pointCount: m))
+            earlier.patterns.append(PatternInterval(patternId: id, tStart: t0, tEnd: t1, changes: changes.map { $0! },
+                                                    activeCounts: active, slidingCounts: sliding, width: n, pointCount: m))
         }
         var diag = FlowDiagnostics()
         diag.steps = summary.steps
@@ -75,14 +81,22 @@ public enum RunContinuation {
     /// Pattern ids of the continuation are mapped onto the earlier ones by pattern.
     public static func merge(_ earlier: FlowSolution, _ later: FlowSolution) -> FlowSolution {
         var merged = later
-        var idOfCode: [String: Int] = [:]
-        for p in earlier.patterns { idOfCode[p.code] = p.patternId }
+        let n = later.problem.network.width, m = later.problem.data.count
+        // Ids by pattern: the earlier run's, then new ones for patterns it never had.
+        var idOfKey: [PatternKey: Int] = [:]
+        let earlierReplay = PatternReplay(earlier)
+        for k in earlier.patterns.indices { idOfKey[PatternKey(earlierReplay.states(k))] = earlier.patterns[k].patternId }
         var nextId = (earlier.patterns.map(\.patternId).max() ?? -1) + 1
         var remap: [Int: Int] = [:]
-        for p in later.patterns where remap[p.patternId] == nil {
-            if let id = idOfCode[p.code] { remap[p.patternId] = id } else {
+        let laterReplay = PatternReplay(later)
+        var laterKeys: [PatternKey] = []
+        for (k, p) in later.patterns.enumerated() {
+            let key = PatternKey(laterReplay.states(k))
+            laterKeys.append(key)
+            if remap[p.patternId] != nil { continue }
+            if let id = idOfKey[key] { remap[p.patternId] = id } else {
                 remap[p.patternId] = nextId
-                idOfCode[p.code] = nextId
+                idOfKey[key] = nextId
                 nextId += 1
             }
         }
@@ -93,14 +107,21 @@ public enum RunContinuation {
         }
         merged.events = earlier.events + later.events
         var patterns = earlier.patterns
+        let lastEarlier = earlier.patterns.isEmpty ? [PairState](repeating: .off, count: n * m) : earlierReplay.final
         for (k, p) in later.patterns.enumerated() {
             var p = p
             p.patternId = remap[p.patternId] ?? p.patternId
-            if k == 0, let last = patterns.last, last.code == p.code, last.tEnd == p.tStart {
-                patterns[patterns.count - 1].tEnd = p.tEnd
-            } else {
-                patterns.append(p)
+            if k == 0 {
+                // The continuation's first changes are from all-off: restate them against the earlier end.
+                let first = laterReplay.states(0)
+                p.changes = first.indices.filter { first[$0] != lastEarlier[$0] }
+                    .map { PatternChange(neuron: $0 / m, point: $0 % m, state: first[$0]) }
+                if let last = patterns.last, PatternKey(lastEarlier) == laterKeys[0], last.tEnd == p.tStart {
+                    patterns[patterns.count - 1].tEnd = p.tEnd
+                    continue
+                }
             }
+            patterns.append(p)
         }
         merged.patterns = patterns
         var diag = later.diagnostics

@@ -2,6 +2,10 @@ import Foundation
 
 /// The files of a run folder for a solution (INTERFACE.md), as name → bytes.
 public enum RunExport {
+    /// `pattern_matrices.npy` (intervals × n × m bytes) is written only up to this many entries;
+    /// beyond, `patterns.csv`'s change lists hold the patterns.
+    public static let patternMatrixLimit = 1 << 24
+
     public static func files(for solution: FlowSolution, config: RunConfig) throws -> [(String, Data)] {
         let network = solution.problem.network
         let data = solution.problem.data
@@ -51,13 +55,13 @@ public enum RunExport {
         ])))
 
         // patterns
-        var patterns = CSVWriter(header: ["patternId", "tStart", "tEnd", "activeCounts", "slidingCounts", "pattern"])
+        var patterns = CSVWriter(header: ["patternId", "tStart", "tEnd", "activeCounts", "slidingCounts", "changes"])
         for p in solution.patterns {
             patterns.integer(p.patternId)
             patterns.numbers([p.tStart, p.tEnd])
             patterns.text(p.activeCounts.map(String.init).joined(separator: ";"))
             patterns.text(p.slidingCounts.map(String.init).joined(separator: ";"))
-            patterns.text(p.code)
+            patterns.text(p.changes.map(\.text).joined(separator: ";"))
             patterns.endRow()
         }
         files.append(("patterns.csv", patterns.data))
@@ -65,9 +69,13 @@ public enum RunExport {
             .int64("patternId", solution.patterns.map(\.patternId)),
             .float64("tStart", solution.patterns.map(\.tStart)), .float64("tEnd", solution.patterns.map(\.tEnd)),
         ])))
-        // Full matrices: intervals × n × m, 1 on, 0 off, 2 sliding.
-        let matrices = solution.patterns.flatMap { $0.states.map { Int8($0.rawValue) } }
-        files.append(("pattern_matrices.npy", NPYWriter.int8(matrices, shape: [solution.patterns.count, network.width, data.count])))
+        // Full matrices, intervals × n × m (1 on, 0 off, 2 sliding), while they stay small.
+        let n = network.width, m = data.count
+        if solution.patterns.count * n * m <= RunExport.patternMatrixLimit {
+            let replay = PatternReplay(solution)
+            let matrices = solution.patterns.indices.flatMap { replay.states($0).map { Int8($0.rawValue) } }
+            files.append(("pattern_matrices.npy", NPYWriter.int8(matrices, shape: [solution.patterns.count, n, m])))
+        }
 
         // data
         let d = data.dimension

@@ -31,7 +31,7 @@ public struct FlowCheckpoint: Codable, Sendable, Equatable {
     public var t: Double
     public var theta: [Double]
     public var dissipated: Double
-    /// The pattern as in `patterns.csv`: per neuron a string of `+` (on), `-` (off), `0` (sliding)
+    /// The pattern (`patternCode`): per neuron a string of `+` (on), `-` (off), `0` (sliding)
     /// over the points, joined by `;`.
     public var pattern: String
 
@@ -47,14 +47,11 @@ public struct FlowCheckpoint: Codable, Sendable, Equatable {
         let rows = pattern.split(separator: ";", omittingEmptySubsequences: false)
         guard rows.count == n, rows.allSatisfy({ $0.count == m }) else { return nil }
         var out: [PairState] = []
+        out.reserveCapacity(n * m)
         for row in rows {
             for ch in row {
-                switch ch {
-                case "+": out.append(.on)
-                case "-": out.append(.off)
-                case "0": out.append(.sliding)
-                default: return nil
-                }
+                guard let s = PairState(symbol: ch) else { return nil }
+                out.append(s)
             }
         }
         return out

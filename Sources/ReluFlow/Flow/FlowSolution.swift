@@ -22,28 +22,99 @@ public struct FlowEvent: Sendable {
     public var loss: Double
 }
 
-/// A maximal interval of constant activation pattern.
+/// A maximal interval of constant activation pattern. The pattern itself is stored as the pairs
+/// whose state differs from the previous interval's (from all-off for the first interval), so a
+/// run's patterns take O(n·m + events) memory, not O(n·m · events); `PatternReplay` rebuilds the
+/// full n×m pattern of any interval.
 public struct PatternInterval: Sendable {
     public var patternId: Int
     public var tStart: Double
     public var tEnd: Double
-    /// n×m states, row-major by neuron.
-    public var states: [PairState]
+    /// Pairs whose state differs from the previous interval (the first interval: from all off).
+    public var changes: [PatternChange]
+    /// Per-neuron number of points that activate it (`on`).
+    public var activeCounts: [Int]
+    /// Per-neuron number of sliding pairs.
+    public var slidingCounts: [Int]
     public let width: Int
     public let pointCount: Int
 
-    /// Per-neuron number of points that activate it (`on`).
-    public var activeCounts: [Int] {
-        (0..<width).map { i in (0..<pointCount).filter { states[i * pointCount + $0] == .on }.count }
+    public init(patternId: Int, tStart: Double, tEnd: Double, changes: [PatternChange], activeCounts: [Int], slidingCounts: [Int], width: Int, pointCount: Int) {
+        self.patternId = patternId
+        self.tStart = tStart
+        self.tEnd = tEnd
+        self.changes = changes
+        self.activeCounts = activeCounts
+        self.slidingCounts = slidingCounts
+        self.width = width
+        self.pointCount = pointCount
     }
-    /// Per-neuron number of sliding pairs.
-    public var slidingCounts: [Int] {
-        (0..<width).map { i in (0..<pointCount).filter { states[i * pointCount + $0] == .sliding }.count }
+}
+
+/// A pair (neuron i, point j) taking a new state at the start of a pattern interval.
+public struct PatternChange: Sendable, Equatable {
+    public var neuron: Int
+    public var point: Int
+    public var state: PairState
+
+    public init(neuron: Int, point: Int, state: PairState) {
+        self.neuron = neuron
+        self.point = point
+        self.state = state
     }
-    /// The full pattern as text: one string of `+`/`-`/`0` per neuron, joined by `;`.
-    public var code: String {
-        (0..<width).map { i in String((0..<pointCount).map { states[i * pointCount + $0].symbol }) }.joined(separator: ";")
+
+    /// `i:j:s` with s the state's symbol (`+`, `-`, `0`), as in `patterns.csv`.
+    public var text: String { "\(neuron):\(point):\(state.symbol)" }
+
+    /// Parses `text`'s format; nil when malformed or outside an n×m pattern.
+    public init?(text: Substring, width n: Int, points m: Int) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, let i = Int(parts[0]), let j = Int(parts[1]), (0..<n).contains(i), (0..<m).contains(j),
+              parts[2].count == 1, let s = PairState(symbol: parts[2].first!) else { return nil }
+        self.init(neuron: i, point: j, state: s)
     }
+}
+
+/// Full n×m patterns (row-major by neuron) of a sequence of pattern intervals, rebuilt from their
+/// change lists. Forward queries continue from the last one; a query for an earlier interval
+/// replays from the start.
+public final class PatternReplay {
+    public let intervals: [PatternInterval]
+    private var states: [PairState]
+    private var next = 0
+    private let m: Int
+
+    public init(_ intervals: [PatternInterval], width n: Int, points m: Int) {
+        self.intervals = intervals
+        self.m = m
+        states = [PairState](repeating: .off, count: n * m)
+    }
+
+    public convenience init(_ solution: FlowSolution) {
+        self.init(solution.patterns, width: solution.problem.network.width, points: solution.problem.data.count)
+    }
+
+    /// The pattern of interval `k`.
+    public func states(_ k: Int) -> [PairState] {
+        if k < next - 1 {
+            for q in states.indices { states[q] = .off }
+            next = 0
+        }
+        while next <= k {
+            for c in intervals[next].changes { states[c.neuron * m + c.point] = c.state }
+            next += 1
+        }
+        return states
+    }
+
+    /// The pattern after the last interval's changes (all off when there are none).
+    public var final: [PairState] { intervals.isEmpty ? states : states(intervals.count - 1) }
+}
+
+/// The text form of a pattern used by `checkpoint.json`: per neuron a string of `+` (on), `-`
+/// (off), `0` (sliding) over the points, joined by `;`.
+public func patternCode(_ states: [PairState], width n: Int, points m: Int) -> String {
+    (0..<n).map { i in String((0..<m).map { states[i * m + $0].symbol }) }.joined(separator: ";")
 }
 
 public enum FlowStatus: String, Sendable, Codable {
@@ -94,7 +165,8 @@ public struct FlowSolution: Sendable {
 
     /// The state to continue from (`checkpoint.json`).
     public var checkpoint: FlowCheckpoint {
-        FlowCheckpoint(t: finalTime, theta: finalTheta, dissipated: samples.last?.dissipated ?? 0, pattern: patterns.last?.code ?? "")
+        FlowCheckpoint(t: finalTime, theta: finalTheta, dissipated: samples.last?.dissipated ?? 0,
+                       pattern: patterns.isEmpty ? "" : patternCode(PatternReplay(self).final, width: problem.network.width, points: problem.data.count))
     }
 
     public var finalTime: Double { samples.last?.t ?? 0 }

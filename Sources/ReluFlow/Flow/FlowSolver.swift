@@ -70,8 +70,13 @@ private final class FlowIntegration {
     var z0: UnsafeMutablePointer<Double>, zdot0: UnsafeMutablePointer<Double>
     var z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>
 
-    var patternIds: [[PairState]: Int] = [:]
+    /// Pattern ids by a 128-bit key of the group states (`PatternKey`), so that a run keeps no
+    /// full pattern per interval.
+    var patternIds: [PatternKey: Int] = [:]
     var currentPattern = 0
+    /// Group states of the current interval, and of the last interval appended to the solution.
+    var currentStates: [PairState] = []
+    var recordedStates: [PairState] = []
     var patternStart = 0.0
     var lastEventTime = -Double.infinity
     var chosenAtThisTime: [Int: Set<PairState>] = [:]
@@ -159,6 +164,7 @@ private final class FlowIntegration {
             let states = problem.data.perGroup(perPoint, width: n)
             field.setMode(states)
             currentPattern = patternId(states)
+            currentStates = states
             patternStart = t
         } else {
             for p in 0..<P { y[p] = problem.theta0[p] }
@@ -525,6 +531,7 @@ private final class FlowIntegration {
             lastEventTime = 0
         }
         currentPattern = patternId(field.states)
+        currentStates = field.states
         patternStart = 0
     }
 
@@ -536,32 +543,40 @@ private final class FlowIntegration {
     // MARK: Bookkeeping
 
     func patternId(_ states: [PairState]) -> Int {
-        if let id = patternIds[states] { return id }
+        let key = PatternKey(states)
+        if let id = patternIds[key] { return id }
         let id = patternIds.count
-        patternIds[states] = id
+        patternIds[key] = id
         return id
     }
 
     func closePattern(at t: Double) {
-        let newId = patternId(field.states)
-        appendInterval(id: currentPattern, states: statesOfPattern(currentPattern), from: patternStart, to: t)
-        currentPattern = newId
+        appendInterval(from: patternStart, to: t)
+        currentPattern = patternId(field.states)
+        currentStates = field.states
         patternStart = t
     }
 
-    private var statesById: [Int: [PairState]] = [:]
-    func statesOfPattern(_ id: Int) -> [PairState] {
-        if statesById.isEmpty || statesById[id] == nil {
-            for (states, key) in patternIds { statesById[key] = states }
+    /// Appends the current interval: its changes against the last appended one (per point) and its
+    /// per-neuron counts, O(n·G).
+    func appendInterval(from: Double, to: Double) {
+        if recordedStates.isEmpty { recordedStates = [PairState](repeating: .off, count: n * G) }
+        var changes: [PatternChange] = []
+        var active = [Int](repeating: 0, count: n), sliding = [Int](repeating: 0, count: n)
+        for i in 0..<n {
+            for g in 0..<G {
+                let s = currentStates[i * G + g]
+                let size = field.pointsOfGroup[g].count
+                if s == .on { active[i] += size } else if s == .sliding { sliding[i] += size }
+                if s != recordedStates[i * G + g] {
+                    for j in field.pointsOfGroup[g] { changes.append(PatternChange(neuron: i, point: j, state: s)) }
+                }
+            }
         }
-        return statesById[id]!
-    }
-
-    func appendInterval(id: Int, states groupStates: [PairState], from: Double, to: Double) {
-        // Expand groups to points.
-        var perPoint = [PairState](repeating: .off, count: n * m)
-        for i in 0..<n { for j in 0..<m { perPoint[i * m + j] = groupStates[i * G + field.groupOfPoint[j]] } }
-        solution.patterns.append(PatternInterval(patternId: id, tStart: from, tEnd: to, states: perPoint, width: n, pointCount: m))
+        changes.sort { ($0.neuron, $0.point) < ($1.neuron, $1.point) }
+        recordedStates = currentStates
+        solution.patterns.append(PatternInterval(patternId: currentPattern, tStart: from, tEnd: to, changes: changes,
+                                                 activeCounts: active, slidingCounts: sliding, width: n, pointCount: m))
     }
 
     func record(t: Double) {
@@ -594,7 +609,7 @@ private final class FlowIntegration {
     }
 
     func finish(at t: Double) {
-        appendInterval(id: currentPattern, states: statesOfPattern(currentPattern), from: patternStart, to: t)
+        appendInterval(from: patternStart, to: t)
         var diag = solution.diagnostics
         diag.rhsEvaluations = field.rhsEvaluations
         diag.jacobianEvaluations = field.jacobianEvaluations
