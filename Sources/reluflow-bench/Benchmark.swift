@@ -27,12 +27,39 @@ struct Benchmark: ParsableCommand {
     @Flag(help: "Also run the SciPy peer (python3 with numpy and scipy) on each case, once.")
     var peers = false
 
+    @Flag(help: "Run the scaling series (m, n, d) = (20, 10, 1) … (10 000, 256, 2) instead of the examples.")
+    var scaling = false
+
+    @Option(help: "Horizon T of the scaling series.")
+    var scalingT = 1.0
+
+    @Option(help: "Largest n·m of the scaling series to run.")
+    var maxPairs = 2_560_000
+
     func run() throws {
+        if scaling { return try runScaling() }
         print("case                    auto s     steps  events  rk8pd s    ratio   |Δθ| vs rk8pd  drift     defect    peer s   peer ratio")
         for name in examples.split(separator: ",").map(String.init) {
             for T in horizons.split(separator: ",").compactMap({ Double($0) }) {
                 try benchmark(name, T)
             }
+        }
+    }
+
+    func runScaling() throws {
+        print(ScalingRow.header)
+        var rows: [ScalingRow] = []
+        for c in ScalingCase.series where c.n * c.m <= maxPairs {
+            let problem = try c.problem(T: scalingT)
+            let start = DispatchTime.now().uptimeNanoseconds
+            let solution = solve(problem)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let row = ScalingRow(scalingCase: c, T: scalingT, seconds: seconds, solution: solution, timing: FieldTiming.measure(problem))
+            print(row.line)
+            rows.append(row)
+        }
+        if let e = ScalingRow.exponents(rows) {
+            print(String(format: "fitted: wall time per unit t ∝ (n·m)^%.2f; events per unit t ∝ (n·m)^%.2f", e.cost, e.events))
         }
     }
 

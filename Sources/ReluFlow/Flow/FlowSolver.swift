@@ -326,11 +326,14 @@ private final class FlowIntegration {
             }
         }
         if hi == .infinity { return .none }
-        let functions = flags.filter { !$0.isDip || $0.tau <= hi }.map(\.function)
+        let chosen = flags.filter { !$0.isDip || $0.tau <= hi }
+        let functions = chosen.map(\.function)
+        // The earliest predicted root starts the location (all flags must have one).
+        let guess: Double? = chosen.contains { $0.root == nil } ? nil : chosen.compactMap(\.root).min().map { min($0, hi) }
         let copyHi = UnsafeMutablePointer<Double>.allocate(capacity: dim)
         defer { copyHi.deallocate() }
         copyHi.update(from: yHi, count: dim)
-        guard let tau = locator.locate(t0: t0, y0: y0, f0: f0, hi: hi, yHi: copyHi, functions: functions, stepHint: stepHint) else {
+        guard let tau = locator.locate(t0: t0, y0: y0, f0: f0, hi: hi, yHi: copyHi, functions: functions, stepHint: stepHint, guess: guess) else {
             return .failed("re-stepping to locate an event failed near t = \(t0): \(String(cString: gsl_strerror(locator.failureStatus)))")
         }
         t = t0 + tau

@@ -47,7 +47,6 @@ final class ModeField {
     let alpha: UnsafeMutablePointer<Double>
 
     // Scratch.
-    let h: UnsafeMutablePointer<Double>       // n×G
     let N: UnsafeMutablePointer<Double>       // G
     let Nabs: UnsafeMutablePointer<Double>    // G: |c_0| + Σ_i s_ig |c_i| (|b_i| + Σ_k |w_ik x_gk|), the scale of N's rounding
     let R: UnsafeMutablePointer<Double>       // G
@@ -96,7 +95,6 @@ final class ModeField {
         alpha.initialize(repeating: .nan, count: n * G)
         surfaces = [SurfaceSet?](repeating: nil, count: n)
         alphaBandFactor = [Double](repeating: 1, count: n * G)
-        h = .allocate(capacity: n * G)
         N = .allocate(capacity: G)
         Nabs = .allocate(capacity: G)
         Nabs.initialize(repeating: 0, count: G)
@@ -109,7 +107,7 @@ final class ModeField {
     }
 
     deinit {
-        for p in [xg, xgT, mult, ysum, yabs, slope, alpha, h, N, Nabs, R, F, lambdas] { p.deallocate() }
+        for p in [xg, xgT, mult, ysum, yabs, slope, alpha, N, Nabs, R, F, lambdas] { p.deallocate() }
         F4.deallocate()
         lastTheta.deallocate()
         lastField.deallocate()
@@ -144,7 +142,7 @@ final class ModeField {
 
     // MARK: Field
 
-    /// `f = [−∇L (mode-locked, Filippov on sliding pairs), |−∇L|²]`. Also fills h, N, R and alpha.
+    /// `f = [−∇L (mode-locked, Filippov on sliding pairs), |−∇L|²]`. Also fills N, R and alpha.
     /// Returns false when the result is not finite.
     @discardableResult
     func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
@@ -152,21 +150,29 @@ final class ModeField {
         let wOff = 0, bOff = n * d, cOff = n * d + n
         let c0 = network.outputBias ? y[2 * n + n * d] : 0
         // Four groups at a time (SIMD4 lanes over g), the tail of G % 4 groups scalar; the
-        // transposed points xgT (d×G) make the lanes contiguous.
+        // transposed points xgT (d×G) make the lanes contiguous. z is recomputed in pass 2 rather
+        // than stored: with d ≤ 2 that costs less than the memory traffic of an n×G buffer
+        // (measured: MEASURE).
         let G4 = G & ~3
+        let x0 = xgT, x1 = xgT + (d > 1 ? G : 0)
         for g in 0..<G { N[g] = c0 }
-        // Pass 1: pre-activations, h = s·z, network outputs N_g = c0 + Σ_i c_i h_ig.
+        // Pass 1: network outputs N_g = c0 + Σ_i c_i s_ig z_ig.
         for i in 0..<n {
             let b = y[bOff + i], c = y[cOff + i]
             let w = y + (wOff + i * d)
-            let row = i * G
+            let srow = slope + i * G
             var g = 0
             if d == 1 {
-                // The common one-dimensional case without the inner loop over k.
                 let w0 = w[0]
                 while g < G4 {
-                    let hv = load4(slope + (row + g)) * (b + w0 * load4(xgT + g))
-                    store4(hv, h + (row + g))
+                    let hv = load4(srow + g) * (b + w0 * load4(x0 + g))
+                    store4(load4(N + g) + c * hv, N + g)
+                    g += 4
+                }
+            } else if d == 2 {
+                let w0 = w[0], w1 = w[1]
+                while g < G4 {
+                    let hv = load4(srow + g) * (b + w0 * load4(x0 + g) + w1 * load4(x1 + g))
                     store4(load4(N + g) + c * hv, N + g)
                     g += 4
                 }
@@ -174,17 +180,13 @@ final class ModeField {
             while g < G4 {
                 var z = SIMD4<Double>(repeating: b)
                 for k in 0..<d { z += w[k] * load4(xgT + (k * G + g)) }
-                let hv = load4(slope + (row + g)) * z
-                store4(hv, h + (row + g))
-                store4(load4(N + g) + c * hv, N + g)
+                store4(load4(N + g) + c * (load4(srow + g) * z), N + g)
                 g += 4
             }
             while g < G {
                 var z = b
                 for k in 0..<d { z += w[k] * xgT[k * G + g] }
-                let hv = slope[row + g] * z
-                h[row + g] = hv
-                N[g] += c * hv
+                N[g] += c * (srow[g] * z)
                 g += 1
             }
         }
@@ -193,40 +195,65 @@ final class ModeField {
             R[g] = mult[g] * N[g] - ysum[g]
             sumR += R[g]
         }
-        // Pass 2: gradients, ∂L/∂c_i ∝ Σ_g R_g h_ig and ∂L/∂(w_i, b_i) ∝ Σ_g R_g s_ig x̃_g.
+        // Pass 2: gradients, ∂L/∂c_i ∝ Σ_g R_g s_ig z_ig and ∂L/∂(w_i, b_i) ∝ Σ_g R_g s_ig x̃_g.
         for i in 0..<n {
-            let row = i * G
+            let b = y[bOff + i]
+            let w = y + (wOff + i * d)
+            let row = i * G, srow = slope + row
             var accC4 = SIMD4<Double>(), accB4 = SIMD4<Double>()
             for k in 0..<d { F4[k] = SIMD4<Double>() }
             var g = 0
             if d == 1 {
+                let w0 = w[0]
                 var accW4 = SIMD4<Double>()
                 while g < G4 {
-                    let r = load4(R + g)
-                    accC4 += r * load4(h + (row + g))
-                    let sr = load4(slope + (row + g)) * r
+                    let r = load4(R + g), xv = load4(x0 + g)
+                    let sr = load4(srow + g) * r
+                    accC4 += sr * (b + w0 * xv)
                     accB4 += sr
-                    accW4 += sr * load4(xgT + g)
+                    accW4 += sr * xv
                     g += 4
                 }
                 F4[0] = accW4
+            } else if d == 2 {
+                let w0 = w[0], w1 = w[1]
+                var accW0 = SIMD4<Double>(), accW1 = SIMD4<Double>()
+                while g < G4 {
+                    let r = load4(R + g), xv0 = load4(x0 + g), xv1 = load4(x1 + g)
+                    let sr = load4(srow + g) * r
+                    accC4 += sr * (b + w0 * xv0 + w1 * xv1)
+                    accB4 += sr
+                    accW0 += sr * xv0
+                    accW1 += sr * xv1
+                    g += 4
+                }
+                F4[0] = accW0
+                F4[1] = accW1
             }
             while g < G4 {
                 let r = load4(R + g)
-                accC4 += r * load4(h + (row + g))
-                let sr = load4(slope + (row + g)) * r
+                let sr = load4(srow + g) * r
+                var z = SIMD4<Double>(repeating: b)
+                for k in 0..<d {
+                    let xv = load4(xgT + (k * G + g))
+                    z += w[k] * xv
+                    F4[k] += sr * xv
+                }
+                accC4 += sr * z
                 accB4 += sr
-                for k in 0..<d { F4[k] += sr * load4(xgT + (k * G + g)) }
                 g += 4
             }
             var accC = accC4.sum(), accB = accB4.sum()
             for k in 0..<d { F[k] = F4[k].sum() }
             while g < G {
-                let r = R[g]
-                accC += r * h[row + g]
-                let sr = slope[row + g] * r
+                let sr = srow[g] * R[g]
+                var z = b
+                for k in 0..<d {
+                    z += w[k] * xgT[k * G + g]
+                    F[k] += sr * xgT[k * G + g]
+                }
+                accC += sr * z
                 accB += sr
-                for k in 0..<d { F[k] += sr * xgT[k * G + g] }
                 g += 1
             }
             F[d] = accB
@@ -292,7 +319,7 @@ final class ModeField {
                     for k in 0..<d { rowPtr[i * d + k] = cs * xg[g * d + k] }
                     rowPtr[bOff + i] = cs
                 }
-                rowPtr[cOff + i] = h[i * G + g] * root
+                rowPtr[cOff + i] = s * preactivation(y, i, g) * root
             }
             if network.outputBias { rowPtr[2 * n + n * d] = root }
         }

@@ -1,0 +1,60 @@
+import Foundation
+import ReluFlow
+
+/// The scaling series of issue 4: random points in [-1, 1]^d, y = sin(πx0)·x1 (d = 2) or
+/// sin(πx) (d = 1), He initialisation with seed 0, integrated to a common horizon. Per case it
+/// reports the run's cost and the field's roofline (FieldTiming); at the end the exponent of
+/// wall time per unit of simulated time in n·m (least squares on the log–log points).
+struct ScalingCase {
+    let m: Int, n: Int, d: Int
+
+    static let series: [ScalingCase] = [
+        ScalingCase(m: 20, n: 10, d: 1), ScalingCase(m: 100, n: 16, d: 1), ScalingCase(m: 400, n: 32, d: 2),
+        ScalingCase(m: 1_000, n: 64, d: 2), ScalingCase(m: 2_500, n: 128, d: 2), ScalingCase(m: 10_000, n: 256, d: 2),
+    ]
+
+    var label: String { "m=\(m) n=\(n) d=\(d)" }
+
+    func problem(T: Double) throws -> FlowProblem {
+        let target = TargetConfig(function: d == 1 ? "sin(pi*x)" : "sin(pi*x0)*x1", m: m, range: [-1, 1], dim: d,
+                                  points: "random", seed: 1)
+        let config = RunConfig(data: DataConfig(target: target),
+                               network: NetworkConfig(width: n, initialization: InitSpec(scheme: .he, seed: 0, biasScale: 0.1)),
+                               flow: FlowConfig(T: T, samples: SampleConfig(spacing: "log", count: 50)))
+        return try config.resolve().problem
+    }
+}
+
+struct ScalingRow {
+    let scalingCase: ScalingCase
+    let T: Double
+    let seconds: Double
+    let solution: FlowSolution
+    let timing: FieldTiming
+
+    var secondsPerUnitTime: Double { seconds / solution.finalTime }
+    var pairs: Double { Double(scalingCase.n * scalingCase.m) }
+
+    static let header = "case                        T      wall s   s/unit t    steps      RHS      Jac  events  final loss   drift    µs/RHS  µs/matvec  ratio"
+
+    var line: String {
+        let d = solution.diagnostics
+        return String(format: "%@ %6.0e %9.3f %10.3e %8d %8d %8d %7d %11.4e %7.1e %9.1f %10.1f %6.1f",
+                      scalingCase.label.padding(toLength: 24, withPad: " ", startingAt: 0), T, seconds, secondsPerUnitTime,
+                      d.steps, d.rhsEvaluations, d.jacobianEvaluations, solution.events.count, d.finalLoss, d.invariantDrift,
+                      timing.secondsPerEvaluation * 1e6, timing.secondsPerMatVec * 1e6, timing.ratio)
+            + (solution.status == .completed ? "" : "  [\(solution.status.rawValue): \(solution.message ?? "")]")
+    }
+
+    /// Least-squares slope of log(s per unit t) against log(n·m), and of events per unit t.
+    static func exponents(_ rows: [ScalingRow]) -> (cost: Double, events: Double)? {
+        guard rows.count >= 2 else { return nil }
+        func slope(_ values: [Double]) -> Double {
+            let x = rows.map { log($0.pairs) }, y = values.map { log($0) }
+            let mx = x.reduce(0, +) / Double(x.count), my = y.reduce(0, +) / Double(y.count)
+            let sxy = zip(x, y).map { ($0 - mx) * ($1 - my) }.reduce(0, +), sxx = x.map { ($0 - mx) * ($0 - mx) }.reduce(0, +)
+            return sxy / sxx
+        }
+        return (slope(rows.map(\.secondsPerUnitTime)), slope(rows.map { max(Double($0.solution.events.count), 1) / $0.solution.finalTime }))
+    }
+}
