@@ -1,10 +1,11 @@
 import ArgumentParser
-import Foundation
+@preconcurrency import Foundation
 import ReluFlow
 
-/// `swift run -c release reluflow-bench`: the built-in examples at several horizons with the
-/// `auto` stepper against rk8pd alone (the baseline, run in the same process), and optionally the
-/// independent SciPy peer (`Tests/Reference/filippov_reference.py`) in the same session.
+/// `swift run -c release reluflow-bench` (or `bash Benchmarks/run` for the whole suite): the
+/// built-in examples at several horizons with the `auto` stepper against rk8pd alone (the
+/// baseline, run in the same process), optionally the Python peers of `Benchmarks/peers` on the
+/// same resolved configs in the same session (`--peers`), or the scaling series (`--scaling`).
 /// Timings are wall-clock medians of `--repeat` runs of the integration alone (no file output).
 @main
 struct Benchmark: ParsableCommand {
@@ -24,8 +25,20 @@ struct Benchmark: ParsableCommand {
     @Option(help: "Skip the rk8pd baseline for horizons above this (it needs ~1 step per time unit late in the flow).")
     var baselineLimit = 1e6
 
-    @Flag(help: "Also run the SciPy peer (python3 with numpy and scipy) on each case, once.")
+    @Flag(help: "Also run the Python peers (Benchmarks/peers: SciPy flow, NumPy gradient descent) on each case, once.")
     var peers = false
+
+    @Option(help: "Python with numpy and scipy for the peers (Benchmarks/setup makes Benchmarks/.venv).")
+    var python = "python3"
+
+    @Option(help: "solve_ivp methods of the SciPy peer, comma-separated (DOP853, LSODA, Radau, BDF).")
+    var peerMethods = "DOP853,LSODA"
+
+    @Option(help: "Run the peers only for horizons up to this T (the SciPy flow needs ~500 s for sine at 1e6).")
+    var peerLimit = 1e5
+
+    @Option(help: "Wall seconds for the NumPy gradient-descent peer per case (0: skip it).")
+    var descentBudget = 30.0
 
     @Flag(help: "Run the scaling series (m, n, d) = (20, 10, 1) … (10 000, 256, 2) instead of the examples.")
     var scaling = false
@@ -37,8 +50,9 @@ struct Benchmark: ParsableCommand {
     var maxPairs = 2_560_000
 
     func run() throws {
+        setvbuf(stdout, nil, _IOLBF, 0)   // rows appear as they finish, also when piped
         if scaling { return try runScaling() }
-        print("case                    auto s     steps  events  rk8pd s    ratio   |Δθ| vs rk8pd  drift     defect    peer s   peer ratio")
+        print("case                    auto s     steps  events  rk8pd s    ratio   |Δθ| vs rk8pd  drift     defect")
         for name in examples.split(separator: ",").map(String.init) {
             for T in horizons.split(separator: ",").compactMap({ Double($0) }) {
                 try benchmark(name, T)
@@ -92,36 +106,29 @@ struct Benchmark: ParsableCommand {
             ratio = String(format: "%.1f×", refTime / autoTime)
             dTheta = String(format: "%.1e", zip(auto.finalTheta, ref.finalTheta).map { abs($0 - $1) }.max() ?? 0)
         }
-        var peer = "—", peerRatio = "—"
-        if peers, let seconds = try runPeer(resolved, T) {
-            peer = String(format: "%.2f", seconds)
-            peerRatio = String(format: "%.0f×", seconds / autoTime)
-        }
         let label = "\(name) T=\(String(format: "%.0e", T))"
-        print(String(format: "%@ %8.4f %9d %7d %8@ %8@ %14@ %9.1e %9.1e %8@ %10@",
+        print(String(format: "%@ %8.4f %9d %7d %8@ %8@ %14@ %9.1e %9.1e",
                      label.padding(toLength: 20, withPad: " ", startingAt: 0), autoTime, auto.diagnostics.steps, auto.events.count,
-                     baseline, ratio, dTheta, auto.diagnostics.invariantDrift, auto.diagnostics.dissipationDefect, peer, peerRatio))
+                     baseline, ratio, dTheta, auto.diagnostics.invariantDrift, auto.diagnostics.dissipationDefect))
         if auto.status != .completed { print("    status \(auto.status.rawValue): \(auto.message ?? "")") }
-    }
-
-    /// Runs the SciPy peer on the resolved config; its own wall time (integration only).
-    func runPeer(_ config: RunConfig, _ T: Double) throws -> Double? {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reluflow-bench-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let configURL = dir.appendingPathComponent("config.json"), out = dir.appendingPathComponent("peer.json")
-        try config.encoded().write(to: configURL)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Tests/Reference/filippov_reference.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, configURL.path, "--T", "\(T)", "--out", out.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let data = FileManager.default.contents(atPath: out.path),
-              let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        return json["wallSeconds"] as? Double
+        guard peers, T <= peerLimit else { return }
+        let runner = PeerRunner(python: python)
+        for method in peerMethods.split(separator: ",").map(String.init) {
+            guard let peer = try runner.flow(resolved, T: T, method: method) else { continue }
+            let dLoss = abs(peer.loss - auto.finalLoss) / max(abs(auto.finalLoss), 1e-300)
+            let dPeer = zip(auto.finalTheta, peer.theta).map { abs($0 - $1) }.max() ?? .nan
+            print(String(format: "    scipy %-7@ %9.2f s  %7.0f× slower  RHS %9d  Jac %6d  events %5d (%@)  |Δθ| %.1e  Δloss/loss %.1e%@",
+                         method, peer.wallSeconds, peer.wallSeconds / autoTime, peer.rhsEvaluations, peer.jacobianEvaluations,
+                         peer.events.count, peer.sameEvents(as: auto) ? "same sequence" : "sequence differs", dPeer, dLoss,
+                         peer.status == "completed" ? "" : "  [\(peer.status): \(peer.message ?? "")]"))
+        }
+        if descentBudget > 0, let gd = try runner.descent(resolved, T: T, target: auto.finalTheta, budget: descentBudget) {
+            let measured = gd.runs.map { String(format: "η=%.3g: %.1e in %.1f s", $0.eta, $0.error ?? .nan, $0.wallSeconds) }.joined(separator: "; ")
+            print("    numpy GD      \(measured)")
+            if let fit = gd.fit, let eta = fit.etaForAccuracy, let seconds = fit.projectedSeconds {
+                print(String(format: "    numpy GD      error ≈ %.2g·η^%.2f → |Δθ| = 1e-6 needs η = %.2g, about %.3g s: %.0f× slower (projected)",
+                             fit.C, fit.p, eta, seconds, seconds / autoTime))
+            }
+        }
     }
 }

@@ -373,6 +373,10 @@ class FilippovFlow:
         self.events = []
         self.segments = 0
         self.refine = True
+        # The solve_ivp method per mode, and for implicit methods a function
+        # mode -> (th -> df/dth); the benchmark peers (Benchmarks/peers) set them.
+        self.method = "DOP853"
+        self.jacobian = None
 
     # ---- helpers ---------------------------------------------------------
     def zscale(self, th, i, g):
@@ -605,8 +609,12 @@ class FilippovFlow:
                 p.nfev += 1
                 return p.field(y, mode)
 
-            sol = solve_ivp(rhs, (t, T), th, method="DOP853", rtol=self.rtol,
-                            atol=self.atol, events=events)
+            extra = {}
+            if self.jacobian is not None:
+                jac_of_mode = self.jacobian(mode)
+                extra["jac"] = lambda _t, y: jac_of_mode(y)
+            sol = solve_ivp(rhs, (t, T), th, method=self.method, rtol=self.rtol,
+                            atol=self.atol, events=events, **extra)
             self.segments += 1
             if sol.status < 0:
                 raise RuntimeError(f"solve_ivp failed at t = {sol.t[-1]}: {sol.message}")

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""SciPy peer of `reluflow simulate`: the same Filippov gradient flow, event-driven
+scipy.integrate.solve_ivp per mode, with DOP853 or an implicit method (LSODA, Radau, BDF)
+given the exact Jacobian.
+
+    python Benchmarks/peers/scipy_flow.py CONFIG.json --T T --method DOP853|LSODA|Radau|BDF [--out result.json]
+
+CONFIG.json is a resolved ReluFlow config (explicit x, y, W, b, c). The Filippov logic (mode
+locking, events refined on re-taken DOP853 steps, sliding, corners) is the independent
+reference implementation in Tests/Reference/filippov_reference.py, which was written from
+SPEC.md alone; this file adds the method choice and the Jacobian. Output: that script's JSON
+(events, theta, loss, wallSeconds, rhsEvaluations, ...) plus "method" and
+"jacobianEvaluations".
+
+Exact Jacobian of the mode-locked field (SPEC §3), f = −(1/m) Σ_g R_g ∇N_g with
+R_g = μ_g N_g − Y_g over surface groups:
+    ∂f/∂θ = −(1/m) [Σ_g μ_g ∇N_g ∇N_gᵀ + Σ_g R_g ∇²N_g],
+∇N_g = (c_i s_ig x_g, c_i s_ig, h_ig, 1) and ∇²N_g coupling c_i with (w_i, b_i) by s_ig x̃_g.
+A sliding pair has s = 0 there; the sliding neuron's (w_i, b_i) velocity is the orthogonal
+projection P_i of that field onto its surfaces' tangent space, and P_i does not depend on θ
+(the normals are the data points (x_g, 1)), so its Jacobian rows are P_i times the unprojected ones.
+"""
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "Tests" / "Reference"))
+import filippov_reference as ref  # noqa: E402
+
+
+class Jacobian:
+    """mode -> (θ -> ∂f/∂θ) for the reference's Problem."""
+
+    def __init__(self, prob):
+        self.prob = prob
+        self.evaluations = 0
+        self.mu = prob.Agg.sum(axis=1)                 # group multiplicities
+
+    def __call__(self, mode):
+        p = self.prob
+        on = mode.onf                                  # n × G, 1 on, 0 off or sliding
+        projectors = {}
+        for i, ks in mode.sliding:
+            Nk = p.Nrm[ks]
+            projectors[i] = np.eye(p.d + 1) - np.linalg.pinv(Nk) @ Nk
+
+        def jac(th):
+            self.evaluations += 1
+            W, b, c, c0 = p.unpack(th)
+            z = W @ p.Xg.T + b[:, None]                # n × G
+            H = on * z
+            N = c @ H + c0                             # per group
+            R = self.mu * N - p.Agg @ p.y              # R_g = μ_g N_g − Y_g
+            P, n, d, G = p.size, p.n, p.d, p.G
+            grad = np.zeros((G, P))                    # rows ∇N_g
+            cs = (c[:, None] * on).T                   # G × n: c_i s_ig
+            grad[:, p.sW] = (cs[:, :, None] * p.Xg[:, None, :]).reshape(G, n * d)
+            grad[:, p.sb] = cs
+            grad[:, p.sc] = H.T
+            if p.output_bias:
+                grad[:, -1] = 1.0
+            hess = (grad * self.mu[:, None]).T @ grad
+            SR = on * R                                # n × G: R_g s_ig
+            cross_w = SR @ p.Xg                        # n × d: Σ_g R_g s_ig x_g
+            cross_b = SR.sum(axis=1)
+            for i in range(n):
+                ci = p.sc.start + i
+                wi = np.arange(i * d, (i + 1) * d)
+                hess[wi, ci] += cross_w[i]
+                hess[ci, wi] += cross_w[i]
+                hess[p.sb.start + i, ci] += cross_b[i]
+                hess[ci, p.sb.start + i] += cross_b[i]
+            J = -hess / p.m
+            for i, Pi in projectors.items():
+                rows = p.wb_block(i)
+                J[rows, :] = Pi @ J[rows, :]
+            return J
+
+        return jac
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("config")
+    ap.add_argument("--T", type=float, required=True)
+    ap.add_argument("--method", default="DOP853", choices=["DOP853", "LSODA", "Radau", "BDF"])
+    ap.add_argument("--rtol", type=float)
+    ap.add_argument("--atol", type=float)
+    ap.add_argument("--out")
+    a = ap.parse_args(argv)
+    with open(a.config) as fh:
+        cfg = json.load(fh)
+    data, net, flow = cfg["data"], cfg["network"], cfg.get("flow", {})
+    X = np.asarray(data["x"], float)
+    if X.ndim == 1:
+        X = X[:, None]
+    W = np.asarray(net["W"], float).reshape(len(net["b"]), X.shape[1])
+    output_bias = bool(net.get("outputBias", False))
+    theta0 = np.concatenate([W.ravel(), np.asarray(net["b"], float), np.asarray(net["c"], float)]
+                            + ([np.array([float(net.get("c0", 0.0))])] if output_bias else []))
+    rtol = a.rtol if a.rtol is not None else float(flow.get("rtol", 1e-10))
+    atol = a.atol if a.atol is not None else float(flow.get("atol", 1e-12))
+    prob = ref.Problem(X, data["y"], W.shape[0], output_bias)
+    flow_ = ref.FilippovFlow(prob, theta0, rtol, atol)
+    flow_.method = a.method
+    jacobian = None
+    if a.method != "DOP853":
+        jacobian = Jacobian(prob)
+        flow_.jacobian = jacobian
+    start = time.perf_counter()
+    status, message = "completed", None
+    try:
+        th = flow_.run(a.T)
+    except RuntimeError as error:          # a failed or stalled integration is reported, not hidden
+        status, message, th = "failed", str(error), flow_.theta
+    wall = time.perf_counter() - start
+    result = {
+        "method": a.method, "status": status, "message": message,
+        "events": flow_.events, "theta": list(map(float, th)), "loss": float(prob.loss(np.asarray(th))),
+        "wallSeconds": wall, "rhsEvaluations": int(prob.nfev),
+        "jacobianEvaluations": jacobian.evaluations if jacobian else 0,
+        "T": a.T, "rtol": rtol, "atol": atol,
+    }
+    text = json.dumps(result)
+    if a.out:
+        pathlib.Path(a.out).write_text(text + "\n")
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
