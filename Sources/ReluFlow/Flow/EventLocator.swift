@@ -238,10 +238,11 @@ struct EventDetector {
         let n = field.n, G = field.G
         var flags: [Flag] = []
         var roundingScalesReady = false
+        let states = field.states   // one reference for the scan, not a property read per pair
         for i in 0..<n {
             let row = i * G
             for g in 0..<G {
-                let state = field.states[row + g]
+                let state = states[row + g]
                 if state == .sliding {
                     let a = field.alpha[row + g]
                     if a.isNaN || (a >= -EventFunction.alphaSlack && a <= 1 + EventFunction.alphaSlack) { continue }
@@ -254,9 +255,12 @@ struct EventDetector {
                     }
                     continue
                 }
-                let s: Double = state == .on ? 1 : -1
+                let s = 2 * Double(state.rawValue) - 1   // +1 on, −1 off
                 let e1 = s * z1[row + g]
                 let d0 = s * zdot0[row + g], d1 = s * zdot1[row + g]
+                // One well-predicted branch for the common case (no sign change, no rate reversal):
+                // testing e1 < 0 and d0 < 0 < d1 separately mispredicts on the random sign of d0.
+                if min(e1, max(d0, -d1)) >= 0 { continue }
                 if e1 < 0 {
                     // A pair that sits on its surface (z within rounding of 0 at both ends, as when
                     // its point lies on the line another sliding pair pins the neuron to) is not crossing.

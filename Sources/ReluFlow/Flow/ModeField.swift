@@ -458,17 +458,28 @@ final class ModeField {
         let bOff = n * d
         for i in 0..<n {
             let row = i * G
-            let b = y[bOff + i]
-            let fb = f?[bOff + i] ?? 0
-            for g in 0..<G {
-                var zz = b, dz = fb
-                for k in 0..<d {
-                    zz += y[i * d + k] * xg[g * d + k]
-                    dz += (f?[i * d + k] ?? 0) * xg[g * d + k]
-                }
-                z[row + g] = zz
-                zdot?[row + g] = dz
-            }
+            affineRow(weights: y + i * d, bias: y[bOff + i], into: z + row)
+            if let f, let zdot { affineRow(weights: f + i * d, bias: f[bOff + i], into: zdot + row) }
+        }
+    }
+
+    /// out_g = bias + Σ_k weights_k x_gk for every group, four groups at a time over xgT (the
+    /// sum in the same order as `preactivation`).
+    @inline(__always)
+    private func affineRow(weights w: UnsafePointer<Double>, bias: Double, into out: UnsafeMutablePointer<Double>) {
+        let G4 = G & ~3
+        var g = 0
+        while g < G4 {
+            var v = SIMD4<Double>(repeating: bias)
+            for k in 0..<d { v += w[k] * load4(xgT + (k * G + g)) }
+            store4(v, out + g)
+            g += 4
+        }
+        while g < G {
+            var v = bias
+            for k in 0..<d { v += w[k] * xgT[k * G + g] }
+            out[g] = v
+            g += 1
         }
     }
 
