@@ -11,10 +11,10 @@ struct AnalyzeCommand: ParsableCommand {
     @Argument(help: "The run folder (written by `reluflow simulate`).")
     var folder: String
 
-    @Option(help: "Analyse the recorded sample nearest to this time instead of the final state (time units of the flow).")
+    @Option(parsing: .unconditional, help: "Analyse the recorded sample nearest to this time instead of the final state (time units of the flow).")
     var at: Double?
 
-    @Option(help: "Gradient norm at or below which a state counts as stationary.")
+    @Option(parsing: .unconditional, help: "Gradient norm at or below which a state counts as stationary.")
     var gradientTolerance: Double = 1e-6
 
     @OptionGroup var plateau: PlateauOptions

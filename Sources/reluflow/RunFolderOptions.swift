@@ -4,10 +4,12 @@ import ReluFlow
 
 /// The plateau thresholds of SPEC §6, shared by `analyze` and `plot`.
 struct PlateauOptions: ParsableArguments {
-    @Option(help: "Plateau flatness threshold ε: a time is flat when |d log L / d log t| < ε (SPEC §6).")
+    // `.unconditional`: a negative value reaches the check below (and its message) instead of
+    // being read as an unknown option.
+    @Option(parsing: .unconditional, help: "Plateau flatness threshold ε: a time is flat when |d log L / d log t| < ε (SPEC §6).")
     var epsilon: Double = 0.05
 
-    @Option(help: "Plateau length factor κ: a flat interval is a plateau when it lasts at least κ/ρ_H, ρ_H the Hessian's spectral radius at its start (time units of the flow).")
+    @Option(parsing: .unconditional, help: "Plateau length factor κ: a flat interval is a plateau when it lasts at least κ/ρ_H, ρ_H the Hessian's spectral radius at its start (time units of the flow).")
     var kappa: Double = 2
 
     /// The criteria, or an InputError (exit 2) naming the bad option.

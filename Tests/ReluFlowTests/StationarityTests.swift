@@ -65,6 +65,24 @@ final class StationarityTests: XCTestCase {
         XCTAssertNil(feasible.exitPrediction)
     }
 
+    /// Meeting points need a unique line on both sides and a knot that is not resting on a data
+    /// point. The same data as above with a point moved or added shows both exclusions.
+    func testNoMeetingPointFromSinglePointIntervalsOrAcrossAKnotOnAPoint() throws {
+        let (net, theta) = network()
+        // Left interval {−2} alone: the minimum-norm line through one point depends on the origin
+        // (through (−2, 3): slope −6/5, intercept 3/5; shifted data would give another), so no k*.
+        let single = KnotReading(network: net, data: try Dataset(x: [[-2], [1], [2]], y: [3, 4, 5]), theta: theta)
+        XCTAssertEqual(single.intervals.filter { !$0.points.isEmpty }.map(\.points.count), [1, 2])
+        XCTAssertTrue(single.meetingPoints.isEmpty)
+        XCTAssertNil(single.exitPrediction)
+        // A point at x = 0, where both knots rest: it belongs to no interval, and the lines on either
+        // side (which would meet at −4/3, outside the gap, without it) give no k* across that knot.
+        let onKnot = KnotReading(network: net, data: try Dataset(x: [[-2], [-1], [0], [1], [2]], y: [3, 1, 0, 4, 5]), theta: theta)
+        XCTAssertEqual(onKnot.intervals.flatMap(\.points).sorted(), [0, 1, 3, 4])
+        XCTAssertTrue(onKnot.meetingPoints.isEmpty)
+        XCTAssertNil(onKnot.exitPrediction)
+    }
+
     func testIntervalsNotGeneratedByTheActiveSetsAreMarked() throws {
         // One neuron active right of 0 and no output bias: the left interval's functions are not in
         // the span (the network is 0 there whatever the parameters), so no regression claim is made.

@@ -3,7 +3,8 @@
 /// coincides on each interval's data points with their ordinary least-squares line, and adjacent
 /// lines meet at `k*` between the two data points that separate the intervals. A `k*` outside
 /// that gap makes the pattern transient: the knot there will cross the nearest data point in the
-/// direction of `k*` (the plateau exit prediction).
+/// direction of `k*` (the plateau exit prediction). Meeting points are read only between intervals
+/// with at least two distinct data points and across knots that do not rest on a data point.
 public struct KnotReading: Codable, Sendable {
     public struct Knot: Codable, Sendable {
         public var neuron: Int
@@ -147,11 +148,17 @@ public struct KnotReading: Codable, Sendable {
         self.intervals = intervals
         var meetings: [MeetingPoint] = []
         var worst: (violation: Double, prediction: ExitPrediction)? = nil
+        // Meeting points need a unique regression line on both sides (two distinct x at least: the
+        // minimum-norm line through one point depends on where x = 0 is), and a boundary that is
+        // not resting on a data point (such a knot slides there; its exit is α reaching 0 or 1,
+        // which the lines of the points beside it do not decide).
+        func determined(_ interval: Interval) -> Bool { Set(interval.points.map { data.x[$0] }).count >= 2 }
         for a in 0..<max(intervals.count - 1, 0) {
             let left = intervals[a], right = intervals[a + 1]
-            guard left.generated, right.generated,
+            guard left.generated, right.generated, determined(left), determined(right),
                   let s1 = left.slope, let b1 = left.intercept, let s2 = right.slope, let b2 = right.intercept,
                   let jL = left.points.last, let jR = right.points.first else { continue }
+            if let boundary = left.hi, (0..<m).contains(where: { same(data.x[$0], boundary) }) { continue }
             let xL = data.x[jL], xR = data.x[jR]
             var k: Double? = nil
             var feasible: Bool

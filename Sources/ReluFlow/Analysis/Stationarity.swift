@@ -136,9 +136,12 @@ public enum Stationarity {
                                  momentOn: momentOn, momentOut: momentOut))
         }
         let floor = PatternFloor.value(network: network, data: data, active: states.map { $0 == .on })
-        let reading = d == 1 ? KnotReading(network: network, data: data, theta: theta) : nil
+        var reading = d == 1 ? KnotReading(network: network, data: data, theta: theta) : nil
+        let stationary = gradNorm <= gradientTolerance && alphasAdmissible
+        // A stationary state does not move: no exit to predict, whatever its meeting points say.
+        if stationary { reading?.exitPrediction = nil }
         return StationarityReport(t: t, loss: loss, gradNorm: gradNorm, patternFloor: floor,
-                                  stationary: gradNorm <= gradientTolerance && alphasAdmissible,
+                                  stationary: stationary,
                                   gradientTolerance: gradientTolerance, neurons: neurons, oneDimensional: reading)
     }
 }
