@@ -86,6 +86,8 @@ private final class FlowIntegration {
     var recentEventTimes: [Double] = []
     var slideStartTime: [Int: Double] = [:]
     var slideEndTime: [Int: Double] = [:]
+    /// Loss at each pair's last slide end (for the idle-excursion test of updateHysteresis).
+    var slideEndLoss: [Int: Double] = [:]
     var lastSlideDuration: [Int: Double] = [:]
     var failedStepsBeforeReset = 0
     let started = DispatchTime.now()
@@ -451,18 +453,24 @@ private final class FlowIntegration {
 
     /// Anti-Zeno hysteresis. Near an interpolating minimum a sliding pair's α can sit at 0 or 1
     /// within its rounding level while second-order effects decide the side: the pair then leaves
-    /// the surface and returns almost at once, over and over. When a pair re-enters sliding after
-    /// an excursion shorter than 1% of the slide before it, its α band is widened 4× (at most to
-    /// 0.25); a long excursion or a crossing resets it. Every exit and entry is still logged.
+    /// the surface and returns almost at once, over and over. The same happens at a stationary
+    /// state whose sliding pair has α = 1 (or 0) exactly: the one-sided field there equals the
+    /// sliding one, nothing moves, and rounding alone takes the pair off and back on, slowly. When
+    /// a pair re-enters sliding after an excursion shorter than 1% of the slide before it, or one
+    /// over which the loss did not change beyond rounding, its α band is widened 4× (at most to
+    /// 0.25); any other excursion or a crossing resets it. Every exit and entry is still logged.
     func updateHysteresis(_ transitions: [PairTransition], at t: Double) {
+        let loss = transitions.isEmpty ? 0 : field.loss(y)
         for tr in transitions {
             let key = tr.neuron * G + tr.group
             switch (tr.from, tr.to) {
             case (.sliding, _):
                 slideEndTime[key] = t
+                slideEndLoss[key] = loss
                 lastSlideDuration[key] = t - (slideStartTime[key] ?? t)
             case (_, .sliding):
-                if let end = slideEndTime[key], let duration = lastSlideDuration[key], t - end < 0.01 * duration {
+                let idle = slideEndLoss[key].map { abs($0 - loss) <= 64 * Double.ulpOfOne * max(abs(loss), abs($0)) } ?? false
+                if let end = slideEndTime[key], let duration = lastSlideDuration[key], t - end < 0.01 * duration || idle {
                     field.alphaBandFactor[key] = min(field.alphaBandFactor[key] * 4, 1e12)
                 } else {
                     field.alphaBandFactor[key] = 1

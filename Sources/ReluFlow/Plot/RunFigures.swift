@@ -86,8 +86,8 @@ public enum RunFigures {
         let laneHeight = 26.0, height = max(Double(n) * laneHeight, 120)
         var chart = Chart(frame: (90, 44, 600, height), x: Scale(.log, lo: tLeft, hi: tRight, pixels: (0, 1)),
                           y: Scale(.linear, lo: -0.5, hi: Double(n) - 0.5, pixels: (0, 1)),
-                          title: "Activation pattern per neuron", xLabel: timeLabel,
-                          yLabel: "neuron (lane: fraction of points, 0 → 1)", id: "patterns")
+                          title: "Activation pattern: per neuron, the fraction of points (lane bottom 0, top 1)", xLabel: timeLabel,
+                          yLabel: "neuron", id: "patterns")
         let activeStyle = SeriesStyle(colour: "#0072B2", dash: nil, width: 1.8)
         let slidingStyle = SeriesStyle(colour: "#D55E00", dash: "3 2", width: 1.4)
         var slidingPoints: [(Double, Double)] = []

@@ -25,6 +25,11 @@ struct Scale: Sendable {
             b += pad * span
         case .log:
             if b / a < 1.0001 { a /= 2; b *= 2 }
+            // The same relative margin in log space, so that the extreme values (a pattern floor
+            // below the final loss, say) do not sit on the frame.
+            let margin = pow(b / a, pad)
+            a /= margin
+            b *= margin
         }
         self.init(kind, lo: a, hi: b, pixels: pixels)
     }
@@ -50,7 +55,8 @@ struct Scale: Sendable {
     }
 
     /// Major ticks with their labels: 1-2-5 steps on a linear scale (about `target` of them);
-    /// decades on a log scale (every k-th decade when there are more than `target + 3`, 2 and 5 added when few).
+    /// decades on a log scale (every k-th decade when there are more than `target + 3`; 2 and 5 added
+    /// within two decades, every multiple within about one).
     func ticks(target: Int = 6) -> [(value: Double, label: String)] {
         switch kind {
         case .linear:
@@ -73,8 +79,10 @@ struct Scale: Sendable {
             for e in stride(from: a, through: b, by: 1) where e % every == 0 {
                 let v = pow(10, Double(e))
                 if v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9) { out.append((v, Self.power(e))) }
-                if decades <= 2 {
-                    for f in [2.0, 5.0] where f * v >= lo && f * v <= hi {
+                // Spans under about a decade get every multiple, up to two decades 2 and 5.
+                let multiples: [Double] = log10(hi / lo) < 1.2 ? [2, 3, 4, 5, 6, 7, 8, 9] : (decades <= 2 ? [2, 5] : [])
+                do {
+                    for f in multiples where f * v >= lo && f * v <= hi {
                         out.append((f * v, "\(Int(f))·" + Self.power(e)))
                     }
                 }
