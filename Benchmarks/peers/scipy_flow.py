@@ -4,6 +4,7 @@ scipy.integrate.solve_ivp per mode, with DOP853 or an implicit method (LSODA, Ra
 given the exact Jacobian.
 
     python Benchmarks/peers/scipy_flow.py CONFIG.json --T T --method DOP853|LSODA|Radau|BDF [--out result.json]
+    python Benchmarks/peers/scipy_flow.py CONFIG.json --check-jacobian
 
 CONFIG.json is a resolved ReluFlow config (explicit x, y, W, b, c). The Filippov logic (mode
 locking, events refined on re-taken DOP853 steps, sliding, corners) is the independent
@@ -102,14 +103,44 @@ def adaptive_refinement(refine_event, rtol, atol):
     return refine
 
 
+def check_jacobian(prob, theta, trials=4, seed=0):
+    """Largest |J − J_FD| / max(1, max|J|) over the pattern of θ and `trials` variants with one or
+    two sliding pairs per chosen neuron, J_FD by central differences of the reference field
+    (step 1e-6: truncation ~1e-12, rounding ~1e-10)."""
+    rng = np.random.default_rng(seed)
+    base = np.where(prob.z(theta) > 0, ref.ON, ref.OFF)
+    states = [base]
+    for _ in range(trials):
+        s = base.copy()
+        for i in rng.choice(prob.n, size=min(2, prob.n), replace=False):
+            for g in rng.choice(prob.G, size=min(1 + prob.d // 2, prob.G), replace=False):
+                s[i, g] = ref.SLIDE
+        states.append(s)
+    worst = 0.0
+    for s in states:
+        mode = ref.Mode(s, prob)
+        J = Jacobian(prob)(mode)(theta)
+        h = 1e-6
+        fd = np.empty_like(J)
+        for k in range(prob.size):
+            e = np.zeros(prob.size)
+            e[k] = h
+            fd[:, k] = (prob.field(theta + e, mode) - prob.field(theta - e, mode)) / (2 * h)
+        worst = max(worst, float(np.abs(J - fd).max() / max(1.0, np.abs(J).max())))
+    return worst
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config")
-    ap.add_argument("--T", type=float, required=True)
+    ap.add_argument("--T", type=float)
     ap.add_argument("--method", default="DOP853", choices=["DOP853", "LSODA", "Radau", "BDF"])
     ap.add_argument("--rtol", type=float)
     ap.add_argument("--atol", type=float)
     ap.add_argument("--out")
+    ap.add_argument("--check-jacobian", action="store_true",
+                    help="compare the exact Jacobian with finite differences at θ(0) (several modes, sliding ones "
+                         "included), print the largest relative difference and exit 1 above 1e-7")
     a = ap.parse_args(argv)
     with open(a.config) as fh:
         cfg = json.load(fh)
@@ -124,6 +155,12 @@ def main(argv=None):
     rtol = a.rtol if a.rtol is not None else float(flow.get("rtol", 1e-10))
     atol = a.atol if a.atol is not None else float(flow.get("atol", 1e-12))
     prob = ref.Problem(X, data["y"], W.shape[0], output_bias)
+    if not a.check_jacobian and a.T is None:
+        ap.error("--T is required")
+    if a.check_jacobian:
+        worst = check_jacobian(prob, theta0)
+        print(f"max |J - J_FD| / max(1, max|J|) = {worst:.3e}")
+        sys.exit(0 if worst <= 1e-7 else 1)
     flow_ = ref.FilippovFlow(prob, theta0, rtol, atol)
     flow_.method = a.method
     jacobian = None

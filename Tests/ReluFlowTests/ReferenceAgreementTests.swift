@@ -32,6 +32,33 @@ final class ReferenceAgreementTests: XCTestCase {
         return p.terminationStatus == 0
     }
 
+    /// The benchmark's implicit SciPy peers get the exact Jacobian (`Benchmarks/peers/scipy_flow.py`);
+    /// it must agree with central differences of the reference field, sliding modes included, to
+    /// 1e-7 relative (measured 5e-11 on `sine`, 2e-10 on `two-d`; dropping the sliding projection
+    /// gives 0.15). A wrong Jacobian would make the peers' timings meaningless.
+    func testBenchmarkPeerJacobianIsExact() throws {
+        guard pythonHasScipy() else { throw XCTSkip("python3 with numpy and scipy not available") }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let peer = referenceScript().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Benchmarks/peers/scipy_flow.py")
+        for (name, text) in Self.cases {
+            let (_, resolved) = try RunConfig.decode(Data(text.utf8)).resolve()
+            let configURL = dir.appendingPathComponent("\(name).json")
+            try resolved.encoded().write(to: configURL)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", peer.path, configURL.path, "--check-jacobian"]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, "\(name): \(text)")
+        }
+    }
+
     func testAgreesWithIndependentImplementation() throws {
         guard pythonHasScipy() else { throw XCTSkip("python3 with numpy and scipy not available") }
         let dir = try temporaryDirectory()
