@@ -128,9 +128,11 @@ public enum RunFigures {
         var dataLines: [(Double, Double)] = []
         for x in Set(xs).sorted() { dataLines += [(chart.x.lo, x), (chart.x.hi, x), (.nan, .nan)] }
         chart.line("data points x_j", dataLines, style: SeriesStyle(colour: "#9a9a9a", dash: nil, width: 0.8))
+        var outside: [Int] = []
         for i in 0..<n {
             let w = samples.map { $0.theta[network.wIndex(i, 0)] }
             let points = samples.indices.map { k in (samples[k].t, -samples[k].theta[network.bIndex(i)] / w[k]) }
+            if !points.contains(where: { chart.y.contains($0.1) }) { outside.append(i) }
             // A knot through infinity (w_i changes sign) must not be joined across.
             chart.line("neuron \(i)", points, style: .nth(i), breaks: { k in k > 0 && (w[k] > 0) != (w[k - 1] > 0) })
         }
@@ -138,6 +140,7 @@ public enum RunFigures {
         var figure = Figure(width: chart.widthWithRightLegend(columns: legendColumns), height: 470,
                             panels: [chart.svg(legendColumns: legendColumns, legendPlace: .right)])
         figure.caption = "a knot resting on a data line is sliding on that point's surface (SPEC §4)"
+            + (outside.isEmpty ? "" : "; never inside the data range, so not visible: neuron " + outside.map(String.init).joined(separator: ", "))
             + (network.width > n ? "; first \(n) of \(network.width) neurons shown" : "")
         return figure.svg()
     }
