@@ -50,6 +50,7 @@ final class ModeField {
     let N: UnsafeMutablePointer<Double>       // G
     let Nabs: UnsafeMutablePointer<Double>    // G: |c_0| + Σ_i s_ig |c_i| (|b_i| + Σ_k |w_ik x_gk|), the scale of N's rounding
     let R: UnsafeMutablePointer<Double>       // G
+    private let lossOutputs: UnsafeMutablePointer<Double>   // G: network outputs of `loss` (not N: the field's side output)
     private let F: UnsafeMutablePointer<Double>        // d+1
     private let F4: UnsafeMutablePointer<SIMD4<Double>> // d: lane accumulators of F
     private let lambdas: UnsafeMutablePointer<Double>  // up to G
@@ -99,6 +100,7 @@ final class ModeField {
         Nabs = .allocate(capacity: G)
         Nabs.initialize(repeating: 0, count: G)
         R = .allocate(capacity: G)
+        lossOutputs = .allocate(capacity: G)
         F = .allocate(capacity: d + 1)
         F4 = .allocate(capacity: d)
         lastTheta = .allocate(capacity: P)
@@ -107,7 +109,7 @@ final class ModeField {
     }
 
     deinit {
-        for p in [xg, xgT, mult, ysum, yabs, slope, alpha, N, Nabs, R, F, lambdas] { p.deallocate() }
+        for p in [xg, xgT, mult, ysum, yabs, slope, alpha, N, Nabs, R, lossOutputs, F, lambdas] { p.deallocate() }
         F4.deallocate()
         lastTheta.deallocate()
         lastField.deallocate()
@@ -501,12 +503,30 @@ final class ModeField {
     /// Exact loss with σ(z) = max(z, 0) (not the mode-locked h): per point, no cancellation.
     func loss(_ y: UnsafePointer<Double>) -> Double {
         let c0 = network.outputBias ? y[2 * n + n * d] : 0
+        let out = lossOutputs
+        for g in 0..<G { out[g] = c0 }
+        // Outputs per group, four groups at a time: N_g = c0 + Σ_i c_i max(z_ig, 0).
+        let G4 = G & ~3, zero = SIMD4<Double>()
+        for i in 0..<n {
+            let w = y + i * d, b = y[n * d + i], c = y[n * d + n + i]
+            var g = 0
+            while g < G4 {
+                var z = SIMD4<Double>(repeating: b)
+                for k in 0..<d { z += w[k] * load4(xgT + (k * G + g)) }
+                store4(load4(out + g) + c * z.replacing(with: zero, where: z .< zero), out + g)
+                g += 4
+            }
+            while g < G {
+                var z = b
+                for k in 0..<d { z += w[k] * xgT[k * G + g] }
+                out[g] += c * max(z, 0)
+                g += 1
+            }
+        }
         var total = 0.0
         for g in 0..<G {
-            var out = c0
-            for i in 0..<n { out += y[n * d + n + i] * max(preactivation(y, i, g), 0) }
             for j in pointsOfGroup[g] {
-                let r = out - yOfPoint[j]
+                let r = out[g] - yOfPoint[j]
                 total += r * r
             }
         }
