@@ -74,9 +74,12 @@ private final class FlowIntegration {
     /// full pattern per interval.
     var patternIds: [PatternKey: Int] = [:]
     var currentPattern = 0
-    /// Group states of the current interval, and of the last interval appended to the solution.
+    /// The current interval: its group states, their key, the pairs in which it differs from the
+    /// previous interval (from all off for the first), and its per-neuron counts of points.
     var currentStates: [PairState] = []
-    var recordedStates: [PairState] = []
+    var currentKey = PatternKey([])
+    var openingChanges: [Int] = []
+    var currentActive: [Int] = [], currentSliding: [Int] = []
     var patternStart = 0.0
     var lastEventTime = -Double.infinity
     var chosenAtThisTime: [Int: Set<PairState>] = [:]
@@ -165,9 +168,7 @@ private final class FlowIntegration {
             t = start.t
             let states = problem.data.perGroup(perPoint, width: n)
             field.setMode(states)
-            currentPattern = patternId(states)
-            currentStates = states
-            patternStart = t
+            openFirstInterval(at: t)
         } else {
             for p in 0..<P { y[p] = problem.theta0[p] }
             y[P] = 0
@@ -412,16 +413,16 @@ private final class FlowIntegration {
     /// restarts the stepper and records a sample.
     func apply(_ transitions: [PairTransition], at t: Double, surfacePairs: [(Int, Int)]) {
         updateHysteresis(transitions, at: t)
-        var states = field.states
-        for tr in transitions { states[tr.neuron * G + tr.group] = tr.to }
+        var changed: [Int: PairState] = [:]
+        for tr in transitions { changed[tr.neuron * G + tr.group] = tr.to }
         // Project: every event pair and every sliding pair of the neurons involved.
         var byNeuron: [Int: Set<Int>] = [:]
         for (i, g) in surfacePairs { byNeuron[i, default: []].insert(g) }
         for i in byNeuron.keys {
-            for g in 0..<G where states[i * G + g] == .sliding { byNeuron[i]!.insert(g) }
+            for g in 0..<G where (changed[i * G + g] ?? field.states[i * G + g]) == .sliding { byNeuron[i]!.insert(g) }
             projectNeuron(i, onto: byNeuron[i]!.sorted())
         }
-        field.setMode(states)
+        field.updateMode(changed.map { (index: $0.key, state: $0.value) })
         failedStepsBeforeReset += main.failedSteps
         main.reset()
         if policy.switches && active != StepperPolicy.explicitStepper {
@@ -429,7 +430,7 @@ private final class FlowIntegration {
             if let last = lastExplicitStep { pendingStepSize = last }
         }
         logEvents(transitions, at: t)
-        if !transitions.isEmpty { closePattern(at: t) }
+        if !transitions.isEmpty { closePattern(at: t, changed: Array(changed.keys)) }
         refreshStartOfStep()
         record(t: t)
     }
@@ -541,9 +542,7 @@ private final class FlowIntegration {
             logEvents(transitions, at: 0)
             lastEventTime = 0
         }
-        currentPattern = patternId(field.states)
-        currentStates = field.states
-        patternStart = 0
+        openFirstInterval(at: 0)
     }
 
     func refreshStartOfStep() {
@@ -553,41 +552,63 @@ private final class FlowIntegration {
 
     // MARK: Bookkeeping
 
-    func patternId(_ states: [PairState]) -> Int {
-        let key = PatternKey(states)
+    func patternId(_ key: PatternKey) -> Int {
         if let id = patternIds[key] { return id }
         let id = patternIds.count
         patternIds[key] = id
         return id
     }
 
-    func closePattern(at t: Double) {
-        appendInterval(from: patternStart, to: t)
-        currentPattern = patternId(field.states)
+    /// Opens the first interval (at t = 0 or at a checkpoint) from the field's states: its changes
+    /// from all off, its counts and key, by one O(n·G) pass.
+    func openFirstInterval(at t: Double) {
         currentStates = field.states
+        currentKey = PatternKey(currentStates)
+        currentPattern = patternId(currentKey)
+        openingChanges = currentStates.indices.filter { currentStates[$0] != .off }
+        currentActive = [Int](repeating: 0, count: n)
+        currentSliding = [Int](repeating: 0, count: n)
+        for k in openingChanges { count(k, currentStates[k], by: 1) }
         patternStart = t
     }
 
-    /// Appends the current interval: its changes against the last appended one (per point) and its
-    /// per-neuron counts, O(n·G).
+    /// Closes the current interval at t and opens the next from the field's states, which differ
+    /// from the current ones at most in `changed` (group-pair indices): O(changes + n).
+    func closePattern(at t: Double, changed: [Int]) {
+        appendInterval(from: patternStart, to: t)
+        let new = field.states
+        openingChanges = []
+        for k in changed where new[k] != currentStates[k] {
+            currentKey.replace(k, currentStates[k], new[k])
+            count(k, currentStates[k], by: -1)
+            count(k, new[k], by: 1)
+            openingChanges.append(k)
+        }
+        currentStates = new
+        currentPattern = patternId(currentKey)
+        patternStart = t
+    }
+
+    /// Adds `by` times the group size of pair k to its neuron's active or sliding count.
+    private func count(_ k: Int, _ state: PairState, by sign: Int) {
+        let size = field.pointsOfGroup[k % G].count
+        switch state {
+        case .on: currentActive[k / G] += sign * size
+        case .sliding: currentSliding[k / G] += sign * size
+        case .off: break
+        }
+    }
+
+    /// Appends the current interval: its changes against the previous one (per point) and its
+    /// per-neuron counts.
     func appendInterval(from: Double, to: Double) {
-        if recordedStates.isEmpty { recordedStates = [PairState](repeating: .off, count: n * G) }
         var changes: [PatternChange] = []
-        var active = [Int](repeating: 0, count: n), sliding = [Int](repeating: 0, count: n)
-        for i in 0..<n {
-            for g in 0..<G {
-                let s = currentStates[i * G + g]
-                let size = field.pointsOfGroup[g].count
-                if s == .on { active[i] += size } else if s == .sliding { sliding[i] += size }
-                if s != recordedStates[i * G + g] {
-                    for j in field.pointsOfGroup[g] { changes.append(PatternChange(neuron: i, point: j, state: s)) }
-                }
-            }
+        for k in openingChanges {
+            for j in field.pointsOfGroup[k % G] { changes.append(PatternChange(neuron: k / G, point: j, state: currentStates[k])) }
         }
         changes.sort { ($0.neuron, $0.point) < ($1.neuron, $1.point) }
-        recordedStates = currentStates
         solution.patterns.append(PatternInterval(patternId: currentPattern, tStart: from, tEnd: to, changes: changes,
-                                                 activeCounts: active, slidingCounts: sliding, width: n, pointCount: m))
+                                                 activeCounts: currentActive, slidingCounts: currentSliding, width: n, pointCount: m))
     }
 
     func record(t: Double) {

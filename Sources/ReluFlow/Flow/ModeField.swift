@@ -142,6 +142,27 @@ final class ModeField {
         }
     }
 
+    /// Changes the states of a few pairs (index i·G + g): their slope and α, and the sliding
+    /// surfaces of the neurons involved only, so that an event costs O(changes + n) here rather
+    /// than O(n·G) and one surface set per sliding neuron. The result equals `setMode` of the
+    /// changed states.
+    func updateMode(_ changes: [(index: Int, state: PairState)]) {
+        guard !changes.isEmpty else { return }
+        lastIsValid = false
+        var neurons = Set<Int>()
+        for (k, s) in changes {
+            states[k] = s
+            slope[k] = s == .on ? 1 : 0
+            alpha[k] = .nan
+            neurons.insert(k / G)
+        }
+        for i in neurons {
+            let sliding = (0..<G).filter { states[i * G + $0] == .sliding }
+            surfaces[i] = sliding.isEmpty ? nil : SurfaceSet(groups: sliding, points: xg, d: d)
+        }
+        slidingNeurons = (0..<n).filter { surfaces[$0] != nil }
+    }
+
     // MARK: Field
 
     /// `f = [−∇L (mode-locked, Filippov on sliding pairs), |−∇L|²]`. Also fills N, R and alpha.

@@ -45,11 +45,19 @@ struct PatternKey: Hashable {
     var high: UInt64 = 0
 
     init(_ states: [PairState]) {
-        for (q, s) in states.enumerated() where s != .off {
-            let x = UInt64(q) &* 3 &+ UInt64(s.rawValue)
-            low = low &+ PatternKey.mix(x)
-            high = high &+ PatternKey.mix(x ^ 0x5851_F42D_4C95_7F2D)
-        }
+        for (q, s) in states.enumerated() where s != .off { add(q, s, sign: 1) }
+    }
+
+    /// The key after pair q changes from `old` to `new`, in O(1).
+    mutating func replace(_ q: Int, _ old: PairState, _ new: PairState) {
+        if old != .off { add(q, old, sign: -1) }
+        if new != .off { add(q, new, sign: 1) }
+    }
+
+    private mutating func add(_ q: Int, _ s: PairState, sign: Int) {
+        let x = UInt64(q) &* 3 &+ UInt64(s.rawValue)
+        let a = PatternKey.mix(x), b = PatternKey.mix(x ^ 0x5851_F42D_4C95_7F2D)
+        if sign > 0 { low = low &+ a; high = high &+ b } else { low = low &- a; high = high &- b }
     }
 
     /// SplitMix64's finaliser.
