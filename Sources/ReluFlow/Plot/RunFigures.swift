@@ -219,7 +219,7 @@ public enum RunFigures {
                     // Active side: a short normal from the midpoint along (w0, w1), in data units.
                     let mid = ((s.0.0 + s.1.0) / 2, (s.0.1 + s.1.1) / 2)
                     let norm = (w0 * w0 + w1 * w1).squareRoot()
-                    let len = 0.05 * (box.1 - box.0)
+                    let len = 0.09 * (box.1 - box.0)   // long enough to read at 300 px (0.05 was hard to see)
                     points += [(Double.nan, Double.nan), mid, (mid.0 + len * w0 / norm, mid.1 + len * w1 / norm)]
                 }
                 chart.line("neuron \(i)", points, style: .nth(i), legend: p == chosen.count - 1)
