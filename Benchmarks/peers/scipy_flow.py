@@ -142,16 +142,8 @@ def main(argv=None):
                     help="compare the exact Jacobian with finite differences at θ(0) (several modes, sliding ones "
                          "included), print the largest relative difference and exit 1 above 1e-7")
     a = ap.parse_args(argv)
-    with open(a.config) as fh:
-        cfg = json.load(fh)
-    data, net, flow = cfg["data"], cfg["network"], cfg.get("flow", {})
-    X = np.asarray(data["x"], float)
-    if X.ndim == 1:
-        X = X[:, None]
-    W = np.asarray(net["W"], float).reshape(len(net["b"]), X.shape[1])
-    output_bias = bool(net.get("outputBias", False))
-    theta0 = np.concatenate([W.ravel(), np.asarray(net["b"], float), np.asarray(net["c"], float)]
-                            + ([np.array([float(net.get("c0", 0.0))])] if output_bias else []))
+    cfg, X, W, theta0, output_bias = ref.load_config(a.config)
+    data, flow = cfg["data"], cfg.get("flow", {})
     rtol = a.rtol if a.rtol is not None else float(flow.get("rtol", 1e-10))
     atol = a.atol if a.atol is not None else float(flow.get("atol", 1e-12))
     prob = ref.Problem(X, data["y"], W.shape[0], output_bias)

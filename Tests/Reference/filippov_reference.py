@@ -641,6 +641,23 @@ class FilippovFlow:
         return th
 
 
+def load_config(path):
+    """(config, X (m x d), W (n x d), theta0 in SPEC order, output_bias) of a config with
+    explicit data and parameters."""
+    with open(path) as fh:
+        cfg = json.load(fh)
+    data, net = cfg["data"], cfg["network"]
+    X = np.asarray(data["x"], float)
+    if X.ndim == 1:
+        X = X[:, None]
+    W = np.asarray(net["W"], float).reshape(len(net["b"]), X.shape[1])
+    output_bias = bool(net.get("outputBias", False))
+    theta0 = np.concatenate([W.ravel(), np.asarray(net["b"], float),
+                             np.asarray(net["c"], float)]
+                            + ([np.array([float(net.get("c0", 0.0))])] if output_bias else []))
+    return cfg, X, W, theta0, output_bias
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config")
@@ -652,17 +669,8 @@ def main(argv=None):
                     help="keep solve_ivp's event times (dense-output roots)")
     a = ap.parse_args(argv)
 
-    with open(a.config) as fh:
-        cfg = json.load(fh)
-    data, net, flow = cfg["data"], cfg["network"], cfg.get("flow", {})
-    X = np.asarray(data["x"], float)
-    if X.ndim == 1:
-        X = X[:, None]
-    W = np.asarray(net["W"], float).reshape(len(net["b"]), X.shape[1])
-    output_bias = bool(net.get("outputBias", False))
-    theta0 = np.concatenate([W.ravel(), np.asarray(net["b"], float),
-                             np.asarray(net["c"], float)]
-                            + ([np.array([float(net.get("c0", 0.0))])] if output_bias else []))
+    cfg, X, W, theta0, output_bias = load_config(a.config)
+    data, flow = cfg["data"], cfg.get("flow", {})
     T = a.T if a.T is not None else float(flow.get("T", 1e4))
     rtol = a.rtol if a.rtol is not None else float(flow.get("rtol", 1e-10))
     atol = a.atol if a.atol is not None else float(flow.get("atol", 1e-12))

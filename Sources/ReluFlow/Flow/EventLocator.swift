@@ -289,6 +289,17 @@ struct EventDetector {
     }
 
     /// The cubic Hermite interpolant p on [0, 1] with p(0) = e0, p(1) = e1, p'(0) = d0, p'(1) = d1.
+    /// The zeros of p' (p(s) = a s³ + b s² + d0 s + e0, so p'(s) = 3a s² + 2b s + d0), unordered.
+    static func hermiteCriticalPoints(e0: Double, d0: Double, e1: Double, d1: Double) -> [Double] {
+        let a = 2 * e0 + d0 - 2 * e1 + d1
+        let b = -3 * e0 - 2 * d0 + 3 * e1 - d1
+        if abs(a) < 1e-300 { return b != 0 ? [-d0 / (2 * b)] : [] }
+        let disc = 4 * b * b - 12 * a * d0
+        guard disc >= 0 else { return [] }
+        let r = disc.squareRoot()
+        return [(-2 * b + r) / (6 * a), (-2 * b - r) / (6 * a)]
+    }
+
     static func hermite(_ s: Double, e0: Double, d0: Double, e1: Double, d1: Double) -> Double {
         let a = 2 * e0 + d0 - 2 * e1 + d1
         let b = -3 * e0 - 2 * d0 + 3 * e1 - d1
@@ -299,19 +310,7 @@ struct EventDetector {
     /// the first monotone piece (split at the critical points) whose end is non-positive, then
     /// bisection to rounding.
     static func hermiteFirstRoot(e0: Double, d0: Double, e1: Double, d1: Double, upTo end: Double) -> Double? {
-        let a = 2 * e0 + d0 - 2 * e1 + d1
-        let b = -3 * e0 - 2 * d0 + 3 * e1 - d1
-        var cuts: [Double] = []
-        // p'(s) = 3a s² + 2b s + d0
-        if abs(a) < 1e-300 {
-            if b != 0 { cuts.append(-d0 / (2 * b)) }
-        } else {
-            let disc = 4 * b * b - 12 * a * d0
-            if disc >= 0 {
-                let r = disc.squareRoot()
-                cuts += [(-2 * b + r) / (6 * a), (-2 * b - r) / (6 * a)]
-            }
-        }
+        let cuts = hermiteCriticalPoints(e0: e0, d0: d0, e1: e1, d1: d1)
         let ends = (cuts.filter { $0 > 0 && $0 < end }.sorted()) + [end]
         var lo = 0.0
         for hi in ends {
@@ -331,24 +330,10 @@ struct EventDetector {
     /// For the cubic Hermite interpolant on [0, 1] with values e0, e1 and scaled slopes d0, d1,
     /// the position of an interior minimum with a negative value, if any.
     static func hermiteDip(e0: Double, d0: Double, e1: Double, d1: Double, depth: Double = 0) -> Double? {
-        // p(s) = a s³ + b s² + c s + e0
-        let a = 2 * e0 + d0 - 2 * e1 + d1
-        let b = -3 * e0 - 2 * d0 + 3 * e1 - d1
-        let c = d0
-        var candidates: [Double] = []
-        if abs(a) < 1e-300 {
-            if b != 0 { candidates.append(-c / (2 * b)) }
-        } else {
-            let disc = 4 * b * b - 12 * a * c
-            if disc >= 0 {
-                let r = disc.squareRoot()
-                candidates.append((-2 * b + r) / (6 * a))
-                candidates.append((-2 * b - r) / (6 * a))
-            }
-        }
+        let candidates = hermiteCriticalPoints(e0: e0, d0: d0, e1: e1, d1: d1)
         var best: (Double, Double)? = nil
         for s in candidates where s > 0 && s < 1 {
-            let p = ((a * s + b) * s + c) * s + e0
+            let p = hermite(s, e0: e0, d0: d0, e1: e1, d1: d1)
             if p < -depth, best == nil || p < best!.1 { best = (s, p) }
         }
         return best?.0
