@@ -44,7 +44,10 @@ public struct ExitForecast: Codable, Sendable, Equatable {
         let xs = data.groupPoints
         var best: ExitForecast? = nil
         func consider(_ candidate: ExitForecast) {
-            if candidate.timeToExit.isFinite, candidate.timeToExit < (best?.timeToExit ?? .infinity) { best = candidate }
+            // Ties within rounding (duplicate neurons) keep the lower neuron.
+            if candidate.timeToExit.isFinite, candidate.timeToExit < (best.map { $0.timeToExit * (1 - 1e-9) } ?? .infinity) {
+                best = candidate
+            }
         }
         for i in 0..<n {
             let w = theta[network.wIndex(i, 0)], b = theta[network.bIndex(i)]

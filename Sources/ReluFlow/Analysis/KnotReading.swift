@@ -171,7 +171,10 @@ public struct KnotReading: Codable, Sendable {
                 feasible = b1 == b2
             }
             meetings.append(MeetingPoint(between: [jL, jR], intervals: [a, a + 1], k: k, feasible: feasible))
-            guard !feasible, let boundary = left.hi, let knot = knots.first(where: { same($0.k, boundary) }) else { continue }
+            // Coincident knots (duplicate neurons) are one knot: name the lowest neuron, whatever
+            // rounding does to their order.
+            guard !feasible, let boundary = left.hi,
+                  let knot = knots.filter({ same($0.k, boundary) }).min(by: { $0.neuron < $1.neuron }) else { continue }
             // Distance of k* outside the gap, in units of the gap; parallel distinct lines: infinitely far.
             let gap = max(xR - xL, .leastNormalMagnitude)
             let violation = k.map { max(xL - $0, $0 - xR) / gap } ?? .infinity

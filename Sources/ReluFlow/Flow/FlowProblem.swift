@@ -71,6 +71,12 @@ public struct FlowOptions: Sendable, Equatable {
     /// First positive time of a log grid; nil: min(1e-3, T/100).
     public var sampleTMin: Double? = nil
     public var maxEvents: Int = 1_000_000
+    /// Event location shortcuts (FlowSolver `aimAtNextCrossing`, EventLocator `nudge`): the next
+    /// step aimed at the next predicted crossing, and a last Newton correction taken as a move
+    /// along the field when its second-order error is negligible. `false` locates every event by
+    /// re-taken steps alone, one detecting step at a time (the reference the shortcuts are tested
+    /// against).
+    public var eventShortcuts = true
 
     public init() {}
 

@@ -54,6 +54,10 @@ private final class FlowIntegration {
     var stepperSteps: [Stepper: Int] = [:]
     var stepperSwitches = 0
     var lastExplicitStep: Double? = nil
+    /// The explicit stepper of the `auto` rule (rk8pd, or rkck while events are dense).
+    var explicitChoice = StepperPolicy.explicitStepper
+    /// Moving average of whether an explicit step ended at an event (StepperPolicy).
+    var eventDensity = 0.0
     /// Time at which the loss reached zero to working precision (the state is held from there).
     var roundingFloorTime: Double? = nil
     /// A step size the loop should take next (after a switch back to the explicit stepper).
@@ -93,6 +97,7 @@ private final class FlowIntegration {
     var slideEndLoss: [Int: Double] = [:]
     var lastSlideDuration: [Int: Double] = [:]
     var failedStepsBeforeReset = 0
+    var aimedSteps = 0
     let started = DispatchTime.now()
     var lastProgress = DispatchTime.now()
 
@@ -134,7 +139,8 @@ private final class FlowIntegration {
         // re-integrates within one accepted step, and at 0.01× it would dominate the cost.
         let e = Engine(
             integrator: GSLIntegrator(field: field, stepper: stepper, rtol: rtol, atol: atol, hstart: min(1e-3, options.T * 1e-3)),
-            locator: EventLocator(field: field, stepper: stepper, rtol: options.rtol, atol: options.atol))
+            locator: EventLocator(field: field, stepper: stepper, rtol: options.rtol, atol: options.atol,
+                                  shortcuts: options.eventShortcuts))
         engines[stepper] = e
         return e
     }
@@ -149,14 +155,24 @@ private final class FlowIntegration {
         explicitStepsSinceCheck = 0
     }
 
+    /// After an accepted explicit step: the event-density part of the `auto` rule (StepperPolicy).
+    func noteExplicitStep(endedAtEvent: Bool) {
+        guard policy.switches, active != StepperPolicy.stiffStepper else { return }
+        eventDensity += StepperPolicy.densityWeight * ((endedAtEvent ? 1 : 0) - eventDensity)
+        let choice = policy.explicitStepper(eventDensity: eventDensity, current: explicitChoice)
+        guard choice != explicitChoice else { return }
+        explicitChoice = choice
+        switchStepper(to: choice)
+    }
+
     /// After an accepted explicit step of size `h`: is the explicit stepper stability-limited?
     func checkStiffness(stepSize h: Double) {
-        guard policy.switches, active == StepperPolicy.explicitStepper else { return }
+        guard policy.switches, active == explicitChoice else { return }
         explicitStepsSinceCheck += 1
         guard explicitStepsSinceCheck >= policy.checkInterval else { return }
         explicitStepsSinceCheck = 0
         let rho = field.spectralRadiusEstimate(y, f0)
-        if h * rho >= policy.stiffnessRatio { switchStepper(to: StepperPolicy.stiffStepper) }
+        if h * rho >= policy.stiffnessRatio(active) { switchStepper(to: StepperPolicy.stiffStepper) }
     }
 
     func run() -> FlowSolution {
@@ -216,7 +232,7 @@ private final class FlowIntegration {
                 fail(at: t0, "the \(main.stepper.rawValue) step from t = \(t0) failed: \(String(cString: gsl_strerror(status))) (step size \(h))")
                 break
             }
-            if active == StepperPolicy.explicitStepper { lastExplicitStep = t - t0 }
+            if active != StepperPolicy.stiffStepper { lastExplicitStep = t - t0 }
             solution.diagnostics.steps += 1
             guard allFinite(y) else {
                 let size = t - t0
@@ -238,7 +254,7 @@ private final class FlowIntegration {
                 // implicit companion for every Brent probe. rk8pd takes over after the event anyway.
                 y.update(from: y0, count: dim)
                 t = t0
-                switchStepper(to: StepperPolicy.explicitStepper)
+                switchStepper(to: explicitChoice)
                 pendingStepSize = min(lastExplicitStep ?? h, h)
                 continue loop
             }
@@ -246,6 +262,7 @@ private final class FlowIntegration {
                 switch handleEvent(flags: &flags, t0: t0, t: &t, stepHint: h) {
                 case .none: break
                 case .handled:
+                    noteExplicitStep(endedAtEvent: true)
                     if let message = chatteringDiagnosis(at: t) {
                         fail(at: t, message, restore: false)
                         break loop
@@ -263,7 +280,7 @@ private final class FlowIntegration {
                         // Locating with msbdf's companion failed: take this step again with rk8pd,
                         // whose locator re-takes single steps.
                         y.update(from: y0, count: dim)
-                        switchStepper(to: StepperPolicy.explicitStepper)
+                        switchStepper(to: explicitChoice)
                         pendingStepSize = min(lastExplicitStep ?? h, h)
                         refreshStartOfStep()
                         continue loop
@@ -293,6 +310,7 @@ private final class FlowIntegration {
                 t = T
                 break loop
             }
+            noteExplicitStep(endedAtEvent: false)
             checkStiffness(stepSize: t - t0)
             if t == target && next < times.count {
                 record(t: t)
@@ -336,7 +354,8 @@ private final class FlowIntegration {
         let copyHi = UnsafeMutablePointer<Double>.allocate(capacity: dim)
         defer { copyHi.deallocate() }
         copyHi.update(from: yHi, count: dim)
-        guard let tau = locator.locate(t0: t0, y0: y0, f0: f0, hi: hi, yHi: copyHi, functions: functions, stepHint: stepHint, guess: guess) else {
+        guard let tau = locator.locate(t0: t0, y0: y0, f0: f0, hi: hi, yHi: copyHi, functions: functions, stepHint: stepHint, guess: guess,
+                                       fHi: hi == H ? UnsafePointer(f1) : nil) else {
             return .failed("re-stepping to locate an event failed near t = \(t0): \(String(cString: gsl_strerror(locator.failureStatus)))")
         }
         t = t0 + tau
@@ -406,13 +425,34 @@ private final class FlowIntegration {
         }
         apply(transitions, at: t, surfacePairs: pairs)
         lastEventTime = t
+        aimAtNextCrossing(flags: flags, t0: t0, after: t, handled: pairs)
         return .handled
+    }
+
+    /// Many events per step (a knot sweeping through many points): the detecting step also
+    /// predicted the later crossings (the roots of its Hermite interpolants). The next step is
+    /// aimed just past the earliest of them, so that it ends within the locator's backward
+    /// `nudge` of that crossing and is located with no re-step; the crossings are still found and
+    /// resolved one at a time, each with the field of the mode before it. The margin, a millionth
+    /// of the distance, covers the prediction's error (O(H⁴) for other neurons, first order in the
+    /// field's jump for the event's own neuron); a step that falls short is an ordinary step.
+    func aimAtNextCrossing(flags: [EventDetector.Flag], t0: Double, after t: Double, handled: [(Int, Int)]) {
+        var next = Double.infinity
+        for flag in flags {
+            guard let root = flag.root, t0 + root > t,
+                  !handled.contains(where: { $0 == (flag.function.neuron, flag.function.group) }) else { continue }
+            next = min(next, t0 + root)
+        }
+        guard next.isFinite, options.eventShortcuts else { return }
+        let distance = next - t
+        let aim = distance * (1 + 1e-6) + 4 * next.ulp
+        pendingStepSize = min(pendingStepSize ?? aim, aim)
+        aimedSteps += 1
     }
 
     /// Installs the new states, projects the event pairs onto their surfaces, logs the events,
     /// restarts the stepper and records a sample.
     func apply(_ transitions: [PairTransition], at t: Double, surfacePairs: [(Int, Int)]) {
-        updateHysteresis(transitions, at: t)
         var changed: [Int: PairState] = [:]
         for tr in transitions { changed[tr.neuron * G + tr.group] = tr.to }
         // Project: every event pair and every sliding pair of the neurons involved.
@@ -422,17 +462,21 @@ private final class FlowIntegration {
             for g in 0..<G where (changed[i * G + g] ?? field.states[i * G + g]) == .sliding { byNeuron[i]!.insert(g) }
             projectNeuron(i, onto: byNeuron[i]!.sorted())
         }
+        // The loss at the event (exact σ, so the same under either mode): for the hysteresis, the
+        // event log and the sample.
+        let loss = field.loss(y)
+        updateHysteresis(transitions, at: t, loss: loss)
         field.updateMode(changed.map { (index: $0.key, state: $0.value) })
         failedStepsBeforeReset += main.failedSteps
         main.reset()
-        if policy.switches && active != StepperPolicy.explicitStepper {
-            switchStepper(to: StepperPolicy.explicitStepper)
+        if policy.switches && active == StepperPolicy.stiffStepper {
+            switchStepper(to: explicitChoice)
             if let last = lastExplicitStep { pendingStepSize = last }
         }
-        logEvents(transitions, at: t)
+        logEvents(transitions, at: t, loss: loss)
         if !transitions.isEmpty { closePattern(at: t, changed: Array(changed.keys)) }
         refreshStartOfStep()
-        record(t: t)
+        record(t: t, loss: loss)
     }
 
     /// Chattering guard: 2000 events within a time span below 1e-3·max(1, t) mean the event
@@ -460,8 +504,7 @@ private final class FlowIntegration {
     /// a pair re-enters sliding after an excursion shorter than 1% of the slide before it, or one
     /// over which the loss did not change beyond rounding, its α band is widened 4× (at most to
     /// 0.25); any other excursion or a crossing resets it. Every exit and entry is still logged.
-    func updateHysteresis(_ transitions: [PairTransition], at t: Double) {
-        let loss = transitions.isEmpty ? 0 : field.loss(y)
+    func updateHysteresis(_ transitions: [PairTransition], at t: Double, loss: Double) {
         for tr in transitions {
             let key = tr.neuron * G + tr.group
             switch (tr.from, tr.to) {
@@ -484,8 +527,7 @@ private final class FlowIntegration {
     }
 
     /// Records transitions as events: one count per pair, one row per data point of its group.
-    func logEvents(_ transitions: [PairTransition], at t: Double) {
-        let loss = field.loss(y)
+    func logEvents(_ transitions: [PairTransition], at t: Double, loss: Double) {
         for tr in transitions {
             solution.diagnostics.eventsByKind[tr.kind.rawValue, default: 0] += 1
             for j in field.pointsOfGroup[tr.group] {
@@ -539,7 +581,7 @@ private final class FlowIntegration {
             for (i, g) in onSurface { byNeuron[i, default: []].append(g) }
             for (i, groups) in byNeuron { projectNeuron(i, onto: groups) }
             field.setMode(newStates)
-            logEvents(transitions, at: 0)
+            logEvents(transitions, at: 0, loss: field.loss(y))
             lastEventTime = 0
         }
         openFirstInterval(at: 0)
@@ -611,9 +653,9 @@ private final class FlowIntegration {
                                                  activeCounts: currentActive, slidingCounts: currentSliding, width: n, pointCount: m))
     }
 
-    func record(t: Double) {
+    func record(t: Double, loss: Double? = nil) {
         let theta = Array(UnsafeBufferPointer(start: y, count: P))
-        solution.samples.append(FlowSample(t: t, loss: field.loss(y), gradNorm: f0[P].squareRoot(), patternId: currentPattern,
+        solution.samples.append(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: f0[P].squareRoot(), patternId: currentPattern,
                                            theta: theta, dissipated: y[P]))
     }
 

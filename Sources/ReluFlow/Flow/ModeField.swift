@@ -27,6 +27,7 @@ final class ModeField {
     // Data per group.
     let xg: UnsafeMutablePointer<Double>      // G×d
     private let xgT: UnsafeMutablePointer<Double>   // d×G (the same points, transposed for SIMD lanes over g)
+    private let xAbsT: UnsafeMutablePointer<Double> // d×G: |x_gk|, for the rounding scales
     let mult: UnsafeMutablePointer<Double>    // G
     let ysum: UnsafeMutablePointer<Double>    // G
     let yabs: UnsafeMutablePointer<Double>    // G: Σ_{j∈g} |y_j|
@@ -78,6 +79,8 @@ final class ModeField {
         xg.initialize(from: data.groupPoints, count: G * d)
         xgT = .allocate(capacity: G * d)
         for g in 0..<G { for k in 0..<d { xgT[k * G + g] = xg[g * d + k] } }
+        xAbsT = .allocate(capacity: G * d)
+        for q in 0..<(G * d) { xAbsT[q] = abs(xgT[q]) }
         mult = .allocate(capacity: G)
         ysum = .allocate(capacity: G)
         yabs = .allocate(capacity: G)
@@ -109,7 +112,7 @@ final class ModeField {
     }
 
     deinit {
-        for p in [xg, xgT, mult, ysum, yabs, slope, alpha, N, Nabs, R, lossOutputs, F, lambdas] { p.deallocate() }
+        for p in [xg, xgT, xAbsT, mult, ysum, yabs, slope, alpha, N, Nabs, R, lossOutputs, F, lambdas] { p.deallocate() }
         F4.deallocate()
         lastTheta.deallocate()
         lastField.deallocate()
@@ -400,12 +403,24 @@ final class ModeField {
     func prepareRoundingScales(_ y: UnsafePointer<Double>) {
         let c0 = network.outputBias ? abs(y[2 * n + n * d]) : 0
         for g in 0..<G { Nabs[g] = c0 }
+        // |w_ik x_gk| = |w_ik| |x_gk| exactly; s_ig ∈ {0, 1} multiplies instead of branching, four
+        // groups at a time (the same sums in the same order as one pair at a time).
+        let G4 = G & ~3
         for i in 0..<n {
             let c = abs(y[n * d + n + i]), b = abs(y[n * d + i])
-            for g in 0..<G where slope[i * G + g] != 0 {
+            let s = slope + i * G
+            var g = 0
+            while g < G4 {
+                var size = SIMD4<Double>(repeating: b)
+                for k in 0..<d { size += abs(y[i * d + k]) * load4(xAbsT + (k * G + g)) }
+                store4(load4(Nabs + g) + (c * load4(s + g)) * size, Nabs + g)
+                g += 4
+            }
+            while g < G {
                 var size = b
-                for k in 0..<d { size += abs(y[i * d + k] * xg[g * d + k]) }
-                Nabs[g] += c * size
+                for k in 0..<d { size += abs(y[i * d + k]) * xAbsT[k * G + g] }
+                Nabs[g] += c * s[g] * size
+                g += 1
             }
         }
     }

@@ -8,11 +8,21 @@
 ///   iteration on directional derivatives of the field; when the accepted step satisfies
 ///   h·ρ ≥ `stiffnessRatio`, the step is stability-limited: switch to msbdf (variable-order BDF
 ///   with the analytic Jacobian of SPEC §3);
-/// - after every event switch back to rk8pd, which restarts at full order at once, while a BDF
-///   method restarts at order 1 with small steps.
+/// - after every event switch back to the explicit stepper, which restarts at full order at once,
+///   while a BDF method restarts at order 1 with small steps;
+/// - while events are dense (a knot sweeping through many points, large m), steps end at events
+///   rather than where accuracy would end them, and a step's cost is its stage count: the explicit
+///   stepper is then rkck (Cash–Karp 4(5), 6 stages) instead of rk8pd (13 stages). Dense means that
+///   the moving average (weight 1/8) of "this explicit step ended at an event" exceeds 1/2; rk8pd
+///   returns when it falls below 1/5. Measured on m = 2 500, n = 128, d = 2 to t = 0.1: rkck needs
+///   half rk8pd's field evaluations for the same events; on `sine`'s long smooth phase rk8pd's
+///   steps are several times longer.
 struct StepperPolicy {
     let requested: Stepper
     static let explicitStepper = Stepper.rk8pd
+    static let eventStepper = Stepper.rkck
+    static let densityWeight = 1.0 / 8
+    static let denseAbove = 0.5, sparseBelow = 0.2
     static let stiffStepper = Stepper.msbdf
     /// Explicit steps between stiffness checks.
     var checkInterval = 50
@@ -23,6 +33,19 @@ struct StepperPolicy {
     /// local tolerance is larger than an 8th-order explicit method's (measured on `sine`: event
     /// times 1e-5 off at the same rtol, 1e-8 with the factor), and its steps stay cheap.
     static let stiffToleranceFactor = 0.01
+
+    /// h·ρ at which a stepper counts as stability-limited: rk8pd's real stability interval reaches
+    /// about −6, rkck's (its 5th-order solution) about −3.7, so its threshold is scaled by that ratio.
+    func stiffnessRatio(_ stepper: Stepper) -> Double {
+        stepper == Self.eventStepper ? stiffnessRatio * 3.7 / 6 : stiffnessRatio
+    }
+
+    /// The explicit stepper for an event density (with hysteresis between the two thresholds).
+    func explicitStepper(eventDensity: Double, current: Stepper) -> Stepper {
+        if eventDensity > Self.denseAbove { return Self.eventStepper }
+        if eventDensity < Self.sparseBelow { return Self.explicitStepper }
+        return current
+    }
 
     var switches: Bool { requested == .auto }
     var initial: Stepper { requested.resolved }
