@@ -100,17 +100,21 @@ struct SimulateCommand: ParsableCommand {
             throw InputError("--T", "the run in \(folder) already reached t = \(checkpoint.t); give a larger --T to continue it")
         }
         problem.start = checkpoint
+        RunContinuation.seed(&problem, with: earlier)
         let outPath = out ?? folder
         try RunFolder.checkDestination(outPath)
         try integrate(problem, config: resolved, outPath: outPath, earlier: earlier)
     }
 
+    /// Solves with the run folder streamed to disk (`RunStream`), so memory stays O(n·m + samples).
     private func integrate(_ problem: FlowProblem, config resolved: RunConfig, outPath: String, earlier: FlowSolution? = nil) throws {
         let progressLine = ProgressLine(quiet: quiet)
-        var solution = solve(problem, hooks: SolveHooks(progress: progressLine.show, shouldStop: { Interrupt.requested }))
+        let stream = try earlier.map { try RunStream(path: outPath, problem: problem, earlier: $0) }
+            ?? RunStream(path: outPath, problem: problem)
+        var solution = solve(problem, hooks: SolveHooks(progress: progressLine.show, shouldStop: { Interrupt.requested }, recorder: stream))
         progressLine.clear()
-        if let earlier { solution = RunContinuation.merge(earlier, solution) }
-        try RunFolder.write(try RunExport.files(for: solution, config: resolved), to: outPath)
+        if let earlier { solution = RunContinuation.joined(earlier, solution, stream: stream) }
+        try stream.finish(solution, config: resolved)
 
         let s = RunSummary(solution)
         let usage = s.stepperSteps.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")

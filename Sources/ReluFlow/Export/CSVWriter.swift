@@ -53,4 +53,12 @@ struct CSVWriter {
     }
 
     var data: Data { Data(bytes) }
+
+    var byteCount: Int { bytes.count }
+
+    /// The bytes written so far, leaving the writer empty (for appending to a file in parts).
+    mutating func take() -> [UInt8] {
+        defer { bytes.removeAll(keepingCapacity: true) }
+        return bytes
+    }
 }

@@ -74,6 +74,10 @@ public enum RunContinuation {
         diag.stepperSwitches = summary.stepperSwitches
         diag.zeroLossTime = summary.zeroLossTime
         earlier.diagnostics = diag
+        earlier.last = earlier.samples.last
+        earlier.eventCount = earlier.events.count
+        earlier.patternIntervalCount = earlier.patterns.count
+        earlier.distinctPatternCount = Set(earlier.patterns.map(\.patternId)).count
         return (checkpoint, earlier)
     }
 
@@ -124,8 +128,40 @@ public enum RunContinuation {
             patterns.append(p)
         }
         merged.patterns = patterns
-        var diag = later.diagnostics
-        let before = earlier.diagnostics
+        merged.last = later.last ?? earlier.last
+        merged.eventCount = merged.events.count
+        merged.patternIntervalCount = patterns.count
+        merged.distinctPatternCount = Set(patterns.map(\.patternId)).count
+        merged.finalPattern = later.finalPattern ?? earlier.finalPattern
+        merged.diagnostics = combined(earlier.diagnostics, later.diagnostics)
+        return merged
+    }
+
+    /// The solution of a resumed run whose records `stream` wrote (`RunStream(path:problem:earlier:)`):
+    /// the continuation's final state with both parts' counts and diagnostics.
+    public static func joined(_ earlier: FlowSolution, _ later: FlowSolution, stream: RunStream) -> FlowSolution {
+        var merged = later
+        merged.eventCount = stream.counts.events
+        merged.patternIntervalCount = stream.counts.intervals
+        merged.diagnostics = combined(earlier.diagnostics, later.diagnostics)
+        return merged
+    }
+
+    /// Ids of the earlier run's patterns for the continuation (`FlowProblem.patternIds`), so that
+    /// a pattern seen before keeps its id and new ones continue the numbering.
+    public static func seed(_ problem: inout FlowProblem, with earlier: FlowSolution) {
+        let replay = PatternReplay(earlier)
+        var ids: [PatternKey: Int] = [:]
+        for k in earlier.patterns.indices {
+            ids[PatternKey(problem.data.perGroup(replay.states(k), width: problem.network.width))] = earlier.patterns[k].patternId
+        }
+        problem.patternIds = ids
+    }
+
+    /// Diagnostics of a run in two parts: counts and times add up, the accuracy ones are the later's
+    /// (its invariant drift and dissipation defect are measured from the earlier run's θ(0)).
+    static func combined(_ before: FlowDiagnostics, _ later: FlowDiagnostics) -> FlowDiagnostics {
+        var diag = later
         diag.steps += before.steps
         diag.rejectedSteps += before.rejectedSteps
         diag.rhsEvaluations += before.rhsEvaluations
@@ -135,9 +171,8 @@ public enum RunContinuation {
         for (k, v) in before.eventsByKind { diag.eventsByKind[k, default: 0] += v }
         for (k, v) in before.stepperSteps { diag.stepperSteps[k, default: 0] += v }
         for (k, v) in before.stepperSeconds { diag.stepperSeconds[k, default: 0] += v }
-        diag.zeroLossTime = before.zeroLossTime ?? later.diagnostics.zeroLossTime
-        merged.diagnostics = diag
-        return merged
+        diag.zeroLossTime = before.zeroLossTime ?? later.zeroLossTime
+        return diag
     }
 
     /// Data rows of a CSV written by RunExport (header dropped).

@@ -27,6 +27,20 @@ public enum RunFolder {
 
     /// Writes `files` (name → bytes) as the folder `path`.
     public static func write(_ files: [(String, Data)], to path: String) throws {
+        let staging = try stage(path)
+        do {
+            for (file, bytes) in files {
+                try writeFile((staging as NSString).appendingPathComponent(file), bytes)
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
+        }
+        try commit(staging, to: path)
+    }
+
+    /// Creates the hidden staging folder for the run folder `path` (a sibling of it) and returns its path.
+    static func stage(_ path: String) throws -> String {
         let fm = FileManager.default
         let target = absolute(path)
         let parent = (target as NSString).deletingLastPathComponent
@@ -35,10 +49,17 @@ public enum RunFolder {
         let staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())")
         try? fm.removeItem(atPath: staging)
         try fm.createDirectory(atPath: staging, withIntermediateDirectories: false)
+        return staging
+    }
+
+    /// Renames a complete staging folder into place as `path`, replacing an earlier run folder there.
+    /// On failure the staging folder is removed.
+    static func commit(_ staging: String, to path: String) throws {
+        let fm = FileManager.default
+        let target = absolute(path)
+        let parent = (target as NSString).deletingLastPathComponent
+        let name = (target as NSString).lastPathComponent
         do {
-            for (file, bytes) in files {
-                try writeFile((staging as NSString).appendingPathComponent(file), bytes)
-            }
             if fm.fileExists(atPath: target) {
                 let old = (parent as NSString).appendingPathComponent(".\(name).old-\(getpid())")
                 try? fm.removeItem(atPath: old)

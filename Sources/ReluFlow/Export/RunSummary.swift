@@ -48,7 +48,7 @@ public struct RunSummary: Codable, Sendable {
         finalTime = solution.finalTime
         initialLoss = diag.initialLoss
         finalLoss = diag.finalLoss
-        finalGradNorm = solution.samples.last?.gradNorm ?? .nan
+        finalGradNorm = solution.last?.gradNorm ?? .nan
         theta = solution.finalTheta
         theta0 = solution.problem.theta0
         steps = diag.steps
@@ -57,8 +57,8 @@ public struct RunSummary: Codable, Sendable {
         jacobianEvaluations = diag.jacobianEvaluations
         events = diag.eventsByKind.values.reduce(0, +)
         eventsByKind = Dictionary(uniqueKeysWithValues: EventKind.allCases.map { ($0.rawValue, diag.eventsByKind[$0.rawValue] ?? 0) })
-        patternIntervals = solution.patterns.count
-        distinctPatterns = Set(solution.patterns.map(\.patternId)).count
+        patternIntervals = solution.patternIntervalCount
+        distinctPatterns = solution.distinctPatternCount
         wallSeconds = diag.wallSeconds
         stepper = solution.stepper.rawValue
         stepperSteps = diag.stepperSteps

@@ -12,6 +12,9 @@ public struct FlowProblem: Sendable {
     public var options: FlowOptions
     /// Where to start when continuing an earlier run (nil: from θ(0) at t = 0).
     public var start: FlowCheckpoint?
+    /// Pattern ids already given (by key of the per-group pattern) when continuing an earlier run
+    /// (`RunContinuation.seed`); new patterns are numbered after them.
+    var patternIds: [PatternKey: Int] = [:]
 
     public init(data: Dataset, network: ShallowNetwork, theta0: [Double], options: FlowOptions = FlowOptions(),
                 start: FlowCheckpoint? = nil) {

@@ -156,20 +156,31 @@ public struct FlowSolution: Sendable {
     public var status: FlowStatus
     /// Why the run stopped early (nil when completed).
     public var message: String?
+    /// The records, when `solve` had no `FlowRecorder` (else they went to the recorder and these
+    /// stay empty).
     public var samples: [FlowSample] = []
     public var events: [FlowEvent] = []
     public var patterns: [PatternInterval] = []
+    /// The last sample (the final state), kept with or without a recorder.
+    public var last: FlowSample?
+    /// Record counts, kept with or without a recorder.
+    public var eventCount = 0
+    public var patternIntervalCount = 0
+    public var distinctPatternCount = 0
+    /// The pattern at the end, per pair (n×m, row-major by neuron), when known.
+    public var finalPattern: [PairState]?
     public var diagnostics = FlowDiagnostics()
     /// Stepper requested (`auto` or a GSL name); what ran is in `diagnostics.stepperSteps`.
     public var stepper: Stepper
 
     /// The state to continue from (`checkpoint.json`).
     public var checkpoint: FlowCheckpoint {
-        FlowCheckpoint(t: finalTime, theta: finalTheta, dissipated: samples.last?.dissipated ?? 0,
-                       pattern: patterns.isEmpty ? "" : patternCode(PatternReplay(self).final, width: problem.network.width, points: problem.data.count))
+        let final = finalPattern ?? (patterns.isEmpty ? nil : PatternReplay(self).final)
+        return FlowCheckpoint(t: finalTime, theta: finalTheta, dissipated: last?.dissipated ?? 0,
+                              pattern: final.map { patternCode($0, width: problem.network.width, points: problem.data.count) } ?? "")
     }
 
-    public var finalTime: Double { samples.last?.t ?? 0 }
-    public var finalTheta: [Double] { samples.last?.theta ?? problem.theta0 }
-    public var finalLoss: Double { samples.last?.loss ?? .nan }
+    public var finalTime: Double { last?.t ?? 0 }
+    public var finalTheta: [Double] { last?.theta ?? problem.theta0 }
+    public var finalLoss: Double { last?.loss ?? .nan }
 }

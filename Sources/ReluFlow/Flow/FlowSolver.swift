@@ -16,10 +16,14 @@ public struct SolveHooks {
     public var progress: ((FlowProgress) -> Void)?
     /// Polled after every step; returning true stops the run with status `interrupted`.
     public var shouldStop: (() -> Bool)?
+    /// Receives the samples, events and pattern intervals as they are made (nil: they are kept in
+    /// the solution's arrays).
+    public var recorder: FlowRecorder?
 
-    public init(progress: ((FlowProgress) -> Void)? = nil, shouldStop: (() -> Bool)? = nil) {
+    public init(progress: ((FlowProgress) -> Void)? = nil, shouldStop: (() -> Bool)? = nil, recorder: FlowRecorder? = nil) {
         self.progress = progress
         self.shouldStop = shouldStop
+        self.recorder = recorder
     }
 }
 
@@ -77,6 +81,7 @@ private final class FlowIntegration {
     /// Pattern ids by a 128-bit key of the group states (`PatternKey`), so that a run keeps no
     /// full pattern per interval.
     var patternIds: [PatternKey: Int] = [:]
+    var nextPatternId = 0
     var currentPattern = 0
     /// The current interval: its group states, their key, the pairs in which it differs from the
     /// previous interval (from all off for the first), and its per-neuron counts of points.
@@ -91,6 +96,10 @@ private final class FlowIntegration {
     var ignoreForOneStep = Set<Int>()
     var zeroProgressEvents = 0
     var recentEventTimes: [Double] = []
+    /// The last events (for the chattering diagnosis), at most 200 after each event.
+    var recentEvents: [FlowEvent] = [] {
+        didSet { if recentEvents.count > 400 { recentEvents.removeFirst(recentEvents.count - 200) } }
+    }
     var slideStartTime: [Int: Double] = [:]
     var slideEndTime: [Int: Double] = [:]
     /// Loss at each pair's last slide end (for the idle-excursion test of updateHysteresis).
@@ -105,6 +114,8 @@ private final class FlowIntegration {
         GSLRuntime.prepare()
         self.problem = problem
         self.hooks = hooks
+        patternIds = problem.patternIds
+        nextPatternId = (problem.patternIds.values.max() ?? -1) + 1
         options = problem.options
         field = ModeField(network: problem.network, data: problem.data)
         dim = field.dimension
@@ -202,6 +213,11 @@ private final class FlowIntegration {
             if hooks.shouldStop?() ?? false {
                 solution.status = .interrupted
                 solution.message = "interrupted at t = \(t)"
+                break
+            }
+            if let failure = hooks.recorder?.failure {
+                solution.status = .failed
+                solution.message = "writing the run's records failed at t = \(t): \(failure)"
                 break
             }
             while next < times.count && times[next] <= t { next += 1 }
@@ -318,7 +334,7 @@ private final class FlowIntegration {
             }
             reportProgress(t)
         }
-        if solution.samples.last?.t != t { record(t: t) }
+        if solution.last?.t != t { record(t: t) }
         finish(at: t)
         return solution
     }
@@ -488,7 +504,7 @@ private final class FlowIntegration {
         recentEventTimes.append(t)
         if recentEventTimes.count > 2000 { recentEventTimes.removeFirst(recentEventTimes.count - 2000) }
         guard recentEventTimes.count == 2000, t - recentEventTimes[0] < 1e-3 * max(1, abs(t)) else { return nil }
-        let last = solution.events.suffix(200)
+        let last = recentEvents
         let neurons = Dictionary(grouping: last, by: \.neuron).max { $0.value.count < $1.value.count }
         let surfaces = Set(neurons?.value.map(\.point) ?? []).count
         return "chattering at t = \(t): 2000 events within \(t - recentEventTimes[0]) time units, mostly neuron \(neurons?.key ?? -1) "
@@ -531,7 +547,10 @@ private final class FlowIntegration {
         for tr in transitions {
             solution.diagnostics.eventsByKind[tr.kind.rawValue, default: 0] += 1
             for j in field.pointsOfGroup[tr.group] {
-                solution.events.append(FlowEvent(t: t, neuron: tr.neuron, point: j, kind: tr.kind, state: tr.to, loss: loss))
+                let event = FlowEvent(t: t, neuron: tr.neuron, point: j, kind: tr.kind, state: tr.to, loss: loss)
+                if let recorder = hooks.recorder { recorder.record(event) } else { solution.events.append(event) }
+                solution.eventCount += 1
+                recentEvents.append(event)
             }
         }
     }
@@ -596,7 +615,8 @@ private final class FlowIntegration {
 
     func patternId(_ key: PatternKey) -> Int {
         if let id = patternIds[key] { return id }
-        let id = patternIds.count
+        let id = nextPatternId
+        nextPatternId += 1
         patternIds[key] = id
         return id
     }
@@ -649,14 +669,18 @@ private final class FlowIntegration {
             for j in field.pointsOfGroup[k % G] { changes.append(PatternChange(neuron: k / G, point: j, state: currentStates[k])) }
         }
         changes.sort { ($0.neuron, $0.point) < ($1.neuron, $1.point) }
-        solution.patterns.append(PatternInterval(patternId: currentPattern, tStart: from, tEnd: to, changes: changes,
-                                                 activeCounts: currentActive, slidingCounts: currentSliding, width: n, pointCount: m))
+        let interval = PatternInterval(patternId: currentPattern, tStart: from, tEnd: to, changes: changes,
+                                       activeCounts: currentActive, slidingCounts: currentSliding, width: n, pointCount: m)
+        if let recorder = hooks.recorder { recorder.record(interval) } else { solution.patterns.append(interval) }
+        solution.patternIntervalCount += 1
     }
 
     func record(t: Double, loss: Double? = nil) {
         let theta = Array(UnsafeBufferPointer(start: y, count: P))
-        solution.samples.append(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: f0[P].squareRoot(), patternId: currentPattern,
-                                           theta: theta, dissipated: y[P]))
+        let sample = FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: f0[P].squareRoot(), patternId: currentPattern,
+                                theta: theta, dissipated: y[P])
+        if let recorder = hooks.recorder { recorder.record(sample) } else { solution.samples.append(sample) }
+        solution.last = sample
     }
 
     func allFinite(_ v: UnsafePointer<Double>) -> Bool {
@@ -671,7 +695,7 @@ private final class FlowIntegration {
         solution.status = .failed
         solution.message = message
         field.evaluate(y, f0)
-        if solution.samples.last?.t != t { record(t: t) }
+        if solution.last?.t != t { record(t: t) }
     }
 
     func reportProgress(_ t: Double) {
@@ -679,7 +703,7 @@ private final class FlowIntegration {
         let now = DispatchTime.now()
         guard now.uptimeNanoseconds - lastProgress.uptimeNanoseconds > 200_000_000 else { return }
         lastProgress = now
-        progress(FlowProgress(t: t, T: options.T, loss: field.loss(y), events: solution.events.count, steps: solution.diagnostics.steps))
+        progress(FlowProgress(t: t, T: options.T, loss: field.loss(y), events: solution.eventCount, steps: solution.diagnostics.steps))
     }
 
     func finish(at t: Double) {
@@ -700,9 +724,13 @@ private final class FlowIntegration {
         let q0 = problem.network.balance(problem.theta0), q1 = problem.network.balance(final)
         diag.invariantDrift = zip(q0, q1).map { abs($0 - $1) }.max() ?? 0
         diag.finalLoss = solution.finalLoss
-        diag.dissipated = solution.samples.last?.dissipated ?? 0
+        diag.dissipated = solution.last?.dissipated ?? 0
         let l0 = diag.initialLoss
         diag.dissipationDefect = l0 > 0 ? abs(l0 - diag.finalLoss - diag.dissipated) / l0 : abs(diag.finalLoss + diag.dissipated)
         solution.diagnostics = diag
+        solution.distinctPatternCount = patternIds.count
+        var endPattern = [PairState](repeating: .off, count: n * m)
+        for i in 0..<n { for g in 0..<G { for j in field.pointsOfGroup[g] { endPattern[i * m + j] = currentStates[i * G + g] } } }
+        solution.finalPattern = endPattern
     }
 }

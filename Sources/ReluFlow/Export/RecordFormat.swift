@@ -1,0 +1,262 @@
+import Foundation
+
+/// The byte layout of the record files of a run folder (INTERFACE.md): trajectory, events and
+/// patterns, each as a CSV and a `.npy` of records. One record is encoded at a time, so the same
+/// code serves the export of a solution held in memory (`RunExport`) and the files streamed to
+/// disk during a run (`RunStream`); the two give identical bytes.
+struct RecordFormat {
+    /// One `.npy` field.
+    enum Field {
+        case float64(String)
+        case int64(String)
+        /// Fixed-width unicode (numpy `<U{width}`).
+        case text(String, width: Int)
+
+        var name: String {
+            switch self {
+            case .float64(let n), .int64(let n), .text(let n, _): return n
+            }
+        }
+        var descr: String {
+            switch self {
+            case .float64: return "<f8"
+            case .int64: return "<i8"
+            case .text(_, let w): return "<U\(w)"
+            }
+        }
+        var size: Int {
+            switch self {
+            case .float64, .int64: return 8
+            case .text(_, let w): return 4 * w
+            }
+        }
+    }
+
+    /// One value of a record, in field order.
+    enum Value {
+        case real(Double)
+        case integer(Int)
+        case text(String)
+    }
+
+    /// A `.npy` file whose rows are appended one at a time: a 1-D array of records (structured
+    /// dtype, so that `np.load(f)["loss"]` and `pandas.DataFrame(np.load(f))` work with the CSV's
+    /// column names), or, when that header would pass numpy's default limit (thousands of
+    /// columns), a rows × columns float64 matrix (integers converted, text as NaN). The header has
+    /// room for any row count, so a streamed file gets its count written at the end.
+    struct NPYLayout {
+        let fields: [Field]
+        let asMatrix: Bool
+
+        /// numpy refuses headers longer than this unless told otherwise (`max_header_size`).
+        static let numpyHeaderLimit = 10_000
+
+        init(_ fields: [Field]) {
+            self.fields = fields
+            asMatrix = NPYLayout.dictionary(fields, rows: Int.max, matrix: false).utf8.count > NPYLayout.numpyHeaderLimit - 100
+        }
+
+        var rowSize: Int { asMatrix ? 8 * fields.count : fields.reduce(0) { $0 + $1.size } }
+
+        private static func dictionary(_ fields: [Field], rows: Int, matrix: Bool) -> String {
+            if matrix { return "{'descr': '<f8', 'fortran_order': False, 'shape': (\(rows), \(fields.count)), }" }
+            let list = fields.map { "('\($0.name.replacingOccurrences(of: "'", with: "\\'"))', '\($0.descr)')" }.joined(separator: ", ")
+            return "{'descr': [\(list)], 'fortran_order': False, 'shape': (\(rows),), }"
+        }
+
+        /// The header for `rows` rows, always of the length of the header for Int.max rows.
+        func header(rows: Int) -> [UInt8] {
+            let widest = NPYLayout.dictionary(fields, rows: Int.max, matrix: asMatrix)
+            var text = NPYLayout.dictionary(fields, rows: rows, matrix: asMatrix)
+            text += String(repeating: " ", count: widest.utf8.count - text.utf8.count)
+            return npyPreamble(text)
+        }
+
+        func append(_ values: [Value], to bytes: inout [UInt8]) {
+            precondition(values.count == fields.count)
+            for (field, value) in zip(fields, values) {
+                switch (value, asMatrix) {
+                case (.real(let v), _): appendLittleEndian(v.bitPattern, &bytes)
+                case (.integer(let v), false): appendLittleEndian(UInt64(bitPattern: Int64(v)), &bytes)
+                case (.integer(let v), true): appendLittleEndian(Double(v).bitPattern, &bytes)
+                case (.text, true): appendLittleEndian(Double.nan.bitPattern, &bytes)
+                case (.text(let s), false):
+                    guard case .text(_, let width) = field else { preconditionFailure("text value in a numeric field") }
+                    var k = 0
+                    for scalar in s.unicodeScalars.prefix(width) {
+                        appendLittleEndian(scalar.value, &bytes)
+                        k += 1
+                    }
+                    bytes.append(contentsOf: repeatElement(0, count: 4 * (width - k)))
+                }
+            }
+        }
+    }
+
+    let parameterNames: [String]
+
+    init(network: ShallowNetwork) {
+        parameterNames = network.parameterNames
+    }
+
+    // MARK: trajectory
+
+    var trajectoryHeader: [String] { ["t", "loss", "gradNorm", "patternId"] + parameterNames + ["dissipated"] }
+
+    var trajectoryNPY: NPYLayout {
+        NPYLayout([.float64("t"), .float64("loss"), .float64("gradNorm"), .int64("patternId")]
+                  + parameterNames.map { .float64($0) } + [.float64("dissipated")])
+    }
+
+    func csv(_ s: FlowSample, _ csv: inout CSVWriter) {
+        csv.numbers([s.t, s.loss, s.gradNorm])
+        csv.integer(s.patternId)
+        csv.numbers(s.theta)
+        csv.number(s.dissipated)
+        csv.endRow()
+    }
+
+    func values(_ s: FlowSample) -> [Value] {
+        [.real(s.t), .real(s.loss), .real(s.gradNorm), .integer(s.patternId)] + s.theta.map { .real($0) } + [.real(s.dissipated)]
+    }
+
+    // MARK: events
+
+    static let eventHeader = ["t", "neuron", "point", "kind", "loss", "state"]
+    static let eventNPY = NPYLayout([.float64("t"), .int64("neuron"), .int64("point"), .text("kind", width: 8),
+                                     .float64("loss"), .text("state", width: 7)])
+
+    static func csv(_ e: FlowEvent, _ csv: inout CSVWriter) {
+        csv.number(e.t)
+        csv.integer(e.neuron)
+        csv.integer(e.point)
+        csv.text(e.kind.rawValue)
+        csv.number(e.loss)
+        csv.text(e.state.name)
+        csv.endRow()
+    }
+
+    static func values(_ e: FlowEvent) -> [Value] {
+        [.real(e.t), .integer(e.neuron), .integer(e.point), .text(e.kind.rawValue), .real(e.loss), .text(e.state.name)]
+    }
+
+    // MARK: patterns
+
+    static let patternHeader = ["patternId", "tStart", "tEnd", "activeCounts", "slidingCounts", "changes"]
+    static let patternNPY = NPYLayout([.int64("patternId"), .float64("tStart"), .float64("tEnd")])
+
+    static func csv(_ p: PatternInterval, _ csv: inout CSVWriter) {
+        csv.integer(p.patternId)
+        csv.numbers([p.tStart, p.tEnd])
+        csv.text(p.activeCounts.map(String.init).joined(separator: ";"))
+        csv.text(p.slidingCounts.map(String.init).joined(separator: ";"))
+        csv.text(p.changes.map(\.text).joined(separator: ";"))
+        csv.endRow()
+    }
+
+    static func values(_ p: PatternInterval) -> [Value] {
+        [.integer(p.patternId), .real(p.tStart), .real(p.tEnd)]
+    }
+
+    // MARK: pattern matrices
+
+    /// `pattern_matrices.npy`, intervals × n × m int8 (1 on, 0 off, 2 sliding), with room for any count.
+    static func patternMatrixHeader(intervals: Int, width n: Int, points m: Int) -> [UInt8] {
+        let widest = "{'descr': '|i1', 'fortran_order': False, 'shape': (\(Int.max), \(n), \(m)), }"
+        var text = "{'descr': '|i1', 'fortran_order': False, 'shape': (\(intervals), \(n), \(m)), }"
+        text += String(repeating: " ", count: widest.utf8.count - text.utf8.count)
+        return npyPreamble(text)
+    }
+}
+
+/// Magic, version, header length, and the header padded with spaces to a multiple of 64 ending
+/// in a newline (NumPy format 1.0; 2.0, with a 4-byte length, for headers over 65 535 bytes).
+func npyPreamble(_ header: String) -> [UInt8] {
+    let large = header.utf8.count + 12 + 64 > 65535
+    let prefix = large ? 12 : 10
+    var h = header
+    let unpadded = prefix + h.utf8.count + 1
+    h += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+    var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [large ? 2 : 1, 0]
+    let length = h.utf8.count
+    for k in 0..<(large ? 4 : 2) { bytes.append(UInt8((length >> (8 * k)) & 0xff)) }
+    bytes.append(contentsOf: Array(h.utf8))
+    return bytes
+}
+
+@inline(__always)
+func appendLittleEndian<T: FixedWidthInteger>(_ value: T, _ bytes: inout [UInt8]) {
+    withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+}
+
+/// The record files of a run folder as growing byte buffers: `trajectory`, `events` and
+/// `patterns` (.csv and .npy) and `pattern_matrices.npy` (while intervals × n × m stays within
+/// `RunExport.patternMatrixLimit`). `RunExport` fills them from a solution in memory, `RunStream`
+/// while the run goes on, draining them to disk; the bytes are the same.
+struct RecordFiles {
+    static let names = ["trajectory.csv", "trajectory.npy", "events.csv", "events.npy", "patterns.csv", "patterns.npy",
+                        "pattern_matrices.npy"]
+
+    let format: RecordFormat
+    let trajectoryLayout: RecordFormat.NPYLayout
+    let width: Int, points: Int
+    private(set) var counts = (samples: 0, events: 0, intervals: 0)
+    /// Pending bytes per file (the .npy ones without their header).
+    private var csv: [CSVWriter]
+    private var npy: [[UInt8]] = [[], [], []]
+    private var matrices: [UInt8] = []
+    /// The pattern after the last interval's changes (1 on, 0 off, 2 sliding), for the matrices.
+    private var current: [UInt8]
+    /// Whether the matrices passed the size limit (then `pattern_matrices.npy` is not written).
+    private(set) var matricesDropped = false
+
+    init(network: ShallowNetwork, points m: Int) {
+        format = RecordFormat(network: network)
+        trajectoryLayout = format.trajectoryNPY
+        width = network.width
+        points = m
+        csv = [CSVWriter(header: format.trajectoryHeader), CSVWriter(header: RecordFormat.eventHeader),
+               CSVWriter(header: RecordFormat.patternHeader)]
+        current = [UInt8](repeating: 0, count: network.width * m)
+    }
+
+    mutating func add(_ s: FlowSample) {
+        format.csv(s, &csv[0])
+        trajectoryLayout.append(format.values(s), to: &npy[0])
+        counts.samples += 1
+    }
+
+    mutating func add(_ e: FlowEvent) {
+        RecordFormat.csv(e, &csv[1])
+        RecordFormat.eventNPY.append(RecordFormat.values(e), to: &npy[1])
+        counts.events += 1
+    }
+
+    mutating func add(_ p: PatternInterval) {
+        RecordFormat.csv(p, &csv[2])
+        RecordFormat.patternNPY.append(RecordFormat.values(p), to: &npy[2])
+        counts.intervals += 1
+        for c in p.changes { current[c.neuron * points + c.point] = UInt8(c.state.rawValue) }
+        if counts.intervals * width * points > RunExport.patternMatrixLimit { matricesDropped = true }
+        if !matricesDropped { matrices.append(contentsOf: current) }
+        else { matrices.removeAll() }
+    }
+
+    /// The header of each file for the current counts, in `names` order (nil: none or dropped).
+    func headers() -> [[UInt8]] {
+        [[], trajectoryLayout.header(rows: counts.samples), [], RecordFormat.eventNPY.header(rows: counts.events), [],
+         RecordFormat.patternNPY.header(rows: counts.intervals),
+         RecordFormat.patternMatrixHeader(intervals: counts.intervals, width: width, points: points)]
+    }
+
+    /// The bytes added since the last call, per file in `names` order (CSV headers included the first time).
+    mutating func take() -> [[UInt8]] {
+        let parts = [csv[0].take(), npy[0], csv[1].take(), npy[1], csv[2].take(), npy[2], matrices]
+        npy = [[], [], []]
+        matrices.removeAll(keepingCapacity: true)
+        return parts
+    }
+
+    /// Pending bytes, to decide when to write them out.
+    var pendingBytes: Int { npy.reduce(0) { $0 + $1.count } + matrices.count + csv.reduce(0) { $0 + $1.byteCount } }
+}

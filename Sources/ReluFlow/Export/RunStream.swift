@@ -1,0 +1,164 @@
+import Foundation
+
+/// A run folder written while the run goes on (issue 4: memory that does not grow with the step
+/// count). Given to `solve` as its `FlowRecorder`, it appends every sample, event and pattern
+/// interval to the record files in `RunFolder`'s hidden staging folder (in parts of about 1 MB);
+/// `finish` writes the final `.npy` headers (they are written first with room for any row count)
+/// and the small files, and renames the folder into place. The folder therefore still appears
+/// complete or not at all, and holds the same bytes as `RunExport.files` of the same solution in
+/// memory. `discard` removes the staging folder (bad input found late, or an error).
+public final class RunStream: FlowRecorder {
+    public let path: String
+    let staging: String
+    private var records: RecordFiles
+    private var descriptors: [Int32] = []
+    private var written: [Int] = []
+    public private(set) var failure: String?
+    /// Records written so far.
+    public var counts: (samples: Int, events: Int, intervals: Int) { records.counts }
+    /// Earlier records of a resumed run, written before this run's (see `init(path:earlier:)`).
+    private var heldInterval: PatternInterval?
+    private var skipFirstSample = false
+
+    /// Pending bytes at which the buffers are written out.
+    let flushThreshold: Int
+
+    /// Opens the staging folder for the run folder `path` of `problem`.
+    public convenience init(path: String, problem: FlowProblem) throws {
+        try self.init(path: path, problem: problem, flushThreshold: 1 << 20)
+    }
+
+    init(path: String, problem: FlowProblem, flushThreshold: Int) throws {
+        self.path = path
+        self.flushThreshold = flushThreshold
+        records = RecordFiles(network: problem.network, points: problem.data.count)
+        staging = try RunFolder.stage(path)
+        do {
+            for name in RecordFiles.names {
+                let file = (staging as NSString).appendingPathComponent(name)
+                let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { throw RunFolderError(path: file, reason: String(cString: strerror(errno))) }
+                descriptors.append(fd)
+            }
+            written = [Int](repeating: 0, count: descriptors.count)
+            // The .npy headers for zero rows, as long as the final ones.
+            let headers = records.headers()
+            for k in descriptors.indices where !headers[k].isEmpty { try append(headers[k], to: k) }
+        } catch {
+            discard()
+            throw error
+        }
+    }
+
+    /// A continuation of `earlier` (read back by `RunContinuation.read`): its records are written
+    /// first, and the continuation's are joined to them as `RunContinuation.merge` joins two
+    /// solutions: the continuation's first sample (the checkpoint's state again) is dropped, and
+    /// its first pattern interval (the checkpoint's pattern) extends the earlier last one. The
+    /// continuation's pattern ids must already be the earlier run's (`FlowProblem.patternIds`).
+    public convenience init(path: String, problem: FlowProblem, earlier: FlowSolution, flushThreshold: Int = 1 << 20) throws {
+        try self.init(path: path, problem: problem, flushThreshold: flushThreshold)
+        for s in earlier.samples { record(s) }
+        for e in earlier.events { record(e) }
+        for p in earlier.patterns.dropLast() { record(p) }
+        heldInterval = earlier.patterns.last
+        skipFirstSample = !earlier.samples.isEmpty
+        if let failure { discard(); throw RunFolderError(path: path, reason: failure) }
+    }
+
+    public func record(_ sample: FlowSample) {
+        if skipFirstSample { skipFirstSample = false; return }
+        records.add(sample)
+        flushIfLarge()
+    }
+
+    public func record(_ event: FlowEvent) {
+        records.add(event)
+        flushIfLarge()
+    }
+
+    public func record(_ interval: PatternInterval) {
+        if var held = heldInterval {
+            heldInterval = nil
+            // The continuation opens in the checkpoint's pattern: one interval with the earlier last.
+            if held.tEnd == interval.tStart && held.patternId == interval.patternId {
+                held.tEnd = interval.tEnd
+                records.add(held)
+                flushIfLarge()
+                return
+            }
+            records.add(held)
+        }
+        records.add(interval)
+        flushIfLarge()
+    }
+
+    /// Writes the rest, the final headers and the small files, and renames the folder into place.
+    public func finish(_ solution: FlowSolution, config: RunConfig) throws {
+        do {
+            if let held = heldInterval { records.add(held); heldInterval = nil }
+            try flush()
+            if let failure { throw RunFolderError(path: path, reason: failure) }
+            let headers = records.headers()
+            for k in descriptors.indices where !headers[k].isEmpty {
+                try headers[k].withUnsafeBytes { raw in
+                    guard pwrite(descriptors[k], raw.baseAddress, raw.count, 0) == raw.count else {
+                        throw RunFolderError(path: RecordFiles.names[k], reason: String(cString: strerror(errno)))
+                    }
+                }
+            }
+            closeFiles()
+            if records.matricesDropped {
+                unlink((staging as NSString).appendingPathComponent("pattern_matrices.npy"))
+            }
+            for (name, bytes) in try RunExport.smallFiles(for: solution, config: config) {
+                try RunFolder.writeFile((staging as NSString).appendingPathComponent(name), bytes)
+            }
+        } catch {
+            discard()
+            throw error
+        }
+        try RunFolder.commit(staging, to: path)
+    }
+
+    /// Removes the staging folder; nothing is left behind.
+    public func discard() {
+        closeFiles()
+        try? FileManager.default.removeItem(atPath: staging)
+    }
+
+    deinit { closeFiles() }
+
+    private func closeFiles() {
+        for fd in descriptors { close(fd) }
+        descriptors = []
+    }
+
+    private func flushIfLarge() {
+        guard failure == nil, records.pendingBytes >= flushThreshold else { return }
+        do { try flush() } catch { failure = "\(error)" }
+    }
+
+    private func flush() throws {
+        let parts = records.take()
+        for k in parts.indices where !parts[k].isEmpty {
+            if k == RecordFiles.names.count - 1 && records.matricesDropped { continue }
+            try append(parts[k], to: k)
+        }
+    }
+
+    private func append(_ bytes: [UInt8], to k: Int) throws {
+        try bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(descriptors[k], raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw RunFolderError(path: (staging as NSString).appendingPathComponent(RecordFiles.names[k]),
+                                         reason: String(cString: strerror(errno)))
+                }
+                offset += n
+            }
+        }
+        written[k] += bytes.count
+    }
+}

@@ -1,0 +1,87 @@
+import XCTest
+@testable import ReluFlow
+
+/// Issue 4: the run folder written while the run goes on (`RunStream`) is the folder of the same
+/// solution held in memory, byte for byte, and a resumed run streamed after its earlier part is
+/// the in-memory merge of the two.
+final class StreamTests: XCTestCase {
+    func config(_ example: String, T: Double) throws -> (FlowProblem, RunConfig) {
+        var config = try Example.named(example).config
+        config.flow.T = T
+        config.flow.samples = SampleConfig(spacing: "log", count: 40)
+        return try config.resolve()
+    }
+
+    /// Every file of a folder (name → bytes), summary.json without its wall-clock entries.
+    func contents(_ folder: URL) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+            files[name] = try Data(contentsOf: folder.appendingPathComponent(name))
+        }
+        if let summary = files["summary.json"] { files["summary.json"] = withoutTimes(summary) }
+        return files
+    }
+
+    func withoutTimes(_ json: Data) -> Data {
+        let lines = String(decoding: json, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        var kept: [Substring] = [], skipping = false
+        for line in lines {
+            if line.contains("\"stepperSeconds\"") { skipping = !line.contains("}"); continue }
+            if skipping { if line.contains("}") { skipping = false }; continue }
+            if line.contains("\"wallSeconds\"") { continue }
+            kept.append(line)
+        }
+        return Data(kept.joined(separator: "\n").utf8)
+    }
+
+    func assertSameFolders(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        let x = try contents(a), y = try contents(b)
+        XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line)
+        for (name, bytes) in x { XCTAssertEqual(bytes, y[name], "\(name) differs", file: file, line: line) }
+    }
+
+    func testStreamedFolderEqualsInMemoryExport() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (example, T) in [("sine", 3000.0), ("two-d", 50.0), ("abs", 100.0)] {
+            let (problem, resolved) = try config(example, T: T)
+            let memory = solve(problem)
+            try RunFolder.write(try RunExport.files(for: memory, config: resolved), to: dir.appendingPathComponent("\(example)-memory").path)
+            // Flushing after every record exercises the appends and the header rewrite.
+            for threshold in [1, 1 << 20] {
+                let path = dir.appendingPathComponent("\(example)-stream-\(threshold)").path
+                let stream = try RunStream(path: path, problem: problem, flushThreshold: threshold)
+                let streamed = solve(problem, hooks: SolveHooks(recorder: stream))
+                XCTAssertTrue(streamed.samples.isEmpty && streamed.events.isEmpty && streamed.patterns.isEmpty,
+                              "streamed records are not kept in memory")
+                XCTAssertEqual(streamed.eventCount, memory.events.count)
+                try stream.finish(streamed, config: resolved)
+                try assertSameFolders(dir.appendingPathComponent("\(example)-memory"), URL(fileURLWithPath: path))
+            }
+        }
+        // Nothing but the run folders is left (no staging folders).
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }, [])
+    }
+
+    func testStreamedResumeEqualsMerge() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (first, resolvedFirst) = try config("two-d", T: 20)
+        let earlierFolder = dir.appendingPathComponent("earlier").path
+        try RunFolder.write(try RunExport.files(for: solve(first), config: resolvedFirst), to: earlierFolder)
+
+        var (problem, resolved) = try config("two-d", T: 60)
+        let (checkpoint, earlier) = try RunContinuation.read(earlierFolder, problem: problem)
+        problem.start = checkpoint
+        RunContinuation.seed(&problem, with: earlier)
+        let merged = RunContinuation.merge(earlier, solve(problem))
+        try RunFolder.write(try RunExport.files(for: merged, config: resolved), to: dir.appendingPathComponent("memory").path)
+
+        let path = dir.appendingPathComponent("stream").path
+        let stream = try RunStream(path: path, problem: problem, earlier: earlier, flushThreshold: 1)
+        let later = solve(problem, hooks: SolveHooks(recorder: stream))
+        try stream.finish(RunContinuation.joined(earlier, later, stream: stream), config: resolved)
+        try assertSameFolders(dir.appendingPathComponent("memory"), URL(fileURLWithPath: path))
+        XCTAssertGreaterThan(merged.events.count, earlier.events.count, "the continuation must have events of its own")
+    }
+}
