@@ -307,16 +307,67 @@ struct EventDetector {
         var root: Double? = nil
     }
 
-    static func detect(field: ModeField, y1: UnsafePointer<Double>, H: Double,
-                       z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
-                       z1: UnsafePointer<Double>, zdot1: UnsafePointer<Double>) -> [Flag] {
-        let n = field.n, G = field.G
+    /// `surfaceValues` at the end of the step (into z1, zdot1) fused with event detection: each row is
+    /// scanned right after it is computed, while it is in cache, and rows of neurons without
+    /// sliding pairs are screened four pairs at a time (s = 2·slope − 1 is the on/off sign there);
+    /// only lanes that fail the screen go through the per-pair tests (`detectRow`). The flags
+    /// come in pair order.
+    static func scan(field: ModeField, y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, H: Double,
+                     z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
+                     z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>) -> [Flag] {
+        let n = field.n, G = field.G, G4 = G & ~3
         var flags: [Flag] = []
         var roundingScalesReady = false
-        let states = field.states   // one reference for the scan, not a property read per pair
+        var sliding = [Bool](repeating: false, count: n)
+        for i in field.slidingNeurons { sliding[i] = true }
+        let slope = field.slope
         for i in 0..<n {
             let row = i * G
-            for g in 0..<G {
+            field.surfaceRow(y1, f1, i, z: z1, zdot: zdot1)
+            if sliding[i] {
+                detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
+                          range: 0..<G, flags: &flags, roundingScalesReady: &roundingScalesReady)
+                continue
+            }
+            var g = 0
+            while g < G4 {
+                let q = row + g
+                let s = 2 * loadLanes(slope + q) - 1
+                let e1 = s * loadLanes(z1 + q), d0 = s * loadLanes(zdot0 + q), d1 = s * loadLanes(zdot1 + q)
+                // min(e1, max(d0, −d1)) ≥ 0 in every lane: nothing to test (blends, not calls).
+                let nd1 = -d1
+                let rate = d0.replacing(with: nd1, where: nd1 .> d0)
+                if any(.!(e1.replacing(with: rate, where: rate .< e1) .>= 0)) {
+                    detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
+                              range: g..<(g + 4), flags: &flags, roundingScalesReady: &roundingScalesReady)
+                }
+                g += 4
+            }
+            if g < G {
+                detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
+                          range: g..<G, flags: &flags, roundingScalesReady: &roundingScalesReady)
+            }
+        }
+        return flags
+    }
+
+    @inline(__always) private static func loadLanes(_ p: UnsafePointer<Double>) -> SIMD4<Double> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Double>.self)
+    }
+    @inline(__always) private static func loadLanes(_ p: UnsafeMutablePointer<Double>) -> SIMD4<Double> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Double>.self)
+    }
+
+    /// The per-pair tests of the scan on the pairs (i, g), g ∈ range.
+    private static func detectRow(_ i: Int, field: ModeField, y1: UnsafePointer<Double>, H: Double,
+                                  z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
+                                  z1: UnsafePointer<Double>, zdot1: UnsafePointer<Double>, range: Range<Int>,
+                                  flags: inout [Flag], roundingScalesReady: inout Bool) {
+        let G = field.G
+        let states = field.states   // one reference for the scan, not a property read per pair
+        do {
+            let row = i * G
+            for g in range {
                 let state = states[row + g]
                 if state == .sliding {
                     let a = field.alpha[row + g]
@@ -357,7 +408,6 @@ struct EventDetector {
                 }
             }
         }
-        return flags
     }
 
     /// The cubic Hermite interpolant p on [0, 1] with p(0) = e0, p(1) = e1, p'(0) = d0, p'(1) = d1.

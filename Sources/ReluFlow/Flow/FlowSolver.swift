@@ -258,8 +258,7 @@ private final class FlowIntegration {
             }
             // Event scan.
             field.evaluateReusingLast(y, f1)
-            field.surfaceValues(y, f1, z: z1, zdot: zdot1)
-            var flags = EventDetector.detect(field: field, y1: y, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
+            var flags = EventDetector.scan(field: field, y1: y, f1: f1, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
             if !ignoreForOneStep.isEmpty {
                 flags.removeAll { ignoreForOneStep.contains($0.function.neuron * G + $0.function.group) }
                 ignoreForOneStep = []

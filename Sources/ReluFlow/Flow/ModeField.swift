@@ -491,6 +491,14 @@ final class ModeField {
 
     // MARK: Surfaces
 
+    /// Row i of `surfaceValues` (the G pre-activations of neuron i and their rates).
+    @inline(__always)
+    func surfaceRow(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>, _ i: Int,
+                    z: UnsafeMutablePointer<Double>, zdot: UnsafeMutablePointer<Double>) {
+        affineRow(weights: y + i * d, bias: y[n * d + i], into: z + i * G)
+        affineRow(weights: f + i * d, bias: f[n * d + i], into: zdot + i * G)
+    }
+
     /// Pre-activations z (n×G) and their rates ż = x̃_g·F_i from a field value f.
     func surfaceValues(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>?, z: UnsafeMutablePointer<Double>, zdot: UnsafeMutablePointer<Double>?) {
         let bOff = n * d
