@@ -3,7 +3,8 @@ import ReluFlow
 
 /// The scaling series of issue 4: random points in [-1, 1]^d, y = sin(πx0)·x1 (d = 2) or
 /// sin(πx) (d = 1), He initialisation with seed 0, integrated to a common horizon. Per case it
-/// reports the run's cost and the field's roofline (FieldTiming); at the end the exponent of
+/// reports the run's cost and the field's roofline (FieldTiming: GSL's CBLAS, and OpenBLAS when
+/// installed); at the end the exponent of
 /// wall time per unit of simulated time in n·m (least squares on the log–log points).
 struct ScalingCase {
     let m: Int, n: Int, d: Int
@@ -35,7 +36,7 @@ struct ScalingRow {
     var secondsPerUnitTime: Double { seconds / solution.finalTime }
     var pairs: Double { Double(scalingCase.n * scalingCase.m) }
 
-    static let header = "case                        T      wall s   s/unit t    steps      RHS      Jac  events  final loss   drift    µs/RHS  µs/matvec  ratio"
+    static let header = "case                        T      wall s   s/unit t    steps      RHS      Jac  events  final loss   drift    µs/RHS  µs/matvec  ratio  µs/OpenBLAS  ratio"
 
     var line: String {
         let d = solution.diagnostics
@@ -43,6 +44,7 @@ struct ScalingRow {
                       scalingCase.label.padding(toLength: 24, withPad: " ", startingAt: 0), T, seconds, secondsPerUnitTime,
                       d.steps, d.rhsEvaluations, d.jacobianEvaluations, solution.events.count, d.finalLoss, d.invariantDrift,
                       timing.secondsPerEvaluation * 1e6, timing.secondsPerMatVec * 1e6, timing.ratio)
+            + (timing.secondsPerOptimizedMatVec.map { String(format: " %12.1f %6.1f", $0 * 1e6, timing.optimizedRatio!) } ?? "            —      —")
             + (solution.status == .completed ? "" : "  [\(solution.status.rawValue): \(solution.message ?? "")]")
     }
 

@@ -5,10 +5,19 @@ import Foundation
 /// matrix–vector product of the same n×m size (`cblas_dgemv`, y ← A x with A n×m): the
 /// roofline of the right-hand side. One evaluation makes two passes over the n×m
 /// pre-activations (outputs, then gradients), so about 2× the product is the floor.
+///
+/// The product is timed with the CBLAS ReluFlow links (GSL's reference CBLAS) and, when
+/// OpenBLAS's shared library can be loaded (Debian's `libopenblas0`, which `Benchmarks/setup`
+/// installs), with OpenBLAS's `cblas_dgemv` too: an optimised roofline. ReluFlow itself does not
+/// link OpenBLAS: it did not pay on the runs measured (README, Performance), and the reference
+/// CBLAS keeps runs reproducible to the last digit across machines.
 public struct FieldTiming: Sendable {
     public let secondsPerEvaluation: Double
     public let secondsPerMatVec: Double
+    /// The same product with OpenBLAS (single-threaded), nil when it is not installed.
+    public let secondsPerOptimizedMatVec: Double?
     public var ratio: Double { secondsPerEvaluation / secondsPerMatVec }
+    public var optimizedRatio: Double? { secondsPerOptimizedMatVec.map { secondsPerEvaluation / $0 } }
 
     /// Times both at θ(0) with the pattern of θ(0) (pairs on where z > 0): the best of five
     /// batches, each repeated until it lasts `batchSeconds`.
@@ -26,7 +35,14 @@ public struct FieldTiming: Sendable {
         let product = best {
             cblas_dgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(m), 1, A, Int32(m), x, 1, 0, &out, 1)
         }
-        return FieldTiming(secondsPerEvaluation: evaluation, secondsPerMatVec: product)
+        var optimized: Double? = nil
+        if let openBLAS = OpenBLAS.shared {
+            openBLAS.setThreads(1)
+            optimized = best {
+                openBLAS.dgemv(CblasRowMajor.rawValue, CblasNoTrans.rawValue, Int32(n), Int32(m), 1, A, Int32(m), x, 1, 0, &out, 1)
+            }
+        }
+        return FieldTiming(secondsPerEvaluation: evaluation, secondsPerMatVec: product, secondsPerOptimizedMatVec: optimized)
 
         func best(_ body: () -> Void) -> Double {
             var fastest = Double.infinity
@@ -44,4 +60,22 @@ public struct FieldTiming: Sendable {
             return fastest
         }
     }
+}
+
+/// OpenBLAS's `cblas_dgemv`, loaded at run time (for the roofline only).
+private struct OpenBLAS: @unchecked Sendable {
+    typealias DGEMV = @convention(c) (UInt32, UInt32, Int32, Int32, Double, UnsafePointer<Double>, Int32,
+                                      UnsafePointer<Double>, Int32, Double, UnsafeMutablePointer<Double>, Int32) -> Void
+    typealias SetThreads = @convention(c) (Int32) -> Void
+    let dgemv: DGEMV
+    let setThreads: SetThreads
+
+    static let shared: OpenBLAS? = {
+        for name in ["libopenblas.so.0", "libopenblas.so"] {
+            guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { continue }
+            guard let g = dlsym(handle, "cblas_dgemv"), let t = dlsym(handle, "openblas_set_num_threads") else { continue }
+            return OpenBLAS(dgemv: unsafeBitCast(g, to: DGEMV.self), setThreads: unsafeBitCast(t, to: SetThreads.self))
+        }
+        return nil
+    }()
 }
