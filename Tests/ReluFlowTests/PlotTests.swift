@@ -64,6 +64,7 @@ final class PlotTests: XCTestCase {
         let patterns = parse(files["patterns.svg"]!, "patterns.svg")
         XCTAssertEqual(patterns.filter { $0.name.hasPrefix("neuron ") }.count, n)
         XCTAssertTrue(patterns.contains { $0.name == "sliding pairs / m" }, "small-init slides")
+        XCTAssertEqual(patterns.first { $0.name == "lanes" }?.elements, n, "one shaded lane per neuron (its 0…1 scale)")
         let knots = parse(files["knots.svg"]!, "knots.svg")
         XCTAssertEqual(knots.count, 1 + n)
         XCTAssertEqual(knots[0].elements, Set(solution.problem.data.x).count, "one line per data point")

@@ -113,6 +113,18 @@ struct Chart {
         legend.append((name, SeriesStyle(colour: fill, dash: nil, opacity: opacity), .band))
     }
 
+    /// Shaded horizontal bands [a, b] in y (for example the lanes of a lane chart), drawn under
+    /// everything else; no legend entry.
+    mutating func yBands(_ name: String, _ spans: [(Double, Double)], fill: String = "#000000", opacity: Double = 0.06) {
+        let group = spans.compactMap { s -> String? in
+            let a = y(min(max(s.0, y.lo), y.hi)), b = y(min(max(s.1, y.lo), y.hi))
+            guard a.isFinite, b.isFinite, a != b else { return nil }
+            return "<rect x=\"\(svgNum(frame.x))\" y=\"\(svgNum(min(a, b)))\" width=\"\(svgNum(frame.width))\" height=\"\(svgNum(abs(b - a)))\" fill=\"\(fill)\" fill-opacity=\"\(opacity)\"/>"
+        }
+        body.insert("<g class=\"series\" data-name=\"\(svgEscape(name))\">" + group.joined() + "</g>", at: 0)
+        seriesCount += 1
+    }
+
     /// Short vertical ticks at the bottom of the plot (for example event times).
     mutating func ticks(_ name: String, at values: [Double], style: SeriesStyle, length: Double = 9) {
         var seen = Set<Int>()
@@ -167,7 +179,13 @@ struct Chart {
 
     /// The panel's SVG: clip path, grid, series, frame, ticks, labels, legend (top right inside
     /// the frame, or to the right of it).
-    func svg(legendColumns: Int = 1, legendPlace: LegendPlace = .insideTopRight, yTickLabels: [(Double, String)]? = nil) -> String {
+    /// Width taken by `rightTickLabels` between the frame and a right legend.
+    static let rightLabelsWidth = 22.0
+
+    /// - rightTickLabels: small ticks and labels on the right edge (a secondary y scale), which
+    ///   move a right legend over by `rightLabelsWidth`.
+    func svg(legendColumns: Int = 1, legendPlace: LegendPlace = .insideTopRight, yTickLabels: [(Double, String)]? = nil,
+             rightTickLabels: [(Double, String)] = []) -> String {
         var out: [String] = []
         let (fx, fy, fw, fh) = frame
         out.append("<defs><clipPath id=\"\(clipId)\"><rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\"/></clipPath></defs>")
@@ -187,6 +205,12 @@ struct Chart {
             axes.append("<line x1=\"\(svgNum(fx - 5))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx))\" y2=\"\(svgNum(py))\" stroke=\"#000\"/>")
             axes.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(py + 4))\" font-size=\"11\" text-anchor=\"end\">\(svgEscape(text))</text>")
         }
+        for (v, text) in rightTickLabels {
+            let py = y(v)
+            guard py.isFinite, py >= fy - 0.5, py <= fy + fh + 0.5 else { continue }
+            axes.append("<line x1=\"\(svgNum(fx + fw))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx + fw + 4))\" y2=\"\(svgNum(py))\" stroke=\"#000\"/>")
+            axes.append("<text x=\"\(svgNum(fx + fw + 6))\" y=\"\(svgNum(py + 3))\" font-size=\"9\">\(svgEscape(text))</text>")
+        }
         out.append("<g class=\"axes\">" + axes.joined() + "</g>")
         out.append("<g clip-path=\"url(#\(clipId))\">" + body.joined() + "</g>")
         out.append("<rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\" fill=\"none\" stroke=\"#000\" stroke-width=\"1\"/>")
@@ -198,7 +222,8 @@ struct Chart {
             let rows = (legend.count + legendColumns - 1) / legendColumns
             let columnWidth = legendColumnWidth
             let boxWidth = legendWidth(columns: legendColumns), boxHeight = 16 * Double(rows) + 8
-            let bx = legendPlace == .right ? fx + fw + 12 : fx + fw - boxWidth - 6, by = fy + (legendPlace == .right ? 0 : 6)
+            let shift = rightTickLabels.isEmpty ? 0 : Chart.rightLabelsWidth
+            let bx = legendPlace == .right ? fx + fw + 12 + shift : fx + fw - boxWidth - 6, by = fy + (legendPlace == .right ? 0 : 6)
             var items = ["<rect x=\"\(svgNum(bx))\" y=\"\(svgNum(by))\" width=\"\(svgNum(boxWidth))\" height=\"\(svgNum(boxHeight))\" fill=\"#ffffff\" fill-opacity=\"0.88\" stroke=\"#888\" stroke-width=\"0.6\"/>"]
             for (k, entry) in legend.enumerated() {
                 let cx = bx + 6 + columnWidth * Double(k / rows), cy = by + 14 + 16 * Double(k % rows)

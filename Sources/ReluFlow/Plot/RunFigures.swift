@@ -83,10 +83,10 @@ public enum RunFigures {
         let n = min(solution.problem.network.width, maxNeurons), m = Double(solution.problem.data.count)
         let positive = solution.samples.map(\.t).filter { $0 > 0 }
         let tLeft = positive.min() ?? 1e-3, tRight = max(solution.finalTime, tLeft * 10)
-        let laneHeight = 26.0, height = max(Double(n) * laneHeight, 120)
+        let laneHeight = 30.0, height = max(Double(n) * laneHeight, 120)
         var chart = Chart(frame: (90, 44, 600, height), x: Scale(.log, lo: tLeft, hi: tRight, pixels: (0, 1)),
                           y: Scale(.linear, lo: -0.5, hi: Double(n) - 0.5, pixels: (0, 1)),
-                          title: "Activation pattern: per neuron, the fraction of points (lane bottom 0, top 1)", xLabel: timeLabel,
+                          title: "Activation pattern: per neuron, the fraction of points that activate it", xLabel: timeLabel,
                           yLabel: "neuron", id: "patterns")
         let activeStyle = SeriesStyle(colour: "#0072B2", dash: nil, width: 1.8)
         let slidingStyle = SeriesStyle(colour: "#D55E00", dash: "3 2", width: 1.4)
@@ -104,13 +104,20 @@ public enum RunFigures {
             }
             chart.line("neuron \(i)", points, style: activeStyle, legend: false)
         }
+        // Each lane shaded, so that its 0 (bottom) and 1 (top) can be seen; the grid line through
+        // its middle (at the neuron's label) is ½; the right edge carries the scale of every lane.
+        chart.yBands("lanes", (0..<n).map { (Double($0) - 0.4, Double($0) + 0.4) })
         chart.legendEntry("active points / m", style: activeStyle)
         if !slidingPoints.isEmpty { chart.line("sliding pairs / m", slidingPoints, style: slidingStyle) }
         let labels = (0..<n).map { (Double(n - 1 - $0), "\($0)") }
-        var figure = Figure(width: chart.widthWithRightLegend(), height: height + 110, panels: [chart.svg(legendPlace: .right, yTickLabels: labels)])
-        if solution.problem.network.width > n {
-            figure.caption = "first \(n) of \(solution.problem.network.width) neurons shown"
-        }
+        // The top lane's scale is labelled; the others have the ticks.
+        let top = Double(n - 1)
+        let scale = [(top - 0.4, "0"), (top, "½"), (top + 0.4, "1")]
+            + (0..<(n - 1)).flatMap { k in [(Double(k) - 0.4, ""), (Double(k) + 0.4, "")] }
+        var figure = Figure(width: chart.widthWithRightLegend() + Chart.rightLabelsWidth, height: height + 110,
+                            panels: [chart.svg(legendPlace: .right, yTickLabels: labels, rightTickLabels: scale)])
+        figure.caption = "each shaded lane runs from 0 (no point active) at its bottom to 1 (all m points) at its top; "
+            + "its grid line is ½" + (solution.problem.network.width > n ? "; first \(n) of \(solution.problem.network.width) neurons shown" : "")
         return figure.svg()
     }
 
