@@ -2,7 +2,8 @@ import Foundation
 
 /// SIGINT handling for long runs: the first Ctrl-C asks the integration to stop after the
 /// current step (the run folder is then written with status `interrupted`); a second one
-/// exits at once.
+/// exits at once, leaving the hidden staging folder, which the next run to the same folder
+/// removes (`RunFolder.removeAbandoned`).
 enum Interrupt {
     nonisolated(unsafe) private static var flag: sig_atomic_t = 0
 

@@ -84,4 +84,18 @@ final class StreamTests: XCTestCase {
         try assertSameFolders(dir.appendingPathComponent("memory"), URL(fileURLWithPath: path))
         XCTAssertGreaterThan(merged.events.count, earlier.events.count, "the continuation must have events of its own")
     }
+
+    /// A continuation whose first interval does not extend the earlier last one has its changes
+    /// (from all off) restated against the earlier end pattern, as `RunContinuation.merge` does.
+    func testChangesRestatedAgainstTheEarlierEnd() throws {
+        let (problem, _) = try config("abs", T: 1)
+        var records = RecordFiles(network: problem.network, points: 3)
+        func interval(_ changes: [PatternChange]) -> PatternInterval {
+            PatternInterval(patternId: 0, tStart: 0, tEnd: 1, changes: changes, activeCounts: [], slidingCounts: [],
+                            width: problem.network.width, pointCount: 3)
+        }
+        records.add(interval([PatternChange(neuron: 0, point: 0, state: .on), PatternChange(neuron: 1, point: 2, state: .sliding)]))
+        let restated = records.changes(fromAllOff: [PatternChange(neuron: 0, point: 0, state: .on), PatternChange(neuron: 0, point: 1, state: .on)])
+        XCTAssertEqual(restated, [PatternChange(neuron: 0, point: 1, state: .on), PatternChange(neuron: 1, point: 2, state: .off)])
+    }
 }

@@ -242,6 +242,15 @@ struct RecordFiles {
         else { matrices.removeAll() }
     }
 
+    /// A pattern given as changes from all off, as changes from the pattern of the last interval
+    /// added, in (neuron, point) order.
+    func changes(fromAllOff changes: [PatternChange]) -> [PatternChange] {
+        var full = [UInt8](repeating: 0, count: current.count)
+        for c in changes { full[c.neuron * points + c.point] = c.state.rawValue }
+        return full.indices.filter { full[$0] != current[$0] }
+            .map { PatternChange(neuron: $0 / points, point: $0 % points, state: PairState(rawValue: full[$0])!) }
+    }
+
     /// The header of each file for the current counts, in `names` order (nil: none or dropped).
     func headers() -> [[UInt8]] {
         [[], trajectoryLayout.header(rows: counts.samples), [], RecordFormat.eventNPY.header(rows: counts.events), [],

@@ -48,8 +48,21 @@ public enum RunFolder {
         try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
         let staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())")
         try? fm.removeItem(atPath: staging)
+        removeAbandoned(name, in: parent)
         try fm.createDirectory(atPath: staging, withIntermediateDirectories: false)
         return staging
+    }
+
+    /// Removes staging (and replaced) folders of `name` left by processes that no longer run: a
+    /// run killed outright (a second Ctrl-C, SIGKILL, a crash) cannot remove its own.
+    static func removeAbandoned(_ name: String, in parent: String) {
+        let fm = FileManager.default
+        for entry in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] {
+            for prefix in [".\(name).partial-", ".\(name).old-"] where entry.hasPrefix(prefix) {
+                guard let pid = Int32(entry.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+                try? fm.removeItem(atPath: (parent as NSString).appendingPathComponent(entry))
+            }
+        }
     }
 
     /// Renames a complete staging folder into place as `path`, replacing an earlier run folder there.

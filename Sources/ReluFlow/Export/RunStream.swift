@@ -56,6 +56,8 @@ public final class RunStream: FlowRecorder {
     /// its first pattern interval (the checkpoint's pattern) extends the earlier last one. The
     /// continuation's pattern ids must already be the earlier run's (`FlowProblem.patternIds`).
     public convenience init(path: String, problem: FlowProblem, earlier: FlowSolution, flushThreshold: Int = 1 << 20) throws {
+        precondition(earlier.patterns.isEmpty || !problem.patternIds.isEmpty,
+                     "a continuation's pattern ids must be the earlier run's: call RunContinuation.seed first")
         try self.init(path: path, problem: problem, flushThreshold: flushThreshold)
         for s in earlier.samples { record(s) }
         for e in earlier.events { record(e) }
@@ -87,6 +89,13 @@ public final class RunStream: FlowRecorder {
                 return
             }
             records.add(held)
+            // Not one interval: the continuation's first changes are from all off; restate them
+            // against the earlier end, as `RunContinuation.merge` does.
+            var restated = interval
+            restated.changes = records.changes(fromAllOff: interval.changes)
+            records.add(restated)
+            flushIfLarge()
+            return
         }
         records.add(interval)
         flushIfLarge()

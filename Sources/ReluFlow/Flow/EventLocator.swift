@@ -192,8 +192,12 @@ final class EventLocator {
     }
 
     /// `nudge` backward from the end of the step (state `yHi`, field `fHi`) to the earliest
-    /// linearised crossing τ_k = H − e_k/ė_k of the functions past their surface there.
-    private func nudgeBack(hi: Double, yHi: UnsafePointer<Double>, fHi: UnsafePointer<Double>) -> Bool {
+    /// linearised crossing τ_k = H − e_k/ė_k of the functions past their surface there. Only
+    /// when that crossing agrees with the detector's `guess` (the earliest root of the Hermite
+    /// interpolants, dips included) to a tenth of the move: a function that crossed early in the
+    /// step and came back near its surface at the end, or a dip between, has its root far from
+    /// the linearisation at the end, and is left to Newton from the guess.
+    private func nudgeBack(hi: Double, yHi: UnsafePointer<Double>, fHi: UnsafePointer<Double>, guess: Double) -> Bool {
         var earliest: (tau: Double, event: EventFunction, noise: Double, value: Double)? = nil
         for e in functions {
             let v = e.value(yHi, field: field)
@@ -208,7 +212,7 @@ final class EventLocator {
         // Aim 1.5ν past the surface, as Newton does.
         let slope = earliest.event.sign * field.preactivation(fHi, earliest.event.neuron, earliest.event.group)
         let delta = min((-earliest.value - 1.5 * earliest.noise) / slope, 0)
-        guard hi + delta > 0 else { return false }
+        guard hi + delta > 0, abs(earliest.tau - guess) <= 0.1 * abs(hi - earliest.tau) + 16 * (t0 + hi).ulp else { return false }
         return nudge(from: hi, state: yHi, field: fHi, by: delta, along: earliest.event, noise: earliest.noise)
     }
 
@@ -264,7 +268,7 @@ final class EventLocator {
         if low == 0, let guess, guess > 0, guess < hi, functions.allSatisfy({ $0.sign != 0 }) {
             // A step that ends just past the event (as one aimed at a predicted crossing does):
             // move back from its end along the field there, with no re-step at all.
-            if let fHi, nudgeBack(hi: hi, yHi: yHi, fHi: fHi) { backNudges += 1; return bestTau }
+            if let fHi, nudgeBack(hi: hi, yHi: yHi, fHi: fHi, guess: guess) { backNudges += 1; return bestTau }
             guard let bracket = newton(from: guess, low: 0, high: hi, tolerance: tolerance) else { return nil }
             if bracket.closed { return bestTau }
             (low, up) = (bracket.low, bracket.high)
