@@ -94,26 +94,25 @@ struct SimulateCommand: ParsableCommand {
         }
         var runConfig = try RunConfig.load(path: (folder as NSString).appendingPathComponent("config.json"))
         try applyOverrides(&runConfig)
-        var (problem, resolved) = try runConfig.resolve()
-        let (checkpoint, earlier) = try RunContinuation.read(folder, problem: problem)
-        guard checkpoint.t < problem.options.T else {
-            throw InputError("--T", "the run in \(folder) already reached t = \(checkpoint.t); give a larger --T to continue it")
+        let (base, resolved) = try runConfig.resolve()
+        let earlier = try EarlierRecords.read(folder, problem: base)
+        guard earlier.checkpoint.t < base.options.T else {
+            throw InputError("--T", "the run in \(folder) already reached t = \(earlier.checkpoint.t); give a larger --T to continue it")
         }
-        problem.start = checkpoint
-        RunContinuation.seed(&problem, with: earlier)
         let outPath = out ?? folder
         try RunFolder.checkDestination(outPath)
-        try integrate(problem, config: resolved, outPath: outPath, earlier: earlier)
+        try integrate(earlier.continuation(of: base), config: resolved, outPath: outPath, earlier: earlier)
     }
 
-    /// Solves with the run folder streamed to disk (`RunStream`), so memory stays O(n·m + samples).
-    private func integrate(_ problem: FlowProblem, config resolved: RunConfig, outPath: String, earlier: FlowSolution? = nil) throws {
+    /// Solves with the run folder streamed to disk (`RunStream`), so memory stays O(n·m + samples);
+    /// a continuation copies the earlier records from their files first.
+    private func integrate(_ problem: FlowProblem, config resolved: RunConfig, outPath: String, earlier: EarlierRecords? = nil) throws {
         let progressLine = ProgressLine(quiet: quiet)
-        let stream = try earlier.map { try RunStream(path: outPath, problem: problem, earlier: $0) }
+        let stream = try earlier.map { try RunStream(path: outPath, problem: problem, continuing: $0) }
             ?? RunStream(path: outPath, problem: problem)
         var solution = solve(problem, hooks: SolveHooks(progress: progressLine.show, shouldStop: { Interrupt.requested }, recorder: stream))
         progressLine.clear()
-        if let earlier { solution = RunContinuation.joined(earlier, solution, stream: stream) }
+        if let earlier { solution = RunContinuation.joined(earlier.shell, solution, stream: stream) }
         try stream.finish(solution, config: resolved)
 
         let s = RunSummary(solution)

@@ -83,6 +83,20 @@ final class StreamTests: XCTestCase {
         try stream.finish(RunContinuation.joined(earlier, later, stream: stream), config: resolved)
         try assertSameFolders(dir.appendingPathComponent("memory"), URL(fileURLWithPath: path))
         XCTAssertGreaterThan(merged.events.count, earlier.events.count, "the continuation must have events of its own")
+
+        // `reluflow simulate --resume`'s path: the earlier records copied from their files, none parsed.
+        let (base, _) = try config("two-d", T: 60)
+        let records = try EarlierRecords.read(earlierFolder, problem: base)
+        XCTAssertEqual(records.eventCount, earlier.events.count)
+        XCTAssertEqual(records.intervalCount, earlier.patterns.count)
+        let continuation = records.continuation(of: base)
+        for threshold in [1, 1 << 20] {
+            let copied = dir.appendingPathComponent("copied-\(threshold)").path
+            let copyStream = try RunStream(path: copied, problem: continuation, continuing: records, flushThreshold: threshold)
+            let part = solve(continuation, hooks: SolveHooks(recorder: copyStream))
+            try copyStream.finish(RunContinuation.joined(records.shell, part, stream: copyStream), config: resolved)
+            try assertSameFolders(dir.appendingPathComponent("memory"), URL(fileURLWithPath: copied))
+        }
     }
 
     /// A continuation whose first interval does not extend the earlier last one has its changes

@@ -242,6 +242,14 @@ struct RecordFiles {
         else { matrices.removeAll() }
     }
 
+    /// Continues after records that are already in the files (a resumed run's earlier part):
+    /// their counts, and the pattern after the last interval among them.
+    mutating func continuing(samples: Int, events: Int, intervals: Int, pattern: [UInt8], matrices: Bool) {
+        counts = (samples, events, intervals)
+        current = pattern
+        matricesDropped = !matrices || intervals * width * points > RunExport.patternMatrixLimit
+    }
+
     /// A pattern given as changes from all off, as changes from the pattern of the last interval
     /// added, in (neuron, point) order.
     func changes(fromAllOff changes: [PatternChange]) -> [PatternChange] {

@@ -7,6 +7,8 @@ public enum RunContinuation {
     /// counters as recorded (CSV numbers round-trip exactly). Errors name `field` (the option or
     /// argument that gave the folder).
     public static func read(_ folder: String, problem: FlowProblem, field: String = "--resume") throws -> (checkpoint: FlowCheckpoint, earlier: FlowSolution) {
+        let (checkpoint, shell) = try readHeader(folder, problem: problem, field: field)
+        var earlier = shell
         func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
         func bytes(_ name: String) throws -> Data {
             guard let data = FileManager.default.contents(atPath: path(name)) else {
@@ -14,22 +16,8 @@ public enum RunContinuation {
             }
             return data
         }
-        let checkpoint: FlowCheckpoint
-        let summary: RunSummary
-        do {
-            checkpoint = try JSONDecoder().decode(FlowCheckpoint.self, from: try bytes("checkpoint.json"))
-            let decoder = JSONDecoder()
-            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            summary = try decoder.decode(RunSummary.self, from: try bytes("summary.json"))
-        } catch let error as InputError { throw error } catch {
-            throw InputError(field, "cannot read the checkpoint or summary of \(folder): \(error)")
-        }
         let n = problem.network.width, m = problem.data.count, P = problem.network.parameterCount
-        guard checkpoint.theta.count == P, checkpoint.states(width: n, points: m) != nil else {
-            throw InputError(field, "the checkpoint of \(folder) does not fit its config (width \(n), \(m) points)")
-        }
-        var earlier = FlowSolution(problem: problem, status: summary.status, stepper: Stepper(rawValue: summary.stepper) ?? .auto)
-        earlier.message = summary.message
+
         for row in try rows(try bytes("trajectory.csv"), "trajectory.csv") {
             guard row.count == 4 + P + 1, let t = Double(row[0]), let loss = Double(row[1]), let grad = Double(row[2]),
                   let id = Int(row[3]), let dissipated = Double(row[4 + P]) else {
@@ -62,6 +50,39 @@ public enum RunContinuation {
             earlier.patterns.append(PatternInterval(patternId: id, tStart: t0, tEnd: t1, changes: changes.map { $0! },
                                                     activeCounts: active, slidingCounts: sliding, width: n, pointCount: m))
         }
+        earlier.last = earlier.samples.last
+        earlier.eventCount = earlier.events.count
+        earlier.patternIntervalCount = earlier.patterns.count
+        earlier.distinctPatternCount = Set(earlier.patterns.map(\.patternId)).count
+        return (checkpoint, earlier)
+    }
+
+    /// The checkpoint of the run in `folder`, and a solution with its status, message and
+    /// diagnostics but no records (the part of `read` that `EarlierRecords` shares).
+    static func readHeader(_ folder: String, problem: FlowProblem, field: String) throws -> (checkpoint: FlowCheckpoint, earlier: FlowSolution) {
+        func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+        func bytes(_ name: String) throws -> Data {
+            guard let data = FileManager.default.contents(atPath: path(name)) else {
+                throw InputError(field, "\(path(name)) is missing: \(folder) is not a ReluFlow run folder")
+            }
+            return data
+        }
+        let checkpoint: FlowCheckpoint
+        let summary: RunSummary
+        do {
+            checkpoint = try JSONDecoder().decode(FlowCheckpoint.self, from: try bytes("checkpoint.json"))
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            summary = try decoder.decode(RunSummary.self, from: try bytes("summary.json"))
+        } catch let error as InputError { throw error } catch {
+            throw InputError(field, "cannot read the checkpoint or summary of \(folder): \(error)")
+        }
+        let n = problem.network.width, m = problem.data.count, P = problem.network.parameterCount
+        guard checkpoint.theta.count == P, checkpoint.states(width: n, points: m) != nil else {
+            throw InputError(field, "the checkpoint of \(folder) does not fit its config (width \(n), \(m) points)")
+        }
+        var earlier = FlowSolution(problem: problem, status: summary.status, stepper: Stepper(rawValue: summary.stepper) ?? .auto)
+        earlier.message = summary.message
         var diag = FlowDiagnostics()
         diag.steps = summary.steps
         diag.rejectedSteps = summary.rejectedSteps
@@ -74,10 +95,6 @@ public enum RunContinuation {
         diag.stepperSwitches = summary.stepperSwitches
         diag.zeroLossTime = summary.zeroLossTime
         earlier.diagnostics = diag
-        earlier.last = earlier.samples.last
-        earlier.eventCount = earlier.events.count
-        earlier.patternIntervalCount = earlier.patterns.count
-        earlier.distinctPatternCount = Set(earlier.patterns.map(\.patternId)).count
         return (checkpoint, earlier)
     }
 

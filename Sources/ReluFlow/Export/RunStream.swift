@@ -67,6 +67,40 @@ public final class RunStream: FlowRecorder {
         if let failure { discard(); throw RunFolderError(path: path, reason: failure) }
     }
 
+    /// A continuation of the run in `earlier`'s folder whose records are copied from its files in
+    /// parts of 1 MB (no record is parsed or held), then joined to the continuation's as by
+    /// `init(path:problem:earlier:)`. `problem` must be `earlier.continuation(of:)`.
+    public convenience init(path: String, problem: FlowProblem, continuing earlier: EarlierRecords, flushThreshold: Int = 1 << 20) throws {
+        precondition(problem.patternIds == earlier.patternIds, "the problem must be earlier.continuation(of:)")
+        try self.init(path: path, problem: problem, flushThreshold: flushThreshold)
+        do {
+            try flush()   // the CSV headers first
+            for (k, name) in RecordFiles.names.enumerated() {
+                guard let range = earlier.ranges[k], !range.isEmpty else { continue }
+                let source = (earlier.folder as NSString).appendingPathComponent(name)
+                let fd = open(source, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw RunFolderError(path: source, reason: String(cString: strerror(errno))) }
+                defer { close(fd) }
+                var buffer = [UInt8](repeating: 0, count: 1 << 20)
+                var offset = range.lowerBound
+                while offset < range.upperBound {
+                    let wanted = min(buffer.count, range.upperBound - offset)
+                    let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, wanted, off_t(offset)) }
+                    guard got > 0 else { throw RunFolderError(path: source, reason: got < 0 ? String(cString: strerror(errno)) : "shorter than expected") }
+                    try append(Array(buffer[0..<got]), to: k)
+                    offset += got
+                }
+            }
+        } catch {
+            discard()
+            throw error
+        }
+        records.continuing(samples: earlier.sampleCount, events: earlier.eventCount, intervals: earlier.intervalCount - 1,
+                           pattern: earlier.patternBeforeLast, matrices: earlier.ranges[RecordFiles.names.count - 1] != nil)
+        heldInterval = earlier.lastInterval
+        skipFirstSample = earlier.sampleCount > 0
+    }
+
     public func record(_ sample: FlowSample) {
         if skipFirstSample { skipFirstSample = false; return }
         records.add(sample)
