@@ -49,14 +49,33 @@ struct Benchmark: ParsableCommand {
     @Option(help: "Largest n·m of the scaling series to run.")
     var maxPairs = 2_560_000
 
+    @Option(help: "Only the field's roofline (no run) for these shapes, m:n:d comma-separated (for example 2500:128:8).")
+    var roofline: String?
+
     func run() throws {
         setvbuf(stdout, nil, _IOLBF, 0)   // rows appear as they finish, also when piped
+        if let roofline { return try runRoofline(roofline) }
         if scaling { return try runScaling() }
         print("case                    auto s     steps  events  rk8pd s    ratio   |Δθ| vs rk8pd  drift     defect")
         for name in examples.split(separator: ",").map(String.init) {
             for T in horizons.split(separator: ",").compactMap({ Double($0) }) {
                 try benchmark(name, T)
             }
+        }
+    }
+
+    /// FieldTiming alone for given shapes (data as in the scaling series; d up to 10).
+    func runRoofline(_ shapes: String) throws {
+        print("shape                    µs/RHS  µs/matvec  µs/OpenBLAS-matvec  µs/BLAS-field  (BLAS field − ours)/ours")
+        for shape in shapes.split(separator: ",") {
+            let v = shape.split(separator: ":").compactMap { Int($0) }
+            guard v.count == 3 else { throw ValidationError("--roofline: give m:n:d, got \(shape)") }
+            let c = ScalingCase(m: v[0], n: v[1], d: v[2])
+            let t = FieldTiming.measure(try c.problem(T: 1))
+            func us(_ s: Double?) -> String { s.map { String(format: "%.1f", $0 * 1e6) } ?? "—" }
+            print(c.label.padding(toLength: 22, withPad: " ", startingAt: 0), us(t.secondsPerEvaluation), us(t.secondsPerMatVec),
+                  us(t.secondsPerOptimizedMatVec), us(t.secondsPerBLASEvaluation),
+                  t.blasFieldDifference.map { String(format: "%.1e", $0) } ?? "—")
         }
     }
 

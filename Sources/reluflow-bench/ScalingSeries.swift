@@ -36,7 +36,7 @@ struct ScalingRow {
     var secondsPerUnitTime: Double { seconds / solution.finalTime }
     var pairs: Double { Double(scalingCase.n * scalingCase.m) }
 
-    static let header = "case                        T      wall s   s/unit t    steps      RHS      Jac  events  final loss   drift    µs/RHS  µs/matvec  ratio  µs/OpenBLAS  ratio"
+    static let header = "case                        T      wall s   s/unit t    steps      RHS      Jac  events  final loss   drift    µs/RHS  µs/matvec  ratio  µs/OpenBLAS  ratio  µs/BLAS-field"
 
     var line: String {
         let d = solution.diagnostics
@@ -45,6 +45,8 @@ struct ScalingRow {
                       d.steps, d.rhsEvaluations, d.jacobianEvaluations, solution.events.count, d.finalLoss, d.invariantDrift,
                       timing.secondsPerEvaluation * 1e6, timing.secondsPerMatVec * 1e6, timing.ratio)
             + (timing.secondsPerOptimizedMatVec.map { String(format: " %12.1f %6.1f", $0 * 1e6, timing.optimizedRatio!) } ?? "            —      —")
+            + (timing.secondsPerBLASEvaluation.map { String(format: " %14.1f", $0 * 1e6) } ?? "              —")
+            + (timing.blasFieldDifference.map { $0 > 1e-10 ? String(format: "  [BLAS field differs by %.1e]", $0) : "" } ?? "")
             + (solution.status == .completed ? "" : "  [\(solution.status.rawValue): \(solution.message ?? "")]")
     }
 
