@@ -44,21 +44,14 @@ public struct EarlierRecords {
                 guard name == "patterns.csv" else { return }
                 lastRowStart = offset
                 let row = String(decoding: line, as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false)
-                func counts(_ text: Substring) -> [Int]? {
-                    let values = text.split(separator: ";").compactMap { Int($0) }
-                    return values.count == n ? values : nil
-                }
-                let changes = row.count == 6 ? row[5].split(separator: ";").map { PatternChange(text: $0, width: n, points: m) } : []
-                guard row.count == 6, let id = Int(row[0]), let t0 = Double(row[1]), let t1 = Double(row[2]),
-                      let active = counts(row[3]), let sliding = counts(row[4]), !changes.contains(where: { $0 == nil }) else {
+                guard let interval = RecordFormat.interval(fromCSV: row, width: n, points: m) else {
                     throw malformed(name, "has a malformed row")
                 }
                 before = pattern
-                for c in changes { pattern[c!.neuron * m + c!.point] = c!.state.rawValue }
+                for c in interval.changes { pattern[c.neuron * m + c.point] = c.state.rawValue }
                 let states = pattern.map { PairState(rawValue: $0)! }
-                ids[PatternKey(problem.data.perGroup(states, width: n))] = id
-                last = PatternInterval(patternId: id, tStart: t0, tEnd: t1, changes: changes.map { $0! },
-                                       activeCounts: active, slidingCounts: sliding, width: n, pointCount: m)
+                ids[PatternKey(problem.data.perGroup(states, width: n))] = interval.patternId
+                last = interval
             }
             guard start >= 0 else { throw malformed(name, "is empty") }
             csvData[name] = (start, size, rows)

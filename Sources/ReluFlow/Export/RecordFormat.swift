@@ -158,6 +158,23 @@ struct RecordFormat {
         [.integer(p.patternId), .real(p.tStart), .real(p.tEnd)]
     }
 
+    /// A `patterns.csv` row read back (its fields, split at commas), or nil when malformed.
+    static func interval<S: StringProtocol>(fromCSV row: [S], width n: Int, points m: Int) -> PatternInterval? {
+        func counts(_ text: S) -> [Int]? {
+            let values = text.split(separator: ";").compactMap { Int($0) }
+            return values.count == n ? values : nil
+        }
+        guard row.count == 6, let id = Int(row[0]), let t0 = Double(row[1]), let t1 = Double(row[2]),
+              let active = counts(row[3]), let sliding = counts(row[4]) else { return nil }
+        var changes: [PatternChange] = []
+        for text in row[5].split(separator: ";") {
+            guard let change = PatternChange(text: Substring(text), width: n, points: m) else { return nil }
+            changes.append(change)
+        }
+        return PatternInterval(patternId: id, tStart: t0, tEnd: t1, changes: changes, activeCounts: active,
+                               slidingCounts: sliding, width: n, pointCount: m)
+    }
+
     // MARK: pattern matrices
 
     /// `pattern_matrices.npy`, intervals × n × m int8 (1 on, 0 off, 2 sliding), with room for any count.

@@ -38,17 +38,10 @@ public enum RunContinuation {
             earlier.events.append(FlowEvent(t: t, neuron: i, point: j, kind: kind, state: state, loss: loss))
         }
         for row in try rows(try bytes("patterns.csv"), "patterns.csv") {
-            func counts(_ text: String) -> [Int]? {
-                let values = text.split(separator: ";").compactMap { Int($0) }
-                return values.count == n ? values : nil
-            }
-            let changes = row.count == 6 ? row[5].split(separator: ";").map { PatternChange(text: $0, width: n, points: m) } : []
-            guard row.count == 6, let id = Int(row[0]), let t0 = Double(row[1]), let t1 = Double(row[2]),
-                  let active = counts(row[3]), let sliding = counts(row[4]), !changes.contains(where: { $0 == nil }) else {
+            guard let interval = RecordFormat.interval(fromCSV: row, width: n, points: m) else {
                 throw InputError(field, "\(path("patterns.csv")) has a malformed row")
             }
-            earlier.patterns.append(PatternInterval(patternId: id, tStart: t0, tEnd: t1, changes: changes.map { $0! },
-                                                    activeCounts: active, slidingCounts: sliding, width: n, pointCount: m))
+            earlier.patterns.append(interval)
         }
         earlier.last = earlier.samples.last
         earlier.eventCount = earlier.events.count
