@@ -6,7 +6,7 @@ final class FieldDerivativeTests: XCTestCase {
     func makeField(d: Int, outputBias: Bool) throws -> (ModeField, [Double], FlowProblem) {
         var config = RunConfig(
             data: DataConfig(target: TargetConfig(function: d == 1 ? "sin(3*x)" : "x0*x1 + cos(x0)", m: d == 1 ? 9 : (d == 2 ? 16 : 27),
-                                                  range: [-1, 1], dim: d, points: d == 3 ? "random" : "uniform", seed: 5)),
+                                                  range: [-1, 1], dim: d, points: d >= 3 ? "random" : "uniform", seed: 5)),
             network: NetworkConfig(width: 5, outputBias: outputBias, initialization: InitSpec(scheme: .he, seed: 3, biasScale: 0.3)))
         if outputBias { config.network.c0 = 0.2 }
         let problem = try config.resolve().problem
@@ -22,7 +22,8 @@ final class FieldDerivativeTests: XCTestCase {
 
     /// −∇L against central differences of the loss (step 1e-6: truncation ~1e-12, rounding ~1e-10).
     func testGradientMatchesFiniteDifferences() throws {
-        for (d, bias) in [(1, false), (2, true)] {
+        // d = 1…4 have their own SIMD loops, d ≥ 5 the general two-sweep one.
+        for (d, bias) in [(1, false), (2, true), (3, false), (4, true), (5, false), (7, true)] {
             let (field, y, problem) = try makeField(d: d, outputBias: bias)
             var f = [Double](repeating: 0, count: field.dimension)
             var yy = y

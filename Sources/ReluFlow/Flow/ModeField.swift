@@ -52,6 +52,7 @@ final class ModeField {
     let Nabs: UnsafeMutablePointer<Double>    // G: |c_0| + Σ_i s_ig |c_i| (|b_i| + Σ_k |w_ik x_gk|), the scale of N's rounding
     let R: UnsafeMutablePointer<Double>       // G
     private let lossOutputs: UnsafeMutablePointer<Double>   // G: network outputs of `loss` (not N: the field's side output)
+    private let srBuffer: UnsafeMutablePointer<Double>      // G: s_ig R_g of one neuron (pass 2, d ≥ 5)
     private let F: UnsafeMutablePointer<Double>        // d+1
     private let F4: UnsafeMutablePointer<SIMD4<Double>> // d: lane accumulators of F
     private let lambdas: UnsafeMutablePointer<Double>  // up to G
@@ -104,6 +105,7 @@ final class ModeField {
         Nabs.initialize(repeating: 0, count: G)
         R = .allocate(capacity: G)
         lossOutputs = .allocate(capacity: G)
+        srBuffer = .allocate(capacity: G)
         F = .allocate(capacity: d + 1)
         F4 = .allocate(capacity: d)
         lastTheta = .allocate(capacity: P)
@@ -112,7 +114,7 @@ final class ModeField {
     }
 
     deinit {
-        for p in [xg, xgT, xAbsT, mult, ysum, yabs, slope, alpha, N, Nabs, R, lossOutputs, F, lambdas] { p.deallocate() }
+        for p in [xg, xgT, xAbsT, srBuffer, mult, ysum, yabs, slope, alpha, N, Nabs, R, lossOutputs, F, lambdas] { p.deallocate() }
         F4.deallocate()
         lastTheta.deallocate()
         lastField.deallocate()
@@ -181,7 +183,7 @@ final class ModeField {
         // (measured at n = 64, m = 2 500, d = 2: a run to T = 3 took 25.0 s instead of 30.8 s,
         // with bitwise equal results).
         let G4 = G & ~3
-        let x0 = xgT, x1 = xgT + (d > 1 ? G : 0)
+        let x0 = xgT, x1 = xgT + (d > 1 ? G : 0), x2 = xgT + (d > 2 ? 2 * G : 0), x3 = xgT + (d > 3 ? 3 * G : 0)
         for g in 0..<G { N[g] = c0 }
         // Pass 1: network outputs N_g = c0 + Σ_i c_i s_ig z_ig.
         for i in 0..<n {
@@ -200,6 +202,20 @@ final class ModeField {
                 let w0 = w[0], w1 = w[1]
                 while g < G4 {
                     let hv = load4(srow + g) * (b + w0 * load4(x0 + g) + w1 * load4(x1 + g))
+                    store4(load4(N + g) + c * hv, N + g)
+                    g += 4
+                }
+            } else if d == 3 {
+                let w0 = w[0], w1 = w[1], w2 = w[2]
+                while g < G4 {
+                    let hv = load4(srow + g) * (b + w0 * load4(x0 + g) + w1 * load4(x1 + g) + w2 * load4(x2 + g))
+                    store4(load4(N + g) + c * hv, N + g)
+                    g += 4
+                }
+            } else if d == 4 {
+                let w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3]
+                while g < G4 {
+                    let hv = load4(srow + g) * (b + w0 * load4(x0 + g) + w1 * load4(x1 + g) + w2 * load4(x2 + g) + w3 * load4(x3 + g))
                     store4(load4(N + g) + c * hv, N + g)
                     g += 4
                 }
@@ -256,19 +272,81 @@ final class ModeField {
                 }
                 F4[0] = accW0
                 F4[1] = accW1
-            }
-            while g < G4 {
-                let r = load4(R + g)
-                let sr = load4(srow + g) * r
-                var z = SIMD4<Double>(repeating: b)
-                for k in 0..<d {
-                    let xv = load4(xgT + (k * G + g))
-                    z += w[k] * xv
-                    F4[k] += sr * xv
+            } else if d == 3 {
+                let w0 = w[0], w1 = w[1], w2 = w[2]
+                var accW0 = SIMD4<Double>(), accW1 = SIMD4<Double>(), accW2 = SIMD4<Double>()
+                while g < G4 {
+                    let r = load4(R + g), xv0 = load4(x0 + g), xv1 = load4(x1 + g), xv2 = load4(x2 + g)
+                    let sr = load4(srow + g) * r
+                    accC4 += sr * (b + w0 * xv0 + w1 * xv1 + w2 * xv2)
+                    accB4 += sr
+                    accW0 += sr * xv0
+                    accW1 += sr * xv1
+                    accW2 += sr * xv2
+                    g += 4
                 }
-                accC4 += sr * z
-                accB4 += sr
-                g += 4
+                F4[0] = accW0
+                F4[1] = accW1
+                F4[2] = accW2
+            } else if d == 4 {
+                let w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3]
+                var accW0 = SIMD4<Double>(), accW1 = SIMD4<Double>(), accW2 = SIMD4<Double>(), accW3 = SIMD4<Double>()
+                while g < G4 {
+                    let r = load4(R + g), xv0 = load4(x0 + g), xv1 = load4(x1 + g), xv2 = load4(x2 + g), xv3 = load4(x3 + g)
+                    let sr = load4(srow + g) * r
+                    accC4 += sr * (b + w0 * xv0 + w1 * xv1 + w2 * xv2 + w3 * xv3)
+                    accB4 += sr
+                    accW0 += sr * xv0
+                    accW1 += sr * xv1
+                    accW2 += sr * xv2
+                    accW3 += sr * xv3
+                    g += 4
+                }
+                F4[0] = accW0
+                F4[1] = accW1
+                F4[2] = accW2
+                F4[3] = accW3
+            }
+            if g < G4 {
+                // d ≥ 5: first s·R and the c and b sums (z needs every coordinate), keeping s·R;
+                // then the w sums four coordinates at a time in registers. Each sum runs over the
+                // groups in the same order as one coordinate at a time.
+                while g < G4 {
+                    let sr = load4(srow + g) * load4(R + g)
+                    var z = SIMD4<Double>(repeating: b)
+                    for k in 0..<d { z += w[k] * load4(xgT + (k * G + g)) }
+                    accC4 += sr * z
+                    accB4 += sr
+                    store4(sr, srBuffer + g)
+                    g += 4
+                }
+                var k = 0
+                while k + 4 <= d {
+                    let xa = xgT + k * G, xb = xa + G, xc = xb + G, xd = xc + G
+                    var a0 = SIMD4<Double>(), a1 = SIMD4<Double>(), a2 = SIMD4<Double>(), a3 = SIMD4<Double>()
+                    var q = 0
+                    while q < G4 {
+                        let sr = load4(srBuffer + q)
+                        a0 += sr * load4(xa + q)
+                        a1 += sr * load4(xb + q)
+                        a2 += sr * load4(xc + q)
+                        a3 += sr * load4(xd + q)
+                        q += 4
+                    }
+                    (F4[k], F4[k + 1], F4[k + 2], F4[k + 3]) = (a0, a1, a2, a3)
+                    k += 4
+                }
+                while k < d {
+                    let xa = xgT + k * G
+                    var a0 = SIMD4<Double>()
+                    var q = 0
+                    while q < G4 {
+                        a0 += load4(srBuffer + q) * load4(xa + q)
+                        q += 4
+                    }
+                    F4[k] = a0
+                    k += 1
+                }
             }
             var accC = accC4.sum(), accB = accB4.sum()
             for k in 0..<d { F[k] = F4[k].sum() }
