@@ -101,6 +101,23 @@ final class DependentSurfaceTests: XCTestCase {
         XCTAssertLessThan(solution.diagnostics.dissipationDefect, 1e-8)
     }
 
+    /// d = 2 on a 7×7 grid (seed 12): a neuron pinned to a grid row of seven points. At t ≈ 18.46
+    /// two of its pairs were located at τ = 0 in turn, each decided "no change" and ignored for
+    /// one step only, so time never advanced ("events do not advance time", failed). Pairs decided
+    /// "no change" at an instant now stay out of detection until a step starts later. Checked:
+    /// completion past that instant (the code before failed at t = 19.88 here), and the invariants
+    /// (measured drift 9.7e-11 to t = 25; the corner leaves more than the usual 1e-12, so 1e-8).
+    func testNoChangeDecisionsDoNotStallTime() throws {
+        let config = RunConfig(
+            data: DataConfig(target: TargetConfig(function: "x0^2 - x1", m: 49, range: [-1, 1], dim: 2)),
+            network: NetworkConfig(width: 12, outputBias: true, initialization: InitSpec(scheme: .xavier, seed: 12)),
+            flow: FlowConfig(T: 25, samples: SampleConfig(spacing: "log", count: 20)))
+        let solution = solve(try config.resolve().problem)
+        XCTAssertEqual(solution.status, .completed, solution.message ?? "")
+        XCTAssertLessThan(solution.diagnostics.invariantDrift, 1e-8)
+        XCTAssertLessThan(solution.diagnostics.dissipationDefect, 1e-8)
+    }
+
     func testCentredAlphasKeepTheVelocity() {
         let points: [Double] = [-0.5, 0.1, 0.7]
         let set = points.withUnsafeBufferPointer { SurfaceSet(groups: [0, 1, 2], points: $0.baseAddress!, d: 1) }
