@@ -90,15 +90,20 @@ final class DependentSurfaceTests: XCTestCase {
     /// bounded event count, and the invariants through it (1e-9 and 1e-8, as on the built-in
     /// examples).
     func testCoplanarPointsInThreeDimensionsDoNotChatter() throws {
-        let config = RunConfig(
-            data: DataConfig(target: TargetConfig(function: "sin(x0)*x1 + x2^2", m: 64, range: [-1, 1], dim: 3)),
-            network: NetworkConfig(width: 12, outputBias: true, initialization: InitSpec(scheme: .xavier, seed: 1)),
-            flow: FlowConfig(T: 20, samples: SampleConfig(spacing: "log", count: 20)))
-        let solution = solve(try config.resolve().problem)
+        let solution = try gridRun("sin(x0)*x1 + x2^2", points: 64, dim: 3, seed: 1, T: 20)
         XCTAssertEqual(solution.status, .completed, solution.message ?? "")
         XCTAssertLessThan(solution.events.count, 400)
         XCTAssertLessThan(solution.diagnostics.invariantDrift, 1e-9)
         XCTAssertLessThan(solution.diagnostics.dissipationDefect, 1e-8)
+    }
+
+    /// A target on a grid of `points` in [-1, 1]^dim, width 12, output bias, Xavier start.
+    func gridRun(_ function: String, points: Int, dim: Int, seed: UInt64, T: Double) throws -> FlowSolution {
+        let config = RunConfig(
+            data: DataConfig(target: TargetConfig(function: function, m: points, range: [-1, 1], dim: dim)),
+            network: NetworkConfig(width: 12, outputBias: true, initialization: InitSpec(scheme: .xavier, seed: seed)),
+            flow: FlowConfig(T: T, samples: SampleConfig(spacing: "log", count: 20)))
+        return solve(try config.resolve().problem)
     }
 
     /// d = 2 on a 7×7 grid (seed 12): a neuron pinned to a grid row of seven points. At t ≈ 18.46
@@ -108,11 +113,7 @@ final class DependentSurfaceTests: XCTestCase {
     /// completion past that instant (the code before failed at t = 19.88 here), and the invariants
     /// (measured drift 9.7e-11 to t = 25; the corner leaves more than the usual 1e-12, so 1e-8).
     func testNoChangeDecisionsDoNotStallTime() throws {
-        let config = RunConfig(
-            data: DataConfig(target: TargetConfig(function: "x0^2 - x1", m: 49, range: [-1, 1], dim: 2)),
-            network: NetworkConfig(width: 12, outputBias: true, initialization: InitSpec(scheme: .xavier, seed: 12)),
-            flow: FlowConfig(T: 25, samples: SampleConfig(spacing: "log", count: 20)))
-        let solution = solve(try config.resolve().problem)
+        let solution = try gridRun("x0^2 - x1", points: 49, dim: 2, seed: 12, T: 25)
         XCTAssertEqual(solution.status, .completed, solution.message ?? "")
         XCTAssertLessThan(solution.diagnostics.invariantDrift, 1e-8)
         XCTAssertLessThan(solution.diagnostics.dissipationDefect, 1e-8)
