@@ -66,10 +66,7 @@ struct RecordFormat {
 
         /// The header for `rows` rows, always of the length of the header for Int.max rows.
         func header(rows: Int) -> [UInt8] {
-            let widest = NPYLayout.dictionary(fields, rows: Int.max, matrix: asMatrix)
-            var text = NPYLayout.dictionary(fields, rows: rows, matrix: asMatrix)
-            text += String(repeating: " ", count: widest.utf8.count - text.utf8.count)
-            return npyPreamble(text)
+            fixedLengthHeader(rows) { NPYLayout.dictionary(fields, rows: $0, matrix: asMatrix) }
         }
 
         func append(_ values: [Value], to bytes: inout [UInt8]) {
@@ -179,11 +176,17 @@ struct RecordFormat {
 
     /// `pattern_matrices.npy`, intervals × n × m int8 (1 on, 0 off, 2 sliding), with room for any count.
     static func patternMatrixHeader(intervals: Int, width n: Int, points m: Int) -> [UInt8] {
-        let widest = "{'descr': '|i1', 'fortran_order': False, 'shape': (\(Int.max), \(n), \(m)), }"
-        var text = "{'descr': '|i1', 'fortran_order': False, 'shape': (\(intervals), \(n), \(m)), }"
-        text += String(repeating: " ", count: widest.utf8.count - text.utf8.count)
-        return npyPreamble(text)
+        fixedLengthHeader(intervals) { "{'descr': '|i1', 'fortran_order': False, 'shape': (\($0), \(n), \(m)), }" }
     }
+}
+
+/// The `.npy` header of `dictionary(rows)`, padded to the length it has for Int.max rows, so that
+/// a file written with a provisional count can have its final count written over it.
+func fixedLengthHeader(_ rows: Int, _ dictionary: (Int) -> String) -> [UInt8] {
+    let widest = dictionary(Int.max)
+    var text = dictionary(rows)
+    text += String(repeating: " ", count: widest.utf8.count - text.utf8.count)
+    return npyPreamble(text)
 }
 
 /// Magic, version, header length, and the header padded with spaces to a multiple of 64 ending

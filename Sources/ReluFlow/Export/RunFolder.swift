@@ -110,16 +110,20 @@ public enum RunFolder {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw RunFolderError(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
-        try bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            var offset = 0
-            while offset < raw.count {
-                let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw RunFolderError(path: path, reason: String(cString: strerror(errno)))
-                }
-                offset += written
+        try bytes.withUnsafeBytes { try writeAll($0, to: fd, path: path) }
+    }
+
+    /// Writes all of `raw` to the open file `fd` (retrying short writes and EINTR); `path` names
+    /// it in the error.
+    static func writeAll(_ raw: UnsafeRawBufferPointer, to fd: Int32, path: String) throws {
+        var offset = 0
+        while offset < raw.count {
+            let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw RunFolderError(path: path, reason: String(cString: strerror(errno)))
             }
+            offset += written
         }
     }
 

@@ -12,7 +12,6 @@ public final class RunStream: FlowRecorder {
     let staging: String
     private var records: RecordFiles
     private var descriptors: [Int32] = []
-    private var written: [Int] = []
     public private(set) var failure: String?
     /// Records written so far.
     public var counts: (samples: Int, events: Int, intervals: Int) { records.counts }
@@ -40,7 +39,6 @@ public final class RunStream: FlowRecorder {
                 guard fd >= 0 else { throw RunFolderError(path: file, reason: String(cString: strerror(errno))) }
                 descriptors.append(fd)
             }
-            written = [Int](repeating: 0, count: descriptors.count)
             // The .npy headers for zero rows, as long as the final ones.
             let headers = records.headers()
             for k in descriptors.indices where !headers[k].isEmpty { try append(headers[k], to: k) }
@@ -113,23 +111,19 @@ public final class RunStream: FlowRecorder {
     }
 
     public func record(_ interval: PatternInterval) {
+        var interval = interval
         if var held = heldInterval {
             heldInterval = nil
-            // The continuation opens in the checkpoint's pattern: one interval with the earlier last.
             if held.tEnd == interval.tStart && held.patternId == interval.patternId {
+                // The continuation opens in the checkpoint's pattern: one interval with the earlier last.
                 held.tEnd = interval.tEnd
+                interval = held
+            } else {
+                // Not one interval: the continuation's first changes are from all off; restate them
+                // against the earlier end, as `RunContinuation.merge` does.
                 records.add(held)
-                flushIfLarge()
-                return
+                interval.changes = records.changes(fromAllOff: interval.changes)
             }
-            records.add(held)
-            // Not one interval: the continuation's first changes are from all off; restate them
-            // against the earlier end, as `RunContinuation.merge` does.
-            var restated = interval
-            restated.changes = records.changes(fromAllOff: interval.changes)
-            records.add(restated)
-            flushIfLarge()
-            return
         }
         records.add(interval)
         flushIfLarge()
@@ -190,18 +184,8 @@ public final class RunStream: FlowRecorder {
     }
 
     private func append(_ bytes: [UInt8], to k: Int) throws {
-        try bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(descriptors[k], raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw RunFolderError(path: (staging as NSString).appendingPathComponent(RecordFiles.names[k]),
-                                         reason: String(cString: strerror(errno)))
-                }
-                offset += n
-            }
+        try bytes.withUnsafeBytes {
+            try RunFolder.writeAll($0, to: descriptors[k], path: (staging as NSString).appendingPathComponent(RecordFiles.names[k]))
         }
-        written[k] += bytes.count
     }
 }

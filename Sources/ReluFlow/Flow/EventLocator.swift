@@ -145,7 +145,7 @@ final class EventLocator {
                 let value = e.value(work, field: field)
                 if value < least { least = value; smallest = e }
             }
-            let noise = 64 * Double.ulpOfOne * field.preactivationScale(work, smallest.neuron, smallest.group)
+            let noise = field.preactivationNoise(work, smallest.neuron, smallest.group)
             if v > 0 { lo = tau } else { up = tau }
             if up - lo <= tolerance || (v <= 0 && -v <= 3 * noise) { return (lo, up, true) }
             field.evaluate(work, fScratch)
@@ -162,12 +162,13 @@ final class EventLocator {
     }
 
     /// The last Newton step δ taken as a move along the field, y(τ + δ) ≈ y(τ) + δ f(y(τ)), instead
-    /// of a re-taken step (forward from a Newton iterate, or backward from the end of the step), when its second-order error ½δ²ÿ is negligible: below 1% of the step
-    /// control's tolerance atol + rtol|y_p| in every component, and below the rounding level ν of
-    /// the event's z (so the event time keeps its conditioning ν/|ż|). ÿ is estimated by the
-    /// difference quotient (f(y(τ)) − f(y0))/τ over the re-taken step, within one mode.
-    /// `work` and `fScratch` hold y(τ) and f(y(τ)). The move is kept (in `best`, at τ + δ) only if
-    /// the event function ends in [−3ν, 0] and no other function is further past its surface.
+    /// of a re-taken step (forward from a Newton iterate, or backward from the end of the step),
+    /// when its second-order error ½δ²ÿ is negligible: below 1% of the step control's tolerance
+    /// atol + rtol|y_p| in every component, and below the rounding level ν of the event's z (so
+    /// the event time keeps its conditioning ν/|ż|). ÿ is estimated by the difference quotient
+    /// (f(y(τ)) − f(y0))/τ, within one mode. `y` and `f` are y(τ) and f(y(τ)). The move is kept (in
+    /// `best`, at τ + δ) only if the event function ends in [−3ν, 0] and no other function is
+    /// further past its surface.
     /// Near an event δ is the Hermite guess's error, O(H⁴), so in short steps (many events per
     /// unit time) this saves the second re-step of nearly every location.
     private func nudge(from tau: Double, state y: UnsafePointer<Double>, field f: UnsafePointer<Double>,
@@ -181,13 +182,12 @@ final class EventLocator {
         var least = Double.infinity
         for e in functions {
             let value = e.value(moved, field: field)
-            if value < -3 * 64 * Double.ulpOfOne * field.preactivationScale(moved, e.neuron, e.group) { return false }
+            if value < -3 * field.preactivationNoise(moved, e.neuron, e.group) { return false }
             least = min(least, value)
         }
         guard least <= 0 else { return false }
         best.update(from: moved, count: dim)
         bestTau = tau + delta
-        nudges += 1
         return true
     }
 
@@ -204,7 +204,7 @@ final class EventLocator {
             guard v <= 0 else { continue }
             let slope = e.sign * field.preactivation(fHi, e.neuron, e.group)
             guard slope < 0 else { return false }
-            let noise = 64 * Double.ulpOfOne * field.preactivationScale(yHi, e.neuron, e.group)
+            let noise = field.preactivationNoise(yHi, e.neuron, e.group)
             let tau = hi - v / slope
             if earliest == nil || tau < earliest!.tau { earliest = (tau, e, noise, v) }
         }
@@ -215,10 +215,6 @@ final class EventLocator {
         guard hi + delta > 0, abs(earliest.tau - guess) <= 0.1 * abs(hi - earliest.tau) + 16 * (t0 + hi).ulp else { return false }
         return nudge(from: hi, state: yHi, field: fHi, by: delta, along: earliest.event, noise: earliest.noise)
     }
-
-    /// Locations finished by `nudge` (for the benchmark's accounting).
-    private(set) var nudges = 0
-    private(set) var backNudges = 0
 
     /// A τ in (0, hi) with φ(τ) > 0, probed at hi·2^-k (k = 20 … 1) and at eighths of the step, or nil.
     private func positiveExcursion(below hi: Double) -> Double? {
@@ -268,7 +264,7 @@ final class EventLocator {
         if low == 0, let guess, guess > 0, guess < hi, functions.allSatisfy({ $0.sign != 0 }) {
             // A step that ends just past the event (as one aimed at a predicted crossing does):
             // move back from its end along the field there, with no re-step at all.
-            if let fHi, nudgeBack(hi: hi, yHi: yHi, fHi: fHi, guess: guess) { backNudges += 1; return bestTau }
+            if let fHi, nudgeBack(hi: hi, yHi: yHi, fHi: fHi, guess: guess) { return bestTau }
             guard let bracket = newton(from: guess, low: 0, high: hi, tolerance: tolerance) else { return nil }
             if bracket.closed { return bestTau }
             (low, up) = (bracket.low, bracket.high)
@@ -336,8 +332,8 @@ struct EventDetector {
             var g = 0
             while g < G4 {
                 let q = row + g
-                let s = 2 * loadLanes(slope + q) - 1
-                let e1 = s * loadLanes(z1 + q), d0 = s * loadLanes(zdot0 + q), d1 = s * loadLanes(zdot1 + q)
+                let s = 2 * load4(slope + q) - 1
+                let e1 = s * load4(z1 + q), d0 = s * load4(zdot0 + q), d1 = s * load4(zdot1 + q)
                 // min(e1, max(d0, −d1)) ≥ 0 in every lane: nothing to test (blends, not calls).
                 let nd1 = -d1
                 let rate = d0.replacing(with: nd1, where: nd1 .> d0)
@@ -355,13 +351,6 @@ struct EventDetector {
         return flags
     }
 
-    @inline(__always) private static func loadLanes(_ p: UnsafePointer<Double>) -> SIMD4<Double> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Double>.self)
-    }
-    @inline(__always) private static func loadLanes(_ p: UnsafeMutablePointer<Double>) -> SIMD4<Double> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Double>.self)
-    }
-
     /// The per-pair tests of the scan on the pairs (i, g), g ∈ range.
     private static func detectRow(_ i: Int, field: ModeField, y1: UnsafePointer<Double>, H: Double,
                                   z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
@@ -369,47 +358,45 @@ struct EventDetector {
                                   flags: inout [Flag], roundingScalesReady: inout Bool) {
         let G = field.G
         let states = field.states   // one reference for the scan, not a property read per pair
-        do {
-            let row = i * G
-            for g in range {
-                let state = states[row + g]
-                if state == .sliding {
-                    let a = field.alpha[row + g]
-                    if a.isNaN || (a >= -EventFunction.alphaSlack && a <= 1 + EventFunction.alphaSlack) { continue }
-                    if !roundingScalesReady {
-                        field.prepareRoundingScales(y1)
-                        roundingScalesReady = true
-                    }
-                    if EventFunction(neuron: i, group: g, sign: 0).value(y1, field: field) < 0 {
-                        flags.append(Flag(function: EventFunction(neuron: i, group: g, sign: 0), tau: H, isDip: false))
-                    }
-                    continue
+        let row = i * G
+        for g in range {
+            let state = states[row + g]
+            if state == .sliding {
+                let a = field.alpha[row + g]
+                if a.isNaN || (a >= -EventFunction.alphaSlack && a <= 1 + EventFunction.alphaSlack) { continue }
+                if !roundingScalesReady {
+                    field.prepareRoundingScales(y1)
+                    roundingScalesReady = true
                 }
-                let s = 2 * Double(state.rawValue) - 1   // +1 on, −1 off
-                let e1 = s * z1[row + g]
-                let d0 = s * zdot0[row + g], d1 = s * zdot1[row + g]
-                // One well-predicted branch for the common case (no sign change, no rate reversal):
-                // testing e1 < 0 and d0 < 0 < d1 separately mispredicts on the random sign of d0.
-                if min(e1, max(d0, -d1)) >= 0 { continue }
-                if e1 < 0 {
-                    // A pair that sits on its surface (z within rounding of 0 at both ends, as when
-                    // its point lies on the line another sliding pair pins the neuron to) is not crossing.
-                    let noise = 64 * Double.ulpOfOne * field.preactivationScale(y1, i, g)
-                    if -e1 <= noise && abs(z0[row + g]) <= noise { continue }
-                    let e0 = s * z0[row + g]
-                    let root = e0 > 0 ? hermiteFirstRoot(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, upTo: 1).map { $0 * H } : nil
-                    flags.append(Flag(function: EventFunction(neuron: i, group: g, sign: s), tau: H, isDip: false, root: root))
-                    continue
+                if EventFunction(neuron: i, group: g, sign: 0).value(y1, field: field) < 0 {
+                    flags.append(Flag(function: EventFunction(neuron: i, group: g, sign: 0), tau: H, isDip: false))
                 }
-                guard d0 < 0, d1 > 0 else { continue }
-                // A dip counts only if it starts inside the side and goes deeper than rounding of z.
+                continue
+            }
+            let s = 2 * Double(state.rawValue) - 1   // +1 on, −1 off
+            let e1 = s * z1[row + g]
+            let d0 = s * zdot0[row + g], d1 = s * zdot1[row + g]
+            // One well-predicted branch for the common case (no sign change, no rate reversal):
+            // testing e1 < 0 and d0 < 0 < d1 separately mispredicts on the random sign of d0.
+            if min(e1, max(d0, -d1)) >= 0 { continue }
+            if e1 < 0 {
+                // A pair that sits on its surface (z within rounding of 0 at both ends, as when
+                // its point lies on the line another sliding pair pins the neuron to) is not crossing.
+                let noise = field.preactivationNoise(y1, i, g)
+                if -e1 <= noise && abs(z0[row + g]) <= noise { continue }
                 let e0 = s * z0[row + g]
-                let noise = 64 * Double.ulpOfOne * field.preactivationScale(y1, i, g)
-                guard e0 > noise else { continue }
-                if let tau = hermiteDip(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, depth: noise) {
-                    let root = hermiteFirstRoot(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, upTo: tau).map { $0 * H }
-                    flags.append(Flag(function: EventFunction(neuron: i, group: g, sign: s), tau: tau * H, isDip: true, root: root))
-                }
+                let root = e0 > 0 ? hermiteFirstRoot(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, upTo: 1).map { $0 * H } : nil
+                flags.append(Flag(function: EventFunction(neuron: i, group: g, sign: s), tau: H, isDip: false, root: root))
+                continue
+            }
+            guard d0 < 0, d1 > 0 else { continue }
+            // A dip counts only if it starts inside the side and goes deeper than rounding of z.
+            let e0 = s * z0[row + g]
+            let noise = field.preactivationNoise(y1, i, g)
+            guard e0 > noise else { continue }
+            if let tau = hermiteDip(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, depth: noise) {
+                let root = hermiteFirstRoot(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, upTo: tau).map { $0 * H }
+                flags.append(Flag(function: EventFunction(neuron: i, group: g, sign: s), tau: tau * H, isDip: true, root: root))
             }
         }
     }

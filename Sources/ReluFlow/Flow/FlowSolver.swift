@@ -111,7 +111,6 @@ private final class FlowIntegration {
     var slideEndLoss: [Int: Double] = [:]
     var lastSlideDuration: [Int: Double] = [:]
     var failedStepsBeforeReset = 0
-    var aimedSteps = 0
     let started = DispatchTime.now()
     var lastProgress = DispatchTime.now()
 
@@ -264,7 +263,7 @@ private final class FlowIntegration {
             // Event scan.
             field.evaluateReusingLast(y, f1)
             var flags = EventDetector.scan(field: field, y1: y, f1: f1, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
-            if !ignoreAtInstant.isEmpty && abs(t0 - ignoreInstant) > 1e-12 * max(1, abs(t0)) { ignoreAtInstant = [] }
+            if !ignoreAtInstant.isEmpty && !sameInstant(t0, ignoreInstant) { ignoreAtInstant = [] }
             if !ignoreForOneStep.isEmpty || !ignoreAtInstant.isEmpty {
                 flags.removeAll {
                     let key = $0.function.neuron * G + $0.function.group
@@ -391,7 +390,7 @@ private final class FlowIntegration {
         // rounding of 0, so that simultaneous events are decided together.
         for e in functions {
             let v = e.value(y, field: field)
-            let noise = e.sign != 0 ? 64 * Double.ulpOfOne * field.preactivationScale(y, e.neuron, e.group) : 0
+            let noise = e.sign != 0 ? field.preactivationNoise(y, e.neuron, e.group) : 0
             if v <= noise { pairs.append((e.neuron, e.group)) }
         }
         if pairs.isEmpty { pairs = functions.map { ($0.neuron, $0.group) } }
@@ -401,7 +400,7 @@ private final class FlowIntegration {
         // turning back) re-entering the slide is the right answer.
         // "The same instant" means within rounding of t: decisions that fail at once may advance
         // t by an ulp or two before the next one.
-        if abs(t - lastEventTime) > 1e-12 * max(1, abs(t)) {
+        if !sameInstant(t, lastEventTime) {
             chosenAtThisTime = [:]
             zeroProgressEvents = 0
         }
@@ -428,7 +427,7 @@ private final class FlowIntegration {
         // (points on a line that sliding pins a neuron to; SPEC §4, several surfaces at once).
         for i in Set(pairs.map(\.0)) {
             for g in 0..<G where field.states[i * G + g] != .sliding && !pairs.contains(where: { $0 == (i, g) }) {
-                if abs(field.preactivation(y, i, g)) <= 64 * Double.ulpOfOne * field.preactivationScale(y, i, g) {
+                if abs(field.preactivation(y, i, g)) <= field.preactivationNoise(y, i, g) {
                     pairs.append((i, g))
                 }
             }
@@ -436,10 +435,9 @@ private final class FlowIntegration {
         let transitions = resolver.resolve(y, eventPairs: pairs, excluded: excluded, repeated: repeated)
         for tr in transitions { chosenAtThisTime[tr.neuron * G + tr.group, default: []].insert(tr.to) }
         if transitions.isEmpty {
-            // Nothing to change (no admissible continuation differs): never stall here; let these
-            // pairs be for one step so that time advances.
-            for (i, g) in pairs { ignoreForOneStep.insert(i * G + g) }
-            if abs(t - ignoreInstant) > 1e-12 * max(1, abs(t)) { ignoreAtInstant = [] }
+            // Nothing to change (no admissible continuation differs): never stall here; leave these
+            // pairs out of detection until a step starts later, so that time advances.
+            if !sameInstant(t, ignoreInstant) { ignoreAtInstant = [] }
             ignoreInstant = t
             for (i, g) in pairs { ignoreAtInstant.insert(i * G + g) }
             zeroProgressEvents += 1
@@ -474,7 +472,6 @@ private final class FlowIntegration {
         let distance = next - t
         let aim = distance * (1 + 1e-6) + 4 * next.ulp
         pendingStepSize = min(pendingStepSize ?? aim, aim)
-        aimedSteps += 1
     }
 
     /// Installs the new states, projects the event pairs onto their surfaces, logs the events,
@@ -504,6 +501,12 @@ private final class FlowIntegration {
         if !transitions.isEmpty { closePattern(at: t, changed: Array(changed.keys)) }
         refreshStartOfStep()
         record(t: t, loss: loss)
+    }
+
+    /// Whether two times are the same instant of the event logic (within 1e-12 relative): decisions
+    /// that fail at once may advance t by an ulp or two.
+    func sameInstant(_ a: Double, _ b: Double) -> Bool {
+        abs(a - b) <= 1e-12 * max(1, abs(a))
     }
 
     /// Chattering guard: 2000 events within a time span below 1e-3·max(1, t) mean the event

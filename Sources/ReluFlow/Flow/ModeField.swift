@@ -615,6 +615,12 @@ final class ModeField {
         return z
     }
 
+    /// The rounding level ν = 64 ε (|b_i| + Σ_k |w_ik x_gk|) of z_ig: below it the sign of z is noise
+    /// (the event detector, locator and resolver all judge "on the surface" by it).
+    func preactivationNoise(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        64 * Double.ulpOfOne * preactivationScale(y, i, g)
+    }
+
     /// Size of the terms of z_ig (|b_i| + Σ_k |w_ik x_gk|), the scale of its rounding error.
     func preactivationScale(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
         var s = abs(y[n * d + i])
@@ -656,11 +662,12 @@ final class ModeField {
     }
 }
 
-@inline(__always) private func load4(_ p: UnsafePointer<Double>) -> SIMD4<Double> {
+/// Four doubles from p (unaligned): the SIMD lanes of the field and the event scan.
+@inline(__always) func load4(_ p: UnsafePointer<Double>) -> SIMD4<Double> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Double>.self)
 }
 
-@inline(__always) private func load4(_ p: UnsafeMutablePointer<Double>) -> SIMD4<Double> {
+@inline(__always) func load4(_ p: UnsafeMutablePointer<Double>) -> SIMD4<Double> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Double>.self)
 }
 
