@@ -66,11 +66,17 @@ struct Benchmark: ParsableCommand {
 
     /// FieldTiming alone for given shapes (data as in the scaling series; d up to 10).
     func runRoofline(_ shapes: String) throws {
-        print("shape                    µs/RHS  µs/matvec  µs/OpenBLAS-matvec  µs/BLAS-field  (BLAS field − ours)/ours")
-        for shape in shapes.split(separator: ",") {
+        let cases = try shapes.split(separator: ",").map { shape -> ScalingCase in
             let v = shape.split(separator: ":").compactMap { Int($0) }
-            guard v.count == 3 else { throw ValidationError("--roofline: give m:n:d, got \(shape)") }
-            let c = ScalingCase(m: v[0], n: v[1], d: v[2])
+            guard v.count == 3, v.allSatisfy({ $0 > 0 }) else {
+                // Bad input: exit status 2 naming the option, as `reluflow` does.
+                FileHandle.standardError.write(Data("reluflow-bench: --roofline: give m:n:d with positive integers, got '\(shape)'\n".utf8))
+                throw ExitCode(2)
+            }
+            return ScalingCase(m: v[0], n: v[1], d: v[2])
+        }
+        print("shape                    µs/RHS  µs/matvec  µs/OpenBLAS-matvec  µs/BLAS-field  (BLAS field − ours)/ours")
+        for c in cases {
             let t = FieldTiming.measure(try c.problem(T: 1))
             func us(_ s: Double?) -> String { s.map { String(format: "%.1f", $0 * 1e6) } ?? "—" }
             print(c.label.padding(toLength: 22, withPad: " ", startingAt: 0), us(t.secondsPerEvaluation), us(t.secondsPerMatVec),

@@ -92,7 +92,11 @@ struct SimulateCommand: ParsableCommand {
         if width != nil || seed != nil || initScheme != nil || scale != nil || biasScale != nil {
             throw InputError("--resume", "the network and data of a resumed run cannot change (only --T, tolerances, stepper, samples, max-events)")
         }
-        var runConfig = try RunConfig.load(path: (folder as NSString).appendingPathComponent("config.json"))
+        let configPath = (folder as NSString).appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: configPath) else {
+            throw InputError("--resume", "\(folder) is not a ReluFlow run folder (no config.json)")
+        }
+        var runConfig = try RunConfig.load(path: configPath)
         try applyOverrides(&runConfig)
         let (base, resolved) = try runConfig.resolve()
         let earlier = try EarlierRecords.read(folder, problem: base)

@@ -71,6 +71,7 @@ final class CommandLineTests: XCTestCase {
             ("unknown key", ["--config", try write("j.json", good.replacingOccurrences(of: "\"flow\"", with: "\"flwo\""))], "flwo"),
             ("bad target", ["--config", try write("k.json", #"{"data": {"target": {"function": "sin(pi*", "m": 5, "range": [-1, 1]}}, "network": {"width": 2}}"#)], "data.target.function"),
             ("missing config", ["--config", dir.appendingPathComponent("none.json").path], "--config"),
+            ("resume of no run folder", ["--resume", dir.path], "--resume"),
             ("fractional count", ["--config", try write("l.json", good.replacingOccurrences(of: #""T": 1"#, with: #""T": 1, "samples": {"count": 1.5}"#))], "flow.samples.count"),
             ("negative seed", ["--config", try write("m.json", #"{"data": {"x": [[0], [1]], "y": [0, 1]}, "network": {"width": 2, "init": {"seed": -1}}}"#)], "network.init.seed"),
         ]
