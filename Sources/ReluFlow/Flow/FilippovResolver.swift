@@ -286,10 +286,68 @@ struct FilippovResolver {
         return s
     }
 
+    /// The continuation in which the pairs of `fixed` keep their on/off state and every other
+    /// pair takes the weight of the minimum-norm Filippov velocity (`ZonotopeMinimumNorm`):
+    /// on where the normal velocity x̃_g·F exceeds the tolerance, off where it is below minus the
+    /// tolerance, sliding where it vanishes. Exact when those pairs attract (c_i R_g > 0) or have
+    /// no residual: their consistent continuations all have this velocity.
+    private func minimumNormContinuation(groups: [Int], current: [PairState], neuron i: Int, fixed: [Int: PairState],
+                                         base: [Double], scale: Double, tolerance: Double) -> (states: [PairState], converged: Bool) {
+        let d = field.d, G = field.G, e = d + 1
+        var origin = base
+        var variables: [Int] = []
+        for (a, g) in groups.enumerated() {
+            if let state = fixed[a] {
+                if state == .on {
+                    for k in 0..<d { origin[k] += field.R[g] * field.xg[g * d + k] }
+                    origin[d] += field.R[g]
+                }
+            } else {
+                variables.append(a)
+            }
+        }
+        for q in 0..<e { origin[q] *= scale }
+        var generators = [Double](repeating: 0, count: variables.count * e)
+        var start = [Double](repeating: 0, count: variables.count)
+        var weightTolerance = [Double](repeating: 0, count: variables.count)
+        for (v, a) in variables.enumerated() {
+            let g = groups[a], u = scale * field.R[g]
+            for k in 0..<d { generators[v * e + k] = u * field.xg[g * d + k] }
+            generators[v * e + d] = u
+            weightTolerance[v] = abs(u) * tolerance   // |u·F| ≤ |scale R_g| tol  ⇔  |x̃_g·F| ≤ tol, as the labels below
+            switch current[a] {
+            case .on: start[v] = 1
+            case .off: start[v] = 0
+            case .sliding:
+                let alpha = field.alpha[i * G + g]
+                start[v] = alpha.isFinite ? alpha : 0.5
+            }
+        }
+        let problem = ZonotopeMinimumNorm(dimension: e, origin: origin, generators: generators)
+        let solution = problem.solve(start: start, tolerance: weightTolerance)
+        var states = current
+        for (a, state) in fixed { states[a] = state }
+        for a in variables {
+            let v = normal(groups[a], dot: solution.point)
+            states[a] = v > tolerance ? .on : v < -tolerance ? .off : .sliding
+        }
+        return (states, solution.converged)
+    }
+
     private func manySurfaces(groups: [Int], current: [PairState], neuron i: Int, base: [Double], scale: Double, c: Double,
                               tolerance: Double, excluded: [Int: Set<PairState>]) -> ([PairState], Bool, Bool) {
         let d = field.d, G = field.G
         var candidates: [[PairState]] = []
+        // Repelling pairs (c_i R_g < 0 beyond rounding) are the only source of several motions.
+        let repelling = groups.indices.filter { c * field.R[groups[$0]] < -field.residualNoise(groups[$0]) * abs(c) }
+        if d > 1 && repelling.isEmpty {
+            // Every surface attracts: the Filippov velocity is unique (the minimum-norm point of the
+            // zonotope), whatever the dependence of the surfaces; take it as it is.
+            let (states, converged) = minimumNormContinuation(groups: groups, current: current, neuron: i, fixed: [:], base: base,
+                                                              scale: scale, tolerance: tolerance)
+            if converged { return (states, false, false) }
+            candidates.append(states)
+        }
         if d == 1 {
             // Threshold sets, each also with the point next to the threshold sliding (on either side).
             let order = groups.indices.sorted { field.xg[groups[$0]] < field.xg[groups[$1]] }
@@ -316,6 +374,27 @@ struct FilippovResolver {
         if d > 1 {
             // Most events change little: pivot from the states in force (sliding pairs kept).
             candidates.append(pivoted(current, groups: groups, neuron: i, base: base, scale: scale, c: c, tolerance: tolerance))
+        }
+        if d > 1 && !repelling.isEmpty {
+            // Repelling pairs on or off from each start, the others at the minimum-norm velocity
+            // that labelling leaves; the repelling labels then follow their normal velocities.
+            for start in [allOn, allOff, current.map { $0 == .sliding ? .off : $0 }, signs] {
+                var labels: [Int: PairState] = [:]
+                for a in repelling { labels[a] = start[a] }
+                var states = start
+                for _ in 0..<20 {
+                    states = minimumNormContinuation(groups: groups, current: current, neuron: i, fixed: labels, base: base,
+                                                     scale: scale, tolerance: tolerance).states
+                    var next = labels
+                    for a in repelling {
+                        let v = normalVelocity(states, pair: a, groups: groups, base: base, scale: scale)
+                        if v > tolerance { next[a] = .on } else if v < -tolerance { next[a] = .off }
+                    }
+                    if next == labels { break }
+                    labels = next
+                }
+                candidates.append(states)
+            }
         }
         for start in [allOn, allOff, current.map { $0 == .sliding ? .off : $0 }, signs] {
             var s = start
