@@ -44,8 +44,28 @@ final class ModeField {
     /// Per-pair widening of the α band (anti-Zeno hysteresis, see FlowSolver), n×G, 1 by default.
     var alphaBandFactor: [Double]
 
-    /// Side output of the last `evaluate`: α of every sliding pair (NaN elsewhere), n×G.
-    let alpha: UnsafeMutablePointer<Double>
+    /// Side output of the last `evaluate`: α of every sliding pair (NaN elsewhere), n×G. For a
+    /// neuron on dependent surfaces the α's are not unique and the one deepest in the box costs a
+    /// small linear programme (`SurfaceSet.feasibleAlphas`); it is chosen when α is first read,
+    /// not in every evaluation (stage evaluations never read it), with the same result.
+    var alpha: UnsafeMutablePointer<Double> {
+        if !pendingDependentAlphas.isEmpty { settleDependentAlphas() }
+        return alphaStorage
+    }
+    private let alphaStorage: UnsafeMutablePointer<Double>
+    /// Neurons on dependent surfaces whose α in `alphaStorage` is still the minimum-norm one of the
+    /// last `evaluate`, with that evaluation's weight scale −c_i/m.
+    private var pendingDependentAlphas: [(neuron: Int, scale: Double)] = []
+
+    private func settleDependentAlphas() {
+        for (i, scale) in pendingDependentAlphas {
+            guard let set = surfaces[i] else { continue }
+            let row = i * G
+            let feasible = set.feasibleAlphas(set.groups.map { alphaStorage[row + $0] }, weights: set.groups.map { scale * R[$0] })
+            for (a, g) in set.groups.enumerated() { alphaStorage[row + g] = feasible[a] }
+        }
+        pendingDependentAlphas.removeAll(keepingCapacity: true)
+    }
 
     // Scratch.
     let N: UnsafeMutablePointer<Double>       // G
@@ -96,8 +116,8 @@ final class ModeField {
         states = [PairState](repeating: .off, count: n * G)
         slope = .allocate(capacity: n * G)
         slope.initialize(repeating: 0, count: n * G)
-        alpha = .allocate(capacity: n * G)
-        alpha.initialize(repeating: .nan, count: n * G)
+        alphaStorage = .allocate(capacity: n * G)
+        alphaStorage.initialize(repeating: .nan, count: n * G)
         surfaces = [SurfaceSet?](repeating: nil, count: n)
         alphaBandFactor = [Double](repeating: 1, count: n * G)
         N = .allocate(capacity: G)
@@ -114,7 +134,7 @@ final class ModeField {
     }
 
     deinit {
-        for p in [xg, xgT, xAbsT, srBuffer, mult, ysum, yabs, slope, alpha, N, Nabs, R, lossOutputs, F, lambdas] { p.deallocate() }
+        for p in [xg, xgT, xAbsT, srBuffer, mult, ysum, yabs, slope, alphaStorage, N, Nabs, R, lossOutputs, F, lambdas] { p.deallocate() }
         F4.deallocate()
         lastTheta.deallocate()
         lastField.deallocate()
@@ -127,6 +147,7 @@ final class ModeField {
     /// Installs a new activation pattern (n×G states).
     func setMode(_ newStates: [PairState]) {
         precondition(newStates.count == n * G)
+        pendingDependentAlphas.removeAll()   // every α is reset below
         states = newStates
         lastIsValid = false
         slidingNeurons = []
@@ -135,7 +156,7 @@ final class ModeField {
             for g in 0..<G {
                 let s = newStates[i * G + g]
                 slope[i * G + g] = s == .on ? 1 : 0
-                alpha[i * G + g] = .nan
+                alphaStorage[i * G + g] = .nan
                 if s == .sliding { sliding.append(g) }
             }
             if sliding.isEmpty {
@@ -153,12 +174,13 @@ final class ModeField {
     /// changed states.
     func updateMode(_ changes: [(index: Int, state: PairState)]) {
         guard !changes.isEmpty else { return }
+        if !pendingDependentAlphas.isEmpty { settleDependentAlphas() }   // with the surfaces they were computed on
         lastIsValid = false
         var neurons = Set<Int>()
         for (k, s) in changes {
             states[k] = s
             slope[k] = s == .on ? 1 : 0
-            alpha[k] = .nan
+            alphaStorage[k] = .nan
             neurons.insert(k / G)
         }
         for i in neurons {
@@ -175,6 +197,7 @@ final class ModeField {
     @discardableResult
     func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         rhsEvaluations += 1
+        pendingDependentAlphas.removeAll(keepingCapacity: true)   // this evaluation writes every α
         let wOff = 0, bOff = n * d, cOff = n * d + n
         let c0 = network.outputBias ? y[2 * n + n * d] : 0
         // Four groups at a time (SIMD4 lanes over g), the tail of G % 4 groups scalar; the
@@ -366,11 +389,8 @@ final class ModeField {
             for q in 0...d { F[q] *= scale }
             if let set = surfaces[i] {
                 set.project(F, multipliers: lambdas)
-                for (a, g) in set.groups.enumerated() { alpha[row + g] = lambdas[a] / (scale * R[g]) }
-                if set.dependent {
-                    let centred = set.feasibleAlphas(set.groups.map { alpha[row + $0] }, weights: set.groups.map { scale * R[$0] })
-                    for (a, g) in set.groups.enumerated() { alpha[row + g] = centred[a] }
-                }
+                for (a, g) in set.groups.enumerated() { alphaStorage[row + g] = lambdas[a] / (scale * R[g]) }
+                if set.dependent { pendingDependentAlphas.append((i, scale)) }
             }
             for k in 0..<d { f[wOff + i * d + k] = F[k] }
             f[bOff + i] = F[d]
