@@ -75,11 +75,11 @@ struct Benchmark: ParsableCommand {
             }
             return ScalingCase(m: v[0], n: v[1], d: v[2])
         }
-        print("shape                    µs/RHS  µs/matvec  µs/OpenBLAS-matvec  µs/BLAS-field  (BLAS field − ours)/ours")
+        print("shape                    µs/RHS  µs/RHS-SIMD4  µs/matvec  µs/OpenBLAS-matvec  µs/BLAS-field  (BLAS field − ours)/ours")
         for c in cases {
             let t = FieldTiming.measure(try c.problem(T: 1))
             func us(_ s: Double?) -> String { s.map { String(format: "%.1f", $0 * 1e6) } ?? "—" }
-            print(c.label.padding(toLength: 22, withPad: " ", startingAt: 0), us(t.secondsPerEvaluation), us(t.secondsPerMatVec),
+            print(c.label.padding(toLength: 22, withPad: " ", startingAt: 0), us(t.secondsPerEvaluation), us(t.secondsPerPortableEvaluation), us(t.secondsPerMatVec),
                   us(t.secondsPerOptimizedMatVec), us(t.secondsPerBLASEvaluation),
                   t.blasFieldDifference.map { String(format: "%.1e", $0) } ?? "—")
         }

@@ -74,3 +74,43 @@ final class FieldDerivativeTests: XCTestCase {
         }
     }
 }
+
+/// The AVX2 kernels of the field's two passes (CFieldKernels) against the Swift SIMD4 loops.
+final class FieldKernelTests: XCTestCase {
+    /// d = 1…4, G = 37 (a tail of one group after the lanes), random modes with sliding pairs and
+    /// an output bias: the two evaluations must agree bit for bit (same operations in the same
+    /// order, no fused multiply-add), field and quadrature component both. Skipped where the CPU
+    /// has no AVX2 (the kernels never run there).
+    func testKernelsMatchTheSwiftLoopsBitwise() throws {
+        try XCTSkipUnless(ModeField.vectorKernelsAvailable, "no AVX2 on this CPU")
+        var generator = SystemRandomNumberGenerator()
+        for d in 1...4 {
+            let m = 37
+            let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+            let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
+            let n = 6
+            let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+            let b = (0..<n).map { _ in Double.random(in: -0.5...0.5, using: &generator) }
+            let c = (0..<n).map { _ in Double.random(in: -1...1, using: &generator) }
+            let problem = try makeProblem(x: x, y: y, W: W, b: b, c: c, c0: 0.3, T: 1)
+            let field = ModeField(network: problem.network, data: problem.data)
+            for trial in 0..<5 {
+                // One sliding pair per neuron on the first trials (a random point; the projection
+                // follows the passes), then random on/off patterns.
+                var states = (0..<(n * field.G)).map { _ in Bool.random(using: &generator) ? PairState.on : .off }
+                if trial < 3 { for i in 0..<n { states[i * field.G + Int.random(in: 0..<field.G, using: &generator)] = .sliding } }
+                field.setMode(states)
+                var theta = problem.theta0 + [0]
+                for k in 0..<(theta.count - 1) { theta[k] += Double.random(in: -0.1...0.1, using: &generator) }
+                var fast = [Double](repeating: 0, count: field.dimension), portable = fast
+                field.useVectorKernels = true
+                field.evaluate(&theta, &fast)
+                field.useVectorKernels = false
+                field.evaluate(&theta, &portable)
+                for k in fast.indices {
+                    XCTAssertEqual(fast[k].bitPattern, portable[k].bitPattern, "d = \(d), trial \(trial), component \(k): \(fast[k]) vs \(portable[k])")
+                }
+            }
+        }
+    }
+}

@@ -13,6 +13,9 @@ import Foundation
 /// CBLAS keeps runs reproducible to the last digit across machines.
 public struct FieldTiming: Sendable {
     public let secondsPerEvaluation: Double
+    /// The same evaluation with the Swift SIMD4 loops instead of the AVX2 kernels (bitwise the
+    /// same field), nil where the kernels do not run (d > 4 or no AVX2): their gain, measured.
+    public let secondsPerPortableEvaluation: Double?
     public let secondsPerMatVec: Double
     /// The same product with OpenBLAS (single-threaded), nil when it is not installed.
     public let secondsPerOptimizedMatVec: Double?
@@ -34,6 +37,12 @@ public struct FieldTiming: Sendable {
         for i in 0..<field.n { for g in 0..<field.G where field.preactivation(&y, i, g) > 0 { states[i * field.G + g] = .on } }
         field.setMode(states)
         let evaluation = best { field.evaluate(&y, &f) }
+        var portable: Double? = nil
+        if field.useVectorKernels && field.d <= 4 {
+            field.useVectorKernels = false
+            portable = best { field.evaluate(&y, &f) }
+            field.useVectorKernels = true
+        }
         let n = problem.network.width, m = problem.data.count
         var A = [Double](repeating: 0, count: n * m), x = [Double](repeating: 0, count: m), out = [Double](repeating: 0, count: n)
         for k in A.indices { A[k] = Double(k % 7) - 3 }
@@ -57,7 +66,7 @@ public struct FieldTiming: Sendable {
                 blas = best { blasField(field, openBLAS, y, &g, buffers) }
             }
         }
-        return FieldTiming(secondsPerEvaluation: evaluation, secondsPerMatVec: product, secondsPerOptimizedMatVec: optimized,
+        return FieldTiming(secondsPerEvaluation: evaluation, secondsPerPortableEvaluation: portable, secondsPerMatVec: product, secondsPerOptimizedMatVec: optimized,
                            secondsPerBLASEvaluation: blas, blasFieldDifference: difference)
 
         func best(_ body: () -> Void) -> Double {

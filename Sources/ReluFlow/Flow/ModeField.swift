@@ -1,4 +1,5 @@
 @preconcurrency import CGSL
+import CFieldKernels
 
 /// The mode-locked vector field of SPEC §3–§4: `f(θ) = −∇L(θ)` with the activation pattern held
 /// fixed (never `sign(z)` of the evaluation point), extended by one quadrature component
@@ -38,6 +39,7 @@ final class ModeField {
     // The mode.
     private(set) var states: [PairState]       // n×G
     let slope: UnsafeMutablePointer<Double>   // n×G: 1 on, 0 off or sliding
+    private let slopeBytes: UnsafeMutablePointer<UInt8>   // n×G: the same as bytes, for the AVX2 kernels
     private(set) var surfaces: [SurfaceSet?]   // per neuron: its sliding surfaces
     private(set) var slidingNeurons: [Int] = []
 
@@ -76,6 +78,14 @@ final class ModeField {
     private let F: UnsafeMutablePointer<Double>        // d+1
     private let F4: UnsafeMutablePointer<SIMD4<Double>> // d: lane accumulators of F
     private let lambdas: UnsafeMutablePointer<Double>  // up to G
+    private let kernelAccumulators: UnsafeMutablePointer<Double>  // 8 + 4·4: lanes of the AVX2 gradient pass
+
+    /// Whether the two passes of `evaluate` run in the AVX2 kernels (`CFieldKernels`, d ≤ 4; true
+    /// when the CPU has AVX2). Their results are bitwise those of the Swift SIMD4 loops; the
+    /// benchmark switches them off to time both.
+    var useVectorKernels = ModeField.vectorKernelsAvailable
+    /// Whether this CPU runs the AVX2 kernels.
+    static let vectorKernelsAvailable = rf_field_kernels_available() != 0
     private var jacobianRows: UnsafeMutablePointer<Double>? = nil   // G×P
     private var hessian: UnsafeMutablePointer<Double>? = nil        // P×P
 
@@ -116,6 +126,8 @@ final class ModeField {
         states = [PairState](repeating: .off, count: n * G)
         slope = .allocate(capacity: n * G)
         slope.initialize(repeating: 0, count: n * G)
+        slopeBytes = .allocate(capacity: n * G)
+        slopeBytes.initialize(repeating: 0, count: n * G)
         alphaStorage = .allocate(capacity: n * G)
         alphaStorage.initialize(repeating: .nan, count: n * G)
         surfaces = [SurfaceSet?](repeating: nil, count: n)
@@ -131,10 +143,12 @@ final class ModeField {
         lastTheta = .allocate(capacity: P)
         lastField = .allocate(capacity: P + 1)
         lambdas = .allocate(capacity: max(G, 1))
+        kernelAccumulators = .allocate(capacity: 8 + 4 * 4)
     }
 
     deinit {
-        for p in [xg, xgT, xAbsT, srBuffer, mult, ysum, yabs, slope, alphaStorage, N, Nabs, R, lossOutputs, F, lambdas] { p.deallocate() }
+        for p in [xg, xgT, xAbsT, srBuffer, mult, ysum, yabs, slope, alphaStorage, N, Nabs, R, lossOutputs, F, lambdas, kernelAccumulators] { p.deallocate() }
+        slopeBytes.deallocate()
         F4.deallocate()
         lastTheta.deallocate()
         lastField.deallocate()
@@ -156,6 +170,7 @@ final class ModeField {
             for g in 0..<G {
                 let s = newStates[i * G + g]
                 slope[i * G + g] = s == .on ? 1 : 0
+                slopeBytes[i * G + g] = s == .on ? 1 : 0
                 alphaStorage[i * G + g] = .nan
                 if s == .sliding { sliding.append(g) }
             }
@@ -180,6 +195,7 @@ final class ModeField {
         for (k, s) in changes {
             states[k] = s
             slope[k] = s == .on ? 1 : 0
+            slopeBytes[k] = s == .on ? 1 : 0
             alphaStorage[k] = .nan
             neurons.insert(k / G)
         }
@@ -214,7 +230,10 @@ final class ModeField {
             let w = y + (wOff + i * d)
             let srow = slope + i * G
             var g = 0
-            if d == 1 {
+            if useVectorKernels && d <= 4 {
+                rf_field_outputs(Int32(d), G4, G, xgT, w, b, c, slopeBytes + i * G, N)
+                g = G4
+            } else if d == 1 {
                 let w0 = w[0]
                 while g < G4 {
                     let hv = load4(srow + g) * (b + w0 * load4(x0 + g))
@@ -269,7 +288,14 @@ final class ModeField {
             var accC4 = SIMD4<Double>(), accB4 = SIMD4<Double>()
             for k in 0..<d { F4[k] = SIMD4<Double>() }
             var g = 0
-            if d == 1 {
+            if useVectorKernels && d <= 4 {
+                let acc = kernelAccumulators
+                rf_field_gradients(Int32(d), G4, G, xgT, w, b, slopeBytes + row, R, acc, acc + 4, acc + 8)
+                accC4 = load4(acc)
+                accB4 = load4(acc + 4)
+                for k in 0..<d { F4[k] = load4(acc + 8 + 4 * k) }
+                g = G4
+            } else if d == 1 {
                 let w0 = w[0]
                 var accW4 = SIMD4<Double>()
                 while g < G4 {

@@ -1,0 +1,26 @@
+#ifndef RELUFLOW_FIELD_KERNELS_H
+#define RELUFLOW_FIELD_KERNELS_H
+
+/// The two passes of ReluFlow's field evaluation (ModeField.evaluate, SPEC §3) for one neuron
+/// and input dimension d = 1…4, over the groups [0, G4) in lanes of four, compiled for AVX2
+/// (256-bit lanes) and called only when the CPU has it. Every lane does the operations of the
+/// Swift SIMD4 loops in the same order and without fused multiply-add, so the results are
+/// bitwise those of the Swift loops: only the instruction width differs.
+
+/// Whether this CPU runs the AVX2 kernels (checked once).
+int rf_field_kernels_available(void);
+
+/// `s` holds the slopes s_ig of the neuron as bytes (1 on, 0 off or sliding): a quarter of the
+/// memory traffic of doubles, which is what bounds the passes at large n·G.
+
+/// Pass 1: N[g] += c · (s[g] · (b + Σ_k w_k x_k[g])), g < G4; x_k = xgT + k·G.
+void rf_field_outputs(int d, long G4, long G, const double *xgT, const double *w, double b, double c,
+                      const unsigned char *s, double *N);
+
+/// Pass 2: lane sums over g < G4 of sr = s[g]·R[g]: accC += sr · z_g, accB += sr, accW[k] += sr · x_k[g]
+/// (accC, accB: 4 doubles; accW: 4·d doubles, lanes of coordinate k at 4k), z_g = b + Σ_k w_k x_k[g].
+/// The accumulators start at zero.
+void rf_field_gradients(int d, long G4, long G, const double *xgT, const double *w, double b,
+                        const unsigned char *s, const double *R, double *accC, double *accB, double *accW);
+
+#endif
