@@ -50,34 +50,29 @@ void rf_field_outputs(int d, long G4, long G, const double *xgT, const double *w
 }
 
 #define GRADIENTS(D)                                                        \
-    v4d aC = {0, 0, 0, 0}, aB = {0, 0, 0, 0};                               \
+    v4d aB = {0, 0, 0, 0};                                                  \
     v4d aW[(D)];                                                            \
     for (int k = 0; k < (D); k++) aW[k] = (v4d){0, 0, 0, 0};                \
     for (long g = 0; g < G4; g += 4) {                                      \
-        v4d sr = slopes(s + g) * *(const v4d *)(R + g);             \
-        v4d z = (v4d){b, b, b, b};                                          \
-        v4d xv[(D)];                                                        \
-        for (int k = 0; k < (D); k++) { xv[k] = *(const v4d *)(xgT + k * G + g); z = z + w[k] * xv[k]; } \
-        aC = aC + sr * z;                                                   \
+        v4d sr = slopes(s + g) * *(const v4d *)(R + g);                     \
         aB = aB + sr;                                                       \
-        for (int k = 0; k < (D); k++) aW[k] = aW[k] + sr * xv[k];           \
+        for (int k = 0; k < (D); k++) aW[k] = aW[k] + sr * *(const v4d *)(xgT + k * G + g); \
     }                                                                       \
-    *(v4d *)accC = aC;                                                      \
     *(v4d *)accB = aB;                                                      \
     for (int k = 0; k < (D); k++) *(v4d *)(accW + 4 * k) = aW[k];
 
-AVX2 static void gradients1(long G4, long G, const double *xgT, const double *w, double b, const unsigned char *s, const double *R, double *accC, double *accB, double *accW) { GRADIENTS(1) }
-AVX2 static void gradients2(long G4, long G, const double *xgT, const double *w, double b, const unsigned char *s, const double *R, double *accC, double *accB, double *accW) { GRADIENTS(2) }
-AVX2 static void gradients3(long G4, long G, const double *xgT, const double *w, double b, const unsigned char *s, const double *R, double *accC, double *accB, double *accW) { GRADIENTS(3) }
-AVX2 static void gradients4(long G4, long G, const double *xgT, const double *w, double b, const unsigned char *s, const double *R, double *accC, double *accB, double *accW) { GRADIENTS(4) }
+AVX2 static void gradients1(long G4, long G, const double *xgT, const double *R, const unsigned char *s, double *accB, double *accW) { GRADIENTS(1) }
+AVX2 static void gradients2(long G4, long G, const double *xgT, const double *R, const unsigned char *s, double *accB, double *accW) { GRADIENTS(2) }
+AVX2 static void gradients3(long G4, long G, const double *xgT, const double *R, const unsigned char *s, double *accB, double *accW) { GRADIENTS(3) }
+AVX2 static void gradients4(long G4, long G, const double *xgT, const double *R, const unsigned char *s, double *accB, double *accW) { GRADIENTS(4) }
 
-void rf_field_gradients(int d, long G4, long G, const double *xgT, const double *w, double b,
-                        const unsigned char *s, const double *R, double *accC, double *accB, double *accW) {
+void rf_field_gradients(int d, long G4, long G, const double *xgT, const double *R, const unsigned char *s,
+                        double *accB, double *accW) {
     switch (d) {
-    case 1: gradients1(G4, G, xgT, w, b, s, R, accC, accB, accW); break;
-    case 2: gradients2(G4, G, xgT, w, b, s, R, accC, accB, accW); break;
-    case 3: gradients3(G4, G, xgT, w, b, s, R, accC, accB, accW); break;
-    case 4: gradients4(G4, G, xgT, w, b, s, R, accC, accB, accW); break;
+    case 1: gradients1(G4, G, xgT, R, s, accB, accW); break;
+    case 2: gradients2(G4, G, xgT, R, s, accB, accW); break;
+    case 3: gradients3(G4, G, xgT, R, s, accB, accW); break;
+    case 4: gradients4(G4, G, xgT, R, s, accB, accW); break;
     default: break;
     }
 }

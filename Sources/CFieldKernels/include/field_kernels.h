@@ -17,10 +17,10 @@ int rf_field_kernels_available(void);
 void rf_field_outputs(int d, long G4, long G, const double *xgT, const double *w, double b, double c,
                       const unsigned char *s, double *N);
 
-/// Pass 2: lane sums over g < G4 of sr = s[g]·R[g]: accC += sr · z_g, accB += sr, accW[k] += sr · x_k[g]
-/// (accC, accB: 4 doubles; accW: 4·d doubles, lanes of coordinate k at 4k), z_g = b + Σ_k w_k x_k[g].
-/// The accumulators start at zero.
-void rf_field_gradients(int d, long G4, long G, const double *xgT, const double *w, double b,
-                        const unsigned char *s, const double *R, double *accC, double *accB, double *accW);
+/// Pass 2: lane sums over g < G4 of sr = s[g]·R[g]: accB += sr, accW[k] += sr · x_k[g] (accB: 4
+/// doubles; accW: 4·d doubles, lanes of coordinate k at 4k). The accumulators start at zero.
+/// (The c-gradient Σ sr z follows from these: z_g = b + w·x_g.)
+void rf_field_gradients(int d, long G4, long G, const double *xgT, const double *R, const unsigned char *s,
+                        double *accB, double *accW);
 
 #endif

@@ -80,8 +80,8 @@ final class ModeField {
     private let lambdas: UnsafeMutablePointer<Double>  // up to G
     private let kernelAccumulators: UnsafeMutablePointer<Double>  // 8 + 4·4: lanes of the AVX2 gradient pass
 
-    /// Whether the two passes of `evaluate` run in the AVX2 kernels (`CFieldKernels`, d ≤ 4; true
-    /// when the CPU has AVX2). Their results are bitwise those of the Swift SIMD4 loops; the
+    /// Whether the two passes of `evaluate` run in the AVX2 kernels (`CFieldKernels`, d ≤ 4 and at
+    /// least 32 groups, below which the call costs more than it saves; true when the CPU has AVX2). Their results are bitwise those of the Swift SIMD4 loops; the
     /// benchmark switches them off to time both.
     var useVectorKernels = ModeField.vectorKernelsAvailable
     /// Whether this CPU runs the AVX2 kernels.
@@ -230,7 +230,7 @@ final class ModeField {
             let w = y + (wOff + i * d)
             let srow = slope + i * G
             var g = 0
-            if useVectorKernels && d <= 4 {
+            if useVectorKernels && d <= 4 && G4 >= 32 {
                 rf_field_outputs(Int32(d), G4, G, xgT, w, b, c, slopeBytes + i * G, N)
                 g = G4
             } else if d == 1 {
@@ -280,40 +280,37 @@ final class ModeField {
             R[g] = mult[g] * N[g] - ysum[g]
             sumR += R[g]
         }
-        // Pass 2: gradients, ∂L/∂c_i ∝ Σ_g R_g s_ig z_ig and ∂L/∂(w_i, b_i) ∝ Σ_g R_g s_ig x̃_g.
+        // Pass 2: gradients, ∂L/∂(w_i, b_i) ∝ Σ_g R_g s_ig x̃_g, and ∂L/∂c_i ∝ Σ_g R_g s_ig z_ig, which
+        // is (w_i, b_i)·Σ_g R_g s_ig x̃_g since z_ig = x̃_g·(w_i, b_i): no per-pair work of its own,
+        // and c_i ċ_i = (w_i, b_i)·(ẇ_i, ḃ_i) (the balance of SPEC §4) holds of the sums themselves.
         for i in 0..<n {
             let b = y[bOff + i]
             let w = y + (wOff + i * d)
             let row = i * G, srow = slope + row
-            var accC4 = SIMD4<Double>(), accB4 = SIMD4<Double>()
+            var accB4 = SIMD4<Double>()
             for k in 0..<d { F4[k] = SIMD4<Double>() }
             var g = 0
-            if useVectorKernels && d <= 4 {
+            if useVectorKernels && d <= 4 && G4 >= 32 {
                 let acc = kernelAccumulators
-                rf_field_gradients(Int32(d), G4, G, xgT, w, b, slopeBytes + row, R, acc, acc + 4, acc + 8)
-                accC4 = load4(acc)
-                accB4 = load4(acc + 4)
-                for k in 0..<d { F4[k] = load4(acc + 8 + 4 * k) }
+                rf_field_gradients(Int32(d), G4, G, xgT, R, slopeBytes + row, acc, acc + 4)
+                accB4 = load4(acc)
+                for k in 0..<d { F4[k] = load4(acc + 4 + 4 * k) }
                 g = G4
             } else if d == 1 {
-                let w0 = w[0]
                 var accW4 = SIMD4<Double>()
                 while g < G4 {
                     let r = load4(R + g), xv = load4(x0 + g)
                     let sr = load4(srow + g) * r
-                    accC4 += sr * (b + w0 * xv)
                     accB4 += sr
                     accW4 += sr * xv
                     g += 4
                 }
                 F4[0] = accW4
             } else if d == 2 {
-                let w0 = w[0], w1 = w[1]
                 var accW0 = SIMD4<Double>(), accW1 = SIMD4<Double>()
                 while g < G4 {
                     let r = load4(R + g), xv0 = load4(x0 + g), xv1 = load4(x1 + g)
                     let sr = load4(srow + g) * r
-                    accC4 += sr * (b + w0 * xv0 + w1 * xv1)
                     accB4 += sr
                     accW0 += sr * xv0
                     accW1 += sr * xv1
@@ -322,12 +319,10 @@ final class ModeField {
                 F4[0] = accW0
                 F4[1] = accW1
             } else if d == 3 {
-                let w0 = w[0], w1 = w[1], w2 = w[2]
                 var accW0 = SIMD4<Double>(), accW1 = SIMD4<Double>(), accW2 = SIMD4<Double>()
                 while g < G4 {
                     let r = load4(R + g), xv0 = load4(x0 + g), xv1 = load4(x1 + g), xv2 = load4(x2 + g)
                     let sr = load4(srow + g) * r
-                    accC4 += sr * (b + w0 * xv0 + w1 * xv1 + w2 * xv2)
                     accB4 += sr
                     accW0 += sr * xv0
                     accW1 += sr * xv1
@@ -338,12 +333,10 @@ final class ModeField {
                 F4[1] = accW1
                 F4[2] = accW2
             } else if d == 4 {
-                let w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3]
                 var accW0 = SIMD4<Double>(), accW1 = SIMD4<Double>(), accW2 = SIMD4<Double>(), accW3 = SIMD4<Double>()
                 while g < G4 {
                     let r = load4(R + g), xv0 = load4(x0 + g), xv1 = load4(x1 + g), xv2 = load4(x2 + g), xv3 = load4(x3 + g)
                     let sr = load4(srow + g) * r
-                    accC4 += sr * (b + w0 * xv0 + w1 * xv1 + w2 * xv2 + w3 * xv3)
                     accB4 += sr
                     accW0 += sr * xv0
                     accW1 += sr * xv1
@@ -357,14 +350,11 @@ final class ModeField {
                 F4[3] = accW3
             }
             if g < G4 {
-                // d ≥ 5: first s·R and the c and b sums (z needs every coordinate), keeping s·R;
-                // then the w sums four coordinates at a time in registers. Each sum runs over the
-                // groups in the same order as one coordinate at a time.
+                // d ≥ 5: first s·R and the b sum, keeping s·R; then the w sums four coordinates at
+                // a time in registers. Each sum runs over the groups in the same order as one
+                // coordinate at a time.
                 while g < G4 {
                     let sr = load4(srow + g) * load4(R + g)
-                    var z = SIMD4<Double>(repeating: b)
-                    for k in 0..<d { z += w[k] * load4(xgT + (k * G + g)) }
-                    accC4 += sr * z
                     accB4 += sr
                     store4(sr, srBuffer + g)
                     g += 4
@@ -397,19 +387,16 @@ final class ModeField {
                     k += 1
                 }
             }
-            var accC = accC4.sum(), accB = accB4.sum()
+            var accB = accB4.sum()
             for k in 0..<d { F[k] = F4[k].sum() }
             while g < G {
                 let sr = srow[g] * R[g]
-                var z = b
-                for k in 0..<d {
-                    z += w[k] * xgT[k * G + g]
-                    F[k] += sr * xgT[k * G + g]
-                }
-                accC += sr * z
+                for k in 0..<d { F[k] += sr * xgT[k * G + g] }
                 accB += sr
                 g += 1
             }
+            var accC = b * accB
+            for k in 0..<d { accC += w[k] * F[k] }
             F[d] = accB
             let scale = -y[cOff + i] * invM
             for q in 0...d { F[q] *= scale }
