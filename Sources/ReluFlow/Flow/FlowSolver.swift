@@ -53,6 +53,9 @@ private final class FlowIntegration {
     var active: Stepper
     var main: GSLIntegrator { engine(active).integrator }
     var locator: EventLocator { engine(active).locator }
+    /// Locates events with rk8pd re-steps when an implicit stepper's re-step fails (`handleEvent`).
+    lazy var fallbackLocator = EventLocator(field: field, stepper: .rk8pd, rtol: options.rtol, atol: options.atol,
+                                            shortcuts: options.eventShortcuts)
     var explicitStepsSinceCheck = 0
     var stepperSeconds: [Stepper: Double] = [:]
     var stepperSteps: [Stepper: Int] = [:]
@@ -377,14 +380,26 @@ private final class FlowIntegration {
         let copyHi = UnsafeMutablePointer<Double>.allocate(capacity: dim)
         defer { copyHi.deallocate() }
         copyHi.update(from: yHi, count: dim)
-        guard let tau = locator.locate(t0: t0, y0: y0, f0: f0, hi: hi, yHi: copyHi, functions: functions, stepHint: stepHint, guess: guess,
-                                       fHi: hi == H ? UnsafePointer(f1) : nil) else {
-            return .failed("re-stepping to locate an event failed near t = \(t0): \(String(cString: gsl_strerror(locator.failureStatus)))")
+        var used = locator
+        var located = used.locate(t0: t0, y0: y0, f0: f0, hi: hi, yHi: copyHi, functions: functions, stepHint: stepHint, guess: guess,
+                                  fHi: hi == H ? UnsafePointer(f1) : nil)
+        if located == nil && active.usesJacobian {
+            // An implicit method's re-step can fail where the accepted step did not (its Newton
+            // iteration from a different start, or a sliding set that changes inside the step):
+            // re-take the partial steps with rk8pd, whose single steps are at least as accurate on
+            // a step the implicit method accepted. A failure of both is a numerical failure.
+            copyHi.update(from: yHi, count: dim)
+            used = fallbackLocator
+            located = used.locate(t0: t0, y0: y0, f0: f0, hi: hi, yHi: copyHi, functions: functions, stepHint: stepHint, guess: guess,
+                                  fHi: hi == H ? UnsafePointer(f1) : nil)
+        }
+        guard let tau = located else {
+            return .failed("re-stepping to locate an event failed near t = \(t0): \(String(cString: gsl_strerror(used.failureStatus)))")
         }
         t = t0 + tau
-        y.update(from: locator.best, count: dim)
+        y.update(from: used.best, count: dim)
         // The pairs at the event: those whose function is non-positive at the located state.
-        _ = locator.value(at: y, functions)
+        _ = used.value(at: y, functions)
         var pairs: [(Int, Int)] = []
         // Pairs at their surface at the located state: non-positive, or (for a crossing) within
         // rounding of 0, so that simultaneous events are decided together.
