@@ -179,9 +179,11 @@ struct FilippovResolver {
                 result.violation += max(0, v - tolerance)
             case .sliding:
                 let alpha = alphas[g] ?? .nan
-                // Attracting needs c R_g > 0; an R_g at rounding level has no sign and does not forbid it.
-                let rNoise = field.residualNoise(g)
-                let attracting = c * field.R[g] > 0 || abs(field.R[g]) <= rNoise
+                // Attracting needs c R_g > 0; an R_g at rounding level has no sign and does not forbid
+                // it, nor does a jump of the normal velocity, |scale R_g| |x̃_g|², within the
+                // velocity tolerance (the two sides' motions are then one).
+                let rNoise = field.residualNoise(g), xn = field.normalNorm(g)
+                let attracting = c * field.R[g] > 0 || abs(field.R[g]) <= rNoise || abs(scale * field.R[g]) * xn * xn <= tolerance
                 if !attracting || !alpha.isFinite {
                     result.violation += .infinity
                 } else {
@@ -232,7 +234,23 @@ struct FilippovResolver {
             zip(u, v).allSatisfy { abs($0 - $1) <= tolerance }
         }
         let sameMotion = consistent.filter { same($0.1.velocity, top.1.velocity) }
-        let chosen = sameMotion.min { $0.1.slidingCount < $1.1.slidingCount }!
+        // A pair whose surface carries no jump beyond rounding (|scale R_g| |x̃_g|² ≤ tolerance: the
+        // point is fitted to working precision) is on, off or sliding with one motion, and its z
+        // only wanders at the integrator's error level: sliding holds it at 0 instead of letting
+        // it cross back and forth (measured: 66 000 graze events on one such pair, d = 1, m = 50).
+        // Other pairs: fewest sliding surfaces.
+        let jumpless = Set(groups.indices.filter { a in
+            let g = groups[a], xn = field.normalNorm(g)
+            return abs(scale * field.R[g]) * xn * xn <= tolerance
+        })
+        func preference(_ states: [PairState]) -> (Int, Int) {
+            var withJump = 0, without = 0
+            for (a, state) in states.enumerated() where state == .sliding {
+                if jumpless.contains(a) { without += 1 } else { withJump += 1 }
+            }
+            return (withJump, -without)
+        }
+        let chosen = sameMotion.min { preference($0.0) < preference($1.0) }!
         let isBranch = sameMotion.count < consistent.count
         return (chosen.0, isBranch, chosen.1.grazing)
     }
