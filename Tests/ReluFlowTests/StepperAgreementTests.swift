@@ -85,6 +85,23 @@ final class StepperAgreementTests: XCTestCase {
 /// `auto` (StepperPolicy): switches to msbdf in the stiff late phase and back after events, and
 /// agrees with rk8pd throughout.
 final class AutoStepperTests: XCTestCase {
+    /// The cost model of the BDF switch: on the built-in examples (P ≤ 41, m ≤ 25) a BDF step
+    /// costs about as much as an rk8pd step and the gain check stays off (switching as measured
+    /// by the test below); on the stress case d = 8, m = 200, n = 40 (P = 401) it is about 19
+    /// rk8pd steps, where msbdf took 17 of 20 s to t = 10 before the check (6 s after).
+    func testStiffStepCostRatio() throws {
+        let policy = StepperPolicy(requested: .auto)
+        for name in ["sine", "abs", "two-d", "small-init"] {
+            let problem = try exampleProblem(name, T: 1)
+            let ratio = policy.stiffStepCostRatio(parameters: problem.theta0.count + 1, pairs: problem.network.width * problem.data.groupCount,
+                                                  d: problem.network.inputDimension, explicit: .rk8pd)
+            XCTAssertLessThan(ratio, StepperPolicy.dearStiffStep, name)
+        }
+        let large = policy.stiffStepCostRatio(parameters: 402, pairs: 40 * 200, d: 8, explicit: .rk8pd)
+        XCTAssertEqual(large, 19.16, accuracy: 0.01)
+        XCTAssertGreaterThan(policy.stiffStepCostRatio(parameters: 402, pairs: 40 * 200, d: 8, explicit: .rkck), large)
+    }
+
     func testAutoSwitchesAndAgreesWithExplicit() throws {
         let auto = solve(try exampleProblem("sine", T: 3000, stepper: .auto))
         let explicit = solve(try exampleProblem("sine", T: 3000, stepper: .rk8pd))

@@ -57,6 +57,13 @@ private final class FlowIntegration {
     lazy var fallbackLocator = EventLocator(field: field, stepper: .rk8pd, rtol: options.rtol, atol: options.atol,
                                             shortcuts: options.eventShortcuts)
     var explicitStepsSinceCheck = 0
+    /// The BDF segment in progress: where it began, msbdf's step count then, and the explicit step
+    /// size it replaced.
+    var stiffSegment: (t: Double, steps: Int, explicitStep: Double)? = nil
+    /// Mean BDF step over the explicit step it replaced, in the last BDF segment (nil before one).
+    var stiffStepGain: Double? = nil
+    /// Stiff checks declined since, because the last BDF segment did not pay.
+    var declinedStiffChecks = 0
     var stepperSeconds: [Stepper: Double] = [:]
     var stepperSteps: [Stepper: Int] = [:]
     var stepperSwitches = 0
@@ -163,9 +170,15 @@ private final class FlowIntegration {
         return e
     }
 
-    /// Switches the active stepper (auto policy); the new one starts from the current state.
-    func switchStepper(to stepper: Stepper) {
+    /// Switches the active stepper (auto policy) at time t; the new one starts from the current state.
+    func switchStepper(to stepper: Stepper, at t: Double) {
         guard stepper != active else { return }
+        if active == StepperPolicy.stiffStepper, let segment = stiffSegment {
+            // The BDF segment ends: its mean step against the explicit step it replaced.
+            let steps = (stepperSteps[active] ?? 0) - segment.steps
+            if steps > 0 && t > segment.t { stiffStepGain = (t - segment.t) / Double(steps) / segment.explicitStep }
+            stiffSegment = nil
+        }
         failedStepsBeforeReset += main.failedSteps
         active = stepper
         main.reset()
@@ -174,23 +187,34 @@ private final class FlowIntegration {
     }
 
     /// After an accepted explicit step: the event-density part of the `auto` rule (StepperPolicy).
-    func noteExplicitStep(endedAtEvent: Bool) {
+    func noteExplicitStep(endedAtEvent: Bool, at t: Double) {
         guard policy.switches, active != StepperPolicy.stiffStepper else { return }
         eventDensity += StepperPolicy.densityWeight * ((endedAtEvent ? 1 : 0) - eventDensity)
         let choice = policy.explicitStepper(eventDensity: eventDensity, current: explicitChoice)
         guard choice != explicitChoice else { return }
         explicitChoice = choice
-        switchStepper(to: choice)
+        switchStepper(to: choice, at: t)
     }
 
-    /// After an accepted explicit step of size `h`: is the explicit stepper stability-limited?
-    func checkStiffness(stepSize h: Double) {
+    /// After an accepted explicit step of size `h` ending at t: is the explicit stepper
+    /// stability-limited, and did the last BDF segment pay for its dearer steps (StepperPolicy)?
+    func checkStiffness(stepSize h: Double, at t: Double) {
         guard policy.switches, active == explicitChoice else { return }
         explicitStepsSinceCheck += 1
         guard explicitStepsSinceCheck >= policy.checkInterval else { return }
         explicitStepsSinceCheck = 0
         let rho = field.spectralRadiusEstimate(y, f0)
-        if h * rho >= policy.stiffnessRatio(active) { switchStepper(to: StepperPolicy.stiffStepper) }
+        guard h * rho >= policy.stiffnessRatio(active) else { return }
+        let costRatio = policy.stiffStepCostRatio(parameters: dim, pairs: n * G, d: field.d, explicit: active)
+        if costRatio >= StepperPolicy.dearStiffStep, let gain = stiffStepGain, gain < costRatio,
+           declinedStiffChecks < StepperPolicy.retryAfterDeclines {
+            declinedStiffChecks += 1
+            return
+        }
+        declinedStiffChecks = 0
+        let stepsBefore = stepperSteps[StepperPolicy.stiffStepper] ?? 0
+        switchStepper(to: StepperPolicy.stiffStepper, at: t)
+        stiffSegment = (t: t, steps: stepsBefore, explicitStep: h)
     }
 
     func run() -> FlowSolution {
@@ -280,7 +304,7 @@ private final class FlowIntegration {
                 // implicit companion for every Brent probe. rk8pd takes over after the event anyway.
                 y.update(from: y0, count: dim)
                 t = t0
-                switchStepper(to: explicitChoice)
+                switchStepper(to: explicitChoice, at: t0)
                 pendingStepSize = min(lastExplicitStep ?? h, h)
                 continue loop
             }
@@ -288,7 +312,7 @@ private final class FlowIntegration {
                 switch handleEvent(flags: &flags, t0: t0, t: &t, stepHint: h) {
                 case .none: break
                 case .handled:
-                    noteExplicitStep(endedAtEvent: true)
+                    noteExplicitStep(endedAtEvent: true, at: t)
                     if let message = chatteringDiagnosis(at: t) {
                         fail(at: t, message, restore: false)
                         break loop
@@ -306,7 +330,7 @@ private final class FlowIntegration {
                         // Locating with msbdf's companion failed: take this step again with rk8pd,
                         // whose locator re-takes single steps.
                         y.update(from: y0, count: dim)
-                        switchStepper(to: explicitChoice)
+                        switchStepper(to: explicitChoice, at: t0)
                         pendingStepSize = min(lastExplicitStep ?? h, h)
                         refreshStartOfStep()
                         continue loop
@@ -336,8 +360,8 @@ private final class FlowIntegration {
                 t = T
                 break loop
             }
-            noteExplicitStep(endedAtEvent: false)
-            checkStiffness(stepSize: t - t0)
+            noteExplicitStep(endedAtEvent: false, at: t)
+            checkStiffness(stepSize: t - t0, at: t)
             if t == target && next < times.count {
                 record(t: t)
                 next += 1
@@ -509,7 +533,7 @@ private final class FlowIntegration {
         failedStepsBeforeReset += main.failedSteps
         main.reset()
         if policy.switches && active == StepperPolicy.stiffStepper {
-            switchStepper(to: explicitChoice)
+            switchStepper(to: explicitChoice, at: t)
             if let last = lastExplicitStep { pendingStepSize = last }
         }
         logEvents(transitions, at: t, loss: loss)
