@@ -76,3 +76,61 @@ void rf_field_gradients(int d, long G4, long G, const double *xgT, const double 
     default: break;
     }
 }
+
+// out[g] = b + Σ_k w_k x_k[g] for every g < G: lanes of four, then the tail one by one, the sum in
+// the order of the Swift loop (ModeField.affineRow).
+#define AFFINE(D)                                                           \
+    long g = 0;                                                             \
+    for (; g + 4 <= G; g += 4) {                                            \
+        v4d v = (v4d){b, b, b, b};                                          \
+        for (int k = 0; k < (D); k++) v = v + w[k] * *(const v4d *)(xgT + k * G + g); \
+        *(v4d *)(out + g) = v;                                              \
+    }                                                                       \
+    for (; g < G; g++) {                                                    \
+        double v = b;                                                       \
+        for (int k = 0; k < (D); k++) v = v + w[k] * xgT[k * G + g];        \
+        out[g] = v;                                                         \
+    }
+
+AVX2 static void affine1(long G, const double *xgT, const double *w, double b, double *out) { AFFINE(1) }
+AVX2 static void affine2(long G, const double *xgT, const double *w, double b, double *out) { AFFINE(2) }
+AVX2 static void affine3(long G, const double *xgT, const double *w, double b, double *out) { AFFINE(3) }
+AVX2 static void affine4(long G, const double *xgT, const double *w, double b, double *out) { AFFINE(4) }
+
+void rf_affine_row(int d, long G, const double *xgT, const double *w, double b, double *out) {
+    switch (d) {
+    case 1: affine1(G, xgT, w, b, out); break;
+    case 2: affine2(G, xgT, w, b, out); break;
+    case 3: affine3(G, xgT, w, b, out); break;
+    case 4: affine4(G, xgT, w, b, out); break;
+    default: break;
+    }
+}
+
+typedef long long v4i __attribute__((vector_size(32), aligned(8)));
+
+// The event scan's screen (EventDetector.scan): with s = ±1 the on/off sign, e1 = s z1,
+// d0 = s ż0, d1 = s ż1, a lane passes when min(e1, max(d0, −d1)) ≥ 0, with the Swift code's
+// selects: max takes −d1 only where −d1 > d0, min takes the rate only where it is < e1, so a NaN
+// lane fails.
+AVX2 static long screen(long G4, const unsigned char *s, const double *z1, const double *zdot0, const double *zdot1, long *hits) {
+    long count = 0;
+    const v4d one = {1, 1, 1, 1}, zero = {0, 0, 0, 0};
+    for (long g = 0; g < G4; g += 4) {
+        v4d sign = 2 * slopes(s + g) - one;
+        v4d e1 = sign * *(const v4d *)(z1 + g);
+        v4d d0 = sign * *(const v4d *)(zdot0 + g);
+        v4d nd1 = -(sign * *(const v4d *)(zdot1 + g));
+        v4i takeD1 = nd1 > d0;
+        v4d rate = (v4d)(((v4i)nd1 & takeD1) | ((v4i)d0 & ~takeD1));
+        v4i takeRate = rate < e1;
+        v4d low = (v4d)(((v4i)rate & takeRate) | ((v4i)e1 & ~takeRate));
+        v4i pass = low >= zero;
+        if (!(pass[0] && pass[1] && pass[2] && pass[3])) hits[count++] = g;
+    }
+    return count;
+}
+
+long rf_scan_screen(long G4, const unsigned char *s, const double *z1, const double *zdot0, const double *zdot1, long *hits) {
+    return screen(G4, s, z1, zdot0, zdot1, hits);
+}

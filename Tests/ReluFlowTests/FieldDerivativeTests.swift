@@ -114,3 +114,47 @@ final class FieldKernelTests: XCTestCase {
         }
     }
 }
+
+extension FieldKernelTests {
+    /// The event scan with the AVX2 rows and screen against the Swift SIMD4 loops: d = 1…4, G = 53,
+    /// random on/off/sliding modes, start-of-step values perturbed so that many lanes fail the
+    /// screen (sign changes, rate reversals, a NaN lane): the same flags (pair, τ, dip, root) and
+    /// bitwise the same end-of-step z and ż.
+    func testScanKernelsMatchTheSwiftLoops() throws {
+        try XCTSkipUnless(ModeField.vectorKernelsAvailable, "no AVX2 on this CPU")
+        var generator = SystemRandomNumberGenerator()
+        for d in 1...4 {
+            let m = 53, n = 5
+            let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+            let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
+            let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+            let b = (0..<n).map { _ in Double.random(in: -0.5...0.5, using: &generator) }
+            let c = (0..<n).map { _ in Double.random(in: -1...1, using: &generator) }
+            let problem = try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 1)
+            let field = ModeField(network: problem.network, data: problem.data)
+            let G = field.G, count = n * G
+            var states = (0..<count).map { _ in Bool.random(using: &generator) ? PairState.on : .off }
+            states[2 * G + 3] = .sliding   // one neuron scanned pair by pair
+            field.setMode(states)
+            var theta = problem.theta0 + [0]
+            var f = [Double](repeating: 0, count: field.dimension)
+            field.evaluate(&theta, &f)
+            var z0 = (0..<count).map { _ in Double.random(in: -0.05...0.05, using: &generator) }
+            var zdot0 = (0..<count).map { _ in Double.random(in: -1...1, using: &generator) }
+            z0[7] = .nan
+            zdot0[11] = .nan
+            var results: [([String], [Double], [Double])] = []
+            for vector in [true, false] {
+                field.useVectorKernels = vector
+                var z1 = [Double](repeating: 0, count: count), zdot1 = z1
+                let flags = EventDetector.scan(field: field, y1: &theta, f1: &f, H: 0.01, z0: &z0, zdot0: &zdot0, z1: &z1, zdot1: &zdot1)
+                let keys = flags.map { "\($0.function.neuron):\($0.function.group):\($0.function.sign):\($0.tau.bitPattern):\($0.isDip):\(String(describing: $0.root?.bitPattern))" }
+                results.append((keys, z1, zdot1))
+            }
+            XCTAssertFalse(results[0].0.isEmpty, "the case must raise flags")
+            XCTAssertEqual(results[0].0, results[1].0, "d = \(d)")
+            XCTAssertEqual(results[0].1.map(\.bitPattern), results[1].1.map(\.bitPattern), "z, d = \(d)")
+            XCTAssertEqual(results[0].2.map(\.bitPattern), results[1].2.map(\.bitPattern), "ż, d = \(d)")
+        }
+    }
+}

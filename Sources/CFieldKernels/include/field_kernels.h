@@ -23,4 +23,13 @@ void rf_field_outputs(int d, long G4, long G, const double *xgT, const double *w
 void rf_field_gradients(int d, long G4, long G, const double *xgT, const double *R, const unsigned char *s,
                         double *accB, double *accW);
 
+/// out[g] = b + Σ_k w_k x_k[g] for every g < G (lanes, then the tail), d = 1…4: the pre-activations
+/// or their rates of one neuron (ModeField.affineRow, bitwise).
+void rf_affine_row(int d, long G, const double *xgT, const double *w, double b, double *out);
+
+/// The event scan's screen over the lanes g < G4 of one neuron without sliding pairs: writes the
+/// first group of every lane of four in which some pair may have an event (a sign change against
+/// its on/off state s, or a rate reversal towards it) to `hits`; returns their number.
+long rf_scan_screen(long G4, const unsigned char *s, const double *z1, const double *zdot0, const double *zdot1, long *hits);
+
 #endif

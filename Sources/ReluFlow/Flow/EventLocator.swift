@@ -1,4 +1,5 @@
 @preconcurrency import CGSL
+import CFieldKernels
 
 /// A function of the state that is positive while a pair keeps its mode (SPEC §4 events):
 /// `±z_ig` for an on/off pair, `min(α + δ, 1 + δ − α)` for a sliding pair, where the slack
@@ -321,6 +322,10 @@ struct EventDetector {
         var sliding = [Bool](repeating: false, count: n)
         for i in field.slidingNeurons { sliding[i] = true }
         let slope = field.slope
+        // The screen in AVX2 lanes (CFieldKernels, same decisions), where the field's kernels run.
+        let vectorScreen = field.useVectorKernels && field.d <= 4 && G >= 32
+        let hits = UnsafeMutablePointer<Int>.allocate(capacity: vectorScreen ? G4 / 4 + 1 : 1)
+        defer { hits.deallocate() }
         for i in 0..<n {
             let row = i * G
             field.surfaceRow(y1, f1, i, z: z1, zdot: zdot1)
@@ -330,6 +335,15 @@ struct EventDetector {
                 continue
             }
             var g = 0
+            if vectorScreen {
+                let count = rf_scan_screen(G4, field.slopeBytes + row, z1 + row, zdot0 + row, zdot1 + row, hits)
+                for h in 0..<count {
+                    let start = hits[h]
+                    detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
+                              range: start..<(start + 4), flags: &flags, roundingScalesReady: &roundingScalesReady)
+                }
+                g = G4
+            }
             while g < G4 {
                 let q = row + g
                 let s = 2 * load4(slope + q) - 1

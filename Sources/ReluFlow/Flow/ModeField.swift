@@ -39,7 +39,7 @@ final class ModeField {
     // The mode.
     private(set) var states: [PairState]       // n×G
     let slope: UnsafeMutablePointer<Double>   // n×G: 1 on, 0 off or sliding
-    private let slopeBytes: UnsafeMutablePointer<UInt8>   // n×G: the same as bytes, for the AVX2 kernels
+    let slopeBytes: UnsafeMutablePointer<UInt8>   // n×G: the same as bytes, for the AVX2 kernels
     private(set) var surfaces: [SurfaceSet?]   // per neuron: its sliding surfaces
     private(set) var slidingNeurons: [Int] = []
 
@@ -624,6 +624,10 @@ final class ModeField {
     /// sum in the same order as `preactivation`).
     @inline(__always)
     private func affineRow(weights w: UnsafePointer<Double>, bias: Double, into out: UnsafeMutablePointer<Double>) {
+        if useVectorKernels && d <= 4 && G >= 32 {
+            rf_affine_row(Int32(d), G, xgT, w, bias, out)
+            return
+        }
         let G4 = G & ~3
         var g = 0
         while g < G4 {
