@@ -68,6 +68,26 @@ final class StepperAgreementTests: XCTestCase {
         }
     }
 
+    /// All-zero W and b on 11 points of sin(πx), width 4 (a stress case): the flow settles by
+    /// t ≈ 23.5 on a stationary point with three neurons sliding on one point, where rk4imp's
+    /// Newton iteration no longer converges at any step size (the field is at its rounding level)
+    /// and the run failed ("step size 1.5e-15"). An implicit stepper chosen by name now continues
+    /// with rk8pd until the next event. Checked: completion to T = 100, rk8pd steps in the
+    /// counts, the events and final θ of a pure rk8pd run (θ within 1e-7, as in the issue).
+    func testImplicitStepFailureContinuesWithRk8pd() throws {
+        let x = (0...10).map { [Double($0) / 5 - 1] }
+        let y = x.map { sin(Double.pi * $0[0]) }
+        let W: [[Double]] = [[0], [0], [0], [0]], b: [Double] = [0, 0, 0, 0]
+        let c = [-0.9713851718820432, -1.2121385142152894, -1.8354492891909227, 1.861202786911729]
+        let implicit = solve(try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 100, stepper: .rk4imp))
+        let explicit = solve(try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 100, stepper: .rk8pd))
+        XCTAssertEqual(implicit.status, .completed, implicit.message ?? "")
+        XCTAssertGreaterThan(implicit.diagnostics.stepperSteps["rk8pd"] ?? 0, 0)
+        XCTAssertGreaterThan(implicit.diagnostics.stepperSteps["rk4imp"] ?? 0, 0)
+        XCTAssertEqual(events(implicit), events(explicit))
+        for (p, q) in zip(implicit.finalTheta, explicit.finalTheta) { XCTAssertEqual(p, q, accuracy: 1e-7) }
+    }
+
     /// Convergence: the answer at rtol 1e-10 is within 1e-8 of the one at 1e-12, and loosening to
     /// 1e-7 moves it by more than tightening from 1e-10 does (the error shrinks with the tolerance).
     func testTighterTolerancesConverge() throws {

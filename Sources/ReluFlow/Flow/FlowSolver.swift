@@ -64,6 +64,8 @@ private final class FlowIntegration {
     var stiffStepGain: Double? = nil
     /// Stiff checks declined since, because the last BDF segment did not pay.
     var declinedStiffChecks = 0
+    /// An implicit stepper chosen by name failed a step: rk8pd runs until the next event.
+    var implicitFallback = false
     var stepperSeconds: [Stepper: Double] = [:]
     var stepperSteps: [Stepper: Int] = [:]
     var stepperSwitches = 0
@@ -260,6 +262,7 @@ private final class FlowIntegration {
             }
             y0.update(from: y, count: dim)
             let stepStarted = DispatchTime.now().uptimeNanoseconds
+            let hAtStart = h
             var status = main.step(t: &t, to: target, h: &h, y: y)
             // A field that is not finite at a stage (the step was too long for the stepper's
             // stability) aborts the step: restore, halve the step and try again (GSL's advice).
@@ -274,6 +277,17 @@ private final class FlowIntegration {
             }
             stepperSeconds[active, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - stepStarted) / 1e9
             stepperSteps[active, default: 0] += 1
+            if status != GSL_SUCCESS && !policy.switches && active.usesJacobian && status != GSL_EBADFUNC {
+                // An implicit method chosen by name whose step fails at every size (its Newton
+                // iteration does not converge: measured near a stationary point, where the field is
+                // at its rounding level) continues with rk8pd until the next event, as auto would.
+                y.update(from: y0, count: dim)
+                t = t0
+                switchStepper(to: StepperPolicy.explicitStepper, at: t0)
+                implicitFallback = true
+                h = hAtStart
+                continue loop
+            }
             if status != GSL_SUCCESS {
                 t = t0
                 fail(at: t0, "the \(main.stepper.rawValue) step from t = \(t0) failed: \(String(cString: gsl_strerror(status))) (step size \(h))")
@@ -532,6 +546,10 @@ private final class FlowIntegration {
         field.updateMode(changed.map { (index: $0.key, state: $0.value) })
         failedStepsBeforeReset += main.failedSteps
         main.reset()
+        if implicitFallback {
+            switchStepper(to: policy.initial, at: t)
+            implicitFallback = false
+        }
         if policy.switches && active == StepperPolicy.stiffStepper {
             switchStepper(to: explicitChoice, at: t)
             if let last = lastExplicitStep { pendingStepSize = last }
