@@ -77,14 +77,15 @@ final class FieldDerivativeTests: XCTestCase {
 
 /// The AVX2 kernels of the field's two passes (CFieldKernels) against the Swift SIMD4 loops.
 final class FieldKernelTests: XCTestCase {
-    /// d = 1…4, G = 37 (a tail of one group after the lanes), random modes with sliding pairs and
-    /// an output bias: the two evaluations must agree bit for bit (same operations in the same
-    /// order, no fused multiply-add), field and quadrature component both. Skipped where the CPU
+    /// d = 1…5 and 8 (unrolled and general kernels), G = 37 (a tail of one group after the lanes),
+    /// random modes with sliding pairs and an output bias: the two evaluations must agree bit for
+    /// bit (same operations in the same order, no fused multiply-add), field and quadrature
+    /// component both. Skipped where the CPU
     /// has no AVX2 (the kernels never run there).
     func testKernelsMatchTheSwiftLoopsBitwise() throws {
         try XCTSkipUnless(ModeField.vectorKernelsAvailable, "no AVX2 on this CPU")
         var generator = SystemRandomNumberGenerator()
-        for d in 1...4 {
+        for d in [1, 2, 3, 4, 5, 8] {
             let m = 37
             let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
             let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
@@ -116,14 +117,14 @@ final class FieldKernelTests: XCTestCase {
 }
 
 extension FieldKernelTests {
-    /// The event scan with the AVX2 rows and screen against the Swift SIMD4 loops: d = 1…4, G = 53,
+    /// The event scan with the AVX2 rows and screen against the Swift SIMD4 loops: d = 1…5 and 8, G = 53,
     /// random on/off/sliding modes, start-of-step values perturbed so that many lanes fail the
     /// screen (sign changes, rate reversals, a NaN lane): the same flags (pair, τ, dip, root) and
     /// bitwise the same end-of-step z and ż.
     func testScanKernelsMatchTheSwiftLoops() throws {
         try XCTSkipUnless(ModeField.vectorKernelsAvailable, "no AVX2 on this CPU")
         var generator = SystemRandomNumberGenerator()
-        for d in 1...4 {
+        for d in [1, 2, 3, 4, 5, 8] {
             let m = 53, n = 5
             let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
             let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }

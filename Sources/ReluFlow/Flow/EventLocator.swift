@@ -323,7 +323,7 @@ struct EventDetector {
         for i in field.slidingNeurons { sliding[i] = true }
         let slope = field.slope
         // The screen in AVX2 lanes (CFieldKernels, same decisions), where the field's kernels run.
-        let vectorScreen = field.useVectorKernels && field.d <= 4 && G >= 32
+        let vectorScreen = field.kernelsApply
         let hits = UnsafeMutablePointer<Int>.allocate(capacity: vectorScreen ? G4 / 4 + 1 : 1)
         defer { hits.deallocate() }
         for i in 0..<n {

@@ -14,7 +14,7 @@ import Foundation
 public struct FieldTiming: Sendable {
     public let secondsPerEvaluation: Double
     /// The same evaluation with the Swift SIMD4 loops instead of the AVX2 kernels (bitwise the
-    /// same field), nil where the kernels do not run (d > 4, fewer than 32 groups, or no AVX2): their gain, measured.
+    /// same field), nil where the kernels do not run (fewer than 32 groups, or no AVX2): their gain, measured.
     public let secondsPerPortableEvaluation: Double?
     public let secondsPerMatVec: Double
     /// The same product with OpenBLAS (single-threaded), nil when it is not installed.
@@ -38,7 +38,7 @@ public struct FieldTiming: Sendable {
         field.setMode(states)
         let evaluation = best { field.evaluate(&y, &f) }
         var portable: Double? = nil
-        if field.useVectorKernels && field.d <= 4 && field.G >= 32 {
+        if field.kernelsApply {
             field.useVectorKernels = false
             portable = best { field.evaluate(&y, &f) }
             field.useVectorKernels = true

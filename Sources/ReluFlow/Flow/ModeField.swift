@@ -78,12 +78,16 @@ final class ModeField {
     private let F: UnsafeMutablePointer<Double>        // d+1
     private let F4: UnsafeMutablePointer<SIMD4<Double>> // d: lane accumulators of F
     private let lambdas: UnsafeMutablePointer<Double>  // up to G
-    private let kernelAccumulators: UnsafeMutablePointer<Double>  // 8 + 4·4: lanes of the AVX2 gradient pass
+    private let kernelAccumulators: UnsafeMutablePointer<Double>  // 4 + 4d: lanes of the AVX2 gradient pass
 
-    /// Whether the two passes of `evaluate` run in the AVX2 kernels (`CFieldKernels`, d ≤ 4 and at
-    /// least 32 groups, below which the call costs more than it saves; true when the CPU has AVX2). Their results are bitwise those of the Swift SIMD4 loops; the
-    /// benchmark switches them off to time both.
+    /// Whether the two passes of `evaluate`, the rows of z and ż and the scan's screen run in the
+    /// AVX2 kernels (`CFieldKernels`; true when the CPU has AVX2; see `kernelsApply`). Their
+    /// results are bitwise those of the Swift SIMD4 loops; the benchmark switches them off to
+    /// time both.
     var useVectorKernels = ModeField.vectorKernelsAvailable
+    /// Whether the kernels run for this field: switched on, and at least 32 groups (below that the
+    /// call costs more than it saves).
+    var kernelsApply: Bool { useVectorKernels && G >= 32 }
     /// Whether this CPU runs the AVX2 kernels.
     static let vectorKernelsAvailable = rf_field_kernels_available() != 0
     private var jacobianRows: UnsafeMutablePointer<Double>? = nil   // G×P
@@ -143,7 +147,7 @@ final class ModeField {
         lastTheta = .allocate(capacity: P)
         lastField = .allocate(capacity: P + 1)
         lambdas = .allocate(capacity: max(G, 1))
-        kernelAccumulators = .allocate(capacity: 8 + 4 * 4)
+        kernelAccumulators = .allocate(capacity: 4 + 4 * d)
     }
 
     deinit {
@@ -230,7 +234,7 @@ final class ModeField {
             let w = y + (wOff + i * d)
             let srow = slope + i * G
             var g = 0
-            if useVectorKernels && d <= 4 && G4 >= 32 {
+            if kernelsApply {
                 rf_field_outputs(Int32(d), G4, G, xgT, w, b, c, slopeBytes + i * G, N)
                 g = G4
             } else if d == 1 {
@@ -290,9 +294,9 @@ final class ModeField {
             var accB4 = SIMD4<Double>()
             for k in 0..<d { F4[k] = SIMD4<Double>() }
             var g = 0
-            if useVectorKernels && d <= 4 && G4 >= 32 {
+            if kernelsApply {
                 let acc = kernelAccumulators
-                rf_field_gradients(Int32(d), G4, G, xgT, R, slopeBytes + row, acc, acc + 4)
+                rf_field_gradients(Int32(d), G4, G, xgT, R, slopeBytes + row, acc, acc + 4, srBuffer)
                 accB4 = load4(acc)
                 for k in 0..<d { F4[k] = load4(acc + 4 + 4 * k) }
                 g = G4
@@ -624,7 +628,7 @@ final class ModeField {
     /// sum in the same order as `preactivation`).
     @inline(__always)
     private func affineRow(weights w: UnsafePointer<Double>, bias: Double, into out: UnsafeMutablePointer<Double>) {
-        if useVectorKernels && d <= 4 && G >= 32 {
+        if kernelsApply {
             rf_affine_row(Int32(d), G, xgT, w, bias, out)
             return
         }
