@@ -1,5 +1,9 @@
 #include "field_kernels.h"
 
+// No fused multiply-add, whatever the flags (-march=native would allow it): the kernels must
+// round like the Swift loops.
+#pragma STDC FP_CONTRACT OFF
+
 // Four doubles, unaligned: GCC/Clang vector extension, lane-wise arithmetic.
 typedef double v4d __attribute__((vector_size(32), aligned(8)));
 #define AVX2 __attribute__((target("avx2")))
@@ -150,8 +154,8 @@ typedef long long v4i __attribute__((vector_size(32), aligned(8)));
 
 // The event scan's screen (EventDetector.scan): with s = ±1 the on/off sign, e1 = s z1,
 // d0 = s ż0, d1 = s ż1, a lane passes when min(e1, max(d0, −d1)) ≥ 0, with the Swift code's
-// selects: max takes −d1 only where −d1 > d0, min takes the rate only where it is < e1, so a NaN
-// lane fails.
+// selects: max takes −d1 only where −d1 > d0, min takes the rate only where it is < e1. A NaN in
+// z1 fails the lane; a NaN rate with e1 ≥ 0 passes, as in the Swift loop.
 AVX2 static long screen(long G4, const unsigned char *s, const double *z1, const double *zdot0, const double *zdot1, long *hits) {
     long count = 0;
     const v4d one = {1, 1, 1, 1}, zero = {0, 0, 0, 0};

@@ -120,6 +120,22 @@ final class ZonotopeMinimumNormTests: XCTestCase {
         XCTAssertGreaterThan(interiorCases, 100, "the cases must include sliding (interior) weights")
     }
 
+    /// A generator nearly in the span of the others (δ = 1e-7 off the plane of the first two):
+    /// the face minimum's pseudo-inverse drops its direction, and the solver stopped at
+    /// s ≈ (6e-6, 6e-6, 0.5), reporting convergence, where the optimum is s = (½, ½, 1) (found
+    /// by review). It must now either report no convergence (the resolver then falls back to its
+    /// other candidates) or return the minimum (|F|² within 1e-12 of the exhaustive one).
+    func testNearlyDependentGeneratorIsNotReportedAsConverged() {
+        for delta in [1e-7, 1e-6, 1e-5] {
+            let problem = ZonotopeMinimumNorm(dimension: 3, origin: [-0.5, -0.5, -10], generators: [-1, 0, 0, 0, -1, 0, 1, 1, delta])
+            let solution = problem.solve(start: [0, 0, 0], tolerance: [1e-14, 1e-14, 1e-14])
+            let norm2 = solution.point.reduce(0) { $0 + $1 * $1 }
+            if solution.converged {
+                XCTAssertEqual(norm2, exhaustiveMinimum(problem), accuracy: 1e-12, "δ = \(delta)")
+            }
+        }
+    }
+
     /// The origin inside the zonotope: F = 0 exactly reachable, as for a neuron whose attracting
     /// surfaces can absorb its whole velocity. The solver must return |F| at rounding level.
     func testOriginInsideGivesZeroVelocity() {

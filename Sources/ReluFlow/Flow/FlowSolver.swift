@@ -59,7 +59,9 @@ private final class FlowIntegration {
     var explicitStepsSinceCheck = 0
     /// The BDF segment in progress: where it began, msbdf's step count then, and the explicit step
     /// size it replaced.
-    var stiffSegment: (t: Double, steps: Int, explicitStep: Double)? = nil
+    var stiffSegment: (t: Double, steps: Int, discarded: Int, explicitStep: Double)? = nil
+    /// msbdf steps taken and then discarded because an event lay inside them (re-taken with rk8pd).
+    var stiffStepsDiscarded = 0
     /// Mean BDF step over the explicit step it replaced, in the last BDF segment (nil before one).
     var stiffStepGain: Double? = nil
     /// Stiff checks declined since, because the last BDF segment did not pay.
@@ -177,7 +179,7 @@ private final class FlowIntegration {
         guard stepper != active else { return }
         if active == StepperPolicy.stiffStepper, let segment = stiffSegment {
             // The BDF segment ends: its mean step against the explicit step it replaced.
-            let steps = (stepperSteps[active] ?? 0) - segment.steps
+            let steps = (stepperSteps[active] ?? 0) - segment.steps - (stiffStepsDiscarded - segment.discarded)
             if steps > 0 && t > segment.t { stiffStepGain = (t - segment.t) / Double(steps) / segment.explicitStep }
             stiffSegment = nil
         }
@@ -216,7 +218,7 @@ private final class FlowIntegration {
         declinedStiffChecks = 0
         let stepsBefore = stepperSteps[StepperPolicy.stiffStepper] ?? 0
         switchStepper(to: StepperPolicy.stiffStepper, at: t)
-        stiffSegment = (t: t, steps: stepsBefore, explicitStep: h)
+        stiffSegment = (t: t, steps: stepsBefore, discarded: stiffStepsDiscarded, explicitStep: h)
     }
 
     func run() -> FlowSolution {
@@ -318,6 +320,7 @@ private final class FlowIntegration {
                 // implicit companion for every Brent probe. rk8pd takes over after the event anyway.
                 y.update(from: y0, count: dim)
                 t = t0
+                stiffStepsDiscarded += 1
                 switchStepper(to: explicitChoice, at: t0)
                 pendingStepSize = min(lastExplicitStep ?? h, h)
                 continue loop
@@ -426,10 +429,15 @@ private final class FlowIntegration {
             // iteration from a different start, or a sliding set that changes inside the step):
             // re-take the partial steps with rk8pd, whose single steps are at least as accurate on
             // a step the implicit method accepted. A failure of both is a numerical failure.
+            // Only where rk8pd reproduces the implicit method's state at hi: on a stiff step beyond its
+            // stability interval its single steps would not be accurate.
             copyHi.update(from: yHi, count: dim)
             used = fallbackLocator
-            located = used.locate(t0: t0, y0: y0, f0: f0, hi: hi, yHi: copyHi, functions: functions, stepHint: stepHint, guess: guess,
-                                  fHi: hi == H ? UnsafePointer(f1) : nil)
+            used.prepareForProbe(t0: t0, y0: y0, f0: f0, stepHint: stepHint)
+            if used.advance(hi, into: probe), (0..<P).allSatisfy({ abs(probe[$0] - yHi[$0]) <= 100 * (options.atol + options.rtol * abs(yHi[$0])) }) {
+                located = used.locate(t0: t0, y0: y0, f0: f0, hi: hi, yHi: copyHi, functions: functions, stepHint: stepHint, guess: guess,
+                                      fHi: hi == H ? UnsafePointer(f1) : nil)
+            }
         }
         guard let tau = located else {
             return .failed("re-stepping to locate an event failed near t = \(t0): \(String(cString: gsl_strerror(used.failureStatus)))")

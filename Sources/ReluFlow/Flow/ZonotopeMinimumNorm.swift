@@ -90,7 +90,19 @@ struct ZonotopeMinimumNorm {
                 let violation = s[k] == 0 ? -g - tolerance[k] : g - tolerance[k]
                 if violation > worst { worst = violation; enter = k }
             }
-            guard let k = enter else { return Solution(weights: s, point: F, converged: true) }
+            guard let k = enter else {
+                // Free variables hold u_k·F = 0 at a face minimum, unless the pseudo-inverse dropped
+                // their direction (a generator nearly in the span of the others): then this is no
+                // optimum, and the caller must not take it for one.
+                // (Rounding allowed for: u_k·F of a sum of terms as large as |a| + Σ|u_j|.)
+                var magnitude = origin.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                for j in 0..<K { magnitude += (0..<e).reduce(0.0) { $0 + generators[j * e + $1] * generators[j * e + $1] }.squareRoot() }
+                let stationary = free.allSatisfy { k in
+                    let norm = (0..<e).reduce(0.0) { $0 + generators[k * e + $1] * generators[k * e + $1] }.squareRoot()
+                    return abs(dot(k, F)) <= tolerance[k] + 64 * Double.ulpOfOne * norm * magnitude
+                }
+                return Solution(weights: s, point: F, converged: stationary)
+            }
             free.insert(k)
         }
         return Solution(weights: s, point: point(), converged: false)
