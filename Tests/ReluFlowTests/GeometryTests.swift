@@ -4,7 +4,8 @@ import XCTest
 
 /// Degenerate geometry: coincident data points, several surfaces at once, all pairs on surfaces.
 final class GeometryTests: XCTestCase {
-    /// Duplicate points are one surface: their events share one time and appear once per point.
+    /// Duplicate points are one surface with one event (SPEC §4): logged once, under the group's
+    /// first point (1 here), and the two points always share a state.
     func testDuplicatePointsShareEvents() throws {
         let x: [[Double]] = [[-1], [-0.5], [-0.5], [0], [0.5], [1]]
         let y: [Double] = [0.5, 0.1, 0.3, -0.2, 0.4, 0.9]
@@ -18,7 +19,7 @@ final class GeometryTests: XCTestCase {
         let atDuplicates = solution.events.filter { $0.point == 1 || $0.point == 2 }
         let byTime = Dictionary(grouping: atDuplicates) { "\($0.t):\($0.neuron)" }
         XCTAssertFalse(byTime.isEmpty, "the knots should reach x = -0.5")
-        for (_, group) in byTime { XCTAssertEqual(Set(group.map(\.point)), [1, 2]) }
+        for (_, group) in byTime { XCTAssertEqual(Set(group.map(\.point)), [1]) }
         XCTAssertTrue(atDuplicates.contains { $0.kind == .slide && $0.t > 0 }, "neuron 2 slides on the duplicate surface")
         // The two pairs of a duplicate point always share a state.
         let replay = PatternReplay(solution)

@@ -174,8 +174,12 @@ public enum PlateauReport {
                     plateau.observedExit = observedExit(solution, after: interval)
                     if let observed = plateau.observedExit {
                         func held(_ neuron: Int, _ point: Int, _ direction: String) -> Bool {
-                            solution.events.contains { $0.t == observed.t && $0.kind != .graze && $0.neuron == neuron && $0.point == point }
-                                && exitDirection(solution, neuron: neuron, point: point, at: observed.t) == direction
+                            // (An event of duplicate points is logged under the group's first point.)
+                            let group = data.groupOfPoint[point]
+                            let logged = solution.events.contains {
+                                $0.t == observed.t && $0.kind != .graze && $0.neuron == neuron && data.groupOfPoint[$0.point] == group
+                            }
+                            return logged && exitDirection(solution, neuron: neuron, point: point, at: observed.t) == direction
                         }
                         plateau.exitPredictionHeld = reading.exitPrediction.map { held($0.neuron, $0.point, $0.direction) }
                         plateau.exitForecastHeld = plateau.exitForecast.map { held($0.neuron, $0.point, $0.direction) }

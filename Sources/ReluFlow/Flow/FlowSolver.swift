@@ -623,14 +623,14 @@ private final class FlowIntegration {
 
     /// Records transitions as events: one count per pair, one row per data point of its group.
     func logEvents(_ transitions: [PairTransition], at t: Double, loss: Double) {
+        // Coincident surfaces are one surface with one event (SPEC §4): one row, under the group's
+        // first point (duplicates share its state in patterns.csv).
         for tr in transitions {
             solution.diagnostics.eventsByKind[tr.kind.rawValue, default: 0] += 1
-            for j in field.pointsOfGroup[tr.group] {
-                let event = FlowEvent(t: t, neuron: tr.neuron, point: j, kind: tr.kind, state: tr.to, loss: loss)
-                if let recorder = hooks.recorder { recorder.record(event) } else { solution.events.append(event) }
-                solution.eventCount += 1
-                recentEvents.append(event)
-            }
+            let event = FlowEvent(t: t, neuron: tr.neuron, point: field.pointsOfGroup[tr.group][0], kind: tr.kind, state: tr.to, loss: loss)
+            if let recorder = hooks.recorder { recorder.record(event) } else { solution.events.append(event) }
+            solution.eventCount += 1
+            recentEvents.append(event)
         }
     }
 
