@@ -29,6 +29,21 @@ final class GeometryTests: XCTestCase {
         }
     }
 
+    /// A pair that starts on its surface comes from no side: its t = 0 event is labelled by where
+    /// it goes, not `graze`. Here neuron 1's knot starts on x = 0.904, its only point that could be
+    /// active, so v⁻ = 0 exactly, and v⁺ < 0: it goes off (the independent reference logs `off`
+    /// too; ReluFlow logged `graze` before).
+    func testPairStartingOnItsSurfaceIsLabelledByItsContinuation() throws {
+        let x: [[Double]] = [[-0.535], [0.904], [-0.356], [0.654], [-0.769]]
+        let y = [0.5537, 0.3652, 0.3047, 0.1007, 0.9759]
+        let problem = try makeProblem(x: x, y: y, W: [[1.0046], [0.5475], [-0.252], [1.3503]], b: [1.056, -0.49494, -0.5202, -0.7475],
+                                      c: [1.4713, 0.4706, -1.5996, 1.1294], T: 1)
+        let solution = solve(problem)
+        XCTAssertEqual(solution.status, .completed)
+        let start = solution.events.filter { $0.t == 0 }
+        XCTAssertEqual(start.map { "\($0.neuron):\($0.point):\($0.kind.rawValue):\($0.state)" }, ["1:1:off:off"])
+    }
+
     /// d = 2 with a neuron whose line passes through two data points at t = 0: two surfaces of
     /// one neuron resolved jointly.
     func testTwoSurfacesOfOneNeuronAtOnce() throws {

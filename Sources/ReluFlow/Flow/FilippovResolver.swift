@@ -88,9 +88,10 @@ struct FilippovResolver {
                 let kind: EventKind
                 // A graze is a tangential approach: the normal velocity of the side the pair comes
                 // from vanishes. (Not the side it goes to: a neuron losing its last active point
-                // leaves with v⁻ = 0 exactly, but it crossed.) A slide exit is tangent by nature.
+                // leaves with v⁻ = 0 exactly, but it crossed.) A slide exit is tangent by nature. A
+                // pair that starts on its surface (t = 0, `reportUnchanged`) comes from no side.
                 var approachTangent = false
-                if grazing && from != .sliding && to != .sliding {
+                if grazing && from != .sliding && to != .sliding && !reportUnchanged {
                     var held = choice
                     held[a] = from
                     approachTangent = abs(normalVelocity(held, pair: a, groups: groups, base: base, scale: scale)) <= tolerance
