@@ -84,7 +84,7 @@ final class FieldKernelTests: XCTestCase {
     /// has no AVX2 (the kernels never run there).
     func testKernelsMatchTheSwiftLoopsBitwise() throws {
         try XCTSkipUnless(ModeField.vectorKernelsAvailable, "no AVX2 on this CPU")
-        var generator = ZonotopeMinimumNormTests.SplitMix(state: 41)
+        var generator = SplitMix(state: 41)
         for d in [1, 2, 3, 4, 5, 8] {
             let m = 37
             let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
@@ -124,7 +124,7 @@ extension FieldKernelTests {
     /// bitwise the same end-of-step z and ż.
     func testScanKernelsMatchTheSwiftLoops() throws {
         try XCTSkipUnless(ModeField.vectorKernelsAvailable, "no AVX2 on this CPU")
-        var generator = ZonotopeMinimumNormTests.SplitMix(state: 43)
+        var generator = SplitMix(state: 43)
         for d in [1, 2, 3, 4, 5, 8] {
             let m = 53, n = 5
             let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }

@@ -201,17 +201,6 @@ final class DependentSurfaceTests: XCTestCase {
             }
             return v
         }
-        // A seeded generator (SplitMix64), so that a failure can be reproduced.
-        struct SplitMix: RandomNumberGenerator {
-            var state: UInt64
-            mutating func next() -> UInt64 {
-                state &+= 0x9E3779B97F4A7C15
-                var z = state
-                z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-                z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-                return z ^ (z >> 31)
-            }
-        }
         var generator = SplitMix(state: 2026)
         var centredOutside = 0
         for _ in 0..<300 {

@@ -2,6 +2,18 @@ import Foundation
 import XCTest
 @testable import ReluFlow
 
+/// A seeded generator (SplitMix64), so that a failure of a randomised test can be reproduced.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+}
+
 /// Builds a problem from explicit data and parameters.
 func makeProblem(x: [[Double]], y: [Double], W: [[Double]], b: [Double], c: [Double], c0: Double? = nil,
                  T: Double, rtol: Double = 1e-10, atol: Double = 1e-12, stepper: Stepper = .rk8pd,

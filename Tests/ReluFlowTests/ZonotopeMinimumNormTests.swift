@@ -4,18 +4,6 @@ import XCTest
 /// The minimum-norm point of a zonotope (SPEC §4, several attracting surfaces of one neuron),
 /// against an exhaustive solution.
 final class ZonotopeMinimumNormTests: XCTestCase {
-    /// A seeded generator (SplitMix64), so that a failure can be reproduced.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E3779B97F4A7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-            z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Exhaustive minimum: every assignment of the generators to 0, 1 or free whose free
     /// generators are independent, the free weights from the normal equations, kept when they lie
     /// in [0, 1]. Some optimum has independent free generators (move the weights along the null

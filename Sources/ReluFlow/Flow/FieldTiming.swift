@@ -14,7 +14,8 @@ import Foundation
 public struct FieldTiming: Sendable {
     public let secondsPerEvaluation: Double
     /// The same evaluation with the Swift SIMD4 loops instead of the AVX2 kernels (bitwise the
-    /// same field), nil where the kernels do not run (fewer than 32 groups, or no AVX2): their gain, measured.
+    /// same field), nil where the kernels do not run (fewer than 32 groups, or no AVX2): their
+    /// gain, measured.
     public let secondsPerPortableEvaluation: Double?
     public let secondsPerMatVec: Double
     /// The same product with OpenBLAS (single-threaded), nil when it is not installed.
@@ -66,7 +67,8 @@ public struct FieldTiming: Sendable {
                 blas = best { blasField(field, openBLAS, y, &g, buffers) }
             }
         }
-        return FieldTiming(secondsPerEvaluation: evaluation, secondsPerPortableEvaluation: portable, secondsPerMatVec: product, secondsPerOptimizedMatVec: optimized,
+        return FieldTiming(secondsPerEvaluation: evaluation, secondsPerPortableEvaluation: portable, secondsPerMatVec: product,
+                           secondsPerOptimizedMatVec: optimized,
                            secondsPerBLASEvaluation: blas, blasFieldDifference: difference)
 
         func best(_ body: () -> Void) -> Double {

@@ -183,8 +183,8 @@ struct FilippovResolver {
                 // Attracting needs c R_g > 0; an R_g at rounding level has no sign and does not forbid
                 // it, nor does a jump of the normal velocity, |scale R_g| |x̃_g|², within the
                 // velocity tolerance (the two sides' motions are then one).
-                let rNoise = field.residualNoise(g), xn = field.normalNorm(g)
-                let attracting = c * field.R[g] > 0 || abs(field.R[g]) <= rNoise || abs(scale * field.R[g]) * xn * xn <= tolerance
+                let attracting = c * field.R[g] > 0 || abs(field.R[g]) <= field.residualNoise(g)
+                    || isJumpless(g, scale: scale, tolerance: tolerance)
                 if !attracting || !alpha.isFinite {
                     result.violation += .infinity
                 } else {
@@ -240,10 +240,7 @@ struct FilippovResolver {
         // only wanders at the integrator's error level: sliding holds it at 0 instead of letting
         // it cross back and forth (measured: 66 000 graze events on one such pair, d = 1, m = 50).
         // Other pairs: fewest sliding surfaces.
-        let jumpless = Set(groups.indices.filter { a in
-            let g = groups[a], xn = field.normalNorm(g)
-            return abs(scale * field.R[g]) * xn * xn <= tolerance
-        })
+        let jumpless = Set(groups.indices.filter { isJumpless(groups[$0], scale: scale, tolerance: tolerance) })
         func preference(_ states: [PairState]) -> (Int, Int) {
             var withJump = 0, without = 0
             for (a, state) in states.enumerated() where state == .sliding {
@@ -303,6 +300,13 @@ struct FilippovResolver {
             s[a] = state
         }
         return s
+    }
+
+    /// Whether the jump of the normal velocity across surface g, |scale R_g| |x̃_g|², is within the
+    /// velocity tolerance: the point is fitted to working precision and the two sides' motions are one.
+    private func isJumpless(_ g: Int, scale: Double, tolerance: Double) -> Bool {
+        let xn = field.normalNorm(g)
+        return abs(scale * field.R[g]) * xn * xn <= tolerance
     }
 
     /// The continuation in which the pairs of `fixed` keep their on/off state and every other

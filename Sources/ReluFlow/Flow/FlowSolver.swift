@@ -426,11 +426,9 @@ private final class FlowIntegration {
                                   fHi: hi == H ? UnsafePointer(f1) : nil)
         if located == nil && active.usesJacobian {
             // An implicit method's re-step can fail where the accepted step did not (its Newton
-            // iteration from a different start, or a sliding set that changes inside the step):
-            // re-take the partial steps with rk8pd, whose single steps are at least as accurate on
-            // a step the implicit method accepted. A failure of both is a numerical failure.
-            // Only where rk8pd reproduces the implicit method's state at hi: on a stiff step beyond its
-            // stability interval its single steps would not be accurate.
+            // iteration from a different start): re-take the partial steps with rk8pd, but only
+            // where rk8pd reproduces the implicit method's state at hi (beyond its stability
+            // interval its single steps would not be accurate). A failure of both is a numerical failure.
             copyHi.update(from: yHi, count: dim)
             used = fallbackLocator
             used.prepareForProbe(t0: t0, y0: y0, f0: f0, stepHint: stepHint)
@@ -621,10 +619,10 @@ private final class FlowIntegration {
         }
     }
 
-    /// Records transitions as events: one count per pair, one row per data point of its group.
+    /// Records transitions as events: one count and one row per pair (a group of duplicate points
+    /// is one surface with one event, SPEC §4).
     func logEvents(_ transitions: [PairTransition], at t: Double, loss: Double) {
-        // Coincident surfaces are one surface with one event (SPEC §4): one row, under the group's
-        // first point (duplicates share its state in patterns.csv).
+        // The row names the group's first point (duplicates share its state in patterns.csv).
         for tr in transitions {
             solution.diagnostics.eventsByKind[tr.kind.rawValue, default: 0] += 1
             let event = FlowEvent(t: t, neuron: tr.neuron, point: field.pointsOfGroup[tr.group][0], kind: tr.kind, state: tr.to, loss: loss)

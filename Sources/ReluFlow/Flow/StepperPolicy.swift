@@ -1,4 +1,5 @@
 import Foundation
+
 /// The rule behind `stepper: auto` (a fixed stepper name means no switching).
 ///
 /// The early flow is event-heavy and non-stiff; the late flow is smooth and stiff (the Hessian's
@@ -22,8 +23,9 @@ import Foundation
 ///   the (P+1)×(P+1) iteration matrix (≈ ⅔(P+1)³ operations; GSL's LU), against the explicit
 ///   method's stages of ≈ n·m·(2d + 6) each. When a BDF segment ends (at the next event), its mean
 ///   step over the explicit step it replaced is kept; when the cost ratio (`stiffStepCostRatio`)
-///   is at least `dearStiffStep` and that gain is below it, stability-limited checks do not switch, except every
-///   `retryAfterDeclines`-th, which tries again (the flow may have grown stiffer). Measured on
+///   is at least `dearStiffStep` and that gain is below it, stability-limited checks do not
+///   switch, except every `retryAfterDeclines`-th, which tries again (the flow may have grown
+///   stiffer). Measured on
 ///   d = 8, m = 200, n = 40 (P = 401) to t = 10: msbdf took 17 of 20 s at ≈ 6 ms a step, rk8pd alone
 ///   the whole run in 3 s. The rule counts operations, not seconds, so runs stay reproducible.
 struct StepperPolicy {
