@@ -46,6 +46,9 @@ struct Benchmark: ParsableCommand {
     @Option(help: "Horizon T of the scaling series.")
     var scalingT = 1.0
 
+    @Flag(help: "In the scaling series, also run each case with crossing batches (experimental, FlowOptions.crossingBatches) and print the ratio against the default and the agreement.")
+    var batchBaseline = false
+
     @Option(help: "Largest n·m of the scaling series to run.")
     var maxPairs = 2_560_000
 
@@ -96,6 +99,14 @@ struct Benchmark: ParsableCommand {
             let row = ScalingRow(scalingCase: c, T: scalingT, seconds: seconds, solution: solution, timing: FieldTiming.measure(problem))
             print(row.line)
             rows.append(row)
+            if batchBaseline {
+                var batchedProblem = problem
+                batchedProblem.options.crossingBatches = true
+                let start = DispatchTime.now().uptimeNanoseconds
+                let batched = solve(batchedProblem)
+                let batchedSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                print(BatchComparison(batched: batched, batchedSeconds: batchedSeconds, single: solution, singleSeconds: seconds).line)
+            }
         }
         if let e = ScalingRow.exponents(rows) {
             print(String(format: "fitted: wall time per unit t ∝ (n·m)^%.2f; events per unit t ∝ (n·m)^%.2f", e.cost, e.events))

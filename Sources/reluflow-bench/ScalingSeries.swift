@@ -62,3 +62,23 @@ struct ScalingRow {
         return (slope(rows.map(\.secondsPerUnitTime)), slope(rows.map { max(Double($0.solution.events.count), 1) / $0.solution.finalTime }))
     }
 }
+
+/// A scaling case with crossing batches against the same case with every event located on its
+/// own (`--batch-baseline`): wall-time and evaluation ratios, and how far apart the two results are.
+struct BatchComparison {
+    let batched: FlowSolution, batchedSeconds: Double
+    let single: FlowSolution, singleSeconds: Double
+
+    var line: String {
+        let a = batched.diagnostics, b = single.diagnostics
+        let sameEvents = batched.events.map { "\($0.neuron):\($0.point):\($0.kind)" } == single.events.map { "\($0.neuron):\($0.point):\($0.kind)" }
+        let dTheta = zip(batched.finalTheta, single.finalTheta).map { abs($0 - $1) }.max() ?? .nan
+        let dTime = sameEvents ? zip(batched.events, single.events).map { abs($0.t - $1.t) }.max() ?? 0 : .nan
+        let dLoss = abs(a.finalLoss - b.finalLoss) / max(abs(b.finalLoss), .leastNormalMagnitude)
+        return String(format: "  one at a time: %.3f s, %d RHS, %d steps -> batches %.2fx faster, %.2fx fewer RHS; %d of %d events in %d batches; "
+                      + "events %@, max |dt| %.1e, |dtheta| %.1e, dloss/loss %.1e",
+                      singleSeconds, b.rhsEvaluations, b.steps, singleSeconds / batchedSeconds,
+                      Double(b.rhsEvaluations) / Double(max(a.rhsEvaluations, 1)), a.batchedCrossings, batched.eventCount, a.crossingBatches,
+                      sameEvents ? "same" : "DIFFER", dTime, dTheta, dLoss)
+    }
+}

@@ -181,6 +181,27 @@ final class AutoStepperTests: XCTestCase {
         XCTAssertEqual(events(auto), events(explicit))
         for (a, b) in zip(auto.finalTheta, explicit.finalTheta) { XCTAssertEqual(a, b, accuracy: 1e-8) }
     }
+
+    /// Issue 4, crossing batches (experimental, off by default): with them the dense-event case
+    /// gives the events and final θ of locating every event on its own, and takes some crossings in
+    /// batches. Tolerances: crossing times within 1e-8/|ż| and θ within 1e-8, as for the shortcuts
+    /// (batch times come from the corrected interpolant, measured within 3e-9 of located ones).
+    func testBatchesAgreeWithOneAtATime() throws {
+        var batchedProblem = try denseEventProblem(stepper: .rkck)
+        batchedProblem.options.crossingBatches = true
+        let batched = solve(batchedProblem)
+        let reference = solve(try denseEventProblem(stepper: .rkck, shortcuts: false))
+        XCTAssertEqual(batched.status, .completed)
+        XCTAssertGreaterThan(batched.diagnostics.batchedCrossings, 0, "the case must take some crossings in batches")
+        XCTAssertEqual(events(batched), events(reference))
+        for (a, b) in zip(batched.events, reference.events) where a.kind == .on || a.kind == .off {
+            let speed = try XCTUnwrap(normalSpeed(of: b, in: reference))
+            XCTAssertEqual(a.t, b.t, accuracy: 1e-8 / speed, "\(a)")
+        }
+        for (a, b) in zip(batched.finalTheta, reference.finalTheta) { XCTAssertEqual(a, b, accuracy: 1e-8) }
+        XCTAssertLessThan(batched.diagnostics.invariantDrift, 1e-10)
+        XCTAssertLessThan(batched.diagnostics.dissipationDefect, 1e-9)
+    }
 }
 
 /// Shared by the stepper tests.
@@ -206,3 +227,4 @@ extension XCTestCase {
         return abs(zdot[event.neuron * field.G + problem.data.groupOfPoint[event.point]])
     }
 }
+

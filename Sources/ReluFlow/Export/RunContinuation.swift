@@ -86,6 +86,8 @@ public enum RunContinuation {
         diag.stepperSteps = summary.stepperSteps
         diag.stepperSeconds = summary.stepperSeconds
         diag.stepperSwitches = summary.stepperSwitches
+        diag.batchedCrossings = summary.batchedCrossings ?? 0
+        diag.crossingBatches = summary.crossingBatches ?? 0
         diag.zeroLossTime = summary.zeroLossTime
         earlier.diagnostics = diag
         return (checkpoint, earlier)
@@ -178,6 +180,8 @@ public enum RunContinuation {
         diag.jacobianEvaluations += before.jacobianEvaluations
         diag.wallSeconds += before.wallSeconds
         diag.stepperSwitches += before.stepperSwitches
+        diag.batchedCrossings += before.batchedCrossings
+        diag.crossingBatches += before.crossingBatches
         for (k, v) in before.eventsByKind { diag.eventsByKind[k, default: 0] += v }
         for (k, v) in before.stepperSteps { diag.stepperSteps[k, default: 0] += v }
         for (k, v) in before.stepperSeconds { diag.stepperSeconds[k, default: 0] += v }

@@ -29,6 +29,10 @@ public struct RunSummary: Codable, Sendable {
     public var stepperSteps: [String: Int]
     public var stepperSeconds: [String: Double]
     public var stepperSwitches: Int
+    /// Events taken in crossing batches (several transversal crossings in one step, one restart;
+    /// CrossingBatcher) and the steps that took them. Absent in summaries of older versions.
+    public var batchedCrossings: Int?
+    public var crossingBatches: Int?
     /// When the loss reached zero to working precision (every residual within its rounding
     /// level); the state is held from there to T. Null otherwise.
     public var zeroLossTime: Double?
@@ -64,6 +68,8 @@ public struct RunSummary: Codable, Sendable {
         stepperSteps = diag.stepperSteps
         stepperSeconds = diag.stepperSeconds
         stepperSwitches = diag.stepperSwitches
+        batchedCrossings = diag.batchedCrossings
+        crossingBatches = diag.crossingBatches
         zeroLossTime = diag.zeroLossTime
         invariantDrift = diag.invariantDrift
         dissipationDefect = diag.dissipationDefect

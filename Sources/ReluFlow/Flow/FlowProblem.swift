@@ -80,6 +80,12 @@ public struct FlowOptions: Sendable, Equatable {
     /// re-taken steps alone, one detecting step at a time (the reference the shortcuts are tested
     /// against).
     public var eventShortcuts = true
+    /// Crossing batches (CrossingBatcher, with `eventShortcuts`; experimental, off by default): the
+    /// transversal crossings inside one step taken in time order with one restart, the end state
+    /// corrected to third order, where the estimated error is below 1% of the step tolerance.
+    /// Crossing times inside a batch come from the corrected interpolant (measured within 3e-9 of
+    /// accurately located ones), not from re-taken steps.
+    public var crossingBatches = false
 
     public init() {}
 

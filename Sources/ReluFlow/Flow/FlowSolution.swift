@@ -146,6 +146,9 @@ public struct FlowDiagnostics: Sendable, Codable {
     public var stepperSteps: [String: Int] = [:]
     public var stepperSeconds: [String: Double] = [:]
     public var stepperSwitches = 0
+    /// Events taken in crossing batches (CrossingBatcher), and the steps that took them.
+    public var batchedCrossings = 0
+    public var crossingBatches = 0
     /// When the loss reached zero to working precision (then the state is held to T), or nil.
     public var zeroLossTime: Double? = nil
 }

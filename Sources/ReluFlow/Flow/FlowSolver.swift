@@ -81,6 +81,10 @@ private final class FlowIntegration {
     /// A step size the loop should take next (after a switch back to the explicit stepper).
     var pendingStepSize: Double? = nil
     let resolver: FilippovResolver
+    /// Takes the transversal crossings of a step together (FlowOptions.crossingBatches).
+    lazy var batcher = CrossingBatcher(field: field)
+    /// The last spectral radius estimate of the `auto` rule (a lower bound on |J| for the batches).
+    var lastSpectralRadius = 0.0
     let dim: Int, P: Int, n: Int, G: Int, m: Int
 
     var solution: FlowSolution
@@ -89,6 +93,9 @@ private final class FlowIntegration {
     let y0: UnsafeMutablePointer<Double>
     let f0: UnsafeMutablePointer<Double>
     let f1: UnsafeMutablePointer<Double>
+    /// The state at the end of a step and the field at the end of a crossing batch.
+    let yStepEnd: UnsafeMutablePointer<Double>
+    let fBatch: UnsafeMutablePointer<Double>
     var z0: UnsafeMutablePointer<Double>, zdot0: UnsafeMutablePointer<Double>
     var z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>
 
@@ -149,6 +156,8 @@ private final class FlowIntegration {
         y0 = .allocate(capacity: dim)
         f0 = .allocate(capacity: dim)
         f1 = .allocate(capacity: dim)
+        yStepEnd = .allocate(capacity: dim)
+        fBatch = .allocate(capacity: dim)
         z0 = .allocate(capacity: n * G)
         zdot0 = .allocate(capacity: n * G)
         z1 = .allocate(capacity: n * G)
@@ -156,7 +165,7 @@ private final class FlowIntegration {
     }
 
     deinit {
-        for p in [y, y0, f0, f1, z0, zdot0, z1, zdot1] { p.deallocate() }
+        for p in [y, y0, f0, f1, yStepEnd, fBatch, z0, zdot0, z1, zdot1] { p.deallocate() }
     }
 
     func engine(_ stepper: Stepper) -> Engine {
@@ -208,6 +217,7 @@ private final class FlowIntegration {
         guard explicitStepsSinceCheck >= policy.checkInterval else { return }
         explicitStepsSinceCheck = 0
         let rho = field.spectralRadiusEstimate(y, f0)
+        lastSpectralRadius = rho
         guard h * rho >= policy.stiffnessRatio(active) else { return }
         let costRatio = policy.stiffStepCostRatio(parameters: dim, pairs: n * G, d: field.d, explicit: active)
         if costRatio >= StepperPolicy.dearStiffStep, let gain = stiffStepGain, gain < costRatio,
@@ -325,7 +335,15 @@ private final class FlowIntegration {
                 pendingStepSize = min(lastExplicitStep ?? h, h)
                 continue loop
             }
-            if !flags.isEmpty {
+            var batched = false
+            if !flags.isEmpty && options.eventShortcuts && options.crossingBatches {
+                switch takeCrossingBatch(flags, t0: t0, t: t) {
+                case .declined: break
+                case .taken: batched = true
+                case .stopped: break loop
+                }
+            }
+            if !flags.isEmpty && !batched {
                 switch handleEvent(flags: &flags, t0: t0, t: &t, stepHint: h) {
                 case .none: break
                 case .handled:
@@ -356,15 +374,17 @@ private final class FlowIntegration {
                     break loop
                 }
             }
-            // No event: keep sliding pairs exactly on their surfaces, take the end values as the next start.
-            if !field.slidingNeurons.isEmpty {
-                projectSliding()
-                field.evaluate(y, f1)
-                field.surfaceValues(y, f1, z: z1, zdot: zdot1)
+            if !batched {
+                // No event: keep sliding pairs exactly on their surfaces, take the end values as the next start.
+                if !field.slidingNeurons.isEmpty {
+                    projectSliding()
+                    field.evaluate(y, f1)
+                    field.surfaceValues(y, f1, z: z1, zdot: zdot1)
+                }
+                swap(&z0, &z1)
+                swap(&zdot0, &zdot1)
+                f0.update(from: f1, count: dim)
             }
-            swap(&z0, &z1)
-            swap(&zdot0, &zdot1)
-            f0.update(from: f1, count: dim)
             // Zero loss to working precision: every residual is rounding noise, so the field and
             // every Filippov decision are noise too, while the exact flow at an L = 0 minimum is
             // at rest. Hold the state to T instead of integrating noise.
@@ -513,6 +533,57 @@ private final class FlowIntegration {
         return .handled
     }
 
+    enum BatchOutcome { case declined, taken, stopped }
+
+    /// Takes the crossings flagged in the step [t0, t] together (CrossingBatcher), or declines
+    /// (nothing changed; the caller locates them one at a time). Taken: the state and the start
+    /// values of the next step are those at t in the new mode, the stepper restarts once, and
+    /// every crossing is logged in time order as its own event, with its pattern interval and a
+    /// sample at its time (the loss there from the dissipation quadrature: L(τ) = L(t) + D(t) − D(τ)).
+    func takeCrossingBatch(_ flags: [EventDetector.Flag], t0: Double, t: Double) -> BatchOutcome {
+        yStepEnd.update(from: y, count: dim)
+        let step = CrossingBatcher.Step(H: t - t0, y0: y0, f0: f0, y1: yStepEnd, f1: f1, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
+                                        atol: options.atol, rtol: options.rtol, curvatureHint: lastSpectralRadius)
+        // z1 and ż1 receive the end values last (the one-at-a-time locator does not read them).
+        guard let crossings = batcher.take(step, flags: flags, yEnd: y, fEnd: fBatch, zEnd: z1, zdotEnd: zdot1,
+                                           project: { self.projectSliding() }) else {
+            y.update(from: yStepEnd, count: dim)
+            return .declined
+        }
+        failedStepsBeforeReset += main.failedSteps
+        main.reset()
+        if implicitFallback {
+            switchStepper(to: policy.initial, at: t)
+            implicitFallback = false
+        }
+        f0.update(from: fBatch, count: dim)
+        swap(&z0, &z1)
+        swap(&zdot0, &zdot1)
+        solution.diagnostics.crossingBatches += 1
+        solution.diagnostics.batchedCrossings += crossings.count
+        let lossEnd = field.loss(y)
+        for c in crossings {
+            let tc = t0 + c.tau
+            let loss = lossEnd + (y[P] - c.state[P])
+            let transition = PairTransition(neuron: c.neuron, group: c.group, from: c.from, to: c.to, kind: c.kind)
+            updateHysteresis([transition], at: tc, loss: loss)
+            logEvents([transition], at: tc, loss: loss)
+            closePattern(at: tc, changes: [(index: c.neuron * G + c.group, state: c.to)])
+            record(FlowSample(t: tc, loss: loss, gradNorm: c.fieldNorm2.squareRoot(), patternId: currentPattern,
+                              theta: Array(c.state[0..<P]), dissipated: c.state[P]))
+            lastEventTime = tc
+            if let message = chatteringDiagnosis(at: tc) {
+                fail(at: t, message, restore: false)
+                return .stopped
+            }
+        }
+        if solution.diagnostics.eventsByKind.values.reduce(0, +) > options.maxEvents {
+            fail(at: t, "more than \(options.maxEvents) events (flow.maxEvents): the run is chattering or needs a larger limit", restore: false)
+            return .stopped
+        }
+        return .taken
+    }
+
     /// Many events per step (a knot sweeping through many points): the detecting step also
     /// predicted the later crossings (the roots of its Hermite interpolants). The next step is
     /// aimed just past the earliest of them, so that it ends within the locator's backward
@@ -527,7 +598,7 @@ private final class FlowIntegration {
                   !handled.contains(where: { $0 == (flag.function.neuron, flag.function.group) }) else { continue }
             next = min(next, t0 + root)
         }
-        guard next.isFinite, options.eventShortcuts else { return }
+        guard next.isFinite, options.eventShortcuts, !options.crossingBatches else { return }
         let distance = next - t
         let aim = distance * (1 + 1e-6) + 4 * next.ulp
         pendingStepSize = min(pendingStepSize ?? aim, aim)
@@ -561,7 +632,7 @@ private final class FlowIntegration {
             if let last = lastExplicitStep { pendingStepSize = last }
         }
         logEvents(transitions, at: t, loss: loss)
-        if !transitions.isEmpty { closePattern(at: t, changed: Array(changed.keys)) }
+        if !transitions.isEmpty { closePattern(at: t, changes: changed.map { (index: $0.key, state: $0.value) }) }
         refreshStartOfStep()
         record(t: t, loss: loss)
     }
@@ -711,19 +782,18 @@ private final class FlowIntegration {
         patternStart = t
     }
 
-    /// Closes the current interval at t and opens the next from the field's states, which differ
-    /// from the current ones at most in `changed` (group-pair indices): O(changes + n).
-    func closePattern(at t: Double, changed: [Int]) {
+    /// Closes the current interval at t and opens the next, which differs from it in `changes`
+    /// (group-pair index and new state): O(changes + n).
+    func closePattern(at t: Double, changes: [(index: Int, state: PairState)]) {
         appendInterval(from: patternStart, to: t)
-        let new = field.states
         openingChanges = []
-        for k in changed where new[k] != currentStates[k] {
-            currentKey.replace(k, currentStates[k], new[k])
+        for (k, state) in changes where state != currentStates[k] {
+            currentKey.replace(k, currentStates[k], state)
             count(k, currentStates[k], by: -1)
-            count(k, new[k], by: 1)
+            count(k, state, by: 1)
+            currentStates[k] = state
             openingChanges.append(k)
         }
-        currentStates = new
         currentPattern = patternId(currentKey)
         patternStart = t
     }
@@ -754,8 +824,11 @@ private final class FlowIntegration {
 
     func record(t: Double, loss: Double? = nil) {
         let theta = Array(UnsafeBufferPointer(start: y, count: P))
-        let sample = FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: f0[P].squareRoot(), patternId: currentPattern,
-                                theta: theta, dissipated: y[P])
+        record(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: f0[P].squareRoot(), patternId: currentPattern,
+                          theta: theta, dissipated: y[P]))
+    }
+
+    func record(_ sample: FlowSample) {
         if let recorder = hooks.recorder { recorder.record(sample) } else { solution.samples.append(sample) }
         solution.last = sample
     }

@@ -197,12 +197,15 @@ final class ModeField {
         lastIsValid = false
         var neurons = Set<Int>()
         for (k, s) in changes {
+            // A change between on and off of a neuron with no sliding pair leaves its surfaces as
+            // they are (none): no O(G) rescan.
+            if s == .sliding || states[k] == .sliding || surfaces[k / G] != nil { neurons.insert(k / G) }
             states[k] = s
             slope[k] = s == .on ? 1 : 0
             slopeBytes[k] = s == .on ? 1 : 0
             alphaStorage[k] = .nan
-            neurons.insert(k / G)
         }
+        guard !neurons.isEmpty else { return }
         for i in neurons {
             let sliding = (0..<G).filter { states[i * G + $0] == .sliding }
             surfaces[i] = sliding.isEmpty ? nil : SurfaceSet(groups: sliding, points: xg, d: d)
@@ -667,6 +670,17 @@ final class ModeField {
         var s = abs(y[n * d + i])
         for k in 0..<d { s += abs(y[i * d + k] * xg[g * d + k]) }
         return s
+    }
+
+    /// R_g = μ_g N(x_g) − Y_g at a state, with σ(z) = max(z, 0), in O(n·d): for states between
+    /// evaluations (CrossingBatcher), where every pair is on its side and this is the mode-locked value.
+    func groupResidual(_ y: UnsafePointer<Double>, _ g: Int) -> Double {
+        var out = network.outputBias ? y[2 * n + n * d] : 0
+        for i in 0..<n {
+            let z = preactivation(y, i, g)
+            if z > 0 { out += y[n * d + n + i] * z }
+        }
+        return mult[g] * out - ysum[g]
     }
 
     /// Exact loss with σ(z) = max(z, 0) (not the mode-locked h): per point, no cancellation.
