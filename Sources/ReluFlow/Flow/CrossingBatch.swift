@@ -137,15 +137,7 @@ final class CrossingBatcher {
             pending.remove(next)
             let tau = root[next]!
             let flag = flags[next], i = flag.function.neuron, g = flag.function.group
-            // The state at τ: interpolant plus first-order corrections.
-            interpolate(step, at: tau, into: theta)
-            for j in taken {
-                let ij = flags[j.flag].function.neuron
-                let dt = tau - j.tau
-                for k in 0..<d { theta[ij * d + k] += j.jump[k] * dt }
-                theta[bOff + ij] += j.jump[d] * dt
-                theta[P] += j.jumpP * dt
-            }
+            correctedState(step, at: tau, taken: taken, flags: flags)
             // The neuron's (w, b) velocity just before the crossing, and |f|².
             var F = [Double](repeating: 0, count: d + 1)
             for k in 0..<d { F[k] = interpolatedRate(step, at: tau, index: i * d + k) }
@@ -168,8 +160,8 @@ final class CrossingBatcher {
                 xNorm2 += field.xg[g * d + k] * field.xg[g * d + k]
             }
             jump[d] = scale
-            var vBefore = F[d], jumpP = 0.0
-            for k in 0..<d { vBefore += F[k] * field.xg[g * d + k] }
+            let vBefore = normalComponent(F, group: g)
+            var jumpP = 0.0
             for k in 0...d { jumpP += (2 * F[k] + jump[k]) * jump[k] }
             let vAfter = vBefore + scale * xNorm2
             // Transversal (SPEC §4 crossing: v⁻ and v⁺ of one sign, the sign that leaves the side),
@@ -195,12 +187,7 @@ final class CrossingBatcher {
             for g in 0..<G {
                 let q = i * G + g
                 var z = step.z1[q]
-                for t in list {
-                    let h = H - taken[t].tau
-                    var dz = taken[t].jump[d]
-                    for k in 0..<d { dz += taken[t].jump[k] * field.xg[g * d + k] }
-                    z += dz * h
-                }
+                for t in list { z += normalComponent(taken[t].jump, group: g) * (H - taken[t].tau) }
                 let state = field.states[q]
                 let sign: Double = crossed.contains(q) ? (state == .on ? -1 : 1) : (state == .on ? 1 : -1)
                 guard sign * z > 16 * field.preactivationNoise(step.y1, i, g) else { return nil }
@@ -213,7 +200,7 @@ final class CrossingBatcher {
         var A = [Double](repeating: 0, count: dim), V0 = A, V1 = A, W = A
         var remainder = 0.0, jumpSizes: [Double] = [], jumpRates: [Double] = []
         let gaussNodes = [0.5 - 0.1 * 15.0.squareRoot(), 0.5, 0.5 + 0.1 * 15.0.squareRoot()], gaussWeights = [5.0 / 18, 8.0 / 18, 5.0 / 18]
-        var jumpCurves: [(a1: [Double], a2: [Double])] = []
+        var jumpAccels: [Double] = []   // |D_k''| of the quadratic
         for t in taken {
             let h = H - t.tau
             let i = flags[t.flag].function.neuron
@@ -223,16 +210,15 @@ final class CrossingBatcher {
             d0[P] = t.jumpP
             let dm = jumpValue(t, flags: flags, at: t.tau + 0.5 * h, step: step, taken: taken)
             let d1 = jumpValue(t, flags: flags, at: H, step: step, taken: taken)
-            var a1 = [Double](repeating: 0, count: dim), a2 = a1
-            var size2 = 0.0, rate2 = 0.0
+            var size2 = 0.0, rate2 = 0.0, accel2 = 0.0
             // A = ∫D (Simpson, exact for the quadratic); V0, V1 = ∫(1 − ρ)E, ∫ρE with ρ = s/H and
             // E(s) = ∫_{τ_k}^s D; W = ∫(H − s)E (three-point Gauss, exact for these degrees).
             for p in 0..<dim where d0[p] != 0 || dm[p] != 0 || d1[p] != 0 {
-                a1[p] = -3 * d0[p] + 4 * dm[p] - d1[p]
-                a2[p] = 2 * d0[p] - 4 * dm[p] + 2 * d1[p]
+                let a1 = -3 * d0[p] + 4 * dm[p] - d1[p]
+                let a2 = 2 * d0[p] - 4 * dm[p] + 2 * d1[p]
                 A[p] += h * (d0[p] + 4 * dm[p] + d1[p]) / 6
                 for (u, weight) in zip(gaussNodes, gaussWeights) {
-                    let e = h * (d0[p] * u + a1[p] * u * u / 2 + a2[p] * u * u * u / 3)
+                    let e = h * (d0[p] * u + a1 * u * u / 2 + a2 * u * u * u / 3)
                     let s = t.tau + u * h, rho = s / H
                     V0[p] += weight * h * (1 - rho) * e
                     V1[p] += weight * h * rho * e
@@ -240,10 +226,11 @@ final class CrossingBatcher {
                 }
                 if p < P {
                     size2 += d0[p] * d0[p]
-                    rate2 += a1[p] * a1[p]
+                    rate2 += a1 * a1
+                    accel2 += 4 * a2 * a2
                 }
             }
-            jumpCurves.append((a1, a2))
+            jumpAccels.append(h > 0 ? accel2.squareRoot() / (h * h) : 0)
             jumpSizes.append(size2.squareRoot())
             jumpRates.append(h > 0 ? rate2.squareRoot() / h : 0)
         }
@@ -271,8 +258,7 @@ final class CrossingBatcher {
         // for the variation of J over the step.
         for (k, t) in taken.enumerated() {
             let h = H - t.tau
-            let accel = h > 0 ? 2 * (0..<P).map { jumpCurves[k].a2[$0] * jumpCurves[k].a2[$0] }.reduce(0, +).squareRoot() / (h * h) : 0
-            remainder += 2 * h * h * h * h / 24 * (jNorm * jNorm * jNorm * jumpSizes[k] + 3 * jNorm * jNorm * jumpRates[k] + 3 * jNorm * accel)
+            remainder += 2 * h * h * h * h / 24 * (jNorm * jNorm * jNorm * jumpSizes[k] + 3 * jNorm * jNorm * jumpRates[k] + 3 * jNorm * jumpAccels[k])
         }
         // Tolerance of the components the batch moved (GSL's standard control: atol + rtol|y|).
         var smallest = Double.infinity
@@ -325,15 +311,8 @@ final class CrossingBatcher {
         let i = flags[t.flag].function.neuron, g = flags[t.flag].function.group
         let bOff = n * d, cOff = n * d + n
         let invM = field.invM
-        interpolate(step, at: s, into: theta)
+        correctedState(step, at: s, taken: taken, flags: flags)
         var out = [Double](repeating: 0, count: dim)
-        for j in taken where j.tau < s {
-            let ij = flags[j.flag].function.neuron
-            let dt = s - j.tau
-            for k in 0..<d { theta[ij * d + k] += j.jump[k] * dt }
-            theta[bOff + ij] += j.jump[d] * dt
-            theta[P] += j.jumpP * dt
-        }
         let outputBias = field.network.outputBias
         var others = outputBias ? theta[2 * n + n * d] : 0
         for j in 0..<n where j != i {
@@ -372,6 +351,26 @@ final class CrossingBatcher {
         return out
     }
 
+    /// The state at offset s into `theta`: the interpolant plus the first-order corrections
+    /// D_j (s − τ_j) of the taken crossings before s.
+    private func correctedState(_ step: Step, at s: Double, taken: [Taken], flags: [EventDetector.Flag]) {
+        interpolate(step, at: s, into: theta)
+        for j in taken where j.tau < s {
+            let i = flags[j.flag].function.neuron
+            let dt = s - j.tau
+            for k in 0..<d { theta[i * d + k] += j.jump[k] * dt }
+            theta[n * d + i] += j.jump[d] * dt
+            theta[P] += j.jumpP * dt
+        }
+    }
+
+    /// x̃_g·v for a (w, b) block v (d + 1 entries): the rate of z_ig it gives.
+    private func normalComponent(_ v: [Double], group g: Int) -> Double {
+        var out = v[d]
+        for k in 0..<d { out += v[k] * field.xg[g * d + k] }
+        return out
+    }
+
     /// J v at y (field value f there, current mode) by a forward difference; raises `norm` to
     /// |J v|/|v|. Nil when the field is not finite.
     private func directionalDerivative(at y: UnsafePointer<Double>, field f: UnsafePointer<Double>, along v: [Double],
@@ -396,12 +395,7 @@ final class CrossingBatcher {
     private func correctedRoot(_ flag: EventDetector.Flag, step: Step, after: Double, corrections: [Taken]) -> Double? {
         let i = flag.function.neuron, g = flag.function.group, q = i * G + g, s = flag.function.sign, H = step.H
         let e0 = s * step.z0[q], d0 = s * step.zdot0[q] * H, e1 = s * step.z1[q], d1 = s * step.zdot1[q] * H
-        var slopes: [(tau: Double, rate: Double)] = []
-        for t in corrections {
-            var dz = t.jump[d]
-            for k in 0..<d { dz += t.jump[k] * field.xg[g * d + k] }
-            slopes.append((t.tau, s * dz))
-        }
+        let slopes = corrections.map { (tau: $0.tau, rate: s * normalComponent($0.jump, group: g)) }
         func value(_ tau: Double) -> Double {
             var v = EventDetector.hermite(tau / H, e0: e0, d0: d0, e1: e1, d1: d1)
             for c in slopes where tau > c.tau { v += c.rate * (tau - c.tau) }

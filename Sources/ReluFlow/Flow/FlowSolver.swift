@@ -348,14 +348,9 @@ private final class FlowIntegration {
                 case .none: break
                 case .handled:
                     noteExplicitStep(endedAtEvent: true, at: t)
-                    if let message = chatteringDiagnosis(at: t) {
-                        fail(at: t, message, restore: false)
-                        break loop
-                    }
-                    if solution.diagnostics.eventsByKind.values.reduce(0, +) > options.maxEvents {
+                    if let message = runawayDiagnosis(at: t) {
                         // The state at the event is good: keep it.
-                        fail(at: t, "more than \(options.maxEvents) events (flow.maxEvents): the run is chattering or needs a larger limit",
-                             restore: false)
+                        fail(at: t, message, restore: false)
                         break loop
                     }
                     continue loop
@@ -572,14 +567,10 @@ private final class FlowIntegration {
             record(FlowSample(t: tc, loss: loss, gradNorm: c.fieldNorm2.squareRoot(), patternId: currentPattern,
                               theta: Array(c.state[0..<P]), dissipated: c.state[P]))
             lastEventTime = tc
-            if let message = chatteringDiagnosis(at: tc) {
+            if let message = runawayDiagnosis(at: tc) {
                 fail(at: t, message, restore: false)
                 return .stopped
             }
-        }
-        if solution.diagnostics.eventsByKind.values.reduce(0, +) > options.maxEvents {
-            fail(at: t, "more than \(options.maxEvents) events (flow.maxEvents): the run is chattering or needs a larger limit", restore: false)
-            return .stopped
         }
         return .taken
     }
@@ -641,6 +632,13 @@ private final class FlowIntegration {
     /// that fail at once may advance t by an ulp or two.
     func sameInstant(_ a: Double, _ b: Double) -> Bool {
         abs(a - b) <= 1e-12 * max(1, abs(a))
+    }
+
+    /// After an event at t: why the run must stop (chattering, or more events than flow.maxEvents), or nil.
+    func runawayDiagnosis(at t: Double) -> String? {
+        if let message = chatteringDiagnosis(at: t) { return message }
+        guard solution.diagnostics.eventsByKind.values.reduce(0, +) > options.maxEvents else { return nil }
+        return "more than \(options.maxEvents) events (flow.maxEvents): the run is chattering or needs a larger limit"
     }
 
     /// Chattering guard: 2000 events within a time span below 1e-3·max(1, t) mean the event
