@@ -46,8 +46,11 @@ struct Benchmark: ParsableCommand {
     @Option(help: "Horizon T of the scaling series.")
     var scalingT = 1.0
 
-    @Flag(help: "In the scaling series, also run each case with crossing batches (experimental, FlowOptions.crossingBatches) and print the ratio against the default and the agreement.")
+    @Flag(help: "In the scaling series, also run each case with crossing batches always on and always off (FlowOptions.crossingBatches; the default uses them from n·m = 20 000) and print the ratios and the agreement.")
     var batchBaseline = false
+
+    @Flag(help: "With --batch-baseline, also run without batches at 100x tighter tolerances and print how far both runs are from it.")
+    var batchReference = false
 
     @Option(help: "Largest n·m of the scaling series to run.")
     var maxPairs = 2_560_000
@@ -100,12 +103,25 @@ struct Benchmark: ParsableCommand {
             print(row.line)
             rows.append(row)
             if batchBaseline {
-                var batchedProblem = problem
-                batchedProblem.options.crossingBatches = true
-                let start = DispatchTime.now().uptimeNanoseconds
-                let batched = solve(batchedProblem)
-                let batchedSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                print(BatchComparison(batched: batched, batchedSeconds: batchedSeconds, single: solution, singleSeconds: seconds).line)
+                // Batches on every case against every crossing located on its own, run back to back.
+                func timed(_ policy: CrossingBatchPolicy) -> (FlowSolution, Double) {
+                    var p = problem
+                    p.options.crossingBatches = policy
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    let out = solve(p)
+                    return (out, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                }
+                let (single, singleSeconds) = timed(.never)
+                let (batched, batchedSeconds) = timed(.always)
+                var comparison = BatchComparison(batched: batched, batchedSeconds: batchedSeconds, single: single, singleSeconds: singleSeconds)
+                if batchReference {
+                    var tight = problem
+                    tight.options.crossingBatches = .never
+                    tight.options.rtol /= 100
+                    tight.options.atol /= 100
+                    comparison.reference = solve(tight)
+                }
+                print(comparison.line)
             }
         }
         if let e = ScalingRow.exponents(rows) {

@@ -36,13 +36,13 @@ struct ScalingRow {
     var secondsPerUnitTime: Double { seconds / solution.finalTime }
     var pairs: Double { Double(scalingCase.n * scalingCase.m) }
 
-    static let header = "case                        T      wall s   s/unit t    steps      RHS      Jac  events  final loss   drift    µs/RHS  µs/matvec  ratio  µs/OpenBLAS  ratio  µs/BLAS-field"
+    static let header = "case                        T      wall s   s/unit t    steps      RHS      Jac  events batched  final loss   drift    µs/RHS  µs/matvec  ratio  µs/OpenBLAS  ratio  µs/BLAS-field"
 
     var line: String {
         let d = solution.diagnostics
-        return String(format: "%@ %6.0e %9.3f %10.3e %8d %8d %8d %7d %11.4e %7.1e %9.1f %10.1f %6.1f",
+        return String(format: "%@ %6.0e %9.3f %10.3e %8d %8d %8d %7d %7d %11.4e %7.1e %9.1f %10.1f %6.1f",
                       scalingCase.label.padding(toLength: 24, withPad: " ", startingAt: 0), T, seconds, secondsPerUnitTime,
-                      d.steps, d.rhsEvaluations, d.jacobianEvaluations, solution.events.count, d.finalLoss, d.invariantDrift,
+                      d.steps, d.rhsEvaluations, d.jacobianEvaluations, solution.events.count, d.batchedCrossings, d.finalLoss, d.invariantDrift,
                       timing.secondsPerEvaluation * 1e6, timing.secondsPerMatVec * 1e6, timing.ratio)
             + (timing.secondsPerOptimizedMatVec.map { String(format: " %12.1f %6.1f", $0 * 1e6, timing.optimizedRatio!) } ?? "            —      —")
             + (timing.secondsPerBLASEvaluation.map { String(format: " %14.1f", $0 * 1e6) } ?? "              —")
@@ -68,6 +68,15 @@ struct ScalingRow {
 struct BatchComparison {
     let batched: FlowSolution, batchedSeconds: Double
     let single: FlowSolution, singleSeconds: Double
+    /// Every crossing on its own at 100× tighter tolerances (`--batch-reference`), or nil.
+    var reference: FlowSolution? = nil
+
+    /// Largest event-time and θ differences of a run from the reference (nil: different events).
+    static func distance(_ a: FlowSolution, from r: FlowSolution) -> (time: Double, theta: Double)? {
+        guard a.events.map({ "\($0.neuron):\($0.point):\($0.kind)" }) == r.events.map({ "\($0.neuron):\($0.point):\($0.kind)" }) else { return nil }
+        return (zip(a.events, r.events).map { abs($0.t - $1.t) }.max() ?? 0,
+                zip(a.finalTheta, r.finalTheta).map { abs($0 - $1) }.max() ?? .nan)
+    }
 
     var line: String {
         let a = batched.diagnostics, b = single.diagnostics
@@ -79,6 +88,15 @@ struct BatchComparison {
                       + "events %@, max |dt| %.1e, |dtheta| %.1e, dloss/loss %.1e",
                       singleSeconds, b.rhsEvaluations, b.steps, singleSeconds / batchedSeconds,
                       Double(b.rhsEvaluations) / Double(max(a.rhsEvaluations, 1)), a.batchedCrossings, batched.eventCount, a.crossingBatches,
-                      sameEvents ? "same" : "DIFFER", dTime, dTheta, dLoss)
+                      sameEvents ? "same" : "DIFFER", dTime, dTheta, dLoss) + referenceLine
+    }
+
+    private var referenceLine: String {
+        guard let reference else { return "" }
+        func describe(_ run: FlowSolution) -> String {
+            guard let e = BatchComparison.distance(run, from: reference) else { return "events DIFFER" }
+            return String(format: "max |dt| %.1e, |dtheta| %.1e", e.time, e.theta)
+        }
+        return "\n  against one at a time at 100x tighter tolerances: one at a time " + describe(single) + "; batches " + describe(batched)
     }
 }

@@ -73,6 +73,62 @@ final class FieldDerivativeTests: XCTestCase {
             }
         }
     }
+
+    /// The pre-activations' second derivatives along the mode-locked flow (CrossingBatcher
+    /// `accelerations`, for the quintic interpolant of batched crossing times) against central
+    /// differences of ż along the field: ż(y ± εf), ε = 1e-5 (truncation ε²|z⁗| ≲ 1e-9, rounding
+    /// ~1e-11/ε·|ż|), tolerance 1e-6 (1 + |z̈|). d = 1…3 (the first pass's unrolled loops), with and
+    /// without output bias; every pair of every neuron.
+    func testPreactivationAccelerationMatchesFiniteDifferences() throws {
+        for (d, bias) in [(1, false), (2, true), (3, false)] {
+            let (field, y, _) = try makeField(d: d, outputBias: bias)
+            let dim = field.dimension, nG = field.n * field.G
+            var yy = y, f = [Double](repeating: 0, count: dim)
+            field.evaluate(&yy, &f)
+            var z = [Double](repeating: 0, count: nG), zdot = z
+            field.surfaceValues(&yy, &f, z: &z, zdot: &zdot)
+            let pairs = (0..<field.n).flatMap { i in (0..<field.G).map { (neuron: i, group: $0) } }
+            let batcher = CrossingBatcher(field: field)
+            let accel = try XCTUnwrap(batcher.accelerations(of: pairs, y: &yy, f: &f, zdot: &zdot))
+            func rates(_ sign: Double) -> [Double] {
+                let eps = 1e-5
+                var shifted = (0..<dim).map { y[$0] + sign * eps * f[$0] }, fs = [Double](repeating: 0, count: dim)
+                field.evaluate(&shifted, &fs)
+                var zs = [Double](repeating: 0, count: nG), zds = zs
+                field.surfaceValues(&shifted, &fs, z: &zs, zdot: &zds)
+                return zds
+            }
+            let plus = rates(1), minus = rates(-1)
+            var largest = 0.0
+            for (k, pair) in pairs.enumerated() {
+                let q = pair.neuron * field.G + pair.group
+                let fd = (plus[q] - minus[q]) / 2e-5
+                largest = max(largest, abs(fd))
+                XCTAssertEqual(accel[k], fd, accuracy: 1e-6 * (1 + abs(fd)), "d = \(d), pair \(pair)")
+            }
+            XCTAssertGreaterThan(largest, 1e-3, "d = \(d): the check needs accelerations that are not all 0")
+        }
+    }
+
+    /// The quintic Hermite interpolant (EventDetector.quinticHermite) reproduces a quintic from its
+    /// values and first two derivatives at 0 and 1, to rounding (1e-13).
+    func testQuinticHermiteIsExactForQuintics() {
+        let a: [Double] = [0.3, -1.2, 2.5, 0.7, -3.1, 1.9]   // p(s) = Σ a_k s^k
+        func p(_ s: Double, derivative: Int = 0) -> Double {
+            var out = 0.0
+            for (k, c) in a.enumerated() where k >= derivative {
+                var factor = 1.0
+                for j in 0..<derivative { factor *= Double(k - j) }
+                out += c * factor * pow(s, Double(k - derivative))
+            }
+            return out
+        }
+        for s in stride(from: 0.0, through: 1.0, by: 0.05) {
+            let value = EventDetector.quinticHermite(s, e0: p(0), d0: p(0, derivative: 1), a0: p(0, derivative: 2),
+                                                     e1: p(1), d1: p(1, derivative: 1), a1: p(1, derivative: 2))
+            XCTAssertEqual(value, p(s), accuracy: 1e-13, "s = \(s)")
+        }
+    }
 }
 
 /// The AVX2 kernels of the field's two passes (CFieldKernels) against the Swift SIMD4 loops.

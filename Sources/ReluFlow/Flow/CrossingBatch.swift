@@ -1,3 +1,5 @@
+import Foundation
+
 /// One transversal crossing taken inside a batch: its pair, its time and the state there.
 struct BatchedCrossing {
     let neuron: Int
@@ -13,40 +15,55 @@ struct BatchedCrossing {
     var kind: EventKind { to == .on ? .on : .off }
 }
 
-/// Events at scale (issue 4; experimental, `FlowOptions.crossingBatches`): the transversal
-/// crossings inside one accepted step, processed in time order with one restart of the stepper,
-/// instead of one located step each.
+/// Events at scale (issue 4, `FlowOptions.crossingBatches`): the transversal crossings inside
+/// one accepted step, processed in time order with one restart of the stepper, instead of one
+/// located step each.
 ///
 /// Mathematics. Over the step [t₀, t₀ + H] the stepper integrated the mode-locked field f_M
-/// (SPEC §3), y_M(t), known at both ends with its field and interpolated by cubic Hermite. A
-/// transversal crossing k of the pair (i, g) at τ_k (SPEC §4: v⁻ and v⁺ of one sign) adds the
-/// jump D_k(y) = f_{M+k}(y) − f_M(y) (`jumpValue`: neuron i's block, and through the residual of
-/// the point every neuron active there, zero at τ_k). The solution is y = y_M + e with
-/// e' = J e + Σ_{τ_k < t} D_k(y), e(t₀) = 0, so with E_k(s) = ∫_{τ_k}^s D_k and J linear in time
-/// between its values J₀, J₁ at the ends,
+/// (SPEC §3), y_M(t), known at both ends with its field. A transversal crossing k of the pair
+/// (i, g) at τ_k (SPEC §4: v⁻ and v⁺ of one sign) adds the jump D_k(y) = f_{M+k}(y) − f_M(y)
+/// (`jumpValue`: neuron i's block, and through the residual of the point every neuron active
+/// there, zero at τ_k). The solution is y = y_M + e with e' = J e + Σ_{τ_k < t} D_k(y), e(t₀) = 0,
+/// so with E_k(s) = ∫_{τ_k}^s D_k and J linear in time between its values J₀, J₁ at the ends,
 ///
 ///     e(t₀ + H) = Σ_k [ E_k(H) + ∫ J(s) E_k(s) ds + J² ∫ (H − s) E_k(s) ds ] + O(h⁴),
 ///
 /// each D_k taken as the quadratic through its values at τ_k, the middle and H (Simpson and
 /// three-point Gauss rules, exact for these degrees); the J terms are three directional
-/// differences of the field. A crossing's time is the root of its pre-activation on the
-/// interpolant corrected to first order, z_ig(t) + x̃_g·Σ_{j: i_j = i, τ_j < t} D_j (t − τ_j), the
-/// crossings taken in time order.
+/// differences of the field.
+///
+/// Crossing times. A flagged pair's z_ig(t) on y_M is the quintic Hermite interpolant of z, ż
+/// and z̈ at both ends (`accelerations`: z̈ from Ṙ, one first pass of the field with the rates'
+/// weights), O(h⁶). The earlier crossings of the batch move it: a first pass takes them in
+/// time order to first order (x̃_g·D_b(τ_b)(t − τ_b), the neuron's own), a second to second order
+/// (`orderCrossings`: every earlier crossing, through its quadratic jump and its coupling J D_b),
+/// and the third order estimates the times' error.
 ///
 /// A batch is taken only where its estimated error is small, else the caller locates the
-/// crossings one by one: every flagged pair is an on/off pair of a neuron with no sliding pair;
-/// each crossing is monotone on the step and transversal with both normal velocities above 1e-6
-/// of the neuron's velocity scale; no other pair of an involved neuron ends within 16 rounding
-/// levels of its surface; the fourth-order remainder estimate is below 1% of the step tolerance
-/// and the estimated crossing-time error from the first-order correction below 1e-9; and at the
-/// end every on/off pair is on its side.
+/// crossings one by one (nothing changed): every flagged pair is an on/off pair of a neuron with
+/// no sliding pair; each crossing is monotone on the step and transversal with both normal
+/// velocities above 1e-6 of the neuron's velocity scale; the second pass gives the first pass's
+/// order; no other pair of an involved neuron ends within 16 rounding levels of its surface; the
+/// estimated z error of every crossing is below `timeShare` of what the step tolerance allows z;
+/// the remainder estimate (the O(h⁴) terms with |J| bounded by the spectral-radius estimate and
+/// the measured directional ratios, plus what the time errors move) is below `remainderShare`
+/// of the step tolerance, checked before any evaluation and again after; and at the end every
+/// on/off pair is on its side.
 final class CrossingBatcher {
+    /// The share of the step tolerance a batch's remainder estimate may take: all of it, as GSL's
+    /// control accepts a step. Against runs at 100× tighter tolerances (`reluflow-bench --scaling
+    /// --batch-baseline --batch-reference`, rtol 1e-10) the batched runs' θ stayed within 9.5e-13
+    /// and their event times within 1.1e-11 on the series up to n·m = 320 000.
+    static let remainderShare = 1.0
+    /// The share of the z tolerance (atol + rtol |x̃_g| |(w_i, b_i)|) a crossing's estimated z error may take.
+    static let timeShare = 0.1
     let field: ModeField
     let n: Int, d: Int, G: Int, P: Int, dim: Int
     private let theta: UnsafeMutablePointer<Double>
-    private let fPred: UnsafeMutablePointer<Double>
     private let fProbe: UnsafeMutablePointer<Double>
     private let probe: UnsafeMutablePointer<Double>
+    private let residualRate: UnsafeMutablePointer<Double>
+    private let rateWeights: UnsafeMutablePointer<Double>
 
     init(field: ModeField) {
         self.field = field
@@ -56,13 +73,14 @@ final class CrossingBatcher {
         P = field.P
         dim = field.dimension
         theta = .allocate(capacity: dim)
-        fPred = .allocate(capacity: dim)
         fProbe = .allocate(capacity: dim)
         probe = .allocate(capacity: dim)
+        residualRate = .allocate(capacity: field.G)
+        rateWeights = .allocate(capacity: field.n * (field.d + 1))
     }
 
     deinit {
-        for p in [theta, fPred, fProbe, probe] { p.deallocate() }
+        for p in [theta, fProbe, probe, residualRate, rateWeights] { p.deallocate() }
     }
 
     /// The step in which crossings are batched: its start and end states and fields (mode M), and
@@ -118,16 +136,235 @@ final class CrossingBatcher {
             magnitude += abs(field.R[g]) * xn
             maxNorm = max(maxNorm, xn)
         }
-        let invM = field.invM
         let bOff = n * d, cOff = n * d + n
 
-        // Crossings in time order on the corrected interpolant.
-        var byNeuron: [Int: [Int]] = [:]           // taken crossings per neuron (indices into `taken`)
+        // Crossings in time order: first on the interpolant corrected to first order; then, with the
+        // jumps' shapes and couplings from that pass, to second order.
+        // z̈ of the flagged pairs at both ends: their pre-activations on the quintic interpolant.
+        let pairs = flags.map { (neuron: $0.function.neuron, group: $0.function.group) }
+        guard let start = accelerations(of: pairs, y: step.y0, f: step.f0, zdot: step.zdot0),
+              let end = accelerations(of: pairs, y: step.y1, f: step.f1, zdot: step.zdot1) else { return nil }
+        let zAccelerations = Array(zip(start, end)).map { (start: $0.0, end: $0.1) }
+        guard let first = orderCrossings(flags, step: step, magnitude: magnitude, maxNorm: maxNorm, shapes: nil,
+                                         accelerations: zAccelerations) else { return nil }
+        var ordering = first
+        var shapes: [Int: JumpShape] = [:]
+        if first.taken.count > 1 {
+            for t in first.taken {
+                let h = H - t.tau
+                shapes[t.flag] = JumpShape(tau: t.tau,
+                                           mid: jumpValue(t, flags: flags, at: t.tau + 0.5 * h, step: step, taken: first.taken, shapes: [:]),
+                                           end: jumpValue(t, flags: flags, at: H, step: step, taken: first.taken, shapes: [:]))
+            }
+            guard let second = orderCrossings(flags, step: step, magnitude: magnitude, maxNorm: maxNorm, shapes: shapes,
+                                              accelerations: zAccelerations),
+                  second.taken.map(\.flag) == first.taken.map(\.flag) else { return nil }
+            ordering = second
+        }
+        let taken = ordering.taken, crossings = ordering.crossings, byNeuron = ordering.byNeuron
+
+        // No other pair of an involved neuron ends at its surface or past it, and every crossed pair
+        // ends on its new side (first-order end state).
+        let crossed = Set(taken.map { flags[$0.flag].function.neuron * G + flags[$0.flag].function.group })
+        for (i, list) in byNeuron {
+            for g in 0..<G {
+                let q = i * G + g
+                var z = step.z1[q]
+                for t in list { z += normalComponent(taken[t].jump, group: g) * (H - taken[t].tau) }
+                let state = field.states[q]
+                let sign: Double = crossed.contains(q) ? (state == .on ? -1 : 1) : (state == .on ? 1 : -1)
+                guard sign * z > 16 * field.preactivationNoise(step.y1, i, g) else { return nil }
+            }
+        }
+
+        // Each jump along its interval [τ_k, H] as the quadratic through its values at τ_k, the
+        // middle and H (from the state on the corrected interpolant there: its error enters e at
+        // O(h³ |∂D/∂y|) only); in u = (s − τ_k)/h_k, D_k = D⁰ + a₁u + a₂u².
+        var A = [Double](repeating: 0, count: dim), V0 = A, V1 = A, W = A
+        var jumpSizes: [Double] = [], jumpRates: [Double] = []
+        let gaussNodes = [0.5 - 0.1 * 15.0.squareRoot(), 0.5, 0.5 + 0.1 * 15.0.squareRoot()], gaussWeights = [5.0 / 18, 8.0 / 18, 5.0 / 18]
+        var jumpAccels: [Double] = []   // |D_k''| of the quadratic
+        for t in taken {
+            let h = H - t.tau
+            let i = flags[t.flag].function.neuron
+            var d0 = [Double](repeating: 0, count: dim)
+            for k in 0..<d { d0[i * d + k] = t.jump[k] }
+            d0[bOff + i] = t.jump[d]
+            d0[P] = t.jumpP
+            let dm = jumpValue(t, flags: flags, at: t.tau + 0.5 * h, step: step, taken: taken, shapes: shapes)
+            let d1 = jumpValue(t, flags: flags, at: H, step: step, taken: taken, shapes: shapes)
+            var size2 = 0.0, rate2 = 0.0, accel2 = 0.0
+            // A = ∫D (Simpson, exact for the quadratic); V0, V1 = ∫(1 − ρ)E, ∫ρE with ρ = s/H and
+            // E(s) = ∫_{τ_k}^s D; W = ∫(H − s)E (three-point Gauss, exact for these degrees).
+            for p in 0..<dim where d0[p] != 0 || dm[p] != 0 || d1[p] != 0 {
+                let a1 = -3 * d0[p] + 4 * dm[p] - d1[p]
+                let a2 = 2 * d0[p] - 4 * dm[p] + 2 * d1[p]
+                A[p] += h * (d0[p] + 4 * dm[p] + d1[p]) / 6
+                for (u, weight) in zip(gaussNodes, gaussWeights) {
+                    let e = h * (d0[p] * u + a1 * u * u / 2 + a2 * u * u * u / 3)
+                    let s = t.tau + u * h, rho = s / H
+                    V0[p] += weight * h * (1 - rho) * e
+                    V1[p] += weight * h * rho * e
+                    W[p] += weight * h * (H - s) * e
+                }
+                if p < P {
+                    size2 += d0[p] * d0[p]
+                    rate2 += a1 * a1
+                    accel2 += 4 * a2 * a2
+                }
+            }
+            jumpAccels.append(h > 0 ? accel2.squareRoot() / (h * h) : 0)
+            jumpSizes.append(size2.squareRoot())
+            jumpRates.append(h > 0 ? rate2.squareRoot() / h : 0)
+        }
+        // Error estimates, first with |J| from what is known before any evaluation (a lower bound:
+        // the spectral radius estimate and the field's change over the step), to decline cheaply.
+        var jNorm = step.curvatureHint
+        var df2 = 0.0, dy2 = 0.0
+        for p in 0..<P {
+            df2 += (step.f1[p] - step.f0[p]) * (step.f1[p] - step.f0[p])
+            dy2 += (step.y1[p] - step.y0[p]) * (step.y1[p] - step.y0[p])
+        }
+        if dy2 > 0 { jNorm = max(jNorm, (df2 / dy2).squareRoot()) }
+        // Tolerance of the components the batch moves (GSL's standard control: atol + rtol|y|).
+        func tolerance(_ y: UnsafePointer<Double>) -> Double {
+            var smallest = Double.infinity
+            for i in byNeuron.keys {
+                for k in 0..<d { smallest = min(smallest, abs(y[i * d + k])) }
+                smallest = min(smallest, abs(y[bOff + i]), abs(y[cOff + i]))
+            }
+            return step.atol + step.rtol * smallest
+        }
+        // A crossing's time: the estimated error of its z (the order after the model's), against
+        // the z error the step's tolerance allows (atol + rtol |x̃_g| |(w_i, b_i)|); its time error
+        // δτ = δz / |ż| moves the end state by δτ |D_k|.
+        var timeShare = 0.0, timeState = 0.0
+        for (k, t) in taken.enumerated() {
+            let i = flags[t.flag].function.neuron, g = flags[t.flag].function.group
+            var wb2 = step.y1[bOff + i] * step.y1[bOff + i]
+            for c in 0..<d { wb2 += step.y1[i * d + c] * step.y1[i * d + c] }
+            let allowed = step.atol + step.rtol * field.normalNorm(g) * wb2.squareRoot()
+            timeShare = max(timeShare, ordering.zErrors[k] / allowed)
+            timeState += ordering.zErrors[k] / t.speed * jumpSizes[k]
+        }
+        func remainder(_ jNorm: Double) -> Double {
+            // Fourth-order remainder: h⁴/24 (|J|³|D| + 3|J|²|D'| + 3|J||D''|) per crossing, doubled
+            // for the variation of J over the step; and what the crossing-time errors move.
+            var total = timeState
+            for (k, t) in taken.enumerated() {
+                let h = H - t.tau
+                total += 2 * h * h * h * h / 24 * (jNorm * jNorm * jNorm * jumpSizes[k] + 3 * jNorm * jNorm * jumpRates[k] + 3 * jNorm * jumpAccels[k])
+            }
+            return total
+        }
+        guard timeShare <= CrossingBatcher.timeShare, remainder(jNorm) <= CrossingBatcher.remainderShare * tolerance(step.y1) else { return nil }
+
+        // The J terms propagate e with the base mode's J (the jumps' own dependence on y, J_{M+k} −
+        // J_M, is in D_k, evaluated on the corrected states): J₀V₀ at the start, J₁W and J₁(V₁ + J₁W)
+        // at the end of the step, all in mode M: e(H) = A + J₀V₀ + J₁V₁ + J₁²W + O(h⁴).
+        guard let j0v0 = directionalDerivative(at: step.y0, field: step.f0, along: V0, norm: &jNorm),
+              let j1w = directionalDerivative(at: step.y1, field: step.f1, along: W, norm: &jNorm) else { return nil }
+        let combined = (0..<dim).map { V1[$0] + j1w[$0] }
+        guard let j1v = directionalDerivative(at: step.y1, field: step.f1, along: combined, norm: &jNorm) else { return nil }
+        let oldStates = crossings.map { (index: $0.neuron * G + $0.group, state: $0.from) }
+        field.updateMode(crossings.map { (index: $0.neuron * G + $0.group, state: $0.to) })
+        let restore = { self.field.updateMode(oldStates) }
+        for p in 0..<dim { yEnd[p] = step.y1[p] + A[p] + j0v0[p] + j1v[p] }
+        guard remainder(jNorm) <= CrossingBatcher.remainderShare * tolerance(yEnd) else { restore(); return nil }
+
+        // The end state: on their sides, in the new mode.
+        project()
+        guard field.evaluate(yEnd, fEnd) else { restore(); return nil }
+        field.surfaceValues(yEnd, fEnd, z: zEnd, zdot: zdotEnd)
+        let states = field.states
+        for q in 0..<(n * G) {
+            let state = states[q]
+            guard state != .sliding else { continue }
+            let z = zEnd[q]
+            if (state == .on) == (z > 0) { continue }
+            guard abs(z) <= field.preactivationNoise(yEnd, q / G, q % G) else { restore(); return nil }
+        }
+        return crossings
+    }
+
+    /// A taken crossing's jump along [τ, H] from the first pass: its values at τ (`Taken.jump`), at
+    /// the middle and at H (`jumpValue`), every component: the quadratic D(τ + v h), v ∈ [0, 1].
+    private struct JumpShape {
+        let tau: Double
+        let mid: [Double], end: [Double]
+    }
+
+    /// The crossings of a batch in time order, with the estimated error of each crossing's
+    /// pre-activation on the model its time came from.
+    private struct Ordering {
         var taken: [Taken] = []
         var crossings: [BatchedCrossing] = []
+        var byNeuron: [Int: [Int]] = [:]       // taken crossings per neuron (indices into `taken`)
+        var zErrors: [Double] = []
+    }
+
+    /// The effect of an earlier crossing b on s·z_ig after it, u = t − τ_b: p₁u + p₂u² + p₃u³.
+    private struct Correction {
+        let tau: Double
+        let p1: Double, p2: Double, p3: Double
+        func value(_ t: Double) -> Double {
+            guard t > tau else { return 0 }
+            let u = t - tau
+            return u * (p1 + u * (p2 + u * p3))
+        }
+    }
+
+    /// Takes the flagged crossings in time order. Without `shapes` (first pass) a crossing's
+    /// pre-activation is the interpolant's plus the first-order corrections x̃_g·D_b(τ_b)(t − τ_b)
+    /// of the neuron's own earlier crossings. With them (second pass) every earlier crossing b
+    /// enters to second order (SPEC §4 jumps; u = t − τ_b):
+    ///
+    ///     x̃_g·e_b,i(t) = x̃_g·∫₀ᵘ D_b,i + ½u² x̃_g·(J D_b(τ_b))_i + O(u³),
+    ///
+    /// the integral over the quadratic jump of the first pass (through the residual of g_b it
+    /// reaches every neuron active there), and the coupling (J D_b)_i = −(c_i c_{i_b}/m)
+    /// Σ_{g′ ∈ A_i ∩ A_{i_b}} μ_{g′} (x̃_{g′}·D_b) x̃_{g′} (D_b(τ_b) lies in (w_{i_b}, b_{i_b})). The
+    /// error of the second pass is estimated as the next order, |J| u/3 times the u² term.
+    private func orderCrossings(_ flags: [EventDetector.Flag], step: Step, magnitude: Double, maxNorm: Double,
+                                shapes: [Int: JumpShape]?, accelerations: [(start: Double, end: Double)]) -> Ordering? {
+        let invM = field.invM
+        let bOff = n * d, cOff = n * d + n
+        let H = step.H
+        var out = Ordering()
+        var couplings: [Int: [Double]] = [:]       // (J D_b)_i by b.flag * n + i
+        var jNorm = step.curvatureHint
+        var df2 = 0.0, dy2 = 0.0
+        for p in 0..<P {
+            df2 += (step.f1[p] - step.f0[p]) * (step.f1[p] - step.f0[p])
+            dy2 += (step.y1[p] - step.y0[p]) * (step.y1[p] - step.y0[p])
+        }
+        if dy2 > 0 { jNorm = max(jNorm, (df2 / dy2).squareRoot()) }
+
+        func corrections(for flag: EventDetector.Flag) -> [Correction] {
+            let i = flag.function.neuron, g = flag.function.group, sign = flag.function.sign
+            return out.taken.compactMap { t in
+                let ib = flags[t.flag].function.neuron
+                guard let shapes, let shape = shapes[t.flag] else {
+                    guard ib == i else { return nil }
+                    return Correction(tau: t.tau, p1: sign * normalComponent(t.jump, group: g), p2: 0, p3: 0)
+                }
+                let h = H - shape.tau
+                let first = ib == i ? sign * normalComponent(t.jump, group: g) : 0
+                let middle = sign * blockNormal(shape.mid, neuron: i, group: g)
+                let last = sign * blockNormal(shape.end, neuron: i, group: g)
+                let a1 = -3 * first + 4 * middle - last, a2 = 2 * first - 4 * middle + 2 * last
+                let key = t.flag * n + i
+                let coupling = couplings[key] ?? couplingRate(i, from: ib, jump: t.jump)
+                couplings[key] = coupling
+                return Correction(tau: t.tau, p1: first, p2: a1 / (2 * h) + 0.5 * sign * normalComponent(coupling, group: g),
+                                  p3: a2 / (3 * h * h))
+            }
+        }
+
         var root = [Double?](repeating: nil, count: flags.count)
-        for (k, flag) in flags.enumerated() { root[k] = correctedRoot(flag, step: step, after: 0, corrections: []) }
+        for (k, flag) in flags.enumerated() { root[k] = correctedRoot(flag, step: step, after: 0, corrections: [], acceleration: accelerations[k]) }
         var pending = Set(flags.indices)
+        var zErrorOf = [Double](repeating: 0, count: flags.count)
         while !pending.isEmpty {
             var next = -1
             for k in pending {
@@ -137,13 +374,13 @@ final class CrossingBatcher {
             pending.remove(next)
             let tau = root[next]!
             let flag = flags[next], i = flag.function.neuron, g = flag.function.group
-            correctedState(step, at: tau, taken: taken, flags: flags)
+            correctedState(step, at: tau, taken: out.taken, flags: flags, shapes: shapes ?? [:])
             // The neuron's (w, b) velocity just before the crossing, and |f|².
             var F = [Double](repeating: 0, count: d + 1)
             for k in 0..<d { F[k] = interpolatedRate(step, at: tau, index: i * d + k) }
             F[d] = interpolatedRate(step, at: tau, index: bOff + i)
             var norm2 = interpolatedRate(step, at: tau, index: P)
-            for j in taken {
+            for j in out.taken {
                 norm2 += j.jumpP
                 guard flags[j.flag].function.neuron == i else { continue }
                 for k in 0...d { F[k] += j.jump[k] }
@@ -169,133 +406,89 @@ final class CrossingBatcher {
             let leaving = from == .on ? -1.0 : 1.0
             let floor = 1e-6 * abs(c) * invM * maxNorm * magnitude
             guard leaving * vBefore > floor, leaving * vAfter > floor else { return nil }
-            taken.append(Taken(flag: next, tau: tau, jump: jump, jumpP: jumpP, sign: sigma, speed: abs(vBefore)))
-            byNeuron[i, default: []].append(taken.count - 1)
-            crossings.append(BatchedCrossing(neuron: i, group: g, from: from, to: from == .on ? .off : .on, tau: tau,
-                                             state: Array(UnsafeBufferPointer(start: theta, count: dim)), fieldNorm2: norm2 + jumpP))
-            // The later crossings of this neuron move.
-            let mine = byNeuron[i]!.map { taken[$0] }
-            for k in pending where flags[k].function.neuron == i {
-                root[k] = correctedRoot(flags[k], step: step, after: tau, corrections: mine)
-            }
-        }
-
-        // No other pair of an involved neuron ends at its surface or past it, and every crossed pair
-        // ends on its new side (first-order end state).
-        let crossed = Set(taken.map { flags[$0.flag].function.neuron * G + flags[$0.flag].function.group })
-        for (i, list) in byNeuron {
-            for g in 0..<G {
-                let q = i * G + g
-                var z = step.z1[q]
-                for t in list { z += normalComponent(taken[t].jump, group: g) * (H - taken[t].tau) }
-                let state = field.states[q]
-                let sign: Double = crossed.contains(q) ? (state == .on ? -1 : 1) : (state == .on ? 1 : -1)
-                guard sign * z > 16 * field.preactivationNoise(step.y1, i, g) else { return nil }
-            }
-        }
-
-        // Each jump along its interval [τ_k, H] as the quadratic through its values at τ_k, the
-        // middle and H (from the state on the corrected interpolant there: its error enters e at
-        // O(h³ |∂D/∂y|) only); in u = (s − τ_k)/h_k, D_k = D⁰ + a₁u + a₂u².
-        var A = [Double](repeating: 0, count: dim), V0 = A, V1 = A, W = A
-        var remainder = 0.0, jumpSizes: [Double] = [], jumpRates: [Double] = []
-        let gaussNodes = [0.5 - 0.1 * 15.0.squareRoot(), 0.5, 0.5 + 0.1 * 15.0.squareRoot()], gaussWeights = [5.0 / 18, 8.0 / 18, 5.0 / 18]
-        var jumpAccels: [Double] = []   // |D_k''| of the quadratic
-        for t in taken {
-            let h = H - t.tau
-            let i = flags[t.flag].function.neuron
-            var d0 = [Double](repeating: 0, count: dim)
-            for k in 0..<d { d0[i * d + k] = t.jump[k] }
-            d0[bOff + i] = t.jump[d]
-            d0[P] = t.jumpP
-            let dm = jumpValue(t, flags: flags, at: t.tau + 0.5 * h, step: step, taken: taken)
-            let d1 = jumpValue(t, flags: flags, at: H, step: step, taken: taken)
-            var size2 = 0.0, rate2 = 0.0, accel2 = 0.0
-            // A = ∫D (Simpson, exact for the quadratic); V0, V1 = ∫(1 − ρ)E, ∫ρE with ρ = s/H and
-            // E(s) = ∫_{τ_k}^s D; W = ∫(H − s)E (three-point Gauss, exact for these degrees).
-            for p in 0..<dim where d0[p] != 0 || dm[p] != 0 || d1[p] != 0 {
-                let a1 = -3 * d0[p] + 4 * dm[p] - d1[p]
-                let a2 = 2 * d0[p] - 4 * dm[p] + 2 * d1[p]
-                A[p] += h * (d0[p] + 4 * dm[p] + d1[p]) / 6
-                for (u, weight) in zip(gaussNodes, gaussWeights) {
-                    let e = h * (d0[p] * u + a1 * u * u / 2 + a2 * u * u * u / 3)
-                    let s = t.tau + u * h, rho = s / H
-                    V0[p] += weight * h * (1 - rho) * e
-                    V1[p] += weight * h * rho * e
-                    W[p] += weight * h * (H - s) * e
-                }
-                if p < P {
-                    size2 += d0[p] * d0[p]
-                    rate2 += a1 * a1
-                    accel2 += 4 * a2 * a2
+            out.taken.append(Taken(flag: next, tau: tau, jump: jump, jumpP: jumpP, sign: sigma, speed: abs(vBefore)))
+            out.byNeuron[i, default: []].append(out.taken.count - 1)
+            out.crossings.append(BatchedCrossing(neuron: i, group: g, from: from, to: from == .on ? .off : .on, tau: tau,
+                                                 state: Array(UnsafeBufferPointer(start: theta, count: dim)), fieldNorm2: norm2 + jumpP))
+            out.zErrors.append(zErrorOf[next])
+            // The later crossings move: of this neuron only (first pass), or all (second pass).
+            for k in pending where shapes != nil || flags[k].function.neuron == i {
+                let list = corrections(for: flags[k])
+                root[k] = correctedRoot(flags[k], step: step, after: tau, corrections: list, acceleration: accelerations[k])
+                if shapes != nil, let r = root[k] {
+                    zErrorOf[k] = list.reduce(0) { total, c in
+                        let u = max(r - c.tau, 0)
+                        return total + jNorm * u / 3 * abs(c.p2) * u * u
+                    }
                 }
             }
-            jumpAccels.append(h > 0 ? accel2.squareRoot() / (h * h) : 0)
-            jumpSizes.append(size2.squareRoot())
-            jumpRates.append(h > 0 ? rate2.squareRoot() / h : 0)
         }
-        // J₀V₀ in mode M at the start; then the new mode, the end state to first order (y₁ + A)
-        // and J₁W, J₁(V₁ + J₁W) there: e(H) = A + J₀V₀ + J₁V₁ + J₁²W + O(h⁴).
-        var jNorm = step.curvatureHint
-        guard let j0v0 = directionalDerivative(at: step.y0, field: step.f0, along: V0, norm: &jNorm) else { return nil }
-        let oldStates = crossings.map { (index: $0.neuron * G + $0.group, state: $0.from) }
-        field.updateMode(crossings.map { (index: $0.neuron * G + $0.group, state: $0.to) })
-        let restore = { self.field.updateMode(oldStates) }
-        for p in 0..<dim { yEnd[p] = step.y1[p] + A[p] }
-        guard field.evaluate(yEnd, fPred) else { restore(); return nil }
-        guard let j1w = directionalDerivative(at: yEnd, field: fPred, along: W, norm: &jNorm) else { restore(); return nil }
-        let combined = (0..<dim).map { V1[$0] + j1w[$0] }
-        guard let j1v = directionalDerivative(at: yEnd, field: fPred, along: combined, norm: &jNorm) else { restore(); return nil }
-        // A second direction for |J|: the field's change over the step in mode M.
-        var df2 = 0.0, dy2 = 0.0
-        for p in 0..<P {
-            df2 += (step.f1[p] - step.f0[p]) * (step.f1[p] - step.f0[p])
-            dy2 += (step.y1[p] - step.y0[p]) * (step.y1[p] - step.y0[p])
-        }
-        if dy2 > 0 { jNorm = max(jNorm, (df2 / dy2).squareRoot()) }
-        for p in 0..<dim { yEnd[p] = step.y1[p] + A[p] + j0v0[p] + j1v[p] }
-        // Fourth-order remainder: h⁴/24 (|J|³|D| + 3|J|²|D'| + 3|J||D''|) per crossing, doubled
-        // for the variation of J over the step.
-        for (k, t) in taken.enumerated() {
-            let h = H - t.tau
-            remainder += 2 * h * h * h * h / 24 * (jNorm * jNorm * jNorm * jumpSizes[k] + 3 * jNorm * jNorm * jumpRates[k] + 3 * jNorm * jumpAccels[k])
-        }
-        // Tolerance of the components the batch moved (GSL's standard control: atol + rtol|y|).
-        var smallest = Double.infinity
-        for i in byNeuron.keys {
-            for k in 0..<d { smallest = min(smallest, abs(yEnd[i * d + k])) }
-            smallest = min(smallest, abs(yEnd[bOff + i]), abs(yEnd[cOff + i]))
-        }
-        let tolerance = step.atol + step.rtol * smallest
-        var worstTime = 0.0
-        // The crossing times: the second-order terms of the earlier crossings that the corrected
-        // interpolant leaves out, in z, over the normal speed.
-        for (a, t) in taken.enumerated() {
-            let g = flags[t.flag].function.group
-            var dz = 0.0
-            for b in 0..<a {
-                let dt = t.tau - taken[b].tau
-                dz += 0.5 * dt * dt * (jNorm * jumpSizes[b] + jumpRates[b])
-            }
-            worstTime = max(worstTime, dz * field.normalNorm(g) / t.speed)
-        }
-        // The estimate was measured to run up to 10× below the error against an accurate
-        // one-at-a-time integration of the same step: hence 1%.
-        guard remainder <= 0.01 * tolerance, worstTime <= 1e-9 else { restore(); return nil }
+        return out
+    }
 
-        // The end state: on their sides, in the new mode.
-        project()
-        guard field.evaluate(yEnd, fEnd) else { restore(); return nil }
-        field.surfaceValues(yEnd, fEnd, z: zEnd, zdot: zdotEnd)
+    /// z̈_ig of the pairs at one end of the step (mode M; y, f and ż there), for the
+    /// quintic interpolant of their pre-activations. With ż_ig = −(c_i/m) Σ_{g′ ∈ A_i} R_{g′}
+    /// (x̃_{g′}·x̃_g) (SPEC §3),
+    ///
+    ///     z̈_ig = (ċ_i/c_i) ż_ig − (c_i/m) Σ_{g′ ∈ A_i} Ṙ_{g′} (x̃_{g′}·x̃_g),
+    ///     Ṙ_{g′} = μ_{g′} (Σ_{j ∈ A^{g′}} (ċ_j z_jg′ + c_j ż_jg′) + ċ₀),
+    ///
+    /// Ṙ by the field's first pass (`ModeField.accumulateOutputs`; sliding pairs, at z = ż = 0, add nothing).
+    /// Nil when an involved c_i is 0.
+    func accelerations(of pairs: [(neuron: Int, group: Int)], y: UnsafePointer<Double>, f: UnsafePointer<Double>,
+                       zdot: UnsafePointer<Double>) -> [Double]? {
+        let bOff = n * d, cOff = n * d + n
+        let c0Rate = field.network.outputBias ? f[2 * n + n * d] : 0
+        for g in 0..<G { residualRate[g] = c0Rate }
+        // (d/dt)(c_j z_jg) = (ċ_j w_j + c_j ẇ_j)·x_g + (ċ_j b_j + c_j ḃ_j): the field's first pass with these weights.
+        for j in 0..<n {
+            let c = y[cOff + j], cRate = f[cOff + j]
+            for k in 0..<d { rateWeights[j * d + k] = cRate * y[j * d + k] + c * f[j * d + k] }
+            rateWeights[bOff + j] = cRate * y[bOff + j] + c * f[bOff + j]
+        }
+        field.accumulateOutputs(weights: rateWeights, biases: rateWeights + bOff, outputWeights: nil, into: residualRate)
+        for g in 0..<G { residualRate[g] *= field.mult[g] }
+        var sums: [Int: [Double]] = [:]   // Σ_{g′ ∈ A_i} Ṙ_{g′} x̃_{g′} per involved neuron
+        var out: [Double] = []
+        for (i, g) in pairs {
+            let c = y[cOff + i]
+            guard c != 0 else { return nil }
+            let sum: [Double]
+            if let known = sums[i] { sum = known } else {
+                var acc = [Double](repeating: 0, count: d + 1)
+                let slope = field.slope + i * G
+                for gp in 0..<G where slope[gp] != 0 {
+                    let r = slope[gp] * residualRate[gp]
+                    for k in 0..<d { acc[k] += r * field.xg[gp * d + k] }
+                    acc[d] += r
+                }
+                sums[i] = acc
+                sum = acc
+            }
+            out.append(f[cOff + i] / c * zdot[i * G + g] - c * field.invM * normalComponent(sum, group: g))
+        }
+        return out
+    }
+
+    /// x̃_g·v_i for a full vector v: the rate of z_ig it gives.
+    private func blockNormal(_ v: [Double], neuron i: Int, group g: Int) -> Double {
+        var out = v[n * d + i]
+        for k in 0..<d { out += v[i * d + k] * field.xg[g * d + k] }
+        return out
+    }
+
+    /// (J D)_i in (w_i, b_i) for a jump D in (w_b, b_b) (d + 1 entries), in the current mode:
+    /// −(c_i c_b / m) Σ_{g ∈ A_i ∩ A_b} μ_g (x̃_g·D) x̃_g.
+    private func couplingRate(_ i: Int, from b: Int, jump: [Double]) -> [Double] {
+        var out = [Double](repeating: 0, count: d + 1)
         let states = field.states
-        for q in 0..<(n * G) {
-            let state = states[q]
-            guard state != .sliding else { continue }
-            let z = zEnd[q]
-            if (state == .on) == (z > 0) { continue }
-            guard abs(z) <= field.preactivationNoise(yEnd, q / G, q % G) else { restore(); return nil }
+        for g in 0..<G where states[i * G + g] == .on && states[b * G + g] == .on {
+            let weight = field.mult[g] * normalComponent(jump, group: g)
+            for k in 0..<d { out[k] += weight * field.xg[g * d + k] }
+            out[d] += weight
         }
-        return crossings
+        let scale = -theta[n * d + n + i] * theta[n * d + n + b] * field.invM
+        return out.map { $0 * scale }
     }
 
     /// D_k = f_{M+k} − f_M at offset s > τ_k, every component, from the state on the corrected
@@ -307,11 +500,12 @@ final class CrossingBatcher {
     ///
     /// and |f|² by 2 f·D + |D|², f the field without the pair (the interpolant's rate plus the other
     /// taken jumps at their τ).
-    private func jumpValue(_ t: Taken, flags: [EventDetector.Flag], at s: Double, step: Step, taken: [Taken]) -> [Double] {
+    private func jumpValue(_ t: Taken, flags: [EventDetector.Flag], at s: Double, step: Step, taken: [Taken],
+                           shapes: [Int: JumpShape]) -> [Double] {
         let i = flags[t.flag].function.neuron, g = flags[t.flag].function.group
         let bOff = n * d, cOff = n * d + n
         let invM = field.invM
-        correctedState(step, at: s, taken: taken, flags: flags)
+        correctedState(step, at: s, taken: taken, flags: flags, shapes: shapes)
         var out = [Double](repeating: 0, count: dim)
         let outputBias = field.network.outputBias
         var others = outputBias ? theta[2 * n + n * d] : 0
@@ -351,16 +545,31 @@ final class CrossingBatcher {
         return out
     }
 
-    /// The state at offset s into `theta`: the interpolant plus the first-order corrections
-    /// D_j (s − τ_j) of the taken crossings before s.
-    private func correctedState(_ step: Step, at s: Double, taken: [Taken], flags: [EventDetector.Flag]) {
+    /// The state at offset s into `theta`: the interpolant plus, for each taken crossing before s,
+    /// ∫ D_j over [τ_j, s]: the quadratic of its shape where known (second pass), else D_j(τ_j)(s − τ_j).
+    private func correctedState(_ step: Step, at s: Double, taken: [Taken], flags: [EventDetector.Flag], shapes: [Int: JumpShape]) {
         interpolate(step, at: s, into: theta)
         for j in taken where j.tau < s {
             let i = flags[j.flag].function.neuron
             let dt = s - j.tau
-            for k in 0..<d { theta[i * d + k] += j.jump[k] * dt }
-            theta[n * d + i] += j.jump[d] * dt
-            theta[P] += j.jumpP * dt
+            guard let shape = shapes[j.flag] else {
+                for k in 0..<d { theta[i * d + k] += j.jump[k] * dt }
+                theta[n * d + i] += j.jump[d] * dt
+                theta[P] += j.jumpP * dt
+                continue
+            }
+            let v = dt / (step.H - shape.tau)
+            let h = step.H - shape.tau
+            // ∫₀ᵛ (D⁰ + a₁v + a₂v²) h dv with a₁ = −3D⁰ + 4Dₘ − D₁, a₂ = 2D⁰ − 4Dₘ + 2D₁.
+            let w0 = h * (v - 1.5 * v * v + 2.0 / 3 * v * v * v)
+            let wm = h * (2 * v * v - 4.0 / 3 * v * v * v)
+            let w1 = h * (-0.5 * v * v + 2.0 / 3 * v * v * v)
+            for p in 0..<dim where shape.mid[p] != 0 || shape.end[p] != 0 {
+                theta[p] += wm * shape.mid[p] + w1 * shape.end[p]
+            }
+            for k in 0..<d { theta[i * d + k] += w0 * j.jump[k] }
+            theta[n * d + i] += w0 * j.jump[d]
+            theta[P] += w0 * j.jumpP
         }
     }
 
@@ -392,19 +601,20 @@ final class CrossingBatcher {
 
     /// First root after `after` of the flagged pair's s·z on the interpolant corrected by the
     /// neuron's taken crossings, by bisection to a few ulps; nil when s·z does not reach 0 by H.
-    private func correctedRoot(_ flag: EventDetector.Flag, step: Step, after: Double, corrections: [Taken]) -> Double? {
+    private func correctedRoot(_ flag: EventDetector.Flag, step: Step, after: Double, corrections: [Correction],
+                               acceleration: (start: Double, end: Double)) -> Double? {
         let i = flag.function.neuron, g = flag.function.group, q = i * G + g, s = flag.function.sign, H = step.H
         let e0 = s * step.z0[q], d0 = s * step.zdot0[q] * H, e1 = s * step.z1[q], d1 = s * step.zdot1[q] * H
-        let slopes = corrections.map { (tau: $0.tau, rate: s * normalComponent($0.jump, group: g)) }
+        let a0 = s * acceleration.start * H * H, a1 = s * acceleration.end * H * H
         func value(_ tau: Double) -> Double {
-            var v = EventDetector.hermite(tau / H, e0: e0, d0: d0, e1: e1, d1: d1)
-            for c in slopes where tau > c.tau { v += c.rate * (tau - c.tau) }
+            var v = EventDetector.quinticHermite(tau / H, e0: e0, d0: d0, a0: a0, e1: e1, d1: d1, a1: a1)
+            for c in corrections { v += c.value(tau) }
             return v
         }
         var lo = after, hi = H
         guard value(hi) <= 0 else { return nil }
         if value(lo) <= 0 { return after == 0 ? nil : lo }
-        if corrections.isEmpty, let guess = flag.root, guess > lo, guess <= hi {
+        if let guess = flag.root, guess > lo, guess <= hi {
             // The detector's root of the same interpolant: its bracket to rounding.
             if value(guess) <= 0 { hi = guess } else { lo = guess }
         }
@@ -431,3 +641,4 @@ final class CrossingBatcher {
         return a * (step.y0[p] - step.y1[p]) + b * step.f0[p] + c * step.f1[p]
     }
 }
+

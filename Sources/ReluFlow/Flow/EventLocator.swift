@@ -433,6 +433,19 @@ struct EventDetector {
         return ((a * s + b) * s + d0) * s + e0
     }
 
+    /// The quintic Hermite interpolant on s ∈ [0, 1] with values e, first derivatives d and second
+    /// derivatives a (in s) at both ends.
+    static func quinticHermite(_ s: Double, e0: Double, d0: Double, a0: Double, e1: Double, d1: Double, a1: Double) -> Double {
+        let s2 = s * s, s3 = s2 * s
+        let h0 = 1 + s3 * (-10 + s * (15 - 6 * s))
+        let h1 = s + s3 * (-6 + s * (8 - 3 * s))
+        let h2 = 0.5 * s2 + s3 * (-1.5 + s * (1.5 - 0.5 * s))
+        let h3 = s3 * (0.5 + s * (-1 + 0.5 * s))
+        let h4 = s3 * (-4 + s * (7 - 3 * s))
+        let h5 = 1 - h0
+        return h0 * e0 + h1 * d0 + h2 * a0 + h3 * a1 + h4 * d1 + h5 * e1
+    }
+
     /// The first s in (0, end] where the Hermite interpolant (p(0) = e0 > 0) reaches zero, or nil:
     /// the first monotone piece (split at the critical points) whose end is non-positive, then
     /// bisection to rounding.

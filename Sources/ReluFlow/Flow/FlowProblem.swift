@@ -61,6 +61,29 @@ public struct FlowCheckpoint: Codable, Sendable, Equatable {
     }
 }
 
+/// When the solver takes crossings in batches (`FlowOptions.crossingBatches`).
+public enum CrossingBatchPolicy: String, Sendable, Equatable, CaseIterable {
+    /// Batches from `minimumPairs` pairs n·G on. Below it a batch's bookkeeping (O(K·P) per crossing,
+    /// O(K²·G·d) couplings) costs about what the evaluations it saves do: measured with
+    /// `reluflow-bench --scaling --batch-baseline`, 0.5–0.85× at n·G = 1 600 and 1.1–1.3× at 64 000.
+    case automatic
+    /// Batches on every problem (the tests run them on small cases).
+    case always
+    /// Every crossing located on its own (the reference batches are measured against).
+    case never
+
+    public static let minimumPairs = 20_000
+
+    /// Whether batches are used for n neurons and G point groups.
+    public func applies(neurons n: Int, groups G: Int) -> Bool {
+        switch self {
+        case .automatic: return n * G >= Self.minimumPairs
+        case .always: return true
+        case .never: return false
+        }
+    }
+}
+
 /// Integration options; defaults are the ones INTERFACE.md documents.
 public struct FlowOptions: Sendable, Equatable {
     /// Final time T.
@@ -80,12 +103,11 @@ public struct FlowOptions: Sendable, Equatable {
     /// re-taken steps alone, one detecting step at a time (the reference the shortcuts are tested
     /// against).
     public var eventShortcuts = true
-    /// Crossing batches (CrossingBatcher, with `eventShortcuts`; experimental, off by default): the
-    /// transversal crossings inside one step taken in time order with one restart, the end state
-    /// corrected to third order, where the estimated error is below 1% of the step tolerance.
-    /// Crossing times inside a batch come from the corrected interpolant (measured within 3e-9 of
-    /// accurately located ones), not from re-taken steps.
-    public var crossingBatches = false
+    /// Crossing batches (CrossingBatcher, with `eventShortcuts`): the transversal crossings inside
+    /// one step taken in time order with one restart, where the estimated error is within the
+    /// step tolerance; the others are located one at a time. `automatic` uses them from
+    /// `CrossingBatchPolicy.minimumPairs` pairs n·G on, where they pay.
+    public var crossingBatches: CrossingBatchPolicy = .automatic
 
     public init() {}
 

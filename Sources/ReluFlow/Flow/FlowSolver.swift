@@ -83,6 +83,8 @@ private final class FlowIntegration {
     let resolver: FilippovResolver
     /// Takes the transversal crossings of a step together (FlowOptions.crossingBatches).
     lazy var batcher = CrossingBatcher(field: field)
+    /// Whether flagged crossings are offered to the batcher first (FlowOptions.crossingBatches).
+    var batches: Bool { options.eventShortcuts && options.crossingBatches.applies(neurons: n, groups: G) }
     /// The last spectral radius estimate of the `auto` rule (a lower bound on |J| for the batches).
     var lastSpectralRadius = 0.0
     let dim: Int, P: Int, n: Int, G: Int, m: Int
@@ -336,7 +338,7 @@ private final class FlowIntegration {
                 continue loop
             }
             var batched = false
-            if !flags.isEmpty && options.eventShortcuts && options.crossingBatches {
+            if !flags.isEmpty && batches {
                 switch takeCrossingBatch(flags, t0: t0, t: t) {
                 case .declined: break
                 case .taken: batched = true
@@ -589,7 +591,7 @@ private final class FlowIntegration {
                   !handled.contains(where: { $0 == (flag.function.neuron, flag.function.group) }) else { continue }
             next = min(next, t0 + root)
         }
-        guard next.isFinite, options.eventShortcuts, !options.crossingBatches else { return }
+        guard next.isFinite, options.eventShortcuts, !batches else { return }
         let distance = next - t
         let aim = distance * (1 + 1e-6) + 4 * next.ulp
         pendingStepSize = min(pendingStepSize ?? aim, aim)

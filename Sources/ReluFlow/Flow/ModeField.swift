@@ -232,56 +232,7 @@ final class ModeField {
         let x0 = xgT, x1 = xgT + (d > 1 ? G : 0), x2 = xgT + (d > 2 ? 2 * G : 0), x3 = xgT + (d > 3 ? 3 * G : 0)
         for g in 0..<G { N[g] = c0 }
         // Pass 1: network outputs N_g = c0 + Σ_i c_i s_ig z_ig.
-        for i in 0..<n {
-            let b = y[bOff + i], c = y[cOff + i]
-            let w = y + (wOff + i * d)
-            let srow = slope + i * G
-            var g = 0
-            if kernelsApply {
-                rf_field_outputs(Int32(d), G4, G, xgT, w, b, c, slopeBytes + i * G, N)
-                g = G4
-            } else if d == 1 {
-                let w0 = w[0]
-                while g < G4 {
-                    let hv = load4(srow + g) * (b + w0 * load4(x0 + g))
-                    store4(load4(N + g) + c * hv, N + g)
-                    g += 4
-                }
-            } else if d == 2 {
-                let w0 = w[0], w1 = w[1]
-                while g < G4 {
-                    let hv = load4(srow + g) * (b + w0 * load4(x0 + g) + w1 * load4(x1 + g))
-                    store4(load4(N + g) + c * hv, N + g)
-                    g += 4
-                }
-            } else if d == 3 {
-                let w0 = w[0], w1 = w[1], w2 = w[2]
-                while g < G4 {
-                    let hv = load4(srow + g) * (b + w0 * load4(x0 + g) + w1 * load4(x1 + g) + w2 * load4(x2 + g))
-                    store4(load4(N + g) + c * hv, N + g)
-                    g += 4
-                }
-            } else if d == 4 {
-                let w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3]
-                while g < G4 {
-                    let hv = load4(srow + g) * (b + w0 * load4(x0 + g) + w1 * load4(x1 + g) + w2 * load4(x2 + g) + w3 * load4(x3 + g))
-                    store4(load4(N + g) + c * hv, N + g)
-                    g += 4
-                }
-            }
-            while g < G4 {
-                var z = SIMD4<Double>(repeating: b)
-                for k in 0..<d { z += w[k] * load4(xgT + (k * G + g)) }
-                store4(load4(N + g) + c * (load4(srow + g) * z), N + g)
-                g += 4
-            }
-            while g < G {
-                var z = b
-                for k in 0..<d { z += w[k] * xgT[k * G + g] }
-                N[g] += c * (srow[g] * z)
-                g += 1
-            }
-        }
+        accumulateOutputs(weights: y + wOff, biases: y + bOff, outputWeights: y + cOff, into: N)
         var sumR = 0.0
         for g in 0..<G {
             R[g] = mult[g] * N[g] - ysum[g]
@@ -670,6 +621,66 @@ final class ModeField {
         var s = abs(y[n * d + i])
         for k in 0..<d { s += abs(y[i * d + k] * xg[g * d + k]) }
         return s
+    }
+
+    /// Pass 1 of the field (SPEC §3): out_g += Σ_i c_i s_ig (w_i·x_g + b_i) over the current mode's
+    /// slopes, for n×d weights, n biases and n output weights (nil: all 1). With the network's own
+    /// parameters these are the outputs N_g − c0; CrossingBatcher passes (ċ_i w_i + c_i ẇ_i,
+    /// ċ_i b_i + c_i ḃ_i) to get Σ_i s_ig (d/dt)(c_i z_ig).
+    func accumulateOutputs(weights: UnsafePointer<Double>, biases: UnsafePointer<Double>, outputWeights: UnsafePointer<Double>?,
+                           into N: UnsafeMutablePointer<Double>) {
+        let G4 = G & ~3
+        let x0 = xgT, x1 = xgT + (d > 1 ? G : 0), x2 = xgT + (d > 2 ? 2 * G : 0), x3 = xgT + (d > 3 ? 3 * G : 0)
+        for i in 0..<n {
+            let b = biases[i], c = outputWeights?[i] ?? 1
+            let w = weights + i * d
+            let srow = slope + i * G
+            var g = 0
+            if kernelsApply {
+                rf_field_outputs(Int32(d), G4, G, xgT, w, b, c, slopeBytes + i * G, N)
+                g = G4
+            } else if d == 1 {
+                let w0 = w[0]
+                while g < G4 {
+                    let hv = load4(srow + g) * (b + w0 * load4(x0 + g))
+                    store4(load4(N + g) + c * hv, N + g)
+                    g += 4
+                }
+            } else if d == 2 {
+                let w0 = w[0], w1 = w[1]
+                while g < G4 {
+                    let hv = load4(srow + g) * (b + w0 * load4(x0 + g) + w1 * load4(x1 + g))
+                    store4(load4(N + g) + c * hv, N + g)
+                    g += 4
+                }
+            } else if d == 3 {
+                let w0 = w[0], w1 = w[1], w2 = w[2]
+                while g < G4 {
+                    let hv = load4(srow + g) * (b + w0 * load4(x0 + g) + w1 * load4(x1 + g) + w2 * load4(x2 + g))
+                    store4(load4(N + g) + c * hv, N + g)
+                    g += 4
+                }
+            } else if d == 4 {
+                let w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3]
+                while g < G4 {
+                    let hv = load4(srow + g) * (b + w0 * load4(x0 + g) + w1 * load4(x1 + g) + w2 * load4(x2 + g) + w3 * load4(x3 + g))
+                    store4(load4(N + g) + c * hv, N + g)
+                    g += 4
+                }
+            }
+            while g < G4 {
+                var z = SIMD4<Double>(repeating: b)
+                for k in 0..<d { z += w[k] * load4(xgT + (k * G + g)) }
+                store4(load4(N + g) + c * (load4(srow + g) * z), N + g)
+                g += 4
+            }
+            while g < G {
+                var z = b
+                for k in 0..<d { z += w[k] * xgT[k * G + g] }
+                N[g] += c * (srow[g] * z)
+                g += 1
+            }
+        }
     }
 
     /// R_g = μ_g N(x_g) − Y_g at a state, with σ(z) = max(z, 0), in O(n·d): for states between
