@@ -165,14 +165,20 @@ final class CrossingBatcher {
 
         // No other pair of an involved neuron ends at its surface or past it, and every crossed pair
         // ends on its new side (first-order end state).
-        let crossed = Set(taken.map { flags[$0.flag].function.neuron * G + flags[$0.flag].function.group })
+        let states = field.states
+        var crossedHere = [Bool](repeating: false, count: G)
         for (i, list) in byNeuron {
+            // z_ig at the end moves by x̃_g·Σ_t D_t (H − τ_t) over the neuron's crossings t.
+            var shift = [Double](repeating: 0, count: d + 1)
+            for t in list {
+                for k in 0...d { shift[k] += taken[t].jump[k] * (H - taken[t].tau) }
+                crossedHere[flags[taken[t].flag].function.group] = true
+            }
+            defer { for t in list { crossedHere[flags[taken[t].flag].function.group] = false } }
             for g in 0..<G {
                 let q = i * G + g
-                var z = step.z1[q]
-                for t in list { z += normalComponent(taken[t].jump, group: g) * (H - taken[t].tau) }
-                let state = field.states[q]
-                let sign: Double = crossed.contains(q) ? (state == .on ? -1 : 1) : (state == .on ? 1 : -1)
+                let z = step.z1[q] + normalComponent(shift, group: g)
+                let sign: Double = (states[q] == .on) != crossedHere[g] ? 1 : -1
                 guard sign * z > 16 * field.preactivationNoise(step.y1, i, g) else { return nil }
             }
         }
@@ -276,14 +282,15 @@ final class CrossingBatcher {
         project()
         guard field.evaluate(yEnd, fEnd) else { restore(); return nil }
         field.surfaceValues(yEnd, fEnd, z: zEnd, zdot: zdotEnd)
-        let states = field.states
-        for q in 0..<(n * G) {
-            let state = states[q]
-            guard state != .sliding else { continue }
-            let z = zEnd[q]
-            if (state == .on) == (z > 0) { continue }
-            guard abs(z) <= field.preactivationNoise(yEnd, q / G, q % G) else { restore(); return nil }
+        let wrongSide: Int? = field.states.withUnsafeBufferPointer { states in
+            for q in 0..<(n * G) {
+                let state = states[q]
+                guard state != .sliding, (state == .on) != (zEnd[q] > 0) else { continue }
+                if abs(zEnd[q]) > field.preactivationNoise(yEnd, q / G, q % G) { return q }
+            }
+            return nil
         }
+        guard wrongSide == nil else { restore(); return nil }
         return crossings
     }
 
@@ -332,6 +339,7 @@ final class CrossingBatcher {
         let H = step.H
         var out = Ordering()
         var couplings: [Int: [Double]] = [:]       // (J D_b)_i by b.flag * n + i
+        var projected: [Int: [Double]] = [:]       // s_bg μ_g (x̃_g·D_b) by b.flag
         var jNorm = step.curvatureHint
         var df2 = 0.0, dy2 = 0.0
         for p in 0..<P {
@@ -354,8 +362,13 @@ final class CrossingBatcher {
                 let last = sign * blockNormal(shape.end, neuron: i, group: g)
                 let a1 = -3 * first + 4 * middle - last, a2 = 2 * first - 4 * middle + 2 * last
                 let key = t.flag * n + i
-                let coupling = couplings[key] ?? couplingRate(i, from: ib, jump: t.jump)
-                couplings[key] = coupling
+                let coupling: [Double]
+                if let known = couplings[key] { coupling = known } else {
+                    let u = projected[t.flag] ?? projectedJump(t.jump, neuron: ib)
+                    projected[t.flag] = u
+                    coupling = couplingRate(i, from: ib, projected: u)
+                    couplings[key] = coupling
+                }
                 return Correction(tau: t.tau, p1: first, p2: a1 / (2 * h) + 0.5 * sign * normalComponent(coupling, group: g),
                                   p3: a2 / (3 * h * h))
             }
@@ -477,15 +490,36 @@ final class CrossingBatcher {
         return out
     }
 
-    /// (J D)_i in (w_i, b_i) for a jump D in (w_b, b_b) (d + 1 entries), in the current mode:
-    /// −(c_i c_b / m) Σ_{g ∈ A_i ∩ A_b} μ_g (x̃_g·D) x̃_g.
-    private func couplingRate(_ i: Int, from b: Int, jump: [Double]) -> [Double] {
+    /// s_bg μ_g (x̃_g·D) over the groups g, for a jump D in (w_b, b_b) (d + 1 entries): the change of
+    /// R_g per unit of D in the current mode, over c_b.
+    private func projectedJump(_ jump: [Double], neuron b: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: G)
+        let sb = field.slope + b * G, xg = field.xg, mult = field.mult   // slope: 1 on, 0 off or sliding
+        jump.withUnsafeBufferPointer { D in
+            out.withUnsafeMutableBufferPointer { u in
+                for g in 0..<G {
+                    var v = D[d]
+                    for k in 0..<d { v += D[k] * xg[g * d + k] }
+                    u[g] = sb[g] * mult[g] * v
+                }
+            }
+        }
+        return out
+    }
+
+    /// (J D)_i in (w_i, b_i) for a jump D in (w_b, b_b), from its `projectedJump` u, in the current
+    /// mode: −(c_i c_b / m) Σ_{g ∈ A_i ∩ A_b} μ_g (x̃_g·D) x̃_g = −(c_i c_b / m) Σ_g s_ig u_g x̃_g.
+    private func couplingRate(_ i: Int, from b: Int, projected: [Double]) -> [Double] {
         var out = [Double](repeating: 0, count: d + 1)
-        let states = field.states
-        for g in 0..<G where states[i * G + g] == .on && states[b * G + g] == .on {
-            let weight = field.mult[g] * normalComponent(jump, group: g)
-            for k in 0..<d { out[k] += weight * field.xg[g * d + k] }
-            out[d] += weight
+        let si = field.slope + i * G, xg = field.xg
+        projected.withUnsafeBufferPointer { u in
+            out.withUnsafeMutableBufferPointer { acc in
+                for g in 0..<G {
+                    let weight = si[g] * u[g]
+                    for k in 0..<d { acc[k] += weight * xg[g * d + k] }
+                    acc[d] += weight
+                }
+            }
         }
         let scale = -theta[n * d + n + i] * theta[n * d + n + b] * field.invM
         return out.map { $0 * scale }

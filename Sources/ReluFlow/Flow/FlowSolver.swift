@@ -394,7 +394,10 @@ private final class FlowIntegration {
                 t = T
                 break loop
             }
-            noteExplicitStep(endedAtEvent: false, at: t)
+            // A step whose crossings were batched counts as event-dense: batches pay with short, cheap
+            // steps (rkck), as located events do (2 500 × 128 to t = 0.3: 1 978 evaluations with rkck
+            // alone, 7 542 with rk8pd alone).
+            noteExplicitStep(endedAtEvent: batched, at: t)
             checkStiffness(stepSize: t - t0, at: t)
             if t == target && next < times.count {
                 record(t: t)

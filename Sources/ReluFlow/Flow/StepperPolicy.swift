@@ -15,7 +15,8 @@ import Foundation
 /// - while events are dense (a knot sweeping through many points, large m), steps end at events
 ///   rather than where accuracy would end them, and a step's cost is its stage count: the explicit
 ///   stepper is then rkck (Cash–Karp 4(5), 6 stages) instead of rk8pd (13 stages). Dense means that
-///   the moving average (weight 1/8) of "this explicit step ended at an event" exceeds 1/2; rk8pd
+///   the moving average (weight 1/8) of "this explicit step ended at an event or had its crossings
+///   batched" exceeds 1/2 (batches too hold the step short, where rkck's cheaper steps pay); rk8pd
 ///   returns when it falls below 1/5. Measured on m = 2 500, n = 128, d = 2 to t = 0.1: rkck needs
 ///   half rk8pd's field evaluations for the same events; on `sine`'s long smooth phase rk8pd's
 ///   steps are several times longer;
