@@ -137,6 +137,18 @@ final class CrossingBatcher {
             maxNorm = max(maxNorm, xn)
         }
         let bOff = n * d, cOff = n * d + n
+        // The remainder estimate's |J|³|D| term alone (below), from the detector's roots and
+        // |D_k(τ_k)| ≈ |c_i R_g| |x̃_g| / m at the step's end: where it is twice what the estimate may
+        // be, decline before any work (on long runs most declined batches end here).
+        var smallest = Double.infinity, bound = 0.0
+        let jLow = curvatureBound(step)
+        for flag in flags {
+            let i = flag.function.neuron, g = flag.function.group, h = H - flag.root!
+            for k in 0..<d { smallest = min(smallest, abs(step.y1[i * d + k])) }
+            smallest = min(smallest, abs(step.y1[bOff + i]), abs(step.y1[cOff + i]))
+            bound += h * h * h * h / 12 * jLow * jLow * jLow * abs(step.y1[cOff + i] * field.R[g]) * field.invM * field.normalNorm(g)
+        }
+        guard bound <= 2 * CrossingBatcher.remainderShare * (step.atol + step.rtol * smallest) else { return nil }
 
         // Crossings in time order: first on the interpolant corrected to first order; then, with the
         // jumps' shapes and couplings from that pass, to second order.
@@ -225,13 +237,7 @@ final class CrossingBatcher {
         }
         // Error estimates, first with |J| from what is known before any evaluation (a lower bound:
         // the spectral radius estimate and the field's change over the step), to decline cheaply.
-        var jNorm = step.curvatureHint
-        var df2 = 0.0, dy2 = 0.0
-        for p in 0..<P {
-            df2 += (step.f1[p] - step.f0[p]) * (step.f1[p] - step.f0[p])
-            dy2 += (step.y1[p] - step.y0[p]) * (step.y1[p] - step.y0[p])
-        }
-        if dy2 > 0 { jNorm = max(jNorm, (df2 / dy2).squareRoot()) }
+        var jNorm = curvatureBound(step)
         // Tolerance of the components the batch moves (GSL's standard control: atol + rtol|y|).
         func tolerance(_ y: UnsafePointer<Double>) -> Double {
             var smallest = Double.infinity
@@ -340,13 +346,7 @@ final class CrossingBatcher {
         var out = Ordering()
         var couplings: [Int: [Double]] = [:]       // (J D_b)_i by b.flag * n + i
         var projected: [Int: [Double]] = [:]       // s_bg μ_g (x̃_g·D_b) by b.flag
-        var jNorm = step.curvatureHint
-        var df2 = 0.0, dy2 = 0.0
-        for p in 0..<P {
-            df2 += (step.f1[p] - step.f0[p]) * (step.f1[p] - step.f0[p])
-            dy2 += (step.y1[p] - step.y0[p]) * (step.y1[p] - step.y0[p])
-        }
-        if dy2 > 0 { jNorm = max(jNorm, (df2 / dy2).squareRoot()) }
+        var jNorm = curvatureBound(step)
 
         func corrections(for flag: EventDetector.Flag) -> [Correction] {
             let i = flag.function.neuron, g = flag.function.group, sign = flag.function.sign
@@ -481,6 +481,17 @@ final class CrossingBatcher {
             out.append(f[cOff + i] / c * zdot[i * G + g] - c * field.invM * normalComponent(sum, group: g))
         }
         return out
+    }
+
+    /// A lower bound on |J| known before any evaluation: the spectral-radius estimate of the last
+    /// stiffness check, and |Δf|/|Δy| over the step.
+    private func curvatureBound(_ step: Step) -> Double {
+        var df2 = 0.0, dy2 = 0.0
+        for p in 0..<P {
+            df2 += (step.f1[p] - step.f0[p]) * (step.f1[p] - step.f0[p])
+            dy2 += (step.y1[p] - step.y0[p]) * (step.y1[p] - step.y0[p])
+        }
+        return dy2 > 0 ? max(step.curvatureHint, (df2 / dy2).squareRoot()) : step.curvatureHint
     }
 
     /// x̃_g·v_i for a full vector v: the rate of z_ig it gives.
