@@ -71,24 +71,55 @@ struct BatchComparison {
     /// Every crossing on its own at 100× tighter tolerances (`--batch-reference`), or nil.
     var reference: FlowSolution? = nil
 
-    /// Largest event-time and θ differences of a run from the reference (nil: different events).
+    /// The events in a canonical order: within a run of events closer than 1e-12 (1 + |t|) to each
+    /// other (simultaneous to rounding, e.g. two neurons leaving the same point's surface together,
+    /// whose logged order a rounding-level difference of the state can swap), by neuron, point, kind.
+    static func canonical(_ events: [FlowEvent]) -> [FlowEvent] {
+        var out: [FlowEvent] = [], run: [FlowEvent] = []
+        func flush() {
+            out += run.sorted { ($0.neuron, $0.point, $0.kind.rawValue) < ($1.neuron, $1.point, $1.kind.rawValue) }
+            run = []
+        }
+        for e in events {
+            if let last = run.last, abs(e.t - last.t) > 1e-12 * (1 + abs(e.t)) { flush() }
+            run.append(e)
+        }
+        flush()
+        return out
+    }
+
+    static func key(_ e: FlowEvent) -> String { "\(e.neuron):\(e.point):\(e.kind)" }
+
+    /// Largest event-time and θ differences of a run from the reference (nil: different events, up
+    /// to the order of simultaneous ones).
     static func distance(_ a: FlowSolution, from r: FlowSolution) -> (time: Double, theta: Double)? {
-        guard a.events.map({ "\($0.neuron):\($0.point):\($0.kind)" }) == r.events.map({ "\($0.neuron):\($0.point):\($0.kind)" }) else { return nil }
-        return (zip(a.events, r.events).map { abs($0.t - $1.t) }.max() ?? 0,
+        let ea = canonical(a.events), er = canonical(r.events)
+        guard ea.map(key) == er.map(key) else { return nil }
+        return (zip(ea, er).map { abs($0.t - $1.t) }.max() ?? 0,
                 zip(a.finalTheta, r.finalTheta).map { abs($0 - $1) }.max() ?? .nan)
     }
 
     var line: String {
         let a = batched.diagnostics, b = single.diagnostics
-        let sameEvents = batched.events.map { "\($0.neuron):\($0.point):\($0.kind)" } == single.events.map { "\($0.neuron):\($0.point):\($0.kind)" }
+        let ea = BatchComparison.canonical(batched.events), eb = BatchComparison.canonical(single.events)
+        let sameEvents = ea.map(BatchComparison.key) == eb.map(BatchComparison.key)
         let dTheta = zip(batched.finalTheta, single.finalTheta).map { abs($0 - $1) }.max() ?? .nan
-        let dTime = sameEvents ? zip(batched.events, single.events).map { abs($0.t - $1.t) }.max() ?? 0 : .nan
+        let dTime = sameEvents ? zip(ea, eb).map { abs($0.t - $1.t) }.max() ?? 0 : .nan
         let dLoss = abs(a.finalLoss - b.finalLoss) / max(abs(b.finalLoss), .leastNormalMagnitude)
         return String(format: "  one at a time: %.3f s, %d RHS, %d steps -> batches %.2fx faster, %.2fx fewer RHS; %d of %d events in %d batches; "
                       + "events %@, max |dt| %.1e, |dtheta| %.1e, dloss/loss %.1e",
                       singleSeconds, b.rhsEvaluations, b.steps, singleSeconds / batchedSeconds,
                       Double(b.rhsEvaluations) / Double(max(a.rhsEvaluations, 1)), a.batchedCrossings, batched.eventCount, a.crossingBatches,
-                      sameEvents ? "same" : "DIFFER", dTime, dTheta, dLoss) + referenceLine
+                      sameEvents ? "same" : "DIFFER", dTime, dTheta, dLoss) + referenceLine + (sameEvents ? "" : "\n  " + firstDifference)
+    }
+
+    var firstDifference: String {
+        let a = BatchComparison.canonical(batched.events), b = BatchComparison.canonical(single.events)
+        for k in 0..<min(a.count, b.count) where a[k].neuron != b[k].neuron || a[k].point != b[k].point || a[k].kind != b[k].kind {
+            let lo = max(0, k - 2)
+            return "first difference at \(k): batched \(a[lo...min(k + 2, a.count - 1)].map { "\($0.t) \($0.neuron):\($0.point):\($0.kind)" }) one at a time \(b[lo...min(k + 2, b.count - 1)].map { "\($0.t) \($0.neuron):\($0.point):\($0.kind)" })"
+        }
+        return a.count == b.count ? "" : "counts \(a.count) vs \(b.count)"
     }
 
     private var referenceLine: String {

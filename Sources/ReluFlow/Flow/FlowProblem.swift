@@ -105,7 +105,7 @@ public struct FlowOptions: Sendable, Equatable {
     public var eventShortcuts = true
     /// Crossing batches (CrossingBatcher, with `eventShortcuts`): the transversal crossings inside
     /// one step taken in time order with one restart, where the estimated error is within the
-    /// step tolerance; the others are located one at a time. `automatic` uses them from
+    /// tolerance of the steps they replace; the others are located one at a time. `automatic` uses them from
     /// `CrossingBatchPolicy.minimumPairs` pairs n·G on, where they pay.
     public var crossingBatches: CrossingBatchPolicy = .automatic
 
