@@ -547,8 +547,8 @@ final class CrossingBatcher {
     ///     (w_i, b_i): σ(−c_i/m) R_g⁺ x̃_g,   c_i: σ(−1/m) R_g⁺ z_ig   (R_g⁺: the residual with the pair on),
     ///     (w_j, b_j): −(c_j/m) ΔR_g x̃_g,    c_j: −(1/m) ΔR_g z_jg     (j ≠ i active at g),   c₀: −ΔR_g/m,
     ///
-    /// and |f|² by 2 f·D + |D|², f the field without the pair (the interpolant's rate plus the other
-    /// taken jumps at their τ).
+    /// and |f|² by 2 f·D + |D|², f the field before the pair (the interpolant's rate plus the jumps
+    /// of the crossings before it in the batch's order, at their τ).
     private func jumpValue(_ t: Taken, flags: [EventDetector.Flag], at s: Double, step: Step, taken: [Taken],
                            shapes: [Int: JumpShape]) -> [Double] {
         let i = flags[t.flag].function.neuron, g = flags[t.flag].function.group
@@ -557,10 +557,21 @@ final class CrossingBatcher {
         correctedState(step, at: s, taken: taken, flags: flags, shapes: shapes)
         var out = [Double](repeating: 0, count: dim)
         let outputBias = field.network.outputBias
+        // The jumps telescope, D_k = f_{M+1…k} − f_{M+1…k−1}: the other pairs of the point are active
+        // as after the crossings before this one (in the batch's order) and before the later ones,
+        // with the mode-locked s·z; the others (no crossing here) by the sign of z.
+        let order = taken.firstIndex { $0.flag == t.flag } ?? taken.count
+        var activeAt: [Int: Bool] = [:]
+        for (position, other) in taken.enumerated() where flags[other.flag].function.group == g {
+            let j = flags[other.flag].function.neuron
+            guard j != i else { continue }
+            let before = field.states[j * G + g] == .on
+            activeAt[j] = position < order ? !before : before
+        }
         var others = outputBias ? theta[2 * n + n * d] : 0
         for j in 0..<n where j != i {
             let z = field.preactivation(theta, j, g)
-            if z > 0 { others += theta[cOff + j] * z }
+            if activeAt[j] ?? (z > 0) { others += theta[cOff + j] * z }
         }
         let ci = theta[cOff + i], zi = field.preactivation(theta, i, g)
         let mu = field.mult[g]
@@ -573,7 +584,7 @@ final class CrossingBatcher {
         if deltaR != 0 {
             for j in 0..<n where j != i {
                 let z = field.preactivation(theta, j, g)
-                guard z > 0 else { continue }
+                guard activeAt[j] ?? (z > 0) else { continue }
                 let sj = -theta[cOff + j] * invM * deltaR
                 for k in 0..<d { out[j * d + k] += sj * field.xg[g * d + k] }
                 out[bOff + j] += sj
@@ -584,7 +595,7 @@ final class CrossingBatcher {
         var jumpP = 0.0
         for p in 0..<P where out[p] != 0 {
             var rate = interpolatedRate(step, at: s, index: p)
-            for j in taken where j.tau < s && j.flag != t.flag {
+            for j in taken[..<order] {
                 let ij = flags[j.flag].function.neuron
                 if p == bOff + ij { rate += j.jump[d] } else if p >= ij * d && p < ij * d + d { rate += j.jump[p - ij * d] }
             }
