@@ -594,6 +594,8 @@ private final class FlowIntegration {
                   !handled.contains(where: { $0 == (flag.function.neuron, flag.function.group) }) else { continue }
             next = min(next, t0 + root)
         }
+        // Not where batches apply: aiming ends each step just past the next crossing, the short steps
+        // batches are there to avoid (also when this step's batch was declined).
         guard next.isFinite, options.eventShortcuts, !batches else { return }
         let distance = next - t
         let aim = distance * (1 + 1e-6) + 4 * next.ulp
