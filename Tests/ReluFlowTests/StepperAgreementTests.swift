@@ -195,13 +195,7 @@ final class AutoStepperTests: XCTestCase {
         let reference = solve(try denseEventProblem(stepper: .rkck, shortcuts: false))
         XCTAssertEqual(batched.status, .completed)
         XCTAssertGreaterThan(batched.diagnostics.batchedCrossings, 0, "the case must take some crossings in batches")
-        XCTAssertEqual(events(batched), events(reference))
-        for (a, b) in zip(batched.events, reference.events) where a.kind == .on || a.kind == .off {
-            let speed = try XCTUnwrap(normalSpeed(of: b, in: reference))
-            XCTAssertEqual(a.t, b.t, accuracy: 1e-10 / speed, "\(a)")
-        }
-        for (a, b) in zip(batched.finalTheta, reference.finalTheta) { XCTAssertEqual(a, b, accuracy: 1e-10) }
-        XCTAssertLessThan(batched.diagnostics.invariantDrift, 1e-11)
+        try assertBatchesAgree(batched, reference)
         XCTAssertLessThan(batched.diagnostics.dissipationDefect, 1e-9)
     }
 
@@ -223,13 +217,20 @@ final class AutoStepperTests: XCTestCase {
         XCTAssertEqual(batched.status, .completed)
         XCTAssertGreaterThan(batched.diagnostics.batchedCrossings, 0, "the default must batch at 24 000 pairs")
         XCTAssertEqual(reference.diagnostics.batchedCrossings, 0)
-        XCTAssertEqual(events(batched), events(reference))
+        try assertBatchesAgree(batched, reference)
+    }
+
+    /// A run with crossing batches against the same run without: the same events, crossing times
+    /// within 1e-10/|ż|, final θ within 1e-10, invariant drift below 1e-11.
+    func assertBatchesAgree(_ batched: FlowSolution, _ reference: FlowSolution, file: StaticString = #filePath,
+                            line: UInt = #line) throws {
+        XCTAssertEqual(events(batched), events(reference), file: file, line: line)
         for (a, b) in zip(batched.events, reference.events) where a.kind == .on || a.kind == .off {
-            let speed = try XCTUnwrap(normalSpeed(of: b, in: reference))
-            XCTAssertEqual(a.t, b.t, accuracy: 1e-10 / speed, "\(a)")
+            let speed = try XCTUnwrap(normalSpeed(of: b, in: reference), file: file, line: line)
+            XCTAssertEqual(a.t, b.t, accuracy: 1e-10 / speed, "\(a)", file: file, line: line)
         }
-        for (a, b) in zip(batched.finalTheta, reference.finalTheta) { XCTAssertEqual(a, b, accuracy: 1e-10) }
-        XCTAssertLessThan(batched.diagnostics.invariantDrift, 1e-11)
+        for (a, b) in zip(batched.finalTheta, reference.finalTheta) { XCTAssertEqual(a, b, accuracy: 1e-10, file: file, line: line) }
+        XCTAssertLessThan(batched.diagnostics.invariantDrift, 1e-11, file: file, line: line)
     }
 }
 

@@ -146,15 +146,14 @@ final class CrossingBatcher {
         // The remainder estimate's |J|³|D| term alone (below), from the detector's roots and
         // |D_k(τ_k)| ≈ |c_i R_g| |x̃_g| / m at the step's end: where it is twice what the estimate may
         // be, decline before any work (on long runs most declined batches end here).
-        var smallest = Double.infinity, bound = 0.0
+        let involved = Set(flags.map(\.function.neuron))
         let jLow = curvatureBound(step)
+        var bound = 0.0
         for flag in flags {
             let i = flag.function.neuron, g = flag.function.group, h = H - flag.root!
-            for k in 0..<d { smallest = min(smallest, abs(step.y1[i * d + k])) }
-            smallest = min(smallest, abs(step.y1[bOff + i]), abs(step.y1[cOff + i]))
             bound += h * h * h * h / 12 * jLow * jLow * jLow * abs(step.y1[cOff + i] * field.R[g]) * field.invM * field.normalNorm(g)
         }
-        guard bound <= 2 * CrossingBatcher.remainderShare * Double(flags.count + 1) * (step.atol + step.rtol * smallest) else { return nil }
+        guard bound <= 2 * CrossingBatcher.remainderShare * Double(flags.count + 1) * tolerance(step, of: involved, at: step.y1) else { return nil }
 
         // Crossings in time order: first on the interpolant corrected to first order; then, with the
         // jumps' shapes and couplings from that pass, to second order.
@@ -164,7 +163,7 @@ final class CrossingBatcher {
               let end = accelerations(of: pairs, y: step.y1, f: step.f1, zdot: step.zdot1) else { return nil }
         let zAccelerations = Array(zip(start, end)).map { (start: $0.0, end: $0.1) }
         guard let first = orderCrossings(flags, step: step, magnitude: magnitude, maxNorm: maxNorm, shapes: nil,
-                                         accelerations: zAccelerations) else { return nil }
+                                         accelerations: zAccelerations, curvature: jLow) else { return nil }
         var ordering = first
         var shapes: [Int: JumpShape] = [:]
         if first.taken.count > 1 {
@@ -175,7 +174,7 @@ final class CrossingBatcher {
                                            end: jumpValue(t, flags: flags, at: H, step: step, taken: first.taken, shapes: [:]))
             }
             guard let second = orderCrossings(flags, step: step, magnitude: magnitude, maxNorm: maxNorm, shapes: shapes,
-                                              accelerations: zAccelerations),
+                                              accelerations: zAccelerations, curvature: jLow),
                   second.taken.map(\.flag) == first.taken.map(\.flag) else { return nil }
             ordering = second
         }
@@ -243,16 +242,7 @@ final class CrossingBatcher {
         }
         // Error estimates, first with |J| from what is known before any evaluation (a lower bound:
         // the spectral radius estimate and the field's change over the step), to decline cheaply.
-        var jNorm = curvatureBound(step)
-        // Tolerance of the components the batch moves (GSL's standard control: atol + rtol|y|).
-        func tolerance(_ y: UnsafePointer<Double>) -> Double {
-            var smallest = Double.infinity
-            for i in byNeuron.keys {
-                for k in 0..<d { smallest = min(smallest, abs(y[i * d + k])) }
-                smallest = min(smallest, abs(y[bOff + i]), abs(y[cOff + i]))
-            }
-            return step.atol + step.rtol * smallest
-        }
+        var jNorm = jLow
         // A crossing's time: the estimated error of its z (the order after the model's), against
         // the z error the step's tolerance allows (atol + rtol |x̃_g| |(w_i, b_i)|); its time error
         // δτ = δz / |ż| moves the end state by δτ |D_k|.
@@ -276,7 +266,7 @@ final class CrossingBatcher {
             return total
         }
         let budget = CrossingBatcher.remainderShare * Double(taken.count + 1)
-        guard timeShare <= CrossingBatcher.timeShare, remainder(jNorm) <= budget * tolerance(step.y1) else { return nil }
+        guard timeShare <= CrossingBatcher.timeShare, remainder(jNorm) <= budget * tolerance(step, of: involved, at: step.y1) else { return nil }
 
         // The J terms propagate e with the base mode's J (the jumps' own dependence on y, J_{M+k} −
         // J_M, is in D_k, evaluated on the corrected states): J₀V₀ at the start, J₁W and J₁(V₁ + J₁W)
@@ -289,7 +279,7 @@ final class CrossingBatcher {
         field.updateMode(crossings.map { (index: $0.neuron * G + $0.group, state: $0.to) })
         let restore = { self.field.updateMode(oldStates) }
         for p in 0..<dim { yEnd[p] = step.y1[p] + A[p] + j0v0[p] + j1v[p] }
-        guard remainder(jNorm) <= budget * tolerance(yEnd) else { restore(); return nil }
+        guard remainder(jNorm) <= budget * tolerance(step, of: involved, at: yEnd) else { restore(); return nil }
 
         // The end state: on their sides, in the new mode.
         project()
@@ -346,15 +336,14 @@ final class CrossingBatcher {
     /// Σ_{g′ ∈ A_i ∩ A_{i_b}} μ_{g′} (x̃_{g′}·D_b) x̃_{g′} (D_b(τ_b) lies in (w_{i_b}, b_{i_b})). The
     /// error of the second pass is estimated as the next order, |J| u/3 times the u² term.
     private func orderCrossings(_ flags: [EventDetector.Flag], step: Step, magnitude: Double, maxNorm: Double,
-                                shapes: [Int: JumpShape]?, accelerations: [(start: Double, end: Double)]) -> Ordering? {
+                                shapes: [Int: JumpShape]?, accelerations: [(start: Double, end: Double)],
+                                curvature jNorm: Double) -> Ordering? {
         let invM = field.invM
         let bOff = n * d, cOff = n * d + n
         let H = step.H
         var out = Ordering()
         var couplings: [Int: [Double]] = [:]       // (J D_b)_i by b.flag * n + i
         var projected: [Int: [Double]] = [:]       // s_bg μ_g (x̃_g·D_b) by b.flag
-        var jNorm = curvatureBound(step)
-
         func corrections(for flag: EventDetector.Flag) -> [Correction] {
             let i = flag.function.neuron, g = flag.function.group, sign = flag.function.sign
             return out.taken.compactMap { t in
@@ -488,6 +477,18 @@ final class CrossingBatcher {
             out.append(f[cOff + i] / c * zdot[i * G + g] - c * field.invM * normalComponent(sum, group: g))
         }
         return out
+    }
+
+    /// The step tolerance of the components a batch moves, the w, b and c of `neurons` (GSL's standard
+    /// control: atol + rtol |y|, at the smallest of them).
+    private func tolerance(_ step: Step, of neurons: Set<Int>, at y: UnsafePointer<Double>) -> Double {
+        let bOff = n * d, cOff = n * d + n
+        var smallest = Double.infinity
+        for i in neurons {
+            for k in 0..<d { smallest = min(smallest, abs(y[i * d + k])) }
+            smallest = min(smallest, abs(y[bOff + i]), abs(y[cOff + i]))
+        }
+        return step.atol + step.rtol * smallest
     }
 
     /// A lower bound on |J| known before any evaluation: the spectral-radius estimate of the last
