@@ -19,6 +19,9 @@ struct AnalyzeCommand: ParsableCommand {
 
     @OptionGroup var plateau: PlateauOptions
 
+    @Option(help: ArgumentHelp("Write the files into this folder instead of the run folder (created if needed).", valueName: "dir"))
+    var out: String?
+
     func run() throws {
         try requireFolder(folder)
         guard gradientTolerance > 0, gradientTolerance.isFinite else {
@@ -28,8 +31,10 @@ struct AnalyzeCommand: ParsableCommand {
         if let at, !at.isFinite { throw InputError("--at", "must be a finite time") }
         let analysis = try RunAnalysis.analyze(folder: folder, at: at, gradientTolerance: gradientTolerance,
                                                 criteria: criteria)
-        try RunFolder.add(try analysis.files(), to: folder)
+        let destination = out ?? folder
+        if let out { try RunFolder.writeDerived(try analysis.files(), to: out, kind: "analysis") }
+        else { try RunFolder.add(try analysis.files(), to: folder) }
         print(analysis.verdict.lines.joined(separator: "\n"))
-        print("written: \((folder as NSString).appendingPathComponent("analysis.json")), plateaus.csv, stationarity.json")
+        print("written: \((destination as NSString).appendingPathComponent("analysis.json")), plateaus.csv, stationarity.json")
     }
 }

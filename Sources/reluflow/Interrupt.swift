@@ -1,18 +1,36 @@
 import Foundation
 
-/// SIGINT handling for long runs: the first Ctrl-C asks the integration to stop after the
-/// current step (the run folder is then written with status `interrupted`); a second one
-/// exits at once, leaving the hidden staging folder, which the next run to the same folder
-/// removes (`RunFolder.removeAbandoned`).
+/// SIGINT, SIGTERM and SIGHUP handling for long runs (Ctrl-C, `timeout`, a batch scheduler's
+/// time limit, `docker stop`, a closed terminal): the first signal asks the integration to stop
+/// after the current step (the run folder is then written with status `interrupted`, and the
+/// command exits 128 + the signal: 130, 143, 129); a second one exits at once, leaving the hidden
+/// staging folder with its last periodic checkpoint, from which `reluflow simulate --resume`
+/// continues (`RunStream`'s checkpoints).
 enum Interrupt {
-    nonisolated(unsafe) private static var flag: sig_atomic_t = 0
+    nonisolated(unsafe) private static var received: sig_atomic_t = 0
 
     static func install() {
-        signal(SIGINT) { _ in
-            if Interrupt.flag != 0 { _exit(130) }
-            Interrupt.flag = 1
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            signal(number) { number in
+                if Interrupt.received != 0 { _exit(128 + number) }
+                Interrupt.received = number
+            }
         }
     }
 
-    static var requested: Bool { flag != 0 }
+    static var requested: Bool { received != 0 }
+
+    /// The signal that asked the run to stop (0: none).
+    static var signalNumber: Int32 { received }
+
+    /// The exit status of a run stopped by the signal: 128 + its number (130 for SIGINT).
+    static var exitStatus: Int32 { 128 + (received == 0 ? SIGINT : received) }
+
+    static var signalName: String {
+        switch received {
+        case SIGTERM: return "SIGTERM"
+        case SIGHUP: return "SIGHUP"
+        default: return "Ctrl-C (SIGINT)"
+        }
+    }
 }

@@ -16,13 +16,17 @@ struct PlotCommand: ParsableCommand {
 
     @OptionGroup(title: "Plateau shading") var plateau: PlateauOptions
 
+    @Option(help: ArgumentHelp("Write the figures into this folder instead of the run folder (created if needed).", valueName: "dir"))
+    var out: String?
+
     func run() throws {
         try requireFolder(folder)
         let criteria = try plateau.criteria()
         if let bad = times.first(where: { !$0.isFinite || $0 < 0 }) { throw InputError("--times", "\(bad) is not a time ≥ 0") }
         let files = try RunFigures.files(folder: folder, criteria: criteria,
                                          times: times.isEmpty ? nil : times)
-        try RunFolder.add(files, to: folder)
-        print("written: " + files.map { (folder as NSString).appendingPathComponent($0.0) }.joined(separator: ", "))
+        let destination = out ?? folder
+        if let out { try RunFolder.writeDerived(files, to: out, kind: "figures") } else { try RunFolder.add(files, to: folder) }
+        print("written: " + files.map { (destination as NSString).appendingPathComponent($0.0) }.joined(separator: ", "))
     }
 }

@@ -3,7 +3,8 @@ import Foundation
 import ReluFlow
 
 /// `reluflow`: the command line of INTERFACE.md. Exit status: 0 success, 1 numerical failure,
-/// 2 bad input (swift-argument-parser's usage errors included), 130 interrupted.
+/// 2 bad input (swift-argument-parser's usage errors included), 3 a file that could not be read
+/// or written (path and the system's reason), 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP.
 @main
 struct ReluflowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,6 +24,9 @@ struct ReluflowCommand: ParsableCommand {
         } catch let error as InputError {
             FileHandle.standardError.write(Data("reluflow: error: \(error)\n".utf8))
             Foundation.exit(2)
+        } catch let error as FileError {
+            FileHandle.standardError.write(Data("reluflow: error: \(error)\n".utf8))
+            Foundation.exit(3)
         } catch let error as RunFailure {
             FileHandle.standardError.write(Data("reluflow: \(error.message)\n".utf8))
             Foundation.exit(error.status)

@@ -10,7 +10,8 @@ struct SimulateCommand: ParsableCommand {
             With neither --config nor --example it runs the default example (\(Example.defaultName)). \
             Options given here override the config. Time is the flow's time t. \
             Exit status: 0 success, 1 numerical failure (reason and last good state written), 2 bad input, \
-            130 interrupted (Ctrl-C; the folder is written with status "interrupted").
+            3 a file could not be read or written, 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (the folder is \
+            written with status "interrupted"; continue it with --resume).
             """)
 
     @Option(help: "Config file (JSON, see INTERFACE.md).")
@@ -62,6 +63,12 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Stop with a failure after this many events (default 1000000).")
     var maxEvents: Int?
 
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Seconds of wall time between checkpoints of a running run (0: none). A run killed outright "
+                               + "(SIGKILL, a node failure) loses at most this much: --resume continues from its last checkpoint.",
+                               valueName: "seconds"))
+    var checkpointEvery: Double = 60
+
     @Flag(help: "No progress line.")
     var quiet = false
 
@@ -86,25 +93,45 @@ struct SimulateCommand: ParsableCommand {
         try integrate(problem, config: resolved, outPath: outPath)
     }
 
-    /// `--resume DIR`: the earlier run's resolved config and checkpoint, integrated on to T.
+    /// `--resume DIR`: the earlier run's resolved config and checkpoint, integrated on to T. DIR is
+    /// a run folder, or the hidden staging folder (`.NAME.partial-PID`) of a run killed outright;
+    /// when such a folder of DIR holds a later checkpoint than DIR itself (or DIR is missing), it
+    /// is the one continued.
     private func continueRun(_ folder: String) throws {
         if config != nil || example != nil { throw InputError("--resume", "takes the config from the run folder; drop --config/--example") }
         if width != nil || seed != nil || initScheme != nil || scale != nil || biasScale != nil {
             throw InputError("--resume", "the network and data of a resumed run cannot change (only --T, tolerances, stepper, samples, max-events)")
         }
-        let configPath = (folder as NSString).appendingPathComponent("config.json")
-        guard FileManager.default.fileExists(atPath: configPath) else {
-            throw InputError("--resume", "\(folder) is not a ReluFlow run folder (no config.json)")
+        var source = folder, destination = folder
+        var point: ResumePoint? = nil
+        if let target = ResumePoint.destination(ofStaging: folder), FileManager.default.fileExists(atPath: folder) {
+            guard let found = ResumePoint.read(folder: folder) else {
+                throw InputError("--resume", "\(folder) holds no checkpoint (the run was killed before its first one); start it again")
+            }
+            guard found.pid == getpid() || kill(found.pid, 0) != 0 else {
+                throw InputError("--resume", "\(folder) is still being written by process \(found.pid)")
+            }
+            point = found
+            destination = target
+        } else if let newest = ResumePoint.abandoned(for: folder).last {
+            let reached = (try? JSONDecoder().decode(FlowCheckpoint.self, from: Data(contentsOf: URL(fileURLWithPath:
+                (folder as NSString).appendingPathComponent("checkpoint.json")))))?.t ?? -.infinity
+            if newest.point.t > reached {
+                source = newest.folder
+                point = newest.point
+                FileHandle.standardError.write(Data("reluflow: continuing from \(newest.folder), which a killed run left at t = \(newest.point.t)\n".utf8))
+            }
         }
-        var runConfig = try RunConfig.load(path: configPath)
+        if let point { try point.recover(folder: source, field: "--resume") }
+        var runConfig = try RunContinuation.config(ofRunFolder: source, field: "--resume")
         try applyOverrides(&runConfig)
         let (base, resolved) = try runConfig.resolve()
-        let earlier = try EarlierRecords.read(folder, problem: base)
+        let earlier = try EarlierRecords.read(source, problem: base)
         guard earlier.checkpoint.t < base.options.T else {
-            throw InputError("--T", "the run in \(folder) already reached t = \(earlier.checkpoint.t); give a larger --T to continue it")
+            throw InputError("--T", "the run in \(source) already reached t = \(earlier.checkpoint.t); give a larger --T to continue it")
         }
-        let outPath = out ?? folder
-        try RunFolder.checkDestination(outPath)
+        let outPath = out ?? destination
+        try RunFolder.checkDestination(outPath, field: out == nil ? "--resume" : "--out")
         try integrate(earlier.continuation(of: base), config: resolved, outPath: outPath, earlier: earlier)
     }
 
@@ -112,8 +139,12 @@ struct SimulateCommand: ParsableCommand {
     /// a continuation copies the earlier records from their files first.
     private func integrate(_ problem: FlowProblem, config resolved: RunConfig, outPath: String, earlier: EarlierRecords? = nil) throws {
         let progressLine = ProgressLine(quiet: quiet)
+        guard checkpointEvery >= 0, checkpointEvery.isFinite else { throw InputError("--checkpoint-every", "must be a number of seconds ≥ 0") }
         let stream = try earlier.map { try RunStream(path: outPath, problem: problem, continuing: $0) }
             ?? RunStream(path: outPath, problem: problem)
+        stream.checkpointInterval = checkpointEvery
+        stream.config = resolved
+        stream.earlierShell = earlier?.shell
         var solution = solve(problem, hooks: SolveHooks(progress: progressLine.show, shouldStop: { Interrupt.requested }, recorder: stream))
         progressLine.clear()
         if let earlier { solution = RunContinuation.joined(earlier.shell, solution, stream: stream) }
@@ -133,7 +164,8 @@ struct SimulateCommand: ParsableCommand {
             throw RunFailure(message: "numerical failure: \(solution.message ?? "unknown"); the last good state is in \(outPath)/summary.json", status: 1)
         case .interrupted:
             print(report)
-            throw RunFailure(message: "interrupted at t = \(s.finalTime); continue with: reluflow simulate --resume \(outPath)", status: 130)
+            throw RunFailure(message: "interrupted by \(Interrupt.signalName) at t = \(s.finalTime); continue with: reluflow simulate --resume \(outPath)",
+                             status: Interrupt.exitStatus)
         }
     }
 

@@ -12,13 +12,21 @@ final class StreamTests: XCTestCase {
         return try config.resolve()
     }
 
-    /// Every file of a folder (name → bytes), summary.json without its wall-clock entries.
+    /// Every file of a folder (name → bytes), summary.json without its wall-clock entries and the
+    /// marker without summary.json's size.
     func contents(_ folder: URL) throws -> [String: Data] {
         var files: [String: Data] = [:]
         for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
             files[name] = try Data(contentsOf: folder.appendingPathComponent(name))
         }
         if let summary = files["summary.json"] { files["summary.json"] = withoutTimes(summary) }
+        // The marker's inventory: the same files, and sizes but summary.json's (its wall times).
+        if let bytes = files[OutputMarker.fileName] {
+            var marker = try JSONDecoder().decode(OutputMarker.self, from: bytes)
+            XCTAssertEqual(Set(marker.files.keys), Set(files.keys).subtracting([OutputMarker.fileName]))
+            marker.files["summary.json"] = nil
+            files[OutputMarker.fileName] = try JSONEncoder().encode(marker.files.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" })
+        }
         return files
     }
 

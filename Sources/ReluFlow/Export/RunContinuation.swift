@@ -3,6 +3,24 @@ import Foundation
 /// Continuing a run folder: read what an earlier (interrupted, or shorter) run wrote, integrate
 /// on from its `checkpoint.json`, and merge both into one run as if it had never stopped.
 public enum RunContinuation {
+    /// The config of the run folder `folder`, which must exist and hold `config.json`; errors name
+    /// `field` (the argument or option that gave the folder) and the folder.
+    public static func config(ofRunFolder folder: String, field: String) throws -> RunConfig {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) else {
+            throw InputError(field, "\(folder) does not exist")
+        }
+        guard isDirectory.boolValue else { throw InputError(field, "\(folder) is a file, not a run folder") }
+        let path = (folder as NSString).appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw InputError(field, "\(folder) is not a ReluFlow run folder (it has no config.json)")
+        }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw FileError(path: path, action: "read", reason: "Permission denied")
+        }
+        return try RunConfig.load(path: path)
+    }
+
     /// Reads the earlier run in `folder`: its checkpoint, and samples, events, pattern intervals and
     /// counters as recorded (CSV numbers round-trip exactly). Errors name `field` (the option or
     /// argument that gave the folder).
@@ -18,7 +36,7 @@ public enum RunContinuation {
         }
         let n = problem.network.width, m = problem.data.count, P = problem.network.parameterCount
 
-        for row in try rows(try bytes("trajectory.csv"), "trajectory.csv") {
+        for row in try rows(try bytes("trajectory.csv"), path("trajectory.csv"), field) {
             guard row.count == 4 + P + 1, let t = Double(row[0]), let loss = Double(row[1]), let grad = Double(row[2]),
                   let id = Int(row[3]), let dissipated = Double(row[4 + P]) else {
                 throw InputError(field, "\(path("trajectory.csv")) has a malformed row")
@@ -29,7 +47,7 @@ public enum RunContinuation {
             }
             earlier.samples.append(FlowSample(t: t, loss: loss, gradNorm: grad, patternId: id, theta: theta, dissipated: dissipated))
         }
-        for row in try rows(try bytes("events.csv"), "events.csv") {
+        for row in try rows(try bytes("events.csv"), path("events.csv"), field) {
             guard row.count == 6, let t = Double(row[0]), let i = Int(row[1]), let j = Int(row[2]),
                   let kind = EventKind(rawValue: row[3]), let loss = Double(row[4]),
                   let state = [PairState.on, .off, .sliding].first(where: { $0.name == row[5] }) else {
@@ -37,7 +55,7 @@ public enum RunContinuation {
             }
             earlier.events.append(FlowEvent(t: t, neuron: i, point: j, kind: kind, state: state, loss: loss))
         }
-        for row in try rows(try bytes("patterns.csv"), "patterns.csv") {
+        for row in try rows(try bytes("patterns.csv"), path("patterns.csv"), field) {
             guard let interval = RecordFormat.interval(fromCSV: row, width: n, points: m) else {
                 throw InputError(field, "\(path("patterns.csv")) has a malformed row")
             }
@@ -62,13 +80,13 @@ public enum RunContinuation {
         }
         let checkpoint: FlowCheckpoint
         let summary: RunSummary
-        do {
-            checkpoint = try JSONDecoder().decode(FlowCheckpoint.self, from: try bytes("checkpoint.json"))
-            let decoder = JSONDecoder()
-            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            summary = try decoder.decode(RunSummary.self, from: try bytes("summary.json"))
-        } catch let error as InputError { throw error } catch {
-            throw InputError(field, "cannot read the checkpoint or summary of \(folder): \(error)")
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { checkpoint = try decoder.decode(FlowCheckpoint.self, from: try bytes("checkpoint.json")) } catch let error as InputError { throw error } catch {
+            throw InputError(field, "\(path("checkpoint.json")) is corrupt: \(describe(error))")
+        }
+        do { summary = try decoder.decode(RunSummary.self, from: try bytes("summary.json")) } catch let error as InputError { throw error } catch {
+            throw InputError(field, "\(path("summary.json")) is corrupt: \(describe(error))")
         }
         let n = problem.network.width, m = problem.data.count, P = problem.network.parameterCount
         guard checkpoint.theta.count == P, checkpoint.states(width: n, points: m) != nil else {
@@ -189,9 +207,29 @@ public enum RunContinuation {
         return diag
     }
 
-    /// Data rows of a CSV written by RunExport (header dropped).
-    private static func rows(_ data: Data, _ name: String) throws -> [[String]] {
+    /// A decoding error in words: what is wrong and where (the JSON path).
+    static func describe(_ error: Error) -> String {
+        func at(_ path: [CodingKey]) -> String {
+            path.isEmpty ? "" : " at " + path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }
+        }
+        switch error as? DecodingError {
+        case .keyNotFound(let key, let context)?: return "no '\(key.stringValue)'\(at(context.codingPath))"
+        case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?:
+            return "\(context.debugDescription.prefix(120))\(at(context.codingPath))"
+        case .dataCorrupted(let context)?:
+            let reason = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String ?? context.debugDescription
+            return "not valid JSON (\(reason.prefix(120)))\(at(context.codingPath))"
+        default: return "\(error)"
+        }
+    }
+
+    /// Data rows of a CSV written by RunExport (header dropped); a file without its header line
+    /// (empty, or cut off) is an error.
+    private static func rows(_ data: Data, _ name: String, _ field: String) throws -> [[String]] {
         let text = String(decoding: data, as: UTF8.self)
+        guard let header = text.split(separator: "\n", maxSplits: 1).first, header.contains(",") else {
+            throw InputError(field, "\(name) is empty or has no header row: the run folder is damaged")
+        }
         return text.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
     }
 }

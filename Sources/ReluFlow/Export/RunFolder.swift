@@ -2,27 +2,75 @@ import Foundation
 
 /// Writes a run folder (INTERFACE.md "Run folder") all at once: every file goes into a hidden
 /// sibling folder first, which is renamed into place at the end, so a folder appears complete
-/// or not at all. An existing run folder at the same place is replaced; any other existing,
-/// non-empty folder is refused.
+/// or not at all.
+///
+/// A command never deletes or replaces anything it did not write itself. Every folder the toolkit
+/// writes holds `OutputMarker.fileName`, a marker with a format version and the exact inventory
+/// (name and size) of the files it wrote; an existing folder is replaced only when it is empty or
+/// holds exactly such an inventory, unchanged. Anything else (a foreign file, a file changed since,
+/// a folder without the marker) is refused, naming the entries. And then only the inventory's
+/// files are removed, never a whole tree.
 public enum RunFolder {
-    /// Checks before a run that `path` can receive a run folder (throws `InputError` for `--out`).
-    public static func checkDestination(_ path: String) throws {
+    /// Checks before a run that `path` can receive a run folder: a safe path (`checkOutputPath`)
+    /// that does not exist, is empty, or holds a complete ReluFlow output (`checkReplaceable`).
+    /// Creates the parent folder if needed. Throws `InputError` naming `field`.
+    public static func checkDestination(_ path: String, field: String = "--out") throws {
+        try checkOutputPath(path, field: field)
+        _ = try checkReplaceable(path, field: field)
+        let parent = (absolute(path) as NSString).deletingLastPathComponent
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: parent) {
+            try makeDirectory(parent)
+        }
+        guard fm.isWritableFile(atPath: parent) else { throw FileError(path: parent, action: "write into", reason: "Permission denied") }
+    }
+
+    /// Refuses output paths whose replacement could take a user's files: an empty path, `/`, the
+    /// home folder, the current folder or any of its ancestors (symbolic links resolved), and
+    /// `.`/`..` however spelled.
+    public static func checkOutputPath(_ path: String, field: String = "--out") throws {
+        guard !path.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw InputError(field, "is empty; name a new folder for the output")
+        }
+        let target = resolved(absolute(path))
+        let cwd = resolved(FileManager.default.currentDirectoryPath)
+        if target == "/" { throw InputError(field, "\(path) is the root folder; name a new folder for the output") }
+        let home = resolved((NSHomeDirectory() as NSString).standardizingPath)
+        if target == home { throw InputError(field, "\(path) is the home folder; name a new folder for the output") }
+        if target == cwd { throw InputError(field, "\(path) is the current folder; name a new folder for the output") }
+        if cwd.hasPrefix(target + "/") {
+            throw InputError(field, "\(path) contains the current folder; name a new folder for the output")
+        }
+    }
+
+    /// The inventory of the ReluFlow output at `path` if it may be replaced; nil when there is
+    /// nothing (no folder, or an empty one). Throws `InputError` naming `field` otherwise.
+    @discardableResult
+    public static func checkReplaceable(_ path: String, field: String = "--out") throws -> OutputMarker? {
         let fm = FileManager.default
         var isDir: ObjCBool = false
-        if fm.fileExists(atPath: path, isDirectory: &isDir) {
-            guard isDir.boolValue else { throw InputError("--out", "\(path) exists and is a file") }
-            let contents = (try? fm.contentsOfDirectory(atPath: path)) ?? []
-            if !contents.isEmpty && !contents.contains("summary.json") {
-                throw InputError("--out", "\(path) exists and is not a ReluFlow run folder (no summary.json); refusing to overwrite it")
-            }
+        guard fm.fileExists(atPath: path, isDirectory: &isDir) else { return nil }
+        guard isDir.boolValue else { throw InputError(field, "\(path) exists and is a file; refusing to replace it") }
+        let entries: [String]
+        do { entries = try fm.contentsOfDirectory(atPath: path) } catch {
+            throw FileError(path: path, action: "read", error: error)
         }
-        let parent = (absolute(path) as NSString).deletingLastPathComponent
-        if !fm.fileExists(atPath: parent) {
-            do { try fm.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
-                throw InputError("--out", "cannot create \(parent): \(error.localizedDescription)")
-            }
+        if entries.isEmpty { return nil }
+        guard entries.contains(OutputMarker.fileName) else {
+            throw InputError(field, "\(path) exists and is not a ReluFlow output folder (no \(OutputMarker.fileName)); "
+                             + "refusing to replace it (it holds \(listed(entries.sorted())))")
         }
-        guard fm.isWritableFile(atPath: parent) else { throw InputError("--out", "\(parent) is not writable") }
+        let marker = try OutputMarker.read(folder: path, field: field)
+        let problems = marker.differences(folder: path, entries: entries)
+        guard problems.isEmpty else {
+            throw InputError(field, "\(path) holds what ReluFlow did not write: \(listed(problems)); refusing to replace it "
+                             + "(move those away, or choose another output folder)")
+        }
+        return marker
+    }
+
+    static func listed(_ names: [String]) -> String {
+        names.count <= 8 ? names.joined(separator: ", ") : names.prefix(8).joined(separator: ", ") + " and \(names.count - 8) more"
     }
 
     /// Writes `files` (name → bytes) as the folder `path`.
@@ -45,62 +93,170 @@ public enum RunFolder {
         let target = absolute(path)
         let parent = (target as NSString).deletingLastPathComponent
         let name = (target as NSString).lastPathComponent
-        try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        try makeDirectory(parent)
         let staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())")
         try? fm.removeItem(atPath: staging)
         removeAbandoned(name, in: parent)
-        try fm.createDirectory(atPath: staging, withIntermediateDirectories: false)
+        guard mkdir(staging, 0o755) == 0 else { throw FileError(path: staging, action: "create", reason: String(cString: strerror(errno))) }
         return staging
     }
 
-    /// Removes staging (and replaced) folders of `name` left by processes that no longer run: a
-    /// run killed outright (a second Ctrl-C, SIGKILL, a crash) cannot remove its own.
-    static func removeAbandoned(_ name: String, in parent: String) {
+    /// Removes the staging (and replaced) folders of `name` left by processes that no longer run:
+    /// a run killed outright cannot remove its own. A staging folder with a resume point
+    /// (`ResumePoint`) is kept unless `includingResumable` (once a run to the same path is complete,
+    /// it is of no more use). Only the files ReluFlow writes are removed, then the folder if empty.
+    static func removeAbandoned(_ name: String, in parent: String, includingResumable: Bool = false) {
         let fm = FileManager.default
         for entry in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] {
             for prefix in [".\(name).partial-", ".\(name).old-"] where entry.hasPrefix(prefix) {
-                guard let pid = Int32(entry.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-                try? fm.removeItem(atPath: (parent as NSString).appendingPathComponent(entry))
+                guard let pid = Int32(entry.dropFirst(prefix.count)), pid != getpid(), !isRunning(pid) else { continue }
+                let folder = (parent as NSString).appendingPathComponent(entry)
+                if !includingResumable && ResumePoint.read(folder: folder) != nil { continue }
+                removeOwnFiles(of: folder)
             }
         }
     }
 
-    /// Renames a complete staging folder into place as `path`, replacing an earlier run folder there.
-    /// On failure the staging folder is removed.
-    static func commit(_ staging: String, to path: String) throws {
+    /// The names of the files ReluFlow writes into a run folder or its staging folder.
+    static var ownFileNames: Set<String> {
+        Set(RecordFiles.names + ["config.json", "summary.json", "checkpoint.json", "data.csv", OutputMarker.fileName,
+                                 ResumePoint.fileName, "analysis.json", "plateaus.csv", "stationarity.json",
+                                 "loss.svg", "patterns.svg", "knots.svg", "fit.svg", "knot-lines.svg"])
+    }
+
+    /// Removes the files of `ownFileNames` (and own temporaries) from `folder`, then the folder if
+    /// nothing else is left in it.
+    static func removeOwnFiles(of folder: String) {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        where ownFileNames.contains(entry) || OutputMarker.isOwnTemporary(entry) {
+            unlink((folder as NSString).appendingPathComponent(entry))
+        }
+        rmdir(folder)
+    }
+
+    /// Creates `path` and the folders above it that are missing (`mkdir -p`); errors carry the
+    /// system's reason.
+    static func makeDirectory(_ path: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw FileError(path: path, action: "create", reason: "a file of that name exists") }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path { try makeDirectory(parent) }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+            throw FileError(path: path, action: "create", reason: String(cString: strerror(errno)))
+        }
+    }
+
+    /// Whether process `pid` exists.
+    static func isRunning(_ pid: Int32) -> Bool {
+        kill(pid, 0) == 0 || errno != ESRCH
+    }
+
+    /// Renames a complete staging folder into place as `path`, after writing its marker (the
+    /// inventory of every file in it). An earlier ReluFlow output there is replaced: checked again
+    /// (a user may have added files during the run), moved aside, and only its inventory's files
+    /// removed. If the destination can no longer be replaced, the output is kept under a visible
+    /// sibling name and the error says where. On other failures the staging folder is removed.
+    static func commit(_ staging: String, to path: String, kind: String = "run") throws {
         let fm = FileManager.default
         let target = absolute(path)
         let parent = (target as NSString).deletingLastPathComponent
         let name = (target as NSString).lastPathComponent
+        let earlier: OutputMarker?
+        do {
+            try OutputMarker.inventory(of: staging, kind: kind).write(into: staging)
+            earlier = try checkReplaceable(target)
+        } catch let refusal as InputError {
+            let kept = (parent as NSString).appendingPathComponent("\(name).new-\(getpid())")
+            guard (try? fm.moveItem(atPath: staging, toPath: kept)) != nil else {
+                try? fm.removeItem(atPath: staging)
+                throw refusal
+            }
+            throw FileError(path: target, action: "replace",
+                            reason: "\(refusal.problem); the output was written to \(kept) instead")
+        } catch {
+            try? fm.removeItem(atPath: staging)
+            throw error
+        }
         do {
             if fm.fileExists(atPath: target) {
                 let old = (parent as NSString).appendingPathComponent(".\(name).old-\(getpid())")
                 try? fm.removeItem(atPath: old)
                 try fm.moveItem(atPath: target, toPath: old)
                 try fm.moveItem(atPath: staging, toPath: target)
-                try? fm.removeItem(atPath: old)
+                if let earlier { removeInventory(earlier, of: old) } else { rmdir(old) }
             } else {
                 try fm.moveItem(atPath: staging, toPath: target)
             }
         } catch {
             try? fm.removeItem(atPath: staging)
-            throw error
+            throw FileError(path: target, action: "write", error: error)
         }
+        removeAbandoned(name, in: parent, includingResumable: true)
     }
 
-    /// Adds or replaces files in an existing run folder, each written to a temporary name and
-    /// renamed into place (a reader sees the old file or the new one, never a part).
-    public static func add(_ files: [(String, Data)], to folder: String) throws {
+    /// Removes the files of `marker`'s inventory (and the marker) from `folder`, then the folder
+    /// if it is empty. Anything else stays.
+    static func removeInventory(_ marker: OutputMarker, of folder: String) {
+        for file in marker.files.keys { unlink((folder as NSString).appendingPathComponent(file)) }
+        unlink((folder as NSString).appendingPathComponent(OutputMarker.fileName))
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where OutputMarker.isOwnTemporary(entry) {
+            unlink((folder as NSString).appendingPathComponent(entry))
+        }
+        rmdir(folder)
+    }
+
+    /// Adds or replaces files in an existing ReluFlow output folder, each written to a temporary
+    /// name and renamed into place (a reader sees the old file or the new one, never a part), and
+    /// adds them to its marker. A file of the same name that ReluFlow did not write is refused
+    /// (`InputError` naming `field`). A folder of an older version (no marker) takes new files only.
+    public static func add(_ files: [(String, Data)], to folder: String, field: String = "DIR") throws {
+        let fm = FileManager.default
+        var marker: OutputMarker? = nil
+        if fm.fileExists(atPath: (folder as NSString).appendingPathComponent(OutputMarker.fileName)) {
+            marker = try OutputMarker.read(folder: folder, field: field)
+        }
+        for (file, _) in files where fm.fileExists(atPath: (folder as NSString).appendingPathComponent(file)) {
+            let ours = marker.map { $0.holdsUnchanged(file, in: folder) } ?? false
+            guard ours else {
+                throw InputError(field, "\((folder as NSString).appendingPathComponent(file)) was not written by ReluFlow "
+                                 + "(or was changed since); refusing to replace it (use --out to write elsewhere)")
+            }
+        }
         for (file, bytes) in files {
             let target = (folder as NSString).appendingPathComponent(file)
-            let temporary = (folder as NSString).appendingPathComponent(".\(file).partial-\(getpid())")
-            do {
-                try writeFile(temporary, bytes)
-                guard rename(temporary, target) == 0 else { throw RunFolderError(path: target, reason: String(cString: strerror(errno))) }
-            } catch {
-                unlink(temporary)
-                throw error
-            }
+            try replaceFile(target, bytes)
+            marker?.files[file] = bytes.count
+        }
+        if let marker { try replaceFile((folder as NSString).appendingPathComponent(OutputMarker.fileName), try marker.encoded()) }
+    }
+
+    /// Writes the files of `reluflow analyze/plot --out DIR` as a new output folder `folder` (or
+    /// into an earlier one of the same kind: a folder holding only a ReluFlow output).
+    public static func writeDerived(_ files: [(String, Data)], to folder: String, kind: String, field: String = "--out") throws {
+        try checkOutputPath(folder, field: field)
+        let fm = FileManager.default
+        if fm.fileExists(atPath: folder), try checkReplaceable(folder, field: field) != nil {
+            return try add(files, to: folder, field: field)
+        }
+        try makeDirectory(folder)
+        for (file, bytes) in files { try replaceFile((folder as NSString).appendingPathComponent(file), bytes) }
+        try replaceFile((folder as NSString).appendingPathComponent(OutputMarker.fileName),
+                        try OutputMarker(kind: kind, files: Dictionary(uniqueKeysWithValues: files.map { ($0.0, $0.1.count) })).encoded())
+    }
+
+    /// One file written under a temporary name and renamed over `target`.
+    static func replaceFile(_ target: String, _ bytes: Data) throws {
+        let folder = (target as NSString).deletingLastPathComponent
+        let temporary = (folder as NSString).appendingPathComponent(".\((target as NSString).lastPathComponent).partial-\(getpid())")
+        do {
+            try writeFile(temporary, bytes)
+            guard rename(temporary, target) == 0 else { throw FileError(path: target, action: "write", reason: String(cString: strerror(errno))) }
+        } catch {
+            unlink(temporary)
+            throw FileError(path: target, action: "write", reason: FileError.reason(of: error))
         }
     }
 
@@ -108,7 +264,7 @@ public enum RunFolder {
     /// Linux, which is most of the export time of a short run).
     static func writeFile(_ path: String, _ bytes: Data) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw RunFolderError(path: path, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw FileError(path: path, action: "write", reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         try bytes.withUnsafeBytes { try writeAll($0, to: fd, path: path) }
     }
@@ -121,7 +277,7 @@ public enum RunFolder {
             let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
             if written < 0 {
                 if errno == EINTR { continue }
-                throw RunFolderError(path: path, reason: String(cString: strerror(errno)))
+                throw FileError(path: path, action: "write", reason: String(cString: strerror(errno)))
             }
             offset += written
         }
@@ -132,11 +288,55 @@ public enum RunFolder {
         if expanded.hasPrefix("/") { return (expanded as NSString).standardizingPath }
         return ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(expanded) as NSString).standardizingPath
     }
+
+    /// `path` (absolute) with symbolic links resolved in its longest existing prefix.
+    static func resolved(_ path: String) -> String {
+        var head = path, tail: [String] = []
+        while head != "/" && !FileManager.default.fileExists(atPath: head) {
+            tail.insert((head as NSString).lastPathComponent, at: 0)
+            head = (head as NSString).deletingLastPathComponent
+        }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let real = realpath(head, &buffer) != nil ? String(cString: buffer) : head
+        return tail.reduce(real) { ($0 as NSString).appendingPathComponent($1) }
+    }
 }
 
-/// A file of the run folder could not be written.
-struct RunFolderError: Error, CustomStringConvertible {
-    let path: String
-    let reason: String
-    var description: String { "cannot write \(path): \(reason)" }
+/// A file or folder could not be read or written: the command line's exit status 3, with the
+/// path and the system's reason (INTERFACE.md).
+public struct FileError: Error, CustomStringConvertible {
+    public let path: String
+    /// What was being done: "read", "write", "create", "replace".
+    public let action: String
+    public let reason: String
+
+    public init(path: String, action: String, reason: String) {
+        self.path = path
+        self.action = action
+        self.reason = reason
+    }
+
+    /// From a Foundation or POSIX error: the system's reason without Foundation's decoration.
+    public init(path: String, action: String, error: Error) {
+        self.init(path: path, action: action, reason: FileError.reason(of: error))
+    }
+
+    public var description: String { "cannot \(action) \(path): \(reason)" }
+
+    static func reason(of error: Error) -> String {
+        if let error = error as? FileError { return error.reason }
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        switch ns.code {
+        case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return "No such file or directory"
+        case NSFileWriteNoPermissionError, NSFileReadNoPermissionError: return "Permission denied"
+        case NSFileWriteOutOfSpaceError: return "No space left on device"
+        case NSFileWriteVolumeReadOnlyError: return "Read-only file system"
+        case NSFileWriteFileExistsError: return "File exists"
+        default: return ns.localizedFailureReason ?? ns.localizedDescription
+        }
+    }
 }

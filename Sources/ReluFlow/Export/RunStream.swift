@@ -13,6 +13,7 @@ public final class RunStream: FlowRecorder {
     private var records: RecordFiles
     private var descriptors: [Int32] = []
     public private(set) var failure: String?
+    private var failureError: Error?
     /// Records written so far.
     public var counts: (samples: Int, events: Int, intervals: Int) { records.counts }
     /// Earlier records of a resumed run, written before this run's (see `init(path:earlier:)`).
@@ -36,7 +37,7 @@ public final class RunStream: FlowRecorder {
             for name in RecordFiles.names {
                 let file = (staging as NSString).appendingPathComponent(name)
                 let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-                guard fd >= 0 else { throw RunFolderError(path: file, reason: String(cString: strerror(errno))) }
+                guard fd >= 0 else { throw FileError(path: file, action: "write", reason: String(cString: strerror(errno))) }
                 descriptors.append(fd)
             }
             // The .npy headers for zero rows, as long as the final ones.
@@ -62,7 +63,7 @@ public final class RunStream: FlowRecorder {
         for p in earlier.patterns.dropLast() { record(p) }
         heldInterval = earlier.patterns.last
         skipFirstSample = !earlier.samples.isEmpty
-        if let failure { discard(); throw RunFolderError(path: path, reason: failure) }
+        if let failure { discard(); throw failureError ?? FileError(path: path, action: "write", reason: failure) }
     }
 
     /// A continuation of the run in `earlier`'s folder whose records are copied from its files in
@@ -77,14 +78,14 @@ public final class RunStream: FlowRecorder {
                 guard let range = earlier.ranges[k], !range.isEmpty else { continue }
                 let source = (earlier.folder as NSString).appendingPathComponent(name)
                 let fd = open(source, O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw RunFolderError(path: source, reason: String(cString: strerror(errno))) }
+                guard fd >= 0 else { throw FileError(path: source, action: "read", reason: String(cString: strerror(errno))) }
                 defer { close(fd) }
                 var buffer = [UInt8](repeating: 0, count: 1 << 20)
                 var offset = range.lowerBound
                 while offset < range.upperBound {
                     let wanted = min(buffer.count, range.upperBound - offset)
                     let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, wanted, off_t(offset)) }
-                    guard got > 0 else { throw RunFolderError(path: source, reason: got < 0 ? String(cString: strerror(errno)) : "shorter than expected") }
+                    guard got > 0 else { throw FileError(path: source, action: "read", reason: got < 0 ? String(cString: strerror(errno)) : "shorter than expected") }
                     try append(Array(buffer[0..<got]), to: k)
                     offset += got
                 }
@@ -111,22 +112,89 @@ public final class RunStream: FlowRecorder {
     }
 
     public func record(_ interval: PatternInterval) {
+        Self.add(interval, to: &records, held: &heldInterval)
+        flushIfLarge()
+    }
+
+    /// Adds `interval` to `records`, joined to the earlier run's last interval if one is held.
+    private static func add(_ interval: PatternInterval, to records: inout RecordFiles, held: inout PatternInterval?) {
         var interval = interval
-        if var held = heldInterval {
-            heldInterval = nil
-            if held.tEnd == interval.tStart && held.patternId == interval.patternId {
+        if var earlier = held {
+            held = nil
+            if earlier.tEnd == interval.tStart && earlier.patternId == interval.patternId {
                 // The continuation opens in the checkpoint's pattern: one interval with the earlier last.
-                held.tEnd = interval.tEnd
-                interval = held
+                earlier.tEnd = interval.tEnd
+                interval = earlier
             } else {
                 // Not one interval: the continuation's first changes are from all off; restate them
                 // against the earlier end, as `RunContinuation.merge` does.
-                records.add(held)
+                records.add(earlier)
                 interval.changes = records.changes(fromAllOff: interval.changes)
             }
         }
         records.add(interval)
-        flushIfLarge()
+    }
+
+    // MARK: Periodic checkpoints
+
+    /// Seconds of wall time between checkpoints (0: none). A checkpoint makes the records so far
+    /// resumable even if the process is then killed outright (SIGKILL, a node failure): the
+    /// staging folder gets `config.json` and `data.csv`, and `ResumePoint.fileName`, which holds
+    /// how long each record file was at the checkpoint and what completes it into an interrupted
+    /// run folder there (`ResumePoint.recover`). Checkpoints are taken only where a sample was
+    /// recorded anyway, so they change nothing in the output.
+    public var checkpointInterval: Double = 0
+    /// The resolved config of the run (written with the first checkpoint).
+    public var config: RunConfig?
+    /// The earlier part of a resumed run, whose diagnostics a checkpoint's summary adds up.
+    public var earlierShell: FlowSolution?
+    private var lastCheckpoint = DispatchTime.now().uptimeNanoseconds
+    private var wroteConfig = false
+    /// Checkpoints written so far.
+    public private(set) var checkpoints = 0
+
+    public var wantsCheckpoint: Bool {
+        guard checkpointInterval > 0, config != nil, failure == nil else { return false }
+        return Double(DispatchTime.now().uptimeNanoseconds - lastCheckpoint) / 1e9 >= checkpointInterval
+    }
+
+    public func checkpoint(_ snapshot: FlowSolution, openInterval: PatternInterval) {
+        lastCheckpoint = DispatchTime.now().uptimeNanoseconds
+        guard let config else { return }
+        do {
+            try flush()
+            // What completes the files at this point: the open interval's records and the final headers.
+            var completed = records, held = heldInterval
+            Self.add(openInterval, to: &completed, held: &held)
+            if let held { completed.add(held) }
+            let tails = completed.take(), headers = completed.headers()
+            var solution = snapshot
+            if let earlierShell { solution.diagnostics = RunContinuation.combined(earlierShell.diagnostics, solution.diagnostics) }
+            solution.eventCount = completed.counts.events
+            solution.patternIntervalCount = completed.counts.intervals
+            let small = try RunExport.smallFiles(for: solution, config: config)
+            if !wroteConfig {
+                for (name, bytes) in small where name == "config.json" || name == "data.csv" {
+                    try RunFolder.writeFile((staging as NSString).appendingPathComponent(name), bytes)
+                }
+                wroteConfig = true
+            }
+            var lengths: [Int?] = []
+            for fd in descriptors {
+                var info = stat()
+                guard fstat(fd, &info) == 0 else { throw FileError(path: staging, action: "read", reason: String(cString: strerror(errno))) }
+                lengths.append(Int(info.st_size))
+            }
+            let point = ResumePoint(t: snapshot.finalTime, pid: getpid(), lengths: lengths, tails: tails.map { Data($0) },
+                                    headers: headers.map { Data($0) }, dropMatrices: completed.matricesDropped,
+                                    summary: small.first { $0.0 == "summary.json" }!.1,
+                                    checkpoint: small.first { $0.0 == "checkpoint.json" }!.1)
+            try RunFolder.replaceFile((staging as NSString).appendingPathComponent(ResumePoint.fileName), try JSONEncoder().encode(point))
+            checkpoints += 1
+        } catch {
+            failure = "a checkpoint could not be written: \(error)"
+            failureError = error
+        }
     }
 
     /// Writes the rest, the final headers and the small files, and renames the folder into place.
@@ -134,12 +202,12 @@ public final class RunStream: FlowRecorder {
         do {
             if let held = heldInterval { records.add(held); heldInterval = nil }
             try flush()
-            if let failure { throw RunFolderError(path: path, reason: failure) }
+            if let failure { throw failureError ?? FileError(path: path, action: "write", reason: failure) }
             let headers = records.headers()
             for k in descriptors.indices where !headers[k].isEmpty {
                 try headers[k].withUnsafeBytes { raw in
                     guard pwrite(descriptors[k], raw.baseAddress, raw.count, 0) == raw.count else {
-                        throw RunFolderError(path: RecordFiles.names[k], reason: String(cString: strerror(errno)))
+                        throw FileError(path: (staging as NSString).appendingPathComponent(RecordFiles.names[k]), action: "write", reason: String(cString: strerror(errno)))
                     }
                 }
             }
@@ -150,6 +218,7 @@ public final class RunStream: FlowRecorder {
             for (name, bytes) in try RunExport.smallFiles(for: solution, config: config) {
                 try RunFolder.writeFile((staging as NSString).appendingPathComponent(name), bytes)
             }
+            unlink((staging as NSString).appendingPathComponent(ResumePoint.fileName))
         } catch {
             discard()
             throw error
@@ -172,7 +241,7 @@ public final class RunStream: FlowRecorder {
 
     private func flushIfLarge() {
         guard failure == nil, records.pendingBytes >= flushThreshold else { return }
-        do { try flush() } catch { failure = "\(error)" }
+        do { try flush() } catch { failure = "\(error)"; failureError = error }
     }
 
     private func flush() throws {

@@ -11,4 +11,17 @@ public protocol FlowRecorder: AnyObject {
     func record(_ interval: PatternInterval)
     /// Why recording failed (a write error), if it did; the solver then stops with that diagnosis.
     var failure: String? { get }
+
+    /// Whether the recorder wants a checkpoint: polled at the top of every step, it is offered
+    /// one (`checkpoint`) when the last sample lies at the current time.
+    var wantsCheckpoint: Bool { get }
+    /// The run as it would be if it were interrupted now (status `interrupted`, diagnostics and
+    /// final pattern as of its last sample), and its open pattern interval closed there: what a
+    /// recorder needs to make the records so far resumable even if the process is killed.
+    func checkpoint(_ snapshot: FlowSolution, openInterval: PatternInterval)
+}
+
+extension FlowRecorder {
+    public var wantsCheckpoint: Bool { false }
+    public func checkpoint(_ snapshot: FlowSolution, openInterval: PatternInterval) {}
 }

@@ -257,6 +257,7 @@ private final class FlowIntegration {
         var h = min(1e-3, options.T * 1e-3)
         let T = options.T
         loop: while t < T {
+            offerCheckpoint(at: t)
             if hooks.shouldStop?() ?? false {
                 solution.status = .interrupted
                 solution.message = "interrupted at t = \(t)"
@@ -816,15 +817,20 @@ private final class FlowIntegration {
     /// Appends the current interval: its changes against the previous one (per point) and its
     /// per-neuron counts.
     func appendInterval(from: Double, to: Double) {
+        let interval = openInterval(from: from, to: to)
+        if let recorder = hooks.recorder { recorder.record(interval) } else { solution.patterns.append(interval) }
+        solution.patternIntervalCount += 1
+    }
+
+    /// The current interval, closed at `to`.
+    func openInterval(from: Double, to: Double) -> PatternInterval {
         var changes: [PatternChange] = []
         for k in openingChanges {
             for j in field.pointsOfGroup[k % G] { changes.append(PatternChange(neuron: k / G, point: j, state: currentStates[k])) }
         }
         changes.sort { ($0.neuron, $0.point) < ($1.neuron, $1.point) }
-        let interval = PatternInterval(patternId: currentPattern, tStart: from, tEnd: to, changes: changes,
-                                       activeCounts: currentActive, slidingCounts: currentSliding, width: n, pointCount: m)
-        if let recorder = hooks.recorder { recorder.record(interval) } else { solution.patterns.append(interval) }
-        solution.patternIntervalCount += 1
+        return PatternInterval(patternId: currentPattern, tStart: from, tEnd: to, changes: changes,
+                               activeCounts: currentActive, slidingCounts: currentSliding, width: n, pointCount: m)
     }
 
     func record(t: Double, loss: Double? = nil) {
@@ -863,6 +869,24 @@ private final class FlowIntegration {
 
     func finish(at t: Double) {
         appendInterval(from: patternStart, to: t)
+        solution = concluded(solution, at: t)
+    }
+
+    /// A periodic checkpoint for the recorder (`FlowRecorder.checkpoint`): the run as it would be
+    /// if it were interrupted now, at t, where the last sample was recorded. Nothing is changed.
+    func offerCheckpoint(at t: Double) {
+        guard let recorder = hooks.recorder, recorder.wantsCheckpoint, solution.last?.t == t else { return }
+        var snapshot = solution
+        snapshot.status = .interrupted
+        snapshot.message = "stopped after its checkpoint at t = \(t) (the process was killed; resumed from there)"
+        snapshot.patternIntervalCount += 1
+        recorder.checkpoint(concluded(snapshot, at: t), openInterval: openInterval(from: patternStart, to: t))
+    }
+
+    /// `s` with the diagnostics, message and final pattern of a run ending at t (its last
+    /// interval already counted).
+    func concluded(_ s: FlowSolution, at t: Double) -> FlowSolution {
+        var solution = s
         var diag = solution.diagnostics
         diag.rhsEvaluations = field.rhsEvaluations
         diag.jacobianEvaluations = field.jacobianEvaluations
@@ -887,5 +911,6 @@ private final class FlowIntegration {
         var endPattern = [PairState](repeating: .off, count: n * m)
         for i in 0..<n { for g in 0..<G { for j in field.pointsOfGroup[g] { endPattern[i * m + j] = currentStates[i * G + g] } } }
         solution.finalPattern = endPattern
+        return solution
     }
 }

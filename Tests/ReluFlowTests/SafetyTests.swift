@@ -1,0 +1,238 @@
+import Foundation
+import XCTest
+@testable import ReluFlow
+
+/// A command never deletes or replaces what it did not write, and a run stopped in any way can be
+/// continued (issue 15, items 1, 2, 6, 10; INTERFACE.md "Exit status").
+final class OutputSafetyTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = try temporaryDirectory()
+        // A user's project: files the toolkit must never touch.
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("src"), withIntermediateDirectories: true)
+        try "int main;".write(to: dir.appendingPathComponent("src/a.c"), atomically: true, encoding: .utf8)
+        try "notes".write(to: dir.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: dir.appendingPathComponent(path).path) }
+
+    /// An empty path, the current folder and its ancestors (however spelled) are refused before
+    /// anything runs; the user's files stay.
+    func testOutputPathsHoldingTheCurrentFolderAreRefused() throws {
+        for out in ["", " ", ".", "./", "src/..", dir.path, "..", "../..", "/", NSHomeDirectory()] {
+            let result = try runReluflow(["simulate", "--T", "1", "--quiet", "--out", out], in: dir)
+            XCTAssertEqual(result.status, 2, "--out '\(out)': \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("--out"), result.stderr)
+            XCTAssertTrue(exists("src/a.c") && exists("notes.txt"), "--out '\(out)' took the user's files")
+        }
+        // The same for analyze/plot --out and for --resume's destination.
+        let run = try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "r"], in: dir)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        for command in [["analyze", "r", "--out", "."], ["plot", "r", "--out", ""], ["analyze", "r", "--out", "src"]] {
+            let result = try runReluflow(command, in: dir)
+            XCTAssertEqual(result.status, 2, "\(command): \(result.stderr)")
+        }
+        XCTAssertTrue(exists("src/a.c") && exists("notes.txt"))
+    }
+
+    /// A folder is replaced only when it holds exactly what ReluFlow wrote there.
+    func testOnlyCompleteReluFlowOutputsAreReplaced() throws {
+        // A foreign folder that happens to hold a summary.json.
+        let foreign = dir.appendingPathComponent("thesis")
+        try FileManager.default.createDirectory(at: foreign.appendingPathComponent("figs"), withIntermediateDirectories: true)
+        for name in ["summary.json", "thesis.tex", "figs/a.pdf"] {
+            try "x".write(to: foreign.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        let intoForeign = try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "thesis"], in: dir)
+        XCTAssertEqual(intoForeign.status, 2, intoForeign.stderr)
+        XCTAssertTrue(intoForeign.stderr.contains("thesis.tex"), intoForeign.stderr)
+        XCTAssertTrue(exists("thesis/thesis.tex") && exists("thesis/figs/a.pdf") && exists("thesis/summary.json"))
+
+        // A run folder, analysed and plotted: all of it ReluFlow's, so a rerun replaces it.
+        XCTAssertEqual(try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "run"], in: dir).status, 0)
+        XCTAssertEqual(try runReluflow(["analyze", "run"], in: dir).status, 0)
+        XCTAssertEqual(try runReluflow(["plot", "run"], in: dir).status, 0)
+        let marker = try JSONDecoder().decode(OutputMarker.self, from: Data(contentsOf: dir.appendingPathComponent("run/\(OutputMarker.fileName)")))
+        XCTAssertEqual(marker.formatVersion, OutputMarker.currentFormatVersion)
+        XCTAssertNotNil(marker.files["analysis.json"])
+        XCTAssertNotNil(marker.files["loss.svg"])
+        let rerun = try runReluflow(["simulate", "--T", "2", "--quiet", "--out", "run"], in: dir)
+        XCTAssertEqual(rerun.status, 0, rerun.stderr)
+        XCTAssertFalse(exists("run/analysis.json"), "the replaced run's analysis stays behind")
+
+        // A file the user added, or changed, makes it theirs: refused, naming it, and kept.
+        try "my notes".write(to: dir.appendingPathComponent("run/notes.md"), atomically: true, encoding: .utf8)
+        let withNotes = try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "run"], in: dir)
+        XCTAssertEqual(withNotes.status, 2, withNotes.stderr)
+        XCTAssertTrue(withNotes.stderr.contains("notes.md"), withNotes.stderr)
+        XCTAssertTrue(exists("run/notes.md"))
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("run/notes.md"))
+        let config = dir.appendingPathComponent("run/config.json")
+        try (try String(contentsOf: config, encoding: .utf8) + "\n").write(to: config, atomically: true, encoding: .utf8)
+        let edited = try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "run"], in: dir)
+        XCTAssertEqual(edited.status, 2, edited.stderr)
+        XCTAssertTrue(edited.stderr.contains("config.json"), edited.stderr)
+        // analyze does not overwrite a file of the same name that it did not write.
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("mine"), withIntermediateDirectories: true)
+        XCTAssertEqual(try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "other"], in: dir).status, 0)
+        try "mine".write(to: dir.appendingPathComponent("other/analysis.json"), atomically: true, encoding: .utf8)
+        let analyze = try runReluflow(["analyze", "other"], in: dir)
+        XCTAssertEqual(analyze.status, 2, analyze.stderr)
+        XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent("other/analysis.json"), encoding: .utf8), "mine")
+        // A folder of an older version (no marker) is not replaced either.
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("other/\(OutputMarker.fileName)"))
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("other/analysis.json"))
+        let legacy = try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "other"], in: dir)
+        XCTAssertEqual(legacy.status, 2, legacy.stderr)
+        XCTAssertTrue(legacy.stderr.contains(OutputMarker.fileName), legacy.stderr)
+    }
+
+    /// analyze and plot write elsewhere with --out; a folder they cannot write is exit 3 with the
+    /// path and the system's reason.
+    func testAnalyzeAndPlotOutAndUnwritableFolders() throws {
+        XCTAssertEqual(try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "run"], in: dir).status, 0)
+        let analyze = try runReluflow(["analyze", "run", "--out", "elsewhere/analysis"], in: dir)
+        XCTAssertEqual(analyze.status, 0, analyze.stderr)
+        XCTAssertTrue(exists("elsewhere/analysis/analysis.json") && exists("elsewhere/analysis/stationarity.json"))
+        XCTAssertFalse(exists("run/analysis.json"))
+        XCTAssertEqual(try runReluflow(["analyze", "run", "--out", "elsewhere/analysis"], in: dir).status, 0, "a second analysis replaces the first")
+        let plot = try runReluflow(["plot", "run", "--out", "figures"], in: dir)
+        XCTAssertEqual(plot.status, 0, plot.stderr)
+        XCTAssertTrue(exists("figures/loss.svg"))
+
+        guard getuid() != 0 else {
+            // root writes into read-only folders; check the exit status on a path below a file instead.
+            let blocked = try runReluflow(["analyze", "run", "--out", "notes.txt/sub"], in: dir)
+            XCTAssertEqual(blocked.status, 3, blocked.stderr)
+            XCTAssertTrue(blocked.stderr.contains("cannot create notes.txt"), blocked.stderr)
+            XCTAssertFalse(blocked.stderr.contains("NSCocoaErrorDomain"), blocked.stderr)
+            return
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: dir.appendingPathComponent("run").path)
+        defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir.appendingPathComponent("run").path) }
+        let readOnly = try runReluflow(["analyze", "run"], in: dir)
+        XCTAssertEqual(readOnly.status, 3, readOnly.stderr)
+        XCTAssertTrue(readOnly.stderr.contains("Permission denied"), readOnly.stderr)
+    }
+
+    /// Folders that are not runs, and damaged runs, are named in the message.
+    func testNotARunFolderIsNamed() throws {
+        let analyze = try runReluflow(["analyze", "src"], in: dir)
+        XCTAssertEqual(analyze.status, 2)
+        XCTAssertTrue(analyze.stderr.contains("src is not a ReluFlow run folder"), analyze.stderr)
+        XCTAssertFalse(analyze.stderr.contains("--config"), analyze.stderr)
+        let resume = try runReluflow(["simulate", "--resume", "nowhere"], in: dir)
+        XCTAssertEqual(resume.status, 2)
+        XCTAssertTrue(resume.stderr.contains("nowhere does not exist"), resume.stderr)
+        XCTAssertEqual(try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "run"], in: dir).status, 0)
+        try Data().write(to: dir.appendingPathComponent("run/events.csv"))
+        let empty = try runReluflow(["analyze", "run"], in: dir)
+        XCTAssertEqual(empty.status, 2, empty.stdout)
+        XCTAssertTrue(empty.stderr.contains("events.csv"), empty.stderr)
+        try #"{"t": "soon"}"#.write(to: dir.appendingPathComponent("run/checkpoint.json"), atomically: true, encoding: .utf8)
+        let corrupt = try runReluflow(["simulate", "--resume", "run", "--T", "5"], in: dir)
+        XCTAssertEqual(corrupt.status, 2)
+        XCTAssertTrue(corrupt.stderr.contains("checkpoint.json is corrupt"), corrupt.stderr)
+    }
+}
+
+/// SIGTERM and SIGHUP stop a run as Ctrl-C does; a run killed outright resumes from its last
+/// periodic checkpoint; either way the continued run matches the uninterrupted one (same events,
+/// θ within 1e-10: the restart at the checkpoint changes the step sequence, and the flow's
+/// tolerance, rtol 1e-10, bounds what that moves).
+final class SignalResumeTests: XCTestCase {
+    /// d = 2, 400 points, width 40 to T = 10: about 3 s in a debug build, ~300 events.
+    static let config = #"{"data": {"target": {"function": "sin(3*x)", "m": 400, "range": [-1, 1], "dim": 2, "points": "random"}}, "network": {"width": 40}, "flow": {"T": 10}}"#
+
+    func start(_ arguments: [String], in dir: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = reluflowExecutable()
+        process.arguments = arguments
+        process.currentDirectoryURL = dir
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    func summary(_ folder: URL) throws -> RunSummary {
+        try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: folder.appendingPathComponent("summary.json")))
+    }
+
+    func eventRows(_ folder: URL) throws -> [[Substring]] {
+        try String(contentsOf: folder.appendingPathComponent("events.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { $0.split(separator: ",") }
+    }
+
+    func assertMatches(_ folder: URL, _ reference: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        let a = try summary(folder), b = try summary(reference)
+        XCTAssertEqual(a.status, .completed, file: file, line: line)
+        XCTAssertEqual(a.finalTime, b.finalTime, file: file, line: line)
+        let gap = zip(a.theta, b.theta).map { abs($0 - $1) }.max()!
+        XCTAssertLessThan(gap, 1e-10, file: file, line: line)
+        let ea = try eventRows(folder), eb = try eventRows(reference)
+        XCTAssertEqual(ea.count, eb.count, file: file, line: line)
+        XCTAssertEqual(ea.map { $0[1...3] }, eb.map { $0[1...3] }, "events (neuron, point, kind)", file: file, line: line)
+        // Each sample time at most once, increasing.
+        let times = try String(contentsOf: folder.appendingPathComponent("trajectory.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[0])! }
+        XCTAssertEqual(times, times.sorted(), file: file, line: line)
+        XCTAssertEqual(Set(times).count, times.count, file: file, line: line)
+        let npyRows = try RunContinuation.read(folder.path, problem: try RunConfig.load(path: folder.appendingPathComponent("config.json").path).resolve().problem).earlier
+        XCTAssertEqual(npyRows.samples.count, times.count, file: file, line: line)
+    }
+
+    func testTerminationSignalsInterruptResumably() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.config.write(to: dir.appendingPathComponent("mid.json"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try runReluflow(["simulate", "--config", "mid.json", "--out", "reference", "--quiet"], in: dir).status, 0)
+        for (signal, status) in [(SIGTERM, Int32(143)), (SIGHUP, Int32(129))] {
+            let name = "stopped-\(signal)"
+            let process = try start(["simulate", "--config", "mid.json", "--out", name, "--quiet"], in: dir)
+            Thread.sleep(forTimeInterval: 0.8)
+            kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, status, "signal \(signal)")
+            let folder = dir.appendingPathComponent(name)
+            XCTAssertEqual(try summary(folder).status, .interrupted, "signal \(signal)")
+            let resumed = try runReluflow(["simulate", "--resume", name, "--quiet"], in: dir)
+            XCTAssertEqual(resumed.status, 0, resumed.stderr)
+            try assertMatches(folder, dir.appendingPathComponent("reference"))
+        }
+    }
+
+    /// SIGKILL: nothing runs after it. The staging folder's last checkpoint is continued by
+    /// `--resume` with the run folder's name (or the staging folder's).
+    func testKilledRunResumesFromItsCheckpoint() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.config.write(to: dir.appendingPathComponent("mid.json"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try runReluflow(["simulate", "--config", "mid.json", "--out", "reference", "--quiet"], in: dir).status, 0)
+        for byStagingName in [false, true] {
+            let name = "killed-\(byStagingName)"
+            let process = try start(["simulate", "--config", "mid.json", "--out", name, "--quiet", "--checkpoint-every", "0.05"], in: dir)
+            let staging = dir.appendingPathComponent(".\(name).partial-\(process.processIdentifier)")
+            // Wait for a checkpoint past t = 0.5, then kill.
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline, (ResumePoint.read(folder: staging.path)?.t ?? 0) < 0.5, process.isRunning {
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            XCTAssertTrue(process.isRunning, "the run ended before a checkpoint past t = 0.5")
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path))
+            // A fresh run elsewhere keeps the resumable folder.
+            XCTAssertEqual(try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "other-\(name)"], in: dir).status, 0)
+            let resumed = try runReluflow(["simulate", "--resume", byStagingName ? staging.lastPathComponent : name, "--quiet"], in: dir)
+            XCTAssertEqual(resumed.status, 0, resumed.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: staging.path), "the staging folder is removed once resumed")
+            try assertMatches(dir.appendingPathComponent(name), dir.appendingPathComponent("reference"))
+        }
+    }
+}
