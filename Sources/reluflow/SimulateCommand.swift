@@ -89,8 +89,48 @@ struct SimulateCommand: ParsableCommand {
         let (problem, resolved) = try runConfig.resolve()
         let outPath = out ?? "runs/\(name)"
         try RunFolder.checkDestination(outPath)
-
+        if let segments = resolved.flow.segments, !segments.isEmpty {
+            return try repeatSegments(segments, config: resolved, outPath: outPath)
+        }
         try integrate(problem, config: resolved, outPath: outPath)
+    }
+
+    /// A config with `flow.segments` (that of a resumed run): each part runs with its options up to
+    /// the time it reached, into a hidden folder beside the output, and the next continues from it
+    /// as `--resume` did; the last part writes the output. The same steps, so the same run.
+    private func repeatSegments(_ segments: [FlowSegment], config resolved: RunConfig, outPath: String) throws {
+        let target = RunFolder.absoluteOutputPath(outPath)
+        let parent = (target as NSString).deletingLastPathComponent, name = (target as NSString).lastPathComponent
+        var previous: String? = nil
+        defer { if let previous { RunFolder.removePart(previous) } }
+        for k in 0...segments.count {
+            var config = resolved
+            if k < segments.count {
+                config.flow = segments[k].flow
+                config.flow.segments = k == 0 ? nil : Array(segments[..<k])
+            } else {
+                config.flow.segments = segments
+            }
+            var (problem, _) = try config.resolve()
+            if k < segments.count { problem.options.stopAt = segments[k].until }
+            let folder = k < segments.count ? (parent as NSString).appendingPathComponent(".\(name).part\(k)-\(getpid())") : outPath
+            var earlier: EarlierRecords? = nil
+            if let previous {
+                earlier = try EarlierRecords.read(previous, problem: problem)
+                problem = earlier!.continuation(of: problem)
+            }
+            let status = try integrate(problem, config: config, outPath: folder, earlier: earlier, report: k == segments.count)
+            if let previous { RunFolder.removePart(previous) }
+            previous = k < segments.count ? folder : nil
+            guard status == .completed || (k < segments.count && status == .interrupted && !Interrupt.requested) else {
+                if k < segments.count {
+                    previous = nil
+                    throw RunFailure(message: "part \(k) of the run (flow.segments[\(k)]) ended \(status.rawValue); its folder \(folder) is left for inspection",
+                                     status: Interrupt.requested ? Interrupt.exitStatus : 1)
+                }
+                return
+            }
+        }
     }
 
     /// `--resume DIR`: the earlier run's resolved config and checkpoint, integrated on to T. DIR is
@@ -124,12 +164,18 @@ struct SimulateCommand: ParsableCommand {
         }
         if let point { try point.recover(folder: source, field: "--resume") }
         var runConfig = try RunContinuation.config(ofRunFolder: source, field: "--resume")
+        let earlierFlow = runConfig.flow
         try applyOverrides(&runConfig)
-        let (base, resolved) = try runConfig.resolve()
+        let (base, _) = try runConfig.resolve()
         let earlier = try EarlierRecords.read(source, problem: base)
         guard earlier.checkpoint.t < base.options.T else {
             throw InputError("--T", "the run in \(source) already reached t = \(earlier.checkpoint.t); give a larger --T to continue it")
         }
+        // Provenance: the earlier part, with its options and the time it reached, becomes a segment.
+        var part = earlierFlow
+        part.segments = nil
+        runConfig.flow.segments = (earlierFlow.segments ?? []) + [FlowSegment(part, until: earlier.checkpoint.t)]
+        let (_, resolved) = try runConfig.resolve()
         let outPath = out ?? destination
         try RunFolder.checkDestination(outPath, field: out == nil ? "--resume" : "--out")
         try integrate(earlier.continuation(of: base), config: resolved, outPath: outPath, earlier: earlier)
@@ -137,7 +183,9 @@ struct SimulateCommand: ParsableCommand {
 
     /// Solves with the run folder streamed to disk (`RunStream`), so memory stays O(n·m + samples);
     /// a continuation copies the earlier records from their files first.
-    private func integrate(_ problem: FlowProblem, config resolved: RunConfig, outPath: String, earlier: EarlierRecords? = nil) throws {
+    @discardableResult
+    private func integrate(_ problem: FlowProblem, config resolved: RunConfig, outPath: String, earlier: EarlierRecords? = nil,
+                           report printed: Bool = true) throws -> FlowStatus {
         let progressLine = ProgressLine(quiet: quiet)
         guard checkpointEvery >= 0, checkpointEvery.isFinite else { throw InputError("--checkpoint-every", "must be a number of seconds ≥ 0") }
         let stream = try earlier.map { try RunStream(path: outPath, problem: problem, continuing: $0) }
@@ -156,6 +204,7 @@ struct SimulateCommand: ParsableCommand {
                                 + "  invariant drift %.2e, dissipation defect %.2e",
                             s.status.rawValue, outPath, s.finalTime, s.initialLoss, s.finalLoss, s.events, s.steps,
                             usage, s.wallSeconds, s.invariantDrift, s.dissipationDefect)
+        guard printed else { return solution.status }
         switch solution.status {
         case .completed:
             print(report)
@@ -167,6 +216,7 @@ struct SimulateCommand: ParsableCommand {
             throw RunFailure(message: "interrupted by \(Interrupt.signalName) at t = \(s.finalTime); continue with: reluflow simulate --resume \(outPath)",
                              status: Interrupt.exitStatus)
         }
+        return solution.status
     }
 
     private func applyOverrides(_ c: inout RunConfig) throws {

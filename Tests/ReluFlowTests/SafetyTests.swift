@@ -188,6 +188,7 @@ final class SignalResumeTests: XCTestCase {
     }
 
     func testTerminationSignalsInterruptResumably() throws {
+        // (and see ProvenanceTests for a resume with other options)
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try Self.config.write(to: dir.appendingPathComponent("mid.json"), atomically: true, encoding: .utf8)
@@ -204,6 +205,11 @@ final class SignalResumeTests: XCTestCase {
             let resumed = try runReluflow(["simulate", "--resume", name, "--quiet"], in: dir)
             XCTAssertEqual(resumed.status, 0, resumed.stderr)
             try assertMatches(folder, dir.appendingPathComponent("reference"))
+            guard signal == SIGTERM else { continue }
+            // The resumed run's config repeats it, the interrupted part included, file for file.
+            let again = try runReluflow(["simulate", "--config", "\(name)/config.json", "--out", "again", "--quiet"], in: dir)
+            XCTAssertEqual(again.status, 0, again.stderr)
+            try assertSameFiles(folder, dir.appendingPathComponent("again"))
         }
     }
 
@@ -234,5 +240,57 @@ final class SignalResumeTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: staging.path), "the staging folder is removed once resumed")
             try assertMatches(dir.appendingPathComponent(name), dir.appendingPathComponent("reference"))
         }
+    }
+}
+
+/// Every file of two run folders equal byte for byte, but summary.json's wall-clock entries and the
+/// marker's size of summary.json.
+func assertSameFiles(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+    let names = try FileManager.default.contentsOfDirectory(atPath: a.path).sorted()
+    XCTAssertEqual(names, try FileManager.default.contentsOfDirectory(atPath: b.path).sorted(), file: file, line: line)
+    for name in names where name != OutputMarker.fileName {
+        var x = try Data(contentsOf: a.appendingPathComponent(name)), y = try Data(contentsOf: b.appendingPathComponent(name))
+        if name == "summary.json" {
+            func timeless(_ data: Data) throws -> Data {
+                var object = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+                for key in ["wallSeconds", "stepperSeconds"] { object[key] = nil }
+                return try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            }
+            x = try timeless(x)
+            y = try timeless(y)
+        }
+        XCTAssertEqual(x, y, "\(name) differs", file: file, line: line)
+    }
+}
+
+/// `--resume` keeps the provenance: every part's options and the time it reached are in
+/// config.json (`flow.segments`) and summary.json (`segments`), and the config repeats the run.
+final class ProvenanceTests: XCTestCase {
+    func testResumedRunWithOtherOptionsIsRepeatedByItsConfig() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertEqual(try runReluflow(["simulate", "--example", "sine", "--T", "100", "--out", "run", "--quiet"], in: dir).status, 0)
+        let resumed = try runReluflow(["simulate", "--resume", "run", "--rtol", "1e-6", "--T", "1000", "--quiet"], in: dir)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let config = try RunConfig.load(path: dir.appendingPathComponent("run/config.json").path)
+        XCTAssertEqual(config.flow.rtol, 1e-6)
+        XCTAssertEqual(config.flow.segments?.count, 1)
+        XCTAssertEqual(config.flow.segments?.first?.rtol, 1e-10)
+        XCTAssertEqual(config.flow.segments?.first?.until, 100)
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: dir.appendingPathComponent("run/summary.json")))
+        XCTAssertEqual(summary.segments?.map(\.until), [100, 1000])
+        XCTAssertEqual(summary.segments?.map(\.rtol), [1e-10, 1e-6])
+        let again = try runReluflow(["simulate", "--config", "run/config.json", "--out", "again", "--quiet"], in: dir)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        try assertSameFiles(dir.appendingPathComponent("run"), dir.appendingPathComponent("again"))
+        // No part folders are left.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }, [])
+        // Segments are validated like the flow section.
+        var bad = config
+        bad.flow.segments![0].until = 5000
+        try bad.encoded().write(to: dir.appendingPathComponent("bad.json"))
+        let refused = try runReluflow(["simulate", "--config", "bad.json", "--out", "bad", "--quiet"], in: dir)
+        XCTAssertEqual(refused.status, 2)
+        XCTAssertTrue(refused.stderr.contains("flow.segments[0].until"), refused.stderr)
     }
 }

@@ -53,48 +53,20 @@ extension RunConfig {
             theta[network.c0Index!] = c0
         }
 
-        // Flow
-        var options = FlowOptions()
-        let flow = self.flow
-        if let T = flow.T {
-            guard T.isFinite, T > 0 else { throw InputError("flow.T", "must be a finite number > 0 (got \(T))") }
-            options.T = T
-        }
-        if let rtol = flow.rtol {
-            guard rtol.isFinite, rtol > 0, rtol < 1 else { throw InputError("flow.rtol", "must lie in (0, 1) (got \(rtol))") }
-            options.rtol = rtol
-        }
-        if let atol = flow.atol {
-            guard atol.isFinite, atol >= 0 else { throw InputError("flow.atol", "must be a finite number ≥ 0 (got \(atol))") }
-            options.atol = atol
-        }
-        if let name = flow.stepper {
-            guard let stepper = Stepper(rawValue: name) else {
-                throw InputError("flow.stepper", "unknown stepper '\(name)' (known: \(Stepper.names))")
+        // Flow: the options of this part, and those of the earlier parts of a resumed run.
+        var options = try Self.flowOptions(flow, field: "flow")
+        var segments: [FlowSegment] = []
+        for (k, segment) in (flow.segments ?? []).enumerated() {
+            let field = "flow.segments[\(k)]"
+            let parsed = try Self.flowOptions(segment.flow, field: field)
+            let start = segments.last?.until ?? 0
+            guard segment.until.isFinite, segment.until > start, segment.until <= parsed.T else {
+                throw InputError("\(field).until", "must lie in (\(start), \(parsed.T)] (got \(segment.until))")
             }
-            options.stepper = stepper
+            segments.append(FlowSegment(Self.resolvedFlow(parsed), until: segment.until))
         }
-        if let samples = flow.samples {
-            if let spacing = samples.spacing {
-                guard let s = SampleSpacing(rawValue: spacing) else {
-                    throw InputError("flow.samples.spacing", "must be 'log' or 'linear' (got '\(spacing)')")
-                }
-                options.sampleSpacing = s
-            }
-            if let count = samples.count {
-                guard count >= 2, count <= 10_000_000 else { throw InputError("flow.samples.count", "must lie in 2…10000000 (got \(count))") }
-                options.sampleCount = count
-            }
-            if let tMin = samples.tMin {
-                guard tMin.isFinite, tMin > 0, tMin < options.T else {
-                    throw InputError("flow.samples.tMin", "must lie in (0, T) (got \(tMin))")
-                }
-                options.sampleTMin = tMin
-            }
-        }
-        if let maxEvents = flow.maxEvents {
-            guard maxEvents >= 1 else { throw InputError("flow.maxEvents", "must be at least 1") }
-            options.maxEvents = maxEvents
+        if let last = segments.last, last.until >= options.T {
+            throw InputError("flow.T", "must exceed the time the earlier parts reached (\(last.until))")
         }
 
         // Resolved config: explicit data and parameters, every default written.
@@ -106,12 +78,65 @@ extension RunConfig {
             b: (0..<n).map { theta[network.bIndex($0)] },
             c: (0..<n).map { theta[network.cIndex($0)] },
             c0: network.c0Index.map { theta[$0] })
-        out.flow = FlowConfig(
+        out.flow = Self.resolvedFlow(options)
+        out.flow.segments = segments.isEmpty ? nil : segments
+        return (FlowProblem(data: data, network: network, theta0: theta, options: options), out)
+    }
+
+    /// The options of a `flow` section (or of one of its segments, `field`), validated.
+    static func flowOptions(_ flow: FlowConfig, field: String) throws -> FlowOptions {
+        var options = FlowOptions()
+        if let T = flow.T {
+            guard T.isFinite, T > 0 else { throw InputError("\(field).T", "must be a finite number > 0 (got \(T))") }
+            options.T = T
+        }
+        if let rtol = flow.rtol {
+            guard rtol.isFinite, rtol > 0, rtol < 1 else { throw InputError("\(field).rtol", "must lie in (0, 1) (got \(rtol))") }
+            options.rtol = rtol
+        }
+        if let atol = flow.atol {
+            guard atol.isFinite, atol >= 0 else { throw InputError("\(field).atol", "must be a finite number ≥ 0 (got \(atol))") }
+            options.atol = atol
+        }
+        if let name = flow.stepper {
+            guard let stepper = Stepper(rawValue: name) else {
+                throw InputError("\(field).stepper", "unknown stepper '\(name)' (known: \(Stepper.names))")
+            }
+            options.stepper = stepper
+        }
+        if let samples = flow.samples {
+            if let spacing = samples.spacing {
+                guard let s = SampleSpacing(rawValue: spacing) else {
+                    throw InputError("\(field).samples.spacing", "must be 'log' or 'linear' (got '\(spacing)')")
+                }
+                options.sampleSpacing = s
+            }
+            if let count = samples.count {
+                guard count >= 2, count <= 10_000_000 else { throw InputError("\(field).samples.count", "must lie in 2…10000000 (got \(count))") }
+                options.sampleCount = count
+            }
+            if let tMin = samples.tMin {
+                guard tMin.isFinite, tMin > 0, tMin < options.T else {
+                    throw InputError("\(field).samples.tMin", "must lie in (0, T) (got \(tMin))")
+                }
+                options.sampleTMin = tMin
+            }
+        }
+        if let maxEvents = flow.maxEvents {
+            guard maxEvents >= 1 else { throw InputError("\(field).maxEvents", "must be at least 1") }
+            options.maxEvents = maxEvents
+        }
+
+        return options
+    }
+
+    /// A flow section with every default written.
+    static func resolvedFlow(_ options: FlowOptions) -> FlowConfig {
+        FlowConfig(
             T: options.T, rtol: options.rtol, atol: options.atol, stepper: options.stepper.rawValue,
             samples: SampleConfig(spacing: options.sampleSpacing.rawValue, count: options.sampleCount,
                                   tMin: options.sampleSpacing == .log ? (options.sampleTMin ?? min(1e-3, options.T / 100)) : options.sampleTMin),
             maxEvents: options.maxEvents)
-        return (FlowProblem(data: data, network: network, theta0: theta, options: options), out)
     }
 
     private func resolveData() throws -> Dataset {

@@ -102,15 +102,47 @@ public struct FlowConfig: Codable, Sendable, Equatable {
     public var samples: SampleConfig?
     /// The run fails (exit 1) after this many events: a guard against chattering.
     public var maxEvents: Int?
+    /// The earlier parts of a resumed run, in order: each ran with its own options up to the time
+    /// it reached, and the next continued from there; the options above are the last part's. A
+    /// config with segments runs them all, so the config of a resumed run repeats it exactly.
+    public var segments: [FlowSegment]?
 
     public init(T: Double? = nil, rtol: Double? = nil, atol: Double? = nil, stepper: String? = nil,
-                samples: SampleConfig? = nil, maxEvents: Int? = nil) {
+                samples: SampleConfig? = nil, maxEvents: Int? = nil, segments: [FlowSegment]? = nil) {
         self.T = T
         self.rtol = rtol
         self.atol = atol
         self.stepper = stepper
         self.samples = samples
         self.maxEvents = maxEvents
+        self.segments = segments
+    }
+}
+
+/// One part of a resumed run (`flow.segments`): the flow options it ran with (its sample grid is
+/// that of its T) and the time `until` it reached (T, or where it was interrupted).
+public struct FlowSegment: Codable, Sendable, Equatable {
+    public var until: Double
+    public var T: Double?
+    public var rtol: Double?
+    public var atol: Double?
+    public var stepper: String?
+    public var samples: SampleConfig?
+    public var maxEvents: Int?
+
+    public init(_ flow: FlowConfig, until: Double) {
+        self.until = until
+        T = flow.T
+        rtol = flow.rtol
+        atol = flow.atol
+        stepper = flow.stepper
+        samples = flow.samples
+        maxEvents = flow.maxEvents
+    }
+
+    /// The part's options as a flow config (without segments).
+    public var flow: FlowConfig {
+        FlowConfig(T: T, rtol: rtol, atol: atol, stepper: stepper, samples: samples, maxEvents: maxEvents)
     }
 }
 
@@ -210,12 +242,14 @@ extension InputError {
 
 /// The allowed keys of every object in a config, for the unknown-key check.
 enum KeyCheck {
-    indirect enum Shape {
+    indirect enum Shape: Sendable {
         case object([String: Shape])
         case any
         /// A whole number ≥ the bound (checked here because Foundation's decoder reports a
         /// non-integral or negative number for an integer field without its path).
         case integer(min: Int)
+        /// A list whose every element has the shape.
+        case list(Shape)
     }
 
     static let runConfig: Shape = .object([
@@ -229,13 +263,20 @@ enum KeyCheck {
             "width": .integer(min: Int.min), "outputBias": .any, "W": .any, "b": .any, "c": .any, "c0": .any,
             "init": .object(["scheme": .any, "seed": .integer(min: 0), "scale": .any, "biasScale": .any, "balanced": .any]),
         ]),
-        "flow": .object([
-            "T": .any, "rtol": .any, "atol": .any, "stepper": .any, "maxEvents": .integer(min: Int.min),
-            "samples": .object(["spacing": .any, "count": .integer(min: Int.min), "tMin": .any]),
-        ]),
+        "flow": .object(flowKeys.merging(["segments": .list(.object(flowKeys.merging(["until": .any]) { a, _ in a }))]) { a, _ in a }),
     ])
 
+    static let flowKeys: [String: Shape] = [
+        "T": .any, "rtol": .any, "atol": .any, "stepper": .any, "maxEvents": .integer(min: Int.min),
+        "samples": .object(["spacing": .any, "count": .integer(min: Int.min), "tMin": .any]),
+    ]
+
     static func check(_ value: Any, against shape: Shape, path: String) throws {
+        if case .list(let element) = shape {
+            guard let items = value as? [Any] else { throw InputError(path, "expected a list") }
+            for (k, item) in items.enumerated() { try check(item, against: element, path: "\(path)[\(k)]") }
+            return
+        }
         if case .integer(let bound) = shape {
             guard let number = value as? NSNumber,
                   let d = Double(exactly: number.doubleValue), d.rounded() == d, abs(d) < 9e15 else {

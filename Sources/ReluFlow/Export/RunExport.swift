@@ -27,7 +27,11 @@ public enum RunExport {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         var files: [(String, Data)] = []
         files.append(("config.json", try config.encoded()))
-        files.append(("summary.json", try encoder.encode(RunSummary(solution))))
+        var summary = RunSummary(solution)
+        var last = config.flow
+        last.segments = nil
+        summary.segments = (config.flow.segments ?? []) + [FlowSegment(last, until: solution.finalTime)]
+        files.append(("summary.json", try encoder.encode(summary)))
         files.append(("checkpoint.json", try encoder.encode(solution.checkpoint)))
         let data = solution.problem.data
         let d = data.dimension

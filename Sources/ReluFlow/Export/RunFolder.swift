@@ -149,6 +149,13 @@ public enum RunFolder {
         }
     }
 
+    /// The absolute form of an output path (`~` expanded, standardised).
+    public static func absoluteOutputPath(_ path: String) -> String { absolute(path) }
+
+    /// Removes a part folder of a run in several parts (a `flow.segments` repetition): only the
+    /// files ReluFlow writes, then the folder.
+    public static func removePart(_ folder: String) { removeOwnFiles(of: folder) }
+
     /// Whether process `pid` exists.
     static func isRunning(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno != ESRCH

@@ -42,6 +42,9 @@ public struct RunSummary: Codable, Sendable {
     public var dissipationDefect: Double
     /// ∫₀ᵀ |θ'|² dt.
     public var dissipated: Double
+    /// The parts of the run, each with its options and the time it reached (`flow.segments` and
+    /// the last part): one for a run that was never resumed. Absent in summaries of older versions.
+    public var segments: [FlowSegment]?
     public var version: String
 
     public init(_ solution: FlowSolution) {

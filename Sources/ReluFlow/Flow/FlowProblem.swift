@@ -108,6 +108,9 @@ public struct FlowOptions: Sendable, Equatable {
     /// tolerance of the steps they replace; the others are located one at a time. `automatic` uses them from
     /// `CrossingBatchPolicy.minimumPairs` pairs n·G on, where they pay.
     public var crossingBatches: CrossingBatchPolicy = .automatic
+    /// Stop (status `interrupted`) at the first step end at or after this time, as an interrupted
+    /// run stops: how a part of a resumed run (`flow.segments`) is repeated. nil: run to T.
+    public var stopAt: Double? = nil
 
     public init() {}
 

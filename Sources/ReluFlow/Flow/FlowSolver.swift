@@ -263,6 +263,11 @@ private final class FlowIntegration {
                 solution.message = "interrupted at t = \(t)"
                 break
             }
+            if let stop = options.stopAt, t >= stop {
+                solution.status = .interrupted
+                solution.message = "stopped at t = \(t), the end of this part (flow.segments)"
+                break
+            }
             if let failure = hooks.recorder?.failure {
                 solution.status = .failed
                 solution.message = "writing the run's records failed at t = \(t): \(failure)"
