@@ -107,6 +107,7 @@ public enum RunContinuation {
         diag.batchedCrossings = summary.batchedCrossings ?? 0
         diag.crossingBatches = summary.crossingBatches ?? 0
         diag.zeroLossTime = summary.zeroLossTime
+        diag.stationaryTime = summary.stationaryTime
         earlier.diagnostics = diag
         return (checkpoint, earlier)
     }
@@ -204,6 +205,7 @@ public enum RunContinuation {
         for (k, v) in before.stepperSteps { diag.stepperSteps[k, default: 0] += v }
         for (k, v) in before.stepperSeconds { diag.stepperSeconds[k, default: 0] += v }
         diag.zeroLossTime = before.zeroLossTime ?? later.zeroLossTime
+        diag.stationaryTime = before.stationaryTime ?? later.stationaryTime
         return diag
     }
 

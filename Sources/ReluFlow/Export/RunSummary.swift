@@ -36,6 +36,10 @@ public struct RunSummary: Codable, Sendable {
     /// When the loss reached zero to working precision (every residual within its rounding
     /// level); the state is held from there to T. Null otherwise.
     public var zeroLossTime: Double?
+    /// When the state became stationary to working precision at a non-zero loss: the field within
+    /// its rounding level and the loss constant to rounding while t doubled (FlowSolver's
+    /// `StationaryHold`); the state is held from there to T. Null otherwise.
+    public var stationaryTime: Double?
     /// max_i |q_i(T) − q_i(0)| (SPEC §4).
     public var invariantDrift: Double
     /// |L(0) − L(T) − ∫|θ'|²| / L(0) (SPEC §4).
@@ -74,6 +78,7 @@ public struct RunSummary: Codable, Sendable {
         batchedCrossings = diag.batchedCrossings
         crossingBatches = diag.crossingBatches
         zeroLossTime = diag.zeroLossTime
+        stationaryTime = diag.stationaryTime
         invariantDrift = diag.invariantDrift
         dissipationDefect = diag.dissipationDefect
         dissipated = diag.dissipated

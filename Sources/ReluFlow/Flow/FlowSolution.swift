@@ -151,6 +151,8 @@ public struct FlowDiagnostics: Sendable, Codable {
     public var crossingBatches = 0
     /// When the loss reached zero to working precision (then the state is held to T), or nil.
     public var zeroLossTime: Double? = nil
+    /// When the state became stationary to working precision at non-zero loss (held from there to T).
+    public var stationaryTime: Double? = nil
 }
 
 /// Result of `solve`: samples, events, patterns and diagnostics.

@@ -508,6 +508,42 @@ final class ModeField {
         return true
     }
 
+    /// How far the field `f` of the last `evaluate` (at state y) lies above its rounding level:
+    /// the largest ratio, over the blocks of the field, of its norm to the rounding error its
+    /// computation can carry. Every neuron's block is a multiple of F_i = Σ_g s_ig R_g x̃_g
+    /// (f_(w_i, b_i) = −(c_i/m) F_i, projected when it slides; f_(c_i) = −(w_i, b_i)·F_i / m; f_(c_0)
+    /// = −Σ_g R_g / m), whose rounding error is at most about
+    /// S_i = Σ_(g: pair not off) (δR_g + 16 ε |R_g|) |x̃_g|, with δR_g the residual's own rounding
+    /// level (`residualNoise`) and 16 ε|R_g| the sums'. A ratio of a few means the field is zero
+    /// to working precision: a stationary point (SPEC §5) reached, non-zero loss or not.
+    func fieldRoundingRatio(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+        prepareRoundingScales(y)
+        let bOff = n * d, cOff = n * d + n
+        var noise = [Double](repeating: 0, count: G)
+        var total = 0.0
+        for g in 0..<G {
+            noise[g] = (residualNoise(g) + 16 * Double.ulpOfOne * abs(R[g])) * normalNorm(g)
+            total += residualNoise(g) + 16 * Double.ulpOfOne * abs(R[g])
+        }
+        var ratio = 0.0
+        func update(_ size: Double, _ level: Double) {
+            if size == 0 { return }
+            ratio = max(ratio, level > 0 ? size / level : .infinity)
+        }
+        for i in 0..<n {
+            var S = 0.0
+            for g in 0..<G where states[i * G + g] != .off { S += noise[g] }
+            var wb2 = 0.0, fwb2 = 0.0
+            for k in 0..<d { wb2 += y[i * d + k] * y[i * d + k]; fwb2 += f[i * d + k] * f[i * d + k] }
+            wb2 += y[bOff + i] * y[bOff + i]
+            fwb2 += f[bOff + i] * f[bOff + i]
+            update(fwb2.squareRoot(), abs(y[cOff + i]) * invM * S)
+            update(abs(f[cOff + i]), wb2.squareRoot() * invM * S)
+        }
+        if network.outputBias { update(abs(f[2 * n + n * d]), invM * total) }
+        return ratio
+    }
+
     /// Bound on the rounding error of R_g = μ_g N_g − Y_g (after `prepareRoundingScales`).
     @inline(__always)
     func residualNoise(_ g: Int) -> Double {
