@@ -309,7 +309,7 @@ final class PlateauTests: XCTestCase {
         let wdot = -c / 3 * zip(r, data.x).reduce(0) { $0 + $1.0 * $1.1 }
         let bdot = -c / 3 * r.reduce(0, +)
         let k = -b / w, kdot = -(bdot * w - b * wdot) / (w * w)
-        let forecast = try XCTUnwrap(ExitForecast.make(network: network, data: data, states: states, theta: theta, t: 1, previous: nil))
+        let forecast = try XCTUnwrap(try ExitForecast.make(network: network, data: data, states: states, theta: theta, t: 1, previous: nil))
         XCTAssertEqual(forecast.mechanism, .knotCrossing)
         XCTAssertEqual(forecast.neuron, 0)
         // k̇ > 0 here (the residuals pull the knot right), so the next point ahead is x = −0.5.
@@ -319,6 +319,6 @@ final class PlateauTests: XCTestCase {
         XCTAssertEqual(forecast.timeToExit, (-0.5 - k) / kdot, accuracy: 1e-12 * forecast.timeToExit)
         // With y = (1, 0.3, −0.4) the knot moves left, away from every point: no forecast.
         let away = try Dataset(x: [[-0.5], [0.2], [0.6]], y: [1.0, 0.3, -0.4])
-        XCTAssertNil(ExitForecast.make(network: network, data: away, states: states, theta: theta, t: 1, previous: nil))
+        XCTAssertNil(try ExitForecast.make(network: network, data: away, states: states, theta: theta, t: 1, previous: nil))
     }
 }

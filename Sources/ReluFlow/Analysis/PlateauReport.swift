@@ -169,7 +169,7 @@ public enum PlateauReport {
                     plateau.predictionTime = t[mid]
                     let reading = try KnotReading(network: network, data: data, theta: samples[mid].theta)
                     plateau.exitPrediction = reading.exitPrediction
-                    plateau.exitForecast = ExitForecast.make(
+                    plateau.exitForecast = try ExitForecast.make(
                         network: network, data: data, states: states, theta: samples[mid].theta, t: t[mid],
                         previous: previous.map { (t[$0], samples[$0].theta) })
                     plateau.observedExit = observedExit(solution, after: interval)

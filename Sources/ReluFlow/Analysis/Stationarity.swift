@@ -118,6 +118,7 @@ public enum Stationarity {
             let a = field.alpha[k]
             if a.isFinite && (a < -1e-9 || a > 1 + 1e-9) { alphasAdmissible = false }
         }
+        if let failure = field.numericalFailure { throw failure }
         var neurons: [StationarityReport.Neuron] = []
         for i in 0..<n {
             var momentOn = [Double](repeating: 0, count: d + 1)
