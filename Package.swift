@@ -21,7 +21,9 @@ let package = Package(
         // LAPACK through OpenBLAS (Debian: libopenblas-dev): minimum-norm least squares (dgelsd)
         // for pattern floors and regression lines, SVD (dgesdd) for the tangent projector of
         // ModeCurvature. OpenBLAS, not the reference liblapack-dev: 0.38 s against 4.3 s for one
-        // 10⁴ × 760 pattern-floor design (README, "Least squares").
+        // 10⁴ × 760 pattern-floor design (README, "Performance", Least squares). It must come after CGSL in
+        // ReluFlow's dependencies: GSL's cblas_* calls then bind to the reference libgslcblas, not
+        // to OpenBLAS's (BLASLinkageTests).
         .systemLibrary(
             name: "CLapack",
             pkgConfig: "openblas",
