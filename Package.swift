@@ -18,11 +18,22 @@ let package = Package(
             pkgConfig: "gsl",
             providers: [.apt(["libgsl-dev"])]
         ),
+        // LAPACK through OpenBLAS (Debian: libopenblas-dev): minimum-norm least squares (dgelsd)
+        // for pattern floors and regression lines, SVD (dgesdd) for the tangent projector of
+        // ModeCurvature. OpenBLAS, not the reference liblapack-dev: 0.38 s against 4.3 s for one
+        // 10⁴ × 760 pattern-floor design (README, "Performance", Least squares). It must come after CGSL in
+        // ReluFlow's dependencies: GSL's cblas_* calls then bind to the reference libgslcblas, not
+        // to OpenBLAS's (BLASLinkageTests).
+        .systemLibrary(
+            name: "CLapack",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
         // The field's two passes in 256-bit lanes (AVX2, chosen at run time; bitwise equal results).
         .target(name: "CFieldKernels"),
         .target(
             name: "ReluFlow",
-            dependencies: ["CGSL", "CFieldKernels"]
+            dependencies: ["CGSL", "CLapack", "CFieldKernels"]
         ),
         .executableTarget(
             name: "reluflow",

@@ -27,6 +27,10 @@ struct ReluflowCommand: ParsableCommand {
         } catch let error as FileError {
             FileHandle.standardError.write(Data("reluflow: error: \(error)\n".utf8))
             Foundation.exit(3)
+        } catch let error as NumericalError {
+            // An analysis whose linear algebra failed: its numbers would be wrong, so none is printed.
+            FileHandle.standardError.write(Data("reluflow: numerical failure: \(error)\n".utf8))
+            Foundation.exit(1)
         } catch let error as RunFailure {
             FileHandle.standardError.write(Data("reluflow: \(error.message)\n".utf8))
             Foundation.exit(error.status)

@@ -58,6 +58,22 @@ final class GeometryTests: XCTestCase {
         XCTAssertLessThan(solution.diagnostics.dissipationDefect, 1e-8)
     }
 
+    /// A failure of the sliding surfaces' linear algebra fails the run with its diagnosis, and the
+    /// analysis throws it. Neuron 0's line x0 = 1e200 passes through two data points: the Gram
+    /// matrix of its two surfaces, x̃·x̃ ≈ 1e400, overflows, and the eigensolver cannot use it.
+    func testSurfaceLinearAlgebraFailureFailsTheRunAndTheAnalysis() throws {
+        let x: [[Double]] = [[1e200, 0], [1e200, 1], [0, 0.5], [-1, 0.5]]
+        let y: [Double] = [0.2, -0.4, 0.7, 0.1]
+        let problem = try makeProblem(x: x, y: y, W: [[1, 0], [0.3, 0.8]], b: [-1e200, 0.1], c: [0.9, -0.6], T: 1)
+        XCTAssertThrowsError(try Stationarity.report(network: problem.network, data: problem.data, theta: problem.theta0, t: 0)) { error in
+            XCTAssertEqual((error as? NumericalError)?.routine, "GSL gsl_eigen_symmv", "\(error)")
+        }
+        let solution = solve(problem)
+        XCTAssertEqual(solution.status, .failed)
+        XCTAssertTrue(solution.message?.hasPrefix("linear algebra of the sliding surfaces failed near t = 0.0: GSL gsl_eigen_symmv: non-finite entries") ?? false,
+                      solution.message ?? "no message")
+    }
+
     /// Zero weights and biases: every pair of every neuron on a surface at t = 0, more than the
     /// joint enumeration handles. "All off" (a frozen neuron, F = 0) is a Filippov solution too,
     /// but the steepest one has a half-line active with its boundary point sliding; it must be
@@ -154,13 +170,13 @@ final class DependentSurfaceTests: XCTestCase {
         XCTAssertLessThan(solution.diagnostics.dissipationDefect, 1e-8)
     }
 
-    func testCentredAlphasKeepTheVelocity() {
+    func testCentredAlphasKeepTheVelocity() throws {
         let points: [Double] = [-0.5, 0.1, 0.7]
-        let set = points.withUnsafeBufferPointer { SurfaceSet(groups: [0, 1, 2], points: $0.baseAddress!, d: 1) }
+        let set = try points.withUnsafeBufferPointer { try SurfaceSet(groups: [0, 1, 2], points: $0.baseAddress!, d: 1) }
         XCTAssertTrue(set.dependent)
         let w: [Double] = [0.3, -0.8, 0.5]
         let minNorm: [Double] = [0.02, -0.01, 0.015]
-        let centred = set.centredAlphas(minNorm, weights: w)
+        let centred = try set.centredAlphas(minNorm, weights: w)
         func velocity(_ a: [Double]) -> [Double] {
             var v: [Double] = [0, 0]
             for k in 0..<3 {
@@ -178,7 +194,7 @@ final class DependentSurfaceTests: XCTestCase {
         }
         XCTAssertLessThan(distance(centred), distance(minNorm))
         // Independent surfaces are not touched.
-        let two = points.withUnsafeBufferPointer { SurfaceSet(groups: [0, 2], points: $0.baseAddress!, d: 1) }
+        let two = try points.withUnsafeBufferPointer { try SurfaceSet(groups: [0, 2], points: $0.baseAddress!, d: 1) }
         XCTAssertFalse(two.dependent)
     }
 
@@ -188,9 +204,9 @@ final class DependentSurfaceTests: XCTestCase {
     /// exact up to rounding) with the same velocity to 1e-12. Some of these cases
     /// must have the centred α outside the box, or the test would not exercise the programme.
     /// Without a box point (velocity out of reach) the α returned stays outside.
-    func testFeasibleAlphasFindABoxPointWhenOneExists() {
+    func testFeasibleAlphasFindABoxPointWhenOneExists() throws {
         let points: [Double] = [-1, 0.2, -0.3, 0.2, 0.4, 0.2, 0.7, 0.2, 1, 0.2]   // on the line x1 = 0.2
-        let set = points.withUnsafeBufferPointer { SurfaceSet(groups: [0, 1, 2, 3, 4], points: $0.baseAddress!, d: 2) }
+        let set = try points.withUnsafeBufferPointer { try SurfaceSet(groups: [0, 1, 2, 3, 4], points: $0.baseAddress!, d: 2) }
         XCTAssertTrue(set.dependent)
         func velocity(_ a: [Double], _ w: [Double]) -> [Double] {
             var v: [Double] = [0, 0, 0]
@@ -217,16 +233,16 @@ final class DependentSurfaceTests: XCTestCase {
             let b: [Double] = [0, x0[3] - x0[4], 0, x0[4] - x0[1], x0[1] - x0[3]]
             for k in 0..<5 { u[k] = c1 * a[k] + c2 * b[k] }
             let start = (0..<5).map { inside[$0] + u[$0] / w[$0] }
-            let centred = set.centredAlphas(start, weights: w)
+            let centred = try set.centredAlphas(start, weights: w)
             if centred.contains(where: { $0 < -1e-9 || $0 > 1 + 1e-9 }) { centredOutside += 1 }
-            let found = set.feasibleAlphas(start, weights: w)
+            let found = try set.feasibleAlphas(start, weights: w)
             for value in found { XCTAssertTrue(value >= -1e-12 && value <= 1 + 1e-12, "α = \(found) from \(start)") }
             for (p, q) in zip(velocity(found, w), velocity(start, w)) { XCTAssertEqual(p, q, accuracy: 1e-12) }
         }
         XCTAssertGreaterThan(centredOutside, 10, "the centred α leaves the box in some cases")
         // Out of reach: every α ≥ 1.5 in a direction with all weights positive.
         let w: [Double] = [1, 1, 1, 1, 1]
-        let far = set.feasibleAlphas([3, 3, 3, 3, 3], weights: w)
+        let far = try set.feasibleAlphas([3, 3, 3, 3, 3], weights: w)
         XCTAssertTrue(far.contains { $0 > 1 + 1e-3 })
     }
 }

@@ -46,7 +46,7 @@ final class NotebookDataTests: XCTestCase {
             // The analysis written next to it: plateaus of the committed run equal those of the fresh one.
             let data = try Data(contentsOf: Self.folder.appendingPathComponent("\(name)/analysis.json"))
             let analysis = try JSONDecoder().decode(RunAnalysis.self, from: data)
-            let plateaus = PlateauReport.plateaus(fresh)
+            let plateaus = try PlateauReport.plateaus(fresh)
             XCTAssertEqual(plateaus.count, analysis.plateaus.count, hint)
             for (a, b) in zip(plateaus, analysis.plateaus) {
                 XCTAssertTrue(close(a.tStart, b.tStart) && close(a.tEnd, b.tEnd) && close(a.patternFloor, b.patternFloor)

@@ -132,12 +132,12 @@ final class PlateauTests: XCTestCase {
         let theta = [1.5, -0.8, 0.2, 0.1, 0.9, -0.6, 0.05]
         let states: [PairState] = (0..<2).flatMap { i in (0..<4).map { j in
             network.preactivation(theta, neuron: i, point: data.x[j...j]) > 0 ? PairState.on : .off } }
-        let curvature = ModeCurvature(network: network, data: data, theta: theta, states: states)
+        let curvature = try ModeCurvature(network: network, data: data, theta: theta, states: states)
         // Without sliding pairs only the two balance directions (w_i, b_i, −c_i) are projected out.
         XCTAssertEqual(curvature.constraintRank, 2)
         let P = network.parameterCount
         let Q = orthonormalComplement(of: balanceRows(network, theta), in: P)
-        let fd = ModeCurvature.symmetricEigenvalues(finiteDifferenceHessian(network, data, theta, Q), Q.count)
+        let fd = try ModeCurvature.symmetricEigenvalues(finiteDifferenceHessian(network, data, theta, Q), Q.count)
         let exact = curvature.hessianEigenvalues
         // The compressed P×P matrix has the r eigenvalues of QᵀHQ plus 2 zeros.
         var remaining = exact
@@ -162,7 +162,7 @@ final class PlateauTests: XCTestCase {
         }
         var G = [Double](repeating: 0, count: P * P)
         for a in 0..<P { for b in 0..<P { for j in 0..<m { G[a * P + b] += J[j][a] * J[j][b] / Double(m) } } }
-        let gram = ModeCurvature.symmetricEigenvalues(G, P)
+        let gram = try ModeCurvature.symmetricEigenvalues(G, P)
         for (a, b) in zip(gram, curvature.gramEigenvalues) { XCTAssertEqual(a, b, accuracy: 1e-8) }
         // Rank of J is at most m = 4, so λ⁺ is the 4th largest; all above it are the same.
         let positive = gram.filter { $0 > 1e-9 }
@@ -177,14 +177,14 @@ final class PlateauTests: XCTestCase {
         var states: [PairState] = (0..<2).flatMap { i in (0..<4).map { j in
             network.preactivation(theta, neuron: i, point: data.x[j...j]) > 0 ? PairState.on : .off } }
         states[1] = .sliding
-        let curvature = ModeCurvature(network: network, data: data, theta: theta, states: states)
+        let curvature = try ModeCurvature(network: network, data: data, theta: theta, states: states)
         XCTAssertEqual(curvature.constraintRank, 3)
         // On the surface the loss is smooth: the FD Hessian along an orthonormal basis of the tangent
         // space matches the compressed Hessian's non-trivial eigenvalues.
         let rows = balanceRows(network, theta) + [[0.5, 0, 1, 0, 0, 0]]
         let Q = orthonormalComplement(of: rows, in: network.parameterCount)
         XCTAssertEqual(Q.count, 3)
-        let fd = ModeCurvature.symmetricEigenvalues(finiteDifferenceHessian(network, data, theta, Q), Q.count)
+        let fd = try ModeCurvature.symmetricEigenvalues(finiteDifferenceHessian(network, data, theta, Q), Q.count)
         var remaining = curvature.hessianEigenvalues
         for v in fd {
             let k = remaining.indices.min { abs(remaining[$0] - v) < abs(remaining[$1] - v) }!
@@ -231,7 +231,7 @@ final class PlateauTests: XCTestCase {
         var problem = try exampleProblem("small-init", T: 1e4)
         problem.options.sampleCount = 400
         let solution = solve(problem)
-        let plateaus = PlateauReport.plateaus(solution)
+        let plateaus = try PlateauReport.plateaus(solution)
         XCTAssertEqual(plateaus.count, 3)
         guard plateaus.count == 3 else { return }
         // Alignment: the loss stays at its initial level (≈ mean(y²)/2 = 0.2375) while patterns change.
@@ -262,7 +262,7 @@ final class PlateauTests: XCTestCase {
     func testPaperExamplesShowTheirFindings() throws {
         let (plateausProblem, _) = try Example.named("plateaus").config.resolve()
         let run = solve(plateausProblem)
-        let plateaus = PlateauReport.plateaus(run)
+        let plateaus = try PlateauReport.plateaus(run)
         XCTAssertEqual(plateaus.count, 4)
         for p in plateaus { XCTAssertGreaterThan(p.overlap, 0.99, "plateau at \(p.tStart) inside one pattern") }
         let predictions = plateaus.filter { !$0.terminal && $0.exitPrediction != nil }
@@ -275,14 +275,14 @@ final class PlateauTests: XCTestCase {
         // Near its floor the rate matches 2λ⁺ (measured 1.928e-3 vs 1.913e-3).
         let nearFloor = try XCTUnwrap(plateaus.first { !$0.terminal && $0.gap < 1e-6 })
         XCTAssertEqual(try XCTUnwrap(nearFloor.rate), try XCTUnwrap(nearFloor.predictedRate), accuracy: 0.02 * nearFloor.predictedRate!)
-        let end = Stationarity.report(network: plateausProblem.network, data: plateausProblem.data, theta: run.finalTheta, t: run.finalTime)
+        let end = try Stationarity.report(network: plateausProblem.network, data: plateausProblem.data, theta: run.finalTheta, t: run.finalTime)
         XCTAssertTrue(end.stationary)
         let reading = try XCTUnwrap(end.oneDimensional)
         XCTAssertTrue(reading.intervals.filter { !$0.points.isEmpty }.allSatisfy(\.generated))
         XCTAssertLessThan(reading.intervals.compactMap(\.maxDeviation).max()!, 1e-12, "the network equals its regression lines")
 
         let (transientProblem, _) = try Example.named("transient-plateau").config.resolve()
-        let transient = PlateauReport.plateaus(solve(transientProblem))
+        let transient = try PlateauReport.plateaus(solve(transientProblem))
         let first = try XCTUnwrap(transient.first)
         XCTAssertFalse(first.terminal)
         XCTAssertEqual(first.overlap, 1)
@@ -309,7 +309,7 @@ final class PlateauTests: XCTestCase {
         let wdot = -c / 3 * zip(r, data.x).reduce(0) { $0 + $1.0 * $1.1 }
         let bdot = -c / 3 * r.reduce(0, +)
         let k = -b / w, kdot = -(bdot * w - b * wdot) / (w * w)
-        let forecast = try XCTUnwrap(ExitForecast.make(network: network, data: data, states: states, theta: theta, t: 1, previous: nil))
+        let forecast = try XCTUnwrap(try ExitForecast.make(network: network, data: data, states: states, theta: theta, t: 1, previous: nil))
         XCTAssertEqual(forecast.mechanism, .knotCrossing)
         XCTAssertEqual(forecast.neuron, 0)
         // k̇ > 0 here (the residuals pull the knot right), so the next point ahead is x = −0.5.
@@ -319,6 +319,6 @@ final class PlateauTests: XCTestCase {
         XCTAssertEqual(forecast.timeToExit, (-0.5 - k) / kdot, accuracy: 1e-12 * forecast.timeToExit)
         // With y = (1, 0.3, −0.4) the knot moves left, away from every point: no forecast.
         let away = try Dataset(x: [[-0.5], [0.2], [0.6]], y: [1.0, 0.3, -0.4])
-        XCTAssertNil(ExitForecast.make(network: network, data: away, states: states, theta: theta, t: 1, previous: nil))
+        XCTAssertNil(try ExitForecast.make(network: network, data: away, states: states, theta: theta, t: 1, previous: nil))
     }
 }

@@ -48,9 +48,9 @@ final class PlotTests: XCTestCase {
 
     func testOneDimensionalFigures() throws {
         let solution = try run("small-init", T: 1000)
-        let plateaus = PlateauReport.plateaus(solution)
+        let plateaus = try PlateauReport.plateaus(solution)
         XCTAssertEqual(plateaus.count, 3)
-        let files = Dictionary(uniqueKeysWithValues: RunFigures.files(for: solution, plateaus: plateaus))
+        let files = Dictionary(uniqueKeysWithValues: try RunFigures.files(for: solution, plateaus: plateaus))
         XCTAssertEqual(Set(files.keys), ["loss.svg", "patterns.svg", "knots.svg", "fit.svg"])
         let n = solution.problem.network.width
         let loss = parse(files["loss.svg"]!, "loss.svg")
@@ -81,7 +81,7 @@ final class PlotTests: XCTestCase {
 
     func testKnotLinesInTwoDimensions() throws {
         let solution = try run("two-d", T: 20)
-        let files = Dictionary(uniqueKeysWithValues: RunFigures.files(for: solution, plateaus: [], times: [0, 5, 20]))
+        let files = Dictionary(uniqueKeysWithValues: try RunFigures.files(for: solution, plateaus: [], times: [0, 5, 20]))
         XCTAssertEqual(Set(files.keys), ["loss.svg", "patterns.svg", "knot-lines.svg"])
         let series = parse(files["knot-lines.svg"]!, "knot-lines.svg")
         let n = solution.problem.network.width
@@ -124,7 +124,7 @@ final class PlotTests: XCTestCase {
         let renderer = ["/usr/bin/rsvg-convert", "/usr/local/bin/rsvg-convert"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let renderer else { throw XCTSkip("rsvg-convert is not installed (.ci/setup installs librsvg2-bin)") }
         let solution = try run("sine", T: 100)
-        let files = Dictionary(uniqueKeysWithValues: RunFigures.files(for: solution, plateaus: PlateauReport.plateaus(solution)))
+        let files = Dictionary(uniqueKeysWithValues: try RunFigures.files(for: solution, plateaus: try PlateauReport.plateaus(solution)))
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for name in ["knots.svg", "fit.svg"] {

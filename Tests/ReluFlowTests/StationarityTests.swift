@@ -12,22 +12,26 @@ final class StationarityTests: XCTestCase {
         (ShallowNetwork(width: 2, inputDimension: 1), [1, -1, 0, 0, 1, 1])
     }
 
-    func testMinimumNormLeastSquares() {
+    func testMinimumNormLeastSquares() throws {
         // Tall, full rank: y = 2x + 1 exactly.
-        let tall = LeastSquares.minimumNorm([0, 1, 1, 1, 2, 1], rows: 3, cols: 2, [1, 3, 5])
+        let tall = try LeastSquares.minimumNorm([0, 1, 1, 1, 2, 1], rows: 3, cols: 2, [1, 3, 5])
         XCTAssertEqual(tall.coefficients[0], 2, accuracy: 1e-12)
         XCTAssertEqual(tall.coefficients[1], 1, accuracy: 1e-12)
         XCTAssertEqual(tall.rank, 2)
         // Wide: x1 + x2 = 2 → minimum norm (1, 1).
-        let wide = LeastSquares.minimumNorm([1, 1], rows: 1, cols: 2, [2])
+        let wide = try LeastSquares.minimumNorm([1, 1], rows: 1, cols: 2, [2])
         XCTAssertEqual(wide.coefficients[0], 1, accuracy: 1e-12)
         XCTAssertEqual(wide.coefficients[1], 1, accuracy: 1e-12)
         // Rank deficient tall (duplicated column): minimum norm splits evenly; RSS of y = (1, 2, 3) about its mean.
-        let deficient = LeastSquares.minimumNorm([1, 1, 1, 1, 1, 1], rows: 3, cols: 2, [1, 2, 3])
+        let deficient = try LeastSquares.minimumNorm([1, 1, 1, 1, 1, 1], rows: 3, cols: 2, [1, 2, 3])
         XCTAssertEqual(deficient.rank, 1)
         XCTAssertEqual(deficient.coefficients[0], 1, accuracy: 1e-12)
         XCTAssertEqual(deficient.coefficients[1], 1, accuracy: 1e-12)
         XCTAssertEqual(deficient.residualSumOfSquares, 2, accuracy: 1e-12)
+        // Input LAPACK cannot use is reported, not solved into a wrong number.
+        XCTAssertThrowsError(try LeastSquares.minimumNorm([1, .nan], rows: 2, cols: 1, [1, 2])) { error in
+            XCTAssertEqual((error as? NumericalError)?.routine, "LAPACK dgelsd")
+        }
     }
 
     func testRegressionLinesMeetingPointAndExitDirection() throws {
@@ -36,7 +40,7 @@ final class StationarityTests: XCTestCase {
         // They meet at k* = −4/3, left of the separating point x = −1: transient, the knot moves left
         // to cross point 1.
         let data = try Dataset(x: [[-2], [-1], [1], [2]], y: [3, 1, 4, 5])
-        let reading = KnotReading(network: net, data: data, theta: theta)
+        let reading = try KnotReading(network: net, data: data, theta: theta)
         XCTAssertEqual(reading.knots.count, 2)
         let withPoints = reading.intervals.filter { !$0.points.isEmpty }
         XCTAssertEqual(withPoints.count, 2)
@@ -59,7 +63,7 @@ final class StationarityTests: XCTestCase {
 
         // Right points (1, 1), (2, 4): y = 3x − 2 meets y = −2x − 1 at k* = 1/5, inside (−1, 1).
         let feasibleData = try Dataset(x: [[-2], [-1], [1], [2]], y: [3, 1, 1, 4])
-        let feasible = KnotReading(network: net, data: feasibleData, theta: theta)
+        let feasible = try KnotReading(network: net, data: feasibleData, theta: theta)
         XCTAssertEqual(feasible.meetingPoints[0].k!, 0.2, accuracy: 1e-12)
         XCTAssertTrue(feasible.meetingPoints[0].feasible)
         XCTAssertNil(feasible.exitPrediction)
@@ -71,13 +75,13 @@ final class StationarityTests: XCTestCase {
         let (net, theta) = network()
         // Left interval {−2} alone: the minimum-norm line through one point depends on the origin
         // (through (−2, 3): slope −6/5, intercept 3/5; shifted data would give another), so no k*.
-        let single = KnotReading(network: net, data: try Dataset(x: [[-2], [1], [2]], y: [3, 4, 5]), theta: theta)
+        let single = try KnotReading(network: net, data: try Dataset(x: [[-2], [1], [2]], y: [3, 4, 5]), theta: theta)
         XCTAssertEqual(single.intervals.filter { !$0.points.isEmpty }.map(\.points.count), [1, 2])
         XCTAssertTrue(single.meetingPoints.isEmpty)
         XCTAssertNil(single.exitPrediction)
         // A point at x = 0, where both knots rest: it belongs to no interval, and the lines on either
         // side (which would meet at −4/3, outside the gap, without it) give no k* across that knot.
-        let onKnot = KnotReading(network: net, data: try Dataset(x: [[-2], [-1], [0], [1], [2]], y: [3, 1, 0, 4, 5]), theta: theta)
+        let onKnot = try KnotReading(network: net, data: try Dataset(x: [[-2], [-1], [0], [1], [2]], y: [3, 1, 0, 4, 5]), theta: theta)
         XCTAssertEqual(onKnot.intervals.flatMap(\.points).sorted(), [0, 1, 3, 4])
         XCTAssertTrue(onKnot.meetingPoints.isEmpty)
         XCTAssertNil(onKnot.exitPrediction)
@@ -88,7 +92,7 @@ final class StationarityTests: XCTestCase {
         // the span (the network is 0 there whatever the parameters), so no regression claim is made.
         let net = ShallowNetwork(width: 1, inputDimension: 1)
         let data = try Dataset(x: [[-2], [-1], [1], [2]], y: [3, 1, 1, 4])
-        let reading = KnotReading(network: net, data: data, theta: [1, 0, 1])
+        let reading = try KnotReading(network: net, data: data, theta: [1, 0, 1])
         let withPoints = reading.intervals.filter { !$0.points.isEmpty }
         XCTAssertEqual(withPoints.map(\.generated), [false, true])
         XCTAssertTrue(reading.meetingPoints.isEmpty)
@@ -102,10 +106,10 @@ final class StationarityTests: XCTestCase {
         let data = try Dataset(x: [[-3], [-2], [-1], [1], [2]], y: [0, 1, 0, 4, 5])
         let active: [Bool] = [false, false, false, true, true,   // neuron 0 (right)
                               true, true, true, false, false]    // neuron 1 (left)
-        XCTAssertEqual(PatternFloor.value(network: net, data: data, active: active), 1.0 / 15.0, accuracy: 1e-13)
+        XCTAssertEqual(try PatternFloor.value(network: net, data: data, active: active), 1.0 / 15.0, accuracy: 1e-13)
         // The same with an output bias column cannot do better here (the affine pieces already span it).
         let withBias = ShallowNetwork(width: 2, inputDimension: 1, outputBias: true)
-        XCTAssertEqual(PatternFloor.value(network: withBias, data: data, active: active), 1.0 / 15.0, accuracy: 1e-13)
+        XCTAssertEqual(try PatternFloor.value(network: withBias, data: data, active: active), 1.0 / 15.0, accuracy: 1e-13)
     }
 
     func testConstructedStationaryStatePassesAndPerturbedFailsByTheExpectedAmount() throws {
@@ -113,7 +117,7 @@ final class StationarityTests: XCTestCase {
         let xs: [Double] = [-2, -1, -0.5, 0.5, 1.5, 3]
         // Targets equal to the network: zero residual, a stationary point with L = L*_P = 0.
         let data = try Dataset(x: xs.map { [$0] }, y: xs.map { abs($0) })
-        let stationary = Stationarity.report(network: net, data: data, theta: theta, t: 0)
+        let stationary = try Stationarity.report(network: net, data: data, theta: theta, t: 0)
         XCTAssertTrue(stationary.stationary)
         XCTAssertLessThanOrEqual(stationary.gradNorm, 1e-15)
         XCTAssertLessThanOrEqual(abs(stationary.gap), 1e-28)
@@ -124,7 +128,7 @@ final class StationarityTests: XCTestCase {
         let delta = 1e-3
         var perturbed = theta
         perturbed[net.cIndex(0)] += delta
-        let report = Stationarity.report(network: net, data: data, theta: perturbed, t: 1)
+        let report = try Stationarity.report(network: net, data: data, theta: perturbed, t: 1)
         let m = Double(xs.count)
         let on = xs.filter { $0 > 0 }
         let dc = delta / m * on.reduce(0) { $0 + $1 * $1 }

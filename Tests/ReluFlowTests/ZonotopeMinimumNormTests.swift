@@ -9,7 +9,7 @@ final class ZonotopeMinimumNormTests: XCTestCase {
     /// in [0, 1]. Some optimum has independent free generators (move the weights along the null
     /// space of a dependent free set until one hits a bound), so the smallest |F|² found is the
     /// minimum.
-    func exhaustiveMinimum(_ problem: ZonotopeMinimumNorm) -> Double {
+    func exhaustiveMinimum(_ problem: ZonotopeMinimumNorm) throws -> Double {
         let e = problem.dimension, K = problem.count
         var best = Double.infinity
         var code = [Int](repeating: 0, count: K)
@@ -31,7 +31,7 @@ final class ZonotopeMinimumNormTests: XCTestCase {
                         for q in 0..<e { gram[a * f + b] += problem.generators[k * e + q] * problem.generators[l * e + q] }
                     }
                 }
-                let pinv = SurfaceSet.pseudoInverseSymmetric(gram, f)
+                let pinv = try SurfaceSet.pseudoInverseSymmetric(gram, f)
                 var rank = 0.0
                 for a in 0..<f { for b in 0..<f { rank += pinv[a * f + b] * gram[b * f + a] } }
                 if rank.rounded() < Double(f) { feasible = false }
@@ -57,7 +57,7 @@ final class ZonotopeMinimumNormTests: XCTestCase {
     /// solver (1e-13 |u_k|²-scaled); and |F|² matches the exhaustive minimum within 1e-11
     /// relative. For the minimum-norm point F* of a convex set, |F − F*|² ≤ |F|² − |F*|², so the
     /// point itself is then within about 3e-6 |F*|; it is checked to 1e-5 between the two starts.
-    func testAgreesWithExhaustiveSolution() {
+    func testAgreesWithExhaustiveSolution() throws {
         var generator = SplitMix(state: 23)
         var dependentCases = 0, interiorCases = 0
         for trial in 0..<200 {
@@ -79,8 +79,8 @@ final class ZonotopeMinimumNormTests: XCTestCase {
             let origin = (0..<e).map { _ in Double.random(in: -2...2, using: &generator) }
             let problem = ZonotopeMinimumNorm(dimension: e, origin: origin, generators: generators)
             let tolerance = (0..<K).map { k in 1e-13 * (0..<e).reduce(0.0) { $0 + generators[k * e + $1] * generators[k * e + $1] } }
-            let cold = problem.solve(start: [Double](repeating: 0, count: K), tolerance: tolerance)
-            let warm = problem.solve(start: (0..<K).map { _ in Double.random(in: -0.5...1.5, using: &generator) }, tolerance: tolerance)
+            let cold = try problem.solve(start: [Double](repeating: 0, count: K), tolerance: tolerance)
+            let warm = try problem.solve(start: (0..<K).map { _ in Double.random(in: -0.5...1.5, using: &generator) }, tolerance: tolerance)
             for solution in [cold, warm] {
                 XCTAssertTrue(solution.converged, "trial \(trial)")
                 var F = origin
@@ -99,7 +99,7 @@ final class ZonotopeMinimumNormTests: XCTestCase {
                     else { XCTAssertEqual(g, 0, accuracy: slack, "trial \(trial)"); interiorCases += 1 }
                 }
                 let norm2 = F.reduce(0) { $0 + $1 * $1 }
-                let exact = exhaustiveMinimum(problem)
+                let exact = try exhaustiveMinimum(problem)
                 XCTAssertEqual(norm2, exact, accuracy: 1e-11 * max(1, exact), "trial \(trial)")
             }
             for q in 0..<e { XCTAssertEqual(cold.point[q], warm.point[q], accuracy: 1e-5) }
@@ -113,23 +113,23 @@ final class ZonotopeMinimumNormTests: XCTestCase {
     /// s ≈ (6e-6, 6e-6, 0.5), reporting convergence, where the optimum is s = (½, ½, 1) (found
     /// by review). It must now either report no convergence (the resolver then falls back to its
     /// other candidates) or return the minimum (|F|² within 1e-12 of the exhaustive one).
-    func testNearlyDependentGeneratorIsNotReportedAsConverged() {
+    func testNearlyDependentGeneratorIsNotReportedAsConverged() throws {
         for delta in [1e-7, 1e-6, 1e-5] {
             let problem = ZonotopeMinimumNorm(dimension: 3, origin: [-0.5, -0.5, -10], generators: [-1, 0, 0, 0, -1, 0, 1, 1, delta])
-            let solution = problem.solve(start: [0, 0, 0], tolerance: [1e-14, 1e-14, 1e-14])
+            let solution = try problem.solve(start: [0, 0, 0], tolerance: [1e-14, 1e-14, 1e-14])
             let norm2 = solution.point.reduce(0) { $0 + $1 * $1 }
             if solution.converged {
-                XCTAssertEqual(norm2, exhaustiveMinimum(problem), accuracy: 1e-12, "δ = \(delta)")
+                XCTAssertEqual(norm2, try exhaustiveMinimum(problem), accuracy: 1e-12, "δ = \(delta)")
             }
         }
     }
 
     /// The origin inside the zonotope: F = 0 exactly reachable, as for a neuron whose attracting
     /// surfaces can absorb its whole velocity. The solver must return |F| at rounding level.
-    func testOriginInsideGivesZeroVelocity() {
+    func testOriginInsideGivesZeroVelocity() throws {
         let generators: [Double] = [1, 0, 0, -1, 0, 0, 0, 1, 0, 0, -1, 0, 0, 0, 1, 0, 0, -1]
         let problem = ZonotopeMinimumNorm(dimension: 3, origin: [0.3, -0.2, 0.4], generators: generators)
-        let solution = problem.solve(start: [Double](repeating: 0, count: 6), tolerance: [Double](repeating: 1e-14, count: 6))
+        let solution = try problem.solve(start: [Double](repeating: 0, count: 6), tolerance: [Double](repeating: 1e-14, count: 6))
         XCTAssertTrue(solution.converged)
         for value in solution.point { XCTAssertEqual(value, 0, accuracy: 1e-14) }
     }

@@ -28,7 +28,7 @@ public struct ExitForecast: Codable, Sendable, Equatable {
 
     /// - Parameters: `states` n×m per point; `previous` an earlier state in the same pattern (for α̇).
     public static func make(network: ShallowNetwork, data: Dataset, states: [PairState], theta: [Double], t: Double,
-                            previous: (t: Double, theta: [Double])?) -> ExitForecast? {
+                            previous: (t: Double, theta: [Double])?) throws -> ExitForecast? {
         guard data.dimension == 1 else { return nil }
         let n = network.width, G = data.groupCount
         let field = ModeField(network: network, data: data)
@@ -41,6 +41,7 @@ public struct ExitForecast: Codable, Sendable, Equatable {
             return (f, Array(UnsafeBufferPointer(start: field.alpha, count: n * G)))
         }
         let (f, alpha) = evaluate(theta)
+        if let failure = field.numericalFailure { throw failure }
         let xs = data.groupPoints
         var best: ExitForecast? = nil
         func consider(_ candidate: ExitForecast) {
@@ -66,6 +67,7 @@ public struct ExitForecast: Codable, Sendable, Equatable {
                                       mechanism: .knotCrossing, timeToExit: abs(xs[g] - k) / abs(kdot)))
             } else if let previous, previous.t < t {
                 let earlier = evaluate(previous.theta).alpha
+                if let failure = field.numericalFailure { throw failure }
                 for g in sliding {
                     let a = alpha[i * G + g], a0 = earlier[i * G + g]
                     guard a.isFinite, a0.isFinite else { continue }

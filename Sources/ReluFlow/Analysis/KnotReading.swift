@@ -85,7 +85,8 @@ public struct KnotReading: Codable, Sendable {
 
     /// The reading of θ; `data` must be one-dimensional. Points within 1e-12 (relative) of a knot
     /// belong to no interval (they sit on the knot).
-    public init(network: ShallowNetwork, data: Dataset, theta: [Double]) {
+    /// - Throws: `NumericalError` when a least-squares solve fails.
+    public init(network: ShallowNetwork, data: Dataset, theta: [Double]) throws {
         precondition(data.dimension == 1)
         let n = network.width, m = data.count
         knots = (0..<n).compactMap { i in
@@ -111,7 +112,7 @@ public struct KnotReading: Codable, Sendable {
             if !inside.isEmpty {
                 var X: [Double] = []
                 for j in inside { X += [data.x[j], 1] }
-                let fit = LeastSquares.minimumNorm(X, rows: inside.count, cols: 2, inside.map { data.y[$0] })
+                let fit = try LeastSquares.minimumNorm(X, rows: inside.count, cols: 2, inside.map { data.y[$0] })
                 let slope = fit.coefficients[0], intercept = fit.coefficients[1]
                 interval.slope = slope
                 interval.intercept = intercept
@@ -133,16 +134,16 @@ public struct KnotReading: Codable, Sendable {
         if network.outputBias { spanColumns.append([Double](repeating: 1, count: m)) }
         var span = [Double](repeating: 0, count: m * spanColumns.count)
         for j in 0..<m { for (c, column) in spanColumns.enumerated() { span[j * spanColumns.count + c] = column[j] } }
-        func inSpan(_ v: [Double]) -> Bool {
+        func inSpan(_ v: [Double]) throws -> Bool {
             let norm2 = v.reduce(0) { $0 + $1 * $1 }
             guard norm2 > 0 else { return true }
             guard !spanColumns.isEmpty else { return false }
-            let fit = LeastSquares.minimumNorm(span, rows: m, cols: spanColumns.count, v, rcond: 1e-10)
+            let fit = try LeastSquares.minimumNorm(span, rows: m, cols: spanColumns.count, v, rcond: 1e-10)
             return fit.residualSumOfSquares <= 1e-16 * norm2
         }
         for a in intervals.indices where !intervals[a].points.isEmpty {
             let members = Set(intervals[a].points)
-            intervals[a].generated = inSpan((0..<m).map { members.contains($0) ? 1 : 0 })
+            intervals[a].generated = try inSpan((0..<m).map { members.contains($0) ? 1 : 0 })
                 && inSpan((0..<m).map { members.contains($0) ? data.x[$0] : 0 })
         }
         self.intervals = intervals

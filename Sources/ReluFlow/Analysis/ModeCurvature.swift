@@ -1,4 +1,5 @@
 @preconcurrency import CGSL
+import CLapack
 
 /// Curvature of the loss inside one mode (SPEC §3, §6), at a state θ with a fixed pattern:
 ///
@@ -13,8 +14,8 @@
 /// (SPEC §4), whose gradient is along the rescaling direction `(w_i, b_i, −c_i)` (a symmetry of
 /// N, hence a null direction of J and, at a critical point, of ∇²L). The flow moves in the
 /// tangent space of both families of constraints, so both matrices are compressed to it,
-/// `Π M Π` with `Π` the orthogonal projector onto the null space of the constraint rows (GSL
-/// Jacobi SVD of the constraints; GSL `eigen_symm` for the spectra). Without the balance rows the
+/// `Π M Π` with `Π` the orthogonal projector onto the null space of the constraint rows (LAPACK
+/// `dgesdd` SVD of the constraints; GSL `eigen_symm` for the spectra). Without the balance rows the
 /// rescaling directions would give the Hessian eigenvalues of the size of |∇L| near a critical point.
 public struct ModeCurvature: Sendable {
     /// Eigenvalues of the (compressed) Hessian of L, ascending.
@@ -38,7 +39,8 @@ public struct ModeCurvature: Sendable {
     }
 
     /// - Parameters: `states` n×m row-major per data point (as in `PatternInterval.states`).
-    public init(network: ShallowNetwork, data: Dataset, theta: [Double], states: [PairState]) {
+    /// - Throws: `NumericalError` when the SVD or an eigensolver fails.
+    public init(network: ShallowNetwork, data: Dataset, theta: [Double], states: [PairState]) throws {
         let n = network.width, m = data.count, d = data.dimension, P = network.parameterCount
         precondition(theta.count == P && states.count == n * m)
         let r = network.residuals(theta, data: data)
@@ -93,25 +95,20 @@ public struct ModeCurvature: Sendable {
             G[k] *= invM
             H[k] = H[k] * invM + G[k]
         }
-        let (projector, rank) = Self.tangentProjector(constraints, P)
+        let (projector, rank) = try Self.tangentProjector(constraints, P)
         constraintRank = rank
         if let projector {
             G = Self.compress(G, projector, P)
             H = Self.compress(H, projector, P)
         }
-        hessianEigenvalues = Self.symmetricEigenvalues(H, P)
-        gramEigenvalues = Self.symmetricEigenvalues(G, P)
+        hessianEigenvalues = try Self.symmetricEigenvalues(H, P)
+        gramEigenvalues = try Self.symmetricEigenvalues(G, P)
     }
 
-    /// Π = I − U_r U_rᵀ, U_r the left singular vectors of Aᵀ (P×k) with non-zero singular values;
-    /// nil without constraints.
-    static func tangentProjector(_ rows: [[Double]], _ P: Int) -> ([Double]?, Int) {
+    /// Π = I − U_r U_rᵀ, U_r the left singular vectors of Aᵀ (P×k) with singular values above
+    /// 1e-12 of the largest (LAPACK `dgesdd`); nil without constraints.
+    static func tangentProjector(_ rows: [[Double]], _ P: Int) throws -> ([Double]?, Int) {
         guard !rows.isEmpty else { return (nil, 0) }
-        GSLRuntime.prepare()
-        // Jacobi SVD needs M ≥ N; P ≥ k unless there are more constraints than parameters, in
-        // which case Aᵀ is padded with zero columns (they add zero singular values only).
-        let k = min(rows.count, P)
-        var basis: [[Double]] = []
         // Reduce to at most P rows first when needed: AᵀA has the same row space.
         let effective: [[Double]]
         if rows.count > P {
@@ -121,14 +118,28 @@ public struct ModeCurvature: Sendable {
         } else {
             effective = rows
         }
-        let A = gsl_matrix_alloc(P, k)!, V = gsl_matrix_alloc(k, k)!, S = gsl_vector_alloc(k)!
-        defer { gsl_matrix_free(A); gsl_matrix_free(V); gsl_vector_free(S) }
-        for (c, row) in effective.enumerated() { for a in 0..<P { gsl_matrix_set(A, a, c, row[a]) } }
-        _ = gsl_linalg_SV_decomp_jacobi(A, V, S)
-        var largest = 0.0
-        for c in 0..<k { largest = max(largest, gsl_vector_get(S, c)) }
-        for c in 0..<k where gsl_vector_get(S, c) > 1e-12 * largest {
-            basis.append((0..<P).map { gsl_matrix_get(A, $0, c) })
+        let k = effective.count
+        let size = "the \(P)×\(k) constraint matrix of a mode"
+        guard effective.allSatisfy({ $0.allSatisfy(\.isFinite) }) else { throw NumericalError("LAPACK dgesdd", "non-finite entries in \(size)") }
+        // Column-major P×k: column c is constraint c. A = U S Vᵀ with U P×k ('S': thin SVD).
+        var A = [Double](repeating: 0, count: P * k)
+        for (c, row) in effective.enumerated() { for a in 0..<P { A[c * P + a] = row[a] } }
+        var M = Int32(P), N = Int32(k), lda = Int32(P), ldu = Int32(P), ldvt = Int32(k), info: Int32 = 0
+        var S = [Double](repeating: 0, count: k), U = [Double](repeating: 0, count: P * k), VT = [Double](repeating: 0, count: k * k)
+        var iwork = [Int32](repeating: 0, count: 8 * k)
+        var jobz = CChar(UInt8(ascii: "S"))
+        var lwork: Int32 = -1, optimal = 0.0
+        dgesdd_(&jobz, &M, &N, &A, &lda, &S, &U, &ldu, &VT, &ldvt, &optimal, &lwork, &iwork, &info, 1)
+        guard info == 0 else { throw NumericalError("LAPACK dgesdd", "workspace query returned info = \(info) on \(size)") }
+        lwork = Int32(optimal.rounded(.up))
+        var work = [Double](repeating: 0, count: Int(max(lwork, 1)))
+        dgesdd_(&jobz, &M, &N, &A, &lda, &S, &U, &ldu, &VT, &ldvt, &work, &lwork, &iwork, &info, 1)
+        if info > 0 { throw NumericalError("LAPACK dgesdd", "the SVD did not converge (info = \(info)) on \(size)") }
+        guard info == 0 else { throw NumericalError("LAPACK dgesdd", "argument \(-info) was illegal on \(size)") }
+        let largest = S.max() ?? 0
+        var basis: [[Double]] = []
+        for c in 0..<k where S[c] > 1e-12 * largest {
+            basis.append(Array(U[(c * P)..<((c + 1) * P)]))
         }
         var projector = [Double](repeating: 0, count: P * P)
         for a in 0..<P { projector[a * P + a] = 1 }
@@ -146,13 +157,14 @@ public struct ModeCurvature: Sendable {
     }
 
     /// Eigenvalues of a symmetric P×P matrix (GSL `gsl_eigen_symm`), ascending.
-    static func symmetricEigenvalues(_ M: [Double], _ P: Int) -> [Double] {
+    static func symmetricEigenvalues(_ M: [Double], _ P: Int) throws -> [Double] {
         guard P > 0 else { return [] }
+        guard M.allSatisfy(\.isFinite) else { throw NumericalError("GSL gsl_eigen_symm", "non-finite entries in a \(P)×\(P) matrix of a mode") }
         GSLRuntime.prepare()
         let A = gsl_matrix_alloc(P, P)!, values = gsl_vector_alloc(P)!, work = gsl_eigen_symm_alloc(P)!
         defer { gsl_matrix_free(A); gsl_vector_free(values); gsl_eigen_symm_free(work) }
         for a in 0..<P { for b in 0..<P { gsl_matrix_set(A, a, b, M[a * P + b]) } }
-        _ = gsl_eigen_symm(A, values, work)
+        if let error = NumericalError.gsl(gsl_eigen_symm(A, values, work), "gsl_eigen_symm", "a \(P)×\(P) matrix of a mode") { throw error }
         return (0..<P).map { gsl_vector_get(values, $0) }.sorted()
     }
 }

@@ -4,7 +4,20 @@
 /// problem solved with the minimum-norm solution (`LeastSquares`).
 public enum PatternFloor {
     /// - Parameters: `active` n×m row-major, true where s_ij = 1 (on); sliding and off pairs are 0.
-    public static func value(network: ShallowNetwork, data: Dataset, active: [Bool]) -> Double {
+    /// - Throws: `NumericalError` when the least-squares solver fails.
+    public static func value(network: ShallowNetwork, data: Dataset, active: [Bool]) throws -> Double {
+        try solution(network: network, data: data, active: active).residualSumOfSquares / (2 * Double(data.count))
+    }
+
+    /// The least-squares solution behind `value` (its rank, for tests).
+    static func solution(network: ShallowNetwork, data: Dataset, active: [Bool]) throws -> LeastSquaresSolution {
+        let (X, cols) = design(network: network, data: data, active: active)
+        return try LeastSquares.minimumNorm(X, rows: data.count, cols: cols, data.y)
+    }
+
+    /// The design of the floor's least-squares problem, m×cols row-major: for every neuron with an
+    /// active point the d + 1 columns s_ij (x_j, 1), then a column of ones with an output bias.
+    static func design(network: ShallowNetwork, data: Dataset, active: [Bool]) -> (X: [Double], cols: Int) {
         let n = network.width, m = data.count, d = data.dimension
         precondition(active.count == n * m)
         let neurons = (0..<n).filter { i in (0..<m).contains { active[i * m + $0] } }
@@ -17,7 +30,6 @@ public enum PatternFloor {
             }
             if network.outputBias { X[j * cols + cols - 1] = 1 }
         }
-        let solution = LeastSquares.minimumNorm(X, rows: m, cols: cols, data.y)
-        return solution.residualSumOfSquares / (2 * Double(m))
+        return (X, cols)
     }
 }

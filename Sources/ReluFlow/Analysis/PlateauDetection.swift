@@ -67,9 +67,9 @@ public enum PlateauDetection {
     /// The plateaus: flat spans that last at least κ/ρ_H, with ρ_H evaluated at each span's start
     /// by `spectralRadius(firstIndex)` (called only for spans that need it).
     public static func plateaus(t: [Double], loss: [Double], logSlope: [Double]?, criteria: PlateauCriteria,
-                                spectralRadius: (Int) -> Double) -> [(span: Span, spectralRadius: Double)] {
-        flatSpans(t: t, loss: loss, logSlope: logSlope, epsilon: criteria.epsilon).compactMap { span in
-            let rho = spectralRadius(span.first)
+                                spectralRadius: (Int) throws -> Double) rethrows -> [(span: Span, spectralRadius: Double)] {
+        try flatSpans(t: t, loss: loss, logSlope: logSlope, epsilon: criteria.epsilon).compactMap { span in
+            let rho = try spectralRadius(span.first)
             let duration = t[span.last] - t[span.first]
             return rho <= 0 || duration >= criteria.kappa / rho ? (span, rho) : nil
         }

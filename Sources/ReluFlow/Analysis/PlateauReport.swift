@@ -123,17 +123,18 @@ public enum PlateauReport {
     }
 
     /// The plateaus of `solution`, each matched to its pattern intervals.
-    public static func plateaus(_ solution: FlowSolution, criteria: PlateauCriteria = PlateauCriteria()) -> [Plateau] {
+    /// - Throws: `NumericalError` when a floor, curvature or regression line cannot be computed.
+    public static func plateaus(_ solution: FlowSolution, criteria: PlateauCriteria = PlateauCriteria()) throws -> [Plateau] {
         let samples = solution.samples, patterns = solution.patterns
         guard samples.count >= 2, !patterns.isEmpty else { return [] }
         let network = solution.problem.network, data = solution.problem.data
         let t = samples.map(\.t), loss = samples.map(\.loss)
         let replay = PatternReplay(solution)
-        let found = PlateauDetection.plateaus(t: t, loss: loss, logSlope: logSlopes(samples), criteria: criteria) { k in
+        let found = try PlateauDetection.plateaus(t: t, loss: loss, logSlope: logSlopes(samples), criteria: criteria) { k in
             let states = replay.states(intervalIndex(patterns, at: t[k]))
-            return ModeCurvature(network: network, data: data, theta: samples[k].theta, states: states).spectralRadius
+            return try ModeCurvature(network: network, data: data, theta: samples[k].theta, states: states).spectralRadius
         }
-        return found.map { span, rho in
+        return try found.map { span, rho in
             let span = span
             let a = t[span.first], b = t[span.last]
             var overlapping: [Int] = [], dominant = 0, longest = -1.0
@@ -146,7 +147,7 @@ public enum PlateauReport {
             if overlapping.isEmpty { dominant = intervalIndex(patterns, at: a); longest = 0 }
             let interval = patterns[dominant], states = replay.states(dominant)
             let level = median(Array(loss[span.first...span.last]))
-            let floor = PatternFloor.value(network: network, data: data, active: states.map { $0 == .on })
+            let floor = try PatternFloor.value(network: network, data: data, active: states.map { $0 == .on })
             // Samples of the plateau inside the dominant interval (strictly before its end event).
             let isLast = dominant == patterns.count - 1
             let inside = (span.first...span.last).filter { t[$0] >= interval.tStart && (t[$0] < interval.tEnd || (isLast && t[$0] <= interval.tEnd)) }
@@ -155,9 +156,9 @@ public enum PlateauReport {
                 minimumDuration: rho > 0 ? criteria.kappa / rho : 0, patternIntervals: overlapping,
                 overlap: b > a ? longest / (b - a) : 1, dominantInterval: dominant, patternId: interval.patternId,
                 patternFloor: floor, gap: level - floor)
-            plateau.rate = empiricalRate(inside.map { t[$0] }, inside.map { loss[$0] - floor }, inside.map { loss[$0] })
+            plateau.rate = try empiricalRate(inside.map { t[$0] }, inside.map { loss[$0] - floor }, inside.map { loss[$0] })
             if let last = inside.last {
-                let curvature = ModeCurvature(network: network, data: data, theta: samples[last].theta, states: states)
+                let curvature = try ModeCurvature(network: network, data: data, theta: samples[last].theta, states: states)
                 plateau.gramEigenvalue = curvature.smallestNonzeroGramEigenvalue
                 plateau.predictedRate = plateau.gramEigenvalue.map { 2 * $0 }
                 if data.dimension == 1 {
@@ -166,9 +167,9 @@ public enum PlateauReport {
                     let mid = inside[inside.count / 2]
                     let previous = inside.count / 2 > 0 ? inside[inside.count / 2 - 1] : nil
                     plateau.predictionTime = t[mid]
-                    let reading = KnotReading(network: network, data: data, theta: samples[mid].theta)
+                    let reading = try KnotReading(network: network, data: data, theta: samples[mid].theta)
                     plateau.exitPrediction = reading.exitPrediction
-                    plateau.exitForecast = ExitForecast.make(
+                    plateau.exitForecast = try ExitForecast.make(
                         network: network, data: data, states: states, theta: samples[mid].theta, t: t[mid],
                         previous: previous.map { (t[$0], samples[$0].theta) })
                     plateau.observedExit = observedExit(solution, after: interval)
@@ -191,7 +192,7 @@ public enum PlateauReport {
     }
 
     /// −slope of the least-squares line of log(gap) against t over the late half (see `Plateau.rate`).
-    static func empiricalRate(_ t: [Double], _ gap: [Double], _ loss: [Double]) -> Double? {
+    static func empiricalRate(_ t: [Double], _ gap: [Double], _ loss: [Double]) throws -> Double? {
         var usable: [(t: Double, log: Double)] = []
         for k in t.indices where gap[k] > 1e-11 * loss[k] && (usable.last.map { t[k] > $0.t } ?? true) {
             usable.append((t[k], log(gap[k])))
@@ -202,7 +203,7 @@ public enum PlateauReport {
         let ts = late.map(\.t), logs = late.map(\.log)
         guard ts.count >= 3 else { return nil }
         let X = ts.flatMap { [$0, 1.0] }
-        return -LeastSquares.minimumNorm(X, rows: ts.count, cols: 2, logs).coefficients[0]
+        return -(try LeastSquares.minimumNorm(X, rows: ts.count, cols: 2, logs)).coefficients[0]
     }
 
     static func observedExit(_ solution: FlowSolution, after interval: PatternInterval) -> Plateau.ObservedExit? {

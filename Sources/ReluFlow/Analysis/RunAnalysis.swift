@@ -59,7 +59,7 @@ public struct RunAnalysis: Codable, Sendable {
             theta = sample.theta
             t = sample.t
         }
-        let report = Stationarity.report(network: problem.network, data: problem.data, theta: theta, t: t,
+        let report = try Stationarity.report(network: problem.network, data: problem.data, theta: theta, t: t,
                                          gradientTolerance: gradientTolerance)
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -71,7 +71,7 @@ public struct RunAnalysis: Codable, Sendable {
         let diagnostics = Diagnostics(status: summary.status, finalTime: summary.finalTime, invariantDrift: summary.invariantDrift,
                                       dissipationDefect: summary.dissipationDefect, events: summary.events,
                                       patternIntervals: run.patterns.count)
-        let plateaus = PlateauReport.plateaus(run, criteria: criteria)
+        let plateaus = try PlateauReport.plateaus(run, criteria: criteria)
         return RunAnalysis(criteria: criteria, plateaus: plateaus, patternIntervals: PlateauReport.patternIntervals(run),
                            stationarity: report, verdict: verdict(report, plateaus, diagnostics), diagnostics: diagnostics)
     }

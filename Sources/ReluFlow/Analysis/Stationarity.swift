@@ -86,8 +86,9 @@ public enum Stationarity {
     /// The report for state θ at time t. The pattern is read off θ: a pair is sliding when
     /// |z_ij| is within 64 ulps of its scale |b_i| + Σ_k |w_ik x_jk| (the flow keeps sliding pairs
     /// there), on when z_ij is above that, off below.
+    /// - Throws: `NumericalError` when the floor or a regression line cannot be computed.
     public static func report(network: ShallowNetwork, data: Dataset, theta: [Double], t: Double,
-                              gradientTolerance: Double = 1e-6) -> StationarityReport {
+                              gradientTolerance: Double = 1e-6) throws -> StationarityReport {
         let n = network.width, m = data.count, d = data.dimension
         precondition(theta.count == network.parameterCount)
         let r = network.residuals(theta, data: data)
@@ -117,6 +118,7 @@ public enum Stationarity {
             let a = field.alpha[k]
             if a.isFinite && (a < -1e-9 || a > 1 + 1e-9) { alphasAdmissible = false }
         }
+        if let failure = field.numericalFailure { throw failure }
         var neurons: [StationarityReport.Neuron] = []
         for i in 0..<n {
             var momentOn = [Double](repeating: 0, count: d + 1)
@@ -135,8 +137,8 @@ public enum Stationarity {
             neurons.append(.init(c: theta[network.cIndex(i)], activeCount: active, slidingCount: sliding,
                                  momentOn: momentOn, momentOut: momentOut))
         }
-        let floor = PatternFloor.value(network: network, data: data, active: states.map { $0 == .on })
-        var reading = d == 1 ? KnotReading(network: network, data: data, theta: theta) : nil
+        let floor = try PatternFloor.value(network: network, data: data, active: states.map { $0 == .on })
+        var reading = d == 1 ? try KnotReading(network: network, data: data, theta: theta) : nil
         let stationary = gradNorm <= gradientTolerance && alphasAdmissible
         // A stationary state does not move: no exit to predict, whatever its meeting points say.
         if stationary { reading?.exitPrediction = nil }

@@ -136,14 +136,21 @@ struct FilippovResolver {
         for q in 0...d { F[q] *= scale }
         var alphas: [Int: Double] = [:]
         if !sliding.isEmpty {
-            let set = SurfaceSet(groups: sliding, points: field.xg, d: d)
-            var lambdas = [Double](repeating: 0, count: sliding.count)
-            F.withUnsafeMutableBufferPointer { fp in
-                lambdas.withUnsafeMutableBufferPointer { lp in set.project(fp.baseAddress!, multipliers: lp.baseAddress!) }
+            do {
+                let set = try SurfaceSet(groups: sliding, points: field.xg, d: d)
+                var lambdas = [Double](repeating: 0, count: sliding.count)
+                F.withUnsafeMutableBufferPointer { fp in
+                    lambdas.withUnsafeMutableBufferPointer { lp in set.project(fp.baseAddress!, multipliers: lp.baseAddress!) }
+                }
+                var values = sliding.enumerated().map { lambdas[$0.offset] / (scale * field.R[$0.element]) }
+                if set.dependent { values = try set.feasibleAlphas(values, weights: sliding.map { scale * field.R[$0] }) }
+                for (a, g) in sliding.enumerated() { alphas[g] = values[a] }
+            } catch {
+                // Recorded on the field, which fails the run; no velocity to offer meanwhile.
+                field.noteFailure(error)
+                F = [Double](repeating: .nan, count: d + 1)
+                for g in sliding { alphas[g] = .nan }
             }
-            var values = sliding.enumerated().map { lambdas[$0.offset] / (scale * field.R[$0.element]) }
-            if set.dependent { values = set.feasibleAlphas(values, weights: sliding.map { scale * field.R[$0] }) }
-            for (a, g) in sliding.enumerated() { alphas[g] = values[a] }
         }
         return (F, alphas)
     }
@@ -347,7 +354,12 @@ struct FilippovResolver {
             }
         }
         let problem = ZonotopeMinimumNorm(dimension: e, origin: origin, generators: generators)
-        let solution = problem.solve(start: start, tolerance: weightTolerance)
+        let solution: ZonotopeMinimumNorm.Solution
+        do { solution = try problem.solve(start: start, tolerance: weightTolerance) } catch {
+            // Recorded on the field, which fails the run: keep the states, unconverged.
+            field.noteFailure(error)
+            return (current, false)
+        }
         var states = current
         for (a, state) in fixed { states[a] = state }
         for a in variables {

@@ -276,6 +276,12 @@ private final class FlowIntegration {
                 solution.message = "writing the run's records failed at t = \(t): \(failure)"
                 break
             }
+            if field.numericalFailure != nil {
+                // Linear algebra of the sliding surfaces failed (at an event, a projection or the
+                // start): the state is the last one computed; `fail` gives the diagnosis.
+                fail(at: t, "", restore: false)
+                break
+            }
             while next < times.count && times[next] <= t { next += 1 }
             let target = next < times.count ? times[next] : T
             let t0 = t
@@ -290,7 +296,7 @@ private final class FlowIntegration {
             // A field that is not finite at a stage (the step was too long for the stepper's
             // stability) aborts the step: restore, halve the step and try again (GSL's advice).
             var halvings = 0
-            while status == GSL_EBADFUNC && halvings < 60 && abs(h) > 4 * t0.ulp {
+            while status == GSL_EBADFUNC && halvings < 60 && abs(h) > 4 * t0.ulp && field.numericalFailure == nil {
                 y.update(from: y0, count: dim)
                 t = t0
                 h /= 2
@@ -426,6 +432,7 @@ private final class FlowIntegration {
             }
             reportProgress(t)
         }
+        if field.numericalFailure != nil && solution.status != .failed { fail(at: t, "", restore: false) }
         if solution.last?.t != t { record(t: t) }
         finish(at: t)
         return solution
@@ -733,7 +740,11 @@ private final class FlowIntegration {
     func projectNeuron(_ i: Int, onto groups: [Int]) {
         guard !groups.isEmpty else { return }
         let d = field.d
-        let set = SurfaceSet(groups: groups, points: field.xg, d: d)
+        let set: SurfaceSet
+        do { set = try SurfaceSet(groups: groups, points: field.xg, d: d) } catch {
+            field.noteFailure(error)   // the run fails with it at the next check
+            return
+        }
         var v = [Double](repeating: 0, count: d + 1)
         for k in 0..<d { v[k] = y[i * d + k] }
         v[d] = y[n * d + i]
@@ -871,10 +882,12 @@ private final class FlowIntegration {
 
     /// Stops the run as failed at time t; `restore`: the last good state is the start of the
     /// failed step (y0), otherwise the current state.
+    /// A failure of the field's linear algebra (`ModeField.numericalFailure`) is the diagnosis
+    /// whatever the symptom it caused.
     func fail(at t: Double, _ message: String, restore: Bool = true) {
         if restore { y.update(from: y0, count: dim) }
         solution.status = .failed
-        solution.message = message
+        solution.message = field.numericalFailure.map { "linear algebra of the sliding surfaces failed near t = \(t): \($0)" } ?? message
         field.evaluate(y, f0)
         if solution.last?.t != t { record(t: t) }
     }

@@ -27,6 +27,9 @@ final class GSLIntegrator {
     private let system: UnsafeMutablePointer<gsl_odeiv2_system>
     let driver: UnsafeMutablePointer<gsl_odeiv2_driver>
     private let yerr: UnsafeMutablePointer<Double>
+    /// The status of the last `reset` when it was not success: the next step returns it instead of
+    /// stepping from a half-reset driver, so that the solver's failure paths report it.
+    private var resetStatus = Int32(GSL_SUCCESS)
 
     init(field: ModeField, stepper: Stepper, rtol: Double, atol: Double, hstart: Double) {
         GSLRuntime.prepare()
@@ -51,24 +54,28 @@ final class GSLIntegrator {
 
     /// One adaptive step towards `t1` (never past it), GSL's `evolve_apply`.
     func step(t: inout Double, to t1: Double, h: inout Double, y: UnsafeMutablePointer<Double>) -> Int32 {
-        gsl_odeiv2_evolve_apply(driver.pointee.e, driver.pointee.c, driver.pointee.s, system, &t, t1, &h, y)
+        if resetStatus != GSL_SUCCESS { return resetStatus }
+        return gsl_odeiv2_evolve_apply(driver.pointee.e, driver.pointee.c, driver.pointee.s, system, &t, t1, &h, y)
     }
 
     /// One step of size `h` without error control (`step_apply`), from y (overwritten).
     func singleStep(t: Double, h: Double, y: UnsafeMutablePointer<Double>, dydtIn: UnsafePointer<Double>?) -> Int32 {
+        if resetStatus != GSL_SUCCESS { return resetStatus }
         let canUse = driver.pointee.s.pointee.type.pointee.can_use_dydt_in != 0
         return gsl_odeiv2_step_apply(driver.pointee.s, t, h, y, yerr, canUse ? dydtIn : nil, nil, system)
     }
 
     /// Adaptive integration from t to t1 (`driver_apply`), starting with step `hstart`.
     func integrate(t: inout Double, to t1: Double, hstart: Double, y: UnsafeMutablePointer<Double>) -> Int32 {
-        gsl_odeiv2_driver_reset_hstart(driver, hstart)
+        resetStatus = gsl_odeiv2_driver_reset_hstart(driver, hstart)
+        if resetStatus != GSL_SUCCESS { return resetStatus }
         return gsl_odeiv2_driver_apply(driver, &t, t1, y)
     }
 
-    /// Forget history (needed after every event: the field is only piecewise smooth).
+    /// Forget history (needed after every event: the field is only piecewise smooth). A failure
+    /// is returned by the next step (`resetStatus`).
     func reset() {
-        gsl_odeiv2_driver_reset(driver)
+        resetStatus = gsl_odeiv2_driver_reset(driver)
     }
 
     var failedSteps: Int { Int(driver.pointee.e.pointee.failed_steps) }

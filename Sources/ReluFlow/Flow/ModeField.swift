@@ -63,10 +63,34 @@ final class ModeField {
         for (i, scale) in pendingDependentAlphas {
             guard let set = surfaces[i] else { continue }
             let row = i * G
-            let feasible = set.feasibleAlphas(set.groups.map { alphaStorage[row + $0] }, weights: set.groups.map { scale * R[$0] })
-            for (a, g) in set.groups.enumerated() { alphaStorage[row + g] = feasible[a] }
+            do {
+                let feasible = try set.feasibleAlphas(set.groups.map { alphaStorage[row + $0] }, weights: set.groups.map { scale * R[$0] })
+                for (a, g) in set.groups.enumerated() { alphaStorage[row + g] = feasible[a] }
+            } catch {
+                noteFailure(error)
+                for g in set.groups { alphaStorage[row + g] = .nan }
+            }
         }
         pendingDependentAlphas.removeAll(keepingCapacity: true)
+    }
+
+    /// The first failure of the linear algebra behind the field (an eigensolver of the sliding
+    /// surfaces, `SurfaceSet`), if any. From then on the field is wrong: `evaluate` returns false,
+    /// and the solver fails the run with this diagnosis; analysis code throws it.
+    private(set) var numericalFailure: NumericalError?
+
+    /// Records a failure of the field's linear algebra (the first one is kept).
+    func noteFailure(_ error: Error) {
+        guard numericalFailure == nil else { return }
+        numericalFailure = error as? NumericalError ?? NumericalError("linear algebra", "\(error)")
+    }
+
+    /// The sliding surfaces of a neuron, or nil (with the failure recorded) when they cannot be built.
+    private func surfaceSet(_ groups: [Int]) -> SurfaceSet? {
+        do { return try SurfaceSet(groups: groups, points: xg, d: d) } catch {
+            noteFailure(error)
+            return nil
+        }
     }
 
     // Scratch.
@@ -181,7 +205,7 @@ final class ModeField {
             if sliding.isEmpty {
                 surfaces[i] = nil
             } else {
-                surfaces[i] = SurfaceSet(groups: sliding, points: xg, d: d)
+                surfaces[i] = surfaceSet(sliding)
                 slidingNeurons.append(i)
             }
         }
@@ -208,7 +232,7 @@ final class ModeField {
         guard !neurons.isEmpty else { return }
         for i in neurons {
             let sliding = (0..<G).filter { states[i * G + $0] == .sliding }
-            surfaces[i] = sliding.isEmpty ? nil : SurfaceSet(groups: sliding, points: xg, d: d)
+            surfaces[i] = sliding.isEmpty ? nil : surfaceSet(sliding)
         }
         slidingNeurons = (0..<n).filter { surfaces[$0] != nil }
     }
@@ -216,7 +240,8 @@ final class ModeField {
     // MARK: Field
 
     /// `f = [−∇L (mode-locked, Filippov on sliding pairs), |−∇L|²]`. Also fills N, R and alpha.
-    /// Returns false when the result is not finite.
+    /// Returns false when the result is not finite, or after a failure of the field's linear
+    /// algebra (`numericalFailure`).
     @discardableResult
     func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         rhsEvaluations += 1
@@ -374,7 +399,7 @@ final class ModeField {
         lastTheta.update(from: y, count: P)
         lastField.update(from: f, count: P + 1)
         lastIsValid = true
-        return norm2.isFinite
+        return norm2.isFinite && numericalFailure == nil
     }
 
     /// `evaluate`, or a copy of the last evaluation's value when that was at the same θ (bit for
@@ -384,7 +409,7 @@ final class ModeField {
     func evaluateReusingLast(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         if lastIsValid && (0..<P).allSatisfy({ lastTheta[$0].bitPattern == y[$0].bitPattern }) {
             f.update(from: lastField, count: P + 1)
-            return f[P].isFinite
+            return f[P].isFinite && numericalFailure == nil
         }
         return evaluate(y, f)
     }

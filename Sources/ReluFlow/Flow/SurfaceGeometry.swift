@@ -4,6 +4,8 @@
 /// with `x̃_g = (x_g, 1)`: the velocity component normal to a set K of surfaces is removed by
 /// `λ = Λ F⁰`, `F = F⁰ + X̃_Kᵀ λ`, where `Λ = −(X̃_K X̃_Kᵀ)⁺ X̃_K` (minimum-norm, so surfaces that
 /// are linearly dependent, as in d = 1 with three or more points on one neuron, still work).
+/// Its eigensolver calls throw `NumericalError` on failure; the flow's holders (ModeField,
+/// FilippovResolver, FlowSolver) record it on the field, which fails the run with it.
 struct SurfaceSet {
     /// Groups (distinct points) whose surfaces are in the set.
     let groups: [Int]
@@ -17,7 +19,7 @@ struct SurfaceSet {
     let dependent: Bool
 
     /// - Parameters: `points` G×d row-major, `d` the input dimension.
-    init(groups: [Int], points: UnsafePointer<Double>, d: Int) {
+    init(groups: [Int], points: UnsafePointer<Double>, d: Int) throws {
         self.groups = groups
         let k = groups.count, e = d + 1
         width = e
@@ -34,7 +36,7 @@ struct SurfaceSet {
             for q in 0..<e { s += rows[a * e + q] * rows[b * e + q] }
             gram[a * k + b] = s
         } }
-        let pinv = SurfaceSet.pseudoInverseSymmetric(gram, k)
+        let pinv = try SurfaceSet.pseudoInverseSymmetric(gram, k)
         // Rank of the Gram matrix: trace of G⁺G.
         var trace = 0.0
         for a in 0..<k { for b in 0..<k { trace += pinv[a * k + b] * gram[b * k + a] } }
@@ -76,7 +78,7 @@ struct SurfaceSet {
     /// (w_k = −c_i R_k/m), the one closest to the centre of the box [0, 1]^K. The minimum-norm α hugs
     /// 0 and would end slides that a feasible α keeps; the motion is the same for every choice.
     /// α* = α + (I − M⁺M)(½ − α), M = X̃_Kᵀ diag(w).
-    func centredAlphas(_ alpha: [Double], weights w: [Double]) -> [Double] {
+    func centredAlphas(_ alpha: [Double], weights w: [Double]) throws -> [Double] {
         let k = groups.count, e = width
         var v = alpha.map { 0.5 - $0 }
         // M v and M Mᵀ.
@@ -87,7 +89,7 @@ struct SurfaceSet {
                 for r in 0..<e { mmt[q * e + r] += w[a] * w[a] * normals[a * e + q] * normals[a * e + r] }
             }
         }
-        let pinv = SurfaceSet.pseudoInverseSymmetric(mmt, e)
+        let pinv = try SurfaceSet.pseudoInverseSymmetric(mmt, e)
         var yv = [Double](repeating: 0, count: e)
         for q in 0..<e { for r in 0..<e { yv[q] += pinv[q * e + r] * mv[r] } }
         for a in 0..<k {
@@ -106,8 +108,8 @@ struct SurfaceSet {
     /// (z, margin) is solved by the simplex method (Bland's rule). When no α lies in the box the
     /// result is the least-violating one, which stays outside: that is what the exit test sees.
     /// The centred α is returned unchanged when it is already inside.
-    func feasibleAlphas(_ alpha: [Double], weights w: [Double]) -> [Double] {
-        let centred = centredAlphas(alpha, weights: w)
+    func feasibleAlphas(_ alpha: [Double], weights w: [Double]) throws -> [Double] {
+        let centred = try centredAlphas(alpha, weights: w)
         if centred.allSatisfy({ $0 >= 0 && $0 <= 1 }) { return centred }
         let k = groups.count, e = width
         // MᵀM = diag(w) X̃ X̃ᵀ diag(w), K×K.
@@ -117,7 +119,7 @@ struct SurfaceSet {
             for q in 0..<e { s += normals[a * e + q] * normals[b * e + q] }
             mtm[a * k + b] = w[a] * w[b] * s
         } }
-        let null = SurfaceSet.nullSpace(mtm, k)
+        let null = try SurfaceSet.nullSpace(mtm, k)
         guard !null.isEmpty else { return centred }
         let z = SurfaceSet.maxMinInBox(base: centred, directions: null)
         var out = centred
@@ -126,21 +128,23 @@ struct SurfaceSet {
     }
 
     /// Orthonormal eigenvectors of a symmetric PSD k×k matrix with eigenvalue ≤ 1e-12 of the largest.
-    static func nullSpace(_ a: [Double], _ k: Int) -> [[Double]] {
-        let (values, vectors) = symmetricEigen(a, k)
+    static func nullSpace(_ a: [Double], _ k: Int) throws -> [[Double]] {
+        let (values, vectors) = try symmetricEigen(a, k)
         let largest = values.map(abs).max() ?? 0
         return (0..<k).filter { values[$0] <= 1e-12 * largest }.map { col in (0..<k).map { vectors[$0 * k + col] } }
     }
 
     /// Eigenvalues and eigenvectors (as columns of a row-major k×k array) of a symmetric k×k
-    /// matrix, GSL `gsl_eigen_symmv`.
-    static func symmetricEigen(_ a: [Double], _ k: Int) -> (values: [Double], vectors: [Double]) {
+    /// matrix, GSL `gsl_eigen_symmv`; throws on non-finite entries or a GSL status other than success.
+    static func symmetricEigen(_ a: [Double], _ k: Int) throws -> (values: [Double], vectors: [Double]) {
+        let what = "a \(k)×\(k) Gram matrix of switching surfaces"
+        guard a.allSatisfy(\.isFinite) else { throw NumericalError("GSL gsl_eigen_symmv", "non-finite entries in \(what)") }
         GSLRuntime.prepare()
         let m = gsl_matrix_alloc(k, k)!, evec = gsl_matrix_alloc(k, k)!, eval = gsl_vector_alloc(k)!
         let work = gsl_eigen_symmv_alloc(k)!
         defer { gsl_matrix_free(m); gsl_matrix_free(evec); gsl_vector_free(eval); gsl_eigen_symmv_free(work) }
         for r in 0..<k { for c in 0..<k { gsl_matrix_set(m, r, c, a[r * k + c]) } }
-        gsl_eigen_symmv(m, eval, evec, work)
+        if let error = NumericalError.gsl(gsl_eigen_symmv(m, eval, evec, work), "gsl_eigen_symmv", what) { throw error }
         return ((0..<k).map { gsl_vector_get(eval, $0) }, (0..<(k * k)).map { gsl_matrix_get(evec, $0 / k, $0 % k) })
     }
 
@@ -195,9 +199,9 @@ struct SurfaceSet {
 
     /// Pseudo-inverse of a symmetric positive semi-definite k×k matrix via GSL's symmetric
     /// eigensolver; eigenvalues below 1e-12 of the largest are treated as zero.
-    static func pseudoInverseSymmetric(_ a: [Double], _ k: Int) -> [Double] {
+    static func pseudoInverseSymmetric(_ a: [Double], _ k: Int) throws -> [Double] {
         if k == 1 { return [a[0] > 0 ? 1 / a[0] : 0] }
-        let (values, vectors) = symmetricEigen(a, k)
+        let (values, vectors) = try symmetricEigen(a, k)
         let largest = values.map(abs).max() ?? 0
         var out = [Double](repeating: 0, count: k * k)
         for e in 0..<k {

@@ -38,7 +38,7 @@ struct ZonotopeMinimumNorm {
     ///   - start: weights to start from (clamped to the box); warm starts from the mode in force.
     ///   - tolerance: per generator, the size of `u_k·F` below which its optimality condition counts
     ///     as met (rounding level of the normal velocity times |u_k|/|x̃_k|).
-    func solve(start: [Double], tolerance: [Double]) -> Solution {
+    func solve(start: [Double], tolerance: [Double]) throws -> Solution {
         let e = dimension, K = count
         var s = start.map { min(1, max(0, $0)) }
         var free = Set((0..<K).filter { s[$0] > 0 && s[$0] < 1 })
@@ -59,7 +59,7 @@ struct ZonotopeMinimumNorm {
                 let F = point()
                 var A = [Double](repeating: 0, count: e * e)
                 for k in free { for q in 0..<e { for r in 0..<e { A[q * e + r] += generators[k * e + q] * generators[k * e + r] } } }
-                let (values, vectors) = SurfaceSet.symmetricEigen(A, e)
+                let (values, vectors) = try SurfaceSet.symmetricEigen(A, e)
                 let largest = values.map(abs).max() ?? 0
                 var target = [Double](repeating: 0, count: e)   // A⁺(−F) restricted to range(A) = A⁺(−P F)
                 for c in 0..<e where values[c] > 1e-12 * largest {

@@ -20,17 +20,17 @@ public enum RunFigures {
         let config = try RunContinuation.config(ofRunFolder: folder, field: "DIR")
         let (problem, _) = try config.resolve()
         let (_, run) = try RunContinuation.read(folder, problem: problem, field: "DIR")
-        return files(for: run, plateaus: PlateauReport.plateaus(run, criteria: criteria), times: times)
+        return try files(for: run, plateaus: PlateauReport.plateaus(run, criteria: criteria), times: times)
     }
 
     /// - Parameters: `times` for the d = 2 knot lines (default: start, geometric middle, end).
-    public static func files(for solution: FlowSolution, plateaus: [Plateau], times: [Double]? = nil) -> [(String, Data)] {
+    public static func files(for solution: FlowSolution, plateaus: [Plateau], times: [Double]? = nil) throws -> [(String, Data)] {
         guard !solution.samples.isEmpty else { return [] }
         var out = [("loss.svg", loss(solution, plateaus: plateaus)), ("patterns.svg", patterns(solution))]
         switch solution.problem.data.dimension {
         case 1:
             out.append(("knots.svg", knots(solution)))
-            out.append(("fit.svg", fit(solution)))
+            out.append(("fit.svg", try fit(solution)))
         case 2:
             out.append(("knot-lines.svg", knotLines(solution, times: times)))
         default:
@@ -154,10 +154,10 @@ public enum RunFigures {
 
     // MARK: fit.svg (d = 1)
 
-    static func fit(_ solution: FlowSolution) -> String {
+    static func fit(_ solution: FlowSolution) throws -> String {
         let network = solution.problem.network, data = solution.problem.data
         let theta = solution.finalTheta
-        let reading = KnotReading(network: network, data: data, theta: theta)
+        let reading = try KnotReading(network: network, data: data, theta: theta)
         let lo = data.x.min()!, hi = data.x.max()!, pad = 0.08 * max(hi - lo, 1e-3)
         // N is affine between knots: evaluate exactly at the ends and at every knot inside.
         var grid = [lo - pad, hi + pad] + reading.knots.map(\.k).filter { $0 > lo - pad && $0 < hi + pad }
