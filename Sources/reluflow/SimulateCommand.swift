@@ -85,6 +85,9 @@ struct SimulateCommand: ParsableCommand {
             runConfig = chosen.config
             name = chosen.name
         }
+        guard runConfig.train == nil else {
+            throw InputError("train", "the config has a train section: run it with `reluflow train`, or remove the section to integrate the flow")
+        }
         try applyOverrides(&runConfig)
         let (problem, resolved) = try runConfig.resolve()
         let outPath = out ?? "runs/\(name)"

@@ -80,7 +80,15 @@ extension RunConfig {
             c0: network.c0Index.map { theta[$0] })
         out.flow = Self.resolvedFlow(options)
         out.flow.segments = segments.isEmpty ? nil : segments
-        return (FlowProblem(data: data, network: network, theta0: theta, options: options), out)
+        var problem = FlowProblem(data: data, network: network, theta0: theta, options: options)
+        if let train {
+            guard flow.segments == nil else { throw InputError("flow.segments", "belong to a resumed flow run; a training run has none") }
+            let (training, resolvedTrain) = try train.resolve(for: problem)
+            problem.training = training
+            problem.options.T = training.method.time(iteration: training.iterations, lr: training.lr)
+            out.train = resolvedTrain
+        }
+        return (problem, out)
     }
 
     /// The options of a `flow` section (or of one of its segments, `field`), validated.

@@ -8,15 +8,19 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var data: DataConfig
     public var network: NetworkConfig
     public var flow: FlowConfig
+    /// A training run's method and options (SPEC §7; `reluflow train`); nil for the flow.
+    public var train: TrainConfig?
 
-    public init(example: String? = nil, data: DataConfig, network: NetworkConfig = NetworkConfig(), flow: FlowConfig = FlowConfig()) {
+    public init(example: String? = nil, data: DataConfig, network: NetworkConfig = NetworkConfig(), flow: FlowConfig = FlowConfig(),
+                train: TrainConfig? = nil) {
         self.example = example
         self.data = data
         self.network = network
         self.flow = flow
+        self.train = train
     }
 
-    enum CodingKeys: String, CodingKey { case example, data, network, flow }
+    enum CodingKeys: String, CodingKey { case example, data, network, flow, train }
 
     /// `data` is required; `network` and `flow` may be left out (every field has a default).
     public init(from decoder: Decoder) throws {
@@ -25,6 +29,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         data = try container.decode(DataConfig.self, forKey: .data)
         network = try container.decodeIfPresent(NetworkConfig.self, forKey: .network) ?? NetworkConfig()
         flow = try container.decodeIfPresent(FlowConfig.self, forKey: .flow) ?? FlowConfig()
+        train = try container.decodeIfPresent(TrainConfig.self, forKey: .train)
     }
 }
 
@@ -262,6 +267,12 @@ enum KeyCheck {
         "network": .object([
             "width": .integer(min: Int.min), "outputBias": .any, "W": .any, "b": .any, "c": .any, "c0": .any,
             "init": .object(["scheme": .any, "seed": .integer(min: 0), "scale": .any, "biasScale": .any, "balanced": .any]),
+        ]),
+        "train": .object([
+            "method": .any, "lr": .any, "iterations": .integer(min: Int.min), "batch": .integer(min: Int.min),
+            "seed": .integer(min: 0), "beta1": .any, "beta2": .any, "epsilon": .any, "alpha": .any, "escapeDelta": .any,
+            "samples": .object(["spacing": .any, "count": .integer(min: Int.min)]),
+            "anls": .object(["ridge": .any, "enlarge": .integer(min: Int.min), "tolerance": .any]),
         ]),
         "flow": .object(flowKeys.merging(["segments": .list(.object(flowKeys.merging(["until": .any]) { a, _ in a }))]) { a, _ in a }),
     ])

@@ -60,7 +60,7 @@ public struct EarlierRecords {
         let samples = csvData["trajectory.csv"]!.rows, events = csvData["events.csv"]!.rows, intervals = csvData["patterns.csv"]!.rows
 
         // .npy records: after the header; their count must be the CSV's.
-        let records = RecordFiles(network: problem.network, points: m)
+        let records = RecordFiles(network: problem.network, points: m, iterations: problem.training != nil)
         func npy(_ name: String, rows: Int, rowSize: Int, dropLast: Bool, optional: Bool = false) throws -> Range<Int>? {
             guard let handle = FileHandle(forReadingAtPath: path(name)) else {
                 if optional { return nil }
@@ -80,7 +80,7 @@ public struct EarlierRecords {
             csvData["trajectory.csv"].map { $0.start..<$0.end },
             try npy("trajectory.npy", rows: samples, rowSize: records.trajectoryLayout.rowSize, dropLast: false),
             csvData["events.csv"].map { $0.start..<$0.end },
-            try npy("events.npy", rows: events, rowSize: RecordFormat.eventNPY.rowSize, dropLast: false),
+            try npy("events.npy", rows: events, rowSize: records.eventLayout.rowSize, dropLast: false),
             csvData["patterns.csv"]!.start..<lastRowStart,
             try npy("patterns.npy", rows: intervals, rowSize: RecordFormat.patternNPY.rowSize, dropLast: true),
             try npy("pattern_matrices.npy", rows: intervals, rowSize: n * m, dropLast: true, optional: true),

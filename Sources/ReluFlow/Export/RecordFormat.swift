@@ -91,21 +91,25 @@ struct RecordFormat {
     }
 
     let parameterNames: [String]
+    /// A training run's files start the trajectory and event rows with an `iteration` column.
+    let iterations: Bool
 
-    init(network: ShallowNetwork) {
+    init(network: any NetworkModel, iterations: Bool = false) {
         parameterNames = network.parameterNames
+        self.iterations = iterations
     }
 
     // MARK: trajectory
 
-    var trajectoryHeader: [String] { ["t", "loss", "gradNorm", "patternId"] + parameterNames + ["dissipated"] }
+    var trajectoryHeader: [String] { (iterations ? ["iteration"] : []) + ["t", "loss", "gradNorm", "patternId"] + parameterNames + ["dissipated"] }
 
     var trajectoryNPY: NPYLayout {
-        NPYLayout([.float64("t"), .float64("loss"), .float64("gradNorm"), .int64("patternId")]
+        NPYLayout((iterations ? [.int64("iteration")] : []) + [.float64("t"), .float64("loss"), .float64("gradNorm"), .int64("patternId")]
                   + parameterNames.map { .float64($0) } + [.float64("dissipated")])
     }
 
     func csv(_ s: FlowSample, _ csv: inout CSVWriter) {
+        if iterations { csv.integer(s.iteration ?? 0) }
         csv.numbers([s.t, s.loss, s.gradNorm])
         csv.integer(s.patternId)
         csv.numbers(s.theta)
@@ -114,16 +118,19 @@ struct RecordFormat {
     }
 
     func values(_ s: FlowSample) -> [Value] {
-        [.real(s.t), .real(s.loss), .real(s.gradNorm), .integer(s.patternId)] + s.theta.map { .real($0) } + [.real(s.dissipated)]
+        (iterations ? [.integer(s.iteration ?? 0)] : []) + [.real(s.t), .real(s.loss), .real(s.gradNorm), .integer(s.patternId)] + s.theta.map { .real($0) } + [.real(s.dissipated)]
     }
 
     // MARK: events
 
-    static let eventHeader = ["t", "neuron", "point", "kind", "loss", "state"]
-    static let eventNPY = NPYLayout([.float64("t"), .int64("neuron"), .int64("point"), .text("kind", width: 8),
-                                     .float64("loss"), .text("state", width: 7)])
+    var eventHeader: [String] { (iterations ? ["iteration"] : []) + ["t", "neuron", "point", "kind", "loss", "state"] }
+    var eventNPY: NPYLayout {
+        NPYLayout((iterations ? [.int64("iteration")] : []) + [.float64("t"), .int64("neuron"), .int64("point"), .text("kind", width: 8),
+                                                               .float64("loss"), .text("state", width: 7)])
+    }
 
-    static func csv(_ e: FlowEvent, _ csv: inout CSVWriter) {
+    func csv(_ e: FlowEvent, _ csv: inout CSVWriter) {
+        if iterations { csv.integer(e.iteration ?? 0) }
         csv.number(e.t)
         csv.integer(e.neuron)
         csv.integer(e.point)
@@ -133,8 +140,8 @@ struct RecordFormat {
         csv.endRow()
     }
 
-    static func values(_ e: FlowEvent) -> [Value] {
-        [.real(e.t), .integer(e.neuron), .integer(e.point), .text(e.kind.rawValue), .real(e.loss), .text(e.state.name)]
+    func values(_ e: FlowEvent) -> [Value] {
+        (iterations ? [.integer(e.iteration ?? 0)] : []) + [.real(e.t), .integer(e.neuron), .integer(e.point), .text(e.kind.rawValue), .real(e.loss), .text(e.state.name)]
     }
 
     // MARK: patterns
@@ -219,6 +226,7 @@ struct RecordFiles {
 
     let format: RecordFormat
     let trajectoryLayout: RecordFormat.NPYLayout
+    let eventLayout: RecordFormat.NPYLayout
     let width: Int, points: Int
     private(set) var counts = (samples: 0, events: 0, intervals: 0)
     /// Pending bytes per file (the .npy ones without their header).
@@ -230,12 +238,13 @@ struct RecordFiles {
     /// Whether the matrices passed the size limit (then `pattern_matrices.npy` is not written).
     private(set) var matricesDropped = false
 
-    init(network: ShallowNetwork, points m: Int) {
-        format = RecordFormat(network: network)
+    init(network: ShallowNetwork, points m: Int, iterations: Bool = false) {
+        format = RecordFormat(network: network, iterations: iterations)
         trajectoryLayout = format.trajectoryNPY
+        eventLayout = format.eventNPY
         width = network.width
         points = m
-        csv = [CSVWriter(header: format.trajectoryHeader), CSVWriter(header: RecordFormat.eventHeader),
+        csv = [CSVWriter(header: format.trajectoryHeader), CSVWriter(header: format.eventHeader),
                CSVWriter(header: RecordFormat.patternHeader)]
         current = [UInt8](repeating: 0, count: network.width * m)
     }
@@ -247,8 +256,8 @@ struct RecordFiles {
     }
 
     mutating func add(_ e: FlowEvent) {
-        RecordFormat.csv(e, &csv[1])
-        RecordFormat.eventNPY.append(RecordFormat.values(e), to: &npy[1])
+        format.csv(e, &csv[1])
+        eventLayout.append(format.values(e), to: &npy[1])
         counts.events += 1
     }
 
@@ -281,7 +290,7 @@ struct RecordFiles {
 
     /// The header of each file for the current counts, in `names` order (nil: none or dropped).
     func headers() -> [[UInt8]] {
-        [[], trajectoryLayout.header(rows: counts.samples), [], RecordFormat.eventNPY.header(rows: counts.events), [],
+        [[], trajectoryLayout.header(rows: counts.samples), [], eventLayout.header(rows: counts.events), [],
          RecordFormat.patternNPY.header(rows: counts.intervals),
          RecordFormat.patternMatrixHeader(intervals: counts.intervals, width: width, points: points)]
     }

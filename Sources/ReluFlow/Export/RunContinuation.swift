@@ -36,24 +36,30 @@ public enum RunContinuation {
         }
         let n = problem.network.width, m = problem.data.count, P = problem.network.parameterCount
 
-        for row in try rows(try bytes("trajectory.csv"), path("trajectory.csv"), field) {
-            guard row.count == 4 + P + 1, let t = Double(row[0]), let loss = Double(row[1]), let grad = Double(row[2]),
-                  let id = Int(row[3]), let dissipated = Double(row[4 + P]) else {
+        // A training run's rows start with its iteration (RecordFormat.iterations).
+        let trajectory = try bytes("trajectory.csv")
+        let iterations = trajectory.starts(with: Array("iteration,".utf8))
+        let o = iterations ? 1 : 0
+        for row in try rows(trajectory, path("trajectory.csv"), field) {
+            guard row.count == o + 4 + P + 1, let t = Double(row[o]), let loss = Double(row[o + 1]), let grad = Double(row[o + 2]),
+                  let id = Int(row[o + 3]), let dissipated = Double(row[o + 4 + P]), !iterations || Int(row[0]) != nil else {
                 throw InputError(field, "\(path("trajectory.csv")) has a malformed row")
             }
-            let theta = try row[4..<(4 + P)].map { v -> Double in
+            let theta = try row[(o + 4)..<(o + 4 + P)].map { v -> Double in
                 guard let x = Double(v) else { throw InputError(field, "\(path("trajectory.csv")) has a malformed number '\(v)'") }
                 return x
             }
-            earlier.samples.append(FlowSample(t: t, loss: loss, gradNorm: grad, patternId: id, theta: theta, dissipated: dissipated))
+            earlier.samples.append(FlowSample(t: t, loss: loss, gradNorm: grad, patternId: id, theta: theta, dissipated: dissipated,
+                                              iteration: iterations ? Int(row[0]) : nil))
         }
         for row in try rows(try bytes("events.csv"), path("events.csv"), field) {
-            guard row.count == 6, let t = Double(row[0]), let i = Int(row[1]), let j = Int(row[2]),
-                  let kind = EventKind(rawValue: row[3]), let loss = Double(row[4]),
-                  let state = [PairState.on, .off, .sliding].first(where: { $0.name == row[5] }) else {
+            guard row.count == o + 6, let t = Double(row[o]), let i = Int(row[o + 1]), let j = Int(row[o + 2]),
+                  let kind = EventKind(rawValue: row[o + 3]), let loss = Double(row[o + 4]),
+                  let state = [PairState.on, .off, .sliding].first(where: { $0.name == row[o + 5] }) else {
                 throw InputError(field, "\(path("events.csv")) has a malformed row")
             }
-            earlier.events.append(FlowEvent(t: t, neuron: i, point: j, kind: kind, state: state, loss: loss))
+            earlier.events.append(FlowEvent(t: t, neuron: i, point: j, kind: kind, state: state, loss: loss,
+                                            iteration: iterations ? Int(row[0]) : nil))
         }
         for row in try rows(try bytes("patterns.csv"), path("patterns.csv"), field) {
             guard let interval = RecordFormat.interval(fromCSV: row, width: n, points: m) else {

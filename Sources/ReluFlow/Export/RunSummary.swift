@@ -49,6 +49,16 @@ public struct RunSummary: Codable, Sendable {
     /// The parts of the run, each with its options and the time it reached (`flow.segments` and
     /// the last part): one for a run that was never resumed. Absent in summaries of older versions.
     public var segments: [FlowSegment]?
+    /// A training run (SPEC §7): its method, iterations done, learning rate, minibatch size, and
+    /// the escape from the initial plateau (first iterate with L ≤ (1 − δ) L(0); null if never).
+    /// Absent for the flow.
+    public var method: TrainingMethod?
+    public var iterations: Int?
+    public var lr: Double?
+    public var batch: Int?
+    public var escapeTime: Double?
+    public var escapeIteration: Int?
+    public var escapeDelta: Double?
     public var version: String
 
     public init(_ solution: FlowSolution) {
@@ -82,6 +92,15 @@ public struct RunSummary: Codable, Sendable {
         invariantDrift = diag.invariantDrift
         dissipationDefect = diag.dissipationDefect
         dissipated = diag.dissipated
+        if let training = solution.training {
+            method = training.method
+            iterations = training.iterations
+            lr = training.lr
+            batch = training.batch
+            escapeTime = training.escapeTime
+            escapeIteration = training.escapeIteration
+            escapeDelta = training.escapeDelta
+        }
         version = ReluFlowVersion.string
     }
 }

@@ -15,6 +15,9 @@ public struct FlowProblem: Sendable {
     /// Pattern ids already given (by key of the per-group pattern) when continuing an earlier run
     /// (`RunContinuation.seed`); new patterns are numbered after them.
     var patternIds: [PatternKey: Int] = [:]
+    /// The training method and its options when the problem is trained (SPEC §7, `train`)
+    /// rather than integrated; nil for the flow. Its run folder has `iteration` columns.
+    public var training: TrainingOptions? = nil
 
     public init(data: Dataset, network: ShallowNetwork, theta0: [Double], options: FlowOptions = FlowOptions(),
                 start: FlowCheckpoint? = nil) {

@@ -7,8 +7,10 @@ public struct FlowSample: Sendable {
     public var patternId: Int
     /// θ in the SPEC §1 order.
     public var theta: [Double]
-    /// ∫₀ᵗ |θ'|² ds, the dissipation quadrature.
+    /// ∫₀ᵗ |θ'|² ds, the dissipation quadrature (a training run: its first-order sum).
     public var dissipated: Double
+    /// The iteration of a training run's sample (nil for the flow).
+    public var iteration: Int? = nil
 }
 
 /// One event (INTERFACE.md `events.csv`), per data point (coincident points give one row each).
@@ -20,6 +22,8 @@ public struct FlowEvent: Sendable {
     /// State of the pair after the event.
     public var state: PairState
     public var loss: Double
+    /// The iterate of a training run at which the change appeared (nil for the flow).
+    public var iteration: Int? = nil
 }
 
 /// A maximal interval of constant activation pattern. The pattern itself is stored as the pairs
@@ -177,6 +181,8 @@ public struct FlowSolution: Sendable {
     public var diagnostics = FlowDiagnostics()
     /// Stepper requested (`auto` or a GSL name); what ran is in `diagnostics.stepperSteps`.
     public var stepper: Stepper
+    /// For a training run (SPEC §7): its method, iterations and escape; nil for the flow.
+    public var training: TrainingSummary? = nil
 
     /// The state to continue from (`checkpoint.json`).
     public var checkpoint: FlowCheckpoint {

@@ -1,0 +1,307 @@
+@preconcurrency import CGSL
+import Foundation
+
+/// What a training run adds to its summary (INTERFACE.md: `method`, `iterations`, `lr`,
+/// `escapeTime`, `escapeIteration`).
+public struct TrainingSummary: Sendable, Codable, Equatable {
+    public var method: TrainingMethod
+    /// Iterations done.
+    public var iterations: Int
+    public var lr: Double
+    public var batch: Int?
+    /// First iterate with L ≤ (1 − δ) L(0), and its time (nil: never).
+    public var escapeIteration: Int?
+    public var escapeTime: Double?
+    public var escapeDelta: Double
+}
+
+/// Runs a discrete training method (SPEC §7) on `problem` (its data, network and θ(0)) and
+/// records it in the run format of the flow: samples on the iteration grid plus every iteration
+/// whose pattern changed (with `iteration` set, t = k·η, k for ANLS), one `on`/`off` event per
+/// pair (and group of coincident points) that changed between two iterates, at the later
+/// iterate, and the constant-pattern intervals. `dissipated` is Σ_k (θ_k − θ_{k+1})·g_k, the
+/// first-order loss decrease (η Σ|g_k|² for GD, the Euler sum of the flow's ∫|θ'|²).
+///
+/// Divergence (a non-finite loss, or one above 1e6·L(0)) stops the run with status `failed`; the
+/// last good iterate is the last sample. `hooks.shouldStop` interrupts it as it does the flow.
+public func train(_ problem: FlowProblem, options: TrainingOptions, hooks: SolveHooks = SolveHooks()) -> FlowSolution {
+    if options.method == .anls { return ANLS(problem: problem, options: options, hooks: hooks).run() }
+    return GradientTrainer(problem: problem, options: options, hooks: hooks).run()
+}
+
+/// The bookkeeping every training method shares: samples, events and pattern intervals from the
+/// iterates' patterns, the escape, the dissipation sum, the end.
+class TrainingRecorder {
+    let problem: FlowProblem
+    let options: TrainingOptions
+    let hooks: SolveHooks
+    let n: Int, m: Int, P: Int
+    var solution: FlowSolution
+    let started = DispatchTime.now()
+    let grid: [Int]
+    var nextGridIndex = 0
+    /// The pattern of the current iterate (units × points, 1 active) and of the open interval.
+    var pattern: [UInt8]
+    var intervalPattern: [UInt8]
+    var intervalStart = 0.0
+    var intervalChanges: [PatternChange] = []
+    var patternIds: [PatternKey: Int] = [:]
+    var currentPatternId = 0
+    var dissipated = 0.0
+    var initialLoss = 0.0
+    var escape: (iteration: Int, t: Double)? = nil
+    var evaluations = 0
+
+    init(problem: FlowProblem, options: TrainingOptions, hooks: SolveHooks) {
+        self.problem = problem
+        self.options = options
+        self.hooks = hooks
+        n = problem.network.width
+        m = problem.data.count
+        P = problem.network.parameterCount
+        solution = FlowSolution(problem: problem, status: .completed, stepper: .auto)
+        grid = options.sampleIterations
+        pattern = [UInt8](repeating: 0, count: n * m)
+        intervalPattern = pattern
+    }
+
+    func time(_ k: Int) -> Double { options.method.time(iteration: k, lr: options.lr) }
+
+    /// Iteration 0: the first interval (changes from all off) and the first sample.
+    func begin(theta: [Double], loss: Double, gradNorm: Double) {
+        initialLoss = loss
+        solution.diagnostics.initialLoss = loss
+        intervalPattern = pattern
+        intervalChanges = changes(from: [UInt8](repeating: 0, count: n * m), to: pattern)
+        currentPatternId = id(of: pattern)
+        record(k: 0, theta: theta, loss: loss, gradNorm: gradNorm)
+    }
+
+    /// After iterate k: events and interval for a changed pattern, the sample when due, the escape.
+    /// Returns false when the run must stop (divergence, interruption, a recorder failure).
+    func after(k: Int, theta: [Double], loss: Double, gradNorm: () -> Double) -> Bool {
+        let t = time(k)
+        guard loss.isFinite, loss <= TrainingOptions.divergenceFactor * max(initialLoss, .leastNormalMagnitude) else {
+            solution.status = .failed
+            let hint = options.method == .anls ? "" : "; lower the learning rate (--lr, now \(options.lr))"
+            solution.message = "diverged at iteration \(k) (loss \(loss), L(0) = \(initialLoss)); the last good state is iteration \(solution.last?.iteration ?? 0)\(hint)"
+            return false
+        }
+        var changed = false
+        if pattern != intervalPattern {
+            changed = true
+            let events = changes(from: intervalPattern, to: pattern)
+            closeInterval(at: t)
+            intervalPattern = pattern
+            intervalChanges = events
+            currentPatternId = id(of: pattern)
+            var logged = Set<Int>()
+            for c in events {
+                let g = problem.data.groupOfPoint[c.point]
+                guard logged.insert(c.neuron * m + g).inserted else { continue }
+                let event = FlowEvent(t: t, neuron: c.neuron, point: problem.data.pointsOfGroup[g][0],
+                                      kind: c.state == .on ? .on : .off, state: c.state, loss: loss, iteration: k)
+                if let recorder = hooks.recorder { recorder.record(event) } else { solution.events.append(event) }
+                solution.eventCount += 1
+                solution.diagnostics.eventsByKind[event.kind.rawValue, default: 0] += 1
+            }
+        }
+        if escape == nil && loss <= (1 - options.escapeDelta) * initialLoss { escape = (k, t) }
+        while nextGridIndex < grid.count && grid[nextGridIndex] < k { nextGridIndex += 1 }
+        let due = nextGridIndex < grid.count && grid[nextGridIndex] == k
+        if due || changed || k == options.iterations {
+            record(k: k, theta: theta, loss: loss, gradNorm: gradNorm())
+        }
+        solution.diagnostics.steps = k
+        if let failure = hooks.recorder?.failure {
+            solution.status = .failed
+            solution.message = "writing the run's records failed at iteration \(k): \(failure)"
+            return false
+        }
+        if hooks.shouldStop?() ?? false {
+            solution.status = .interrupted
+            solution.message = "interrupted at iteration \(k)"
+            if solution.last?.iteration != k { record(k: k, theta: theta, loss: loss, gradNorm: gradNorm()) }
+            return false
+        }
+        if let progress = hooks.progress, k % 1000 == 0 {
+            progress(FlowProgress(t: t, T: time(options.iterations), loss: loss, events: solution.eventCount, steps: k))
+        }
+        return true
+    }
+
+    func record(k: Int, theta: [Double], loss: Double, gradNorm: Double) {
+        let sample = FlowSample(t: time(k), loss: loss, gradNorm: gradNorm, patternId: currentPatternId, theta: theta,
+                                dissipated: dissipated, iteration: k)
+        if let recorder = hooks.recorder { recorder.record(sample) } else { solution.samples.append(sample) }
+        solution.last = sample
+    }
+
+    /// Closes the run: the last interval, diagnostics, the training summary.
+    func finish() -> FlowSolution {
+        let end = solution.last?.t ?? 0
+        closeInterval(at: end)
+        var diag = solution.diagnostics
+        diag.rhsEvaluations = evaluations
+        diag.wallSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        diag.finalLoss = solution.finalLoss
+        diag.dissipated = dissipated
+        let q0 = problem.network.balance(problem.theta0), q1 = problem.network.balance(solution.finalTheta)
+        diag.invariantDrift = zip(q0, q1).map { abs($0 - $1) }.max() ?? 0
+        let l0 = diag.initialLoss
+        diag.dissipationDefect = l0 > 0 ? abs(l0 - diag.finalLoss - dissipated) / l0 : abs(diag.finalLoss + dissipated)
+        solution.diagnostics = diag
+        solution.distinctPatternCount = patternIds.count
+        solution.finalPattern = intervalPattern.map { $0 == 1 ? PairState.on : .off }
+        solution.training = TrainingSummary(method: options.method, iterations: solution.last?.iteration ?? 0, lr: options.lr,
+                                            batch: options.batch, escapeIteration: escape?.iteration, escapeTime: escape?.t,
+                                            escapeDelta: options.escapeDelta)
+        return solution
+    }
+
+    private func closeInterval(at t: Double) {
+        var active = [Int](repeating: 0, count: n)
+        for i in 0..<n { for j in 0..<m where intervalPattern[i * m + j] == 1 { active[i] += 1 } }
+        let interval = PatternInterval(patternId: currentPatternId, tStart: intervalStart, tEnd: t, changes: intervalChanges,
+                                       activeCounts: active, slidingCounts: [Int](repeating: 0, count: n), width: n, pointCount: m)
+        if let recorder = hooks.recorder { recorder.record(interval) } else { solution.patterns.append(interval) }
+        solution.patternIntervalCount += 1
+        intervalStart = t
+    }
+
+    private func changes(from old: [UInt8], to new: [UInt8]) -> [PatternChange] {
+        var out: [PatternChange] = []
+        for k in 0..<(n * m) where old[k] != new[k] {
+            out.append(PatternChange(neuron: k / m, point: k % m, state: new[k] == 1 ? .on : .off))
+        }
+        return out
+    }
+
+    private func id(of pattern: [UInt8]) -> Int {
+        let states = pattern.map { $0 == 1 ? PairState.on : .off }
+        let key = PatternKey(problem.data.perGroup(states, width: n))
+        if let id = patternIds[key] { return id }
+        let id = patternIds.count
+        patternIds[key] = id
+        return id
+    }
+}
+
+/// GD, SGD, Adam and RMSProp (SPEC §7).
+final class GradientTrainer: TrainingRecorder {
+    func run() -> FlowSolution {
+        let evaluator = problem.network.evaluator(for: problem.data)
+        let K = options.iterations
+        var theta = problem.theta0
+        var g = [Double](repeating: 0, count: P), full = [Double](repeating: 0, count: P)
+        var mAvg = [Double](repeating: 0, count: P), vAvg = [Double](repeating: 0, count: P)
+        let batches = options.batch.map { BatchOrder(points: m, size: $0, seed: options.seed) }
+        let stochastic = batches != nil && options.batch! < m
+        var batchOrder = batches
+
+        func evaluate(points: [Int]?, gradient: UnsafeMutablePointer<Double>?, withPattern: Bool) -> Double {
+            evaluations += 1
+            return theta.withUnsafeBufferPointer { t in
+                pattern.withUnsafeMutableBufferPointer { p in
+                    evaluator.evaluate(t.baseAddress!, points: points, gradient: gradient, pattern: withPattern ? p.baseAddress! : nil)
+                }
+            }
+        }
+        func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+        // The full gradient's norm for a sample (a minibatch method evaluates it only there).
+        func fullGradientNorm() -> Double {
+            if !stochastic { return norm(g) }
+            _ = full.withUnsafeMutableBufferPointer { evaluate(points: nil, gradient: $0.baseAddress!, withPattern: false) }
+            return norm(full)
+        }
+
+        var loss = g.withUnsafeMutableBufferPointer { evaluate(points: nil, gradient: $0.baseAddress!, withPattern: true) }
+        begin(theta: theta, loss: loss, gradNorm: norm(g))
+        let b1 = options.beta1, b2 = options.beta2, alpha = options.alpha, eps = options.epsilon, eta = options.lr
+        var p1 = 1.0, p2 = 1.0   // β₁^k, β₂^k
+        if K >= 1 {
+            for k in 1...K {
+                // g_{k−1}: the full gradient at θ_{k−1} is at hand; a minibatch's is evaluated here.
+                if stochastic, var order = batchOrder {
+                    let batch = order.next()
+                    batchOrder = order
+                    _ = g.withUnsafeMutableBufferPointer { evaluate(points: batch, gradient: $0.baseAddress!, withPattern: false) }
+                }
+                var decrease = 0.0
+                switch options.method {
+                case .gd, .sgd:
+                    for p in 0..<P {
+                        let step = eta * g[p]
+                        theta[p] -= step
+                        decrease += step * g[p]
+                    }
+                case .adam:
+                    p1 *= b1
+                    p2 *= b2
+                    for p in 0..<P {
+                        mAvg[p] = b1 * mAvg[p] + (1 - b1) * g[p]
+                        vAvg[p] = b2 * vAvg[p] + (1 - b2) * g[p] * g[p]
+                        let step = eta * (mAvg[p] / (1 - p1)) / ((vAvg[p] / (1 - p2)).squareRoot() + eps)
+                        theta[p] -= step
+                        decrease += step * g[p]
+                    }
+                case .rmsprop:
+                    for p in 0..<P {
+                        vAvg[p] = alpha * vAvg[p] + (1 - alpha) * g[p] * g[p]
+                        let step = eta * g[p] / (vAvg[p].squareRoot() + eps)
+                        theta[p] -= step
+                        decrease += step * g[p]
+                    }
+                case .anls:
+                    preconditionFailure("ANLS has its own trainer")
+                }
+                dissipated += decrease
+                // θ_k: the full loss and pattern (and the full gradient for the next step when full batch).
+                loss = stochastic ? evaluate(points: nil, gradient: nil, withPattern: true)
+                    : g.withUnsafeMutableBufferPointer { evaluate(points: nil, gradient: $0.baseAddress!, withPattern: true) }
+                guard after(k: k, theta: theta, loss: loss, gradNorm: fullGradientNorm) else { break }
+            }
+        }
+        return finish()
+    }
+}
+
+/// The minibatches of SGD: each epoch visits every point once, in an order drawn by GSL's
+/// MT19937 seeded with the run's seed (`gsl_ran_shuffle`); the epoch's last batch takes what is
+/// left (m mod B points).
+struct BatchOrder {
+    let size: Int
+    private var order: [Int]
+    private var position: Int
+    private final class Generator {
+        let rng: UnsafeMutablePointer<gsl_rng>
+        init(seed: UInt64) {
+            GSLRuntime.prepare()
+            rng = gsl_rng_alloc(gsl_rng_mt19937)!
+            gsl_rng_set(rng, UInt(truncatingIfNeeded: seed))
+        }
+        deinit { gsl_rng_free(rng) }
+    }
+    private let generator: Generator
+
+    init(points m: Int, size: Int, seed: UInt64) {
+        self.size = size
+        order = Array(0..<m)
+        position = m
+        generator = Generator(seed: seed)
+    }
+
+    /// The next minibatch (a new epoch's order when the last one is used up).
+    mutating func next() -> [Int] {
+        if position >= order.count {
+            let rng = generator.rng, count = order.count
+            order.withUnsafeMutableBytes { raw in
+                gsl_ran_shuffle(rng, raw.baseAddress, count, MemoryLayout<Int>.stride)
+            }
+            position = 0
+        }
+        let end = min(position + size, order.count)
+        defer { position = end }
+        return Array(order[position..<end])
+    }
+}

@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import ReluFlow
+
+/// `reluflow train`: a discrete training method (SPEC §7) on the problem of a config or example,
+/// written as a run folder of the flow's format with `iteration` columns.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train with GD, SGD, Adam, RMSProp or ANLS (SPEC §7) and write a run folder.",
+        discussion: """
+            The problem (data, network, θ(0)) is the config's or example's, as for `simulate`; the method and its \
+            options come from the config's `train` section, overridden here. t = k·η for the gradient methods (GD is \
+            the flow's Euler discretisation), t = k for ANLS. Default learning rate: gd/sgd 1/ρ_H at θ(0) (half GD's \
+            stability limit on the local quadratic model), adam/rmsprop 1e-3, anls 1. Exit status: 0 success, \
+            1 divergence or numerical failure (the last good iterate written), 2 bad input, 3 a file could not be \
+            written, 130/143/129 interrupted.
+            """)
+
+    @Option(help: "Config file (JSON, see INTERFACE.md).")
+    var config: String?
+
+    @Option(help: "Built-in example (see `reluflow examples`).")
+    var example: String?
+
+    @Option(help: "Output run folder (default: runs/<example or config name>-<method>).")
+    var out: String?
+
+    @Option(help: "Method: \(TrainingMethod.names) (default gd, or the config's).")
+    var method: String?
+
+    @Option(parsing: .unconditional, help: "Learning rate η (ANLS: its first step, in (0, 1]).")
+    var lr: Double?
+
+    @Option(parsing: .unconditional, help: "Number of iterations K (default 10000).")
+    var iterations: Int?
+
+    @Option(parsing: .unconditional, help: "Minibatch size B (default: all points; sgd: min(m, 8)).")
+    var batch: Int?
+
+    @Option(parsing: .unconditional, help: "Seed of the minibatch order (default 0).")
+    var batchSeed: Int?
+
+    @Option(parsing: .unconditional, help: "Seed of the initialisation, as for simulate (default 0).")
+    var seed: Int?
+
+    @Option(parsing: .unconditional, help: "Hidden width n (default 10, or the example's).")
+    var width: Int?
+
+    @Option(parsing: .unconditional, help: "Number of samples on the iteration grid (default 400); iterations with a pattern change are added.")
+    var samples: Int?
+
+    @Flag(help: "No progress line.")
+    var quiet = false
+
+    func run() throws {
+        var runConfig: RunConfig
+        let name: String
+        if config != nil && example != nil { throw InputError("--config", "give either --config or --example, not both") }
+        if let path = config {
+            runConfig = try RunConfig.load(path: path)
+            name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        } else {
+            let chosen = try Example.named(example ?? Example.defaultName)
+            runConfig = chosen.config
+            name = chosen.name
+        }
+        var train = runConfig.train ?? TrainConfig()
+        if let method { train.method = method }
+        if let lr { train.lr = lr }
+        if let iterations { train.iterations = iterations }
+        if let batch { train.batch = batch }
+        if let batchSeed {
+            guard batchSeed >= 0 else { throw InputError("--batch-seed", "must be ≥ 0 (got \(batchSeed))") }
+            train.seed = UInt64(batchSeed)
+        }
+        if let samples {
+            var s = train.samples ?? TrainSampleConfig()
+            s.count = samples
+            train.samples = s
+        }
+        runConfig.train = train
+        if let width {
+            guard runConfig.network.W == nil else { throw InputError("--width", "the config gives W explicitly; remove network.W to change the width") }
+            runConfig.network.width = width
+        }
+        if let seed {
+            guard seed >= 0 else { throw InputError("--seed", "must be ≥ 0 (got \(seed))") }
+            var spec = runConfig.network.initialization ?? InitSpec()
+            spec.seed = UInt64(seed)
+            runConfig.network.initialization = spec
+        }
+        let (problem, resolved) = try runConfig.resolve()
+        guard let options = problem.training else { preconditionFailure("a train section resolves to training options") }
+        let outPath = out ?? "runs/\(name)-\(options.method.rawValue)"
+        try RunFolder.checkDestination(outPath)
+
+        let progressLine = ProgressLine(quiet: quiet)
+        let stream = try RunStream(path: outPath, problem: problem)
+        let solution = ReluFlow.train(problem, options: options,
+                                      hooks: SolveHooks(progress: progressLine.show, shouldStop: { Interrupt.requested }, recorder: stream))
+        progressLine.clear()
+        try stream.finish(solution, config: resolved)
+        let s = RunSummary(solution)
+        let escape = s.escapeIteration.map { "escape (L ≤ \(1 - options.escapeDelta)·L(0)) at iteration \($0), t = \(String(format: "%.6g", s.escapeTime ?? 0))" }
+            ?? "no escape (L stayed above \(1 - options.escapeDelta)·L(0))"
+        let report = String(format: "%@ %@: %@, η = %.6g, %d iterations, loss %.6g → %.6g, %d events, %d pattern intervals, %.3g s\n  %@",
+                            s.status.rawValue, outPath, options.method.rawValue, options.lr, s.iterations ?? 0, s.initialLoss,
+                            s.finalLoss, s.events, s.patternIntervals, s.wallSeconds, escape)
+        print(report)
+        switch solution.status {
+        case .completed: break
+        case .failed:
+            throw RunFailure(message: "\(solution.message ?? "failed"); the last good state is in \(outPath)/summary.json", status: 1)
+        case .interrupted:
+            throw RunFailure(message: "interrupted by \(Interrupt.signalName) at iteration \(s.iterations ?? 0)", status: Interrupt.exitStatus)
+        }
+    }
+}
