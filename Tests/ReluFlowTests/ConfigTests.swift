@@ -67,4 +67,36 @@ final class ConfigTests: XCTestCase {
             XCTAssertEqual(abs(small[net.cIndex(i)]), 1e-3, accuracy: 1e-18)
         }
     }
+
+    /// Item 11 (e): non-finite figures are written as null (valid JSON numbers' stand-in), named in
+    /// the summary's `nonFinite`, and read back as NaN by the run-folder readers.
+    func testNonFiniteNumbersAreWrittenAsNull() throws {
+        let problem = try exampleProblem("sine", T: 0.01)
+        var solution = solve(problem)
+        solution.last?.gradNorm = .nan
+        solution.diagnostics.finalLoss = .infinity
+        solution.diagnostics.dissipationDefect = -.infinity
+        let files = try RunExport.files(for: solution, config: try Example.named("sine").config.resolve().resolved)
+        let bytes = try XCTUnwrap(files.first { $0.0 == "summary.json" }?.1)
+        let text = String(decoding: bytes, as: UTF8.self)
+        XCTAssertFalse(text.contains("\"nan\"") || text.contains("inf\""), text)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: bytes) as? [String: Any])
+        XCTAssertTrue(object["finalGradNorm"] is NSNull)
+        XCTAssertTrue(object["finalLoss"] is NSNull)
+        XCTAssertEqual(object["nonFinite"] as? [String], ["dissipationDefect", "finalGradNorm", "finalLoss"])
+        let summary = try JSONDecoder().decode(RunSummary.self, from: bytes)
+        XCTAssertTrue(summary.finalGradNorm.isNaN && summary.finalLoss.isNaN && summary.dissipationDefect.isNaN)
+        XCTAssertEqual(summary.finalTime, solution.finalTime)
+        // The readers of a run folder accept it.
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let folder = dir.appendingPathComponent("run").path
+        try RunFolder.write(files, to: folder)
+        let (_, earlier) = try RunContinuation.read(folder, problem: problem)
+        XCTAssertEqual(earlier.samples.count, solution.samples.count)
+        XCTAssertNoThrow(try RunAnalysis.analyze(folder: folder))
+        // Every figure finite: no nonFinite key.
+        let clean = try JSONSerialization.jsonObject(with: try RunSummary(solve(problem)).jsonData()) as? [String: Any]
+        XCTAssertNil(clean?["nonFinite"])
+    }
 }
