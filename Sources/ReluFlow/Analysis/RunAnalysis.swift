@@ -45,7 +45,7 @@ public struct RunAnalysis: Codable, Sendable {
     /// Analyses the run in `folder` at its final state, or at the recorded sample nearest to `time`.
     public static func analyze(folder: String, at time: Double? = nil, gradientTolerance: Double = 1e-6,
                                criteria: PlateauCriteria = PlateauCriteria()) throws -> RunAnalysis {
-        let config = try RunConfig.load(path: (folder as NSString).appendingPathComponent("config.json"))
+        let config = try RunConfig.loadRecorded(path: (folder as NSString).appendingPathComponent("config.json"))
         let (problem, _) = try config.resolve()
         let (checkpoint, run) = try RunContinuation.read(folder, problem: problem, field: "DIR")
         var theta = checkpoint.theta, t = checkpoint.t

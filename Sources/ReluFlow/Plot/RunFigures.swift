@@ -17,7 +17,7 @@ public enum RunFigures {
 
     /// The figures of the run in `folder` (its plateaus computed with `criteria`).
     public static func files(folder: String, criteria: PlateauCriteria = PlateauCriteria(), times: [Double]? = nil) throws -> [(String, Data)] {
-        let config = try RunConfig.load(path: (folder as NSString).appendingPathComponent("config.json"))
+        let config = try RunConfig.loadRecorded(path: (folder as NSString).appendingPathComponent("config.json"))
         let (problem, _) = try config.resolve()
         let (_, run) = try RunContinuation.read(folder, problem: problem, field: "DIR")
         return files(for: run, plateaus: PlateauReport.plateaus(run, criteria: criteria), times: times)
