@@ -27,41 +27,43 @@ struct SimulateCommand: ParsableCommand {
                                + "the merged run replaces it unless --out is given.", valueName: "dir"))
     var resume: String?
 
-    @Option(name: .customLong("T"), help: "Final time T (flow time units; default 1e4, or the example's).")
+    // Numeric options parse `.unconditional`: a negative value (`--T -5`) reaches validation and
+    // its message naming the field, instead of being taken for an option.
+    @Option(name: .customLong("T"), parsing: .unconditional, help: "Final time T (flow time units; default 1e4, or the example's).")
     var T: Double?
 
-    @Option(help: "Relative tolerance of the step control (default 1e-10).")
+    @Option(parsing: .unconditional, help: "Relative tolerance of the step control (default 1e-10).")
     var rtol: Double?
 
-    @Option(help: "Absolute tolerance of the step control (default 1e-12).")
+    @Option(parsing: .unconditional, help: "Absolute tolerance of the step control (default 1e-12).")
     var atol: Double?
 
     @Option(help: "GSL stepper: \(Stepper.names) (default auto).")
     var stepper: String?
 
-    @Option(help: "Number of sample times on the grid, t = 0 and T included (default 400); event times are added.")
-    var samples: Int?
+    @Option(parsing: .unconditional, help: "Number of sample times on the grid, t = 0 and T included (default 400); event times are added.")
+    var samples: WholeNumber?
 
     @Option(help: "Sample grid spacing: log or linear (default log).")
     var spacing: String?
 
-    @Option(help: "Seed of the initialisation (default 0).")
-    var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Seed of the initialisation, a whole number ≥ 0 (default 0).")
+    var seed: String?
 
-    @Option(help: "Hidden width n (default 10, or the example's).")
-    var width: Int?
+    @Option(parsing: .unconditional, help: "Hidden width n (default 10, or the example's).")
+    var width: WholeNumber?
 
     @Option(help: "Initialisation scheme: he, xavier or uniform (default he).")
     var initScheme: String?
 
-    @Option(help: "Multiply every initial weight by this factor (default 1).")
+    @Option(parsing: .unconditional, help: "Multiply every initial weight by this factor (default 1).")
     var scale: Double?
 
-    @Option(help: "Initial biases are bias-scale · N(0,1) (default 0.1).")
+    @Option(parsing: .unconditional, help: "Initial biases are bias-scale · N(0,1) (default 0.1).")
     var biasScale: Double?
 
-    @Option(help: "Stop with a failure after this many events (default 1000000).")
-    var maxEvents: Int?
+    @Option(parsing: .unconditional, help: "Stop with a failure after this many events (default 1000000).")
+    var maxEvents: WholeNumber?
 
     @Option(parsing: .unconditional,
             help: ArgumentHelp("Seconds of wall time between checkpoints of a running run (0: none). A run killed outright "
@@ -71,6 +73,12 @@ struct SimulateCommand: ParsableCommand {
 
     @Flag(help: "No progress line.")
     var quiet = false
+
+    @Flag(help: "Run even when the estimated memory exceeds half of the physical memory or the run folder 2 GB (without it such a config is refused, exit 2).")
+    var allowLarge = false
+
+    /// The size limits the config is checked against (none with --allow-large).
+    private var limits: ResourceLimits? { allowLarge ? nil : .standard() }
 
     func run() throws {
         if let folder = resume { return try continueRun(folder) }
@@ -89,7 +97,7 @@ struct SimulateCommand: ParsableCommand {
             throw InputError("train", "the config has a train section: run it with `reluflow train`, or remove the section to integrate the flow")
         }
         try applyOverrides(&runConfig)
-        let (problem, resolved) = try runConfig.resolve()
+        let (problem, resolved) = try runConfig.resolve(limits: limits)
         let outPath = out ?? "runs/\(name)"
         try RunFolder.checkDestination(outPath)
         if let segments = resolved.flow.segments, !segments.isEmpty {
@@ -169,7 +177,7 @@ struct SimulateCommand: ParsableCommand {
         var runConfig = try RunContinuation.config(ofRunFolder: source, field: "--resume")
         let earlierFlow = runConfig.flow
         try applyOverrides(&runConfig)
-        let (base, _) = try runConfig.resolve()
+        let (base, _) = try runConfig.resolve(limits: limits)
         let earlier = try EarlierRecords.read(source, problem: base)
         guard earlier.checkpoint.t < base.options.T else {
             throw InputError("--T", "the run in \(source) already reached t = \(earlier.checkpoint.t); give a larger --T to continue it")
@@ -178,7 +186,7 @@ struct SimulateCommand: ParsableCommand {
         var part = earlierFlow
         part.segments = nil
         runConfig.flow.segments = (earlierFlow.segments ?? []) + [FlowSegment(part, until: earlier.checkpoint.t)]
-        let (_, resolved) = try runConfig.resolve()
+        let (_, resolved) = try runConfig.resolve(limits: limits)
         let outPath = out ?? destination
         try RunFolder.checkDestination(outPath, field: out == nil ? "--resume" : "--out")
         try integrate(earlier.continuation(of: base), config: resolved, outPath: outPath, earlier: earlier)
@@ -229,18 +237,26 @@ struct SimulateCommand: ParsableCommand {
         if let stepper { c.flow.stepper = stepper }
         if samples != nil || spacing != nil {
             var s = c.flow.samples ?? SampleConfig()
-            if let samples { s.count = samples }
+            if let samples { s.count = samples.value }
             if let spacing { s.spacing = spacing }
             c.flow.samples = s
         }
-        if let maxEvents { c.flow.maxEvents = maxEvents }
+        if let maxEvents { c.flow.maxEvents = maxEvents.value }
         if let width {
             guard c.network.W == nil else { throw InputError("--width", "the config gives W explicitly; remove network.W to change the width") }
-            c.network.width = width
+            c.network.width = width.value
         }
         if seed != nil || initScheme != nil || scale != nil || biasScale != nil {
             var spec = c.network.initialization ?? InitSpec()
-            if let seed { spec.seed = seed }
+            if let seed {
+                guard let value = UInt64(seed) else {
+                    if let negative = Int64(seed), negative < 0 {
+                        throw InputError("network.init.seed", "must be at least 0 (got \(seed) from --seed)")
+                    }
+                    throw InputError("--seed", "'\(seed)' is not a whole number ≥ 0")
+                }
+                spec.seed = value
+            }
             if let initScheme {
                 guard let scheme = InitScheme(rawValue: initScheme) else {
                     throw InputError("--init-scheme", "unknown scheme '\(initScheme)' (known: he, xavier, uniform)")

@@ -50,6 +50,9 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Number of samples on the iteration grid (default 400); iterations with a pattern change are added.")
     var samples: Int?
 
+    @Flag(help: "Run even when the estimated memory or output size exceeds the limits (see simulate --help).")
+    var allowLarge = false
+
     @Flag(help: "No progress line.")
     var quiet = false
 
@@ -90,7 +93,7 @@ struct TrainCommand: ParsableCommand {
             spec.seed = UInt64(seed)
             runConfig.network.initialization = spec
         }
-        let (problem, resolved) = try runConfig.resolve()
+        let (problem, resolved) = try runConfig.resolve(limits: allowLarge ? nil : .standard())
         guard let options = problem.training else { preconditionFailure("a train section resolves to training options") }
         let outPath = out ?? "runs/\(name)-\(options.method.rawValue)"
         try RunFolder.checkDestination(outPath)

@@ -74,7 +74,21 @@ final class CommandLineTests: XCTestCase {
             ("resume of no run folder", ["--resume", dir.path], "--resume"),
             ("fractional count", ["--config", try write("l.json", good.replacingOccurrences(of: #""T": 1"#, with: #""T": 1, "samples": {"count": 1.5}"#))], "flow.samples.count"),
             ("negative seed", ["--config", try write("m.json", #"{"data": {"x": [[0], [1]], "y": [0, 1]}, "network": {"width": 2, "init": {"seed": -1}}}"#)], "network.init.seed"),
+            // Issue 15: negative numbers on the command line reach validation (item 9).
+            ("negative T option", ["--T", "-5"], "flow.T"),
+            ("negative rtol option", ["--rtol", "-1e-8"], "flow.rtol"),
+            ("negative seed option", ["--seed", "-1"], "network.init.seed"),
+            ("negative width option", ["--width", "-2"], "network.width"),
+            // Sizes beyond the limits (item 5).
+            ("huge target", ["--config", try write("n.json", #"{"data": {"target": {"function": "sin(pi*x)", "m": 1000000000, "range": [-1, 1]}}}"#)], "data.target.m"),
+            ("huge sample grid", ["--samples", "1e7"], "flow.samples.count"),
+            // CSV by column names, one data source, duplicate keys, nulls (items 4, 11).
+            ("CSV without header", ["--config", try write("o.json", #"{"data": {"csv": "nohead.csv"}}"#)], "data.csv"),
+            ("two data sources", ["--config", try write("q.json", #"{"data": {"x": [[0]], "y": [1], "target": {"function": "x", "m": 3, "range": [-1, 1]}}}"#)], "data.target"),
+            ("duplicate key", ["--config", try write("r.json", good.replacingOccurrences(of: #""T": 1"#, with: #""T": 1, "T": 2"#))], "flow.T"),
+            ("null T", ["--config", try write("s.json", good.replacingOccurrences(of: #""T": 1"#, with: #""T": null"#))], "flow.T"),
         ]
+        _ = try write("nohead.csv", "0.5,1\n0.7,2\n")
         _ = try write("p.csv", "x0,y\n0.5,1\n0.7,nan\n")
         for (name, arguments, field) in cases {
             let out = "out-\(name.replacingOccurrences(of: " ", with: "-"))"
@@ -128,6 +142,25 @@ final class CommandLineTests: XCTestCase {
         let result = try runReluflow(["examples"], in: dir)
         XCTAssertEqual(result.status, 0)
         for name in ["sine", "abs", "two-d"] { XCTAssertTrue(result.stdout.contains(name)) }
+    }
+
+    /// `examples --json` is one JSON document; `examples --json NAME` is that example's config,
+    /// which `simulate --config` runs (issue 15, item 11d).
+    func testExamplesJSONIsValidAndRunnable() throws {
+        let all = try runReluflow(["examples", "--json"], in: dir)
+        XCTAssertEqual(all.status, 0, all.stderr)
+        let list = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(all.stdout.utf8)) as? [[String: Any]], all.stdout)
+        XCTAssertEqual(list.compactMap { $0["name"] as? String }, Example.all.map(\.name))
+        XCTAssertTrue(list.allSatisfy { $0["summary"] is String && $0["config"] is [String: Any] })
+        XCTAssertEqual(list.filter { $0["default"] as? Bool == true }.compactMap { $0["name"] as? String }, [Example.defaultName])
+        let one = try runReluflow(["examples", "--json", "abs"], in: dir)
+        XCTAssertEqual(one.status, 0, one.stderr)
+        let path = try write("abs.json", one.stdout)
+        let run = try runReluflow(["simulate", "--config", path, "--T", "1", "--out", "abs", "--quiet", "--allow-large"], in: dir)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let unknown = try runReluflow(["examples", "--json", "nope"], in: dir)
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.stderr.contains("nope"), unknown.stderr)
     }
 
     /// The NPY exports load in numpy with the CSV's column names (skipped without python3/numpy).

@@ -170,11 +170,9 @@ public struct RunAnalysis: Codable, Sendable {
 
     /// The files `reluflow analyze` adds to the run folder.
     public func files() throws -> [(String, Data)] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return [("analysis.json", try encoder.encode(self)), ("plateaus.csv", plateausCSV()),
-                ("stationarity.json", try encoder.encode(stationarity))]
+        // Non-finite numbers are written as null (JSONOutput).
+        return [("analysis.json", try JSONOutput.encode(self).data), ("plateaus.csv", plateausCSV()),
+                ("stationarity.json", try JSONOutput.encode(stationarity).data)]
     }
 
     /// `plateaus.csv`: the INTERFACE.md columns, then `terminal`, `spectralRadius`,

@@ -4,11 +4,14 @@ extension RunConfig {
     /// Turns the config into a problem, and returns the config with every default filled in and
     /// the data and initial parameters written out explicitly, so that `config.json` repeats the
     /// run exactly. Throws `InputError` naming the field for anything unusable.
-    public func resolve() throws -> (problem: FlowProblem, resolved: RunConfig) {
-        let data = try resolveData()
+    ///
+    /// With `limits`, the memory the run needs and the size of its run folder are estimated from
+    /// the config's sizes (`ResourceEstimate`) before any data is generated or parsed, and a config
+    /// that exceeds them is refused (an `InputError` naming the field that drives the estimate).
+    public func resolve(limits: ResourceLimits? = nil) throws -> (problem: FlowProblem, resolved: RunConfig) {
         var out = self
 
-        // Network
+        // Network size (before the data: the size check needs it).
         let net = network
         var width = net.width
         if let W = net.W {
@@ -20,6 +23,33 @@ extension RunConfig {
         let n = width ?? 10
         guard n >= 1 else { throw InputError("network.width", "must be at least 1 (got \(n))") }
         guard n <= 100_000 else { throw InputError("network.width", "is too large (\(n))") }
+
+        // Flow: the options of this part, and those of the earlier parts of a resumed run.
+        var options = try Self.flowOptions(flow, field: "flow")
+        var segments: [FlowSegment] = []
+        for (k, segment) in (flow.segments ?? []).enumerated() {
+            let field = "flow.segments[\(k)]"
+            let parsed = try Self.flowOptions(segment.flow, field: field)
+            let start = segments.last?.until ?? 0
+            guard segment.until.isFinite, segment.until > start, segment.until <= parsed.T else {
+                throw InputError("\(field).until", "must lie in (\(start), \(parsed.T)] (got \(segment.until))")
+            }
+            segments.append(FlowSegment(Self.resolvedFlow(parsed), until: segment.until))
+        }
+        if let last = segments.last, last.until >= options.T {
+            throw InputError("flow.T", "must exceed the time the earlier parts reached (\(last.until))")
+        }
+
+        // Sizes first, then the data: a huge target or CSV is refused before anything is allocated.
+        let source = try dataSource()
+        if let limits {
+            let (m, d, field) = source.shape
+            try ResourceEstimate(points: m, dimension: d, width: n, outputBias: net.outputBias ?? false,
+                                 samples: options.sampleCount, stepper: options.stepper, dataField: field,
+                                 csvBytes: Double(source.csvBytes?.count ?? 0)).check(limits)
+        }
+        let data = try resolveData(source)
+
         let network = ShallowNetwork(width: n, inputDimension: data.dimension, outputBias: net.outputBias ?? false)
         let initSpec = net.initialization ?? InitSpec()
         guard initSpec.scale.isFinite else { throw InputError("network.init.scale", "is not a finite number") }
@@ -53,25 +83,9 @@ extension RunConfig {
             theta[network.c0Index!] = c0
         }
 
-        // Flow: the options of this part, and those of the earlier parts of a resumed run.
-        var options = try Self.flowOptions(flow, field: "flow")
-        var segments: [FlowSegment] = []
-        for (k, segment) in (flow.segments ?? []).enumerated() {
-            let field = "flow.segments[\(k)]"
-            let parsed = try Self.flowOptions(segment.flow, field: field)
-            let start = segments.last?.until ?? 0
-            guard segment.until.isFinite, segment.until > start, segment.until <= parsed.T else {
-                throw InputError("\(field).until", "must lie in (\(start), \(parsed.T)] (got \(segment.until))")
-            }
-            segments.append(FlowSegment(Self.resolvedFlow(parsed), until: segment.until))
-        }
-        if let last = segments.last, last.until >= options.T {
-            throw InputError("flow.T", "must exceed the time the earlier parts reached (\(last.until))")
-        }
-
-        // Resolved config: explicit data and parameters, every default written.
-        // Explicit x and y take precedence, so the original source stays as a record of where they came from.
-        out.data = DataConfig(x: data.rows, y: data.y, csv: self.data.csv, target: self.data.target)
+        // Resolved config: explicit data and parameters, every default written; where the data
+        // came from is recorded in data.origin (informational, ignored on input).
+        out.data = DataConfig(x: data.rows, y: data.y, origin: source.origin)
         out.network = NetworkConfig(
             width: n, outputBias: network.outputBias, initialization: initSpec,
             W: (0..<n).map { i in (0..<d).map { theta[network.wIndex(i, $0)] } },
@@ -90,6 +104,7 @@ extension RunConfig {
         }
         return (problem, out)
     }
+
 
     /// The options of a `flow` section (or of one of its segments, `field`), validated.
     static func flowOptions(_ flow: FlowConfig, field: String) throws -> FlowOptions {
@@ -147,15 +162,62 @@ extension RunConfig {
             maxEvents: options.maxEvents)
     }
 
-    private func resolveData() throws -> Dataset {
-        if data.x != nil || data.y != nil {
+    /// The one source of the data, with its size (m, d and the field it comes from) known before
+    /// the data are generated or parsed; a CSV file is read (not parsed) here.
+    private struct DataSource {
+        enum Kind { case explicit([[Double]], [Double]), csv(String, CSVColumns?), target(TargetConfig) }
+        let kind: Kind
+        let shape: (m: Int, d: Int, field: String)
+        var csvBytes: Data? = nil
+        let origin: DataOrigin?
+    }
+
+    private func dataSource() throws -> DataSource {
+        // Exactly one source: two given together are an error naming both.
+        let explicit = data.x != nil || data.y != nil
+        let sources = [explicit ? (data.x != nil ? "data.x" : "data.y") : nil, data.csv.map { _ in "data.csv" },
+                       data.target.map { _ in "data.target" }].compactMap { $0 }
+        if sources.count > 1 {
+            var problem = "and \(sources[1]) are both given; give one data source: x and y, a csv file, or a target"
+            if explicit {
+                problem += " (a config.json written by an earlier version records the source beside x and y: move it into data.origin)"
+            }
+            throw InputError(sources[0], problem)
+        }
+        if data.columns != nil && data.csv == nil {
+            throw InputError("data.columns", "applies to data.csv only (no csv file is given)")
+        }
+        if explicit {
             guard let x = data.x else { throw InputError("data.x", "is required when data.y is given") }
             guard let y = data.y else { throw InputError("data.y", "is required when data.x is given") }
-            return try Dataset(x: x, y: y)
+            return DataSource(kind: .explicit(x, y), shape: (x.count, x.first?.count ?? 1, "data.x"), origin: data.origin)
         }
-        if let csv = data.csv { return try Self.readCSV(path: csv) }
-        if data.target != nil { return try resolveTargetOnly() }
+        if let path = data.csv {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                  let bytes = FileManager.default.contents(atPath: path) else {
+                throw InputError("data.csv", "cannot read \(path)")
+            }
+            let (rows, inputs) = CSVData.shape(bytes, columns: data.columns)
+            return DataSource(kind: .csv(path, data.columns), shape: (rows, inputs, "data.csv"), csvBytes: bytes,
+                              origin: DataOrigin(csv: path, columns: data.columns))
+        }
+        if let target = data.target {
+            // Validated here, before the size check reads m and dim.
+            let dim = target.dim ?? 1
+            guard dim >= 1, dim <= 10 else { throw InputError("data.target.dim", "must lie in 1…10 (got \(dim))") }
+            guard target.m >= 1 else { throw InputError("data.target.m", "must be at least 1 (got \(target.m))") }
+            return DataSource(kind: .target(target), shape: (target.m, dim, "data.target.m"), origin: DataOrigin(target: target))
+        }
         throw InputError("data", "give x and y, a csv file, or a target function")
+    }
+
+    private func resolveData(_ source: DataSource) throws -> Dataset {
+        switch source.kind {
+        case .explicit(let x, let y): return try Dataset(x: x, y: y)
+        case .csv(let path, let columns): return try CSVData.read(source.csvBytes ?? Data(), path: path, columns: columns)
+        case .target: return try resolveTargetOnly()
+        }
     }
 
     private func resolveTargetOnly() throws -> Dataset {
@@ -204,33 +266,5 @@ extension RunConfig {
             throw InputError("data.target.function", "is not finite at point \(j) (x = \(rows[j]))")
         }
         return try Dataset(x: rows, y: y, field: "data.target")
-    }
-
-    /// Reads a CSV with a header row `x0,…,x{d-1},y` (any names; the last column is y).
-    static func readCSV(path: String) throws -> Dataset {
-        guard let bytes = FileManager.default.contents(atPath: path), let text = String(data: bytes, encoding: .utf8) else {
-            throw InputError("data.csv", "cannot read \(path)")
-        }
-        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard let header = lines.first else { throw InputError("data.csv", "\(path) is empty") }
-        let columns = header.split(separator: ",").count
-        guard columns >= 2 else { throw InputError("data.csv", "\(path): the header needs columns x0 … x{d-1}, y") }
-        var x: [[Double]] = [], y: [Double] = []
-        for (number, line) in lines.dropFirst().enumerated() {
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard fields.count == columns else {
-                throw InputError("data.csv", "\(path) line \(number + 2): \(fields.count) fields, the header has \(columns)")
-            }
-            var values: [Double] = []
-            for (k, field) in fields.enumerated() {
-                guard let v = Double(field), v.isFinite else {
-                    throw InputError("data.csv", "\(path) line \(number + 2), column \(k + 1): '\(field)' is not a finite number")
-                }
-                values.append(v)
-            }
-            y.append(values.removeLast())
-            x.append(values)
-        }
-        return try Dataset(x: x, y: y, field: "data.csv")
     }
 }

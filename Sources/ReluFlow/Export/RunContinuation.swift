@@ -18,7 +18,7 @@ public enum RunContinuation {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw FileError(path: path, action: "read", reason: "Permission denied")
         }
-        return try RunConfig.load(path: path)
+        return try RunConfig.loadRecorded(path: path)
     }
 
     /// Reads the earlier run in `folder`: its checkpoint, and samples, events, pattern intervals and

@@ -23,17 +23,15 @@ public enum RunExport {
 
     /// config.json, summary.json, checkpoint.json and data.csv: the files written once, at the end.
     static func smallFiles(for solution: FlowSolution, config: RunConfig) throws -> [(String, Data)] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         var files: [(String, Data)] = []
         files.append(("config.json", try config.encoded()))
+        // Non-finite numbers are written as null (JSONOutput); the summary names them in `nonFinite`.
         var summary = RunSummary(solution)
         var last = config.flow
         last.segments = nil
         summary.segments = (config.flow.segments ?? []) + [FlowSegment(last, until: solution.finalTime)]
-        files.append(("summary.json", try encoder.encode(summary)))
-        files.append(("checkpoint.json", try encoder.encode(solution.checkpoint)))
+        files.append(("summary.json", try summary.jsonData()))
+        files.append(("checkpoint.json", try JSONOutput.encode(solution.checkpoint).data))
         let data = solution.problem.data
         let d = data.dimension
         var dataCSV = CSVWriter(header: (0..<d).map { "x\($0)" } + ["y"])

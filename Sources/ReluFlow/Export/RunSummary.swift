@@ -1,3 +1,5 @@
+import Foundation
+
 /// `summary.json` of a run folder (INTERFACE.md).
 public struct RunSummary: Codable, Sendable {
     public var status: FlowStatus
@@ -60,6 +62,18 @@ public struct RunSummary: Codable, Sendable {
     public var escapeIteration: Int?
     public var escapeDelta: Double?
     public var version: String
+    /// The figures above that were not finite numbers (NaN or ±∞, for example `finalGradNorm` of a
+    /// run that recorded no sample, or the losses of a run that failed by overflow): JSON has no
+    /// such numbers, so they are written as `null` and named here. Absent when every figure is finite.
+    public var nonFinite: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case status, message, T, finalTime, initialLoss, finalLoss, finalGradNorm, theta, theta0, steps, rejectedSteps,
+             rhsEvaluations, jacobianEvaluations, events, eventsByKind, patternIntervals, distinctPatterns, wallSeconds,
+             stepper, stepperSteps, stepperSeconds, stepperSwitches, batchedCrossings, crossingBatches, zeroLossTime,
+             invariantDrift, dissipationDefect, dissipated, version, nonFinite, stationaryTime, segments,
+             method, iterations, lr, batch, escapeTime, escapeIteration, escapeDelta
+    }
 
     public init(_ solution: FlowSolution) {
         let diag = solution.diagnostics
@@ -102,6 +116,66 @@ public struct RunSummary: Codable, Sendable {
             escapeDelta = training.escapeDelta
         }
         version = ReluFlowVersion.string
+    }
+
+    /// Reads a summary; a number written as `null` (not finite, see `nonFinite`) reads as NaN.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func real(_ key: CodingKeys) throws -> Double {
+            try c.decodeNil(forKey: key) ? .nan : c.decode(Double.self, forKey: key)
+        }
+        func reals(_ key: CodingKeys) throws -> [Double] {
+            try c.decode([Double?].self, forKey: key).map { $0 ?? .nan }
+        }
+        status = try c.decode(FlowStatus.self, forKey: .status)
+        message = try c.decodeIfPresent(String.self, forKey: .message)
+        T = try real(.T)
+        finalTime = try real(.finalTime)
+        initialLoss = try real(.initialLoss)
+        finalLoss = try real(.finalLoss)
+        finalGradNorm = try real(.finalGradNorm)
+        theta = try reals(.theta)
+        theta0 = try reals(.theta0)
+        steps = try c.decode(Int.self, forKey: .steps)
+        rejectedSteps = try c.decode(Int.self, forKey: .rejectedSteps)
+        rhsEvaluations = try c.decode(Int.self, forKey: .rhsEvaluations)
+        jacobianEvaluations = try c.decode(Int.self, forKey: .jacobianEvaluations)
+        events = try c.decode(Int.self, forKey: .events)
+        eventsByKind = try c.decode([String: Int].self, forKey: .eventsByKind)
+        patternIntervals = try c.decode(Int.self, forKey: .patternIntervals)
+        distinctPatterns = try c.decode(Int.self, forKey: .distinctPatterns)
+        wallSeconds = try real(.wallSeconds)
+        stepper = try c.decode(String.self, forKey: .stepper)
+        stepperSteps = try c.decode([String: Int].self, forKey: .stepperSteps)
+        stepperSeconds = try c.decode([String: Double?].self, forKey: .stepperSeconds).mapValues { $0 ?? .nan }
+        stepperSwitches = try c.decode(Int.self, forKey: .stepperSwitches)
+        batchedCrossings = try c.decodeIfPresent(Int.self, forKey: .batchedCrossings)
+        crossingBatches = try c.decodeIfPresent(Int.self, forKey: .crossingBatches)
+        zeroLossTime = try c.decodeIfPresent(Double.self, forKey: .zeroLossTime)
+        invariantDrift = try real(.invariantDrift)
+        dissipationDefect = try real(.dissipationDefect)
+        dissipated = try real(.dissipated)
+        version = try c.decode(String.self, forKey: .version)
+        nonFinite = try c.decodeIfPresent([String].self, forKey: .nonFinite)
+        stationaryTime = try c.decodeIfPresent(Double.self, forKey: .stationaryTime)
+        segments = try c.decodeIfPresent([FlowSegment].self, forKey: .segments)
+        method = try c.decodeIfPresent(TrainingMethod.self, forKey: .method)
+        iterations = try c.decodeIfPresent(Int.self, forKey: .iterations)
+        lr = try c.decodeIfPresent(Double.self, forKey: .lr)
+        batch = try c.decodeIfPresent(Int.self, forKey: .batch)
+        escapeTime = try c.decodeIfPresent(Double.self, forKey: .escapeTime)
+        escapeIteration = try c.decodeIfPresent(Int.self, forKey: .escapeIteration)
+        escapeDelta = try c.decodeIfPresent(Double.self, forKey: .escapeDelta)
+    }
+
+    /// `summary.json`: non-finite figures written as `null` and named in `nonFinite`.
+    public func jsonData() throws -> Data {
+        var summary = self
+        summary.nonFinite = nil
+        let (data, nonFinite) = try JSONOutput.encode(summary)
+        guard !nonFinite.isEmpty else { return data }
+        summary.nonFinite = nonFinite
+        return try JSONOutput.encode(summary).data
     }
 }
 
