@@ -196,7 +196,7 @@ final class GradientTrainer: TrainingRecorder {
         var g = [Double](repeating: 0, count: P), full = [Double](repeating: 0, count: P)
         var mAvg = [Double](repeating: 0, count: P), vAvg = [Double](repeating: 0, count: P)
         let batches = options.batch.map { BatchOrder(points: m, size: $0, seed: options.seed) }
-        let stochastic = batches != nil && options.batch! < m
+        let stochastic = (batches != nil && options.batch! < m) || options.batchSchedule != nil
         var batchOrder = batches
 
         func evaluate(points: [Int]?, gradient: UnsafeMutablePointer<Double>?, withPattern: Bool) -> Double {
@@ -222,7 +222,10 @@ final class GradientTrainer: TrainingRecorder {
         if K >= 1 {
             for k in 1...K {
                 // g_{k−1}: the full gradient at θ_{k−1} is at hand; a minibatch's is evaluated here.
-                if stochastic, var order = batchOrder {
+                if let schedule = options.batchSchedule, !schedule.isEmpty {
+                    let batch = schedule[(k - 1) % schedule.count]
+                    _ = g.withUnsafeMutableBufferPointer { evaluate(points: batch, gradient: $0.baseAddress!, withPattern: false) }
+                } else if stochastic, var order = batchOrder {
                     let batch = order.next()
                     batchOrder = order
                     _ = g.withUnsafeMutableBufferPointer { evaluate(points: batch, gradient: $0.baseAddress!, withPattern: false) }

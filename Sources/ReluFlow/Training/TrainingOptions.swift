@@ -34,6 +34,9 @@ public struct TrainingOptions: Sendable, Equatable {
     public var anlsRidge = 1e-10
     public var anlsEnlarge = 1
     public var anlsTolerance = 1e-12
+    /// Explicit minibatches, one per iteration (cycled), instead of the seeded epochs: to replay
+    /// another program's order (the NumPy reference's) exactly.
+    public var batchSchedule: [[Int]]? = nil
 
     public init() {}
 
