@@ -22,6 +22,14 @@ struct PlotCommand: ParsableCommand {
     func run() throws {
         try requireFolder(folder)
         let criteria = try plateau.criteria()
+        if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("wall_times.csv")) {
+            // A compare folder: comparison.svg redrawn from its runs.
+            let svg = try Comparison.read(folder: folder, criteria: criteria).svg()
+            let files = [("comparison.svg", Data(svg.utf8))]
+            if let out { try RunFolder.writeDerived(files, to: out, kind: "figures") } else { try RunFolder.add(files, to: folder) }
+            print("written: \(((out ?? folder) as NSString).appendingPathComponent("comparison.svg"))")
+            return
+        }
         if let bad = times.first(where: { !$0.isFinite || $0 < 0 }) { throw InputError("--times", "\(bad) is not a time ≥ 0") }
         let files = try RunFigures.files(folder: folder, criteria: criteria,
                                          times: times.isEmpty ? nil : times)

@@ -284,3 +284,47 @@ final class TrainingReferenceTests: XCTestCase {
         }
     }
 }
+
+/// `reluflow compare`: one run folder per method, comparison.csv and comparison.svg; plot redraws
+/// it; the folder is a ReluFlow output as a whole (its runs included).
+final class CompareCommandTests: XCTestCase {
+    func testCompareWritesRunsAndTables() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try runReluflow(["compare", "--example", "plateaus", "--T", "1000", "--methods", "flow,gd,adam,rmsprop,anls",
+                                      "--iterations", "3000", "--out", "cmp", "--quiet"], in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let folder = dir.appendingPathComponent("cmp")
+        for method in ["flow", "gd", "adam", "rmsprop", "anls"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent("\(method)/summary.json").path), method)
+            XCTAssertEqual(try runReluflow(["analyze", "cmp/\(method)"], in: dir).status, 0, method)
+        }
+        let rows = try String(contentsOf: folder.appendingPathComponent("comparison.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertTrue(rows[0].hasPrefix("method,iterations,t,wallSeconds,finalLoss,escapeTime,plateaus,plateauTime,t_10pct,"), String(rows[0]))
+        XCTAssertEqual(rows.count, 6)
+        XCTAssertEqual(rows.dropFirst().map { String($0.split(separator: ",", omittingEmptySubsequences: false)[0]) },
+                       ["flow", "gd", "adam", "rmsprop", "anls"])
+        // GD runs T/η iterations unless told; here 3000 each.
+        let gd = rows[2].split(separator: ",", omittingEmptySubsequences: false)
+        XCTAssertEqual(gd[1], "3000")
+        let svg = try String(contentsOf: folder.appendingPathComponent("comparison.svg"), encoding: .utf8)
+        for label in ["gradient flow (exact)", "gradient descent, η =", "Adam, η =", "RMSProp, η =", "ANLS"] {
+            XCTAssertTrue(svg.contains(label), label)
+        }
+        // plot redraws it; a second compare replaces the whole folder; a user's file in a run stops that.
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("comparison.svg"))
+        let plot = try runReluflow(["plot", "cmp"], in: dir)
+        XCTAssertEqual(plot.status, 0, plot.stderr)
+        XCTAssertEqual(try String(contentsOf: folder.appendingPathComponent("comparison.svg"), encoding: .utf8), svg)
+        XCTAssertEqual(try runReluflow(["compare", "--example", "plateaus", "--T", "10", "--methods", "flow,gd", "--out", "cmp", "--quiet"], in: dir).status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("adam").path), "the earlier runs are replaced")
+        try "mine".write(to: folder.appendingPathComponent("gd/notes.txt"), atomically: true, encoding: .utf8)
+        let refused = try runReluflow(["compare", "--example", "plateaus", "--T", "10", "--methods", "flow,gd", "--out", "cmp", "--quiet"], in: dir)
+        XCTAssertEqual(refused.status, 2, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("notes.txt"), refused.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent("gd/notes.txt").path))
+        let bad = try runReluflow(["compare", "--example", "plateaus", "--methods", "flow,lbfgs", "--out", "x", "--quiet"], in: dir)
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("--methods"), bad.stderr)
+    }
+}

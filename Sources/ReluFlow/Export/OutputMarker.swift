@@ -17,18 +17,22 @@ public struct OutputMarker: Codable, Equatable, Sendable {
     public var version: String
     /// Every file written, name → size in bytes (the marker itself excluded).
     public var files: [String: Int]
+    /// Sub-folders that are ReluFlow outputs of their own (the runs of a `compare` folder), each
+    /// with its own marker; absent when there are none.
+    public var folders: [String]?
 
-    public init(kind: String, files: [String: Int]) {
+    public init(kind: String, files: [String: Int], folders: [String]? = nil) {
         format = "reluflow-output"
         formatVersion = Self.currentFormatVersion
         self.kind = kind
         version = ReluFlowVersion.string
         self.files = files
+        self.folders = folders
     }
 
     /// The inventory of every regular file in `folder` (a staging folder: all of it ours).
     static func inventory(of folder: String, kind: String) throws -> OutputMarker {
-        var files: [String: Int] = [:]
+        var files: [String: Int] = [:], folders: [String] = []
         let entries: [String]
         do { entries = try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
             throw FileError(path: folder, action: "read", error: error)
@@ -38,9 +42,9 @@ public struct OutputMarker: Codable, Equatable, Sendable {
             guard stat((folder as NSString).appendingPathComponent(entry), &info) == 0 else {
                 throw FileError(path: (folder as NSString).appendingPathComponent(entry), action: "read", reason: String(cString: strerror(errno)))
             }
-            files[entry] = Int(info.st_size)
+            if (info.st_mode & S_IFMT) == S_IFDIR { folders.append(entry) } else { files[entry] = Int(info.st_size) }
         }
-        return OutputMarker(kind: kind, files: files)
+        return OutputMarker(kind: kind, files: files, folders: folders.isEmpty ? nil : folders.sorted())
     }
 
     /// Reads the marker of `folder`; a missing, unreadable or foreign marker is an `InputError`
@@ -83,7 +87,15 @@ public struct OutputMarker: Codable, Equatable, Sendable {
     func differences(folder: String, entries: [String]) -> [String] {
         var problems: [String] = []
         for entry in entries.sorted() where entry != Self.fileName && !Self.isOwnTemporary(entry) {
-            if files[entry] == nil {
+            if folders?.contains(entry) ?? false {
+                // A run of its own: replaceable only if it is, itself.
+                let sub = (folder as NSString).appendingPathComponent(entry)
+                var info = stat()
+                guard lstat(sub, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { problems.append("\(entry) (no longer a folder)"); continue }
+                do { _ = try RunFolder.checkReplaceable(sub) } catch let error as InputError {
+                    problems.append("\(entry)/ (\(error.problem))")
+                } catch { problems.append("\(entry)/ (\(error))") }
+            } else if files[entry] == nil {
                 problems.append(entry)
             } else if !holdsUnchanged(entry, in: folder) {
                 problems.append("\(entry) (changed since ReluFlow wrote it)")

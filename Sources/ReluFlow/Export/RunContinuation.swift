@@ -114,6 +114,11 @@ public enum RunContinuation {
         diag.crossingBatches = summary.crossingBatches ?? 0
         diag.zeroLossTime = summary.zeroLossTime
         diag.stationaryTime = summary.stationaryTime
+        if let method = summary.method {
+            earlier.training = TrainingSummary(method: method, iterations: summary.iterations ?? 0, lr: summary.lr ?? .nan,
+                                               batch: summary.batch, escapeIteration: summary.escapeIteration,
+                                               escapeTime: summary.escapeTime, escapeDelta: summary.escapeDelta ?? 0.1)
+        }
         earlier.diagnostics = diag
         return (checkpoint, earlier)
     }

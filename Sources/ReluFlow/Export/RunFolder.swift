@@ -156,6 +156,18 @@ public enum RunFolder {
     /// files ReluFlow writes, then the folder.
     public static func removePart(_ folder: String) { removeOwnFiles(of: folder) }
 
+    /// The hidden staging folder of an output folder written in parts (`reluflow compare`: its
+    /// runs go in as folders of their own), renamed into place by `commitFolder`.
+    public static func stageFolder(_ path: String) throws -> String { try stage(path) }
+
+    /// Removes a staging folder made by `stageFolder` (this process's own, all of it written here).
+    public static func discardStaging(_ staging: String) { try? FileManager.default.removeItem(atPath: staging) }
+
+    /// Renames a complete staging folder into place (see `commit`), with a marker of `kind`.
+    public static func commitFolder(_ staging: String, to path: String, kind: String) throws {
+        try commit(staging, to: path, kind: kind)
+    }
+
     /// Whether process `pid` exists.
     static func isRunning(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno != ESRCH
@@ -208,6 +220,10 @@ public enum RunFolder {
     /// if it is empty. Anything else stays.
     static func removeInventory(_ marker: OutputMarker, of folder: String) {
         for file in marker.files.keys { unlink((folder as NSString).appendingPathComponent(file)) }
+        for sub in marker.folders ?? [] {
+            let path = (folder as NSString).appendingPathComponent(sub)
+            if let inner = try? OutputMarker.read(folder: path, field: "--out") { removeInventory(inner, of: path) }
+        }
         unlink((folder as NSString).appendingPathComponent(OutputMarker.fileName))
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where OutputMarker.isOwnTemporary(entry) {
             unlink((folder as NSString).appendingPathComponent(entry))
@@ -269,7 +285,7 @@ public enum RunFolder {
 
     /// One file with plain POSIX calls (Foundation's `Data.write` costs about 0.5 ms per file on
     /// Linux, which is most of the export time of a short run).
-    static func writeFile(_ path: String, _ bytes: Data) throws {
+    public static func writeFile(_ path: String, _ bytes: Data) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FileError(path: path, action: "write", reason: String(cString: strerror(errno))) }
         defer { close(fd) }

@@ -1,0 +1,167 @@
+import Foundation
+
+/// Several methods on one problem (`reluflow compare`): per method its run (read back from its
+/// folder) and the wall-clock time at each of its samples, then `comparison.csv` and
+/// `comparison.svg` (INTERFACE.md).
+public struct Comparison: Sendable {
+    /// One method's run.
+    public struct Entry: Sendable {
+        /// "flow" or a training method's name.
+        public var method: String
+        public var run: FlowSolution
+        /// Wall seconds since the run started, at each sample of `run.samples` (same order).
+        public var wall: [Double]
+        public var plateaus: [Plateau]
+
+        public init(method: String, run: FlowSolution, wall: [Double], plateaus: [Plateau]) {
+            precondition(wall.count == run.samples.count)
+            self.method = method
+            self.run = run
+            self.wall = wall
+            self.plateaus = plateaus
+        }
+    }
+
+    public var entries: [Entry]
+    public init(entries: [Entry]) { self.entries = entries }
+
+    /// The loss levels of the table: 10% and 1% of L(0), and twice the flow's final loss when the
+    /// flow is among the methods. Name and level.
+    public var levels: [(name: String, loss: Double)] {
+        guard let first = entries.first else { return [] }
+        let l0 = first.run.diagnostics.initialLoss
+        var out = [("10pct", 0.1 * l0), ("1pct", 0.01 * l0)]
+        if let flow = entries.first(where: { $0.method == "flow" }) { out.append(("2xFlowFinal", 2 * flow.run.finalLoss)) }
+        return out
+    }
+
+    /// The first sample at or below `level`: its t, iteration (nil for the flow) and wall seconds.
+    /// Resolved to the sample grid (log-spaced samples plus every pattern change).
+    static func reached(_ entry: Entry, _ level: Double) -> (t: Double, iteration: Int?, wall: Double)? {
+        guard let k = entry.run.samples.firstIndex(where: { $0.loss <= level }) else { return nil }
+        let s = entry.run.samples[k]
+        return (s.t, s.iteration, entry.wall[k])
+    }
+
+    /// `comparison.csv`: one row per method.
+    public func csv() -> Data {
+        var header = ["method", "iterations", "t", "wallSeconds", "finalLoss", "escapeTime", "plateaus", "plateauTime"]
+        for (name, _) in levels { header += ["t_\(name)", "iterations_\(name)", "wall_\(name)"] }
+        var writer = CSVWriter(header: header)
+        for e in entries {
+            writer.text(e.method)
+            if let k = e.run.training?.iterations { writer.integer(k) } else { writer.text("") }
+            writer.numbers([e.run.finalTime, e.run.diagnostics.wallSeconds, e.run.finalLoss])
+            if let t = Self.escapeTime(e) { writer.number(t) } else { writer.text("") }
+            writer.integer(e.plateaus.count)
+            writer.number(e.plateaus.reduce(0) { $0 + ($1.tEnd - $1.tStart) })
+            for (_, level) in levels {
+                if let r = Self.reached(e, level) {
+                    writer.number(r.t)
+                    if let k = r.iteration { writer.integer(k) } else { writer.text("") }
+                    writer.number(r.wall)
+                } else {
+                    writer.text("")
+                    writer.text("")
+                    writer.text("")
+                }
+            }
+            writer.endRow()
+        }
+        return writer.data
+    }
+
+    /// The escape time (SPEC §7): a training run's own; for the flow, the first sample with
+    /// L ≤ 0.9 L(0).
+    static func escapeTime(_ e: Entry) -> Double? {
+        if let training = e.run.training { return training.escapeTime }
+        let l0 = e.run.diagnostics.initialLoss
+        return e.run.samples.first { $0.loss <= 0.9 * l0 }?.t
+    }
+
+    /// `wall_times.csv`: the wall-clock seconds of every sample of every method (`method, t,
+    /// wallSeconds`, in the runs' sample order), which `plot` needs to redraw the figure.
+    public func wallTimesCSV() -> Data {
+        var writer = CSVWriter(header: ["method", "t", "wallSeconds"])
+        for e in entries {
+            for (s, w) in zip(e.run.samples, e.wall) {
+                writer.text(e.method)
+                writer.numbers([s.t, w])
+                writer.endRow()
+            }
+        }
+        return writer.data
+    }
+
+    /// A compare folder read back: its runs (sub-folders named by method, in `wall_times.csv`'s
+    /// order) with their samples, events and patterns, wall times and plateaus.
+    public static func read(folder: String, criteria: PlateauCriteria = PlateauCriteria()) throws -> Comparison {
+        let path = (folder as NSString).appendingPathComponent("wall_times.csv")
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw InputError("DIR", "\(folder) is not a compare folder (no readable wall_times.csv)")
+        }
+        var order: [String] = [], walls: [String: [Double]] = [:]
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard fields.count == 3, let w = Double(fields[2]) else { throw InputError("DIR", "\(path) has a malformed row") }
+            let method = String(fields[0])
+            if walls[method] == nil { order.append(method) }
+            walls[method, default: []].append(w)
+        }
+        var entries: [Entry] = []
+        for method in order {
+            let sub = (folder as NSString).appendingPathComponent(method)
+            let (problem, _) = try RunContinuation.config(ofRunFolder: sub, field: "DIR").resolve()
+            let (_, run) = try RunContinuation.read(sub, problem: problem, field: "DIR")
+            guard run.samples.count == walls[method]!.count else {
+                throw InputError("DIR", "\(path) does not list every sample of \(sub)")
+            }
+            var full = run
+            full.last = run.samples.last
+            entries.append(Entry(method: method, run: full, wall: walls[method]!, plateaus: try PlateauReport.plateaus(run, criteria: criteria)))
+        }
+        return Comparison(entries: entries)
+    }
+
+    /// `comparison.svg`: the loss of every method against t (log–log) and against wall time, each
+    /// method's plateaus shaded lightly in its colour.
+    public func svg() -> String {
+        let runs = entries.map { e in (e, e.run.samples.indices.filter { e.run.samples[$0].t > 0 && e.run.samples[$0].loss > 0 }) }
+        let allT = runs.flatMap { e, idx in idx.map { e.run.samples[$0].t } }
+        let allL = runs.flatMap { e, idx in idx.map { e.run.samples[$0].loss } }
+        let allW = runs.flatMap { e, idx in idx.map { e.wall[$0] } }.filter { $0 > 0 }
+        var top = Chart(frame: (90, 44, 640, 320), x: .log, xValues: allT.isEmpty ? [1e-3, 1] : allT, y: .log,
+                        yValues: allL.isEmpty ? [1e-3, 1] : allL,
+                        title: "Loss against time t (flow time; k·η for gradient methods, k for ANLS)",
+                        xLabel: "t (log scale)", yLabel: "loss L (log scale)", id: "loss-t")
+        var bottom = Chart(frame: (90, 44 + 320 + 90, 640, 260), x: .log, xValues: allW.isEmpty ? [1e-3, 1] : allW, y: .log,
+                           yValues: allL.isEmpty ? [1e-3, 1] : allL, title: "Loss against wall-clock time of this machine",
+                           xLabel: "wall seconds since the run's start (log scale)", yLabel: "loss L (log scale)", id: "loss-wall")
+        for (k, (e, idx)) in runs.enumerated() {
+            var style = SeriesStyle.nth(k, width: 2)
+            style.colour = SeriesStyle.colours[(k + 1) % SeriesStyle.colours.count]
+            if !e.plateaus.isEmpty {
+                top.bands("plateaus of \(e.method)", e.plateaus.map { ($0.tStart, $0.tEnd) }, fill: style.colour, opacity: 0.08)
+            }
+            let name = Self.label(e)
+            top.line(name, idx.map { (e.run.samples[$0].t, e.run.samples[$0].loss) }, style: style)
+            bottom.line(name, idx.filter { e.wall[$0] > 0 }.map { (e.wall[$0], e.run.samples[$0].loss) }, style: style)
+        }
+        var figure = Figure(width: top.widthWithRightLegend(), height: 44 + 320 + 90 + 260 + 70,
+                            panels: [top.svg(legendPlace: .right), bottom.svg(legendPlace: .right)])
+        figure.caption = "Same data, network and θ(0) for every method; shaded: each method's plateaus (SPEC §6)"
+        return figure.svg()
+    }
+
+    /// A legend entry a reader understands without the docs.
+    static func label(_ e: Entry) -> String {
+        guard let training = e.run.training else { return "gradient flow (exact)" }
+        switch training.method {
+        case .gd: return "gradient descent, η = \(String(format: "%.3g", training.lr))"
+        case .sgd: return "SGD, batch \(training.batch ?? 0), η = \(String(format: "%.3g", training.lr))"
+        case .adam: return "Adam, η = \(String(format: "%.3g", training.lr))"
+        case .rmsprop: return "RMSProp, η = \(String(format: "%.3g", training.lr))"
+        case .anls: return "ANLS (t = sweep)"
+        }
+    }
+}
