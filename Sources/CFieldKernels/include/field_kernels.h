@@ -33,4 +33,11 @@ void rf_affine_row(int d, long G, const double *xgT, const double *w, double b, 
 /// its on/off state s, or a rate reversal towards it) to `hits`; returns their number.
 long rf_scan_screen(long G4, const unsigned char *s, const double *z1, const double *zdot0, const double *zdot1, long *hits);
 
+/// The training methods' plain evaluation (ShallowEvaluator, training_kernels.c), one neuron over
+/// all m points (x_k = xT + k·m): z = b + Σ_k w_k x_k[j]; s[j] = z > 0; out[j] += c·z where s[j].
+void rf_relu_row(int d, long m, const double *xT, const double *w, double b, double c, unsigned char *s, double *out);
+
+/// F[k] = Σ_j s[j] r[j] x_k[j] (k < d), F[d] = Σ_j s[j] r[j].
+void rf_masked_sums(int d, long m, const double *xT, const double *r, const unsigned char *s, double *F);
+
 #endif

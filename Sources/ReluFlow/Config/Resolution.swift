@@ -25,7 +25,7 @@ extension RunConfig {
         guard n <= 100_000 else { throw InputError("network.width", "is too large (\(n))") }
 
         // Flow: the options of this part, and those of the earlier parts of a resumed run.
-        var options = try Self.flowOptions(flow, field: "flow")
+        let options = try Self.flowOptions(flow, field: "flow")
         var segments: [FlowSegment] = []
         for (k, segment) in (flow.segments ?? []).enumerated() {
             let field = "flow.segments[\(k)]"

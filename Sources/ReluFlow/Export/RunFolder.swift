@@ -319,8 +319,13 @@ public enum RunFolder {
             tail.insert((head as NSString).lastPathComponent, at: 0)
             head = (head as NSString).deletingLastPathComponent
         }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let real = realpath(head, &buffer) != nil ? String(cString: buffer) : head
+        let real: String
+        if let resolved = realpath(head, nil) {
+            real = String(cString: resolved)
+            free(resolved)
+        } else {
+            real = head
+        }
         return tail.reduce(real) { ($0 as NSString).appendingPathComponent($1) }
     }
 }

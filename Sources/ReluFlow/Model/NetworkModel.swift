@@ -1,3 +1,5 @@
+import CFieldKernels
+
 /// A network of the toolkit as the training methods see it (SPEC §7): the loss
 /// `L = 1/(2|B|) Σ_{j∈B} (N(x_j; θ) − y_j)²` over a set of points B, its *plain* gradient, with
 /// σ'(0) = 0 as in common frameworks (the Filippov treatment belongs to the flow), and the
@@ -44,16 +46,24 @@ extension ShallowNetwork: NetworkModel {
     public func evaluator(for data: Dataset) -> any ModelEvaluator { ShallowEvaluator(network: self, data: data) }
 }
 
-/// The shallow network's loss, plain gradient and pattern, point by point:
-/// z_ij = w_i·x_j + b_i, r_j = Σ_i c_i σ(z_ij) (+ c_0) − y_j, and with s_ij = [z_ij > 0],
-/// ∂L/∂w_i = (1/|B|) Σ_j r_j c_i s_ij x_j, ∂L/∂b_i = (1/|B|) Σ_j r_j c_i s_ij,
-/// ∂L/∂c_i = (1/|B|) Σ_j r_j σ(z_ij), ∂L/∂c_0 = (1/|B|) Σ_j r_j.
+/// The shallow network's loss, plain gradient and pattern: z_ij = w_i·x_j + b_i,
+/// r_j = Σ_i c_i σ(z_ij) (+ c_0) − y_j, and with s_ij = [z_ij > 0] and F_i = Σ_j s_ij r_j (x_j, 1),
+/// ∂L/∂(w_i, b_i) = (c_i/|B|) F_i, ∂L/∂c_i = (1/|B|) Σ_j r_j σ(z_ij) = (w_i, b_i)·F_i / |B|,
+/// ∂L/∂c_0 = (1/|B|) Σ_j r_j.
+///
+/// All points: two passes over the neurons, each over contiguous rows of the points (the inputs
+/// stored transposed, d × m): outputs and the pattern (s_ij as bytes), then F_i from the pattern.
+/// A minibatch: point by point over its points.
 final class ShallowEvaluator: ModelEvaluator {
     let network: ShallowNetwork
     let data: Dataset
     private let n: Int, d: Int, m: Int
-    private let z: UnsafeMutablePointer<Double>      // n: pre-activations of one point
+    private let z: UnsafeMutablePointer<Double>      // n: pre-activations of one point (minibatch path)
     private let x: UnsafeMutablePointer<Double>      // m×d
+    private let xT: UnsafeMutablePointer<Double>     // d×m
+    private let out: UnsafeMutablePointer<Double>    // m: outputs, then residuals
+    private let mask: UnsafeMutablePointer<UInt8>    // n×m: s_ij
+    private let F: UnsafeMutablePointer<Double>      // d+1
 
     init(network: ShallowNetwork, data: Dataset) {
         self.network = network
@@ -64,56 +74,91 @@ final class ShallowEvaluator: ModelEvaluator {
         z = .allocate(capacity: max(n, 1))
         x = .allocate(capacity: max(m * d, 1))
         x.initialize(from: data.x, count: m * d)
+        xT = .allocate(capacity: max(m * d, 1))
+        for j in 0..<m { for k in 0..<d { xT[k * m + j] = data.x[j * d + k] } }
+        out = .allocate(capacity: max(m, 1))
+        mask = .allocate(capacity: max(n * m, 1))
+        F = .allocate(capacity: d + 1)
     }
 
     deinit {
         z.deallocate()
         x.deallocate()
+        xT.deallocate()
+        out.deallocate()
+        mask.deallocate()
+        F.deallocate()
     }
 
     func evaluate(_ theta: UnsafePointer<Double>, points: [Int]?, gradient: UnsafeMutablePointer<Double>?,
                   pattern: UnsafeMutablePointer<UInt8>?) -> Double {
+        if let points { return evaluateBatch(theta, points: points, gradient: gradient, pattern: pattern) }
+        let W = theta, b = theta + n * d, c = theta + n * d + n
+        let c0 = network.outputBias ? theta[n * d + 2 * n] : 0
+        let s = pattern ?? mask
+        // Pass 1: outputs N_j and the pattern (CFieldKernels: lanes of four, AVX2 when present).
+        for j in 0..<m { out[j] = c0 }
+        for i in 0..<n { rf_relu_row(Int32(d), m, xT, W + i * d, b[i], c[i], s + i * m, out) }
+        var sum = 0.0, sumR = 0.0
+        for j in 0..<m {
+            let r = out[j] - data.y[j]
+            out[j] = r
+            sum += r * r
+            sumR += r
+        }
+        let scale = 1 / Double(m)
+        if let gradient {
+            // Pass 2: F_i = Σ_j s_ij r_j (x_j, 1).
+            for i in 0..<n {
+                rf_masked_sums(Int32(d), m, xT, out, s + i * m, F)
+                let fb = F[d]
+                let ci = c[i]
+                var gc = b[i] * fb
+                for k in 0..<d {
+                    gradient[i * d + k] = ci * F[k] * scale
+                    gc += W[i * d + k] * F[k]
+                }
+                gradient[n * d + i] = ci * fb * scale
+                gradient[n * d + n + i] = gc * scale
+            }
+            if network.outputBias { gradient[n * d + 2 * n] = sumR * scale }
+        }
+        return sum * scale / 2
+    }
+
+    /// A minibatch, point by point; the pattern (all points) by the full pass when asked for.
+    private func evaluateBatch(_ theta: UnsafePointer<Double>, points: [Int], gradient: UnsafeMutablePointer<Double>?,
+                               pattern: UnsafeMutablePointer<UInt8>?) -> Double {
+        if let pattern { _ = evaluate(theta, points: nil, gradient: nil, pattern: pattern) }
         let W = theta, b = theta + n * d, c = theta + n * d + n
         let c0 = network.outputBias ? theta[n * d + 2 * n] : 0
         if let gradient { gradient.initialize(repeating: 0, count: network.parameterCount) }
-        let gW = gradient, gb = gradient.map { $0 + n * d }, gc = gradient.map { $0 + n * d + n }
         var sum = 0.0, sumR = 0.0
-        let inBatch: [Bool]? = points.map { list in
-            var mask = [Bool](repeating: false, count: m)
-            for j in list { mask[j] = true }
-            return mask
-        }
-        // With a pattern asked for, every point is visited (its z is needed); the loss and the
-        // gradient still count only the batch's points.
-        let visit: [Int] = pattern != nil || points == nil ? Array(0..<m) : points!
-        for j in visit {
+        for j in points {
             let xj = x + j * d
-            var out = c0
+            var output = c0
             for i in 0..<n {
                 var zi = b[i]
                 for k in 0..<d { zi += W[i * d + k] * xj[k] }
                 z[i] = zi
-                if zi > 0 { out += c[i] * zi }
-                pattern?[i * m + j] = zi > 0 ? 1 : 0
+                if zi > 0 { output += c[i] * zi }
             }
-            if let inBatch, !inBatch[j] { continue }
-            let r = out - data.y[j]
+            let r = output - data.y[j]
             sum += r * r
-            guard let gW, let gb, let gc else { continue }
+            guard let gradient else { continue }
             sumR += r
             for i in 0..<n where z[i] > 0 {
                 let cr = c[i] * r
-                for k in 0..<d { gW[i * d + k] += cr * xj[k] }
-                gb[i] += cr
-                gc[i] += r * z[i]
+                for k in 0..<d { gradient[i * d + k] += cr * xj[k] }
+                gradient[n * d + i] += cr
+                gradient[n * d + n + i] += r * z[i]
             }
         }
-        let count = Double(points?.count ?? m)
+        let scale = 1 / Double(points.count)
         if let gradient {
-            let scale = 1 / count
             for p in 0..<network.parameterCount { gradient[p] *= scale }
             if network.outputBias { gradient[n * d + 2 * n] = sumR * scale }
         }
-        return sum / (2 * count)
+        return sum * scale / 2
     }
 }

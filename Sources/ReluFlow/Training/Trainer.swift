@@ -47,6 +47,11 @@ class TrainingRecorder {
     var intervalChanges: [PatternChange] = []
     var patternIds: [PatternKey: Int] = [:]
     var currentPatternId = 0
+    /// The open interval's key (per group of coincident points, as the flow's) and active counts,
+    /// kept up to date from the changes alone.
+    private var key = PatternKey([])
+    private var active: [Int]
+    private let G: Int
     var dissipated = 0.0
     var initialLoss = 0.0
     var escape: (iteration: Int, t: Double)? = nil
@@ -63,6 +68,8 @@ class TrainingRecorder {
         grid = options.sampleIterations
         pattern = [UInt8](repeating: 0, count: n * m)
         intervalPattern = pattern
+        active = [Int](repeating: 0, count: n)
+        G = problem.data.groupCount
     }
 
     func time(_ k: Int) -> Double { options.method.time(iteration: k, lr: options.lr) }
@@ -71,16 +78,20 @@ class TrainingRecorder {
     func begin(theta: [Double], loss: Double, gradNorm: Double) {
         initialLoss = loss
         solution.diagnostics.initialLoss = loss
-        intervalPattern = pattern
         intervalChanges = changes(from: [UInt8](repeating: 0, count: n * m), to: pattern)
-        currentPatternId = id(of: pattern)
+        intervalPattern = pattern
+        apply(intervalChanges)
+        currentPatternId = id()
         record(k: 0, theta: theta, loss: loss, gradNorm: gradNorm)
     }
 
     /// After iterate k: events and interval for a changed pattern, the sample when due, the escape.
     /// Returns false when the run must stop (divergence, interruption, a recorder failure).
-    func after(k: Int, theta: [Double], loss: Double, gradNorm: () -> Double) -> Bool {
+    func after(k: Int, theta: [Double], loss computed: Double, gradNorm: () -> Double) -> Bool {
         let t = time(k)
+        // A non-finite parameter counts as divergence even where it leaves the loss finite (a NaN
+        // weight makes its unit inactive).
+        let loss = theta.contains { !$0.isFinite } ? .nan : computed
         guard loss.isFinite, loss <= TrainingOptions.divergenceFactor * max(initialLoss, .leastNormalMagnitude) else {
             solution.status = .failed
             let hint = options.method == .anls ? "" : "; lower the learning rate (--lr, now \(options.lr))"
@@ -94,7 +105,8 @@ class TrainingRecorder {
             closeInterval(at: t)
             intervalPattern = pattern
             intervalChanges = events
-            currentPatternId = id(of: pattern)
+            apply(events)
+            currentPatternId = id()
             var logged = Set<Int>()
             for c in events {
                 let g = problem.data.groupOfPoint[c.point]
@@ -160,8 +172,6 @@ class TrainingRecorder {
     }
 
     private func closeInterval(at t: Double) {
-        var active = [Int](repeating: 0, count: n)
-        for i in 0..<n { for j in 0..<m where intervalPattern[i * m + j] == 1 { active[i] += 1 } }
         let interval = PatternInterval(patternId: currentPatternId, tStart: intervalStart, tEnd: t, changes: intervalChanges,
                                        activeCounts: active, slidingCounts: [Int](repeating: 0, count: n), width: n, pointCount: m)
         if let recorder = hooks.recorder { recorder.record(interval) } else { solution.patterns.append(interval) }
@@ -169,17 +179,43 @@ class TrainingRecorder {
         intervalStart = t
     }
 
+    /// The pairs that differ between two patterns, in (neuron, point) order; equal stretches are
+    /// skipped eight bytes at a time.
     private func changes(from old: [UInt8], to new: [UInt8]) -> [PatternChange] {
         var out: [PatternChange] = []
-        for k in 0..<(n * m) where old[k] != new[k] {
-            out.append(PatternChange(neuron: k / m, point: k % m, state: new[k] == 1 ? .on : .off))
+        let count = n * m
+        old.withUnsafeBytes { a in
+            new.withUnsafeBytes { b in
+                var q = 0
+                while q < count {
+                    if q + 8 <= count && a.loadUnaligned(fromByteOffset: q, as: UInt64.self) == b.loadUnaligned(fromByteOffset: q, as: UInt64.self) {
+                        q += 8
+                        continue
+                    }
+                    let end = min(q + 8, count)
+                    for p in q..<end where a[p] != b[p] {
+                        out.append(PatternChange(neuron: p / m, point: p % m, state: b[p] == 1 ? .on : .off))
+                    }
+                    q = end
+                }
+            }
         }
         return out
     }
 
-    private func id(of pattern: [UInt8]) -> Int {
-        let states = pattern.map { $0 == 1 ? PairState.on : .off }
-        let key = PatternKey(problem.data.perGroup(states, width: n))
+    /// Updates the open interval's key and active counts by its changes.
+    private func apply(_ changes: [PatternChange]) {
+        let data = problem.data
+        for c in changes {
+            active[c.neuron] += c.state == .on ? 1 : -1
+            let g = data.groupOfPoint[c.point]
+            if data.pointsOfGroup[g][0] == c.point {
+                key.replace(c.neuron * G + g, c.state == .on ? .off : .on, c.state)
+            }
+        }
+    }
+
+    private func id() -> Int {
         if let id = patternIds[key] { return id }
         let id = patternIds.count
         patternIds[key] = id

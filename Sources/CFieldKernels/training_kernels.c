@@ -1,0 +1,83 @@
+#include "field_kernels.h"
+
+// The plain loss and gradient of the shallow network for the training methods (ShallowEvaluator),
+// over one neuron's row of points. Lanes of four with the same order of operations in the AVX2
+// and the portable version, so both give the same bits; no fused multiply-add.
+#pragma STDC FP_CONTRACT OFF
+
+typedef double v4d __attribute__((vector_size(32), aligned(8)));
+typedef long long v4i __attribute__((vector_size(32), aligned(8)));
+typedef unsigned char v4u8 __attribute__((vector_size(4)));
+#define AVX2 __attribute__((target("avx2")))
+
+// σ(z) lane-wise without branches: z where z > 0, else +0.0; and the four bytes s = [z > 0].
+#define RELU_LANES(z, zpos, bytes)                                                       \
+    v4i positive = (z) > (v4d){0, 0, 0, 0};                                              \
+    v4d zpos = (v4d)((v4i)(z) & positive);                                               \
+    v4u8 bytes = __builtin_convertvector(-positive, v4u8);
+
+#define RELU_ROW(D)                                                                      \
+    long m4 = m & ~3L;                                                                   \
+    for (long j = 0; j < m4; j += 4) {                                                   \
+        v4d z = (v4d){b, b, b, b};                                                       \
+        for (int k = 0; k < (D); k++) z = z + w[k] * *(const v4d *)(xT + k * m + j);     \
+        RELU_LANES(z, zpos, bytes)                                                       \
+        __builtin_memcpy(s + j, &bytes, 4);                                              \
+        *(v4d *)(out + j) = *(const v4d *)(out + j) + c * zpos;                          \
+    }                                                                                    \
+    for (long j = m4; j < m; j++) {                                                      \
+        double z = b;                                                                    \
+        for (int k = 0; k < (D); k++) z = z + w[k] * xT[k * m + j];                      \
+        int on = z > 0;                                                                  \
+        s[j] = (unsigned char)on;                                                        \
+        out[j] += c * (on ? z : 0.0);                                                    \
+    }
+
+AVX2 static void reluRow1(long m, const double *xT, const double *w, double b, double c, unsigned char *s, double *out) { RELU_ROW(1) }
+AVX2 static void reluRow2(long m, const double *xT, const double *w, double b, double c, unsigned char *s, double *out) { RELU_ROW(2) }
+AVX2 static void reluRowN(int d, long m, const double *xT, const double *w, double b, double c, unsigned char *s, double *out) { RELU_ROW(d) }
+static void reluRowPortable(int d, long m, const double *xT, const double *w, double b, double c, unsigned char *s, double *out) { RELU_ROW(d) }
+
+void rf_relu_row(int d, long m, const double *xT, const double *w, double b, double c, unsigned char *s, double *out) {
+    if (!rf_field_kernels_available()) { reluRowPortable(d, m, xT, w, b, c, s, out); return; }
+    switch (d) {
+    case 1: reluRow1(m, xT, w, b, c, s, out); break;
+    case 2: reluRow2(m, xT, w, b, c, s, out); break;
+    default: reluRowN(d, m, xT, w, b, c, s, out); break;
+    }
+}
+
+// F[k] = Σ_j s_j r_j x_k[j], F[d] = Σ_j s_j r_j: four lane sums, added lane 0 + 1 + 2 + 3, then the tail.
+#define MASKED_SUMS(D)                                                                   \
+    long m4 = m & ~3L;                                                                   \
+    v4d accB = {0, 0, 0, 0};                                                             \
+    v4d accW[(D) > 0 ? (D) : 1];                                                         \
+    for (int k = 0; k < (D); k++) accW[k] = (v4d){0, 0, 0, 0};                           \
+    for (long j = 0; j < m4; j += 4) {                                                   \
+        v4u8 bytes;                                                                      \
+        __builtin_memcpy(&bytes, s + j, 4);                                              \
+        v4d sr = __builtin_convertvector(bytes, v4d) * *(const v4d *)(r + j);           \
+        accB = accB + sr;                                                                \
+        for (int k = 0; k < (D); k++) accW[k] = accW[k] + sr * *(const v4d *)(xT + k * m + j); \
+    }                                                                                    \
+    F[(D)] = ((accB[0] + accB[1]) + accB[2]) + accB[3];                                  \
+    for (int k = 0; k < (D); k++) F[k] = ((accW[k][0] + accW[k][1]) + accW[k][2]) + accW[k][3]; \
+    for (long j = m4; j < m; j++) {                                                      \
+        double sr = (double)s[j] * r[j];                                                 \
+        F[(D)] += sr;                                                                    \
+        for (int k = 0; k < (D); k++) F[k] += sr * xT[k * m + j];                        \
+    }
+
+AVX2 static void maskedSums1(long m, const double *xT, const double *r, const unsigned char *s, double *F) { MASKED_SUMS(1) }
+AVX2 static void maskedSums2(long m, const double *xT, const double *r, const unsigned char *s, double *F) { MASKED_SUMS(2) }
+AVX2 static void maskedSumsN(int d, long m, const double *xT, const double *r, const unsigned char *s, double *F) { MASKED_SUMS(d) }
+static void maskedSumsPortable(int d, long m, const double *xT, const double *r, const unsigned char *s, double *F) { MASKED_SUMS(d) }
+
+void rf_masked_sums(int d, long m, const double *xT, const double *r, const unsigned char *s, double *F) {
+    if (!rf_field_kernels_available()) { maskedSumsPortable(d, m, xT, r, s, F); return; }
+    switch (d) {
+    case 1: maskedSums1(m, xT, r, s, F); break;
+    case 2: maskedSums2(m, xT, r, s, F); break;
+    default: maskedSumsN(d, m, xT, r, s, F); break;
+    }
+}
