@@ -58,8 +58,12 @@ struct Benchmark: ParsableCommand {
     @Option(help: "Only the field's roofline (no run) for these shapes, m:n:d comma-separated (for example 2500:128:8).")
     var roofline: String?
 
+    @Flag(help: "Training speed: full-batch GD and Adam against NumPy and JAX (Benchmarks/peers/training_peers.py) at three sizes.")
+    var training = false
+
     func run() throws {
         setvbuf(stdout, nil, _IOLBF, 0)   // rows appear as they finish, also when piped
+        if training { return try TrainingSpeed(peers: PeerRunner(python: python), seconds: 1).run() }
         if let roofline { return try runRoofline(roofline) }
         if scaling { return try runScaling() }
         print("case                    auto s     steps  events  rk8pd s    ratio   |Δθ| vs rk8pd  drift     defect")

@@ -34,6 +34,20 @@ struct PeerRunner {
         let fit: Fit?
     }
 
+    struct TrainingResult: Decodable {
+        let wallSeconds: Double?
+        let iterationsPerSecond: Double?
+        let theta: [Double]?
+        let error: String?
+    }
+
+    /// Full-batch GD or Adam in NumPy and JAX (`training_peers.py`): K iterations each.
+    func training(_ config: RunConfig, method: String, lr: Double, iterations: Int) throws -> [String: TrainingResult]? {
+        try run("training_peers.py", config, ["--method", method, "--lr", "\(lr)", "--iterations", "\(iterations)"]) {
+            try JSONDecoder().decode([String: TrainingResult].self, from: $0)
+        }
+    }
+
     func flow(_ config: RunConfig, T: Double, method: String) throws -> FlowResult? {
         try run("scipy_flow.py", config, ["--T", "\(T)", "--method", method]) { try JSONDecoder().decode(FlowResult.self, from: $0) }
     }

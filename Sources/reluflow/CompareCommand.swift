@@ -115,6 +115,7 @@ struct CompareCommand: ParsableCommand {
             try RunFolder.writeFile((staging as NSString).appendingPathComponent("comparison.csv"), comparison.csv())
             try RunFolder.writeFile((staging as NSString).appendingPathComponent("comparison.svg"), Data(comparison.svg().utf8))
             try RunFolder.writeFile((staging as NSString).appendingPathComponent("wall_times.csv"), comparison.wallTimesCSV())
+            try RunFolder.writeFile((staging as NSString).appendingPathComponent("plateau_exits.csv"), comparison.plateauExitsCSV())
         } catch {
             RunFolder.discardStaging(staging)
             throw error

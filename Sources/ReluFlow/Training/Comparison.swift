@@ -79,6 +79,34 @@ public struct Comparison: Sendable {
         return e.run.samples.first { $0.loss <= 0.9 * l0 }?.t
     }
 
+    /// `plateau_exits.csv`: for each plateau of the flow that ends before the run does, the loss
+    /// at its end, and when each method first reaches that loss (t, iteration, wall seconds; empty
+    /// if never): how long each method needs to leave the flow's plateaus. Resolved to each run's
+    /// samples. Empty (header only) without a flow run.
+    public func plateauExitsCSV() -> Data {
+        var writer = CSVWriter(header: ["plateau", "flowTStart", "flowTEnd", "exitLoss", "method", "t", "iteration", "wallSeconds"])
+        guard let flow = entries.first(where: { $0.method == "flow" }) else { return writer.data }
+        for (k, p) in flow.plateaus.enumerated() where !p.terminal {
+            guard let exit = flow.run.samples.first(where: { $0.t >= p.tEnd }) else { continue }
+            for e in entries {
+                writer.integer(k)
+                writer.numbers([p.tStart, p.tEnd, exit.loss])
+                writer.text(e.method)
+                if let r = Self.reached(e, exit.loss) {
+                    writer.number(r.t)
+                    if let i = r.iteration { writer.integer(i) } else { writer.text("") }
+                    writer.number(r.wall)
+                } else {
+                    writer.text("")
+                    writer.text("")
+                    writer.text("")
+                }
+                writer.endRow()
+            }
+        }
+        return writer.data
+    }
+
     /// `wall_times.csv`: the wall-clock seconds of every sample of every method (`method, t,
     /// wallSeconds`, in the runs' sample order), which `plot` needs to redraw the figure.
     public func wallTimesCSV() -> Data {
