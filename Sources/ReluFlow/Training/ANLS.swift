@@ -31,12 +31,11 @@ final class ANLS: TrainingRecorder {
         var gradient = [Double](repeating: 0, count: P)
         func evaluate(_ th: [Double], withGradient: Bool = false, withPattern: Bool = false) -> Double {
             evaluations += 1
+            let pattern = self.pattern
             return th.withUnsafeBufferPointer { t in
-                pattern.withUnsafeMutableBufferPointer { p in
-                    gradient.withUnsafeMutableBufferPointer { g in
-                        evaluator.evaluate(t.baseAddress!, points: nil, gradient: withGradient ? g.baseAddress! : nil,
-                                           pattern: withPattern ? p.baseAddress! : nil)
-                    }
+                gradient.withUnsafeMutableBufferPointer { g in
+                    evaluator.evaluate(t.baseAddress!, points: nil, gradient: withGradient ? g.baseAddress! : nil,
+                                       pattern: withPattern ? pattern : nil)
                 }
             }
         }
@@ -123,7 +122,7 @@ final class ANLS: TrainingRecorder {
             }
             dissipated += before - loss
             loss = evaluate(theta, withPattern: true)
-            guard after(k: k, theta: theta, loss: loss, gradNorm: gradNorm) else { break }
+            guard (theta.withUnsafeBufferPointer { after(k: k, theta: $0.baseAddress!, loss: loss, gradNorm: gradNorm) }) else { break }
             if before - loss <= options.anlsTolerance * before {
                 if solution.last?.iteration != k { record(k: k, theta: theta, loss: loss, gradNorm: gradNorm()) }
                 solution.message = "stopped at iteration \(k): the loss decreased by less than \(options.anlsTolerance) relative"

@@ -40,9 +40,10 @@ class TrainingRecorder {
     let started = DispatchTime.now()
     let grid: [Int]
     var nextGridIndex = 0
-    /// The pattern of the current iterate (units × points, 1 active) and of the open interval.
-    var pattern: [UInt8]
-    var intervalPattern: [UInt8]
+    /// The pattern of the current iterate (units × points, 1 active; the evaluators write it) and
+    /// of the open interval.
+    let pattern: UnsafeMutablePointer<UInt8>
+    let intervalPattern: UnsafeMutablePointer<UInt8>
     var intervalStart = 0.0
     var intervalChanges: [PatternChange] = []
     var patternIds: [PatternKey: Int] = [:]
@@ -66,10 +67,17 @@ class TrainingRecorder {
         P = problem.network.parameterCount
         solution = FlowSolution(problem: problem, status: .completed, stepper: .auto)
         grid = options.sampleIterations
-        pattern = [UInt8](repeating: 0, count: n * m)
-        intervalPattern = pattern
+        pattern = .allocate(capacity: max(n * m, 1))
+        pattern.initialize(repeating: 0, count: max(n * m, 1))
+        intervalPattern = .allocate(capacity: max(n * m, 1))
+        intervalPattern.initialize(repeating: 0, count: max(n * m, 1))
         active = [Int](repeating: 0, count: n)
         G = problem.data.groupCount
+    }
+
+    deinit {
+        pattern.deallocate()
+        intervalPattern.deallocate()
     }
 
     func time(_ k: Int) -> Double { options.method.time(iteration: k, lr: options.lr) }
@@ -78,8 +86,8 @@ class TrainingRecorder {
     func begin(theta: [Double], loss: Double, gradNorm: Double) {
         initialLoss = loss
         solution.diagnostics.initialLoss = loss
-        intervalChanges = changes(from: [UInt8](repeating: 0, count: n * m), to: pattern)
-        intervalPattern = pattern
+        intervalChanges = changes(from: intervalPattern, to: pattern)   // from all off
+        intervalPattern.update(from: pattern, count: n * m)
         apply(intervalChanges)
         currentPatternId = id()
         record(k: 0, theta: theta, loss: loss, gradNorm: gradNorm)
@@ -87,11 +95,14 @@ class TrainingRecorder {
 
     /// After iterate k: events and interval for a changed pattern, the sample when due, the escape.
     /// Returns false when the run must stop (divergence, interruption, a recorder failure).
-    func after(k: Int, theta: [Double], loss computed: Double, gradNorm: () -> Double) -> Bool {
+    func after(k: Int, theta: UnsafePointer<Double>, loss computed: Double, gradNorm: () -> Double) -> Bool {
         let t = time(k)
         // A non-finite parameter counts as divergence even where it leaves the loss finite (a NaN
-        // weight makes its unit inactive).
-        let loss = theta.contains { !$0.isFinite } ? .nan : computed
+        // weight makes its unit inactive): the sum of θ is not finite then (or overflows, which
+        // is divergence too).
+        var sum = 0.0
+        for p in 0..<P { sum += theta[p] }
+        let loss = sum.isFinite ? computed : .nan
         guard loss.isFinite, loss <= TrainingOptions.divergenceFactor * max(initialLoss, .leastNormalMagnitude) else {
             solution.status = .failed
             let hint = options.method == .anls ? "" : "; lower the learning rate (--lr, now \(options.lr))"
@@ -99,11 +110,11 @@ class TrainingRecorder {
             return false
         }
         var changed = false
-        if pattern != intervalPattern {
+        if memcmp(pattern, intervalPattern, n * m) != 0 {
             changed = true
             let events = changes(from: intervalPattern, to: pattern)
             closeInterval(at: t)
-            intervalPattern = pattern
+            intervalPattern.update(from: pattern, count: n * m)
             intervalChanges = events
             apply(events)
             currentPatternId = id()
@@ -122,7 +133,7 @@ class TrainingRecorder {
         while nextGridIndex < grid.count && grid[nextGridIndex] < k { nextGridIndex += 1 }
         let due = nextGridIndex < grid.count && grid[nextGridIndex] == k
         if due || changed || k == options.iterations {
-            record(k: k, theta: theta, loss: loss, gradNorm: gradNorm())
+            record(k: k, theta: Array(UnsafeBufferPointer(start: theta, count: P)), loss: loss, gradNorm: gradNorm())
         }
         solution.diagnostics.steps = k
         if let failure = hooks.recorder?.failure {
@@ -133,7 +144,7 @@ class TrainingRecorder {
         if hooks.shouldStop?() ?? false {
             solution.status = .interrupted
             solution.message = "interrupted at iteration \(k)"
-            if solution.last?.iteration != k { record(k: k, theta: theta, loss: loss, gradNorm: gradNorm()) }
+            if solution.last?.iteration != k { record(k: k, theta: Array(UnsafeBufferPointer(start: theta, count: P)), loss: loss, gradNorm: gradNorm()) }
             return false
         }
         if let progress = hooks.progress, k % 1000 == 0 {
@@ -164,7 +175,7 @@ class TrainingRecorder {
         diag.dissipationDefect = l0 > 0 ? abs(l0 - diag.finalLoss - dissipated) / l0 : abs(diag.finalLoss + dissipated)
         solution.diagnostics = diag
         solution.distinctPatternCount = patternIds.count
-        solution.finalPattern = intervalPattern.map { $0 == 1 ? PairState.on : .off }
+        solution.finalPattern = (0..<(n * m)).map { intervalPattern[$0] == 1 ? PairState.on : .off }
         solution.training = TrainingSummary(method: options.method, iterations: solution.last?.iteration ?? 0, lr: options.lr,
                                             batch: options.batch, escapeIteration: escape?.iteration, escapeTime: escape?.t,
                                             escapeDelta: options.escapeDelta)
@@ -181,24 +192,21 @@ class TrainingRecorder {
 
     /// The pairs that differ between two patterns, in (neuron, point) order; equal stretches are
     /// skipped eight bytes at a time.
-    private func changes(from old: [UInt8], to new: [UInt8]) -> [PatternChange] {
+    private func changes(from a: UnsafePointer<UInt8>, to b: UnsafePointer<UInt8>) -> [PatternChange] {
         var out: [PatternChange] = []
         let count = n * m
-        old.withUnsafeBytes { a in
-            new.withUnsafeBytes { b in
-                var q = 0
-                while q < count {
-                    if q + 8 <= count && a.loadUnaligned(fromByteOffset: q, as: UInt64.self) == b.loadUnaligned(fromByteOffset: q, as: UInt64.self) {
-                        q += 8
-                        continue
-                    }
-                    let end = min(q + 8, count)
-                    for p in q..<end where a[p] != b[p] {
-                        out.append(PatternChange(neuron: p / m, point: p % m, state: b[p] == 1 ? .on : .off))
-                    }
-                    q = end
-                }
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        var q = 0
+        while q < count {
+            if q + 8 <= count && ra.loadUnaligned(fromByteOffset: q, as: UInt64.self) == rb.loadUnaligned(fromByteOffset: q, as: UInt64.self) {
+                q += 8
+                continue
             }
+            let end = min(q + 8, count)
+            for p in q..<end where a[p] != b[p] {
+                out.append(PatternChange(neuron: p / m, point: p % m, state: b[p] == 1 ? .on : .off))
+            }
+            q = end
         }
         return out
     }
@@ -228,43 +236,48 @@ final class GradientTrainer: TrainingRecorder {
     func run() -> FlowSolution {
         let evaluator = problem.network.evaluator(for: problem.data)
         let K = options.iterations
-        var theta = problem.theta0
-        var g = [Double](repeating: 0, count: P), full = [Double](repeating: 0, count: P)
-        var mAvg = [Double](repeating: 0, count: P), vAvg = [Double](repeating: 0, count: P)
+        // Buffers of their own: the loop touches no array storage (no exclusivity checks, no copies).
+        let theta = UnsafeMutablePointer<Double>.allocate(capacity: P), g = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        let full = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        let mAvg = UnsafeMutablePointer<Double>.allocate(capacity: P), vAvg = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { for buffer in [theta, g, full, mAvg, vAvg] { buffer.deallocate() } }
+        theta.initialize(from: problem.theta0, count: P)
+        for buffer in [g, full, mAvg, vAvg] { buffer.initialize(repeating: 0, count: P) }
         let batches = options.batch.map { BatchOrder(points: m, size: $0, seed: options.seed) }
         let stochastic = (batches != nil && options.batch! < m) || options.batchSchedule != nil
         var batchOrder = batches
+        let pattern = self.pattern
 
-        func evaluate(points: [Int]?, gradient: UnsafeMutablePointer<Double>?, withPattern: Bool) -> Double {
-            evaluations += 1
-            return theta.withUnsafeBufferPointer { t in
-                pattern.withUnsafeMutableBufferPointer { p in
-                    evaluator.evaluate(t.baseAddress!, points: points, gradient: gradient, pattern: withPattern ? p.baseAddress! : nil)
-                }
-            }
+        func norm(_ v: UnsafePointer<Double>) -> Double {
+            var s = 0.0
+            for p in 0..<P { s += v[p] * v[p] }
+            return s.squareRoot()
         }
-        func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+        func thetaArray() -> [Double] { Array(UnsafeBufferPointer(start: theta, count: P)) }
         // The full gradient's norm for a sample (a minibatch method evaluates it only there).
         func fullGradientNorm() -> Double {
             if !stochastic { return norm(g) }
-            _ = full.withUnsafeMutableBufferPointer { evaluate(points: nil, gradient: $0.baseAddress!, withPattern: false) }
+            evaluations += 1
+            _ = evaluator.evaluate(theta, points: nil, gradient: full, pattern: nil)
             return norm(full)
         }
 
-        var loss = g.withUnsafeMutableBufferPointer { evaluate(points: nil, gradient: $0.baseAddress!, withPattern: true) }
-        begin(theta: theta, loss: loss, gradNorm: norm(g))
+        evaluations += 1
+        var loss = evaluator.evaluate(theta, points: nil, gradient: g, pattern: pattern)
+        begin(theta: thetaArray(), loss: loss, gradNorm: norm(g))
         let b1 = options.beta1, b2 = options.beta2, alpha = options.alpha, eps = options.epsilon, eta = options.lr
         var p1 = 1.0, p2 = 1.0   // β₁^k, β₂^k
         if K >= 1 {
             for k in 1...K {
                 // g_{k−1}: the full gradient at θ_{k−1} is at hand; a minibatch's is evaluated here.
                 if let schedule = options.batchSchedule, !schedule.isEmpty {
-                    let batch = schedule[(k - 1) % schedule.count]
-                    _ = g.withUnsafeMutableBufferPointer { evaluate(points: batch, gradient: $0.baseAddress!, withPattern: false) }
+                    evaluations += 1
+                    _ = evaluator.evaluate(theta, points: schedule[(k - 1) % schedule.count], gradient: g, pattern: nil)
                 } else if stochastic, var order = batchOrder {
                     let batch = order.next()
                     batchOrder = order
-                    _ = g.withUnsafeMutableBufferPointer { evaluate(points: batch, gradient: $0.baseAddress!, withPattern: false) }
+                    evaluations += 1
+                    _ = evaluator.evaluate(theta, points: batch, gradient: g, pattern: nil)
                 }
                 var decrease = 0.0
                 switch options.method {
@@ -296,8 +309,8 @@ final class GradientTrainer: TrainingRecorder {
                 }
                 dissipated += decrease
                 // θ_k: the full loss and pattern (and the full gradient for the next step when full batch).
-                loss = stochastic ? evaluate(points: nil, gradient: nil, withPattern: true)
-                    : g.withUnsafeMutableBufferPointer { evaluate(points: nil, gradient: $0.baseAddress!, withPattern: true) }
+                evaluations += 1
+                loss = evaluator.evaluate(theta, points: nil, gradient: stochastic ? nil : g, pattern: pattern)
                 guard after(k: k, theta: theta, loss: loss, gradNorm: fullGradientNorm) else { break }
             }
         }
