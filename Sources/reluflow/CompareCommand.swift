@@ -40,17 +40,7 @@ struct CompareCommand: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        if config != nil && example != nil { throw InputError("--config", "give either --config or --example, not both") }
-        var base: RunConfig
-        let name: String
-        if let path = config {
-            base = try RunConfig.load(path: path)
-            name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        } else {
-            let chosen = try Example.named(example ?? Example.defaultName)
-            base = chosen.config
-            name = chosen.name
-        }
+        var (base, name) = try loadProblem(config: config, example: example)
         let list = methods.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !list.isEmpty, Set(list).count == list.count else { throw InputError("--methods", "give each method once (got '\(methods)')") }
         for m in list where m != "flow" && TrainingMethod(rawValue: m) == nil {

@@ -82,17 +82,7 @@ struct SimulateCommand: ParsableCommand {
 
     func run() throws {
         if let folder = resume { return try continueRun(folder) }
-        var runConfig: RunConfig
-        let name: String
-        if config != nil && example != nil { throw InputError("--config", "give either --config or --example, not both") }
-        if let path = config {
-            runConfig = try RunConfig.load(path: path)
-            name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        } else {
-            let chosen = try Example.named(example ?? Example.defaultName)
-            runConfig = chosen.config
-            name = chosen.name
-        }
+        var (runConfig, name) = try loadProblem(config: config, example: example)
         guard runConfig.train == nil else {
             throw InputError("train", "the config has a train section: run it with `reluflow train`, or remove the section to integrate the flow")
         }

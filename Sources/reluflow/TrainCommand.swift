@@ -57,17 +57,7 @@ struct TrainCommand: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        var runConfig: RunConfig
-        let name: String
-        if config != nil && example != nil { throw InputError("--config", "give either --config or --example, not both") }
-        if let path = config {
-            runConfig = try RunConfig.load(path: path)
-            name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        } else {
-            let chosen = try Example.named(example ?? Example.defaultName)
-            runConfig = chosen.config
-            name = chosen.name
-        }
+        var (runConfig, name) = try loadProblem(config: config, example: example)
         var train = runConfig.train ?? TrainConfig()
         if let method { train.method = method }
         if let lr { train.lr = lr }
