@@ -28,7 +28,7 @@ struct CompareCommand: ParsableCommand {
     var methods: String = "flow,gd,adam,anls"
 
     @Option(parsing: .unconditional, help: "Iterations of every discrete method (default: see below).")
-    var iterations: Int?
+    var iterations: WholeNumber?
 
     @Option(name: .customLong("T"), parsing: .unconditional, help: "Final time T of the flow (default: the config's).")
     var T: Double?
@@ -46,7 +46,7 @@ struct CompareCommand: ParsableCommand {
         for m in list where m != "flow" && TrainingMethod(rawValue: m) == nil {
             throw InputError("--methods", "unknown method '\(m)' (known: flow, \(TrainingMethod.names))")
         }
-        if let iterations, iterations < 1 { throw InputError("--iterations", "must be at least 1 (got \(iterations))") }
+        if let iterations, iterations.value < 1 { throw InputError("--iterations", "must be at least 1 (got \(iterations.value))") }
         if let T { base.flow.T = T }
         let trainTemplate = base.train ?? TrainConfig()
         base.train = nil
@@ -72,7 +72,7 @@ struct CompareCommand: ParsableCommand {
                     let (first, _) = try config.resolve()
                     let eta = first.training!.lr
                     config.train!.lr = eta
-                    config.train!.iterations = iterations ?? section.iterations ?? {
+                    config.train!.iterations = iterations?.value ?? section.iterations ?? {
                         switch training {
                         case .gd, .sgd: return min(100_000, max(1, Int((flowProblem.options.T / eta).rounded(.up))))
                         case .adam, .rmsprop: return 10_000

@@ -163,6 +163,10 @@ struct SimulateCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("reluflow: continuing from \(newest.folder), which a killed run left at t = \(newest.point.t)\n".utf8))
             }
         }
+        if point == nil, !FileManager.default.fileExists(atPath: folder), let killed = ResumePoint.unresumable(for: folder).last {
+            throw InputError("--resume", "\(folder) does not exist: a run to it was stopped outright before its first checkpoint "
+                             + "(\(killed) holds no resume point), so there is nothing to continue; start it again")
+        }
         if let point { try point.recover(folder: source, field: "--resume") }
         var runConfig = try RunContinuation.config(ofRunFolder: source, field: "--resume")
         let earlierFlow = runConfig.flow
@@ -173,9 +177,14 @@ struct SimulateCommand: ParsableCommand {
             throw InputError("--T", "the run in \(source) already reached t = \(earlier.checkpoint.t); give a larger --T to continue it")
         }
         // Provenance: the earlier part, with its options and the time it reached, becomes a segment.
+        // A part that made no progress (stopped where it started) is not recorded: repeating it
+        // does nothing.
         var part = earlierFlow
         part.segments = nil
-        runConfig.flow.segments = (earlierFlow.segments ?? []) + [FlowSegment(part, until: earlier.checkpoint.t)]
+        let started = earlierFlow.segments?.last?.until ?? 0
+        runConfig.flow.segments = (earlierFlow.segments ?? [])
+            + (earlier.checkpoint.t > started ? [FlowSegment(part, until: earlier.checkpoint.t)] : [])
+        if runConfig.flow.segments?.isEmpty ?? false { runConfig.flow.segments = nil }
         let (_, resolved) = try runConfig.resolve(limits: limits)
         let outPath = out ?? destination
         try RunFolder.checkDestination(outPath, field: out == nil ? "--resume" : "--out")

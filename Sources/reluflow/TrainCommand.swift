@@ -33,10 +33,10 @@ struct TrainCommand: ParsableCommand {
     var lr: Double?
 
     @Option(parsing: .unconditional, help: "Number of iterations K (default 10000).")
-    var iterations: Int?
+    var iterations: WholeNumber?
 
     @Option(parsing: .unconditional, help: "Minibatch size B (default: all points; sgd: min(m, 8)).")
-    var batch: Int?
+    var batch: WholeNumber?
 
     @Option(parsing: .unconditional, help: "Seed of the minibatch order (default 0).")
     var batchSeed: Int?
@@ -48,7 +48,7 @@ struct TrainCommand: ParsableCommand {
     var width: Int?
 
     @Option(parsing: .unconditional, help: "Number of samples on the iteration grid (default 400); iterations with a pattern change are added.")
-    var samples: Int?
+    var samples: WholeNumber?
 
     @Flag(help: "Run even when the estimated memory or output size exceeds the limits (see simulate --help).")
     var allowLarge = false
@@ -61,15 +61,15 @@ struct TrainCommand: ParsableCommand {
         var train = runConfig.train ?? TrainConfig()
         if let method { train.method = method }
         if let lr { train.lr = lr }
-        if let iterations { train.iterations = iterations }
-        if let batch { train.batch = batch }
+        if let iterations { train.iterations = iterations.value }
+        if let batch { train.batch = batch.value }
         if let batchSeed {
             guard batchSeed >= 0 else { throw InputError("--batch-seed", "must be ≥ 0 (got \(batchSeed))") }
             train.seed = UInt64(batchSeed)
         }
         if let samples {
             var s = train.samples ?? TrainSampleConfig()
-            s.count = samples
+            s.count = samples.value
             train.samples = s
         }
         runConfig.train = train

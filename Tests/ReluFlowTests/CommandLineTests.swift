@@ -70,7 +70,6 @@ final class CommandLineTests: XCTestCase {
             ("unknown example", ["--example", "nope"], "--example"),
             ("unknown key", ["--config", try write("j.json", good.replacingOccurrences(of: "\"flow\"", with: "\"flwo\""))], "flwo"),
             ("bad target", ["--config", try write("k.json", #"{"data": {"target": {"function": "sin(pi*", "m": 5, "range": [-1, 1]}}, "network": {"width": 2}}"#)], "data.target.function"),
-            ("missing config", ["--config", dir.appendingPathComponent("none.json").path], "--config"),
             ("resume of no run folder", ["--resume", dir.path], "--resume"),
             ("fractional count", ["--config", try write("l.json", good.replacingOccurrences(of: #""T": 1"#, with: #""T": 1, "samples": {"count": 1.5}"#))], "flow.samples.count"),
             ("negative seed", ["--config", try write("m.json", #"{"data": {"x": [[0], [1]], "y": [0, 1]}, "network": {"width": 2, "init": {"seed": -1}}}"#)], "network.init.seed"),
@@ -88,6 +87,14 @@ final class CommandLineTests: XCTestCase {
             ("duplicate key", ["--config", try write("r.json", good.replacingOccurrences(of: #""T": 1"#, with: #""T": 1, "T": 2"#))], "flow.T"),
             ("null T", ["--config", try write("s.json", good.replacingOccurrences(of: #""T": 1"#, with: #""T": null"#))], "flow.T"),
         ]
+        // A file that cannot be read: exit 3 with the path and the system's reason.
+        for (arguments, reason) in [(["--config", dir.appendingPathComponent("none.json").path], "No such file or directory"),
+                                    (["--config", dir.path], "Is a directory"),
+                                    (["--config", try write("t.json", #"{"data": {"csv": "nowhere.csv"}}"#)], "No such file or directory")] {
+            let result = try runReluflow(["simulate"] + arguments + ["--quiet"], in: dir)
+            XCTAssertEqual(result.status, 3, result.stderr)
+            XCTAssertTrue(result.stderr.contains(reason), result.stderr)
+        }
         _ = try write("nohead.csv", "0.5,1\n0.7,2\n")
         _ = try write("p.csv", "x0,y\n0.5,1\n0.7,nan\n")
         for (name, arguments, field) in cases {

@@ -92,6 +92,68 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertTrue(legacy.stderr.contains(OutputMarker.fileName), legacy.stderr)
     }
 
+    /// Found by an independent review: an edit that keeps the size, files with ReluFlow-like names
+    /// (a link named like a replaced run folder, a folder named like a staging folder, a file named
+    /// like a temporary one inside a run folder), a dangling link as --out, and analyze --out into
+    /// a folder of another kind.
+    func testReviewFindings() throws {
+        XCTAssertEqual(try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "r"], in: dir).status, 0)
+        let summary = dir.appendingPathComponent("r/summary.json")
+        let text = try String(contentsOf: summary, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"completed\"", with: "\"COMPLETED\"").write(to: summary, atomically: false, encoding: .utf8)
+        let edited = try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "r"], in: dir)
+        XCTAssertEqual(edited.status, 2, "an edit of the same size: \(edited.stderr)")
+        XCTAssertTrue(try String(contentsOf: summary, encoding: .utf8).contains("COMPLETED"))
+
+        // Names like ReluFlow's own: kept.
+        let fm = FileManager.default
+        try fm.createDirectory(at: dir.appendingPathComponent("precious"), withIntermediateDirectories: true)
+        try "keep".write(to: dir.appendingPathComponent("precious/config.json"), atomically: true, encoding: .utf8)
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent(".s6.old-999999").path, withDestinationPath: "precious")
+        try fm.createDirectory(at: dir.appendingPathComponent(".s6.partial-999998"), withIntermediateDirectories: true)
+        try "keep".write(to: dir.appendingPathComponent(".s6.partial-999998/config.json"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "s6"], in: dir).status, 0)
+        XCTAssertTrue(fm.fileExists(atPath: dir.appendingPathComponent("precious/config.json").path))
+        XCTAssertTrue(fm.fileExists(atPath: dir.appendingPathComponent(".s6.partial-999998/config.json").path))
+        try "mine".write(to: dir.appendingPathComponent("s6/.notes.partial-999999"), atomically: true, encoding: .utf8)
+        let hidden = try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "s6"], in: dir)
+        XCTAssertEqual(hidden.status, 2, hidden.stderr)
+        XCTAssertTrue(hidden.stderr.contains(".notes.partial-999999"), hidden.stderr)
+
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("dangling").path, withDestinationPath: "nowhere")
+        let dangling = try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "dangling"], in: dir)
+        XCTAssertEqual(dangling.status, 2, dangling.stderr)
+
+        XCTAssertEqual(try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "other"], in: dir).status, 0)
+        let intoRun = try runReluflow(["analyze", "r", "--out", "other"], in: dir)
+        XCTAssertEqual(intoRun.status, 2, intoRun.stderr)
+        XCTAssertFalse(fm.fileExists(atPath: dir.appendingPathComponent("other/analysis.json").path))
+    }
+
+    /// A file put into the hidden staging folder while the run goes on is not taken for ReluFlow's:
+    /// it ends up in the run folder, unlisted, so the folder is no longer replaced.
+    func testFileAddedToStagingDuringTheRunIsKept() throws {
+        try SignalResumeTests.config.write(to: dir.appendingPathComponent("mid.json"), atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = reluflowExecutable()
+        process.arguments = ["simulate", "--config", "mid.json", "--out", "st", "--quiet"]
+        process.currentDirectoryURL = dir
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let staging = dir.appendingPathComponent(".st.partial-\(process.processIdentifier)")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !FileManager.default.fileExists(atPath: staging.path), process.isRunning { Thread.sleep(forTimeInterval: 0.005) }
+        try "notes".write(to: staging.appendingPathComponent("notes.txt"), atomically: false, encoding: .utf8)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        let marker = try OutputMarker.read(folder: dir.appendingPathComponent("st").path, field: "--out")
+        XCTAssertNil(marker.files["notes.txt"])
+        let rerun = try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "st"], in: dir)
+        XCTAssertEqual(rerun.status, 2, rerun.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("st/notes.txt").path))
+    }
+
     /// analyze and plot write elsewhere with --out; a folder they cannot write is exit 3 with the
     /// path and the system's reason.
     func testAnalyzeAndPlotOutAndUnwritableFolders() throws {

@@ -44,9 +44,12 @@ extension RunConfig {
         let source = try dataSource()
         if let limits {
             let (m, d, field) = source.shape
-            try ResourceEstimate(points: m, dimension: d, width: n, outputBias: net.outputBias ?? false,
-                                 samples: options.sampleCount, stepper: options.stepper, dataField: field,
-                                 csvBytes: Double(source.csvBytes?.count ?? 0)).check(limits)
+            var estimate = ResourceEstimate(points: m, dimension: d, width: n, outputBias: net.outputBias ?? false,
+                                 samples: train.map { $0.samples?.count ?? TrainingOptions().sampleCount } ?? options.sampleCount,
+                                 stepper: options.stepper, dataField: field,
+                                 csvBytes: Double(source.csvBytes?.count ?? 0))
+            if train != nil { estimate.samplesField = "train.samples.count" }
+            try estimate.check(limits)
         }
         let data = try resolveData(source)
 
@@ -193,10 +196,10 @@ extension RunConfig {
             return DataSource(kind: .explicit(x, y), shape: (x.count, x.first?.count ?? 1, "data.x"), origin: data.origin)
         }
         if let path = data.csv {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-                  let bytes = FileManager.default.contents(atPath: path) else {
-                throw InputError("data.csv", "cannot read \(path)")
+            // A file that cannot be read is exit 3 with the system's reason (the field in the message).
+            let bytes: Data
+            do { bytes = try RunFolder.readFile(path) } catch let error as FileError {
+                throw FileError(path: path, action: "read the data.csv file", reason: error.reason)
             }
             let (rows, inputs) = CSVData.shape(bytes, columns: data.columns)
             return DataSource(kind: .csv(path, data.columns), shape: (rows, inputs, "data.csv"), csvBytes: bytes,

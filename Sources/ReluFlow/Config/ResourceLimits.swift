@@ -54,6 +54,8 @@ public struct ResourceEstimate: Sendable {
     public let dataField: String
     /// Bytes of the CSV file read, if any (held while it is parsed).
     public let csvBytes: Double
+    /// The config field the sample count comes from (`flow.samples.count`, or `train.samples.count`).
+    public var samplesField = "flow.samples.count"
 
     public init(points: Int, dimension: Int, width: Int, outputBias: Bool = false, samples: Int, stepper: Stepper,
                 dataField: String, csvBytes: Double = 0) {
@@ -149,7 +151,7 @@ public struct ResourceEstimate: Sendable {
         case 1: return m >= n ? (dataField, "\(pointsText) × width \(width)") : ("network.width", "width \(width) × \(points) points")
         case 2: return ("network.width", widthText)
         default:
-            return Double(samples) * 16 > P * 8 * 64 ? ("flow.samples.count", "\(samples) samples") : ("network.width", widthText)
+            return Double(samples) * 16 > P * 8 * 64 ? (samplesField, "\(samples) samples") : ("network.width", widthText)
         }
     }
 
@@ -158,7 +160,7 @@ public struct ResourceEstimate: Sendable {
         let parts = [trajectoryOutput, pointOutput, pairOutput]
         switch parts.indices.max(by: { parts[$0] < parts[$1] })! {
         case 0:
-            return ("flow.samples.count", "\(samples) samples of \(parameters + 5) columns (trajectory.csv and .npy; "
+            return (samplesField, "\(samples) samples of \(parameters + 5) columns (trajectory.csv and .npy; "
                     + "each event adds a row)")
         case 1: return (dataField, "\(pointsText) (config.json and data.csv)")
         default:

@@ -230,9 +230,7 @@ extension RunConfig {
 
     /// Reads a config file.
     public static func load(path: String) throws -> RunConfig {
-        guard let bytes = FileManager.default.contents(atPath: path) else {
-            throw InputError("--config", "cannot read \(path)")
-        }
+        let bytes = try RunFolder.readFile(path)
         var config = try decode(bytes, source: path)
         if let csv = config.data.csv, !csv.hasPrefix("/") {
             let folder = (path as NSString).deletingLastPathComponent
@@ -246,9 +244,7 @@ extension RunConfig {
     /// `data.origin` here (the explicit data were always the ones used), so that older run folders
     /// can still be analysed, plotted and resumed.
     public static func loadRecorded(path: String) throws -> RunConfig {
-        guard let bytes = FileManager.default.contents(atPath: path) else {
-            throw InputError("--config", "cannot read \(path)")
-        }
+        let bytes = try RunFolder.readFile(path)
         var config = try decode(bytes, source: path)
         if config.data.x != nil, config.data.y != nil, config.data.csv != nil || config.data.target != nil, config.data.origin == nil {
             config.data.origin = DataOrigin(csv: config.data.csv, columns: config.data.columns, target: config.data.target)

@@ -1,9 +1,10 @@
 import Foundation
 
 /// The marker of a folder written by ReluFlow (`reluflow-output.json`): the output's kind, the
-/// format version and the exact inventory of the files the toolkit wrote into it, with their
-/// sizes. It is what makes a folder provably a ReluFlow output: only such a folder, holding
-/// nothing but its inventory unchanged, is ever replaced (`RunFolder.checkReplaceable`).
+/// format version and the exact inventory of the files the toolkit wrote into it, each with its
+/// size and modification time (nanoseconds; a rename keeps it, any edit changes it). It is what
+/// makes a folder provably a ReluFlow output: only such a folder, holding nothing but its
+/// inventory unchanged, is ever replaced (`RunFolder.checkReplaceable`).
 public struct OutputMarker: Codable, Equatable, Sendable {
     public static let fileName = "reluflow-output.json"
     public static let currentFormatVersion = 1
@@ -15,13 +16,24 @@ public struct OutputMarker: Codable, Equatable, Sendable {
     public var kind: String
     /// The toolkit version that wrote the folder.
     public var version: String
-    /// Every file written, name → size in bytes (the marker itself excluded).
-    public var files: [String: Int]
+    /// One file of the inventory: size, modification time and a hash of the contents. A file is
+    /// unchanged when its size and time are the recorded ones (a rename keeps both), or, after a
+    /// copy that did not keep the time (git, scp), its size and contents' hash.
+    public struct Stamp: Codable, Equatable, Sendable {
+        public var size: Int
+        /// Modification time, nanoseconds since 1970.
+        public var modified: Int64
+        /// `contentHash` of the bytes, as 16 hex digits.
+        public var hash: String
+    }
+
+    /// Every file written, name → stamp (the marker itself excluded).
+    public var files: [String: Stamp]
     /// Sub-folders that are ReluFlow outputs of their own (the runs of a `compare` folder), each
     /// with its own marker; absent when there are none.
     public var folders: [String]?
 
-    public init(kind: String, files: [String: Int], folders: [String]? = nil) {
+    public init(kind: String, files: [String: Stamp], folders: [String]? = nil) {
         format = "reluflow-output"
         formatVersion = Self.currentFormatVersion
         self.kind = kind
@@ -30,19 +42,71 @@ public struct OutputMarker: Codable, Equatable, Sendable {
         self.folders = folders
     }
 
-    /// The inventory of every regular file in `folder` (a staging folder: all of it ours).
+    /// The stamp of the regular file at `path` (nil: missing, not a regular file, or unreadable);
+    /// the contents are hashed only when `hashing`.
+    static func stamp(_ path: String, hashing: Bool = true) -> Stamp? {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        var hash = ""
+        if hashing {
+            guard let h = contentHash(path) else { return nil }
+            hash = String(h, radix: 16)
+        }
+        return Stamp(size: Int(info.st_size), modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec), hash: hash)
+    }
+
+    /// A 64-bit hash of a file's bytes (eight bytes at a time, multiply–xor–rotate, the length and
+    /// the tail folded in): to notice an edit, not an adversary. Reads 1 MB at a time.
+    static func contentHash(_ path: String) -> UInt64? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15, length: UInt64 = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if got < 0 { if errno == EINTR { continue }; return nil }
+            if got == 0 { break }
+            buffer.withUnsafeBytes { raw in
+                var q = 0
+                while q + 8 <= got {
+                    let w = raw.loadUnaligned(fromByteOffset: q, as: UInt64.self)
+                    h = ((h ^ w) &* 0xBF58_476D_1CE4_E5B9)
+                    h = (h << 31) | (h >> 33)
+                    q += 8
+                }
+                while q < got {
+                    h = (h ^ UInt64(raw[q])) &* 0x94D0_49BB_1331_11EB
+                    q += 1
+                }
+            }
+            length &+= UInt64(got)
+        }
+        h ^= length
+        h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        return h ^ (h >> 31)
+    }
+
+    /// The inventory of a staging folder: the files of the names ReluFlow writes
+    /// (`RunFolder.ownFileNames`) and the sub-folders that are ReluFlow outputs themselves;
+    /// anything else (a file a user put there during the run) is not ours and not listed.
     static func inventory(of folder: String, kind: String) throws -> OutputMarker {
-        var files: [String: Int] = [:], folders: [String] = []
+        var files: [String: Stamp] = [:], folders: [String] = []
         let entries: [String]
         do { entries = try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
             throw FileError(path: folder, action: "read", error: error)
         }
         for entry in entries where entry != fileName {
-            var info = stat()
-            guard stat((folder as NSString).appendingPathComponent(entry), &info) == 0 else {
-                throw FileError(path: (folder as NSString).appendingPathComponent(entry), action: "read", reason: String(cString: strerror(errno)))
+            let path = (folder as NSString).appendingPathComponent(entry)
+            if RunFolder.ownFileNames.contains(entry), let stamp = stamp(path) {
+                files[entry] = stamp
+            } else {
+                var info = stat()
+                if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR,
+                   FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(fileName)) {
+                    folders.append(entry)
+                }
             }
-            if (info.st_mode & S_IFMT) == S_IFDIR { folders.append(entry) } else { files[entry] = Int(info.st_size) }
         }
         return OutputMarker(kind: kind, files: files, folders: folders.isEmpty ? nil : folders.sorted())
     }
@@ -74,12 +138,14 @@ public struct OutputMarker: Codable, Equatable, Sendable {
         try RunFolder.writeFile((folder as NSString).appendingPathComponent(Self.fileName), try encoded())
     }
 
-    /// Whether `file` is in the inventory and still has its recorded size and type.
+    /// Whether `file` is in the inventory and is still a regular file with its recorded size and
+    /// time, or size and contents.
     func holdsUnchanged(_ file: String, in folder: String) -> Bool {
-        guard let size = files[file] else { return false }
-        var info = stat()
-        guard lstat((folder as NSString).appendingPathComponent(file), &info) == 0 else { return false }
-        return (info.st_mode & S_IFMT) == S_IFREG && Int(info.st_size) == size
+        guard let recorded = files[file] else { return false }
+        let path = (folder as NSString).appendingPathComponent(file)
+        guard let now = Self.stamp(path, hashing: false), now.size == recorded.size else { return false }
+        if now.modified == recorded.modified { return true }
+        return Self.contentHash(path).map { String($0, radix: 16) } == recorded.hash
     }
 
     /// The entries of `folder` that make it more than this output: names not in the inventory and
@@ -104,11 +170,13 @@ public struct OutputMarker: Codable, Equatable, Sendable {
         return problems
     }
 
-    /// A temporary file of `RunFolder.replaceFile` (`.NAME.partial-PID`) left by a process that no
-    /// longer runs.
+    /// A temporary file of `RunFolder.replaceFile` (`.NAME.partial-PID`, NAME a file ReluFlow
+    /// writes) left by a process that no longer runs.
     static func isOwnTemporary(_ entry: String) -> Bool {
         guard entry.hasPrefix("."), let range = entry.range(of: ".partial-", options: .backwards),
               let pid = Int32(entry[range.upperBound...]), pid != getpid() else { return false }
-        return kill(pid, 0) != 0 && errno == ESRCH
+        let name = String(entry[entry.index(after: entry.startIndex)..<range.lowerBound])
+        guard RunFolder.ownFileNames.contains(name) || name == fileName else { return false }
+        return !RunFolder.isRunning(pid)
     }
 }

@@ -86,6 +86,18 @@ public struct ResumePoint: Codable, Sendable {
         return found.sorted { $0.1.t < $1.1.t }
     }
 
+    /// Staging folders of runs to `path` whose process is gone and which hold no resume point (killed
+    /// before their first checkpoint).
+    public static func unresumable(for path: String) -> [String] {
+        let target = RunFolder.absolute(path)
+        let parent = (target as NSString).deletingLastPathComponent
+        let prefix = ".\((target as NSString).lastPathComponent).partial-"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter { entry in
+            guard entry.hasPrefix(prefix), let pid = Int32(entry.dropFirst(prefix.count)), !RunFolder.isRunning(pid) else { return false }
+            return read(folder: (parent as NSString).appendingPathComponent(entry)) == nil
+        }.sorted()
+    }
+
     /// For a staging folder `.NAME.partial-PID`: the run folder it was to become.
     public static func destination(ofStaging folder: String) -> String? {
         let absolute = RunFolder.absolute(folder)

@@ -32,6 +32,10 @@ public enum RunFolder {
         guard !path.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw InputError(field, "is empty; name a new folder for the output")
         }
+        var link = stat(), linked = stat()
+        if lstat(absolute(path), &link) == 0, (link.st_mode & S_IFMT) == S_IFLNK, stat(absolute(path), &linked) != 0 {
+            throw InputError(field, "\(path) is a symbolic link to something that does not exist; name a folder")
+        }
         let target = resolved(absolute(path))
         let cwd = resolved(FileManager.default.currentDirectoryPath)
         if target == "/" { throw InputError(field, "\(path) is the root folder; name a new folder for the output") }
@@ -81,7 +85,7 @@ public enum RunFolder {
                 try writeFile((staging as NSString).appendingPathComponent(file), bytes)
             }
         } catch {
-            try? FileManager.default.removeItem(atPath: staging)
+            removeStaging(staging)
             throw error
         }
         try commit(staging, to: path)
@@ -95,9 +99,10 @@ public enum RunFolder {
         let name = (target as NSString).lastPathComponent
         try makeDirectory(parent)
         let staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())")
-        try? fm.removeItem(atPath: staging)
         removeAbandoned(name, in: parent)
         guard mkdir(staging, 0o755) == 0 else { throw FileError(path: staging, action: "create", reason: String(cString: strerror(errno))) }
+        // The sentinel that makes the folder provably ours if its process dies (`removeAbandoned`).
+        try writeFile((staging as NSString).appendingPathComponent(stagingSentinel), Data("\(getpid())\n".utf8))
         return staging
     }
 
@@ -108,20 +113,29 @@ public enum RunFolder {
     static func removeAbandoned(_ name: String, in parent: String, includingResumable: Bool = false) {
         let fm = FileManager.default
         for entry in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] {
-            for prefix in [".\(name).partial-", ".\(name).old-"] where entry.hasPrefix(prefix) {
+            for (prefix, proof) in [(".\(name).partial-", stagingSentinel), (".\(name).old-", OutputMarker.fileName)] where entry.hasPrefix(prefix) {
                 guard let pid = Int32(entry.dropFirst(prefix.count)), pid != getpid(), !isRunning(pid) else { continue }
                 let folder = (parent as NSString).appendingPathComponent(entry)
+                // Only a real folder (not a link) that proves to be ours: a staging folder has the
+                // sentinel, a replaced run folder its marker.
+                var info = stat()
+                guard lstat(folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR,
+                      OutputMarker.stamp((folder as NSString).appendingPathComponent(proof)) != nil else { continue }
                 if !includingResumable && ResumePoint.read(folder: folder) != nil { continue }
                 removeOwnFiles(of: folder)
             }
         }
     }
 
+    /// The file that marks a staging folder as ReluFlow's (removed when it is renamed into place).
+    static let stagingSentinel = ".reluflow-staging"
+
     /// The names of the files ReluFlow writes into a run folder or its staging folder.
     static var ownFileNames: Set<String> {
         Set(RecordFiles.names + ["config.json", "summary.json", "checkpoint.json", "data.csv", OutputMarker.fileName,
-                                 ResumePoint.fileName, "analysis.json", "plateaus.csv", "stationarity.json",
-                                 "loss.svg", "patterns.svg", "knots.svg", "fit.svg", "knot-lines.svg"])
+                                 ResumePoint.fileName, stagingSentinel, "analysis.json", "plateaus.csv", "stationarity.json",
+                                 "loss.svg", "patterns.svg", "knots.svg", "fit.svg", "knot-lines.svg",
+                                 "comparison.csv", "comparison.svg", "wall_times.csv", "plateau_exits.csv"])
     }
 
     /// Removes the files of `ownFileNames` (and own temporaries) from `folder`, then the folder if
@@ -161,11 +175,45 @@ public enum RunFolder {
     public static func stageFolder(_ path: String) throws -> String { try stage(path) }
 
     /// Removes a staging folder made by `stageFolder` (this process's own, all of it written here).
-    public static func discardStaging(_ staging: String) { try? FileManager.default.removeItem(atPath: staging) }
+    public static func discardStaging(_ staging: String) { removeStaging(staging) }
 
     /// Renames a complete staging folder into place (see `commit`), with a marker of `kind`.
     public static func commitFolder(_ staging: String, to path: String, kind: String) throws {
         try commit(staging, to: path, kind: kind)
+    }
+
+    /// The bytes of the file at `path`; a file that cannot be read is a `FileError` (exit 3) with
+    /// the system's reason ("No such file or directory", "Is a directory", "Permission denied").
+    public static func readFile(_ path: String) throws -> Data {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError(path: path, action: "read", reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw FileError(path: path, action: "read", reason: String(cString: strerror(errno))) }
+        guard (info.st_mode & S_IFMT) != S_IFDIR else { throw FileError(path: path, action: "read", reason: String(cString: strerror(EISDIR))) }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, action: "read", reason: String(cString: strerror(errno)))
+            }
+            if got == 0 { break }
+            data.append(contentsOf: buffer[0..<got])
+        }
+        return data
+    }
+
+    /// Removes a staging folder of this process: the files ReluFlow writes, in it and in the run
+    /// folders inside it (a compare), then the folders if empty. Anything else stays.
+    static func removeStaging(_ staging: String) {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? [] {
+            let path = (staging as NSString).appendingPathComponent(entry)
+            var info = stat()
+            if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { removeStaging(path) }
+        }
+        removeOwnFiles(of: staging)
     }
 
     /// Whether process `pid` exists.
@@ -185,24 +233,25 @@ public enum RunFolder {
         let name = (target as NSString).lastPathComponent
         let earlier: OutputMarker?
         do {
+            unlink((staging as NSString).appendingPathComponent(stagingSentinel))
             try OutputMarker.inventory(of: staging, kind: kind).write(into: staging)
             earlier = try checkReplaceable(target)
         } catch let refusal as InputError {
             let kept = (parent as NSString).appendingPathComponent("\(name).new-\(getpid())")
             guard (try? fm.moveItem(atPath: staging, toPath: kept)) != nil else {
-                try? fm.removeItem(atPath: staging)
+                removeStaging(staging)
                 throw refusal
             }
             throw FileError(path: target, action: "replace",
                             reason: "\(refusal.problem); the output was written to \(kept) instead")
         } catch {
-            try? fm.removeItem(atPath: staging)
+            removeStaging(staging)
             throw error
         }
         do {
             if fm.fileExists(atPath: target) {
                 let old = (parent as NSString).appendingPathComponent(".\(name).old-\(getpid())")
-                try? fm.removeItem(atPath: old)
+                removeOwnFiles(of: old)
                 try fm.moveItem(atPath: target, toPath: old)
                 try fm.moveItem(atPath: staging, toPath: target)
                 if let earlier { removeInventory(earlier, of: old) } else { rmdir(old) }
@@ -210,7 +259,7 @@ public enum RunFolder {
                 try fm.moveItem(atPath: staging, toPath: target)
             }
         } catch {
-            try? fm.removeItem(atPath: staging)
+            removeStaging(staging)
             throw FileError(path: target, action: "write", error: error)
         }
         removeAbandoned(name, in: parent, includingResumable: true)
@@ -248,12 +297,44 @@ public enum RunFolder {
                                  + "(or was changed since); refusing to replace it (use --out to write elsewhere)")
             }
         }
-        for (file, bytes) in files {
-            let target = (folder as NSString).appendingPathComponent(file)
-            try replaceFile(target, bytes)
-            marker?.files[file] = bytes.count
+        try install(files, in: folder, marker: marker)
+    }
+
+    /// Writes `files` into `folder` all or nothing: each to a temporary name first, and the marker
+    /// (when the folder has one) updated with their stamps (a rename keeps size and time), then
+    /// everything renamed into place. A full disk fails before anything is replaced.
+    static func install(_ files: [(String, Data)], in folder: String, marker: OutputMarker?) throws {
+        var temps: [(temp: String, target: String)] = []
+        func discard() { for t in temps { unlink(t.temp) } }
+        var marker = marker
+        do {
+            for (file, bytes) in files {
+                let target = (folder as NSString).appendingPathComponent(file)
+                let temp = temporaryName(for: target)
+                temps.append((temp, target))
+                try writeFile(temp, bytes)
+                if marker != nil, let stamp = OutputMarker.stamp(temp) { marker!.files[file] = stamp }
+            }
+            if let marker {
+                let target = (folder as NSString).appendingPathComponent(OutputMarker.fileName)
+                let temp = temporaryName(for: target)
+                temps.append((temp, target))
+                try writeFile(temp, try marker.encoded())
+            }
+        } catch {
+            discard()
+            throw FileError(path: temps.last?.target ?? folder, action: "write", reason: FileError.reason(of: error))
         }
-        if let marker { try replaceFile((folder as NSString).appendingPathComponent(OutputMarker.fileName), try marker.encoded()) }
+        for (k, t) in temps.enumerated() where rename(t.temp, t.target) != 0 {
+            let reason = String(cString: strerror(errno))
+            for rest in temps[k...] { unlink(rest.temp) }
+            throw FileError(path: t.target, action: "write", reason: reason)
+        }
+    }
+
+    static func temporaryName(for target: String) -> String {
+        ((target as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent(".\((target as NSString).lastPathComponent).partial-\(getpid())")
     }
 
     /// Writes the files of `reluflow analyze/plot --out DIR` as a new output folder `folder` (or
@@ -261,19 +342,19 @@ public enum RunFolder {
     public static func writeDerived(_ files: [(String, Data)], to folder: String, kind: String, field: String = "--out") throws {
         try checkOutputPath(folder, field: field)
         let fm = FileManager.default
-        if fm.fileExists(atPath: folder), try checkReplaceable(folder, field: field) != nil {
+        if fm.fileExists(atPath: folder), let earlier = try checkReplaceable(folder, field: field) {
+            guard earlier.kind == kind else {
+                throw InputError(field, "\(folder) holds a ReluFlow \(earlier.kind) output, not \(kind); choose another folder")
+            }
             return try add(files, to: folder, field: field)
         }
         try makeDirectory(folder)
-        for (file, bytes) in files { try replaceFile((folder as NSString).appendingPathComponent(file), bytes) }
-        try replaceFile((folder as NSString).appendingPathComponent(OutputMarker.fileName),
-                        try OutputMarker(kind: kind, files: Dictionary(uniqueKeysWithValues: files.map { ($0.0, $0.1.count) })).encoded())
+        try install(files, in: folder, marker: OutputMarker(kind: kind, files: [:]))
     }
 
     /// One file written under a temporary name and renamed over `target`.
     static func replaceFile(_ target: String, _ bytes: Data) throws {
-        let folder = (target as NSString).deletingLastPathComponent
-        let temporary = (folder as NSString).appendingPathComponent(".\((target as NSString).lastPathComponent).partial-\(getpid())")
+        let temporary = temporaryName(for: target)
         do {
             try writeFile(temporary, bytes)
             guard rename(temporary, target) == 0 else { throw FileError(path: target, action: "write", reason: String(cString: strerror(errno))) }

@@ -229,7 +229,7 @@ public final class RunStream: FlowRecorder {
     /// Removes the staging folder; nothing is left behind.
     public func discard() {
         closeFiles()
-        try? FileManager.default.removeItem(atPath: staging)
+        RunFolder.removeStaging(staging)
     }
 
     deinit { closeFiles() }
