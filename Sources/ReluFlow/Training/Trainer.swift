@@ -62,7 +62,7 @@ class TrainingRecorder {
         self.problem = problem
         self.options = options
         self.hooks = hooks
-        n = problem.network.width
+        n = problem.network.hiddenUnitCount
         m = problem.data.count
         P = problem.network.parameterCount
         solution = FlowSolution(problem: problem, status: .completed, stepper: .auto)
