@@ -31,6 +31,13 @@ struct Chart {
     private var body: [String] = []
     private var legend: [(name: String, style: SeriesStyle, kind: LegendKind)] = []
     private let clipId: String
+    /// Height of a strip at the bottom of the frame that holds `ticks` (event times) apart from the
+    /// data, which the y scale keeps above it; 0: no strip.
+    let strip: Double
+    /// Text drawn after the frame, not clipped (labels in the margin).
+    private var overlay: [String] = []
+    /// Width of a column of direct labels right of the frame (moves a right legend over).
+    private var labelColumn = 0.0
     /// Number of series drawn.
     private(set) var seriesCount = 0
 
@@ -38,10 +45,11 @@ struct Chart {
 
     /// - Parameters: `frame` the plot area (without tick labels), in pixels of the figure.
     init(frame: (x: Double, y: Double, width: Double, height: Double), x: Scale.Kind, xValues: [Double],
-         y: Scale.Kind, yValues: [Double], title: String, xLabel: String, yLabel: String, id: String, yPad: Double = 0.04) {
+         y: Scale.Kind, yValues: [Double], title: String, xLabel: String, yLabel: String, id: String, yPad: Double = 0.04, strip: Double = 0) {
         self.frame = frame
+        self.strip = strip
         self.x = Scale(x, covering: xValues, pixels: (frame.x, frame.x + frame.width), pad: 0)
-        self.y = Scale(y, covering: yValues, pixels: (frame.y + frame.height, frame.y), pad: yPad)
+        self.y = Scale(y, covering: yValues, pixels: (frame.y + frame.height - strip, frame.y), pad: yPad)
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -49,10 +57,11 @@ struct Chart {
     }
 
     init(frame: (x: Double, y: Double, width: Double, height: Double), x: Scale, y: Scale,
-         title: String, xLabel: String, yLabel: String, id: String) {
+         title: String, xLabel: String, yLabel: String, id: String, strip: Double = 0) {
         self.frame = frame
+        self.strip = strip
         self.x = Scale(x.kind, lo: x.lo, hi: x.hi, pixels: (frame.x, frame.x + frame.width))
-        self.y = Scale(y.kind, lo: y.lo, hi: y.hi, pixels: (frame.y + frame.height, frame.y))
+        self.y = Scale(y.kind, lo: y.lo, hi: y.hi, pixels: (frame.y + frame.height - strip, frame.y))
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -101,14 +110,22 @@ struct Chart {
         if legend { self.legend.append((name, style, .marker)) }
     }
 
-    /// Shaded vertical bands [a, b] (for example plateaus), drawn under everything else.
-    mutating func bands(_ name: String, _ spans: [(Double, Double)], fill: String = "#000000", opacity: Double = 0.12) {
-        let group = spans.compactMap { s -> String? in
+    /// Shaded vertical bands [a, b] (for example plateaus), drawn under everything else. Adjacent
+    /// bands alternate between `opacity` and twice it, and with `numbered` each carries its number
+    /// (1, 2, …) at the top, so that bands which touch can be told apart.
+    mutating func bands(_ name: String, _ spans: [(Double, Double)], fill: String = "#000000", opacity: Double = 0.12,
+                        numbered: Bool = false) {
+        var group: [String] = []
+        for (k, s) in spans.enumerated() {
             let a = x(max(s.0, x.lo)), b = x(min(s.1, x.hi))
-            guard a.isFinite, b.isFinite, b > a else { return nil }
-            return "<rect x=\"\(svgNum(a))\" y=\"\(svgNum(frame.y))\" width=\"\(svgNum(b - a))\" height=\"\(svgNum(frame.height))\" fill=\"\(fill)\" fill-opacity=\"\(opacity)\"/>"
+            guard a.isFinite, b.isFinite, b > a else { continue }
+            let shade = k % 2 == 0 ? opacity : 1.9 * opacity
+            group.append("<rect x=\"\(svgNum(a))\" y=\"\(svgNum(frame.y))\" width=\"\(svgNum(b - a))\" height=\"\(svgNum(frame.height - strip))\" fill=\"\(fill)\" fill-opacity=\"\(String(format: "%.3f", shade))\"/>")
+            if numbered && b - a >= 7 {
+                group.append("<text x=\"\(svgNum((a + b) / 2))\" y=\"\(svgNum(frame.y + 12))\" font-size=\"10\" text-anchor=\"middle\" fill=\"#333\">\(k + 1)</text>")
+            }
         }
-        body.insert("<g class=\"series\" data-name=\"\(svgEscape(name))\">" + group.joined() + "</g>", at: 0)
+        body.insert("<g class=\"series\" data-name=\"\(plainName(name))\">" + group.joined() + "</g>", at: 0)
         seriesCount += 1
         legend.append((name, SeriesStyle(colour: fill, dash: nil, opacity: opacity), .band))
     }
@@ -121,32 +138,68 @@ struct Chart {
             guard a.isFinite, b.isFinite, a != b else { return nil }
             return "<rect x=\"\(svgNum(frame.x))\" y=\"\(svgNum(min(a, b)))\" width=\"\(svgNum(frame.width))\" height=\"\(svgNum(abs(b - a)))\" fill=\"\(fill)\" fill-opacity=\"\(opacity)\"/>"
         }
-        body.insert("<g class=\"series\" data-name=\"\(svgEscape(name))\">" + group.joined() + "</g>", at: 0)
+        body.insert("<g class=\"series\" data-name=\"\(plainName(name))\">" + group.joined() + "</g>", at: 0)
         seriesCount += 1
     }
 
-    /// Short vertical ticks at the bottom of the plot (for example event times).
+    /// Short vertical ticks at the bottom of the plot (for example event times); in the strip when
+    /// the chart has one (so that no curve covers them).
     mutating func ticks(_ name: String, at values: [Double], style: SeriesStyle, length: Double = 9) {
+        let bottom = frame.y + frame.height - (strip > 0 ? 2 : 0), top = strip > 0 ? frame.y + frame.height - strip + 2 : bottom - length
         var seen = Set<Int>()
         let group = values.compactMap { v -> String? in
             let px = x(v)
             // One tick per quarter pixel at most.
             guard px.isFinite, x.contains(v), seen.insert(Int((px * 4).rounded())).inserted else { return nil }
-            return "<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(frame.y + frame.height))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(frame.y + frame.height - length))\" stroke=\"\(style.colour)\" stroke-width=\"\(style.width)\"/>"
+            return "<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(bottom))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(top))\" stroke=\"\(style.colour)\" stroke-width=\"\(style.width)\"/>"
         }
         add(name, group)
         legend.append((name, style, .tick))
     }
 
-    /// Free text at data coordinates.
-    mutating func label(_ text: String, at p: (Double, Double), size: Double = 11, anchor: String = "start") {
+    /// Free text at data coordinates (`_x` / `_{…}` set as subscripts), clipped to the frame; with
+    /// `halo` a white outline keeps it readable over lines.
+    mutating func label(_ text: String, at p: (Double, Double), size: Double = 11, anchor: String = "start",
+                        colour: String = "#000000", halo: Bool = false) {
         let px = x(p.0), py = y(p.1)
         guard px.isFinite, py.isFinite else { return }
-        body.append("<text x=\"\(svgNum(px))\" y=\"\(svgNum(py))\" font-size=\"\(size)\" text-anchor=\"\(anchor)\">\(svgEscape(text))</text>")
+        let outline = halo ? " stroke=\"#ffffff\" stroke-width=\"2.5\" stroke-opacity=\"0.85\" paint-order=\"stroke\"" : ""
+        body.append("<text x=\"\(svgNum(px))\" y=\"\(svgNum(py))\" font-size=\"\(size)\" text-anchor=\"\(anchor)\" fill=\"\(colour)\"\(outline)>\(svgText(text))</text>")
+    }
+
+    /// Labels in a column right of the frame, one per series, each at the pixel height where its
+    /// series ends (`at`, data y), moved apart to `spacing` pixels where they would overlap, with a
+    /// thin leader from the frame's edge when moved. Unclipped; a right legend moves over.
+    mutating func endLabels(_ items: [(text: String, y: Double, colour: String)], spacing: Double = 9, size: Double = 9) {
+        let lo = frame.y + 4, hi = frame.y + frame.height - 1
+        let placed = items.map { (text: $0.text, want: min(max(y($0.y), lo), hi), colour: $0.colour) }
+            .filter { $0.want.isFinite }.sorted { $0.want < $1.want }
+        guard !placed.isEmpty else { return }
+        var ys = placed.map(\.want)
+        // Push down from the top, then back up from the bottom, then centre the clusters: the usual
+        // one-dimensional label placement (exact when the labels fit in the height).
+        for k in ys.indices.dropFirst() { ys[k] = max(ys[k], ys[k - 1] + spacing) }
+        if let last = ys.last, last > hi {
+            ys[ys.count - 1] = hi
+            for k in stride(from: ys.count - 2, through: 0, by: -1) { ys[k] = min(ys[k], ys[k + 1] - spacing) }
+        }
+        let x0 = frame.x + frame.width
+        var out: [String] = []
+        for k in placed.indices {
+            let (text, want, colour) = placed[k]
+            if abs(ys[k] - want) > 1.5 {
+                out.append("<path d=\"M\(svgNum(x0)),\(svgNum(want))L\(svgNum(x0 + 8)),\(svgNum(ys[k]))\" stroke=\"\(colour)\" stroke-width=\"0.7\" fill=\"none\"/>")
+            } else {
+                out.append("<path d=\"M\(svgNum(x0)),\(svgNum(want))L\(svgNum(x0 + 8)),\(svgNum(want))\" stroke=\"\(colour)\" stroke-width=\"0.7\" fill=\"none\"/>")
+            }
+            out.append("<text x=\"\(svgNum(x0 + 10))\" y=\"\(svgNum(ys[k] + size * 0.35))\" font-size=\"\(svgNum(size))\" fill=\"\(colour)\">\(svgText(text))</text>")
+        }
+        overlay.append("<g class=\"end-labels\">" + out.joined() + "</g>")
+        labelColumn = max(labelColumn, 16 + 6 * Double(items.map { $0.text.count }.max() ?? 0))
     }
 
     private mutating func add(_ name: String, _ group: [String]) {
-        body.append("<g class=\"series\" data-name=\"\(svgEscape(name))\">" + group.joined() + "</g>")
+        body.append("<g class=\"series\" data-name=\"\(plainName(name))\">" + group.joined() + "</g>")
         seriesCount += 1
     }
 
@@ -169,13 +222,13 @@ struct Chart {
     enum LegendPlace { case insideTopRight, right }
 
     /// Width of one legend column (11 px text at about 6.4 px per character).
-    private var legendColumnWidth: Double { 36 + 6.4 * Double(legend.map { $0.name.count }.max() ?? 0) }
+    private var legendColumnWidth: Double { 36 + 6.4 * Double(legend.map { plainName($0.name).count }.max() ?? 0) }
 
     /// Width of the legend box.
     func legendWidth(columns: Int = 1) -> Double { legend.isEmpty ? 0 : legendColumnWidth * Double(columns) + 8 }
 
     /// The figure width that holds the panel and a legend placed to its right.
-    func widthWithRightLegend(columns: Int = 1) -> Double { frame.x + frame.width + 12 + legendWidth(columns: columns) + 16 }
+    func widthWithRightLegend(columns: Int = 1) -> Double { frame.x + frame.width + labelColumn + 12 + legendWidth(columns: columns) + 16 }
 
     /// The panel's SVG: clip path, grid, series, frame, ticks, labels, legend (top right inside
     /// the frame, or to the right of it).
@@ -200,7 +253,7 @@ struct Chart {
         }
         for (v, text) in yTickLabels ?? y.ticks() {
             let py = y(v)
-            guard py.isFinite, py >= fy - 0.5, py <= fy + fh + 0.5 else { continue }
+            guard py.isFinite, py >= fy - 0.5, py <= fy + fh - strip + 0.5 else { continue }
             axes.append("<line x1=\"\(svgNum(fx))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx + fw))\" y2=\"\(svgNum(py))\" stroke=\"#d9d9d9\" stroke-width=\"0.7\"/>")
             axes.append("<line x1=\"\(svgNum(fx - 5))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx))\" y2=\"\(svgNum(py))\" stroke=\"#000\"/>")
             axes.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(py + 4))\" font-size=\"11\" text-anchor=\"end\">\(svgEscape(text))</text>")
@@ -212,17 +265,23 @@ struct Chart {
             axes.append("<text x=\"\(svgNum(fx + fw + 6))\" y=\"\(svgNum(py + 3))\" font-size=\"9\">\(svgEscape(text))</text>")
         }
         out.append("<g class=\"axes\">" + axes.joined() + "</g>")
+        if strip > 0 {
+            let sy = fy + fh - strip
+            out.append("<rect x=\"\(svgNum(fx))\" y=\"\(svgNum(sy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(strip))\" fill=\"#f2f2f2\"/>")
+            out.append("<line x1=\"\(svgNum(fx))\" y1=\"\(svgNum(sy))\" x2=\"\(svgNum(fx + fw))\" y2=\"\(svgNum(sy))\" stroke=\"#000\" stroke-width=\"0.6\"/>")
+            out.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(sy + strip / 2 + 3))\" font-size=\"9\" text-anchor=\"end\" fill=\"#444\">events</text>")
+        }
         out.append("<g clip-path=\"url(#\(clipId))\">" + body.joined() + "</g>")
         out.append("<rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\" fill=\"none\" stroke=\"#000\" stroke-width=\"1\"/>")
-        out.append("<text x=\"\(svgNum(fx + fw / 2))\" y=\"\(svgNum(fy - 10))\" font-size=\"14\" font-weight=\"bold\" text-anchor=\"middle\">\(svgEscape(title))</text>")
-        out.append("<text x=\"\(svgNum(fx + fw / 2))\" y=\"\(svgNum(fy + fh + 38))\" font-size=\"12\" text-anchor=\"middle\">\(svgEscape(xLabel))</text>")
+        out.append("<text x=\"\(svgNum(fx + fw / 2))\" y=\"\(svgNum(fy - 10))\" font-size=\"14\" font-weight=\"bold\" text-anchor=\"middle\">\(svgText(title))</text>")
+        out.append("<text x=\"\(svgNum(fx + fw / 2))\" y=\"\(svgNum(fy + fh + 38))\" font-size=\"12\" text-anchor=\"middle\">\(svgText(xLabel))</text>")
         let ly = fy + fh / 2, lx = fx - 58
-        out.append("<text x=\"\(svgNum(lx))\" y=\"\(svgNum(ly))\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 \(svgNum(lx)) \(svgNum(ly)))\">\(svgEscape(yLabel))</text>")
+        out.append("<text x=\"\(svgNum(lx))\" y=\"\(svgNum(ly))\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 \(svgNum(lx)) \(svgNum(ly)))\">\(svgText(yLabel))</text>")
         if !legend.isEmpty {
             let rows = (legend.count + legendColumns - 1) / legendColumns
             let columnWidth = legendColumnWidth
             let boxWidth = legendWidth(columns: legendColumns), boxHeight = 16 * Double(rows) + 8
-            let shift = rightTickLabels.isEmpty ? 0 : Chart.rightLabelsWidth
+            let shift = (rightTickLabels.isEmpty ? 0 : Chart.rightLabelsWidth) + labelColumn
             let bx = legendPlace == .right ? fx + fw + 12 + shift : fx + fw - boxWidth - 6, by = fy + (legendPlace == .right ? 0 : 6)
             var items = ["<rect x=\"\(svgNum(bx))\" y=\"\(svgNum(by))\" width=\"\(svgNum(boxWidth))\" height=\"\(svgNum(boxHeight))\" fill=\"#ffffff\" fill-opacity=\"0.88\" stroke=\"#888\" stroke-width=\"0.6\"/>"]
             for (k, entry) in legend.enumerated() {
@@ -240,10 +299,11 @@ struct Chart {
                 case .tick:
                     items.append("<line x1=\"\(svgNum(cx + 12))\" y1=\"\(svgNum(cy))\" x2=\"\(svgNum(cx + 12))\" y2=\"\(svgNum(cy - 9))\" stroke=\"\(entry.style.colour)\" stroke-width=\"\(entry.style.width)\"/>")
                 }
-                items.append("<text x=\"\(svgNum(cx + 30))\" y=\"\(svgNum(cy))\" font-size=\"11\">\(svgEscape(entry.name))</text>")
+                items.append("<text x=\"\(svgNum(cx + 30))\" y=\"\(svgNum(cy))\" font-size=\"11\">\(svgText(entry.name))</text>")
             }
             out.append("<g class=\"legend\">" + items.joined() + "</g>")
         }
+        out += overlay
         return out.joined(separator: "\n")
     }
 }
@@ -255,13 +315,28 @@ struct Figure {
     var panels: [String] = []
     var caption: String?
 
+    /// The caption broken into lines that fit the width (10 px text, about 5.8 px per character).
+    var captionLines: [String] {
+        guard let caption else { return [] }
+        let perLine = max(40, Int((width - 20) / 5.8))
+        var lines: [String] = [], current = ""
+        for word in caption.split(separator: " ", omittingEmptySubsequences: false) {
+            if !current.isEmpty && current.count + 1 + word.count > perLine { lines.append(current); current = "" }
+            current += (current.isEmpty ? "" : " ") + word
+        }
+        if !current.isEmpty { lines.append(current) }
+        return lines
+    }
+
     func svg() -> String {
+        let lines = captionLines
+        let total = height + 13 * Double(max(lines.count - 1, 0))
         var out = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
-                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(svgNum(width))\" height=\"\(svgNum(height))\" viewBox=\"0 0 \(svgNum(width)) \(svgNum(height))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">",
+                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(svgNum(width))\" height=\"\(svgNum(total))\" viewBox=\"0 0 \(svgNum(width)) \(svgNum(total))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">",
                    "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"]
         out += panels
-        if let caption {
-            out.append("<text x=\"10\" y=\"\(svgNum(height - 8))\" font-size=\"10\" fill=\"#444\">\(svgEscape(caption))</text>")
+        for (k, line) in lines.enumerated() {
+            out.append("<text x=\"10\" y=\"\(svgNum(height - 8 + 13 * Double(k)))\" font-size=\"10\" fill=\"#444\">\(svgText(line))</text>")
         }
         out.append("</svg>")
         return out.joined(separator: "\n") + "\n"
@@ -274,4 +349,44 @@ struct Figure {
 func svgEscape(_ s: String) -> String {
     s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
         .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+}
+
+/// Text for an SVG text element: escaped, with `_x` (one letter, digit or *, not followed by a
+/// letter or digit) and `_{…}` set as real subscripts.
+func svgText(_ s: String) -> String {
+    var out = svgEscape(s)
+    let sub = "<tspan baseline-shift=\"sub\" font-size=\"75%\">$1</tspan>"
+    out = out.replacingOccurrences(of: #"_\{([^}]*)\}"#, with: sub, options: .regularExpression)
+    out = out.replacingOccurrences(of: #"_([A-Za-z0-9*])(?![A-Za-z0-9])"#, with: sub, options: .regularExpression)
+    return out
+}
+
+/// A name for attributes (data-name): the subscripts of `svgText` as Unicode subscripts where
+/// they exist, else left as written ("L*_P"); escaped.
+func plainName(_ s: String) -> String {
+    let subscripts: [Character: Character] = ["0": "₀", "1": "₁", "2": "₂", "3": "₃", "4": "₄", "5": "₅", "6": "₆", "7": "₇", "8": "₈", "9": "₉",
+                                              "a": "ₐ", "e": "ₑ", "h": "ₕ", "i": "ᵢ", "j": "ⱼ", "k": "ₖ", "l": "ₗ", "m": "ₘ", "n": "ₙ", "o": "ₒ",
+                                              "p": "ₚ", "r": "ᵣ", "s": "ₛ", "t": "ₜ", "u": "ᵤ", "v": "ᵥ", "x": "ₓ"]
+    func convert(_ t: Substring) -> String {
+        let chars = Array(t)
+        return chars.allSatisfy { subscripts[$0] != nil } ? String(chars.map { subscripts[$0]! }) : "_" + (t.count == 1 ? String(t) : "{\(t)}")
+    }
+    var out = ""
+    var rest = Substring(s)
+    while let r = rest.firstIndex(of: "_") {
+        out += rest[..<r]
+        let after = rest[rest.index(after: r)...]
+        if after.first == "{", let close = after.firstIndex(of: "}") {
+            out += convert(after[after.index(after: after.startIndex)..<close])
+            rest = after[after.index(after: close)...]
+        } else if let c = after.first, c.isLetter || c.isNumber || c == "*",
+                  after.dropFirst().first.map({ !($0.isLetter || $0.isNumber) }) ?? true {
+            out += convert(after.prefix(1))
+            rest = after.dropFirst()
+        } else {
+            out += "_"
+            rest = after
+        }
+    }
+    return svgEscape(out + rest)
 }

@@ -2,8 +2,9 @@ import Foundation
 
 /// The figures of a run folder (`reluflow plot DIR`), as self-contained SVG files:
 ///
-/// - `loss.svg`: loss against time, log–log, plateaus (SPEC §6) shaded with their pattern floors,
-///   events ticked at the bottom;
+/// - `loss.svg`: loss against time, log–log, plateaus (SPEC §6) shaded (alternately, numbered) with
+///   their pattern floors, events ticked in a strip at the bottom; a zoom on the plateaus when they
+///   are squeezed; the excess L − L(T) where it is above rounding;
 /// - `patterns.svg`: per neuron, the fraction of data points that activate it (and that slide on
 ///   it) against time, one lane per neuron;
 /// - d = 1: `knots.svg`, the knot paths `k_i(t) = −b_i/w_i` over horizontal lines at the data
@@ -43,38 +44,106 @@ public enum RunFigures {
 
     // MARK: loss.svg
 
+    /// Relative rounding level of a difference of two losses: 64 ε (the loss is a sum of m squares
+    /// accumulated in double precision; gaps below 64 ε L(T) are rounding noise, not the flow).
+    static let roundingFactor = 64 * Double.ulpOfOne
+
     static func loss(_ solution: FlowSolution, plateaus: [Plateau]) -> String {
         let samples = solution.samples.filter { $0.t > 0 && $0.loss > 0 }
-        let floors = plateaus.map(\.patternFloor).filter { $0 > 0 }
-        var chart = Chart(frame: (90, 44, 640, 340), x: .log, xValues: samples.map(\.t), y: .log,
-                          yValues: samples.map(\.loss) + floors, title: "Loss L(t) = (1/2m) Σ r_j²",
-                          xLabel: timeLabel, yLabel: "loss L (log scale)", id: "loss")
-        if !plateaus.isEmpty {
-            chart.bands("plateau (SPEC §6)", plateaus.map { ($0.tStart, $0.tEnd) })
-            var floorPoints: [(Double, Double)] = []
-            for p in plateaus where p.patternFloor > 0 {
-                floorPoints += [(max(p.tStart, chart.x.lo), p.patternFloor), (p.tEnd, p.patternFloor), (.nan, .nan)]
-            }
-            if !floorPoints.isEmpty {
-                chart.line("pattern floor L*_P", floorPoints, style: SeriesStyle(colour: "#D55E00", dash: "6 3", width: 1.4))
+        // A plateau's floor L*_P is drawn only over the part of the plateau inside its dominant
+        // pattern interval, and only when that interval covers at least half the plateau.
+        let floorSpans: [(Double, Double, Double)] = plateaus.compactMap { p in
+            guard p.patternFloor > 0, p.overlap >= 0.5, solution.patterns.indices.contains(p.dominantInterval) else { return nil }
+            let interval = solution.patterns[p.dominantInterval]
+            let a = max(p.tStart, interval.tStart), b = min(p.tEnd, interval.tEnd)
+            return b > a ? (a, b, p.patternFloor) : nil
+        }
+        let frame = (x: 90.0, y: 44.0, width: 640.0, height: 340.0), strip = 16.0
+        let xScale = Scale(.log, covering: samples.map(\.t), pixels: (frame.x, frame.x + frame.width), pad: 0)
+        let yValues = samples.map(\.loss) + floorSpans.map(\.2)
+        let yScale = Scale(.log, covering: yValues, pixels: (0, 1)).extendedDown(toTickBelow: yValues.filter { $0 > 0 }.min() ?? 1)
+        var chart = Chart(frame: frame, x: xScale, y: yScale, title: "Loss L(t) = (1/2m) Σ r_j²",
+                          xLabel: timeLabel, yLabel: "loss L (log scale)", id: "loss", strip: strip)
+        let plateauSpans = plateaus.map { ($0.tStart, $0.tEnd) }
+        let plateauName = "plateau (numbered; shades alternate)"
+        if !plateaus.isEmpty { chart.bands(plateauName, plateauSpans, opacity: 0.09, numbered: true) }
+        let floorStyle = SeriesStyle(colour: "#D55E00", dash: "6 3", width: 1.6)
+        let lossStyle = SeriesStyle(colour: "#0072B2", dash: nil, width: 2)
+        drawFloors(&chart, floorSpans, samples: samples, style: floorStyle)
+        chart.line("loss", samples.map { ($0.t, $0.loss) }, style: lossStyle)
+        let changes = solution.events.filter { $0.kind != .graze }
+        chart.ticks("event (pattern change)", at: Set(changes.map(\.t)).sorted(), style: SeriesStyle(colour: "#000000", dash: nil, width: 0.8))
+        var panels = [chart.svg(legendPlace: .right)]
+        var top = frame.y + frame.height + 90
+        var width = chart.widthWithRightLegend()
+
+        // Zoom on the plateaus: when two or more plateaus take less than a quarter of the upper
+        // panel's height, their own loss range (and floors) gets a panel, on a linear axis when it
+        // spans less than a factor 3.
+        if plateaus.count >= 2 {
+            let t0 = plateaus.map(\.tStart).min()!, t1 = plateaus.map(\.tEnd).max()!
+            let inside = samples.filter { $0.t >= t0 && $0.t <= t1 }.map(\.loss) + floorSpans.map(\.2)
+            if let lo = inside.min(), let hi = inside.max(), lo > 0,
+               log10(hi / lo) < 0.25 * log10(chart.y.hi / chart.y.lo) {
+                let kind: Scale.Kind = hi / lo < 3 ? .linear : .log
+                let zoomFrame = (x: frame.x, y: top, width: frame.width, height: 220.0)
+                let yZoom = Scale(kind, covering: inside, pixels: (0, 1), pad: 0.08).extendedDown(toTickBelow: lo)
+                let zx = Scale(.log, lo: max(t0 / 3, chart.x.lo), hi: chart.x.hi, pixels: (0, 1))
+                var zoom = Chart(frame: zoomFrame, x: zx, y: yZoom,
+                                 title: "Zoom on the plateaus' loss range (t from \(roundedTime(zx.lo)))", xLabel: timeLabel,
+                                 yLabel: "loss L (\(kind == .linear ? "linear" : "log") scale)", id: "zoom")
+                zoom.bands(plateauName, plateauSpans, opacity: 0.09, numbered: true)
+                drawFloors(&zoom, floorSpans, samples: samples, style: floorStyle)
+                zoom.line("loss", samples.map { ($0.t, $0.loss) }, style: lossStyle)
+                panels.append(zoom.svg(legendPlace: .right))
+                width = max(width, zoom.widthWithRightLegend())
+                top += zoomFrame.height + 90
             }
         }
-        chart.line("loss", samples.map { ($0.t, $0.loss) }, style: SeriesStyle(colour: "#0072B2", dash: nil, width: 2))
-        let changes = Set(solution.events.filter { $0.kind != .graze }.map(\.t)).sorted()
-        chart.ticks("event (pattern change)", at: changes, style: SeriesStyle(colour: "#000000", dash: nil, width: 0.8))
-        // Second panel: the excess L(t) − L(T) over the final loss, which spreads late plateaus that
-        // differ little in L itself over decades (rows where it is ≤ 0 are not drawn).
+
+        // The excess L(t) − L(T) over the final loss, which spreads late plateaus that differ little
+        // in L itself over decades. It is drawn only where it is resolved: above the rounding level
+        // 64 ε L(T) of a difference of losses (below it, and at T itself, it is rounding noise).
         let final = solution.finalLoss
-        let excess = samples.map { ($0.t, $0.loss - final) }.filter { $0.1 > 0 }
-        var lower = Chart(frame: (90, 44 + 340 + 90, 640, 260), x: chart.x, y: Scale(.log, covering: excess.map(\.1), pixels: (0, 1)),
-                          title: "Excess over the final loss, L(t) − L(T)", xLabel: timeLabel,
-                          yLabel: "L − L(T) (log scale)", id: "excess")
-        if !plateaus.isEmpty { lower.bands("plateau (SPEC §6)", plateaus.map { ($0.tStart, $0.tEnd) }) }
-        lower.line("L − L(T)", excess, style: SeriesStyle(colour: "#0072B2", dash: nil, width: 2))
-        var figure = Figure(width: chart.widthWithRightLegend(), height: 44 + 340 + 90 + 260 + 70,
-                            panels: [chart.svg(legendPlace: .right), lower.svg(legendPlace: .right)])
-        figure.caption = "\(solution.events.count) events, \(plateaus.count) plateau(s); run to t = \(String(format: "%g", solution.finalTime))"
+        let rounding = roundingFactor * final
+        let excess = samples.map { ($0.t, $0.loss - final) }
+        let resolved = excess.filter { $0.1 > rounding }.map(\.1)
+        let excessScale = Scale(.log, covering: resolved + [rounding], pixels: (0, 1))
+        var lower = Chart(frame: (frame.x, top, frame.width, 260), x: chart.x, y: excessScale,
+                          title: "Excess over the final loss, L(t) − L(T), where above rounding",
+                          xLabel: timeLabel, yLabel: "L − L(T) (log scale)", id: "excess")
+        if !plateaus.isEmpty { lower.bands(plateauName, plateauSpans, opacity: 0.09, numbered: true) }
+        lower.line("rounding level 64 ε L(T) = \(Scale.shortNumber(rounding))", [(lower.x.lo, rounding), (lower.x.hi, rounding)],
+                   style: SeriesStyle(colour: "#777777", dash: "2 3", width: 1))
+        lower.line("L − L(T)", excess.map { ($0.0, $0.1 > rounding ? $0.1 : .nan) }, style: lossStyle)
+        panels.append(lower.svg(legendPlace: .right))
+        width = max(width, lower.widthWithRightLegend())
+        var figure = Figure(width: width, height: top + 260 + 70, panels: panels)
+        let atZero = changes.filter { $0.t <= 0 }.count
+        figure.caption = "\(solution.events.count) events, \(plateaus.count) plateau(s); run to t = \(roundedTime(solution.finalTime))"
+            + (atZero > 0 ? "; \(atZero) event\(atZero == 1 ? "" : "s") at t = 0 (not on the log time axis)" : "")
+            + "; L − L(T) is left out below 64 ε L(T), where it is rounding noise"
         return figure.svg()
+    }
+
+    /// The pattern floors over their spans; drawn (with a legend entry) only when some part of a
+    /// floor lies at least 3 pixels off the loss curve, where it would otherwise hide under it.
+    static func drawFloors(_ chart: inout Chart, _ spans: [(Double, Double, Double)], samples: [FlowSample], style: SeriesStyle) {
+        var points: [(Double, Double)] = []
+        var visible = false
+        for (a, b, floor) in spans {
+            let from = max(a, chart.x.lo)
+            guard from < b else { continue }
+            points += [(from, floor), (b, floor), (.nan, .nan)]
+            let inside = samples.filter { $0.t >= from && $0.t <= b }
+            if inside.isEmpty || inside.contains(where: { abs(chart.y($0.loss) - chart.y(floor)) >= 3 }) { visible = true }
+        }
+        if visible && !points.isEmpty { chart.line("pattern floor L*_P", points, style: style) }
+    }
+
+    /// A time for titles and captions: 4 significant digits.
+    static func roundedTime(_ t: Double) -> String {
+        t >= 1e4 && t < 1e9 && t == t.rounded() ? String(format: "%.0f", t) : String(format: "%.4g", t)
     }
 
     // MARK: patterns.svg
@@ -83,43 +152,50 @@ public enum RunFigures {
         let n = min(solution.problem.network.width, maxNeurons), m = Double(solution.problem.data.count)
         let positive = solution.samples.map(\.t).filter { $0 > 0 }
         let tLeft = positive.min() ?? 1e-3, tRight = max(solution.finalTime, tLeft * 10)
-        let laneHeight = 30.0, height = max(Double(n) * laneHeight, 120)
+        let laneHeight = 32.0, height = max(Double(n) * laneHeight, 120)
         var chart = Chart(frame: (90, 44, 600, height), x: Scale(.log, lo: tLeft, hi: tRight, pixels: (0, 1)),
                           y: Scale(.linear, lo: -0.5, hi: Double(n) - 0.5, pixels: (0, 1)),
                           title: "Activation pattern: per neuron, the fraction of points that activate it", xLabel: timeLabel,
                           yLabel: "neuron", id: "patterns")
         let activeStyle = SeriesStyle(colour: "#0072B2", dash: nil, width: 1.8)
-        let slidingStyle = SeriesStyle(colour: "#D55E00", dash: "3 2", width: 1.4)
+        let slidingStyle = SeriesStyle(colour: "#D55E00", dash: nil, width: 2.6)
+        // Lane i is shaded over [i − 0.45, i + 0.45]; its 0…1 scale runs over [i − 0.3, i + 0.3],
+        // so a neuron at 0 or 1 sits inside its own shading, not on the gap to the next lane.
+        let half = 0.3, shade = 0.45
         var slidingPoints: [(Double, Double)] = []
         for i in 0..<n {
-            // Lane i spans [i − 0.4, i + 0.4]; neuron 0 at the top.
-            let base = Double(n - 1 - i) - 0.4
+            // Neuron 0 at the top.
+            let base = Double(n - 1 - i) - half
             var points: [(Double, Double)] = []
             for p in solution.patterns {
                 let a = max(p.tStart, tLeft), b = max(p.tEnd, tLeft)
-                let v = base + 0.8 * Double(p.activeCounts[i]) / m
-                let s = base + 0.8 * Double(p.slidingCounts[i]) / m
+                let v = base + 2 * half * Double(p.activeCounts[i]) / m
+                let s = base + 2 * half * Double(p.slidingCounts[i]) / m
                 points += [(a, v), (b, v)]
                 if p.slidingCounts[i] > 0 { slidingPoints += [(a, s), (b, s), (.nan, .nan)] }
             }
             chart.line("neuron \(i)", points, style: activeStyle, legend: false)
         }
-        // Each lane shaded, so that its 0 (bottom) and 1 (top) can be seen; the grid line through
-        // its middle (at the neuron's label) is ½; the right edge carries the scale of every lane.
-        chart.yBands("lanes", (0..<n).map { (Double($0) - 0.4, Double($0) + 0.4) })
+        chart.yBands("lanes", (0..<n).map { (Double($0) - shade, Double($0) + shade) })
         chart.legendEntry("active points / m", style: activeStyle)
         if !slidingPoints.isEmpty { chart.line("sliding pairs / m", slidingPoints, style: slidingStyle) }
         let labels = (0..<n).map { (Double(n - 1 - $0), "\($0)") }
-        // The top lane's scale is labelled; the others have the ticks.
-        let top = Double(n - 1)
-        let scale = [(top - 0.4, "0"), (top, "½"), (top + 0.4, "1")]
-            + (0..<(n - 1)).flatMap { k in [(Double(k) - 0.4, ""), (Double(k) + 0.4, "")] }
+        // Every lane carries its own 0, ½, 1 on the right edge.
+        let scale = (0..<n).flatMap { k in [(Double(k) - half, "0"), (Double(k), "½"), (Double(k) + half, "1")] }
         var figure = Figure(width: chart.widthWithRightLegend() + Chart.rightLabelsWidth, height: height + 110,
                             panels: [chart.svg(legendPlace: .right, yTickLabels: labels, rightTickLabels: scale)])
-        figure.caption = "each shaded lane runs from 0 (no point active) at its bottom to 1 (all m points) at its top; "
-            + "its grid line is ½" + (solution.problem.network.width > n ? "; first \(n) of \(solution.problem.network.width) neurons shown" : "")
+        figure.caption = "each shaded lane runs from 0 (no point active) to 1 (all m points), as marked on its right; "
+            + "its grid line is ½" + leftOut(shown: n, of: solution.problem.network.width)
         return figure.svg()
     }
+
+    /// The note for neurons not drawn ("" when all are).
+    static func leftOut(shown n: Int, of width: Int) -> String {
+        width > n ? "; neurons \(n)–\(width - 1) of \(width) are left out (only the first \(n) are drawn)" : ""
+    }
+
+    /// A neuron's label at the end of its line, in its colour (legends repeat colours past 7).
+    static let directLabelsAbove = 7
 
     // MARK: knots.svg (d = 1)
 
@@ -132,6 +208,8 @@ public enum RunFigures {
         var chart = Chart(frame: (90, 44, 600, 360), x: Scale(.log, covering: samples.map(\.t), pixels: (0, 1)),
                           y: Scale(.linear, lo: xs.min()! - pad, hi: xs.max()! + pad, pixels: (0, 1)),
                           title: "Knot paths k_i(t) = −b_i / w_i", xLabel: timeLabel, yLabel: "input x (knot position)", id: "knots")
+        let direct = n > directLabelsAbove
+        var ends: [(text: String, y: Double, colour: String)] = []
         var dataLines: [(Double, Double)] = []
         for x in Set(xs).sorted() { dataLines += [(chart.x.lo, x), (chart.x.hi, x), (.nan, .nan)] }
         chart.line("data points x_j", dataLines, style: SeriesStyle(colour: "#9a9a9a", dash: nil, width: 0.8))
@@ -141,14 +219,17 @@ public enum RunFigures {
             let points = samples.indices.map { k in (samples[k].t, -samples[k].theta[network.bIndex(i)] / w[k]) }
             if !points.contains(where: { chart.y.contains($0.1) }) { outside.append(i) }
             // A knot through infinity (w_i changes sign) must not be joined across.
-            chart.line("neuron \(i)", points, style: .nth(i), breaks: { k in k > 0 && (w[k] > 0) != (w[k - 1] > 0) })
+            chart.line("neuron \(i)", points, style: .nth(i), legend: !direct, breaks: { k in k > 0 && (w[k] > 0) != (w[k - 1] > 0) })
+            if direct, let last = points.last, chart.y.contains(last.1) { ends.append(("\(i)", last.1, SeriesStyle.nth(i).colour)) }
         }
-        let legendColumns = n > 14 ? 2 : 1
+        if direct { chart.endLabels(ends, spacing: min(9, 360 / Double(max(ends.count, 1)))) }
+        let legendColumns = !direct && n > 14 ? 2 : 1
         var figure = Figure(width: chart.widthWithRightLegend(columns: legendColumns), height: 470,
                             panels: [chart.svg(legendColumns: legendColumns, legendPlace: .right)])
-        figure.caption = "a knot resting on a data line is sliding on that point's surface (SPEC §4)"
+        figure.caption = "a knot resting on a data line is sliding on that point's surface"
+            + (direct ? "; each path labelled with its neuron at its end (right)" : "")
             + (outside.isEmpty ? "" : "; never inside the data range, so not visible: neuron " + outside.map(String.init).joined(separator: ", "))
-            + (network.width > n ? "; first \(n) of \(network.width) neurons shown" : "")
+            + leftOut(shown: n, of: network.width)
         return figure.svg()
     }
 
@@ -170,7 +251,7 @@ public enum RunFigures {
         }
         let yValues = data.y + curve.map(\.1) + lines.flatMap { [$0.2 * $0.0 + $0.3, $0.2 * $0.1 + $0.3] }
         var chart = Chart(frame: (90, 44, 600, 360), x: .linear, xValues: [lo - pad, hi + pad], y: .linear, yValues: yValues,
-                          title: "Fit at t = \(String(format: "%g", solution.finalTime)) and local least-squares lines",
+                          title: "Fit at t = \(roundedTime(solution.finalTime)) and local least-squares lines",
                           xLabel: "input x", yLabel: "output", id: "fit", yPad: 0.06)
         var generated: [(Double, Double)] = [], other: [(Double, Double)] = []
         for l in lines {
@@ -187,7 +268,7 @@ public enum RunFigures {
         chart.markers("data (x_j, y_j)", zip(data.x, data.y).map { ($0, $1) }, style: SeriesStyle(colour: "#000000", dash: nil, marker: .circle))
         chart.ticks("knot", at: reading.knots.map(\.k), style: SeriesStyle(colour: "#009E73", dash: nil, width: 2))
         return Figure(width: chart.widthWithRightLegend(), height: 470, panels: [chart.svg(legendPlace: .right)],
-                      caption: "lines fitted to the data points of each interval between knots; at a stationary pattern the network equals them on generated intervals (SPEC §5)").svg()
+                      caption: "lines fitted to the data points of each interval between knots; at a stationary pattern the network equals them on generated intervals").svg()
     }
 
     // MARK: knot-lines.svg (d = 2)
@@ -212,30 +293,41 @@ public enum RunFigures {
         let side = 300.0
         var panels: [String] = []
         var width = 0.0
+        let direct = n > directLabelsAbove
         for (p, sample) in chosen.enumerated() {
             let frame = (90 + Double(p) * (side + 70), 44.0, side, side)
             var chart = Chart(frame: frame, x: Scale(.linear, lo: box.0, hi: box.1, pixels: (0, 1)),
                               y: Scale(.linear, lo: box.2, hi: box.3, pixels: (0, 1)),
-                              title: "t = \(String(format: "%g", sample.t))", xLabel: "x₀", yLabel: p == 0 ? "x₁" : "", id: "lines\(p)")
+                              title: "t = \(roundedTime(sample.t))", xLabel: "x_0", yLabel: p == 0 ? "x_1" : "", id: "lines\(p)")
             chart.markers("data x_j", zip(x0, x1).map { ($0, $1) }, style: SeriesStyle(colour: "#000000", dash: nil, marker: .circle), legend: p == chosen.count - 1)
+            var labels: [(String, (Double, Double), String)] = []
             for i in 0..<n {
                 let w0 = sample.theta[network.wIndex(i, 0)], w1 = sample.theta[network.wIndex(i, 1)], b = sample.theta[network.bIndex(i)]
                 let segment = clippedLine(w0, w1, b, box)
                 var points = segment.map { [$0.0, $0.1] } ?? []
                 if let s = segment {
-                    // Active side: a short normal from the midpoint along (w0, w1), in data units.
-                    let mid = ((s.0.0 + s.1.0) / 2, (s.0.1 + s.1.1) / 2)
+                    // Active side: a short normal along (w0, w1), in data units, from a point of the
+                    // line's visible segment. Lines through the middle of the box (small biases) all
+                    // have their midpoints there, so the foot of each tick is spread along its
+                    // segment (between 30% and 70% of it, by neuron) instead of piling up.
+                    let f = 0.3 + 0.4 * (Double(i) * 0.6180339887498949).truncatingRemainder(dividingBy: 1)
+                    let foot = (s.0.0 + f * (s.1.0 - s.0.0), s.0.1 + f * (s.1.1 - s.0.1))
                     let norm = (w0 * w0 + w1 * w1).squareRoot()
                     let len = 0.09 * (box.1 - box.0)   // long enough to read at 300 px (0.05 was hard to see)
-                    points += [(Double.nan, Double.nan), mid, (mid.0 + len * w0 / norm, mid.1 + len * w1 / norm)]
+                    points += [(Double.nan, Double.nan), foot, (foot.0 + len * w0 / norm, foot.1 + len * w1 / norm)]
+                    // The neuron's number near one end of its segment (alternating ends).
+                    let g = i % 2 == 0 ? 0.93 : 0.07
+                    labels.append(("\(i)", (s.0.0 + g * (s.1.0 - s.0.0), s.0.1 + g * (s.1.1 - s.0.1)), SeriesStyle.nth(i).colour))
                 }
-                chart.line("neuron \(i)", points, style: .nth(i), legend: p == chosen.count - 1)
+                chart.line("neuron \(i)", points, style: .nth(i), legend: !direct && p == chosen.count - 1)
             }
-            panels.append(chart.svg(legendColumns: n > 14 ? 2 : 1, legendPlace: .right))
-            width = chart.widthWithRightLegend(columns: n > 14 ? 2 : 1)
+            if direct { for (text, at, colour) in labels { chart.label(text, at: at, size: 9, anchor: "middle", colour: colour, halo: true) } }
+            panels.append(chart.svg(legendColumns: !direct && n > 14 ? 2 : 1, legendPlace: .right))
+            width = chart.widthWithRightLegend(columns: !direct && n > 14 ? 2 : 1)
         }
         return Figure(width: width, height: side + 120, panels: panels,
-                      caption: "knot lines w_i·x + b_i = 0; the short tick points to the side where neuron i is active").svg()
+                      caption: "knot lines w_i·x + b_i = 0; the short tick points to the side where neuron i is active"
+                        + (direct ? "; each line is labelled with its neuron near one end" : "") + leftOut(shown: n, of: network.width)).svg()
     }
 
     /// The part of the line w0·x + w1·y + b = 0 inside the box, or nil.

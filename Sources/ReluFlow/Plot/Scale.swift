@@ -91,11 +91,47 @@ struct Scale: Sendable {
         }
     }
 
+    /// The label of a linear tick, with a true minus sign (U+2212).
     static func linearLabel(_ v: Double, _ step: Double) -> String {
         if v == 0 { return "0" }
-        if abs(v) >= 1e5 || abs(v) < 1e-3 { return String(format: "%.3g", v) }
-        let decimals = max(0, Int(-floor(log10(step) + 1e-9)))
-        return String(format: "%.\(decimals)f", v)
+        let text: String
+        if abs(v) >= 1e5 || abs(v) < 1e-3 {
+            text = String(format: "%.3g", v)
+        } else {
+            let decimals = max(0, Int(-floor(log10(step) + 1e-9)))
+            text = String(format: "%.\(decimals)f", v)
+        }
+        return text.replacingOccurrences(of: "-", with: "−")
+    }
+
+    /// The same scale with its lower end moved down to the largest tick at or below `value` (so
+    /// that the lowest data value sits above a labelled tick, not below the last one).
+    func extendedDown(toTickBelow value: Double) -> Scale {
+        guard value.isFinite, kind == .linear || value > 0 else { return self }
+        if ticks().contains(where: { $0.value <= value }) { return self }
+        var candidate = self
+        for _ in 0..<8 {
+            let lower: Double
+            switch kind {
+            case .linear: lower = candidate.lo - (candidate.hi - candidate.lo) * 0.25
+            case .log: lower = pow(10, floor(log10(candidate.lo) - 1e-9))
+            }
+            let wider = Scale(kind, lo: lower, hi: hi, pixels: (from, to))
+            if let tick = wider.ticks().last(where: { $0.value <= value }) {
+                return Scale(kind, lo: min(tick.value, lo), hi: hi, pixels: (from, to))
+            }
+            candidate = wider
+        }
+        return self
+    }
+
+    /// A number in 3 significant digits with a superscript power of ten ("1.7·10⁻¹⁷").
+    static func shortNumber(_ v: Double) -> String {
+        guard v.isFinite, v != 0 else { return String(format: "%g", v) }
+        let e = Int(floor(log10(abs(v))))
+        if (-3...4).contains(e) { return String(format: "%.3g", v).replacingOccurrences(of: "-", with: "−") }
+        let mantissa = v / pow(10, Double(e))
+        return String(format: "%.2g", mantissa).replacingOccurrences(of: "-", with: "−") + "·" + power(e)
     }
 
     /// "10⁻³" with Unicode superscripts (no font features needed).

@@ -177,7 +177,7 @@ public struct Comparison: Sendable {
         }
         var figure = Figure(width: top.widthWithRightLegend(), height: 44 + 320 + 90 + 260 + 70,
                             panels: [top.svg(legendPlace: .right), bottom.svg(legendPlace: .right)])
-        figure.caption = "Same data, network and θ(0) for every method; shaded: each method's plateaus (SPEC §6)"
+        figure.caption = "Same data, network and θ(0) for every method; shaded: each method's plateaus"
         return figure.svg()
     }
 
