@@ -169,6 +169,10 @@ struct SimulateCommand: ParsableCommand {
         }
         if let point { try point.recover(folder: source, field: "--resume") }
         var runConfig = try RunContinuation.config(ofRunFolder: source, field: "--resume")
+        if let method = runConfig.train?.method {
+            throw InputError("--resume", "\(folder) is a training run (\(method)); training runs cannot be resumed: "
+                             + "run `reluflow train --config \(folder)/config.json --iterations K --out NEW` again")
+        }
         let earlierFlow = runConfig.flow
         try applyOverrides(&runConfig)
         let (base, _) = try runConfig.resolve(limits: limits)

@@ -45,7 +45,7 @@ struct TrainCommand: ParsableCommand {
     var seed: Int?
 
     @Option(parsing: .unconditional, help: "Hidden width n (default 10, or the example's).")
-    var width: Int?
+    var width: WholeNumber?
 
     @Option(parsing: .unconditional, help: "Number of samples on the iteration grid (default 400); iterations with a pattern change are added.")
     var samples: WholeNumber?
@@ -75,7 +75,7 @@ struct TrainCommand: ParsableCommand {
         runConfig.train = train
         if let width {
             guard runConfig.network.W == nil else { throw InputError("--width", "the config gives W explicitly; remove network.W to change the width") }
-            runConfig.network.width = width
+            runConfig.network.width = width.value
         }
         if let seed {
             guard seed >= 0 else { throw InputError("--seed", "must be ≥ 0 (got \(seed))") }
@@ -104,7 +104,7 @@ struct TrainCommand: ParsableCommand {
         switch solution.status {
         case .completed: break
         case .failed:
-            throw RunFailure(message: "\(solution.message ?? "failed"); the last good state is in \(outPath)/summary.json", status: 1)
+            throw RunFailure(message: "\(solution.message ?? "failed") (written to \(outPath))", status: 1)
         case .interrupted:
             throw RunFailure(message: "interrupted by \(Interrupt.signalName) at iteration \(s.iterations ?? 0)", status: Interrupt.exitStatus)
         }

@@ -199,6 +199,7 @@ final class TrainCommandTests: XCTestCase {
             (["--iterations", "0"], "train.iterations"), (["--batch", "0"], "train.batch"), (["--batch", "21"], "train.batch"),
             (["--method", "lbfgs"], "train.method"), (["--method", "anls", "--lr", "2"], "train.lr"),
             (["--method", "anls", "--batch", "4"], "train.batch"), (["--batch-seed", "-1"], "--batch-seed"),
+            (["--method", "gd", "--batch", "5"], "train.batch"),
         ]
         for (arguments, field) in cases {
             let result = try runReluflow(["train", "--example", "sine", "--quiet"] + arguments, in: dir)
@@ -213,6 +214,19 @@ final class TrainCommandTests: XCTestCase {
             XCTAssertEqual(result.status, 2, result.stderr)
             XCTAssertTrue(result.stderr.contains(field), result.stderr)
         }
+        try (#"{"data": {"x": [[-1], [0], [1]], "y": [1, 0, 1]}, "network": {"width": 2}, "train": {"method": "adam", "epsilon": 0}}"#)
+            .write(to: dir.appendingPathComponent("a.json"), atomically: true, encoding: .utf8)
+        let epsilon = try runReluflow(["train", "--config", "a.json", "--quiet"], in: dir)
+        XCTAssertEqual(epsilon.status, 2, epsilon.stderr)
+        XCTAssertTrue(epsilon.stderr.contains("train.epsilon"), epsilon.stderr)
+        // The size check counts the rows a run can have: at most one per iteration.
+        let small = try runReluflow(["train", "--example", "sine", "--samples", "1e7", "--iterations", "100", "--out", "small", "--quiet"], in: dir)
+        XCTAssertEqual(small.status, 0, small.stderr)
+        // A training run is not resumed as a flow.
+        let resume = try runReluflow(["simulate", "--resume", "small", "--quiet"], in: dir)
+        XCTAssertEqual(resume.status, 2, resume.stderr)
+        XCTAssertTrue(resume.stderr.contains("training run"), resume.stderr)
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("small"))
         // A train section is not a flow.
         try (good + #""ridge": 0}}}"#).write(to: dir.appendingPathComponent("b.json"), atomically: true, encoding: .utf8)
         let simulate = try runReluflow(["simulate", "--config", "b.json", "--quiet"], in: dir)

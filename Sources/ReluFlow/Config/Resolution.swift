@@ -45,7 +45,8 @@ extension RunConfig {
         if let limits {
             let (m, d, field) = source.shape
             var estimate = ResourceEstimate(points: m, dimension: d, width: n, outputBias: net.outputBias ?? false,
-                                 samples: train.map { $0.samples?.count ?? TrainingOptions().sampleCount } ?? options.sampleCount,
+                                 samples: train.map { min($0.samples?.count ?? TrainingOptions().sampleCount, ($0.iterations ?? TrainingOptions().iterations) + 1) }
+                                     ?? options.sampleCount,
                                  stepper: options.stepper, dataField: field,
                                  csvBytes: Double(source.csvBytes?.count ?? 0))
             if train != nil { estimate.samplesField = "train.samples.count" }

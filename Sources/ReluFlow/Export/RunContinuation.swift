@@ -13,6 +13,9 @@ public enum RunContinuation {
         guard isDirectory.boolValue else { throw InputError(field, "\(folder) is a file, not a run folder") }
         let path = (folder as NSString).appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: path) else {
+            if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("wall_times.csv")) {
+                throw InputError(field, "\(folder) is a compare folder: give one of its runs (\(folder)/<method>)")
+            }
             throw InputError(field, "\(folder) is not a ReluFlow run folder (it has no config.json)")
         }
         guard FileManager.default.isReadableFile(atPath: path) else {
@@ -29,10 +32,10 @@ public enum RunContinuation {
         var earlier = shell
         func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
         func bytes(_ name: String) throws -> Data {
-            guard let data = FileManager.default.contents(atPath: path(name)) else {
+            guard FileManager.default.fileExists(atPath: path(name)) else {
                 throw InputError(field, "\(path(name)) is missing: \(folder) is not a ReluFlow run folder")
             }
-            return data
+            return try RunFolder.readFile(path(name))
         }
         let n = problem.network.width, m = problem.data.count, P = problem.network.parameterCount
 
@@ -79,10 +82,10 @@ public enum RunContinuation {
     static func readHeader(_ folder: String, problem: FlowProblem, field: String) throws -> (checkpoint: FlowCheckpoint, earlier: FlowSolution) {
         func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
         func bytes(_ name: String) throws -> Data {
-            guard let data = FileManager.default.contents(atPath: path(name)) else {
+            guard FileManager.default.fileExists(atPath: path(name)) else {
                 throw InputError(field, "\(path(name)) is missing: \(folder) is not a ReluFlow run folder")
             }
-            return data
+            return try RunFolder.readFile(path(name))
         }
         let checkpoint: FlowCheckpoint
         let summary: RunSummary

@@ -16,7 +16,10 @@ public enum RunFolder {
     /// Creates the parent folder if needed. Throws `InputError` naming `field`.
     public static func checkDestination(_ path: String, field: String = "--out") throws {
         try checkOutputPath(path, field: field)
-        _ = try checkReplaceable(path, field: field)
+        if try checkReplaceable(path, field: field) != nil, access(path, W_OK) != 0 {
+            // Its files could not be removed: refuse before the run rather than leave them behind.
+            throw FileError(path: path, action: "replace", reason: String(cString: strerror(errno)))
+        }
         let parent = (absolute(path) as NSString).deletingLastPathComponent
         let fm = FileManager.default
         if !fm.fileExists(atPath: parent) {

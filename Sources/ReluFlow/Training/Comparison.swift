@@ -156,7 +156,12 @@ public struct Comparison: Sendable {
     public func svg() -> String {
         let runs = entries.map { e in (e, e.run.samples.indices.filter { e.run.samples[$0].t > 0 && e.run.samples[$0].loss > 0 }) }
         let allT = runs.flatMap { e, idx in idx.map { e.run.samples[$0].t } }
-        let allL = runs.flatMap { e, idx in idx.map { e.run.samples[$0].loss } }
+        // Losses far below L(0)·1e-12 (an interpolating fit's rounding) would squash the other curves:
+        // the axis stops there and the caption says so.
+        let l0 = entries.first?.run.diagnostics.initialLoss ?? 1
+        let floor = l0 * 1e-12
+        let allL = runs.flatMap { e, idx in idx.map { max(e.run.samples[$0].loss, floor) } }
+        let clipped = runs.contains { e, idx in idx.contains { e.run.samples[$0].loss < floor } }
         let allW = runs.flatMap { e, idx in idx.map { e.wall[$0] } }.filter { $0 > 0 }
         var top = Chart(frame: (90, 44, 640, 320), x: .log, xValues: allT.isEmpty ? [1e-3, 1] : allT, y: .log,
                         yValues: allL.isEmpty ? [1e-3, 1] : allL,
@@ -165,31 +170,39 @@ public struct Comparison: Sendable {
         var bottom = Chart(frame: (90, 44 + 320 + 90, 640, 260), x: .log, xValues: allW.isEmpty ? [1e-3, 1] : allW, y: .log,
                            yValues: allL.isEmpty ? [1e-3, 1] : allL, title: "Loss against wall-clock time of this machine",
                            xLabel: "wall seconds since the run's start (log scale)", yLabel: "loss L (log scale)", id: "loss-wall")
+        // Only the flow's plateaus are shaded (the reference; the others' are in comparison.csv):
+        // bands of several methods overlap into grey that says nothing.
+        if let flow = entries.first(where: { $0.method == "flow" }), !flow.plateaus.isEmpty {
+            top.bands("plateaus of the gradient flow", flow.plateaus.map { ($0.tStart, $0.tEnd) }, fill: "#000000", opacity: 0.08)
+        }
         for (k, (e, idx)) in runs.enumerated() {
             var style = SeriesStyle.nth(k, width: 2)
             style.colour = SeriesStyle.colours[(k + 1) % SeriesStyle.colours.count]
-            if !e.plateaus.isEmpty {
-                top.bands("plateaus of \(e.method)", e.plateaus.map { ($0.tStart, $0.tEnd) }, fill: style.colour, opacity: 0.08)
-            }
-            let name = Self.label(e)
-            top.line(name, idx.map { (e.run.samples[$0].t, e.run.samples[$0].loss) }, style: style)
-            bottom.line(name, idx.filter { e.wall[$0] > 0 }.map { (e.wall[$0], e.run.samples[$0].loss) }, style: style)
+            top.line(Self.label(e), idx.map { (e.run.samples[$0].t, max(e.run.samples[$0].loss, floor)) }, style: style)
+            bottom.line(Self.label(e, timeNote: false), idx.filter { e.wall[$0] > 0 }.map { (e.wall[$0], max(e.run.samples[$0].loss, floor)) },
+                        style: style)
         }
         var figure = Figure(width: top.widthWithRightLegend(), height: 44 + 320 + 90 + 260 + 70,
                             panels: [top.svg(legendPlace: .right), bottom.svg(legendPlace: .right)])
-        figure.caption = "Same data, network and θ(0) for every method; shaded: each method's plateaus"
+        var caption = "Same data, network and θ(0) for every method; shaded: the gradient flow's plateaus"
+        if entries.contains(where: { $0.run.training?.method == .anls }) {
+            caption += "; ANLS as this toolkit reads the plateau paper's idea"
+        }
+        if clipped { caption += "; losses below 10⁻¹² L(0) drawn at that level" }
+        figure.caption = caption
         return figure.svg()
     }
 
     /// A legend entry a reader understands without the docs.
-    static func label(_ e: Entry) -> String {
+    static func label(_ e: Entry, timeNote: Bool = true) -> String {
         guard let training = e.run.training else { return "gradient flow (exact)" }
+        let batch = training.batch.map { ", batch \($0)" } ?? ""
         switch training.method {
         case .gd: return "gradient descent, η = \(String(format: "%.3g", training.lr))"
         case .sgd: return "SGD, batch \(training.batch ?? 0), η = \(String(format: "%.3g", training.lr))"
-        case .adam: return "Adam, η = \(String(format: "%.3g", training.lr))"
-        case .rmsprop: return "RMSProp, η = \(String(format: "%.3g", training.lr))"
-        case .anls: return "ANLS (t = sweep)"
+        case .adam: return "Adam, η = \(String(format: "%.3g", training.lr))\(batch)"
+        case .rmsprop: return "RMSProp, η = \(String(format: "%.3g", training.lr))\(batch)"
+        case .anls: return timeNote ? "ANLS, our reading (t = sweep)" : "ANLS, our reading"
         }
     }
 }
