@@ -402,10 +402,7 @@ private final class FlowIntegration {
             // at rest. Hold the state to T instead of integrating noise.
             if field.residualsAtRoundingLevel(y) {
                 roundingFloorTime = t
-                while next < times.count {
-                    record(t: times[next])
-                    next += 1
-                }
+                holdToEnd(times, from: &next)
                 t = T
                 break loop
             }
@@ -414,10 +411,7 @@ private final class FlowIntegration {
             // moves θ by noise (and msbdf crawls). Hold the state to T, as at zero loss.
             if stationarity.holds(at: t, loss: { field.loss(y) }, ratio: { field.fieldRoundingRatio(y, f0) }) {
                 stationaryTime = t
-                while next < times.count {
-                    record(t: times[next])
-                    next += 1
-                }
+                holdToEnd(times, from: &next)
                 t = T
                 break loop
             }
@@ -862,6 +856,14 @@ private final class FlowIntegration {
         changes.sort { ($0.neuron, $0.point) < ($1.neuron, $1.point) }
         return PatternInterval(patternId: currentPattern, tStart: from, tEnd: to, changes: changes,
                                activeCounts: currentActive, slidingCounts: currentSliding, width: n, pointCount: m)
+    }
+
+    /// The remaining grid samples of a state held to T (zero loss or a stationary end).
+    func holdToEnd(_ times: [Double], from next: inout Int) {
+        while next < times.count {
+            record(t: times[next])
+            next += 1
+        }
     }
 
     func record(t: Double, loss: Double? = nil) {

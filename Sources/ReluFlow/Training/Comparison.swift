@@ -43,6 +43,18 @@ public struct Comparison: Sendable {
         return (s.t, s.iteration, entry.wall[k])
     }
 
+    /// The three cells t, iteration, wall seconds of a level reached (empty when not reached; the
+    /// iteration empty for the flow).
+    static func write(_ r: (t: Double, iteration: Int?, wall: Double)?, to writer: inout CSVWriter) {
+        guard let r else {
+            for _ in 0..<3 { writer.text("") }
+            return
+        }
+        writer.number(r.t)
+        if let k = r.iteration { writer.integer(k) } else { writer.text("") }
+        writer.number(r.wall)
+    }
+
     /// `comparison.csv`: one row per method.
     public func csv() -> Data {
         var header = ["method", "iterations", "t", "wallSeconds", "finalLoss", "escapeTime", "plateaus", "plateauTime"]
@@ -56,15 +68,7 @@ public struct Comparison: Sendable {
             writer.integer(e.plateaus.count)
             writer.number(e.plateaus.reduce(0) { $0 + ($1.tEnd - $1.tStart) })
             for (_, level) in levels {
-                if let r = Self.reached(e, level) {
-                    writer.number(r.t)
-                    if let k = r.iteration { writer.integer(k) } else { writer.text("") }
-                    writer.number(r.wall)
-                } else {
-                    writer.text("")
-                    writer.text("")
-                    writer.text("")
-                }
+                Self.write(Self.reached(e, level), to: &writer)
             }
             writer.endRow()
         }
@@ -92,15 +96,7 @@ public struct Comparison: Sendable {
                 writer.integer(k)
                 writer.numbers([p.tStart, p.tEnd, exit.loss])
                 writer.text(e.method)
-                if let r = Self.reached(e, exit.loss) {
-                    writer.number(r.t)
-                    if let i = r.iteration { writer.integer(i) } else { writer.text("") }
-                    writer.number(r.wall)
-                } else {
-                    writer.text("")
-                    writer.text("")
-                    writer.text("")
-                }
+                Self.write(Self.reached(e, exit.loss), to: &writer)
                 writer.endRow()
             }
         }
