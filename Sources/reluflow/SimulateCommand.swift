@@ -108,6 +108,7 @@ struct SimulateCommand: ParsableCommand {
             var config = resolved
             if k < segments.count {
                 config.flow = segments[k].flow
+                config.flow.escapeDelta = resolved.flow.escapeDelta
                 config.flow.segments = k == 0 ? nil : Array(segments[..<k])
             } else {
                 config.flow.segments = segments

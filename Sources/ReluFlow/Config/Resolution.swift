@@ -98,6 +98,7 @@ extension RunConfig {
             c0: network.c0Index.map { theta[$0] })
         out.flow = Self.resolvedFlow(options)
         out.flow.segments = segments.isEmpty ? nil : segments
+        out.flow.escapeDelta = options.escapeDelta
         var problem = FlowProblem(data: data, network: network, theta0: theta, options: options)
         if let train {
             guard flow.segments == nil else { throw InputError("flow.segments", "belong to a resumed flow run; a training run has none") }
@@ -152,6 +153,10 @@ extension RunConfig {
         if let maxEvents = flow.maxEvents {
             guard maxEvents >= 1 else { throw InputError("\(field).maxEvents", "must be at least 1") }
             options.maxEvents = maxEvents
+        }
+        if let delta = flow.escapeDelta {
+            guard delta.isFinite, delta > 0, delta < 1 else { throw InputError("\(field).escapeDelta", "must lie in (0, 1) (got \(delta))") }
+            options.escapeDelta = delta
         }
 
         return options

@@ -147,9 +147,12 @@ public struct FlowConfig: Codable, Sendable, Equatable {
     /// it reached, and the next continued from there; the options above are the last part's. A
     /// config with segments runs them all, so the config of a resumed run repeats it exactly.
     public var segments: [FlowSegment]?
+    /// δ of the escape time in summary.json: the first t with L ≤ (1 − δ) L(0) (default 0.1).
+    public var escapeDelta: Double?
 
     public init(T: Double? = nil, rtol: Double? = nil, atol: Double? = nil, stepper: String? = nil,
-                samples: SampleConfig? = nil, maxEvents: Int? = nil, segments: [FlowSegment]? = nil) {
+                samples: SampleConfig? = nil, maxEvents: Int? = nil, segments: [FlowSegment]? = nil, escapeDelta: Double? = nil) {
+        self.escapeDelta = escapeDelta
         self.T = T
         self.rtol = rtol
         self.atol = atol
@@ -331,7 +334,8 @@ enum KeyCheck {
             "samples": .object(["spacing": .any, "count": .integer(min: Int.min)]),
             "anls": .object(["ridge": .any, "enlarge": .integer(min: Int.min), "tolerance": .any]),
         ]),
-        "flow": .object(flowKeys.merging(["segments": .list(.object(flowKeys.merging(["until": .any]) { a, _ in a }))]) { a, _ in a }),
+        "flow": .object(flowKeys.merging(["segments": .list(.object(flowKeys.merging(["until": .any]) { a, _ in a })),
+                                          "escapeDelta": .any]) { a, _ in a }),
     ])
 
     static let flowKeys: [String: Shape] = [

@@ -117,6 +117,7 @@ public enum RunContinuation {
         diag.crossingBatches = summary.crossingBatches ?? 0
         diag.zeroLossTime = summary.zeroLossTime
         diag.stationaryTime = summary.stationaryTime
+        if summary.method == nil { diag.escapeTime = summary.escapeTime }
         if let method = summary.method {
             earlier.training = TrainingSummary(method: method, iterations: summary.iterations ?? 0, lr: summary.lr ?? .nan,
                                                batch: summary.batch, escapeIteration: summary.escapeIteration,
@@ -220,6 +221,7 @@ public enum RunContinuation {
         for (k, v) in before.stepperSeconds { diag.stepperSeconds[k, default: 0] += v }
         diag.zeroLossTime = before.zeroLossTime ?? later.zeroLossTime
         diag.stationaryTime = before.stationaryTime ?? later.stationaryTime
+        diag.escapeTime = before.escapeTime ?? later.escapeTime
         return diag
     }
 

@@ -51,9 +51,11 @@ public struct RunSummary: Codable, Sendable {
     /// The parts of the run, each with its options and the time it reached (`flow.segments` and
     /// the last part): one for a run that was never resumed. Absent in summaries of older versions.
     public var segments: [FlowSegment]?
-    /// A training run (SPEC §7): its method, iterations done, learning rate, minibatch size, and
-    /// the escape from the initial plateau (first iterate with L ≤ (1 − δ) L(0); null if never).
-    /// Absent for the flow.
+    /// A training run (SPEC §7): its method, iterations done, learning rate, minibatch size (absent
+    /// for the flow), and the escape from the initial plateau: the first iterate with
+    /// L ≤ (1 − δ) L(0); for the flow, that time estimated on the cubic Hermite interpolant of
+    /// ∫|θ'|² over the crossing step (to 1e-6…1e-3 relative in L; FlowIntegration.checkEscape).
+    /// Null if never reached.
     public var method: TrainingMethod?
     public var iterations: Int?
     public var lr: Double?
@@ -106,6 +108,8 @@ public struct RunSummary: Codable, Sendable {
         invariantDrift = diag.invariantDrift
         dissipationDefect = diag.dissipationDefect
         dissipated = diag.dissipated
+        escapeTime = diag.escapeTime
+        escapeDelta = solution.problem.options.escapeDelta
         if let training = solution.training {
             method = training.method
             iterations = training.iterations

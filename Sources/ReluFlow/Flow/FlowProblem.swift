@@ -114,6 +114,8 @@ public struct FlowOptions: Sendable, Equatable {
     /// Stop (status `interrupted`) at the first step end at or after this time, as an interrupted
     /// run stops: how a part of a resumed run (`flow.segments`) is repeated. nil: run to T.
     public var stopAt: Double? = nil
+    /// δ of the escape time: the first t with L ≤ (1 − δ) L(0) (SPEC §7).
+    public var escapeDelta = 0.1
 
     public init() {}
 

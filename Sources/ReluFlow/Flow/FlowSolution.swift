@@ -157,6 +157,8 @@ public struct FlowDiagnostics: Sendable, Codable {
     public var zeroLossTime: Double? = nil
     /// When the state became stationary to working precision at non-zero loss (held from there to T).
     public var stationaryTime: Double? = nil
+    /// The escape time of the flow (SPEC §7), or nil if L stayed above (1 − δ) L(0).
+    public var escapeTime: Double? = nil
 }
 
 /// Result of `solve`: samples, events, patterns and diagnostics.

@@ -80,6 +80,11 @@ private final class FlowIntegration {
     var roundingFloorTime: Double? = nil
     /// When the state became stationary to working precision (`StationaryHold`), if it did.
     var stationaryTime: Double? = nil
+    /// The escape time (SPEC §7) once reached, the dissipation δ·L(0) that reaches it, and the
+    /// state of the last check (t, D, |f|²).
+    var escapeTime: Double? = nil
+    lazy var escapeLevel: Double = options.escapeDelta * solution.diagnostics.initialLoss
+    var escapeCheck: (t: Double, dissipated: Double, rate: Double)? = nil
     var stationarity = StationaryHold()
     /// A step size the loop should take next (after a switch back to the explicit stepper).
     var pendingStepSize: Double? = nil
@@ -260,6 +265,7 @@ private final class FlowIntegration {
         var h = min(1e-3, options.T * 1e-3)
         let T = options.T
         loop: while t < T {
+            checkEscape(at: t)
             offerCheckpoint(at: t)
             if hooks.shouldStop?() ?? false {
                 solution.status = .interrupted
@@ -428,6 +434,7 @@ private final class FlowIntegration {
         }
         if field.numericalFailure != nil && solution.status != .failed { fail(at: t, "", restore: false) }
         if solution.last?.t != t { record(t: t) }
+        checkEscape(at: t)
         finish(at: t)
         return solution
     }
@@ -858,6 +865,40 @@ private final class FlowIntegration {
                                activeCounts: currentActive, slidingCounts: currentSliding, width: n, pointCount: m)
     }
 
+    /// Escape from the initial plateau (SPEC §7): L(0) − D(t*) = (1 − δ) L(0), D = ∫|θ'|², located
+    /// between two step starts on the cubic Hermite interpolant of D (D and D' = |f|² at both).
+    /// Called at every step's start, where y and f0 hold the state and its field.
+    func checkEscape(at t: Double) {
+        guard escapeTime == nil else { return }
+        let now = (t: t, dissipated: y[P], rate: f0[P])
+        defer { escapeCheck = now }
+        guard now.dissipated >= escapeLevel else { return }
+        guard let last = escapeCheck, last.dissipated < escapeLevel, now.t > last.t else {
+            if escapeCheck == nil && problem.start == nil { escapeTime = t }
+            return
+        }
+        escapeTime = Self.hermiteCrossing(from: last.t, to: now.t, values: (last.dissipated, now.dissipated),
+                                          rates: (last.rate, now.rate), level: escapeLevel)
+    }
+
+    /// Where the cubic Hermite interpolant of a non-decreasing quantity over [t0, t1] (values and
+    /// rates at both ends) reaches `level` (values.0 < level ≤ values.1), by bisection.
+    static func hermiteCrossing(from t0: Double, to t1: Double, values: (Double, Double), rates: (Double, Double),
+                                level: Double) -> Double {
+        let h = t1 - t0
+        func value(_ s: Double) -> Double {
+            let s2 = s * s, s3 = s2 * s
+            return (2 * s3 - 3 * s2 + 1) * values.0 + (s3 - 2 * s2 + s) * h * rates.0
+                + (-2 * s3 + 3 * s2) * values.1 + (s3 - s2) * h * rates.1
+        }
+        var lo = 0.0, hi = 1.0
+        for _ in 0..<60 {
+            let mid = (lo + hi) / 2
+            if value(mid) >= level { hi = mid } else { lo = mid }
+        }
+        return t0 + hi * h
+    }
+
     /// The remaining grid samples of a state held to T (zero loss or a stationary end).
     func holdToEnd(_ times: [Double], from next: inout Int) {
         while next < times.count {
@@ -931,6 +972,7 @@ private final class FlowIntegration {
         diag.stepperSwitches = stepperSwitches
         diag.zeroLossTime = roundingFloorTime
         diag.stationaryTime = stationaryTime
+        diag.escapeTime = escapeTime
         if let tz = roundingFloorTime, solution.status == .completed {
             solution.message = "the loss reached zero to working precision at t = \(tz) (every residual within its rounding level); the state is held from there to T"
         }
