@@ -13,6 +13,9 @@ public struct RunAnalysis: Codable, Sendable {
         public var dissipationDefect: Double
         public var events: Int
         public var patternIntervals: Int
+        /// A training run's method (nil: the flow), whose diagnostics are not the engine's.
+        public var method: TrainingMethod? = nil
+        public var iterations: Int? = nil
     }
 
     /// What a user reads in ten seconds.
@@ -70,7 +73,7 @@ public struct RunAnalysis: Codable, Sendable {
         }
         let diagnostics = Diagnostics(status: summary.status, finalTime: summary.finalTime, invariantDrift: summary.invariantDrift,
                                       dissipationDefect: summary.dissipationDefect, events: summary.events,
-                                      patternIntervals: run.patterns.count)
+                                      patternIntervals: run.patterns.count, method: summary.method, iterations: summary.iterations)
         let plateaus = try PlateauReport.plateaus(run, criteria: criteria)
         return RunAnalysis(criteria: criteria, plateaus: plateaus, patternIntervals: PlateauReport.patternIntervals(run),
                            stationarity: report, verdict: verdict(report, plateaus, diagnostics), diagnostics: diagnostics)
@@ -160,7 +163,13 @@ public struct RunAnalysis: Codable, Sendable {
                 }
             }
         }
-        lines.append("engine: \(d.status.rawValue) at t = \(String(format: "%.6g", d.finalTime)), \(d.events) events, \(d.patternIntervals) pattern intervals, invariant drift \(e(d.invariantDrift)), dissipation defect \(e(d.dissipationDefect))")
+        if let method = d.method {
+            // A discrete method does not keep the flow's invariants: its drift and its first-order
+            // dissipation sum measure the method, not an integration error.
+            lines.append("training (\(method.rawValue)): \(d.status.rawValue) after \(d.iterations ?? 0) iterations at t = \(String(format: "%.6g", d.finalTime)), \(d.events) pattern changes, \(d.patternIntervals) pattern intervals")
+        } else {
+            lines.append("engine: \(d.status.rawValue) at t = \(String(format: "%.6g", d.finalTime)), \(d.events) events, \(d.patternIntervals) pattern intervals, invariant drift \(e(d.invariantDrift)), dissipation defect \(e(d.dissipationDefect))")
+        }
         return Verdict(stationary: s.stationary, meetingPointsFeasible: feasible, maxDeviationFromRegressionLines: deviation,
                        plateaus: plateaus.count, plateauTimeInConstantPattern: share, exitPredictions: predictions.count,
                        exitPredictionsHeld: predictions.filter { $0.exitPredictionHeld == true }.count,

@@ -29,7 +29,7 @@ public enum RunExport {
         var summary = RunSummary(solution)
         var last = config.flow
         last.segments = nil
-        summary.segments = (config.flow.segments ?? []) + [FlowSegment(last, until: solution.finalTime)]
+        if config.train == nil { summary.segments = (config.flow.segments ?? []) + [FlowSegment(last, until: solution.finalTime)] }
         files.append(("summary.json", try summary.jsonData()))
         files.append(("checkpoint.json", try JSONOutput.encode(solution.checkpoint).data))
         let data = solution.problem.data

@@ -111,6 +111,7 @@ public struct RunSummary: Codable, Sendable {
         escapeTime = diag.escapeTime
         escapeDelta = solution.problem.options.escapeDelta
         if let training = solution.training {
+            stepper = training.method.rawValue
             method = training.method
             iterations = training.iterations
             lr = training.lr
