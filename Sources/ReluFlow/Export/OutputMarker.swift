@@ -158,9 +158,13 @@ public struct OutputMarker: Codable, Equatable, Sendable {
                 let sub = (folder as NSString).appendingPathComponent(entry)
                 var info = stat()
                 guard lstat(sub, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { problems.append("\(entry) (no longer a folder)"); continue }
-                do { _ = try RunFolder.checkReplaceable(sub) } catch let error as InputError {
-                    problems.append("\(entry)/ (\(error.problem))")
-                } catch { problems.append("\(entry)/ (\(error))") }
+                // Its own differences, named inside it (entry/notes.txt).
+                guard let inner = try? Self.read(folder: sub, field: "--out"),
+                      let contents = try? FileManager.default.contentsOfDirectory(atPath: sub) else {
+                    problems.append("\(entry)/ (not a ReluFlow output any more)")
+                    continue
+                }
+                problems += inner.differences(folder: sub, entries: contents).map { "\(entry)/\($0)" }
             } else if files[entry] == nil {
                 problems.append(entry)
             } else if !holdsUnchanged(entry, in: folder) {
