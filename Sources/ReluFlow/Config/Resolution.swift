@@ -133,16 +133,8 @@ extension RunConfig {
             options.stepper = stepper
         }
         if let samples = flow.samples {
-            if let spacing = samples.spacing {
-                guard let s = SampleSpacing(rawValue: spacing) else {
-                    throw InputError("\(field).samples.spacing", "must be 'log' or 'linear' (got '\(spacing)')")
-                }
-                options.sampleSpacing = s
-            }
-            if let count = samples.count {
-                guard count >= 2, count <= 10_000_000 else { throw InputError("\(field).samples.count", "must lie in 2…10000000 (got \(count))") }
-                options.sampleCount = count
-            }
+            try Self.sampleGrid(spacing: samples.spacing, count: samples.count, field: "\(field).samples",
+                                into: &options.sampleSpacing, &options.sampleCount)
             if let tMin = samples.tMin {
                 guard tMin.isFinite, tMin > 0, tMin < options.T else {
                     throw InputError("\(field).samples.tMin", "must lie in (0, T) (got \(tMin))")
@@ -160,6 +152,21 @@ extension RunConfig {
         }
 
         return options
+    }
+
+    /// The spacing and size of a sample grid (of `flow` or `train`), validated into `spacing`, `count`.
+    static func sampleGrid(spacing text: String?, count value: Int?, field: String,
+                           into spacing: inout SampleSpacing, _ count: inout Int) throws {
+        if let text {
+            guard let s = SampleSpacing(rawValue: text) else {
+                throw InputError("\(field).spacing", "must be 'log' or 'linear' (got '\(text)')")
+            }
+            spacing = s
+        }
+        if let value {
+            guard value >= 2, value <= 10_000_000 else { throw InputError("\(field).count", "must lie in 2…10000000 (got \(value))") }
+            count = value
+        }
     }
 
     /// A flow section with every default written.

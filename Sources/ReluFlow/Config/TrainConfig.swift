@@ -101,16 +101,8 @@ extension TrainConfig {
             o.escapeDelta = escapeDelta
         }
         if let samples {
-            if let spacing = samples.spacing {
-                guard let s = SampleSpacing(rawValue: spacing) else {
-                    throw InputError("train.samples.spacing", "must be 'log' or 'linear' (got '\(spacing)')")
-                }
-                o.sampleSpacing = s
-            }
-            if let count = samples.count {
-                guard count >= 2, count <= 10_000_000 else { throw InputError("train.samples.count", "must lie in 2…10000000 (got \(count))") }
-                o.sampleCount = count
-            }
+            try RunConfig.sampleGrid(spacing: samples.spacing, count: samples.count, field: "train.samples",
+                                     into: &o.sampleSpacing, &o.sampleCount)
         }
         if let anls {
             guard parsed == .anls else { throw InputError("train.anls", "is given but the method is \(name)") }

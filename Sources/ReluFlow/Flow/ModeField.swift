@@ -541,13 +541,16 @@ final class ModeField {
     /// S_i = Σ_(g: pair not off) (δR_g + 16 ε |R_g|) |x̃_g|, with δR_g the residual's own rounding
     /// level (`residualNoise`) and 16 ε|R_g| the sums'. A ratio of a few means the field is zero
     /// to working precision: a stationary point (SPEC §5) reached, non-zero loss or not.
+    /// Scratch of `fieldRoundingRatio` (per group), kept so that the check allocates nothing.
+    private var roundingNoise: [Double] = []
+
     func fieldRoundingRatio(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
         prepareRoundingScales(y)
         let bOff = n * d, cOff = n * d + n
-        var noise = [Double](repeating: 0, count: G)
+        if roundingNoise.count != G { roundingNoise = [Double](repeating: 0, count: G) }
         var total = 0.0
         for g in 0..<G {
-            noise[g] = (residualNoise(g) + 16 * Double.ulpOfOne * abs(R[g])) * normalNorm(g)
+            roundingNoise[g] = (residualNoise(g) + 16 * Double.ulpOfOne * abs(R[g])) * normalNorm(g)
             total += residualNoise(g) + 16 * Double.ulpOfOne * abs(R[g])
         }
         var ratio = 0.0
@@ -557,7 +560,7 @@ final class ModeField {
         }
         for i in 0..<n {
             var S = 0.0
-            for g in 0..<G where states[i * G + g] != .off { S += noise[g] }
+            for g in 0..<G where states[i * G + g] != .off { S += roundingNoise[g] }
             var wb2 = 0.0, fwb2 = 0.0
             for k in 0..<d { wb2 += y[i * d + k] * y[i * d + k]; fwb2 += f[i * d + k] * f[i * d + k] }
             wb2 += y[bOff + i] * y[bOff + i]
