@@ -138,7 +138,10 @@ public enum RunFolder {
         Set(RecordFiles.names + ["config.json", "summary.json", "checkpoint.json", "data.csv", OutputMarker.fileName,
                                  ResumePoint.fileName, stagingSentinel, "analysis.json", "plateaus.csv", "stationarity.json",
                                  "loss.svg", "patterns.svg", "knots.svg", "fit.svg", "knot-lines.svg",
-                                 "comparison.csv", "comparison.svg", "wall_times.csv", "plateau_exits.csv"])
+                                 "comparison.csv", "comparison.svg", "wall_times.csv", "plateau_exits.csv",
+                                 // A sweep folder's own files (Sweep/SweepFolder.swift, SweepCollect.swift).
+                                 "grid.json", SweepManifest.fileName, "sweep.csv", "groups.csv", "sweep_plateaus.csv",
+                                 "sweep.sbatch", "collect.sbatch", "sweep.svg"])
     }
 
     /// Removes the files of `ownFileNames` (and own temporaries) from `folder`, then the folder if

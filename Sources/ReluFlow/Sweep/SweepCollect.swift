@@ -1,0 +1,173 @@
+import Foundation
+
+/// `reluflow collect DIR`: one table of a sweep's runs.
+///
+/// - `sweep.csv`: one row per run of the manifest, in its order: `id`, one column per axis (the
+///   value's JSON text), `status` (`SweepFolder.RunState`), then every figure of the runs'
+///   `summary.json` that is a number, a string or a boolean (nested objects flattened with `.`,
+///   lists left out), and with analysis the verdict's figures of `analysis.json` as `analysis.…`;
+///   figure columns sorted by name, so the order is the same for every sweep with the same figures.
+/// - `groups.csv`: per group of runs with equal values of the `by` axes (completed runs only):
+///   the axes, `runs`, and per numeric figure its median and quartiles (`.median`, `.q1`, `.q3`;
+///   linear interpolation between order statistics, numpy's default).
+/// - `sweep_plateaus.csv` when runs were analysed: every run's `plateaus.csv` rows, after `id`
+///   and the axes (the corpus of plateaus and their exits).
+///
+/// A partial sweep is collected as it stands; `missing` names what is not complete.
+public struct SweepCollection: Sendable {
+    public var files: [(String, Data)] = []
+    /// Runs per state.
+    public var counts: [SweepFolder.RunState: Int] = [:]
+    /// Ids (with their state) of the runs not completed, in manifest order.
+    public var incomplete: [(id: String, state: SweepFolder.RunState)] = []
+    public var rows = 0
+
+    /// The figures of a run read from its folder: summary scalars, then the analysis verdict's.
+    static func figures(of runFolder: String) -> [String: JSONValue] {
+        var out: [String: JSONValue] = [:]
+        func add(_ value: JSONValue, prefix: String, depth: Int) {
+            guard case .object(let members) = value else { return }
+            for (key, v) in members {
+                let name = prefix + key
+                switch v {
+                case .number, .string, .bool: out[name] = v
+                case .object where depth == 0: add(v, prefix: name + ".", depth: 1)
+                default: break
+                }
+            }
+        }
+        if let summary = try? JSONValue.parse(try RunFolder.readFile((runFolder as NSString).appendingPathComponent("summary.json")), source: "summary.json") {
+            add(summary, prefix: "", depth: 0)
+        }
+        if let analysis = try? JSONValue.parse(try RunFolder.readFile((runFolder as NSString).appendingPathComponent("analysis.json")), source: "analysis.json"),
+           let verdict = analysis["verdict"] {
+            add(verdict, prefix: "analysis.", depth: 1)
+        }
+        out["status"] = nil
+        return out
+    }
+
+    /// Collects the sweep in `folder`; `by` are axis paths (nil: every axis whose last component
+    /// is not `seed`, the replicates). An unknown axis in `by` is an `InputError` naming `--by`.
+    public static func collect(_ folder: SweepFolder, command: any SweepCommand, by: [String]? = nil) throws -> SweepCollection {
+        let manifest = folder.manifest
+        let groupAxes = by ?? manifest.axes.filter { !$0.hasSuffix("seed") && $0 != "seed" }
+        for axis in groupAxes where !manifest.axes.contains(axis) {
+            throw InputError("--by", "'\(axis)' is not an axis of the sweep (its axes: \(manifest.axes.joined(separator: ", ")))")
+        }
+        var result = SweepCollection()
+        var states: [SweepFolder.RunState] = []
+        var figureRows: [[String: JSONValue]] = []
+        var names = Set<String>()
+        states.reserveCapacity(manifest.runs.count)
+        figureRows.reserveCapacity(manifest.runs.count)
+        for run in manifest.runs {
+            let state = folder.state(of: run, command: command)
+            states.append(state)
+            result.counts[state, default: 0] += 1
+            if state != .completed { result.incomplete.append((run.id, state)) }
+            let f: [String: JSONValue] = [.completed, .unanalysed, .failed, .interrupted, .stale].contains(state) ? figures(of: folder.runPath(run.id)) : [:]
+            names.formUnion(f.keys)
+            figureRows.append(f)
+        }
+        let columns = names.sorted()
+        var sweep = CSVText(header: ["id"] + manifest.axes + ["status"] + columns)
+        for (k, run) in manifest.runs.enumerated() {
+            sweep.row([run.id] + run.values.map(cell) + [states[k].rawValue] + columns.map { figureRows[k][$0].map(cell) ?? "" })
+        }
+        result.rows = manifest.runs.count
+        result.files.append(("sweep.csv", sweep.data))
+
+        // Groups: numeric figures of completed runs.
+        let numeric = columns.filter { name in figureRows.contains { if case .number? = $0[name] { return true }; if case .bool? = $0[name] { return true }; return false } }
+        let axisIndex = groupAxes.map { manifest.axes.firstIndex(of: $0)! }
+        var groupOrder: [String] = [], groups: [String: (values: [JSONValue], members: [Int])] = [:]
+        for (k, run) in manifest.runs.enumerated() where states[k] == .completed || states[k] == .unanalysed {
+            let values = axisIndex.map { run.values[$0] }
+            let key = JSONValue.array(values).canonical
+            if groups[key] == nil { groupOrder.append(key); groups[key] = (values, []) }
+            groups[key]!.members.append(k)
+        }
+        var header = groupAxes + ["runs"]
+        for name in numeric { header += ["\(name).median", "\(name).q1", "\(name).q3"] }
+        var table = CSVText(header: header)
+        for key in groupOrder {
+            let (values, members) = groups[key]!
+            var row = values.map(cell) + [String(members.count)]
+            for name in numeric {
+                let xs = members.compactMap { k -> Double? in
+                    switch figureRows[k][name] {
+                    case .number(let d)?: return d
+                    case .bool(let b)?: return b ? 1 : 0
+                    default: return nil
+                    }
+                }.sorted()
+                row += xs.isEmpty ? ["", "", ""] : [0.5, 0.25, 0.75].map { CSVWriter.number(quantile(xs, $0)) }
+            }
+            table.row(row)
+        }
+        result.files.append(("groups.csv", table.data))
+
+        // The plateaus of analysed runs.
+        var plateauHeader: [String]? = nil
+        var plateaus = CSVText(header: nil)
+        for (k, run) in manifest.runs.enumerated() where states[k] == .completed {
+            guard let bytes = try? RunFolder.readFile((folder.runPath(run.id) as NSString).appendingPathComponent("plateaus.csv")) else { continue }
+            let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+            guard let first = lines.first else { continue }
+            if plateauHeader == nil {
+                plateauHeader = ["id"] + manifest.axes + first.split(separator: ",").map(String.init)
+                plateaus.row(plateauHeader!)
+            }
+            let prefix = ([run.id] + run.values.map(cell)).map(CSVText.quoted).joined(separator: ",")
+            for line in lines.dropFirst() { plateaus.raw(prefix + "," + line) }
+        }
+        if plateauHeader != nil { result.files.append(("sweep_plateaus.csv", plateaus.data)) }
+        return result
+    }
+
+    /// A value as a CSV cell: numbers round-tripping (integral ones as integers, others as
+    /// `CSVWriter.number`), strings as they are,
+    /// anything else as its JSON text.
+    static func cell(_ value: JSONValue) -> String {
+        switch value {
+        case .number(let d): return JSONValue.numberText(d)
+        case .string(let s): return s
+        case .bool(let b): return b ? "true" : "false"
+        default: return value.text
+        }
+    }
+
+    /// The p-quantile of sorted values, linear between order statistics (numpy's default).
+    public static func quantile(_ sorted: [Double], _ p: Double) -> Double {
+        let h = Double(sorted.count - 1) * p
+        let lo = Int(h.rounded(.down)), hi = min(lo + 1, sorted.count - 1)
+        return sorted[lo] + (h - Double(lo)) * (sorted[hi] - sorted[lo])
+    }
+}
+
+/// CSV text with RFC 4180 quoting where a field needs it (a comma, a quote or a line break).
+struct CSVText {
+    private var text = ""
+
+    init(header: [String]?) {
+        if let header { row(header) }
+    }
+
+    static func quoted(_ field: String) -> String {
+        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
+        return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    mutating func row(_ fields: [String]) {
+        text += fields.map(Self.quoted).joined(separator: ",")
+        text += "\n"
+    }
+
+    mutating func raw(_ line: some StringProtocol) {
+        text += line
+        text += "\n"
+    }
+
+    var data: Data { Data(text.utf8) }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+/// A command a sweep can run (`simulate`, `train`, `curvature`): how a run's config is checked and
+/// resolved into the text that is hashed, and how a worker process is started on it. A new
+/// command plugs in by adding a conformer to `SweepCommands.all`.
+public protocol SweepCommand: Sendable {
+    /// The `reluflow` subcommand.
+    var name: String { get }
+    /// Whether `reluflow NAME --resume DIR` continues an interrupted run of this command; when not,
+    /// an interrupted run is started again (its folder, a complete ReluFlow output, is replaced).
+    var resumable: Bool { get }
+    /// Checks that `path` (an axis, dot-separated) names a field of this command's config; throws
+    /// `InputError` naming `field` otherwise.
+    func checkPath(_ path: [String], field: String) throws
+    /// The config as the worker receives it (e.g. `train` gets an empty `train` section if none).
+    func prepared(_ config: JSONValue) -> JSONValue
+    /// The canonical text of the resolved config of a run (every default filled in, the data and
+    /// parameters explicit), without what only records provenance (`data.origin`, and the
+    /// `flow.segments` of a resumed run): a run is the same run exactly when this text is the same.
+    /// Throws `InputError` naming the field for a config the command would refuse.
+    func resolvedText(_ config: JSONValue, source: String) throws -> String
+    /// The same text from the `config.json` a run of this command wrote; nil when the command's
+    /// resolution is not known here (the folder is then taken as the manifest's run).
+    func recordedText(_ configJSON: JSONValue) -> String?
+    /// The worker's arguments (after the executable) for a fresh run, and for resuming one.
+    func arguments(config: String, out: String) -> [String]
+    func resumeArguments(folder: String) -> [String]
+}
+
+/// Fields of a resolved config that record where a run came from, not what it is.
+let provenanceFields: [[String]] = [["data", "origin"], ["flow", "segments"]]
+
+func withoutProvenance(_ value: JSONValue) -> JSONValue {
+    provenanceFields.reduce(value) { $0.removing($1) }
+}
+
+/// `simulate` and `train`: a `RunConfig` (INTERFACE.md "Config file"), resolved by
+/// `RunConfig.resolve` with the size limits the worker applies.
+public struct RunConfigSweepCommand: SweepCommand {
+    public let name: String
+    public var resumable: Bool { name == "simulate" }
+    /// The size limits of the worker (`reluflow simulate` without `--allow-large`).
+    let limits: ResourceLimits?
+
+    public init(name: String, limits: ResourceLimits? = .standard()) {
+        self.name = name
+        self.limits = limits
+    }
+
+    public func checkPath(_ path: [String], field: String) throws {
+        var shape = KeyCheck.runConfig
+        for (k, component) in path.enumerated() {
+            switch shape {
+            case .object(let keys):
+                guard let next = keys[component] else {
+                    let prefix = path[..<k].joined(separator: ".")
+                    throw InputError(field, "is not a config path: \(prefix.isEmpty ? "the config" : prefix) has no key '\(component)' "
+                                     + "(known: \(keys.keys.sorted().joined(separator: ", ")))")
+                }
+                shape = next
+            case .list:
+                guard Int(component) == nil else { throw InputError(field, "list elements cannot be swept one by one; sweep the whole list") }
+                throw InputError(field, "is not a config path: '\(path[..<k].joined(separator: "."))' is a list")
+            case .any, .integer:
+                // A value of any shape (e.g. data.x): only the whole of it can be swept.
+                throw InputError(field, "is not a config path: '\(path[..<k].joined(separator: "."))' holds a value, not an object")
+            }
+        }
+        if path.first == "train", name != "train" {
+            throw InputError(field, "the train section belongs to `train` sweeps, not `\(name)`")
+        }
+    }
+
+    public func prepared(_ config: JSONValue) -> JSONValue {
+        guard name == "train", config["train"] == nil else { return config }
+        return (try? config.setting(["train"], to: .object([]), field: "train")) ?? config
+    }
+
+    public func resolvedText(_ config: JSONValue, source: String) throws -> String {
+        let decoded = try RunConfig.decode(Data(config.text.utf8), source: source)
+        if name == "simulate", decoded.train != nil {
+            throw InputError("base.train", "a simulate sweep's config has no train section (sweep `train` for training runs)")
+        }
+        let (_, resolved) = try decoded.resolve(limits: limits)
+        let value = try JSONValue.parse(try resolved.encoded(), source: source)
+        return withoutProvenance(value).canonical
+    }
+
+    public func recordedText(_ configJSON: JSONValue) -> String? {
+        withoutProvenance(configJSON).canonical
+    }
+
+    public func arguments(config: String, out: String) -> [String] {
+        [name, "--config", config, "--out", out, "--quiet"]
+    }
+
+    public func resumeArguments(folder: String) -> [String] {
+        [name, "--resume", folder, "--quiet"]
+    }
+}
+
+/// A command whose config this library does not resolve itself (`curvature`, whose deep-network
+/// configs are resolved by its own command): the config is hashed as given (canonical text) and
+/// checked by the worker. When its resolution is in the library, give it a conformer like
+/// `RunConfigSweepCommand`.
+public struct OpaqueSweepCommand: SweepCommand {
+    public let name: String
+    public var resumable: Bool { false }
+
+    public init(name: String) { self.name = name }
+
+    public func checkPath(_ path: [String], field: String) throws {
+        guard !path.contains(where: \.isEmpty) else { throw InputError(field, "is not a config path (an empty component)") }
+    }
+
+    public func prepared(_ config: JSONValue) -> JSONValue { config }
+
+    public func resolvedText(_ config: JSONValue, source: String) throws -> String { withoutProvenance(config).canonical }
+
+    public func recordedText(_ configJSON: JSONValue) -> String? { nil }
+
+    public func arguments(config: String, out: String) -> [String] { [name, "--config", config, "--out", out] }
+
+    public func resumeArguments(folder: String) -> [String] { [] }
+}
+
+/// The commands a grid's `command` may name.
+public enum SweepCommands {
+    public static func named(_ name: String, field: String = "command") throws -> any SweepCommand {
+        switch name {
+        case "simulate", "train": return RunConfigSweepCommand(name: name)
+        case "curvature": return OpaqueSweepCommand(name: name)
+        default: throw InputError(field, "unknown command '\(name)' (a sweep runs simulate, train or curvature)")
+        }
+    }
+}

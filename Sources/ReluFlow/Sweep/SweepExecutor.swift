@@ -1,0 +1,394 @@
+import Foundation
+
+/// Which runs of a sweep one process runs: every `count`-th run of the manifest, from `index`
+/// (`--shard I/N`, or the array variables of a batch scheduler). The shards 0/N … (N−1)/N
+/// partition the sweep.
+public struct SweepShard: Equatable, Sendable, CustomStringConvertible {
+    public let index: Int
+    public let count: Int
+
+    public static let whole = SweepShard(index: 0, count: 1)
+
+    public init(index: Int, count: Int) {
+        self.index = index
+        self.count = count
+    }
+
+    /// `I/N` with 0 ≤ I < N; anything else is an `InputError` naming `field`.
+    public init(parsing text: String, field: String = "--shard") throws {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]) else {
+            throw InputError(field, "'\(text)' is not I/N (e.g. 0/4: the first of four shards)")
+        }
+        guard n >= 1 else { throw InputError(field, "the number of shards must be at least 1 (got \(n))") }
+        guard i >= 0, i < n else { throw InputError(field, "shard \(i) is out of range: shards of \(n) are numbered 0 to \(n - 1)") }
+        self.init(index: i, count: n)
+    }
+
+    /// The shard a job array's task runs, from its environment: Slurm (`SLURM_ARRAY_TASK_ID` with
+    /// `SLURM_ARRAY_TASK_COUNT`, or the array's bounds `SLURM_ARRAY_TASK_MIN`/`MAX`) or Grid Engine
+    /// (`SGE_TASK_ID`, `SGE_TASK_FIRST`, `SGE_TASK_LAST`, `SGE_TASK_STEPSIZE`); nil outside an
+    /// array. A task id outside its bounds is an `InputError` naming the variable.
+    public static func fromEnvironment(_ env: [String: String]) throws -> SweepShard? {
+        func number(_ name: String) throws -> Int? {
+            guard let text = env[name], !text.isEmpty, text != "undefined" else { return nil }
+            guard let v = Int(text) else { throw InputError(name, "'\(text)' is not a whole number") }
+            return v
+        }
+        if let id = try number("SLURM_ARRAY_TASK_ID") {
+            let low = try number("SLURM_ARRAY_TASK_MIN") ?? 0
+            let count: Int
+            if let c = try number("SLURM_ARRAY_TASK_COUNT"), low == 0 { count = c } else if let high = try number("SLURM_ARRAY_TASK_MAX") {
+                count = high - low + 1
+            } else if let c = try number("SLURM_ARRAY_TASK_COUNT") { count = c } else {
+                throw InputError("SLURM_ARRAY_TASK_COUNT", "is not set: cannot tell how many shards the array has (give --shard I/N)")
+            }
+            guard id - low >= 0, id - low < count else {
+                throw InputError("SLURM_ARRAY_TASK_ID", "\(id) lies outside the array's \(count) tasks from \(low) (give --shard I/N)")
+            }
+            return SweepShard(index: id - low, count: count)
+        }
+        if let id = try number("SGE_TASK_ID") {
+            let first = try number("SGE_TASK_FIRST") ?? 1, step = try number("SGE_TASK_STEPSIZE") ?? 1
+            guard let last = try number("SGE_TASK_LAST") else { throw InputError("SGE_TASK_LAST", "is not set (give --shard I/N)") }
+            guard step >= 1 else { throw InputError("SGE_TASK_STEPSIZE", "must be at least 1") }
+            let count = (last - first) / step + 1, index = (id - first) / step
+            guard index >= 0, index < count, (id - first) % step == 0 else {
+                throw InputError("SGE_TASK_ID", "\(id) is not a task of \(first)-\(last):\(step) (give --shard I/N)")
+            }
+            return SweepShard(index: index, count: count)
+        }
+        return nil
+    }
+
+    public func contains(_ k: Int) -> Bool { k % count == index }
+
+    public var description: String { "\(index)/\(count)" }
+}
+
+/// The local executor of a sweep (`reluflow sweep`): runs the runs of one shard that are not
+/// complete, `jobs` worker processes at a time, each this same `reluflow` executable running the
+/// sweep's command into `runs/<id>/`. A run is taken only under its lock (`RunLock`), and only
+/// when its folder says it is not done (`SweepFolder.state`), so that executors may run at once
+/// on one sweep (shards, a resubmitted array) and a rerun does only what is left: interrupted runs
+/// are resumed (`--resume`, when the command can), failed ones retried only with `retryFailed`.
+///
+/// A stop request (`shouldStop`: SIGINT/SIGTERM/SIGHUP) launches nothing more and passes the
+/// signal on to the workers still running (they live in their own process group, so a terminal's
+/// Ctrl-C reaches them once, through here; a worker signalled directly, as by a scheduler, has half
+/// a second to end first), which write their folders as interrupted.
+public final class SweepExecutor: @unchecked Sendable {
+    public struct Progress: Sendable {
+        public var total = 0
+        /// Runs complete (done before, or by this executor).
+        public var done = 0
+        public var failed = 0
+        public var running = 0
+        /// Runs left to this executor that it has not taken yet.
+        public var pending = 0
+        /// Seconds since the first launch and runs finished by this executor since.
+        public var elapsed = 0.0
+        public var finishedHere = 0
+        /// Estimated seconds left (nil until a run has finished here).
+        public var eta: Double? {
+            guard finishedHere > 0 else { return nil }
+            return elapsed / Double(finishedHere) * Double(pending + running)
+        }
+    }
+
+    public struct Failure: Sendable {
+        public let id: String
+        public let values: [JSONValue]
+        public let message: String
+    }
+
+    public struct Outcome: Sendable {
+        public var progress = Progress()
+        /// Runs this executor completed (run or resumed to the end) and analysed.
+        public var ran = 0
+        /// Runs complete before it started.
+        public var skipped = 0
+        /// Failed runs of the shard (new failures and earlier ones not retried).
+        public var failures: [Failure] = []
+        /// Runs left interrupted (a stop request).
+        public var interrupted = 0
+        /// Runs whose lock another process held.
+        public var busy = 0
+        /// Seconds spent by this executor outside waiting for workers (expansion excluded).
+        public var bookkeepingSeconds = 0.0
+    }
+
+    public let folder: SweepFolder
+    public let command: any SweepCommand
+    public let executable: String
+    public var jobs = 1
+    public var shard = SweepShard.whole
+    public var analyze = false
+    public var retryFailed = false
+    /// Extra arguments for every worker of a fresh run (e.g. `--checkpoint-every 10` for simulate).
+    public var workerArguments: [String] = []
+    public var shouldStop: @Sendable () -> Bool = { false }
+    /// The signal passed on to the workers at a stop request.
+    public var stopSignal: @Sendable () -> Int32 = { SIGTERM }
+    public var progress: (Progress) -> Void = { _ in }
+
+    public let grid: SweepGrid
+    private let gridIndex: [String: Int]
+
+    /// `expansion` is the grid's own (`grid.expand()`), of which the folder's manifest is the same
+    /// runs or a part (an earlier manifest is never larger: `SweepFolder.prepare`).
+    public init(folder: SweepFolder, grid: SweepGrid, expansion: SweepManifest, executable: String) {
+        self.folder = folder
+        self.grid = grid
+        self.command = grid.command
+        self.executable = executable
+        gridIndex = Dictionary(expansion.runs.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    private enum Step { case run, resume, analyze }
+
+    private struct Active {
+        let index: Int
+        let run: SweepManifest.Run
+        var step: Step
+        let lock: Int32
+        var pid: pid_t
+        var forwarded = false
+    }
+
+    /// Runs the shard; returns what happened (the caller turns failures and a stop into its exit status).
+    public func run() throws -> Outcome {
+        var outcome = Outcome()
+        let runs = folder.manifest.runs
+        var queue = runs.indices.filter { shard.contains($0) }[...]
+        outcome.progress.total = queue.count
+        outcome.progress.pending = queue.count
+        try RunFolder.makeDirectory(folder.runsPath)
+        try RunFolder.makeDirectory(folder.workPath)
+
+        let finished = FinishedQueue()
+        var active: [pid_t: Active] = [:]
+        var started: Date? = nil
+        var stopAt: Date? = nil
+        var lastReport = Date.distantPast
+        let clock = BookkeepingClock()
+
+        func report(force: Bool = false) {
+            let now = Date()
+            guard force || now.timeIntervalSince(lastReport) >= 0.2 else { return }
+            lastReport = now
+            outcome.progress.running = active.count
+            outcome.progress.elapsed = started.map { now.timeIntervalSince($0) } ?? 0
+            progress(outcome.progress)
+        }
+
+        func spawnStep(_ a: inout Active) throws {
+            let out = folder.runPath(a.run.id)
+            let arguments: [String]
+            switch a.step {
+            case .run:
+                let configPath = (folder.workPath as NSString).appendingPathComponent("\(a.run.id).json")
+                try RunFolder.writeFile(configPath, Data(try configText(ofRun: a.index).utf8))
+                arguments = command.arguments(config: configPath, out: out) + workerArguments
+            case .resume:
+                arguments = command.resumeArguments(folder: out)
+            case .analyze:
+                arguments = ["analyze", out]
+            }
+            let log = (folder.workPath as NSString).appendingPathComponent("\(a.run.id).log")
+            a.pid = try Self.spawn(executable, arguments, log: log, lock: a.lock, append: a.step == .analyze)
+            let pid = a.pid
+            Thread.detachNewThread {
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                finished.push(pid, status)
+            }
+        }
+
+        func close(_ a: Active) {
+            let work = folder.workPath as NSString
+            unlink(work.appendingPathComponent("\(a.run.id).json"))
+            unlink(work.appendingPathComponent("\(a.run.id).log"))
+            Glibc.close(a.lock)
+        }
+
+        func fail(_ a: Active, _ message: String) {
+            let log = (folder.workPath as NSString).appendingPathComponent("\(a.run.id).log")
+            let output = (try? RunFolder.readFile(log)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            try? RunFolder.makeDirectory(folder.failuresPath)
+            let values = zip(folder.manifest.axes, a.run.values).map { "\($0) = \($1.text)" }.joined(separator: ", ")
+            try? RunFolder.writeFile(folder.failurePath(a.run.id), Data("\(message)\nrun \(a.run.id): \(values)\n\(output)".utf8))
+            let last = output.split(separator: "\n").last { $0.hasPrefix("reluflow:") }.map(String.init) ?? output.split(separator: "\n").last.map(String.init) ?? ""
+            outcome.failures.append(Failure(id: a.run.id, values: a.run.values, message: last.isEmpty ? message : "\(message): \(last)"))
+            outcome.progress.failed += 1
+        }
+
+        while true {
+            clock.start()
+            if stopAt == nil, shouldStop() { stopAt = Date() }
+            if let stopAt, Date().timeIntervalSince(stopAt) > 0.5 {
+                for (pid, a) in active where !a.forwarded {
+                    kill(pid, stopSignal())
+                    active[pid]!.forwarded = true
+                }
+            }
+            // Finished workers.
+            while let (pid, status) = finished.pop() {
+                guard var a = active.removeValue(forKey: pid) else { continue }
+                let exited = (status & 0x7f) == 0, code = (status >> 8) & 0xff, signal = status & 0x7f
+                if exited && code == 0 && a.step != .analyze && analyze && stopAt == nil {
+                    a.step = .analyze
+                    do {
+                        try spawnStep(&a)
+                        active[a.pid] = a
+                        continue
+                    } catch {
+                        fail(a, "reluflow analyze could not start (\(error))")
+                        close(a)
+                        continue
+                    }
+                }
+                outcome.progress.finishedHere += 1
+                if exited && code == 0 && (a.step == .analyze || !analyze) {
+                    outcome.ran += 1
+                    outcome.progress.done += 1
+                    unlink(folder.failurePath(a.run.id))
+                } else if (exited && code == 0) || (exited && [129, 130, 143].contains(code)) || (!exited && signal != 0) {
+                    // Stopped by a signal (ours or the scheduler's): the run is interrupted, not failed.
+                    outcome.interrupted += 1
+                } else {
+                    let what = a.step == .analyze ? "reluflow analyze" : "reluflow \(command.name)"
+                    fail(a, exited ? "\(what) exited with status \(code)" : "\(what) was killed by signal \(signal)")
+                }
+                close(a)
+            }
+            // New runs.
+            while stopAt == nil, active.count < jobs, let k = queue.popFirst() {
+                outcome.progress.pending = queue.count
+                let run = runs[k]
+                guard let lock = try RunLock.acquire(sweep: folder.path, id: run.id) else {
+                    outcome.busy += 1
+                    continue
+                }
+                let state = folder.state(of: run, command: command, analyze: analyze, checkLock: false)
+                var step: Step
+                switch state {
+                case .completed:
+                    outcome.skipped += 1
+                    outcome.progress.done += 1
+                    Glibc.close(lock)
+                    continue
+                case .failed where !retryFailed:
+                    let record = (try? RunFolder.readFile(folder.failurePath(run.id))).map { String(decoding: $0, as: UTF8.self) }
+                    outcome.failures.append(Failure(id: run.id, values: run.values,
+                                                    message: "failed earlier (\(record?.split(separator: "\n").first.map(String.init) ?? "status failed in its summary.json")); "
+                                                        + "rerun with --retry-failed"))
+                    outcome.progress.failed += 1
+                    Glibc.close(lock)
+                    continue
+                case .unanalysed: step = .analyze
+                case .interrupted: step = command.resumable ? .resume : .run
+                case .failed, .missing, .stale, .running: step = .run
+                }
+                if started == nil { started = Date() }
+                var a = Active(index: k, run: run, step: step, lock: lock, pid: 0)
+                do {
+                    try spawnStep(&a)
+                } catch {
+                    Glibc.close(lock)
+                    throw error
+                }
+                active[a.pid] = a
+            }
+            clock.stop()
+            report()
+            if active.isEmpty && (queue.isEmpty || stopAt != nil) { break }
+            finished.wait(seconds: 0.1)
+        }
+        outcome.interrupted += stopAt == nil ? 0 : queue.count
+        outcome.progress.pending = 0
+        report(force: true)
+        outcome.bookkeepingSeconds = clock.seconds
+        rmdir(folder.workPath)
+        return outcome
+    }
+
+    /// The config text of the manifest's run `k`, as its worker reads it: from the grid, found by
+    /// the run's id (the manifest on disk keeps its order, which a grid listing the same values in
+    /// another order does not change).
+    private func configText(ofRun k: Int) throws -> String {
+        let id = folder.manifest.runs[k].id
+        guard let g = gridIndex[id] else { throw InputError("GRID", "has no run \(id) of the sweep's manifest") }
+        return try grid.config(of: g).text
+    }
+
+    /// Starts `executable` with `arguments` in its own process group, stdin from /dev/null,
+    /// stdout and stderr to `log`, and the run's lock as file descriptor 3 (so the lock lives as
+    /// long as the worker). OpenBLAS is kept to one thread per worker unless the environment says
+    /// otherwise (the executor's processes are the parallelism).
+    static func spawn(_ executable: String, _ arguments: [String], log: String, lock: Int32, append: Bool) throws -> pid_t {
+        let logFD = open(log, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o644)
+        guard logFD >= 0 else { throw FileError(path: log, action: "create", reason: String(cString: strerror(errno))) }
+        defer { Glibc.close(logFD) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, logFD, 1)
+        posix_spawn_file_actions_adddup2(&actions, logFD, 2)
+        posix_spawn_file_actions_adddup2(&actions, lock, 3)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, s) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var environment = ProcessInfo.processInfo.environment
+        if environment["OPENBLAS_NUM_THREADS"] == nil { environment["OPENBLAS_NUM_THREADS"] = "1" }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0)=\($1)") } + [nil]
+        defer { for p in argv { free(p) }; for p in envp { free(p) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard status == 0 else { throw FileError(path: executable, action: "run", reason: String(cString: strerror(status))) }
+        return pid
+    }
+}
+
+/// Worker exits reported by the waiting threads to the executor's loop.
+final class FinishedQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [(pid_t, Int32)] = []
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    func push(_ pid: pid_t, _ status: Int32) {
+        lock.lock()
+        items.append((pid, status))
+        lock.unlock()
+        semaphore.signal()
+    }
+
+    func pop() -> (pid_t, Int32)? {
+        lock.lock()
+        defer { lock.unlock() }
+        return items.isEmpty ? nil : items.removeFirst()
+    }
+
+    func wait(seconds: Double) {
+        _ = semaphore.wait(timeout: .now() + seconds)
+    }
+}
+
+/// Time the executor spends in its own work (the per-run overhead of the sweep machinery).
+final class BookkeepingClock {
+    private var since: UInt64 = 0
+    private(set) var seconds = 0.0
+    func start() { since = DispatchTime.now().uptimeNanoseconds }
+    func stop() { seconds += Double(DispatchTime.now().uptimeNanoseconds - since) / 1e9 }
+}

@@ -1,0 +1,232 @@
+import ArgumentParser
+import Foundation
+import ReluFlow
+
+/// `reluflow sweep GRID.json --out DIR`: many runs of one command, locally or as a Slurm job array.
+struct SweepSubcommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run a grid of simulate, train or curvature runs into one sweep folder (resumable; sharded; Slurm).",
+        discussion: """
+            GRID.json: {"command": "simulate", "base": {config}, "axes": {"network.init.seed": [0, 1, 2]}, "mode": "product"} \
+            ("zip": the k-th values together). The folder gets grid.json, manifest.json (run ids, axis values, hashes of \
+            the resolved configs) and runs/<id>/, one complete run folder each. Rerunning skips complete runs, resumes \
+            interrupted ones and reruns failed ones only with --retry-failed; a changed grid is refused (--extend adds runs). \
+            The shard comes from --shard or from a job array's environment (SLURM_ARRAY_TASK_ID/COUNT, SGE_TASK_*). \
+            Exit status: 0 every run of the shard complete, 1 some failed (listed), 2 bad input, 3 a file could not be \
+            written, 130/143/129 interrupted (rerun the same command to continue).
+            """)
+
+    @Argument(help: "The grid file (JSON).")
+    var grid: String
+
+    @Option(help: "The sweep folder (default: sweeps/<grid name>).")
+    var out: String?
+
+    @Option(parsing: .unconditional, help: "Worker processes at once (default: SLURM_CPUS_PER_TASK in a Slurm job, else the number of cores).")
+    var jobs: WholeNumber?
+
+    @Option(help: ArgumentHelp("Run only every N-th run from I (0 ≤ I < N).", valueName: "I/N"))
+    var shard: String?
+
+    @Flag(help: "Analyse every run (reluflow analyze) after it completes; collect then adds the analysis figures.")
+    var analyze = false
+
+    @Flag(help: "Run again the runs that failed before.")
+    var retryFailed = false
+
+    @Flag(help: "Accept a grid that adds runs to the sweep in --out (every earlier run unchanged).")
+    var extend = false
+
+    @Flag(help: "No progress bar.")
+    var quiet = false
+
+    @Flag(help: "Write DIR/sweep.sbatch (a job array over shards) and DIR/collect.sbatch, submit both (collect after the array).")
+    var slurm = false
+
+    @Flag(help: "With --slurm: write the scripts without submitting them.")
+    var dryRun = false
+
+    @Option(parsing: .unconditional, help: "With --slurm: array tasks (default: min(runs, 100)).")
+    var shards: WholeNumber?
+
+    @Option(parsing: .unconditional, help: "With --slurm: at most this many tasks at once (%K; default: all).")
+    var throttle: WholeNumber?
+
+    @Option(help: "With --slurm: #SBATCH --partition.")
+    var partition: String?
+
+    @Option(help: "With --slurm: #SBATCH --time (per task).")
+    var time: String?
+
+    @Option(help: "With --slurm: #SBATCH --mem (per task).")
+    var mem: String?
+
+    @Option(parsing: .unconditional, help: "With --slurm: #SBATCH --cpus-per-task (each task's worker processes; default 1).")
+    var cpusPerTask: WholeNumber?
+
+    @Option(help: ArgumentHelp("With --slurm: a further #SBATCH line (repeatable), e.g. '--account=abc'.", valueName: "line"))
+    var sbatchLine: [String] = []
+
+    func run() throws {
+        let sweepGrid = try SweepGrid.load(path: grid)
+        let gridBytes = try RunFolder.readFile(grid)
+        let outPath = out ?? "sweeps/" + ((grid as NSString).lastPathComponent as NSString).deletingPathExtension
+        let givenShard = try shard.map { try SweepShard(parsing: $0) }
+        if let jobs, jobs.value < 1 { throw InputError("--jobs", "must be at least 1") }
+        if !slurm {
+            for (name, given) in [("--dry-run", dryRun), ("--shards", shards != nil), ("--throttle", throttle != nil), ("--partition", partition != nil),
+                                  ("--time", time != nil), ("--mem", mem != nil), ("--cpus-per-task", cpusPerTask != nil),
+                                  ("--sbatch-line", !sbatchLine.isEmpty)] where given {
+                throw InputError(name, "belongs to --slurm")
+            }
+        }
+        let started = Date()
+        let expansion = try sweepGrid.expand()
+        let expandSeconds = Date().timeIntervalSince(started)
+        let folder = try SweepFolder.prepare(outPath, gridBytes: gridBytes, manifest: expansion, extend: extend)
+        if slurm { return try submit(folder: folder) }
+
+        let env = ProcessInfo.processInfo.environment
+        let chosenShard = try givenShard ?? SweepShard.fromEnvironment(env) ?? .whole
+        let executor = SweepExecutor(folder: folder, grid: sweepGrid, expansion: expansion, executable: Self.executablePath())
+        executor.jobs = jobs?.value ?? env["SLURM_CPUS_PER_TASK"].flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
+        executor.shard = chosenShard
+        executor.analyze = analyze
+        executor.retryFailed = retryFailed
+        executor.shouldStop = { Interrupt.requested }
+        executor.stopSignal = { Interrupt.signalNumber == 0 ? SIGTERM : Interrupt.signalNumber }
+        let bar = SweepProgressBar(quiet: quiet)
+        executor.progress = bar.show
+        let outcome = try executor.run()
+        bar.clear()
+
+        let shardText = chosenShard == .whole ? "" : " (shard \(chosenShard))"
+        var line = "sweep \(outPath)\(shardText): \(outcome.progress.total) runs: \(outcome.ran) ran, \(outcome.skipped) already complete, "
+            + "\(outcome.failures.count) failed"
+        if outcome.interrupted > 0 { line += ", \(outcome.interrupted) interrupted" }
+        if outcome.busy > 0 { line += ", \(outcome.busy) being run by another process" }
+        line += String(format: " (expansion %.3g s; bookkeeping %.3g ms per run)", expandSeconds,
+                       1e3 * outcome.bookkeepingSeconds / Double(max(1, outcome.ran + outcome.skipped + outcome.failures.count)))
+        print(line)
+        for failure in outcome.failures.prefix(20) {
+            let values = zip(folder.manifest.axes, failure.values).map { "\($0) = \($1.text)" }.joined(separator: ", ")
+            print("  failed \(failure.id) (\(values)): \(failure.message)")
+        }
+        if outcome.failures.count > 20 { print("  … and \(outcome.failures.count - 20) more (see \(outPath)/failures/)") }
+        if Interrupt.requested {
+            throw RunFailure(message: "interrupted by \(Interrupt.signalName); the runs in flight are written as interrupted; "
+                             + "rerun the same command to continue", status: Interrupt.exitStatus)
+        }
+        if !outcome.failures.isEmpty {
+            throw RunFailure(message: "\(outcome.failures.count) run(s) failed (records in \(outPath)/failures/; rerun with --retry-failed)", status: 1)
+        }
+    }
+
+    /// `--slurm`: the scripts written into the sweep folder, then submitted (unless --dry-run).
+    private func submit(folder: SweepFolder) throws {
+        let count = folder.manifest.runs.count
+        let tasks = min(shards?.value ?? min(count, 100), count)
+        guard tasks >= 1 else { throw InputError("--shards", "must be at least 1") }
+        var script = SlurmScript(executable: Self.executablePath(), grid: RunFolder.absoluteOutputPath(grid),
+                                 folder: RunFolder.absoluteOutputPath(folder.path), tasks: tasks)
+        script.throttle = throttle?.value
+        script.partition = partition
+        script.time = time
+        script.mem = mem
+        script.cpusPerTask = cpusPerTask?.value
+        script.extraLines = sbatchLine
+        script.sweepOptions = (analyze ? ["--analyze"] : []) + (retryFailed ? ["--retry-failed"] : []) + ["--quiet"]
+        try FileManager.default.createDirectory(atPath: (folder.path as NSString).appendingPathComponent("logs"), withIntermediateDirectories: true)
+        try RunFolder.add([("sweep.sbatch", Data(script.sweepScript.utf8)), ("collect.sbatch", Data(script.collectScript.utf8))],
+                          to: folder.path, field: "--out")
+        let sweepPath = (folder.path as NSString).appendingPathComponent("sweep.sbatch")
+        let collectPath = (folder.path as NSString).appendingPathComponent("collect.sbatch")
+        print("written: \(sweepPath), \(collectPath) (\(count) runs in \(tasks) array tasks)")
+        if dryRun {
+            print("submit with: jobid=$(sbatch --parsable \(sweepPath)) && sbatch --dependency=afterany:${jobid%%;*} \(collectPath)")
+            return
+        }
+        guard let sbatch = Self.onPath("sbatch") else {
+            throw InputError("--slurm", "sbatch is not on PATH (no Slurm here?); the scripts are written: submit them on the cluster with "
+                             + "jobid=$(sbatch --parsable \(sweepPath)) && sbatch --dependency=afterany:${jobid%%;*} \(collectPath)")
+        }
+        let arrayJob = try Self.sbatch(sbatch, ["--parsable", sweepPath])
+        let collectJob = try Self.sbatch(sbatch, ["--parsable", "--dependency=afterany:\(arrayJob)", collectPath])
+        print("submitted: array job \(arrayJob) (\(tasks) tasks), collect job \(collectJob) after it")
+        print("follow with: squeue -j \(arrayJob),\(collectJob); logs in \(folder.path)/logs/; "
+              + "the table appears in \(folder.path)/sweep.csv when job \(collectJob) has run")
+        print("resubmit the same command to continue runs a time limit or preemption stopped")
+    }
+
+    /// `sbatch ARGS`: the job id it prints (`--parsable`: "id" or "id;cluster").
+    static func sbatch(_ path: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        do { try process.run() } catch { throw FileError(path: path, action: "run", error: error) }
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let id = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ";").first.map(String.init) ?? ""
+        guard process.terminationStatus == 0, !id.isEmpty, id.allSatisfy(\.isNumber) else {
+            throw RunFailure(message: "sbatch \(arguments.joined(separator: " ")) failed (status \(process.terminationStatus)): "
+                             + errors.trimmingCharacters(in: .whitespacesAndNewlines), status: 1)
+        }
+        return id
+    }
+
+    static func onPath(_ name: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// This executable's absolute path (the workers run it).
+    static func executablePath() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
+
+/// The sweep's progress on stderr: a self-overwriting bar on a terminal, otherwise (a batch log)
+/// one line every 30 seconds.
+final class SweepProgressBar: @unchecked Sendable {
+    let quiet: Bool
+    let terminal: Bool
+    private var lastLine = Date.distantPast
+
+    init(quiet: Bool) {
+        self.quiet = quiet
+        terminal = isatty(STDERR_FILENO) != 0
+    }
+
+    func show(_ p: SweepExecutor.Progress) {
+        guard !quiet else { return }
+        if !terminal {
+            guard Date().timeIntervalSince(lastLine) >= 30 else { return }
+            lastLine = Date()
+        }
+        let width = 24
+        let filled = p.total == 0 ? width : min(width, width * (p.done + p.failed) / max(1, p.total))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        var text = "[\(bar)] \(p.done)/\(p.total) done, \(p.failed) failed, \(p.running) running"
+        if let eta = p.eta { text += ", ETA " + Self.duration(eta) }
+        FileHandle.standardError.write(Data((terminal ? "\r" + text + "\u{1B}[K" : text + "\n").utf8))
+    }
+
+    func clear() {
+        guard !quiet, terminal else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+
+    static func duration(_ s: Double) -> String {
+        if s < 60 { return String(format: "%.0fs", s) }
+        if s < 3600 { return String(format: "%dm%02ds", Int(s) / 60, Int(s) % 60) }
+        return String(format: "%dh%02dm", Int(s) / 3600, (Int(s) % 3600) / 60)
+    }
+}
