@@ -18,6 +18,23 @@ enum Interrupt {
         }
     }
 
+    /// A sweep's worker (`RELUFLOW_SWEEP_PARENT` = the executor's pid, set by `SweepExecutor`)
+    /// stops as on SIGTERM when its executor is gone (killed outright, SIGKILL): its run is then
+    /// written as interrupted, and the lock it holds is released, instead of the run going on
+    /// unattended. Checked four times a second.
+    static func watchSweepParent() {
+        guard let text = ProcessInfo.processInfo.environment["RELUFLOW_SWEEP_PARENT"], let parent = Int32(text) else { return }
+        Thread.detachNewThread {
+            while true {
+                if getppid() != parent {
+                    if Interrupt.received == 0 { Interrupt.received = SIGTERM }
+                    return
+                }
+                usleep(250_000)
+            }
+        }
+    }
+
     static var requested: Bool { received != 0 }
 
     /// The signal that asked the run to stop (0: none).

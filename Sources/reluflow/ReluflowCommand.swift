@@ -18,6 +18,7 @@ struct ReluflowCommand: ParsableCommand {
     static func main() {
         // First of all, so that a Ctrl-C at any moment of a run stops it cleanly.
         Interrupt.install()
+        Interrupt.watchSweepParent()
         let arguments = Array(CommandLine.arguments.dropFirst())
         do {
             var command = try parseAsRoot(arguments)

@@ -285,14 +285,19 @@ public indirect enum JSONValue: Equatable, Sendable {
     }
 }
 
-/// A 64-bit FNV-1a hash of text, as 16 hex digits: run ids and config hashes. Fixed by its
-/// definition (not Swift's per-process seeded `Hasher`), so the same on every machine.
+/// A 64-bit hash of text, as 16 hex digits: run ids and config hashes. FNV-1a over the UTF-8
+/// bytes, then SplitMix64's finaliser (so that texts differing in their last byte get unlike
+/// ids). Fixed by its definition (not Swift's per-process seeded `Hasher`), so the same on every
+/// machine; Tests/ReluFlowTests/SweepTests.swift checks it against a Python transcription.
 public func stableHash(_ text: String) -> String {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in text.utf8 {
         h ^= UInt64(byte)
         h = h &* 0x0000_0100_0000_01B3
     }
+    h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    h = (h ^ (h >> 27)) &* 0x94D0_49BB_1331_11EB
+    h ^= h >> 31
     let hex = String(h, radix: 16)
     return String(repeating: "0", count: 16 - hex.count) + hex
 }

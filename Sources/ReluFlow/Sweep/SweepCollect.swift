@@ -5,7 +5,7 @@ import Foundation
 /// - `sweep.csv`: one row per run of the manifest, in its order: `id`, one column per axis (the
 ///   value's JSON text), `status` (`SweepFolder.RunState`), then every figure of the runs'
 ///   `summary.json` that is a number, a string or a boolean (nested objects flattened with `.`,
-///   lists left out), and with analysis the verdict's figures of `analysis.json` as `analysis.…`;
+///   lists left out but `segments`, counted: 2 or more for a resumed run), and with analysis the verdict's figures of `analysis.json` as `analysis.…`;
 ///   figure columns sorted by name, so the order is the same for every sweep with the same figures.
 /// - `groups.csv`: per group of runs with equal values of the `by` axes (completed runs only):
 ///   the axes, `runs`, and per numeric figure its median and quartiles (`.median`, `.q1`, `.q3`;
@@ -32,6 +32,9 @@ public struct SweepCollection: Sendable {
                 switch v {
                 case .number, .string, .bool: out[name] = v
                 case .object where depth == 0: add(v, prefix: name + ".", depth: 1)
+                // A flow run's parts: more than one when it was resumed (its step counts then differ
+                // from an uninterrupted run's; its state agrees to the integration's error).
+                case .array(let parts) where name == "segments": out[name] = .number(Double(parts.count))
                 default: break
                 }
             }

@@ -127,6 +127,9 @@ public final class SweepExecutor: @unchecked Sendable {
     public var retryFailed = false
     /// Extra arguments for every worker of a fresh run (e.g. `--checkpoint-every 10` for simulate).
     public var workerArguments: [String] = []
+    /// Seconds to wait for runs of the shard that other processes hold before giving up on them
+    /// (they are then reported as `busy`).
+    public var waitForOthers = 3600.0
     public var shouldStop: @Sendable () -> Bool = { false }
     /// The signal passed on to the workers at a stop request.
     public var stopSignal: @Sendable () -> Int32 = { SIGTERM }
@@ -161,6 +164,8 @@ public final class SweepExecutor: @unchecked Sendable {
         var outcome = Outcome()
         let runs = folder.manifest.runs
         var queue = runs.indices.filter { shard.contains($0) }[...]
+        var deferred: [Int] = []
+        var waitingSince: Date? = nil
         outcome.progress.total = queue.count
         outcome.progress.pending = queue.count
         try RunFolder.makeDirectory(folder.runsPath)
@@ -267,7 +272,9 @@ public final class SweepExecutor: @unchecked Sendable {
                 outcome.progress.pending = queue.count
                 let run = runs[k]
                 guard let lock = try RunLock.acquire(sweep: folder.path, id: run.id) else {
-                    outcome.busy += 1
+                    // Another process runs it: looked at again once the rest is done (and its state
+                    // then decides), so that a finished executor leaves no run of its shard running.
+                    deferred.append(k)
                     continue
                 }
                 let state = folder.state(of: run, command: command, analyze: analyze, checkLock: false)
@@ -302,10 +309,22 @@ public final class SweepExecutor: @unchecked Sendable {
             }
             clock.stop()
             report()
+            if active.isEmpty && queue.isEmpty && !deferred.isEmpty && stopAt == nil {
+                if waitingSince == nil { waitingSince = Date() }
+                if Date().timeIntervalSince(waitingSince!) > waitForOthers {
+                    outcome.busy = deferred.count
+                    deferred.removeAll()
+                } else {
+                    usleep(200_000)
+                    queue = deferred[...]
+                    deferred.removeAll()
+                    continue
+                }
+            }
             if active.isEmpty && (queue.isEmpty || stopAt != nil) { break }
             finished.wait(seconds: 0.1)
         }
-        outcome.interrupted += stopAt == nil ? 0 : queue.count
+        outcome.interrupted += stopAt == nil ? 0 : queue.count + deferred.count
         outcome.progress.pending = 0
         report(force: true)
         outcome.bookkeepingSeconds = clock.seconds
@@ -351,6 +370,8 @@ public final class SweepExecutor: @unchecked Sendable {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var environment = ProcessInfo.processInfo.environment
         if environment["OPENBLAS_NUM_THREADS"] == nil { environment["OPENBLAS_NUM_THREADS"] = "1" }
+        // The worker stops (as on SIGTERM) when this process is gone (reluflow's Interrupt.swift).
+        environment["RELUFLOW_SWEEP_PARENT"] = String(getpid())
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0)=\($1)") } + [nil]
         defer { for p in argv { free(p) }; for p in envp { free(p) } }

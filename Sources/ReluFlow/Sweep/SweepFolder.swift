@@ -29,6 +29,7 @@ public struct SweepFolder: Sendable {
     public static func prepare(_ path: String, gridBytes: Data, manifest: SweepManifest, extend: Bool = false,
                                field: String = "--out") throws -> SweepFolder {
         try RunFolder.checkOutputPath(path, field: field)
+        let path = RunFolder.absoluteOutputPath(path)
         let fm = FileManager.default
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: path, isDirectory: &isDir) {
@@ -78,6 +79,7 @@ public struct SweepFolder: Sendable {
 
     /// Opens an existing sweep folder (for `collect`, `plot`).
     public static func open(_ path: String, field: String = "DIR") throws -> SweepFolder {
+        let path = RunFolder.absoluteOutputPath(path)
         let marker = try OutputMarker.read(folder: path, field: field)
         guard marker.kind == kind else { throw InputError(field, "\(path) is a ReluFlow \(marker.kind) output, not a sweep folder") }
         let manifestPath = (path as NSString).appendingPathComponent(SweepManifest.fileName)

@@ -1,0 +1,376 @@
+import Foundation
+import XCTest
+@testable import ReluFlow
+
+/// `reluflow sweep` and `collect` (issue 19): expansion, ids and hashes, bad input, the local
+/// executor interrupted and resumed, shards, locks, collect.
+final class SweepTests: XCTestCase {
+    // MARK: Helpers
+
+    /// A sweep grid file in `dir`.
+    func writeGrid(_ text: String, in dir: URL, name: String = "grid.json") throws -> String {
+        let url = dir.appendingPathComponent(name)
+        try Data(text.utf8).write(to: url)
+        return url.path
+    }
+
+    func parse(_ text: String, folder: String = "/tmp") throws -> SweepGrid {
+        try SweepGrid.parse(Data(text.utf8), source: "grid.json", folder: folder)
+    }
+
+    /// A CSV table as rows of fields (the test tables hold no quoted fields), keyed by column.
+    func table(_ path: URL) throws -> [[String: String]] {
+        let lines = try String(contentsOf: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        guard let header = lines.first else { return [] }
+        return lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
+    }
+
+    /// Columns that measure the machine, not the run.
+    func isTiming(_ column: String) -> Bool { column == "wallSeconds" || column.hasPrefix("stepperSeconds.") }
+
+    /// Asserts two collected tables are equal, timing columns aside, bitwise (as text: every
+    /// number is written in its shortest round-trip form).
+    func assertSameTable(_ a: [[String: String]], _ b: [[String: String]], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, "rows", file: file, line: line)
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line)
+            for (k, v) in x where !isTiming(k) {
+                XCTAssertEqual(v, y[k], "run \(x["id"] ?? "?"), column \(k)", file: file, line: line)
+            }
+        }
+    }
+
+    // MARK: Ids and hashes
+
+    /// The id hash is fixed by its definition: values from a Python transcription (FNV-1a 64 over
+    /// the UTF-8 bytes, SplitMix64's finaliser) of `stableHash`, and of `json.dumps(sort_keys=True,
+    /// separators=(',', ':'), ensure_ascii=False)` for the canonical text.
+    func testStableHashAndRunIDAgreeWithPythonTranscription() throws {
+        XCTAssertEqual(stableHash(""), "f52a15e9a9b5e89b")
+        XCTAssertEqual(stableHash("hello"), "16fe05a1c75bcd0f")
+        XCTAssertEqual(SweepGrid.runID(paths: ["train.method", "network.init.seed"], values: [.string("gd"), .number(0)]), "fc568881b060a3b8")
+        XCTAssertEqual(SweepGrid.runID(paths: ["flow.T", "data.target.function"], values: [.number(1e3), .string("sin(pi*x) ü")]), "2437f41185539e6c")
+        // Canonical numbers: 1000, 1e3 and 1000.0 are one value; 0.1 its shortest form.
+        let a = try JSONValue.parse(Data("{\"b\":[1000.0,1e-1],\"a\":{\"y\":true,\"x\":null}}".utf8), source: "t")
+        XCTAssertEqual(a.canonical, "{\"a\":{\"x\":null,\"y\":true},\"b\":[1000,0.1]}")
+    }
+
+    func testProductAndZipCountsAndStableIDs() throws {
+        let product = try parse("""
+            {"command": "train", "base": {"example": "sine", "train": {"iterations": 5}},
+             "axes": {"network.init.seed": [0, 1, 2], "train.method": ["gd", "adam"], "network.width": [3, 4]}}
+            """)
+        XCTAssertEqual(product.count, 12)
+        let m1 = try product.expand()
+        XCTAssertEqual(m1.runs.count, 12)
+        XCTAssertEqual(Set(m1.runs.map(\.id)).count, 12)
+        // Last axis fastest (itertools.product order).
+        XCTAssertEqual(m1.runs[1].values, [.number(0), .string("gd"), .number(4)])
+        XCTAssertEqual(m1.runs[2].values, [.number(0), .string("adam"), .number(3)])
+        // Again, from the same text: the same manifest, bytes and all.
+        XCTAssertEqual(try product.expand().encoded(), m1.encoded())
+        // Axes in another order, values in another order, more values: the same runs keep their ids and hashes.
+        let reordered = try parse("""
+            {"command": "train", "base": {"example": "sine", "train": {"iterations": 5}},
+             "axes": {"train.method": ["adam", "gd"], "network.width": [4, 3], "network.init.seed": [2, 1, 0, 7]}}
+            """).expand()
+        XCTAssertEqual(reordered.runs.count, 16)
+        let byID = Dictionary(uniqueKeysWithValues: reordered.runs.map { ($0.id, $0.hash) })
+        for run in m1.runs { XCTAssertEqual(byID[run.id], run.hash, "run \(run.id)") }
+
+        let zipped = try parse("""
+            {"command": "simulate", "base": {"example": "sine", "flow": {"T": 10}}, "mode": "zip",
+             "axes": {"network.init.seed": [0, 1, 2], "network.width": [3, 4, 5]}}
+            """)
+        XCTAssertEqual(zipped.count, 3)
+        XCTAssertEqual(try zipped.expand().runs.map(\.values), [[.number(0), .number(3)], [.number(1), .number(4)], [.number(2), .number(5)]])
+        // No axes: one run, the base.
+        XCTAssertEqual(try parse("{\"command\": \"simulate\", \"base\": {\"example\": \"sine\"}}").expand().runs.count, 1)
+    }
+
+    /// The hash is that of the resolved config: equal exactly when the run is the same run.
+    func testHashChangesExactlyWhenResolvedConfigChanges() throws {
+        func hash(_ base: String, _ axes: String = "{}", command: String = "simulate") throws -> String {
+            try parse("{\"command\": \"\(command)\", \"base\": \(base), \"axes\": \(axes)}").expand().runs[0].hash
+        }
+        let plain = try hash("{\"example\": \"sine\", \"flow\": {\"T\": 100}}")
+        // Defaults written out, the same value set by an axis, or given as 1e2: the same run.
+        XCTAssertEqual(try hash("{\"example\": \"sine\", \"flow\": {\"T\": 1e2, \"rtol\": 1e-10, \"stepper\": \"auto\"}}"), plain)
+        XCTAssertEqual(try hash("{\"example\": \"sine\"}", "{\"flow.T\": [100]}"), plain)
+        // The same points given explicitly instead of by the target (data.origin is provenance only).
+        let (_, resolved) = try Example.named("sine").config.resolve()
+        let xs = resolved.data.x!.map { "[\(JSONValue.numberText($0[0]))]" }.joined(separator: ",")
+        let ys = resolved.data.y!.map { JSONValue.numberText($0) }.joined(separator: ",")
+        XCTAssertEqual(try hash("{\"example\": \"sine\", \"data\": {\"x\": [\(xs)], \"y\": [\(ys)]}, \"flow\": {\"T\": 100}}"), plain)
+        // Anything that changes the run changes the hash.
+        for change in ["{\"example\": \"sine\", \"flow\": {\"T\": 101}}",
+                       "{\"example\": \"sine\", \"flow\": {\"T\": 100, \"rtol\": 1e-9}}",
+                       "{\"example\": \"sine\", \"flow\": {\"T\": 100, \"samples\": {\"count\": 401}}}",
+                       "{\"example\": \"sine\", \"network\": {\"init\": {\"seed\": 1}}, \"flow\": {\"T\": 100}}",
+                       "{\"example\": \"sine\", \"data\": {\"target\": {\"function\": \"sin(pi*x)\", \"m\": 21, \"range\": [-1, 1]}}, \"flow\": {\"T\": 100}}"] {
+            XCTAssertNotEqual(try hash(change), plain, change)
+        }
+        // A train run: the default learning rate is resolved (1/ρ_H), so writing it out is the same run.
+        let gd = try hash("{\"example\": \"sine\", \"train\": {\"iterations\": 10}}", command: "train")
+        let (_, trained) = try RunConfig.decode(Data("{\"data\": {\"target\": {\"function\": \"sin(pi*x)\", \"m\": 20, \"range\": [-1, 1]}}, \"network\": {\"width\": 10, \"init\": {\"scheme\": \"he\", \"seed\": 0, \"scale\": 1, \"biasScale\": 0.1}}, \"train\": {\"iterations\": 10}}".utf8)).resolve()
+        XCTAssertEqual(try hash("{\"example\": \"sine\", \"train\": {\"iterations\": 10, \"lr\": \(trained.train!.lr!)}}", command: "train"), gd)
+        XCTAssertNotEqual(try hash("{\"example\": \"sine\", \"train\": {\"iterations\": 10, \"lr\": 0.01}}", command: "train"), gd)
+    }
+
+    func testShardsPartitionAndEnvironment() throws {
+        for n in 1...7 {
+            var seen = [Int](repeating: 0, count: 50)
+            for i in 0..<n {
+                let shard = try SweepShard(parsing: "\(i)/\(n)")
+                for k in 0..<50 where shard.contains(k) { seen[k] += 1 }
+            }
+            XCTAssertEqual(seen, [Int](repeating: 1, count: 50), "N = \(n)")
+        }
+        XCTAssertEqual(try SweepShard.fromEnvironment(["SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "5"]), SweepShard(index: 2, count: 5))
+        XCTAssertEqual(try SweepShard.fromEnvironment(["SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_MAX": "13"]),
+                       SweepShard(index: 2, count: 4))
+        XCTAssertEqual(try SweepShard.fromEnvironment(["SGE_TASK_ID": "3", "SGE_TASK_FIRST": "1", "SGE_TASK_LAST": "4", "SGE_TASK_STEPSIZE": "1"]),
+                       SweepShard(index: 2, count: 4))
+        XCTAssertNil(try SweepShard.fromEnvironment(["PATH": "/bin"]))
+        XCTAssertThrowsError(try SweepShard.fromEnvironment(["SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "5"])) {
+            XCTAssertEqual(($0 as? InputError)?.field, "SLURM_ARRAY_TASK_ID")
+        }
+        for bad in ["3/3", "-1/3", "0/0", "1", "a/b"] {
+            XCTAssertThrowsError(try SweepShard(parsing: bad)) { XCTAssertEqual(($0 as? InputError)?.field, "--shard", bad) }
+        }
+    }
+
+    /// numpy.quantile(xs, p) (linear): [1, 2, 4, 8] → q1 1.75, median 3, q3 5.
+    func testQuantilesAreNumpyLinear() {
+        XCTAssertEqual(SweepCollection.quantile([1, 2, 4, 8], 0.25), 1.75)
+        XCTAssertEqual(SweepCollection.quantile([1, 2, 4, 8], 0.5), 3)
+        XCTAssertEqual(SweepCollection.quantile([1, 2, 4, 8], 0.75), 5)
+        XCTAssertEqual(SweepCollection.quantile([7], 0.25), 7)
+    }
+
+    // MARK: Bad input (exit 2, the field named)
+
+    func testBadInputNamesTheField() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cases: [(String, String)] = [
+            ("{\"command\": \"simulate\", \"base\": {\"example\": \"sine\"}, \"axes\": {\"network.widht\": [3, 4]}}", "axes.network.widht"),
+            ("{\"command\": \"simulate\", \"base\": {\"example\": \"sine\"}, \"mode\": \"zip\", \"axes\": {\"network.width\": [3, 4], \"network.init.seed\": [0, 1, 2]}}", "axes.network.init.seed"),
+            ("{\"command\": \"simulate\", \"base\": {\"example\": \"sine\"}, \"axes\": {\"network.width\": []}}", "axes.network.width"),
+            ("{\"command\": \"simulate\", \"base\": {\"example\": \"sine\"}, \"axes\": {\"network.width\": [3, 3]}}", "axes.network.width[1]"),
+            ("{\"command\": \"simulate\", \"base\": {\"example\": \"sine\"}, \"axes\": {\"network.width\": [0]}}", "network.width"),
+            ("{\"command\": \"fly\", \"base\": {}}", "command"),
+            ("{\"command\": \"simulate\", \"base\": {\"example\": \"sine\"}, \"axis\": {}}", "axis"),
+        ]
+        for (k, (grid, field)) in cases.enumerated() {
+            let path = try writeGrid(grid, in: dir, name: "bad\(k).json")
+            let r = try runReluflow(["sweep", path, "--out", "s\(k)"], in: dir)
+            XCTAssertEqual(r.status, 2, grid)
+            XCTAssertTrue(r.stderr.contains("error: \(field):"), "\(field) not named: \(r.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("s\(k)").path), "nothing written for a bad grid")
+        }
+        let good = try writeGrid("{\"command\": \"train\", \"base\": {\"example\": \"sine\", \"network\": {\"width\": 3}, \"train\": {\"iterations\": 5}}, \"axes\": {\"network.init.seed\": [0, 1]}}", in: dir)
+        var r = try runReluflow(["sweep", good, "--out", "s", "--shard", "3/3"], in: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--shard: shard 3 is out of range"), r.stderr)
+        // A folder that is not a sweep is refused, whatever it holds.
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("mine"), withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: dir.appendingPathComponent("mine/notes.txt"))
+        r = try runReluflow(["sweep", good, "--out", "mine"], in: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--out:") && r.stderr.contains("notes.txt"), r.stderr)
+        XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent("mine/notes.txt"), encoding: .utf8), "x")
+        // --slurm without sbatch on PATH: a clear message, and the scripts written.
+        let process = Process()
+        process.executableURL = reluflowExecutable()
+        process.arguments = ["sweep", good, "--out", "sl", "--slurm"]
+        process.currentDirectoryURL = dir
+        process.environment = ["PATH": "/nonexistent", "HOME": dir.path]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 2)
+        XCTAssertTrue(message.contains("--slurm: sbatch is not on PATH"), message)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("sl/sweep.sbatch").path))
+        // A changed grid is refused; one that adds runs needs --extend, then runs only the new ones.
+        r = try runReluflow(["sweep", good, "--out", "s", "--jobs", "2", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let changed = try writeGrid("{\"command\": \"train\", \"base\": {\"example\": \"sine\", \"network\": {\"width\": 3}, \"train\": {\"iterations\": 6}}, \"axes\": {\"network.init.seed\": [0, 1]}}", in: dir, name: "changed.json")
+        r = try runReluflow(["sweep", changed, "--out", "s", "--extend"], in: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("GRID: is not the grid of the sweep") && r.stderr.contains("different resolved config"), r.stderr)
+        let more = try writeGrid("{\"command\": \"train\", \"base\": {\"example\": \"sine\", \"network\": {\"width\": 3}, \"train\": {\"iterations\": 5}}, \"axes\": {\"network.init.seed\": [0, 1, 2]}}", in: dir, name: "more.json")
+        r = try runReluflow(["sweep", more, "--out", "s"], in: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("adds 1 run(s)") && r.stderr.contains("--extend"), r.stderr)
+        r = try runReluflow(["sweep", more, "--out", "s", "--extend", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("3 runs: 1 ran, 2 already complete"), r.stdout)
+    }
+
+    // MARK: Executor
+
+    /// A failed run is recorded, the sweep goes on, exits 1 with a summary; a rerun does not run
+    /// it again unless --retry-failed.
+    func testFailuresRecordedAndRetriedOnlyWhenAsked() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // maxEvents 1: the sine run fails at its second event (exit 1, its folder written as failed).
+        let grid = try writeGrid("""
+            {"command": "simulate", "base": {"example": "sine", "network": {"width": 3}, "flow": {"T": 20, "samples": {"count": 20}}},
+             "axes": {"flow.maxEvents": [1, 1000000]}}
+            """, in: dir)
+        var r = try runReluflow(["sweep", grid, "--out", "s", "--jobs", "2", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stdout.contains("2 runs: 1 ran, 0 already complete, 1 failed"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("failed ") && r.stdout.contains("flow.maxEvents = 1"), r.stdout)
+        r = try runReluflow(["sweep", grid, "--out", "s", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stdout.contains("0 ran, 1 already complete, 1 failed") && r.stdout.contains("--retry-failed"), r.stdout)
+        r = try runReluflow(["sweep", grid, "--out", "s", "--quiet", "--retry-failed"], in: dir)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stdout.contains("0 ran, 1 already complete, 1 failed"), r.stdout)
+        r = try runReluflow(["collect", "s"], in: dir)
+        XCTAssertEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("partial: 1 of 2 runs not complete") && r.stderr.contains("(failed)"), r.stderr)
+        let rows = try table(dir.appendingPathComponent("s/sweep.csv"))
+        XCTAssertEqual(rows.map { $0["status"] }, ["failed", "completed"])
+    }
+
+    /// Shards 0/3, 1/3, 2/3 run separately into one folder collect to the unsharded sweep's table;
+    /// two executors of the whole sweep at once on one folder run each run once between them (the locks).
+    func testShardsUnionEqualsUnshardedAndLocksShareWork() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = try writeGrid("""
+            {"command": "train", "base": {"example": "sine", "network": {"width": 4}, "train": {"iterations": 200}},
+             "axes": {"network.init.seed": [0, 1, 2], "train.method": ["gd", "adam"]}}
+            """, in: dir)
+        var r = try runReluflow(["sweep", grid, "--out", "whole", "--jobs", "2", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try runReluflow(["collect", "whole", "--by", "train.method"], in: dir).status, 0)
+        for i in 0..<3 {
+            r = try runReluflow(["sweep", grid, "--out", "sharded", "--shard", "\(i)/3", "--jobs", "1", "--quiet"], in: dir)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("(shard \(i)/3): 2 runs: 2 ran"), r.stdout)
+            if i == 0 {
+                r = try runReluflow(["collect", "sharded"], in: dir)
+                XCTAssertTrue(r.stderr.contains("4 of 6 runs not complete"), r.stderr)
+            }
+        }
+        XCTAssertEqual(try runReluflow(["collect", "sharded", "--by", "train.method"], in: dir).status, 0)
+        assertSameTable(try table(dir.appendingPathComponent("whole/sweep.csv")), try table(dir.appendingPathComponent("sharded/sweep.csv")))
+        let groups = try table(dir.appendingPathComponent("whole/groups.csv"))
+        XCTAssertEqual(groups.map { $0["train.method"] }, ["gd", "adam"])
+        XCTAssertEqual(groups.map { $0["runs"] }, ["3", "3"])
+
+        // Two executors at once.
+        func start(_ out: String) throws -> (Process, Pipe) {
+            let p = Process()
+            p.executableURL = reluflowExecutable()
+            p.arguments = ["sweep", grid, "--out", out, "--jobs", "1", "--quiet"]
+            p.currentDirectoryURL = dir
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = Pipe()
+            try p.run()
+            return (p, pipe)
+        }
+        let (a, ao) = try start("twice"), (b, bo) = try start("twice")
+        let texts = [ao, bo].map { String(decoding: $0.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        a.waitUntilExit()
+        b.waitUntilExit()
+        XCTAssertEqual([a.terminationStatus, b.terminationStatus], [0, 0], texts.joined())
+        let ran = texts.map { text -> Int in
+            guard let range = text.range(of: #"(\d+) ran"#, options: .regularExpression) else { return -100 }
+            return Int(text[range].split(separator: " ")[0]) ?? -100
+        }
+        XCTAssertEqual(ran.reduce(0, +), 6, "each run once between the two executors: \(texts)")
+        XCTAssertEqual(try runReluflow(["collect", "twice"], in: dir).status, 0)
+        assertSameTable(try table(dir.appendingPathComponent("whole/sweep.csv")), try table(dir.appendingPathComponent("twice/sweep.csv")))
+    }
+
+    /// A local sweep killed at a random moment (SIGINT, SIGTERM, SIGKILL) and run again: every run
+    /// completes, none completed before is run again, and the table equals an uninterrupted
+    /// sweep's. A run resumed from its interruption takes other steps after it (its step counts
+    /// differ; `segments` says it was resumed), so its state is compared to the integration's
+    /// error: relative 1e-9 (rtol 1e-10 over a run whose dissipation defect is ~1e-11).
+    func testKilledSweepRerunCompletesEveryRunOnceAndEqualsUninterrupted() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = try writeGrid("""
+            {"command": "simulate", "base": {"example": "sine", "flow": {"T": 1000, "samples": {"count": 50}}},
+             "axes": {"network.init.seed": [0, 1, 2, 3, 4, 5]}}
+            """, in: dir)
+        let start = Date()
+        var r = try runReluflow(["sweep", grid, "--out", "reference", "--jobs", "2", "--quiet"], in: dir)
+        let duration = Date().timeIntervalSince(start)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try runReluflow(["collect", "reference"], in: dir).status, 0)
+        let reference = try table(dir.appendingPathComponent("reference/sweep.csv"))
+
+        var rng = SplitMix(state: UInt64(Date().timeIntervalSince1970))
+        let seed = rng.state
+        for (signal, expected) in [(SIGINT, Int32(130)), (SIGTERM, 143), (SIGKILL, -1)] {
+            let out = "killed-\(signal)"
+            let p = Process()
+            p.executableURL = reluflowExecutable()
+            p.arguments = ["sweep", grid, "--out", out, "--jobs", "2", "--quiet"]
+            p.currentDirectoryURL = dir
+            p.standardOutput = Pipe()
+            p.standardError = Pipe()
+            try p.run()
+            let delay = Double.random(in: 0.2...(0.8 * duration), using: &rng)
+            usleep(UInt32(delay * 1e6))
+            kill(p.processIdentifier, signal)
+            p.waitUntilExit()
+            let context = "signal \(signal) after \(delay) s (generator seed \(seed))"
+            if expected > 0 {
+                // Stopped cleanly, unless every run had already finished.
+                XCTAssertTrue([expected, 0].contains(p.terminationStatus), "\(context): status \(p.terminationStatus)")
+            }
+            // Workers of a SIGKILLed executor notice within a quarter second and stop: wait for
+            // their locks, then take the runs complete at this point, and their files' times.
+            if let sweep = try? SweepFolder.open(dir.appendingPathComponent(out).path) {
+                for _ in 0..<100 where sweep.manifest.runs.contains(where: { RunLock.isHeld(sweep: sweep.path, id: $0.id) }) { usleep(100_000) }
+            }
+            let runs = dir.appendingPathComponent("\(out)/runs")
+            var completed: [String: Date] = [:]
+            for id in (try? FileManager.default.contentsOfDirectory(atPath: runs.path)) ?? [] where !id.hasPrefix(".") {
+                let summary = runs.appendingPathComponent("\(id)/summary.json")
+                if let text = try? String(contentsOf: summary, encoding: .utf8), text.contains("\"status\" : \"completed\"") {
+                    completed[id] = try FileManager.default.attributesOfItem(atPath: summary.path)[.modificationDate] as? Date
+                }
+            }
+            r = try runReluflow(["sweep", grid, "--out", out, "--jobs", "2", "--quiet"], in: dir)
+            XCTAssertEqual(r.status, 0, "\(context): \(r.stdout) \(r.stderr)")
+            XCTAssertTrue(r.stdout.contains("\(6 - completed.count) ran, \(completed.count) already complete, 0 failed"), "\(context): \(r.stdout)")
+            for (id, time) in completed {
+                let now = try FileManager.default.attributesOfItem(atPath: runs.appendingPathComponent("\(id)/summary.json").path)[.modificationDate] as? Date
+                XCTAssertEqual(now, time, "\(context): run \(id) was complete and must not run again")
+            }
+            XCTAssertEqual(try runReluflow(["collect", out], in: dir).status, 0)
+            let rows = try table(dir.appendingPathComponent("\(out)/sweep.csv"))
+            print("\(context): \(completed.count) complete after the kill, \(rows.filter { $0["segments"] != "1" }.count) resumed")
+            XCTAssertEqual(rows.map { $0["status"] }, [String?](repeating: "completed", count: 6), context)
+            for (x, y) in zip(reference, rows) {
+                XCTAssertEqual(x["id"], y["id"])
+                if y["segments"] == "1" {
+                    for (k, v) in x where !isTiming(k) { XCTAssertEqual(v, y[k], "\(context): run \(x["id"]!), column \(k)") }
+                } else {
+                    // Resumed: the same events and end time; the state to the integration's error.
+                    for k in ["finalTime", "initialLoss", "events", "patternIntervals", "distinctPatterns", "status"] {
+                        XCTAssertEqual(x[k], y[k], "\(context): resumed run \(x["id"]!), column \(k)")
+                    }
+                    for k in ["finalLoss", "dissipated", "finalGradNorm"] {
+                        let a = Double(x[k]!)!, b = Double(y[k]!)!
+                        XCTAssertLessThanOrEqual(abs(a - b), 1e-9 * abs(a), "\(context): resumed run \(x["id"]!), column \(k)")
+                    }
+                }
+            }
+        }
+    }
+}
