@@ -65,7 +65,7 @@ struct SweepSubcommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "With --slurm: #SBATCH --cpus-per-task (each task's worker processes; default 1).")
     var cpusPerTask: WholeNumber?
 
-    @Option(help: ArgumentHelp("With --slurm: a further #SBATCH line (repeatable), e.g. '--account=abc'.", valueName: "line"))
+    @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp("With --slurm: a further #SBATCH line (repeatable), e.g. '--account=abc'.", valueName: "line"))
     var sbatchLine: [String] = []
 
     func run() throws {

@@ -18,26 +18,10 @@ final class SweepTests: XCTestCase {
         try SweepGrid.parse(Data(text.utf8), source: "grid.json", folder: folder)
     }
 
-    /// A CSV table as rows of fields (the test tables hold no quoted fields), keyed by column.
-    func table(_ path: URL) throws -> [[String: String]] {
-        let lines = try String(contentsOf: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        guard let header = lines.first else { return [] }
-        return lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
-    }
-
-    /// Columns that measure the machine, not the run.
-    func isTiming(_ column: String) -> Bool { column == "wallSeconds" || column.hasPrefix("stepperSeconds.") }
-
-    /// Asserts two collected tables are equal, timing columns aside, bitwise (as text: every
-    /// number is written in its shortest round-trip form).
+    func table(_ path: URL) throws -> [[String: String]] { try sweepTable(path) }
+    func isTiming(_ column: String) -> Bool { isTimingColumn(column) }
     func assertSameTable(_ a: [[String: String]], _ b: [[String: String]], file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.count, b.count, "rows", file: file, line: line)
-        for (x, y) in zip(a, b) {
-            XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line)
-            for (k, v) in x where !isTiming(k) {
-                XCTAssertEqual(v, y[k], "run \(x["id"] ?? "?"), column \(k)", file: file, line: line)
-            }
-        }
+        assertSameSweepTable(a, b, file: file, line: line)
     }
 
     // MARK: Ids and hashes
@@ -374,3 +358,26 @@ final class SweepTests: XCTestCase {
         }
     }
 }
+
+/// A CSV table as rows of fields (the test tables hold no quoted fields), keyed by column.
+func sweepTable(_ path: URL) throws -> [[String: String]] {
+    let lines = try String(contentsOf: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    guard let header = lines.first else { return [] }
+    return lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
+}
+
+/// Columns that measure the machine, not the run.
+func isTimingColumn(_ column: String) -> Bool { column == "wallSeconds" || column.hasPrefix("stepperSeconds.") }
+
+/// Asserts two collected tables are equal, timing columns aside, bitwise (as text: every
+/// number is written in its shortest round-trip form).
+func assertSameSweepTable(_ a: [[String: String]], _ b: [[String: String]], file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.count, b.count, "rows", file: file, line: line)
+    for (x, y) in zip(a, b) {
+        XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line)
+        for (k, v) in x where !isTimingColumn(k) {
+            XCTAssertEqual(v, y[k], "run \(x["id"] ?? "?"), column \(k)", file: file, line: line)
+        }
+    }
+}
+

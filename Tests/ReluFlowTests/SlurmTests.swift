@@ -1,0 +1,85 @@
+import Foundation
+import XCTest
+@testable import ReluFlow
+
+/// `reluflow sweep --slurm` on a real Slurm (issue 19 item 7): a one-node cluster on this machine
+/// (`.ci/slurm-up`: munged, slurmctld, slurmd; proctrack/linuxproc, task/none). The sweep is
+/// submitted as a job array with a dependent collect job; its table must equal the local
+/// executor's for the same grid, every figure bitwise (wall times aside). Skipped, saying so, only
+/// where Slurm is not installed (`.ci/setup` installs slurm-wlm and munge) or cannot be started
+/// (not root).
+final class SlurmTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func shell(_ command: String) -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", command]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        do { try p.run() } catch { return (-1, "\(error)") }
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    /// Makes sure a cluster answers; throws XCTSkip where Slurm cannot be had.
+    func requireSlurm() throws {
+        guard shell("command -v sbatch && command -v slurmctld && command -v slurmd && command -v munged").status == 0 else {
+            throw XCTSkip("Slurm is not installed here (sbatch, slurmctld, slurmd, munged): .ci/setup installs slurm-wlm and munge from Debian")
+        }
+        if shell("sinfo -h -N -o '%T' | grep -Eq '^(idle|mixed|allocated|completing)'").status == 0 { return }
+        guard getuid() == 0 else {
+            throw XCTSkip("Slurm is installed but no cluster answers, and starting one (.ci/slurm-up) needs root")
+        }
+        let up = shell("bash \(Self.root.path)/.ci/slurm-up")
+        XCTAssertEqual(up.status, 0, ".ci/slurm-up failed: \(up.output)")
+        if up.status != 0 { throw XCTSkip("the one-node cluster did not start (failure recorded above)") }
+    }
+
+    func testSweepOnSlurmEqualsLocalSweep() throws {
+        try requireSlurm()
+        // Under /tmp: the cluster's daemons (root) read and write it like the test.
+        let dir = URL(fileURLWithPath: "/tmp").appendingPathComponent("reluflow-slurm-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = dir.appendingPathComponent("grid.json")
+        try Data("""
+            {"command": "train", "base": {"example": "sine", "network": {"width": 4}, "train": {"iterations": 200}},
+             "axes": {"network.init.seed": [0, 1, 2], "train.method": ["gd", "adam"]}}
+            """.utf8).write(to: grid)
+
+        let submitted = try runReluflow(["sweep", grid.path, "--out", "cluster", "--slurm", "--shards", "2", "--throttle", "2",
+                                         "--time", "00:10:00", "--sbatch-line", "--comment=reluflow-test"], in: dir)
+        XCTAssertEqual(submitted.status, 0, submitted.stdout + submitted.stderr)
+        guard let range = submitted.stdout.range(of: #"array job (\d+) \(2 tasks\), collect job (\d+)"#, options: .regularExpression) else {
+            return XCTFail("no job ids in: \(submitted.stdout)")
+        }
+        let ids = submitted.stdout[range].split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.filter { $0 != 2 }
+        XCTAssertEqual(ids.count, 2, "\(submitted.stdout)")
+        let script = try String(contentsOf: dir.appendingPathComponent("cluster/sweep.sbatch"), encoding: .utf8)
+        for line in ["#SBATCH --array=0-1%2", "#SBATCH --time=00:10:00", "#SBATCH --comment=reluflow-test", "/logs/%A_%a.out"] {
+            XCTAssertTrue(script.contains(line), "sweep.sbatch lacks \(line):\n\(script)")
+        }
+        // Wait for both jobs to leave the queue (the collect job runs after the array).
+        let jobs = ids.map(String.init).joined(separator: ",")
+        let deadline = Date().addingTimeInterval(180)
+        while Date() < deadline {
+            let q = shell("squeue -h -j \(jobs) -o '%i %T'")
+            if q.status == 0 && q.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { break }
+            usleep(500_000)
+        }
+        let logs = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("cluster/logs").path).sorted()
+        XCTAssertEqual(logs, ["\(ids[0])_0.out", "\(ids[0])_1.out", "collect_\(ids[1]).out"])
+        let task0 = (try? String(contentsOf: dir.appendingPathComponent("cluster/logs/\(ids[0])_0.out"), encoding: .utf8)) ?? ""
+        XCTAssertTrue(task0.contains("(shard 0/2): 3 runs: 3 ran"), task0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("cluster/sweep.csv").path), "the collect job wrote no table")
+
+        let local = try runReluflow(["sweep", grid.path, "--out", "local", "--jobs", "2", "--quiet"], in: dir)
+        XCTAssertEqual(local.status, 0, local.stderr)
+        XCTAssertEqual(try runReluflow(["collect", "local"], in: dir).status, 0)
+        assertSameSweepTable(try sweepTable(dir.appendingPathComponent("local/sweep.csv")),
+                             try sweepTable(dir.appendingPathComponent("cluster/sweep.csv")))
+    }
+}
