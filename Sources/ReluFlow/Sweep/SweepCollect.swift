@@ -10,8 +10,10 @@ import Foundation
 /// - `groups.csv`: per group of runs with equal values of the `by` axes (completed runs only):
 ///   the axes, `runs`, and per numeric figure its median and quartiles (`.median`, `.q1`, `.q3`;
 ///   linear interpolation between order statistics, numpy's default).
-/// - `sweep_plateaus.csv` when runs were analysed: every run's `plateaus.csv` rows, after `id`
-///   and the axes (the corpus of plateaus and their exits).
+/// - `sweep_plateaus.csv` when runs were analysed: one row per plateau of every analysed run
+///   (`analysis.json`'s `plateaus`: bounds, floor, rates, the exit predicted by k* and by the
+///   kinematic forecast, the exit observed, whether each held), after `id` and the axes: the
+///   corpus of plateau exits.
 ///
 /// A partial sweep is collected as it stands; `missing` names what is not complete.
 public struct SweepCollection: Sendable {
@@ -111,22 +113,54 @@ public struct SweepCollection: Sendable {
         }
         result.files.append(("groups.csv", table.data))
 
-        // The plateaus of analysed runs.
-        var plateauHeader: [String]? = nil
-        var plateaus = CSVText(header: nil)
+        // The plateaus of analysed runs (analysis.json's `plateaus`: the exits, predicted and observed).
+        var plateauRows: [(run: Int, fields: [String: JSONValue])] = []
+        var plateauNames = Set<String>()
+        var analysed = false
         for (k, run) in manifest.runs.enumerated() where states[k] == .completed {
-            guard let bytes = try? RunFolder.readFile((folder.runPath(run.id) as NSString).appendingPathComponent("plateaus.csv")) else { continue }
-            let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
-            guard let first = lines.first else { continue }
-            if plateauHeader == nil {
-                plateauHeader = ["id"] + manifest.axes + first.split(separator: ",").map(String.init)
-                plateaus.row(plateauHeader!)
+            guard let bytes = try? RunFolder.readFile((folder.runPath(run.id) as NSString).appendingPathComponent("analysis.json")),
+                  let analysis = try? JSONValue.parse(bytes, source: "analysis.json"), case .array(let list)? = analysis["plateaus"] else { continue }
+            analysed = true
+            for (p, plateau) in list.enumerated() {
+                var fields = flattened(plateau)
+                fields["plateau"] = .number(Double(p))
+                plateauNames.formUnion(fields.keys)
+                plateauRows.append((k, fields))
             }
-            let prefix = ([run.id] + run.values.map(cell)).map(CSVText.quoted).joined(separator: ",")
-            for line in lines.dropFirst() { plateaus.raw(prefix + "," + line) }
         }
-        if plateauHeader != nil { result.files.append(("sweep_plateaus.csv", plateaus.data)) }
+        if analysed {
+            let names = ["plateau"] + plateauNames.subtracting(["plateau"]).sorted()
+            var plateaus = CSVText(header: ["id"] + manifest.axes + names)
+            for (k, fields) in plateauRows {
+                let run = manifest.runs[k]
+                plateaus.row([run.id] + run.values.map(cell) + names.map { fields[$0].map(cell) ?? "" })
+            }
+            result.files.append(("sweep_plateaus.csv", plateaus.data))
+        }
         return result
+    }
+
+    /// The numbers, strings and booleans of an object, nested objects flattened one level with
+    /// `.` (lists of numbers joined by `;`), null as an empty cell.
+    static func flattened(_ value: JSONValue) -> [String: JSONValue] {
+        var out: [String: JSONValue] = [:]
+        guard case .object(let members) = value else { return out }
+        for (key, v) in members {
+            switch v {
+            case .number, .string, .bool: out[key] = v
+            case .array(let items) where items.allSatisfy({ if case .number = $0 { return true }; return false }):
+                out[key] = .string(items.map(cell).joined(separator: ";"))
+            case .object(let inner):
+                for (k2, v2) in inner {
+                    switch v2 {
+                    case .number, .string, .bool: out["\(key).\(k2)"] = v2
+                    default: break
+                    }
+                }
+            default: break
+            }
+        }
+        return out
     }
 
     /// A value as a CSV cell: numbers round-tripping (integral ones as integers, others as
