@@ -6,7 +6,7 @@ import ReluFlow
 struct PlotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plot",
-        abstract: "Draw the figures of a run folder as SVG files in it: loss.svg, patterns.svg, and knots.svg + fit.svg (d = 1) or knot-lines.svg (d = 2).")
+        abstract: "Draw the figures of a run folder as SVG files in it: loss.svg, patterns.svg, and knots.svg + fit.svg (d = 1) or knot-lines.svg (d = 2); of a compare folder comparison.svg; of a sweep folder sweep.svg (--figure against --against).")
 
     @Argument(help: "The run folder (written by `reluflow simulate`).")
     var folder: String
@@ -19,9 +19,29 @@ struct PlotCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the figures into this folder instead of the run folder (created if needed).", valueName: "dir"))
     var out: String?
 
+    @Option(help: ArgumentHelp("A sweep folder: the figure to draw (a column of its sweep.csv, e.g. finalLoss).", valueName: "name"))
+    var figure: String?
+
+    @Option(help: ArgumentHelp("A sweep folder: the axis to draw it against (e.g. network.init.scale).", valueName: "axis"))
+    var against: String?
+
     func run() throws {
         try requireFolder(folder)
         let criteria = try plateau.criteria()
+        if let marker = try? OutputMarker.read(folder: folder, field: "DIR"), marker.kind == SweepFolder.kind {
+            // A sweep folder: sweep.svg, a figure of its runs against one axis.
+            guard let figure, let against else {
+                throw InputError(figure == nil ? "--figure" : "--against", "a sweep folder needs --figure NAME and --against AXIS")
+            }
+            let sweep = try SweepFolder.open(folder)
+            let svg = try SweepPlot.svg(sweep, command: try SweepCommands.named(sweep.manifest.command, field: "manifest.json"),
+                                        figure: figure, against: against)
+            let files = [("sweep.svg", Data(svg.utf8))]
+            if let out { try RunFolder.writeDerived(files, to: out, kind: "figures") } else { try RunFolder.add(files, to: folder) }
+            print("written: \(((out ?? folder) as NSString).appendingPathComponent("sweep.svg"))")
+            return
+        }
+        if figure != nil || against != nil { throw InputError(figure != nil ? "--figure" : "--against", "belongs to a sweep folder") }
         if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("wall_times.csv")) {
             // A compare folder: comparison.svg redrawn from its runs.
             let svg = try Comparison.read(folder: folder, criteria: criteria).svg()
