@@ -105,9 +105,11 @@ struct SweepSubcommand: ParsableCommand {
         var line = "sweep \(outPath)\(shardText): \(outcome.progress.total) runs: \(outcome.ran) ran, \(outcome.skipped) already complete, "
             + "\(outcome.failures.count) failed"
         if outcome.interrupted > 0 { line += ", \(outcome.interrupted) interrupted" }
+        if outcome.notStarted > 0 { line += ", \(outcome.notStarted) not started" }
         if outcome.busy > 0 { line += ", \(outcome.busy) being run by another process" }
-        line += String(format: " (expansion %.3g s; bookkeeping %.3g ms per run)", expandSeconds,
-                       1e3 * outcome.bookkeepingSeconds / Double(max(1, outcome.ran + outcome.skipped + outcome.failures.count)))
+        let handled = Double(max(1, outcome.ran + outcome.skipped + outcome.failures.count))
+        line += String(format: " (expansion %.3g s; bookkeeping %.3g ms per run, %.3g ms CPU)", expandSeconds,
+                       1e3 * outcome.bookkeepingSeconds / handled, 1e3 * outcome.bookkeepingCPUSeconds / handled)
         print(line)
         for failure in outcome.failures.prefix(20) {
             let values = zip(folder.manifest.axes, failure.values).map { "\($0) = \($1.text)" }.joined(separator: ", ")

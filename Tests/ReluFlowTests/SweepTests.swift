@@ -277,6 +277,41 @@ final class SweepTests: XCTestCase {
         assertSameTable(try table(dir.appendingPathComponent("whole/sweep.csv")), try table(dir.appendingPathComponent("twice/sweep.csv")))
     }
 
+    /// --analyze: every run analysed; collect adds the verdict's figures and one row per plateau
+    /// (the `plateaus` example: 4 plateaus, the same as the run's own plateaus.csv); plot draws a
+    /// figure against an axis.
+    func testAnalyzeCollectPlateausAndPlot() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = try writeGrid("""
+            {"command": "simulate", "base": {"example": "plateaus", "flow": {"T": 1e4, "samples": {"count": 100}}},
+             "axes": {"network.init.seed": [7], "network.init.scale": [1, 0.5]}}
+            """, in: dir)
+        var r = try runReluflow(["sweep", grid, "--out", "s", "--analyze", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try runReluflow(["collect", "s", "--by", "network.init.scale"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("sweep_plateaus.csv"), r.stdout)
+        let rows = try table(dir.appendingPathComponent("s/sweep.csv"))
+        XCTAssertEqual(rows.first?["analysis.plateaus"], "4")
+        let plateaus = try table(dir.appendingPathComponent("s/sweep_plateaus.csv")).filter { $0["id"] == rows.first?["id"] }
+        XCTAssertEqual(plateaus.map { $0["plateau"] }, ["0", "1", "2", "3"])
+        XCTAssertEqual(plateaus.map { $0["terminal"] }, ["false", "false", "false", "true"])
+        XCTAssertEqual(plateaus.first?["exitForecastHeld"], "true")
+        // The same numbers as the run's own analysis.
+        let own = try table(dir.appendingPathComponent("s/runs/\(rows[0]["id"]!)/plateaus.csv"))
+        XCTAssertEqual(plateaus.map { $0["tStart"] }, own.map { $0["tStart"] })
+        XCTAssertEqual(plateaus.map { $0["patternFloor"] }, own.map { $0["patternFloor"] })
+        XCTAssertEqual(try table(dir.appendingPathComponent("s/groups.csv")).map { $0["network.init.scale"] }, ["1", "0.5"])
+        r = try runReluflow(["plot", "s", "--figure", "finalLoss", "--against", "network.init.scale"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let svg = try String(contentsOf: dir.appendingPathComponent("s/sweep.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.contains("data-name=\"median\"") && svg.contains("data-name=\"run\""))
+        r = try runReluflow(["plot", "s", "--figure", "nothing", "--against", "network.init.scale"], in: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--figure: no completed run has the figure 'nothing'"), r.stderr)
+    }
+
     /// A local sweep killed at a random moment (SIGINT, SIGTERM, SIGKILL) and run again: every run
     /// completes, none completed before is run again, and the table equals an uninterrupted
     /// sweep's. A run resumed from its interruption takes other steps after it (its step counts

@@ -66,8 +66,9 @@ public struct SweepCollection: Sendable {
         var names = Set<String>()
         states.reserveCapacity(manifest.runs.count)
         figureRows.reserveCapacity(manifest.runs.count)
+        let staged = folder.stagedRuns()
         for run in manifest.runs {
-            let state = folder.state(of: run, command: command)
+            let state = folder.state(of: run, command: command, staged: staged)
             states.append(state)
             result.counts[state, default: 0] += 1
             if state != .completed { result.incomplete.append((run.id, state)) }

@@ -110,12 +110,15 @@ public final class SweepExecutor: @unchecked Sendable {
         public var skipped = 0
         /// Failed runs of the shard (new failures and earlier ones not retried).
         public var failures: [Failure] = []
-        /// Runs left interrupted (a stop request).
+        /// Runs in flight at a stop request (written as interrupted), and runs not started because of it.
         public var interrupted = 0
+        public var notStarted = 0
         /// Runs whose lock another process held.
         public var busy = 0
-        /// Seconds spent by this executor outside waiting for workers (expansion excluded).
+        /// Seconds spent by this executor outside waiting for workers (expansion excluded): wall
+        /// time, and CPU time of its thread.
         public var bookkeepingSeconds = 0.0
+        public var bookkeepingCPUSeconds = 0.0
     }
 
     public let folder: SweepFolder
@@ -170,6 +173,8 @@ public final class SweepExecutor: @unchecked Sendable {
         outcome.progress.pending = queue.count
         try RunFolder.makeDirectory(folder.runsPath)
         try RunFolder.makeDirectory(folder.workPath)
+        // Staging folders of killed runs, listed once (a run killed after this moment is found by the next sweep).
+        let staged = folder.stagedRuns()
 
         let finished = FinishedQueue()
         var active: [pid_t: Active] = [:]
@@ -277,7 +282,7 @@ public final class SweepExecutor: @unchecked Sendable {
                     deferred.append(k)
                     continue
                 }
-                let state = folder.state(of: run, command: command, analyze: analyze, checkLock: false)
+                let state = folder.state(of: run, command: command, analyze: analyze, checkLock: false, staged: staged)
                 var step: Step
                 switch state {
                 case .completed:
@@ -324,10 +329,11 @@ public final class SweepExecutor: @unchecked Sendable {
             if active.isEmpty && (queue.isEmpty || stopAt != nil) { break }
             finished.wait(seconds: 0.1)
         }
-        outcome.interrupted += stopAt == nil ? 0 : queue.count + deferred.count
+        outcome.notStarted = stopAt == nil ? 0 : queue.count + deferred.count
         outcome.progress.pending = 0
         report(force: true)
         outcome.bookkeepingSeconds = clock.seconds
+        outcome.bookkeepingCPUSeconds = clock.cpuSeconds
         rmdir(folder.workPath)
         return outcome
     }
@@ -406,10 +412,20 @@ final class FinishedQueue: @unchecked Sendable {
     }
 }
 
-/// Time the executor spends in its own work (the per-run overhead of the sweep machinery).
+/// Time the executor spends in its own work (the per-run overhead of the sweep machinery): wall
+/// time, and the CPU time of its thread (on a loaded machine the wall time also counts the moments
+/// the thread waited for a core).
 final class BookkeepingClock {
-    private var since: UInt64 = 0
-    private(set) var seconds = 0.0
-    func start() { since = DispatchTime.now().uptimeNanoseconds }
-    func stop() { seconds += Double(DispatchTime.now().uptimeNanoseconds - since) / 1e9 }
+    private var since: UInt64 = 0, sinceCPU = 0.0
+    private(set) var seconds = 0.0, cpuSeconds = 0.0
+    static func threadCPU() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+    func start() { since = DispatchTime.now().uptimeNanoseconds; sinceCPU = Self.threadCPU() }
+    func stop() {
+        seconds += Double(DispatchTime.now().uptimeNanoseconds - since) / 1e9
+        cpuSeconds += Self.threadCPU() - sinceCPU
+    }
 }

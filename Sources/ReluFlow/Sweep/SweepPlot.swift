@@ -10,7 +10,7 @@ public enum SweepPlot {
         }
         var points: [(Double, Double)] = []
         var seenFigure = false
-        for run in folder.manifest.runs where folder.state(of: run, command: command, checkLock: false) == .completed {
+        for run in folder.manifest.runs where folder.state(of: run, command: command, checkLock: false, staged: []) == .completed {
             guard case .number(let x) = run.values[a] else {
                 throw InputError("--against", "'\(axis)' has a value that is not a number (\(run.values[a].text)); plot against a numeric axis")
             }
@@ -23,7 +23,7 @@ public enum SweepPlot {
             }
         }
         guard seenFigure else {
-            let known = folder.manifest.runs.lazy.filter { folder.state(of: $0, command: command, checkLock: false) == .completed }
+            let known = folder.manifest.runs.lazy.filter { folder.state(of: $0, command: command, checkLock: false, staged: []) == .completed }
                 .first.map { SweepCollection.figures(of: folder.runPath($0.id)).keys.sorted().joined(separator: ", ") } ?? "none: no run is complete"
             throw InputError("--figure", "no completed run has the figure '\(figure)' (figures: \(known))")
         }
