@@ -108,7 +108,7 @@ public struct SweepCollection: Sendable {
                     default: return nil
                     }
                 }.sorted()
-                row += xs.isEmpty ? ["", "", ""] : [0.5, 0.25, 0.75].map { CSVWriter.number(quantile(xs, $0)) }
+                row += xs.isEmpty ? ["", "", ""] : [0.5, 0.25, 0.75].map { JSONValue.numberText(quantile(xs, $0)) }
             }
             table.row(row)
         }

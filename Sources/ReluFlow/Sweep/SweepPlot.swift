@@ -29,11 +29,15 @@ public enum SweepPlot {
         }
         func kind(_ values: [Double]) -> Scale.Kind {
             let positive = values.filter { $0 > 0 && $0.isFinite }
-            guard positive.count == values.count, let lo = positive.min(), let hi = positive.max(), hi > 100 * lo else { return .linear }
+            guard positive.count == values.count, let lo = positive.min(), let hi = positive.max(), hi >= 100 * lo else { return .linear }
             return .log
         }
         let xs = points.map(\.0), ys = points.map(\.1).filter(\.isFinite)
-        var chart = Chart(frame: (70, 40, 560, 340), x: kind(xs), xValues: xs, y: kind(ys), yValues: ys,
+        let frame = (x: 70.0, y: 40.0, width: 560.0, height: 340.0)
+        // Padded on both axes, so that the runs at the ends of an axis are drawn whole.
+        let xScale = Scale(kind(xs), covering: xs, pixels: (frame.x, frame.x + frame.width), pad: 0.04)
+        let yScale = Scale(kind(ys), covering: ys, pixels: (frame.y + frame.height, frame.y), pad: 0.04)
+        var chart = Chart(frame: frame, x: xScale, y: yScale,
                           title: "\(figure) against \(axis) (\(points.count) runs)", xLabel: axis, yLabel: figure, id: "sweep")
         chart.markers("run", points, style: SeriesStyle(colour: "#0072B2", dash: nil, marker: .circle, opacity: 0.6))
         let medians = Dictionary(grouping: points, by: \.0).map { x, group in
