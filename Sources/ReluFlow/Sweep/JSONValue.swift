@@ -7,7 +7,7 @@ import Foundation
 /// The canonical text (`canonical`) is the same on every machine and every Foundation version:
 /// object keys sorted (byte order), no spaces, integral numbers below 2^53 as integers, other
 /// numbers as Swift's shortest round-trip form (`Double.description`), strings escaped minimally.
-public indirect enum JSONValue: Equatable, Sendable {
+public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case number(Double)
