@@ -114,9 +114,9 @@ public enum RunFolder {
     /// (`ResumePoint`) is kept unless `includingResumable` (once a run to the same path is complete,
     /// it is of no more use). Only the files ReluFlow writes are removed, then the folder if empty.
     static func removeAbandoned(_ name: String, in parent: String, includingResumable: Bool = false) {
-        let fm = FileManager.default
-        for entry in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] {
-            for (prefix, proof) in [(".\(name).partial-", stagingSentinel), (".\(name).old-", OutputMarker.fileName)] where entry.hasPrefix(prefix) {
+        let candidates = [(".\(name).partial-", stagingSentinel), (".\(name).old-", OutputMarker.fileName)]
+        for entry in entries(of: parent, withPrefixes: candidates.map(\.0)) {
+            for (prefix, proof) in candidates where entry.hasPrefix(prefix) {
                 guard let pid = Int32(entry.dropFirst(prefix.count)), pid != getpid(), !isRunning(pid) else { continue }
                 let folder = (parent as NSString).appendingPathComponent(entry)
                 // Only a real folder (not a link) that proves to be ours: a staging folder has the
@@ -128,6 +128,29 @@ public enum RunFolder {
                 removeOwnFiles(of: folder)
             }
         }
+    }
+
+    /// The names in `folder` that start with one of `prefixes` (none if it cannot be read). The
+    /// prefixes are compared on the raw directory entries, so a parent holding many runs (a sweep's
+    /// `runs/`) costs one pass of `readdir` and no string per entry.
+    static func entries(of folder: String, withPrefixes prefixes: [String]) -> [String] {
+        guard let dir = opendir(folder) else { return [] }
+        defer { closedir(dir) }
+        let raw = prefixes.map { Array($0.utf8) }
+        var found: [String] = []
+        while let entry = readdir(dir) {
+            let matched = withUnsafeBytes(of: &entry.pointee.d_name) { bytes -> Bool in
+                raw.contains { p in
+                    p.count < bytes.count && p.indices.allSatisfy { bytes[$0] == p[$0] }
+                }
+            }
+            guard matched else { continue }
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { bytes in
+                String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            found.append(name)
+        }
+        return found
     }
 
     /// The file that marks a staging folder as ReluFlow's (removed when it is renamed into place).
