@@ -13,6 +13,10 @@ import Foundation
 /// - d = 2: `knot-lines.svg`, the lines `w_i·x + b_i = 0` over the data at chosen times, with a
 ///   tick on each line's active side.
 public enum RunFigures {
+    /// Every figure file the toolkit writes (run and compare folders), in each format.
+    public static let fileNames: [String] = ["loss", "patterns", "knots", "fit", "knot-lines", "comparison"]
+        .flatMap { stem in FigureFormat.allCases.map { "\(stem).\($0.rawValue)" } }
+
     /// Neurons drawn in per-neuron figures (lanes, knot paths); more would not be legible.
     public static let maxNeurons = 40
 
