@@ -8,6 +8,8 @@ struct SeriesStyle: Sendable {
     var width: Double = 1.6
     var marker: Marker = .none
     var opacity: Double = 1
+    /// Radius of a circle marker (half the side of a square), in pixels.
+    var markerRadius: Double = 3
 
     enum Marker: Sendable { case none, circle, square, triangle }
 
@@ -93,7 +95,7 @@ struct Chart {
         if style.marker != .none {
             group += points.compactMap { p in
                 let px = x(p.0), py = y(p.1)
-                return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour) : nil
+                return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour, r: style.markerRadius) : nil
             }
         }
         add(name, group)
@@ -104,7 +106,7 @@ struct Chart {
     mutating func markers(_ name: String, _ points: [(Double, Double)], style: SeriesStyle, legend: Bool = true) {
         let group = points.compactMap { p -> String? in
             let px = x(p.0), py = y(p.1)
-            return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour) : nil
+            return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour, r: style.markerRadius) : nil
         }
         add(name, group)
         if legend { self.legend.append((name, style, .marker)) }
@@ -203,10 +205,10 @@ struct Chart {
         seriesCount += 1
     }
 
-    private func marker(_ kind: SeriesStyle.Marker, _ px: Double, _ py: Double, _ colour: String) -> String {
+    private func marker(_ kind: SeriesStyle.Marker, _ px: Double, _ py: Double, _ colour: String, r: Double = 3) -> String {
         switch kind {
         case .none, .circle:
-            return "<circle cx=\"\(svgNum(px))\" cy=\"\(svgNum(py))\" r=\"3\" fill=\"\(colour)\"/>"
+            return "<circle cx=\"\(svgNum(px))\" cy=\"\(svgNum(py))\" r=\"\(svgNum(r))\" fill=\"\(colour)\"/>"
         case .square:
             return "<rect x=\"\(svgNum(px - 3))\" y=\"\(svgNum(py - 3))\" width=\"6\" height=\"6\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.3\"/>"
         case .triangle:

@@ -94,6 +94,62 @@ public enum FigureRenderer {
         }
     }
 
+    /// The figure's pixels at `scale` (premultiplied ARGB, row by row), for tests that look at what
+    /// a figure shows: which pixels a series changes, whether text stays inside the page.
+    static func raster(_ svg: Data, scale: Double = 1, name: String = "figure") throws -> (width: Int, height: Int, pixels: [UInt32]) {
+        try withHandle(svg, name: name) { handle, width, height in
+            let w = Int32((width * scale).rounded(.up)), h = Int32((height * scale).rounded(.up))
+            guard let surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h) else {
+                throw FileError(path: name, action: "render", reason: "cairo_image_surface_create returned no surface")
+            }
+            defer { cairo_surface_destroy(surface) }
+            try check(cairo_surface_status(surface), "cairo_image_surface_create", name)
+            try draw(handle, on: surface, width: width, height: height, scale: scale, name: name)
+            guard let data = cairo_image_surface_get_data(surface) else {
+                throw FileError(path: name, action: "render", reason: "cairo_image_surface_get_data returned no data")
+            }
+            let stride = Int(cairo_image_surface_get_stride(surface))
+            var pixels = [UInt32](repeating: 0, count: Int(w) * Int(h))
+            pixels.withUnsafeMutableBytes { out in
+                for row in 0..<Int(h) { memcpy(out.baseAddress! + row * Int(w) * 4, data + row * stride, Int(w) * 4) }
+            }
+            return (Int(w), Int(h), pixels)
+        }
+    }
+
+    /// The figure's size in SVG pixels and the box (in SVG pixels, as drawn, rotations included)
+    /// of every `<text>` element, measured by librsvg on its laid-out glyphs, with the text's content.
+    static func textBoxes(_ svg: String, name: String = "figure") throws
+        -> (width: Double, height: Double, texts: [(text: String, x: Double, y: Double, width: Double, height: Double)]) {
+        // Each text element gets an id to ask librsvg for its geometry.
+        var tagged = "", contents: [String] = []
+        var rest = Substring(svg)
+        while let open = rest.range(of: "<text ") {
+            tagged += rest[..<open.lowerBound] + "<text id=\"rf-text-\(contents.count)\" "
+            rest = rest[open.upperBound...]
+            let close = rest.range(of: "</text>")!
+            let inner = rest[..<close.lowerBound]
+            let body = inner[inner.index(after: inner.firstIndex(of: ">")!)...]
+            contents.append(String(body).replacingOccurrences(of: "<[^>]*>", with: "", options: .regularExpression))
+        }
+        tagged += rest
+        return try withHandle(Data(tagged.utf8), name: name) { handle, width, height in
+            var viewport = RsvgRectangle(x: 0, y: 0, width: width, height: height)
+            var boxes: [(String, Double, Double, Double, Double)] = []
+            for (k, text) in contents.enumerated() {
+                var ink = RsvgRectangle(), logical = RsvgRectangle()
+                var error: UnsafeMutablePointer<GError>? = nil
+                let ok = rsvg_handle_get_geometry_for_layer(handle, "#rf-text-\(k)", &viewport, &ink, &logical, &error)
+                if let message = consume(&error) {
+                    throw FileError(path: name, action: "measure", reason: "librsvg rsvg_handle_get_geometry_for_layer: \(message)")
+                }
+                guard ok != 0 else { throw FileError(path: name, action: "measure", reason: "librsvg: no geometry for text \(k)") }
+                boxes.append((text, logical.x, logical.y, logical.width, logical.height))
+            }
+            return (width, height, boxes)
+        }
+    }
+
     /// Collects the bytes cairo writes.
     private final class Sink { var data = Data() }
 

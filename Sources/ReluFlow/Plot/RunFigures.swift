@@ -167,6 +167,10 @@ public enum RunFigures {
         // so a neuron at 0 or 1 sits inside its own shading, not on the gap to the next lane.
         let half = 0.3, shade = 0.45
         var slidingPoints: [(Double, Double)] = []
+        // A sliding episode shorter than 4 pixels (on the log time axis) is widened to 4 pixels about
+        // its geometric middle, so that it can be seen; the legend says so when it happens.
+        let minimumDecades = 4 / 600 * log10(tRight / tLeft)
+        var widened = false
         for i in 0..<n {
             // Neuron 0 at the top.
             let base = Double(n - 1 - i) - half
@@ -176,13 +180,23 @@ public enum RunFigures {
                 let v = base + 2 * half * Double(p.activeCounts[i]) / m
                 let s = base + 2 * half * Double(p.slidingCounts[i]) / m
                 points += [(a, v), (b, v)]
-                if p.slidingCounts[i] > 0 { slidingPoints += [(a, s), (b, s), (.nan, .nan)] }
+                if p.slidingCounts[i] > 0 {
+                    var (sa, sb) = (a, b)
+                    if log10(sb / sa) < minimumDecades {
+                        let middle = (sa * sb).squareRoot(), half = pow(10, minimumDecades / 2)
+                        (sa, sb) = (middle / half, middle * half)
+                        widened = true
+                    }
+                    slidingPoints += [(sa, s), (sb, s), (.nan, .nan)]
+                }
             }
             chart.line("neuron \(i)", points, style: activeStyle, legend: false)
         }
         chart.yBands("lanes", (0..<n).map { (Double($0) - shade, Double($0) + shade) })
         chart.legendEntry("active points / m", style: activeStyle)
-        if !slidingPoints.isEmpty { chart.line("sliding pairs / m", slidingPoints, style: slidingStyle) }
+        if !slidingPoints.isEmpty {
+            chart.line(widened ? "sliding pairs / m (short ones widened to 4 px)" : "sliding pairs / m", slidingPoints, style: slidingStyle)
+        }
         let labels = (0..<n).map { (Double(n - 1 - $0), "\($0)") }
         // Every lane carries its own 0, ½, 1 on the right edge.
         let scale = (0..<n).flatMap { k in [(Double(k) - half, "0"), (Double(k), "½"), (Double(k) + half, "1")] }
@@ -258,21 +272,45 @@ public enum RunFigures {
                           title: "Fit at t = \(roundedTime(solution.finalTime)) and local least-squares lines",
                           xLabel: "input x", yLabel: "output", id: "fit", yPad: 0.06)
         var generated: [(Double, Double)] = [], other: [(Double, Double)] = []
-        for l in lines {
+        // An interval narrower than 16 pixels (two knots close together, around one point) gets a
+        // segment of 16 pixels about its middle: drawn to its true width it would hide under the dot.
+        let minimumWidth = 16 / chart.frame.width * (chart.x.hi - chart.x.lo)
+        var widened = false
+        for var l in lines {
+            if l.1 - l.0 < minimumWidth {
+                let middle = (l.0 + l.1) / 2
+                (l.0, l.1) = (middle - minimumWidth / 2, middle + minimumWidth / 2)
+                widened = true
+            }
             let segment = [(l.0, l.2 * l.0 + l.3), (l.1, l.2 * l.1 + l.3), (Double.nan, Double.nan)]
             if l.4 { generated += segment } else { other += segment }
         }
-        chart.line("network N(x)", curve, style: SeriesStyle(colour: "#0072B2", dash: nil, width: 2.4))
+        // The regression lines go over the network curve, dashed in a lighter colour, so that where
+        // they coincide with it (at a stationary pattern, on generated intervals) both stay visible:
+        // the dashes lie on the curve. Drawn under it they would vanish exactly when they matter.
+        chart.line("network N(x)", curve, style: SeriesStyle(colour: "#0072B2", dash: nil, width: 3))
+        chart.markers("data (x_j, y_j)", zip(data.x, data.y).map { ($0, $1) }, style: SeriesStyle(colour: "#000000", dash: nil, marker: .circle))
         if !generated.isEmpty {
-            chart.line("interval regression line", generated, style: SeriesStyle(colour: "#D55E00", dash: "7 3", width: 1.6))
+            chart.line("interval regression line", generated, style: SeriesStyle(colour: "#E69F00", dash: "6 4", width: 1.6))
         }
         if !other.isEmpty {
-            chart.line("regression line (interval not generated)", other, style: SeriesStyle(colour: "#9a9a9a", dash: "2 3", width: 1.2))
+            chart.line("regression line (interval not generated)", other, style: SeriesStyle(colour: "#555555", dash: "1.5 3", width: 1.4))
         }
-        chart.markers("data (x_j, y_j)", zip(data.x, data.y).map { ($0, $1) }, style: SeriesStyle(colour: "#000000", dash: nil, marker: .circle))
-        chart.ticks("knot", at: reading.knots.map(\.k), style: SeriesStyle(colour: "#009E73", dash: nil, width: 2))
-        return Figure(width: chart.widthWithRightLegend(), height: 470, panels: [chart.svg(legendPlace: .right)],
-                      caption: "lines fitted to the data points of each interval between knots; at a stationary pattern the network equals them on generated intervals").svg()
+        let shown = reading.knots.filter { chart.x.contains($0.k) }, hidden = reading.knots.filter { !chart.x.contains($0.k) }
+        chart.ticks("knot", at: shown.map(\.k), style: SeriesStyle(colour: "#009E73", dash: nil, width: 2))
+        func deviation(_ generatedOnly: Bool) -> Double? {
+            reading.intervals.filter { !generatedOnly || $0.generated }.compactMap(\.maxDeviation).max()
+        }
+        var caption = "lines fitted to the data points of each interval between knots, drawn over the network; "
+            + "at a stationary pattern the network equals them on generated intervals"
+        if let g = deviation(true) { caption += "; largest |N(x_j) − line| at the points of generated intervals: \(Scale.shortNumber(g))" }
+        if let a = deviation(false), a != deviation(true) { caption += ", of all intervals: \(Scale.shortNumber(a))" }
+        if widened { caption += "; intervals narrower than 16 px drawn 16 px wide" }
+        if !hidden.isEmpty {
+            caption += "; knots outside the x range, not drawn: " + hidden.sorted { $0.neuron < $1.neuron }
+                .map { "neuron \($0.neuron) at \(Scale.shortNumber($0.k))" }.joined(separator: ", ")
+        }
+        return Figure(width: chart.widthWithRightLegend(), height: 470, panels: [chart.svg(legendPlace: .right)], caption: caption).svg()
     }
 
     // MARK: knot-lines.svg (d = 2)
@@ -298,30 +336,51 @@ public enum RunFigures {
         var panels: [String] = []
         var width = 0.0
         let direct = n > directLabelsAbove
+        var outside = [[Int]](repeating: [], count: chosen.count), unlabelled = outside
         for (p, sample) in chosen.enumerated() {
             let frame = (90 + Double(p) * (side + 70), 44.0, side, side)
             var chart = Chart(frame: frame, x: Scale(.linear, lo: box.0, hi: box.1, pixels: (0, 1)),
                               y: Scale(.linear, lo: box.2, hi: box.3, pixels: (0, 1)),
                               title: "t = \(roundedTime(sample.t))", xLabel: "x_0", yLabel: p == 0 ? "x_1" : "", id: "lines\(p)")
-            chart.markers("data x_j", zip(x0, x1).map { ($0, $1) }, style: SeriesStyle(colour: "#000000", dash: nil, marker: .circle), legend: p == chosen.count - 1)
+            // Many points (a run with m = 1500) as small grey dots, so that they do not hide the lines.
+            let many = x0.count > 100
+            let dots = SeriesStyle(colour: many ? "#8c8c8c" : "#000000", dash: nil, marker: .circle,
+                                   markerRadius: many ? max(1, 3 * (100 / Double(x0.count)).squareRoot()) : 3)
+            chart.markers("data x_j", zip(x0, x1).map { ($0, $1) }, style: dots, legend: p == chosen.count - 1)
             var labels: [(String, (Double, Double), String)] = []
+            var placed: [(Double, Double, Double, Double)] = []
             for i in 0..<n {
                 let w0 = sample.theta[network.wIndex(i, 0)], w1 = sample.theta[network.wIndex(i, 1)], b = sample.theta[network.bIndex(i)]
-                let segment = clippedLine(w0, w1, b, box)
-                var points = segment.map { [$0.0, $0.1] } ?? []
-                if let s = segment {
-                    // Active side: a short normal along (w0, w1), in data units, from a point of the
-                    // line's visible segment. Lines through the middle of the box (small biases) all
-                    // have their midpoints there, so the foot of each tick is spread along its
-                    // segment (between 30% and 70% of it, by neuron) instead of piling up.
-                    let f = 0.3 + 0.4 * (Double(i) * 0.6180339887498949).truncatingRemainder(dividingBy: 1)
-                    let foot = (s.0.0 + f * (s.1.0 - s.0.0), s.0.1 + f * (s.1.1 - s.0.1))
-                    let norm = (w0 * w0 + w1 * w1).squareRoot()
-                    let len = 0.09 * (box.1 - box.0)   // long enough to read at 300 px (0.05 was hard to see)
-                    points += [(Double.nan, Double.nan), foot, (foot.0 + len * w0 / norm, foot.1 + len * w1 / norm)]
-                    // The neuron's number near one end of its segment (alternating ends).
-                    let g = i % 2 == 0 ? 0.93 : 0.07
-                    labels.append(("\(i)", (s.0.0 + g * (s.1.0 - s.0.0), s.0.1 + g * (s.1.1 - s.0.1)), SeriesStyle.nth(i).colour))
+                guard let s = clippedLine(w0, w1, b, box) else { outside[p].append(i); continue }
+                var points = [s.0, s.1]
+                // Active side: a short normal along (w0, w1), in data units, from a point of the
+                // line's visible segment. Lines through the middle of the box (small biases) all
+                // have their midpoints there, so the foot of each tick is spread along its
+                // segment (between 30% and 70% of it, by neuron) instead of piling up.
+                let f = 0.3 + 0.4 * (Double(i) * 0.6180339887498949).truncatingRemainder(dividingBy: 1)
+                let foot = (s.0.0 + f * (s.1.0 - s.0.0), s.0.1 + f * (s.1.1 - s.0.1))
+                let norm = (w0 * w0 + w1 * w1).squareRoot()
+                let len = 0.09 * (box.1 - box.0)   // long enough to read at 300 px (0.05 was hard to see)
+                points += [(Double.nan, Double.nan), foot, (foot.0 + len * w0 / norm, foot.1 + len * w1 / norm)]
+                // The neuron's number on its segment: the first of these places (near the ends
+                // first, alternating by neuron) whose label box is clear of the labels placed so far.
+                if direct {
+                    let order = i % 2 == 0 ? [0.93, 0.07, 0.8, 0.2, 0.67, 0.33, 0.5, 0.86, 0.14, 0.74, 0.26, 0.6, 0.4]
+                                           : [0.07, 0.93, 0.2, 0.8, 0.33, 0.67, 0.5, 0.14, 0.86, 0.26, 0.74, 0.4, 0.6]
+                    let text = "\(i)", boxWidth = 6 * Double(text.count) + 3
+                    let free = order.lazy.map { g in (s.0.0 + g * (s.1.0 - s.0.0), s.0.1 + g * (s.1.1 - s.0.1)) }.first { at in
+                        let px = chart.x(at.0), py = chart.y(at.1)
+                        let r = (px - boxWidth / 2, py - 9, boxWidth, 11.0)
+                        guard r.0 >= frame.0, r.0 + r.2 <= frame.0 + side, r.1 >= frame.1, r.1 + r.3 <= frame.1 + side else { return false }
+                        return !placed.contains { q in r.0 < q.0 + q.2 && q.0 < r.0 + r.2 && r.1 < q.1 + q.3 && q.1 < r.1 + r.3 }
+                    }
+                    if let at = free {
+                        let px = chart.x(at.0), py = chart.y(at.1)
+                        placed.append((px - boxWidth / 2, py - 9, boxWidth, 11))
+                        labels.append((text, at, SeriesStyle.nth(i).colour))
+                    } else {
+                        unlabelled[p].append(i)
+                    }
                 }
                 chart.line("neuron \(i)", points, style: .nth(i), legend: !direct && p == chosen.count - 1)
             }
@@ -329,9 +388,27 @@ public enum RunFigures {
             panels.append(chart.svg(legendColumns: !direct && n > 14 ? 2 : 1, legendPlace: .right))
             width = chart.widthWithRightLegend(columns: !direct && n > 14 ? 2 : 1)
         }
-        return Figure(width: width, height: side + 120, panels: panels,
-                      caption: "knot lines w_i·x + b_i = 0; the short tick points to the side where neuron i is active"
-                        + (direct ? "; each line is labelled with its neuron near one end" : "") + leftOut(shown: n, of: network.width)).svg()
+        var caption = "knot lines w_i·x + b_i = 0; the short tick points to the side where neuron i is active"
+            + (direct ? "; each line is labelled with its neuron where there is room" : "")
+        for (p, sample) in chosen.enumerated() {
+            if !outside[p].isEmpty { caption += "; outside the plotted box at t = \(roundedTime(sample.t)): " + neuronList(outside[p]) }
+            if !unlabelled[p].isEmpty { caption += "; no room for the label at t = \(roundedTime(sample.t)): " + neuronList(unlabelled[p]) }
+        }
+        return Figure(width: width, height: side + 120, panels: panels, caption: caption + leftOut(shown: n, of: network.width)).svg()
+    }
+
+    /// "neuron 3" or "neurons 3, 5–7, 9": indices in runs.
+    static func neuronList(_ indices: [Int]) -> String {
+        let sorted = indices.sorted()
+        var runs: [String] = []
+        var k = 0
+        while k < sorted.count {
+            var j = k
+            while j + 1 < sorted.count && sorted[j + 1] == sorted[j] + 1 { j += 1 }
+            runs.append(j > k + 1 ? "\(sorted[k])–\(sorted[j])" : (j == k + 1 ? "\(sorted[k]), \(sorted[j])" : "\(sorted[k])"))
+            k = j + 1
+        }
+        return (sorted.count == 1 ? "neuron " : "neurons ") + runs.joined(separator: ", ")
     }
 
     /// The part of the line w0·x + w1·y + b = 0 inside the box, or nil.

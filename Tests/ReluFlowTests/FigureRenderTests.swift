@@ -1,0 +1,128 @@
+import Foundation
+import XCTest
+@testable import ReluFlow
+
+/// Every figure of every built-in example rendered (librsvg + cairo, `FigureRenderer`) and checked
+/// for what a reviewer would see: every series group present and non-empty and visible (removing
+/// it changes the rendered pixels), text inside the page, no two texts overlapping, every neuron
+/// drawn or named in a note; PNG and PDF well-formed.
+final class FigureRenderTests: XCTestCase {
+    /// A series group of an SVG: its name and where it sits in the text.
+    struct Group { let name: String; let range: Range<String.Index>; let elements: Int }
+
+    static func groups(_ svg: String) -> [Group] {
+        var out: [Group] = []
+        var from = svg.startIndex
+        while let open = svg.range(of: "<g class=\"series\" data-name=\"", range: from..<svg.endIndex) {
+            let nameEnd = svg.range(of: "\"", range: open.upperBound..<svg.endIndex)!
+            let close = svg.range(of: "</g>", range: nameEnd.upperBound..<svg.endIndex)!
+            let body = svg[nameEnd.upperBound..<close.lowerBound]
+            let elements = ["<path ", "<circle ", "<rect ", "<line "].reduce(0) { $0 + body.components(separatedBy: $1).count - 1 }
+            out.append(Group(name: String(svg[open.upperBound..<nameEnd.lowerBound]), range: open.lowerBound..<close.upperBound, elements: elements))
+            from = close.upperBound
+        }
+        return out
+    }
+
+    /// Pixels that differ (by more than 6 of 255 in some channel) between two renderings.
+    static func changed(_ a: [UInt32], _ b: [UInt32]) -> Int {
+        var count = 0
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                for k in 0..<min(a.count, b.count) where a[k] != b[k] {
+                    let x = a[k], y = b[k]
+                    for shift: UInt32 in [0, 8, 16, 24] {
+                        let u = Int((x >> shift) & 0xff), v = Int((y >> shift) & 0xff)
+                        if u - v > 6 || v - u > 6 { count += 1; break }
+                    }
+                }
+            }
+        }
+        return count
+    }
+
+    /// The neuron indices a figure's text names as not drawn: "neurons 40–63 of 64 …", "neuron 3, 5".
+    static func noted(_ texts: [String]) -> Set<Int> {
+        let all = texts.joined(separator: " ")
+        let regex = try! NSRegularExpression(pattern: #"neurons? ((?:[0-9]+(?:–[0-9]+)?(?:, )?)+)"#)
+        var out = Set<Int>()
+        for match in regex.matches(in: all, range: NSRange(all.startIndex..., in: all)) {
+            for item in (all as NSString).substring(with: match.range(at: 1)).split(separator: ",") {
+                let bounds = item.trimmingCharacters(in: .whitespaces).split(separator: "–").compactMap { Int($0) }
+                if let a = bounds.first, let b = bounds.last, a <= b { out.formUnion(a...b) }
+            }
+        }
+        return out
+    }
+
+    /// All checks on one figure; `width` is the network's (for the neuron check).
+    func check(_ name: String, _ svg: String, width: Int, context: String) throws {
+        let label = "\(context)/\(name)"
+        // PNG and PDF from the library.
+        let png = try FigureRenderer.png(Data(svg.utf8), name: name)
+        XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], "\(label): not a PNG")
+        let pdf = try FigureRenderer.pdf(Data(svg.utf8), name: name)
+        XCTAssertTrue(pdf.starts(with: Data("%PDF-".utf8)) && String(decoding: pdf.suffix(16), as: UTF8.self).contains("%%EOF"), "\(label): not a PDF")
+
+        // Text inside the page, no two texts overlapping (boxes from librsvg's layout of the glyphs).
+        let layout = try FigureRenderer.textBoxes(svg, name: name)
+        XCTAssertEqual(layout.width * FigureRenderer.pngScale, Double(pngWidth(png)), accuracy: 1, "\(label): PNG size")
+        let texts = layout.texts.filter { !$0.text.trimmingCharacters(in: .whitespaces).isEmpty && $0.width > 0 }
+        for t in texts {
+            XCTAssertTrue(t.x >= -0.5 && t.y >= -0.5 && t.x + t.width <= layout.width + 0.5 && t.y + t.height <= layout.height + 0.5,
+                          "\(label): '\(t.text)' at (\(t.x), \(t.y), \(t.width) × \(t.height)) leaves the \(layout.width) × \(layout.height) page")
+        }
+        var overlaps: [String] = []
+        for i in texts.indices {
+            for j in texts.indices where j > i {
+                let a = texts[i], b = texts[j]
+                let dx = min(a.x + a.width, b.x + b.width) - max(a.x, b.x), dy = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
+                // A pixel of shared line box (ascender over descender) is not an overlap a reader sees.
+                if dx > 1, dy > 1.5 { overlaps.append("'\(a.text)' and '\(b.text)'") }
+            }
+        }
+        XCTAssertTrue(overlaps.isEmpty, "\(label): overlapping texts: \(overlaps.prefix(6).joined(separator: "; ")) (\(overlaps.count))")
+
+        // Every series group non-empty and visible: rendering without it changes pixels.
+        let groups = Self.groups(svg)
+        XCTAssertFalse(groups.isEmpty, "\(label): no series")
+        let full = try FigureRenderer.raster(Data(svg.utf8), name: name).pixels
+        var visibleNeurons = Set<Int>()
+        for g in groups {
+            XCTAssertGreaterThan(g.elements, 0, "\(label): series '\(g.name)' is empty")
+            var without = svg
+            without.removeSubrange(g.range)
+            let difference = Self.changed(full, try FigureRenderer.raster(Data(without.utf8), name: name).pixels)
+            if g.name.hasPrefix("neuron "), let i = Int(g.name.dropFirst(7)) {
+                if difference >= 10 { visibleNeurons.insert(i) }
+            } else {
+                XCTAssertGreaterThanOrEqual(difference, 10, "\(label): series '\(g.name)' is not visible (\(difference) pixels)")
+            }
+        }
+        // Every neuron drawn, or named in the figure's notes.
+        if groups.contains(where: { $0.name.hasPrefix("neuron ") }) {
+            let notes = Self.noted(texts.map(\.text))
+            let missing = (0..<width).filter { !visibleNeurons.contains($0) && !notes.contains($0) }
+            XCTAssertTrue(missing.isEmpty, "\(label): neurons neither visible nor noted: \(missing)")
+        }
+    }
+
+    func pngWidth(_ png: Data) -> Int {
+        // IHDR: width as a big-endian UInt32 at byte 16.
+        png.dropFirst(16).prefix(4).reduce(0) { $0 << 8 | Int($1) }
+    }
+
+    func testEveryFigureOfEveryBuiltInExample() throws {
+        for example in Example.all {
+            var problem = try example.config.resolve().problem
+            problem.options.sampleCount = 120
+            let solution = solve(problem)
+            XCTAssertEqual(solution.status, .completed, example.name)
+            let files = try RunFigures.files(for: solution, plateaus: PlateauReport.plateaus(solution))
+            XCTAssertFalse(files.isEmpty)
+            for (name, data) in files {
+                try check(name, String(decoding: data, as: UTF8.self), width: problem.network.width, context: example.name)
+            }
+        }
+    }
+}
