@@ -17,8 +17,9 @@ public enum RunFigures {
     public static let fileNames: [String] = ["loss", "patterns", "knots", "fit", "knot-lines", "comparison"]
         .flatMap { stem in FigureFormat.allCases.map { "\(stem).\($0.rawValue)" } }
 
-    /// Neurons drawn in per-neuron figures (lanes, knot paths); more would not be legible.
-    public static let maxNeurons = 40
+    /// Neurons drawn in per-neuron figures (lanes, knot paths, knot lines), each labelled with its
+    /// index; wider networks get a note naming the neurons left out.
+    public static let maxNeurons = 64
 
     /// The figures of the run in `folder` (its plateaus computed with `criteria`).
     public static func files(folder: String, criteria: PlateauCriteria = PlateauCriteria(), times: [Double]? = nil) throws -> [(String, Data)] {
@@ -156,7 +157,10 @@ public enum RunFigures {
         let n = min(solution.problem.network.width, maxNeurons), m = Double(solution.problem.data.count)
         let positive = solution.samples.map(\.t).filter { $0 > 0 }
         let tLeft = positive.min() ?? 1e-3, tRight = max(solution.finalTime, tLeft * 10)
-        let laneHeight = 32.0, height = max(Double(n) * laneHeight, 120)
+        // Past 40 lanes they are narrower and carry 0 and 1 only (½ stays their grid line): three
+        // labels would not fit in 24 pixels.
+        let narrow = n > 40
+        let laneHeight = narrow ? 24.0 : 32.0, height = max(Double(n) * laneHeight, 120)
         var chart = Chart(frame: (90, 44, 600, height), x: Scale(.log, lo: tLeft, hi: tRight, pixels: (0, 1)),
                           y: Scale(.linear, lo: -0.5, hi: Double(n) - 0.5, pixels: (0, 1)),
                           title: "Activation pattern: per neuron, the fraction of points that activate it", xLabel: timeLabel,
@@ -199,7 +203,13 @@ public enum RunFigures {
         }
         let labels = (0..<n).map { (Double(n - 1 - $0), "\($0)") }
         // Every lane carries its own 0, ½, 1 on the right edge.
-        let scale = (0..<n).flatMap { k in [(Double(k) - half, "0"), (Double(k), "½"), (Double(k) + half, "1")] }
+        var scale: [(Double, String)] = []
+        for k in 0..<n {
+            let lane = Double(k)
+            scale.append((lane - half, "0"))
+            if !narrow { scale.append((lane, "½")) }
+            scale.append((lane + half, "1"))
+        }
         var figure = Figure(width: chart.widthWithRightLegend() + Chart.rightLabelsWidth, height: height + 110,
                             panels: [chart.svg(legendPlace: .right, yTickLabels: labels, rightTickLabels: scale)])
         figure.caption = "each shaded lane runs from 0 (no point active) to 1 (all m points), as marked on its right; "
@@ -223,7 +233,9 @@ public enum RunFigures {
         let samples = solution.samples.filter { $0.t > 0 }
         let xs = data.x, span = (xs.max()! - xs.min()!).magnitude
         let pad = 0.15 * max(span, 1e-3)
-        var chart = Chart(frame: (90, 44, 600, 360), x: Scale(.log, covering: samples.map(\.t), pixels: (0, 1)),
+        // Past 36 neurons the panel grows so that the labels at the path ends keep 10 pixels each.
+        let frameHeight = max(360, 10 * Double(n) + 10)
+        var chart = Chart(frame: (90, 44, 600, frameHeight), x: Scale(.log, covering: samples.map(\.t), pixels: (0, 1)),
                           y: Scale(.linear, lo: xs.min()! - pad, hi: xs.max()! + pad, pixels: (0, 1)),
                           title: "Knot paths k_i(t) = −b_i / w_i", xLabel: timeLabel, yLabel: "input x (knot position)", id: "knots")
         let direct = n > directLabelsAbove
@@ -240,9 +252,9 @@ public enum RunFigures {
             chart.line("neuron \(i)", points, style: .nth(i), legend: !direct, breaks: { k in k > 0 && (w[k] > 0) != (w[k - 1] > 0) })
             if direct, let last = points.last, chart.y.contains(last.1) { ends.append(("\(i)", last.1, SeriesStyle.nth(i).colour)) }
         }
-        if direct { chart.endLabels(ends, spacing: min(9, 360 / Double(max(ends.count, 1)))) }
+        if direct { chart.endLabels(ends, spacing: 10) }
         let legendColumns = !direct && n > 14 ? 2 : 1
-        var figure = Figure(width: chart.widthWithRightLegend(columns: legendColumns), height: 470,
+        var figure = Figure(width: chart.widthWithRightLegend(columns: legendColumns), height: frameHeight + 110,
                             panels: [chart.svg(legendColumns: legendColumns, legendPlace: .right)])
         figure.caption = "a knot resting on a data line is sliding on that point's surface"
             + (direct ? "; each path labelled with its neuron at its end (right)" : "")
