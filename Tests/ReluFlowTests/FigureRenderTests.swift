@@ -154,6 +154,46 @@ final class FigureRenderTests: XCTestCase {
         }
     }
 
+    /// `compare --format svg,png` writes comparison.svg and .png; `plot --format pdf` on the compare
+    /// folder adds the PDF; the figure passes the same checks.
+    func testComparisonFigureAndFormats() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try runReluflow(["compare", "--example", "small-init", "--methods", "flow,gd,anls", "--iterations", "300", "--T", "100",
+                                   "--format", "svg,png", "--quiet", "--out", "cmp"], in: dir)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let folder = dir.appendingPathComponent("cmp")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent("comparison.png").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("comparison.pdf").path))
+        let plot = try runReluflow(["plot", "cmp", "--format", "pdf"], in: dir)
+        XCTAssertEqual(plot.status, 0, plot.stderr)
+        let pdf = try Data(contentsOf: folder.appendingPathComponent("comparison.pdf"))
+        XCTAssertTrue(pdf.starts(with: Data("%PDF-".utf8)))
+        let svg = String(decoding: try Data(contentsOf: folder.appendingPathComponent("comparison.svg")), as: UTF8.self)
+        try check("comparison.svg", svg, width: 0, context: "compare small-init")
+        // A run folder in all three formats; an unknown format is bad input naming --format.
+        XCTAssertEqual(try runReluflow(["plot", "cmp/flow", "--format", "svg,png,pdf"], in: dir).status, 0)
+        for stem in ["loss", "patterns", "knots", "fit"] {
+            for ext in ["svg", "png", "pdf"] {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent("flow/\(stem).\(ext)").path), "\(stem).\(ext)")
+            }
+        }
+        let bad = try runReluflow(["plot", "cmp/flow", "--format", "svg,jpg"], in: dir)
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("--format"), bad.stderr)
+    }
+
+    /// Bytes that are not SVG: a render error naming the file and librsvg's message, not a crash.
+    func testRenderErrorsAreReported() {
+        XCTAssertThrowsError(try FigureRenderer.png(Data("<svg".utf8), name: "broken.png")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(error is FileError && text.contains("broken.png") && text.contains("librsvg"), text)
+        }
+        XCTAssertThrowsError(try FigureRenderer.pdf(Data("<svg xmlns=\"http://www.w3.org/2000/svg\"/>".utf8), name: "sizeless.pdf")) { error in
+            XCTAssertTrue("\(error)".contains("width and height"), "\(error)")
+        }
+    }
+
     func testEveryFigureOfEveryBuiltInExample() throws {
         for example in Example.all {
             var problem = try example.config.resolve().problem

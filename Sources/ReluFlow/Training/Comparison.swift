@@ -159,17 +159,19 @@ public struct Comparison: Sendable {
         let allL = runs.flatMap { e, idx in idx.map { max(e.run.samples[$0].loss, floor) } }
         let clipped = runs.contains { e, idx in idx.contains { e.run.samples[$0].loss < floor } }
         let allW = runs.flatMap { e, idx in idx.map { e.wall[$0] } }.filter { $0 > 0 }
-        var top = Chart(frame: (90, 44, 640, 320), x: .log, xValues: allT.isEmpty ? [1e-3, 1] : allT, y: .log,
-                        yValues: allL.isEmpty ? [1e-3, 1] : allL,
+        // The y axis reaches down to a labelled tick below the lowest loss (no curve ends below the last tick).
+        let lossValues = allL.isEmpty ? [1e-3, 1] : allL
+        let yScale = Scale(.log, covering: lossValues, pixels: (0, 1)).extendedDown(toTickBelow: lossValues.min()!)
+        var top = Chart(frame: (90, 44, 640, 320), x: Scale(.log, covering: allT.isEmpty ? [1e-3, 1] : allT, pixels: (0, 1), pad: 0), y: yScale,
                         title: "Loss against time t (flow time; k·η for gradient methods, k for ANLS)",
                         xLabel: "t (log scale)", yLabel: "loss L (log scale)", id: "loss-t")
-        var bottom = Chart(frame: (90, 44 + 320 + 90, 640, 260), x: .log, xValues: allW.isEmpty ? [1e-3, 1] : allW, y: .log,
-                           yValues: allL.isEmpty ? [1e-3, 1] : allL, title: "Loss against wall-clock time of this machine",
+        var bottom = Chart(frame: (90, 44 + 320 + 90, 640, 260), x: Scale(.log, covering: allW.isEmpty ? [1e-3, 1] : allW, pixels: (0, 1), pad: 0),
+                           y: yScale, title: "Loss against wall-clock time of this machine",
                            xLabel: "wall seconds since the run's start (log scale)", yLabel: "loss L (log scale)", id: "loss-wall")
         // Only the flow's plateaus are shaded (the reference; the others' are in comparison.csv):
         // bands of several methods overlap into grey that says nothing.
         if let flow = entries.first(where: { $0.method == "flow" }), !flow.plateaus.isEmpty {
-            top.bands("plateaus of the gradient flow", flow.plateaus.map { ($0.tStart, $0.tEnd) }, fill: "#000000", opacity: 0.08)
+            top.bands("plateaus of the gradient flow (numbered)", flow.plateaus.map { ($0.tStart, $0.tEnd) }, fill: "#000000", opacity: 0.08, numbered: true)
         }
         for (k, (e, idx)) in runs.enumerated() {
             var style = SeriesStyle.nth(k, width: 2)
