@@ -89,6 +89,12 @@ final class FigureRenderTests: XCTestCase {
             XCTAssertTrue(t.x >= -0.5 && t.y >= -0.5 && t.x + t.width <= layout.width + 0.5 && t.y + t.height <= layout.height + 0.5,
                           "\(label): '\(t.text)' at (\(t.x), \(t.y), \(t.width) × \(t.height)) leaves the \(layout.width) × \(layout.height) page")
         }
+        // Text size: printed at the full width of a two-column journal page (7 in), the smallest
+        // text (subscripts, at 75% of their text, aside) is at least 8 pt.
+        let sizes = svg.ranges(of: #/font-size="([0-9.]+)"/#).compactMap { Double(svg[$0].dropFirst(11).dropLast()) }
+        let smallest = try XCTUnwrap(sizes.min())
+        XCTAssertGreaterThanOrEqual(smallest * Typography.printWidth / layout.width, Typography.minimumPoints,
+                                    "\(label): \(smallest) px text on a \(layout.width) px wide figure")
         var overlaps: [String] = []
         for i in texts.indices {
             for j in texts.indices where j > i {

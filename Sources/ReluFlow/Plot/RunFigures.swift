@@ -47,6 +47,9 @@ public enum RunFigures {
 
     static let timeLabel = "time t (flow time units, log scale)"
 
+    /// Left edge and width of a panel's frame (room for tick labels and the axis label on the left).
+    static let left = 84.0, panelWidth = 540.0
+
     // MARK: loss.svg
 
     /// Relative rounding level of a difference of two losses: 64 ε (the loss is a sum of m squares
@@ -63,7 +66,7 @@ public enum RunFigures {
             let a = max(p.tStart, interval.tStart), b = min(p.tEnd, interval.tEnd)
             return b > a ? (a, b, p.patternFloor) : nil
         }
-        let frame = (x: 90.0, y: 44.0, width: 640.0, height: 340.0), strip = 16.0
+        let frame = (x: left, y: 44.0, width: panelWidth, height: 300.0), strip = 18.0
         let xScale = Scale(.log, covering: samples.map(\.t), pixels: (frame.x, frame.x + frame.width), pad: 0)
         let yValues = samples.map(\.loss) + floorSpans.map(\.2)
         let yScale = Scale(.log, covering: yValues, pixels: (0, 1)).extendedDown(toTickBelow: yValues.filter { $0 > 0 }.min() ?? 1)
@@ -78,9 +81,9 @@ public enum RunFigures {
         chart.line("loss", samples.map { ($0.t, $0.loss) }, style: lossStyle)
         let changes = solution.events.filter { $0.kind != .graze }
         chart.ticks("event (pattern change)", at: Set(changes.map(\.t)).sorted(), style: SeriesStyle(colour: "#000000", dash: nil, width: 0.8))
-        var panels = [chart.svg(legendPlace: .right)]
-        var top = frame.y + frame.height + 90
-        var width = chart.widthWithRightLegend()
+        var panels = [chart.svg(legendPlace: .below)]
+        var top = chart.bottom(legendBelow: true) + 40
+        var width = chart.rightEdge()
 
         // Zoom on the plateaus: when two or more plateaus take less than a quarter of the upper
         // panel's height, their own loss range (and floors) gets a panel, on a linear axis when it
@@ -91,18 +94,18 @@ public enum RunFigures {
             if let lo = inside.min(), let hi = inside.max(), lo > 0,
                log10(hi / lo) < 0.25 * log10(chart.y.hi / chart.y.lo) {
                 let kind: Scale.Kind = hi / lo < 3 ? .linear : .log
-                let zoomFrame = (x: frame.x, y: top, width: frame.width, height: 220.0)
+                let zoomFrame = (x: frame.x, y: top, width: frame.width, height: 200.0)
                 let yZoom = Scale(kind, covering: inside, pixels: (0, 1), pad: 0.08).extendedDown(toTickBelow: lo)
                 let zx = Scale(.log, lo: max(t0 / 3, chart.x.lo), hi: chart.x.hi, pixels: (0, 1))
                 var zoom = Chart(frame: zoomFrame, x: zx, y: yZoom,
-                                 title: "Zoom on the plateaus' loss range (t from \(roundedTime(zx.lo)))", xLabel: timeLabel,
+                                 title: "Zoom on the plateaus (t from \(roundedTime(zx.lo)))", xLabel: timeLabel,
                                  yLabel: "loss L (\(kind == .linear ? "linear" : "log") scale)", id: "zoom")
                 zoom.bands(plateauName, plateauSpans, opacity: 0.09, numbered: true)
                 drawFloors(&zoom, floorSpans, samples: samples, style: floorStyle)
                 zoom.line("loss", samples.map { ($0.t, $0.loss) }, style: lossStyle)
-                panels.append(zoom.svg(legendPlace: .right))
-                width = max(width, zoom.widthWithRightLegend())
-                top += zoomFrame.height + 90
+                panels.append(zoom.svg(legendPlace: .below))
+                width = max(width, zoom.rightEdge())
+                top = zoom.bottom(legendBelow: true) + 40
             }
         }
 
@@ -114,16 +117,16 @@ public enum RunFigures {
         let excess = samples.map { ($0.t, $0.loss - final) }
         let resolved = excess.filter { $0.1 > rounding }.map(\.1)
         let excessScale = Scale(.log, covering: resolved + [rounding], pixels: (0, 1))
-        var lower = Chart(frame: (frame.x, top, frame.width, 260), x: chart.x, y: excessScale,
-                          title: "Excess over the final loss, L(t) − L(T), where above rounding",
+        var lower = Chart(frame: (frame.x, top, frame.width, 240), x: chart.x, y: excessScale,
+                          title: "Excess L(t) − L(T) where above rounding",
                           xLabel: timeLabel, yLabel: "L − L(T) (log scale)", id: "excess")
         if !plateaus.isEmpty { lower.bands(plateauName, plateauSpans, opacity: 0.09, numbered: true) }
         lower.line("rounding level 64 ε L(T) = \(Scale.shortNumber(rounding))", [(lower.x.lo, rounding), (lower.x.hi, rounding)],
                    style: SeriesStyle(colour: "#777777", dash: "2 3", width: 1))
         lower.line("L − L(T)", excess.map { ($0.0, $0.1 > rounding ? $0.1 : .nan) }, style: lossStyle)
-        panels.append(lower.svg(legendPlace: .right))
-        width = max(width, lower.widthWithRightLegend())
-        var figure = Figure(width: width, height: top + 260 + 70, panels: panels)
+        panels.append(lower.svg(legendPlace: .below))
+        width = max(width, lower.rightEdge())
+        var figure = Figure(width: width, height: lower.bottom(legendBelow: true), panels: panels)
         let atZero = changes.filter { $0.t <= 0 }.count
         figure.caption = "\(solution.events.count) events, \(plateaus.count) plateau(s); run to t = \(roundedTime(solution.finalTime))"
             + (atZero > 0 ? "; \(atZero) event\(atZero == 1 ? "" : "s") at t = 0 (not on the log time axis)" : "")
@@ -159,11 +162,11 @@ public enum RunFigures {
         let tLeft = positive.min() ?? 1e-3, tRight = max(solution.finalTime, tLeft * 10)
         // Past 40 lanes they are narrower and carry 0 and 1 only (½ stays their grid line): three
         // labels would not fit in 24 pixels.
-        let narrow = n > 40
-        let laneHeight = narrow ? 24.0 : 32.0, height = max(Double(n) * laneHeight, 120)
-        var chart = Chart(frame: (90, 44, 600, height), x: Scale(.log, lo: tLeft, hi: tRight, pixels: (0, 1)),
+        let narrow = n > 12
+        let laneHeight = narrow ? 27.0 : 46.0, height = max(Double(n) * laneHeight, 120)
+        var chart = Chart(frame: (left, 44, panelWidth, height), x: Scale(.log, lo: tLeft, hi: tRight, pixels: (0, 1)),
                           y: Scale(.linear, lo: -0.5, hi: Double(n) - 0.5, pixels: (0, 1)),
-                          title: "Activation pattern: per neuron, the fraction of points that activate it", xLabel: timeLabel,
+                          title: "Activation pattern: fraction of points active", xLabel: timeLabel,
                           yLabel: "neuron", id: "patterns")
         let activeStyle = SeriesStyle(colour: "#0072B2", dash: nil, width: 1.8)
         let slidingStyle = SeriesStyle(colour: "#D55E00", dash: nil, width: 2.6)
@@ -210,8 +213,8 @@ public enum RunFigures {
             if !narrow { scale.append((lane, "½")) }
             scale.append((lane + half, "1"))
         }
-        var figure = Figure(width: chart.widthWithRightLegend() + Chart.rightLabelsWidth, height: height + 110,
-                            panels: [chart.svg(legendPlace: .right, yTickLabels: labels, rightTickLabels: scale)])
+        var figure = Figure(width: chart.rightEdge(rightTickLabels: true), height: chart.bottom(legendBelow: true),
+                            panels: [chart.svg(legendPlace: .below, yTickLabels: labels, rightTickLabels: scale)])
         figure.caption = "each shaded lane runs from 0 (no point active) to 1 (all m points), as marked on its right; "
             + "its grid line is ½" + leftOut(shown: n, of: solution.problem.network.width)
         return figure.svg()
@@ -234,8 +237,8 @@ public enum RunFigures {
         let xs = data.x, span = (xs.max()! - xs.min()!).magnitude
         let pad = 0.15 * max(span, 1e-3)
         // Past 36 neurons the panel grows so that the labels at the path ends keep 10 pixels each.
-        let frameHeight = max(360, 10 * Double(n) + 10)
-        var chart = Chart(frame: (90, 44, 600, frameHeight), x: Scale(.log, covering: samples.map(\.t), pixels: (0, 1)),
+        let frameHeight = max(340, 14 * Double(n) + 10)
+        var chart = Chart(frame: (left, 44, panelWidth, frameHeight), x: Scale(.log, covering: samples.map(\.t), pixels: (0, 1)),
                           y: Scale(.linear, lo: xs.min()! - pad, hi: xs.max()! + pad, pixels: (0, 1)),
                           title: "Knot paths k_i(t) = −b_i / w_i", xLabel: timeLabel, yLabel: "input x (knot position)", id: "knots")
         let direct = n > directLabelsAbove
@@ -252,10 +255,9 @@ public enum RunFigures {
             chart.line("neuron \(i)", points, style: .nth(i), legend: !direct, breaks: { k in k > 0 && (w[k] > 0) != (w[k - 1] > 0) })
             if direct, let last = points.last, chart.y.contains(last.1) { ends.append(("\(i)", last.1, SeriesStyle.nth(i).colour)) }
         }
-        if direct { chart.endLabels(ends, spacing: 10) }
-        let legendColumns = !direct && n > 14 ? 2 : 1
-        var figure = Figure(width: chart.widthWithRightLegend(columns: legendColumns), height: frameHeight + 110,
-                            panels: [chart.svg(legendColumns: legendColumns, legendPlace: .right)])
+        if direct { chart.endLabels(ends) }
+        var figure = Figure(width: chart.rightEdge(), height: chart.bottom(legendBelow: true),
+                            panels: [chart.svg(legendPlace: .below)])
         figure.caption = "a knot resting on a data line is sliding on that point's surface"
             + (direct ? "; each path labelled with its neuron at its end (right)" : "")
             + (outside.isEmpty ? "" : "; never inside the data range, so not visible: neuron " + outside.map(String.init).joined(separator: ", "))
@@ -280,7 +282,7 @@ public enum RunFigures {
             return (a, b, slope, intercept, iv.generated)
         }
         let yValues = data.y + curve.map(\.1) + lines.flatMap { [$0.2 * $0.0 + $0.3, $0.2 * $0.1 + $0.3] }
-        var chart = Chart(frame: (90, 44, 600, 360), x: .linear, xValues: [lo - pad, hi + pad], y: .linear, yValues: yValues,
+        var chart = Chart(frame: (left, 44, panelWidth, 340), x: .linear, xValues: [lo - pad, hi + pad], y: .linear, yValues: yValues,
                           title: "Fit at t = \(roundedTime(solution.finalTime)) and local least-squares lines",
                           xLabel: "input x", yLabel: "output", id: "fit", yPad: 0.06)
         var generated: [(Double, Double)] = [], other: [(Double, Double)] = []
@@ -322,7 +324,7 @@ public enum RunFigures {
             caption += "; knots outside the x range, not drawn: " + hidden.sorted { $0.neuron < $1.neuron }
                 .map { "neuron \($0.neuron) at \(Scale.shortNumber($0.k))" }.joined(separator: ", ")
         }
-        return Figure(width: chart.widthWithRightLegend(), height: 470, panels: [chart.svg(legendPlace: .right)], caption: caption).svg()
+        return Figure(width: chart.rightEdge(), height: chart.bottom(legendBelow: true), panels: [chart.svg(legendPlace: .below)], caption: caption).svg()
     }
 
     // MARK: knot-lines.svg (d = 2)
@@ -344,16 +346,17 @@ public enum RunFigures {
         let x1 = stride(from: 1, to: data.x.count, by: 2).map { data.x[$0] }
         let pad0 = 0.1 * max(x0.max()! - x0.min()!, 1e-3), pad1 = 0.1 * max(x1.max()! - x1.min()!, 1e-3)
         let box = (x0.min()! - pad0, x0.max()! + pad0, x1.min()! - pad1, x1.max()! + pad1)
-        let side = 300.0
+        // Square panels in a grid of two columns (one for a single time), narrow enough for the text sizes.
+        let side = 280.0, columns = chosen.count == 1 ? 1 : 2
         var panels: [String] = []
-        var width = 0.0
+        var width = 0.0, height = 0.0
         let direct = n > directLabelsAbove
         var outside = [[Int]](repeating: [], count: chosen.count), unlabelled = outside
         for (p, sample) in chosen.enumerated() {
-            let frame = (90 + Double(p) * (side + 70), 44.0, side, side)
+            let frame = (left + Double(p % columns) * (side + 76), 44 + Double(p / columns) * (side + 100), side, side)
             var chart = Chart(frame: frame, x: Scale(.linear, lo: box.0, hi: box.1, pixels: (0, 1)),
                               y: Scale(.linear, lo: box.2, hi: box.3, pixels: (0, 1)),
-                              title: "t = \(roundedTime(sample.t))", xLabel: "x_0", yLabel: p == 0 ? "x_1" : "", id: "lines\(p)")
+                              title: "t = \(roundedTime(sample.t))", xLabel: "x_0", yLabel: p % columns == 0 ? "x_1" : "", id: "lines\(p)")
             // Many points (a run with m = 1500) as small grey dots, so that they do not hide the lines.
             let many = x0.count > 100
             let dots = SeriesStyle(colour: many ? "#8c8c8c" : "#000000", dash: nil, marker: .circle,
@@ -379,16 +382,16 @@ public enum RunFigures {
                 if direct {
                     let order = i % 2 == 0 ? [0.93, 0.07, 0.8, 0.2, 0.67, 0.33, 0.5, 0.86, 0.14, 0.74, 0.26, 0.6, 0.4]
                                            : [0.07, 0.93, 0.2, 0.8, 0.33, 0.67, 0.5, 0.14, 0.86, 0.26, 0.74, 0.4, 0.6]
-                    let text = "\(i)", boxWidth = 6 * Double(text.count) + 3
+                    let text = "\(i)", boxWidth = Typography.charWidth * Double(text.count) + 3
                     let free = order.lazy.map { g in (s.0.0 + g * (s.1.0 - s.0.0), s.0.1 + g * (s.1.1 - s.0.1)) }.first { at in
                         let px = chart.x(at.0), py = chart.y(at.1)
-                        let r = (px - boxWidth / 2, py - 9, boxWidth, 11.0)
+                        let r = (px - boxWidth / 2, py - 11, boxWidth, 14.0)
                         guard r.0 >= frame.0, r.0 + r.2 <= frame.0 + side, r.1 >= frame.1, r.1 + r.3 <= frame.1 + side else { return false }
                         return !placed.contains { q in r.0 < q.0 + q.2 && q.0 < r.0 + r.2 && r.1 < q.1 + q.3 && q.1 < r.1 + r.3 }
                     }
                     if let at = free {
                         let px = chart.x(at.0), py = chart.y(at.1)
-                        placed.append((px - boxWidth / 2, py - 9, boxWidth, 11))
+                        placed.append((px - boxWidth / 2, py - 11, boxWidth, 14))
                         labels.append((text, at, SeriesStyle.nth(i).colour))
                     } else {
                         unlabelled[p].append(i)
@@ -396,9 +399,10 @@ public enum RunFigures {
                 }
                 chart.line("neuron \(i)", points, style: .nth(i), legend: !direct && p == chosen.count - 1)
             }
-            if direct { for (text, at, colour) in labels { chart.label(text, at: at, size: 9, anchor: "middle", colour: colour, halo: true) } }
-            panels.append(chart.svg(legendColumns: !direct && n > 14 ? 2 : 1, legendPlace: .right))
-            width = chart.widthWithRightLegend(columns: !direct && n > 14 ? 2 : 1)
+            if direct { for (text, at, colour) in labels { chart.label(text, at: at, anchor: "middle", colour: colour, halo: true) } }
+            panels.append(chart.svg(legendPlace: .below))
+            width = max(width, chart.rightEdge())
+            height = max(height, chart.bottom(legendBelow: true))
         }
         var caption = "knot lines w_i·x + b_i = 0; the short tick points to the side where neuron i is active"
             + (direct ? "; each line is labelled with its neuron where there is room" : "")
@@ -406,7 +410,7 @@ public enum RunFigures {
             if !outside[p].isEmpty { caption += "; outside the plotted box at t = \(roundedTime(sample.t)): " + neuronList(outside[p]) }
             if !unlabelled[p].isEmpty { caption += "; no room for the label at t = \(roundedTime(sample.t)): " + neuronList(unlabelled[p]) }
         }
-        return Figure(width: width, height: side + 120, panels: panels, caption: caption + leftOut(shown: n, of: network.width)).svg()
+        return Figure(width: width, height: height, panels: panels, caption: caption + leftOut(shown: n, of: network.width)).svg()
     }
 
     /// "neuron 3" or "neurons 3, 5–7, 9": indices in runs.
