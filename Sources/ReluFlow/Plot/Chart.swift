@@ -145,7 +145,7 @@ struct Chart {
             // A band's number where it fits in the band and clears the previous number.
             let half = Typography.charWidth * Double(String(k + 1).count) / 2 + 1
             if numbered && b - a >= 2 * half && (a + b) / 2 - half > lastNumberEnd {
-                group.append("<text x=\"\(svgNum((a + b) / 2))\" y=\"\(svgNum(frame.y + 13))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"middle\" fill=\"#333\">\(k + 1)</text>")
+                group.append("<text x=\"\(svgNum((a + b) / 2))\" y=\"\(svgNum(frame.y + 13))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"middle\" fill=\"#333\" stroke=\"#ffffff\" stroke-width=\"2.5\" stroke-opacity=\"0.85\" paint-order=\"stroke\">\(k + 1)</text>")
                 lastNumberEnd = (a + b) / 2 + half
             }
         }
