@@ -173,8 +173,18 @@ final class PlotTests: XCTestCase {
         let abs = try run("abs", T: 1e4)
         let atZero = abs.events.filter { $0.kind != .graze && $0.t == 0 }.count
         XCTAssertGreaterThan(atZero, 0)
-        let absTexts = texts(Data(RunFigures.loss(abs, plateaus: try PlateauReport.plateaus(abs)).utf8)).joined(separator: " ")
+        let absSVG = RunFigures.loss(abs, plateaus: try PlateauReport.plateaus(abs))
+        let absTexts = texts(Data(absSVG.utf8)).joined(separator: " ")
         XCTAssertTrue(absTexts.contains("\(atZero) events at t = 0"), absTexts)
+        // abs interpolates: its loss falls to rounding noise (about 3e-29 here), and is drawn only
+        // down to its rounding level ½(64 ε max|y_j|)² = 1e-28, which is marked.
+        XCTAssertLessThan(abs.finalLoss, 1e-28)
+        let absNames = parse(Data(absSVG.utf8), "loss.svg").map(\.name)
+        let level = try XCTUnwrap(absNames.first { $0.hasPrefix("rounding level of L, ") })
+        let levelY = try XCTUnwrap(pathPoints(absSVG, series: level).first?.1)
+        let lossPoints = pathPoints(absSVG, series: "loss")
+        XCTAssertGreaterThan(lossPoints.count, 10)
+        XCTAssertLessThanOrEqual(lossPoints.map(\.1).max()!, levelY + 0.01, "a point of L below its rounding level")
     }
 
     func testScaleExtendsToTickBelowData() {

@@ -66,9 +66,15 @@ public enum RunFigures {
             let a = max(p.tStart, interval.tStart), b = min(p.tEnd, interval.tEnd)
             return b > a ? (a, b, p.patternFloor) : nil
         }
+        // The loss's own rounding level: each residual carries a rounding error of about
+        // 64 ε max|y_j|, so a loss below ½(64 ε max|y_j|)² (an interpolating fit) is rounding noise;
+        // it is drawn only above that level, marked when the loss comes within a factor 10 of it.
+        let yMax = solution.problem.data.y.map { abs($0) }.max().map { $0 > 0 ? $0 : 1 } ?? 1
+        let lossRounding = 0.5 * pow(roundingFactor * yMax, 2)
+        let reachesRounding = samples.contains { $0.loss < 10 * lossRounding }
         let frame = (x: left, y: 44.0, width: panelWidth, height: 300.0), strip = 18.0
         let xScale = Scale(.log, covering: samples.map(\.t), pixels: (frame.x, frame.x + frame.width), pad: 0)
-        let yValues = samples.map(\.loss) + floorSpans.map(\.2)
+        let yValues = samples.map(\.loss).filter { $0 > lossRounding } + floorSpans.map(\.2) + (reachesRounding ? [lossRounding] : [])
         let yScale = Scale(.log, covering: yValues, pixels: (0, 1)).extendedDown(toTickBelow: yValues.filter { $0 > 0 }.min() ?? 1)
         var chart = Chart(frame: frame, x: xScale, y: yScale, title: "Loss L(t) = (1/2m) Σ r_j²",
                           xLabel: timeLabel, yLabel: "loss L (log scale)", id: "loss", strip: strip)
@@ -78,7 +84,12 @@ public enum RunFigures {
         let floorStyle = SeriesStyle(colour: "#D55E00", dash: "6 3", width: 1.6)
         let lossStyle = SeriesStyle(colour: "#0072B2", dash: nil, width: 2)
         drawFloors(&chart, floorSpans, samples: samples, style: floorStyle)
-        chart.line("loss", samples.map { ($0.t, $0.loss) }, style: lossStyle)
+        let roundingStyle = SeriesStyle(colour: "#777777", dash: "2 3", width: 1)
+        if reachesRounding {
+            chart.line("rounding level of L, ½(64 ε max|y_j|)² = \(Scale.shortNumber(lossRounding))",
+                       [(chart.x.lo, lossRounding), (chart.x.hi, lossRounding)], style: roundingStyle)
+        }
+        chart.line("loss", samples.map { ($0.t, $0.loss > lossRounding ? $0.loss : .nan) }, style: lossStyle)
         let changes = solution.events.filter { $0.kind != .graze }
         chart.ticks("event (pattern change)", at: Set(changes.map(\.t)).sorted(), style: SeriesStyle(colour: "#000000", dash: nil, width: 0.8))
         var panels = [chart.svg(legendPlace: .below)]
@@ -112,8 +123,11 @@ public enum RunFigures {
         // The excess L(t) − L(T) over the final loss, which spreads late plateaus that differ little
         // in L itself over decades. It is drawn only where it is resolved: above the rounding level
         // 64 ε L(T) of a difference of losses (below it, and at T itself, it is rounding noise).
+        // When the loss itself reaches its rounding level, so does the excess.
         let final = solution.finalLoss
-        let rounding = roundingFactor * final
+        let rounding = max(roundingFactor * final, lossRounding)
+        let roundingName = rounding > roundingFactor * final ? "rounding level of L = \(Scale.shortNumber(rounding))"
+            : "rounding level 64 ε L(T) = \(Scale.shortNumber(rounding))"
         let excess = samples.map { ($0.t, $0.loss - final) }
         let resolved = excess.filter { $0.1 > rounding }.map(\.1)
         let excessScale = Scale(.log, covering: resolved + [rounding], pixels: (0, 1))
@@ -121,8 +135,7 @@ public enum RunFigures {
                           title: "Excess L(t) − L(T) where above rounding",
                           xLabel: timeLabel, yLabel: "L − L(T) (log scale)", id: "excess")
         if !plateaus.isEmpty { lower.bands(plateauName, plateauSpans, opacity: 0.09, numbered: true) }
-        lower.line("rounding level 64 ε L(T) = \(Scale.shortNumber(rounding))", [(lower.x.lo, rounding), (lower.x.hi, rounding)],
-                   style: SeriesStyle(colour: "#777777", dash: "2 3", width: 1))
+        lower.line(roundingName, [(lower.x.lo, rounding), (lower.x.hi, rounding)], style: roundingStyle)
         lower.line("L − L(T)", excess.map { ($0.0, $0.1 > rounding ? $0.1 : .nan) }, style: lossStyle)
         panels.append(lower.svg(legendPlace: .below))
         width = max(width, lower.rightEdge())
@@ -130,7 +143,8 @@ public enum RunFigures {
         let atZero = changes.filter { $0.t <= 0 }.count
         figure.caption = "\(solution.events.count) events, \(plateaus.count) plateau(s); run to t = \(roundedTime(solution.finalTime))"
             + (atZero > 0 ? "; \(atZero) event\(atZero == 1 ? "" : "s") at t = 0 (not on the log time axis)" : "")
-            + "; L − L(T) is left out below 64 ε L(T), where it is rounding noise"
+            + (reachesRounding ? "; L is left out below its rounding level ½(64 ε max|y_j|)², L − L(T) below the same level"
+                                : "; L − L(T) is left out below 64 ε L(T)") + ", where it is rounding noise"
         return figure.svg()
     }
 
