@@ -160,8 +160,7 @@ public enum RunFolder {
     static var ownFileNames: Set<String> {
         Set(RecordFiles.names + ["config.json", "summary.json", "checkpoint.json", "data.csv", OutputMarker.fileName,
                                  ResumePoint.fileName, stagingSentinel, "analysis.json", "plateaus.csv", "stationarity.json",
-                                 "loss.svg", "patterns.svg", "knots.svg", "fit.svg", "knot-lines.svg",
-                                 "comparison.csv", "comparison.svg", "wall_times.csv", "plateau_exits.csv"])
+                                 "comparison.csv", "wall_times.csv", "plateau_exits.csv"] + RunFigures.fileNames)
     }
 
     /// Removes the files of `ownFileNames` (and own temporaries) from `folder`, then the folder if
