@@ -29,11 +29,19 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // librsvg + cairo (Debian: librsvg2-dev, libcairo2-dev): the figures' SVG rendered to PNG
+        // (cairo image surface) and PDF (cairo PDF surface) through their C APIs (Plot/Renderer.swift).
+        // pkg-config librsvg-2.0 requires cairo, so its flags carry both.
+        .systemLibrary(
+            name: "CRender",
+            pkgConfig: "librsvg-2.0",
+            providers: [.apt(["librsvg2-dev", "libcairo2-dev"])]
+        ),
         // The field's two passes in 256-bit lanes (AVX2, chosen at run time; bitwise equal results).
         .target(name: "CFieldKernels"),
         .target(
             name: "ReluFlow",
-            dependencies: ["CGSL", "CLapack", "CFieldKernels"]
+            dependencies: ["CGSL", "CLapack", "CFieldKernels", "CRender"]
         ),
         .executableTarget(
             name: "reluflow",

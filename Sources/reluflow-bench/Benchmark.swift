@@ -61,8 +61,15 @@ struct Benchmark: ParsableCommand {
     @Flag(help: "Training speed: full-batch GD and Adam against NumPy and JAX (Benchmarks/peers/training_peers.py) at three sizes.")
     var training = false
 
+    @Flag(help: "Small runs: the whole `reluflow simulate --example sine` command, the same run in-process through the library (folder included) and the integration alone, at --horizons (default here 1,100,1e4,1e5,1e6), medians of --repeat.")
+    var smallRuns = false
+
     func run() throws {
         setvbuf(stdout, nil, _IOLBF, 0)   // rows appear as they finish, also when piped
+        if smallRuns {
+            let given = CommandLine.arguments.contains("--horizons")
+            return try SmallRuns(repeats: max(`repeat`, 1), horizons: given ? horizons.split(separator: ",").compactMap { Double($0) } : [1, 100, 1e4, 1e5, 1e6]).run()
+        }
         if training { return try TrainingSpeed(peers: PeerRunner(python: python), seconds: 1).run() }
         if let roofline { return try runRoofline(roofline) }
         if scaling { return try runScaling() }

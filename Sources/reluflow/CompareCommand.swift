@@ -36,6 +36,9 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Output folder (default runs/<name>-compare).")
     var out: String?
 
+    @Option(help: ArgumentHelp("Formats of comparison's figure, comma-separated: svg, png, pdf (rendered with librsvg and cairo).", valueName: "list"))
+    var format: String = "svg"
+
     @Flag(help: "No progress line.")
     var quiet = false
 
@@ -47,6 +50,7 @@ struct CompareCommand: ParsableCommand {
             throw InputError("--methods", "unknown method '\(m)' (known: flow, \(TrainingMethod.names))")
         }
         if let iterations, iterations.value < 1 { throw InputError("--iterations", "must be at least 1 (got \(iterations.value))") }
+        let formats = try FigureFormat.list(format)
         if let T { base.flow.T = T }
         let trainTemplate = base.train ?? TrainConfig()
         base.train = nil
@@ -103,7 +107,9 @@ struct CompareCommand: ParsableCommand {
             }
             let comparison = Comparison(entries: entries)
             try RunFolder.writeFile((staging as NSString).appendingPathComponent("comparison.csv"), comparison.csv())
-            try RunFolder.writeFile((staging as NSString).appendingPathComponent("comparison.svg"), Data(comparison.svg().utf8))
+            for (name, bytes) in try FigureRenderer.files([("comparison.svg", Data(comparison.svg().utf8))], formats: formats) {
+                try RunFolder.writeFile((staging as NSString).appendingPathComponent(name), bytes)
+            }
             try RunFolder.writeFile((staging as NSString).appendingPathComponent("wall_times.csv"), comparison.wallTimesCSV())
             try RunFolder.writeFile((staging as NSString).appendingPathComponent("plateau_exits.csv"), comparison.plateauExitsCSV())
         } catch {
@@ -111,7 +117,7 @@ struct CompareCommand: ParsableCommand {
             throw error
         }
         try RunFolder.commitFolder(staging, to: outPath, kind: "compare")
-        print("written: \(outPath)/comparison.csv, comparison.svg and one run folder per method (\(list.joined(separator: ", ")))")
+        print("written: \(outPath)/comparison.csv, " + formats.map { "comparison.\($0.rawValue)" }.joined(separator: ", ") + " and one run folder per method (\(list.joined(separator: ", ")))")
     }
 }
 

@@ -2,11 +2,12 @@ import ArgumentParser
 import Foundation
 import ReluFlow
 
-/// `reluflow plot DIR`: SVG figures of a run folder, written into it.
+/// `reluflow plot DIR`: the figures of a run or compare folder, written into it (SVG, and PNG/PDF
+/// rendered from it with `--format`).
 struct PlotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plot",
-        abstract: "Draw the figures of a run folder as SVG files in it: loss.svg, patterns.svg, and knots.svg + fit.svg (d = 1) or knot-lines.svg (d = 2); of a compare folder comparison.svg; of a sweep folder sweep.svg (--figure against --against).")
+        abstract: "Draw the figures of a run folder into it: loss, patterns, and knots + fit (d = 1) or knot-lines (d = 2); comparison for a compare folder; for a sweep folder one figure of its runs against an axis (sweep, with --figure and --against). SVG by default; --format svg,png,pdf adds PNG and PDF.")
 
     @Argument(help: "The run folder (written by `reluflow simulate`).")
     var folder: String
@@ -15,6 +16,9 @@ struct PlotCommand: ParsableCommand {
     var times: [Double] = []
 
     @OptionGroup(title: "Plateau shading") var plateau: PlateauOptions
+
+    @Option(help: ArgumentHelp("File formats, comma-separated: svg, png (2 pixels per SVG pixel), pdf (vector, the figure's size); rendered with librsvg and cairo.", valueName: "list"))
+    var format: String = "svg"
 
     @Option(help: ArgumentHelp("Write the figures into this folder instead of the run folder (created if needed).", valueName: "dir"))
     var out: String?
@@ -28,6 +32,7 @@ struct PlotCommand: ParsableCommand {
     func run() throws {
         try requireFolder(folder)
         let criteria = try plateau.criteria()
+        let formats = try FigureFormat.list(format)
         if let marker = try? OutputMarker.read(folder: folder, field: "DIR"), marker.kind == SweepFolder.kind {
             // A sweep folder: sweep.svg, a figure of its runs against one axis.
             guard let figure, let against else {
@@ -36,23 +41,23 @@ struct PlotCommand: ParsableCommand {
             let sweep = try SweepFolder.open(folder)
             let svg = try SweepPlot.svg(sweep, command: try SweepCommands.named(sweep.manifest.command, field: "manifest.json"),
                                         figure: figure, against: against)
-            let files = [("sweep.svg", Data(svg.utf8))]
+            let files = try FigureRenderer.files([("sweep.svg", Data(svg.utf8))], formats: formats)
             if let out { try RunFolder.writeDerived(files, to: out, kind: "figures") } else { try RunFolder.add(files, to: folder) }
-            print("written: \(((out ?? folder) as NSString).appendingPathComponent("sweep.svg"))")
+            print("written: " + files.map { ((out ?? folder) as NSString).appendingPathComponent($0.0) }.joined(separator: ", "))
             return
         }
         if figure != nil || against != nil { throw InputError(figure != nil ? "--figure" : "--against", "belongs to a sweep folder") }
         if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("wall_times.csv")) {
             // A compare folder: comparison.svg redrawn from its runs.
             let svg = try Comparison.read(folder: folder, criteria: criteria).svg()
-            let files = [("comparison.svg", Data(svg.utf8))]
+            let files = try FigureRenderer.files([("comparison.svg", Data(svg.utf8))], formats: formats)
             if let out { try RunFolder.writeDerived(files, to: out, kind: "figures") } else { try RunFolder.add(files, to: folder) }
-            print("written: \(((out ?? folder) as NSString).appendingPathComponent("comparison.svg"))")
+            print("written: " + files.map { ((out ?? folder) as NSString).appendingPathComponent($0.0) }.joined(separator: ", "))
             return
         }
         if let bad = times.first(where: { !$0.isFinite || $0 < 0 }) { throw InputError("--times", "\(bad) is not a time ≥ 0") }
-        let files = try RunFigures.files(folder: folder, criteria: criteria,
-                                         times: times.isEmpty ? nil : times)
+        let files = try FigureRenderer.files(RunFigures.files(folder: folder, criteria: criteria, times: times.isEmpty ? nil : times),
+                                             formats: formats)
         let destination = out ?? folder
         if let out { try RunFolder.writeDerived(files, to: out, kind: "figures") } else { try RunFolder.add(files, to: folder) }
         print("written: " + files.map { (destination as NSString).appendingPathComponent($0.0) }.joined(separator: ", "))

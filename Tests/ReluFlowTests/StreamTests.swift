@@ -72,6 +72,34 @@ final class StreamTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }, [])
     }
 
+    /// The library's one-call `simulate(_:to:)` writes the folder the command writes (same bytes but
+    /// wall times), many runs in one process; and it refuses what the command refuses: a folder
+    /// the toolkit did not write, a training config.
+    func testLibrarySimulateWritesTheCommandsFolder() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let command = try runReluflow(["simulate", "--example", "sine", "--T", "50", "--samples", "40", "--quiet", "--out", "cli"], in: dir)
+        XCTAssertEqual(command.status, 0, command.stderr)
+        var config = try Example.named("sine").config
+        config.flow.T = 50
+        config.flow.samples = SampleConfig(spacing: "log", count: 40)
+        for k in 0..<3 {   // again into the same folder: the earlier output is replaced, as by the command
+            let solution = try simulate(config, to: dir.appendingPathComponent("lib").path)
+            XCTAssertEqual(solution.status, .completed, "run \(k)")
+            try assertSameFolders(dir.appendingPathComponent("cli"), dir.appendingPathComponent("lib"))
+        }
+        let foreign = dir.appendingPathComponent("mine")
+        try FileManager.default.createDirectory(at: foreign, withIntermediateDirectories: true)
+        try Data("notes".utf8).write(to: foreign.appendingPathComponent("notes.txt"))
+        XCTAssertThrowsError(try simulate(config, to: foreign.path)) { XCTAssertTrue($0 is InputError, "\($0)") }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: foreign.path), ["notes.txt"])
+        var training = config
+        training.train = try JSONDecoder().decode(TrainConfig.self, from: Data(#"{"method": "gd"}"#.utf8))
+        XCTAssertThrowsError(try simulate(training, to: dir.appendingPathComponent("t").path)) {
+            XCTAssertEqual(($0 as? InputError)?.field, "train")
+        }
+    }
+
     func testStreamedResumeEqualsMerge() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -62,12 +62,17 @@ public struct OutputMarker: Codable, Equatable, Sendable {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var h: UInt64 = 0x9E37_79B9_7F4A_7C15, length: UInt64 = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        // Sized to the file (most are small), at most 1 MB, and not cleared: `read` fills it.
+        var info = stat()
+        let capacity = fstat(fd, &info) == 0 ? min(max(Int(info.st_size), 8) + 8, 1 << 20) : 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 8)
+        defer { buffer.deallocate() }
         while true {
-            let got = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let got = Glibc.read(fd, buffer.baseAddress, buffer.count)
             if got < 0 { if errno == EINTR { continue }; return nil }
             if got == 0 { break }
-            buffer.withUnsafeBytes { raw in
+            do {
+                let raw = UnsafeRawBufferPointer(buffer)
                 var q = 0
                 while q + 8 <= got {
                     let w = raw.loadUnaligned(fromByteOffset: q, as: UInt64.self)

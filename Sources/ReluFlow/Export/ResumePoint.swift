@@ -78,7 +78,7 @@ public struct ResumePoint: Codable, Sendable {
         let parent = (target as NSString).deletingLastPathComponent
         let prefix = ".\((target as NSString).lastPathComponent).partial-"
         var found: [(String, ResumePoint)] = []
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where entry.hasPrefix(prefix) {
+        for entry in RunFolder.entries(of: parent, withPrefixes: [prefix]) {
             guard let pid = Int32(entry.dropFirst(prefix.count)), !RunFolder.isRunning(pid) else { continue }
             let folder = (parent as NSString).appendingPathComponent(entry)
             if let point = read(folder: folder) { found.append((folder, point)) }
@@ -92,8 +92,8 @@ public struct ResumePoint: Codable, Sendable {
         let target = RunFolder.absolute(path)
         let parent = (target as NSString).deletingLastPathComponent
         let prefix = ".\((target as NSString).lastPathComponent).partial-"
-        return ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter { entry in
-            guard entry.hasPrefix(prefix), let pid = Int32(entry.dropFirst(prefix.count)), !RunFolder.isRunning(pid) else { return false }
+        return RunFolder.entries(of: parent, withPrefixes: [prefix]).filter { entry in
+            guard let pid = Int32(entry.dropFirst(prefix.count)), !RunFolder.isRunning(pid) else { return false }
             return read(folder: (parent as NSString).appendingPathComponent(entry)) == nil
         }.sorted()
     }

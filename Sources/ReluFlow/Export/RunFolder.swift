@@ -114,9 +114,9 @@ public enum RunFolder {
     /// (`ResumePoint`) is kept unless `includingResumable` (once a run to the same path is complete,
     /// it is of no more use). Only the files ReluFlow writes are removed, then the folder if empty.
     static func removeAbandoned(_ name: String, in parent: String, includingResumable: Bool = false) {
-        let fm = FileManager.default
-        for entry in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] {
-            for (prefix, proof) in [(".\(name).partial-", stagingSentinel), (".\(name).old-", OutputMarker.fileName)] where entry.hasPrefix(prefix) {
+        let candidates = [(".\(name).partial-", stagingSentinel), (".\(name).old-", OutputMarker.fileName)]
+        for entry in entries(of: parent, withPrefixes: candidates.map(\.0)) {
+            for (prefix, proof) in candidates where entry.hasPrefix(prefix) {
                 guard let pid = Int32(entry.dropFirst(prefix.count)), pid != getpid(), !isRunning(pid) else { continue }
                 let folder = (parent as NSString).appendingPathComponent(entry)
                 // Only a real folder (not a link) that proves to be ours: a staging folder has the
@@ -130,6 +130,29 @@ public enum RunFolder {
         }
     }
 
+    /// The names in `folder` that start with one of `prefixes` (none if it cannot be read). The
+    /// prefixes are compared on the raw directory entries, so a parent holding many runs (a sweep's
+    /// `runs/`) costs one pass of `readdir` and no string per entry.
+    static func entries(of folder: String, withPrefixes prefixes: [String]) -> [String] {
+        guard let dir = opendir(folder) else { return [] }
+        defer { closedir(dir) }
+        let raw = prefixes.map { Array($0.utf8) }
+        var found: [String] = []
+        while let entry = readdir(dir) {
+            let matched = withUnsafeBytes(of: &entry.pointee.d_name) { bytes -> Bool in
+                raw.contains { p in
+                    p.count < bytes.count && p.indices.allSatisfy { bytes[$0] == p[$0] }
+                }
+            }
+            guard matched else { continue }
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { bytes in
+                String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            found.append(name)
+        }
+        return found
+    }
+
     /// The file that marks a staging folder as ReluFlow's (removed when it is renamed into place).
     static let stagingSentinel = ".reluflow-staging"
 
@@ -137,11 +160,10 @@ public enum RunFolder {
     static var ownFileNames: Set<String> {
         Set(RecordFiles.names + ["config.json", "summary.json", "checkpoint.json", "data.csv", OutputMarker.fileName,
                                  ResumePoint.fileName, stagingSentinel, "analysis.json", "plateaus.csv", "stationarity.json",
-                                 "loss.svg", "patterns.svg", "knots.svg", "fit.svg", "knot-lines.svg",
-                                 "comparison.csv", "comparison.svg", "wall_times.csv", "plateau_exits.csv",
+                                 "comparison.csv", "wall_times.csv", "plateau_exits.csv",
                                  // A sweep folder's own files (Sweep/SweepFolder.swift, SweepCollect.swift).
                                  "grid.json", SweepManifest.fileName, "sweep.csv", "groups.csv", "sweep_plateaus.csv",
-                                 "sweep.sbatch", "collect.sbatch", "sweep.svg"])
+                                 "sweep.sbatch", "collect.sbatch", "sweep.svg", "sweep.png", "sweep.pdf"] + RunFigures.fileNames)
     }
 
     /// Removes the files of `ownFileNames` (and own temporaries) from `folder`, then the folder if

@@ -8,6 +8,8 @@ struct SeriesStyle: Sendable {
     var width: Double = 1.6
     var marker: Marker = .none
     var opacity: Double = 1
+    /// Radius of a circle marker (half the side of a square), in pixels.
+    var markerRadius: Double = 3
 
     enum Marker: Sendable { case none, circle, square, triangle }
 
@@ -19,6 +21,24 @@ struct SeriesStyle: Sendable {
     static func nth(_ k: Int, width: Double = 1.6) -> SeriesStyle {
         SeriesStyle(colour: colours[k % colours.count], dash: dashes[(k / colours.count + k) % dashes.count], width: width)
     }
+}
+
+/// Text sizes of the figures, in SVG pixels. The figures are laid out about 640–730 pixels wide, so
+/// that printed at the full text width of a two-column journal page (7 in, 504 pt) the smallest text
+/// (12 px) is at least 8 pt; `FigureRenderTests` checks it on every figure.
+enum Typography {
+    /// Tick labels, legends, captions, labels on lines, band numbers.
+    static let text = 12.0
+    /// Axis labels.
+    static let axis = 13.0
+    /// Panel titles (bold).
+    static let title = 14.0
+    /// Width of a character of `text` in DejaVu Sans, about (for layout estimates).
+    static let charWidth = 7.2
+    /// The print width the layout is made for, in points (7 in).
+    static let printWidth = 504.0
+    /// The smallest text size allowed there, in points.
+    static let minimumPoints = 8.0
 }
 
 /// One plot area: axes with ticks and labels, clipped drawing, legend. Every series is a
@@ -93,7 +113,7 @@ struct Chart {
         if style.marker != .none {
             group += points.compactMap { p in
                 let px = x(p.0), py = y(p.1)
-                return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour) : nil
+                return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour, r: style.markerRadius) : nil
             }
         }
         add(name, group)
@@ -104,7 +124,7 @@ struct Chart {
     mutating func markers(_ name: String, _ points: [(Double, Double)], style: SeriesStyle, legend: Bool = true) {
         let group = points.compactMap { p -> String? in
             let px = x(p.0), py = y(p.1)
-            return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour) : nil
+            return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour, r: style.markerRadius) : nil
         }
         add(name, group)
         if legend { self.legend.append((name, style, .marker)) }
@@ -116,13 +136,17 @@ struct Chart {
     mutating func bands(_ name: String, _ spans: [(Double, Double)], fill: String = "#000000", opacity: Double = 0.12,
                         numbered: Bool = false) {
         var group: [String] = []
+        var lastNumberEnd = -Double.infinity
         for (k, s) in spans.enumerated() {
             let a = x(max(s.0, x.lo)), b = x(min(s.1, x.hi))
             guard a.isFinite, b.isFinite, b > a else { continue }
             let shade = k % 2 == 0 ? opacity : 1.9 * opacity
             group.append("<rect x=\"\(svgNum(a))\" y=\"\(svgNum(frame.y))\" width=\"\(svgNum(b - a))\" height=\"\(svgNum(frame.height - strip))\" fill=\"\(fill)\" fill-opacity=\"\(String(format: "%.3f", shade))\"/>")
-            if numbered && b - a >= 7 {
-                group.append("<text x=\"\(svgNum((a + b) / 2))\" y=\"\(svgNum(frame.y + 12))\" font-size=\"10\" text-anchor=\"middle\" fill=\"#333\">\(k + 1)</text>")
+            // A band's number where it fits in the band and clears the previous number.
+            let half = Typography.charWidth * Double(String(k + 1).count) / 2 + 1
+            if numbered && b - a >= 2 * half && (a + b) / 2 - half > lastNumberEnd {
+                group.append("<text x=\"\(svgNum((a + b) / 2))\" y=\"\(svgNum(frame.y + 13))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"middle\" fill=\"#333\" stroke=\"#ffffff\" stroke-width=\"2.5\" stroke-opacity=\"0.85\" paint-order=\"stroke\">\(k + 1)</text>")
+                lastNumberEnd = (a + b) / 2 + half
             }
         }
         body.insert("<g class=\"series\" data-name=\"\(plainName(name))\">" + group.joined() + "</g>", at: 0)
@@ -159,7 +183,7 @@ struct Chart {
 
     /// Free text at data coordinates (`_x` / `_{…}` set as subscripts), clipped to the frame; with
     /// `halo` a white outline keeps it readable over lines.
-    mutating func label(_ text: String, at p: (Double, Double), size: Double = 11, anchor: String = "start",
+    mutating func label(_ text: String, at p: (Double, Double), size: Double = Typography.text, anchor: String = "start",
                         colour: String = "#000000", halo: Bool = false) {
         let px = x(p.0), py = y(p.1)
         guard px.isFinite, py.isFinite else { return }
@@ -170,7 +194,7 @@ struct Chart {
     /// Labels in a column right of the frame, one per series, each at the pixel height where its
     /// series ends (`at`, data y), moved apart to `spacing` pixels where they would overlap, with a
     /// thin leader from the frame's edge when moved. Unclipped; a right legend moves over.
-    mutating func endLabels(_ items: [(text: String, y: Double, colour: String)], spacing: Double = 9, size: Double = 9) {
+    mutating func endLabels(_ items: [(text: String, y: Double, colour: String)], spacing: Double = 14, size: Double = Typography.text) {
         let lo = frame.y + 4, hi = frame.y + frame.height - 1
         let placed = items.map { (text: $0.text, want: min(max(y($0.y), lo), hi), colour: $0.colour) }
             .filter { $0.want.isFinite }.sorted { $0.want < $1.want }
@@ -195,7 +219,7 @@ struct Chart {
             out.append("<text x=\"\(svgNum(x0 + 10))\" y=\"\(svgNum(ys[k] + size * 0.35))\" font-size=\"\(svgNum(size))\" fill=\"\(colour)\">\(svgText(text))</text>")
         }
         overlay.append("<g class=\"end-labels\">" + out.joined() + "</g>")
-        labelColumn = max(labelColumn, 16 + 6 * Double(items.map { $0.text.count }.max() ?? 0))
+        labelColumn = max(labelColumn, 16 + Typography.charWidth * Double(items.map { $0.text.count }.max() ?? 0))
     }
 
     private mutating func add(_ name: String, _ group: [String]) {
@@ -203,10 +227,10 @@ struct Chart {
         seriesCount += 1
     }
 
-    private func marker(_ kind: SeriesStyle.Marker, _ px: Double, _ py: Double, _ colour: String) -> String {
+    private func marker(_ kind: SeriesStyle.Marker, _ px: Double, _ py: Double, _ colour: String, r: Double = 3) -> String {
         switch kind {
         case .none, .circle:
-            return "<circle cx=\"\(svgNum(px))\" cy=\"\(svgNum(py))\" r=\"3\" fill=\"\(colour)\"/>"
+            return "<circle cx=\"\(svgNum(px))\" cy=\"\(svgNum(py))\" r=\"\(svgNum(r))\" fill=\"\(colour)\"/>"
         case .square:
             return "<rect x=\"\(svgNum(px - 3))\" y=\"\(svgNum(py - 3))\" width=\"6\" height=\"6\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.3\"/>"
         case .triangle:
@@ -219,10 +243,39 @@ struct Chart {
         legend.append((name, style, .line))
     }
 
-    enum LegendPlace { case insideTopRight, right }
+    enum LegendPlace { case insideTopRight, right, below }
 
-    /// Width of one legend column (11 px text at about 6.4 px per character).
-    private var legendColumnWidth: Double { 36 + 6.4 * Double(legend.map { plainName($0.name).count }.max() ?? 0) }
+    /// Width of one legend column.
+    private var legendColumnWidth: Double { 36 + Typography.charWidth * Double(legend.map { plainName($0.name).count }.max() ?? 0) }
+
+    /// Width of one legend entry laid out in a row below the panel.
+    private func entryWidth(_ k: Int) -> Double { 36 + Typography.charWidth * Double(plainName(legend[k].name).count) + 12 }
+
+    /// Position (left, baseline offset from the first row) of each entry of a legend laid out in
+    /// rows below the panel, wrapped at the frame's width; and the number of rows.
+    private func belowLayout() -> (positions: [(Double, Int)], rows: Int) {
+        var positions: [(Double, Int)] = [], x = 0.0, row = 0
+        for k in legend.indices {
+            let w = entryWidth(k)
+            if x > 0 && x + w > frame.width + 10 { x = 0; row += 1 }
+            positions.append((x, row))
+            x += w
+        }
+        return (positions, legend.isEmpty ? 0 : row + 1)
+    }
+
+    /// The bottom of the panel's drawing: below its x label, and below its legend when the legend
+    /// is laid out below (`legendPlace: .below`).
+    func bottom(legendBelow: Bool) -> Double {
+        let axes = frame.y + frame.height + 46
+        guard legendBelow, !legend.isEmpty else { return axes }
+        return axes + 18 * Double(belowLayout().rows) + 10
+    }
+
+    /// The right edge of the panel's drawing (frame, right tick labels, end labels), without a right legend.
+    func rightEdge(rightTickLabels: Bool = false) -> Double {
+        frame.x + frame.width + labelColumn + (rightTickLabels ? Chart.rightLabelsWidth : 0) + 14
+    }
 
     /// Width of the legend box.
     func legendWidth(columns: Int = 1) -> Double { legend.isEmpty ? 0 : legendColumnWidth * Double(columns) + 8 }
@@ -249,43 +302,56 @@ struct Chart {
             let px = x(v)
             axes.append("<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(fy))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(fy + fh))\" stroke=\"#d9d9d9\" stroke-width=\"0.7\"/>")
             axes.append("<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(fy + fh))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(fy + fh + 5))\" stroke=\"#000\"/>")
-            axes.append("<text x=\"\(svgNum(px))\" y=\"\(svgNum(fy + fh + 18))\" font-size=\"11\" text-anchor=\"middle\">\(svgEscape(text))</text>")
+            axes.append("<text x=\"\(svgNum(px))\" y=\"\(svgNum(fy + fh + 19))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"middle\">\(svgEscape(text))</text>")
         }
         for (v, text) in yTickLabels ?? y.ticks() {
             let py = y(v)
             guard py.isFinite, py >= fy - 0.5, py <= fy + fh - strip + 0.5 else { continue }
             axes.append("<line x1=\"\(svgNum(fx))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx + fw))\" y2=\"\(svgNum(py))\" stroke=\"#d9d9d9\" stroke-width=\"0.7\"/>")
             axes.append("<line x1=\"\(svgNum(fx - 5))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx))\" y2=\"\(svgNum(py))\" stroke=\"#000\"/>")
-            axes.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(py + 4))\" font-size=\"11\" text-anchor=\"end\">\(svgEscape(text))</text>")
+            axes.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(py + 4))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"end\">\(svgEscape(text))</text>")
         }
         for (v, text) in rightTickLabels {
             let py = y(v)
             guard py.isFinite, py >= fy - 0.5, py <= fy + fh + 0.5 else { continue }
             axes.append("<line x1=\"\(svgNum(fx + fw))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx + fw + 4))\" y2=\"\(svgNum(py))\" stroke=\"#000\"/>")
-            axes.append("<text x=\"\(svgNum(fx + fw + 6))\" y=\"\(svgNum(py + 3))\" font-size=\"9\">\(svgEscape(text))</text>")
+            axes.append("<text x=\"\(svgNum(fx + fw + 6))\" y=\"\(svgNum(py + 4))\" font-size=\"\(svgNum(Typography.text))\">\(svgEscape(text))</text>")
         }
         out.append("<g class=\"axes\">" + axes.joined() + "</g>")
         if strip > 0 {
             let sy = fy + fh - strip
             out.append("<rect x=\"\(svgNum(fx))\" y=\"\(svgNum(sy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(strip))\" fill=\"#f2f2f2\"/>")
             out.append("<line x1=\"\(svgNum(fx))\" y1=\"\(svgNum(sy))\" x2=\"\(svgNum(fx + fw))\" y2=\"\(svgNum(sy))\" stroke=\"#000\" stroke-width=\"0.6\"/>")
-            out.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(sy + strip / 2 + 3))\" font-size=\"9\" text-anchor=\"end\" fill=\"#444\">events</text>")
+            out.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(sy + strip / 2 + 3))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"end\" fill=\"#444\">events</text>")
         }
         out.append("<g clip-path=\"url(#\(clipId))\">" + body.joined() + "</g>")
         out.append("<rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\" fill=\"none\" stroke=\"#000\" stroke-width=\"1\"/>")
-        out.append("<text x=\"\(svgNum(fx + fw / 2))\" y=\"\(svgNum(fy - 10))\" font-size=\"14\" font-weight=\"bold\" text-anchor=\"middle\">\(svgText(title))</text>")
-        out.append("<text x=\"\(svgNum(fx + fw / 2))\" y=\"\(svgNum(fy + fh + 38))\" font-size=\"12\" text-anchor=\"middle\">\(svgText(xLabel))</text>")
-        let ly = fy + fh / 2, lx = fx - 58
-        out.append("<text x=\"\(svgNum(lx))\" y=\"\(svgNum(ly))\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 \(svgNum(lx)) \(svgNum(ly)))\">\(svgText(yLabel))</text>")
+        out.append("<text x=\"\(svgNum(fx + fw / 2))\" y=\"\(svgNum(fy - 10))\" font-size=\"\(svgNum(Typography.title))\" font-weight=\"bold\" text-anchor=\"middle\">\(svgText(title))</text>")
+        out.append("<text x=\"\(svgNum(fx + fw / 2))\" y=\"\(svgNum(fy + fh + 40))\" font-size=\"\(svgNum(Typography.axis))\" text-anchor=\"middle\">\(svgText(xLabel))</text>")
+        let ly = fy + fh / 2, lx = fx - 64
+        out.append("<text x=\"\(svgNum(lx))\" y=\"\(svgNum(ly))\" font-size=\"\(svgNum(Typography.axis))\" text-anchor=\"middle\" transform=\"rotate(-90 \(svgNum(lx)) \(svgNum(ly)))\">\(svgText(yLabel))</text>")
         if !legend.isEmpty {
             let rows = (legend.count + legendColumns - 1) / legendColumns
             let columnWidth = legendColumnWidth
-            let boxWidth = legendWidth(columns: legendColumns), boxHeight = 16 * Double(rows) + 8
+            let below = legendPlace == .below ? belowLayout() : nil
+            let boxWidth = below.map { b in zip(b.positions, legend.indices).map { $0.0.0 + entryWidth($0.1) }.max() ?? 0 }
+                ?? legendWidth(columns: legendColumns)
+            let boxHeight = below.map { 18 * Double($0.rows) + 6 } ?? 18 * Double(rows) + 8
             let shift = (rightTickLabels.isEmpty ? 0 : Chart.rightLabelsWidth) + labelColumn
-            let bx = legendPlace == .right ? fx + fw + 12 + shift : fx + fw - boxWidth - 6, by = fy + (legendPlace == .right ? 0 : 6)
+            let bx: Double, by: Double
+            switch legendPlace {
+            case .right: (bx, by) = (fx + fw + 12 + shift, fy)
+            case .insideTopRight: (bx, by) = (fx + fw - boxWidth - 6, fy + 6)
+            case .below: (bx, by) = (fx - 6, fy + fh + 50)
+            }
             var items = ["<rect x=\"\(svgNum(bx))\" y=\"\(svgNum(by))\" width=\"\(svgNum(boxWidth))\" height=\"\(svgNum(boxHeight))\" fill=\"#ffffff\" fill-opacity=\"0.88\" stroke=\"#888\" stroke-width=\"0.6\"/>"]
             for (k, entry) in legend.enumerated() {
-                let cx = bx + 6 + columnWidth * Double(k / rows), cy = by + 14 + 16 * Double(k % rows)
+                let cx: Double, cy: Double
+                if let below {
+                    (cx, cy) = (bx + 6 + below.positions[k].0, by + 15 + 18 * Double(below.positions[k].1))
+                } else {
+                    (cx, cy) = (bx + 6 + columnWidth * Double(k / rows), by + 15 + 18 * Double(k % rows))
+                }
                 switch entry.kind {
                 case .line:
                     var a = "stroke=\"\(entry.style.colour)\" stroke-width=\"\(entry.style.width)\""
@@ -299,7 +365,7 @@ struct Chart {
                 case .tick:
                     items.append("<line x1=\"\(svgNum(cx + 12))\" y1=\"\(svgNum(cy))\" x2=\"\(svgNum(cx + 12))\" y2=\"\(svgNum(cy - 9))\" stroke=\"\(entry.style.colour)\" stroke-width=\"\(entry.style.width)\"/>")
                 }
-                items.append("<text x=\"\(svgNum(cx + 30))\" y=\"\(svgNum(cy))\" font-size=\"11\">\(svgText(entry.name))</text>")
+                items.append("<text x=\"\(svgNum(cx + 30))\" y=\"\(svgNum(cy))\" font-size=\"\(svgNum(Typography.text))\">\(svgText(entry.name))</text>")
             }
             out.append("<g class=\"legend\">" + items.joined() + "</g>")
         }
@@ -308,17 +374,18 @@ struct Chart {
     }
 }
 
-/// A whole SVG file: a white page, an optional caption line, and its panels.
+/// A whole SVG file: a white page, its panels, and an optional caption below them.
 struct Figure {
     var width: Double
+    /// The bottom of the panels; the caption's lines go below it.
     var height: Double
     var panels: [String] = []
     var caption: String?
 
-    /// The caption broken into lines that fit the width (10 px text, about 5.8 px per character).
+    /// The caption broken into lines that fit the width.
     var captionLines: [String] {
         guard let caption else { return [] }
-        let perLine = max(40, Int((width - 20) / 5.8))
+        let perLine = max(30, Int((width - 20) / Typography.charWidth))
         var lines: [String] = [], current = ""
         for word in caption.split(separator: " ", omittingEmptySubsequences: false) {
             if !current.isEmpty && current.count + 1 + word.count > perLine { lines.append(current); current = "" }
@@ -330,13 +397,14 @@ struct Figure {
 
     func svg() -> String {
         let lines = captionLines
-        let total = height + 13 * Double(max(lines.count - 1, 0))
+        let lineHeight = Typography.text + 4
+        let total = height + lineHeight * Double(lines.count) + 8
         var out = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
                    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(svgNum(width))\" height=\"\(svgNum(total))\" viewBox=\"0 0 \(svgNum(width)) \(svgNum(total))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">",
                    "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"]
         out += panels
         for (k, line) in lines.enumerated() {
-            out.append("<text x=\"10\" y=\"\(svgNum(height - 8 + 13 * Double(k)))\" font-size=\"10\" fill=\"#444\">\(svgText(line))</text>")
+            out.append("<text x=\"10\" y=\"\(svgNum(height + lineHeight * Double(k + 1) - 2))\" font-size=\"\(svgNum(Typography.text))\" fill=\"#444\">\(svgText(line))</text>")
         }
         out.append("</svg>")
         return out.joined(separator: "\n") + "\n"

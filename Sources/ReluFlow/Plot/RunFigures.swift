@@ -13,8 +13,13 @@ import Foundation
 /// - d = 2: `knot-lines.svg`, the lines `w_i·x + b_i = 0` over the data at chosen times, with a
 ///   tick on each line's active side.
 public enum RunFigures {
-    /// Neurons drawn in per-neuron figures (lanes, knot paths); more would not be legible.
-    public static let maxNeurons = 40
+    /// Every figure file the toolkit writes (run and compare folders), in each format.
+    public static let fileNames: [String] = ["loss", "patterns", "knots", "fit", "knot-lines", "comparison"]
+        .flatMap { stem in FigureFormat.allCases.map { "\(stem).\($0.rawValue)" } }
+
+    /// Neurons drawn in per-neuron figures (lanes, knot paths, knot lines), each labelled with its
+    /// index; wider networks get a note naming the neurons left out.
+    public static let maxNeurons = 64
 
     /// The figures of the run in `folder` (its plateaus computed with `criteria`).
     public static func files(folder: String, criteria: PlateauCriteria = PlateauCriteria(), times: [Double]? = nil) throws -> [(String, Data)] {
@@ -42,6 +47,9 @@ public enum RunFigures {
 
     static let timeLabel = "time t (flow time units, log scale)"
 
+    /// Left edge and width of a panel's frame (room for tick labels and the axis label on the left).
+    static let left = 84.0, panelWidth = 540.0
+
     // MARK: loss.svg
 
     /// Relative rounding level of a difference of two losses: 64 ε (the loss is a sum of m squares
@@ -58,9 +66,15 @@ public enum RunFigures {
             let a = max(p.tStart, interval.tStart), b = min(p.tEnd, interval.tEnd)
             return b > a ? (a, b, p.patternFloor) : nil
         }
-        let frame = (x: 90.0, y: 44.0, width: 640.0, height: 340.0), strip = 16.0
+        // The loss's own rounding level: each residual carries a rounding error of about
+        // 64 ε max|y_j|, so a loss below ½(64 ε max|y_j|)² (an interpolating fit) is rounding noise;
+        // it is drawn only above that level, marked when the loss comes within a factor 10 of it.
+        let yMax = solution.problem.data.y.map { abs($0) }.max().map { $0 > 0 ? $0 : 1 } ?? 1
+        let lossRounding = 0.5 * pow(roundingFactor * yMax, 2)
+        let reachesRounding = samples.contains { $0.loss < 10 * lossRounding }
+        let frame = (x: left, y: 44.0, width: panelWidth, height: 300.0), strip = 18.0
         let xScale = Scale(.log, covering: samples.map(\.t), pixels: (frame.x, frame.x + frame.width), pad: 0)
-        let yValues = samples.map(\.loss) + floorSpans.map(\.2)
+        let yValues = samples.map(\.loss).filter { $0 > lossRounding } + floorSpans.map(\.2) + (reachesRounding ? [lossRounding] : [])
         let yScale = Scale(.log, covering: yValues, pixels: (0, 1)).extendedDown(toTickBelow: yValues.filter { $0 > 0 }.min() ?? 1)
         var chart = Chart(frame: frame, x: xScale, y: yScale, title: "Loss L(t) = (1/2m) Σ r_j²",
                           xLabel: timeLabel, yLabel: "loss L (log scale)", id: "loss", strip: strip)
@@ -70,12 +84,17 @@ public enum RunFigures {
         let floorStyle = SeriesStyle(colour: "#D55E00", dash: "6 3", width: 1.6)
         let lossStyle = SeriesStyle(colour: "#0072B2", dash: nil, width: 2)
         drawFloors(&chart, floorSpans, samples: samples, style: floorStyle)
-        chart.line("loss", samples.map { ($0.t, $0.loss) }, style: lossStyle)
+        let roundingStyle = SeriesStyle(colour: "#777777", dash: "2 3", width: 1)
+        if reachesRounding {
+            chart.line("rounding level of L, ½(64 ε max|y_j|)² = \(Scale.shortNumber(lossRounding))",
+                       [(chart.x.lo, lossRounding), (chart.x.hi, lossRounding)], style: roundingStyle)
+        }
+        chart.line("loss", samples.map { ($0.t, $0.loss > lossRounding ? $0.loss : .nan) }, style: lossStyle)
         let changes = solution.events.filter { $0.kind != .graze }
         chart.ticks("event (pattern change)", at: Set(changes.map(\.t)).sorted(), style: SeriesStyle(colour: "#000000", dash: nil, width: 0.8))
-        var panels = [chart.svg(legendPlace: .right)]
-        var top = frame.y + frame.height + 90
-        var width = chart.widthWithRightLegend()
+        var panels = [chart.svg(legendPlace: .below)]
+        var top = chart.bottom(legendBelow: true) + 40
+        var width = chart.rightEdge()
 
         // Zoom on the plateaus: when two or more plateaus take less than a quarter of the upper
         // panel's height, their own loss range (and floors) gets a panel, on a linear axis when it
@@ -86,43 +105,46 @@ public enum RunFigures {
             if let lo = inside.min(), let hi = inside.max(), lo > 0,
                log10(hi / lo) < 0.25 * log10(chart.y.hi / chart.y.lo) {
                 let kind: Scale.Kind = hi / lo < 3 ? .linear : .log
-                let zoomFrame = (x: frame.x, y: top, width: frame.width, height: 220.0)
+                let zoomFrame = (x: frame.x, y: top, width: frame.width, height: 200.0)
                 let yZoom = Scale(kind, covering: inside, pixels: (0, 1), pad: 0.08).extendedDown(toTickBelow: lo)
                 let zx = Scale(.log, lo: max(t0 / 3, chart.x.lo), hi: chart.x.hi, pixels: (0, 1))
                 var zoom = Chart(frame: zoomFrame, x: zx, y: yZoom,
-                                 title: "Zoom on the plateaus' loss range (t from \(roundedTime(zx.lo)))", xLabel: timeLabel,
+                                 title: "Zoom on the plateaus (t from \(roundedTime(zx.lo)))", xLabel: timeLabel,
                                  yLabel: "loss L (\(kind == .linear ? "linear" : "log") scale)", id: "zoom")
                 zoom.bands(plateauName, plateauSpans, opacity: 0.09, numbered: true)
                 drawFloors(&zoom, floorSpans, samples: samples, style: floorStyle)
                 zoom.line("loss", samples.map { ($0.t, $0.loss) }, style: lossStyle)
-                panels.append(zoom.svg(legendPlace: .right))
-                width = max(width, zoom.widthWithRightLegend())
-                top += zoomFrame.height + 90
+                panels.append(zoom.svg(legendPlace: .below))
+                width = max(width, zoom.rightEdge())
+                top = zoom.bottom(legendBelow: true) + 40
             }
         }
 
         // The excess L(t) − L(T) over the final loss, which spreads late plateaus that differ little
         // in L itself over decades. It is drawn only where it is resolved: above the rounding level
         // 64 ε L(T) of a difference of losses (below it, and at T itself, it is rounding noise).
+        // When the loss itself reaches its rounding level, so does the excess.
         let final = solution.finalLoss
-        let rounding = roundingFactor * final
+        let rounding = max(roundingFactor * final, lossRounding)
+        let roundingName = rounding > roundingFactor * final ? "rounding level of L = \(Scale.shortNumber(rounding))"
+            : "rounding level 64 ε L(T) = \(Scale.shortNumber(rounding))"
         let excess = samples.map { ($0.t, $0.loss - final) }
         let resolved = excess.filter { $0.1 > rounding }.map(\.1)
         let excessScale = Scale(.log, covering: resolved + [rounding], pixels: (0, 1))
-        var lower = Chart(frame: (frame.x, top, frame.width, 260), x: chart.x, y: excessScale,
-                          title: "Excess over the final loss, L(t) − L(T), where above rounding",
+        var lower = Chart(frame: (frame.x, top, frame.width, 240), x: chart.x, y: excessScale,
+                          title: "Excess L(t) − L(T) where above rounding",
                           xLabel: timeLabel, yLabel: "L − L(T) (log scale)", id: "excess")
         if !plateaus.isEmpty { lower.bands(plateauName, plateauSpans, opacity: 0.09, numbered: true) }
-        lower.line("rounding level 64 ε L(T) = \(Scale.shortNumber(rounding))", [(lower.x.lo, rounding), (lower.x.hi, rounding)],
-                   style: SeriesStyle(colour: "#777777", dash: "2 3", width: 1))
+        lower.line(roundingName, [(lower.x.lo, rounding), (lower.x.hi, rounding)], style: roundingStyle)
         lower.line("L − L(T)", excess.map { ($0.0, $0.1 > rounding ? $0.1 : .nan) }, style: lossStyle)
-        panels.append(lower.svg(legendPlace: .right))
-        width = max(width, lower.widthWithRightLegend())
-        var figure = Figure(width: width, height: top + 260 + 70, panels: panels)
+        panels.append(lower.svg(legendPlace: .below))
+        width = max(width, lower.rightEdge())
+        var figure = Figure(width: width, height: lower.bottom(legendBelow: true), panels: panels)
         let atZero = changes.filter { $0.t <= 0 }.count
         figure.caption = "\(solution.events.count) events, \(plateaus.count) plateau(s); run to t = \(roundedTime(solution.finalTime))"
             + (atZero > 0 ? "; \(atZero) event\(atZero == 1 ? "" : "s") at t = 0 (not on the log time axis)" : "")
-            + "; L − L(T) is left out below 64 ε L(T), where it is rounding noise"
+            + (reachesRounding ? "; L is left out below its rounding level ½(64 ε max|y_j|)², L − L(T) below the same level"
+                                : "; L − L(T) is left out below 64 ε L(T)") + ", where it is rounding noise"
         return figure.svg()
     }
 
@@ -152,10 +174,13 @@ public enum RunFigures {
         let n = min(solution.problem.network.width, maxNeurons), m = Double(solution.problem.data.count)
         let positive = solution.samples.map(\.t).filter { $0 > 0 }
         let tLeft = positive.min() ?? 1e-3, tRight = max(solution.finalTime, tLeft * 10)
-        let laneHeight = 32.0, height = max(Double(n) * laneHeight, 120)
-        var chart = Chart(frame: (90, 44, 600, height), x: Scale(.log, lo: tLeft, hi: tRight, pixels: (0, 1)),
+        // Past 40 lanes they are narrower and carry 0 and 1 only (½ stays their grid line): three
+        // labels would not fit in 24 pixels.
+        let narrow = n > 12
+        let laneHeight = narrow ? 27.0 : 46.0, height = max(Double(n) * laneHeight, 120)
+        var chart = Chart(frame: (left, 44, panelWidth, height), x: Scale(.log, lo: tLeft, hi: tRight, pixels: (0, 1)),
                           y: Scale(.linear, lo: -0.5, hi: Double(n) - 0.5, pixels: (0, 1)),
-                          title: "Activation pattern: per neuron, the fraction of points that activate it", xLabel: timeLabel,
+                          title: "Activation pattern: fraction of points active", xLabel: timeLabel,
                           yLabel: "neuron", id: "patterns")
         let activeStyle = SeriesStyle(colour: "#0072B2", dash: nil, width: 1.8)
         let slidingStyle = SeriesStyle(colour: "#D55E00", dash: nil, width: 2.6)
@@ -163,6 +188,10 @@ public enum RunFigures {
         // so a neuron at 0 or 1 sits inside its own shading, not on the gap to the next lane.
         let half = 0.3, shade = 0.45
         var slidingPoints: [(Double, Double)] = []
+        // A sliding episode shorter than 4 pixels (on the log time axis) is widened to 4 pixels about
+        // its geometric middle, so that it can be seen; the legend says so when it happens.
+        let minimumDecades = 4 / 600 * log10(tRight / tLeft)
+        var widened = false
         for i in 0..<n {
             // Neuron 0 at the top.
             let base = Double(n - 1 - i) - half
@@ -172,18 +201,34 @@ public enum RunFigures {
                 let v = base + 2 * half * Double(p.activeCounts[i]) / m
                 let s = base + 2 * half * Double(p.slidingCounts[i]) / m
                 points += [(a, v), (b, v)]
-                if p.slidingCounts[i] > 0 { slidingPoints += [(a, s), (b, s), (.nan, .nan)] }
+                if p.slidingCounts[i] > 0 {
+                    var (sa, sb) = (a, b)
+                    if log10(sb / sa) < minimumDecades {
+                        let middle = (sa * sb).squareRoot(), half = pow(10, minimumDecades / 2)
+                        (sa, sb) = (middle / half, middle * half)
+                        widened = true
+                    }
+                    slidingPoints += [(sa, s), (sb, s), (.nan, .nan)]
+                }
             }
             chart.line("neuron \(i)", points, style: activeStyle, legend: false)
         }
         chart.yBands("lanes", (0..<n).map { (Double($0) - shade, Double($0) + shade) })
         chart.legendEntry("active points / m", style: activeStyle)
-        if !slidingPoints.isEmpty { chart.line("sliding pairs / m", slidingPoints, style: slidingStyle) }
+        if !slidingPoints.isEmpty {
+            chart.line(widened ? "sliding pairs / m (short ones widened to 4 px)" : "sliding pairs / m", slidingPoints, style: slidingStyle)
+        }
         let labels = (0..<n).map { (Double(n - 1 - $0), "\($0)") }
         // Every lane carries its own 0, ½, 1 on the right edge.
-        let scale = (0..<n).flatMap { k in [(Double(k) - half, "0"), (Double(k), "½"), (Double(k) + half, "1")] }
-        var figure = Figure(width: chart.widthWithRightLegend() + Chart.rightLabelsWidth, height: height + 110,
-                            panels: [chart.svg(legendPlace: .right, yTickLabels: labels, rightTickLabels: scale)])
+        var scale: [(Double, String)] = []
+        for k in 0..<n {
+            let lane = Double(k)
+            scale.append((lane - half, "0"))
+            if !narrow { scale.append((lane, "½")) }
+            scale.append((lane + half, "1"))
+        }
+        var figure = Figure(width: chart.rightEdge(rightTickLabels: true), height: chart.bottom(legendBelow: true),
+                            panels: [chart.svg(legendPlace: .below, yTickLabels: labels, rightTickLabels: scale)])
         figure.caption = "each shaded lane runs from 0 (no point active) to 1 (all m points), as marked on its right; "
             + "its grid line is ½" + leftOut(shown: n, of: solution.problem.network.width)
         return figure.svg()
@@ -205,7 +250,9 @@ public enum RunFigures {
         let samples = solution.samples.filter { $0.t > 0 }
         let xs = data.x, span = (xs.max()! - xs.min()!).magnitude
         let pad = 0.15 * max(span, 1e-3)
-        var chart = Chart(frame: (90, 44, 600, 360), x: Scale(.log, covering: samples.map(\.t), pixels: (0, 1)),
+        // Past 36 neurons the panel grows so that the labels at the path ends keep 10 pixels each.
+        let frameHeight = max(340, 14 * Double(n) + 10)
+        var chart = Chart(frame: (left, 44, panelWidth, frameHeight), x: Scale(.log, covering: samples.map(\.t), pixels: (0, 1)),
                           y: Scale(.linear, lo: xs.min()! - pad, hi: xs.max()! + pad, pixels: (0, 1)),
                           title: "Knot paths k_i(t) = −b_i / w_i", xLabel: timeLabel, yLabel: "input x (knot position)", id: "knots")
         let direct = n > directLabelsAbove
@@ -222,10 +269,9 @@ public enum RunFigures {
             chart.line("neuron \(i)", points, style: .nth(i), legend: !direct, breaks: { k in k > 0 && (w[k] > 0) != (w[k - 1] > 0) })
             if direct, let last = points.last, chart.y.contains(last.1) { ends.append(("\(i)", last.1, SeriesStyle.nth(i).colour)) }
         }
-        if direct { chart.endLabels(ends, spacing: min(9, 360 / Double(max(ends.count, 1)))) }
-        let legendColumns = !direct && n > 14 ? 2 : 1
-        var figure = Figure(width: chart.widthWithRightLegend(columns: legendColumns), height: 470,
-                            panels: [chart.svg(legendColumns: legendColumns, legendPlace: .right)])
+        if direct { chart.endLabels(ends) }
+        var figure = Figure(width: chart.rightEdge(), height: chart.bottom(legendBelow: true),
+                            panels: [chart.svg(legendPlace: .below)])
         figure.caption = "a knot resting on a data line is sliding on that point's surface"
             + (direct ? "; each path labelled with its neuron at its end (right)" : "")
             + (outside.isEmpty ? "" : "; never inside the data range, so not visible: neuron " + outside.map(String.init).joined(separator: ", "))
@@ -250,25 +296,49 @@ public enum RunFigures {
             return (a, b, slope, intercept, iv.generated)
         }
         let yValues = data.y + curve.map(\.1) + lines.flatMap { [$0.2 * $0.0 + $0.3, $0.2 * $0.1 + $0.3] }
-        var chart = Chart(frame: (90, 44, 600, 360), x: .linear, xValues: [lo - pad, hi + pad], y: .linear, yValues: yValues,
+        var chart = Chart(frame: (left, 44, panelWidth, 340), x: .linear, xValues: [lo - pad, hi + pad], y: .linear, yValues: yValues,
                           title: "Fit at t = \(roundedTime(solution.finalTime)) and local least-squares lines",
                           xLabel: "input x", yLabel: "output", id: "fit", yPad: 0.06)
         var generated: [(Double, Double)] = [], other: [(Double, Double)] = []
-        for l in lines {
+        // An interval narrower than 16 pixels (two knots close together, around one point) gets a
+        // segment of 16 pixels about its middle: drawn to its true width it would hide under the dot.
+        let minimumWidth = 16 / chart.frame.width * (chart.x.hi - chart.x.lo)
+        var widened = false
+        for var l in lines {
+            if l.1 - l.0 < minimumWidth {
+                let middle = (l.0 + l.1) / 2
+                (l.0, l.1) = (middle - minimumWidth / 2, middle + minimumWidth / 2)
+                widened = true
+            }
             let segment = [(l.0, l.2 * l.0 + l.3), (l.1, l.2 * l.1 + l.3), (Double.nan, Double.nan)]
             if l.4 { generated += segment } else { other += segment }
         }
-        chart.line("network N(x)", curve, style: SeriesStyle(colour: "#0072B2", dash: nil, width: 2.4))
+        // The regression lines go over the network curve, dashed in a lighter colour, so that where
+        // they coincide with it (at a stationary pattern, on generated intervals) both stay visible:
+        // the dashes lie on the curve. Drawn under it they would vanish exactly when they matter.
+        chart.line("network N(x)", curve, style: SeriesStyle(colour: "#0072B2", dash: nil, width: 3))
+        chart.markers("data (x_j, y_j)", zip(data.x, data.y).map { ($0, $1) }, style: SeriesStyle(colour: "#000000", dash: nil, marker: .circle))
         if !generated.isEmpty {
-            chart.line("interval regression line", generated, style: SeriesStyle(colour: "#D55E00", dash: "7 3", width: 1.6))
+            chart.line("interval regression line", generated, style: SeriesStyle(colour: "#E69F00", dash: "6 4", width: 1.6))
         }
         if !other.isEmpty {
-            chart.line("regression line (interval not generated)", other, style: SeriesStyle(colour: "#9a9a9a", dash: "2 3", width: 1.2))
+            chart.line("regression line (interval not generated)", other, style: SeriesStyle(colour: "#555555", dash: "1.5 3", width: 1.4))
         }
-        chart.markers("data (x_j, y_j)", zip(data.x, data.y).map { ($0, $1) }, style: SeriesStyle(colour: "#000000", dash: nil, marker: .circle))
-        chart.ticks("knot", at: reading.knots.map(\.k), style: SeriesStyle(colour: "#009E73", dash: nil, width: 2))
-        return Figure(width: chart.widthWithRightLegend(), height: 470, panels: [chart.svg(legendPlace: .right)],
-                      caption: "lines fitted to the data points of each interval between knots; at a stationary pattern the network equals them on generated intervals").svg()
+        let shown = reading.knots.filter { chart.x.contains($0.k) }, hidden = reading.knots.filter { !chart.x.contains($0.k) }
+        chart.ticks("knot", at: shown.map(\.k), style: SeriesStyle(colour: "#009E73", dash: nil, width: 2))
+        func deviation(_ generatedOnly: Bool) -> Double? {
+            reading.intervals.filter { !generatedOnly || $0.generated }.compactMap(\.maxDeviation).max()
+        }
+        var caption = "lines fitted to the data points of each interval between knots, drawn over the network; "
+            + "at a stationary pattern the network equals them on generated intervals"
+        if let g = deviation(true) { caption += "; largest |N(x_j) − line| at the points of generated intervals: \(Scale.shortNumber(g))" }
+        if let a = deviation(false), a != deviation(true) { caption += ", of all intervals: \(Scale.shortNumber(a))" }
+        if widened { caption += "; intervals narrower than 16 px drawn 16 px wide" }
+        if !hidden.isEmpty {
+            caption += "; knots outside the x range, not drawn: " + hidden.sorted { $0.neuron < $1.neuron }
+                .map { "neuron \($0.neuron) at \(Scale.shortNumber($0.k))" }.joined(separator: ", ")
+        }
+        return Figure(width: chart.rightEdge(), height: chart.bottom(legendBelow: true), panels: [chart.svg(legendPlace: .below)], caption: caption).svg()
     }
 
     // MARK: knot-lines.svg (d = 2)
@@ -290,44 +360,85 @@ public enum RunFigures {
         let x1 = stride(from: 1, to: data.x.count, by: 2).map { data.x[$0] }
         let pad0 = 0.1 * max(x0.max()! - x0.min()!, 1e-3), pad1 = 0.1 * max(x1.max()! - x1.min()!, 1e-3)
         let box = (x0.min()! - pad0, x0.max()! + pad0, x1.min()! - pad1, x1.max()! + pad1)
-        let side = 300.0
+        // Square panels in a grid of two columns (one for a single time), narrow enough for the text sizes.
+        let side = 280.0, columns = chosen.count == 1 ? 1 : 2
         var panels: [String] = []
-        var width = 0.0
+        var width = 0.0, height = 0.0
         let direct = n > directLabelsAbove
+        var outside = [[Int]](repeating: [], count: chosen.count), unlabelled = outside
         for (p, sample) in chosen.enumerated() {
-            let frame = (90 + Double(p) * (side + 70), 44.0, side, side)
+            let frame = (left + Double(p % columns) * (side + 76), 44 + Double(p / columns) * (side + 100), side, side)
             var chart = Chart(frame: frame, x: Scale(.linear, lo: box.0, hi: box.1, pixels: (0, 1)),
                               y: Scale(.linear, lo: box.2, hi: box.3, pixels: (0, 1)),
-                              title: "t = \(roundedTime(sample.t))", xLabel: "x_0", yLabel: p == 0 ? "x_1" : "", id: "lines\(p)")
-            chart.markers("data x_j", zip(x0, x1).map { ($0, $1) }, style: SeriesStyle(colour: "#000000", dash: nil, marker: .circle), legend: p == chosen.count - 1)
+                              title: "t = \(roundedTime(sample.t))", xLabel: "x_0", yLabel: p % columns == 0 ? "x_1" : "", id: "lines\(p)")
+            // Many points (a run with m = 1500) as small grey dots, so that they do not hide the lines.
+            let many = x0.count > 100
+            let dots = SeriesStyle(colour: many ? "#8c8c8c" : "#000000", dash: nil, marker: .circle,
+                                   markerRadius: many ? max(1, 3 * (100 / Double(x0.count)).squareRoot()) : 3)
+            chart.markers("data x_j", zip(x0, x1).map { ($0, $1) }, style: dots, legend: p == chosen.count - 1)
             var labels: [(String, (Double, Double), String)] = []
+            var placed: [(Double, Double, Double, Double)] = []
             for i in 0..<n {
                 let w0 = sample.theta[network.wIndex(i, 0)], w1 = sample.theta[network.wIndex(i, 1)], b = sample.theta[network.bIndex(i)]
-                let segment = clippedLine(w0, w1, b, box)
-                var points = segment.map { [$0.0, $0.1] } ?? []
-                if let s = segment {
-                    // Active side: a short normal along (w0, w1), in data units, from a point of the
-                    // line's visible segment. Lines through the middle of the box (small biases) all
-                    // have their midpoints there, so the foot of each tick is spread along its
-                    // segment (between 30% and 70% of it, by neuron) instead of piling up.
-                    let f = 0.3 + 0.4 * (Double(i) * 0.6180339887498949).truncatingRemainder(dividingBy: 1)
-                    let foot = (s.0.0 + f * (s.1.0 - s.0.0), s.0.1 + f * (s.1.1 - s.0.1))
-                    let norm = (w0 * w0 + w1 * w1).squareRoot()
-                    let len = 0.09 * (box.1 - box.0)   // long enough to read at 300 px (0.05 was hard to see)
-                    points += [(Double.nan, Double.nan), foot, (foot.0 + len * w0 / norm, foot.1 + len * w1 / norm)]
-                    // The neuron's number near one end of its segment (alternating ends).
-                    let g = i % 2 == 0 ? 0.93 : 0.07
-                    labels.append(("\(i)", (s.0.0 + g * (s.1.0 - s.0.0), s.0.1 + g * (s.1.1 - s.0.1)), SeriesStyle.nth(i).colour))
+                guard let s = clippedLine(w0, w1, b, box) else { outside[p].append(i); continue }
+                var points = [s.0, s.1]
+                // Active side: a short normal along (w0, w1), in data units, from a point of the
+                // line's visible segment. Lines through the middle of the box (small biases) all
+                // have their midpoints there, so the foot of each tick is spread along its
+                // segment (between 30% and 70% of it, by neuron) instead of piling up.
+                let f = 0.3 + 0.4 * (Double(i) * 0.6180339887498949).truncatingRemainder(dividingBy: 1)
+                let foot = (s.0.0 + f * (s.1.0 - s.0.0), s.0.1 + f * (s.1.1 - s.0.1))
+                let norm = (w0 * w0 + w1 * w1).squareRoot()
+                let len = 0.09 * (box.1 - box.0)   // long enough to read at 300 px (0.05 was hard to see)
+                points += [(Double.nan, Double.nan), foot, (foot.0 + len * w0 / norm, foot.1 + len * w1 / norm)]
+                // The neuron's number on its segment: the first of these places (near the ends
+                // first, alternating by neuron) whose label box is clear of the labels placed so far.
+                if direct {
+                    let order = i % 2 == 0 ? [0.93, 0.07, 0.8, 0.2, 0.67, 0.33, 0.5, 0.86, 0.14, 0.74, 0.26, 0.6, 0.4]
+                                           : [0.07, 0.93, 0.2, 0.8, 0.33, 0.67, 0.5, 0.14, 0.86, 0.26, 0.74, 0.4, 0.6]
+                    let text = "\(i)", boxWidth = Typography.charWidth * Double(text.count) + 3
+                    let free = order.lazy.map { g in (s.0.0 + g * (s.1.0 - s.0.0), s.0.1 + g * (s.1.1 - s.0.1)) }.first { at in
+                        let px = chart.x(at.0), py = chart.y(at.1)
+                        let r = (px - boxWidth / 2, py - 11, boxWidth, 14.0)
+                        guard r.0 >= frame.0, r.0 + r.2 <= frame.0 + side, r.1 >= frame.1, r.1 + r.3 <= frame.1 + side else { return false }
+                        return !placed.contains { q in r.0 < q.0 + q.2 && q.0 < r.0 + r.2 && r.1 < q.1 + q.3 && q.1 < r.1 + r.3 }
+                    }
+                    if let at = free {
+                        let px = chart.x(at.0), py = chart.y(at.1)
+                        placed.append((px - boxWidth / 2, py - 11, boxWidth, 14))
+                        labels.append((text, at, SeriesStyle.nth(i).colour))
+                    } else {
+                        unlabelled[p].append(i)
+                    }
                 }
                 chart.line("neuron \(i)", points, style: .nth(i), legend: !direct && p == chosen.count - 1)
             }
-            if direct { for (text, at, colour) in labels { chart.label(text, at: at, size: 9, anchor: "middle", colour: colour, halo: true) } }
-            panels.append(chart.svg(legendColumns: !direct && n > 14 ? 2 : 1, legendPlace: .right))
-            width = chart.widthWithRightLegend(columns: !direct && n > 14 ? 2 : 1)
+            if direct { for (text, at, colour) in labels { chart.label(text, at: at, anchor: "middle", colour: colour, halo: true) } }
+            panels.append(chart.svg(legendPlace: .below))
+            width = max(width, chart.rightEdge())
+            height = max(height, chart.bottom(legendBelow: true))
         }
-        return Figure(width: width, height: side + 120, panels: panels,
-                      caption: "knot lines w_i·x + b_i = 0; the short tick points to the side where neuron i is active"
-                        + (direct ? "; each line is labelled with its neuron near one end" : "") + leftOut(shown: n, of: network.width)).svg()
+        var caption = "knot lines w_i·x + b_i = 0; the short tick points to the side where neuron i is active"
+            + (direct ? "; each line is labelled with its neuron where there is room" : "")
+        for (p, sample) in chosen.enumerated() {
+            if !outside[p].isEmpty { caption += "; outside the plotted box at t = \(roundedTime(sample.t)): " + neuronList(outside[p]) }
+            if !unlabelled[p].isEmpty { caption += "; no room for the label at t = \(roundedTime(sample.t)): " + neuronList(unlabelled[p]) }
+        }
+        return Figure(width: width, height: height, panels: panels, caption: caption + leftOut(shown: n, of: network.width)).svg()
+    }
+
+    /// "neuron 3" or "neurons 3, 5–7, 9": indices in runs.
+    static func neuronList(_ indices: [Int]) -> String {
+        let sorted = indices.sorted()
+        var runs: [String] = []
+        var k = 0
+        while k < sorted.count {
+            var j = k
+            while j + 1 < sorted.count && sorted[j + 1] == sorted[j] + 1 { j += 1 }
+            runs.append(j > k + 1 ? "\(sorted[k])–\(sorted[j])" : (j == k + 1 ? "\(sorted[k]), \(sorted[j])" : "\(sorted[k])"))
+            k = j + 1
+        }
+        return (sorted.count == 1 ? "neuron " : "neurons ") + runs.joined(separator: ", ")
     }
 
     /// The part of the line w0·x + w1·y + b = 0 inside the box, or nil.

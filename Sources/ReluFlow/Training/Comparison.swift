@@ -159,27 +159,33 @@ public struct Comparison: Sendable {
         let allL = runs.flatMap { e, idx in idx.map { max(e.run.samples[$0].loss, floor) } }
         let clipped = runs.contains { e, idx in idx.contains { e.run.samples[$0].loss < floor } }
         let allW = runs.flatMap { e, idx in idx.map { e.wall[$0] } }.filter { $0 > 0 }
-        var top = Chart(frame: (90, 44, 640, 320), x: .log, xValues: allT.isEmpty ? [1e-3, 1] : allT, y: .log,
-                        yValues: allL.isEmpty ? [1e-3, 1] : allL,
-                        title: "Loss against time t (flow time; k·η for gradient methods, k for ANLS)",
+        // The y axis reaches down to a labelled tick below the lowest loss (no curve ends below the last tick).
+        let lossValues = allL.isEmpty ? [1e-3, 1] : allL
+        let yScale = Scale(.log, covering: lossValues, pixels: (0, 1)).extendedDown(toTickBelow: lossValues.min()!)
+        var top = Chart(frame: (RunFigures.left, 44, RunFigures.panelWidth, 300), x: Scale(.log, covering: allT.isEmpty ? [1e-3, 1] : allT, pixels: (0, 1), pad: 0), y: yScale,
+                        title: "Loss against t (k·η for gradient methods, k for ANLS)",
                         xLabel: "t (log scale)", yLabel: "loss L (log scale)", id: "loss-t")
-        var bottom = Chart(frame: (90, 44 + 320 + 90, 640, 260), x: .log, xValues: allW.isEmpty ? [1e-3, 1] : allW, y: .log,
-                           yValues: allL.isEmpty ? [1e-3, 1] : allL, title: "Loss against wall-clock time of this machine",
-                           xLabel: "wall seconds since the run's start (log scale)", yLabel: "loss L (log scale)", id: "loss-wall")
+        // Built once the upper panel (and so the height of its legend) is complete.
+        func lower(top: Double) -> Chart { Chart(frame: (RunFigures.left, top, RunFigures.panelWidth, 240), x: Scale(.log, covering: allW.isEmpty ? [1e-3, 1] : allW, pixels: (0, 1), pad: 0),
+                           y: yScale, title: "Loss against wall-clock time of this machine",
+                           xLabel: "wall seconds since the run's start (log scale)", yLabel: "loss L (log scale)", id: "loss-wall") }
+        var wallSeries: [(String, [(Double, Double)], SeriesStyle)] = []
         // Only the flow's plateaus are shaded (the reference; the others' are in comparison.csv):
         // bands of several methods overlap into grey that says nothing.
         if let flow = entries.first(where: { $0.method == "flow" }), !flow.plateaus.isEmpty {
-            top.bands("plateaus of the gradient flow", flow.plateaus.map { ($0.tStart, $0.tEnd) }, fill: "#000000", opacity: 0.08)
+            top.bands("plateaus of the gradient flow (numbered)", flow.plateaus.map { ($0.tStart, $0.tEnd) }, fill: "#000000", opacity: 0.08, numbered: true)
         }
         for (k, (e, idx)) in runs.enumerated() {
             var style = SeriesStyle.nth(k, width: 2)
             style.colour = SeriesStyle.colours[(k + 1) % SeriesStyle.colours.count]
             top.line(Self.label(e), idx.map { (e.run.samples[$0].t, max(e.run.samples[$0].loss, floor)) }, style: style)
-            bottom.line(Self.label(e, timeNote: false), idx.filter { e.wall[$0] > 0 }.map { (e.wall[$0], max(e.run.samples[$0].loss, floor)) },
-                        style: style)
+            wallSeries.append((Self.label(e, timeNote: false), idx.filter { e.wall[$0] > 0 }.map { (e.wall[$0], max(e.run.samples[$0].loss, floor)) },
+                               style))
         }
-        var figure = Figure(width: top.widthWithRightLegend(), height: 44 + 320 + 90 + 260 + 70,
-                            panels: [top.svg(legendPlace: .right), bottom.svg(legendPlace: .right)])
+        var bottom = lower(top: top.bottom(legendBelow: true) + 40)
+        for (name, points, style) in wallSeries { bottom.line(name, points, style: style) }
+        var figure = Figure(width: top.rightEdge(), height: bottom.bottom(legendBelow: true),
+                            panels: [top.svg(legendPlace: .below), bottom.svg(legendPlace: .below)])
         var caption = "Same data, network and θ(0) for every method; shaded: the gradient flow's plateaus"
         if entries.contains(where: { $0.run.training?.method == .anls }) {
             caption += "; ANLS as this toolkit reads the plateau paper's idea"
