@@ -58,8 +58,14 @@ Flows (state y = [theta, (m), (v), (Q)], g = grad L in the mode):
 
 Events: every non-sliding pair has the event function z_p (direction -1 when
 on, +1 when off; z_p/(t - t0) for a pair that starts the mode on its surface,
-as in the shallow reference), every sliding pair alpha_p (reaching 0: leave to
-off) and alpha_p - 1 (reaching 1: leave to on). A sign change over an accepted
+as in the shallow reference); a sliding pair ends when alpha_p reaches 0
+(leave to off) or 1 (leave to on). With one sliding pair the event functions
+are v-_p (alpha = 0 exactly where v- = 0) and v+_p (alpha = 1 where v+ = 0):
+in deep networks alpha = v-/(v- - v+) can have a pole (v+ = v- when the unit's
+outgoing signal on that point changes), and a step can jump over both the
+pole and the crossing of 1, which alpha's own sign at the step ends does not
+see; v+ and v- are smooth. With several (--multi-slide) alpha_p and alpha_p - 1
+as in the shallow reference. A sign change over an accepted
 step is located by brentq over *re-taken partial DOP853 steps* from the step's
 start (the state at the event is that re-taken step, never an interpolant);
 the earliest root in the step is the event.
@@ -343,6 +349,7 @@ class Flow:
         F = net.masks(mode.F)
         H, Z, N = net.forward(th, F)
         alpha = np.full(net.npairs, np.nan)
+        vpm = None
         sl = mode.sliding
         if not sl:
             g = net.grad(th, H, N, F)
@@ -361,6 +368,7 @@ class Flow:
             A = np.column_stack([net.jvp(th, fk[:net.P] - f0[:net.P], H, F)[sl] for fk in fs])
             if len(sl) == 1:
                 al = np.array([-c[0] / A[0, 0]]) if A[0, 0] != 0.0 else np.array([np.nan])
+                vpm = (c[0] + A[0, 0], c[0])           # (v+, v-) of the sliding pair
             else:
                 try:
                     al = np.linalg.solve(A, -c)
@@ -372,7 +380,7 @@ class Flow:
             f = f0 + sum(a_ * (fk - f0) for a_, fk in zip(alz, fs))
         if self.quadrature:
             f = np.append(f, -g @ f[:net.P])
-        return {"f": f, "g": g, "alpha": alpha, "H": H, "Z": Z, "N": N, "F": F}
+        return {"f": f, "g": g, "alpha": alpha, "vpm": vpm, "H": H, "Z": Z, "N": N, "F": F}
 
     def rhs(self, mode):
         return lambda t, y: self.evaluate(t, y, mode)["f"]
@@ -522,7 +530,11 @@ class Integrator:
                 s = st[k]
                 if s == SLIDE:
                     a = ev["alpha"][k]
-                    if not 0.0 < a < 1.0:
+                    if ev["vpm"] is not None:         # one slide: need v+ < 0 < v-
+                        vp, vm = ev["vpm"]
+                        if not vp < 0.0 < vm:
+                            todo = ("end", k, OFF if not vm > 0.0 else ON)
+                    elif not 0.0 < a < 1.0:
                         todo = ("end", k, OFF if not a >= 0.5 else ON)
                 elif k not in handled:
                     tol = net.zscale(th, ev["H"], k)
@@ -579,14 +591,31 @@ class Integrator:
         for q, (kind, k, _) in enumerate(desc):
             if kind == "z":
                 if k in onsurf:
+                    # z/(t - t0), whose value at t0 is dz/dt. A pair that stays on
+                    # its surface to rounding (tangent start: dz/dt = 0, e.g. a dead
+                    # unit of layer >= 2 whose inputs on that point are all off) is
+                    # counted on its mode's side, so that rounding noise in z never
+                    # fires (it would fire again at once in every new mode).
+                    side = 1e-300 if mode.st[k] == ON else -1e-300
+                    th = y[self.flow.sth]
                     if t > t0:
                         out[q] = z[k] / (t - t0)
+                        if abs(z[k]) <= net.zscale(th, ev["H"], k):
+                            out[q] = side
                     else:
                         if zdot is None:
-                            zdot = net.jvp(y[self.flow.sth], ev["f"][:net.P], ev["H"], ev["F"])
+                            zdot = net.jvp(th, ev["f"][:net.P], ev["H"], ev["F"])
                         out[q] = zdot[k]
+                        gz = net.zgrad(th, ev["H"], ev["F"], k)
+                        if abs(zdot[k]) <= 1e-12 * np.abs(gz * ev["f"][:net.P]).sum():
+                            out[q] = side
                 else:
                     out[q] = z[k]
+            elif ev["vpm"] is not None:
+                # One sliding pair: alpha = v-/(v- - v+) reaches 0 where v- does
+                # and 1 where v+ does; v+/- are smooth where alpha has a pole
+                # (v+ = v-), which a step could jump over with alpha itself.
+                out[q] = ev["vpm"][1] if kind == "a0" else ev["vpm"][0]
             else:
                 out[q] = ev["alpha"][k] - (0.0 if kind == "a0" else 1.0)
         return out
@@ -595,11 +624,13 @@ class Integrator:
     def initial(self, y):
         net = self.net
         st = np.full(net.npairs, OFF)
-        mode = Mode(st)
-        ev = self.flow.evaluate(0.0, y, mode)
-        z = self.flat_z(ev)
+        # The true pattern, layer by layer: after pass l the masks of layers
+        # <= l, hence the pre-activations of layers <= l + 1, are the ReLU's.
+        for _ in range(max(net.L - 1, 1)):
+            ev = self.flow.evaluate(0.0, y, Mode(st))
+            z = self.flat_z(ev)
+            st = np.where(z > 0, ON, OFF)
         th = y[self.flow.sth]
-        st = np.where(z > 0, ON, OFF)
         on_surface = [k for k in range(net.npairs) if abs(z[k]) <= net.zscale(th, ev["H"], k)]
         st[on_surface] = OFF
         if self.flow.kind == "rmsprop":   # provisional v(0) for the classification
