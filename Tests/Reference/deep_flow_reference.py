@@ -288,10 +288,50 @@ class Net:
 # Flows
 # --------------------------------------------------------------------------
 class Mode:
-    def __init__(self, st):
+    """Pair states, forward masks, and the coincident surfaces of the mode.
+
+    In a deep network two points p, q have identical h_{l-1} columns, hence
+    identical pre-activations z_{l,i,p} = z_{l,i,q} for every unit of layer
+    l, when every unit of layer l-1 is off (or sliding) on both, or when they
+    coincide at layer l-1 and every unit of layer l-1 has the same state on
+    both (for example the points of a region where the whole first layer is
+    off). Such pairs of one unit are *one* surface (like duplicate data
+    points, SPEC 4): one event function (on the representative, the smallest
+    point), one state, one alpha shared by all of them while sliding (the
+    Filippov hull has only the two sides "all on" / "all off"). Pairs are tied
+    only while their states agree; a tie ends when a lower layer separates the
+    points (the states then carry on independently)."""
+
+    def __init__(self, st, net):
         self.st = st.copy()
         self.F = (st == ON).astype(float)
-        self.sliding = [int(k) for k in np.nonzero(st == SLIDE)[0]]
+        rep = np.arange(len(st))
+        if net.relu and net.L > 2:
+            cls = np.arange(net.G)                          # layer 1: distinct x
+            for l in range(2, net.L):
+                n0 = net.layers[l - 1]
+                Fp = self.F[net.poff[l - 1]:net.poff[l - 1] + n0 * net.G].reshape(n0, net.G)
+                keys, new = {}, np.empty(net.G, int)
+                for g in range(net.G):
+                    col = Fp[:, g]
+                    key = ("dead",) if not col.any() else (int(cls[g]), col.tobytes())
+                    new[g] = keys.setdefault(key, g)
+                cls = new
+                base = net.poff[l]
+                for i in range(net.layers[l]):
+                    for g in range(net.G):
+                        if cls[g] != g:
+                            k, r = base + i * net.G + g, base + i * net.G + cls[g]
+                            if st[k] == st[r]:
+                                rep[k] = rep[r]
+        self.rep = rep
+        self.members = {}
+        for k in range(len(st)):
+            self.members.setdefault(int(rep[k]), []).append(k)
+        self.sliding = [int(k) for k in np.nonzero(st == SLIDE)[0] if rep[k] == k]
+
+    def group(self, k):
+        return self.members[int(self.rep[k])]
 
 
 class Flow:
@@ -344,8 +384,8 @@ class Flow:
         st = mode.st
         if override is not None:
             st = st.copy()
-            st[override[0]] = override[1]
-            mode = Mode(st)
+            st[mode.group(override[0])] = override[1]
+            mode = Mode(st, net)
         F = net.masks(mode.F)
         H, Z, N = net.forward(th, F)
         alpha = np.full(net.npairs, np.nan)
@@ -360,7 +400,7 @@ class Flow:
             gs, fs = [], []
             for k in sl:
                 s = mode.F.copy()
-                s[k] = 1.0
+                s[mode.group(k)] = 1.0
                 gk = net.grad(th, H, N, net.masks(s))
                 gs.append(gk)
                 fs.append(self.velocity_of(t, y, gk))
@@ -374,7 +414,8 @@ class Flow:
                     al = np.linalg.solve(A, -c)
                 except np.linalg.LinAlgError:
                     al = np.full(len(sl), np.nan)
-            alpha[sl] = al
+            for k, a_ in zip(sl, al):
+                alpha[mode.group(k)] = a_
             alz = np.nan_to_num(al)
             g = g0 + sum(a_ * (gk - g0) for a_, gk in zip(alz, gs))
             f = f0 + sum(a_ * (fk - f0) for a_, fk in zip(alz, fs))
@@ -478,7 +519,8 @@ class Integrator:
 
     def classify(self, t, y, st, k, initial=False):
         """Put pair k on its surface and choose its side (SPEC 4)."""
-        mode = Mode(st)
+        mode = Mode(st, self.net)
+        k = int(mode.rep[k])
         y = self.project(y, mode, [k])
         old = st[k]
         vp, fp2, tp = self.vel(t, y, mode, k, ON)
@@ -500,26 +542,41 @@ class Integrator:
             new, kind = (ON if fp2 > fm2 else OFF), "branch"
         if new == SLIDE:
             self.check_new_slide(t, y, st, k)
-        if new == old and not initial and kind != "branch":
+        if old == SLIDE and new != SLIDE:
+            kind = "slideEnd"
+        elif new == old and not initial and kind != "branch":
             kind = "graze"
-        st[k] = new
-        self.log(t, y, k, kind, new, vp, vm, tangent=(sp == 0 or sm == 0))
+        for q in mode.group(k):
+            st[q] = new
+            self.log(t, y, q, kind, new, vp, vm, tangent=(sp == 0 or sm == 0))
         return y
 
     def end_slide(self, t, y, st, k, side):
-        y = self.project(y, Mode(st))
-        mode = Mode(st)
+        y = self.project(y, Mode(st, self.net))
+        mode = Mode(st, self.net)
+        k = int(mode.rep[k])
         vp, _, _ = self.vel(t, y, mode, k, ON)
         vm, _, _ = self.vel(t, y, mode, k, OFF)
-        st[k] = side
-        self.log(t, y, k, "slideEnd", side, vp, vm)
+        for q in mode.group(k):
+            st[q] = side
+            self.log(t, y, q, "slideEnd", side, vp, vm)
         return y
 
     def sweep(self, t, y, st, handled):
-        """Handle every pair inconsistent with its state at time t."""
+        """Handle every pair inconsistent with its state at time t.
+
+        `handled` (the event's pair, or the pairs classified at t = 0) are
+        not re-examined on their surfaces (their side was just chosen from
+        the normal velocities; a re-examination could only react to rounding).
+        A pair classified here is re-examined if a later change at the same
+        instant makes it inconsistent (two surfaces of one unit meeting, e.g.
+        coincident surfaces just split by a lower-layer event: the first
+        pair's side depends on the second's), at most three times; beyond
+        that the run stops (no consistent mode)."""
         net = self.net
+        count = {}
         for _ in range(4 * net.npairs + 10):
-            mode = Mode(st)
+            mode = Mode(st, self.net)
             y = self.project(y, mode)
             ev = self.flow.evaluate(t, y, mode)
             th = y[self.flow.sth]
@@ -528,6 +585,8 @@ class Integrator:
             todo = None
             for k in range(net.npairs):
                 s = st[k]
+                if mode.rep[k] != k:
+                    continue
                 if s == SLIDE:
                     a = ev["alpha"][k]
                     if ev["vpm"] is not None:         # one slide: need v+ < 0 < v-
@@ -536,7 +595,7 @@ class Integrator:
                             todo = ("end", k, OFF if not vm > 0.0 else ON)
                     elif not 0.0 < a < 1.0:
                         todo = ("end", k, OFF if not a >= 0.5 else ON)
-                elif k not in handled:
+                elif k not in handled and count.get(k, 0) < 3:
                     tol = net.zscale(th, ev["H"], k)
                     past = (s == ON and z[k] < -tol) or (s == OFF and z[k] > tol)
                     if not past and abs(z[k]) <= tol:
@@ -550,11 +609,13 @@ class Integrator:
             if todo is None:
                 return y
             what, k, side = todo
-            handled.add(k)
-            if what == "end":
-                y = self.end_slide(t, y, st, k, side)
-            else:
-                y = self.classify(t, y, st, k)
+            count[k] = count.get(k, 0) + 1
+            # A sliding pair found with alpha outside (0, 1) here (not at its
+            # own located exit: the mode changed under it, e.g. a lower-layer
+            # event split its coincident surfaces) is classified afresh by the
+            # normal velocities of both sides, the other sliding pairs keeping
+            # dz/dt = 0, rather than sent to the side alpha is nearer to.
+            y = self.classify(t, y, st, k)
         raise FlowFailure(f"no consistent mode found at t = {t!r}", t, y)
 
     # ---- events of one mode ------------------------------------------------
@@ -574,6 +635,8 @@ class Integrator:
                     dead.update(ks)
         desc, onsurf = [], set()
         for k in range(net.npairs):
+            if mode.rep[k] != k:
+                continue
             if mode.st[k] == SLIDE:
                 desc += [("a0", k, -1.0), ("a1", k, 1.0)]
             elif k not in dead:
@@ -627,7 +690,7 @@ class Integrator:
         # The true pattern, layer by layer: after pass l the masks of layers
         # <= l, hence the pre-activations of layers <= l + 1, are the ReLU's.
         for _ in range(max(net.L - 1, 1)):
-            ev = self.flow.evaluate(0.0, y, Mode(st))
+            ev = self.flow.evaluate(0.0, y, Mode(st, self.net))
             z = self.flat_z(ev)
             st = np.where(z > 0, ON, OFF)
         th = y[self.flow.sth]
@@ -635,13 +698,17 @@ class Integrator:
         st[on_surface] = OFF
         if self.flow.kind == "rmsprop":   # provisional v(0) for the classification
             y = y.copy()
-            y[self.flow.sv] = self.flow.evaluate(0.0, y, Mode(st))["g"] ** 2
+            y[self.flow.sv] = self.flow.evaluate(0.0, y, Mode(st, self.net))["g"] ** 2
+        done = set()
         for k in on_surface:
-            y = self.classify(0.0, y, st, k, initial=True)
+            r = int(Mode(st, self.net).rep[k])
+            if r not in done:
+                done.add(r)
+                y = self.classify(0.0, y, st, k, initial=True)
         y = self.sweep(0.0, y, st, set(on_surface))
         if self.flow.kind == "rmsprop":   # v(0) = g(theta(0))^2 in the chosen mode
             y = y.copy()
-            y[self.flow.sv] = self.flow.evaluate(0.0, y, Mode(st))["g"] ** 2
+            y[self.flow.sv] = self.flow.evaluate(0.0, y, Mode(st, self.net))["g"] ** 2
         return y, st
 
     def run(self, y0, T):
@@ -651,7 +718,7 @@ class Integrator:
         self.t, self.y, self.st = t, y, st
         stalls = 0
         while t < T:
-            mode = Mode(st)
+            mode = Mode(st, self.net)
             desc, onsurf = self.event_setup(mode, t, y)
             fun = self.flow.rhs(mode)
             t0 = t
@@ -860,7 +927,7 @@ def simulate(cfg, overrides=None, multi_slide=False, quadrature=True):
         "initialLoss": L0,
         "finalTime": float(t),
         "finalState": [[[STATE_NAME[int(v)] for v in row[net.grp]]
-                        for row in Mode(integ.st).st[net.poff[l]:net.poff[l] + net.layers[l] * net.G]
+                        for row in integ.st[net.poff[l]:net.poff[l] + net.layers[l] * net.G]
                         .reshape(net.layers[l], net.G)] for l in range(1, net.L)] if net.relu else [],
         "balance": {"initial": [q.tolist() for q in b0], "final": [q.tolist() for q in bT],
                     "maxDrift": float(max((np.abs(q1 - q0).max() for q0, q1 in zip(b0, bT)),
