@@ -565,16 +565,17 @@ class Integrator:
     def sweep(self, t, y, st, handled):
         """Handle every pair inconsistent with its state at time t.
 
-        `handled` (the event's pair, or the pairs classified at t = 0) are
-        not re-examined on their surfaces (their side was just chosen from
-        the normal velocities; a re-examination could only react to rounding).
-        A pair classified here is re-examined if a later change at the same
-        instant makes it inconsistent (two surfaces of one unit meeting, e.g.
-        coincident surfaces just split by a lower-layer event: the first
-        pair's side depends on the second's), at most three times; beyond
-        that the run stops (no consistent mode)."""
+        `handled` holds the pairs already classified at this instant (the
+        event's pair, or the pairs on a surface at t = 0). Every pair, these
+        included, is re-examined when a later change at the same instant
+        makes it inconsistent (the side of one pair depends on another's:
+        a pair switching on can end another pair's slide, which changes the
+        first pair's normal velocity; coincident surfaces just split by a
+        lower-layer event), at most three times per pair (the velocity test
+        has a tolerance, so rounding cannot trigger it); beyond that the
+        run stops (no consistent mode)."""
         net = self.net
-        count = {}
+        count = {k: 1 for k in handled}
         for _ in range(4 * net.npairs + 10):
             mode = Mode(st, self.net)
             y = self.project(y, mode)
@@ -595,7 +596,7 @@ class Integrator:
                             todo = ("end", k, OFF if not vm > 0.0 else ON)
                     elif not 0.0 < a < 1.0:
                         todo = ("end", k, OFF if not a >= 0.5 else ON)
-                elif k not in handled and count.get(k, 0) < 3:
+                elif count.get(k, 0) < 4:
                     tol = net.zscale(th, ev["H"], k)
                     past = (s == ON and z[k] < -tol) or (s == OFF and z[k] > tol)
                     if not past and abs(z[k]) <= tol:
