@@ -212,8 +212,8 @@ def check_identities():
         scale = max(max(abs(v) for v in q) for q in res["balance"]["initial"]) or 1.0
         check(f"{label} balance drift", res["balance"]["maxDrift"] / max(scale, 1.0), 1e-10,
               "(relative to max(1, max|q(0)|))")
-    res = D.simulate(make_case(4, [1, 3, 3, 1], True, kind="rmsprop"))
-    check("rmsprop [1,3,3,1] dissipation L0 - LT = int -g.theta' dt", res["dissipation"]["defect"], 1e-10,
+    res = D.simulate(make_case(2, [1, 3, 3, 1], True, kind="rmsprop"))
+    check("rmsprop [1,3,3,1] seed 2 dissipation L0 - LT = int -g.theta' dt", res["dissipation"]["defect"], 1e-10,
           f"({res['status']}; balance moves by {res['balance']['maxDrift']:.2g}: not an invariant of this flow)")
 
 
@@ -287,7 +287,7 @@ def check_rmsprop_limits():
     print("(iv) rmsprop flow limits")
     # A linear network (no events: the limits are about the ODE, not the pattern) and a ReLU one.
     for label, cfg, T, eps in (("linear [1,3,3,1]", make_case(0, [1, 3, 3, 1], True, activation="linear"), 1.0, 1e-2),
-                               ("relu [1,3,3,1]", make_case(4, [1, 3, 3, 1], True), 1.0, 1e-2)):
+                               ("relu [1,3,3,1] seed 0", make_case(0, [1, 3, 3, 1], True), 1.0, 1e-2)):
         net, th0 = D.load(cfg)
         thN, itN = run_flow(NormalisedFlow(net, "gradient", epsilon=eps, quadrature=False), th0, T)
         errs = []
@@ -300,7 +300,7 @@ def check_rmsprop_limits():
               "(first order in tau: ~0.1)")
         check(f"{label} tau = 1e-3: distance to the normalised flow", errs[2], 1e-2)
     # eps large: theta' = -g/(sqrt(v)+eps) ~ -g/eps: the gradient flow in time t/eps.
-    cfg = make_case(4, [1, 3, 3, 1], True)
+    cfg = make_case(0, [1, 3, 3, 1], True)
     net, th0 = D.load(cfg)
     Tg = 2.0
     thG, itG = run_flow(D.Flow(net, quadrature=False), th0, Tg)
@@ -308,7 +308,7 @@ def check_rmsprop_limits():
     for eps in (1e2, 1e3, 1e4):
         thR, itR = run_flow(D.Flow(net, "rmsprop", tau=10.0, epsilon=eps, quadrature=False), th0, Tg * eps)
         errs.append(np.abs(thR - thG).max())
-        print(f"    relu [1,3,3,1]: eps {eps:g}: max|theta_rmsprop(T eps) - theta_gradient(T)| = {errs[-1]:.3e} "
+        print(f"    relu [1,3,3,1] seed 0: eps {eps:g}: max|theta_rmsprop(T eps) - theta_gradient(T)| = {errs[-1]:.3e} "
               f"({len(itR.events)} events vs {len(itG.events)})")
     check("eps -> inf: error(1e4) / error(1e3)", errs[2] / errs[1], 0.2, "(first order in 1/eps: ~0.1)")
     check("eps = 1e4: distance to the rescaled gradient flow", errs[2], 1e-4)
