@@ -18,7 +18,10 @@ Tests/Reference/README.md for the reasons of the tolerances.
       eps large approaches the gradient flow in time t/eps;
   (v) tightened tolerances converge;
   (vi) the committed cases in deep_flow_cases/ reproduce; bad input exits 2;
-      several attracting surfaces exit 1.
+      several attracting surfaces exit 1;
+  (vii) discrete Adam and RMSProp (SPEC 7) with eta -> 0 approach their flows
+      (first order); RMSProp only when started at v0 = g0^2 (measured and
+      printed for SPEC 7's v0 = 0, which does not).
 """
 import json
 import math
@@ -332,6 +335,56 @@ def check_convergence():
         check(f"{label}: differences decrease", float(diffs[-1] > diffs[0]), 0.0)
 
 
+def true_gradient(net, fl, th):
+    """grad L with the pattern of th itself (sigma'(0) = 0), as discrete methods use it."""
+    st = np.full(net.npairs, D.OFF)
+    for _ in range(net.L if net.npairs else 0):
+        ev = fl.evaluate(0.0, th, D.Mode(st, net))
+        z = np.concatenate([ev["Z"][l].ravel() for l in range(1, net.L)])
+        st = np.where(z > 0, D.ON, D.OFF)
+    return fl.evaluate(0.0, th, D.Mode(st, net))["g"]
+
+
+def check_discrete_limits():
+    print("(vii) discrete Adam / RMSProp (SPEC 7) with eta -> 0 against their flows at T = 1 "
+          "(beta1 = 1 - a eta, beta2 = 1 - b eta, a = 10, b = 0.1; rmsprop alpha = 1 - eta/tau, tau = 1)")
+    for label, cfg in (("linear [1,3,3,1]", make_case(0, [1, 3, 3, 1], True, activation="linear")),
+                       ("relu [1,3,3,1] seed 0", make_case(0, [1, 3, 3, 1], True))):
+        net, th0 = D.load(cfg)
+        fl = D.Flow(net, quadrature=False)
+        T, eps = 1.0, 1e-8
+        thA, _ = run_flow(D.Flow(net, "adam", a=10.0, b=0.1, epsilon=eps, quadrature=False), th0, T)
+        thR, _ = run_flow(D.Flow(net, "rmsprop", tau=1.0, epsilon=eps, quadrature=False), th0, T)
+        errs = {"adam": [], "rmsprop v0 = g0^2": [], "rmsprop v0 = 0 (SPEC 7 discrete)": []}
+        for eta in (1e-2, 1e-3):
+            K = int(round(T / eta))
+            b1, b2, al = 1 - 10 * eta, 1 - 0.1 * eta, 1 - eta / 1.0
+            th, m, v = th0.copy(), np.zeros_like(th0), np.zeros_like(th0)
+            for k in range(1, K + 1):
+                g = true_gradient(net, fl, th)
+                m = b1 * m + (1 - b1) * g
+                v = b2 * v + (1 - b2) * g * g
+                th = th - eta * (m / (1 - b1 ** k)) / (np.sqrt(v / (1 - b2 ** k)) + eps)
+            errs["adam"].append(np.abs(th - thA).max())
+            for key, v0 in (("rmsprop v0 = g0^2", true_gradient(net, fl, th0) ** 2),
+                            ("rmsprop v0 = 0 (SPEC 7 discrete)", np.zeros_like(th0))):
+                th, v = th0.copy(), v0.copy()
+                for k in range(1, K + 1):
+                    g = true_gradient(net, fl, th)
+                    v = al * v + (1 - al) * g * g
+                    th = th - eta * g / (np.sqrt(v) + eps)
+                errs[key].append(np.abs(th - thR).max())
+        for key, e in errs.items():
+            print(f"    {label}: {key}: max|theta_K - theta_flow(T)| = {e[0]:.3e} (eta 1e-2), {e[1]:.3e} (eta 1e-3)")
+        check(f"{label} adam: error ratio per decade of eta", errs["adam"][1] / errs["adam"][0], 0.2,
+              "(first order: ~0.1)")
+        check(f"{label} rmsprop with v0 = g0^2: error ratio", errs["rmsprop v0 = g0^2"][1] / errs["rmsprop v0 = g0^2"][0],
+              0.2, "(first order: ~0.1)")
+        print(f"    note: with SPEC 7's discrete v0 = 0 the iterates approach the flow started at v(0) = 0, "
+              f"not SPEC 7's v(0) = g^2: the distance stays O(1) "
+              f"({errs['rmsprop v0 = 0 (SPEC 7 discrete)'][0]:.2g}, {errs['rmsprop v0 = 0 (SPEC 7 discrete)'][1]:.2g})")
+
+
 def check_cases():
     print("(vi) committed cases reproduce (theta, m, v within 1e-9; same events; status)")
     for name, (cfg, opts) in case_list().items():
@@ -369,7 +422,7 @@ def main():
         return 0
     start = time.perf_counter()
     for fn in (check_derivatives, check_shallow, check_identities, check_chain, check_rmsprop_limits,
-               check_convergence, check_cases):
+               check_convergence, check_discrete_limits, check_cases):
         fn()
     print(f"{len(FAILURES)} failure(s) in {time.perf_counter() - start:.0f} s" +
           (": " + ", ".join(FAILURES) if FAILURES else ""))
