@@ -261,7 +261,6 @@ class Net:
 
     def loss(self, th):
         """State-free loss with the true activation."""
-        F = [None] + [None] * (self.L - 1)
         H = self.H0
         for l in range(1, self.L):
             z = self.W(th, l) @ H
@@ -270,7 +269,6 @@ class Net:
             H = np.maximum(z, 0.0) if self.relu else z
         N = (self.W(th, self.L) @ H)[0] + (th[self.ic0] if self.output_bias else 0.0)
         r = N[self.grp] - self.y
-        del F
         return 0.5 * float(r @ r) / self.m
 
     def balance(self, th):
