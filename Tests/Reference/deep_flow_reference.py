@@ -523,6 +523,11 @@ class Integrator:
         old = st[k]
         vp, fp2, tp = self.vel(t, y, mode, k, ON)
         vm, fm2, tm = self.vel(t, y, mode, k, OFF)
+        # One tolerance for both sides: at a slide exit the vanishing side's
+        # terms can all be tiny (v- ~ 1e-19 with terms ~ 1e-8) while the
+        # other side's are not; judged on its own scale that rounding residue
+        # would re-enter the slide at once, for ever.
+        tp = tm = max(tp, tm)
         sp = 0 if abs(vp) <= tp else np.sign(vp)
         sm = 0 if abs(vm) <= tm else np.sign(vm)
         if sp == 0 and sm == 0:
@@ -601,6 +606,11 @@ class Integrator:
                         gz = net.zgrad(th, ev["H"], ev["F"], k)
                         vt = 1e-12 * np.abs(gz * ev["f"][:net.P]).sum() + 1e-300
                         past = (s == ON and zdot[k] < -vt) or (s == OFF and zdot[k] > vt)
+                        if past:   # confirm with the two-sided tolerance of classify
+                            _, _, tp = self.vel(t, y, mode, k, ON)
+                            _, _, tm = self.vel(t, y, mode, k, OFF)
+                            vt = max(tp, tm)
+                            past = (s == ON and zdot[k] < -vt) or (s == OFF and zdot[k] > vt)
                     if past:
                         todo = ("cross", k, None)
                 if todo:
