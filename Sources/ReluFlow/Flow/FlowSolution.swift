@@ -153,6 +153,11 @@ public struct FlowDiagnostics: Sendable, Codable {
     /// Events taken in crossing batches (CrossingBatcher), and the steps that took them.
     public var batchedCrossings = 0
     public var crossingBatches = 0
+    /// Grid samples taken from inside a step (SampleOutput.dense): by the Hermite interpolant, and
+    /// by re-taking the step to the sample time where the interpolant's error estimate exceeded
+    /// the tolerance or the step ended at an event.
+    public var interpolatedSamples = 0
+    public var resteppedSamples = 0
     /// When the loss reached zero to working precision (then the state is held to T), or nil.
     public var zeroLossTime: Double? = nil
     /// When the state became stationary to working precision at non-zero loss (held from there to T).

@@ -89,6 +89,11 @@ private final class FlowIntegration {
     /// A step size the loop should take next (after a switch back to the explicit stepper).
     var pendingStepSize: Double? = nil
     let resolver: FilippovResolver
+    /// The sample grid and the index of the next grid time to record.
+    let sampleTimes: [Double]
+    var nextSample = 1
+    /// Dense output inside steps (FlowOptions.sampleOutput).
+    lazy var sampler = DenseSampler(field: field, rtol: options.rtol, atol: options.atol)
     /// Takes the transversal crossings of a step together (FlowOptions.crossingBatches).
     lazy var batcher = CrossingBatcher(field: field)
     /// Whether flagged crossings are offered to the batcher first (FlowOptions.crossingBatches).
@@ -161,6 +166,7 @@ private final class FlowIntegration {
         policy = StepperPolicy(requested: options.stepper)
         active = policy.initial
         resolver = FilippovResolver(field: field)
+        sampleTimes = options.sampleTimes
         solution = FlowSolution(problem: problem, status: .completed, stepper: options.stepper)
         y = .allocate(capacity: dim)
         y0 = .allocate(capacity: dim)
@@ -260,8 +266,7 @@ private final class FlowIntegration {
         var initial = problem.theta0 + [0]
         solution.diagnostics.initialLoss = field.loss(&initial)
         record(t: t)
-        let times = options.sampleTimes
-        var next = 1
+        let times = sampleTimes
         var h = min(1e-3, options.T * 1e-3)
         let T = options.T
         loop: while t < T {
@@ -288,8 +293,10 @@ private final class FlowIntegration {
                 fail(at: t, "", restore: false)
                 break
             }
-            while next < times.count && times[next] <= t { next += 1 }
-            let target = next < times.count ? times[next] : T
+            while nextSample < times.count && times[nextSample] <= t { nextSample += 1 }
+            // Dense output: the step goes towards T and samples come from inside it; else (or where
+            // crossing batches apply) the step stops at the next sample time.
+            let target = nextSample < times.count && (options.sampleOutput == .stepEnds || batches) ? times[nextSample] : T
             let t0 = t
             if let pending = pendingStepSize {
                 h = min(h, pending)
@@ -392,32 +399,46 @@ private final class FlowIntegration {
                     break loop
                 }
             }
+            if !batched && !field.slidingNeurons.isEmpty {
+                // No event: keep sliding pairs exactly on their surfaces.
+                projectSliding()
+                field.evaluate(y, f1)
+                field.surfaceValues(y, f1, z: z1, zdot: zdot1)
+            }
+            // The field at the step end (the last evaluation is at y, in the mode of the step).
+            let fEnd = UnsafePointer(batched ? f0 : f1)
+            // Zero loss to working precision: every residual is rounding noise, so the field and
+            // every Filippov decision are noise too, while the exact flow at an L = 0 minimum is
+            // at rest. Hold the state to T instead of integrating noise.
+            let zeroLoss = field.residualsAtRoundingLevel(y)
+            // Stationary to working precision (SPEC §5's stationary points, at non-zero loss): the
+            // field is rounding noise and the loss constant to its rounding, so integrating on only
+            // moves θ by noise (and msbdf crawls). Hold the state to T, as at zero loss.
+            let stationary = !zeroLoss
+                && stationarity.holds(at: t, loss: { field.loss(y) }, ratio: { field.fieldRoundingRatio(y, fEnd) })
             if !batched {
-                // No event: keep sliding pairs exactly on their surfaces, take the end values as the next start.
-                if !field.slidingNeurons.isEmpty {
-                    projectSliding()
-                    field.evaluate(y, f1)
-                    field.surfaceValues(y, f1, z: z1, zdot: zdot1)
+                // The samples inside the step (after the tests above, which read the evaluation at y).
+                let step = DenseSampler.Step(t0: t0, H: t - t0, y0: y0, f0: f0, y1: y, f1: f1)
+                guard recordSamples(before: t, step: step, interpolating: true, locator: locator, stepHint: h) else {
+                    fail(at: t, "dense output inside the step from t = \(t0) failed: \(String(cString: gsl_strerror(locator.failureStatus)))",
+                         restore: false)
+                    break loop
                 }
+                locateEscape(t0: t0, end: t, yEnd: y, rateEnd: f1[P], locator: locator, stepHint: h)
+                // The end values are the next start.
                 swap(&z0, &z1)
                 swap(&zdot0, &zdot1)
                 f0.update(from: f1, count: dim)
             }
-            // Zero loss to working precision: every residual is rounding noise, so the field and
-            // every Filippov decision are noise too, while the exact flow at an L = 0 minimum is
-            // at rest. Hold the state to T instead of integrating noise.
-            if field.residualsAtRoundingLevel(y) {
+            if zeroLoss {
                 roundingFloorTime = t
-                holdToEnd(times, from: &next)
+                holdToEnd(times, from: &nextSample)
                 t = T
                 break loop
             }
-            // Stationary to working precision (SPEC §5's stationary points, at non-zero loss): the
-            // field is rounding noise and the loss constant to its rounding, so integrating on only
-            // moves θ by noise (and msbdf crawls). Hold the state to T, as at zero loss.
-            if stationarity.holds(at: t, loss: { field.loss(y) }, ratio: { field.fieldRoundingRatio(y, f0) }) {
+            if stationary {
                 stationaryTime = t
-                holdToEnd(times, from: &next)
+                holdToEnd(times, from: &nextSample)
                 t = T
                 break loop
             }
@@ -426,9 +447,9 @@ private final class FlowIntegration {
             // alone, 7 542 with rk8pd alone).
             noteExplicitStep(endedAtEvent: batched, at: t)
             checkStiffness(stepSize: t - t0, at: t)
-            if t == target && next < times.count {
+            if nextSample < times.count && times[nextSample] == t {
                 record(t: t)
-                next += 1
+                nextSample += 1
             }
             reportProgress(t)
         }
@@ -437,6 +458,59 @@ private final class FlowIntegration {
         checkEscape(at: t)
         finish(at: t)
         return solution
+    }
+
+    // MARK: Samples
+
+    /// Records the grid samples before `end` inside the accepted step `step` (one mode, no event
+    /// before `end`): each the step's Hermite interpolant where `interpolating` and its error
+    /// estimate is within tolerance (`DenseSampler`), else the step re-taken from its start to the
+    /// sample time by `locator` (rk8pd's where an implicit companion's re-step fails). Sliding
+    /// neurons are projected onto their surfaces, as at step ends. All or nothing: false (and
+    /// nothing recorded) when a re-step fails.
+    func recordSamples(before end: Double, step: DenseSampler.Step, interpolating: Bool, locator: EventLocator,
+                       stepHint: Double) -> Bool {
+        guard nextSample < sampleTimes.count, sampleTimes[nextSample] < end else { return true }
+        let state = UnsafeMutablePointer<Double>.allocate(capacity: dim)
+        let fState = UnsafeMutablePointer<Double>.allocate(capacity: dim)
+        defer { state.deallocate(); fState.deallocate() }
+        var samples: [FlowSample] = []
+        var k = nextSample
+        var prepared = false
+        while k < sampleTimes.count, sampleTimes[k] < end {
+            let ts = sampleTimes[k]
+            let s = (ts - step.t0) / step.H
+            if interpolating && sampler.interpolate(step, at: s, into: state) {
+                solution.diagnostics.interpolatedSamples += 1
+            } else {
+                if !prepared { locator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint) }
+                prepared = true
+                if !locator.advance(ts - step.t0, into: state) {
+                    guard active.usesJacobian else { return false }
+                    fallbackLocator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint)
+                    prepared = false
+                    guard fallbackLocator.advance(ts - step.t0, into: state) else { return false }
+                }
+                solution.diagnostics.resteppedSamples += 1
+            }
+            for i in field.slidingNeurons {
+                projectNeuron(i, onto: (0..<G).filter { field.states[i * G + $0] == .sliding }, state: state)
+            }
+            field.evaluate(state, fState)
+            samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: fState[P].squareRoot(), patternId: currentPattern,
+                                      theta: Array(UnsafeBufferPointer(start: state, count: P)), dissipated: state[P]))
+            k += 1
+        }
+        for sample in samples { record(sample) }
+        nextSample = k
+        return true
+    }
+
+    /// The grid samples before an event located at `end` by `locator` in the step from t0 (whose
+    /// start state and field are y0, f0): re-taken steps, as the location's.
+    func recordSamples(before end: Double, locatedBy locator: EventLocator, t0: Double, stepHint: Double) -> Bool {
+        let step = DenseSampler.Step(t0: t0, H: end - t0, y0: y0, f0: f0, y1: y, f1: f0)
+        return recordSamples(before: end, step: step, interpolating: false, locator: locator, stepHint: stepHint)
     }
 
     // MARK: Events
@@ -553,9 +627,16 @@ private final class FlowIntegration {
             if zeroProgressEvents > 1000 {
                 return .failed("events do not advance time at t = \(t) (\(pairs.count) pairs at their surfaces)")
             }
+            guard recordSamples(before: t, locatedBy: used, t0: t0, stepHint: stepHint) else {
+                return .failed("re-stepping to a sample time before the event near t = \(t) failed: \(String(cString: gsl_strerror(used.failureStatus)))")
+            }
             refreshStartOfStep()
             return .handled
         }
+        guard recordSamples(before: t, locatedBy: used, t0: t0, stepHint: stepHint) else {
+            return .failed("re-stepping to a sample time before the event near t = \(t) failed: \(String(cString: gsl_strerror(used.failureStatus)))")
+        }
+        locateEscape(t0: t0, end: t, yEnd: y, rateEnd: nil, locator: used, stepHint: stepHint)
         apply(transitions, at: t, surfacePairs: pairs)
         lastEventTime = t
         aimAtNextCrossing(flags: flags, t0: t0, after: t, handled: pairs)
@@ -737,8 +818,10 @@ private final class FlowIntegration {
         }
     }
 
-    /// Moves (w_i, b_i) to the nearest point on the surfaces of the given groups (exact: z is linear).
-    func projectNeuron(_ i: Int, onto groups: [Int]) {
+    /// Moves (w_i, b_i) of `state` (the current state y by default) to the nearest point on the
+    /// surfaces of the given groups (exact: z is linear).
+    func projectNeuron(_ i: Int, onto groups: [Int], state: UnsafeMutablePointer<Double>? = nil) {
+        let y = state ?? self.y
         guard !groups.isEmpty else { return }
         let d = field.d
         let set: SurfaceSet
@@ -881,6 +964,34 @@ private final class FlowIntegration {
                                           rates: (last.rate, now.rate), level: escapeLevel)
     }
 
+    /// The escape time inside an accepted step [t0, end] of one mode (start y0, f0; end state `yEnd`
+    /// and its rate of dissipation |f|², if known) when D crosses δ·L(0) in it: Newton on
+    /// D(t) − δ·L(0) with D' = |f|², each iterate the step re-taken from its start (`locator`),
+    /// from the cubic Hermite interpolant's crossing (the linear one without the end rate), to
+    /// the step control's tolerance on D. (The check at step starts, `checkEscape`, remains for
+    /// steps that cross several modes, as batched ones do.)
+    func locateEscape(t0: Double, end: Double, yEnd: UnsafePointer<Double>, rateEnd: Double?, locator: EventLocator,
+                      stepHint: Double) {
+        guard escapeTime == nil, y0[P] < escapeLevel, yEnd[P] >= escapeLevel, end > t0 else { return }
+        let H = end - t0
+        var tau = rateEnd.map {
+            Self.hermiteCrossing(from: 0, to: H, values: (y0[P], yEnd[P]), rates: (f0[P], $0), level: escapeLevel)
+        } ?? H * (escapeLevel - y0[P]) / (yEnd[P] - y0[P])
+        let probe = UnsafeMutablePointer<Double>.allocate(capacity: dim)
+        let fProbe = UnsafeMutablePointer<Double>.allocate(capacity: dim)
+        defer { probe.deallocate(); fProbe.deallocate() }
+        locator.prepareForProbe(t0: t0, y0: y0, f0: f0, stepHint: stepHint)
+        for _ in 0..<8 {
+            guard locator.advance(tau, into: probe), field.evaluate(probe, fProbe), fProbe[P] > 0 else { break }
+            let residual = probe[P] - escapeLevel
+            if abs(residual) <= options.atol + options.rtol * escapeLevel { break }
+            let next = tau - residual / fProbe[P]
+            guard next > 0, next <= H else { break }
+            tau = next
+        }
+        escapeTime = t0 + tau
+    }
+
     /// Where the cubic Hermite interpolant of a non-decreasing quantity over [t0, t1] (values and
     /// rates at both ends) reaches `level` (values.0 < level ≤ values.1), by bisection.
     static func hermiteCrossing(from t0: Double, to t1: Double, values: (Double, Double), rates: (Double, Double),
@@ -949,14 +1060,18 @@ private final class FlowIntegration {
     }
 
     /// A periodic checkpoint for the recorder (`FlowRecorder.checkpoint`): the run as it would be
-    /// if it were interrupted now, at t, where the last sample was recorded. Nothing is changed.
+    /// if it had been interrupted at its last sample. Nothing is changed. With step ends at the
+    /// sample times that is a step end; with dense output the last sample may lie inside the
+    /// steps since, always in the current pattern interval (every event records a sample), so the
+    /// run continues exactly from there on a resume.
     func offerCheckpoint(at t: Double) {
-        guard let recorder = hooks.recorder, recorder.wantsCheckpoint, solution.last?.t == t else { return }
+        guard let recorder = hooks.recorder, recorder.wantsCheckpoint, let last = solution.last?.t,
+              last == t || (options.sampleOutput == .dense && last >= patternStart) else { return }
         var snapshot = solution
         snapshot.status = .interrupted
-        snapshot.message = "stopped after its checkpoint at t = \(t) (the process was killed; resumed from there)"
+        snapshot.message = "stopped after its checkpoint at t = \(last) (the process was killed; resumed from there)"
         snapshot.patternIntervalCount += 1
-        recorder.checkpoint(concluded(snapshot, at: t), openInterval: openInterval(from: patternStart, to: t))
+        recorder.checkpoint(concluded(snapshot, at: last), openInterval: openInterval(from: patternStart, to: last))
     }
 
     /// `s` with the diagnostics, message and final pattern of a run ending at t (its last
@@ -972,7 +1087,7 @@ private final class FlowIntegration {
         diag.stepperSwitches = stepperSwitches
         diag.zeroLossTime = roundingFloorTime
         diag.stationaryTime = stationaryTime
-        diag.escapeTime = escapeTime
+        diag.escapeTime = escapeTime.flatMap { $0 <= t ? $0 : nil }
         if let tz = roundingFloorTime, solution.status == .completed {
             solution.message = "the loss reached zero to working precision at t = \(tz) (every residual within its rounding level); the state is held from there to T"
         }

@@ -186,9 +186,14 @@ final class ModeField {
 
     // MARK: Mode
 
+    /// How many times the mode was set or changed (`setMode`, `updateMode`): a value that tells
+    /// whether quantities computed in one mode still apply.
+    private(set) var modeChanges = 0
+
     /// Installs a new activation pattern (n×G states).
     func setMode(_ newStates: [PairState]) {
         precondition(newStates.count == n * G)
+        modeChanges += 1
         pendingDependentAlphas.removeAll()   // every α is reset below
         states = newStates
         lastIsValid = false
@@ -217,6 +222,7 @@ final class ModeField {
     /// changed states.
     func updateMode(_ changes: [(index: Int, state: PairState)]) {
         guard !changes.isEmpty else { return }
+        modeChanges += 1
         if !pendingDependentAlphas.isEmpty { settleDependentAlphas() }   // with the surfaces they were computed on
         lastIsValid = false
         var neurons = Set<Int>()
