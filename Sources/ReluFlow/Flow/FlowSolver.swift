@@ -283,14 +283,13 @@ private final class FlowIntegration {
                 break
             }
             if let failure = hooks.recorder?.failure {
-                solution.status = .failed
-                solution.message = "writing the run's records failed at t = \(t): \(failure)"
+                fail(at: t, .recorder(t: t, reason: failure), restore: false)
                 break
             }
             if field.numericalFailure != nil {
                 // Linear algebra of the sliding surfaces failed (at an event, a projection or the
                 // start): the state is the last one computed; `fail` gives the diagnosis.
-                fail(at: t, "", restore: false)
+                fail(at: t, nil, restore: false)
                 break
             }
             while nextSample < times.count && times[nextSample] <= t { nextSample += 1 }
@@ -332,7 +331,7 @@ private final class FlowIntegration {
             }
             if status != GSL_SUCCESS {
                 t = t0
-                fail(at: t0, "the \(main.stepper.rawValue) step from t = \(t0) failed: \(String(cString: gsl_strerror(status))) (step size \(h))")
+                fail(at: t0, .stepFailed(stepper: main.stepper, t: t0, status: status, stepSize: h))
                 break
             }
             if active != StepperPolicy.stiffStepper { lastExplicitStep = t - t0 }
@@ -340,7 +339,7 @@ private final class FlowIntegration {
             guard allFinite(y) else {
                 let size = t - t0
                 t = t0
-                fail(at: t0, "the state became non-finite in the step from t = \(t0) (step size \(size))")
+                fail(at: t0, .nonFiniteState(t: t0, stepSize: size))
                 break
             }
             // Event scan.
@@ -378,13 +377,13 @@ private final class FlowIntegration {
                 case .none: break
                 case .handled:
                     noteExplicitStep(endedAtEvent: true, at: t)
-                    if let message = runawayDiagnosis(at: t) {
+                    if let failure = runawayDiagnosis(at: t) {
                         // The state at the event is good: keep it.
-                        fail(at: t, message, restore: false)
+                        fail(at: t, failure, restore: false)
                         break loop
                     }
                     continue loop
-                case .failed(let message):
+                case .failed(let failure):
                     t = t0
                     if policy.switches && active == StepperPolicy.stiffStepper {
                         // Locating with msbdf's companion failed: take this step again with rk8pd,
@@ -395,7 +394,7 @@ private final class FlowIntegration {
                         refreshStartOfStep()
                         continue loop
                     }
-                    fail(at: t0, message)
+                    fail(at: t0, failure)
                     break loop
                 }
             }
@@ -420,8 +419,7 @@ private final class FlowIntegration {
                 // The samples inside the step (after the tests above, which read the evaluation at y).
                 let step = DenseSampler.Step(t0: t0, H: t - t0, y0: y0, f0: f0, y1: y, f1: f1)
                 guard recordSamples(before: t, step: step, interpolating: true, locator: locator, stepHint: h) else {
-                    fail(at: t, "dense output inside the step from t = \(t0) failed: \(String(cString: gsl_strerror(locator.failureStatus)))",
-                         restore: false)
+                    fail(at: t, .reStepFailed(.denseOutput, t: t0, status: locator.failureStatus), restore: false)
                     break loop
                 }
                 locateEscape(t0: t0, end: t, yEnd: y, rateEnd: f1[P], locator: locator, stepHint: h)
@@ -453,7 +451,7 @@ private final class FlowIntegration {
             }
             reportProgress(t)
         }
-        if field.numericalFailure != nil && solution.status != .failed { fail(at: t, "", restore: false) }
+        if field.numericalFailure != nil && solution.status != .failed { fail(at: t, nil, restore: false) }
         if solution.last?.t != t { record(t: t) }
         checkEscape(at: t)
         finish(at: t)
@@ -515,7 +513,7 @@ private final class FlowIntegration {
 
     // MARK: Events
 
-    enum EventOutcome { case none, handled, failed(String) }
+    enum EventOutcome { case none, handled, failed(FlowFailure) }
 
     func handleEvent(flags: inout [EventDetector.Flag], t0: Double, t: inout Double, stepHint: Double) -> EventOutcome {
         let H = t - t0
@@ -561,7 +559,7 @@ private final class FlowIntegration {
             }
         }
         guard let tau = located else {
-            return .failed("re-stepping to locate an event failed near t = \(t0): \(String(cString: gsl_strerror(used.failureStatus)))")
+            return .failed(.reStepFailed(.eventLocation, t: t0, status: used.failureStatus))
         }
         t = t0 + tau
         y.update(from: used.best, count: dim)
@@ -603,7 +601,7 @@ private final class FlowIntegration {
             zeroProgressEvents += 1
         }
         if zeroProgressEvents > 1000 {
-            return .failed("events do not advance time at t = \(t) (\(pairs.count) pairs at their surfaces keep switching)")
+            return .failed(.noProgress(t: t, pairs: pairs.count, unchanged: false))
         }
         // Every other pair of the neurons involved that lies on its surface is decided jointly
         // (points on a line that sliding pins a neuron to; SPEC §4, several surfaces at once).
@@ -625,16 +623,16 @@ private final class FlowIntegration {
             zeroProgressEvents += 1
             lastEventTime = t
             if zeroProgressEvents > 1000 {
-                return .failed("events do not advance time at t = \(t) (\(pairs.count) pairs at their surfaces)")
+                return .failed(.noProgress(t: t, pairs: pairs.count, unchanged: true))
             }
             guard recordSamples(before: t, locatedBy: used, t0: t0, stepHint: stepHint) else {
-                return .failed("re-stepping to a sample time before the event near t = \(t) failed: \(String(cString: gsl_strerror(used.failureStatus)))")
+                return .failed(.reStepFailed(.samplesBeforeEvent, t: t, status: used.failureStatus))
             }
             refreshStartOfStep()
             return .handled
         }
         guard recordSamples(before: t, locatedBy: used, t0: t0, stepHint: stepHint) else {
-            return .failed("re-stepping to a sample time before the event near t = \(t) failed: \(String(cString: gsl_strerror(used.failureStatus)))")
+            return .failed(.reStepFailed(.samplesBeforeEvent, t: t, status: used.failureStatus))
         }
         locateEscape(t0: t0, end: t, yEnd: y, rateEnd: nil, locator: used, stepHint: stepHint)
         apply(transitions, at: t, surfacePairs: pairs)
@@ -682,8 +680,8 @@ private final class FlowIntegration {
             record(FlowSample(t: tc, loss: loss, gradNorm: c.fieldNorm2.squareRoot(), patternId: currentPattern,
                               theta: Array(c.state[0..<P]), dissipated: c.state[P]))
             lastEventTime = tc
-            if let message = runawayDiagnosis(at: tc) {
-                fail(at: t, message, restore: false)
+            if let failure = runawayDiagnosis(at: tc) {
+                fail(at: t, failure, restore: false)
                 return .stopped
             }
         }
@@ -752,10 +750,10 @@ private final class FlowIntegration {
     }
 
     /// After an event at t: why the run must stop (chattering, or more events than flow.maxEvents), or nil.
-    func runawayDiagnosis(at t: Double) -> String? {
-        if let message = chatteringDiagnosis(at: t) { return message }
-        guard solution.diagnostics.eventsByKind.values.reduce(0, +) > options.maxEvents else { return nil }
-        return "more than \(options.maxEvents) events (flow.maxEvents): the run is chattering or needs a larger limit"
+    func runawayDiagnosis(at t: Double) -> FlowFailure? {
+        if let failure = chatteringDiagnosis(at: t) { return failure }
+        guard solution.diagnostics.eventsByKind.total > options.maxEvents else { return nil }
+        return .eventLimit(options.maxEvents)
     }
 
     /// Chattering guard: 2000 events within a time span below 1e-3·max(1, t) mean the event
@@ -763,16 +761,15 @@ private final class FlowIntegration {
     /// through more data points than its dimension, as in a d ≥ 3 grid, where the Filippov
     /// combination over dependent surfaces is not found). Stop with a diagnosis instead of
     /// crawling.
-    func chatteringDiagnosis(at t: Double) -> String? {
+    func chatteringDiagnosis(at t: Double) -> FlowFailure? {
         recentEventTimes.append(t)
         if recentEventTimes.count > 2000 { recentEventTimes.removeFirst(recentEventTimes.count - 2000) }
         guard recentEventTimes.count == 2000, t - recentEventTimes[0] < 1e-3 * max(1, abs(t)) else { return nil }
         let last = recentEvents
         let neurons = Dictionary(grouping: last, by: \.neuron).max { $0.value.count < $1.value.count }
         let surfaces = Set(neurons?.value.map(\.point) ?? []).count
-        return "chattering at t = \(t): 2000 events within \(t - recentEventTimes[0]) time units, mostly neuron \(neurons?.key ?? -1) "
-            + "on \(surfaces) surfaces at once (degenerate geometry: its hyperplane passes through more data points than "
-            + "this version resolves)"
+        return .chattering(t: t, events: recentEventTimes.count, span: t - recentEventTimes[0], neuron: neurons?.key ?? -1,
+                           surfaces: surfaces)
     }
 
     /// Anti-Zeno hysteresis. Near an interpolating minimum a sliding pair's α can sit at 0 or 1
@@ -810,7 +807,7 @@ private final class FlowIntegration {
     func logEvents(_ transitions: [PairTransition], at t: Double, loss: Double) {
         // The row names the group's first point (duplicates share its state in patterns.csv).
         for tr in transitions {
-            solution.diagnostics.eventsByKind[tr.kind.rawValue, default: 0] += 1
+            solution.diagnostics.eventsByKind[tr.kind] += 1
             let event = FlowEvent(t: t, neuron: tr.neuron, point: field.pointsOfGroup[tr.group][0], kind: tr.kind, state: tr.to, loss: loss)
             if let recorder = hooks.recorder { recorder.record(event) } else { solution.events.append(event) }
             solution.eventCount += 1
@@ -1037,11 +1034,14 @@ private final class FlowIntegration {
     /// Stops the run as failed at time t; `restore`: the last good state is the start of the
     /// failed step (y0), otherwise the current state.
     /// A failure of the field's linear algebra (`ModeField.numericalFailure`) is the diagnosis
-    /// whatever the symptom it caused.
-    func fail(at t: Double, _ message: String, restore: Bool = true) {
+    /// whatever the symptom it caused (and the only one when `failure` is nil).
+    func fail(at t: Double, _ failure: FlowFailure?, restore: Bool = true) {
         if restore { y.update(from: y0, count: dim) }
+        let reason = field.numericalFailure.map { FlowFailure.linearAlgebra(t: t, error: $0) } ?? failure
+        precondition(reason != nil, "a failure without a reason")
         solution.status = .failed
-        solution.message = field.numericalFailure.map { "linear algebra of the sliding surfaces failed near t = \(t): \($0)" } ?? message
+        solution.failure = reason
+        solution.message = reason?.message
         field.evaluate(y, f0)
         if solution.last?.t != t { record(t: t) }
     }

@@ -80,3 +80,8 @@ final class GSLIntegrator {
 
     var failedSteps: Int { Int(driver.pointee.e.pointee.failed_steps) }
 }
+
+extension GSLRuntime {
+    /// GSL's description of a status code (`gsl_strerror`).
+    static func describe(_ status: Int32) -> String { String(cString: gsl_strerror(status)) }
+}
