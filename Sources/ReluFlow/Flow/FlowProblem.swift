@@ -80,8 +80,8 @@ public struct FlowCheckpoint: Codable, Sendable, Equatable {
 /// When the solver takes crossings in batches (`FlowOptions.crossingBatches`).
 public enum CrossingBatchPolicy: String, Sendable, Equatable, CaseIterable {
     /// Batches from `minimumPairs` pairs n·G on. Below it a batch's bookkeeping (O(K·P) per crossing,
-    /// O(K²·G·d) couplings) costs about what the evaluations it saves do: measured with
-    /// `reluflow-bench --scaling --batch-baseline`, 0.5–0.85× at n·G = 1 600 and 1.1–1.3× at 64 000.
+    /// O(K²·G·d) couplings) costs about what the evaluations it saves do (`reluflow-bench --scaling
+    /// --batch-baseline` measures the ratio; docs/engine-measurements.md).
     case automatic
     /// Batches on every problem (the tests run them on small cases).
     case always

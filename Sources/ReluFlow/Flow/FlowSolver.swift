@@ -131,8 +131,8 @@ private final class FlowIntegration {
     /// Pairs whose events are not looked for in the next step (see handleEvent).
     var ignoreForOneStep = Set<Int>()
     /// Pairs decided "no change" at the instant `ignoreInstant`: left out of detection until a step
-    /// starts later. (Ignored for one step only, two such pairs located at τ = 0 in turn kept
-    /// time from advancing: measured on a 7×7 grid, d = 2, seed 12, at t = 18.46.)
+    /// starts later. (Ignored for one step only, two such pairs located at τ = 0 can take turns and
+    /// keep time from advancing.)
     var ignoreAtInstant = Set<Int>()
     var ignoreInstant = -Double.infinity
     var zeroProgressEvents = 0
@@ -320,8 +320,8 @@ private final class FlowIntegration {
             stepperSteps[active, default: 0] += 1
             if status != GSL_SUCCESS && !policy.switches && active.usesJacobian && status != GSL_EBADFUNC {
                 // An implicit method chosen by name whose step fails at every size (its Newton
-                // iteration does not converge: measured near a stationary point, where the field is
-                // at its rounding level) continues with rk8pd until the next event, as auto would.
+                // iteration need not converge where the field is at its rounding level, near a
+                // stationary point) continues with rk8pd until the next event, as auto would.
                 y.update(from: y0, count: dim)
                 t = t0
                 switchStepper(to: StepperPolicy.explicitStepper, at: t0)
@@ -441,8 +441,7 @@ private final class FlowIntegration {
                 break loop
             }
             // A step whose crossings were batched counts as event-dense: batches pay with short, cheap
-            // steps (rkck), as located events do (2 500 × 128 to t = 0.3: 1 978 evaluations with rkck
-            // alone, 7 542 with rk8pd alone).
+            // steps (rkck), as located events do.
             noteExplicitStep(endedAtEvent: batched, at: t)
             checkStiffness(stepSize: t - t0, at: t)
             if nextSample < times.count && times[nextSample] == t {
@@ -1116,8 +1115,8 @@ private final class FlowIntegration {
 /// to its rounding level (`ModeField.fieldRoundingRatio`) stays below `threshold` at every step
 /// end, and the loss within `lossRounding` relative of its value, while t at least doubles (from
 /// `since` to 2·`since`, and over at least `minimumChecks` step ends). The ratio's bound is worst
-/// case (measured: stationary noise at 0.001–0.01 of it on `sine`; 0.5 at most), so a threshold
-/// of 1/4 leaves the field a factor of ~100 above its actual noise at most, and the doubling asks
+/// case (the noise of a stationary state lies well below it, docs/engine-measurements.md), so a
+/// threshold of 1/4 leaves the field a factor of ~100 above its actual noise at most, and the doubling asks
 /// that it stay so while the flow's own time scale passes. A slow escape (a saddle) changes the
 /// loss or lifts the field over the window and resets the test.
 struct StationaryHold {

@@ -256,9 +256,8 @@ final class ModeField {
         let c0 = network.outputBias ? y[2 * n + n * d] : 0
         // Four groups at a time (SIMD4 lanes over g), the tail of G % 4 groups scalar; the
         // transposed points xgT (d×G) make the lanes contiguous. z is recomputed in pass 2 rather
-        // than stored: with d ≤ 2 that costs less than the memory traffic of an n×G buffer
-        // (measured at n = 64, m = 2 500, d = 2: a run to T = 3 took 25.0 s instead of 30.8 s,
-        // with bitwise equal results).
+        // than stored: with d ≤ 2 that costs less than the memory traffic of an n×G buffer, with
+        // bitwise equal results.
         let G4 = G & ~3
         let x0 = xgT, x1 = xgT + (d > 1 ? G : 0), x2 = xgT + (d > 2 ? 2 * G : 0), x3 = xgT + (d > 3 ? 3 * G : 0)
         for g in 0..<G { N[g] = c0 }

@@ -17,18 +17,15 @@ import Foundation
 ///   stepper is then rkck (Cash–Karp 4(5), 6 stages) instead of rk8pd (13 stages). Dense means that
 ///   the moving average (weight 1/8) of "this explicit step ended at an event or had its crossings
 ///   batched" exceeds 1/2 (batches too hold the step short, where rkck's cheaper steps pay); rk8pd
-///   returns when it falls below 1/5. Measured on m = 2 500, n = 128, d = 2 to t = 0.1: rkck needs
-///   half rk8pd's field evaluations for the same events; on `sine`'s long smooth phase rk8pd's
-///   steps are several times longer;
+///   returns when it falls below 1/5 (with steps held short, rkck's cheaper stages pay; in long
+///   smooth phases rk8pd's steps are several times longer);
 /// - a BDF step costs more than an explicit one, much more with many parameters: msbdf factors
 ///   the (P+1)×(P+1) iteration matrix (≈ ⅔(P+1)³ operations; GSL's LU), against the explicit
 ///   method's stages of ≈ n·m·(2d + 6) each. When a BDF segment ends (at the next event), its mean
 ///   step over the explicit step it replaced is kept; when the cost ratio (`stiffStepCostRatio`)
 ///   is at least `dearStiffStep` and that gain is below it, stability-limited checks do not
 ///   switch, except every `retryAfterDeclines`-th, which tries again (the flow may have grown
-///   stiffer). Measured on
-///   d = 8, m = 200, n = 40 (P = 401) to t = 10: msbdf took 17 of 20 s at ≈ 6 ms a step, rk8pd alone
-///   the whole run in 3 s. The rule counts operations, not seconds, so runs stay reproducible.
+///   stiffer). The rule counts operations, not seconds, so runs stay reproducible.
 struct StepperPolicy {
     let requested: Stepper
     static let explicitStepper = Stepper.rk8pd
@@ -42,8 +39,8 @@ struct StepperPolicy {
     /// interval reaches about −6; near it the step is set by stability, not accuracy).
     var stiffnessRatio = 2.5
     /// msbdf runs with rtol and atol times this factor: a BDF method's global error at a given
-    /// local tolerance is larger than an 8th-order explicit method's (measured on `sine`: event
-    /// times 1e-5 off at the same rtol, 1e-8 with the factor), and its steps stay cheap.
+    /// local tolerance is larger than an 8th-order explicit method's, and with the factor its
+    /// event times match rk8pd's to the engine's accuracy while its steps stay cheap.
     static let stiffToleranceFactor = 0.01
 
     /// h·ρ at which a stepper counts as stability-limited: rk8pd's real stability interval reaches
