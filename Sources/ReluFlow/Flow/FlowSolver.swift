@@ -114,38 +114,12 @@ private final class FlowIntegration {
     var z0: UnsafeMutablePointer<Double>, zdot0: UnsafeMutablePointer<Double>
     var z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>
 
-    /// Pattern ids by a 128-bit key of the group states (`PatternKey`), so that a run keeps no
-    /// full pattern per interval.
-    var patternIds: [PatternKey: Int] = [:]
-    var nextPatternId = 0
-    var currentPattern = 0
-    /// The current interval: its group states, their key, the pairs in which it differs from the
-    /// previous interval (from all off for the first), and its per-neuron counts of points.
-    var currentStates: [PairState] = []
-    var currentKey = PatternKey([])
-    var openingChanges: [Int] = []
-    var currentActive: [Int] = [], currentSliding: [Int] = []
-    var patternStart = 0.0
-    var lastEventTime = -Double.infinity
-    var chosenAtThisTime: [Int: Set<PairState>] = [:]
-    /// Pairs whose events are not looked for in the next step (see handleEvent).
-    var ignoreForOneStep = Set<Int>()
-    /// Pairs decided "no change" at the instant `ignoreInstant`: left out of detection until a step
-    /// starts later. (Ignored for one step only, two such pairs located at τ = 0 can take turns and
-    /// keep time from advancing.)
-    var ignoreAtInstant = Set<Int>()
-    var ignoreInstant = -Double.infinity
-    var zeroProgressEvents = 0
-    var recentEventTimes: [Double] = []
-    /// The last events (for the chattering diagnosis), at most 200 after each event.
-    var recentEvents: [FlowEvent] = [] {
-        didSet { if recentEvents.count > 400 { recentEvents.removeFirst(recentEvents.count - 200) } }
-    }
-    var slideStartTime: [Int: Double] = [:]
-    var slideEndTime: [Int: Double] = [:]
-    /// Loss at each pair's last slide end (for the idle-excursion test of updateHysteresis).
-    var slideEndLoss: [Int: Double] = [:]
-    var lastSlideDuration: [Int: Double] = [:]
+    /// The constant-pattern intervals and pattern ids.
+    var patterns: PatternTracker
+    /// Guards of the event logic against loops at one instant and chattering.
+    var guardian = EventGuard()
+    /// Widens the α band of pairs that leave a slide and return at once.
+    var hysteresis = SlideHysteresis()
     var failedStepsBeforeReset = 0
     let started = DispatchTime.now()
     var lastProgress = DispatchTime.now()
@@ -154,10 +128,10 @@ private final class FlowIntegration {
         GSLRuntime.prepare()
         self.problem = problem
         self.hooks = hooks
-        patternIds = problem.patternIds
-        nextPatternId = (problem.patternIds.values.max() ?? -1) + 1
         options = problem.options
         field = ModeField(network: problem.network, data: problem.data)
+        patterns = PatternTracker(width: field.n, groups: field.G, points: field.m, pointsOfGroup: field.pointsOfGroup,
+                                  knownIds: problem.patternIds)
         dim = field.dimension
         P = field.P
         n = field.n
@@ -256,7 +230,7 @@ private final class FlowIntegration {
             t = start.t
             let states = problem.data.perGroup(perPoint, width: n)
             field.setMode(states)
-            openFirstInterval(at: t)
+            patterns.openFirst(field.states, at: t)
         } else {
             for p in 0..<P { y[p] = problem.theta0[p] }
             y[P] = 0
@@ -345,14 +319,7 @@ private final class FlowIntegration {
             // Event scan.
             field.evaluateReusingLast(y, f1)
             var flags = EventDetector.scan(field: field, y1: y, f1: f1, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
-            if !ignoreAtInstant.isEmpty && !sameInstant(t0, ignoreInstant) { ignoreAtInstant = [] }
-            if !ignoreForOneStep.isEmpty || !ignoreAtInstant.isEmpty {
-                flags.removeAll {
-                    let key = $0.function.neuron * G + $0.function.group
-                    return ignoreForOneStep.contains(key) || ignoreAtInstant.contains(key)
-                }
-                ignoreForOneStep = []
-            }
+            guardian.filter(&flags, stepStart: t0) { $0.function.neuron * G + $0.function.group }
             if !flags.isEmpty && policy.switches && active == StepperPolicy.stiffStepper {
                 // An event inside a BDF step: re-take the step with rk8pd, which locates events by
                 // re-taking single steps (cheap), where msbdf's locator integrates adaptively with an
@@ -494,7 +461,7 @@ private final class FlowIntegration {
                 projectNeuron(i, onto: (0..<G).filter { field.states[i * G + $0] == .sliding }, state: state)
             }
             field.evaluate(state, fState)
-            samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: fState[P].squareRoot(), patternId: currentPattern,
+            samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: fState[P].squareRoot(), patternId: patterns.current,
                                       theta: Array(UnsafeBufferPointer(start: state, count: P)), dissipated: state[P]))
             k += 1
         }
@@ -573,33 +540,9 @@ private final class FlowIntegration {
             if v <= noise { pairs.append((e.neuron, e.group)) }
         }
         if pairs.isEmpty { pairs = functions.map { ($0.neuron, $0.group) } }
-        // Never loop: a state chosen for a pair at this instant and left again at once (the flow
-        // immediately went to the wrong side) is not chosen again at this instant. The state held
-        // before the instant stays allowed: after a tangential slide exit (α touching 0 or 1 and
-        // turning back) re-entering the slide is the right answer.
-        // "The same instant" means within rounding of t: decisions that fail at once may advance
-        // t by an ulp or two before the next one.
-        if !sameInstant(t, lastEventTime) {
-            chosenAtThisTime = [:]
-            zeroProgressEvents = 0
-        }
-        var excluded: [Int: Set<PairState>] = [:]
-        var repeated = Set<Int>()
-        for (i, g) in pairs {
-            let key = i * G + g
-            if let chosen = chosenAtThisTime[key] { repeated.insert(key); excluded[key] = chosen }
-            excluded[key, default: []].insert(field.states[key])
-        }
-        // Every state failed at once: the one-sided fields differ only at rounding level here (for
-        // example R_g → 0 near an interpolating minimum). Take the least inconsistent state, log it
-        // as a graze, and let the pair be for one step so that the next decision is made at a new
-        // time and state.
-        for (i, g) in pairs where excluded[i * G + g]!.count >= 3 {
-            excluded[i * G + g] = nil
-            ignoreForOneStep.insert(i * G + g)
-            zeroProgressEvents += 1
-        }
-        if zeroProgressEvents > 1000 {
+        // The guards (EventGuard): states already chosen and left at this instant are excluded.
+        let decision = guardian.begin(at: t, pairs: pairs.map { $0.0 * G + $0.1 }, states: field.states)
+        if decision.stalled {
             return .failed(.noProgress(t: t, pairs: pairs.count, unchanged: false))
         }
         // Every other pair of the neurons involved that lies on its surface is decided jointly
@@ -611,17 +554,12 @@ private final class FlowIntegration {
                 }
             }
         }
-        let transitions = resolver.resolve(y, eventPairs: pairs, excluded: excluded, repeated: repeated)
-        for tr in transitions { chosenAtThisTime[tr.neuron * G + tr.group, default: []].insert(tr.to) }
+        let transitions = resolver.resolve(y, eventPairs: pairs, excluded: decision.excluded, repeated: decision.repeated)
+        guardian.chose(transitions.map { (key: $0.neuron * G + $0.group, state: $0.to) })
         if transitions.isEmpty {
-            // Nothing to change (no admissible continuation differs): never stall here; leave these
-            // pairs out of detection until a step starts later, so that time advances.
-            if !sameInstant(t, ignoreInstant) { ignoreAtInstant = [] }
-            ignoreInstant = t
-            for (i, g) in pairs { ignoreAtInstant.insert(i * G + g) }
-            zeroProgressEvents += 1
-            lastEventTime = t
-            if zeroProgressEvents > 1000 {
+            // Nothing to change (no admissible continuation differs): never stall here; these
+            // pairs stay out of detection until a step starts later, so that time advances.
+            if guardian.unchanged(pairs.map { $0.0 * G + $0.1 }, at: t) {
                 return .failed(.noProgress(t: t, pairs: pairs.count, unchanged: true))
             }
             guard recordSamples(before: t, locatedBy: used, t0: t0, stepHint: stepHint) else {
@@ -635,7 +573,7 @@ private final class FlowIntegration {
         }
         locateEscape(t0: t0, end: t, yEnd: y, rateEnd: nil, locator: used, stepHint: stepHint)
         apply(transitions, at: t, surfacePairs: pairs)
-        lastEventTime = t
+        guardian.decided(at: t)
         aimAtNextCrossing(flags: flags, t0: t0, after: t, handled: pairs)
         return .handled
     }
@@ -675,10 +613,10 @@ private final class FlowIntegration {
             let transition = PairTransition(neuron: c.neuron, group: c.group, from: c.from, to: c.to, kind: c.kind)
             updateHysteresis([transition], at: tc, loss: loss)
             logEvents([transition], at: tc, loss: loss)
-            closePattern(at: tc, changes: [(index: c.neuron * G + c.group, state: c.to)])
-            record(FlowSample(t: tc, loss: loss, gradNorm: c.fieldNorm2.squareRoot(), patternId: currentPattern,
+            recordInterval(patterns.close(at: tc, changes: [(index: c.neuron * G + c.group, state: c.to)]))
+            record(FlowSample(t: tc, loss: loss, gradNorm: c.fieldNorm2.squareRoot(), patternId: patterns.current,
                               theta: Array(c.state[0..<P]), dissipated: c.state[P]))
-            lastEventTime = tc
+            guardian.decided(at: tc)
             if let failure = runawayDiagnosis(at: tc) {
                 fail(at: t, failure, restore: false)
                 return .stopped
@@ -737,68 +675,22 @@ private final class FlowIntegration {
             if let last = lastExplicitStep { pendingStepSize = last }
         }
         logEvents(transitions, at: t, loss: loss)
-        if !transitions.isEmpty { closePattern(at: t, changes: changed.map { (index: $0.key, state: $0.value) }) }
+        if !transitions.isEmpty { recordInterval(patterns.close(at: t, changes: changed.map { (index: $0.key, state: $0.value) })) }
         refreshStartOfStep()
         record(t: t, loss: loss)
     }
 
-    /// Whether two times are the same instant of the event logic (within 1e-12 relative): decisions
-    /// that fail at once may advance t by an ulp or two.
-    func sameInstant(_ a: Double, _ b: Double) -> Bool {
-        abs(a - b) <= 1e-12 * max(1, abs(a))
-    }
-
     /// After an event at t: why the run must stop (chattering, or more events than flow.maxEvents), or nil.
     func runawayDiagnosis(at t: Double) -> FlowFailure? {
-        if let failure = chatteringDiagnosis(at: t) { return failure }
+        if let failure = guardian.chattering(at: t) { return failure }
         guard solution.diagnostics.eventsByKind.total > options.maxEvents else { return nil }
         return .eventLimit(options.maxEvents)
     }
 
-    /// Chattering guard: 2000 events within a time span below 1e-3·max(1, t) mean the event
-    /// logic is not resolving the geometry (the one known case: a neuron pinned to a hyperplane
-    /// through more data points than its dimension, as in a d ≥ 3 grid, where the Filippov
-    /// combination over dependent surfaces is not found). Stop with a diagnosis instead of
-    /// crawling.
-    func chatteringDiagnosis(at t: Double) -> FlowFailure? {
-        recentEventTimes.append(t)
-        if recentEventTimes.count > 2000 { recentEventTimes.removeFirst(recentEventTimes.count - 2000) }
-        guard recentEventTimes.count == 2000, t - recentEventTimes[0] < 1e-3 * max(1, abs(t)) else { return nil }
-        let last = recentEvents
-        let neurons = Dictionary(grouping: last, by: \.neuron).max { $0.value.count < $1.value.count }
-        let surfaces = Set(neurons?.value.map(\.point) ?? []).count
-        return .chattering(t: t, events: recentEventTimes.count, span: t - recentEventTimes[0], neuron: neurons?.key ?? -1,
-                           surfaces: surfaces)
-    }
-
-    /// Anti-Zeno hysteresis. Near an interpolating minimum a sliding pair's α can sit at 0 or 1
-    /// within its rounding level while second-order effects decide the side: the pair then leaves
-    /// the surface and returns almost at once, over and over. The same happens at a stationary
-    /// state whose sliding pair has α = 1 (or 0) exactly: the one-sided field there equals the
-    /// sliding one, nothing moves, and rounding alone takes the pair off and back on, slowly. When
-    /// a pair re-enters sliding after an excursion shorter than 1% of the slide before it, or one
-    /// over which the loss did not change beyond rounding, its α band is widened 4× (at most to
-    /// 0.25); any other excursion or a crossing resets it. Every exit and entry is still logged.
+    /// The slide hysteresis (`SlideHysteresis`) for transitions at t, where the loss is `loss`.
     func updateHysteresis(_ transitions: [PairTransition], at t: Double, loss: Double) {
-        for tr in transitions {
-            let key = tr.neuron * G + tr.group
-            switch (tr.from, tr.to) {
-            case (.sliding, _):
-                slideEndTime[key] = t
-                slideEndLoss[key] = loss
-                lastSlideDuration[key] = t - (slideStartTime[key] ?? t)
-            case (_, .sliding):
-                let idle = slideEndLoss[key].map { abs($0 - loss) <= 64 * Double.ulpOfOne * max(abs(loss), abs($0)) } ?? false
-                if let end = slideEndTime[key], let duration = lastSlideDuration[key], t - end < 0.01 * duration || idle {
-                    field.alphaBandFactor[key] = min(field.alphaBandFactor[key] * 4, 1e12)
-                } else {
-                    field.alphaBandFactor[key] = 1
-                }
-                slideStartTime[key] = t
-            default:
-                field.alphaBandFactor[key] = 1
-            }
-        }
+        hysteresis.update(transitions.map { (key: $0.neuron * G + $0.group, from: $0.from, to: $0.to) }, at: t, loss: loss,
+                          bandFactors: &field.alphaBandFactor)
     }
 
     /// Records transitions as events: one count and one row per pair (a group of duplicate points
@@ -810,7 +702,7 @@ private final class FlowIntegration {
             let event = FlowEvent(t: t, neuron: tr.neuron, point: field.pointsOfGroup[tr.group][0], kind: tr.kind, state: tr.to, loss: loss)
             if let recorder = hooks.recorder { recorder.record(event) } else { solution.events.append(event) }
             solution.eventCount += 1
-            recentEvents.append(event)
+            guardian.logged(event)
         }
     }
 
@@ -866,9 +758,9 @@ private final class FlowIntegration {
             for (i, groups) in byNeuron { projectNeuron(i, onto: groups) }
             field.setMode(newStates)
             logEvents(transitions, at: 0, loss: field.loss(y))
-            lastEventTime = 0
+            guardian.decided(at: 0)
         }
-        openFirstInterval(at: 0)
+        patterns.openFirst(field.states, at: 0)
     }
 
     func refreshStartOfStep() {
@@ -878,70 +770,10 @@ private final class FlowIntegration {
 
     // MARK: Bookkeeping
 
-    func patternId(_ key: PatternKey) -> Int {
-        if let id = patternIds[key] { return id }
-        let id = nextPatternId
-        nextPatternId += 1
-        patternIds[key] = id
-        return id
-    }
-
-    /// Opens the first interval (at t = 0 or at a checkpoint) from the field's states: its changes
-    /// from all off, its counts and key, by one O(n·G) pass.
-    func openFirstInterval(at t: Double) {
-        currentStates = field.states
-        currentKey = PatternKey(currentStates)
-        currentPattern = patternId(currentKey)
-        openingChanges = currentStates.indices.filter { currentStates[$0] != .off }
-        currentActive = [Int](repeating: 0, count: n)
-        currentSliding = [Int](repeating: 0, count: n)
-        for k in openingChanges { count(k, currentStates[k], by: 1) }
-        patternStart = t
-    }
-
-    /// Closes the current interval at t and opens the next, which differs from it in `changes`
-    /// (group-pair index and new state): O(changes + n).
-    func closePattern(at t: Double, changes: [(index: Int, state: PairState)]) {
-        appendInterval(from: patternStart, to: t)
-        openingChanges = []
-        for (k, state) in changes where state != currentStates[k] {
-            currentKey.replace(k, currentStates[k], state)
-            count(k, currentStates[k], by: -1)
-            count(k, state, by: 1)
-            currentStates[k] = state
-            openingChanges.append(k)
-        }
-        currentPattern = patternId(currentKey)
-        patternStart = t
-    }
-
-    /// Adds `by` times the group size of pair k to its neuron's active or sliding count.
-    private func count(_ k: Int, _ state: PairState, by sign: Int) {
-        let size = field.pointsOfGroup[k % G].count
-        switch state {
-        case .on: currentActive[k / G] += sign * size
-        case .sliding: currentSliding[k / G] += sign * size
-        case .off: break
-        }
-    }
-
-    /// Appends the current interval: its changes against the previous one (per point) and its
-    /// per-neuron counts.
-    func appendInterval(from: Double, to: Double) {
-        let interval = openInterval(from: from, to: to)
+    /// Records a closed pattern interval.
+    func recordInterval(_ interval: PatternInterval) {
         if let recorder = hooks.recorder { recorder.record(interval) } else { solution.patterns.append(interval) }
         solution.patternIntervalCount += 1
-    }
-
-    /// The current interval, closed at `to`.
-    func openInterval(from: Double, to: Double) -> PatternInterval {
-        var changes: [PatternChange] = []
-        for k in openingChanges {
-            for j in field.pointsOfGroup[k % G] { changes.append(PatternChange(neuron: k / G, point: j, state: currentStates[k])) }
-        }
-        changes.sort { ($0.neuron, $0.point) < ($1.neuron, $1.point) }
-        return PatternInterval(patternId: currentPattern, tStart: from, tEnd: to, changes: changes,
-                               activeCounts: currentActive, slidingCounts: currentSliding, width: n, pointCount: m)
     }
 
     /// Escape from the initial plateau (SPEC §7): L(0) − D(t*) = (1 − δ) L(0), D = ∫|θ'|², located
@@ -1016,7 +848,7 @@ private final class FlowIntegration {
 
     func record(t: Double, loss: Double? = nil) {
         let theta = Array(UnsafeBufferPointer(start: y, count: P))
-        record(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: f0[P].squareRoot(), patternId: currentPattern,
+        record(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: f0[P].squareRoot(), patternId: patterns.current,
                           theta: theta, dissipated: y[P]))
     }
 
@@ -1054,7 +886,7 @@ private final class FlowIntegration {
     }
 
     func finish(at t: Double) {
-        appendInterval(from: patternStart, to: t)
+        recordInterval(patterns.interval(to: t))
         solution = concluded(solution, at: t)
     }
 
@@ -1065,12 +897,12 @@ private final class FlowIntegration {
     /// run continues exactly from there on a resume.
     func offerCheckpoint(at t: Double) {
         guard let recorder = hooks.recorder, recorder.wantsCheckpoint, let last = solution.last?.t,
-              last == t || (options.sampleOutput == .dense && last >= patternStart) else { return }
+              last == t || (options.sampleOutput == .dense && last >= patterns.start) else { return }
         var snapshot = solution
         snapshot.status = .interrupted
         snapshot.message = "stopped after its checkpoint at t = \(last) (the process was killed; resumed from there)"
         snapshot.patternIntervalCount += 1
-        recorder.checkpoint(concluded(snapshot, at: last), openInterval: openInterval(from: patternStart, to: last))
+        recorder.checkpoint(concluded(snapshot, at: last), openInterval: patterns.interval(to: last))
     }
 
     /// `s` with the diagnostics, message and final pattern of a run ending at t (its last
@@ -1103,10 +935,8 @@ private final class FlowIntegration {
         let l0 = diag.initialLoss
         diag.dissipationDefect = l0 > 0 ? abs(l0 - diag.finalLoss - diag.dissipated) / l0 : abs(diag.finalLoss + diag.dissipated)
         solution.diagnostics = diag
-        solution.distinctPatternCount = patternIds.count
-        var endPattern = [PairState](repeating: .off, count: n * m)
-        for i in 0..<n { for g in 0..<G { for j in field.pointsOfGroup[g] { endPattern[i * m + j] = currentStates[i * G + g] } } }
-        solution.finalPattern = endPattern
+        solution.distinctPatternCount = patterns.distinctCount
+        solution.finalPattern = patterns.pointPattern
         return solution
     }
 }
