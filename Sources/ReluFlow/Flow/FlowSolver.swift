@@ -49,33 +49,15 @@ private final class FlowIntegration {
         let locator: EventLocator
     }
     var engines: [Stepper: Engine] = [:]
-    let policy: StepperPolicy
-    var active: Stepper
+    /// The stepper in use and the `auto` rule's state.
+    var controller: StepperController
+    var policy: StepperPolicy { controller.policy }
+    var active: Stepper { controller.active }
     var main: GSLIntegrator { engine(active).integrator }
     var locator: EventLocator { engine(active).locator }
     /// Locates events with rk8pd re-steps when an implicit stepper's re-step fails (`handleEvent`).
     lazy var fallbackLocator = EventLocator(field: field, stepper: .rk8pd, rtol: options.rtol, atol: options.atol,
                                             shortcuts: options.eventShortcuts)
-    var explicitStepsSinceCheck = 0
-    /// The BDF segment in progress: where it began, msbdf's step count then, and the explicit step
-    /// size it replaced.
-    var stiffSegment: (t: Double, steps: Int, discarded: Int, explicitStep: Double)? = nil
-    /// msbdf steps taken and then discarded because an event lay inside them (re-taken with rk8pd).
-    var stiffStepsDiscarded = 0
-    /// Mean BDF step over the explicit step it replaced, in the last BDF segment (nil before one).
-    var stiffStepGain: Double? = nil
-    /// Stiff checks declined since, because the last BDF segment did not pay.
-    var declinedStiffChecks = 0
-    /// An implicit stepper chosen by name failed a step: rk8pd runs until the next event.
-    var implicitFallback = false
-    var stepperSeconds: [Stepper: Double] = [:]
-    var stepperSteps: [Stepper: Int] = [:]
-    var stepperSwitches = 0
-    var lastExplicitStep: Double? = nil
-    /// The explicit stepper of the `auto` rule (rk8pd, or rkck while events are dense).
-    var explicitChoice = StepperPolicy.explicitStepper
-    /// Moving average of whether an explicit step ended at an event (StepperPolicy).
-    var eventDensity = 0.0
     /// Time at which the loss reached zero to working precision (the state is held from there).
     var roundingFloorTime: Double? = nil
     /// When the state became stationary to working precision (`StationaryHold`), if it did.
@@ -98,8 +80,6 @@ private final class FlowIntegration {
     lazy var batcher = CrossingBatcher(field: field)
     /// Whether flagged crossings are offered to the batcher first (FlowOptions.crossingBatches).
     var batches: Bool { options.eventShortcuts && options.crossingBatches.applies(neurons: n, groups: G) }
-    /// The last spectral radius estimate of the `auto` rule (a lower bound on |J| for the batches).
-    var lastSpectralRadius = 0.0
     let dim: Int, P: Int, n: Int, G: Int, m: Int
 
     var solution: FlowSolution
@@ -137,8 +117,7 @@ private final class FlowIntegration {
         n = field.n
         G = field.G
         m = field.m
-        policy = StepperPolicy(requested: options.stepper)
-        active = policy.initial
+        controller = StepperController(policy: StepperPolicy(requested: options.stepper))
         resolver = FilippovResolver(field: field)
         sampleTimes = options.sampleTimes
         solution = FlowSolution(problem: problem, status: .completed, stepper: options.stepper)
@@ -173,52 +152,28 @@ private final class FlowIntegration {
         return e
     }
 
-    /// Switches the active stepper (auto policy) at time t; the new one starts from the current state.
+    /// Switches the active stepper at time t (StepperController); the new one starts from the current state.
     func switchStepper(to stepper: Stepper, at t: Double) {
-        guard stepper != active else { return }
-        if active == StepperPolicy.stiffStepper, let segment = stiffSegment {
-            // The BDF segment ends: its mean step against the explicit step it replaced.
-            let steps = (stepperSteps[active] ?? 0) - segment.steps - (stiffStepsDiscarded - segment.discarded)
-            if steps > 0 && t > segment.t { stiffStepGain = (t - segment.t) / Double(steps) / segment.explicitStep }
-            stiffSegment = nil
-        }
-        failedStepsBeforeReset += main.failedSteps
-        active = stepper
+        let left = main
+        guard controller.switchTo(stepper, at: t) else { return }
+        failedStepsBeforeReset += left.failedSteps
         main.reset()
-        stepperSwitches += 1
-        explicitStepsSinceCheck = 0
     }
 
-    /// After an accepted explicit step: the event-density part of the `auto` rule (StepperPolicy).
+    /// After an accepted explicit step ending at t: the `auto` rule's event density.
     func noteExplicitStep(endedAtEvent: Bool, at t: Double) {
-        guard policy.switches, active != StepperPolicy.stiffStepper else { return }
-        eventDensity += StepperPolicy.densityWeight * ((endedAtEvent ? 1 : 0) - eventDensity)
-        let choice = policy.explicitStepper(eventDensity: eventDensity, current: explicitChoice)
-        guard choice != explicitChoice else { return }
-        explicitChoice = choice
-        switchStepper(to: choice, at: t)
+        if let choice = controller.explicitStepEnded(atEvent: endedAtEvent) { switchStepper(to: choice, at: t) }
     }
 
-    /// After an accepted explicit step of size `h` ending at t: is the explicit stepper
-    /// stability-limited, and did the last BDF segment pay for its dearer steps (StepperPolicy)?
+    /// After an accepted explicit step of size h ending at t: the `auto` rule's stiffness check.
     func checkStiffness(stepSize h: Double, at t: Double) {
-        guard policy.switches, active == explicitChoice else { return }
-        explicitStepsSinceCheck += 1
-        guard explicitStepsSinceCheck >= policy.checkInterval else { return }
-        explicitStepsSinceCheck = 0
-        let rho = field.spectralRadiusEstimate(y, f0)
-        lastSpectralRadius = rho
-        guard h * rho >= policy.stiffnessRatio(active) else { return }
-        let costRatio = policy.stiffStepCostRatio(parameters: dim, pairs: n * G, d: field.d, explicit: active)
-        if costRatio >= StepperPolicy.dearStiffStep, let gain = stiffStepGain, gain < costRatio,
-           declinedStiffChecks < StepperPolicy.retryAfterDeclines {
-            declinedStiffChecks += 1
-            return
-        }
-        declinedStiffChecks = 0
-        let stepsBefore = stepperSteps[StepperPolicy.stiffStepper] ?? 0
+        let policy = self.policy, dim = self.dim, pairs = n * G, d = field.d   // read before `controller` is mutated
+        let stiff = controller.stiffnessCheck(stepSize: h, spectralRadius: { field.spectralRadiusEstimate(y, f0) }, costRatio: {
+            policy.stiffStepCostRatio(parameters: dim, pairs: pairs, d: d, explicit: $0)
+        })
+        guard stiff else { return }
         switchStepper(to: StepperPolicy.stiffStepper, at: t)
-        stiffSegment = (t: t, steps: stepsBefore, discarded: stiffStepsDiscarded, explicitStep: h)
+        controller.beginStiffSegment(at: t, explicitStep: h)
     }
 
     func run() -> FlowSolution {
@@ -290,8 +245,7 @@ private final class FlowIntegration {
                 main.reset()
                 status = main.step(t: &t, to: target, h: &h, y: y)
             }
-            stepperSeconds[active, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - stepStarted) / 1e9
-            stepperSteps[active, default: 0] += 1
+            controller.attempted(seconds: Double(DispatchTime.now().uptimeNanoseconds - stepStarted) / 1e9)
             if status != GSL_SUCCESS && !policy.switches && active.usesJacobian && status != GSL_EBADFUNC {
                 // An implicit method chosen by name whose step fails at every size (its Newton
                 // iteration need not converge where the field is at its rounding level, near a
@@ -299,7 +253,7 @@ private final class FlowIntegration {
                 y.update(from: y0, count: dim)
                 t = t0
                 switchStepper(to: StepperPolicy.explicitStepper, at: t0)
-                implicitFallback = true
+                controller.implicitFallback = true
                 h = hAtStart
                 continue loop
             }
@@ -308,7 +262,7 @@ private final class FlowIntegration {
                 fail(at: t0, .stepFailed(stepper: main.stepper, t: t0, status: status, stepSize: h))
                 break
             }
-            if active != StepperPolicy.stiffStepper { lastExplicitStep = t - t0 }
+            controller.accepted(stepSize: t - t0)
             solution.diagnostics.steps += 1
             guard allFinite(y) else {
                 let size = t - t0
@@ -320,15 +274,15 @@ private final class FlowIntegration {
             field.evaluateReusingLast(y, f1)
             var flags = EventDetector.scan(field: field, y1: y, f1: f1, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
             guardian.filter(&flags, stepStart: t0) { $0.function.neuron * G + $0.function.group }
-            if !flags.isEmpty && policy.switches && active == StepperPolicy.stiffStepper {
+            if !flags.isEmpty && controller.isStiff {
                 // An event inside a BDF step: re-take the step with rk8pd, which locates events by
                 // re-taking single steps (cheap), where msbdf's locator integrates adaptively with an
                 // implicit companion for every Brent probe. rk8pd takes over after the event anyway.
                 y.update(from: y0, count: dim)
                 t = t0
-                stiffStepsDiscarded += 1
-                switchStepper(to: explicitChoice, at: t0)
-                pendingStepSize = min(lastExplicitStep ?? h, h)
+                controller.discardedStiffStep()
+                switchStepper(to: controller.explicitChoice, at: t0)
+                pendingStepSize = min(controller.lastExplicitStep ?? h, h)
                 continue loop
             }
             var batched = false
@@ -352,12 +306,12 @@ private final class FlowIntegration {
                     continue loop
                 case .failed(let failure):
                     t = t0
-                    if policy.switches && active == StepperPolicy.stiffStepper {
+                    if controller.isStiff {
                         // Locating with msbdf's companion failed: take this step again with rk8pd,
                         // whose locator re-takes single steps.
                         y.update(from: y0, count: dim)
-                        switchStepper(to: explicitChoice, at: t0)
-                        pendingStepSize = min(lastExplicitStep ?? h, h)
+                        switchStepper(to: controller.explicitChoice, at: t0)
+                        pendingStepSize = min(controller.lastExplicitStep ?? h, h)
                         refreshStartOfStep()
                         continue loop
                     }
@@ -588,7 +542,7 @@ private final class FlowIntegration {
     func takeCrossingBatch(_ flags: [EventDetector.Flag], t0: Double, t: Double) -> BatchOutcome {
         yStepEnd.update(from: y, count: dim)
         let step = CrossingBatcher.Step(H: t - t0, y0: y0, f0: f0, y1: yStepEnd, f1: f1, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
-                                        atol: options.atol, rtol: options.rtol, curvatureHint: lastSpectralRadius)
+                                        atol: options.atol, rtol: options.rtol, curvatureHint: controller.lastSpectralRadius)
         // z1 and ż1 receive the end values last (the one-at-a-time locator does not read them).
         guard let crossings = batcher.take(step, flags: flags, yEnd: y, fEnd: fBatch, zEnd: z1, zdotEnd: zdot1,
                                            project: { self.projectSliding() }) else {
@@ -597,9 +551,9 @@ private final class FlowIntegration {
         }
         failedStepsBeforeReset += main.failedSteps
         main.reset()
-        if implicitFallback {
+        if controller.implicitFallback {
             switchStepper(to: policy.initial, at: t)
-            implicitFallback = false
+            controller.implicitFallback = false
         }
         f0.update(from: fBatch, count: dim)
         swap(&z0, &z1)
@@ -666,13 +620,13 @@ private final class FlowIntegration {
         field.updateMode(changed.map { (index: $0.key, state: $0.value) })
         failedStepsBeforeReset += main.failedSteps
         main.reset()
-        if implicitFallback {
+        if controller.implicitFallback {
             switchStepper(to: policy.initial, at: t)
-            implicitFallback = false
+            controller.implicitFallback = false
         }
-        if policy.switches && active == StepperPolicy.stiffStepper {
-            switchStepper(to: explicitChoice, at: t)
-            if let last = lastExplicitStep { pendingStepSize = last }
+        if controller.isStiff {
+            switchStepper(to: controller.explicitChoice, at: t)
+            if let last = controller.lastExplicitStep { pendingStepSize = last }
         }
         logEvents(transitions, at: t, loss: loss)
         if !transitions.isEmpty { recordInterval(patterns.close(at: t, changes: changed.map { (index: $0.key, state: $0.value) })) }
@@ -913,9 +867,9 @@ private final class FlowIntegration {
         diag.rhsEvaluations = field.rhsEvaluations
         diag.jacobianEvaluations = field.jacobianEvaluations
         diag.rejectedSteps = failedStepsBeforeReset + main.failedSteps
-        diag.stepperSteps = Dictionary(uniqueKeysWithValues: stepperSteps.map { ($0.key.rawValue, $0.value) })
-        diag.stepperSeconds = Dictionary(uniqueKeysWithValues: stepperSeconds.map { ($0.key.rawValue, $0.value) })
-        diag.stepperSwitches = stepperSwitches
+        diag.stepperSteps = Dictionary(uniqueKeysWithValues: controller.steps.map { ($0.key.rawValue, $0.value) })
+        diag.stepperSeconds = Dictionary(uniqueKeysWithValues: controller.seconds.map { ($0.key.rawValue, $0.value) })
+        diag.stepperSwitches = controller.switches
         diag.zeroLossTime = roundingFloorTime
         diag.stationaryTime = stationaryTime
         diag.escapeTime = escapeTime.flatMap { $0 <= t ? $0 : nil }

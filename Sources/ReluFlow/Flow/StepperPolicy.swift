@@ -111,3 +111,111 @@ extension ModeField {
         return estimate
     }
 }
+
+/// The stepper in use and the state of the `auto` rule (`StepperPolicy`): the event density that
+/// chooses rk8pd or rkck, the stiffness checks, the BDF segments and whether the last one paid.
+/// It decides; the driver switches its integrators (`FlowIntegration.switchStepper`) and reports
+/// the steps back.
+struct StepperController {
+    let policy: StepperPolicy
+    /// The stepper that takes the next step.
+    private(set) var active: Stepper
+    /// The explicit stepper of the `auto` rule (rk8pd, or rkck while events are dense).
+    private(set) var explicitChoice = StepperPolicy.explicitStepper
+    /// Moving average of whether an explicit step ended at an event.
+    private(set) var eventDensity = 0.0
+    private var explicitStepsSinceCheck = 0
+    /// The BDF segment in progress: where it began, msbdf's step count then, the discarded steps
+    /// then, and the explicit step size it replaced.
+    private var stiffSegment: (t: Double, steps: Int, discarded: Int, explicitStep: Double)? = nil
+    /// msbdf steps taken and then discarded because an event lay inside them (re-taken explicitly).
+    private(set) var stiffStepsDiscarded = 0
+    /// Mean BDF step over the explicit step it replaced, in the last BDF segment (nil before one).
+    private(set) var stiffStepGain: Double? = nil
+    /// Stiff checks declined since, because the last BDF segment did not pay.
+    private var declinedStiffChecks = 0
+    /// An implicit stepper chosen by name failed a step: rk8pd runs until the next event.
+    var implicitFallback = false
+    /// The last accepted explicit step size.
+    private(set) var lastExplicitStep: Double? = nil
+    /// The last spectral radius estimate (a lower bound on |J|, also used by crossing batches).
+    private(set) var lastSpectralRadius = 0.0
+    /// GSL steps attempted and their wall seconds per stepper, and the switches.
+    private(set) var steps: [Stepper: Int] = [:]
+    private(set) var seconds: [Stepper: Double] = [:]
+    private(set) var switches = 0
+
+    init(policy: StepperPolicy) {
+        self.policy = policy
+        active = policy.initial
+    }
+
+    /// Whether the `auto` rule runs its stiff stepper now.
+    var isStiff: Bool { policy.switches && active == StepperPolicy.stiffStepper }
+
+    /// A GSL step of the active stepper was attempted, taking `seconds`.
+    mutating func attempted(seconds s: Double) {
+        seconds[active, default: 0] += s
+        steps[active, default: 0] += 1
+    }
+
+    /// A step of size h was accepted.
+    mutating func accepted(stepSize h: Double) {
+        if active != StepperPolicy.stiffStepper { lastExplicitStep = h }
+    }
+
+    /// A BDF step was discarded because an event lay inside it.
+    mutating func discardedStiffStep() { stiffStepsDiscarded += 1 }
+
+    /// Makes `stepper` active at t (ending a BDF segment: its gain is kept); false when it already is.
+    mutating func switchTo(_ stepper: Stepper, at t: Double) -> Bool {
+        guard stepper != active else { return false }
+        if active == StepperPolicy.stiffStepper, let segment = stiffSegment {
+            let taken = (steps[active] ?? 0) - segment.steps - (stiffStepsDiscarded - segment.discarded)
+            if taken > 0 && t > segment.t { stiffStepGain = (t - segment.t) / Double(taken) / segment.explicitStep }
+            stiffSegment = nil
+        }
+        active = stepper
+        switches += 1
+        explicitStepsSinceCheck = 0
+        return true
+    }
+
+    /// After an accepted explicit step: the event-density part of the rule; the explicit stepper
+    /// to switch to, if it changes.
+    mutating func explicitStepEnded(atEvent: Bool) -> Stepper? {
+        guard policy.switches, active != StepperPolicy.stiffStepper else { return nil }
+        eventDensity += StepperPolicy.densityWeight * ((atEvent ? 1 : 0) - eventDensity)
+        let choice = policy.explicitStepper(eventDensity: eventDensity, current: explicitChoice)
+        guard choice != explicitChoice else { return nil }
+        explicitChoice = choice
+        return choice
+    }
+
+    /// After an accepted explicit step of size h: every `checkInterval` steps, whether it is
+    /// stability-limited (h·ρ ≥ `stiffnessRatio`, ρ from `spectralRadius`) and the BDF stepper
+    /// pays for its dearer steps (`costRatio` against the last segment's gain, retried after
+    /// `retryAfterDeclines` declines). True: switch to the stiff stepper and `beginStiffSegment`.
+    mutating func stiffnessCheck(stepSize h: Double, spectralRadius: () -> Double, costRatio: (Stepper) -> Double) -> Bool {
+        guard policy.switches, active == explicitChoice else { return false }
+        explicitStepsSinceCheck += 1
+        guard explicitStepsSinceCheck >= policy.checkInterval else { return false }
+        explicitStepsSinceCheck = 0
+        let rho = spectralRadius()
+        lastSpectralRadius = rho
+        guard h * rho >= policy.stiffnessRatio(active) else { return false }
+        let ratio = costRatio(active)
+        if ratio >= StepperPolicy.dearStiffStep, let gain = stiffStepGain, gain < ratio,
+           declinedStiffChecks < StepperPolicy.retryAfterDeclines {
+            declinedStiffChecks += 1
+            return false
+        }
+        declinedStiffChecks = 0
+        return true
+    }
+
+    /// A BDF segment begins at t (after the switch), replacing explicit steps of size h.
+    mutating func beginStiffSegment(at t: Double, explicitStep h: Double) {
+        stiffSegment = (t: t, steps: steps[StepperPolicy.stiffStepper] ?? 0, discarded: stiffStepsDiscarded, explicitStep: h)
+    }
+}
