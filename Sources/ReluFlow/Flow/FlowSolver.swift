@@ -176,7 +176,37 @@ private final class FlowIntegration {
         controller.beginStiffSegment(at: t, explicitStep: h)
     }
 
+    /// The driver loop, as GSL's `evolve_apply` drives a step: stop checks → one adaptive step in
+    /// the current mode → its end (events located and resolved, or the smooth end with its
+    /// samples) → the next step.
     func run() -> FlowSolution {
+        var t = begin()
+        var h = min(1e-3, options.T * 1e-3)
+        loop: while t < options.T {
+            checkEscape(at: t)
+            offerCheckpoint(at: t)
+            if stopRequested(at: t) { break }
+            let t0 = t
+            switch step(from: t0, to: &t, h: &h) {
+            case .accepted: break
+            case .retry: continue loop
+            case .stop: break loop
+            }
+            switch endOfStep(from: t0, at: &t, h: h) {
+            case .next: reportProgress(t)
+            case .restart: continue loop
+            case .stop: break loop
+            }
+        }
+        if field.numericalFailure != nil && solution.status != .failed { fail(at: t, nil, restore: false) }
+        if solution.last?.t != t { record(t: t) }
+        checkEscape(at: t)
+        finish(at: t)
+        return solution
+    }
+
+    /// The initial state (θ(0), or an earlier run's checkpoint), its mode and first sample; returns t.
+    func begin() -> Double {
         var t = 0.0
         if let start = problem.start, let perPoint = start.states(width: n, points: m) {
             // Continue an earlier run from its checkpoint.
@@ -195,187 +225,198 @@ private final class FlowIntegration {
         var initial = problem.theta0 + [0]
         solution.diagnostics.initialLoss = field.loss(&initial)
         record(t: t)
-        let times = sampleTimes
-        var h = min(1e-3, options.T * 1e-3)
-        let T = options.T
-        loop: while t < T {
-            checkEscape(at: t)
-            offerCheckpoint(at: t)
-            if hooks.shouldStop?() ?? false {
-                solution.status = .interrupted
-                solution.message = "interrupted at t = \(t)"
-                break
-            }
-            if let stop = options.stopAt, t >= stop {
-                solution.status = .interrupted
-                solution.message = "stopped at t = \(t), the end of this part (flow.segments)"
-                break
-            }
-            if let failure = hooks.recorder?.failure {
-                fail(at: t, .recorder(t: t, reason: failure), restore: false)
-                break
-            }
-            if field.numericalFailure != nil {
-                // Linear algebra of the sliding surfaces failed (at an event, a projection or the
-                // start): the state is the last one computed; `fail` gives the diagnosis.
-                fail(at: t, nil, restore: false)
-                break
-            }
-            while nextSample < times.count && times[nextSample] <= t { nextSample += 1 }
-            // Dense output: the step goes towards T and samples come from inside it; else (or where
-            // crossing batches apply) the step stops at the next sample time.
-            let target = nextSample < times.count && (options.sampleOutput == .stepEnds || batches) ? times[nextSample] : T
-            let t0 = t
-            if let pending = pendingStepSize {
-                h = min(h, pending)
-                pendingStepSize = nil
-            }
-            y0.update(from: y, count: dim)
-            let stepStarted = DispatchTime.now().uptimeNanoseconds
-            let hAtStart = h
-            var status = main.step(t: &t, to: target, h: &h, y: y)
-            // A field that is not finite at a stage (the step was too long for the stepper's
-            // stability) aborts the step: restore, halve the step and try again (GSL's advice).
-            var halvings = 0
-            while status == GSL_EBADFUNC && halvings < 60 && abs(h) > 4 * t0.ulp && field.numericalFailure == nil {
-                y.update(from: y0, count: dim)
-                t = t0
-                h /= 2
-                halvings += 1
-                main.reset()
-                status = main.step(t: &t, to: target, h: &h, y: y)
-            }
-            controller.attempted(seconds: Double(DispatchTime.now().uptimeNanoseconds - stepStarted) / 1e9)
-            if status != GSL_SUCCESS && !policy.switches && active.usesJacobian && status != GSL_EBADFUNC {
-                // An implicit method chosen by name whose step fails at every size (its Newton
-                // iteration need not converge where the field is at its rounding level, near a
-                // stationary point) continues with rk8pd until the next event, as auto would.
-                y.update(from: y0, count: dim)
-                t = t0
-                switchStepper(to: StepperPolicy.explicitStepper, at: t0)
-                controller.implicitFallback = true
-                h = hAtStart
-                continue loop
-            }
-            if status != GSL_SUCCESS {
-                t = t0
-                fail(at: t0, .stepFailed(stepper: main.stepper, t: t0, status: status, stepSize: h))
-                break
-            }
-            controller.accepted(stepSize: t - t0)
-            solution.diagnostics.steps += 1
-            guard allFinite(y) else {
-                let size = t - t0
-                t = t0
-                fail(at: t0, .nonFiniteState(t: t0, stepSize: size))
-                break
-            }
-            // Event scan.
-            field.evaluateReusingLast(y, f1)
-            var flags = EventDetector.scan(field: field, y1: y, f1: f1, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
-            guardian.filter(&flags, stepStart: t0) { $0.function.neuron * G + $0.function.group }
-            if !flags.isEmpty && controller.isStiff {
-                // An event inside a BDF step: re-take the step with rk8pd, which locates events by
-                // re-taking single steps (cheap), where msbdf's locator integrates adaptively with an
-                // implicit companion for every Brent probe. rk8pd takes over after the event anyway.
-                y.update(from: y0, count: dim)
-                t = t0
-                controller.discardedStiffStep()
-                switchStepper(to: controller.explicitChoice, at: t0)
-                pendingStepSize = min(controller.lastExplicitStep ?? h, h)
-                continue loop
-            }
-            var batched = false
-            if !flags.isEmpty && batches {
-                switch takeCrossingBatch(flags, t0: t0, t: t) {
-                case .declined: break
-                case .taken: batched = true
-                case .stopped: break loop
-                }
-            }
-            if !flags.isEmpty && !batched {
-                switch handleEvent(flags: &flags, t0: t0, t: &t, stepHint: h) {
-                case .none: break
-                case .handled:
-                    noteExplicitStep(endedAtEvent: true, at: t)
-                    if let failure = runawayDiagnosis(at: t) {
-                        // The state at the event is good: keep it.
-                        fail(at: t, failure, restore: false)
-                        break loop
-                    }
-                    continue loop
-                case .failed(let failure):
-                    t = t0
-                    if controller.isStiff {
-                        // Locating with msbdf's companion failed: take this step again with rk8pd,
-                        // whose locator re-takes single steps.
-                        y.update(from: y0, count: dim)
-                        switchStepper(to: controller.explicitChoice, at: t0)
-                        pendingStepSize = min(controller.lastExplicitStep ?? h, h)
-                        refreshStartOfStep()
-                        continue loop
-                    }
-                    fail(at: t0, failure)
-                    break loop
-                }
-            }
-            if !batched && !field.slidingNeurons.isEmpty {
-                // No event: keep sliding pairs exactly on their surfaces.
-                projectSliding()
-                field.evaluate(y, f1)
-                field.surfaceValues(y, f1, z: z1, zdot: zdot1)
-            }
-            // The field at the step end (the last evaluation is at y, in the mode of the step).
-            let fEnd = UnsafePointer(batched ? f0 : f1)
-            // Zero loss to working precision: every residual is rounding noise, so the field and
-            // every Filippov decision are noise too, while the exact flow at an L = 0 minimum is
-            // at rest. Hold the state to T instead of integrating noise.
-            let zeroLoss = field.residualsAtRoundingLevel(y)
-            // Stationary to working precision (SPEC §5's stationary points, at non-zero loss): the
-            // field is rounding noise and the loss constant to its rounding, so integrating on only
-            // moves θ by noise (and msbdf crawls). Hold the state to T, as at zero loss.
-            let stationary = !zeroLoss
-                && stationarity.holds(at: t, loss: { field.loss(y) }, ratio: { field.fieldRoundingRatio(y, fEnd) })
-            if !batched {
-                // The samples inside the step (after the tests above, which read the evaluation at y).
-                let step = DenseSampler.Step(t0: t0, H: t - t0, y0: y0, f0: f0, y1: y, f1: f1)
-                guard recordSamples(before: t, step: step, interpolating: true, locator: locator, stepHint: h) else {
-                    fail(at: t, .reStepFailed(.denseOutput, t: t0, status: locator.failureStatus), restore: false)
-                    break loop
-                }
-                locateEscape(t0: t0, end: t, yEnd: y, rateEnd: f1[P], locator: locator, stepHint: h)
-                // The end values are the next start.
-                swap(&z0, &z1)
-                swap(&zdot0, &zdot1)
-                f0.update(from: f1, count: dim)
-            }
-            if zeroLoss {
-                roundingFloorTime = t
-                holdToEnd(times, from: &nextSample)
-                t = T
-                break loop
-            }
-            if stationary {
-                stationaryTime = t
-                holdToEnd(times, from: &nextSample)
-                t = T
-                break loop
-            }
-            // A step whose crossings were batched counts as event-dense: batches pay with short, cheap
-            // steps (rkck), as located events do.
-            noteExplicitStep(endedAtEvent: batched, at: t)
-            checkStiffness(stepSize: t - t0, at: t)
-            if nextSample < times.count && times[nextSample] == t {
-                record(t: t)
-                nextSample += 1
-            }
-            reportProgress(t)
+        return t
+    }
+
+    /// Whether the run stops before the next step: on request, at the end of a part (`stopAt`),
+    /// after a recorder's write failure or a failure of the field's linear algebra.
+    func stopRequested(at t: Double) -> Bool {
+        if hooks.shouldStop?() ?? false {
+            solution.status = .interrupted
+            solution.message = "interrupted at t = \(t)"
+            return true
         }
-        if field.numericalFailure != nil && solution.status != .failed { fail(at: t, nil, restore: false) }
-        if solution.last?.t != t { record(t: t) }
-        checkEscape(at: t)
-        finish(at: t)
-        return solution
+        if let stop = options.stopAt, t >= stop {
+            solution.status = .interrupted
+            solution.message = "stopped at t = \(t), the end of this part (flow.segments)"
+            return true
+        }
+        if let failure = hooks.recorder?.failure {
+            fail(at: t, .recorder(t: t, reason: failure), restore: false)
+            return true
+        }
+        if field.numericalFailure != nil {
+            // Linear algebra of the sliding surfaces failed (at an event, a projection or the
+            // start): the state is the last one computed; `fail` gives the diagnosis.
+            fail(at: t, nil, restore: false)
+            return true
+        }
+        return false
+    }
+
+    enum StepResult { case accepted, retry, stop }
+
+    /// One adaptive GSL step from (t0, y) towards T (or the next sample time when samples are step
+    /// ends), y0 keeping its start: accepted, to be retried (another stepper), or failed.
+    func step(from t0: Double, to t: inout Double, h: inout Double) -> StepResult {
+        while nextSample < sampleTimes.count && sampleTimes[nextSample] <= t { nextSample += 1 }
+        // Dense output: the step goes towards T and samples come from inside it; else (or where
+        // crossing batches apply) the step stops at the next sample time.
+        let stepToSample = nextSample < sampleTimes.count && (options.sampleOutput == .stepEnds || batches)
+        let target = stepToSample ? sampleTimes[nextSample] : options.T
+        if let pending = pendingStepSize {
+            h = min(h, pending)
+            pendingStepSize = nil
+        }
+        y0.update(from: y, count: dim)
+        let stepStarted = DispatchTime.now().uptimeNanoseconds
+        let hAtStart = h
+        var status = main.step(t: &t, to: target, h: &h, y: y)
+        // A field that is not finite at a stage (the step was too long for the stepper's
+        // stability) aborts the step: restore, halve the step and try again (GSL's advice).
+        var halvings = 0
+        while status == GSL_EBADFUNC && halvings < 60 && abs(h) > 4 * t0.ulp && field.numericalFailure == nil {
+            y.update(from: y0, count: dim)
+            t = t0
+            h /= 2
+            halvings += 1
+            main.reset()
+            status = main.step(t: &t, to: target, h: &h, y: y)
+        }
+        controller.attempted(seconds: Double(DispatchTime.now().uptimeNanoseconds - stepStarted) / 1e9)
+        if status != GSL_SUCCESS && !policy.switches && active.usesJacobian && status != GSL_EBADFUNC {
+            // An implicit method chosen by name whose step fails at every size (its Newton
+            // iteration need not converge where the field is at its rounding level, near a
+            // stationary point) continues with rk8pd until the next event, as auto would.
+            y.update(from: y0, count: dim)
+            t = t0
+            switchStepper(to: StepperPolicy.explicitStepper, at: t0)
+            controller.implicitFallback = true
+            h = hAtStart
+            return .retry
+        }
+        if status != GSL_SUCCESS {
+            t = t0
+            fail(at: t0, .stepFailed(stepper: main.stepper, t: t0, status: status, stepSize: h))
+            return .stop
+        }
+        controller.accepted(stepSize: t - t0)
+        solution.diagnostics.steps += 1
+        guard allFinite(y) else {
+            let size = t - t0
+            t = t0
+            fail(at: t0, .nonFiniteState(t: t0, stepSize: size))
+            return .stop
+        }
+        return .accepted
+    }
+
+    enum EndResult { case next, restart, stop }
+
+    /// The end of an accepted step [t0, t]: the event scan; events in the step are taken (a BDF
+    /// step re-taken explicitly, a batch, or the earliest event located and resolved, after which
+    /// the run restarts from it), else the smooth end (`smoothEnd`).
+    func endOfStep(from t0: Double, at t: inout Double, h: Double) -> EndResult {
+        field.evaluateReusingLast(y, f1)
+        var flags = EventDetector.scan(field: field, y1: y, f1: f1, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
+        guardian.filter(&flags, stepStart: t0) { $0.function.neuron * G + $0.function.group }
+        if !flags.isEmpty && controller.isStiff {
+            // An event inside a BDF step: re-take the step with rk8pd, which locates events by
+            // re-taking single steps (cheap), where msbdf's locator integrates adaptively with an
+            // implicit companion for every Brent probe. rk8pd takes over after the event anyway.
+            y.update(from: y0, count: dim)
+            t = t0
+            controller.discardedStiffStep()
+            switchStepper(to: controller.explicitChoice, at: t0)
+            pendingStepSize = min(controller.lastExplicitStep ?? h, h)
+            return .restart
+        }
+        var batched = false
+        if !flags.isEmpty && batches {
+            switch takeCrossingBatch(flags, t0: t0, t: t) {
+            case .declined: break
+            case .taken: batched = true
+            case .stopped: return .stop
+            }
+        }
+        if !flags.isEmpty && !batched {
+            switch handleEvent(flags: &flags, t0: t0, t: &t, stepHint: h) {
+            case .none: break
+            case .handled:
+                noteExplicitStep(endedAtEvent: true, at: t)
+                if let failure = runawayDiagnosis(at: t) {
+                    // The state at the event is good: keep it.
+                    fail(at: t, failure, restore: false)
+                    return .stop
+                }
+                return .restart
+            case .failed(let failure):
+                t = t0
+                if controller.isStiff {
+                    // Locating with msbdf's companion failed: take this step again with rk8pd,
+                    // whose locator re-takes single steps.
+                    y.update(from: y0, count: dim)
+                    switchStepper(to: controller.explicitChoice, at: t0)
+                    pendingStepSize = min(controller.lastExplicitStep ?? h, h)
+                    refreshStartOfStep()
+                    return .restart
+                }
+                fail(at: t0, failure)
+                return .stop
+            }
+        }
+        return smoothEnd(from: t0, at: &t, h: h, batched: batched)
+    }
+
+    /// A step that ends without an event at its end (or whose crossings were batched): sliding
+    /// pairs projected, the holds of a zero loss or a stationary state, the samples inside the
+    /// step, the `auto` rule's checks, and the sample at its end.
+    func smoothEnd(from t0: Double, at t: inout Double, h: Double, batched: Bool) -> EndResult {
+        if !batched && !field.slidingNeurons.isEmpty {
+            // No event: keep sliding pairs exactly on their surfaces.
+            projectSliding()
+            field.evaluate(y, f1)
+            field.surfaceValues(y, f1, z: z1, zdot: zdot1)
+        }
+        // The field at the step end (the last evaluation is at y, in the mode of the step).
+        let fEnd = UnsafePointer(batched ? f0 : f1)
+        // Zero loss to working precision: every residual is rounding noise, so the field and
+        // every Filippov decision are noise too, while the exact flow at an L = 0 minimum is
+        // at rest. Hold the state to T instead of integrating noise.
+        let zeroLoss = field.residualsAtRoundingLevel(y)
+        // Stationary to working precision (SPEC §5's stationary points, at non-zero loss): the
+        // field is rounding noise and the loss constant to its rounding, so integrating on only
+        // moves θ by noise (and msbdf crawls). Hold the state to T, as at zero loss.
+        let stationary = !zeroLoss
+            && stationarity.holds(at: t, loss: { field.loss(y) }, ratio: { field.fieldRoundingRatio(y, fEnd) })
+        if !batched {
+            // The samples inside the step (after the tests above, which read the evaluation at y).
+            let step = DenseSampler.Step(t0: t0, H: t - t0, y0: y0, f0: f0, y1: y, f1: f1)
+            guard recordSamples(before: t, step: step, interpolating: true, locator: locator, stepHint: h) else {
+                fail(at: t, .reStepFailed(.denseOutput, t: t0, status: locator.failureStatus), restore: false)
+                return .stop
+            }
+            locateEscape(t0: t0, end: t, yEnd: y, rateEnd: f1[P], locator: locator, stepHint: h)
+            // The end values are the next start.
+            swap(&z0, &z1)
+            swap(&zdot0, &zdot1)
+            f0.update(from: f1, count: dim)
+        }
+        if zeroLoss || stationary {
+            if zeroLoss { roundingFloorTime = t } else { stationaryTime = t }
+            holdToEnd(sampleTimes, from: &nextSample)
+            t = options.T
+            return .stop
+        }
+        // A step whose crossings were batched counts as event-dense: batches pay with short, cheap
+        // steps (rkck), as located events do.
+        noteExplicitStep(endedAtEvent: batched, at: t)
+        checkStiffness(stepSize: t - t0, at: t)
+        if nextSample < sampleTimes.count && sampleTimes[nextSample] == t {
+            record(t: t)
+            nextSample += 1
+        }
+        return .next
     }
 
     // MARK: Samples
