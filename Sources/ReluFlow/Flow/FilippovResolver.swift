@@ -52,7 +52,6 @@ struct FilippovResolver {
         let scratch = UnsafeMutablePointer<Double>.allocate(capacity: field.dimension)
         defer { scratch.deallocate() }
         field.evaluate(y, scratch)
-        field.rhsEvaluations -= 1
         field.prepareRoundingScales(y)
         var byNeuron: [Int: Set<Int>] = [:]
         for (i, g) in eventPairs { byNeuron[i, default: []].insert(g) }

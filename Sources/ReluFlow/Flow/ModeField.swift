@@ -248,9 +248,15 @@ final class ModeField {
     /// `f = [−∇L (mode-locked, Filippov on sliding pairs), |−∇L|²]`. Also fills N, R and alpha.
     /// Returns false when the result is not finite, or after a failure of the field's linear
     /// algebra (`numericalFailure`).
+    /// Every call counts as one RHS evaluation (`rhsEvaluations`), whoever makes it.
     @discardableResult
     func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         rhsEvaluations += 1
+        return computeField(y, f)
+    }
+
+    /// The work of `evaluate`, uncounted: for the Jacobian, which counts itself.
+    private func computeField(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         pendingDependentAlphas.removeAll(keepingCapacity: true)   // this evaluation writes every α
         let wOff = 0, bOff = n * d, cOff = n * d + n
         let c0 = network.outputBias ? y[2 * n + n * d] : 0
@@ -423,8 +429,7 @@ final class ModeField {
     /// the rows of sliding neurons projected like their velocities, and the quadrature row
     /// `∂|f|²/∂θ = 2 fᵀ ∂f/∂θ`. `dfdy` is row-major dim×dim; `f` receives the field.
     func jacobian(_ y: UnsafePointer<Double>, _ dfdy: UnsafeMutablePointer<Double>, _ f: UnsafeMutablePointer<Double>) {
-        evaluate(y, f)
-        rhsEvaluations -= 1
+        _ = computeField(y, f)
         jacobianEvaluations += 1
         let dim = dimension
         if jacobianRows == nil {
