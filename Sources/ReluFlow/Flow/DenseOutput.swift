@@ -24,7 +24,7 @@ final class DenseSampler {
         let f1: UnsafePointer<Double>
     }
 
-    let field: ModeField
+    let field: any ModeLockedSystem
     let dim: Int
     let rtol: Double, atol: Double
     private let a0: UnsafeMutablePointer<Double>
@@ -39,7 +39,7 @@ final class DenseSampler {
     private var preparedStep: (t0: Double, H: Double, mode: Int)? = nil
     private var prepared = false
 
-    init(field: ModeField, rtol: Double, atol: Double) {
+    init(field: any ModeLockedSystem, rtol: Double, atol: Double) {
         self.field = field
         dim = field.dimension
         self.rtol = rtol

@@ -17,6 +17,19 @@ import CFieldKernels
 /// `α_g = λ_g / (−(c_i/m) R_g)`, which is reported in `alpha` and monitored for exits.
 /// Because every stage derivative is tangent to the surfaces, z on them stays constant
 /// through a Runge–Kutta step (up to rounding).
+/// The mode-locked field at one state as the event decisions read it (SPEC §4): the residuals
+/// R_g = μ_g N_g − Y_g, their rounding levels δR_g, the velocity noise built from them
+/// (`ModeField.velocityNoise`) and the sliding α's (NaN for pairs not sliding, n×G). A value: it
+/// stays valid whatever is evaluated next (`ModeField.evaluation(at:into:)`).
+struct FieldEvaluation {
+    let R: [Double]
+    let residualNoise: [Double]
+    let velocityNoise: Double
+    let alpha: [Double]
+
+    static let none = FieldEvaluation(R: [], residualNoise: [], velocityNoise: 0, alpha: [])
+}
+
 final class ModeField {
     let network: ShallowNetwork
     let n: Int, d: Int, G: Int, m: Int
@@ -615,11 +628,15 @@ final class ModeField {
     /// |v⁻ − v⁺| = (|c_i|/m) |R_g| |x̃_g|², so δα = velocityNoise / (|R_g| |x̃_g|²) + |α| δR_g / |R_g|.
     /// Near an interpolating minimum α loses its digits; exits and entries compare against this.
     func alphaNoise(_ i: Int, _ g: Int, alpha a: Double? = nil, velocityNoise vn: Double? = nil) -> Double {
-        let r = abs(R[g])
+        alphaNoise(g, alpha: a ?? alpha[i * G + g], velocityNoise: vn ?? velocityNoise(), residual: R[g], residualNoise: residualNoise(g))
+    }
+
+    /// `alphaNoise` from the values it is built of (the residual R_g and its rounding level).
+    func alphaNoise(_ g: Int, alpha value: Double, velocityNoise vn: Double, residual: Double, residualNoise: Double) -> Double {
+        let r = abs(residual)
         guard r > 0 else { return .infinity }
         let xn = normalNorm(g)
-        let value = a ?? alpha[i * G + g]
-        return (vn ?? velocityNoise()) / (r * xn * xn) + (value.isFinite ? abs(value) : 0) * residualNoise(g) / r
+        return vn / (r * xn * xn) + (value.isFinite ? abs(value) : 0) * residualNoise / r
     }
 
     /// Half-width of the band around [0, 1] inside which α of pair (i, g) counts as admissible:
@@ -627,9 +644,27 @@ final class ModeField {
     /// rounding band itself exceeds 0.5, α carries no digit and no side can be told from it: the
     /// band is infinite (a slide does not end on noise; the sliding motion is the projected field).
     func alphaSlack(_ i: Int, _ g: Int, alpha a: Double? = nil, velocityNoise vn: Double? = nil) -> Double {
-        let base = max(EventFunction.alphaSlack, EventFunction.noiseMargin * alphaNoise(i, g, alpha: a, velocityNoise: vn))
+        alphaSlack(i, g, noise: alphaNoise(i, g, alpha: a, velocityNoise: vn))
+    }
+
+    /// `alphaSlack` of pair (i, g) from an evaluation (its residual and rounding level of R_g).
+    func alphaSlack(_ i: Int, _ g: Int, alpha a: Double, velocityNoise vn: Double, in e: FieldEvaluation) -> Double {
+        alphaSlack(i, g, noise: alphaNoise(g, alpha: a, velocityNoise: vn, residual: e.R[g], residualNoise: e.residualNoise[g]))
+    }
+
+    private func alphaSlack(_ i: Int, _ g: Int, noise: Double) -> Double {
+        let base = max(EventFunction.alphaSlack, EventFunction.noiseMargin * noise)
         if base > 0.5 { return .infinity }
         return min(base * alphaBandFactor[i * G + g], max(base, 0.25))
+    }
+
+    /// Evaluates the field at y into f (one RHS evaluation) and returns what the event decisions
+    /// read of it (`FieldEvaluation`), as a value.
+    func evaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> FieldEvaluation {
+        evaluate(y, f)
+        prepareRoundingScales(y)
+        return FieldEvaluation(R: Array(UnsafeBufferPointer(start: R, count: G)), residualNoise: (0..<G).map(residualNoise),
+                               velocityNoise: velocityNoise(), alpha: Array(UnsafeBufferPointer(start: alpha, count: n * G)))
     }
 
     // MARK: Surfaces
