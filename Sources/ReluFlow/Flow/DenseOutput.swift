@@ -1,21 +1,18 @@
-import Foundation
-
 /// Dense output inside an accepted step (`SampleOutput.dense`): the state at a time inside a step
 /// of one mode, from the step's ends, so that the sample grid does not steer the stepper.
 ///
-/// Within one mode the field f is smooth (polynomial in θ, SPEC §3). With values y, slopes f and
-/// second derivatives ÿ = J f at both ends of the step [t₀, t₀ + H], s = (t − t₀)/H, the quartic
-/// Hermite–Birkhoff interpolant q₄ (y₀, f₀, ÿ₀, y₁, f₁) has error y⁽⁵⁾ H⁵ s³(1 − s)²/120 and the
-/// quintic q₅ (all six) one order less; |q₅ − q₄| estimates q₄'s error. q₅ is taken (local
-/// extrapolation, as an embedded Runge–Kutta pair does) when that estimate lies within the step
-/// control's tolerance atol + rtol·|y_p| in every component p (the control GSL applies to the step
-/// itself); otherwise the caller re-takes the step from its start to the sample time
-/// (`EventLocator.advance`), whose error the step's own acceptance bounds.
+/// Within one mode the field f is smooth (polynomial in θ, SPEC §3), so the cubic Hermite
+/// interpolant c₃ of the step (y₀, f₀, y₁, f₁ over [t₀, t₀ + H]) has error
+/// y⁽⁴⁾(ξ) H⁴ s²(1 − s)²/24 at s = (t − t₀)/H. Its error is estimated against the quintic Hermite
+/// interpolant q₅, which also matches ÿ = J f at both ends: |q₅ − c₃| is c₃'s error to leading
+/// order. c₃ is taken when that estimate lies within the step control's tolerance
+/// atol + rtol·|y_p| in every component p (the control GSL applies to the step itself); otherwise
+/// the caller re-takes the step from its start to the sample time (`EventLocator.advance`),
+/// whose error the step's own acceptance bounds.
 ///
-/// ÿ = J f is a central difference along f, (f(y + δf) − f(y − δf))/2δ with δ|f|∞ = ε^(1/3) (1 + |y|∞):
-/// two evaluations per step end, kept for the next step when it starts at the same state in the
-/// same mode. Its relative error, about ε^(2/3), enters q₅ with the weight H² s²(1 − s)³/2 ≤ 0.018 H²,
-/// far below the tolerance.
+/// ÿ = J f is a forward difference along f, (f(y + δf) − f(y))/δ with δ|f|∞ = √ε (1 + |y|∞): one
+/// evaluation per step end, kept for the next step when it starts at the same state in the same
+/// mode. Its relative error (about √ε) enters the estimate only, not the value taken.
 final class DenseSampler {
     /// The ends of one accepted step in one mode.
     struct Step {
@@ -71,12 +68,10 @@ final class DenseSampler {
             out.initialize(repeating: 0, count: dim)
             return true
         }
-        let delta = pow(Double.ulpOfOne, 1.0 / 3) * (1 + yMax) / fMax
+        let delta = Double.ulpOfOne.squareRoot() * (1 + yMax) / fMax
         for p in 0..<dim { shifted[p] = y[p] + delta * f[p] }
-        guard field.evaluate(shifted, out) else { return false }
-        for p in 0..<dim { shifted[p] = y[p] - delta * f[p] }
         guard field.evaluate(shifted, fShifted) else { return false }
-        for p in 0..<dim { out[p] = (out[p] - fShifted[p]) / (2 * delta) }
+        for p in 0..<dim { out[p] = (fShifted[p] - f[p]) / delta }
         return true
     }
 
@@ -101,20 +96,19 @@ final class DenseSampler {
         return true
     }
 
-    /// The quintic Hermite interpolant of `step` at s ∈ (0, 1) into `out` when the estimated error
-    /// of the quartic one is within the tolerance in every component; false otherwise.
+    /// The cubic Hermite interpolant of `step` at s ∈ (0, 1) into `out` when its estimated error
+    /// is within the tolerance in every component; false otherwise (`out` then holds c₃ anyway).
     func interpolate(_ step: Step, at s: Double, into out: UnsafeMutablePointer<Double>) -> Bool {
-        guard prepare(step) else { return false }
+        let ok = prepare(step)
         let H = step.H, H2 = H * H
-        let bump = s * s * (1 - s) * (1 - s)
         for p in 0..<dim {
-            let e0 = step.y0[p], d0 = H * step.f0[p], e1 = step.y1[p], d1 = H * step.f1[p]
-            // The cubic c₃ = a s³ + b s² + d0 s + e0; q₄ = c₃ + (ÿ₀H²/2 − b) s²(1 − s)² matches ÿ₀ too.
-            let b = -3 * e0 - 2 * d0 + 3 * e1 - d1
-            let q4 = EventDetector.hermite(s, e0: e0, d0: d0, e1: e1, d1: d1) + (0.5 * H2 * a0[p] - b) * bump
-            let q5 = EventDetector.quinticHermite(s, e0: e0, d0: d0, a0: H2 * a0[p], e1: e1, d1: d1, a1: H2 * a1[p])
-            guard abs(q5 - q4) <= atol + rtol * abs(q5) else { return false }
-            out[p] = q5
+            out[p] = EventDetector.hermite(s, e0: step.y0[p], d0: H * step.f0[p], e1: step.y1[p], d1: H * step.f1[p])
+        }
+        guard ok else { return false }
+        for p in 0..<dim {
+            let q = EventDetector.quinticHermite(s, e0: step.y0[p], d0: H * step.f0[p], a0: H2 * a0[p],
+                                                 e1: step.y1[p], d1: H * step.f1[p], a1: H2 * a1[p])
+            guard abs(q - out[p]) <= atol + rtol * abs(out[p]) else { return false }
         }
         return true
     }
