@@ -29,11 +29,12 @@ public struct SolveHooks {
 
 /// Integrates the Filippov gradient flow of SPEC §3–§4 (the "driver" of the integrator).
 ///
-/// Loop: one adaptive GSL step in the current mode (never past the next sample time) → scan
-/// the pre-activations for events (one pass over the n×G pairs) → if an event happened, locate
-/// the earliest one with Brent on re-taken partial steps, resolve it with `FilippovResolver`,
-/// project the surface pairs back onto their surfaces, and restart the stepper; otherwise
-/// project sliding pairs and record the sample if one is due.
+/// Loop: one adaptive GSL step in the current mode (towards T; to the next sample time when
+/// samples are step ends) → scan the pre-activations for events (one pass over the n×G pairs) →
+/// if an event happened, locate the earliest one on re-taken partial steps, record the samples
+/// before it, resolve it with `FilippovResolver`, project the surface pairs back onto their
+/// surfaces, and restart the stepper; otherwise project sliding pairs and record the samples
+/// inside the step by dense output (`DenseSampler`). A failure is typed (`FlowFailure`).
 public func solve(_ problem: FlowProblem, hooks: SolveHooks = SolveHooks()) -> FlowSolution {
     FlowIntegration(problem: problem, hooks: hooks).run()
 }
