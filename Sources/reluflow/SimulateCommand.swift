@@ -225,7 +225,8 @@ struct SimulateCommand: ParsableCommand {
             print(report)
         case .failed:
             print(report)
-            throw RunFailure(message: "numerical failure: \(solution.message ?? "unknown"); the last good state is in \(outPath)/summary.json", status: 1)
+            throw RunFailure(message: "numerical failure: \(solution.message ?? "unknown"); the last good state is in \(outPath)/summary.json",
+                             status: solution.failure?.exitStatus ?? 1)
         case .interrupted:
             print(report)
             throw RunFailure(message: "interrupted by \(Interrupt.signalName) at t = \(s.finalTime); continue with: reluflow simulate --resume \(outPath)",

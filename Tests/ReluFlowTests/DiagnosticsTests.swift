@@ -30,9 +30,9 @@ final class DiagnosticsTests: XCTestCase {
     /// The sine example slides: sliding episodes must appear, enter and end.
     func testSineSlides() throws {
         let solution = solve(try exampleProblem("sine", T: 100))
-        XCTAssertGreaterThan(solution.diagnostics.eventsByKind["slide"] ?? 0, 0)
-        XCTAssertGreaterThan(solution.diagnostics.eventsByKind["slideEnd"] ?? 0, 0)
-        XCTAssertEqual(solution.diagnostics.eventsByKind["graze"] ?? 0, 0)
+        XCTAssertGreaterThan(solution.diagnostics.eventsByKind[.slide], 0)
+        XCTAssertGreaterThan(solution.diagnostics.eventsByKind[.slideEnd], 0)
+        XCTAssertEqual(solution.diagnostics.eventsByKind[.graze], 0)
     }
 
     /// No chattering near sliding surfaces: steps per unit time stay bounded; a mode-unaware RHS

@@ -141,6 +141,12 @@ extension RunConfig {
                 }
                 options.sampleTMin = tMin
             }
+            if let text = samples.output {
+                guard let output = SampleOutput(rawValue: text) else {
+                    throw InputError("\(field).samples.output", "must be 'dense' or 'stepEnds' (got '\(text)')")
+                }
+                options.sampleOutput = output
+            }
         }
         if let maxEvents = flow.maxEvents {
             guard maxEvents >= 1 else { throw InputError("\(field).maxEvents", "must be at least 1") }
@@ -174,7 +180,8 @@ extension RunConfig {
         FlowConfig(
             T: options.T, rtol: options.rtol, atol: options.atol, stepper: options.stepper.rawValue,
             samples: SampleConfig(spacing: options.sampleSpacing.rawValue, count: options.sampleCount,
-                                  tMin: options.sampleSpacing == .log ? (options.sampleTMin ?? min(1e-3, options.T / 100)) : options.sampleTMin),
+                                  tMin: options.sampleSpacing == .log ? (options.sampleTMin ?? min(1e-3, options.T / 100)) : options.sampleTMin,
+                                  output: options.sampleOutput.rawValue),
             maxEvents: options.maxEvents)
     }
 

@@ -198,11 +198,15 @@ public struct SampleConfig: Codable, Sendable, Equatable {
     public var count: Int?
     /// First positive time of a log grid (default min(1e-3, T/100)).
     public var tMin: Double?
+    /// `dense` (samples interpolated inside the steps, which the grid does not steer) or
+    /// `stepEnds` (every sample time a step end); flow only (default dense).
+    public var output: String?
 
-    public init(spacing: String? = nil, count: Int? = nil, tMin: Double? = nil) {
+    public init(spacing: String? = nil, count: Int? = nil, tMin: Double? = nil, output: String? = nil) {
         self.spacing = spacing
         self.count = count
         self.tMin = tMin
+        self.output = output
     }
 }
 
@@ -340,7 +344,7 @@ enum KeyCheck {
 
     static let flowKeys: [String: Shape] = [
         "T": .any, "rtol": .any, "atol": .any, "stepper": .any, "maxEvents": .integer(min: Int.min),
-        "samples": .object(["spacing": .any, "count": .integer(min: Int.min), "tMin": .any]),
+        "samples": .object(["spacing": .any, "count": .integer(min: Int.min), "tMin": .any, "output": .any]),
     ]
 
     static func check(_ value: Any, against shape: Shape, path: String) throws {

@@ -108,7 +108,7 @@ public enum RunContinuation {
         diag.rejectedSteps = summary.rejectedSteps
         diag.rhsEvaluations = summary.rhsEvaluations
         diag.jacobianEvaluations = summary.jacobianEvaluations
-        diag.eventsByKind = summary.eventsByKind
+        diag.eventsByKind = EventCounts(names: summary.eventsByKind) ?? EventCounts()
         diag.wallSeconds = summary.wallSeconds
         diag.stepperSteps = summary.stepperSteps
         diag.stepperSeconds = summary.stepperSeconds
@@ -216,7 +216,7 @@ public enum RunContinuation {
         diag.stepperSwitches += before.stepperSwitches
         diag.batchedCrossings += before.batchedCrossings
         diag.crossingBatches += before.crossingBatches
-        for (k, v) in before.eventsByKind { diag.eventsByKind[k, default: 0] += v }
+        diag.eventsByKind += before.eventsByKind
         for (k, v) in before.stepperSteps { diag.stepperSteps[k, default: 0] += v }
         for (k, v) in before.stepperSeconds { diag.stepperSeconds[k, default: 0] += v }
         diag.zeroLossTime = before.zeroLossTime ?? later.zeroLossTime

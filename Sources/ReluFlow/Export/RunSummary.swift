@@ -92,8 +92,8 @@ public struct RunSummary: Codable, Sendable {
         rejectedSteps = diag.rejectedSteps
         rhsEvaluations = diag.rhsEvaluations
         jacobianEvaluations = diag.jacobianEvaluations
-        events = diag.eventsByKind.values.reduce(0, +)
-        eventsByKind = Dictionary(uniqueKeysWithValues: EventKind.allCases.map { ($0.rawValue, diag.eventsByKind[$0.rawValue] ?? 0) })
+        events = diag.eventsByKind.total
+        eventsByKind = diag.eventsByKind.byName
         patternIntervals = solution.patternIntervalCount
         distinctPatterns = solution.distinctPatternCount
         wallSeconds = diag.wallSeconds

@@ -15,7 +15,7 @@ struct BatchedCrossing {
     var kind: EventKind { to == .on ? .on : .off }
 }
 
-/// Events at scale (issue 4, `FlowOptions.crossingBatches`): the transversal crossings inside
+/// Events at scale (`FlowOptions.crossingBatches`): the transversal crossings inside
 /// one accepted step, processed in time order with one restart of the stepper, instead of one
 /// located step each.
 ///
@@ -39,8 +39,8 @@ struct BatchedCrossing {
 /// time order to first order (x̃_g·D_b(τ_b)(t − τ_b), the neuron's own), a second to second order
 /// (`orderCrossings`: every earlier crossing, through its quadratic jump and its coupling J D_b),
 /// and the third order estimates the times' error. Not estimated: the quintic's own O(h⁶) error
-/// (the first crossing of a batch, and batches of one; measured against a 100× tighter reference,
-/// times within 1.4e-10), and monotonicity is checked on the cubic interpolant, not the quintic.
+/// (the first crossing of a batch, and batches of one; its size against a tighter reference is in
+/// docs/engine-measurements.md), and monotonicity is checked on the cubic interpolant, not the quintic.
 ///
 /// A batch is taken only where its estimated error is small, else the caller locates the
 /// crossings one by one (nothing changed): every flagged pair is an on/off pair of a neuron with

@@ -130,8 +130,8 @@ final class EventLocator {
     /// detector allows): below it the sign is noise and the time is determined only to ν/|ż|,
     /// the event's conditioning. So a value in [−3ν, 0] ends the search (that τ is the event),
     /// and a small positive value aims 1.5ν past the surface, so that the next value lands in that
-    /// window. (With a window of ν and an aim of 2ν, measured on a 2-D run, 40% of the searches
-    /// stalled at about −2ν, where the value no longer changes with τ, and fell back to Brent.)
+    /// window. (A narrower window with a farther aim lets searches stall below the surface, where
+    /// the value no longer changes with τ, and fall back to Brent.)
     /// Returns the bracket and whether it is closed (by that rule or to `tolerance`), nil on a
     /// GSL failure.
     private func newton(from guess: Double, low: Double, high: Double, tolerance: Double,

@@ -3,6 +3,19 @@ import Foundation
 /// Spacing of the sample grid.
 public enum SampleSpacing: String, Codable, Sendable { case log, linear }
 
+/// How the states at the sample times are produced (`flow.samples.output`).
+public enum SampleOutput: String, Codable, Sendable, CaseIterable {
+    /// Dense output inside accepted steps: the stepper steps as its error control asks and never
+    /// stops at a sample time; a sample inside a step is the cubic Hermite interpolant of the step
+    /// when its error estimate is within the step control's tolerance, else the step re-taken
+    /// from its start to the sample time (`DenseSampler`). θ(T), the events and the steps do not
+    /// depend on the grid. (Where crossing batches apply, sample times remain step ends.)
+    case dense
+    /// Every sample time is a step end (the stepper is stopped there): the samples are step ends,
+    /// and the grid steers the step sequence.
+    case stepEnds
+}
+
 /// Everything the integrator needs (the "problem" in problem → solve → solution).
 public struct FlowProblem: Sendable {
     public var data: Dataset
@@ -67,8 +80,8 @@ public struct FlowCheckpoint: Codable, Sendable, Equatable {
 /// When the solver takes crossings in batches (`FlowOptions.crossingBatches`).
 public enum CrossingBatchPolicy: String, Sendable, Equatable, CaseIterable {
     /// Batches from `minimumPairs` pairs n·G on. Below it a batch's bookkeeping (O(K·P) per crossing,
-    /// O(K²·G·d) couplings) costs about what the evaluations it saves do: measured with
-    /// `reluflow-bench --scaling --batch-baseline`, 0.5–0.85× at n·G = 1 600 and 1.1–1.3× at 64 000.
+    /// O(K²·G·d) couplings) costs about what the evaluations it saves do (`reluflow-bench --scaling
+    /// --batch-baseline` measures the ratio; docs/engine-measurements.md).
     case automatic
     /// Batches on every problem (the tests run them on small cases).
     case always
@@ -99,6 +112,8 @@ public struct FlowOptions: Sendable, Equatable {
     public var sampleCount: Int = 400
     /// First positive time of a log grid; nil: min(1e-3, T/100).
     public var sampleTMin: Double? = nil
+    /// How samples are produced: dense output inside steps, or steps ending at the sample times.
+    public var sampleOutput: SampleOutput = .dense
     public var maxEvents: Int = 1_000_000
     /// Event location shortcuts (FlowSolver `aimAtNextCrossing`, EventLocator `nudge`): the next
     /// step aimed at the next predicted crossing, and a last Newton correction taken as a move

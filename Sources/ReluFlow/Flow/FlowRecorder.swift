@@ -4,7 +4,7 @@
 /// Without a recorder (`SolveHooks.recorder` nil) they are kept in the `FlowSolution`'s arrays.
 /// With one (`RunStream`, which writes them into the run folder as they come) the solution keeps
 /// only the last sample and the counts, so a run's memory is O(n·m + sample grid), whatever the
-/// number of steps and events (issue 4).
+/// number of steps and events.
 public protocol FlowRecorder: AnyObject {
     func record(_ sample: FlowSample)
     func record(_ event: FlowEvent)

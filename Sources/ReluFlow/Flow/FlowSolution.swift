@@ -136,7 +136,7 @@ public struct FlowDiagnostics: Sendable, Codable {
     public var rejectedSteps = 0
     public var rhsEvaluations = 0
     public var jacobianEvaluations = 0
-    public var eventsByKind: [String: Int] = [:]
+    public var eventsByKind = EventCounts()
     public var wallSeconds = 0.0
     /// max_i |q_i(T) − q_i(0)|.
     public var invariantDrift = 0.0
@@ -153,6 +153,11 @@ public struct FlowDiagnostics: Sendable, Codable {
     /// Events taken in crossing batches (CrossingBatcher), and the steps that took them.
     public var batchedCrossings = 0
     public var crossingBatches = 0
+    /// Grid samples taken from inside a step (SampleOutput.dense): by the Hermite interpolant, and
+    /// by re-taking the step to the sample time where the interpolant's error estimate exceeded
+    /// the tolerance or the step ended at an event.
+    public var interpolatedSamples = 0
+    public var resteppedSamples = 0
     /// When the loss reached zero to working precision (then the state is held to T), or nil.
     public var zeroLossTime: Double? = nil
     /// When the state became stationary to working precision at non-zero loss (held from there to T).
@@ -167,6 +172,8 @@ public struct FlowSolution: Sendable {
     public var status: FlowStatus
     /// Why the run stopped early (nil when completed).
     public var message: String?
+    /// The reason of a flow run's failure (status `failed`; `message` is its text), nil otherwise.
+    public var failure: FlowFailure?
     /// The records, when `solve` had no `FlowRecorder` (else they went to the recorder and these
     /// stay empty).
     public var samples: [FlowSample] = []
@@ -196,4 +203,112 @@ public struct FlowSolution: Sendable {
     public var finalTime: Double { last?.t ?? 0 }
     public var finalTheta: [Double] { last?.theta ?? problem.theta0 }
     public var finalLoss: Double { last?.loss ?? .nan }
+}
+
+/// Events counted by kind (`summary.json` `eventsByKind`, keyed by the kind's name there).
+public struct EventCounts: Sendable, Equatable, Codable {
+    private var counts: [Int]
+
+    public init() { counts = [Int](repeating: 0, count: EventKind.allCases.count) }
+
+    /// Counts from a `summary.json` object; names that are not kinds are an error of the caller's
+    /// reading (nil).
+    public init?(names: [String: Int]) {
+        self.init()
+        for (name, count) in names {
+            guard let kind = EventKind(rawValue: name) else { return nil }
+            self[kind] = count
+        }
+    }
+
+    private static func index(_ kind: EventKind) -> Int { EventKind.allCases.firstIndex(of: kind)! }
+
+    public subscript(_ kind: EventKind) -> Int {
+        get { counts[Self.index(kind)] }
+        set { counts[Self.index(kind)] = newValue }
+    }
+
+    /// All events.
+    public var total: Int { counts.reduce(0, +) }
+
+    /// Every kind with its count, by the kind's name (zero counts included).
+    public var byName: [String: Int] {
+        Dictionary(uniqueKeysWithValues: EventKind.allCases.map { ($0.rawValue, self[$0]) })
+    }
+
+    /// Adds another run part's counts.
+    public static func += (a: inout EventCounts, b: EventCounts) {
+        for kind in EventKind.allCases { a[kind] += b[kind] }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let names = try [String: Int](from: decoder)
+        guard let counts = EventCounts(names: names) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown event kind in \(names.keys.sorted())"))
+        }
+        self = counts
+    }
+
+    public func encode(to encoder: Encoder) throws { try byName.encode(to: encoder) }
+}
+
+/// Why a flow run stopped before T with status `failed` (`FlowSolution.failure`). The message
+/// (summary.json's `message`) and the exit status of the command line follow from the case.
+public enum FlowFailure: Error, Sendable, Equatable {
+    /// A GSL step from t failed with `status` (a GSL error code) at step size `stepSize`.
+    case stepFailed(stepper: Stepper, t: Double, status: Int32, stepSize: Double)
+    /// The state became non-finite in the step from t.
+    case nonFiniteState(t: Double, stepSize: Double)
+    /// A re-taken step failed with a GSL `status`: while locating an event near t, or while taking
+    /// the samples inside a step (before an event, or by dense output).
+    case reStepFailed(ReStep, t: Double, status: Int32)
+    /// Events at their surfaces kept switching without time advancing (`pairs` at t); `resolved`:
+    /// the resolver found nothing to change.
+    case noProgress(t: Double, pairs: Int, unchanged: Bool)
+    /// The chattering guard: `events` events within `span` time units, mostly `neuron` on
+    /// `surfaces` surfaces.
+    case chattering(t: Double, events: Int, span: Double, neuron: Int, surfaces: Int)
+    /// More events than `flow.maxEvents`.
+    case eventLimit(Int)
+    /// The recorder could not write the records (`FlowRecorder.failure`).
+    case recorder(t: Double, reason: String)
+    /// The linear algebra of the sliding surfaces failed near t.
+    case linearAlgebra(t: Double, error: NumericalError)
+
+    /// What the re-taken step was for.
+    public enum ReStep: Sendable, Equatable { case eventLocation, samplesBeforeEvent, denseOutput }
+
+    /// The diagnosis (summary.json `message`).
+    public var message: String {
+        switch self {
+        case let .stepFailed(stepper, t, status, h):
+            return "the \(stepper.rawValue) step from t = \(t) failed: \(GSLRuntime.describe(status)) (step size \(h))"
+        case let .nonFiniteState(t, h):
+            return "the state became non-finite in the step from t = \(t) (step size \(h))"
+        case let .reStepFailed(.eventLocation, t, status):
+            return "re-stepping to locate an event failed near t = \(t): \(GSLRuntime.describe(status))"
+        case let .reStepFailed(.samplesBeforeEvent, t, status):
+            return "re-stepping to a sample time before the event near t = \(t) failed: \(GSLRuntime.describe(status))"
+        case let .reStepFailed(.denseOutput, t, status):
+            return "dense output inside the step from t = \(t) failed: \(GSLRuntime.describe(status))"
+        case let .noProgress(t, pairs, unchanged):
+            return "events do not advance time at t = \(t) (\(pairs) pairs at their surfaces\(unchanged ? "" : " keep switching"))"
+        case let .chattering(t, events, span, neuron, surfaces):
+            return "chattering at t = \(t): \(events) events within \(span) time units, mostly neuron \(neuron) "
+                + "on \(surfaces) surfaces at once (degenerate geometry: its hyperplane passes through more data points than "
+                + "this version resolves)"
+        case let .eventLimit(limit):
+            return "more than \(limit) events (flow.maxEvents): the run is chattering or needs a larger limit"
+        case let .recorder(t, reason):
+            return "writing the run's records failed at t = \(t): \(reason)"
+        case let .linearAlgebra(t, error):
+            return "linear algebra of the sliding surfaces failed near t = \(t): \(error)"
+        }
+    }
+
+    /// Exit status of the command line: 3 when records could not be written, 1 for a numerical failure.
+    public var exitStatus: Int32 {
+        if case .recorder = self { return 3 }
+        return 1
+    }
 }

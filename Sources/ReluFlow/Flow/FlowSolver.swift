@@ -29,11 +29,12 @@ public struct SolveHooks {
 
 /// Integrates the Filippov gradient flow of SPEC §3–§4 (the "driver" of the integrator).
 ///
-/// Loop: one adaptive GSL step in the current mode (never past the next sample time) → scan
-/// the pre-activations for events (one pass over the n×G pairs) → if an event happened, locate
-/// the earliest one with Brent on re-taken partial steps, resolve it with `FilippovResolver`,
-/// project the surface pairs back onto their surfaces, and restart the stepper; otherwise
-/// project sliding pairs and record the sample if one is due.
+/// Loop: one adaptive GSL step in the current mode (towards T; to the next sample time when
+/// samples are step ends) → scan the pre-activations for events (one pass over the n×G pairs) →
+/// if an event happened, locate the earliest one on re-taken partial steps, record the samples
+/// before it, resolve it with `FilippovResolver`, project the surface pairs back onto their
+/// surfaces, and restart the stepper; otherwise project sliding pairs and record the samples
+/// inside the step by dense output (`DenseSampler`). A failure is typed (`FlowFailure`).
 public func solve(_ problem: FlowProblem, hooks: SolveHooks = SolveHooks()) -> FlowSolution {
     FlowIntegration(problem: problem, hooks: hooks).run()
 }
@@ -49,33 +50,15 @@ private final class FlowIntegration {
         let locator: EventLocator
     }
     var engines: [Stepper: Engine] = [:]
-    let policy: StepperPolicy
-    var active: Stepper
+    /// The stepper in use and the `auto` rule's state.
+    var controller: StepperController
+    var policy: StepperPolicy { controller.policy }
+    var active: Stepper { controller.active }
     var main: GSLIntegrator { engine(active).integrator }
     var locator: EventLocator { engine(active).locator }
     /// Locates events with rk8pd re-steps when an implicit stepper's re-step fails (`handleEvent`).
     lazy var fallbackLocator = EventLocator(field: field, stepper: .rk8pd, rtol: options.rtol, atol: options.atol,
                                             shortcuts: options.eventShortcuts)
-    var explicitStepsSinceCheck = 0
-    /// The BDF segment in progress: where it began, msbdf's step count then, and the explicit step
-    /// size it replaced.
-    var stiffSegment: (t: Double, steps: Int, discarded: Int, explicitStep: Double)? = nil
-    /// msbdf steps taken and then discarded because an event lay inside them (re-taken with rk8pd).
-    var stiffStepsDiscarded = 0
-    /// Mean BDF step over the explicit step it replaced, in the last BDF segment (nil before one).
-    var stiffStepGain: Double? = nil
-    /// Stiff checks declined since, because the last BDF segment did not pay.
-    var declinedStiffChecks = 0
-    /// An implicit stepper chosen by name failed a step: rk8pd runs until the next event.
-    var implicitFallback = false
-    var stepperSeconds: [Stepper: Double] = [:]
-    var stepperSteps: [Stepper: Int] = [:]
-    var stepperSwitches = 0
-    var lastExplicitStep: Double? = nil
-    /// The explicit stepper of the `auto` rule (rk8pd, or rkck while events are dense).
-    var explicitChoice = StepperPolicy.explicitStepper
-    /// Moving average of whether an explicit step ended at an event (StepperPolicy).
-    var eventDensity = 0.0
     /// Time at which the loss reached zero to working precision (the state is held from there).
     var roundingFloorTime: Double? = nil
     /// When the state became stationary to working precision (`StationaryHold`), if it did.
@@ -89,12 +72,15 @@ private final class FlowIntegration {
     /// A step size the loop should take next (after a switch back to the explicit stepper).
     var pendingStepSize: Double? = nil
     let resolver: FilippovResolver
+    /// The sample grid and the index of the next grid time to record.
+    let sampleTimes: [Double]
+    var nextSample = 1
+    /// Dense output inside steps (FlowOptions.sampleOutput).
+    lazy var sampler = DenseSampler(field: field, rtol: options.rtol, atol: options.atol)
     /// Takes the transversal crossings of a step together (FlowOptions.crossingBatches).
     lazy var batcher = CrossingBatcher(field: field)
     /// Whether flagged crossings are offered to the batcher first (FlowOptions.crossingBatches).
     var batches: Bool { options.eventShortcuts && options.crossingBatches.applies(neurons: n, groups: G) }
-    /// The last spectral radius estimate of the `auto` rule (a lower bound on |J| for the batches).
-    var lastSpectralRadius = 0.0
     let dim: Int, P: Int, n: Int, G: Int, m: Int
 
     var solution: FlowSolution
@@ -109,38 +95,12 @@ private final class FlowIntegration {
     var z0: UnsafeMutablePointer<Double>, zdot0: UnsafeMutablePointer<Double>
     var z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>
 
-    /// Pattern ids by a 128-bit key of the group states (`PatternKey`), so that a run keeps no
-    /// full pattern per interval.
-    var patternIds: [PatternKey: Int] = [:]
-    var nextPatternId = 0
-    var currentPattern = 0
-    /// The current interval: its group states, their key, the pairs in which it differs from the
-    /// previous interval (from all off for the first), and its per-neuron counts of points.
-    var currentStates: [PairState] = []
-    var currentKey = PatternKey([])
-    var openingChanges: [Int] = []
-    var currentActive: [Int] = [], currentSliding: [Int] = []
-    var patternStart = 0.0
-    var lastEventTime = -Double.infinity
-    var chosenAtThisTime: [Int: Set<PairState>] = [:]
-    /// Pairs whose events are not looked for in the next step (see handleEvent).
-    var ignoreForOneStep = Set<Int>()
-    /// Pairs decided "no change" at the instant `ignoreInstant`: left out of detection until a step
-    /// starts later. (Ignored for one step only, two such pairs located at τ = 0 in turn kept
-    /// time from advancing: measured on a 7×7 grid, d = 2, seed 12, at t = 18.46.)
-    var ignoreAtInstant = Set<Int>()
-    var ignoreInstant = -Double.infinity
-    var zeroProgressEvents = 0
-    var recentEventTimes: [Double] = []
-    /// The last events (for the chattering diagnosis), at most 200 after each event.
-    var recentEvents: [FlowEvent] = [] {
-        didSet { if recentEvents.count > 400 { recentEvents.removeFirst(recentEvents.count - 200) } }
-    }
-    var slideStartTime: [Int: Double] = [:]
-    var slideEndTime: [Int: Double] = [:]
-    /// Loss at each pair's last slide end (for the idle-excursion test of updateHysteresis).
-    var slideEndLoss: [Int: Double] = [:]
-    var lastSlideDuration: [Int: Double] = [:]
+    /// The constant-pattern intervals and pattern ids.
+    var patterns: PatternTracker
+    /// Guards of the event logic against loops at one instant and chattering.
+    var guardian = EventGuard()
+    /// Widens the α band of pairs that leave a slide and return at once.
+    var hysteresis = SlideHysteresis()
     var failedStepsBeforeReset = 0
     let started = DispatchTime.now()
     var lastProgress = DispatchTime.now()
@@ -149,18 +109,18 @@ private final class FlowIntegration {
         GSLRuntime.prepare()
         self.problem = problem
         self.hooks = hooks
-        patternIds = problem.patternIds
-        nextPatternId = (problem.patternIds.values.max() ?? -1) + 1
         options = problem.options
         field = ModeField(network: problem.network, data: problem.data)
+        patterns = PatternTracker(width: field.n, groups: field.G, points: field.m, pointsOfGroup: field.pointsOfGroup,
+                                  knownIds: problem.patternIds)
         dim = field.dimension
         P = field.P
         n = field.n
         G = field.G
         m = field.m
-        policy = StepperPolicy(requested: options.stepper)
-        active = policy.initial
+        controller = StepperController(policy: StepperPolicy(requested: options.stepper))
         resolver = FilippovResolver(field: field)
+        sampleTimes = options.sampleTimes
         solution = FlowSolution(problem: problem, status: .completed, stepper: options.stepper)
         y = .allocate(capacity: dim)
         y0 = .allocate(capacity: dim)
@@ -193,55 +153,61 @@ private final class FlowIntegration {
         return e
     }
 
-    /// Switches the active stepper (auto policy) at time t; the new one starts from the current state.
+    /// Switches the active stepper at time t (StepperController); the new one starts from the current state.
     func switchStepper(to stepper: Stepper, at t: Double) {
-        guard stepper != active else { return }
-        if active == StepperPolicy.stiffStepper, let segment = stiffSegment {
-            // The BDF segment ends: its mean step against the explicit step it replaced.
-            let steps = (stepperSteps[active] ?? 0) - segment.steps - (stiffStepsDiscarded - segment.discarded)
-            if steps > 0 && t > segment.t { stiffStepGain = (t - segment.t) / Double(steps) / segment.explicitStep }
-            stiffSegment = nil
-        }
-        failedStepsBeforeReset += main.failedSteps
-        active = stepper
+        let left = main
+        guard controller.switchTo(stepper, at: t) else { return }
+        failedStepsBeforeReset += left.failedSteps
         main.reset()
-        stepperSwitches += 1
-        explicitStepsSinceCheck = 0
     }
 
-    /// After an accepted explicit step: the event-density part of the `auto` rule (StepperPolicy).
+    /// After an accepted explicit step ending at t: the `auto` rule's event density.
     func noteExplicitStep(endedAtEvent: Bool, at t: Double) {
-        guard policy.switches, active != StepperPolicy.stiffStepper else { return }
-        eventDensity += StepperPolicy.densityWeight * ((endedAtEvent ? 1 : 0) - eventDensity)
-        let choice = policy.explicitStepper(eventDensity: eventDensity, current: explicitChoice)
-        guard choice != explicitChoice else { return }
-        explicitChoice = choice
-        switchStepper(to: choice, at: t)
+        if let choice = controller.explicitStepEnded(atEvent: endedAtEvent) { switchStepper(to: choice, at: t) }
     }
 
-    /// After an accepted explicit step of size `h` ending at t: is the explicit stepper
-    /// stability-limited, and did the last BDF segment pay for its dearer steps (StepperPolicy)?
+    /// After an accepted explicit step of size h ending at t: the `auto` rule's stiffness check.
     func checkStiffness(stepSize h: Double, at t: Double) {
-        guard policy.switches, active == explicitChoice else { return }
-        explicitStepsSinceCheck += 1
-        guard explicitStepsSinceCheck >= policy.checkInterval else { return }
-        explicitStepsSinceCheck = 0
-        let rho = field.spectralRadiusEstimate(y, f0)
-        lastSpectralRadius = rho
-        guard h * rho >= policy.stiffnessRatio(active) else { return }
-        let costRatio = policy.stiffStepCostRatio(parameters: dim, pairs: n * G, d: field.d, explicit: active)
-        if costRatio >= StepperPolicy.dearStiffStep, let gain = stiffStepGain, gain < costRatio,
-           declinedStiffChecks < StepperPolicy.retryAfterDeclines {
-            declinedStiffChecks += 1
-            return
-        }
-        declinedStiffChecks = 0
-        let stepsBefore = stepperSteps[StepperPolicy.stiffStepper] ?? 0
+        let policy = self.policy, dim = self.dim, pairs = n * G, d = field.d   // read before `controller` is mutated
+        let stiff = controller.stiffnessCheck(stepSize: h, spectralRadius: { field.spectralRadiusEstimate(y, f0) }, costRatio: {
+            policy.stiffStepCostRatio(parameters: dim, pairs: pairs, d: d, explicit: $0)
+        })
+        guard stiff else { return }
         switchStepper(to: StepperPolicy.stiffStepper, at: t)
-        stiffSegment = (t: t, steps: stepsBefore, discarded: stiffStepsDiscarded, explicitStep: h)
+        controller.beginStiffSegment(at: t, explicitStep: h)
     }
 
+    /// The driver loop, as GSL's `evolve_apply` drives a step: stop checks → one adaptive step in
+    /// the current mode → its end (events located and resolved, or the smooth end with its
+    /// samples) → the next step.
     func run() -> FlowSolution {
+        var t = begin()
+        var h = min(1e-3, options.T * 1e-3)
+        loop: while t < options.T {
+            checkEscape(at: t)
+            offerCheckpoint(at: t)
+            if stopRequested(at: t) { break }
+            let t0 = t
+            switch step(from: t0, to: &t, h: &h) {
+            case .accepted: break
+            case .retry: continue loop
+            case .stop: break loop
+            }
+            switch endOfStep(from: t0, at: &t, h: h) {
+            case .next: reportProgress(t)
+            case .restart: continue loop
+            case .stop: break loop
+            }
+        }
+        if field.numericalFailure != nil && solution.status != .failed { fail(at: t, nil, restore: false) }
+        if solution.last?.t != t { record(t: t) }
+        checkEscape(at: t)
+        finish(at: t)
+        return solution
+    }
+
+    /// The initial state (θ(0), or an earlier run's checkpoint), its mode and first sample; returns t.
+    func begin() -> Double {
         var t = 0.0
         if let start = problem.start, let perPoint = start.states(width: n, points: m) {
             // Continue an earlier run from its checkpoint.
@@ -250,7 +216,7 @@ private final class FlowIntegration {
             t = start.t
             let states = problem.data.perGroup(perPoint, width: n)
             field.setMode(states)
-            openFirstInterval(at: t)
+            patterns.openFirst(field.states, at: t)
         } else {
             for p in 0..<P { y[p] = problem.theta0[p] }
             y[P] = 0
@@ -260,188 +226,256 @@ private final class FlowIntegration {
         var initial = problem.theta0 + [0]
         solution.diagnostics.initialLoss = field.loss(&initial)
         record(t: t)
-        let times = options.sampleTimes
-        var next = 1
-        var h = min(1e-3, options.T * 1e-3)
-        let T = options.T
-        loop: while t < T {
-            checkEscape(at: t)
-            offerCheckpoint(at: t)
-            if hooks.shouldStop?() ?? false {
-                solution.status = .interrupted
-                solution.message = "interrupted at t = \(t)"
-                break
-            }
-            if let stop = options.stopAt, t >= stop {
-                solution.status = .interrupted
-                solution.message = "stopped at t = \(t), the end of this part (flow.segments)"
-                break
-            }
-            if let failure = hooks.recorder?.failure {
-                solution.status = .failed
-                solution.message = "writing the run's records failed at t = \(t): \(failure)"
-                break
-            }
-            if field.numericalFailure != nil {
-                // Linear algebra of the sliding surfaces failed (at an event, a projection or the
-                // start): the state is the last one computed; `fail` gives the diagnosis.
-                fail(at: t, "", restore: false)
-                break
-            }
-            while next < times.count && times[next] <= t { next += 1 }
-            let target = next < times.count ? times[next] : T
-            let t0 = t
-            if let pending = pendingStepSize {
-                h = min(h, pending)
-                pendingStepSize = nil
-            }
-            y0.update(from: y, count: dim)
-            let stepStarted = DispatchTime.now().uptimeNanoseconds
-            let hAtStart = h
-            var status = main.step(t: &t, to: target, h: &h, y: y)
-            // A field that is not finite at a stage (the step was too long for the stepper's
-            // stability) aborts the step: restore, halve the step and try again (GSL's advice).
-            var halvings = 0
-            while status == GSL_EBADFUNC && halvings < 60 && abs(h) > 4 * t0.ulp && field.numericalFailure == nil {
-                y.update(from: y0, count: dim)
-                t = t0
-                h /= 2
-                halvings += 1
-                main.reset()
-                status = main.step(t: &t, to: target, h: &h, y: y)
-            }
-            stepperSeconds[active, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - stepStarted) / 1e9
-            stepperSteps[active, default: 0] += 1
-            if status != GSL_SUCCESS && !policy.switches && active.usesJacobian && status != GSL_EBADFUNC {
-                // An implicit method chosen by name whose step fails at every size (its Newton
-                // iteration does not converge: measured near a stationary point, where the field is
-                // at its rounding level) continues with rk8pd until the next event, as auto would.
-                y.update(from: y0, count: dim)
-                t = t0
-                switchStepper(to: StepperPolicy.explicitStepper, at: t0)
-                implicitFallback = true
-                h = hAtStart
-                continue loop
-            }
-            if status != GSL_SUCCESS {
-                t = t0
-                fail(at: t0, "the \(main.stepper.rawValue) step from t = \(t0) failed: \(String(cString: gsl_strerror(status))) (step size \(h))")
-                break
-            }
-            if active != StepperPolicy.stiffStepper { lastExplicitStep = t - t0 }
-            solution.diagnostics.steps += 1
-            guard allFinite(y) else {
-                let size = t - t0
-                t = t0
-                fail(at: t0, "the state became non-finite in the step from t = \(t0) (step size \(size))")
-                break
-            }
-            // Event scan.
-            field.evaluateReusingLast(y, f1)
-            var flags = EventDetector.scan(field: field, y1: y, f1: f1, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
-            if !ignoreAtInstant.isEmpty && !sameInstant(t0, ignoreInstant) { ignoreAtInstant = [] }
-            if !ignoreForOneStep.isEmpty || !ignoreAtInstant.isEmpty {
-                flags.removeAll {
-                    let key = $0.function.neuron * G + $0.function.group
-                    return ignoreForOneStep.contains(key) || ignoreAtInstant.contains(key)
-                }
-                ignoreForOneStep = []
-            }
-            if !flags.isEmpty && policy.switches && active == StepperPolicy.stiffStepper {
-                // An event inside a BDF step: re-take the step with rk8pd, which locates events by
-                // re-taking single steps (cheap), where msbdf's locator integrates adaptively with an
-                // implicit companion for every Brent probe. rk8pd takes over after the event anyway.
-                y.update(from: y0, count: dim)
-                t = t0
-                stiffStepsDiscarded += 1
-                switchStepper(to: explicitChoice, at: t0)
-                pendingStepSize = min(lastExplicitStep ?? h, h)
-                continue loop
-            }
-            var batched = false
-            if !flags.isEmpty && batches {
-                switch takeCrossingBatch(flags, t0: t0, t: t) {
-                case .declined: break
-                case .taken: batched = true
-                case .stopped: break loop
-                }
-            }
-            if !flags.isEmpty && !batched {
-                switch handleEvent(flags: &flags, t0: t0, t: &t, stepHint: h) {
-                case .none: break
-                case .handled:
-                    noteExplicitStep(endedAtEvent: true, at: t)
-                    if let message = runawayDiagnosis(at: t) {
-                        // The state at the event is good: keep it.
-                        fail(at: t, message, restore: false)
-                        break loop
-                    }
-                    continue loop
-                case .failed(let message):
-                    t = t0
-                    if policy.switches && active == StepperPolicy.stiffStepper {
-                        // Locating with msbdf's companion failed: take this step again with rk8pd,
-                        // whose locator re-takes single steps.
-                        y.update(from: y0, count: dim)
-                        switchStepper(to: explicitChoice, at: t0)
-                        pendingStepSize = min(lastExplicitStep ?? h, h)
-                        refreshStartOfStep()
-                        continue loop
-                    }
-                    fail(at: t0, message)
-                    break loop
-                }
-            }
-            if !batched {
-                // No event: keep sliding pairs exactly on their surfaces, take the end values as the next start.
-                if !field.slidingNeurons.isEmpty {
-                    projectSliding()
-                    field.evaluate(y, f1)
-                    field.surfaceValues(y, f1, z: z1, zdot: zdot1)
-                }
-                swap(&z0, &z1)
-                swap(&zdot0, &zdot1)
-                f0.update(from: f1, count: dim)
-            }
-            // Zero loss to working precision: every residual is rounding noise, so the field and
-            // every Filippov decision are noise too, while the exact flow at an L = 0 minimum is
-            // at rest. Hold the state to T instead of integrating noise.
-            if field.residualsAtRoundingLevel(y) {
-                roundingFloorTime = t
-                holdToEnd(times, from: &next)
-                t = T
-                break loop
-            }
-            // Stationary to working precision (SPEC §5's stationary points, at non-zero loss): the
-            // field is rounding noise and the loss constant to its rounding, so integrating on only
-            // moves θ by noise (and msbdf crawls). Hold the state to T, as at zero loss.
-            if stationarity.holds(at: t, loss: { field.loss(y) }, ratio: { field.fieldRoundingRatio(y, f0) }) {
-                stationaryTime = t
-                holdToEnd(times, from: &next)
-                t = T
-                break loop
-            }
-            // A step whose crossings were batched counts as event-dense: batches pay with short, cheap
-            // steps (rkck), as located events do (2 500 × 128 to t = 0.3: 1 978 evaluations with rkck
-            // alone, 7 542 with rk8pd alone).
-            noteExplicitStep(endedAtEvent: batched, at: t)
-            checkStiffness(stepSize: t - t0, at: t)
-            if t == target && next < times.count {
-                record(t: t)
-                next += 1
-            }
-            reportProgress(t)
+        return t
+    }
+
+    /// Whether the run stops before the next step: on request, at the end of a part (`stopAt`),
+    /// after a recorder's write failure or a failure of the field's linear algebra.
+    func stopRequested(at t: Double) -> Bool {
+        if hooks.shouldStop?() ?? false {
+            solution.status = .interrupted
+            solution.message = "interrupted at t = \(t)"
+            return true
         }
-        if field.numericalFailure != nil && solution.status != .failed { fail(at: t, "", restore: false) }
-        if solution.last?.t != t { record(t: t) }
-        checkEscape(at: t)
-        finish(at: t)
-        return solution
+        if let stop = options.stopAt, t >= stop {
+            solution.status = .interrupted
+            solution.message = "stopped at t = \(t), the end of this part (flow.segments)"
+            return true
+        }
+        if let failure = hooks.recorder?.failure {
+            fail(at: t, .recorder(t: t, reason: failure), restore: false)
+            return true
+        }
+        if field.numericalFailure != nil {
+            // Linear algebra of the sliding surfaces failed (at an event, a projection or the
+            // start): the state is the last one computed; `fail` gives the diagnosis.
+            fail(at: t, nil, restore: false)
+            return true
+        }
+        return false
+    }
+
+    enum StepResult { case accepted, retry, stop }
+
+    /// One adaptive GSL step from (t0, y) towards T (or the next sample time when samples are step
+    /// ends), y0 keeping its start: accepted, to be retried (another stepper), or failed.
+    func step(from t0: Double, to t: inout Double, h: inout Double) -> StepResult {
+        while nextSample < sampleTimes.count && sampleTimes[nextSample] <= t { nextSample += 1 }
+        // Dense output: the step goes towards T and samples come from inside it; else (or where
+        // crossing batches apply) the step stops at the next sample time.
+        let stepToSample = nextSample < sampleTimes.count && (options.sampleOutput == .stepEnds || batches)
+        let target = stepToSample ? sampleTimes[nextSample] : options.T
+        if let pending = pendingStepSize {
+            h = min(h, pending)
+            pendingStepSize = nil
+        }
+        y0.update(from: y, count: dim)
+        let stepStarted = DispatchTime.now().uptimeNanoseconds
+        let hAtStart = h
+        var status = main.step(t: &t, to: target, h: &h, y: y)
+        // A field that is not finite at a stage (the step was too long for the stepper's
+        // stability) aborts the step: restore, halve the step and try again (GSL's advice).
+        var halvings = 0
+        while status == GSL_EBADFUNC && halvings < 60 && abs(h) > 4 * t0.ulp && field.numericalFailure == nil {
+            y.update(from: y0, count: dim)
+            t = t0
+            h /= 2
+            halvings += 1
+            main.reset()
+            status = main.step(t: &t, to: target, h: &h, y: y)
+        }
+        controller.attempted(seconds: Double(DispatchTime.now().uptimeNanoseconds - stepStarted) / 1e9)
+        if status != GSL_SUCCESS && !policy.switches && active.usesJacobian && status != GSL_EBADFUNC {
+            // An implicit method chosen by name whose step fails at every size (its Newton
+            // iteration need not converge where the field is at its rounding level, near a
+            // stationary point) continues with rk8pd until the next event, as auto would.
+            y.update(from: y0, count: dim)
+            t = t0
+            switchStepper(to: StepperPolicy.explicitStepper, at: t0)
+            controller.implicitFallback = true
+            h = hAtStart
+            return .retry
+        }
+        if status != GSL_SUCCESS {
+            t = t0
+            fail(at: t0, .stepFailed(stepper: main.stepper, t: t0, status: status, stepSize: h))
+            return .stop
+        }
+        controller.accepted(stepSize: t - t0)
+        solution.diagnostics.steps += 1
+        guard allFinite(y) else {
+            let size = t - t0
+            t = t0
+            fail(at: t0, .nonFiniteState(t: t0, stepSize: size))
+            return .stop
+        }
+        return .accepted
+    }
+
+    enum EndResult { case next, restart, stop }
+
+    /// The end of an accepted step [t0, t]: the event scan; events in the step are taken (a BDF
+    /// step re-taken explicitly, a batch, or the earliest event located and resolved, after which
+    /// the run restarts from it), else the smooth end (`smoothEnd`).
+    func endOfStep(from t0: Double, at t: inout Double, h: Double) -> EndResult {
+        field.evaluateReusingLast(y, f1)
+        var flags = EventDetector.scan(field: field, y1: y, f1: f1, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
+        guardian.filter(&flags, stepStart: t0) { $0.function.neuron * G + $0.function.group }
+        if !flags.isEmpty && controller.isStiff {
+            // An event inside a BDF step: re-take the step with rk8pd, which locates events by
+            // re-taking single steps (cheap), where msbdf's locator integrates adaptively with an
+            // implicit companion for every Brent probe. rk8pd takes over after the event anyway.
+            y.update(from: y0, count: dim)
+            t = t0
+            controller.discardedStiffStep()
+            switchStepper(to: controller.explicitChoice, at: t0)
+            pendingStepSize = min(controller.lastExplicitStep ?? h, h)
+            return .restart
+        }
+        var batched = false
+        if !flags.isEmpty && batches {
+            switch takeCrossingBatch(flags, t0: t0, t: t) {
+            case .declined: break
+            case .taken: batched = true
+            case .stopped: return .stop
+            }
+        }
+        if !flags.isEmpty && !batched {
+            switch handleEvent(flags: &flags, t0: t0, t: &t, stepHint: h) {
+            case .none: break
+            case .handled:
+                noteExplicitStep(endedAtEvent: true, at: t)
+                if let failure = runawayDiagnosis(at: t) {
+                    // The state at the event is good: keep it.
+                    fail(at: t, failure, restore: false)
+                    return .stop
+                }
+                return .restart
+            case .failed(let failure):
+                t = t0
+                if controller.isStiff {
+                    // Locating with msbdf's companion failed: take this step again with rk8pd,
+                    // whose locator re-takes single steps.
+                    y.update(from: y0, count: dim)
+                    switchStepper(to: controller.explicitChoice, at: t0)
+                    pendingStepSize = min(controller.lastExplicitStep ?? h, h)
+                    refreshStartOfStep()
+                    return .restart
+                }
+                fail(at: t0, failure)
+                return .stop
+            }
+        }
+        return smoothEnd(from: t0, at: &t, h: h, batched: batched)
+    }
+
+    /// A step that ends without an event at its end (or whose crossings were batched): sliding
+    /// pairs projected, the holds of a zero loss or a stationary state, the samples inside the
+    /// step, the `auto` rule's checks, and the sample at its end.
+    func smoothEnd(from t0: Double, at t: inout Double, h: Double, batched: Bool) -> EndResult {
+        if !batched && !field.slidingNeurons.isEmpty {
+            // No event: keep sliding pairs exactly on their surfaces.
+            projectSliding()
+            field.evaluate(y, f1)
+            field.surfaceValues(y, f1, z: z1, zdot: zdot1)
+        }
+        // The field at the step end (the last evaluation is at y, in the mode of the step).
+        let fEnd = UnsafePointer(batched ? f0 : f1)
+        // Zero loss to working precision: every residual is rounding noise, so the field and
+        // every Filippov decision are noise too, while the exact flow at an L = 0 minimum is
+        // at rest. Hold the state to T instead of integrating noise.
+        let zeroLoss = field.residualsAtRoundingLevel(y)
+        // Stationary to working precision (SPEC §5's stationary points, at non-zero loss): the
+        // field is rounding noise and the loss constant to its rounding, so integrating on only
+        // moves θ by noise (and msbdf crawls). Hold the state to T, as at zero loss.
+        let stationary = !zeroLoss
+            && stationarity.holds(at: t, loss: { field.loss(y) }, ratio: { field.fieldRoundingRatio(y, fEnd) })
+        if !batched {
+            // The samples inside the step (after the tests above, which read the evaluation at y).
+            let step = DenseSampler.Step(t0: t0, H: t - t0, y0: y0, f0: f0, y1: y, f1: f1)
+            guard recordSamples(before: t, step: step, interpolating: true, locator: locator, stepHint: h) else {
+                fail(at: t, .reStepFailed(.denseOutput, t: t0, status: locator.failureStatus), restore: false)
+                return .stop
+            }
+            locateEscape(t0: t0, end: t, yEnd: y, rateEnd: f1[P], locator: locator, stepHint: h)
+            // The end values are the next start.
+            swap(&z0, &z1)
+            swap(&zdot0, &zdot1)
+            f0.update(from: f1, count: dim)
+        }
+        if zeroLoss || stationary {
+            if zeroLoss { roundingFloorTime = t } else { stationaryTime = t }
+            holdToEnd(sampleTimes, from: &nextSample)
+            t = options.T
+            return .stop
+        }
+        // A step whose crossings were batched counts as event-dense: batches pay with short, cheap
+        // steps (rkck), as located events do.
+        noteExplicitStep(endedAtEvent: batched, at: t)
+        checkStiffness(stepSize: t - t0, at: t)
+        if nextSample < sampleTimes.count && sampleTimes[nextSample] == t {
+            record(t: t)
+            nextSample += 1
+        }
+        return .next
+    }
+
+    // MARK: Samples
+
+    /// Records the grid samples before `end` inside the accepted step `step` (one mode, no event
+    /// before `end`): each the step's Hermite interpolant where `interpolating` and its error
+    /// estimate is within tolerance (`DenseSampler`), else the step re-taken from its start to the
+    /// sample time by `locator` (rk8pd's where an implicit companion's re-step fails). Sliding
+    /// neurons are projected onto their surfaces, as at step ends. All or nothing: false (and
+    /// nothing recorded) when a re-step fails.
+    func recordSamples(before end: Double, step: DenseSampler.Step, interpolating: Bool, locator: EventLocator,
+                       stepHint: Double) -> Bool {
+        guard nextSample < sampleTimes.count, sampleTimes[nextSample] < end else { return true }
+        let state = UnsafeMutablePointer<Double>.allocate(capacity: dim)
+        let fState = UnsafeMutablePointer<Double>.allocate(capacity: dim)
+        defer { state.deallocate(); fState.deallocate() }
+        var samples: [FlowSample] = []
+        var k = nextSample
+        var prepared = false
+        while k < sampleTimes.count, sampleTimes[k] < end {
+            let ts = sampleTimes[k]
+            let s = (ts - step.t0) / step.H
+            if interpolating && sampler.interpolate(step, at: s, into: state) {
+                solution.diagnostics.interpolatedSamples += 1
+            } else {
+                if !prepared { locator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint) }
+                prepared = true
+                if !locator.advance(ts - step.t0, into: state) {
+                    guard active.usesJacobian else { return false }
+                    fallbackLocator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint)
+                    prepared = false
+                    guard fallbackLocator.advance(ts - step.t0, into: state) else { return false }
+                }
+                solution.diagnostics.resteppedSamples += 1
+            }
+            for i in field.slidingNeurons {
+                projectNeuron(i, onto: (0..<G).filter { field.states[i * G + $0] == .sliding }, state: state)
+            }
+            field.evaluate(state, fState)
+            samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: fState[P].squareRoot(), patternId: patterns.current,
+                                      theta: Array(UnsafeBufferPointer(start: state, count: P)), dissipated: state[P]))
+            k += 1
+        }
+        for sample in samples { record(sample) }
+        nextSample = k
+        return true
+    }
+
+    /// The grid samples before an event located at `end` by `locator` in the step from t0 (whose
+    /// start state and field are y0, f0): re-taken steps, as the location's.
+    func recordSamples(before end: Double, locatedBy locator: EventLocator, t0: Double, stepHint: Double) -> Bool {
+        let step = DenseSampler.Step(t0: t0, H: end - t0, y0: y0, f0: f0, y1: y, f1: f0)
+        return recordSamples(before: end, step: step, interpolating: false, locator: locator, stepHint: stepHint)
     }
 
     // MARK: Events
 
-    enum EventOutcome { case none, handled, failed(String) }
+    enum EventOutcome { case none, handled, failed(FlowFailure) }
 
     func handleEvent(flags: inout [EventDetector.Flag], t0: Double, t: inout Double, stepHint: Double) -> EventOutcome {
         let H = t - t0
@@ -487,7 +521,7 @@ private final class FlowIntegration {
             }
         }
         guard let tau = located else {
-            return .failed("re-stepping to locate an event failed near t = \(t0): \(String(cString: gsl_strerror(used.failureStatus)))")
+            return .failed(.reStepFailed(.eventLocation, t: t0, status: used.failureStatus))
         }
         t = t0 + tau
         y.update(from: used.best, count: dim)
@@ -502,34 +536,10 @@ private final class FlowIntegration {
             if v <= noise { pairs.append((e.neuron, e.group)) }
         }
         if pairs.isEmpty { pairs = functions.map { ($0.neuron, $0.group) } }
-        // Never loop: a state chosen for a pair at this instant and left again at once (the flow
-        // immediately went to the wrong side) is not chosen again at this instant. The state held
-        // before the instant stays allowed: after a tangential slide exit (α touching 0 or 1 and
-        // turning back) re-entering the slide is the right answer.
-        // "The same instant" means within rounding of t: decisions that fail at once may advance
-        // t by an ulp or two before the next one.
-        if !sameInstant(t, lastEventTime) {
-            chosenAtThisTime = [:]
-            zeroProgressEvents = 0
-        }
-        var excluded: [Int: Set<PairState>] = [:]
-        var repeated = Set<Int>()
-        for (i, g) in pairs {
-            let key = i * G + g
-            if let chosen = chosenAtThisTime[key] { repeated.insert(key); excluded[key] = chosen }
-            excluded[key, default: []].insert(field.states[key])
-        }
-        // Every state failed at once: the one-sided fields differ only at rounding level here (for
-        // example R_g → 0 near an interpolating minimum). Take the least inconsistent state, log it
-        // as a graze, and let the pair be for one step so that the next decision is made at a new
-        // time and state.
-        for (i, g) in pairs where excluded[i * G + g]!.count >= 3 {
-            excluded[i * G + g] = nil
-            ignoreForOneStep.insert(i * G + g)
-            zeroProgressEvents += 1
-        }
-        if zeroProgressEvents > 1000 {
-            return .failed("events do not advance time at t = \(t) (\(pairs.count) pairs at their surfaces keep switching)")
+        // The guards (EventGuard): states already chosen and left at this instant are excluded.
+        let decision = guardian.begin(at: t, pairs: pairs.map { $0.0 * G + $0.1 }, states: field.states)
+        if decision.stalled {
+            return .failed(.noProgress(t: t, pairs: pairs.count, unchanged: false))
         }
         // Every other pair of the neurons involved that lies on its surface is decided jointly
         // (points on a line that sliding pins a neuron to; SPEC §4, several surfaces at once).
@@ -540,24 +550,26 @@ private final class FlowIntegration {
                 }
             }
         }
-        let transitions = resolver.resolve(y, eventPairs: pairs, excluded: excluded, repeated: repeated)
-        for tr in transitions { chosenAtThisTime[tr.neuron * G + tr.group, default: []].insert(tr.to) }
+        let transitions = resolver.resolve(y, eventPairs: pairs, excluded: decision.excluded, repeated: decision.repeated)
+        guardian.chose(transitions.map { (key: $0.neuron * G + $0.group, state: $0.to) })
         if transitions.isEmpty {
-            // Nothing to change (no admissible continuation differs): never stall here; leave these
-            // pairs out of detection until a step starts later, so that time advances.
-            if !sameInstant(t, ignoreInstant) { ignoreAtInstant = [] }
-            ignoreInstant = t
-            for (i, g) in pairs { ignoreAtInstant.insert(i * G + g) }
-            zeroProgressEvents += 1
-            lastEventTime = t
-            if zeroProgressEvents > 1000 {
-                return .failed("events do not advance time at t = \(t) (\(pairs.count) pairs at their surfaces)")
+            // Nothing to change (no admissible continuation differs): never stall here; these
+            // pairs stay out of detection until a step starts later, so that time advances.
+            if guardian.unchanged(pairs.map { $0.0 * G + $0.1 }, at: t) {
+                return .failed(.noProgress(t: t, pairs: pairs.count, unchanged: true))
+            }
+            guard recordSamples(before: t, locatedBy: used, t0: t0, stepHint: stepHint) else {
+                return .failed(.reStepFailed(.samplesBeforeEvent, t: t, status: used.failureStatus))
             }
             refreshStartOfStep()
             return .handled
         }
+        guard recordSamples(before: t, locatedBy: used, t0: t0, stepHint: stepHint) else {
+            return .failed(.reStepFailed(.samplesBeforeEvent, t: t, status: used.failureStatus))
+        }
+        locateEscape(t0: t0, end: t, yEnd: y, rateEnd: nil, locator: used, stepHint: stepHint)
         apply(transitions, at: t, surfacePairs: pairs)
-        lastEventTime = t
+        guardian.decided(at: t)
         aimAtNextCrossing(flags: flags, t0: t0, after: t, handled: pairs)
         return .handled
     }
@@ -572,7 +584,7 @@ private final class FlowIntegration {
     func takeCrossingBatch(_ flags: [EventDetector.Flag], t0: Double, t: Double) -> BatchOutcome {
         yStepEnd.update(from: y, count: dim)
         let step = CrossingBatcher.Step(H: t - t0, y0: y0, f0: f0, y1: yStepEnd, f1: f1, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
-                                        atol: options.atol, rtol: options.rtol, curvatureHint: lastSpectralRadius)
+                                        atol: options.atol, rtol: options.rtol, curvatureHint: controller.lastSpectralRadius)
         // z1 and ż1 receive the end values last (the one-at-a-time locator does not read them).
         guard let crossings = batcher.take(step, flags: flags, yEnd: y, fEnd: fBatch, zEnd: z1, zdotEnd: zdot1,
                                            project: { self.projectSliding() }) else {
@@ -581,9 +593,9 @@ private final class FlowIntegration {
         }
         failedStepsBeforeReset += main.failedSteps
         main.reset()
-        if implicitFallback {
+        if controller.implicitFallback {
             switchStepper(to: policy.initial, at: t)
-            implicitFallback = false
+            controller.implicitFallback = false
         }
         f0.update(from: fBatch, count: dim)
         swap(&z0, &z1)
@@ -597,12 +609,12 @@ private final class FlowIntegration {
             let transition = PairTransition(neuron: c.neuron, group: c.group, from: c.from, to: c.to, kind: c.kind)
             updateHysteresis([transition], at: tc, loss: loss)
             logEvents([transition], at: tc, loss: loss)
-            closePattern(at: tc, changes: [(index: c.neuron * G + c.group, state: c.to)])
-            record(FlowSample(t: tc, loss: loss, gradNorm: c.fieldNorm2.squareRoot(), patternId: currentPattern,
+            recordInterval(patterns.close(at: tc, changes: [(index: c.neuron * G + c.group, state: c.to)]))
+            record(FlowSample(t: tc, loss: loss, gradNorm: c.fieldNorm2.squareRoot(), patternId: patterns.current,
                               theta: Array(c.state[0..<P]), dissipated: c.state[P]))
-            lastEventTime = tc
-            if let message = runawayDiagnosis(at: tc) {
-                fail(at: t, message, restore: false)
+            guardian.decided(at: tc)
+            if let failure = runawayDiagnosis(at: tc) {
+                fail(at: t, failure, restore: false)
                 return .stopped
             }
         }
@@ -650,78 +662,31 @@ private final class FlowIntegration {
         field.updateMode(changed.map { (index: $0.key, state: $0.value) })
         failedStepsBeforeReset += main.failedSteps
         main.reset()
-        if implicitFallback {
+        if controller.implicitFallback {
             switchStepper(to: policy.initial, at: t)
-            implicitFallback = false
+            controller.implicitFallback = false
         }
-        if policy.switches && active == StepperPolicy.stiffStepper {
-            switchStepper(to: explicitChoice, at: t)
-            if let last = lastExplicitStep { pendingStepSize = last }
+        if controller.isStiff {
+            switchStepper(to: controller.explicitChoice, at: t)
+            if let last = controller.lastExplicitStep { pendingStepSize = last }
         }
         logEvents(transitions, at: t, loss: loss)
-        if !transitions.isEmpty { closePattern(at: t, changes: changed.map { (index: $0.key, state: $0.value) }) }
+        if !transitions.isEmpty { recordInterval(patterns.close(at: t, changes: changed.map { (index: $0.key, state: $0.value) })) }
         refreshStartOfStep()
         record(t: t, loss: loss)
     }
 
-    /// Whether two times are the same instant of the event logic (within 1e-12 relative): decisions
-    /// that fail at once may advance t by an ulp or two.
-    func sameInstant(_ a: Double, _ b: Double) -> Bool {
-        abs(a - b) <= 1e-12 * max(1, abs(a))
-    }
-
     /// After an event at t: why the run must stop (chattering, or more events than flow.maxEvents), or nil.
-    func runawayDiagnosis(at t: Double) -> String? {
-        if let message = chatteringDiagnosis(at: t) { return message }
-        guard solution.diagnostics.eventsByKind.values.reduce(0, +) > options.maxEvents else { return nil }
-        return "more than \(options.maxEvents) events (flow.maxEvents): the run is chattering or needs a larger limit"
+    func runawayDiagnosis(at t: Double) -> FlowFailure? {
+        if let failure = guardian.chattering(at: t) { return failure }
+        guard solution.diagnostics.eventsByKind.total > options.maxEvents else { return nil }
+        return .eventLimit(options.maxEvents)
     }
 
-    /// Chattering guard: 2000 events within a time span below 1e-3·max(1, t) mean the event
-    /// logic is not resolving the geometry (the one known case: a neuron pinned to a hyperplane
-    /// through more data points than its dimension, as in a d ≥ 3 grid, where the Filippov
-    /// combination over dependent surfaces is not found). Stop with a diagnosis instead of
-    /// crawling.
-    func chatteringDiagnosis(at t: Double) -> String? {
-        recentEventTimes.append(t)
-        if recentEventTimes.count > 2000 { recentEventTimes.removeFirst(recentEventTimes.count - 2000) }
-        guard recentEventTimes.count == 2000, t - recentEventTimes[0] < 1e-3 * max(1, abs(t)) else { return nil }
-        let last = recentEvents
-        let neurons = Dictionary(grouping: last, by: \.neuron).max { $0.value.count < $1.value.count }
-        let surfaces = Set(neurons?.value.map(\.point) ?? []).count
-        return "chattering at t = \(t): 2000 events within \(t - recentEventTimes[0]) time units, mostly neuron \(neurons?.key ?? -1) "
-            + "on \(surfaces) surfaces at once (degenerate geometry: its hyperplane passes through more data points than "
-            + "this version resolves)"
-    }
-
-    /// Anti-Zeno hysteresis. Near an interpolating minimum a sliding pair's α can sit at 0 or 1
-    /// within its rounding level while second-order effects decide the side: the pair then leaves
-    /// the surface and returns almost at once, over and over. The same happens at a stationary
-    /// state whose sliding pair has α = 1 (or 0) exactly: the one-sided field there equals the
-    /// sliding one, nothing moves, and rounding alone takes the pair off and back on, slowly. When
-    /// a pair re-enters sliding after an excursion shorter than 1% of the slide before it, or one
-    /// over which the loss did not change beyond rounding, its α band is widened 4× (at most to
-    /// 0.25); any other excursion or a crossing resets it. Every exit and entry is still logged.
+    /// The slide hysteresis (`SlideHysteresis`) for transitions at t, where the loss is `loss`.
     func updateHysteresis(_ transitions: [PairTransition], at t: Double, loss: Double) {
-        for tr in transitions {
-            let key = tr.neuron * G + tr.group
-            switch (tr.from, tr.to) {
-            case (.sliding, _):
-                slideEndTime[key] = t
-                slideEndLoss[key] = loss
-                lastSlideDuration[key] = t - (slideStartTime[key] ?? t)
-            case (_, .sliding):
-                let idle = slideEndLoss[key].map { abs($0 - loss) <= 64 * Double.ulpOfOne * max(abs(loss), abs($0)) } ?? false
-                if let end = slideEndTime[key], let duration = lastSlideDuration[key], t - end < 0.01 * duration || idle {
-                    field.alphaBandFactor[key] = min(field.alphaBandFactor[key] * 4, 1e12)
-                } else {
-                    field.alphaBandFactor[key] = 1
-                }
-                slideStartTime[key] = t
-            default:
-                field.alphaBandFactor[key] = 1
-            }
-        }
+        hysteresis.update(transitions.map { (key: $0.neuron * G + $0.group, from: $0.from, to: $0.to) }, at: t, loss: loss,
+                          bandFactors: &field.alphaBandFactor)
     }
 
     /// Records transitions as events: one count and one row per pair (a group of duplicate points
@@ -729,16 +694,18 @@ private final class FlowIntegration {
     func logEvents(_ transitions: [PairTransition], at t: Double, loss: Double) {
         // The row names the group's first point (duplicates share its state in patterns.csv).
         for tr in transitions {
-            solution.diagnostics.eventsByKind[tr.kind.rawValue, default: 0] += 1
+            solution.diagnostics.eventsByKind[tr.kind] += 1
             let event = FlowEvent(t: t, neuron: tr.neuron, point: field.pointsOfGroup[tr.group][0], kind: tr.kind, state: tr.to, loss: loss)
             if let recorder = hooks.recorder { recorder.record(event) } else { solution.events.append(event) }
             solution.eventCount += 1
-            recentEvents.append(event)
+            guardian.logged(event)
         }
     }
 
-    /// Moves (w_i, b_i) to the nearest point on the surfaces of the given groups (exact: z is linear).
-    func projectNeuron(_ i: Int, onto groups: [Int]) {
+    /// Moves (w_i, b_i) of `state` (the current state y by default) to the nearest point on the
+    /// surfaces of the given groups (exact: z is linear).
+    func projectNeuron(_ i: Int, onto groups: [Int], state: UnsafeMutablePointer<Double>? = nil) {
+        let y = state ?? self.y
         guard !groups.isEmpty else { return }
         let d = field.d
         let set: SurfaceSet
@@ -787,9 +754,9 @@ private final class FlowIntegration {
             for (i, groups) in byNeuron { projectNeuron(i, onto: groups) }
             field.setMode(newStates)
             logEvents(transitions, at: 0, loss: field.loss(y))
-            lastEventTime = 0
+            guardian.decided(at: 0)
         }
-        openFirstInterval(at: 0)
+        patterns.openFirst(field.states, at: 0)
     }
 
     func refreshStartOfStep() {
@@ -799,70 +766,10 @@ private final class FlowIntegration {
 
     // MARK: Bookkeeping
 
-    func patternId(_ key: PatternKey) -> Int {
-        if let id = patternIds[key] { return id }
-        let id = nextPatternId
-        nextPatternId += 1
-        patternIds[key] = id
-        return id
-    }
-
-    /// Opens the first interval (at t = 0 or at a checkpoint) from the field's states: its changes
-    /// from all off, its counts and key, by one O(n·G) pass.
-    func openFirstInterval(at t: Double) {
-        currentStates = field.states
-        currentKey = PatternKey(currentStates)
-        currentPattern = patternId(currentKey)
-        openingChanges = currentStates.indices.filter { currentStates[$0] != .off }
-        currentActive = [Int](repeating: 0, count: n)
-        currentSliding = [Int](repeating: 0, count: n)
-        for k in openingChanges { count(k, currentStates[k], by: 1) }
-        patternStart = t
-    }
-
-    /// Closes the current interval at t and opens the next, which differs from it in `changes`
-    /// (group-pair index and new state): O(changes + n).
-    func closePattern(at t: Double, changes: [(index: Int, state: PairState)]) {
-        appendInterval(from: patternStart, to: t)
-        openingChanges = []
-        for (k, state) in changes where state != currentStates[k] {
-            currentKey.replace(k, currentStates[k], state)
-            count(k, currentStates[k], by: -1)
-            count(k, state, by: 1)
-            currentStates[k] = state
-            openingChanges.append(k)
-        }
-        currentPattern = patternId(currentKey)
-        patternStart = t
-    }
-
-    /// Adds `by` times the group size of pair k to its neuron's active or sliding count.
-    private func count(_ k: Int, _ state: PairState, by sign: Int) {
-        let size = field.pointsOfGroup[k % G].count
-        switch state {
-        case .on: currentActive[k / G] += sign * size
-        case .sliding: currentSliding[k / G] += sign * size
-        case .off: break
-        }
-    }
-
-    /// Appends the current interval: its changes against the previous one (per point) and its
-    /// per-neuron counts.
-    func appendInterval(from: Double, to: Double) {
-        let interval = openInterval(from: from, to: to)
+    /// Records a closed pattern interval.
+    func recordInterval(_ interval: PatternInterval) {
         if let recorder = hooks.recorder { recorder.record(interval) } else { solution.patterns.append(interval) }
         solution.patternIntervalCount += 1
-    }
-
-    /// The current interval, closed at `to`.
-    func openInterval(from: Double, to: Double) -> PatternInterval {
-        var changes: [PatternChange] = []
-        for k in openingChanges {
-            for j in field.pointsOfGroup[k % G] { changes.append(PatternChange(neuron: k / G, point: j, state: currentStates[k])) }
-        }
-        changes.sort { ($0.neuron, $0.point) < ($1.neuron, $1.point) }
-        return PatternInterval(patternId: currentPattern, tStart: from, tEnd: to, changes: changes,
-                               activeCounts: currentActive, slidingCounts: currentSliding, width: n, pointCount: m)
     }
 
     /// Escape from the initial plateau (SPEC §7): L(0) − D(t*) = (1 − δ) L(0), D = ∫|θ'|², located
@@ -879,6 +786,34 @@ private final class FlowIntegration {
         }
         escapeTime = Self.hermiteCrossing(from: last.t, to: now.t, values: (last.dissipated, now.dissipated),
                                           rates: (last.rate, now.rate), level: escapeLevel)
+    }
+
+    /// The escape time inside an accepted step [t0, end] of one mode (start y0, f0; end state `yEnd`
+    /// and its rate of dissipation |f|², if known) when D crosses δ·L(0) in it: Newton on
+    /// D(t) − δ·L(0) with D' = |f|², each iterate the step re-taken from its start (`locator`),
+    /// from the cubic Hermite interpolant's crossing (the linear one without the end rate), to
+    /// the step control's tolerance on D. (The check at step starts, `checkEscape`, remains for
+    /// steps that cross several modes, as batched ones do.)
+    func locateEscape(t0: Double, end: Double, yEnd: UnsafePointer<Double>, rateEnd: Double?, locator: EventLocator,
+                      stepHint: Double) {
+        guard escapeTime == nil, y0[P] < escapeLevel, yEnd[P] >= escapeLevel, end > t0 else { return }
+        let H = end - t0
+        var tau = rateEnd.map {
+            Self.hermiteCrossing(from: 0, to: H, values: (y0[P], yEnd[P]), rates: (f0[P], $0), level: escapeLevel)
+        } ?? H * (escapeLevel - y0[P]) / (yEnd[P] - y0[P])
+        let probe = UnsafeMutablePointer<Double>.allocate(capacity: dim)
+        let fProbe = UnsafeMutablePointer<Double>.allocate(capacity: dim)
+        defer { probe.deallocate(); fProbe.deallocate() }
+        locator.prepareForProbe(t0: t0, y0: y0, f0: f0, stepHint: stepHint)
+        for _ in 0..<8 {
+            guard locator.advance(tau, into: probe), field.evaluate(probe, fProbe), fProbe[P] > 0 else { break }
+            let residual = probe[P] - escapeLevel
+            if abs(residual) <= options.atol + options.rtol * escapeLevel { break }
+            let next = tau - residual / fProbe[P]
+            guard next > 0, next <= H else { break }
+            tau = next
+        }
+        escapeTime = t0 + tau
     }
 
     /// Where the cubic Hermite interpolant of a non-decreasing quantity over [t0, t1] (values and
@@ -909,7 +844,7 @@ private final class FlowIntegration {
 
     func record(t: Double, loss: Double? = nil) {
         let theta = Array(UnsafeBufferPointer(start: y, count: P))
-        record(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: f0[P].squareRoot(), patternId: currentPattern,
+        record(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: f0[P].squareRoot(), patternId: patterns.current,
                           theta: theta, dissipated: y[P]))
     }
 
@@ -926,11 +861,14 @@ private final class FlowIntegration {
     /// Stops the run as failed at time t; `restore`: the last good state is the start of the
     /// failed step (y0), otherwise the current state.
     /// A failure of the field's linear algebra (`ModeField.numericalFailure`) is the diagnosis
-    /// whatever the symptom it caused.
-    func fail(at t: Double, _ message: String, restore: Bool = true) {
+    /// whatever the symptom it caused (and the only one when `failure` is nil).
+    func fail(at t: Double, _ failure: FlowFailure?, restore: Bool = true) {
         if restore { y.update(from: y0, count: dim) }
+        let reason = field.numericalFailure.map { FlowFailure.linearAlgebra(t: t, error: $0) } ?? failure
+        precondition(reason != nil, "a failure without a reason")
         solution.status = .failed
-        solution.message = field.numericalFailure.map { "linear algebra of the sliding surfaces failed near t = \(t): \($0)" } ?? message
+        solution.failure = reason
+        solution.message = reason?.message
         field.evaluate(y, f0)
         if solution.last?.t != t { record(t: t) }
     }
@@ -944,19 +882,23 @@ private final class FlowIntegration {
     }
 
     func finish(at t: Double) {
-        appendInterval(from: patternStart, to: t)
+        recordInterval(patterns.interval(to: t))
         solution = concluded(solution, at: t)
     }
 
     /// A periodic checkpoint for the recorder (`FlowRecorder.checkpoint`): the run as it would be
-    /// if it were interrupted now, at t, where the last sample was recorded. Nothing is changed.
+    /// if it had been interrupted at its last sample. Nothing is changed. With step ends at the
+    /// sample times that is a step end; with dense output the last sample may lie inside the
+    /// steps since, always in the current pattern interval (every event records a sample), so the
+    /// run continues exactly from there on a resume.
     func offerCheckpoint(at t: Double) {
-        guard let recorder = hooks.recorder, recorder.wantsCheckpoint, solution.last?.t == t else { return }
+        guard let recorder = hooks.recorder, recorder.wantsCheckpoint, let last = solution.last?.t,
+              last == t || (options.sampleOutput == .dense && last >= patterns.start) else { return }
         var snapshot = solution
         snapshot.status = .interrupted
-        snapshot.message = "stopped after its checkpoint at t = \(t) (the process was killed; resumed from there)"
+        snapshot.message = "stopped after its checkpoint at t = \(last) (the process was killed; resumed from there)"
         snapshot.patternIntervalCount += 1
-        recorder.checkpoint(concluded(snapshot, at: t), openInterval: openInterval(from: patternStart, to: t))
+        recorder.checkpoint(concluded(snapshot, at: last), openInterval: patterns.interval(to: last))
     }
 
     /// `s` with the diagnostics, message and final pattern of a run ending at t (its last
@@ -967,12 +909,12 @@ private final class FlowIntegration {
         diag.rhsEvaluations = field.rhsEvaluations
         diag.jacobianEvaluations = field.jacobianEvaluations
         diag.rejectedSteps = failedStepsBeforeReset + main.failedSteps
-        diag.stepperSteps = Dictionary(uniqueKeysWithValues: stepperSteps.map { ($0.key.rawValue, $0.value) })
-        diag.stepperSeconds = Dictionary(uniqueKeysWithValues: stepperSeconds.map { ($0.key.rawValue, $0.value) })
-        diag.stepperSwitches = stepperSwitches
+        diag.stepperSteps = Dictionary(uniqueKeysWithValues: controller.steps.map { ($0.key.rawValue, $0.value) })
+        diag.stepperSeconds = Dictionary(uniqueKeysWithValues: controller.seconds.map { ($0.key.rawValue, $0.value) })
+        diag.stepperSwitches = controller.switches
         diag.zeroLossTime = roundingFloorTime
         diag.stationaryTime = stationaryTime
-        diag.escapeTime = escapeTime
+        diag.escapeTime = escapeTime.flatMap { $0 <= t ? $0 : nil }
         if let tz = roundingFloorTime, solution.status == .completed {
             solution.message = "the loss reached zero to working precision at t = \(tz) (every residual within its rounding level); the state is held from there to T"
         }
@@ -989,10 +931,8 @@ private final class FlowIntegration {
         let l0 = diag.initialLoss
         diag.dissipationDefect = l0 > 0 ? abs(l0 - diag.finalLoss - diag.dissipated) / l0 : abs(diag.finalLoss + diag.dissipated)
         solution.diagnostics = diag
-        solution.distinctPatternCount = patternIds.count
-        var endPattern = [PairState](repeating: .off, count: n * m)
-        for i in 0..<n { for g in 0..<G { for j in field.pointsOfGroup[g] { endPattern[i * m + j] = currentStates[i * G + g] } } }
-        solution.finalPattern = endPattern
+        solution.distinctPatternCount = patterns.distinctCount
+        solution.finalPattern = patterns.pointPattern
         return solution
     }
 }
@@ -1001,8 +941,8 @@ private final class FlowIntegration {
 /// to its rounding level (`ModeField.fieldRoundingRatio`) stays below `threshold` at every step
 /// end, and the loss within `lossRounding` relative of its value, while t at least doubles (from
 /// `since` to 2·`since`, and over at least `minimumChecks` step ends). The ratio's bound is worst
-/// case (measured: stationary noise at 0.001–0.01 of it on `sine`; 0.5 at most), so a threshold
-/// of 1/4 leaves the field a factor of ~100 above its actual noise at most, and the doubling asks
+/// case (the noise of a stationary state lies well below it, docs/engine-measurements.md), so a
+/// threshold of 1/4 leaves the field a factor of ~100 above its actual noise at most, and the doubling asks
 /// that it stay so while the flow's own time scale passes. A slow escape (a saddle) changes the
 /// loss or lifts the field over the window and resets the test.
 struct StationaryHold {

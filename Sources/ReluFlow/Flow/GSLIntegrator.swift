@@ -1,14 +1,20 @@
 @preconcurrency import CGSL
 
-/// C entry points GSL calls; `params` is the unretained `ModeField`.
+/// The system GSL's callbacks reach through `params` (a box: one class type for the unmanaged pointer).
+private final class SystemBox {
+    let system: any ModeLockedSystem
+    init(_ system: any ModeLockedSystem) { self.system = system }
+}
+
+/// C entry points GSL calls; `params` is the unretained `SystemBox`.
 private func fieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: UnsafeMutablePointer<Double>?, _ params: UnsafeMutableRawPointer?) -> Int32 {
-    let field = Unmanaged<ModeField>.fromOpaque(params!).takeUnretainedValue()
+    let field = Unmanaged<SystemBox>.fromOpaque(params!).takeUnretainedValue().system
     return field.evaluate(y!, f!) ? Int32(GSL_SUCCESS) : Int32(GSL_EBADFUNC)
 }
 
 private func fieldJacobian(_ t: Double, _ y: UnsafePointer<Double>?, _ dfdy: UnsafeMutablePointer<Double>?,
                            _ dfdt: UnsafeMutablePointer<Double>?, _ params: UnsafeMutableRawPointer?) -> Int32 {
-    let field = Unmanaged<ModeField>.fromOpaque(params!).takeUnretainedValue()
+    let field = Unmanaged<SystemBox>.fromOpaque(params!).takeUnretainedValue().system
     let dim = field.dimension
     let scratch = UnsafeMutablePointer<Double>.allocate(capacity: dim)
     defer { scratch.deallocate() }
@@ -18,12 +24,12 @@ private func fieldJacobian(_ t: Double, _ y: UnsafePointer<Double>?, _ dfdy: Uns
     return Int32(GSL_SUCCESS)
 }
 
-/// One GSL `odeiv2` driver (stepper + standard control + evolve) over a `ModeField`.
-/// The field must outlive the integrator; the system struct lives at a stable address because
-/// GSL keeps a pointer to it.
+/// One GSL `odeiv2` driver (stepper + standard control + evolve) over a `ModeLockedSystem`.
+/// The system struct lives at a stable address because GSL keeps a pointer to it.
 final class GSLIntegrator {
     let stepper: Stepper
-    let field: ModeField
+    let field: any ModeLockedSystem
+    private let box: SystemBox
     private let system: UnsafeMutablePointer<gsl_odeiv2_system>
     let driver: UnsafeMutablePointer<gsl_odeiv2_driver>
     private let yerr: UnsafeMutablePointer<Double>
@@ -31,14 +37,15 @@ final class GSLIntegrator {
     /// stepping from a half-reset driver, so that the solver's failure paths report it.
     private var resetStatus = Int32(GSL_SUCCESS)
 
-    init(field: ModeField, stepper: Stepper, rtol: Double, atol: Double, hstart: Double) {
+    init(field: any ModeLockedSystem, stepper: Stepper, rtol: Double, atol: Double, hstart: Double) {
         GSLRuntime.prepare()
         self.stepper = stepper.resolved
         self.field = field
+        box = SystemBox(field)
         system = .allocate(capacity: 1)
         system.initialize(to: gsl_odeiv2_system(
             function: fieldFunction, jacobian: fieldJacobian, dimension: field.dimension,
-            params: Unmanaged.passUnretained(field).toOpaque()))
+            params: Unmanaged.passUnretained(box).toOpaque()))
         guard let d = gsl_odeiv2_driver_alloc_y_new(system, stepper.gslType, hstart, atol, rtol) else {
             fatalError("gsl_odeiv2_driver_alloc_y_new failed")
         }
@@ -79,4 +86,9 @@ final class GSLIntegrator {
     }
 
     var failedSteps: Int { Int(driver.pointee.e.pointee.failed_steps) }
+}
+
+extension GSLRuntime {
+    /// GSL's description of a status code (`gsl_strerror`).
+    static func describe(_ status: Int32) -> String { String(cString: gsl_strerror(status)) }
 }

@@ -17,6 +17,19 @@ import CFieldKernels
 /// `α_g = λ_g / (−(c_i/m) R_g)`, which is reported in `alpha` and monitored for exits.
 /// Because every stage derivative is tangent to the surfaces, z on them stays constant
 /// through a Runge–Kutta step (up to rounding).
+/// The mode-locked field at one state as the event decisions read it (SPEC §4): the residuals
+/// R_g = μ_g N_g − Y_g, their rounding levels δR_g, the velocity noise built from them
+/// (`ModeField.velocityNoise`) and the sliding α's (NaN for pairs not sliding, n×G). A value: it
+/// stays valid whatever is evaluated next (`ModeField.evaluation(at:into:)`).
+struct FieldEvaluation {
+    let R: [Double]
+    let residualNoise: [Double]
+    let velocityNoise: Double
+    let alpha: [Double]
+
+    static let none = FieldEvaluation(R: [], residualNoise: [], velocityNoise: 0, alpha: [])
+}
+
 final class ModeField {
     let network: ShallowNetwork
     let n: Int, d: Int, G: Int, m: Int
@@ -186,9 +199,14 @@ final class ModeField {
 
     // MARK: Mode
 
+    /// How many times the mode was set or changed (`setMode`, `updateMode`): a value that tells
+    /// whether quantities computed in one mode still apply.
+    private(set) var modeChanges = 0
+
     /// Installs a new activation pattern (n×G states).
     func setMode(_ newStates: [PairState]) {
         precondition(newStates.count == n * G)
+        modeChanges += 1
         pendingDependentAlphas.removeAll()   // every α is reset below
         states = newStates
         lastIsValid = false
@@ -217,6 +235,7 @@ final class ModeField {
     /// changed states.
     func updateMode(_ changes: [(index: Int, state: PairState)]) {
         guard !changes.isEmpty else { return }
+        modeChanges += 1
         if !pendingDependentAlphas.isEmpty { settleDependentAlphas() }   // with the surfaces they were computed on
         lastIsValid = false
         var neurons = Set<Int>()
@@ -242,17 +261,22 @@ final class ModeField {
     /// `f = [−∇L (mode-locked, Filippov on sliding pairs), |−∇L|²]`. Also fills N, R and alpha.
     /// Returns false when the result is not finite, or after a failure of the field's linear
     /// algebra (`numericalFailure`).
+    /// Every call counts as one RHS evaluation (`rhsEvaluations`), whoever makes it.
     @discardableResult
     func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         rhsEvaluations += 1
+        return computeField(y, f)
+    }
+
+    /// The work of `evaluate`, uncounted: for the Jacobian, which counts itself.
+    private func computeField(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         pendingDependentAlphas.removeAll(keepingCapacity: true)   // this evaluation writes every α
         let wOff = 0, bOff = n * d, cOff = n * d + n
         let c0 = network.outputBias ? y[2 * n + n * d] : 0
         // Four groups at a time (SIMD4 lanes over g), the tail of G % 4 groups scalar; the
         // transposed points xgT (d×G) make the lanes contiguous. z is recomputed in pass 2 rather
-        // than stored: with d ≤ 2 that costs less than the memory traffic of an n×G buffer
-        // (measured at n = 64, m = 2 500, d = 2: a run to T = 3 took 25.0 s instead of 30.8 s,
-        // with bitwise equal results).
+        // than stored: with d ≤ 2 that costs less than the memory traffic of an n×G buffer, with
+        // bitwise equal results.
         let G4 = G & ~3
         let x0 = xgT, x1 = xgT + (d > 1 ? G : 0), x2 = xgT + (d > 2 ? 2 * G : 0), x3 = xgT + (d > 3 ? 3 * G : 0)
         for g in 0..<G { N[g] = c0 }
@@ -418,8 +442,7 @@ final class ModeField {
     /// the rows of sliding neurons projected like their velocities, and the quadrature row
     /// `∂|f|²/∂θ = 2 fᵀ ∂f/∂θ`. `dfdy` is row-major dim×dim; `f` receives the field.
     func jacobian(_ y: UnsafePointer<Double>, _ dfdy: UnsafeMutablePointer<Double>, _ f: UnsafeMutablePointer<Double>) {
-        evaluate(y, f)
-        rhsEvaluations -= 1
+        _ = computeField(y, f)
         jacobianEvaluations += 1
         let dim = dimension
         if jacobianRows == nil {
@@ -605,11 +628,15 @@ final class ModeField {
     /// |v⁻ − v⁺| = (|c_i|/m) |R_g| |x̃_g|², so δα = velocityNoise / (|R_g| |x̃_g|²) + |α| δR_g / |R_g|.
     /// Near an interpolating minimum α loses its digits; exits and entries compare against this.
     func alphaNoise(_ i: Int, _ g: Int, alpha a: Double? = nil, velocityNoise vn: Double? = nil) -> Double {
-        let r = abs(R[g])
+        alphaNoise(g, alpha: a ?? alpha[i * G + g], velocityNoise: vn ?? velocityNoise(), residual: R[g], residualNoise: residualNoise(g))
+    }
+
+    /// `alphaNoise` from the values it is built of (the residual R_g and its rounding level).
+    func alphaNoise(_ g: Int, alpha value: Double, velocityNoise vn: Double, residual: Double, residualNoise: Double) -> Double {
+        let r = abs(residual)
         guard r > 0 else { return .infinity }
         let xn = normalNorm(g)
-        let value = a ?? alpha[i * G + g]
-        return (vn ?? velocityNoise()) / (r * xn * xn) + (value.isFinite ? abs(value) : 0) * residualNoise(g) / r
+        return vn / (r * xn * xn) + (value.isFinite ? abs(value) : 0) * residualNoise / r
     }
 
     /// Half-width of the band around [0, 1] inside which α of pair (i, g) counts as admissible:
@@ -617,9 +644,27 @@ final class ModeField {
     /// rounding band itself exceeds 0.5, α carries no digit and no side can be told from it: the
     /// band is infinite (a slide does not end on noise; the sliding motion is the projected field).
     func alphaSlack(_ i: Int, _ g: Int, alpha a: Double? = nil, velocityNoise vn: Double? = nil) -> Double {
-        let base = max(EventFunction.alphaSlack, EventFunction.noiseMargin * alphaNoise(i, g, alpha: a, velocityNoise: vn))
+        alphaSlack(i, g, noise: alphaNoise(i, g, alpha: a, velocityNoise: vn))
+    }
+
+    /// `alphaSlack` of pair (i, g) from an evaluation (its residual and rounding level of R_g).
+    func alphaSlack(_ i: Int, _ g: Int, alpha a: Double, velocityNoise vn: Double, in e: FieldEvaluation) -> Double {
+        alphaSlack(i, g, noise: alphaNoise(g, alpha: a, velocityNoise: vn, residual: e.R[g], residualNoise: e.residualNoise[g]))
+    }
+
+    private func alphaSlack(_ i: Int, _ g: Int, noise: Double) -> Double {
+        let base = max(EventFunction.alphaSlack, EventFunction.noiseMargin * noise)
         if base > 0.5 { return .infinity }
         return min(base * alphaBandFactor[i * G + g], max(base, 0.25))
+    }
+
+    /// Evaluates the field at y into f (one RHS evaluation) and returns what the event decisions
+    /// read of it (`FieldEvaluation`), as a value.
+    func evaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> FieldEvaluation {
+        evaluate(y, f)
+        prepareRoundingScales(y)
+        return FieldEvaluation(R: Array(UnsafeBufferPointer(start: R, count: G)), residualNoise: (0..<G).map(residualNoise),
+                               velocityNoise: velocityNoise(), alpha: Array(UnsafeBufferPointer(start: alpha, count: n * G)))
     }
 
     // MARK: Surfaces

@@ -17,18 +17,15 @@ import Foundation
 ///   stepper is then rkck (Cash–Karp 4(5), 6 stages) instead of rk8pd (13 stages). Dense means that
 ///   the moving average (weight 1/8) of "this explicit step ended at an event or had its crossings
 ///   batched" exceeds 1/2 (batches too hold the step short, where rkck's cheaper steps pay); rk8pd
-///   returns when it falls below 1/5. Measured on m = 2 500, n = 128, d = 2 to t = 0.1: rkck needs
-///   half rk8pd's field evaluations for the same events; on `sine`'s long smooth phase rk8pd's
-///   steps are several times longer;
+///   returns when it falls below 1/5 (with steps held short, rkck's cheaper stages pay; in long
+///   smooth phases rk8pd's steps are several times longer);
 /// - a BDF step costs more than an explicit one, much more with many parameters: msbdf factors
 ///   the (P+1)×(P+1) iteration matrix (≈ ⅔(P+1)³ operations; GSL's LU), against the explicit
 ///   method's stages of ≈ n·m·(2d + 6) each. When a BDF segment ends (at the next event), its mean
 ///   step over the explicit step it replaced is kept; when the cost ratio (`stiffStepCostRatio`)
 ///   is at least `dearStiffStep` and that gain is below it, stability-limited checks do not
 ///   switch, except every `retryAfterDeclines`-th, which tries again (the flow may have grown
-///   stiffer). Measured on
-///   d = 8, m = 200, n = 40 (P = 401) to t = 10: msbdf took 17 of 20 s at ≈ 6 ms a step, rk8pd alone
-///   the whole run in 3 s. The rule counts operations, not seconds, so runs stay reproducible.
+///   stiffer). The rule counts operations, not seconds, so runs stay reproducible.
 struct StepperPolicy {
     let requested: Stepper
     static let explicitStepper = Stepper.rk8pd
@@ -42,8 +39,8 @@ struct StepperPolicy {
     /// interval reaches about −6; near it the step is set by stability, not accuracy).
     var stiffnessRatio = 2.5
     /// msbdf runs with rtol and atol times this factor: a BDF method's global error at a given
-    /// local tolerance is larger than an 8th-order explicit method's (measured on `sine`: event
-    /// times 1e-5 off at the same rtol, 1e-8 with the factor), and its steps stay cheap.
+    /// local tolerance is larger than an 8th-order explicit method's, and with the factor its
+    /// event times match rk8pd's to the engine's accuracy while its steps stay cheap.
     static let stiffToleranceFactor = 0.01
 
     /// h·ρ at which a stepper counts as stability-limited: rk8pd's real stability interval reaches
@@ -112,5 +109,113 @@ extension ModeField {
             for p in 0..<P { v[p] /= norm }
         }
         return estimate
+    }
+}
+
+/// The stepper in use and the state of the `auto` rule (`StepperPolicy`): the event density that
+/// chooses rk8pd or rkck, the stiffness checks, the BDF segments and whether the last one paid.
+/// It decides; the driver switches its integrators (`FlowIntegration.switchStepper`) and reports
+/// the steps back.
+struct StepperController {
+    let policy: StepperPolicy
+    /// The stepper that takes the next step.
+    private(set) var active: Stepper
+    /// The explicit stepper of the `auto` rule (rk8pd, or rkck while events are dense).
+    private(set) var explicitChoice = StepperPolicy.explicitStepper
+    /// Moving average of whether an explicit step ended at an event.
+    private(set) var eventDensity = 0.0
+    private var explicitStepsSinceCheck = 0
+    /// The BDF segment in progress: where it began, msbdf's step count then, the discarded steps
+    /// then, and the explicit step size it replaced.
+    private var stiffSegment: (t: Double, steps: Int, discarded: Int, explicitStep: Double)? = nil
+    /// msbdf steps taken and then discarded because an event lay inside them (re-taken explicitly).
+    private(set) var stiffStepsDiscarded = 0
+    /// Mean BDF step over the explicit step it replaced, in the last BDF segment (nil before one).
+    private(set) var stiffStepGain: Double? = nil
+    /// Stiff checks declined since, because the last BDF segment did not pay.
+    private var declinedStiffChecks = 0
+    /// An implicit stepper chosen by name failed a step: rk8pd runs until the next event.
+    var implicitFallback = false
+    /// The last accepted explicit step size.
+    private(set) var lastExplicitStep: Double? = nil
+    /// The last spectral radius estimate (a lower bound on |J|, also used by crossing batches).
+    private(set) var lastSpectralRadius = 0.0
+    /// GSL steps attempted and their wall seconds per stepper, and the switches.
+    private(set) var steps: [Stepper: Int] = [:]
+    private(set) var seconds: [Stepper: Double] = [:]
+    private(set) var switches = 0
+
+    init(policy: StepperPolicy) {
+        self.policy = policy
+        active = policy.initial
+    }
+
+    /// Whether the `auto` rule runs its stiff stepper now.
+    var isStiff: Bool { policy.switches && active == StepperPolicy.stiffStepper }
+
+    /// A GSL step of the active stepper was attempted, taking `seconds`.
+    mutating func attempted(seconds s: Double) {
+        seconds[active, default: 0] += s
+        steps[active, default: 0] += 1
+    }
+
+    /// A step of size h was accepted.
+    mutating func accepted(stepSize h: Double) {
+        if active != StepperPolicy.stiffStepper { lastExplicitStep = h }
+    }
+
+    /// A BDF step was discarded because an event lay inside it.
+    mutating func discardedStiffStep() { stiffStepsDiscarded += 1 }
+
+    /// Makes `stepper` active at t (ending a BDF segment: its gain is kept); false when it already is.
+    mutating func switchTo(_ stepper: Stepper, at t: Double) -> Bool {
+        guard stepper != active else { return false }
+        if active == StepperPolicy.stiffStepper, let segment = stiffSegment {
+            let taken = (steps[active] ?? 0) - segment.steps - (stiffStepsDiscarded - segment.discarded)
+            if taken > 0 && t > segment.t { stiffStepGain = (t - segment.t) / Double(taken) / segment.explicitStep }
+            stiffSegment = nil
+        }
+        active = stepper
+        switches += 1
+        explicitStepsSinceCheck = 0
+        return true
+    }
+
+    /// After an accepted explicit step: the event-density part of the rule; the explicit stepper
+    /// to switch to, if it changes.
+    mutating func explicitStepEnded(atEvent: Bool) -> Stepper? {
+        guard policy.switches, active != StepperPolicy.stiffStepper else { return nil }
+        eventDensity += StepperPolicy.densityWeight * ((atEvent ? 1 : 0) - eventDensity)
+        let choice = policy.explicitStepper(eventDensity: eventDensity, current: explicitChoice)
+        guard choice != explicitChoice else { return nil }
+        explicitChoice = choice
+        return choice
+    }
+
+    /// After an accepted explicit step of size h: every `checkInterval` steps, whether it is
+    /// stability-limited (h·ρ ≥ `stiffnessRatio`, ρ from `spectralRadius`) and the BDF stepper
+    /// pays for its dearer steps (`costRatio` against the last segment's gain, retried after
+    /// `retryAfterDeclines` declines). True: switch to the stiff stepper and `beginStiffSegment`.
+    mutating func stiffnessCheck(stepSize h: Double, spectralRadius: () -> Double, costRatio: (Stepper) -> Double) -> Bool {
+        guard policy.switches, active == explicitChoice else { return false }
+        explicitStepsSinceCheck += 1
+        guard explicitStepsSinceCheck >= policy.checkInterval else { return false }
+        explicitStepsSinceCheck = 0
+        let rho = spectralRadius()
+        lastSpectralRadius = rho
+        guard h * rho >= policy.stiffnessRatio(active) else { return false }
+        let ratio = costRatio(active)
+        if ratio >= StepperPolicy.dearStiffStep, let gain = stiffStepGain, gain < ratio,
+           declinedStiffChecks < StepperPolicy.retryAfterDeclines {
+            declinedStiffChecks += 1
+            return false
+        }
+        declinedStiffChecks = 0
+        return true
+    }
+
+    /// A BDF segment begins at t (after the switch), replacing explicit steps of size h.
+    mutating func beginStiffSegment(at t: Double, explicitStep h: Double) {
+        stiffSegment = (t: t, steps: steps[StepperPolicy.stiffStepper] ?? 0, discarded: stiffStepsDiscarded, explicitStep: h)
     }
 }

@@ -20,7 +20,7 @@ public struct InputError: Error, CustomStringConvertible, Equatable {
 /// or input it cannot use): its result would be wrong, so the computation stops with this
 /// diagnosis instead of printing a number. The command line turns it into exit status 1
 /// (`reluflow: numerical failure: …`); in the flow engine it fails the run with this message.
-public struct NumericalError: Error, CustomStringConvertible, Equatable {
+public struct NumericalError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The routine, e.g. `LAPACK dgelsd` or `GSL gsl_eigen_symm`.
     public let routine: String
     /// What went wrong, with the problem's size.

@@ -126,7 +126,7 @@ class TrainingRecorder {
                                       kind: c.state == .on ? .on : .off, state: c.state, loss: loss, iteration: k)
                 if let recorder = hooks.recorder { recorder.record(event) } else { solution.events.append(event) }
                 solution.eventCount += 1
-                solution.diagnostics.eventsByKind[event.kind.rawValue, default: 0] += 1
+                solution.diagnostics.eventsByKind[event.kind] += 1
             }
         }
         if escape == nil && loss <= (1 - options.escapeDelta) * initialLoss { escape = (k, t) }

@@ -1,0 +1,26 @@
+/// The mode-locked system the integrator steps (SPEC §3): a state y = (θ, D) of `dimension`
+/// entries whose field f = (−∇L_M, |∇L_M|²) is smooth within a mode M (the activation state of
+/// every pair) and is evaluated with its count. The parts that only step and interpolate the
+/// system talk to it through this protocol: `GSLIntegrator` (GSL's system callbacks) and
+/// `DenseSampler` (dense output). `ModeField`, the shallow network's field, conforms.
+///
+/// The seam for other networks (a deep network's mode-locked field, SPEC §8): such a field
+/// conforms here and brings, beside it, its pairs and event functions (what `EventDetector` and
+/// `EventLocator` read of `ModeField` today: pre-activations z, their rates and rounding levels)
+/// and its Filippov decisions (`FilippovResolver` reads a `FieldEvaluation` value and the mode's
+/// geometry); the driver's step, sample, guard, hysteresis and pattern parts are independent of
+/// the network already.
+protocol ModeLockedSystem: AnyObject {
+    /// Entries of the state: P parameters and the dissipation quadrature D.
+    var dimension: Int { get }
+    /// f(y) in the current mode into f, counted as one RHS evaluation; false when f is not finite
+    /// or the system's linear algebra failed.
+    @discardableResult
+    func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool
+    /// ∂f/∂y (row-major dimension²) into `dfdy`, and f into `f`, counted as one Jacobian evaluation.
+    func jacobian(_ y: UnsafePointer<Double>, _ dfdy: UnsafeMutablePointer<Double>, _ f: UnsafeMutablePointer<Double>)
+    /// Changes whenever the mode does: quantities computed in one mode apply while it is unchanged.
+    var modeChanges: Int { get }
+}
+
+extension ModeField: ModeLockedSystem {}

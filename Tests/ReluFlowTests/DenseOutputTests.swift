@@ -1,0 +1,88 @@
+import Foundation
+import XCTest
+@testable import ReluFlow
+
+/// Samples by dense output inside accepted steps (`SampleOutput.dense`): the grid does not steer
+/// the stepper, and the samples are within the tolerance of the trajectory.
+final class DenseOutputTests: XCTestCase {
+    func problem(_ name: String, T: Double, samples: Int, spacing: String = "log", output: SampleOutput = .dense,
+                 rtol: Double = 1e-10, atol: Double = 1e-12) throws -> FlowProblem {
+        var config = try Example.named(name).config
+        config.flow.T = T
+        config.flow.rtol = rtol
+        config.flow.atol = atol
+        config.flow.samples = SampleConfig(spacing: spacing, count: samples, output: output.rawValue)
+        return try config.resolve().problem
+    }
+
+    /// θ(T), the events and the step sequence do not depend on the sample grid: the same steps are
+    /// taken whatever the grid, so θ(T) and every event agree bit for bit (only the evaluations
+    /// spent on samples differ).
+    func testGridDoesNotSteerTheStepper() throws {
+        for (name, T) in [("sine", 300.0), ("two-d", 20.0)] {
+            let runs = try [20, 400, 2000].map { solve(try problem(name, T: T, samples: $0)) }
+            for run in runs { XCTAssertEqual(run.status, .completed, run.message ?? "") }
+            let first = runs[0]
+            for run in runs.dropFirst() {
+                XCTAssertEqual(run.diagnostics.steps, first.diagnostics.steps, name)
+                XCTAssertEqual(run.diagnostics.rejectedSteps, first.diagnostics.rejectedSteps, name)
+                XCTAssertEqual(run.finalTheta, first.finalTheta, name)
+                XCTAssertEqual(run.events.map(\.t), first.events.map(\.t), name)
+                XCTAssertEqual(run.events.map { "\($0.neuron):\($0.point):\($0.kind.rawValue)" },
+                               first.events.map { "\($0.neuron):\($0.point):\($0.kind.rawValue)" }, name)
+                XCTAssertGreaterThan(run.diagnostics.interpolatedSamples + run.diagnostics.resteppedSamples, 0, name)
+            }
+            // With step ends at the sample times the grid changes the step sequence.
+            let steered = try [20, 400].map { solve(try problem(name, T: T, samples: $0, output: .stepEnds)).diagnostics.steps }
+            XCTAssertNotEqual(steered[0], steered[1], name)
+        }
+    }
+
+    /// The samples against a reference trajectory (step ends at the grid, rtol 1e-13, atol 1e-15):
+    /// the dense samples at rtol 1e-10 lie within 1e-8 of it (relative to max(1, |θ_p|); the
+    /// engine's stated accuracy at the default tolerances, SPEC §4), and no further than 10× the
+    /// distance of the step-end samples at the same tolerances plus 1e-10 (interpolation adds at most
+    /// about the tolerance to the global error). Both paths (Hermite and re-step) are exercised.
+    func testSamplesAgreeWithATighterReference() throws {
+        let T = 30.0, count = 300
+        let reference = solve(try problem("sine", T: T, samples: count, spacing: "linear", output: .stepEnds, rtol: 1e-13, atol: 1e-15))
+        let dense = solve(try problem("sine", T: T, samples: count, spacing: "linear"))
+        let ends = solve(try problem("sine", T: T, samples: count, spacing: "linear", output: .stepEnds))
+        XCTAssertGreaterThan(dense.diagnostics.interpolatedSamples, 0)
+        XCTAssertGreaterThan(dense.diagnostics.resteppedSamples, 0)
+        func gridSamples(_ s: FlowSolution) -> [Double: FlowSample] {
+            let grid = Set(s.problem.options.sampleTimes)
+            return Dictionary(s.samples.filter { grid.contains($0.t) }.map { ($0.t, $0) }, uniquingKeysWith: { a, _ in a })
+        }
+        let r = gridSamples(reference), d = gridSamples(dense), e = gridSamples(ends)
+        var worstDense = 0.0, worstEnds = 0.0, compared = 0
+        for (t, ref) in r {
+            guard let a = d[t], let b = e[t] else { continue }
+            compared += 1
+            for p in ref.theta.indices {
+                let scale = max(1, abs(ref.theta[p]))
+                worstDense = max(worstDense, abs(a.theta[p] - ref.theta[p]) / scale)
+                worstEnds = max(worstEnds, abs(b.theta[p] - ref.theta[p]) / scale)
+            }
+            XCTAssertEqual(a.loss, ref.loss, accuracy: 1e-8 * max(1, ref.loss), "t = \(t)")
+        }
+        XCTAssertGreaterThan(compared, count / 2)
+        XCTAssertLessThanOrEqual(worstDense, 1e-8)
+        XCTAssertLessThanOrEqual(worstDense, 10 * worstEnds + 1e-10, "dense \(worstDense), step ends \(worstEnds)")
+    }
+
+    /// `flow.samples.output` is validated and written back resolved.
+    func testOutputOptionIsValidated() throws {
+        var config = try Example.named("sine").config
+        config.flow.samples = SampleConfig(output: "exact")
+        XCTAssertThrowsError(try config.resolve()) { error in
+            XCTAssertEqual((error as? InputError)?.field, "flow.samples.output")
+        }
+        config.flow.samples = SampleConfig(output: "stepEnds")
+        let (problem, resolved) = try config.resolve()
+        XCTAssertEqual(problem.options.sampleOutput, .stepEnds)
+        XCTAssertEqual(resolved.flow.samples?.output, "stepEnds")
+        config.flow.samples = nil
+        XCTAssertEqual(try config.resolve().1.flow.samples?.output, "dense")
+    }
+}

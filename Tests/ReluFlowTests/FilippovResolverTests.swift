@@ -1,0 +1,107 @@
+import Foundation
+import XCTest
+@testable import ReluFlow
+
+/// The Filippov decision on its own (SPEC §4), on one neuron (d = 1, c = 1, no output bias) whose
+/// surface passes through the point x = 1 (w = 1, b = −1), with a second point x = 2 on its active
+/// side and a third, x = −1, off. With m = 3 and R_q = σ(z_q) − y_q the one-sided normal velocities
+/// of the pair at x = 1 are, exactly, v⁻ = −R(2) = y(2) − 1 (pair off) and v⁺ = v⁻ + (2/3) y(1)
+/// (pair on: its own term −(1/3) R(1) |x̃|² with R(1) = −y(1)). The cases choose y(1), y(2) so that
+/// the velocities are ±1: far from the resolver's tolerance (about 1e-12 of |R|), so each decision
+/// is exact.
+final class FilippovResolverTests: XCTestCase {
+    struct Case {
+        let name: String
+        let y1: Double, y2: Double
+        let from: PairState
+        let expected: (to: PairState, kind: EventKind)?
+        var repeated = false
+        var reportUnchanged = false
+    }
+
+    func field(_ targets: [Double], w: Double = 1, b: Double = -1) throws -> (ModeField, [Double]) {
+        let problem = try makeProblem(x: [[1], [2], [-1]], y: targets, W: [[w]], b: [b], c: [1], T: 1)
+        return (ModeField(network: problem.network, data: problem.data), problem.theta0 + [0])
+    }
+
+    func testDecisionTable() throws {
+        let cases = [
+            // v⁻ = 1, v⁺ = 1: the flow crosses from off to on.
+            Case(name: "crossing on", y1: 0, y2: 2, from: .off, expected: (.on, .on)),
+            // v⁻ = −1, v⁺ = −1: from on to off.
+            Case(name: "crossing off", y1: 0, y2: 0, from: .on, expected: (.off, .off)),
+            // v⁻ = 1 > 0 > v⁺ = −1 and c R(1) = 3 > 0: an attracting surface, the pair slides.
+            Case(name: "attracting slide", y1: -3, y2: 2, from: .off, expected: (.sliding, .slide)),
+            // Sliding with both sides pushing to on (α outside [0, 1]): the slide ends on the on side.
+            Case(name: "slide end", y1: 0, y2: 2, from: .sliding, expected: (.on, .slideEnd)),
+            // v⁻ = −1 < 0 < v⁺ = 3, repelling (c R(1) = −6): both sides are consistent when nothing
+            // is excluded (a pair that starts on its surface): the steeper one, on (the neuron's
+            // velocity F = (4/3, 5/3), |F|² = 41/9, against (−2/3, −1/3), 5/9 off; f_c equal),
+            // logged as branch.
+            Case(name: "repelling branch", y1: 6, y2: 0, from: .off, expected: (.on, .branch), reportUnchanged: true),
+            // The mirror image: v⁻ = −3 < 0 < v⁺ = 1; off is the steeper side (F = (−2, −1), |F|² = 5,
+            // against (0, 1) on).
+            Case(name: "repelling branch, off", y1: 6, y2: -2, from: .on, expected: (.off, .branch), reportUnchanged: true),
+            // The same pair decided again at this instant: logged as graze.
+            Case(name: "repeated decision", y1: 0, y2: 2, from: .off, expected: (.on, .graze), repeated: true),
+        ]
+        for c in cases {
+            let (field, y) = try self.field([c.y1, c.y2, 0])
+            let g = field.pointsOfGroup.firstIndex { $0 == [0] }!
+            var states = [PairState](repeating: .off, count: field.G)
+            states[field.pointsOfGroup.firstIndex { $0 == [1] }!] = .on
+            states[g] = c.from
+            field.setMode(states)
+            let resolver = FilippovResolver(field: field)
+            let transitions = y.withUnsafeBufferPointer {
+                resolver.resolve($0.baseAddress!, eventPairs: [(0, g)], excluded: c.reportUnchanged ? [:] : [g: [c.from]],
+                                 repeated: c.repeated ? [g] : [], reportUnchanged: c.reportUnchanged)
+            }
+            guard let expected = c.expected else {
+                XCTAssertTrue(transitions.isEmpty, c.name)
+                continue
+            }
+            XCTAssertEqual(transitions.count, 1, c.name)
+            XCTAssertEqual(transitions.first?.to, expected.to, c.name)
+            XCTAssertEqual(transitions.first?.kind, expected.kind, c.name)
+        }
+    }
+
+    /// The zero-weight corner: w = b = 0 puts every pair of the neuron on its surface (three
+    /// surfaces at once). With positive targets no surface attracts (c R_q = −y_q < 0), so every
+    /// continuation is a choice of on/off per pair; it must be consistent (on pairs with normal
+    /// velocity x̃_q·F ≥ 0, off pairs ≤ 0, F = −(1/3) Σ_on R_q x̃_q) and, among the consistent ones,
+    /// the steepest (largest |f|² = |F|² here, f_c = 0 at z = 0): computed here by enumerating all
+    /// eight, independently of the resolver.
+    func testZeroWeightCorner() throws {
+        let x = [1.0, 2.0, -1.0], targets = [1.0, 0.5, 2.0]
+        let (field, y) = try self.field(targets, w: 0, b: 0)
+        field.setMode([PairState](repeating: .off, count: field.G))
+        let resolver = FilippovResolver(field: field)
+        let pairs = (0..<field.G).map { (0, $0) }
+        let transitions = y.withUnsafeBufferPointer {
+            resolver.resolve($0.baseAddress!, eventPairs: pairs, reportUnchanged: true)
+        }
+        var chosen = [PairState](repeating: .off, count: 3)
+        for tr in transitions { chosen[field.pointsOfGroup[tr.group][0]] = tr.to }
+        var best: (norm: Double, on: [Bool])? = nil
+        var consistentCount = 0
+        for mask in 0..<8 {
+            let on = (0..<3).map { mask & (1 << $0) != 0 }
+            var F = (0.0, 0.0)
+            for q in 0..<3 where on[q] { F.0 += targets[q] * x[q] / 3; F.1 += targets[q] / 3 }   // −R_q = y_q
+            let consistent = (0..<3).allSatisfy { q in
+                let v = x[q] * F.0 + F.1
+                return on[q] ? v >= 0 : v <= 0
+            }
+            guard consistent else { continue }
+            consistentCount += 1
+            let norm = F.0 * F.0 + F.1 * F.1
+            if best == nil || norm > best!.norm { best = (norm, on) }
+        }
+        XCTAssertGreaterThan(consistentCount, 1, "the corner has several consistent continuations")
+        XCTAssertEqual(chosen.map { $0 == .on }, best!.on)
+        XCTAssertFalse(chosen.contains(.sliding))
+        XCTAssertTrue(transitions.allSatisfy { $0.kind == .branch }, "\(transitions.map(\.kind))")
+    }
+}
