@@ -47,6 +47,7 @@ struct CompareCommand: ParsableCommand {
             throw InputError("--methods", "unknown method '\(m)' (known: flow, \(TrainingMethod.names))")
         }
         if let iterations, iterations.value < 1 { throw InputError("--iterations", "must be at least 1 (got \(iterations.value))") }
+        if list.contains("flow") { try refuseDeepFlow(base, command: "compare's flow method") }
         if let T { base.flow.T = T }
         let trainTemplate = base.train ?? TrainConfig()
         base.train = nil
