@@ -62,6 +62,9 @@ public struct CurvatureReport: Codable, Sendable, Equatable {
     public var hessianSeconds: Double
     public var eigenSeconds: Double
 
+    /// curvature.json's bytes (sorted keys; non-finite numbers as null).
+    public func jsonData() throws -> Data { try JSONOutput.encode(self).data }
+
     /// The memory the full spectrum takes: the P × P matrix (8P² bytes) and dsyevd's workspace (≈ 2P).
     public static func fullSpectrumBytes(parameters P: Int) -> Double { 8 * Double(P) * Double(P) + 64 * Double(P) }
 
