@@ -28,7 +28,8 @@ public enum RunFigures {
     public static func files(for solution: FlowSolution, plateaus: [Plateau], times: [Double]? = nil) throws -> [(String, Data)] {
         guard !solution.samples.isEmpty else { return [] }
         var out = [("loss.svg", loss(solution, plateaus: plateaus)), ("patterns.svg", patterns(solution))]
-        switch solution.problem.data.dimension {
+        // Knots, fits and knot lines are readings of the shallow network (SPEC §5).
+        switch solution.problem.shallow == nil ? 0 : solution.problem.data.dimension {
         case 1:
             out.append(("knots.svg", knots(solution)))
             out.append(("fit.svg", try fit(solution)))
@@ -149,7 +150,7 @@ public enum RunFigures {
     // MARK: patterns.svg
 
     static func patterns(_ solution: FlowSolution) -> String {
-        let n = min(solution.problem.network.width, maxNeurons), m = Double(solution.problem.data.count)
+        let n = min(solution.problem.model.hiddenUnitCount, maxNeurons), m = Double(solution.problem.data.count)
         let positive = solution.samples.map(\.t).filter { $0 > 0 }
         let tLeft = positive.min() ?? 1e-3, tRight = max(solution.finalTime, tLeft * 10)
         let laneHeight = 32.0, height = max(Double(n) * laneHeight, 120)
@@ -185,7 +186,8 @@ public enum RunFigures {
         var figure = Figure(width: chart.widthWithRightLegend() + Chart.rightLabelsWidth, height: height + 110,
                             panels: [chart.svg(legendPlace: .right, yTickLabels: labels, rightTickLabels: scale)])
         figure.caption = "each shaded lane runs from 0 (no point active) to 1 (all m points), as marked on its right; "
-            + "its grid line is ½" + leftOut(shown: n, of: solution.problem.network.width)
+            + "its grid line is ½" + leftOut(shown: n, of: solution.problem.model.hiddenUnitCount)
+            + (solution.problem.shallow == nil ? "; a deep network's hidden units are numbered layer by layer" : "")
         return figure.svg()
     }
 
