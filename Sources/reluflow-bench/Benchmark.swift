@@ -61,8 +61,15 @@ struct Benchmark: ParsableCommand {
     @Flag(help: "Training speed: full-batch GD and Adam against NumPy and JAX (Benchmarks/peers/training_peers.py) at three sizes.")
     var training = false
 
+    @Flag(help: "Curvature: the exact Hessian and its full spectrum at about 100, 1 000 and 4 000 parameters, ours (each eigensolver: dsyevd, dsyevr, GSL) against JAX (jax.hessian + eigvalsh, Benchmarks/peers/curvature_peers.py).")
+    var curvature = false
+
+    @Flag(help: "With --curvature: skip GSL's eigensolver at 4 000 parameters (minutes).")
+    var skipSlowGSL = false
+
     func run() throws {
         setvbuf(stdout, nil, _IOLBF, 0)   // rows appear as they finish, also when piped
+        if curvature { return try CurvatureSpeed(peers: PeerRunner(python: python), repeats: `repeat`, skipSlowGSL: skipSlowGSL).run() }
         if training { return try TrainingSpeed(peers: PeerRunner(python: python), seconds: 1).run() }
         if let roofline { return try runRoofline(roofline) }
         if scaling { return try runScaling() }
