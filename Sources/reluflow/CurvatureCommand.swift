@@ -91,9 +91,7 @@ struct CurvatureCommand: ParsableCommand {
 
     func run() throws {
         let options = try options()
-        if depths != nil || widths != nil || seeds != nil {
-            throw InputError("--depths", "the grid is not built yet")
-        }
+        if depths != nil || widths != nil || seeds != nil { return try runGrid(options) }
         guard let config else {
             throw InputError("--config", "give a config (one network) or --depths, --widths and --seeds (a grid)")
         }
@@ -117,5 +115,103 @@ struct CurvatureCommand: ParsableCommand {
         line += report.spectrum == "full" ? " (full spectrum, \(report.eigensolver ?? ""))"
             : " (Lanczos, \(report.lanczos?.iterations ?? 0) iterations, residuals ≤ \(e(max(report.lanczos?.lambdaMaxResidual ?? .nan, report.lanczos?.lambdaMinResidual ?? .nan))))"
         print(line)
+    }
+
+    /// A comma-separated list of whole numbers ≥ `minimum`.
+    func list(_ text: String?, _ option: String, minimum: Int) throws -> [Int] {
+        guard let text else { throw InputError(option, "is required for a grid (with --depths, --widths and --seeds)") }
+        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        return try values.map { item in
+            guard let v = Int(item) else { throw InputError(option, "'\(item)' is not a whole number (give a comma-separated list, e.g. 2,4,8)") }
+            guard v >= minimum else { throw InputError(option, "\(v) is below \(minimum)") }
+            guard v <= 4096 else { throw InputError(option, "\(v) is too large (at most 4096)") }
+            return v
+        }
+    }
+
+    func runGrid(_ options: CurvatureOptions) throws {
+        let depthList = try list(depths, "--depths", minimum: 2), widthList = try list(widths, "--widths", minimum: 1)
+        guard let seeds else { throw InputError("--seeds", "is required for a grid (with --depths, --widths and --seeds)") }
+        guard seeds.value >= 1, seeds.value <= 10_000 else { throw InputError("--seeds", "must lie in 1…10000 (got \(seeds.value))") }
+        guard let scheme = DeepInitSpec.Scheme(rawValue: initScheme), scheme != .normal else {
+            throw InputError("--init-scheme", "must be he or xavier (got '\(initScheme)')")
+        }
+        guard let act = HiddenActivation(rawValue: activation) else {
+            throw InputError("--activation", "unknown activation '\(activation)' (known: \(HiddenActivation.names))")
+        }
+        if config != nil && (target != nil || points != nil) {
+            throw InputError("--target", "give the data either by --config or by --target/--points, not both")
+        }
+        let data: Dataset
+        var origin = ""
+        if let config {
+            let (problem, _) = try RunConfig.load(path: config).resolve(limits: allowLarge ? nil : .standard())
+            data = problem.data
+            origin = "the data of \(config)"
+        } else {
+            let m = points?.value ?? 64
+            guard m >= 1, m <= 1_000_000 else { throw InputError("--points", "must lie in 1…1000000 (got \(m))") }
+            let function = target ?? "sin(pi*x)"
+            let resolved = try RunConfig(data: DataConfig(target: TargetConfig(function: function, m: m))).resolve()
+            data = resolved.problem.data
+            origin = "\(function) at \(m) points on [-1, 1]"
+        }
+        var spec = CurvatureGridSpec(depths: depthList, widths: widthList, seeds: seeds.value, data: data)
+        spec.scheme = scheme
+        spec.activation = act
+        spec.hiddenBias = bias
+        spec.options = options
+        // The full spectrum of the largest cell must fit (unless Lanczos is asked for or automatic there).
+        var cells: [(Int, Int)] = []
+        if let histograms {
+            for item in histograms.split(separator: ",") {
+                let parts = item.split(separator: ":").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard parts.count == 2, depthList.contains(parts[0]), widthList.contains(parts[1]) else {
+                    throw InputError("--histograms", "'\(item)' is not a cell L:n of the grid (depths \(depths ?? ""), widths \(widths ?? ""))")
+                }
+                cells.append((parts[0], parts[1]))
+            }
+        }
+        let outPath = out ?? "runs/curvature-grid"
+        try RunFolder.checkOutputPath(outPath)
+        try RunFolder.checkDestination(outPath)
+        let bar = GridProgress(enabled: !quiet && isatty(STDERR_FILENO) != 0)
+        let grid = try CurvatureGrid.run(spec) { done, total, fraction in bar.show(done: done, total: total, fraction: fraction) }
+        bar.clear()
+        var record: [String: Any] = ["depths": depthList, "widths": widthList, "seeds": seeds.value, "init": scheme.rawValue,
+                                     "activation": act.rawValue, "bias": bias, "spectrum": options.spectrum.rawValue,
+                                     "fullSpectrumLimit": options.fullSpectrumLimit, "eigensolver": options.eigensolver.rawValue,
+                                     "data": ["x": data.rows, "y": data.y, "origin": origin]]
+        if !cells.isEmpty { record["histograms"] = cells.map { [$0.0, $0.1] } }
+        let gridJSON = try JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys])
+        let files = grid.files(histogramCells: cells.isEmpty ? nil : cells) + [("curvature-grid.json", gridJSON)]
+        try RunFolder.writeOutput(files, to: outPath, kind: "curvature")
+        let lanczos = grid.rows.filter { $0.report.spectrum == "lanczos" }.count
+        print("\(outPath): \(grid.rows.count) networks (\(depthList.count) depths × \(widthList.count) widths × \(seeds.value) seeds) on \(origin); "
+              + "curvature.csv, summary.csv, \(grid.spectraFiles().count) spectrum file(s), figures"
+              + (lanczos > 0 ? "; \(lanczos) network(s) beyond \(options.fullSpectrumLimit) parameters by Lanczos (spectrum column)" : ""))
+    }
+}
+
+/// A progress bar with ETA on stderr (work-weighted: a network's share is its estimated cost).
+final class GridProgress {
+    let enabled: Bool
+    let start = DispatchTime.now().uptimeNanoseconds
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func show(done: Int, total: Int, fraction: Double) {
+        guard enabled else { return }
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let width = 30, filled = Int((fraction * Double(width)).rounded(.down))
+        let eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : .nan
+        let bar = String(repeating: "#", count: min(filled, width)) + String(repeating: ".", count: max(width - filled, 0))
+        let text = String(format: "\r  [%@] %d/%d networks  %.0f s elapsed  ETA %@ ", bar, done, total, elapsed,
+                          eta.isFinite ? String(format: "%.0f s", eta) : "?")
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    func clear() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 }

@@ -145,7 +145,7 @@ public enum RunFolder {
                                  "loss.svg", "patterns.svg", "knots.svg", "fit.svg", "knot-lines.svg",
                                  "comparison.csv", "comparison.svg", "wall_times.csv", "plateau_exits.csv",
                                  "curvature.json", "curvature.csv", "summary.csv", "curvature-gradient.svg",
-                                 "curvature-lambda.svg", "curvature-histograms.svg", "curvature-dead.svg"])
+                                 "curvature-lambda.svg", "curvature-histograms.svg", "curvature-dead.svg", "curvature-grid.json"])
     }
 
     /// A grid's spectra (`spectrum_L{depth}_n{width}.npy`, `reluflow curvature`) are ReluFlow's too.

@@ -110,6 +110,18 @@ struct Chart {
         if legend { self.legend.append((name, style, .marker)) }
     }
 
+    /// A shaded area between two curves over the same x (for example quartile bands), drawn
+    /// under the lines; no legend entry. Points that cannot be drawn are dropped.
+    mutating func area(_ name: String, lower: [(Double, Double)], upper: [(Double, Double)], colour: String, opacity: Double = 0.15) {
+        let pairs = zip(lower, upper).filter { x($0.0.0).isFinite && y($0.0.1).isFinite && y($0.1.1).isFinite }
+        guard pairs.count > 1 else { return }
+        let top = pairs.map { "\(svgNum(x($0.1.0))),\(svgNum(y($0.1.1)))" }
+        let bottom = pairs.reversed().map { "\(svgNum(x($0.0.0))),\(svgNum(y($0.0.1)))" }
+        let polygon = "<polygon points=\"\((top + bottom).joined(separator: " "))\" fill=\"\(colour)\" fill-opacity=\"\(String(format: "%.3f", opacity))\" stroke=\"none\"/>"
+        body.insert("<g class=\"series\" data-name=\"\(plainName(name))\">" + polygon + "</g>", at: 0)
+        seriesCount += 1
+    }
+
     /// Shaded vertical bands [a, b] (for example plateaus), drawn under everything else. Adjacent
     /// bands alternate between `opacity` and twice it, and with `numbered` each carries its number
     /// (1, 2, …) at the top, so that bands which touch can be told apart.
