@@ -67,8 +67,14 @@ struct Benchmark: ParsableCommand {
     @Flag(help: "With --curvature: skip GSL's eigensolver at 4 000 parameters (minutes).")
     var skipSlowGSL = false
 
+    @Option(help: "With --curvature: only dsyevd against dsyevr, interleaved this many rounds per case.")
+    var eigensolverRounds: Int?
+
     func run() throws {
         setvbuf(stdout, nil, _IOLBF, 0)   // rows appear as they finish, also when piped
+        if curvature, let rounds = eigensolverRounds {
+            return try CurvatureSpeed(peers: PeerRunner(python: python), repeats: `repeat`, skipSlowGSL: skipSlowGSL).interleaved(rounds: rounds)
+        }
         if curvature { return try CurvatureSpeed(peers: PeerRunner(python: python), repeats: `repeat`, skipSlowGSL: skipSlowGSL).run() }
         if training { return try TrainingSpeed(peers: PeerRunner(python: python), seconds: 1).run() }
         if let roofline { return try runRoofline(roofline) }

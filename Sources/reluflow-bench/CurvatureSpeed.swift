@@ -15,8 +15,31 @@ struct CurvatureSpeed {
 
     func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
 
+    /// dsyevd against dsyevr on the Hessian of each case, interleaved (d, r, d, r, …) `rounds`
+    /// times in one process, so that a change of the machine's load hits both alike: medians and minima.
+    func interleaved(rounds: Int) throws {
+        print("P      dsyevd median  dsyevr median  dsyevd min  dsyevr min  (\(rounds) interleaved rounds)")
+        for layers in Self.cases {
+            let text = #"{"data": {"target": {"function": "sin(pi*x)", "m": 64, "range": [-1, 1]}}, "network": {"layers": \#(layers), "init": {"scheme": "he", "seed": 1}}}"#
+            let problem = try RunConfig.decode(Data(text.utf8)).resolve().problem
+            let net = problem.model as! DeepNetwork, P = net.parameterCount
+            let H = DeepHessian(network: net, data: problem.data, theta: problem.theta0).matrix()
+            var times: [SymmetricEigensolver: [Double]] = [:]
+            for _ in 0..<rounds {
+                for solver in [SymmetricEigensolver.dsyevd, .dsyevr] {
+                    var copy = H
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    _ = try solver.eigenvalues(&copy, n: P)
+                    times[solver, default: []].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                }
+            }
+            let d = times[.dsyevd]!, r = times[.dsyevr]!
+            print(String(format: "%-6d %-14.4g %-14.4g %-11.4g %-11.4g", P, median(d), median(r), d.min()!, r.min()!))
+        }
+    }
+
     func run() throws {
-        print("P      layers                 ours H s   dsyevd s  dsyevr s  gsl s      jax H s    jax eig s  ours/jax (H+eig, dsyevd)  max|Δλ|/max|λ|")
+        print("P      layers                 ours H s   dsyevd s  dsyevr s  gsl s      jax H s    jax eig s  ours/jax (H+eig, \(SymmetricEigensolver.standard.rawValue))  max|Δλ|/max|λ|")
         for layers in Self.cases {
             let text = #"{"data": {"target": {"function": "sin(pi*x)", "m": 64, "range": [-1, 1]}}, "network": {"layers": \#(layers), "init": {"scheme": "he", "seed": 1}}}"#
             let (problem, resolved) = try RunConfig.decode(Data(text.utf8)).resolve()
@@ -44,7 +67,7 @@ struct CurvatureSpeed {
             func f(_ v: Double?) -> String { (v.map { String(format: "%.4g", $0) } ?? "—").padding(toLength: 10, withPad: " ", startingAt: 0) }
             let ourTotal = median(hessianTimes) + eigen[.standard]!
             var ratio = "—", difference = "—"
-            if let total = peer?.totalSeconds { ratio = String(format: "%.2f (H %.2f, eig %.2f)", ourTotal / total,
+            if let total = peer?.totalSeconds { ratio = String(format: "%.3g (H %.3g, eig %.3g)", ourTotal / total,
                                                                median(hessianTimes) / (peer?.hessianSeconds ?? .nan),
                                                                eigen[.standard]! / (peer?.eigenSeconds ?? .nan)) }
             if let theirs = peer?.eigenvalues, theirs.count == ours.count {

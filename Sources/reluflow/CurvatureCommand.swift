@@ -96,7 +96,9 @@ struct CurvatureCommand: ParsableCommand {
             throw InputError("--config", "give a config (one network) or --depths, --widths and --seeds (a grid)")
         }
         let runConfig = try RunConfig.load(path: config)
-        let (problem, resolved) = try runConfig.resolve(limits: allowLarge ? nil : .standard())
+        // No run-folder estimate (nothing but curvature.json is written); the full spectrum's memory
+        // is checked by CurvatureReport against the same limit.
+        let (problem, resolved) = try runConfig.resolve()
         let network = CurvatureReport.deepNetwork(of: problem.model)
         let name = ((config as NSString).lastPathComponent as NSString).deletingPathExtension
         let outPath = out ?? "runs/\(name)-curvature"
@@ -145,7 +147,7 @@ struct CurvatureCommand: ParsableCommand {
         let data: Dataset
         var origin = ""
         if let config {
-            let (problem, _) = try RunConfig.load(path: config).resolve(limits: allowLarge ? nil : .standard())
+            let (problem, _) = try RunConfig.load(path: config).resolve()
             data = problem.data
             origin = "the data of \(config)"
         } else {

@@ -110,3 +110,100 @@ final class DeepConfigTests: XCTestCase {
         XCTAssertTrue(unknown.stderr.contains("--eigensolver"), unknown.stderr)
     }
 }
+
+/// The grid of `reluflow curvature --depths …` (issue 17 item 4): summary.csv equals the
+/// statistics recomputed from curvature.csv by NumPy (np.percentile, whose default linear
+/// interpolation the summary documents) to 1e-12 relative; the spectra files agree with the rows
+/// (λ_max, λ_min to 1e-12, the sum of the eigenvalues with the exact trace to 1e-10 of Σ|λ|); cells
+/// beyond --full-spectrum-limit say lanczos and have no spectrum file. Skipped without numpy.
+final class CurvatureGridTests: XCTestCase {
+    func testSummaryRecomputedFromRows() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try runReluflow(["curvature", "--depths", "2,3,5", "--widths", "1,3", "--seeds", "5", "--bias", "--points", "12",
+                                   "--full-spectrum-limit", "20", "--quiet", "--out", "grid"], in: dir)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let grid = dir.appendingPathComponent("grid")
+        let names = try FileManager.default.contentsOfDirectory(atPath: grid.path)
+        for name in ["curvature.csv", "summary.csv", "curvature-gradient.svg", "curvature-lambda.svg", "curvature-dead.svg", "reluflow-output.json"] {
+            XCTAssertTrue(names.contains(name), name)
+        }
+        // Width 3: P = 3·1 + 3 (L = 2: + 3) … depth 5 has 3+3 + 3·(9+3) + 3 = 45 > 20 → Lanczos.
+        XCTAssertFalse(names.contains("spectrum_L5_n3.npy"))
+        XCTAssertTrue(names.contains("spectrum_L2_n1.npy"))
+        // plot redraws the same figures from curvature.csv and the spectra.
+        let before = try Data(contentsOf: grid.appendingPathComponent("curvature-gradient.svg"))
+        let histograms = try Data(contentsOf: grid.appendingPathComponent("curvature-histograms.svg"))
+        let plot = try runReluflow(["plot", "grid"], in: dir)
+        XCTAssertEqual(plot.status, 0, plot.stderr)
+        XCTAssertEqual(try Data(contentsOf: grid.appendingPathComponent("curvature-gradient.svg")), before)
+        XCTAssertEqual(try Data(contentsOf: grid.appendingPathComponent("curvature-histograms.svg")), histograms)
+        let script = """
+        import csv, sys, numpy as np
+        d = sys.argv[1]
+        rows = list(csv.DictReader(open(d + '/curvature.csv')))
+        summary = list(csv.DictReader(open(d + '/summary.csv')))
+        assert len(summary) == 6, len(summary)
+        worst = 0.0
+        for s in summary:
+            group = [r for r in rows if r['depth'] == s['depth'] and r['width'] == s['width']]
+            assert len(group) == int(s['seeds']) == 5
+            assert s['spectrum'] == '+'.join(sorted({r['spectrum'] for r in group}))
+            dead = np.mean([r['dead'] == 'true' for r in group])
+            assert abs(dead - float(s['deadFraction'])) < 1e-15
+            for q in ['gradNorm', 'lambdaMax', 'lambdaMin', 'trace', 'negativeFraction', 'loss']:
+                v = np.array([float(r[q]) for r in group])
+                v = v[~np.isnan(v)]
+                for name, p in [('median', 50), ('q1', 25), ('q3', 75)]:
+                    got = float(s[q + '_' + name])
+                    if len(v) == 0:
+                        assert np.isnan(got), (q, name)
+                        continue
+                    want = np.percentile(v, p)
+                    worst = max(worst, abs(got - want) / max(abs(want), 1e-300))
+            if s['spectrum'] == 'full':
+                spectra = np.load(d + f"/spectrum_L{s['depth']}_n{s['width']}.npy")
+                assert spectra.shape == (5, int(s['parameters'])), spectra.shape
+                for r, e in zip(group, spectra):
+                    assert np.all(np.diff(e) >= 0)
+                    scale = max(abs(e).max(), 1e-300)
+                    assert abs(e[-1] - float(r['lambdaMax'])) <= 1e-12 * scale
+                    assert abs(e[0] - float(r['lambdaMin'])) <= 1e-12 * scale
+                    assert abs(e.sum() - float(r['trace'])) <= 1e-10 * max(abs(e).sum(), 1e-300), (e.sum(), r['trace'])
+            else:
+                assert all(int(r['lanczosIterations']) > 0 for r in group)
+        assert worst <= 1e-12, worst
+        print('ok', worst)
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, grid.path]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        do { try process.run() } catch { throw XCTSkip("python3 not available") }
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if errors.contains("No module named 'numpy'") { throw XCTSkip("python3 without numpy") }
+        XCTAssertEqual(process.terminationStatus, 0, errors)
+        XCTAssertTrue(text.hasPrefix("ok"), text + errors)
+    }
+
+    func testBadGridOptions() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (arguments, option) in [(["--depths", "1,2", "--widths", "2", "--seeds", "1"], "--depths"),
+                                    (["--depths", "2", "--widths", "0", "--seeds", "1"], "--widths"),
+                                    (["--depths", "2", "--widths", "2"], "--seeds"),
+                                    (["--depths", "2,x", "--widths", "2", "--seeds", "1"], "--depths"),
+                                    (["--depths", "2", "--widths", "2", "--seeds", "1", "--init-scheme", "lecun"], "--init-scheme"),
+                                    (["--depths", "2", "--widths", "2", "--seeds", "1", "--activation", "tanh"], "--activation"),
+                                    (["--depths", "2", "--widths", "2", "--seeds", "1", "--histograms", "3:2"], "--histograms"),
+                                    (["--depths", "2", "--widths", "2", "--seeds", "1", "--spectrum", "some"], "--spectrum")] {
+            let run = try runReluflow(["curvature"] + arguments + ["--out", "g"], in: dir)
+            XCTAssertEqual(run.status, 2, "\(arguments): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains(option), "\(arguments): \(run.stderr)")
+        }
+    }
+}

@@ -49,8 +49,9 @@ extension RunConfig {
             var estimate = ResourceEstimate(points: m, dimension: d, width: n, outputBias: net.outputBias ?? false,
                                  samples: train.map { min($0.samples?.count ?? TrainingOptions().sampleCount, ($0.iterations ?? TrainingOptions().iterations) + 1) }
                                      ?? options.sampleCount,
-                                 stepper: options.stepper, dataField: field,
-                                 csvBytes: Double(source.csvBytes?.count ?? 0))
+                                 // A deep network is trained, never integrated (yet): no stepper matrices.
+                                 stepper: deep == nil ? options.stepper : .rk8pd, dataField: field,
+                                 csvBytes: Double(source.csvBytes?.count ?? 0), parameters: deep?.parameterCount)
             if train != nil { estimate.samplesField = "train.samples.count" }
             try estimate.check(limits)
         }

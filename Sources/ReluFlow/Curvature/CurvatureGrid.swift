@@ -150,3 +150,79 @@ public struct CurvatureGrid: Sendable {
             + CurvatureFigures.files(self, histogramCells: histogramCells)
     }
 }
+
+extension CurvatureGrid {
+    /// A grid folder read back (`reluflow plot DIR`): curvature-grid.json (the grid and its data),
+    /// curvature.csv (the rows) and the spectra files. Unreadable files are exit 3, malformed ones
+    /// exit 2 naming the file.
+    public static func read(folder: String) throws -> (grid: CurvatureGrid, histogramCells: [(Int, Int)]?) {
+        func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+        let recordBytes = try RunFolder.readFile(path("curvature-grid.json"))
+        guard let record = try? JSONSerialization.jsonObject(with: recordBytes) as? [String: Any],
+              let depths = record["depths"] as? [Int], let widths = record["widths"] as? [Int], let seeds = record["seeds"] as? Int,
+              let dataRecord = record["data"] as? [String: Any], let x = dataRecord["x"] as? [[Double]], let y = dataRecord["y"] as? [Double],
+              let scheme = (record["init"] as? String).flatMap(DeepInitSpec.Scheme.init(rawValue:)),
+              let activation = (record["activation"] as? String).flatMap(HiddenActivation.init(rawValue:)) else {
+            throw InputError("DIR", "\(path("curvature-grid.json")) is not a curvature grid record")
+        }
+        var spec = CurvatureGridSpec(depths: depths, widths: widths, seeds: seeds, data: try Dataset(x: x, y: y))
+        spec.scheme = scheme
+        spec.activation = activation
+        spec.hiddenBias = record["bias"] as? Bool ?? false
+        let text = String(decoding: try RunFolder.readFile(path("curvature.csv")), as: UTF8.self)
+        var lines = text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        guard let header = lines.first else { throw InputError("DIR", "\(path("curvature.csv")) is empty") }
+        lines.removeFirst()
+        let column = Dictionary(uniqueKeysWithValues: header.enumerated().map { ($1, $0) })
+        var rows: [CurvatureGridRow] = []
+        for (k, fields) in lines.enumerated() {
+            func field(_ name: String) throws -> String {
+                guard let c = column[name], c < fields.count else { throw InputError("DIR", "\(path("curvature.csv")) line \(k + 2) has no \(name)") }
+                return fields[c]
+            }
+            func number(_ name: String) throws -> Double {
+                let s = try field(name)
+                if s == "nan" { return .nan }
+                guard let v = Double(s) else { throw InputError("DIR", "\(path("curvature.csv")) line \(k + 2): \(name) '\(s)' is not a number") }
+                return v
+            }
+            guard let L = Int(try field("depth")), let n = Int(try field("width")), let s = Int(try field("seed")),
+                  let P = Int(try field("parameters")) else { throw InputError("DIR", "\(path("curvature.csv")) line \(k + 2) is malformed") }
+            let net = spec.network(depth: L, width: n)
+            let negative = try number("negativeFraction")
+            let report = CurvatureReport(
+                parameters: P, loss: try number("loss"), gradNorm: try number("gradNorm"),
+                layerGradNorms: try field("layerGradNorms").split(separator: ";").map { Double($0) ?? .nan },
+                hessianEigenvalues: nil, lambdaMax: try number("lambdaMax"), lambdaMin: try number("lambdaMin"), trace: try number("trace"),
+                negativeFraction: negative.isNaN ? nil : negative, negativeThreshold: nil, spectrum: try field("spectrum"), eigensolver: nil,
+                lanczos: nil, outputConstant: try field("dead") == "true", layers: net.layers, activation: activation.rawValue,
+                hiddenBias: spec.hiddenBias, outputBias: false, hessianSeconds: 0, eigenSeconds: 0)
+            rows.append(CurvatureGridRow(depth: L, width: n, seed: s, report: report))
+        }
+        // Spectra: seeds × P float64 after the .npy header.
+        for (L, n) in spec.depths.flatMap({ L in spec.widths.map { (L, $0) } }) {
+            let file = path("spectrum_L\(L)_n\(n).npy")
+            guard FileManager.default.fileExists(atPath: file) else { continue }
+            let bytes = [UInt8](try RunFolder.readFile(file))
+            guard bytes.count > 10 else { continue }
+            let headerLength = bytes[6] == 1 ? 10 + Int(bytes[8]) + 256 * Int(bytes[9])
+                : 12 + Int(bytes[8]) + 256 * Int(bytes[9]) + 65536 * Int(bytes[10]) + 16_777_216 * Int(bytes[11])
+            let indices = rows.indices.filter { rows[$0].depth == L && rows[$0].width == n }
+            guard let P = indices.first.map({ rows[$0].report.parameters }), bytes.count == headerLength + 8 * P * indices.count else {
+                throw InputError("DIR", "\(file) does not match curvature.csv")
+            }
+            for (r, index) in indices.enumerated() {
+                rows[index].report.hessianEigenvalues = (0..<P).map { p in
+                    var bits: UInt64 = 0
+                    for b in 0..<8 { bits |= UInt64(bytes[headerLength + 8 * (r * P + p) + b]) << (8 * b) }
+                    return Double(bitPattern: bits)
+                }
+            }
+        }
+        let cells = (record["histograms"] as? [[Int]])?.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
+        return (CurvatureGrid(spec: spec, rows: rows), cells)
+    }
+
+    /// The figures alone (`reluflow plot`).
+    public func figureFiles(histogramCells: [(Int, Int)]?) -> [(String, Data)] { CurvatureFigures.files(self, histogramCells: histogramCells) }
+}

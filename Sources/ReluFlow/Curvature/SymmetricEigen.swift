@@ -9,7 +9,11 @@ import Foundation
 public enum SymmetricEigensolver: String, Sendable, CaseIterable, Codable {
     case dsyevd, dsyevr, gsl
 
-    /// The default, by measurement (docs/architecture.md, "Curvature"): dsyevd.
+    /// The default, by measurement (`reluflow-bench --curvature --eigensolver-rounds 7`,
+    /// docs/architecture.md): dsyevd and dsyevr are equal within the machine's noise (both reduce
+    /// with dsytrd and finish with dsterf for eigenvalues alone; interleaved at P = 3 960, medians
+    /// 10.8 and 11.3 s, minima 6.0 and 5.6 s); dsyevd is kept (median 4–5% lower at 1 000 and
+    /// 4 000). GSL's gsl_eigen_symm reduces unblocked on the reference CBLAS: 60–80 s at 3 960.
     public static let standard = SymmetricEigensolver.dsyevd
     public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
 
@@ -101,7 +105,8 @@ public struct LanczosExtremes: Sendable, Codable, Equatable {
     public var converged: Bool
 
     /// Runs until both ends' residuals are ≤ `tolerance` × max(|θ_max|, |θ_min|), the space is
-    /// exhausted (k = P: exact), or `maxIterations`. The start vector is seeded (GSL MT19937).
+    /// exhausted (k = P: exact), or `maxIterations` (at most 2.5·10⁷/P as well: the basis takes 8kP
+    /// bytes, ≤ 200 MB). The start vector is seeded (GSL MT19937).
     public static func run(dimension P: Int, seed: UInt64 = 0, tolerance: Double = 1e-10, maxIterations: Int = 400,
                            product: ([Double]) -> [Double]) throws -> LanczosExtremes {
         precondition(P >= 1)
@@ -113,20 +118,28 @@ public struct LanczosExtremes: Sendable, Codable, Equatable {
         func norm(_ u: [Double]) -> Double { u.reduce(0) { $0 + $1 * $1 }.squareRoot() }
         var nv = norm(v)
         v = v.map { $0 / nv }
-        var basis: [[Double]] = [v]
+        // The basis, row by row in one contiguous block (k × P), so that the reorthogonalisation
+        // is two matrix–vector products (OpenBLAS).
+        var basis = v
         var alpha: [Double] = [], beta: [Double] = []
-        let cap = min(P, maxIterations)
+        let cap = min(P, maxIterations, max(50, 25_000_000 / P))
         var result = LanczosExtremes(lambdaMax: 0, lambdaMin: 0, lambdaMaxResidual: .infinity, lambdaMinResidual: .infinity,
                                      iterations: 0, converged: false)
+        var coefficients = [Double](repeating: 0, count: cap)
         for k in 0..<cap {
-            var w = product(basis[k])
-            let a = zip(w, basis[k]).reduce(0) { $0 + $1.0 * $1.1 }
+            var w = product(Array(basis[(k * P)..<((k + 1) * P)]))
+            let a = (0..<P).reduce(0) { $0 + w[$1] * basis[k * P + $1] }
             alpha.append(a)
-            // Full reorthogonalisation (twice: "twice is enough").
+            // Full reorthogonalisation against q_0 … q_k, twice ("twice is enough"):
+            // c = Q w, w ← w − Qᵀ c.
             for _ in 0..<2 {
-                for q in basis {
-                    let c = zip(w, q).reduce(0) { $0 + $1.0 * $1.1 }
-                    for p in 0..<P { w[p] -= c * q[p] }
+                basis.withUnsafeBufferPointer { q in
+                    w.withUnsafeMutableBufferPointer { wb in
+                        coefficients.withUnsafeMutableBufferPointer { c in
+                            rowMajorGEMM(false, false, k + 1, 1, P, 1, q.baseAddress!, P, wb.baseAddress!, 1, 0, c.baseAddress!, 1)
+                            rowMajorGEMM(true, false, P, 1, k + 1, -1, q.baseAddress!, P, c.baseAddress!, 1, 1, wb.baseAddress!, 1)
+                        }
+                    }
                 }
             }
             let b = norm(w)
@@ -153,7 +166,7 @@ public struct LanczosExtremes: Sendable, Codable, Equatable {
             if b == 0 || k + 1 == cap { break }
             beta.append(b)
             nv = b
-            basis.append(w.map { $0 / nv })
+            basis.append(contentsOf: w.map { $0 / nv })
         }
         return result
     }
