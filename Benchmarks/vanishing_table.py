@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""The README table of the vanishing-curvature grids (Benchmarks/vanishing-curvature): per grid folder
-(written by `reluflow curvature --depths … --widths … --seeds K`), per width, the median |∇L| and
-median λ_max at each depth (from summary.csv) and the fitted decay per layer: exp of the least-squares
-slope of log(median) against depth L, over the depths where the median is > 0 (a dead median is 0).
-A factor below 1 means the quantity vanishes geometrically with depth.
+"""The README tables of the vanishing-curvature grids (Benchmarks/vanishing-curvature).
+
+For each grid folder (written by `reluflow curvature --depths … --widths … --seeds K`, named
+<init>-<activation>): per width, the fitted factor per layer of the median |∇L| and of the median
+λ_max over depth (exp of the least-squares slope of log(median) against depth L, over the depths
+whose median is > 0; a dead median is 0 and is left out), and the share of dead networks at the
+largest depth. A factor below 1 means geometric vanishing with depth. Then, per grid, the medians
+themselves.
 
     python3 Benchmarks/vanishing_table.py FOLDER…
 """
 import csv
 import math
+import os
 import sys
 
 
@@ -23,23 +27,45 @@ def fit(points):
     return math.exp(sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx) if sxx > 0 else None
 
 
+def load(folder):
+    rows = list(csv.DictReader(open(os.path.join(folder, "summary.csv"))))
+    depths = sorted({int(r["depth"]) for r in rows})
+    widths = sorted({int(r["width"]) for r in rows})
+    cells = {(int(r["depth"]), int(r["width"])): r for r in rows}
+    return depths, widths, cells
+
+
+def factor(depths, cells, n, q):
+    return fit([(L, float(cells[(L, n)][f"{q}_median"])) for L in depths if (L, n) in cells])
+
+
 def main(folders):
-    for folder in folders:
-        rows = list(csv.DictReader(open(f"{folder}/summary.csv")))
-        depths = sorted({int(r["depth"]) for r in rows})
-        widths = sorted({int(r["width"]) for r in rows})
-        print(f"\n{folder}\n")
-        head = " | ".join(f"L = {L}" for L in depths)
-        print(f"| width | quantity | {head} | per layer | dead at L = {depths[-1]} |")
-        print("| --- | --- | " + " | ".join("---" for _ in depths) + " | --- | --- |")
-        for n in widths:
-            cells = {int(r["depth"]): r for r in rows if int(r["width"]) == n}
-            for q, label in [("gradNorm", "median ‖∇L‖"), ("lambdaMax", "median λ_max")]:
-                values = [(L, float(cells[L][f"{q}_median"])) for L in depths if L in cells]
-                rate = fit(values)
-                shown = " | ".join(f"{v:.2g}" for _, v in values)
-                dead = cells[depths[-1]]["deadFraction"] if q == "gradNorm" and depths[-1] in cells else ""
-                print(f"| {n} | {label} | {shown} | {'—' if rate is None else f'{rate:.3f}'} | {dead} |")
+    grids = [(os.path.basename(f.rstrip("/")), load(f)) for f in folders]
+    names = [g[0] for g in grids]
+    widths = sorted({n for _, (_, ws, _) in grids for n in ws})
+    print("Factor per layer of the median ‖∇L‖ / median λ_max (fit over depth), dead share at the largest depth:\n")
+    print("| width | " + " | ".join(names) + " |")
+    print("| --- | " + " | ".join("---" for _ in names) + " |")
+    for n in widths:
+        cols = []
+        for _, (depths, ws, cells) in grids:
+            g, lam = factor(depths, cells, n, "gradNorm"), factor(depths, cells, n, "lambdaMax")
+            last = cells.get((depths[-1], n))
+            dead = float(last["deadFraction"]) if last else float("nan")
+            f = lambda v: "—" if v is None else f"{v:.3f}"
+            cols.append(f"{f(g)} / {f(lam)}, dead {dead:.2f}")
+        print(f"| {n} | " + " | ".join(cols) + " |")
+    for name, (depths, widths_, cells) in grids:
+        print(f"\n{name}: median ‖∇L‖ / median λ_max (quartiles in summary.csv)\n")
+        print("| width | " + " | ".join(f"L = {L}" for L in depths) + " |")
+        print("| --- | " + " | ".join("---" for _ in depths) + " |")
+        for n in widths_:
+            vals = []
+            for L in depths:
+                r = cells.get((L, n))
+                vals.append("" if r is None else f"{float(r['gradNorm_median']):.2g} / {float(r['lambdaMax_median']):.2g}"
+                            + (" (L)" if r and r["spectrum"] != "full" else ""))
+            print(f"| {n} | " + " | ".join(vals) + " |")
 
 
 if __name__ == "__main__":
