@@ -45,7 +45,7 @@ struct CurvatureCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Grid: random networks (seeds 0 … K−1) per depth and width.")
     var seeds: WholeNumber?
 
-    @Option(help: "Grid: initialisation he | xavier (default he).")
+    @Option(name: [.customLong("init"), .customLong("init-scheme")], help: "Grid: initialisation he | xavier (default he; --init-scheme as for simulate).")
     var initScheme: String = "he"
 
     @Option(help: "Grid: hidden activation relu | linear (default relu).")
@@ -136,7 +136,7 @@ struct CurvatureCommand: ParsableCommand {
         guard let seeds else { throw InputError("--seeds", "is required for a grid (with --depths, --widths and --seeds)") }
         guard seeds.value >= 1, seeds.value <= 10_000 else { throw InputError("--seeds", "must lie in 1…10000 (got \(seeds.value))") }
         guard let scheme = DeepInitSpec.Scheme(rawValue: initScheme), scheme != .normal else {
-            throw InputError("--init-scheme", "must be he or xavier (got '\(initScheme)')")
+            throw InputError("--init", "must be he or xavier (got '\(initScheme)')")
         }
         guard let act = HiddenActivation(rawValue: activation) else {
             throw InputError("--activation", "unknown activation '\(activation)' (known: \(HiddenActivation.names))")

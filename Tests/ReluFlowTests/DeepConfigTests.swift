@@ -197,7 +197,7 @@ final class CurvatureGridTests: XCTestCase {
                                     (["--depths", "2", "--widths", "0", "--seeds", "1"], "--widths"),
                                     (["--depths", "2", "--widths", "2"], "--seeds"),
                                     (["--depths", "2,x", "--widths", "2", "--seeds", "1"], "--depths"),
-                                    (["--depths", "2", "--widths", "2", "--seeds", "1", "--init-scheme", "lecun"], "--init-scheme"),
+                                    (["--depths", "2", "--widths", "2", "--seeds", "1", "--init", "lecun"], "--init"),
                                     (["--depths", "2", "--widths", "2", "--seeds", "1", "--activation", "tanh"], "--activation"),
                                     (["--depths", "2", "--widths", "2", "--seeds", "1", "--histograms", "3:2"], "--histograms"),
                                     (["--depths", "2", "--widths", "2", "--seeds", "1", "--spectrum", "some"], "--spectrum")] {

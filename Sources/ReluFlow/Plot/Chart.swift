@@ -250,14 +250,14 @@ struct Chart {
     /// - rightTickLabels: small ticks and labels on the right edge (a secondary y scale), which
     ///   move a right legend over by `rightLabelsWidth`.
     func svg(legendColumns: Int = 1, legendPlace: LegendPlace = .insideTopRight, yTickLabels: [(Double, String)]? = nil,
-             rightTickLabels: [(Double, String)] = []) -> String {
+             rightTickLabels: [(Double, String)] = [], xTickLabels: [(Double, String)]? = nil) -> String {
         var out: [String] = []
         let (fx, fy, fw, fh) = frame
         out.append("<defs><clipPath id=\"\(clipId)\"><rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\"/></clipPath></defs>")
         out.append("<rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\" fill=\"#ffffff\"/>")
         // Grid and ticks.
         var axes: [String] = []
-        for (v, text) in x.ticks() {
+        for (v, text) in xTickLabels ?? x.ticks() {
             let px = x(v)
             axes.append("<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(fy))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(fy + fh))\" stroke=\"#d9d9d9\" stroke-width=\"0.7\"/>")
             axes.append("<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(fy + fh))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(fy + fh + 5))\" stroke=\"#000\"/>")

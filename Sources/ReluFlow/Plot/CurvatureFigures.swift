@@ -57,11 +57,15 @@ public enum CurvatureFigures {
             marked.marker = .circle
             chart.line("width \(n)", medians[k], style: marked)
         }
-        var figure = Figure(width: chart.widthWithRightLegend(), height: 440, panels: [chart.svg(legendPlace: .right)])
+        var figure = Figure(width: chart.widthWithRightLegend(), height: 440,
+                            panels: [chart.svg(legendPlace: .right, xTickLabels: depthLabels(grid))])
         let zeros = all.filter { log && $0 <= 0 }.count
         figure.caption = caption(grid) + (zeros > 0 ? "; values ≤ 0 (\(zeros) medians or quartiles, dead networks) are not drawn on the log scale" : "")
         return figure.svg()
     }
+
+    /// The grid's depths as the x ticks.
+    static func depthLabels(_ grid: CurvatureGrid) -> [(Double, String)] { grid.spec.depths.map { (Double($0), "\($0)") } }
 
     static func dead(_ grid: CurvatureGrid) -> String {
         let depths = grid.spec.depths.map(Double.init)
@@ -76,7 +80,8 @@ public enum CurvatureFigures {
                 return (Double(L), group.isEmpty ? .nan : Double(group.filter(\.report.outputConstant).count) / Double(group.count))
             }, style: style)
         }
-        var figure = Figure(width: chart.widthWithRightLegend(), height: 400, panels: [chart.svg(legendPlace: .right)])
+        var figure = Figure(width: chart.widthWithRightLegend(), height: 400,
+                            panels: [chart.svg(legendPlace: .right, xTickLabels: depthLabels(grid))])
         figure.caption = caption(grid)
         return figure.svg()
     }
