@@ -39,6 +39,33 @@ def factor(depths, cells, n, q):
     return fit([(L, float(cells[(L, n)][f"{q}_median"])) for L in depths if (L, n) in cells])
 
 
+def chain_check(folder):
+    """Width-1 linear chains, f(x) = Π x with Π = ∏ w_l (SPEC §8): ∂L/∂w_l = s Π/w_l and the Hessian's
+    diagonal is c (Π/w_l)² (s = mean(r x), c = mean(x²)), so |∇L|² = (s²/c)·trace; and the loss fixes
+    s² = b² − c·e + 2cL (b = mean(x y), e = mean(y²)) whatever the sign of Π. Returns the largest
+    relative difference over the grid's width-1 rows between |∇L|² and (s²/c)·trace, or None."""
+    import json
+    record = json.load(open(os.path.join(folder, "curvature-grid.json")))
+    if record.get("activation") != "linear" or 1 not in record.get("widths", []):
+        return None
+    xs = [row[0] for row in record["data"]["x"]]
+    ys = record["data"]["y"]
+    m = len(ys)
+    c = sum(x * x for x in xs) / m
+    b = sum(x * y for x, y in zip(xs, ys)) / m
+    e = sum(y * y for y in ys) / m
+    worst = 0.0
+    for r in csv.DictReader(open(os.path.join(folder, "curvature.csv"))):
+        if int(r["width"]) != 1:
+            continue
+        g2 = float(r["gradNorm"]) ** 2
+        s2 = b * b - c * e + 2 * c * float(r["loss"])
+        predicted = s2 / c * float(r["trace"])
+        scale = max(g2, abs(s2 / c) * float(r["trace"]), 1e-300)
+        worst = max(worst, abs(g2 - predicted) / scale)
+    return worst
+
+
 def main(folders):
     grids = [(os.path.basename(f.rstrip("/")), load(f)) for f in folders]
     names = [g[0] for g in grids]
@@ -55,6 +82,11 @@ def main(folders):
             f = lambda v: "—" if v is None else f"{v:.3f}"
             cols.append(f"{f(g)} / {f(lam)}, dead {dead:.2f}")
         print(f"| {n} | " + " | ".join(cols) + " |")
+    for folder in folders:
+        worst = chain_check(folder)
+        if worst is not None:
+            print(f"\n{os.path.basename(folder.rstrip('/'))}: width-1 chains, |∇L|² against the closed form (s²/c)·trace: "
+                  f"largest relative difference {worst:.1e}")
     for name, (depths, widths_, cells) in grids:
         print(f"\n{name}: median ‖∇L‖ / median λ_max (quartiles in summary.csv)\n")
         print("| width | " + " | ".join(f"L = {L}" for L in depths) + " |")
