@@ -64,12 +64,25 @@ struct Benchmark: ParsableCommand {
     @Flag(help: "Small runs: the whole `reluflow simulate --example sine` command, the same run in-process through the library (folder included) and the integration alone, at --horizons (default here 1,100,1e4,1e5,1e6), medians of --repeat.")
     var smallRuns = false
 
+    @Flag(help: "Curvature: the exact Hessian and its full spectrum at about 100, 1 000 and 4 000 parameters, ours (each eigensolver: dsyevd, dsyevr, GSL) against JAX (jax.hessian + eigvalsh, Benchmarks/peers/curvature_peers.py).")
+    var curvature = false
+
+    @Flag(help: "With --curvature: skip GSL's eigensolver at 4 000 parameters (minutes).")
+    var skipSlowGSL = false
+
+    @Option(help: "With --curvature: only dsyevd against dsyevr, interleaved this many rounds per case.")
+    var eigensolverRounds: Int?
+
     func run() throws {
         setvbuf(stdout, nil, _IOLBF, 0)   // rows appear as they finish, also when piped
         if smallRuns {
             let given = CommandLine.arguments.contains("--horizons")
             return try SmallRuns(repeats: max(`repeat`, 1), horizons: given ? horizons.split(separator: ",").compactMap { Double($0) } : [1, 100, 1e4, 1e5, 1e6]).run()
         }
+        if curvature, let rounds = eigensolverRounds {
+            return try CurvatureSpeed(peers: PeerRunner(python: python), repeats: `repeat`, skipSlowGSL: skipSlowGSL).interleaved(rounds: rounds)
+        }
+        if curvature { return try CurvatureSpeed(peers: PeerRunner(python: python), repeats: `repeat`, skipSlowGSL: skipSlowGSL).run() }
         if training { return try TrainingSpeed(peers: PeerRunner(python: python), seconds: 1).run() }
         if let roofline { return try runRoofline(roofline) }
         if scaling { return try runScaling() }

@@ -48,6 +48,21 @@ struct PeerRunner {
         }
     }
 
+    struct CurvatureResult: Decodable {
+        let parameters: Int?
+        let hessianSeconds: Double?
+        let eigenSeconds: Double?
+        let totalSeconds: Double?
+        let eigenvalues: [Double]?
+        let version: String?
+        let error: String?
+    }
+
+    /// The Hessian and its spectrum in JAX (`curvature_peers.py`): median seconds of `repeat` runs.
+    func curvature(_ config: RunConfig, repeats: Int) throws -> [String: CurvatureResult]? {
+        try run("curvature_peers.py", config, ["--repeat", "\(repeats)"]) { try JSONDecoder().decode([String: CurvatureResult].self, from: $0) }
+    }
+
     func flow(_ config: RunConfig, T: Double, method: String) throws -> FlowResult? {
         try run("scipy_flow.py", config, ["--T", "\(T)", "--method", method]) { try JSONDecoder().decode(FlowResult.self, from: $0) }
     }

@@ -51,6 +51,7 @@ struct CompareCommand: ParsableCommand {
         }
         if let iterations, iterations.value < 1 { throw InputError("--iterations", "must be at least 1 (got \(iterations.value))") }
         let formats = try FigureFormat.list(format)
+        if list.contains("flow") { try refuseDeepFlow(base, command: "compare's flow method") }
         if let T { base.flow.T = T }
         let trainTemplate = base.train ?? TrainConfig()
         base.train = nil

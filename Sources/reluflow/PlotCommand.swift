@@ -55,6 +55,17 @@ struct PlotCommand: ParsableCommand {
             print("written: " + files.map { ((out ?? folder) as NSString).appendingPathComponent($0.0) }.joined(separator: ", "))
             return
         }
+        if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("curvature-grid.json")) {
+            // A curvature grid: its figures redrawn from curvature.csv and the spectra.
+            let (grid, cells) = try CurvatureGrid.read(folder: folder)
+            let files = grid.figureFiles(histogramCells: cells)
+            if let out { try RunFolder.writeDerived(files, to: out, kind: "figures") } else { try RunFolder.add(files, to: folder) }
+            print("written: " + files.map { ((out ?? folder) as NSString).appendingPathComponent($0.0) }.joined(separator: ", "))
+            return
+        }
+        if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("curvature.json")) {
+            throw InputError("DIR", "\(folder) holds the curvature of one network (curvature.json); it has no figures (a grid folder has)")
+        }
         if let bad = times.first(where: { !$0.isFinite || $0 < 0 }) { throw InputError("--times", "\(bad) is not a time ≥ 0") }
         let files = try FigureRenderer.files(RunFigures.files(folder: folder, criteria: criteria, times: times.isEmpty ? nil : times),
                                              formats: formats)

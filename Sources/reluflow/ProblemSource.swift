@@ -12,3 +12,25 @@ func loadProblem(config: String?, example: String?) throws -> (config: RunConfig
 }
 
 import Foundation
+
+/// The gradient flow integrates the shallow network only: a deep network's flow (SPEC §8) is
+/// issue 18. Exit 2 naming the field, before anything runs.
+func refuseDeepFlow(_ config: RunConfig, command: String) throws {
+    guard config.network.layers != nil else { return }
+    throw InputError("network.layers", "the gradient flow of a deep network is not available yet (issue 18); \(command) needs a shallow network "
+                     + "(network.width). Train the deep network with `reluflow train --method gd|sgd|adam|rmsprop` or measure its curvature with `reluflow curvature`")
+}
+
+/// --seed for either kind of network.
+func applySeed(_ seed: Int, to config: inout RunConfig) throws {
+    guard seed >= 0 else { throw InputError("--seed", "must be ≥ 0 (got \(seed))") }
+    if config.network.layers != nil {
+        var spec = config.network.deepInitialization ?? DeepInitSpec()
+        spec.seed = UInt64(seed)
+        config.network.deepInitialization = spec
+    } else {
+        var spec = config.network.initialization ?? InitSpec()
+        spec.seed = UInt64(seed)
+        config.network.initialization = spec
+    }
+}

@@ -11,7 +11,7 @@ struct ReluflowCommand: ParsableCommand {
         commandName: "reluflow",
         abstract: "Precise gradient flow of shallow ReLU networks (Filippov, GSL), and what theory predicts about it.",
         version: ReluFlowVersion.string,
-        subcommands: [SimulateCommand.self, TrainCommand.self, CompareCommand.self, AnalyzeCommand.self, PlotCommand.self,
+        subcommands: [SimulateCommand.self, TrainCommand.self, CompareCommand.self, CurvatureCommand.self, AnalyzeCommand.self, PlotCommand.self,
                       SweepSubcommand.self, CollectSubcommand.self, ExamplesCommand.self],
         defaultSubcommand: nil)
 

@@ -74,15 +74,11 @@ struct TrainCommand: ParsableCommand {
         }
         runConfig.train = train
         if let width {
+            guard runConfig.network.layers == nil else { throw InputError("--width", "applies to the shallow network; a deep network's widths are network.layers") }
             guard runConfig.network.W == nil else { throw InputError("--width", "the config gives W explicitly; remove network.W to change the width") }
             runConfig.network.width = width.value
         }
-        if let seed {
-            guard seed >= 0 else { throw InputError("--seed", "must be ≥ 0 (got \(seed))") }
-            var spec = runConfig.network.initialization ?? InitSpec()
-            spec.seed = UInt64(seed)
-            runConfig.network.initialization = spec
-        }
+        if let seed { try applySeed(seed, to: &runConfig) }
         let (problem, resolved) = try runConfig.resolve(limits: allowLarge ? nil : .standard())
         guard let options = problem.training else { preconditionFailure("a train section resolves to training options") }
         let outPath = out ?? "runs/\(name)-\(options.method.rawValue)"

@@ -127,10 +127,16 @@ public enum PlateauReport {
     public static func plateaus(_ solution: FlowSolution, criteria: PlateauCriteria = PlateauCriteria()) throws -> [Plateau] {
         let samples = solution.samples, patterns = solution.patterns
         guard samples.count >= 2, !patterns.isEmpty else { return [] }
-        let network = solution.problem.network, data = solution.problem.data
+        let shallow = solution.problem.shallow, data = solution.problem.data
         let t = samples.map(\.t), loss = samples.map(\.loss)
         let replay = PatternReplay(solution)
         let found = try PlateauDetection.plateaus(t: t, loss: loss, logSlope: logSlopes(samples), criteria: criteria) { k in
+            guard let network = shallow else {
+                // A deep network (SPEC §8): ρ_H of the exact Hessian in θ's mode (a training run's
+                // recorded pattern is θ's, σ'(0) = 0).
+                return try CurvatureReport.spectralRadius(network: CurvatureReport.deepNetwork(of: solution.problem.model),
+                                                          data: data, theta: samples[k].theta)
+            }
             let states = replay.states(intervalIndex(patterns, at: t[k]))
             return try ModeCurvature(network: network, data: data, theta: samples[k].theta, states: states).spectralRadius
         }
@@ -147,7 +153,9 @@ public enum PlateauReport {
             if overlapping.isEmpty { dominant = intervalIndex(patterns, at: a); longest = 0 }
             let interval = patterns[dominant], states = replay.states(dominant)
             let level = median(Array(loss[span.first...span.last]))
-            let floor = try PatternFloor.value(network: network, data: data, active: states.map { $0 == .on })
+            // The pattern floor, rates and exit readings are the shallow network's (SPEC §5, §6): not
+            // defined for a deep network (NaN / nil).
+            let floor = try shallow.map { try PatternFloor.value(network: $0, data: data, active: states.map { $0 == .on }) } ?? .nan
             // Samples of the plateau inside the dominant interval (strictly before its end event).
             let isLast = dominant == patterns.count - 1
             let inside = (span.first...span.last).filter { t[$0] >= interval.tStart && (t[$0] < interval.tEnd || (isLast && t[$0] <= interval.tEnd)) }
@@ -156,6 +164,7 @@ public enum PlateauReport {
                 minimumDuration: rho > 0 ? criteria.kappa / rho : 0, patternIntervals: overlapping,
                 overlap: b > a ? longest / (b - a) : 1, dominantInterval: dominant, patternId: interval.patternId,
                 patternFloor: floor, gap: level - floor)
+            guard let network = shallow else { return plateau }
             plateau.rate = try empiricalRate(inside.map { t[$0] }, inside.map { loss[$0] - floor }, inside.map { loss[$0] })
             if let last = inside.last {
                 let curvature = try ModeCurvature(network: network, data: data, theta: samples[last].theta, states: states)
@@ -218,8 +227,7 @@ public enum PlateauReport {
     /// crossing or a slide exit; at the event itself a sliding knot is still on the point), or,
     /// when it stays on the point (a slide starts), the opposite of the side it came from.
     static func exitDirection(_ solution: FlowSolution, neuron i: Int, point j: Int, at time: Double) -> String? {
-        let network = solution.problem.network
-        guard network.inputDimension == 1 else { return nil }
+        guard let network = solution.problem.shallow, network.inputDimension == 1 else { return nil }
         let samples = solution.samples, x = solution.problem.data.x[j]
         func knot(_ k: Int) -> Double { -samples[k].theta[network.bIndex(i)] / samples[k].theta[network.wIndex(i, 0)] }
         let after = firstSample(samples, atOrAfter: time.nextUp)

@@ -62,8 +62,17 @@ public struct RunAnalysis: Codable, Sendable {
             theta = sample.theta
             t = sample.t
         }
-        let report = try Stationarity.report(network: problem.network, data: problem.data, theta: theta, t: t,
-                                         gradientTolerance: gradientTolerance)
+        let report: StationarityReport
+        if let network = problem.shallow {
+            report = try Stationarity.report(network: network, data: problem.data, theta: theta, t: t, gradientTolerance: gradientTolerance)
+        } else {
+            // A deep network (SPEC §8): the plain gradient (σ'(0) = 0); the pattern floor, the
+            // per-neuron moments and the 1-D reading belong to the shallow network (SPEC §5).
+            let (loss, g) = problem.model.lossAndGradient(theta, data: problem.data)
+            let norm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            report = StationarityReport(t: t, loss: loss, gradNorm: norm, patternFloor: .nan, stationary: norm <= gradientTolerance,
+                                        gradientTolerance: gradientTolerance, neurons: [], oneDimensional: nil)
+        }
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         let summaryPath = (folder as NSString).appendingPathComponent("summary.json")
@@ -76,10 +85,11 @@ public struct RunAnalysis: Codable, Sendable {
                                       patternIntervals: run.patterns.count, method: summary.method, iterations: summary.iterations)
         let plateaus = try PlateauReport.plateaus(run, criteria: criteria)
         return RunAnalysis(criteria: criteria, plateaus: plateaus, patternIntervals: PlateauReport.patternIntervals(run),
-                           stationarity: report, verdict: verdict(report, plateaus, diagnostics), diagnostics: diagnostics)
+                           stationarity: report, verdict: verdict(report, plateaus, diagnostics, deep: problem.shallow == nil),
+                           diagnostics: diagnostics)
     }
 
-    static func verdict(_ s: StationarityReport, _ plateaus: [Plateau], _ d: Diagnostics) -> Verdict {
+    static func verdict(_ s: StationarityReport, _ plateaus: [Plateau], _ d: Diagnostics, deep: Bool = false) -> Verdict {
         func e(_ v: Double) -> String { String(format: "%.3e", v) }
         func g(_ v: Double) -> String { String(format: "%.4g", v) }
         var lines: [String] = []
@@ -88,7 +98,7 @@ public struct RunAnalysis: Codable, Sendable {
         if s.stationary {
             // Zero loss to rounding (residuals ~1e-15, loss ~1e-30): the gap there is rounding too.
             if s.loss <= 1e-24 { headline += ": the network interpolates the data (zero loss to rounding)" }
-            else { headline += s.gap <= 1e-9 * s.loss ? ", at its pattern floor" : ", \(e(s.gap)) above its pattern floor L*_P = \(e(s.patternFloor))" }
+            else if !deep { headline += s.gap <= 1e-9 * s.loss ? ", at its pattern floor" : ", \(e(s.gap)) above its pattern floor L*_P = \(e(s.patternFloor))" }
         }
         if d.status.rawValue != "completed" { headline = "run \(d.status.rawValue) at t = \(String(format: "%.6g", d.finalTime)); " + headline }
         lines.append(headline + "; \(plateaus.count) plateau(s)")
@@ -129,9 +139,15 @@ public struct RunAnalysis: Codable, Sendable {
         if !predictions.isEmpty { exitSummary.append("k* predictions \(predictions.filter { $0.exitPredictionHeld == true }.count) of \(predictions.count) held") }
         if !forecasts.isEmpty { exitSummary.append("kinematic forecasts \(forecasts.filter { $0.exitForecastHeld == true }.count) of \(forecasts.count) held") }
         if !exitSummary.isEmpty { lines.append("plateau exits: " + exitSummary.joined(separator: ", ")) }
-        lines.append("state at t = \(String(format: "%.6g", s.t)): loss \(e(s.loss)), |∇L| \(e(s.gradNorm)), pattern floor L*_P \(e(s.patternFloor)), gap \(e(s.gap))")
-        lines.append(s.stationary ? "stationary: |∇L| ≤ \(e(s.gradientTolerance)) and every sliding α in [0, 1]"
-                                  : "not stationary: |∇L| = \(e(s.gradNorm)) > \(e(s.gradientTolerance))")
+        if deep {
+            lines.append("state at t = \(String(format: "%.6g", s.t)): loss \(e(s.loss)), |∇L| \(e(s.gradNorm)) (plain gradient, σ'(0) = 0)")
+            lines.append(s.stationary ? "stationary: |∇L| ≤ \(e(s.gradientTolerance))" : "not stationary: |∇L| = \(e(s.gradNorm)) > \(e(s.gradientTolerance))")
+            lines.append("deep network: pattern floors, rates, per-neuron moments, knots and exit predictions are readings of the shallow network (SPEC §5) and are skipped; plateaus use ρ_H of the exact Hessian")
+        } else {
+            lines.append("state at t = \(String(format: "%.6g", s.t)): loss \(e(s.loss)), |∇L| \(e(s.gradNorm)), pattern floor L*_P \(e(s.patternFloor)), gap \(e(s.gap))")
+            lines.append(s.stationary ? "stationary: |∇L| ≤ \(e(s.gradientTolerance)) and every sliding α in [0, 1]"
+                                      : "not stationary: |∇L| = \(e(s.gradNorm)) > \(e(s.gradientTolerance))")
+        }
         let slidingPairs = s.neurons.reduce(0) { $0 + $1.slidingCount }
         if slidingPairs > 0 {
             lines.append("\(slidingPairs) sliding pair(s): their points sit on knots, so they are in no interval, count as inactive in L*_P "

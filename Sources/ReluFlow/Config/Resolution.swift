@@ -13,6 +13,7 @@ extension RunConfig {
 
         // Network size (before the data: the size check needs it).
         let net = network
+        let deep = try net.deepNetwork()
         var width = net.width
         if let W = net.W {
             if let w = width, w != W.count {
@@ -20,9 +21,10 @@ extension RunConfig {
             }
             width = W.count
         }
-        let n = width ?? 10
+        // A deep network's size enters the estimates through its hidden units (the pattern's rows).
+        let n = deep?.hiddenUnitCount ?? width ?? 10
         guard n >= 1 else { throw InputError("network.width", "must be at least 1 (got \(n))") }
-        guard n <= 100_000 else { throw InputError("network.width", "is too large (\(n))") }
+        guard n <= 100_000 else { throw InputError(deep == nil ? "network.width" : "network.layers", "is too large (\(n) hidden units)") }
 
         // Flow: the options of this part, and those of the earlier parts of a resumed run.
         let options = try Self.flowOptions(flow, field: "flow")
@@ -47,12 +49,19 @@ extension RunConfig {
             var estimate = ResourceEstimate(points: m, dimension: d, width: n, outputBias: net.outputBias ?? false,
                                  samples: train.map { min($0.samples?.count ?? TrainingOptions().sampleCount, ($0.iterations ?? TrainingOptions().iterations) + 1) }
                                      ?? options.sampleCount,
-                                 stepper: options.stepper, dataField: field,
-                                 csvBytes: Double(source.csvBytes?.count ?? 0))
+                                 // A deep network is trained, never integrated (yet): no stepper matrices.
+                                 stepper: deep == nil ? options.stepper : .rk8pd, dataField: field,
+                                 csvBytes: Double(source.csvBytes?.count ?? 0), parameters: deep?.parameterCount)
             if train != nil { estimate.samplesField = "train.samples.count" }
             try estimate.check(limits)
         }
         let data = try resolveData(source)
+        if let deep {
+            let (theta, resolvedNetwork) = try net.resolveDeep(deep, dimension: data.dimension)
+            out.data = DataConfig(x: data.rows, y: data.y, origin: source.origin)
+            out.network = resolvedNetwork
+            return try finish(FlowProblem(data: data, model: deep, theta0: theta, options: options), &out, options: options, segments: segments)
+        }
 
         let network = ShallowNetwork(width: n, inputDimension: data.dimension, outputBias: net.outputBias ?? false)
         let initSpec = net.initialization ?? InitSpec()
@@ -96,10 +105,16 @@ extension RunConfig {
             b: (0..<n).map { theta[network.bIndex($0)] },
             c: (0..<n).map { theta[network.cIndex($0)] },
             c0: network.c0Index.map { theta[$0] })
+        return try finish(FlowProblem(data: data, network: network, theta0: theta, options: options), &out, options: options, segments: segments)
+    }
+
+    /// The flow and train sections of the resolved config, and the training options.
+    private func finish(_ problem: FlowProblem, _ out: inout RunConfig, options: FlowOptions,
+                        segments: [FlowSegment]) throws -> (problem: FlowProblem, resolved: RunConfig) {
+        var problem = problem
         out.flow = Self.resolvedFlow(options)
         out.flow.segments = segments.isEmpty ? nil : segments
         out.flow.escapeDelta = options.escapeDelta
-        var problem = FlowProblem(data: data, network: network, theta0: theta, options: options)
         if let train {
             guard flow.segments == nil else { throw InputError("flow.segments", "belong to a resumed flow run; a training run has none") }
             let (training, resolvedTrain) = try train.resolve(for: problem)

@@ -57,12 +57,14 @@ public struct ResourceEstimate: Sendable {
     /// The config field the sample count comes from (`flow.samples.count`, or `train.samples.count`).
     public var samplesField = "flow.samples.count"
 
+    /// `parameters`: P when it is not the shallow network's n(d + 2) (+ 1): a deep network's, whose
+    /// `width` is then its number of hidden units (the pattern's rows).
     public init(points: Int, dimension: Int, width: Int, outputBias: Bool = false, samples: Int, stepper: Stepper,
-                dataField: String, csvBytes: Double = 0) {
+                dataField: String, csvBytes: Double = 0, parameters: Int? = nil) {
         self.points = max(points, 1)
         self.dimension = max(dimension, 1)
         self.width = max(width, 1)
-        self.parameters = self.width * (self.dimension + 2) + (outputBias ? 1 : 0)
+        self.parameters = parameters ?? self.width * (self.dimension + 2) + (outputBias ? 1 : 0)
         self.samples = max(samples, 2)
         self.stepper = stepper
         self.dataField = dataField

@@ -117,9 +117,20 @@ public struct NetworkConfig: Codable, Sendable, Equatable {
     public var b: [Double]?
     public var c: [Double]?
     public var c0: Double?
+    /// Deep networks (SPEC §8, INTERFACE.md): widths (d, n_1, …, n_{L−1}, 1) instead of `width`.
+    public var layers: [Int]?
+    /// `relu` (default) or `linear`.
+    public var activation: String?
+    /// Hidden-layer biases (default false).
+    public var bias: Bool?
+    /// A deep network's `init` (he | xavier | normal with std); the key is `init` as for the shallow one.
+    public var deepInitialization: DeepInitSpec?
+    /// Explicit W_l, one n_l × n_{l−1} matrix per layer, and b_l, one vector per hidden layer.
+    public var weights: [[[Double]]]?
+    public var biases: [[Double]]?
 
     enum CodingKeys: String, CodingKey {
-        case width, outputBias, initialization = "init", W, b, c, c0
+        case width, outputBias, initialization = "init", W, b, c, c0, layers, activation, bias, weights, biases
     }
 
     public init(width: Int? = nil, outputBias: Bool? = nil, initialization: InitSpec? = nil,
@@ -131,6 +142,57 @@ public struct NetworkConfig: Codable, Sendable, Equatable {
         self.b = b
         self.c = c
         self.c0 = c0
+    }
+
+    /// A deep network's section (SPEC §8).
+    public init(layers: [Int], activation: String? = nil, bias: Bool? = nil, outputBias: Bool? = nil,
+                initialization: DeepInitSpec? = nil, weights: [[[Double]]]? = nil, biases: [[Double]]? = nil, c0: Double? = nil) {
+        self.layers = layers
+        self.activation = activation
+        self.bias = bias
+        self.outputBias = outputBias
+        deepInitialization = initialization
+        self.weights = weights
+        self.biases = biases
+        self.c0 = c0
+    }
+
+    /// `init` is read as the deep initialisation when `layers` is given, else as the shallow one.
+    public init(from decoder: Decoder) throws {
+        let k = try decoder.container(keyedBy: CodingKeys.self)
+        width = try k.decodeIfPresent(Int.self, forKey: .width)
+        outputBias = try k.decodeIfPresent(Bool.self, forKey: .outputBias)
+        W = try k.decodeIfPresent([[Double]].self, forKey: .W)
+        b = try k.decodeIfPresent([Double].self, forKey: .b)
+        c = try k.decodeIfPresent([Double].self, forKey: .c)
+        c0 = try k.decodeIfPresent(Double.self, forKey: .c0)
+        layers = try k.decodeIfPresent([Int].self, forKey: .layers)
+        activation = try k.decodeIfPresent(String.self, forKey: .activation)
+        bias = try k.decodeIfPresent(Bool.self, forKey: .bias)
+        weights = try k.decodeIfPresent([[[Double]]].self, forKey: .weights)
+        biases = try k.decodeIfPresent([[Double]].self, forKey: .biases)
+        if layers != nil {
+            deepInitialization = try k.decodeIfPresent(DeepInitSpec.self, forKey: .initialization)
+        } else {
+            initialization = try k.decodeIfPresent(InitSpec.self, forKey: .initialization)
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var k = encoder.container(keyedBy: CodingKeys.self)
+        try k.encodeIfPresent(width, forKey: .width)
+        try k.encodeIfPresent(outputBias, forKey: .outputBias)
+        try k.encodeIfPresent(W, forKey: .W)
+        try k.encodeIfPresent(b, forKey: .b)
+        try k.encodeIfPresent(c, forKey: .c)
+        try k.encodeIfPresent(c0, forKey: .c0)
+        try k.encodeIfPresent(layers, forKey: .layers)
+        try k.encodeIfPresent(activation, forKey: .activation)
+        try k.encodeIfPresent(bias, forKey: .bias)
+        try k.encodeIfPresent(weights, forKey: .weights)
+        try k.encodeIfPresent(biases, forKey: .biases)
+        if let deepInitialization { try k.encode(deepInitialization, forKey: .initialization) }
+        else { try k.encodeIfPresent(initialization, forKey: .initialization) }
     }
 }
 
@@ -228,6 +290,7 @@ extension RunConfig {
             throw InputError(path, "is given twice (in \(source)); a key may appear only once in an object")
         }
         try KeyCheck.check(object, against: KeyCheck.runConfig, path: "")
+        try KeyCheck.checkNetworkKind(object)
         do {
             return try JSONDecoder().decode(RunConfig.self, from: bytes)
         } catch let error as DecodingError {
@@ -330,7 +393,8 @@ enum KeyCheck {
         ]),
         "network": .object([
             "width": .integer(min: Int.min), "outputBias": .any, "W": .any, "b": .any, "c": .any, "c0": .any,
-            "init": .object(["scheme": .any, "seed": .integer(min: 0), "scale": .any, "biasScale": .any, "balanced": .any]),
+            "init": .object(["scheme": .any, "seed": .integer(min: 0), "scale": .any, "biasScale": .any, "balanced": .any, "std": .any]),
+            "layers": .list(.integer(min: Int.min)), "activation": .any, "bias": .any, "weights": .any, "biases": .any,
         ]),
         "train": .object([
             "method": .any, "lr": .any, "iterations": .integer(min: Int.min), "batch": .integer(min: Int.min),
@@ -346,6 +410,29 @@ enum KeyCheck {
         "T": .any, "rtol": .any, "atol": .any, "stepper": .any, "maxEvents": .integer(min: Int.min),
         "samples": .object(["spacing": .any, "count": .integer(min: Int.min), "tMin": .any, "output": .any]),
     ]
+
+    /// The keys of `network` belong to one kind: the shallow network (`width`, `W`, `b`, `c`, its
+    /// `init` with scale, biasScale, balanced) or a deep one (`layers`, `activation`, `bias`,
+    /// `weights`, `biases`, its `init` with std).
+    static func checkNetworkKind(_ object: Any) throws {
+        guard let network = (object as? [String: Any])?["network"] as? [String: Any] else { return }
+        let initKeys = Set((network["init"] as? [String: Any])?.keys.map { $0 } ?? [])
+        if network["layers"] != nil {
+            for key in ["width", "W", "b", "c"] where network[key] != nil {
+                throw InputError("network.\(key)", "belongs to the shallow network; a deep network (network.layers) takes network.weights and network.biases")
+            }
+            for key in ["scale", "biasScale", "balanced"] where initKeys.contains(key) {
+                throw InputError("network.init.\(key)", "belongs to the shallow network's initialisation; a deep network's init takes scheme (he, xavier, normal), seed and std (its biases start at zero unless network.biases gives them)")
+            }
+        } else {
+            for key in ["activation", "bias", "weights", "biases"] where network[key] != nil {
+                throw InputError("network.\(key)", "belongs to a deep network: give network.layers (d, hidden widths …, 1)")
+            }
+            if initKeys.contains("std") {
+                throw InputError("network.init.std", "belongs to a deep network's normal scheme: give network.layers")
+            }
+        }
+    }
 
     static func check(_ value: Any, against shape: Shape, path: String) throws {
         if case .list(let element) = shape {

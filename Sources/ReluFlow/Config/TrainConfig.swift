@@ -64,6 +64,9 @@ extension TrainConfig {
             throw InputError("train.method", "unknown method '\(name)' (known: \(TrainingMethod.names))")
         }
         o.method = parsed
+        if parsed == .anls && problem.shallow == nil {
+            throw InputError("train.method", "anls is defined for the shallow network only (SPEC §7); a deep network (network.layers) trains with gd, sgd, adam or rmsprop")
+        }
         if let iterations {
             guard iterations >= 1, iterations <= 1_000_000_000 else { throw InputError("train.iterations", "must lie in 1…1000000000 (got \(iterations))") }
             o.iterations = iterations
@@ -153,14 +156,21 @@ extension TrainConfig {
         case .adam, .rmsprop: return 1e-3
         case .anls: return 1
         case .gd, .sgd:
-            let n = problem.network.width, m = problem.data.count
+            guard let network = problem.shallow else {
+                // A deep network: ρ_H of its Hessian at θ(0) (exact products, Lanczos).
+                let deep = CurvatureReport.deepNetwork(of: problem.model)
+                let rho = try CurvatureReport.spectralRadius(network: deep, data: problem.data, theta: problem.theta0)
+                guard rho > 0, rho.isFinite else { return maximumDefaultRate }
+                return min(1 / rho, maximumDefaultRate)
+            }
+            let n = network.width, m = problem.data.count
             var states = [PairState](repeating: .off, count: n * m)
             for i in 0..<n {
-                for j in 0..<m where problem.network.preactivation(problem.theta0, neuron: i, point: problem.data.x[(j * problem.data.dimension)..<((j + 1) * problem.data.dimension)]) > 0 {
+                for j in 0..<m where network.preactivation(problem.theta0, neuron: i, point: problem.data.x[(j * problem.data.dimension)..<((j + 1) * problem.data.dimension)]) > 0 {
                     states[i * m + j] = .on
                 }
             }
-            let rho = try ModeCurvature(network: problem.network, data: problem.data, theta: problem.theta0, states: states).spectralRadius
+            let rho = try ModeCurvature(network: network, data: problem.data, theta: problem.theta0, states: states).spectralRadius
             guard rho > 0, rho.isFinite else { return maximumDefaultRate }
             return min(1 / rho, maximumDefaultRate)
         }

@@ -25,7 +25,7 @@ public struct EarlierRecords {
     /// Reads `folder` for `problem` (its resolved config). Errors name `field`.
     public static func read(_ folder: String, problem: FlowProblem, field: String = "--resume") throws -> EarlierRecords {
         let (checkpoint, shell) = try RunContinuation.readHeader(folder, problem: problem, field: field)
-        let n = problem.network.width, m = problem.data.count
+        let n = problem.model.hiddenUnitCount, m = problem.data.count
         func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
         func malformed(_ name: String, _ what: String) -> InputError { InputError(field, "\(path(name)) \(what)") }
 
@@ -60,7 +60,7 @@ public struct EarlierRecords {
         let samples = csvData["trajectory.csv"]!.rows, events = csvData["events.csv"]!.rows, intervals = csvData["patterns.csv"]!.rows
 
         // .npy records: after the header; their count must be the CSV's.
-        let records = RecordFiles(network: problem.network, points: m, iterations: problem.training != nil)
+        let records = RecordFiles(network: problem.model, points: m, iterations: problem.training != nil)
         func npy(_ name: String, rows: Int, rowSize: Int, dropLast: Bool, optional: Bool = false) throws -> Range<Int>? {
             guard let handle = FileHandle(forReadingAtPath: path(name)) else {
                 if optional { return nil }

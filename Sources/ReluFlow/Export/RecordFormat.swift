@@ -238,15 +238,15 @@ struct RecordFiles {
     /// Whether the matrices passed the size limit (then `pattern_matrices.npy` is not written).
     private(set) var matricesDropped = false
 
-    init(network: ShallowNetwork, points m: Int, iterations: Bool = false) {
+    init(network: any NetworkModel, points m: Int, iterations: Bool = false) {
         format = RecordFormat(network: network, iterations: iterations)
         trajectoryLayout = format.trajectoryNPY
         eventLayout = format.eventNPY
-        width = network.width
+        width = network.hiddenUnitCount
         points = m
         csv = [CSVWriter(header: format.trajectoryHeader), CSVWriter(header: format.eventHeader),
                CSVWriter(header: RecordFormat.patternHeader)]
-        current = [UInt8](repeating: 0, count: network.width * m)
+        current = [UInt8](repeating: 0, count: network.hiddenUnitCount * m)
     }
 
     mutating func add(_ s: FlowSample) {

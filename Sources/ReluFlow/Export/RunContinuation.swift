@@ -37,7 +37,7 @@ public enum RunContinuation {
             }
             return try RunFolder.readFile(path(name))
         }
-        let n = problem.network.width, m = problem.data.count, P = problem.network.parameterCount
+        let n = problem.model.hiddenUnitCount, m = problem.data.count, P = problem.model.parameterCount
 
         // A training run's rows start with its iteration (RecordFormat.iterations).
         let trajectory = try bytes("trajectory.csv")
@@ -97,7 +97,7 @@ public enum RunContinuation {
         do { summary = try decoder.decode(RunSummary.self, from: try bytes("summary.json")) } catch let error as InputError { throw error } catch {
             throw InputError(field, "\(path("summary.json")) is corrupt: \(describe(error))")
         }
-        let n = problem.network.width, m = problem.data.count, P = problem.network.parameterCount
+        let n = problem.model.hiddenUnitCount, m = problem.data.count, P = problem.model.parameterCount
         guard checkpoint.theta.count == P, checkpoint.states(width: n, points: m) != nil else {
             throw InputError(field, "the checkpoint of \(folder) does not fit its config (width \(n), \(m) points)")
         }
@@ -131,7 +131,7 @@ public enum RunContinuation {
     /// Pattern ids of the continuation are mapped onto the earlier ones by pattern.
     public static func merge(_ earlier: FlowSolution, _ later: FlowSolution) -> FlowSolution {
         var merged = later
-        let n = later.problem.network.width, m = later.problem.data.count
+        let n = later.problem.model.hiddenUnitCount, m = later.problem.data.count
         // Ids by pattern: the earlier run's, then new ones for patterns it never had.
         var idOfKey: [PatternKey: Int] = [:]
         let earlierReplay = PatternReplay(earlier)
@@ -199,7 +199,7 @@ public enum RunContinuation {
         let replay = PatternReplay(earlier)
         var ids: [PatternKey: Int] = [:]
         for k in earlier.patterns.indices {
-            ids[PatternKey(problem.data.perGroup(replay.states(k), width: problem.network.width))] = earlier.patterns[k].patternId
+            ids[PatternKey(problem.data.perGroup(replay.states(k), width: problem.model.hiddenUnitCount))] = earlier.patterns[k].patternId
         }
         problem.patternIds = ids
     }

@@ -8,7 +8,7 @@ public enum RunExport {
     public static let patternMatrixLimit = 1 << 24
 
     public static func files(for solution: FlowSolution, config: RunConfig) throws -> [(String, Data)] {
-        var records = RecordFiles(network: solution.problem.network, points: solution.problem.data.count,
+        var records = RecordFiles(network: solution.problem.model, points: solution.problem.data.count,
                                   iterations: solution.problem.training != nil)
         for s in solution.samples { records.add(s) }
         for e in solution.events { records.add(e) }

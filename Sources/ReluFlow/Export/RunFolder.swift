@@ -82,6 +82,11 @@ public enum RunFolder {
 
     /// Writes `files` (name → bytes) as the folder `path`.
     public static func write(_ files: [(String, Data)], to path: String) throws {
+        try writeOutput(files, to: path, kind: "run")
+    }
+
+    /// Writes `files` as the output folder `path` of `kind` (run, curvature, …): staged, marked, renamed.
+    public static func writeOutput(_ files: [(String, Data)], to path: String, kind: String) throws {
         let staging = try stage(path)
         do {
             for (file, bytes) in files {
@@ -91,7 +96,7 @@ public enum RunFolder {
             removeStaging(staging)
             throw error
         }
-        try commit(staging, to: path)
+        try commit(staging, to: path, kind: kind)
     }
 
     /// Creates the hidden staging folder for the run folder `path` (a sibling of it) and returns its path.
@@ -163,14 +168,19 @@ public enum RunFolder {
                                  "comparison.csv", "wall_times.csv", "plateau_exits.csv",
                                  // A sweep folder's own files (Sweep/SweepFolder.swift, SweepCollect.swift).
                                  "grid.json", SweepManifest.fileName, "sweep.csv", "groups.csv", "sweep_plateaus.csv",
-                                 "sweep.sbatch", "collect.sbatch", "sweep.svg", "sweep.png", "sweep.pdf"] + RunFigures.fileNames)
+                                 "sweep.sbatch", "collect.sbatch", "sweep.svg", "sweep.png", "sweep.pdf",
+                                 // A curvature folder's (Curvature/CurvatureReport.swift, CurvatureGrid.swift).
+                                 "curvature.json", "curvature.csv", "summary.csv", "curvature-grid.json"] + RunFigures.fileNames)
     }
+
+    /// A grid's spectra (`spectrum_L{depth}_n{width}.npy`, `reluflow curvature`) are ReluFlow's too.
+    static func isOwnSpectrum(_ name: String) -> Bool { name.hasPrefix("spectrum_L") && name.hasSuffix(".npy") }
 
     /// Removes the files of `ownFileNames` (and own temporaries) from `folder`, then the folder if
     /// nothing else is left in it.
     static func removeOwnFiles(of folder: String) {
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        where ownFileNames.contains(entry) || OutputMarker.isOwnTemporary(entry) {
+        where ownFileNames.contains(entry) || isOwnSpectrum(entry) || OutputMarker.isOwnTemporary(entry) {
             unlink((folder as NSString).appendingPathComponent(entry))
         }
         rmdir(folder)

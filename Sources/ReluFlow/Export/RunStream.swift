@@ -31,7 +31,7 @@ public final class RunStream: FlowRecorder {
     init(path: String, problem: FlowProblem, flushThreshold: Int) throws {
         self.path = path
         self.flushThreshold = flushThreshold
-        records = RecordFiles(network: problem.network, points: problem.data.count, iterations: problem.training != nil)
+        records = RecordFiles(network: problem.model, points: problem.data.count, iterations: problem.training != nil)
         staging = try RunFolder.stage(path)
         do {
             for name in RecordFiles.names {

@@ -19,7 +19,22 @@ public enum SampleOutput: String, Codable, Sendable, CaseIterable {
 /// Everything the integrator needs (the "problem" in problem → solve → solution).
 public struct FlowProblem: Sendable {
     public var data: Dataset
-    public var network: ShallowNetwork
+    /// The network as training, the run writer and the analyses see it: the shallow network of
+    /// SPEC §1 or a deep one (SPEC §8).
+    public var model: any NetworkModel
+    /// The shallow network the flow integrates. The flow of a deep network is not available yet
+    /// (issue 18): asking for it here is a programming error (the CLI refuses such configs first).
+    public var network: ShallowNetwork {
+        get {
+            guard let shallow = model as? ShallowNetwork else {
+                preconditionFailure("the gradient flow of a deep network is not available yet (issue 18); check FlowProblem.shallow first")
+            }
+            return shallow
+        }
+        set { model = newValue }
+    }
+    /// The shallow network, nil for a deep one.
+    public var shallow: ShallowNetwork? { model as? ShallowNetwork }
     /// Initial parameters θ(0), SPEC §1 order.
     public var theta0: [Double]
     public var options: FlowOptions
@@ -34,9 +49,15 @@ public struct FlowProblem: Sendable {
 
     public init(data: Dataset, network: ShallowNetwork, theta0: [Double], options: FlowOptions = FlowOptions(),
                 start: FlowCheckpoint? = nil) {
-        precondition(network.inputDimension == data.dimension && theta0.count == network.parameterCount)
+        self.init(data: data, model: network, theta0: theta0, options: options, start: start)
+    }
+
+    /// A problem of any network (a deep one for training and curvature; the flow takes shallow ones).
+    public init(data: Dataset, model: any NetworkModel, theta0: [Double], options: FlowOptions = FlowOptions(),
+                start: FlowCheckpoint? = nil) {
+        precondition(model.inputDimension == data.dimension && theta0.count == model.parameterCount)
         self.data = data
-        self.network = network
+        self.model = model
         self.theta0 = theta0
         self.options = options
         self.start = start

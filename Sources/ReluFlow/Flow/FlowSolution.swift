@@ -95,7 +95,7 @@ public final class PatternReplay {
     }
 
     public convenience init(_ solution: FlowSolution) {
-        self.init(solution.patterns, width: solution.problem.network.width, points: solution.problem.data.count)
+        self.init(solution.patterns, width: solution.problem.model.hiddenUnitCount, points: solution.problem.data.count)
     }
 
     /// The pattern of interval `k`.
@@ -197,7 +197,7 @@ public struct FlowSolution: Sendable {
     public var checkpoint: FlowCheckpoint {
         let final = finalPattern ?? (patterns.isEmpty ? nil : PatternReplay(self).final)
         return FlowCheckpoint(t: finalTime, theta: finalTheta, dissipated: last?.dissipated ?? 0,
-                              pattern: final.map { patternCode($0, width: problem.network.width, points: problem.data.count) } ?? "")
+                              pattern: final.map { patternCode($0, width: problem.model.hiddenUnitCount, points: problem.data.count) } ?? "")
     }
 
     public var finalTime: Double { last?.t ?? 0 }

@@ -5,7 +5,7 @@ import CFieldKernels
 /// σ'(0) = 0 as in common frameworks (the Filippov treatment belongs to the flow), and the
 /// activation pattern of the hidden units. It is independent of the flow's mode-locked field.
 ///
-/// The shallow network of SPEC §1 conforms; the deep networks of SPEC §8 conform the same way, so
+/// The shallow network of SPEC §1 and the deep networks of SPEC §8 (`DeepNetwork`) conform, so
 /// that the training code, the run writer and the analyses take any of them.
 public protocol NetworkModel: Sendable {
     /// Length of θ.
@@ -17,6 +17,9 @@ public protocol NetworkModel: Sendable {
     var parameterNames: [String] { get }
     /// An evaluator on `data` (it owns the buffers one evaluation needs).
     func evaluator(for data: Dataset) -> any ModelEvaluator
+    /// The balance quantities of the hidden units (SPEC §4; conserved by the gradient flow by the
+    /// positive homogeneity of σ), one per unit: a training run reports their drift.
+    func balance(_ theta: [Double]) -> [Double]
 }
 
 /// Evaluates one network on one data set, reusing its buffers.

@@ -130,6 +130,18 @@ struct Chart {
         if legend { self.legend.append((name, style, .marker)) }
     }
 
+    /// A shaded area between two curves over the same x (for example quartile bands), drawn
+    /// under the lines; no legend entry. Points that cannot be drawn are dropped.
+    mutating func area(_ name: String, lower: [(Double, Double)], upper: [(Double, Double)], colour: String, opacity: Double = 0.15) {
+        let pairs = zip(lower, upper).filter { x($0.0.0).isFinite && y($0.0.1).isFinite && y($0.1.1).isFinite }
+        guard pairs.count > 1 else { return }
+        let top = pairs.map { "\(svgNum(x($0.1.0))),\(svgNum(y($0.1.1)))" }
+        let bottom = pairs.reversed().map { "\(svgNum(x($0.0.0))),\(svgNum(y($0.0.1)))" }
+        let polygon = "<polygon points=\"\((top + bottom).joined(separator: " "))\" fill=\"\(colour)\" fill-opacity=\"\(String(format: "%.3f", opacity))\" stroke=\"none\"/>"
+        body.insert("<g class=\"series\" data-name=\"\(plainName(name))\">" + polygon + "</g>", at: 0)
+        seriesCount += 1
+    }
+
     /// Shaded vertical bands [a, b] (for example plateaus), drawn under everything else. Adjacent
     /// bands alternate between `opacity` and twice it, and with `numbered` each carries its number
     /// (1, 2, …) at the top, so that bands which touch can be told apart.
@@ -291,14 +303,14 @@ struct Chart {
     /// - rightTickLabels: small ticks and labels on the right edge (a secondary y scale), which
     ///   move a right legend over by `rightLabelsWidth`.
     func svg(legendColumns: Int = 1, legendPlace: LegendPlace = .insideTopRight, yTickLabels: [(Double, String)]? = nil,
-             rightTickLabels: [(Double, String)] = []) -> String {
+             rightTickLabels: [(Double, String)] = [], xTickLabels: [(Double, String)]? = nil) -> String {
         var out: [String] = []
         let (fx, fy, fw, fh) = frame
         out.append("<defs><clipPath id=\"\(clipId)\"><rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\"/></clipPath></defs>")
         out.append("<rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\" fill=\"#ffffff\"/>")
         // Grid and ticks.
         var axes: [String] = []
-        for (v, text) in x.ticks() {
+        for (v, text) in xTickLabels ?? x.ticks() {
             let px = x(v)
             axes.append("<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(fy))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(fy + fh))\" stroke=\"#d9d9d9\" stroke-width=\"0.7\"/>")
             axes.append("<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(fy + fh))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(fy + fh + 5))\" stroke=\"#000\"/>")

@@ -13,8 +13,9 @@ import Foundation
 /// - d = 2: `knot-lines.svg`, the lines `w_i·x + b_i = 0` over the data at chosen times, with a
 ///   tick on each line's active side.
 public enum RunFigures {
-    /// Every figure file the toolkit writes (run and compare folders), in each format.
-    public static let fileNames: [String] = ["loss", "patterns", "knots", "fit", "knot-lines", "comparison"]
+    /// Every figure file the toolkit writes (run, compare and curvature-grid folders), in each format.
+    public static let fileNames: [String] = ["loss", "patterns", "knots", "fit", "knot-lines", "comparison",
+                                             "curvature-gradient", "curvature-lambda", "curvature-histograms", "curvature-dead"]
         .flatMap { stem in FigureFormat.allCases.map { "\(stem).\($0.rawValue)" } }
 
     /// Neurons drawn in per-neuron figures (lanes, knot paths, knot lines), each labelled with its
@@ -33,7 +34,8 @@ public enum RunFigures {
     public static func files(for solution: FlowSolution, plateaus: [Plateau], times: [Double]? = nil) throws -> [(String, Data)] {
         guard !solution.samples.isEmpty else { return [] }
         var out = [("loss.svg", loss(solution, plateaus: plateaus)), ("patterns.svg", patterns(solution))]
-        switch solution.problem.data.dimension {
+        // Knots, fits and knot lines are readings of the shallow network (SPEC §5).
+        switch solution.problem.shallow == nil ? 0 : solution.problem.data.dimension {
         case 1:
             out.append(("knots.svg", knots(solution)))
             out.append(("fit.svg", try fit(solution)))
@@ -171,7 +173,7 @@ public enum RunFigures {
     // MARK: patterns.svg
 
     static func patterns(_ solution: FlowSolution) -> String {
-        let n = min(solution.problem.network.width, maxNeurons), m = Double(solution.problem.data.count)
+        let n = min(solution.problem.model.hiddenUnitCount, maxNeurons), m = Double(solution.problem.data.count)
         let positive = solution.samples.map(\.t).filter { $0 > 0 }
         let tLeft = positive.min() ?? 1e-3, tRight = max(solution.finalTime, tLeft * 10)
         // Past 40 lanes they are narrower and carry 0 and 1 only (½ stays their grid line): three
@@ -230,7 +232,8 @@ public enum RunFigures {
         var figure = Figure(width: chart.rightEdge(rightTickLabels: true), height: chart.bottom(legendBelow: true),
                             panels: [chart.svg(legendPlace: .below, yTickLabels: labels, rightTickLabels: scale)])
         figure.caption = "each shaded lane runs from 0 (no point active) to 1 (all m points), as marked on its right; "
-            + "its grid line is ½" + leftOut(shown: n, of: solution.problem.network.width)
+            + "its grid line is ½" + leftOut(shown: n, of: solution.problem.model.hiddenUnitCount)
+            + (solution.problem.shallow == nil ? "; a deep network's hidden units are numbered layer by layer" : "")
         return figure.svg()
     }
 

@@ -62,9 +62,9 @@ class TrainingRecorder {
         self.problem = problem
         self.options = options
         self.hooks = hooks
-        n = problem.network.hiddenUnitCount
+        n = problem.model.hiddenUnitCount
         m = problem.data.count
-        P = problem.network.parameterCount
+        P = problem.model.parameterCount
         solution = FlowSolution(problem: problem, status: .completed, stepper: .auto)
         grid = options.sampleIterations
         pattern = .allocate(capacity: max(n * m, 1))
@@ -172,7 +172,7 @@ class TrainingRecorder {
         diag.wallSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         diag.finalLoss = solution.finalLoss
         diag.dissipated = dissipated
-        let q0 = problem.network.balance(problem.theta0), q1 = problem.network.balance(solution.finalTheta)
+        let q0 = problem.model.balance(problem.theta0), q1 = problem.model.balance(solution.finalTheta)
         diag.invariantDrift = zip(q0, q1).map { abs($0 - $1) }.max() ?? 0
         let l0 = diag.initialLoss
         diag.dissipationDefect = l0 > 0 ? abs(l0 - diag.finalLoss - dissipated) / l0 : abs(diag.finalLoss + dissipated)
@@ -237,7 +237,7 @@ class TrainingRecorder {
 /// GD, SGD, Adam and RMSProp (SPEC §7).
 final class GradientTrainer: TrainingRecorder {
     func run() -> FlowSolution {
-        let evaluator = problem.network.evaluator(for: problem.data)
+        let evaluator = problem.model.evaluator(for: problem.data)
         let K = options.iterations
         // Buffers of their own: the loop touches no array storage (no exclusivity checks, no copies).
         let theta = UnsafeMutablePointer<Double>.allocate(capacity: P), g = UnsafeMutablePointer<Double>.allocate(capacity: P)

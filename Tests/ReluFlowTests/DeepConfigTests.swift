@@ -1,0 +1,209 @@
+import Foundation
+import XCTest
+@testable import ReluFlow
+
+/// Deep-network configs (INTERFACE.md): resolution, the resolved config repeating θ exactly, and
+/// every bad input refused with its field named (issue 17 item 7); the CLI's exits.
+final class DeepConfigTests: XCTestCase {
+    let data = #""data": {"x": [[0.0], [0.5], [1.0]], "y": [0.0, 1.0, 0.0]}"#
+
+    func resolve(_ network: String, extra: String = "") throws -> (FlowProblem, RunConfig) {
+        let text = "{\(data), \"network\": \(network)\(extra)}"
+        return try RunConfig.decode(Data(text.utf8)).resolve()
+    }
+
+    func assertRefused(_ network: String, field: String, containing words: String? = nil, extra: String = "",
+                       file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try resolve(network, extra: extra), file: file, line: line) { error in
+            guard let input = error as? InputError else { return XCTFail("not an InputError: \(error)", file: file, line: line) }
+            XCTAssertEqual(input.field, field, "\(input)", file: file, line: line)
+            if let words { XCTAssertTrue(input.problem.contains(words), "\(input)", file: file, line: line) }
+        }
+    }
+
+    func testResolvedConfigRepeatsTheNetwork() throws {
+        let (problem, resolved) = try resolve(#"{"layers": [1, 4, 3, 1], "bias": true, "outputBias": true, "init": {"scheme": "xavier", "seed": 5}}"#)
+        let net = try XCTUnwrap(problem.model as? DeepNetwork)
+        XCTAssertEqual(net.layers, [1, 4, 3, 1])
+        XCTAssertEqual(net.parameterCount, 4 + 4 + 12 + 3 + 3 + 1)
+        XCTAssertNil(problem.shallow)
+        // Biases and c0 start at zero; the resolved config holds every parameter explicitly.
+        XCTAssertEqual(resolved.network.biases, [[0, 0, 0, 0], [0, 0, 0]])
+        let again = try RunConfig.decode(try resolved.encoded()).resolve()
+        XCTAssertEqual(again.problem.theta0, problem.theta0)
+        XCTAssertEqual(again.resolved, resolved)
+        // Xavier variance 2/(fan_in + fan_out): W_2 (3×4) entries have σ² = 2/7; W_1 differs from W_2's law.
+        XCTAssertEqual(net.parameterNames.first, "W1[0][0]")
+        XCTAssertEqual(net.parameterNames.last, "c0")
+        XCTAssertTrue(net.parameterNames.contains("b2[2]"))
+    }
+
+    func testExplicitWeightsAreUsedExactly() throws {
+        let (problem, _) = try resolve(#"{"layers": [1, 2, 1], "activation": "linear", "weights": [[[0.5], [-2.0]], [[1.5, 0.25]]]}"#)
+        XCTAssertEqual(problem.theta0, [0.5, -2.0, 1.5, 0.25])
+        // N(x) = 1.5·0.5x + 0.25·(−2x) = 0.25x.
+        let net = problem.model as! DeepNetwork
+        XCTAssertEqual(net.output(problem.theta0, at: [2.0][...]), 0.5, accuracy: 1e-15)
+    }
+
+    func testBadInputNamesTheField() {
+        assertRefused(#"{"layers": [1, 1]}"#, field: "network.layers", containing: "at least three")
+        assertRefused(#"{"layers": [1, 0, 1]}"#, field: "network.layers[1]", containing: "at least 1")
+        assertRefused(#"{"layers": [1, 3, 2]}"#, field: "network.layers[2]", containing: "must be 1")
+        assertRefused(#"{"layers": [2, 3, 1]}"#, field: "network.layers[0]", containing: "d = 1")
+        assertRefused(#"{"layers": [1, 3, 1], "activation": "tanh"}"#, field: "network.activation", containing: "relu, linear")
+        assertRefused(#"{"layers": [1, 3, 1], "init": {"scheme": "lecun"}}"#, field: "network.init.scheme", containing: "he, xavier, normal")
+        assertRefused(#"{"layers": [1, 3, 1], "init": {"scheme": "normal"}}"#, field: "network.init.std", containing: "required")
+        assertRefused(#"{"layers": [1, 3, 1], "init": {"scheme": "he", "std": 0.1}}"#, field: "network.init.std")
+        assertRefused(#"{"layers": [1, 3, 1], "init": {"biasScale": 0.1}}"#, field: "network.init.biasScale")
+        assertRefused(#"{"layers": [1, 3, 1], "width": 3}"#, field: "network.width")
+        assertRefused(#"{"width": 3, "activation": "relu"}"#, field: "network.activation", containing: "network.layers")
+        assertRefused(#"{"layers": [1, 3, 1], "weights": [[[1.0], [1.0], [1.0]]]}"#, field: "network.weights", containing: "L = 2")
+        assertRefused(#"{"layers": [1, 3, 1], "weights": [[[1.0], [1.0]], [[1.0, 1.0, 1.0]]]}"#, field: "network.weights[0]", containing: "3 × 1")
+        assertRefused(#"{"layers": [1, 3, 1], "weights": [[[1.0], [1.0], [1.0, 2.0]], [[1.0, 1.0, 1.0]]]}"#, field: "network.weights[0][2]", containing: "expected n_0 = 1")
+        assertRefused(#"{"layers": [1, 3, 1], "weights": [[[1.0], [1.0], [1.0]], [[1.0, 1.0]]]}"#, field: "network.weights[1][0]", containing: "1 × 3")
+        assertRefused(#"{"layers": [1, 3, 1], "biases": [[0, 0, 0]]}"#, field: "network.biases", containing: "network.bias is false")
+        assertRefused(#"{"layers": [1, 3, 1], "bias": true, "biases": [[0, 0]]}"#, field: "network.biases[0]", containing: "expected n_1 = 3")
+        assertRefused(#"{"layers": [1, 3, 1], "c0": 0.5}"#, field: "network.c0", containing: "outputBias")
+        assertRefused(#"{"layers": [1, 3, 1]}"#, field: "train.method", containing: "shallow network only", extra: #", "train": {"method": "anls"}"#)
+    }
+
+    /// The CLI: simulate on a deep config exits 2 naming network.layers (issue 18), train with anls
+    /// exits 2 naming train.method, a full spectrum beyond the memory limit exits 2 with the
+    /// estimate, and a curvature folder is written with its marker.
+    func testCommandLine() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("deep.json")
+        try Data(#"{"data": {"target": {"function": "sin(pi*x)", "m": 8, "range": [-1, 1]}}, "network": {"layers": [1, 3, 3, 1], "bias": true}}"#.utf8).write(to: config)
+        let simulate = try runReluflow(["simulate", "--config", config.path, "--out", "sim", "--quiet"], in: dir)
+        XCTAssertEqual(simulate.status, 2)
+        XCTAssertTrue(simulate.stderr.contains("network.layers") && simulate.stderr.contains("issue 18"), simulate.stderr)
+        let anls = try runReluflow(["train", "--config", config.path, "--method", "anls", "--out", "t", "--quiet"], in: dir)
+        XCTAssertEqual(anls.status, 2)
+        XCTAssertTrue(anls.stderr.contains("train.method"), anls.stderr)
+        let gd = try runReluflow(["train", "--config", config.path, "--method", "adam", "--iterations", "50", "--out", "adam", "--quiet"], in: dir)
+        XCTAssertEqual(gd.status, 0, gd.stderr)
+        let header = try String(contentsOf: dir.appendingPathComponent("adam/trajectory.csv"), encoding: .utf8).prefix(80)
+        XCTAssertTrue(header.hasPrefix("iteration,t,loss,gradNorm,patternId,W1[0][0],W1[1][0]"), String(header))
+        let analyze = try runReluflow(["analyze", "adam"], in: dir)
+        XCTAssertEqual(analyze.status, 0, analyze.stderr)
+        XCTAssertTrue(analyze.stdout.contains("deep network"), analyze.stdout)
+        XCTAssertEqual(try runReluflow(["plot", "adam"], in: dir).status, 0)
+
+        let curvature = try runReluflow(["curvature", "--config", config.path, "--out", "curv"], in: dir)
+        XCTAssertEqual(curvature.status, 0, curvature.stderr)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("curv/curvature.json"))) as! [String: Any]
+        for key in ["parameters", "loss", "gradNorm", "layerGradNorms", "hessianEigenvalues", "lambdaMax", "lambdaMin", "trace", "negativeFraction"] {
+            XCTAssertNotNil(json[key], key)
+        }
+        XCTAssertEqual((json["hessianEigenvalues"] as! [Double]).count, json["parameters"] as! Int)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("curv/reluflow-output.json").path))
+
+        let big = dir.appendingPathComponent("big.json")
+        try Data(#"{"data": {"target": {"function": "x", "m": 4, "range": [-1, 1]}}, "network": {"layers": [1, 2000, 2000, 1]}}"#.utf8).write(to: big)
+        let refused = try runReluflow(["curvature", "--config", big.path, "--spectrum", "full", "--out", "big"], in: dir)
+        XCTAssertEqual(refused.status, 2)
+        XCTAssertTrue(refused.stderr.contains("--spectrum") && refused.stderr.contains("needs about"), refused.stderr)
+        let unknown = try runReluflow(["curvature", "--config", config.path, "--eigensolver", "jacobi", "--out", "x"], in: dir)
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.stderr.contains("--eigensolver"), unknown.stderr)
+    }
+}
+
+/// The grid of `reluflow curvature --depths …` (issue 17 item 4): summary.csv equals the
+/// statistics recomputed from curvature.csv by NumPy (np.percentile, whose default linear
+/// interpolation the summary documents) to 1e-12 relative; the spectra files agree with the rows
+/// (λ_max, λ_min to 1e-12, the sum of the eigenvalues with the exact trace to 1e-10 of Σ|λ|); cells
+/// beyond --full-spectrum-limit say lanczos and have no spectrum file. Skipped without numpy.
+final class CurvatureGridTests: XCTestCase {
+    func testSummaryRecomputedFromRows() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try runReluflow(["curvature", "--depths", "2,3,5", "--widths", "1,3", "--seeds", "5", "--bias", "--points", "12",
+                                   "--full-spectrum-limit", "20", "--quiet", "--out", "grid"], in: dir)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let grid = dir.appendingPathComponent("grid")
+        let names = try FileManager.default.contentsOfDirectory(atPath: grid.path)
+        for name in ["curvature.csv", "summary.csv", "curvature-gradient.svg", "curvature-lambda.svg", "curvature-dead.svg", "reluflow-output.json"] {
+            XCTAssertTrue(names.contains(name), name)
+        }
+        // Width 3: P = 3·1 + 3 (L = 2: + 3) … depth 5 has 3+3 + 3·(9+3) + 3 = 45 > 20 → Lanczos.
+        XCTAssertFalse(names.contains("spectrum_L5_n3.npy"))
+        XCTAssertTrue(names.contains("spectrum_L2_n1.npy"))
+        // plot redraws the same figures from curvature.csv and the spectra.
+        let before = try Data(contentsOf: grid.appendingPathComponent("curvature-gradient.svg"))
+        let histograms = try Data(contentsOf: grid.appendingPathComponent("curvature-histograms.svg"))
+        let plot = try runReluflow(["plot", "grid"], in: dir)
+        XCTAssertEqual(plot.status, 0, plot.stderr)
+        XCTAssertEqual(try Data(contentsOf: grid.appendingPathComponent("curvature-gradient.svg")), before)
+        XCTAssertEqual(try Data(contentsOf: grid.appendingPathComponent("curvature-histograms.svg")), histograms)
+        let script = """
+        import csv, sys, numpy as np
+        d = sys.argv[1]
+        rows = list(csv.DictReader(open(d + '/curvature.csv')))
+        summary = list(csv.DictReader(open(d + '/summary.csv')))
+        assert len(summary) == 6, len(summary)
+        worst = 0.0
+        for s in summary:
+            group = [r for r in rows if r['depth'] == s['depth'] and r['width'] == s['width']]
+            assert len(group) == int(s['seeds']) == 5
+            assert s['spectrum'] == '+'.join(sorted({r['spectrum'] for r in group}))
+            dead = np.mean([r['dead'] == 'true' for r in group])
+            assert abs(dead - float(s['deadFraction'])) < 1e-15
+            for q in ['gradNorm', 'lambdaMax', 'lambdaMin', 'trace', 'negativeFraction', 'loss']:
+                v = np.array([float(r[q]) for r in group])
+                v = v[~np.isnan(v)]
+                for name, p in [('median', 50), ('q1', 25), ('q3', 75)]:
+                    got = float(s[q + '_' + name])
+                    if len(v) == 0:
+                        assert np.isnan(got), (q, name)
+                        continue
+                    want = np.percentile(v, p)
+                    worst = max(worst, abs(got - want) / max(abs(want), 1e-300))
+            if s['spectrum'] == 'full':
+                spectra = np.load(d + f"/spectrum_L{s['depth']}_n{s['width']}.npy")
+                assert spectra.shape == (5, int(s['parameters'])), spectra.shape
+                for r, e in zip(group, spectra):
+                    assert np.all(np.diff(e) >= 0)
+                    scale = max(abs(e).max(), 1e-300)
+                    assert abs(e[-1] - float(r['lambdaMax'])) <= 1e-12 * scale
+                    assert abs(e[0] - float(r['lambdaMin'])) <= 1e-12 * scale
+                    assert abs(e.sum() - float(r['trace'])) <= 1e-10 * max(abs(e).sum(), 1e-300), (e.sum(), r['trace'])
+            else:
+                assert all(int(r['lanczosIterations']) > 0 for r in group)
+        assert worst <= 1e-12, worst
+        print('ok', worst)
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, grid.path]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        do { try process.run() } catch { throw XCTSkip("python3 not available") }
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if errors.contains("No module named 'numpy'") { throw XCTSkip("python3 without numpy") }
+        XCTAssertEqual(process.terminationStatus, 0, errors)
+        XCTAssertTrue(text.hasPrefix("ok"), text + errors)
+    }
+
+    func testBadGridOptions() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (arguments, option) in [(["--depths", "1,2", "--widths", "2", "--seeds", "1"], "--depths"),
+                                    (["--depths", "2", "--widths", "0", "--seeds", "1"], "--widths"),
+                                    (["--depths", "2", "--widths", "2"], "--seeds"),
+                                    (["--depths", "2,x", "--widths", "2", "--seeds", "1"], "--depths"),
+                                    (["--depths", "2", "--widths", "2", "--seeds", "1", "--init", "lecun"], "--init"),
+                                    (["--depths", "2", "--widths", "2", "--seeds", "1", "--activation", "tanh"], "--activation"),
+                                    (["--depths", "2", "--widths", "2", "--seeds", "1", "--histograms", "3:2"], "--histograms"),
+                                    (["--depths", "2", "--widths", "2", "--seeds", "1", "--spectrum", "some"], "--spectrum")] {
+            let run = try runReluflow(["curvature"] + arguments + ["--out", "g"], in: dir)
+            XCTAssertEqual(run.status, 2, "\(arguments): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains(option), "\(arguments): \(run.stderr)")
+        }
+    }
+}
