@@ -327,6 +327,35 @@ final class SweepTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("--figure: no completed run has the figure 'nothing'"), r.stderr)
     }
 
+    /// A `curvature` sweep: its runs count as complete by their `curvature.json` (which has no
+    /// status), are skipped on a rerun, and `collect` tabulates curvature.json's figures, equal to
+    /// each run's own file.
+    func testCurvatureSweepCollectsCurvatureFigures() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = try writeGrid("""
+            {"command": "curvature",
+             "base": {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
+                      "network": {"layers": [1, 4, 4, 1], "activation": "relu", "bias": false, "init": {"scheme": "he", "seed": 0}}},
+             "axes": {"network.init.scheme": ["he", "xavier"], "network.init.seed": [0, 1]}}
+            """, in: dir)
+        var r = try runReluflow(["sweep", grid, "--out", "s", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try runReluflow(["sweep", grid, "--out", "s"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue((r.stdout + r.stderr).contains("0 ran, 4 already complete"), r.stdout + r.stderr)
+        r = try runReluflow(["collect", "s"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try table(dir.appendingPathComponent("s/sweep.csv"))
+        XCTAssertEqual(rows.map { $0["status"] }, Array(repeating: "completed", count: 4))
+        for row in rows {
+            let own = try JSONValue.parse(Data(contentsOf: dir.appendingPathComponent("s/runs/\(row["id"]!)/curvature.json")), source: "curvature.json")
+            guard case .number(let lambda)? = own["lambdaMax"] else { return XCTFail("no lambdaMax in \(row["id"]!)") }
+            XCTAssertEqual(Double(row["lambdaMax"] ?? ""), lambda)
+            XCTAssertEqual(row["parameters"], "24")
+        }
+    }
+
     /// A local sweep killed at a random moment (SIGINT, SIGTERM, SIGKILL) and run again: every run
     /// completes, none completed before is run again, and the table equals an uninterrupted
     /// sweep's. A run resumed from its interruption takes other steps after it (its step counts

@@ -25,7 +25,7 @@ public struct SweepCollection: Sendable {
     public var rows = 0
 
     /// The figures of a run read from its folder: summary scalars, then the analysis verdict's.
-    static func figures(of runFolder: String) -> [String: JSONValue] {
+    static func figures(of runFolder: String, summaryFile: String = "summary.json") -> [String: JSONValue] {
         var out: [String: JSONValue] = [:]
         func add(_ value: JSONValue, prefix: String, depth: Int) {
             guard case .object(let members) = value else { return }
@@ -41,7 +41,7 @@ public struct SweepCollection: Sendable {
                 }
             }
         }
-        if let summary = try? JSONValue.parse(try RunFolder.readFile((runFolder as NSString).appendingPathComponent("summary.json")), source: "summary.json") {
+        if let summary = try? JSONValue.parse(try RunFolder.readFile((runFolder as NSString).appendingPathComponent(summaryFile)), source: summaryFile) {
             add(summary, prefix: "", depth: 0)
         }
         if let analysis = try? JSONValue.parse(try RunFolder.readFile((runFolder as NSString).appendingPathComponent("analysis.json")), source: "analysis.json"),
@@ -74,7 +74,7 @@ public struct SweepCollection: Sendable {
             states.append(state)
             result.counts[state, default: 0] += 1
             if state != .completed { result.incomplete.append((run.id, state)) }
-            let f: [String: JSONValue] = [.completed, .unanalysed, .failed, .interrupted, .stale].contains(state) ? figures(of: folder.runPath(run.id)) : [:]
+            let f: [String: JSONValue] = [.completed, .unanalysed, .failed, .interrupted, .stale].contains(state) ? figures(of: folder.runPath(run.id), summaryFile: command.summaryFile) : [:]
             figureRows.append(f.map { name, value in
                 if let i = nameIndex[name] { return (i, value) }
                 nameIndex[name] = names.count

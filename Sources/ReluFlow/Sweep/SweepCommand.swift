@@ -25,6 +25,13 @@ public protocol SweepCommand: Sendable {
     /// The worker's arguments (after the executable) for a fresh run, and for resuming one.
     func arguments(config: String, out: String) -> [String]
     func resumeArguments(folder: String) -> [String]
+    /// The file of a finished run whose scalars `collect` tabulates (`summary.json`, or
+    /// `curvature.json` for `curvature`); a run is complete when it is there with the marker.
+    var summaryFile: String { get }
+}
+
+extension SweepCommand {
+    public var summaryFile: String { "summary.json" }
 }
 
 /// Fields of a resolved config that record where a run came from, not what it is.
@@ -119,7 +126,10 @@ public struct OpaqueSweepCommand: SweepCommand {
 
     public func recordedText(_ configJSON: JSONValue) -> String? { nil }
 
-    public func arguments(config: String, out: String) -> [String] { [name, "--config", config, "--out", out] }
+    public func arguments(config: String, out: String) -> [String] { [name, "--config", config, "--out", out, "--quiet"] }
+
+    /// `curvature.json` (it has no `status`: its presence with the marker means complete).
+    public var summaryFile: String { name == "curvature" ? "curvature.json" : "summary.json" }
 
     public func resumeArguments(folder: String) -> [String] { [] }
 }

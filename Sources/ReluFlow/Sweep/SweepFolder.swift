@@ -125,9 +125,11 @@ public struct SweepFolder: Sendable {
         if checkLock, RunLock.isHeld(sweep: path, id: run.id) { return .running }
         let folder = runPath(run.id)
         func file(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
-        if let summary = try? JSONValue.parse(try RunFolder.readFile(file("summary.json")), source: "summary.json"),
+        if let summary = try? JSONValue.parse(try RunFolder.readFile(file(command.summaryFile)), source: command.summaryFile),
            FileManager.default.fileExists(atPath: file(OutputMarker.fileName)) {
-            switch summary["status"] {
+            // A file without a status (curvature.json) is written only by a completed run.
+            let status: JSONValue? = summary["status"] ?? (command.summaryFile == "summary.json" ? nil : .string("completed"))
+            switch status {
             case .string("completed")?:
                 if let config = try? JSONValue.parse(try RunFolder.readFile(file("config.json")), source: "config.json"),
                    let text = command.recordedText(config), stableHash(text) != run.hash {

@@ -14,7 +14,7 @@ public enum SweepPlot {
             guard case .number(let x) = run.values[a] else {
                 throw InputError("--against", "'\(axis)' has a value that is not a number (\(run.values[a].text)); plot against a numeric axis")
             }
-            let figures = SweepCollection.figures(of: folder.runPath(run.id))
+            let figures = SweepCollection.figures(of: folder.runPath(run.id), summaryFile: command.summaryFile)
             switch figures[figure] {
             case .number(let y)?: points.append((x, y)); seenFigure = true
             case .bool(let b)?: points.append((x, b ? 1 : 0)); seenFigure = true
@@ -24,7 +24,7 @@ public enum SweepPlot {
         }
         guard seenFigure else {
             let known = folder.manifest.runs.lazy.filter { folder.state(of: $0, command: command, checkLock: false, staged: []) == .completed }
-                .first.map { SweepCollection.figures(of: folder.runPath($0.id)).keys.sorted().joined(separator: ", ") } ?? "none: no run is complete"
+                .first.map { SweepCollection.figures(of: folder.runPath($0.id), summaryFile: command.summaryFile).keys.sorted().joined(separator: ", ") } ?? "none: no run is complete"
             throw InputError("--figure", "no completed run has the figure '\(figure)' (figures: \(known))")
         }
         func kind(_ values: [Double]) -> Scale.Kind {
