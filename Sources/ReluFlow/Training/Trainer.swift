@@ -36,7 +36,11 @@ class TrainingRecorder {
     let options: TrainingOptions
     let hooks: SolveHooks
     let n: Int, m: Int, P: Int
-    var solution: FlowSolution
+    // The bookkeeping below is touched on every pattern change (about every other iteration of GD
+    // oscillating across a knot); the dynamic exclusivity checks of class properties (~10 runtime
+    // calls per change, a tenth of a 20×10 iteration) are off for it: a recorder belongs to one
+    // run on one thread, and no access to these properties overlaps another (SE-0176).
+    @exclusivity(unchecked) var solution: FlowSolution
     let started = DispatchTime.now()
     let grid: [Int]
     var nextGridIndex = 0
@@ -44,32 +48,32 @@ class TrainingRecorder {
     /// of the open interval.
     let pattern: UnsafeMutablePointer<UInt8>
     let intervalPattern: UnsafeMutablePointer<UInt8>
-    var intervalStart = 0.0
-    var intervalChanges: [PatternChange] = []
-    var patternIds: [PatternKey: Int] = [:]
-    var currentPatternId = 0
+    @exclusivity(unchecked) var intervalStart = 0.0
+    @exclusivity(unchecked) var intervalChanges: [PatternChange] = []
+    @exclusivity(unchecked) var patternIds: [PatternKey: Int] = [:]
+    @exclusivity(unchecked) var currentPatternId = 0
     /// The open interval's key (per group of coincident points, as the flow's) and active counts,
     /// kept up to date from the changes alone.
-    private var key = PatternKey([])
-    private var active: [Int]
+    @exclusivity(unchecked) private var key = PatternKey([])
+    @exclusivity(unchecked) private var active: [Int]
     private let G: Int
     /// The key and id of the interval before the open one: an iteration that oscillates across a
     /// knot (GD's discrete sliding) flips between two patterns, and finds the id here without a
     /// dictionary lookup.
-    private var previousKey = PatternKey([])
-    private var previousId = -1
+    @exclusivity(unchecked) private var previousKey = PatternKey([])
+    @exclusivity(unchecked) private var previousId = -1
     /// Per point j: its group (`Dataset.groupOfPoint`) and the group's first point, which carries
     /// the group's events and key entry (own buffers: the change path reads no nested arrays).
     private let groupOf: UnsafeMutablePointer<Int>
     private let firstOfGroup: UnsafeMutablePointer<Int>
     /// Per first point of a group: the last (change batch, neuron) that logged an event for it, so
     /// that coincident points give one event per pair and batch (empty when no points coincide).
-    private var loggedMark: [Int]
-    private var changeBatch = 0
+    @exclusivity(unchecked) private var loggedMark: [Int]
+    @exclusivity(unchecked) private var changeBatch = 0
     /// Counts kept out of `solution` in the loop and put into its diagnostics by `finish` (a
     /// dictionary update per event costs more than a small problem's iteration).
-    private var onEvents = 0, offEvents = 0
-    private var steps = 0
+    @exclusivity(unchecked) private var onEvents = 0, offEvents = 0
+    @exclusivity(unchecked) private var steps = 0
     /// The sliding counts of every interval (training has no sliding pairs), shared.
     private let noSliding: [Int]
     var dissipated = 0.0
