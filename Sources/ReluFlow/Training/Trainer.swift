@@ -56,6 +56,11 @@ class TrainingRecorder {
     /// kept up to date from the changes alone.
     @exclusivity(unchecked) private var key = PatternKey([])
     @exclusivity(unchecked) private var active: [Int]
+    /// The active counts kept up to date by the changes (`active` is made from them per interval),
+    /// and the counts of the interval before the open one: a flip back to that pattern shares its
+    /// array instead of allocating one (a 20×10 GD run makes about one interval per two iterations).
+    private let counts: UnsafeMutablePointer<Int>
+    @exclusivity(unchecked) private var previousActive: [Int] = []
     private let G: Int
     /// The key and id of the interval before the open one: an iteration that oscillates across a
     /// knot (GD's discrete sliding) flips between two patterns, and finds the id here without a
@@ -95,6 +100,8 @@ class TrainingRecorder {
         intervalPattern = .allocate(capacity: max(n * m, 1))
         intervalPattern.initialize(repeating: 0, count: max(n * m, 1))
         active = [Int](repeating: 0, count: n)
+        counts = .allocate(capacity: max(n, 1))
+        counts.initialize(repeating: 0, count: max(n, 1))
         noSliding = [Int](repeating: 0, count: n)
         let data = problem.data
         G = data.groupCount
@@ -112,6 +119,7 @@ class TrainingRecorder {
         intervalPattern.deallocate()
         groupOf.deallocate()
         firstOfGroup.deallocate()
+        counts.deallocate()
     }
 
     func time(_ k: Int) -> Double { options.method.time(iteration: k, lr: options.lr) }
@@ -122,7 +130,7 @@ class TrainingRecorder {
         solution.diagnostics.initialLoss = loss
         intervalChanges = changes(from: intervalPattern, to: pattern)   // from all off
         intervalPattern.update(from: pattern, count: n * m)
-        apply(intervalChanges)
+        update(intervalChanges)
         currentPatternId = id()
         record(k: 0, theta: theta, loss: loss, gradNorm: gradNorm)
     }
@@ -151,7 +159,7 @@ class TrainingRecorder {
             intervalPattern.update(from: pattern, count: n * m)
             intervalChanges = events
             let closedKey = key, closedId = currentPatternId
-            apply(events)
+            update(events)
             currentPatternId = previousId >= 0 && key == previousKey ? previousId : id()
             previousKey = closedKey
             previousId = closedId
@@ -262,10 +270,20 @@ class TrainingRecorder {
         return out
     }
 
-    /// Updates the open interval's key and active counts by its changes.
+    /// Updates the open interval's key and active counts by its changes, and makes its array of
+    /// active counts (the previous interval's when equal).
+    private func update(_ changes: [PatternChange]) {
+        apply(changes)
+        let closedActive = active
+        let same = n > 0 && previousActive.count == n && previousActive.withUnsafeBufferPointer { memcmp($0.baseAddress!, counts, n * MemoryLayout<Int>.stride) == 0 }
+        active = same ? previousActive : Array(UnsafeBufferPointer(start: counts, count: n))
+        previousActive = closedActive
+    }
+
+    /// Updates the open interval's key and the active counts by its changes.
     private func apply(_ changes: [PatternChange]) {
         for c in changes {
-            active[c.neuron] += c.state == .on ? 1 : -1
+            counts[c.neuron] += c.state == .on ? 1 : -1
             if firstOfGroup[c.point] == c.point {
                 key.replace(c.neuron * G + groupOf[c.point], c.state == .on ? .off : .on, c.state)
             }
