@@ -40,4 +40,12 @@ void rf_relu_row(int d, long m, const double *xT, const double *w, double b, dou
 /// F[k] = Σ_j s[j] r[j] x_k[j] (k < d), F[d] = Σ_j s[j] r[j].
 void rf_masked_sums(int d, long m, const double *xT, const double *r, const unsigned char *s, double *F);
 
+/// The full-batch loss L = Σ_j r_j² / (2m) of the shallow network at θ = [W (n×d), b, c, (c0)],
+/// with r_j = Σ_i c_i σ(z_ij) (+ c0) − y_j: rf_relu_row for every neuron into `out` (then the
+/// residuals r) and `pattern` (n×m), and when `gradient` is not NULL the plain gradient from
+/// rf_masked_sums per neuron (F: d + 1 doubles of work), in the order of operations of
+/// ShallowEvaluator's neuron-by-neuron loop; one call per evaluation.
+double rf_shallow_evaluate(int d, long n, long m, const double *xT, const double *y, const double *theta, int outputBias,
+                           double *out, unsigned char *pattern, double *F, double *gradient);
+
 #endif

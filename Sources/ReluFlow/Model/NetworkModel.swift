@@ -55,7 +55,8 @@ extension ShallowNetwork: NetworkModel {
 /// ∂L/∂c_0 = (1/|B|) Σ_j r_j.
 ///
 /// All points: two passes over the neurons, each over contiguous rows of the points (the inputs
-/// stored transposed, d × m): outputs and the pattern (s_ij as bytes), then F_i from the pattern.
+/// stored transposed, d × m): outputs and the pattern (s_ij as bytes), then F_i from the pattern
+/// (`rf_shallow_evaluate`, one C call).
 /// A minibatch: point by point over its points.
 final class ShallowEvaluator: ModelEvaluator {
     let network: ShallowNetwork
@@ -64,6 +65,7 @@ final class ShallowEvaluator: ModelEvaluator {
     private let z: UnsafeMutablePointer<Double>      // n: pre-activations of one point (minibatch path)
     private let x: UnsafeMutablePointer<Double>      // m×d
     private let xT: UnsafeMutablePointer<Double>     // d×m
+    private let y: UnsafeMutablePointer<Double>      // m
     private let out: UnsafeMutablePointer<Double>    // m: outputs, then residuals
     private let mask: UnsafeMutablePointer<UInt8>    // n×m: s_ij
     private let F: UnsafeMutablePointer<Double>      // d+1
@@ -79,6 +81,8 @@ final class ShallowEvaluator: ModelEvaluator {
         x.initialize(from: data.x, count: m * d)
         xT = .allocate(capacity: max(m * d, 1))
         for j in 0..<m { for k in 0..<d { xT[k * m + j] = data.x[j * d + k] } }
+        y = .allocate(capacity: max(m, 1))
+        y.initialize(from: data.y, count: m)
         out = .allocate(capacity: max(m, 1))
         mask = .allocate(capacity: max(n * m, 1))
         F = .allocate(capacity: d + 1)
@@ -88,6 +92,7 @@ final class ShallowEvaluator: ModelEvaluator {
         z.deallocate()
         x.deallocate()
         xT.deallocate()
+        y.deallocate()
         out.deallocate()
         mask.deallocate()
         F.deallocate()
@@ -96,37 +101,9 @@ final class ShallowEvaluator: ModelEvaluator {
     func evaluate(_ theta: UnsafePointer<Double>, points: [Int]?, gradient: UnsafeMutablePointer<Double>?,
                   pattern: UnsafeMutablePointer<UInt8>?) -> Double {
         if let points { return evaluateBatch(theta, points: points, gradient: gradient, pattern: pattern) }
-        let W = theta, b = theta + n * d, c = theta + n * d + n
-        let c0 = network.outputBias ? theta[n * d + 2 * n] : 0
-        let s = pattern ?? mask
-        // Pass 1: outputs N_j and the pattern (CFieldKernels: lanes of four, AVX2 when present).
-        for j in 0..<m { out[j] = c0 }
-        for i in 0..<n { rf_relu_row(Int32(d), m, xT, W + i * d, b[i], c[i], s + i * m, out) }
-        var sum = 0.0, sumR = 0.0
-        for j in 0..<m {
-            let r = out[j] - data.y[j]
-            out[j] = r
-            sum += r * r
-            sumR += r
-        }
-        let scale = 1 / Double(m)
-        if let gradient {
-            // Pass 2: F_i = Σ_j s_ij r_j (x_j, 1).
-            for i in 0..<n {
-                rf_masked_sums(Int32(d), m, xT, out, s + i * m, F)
-                let fb = F[d]
-                let ci = c[i]
-                var gc = b[i] * fb
-                for k in 0..<d {
-                    gradient[i * d + k] = ci * F[k] * scale
-                    gc += W[i * d + k] * F[k]
-                }
-                gradient[n * d + i] = ci * fb * scale
-                gradient[n * d + n + i] = gc * scale
-            }
-            if network.outputBias { gradient[n * d + 2 * n] = sumR * scale }
-        }
-        return sum * scale / 2
+        // Pass 1 (outputs N_j and the pattern, CFieldKernels: lanes of four, AVX2 when present),
+        // the residuals, and pass 2 (F_i = Σ_j s_ij r_j (x_j, 1)) with the gradient, in one C call.
+        return rf_shallow_evaluate(Int32(d), n, m, xT, y, theta, network.outputBias ? 1 : 0, out, pattern ?? mask, F, gradient)
     }
 
     /// A minibatch, point by point; the pattern (all points) by the full pass when asked for.

@@ -36,7 +36,11 @@ class TrainingRecorder {
     let options: TrainingOptions
     let hooks: SolveHooks
     let n: Int, m: Int, P: Int
-    var solution: FlowSolution
+    // The bookkeeping below is touched on every pattern change (about every other iteration of GD
+    // oscillating across a knot); the dynamic exclusivity checks of class properties (~10 runtime
+    // calls per change, a tenth of a 20×10 iteration) are off for it: a recorder belongs to one
+    // run on one thread, and no access to these properties overlaps another (SE-0176).
+    @exclusivity(unchecked) var solution: FlowSolution
     let started = DispatchTime.now()
     let grid: [Int]
     var nextGridIndex = 0
@@ -44,15 +48,39 @@ class TrainingRecorder {
     /// of the open interval.
     let pattern: UnsafeMutablePointer<UInt8>
     let intervalPattern: UnsafeMutablePointer<UInt8>
-    var intervalStart = 0.0
-    var intervalChanges: [PatternChange] = []
-    var patternIds: [PatternKey: Int] = [:]
-    var currentPatternId = 0
+    @exclusivity(unchecked) var intervalStart = 0.0
+    @exclusivity(unchecked) var intervalChanges: [PatternChange] = []
+    @exclusivity(unchecked) var patternIds: [PatternKey: Int] = [:]
+    @exclusivity(unchecked) var currentPatternId = 0
     /// The open interval's key (per group of coincident points, as the flow's) and active counts,
     /// kept up to date from the changes alone.
-    private var key = PatternKey([])
-    private var active: [Int]
+    @exclusivity(unchecked) private var key = PatternKey([])
+    @exclusivity(unchecked) private var active: [Int]
+    /// The active counts kept up to date by the changes (`active` is made from them per interval),
+    /// and the counts of the interval before the open one: a flip back to that pattern shares its
+    /// array instead of allocating one (a 20×10 GD run makes about one interval per two iterations).
+    private let counts: UnsafeMutablePointer<Int>
+    @exclusivity(unchecked) private var previousActive: [Int] = []
     private let G: Int
+    /// The key and id of the interval before the open one: an iteration that oscillates across a
+    /// knot (GD's discrete sliding) flips between two patterns, and finds the id here without a
+    /// dictionary lookup.
+    @exclusivity(unchecked) private var previousKey = PatternKey([])
+    @exclusivity(unchecked) private var previousId = -1
+    /// Per point j: its group (`Dataset.groupOfPoint`) and the group's first point, which carries
+    /// the group's events and key entry (own buffers: the change path reads no nested arrays).
+    private let groupOf: UnsafeMutablePointer<Int>
+    private let firstOfGroup: UnsafeMutablePointer<Int>
+    /// Per first point of a group: the last (change batch, neuron) that logged an event for it, so
+    /// that coincident points give one event per pair and batch (empty when no points coincide).
+    @exclusivity(unchecked) private var loggedMark: [Int]
+    @exclusivity(unchecked) private var changeBatch = 0
+    /// Counts kept out of `solution` in the loop and put into its diagnostics by `finish` (a
+    /// dictionary update per event costs more than a small problem's iteration).
+    @exclusivity(unchecked) private var onEvents = 0, offEvents = 0
+    @exclusivity(unchecked) private var steps = 0
+    /// The sliding counts of every interval (training has no sliding pairs), shared.
+    private let noSliding: [Int]
     var dissipated = 0.0
     var initialLoss = 0.0
     var escape: (iteration: Int, t: Double)? = nil
@@ -72,12 +100,26 @@ class TrainingRecorder {
         intervalPattern = .allocate(capacity: max(n * m, 1))
         intervalPattern.initialize(repeating: 0, count: max(n * m, 1))
         active = [Int](repeating: 0, count: n)
-        G = problem.data.groupCount
+        counts = .allocate(capacity: max(n, 1))
+        counts.initialize(repeating: 0, count: max(n, 1))
+        noSliding = [Int](repeating: 0, count: n)
+        let data = problem.data
+        G = data.groupCount
+        groupOf = .allocate(capacity: max(m, 1))
+        firstOfGroup = .allocate(capacity: max(m, 1))
+        for j in 0..<m {
+            groupOf[j] = data.groupOfPoint[j]
+            firstOfGroup[j] = data.pointsOfGroup[data.groupOfPoint[j]][0]
+        }
+        loggedMark = [Int](repeating: -1, count: G < m ? m : 0)
     }
 
     deinit {
         pattern.deallocate()
         intervalPattern.deallocate()
+        groupOf.deallocate()
+        firstOfGroup.deallocate()
+        counts.deallocate()
     }
 
     func time(_ k: Int) -> Double { options.method.time(iteration: k, lr: options.lr) }
@@ -88,7 +130,7 @@ class TrainingRecorder {
         solution.diagnostics.initialLoss = loss
         intervalChanges = changes(from: intervalPattern, to: pattern)   // from all off
         intervalPattern.update(from: pattern, count: n * m)
-        apply(intervalChanges)
+        update(intervalChanges)
         currentPatternId = id()
         record(k: 0, theta: theta, loss: loss, gradNorm: gradNorm)
     }
@@ -116,26 +158,34 @@ class TrainingRecorder {
             closeInterval(at: t)
             intervalPattern.update(from: pattern, count: n * m)
             intervalChanges = events
-            apply(events)
-            currentPatternId = id()
-            var logged = Set<Int>()
+            let closedKey = key, closedId = currentPatternId
+            update(events)
+            currentPatternId = previousId >= 0 && key == previousKey ? previousId : id()
+            previousKey = closedKey
+            previousId = closedId
+            // One event per pair and group of coincident points (its first point's).
+            let coincident = !loggedMark.isEmpty
+            changeBatch += 1
             for c in events {
-                let g = problem.data.groupOfPoint[c.point]
-                guard logged.insert(c.neuron * m + g).inserted else { continue }
-                let event = FlowEvent(t: t, neuron: c.neuron, point: problem.data.pointsOfGroup[g][0],
+                let point = firstOfGroup[c.point]
+                if coincident {
+                    let mark = changeBatch * n + c.neuron
+                    if loggedMark[point] == mark { continue }
+                    loggedMark[point] = mark
+                }
+                let event = FlowEvent(t: t, neuron: c.neuron, point: point,
                                       kind: c.state == .on ? .on : .off, state: c.state, loss: loss, iteration: k)
                 if let recorder = hooks.recorder { recorder.record(event) } else { solution.events.append(event) }
-                solution.eventCount += 1
-                solution.diagnostics.eventsByKind[event.kind] += 1
+                if c.state == .on { onEvents += 1 } else { offEvents += 1 }
             }
         }
         if escape == nil && loss <= (1 - options.escapeDelta) * initialLoss { escape = (k, t) }
         while nextGridIndex < grid.count && grid[nextGridIndex] < k { nextGridIndex += 1 }
         let due = nextGridIndex < grid.count && grid[nextGridIndex] == k
         if due || changed || k == options.iterations {
-            record(k: k, theta: Array(UnsafeBufferPointer(start: theta, count: P)), loss: loss, gradNorm: gradNorm())
+            record(k: k, theta: copy(theta), loss: loss, gradNorm: gradNorm())
         }
-        solution.diagnostics.steps = k
+        steps = k
         // The recorder's state and the stop request are polled every 64 iterations (and at
         // recorded ones): a tiny problem's iteration costs less than a microsecond.
         guard k % 64 == 0 || changed || due else { return true }
@@ -147,14 +197,16 @@ class TrainingRecorder {
         if hooks.shouldStop?() ?? false {
             solution.status = .interrupted
             solution.message = "interrupted at iteration \(k)"
-            if solution.last?.iteration != k { record(k: k, theta: Array(UnsafeBufferPointer(start: theta, count: P)), loss: loss, gradNorm: gradNorm()) }
+            if solution.last?.iteration != k { record(k: k, theta: copy(theta), loss: loss, gradNorm: gradNorm()) }
             return false
         }
         if let progress = hooks.progress, k % 4096 == 0 {
-            progress(FlowProgress(t: t, T: time(options.iterations), loss: loss, events: solution.eventCount, steps: k))
+            progress(FlowProgress(t: t, T: time(options.iterations), loss: loss, events: onEvents + offEvents, steps: k))
         }
         return true
     }
+
+    private func copy(_ theta: UnsafePointer<Double>) -> [Double] { Array(UnsafeBufferPointer(start: theta, count: P)) }
 
     func record(k: Int, theta: [Double], loss: Double, gradNorm: Double) {
         let sample = FlowSample(t: time(k), loss: loss, gradNorm: gradNorm, patternId: currentPatternId, theta: theta,
@@ -168,6 +220,10 @@ class TrainingRecorder {
         let end = solution.last?.t ?? 0
         closeInterval(at: end)
         var diag = solution.diagnostics
+        diag.steps = steps
+        diag.eventsByKind[.on] += onEvents
+        diag.eventsByKind[.off] += offEvents
+        solution.eventCount += onEvents + offEvents
         diag.rhsEvaluations = evaluations
         diag.wallSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         diag.finalLoss = solution.finalLoss
@@ -187,7 +243,7 @@ class TrainingRecorder {
 
     private func closeInterval(at t: Double) {
         let interval = PatternInterval(patternId: currentPatternId, tStart: intervalStart, tEnd: t, changes: intervalChanges,
-                                       activeCounts: active, slidingCounts: [Int](repeating: 0, count: n), width: n, pointCount: m)
+                                       activeCounts: active, slidingCounts: noSliding, width: n, pointCount: m)
         if let recorder = hooks.recorder { recorder.record(interval) } else { solution.patterns.append(interval) }
         solution.patternIntervalCount += 1
         intervalStart = t
@@ -214,14 +270,22 @@ class TrainingRecorder {
         return out
     }
 
-    /// Updates the open interval's key and active counts by its changes.
+    /// Updates the open interval's key and active counts by its changes, and makes its array of
+    /// active counts (the previous interval's when equal).
+    private func update(_ changes: [PatternChange]) {
+        apply(changes)
+        let closedActive = active
+        let same = n > 0 && previousActive.count == n && previousActive.withUnsafeBufferPointer { memcmp($0.baseAddress!, counts, n * MemoryLayout<Int>.stride) == 0 }
+        active = same ? previousActive : Array(UnsafeBufferPointer(start: counts, count: n))
+        previousActive = closedActive
+    }
+
+    /// Updates the open interval's key and the active counts by its changes.
     private func apply(_ changes: [PatternChange]) {
-        let data = problem.data
         for c in changes {
-            active[c.neuron] += c.state == .on ? 1 : -1
-            let g = data.groupOfPoint[c.point]
-            if data.pointsOfGroup[g][0] == c.point {
-                key.replace(c.neuron * G + g, c.state == .on ? .off : .on, c.state)
+            counts[c.neuron] += c.state == .on ? 1 : -1
+            if firstOfGroup[c.point] == c.point {
+                key.replace(c.neuron * G + groupOf[c.point], c.state == .on ? .off : .on, c.state)
             }
         }
     }
