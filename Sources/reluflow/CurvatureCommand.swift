@@ -46,10 +46,10 @@ struct CurvatureCommand: ParsableCommand {
     var seeds: WholeNumber?
 
     @Option(name: [.customLong("init"), .customLong("init-scheme")], help: "Grid: initialisation he | xavier (default he; --init-scheme as for simulate).")
-    var initScheme: String = "he"
+    var initScheme: String?
 
     @Option(help: "Grid: hidden activation relu | linear (default relu).")
-    var activation: String = "relu"
+    var activation: String?
 
     @Flag(help: "Grid: hidden-layer biases (zero at initialisation).")
     var bias = false
@@ -95,6 +95,12 @@ struct CurvatureCommand: ParsableCommand {
         guard let config else {
             throw InputError("--config", "give a config (one network) or --depths, --widths and --seeds (a grid)")
         }
+        // The grid's options describe the random networks and data of a grid; with one network
+        // the config says all of that, so they would be ignored: refuse them instead.
+        for (given, option) in [(bias, "--bias"), (target != nil, "--target"), (points != nil, "--points"), (histograms != nil, "--histograms"),
+                                (initScheme != nil, "--init"), (activation != nil, "--activation")] where given {
+            throw InputError(option, "is an option of a grid (with --depths, --widths and --seeds); for one network set it in the config")
+        }
         let runConfig = try RunConfig.load(path: config)
         // No run-folder estimate (nothing but curvature.json is written); the full spectrum's memory
         // is checked by CurvatureReport against the same limit.
@@ -135,6 +141,7 @@ struct CurvatureCommand: ParsableCommand {
         let depthList = try list(depths, "--depths", minimum: 2), widthList = try list(widths, "--widths", minimum: 1)
         guard let seeds else { throw InputError("--seeds", "is required for a grid (with --depths, --widths and --seeds)") }
         guard seeds.value >= 1, seeds.value <= 10_000 else { throw InputError("--seeds", "must lie in 1…10000 (got \(seeds.value))") }
+        let initScheme = self.initScheme ?? "he", activation = self.activation ?? "relu"
         guard let scheme = DeepInitSpec.Scheme(rawValue: initScheme), scheme != .normal else {
             throw InputError("--init", "must be he or xavier (got '\(initScheme)')")
         }
@@ -178,8 +185,13 @@ struct CurvatureCommand: ParsableCommand {
         try RunFolder.checkOutputPath(outPath)
         try RunFolder.checkDestination(outPath)
         let bar = GridProgress(enabled: !quiet && isatty(STDERR_FILENO) != 0)
-        let grid = try CurvatureGrid.run(spec) { done, total, fraction in bar.show(done: done, total: total, fraction: fraction) }
+        let finished = try CurvatureGrid.run(spec, progress: { done, total, fraction in bar.show(done: done, total: total, fraction: fraction) },
+                                             shouldStop: { Interrupt.requested })
         bar.clear()
+        guard let grid = finished else {
+            throw RunFailure(message: "interrupted by \(Interrupt.signalName); nothing was written (a grid run here is not resumable: "
+                             + "`reluflow sweep` with command curvature resumes where it stopped)", status: Interrupt.exitStatus)
+        }
         var record: [String: Any] = ["depths": depthList, "widths": widthList, "seeds": seeds.value, "init": scheme.rawValue,
                                      "activation": act.rawValue, "bias": bias, "spectrum": options.spectrum.rawValue,
                                      "fullSpectrumLimit": options.fullSpectrumLimit, "eigensolver": options.eigensolver.rawValue,

@@ -58,7 +58,7 @@ struct PlotCommand: ParsableCommand {
         if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("curvature-grid.json")) {
             // A curvature grid: its figures redrawn from curvature.csv and the spectra.
             let (grid, cells) = try CurvatureGrid.read(folder: folder)
-            let files = grid.figureFiles(histogramCells: cells)
+            let files = try FigureRenderer.files(grid.figureFiles(histogramCells: cells), formats: formats)
             if let out { try RunFolder.writeDerived(files, to: out, kind: "figures") } else { try RunFolder.add(files, to: folder) }
             print("written: " + files.map { ((out ?? folder) as NSString).appendingPathComponent($0.0) }.joined(separator: ", "))
             return

@@ -11,7 +11,7 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             The problem (data, network, θ(0)) is the config's or example's, as for `simulate`; the method and its \
             options come from the config's `train` section, overridden here. t = k·η for the gradient methods (GD is \
-            the flow's Euler discretisation), t = k for ANLS. Default learning rate: gd/sgd 1/ρ_H at θ(0) (half GD's \
+            the flow's Euler discretisation), t = k for ANLS. Default learning rate: gd/sgd min(1/ρ_H at θ(0), 0.25) (1/ρ_H is half GD's \
             stability limit on the local quadratic model), adam/rmsprop 1e-3, anls 1. Exit status: 0 success, \
             1 divergence or numerical failure (the last good iterate written), 2 bad input, 3 a file could not be \
             written, 130/143/129 interrupted.

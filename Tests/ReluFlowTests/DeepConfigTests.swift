@@ -206,4 +206,56 @@ final class CurvatureGridTests: XCTestCase {
             XCTAssertTrue(run.stderr.contains(option), "\(arguments): \(run.stderr)")
         }
     }
+
+    /// A grid folder is the toolkit's own output, spectra included: the same grid runs again into
+    /// it (and is replaced), `plot --format png` renders its figures, and a grid's options given
+    /// with one network's config are refused rather than ignored.
+    func testGridFolderIsReplaceableAndPlottedInEveryFormat() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = ["curvature", "--depths", "2,3", "--widths", "2", "--seeds", "2", "--points", "8", "--quiet", "--out", "g"]
+        for k in 0..<2 {
+            let run = try runReluflow(grid, in: dir)
+            XCTAssertEqual(run.status, 0, "run \(k): \(run.stderr)")
+        }
+        let marker = try JSONDecoder().decode(OutputMarker.self, from: Data(contentsOf: dir.appendingPathComponent("g/reluflow-output.json")))
+        XCTAssertTrue(marker.files.keys.contains("spectrum_L2_n2.npy"), "\(marker.files.keys.sorted())")
+        let plot = try runReluflow(["plot", "g", "--format", "svg,png"], in: dir)
+        XCTAssertEqual(plot.status, 0, plot.stderr)
+        for name in ["curvature-gradient.png", "curvature-lambda.png", "curvature-gradient.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("g/\(name)").path), name)
+        }
+        XCTAssertEqual(try runReluflow(grid, in: dir).status, 0, "the grid with its figures rendered is still replaceable")
+        let config = dir.appendingPathComponent("net.json")
+        try Data(#"{"data": {"target": {"function": "x", "m": 4, "range": [-1, 1]}}, "network": {"layers": [1, 2, 1]}}"#.utf8).write(to: config)
+        for option in [["--bias"], ["--target", "x"], ["--init", "xavier"], ["--activation", "linear"], ["--histograms", "2:2"], ["--points", "4"]] {
+            let run = try runReluflow(["curvature", "--config", "net.json", "--out", "one"] + option, in: dir)
+            XCTAssertEqual(run.status, 2, "\(option): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains(option[0]), "\(option): \(run.stderr)")
+        }
+    }
+
+    /// SIGINT or SIGTERM stops a grid between networks with the signal's exit status and nothing
+    /// written.
+    func testGridStopsOnSignal() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (signal, status) in [(SIGINT, Int32(130)), (SIGTERM, Int32(143))] {
+            let process = Process()
+            process.executableURL = reluflowExecutable()
+            process.arguments = ["curvature", "--depths", "8,16", "--widths", "16", "--seeds", "200", "--quiet", "--out", "g"]
+            process.currentDirectoryURL = dir
+            let err = Pipe()
+            process.standardError = err
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            Thread.sleep(forTimeInterval: 1.5)
+            kill(process.processIdentifier, signal)
+            let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, status, errors)
+            XCTAssertTrue(errors.contains("interrupted"), errors)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("g").path))
+        }
+    }
 }

@@ -38,8 +38,10 @@ public struct CurvatureGrid: Sendable {
     public var spec: CurvatureGridSpec
     public var rows: [CurvatureGridRow]
 
-    /// Runs every cell; `progress(done, total, fractionOfWork)` after each network.
-    public static func run(_ spec: CurvatureGridSpec, progress: ((Int, Int, Double) -> Void)? = nil) throws -> CurvatureGrid {
+    /// Runs every cell; `progress(done, total, fractionOfWork)` after each network. When
+    /// `shouldStop` answers true (checked before each network) the grid stops and returns nil.
+    public static func run(_ spec: CurvatureGridSpec, progress: ((Int, Int, Double) -> Void)? = nil,
+                           shouldStop: (() -> Bool)? = nil) throws -> CurvatureGrid? {
         var jobs: [(Int, Int, Int)] = []
         for L in spec.depths { for n in spec.widths { for s in 0..<spec.seeds { jobs.append((L, n, s)) } } }
         // Work per network, for the ETA: P² m for a full spectrum (the Hessian's products and the
@@ -52,6 +54,7 @@ public struct CurvatureGrid: Sendable {
         var done = 0.0
         var rows: [CurvatureGridRow] = []
         for (k, job) in jobs.enumerated() {
+            if shouldStop?() ?? false { return nil }
             let (L, n, s) = job
             let net = spec.network(depth: L, width: n)
             let theta = DeepInitSpec(scheme: spec.scheme, seed: UInt64(s)).draw(for: net)

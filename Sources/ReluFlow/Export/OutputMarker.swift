@@ -93,7 +93,7 @@ public struct OutputMarker: Codable, Equatable, Sendable {
     }
 
     /// The inventory of a staging folder: the files of the names ReluFlow writes
-    /// (`RunFolder.ownFileNames`) and the sub-folders that are ReluFlow outputs themselves;
+    /// (`RunFolder.isOwnFileName`) and the sub-folders that are ReluFlow outputs themselves;
     /// anything else (a file a user put there during the run) is not ours and not listed.
     static func inventory(of folder: String, kind: String) throws -> OutputMarker {
         var files: [String: Stamp] = [:], folders: [String] = []
@@ -103,7 +103,7 @@ public struct OutputMarker: Codable, Equatable, Sendable {
         }
         for entry in entries where entry != fileName {
             let path = (folder as NSString).appendingPathComponent(entry)
-            if RunFolder.ownFileNames.contains(entry), let stamp = stamp(path) {
+            if RunFolder.isOwnFileName(entry), let stamp = stamp(path) {
                 files[entry] = stamp
             } else {
                 var info = stat()
@@ -185,7 +185,7 @@ public struct OutputMarker: Codable, Equatable, Sendable {
         guard entry.hasPrefix("."), let range = entry.range(of: ".partial-", options: .backwards),
               let pid = Int32(entry[range.upperBound...]), pid != getpid() else { return false }
         let name = String(entry[entry.index(after: entry.startIndex)..<range.lowerBound])
-        guard RunFolder.ownFileNames.contains(name) || name == fileName else { return false }
+        guard RunFolder.isOwnFileName(name) || name == fileName else { return false }
         return !RunFolder.isRunning(pid)
     }
 }

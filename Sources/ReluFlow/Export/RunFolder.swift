@@ -176,11 +176,15 @@ public enum RunFolder {
     /// A grid's spectra (`spectrum_L{depth}_n{width}.npy`, `reluflow curvature`) are ReluFlow's too.
     static func isOwnSpectrum(_ name: String) -> Bool { name.hasPrefix("spectrum_L") && name.hasSuffix(".npy") }
 
+    /// Whether `name` is one the toolkit writes: `ownFileNames`, or a curvature grid's spectra
+    /// (`spectrum_L{depth}_n{width}.npy`).
+    static func isOwnFileName(_ name: String) -> Bool { ownFileNames.contains(name) || isOwnSpectrum(name) }
+
     /// Removes the files of `ownFileNames` (and own temporaries) from `folder`, then the folder if
     /// nothing else is left in it.
     static func removeOwnFiles(of folder: String) {
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        where ownFileNames.contains(entry) || isOwnSpectrum(entry) || OutputMarker.isOwnTemporary(entry) {
+        where isOwnFileName(entry) || OutputMarker.isOwnTemporary(entry) {
             unlink((folder as NSString).appendingPathComponent(entry))
         }
         rmdir(folder)
