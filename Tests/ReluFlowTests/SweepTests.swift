@@ -354,6 +354,14 @@ final class SweepTests: XCTestCase {
             XCTAssertEqual(Double(row["lambdaMax"] ?? ""), lambda)
             XCTAssertEqual(row["parameters"], "24")
         }
+        // Its configs are resolved before anything runs: a bad axis or value is exit 2 naming it.
+        for (axes, field) in [(#"{"network.activaton": ["relu"]}"#, "network.activaton"), (#"{"network.layers": [[1, 0, 1]]}"#, "network.layers[1]")] {
+            let bad = try writeGrid(#"{"command": "curvature", "base": {"data": {"target": {"function": "x", "m": 4, "range": [-1, 1]}}, "network": {"layers": [1, 2, 1]}}, "axes": "# + axes + "}", in: dir, name: "bad.json")
+            r = try runReluflow(["sweep", bad, "--out", "bad", "--quiet"], in: dir)
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertTrue(r.stderr.contains(field), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("bad/runs").path))
+        }
     }
 
     /// A local sweep killed at a random moment (SIGINT, SIGTERM, SIGKILL) and run again: every run

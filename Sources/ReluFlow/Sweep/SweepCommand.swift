@@ -41,7 +41,7 @@ func withoutProvenance(_ value: JSONValue) -> JSONValue {
     provenanceFields.reduce(value) { $0.removing($1) }
 }
 
-/// `simulate` and `train`: a `RunConfig` (INTERFACE.md "Config file"), resolved by
+/// `simulate`, `train` and `curvature`: a `RunConfig` (INTERFACE.md "Config file"), resolved by
 /// `RunConfig.resolve` with the size limits the worker applies.
 public struct RunConfigSweepCommand: SweepCommand {
     public let name: String
@@ -85,10 +85,15 @@ public struct RunConfigSweepCommand: SweepCommand {
 
     public func resolvedText(_ config: JSONValue, source: String) throws -> String {
         let decoded = try RunConfig.decode(Data(config.text.utf8), source: source)
-        if name == "simulate", decoded.train != nil {
-            throw InputError("base.train", "a simulate sweep's config has no train section (sweep `train` for training runs)")
+        if name != "train", decoded.train != nil {
+            throw InputError("base.train", "a \(name) sweep's config has no train section (sweep `train` for training runs)")
         }
-        let (_, resolved) = try decoded.resolve(limits: limits)
+        if name == "simulate", decoded.network.layers != nil {
+            throw InputError("base.network.layers", "the flow of a deep network is not available yet; sweep `train` or `curvature` on deep networks")
+        }
+        // `curvature` writes nothing but curvature.json: no run-folder estimate (its command checks
+        // the full spectrum's memory itself), and its config.json is the resolved config.
+        let (_, resolved) = try decoded.resolve(limits: name == "curvature" ? nil : limits)
         let value = try JSONValue.parse(try resolved.encoded(), source: source)
         return withoutProvenance(value).canonical
     }
@@ -101,15 +106,16 @@ public struct RunConfigSweepCommand: SweepCommand {
         [name, "--config", config, "--out", out, "--quiet"]
     }
 
+    public var summaryFile: String { name == "curvature" ? "curvature.json" : "summary.json" }
+
     public func resumeArguments(folder: String) -> [String] {
         [name, "--resume", folder, "--quiet"]
     }
 }
 
-/// A command whose config this library does not resolve itself (`curvature`, whose deep-network
-/// configs are resolved by its own command): the config is hashed as given (canonical text) and
-/// checked by the worker. When its resolution is in the library, give it a conformer like
-/// `RunConfigSweepCommand`.
+/// A command whose config this library does not resolve itself: the config is hashed as given
+/// (canonical text) and checked by the worker. When its resolution is in the library, give it a
+/// conformer like `RunConfigSweepCommand` (as `curvature` has).
 public struct OpaqueSweepCommand: SweepCommand {
     public let name: String
     public var resumable: Bool { false }
@@ -138,8 +144,7 @@ public struct OpaqueSweepCommand: SweepCommand {
 public enum SweepCommands {
     public static func named(_ name: String, field: String = "command") throws -> any SweepCommand {
         switch name {
-        case "simulate", "train": return RunConfigSweepCommand(name: name)
-        case "curvature": return OpaqueSweepCommand(name: name)
+        case "simulate", "train", "curvature": return RunConfigSweepCommand(name: name)
         default: throw InputError(field, "unknown command '\(name)' (a sweep runs simulate, train or curvature)")
         }
     }
