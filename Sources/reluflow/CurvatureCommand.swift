@@ -129,6 +129,10 @@ struct CurvatureCommand: ParsableCommand {
     func list(_ text: String?, _ option: String, minimum: Int) throws -> [Int] {
         guard let text else { throw InputError(option, "is required for a grid (with --depths, --widths and --seeds)") }
         let values = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        var seen = Set<String>()
+        for item in values where !seen.insert(item).inserted {
+            throw InputError(option, "\(item) is given twice (each value once)")
+        }
         return try values.map { item in
             guard let v = Int(item) else { throw InputError(option, "'\(item)' is not a whole number (give a comma-separated list, e.g. 2,4,8)") }
             guard v >= minimum else { throw InputError(option, "\(v) is below \(minimum)") }

@@ -200,7 +200,8 @@ final class CurvatureGridTests: XCTestCase {
                                     (["--depths", "2", "--widths", "2", "--seeds", "1", "--init", "lecun"], "--init"),
                                     (["--depths", "2", "--widths", "2", "--seeds", "1", "--activation", "tanh"], "--activation"),
                                     (["--depths", "2", "--widths", "2", "--seeds", "1", "--histograms", "3:2"], "--histograms"),
-                                    (["--depths", "2", "--widths", "2", "--seeds", "1", "--spectrum", "some"], "--spectrum")] {
+                                    (["--depths", "2", "--widths", "2", "--seeds", "1", "--spectrum", "some"], "--spectrum"),
+                                    (["--depths", "2,2", "--widths", "2", "--seeds", "1"], "--depths")] {
             let run = try runReluflow(["curvature"] + arguments + ["--out", "g"], in: dir)
             XCTAssertEqual(run.status, 2, "\(arguments): \(run.stderr)")
             XCTAssertTrue(run.stderr.contains(option), "\(arguments): \(run.stderr)")

@@ -109,8 +109,10 @@ public enum CurvatureFigures {
         let panelHeight = 230.0
         for (k, (L, n)) in chosen.enumerated() {
             let values = grid.rows(depth: L, width: n).flatMap { $0.report.hessianEigenvalues ?? [] }
-            let lo = values.min() ?? -1, hi = values.max() ?? 1
-            let bins = 40, width = hi > lo ? (hi - lo) / Double(bins) : 1
+            var lo = values.min() ?? -1, hi = values.max() ?? 1
+            // One value only (a dead cell: every eigenvalue 0): a unit range centred on it.
+            if hi <= lo { (lo, hi) = (lo - 0.5, hi + 0.5) }
+            let bins = 40, width = (hi - lo) / Double(bins)
             var counts = [Double](repeating: 0, count: bins)
             for v in values { counts[min(bins - 1, max(0, Int((v - lo) / width)))] += 1 }
             var steps: [(Double, Double)] = []
@@ -118,14 +120,14 @@ public enum CurvatureFigures {
                 let a = lo + Double(b) * width
                 steps += [(a, counts[b]), (a + width, counts[b]), (.nan, .nan)]
             }
-            let top = 44 + Double(k) * (panelHeight + 60)
+            let top = 44 + Double(k) * (panelHeight + 84)   // the x label sits 40 px below a panel, the next title 10 px above it
             var chart = Chart(frame: (90, top, 560, panelHeight), x: .linear, xValues: [lo, hi], y: .log, yValues: [1, max(counts.max() ?? 1, 2)],
                               title: "L = \(L), width \(n): \(values.count) eigenvalues of \(grid.rows(depth: L, width: n).count) seed(s)",
                               xLabel: "Hessian eigenvalue λ", yLabel: "count (log scale)", id: "hist\(k)")
-            chart.line("count per bin", steps, style: SeriesStyle.nth(1, width: 2))
+            chart.line("count per bin", steps, style: SeriesStyle(colour: "#0072B2", dash: nil, width: 2.5))
             panels.append(chart.svg())
         }
-        var figure = Figure(width: 700, height: Double(chosen.count) * (panelHeight + 60) + 70, panels: panels)
+        var figure = Figure(width: 700, height: Double(chosen.count) * (panelHeight + 84) + 50, panels: panels)
         figure.caption = caption(grid) + "; 40 bins over each cell's range, all seeds pooled"
         return figure.svg()
     }

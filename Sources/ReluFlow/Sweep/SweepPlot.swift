@@ -33,7 +33,7 @@ public enum SweepPlot {
             return .log
         }
         let xs = points.map(\.0), ys = points.map(\.1).filter(\.isFinite)
-        let frame = (x: 70.0, y: 40.0, width: 560.0, height: 340.0)
+        let frame = (x: 84.0, y: 40.0, width: 546.0, height: 340.0)   // room for the y label 64 px left of the frame (Chart)
         // Padded on both axes, so that the runs at the ends of an axis are drawn whole.
         let xScale = Scale(kind(xs), covering: xs, pixels: (frame.x, frame.x + frame.width), pad: 0.04)
         let yScale = Scale(kind(ys), covering: ys, pixels: (frame.y + frame.height, frame.y), pad: 0.04)
