@@ -53,6 +53,7 @@ extension RunConfig {
                                  stepper: deep == nil ? options.stepper : .rk8pd, dataField: field,
                                  csvBytes: Double(source.csvBytes?.count ?? 0), parameters: deep?.parameterCount)
             if train != nil { estimate.samplesField = "train.samples.count" }
+            if deep != nil { estimate.widthField = "network.layers" }
             try estimate.check(limits)
         }
         let data = try resolveData(source)

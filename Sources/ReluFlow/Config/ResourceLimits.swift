@@ -56,6 +56,8 @@ public struct ResourceEstimate: Sendable {
     public let csvBytes: Double
     /// The config field the sample count comes from (`flow.samples.count`, or `train.samples.count`).
     public var samplesField = "flow.samples.count"
+    /// The field that sets the width in messages (`network.layers` for a deep network).
+    public var widthField = "network.width"
 
     /// `parameters`: P when it is not the shallow network's n(d + 2) (+ 1): a deep network's, whose
     /// `width` is then its number of hidden units (the pattern's rows).
@@ -150,10 +152,10 @@ public struct ResourceEstimate: Sendable {
         let parts = [pointMemory, pairMemory, matrixMemory, parameterMemory]
         switch parts.indices.max(by: { parts[$0] < parts[$1] })! {
         case 0: return (dataField, pointsText)
-        case 1: return m >= n ? (dataField, "\(pointsText) × width \(width)") : ("network.width", "width \(width) × \(points) points")
-        case 2: return ("network.width", widthText)
+        case 1: return m >= n ? (dataField, "\(pointsText) × width \(width)") : (widthField, "width \(width) × \(points) points")
+        case 2: return (widthField, widthText)
         default:
-            return Double(samples) * 16 > P * 8 * 64 ? (samplesField, "\(samples) samples") : ("network.width", widthText)
+            return Double(samples) * 16 > P * 8 * 64 ? (samplesField, "\(samples) samples") : (widthField, widthText)
         }
     }
 
@@ -166,7 +168,7 @@ public struct ResourceEstimate: Sendable {
                     + "each event adds a row)")
         case 1: return (dataField, "\(pointsText) (config.json and data.csv)")
         default:
-            return m >= n ? (dataField, "\(pointsText) × width \(width) (patterns)") : ("network.width", "width \(width) × \(points) points (patterns)")
+            return m >= n ? (dataField, "\(pointsText) × width \(width) (patterns)") : (widthField, "width \(width) × \(points) points (patterns)")
         }
     }
 
