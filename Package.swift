@@ -29,14 +29,11 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        // librsvg + cairo (Debian: librsvg2-dev, libcairo2-dev): the figures' SVG rendered to PNG
-        // (cairo image surface) and PDF (cairo PDF surface) through their C APIs (Plot/Renderer.swift).
-        // pkg-config librsvg-2.0 requires cairo, so its flags carry both.
-        .systemLibrary(
-            name: "CRender",
-            pkgConfig: "librsvg-2.0",
-            providers: [.apt(["librsvg2-dev", "libcairo2-dev"])]
-        ),
+        // librsvg + cairo (Debian: librsvg2-2, libcairo2; .ci/setup installs their -dev packages): the
+        // figures' SVG rendered to PNG (cairo image surface) and PDF (cairo PDF surface) through their C
+        // APIs (Plot/Renderer.swift), loaded with dlopen when a figure is first rendered, not linked:
+        // linking them made every command's start 6 ms slower (44 more shared libraries).
+        .target(name: "CRender", linkerSettings: [.linkedLibrary("dl")]),
         // The field's two passes in 256-bit lanes (AVX2, chosen at run time; bitwise equal results).
         .target(name: "CFieldKernels"),
         .target(

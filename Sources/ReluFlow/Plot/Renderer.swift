@@ -20,7 +20,8 @@ public enum FigureFormat: String, CaseIterable, Sendable {
     }
 }
 
-/// SVG rendered to PNG and PDF by librsvg through cairo's C API (no external program): librsvg
+/// SVG rendered to PNG and PDF by librsvg through cairo's C API (no external program; both loaded
+/// with dlopen when the first figure is rendered, `CRender`): librsvg
 /// parses the SVG and draws it on a cairo surface, an image surface written as PNG or a PDF
 /// surface (vector, text as text). Every GError and cairo status is checked; a failure is a
 /// `FileError` naming the file and the library's message (exit 3, "cannot render …").
@@ -55,14 +56,14 @@ public enum FigureRenderer {
             guard w > 0, h > 0, w <= 32767, h <= 32767 else {
                 throw FileError(path: name, action: "render", reason: "cairo: image size \(w) × \(h) pixels is out of range")
             }
-            guard let surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h) else {
+            guard let surface = api.cairo_image_surface_create!(CAIRO_FORMAT_ARGB32, w, h) else {
                 throw FileError(path: name, action: "render", reason: "cairo_image_surface_create returned no surface")
             }
-            defer { cairo_surface_destroy(surface) }
-            try check(cairo_surface_status(surface), "cairo_image_surface_create", name)
+            defer { api.cairo_surface_destroy!(surface) }
+            try check(api.cairo_surface_status!(surface), "cairo_image_surface_create", name)
             try draw(handle, on: surface, width: width, height: height, scale: scale, name: name)
             let sink = Sink()
-            let status = cairo_surface_write_to_png_stream(surface, { closure, bytes, length in
+            let status = api.cairo_surface_write_to_png_stream!(surface, { closure, bytes, length in
                 guard let closure, let bytes else { return CAIRO_STATUS_WRITE_ERROR }
                 Unmanaged<Sink>.fromOpaque(closure).takeUnretainedValue().data.append(bytes, count: Int(length))
                 return CAIRO_STATUS_SUCCESS
@@ -77,19 +78,19 @@ public enum FigureRenderer {
         try withHandle(svg, name: name) { handle, width, height in
             let sink = Sink()
             let closure = Unmanaged.passUnretained(sink).toOpaque()
-            guard let surface = cairo_pdf_surface_create_for_stream({ closure, bytes, length in
+            guard let surface = api.cairo_pdf_surface_create_for_stream!({ closure, bytes, length in
                 guard let closure, let bytes else { return CAIRO_STATUS_WRITE_ERROR }
                 Unmanaged<Sink>.fromOpaque(closure).takeUnretainedValue().data.append(bytes, count: Int(length))
                 return CAIRO_STATUS_SUCCESS
             }, closure, 0.75 * width, 0.75 * height) else {
                 throw FileError(path: name, action: "render", reason: "cairo_pdf_surface_create_for_stream returned no surface")
             }
-            defer { cairo_surface_destroy(surface) }
-            try check(cairo_surface_status(surface), "cairo_pdf_surface_create_for_stream", name)
+            defer { api.cairo_surface_destroy!(surface) }
+            try check(api.cairo_surface_status!(surface), "cairo_pdf_surface_create_for_stream", name)
             try draw(handle, on: surface, width: width, height: height, scale: 0.75, name: name)
             // Finishing writes the rest of the document into the sink; its status says whether it did.
-            cairo_surface_finish(surface)
-            try check(cairo_surface_status(surface), "cairo_surface_finish (PDF)", name)
+            api.cairo_surface_finish!(surface)
+            try check(api.cairo_surface_status!(surface), "cairo_surface_finish (PDF)", name)
             return withExtendedLifetime(sink) { sink.data }
         }
     }
@@ -99,16 +100,16 @@ public enum FigureRenderer {
     static func raster(_ svg: Data, scale: Double = 1, name: String = "figure") throws -> (width: Int, height: Int, pixels: [UInt32]) {
         try withHandle(svg, name: name) { handle, width, height in
             let w = Int32((width * scale).rounded(.up)), h = Int32((height * scale).rounded(.up))
-            guard let surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h) else {
+            guard let surface = api.cairo_image_surface_create!(CAIRO_FORMAT_ARGB32, w, h) else {
                 throw FileError(path: name, action: "render", reason: "cairo_image_surface_create returned no surface")
             }
-            defer { cairo_surface_destroy(surface) }
-            try check(cairo_surface_status(surface), "cairo_image_surface_create", name)
+            defer { api.cairo_surface_destroy!(surface) }
+            try check(api.cairo_surface_status!(surface), "cairo_image_surface_create", name)
             try draw(handle, on: surface, width: width, height: height, scale: scale, name: name)
-            guard let data = cairo_image_surface_get_data(surface) else {
+            guard let data = api.cairo_image_surface_get_data!(surface) else {
                 throw FileError(path: name, action: "render", reason: "cairo_image_surface_get_data returned no data")
             }
-            let stride = Int(cairo_image_surface_get_stride(surface))
+            let stride = Int(api.cairo_image_surface_get_stride!(surface))
             var pixels = [UInt32](repeating: 0, count: Int(w) * Int(h))
             pixels.withUnsafeMutableBytes { out in
                 for row in 0..<Int(h) { memcpy(out.baseAddress! + row * Int(w) * 4, data + row * stride, Int(w) * 4) }
@@ -139,7 +140,7 @@ public enum FigureRenderer {
             for (k, text) in contents.enumerated() {
                 var ink = RsvgRectangle(), logical = RsvgRectangle()
                 var error: UnsafeMutablePointer<GError>? = nil
-                let ok = rsvg_handle_get_geometry_for_layer(handle, "#rf-text-\(k)", &viewport, &ink, &logical, &error)
+                let ok = api.rsvg_handle_get_geometry_for_layer!(handle, "#rf-text-\(k)", &viewport, &ink, &logical, &error)
                 if let message = consume(&error) {
                     throw FileError(path: name, action: "measure", reason: "librsvg rsvg_handle_get_geometry_for_layer: \(message)")
                 }
@@ -150,24 +151,31 @@ public enum FigureRenderer {
         }
     }
 
+    /// librsvg's and cairo's functions (CRender), loaded by `withHandle` before any is called.
+    private static var api: rf_render_api { rf_render_load(nil, 0)!.pointee }
+
     /// Collects the bytes cairo writes.
     private final class Sink { var data = Data() }
 
     /// An RsvgHandle for the SVG and its intrinsic size in pixels, released after `body`.
-    private static func withHandle<T>(_ svg: Data, name: String, _ body: (UnsafeMutablePointer<RsvgHandle>, Double, Double) throws -> T) throws -> T {
+    private static func withHandle<T>(_ svg: Data, name: String, _ body: (OpaquePointer, Double, Double) throws -> T) throws -> T {
+        var reason = [CChar](repeating: 0, count: 512)
+        guard rf_render_load(&reason, reason.count) != nil else {
+            throw FileError(path: name, action: "render", reason: String(cString: reason))
+        }
         var error: UnsafeMutablePointer<GError>? = nil
-        let handle = svg.withUnsafeBytes { raw -> UnsafeMutablePointer<RsvgHandle>? in
-            rsvg_handle_new_from_data(raw.bindMemory(to: guint8.self).baseAddress, gsize(raw.count), &error)
+        let handle = svg.withUnsafeBytes { raw -> OpaquePointer? in
+            api.rsvg_handle_new_from_data!(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &error)
         }
         if let message = consume(&error) {
-            if let handle { g_object_unref(UnsafeMutableRawPointer(handle)) }
+            if let handle { api.g_object_unref!(UnsafeMutableRawPointer(handle)) }
             throw FileError(path: name, action: "render", reason: "librsvg rsvg_handle_new_from_data: \(message)")
         }
         guard let handle else { throw FileError(path: name, action: "render", reason: "librsvg rsvg_handle_new_from_data returned no handle") }
-        defer { g_object_unref(UnsafeMutableRawPointer(handle)) }
+        defer { api.g_object_unref!(UnsafeMutableRawPointer(handle)) }
         var width = 0.0, height = 0.0
         // The figures give width and height in pixels; without them (or with percentages) the size is unknown.
-        guard rsvg_handle_get_intrinsic_size_in_pixels(handle, &width, &height) != 0, width > 0, height > 0,
+        guard api.rsvg_handle_get_intrinsic_size_in_pixels!(handle, &width, &height) != 0, width > 0, height > 0,
               width.isFinite, height.isFinite else {
             throw FileError(path: name, action: "render", reason: "librsvg: the SVG has no width and height in absolute units")
         }
@@ -176,32 +184,32 @@ public enum FigureRenderer {
 
     /// Draws the whole document on `surface`, scaled by `scale`; checks librsvg's GError and the
     /// cairo context's status.
-    private static func draw(_ handle: UnsafeMutablePointer<RsvgHandle>, on surface: OpaquePointer, width: Double, height: Double, scale: Double, name: String) throws {
-        guard let cr = cairo_create(surface) else { throw FileError(path: name, action: "render", reason: "cairo_create returned no context") }
-        defer { cairo_destroy(cr) }
-        try check(cairo_status(cr), "cairo_create", name)
-        cairo_scale(cr, scale, scale)
+    private static func draw(_ handle: OpaquePointer, on surface: OpaquePointer, width: Double, height: Double, scale: Double, name: String) throws {
+        guard let cr = api.cairo_create!(surface) else { throw FileError(path: name, action: "render", reason: "cairo_create returned no context") }
+        defer { api.cairo_destroy!(cr) }
+        try check(api.cairo_status!(cr), "cairo_create", name)
+        api.cairo_scale!(cr, scale, scale)
         var viewport = RsvgRectangle(x: 0, y: 0, width: width, height: height)
         var error: UnsafeMutablePointer<GError>? = nil
-        let ok = rsvg_handle_render_document(handle, cr, &viewport, &error)
+        let ok = api.rsvg_handle_render_document!(handle, cr, &viewport, &error)
         if let message = consume(&error) {
             throw FileError(path: name, action: "render", reason: "librsvg rsvg_handle_render_document: \(message)")
         }
         guard ok != 0 else { throw FileError(path: name, action: "render", reason: "librsvg rsvg_handle_render_document failed without a message") }
-        try check(cairo_status(cr), "cairo drawing", name)
-        cairo_surface_flush(surface)
-        try check(cairo_surface_status(surface), "cairo_surface_flush", name)
+        try check(api.cairo_status!(cr), "cairo drawing", name)
+        api.cairo_surface_flush!(surface)
+        try check(api.cairo_surface_status!(surface), "cairo_surface_flush", name)
     }
 
     /// The message of a GError (freed), or nil when there is none.
     private static func consume(_ error: inout UnsafeMutablePointer<GError>?) -> String? {
         guard let e = error else { return nil }
-        defer { g_error_free(e); error = nil }
+        defer { api.g_error_free!(e); error = nil }
         return e.pointee.message.map { String(cString: $0) } ?? "error \(e.pointee.code) without a message"
     }
 
     private static func check(_ status: cairo_status_t, _ routine: String, _ name: String) throws {
         guard status != CAIRO_STATUS_SUCCESS else { return }
-        throw FileError(path: name, action: "render", reason: "\(routine): \(String(cString: cairo_status_to_string(status)))")
+        throw FileError(path: name, action: "render", reason: "\(routine): \(api.cairo_status_to_string!(status).map { String(cString: $0) } ?? "cairo status \(status)")")
     }
 }
