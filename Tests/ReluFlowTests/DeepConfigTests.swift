@@ -227,6 +227,9 @@ final class CurvatureGridTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("g/\(name)").path), name)
         }
         XCTAssertEqual(try runReluflow(grid, in: dir).status, 0, "the grid with its figures rendered is still replaceable")
+        let analyze = try runReluflow(["analyze", "g"], in: dir)
+        XCTAssertEqual(analyze.status, 2, analyze.stderr)
+        XCTAssertTrue(analyze.stderr.contains("is a curvature output"), analyze.stderr)
         let config = dir.appendingPathComponent("net.json")
         try Data(#"{"data": {"target": {"function": "x", "m": 4, "range": [-1, 1]}}, "network": {"layers": [1, 2, 1]}}"#.utf8).write(to: config)
         for option in [["--bias"], ["--target", "x"], ["--init", "xavier"], ["--activation", "linear"], ["--histograms", "2:2"], ["--points", "4"]] {

@@ -11,6 +11,14 @@ public enum RunContinuation {
             throw InputError(field, "\(folder) does not exist")
         }
         guard isDirectory.boolValue else { throw InputError(field, "\(folder) is a file, not a run folder") }
+        // Outputs of other commands, named for what they are.
+        func has(_ name: String) -> Bool { FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(name)) }
+        if has("curvature.json") || has("curvature-grid.json") {
+            throw InputError(field, "\(folder) is a curvature output (reluflow curvature), not a run folder: its figures are redrawn by `reluflow plot`")
+        }
+        if has("manifest.json") && has("grid.json") {
+            throw InputError(field, "\(folder) is a sweep folder: give one of its runs (\(folder)/runs/<id>), or tabulate it with `reluflow collect`")
+        }
         let path = (folder as NSString).appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: path) else {
             if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("wall_times.csv")) {
