@@ -179,7 +179,7 @@ struct SimulateCommand: ParsableCommand {
         try refuseDeepFlow(runConfig, command: "simulate --resume")
         try applyOverrides(&runConfig)
         let (base, _) = try runConfig.resolve(limits: limits)
-        let earlier = try EarlierRecords.read(source, problem: base)
+        var earlier = try EarlierRecords.read(source, problem: base)
         guard earlier.checkpoint.t < base.options.T else {
             throw InputError("--T", "the run in \(source) already reached t = \(earlier.checkpoint.t); give a larger --T to continue it")
         }
@@ -189,6 +189,7 @@ struct SimulateCommand: ParsableCommand {
         var part = earlierFlow
         part.segments = nil
         let started = earlierFlow.segments?.last?.until ?? 0
+        if earlier.checkpoint.t <= started { earlier.shell.diagnostics = RunContinuation.uncounted(earlier.shell.diagnostics) }
         runConfig.flow.segments = (earlierFlow.segments ?? [])
             + (earlier.checkpoint.t > started ? [FlowSegment(part, until: earlier.checkpoint.t)] : [])
         if runConfig.flow.segments?.isEmpty ?? false { runConfig.flow.segments = nil }

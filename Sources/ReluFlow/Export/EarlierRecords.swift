@@ -10,7 +10,7 @@ public struct EarlierRecords {
     public let folder: String
     public let checkpoint: FlowCheckpoint
     /// The earlier run's status, message and diagnostics (no records).
-    public let shell: FlowSolution
+    public var shell: FlowSolution
     public let sampleCount: Int
     public let eventCount: Int
     public let intervalCount: Int

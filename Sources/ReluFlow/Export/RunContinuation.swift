@@ -214,6 +214,23 @@ public enum RunContinuation {
 
     /// Diagnostics of a run in two parts: counts and times add up, the accuracy ones are the later's
     /// (its invariant drift and dissipation defect are measured from the earlier run's θ(0)).
+    /// The diagnostics of a part that made no progress (stopped where it started, so that it is not
+    /// recorded in `flow.segments`) with its counters zeroed (its wall time kept): its one evaluation
+    /// at the start is repeated by the continuation, and the run must equal the one its recorded
+    /// config repeats.
+    public static func uncounted(_ diagnostics: FlowDiagnostics) -> FlowDiagnostics {
+        var diag = diagnostics
+        diag.steps = 0
+        diag.rejectedSteps = 0
+        diag.rhsEvaluations = 0
+        diag.jacobianEvaluations = 0
+        diag.stepperSwitches = 0
+        diag.batchedCrossings = 0
+        diag.crossingBatches = 0
+        diag.stepperSteps = [:]
+        return diag
+    }
+
     static func combined(_ before: FlowDiagnostics, _ later: FlowDiagnostics) -> FlowDiagnostics {
         var diag = later
         diag.steps += before.steps
