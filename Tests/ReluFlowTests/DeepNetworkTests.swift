@@ -183,14 +183,7 @@ final class DeepNetworkTests: XCTestCase {
     /// loss, gradient and Hessian entries within 1e-12 of their largest, eigenvalues within 1e-10
     /// of the largest |λ| (the requirement). Skipped without python3 + numpy.
     func testAgainstNumpyReference() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import numpy"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { throw XCTSkip("python3 not available") }
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw XCTSkip("python3 without numpy") }
+        try requirePython("numpy")
 
         var cases: [(DeepNetwork, [Double], Dataset)] = []
         for (k, (_, layers, act, bias, ob)) in Self.shapes.enumerated() {

@@ -114,14 +114,7 @@ final class PatternFloorReferenceTests: XCTestCase {
 
     /// The same against numpy run now, when python3 has numpy (the committed file could be stale).
     func testFloorsAgreeWithLiveNumpy() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import numpy"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { throw XCTSkip("python3 not available") }
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw XCTSkip("python3 without numpy") }
+        try requirePython("numpy")
         let script = Process()
         script.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         script.arguments = ["python3", Self.referenceDirectory.appendingPathComponent("pattern_floors.py").path]

@@ -81,3 +81,15 @@ func temporaryDirectory() throws -> URL {
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
+
+/// Skips the calling test unless `python3` imports `modules` (for example "numpy" or "numpy, scipy").
+func requirePython(_ modules: String) throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", "import \(modules)"]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { throw XCTSkip("python3 not available") }
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { throw XCTSkip("python3 without \(modules)") }
+}
