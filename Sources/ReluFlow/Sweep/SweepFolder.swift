@@ -111,7 +111,7 @@ public struct SweepFolder: Sendable {
     /// of the folder, so that the states of N runs cost O(N), not O(N²) (`state(of:staged:)`).
     public func stagedRuns() -> Set<String> {
         var ids = Set<String>()
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: runsPath)) ?? [] where entry.hasPrefix(".") {
+        for entry in RunFolder.entries(of: runsPath, withPrefixes: ["."]) {
             if let range = entry.range(of: ".partial-", options: .backwards) {
                 ids.insert(String(entry[entry.index(after: entry.startIndex)..<range.lowerBound]))
             }
