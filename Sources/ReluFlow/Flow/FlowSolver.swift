@@ -550,7 +550,18 @@ private final class FlowIntegration {
                 }
             }
         }
-        let transitions = resolver.resolve(y, eventPairs: pairs, excluded: decision.excluded, repeated: decision.repeated)
+        // A neuron at its collapse corner takes the minimum-norm continuation (CollapseCorner, SPEC §4).
+        var corners: [Int] = []
+        do { corners = try CollapseCorner.neurons(at: pairs, field: field, y: y, t: t, zdot0: zdot0, zdot1: zdot1) } catch {
+            field.noteFailure(error)   // the run fails with it at the next check
+        }
+        let resolved = corners.isEmpty ? pairs : pairs.filter { !corners.contains($0.0) }
+        var transitions = resolved.isEmpty ? [] : resolver.resolve(y, eventPairs: resolved, excluded: decision.excluded,
+                                                                   repeated: decision.repeated)
+        for i in corners {
+            transitions += CollapseCorner.transitions(neuron: i, field: field)
+            CollapseCorner.place(neuron: i, in: y, field: field)
+        }
         guardian.chose(transitions.map { (key: $0.neuron * G + $0.group, state: $0.to) })
         if transitions.isEmpty {
             // Nothing to change (no admissible continuation differs): never stall here; these
