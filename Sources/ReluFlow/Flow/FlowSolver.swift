@@ -16,8 +16,8 @@ public struct SolveHooks {
     public var progress: ((FlowProgress) -> Void)?
     /// Polled after every step; returning true stops the run with status `interrupted`.
     public var shouldStop: (() -> Bool)?
-    /// Receives the samples, events and pattern intervals as they are made (nil: they are kept in
-    /// the solution's arrays).
+    /// Receives the samples, events and pattern intervals as they are made (nil: a `MemoryRecorder`,
+    /// which hands them to the solution's arrays).
     public var recorder: FlowRecorder?
 
     public init(progress: ((FlowProgress) -> Void)? = nil, shouldStop: (() -> Bool)? = nil, recorder: FlowRecorder? = nil) {
@@ -42,6 +42,8 @@ public func solve(_ problem: FlowProblem, hooks: SolveHooks = SolveHooks()) -> F
 private final class FlowIntegration {
     let problem: FlowProblem
     let hooks: SolveHooks
+    /// Where the records go (`hooks.recorder`, or a `MemoryRecorder` that hands them to the solution).
+    let recorder: FlowRecorder
     let options: FlowOptions
     let field: ModeField
     /// One GSL integrator and its event locator per stepper in use.
@@ -109,6 +111,7 @@ private final class FlowIntegration {
         GSLRuntime.prepare()
         self.problem = problem
         self.hooks = hooks
+        recorder = hooks.recorder ?? MemoryRecorder()
         options = problem.options
         field = ModeField(network: problem.network, data: problem.data)
         patterns = PatternTracker(width: field.n, groups: field.G, points: field.m, pointsOfGroup: field.pointsOfGroup,
@@ -242,7 +245,7 @@ private final class FlowIntegration {
             solution.message = "stopped at t = \(t), the end of this part (flow.segments)"
             return true
         }
-        if let failure = hooks.recorder?.failure {
+        if let failure = recorder.failure {
             fail(at: t, .recorder(t: t, reason: failure), restore: false)
             return true
         }
@@ -707,7 +710,7 @@ private final class FlowIntegration {
         for tr in transitions {
             solution.diagnostics.eventsByKind[tr.kind] += 1
             let event = FlowEvent(t: t, neuron: tr.neuron, point: field.pointsOfGroup[tr.group][0], kind: tr.kind, state: tr.to, loss: loss)
-            if let recorder = hooks.recorder { recorder.record(event) } else { solution.events.append(event) }
+            recorder.record(event)
             solution.eventCount += 1
             guardian.logged(event)
         }
@@ -779,7 +782,7 @@ private final class FlowIntegration {
 
     /// Records a closed pattern interval.
     func recordInterval(_ interval: PatternInterval) {
-        if let recorder = hooks.recorder { recorder.record(interval) } else { solution.patterns.append(interval) }
+        recorder.record(interval)
         solution.patternIntervalCount += 1
     }
 
@@ -860,7 +863,7 @@ private final class FlowIntegration {
     }
 
     func record(_ sample: FlowSample) {
-        if let recorder = hooks.recorder { recorder.record(sample) } else { solution.samples.append(sample) }
+        recorder.record(sample)
         solution.last = sample
     }
 
@@ -895,6 +898,7 @@ private final class FlowIntegration {
     func finish(at t: Double) {
         recordInterval(patterns.interval(to: t))
         solution = concluded(solution, at: t)
+        recorder.deliver(into: &solution)
     }
 
     /// A periodic checkpoint for the recorder (`FlowRecorder.checkpoint`): the run as it would be
@@ -903,7 +907,7 @@ private final class FlowIntegration {
     /// steps since, always in the current pattern interval (every event records a sample), so the
     /// run continues exactly from there on a resume.
     func offerCheckpoint(at t: Double) {
-        guard let recorder = hooks.recorder, recorder.wantsCheckpoint, let last = solution.last?.t,
+        guard recorder.wantsCheckpoint, let last = solution.last?.t,
               last == t || (options.sampleOutput == .dense && last >= patterns.start) else { return }
         var snapshot = solution
         snapshot.status = .interrupted
