@@ -96,7 +96,7 @@ struct CompareCommand: ParsableCommand {
                 guard solution.status != .interrupted else {
                     throw RunFailure(message: "interrupted by \(Interrupt.signalName) during \(method); nothing written", status: Interrupt.exitStatus)
                 }
-                let (_, back) = try RunContinuation.read(folder, problem: problem, field: "--out")
+                let (_, back) = try RunFolderReader(folder, field: "--out").run(for: problem)
                 solution.samples = back.samples
                 solution.events = back.events
                 solution.patterns = back.patterns

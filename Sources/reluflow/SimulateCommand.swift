@@ -119,7 +119,7 @@ struct SimulateCommand: ParsableCommand {
             let folder = k < segments.count ? (parent as NSString).appendingPathComponent(".\(name).part\(k)-\(getpid())") : outPath
             var earlier: EarlierRecords? = nil
             if let previous {
-                earlier = try EarlierRecords.read(previous, problem: problem)
+                earlier = try RunFolderReader(previous, field: "flow.segments").records(for: problem)
                 problem = earlier!.continuation(of: problem)
             }
             let status = try integrate(problem, config: config, outPath: folder, earlier: earlier, report: k == segments.count)
@@ -170,7 +170,8 @@ struct SimulateCommand: ParsableCommand {
                              + "(\(killed) holds no resume point), so there is nothing to continue; start it again")
         }
         if let point { try point.recover(folder: source, field: "--resume") }
-        var runConfig = try RunContinuation.config(ofRunFolder: source, field: "--resume")
+        let reader = try RunFolderReader(source, field: "--resume")
+        var runConfig = reader.config
         if let method = runConfig.train?.method {
             throw InputError("--resume", "\(folder) is a training run (\(method)); training runs cannot be resumed: "
                              + "run `reluflow train --config \(folder)/config.json --iterations K --out NEW` again")
@@ -179,7 +180,7 @@ struct SimulateCommand: ParsableCommand {
         try refuseDeepFlow(runConfig, command: "simulate --resume")
         try applyOverrides(&runConfig)
         let (base, _) = try runConfig.resolve(limits: limits)
-        var earlier = try EarlierRecords.read(source, problem: base)
+        var earlier = try reader.records(for: base)
         guard earlier.checkpoint.t < base.options.T else {
             throw InputError("--T", "the run in \(source) already reached t = \(earlier.checkpoint.t); give a larger --T to continue it")
         }

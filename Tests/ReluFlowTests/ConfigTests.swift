@@ -254,7 +254,7 @@ final class ConfigTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let folder = dir.appendingPathComponent("run").path
         try RunFolder.write(files, to: folder)
-        let (_, earlier) = try RunContinuation.read(folder, problem: problem)
+        let (_, earlier) = try RunFolderReader(folder, field: "DIR").run(for: problem)
         XCTAssertEqual(earlier.samples.count, solution.samples.count)
         XCTAssertNoThrow(try RunAnalysis.analyze(folder: folder))
         // Every figure finite: no nonFinite key.

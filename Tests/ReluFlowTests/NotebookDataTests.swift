@@ -25,7 +25,7 @@ final class NotebookDataTests: XCTestCase {
             let config = try RunConfig.load(path: (dir as NSString).appendingPathComponent("config.json"))
             XCTAssertEqual(config.example, name)
             let (problem, _) = try config.resolve()
-            let (_, committed) = try RunContinuation.read(dir, problem: problem)
+            let (_, committed) = try RunFolderReader(dir, field: "DIR").run(for: problem)
             let fresh = solve(problem)
             let hint = "notebooks-data/\(name) is stale: run `bash notebooks-data/regenerate`"
             XCTAssertEqual(fresh.status, committed.status, hint)

@@ -201,6 +201,29 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertEqual(corrupt.status, 2)
         XCTAssertTrue(corrupt.stderr.contains("checkpoint.json is corrupt"), corrupt.stderr)
     }
+
+    /// A run folder written by a newer ReluFlow (its marker's format version above this one's) is
+    /// refused by every reader (`RunFolderReader`: analyze, plot, simulate --resume) with exit 2,
+    /// naming both versions; the same folder at the current version reads.
+    func testNewerFormatIsRefused() throws {
+        XCTAssertEqual(try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "run"], in: dir).status, 0)
+        let run = dir.appendingPathComponent("run").path
+        XCTAssertNoThrow(try RunFolderReader(run, field: "DIR").run())
+        let markerURL = dir.appendingPathComponent("run/\(OutputMarker.fileName)")
+        var marker = try JSONSerialization.jsonObject(with: Data(contentsOf: markerURL)) as! [String: Any]
+        let newer = OutputMarker.currentFormatVersion + 1
+        marker["formatVersion"] = newer
+        try JSONSerialization.data(withJSONObject: marker).write(to: markerURL)
+        let expected = "format version \(newer), newer than this ReluFlow's \(OutputMarker.currentFormatVersion)"
+        for arguments in [["analyze", "run"], ["plot", "run"], ["simulate", "--resume", "run", "--T", "2"]] {
+            let result = try runReluflow(arguments, in: dir)
+            XCTAssertEqual(result.status, 2, arguments.joined(separator: " "))
+            XCTAssertTrue(result.stderr.contains(expected), result.stderr)
+        }
+        XCTAssertThrowsError(try RunFolderReader(run, field: "DIR")) { error in
+            XCTAssertEqual((error as? InputError)?.field, "DIR")
+        }
+    }
 }
 
 /// SIGTERM and SIGHUP stop a run as Ctrl-C does; a run killed outright resumes from its last
@@ -245,7 +268,7 @@ final class SignalResumeTests: XCTestCase {
             .split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[0])! }
         XCTAssertEqual(times, times.sorted(), file: file, line: line)
         XCTAssertEqual(Set(times).count, times.count, file: file, line: line)
-        let npyRows = try RunContinuation.read(folder.path, problem: try RunConfig.load(path: folder.appendingPathComponent("config.json").path).resolve().problem).earlier
+        let npyRows = try RunFolderReader(folder.path, field: "DIR").run().run
         XCTAssertEqual(npyRows.samples.count, times.count, file: file, line: line)
     }
 

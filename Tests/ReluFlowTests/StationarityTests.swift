@@ -189,4 +189,33 @@ final class StationarityTests: XCTestCase {
         XCTAssertEqual(analysis.verdict.plateaus, 3)
         XCTAssertEqual(analysis.patternIntervals.count, analysis.diagnostics.patternIntervals)
     }
+
+    /// A knot resting on a data point (a sliding pair, z = 0 held by the flow and projected there in
+    /// every sample) leaves z of that point at the rounding level, of either sign. The reading must
+    /// not depend on that sign: the point counts as inactive (σ'(0) = 0, as the intervals leave it
+    /// out) whether z is +2⁻⁵⁴, 0 or −2⁻⁵⁴. Here it matters: counted active, the knot point would
+    /// join neuron 0's active set {1, 1.5}, whose affine functions on the data would no longer
+    /// contain the right interval's indicator (the reading `generated: false` there).
+    func testKnotOnADataPointReadsTheSameWhateverTheRoundingSign() throws {
+        let net = ShallowNetwork(width: 2, inputDimension: 1)
+        let data = try Dataset(x: [[-1], [-0.5], [0], [0.5], [1], [1.5]], y: [0.3, -0.2, 0.1, 0.4, 0.2, 0.6])
+        var readings: [KnotReading] = []
+        for b0 in [-(0.5.nextDown), -0.5, -(0.5.nextUp)] {
+            // Neuron 0: w = 1, knot at x = 0.5 (z(0.5) = 0.5 + b0, within rounding of 0); neuron 1 active on the left.
+            var theta = [Double](repeating: 0, count: net.parameterCount)
+            theta[net.wIndex(0, 0)] = 1
+            theta[net.bIndex(0)] = b0
+            theta[net.cIndex(0)] = 0.7
+            theta[net.wIndex(1, 0)] = -1
+            theta[net.bIndex(1)] = 0.25
+            theta[net.cIndex(1)] = -0.4
+            readings.append(try KnotReading(network: net, data: data, theta: theta))
+        }
+        for reading in readings {
+            let right = try XCTUnwrap(reading.intervals.first { $0.points == [4, 5] })
+            XCTAssertTrue(right.generated)
+            XCTAssertEqual(reading.intervals.map(\.generated), readings[0].intervals.map(\.generated))
+            XCTAssertEqual(reading.intervals.map(\.points), readings[0].intervals.map(\.points))
+        }
+    }
 }

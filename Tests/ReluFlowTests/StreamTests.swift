@@ -108,7 +108,7 @@ final class StreamTests: XCTestCase {
         try RunFolder.write(try RunExport.files(for: solve(first), config: resolvedFirst), to: earlierFolder)
 
         var (problem, resolved) = try config("two-d", T: 60)
-        let (checkpoint, earlier) = try RunContinuation.read(earlierFolder, problem: problem)
+        let (checkpoint, earlier) = try RunFolderReader(earlierFolder, field: "--resume").run(for: problem)
         problem.start = checkpoint
         RunContinuation.seed(&problem, with: earlier)
         let merged = RunContinuation.merge(earlier, solve(problem))
@@ -123,7 +123,7 @@ final class StreamTests: XCTestCase {
 
         // `reluflow simulate --resume`'s path: the earlier records copied from their files, none parsed.
         let (base, _) = try config("two-d", T: 60)
-        let records = try EarlierRecords.read(earlierFolder, problem: base)
+        let records = try RunFolderReader(earlierFolder, field: "--resume").records(for: base)
         XCTAssertEqual(records.eventCount, earlier.events.count)
         XCTAssertEqual(records.intervalCount, earlier.patterns.count)
         let continuation = records.continuation(of: base)

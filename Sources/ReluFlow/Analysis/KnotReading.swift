@@ -122,11 +122,18 @@ public struct KnotReading: Codable, Sendable {
             }
             intervals.append(interval)
         }
-        // Span of the active sets' affine functions on the data: columns 1_{S_i}, x·1_{S_i}.
+        // Span of the active sets' affine functions on the data: columns 1_{S_i}, x·1_{S_i}. A point
+        // is active when z = w x + b exceeds its rounding level 64 ε (|w x| + |b|), the level at
+        // which the engine takes a pair to be on its surface (`ModeField.preactivationNoise`). A
+        // point within it sits on the knot: a sliding pair, held at z = 0 by the flow and projected
+        // there in every sample, whose computed z has either sign by rounding alone. It counts as
+        // inactive, as σ'(0) = 0 and as the intervals above, which leave points on a knot out.
         var spanColumns: [[Double]] = []
         for i in 0..<n where theta[network.cIndex(i)] != 0 {
             let w = theta[network.wIndex(i, 0)], b = theta[network.bIndex(i)]
-            let active = (0..<m).map { j in w * data.x[j] + b > 0 }
+            let active = (0..<m).map { j in
+                w * data.x[j] + b > 64 * Double.ulpOfOne * (abs(w * data.x[j]) + abs(b))
+            }
             guard active.contains(true) else { continue }
             spanColumns.append(active.map { $0 ? 1 : 0 })
             spanColumns.append((0..<m).map { active[$0] ? data.x[$0] : 0 })

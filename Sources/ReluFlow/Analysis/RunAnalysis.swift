@@ -48,9 +48,9 @@ public struct RunAnalysis: Codable, Sendable {
     /// Analyses the run in `folder` at its final state, or at the recorded sample nearest to `time`.
     public static func analyze(folder: String, at time: Double? = nil, gradientTolerance: Double = 1e-6,
                                criteria: PlateauCriteria = PlateauCriteria()) throws -> RunAnalysis {
-        let config = try RunContinuation.config(ofRunFolder: folder, field: "DIR")
-        let (problem, _) = try config.resolve()
-        let (checkpoint, run) = try RunContinuation.read(folder, problem: problem, field: "DIR")
+        let reader = try RunFolderReader(folder, field: "DIR")
+        let problem = try reader.problem()
+        let (checkpoint, run) = try reader.run(for: problem)
         var theta = checkpoint.theta, t = checkpoint.t
         if let time {
             guard time >= 0, time <= checkpoint.t else {

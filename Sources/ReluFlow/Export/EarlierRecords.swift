@@ -1,7 +1,7 @@
 import Foundation
 
-/// An earlier run folder read for a streamed continuation (`reluflow simulate --resume`) without
-/// holding its records: the counts of its samples and events (rows counted, not parsed), its
+/// An earlier run folder read (by `RunFolderReader.records(for:)`) for a streamed continuation
+/// (`reluflow simulate --resume`) without holding its records: the counts of its samples and events (rows counted, not parsed), its
 /// pattern ids by pattern (`FlowProblem.patternIds`, from one pass over `patterns.csv` with one
 /// n×m pattern in memory), its last pattern interval (which the continuation extends), and
 /// where the record bytes to copy lie in each file. `RunStream(path:problem:continuing:)` copies
@@ -22,11 +22,13 @@ public struct EarlierRecords {
     /// excluded from the pattern files; nil for a file that is absent (`pattern_matrices.npy`).
     let ranges: [Range<Int>?]
 
-    /// Reads `folder` for `problem` (its resolved config). Errors name `field`.
-    public static func read(_ folder: String, problem: FlowProblem, field: String = "--resume") throws -> EarlierRecords {
-        let (checkpoint, shell) = try RunContinuation.readHeader(folder, problem: problem, field: field)
+    /// Reads the run folder of `reader` for `problem` (its resolved config; `RunFolderReader.records(for:)`).
+    /// Errors name the reader's field.
+    init(reading reader: RunFolderReader, problem: FlowProblem) throws {
+        let (checkpoint, shell) = try reader.header(for: problem)
+        let folder = reader.folder, field = reader.field
         let n = problem.model.hiddenUnitCount, m = problem.data.count
-        func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+        func path(_ name: String) -> String { reader.path(name) }
         func malformed(_ name: String, _ what: String) -> InputError { InputError(field, "\(path(name)) \(what)") }
 
         // CSV rows: counted; the data start after the header line.
@@ -37,7 +39,7 @@ public struct EarlierRecords {
         var last: PatternInterval? = nil
         for name in ["trajectory.csv", "events.csv", "patterns.csv"] {
             var start = -1, rows = 0, size = 0
-            try forEachLine(path(name), field: field) { line, offset in
+            try Self.forEachLine(path(name), field: field) { line, offset in
                 size = offset + line.count + 1
                 if start < 0 { start = size; return }
                 rows += 1
@@ -85,9 +87,16 @@ public struct EarlierRecords {
             try npy("patterns.npy", rows: intervals, rowSize: RecordFormat.patternNPY.rowSize, dropLast: true),
             try npy("pattern_matrices.npy", rows: intervals, rowSize: n * m, dropLast: true, optional: true),
         ]
-        return EarlierRecords(folder: folder, checkpoint: checkpoint, shell: shell, sampleCount: samples, eventCount: events,
-                              intervalCount: intervals, lastInterval: lastInterval, patternBeforeLast: before,
-                              patternIds: ids, ranges: ranges)
+        self.folder = folder
+        self.checkpoint = checkpoint
+        self.shell = shell
+        sampleCount = samples
+        eventCount = events
+        intervalCount = intervals
+        self.lastInterval = lastInterval
+        patternBeforeLast = before
+        patternIds = ids
+        self.ranges = ranges
     }
 
     /// The continuation's problem: started at the checkpoint, with the earlier pattern ids.

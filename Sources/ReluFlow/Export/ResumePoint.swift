@@ -13,7 +13,9 @@ import Foundation
 public struct ResumePoint: Codable, Sendable {
     public static let fileName = "resume.json"
 
-    public var formatVersion = 1
+    /// The format this ReluFlow writes and reads (`recover` refuses a newer one).
+    public static let currentFormatVersion = 1
+    public var formatVersion = currentFormatVersion
     /// The checkpoint's time (the last sample's).
     public var t: Double
     /// The process that wrote it.
@@ -38,6 +40,9 @@ public struct ResumePoint: Codable, Sendable {
     /// checkpoint (the resume point stays until the folder is renamed or removed).
     public func recover(folder: String, field: String) throws {
         func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+        guard formatVersion <= Self.currentFormatVersion else {
+            throw InputError(field, "\(path(Self.fileName)) has format version \(formatVersion), newer than this ReluFlow's \(Self.currentFormatVersion)")
+        }
         guard lengths.count == RecordFiles.names.count, tails.count == lengths.count, headers.count == lengths.count else {
             throw InputError(field, "\(path(Self.fileName)) is damaged (wrong number of files)")
         }

@@ -49,7 +49,7 @@ public final class RunStream: FlowRecorder {
         }
     }
 
-    /// A continuation of `earlier` (read back by `RunContinuation.read`): its records are written
+    /// A continuation of `earlier` (read back by `RunFolderReader.run`): its records are written
     /// first, and the continuation's are joined to them as `RunContinuation.merge` joins two
     /// solutions: the continuation's first sample (the checkpoint's state again) is dropped, and
     /// its first pattern interval (the checkpoint's pattern) extends the earlier last one. The

@@ -1,18 +1,22 @@
 /// Dense output inside an accepted step (`SampleOutput.dense`): the state at a time inside a step
 /// of one mode, from the step's ends, so that the sample grid does not steer the stepper.
 ///
-/// Within one mode the field f is smooth (polynomial in θ, SPEC §3), so the cubic Hermite
-/// interpolant c₃ of the step (y₀, f₀, y₁, f₁ over [t₀, t₀ + H]) has error
-/// y⁽⁴⁾(ξ) H⁴ s²(1 − s)²/24 at s = (t − t₀)/H. Its error is estimated against the quintic Hermite
-/// interpolant q₅, which also matches ÿ = J f at both ends: |q₅ − c₃| is c₃'s error to leading
-/// order. c₃ is taken when that estimate lies within the step control's tolerance
-/// atol + rtol·|y_p| in every component p (the control GSL applies to the step itself); otherwise
-/// the caller re-takes the step from its start to the sample time (`EventLocator.advance`),
-/// whose error the step's own acceptance bounds.
+/// Within one mode the field f is smooth (polynomial in θ, SPEC §3). With values y, slopes f and
+/// second derivatives ÿ = J f at both ends of the step [t₀, t₀ + H], s = (t − t₀)/H, the quartic
+/// Hermite–Birkhoff interpolant q₄ (y₀, f₀, ÿ₀, y₁, f₁) has error y⁽⁵⁾(ξ) H⁵ s³(1 − s)²/120 and the
+/// quintic Hermite interpolant q₅ (all six) one order more; |q₅ − q₄| estimates q₄'s error, an
+/// upper bound of q₅'s to leading order. q₅ is taken (local extrapolation, as an embedded
+/// Runge–Kutta pair does) when that estimate, plus what the error of the differenced ÿ moves q₅
+/// by, lies within the step control's tolerance atol + rtol·|y_p| in every component p (the
+/// control GSL applies to the step itself); otherwise the caller re-takes the step from its start
+/// to the sample time (`EventLocator.advance`), whose error the step's own acceptance bounds.
 ///
 /// ÿ = J f is a forward difference along f, (f(y + δf) − f(y))/δ with δ|f|∞ = √ε (1 + |y|∞): one
 /// evaluation per step end, kept for the next step when it starts at the same state in the same
-/// mode. Its relative error (about √ε) enters the estimate only, not the value taken.
+/// mode. Its error has two parts of size √ε: truncation, δ f''(f, f)/2, about √ε|ÿ|∞ on the scale
+/// of the state, and rounding, ε|f|∞/δ = √ε|f|∞²/(1 + |y|∞). Their sum, with a factor 4 for the
+/// size of f'' against ÿ, is ρ at each end; it enters q₅ through the weights H² s²(1 − s)³/2 and
+/// H² s³(1 − s)²/2 of ÿ₀ and ÿ₁ (at most 0.0173 H² each), so it is added to the estimate.
 final class DenseSampler {
     /// The ends of one accepted step in one mode.
     struct Step {
@@ -35,6 +39,8 @@ final class DenseSampler {
     private let cachedState: UnsafeMutablePointer<Double>
     private var cachedTime = Double.nan
     private var cachedMode = -1
+    /// Error bounds ρ of the differenced ÿ at the ends (`a0`, `a1`) and at the cached end.
+    private var rho0 = 0.0, rho1 = 0.0, cachedRho = 0.0
     /// The step whose second derivatives `a0`, `a1` hold (by its start time, size and mode).
     private var preparedStep: (t0: Double, H: Double, mode: Int)? = nil
     private var prepared = false
@@ -55,10 +61,10 @@ final class DenseSampler {
         for p in [a0, a1, shifted, fShifted, cachedState] { p.deallocate() }
     }
 
-    /// ÿ = J f at y (field f there) into `out`, by a forward difference along f; false when the
-    /// shifted evaluation is not finite.
+    /// ÿ = J f at y (field f there) into `out`, by a forward difference along f, and the bound ρ of
+    /// its error (see the type's comment); nil when the shifted evaluation is not finite.
     private func secondDerivative(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>,
-                                  into out: UnsafeMutablePointer<Double>) -> Bool {
+                                  into out: UnsafeMutablePointer<Double>) -> Double? {
         var fMax = 0.0, yMax = 0.0
         for p in 0..<dim {
             fMax = max(fMax, abs(f[p]))
@@ -66,13 +72,18 @@ final class DenseSampler {
         }
         guard fMax > 0 else {
             out.initialize(repeating: 0, count: dim)
-            return true
+            return 0
         }
-        let delta = Double.ulpOfOne.squareRoot() * (1 + yMax) / fMax
+        let root = Double.ulpOfOne.squareRoot()
+        let delta = root * (1 + yMax) / fMax
         for p in 0..<dim { shifted[p] = y[p] + delta * f[p] }
-        guard field.evaluate(shifted, fShifted) else { return false }
-        for p in 0..<dim { out[p] = (fShifted[p] - f[p]) / delta }
-        return true
+        guard field.evaluate(shifted, fShifted) else { return nil }
+        var aMax = 0.0
+        for p in 0..<dim {
+            out[p] = (fShifted[p] - f[p]) / delta
+            aMax = max(aMax, abs(out[p]))
+        }
+        return 4 * root * (aMax + fMax * fMax / (1 + yMax))
     }
 
     /// Computes the second derivatives at both ends of `step` (once per step).
@@ -85,10 +96,14 @@ final class DenseSampler {
         if reuse { for p in 0..<dim where cachedState[p] != step.y0[p] { reuse = false; break } }
         if reuse {
             a0.update(from: a1, count: dim)
-        } else if !secondDerivative(step.y0, step.f0, into: a0) {
-            return false
+            rho0 = cachedRho
+        } else {
+            guard let rho = secondDerivative(step.y0, step.f0, into: a0) else { return false }
+            rho0 = rho
         }
-        guard secondDerivative(step.y1, step.f1, into: a1) else { return false }
+        guard let rho = secondDerivative(step.y1, step.f1, into: a1) else { return false }
+        rho1 = rho
+        cachedRho = rho
         cachedTime = step.t0 + step.H
         cachedMode = mode
         cachedState.update(from: step.y1, count: dim)
@@ -96,19 +111,36 @@ final class DenseSampler {
         return true
     }
 
-    /// The cubic Hermite interpolant of `step` at s ∈ (0, 1) into `out` when its estimated error
-    /// is within the tolerance in every component; false otherwise (`out` then holds c₃ anyway).
+    /// The quintic Hermite interpolant on s ∈ [0, 1] (values e, first derivatives d and second
+    /// derivatives a in s at both ends; `EventDetector.quinticHermite`'s basis), written as
+    /// e₀ + h₅ (e₁ − e₀) + …, so that a component that does not move (e₀ = e₁, d = a = 0, as the
+    /// output weight of a dead neuron) is returned exactly.
+    static func quintic(_ s: Double, e0: Double, d0: Double, a0: Double, e1: Double, d1: Double, a1: Double) -> Double {
+        let s2 = s * s, s3 = s2 * s
+        let h1 = s + s3 * (-6 + s * (8 - 3 * s))
+        let h2 = 0.5 * s2 + s3 * (-1.5 + s * (1.5 - 0.5 * s))
+        let h3 = s3 * (0.5 + s * (-1 + 0.5 * s))
+        let h4 = s3 * (-4 + s * (7 - 3 * s))
+        let h5 = s3 * (10 + s * (-15 + 6 * s))
+        return e0 + (h5 * (e1 - e0) + h1 * d0 + h4 * d1 + h2 * a0 + h3 * a1)
+    }
+
+    /// The quintic Hermite interpolant of `step` at s ∈ (0, 1) into `out` when its estimated error
+    /// is within the tolerance in every component; false otherwise (`out` is then not meaningful).
     func interpolate(_ step: Step, at s: Double, into out: UnsafeMutablePointer<Double>) -> Bool {
-        let ok = prepare(step)
+        guard prepare(step) else { return false }
         let H = step.H, H2 = H * H
+        let bump = s * s * (1 - s) * (1 - s)
+        // What the differences' errors move q₅ by: ρ times the weights of ÿ₀ and ÿ₁.
+        let differenced = 0.5 * H2 * bump * ((1 - s) * rho0 + s * rho1)
         for p in 0..<dim {
-            out[p] = EventDetector.hermite(s, e0: step.y0[p], d0: H * step.f0[p], e1: step.y1[p], d1: H * step.f1[p])
-        }
-        guard ok else { return false }
-        for p in 0..<dim {
-            let q = EventDetector.quinticHermite(s, e0: step.y0[p], d0: H * step.f0[p], a0: H2 * a0[p],
-                                                 e1: step.y1[p], d1: H * step.f1[p], a1: H2 * a1[p])
-            guard abs(q - out[p]) <= atol + rtol * abs(out[p]) else { return false }
+            let e0 = step.y0[p], d0 = H * step.f0[p], e1 = step.y1[p], d1 = H * step.f1[p]
+            // The cubic c₃ = a s³ + b s² + d0 s + e0; q₄ = c₃ + (ÿ₀H²/2 − b) s²(1 − s)² also matches ÿ₀.
+            let b = -3 * e0 - 2 * d0 + 3 * e1 - d1
+            let q4 = EventDetector.hermite(s, e0: e0, d0: d0, e1: e1, d1: d1) + (0.5 * H2 * a0[p] - b) * bump
+            let q5 = Self.quintic(s, e0: e0, d0: d0, a0: H2 * a0[p], e1: e1, d1: d1, a1: H2 * a1[p])
+            guard abs(q5 - q4) + differenced <= atol + rtol * abs(q5) else { return false }
+            out[p] = q5
         }
         return true
     }

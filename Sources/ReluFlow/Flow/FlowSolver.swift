@@ -16,8 +16,8 @@ public struct SolveHooks {
     public var progress: ((FlowProgress) -> Void)?
     /// Polled after every step; returning true stops the run with status `interrupted`.
     public var shouldStop: (() -> Bool)?
-    /// Receives the samples, events and pattern intervals as they are made (nil: they are kept in
-    /// the solution's arrays).
+    /// Receives the samples, events and pattern intervals as they are made (nil: a `MemoryRecorder`,
+    /// which hands them to the solution's arrays).
     public var recorder: FlowRecorder?
 
     public init(progress: ((FlowProgress) -> Void)? = nil, shouldStop: (() -> Bool)? = nil, recorder: FlowRecorder? = nil) {
@@ -43,6 +43,8 @@ public func solve(_ problem: FlowProblem, hooks: SolveHooks = SolveHooks()) -> F
 final class FlowIntegration<Field: SwitchedSystem> {
     let problem: FlowProblem
     let hooks: SolveHooks
+    /// Where the records go (`hooks.recorder`, or a `MemoryRecorder` that hands them to the solution).
+    let recorder: FlowRecorder
     let options: FlowOptions
     let field: Field
     /// One GSL integrator and its event locator per stepper in use.
@@ -110,6 +112,7 @@ final class FlowIntegration<Field: SwitchedSystem> {
         GSLRuntime.prepare()
         self.problem = problem
         self.hooks = hooks
+        recorder = hooks.recorder ?? MemoryRecorder()
         options = problem.options
         self.field = field
         patterns = PatternTracker(width: field.n, groups: field.G, points: field.m, pointsOfGroup: field.pointsOfGroup,
@@ -242,7 +245,7 @@ final class FlowIntegration<Field: SwitchedSystem> {
             solution.message = "stopped at t = \(t), the end of this part (flow.segments)"
             return true
         }
-        if let failure = hooks.recorder?.failure {
+        if let failure = recorder.failure {
             fail(at: t, .recorder(t: t, reason: failure), restore: false)
             return true
         }
@@ -545,8 +548,22 @@ final class FlowIntegration<Field: SwitchedSystem> {
         // Every other pair of the units involved that lies on its surface is decided jointly
         // (points on a line that sliding pins a neuron to; SPEC §4, several surfaces at once).
         pairs = field.jointPairs(y, with: pairs)
-        let transitions = field.resolve(y, eventPairs: pairs, excluded: decision.excluded, repeated: decision.repeated,
-                                        reportUnchanged: false)
+        // A shallow neuron at its collapse corner takes the minimum-norm continuation (CollapseCorner, SPEC §4).
+        var corners: [Int] = []
+        if let shallow = field as? ModeField {
+            do { corners = try CollapseCorner.neurons(at: pairs, field: shallow, y: y, t: t, zdot0: zdot0, zdot1: zdot1) } catch {
+                field.noteFailure(error)   // the run fails with it at the next check
+            }
+        }
+        let resolved = corners.isEmpty ? pairs : pairs.filter { !corners.contains($0.0) }
+        var transitions = resolved.isEmpty ? [] : field.resolve(y, eventPairs: resolved, excluded: decision.excluded,
+                                                                repeated: decision.repeated, reportUnchanged: false)
+        if let shallow = field as? ModeField {
+            for i in corners {
+                transitions += CollapseCorner.transitions(neuron: i, field: shallow)
+                CollapseCorner.place(neuron: i, in: y, field: shallow)
+            }
+        }
         guardian.chose(transitions.map { (key: $0.neuron * G + $0.group, state: $0.to) })
         if transitions.isEmpty {
             // Nothing to change (no admissible continuation differs): never stall here; these
@@ -692,7 +709,7 @@ final class FlowIntegration<Field: SwitchedSystem> {
         for tr in transitions {
             solution.diagnostics.eventsByKind[tr.kind] += 1
             let event = FlowEvent(t: t, neuron: tr.neuron, point: field.pointsOfGroup[tr.group][0], kind: tr.kind, state: tr.to, loss: loss)
-            if let recorder = hooks.recorder { recorder.record(event) } else { solution.events.append(event) }
+            recorder.record(event)
             solution.eventCount += 1
             guardian.logged(event)
         }
@@ -738,7 +755,7 @@ final class FlowIntegration<Field: SwitchedSystem> {
 
     /// Records a closed pattern interval.
     func recordInterval(_ interval: PatternInterval) {
-        if let recorder = hooks.recorder { recorder.record(interval) } else { solution.patterns.append(interval) }
+        recorder.record(interval)
         solution.patternIntervalCount += 1
     }
 
@@ -819,7 +836,7 @@ final class FlowIntegration<Field: SwitchedSystem> {
     }
 
     func record(_ sample: FlowSample) {
-        if let recorder = hooks.recorder { recorder.record(sample) } else { solution.samples.append(sample) }
+        recorder.record(sample)
         solution.last = sample
     }
 
@@ -855,6 +872,7 @@ final class FlowIntegration<Field: SwitchedSystem> {
     func finish(at t: Double) {
         recordInterval(patterns.interval(to: t))
         solution = concluded(solution, at: t)
+        recorder.deliver(into: &solution)
     }
 
     /// A periodic checkpoint for the recorder (`FlowRecorder.checkpoint`): the run as it would be
@@ -863,7 +881,7 @@ final class FlowIntegration<Field: SwitchedSystem> {
     /// steps since, always in the current pattern interval (every event records a sample), so the
     /// run continues exactly from there on a resume.
     func offerCheckpoint(at t: Double) {
-        guard let recorder = hooks.recorder, recorder.wantsCheckpoint, let last = solution.last?.t,
+        guard recorder.wantsCheckpoint, let last = solution.last?.t,
               last == t || (options.sampleOutput == .dense && last >= patterns.start) else { return }
         var snapshot = solution
         snapshot.status = .interrupted

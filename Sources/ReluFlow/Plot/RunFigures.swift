@@ -24,9 +24,7 @@ public enum RunFigures {
 
     /// The figures of the run in `folder` (its plateaus computed with `criteria`).
     public static func files(folder: String, criteria: PlateauCriteria = PlateauCriteria(), times: [Double]? = nil) throws -> [(String, Data)] {
-        let config = try RunContinuation.config(ofRunFolder: folder, field: "DIR")
-        let (problem, _) = try config.resolve()
-        let (_, run) = try RunContinuation.read(folder, problem: problem, field: "DIR")
+        let (_, run) = try RunFolderReader(folder, field: "DIR").run()
         return try files(for: run, plateaus: PlateauReport.plateaus(run, criteria: criteria), times: times)
     }
 

@@ -135,8 +135,7 @@ public struct Comparison: Sendable {
         var entries: [Entry] = []
         for method in order {
             let sub = (folder as NSString).appendingPathComponent(method)
-            let (problem, _) = try RunContinuation.config(ofRunFolder: sub, field: "DIR").resolve()
-            let (_, run) = try RunContinuation.read(sub, problem: problem, field: "DIR")
+            let (_, run) = try RunFolderReader(sub, field: "DIR").run()
             guard run.samples.count == walls[method]!.count else {
                 throw InputError("DIR", "\(path) does not list every sample of \(sub)")
             }

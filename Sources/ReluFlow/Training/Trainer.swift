@@ -35,6 +35,8 @@ class TrainingRecorder {
     let problem: FlowProblem
     let options: TrainingOptions
     let hooks: SolveHooks
+    /// Where the records go (`hooks.recorder`, or a `MemoryRecorder` that hands them to the solution).
+    let recorder: FlowRecorder
     let n: Int, m: Int, P: Int
     // The bookkeeping below is touched on every pattern change (about every other iteration of GD
     // oscillating across a knot); the dynamic exclusivity checks of class properties (~10 runtime
@@ -90,6 +92,7 @@ class TrainingRecorder {
         self.problem = problem
         self.options = options
         self.hooks = hooks
+        recorder = hooks.recorder ?? MemoryRecorder()
         n = problem.model.hiddenUnitCount
         m = problem.data.count
         P = problem.model.parameterCount
@@ -175,7 +178,7 @@ class TrainingRecorder {
                 }
                 let event = FlowEvent(t: t, neuron: c.neuron, point: point,
                                       kind: c.state == .on ? .on : .off, state: c.state, loss: loss, iteration: k)
-                if let recorder = hooks.recorder { recorder.record(event) } else { solution.events.append(event) }
+                recorder.record(event)
                 if c.state == .on { onEvents += 1 } else { offEvents += 1 }
             }
         }
@@ -189,7 +192,7 @@ class TrainingRecorder {
         // The recorder's state and the stop request are polled every 64 iterations (and at
         // recorded ones): a tiny problem's iteration costs less than a microsecond.
         guard k % 64 == 0 || changed || due else { return true }
-        if let failure = hooks.recorder?.failure {
+        if let failure = recorder.failure {
             solution.status = .failed
             solution.message = "writing the run's records failed at iteration \(k): \(failure)"
             return false
@@ -211,7 +214,7 @@ class TrainingRecorder {
     func record(k: Int, theta: [Double], loss: Double, gradNorm: Double) {
         let sample = FlowSample(t: time(k), loss: loss, gradNorm: gradNorm, patternId: currentPatternId, theta: theta,
                                 dissipated: dissipated, iteration: k)
-        if let recorder = hooks.recorder { recorder.record(sample) } else { solution.samples.append(sample) }
+        recorder.record(sample)
         solution.last = sample
     }
 
@@ -238,13 +241,14 @@ class TrainingRecorder {
         solution.training = TrainingSummary(method: options.method, iterations: solution.last?.iteration ?? 0, lr: options.lr,
                                             batch: options.batch, escapeIteration: escape?.iteration, escapeTime: escape?.t,
                                             escapeDelta: options.escapeDelta)
+        recorder.deliver(into: &solution)
         return solution
     }
 
     private func closeInterval(at t: Double) {
         let interval = PatternInterval(patternId: currentPatternId, tStart: intervalStart, tEnd: t, changes: intervalChanges,
                                        activeCounts: active, slidingCounts: noSliding, width: n, pointCount: m)
-        if let recorder = hooks.recorder { recorder.record(interval) } else { solution.patterns.append(interval) }
+        recorder.record(interval)
         solution.patternIntervalCount += 1
         intervalStart = t
     }
