@@ -349,10 +349,14 @@ public enum RunFigures {
         func deviation(_ generatedOnly: Bool) -> Double? {
             reading.intervals.filter { !generatedOnly || $0.generated }.compactMap(\.maxDeviation).max()
         }
-        var caption = "dashed: the least-squares lines fitted to the data points of each interval between knots, drawn over the network; "
+        var caption = "the least-squares lines fitted to the data points of each interval between knots, drawn over the network "
+            + "(dashed; dotted where the interval is not generated); "
             + "at a stationary pattern the network equals them on generated intervals"
         if let g = deviation(true) { caption += "; largest |N(x_j) − line| at the points of generated intervals: \(Scale.shortNumber(g))" }
-        if let a = deviation(false), a != deviation(true) { caption += ", of all intervals: \(Scale.shortNumber(a))" }
+        if let a = deviation(false), a != deviation(true) {
+            caption += deviation(true) == nil ? "; largest |N(x_j) − line| at the points of the intervals: \(Scale.shortNumber(a))"
+                                              : ", of all intervals: \(Scale.shortNumber(a))"
+        }
         if widened { caption += "; intervals narrower than 16 px drawn 16 px wide" }
         if !hidden.isEmpty {
             caption += "; knots outside the x range, not drawn: " + hidden.sorted { $0.neuron < $1.neuron }
