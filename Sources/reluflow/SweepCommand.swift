@@ -12,7 +12,8 @@ struct SweepSubcommand: ParsableCommand {
             ("zip": the k-th values together). The folder gets grid.json, manifest.json (run ids, axis values, hashes of \
             the resolved configs) and runs/<id>/, one complete run folder each. Rerunning skips complete runs, resumes \
             interrupted ones and reruns failed ones only with --retry-failed; a changed grid is refused (--extend adds runs). \
-            The shard comes from --shard or from a job array's environment (SLURM_ARRAY_TASK_ID/COUNT, SGE_TASK_*). \
+            The shard comes from --shard or from a job array's environment (SLURM_ARRAY_TASK_ID/COUNT, SGE_TASK_*, \
+            or PBS_ARRAY_INDEX/PBS_ARRAYID with the array's size as --shards N: task i runs shard i mod N). \
             Exit status: 0 every run of the shard complete, 1 some failed (listed), 2 bad input, 3 a file could not be \
             written, 130/143/129 interrupted (rerun the same command to continue).
             """)
@@ -47,7 +48,7 @@ struct SweepSubcommand: ParsableCommand {
     @Flag(help: "With --slurm: write the scripts without submitting them.")
     var dryRun = false
 
-    @Option(parsing: .unconditional, help: "With --slurm: array tasks (default: min(runs, 100)).")
+    @Option(parsing: .unconditional, help: "With --slurm: array tasks (default: min(runs, 100)). In a PBS array job: the array's number of tasks (N consecutive indices; task i runs shard i mod N).")
     var shards: WholeNumber?
 
     @Option(parsing: .unconditional, help: "With --slurm: at most this many tasks at once (%K; default: all).")
@@ -75,7 +76,12 @@ struct SweepSubcommand: ParsableCommand {
         let givenShard = try shard.map { try SweepShard(parsing: $0) }
         if let jobs, jobs.value < 1 { throw InputError("--jobs", "must be at least 1") }
         if !slurm {
-            for (name, given) in [("--dry-run", dryRun), ("--shards", shards != nil), ("--throttle", throttle != nil), ("--partition", partition != nil),
+            if shards != nil, givenShard != nil { throw InputError("--shards", "is the size of a PBS array; --shard I/N already names the shard") }
+            let pbs = ["PBS_ARRAY_INDEX", "PBS_ARRAYID"].contains { !(ProcessInfo.processInfo.environment[$0] ?? "").isEmpty }
+            if shards != nil, !pbs {
+                throw InputError("--shards", "belongs to --slurm, or to a PBS array job (PBS_ARRAY_INDEX or PBS_ARRAYID set)")
+            }
+            for (name, given) in [("--dry-run", dryRun), ("--throttle", throttle != nil), ("--partition", partition != nil),
                                   ("--time", time != nil), ("--mem", mem != nil), ("--cpus-per-task", cpusPerTask != nil),
                                   ("--sbatch-line", !sbatchLine.isEmpty)] where given {
                 throw InputError(name, "belongs to --slurm")
@@ -85,10 +91,14 @@ struct SweepSubcommand: ParsableCommand {
         let expansion = try sweepGrid.expand()
         let expandSeconds = Date().timeIntervalSince(started)
         let folder = try SweepFolder.prepare(outPath, gridBytes: gridBytes, manifest: expansion, extend: extend)
+        if !folder.removedDerived.isEmpty {
+            FileHandle.standardError.write(Data(("note: removed \(folder.removedDerived.joined(separator: ", ")) of the sweep before --extend "
+                                                 + "(they do not describe the added runs; collect and plot write them again)\n").utf8))
+        }
         if slurm { return try submit(folder: folder) }
 
         let env = ProcessInfo.processInfo.environment
-        let chosenShard = try givenShard ?? SweepShard.fromEnvironment(env) ?? .whole
+        let chosenShard = try givenShard ?? SweepShard.fromEnvironment(env, pbsCount: shards?.value) ?? .whole
         let executor = SweepExecutor(folder: folder, grid: sweepGrid, expansion: expansion, executable: Self.executablePath())
         executor.jobs = jobs?.value ?? env["SLURM_CPUS_PER_TASK"].flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
         executor.shard = chosenShard

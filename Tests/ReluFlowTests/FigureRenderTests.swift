@@ -17,7 +17,7 @@ final class FigureRenderTests: XCTestCase {
             let nameEnd = svg.range(of: "\"", range: open.upperBound..<svg.endIndex)!
             let close = svg.range(of: "</g>", range: nameEnd.upperBound..<svg.endIndex)!
             let body = svg[nameEnd.upperBound..<close.lowerBound]
-            let elements = ["<path ", "<circle ", "<rect ", "<line "].reduce(0) { $0 + body.components(separatedBy: $1).count - 1 }
+            let elements = ["<path ", "<circle ", "<rect ", "<line ", "<polygon "].reduce(0) { $0 + body.components(separatedBy: $1).count - 1 }
             out.append(Group(name: String(svg[open.upperBound..<nameEnd.lowerBound]), range: open.lowerBound..<close.upperBound, elements: elements))
             from = close.upperBound
         }
@@ -89,12 +89,9 @@ final class FigureRenderTests: XCTestCase {
             XCTAssertTrue(t.x >= -0.5 && t.y >= -0.5 && t.x + t.width <= layout.width + 0.5 && t.y + t.height <= layout.height + 0.5,
                           "\(label): '\(t.text)' at (\(t.x), \(t.y), \(t.width) × \(t.height)) leaves the \(layout.width) × \(layout.height) page")
         }
-        // Text size: printed at the full width of a two-column journal page (7 in), the smallest
-        // text (subscripts, at 75% of their text, aside) is at least 8 pt.
-        let sizes = svg.ranges(of: #/font-size="([0-9.]+)"/#).compactMap { Double(svg[$0].dropFirst(11).dropLast()) }
-        let smallest = try XCTUnwrap(sizes.min())
-        XCTAssertGreaterThanOrEqual(smallest * Typography.printWidth / layout.width, Typography.minimumPoints,
-                                    "\(label): \(smallest) px text on a \(layout.width) px wide figure")
+        // Text size: set one column of a two-column journal page wide (3.5 in = 252 pt), every text
+        // (subscripts, at 75% of their text, aside) is at least 8 pt; so a fortiori at the page's 7 in.
+        try Self.checkColumnTextSize(svg, label: label)
         var overlaps: [String] = []
         for i in texts.indices {
             for j in texts.indices where j > i {
@@ -131,6 +128,35 @@ final class FigureRenderTests: XCTestCase {
             let missing = (0..<width).filter { !visibleNeurons.contains($0) && !notes.contains($0) }
             XCTAssertTrue(missing.isEmpty, "\(label): neurons neither visible nor noted: \(missing)")
         }
+    }
+
+    /// The sizes in points of the texts of `svg` when the figure is set 3.5 in (252 pt) wide: its
+    /// width read from the SVG itself (`width="…"` of the root, in px = 1/96 in, or in pt or in),
+    /// every `font-size` given in px (the same user units); nil when the SVG has no width.
+    static func columnTextPoints(_ svg: String) -> [Double]? {
+        guard let root = svg.firstMatch(of: #/<svg [^>]*?\bwidth="([0-9.]+)(px|pt|in)?"/#), let value = Double(root.1) else { return nil }
+        let widthPoints = value * ["pt": 1, "in": 72, "px": 0.75][String(root.2 ?? "px")]!
+        return svg.matches(of: #/font-size="([0-9.]+)(px)?"/#).compactMap { Double($0.1) }.map { $0 * 0.75 * 252 / widthPoints }
+    }
+
+    static func checkColumnTextSize(_ svg: String, label: String) throws {
+        let points = try XCTUnwrap(columnTextPoints(svg), "\(label): no width on <svg>")
+        XCTAssertFalse(points.isEmpty, "\(label): no text sizes")
+        let smallest = points.min() ?? 0
+        XCTAssertGreaterThanOrEqual(smallest, 8, "\(label): text of \(String(format: "%.2f", smallest)) pt when set 3.5 in wide")
+    }
+
+    /// The check above can fail: the old layout (700 px wide, 12 px text) is 4.3 pt at 3.5 in; a
+    /// width in inches or points is read as such.
+    func testColumnTextSizeCheckCanFail() throws {
+        func svg(_ width: String, _ size: String) -> String {
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"400\"><text font-size=\"\(size)\">x</text></svg>"
+        }
+        XCTAssertEqual(try XCTUnwrap(Self.columnTextPoints(svg("700", "12"))).min()!, 4.32, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(Self.columnTextPoints(svg("370", "12"))).min()!, 12 * 252 / 370, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(Self.columnTextPoints(svg("7in", "12"))).min()!, 4.5, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(Self.columnTextPoints(svg("252pt", "8"))).min()!, 6, accuracy: 1e-9)
+        XCTAssertNil(Self.columnTextPoints("<svg xmlns=\"http://www.w3.org/2000/svg\"><text font-size=\"12\">x</text></svg>"))
     }
 
     func pngWidth(_ png: Data) -> Int {
@@ -187,6 +213,33 @@ final class FigureRenderTests: XCTestCase {
         let bad = try runReluflow(["plot", "cmp/flow", "--format", "svg,jpg"], in: dir)
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("--format"), bad.stderr)
+    }
+
+    /// The figures of a curvature grid (`curvature --depths …`) and of a sweep (`plot DIR --figure
+    /// … --against …`) pass the same checks, the 3.5 in text size among them.
+    func testCurvatureAndSweepFigures() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var r = try runReluflow(["curvature", "--depths", "2,3,5", "--widths", "1,3,8", "--seeds", "3", "--points", "12", "--quiet", "--out", "g"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var checked = 0
+        for stem in ["curvature-gradient", "curvature-lambda", "curvature-dead", "curvature-histograms"] {
+            let url = dir.appendingPathComponent("g/\(stem).svg")
+            guard FileManager.default.fileExists(atPath: url.path) else { continue }
+            try check("\(stem).svg", String(decoding: try Data(contentsOf: url), as: UTF8.self), width: 0, context: "curvature grid")
+            checked += 1
+        }
+        XCTAssertGreaterThanOrEqual(checked, 3, "the curvature grid's figures")
+        let grid = dir.appendingPathComponent("grid.json")
+        try Data("""
+            {"command": "simulate", "base": {"example": "sine", "network": {"width": 4}, "flow": {"T": 10, "samples": {"count": 20}}},
+             "axes": {"network.init.scale": [0.1, 0.3, 1], "network.init.seed": [0, 1]}}
+            """.utf8).write(to: grid)
+        r = try runReluflow(["sweep", grid.path, "--out", "s", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try runReluflow(["plot", "s", "--figure", "finalLoss", "--against", "network.init.scale"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        try check("sweep.svg", String(decoding: try Data(contentsOf: dir.appendingPathComponent("s/sweep.svg")), as: UTF8.self), width: 0, context: "sweep")
     }
 
     /// Bytes that are not SVG: a render error naming the file and librsvg's message, not a crash.

@@ -54,10 +54,11 @@ final class PlotTests: XCTestCase {
         XCTAssertEqual(Set(files.keys), ["loss.svg", "patterns.svg", "knots.svg", "fit.svg"])
         let n = solution.problem.network.width
         let loss = parse(files["loss.svg"]!, "loss.svg")
-        let plateauName = "plateau (numbered; shades alternate)"
+        let plateauName = "plateau (numbered)"
         XCTAssertEqual(loss.map(\.name).filter { !$0.hasPrefix("rounding level") },
                        [plateauName, "pattern floor L*_P", "loss", "event (pattern change)", plateauName, "L − L(T)"])
-        XCTAssertTrue(loss.contains { $0.name.hasPrefix("rounding level 64 ε L(T)") })
+        XCTAssertTrue(loss.contains { $0.name == "rounding level" })
+        XCTAssertTrue(texts(files["loss.svg"]!).joined(separator: " ").contains("rounding level 64 ε L(T) ="), "the level's value in the caption")
         XCTAssertEqual(loss[0].elements, 3, "one band per plateau")
         // One tick per drawable event time (t > 0 on the log axis, grazes left out), at most one per quarter pixel.
         let tickTimes = Set(solution.events.filter { $0.kind != .graze && $0.t > 0 }.map(\.t))
@@ -180,7 +181,8 @@ final class PlotTests: XCTestCase {
         // down to its rounding level ½(64 ε max|y_j|)² = 1e-28, which is marked.
         XCTAssertLessThan(abs.finalLoss, 1e-28)
         let absNames = parse(Data(absSVG.utf8), "loss.svg").map(\.name)
-        let level = try XCTUnwrap(absNames.first { $0.hasPrefix("rounding level of L, ") })
+        let level = try XCTUnwrap(absNames.first { $0 == "rounding level of L" })
+        XCTAssertTrue(absTexts.contains("rounding level ½(64 ε max|y"), absTexts)
         let levelY = try XCTUnwrap(pathPoints(absSVG, series: level).first?.1)
         let lossPoints = pathPoints(absSVG, series: "loss")
         XCTAssertGreaterThan(lossPoints.count, 10)
@@ -231,9 +233,11 @@ final class PlotTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(lineLabels.count, 20, "knot lines labelled with their neuron: \(lineLabels.sorted())")
         XCTAssertFalse(knotLines.contains("neuron 9"), "no legend of 40 neurons in 7 colours")
         let patterns = texts(files["patterns.svg"]!)
-        // Past 40 lanes each carries 0 and 1 (½ is its grid line, as the caption says).
-        XCTAssertEqual(patterns.filter { $0 == "0" }.count, RunFigures.maxNeurons + 1, "every lane's bottom (and neuron 0's name)")
-        XCTAssertEqual(patterns.filter { $0 == "1" }.count, RunFigures.maxNeurons + 1, "every lane's top (and neuron 1's name)")
+        // 64 lanes of 10 px (the figure fits a page at one column's width): too narrow for a 0 and
+        // a 1 each; the caption gives their scale, and every second lane carries its neuron's number.
+        XCTAssertEqual(patterns.filter { $0 == "0" }.count, 1, "neuron 0's name only")
+        XCTAssertEqual(Set(patterns.compactMap { Int($0) }), Set(stride(from: 0, to: RunFigures.maxNeurons, by: 2)))
+        XCTAssertTrue(patterns.joined(separator: " ").contains("at its bottom to 1 (all m points) at its top; every second lane is numbered"))
     }
 
     /// knots.svg with many neurons: each path labelled at its end instead of a legend of repeated colours.
@@ -280,7 +284,9 @@ final class PlotTests: XCTestCase {
                 XCTAssertEqual(process.terminationStatus, 0, "rsvg-convert failed on \(name)")
                 sizes.append(try Data(contentsOf: png).count)
             }
-            XCTAssertGreaterThan(Double(sizes[0]), 1.3 * Double(sizes[1]), "\(name): rendered \(sizes[0]) bytes vs \(sizes[1]) without series")
+            // (1.15: on a column-wide figure the axes and text are a larger share of the page;
+            // measured 1.23 for fit.svg of this run. FigureRenderTests checks each series' own pixels.)
+            XCTAssertGreaterThan(Double(sizes[0]), 1.15 * Double(sizes[1]), "\(name): rendered \(sizes[0]) bytes vs \(sizes[1]) without series")
         }
     }
 

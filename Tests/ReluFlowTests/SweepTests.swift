@@ -119,6 +119,24 @@ final class SweepTests: XCTestCase {
         XCTAssertThrowsError(try SweepShard.fromEnvironment(["SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "5"])) {
             XCTAssertEqual(($0 as? InputError)?.field, "SLURM_ARRAY_TASK_ID")
         }
+        // PBS (Pro: PBS_ARRAY_INDEX, Torque: PBS_ARRAYID) gives the index only: with --shards N, the
+        // tasks of any N consecutive indices (0-9, 1-10, 5-14) run each shard exactly once.
+        for variable in ["PBS_ARRAY_INDEX", "PBS_ARRAYID"] {
+            for first in [0, 1, 5] {
+                let n = 4
+                let shards = try (first..<(first + n)).map { try XCTUnwrap(SweepShard.fromEnvironment([variable: "\($0)"], pbsCount: n)) }
+                XCTAssertEqual(shards.map(\.count), [n, n, n, n])
+                XCTAssertEqual(Set(shards.map(\.index)), Set(0..<n), "\(variable) from \(first)")
+            }
+            XCTAssertThrowsError(try SweepShard.fromEnvironment([variable: "3"])) {
+                XCTAssertEqual(($0 as? InputError)?.field, "--shards")
+                XCTAssertTrue("\($0)".contains(variable), "\($0)")
+            }
+            XCTAssertThrowsError(try SweepShard.fromEnvironment([variable: "x"], pbsCount: 2)) { XCTAssertEqual(($0 as? InputError)?.field, variable) }
+        }
+        // Slurm's variables win over PBS's when both are set (a Slurm job with PBS compatibility).
+        XCTAssertEqual(try SweepShard.fromEnvironment(["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "3", "PBS_ARRAYID": "0"], pbsCount: 5),
+                       SweepShard(index: 1, count: 3))
         for bad in ["3/3", "-1/3", "0/0", "1", "a/b"] {
             XCTAssertThrowsError(try SweepShard(parsing: bad)) { XCTAssertEqual(($0 as? InputError)?.field, "--shard", bad) }
         }
@@ -191,6 +209,10 @@ final class SweepTests: XCTestCase {
         r = try runReluflow(["simulate", "--example", "sine", "--T", "1", "--out", "sl", "--quiet"], in: dir)
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("sl/manifest.json").path))
+        // The refusal says what the folder is; it does not call the sweep's own entries (its locks,
+        // runs/) foreign.
+        XCTAssertTrue(r.stderr.contains("--out:") && r.stderr.contains("is a ReluFlow sweep folder"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("did not write") || r.stderr.contains("not written by"), r.stderr)
         r = try runReluflow(["collect", "arun"], in: dir)
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains("not a sweep folder"), r.stderr)
@@ -205,9 +227,62 @@ final class SweepTests: XCTestCase {
         r = try runReluflow(["sweep", more, "--out", "s"], in: dir)
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains("adds 1 run(s)") && r.stderr.contains("--extend"), r.stderr)
+        // The sweep's figure and tables of the two runs, then --extend: they no longer describe the
+        // sweep, so they are removed (with a note), and collect and plot write them again for three runs.
+        XCTAssertEqual(try runReluflow(["collect", "s"], in: dir).status, 0)
+        r = try runReluflow(["plot", "s", "--figure", "finalLoss", "--against", "network.init.seed"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(try String(contentsOf: dir.appendingPathComponent("s/sweep.svg"), encoding: .utf8).contains("(2 runs)"))
         r = try runReluflow(["sweep", more, "--out", "s", "--extend", "--quiet"], in: dir)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("3 runs: 1 ran, 2 already complete"), r.stdout)
+        XCTAssertTrue(r.stderr.contains("removed sweep.csv, groups.csv, sweep.svg of the sweep before --extend"), r.stderr)
+        for name in ["sweep.svg", "sweep.csv", "groups.csv"] {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("s/\(name)").path), name)
+        }
+        XCTAssertEqual(try runReluflow(["collect", "s"], in: dir).status, 0)
+        XCTAssertEqual(try table(dir.appendingPathComponent("s/sweep.csv")).count, 3)
+        r = try runReluflow(["plot", "s", "--figure", "finalLoss", "--against", "network.init.seed"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(try String(contentsOf: dir.appendingPathComponent("s/sweep.svg"), encoding: .utf8).contains("(3 runs)"))
+        // A figure the user changed is theirs: an extension leaves it (and a later plot refuses to replace it).
+        let edited = dir.appendingPathComponent("s/sweep.svg")
+        try Data("<svg/>".utf8).write(to: edited)
+        let evenMore = try writeGrid("{\"command\": \"train\", \"base\": {\"example\": \"sine\", \"network\": {\"width\": 3}, \"train\": {\"iterations\": 5}}, \"axes\": {\"network.init.seed\": [0, 1, 2, 3]}}", in: dir, name: "evenmore.json")
+        r = try runReluflow(["sweep", evenMore, "--out", "s", "--extend", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try String(contentsOf: edited, encoding: .utf8), "<svg/>")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("s/sweep.csv").path))
+
+        // In a PBS array job (PBS_ARRAYID, Torque; PBS_ARRAY_INDEX, PBS Pro) the shard is the task's
+        // index mod --shards; without --shards the sweep is refused naming it.
+        func pbs(_ arguments: [String], index: String) throws -> (Int32, String, String) {
+            let process = Process()
+            process.executableURL = reluflowExecutable()
+            process.arguments = arguments
+            process.currentDirectoryURL = dir
+            process.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": dir.path, "PBS_ARRAYID": index]
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, o, e)
+        }
+        var (status, out, errors) = try pbs(["sweep", good, "--out", "p", "--quiet"], index: "2")
+        XCTAssertEqual(status, 2)
+        XCTAssertTrue(errors.contains("--shards:") && errors.contains("PBS_ARRAYID = 2"), errors)
+        (status, out, errors) = try pbs(["sweep", good, "--out", "p", "--quiet", "--shards", "2"], index: "2")
+        XCTAssertEqual(status, 0, errors)
+        XCTAssertTrue(out.contains("(shard 0/2): 1 runs: 1 ran"), out)
+        (status, out, errors) = try pbs(["sweep", good, "--out", "p", "--quiet", "--shards", "2"], index: "1")
+        XCTAssertEqual(status, 0, errors)
+        XCTAssertTrue(out.contains("(shard 1/2): 1 runs: 1 ran, 0 already complete"), out)
+        r = try runReluflow(["sweep", good, "--out", "p", "--shards", "2"], in: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--shards: belongs to --slurm, or to a PBS array job"), r.stderr)
     }
 
     // MARK: Executor

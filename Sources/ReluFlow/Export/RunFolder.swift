@@ -68,6 +68,13 @@ public enum RunFolder {
                              + "refusing to replace it (it holds \(listed(entries.sorted())))")
         }
         let marker = try OutputMarker.read(folder: path, field: field)
+        // A sweep folder is ReluFlow's throughout (runs/, failures/, its locks), but it is never
+        // replaced by another output: it only grows (Sweep/SweepFolder.swift). Its own entries are
+        // not foreign, so the refusal says what the folder is rather than listing them.
+        if marker.kind == SweepFolder.kind {
+            throw InputError(field, "\(path) is a ReluFlow sweep folder (its runs are in runs/); a sweep is never replaced by "
+                             + "another output: choose another output folder (or continue the sweep with `reluflow sweep GRID --out \(path)`)")
+        }
         let problems = marker.differences(folder: path, entries: entries)
         guard problems.isEmpty else {
             throw InputError(field, "\(path) holds what ReluFlow did not write: \(listed(problems)); refusing to replace it "

@@ -23,9 +23,11 @@ struct SeriesStyle: Sendable {
     }
 }
 
-/// Text sizes of the figures, in SVG pixels. The figures are laid out about 640–730 pixels wide, so
-/// that printed at the full text width of a two-column journal page (7 in, 504 pt) the smallest text
-/// (12 px) is at least 8 pt; `FigureRenderTests` checks it on every figure.
+/// Text sizes of the figures, in SVG pixels, and the width they are laid out for. Every figure is
+/// at most `maximumWidth` pixels wide, so that set at the width of one column of a two-column
+/// journal page (3.5 in, 252 pt) its smallest text (12 px) is at least 8 pt; at the full page width
+/// (7 in) it is then at least 16 pt. `FigureRenderTests` checks it on every figure the toolkit draws.
+/// (Subscripts are set at 75% of their text, as in print.)
 enum Typography {
     /// Tick labels, legends, captions, labels on lines, band numbers.
     static let text = 12.0
@@ -35,10 +37,14 @@ enum Typography {
     static let title = 14.0
     /// Width of a character of `text` in DejaVu Sans, about (for layout estimates).
     static let charWidth = 7.2
-    /// The print width the layout is made for, in points (7 in).
-    static let printWidth = 504.0
+    /// The print width the figures are made for, in points: one column (3.5 in).
+    static let printWidth = 252.0
     /// The smallest text size allowed there, in points.
     static let minimumPoints = 8.0
+    /// The widest figure that keeps `text` at `minimumPoints` when set `printWidth` wide (378 px).
+    static let maximumWidth = text * printWidth / minimumPoints
+    /// The width the figures are laid out for, a little under `maximumWidth` (about 8.2 pt text at 3.5 in).
+    static let figureWidth = 370.0
 }
 
 /// One plot area: axes with ticks and labels, clipped drawing, legend. Every series is a
@@ -62,6 +68,11 @@ struct Chart {
     private(set) var seriesCount = 0
 
     enum LegendKind { case line, marker, band, tick }
+
+    /// The number of labelled ticks to aim for along `pixels` of an axis: about one per 48 pixels,
+    /// so that labels such as "2·10⁻³" keep apart on a column-wide figure. (`Scale.extendedDown`
+    /// needs the same number to land on a tick the axis labels.)
+    static func tickTarget(_ pixels: Double) -> Int { max(3, Int(pixels / 48)) }
 
     /// - Parameters: `frame` the plot area (without tick labels), in pixels of the figure.
     init(frame: (x: Double, y: Double, width: Double, height: Double), x: Scale.Kind, xValues: [Double],
@@ -145,8 +156,9 @@ struct Chart {
     /// Shaded vertical bands [a, b] (for example plateaus), drawn under everything else. Adjacent
     /// bands alternate between `opacity` and twice it, and with `numbered` each carries its number
     /// (1, 2, …) at the top, so that bands which touch can be told apart.
+    /// `legend`: false for a panel whose bands the legend of another panel of the figure names.
     mutating func bands(_ name: String, _ spans: [(Double, Double)], fill: String = "#000000", opacity: Double = 0.12,
-                        numbered: Bool = false) {
+                        numbered: Bool = false, legend: Bool = true) {
         var group: [String] = []
         var lastNumberEnd = -Double.infinity
         for (k, s) in spans.enumerated() {
@@ -163,7 +175,7 @@ struct Chart {
         }
         body.insert("<g class=\"series\" data-name=\"\(plainName(name))\">" + group.joined() + "</g>", at: 0)
         seriesCount += 1
-        legend.append((name, SeriesStyle(colour: fill, dash: nil, opacity: opacity), .band))
+        if legend { self.legend.append((name, SeriesStyle(colour: fill, dash: nil, opacity: opacity), .band)) }
     }
 
     /// Shaded horizontal bands [a, b] in y (for example the lanes of a lane chart), drawn under
@@ -302,26 +314,30 @@ struct Chart {
 
     /// - rightTickLabels: small ticks and labels on the right edge (a secondary y scale), which
     ///   move a right legend over by `rightLabelsWidth`.
+    /// - yTickText: false draws the y ticks and grid without their labels (a panel sharing the y
+    ///   axis of the panel to its left).
     func svg(legendColumns: Int = 1, legendPlace: LegendPlace = .insideTopRight, yTickLabels: [(Double, String)]? = nil,
-             rightTickLabels: [(Double, String)] = [], xTickLabels: [(Double, String)]? = nil) -> String {
+             rightTickLabels: [(Double, String)] = [], xTickLabels: [(Double, String)]? = nil, yTickText: Bool = true) -> String {
         var out: [String] = []
         let (fx, fy, fw, fh) = frame
         out.append("<defs><clipPath id=\"\(clipId)\"><rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\"/></clipPath></defs>")
         out.append("<rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\" fill=\"#ffffff\"/>")
         // Grid and ticks.
         var axes: [String] = []
-        for (v, text) in xTickLabels ?? x.ticks() {
+        for (v, text) in xTickLabels ?? x.ticks(target: Chart.tickTarget(fw)) {
             let px = x(v)
             axes.append("<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(fy))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(fy + fh))\" stroke=\"#d9d9d9\" stroke-width=\"0.7\"/>")
             axes.append("<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(fy + fh))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(fy + fh + 5))\" stroke=\"#000\"/>")
             axes.append("<text x=\"\(svgNum(px))\" y=\"\(svgNum(fy + fh + 19))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"middle\">\(svgEscape(text))</text>")
         }
-        for (v, text) in yTickLabels ?? y.ticks() {
+        for (v, text) in yTickLabels ?? y.ticks(target: Chart.tickTarget(fh - strip)) {
             let py = y(v)
             guard py.isFinite, py >= fy - 0.5, py <= fy + fh - strip + 0.5 else { continue }
             axes.append("<line x1=\"\(svgNum(fx))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx + fw))\" y2=\"\(svgNum(py))\" stroke=\"#d9d9d9\" stroke-width=\"0.7\"/>")
             axes.append("<line x1=\"\(svgNum(fx - 5))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx))\" y2=\"\(svgNum(py))\" stroke=\"#000\"/>")
-            axes.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(py + 4))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"end\">\(svgEscape(text))</text>")
+            if yTickText {
+                axes.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(py + 4))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"end\">\(svgEscape(text))</text>")
+            }
         }
         for (v, text) in rightTickLabels {
             let py = y(v)
@@ -399,7 +415,14 @@ struct Figure {
         guard let caption else { return [] }
         let perLine = max(30, Int((width - 20) / Typography.charWidth))
         var lines: [String] = [], current = ""
-        for word in caption.split(separator: " ", omittingEmptySubsequences: false) {
+        for whole in caption.split(separator: " ", omittingEmptySubsequences: false) {
+            // A word longer than a line (a path) is cut into pieces that fit.
+            var word = Substring(whole)
+            while word.count > perLine {
+                if !current.isEmpty { lines.append(current); current = "" }
+                lines.append(String(word.prefix(perLine)))
+                word = word.dropFirst(perLine)
+            }
             if !current.isEmpty && current.count + 1 + word.count > perLine { lines.append(current); current = "" }
             current += (current.isEmpty ? "" : " ") + word
         }

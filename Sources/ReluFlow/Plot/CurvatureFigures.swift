@@ -10,9 +10,9 @@ import Foundation
 public enum CurvatureFigures {
     static func files(_ grid: CurvatureGrid, histogramCells: [(Int, Int)]?) -> [(String, Data)] {
         var out: [(String, String)] = [
-            ("curvature-gradient.svg", againstDepth(grid, title: "Gradient at initialisation: median |∇L| (quartile bands)",
+            ("curvature-gradient.svg", againstDepth(grid, title: "Median |∇L| at initialisation",
                                                    yLabel: "|∇L| (log scale)", log: true) { $0.gradNorm }),
-            ("curvature-lambda.svg", againstDepth(grid, title: "Largest Hessian eigenvalue at initialisation: median λ_max (quartile bands)",
+            ("curvature-lambda.svg", againstDepth(grid, title: "Median λ_max of the Hessian at θ(0)",
                                                  yLabel: "λ_max (log scale)", log: true) { $0.lambdaMax }),
             ("curvature-dead.svg", dead(grid)),
         ]
@@ -47,7 +47,7 @@ public enum CurvatureFigures {
         }
         let depths = grid.spec.depths.map(Double.init)
         let usable = all.filter { $0.isFinite && (!log || $0 > 0) }
-        var chart = Chart(frame: (90, 44, 560, 340), x: depths.count > 1 ? .log : .linear, xValues: depths,
+        var chart = Chart(frame: (RunFigures.left, 44, RunFigures.panelWidth, 220), x: depths.count > 1 ? .log : .linear, xValues: depths,
                           y: log ? .log : .linear, yValues: usable.isEmpty ? [1] : usable, title: title,
                           xLabel: "depth L (log scale)", yLabel: yLabel, id: "depth")
         for (k, n) in grid.spec.widths.enumerated() {
@@ -57,10 +57,10 @@ public enum CurvatureFigures {
             marked.marker = .circle
             chart.line("width \(n)", medians[k], style: marked)
         }
-        var figure = Figure(width: chart.widthWithRightLegend(), height: 440,
-                            panels: [chart.svg(legendPlace: .right, xTickLabels: depthLabels(grid))])
+        var figure = Figure(width: Typography.figureWidth, height: chart.bottom(legendBelow: true),
+                            panels: [chart.svg(legendPlace: .below, xTickLabels: depthLabels(grid))])
         let zeros = all.filter { log && $0 <= 0 }.count
-        figure.caption = caption(grid) + (zeros > 0 ? "; values ≤ 0 (\(zeros) medians or quartiles, dead networks) are not drawn on the log scale" : "")
+        figure.caption = "lines: medians over the seeds, bands: quartiles; " + caption(grid) + (zeros > 0 ? "; values ≤ 0 (\(zeros) medians or quartiles, dead networks) are not drawn on the log scale" : "")
         return figure.svg()
     }
 
@@ -69,8 +69,8 @@ public enum CurvatureFigures {
 
     static func dead(_ grid: CurvatureGrid) -> String {
         let depths = grid.spec.depths.map(Double.init)
-        var chart = Chart(frame: (90, 44, 560, 300), x: depths.count > 1 ? .log : .linear, xValues: depths, y: .linear, yValues: [0, 1],
-                          title: "Dead networks: share of seeds whose output is constant on the data", xLabel: "depth L (log scale)",
+        var chart = Chart(frame: (RunFigures.left, 44, RunFigures.panelWidth, 200), x: depths.count > 1 ? .log : .linear, xValues: depths, y: .linear, yValues: [0, 1],
+                          title: "Dead networks", xLabel: "depth L (log scale)",
                           yLabel: "share of seeds", id: "dead")
         for (k, n) in grid.spec.widths.enumerated() {
             var style = SeriesStyle.nth(k, width: 1.8)
@@ -80,9 +80,9 @@ public enum CurvatureFigures {
                 return (Double(L), group.isEmpty ? .nan : Double(group.filter(\.report.outputConstant).count) / Double(group.count))
             }, style: style)
         }
-        var figure = Figure(width: chart.widthWithRightLegend(), height: 400,
-                            panels: [chart.svg(legendPlace: .right, xTickLabels: depthLabels(grid))])
-        figure.caption = caption(grid)
+        var figure = Figure(width: Typography.figureWidth, height: chart.bottom(legendBelow: true),
+                            panels: [chart.svg(legendPlace: .below, xTickLabels: depthLabels(grid))])
+        figure.caption = "dead: the network's output is constant on the data; " + caption(grid)
         return figure.svg()
     }
 
@@ -106,7 +106,7 @@ public enum CurvatureFigures {
         }
         guard !chosen.isEmpty else { return nil }
         var panels: [String] = []
-        let panelHeight = 230.0
+        let panelHeight = 150.0
         for (k, (L, n)) in chosen.enumerated() {
             let values = grid.rows(depth: L, width: n).flatMap { $0.report.hessianEigenvalues ?? [] }
             var lo = values.min() ?? -1, hi = values.max() ?? 1
@@ -121,14 +121,15 @@ public enum CurvatureFigures {
                 steps += [(a, counts[b]), (a + width, counts[b]), (.nan, .nan)]
             }
             let top = 44 + Double(k) * (panelHeight + 84)   // the x label sits 40 px below a panel, the next title 10 px above it
-            var chart = Chart(frame: (90, top, 560, panelHeight), x: .linear, xValues: [lo, hi], y: .log, yValues: [1, max(counts.max() ?? 1, 2)],
-                              title: "L = \(L), width \(n): \(values.count) eigenvalues of \(grid.rows(depth: L, width: n).count) seed(s)",
+            let seeds = grid.rows(depth: L, width: n).count
+            var chart = Chart(frame: (RunFigures.left, top, RunFigures.panelWidth, panelHeight), x: .linear, xValues: [lo, hi], y: .log, yValues: [1, max(counts.max() ?? 1, 2)],
+                              title: "L = \(L), width \(n), \(seeds) seed\(seeds == 1 ? "" : "s")",
                               xLabel: "Hessian eigenvalue λ", yLabel: "count (log scale)", id: "hist\(k)")
             chart.line("count per bin", steps, style: SeriesStyle(colour: "#0072B2", dash: nil, width: 2.5))
             panels.append(chart.svg())
         }
-        var figure = Figure(width: 700, height: Double(chosen.count) * (panelHeight + 84) + 50, panels: panels)
-        figure.caption = caption(grid) + "; 40 bins over each cell's range, all seeds pooled"
+        var figure = Figure(width: Typography.figureWidth, height: Double(chosen.count) * (panelHeight + 84) + 20, panels: panels)
+        figure.caption = "Hessian eigenvalues at θ(0), all seeds of a cell pooled, 40 bins over each cell's range; " + caption(grid)
         return figure.svg()
     }
 }

@@ -47,8 +47,9 @@ public enum RunFigures {
 
     static let timeLabel = "time t (flow time units, log scale)"
 
-    /// Left edge and width of a panel's frame (room for tick labels and the axis label on the left).
-    static let left = 84.0, panelWidth = 540.0
+    /// Left edge and width of a panel's frame: room for tick labels and the axis label on the left,
+    /// 14 px on the right, in a figure `Typography.figureWidth` wide (one journal column, text ≥ 8 pt).
+    static let left = 74.0, panelWidth = Typography.figureWidth - left - 14
 
     // MARK: loss.svg
 
@@ -72,21 +73,22 @@ public enum RunFigures {
         let yMax = solution.problem.data.y.map { abs($0) }.max().map { $0 > 0 ? $0 : 1 } ?? 1
         let lossRounding = 0.5 * pow(roundingFactor * yMax, 2)
         let reachesRounding = samples.contains { $0.loss < 10 * lossRounding }
-        let frame = (x: left, y: 44.0, width: panelWidth, height: 300.0), strip = 18.0
+        let frame = (x: left, y: 44.0, width: panelWidth, height: 200.0), strip = 18.0
         let xScale = Scale(.log, covering: samples.map(\.t), pixels: (frame.x, frame.x + frame.width), pad: 0)
         let yValues = samples.map(\.loss).filter { $0 > lossRounding } + floorSpans.map(\.2) + (reachesRounding ? [lossRounding] : [])
-        let yScale = Scale(.log, covering: yValues, pixels: (0, 1)).extendedDown(toTickBelow: yValues.filter { $0 > 0 }.min() ?? 1)
+        let yScale = Scale(.log, covering: yValues, pixels: (0, 1))
+            .extendedDown(toTickBelow: yValues.filter { $0 > 0 }.min() ?? 1, target: Chart.tickTarget(frame.height - strip))
         var chart = Chart(frame: frame, x: xScale, y: yScale, title: "Loss L(t) = (1/2m) Σ r_j²",
                           xLabel: timeLabel, yLabel: "loss L (log scale)", id: "loss", strip: strip)
         let plateauSpans = plateaus.map { ($0.tStart, $0.tEnd) }
-        let plateauName = "plateau (numbered; shades alternate)"
+        let plateauName = "plateau (numbered)"
         if !plateaus.isEmpty { chart.bands(plateauName, plateauSpans, opacity: 0.09, numbered: true) }
         let floorStyle = SeriesStyle(colour: "#D55E00", dash: "6 3", width: 1.6)
         let lossStyle = SeriesStyle(colour: "#0072B2", dash: nil, width: 2)
-        drawFloors(&chart, floorSpans, samples: samples, style: floorStyle)
+        let floorsNamed = drawFloors(&chart, floorSpans, samples: samples, style: floorStyle)
         let roundingStyle = SeriesStyle(colour: "#777777", dash: "2 3", width: 1)
         if reachesRounding {
-            chart.line("rounding level of L, ½(64 ε max|y_j|)² = \(Scale.shortNumber(lossRounding))",
+            chart.line("rounding level of L",
                        [(chart.x.lo, lossRounding), (chart.x.hi, lossRounding)], style: roundingStyle)
         }
         chart.line("loss", samples.map { ($0.t, $0.loss > lossRounding ? $0.loss : .nan) }, style: lossStyle)
@@ -105,18 +107,20 @@ public enum RunFigures {
             if let lo = inside.min(), let hi = inside.max(), lo > 0,
                log10(hi / lo) < 0.25 * log10(chart.y.hi / chart.y.lo) {
                 let kind: Scale.Kind = hi / lo < 3 ? .linear : .log
-                let zoomFrame = (x: frame.x, y: top, width: frame.width, height: 200.0)
-                let yZoom = Scale(kind, covering: inside, pixels: (0, 1), pad: 0.08).extendedDown(toTickBelow: lo)
+                let zoomFrame = (x: frame.x, y: top, width: frame.width, height: 130.0)
+                let yZoom = Scale(kind, covering: inside, pixels: (0, 1), pad: 0.08).extendedDown(toTickBelow: lo, target: Chart.tickTarget(130))
                 let zx = Scale(.log, lo: max(t0 / 3, chart.x.lo), hi: chart.x.hi, pixels: (0, 1))
                 var zoom = Chart(frame: zoomFrame, x: zx, y: yZoom,
-                                 title: "Zoom on the plateaus (t from \(roundedTime(zx.lo)))", xLabel: timeLabel,
+                                 title: "Zoom on the plateaus", xLabel: timeLabel,
                                  yLabel: "loss L (\(kind == .linear ? "linear" : "log") scale)", id: "zoom")
-                zoom.bands(plateauName, plateauSpans, opacity: 0.09, numbered: true)
-                drawFloors(&zoom, floorSpans, samples: samples, style: floorStyle)
-                zoom.line("loss", samples.map { ($0.t, $0.loss) }, style: lossStyle)
+                // The upper panel's legend names its series (drawn alike here): no legend of its own.
+                zoom.bands(plateauName, plateauSpans, opacity: 0.09, numbered: true, legend: false)
+                // …but floors hidden under the curve above and seen here are named here.
+                drawFloors(&zoom, floorSpans, samples: samples, style: floorStyle, legend: !floorsNamed)
+                zoom.line("loss", samples.map { ($0.t, $0.loss) }, style: lossStyle, legend: false)
                 panels.append(zoom.svg(legendPlace: .below))
                 width = max(width, zoom.rightEdge())
-                top = zoom.bottom(legendBelow: true) + 40
+                top = zoom.bottom(legendBelow: true) + 34
             }
         }
 
@@ -126,15 +130,14 @@ public enum RunFigures {
         // When the loss itself reaches its rounding level, so does the excess.
         let final = solution.finalLoss
         let rounding = max(roundingFactor * final, lossRounding)
-        let roundingName = rounding > roundingFactor * final ? "rounding level of L = \(Scale.shortNumber(rounding))"
-            : "rounding level 64 ε L(T) = \(Scale.shortNumber(rounding))"
+        let roundingName = "rounding level"
         let excess = samples.map { ($0.t, $0.loss - final) }
         let resolved = excess.filter { $0.1 > rounding }.map(\.1)
         let excessScale = Scale(.log, covering: resolved + [rounding], pixels: (0, 1))
-        var lower = Chart(frame: (frame.x, top, frame.width, 240), x: chart.x, y: excessScale,
-                          title: "Excess L(t) − L(T) where above rounding",
+        var lower = Chart(frame: (frame.x, top, frame.width, 130), x: chart.x, y: excessScale,
+                          title: "Excess L(t) − L(T)",
                           xLabel: timeLabel, yLabel: "L − L(T) (log scale)", id: "excess")
-        if !plateaus.isEmpty { lower.bands(plateauName, plateauSpans, opacity: 0.09, numbered: true) }
+        if !plateaus.isEmpty { lower.bands(plateauName, plateauSpans, opacity: 0.09, numbered: true, legend: false) }
         lower.line(roundingName, [(lower.x.lo, rounding), (lower.x.hi, rounding)], style: roundingStyle)
         lower.line("L − L(T)", excess.map { ($0.0, $0.1 > rounding ? $0.1 : .nan) }, style: lossStyle)
         panels.append(lower.svg(legendPlace: .below))
@@ -143,14 +146,18 @@ public enum RunFigures {
         let atZero = changes.filter { $0.t <= 0 }.count
         figure.caption = "\(solution.events.count) events, \(plateaus.count) plateau(s); run to t = \(roundedTime(solution.finalTime))"
             + (atZero > 0 ? "; \(atZero) event\(atZero == 1 ? "" : "s") at t = 0 (not on the log time axis)" : "")
-            + (reachesRounding ? "; L is left out below its rounding level ½(64 ε max|y_j|)², L − L(T) below the same level"
-                                : "; L − L(T) is left out below 64 ε L(T)") + ", where it is rounding noise"
+            + (reachesRounding ? "; L is left out below its rounding level ½(64 ε max|y_j|)² = \(Scale.shortNumber(lossRounding)), L − L(T) below the same level"
+                                : "; L − L(T) is left out below its rounding level 64 ε L(T) = \(Scale.shortNumber(rounding))") + ", where it is rounding noise"
+            + (plateaus.isEmpty ? "" : "; the shades of adjacent plateaus alternate")
         return figure.svg()
     }
 
     /// The pattern floors over their spans; drawn (with a legend entry) only when some part of a
     /// floor lies at least 3 pixels off the loss curve, where it would otherwise hide under it.
-    static func drawFloors(_ chart: inout Chart, _ spans: [(Double, Double, Double)], samples: [FlowSample], style: SeriesStyle) {
+    /// Returns whether they were drawn.
+    @discardableResult
+    static func drawFloors(_ chart: inout Chart, _ spans: [(Double, Double, Double)], samples: [FlowSample], style: SeriesStyle,
+                           legend: Bool = true) -> Bool {
         var points: [(Double, Double)] = []
         var visible = false
         for (a, b, floor) in spans {
@@ -160,7 +167,9 @@ public enum RunFigures {
             let inside = samples.filter { $0.t >= from && $0.t <= b }
             if inside.isEmpty || inside.contains(where: { abs(chart.y($0.loss) - chart.y(floor)) >= 3 }) { visible = true }
         }
-        if visible && !points.isEmpty { chart.line("pattern floor L*_P", points, style: style) }
+        guard visible && !points.isEmpty else { return false }
+        chart.line("pattern floor L*_P", points, style: style, legend: legend)
+        return true
     }
 
     /// A time for titles and captions: 4 significant digits.
@@ -174,13 +183,18 @@ public enum RunFigures {
         let n = min(solution.problem.model.hiddenUnitCount, maxNeurons), m = Double(solution.problem.data.count)
         let positive = solution.samples.map(\.t).filter { $0 > 0 }
         let tLeft = positive.min() ?? 1e-3, tRight = max(solution.finalTime, tLeft * 10)
-        // Past 40 lanes they are narrower and carry 0 and 1 only (½ stays their grid line): three
-        // labels would not fit in 24 pixels.
-        let narrow = n > 12
-        let laneHeight = narrow ? 27.0 : 46.0, height = max(Double(n) * laneHeight, 120)
-        var chart = Chart(frame: (left, 44, panelWidth, height), x: Scale(.log, lo: tLeft, hi: tRight, pixels: (0, 1)),
+        // Up to 12 lanes of 46 px carry 0, ½ and 1 on the right; up to 24 lanes of 27 px carry 0 and 1
+        // (½ stays their grid line: three labels would not fit); past 24 the lanes share about 640 px
+        // (10 px each for 64 neurons, so that the figure still fits a page set one column wide), too
+        // narrow for labels of their own: the caption gives their scale, and every k-th lane is numbered.
+        let narrow = n > 12, dense = n > 24
+        let laneHeight = dense ? max(8, min(14, 640 / Double(n))) : (narrow ? 27.0 : 46.0), height = max(Double(n) * laneHeight, 120)
+        let labelEvery = dense ? Int((18 / laneHeight).rounded(.up)) : 1
+        // The lanes' 0/½/1 labels take `Chart.rightLabelsWidth` right of the frame.
+        let frameWidth = panelWidth - Chart.rightLabelsWidth
+        var chart = Chart(frame: (left, 44, frameWidth, height), x: Scale(.log, lo: tLeft, hi: tRight, pixels: (0, 1)),
                           y: Scale(.linear, lo: -0.5, hi: Double(n) - 0.5, pixels: (0, 1)),
-                          title: "Activation pattern: fraction of points active", xLabel: timeLabel,
+                          title: "Activation patterns", xLabel: timeLabel,
                           yLabel: "neuron", id: "patterns")
         let activeStyle = SeriesStyle(colour: "#0072B2", dash: nil, width: 1.8)
         let slidingStyle = SeriesStyle(colour: "#D55E00", dash: nil, width: 2.6)
@@ -190,7 +204,7 @@ public enum RunFigures {
         var slidingPoints: [(Double, Double)] = []
         // A sliding episode shorter than 4 pixels (on the log time axis) is widened to 4 pixels about
         // its geometric middle, so that it can be seen; the legend says so when it happens.
-        let minimumDecades = 4 / 600 * log10(tRight / tLeft)
+        let minimumDecades = 4 / frameWidth * log10(tRight / tLeft)
         var widened = false
         for i in 0..<n {
             // Neuron 0 at the top.
@@ -216,12 +230,12 @@ public enum RunFigures {
         chart.yBands("lanes", (0..<n).map { (Double($0) - shade, Double($0) + shade) })
         chart.legendEntry("active points / m", style: activeStyle)
         if !slidingPoints.isEmpty {
-            chart.line(widened ? "sliding pairs / m (short ones widened to 4 px)" : "sliding pairs / m", slidingPoints, style: slidingStyle)
+            chart.line("sliding pairs / m", slidingPoints, style: slidingStyle)
         }
-        let labels = (0..<n).map { (Double(n - 1 - $0), "\($0)") }
-        // Every lane carries its own 0, ½, 1 on the right edge.
+        let labels = stride(from: 0, to: n, by: labelEvery).map { (Double(n - 1 - $0), "\($0)") }
+        // Every lane carries its own 0, ½, 1 on the right edge (not dense ones: see above).
         var scale: [(Double, String)] = []
-        for k in 0..<n {
+        for k in 0..<n where !dense {
             let lane = Double(k)
             scale.append((lane - half, "0"))
             if !narrow { scale.append((lane, "½")) }
@@ -229,8 +243,9 @@ public enum RunFigures {
         }
         var figure = Figure(width: chart.rightEdge(rightTickLabels: true), height: chart.bottom(legendBelow: true),
                             panels: [chart.svg(legendPlace: .below, yTickLabels: labels, rightTickLabels: scale)])
-        figure.caption = "each shaded lane runs from 0 (no point active) to 1 (all m points), as marked on its right; "
-            + "its grid line is ½" + leftOut(shown: n, of: solution.problem.model.hiddenUnitCount)
+        figure.caption = (dense ? "each shaded lane runs from 0 (no point active) at its bottom to 1 (all m points) at its top; "
+                                + "every \(labelEvery == 2 ? "second" : "\(labelEvery)th") lane is numbered"
+                                : "each shaded lane runs from 0 (no point active) to 1 (all m points), as marked on its right; its grid line is ½") + (widened ? "; sliding episodes shorter than 4 px are drawn 4 px wide" : "") + leftOut(shown: n, of: solution.problem.model.hiddenUnitCount)
             + (solution.problem.shallow == nil ? "; a deep network's hidden units are numbered layer by layer" : "")
         return figure.svg()
     }
@@ -251,12 +266,14 @@ public enum RunFigures {
         let samples = solution.samples.filter { $0.t > 0 }
         let xs = data.x, span = (xs.max()! - xs.min()!).magnitude
         let pad = 0.15 * max(span, 1e-3)
-        // Past 36 neurons the panel grows so that the labels at the path ends keep 10 pixels each.
-        let frameHeight = max(340, 14 * Double(n) + 10)
-        var chart = Chart(frame: (left, 44, panelWidth, frameHeight), x: Scale(.log, covering: samples.map(\.t), pixels: (0, 1)),
+        // Past 16 neurons the panel grows so that the labels at the path ends keep 14 pixels each;
+        // their column (`Chart.endLabels`) takes its width from the frame's.
+        let frameHeight = max(240, 14 * Double(n) + 10)
+        let direct = n > directLabelsAbove
+        let labelColumn = direct ? 16 + Typography.charWidth * Double(String(n - 1).count) : 0
+        var chart = Chart(frame: (left, 44, panelWidth - labelColumn, frameHeight), x: Scale(.log, covering: samples.map(\.t), pixels: (0, 1)),
                           y: Scale(.linear, lo: xs.min()! - pad, hi: xs.max()! + pad, pixels: (0, 1)),
                           title: "Knot paths k_i(t) = −b_i / w_i", xLabel: timeLabel, yLabel: "input x (knot position)", id: "knots")
-        let direct = n > directLabelsAbove
         var ends: [(text: String, y: Double, colour: String)] = []
         var dataLines: [(Double, Double)] = []
         for x in Set(xs).sorted() { dataLines += [(chart.x.lo, x), (chart.x.hi, x), (.nan, .nan)] }
@@ -297,8 +314,8 @@ public enum RunFigures {
             return (a, b, slope, intercept, iv.generated)
         }
         let yValues = data.y + curve.map(\.1) + lines.flatMap { [$0.2 * $0.0 + $0.3, $0.2 * $0.1 + $0.3] }
-        var chart = Chart(frame: (left, 44, panelWidth, 340), x: .linear, xValues: [lo - pad, hi + pad], y: .linear, yValues: yValues,
-                          title: "Fit at t = \(roundedTime(solution.finalTime)) and local least-squares lines",
+        var chart = Chart(frame: (left, 44, panelWidth, 240), x: .linear, xValues: [lo - pad, hi + pad], y: .linear, yValues: yValues,
+                          title: "Fit at t = \(roundedTime(solution.finalTime))",
                           xLabel: "input x", yLabel: "output", id: "fit", yPad: 0.06)
         var generated: [(Double, Double)] = [], other: [(Double, Double)] = []
         // An interval narrower than 16 pixels (two knots close together, around one point) gets a
@@ -323,17 +340,21 @@ public enum RunFigures {
             chart.line("interval regression line", generated, style: SeriesStyle(colour: "#E69F00", dash: "6 4", width: 1.6))
         }
         if !other.isEmpty {
-            chart.line("regression line (interval not generated)", other, style: SeriesStyle(colour: "#555555", dash: "1.5 3", width: 1.4))
+            chart.line("line, interval not generated", other, style: SeriesStyle(colour: "#555555", dash: "1.5 3", width: 1.4))
         }
         let shown = reading.knots.filter { chart.x.contains($0.k) }, hidden = reading.knots.filter { !chart.x.contains($0.k) }
         chart.ticks("knot", at: shown.map(\.k), style: SeriesStyle(colour: "#009E73", dash: nil, width: 2))
         func deviation(_ generatedOnly: Bool) -> Double? {
             reading.intervals.filter { !generatedOnly || $0.generated }.compactMap(\.maxDeviation).max()
         }
-        var caption = "lines fitted to the data points of each interval between knots, drawn over the network; "
+        var caption = "the least-squares lines fitted to the data points of each interval between knots, drawn over the network "
+            + "(dashed; dotted where the interval is not generated); "
             + "at a stationary pattern the network equals them on generated intervals"
         if let g = deviation(true) { caption += "; largest |N(x_j) − line| at the points of generated intervals: \(Scale.shortNumber(g))" }
-        if let a = deviation(false), a != deviation(true) { caption += ", of all intervals: \(Scale.shortNumber(a))" }
+        if let a = deviation(false), a != deviation(true) {
+            caption += deviation(true) == nil ? "; largest |N(x_j) − line| at the points of the intervals: \(Scale.shortNumber(a))"
+                                              : ", of all intervals: \(Scale.shortNumber(a))"
+        }
         if widened { caption += "; intervals narrower than 16 px drawn 16 px wide" }
         if !hidden.isEmpty {
             caption += "; knots outside the x range, not drawn: " + hidden.sorted { $0.neuron < $1.neuron }
@@ -361,14 +382,16 @@ public enum RunFigures {
         let x1 = stride(from: 1, to: data.x.count, by: 2).map { data.x[$0] }
         let pad0 = 0.1 * max(x0.max()! - x0.min()!, 1e-3), pad1 = 0.1 * max(x1.max()! - x1.min()!, 1e-3)
         let box = (x0.min()! - pad0, x0.max()! + pad0, x1.min()! - pad1, x1.max()! + pad1)
-        // Square panels in a grid of two columns (one for a single time), narrow enough for the text sizes.
-        let side = 280.0, columns = chosen.count == 1 ? 1 : 2
+        // Square panels in a grid of two columns sharing the y axis (labelled on the left column
+        // only), or one panel as wide as the figure for a single time: a column-wide figure.
+        let columns = chosen.count == 1 ? 1 : 2, gap = 18.0
+        let side = columns == 1 ? panelWidth : (panelWidth - gap) / 2
         var panels: [String] = []
         var width = 0.0, height = 0.0
         let direct = n > directLabelsAbove
         var outside = [[Int]](repeating: [], count: chosen.count), unlabelled = outside
         for (p, sample) in chosen.enumerated() {
-            let frame = (left + Double(p % columns) * (side + 76), 44 + Double(p / columns) * (side + 100), side, side)
+            let frame = (left + Double(p % columns) * (side + gap), 44 + Double(p / columns) * (side + 84), side, side)
             var chart = Chart(frame: frame, x: Scale(.linear, lo: box.0, hi: box.1, pixels: (0, 1)),
                               y: Scale(.linear, lo: box.2, hi: box.3, pixels: (0, 1)),
                               title: "t = \(roundedTime(sample.t))", xLabel: "x_0", yLabel: p % columns == 0 ? "x_1" : "", id: "lines\(p)")
@@ -415,7 +438,7 @@ public enum RunFigures {
                 chart.line("neuron \(i)", points, style: .nth(i), legend: !direct && p == chosen.count - 1)
             }
             if direct { for (text, at, colour) in labels { chart.label(text, at: at, anchor: "middle", colour: colour, halo: true) } }
-            panels.append(chart.svg(legendPlace: .below))
+            panels.append(chart.svg(legendPlace: .below, yTickText: p % columns == 0))
             width = max(width, chart.rightEdge())
             height = max(height, chart.bottom(legendBelow: true))
         }

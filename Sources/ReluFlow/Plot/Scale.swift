@@ -106,9 +106,10 @@ struct Scale: Sendable {
 
     /// The same scale with its lower end moved down to the largest tick at or below `value` (so
     /// that the lowest data value sits above a labelled tick, not below the last one).
-    func extendedDown(toTickBelow value: Double) -> Scale {
+    /// `target`: the number of ticks the axis will label (`Chart.tickTarget` of its length).
+    func extendedDown(toTickBelow value: Double, target: Int = 6) -> Scale {
         guard value.isFinite, kind == .linear || value > 0 else { return self }
-        if ticks().contains(where: { $0.value <= value }) { return self }
+        if ticks(target: target).contains(where: { $0.value <= value }) { return self }
         var candidate = self
         for _ in 0..<8 {
             let lower: Double
@@ -117,7 +118,7 @@ struct Scale: Sendable {
             case .log: lower = pow(10, floor(log10(candidate.lo) - 1e-9))
             }
             let wider = Scale(kind, lo: lower, hi: hi, pixels: (from, to))
-            if let tick = wider.ticks().last(where: { $0.value <= value }) {
+            if let tick = wider.ticks(target: target).last(where: { $0.value <= value }) {
                 return Scale(kind, lo: min(tick.value, lo), hi: hi, pixels: (from, to))
             }
             candidate = wider

@@ -27,9 +27,16 @@ public struct SweepShard: Equatable, Sendable, CustomStringConvertible {
 
     /// The shard a job array's task runs, from its environment: Slurm (`SLURM_ARRAY_TASK_ID` with
     /// `SLURM_ARRAY_TASK_COUNT`, or the array's bounds `SLURM_ARRAY_TASK_MIN`/`MAX`) or Grid Engine
-    /// (`SGE_TASK_ID`, `SGE_TASK_FIRST`, `SGE_TASK_LAST`, `SGE_TASK_STEPSIZE`); nil outside an
-    /// array. A task id outside its bounds is an `InputError` naming the variable.
-    public static func fromEnvironment(_ env: [String: String]) throws -> SweepShard? {
+    /// (`SGE_TASK_ID`, `SGE_TASK_FIRST`, `SGE_TASK_LAST`, `SGE_TASK_STEPSIZE`) or PBS (PBS Pro's
+    /// `PBS_ARRAY_INDEX`, Torque's `PBS_ARRAYID`); nil outside an array. A task id outside its
+    /// bounds is an `InputError` naming the variable.
+    ///
+    /// PBS gives a task its index only, not the array's size nor its first index (`-J 0-9` and
+    /// `-J 1-10` are both common): the size comes from `pbsCount` (`--shards N`), and task i runs
+    /// shard i mod N. Any N consecutive indices a, …, a + N − 1 meet every residue mod N exactly
+    /// once, so the tasks of an array of N consecutive indices partition the sweep whatever a is.
+    /// (An array with a step, `-J 1-19:2`, is not consecutive: give `--shard I/N` there.)
+    public static func fromEnvironment(_ env: [String: String], pbsCount: Int? = nil) throws -> SweepShard? {
         func number(_ name: String) throws -> Int? {
             guard let text = env[name], !text.isEmpty, text != "undefined" else { return nil }
             guard let v = Int(text) else { throw InputError(name, "'\(text)' is not a whole number") }
@@ -57,6 +64,16 @@ public struct SweepShard: Equatable, Sendable, CustomStringConvertible {
                 throw InputError("SGE_TASK_ID", "\(id) is not a task of \(first)-\(last):\(step) (give --shard I/N)")
             }
             return SweepShard(index: index, count: count)
+        }
+        for name in ["PBS_ARRAY_INDEX", "PBS_ARRAYID"] {
+            guard let id = try number(name) else { continue }
+            guard let count = pbsCount else {
+                throw InputError("--shards", "is needed in a PBS array job (\(name) = \(id)): PBS gives a task its index but not "
+                                 + "the array's size; give the number of tasks with --shards N (or --shard I/N)")
+            }
+            guard count >= 1 else { throw InputError("--shards", "must be at least 1") }
+            guard id >= 0 else { throw InputError(name, "\(id) is negative") }
+            return SweepShard(index: id % count, count: count)
         }
         return nil
     }

@@ -12,6 +12,13 @@ import Foundation
 public struct SweepFolder: Sendable {
     public let path: String
     public let manifest: SweepManifest
+    /// Files of `derivedFiles` that `prepare` removed because `extend` added runs they do not describe.
+    public var removedDerived: [String] = []
+
+    /// What `collect` and `plot` derive from the runs (Sweep/SweepCollect.swift, SweepPlot.swift):
+    /// after `extend` adds runs they describe the sweep before it, so `prepare` removes them (those
+    /// ReluFlow wrote and nobody changed since) rather than leave a figure or table that looks current.
+    public static let derivedFiles = ["sweep.csv", "groups.csv", "sweep_plateaus.csv", "sweep.svg", "sweep.png", "sweep.pdf"]
 
     public var runsPath: String { (path as NSString).appendingPathComponent("runs") }
     public func runPath(_ id: String) -> String { (runsPath as NSString).appendingPathComponent(id) }
@@ -61,7 +68,9 @@ public struct SweepFolder: Sendable {
                     throw InputError("GRID", "adds \(added) run(s) to the sweep in \(path); give --extend to add them, or choose another --out")
                 }
                 try RunFolder.add([("grid.json", gridBytes), (SweepManifest.fileName, manifest.encoded())], to: path, field: field)
-                return SweepFolder(path: path, manifest: manifest)
+                var folder = SweepFolder(path: path, manifest: manifest)
+                folder.removedDerived = try removeDerived(in: path, field: field)
+                return folder
             case .differs(let what):
                 throw InputError("GRID", "is not the grid of the sweep in \(path): \(what); a sweep only grows (--extend adds runs); "
                                  + "choose another --out for a different grid")
@@ -75,6 +84,23 @@ public struct SweepFolder: Sendable {
         try RunFolder.install([("grid.json", gridBytes), (SweepManifest.fileName, manifest.encoded())], in: path,
                               marker: OutputMarker(kind: kind, files: [:]))
         return SweepFolder(path: path, manifest: manifest)
+    }
+
+    /// Removes the `derivedFiles` that the marker of the sweep in `path` holds unchanged, and takes
+    /// them out of the marker. The files go first: a crash in between leaves an inventory naming
+    /// files that are gone, which is harmless (`OutputMarker.differences`), where the other order
+    /// would leave files outside the inventory that a later `collect` refuses to replace.
+    /// Returns the names removed.
+    static func removeDerived(in path: String, field: String) throws -> [String] {
+        var marker = try OutputMarker.read(folder: path, field: field)
+        let stale = derivedFiles.filter { marker.holdsUnchanged($0, in: path) }
+        guard !stale.isEmpty else { return [] }
+        for name in stale {
+            marker.files[name] = nil
+            unlink((path as NSString).appendingPathComponent(name))
+        }
+        try RunFolder.replaceFile((path as NSString).appendingPathComponent(OutputMarker.fileName), try marker.encoded())
+        return stale
     }
 
     /// Opens an existing sweep folder (for `collect`, `plot`).

@@ -33,18 +33,19 @@ public enum SweepPlot {
             return .log
         }
         let xs = points.map(\.0), ys = points.map(\.1).filter(\.isFinite)
-        let frame = (x: 84.0, y: 40.0, width: 546.0, height: 340.0)   // room for the y label 64 px left of the frame (Chart)
+        let frame = (x: RunFigures.left, y: 24.0, width: RunFigures.panelWidth, height: 240.0)   // room for the y label 64 px left of the frame (Chart)
         // Padded on both axes, so that the runs at the ends of an axis are drawn whole.
         let xScale = Scale(kind(xs), covering: xs, pixels: (frame.x, frame.x + frame.width), pad: 0.04)
         let yScale = Scale(kind(ys), covering: ys, pixels: (frame.y + frame.height, frame.y), pad: 0.04)
-        var chart = Chart(frame: frame, x: xScale, y: yScale,
-                          title: "\(figure) against \(axis) (\(points.count) runs)", xLabel: axis, yLabel: figure, id: "sweep")
+        // No title: the axes name the figure and the axis (a title repeating both would not fit a column).
+        var chart = Chart(frame: frame, x: xScale, y: yScale, title: "", xLabel: axis, yLabel: figure, id: "sweep")
         chart.markers("run", points, style: SeriesStyle(colour: "#0072B2", dash: nil, marker: .circle, opacity: 0.6))
         let medians = Dictionary(grouping: points, by: \.0).map { x, group in
             (x, SweepCollection.quantile(group.map(\.1).sorted(), 0.5))
         }.sorted { $0.0 < $1.0 }
         chart.line("median", medians, style: SeriesStyle(colour: "#D55E00", dash: nil, width: 2))
-        return Figure(width: chart.widthWithRightLegend(), height: 450, panels: [chart.svg(legendPlace: .right)],
-                      caption: "one marker per completed run of the sweep in \(folder.path); the line joins the medians at each value of \(axis)").svg()
+        return Figure(width: Typography.figureWidth, height: chart.bottom(legendBelow: true), panels: [chart.svg(legendPlace: .below)],
+                      caption: "\(figure) against \(axis) (\(points.count) runs): one marker per completed run of the sweep in "
+                        + "\((folder.path as NSString).lastPathComponent); the line joins the medians at each value of \(axis)").svg()
     }
 }

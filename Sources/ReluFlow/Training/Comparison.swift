@@ -160,19 +160,19 @@ public struct Comparison: Sendable {
         let allW = runs.flatMap { e, idx in idx.map { e.wall[$0] } }.filter { $0 > 0 }
         // The y axis reaches down to a labelled tick below the lowest loss (no curve ends below the last tick).
         let lossValues = allL.isEmpty ? [1e-3, 1] : allL
-        let yScale = Scale(.log, covering: lossValues, pixels: (0, 1)).extendedDown(toTickBelow: lossValues.min()!)
-        var top = Chart(frame: (RunFigures.left, 44, RunFigures.panelWidth, 300), x: Scale(.log, covering: allT.isEmpty ? [1e-3, 1] : allT, pixels: (0, 1), pad: 0), y: yScale,
-                        title: "Loss against t (k·η for gradient methods, k for ANLS)",
+        let yScale = Scale(.log, covering: lossValues, pixels: (0, 1)).extendedDown(toTickBelow: lossValues.min()!, target: Chart.tickTarget(200))
+        var top = Chart(frame: (RunFigures.left, 44, RunFigures.panelWidth, 200), x: Scale(.log, covering: allT.isEmpty ? [1e-3, 1] : allT, pixels: (0, 1), pad: 0), y: yScale,
+                        title: "Loss against t",
                         xLabel: "t (log scale)", yLabel: "loss L (log scale)", id: "loss-t")
         // Built once the upper panel (and so the height of its legend) is complete.
-        func lower(top: Double) -> Chart { Chart(frame: (RunFigures.left, top, RunFigures.panelWidth, 240), x: Scale(.log, covering: allW.isEmpty ? [1e-3, 1] : allW, pixels: (0, 1), pad: 0),
-                           y: yScale, title: "Loss against wall-clock time of this machine",
-                           xLabel: "wall seconds since the run's start (log scale)", yLabel: "loss L (log scale)", id: "loss-wall") }
+        func lower(top: Double) -> Chart { Chart(frame: (RunFigures.left, top, RunFigures.panelWidth, 200), x: Scale(.log, covering: allW.isEmpty ? [1e-3, 1] : allW, pixels: (0, 1), pad: 0),
+                           y: yScale, title: "Loss against wall-clock time",
+                           xLabel: "wall time since start, s (log scale)", yLabel: "loss L (log scale)", id: "loss-wall") }
         var wallSeries: [(String, [(Double, Double)], SeriesStyle)] = []
         // Only the flow's plateaus are shaded (the reference; the others' are in comparison.csv):
         // bands of several methods overlap into grey that says nothing.
         if let flow = entries.first(where: { $0.method == "flow" }), !flow.plateaus.isEmpty {
-            top.bands("plateaus of the gradient flow (numbered)", flow.plateaus.map { ($0.tStart, $0.tEnd) }, fill: "#000000", opacity: 0.08, numbered: true)
+            top.bands("flow plateaus (numbered)", flow.plateaus.map { ($0.tStart, $0.tEnd) }, fill: "#000000", opacity: 0.08, numbered: true)
         }
         for (k, (e, idx)) in runs.enumerated() {
             var style = SeriesStyle.nth(k, width: 2)
@@ -185,7 +185,8 @@ public struct Comparison: Sendable {
         for (name, points, style) in wallSeries { bottom.line(name, points, style: style) }
         var figure = Figure(width: top.rightEdge(), height: bottom.bottom(legendBelow: true),
                             panels: [top.svg(legendPlace: .below), bottom.svg(legendPlace: .below)])
-        var caption = "Same data, network and θ(0) for every method; shaded: the gradient flow's plateaus"
+        var caption = "Same data, network and θ(0) for every method; t = k·η after k steps of a gradient method, "
+            + "t = k after k sweeps of ANLS; shaded: the gradient flow's plateaus; wall times of this machine"
         if entries.contains(where: { $0.run.training?.method == .anls }) {
             caption += "; ANLS as this toolkit reads the plateau paper's idea"
         }
