@@ -158,7 +158,7 @@ public enum EscapeExperiment {
         let notEscaped = rows.filter { $0.escapeTime == nil }.count
         var caption = "one marker per run and method that escaped (L ≤ (1 − δ) L(0)); lines: least-squares fits of log t on log λ_max, "
             + "slope with its 95% interval in the legend; t = k·η for the discrete methods"
-        if notEscaped > 0 { caption += "; \(notEscaped) run(s) never escaped and are not drawn (escape.csv, escape_fits.csv)" }
+        if notEscaped > 0 { caption += "; \(notEscaped) (run, method) pairs never escaped and are not drawn (escape.csv, escape_fits.csv)" }
         return Figure(width: chart.widthWithRightLegend(), height: frame.y + frame.height + 60, panels: [chart.svg(legendPlace: .right)],
                       caption: caption).svg()
     }
@@ -191,7 +191,7 @@ public enum EscapeExperiment {
         let rowsCount = (max(widths.count, 1) + columns - 1) / columns
         let notEscaped = rows.filter { $0.escapeTime == nil }.count
         var caption = "escape time against depth, one panel per width: markers are runs, lines join the medians over the runs that escaped at each depth"
-        if notEscaped > 0 { caption += "; \(notEscaped) run(s) never escaped and are not drawn" }
+        if notEscaped > 0 { caption += "; \(notEscaped) (run, method) pairs never escaped and are not drawn" }
         return Figure(width: 84 + Double(columns) * (panelWidth + 90), height: 40 + Double(rowsCount) * (panelHeight + 80),
                       panels: panels, caption: caption).svg()
     }

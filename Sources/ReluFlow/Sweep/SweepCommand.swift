@@ -161,6 +161,14 @@ public struct CompareSweepCommand: SweepCommand {
     /// given (each discrete method resolves it for itself).
     public func resolvedText(_ config: JSONValue, source: String) throws -> String {
         var decoded = try RunConfig.decode(Data(config.text.utf8), source: source)
+        // The train section's options are checked as a discrete method would resolve them
+        // (rmsprop takes every option but ANLS's), so that a bad one is refused before any run.
+        if var section = decoded.train, section.anls == nil {
+            section.method = TrainingMethod.rmsprop.rawValue
+            var check = decoded
+            check.train = section
+            _ = try check.resolve(limits: nil)
+        }
         decoded.train = nil
         let (_, resolved) = try decoded.resolve(limits: limits)
         var value = try JSONValue.parse(try resolved.encoded(), source: source)
