@@ -217,6 +217,11 @@ final class EscapeExperimentTests: XCTestCase {
         let sweep = try runReluflow(["sweep", "grid.json", "--out", "sw"], in: dir)
         XCTAssertEqual(sweep.status, 2, sweep.stderr)
         XCTAssertTrue(sweep.stderr.contains("train.epsilon"), sweep.stderr)
+        // A compare sweep's runs are compare folders: --analyze (which analyses run folders) is refused.
+        try grid.replacingOccurrences(of: #""epsilon": 0"#, with: #""epsilon": 1e-8"#).write(to: dir.appendingPathComponent("grid.json"), atomically: true, encoding: .utf8)
+        let analyze = try runReluflow(["sweep", "grid.json", "--out", "sw", "--analyze"], in: dir)
+        XCTAssertEqual(analyze.status, 2, analyze.stderr)
+        XCTAssertTrue(analyze.stderr.contains("--analyze"), analyze.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["c.json", "deep.json", "f.json", "grid.json"],
                        "nothing written")
     }
