@@ -11,4 +11,5 @@
 #include <gsl/gsl_multifit.h>
 #include <gsl/gsl_eigen.h>
 #include <gsl/gsl_cblas.h>
+#include <gsl/gsl_cdf.h>
 #endif

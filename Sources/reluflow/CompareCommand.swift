@@ -15,7 +15,9 @@ struct CompareCommand: ParsableCommand {
             --iterations sets one count for every discrete method. The output folder holds one complete run folder \
             per method (analyze and plot read each) and the two comparison files; `reluflow plot DIR` redraws \
             comparison.svg. Levels in comparison.csv: 10% and 1% of L(0) and twice the flow's final loss, resolved \
-            to each run's samples.
+            to each run's samples. compare.json: per method its escape (SPEC §7), first plateau (SPEC §6) and end, \
+            the methods not run and why, and λ_max, λ_min of the Hessian at θ(0) (a sweep of `compare` runs \
+            tabulates it).
             """)
 
     @Option(help: "Config file (JSON, see INTERFACE.md); a train section gives the discrete methods' options.")
@@ -24,8 +26,8 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Built-in example (see `reluflow examples`).")
     var example: String?
 
-    @Option(help: "Methods, comma-separated: flow, \(TrainingMethod.names) (default flow,gd,adam,anls).")
-    var methods: String = "flow,gd,adam,anls"
+    @Option(help: "Methods, comma-separated: \(FlowMethod.names), \(TrainingMethod.names) (default: flow,gd,adam,anls; on a deep network every flow and gd,sgd,adam,rmsprop). A flow this build does not integrate on the network is left out and named, with the reason.")
+    var methods: String?
 
     @Option(parsing: .unconditional, help: "Iterations of every discrete method (default: see below).")
     var iterations: WholeNumber?
@@ -44,28 +46,48 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         var (base, name) = try loadProblem(config: config, example: example)
-        let list = methods.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard !list.isEmpty, Set(list).count == list.count else { throw InputError("--methods", "give each method once (got '\(methods)')") }
-        for m in list where m != "flow" && TrainingMethod(rawValue: m) == nil {
-            throw InputError("--methods", "unknown method '\(m)' (known: flow, \(TrainingMethod.names))")
+        let deep = base.network.layers != nil
+        let given = methods ?? (deep ? Self.deepDefault : Self.shallowDefault)
+        let list = given.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !list.isEmpty, Set(list).count == list.count else { throw InputError("--methods", "give each method once (got '\(given)')") }
+        for m in list where FlowMethod(rawValue: m) == nil && TrainingMethod(rawValue: m) == nil {
+            throw InputError("--methods", "unknown method '\(m)' (known: \(FlowMethod.names), \(TrainingMethod.names))")
+        }
+        if deep && list.contains(TrainingMethod.anls.rawValue) {
+            throw InputError("--methods", "anls is defined for the shallow network only (SPEC §7); a deep network (network.layers) compares "
+                             + "\(FlowMethod.names), gd, sgd, adam and rmsprop")
         }
         if let iterations, iterations.value < 1 { throw InputError("--iterations", "must be at least 1 (got \(iterations.value))") }
         let formats = try FigureFormat.list(format)
-        if list.contains("flow") { try refuseDeepFlow(base, command: "compare's flow method") }
         if let T { base.flow.T = T }
         let trainTemplate = base.train ?? TrainConfig()
         base.train = nil
+        // The flows this build does not integrate on this network are left out, with the reason.
+        var notRun: [(method: String, reason: String)] = []
+        for m in list {
+            guard let flow = FlowMethod(rawValue: m), let reason = FlowCapability.unsupported(flow, for: base) else { continue }
+            notRun.append((m, reason))
+        }
+        let runList = list.filter { m in !notRun.contains { $0.method == m } }
+        for (method, reason) in notRun { print("not run: \(method): \(reason)") }
+        guard !runList.isEmpty else {
+            throw InputError("--methods", "none of the methods can run on this network: " + notRun.map { "\($0.method) (\($0.reason))" }.joined(separator: "; "))
+        }
         let (flowProblem, flowConfig) = try base.resolve(limits: .standard())
         let outPath = out ?? "runs/\(name)-compare"
         try RunFolder.checkOutputPath(outPath)
         try RunFolder.checkDestination(outPath)
+        let curvature = try Comparison.initialCurvature(flowProblem)
 
         let staging = try RunFolder.stageFolder(outPath)
         var entries: [Comparison.Entry] = []
         do {
-            for method in list {
+            for method in runList {
                 let folder = (staging as NSString).appendingPathComponent(method)
                 var problem = flowProblem, resolved = flowConfig
+                if let flow = FlowMethod(rawValue: method), flow != .gradient {
+                    (problem, resolved) = try FlowCapability.config(flow, from: base).resolve(limits: .standard())
+                }
                 if let training = TrainingMethod(rawValue: method) {
                     var section = trainTemplate
                     section.method = method
@@ -103,23 +125,30 @@ struct CompareCommand: ParsableCommand {
                 let plateaus = (try? PlateauReport.plateaus(solution)) ?? []
                 entries.append(Comparison.Entry(method: method, run: solution, wall: timed.wall, plateaus: plateaus))
                 let s = RunSummary(solution)
-                print(String(format: "%-8@ %@: t = %.6g, loss %.6g → %.6g, %d events, %d plateau(s), %.3g s",
-                             method, s.status.rawValue, s.finalTime, s.initialLoss, s.finalLoss, s.events, plateaus.count, s.wallSeconds))
+                let escape = s.escapeTime.map { String(format: "escape t = %.4g", $0) } ?? "no escape"
+                print(String(format: "%-12@ %@: t = %.6g, loss %.6g → %.6g, %@, %d events, %d plateau(s), %.3g s",
+                             method, s.status.rawValue, s.finalTime, s.initialLoss, s.finalLoss, escape, s.events, plateaus.count, s.wallSeconds))
             }
-            let comparison = Comparison(entries: entries)
+            let comparison = Comparison(entries: entries, notRun: notRun, curvature: curvature)
             try RunFolder.writeFile((staging as NSString).appendingPathComponent("comparison.csv"), comparison.csv())
             for (name, bytes) in try FigureRenderer.files([("comparison.svg", Data(comparison.svg().utf8))], formats: formats) {
                 try RunFolder.writeFile((staging as NSString).appendingPathComponent(name), bytes)
             }
             try RunFolder.writeFile((staging as NSString).appendingPathComponent("wall_times.csv"), comparison.wallTimesCSV())
             try RunFolder.writeFile((staging as NSString).appendingPathComponent("plateau_exits.csv"), comparison.plateauExitsCSV())
+            let layers = base.network.layers ?? [flowProblem.data.dimension, flowProblem.model.hiddenUnitCount, 1]
+            try RunFolder.writeFile((staging as NSString).appendingPathComponent("compare.json"), try comparison.summaryJSON(layers: layers))
         } catch {
             RunFolder.discardStaging(staging)
             throw error
         }
         try RunFolder.commitFolder(staging, to: outPath, kind: "compare")
-        print("written: \(outPath)/comparison.csv, " + formats.map { "comparison.\($0.rawValue)" }.joined(separator: ", ") + " and one run folder per method (\(list.joined(separator: ", ")))")
+        print("written: \(outPath)/comparison.csv, compare.json, " + formats.map { "comparison.\($0.rawValue)" }.joined(separator: ", ")
+              + " and one run folder per method (\(runList.joined(separator: ", ")))")
     }
+
+    static let shallowDefault = "flow,gd,adam,anls"
+    static let deepDefault = (FlowMethod.allCases.map(\.rawValue) + ["gd", "sgd", "adam", "rmsprop"]).joined(separator: ",")
 }
 
 /// Forwards to the run's stream and notes the wall-clock time of every sample.

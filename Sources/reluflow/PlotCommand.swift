@@ -29,11 +29,27 @@ struct PlotCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A sweep folder: the axis to draw it against (e.g. network.init.scale).", valueName: "axis"))
     var against: String?
 
+    @Flag(help: "A sweep of `compare` runs: the escape experiment (escape.csv, escape_fits.csv with the fitted slope of log escape time on log λ_max per method, escape_curvature and escape_depth figures).")
+    var escape = false
+
     func run() throws {
         try requireFolder(folder)
         let criteria = try plateau.criteria()
         let formats = try FigureFormat.list(format)
         if let marker = try? OutputMarker.read(folder: folder, field: "DIR"), marker.kind == SweepFolder.kind {
+            if escape {
+                guard figure == nil, against == nil else { throw InputError(figure != nil ? "--figure" : "--against", "--escape draws its own figures; leave it out") }
+                let (made, fits) = try EscapeExperiment.files(try SweepFolder.open(folder))
+                let figures = try FigureRenderer.files(made.filter { $0.0.hasSuffix(".svg") }, formats: formats)
+                let files = made.filter { !$0.0.hasSuffix(".svg") } + figures
+                if let out { try RunFolder.writeDerived(files, to: out, kind: "figures") } else { try RunFolder.add(files, to: folder) }
+                print("slope of log10 escape time on log10 λ_max at θ(0), per method (95% interval; runs in the fit, runs left out: never escaped):")
+                for f in fits {
+                    print(String(format: "  %-13@ %7.3f [%7.3f, %7.3f]  R² %.3f  %d runs, %d left out", f.method, f.slope, f.slopeLow, f.slopeHigh, f.r2, f.runs, f.left))
+                }
+                print("written: " + files.map { ((out ?? folder) as NSString).appendingPathComponent($0.0) }.joined(separator: ", "))
+                return
+            }
             // A sweep folder: sweep.svg, a figure of its runs against one axis.
             guard let figure, let against else {
                 throw InputError(figure == nil ? "--figure" : "--against", "a sweep folder needs --figure NAME and --against AXIS")
@@ -47,6 +63,7 @@ struct PlotCommand: ParsableCommand {
             return
         }
         if figure != nil || against != nil { throw InputError(figure != nil ? "--figure" : "--against", "belongs to a sweep folder") }
+        if escape { throw InputError("--escape", "belongs to a sweep folder of `compare` runs") }
         if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("wall_times.csv")) {
             // A compare folder: comparison.svg redrawn from its runs.
             let svg = try Comparison.read(folder: folder, criteria: criteria).svg()

@@ -16,9 +16,10 @@ import Foundation
 /// The gradient flow integrates the shallow network only: a deep network's flow (SPEC §8) is
 /// issue 18. Exit 2 naming the field, before anything runs.
 func refuseDeepFlow(_ config: RunConfig, command: String) throws {
-    guard config.network.layers != nil else { return }
-    throw InputError("network.layers", "the gradient flow of a deep network is not available yet (issue 18); \(command) needs a shallow network "
-                     + "(network.width). Train the deep network with `reluflow train --method gd|sgd|adam|rmsprop` or measure its curvature with `reluflow curvature`")
+    guard config.network.layers != nil, let reason = FlowCapability.unsupported(.gradient, for: config) else { return }
+    throw InputError("network.layers", "\(reason); \(command) needs a shallow network "
+                     + "(network.width). Train the deep network with `reluflow train --method gd|sgd|adam|rmsprop`, compare the methods with "
+                     + "`reluflow compare`, or measure its curvature with `reluflow curvature`")
 }
 
 /// --seed for either kind of network.

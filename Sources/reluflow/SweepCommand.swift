@@ -6,7 +6,7 @@ import ReluFlow
 struct SweepSubcommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
-        abstract: "Run a grid of simulate, train or curvature runs into one sweep folder (resumable; sharded; Slurm).",
+        abstract: "Run a grid of simulate, train, curvature or compare runs into one sweep folder (resumable; sharded; Slurm).",
         discussion: """
             GRID.json: {"command": "simulate", "base": {config}, "axes": {"network.init.seed": [0, 1, 2]}, "mode": "product"} \
             ("zip": the k-th values together). The folder gets grid.json, manifest.json (run ids, axis values, hashes of \
@@ -71,6 +71,9 @@ struct SweepSubcommand: ParsableCommand {
 
     func run() throws {
         let sweepGrid = try SweepGrid.load(path: grid)
+        if analyze && sweepGrid.command.summaryFile != "summary.json" {
+            throw InputError("--analyze", "analyses run folders; the runs of a `\(sweepGrid.command.name)` sweep are not (leave --analyze out)")
+        }
         let gridBytes = try RunFolder.readFile(grid)
         let outPath = out ?? "sweeps/" + ((grid as NSString).lastPathComponent as NSString).deletingPathExtension
         let givenShard = try shard.map { try SweepShard(parsing: $0) }

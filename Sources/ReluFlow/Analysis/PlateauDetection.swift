@@ -36,19 +36,9 @@ public enum PlateauDetection {
     public static func flatSpans(t: [Double], loss: [Double], logSlope: [Double]?, epsilon: Double) -> [Span] {
         precondition(t.count == loss.count && (logSlope == nil || logSlope!.count == t.count))
         guard t.count >= 2 else { return [] }
-        func pointFlat(_ k: Int) -> Bool {
-            guard let s = logSlope?[k] else { return true }
-            return s.isNaN ? false : abs(s) < epsilon
-        }
         func segmentFlat(_ k: Int) -> Bool {
-            guard pointFlat(k), pointFlat(k + 1) else { return false }
-            let t0 = t[k], t1 = t[k + 1], l0 = loss[k], l1 = loss[k + 1]
-            if l0 <= 0 || l1 <= 0 { return l0 == l1 }
-            // From t = 0 (log t = −∞) the secant has no slope; the loss must not change by more than
-            // a factor e^ε instead.
-            if t0 <= 0 { return abs(log(l1) - log(l0)) < epsilon }
-            if t1 <= t0 { return true }
-            return abs((log(l1) - log(l0)) / (log(t1) - log(t0))) < epsilon
+            Self.segmentFlat(t: (t[k], t[k + 1]), loss: (loss[k], loss[k + 1]),
+                             logSlope: logSlope.map { ($0[k], $0[k + 1]) }, epsilon: epsilon)
         }
         var spans: [Span] = []
         var start: Int? = nil
@@ -62,6 +52,24 @@ public enum PlateauDetection {
         }
         if let s = start { spans.append(Span(first: s, last: t.count - 1, terminal: true)) }
         return spans.filter { t[$0.last] > t[$0.first] }
+    }
+
+    /// Whether the segment between two consecutive samples is flat (see the type's comment): both
+    /// ends flat by their pointwise slopes (when given) and the secant slope below ε.
+    /// `FirstPlateauFinder` applies the same test to a run as it is recorded.
+    public static func segmentFlat(t: (Double, Double), loss: (Double, Double), logSlope: (Double, Double)?, epsilon: Double) -> Bool {
+        func pointFlat(_ s: Double?) -> Bool {
+            guard let s else { return true }
+            return s.isNaN ? false : abs(s) < epsilon
+        }
+        guard pointFlat(logSlope?.0), pointFlat(logSlope?.1) else { return false }
+        let (t0, t1) = t, (l0, l1) = loss
+        if l0 <= 0 || l1 <= 0 { return l0 == l1 }
+        // From t = 0 (log t = −∞) the secant has no slope; the loss must not change by more than
+        // a factor e^ε instead.
+        if t0 <= 0 { return abs(log(l1) - log(l0)) < epsilon }
+        if t1 <= t0 { return true }
+        return abs((log(l1) - log(l0)) / (log(t1) - log(t0))) < epsilon
     }
 
     /// The plateaus: flat spans that last at least κ/ρ_H, with ρ_H evaluated at each span's start

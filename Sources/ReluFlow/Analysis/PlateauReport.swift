@@ -105,6 +105,23 @@ public enum PlateauReport {
         samples.map { s in s.loss > 0 ? -s.t * s.gradNorm * s.gradNorm / s.loss : (s.loss == 0 ? 0 : .nan) }
     }
 
+    /// The pointwise log-slopes of a run whose loss decreases as dL/dt = −|∇L|² (the gradient
+    /// flow, and GD and SGD to first order in η, t = k·η); nil for the others (Adam and RMSProp
+    /// move along a preconditioned gradient, dL/dt = −g·θ' ≠ −|g|²; ANLS's t counts sweeps), whose
+    /// flat segments are then judged by their secants alone (`PlateauDetection`). An adaptive flow
+    /// (SPEC §7) belongs with the latter.
+    public static func exactLogSlopes(_ solution: FlowSolution) -> [Double]? {
+        hasGradientFlowSlope(solution.training?.method ?? solution.problem.training?.method) ? logSlopes(solution.samples) : nil
+    }
+
+    /// Whether a run of `method` (nil: the gradient flow) has the slope −t|∇L|²/L (`exactLogSlopes`).
+    public static func hasGradientFlowSlope(_ method: TrainingMethod?) -> Bool {
+        switch method {
+        case nil, .gd?, .sgd?: return true
+        case .adam?, .rmsprop?, .anls?: return false
+        }
+    }
+
     public static func patternIntervals(_ solution: FlowSolution) -> [PatternIntervalSummary] {
         let samples = solution.samples, m = solution.problem.data.count
         guard !samples.isEmpty else { return [] }
@@ -122,6 +139,16 @@ public enum PlateauReport {
         }
     }
 
+    /// ρ_H, the spectral radius of the Hessian of L inside the mode at θ (SPEC §6): for the shallow
+    /// network the mode of `states` (sliding pairs included, SPEC §3), for a deep network (SPEC §8)
+    /// θ's own mode (a training run's recorded pattern is θ's, σ'(0) = 0; `states` unused).
+    public static func spectralRadius(_ problem: FlowProblem, theta: [Double], states: [PairState]) throws -> Double {
+        guard let network = problem.shallow else {
+            return try CurvatureReport.spectralRadius(network: CurvatureReport.deepNetwork(of: problem.model), data: problem.data, theta: theta)
+        }
+        return try ModeCurvature(network: network, data: problem.data, theta: theta, states: states).spectralRadius
+    }
+
     /// The plateaus of `solution`, each matched to its pattern intervals.
     /// - Throws: `NumericalError` when a floor, curvature or regression line cannot be computed.
     public static func plateaus(_ solution: FlowSolution, criteria: PlateauCriteria = PlateauCriteria()) throws -> [Plateau] {
@@ -130,15 +157,9 @@ public enum PlateauReport {
         let shallow = solution.problem.shallow, data = solution.problem.data
         let t = samples.map(\.t), loss = samples.map(\.loss)
         let replay = PatternReplay(solution)
-        let found = try PlateauDetection.plateaus(t: t, loss: loss, logSlope: logSlopes(samples), criteria: criteria) { k in
-            guard let network = shallow else {
-                // A deep network (SPEC §8): ρ_H of the exact Hessian in θ's mode (a training run's
-                // recorded pattern is θ's, σ'(0) = 0).
-                return try CurvatureReport.spectralRadius(network: CurvatureReport.deepNetwork(of: solution.problem.model),
-                                                          data: data, theta: samples[k].theta)
-            }
-            let states = replay.states(intervalIndex(patterns, at: t[k]))
-            return try ModeCurvature(network: network, data: data, theta: samples[k].theta, states: states).spectralRadius
+        let found = try PlateauDetection.plateaus(t: t, loss: loss, logSlope: exactLogSlopes(solution), criteria: criteria) { k in
+            try spectralRadius(solution.problem, theta: samples[k].theta,
+                               states: shallow == nil ? [] : replay.states(intervalIndex(patterns, at: t[k])))
         }
         return try found.map { span, rho in
             let span = span

@@ -14,7 +14,7 @@ public enum RunExport {
         for e in solution.events { records.add(e) }
         for p in solution.patterns { records.add(p) }
         let headers = records.headers(), parts = records.take()
-        var files = try smallFiles(for: solution, config: config)
+        var files = try smallFiles(for: solution, config: config, firstPlateau: try? FirstPlateauFinder.of(solution))
         for (k, name) in RecordFiles.names.enumerated() where !(name == "pattern_matrices.npy" && records.matricesDropped) {
             files.append((name, Data(headers[k] + parts[k])))
         }
@@ -22,11 +22,12 @@ public enum RunExport {
     }
 
     /// config.json, summary.json, checkpoint.json and data.csv: the files written once, at the end.
-    static func smallFiles(for solution: FlowSolution, config: RunConfig) throws -> [(String, Data)] {
+    /// `firstPlateau`: the run's first plateau (`FirstPlateauFinder`), for summary.json.
+    static func smallFiles(for solution: FlowSolution, config: RunConfig, firstPlateau: FirstPlateau?) throws -> [(String, Data)] {
         var files: [(String, Data)] = []
         files.append(("config.json", try config.encoded()))
         // Non-finite numbers are written as null (JSONOutput); the summary names them in `nonFinite`.
-        var summary = RunSummary(solution)
+        var summary = RunSummary(solution, firstPlateau: firstPlateau)
         var last = config.flow
         last.segments = nil
         if config.train == nil { summary.segments = (config.flow.segments ?? []) + [FlowSegment(last, until: solution.finalTime)] }

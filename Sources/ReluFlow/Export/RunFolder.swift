@@ -172,7 +172,10 @@ public enum RunFolder {
     static var ownFileNames: Set<String> {
         Set(RecordFiles.names + ["config.json", "summary.json", "checkpoint.json", "data.csv", OutputMarker.fileName,
                                  ResumePoint.fileName, stagingSentinel, "analysis.json", "plateaus.csv", "stationarity.json",
-                                 "comparison.csv", "wall_times.csv", "plateau_exits.csv",
+                                 "comparison.csv", "wall_times.csv", "plateau_exits.csv", "compare.json",
+                                 // A sweep of compare runs (Plot/EscapeFigures.swift).
+                                 "escape.csv", "escape_fits.csv", "escape_curvature.svg", "escape_curvature.png", "escape_curvature.pdf",
+                                 "escape_depth.svg", "escape_depth.png", "escape_depth.pdf",
                                  // A sweep folder's own files (Sweep/SweepFolder.swift, SweepCollect.swift).
                                  "grid.json", SweepManifest.fileName, "sweep.csv", "groups.csv", "sweep_plateaus.csv",
                                  "sweep.sbatch", "collect.sbatch", "sweep.svg", "sweep.png", "sweep.pdf",

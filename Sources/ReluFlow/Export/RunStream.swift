@@ -20,6 +20,9 @@ public final class RunStream: FlowRecorder {
     private var heldInterval: PatternInterval?
     private var skipFirstSample = false
 
+    /// The run's first plateau, found as its samples and events pass (summary.json).
+    let plateauFinder: FirstPlateauFinder
+
     /// Pending bytes at which the buffers are written out.
     let flushThreshold: Int
 
@@ -32,6 +35,7 @@ public final class RunStream: FlowRecorder {
         self.path = path
         self.flushThreshold = flushThreshold
         records = RecordFiles(network: problem.model, points: problem.data.count, iterations: problem.training != nil)
+        plateauFinder = FirstPlateauFinder(problem: problem)
         staging = try RunFolder.stage(path)
         do {
             for name in RecordFiles.names {
@@ -94,19 +98,37 @@ public final class RunStream: FlowRecorder {
             discard()
             throw error
         }
+        try seedPlateauFinder(from: earlier.folder, problem: problem)
         records.continuing(samples: earlier.sampleCount, events: earlier.eventCount, intervals: earlier.intervalCount - 1,
                            pattern: earlier.patternBeforeLast, matrices: earlier.ranges[RecordFiles.names.count - 1] != nil)
         heldInterval = earlier.lastInterval
         skipFirstSample = earlier.sampleCount > 0
     }
 
+    /// Shows the plateau finder the earlier part of a resumed run whose records are copied unread:
+    /// nothing when its summary already has a first plateau that ended before the interruption
+    /// (that is the run's first plateau), else its samples and events read back (the first plateau
+    /// may lie ahead, or be the one in progress).
+    private func seedPlateauFinder(from folder: String, problem: FlowProblem) throws {
+        let summaryPath = (folder as NSString).appendingPathComponent("summary.json")
+        if let bytes = try? RunFolder.readFile(summaryPath), let summary = try? JSONDecoder().decode(RunSummary.self, from: bytes),
+           let first = summary.firstPlateau, !first.terminal {
+            plateauFinder.seed(found: first)
+            return
+        }
+        let (_, back) = try RunContinuation.read(folder, problem: problem, field: "--resume")
+        plateauFinder.add(back)
+    }
+
     public func record(_ sample: FlowSample) {
         if skipFirstSample { skipFirstSample = false; return }
+        plateauFinder.add(sample)
         records.add(sample)
         flushIfLarge()
     }
 
     public func record(_ event: FlowEvent) {
+        plateauFinder.add(event)
         records.add(event)
         flushIfLarge()
     }
@@ -172,7 +194,7 @@ public final class RunStream: FlowRecorder {
             if let earlierShell { solution.diagnostics = RunContinuation.combined(earlierShell.diagnostics, solution.diagnostics) }
             solution.eventCount = completed.counts.events
             solution.patternIntervalCount = completed.counts.intervals
-            let small = try RunExport.smallFiles(for: solution, config: config)
+            let small = try RunExport.smallFiles(for: solution, config: config, firstPlateau: try? plateauFinder.result())
             if !wroteConfig {
                 for (name, bytes) in small where name == "config.json" || name == "data.csv" {
                     try RunFolder.writeFile((staging as NSString).appendingPathComponent(name), bytes)
@@ -215,7 +237,7 @@ public final class RunStream: FlowRecorder {
             if records.matricesDropped {
                 unlink((staging as NSString).appendingPathComponent("pattern_matrices.npy"))
             }
-            for (name, bytes) in try RunExport.smallFiles(for: solution, config: config) {
+            for (name, bytes) in try RunExport.smallFiles(for: solution, config: config, firstPlateau: try? plateauFinder.result()) {
                 try RunFolder.writeFile((staging as NSString).appendingPathComponent(name), bytes)
             }
             unlink((staging as NSString).appendingPathComponent(ResumePoint.fileName))

@@ -63,6 +63,9 @@ public struct RunSummary: Codable, Sendable {
     public var escapeTime: Double?
     public var escapeIteration: Int?
     public var escapeDelta: Double?
+    /// The first plateau of the run (SPEC §6, `FirstPlateauFinder`), beside the escape: null when
+    /// the run has none. Absent in summaries of older versions.
+    public var firstPlateau: FirstPlateau?
     public var version: String
     /// The figures above that were not finite numbers (NaN or ±∞, for example `finalGradNorm` of a
     /// run that recorded no sample, or the losses of a run that failed by overflow): JSON has no
@@ -74,10 +77,11 @@ public struct RunSummary: Codable, Sendable {
              rhsEvaluations, jacobianEvaluations, events, eventsByKind, patternIntervals, distinctPatterns, wallSeconds,
              stepper, stepperSteps, stepperSeconds, stepperSwitches, batchedCrossings, crossingBatches, zeroLossTime,
              invariantDrift, dissipationDefect, dissipated, version, nonFinite, stationaryTime, segments,
-             method, iterations, lr, batch, escapeTime, escapeIteration, escapeDelta
+             method, iterations, lr, batch, escapeTime, escapeIteration, escapeDelta, firstPlateau
     }
 
-    public init(_ solution: FlowSolution) {
+    public init(_ solution: FlowSolution, firstPlateau: FirstPlateau? = nil) {
+        self.firstPlateau = firstPlateau
         let diag = solution.diagnostics
         status = solution.status
         message = solution.message
@@ -171,6 +175,53 @@ public struct RunSummary: Codable, Sendable {
         escapeTime = try c.decodeIfPresent(Double.self, forKey: .escapeTime)
         escapeIteration = try c.decodeIfPresent(Int.self, forKey: .escapeIteration)
         escapeDelta = try c.decodeIfPresent(Double.self, forKey: .escapeDelta)
+        firstPlateau = try c.decodeIfPresent(FirstPlateau.self, forKey: .firstPlateau)
+    }
+
+    /// Optional figures are left out when nil, except the escape and the first plateau (SPEC §7:
+    /// null when never reached, or when there is none), and a training run's escape iteration.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(status, forKey: .status)
+        try c.encodeIfPresent(message, forKey: .message)
+        try c.encode(T, forKey: .T)
+        try c.encode(finalTime, forKey: .finalTime)
+        try c.encode(initialLoss, forKey: .initialLoss)
+        try c.encode(finalLoss, forKey: .finalLoss)
+        try c.encode(finalGradNorm, forKey: .finalGradNorm)
+        try c.encode(theta, forKey: .theta)
+        try c.encode(theta0, forKey: .theta0)
+        try c.encode(steps, forKey: .steps)
+        try c.encode(rejectedSteps, forKey: .rejectedSteps)
+        try c.encode(rhsEvaluations, forKey: .rhsEvaluations)
+        try c.encode(jacobianEvaluations, forKey: .jacobianEvaluations)
+        try c.encode(events, forKey: .events)
+        try c.encode(eventsByKind, forKey: .eventsByKind)
+        try c.encode(patternIntervals, forKey: .patternIntervals)
+        try c.encode(distinctPatterns, forKey: .distinctPatterns)
+        try c.encode(wallSeconds, forKey: .wallSeconds)
+        try c.encode(stepper, forKey: .stepper)
+        try c.encode(stepperSteps, forKey: .stepperSteps)
+        try c.encode(stepperSeconds, forKey: .stepperSeconds)
+        try c.encode(stepperSwitches, forKey: .stepperSwitches)
+        try c.encodeIfPresent(batchedCrossings, forKey: .batchedCrossings)
+        try c.encodeIfPresent(crossingBatches, forKey: .crossingBatches)
+        try c.encodeIfPresent(zeroLossTime, forKey: .zeroLossTime)
+        try c.encodeIfPresent(stationaryTime, forKey: .stationaryTime)
+        try c.encode(invariantDrift, forKey: .invariantDrift)
+        try c.encode(dissipationDefect, forKey: .dissipationDefect)
+        try c.encode(dissipated, forKey: .dissipated)
+        try c.encodeIfPresent(segments, forKey: .segments)
+        try c.encodeIfPresent(method, forKey: .method)
+        try c.encodeIfPresent(iterations, forKey: .iterations)
+        try c.encodeIfPresent(lr, forKey: .lr)
+        try c.encodeIfPresent(batch, forKey: .batch)
+        try c.encode(escapeTime, forKey: .escapeTime)
+        if method != nil { try c.encode(escapeIteration, forKey: .escapeIteration) }
+        try c.encodeIfPresent(escapeDelta, forKey: .escapeDelta)
+        try c.encode(firstPlateau, forKey: .firstPlateau)
+        try c.encode(version, forKey: .version)
+        try c.encodeIfPresent(nonFinite, forKey: .nonFinite)
     }
 
     /// `summary.json`: non-finite figures written as `null` and named in `nonFinite`.

@@ -88,8 +88,8 @@ public struct RunConfigSweepCommand: SweepCommand {
         if name != "train", decoded.train != nil {
             throw InputError("base.train", "a \(name) sweep's config has no train section (sweep `train` for training runs)")
         }
-        if name == "simulate", decoded.network.layers != nil {
-            throw InputError("base.network.layers", "the flow of a deep network is not available yet; sweep `train` or `curvature` on deep networks")
+        if name == "simulate", decoded.network.layers != nil, let reason = FlowCapability.unsupported(.gradient, for: decoded) {
+            throw InputError("base.network.layers", "\(reason); sweep `compare`, `train` or `curvature` on deep networks")
         }
         // `curvature` writes nothing but curvature.json: no run-folder estimate (its command checks
         // the full spectrum's memory itself), and its config.json is the resolved config.
@@ -140,12 +140,59 @@ public struct OpaqueSweepCommand: SweepCommand {
     public func resumeArguments(folder: String) -> [String] { [] }
 }
 
+/// `compare`: the flows and training methods on each run's problem (`reluflow compare` with its
+/// default methods for the network, the train section's options for every discrete method, and
+/// `flow.T`). Its run folder is a compare folder; `compare.json` is what `collect` tabulates (per
+/// method `METHOD.escapeTime`, `METHOD.escapeIteration`, … and λ_max at θ(0)).
+public struct CompareSweepCommand: SweepCommand {
+    public var name: String { "compare" }
+    public var resumable: Bool { false }
+    let limits: ResourceLimits?
+
+    public init(limits: ResourceLimits? = .standard()) { self.limits = limits }
+
+    public func checkPath(_ path: [String], field: String) throws {
+        try RunConfigSweepCommand(name: "train").checkPath(path, field: field)
+    }
+
+    public func prepared(_ config: JSONValue) -> JSONValue { config }
+
+    /// The resolved config of the problem (every default filled in) with the train section as
+    /// given (each discrete method resolves it for itself).
+    public func resolvedText(_ config: JSONValue, source: String) throws -> String {
+        var decoded = try RunConfig.decode(Data(config.text.utf8), source: source)
+        // The train section's options are checked as a discrete method would resolve them
+        // (rmsprop takes every option but ANLS's), so that a bad one is refused before any run.
+        if var section = decoded.train, section.anls == nil {
+            section.method = TrainingMethod.rmsprop.rawValue
+            var check = decoded
+            check.train = section
+            _ = try check.resolve(limits: nil)
+        }
+        decoded.train = nil
+        let (_, resolved) = try decoded.resolve(limits: limits)
+        var value = try JSONValue.parse(try resolved.encoded(), source: source)
+        if let train = config["train"] { value = try value.setting(["train"], to: train, field: "base.train") }
+        return withoutProvenance(value).canonical
+    }
+
+    /// A compare folder has no config.json of its own (each method's folder has one).
+    public func recordedText(_ configJSON: JSONValue) -> String? { nil }
+
+    public func arguments(config: String, out: String) -> [String] { ["compare", "--config", config, "--out", out, "--quiet"] }
+
+    public func resumeArguments(folder: String) -> [String] { [] }
+
+    public var summaryFile: String { "compare.json" }
+}
+
 /// The commands a grid's `command` may name.
 public enum SweepCommands {
     public static func named(_ name: String, field: String = "command") throws -> any SweepCommand {
         switch name {
         case "simulate", "train", "curvature": return RunConfigSweepCommand(name: name)
-        default: throw InputError(field, "unknown command '\(name)' (a sweep runs simulate, train or curvature)")
+        case "compare": return CompareSweepCommand()
+        default: throw InputError(field, "unknown command '\(name)' (a sweep runs simulate, train, curvature or compare)")
         }
     }
 }

@@ -40,7 +40,7 @@ public struct SweepGrid: Sendable {
         for (key, _) in members where !["command", "base", "axes", "mode"].contains(key) {
             throw InputError(key, "unknown key in \(source) (known: command, base, axes, mode)")
         }
-        guard case .string(let name)? = root["command"] else { throw InputError("command", "is required: simulate, train or curvature") }
+        guard case .string(let name)? = root["command"] else { throw InputError("command", "is required: simulate, train, curvature or compare") }
         let command = try SweepCommands.named(name)
         guard case .object? = root["base"] else { throw InputError("base", "is required: a config object (INTERFACE.md \"Config file\")") }
         var base = root["base"]!

@@ -23,7 +23,29 @@ public struct Comparison: Sendable {
     }
 
     public var entries: [Entry]
-    public init(entries: [Entry]) { self.entries = entries }
+    /// Methods asked for that were not run, with the reason (a flow this build does not integrate
+    /// on this network: `FlowCapability`).
+    public var notRun: [(method: String, reason: String)]
+    /// λ_max and λ_min of the Hessian at the shared θ(0) (in θ(0)'s mode, σ'(0) = 0; Lanczos on
+    /// exact products, `initialCurvature`), when computed.
+    public var curvature: LanczosExtremes?
+
+    public init(entries: [Entry], notRun: [(method: String, reason: String)] = [], curvature: LanczosExtremes? = nil) {
+        self.entries = entries
+        self.notRun = notRun
+        self.curvature = curvature
+    }
+
+    /// The extreme Hessian eigenvalues at θ(0) of `problem` (SPEC §8: exact Hessian–vector products
+    /// in θ(0)'s mode, Lanczos to 1e-10 relative residual; exact when it exhausts the space).
+    public static func initialCurvature(_ problem: FlowProblem) throws -> LanczosExtremes {
+        let network = CurvatureReport.deepNetwork(of: problem.model)
+        let hessian = DeepHessian(network: network, data: problem.data, theta: problem.theta0)
+        return try LanczosExtremes.run(dimension: network.parameterCount, tolerance: 1e-10, maxIterations: 400, product: hessian.product)
+    }
+
+    /// Whether an entry is a flow (the gradient flow or an adaptive one), not a discrete method.
+    static func isFlow(_ e: Entry) -> Bool { e.run.training == nil }
 
     /// The loss levels of the table: 10% and 1% of L(0), and twice the flow's final loss when the
     /// flow is among the methods. Name and level.
@@ -59,6 +81,7 @@ public struct Comparison: Sendable {
     public func csv() -> Data {
         var header = ["method", "iterations", "t", "wallSeconds", "finalLoss", "escapeTime", "plateaus", "plateauTime"]
         for (name, _) in levels { header += ["t_\(name)", "iterations_\(name)", "wall_\(name)"] }
+        header += ["escapeIteration", "firstPlateauStart", "firstPlateauEnd", "firstPlateauTerminal"]
         var writer = CSVWriter(header: header)
         for e in entries {
             writer.text(e.method)
@@ -70,17 +93,58 @@ public struct Comparison: Sendable {
             for (_, level) in levels {
                 Self.write(Self.reached(e, level), to: &writer)
             }
+            if let k = e.run.training?.escapeIteration { writer.integer(k) } else { writer.text("") }
+            if let p = e.plateaus.first {
+                writer.numbers([p.tStart, p.tEnd])
+                writer.text(p.terminal ? "true" : "false")
+            } else {
+                for _ in 0..<3 { writer.text("") }
+            }
             writer.endRow()
         }
         return writer.data
     }
 
-    /// The escape time (SPEC §7): a training run's own; for the flow, the first sample with
-    /// L ≤ 0.9 L(0).
+    /// The escape time (SPEC §7) of the run's summary: a training run's first iterate below
+    /// (1 − δ) L(0), a flow's crossing located inside its step.
     static func escapeTime(_ e: Entry) -> Double? {
         if let training = e.run.training { return training.escapeTime }
-        let l0 = e.run.diagnostics.initialLoss
-        return e.run.samples.first { $0.loss <= 0.9 * l0 }?.t
+        return e.run.diagnostics.escapeTime
+    }
+
+    /// `compare.json`: what the comparison ran and each method's escape, first plateau and end,
+    /// one object per method (scalars only, so that `reluflow collect` tabulates a sweep of
+    /// comparisons as `METHOD.FIGURE` columns), the methods not run and why, the network's depth
+    /// and width, and λ_max, λ_min at θ(0).
+    public func summaryJSON(layers: [Int]) throws -> Data {
+        var root: [(String, JSONValue)] = [("status", .string("completed"))]
+        root.append(("methods", .array(entries.map { .string($0.method) })))
+        root.append(("notRun", .array(notRun.map { .object([("method", .string($0.method)), ("reason", .string($0.reason))]) })))
+        root.append(("depth", .number(Double(layers.count - 1))))
+        let hidden = layers.dropFirst().dropLast()
+        root.append(("width", hidden.allSatisfy { $0 == hidden.first } && !hidden.isEmpty ? .number(Double(hidden.first!)) : .null))
+        root.append(("parameters", .number(Double(entries.first?.run.problem.model.parameterCount ?? 0))))
+        root.append(("initialLoss", entries.first.map { .number($0.run.diagnostics.initialLoss) } ?? .null))
+        root.append(("lambdaMax", curvature.map { .number($0.lambdaMax) } ?? .null))
+        root.append(("lambdaMin", curvature.map { .number($0.lambdaMin) } ?? .null))
+        func number(_ x: Double?) -> JSONValue { x.map { $0.isFinite ? .number($0) : .null } ?? .null }
+        for e in entries {
+            let s = RunSummary(e.run)
+            let first = e.plateaus.first
+            var fields: [(String, JSONValue)] = [
+                ("status", .string(s.status.rawValue)), ("escapeTime", number(Self.escapeTime(e))),
+                ("escapeIteration", number(e.run.training?.escapeIteration.map(Double.init))),
+                ("escapeDelta", number(e.run.training?.escapeDelta ?? e.run.problem.options.escapeDelta)),
+                ("firstPlateauStart", number(first?.tStart)), ("firstPlateauEnd", number(first?.tEnd)),
+                ("firstPlateauTerminal", first.map { .bool($0.terminal) } ?? .null),
+                ("finalTime", number(s.finalTime)), ("finalLoss", number(s.finalLoss)), ("wallSeconds", number(s.wallSeconds)),
+            ]
+            if let training = e.run.training {
+                fields += [("lr", .number(training.lr)), ("iterations", .number(Double(training.iterations)))]
+            }
+            root.append((e.method, .object(fields)))
+        }
+        return Data((JSONValue.object(root).text + "\n").utf8)
     }
 
     /// `plateau_exits.csv`: for each plateau of the flow that ends before the run does, the loss
@@ -143,7 +207,14 @@ public struct Comparison: Sendable {
             full.last = run.samples.last
             entries.append(Entry(method: method, run: full, wall: walls[method]!, plateaus: try PlateauReport.plateaus(run, criteria: criteria)))
         }
-        return Comparison(entries: entries)
+        var notRun: [(method: String, reason: String)] = []
+        if let bytes = try? RunFolder.readFile((folder as NSString).appendingPathComponent("compare.json")),
+           let summary = try? JSONValue.parse(bytes, source: "compare.json"), case .array(let list)? = summary["notRun"] {
+            for item in list {
+                if case .string(let method)? = item["method"], case .string(let reason)? = item["reason"] { notRun.append((method, reason)) }
+            }
+        }
+        return Comparison(entries: entries, notRun: notRun)
     }
 
     /// `comparison.svg`: the loss of every method against t (log–log) and against wall time, each
@@ -191,13 +262,20 @@ public struct Comparison: Sendable {
             caption += "; ANLS as this toolkit reads the plateau paper's idea"
         }
         if clipped { caption += "; losses below 10⁻¹² L(0) drawn at that level" }
+        if !notRun.isEmpty { caption += "; not run: " + notRun.map(\.method).joined(separator: ", ") + " (see compare.json)" }
         figure.caption = caption
         return figure.svg()
     }
 
     /// A legend entry a reader understands without the docs.
     static func label(_ e: Entry, timeNote: Bool = true) -> String {
-        guard let training = e.run.training else { return "gradient flow (exact)" }
+        guard let training = e.run.training else {
+            switch e.method {
+            case FlowMethod.rmsprop.rawValue: return "RMSProp flow (exact)"
+            case FlowMethod.adam.rawValue: return "Adam flow (exact)"
+            default: return "gradient flow (exact)"
+            }
+        }
         let batch = training.batch.map { ", batch \($0)" } ?? ""
         switch training.method {
         case .gd: return "gradient descent, η = \(String(format: "%.3g", training.lr))"

@@ -1,0 +1,228 @@
+import Foundation
+import XCTest
+@testable import ReluFlow
+
+/// `reluflow compare` on deep networks, sweeps of `compare` runs and the escape experiment
+/// (issue 18 items 4 and 6).
+final class EscapeExperimentTests: XCTestCase {
+    static let deepConfig = #"{"data": {"target": {"function": "sin(pi*x)", "m": 12, "range": [-1, 1]}}, "#
+        + #""network": {"layers": [1, 4, 4, 4, 1], "init": {"scheme": "xavier", "seed": 2}}, "train": {"iterations": 400}}"#
+
+    func json(_ url: URL) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    }
+
+    /// compare on a deep network runs gd, sgd, adam and rmsprop; the flows this build does not
+    /// integrate there are named with the reason (stdout, compare.json, the figure's caption), not
+    /// a failure. compare.json repeats each method's summary.json escape and first plateau
+    /// exactly, and its λ_max at θ(0) (Lanczos on exact products) agrees with `reluflow curvature`'s
+    /// full spectrum (an independent eigensolver) to 1e-8 relative.
+    func testCompareOnADeepNetwork() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.deepConfig.write(to: dir.appendingPathComponent("deep.json"), atomically: true, encoding: .utf8)
+        let result = try runReluflow(["compare", "--config", "deep.json", "--out", "cmp", "--quiet"], in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let config = try RunConfig.decode(Data(Self.deepConfig.utf8))
+        let summary = try json(dir.appendingPathComponent("cmp/compare.json"))
+        let notRun = (summary["notRun"] as! [[String: String]]).map { $0["method"]! }
+        var expected = ["gd", "sgd", "adam", "rmsprop"]
+        for flow in FlowMethod.allCases {
+            if let reason = FlowCapability.unsupported(flow, for: config) {
+                XCTAssertTrue(notRun.contains(flow.rawValue), flow.rawValue)
+                XCTAssertTrue(result.stdout.contains("not run: \(flow.rawValue): \(reason)"), result.stdout)
+            } else {
+                expected.insert(flow.rawValue, at: 0)
+            }
+        }
+        XCTAssertEqual(Set(summary["methods"] as! [String]), Set(expected))
+        XCTAssertEqual(summary["depth"] as? Int, 4)
+        XCTAssertEqual(summary["width"] as? Int, 4)
+        for method in summary["methods"] as! [String] {
+            let run = try json(dir.appendingPathComponent("cmp/\(method)/summary.json"))
+            let row = summary[method] as! [String: Any]
+            XCTAssertEqual(row["escapeTime"] as? Double, run["escapeTime"] as? Double, method)
+            XCTAssertEqual(row["escapeIteration"] as? Int, run["escapeIteration"] as? Int, method)
+            let first = run["firstPlateau"] as? [String: Any]
+            XCTAssertEqual(row["firstPlateauEnd"] as? Double, first?["tEnd"] as? Double, method)
+            XCTAssertEqual(row["firstPlateauTerminal"] as? Bool, first?["terminal"] as? Bool, method)
+        }
+        if !notRun.isEmpty {
+            let svg = try String(contentsOf: dir.appendingPathComponent("cmp/comparison.svg"), encoding: .utf8)
+            XCTAssertTrue(svg.contains("not run:"), "caption")
+            // plot reads the methods not run back from compare.json and redraws the same figure.
+            try FileManager.default.removeItem(at: dir.appendingPathComponent("cmp/comparison.svg"))
+            XCTAssertEqual(try runReluflow(["plot", "cmp"], in: dir).status, 0)
+            XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent("cmp/comparison.svg"), encoding: .utf8), svg)
+        }
+        let curvature = try runReluflow(["curvature", "--config", "deep.json", "--spectrum", "full", "--out", "curv"], in: dir)
+        XCTAssertEqual(curvature.status, 0, curvature.stderr)
+        let full = try json(dir.appendingPathComponent("curv/curvature.json"))
+        let lambdaMax = try XCTUnwrap(full["lambdaMax"] as? Double), lambdaMin = try XCTUnwrap(full["lambdaMin"] as? Double)
+        XCTAssertEqual(summary["lambdaMax"] as! Double, lambdaMax, accuracy: 1e-8 * abs(lambdaMax))
+        XCTAssertEqual(summary["lambdaMin"] as! Double, lambdaMin, accuracy: 1e-8 * max(abs(lambdaMin), abs(lambdaMax)))
+
+        // Only flows this build cannot run: bad input naming --methods; ANLS on a deep network too.
+        if FlowCapability.unsupported(.gradient, for: config) != nil {
+            let none = try runReluflow(["compare", "--config", "deep.json", "--methods", "flow", "--out", "none", "--quiet"], in: dir)
+            XCTAssertEqual(none.status, 2)
+            XCTAssertTrue(none.stderr.contains("--methods") && none.stderr.contains("none of the methods"), none.stderr)
+        }
+        let anls = try runReluflow(["compare", "--config", "deep.json", "--methods", "gd,anls", "--out", "anls", "--quiet"], in: dir)
+        XCTAssertEqual(anls.status, 2)
+        XCTAssertTrue(anls.stderr.contains("--methods") && anls.stderr.contains("shallow network only"), anls.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("none").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("anls").path))
+    }
+
+    /// On the shallow network the adaptive flows run where this build integrates them and are
+    /// named as not run otherwise; the gradient flow always runs.
+    func testCompareNamesTheAdaptiveFlowsItCannotRun() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try runReluflow(["compare", "--example", "small-init", "--T", "20", "--iterations", "200",
+                                      "--methods", "flow,rmsprop-flow,adam-flow,gd", "--out", "cmp", "--quiet"], in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let config = try Example.named("small-init").config
+        XCTAssertNil(FlowCapability.unsupported(.gradient, for: config))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("cmp/flow/summary.json").path))
+        for flow in [FlowMethod.rmsprop, .adam] {
+            let ran = FileManager.default.fileExists(atPath: dir.appendingPathComponent("cmp/\(flow.rawValue)/summary.json").path)
+            if let reason = FlowCapability.unsupported(flow, for: config) {
+                XCTAssertFalse(ran)
+                XCTAssertTrue(result.stdout.contains("not run: \(flow.rawValue): \(reason)"), result.stdout)
+                XCTAssertTrue(reason.contains("flow.kind"), reason)
+            } else {
+                XCTAssertTrue(ran, flow.rawValue)
+            }
+        }
+    }
+
+    /// A sweep of `compare` runs over depth × seed, collected (per method `METHOD.escapeTime`
+    /// columns) and drawn by `plot --escape`: escape.csv repeats every run's compare.json, and the
+    /// fitted slopes with their 95% intervals agree with SciPy's linregress and t quantile
+    /// (independent) to 1e-9 (both are closed-form least squares on the same numbers, measured
+    /// 2e-15 apart; the margin is for GSL's and SciPy's t quantiles).
+    func testEscapeSweepTableAndFits() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = #"{"command": "compare", "base": "# + Self.deepConfig
+            + #", "axes": {"network.layers": [[1, 3, 3, 1], [1, 3, 3, 3, 3, 1]], "network.init.seed": [0, 1, 2]}}"#
+        try grid.write(to: dir.appendingPathComponent("grid.json"), atomically: true, encoding: .utf8)
+        let sweep = try runReluflow(["sweep", "grid.json", "--out", "sw", "--jobs", "2"], in: dir)
+        XCTAssertEqual(sweep.status, 0, sweep.stderr)
+        XCTAssertEqual(try runReluflow(["collect", "sw"], in: dir).status, 0)
+        let header = try String(contentsOf: dir.appendingPathComponent("sw/sweep.csv"), encoding: .utf8).split(separator: "\n")[0]
+        for column in ["gd.escapeTime", "adam.escapeIteration", "rmsprop.firstPlateauEnd", "lambdaMax", "depth"] {
+            XCTAssertTrue(header.split(separator: ",").contains(Substring(column)), "\(column) in \(header)")
+        }
+        let plot = try runReluflow(["plot", "sw", "--escape"], in: dir)
+        XCTAssertEqual(plot.status, 0, plot.stderr)
+        XCTAssertTrue(plot.stdout.contains("slope of log10 escape time"), plot.stdout)
+        for name in ["escape.csv", "escape_fits.csv", "escape_curvature.svg", "escape_depth.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("sw/\(name)").path), name)
+        }
+        let rows = try String(contentsOf: dir.appendingPathComponent("sw/escape.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+        let methods = ["gd", "sgd", "adam", "rmsprop"]
+        XCTAssertEqual(rows.count, 6 * methods.count + 6 * FlowMethod.allCases.filter {
+            FlowCapability.unsupported($0, for: try! RunConfig.decode(Data(Self.deepConfig.utf8))) == nil }.count)
+        // Each row against its run's compare.json.
+        for row in rows {
+            let f = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            // id, "[layers]" (quoted, with commas), seed, …: read from the right.
+            let method = f[f.count - 8], escape = f[f.count - 6]
+            let summary = try json(dir.appendingPathComponent("sw/runs/\(f[0])/compare.json"))
+            // To 1e-14 relative: Foundation's JSONSerialization on Linux does not always round a
+            // decimal to the nearest double (seen: 4 ulps), escape.csv writes the nearest one.
+            let expected = (summary[method] as! [String: Any])["escapeTime"] as? Double
+            XCTAssertEqual(escape.isEmpty, expected == nil, "\(row)")
+            if let expected { XCTAssertEqual(Double(escape)!, expected, accuracy: 1e-14 * expected, "\(row)") }
+            let lambda = try XCTUnwrap(summary["lambdaMax"] as? Double)
+            XCTAssertEqual(Double(f[f.count - 2])!, lambda, accuracy: 1e-14 * abs(lambda))
+        }
+        try requirePython("scipy")
+        let script = """
+        import csv, math, sys
+        from scipy import stats
+        rows = list(csv.DictReader(open(sys.argv[1])))
+        for method in ["gd", "sgd", "adam", "rmsprop"]:
+            pts = [(math.log10(float(r["lambdaMax"])), math.log10(float(r["escapeTime"]))) for r in rows
+                   if r["method"] == method and r["escapeTime"] and float(r["escapeTime"]) > 0 and float(r["lambdaMax"]) > 0]
+            if len(pts) < 3: continue
+            fit = stats.linregress([p[0] for p in pts], [p[1] for p in pts])
+            q = stats.t.ppf(0.975, len(pts) - 2)
+            print(method, len(pts), *[repr(float(v)) for v in (fit.slope, fit.slope - q * fit.stderr, fit.slope + q * fit.stderr, fit.intercept)])
+        """
+        try script.write(to: dir.appendingPathComponent("fit.py"), atomically: true, encoding: .utf8)
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", dir.appendingPathComponent("fit.py").path, dir.appendingPathComponent("sw/escape.csv").path]
+        let pipe = Pipe()
+        python.standardOutput = pipe
+        try python.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        python.waitUntilExit()
+        XCTAssertEqual(python.terminationStatus, 0)
+        let fits = try String(contentsOf: dir.appendingPathComponent("sw/escape_fits.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { $0.split(separator: ",").map(String.init) }
+        let reference = output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        XCTAssertEqual(fits.map { $0[0] }, reference.map { $0[0] }, output)
+        XCTAssertFalse(reference.isEmpty, "the grid must give fits")
+        for (ours, theirs) in zip(fits, reference) {
+            XCTAssertEqual(ours[1], theirs[1], "runs in the fit")
+            for (a, b) in zip([ours[3], ours[4], ours[5], ours[6]], [theirs[2], theirs[3], theirs[4], theirs[5]]) {
+                XCTAssertEqual(Double(a)!, Double(b)!, accuracy: 1e-9 * max(1, abs(Double(b)!)), "\(ours[0]): \(ours) against \(theirs)")
+            }
+        }
+    }
+
+    /// Bad input exits 2 and names the field (issue 18 item 6): options of the adaptive methods
+    /// out of range in the train section (ε ≤ 0, β₁, β₂, α outside [0, 1)), δ of the escape outside
+    /// (0, 1), ANLS on a deep network (train and compare), and a compare sweep with a bad train
+    /// option refused before any run.
+    func testBadAdaptiveAndEscapeOptionsAreNamed() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let shallow = #"{"data": {"x": [[-1], [0], [1]], "y": [1, 0, 1]}, "network": {"width": 2}, "train": "#
+        let cases: [(String, String)] = [
+            (#"{"method": "rmsprop", "epsilon": -1e-8}"#, "train.epsilon"), (#"{"method": "adam", "epsilon": 0}"#, "train.epsilon"),
+            (#"{"method": "adam", "beta1": 1}"#, "train.beta1"), (#"{"method": "adam", "beta2": -0.1}"#, "train.beta2"),
+            (#"{"method": "rmsprop", "alpha": 1.5}"#, "train.alpha"), (#"{"method": "gd", "escapeDelta": 0}"#, "train.escapeDelta"),
+            (#"{"method": "gd", "escapeDelta": 1}"#, "train.escapeDelta"), (#"{"method": "adam", "lr": 0}"#, "train.lr"),
+        ]
+        for (train, field) in cases {
+            try (shallow + train + "}").write(to: dir.appendingPathComponent("c.json"), atomically: true, encoding: .utf8)
+            let result = try runReluflow(["train", "--config", "c.json", "--out", "t", "--quiet"], in: dir)
+            XCTAssertEqual(result.status, 2, "\(train): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(field), "\(train): \(result.stderr)")
+            // compare takes the train section's options for every discrete method.
+            let compare = try runReluflow(["compare", "--config", "c.json", "--methods", "adam", "--out", "c", "--quiet"], in: dir)
+            if !train.contains("\"gd\"") && !train.contains("lr") {
+                XCTAssertEqual(compare.status, 2, "\(train): \(compare.stderr)")
+                XCTAssertTrue(compare.stderr.contains(field), "\(train): \(compare.stderr)")
+            }
+        }
+        try (#"{"data": {"x": [[-1], [0], [1]], "y": [1, 0, 1]}, "network": {"width": 2}, "flow": {"escapeDelta": -0.5}}"#)
+            .write(to: dir.appendingPathComponent("f.json"), atomically: true, encoding: .utf8)
+        let flow = try runReluflow(["simulate", "--config", "f.json", "--out", "s", "--quiet"], in: dir)
+        XCTAssertEqual(flow.status, 2, flow.stderr)
+        XCTAssertTrue(flow.stderr.contains("flow.escapeDelta"), flow.stderr)
+        try Self.deepConfig.write(to: dir.appendingPathComponent("deep.json"), atomically: true, encoding: .utf8)
+        let anls = try runReluflow(["train", "--config", "deep.json", "--method", "anls", "--out", "t", "--quiet"], in: dir)
+        XCTAssertEqual(anls.status, 2)
+        XCTAssertTrue(anls.stderr.contains("train.method") && anls.stderr.contains("shallow network only"), anls.stderr)
+        let grid = #"{"command": "compare", "base": {"data": {"x": [[-1], [0], [1]], "y": [1, 0, 1]}, "network": {"width": 2}, "#
+            + #""train": {"epsilon": 0}}, "axes": {"network.init.seed": [0, 1]}}"#
+        try grid.write(to: dir.appendingPathComponent("grid.json"), atomically: true, encoding: .utf8)
+        let sweep = try runReluflow(["sweep", "grid.json", "--out", "sw"], in: dir)
+        XCTAssertEqual(sweep.status, 2, sweep.stderr)
+        XCTAssertTrue(sweep.stderr.contains("train.epsilon"), sweep.stderr)
+        // A compare sweep's runs are compare folders: --analyze (which analyses run folders) is refused.
+        try grid.replacingOccurrences(of: #""epsilon": 0"#, with: #""epsilon": 1e-8"#).write(to: dir.appendingPathComponent("grid.json"), atomically: true, encoding: .utf8)
+        let analyze = try runReluflow(["sweep", "grid.json", "--out", "sw", "--analyze"], in: dir)
+        XCTAssertEqual(analyze.status, 2, analyze.stderr)
+        XCTAssertTrue(analyze.stderr.contains("--analyze"), analyze.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["c.json", "deep.json", "f.json", "grid.json"],
+                       "nothing written")
+    }
+}
