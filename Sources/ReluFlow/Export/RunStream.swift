@@ -116,7 +116,7 @@ public final class RunStream: FlowRecorder {
             plateauFinder.seed(found: first)
             return
         }
-        let (_, back) = try RunContinuation.read(folder, problem: problem, field: "--resume")
+        let (_, back) = try RunFolderReader(folder, field: "--resume").run(for: problem)
         plateauFinder.add(back)
     }
 
