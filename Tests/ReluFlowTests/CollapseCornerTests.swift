@@ -10,9 +10,10 @@ final class CollapseCornerTests: XCTestCase {
     static let x: [[Double]] = [[0.194], [-0.66], [0.641], [-0.485], [0.129], [-0.216], [0.693], [-0.282], [-0.101], [0.618], [0.955]]
     static let y = [0.2498, -0.2089, -2.6841, -0.798, 0.9845, -0.5076, 1.0828, 0.8126, -1.7843, 0.35, -0.9439]
 
-    func corner(rtol: Double, T: Double = 100) throws -> FlowSolution {
-        let problem = try makeProblem(x: Self.x, y: Self.y, W: [[0.397], [0.0793], [-0.973], [-1.4593]], b: [-0.6533, 0.0826, -0.6604, 1.316],
+    func corner(rtol: Double, T: Double = 100, batches: CrossingBatchPolicy = .automatic) throws -> FlowSolution {
+        var problem = try makeProblem(x: Self.x, y: Self.y, W: [[0.397], [0.0793], [-0.973], [-1.4593]], b: [-0.6533, 0.0826, -0.6604, 1.316],
                                       c: [-0.1749, 0.2982, 0.1064, 0.6864], T: T, rtol: rtol, atol: 1e-12, stepper: .auto)
+        problem.options.crossingBatches = batches
         let run = solve(problem)
         XCTAssertEqual(run.status, .completed, run.message ?? "")
         return run
@@ -26,7 +27,18 @@ final class CollapseCornerTests: XCTestCase {
     /// (a crossing time is as accurate as the state over |ż| ≈ 0.03; measured 3.2e-12); (w_1, b_1)
     /// exactly 0 after the corner and c_1 exactly constant (its velocity is exactly 0 there).
     func testContinuationIsTheSameAtEveryTolerance() throws {
-        let runs = try [1e-9, 1e-10, 1e-11, 1e-12, 1e-13].map { try corner(rtol: $0) }
+        try checkTolerances(batches: .automatic)
+    }
+
+    /// The same with crossing batches on (as on large problems, n·G ≥ 20 000): the corner is reached
+    /// by sliding, and the crossings of a neuron with sliding pairs are never batched
+    /// (`CrossingBatcher`), so the corner rule decides there too.
+    func testCrossingBatchesLeaveTheCornerToTheRule() throws {
+        try checkTolerances(batches: .always)
+    }
+
+    func checkTolerances(batches: CrossingBatchPolicy) throws {
+        let runs = try [1e-9, 1e-10, 1e-11, 1e-12, 1e-13].map { try corner(rtol: $0, batches: batches) }
         let reference = runs.last!
         func signature(_ run: FlowSolution) -> [String] { run.events.map { "\($0.neuron):\($0.point):\($0.kind.rawValue):\($0.state.name)" } }
         for run in runs {

@@ -223,6 +223,13 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertThrowsError(try RunFolderReader(run, field: "DIR")) { error in
             XCTAssertEqual((error as? InputError)?.field, "DIR")
         }
+        // A killed run's resume point of a newer format is not used to rewrite its files.
+        var point = ResumePoint(t: 1, pid: 1, lengths: [], tails: [], headers: [], dropMatrices: false, summary: Data(), checkpoint: Data())
+        point.formatVersion = ResumePoint.currentFormatVersion + 1
+        XCTAssertThrowsError(try point.recover(folder: run, field: "--resume")) { error in
+            XCTAssertEqual((error as? InputError)?.field, "--resume")
+            XCTAssertTrue("\(error)".contains("format version \(ResumePoint.currentFormatVersion + 1), newer"), "\(error)")
+        }
     }
 }
 

@@ -12,6 +12,29 @@ final class StreamTests: XCTestCase {
         return try config.resolve()
     }
 
+    /// The in-memory recorder is what `solve` and `train` use without one: given explicitly, it
+    /// hands the same records to the solution (and keeps none itself afterwards).
+    func testMemoryRecorderIsTheDefault() throws {
+        let (problem, _) = try config("abs", T: 50)
+        let memory = MemoryRecorder()
+        let given = solve(problem, hooks: SolveHooks(recorder: memory))
+        let plain = solve(problem)
+        XCTAssertGreaterThan(plain.events.count, 0)
+        XCTAssertEqual(given.samples.map(\.theta), plain.samples.map(\.theta))
+        XCTAssertEqual(given.events.map(\.t), plain.events.map(\.t))
+        XCTAssertEqual(given.patterns.map(\.tEnd), plain.patterns.map(\.tEnd))
+        XCTAssertTrue(memory.samples.isEmpty && memory.events.isEmpty && memory.patterns.isEmpty)
+        var training = problem
+        var options = TrainingOptions()
+        options.method = .gd
+        options.lr = 0.05
+        options.iterations = 200
+        training.training = options
+        let trained = train(training, options: training.training!, hooks: SolveHooks(recorder: MemoryRecorder()))
+        XCTAssertEqual(trained.samples.map(\.theta), train(training, options: training.training!).samples.map(\.theta))
+        XCTAssertGreaterThan(trained.samples.count, 1)
+    }
+
     /// Every file of a folder (name → bytes), summary.json without its wall-clock entries and the
     /// marker without summary.json's size.
     func contents(_ folder: URL) throws -> [String: Data] {

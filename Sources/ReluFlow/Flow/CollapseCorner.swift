@@ -39,7 +39,7 @@ enum CollapseCorner {
     /// the detecting step (`zdot0`, `zdot1`). Throws the eigensolver's `NumericalError`.
     static func neurons(at pairs: [(Int, Int)], field: ModeField, y: UnsafePointer<Double>, t: Double,
                         zdot0: UnsafePointer<Double>, zdot1: UnsafePointer<Double>) throws -> [Int] {
-        let G = field.G, d = field.d, e = d + 1
+        let G = field.G, e = field.d + 1
         var found: [Int] = []
         for i in Set(pairs.map(\.0)).sorted() {
             var groups = Set(pairs.filter { $0.0 == i }.map(\.1))
@@ -54,19 +54,25 @@ enum CollapseCorner {
                 return abs(field.preactivation(y, i, g)) <= field.preactivationNoise(y, i, g) + resolution * rate
             }
             guard simultaneous else { continue }
-            // Rank of the normals: the eigenvalues of Σ_g x̃_g x̃_gᵀ above its rounding level.
-            var gram = [Double](repeating: 0, count: e * e)
-            for g in groups {
-                var row = [Double](repeating: 1, count: e)
-                for k in 0..<d { row[k] = field.xg[g * d + k] }
-                for a in 0..<e { for b in 0..<e { gram[a * e + b] += row[a] * row[b] } }
-            }
-            let values = try SurfaceSet.symmetricEigen(gram, e).values
-            let top = values.map(abs).max() ?? 0
-            let rank = values.filter { $0 > 64 * Double.ulpOfOne * Double(e) * top }.count
-            if top > 0 && rank == e { found.append(i) }
+            if try spanAllDirections(groups, field: field) { found.append(i) }
         }
         return found
+    }
+
+    /// Whether the normals x̃_g of `groups` span all d + 1 directions: the eigenvalues of
+    /// Σ_g x̃_g x̃_gᵀ above its rounding level.
+    static func spanAllDirections(_ groups: Set<Int>, field: ModeField) throws -> Bool {
+        let d = field.d, e = d + 1
+        guard groups.count >= e else { return false }
+        var gram = [Double](repeating: 0, count: e * e)
+        for g in groups {
+            var row = [Double](repeating: 1, count: e)
+            for k in 0..<d { row[k] = field.xg[g * d + k] }
+            for a in 0..<e { for b in 0..<e { gram[a * e + b] += row[a] * row[b] } }
+        }
+        let values = try SurfaceSet.symmetricEigen(gram, e).values
+        let top = values.map(abs).max() ?? 0
+        return top > 0 && values.filter { $0 > 64 * Double.ulpOfOne * Double(e) * top }.count == e
     }
 
     /// The corner's transitions for neuron `i`: every pair not already off switches off (`branch`).
