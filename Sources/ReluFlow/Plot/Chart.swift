@@ -218,32 +218,53 @@ struct Chart {
     /// Labels in a column right of the frame, one per series, each at the pixel height where its
     /// series ends (`at`, data y), moved apart to `spacing` pixels where they would overlap, with a
     /// thin leader from the frame's edge when moved. Unclipped; a right legend moves over.
-    mutating func endLabels(_ items: [(text: String, y: Double, colour: String)], spacing: Double = 14, size: Double = Typography.text) {
+    ///
+    /// With `columns` = 2 the labels, in their order down the frame, alternate between two
+    /// sub-columns, so that consecutive labels need only `spacing / 2` pixels between them while
+    /// those in one sub-column keep `spacing` (many paths in a short panel); a label of the outer
+    /// sub-column has its leader run level through the inner one, midway between two of its labels.
+    mutating func endLabels(_ items: [(text: String, y: Double, colour: String)], spacing: Double = 14, size: Double = Typography.text,
+                            columns: Int = 1) {
         let lo = frame.y + 4, hi = frame.y + frame.height - 1
         let placed = items.map { (text: $0.text, want: min(max(y($0.y), lo), hi), colour: $0.colour) }
             .filter { $0.want.isFinite }.sorted { $0.want < $1.want }
         guard !placed.isEmpty else { return }
+        let step = spacing / Double(max(1, columns))
         var ys = placed.map(\.want)
         // Push down from the top, then back up from the bottom, then centre the clusters: the usual
         // one-dimensional label placement (exact when the labels fit in the height).
-        for k in ys.indices.dropFirst() { ys[k] = max(ys[k], ys[k - 1] + spacing) }
+        for k in ys.indices.dropFirst() { ys[k] = max(ys[k], ys[k - 1] + step) }
         if let last = ys.last, last > hi {
             ys[ys.count - 1] = hi
-            for k in stride(from: ys.count - 2, through: 0, by: -1) { ys[k] = min(ys[k], ys[k + 1] - spacing) }
+            for k in stride(from: ys.count - 2, through: 0, by: -1) { ys[k] = min(ys[k], ys[k + 1] - step) }
         }
         let x0 = frame.x + frame.width
+        let maxChars = items.map { $0.text.count }.max() ?? 0
+        let columnWidth = Chart.endLabelColumnWidth(maxChars: maxChars)
         var out: [String] = []
         for k in placed.indices {
             let (text, want, colour) = placed[k]
-            if abs(ys[k] - want) > 1.5 {
+            let c = Double(columns > 1 ? k % columns : 0)
+            let end = x0 + 8 + c * columnWidth
+            if c > 0 {
+                out.append("<path d=\"M\(svgNum(x0)),\(svgNum(want))L\(svgNum(x0 + 8)),\(svgNum(ys[k]))L\(svgNum(end)),\(svgNum(ys[k]))\" stroke=\"\(colour)\" stroke-width=\"0.7\" fill=\"none\"/>")
+            } else if abs(ys[k] - want) > 1.5 {
                 out.append("<path d=\"M\(svgNum(x0)),\(svgNum(want))L\(svgNum(x0 + 8)),\(svgNum(ys[k]))\" stroke=\"\(colour)\" stroke-width=\"0.7\" fill=\"none\"/>")
             } else {
                 out.append("<path d=\"M\(svgNum(x0)),\(svgNum(want))L\(svgNum(x0 + 8)),\(svgNum(want))\" stroke=\"\(colour)\" stroke-width=\"0.7\" fill=\"none\"/>")
             }
-            out.append("<text x=\"\(svgNum(x0 + 10))\" y=\"\(svgNum(ys[k] + size * 0.35))\" font-size=\"\(svgNum(size))\" fill=\"\(colour)\">\(svgText(text))</text>")
+            out.append("<text x=\"\(svgNum(end + 2))\" y=\"\(svgNum(ys[k] + size * 0.35))\" font-size=\"\(svgNum(size))\" fill=\"\(colour)\">\(svgText(text))</text>")
         }
         overlay.append("<g class=\"end-labels\">" + out.joined() + "</g>")
-        labelColumn = max(labelColumn, 16 + Typography.charWidth * Double(items.map { $0.text.count }.max() ?? 0))
+        labelColumn = max(labelColumn, Chart.endLabelsWidth(maxChars: maxChars, columns: columns))
+    }
+
+    /// Width of one sub-column of `endLabels` (a label of `maxChars` and the gap to the next).
+    static func endLabelColumnWidth(maxChars: Int) -> Double { 10 + 1.1 * Typography.charWidth * Double(maxChars) }
+
+    /// Width right of the frame that `endLabels` takes.
+    static func endLabelsWidth(maxChars: Int, columns: Int = 1) -> Double {
+        16 + Typography.charWidth * Double(maxChars) + Double(max(1, columns) - 1) * endLabelColumnWidth(maxChars: maxChars)
     }
 
     private mutating func add(_ name: String, _ group: [String]) {

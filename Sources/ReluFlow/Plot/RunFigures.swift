@@ -267,10 +267,12 @@ public enum RunFigures {
         let xs = data.x, span = (xs.max()! - xs.min()!).magnitude
         let pad = 0.15 * max(span, 1e-3)
         // Past 16 neurons the panel grows so that the labels at the path ends keep 14 pixels each;
-        // their column (`Chart.endLabels`) takes its width from the frame's.
-        let frameHeight = max(240, 14 * Double(n) + 10)
-        let direct = n > directLabelsAbove
-        let labelColumn = direct ? 16 + Typography.charWidth * Double(String(n - 1).count) : 0
+        // past 32 they take two sub-columns (7 pixels apart, 14 within each), so that 64 neurons
+        // still fit a page at one column's width. Their column (`Chart.endLabels`) takes its width
+        // from the frame's.
+        let direct = n > directLabelsAbove, labelColumns = n > 32 ? 2 : 1
+        let frameHeight = max(240, 14 / Double(labelColumns) * Double(n) + 10)
+        let labelColumn = direct ? Chart.endLabelsWidth(maxChars: String(n - 1).count, columns: labelColumns) : 0
         var chart = Chart(frame: (left, 44, panelWidth - labelColumn, frameHeight), x: Scale(.log, covering: samples.map(\.t), pixels: (0, 1)),
                           y: Scale(.linear, lo: xs.min()! - pad, hi: xs.max()! + pad, pixels: (0, 1)),
                           title: "Knot paths k_i(t) = −b_i / w_i", xLabel: timeLabel, yLabel: "input x (knot position)", id: "knots")
@@ -287,7 +289,7 @@ public enum RunFigures {
             chart.line("neuron \(i)", points, style: .nth(i), legend: !direct, breaks: { k in k > 0 && (w[k] > 0) != (w[k - 1] > 0) })
             if direct, let last = points.last, chart.y.contains(last.1) { ends.append(("\(i)", last.1, SeriesStyle.nth(i).colour)) }
         }
-        if direct { chart.endLabels(ends) }
+        if direct { chart.endLabels(ends, columns: labelColumns) }
         var figure = Figure(width: chart.rightEdge(), height: chart.bottom(legendBelow: true),
                             panels: [chart.svg(legendPlace: .below)])
         figure.caption = "a knot resting on a data line is sliding on that point's surface"
