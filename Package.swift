@@ -1,6 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// Foundation's static libraries and those they need, for `-static-stdlib` (the Swift driver links
+/// only the runtime's own for it).
+let staticFoundation = ["CoreFoundation", "FoundationInternationalization", "_FoundationICU", "_FoundationCShims",
+                        "_FoundationCollections", "FoundationEssentials", "swiftSynchronization", "swift_StringProcessing",
+                        "swift_RegexParser", "swift_Concurrency", "swiftDispatch", "dispatch", "BlocksRuntime", "swiftGlibc",
+                        "stdc++"].map { "-l" + $0 }
+
 let package = Package(
     name: "ReluFlow",
     products: [
@@ -20,15 +27,14 @@ let package = Package(
         ),
         // LAPACK through OpenBLAS (Debian: libopenblas-dev): minimum-norm least squares (dgelsd)
         // for pattern floors and regression lines, SVD (dgesdd) for the tangent projector of
-        // ModeCurvature. OpenBLAS, not the reference liblapack-dev: 0.38 s against 4.3 s for one
-        // 10⁴ × 760 pattern-floor design (README, "Performance", Least squares). It must come after CGSL in
-        // ReluFlow's dependencies: GSL's cblas_* calls then bind to the reference libgslcblas, not
-        // to OpenBLAS's (BLASLinkageTests).
-        .systemLibrary(
-            name: "CLapack",
-            pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]
-        ),
+        // ModeCurvature, dgemm and the symmetric eigensolvers for deep networks and curvature.
+        // OpenBLAS, not the reference liblapack-dev: 0.38 s against 4.3 s for one 10⁴ × 760
+        // pattern-floor design (README, "Performance", Least squares). Loaded with dlopen
+        // (RTLD_LOCAL) the first time a routine is called, not linked: linked, it made every command's
+        // start slower by 8 M instructions of relocation and its thread pool (issue 22), and its
+        // cblas_* symbols stay out of the process's global scope, so GSL's BLAS calls bind to the
+        // reference libgslcblas (BLASLinkageTests).
+        .target(name: "CLapack", linkerSettings: [.linkedLibrary("dl")]),
         // librsvg + cairo (Debian: librsvg2-2, libcairo2; .ci/setup installs their -dev packages): the
         // figures' SVG rendered to PNG (cairo image surface) and PDF (cairo PDF surface) through their C
         // APIs (Plot/Renderer.swift), loaded with dlopen when a figure is first rendered, not linked:
@@ -40,12 +46,17 @@ let package = Package(
             name: "ReluFlow",
             dependencies: ["CGSL", "CLapack", "CFieldKernels", "CRender"]
         ),
+        // Release builds of the command link the Swift runtime and Foundation statically: a command's
+        // start then relocates and searches 8 shared libraries instead of 22 (issue 22: ~12 M
+        // instructions fewer per run). Debug builds (and so `swift test`, whose bundle links this
+        // target's code beside the dynamically linked XCTest) stay dynamic.
         .executableTarget(
             name: "reluflow",
             dependencies: [
                 "ReluFlow",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            linkerSettings: [.unsafeFlags(["-static-stdlib"] + staticFoundation, .when(configuration: .release))]
         ),
         // Benchmarks: `swift run -c release reluflow-bench` (README, "Performance").
         .executableTarget(

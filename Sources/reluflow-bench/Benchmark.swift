@@ -64,6 +64,12 @@ struct Benchmark: ParsableCommand {
     @Flag(help: "Small runs: the whole `reluflow simulate --example sine` command, the same run in-process through the library (folder included) and the integration alone, at --horizons (default here 1,100,1e4,1e5,1e6), medians of --repeat.")
     var smallRuns = false
 
+    @Option(help: "With --small-runs: also this many runs of sine (seeds 0…N−1, T = --batch-t) through the library in one process, each writing its folder (Benchmarks/sweep-scale runs the same grid through `reluflow sweep`).")
+    var batch = 0
+
+    @Option(help: "With --batch: the horizon of the batch's runs.")
+    var batchT = 1e3
+
     @Flag(help: "Curvature: the exact Hessian and its full spectrum at about 100, 1 000 and 4 000 parameters, ours (each eigensolver: dsyevd, dsyevr, GSL) against JAX (jax.hessian + eigvalsh, Benchmarks/peers/curvature_peers.py).")
     var curvature = false
 
@@ -77,7 +83,12 @@ struct Benchmark: ParsableCommand {
         setvbuf(stdout, nil, _IOLBF, 0)   // rows appear as they finish, also when piped
         if smallRuns {
             let given = CommandLine.arguments.contains("--horizons")
-            return try SmallRuns(repeats: max(`repeat`, 1), horizons: given ? horizons.split(separator: ",").compactMap { Double($0) } : [1, 100, 1e4, 1e5, 1e6]).run()
+            let runs = SmallRuns(repeats: max(`repeat`, 1), horizons: given ? horizons.split(separator: ",").compactMap { Double($0) } : [1, 100, 1e4, 1e5, 1e6])
+            if batch > 0 {
+                try runs.batch(count: batch, T: batchT)
+                if !given { return }
+            }
+            return try runs.run()
         }
         if curvature, let rounds = eigensolverRounds {
             return try CurvatureSpeed(peers: PeerRunner(python: python), repeats: `repeat`, skipSlowGSL: skipSlowGSL).interleaved(rounds: rounds)

@@ -60,4 +60,35 @@ struct SmallRuns {
     }
 }
 
+extension SmallRuns {
+    /// `count` small problems through the library in one process: `sine` with seeds 0…count−1 to
+    /// T, each resolved, solved and written to its own run folder by `simulate(_:to:)`, as a
+    /// notebook's loop over seeds would. Prints the total, the median and the slowest run.
+    func batch(count: Int, T: Double) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reluflow-batch-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var base = try Example.named("sine").config
+        base.flow.T = T
+        var times: [Double] = []
+        var events = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        for seed in 0..<count {
+            var config = base
+            var spec = config.network.initialization ?? InitSpec()
+            spec.seed = UInt64(seed)
+            config.network.initialization = spec
+            let begin = DispatchTime.now().uptimeNanoseconds
+            let solution = try simulate(config, to: dir.appendingPathComponent("run\(seed)").path)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - begin) / 1e6)
+            events += solution.eventCount
+        }
+        let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let sorted = times.sorted()
+        print(String(format: "batch: %d runs of sine (seeds 0-%d, T = %g) through the library in one process: %.2f s, %.1f runs/s; "
+                     + "per run median %.2f ms, slowest %.2f ms; %d events in all", count, count - 1, T, total, Double(count) / total,
+                     sorted[sorted.count / 2], sorted.last ?? 0, events))
+    }
+}
+
 struct ExitCodeError: Error { let status: Int32 }

@@ -1,13 +1,14 @@
+import CLapack
 import Foundation
 import XCTest
 @testable import ReluFlow
 
-/// ReluFlow links OpenBLAS for LAPACK (`CLapack`) beside GSL's reference CBLAS, and both export the
-/// `cblas_*` symbols. The dynamic linker binds each to the first library in load order, which is
-/// the order of the targets' dependencies in Package.swift (CGSL before CLapack). GSL's own BLAS
-/// calls (the steppers' LU, the eigensolvers) must stay on libgslcblas: OpenBLAS picks its kernels by
-/// CPU and runs threads, and run folders are reproducible to the last digit only with the reference
-/// CBLAS (NotebookDataTests). This pins the order.
+/// ReluFlow uses OpenBLAS for LAPACK (`CLapack`) beside GSL's reference CBLAS, and both export the
+/// `cblas_*` symbols. GSL's own BLAS calls (the steppers' LU, the eigensolvers) must stay on
+/// libgslcblas: OpenBLAS picks its kernels by CPU and runs threads, and run folders are reproducible
+/// to the last digit only with the reference CBLAS (NotebookDataTests). OpenBLAS is loaded with
+/// dlopen(RTLD_LOCAL) on first use, so none of its symbols enter the global scope; the executable
+/// does not load it (nor librsvg) at start (issue 22: the fixed cost of a command).
 final class BLASLinkageTests: XCTestCase {
     /// The file mapped where the process's global lookup finds `symbol` (/proc/self/maps: Glibc's
     /// dladdr is not visible to Swift).
@@ -29,7 +30,28 @@ final class BLASLinkageTests: XCTestCase {
     func testGSLKeepsTheReferenceCBLASAndLAPACKComesFromOpenBLAS() throws {
         let cblas = try XCTUnwrap(try library(of: "cblas_dgemm"))
         XCTAssertTrue(cblas.contains("libgslcblas"), "cblas_dgemm resolves to \(cblas)")
-        let lapack = try XCTUnwrap(try library(of: "dgelsd_"))
-        XCTAssertTrue(lapack.contains("openblas"), "dgelsd_ resolves to \(lapack)")
+        XCTAssertNil(try library(of: "dgelsd_"), "OpenBLAS's LAPACK must not be in the global scope")
+        let lapack = try XCTUnwrap(rf_lapack_path().map { String(cString: $0) })
+        XCTAssertTrue(lapack.contains("openblas"), "LAPACK loaded from \(lapack)")
+        // Still after OpenBLAS was loaded: GSL's cblas_* bind to the reference CBLAS.
+        let after = try XCTUnwrap(try library(of: "cblas_dgemm"))
+        XCTAssertTrue(after.contains("libgslcblas"), "cblas_dgemm resolves to \(after)")
+    }
+
+    /// The executable's start loads neither OpenBLAS nor librsvg (the dynamic linker's list of the
+    /// libraries it loads, LD_TRACE_LOADED_OBJECTS, as ldd prints it).
+    func testExecutableLoadsNeitherOpenBLASNorTheRendererAtStart() throws {
+        let process = Process()
+        process.executableURL = reluflowExecutable()
+        process.arguments = ["examples"]
+        process.environment = ["LD_TRACE_LOADED_OBJECTS": "1"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertTrue(text.contains("libgsl"), text)
+        XCTAssertFalse(text.contains("openblas"), text)
+        XCTAssertFalse(text.contains("rsvg") || text.contains("cairo"), text)
     }
 }

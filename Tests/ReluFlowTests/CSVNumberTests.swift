@@ -1,0 +1,46 @@
+import Foundation
+import XCTest
+@testable import ReluFlow
+
+/// `CSVWriter.number(_:)` writes Double's shortest round-trip text straight into its byte buffer
+/// (issue 22). The bytes must be exactly those of `CSVWriter.number(v)` (Swift's `description`:
+/// the files stay byte for byte what they were) and read back to the same Double, bit for bit.
+final class CSVNumberTests: XCTestCase {
+    func testNumbersAreTheShortestRoundTripTextAndReadBackExactly() throws {
+        var values: [Double] = [0, -0.0, 1, -1, 0.1, 1.0 / 3, 100, 1e15, 1e16, 1e17, 1e-4, 1e-5, 0.001, 123456789012345680,
+                                Double.leastNonzeroMagnitude, -Double.leastNonzeroMagnitude, Double.leastNormalMagnitude,
+                                Double.leastNormalMagnitude.nextDown, Double.greatestFiniteMagnitude, -Double.greatestFiniteMagnitude,
+                                Double.ulpOfOne, 1 + Double.ulpOfOne, 1.0.nextDown, 2.0.nextUp, 5e-324, 9007199254740993,
+                                .nan, .infinity, -.infinity]
+        var rng = SplitMix(state: 22)
+        for _ in 0..<100_000 {
+            // Random bit patterns (every exponent, subnormals, NaN payloads) and values of the size a run writes.
+            values.append(Double(bitPattern: rng.next()))
+            values.append(Double.random(in: -1...1, using: &rng) * pow(10, Double(Int.random(in: -20...20, using: &rng))))
+        }
+        var writer = CSVWriter(header: ["v"])
+        for v in values {
+            writer.number(v)
+            writer.endRow()
+        }
+        let lines = String(decoding: writer.bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        XCTAssertEqual(lines.count, values.count + 2)   // header, one row each, and the empty tail after the last newline
+        for (k, v) in values.enumerated() {
+            let text = String(lines[k + 1])
+            XCTAssertEqual(text, CSVWriter.number(v), "bit pattern \(String(v.bitPattern, radix: 16))")
+            if v.isNaN {
+                XCTAssertEqual(text, "nan")
+                continue
+            }
+            let back = try XCTUnwrap(Double(text), text)
+            XCTAssertEqual(back.bitPattern, v.bitPattern, "\(text) reads back as \(back)")
+            XCTAssertLessThanOrEqual(text.count, 24, text)
+        }
+    }
+
+    func testSmallIntegersAreWrittenAsDigits() {
+        var writer = CSVWriter(header: ["k"])
+        for k in [-12, -1, 0, 1, 9, 10, 11, 12345] { writer.integer(k); writer.endRow() }
+        XCTAssertEqual(String(decoding: writer.bytes, as: UTF8.self), "k\n-12\n-1\n0\n1\n9\n10\n11\n12345\n")
+    }
+}
