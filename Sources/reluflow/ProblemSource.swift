@@ -13,8 +13,8 @@ func loadProblem(config: String?, example: String?) throws -> (config: RunConfig
 
 import Foundation
 
-/// The gradient flow integrates the shallow network only: a deep network's flow (SPEC §8) is
-/// issue 18. Exit 2 naming the field, before anything runs.
+/// `compare` runs its flow on the shallow network only (the deep network's flow is `simulate`'s
+/// in this version). Exit 2 naming the field, before anything runs.
 func refuseDeepFlow(_ config: RunConfig, command: String) throws {
     guard config.network.layers != nil, let reason = FlowCapability.unsupported(.gradient, for: config) else { return }
     throw InputError("network.layers", "\(reason); \(command) needs a shallow network "

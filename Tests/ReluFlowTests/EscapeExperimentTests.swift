@@ -147,7 +147,7 @@ final class EscapeExperimentTests: XCTestCase {
         import csv, math, sys
         from scipy import stats
         rows = list(csv.DictReader(open(sys.argv[1])))
-        for method in ["gd", "sgd", "adam", "rmsprop"]:
+        for method in dict.fromkeys(r["method"] for r in rows):
             pts = [(math.log10(float(r["lambdaMax"])), math.log10(float(r["escapeTime"]))) for r in rows
                    if r["method"] == method and r["escapeTime"] and float(r["escapeTime"]) > 0 and float(r["lambdaMax"]) > 0]
             if len(pts) < 3: continue

@@ -49,8 +49,8 @@ extension RunConfig {
             var estimate = ResourceEstimate(points: m, dimension: d, width: n, outputBias: net.outputBias ?? false,
                                  samples: train.map { min($0.samples?.count ?? TrainingOptions().sampleCount, ($0.iterations ?? TrainingOptions().iterations) + 1) }
                                      ?? options.sampleCount,
-                                 // A deep network is trained, never integrated (yet): no stepper matrices.
-                                 stepper: deep == nil ? options.stepper : .rk8pd, dataField: field,
+                                 // A trained deep network has no stepper matrices; its flow has the stepper's.
+                                 stepper: deep != nil && train != nil ? .rk8pd : options.stepper, dataField: field,
                                  csvBytes: Double(source.csvBytes?.count ?? 0), parameters: deep?.parameterCount)
             if train != nil { estimate.samplesField = "train.samples.count" }
             if deep != nil { estimate.widthField = "network.layers" }
@@ -171,6 +171,11 @@ extension RunConfig {
         if let delta = flow.escapeDelta {
             guard delta.isFinite, delta > 0, delta < 1 else { throw InputError("\(field).escapeDelta", "must lie in (0, 1) (got \(delta))") }
             options.escapeDelta = delta
+        }
+        if let kind = flow.kind, kind != "gradient" {
+            throw InputError("\(field).kind", kind == "rmsprop" || kind == "adam"
+                             ? "the adaptive flow '\(kind)' (SPEC §7) is not available in this version; the gradient flow is (kind gradient)"
+                             : "unknown flow '\(kind)' (known: gradient)")
         }
 
         return options

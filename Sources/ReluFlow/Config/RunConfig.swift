@@ -211,6 +211,8 @@ public struct FlowConfig: Codable, Sendable, Equatable {
     public var segments: [FlowSegment]?
     /// δ of the escape time in summary.json: the first t with L ≤ (1 − δ) L(0) (default 0.1).
     public var escapeDelta: Double?
+    /// The flow (SPEC §3, §7): `gradient` (the default and, in this version, the only one).
+    public var kind: String?
 
     public init(T: Double? = nil, rtol: Double? = nil, atol: Double? = nil, stepper: String? = nil,
                 samples: SampleConfig? = nil, maxEvents: Int? = nil, segments: [FlowSegment]? = nil, escapeDelta: Double? = nil) {
@@ -407,7 +409,7 @@ enum KeyCheck {
     ])
 
     static let flowKeys: [String: Shape] = [
-        "T": .any, "rtol": .any, "atol": .any, "stepper": .any, "maxEvents": .integer(min: Int.min),
+        "T": .any, "rtol": .any, "atol": .any, "stepper": .any, "maxEvents": .integer(min: Int.min), "kind": .any,
         "samples": .object(["spacing": .any, "count": .integer(min: Int.min), "tMin": .any, "output": .any]),
     ]
 

@@ -36,11 +36,17 @@ public struct SolveHooks {
 /// surfaces, and restart the stepper; otherwise project sliding pairs and record the samples
 /// inside the step by dense output (`DenseSampler`). A failure is typed (`FlowFailure`).
 public func solve(_ problem: FlowProblem, hooks: SolveHooks = SolveHooks()) -> FlowSolution {
-    FlowIntegration(problem: problem, hooks: hooks, field: ModeField(network: problem.network, data: problem.data)).run()
+    if let shallow = problem.shallow {
+        return FlowIntegration(problem: problem, hooks: hooks, field: ModeField(network: shallow, data: problem.data)).run()
+    }
+    guard let deep = problem.model as? DeepNetwork else {
+        preconditionFailure("the flow integrates shallow networks and DeepNetwork models")
+    }
+    return FlowIntegration(problem: problem, hooks: hooks, field: DeepModeField(network: deep, data: problem.data)).run()
 }
 
 /// The driver over any `SwitchedSystem` (the shallow `ModeField`, a deep network's field).
-final class FlowIntegration<Field: SwitchedSystem> {
+private final class FlowIntegration<Field: SwitchedSystem> {
     let problem: FlowProblem
     let hooks: SolveHooks
     /// Where the records go (`hooks.recorder`, or a `MemoryRecorder` that hands them to the solution).
@@ -698,8 +704,8 @@ final class FlowIntegration<Field: SwitchedSystem> {
 
     /// The slide hysteresis (`SlideHysteresis`) for transitions at t, where the loss is `loss`.
     func updateHysteresis(_ transitions: [PairTransition], at t: Double, loss: Double) {
-        hysteresis.update(transitions.map { (key: $0.neuron * G + $0.group, from: $0.from, to: $0.to) }, at: t, loss: loss,
-                          bandFactors: &field.alphaBandFactor)
+        field.updateSlideHysteresis(&hysteresis, transitions.map { (key: $0.neuron * G + $0.group, from: $0.from, to: $0.to) },
+                                    at: t, loss: loss)
     }
 
     /// Records transitions as events: one count and one row per pair (a group of duplicate points

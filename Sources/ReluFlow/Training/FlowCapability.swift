@@ -30,7 +30,7 @@ public enum FlowMethod: String, CaseIterable, Sendable {
 public enum FlowCapability {
     /// Whether `simulate` integrates the gradient flow of a deep network (SPEC §8). The one line
     /// to change when it does.
-    public static let deepGradientFlow = false
+    public static let deepGradientFlow = true
 
     /// nil when `simulate` integrates `method` on the network of `config`; else why not (a
     /// sentence naming the field).
