@@ -21,6 +21,14 @@ func refuseDeepFlow(_ config: RunConfig, command: String) throws {
                      + "(network.width). Train the deep network with `reluflow train --method gd|sgd|adam|rmsprop` or measure its curvature with `reluflow curvature`")
 }
 
+/// The adaptive flows (SPEC §7, `flow.kind` rmsprop or adam) are validated with the config but not
+/// integrated in this version: exit 2 naming flow.kind, before anything runs.
+func refuseAdaptiveFlow(_ kind: FlowKind, command: String) throws {
+    guard kind != .gradient else { return }
+    throw InputError("flow.kind", "the \(kind.name) flow (SPEC §7) is not available yet in \(command); the gradient flow is (kind gradient). "
+                     + "Train with `reluflow train --method \(kind.name)` for the discrete method")
+}
+
 /// --seed for either kind of network.
 func applySeed(_ seed: Int, to config: inout RunConfig) throws {
     guard seed >= 0 else { throw InputError("--seed", "must be ≥ 0 (got \(seed))") }

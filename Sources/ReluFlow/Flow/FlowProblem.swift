@@ -152,6 +152,8 @@ public struct FlowOptions: Sendable, Equatable {
     public var stopAt: Double? = nil
     /// δ of the escape time: the first t with L ≤ (1 − δ) L(0) (SPEC §7).
     public var escapeDelta = 0.1
+    /// The flow: the gradient flow, or an adaptive flow of SPEC §7 with its constants (`flow.kind`).
+    public var kind: FlowKind = .gradient
 
     public init() {}
 
