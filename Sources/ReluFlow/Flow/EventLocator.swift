@@ -16,14 +16,12 @@ struct EventFunction {
     /// +1 on, −1 off, 0 sliding (exit function).
     let sign: Double
 
-    /// For a sliding pair this reads α and the rounding scales of the field's last `evaluate` and
-    /// `prepareRoundingScales`, which the caller must have done at y.
-    func value(_ y: UnsafePointer<Double>, field: ModeField) -> Double {
+    /// For a sliding pair this reads the field's `slideExitValue`, which needs its
+    /// `prepareSlideExitValues` at y first (the caller's job).
+    @inline(__always)
+    func value<Field: SwitchedSystem>(_ y: UnsafePointer<Double>, field: Field) -> Double {
         if sign != 0 { return sign * field.preactivation(y, neuron, group) }
-        let a = field.alpha[neuron * field.G + group]
-        if a.isNaN { return 0.5 }   // c_i = 0: the neuron does not move, nothing to exit.
-        let slack = field.alphaSlack(neuron, group)
-        return min(a + slack, 1 + slack - a)
+        return field.slideExitValue(y, neuron, group)
     }
 }
 
@@ -32,8 +30,8 @@ struct EventFunction {
 /// saved state with size τ. For one-step steppers Φ is one `step_apply` of the same method
 /// (so Φ(H) is the accepted state); for the multistep ones Φ integrates adaptively with a
 /// one-step companion of the same kind.
-final class EventLocator {
-    let field: ModeField
+final class EventLocator<Field: SwitchedSystem> {
+    let field: Field
     let companion: GSLIntegrator
     let adaptive: Bool
     let dim: Int
@@ -55,8 +53,10 @@ final class EventLocator {
     /// Whether `nudge` may finish a location (FlowOptions.eventShortcuts).
     let shortcuts: Bool
 
-    init(field: ModeField, stepper: Stepper, rtol: Double, atol: Double, shortcuts: Bool = true) {
-        self.shortcuts = shortcuts
+    init(field: Field, stepper: Stepper, rtol: Double, atol: Double, shortcuts: Bool = true) {
+        // The shortcuts move along the field to first order in z: exact to second order only
+        // where z is affine in θ.
+        self.shortcuts = shortcuts && field.switchingIsAffine
         self.field = field
         companion = GSLIntegrator(field: field, stepper: stepper.locatorCompanion, rtol: rtol, atol: atol, hstart: 1e-6)
         adaptive = stepper.isMultistep
@@ -103,8 +103,7 @@ final class EventLocator {
     /// min_k e_k at a state.
     func value(at y: UnsafePointer<Double>, _ functions: [EventFunction]) -> Double {
         if functions.contains(where: { $0.sign == 0 }) {
-            field.evaluate(y, fScratch)
-            field.prepareRoundingScales(y)
+            field.prepareSlideExitValues(y, scratch: fScratch)
         }
         var v = Double.infinity
         for e in functions { v = min(v, e.value(y, field: field)) }
@@ -150,7 +149,7 @@ final class EventLocator {
             if v > 0 { lo = tau } else { up = tau }
             if up - lo <= tolerance || (v <= 0 && -v <= 3 * noise) { return (lo, up, true) }
             field.evaluate(work, fScratch)
-            let slope = smallest.sign * field.preactivation(fScratch, smallest.neuron, smallest.group)
+            let slope = smallest.sign * field.preactivationRate(work, fScratch, smallest.neuron, smallest.group)
             var step = slope < 0 ? -v / slope : .nan
             if step.isFinite && v <= 4 * noise { step += 1.5 * noise / -slope }
             let next = tau + step
@@ -176,7 +175,7 @@ final class EventLocator {
                        by delta: Double, along event: EventFunction, noise: Double) -> Bool {
         guard shortcuts, let f0, tau > 0, delta.isFinite else { return false }
         let curvature = 0.5 * delta * delta / tau
-        let zddot = abs(field.preactivation(f, event.neuron, event.group) - field.preactivation(f0, event.neuron, event.group))
+        let zddot = abs(field.preactivationRate(y, f, event.neuron, event.group) - field.preactivationRate(y0, f0, event.neuron, event.group))
         guard curvature * zddot <= noise else { return false }
         for p in 0..<dim where curvature * abs(f[p] - f0[p]) > 0.01 * (atol + rtol * abs(y[p])) { return false }
         for p in 0..<dim { moved[p] = y[p] + delta * f[p] }
@@ -203,7 +202,7 @@ final class EventLocator {
         for e in functions {
             let v = e.value(yHi, field: field)
             guard v <= 0 else { continue }
-            let slope = e.sign * field.preactivation(fHi, e.neuron, e.group)
+            let slope = e.sign * field.preactivationRate(yHi, fHi, e.neuron, e.group)
             guard slope < 0 else { return false }
             let noise = field.preactivationNoise(yHi, e.neuron, e.group)
             let tau = hi - v / slope
@@ -211,7 +210,7 @@ final class EventLocator {
         }
         guard let earliest else { return false }
         // Aim 1.5ν past the surface, as Newton does.
-        let slope = earliest.event.sign * field.preactivation(fHi, earliest.event.neuron, earliest.event.group)
+        let slope = earliest.event.sign * field.preactivationRate(yHi, fHi, earliest.event.neuron, earliest.event.group)
         let delta = min((-earliest.value - 1.5 * earliest.noise) / slope, 0)
         guard hi + delta > 0, abs(earliest.tau - guess) <= 0.1 * abs(hi - earliest.tau) + 16 * (t0 + hi).ulp else { return false }
         return nudge(from: hi, state: yHi, field: fHi, by: delta, along: earliest.event, noise: earliest.noise)
@@ -276,11 +275,14 @@ final class EventLocator {
         let highValue = value(at: yHi, functions)
         guard highValue < 0 else { return hi }
         // GSL keeps the gsl_function pointer across iterations: it lives on the heap for the solve.
+        // (A C callback cannot name the generic locator: it reaches φ through a non-generic box.)
+        let box = RootFunction { [unowned self] in self.phi($0) }
         let function = UnsafeMutablePointer<gsl_function>.allocate(capacity: 1)
         defer { function.deallocate() }
         function.initialize(to: gsl_function(function: { tau, params in
-            Unmanaged<EventLocator>.fromOpaque(params!).takeUnretainedValue().phi(tau)
-        }, params: Unmanaged.passUnretained(self).toOpaque()))
+            Unmanaged<RootFunction>.fromOpaque(params!).takeUnretainedValue().phi(tau)
+        }, params: Unmanaged.passUnretained(box).toOpaque()))
+        defer { withExtendedLifetime(box) {} }
         guard gsl_root_fsolver_set(solver, function, low, up) == GSL_SUCCESS else { return failure == 0 ? bestTau : nil }
         for _ in 0..<200 {
             let status = gsl_root_fsolver_iterate(solver)
@@ -292,6 +294,12 @@ final class EventLocator {
         // `best` holds the earliest evaluated τ with a non-positive value.
         return bestTau
     }
+}
+
+/// φ for GSL's root solver callback.
+private final class RootFunction {
+    let phi: (Double) -> Double
+    init(_ phi: @escaping (Double) -> Double) { self.phi = phi }
 }
 
 /// Detection of events in an accepted step from the pre-activations at both ends and their

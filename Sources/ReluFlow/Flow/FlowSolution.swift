@@ -274,6 +274,9 @@ public enum FlowFailure: Error, Sendable, Equatable {
     case recorder(t: Double, reason: String)
     /// The linear algebra of the sliding surfaces failed near t.
     case linearAlgebra(t: Double, error: NumericalError)
+    /// Several attracting surfaces meet at t where the one-surface Filippov rule of a deep network
+    /// (SPEC §4, §8) does not apply; `pairs` names them.
+    case severalAttractingSurfaces(t: Double, pairs: String)
 
     /// What the re-taken step was for.
     public enum ReStep: Sendable, Equatable { case eventLocation, samplesBeforeEvent, denseOutput }
@@ -303,6 +306,8 @@ public enum FlowFailure: Error, Sendable, Equatable {
             return "writing the run's records failed at t = \(t): \(reason)"
         case let .linearAlgebra(t, error):
             return "linear algebra of the sliding surfaces failed near t = \(t): \(error)"
+        case let .severalAttractingSurfaces(t, pairs):
+            return "several attracting surfaces meet at t = \(t): \(pairs); the one-surface Filippov rule (SPEC §4, §8) does not apply"
         }
     }
 

@@ -36,18 +36,19 @@ public struct SolveHooks {
 /// surfaces, and restart the stepper; otherwise project sliding pairs and record the samples
 /// inside the step by dense output (`DenseSampler`). A failure is typed (`FlowFailure`).
 public func solve(_ problem: FlowProblem, hooks: SolveHooks = SolveHooks()) -> FlowSolution {
-    FlowIntegration(problem: problem, hooks: hooks).run()
+    FlowIntegration(problem: problem, hooks: hooks, field: ModeField(network: problem.network, data: problem.data)).run()
 }
 
-private final class FlowIntegration {
+/// The driver over any `SwitchedSystem` (the shallow `ModeField`, a deep network's field).
+final class FlowIntegration<Field: SwitchedSystem> {
     let problem: FlowProblem
     let hooks: SolveHooks
     let options: FlowOptions
-    let field: ModeField
+    let field: Field
     /// One GSL integrator and its event locator per stepper in use.
     struct Engine {
         let integrator: GSLIntegrator
-        let locator: EventLocator
+        let locator: EventLocator<Field>
     }
     var engines: [Stepper: Engine] = [:]
     /// The stepper in use and the `auto` rule's state.
@@ -55,7 +56,7 @@ private final class FlowIntegration {
     var policy: StepperPolicy { controller.policy }
     var active: Stepper { controller.active }
     var main: GSLIntegrator { engine(active).integrator }
-    var locator: EventLocator { engine(active).locator }
+    var locator: EventLocator<Field> { engine(active).locator }
     /// Locates events with rk8pd re-steps when an implicit stepper's re-step fails (`handleEvent`).
     lazy var fallbackLocator = EventLocator(field: field, stepper: .rk8pd, rtol: options.rtol, atol: options.atol,
                                             shortcuts: options.eventShortcuts)
@@ -71,16 +72,16 @@ private final class FlowIntegration {
     var stationarity = StationaryHold()
     /// A step size the loop should take next (after a switch back to the explicit stepper).
     var pendingStepSize: Double? = nil
-    let resolver: FilippovResolver
     /// The sample grid and the index of the next grid time to record.
     let sampleTimes: [Double]
     var nextSample = 1
     /// Dense output inside steps (FlowOptions.sampleOutput).
     lazy var sampler = DenseSampler(field: field, rtol: options.rtol, atol: options.atol)
-    /// Takes the transversal crossings of a step together (FlowOptions.crossingBatches).
-    lazy var batcher = CrossingBatcher(field: field)
+    /// Takes the transversal crossings of a step together (FlowOptions.crossingBatches), where the
+    /// field can (a shallow capability).
+    lazy var batcher: CrossingBatcher? = field.makeCrossingBatcher()
     /// Whether flagged crossings are offered to the batcher first (FlowOptions.crossingBatches).
-    var batches: Bool { options.eventShortcuts && options.crossingBatches.applies(neurons: n, groups: G) }
+    var batches: Bool { options.eventShortcuts && options.crossingBatches.applies(neurons: n, groups: G) && batcher != nil }
     let dim: Int, P: Int, n: Int, G: Int, m: Int
 
     var solution: FlowSolution
@@ -105,12 +106,12 @@ private final class FlowIntegration {
     let started = DispatchTime.now()
     var lastProgress = DispatchTime.now()
 
-    init(problem: FlowProblem, hooks: SolveHooks) {
+    init(problem: FlowProblem, hooks: SolveHooks, field: Field) {
         GSLRuntime.prepare()
         self.problem = problem
         self.hooks = hooks
         options = problem.options
-        field = ModeField(network: problem.network, data: problem.data)
+        self.field = field
         patterns = PatternTracker(width: field.n, groups: field.G, points: field.m, pointsOfGroup: field.pointsOfGroup,
                                   knownIds: problem.patternIds)
         dim = field.dimension
@@ -119,7 +120,6 @@ private final class FlowIntegration {
         G = field.G
         m = field.m
         controller = StepperController(policy: StepperPolicy(requested: options.stepper))
-        resolver = FilippovResolver(field: field)
         sampleTimes = options.sampleTimes
         solution = FlowSolution(problem: problem, status: .completed, stepper: options.stepper)
         y = .allocate(capacity: dim)
@@ -168,8 +168,8 @@ private final class FlowIntegration {
 
     /// After an accepted explicit step of size h ending at t: the `auto` rule's stiffness check.
     func checkStiffness(stepSize h: Double, at t: Double) {
-        let policy = self.policy, dim = self.dim, pairs = n * G, d = field.d   // read before `controller` is mutated
-        let stiff = controller.stiffnessCheck(stepSize: h, spectralRadius: { field.spectralRadiusEstimate(y, f0) }, costRatio: {
+        let policy = self.policy, dim = self.dim, pairs = n * G, d = field.costDimension   // read before `controller` is mutated
+        let stiff = controller.stiffnessCheck(stepSize: h, spectralRadius: { field.stiffnessEstimate(y, f0) }, costRatio: {
             policy.stiffStepCostRatio(parameters: dim, pairs: pairs, d: d, explicit: $0)
         })
         guard stiff else { return }
@@ -199,7 +199,7 @@ private final class FlowIntegration {
             case .stop: break loop
             }
         }
-        if field.numericalFailure != nil && solution.status != .failed { fail(at: t, nil, restore: false) }
+        if field.failure(at: t) != nil && solution.status != .failed { fail(at: t, nil, restore: false) }
         if solution.last?.t != t { record(t: t) }
         checkEscape(at: t)
         finish(at: t)
@@ -246,9 +246,10 @@ private final class FlowIntegration {
             fail(at: t, .recorder(t: t, reason: failure), restore: false)
             return true
         }
-        if field.numericalFailure != nil {
+        if field.failure(at: t) != nil {
             // Linear algebra of the sliding surfaces failed (at an event, a projection or the
-            // start): the state is the last one computed; `fail` gives the diagnosis.
+            // start), or the Filippov rules do not determine the mode: the state is the last one
+            // computed; `fail` gives the diagnosis.
             fail(at: t, nil, restore: false)
             return true
         }
@@ -276,7 +277,7 @@ private final class FlowIntegration {
         // A field that is not finite at a stage (the step was too long for the stepper's
         // stability) aborts the step: restore, halve the step and try again (GSL's advice).
         var halvings = 0
-        while status == GSL_EBADFUNC && halvings < 60 && abs(h) > 4 * t0.ulp && field.numericalFailure == nil {
+        while status == GSL_EBADFUNC && halvings < 60 && abs(h) > 4 * t0.ulp && field.failure(at: t0) == nil {
             y.update(from: y0, count: dim)
             t = t0
             h /= 2
@@ -319,7 +320,7 @@ private final class FlowIntegration {
     /// the run restarts from it), else the smooth end (`smoothEnd`).
     func endOfStep(from t0: Double, at t: inout Double, h: Double) -> EndResult {
         field.evaluateReusingLast(y, f1)
-        var flags = EventDetector.scan(field: field, y1: y, f1: f1, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
+        var flags = field.detectEvents(y1: y, f1: f1, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
         guardian.filter(&flags, stepStart: t0) { $0.function.neuron * G + $0.function.group }
         if !flags.isEmpty && controller.isStiff {
             // An event inside a BDF step: re-take the step with rk8pd, which locates events by
@@ -384,7 +385,7 @@ private final class FlowIntegration {
         // Zero loss to working precision: every residual is rounding noise, so the field and
         // every Filippov decision are noise too, while the exact flow at an L = 0 minimum is
         // at rest. Hold the state to T instead of integrating noise.
-        let zeroLoss = field.residualsAtRoundingLevel(y)
+        let zeroLoss = field.lossIsAtRoundingLevel(y)
         // Stationary to working precision (SPEC §5's stationary points, at non-zero loss): the
         // field is rounding noise and the loss constant to its rounding, so integrating on only
         // moves θ by noise (and msbdf crawls). Hold the state to T, as at zero loss.
@@ -428,7 +429,7 @@ private final class FlowIntegration {
     /// sample time by `locator` (rk8pd's where an implicit companion's re-step fails). Sliding
     /// neurons are projected onto their surfaces, as at step ends. All or nothing: false (and
     /// nothing recorded) when a re-step fails.
-    func recordSamples(before end: Double, step: DenseSampler.Step, interpolating: Bool, locator: EventLocator,
+    func recordSamples(before end: Double, step: DenseSampler.Step, interpolating: Bool, locator: EventLocator<Field>,
                        stepHint: Double) -> Bool {
         guard nextSample < sampleTimes.count, sampleTimes[nextSample] < end else { return true }
         let state = UnsafeMutablePointer<Double>.allocate(capacity: dim)
@@ -468,7 +469,7 @@ private final class FlowIntegration {
 
     /// The grid samples before an event located at `end` by `locator` in the step from t0 (whose
     /// start state and field are y0, f0): re-taken steps, as the location's.
-    func recordSamples(before end: Double, locatedBy locator: EventLocator, t0: Double, stepHint: Double) -> Bool {
+    func recordSamples(before end: Double, locatedBy locator: EventLocator<Field>, t0: Double, stepHint: Double) -> Bool {
         let step = DenseSampler.Step(t0: t0, H: end - t0, y0: y0, f0: f0, y1: y, f1: f0)
         return recordSamples(before: end, step: step, interpolating: false, locator: locator, stepHint: stepHint)
     }
@@ -541,16 +542,11 @@ private final class FlowIntegration {
         if decision.stalled {
             return .failed(.noProgress(t: t, pairs: pairs.count, unchanged: false))
         }
-        // Every other pair of the neurons involved that lies on its surface is decided jointly
+        // Every other pair of the units involved that lies on its surface is decided jointly
         // (points on a line that sliding pins a neuron to; SPEC §4, several surfaces at once).
-        for i in Set(pairs.map(\.0)) {
-            for g in 0..<G where field.states[i * G + g] != .sliding && !pairs.contains(where: { $0 == (i, g) }) {
-                if abs(field.preactivation(y, i, g)) <= field.preactivationNoise(y, i, g) {
-                    pairs.append((i, g))
-                }
-            }
-        }
-        let transitions = resolver.resolve(y, eventPairs: pairs, excluded: decision.excluded, repeated: decision.repeated)
+        pairs = field.jointPairs(y, with: pairs)
+        let transitions = field.resolve(y, eventPairs: pairs, excluded: decision.excluded, repeated: decision.repeated,
+                                        reportUnchanged: false)
         guardian.chose(transitions.map { (key: $0.neuron * G + $0.group, state: $0.to) })
         if transitions.isEmpty {
             // Nothing to change (no admissible continuation differs): never stall here; these
@@ -586,7 +582,7 @@ private final class FlowIntegration {
         let step = CrossingBatcher.Step(H: t - t0, y0: y0, f0: f0, y1: yStepEnd, f1: f1, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
                                         atol: options.atol, rtol: options.rtol, curvatureHint: controller.lastSpectralRadius)
         // z1 and ż1 receive the end values last (the one-at-a-time locator does not read them).
-        guard let crossings = batcher.take(step, flags: flags, yEnd: y, fEnd: fBatch, zEnd: z1, zdotEnd: zdot1,
+        guard let crossings = batcher!.take(step, flags: flags, yEnd: y, fEnd: fBatch, zEnd: z1, zdotEnd: zdot1,
                                            project: { self.projectSliding() }) else {
             y.update(from: yStepEnd, count: dim)
             return .declined
@@ -705,20 +701,7 @@ private final class FlowIntegration {
     /// Moves (w_i, b_i) of `state` (the current state y by default) to the nearest point on the
     /// surfaces of the given groups (exact: z is linear).
     func projectNeuron(_ i: Int, onto groups: [Int], state: UnsafeMutablePointer<Double>? = nil) {
-        let y = state ?? self.y
-        guard !groups.isEmpty else { return }
-        let d = field.d
-        let set: SurfaceSet
-        do { set = try SurfaceSet(groups: groups, points: field.xg, d: d) } catch {
-            field.noteFailure(error)   // the run fails with it at the next check
-            return
-        }
-        var v = [Double](repeating: 0, count: d + 1)
-        for k in 0..<d { v[k] = y[i * d + k] }
-        v[d] = y[n * d + i]
-        v.withUnsafeMutableBufferPointer { set.project($0.baseAddress!) }
-        for k in 0..<d { y[i * d + k] = v[k] }
-        y[n * d + i] = v[d]
+        field.project(i, onto: groups, state: state ?? self.y)
     }
 
     func projectSliding() {
@@ -730,23 +713,10 @@ private final class FlowIntegration {
 
     /// Initial pattern: sign of z, and pairs exactly on a surface resolved like an event.
     func initialMode() {
-        var states = [PairState](repeating: .off, count: n * G)
-        var onSurface: [(Int, Int)] = []
-        for i in 0..<n {
-            for g in 0..<G {
-                let z = field.preactivation(y, i, g)
-                var size = abs(y[n * field.d + i])
-                for k in 0..<field.d { size += abs(y[i * field.d + k] * field.xg[g * field.d + k]) }
-                if abs(z) <= 8 * Double.ulpOfOne * size {
-                    onSurface.append((i, g))
-                } else {
-                    states[i * G + g] = z > 0 ? .on : .off
-                }
-            }
-        }
+        let (states, onSurface) = field.initialStates(y)
         field.setMode(states)
         if !onSurface.isEmpty {
-            let transitions = resolver.resolve(y, eventPairs: onSurface, reportUnchanged: true)
+            let transitions = field.resolve(y, eventPairs: onSurface, excluded: [:], repeated: [], reportUnchanged: true)
             var newStates = field.states
             for tr in transitions { newStates[tr.neuron * G + tr.group] = tr.to }
             var byNeuron: [Int: [Int]] = [:]
@@ -794,7 +764,7 @@ private final class FlowIntegration {
     /// from the cubic Hermite interpolant's crossing (the linear one without the end rate), to
     /// the step control's tolerance on D. (The check at step starts, `checkEscape`, remains for
     /// steps that cross several modes, as batched ones do.)
-    func locateEscape(t0: Double, end: Double, yEnd: UnsafePointer<Double>, rateEnd: Double?, locator: EventLocator,
+    func locateEscape(t0: Double, end: Double, yEnd: UnsafePointer<Double>, rateEnd: Double?, locator: EventLocator<Field>,
                       stepHint: Double) {
         guard escapeTime == nil, y0[P] < escapeLevel, yEnd[P] >= escapeLevel, end > t0 else { return }
         let H = end - t0
@@ -860,11 +830,12 @@ private final class FlowIntegration {
 
     /// Stops the run as failed at time t; `restore`: the last good state is the start of the
     /// failed step (y0), otherwise the current state.
-    /// A failure of the field's linear algebra (`ModeField.numericalFailure`) is the diagnosis
-    /// whatever the symptom it caused (and the only one when `failure` is nil).
+    /// The field's own failure (`SwitchedSystem.failure`: its linear algebra, or a mode the Filippov
+    /// rules do not determine) is the diagnosis whatever the symptom it caused (and the only one
+    /// when `failure` is nil).
     func fail(at t: Double, _ failure: FlowFailure?, restore: Bool = true) {
         if restore { y.update(from: y0, count: dim) }
-        let reason = field.numericalFailure.map { FlowFailure.linearAlgebra(t: t, error: $0) } ?? failure
+        let reason = field.failure(at: t) ?? failure
         precondition(reason != nil, "a failure without a reason")
         solution.status = .failed
         solution.failure = reason
@@ -924,7 +895,7 @@ private final class FlowIntegration {
         }
         diag.wallSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         let final = solution.finalTheta
-        let q0 = problem.network.balance(problem.theta0), q1 = problem.network.balance(final)
+        let q0 = problem.model.balance(problem.theta0), q1 = problem.model.balance(final)
         diag.invariantDrift = zip(q0, q1).map { abs($0 - $1) }.max() ?? 0
         diag.finalLoss = solution.finalLoss
         diag.dissipated = solution.last?.dissipated ?? 0

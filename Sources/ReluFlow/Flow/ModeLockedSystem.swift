@@ -4,12 +4,8 @@
 /// system talk to it through this protocol: `GSLIntegrator` (GSL's system callbacks) and
 /// `DenseSampler` (dense output). `ModeField`, the shallow network's field, conforms.
 ///
-/// The seam for other networks (a deep network's mode-locked field, SPEC §8): such a field
-/// conforms here and brings, beside it, its pairs and event functions (what `EventDetector` and
-/// `EventLocator` read of `ModeField` today: pre-activations z, their rates and rounding levels)
-/// and its Filippov decisions (`FilippovResolver` reads a `FieldEvaluation` value and the mode's
-/// geometry); the driver's step, sample, guard, hysteresis and pattern parts are independent of
-/// the network already.
+/// The whole seam a network's field conforms to is `SwitchedSystem` (this protocol plus the
+/// switching functions and Filippov decisions the driver, detector, locator and resolution use).
 protocol ModeLockedSystem: AnyObject {
     /// Entries of the state: P parameters and the dissipation quadrature D.
     var dimension: Int { get }
