@@ -56,7 +56,6 @@ struct CompareCommand: ParsableCommand {
         let trainTemplate = base.train ?? TrainConfig()
         base.train = nil
         let (flowProblem, flowConfig) = try base.resolve(limits: .standard())
-        if list.contains("flow") { try refuseAdaptiveFlow(flowProblem.options.kind, command: "compare's flow method") }
         let outPath = out ?? "runs/\(name)-compare"
         try RunFolder.checkOutputPath(outPath)
         try RunFolder.checkDestination(outPath)

@@ -21,12 +21,12 @@ func refuseDeepFlow(_ config: RunConfig, command: String) throws {
                      + "(network.width). Train the deep network with `reluflow train --method gd|sgd|adam|rmsprop` or measure its curvature with `reluflow curvature`")
 }
 
-/// The adaptive flows (SPEC §7, `flow.kind` rmsprop or adam) are validated with the config but not
-/// integrated in this version: exit 2 naming flow.kind, before anything runs.
-func refuseAdaptiveFlow(_ kind: FlowKind, command: String) throws {
+/// An adaptive flow (SPEC §7) cannot be resumed in this version: its checkpoint holds θ and D,
+/// not the auxiliary state (m, v). Exit 2 naming flow.kind, before anything runs.
+func refuseAdaptiveResume(_ kind: FlowKind) throws {
     guard kind != .gradient else { return }
-    throw InputError("flow.kind", "the \(kind.name) flow (SPEC §7) is not available yet in \(command); the gradient flow is (kind gradient). "
-                     + "Train with `reluflow train --method \(kind.name)` for the discrete method")
+    throw InputError("flow.kind", "a run of the \(kind.name) flow cannot be resumed in this version (its checkpoint does not hold the "
+                     + "auxiliary state m, v); run it again with the larger --T")
 }
 
 /// --seed for either kind of network.

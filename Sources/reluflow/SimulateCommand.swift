@@ -89,7 +89,6 @@ struct SimulateCommand: ParsableCommand {
         try refuseDeepFlow(runConfig, command: "simulate")
         try applyOverrides(&runConfig)
         let (problem, resolved) = try runConfig.resolve(limits: limits)
-        try refuseAdaptiveFlow(problem.options.kind, command: "simulate")
         let outPath = out ?? "runs/\(name)"
         try RunFolder.checkDestination(outPath)
         if let segments = resolved.flow.segments, !segments.isEmpty {
@@ -180,7 +179,7 @@ struct SimulateCommand: ParsableCommand {
         try refuseDeepFlow(runConfig, command: "simulate --resume")
         try applyOverrides(&runConfig)
         let (base, _) = try runConfig.resolve(limits: limits)
-        try refuseAdaptiveFlow(base.options.kind, command: "simulate --resume")
+        try refuseAdaptiveResume(base.options.kind)
         var earlier = try EarlierRecords.read(source, problem: base)
         guard earlier.checkpoint.t < base.options.T else {
             throw InputError("--T", "the run in \(source) already reached t = \(earlier.checkpoint.t); give a larger --T to continue it")

@@ -36,7 +36,12 @@ public struct SolveHooks {
 /// surfaces, and restart the stepper; otherwise project sliding pairs and record the samples
 /// inside the step by dense output (`DenseSampler`). A failure is typed (`FlowFailure`).
 public func solve(_ problem: FlowProblem, hooks: SolveHooks = SolveHooks()) -> FlowSolution {
-    FlowIntegration(problem: problem, hooks: hooks, field: ModeField(network: problem.network, data: problem.data)).run()
+    let field = ModeField(network: problem.network, data: problem.data)
+    if let law = problem.options.kind.law {
+        // An adaptive flow (SPEC §7) over the gradient flow's field: state (θ, D, m/v).
+        return FlowIntegration(problem: problem, hooks: hooks, field: AdaptiveField(base: field, law: law)).run()
+    }
+    return FlowIntegration(problem: problem, hooks: hooks, field: field).run()
 }
 
 /// The driver over any `SwitchedSystem` (the shallow `ModeField`, a deep network's field).
@@ -220,7 +225,16 @@ final class FlowIntegration<Field: SwitchedSystem> {
         } else {
             for p in 0..<P { y[p] = problem.theta0[p] }
             y[P] = 0
+            for q in (P + 1)..<dim { y[q] = 0 }
+            if dim > P + 1 {
+                // An adaptive flow's a(0): provisional (the mode of θ(0) with pairs on a surface
+                // off) for the decisions at t = 0, then from the mode chosen (the reference's order).
+                let (states, _) = field.initialStates(y)
+                field.setMode(states)
+                field.initializeAuxiliary(y)
+            }
             initialMode()
+            field.initializeAuxiliary(y)
         }
         refreshStartOfStep()
         var initial = problem.theta0 + [0]
@@ -458,7 +472,7 @@ final class FlowIntegration<Field: SwitchedSystem> {
                 projectNeuron(i, onto: (0..<G).filter { field.states[i * G + $0] == .sliding }, state: state)
             }
             field.evaluate(state, fState)
-            samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: fState[P].squareRoot(), patternId: patterns.current,
+            samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: field.gradientNorm(state, fState), patternId: patterns.current,
                                       theta: Array(UnsafeBufferPointer(start: state, count: P)), dissipated: state[P]))
             k += 1
         }
@@ -814,7 +828,7 @@ final class FlowIntegration<Field: SwitchedSystem> {
 
     func record(t: Double, loss: Double? = nil) {
         let theta = Array(UnsafeBufferPointer(start: y, count: P))
-        record(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: f0[P].squareRoot(), patternId: patterns.current,
+        record(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: field.gradientNorm(y, f0), patternId: patterns.current,
                           theta: theta, dissipated: y[P]))
     }
 
