@@ -61,6 +61,15 @@ struct Benchmark: ParsableCommand {
     @Flag(help: "Training speed: full-batch GD and Adam against NumPy and JAX (Benchmarks/peers/training_peers.py) at three sizes.")
     var training = false
 
+    @Flag(help: "Deep-network gradient flow (issue 18): ReluFlow against SciPy DOP853/Radau and diffrax Dopri8/Kvaerno5 (Benchmarks/peers/deep_flow_peers.py) on the deep_flow_cases and a He [1,16,16,1] network: wall times, ratios, |Δθ| against a tight run of ours, and whether each peer reached T.")
+    var deepFlow = false
+
+    @Option(help: "With --deep-flow: wall seconds per peer run before it counts as not getting through.")
+    var peerTimeout: Double = 60
+
+    @Option(help: "With --deep-flow: diffrax's max_steps (SciPy: 13× this many field evaluations).")
+    var peerMaxSteps: Int = 200_000
+
     @Flag(help: "Small runs: the whole `reluflow simulate --example sine` command, the same run in-process through the library (folder included) and the integration alone, at --horizons (default here 1,100,1e4,1e5,1e6), medians of --repeat.")
     var smallRuns = false
 
@@ -75,6 +84,10 @@ struct Benchmark: ParsableCommand {
 
     func run() throws {
         setvbuf(stdout, nil, _IOLBF, 0)   // rows appear as they finish, also when piped
+        if deepFlow {
+            return try DeepFlowSpeed(peers: PeerRunner(python: python), repeats: max(`repeat`, 1), timeout: peerTimeout,
+                                     maxSteps: peerMaxSteps).run()
+        }
         if smallRuns {
             let given = CommandLine.arguments.contains("--horizons")
             return try SmallRuns(repeats: max(`repeat`, 1), horizons: given ? horizons.split(separator: ",").compactMap { Double($0) } : [1, 100, 1e4, 1e5, 1e6]).run()

@@ -76,6 +76,11 @@ struct PeerRunner {
         }
     }
 
+    /// `run`, for peers defined in other files.
+    func runScript<R>(_ script: String, _ config: RunConfig, _ arguments: [String], decode: (Data) throws -> R) throws -> R? {
+        try run(script, config, arguments, decode: decode)
+    }
+
     /// Runs a peer script on `config`; nil (with the reason on stderr) when it fails.
     private func run<R>(_ script: String, _ config: RunConfig, _ arguments: [String], decode: (Data) throws -> R) throws -> R? {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reluflow-bench-\(getpid())")

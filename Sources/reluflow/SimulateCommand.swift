@@ -86,7 +86,6 @@ struct SimulateCommand: ParsableCommand {
         guard runConfig.train == nil else {
             throw InputError("train", "the config has a train section: run it with `reluflow train`, or remove the section to integrate the flow")
         }
-        try refuseDeepFlow(runConfig, command: "simulate")
         try applyOverrides(&runConfig)
         let (problem, resolved) = try runConfig.resolve(limits: limits)
         let outPath = out ?? "runs/\(name)"
@@ -176,7 +175,6 @@ struct SimulateCommand: ParsableCommand {
                              + "run `reluflow train --config \(folder)/config.json --iterations K --out NEW` again")
         }
         let earlierFlow = runConfig.flow
-        try refuseDeepFlow(runConfig, command: "simulate --resume")
         try applyOverrides(&runConfig)
         let (base, _) = try runConfig.resolve(limits: limits)
         try refuseAdaptiveResume(base.options.kind)

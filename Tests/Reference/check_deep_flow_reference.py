@@ -105,7 +105,19 @@ def case_list():
                               flow={"kind": "adam", "T": 10.0, "rtol": 1e-12, "atol": 1e-14,
                                     "a": 10.0, "b": 0.1, "epsilon": 1e-8}), {}),
         "several-attracting": (make_case(5, [1, 3, 3, 1], True, T=20.0), {}),
+        "tied-dead-layer": (TIED, {}),
     }
+
+
+# Coincident surfaces: layer 1 is off on the four points x <= 0.1, so their inputs to layer 2 are
+# zero and the surfaces of layer 2's units on them are one (z = b_2); unit 0 of layer 2 slides on
+# all four at once (one event, one alpha) and leaves them together.
+TIED = {"data": {"x": [[-0.9], [-0.6], [-0.3], [0.1], [0.7], [0.95], [0.7]],
+                 "y": [-0.5, -0.4, -0.6, 0.1, 0.9, 1.2, 0.8]},
+        "network": {"layers": [1, 2, 2, 1], "activation": "relu", "bias": True,
+                    "weights": [[[1.3], [0.8]], [[0.9, -0.4], [0.5, 0.7]], [[0.8, -0.6]]],
+                    "biases": [[-0.4, -0.2], [0.3, -0.03]]},
+        "flow": {"kind": "gradient", "T": 20.0, "rtol": 1e-12, "atol": 1e-14}}
 
 
 def generate():

@@ -68,17 +68,32 @@ final class DeepConfigTests: XCTestCase {
         assertRefused(#"{"layers": [1, 3, 1]}"#, field: "train.method", containing: "shallow network only", extra: #", "train": {"method": "anls"}"#)
     }
 
-    /// The CLI: simulate on a deep config exits 2 naming network.layers (issue 18), train with anls
-    /// exits 2 naming train.method, a full spectrum beyond the memory limit exits 2 with the
-    /// estimate, and a curvature folder is written with its marker.
+    /// The CLI: simulate on a deep config integrates the deep gradient flow (a run folder with the
+    /// balance per hidden unit; analyze and plot read it), `flow.kind` other than gradient exits 2
+    /// naming it, train with anls exits 2 naming train.method, a full spectrum beyond the memory
+    /// limit exits 2 with the estimate, and a curvature folder is written with its marker.
     func testCommandLine() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = dir.appendingPathComponent("deep.json")
         try Data(#"{"data": {"target": {"function": "sin(pi*x)", "m": 8, "range": [-1, 1]}}, "network": {"layers": [1, 3, 3, 1], "bias": true}}"#.utf8).write(to: config)
-        let simulate = try runReluflow(["simulate", "--config", config.path, "--out", "sim", "--quiet"], in: dir)
-        XCTAssertEqual(simulate.status, 2)
-        XCTAssertTrue(simulate.stderr.contains("network.layers") && simulate.stderr.contains("issue 18"), simulate.stderr)
+        let simulate = try runReluflow(["simulate", "--config", config.path, "--T", "5", "--out", "sim", "--quiet"], in: dir)
+        XCTAssertEqual(simulate.status, 0, simulate.stderr)
+        for file in ["summary.json", "trajectory.csv", "events.csv", "patterns.csv", "checkpoint.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("sim/\(file)").path), file)
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("sim/summary.json"))) as! [String: Any]
+        let balance = summary["balance"] as! [String: Any]
+        XCTAssertEqual((balance["initial"] as! [Double]).count, 6)
+        XCTAssertEqual(balance["layer"] as! [Int], [1, 1, 1, 2, 2, 2])
+        XCTAssertLessThan(summary["dissipationDefect"] as! Double, 1e-10)
+        XCTAssertEqual(try runReluflow(["analyze", "sim"], in: dir).status, 0)
+        XCTAssertEqual(try runReluflow(["plot", "sim"], in: dir).status, 0)
+        let adamFlow = dir.appendingPathComponent("adamflow.json")
+        try Data(#"{"data": {"target": {"function": "x", "m": 4, "range": [-1, 1]}}, "network": {"layers": [1, 3, 3, 1]}, "flow": {"kind": "adam"}}"#.utf8).write(to: adamFlow)
+        let kind = try runReluflow(["simulate", "--config", adamFlow.path, "--out", "af", "--quiet"], in: dir)
+        XCTAssertEqual(kind.status, 2)
+        XCTAssertTrue(kind.stderr.contains("flow.kind"), kind.stderr)
         let anls = try runReluflow(["train", "--config", config.path, "--method", "anls", "--out", "t", "--quiet"], in: dir)
         XCTAssertEqual(anls.status, 2)
         XCTAssertTrue(anls.stderr.contains("train.method"), anls.stderr)

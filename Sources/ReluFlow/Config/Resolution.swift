@@ -50,8 +50,8 @@ extension RunConfig {
             var estimate = ResourceEstimate(points: m, dimension: d, width: n, outputBias: net.outputBias ?? false,
                                  samples: train.map { min($0.samples?.count ?? TrainingOptions().sampleCount, ($0.iterations ?? TrainingOptions().iterations) + 1) }
                                      ?? options.sampleCount,
-                                 // A deep network is trained, never integrated (yet): no stepper matrices.
-                                 stepper: deep == nil ? options.stepper : .rk8pd, dataField: field,
+                                 // A trained deep network has no stepper matrices; its flow has the stepper's.
+                                 stepper: deep != nil && train != nil ? .rk8pd : options.stepper, dataField: field,
                                  csvBytes: Double(source.csvBytes?.count ?? 0), parameters: deep?.parameterCount)
             if train != nil { estimate.samplesField = "train.samples.count" }
             if deep != nil { estimate.widthField = "network.layers" }

@@ -416,7 +416,7 @@ enum KeyCheck {
     ])
 
     static let flowKeys: [String: Shape] = [
-        "T": .any, "rtol": .any, "atol": .any, "stepper": .any, "maxEvents": .integer(min: Int.min),
+        "T": .any, "rtol": .any, "atol": .any, "stepper": .any, "maxEvents": .integer(min: Int.min), "kind": .any,
         "samples": .object(["spacing": .any, "count": .integer(min: Int.min), "tMin": .any, "output": .any]),
     ]
 

@@ -44,6 +44,9 @@ public struct RunSummary: Codable, Sendable {
     public var stationaryTime: Double?
     /// max_i |q_i(T) − q_i(0)| (SPEC §4).
     public var invariantDrift: Double
+    /// A deep network's balance quantities per hidden unit (SPEC §4 generalised, §8), at the start
+    /// and the end; absent for the shallow network (its drift is `invariantDrift`).
+    public var balance: BalanceReport?
     /// |L(0) − L(T) − ∫|θ'|²| / L(0) (SPEC §4).
     public var dissipationDefect: Double
     /// ∫₀ᵀ |θ'|² dt.
@@ -74,7 +77,7 @@ public struct RunSummary: Codable, Sendable {
              rhsEvaluations, jacobianEvaluations, events, eventsByKind, patternIntervals, distinctPatterns, wallSeconds,
              stepper, stepperSteps, stepperSeconds, stepperSwitches, batchedCrossings, crossingBatches, zeroLossTime,
              invariantDrift, dissipationDefect, dissipated, version, nonFinite, stationaryTime, segments,
-             method, iterations, lr, batch, escapeTime, escapeIteration, escapeDelta
+             method, iterations, lr, batch, escapeTime, escapeIteration, escapeDelta, balance
     }
 
     public init(_ solution: FlowSolution) {
@@ -106,6 +109,9 @@ public struct RunSummary: Codable, Sendable {
         zeroLossTime = diag.zeroLossTime
         stationaryTime = diag.stationaryTime
         invariantDrift = diag.invariantDrift
+        if let deep = solution.problem.model as? DeepNetwork {
+            balance = BalanceReport(network: deep, initial: solution.problem.theta0, final: solution.finalTheta)
+        }
         dissipationDefect = diag.dissipationDefect
         dissipated = diag.dissipated
         escapeTime = diag.escapeTime
@@ -158,6 +164,7 @@ public struct RunSummary: Codable, Sendable {
         crossingBatches = try c.decodeIfPresent(Int.self, forKey: .crossingBatches)
         zeroLossTime = try c.decodeIfPresent(Double.self, forKey: .zeroLossTime)
         invariantDrift = try real(.invariantDrift)
+        balance = try c.decodeIfPresent(BalanceReport.self, forKey: .balance)
         dissipationDefect = try real(.dissipationDefect)
         dissipated = try real(.dissipated)
         version = try c.decode(String.self, forKey: .version)
@@ -181,6 +188,32 @@ public struct RunSummary: Codable, Sendable {
         guard !nonFinite.isEmpty else { return data }
         summary.nonFinite = nonFinite
         return try JSONOutput.encode(summary).data
+    }
+}
+
+/// The balance quantities of a deep ReLU or linear network's hidden units (`DeepNetwork.balance`):
+/// q_{l,i} = |W_{l+1}[:, i]|² − |W_l[i, :]|² − b_l[i]² (outgoing column minus incoming row, the sign
+/// of SPEC §4's q_i = c_i² − |w_i|² − b_i²), constant along the gradient flow by the positive
+/// homogeneity of σ at every unit, including across and along the switching surfaces (the jump of
+/// the gradient across a surface is normal to it). In the pattern's unit order.
+public struct BalanceReport: Codable, Sendable, Equatable {
+    /// The layer (from 1) and index of each hidden unit.
+    public var layer: [Int]
+    public var unit: [Int]
+    public var initial: [Double]
+    public var final: [Double]
+    /// max over units of |q(T) − q(0)|.
+    public var maxDrift: Double
+
+    public init(network: DeepNetwork, initial theta0: [Double], final theta: [Double]) {
+        layer = []
+        unit = []
+        for l in 1..<network.depth {
+            for i in 0..<network.layers[l] { layer.append(l); unit.append(i) }
+        }
+        initial = network.balance(theta0)
+        final = network.balance(theta)
+        maxDrift = zip(initial, final).map { abs($0 - $1) }.max() ?? 0
     }
 }
 

@@ -36,16 +36,26 @@ public struct SolveHooks {
 /// surfaces, and restart the stepper; otherwise project sliding pairs and record the samples
 /// inside the step by dense output (`DenseSampler`). A failure is typed (`FlowFailure`).
 public func solve(_ problem: FlowProblem, hooks: SolveHooks = SolveHooks()) -> FlowSolution {
-    let field = ModeField(network: problem.network, data: problem.data)
+    if let shallow = problem.shallow {
+        let field = ModeField(network: shallow, data: problem.data)
+        if let law = problem.options.kind.law {
+            // An adaptive flow (SPEC §7) over the gradient flow's field: state (θ, D, m/v).
+            return FlowIntegration(problem: problem, hooks: hooks, field: AdaptiveField(base: field, law: law)).run()
+        }
+        return FlowIntegration(problem: problem, hooks: hooks, field: field).run()
+    }
+    guard let deep = problem.model as? DeepNetwork else {
+        preconditionFailure("the flow integrates shallow networks and DeepNetwork models")
+    }
+    let field = DeepModeField(network: deep, data: problem.data)
     if let law = problem.options.kind.law {
-        // An adaptive flow (SPEC §7) over the gradient flow's field: state (θ, D, m/v).
         return FlowIntegration(problem: problem, hooks: hooks, field: AdaptiveField(base: field, law: law)).run()
     }
     return FlowIntegration(problem: problem, hooks: hooks, field: field).run()
 }
 
 /// The driver over any `SwitchedSystem` (the shallow `ModeField`, a deep network's field).
-final class FlowIntegration<Field: SwitchedSystem> {
+private final class FlowIntegration<Field: SwitchedSystem> {
     let problem: FlowProblem
     let hooks: SolveHooks
     let options: FlowOptions

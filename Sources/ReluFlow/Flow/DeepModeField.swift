@@ -1,0 +1,833 @@
+import Foundation
+
+/// The mode-locked gradient-flow field of a deep fully connected network (SPEC §8) and its
+/// switching functions: a `SwitchedSystem` the flow driver integrates like the shallow `ModeField`.
+///
+/// Network: h_0 = x, z_l = W_l h_{l−1} + b_l, h_l = σ(z_l) (l < L), N = W_L h_{L−1} (+ c_0);
+/// θ in the SPEC §8 order (`DeepNetwork`). Data points with equal x are one group g (one surface
+/// per unit and group, SPEC §4), with multiplicity μ_g and Y_g = Σ_{j∈g} y_j, R_g = μ_g N_g − Y_g.
+///
+/// Mode (SPEC §3, §8): every pair (unit u of a ReLU hidden layer, group g) is on, off or sliding.
+/// The forward pass uses the mode's masks F (h = z when on, 0 when off or sliding: z = 0 on the
+/// surface), the backward pass the derivative weights S (1 on, 0 off, α sliding), never sign(z) of
+/// the stage point. Inside a mode L is a polynomial in θ and the field f = −∇L is smooth.
+/// A linear network (σ = identity) has every pair on for ever: no switching functions.
+///
+/// Switching functions: z_ug(θ), a polynomial (the surfaces are curved for layers ≥ 2). Its rate
+/// along a velocity u is the forward tangent ż = U_l h_{l−1} + W_l ḣ_{l−1} + u_b, ḣ = F ∘ ż.
+/// Coincident surfaces (SPEC §4, generalised): two groups whose inputs to layer l are identical in
+/// the mode (every unit of layer l − 1 off or sliding on both, or equal inputs to layer l − 1 and
+/// the same states of its units on both) have the same z_ug for every unit u of layer l: while
+/// their states agree they are *one* surface with one event and one α (`representative`).
+///
+/// Filippov (SPEC §4 with the normal velocity of the pre-activation, §8): at an event on the
+/// surface of pair k, v± = ż_k under the field with k's surface on / off: one sign → crossing;
+/// v⁺ < 0 < v⁻ → slide with f = f⁻ + α(f⁺ − f⁻), α = v⁻/(v⁻ − v⁺) (σ'(0) := α for the surface, so
+/// that ż_k = 0); v⁺ > 0 > v⁻ → `branch` to the side with the larger |f|²; one side within
+/// tolerance of 0 → the side the other points to. At most one surface slides: a second attracting
+/// surface while one slides is where the rule does not apply, and the run stops with a diagnosis.
+/// The slide's exit functions are v⁻ (α reaches 0 where v⁻ does) and −v⁺ (α reaches 1 where v⁺
+/// does): α = v⁻/(v⁻ − v⁺) has poles where v⁺ = v⁻ (the unit's outgoing signal on that point
+/// changes) which a step could jump over, while v± are smooth.
+///
+/// Derivatives: the gradient by back-propagation; the Jacobian ∂f/∂θ = −∇²L_M column by column
+/// from exact Hessian–vector products (forward-over-reverse through the same masked passes, with α
+/// held at its value while sliding). No finite differences.
+final class DeepModeField: SwitchedSystem {
+    let network: DeepNetwork
+    let L: Int
+    let d: Int, G: Int, m: Int
+    let P: Int
+    /// Hidden units (all hidden layers, layer by layer) and their layer and index.
+    let n: Int
+    let unitLayer: [Int], unitIndex: [Int]
+    /// First unit of hidden layer l (index l; l = 1 … L − 1).
+    let unitOffset: [Int]
+    let relu: Bool
+    var dimension: Int { P + 1 }
+    let invM: Double
+    let pointsOfGroup: [[Int]]
+    let yOfPoint: [Double]
+    /// Inputs transposed (d × G), multiplicities, Σ y and Σ |y| per group.
+    private let xT: [Double]
+    private let mult: [Double], ysum: [Double], yabs: [Double]
+
+    // Mode.
+    private(set) var states: [PairState]
+    private(set) var slidingNeurons: [Int] = []
+    /// F: 1 where on, else 0 (n × G).
+    private var F: [Double]
+    /// Representative of each pair's surface in the mode (itself unless tied, see the type's doc).
+    private(set) var representative: [Int]
+    /// The sliding surface: its representative and member pairs (nil: none slides).
+    private(set) var slide: (rep: Int, members: [Int])? = nil
+    var alphaBandFactor: [Double]
+    private(set) var modeChanges = 0
+
+    // Passes (n × G unit-major unless said).
+    private var Z: [Double], H: [Double], N: [Double], R: [Double]
+    private var Dl: [Double], dOut: [Double]
+    private var forwardTheta: [Double]
+    private var forwardValid = false
+    private var forwardStamp = -1
+    /// The last evaluation: state, field, and the sliding surface's v± and α there.
+    private var lastY: [Double], lastF: [Double]
+    private var lastValid = false
+    private(set) var vPlus = Double.nan, vMinus = Double.nan, alpha = Double.nan
+    var rhsEvaluations = 0
+    var jacobianEvaluations = 0
+    private var pendingFailure: String? = nil
+    private(set) var numericalFailure: NumericalError? = nil
+
+    init(network: DeepNetwork, data: Dataset) {
+        precondition(network.inputDimension == data.dimension)
+        self.network = network
+        L = network.depth
+        d = data.dimension
+        G = data.groupCount
+        m = data.count
+        P = network.parameterCount
+        invM = 1 / Double(m)
+        relu = network.activation == .relu
+        var layer: [Int] = [], index: [Int] = [], offsets = [0, 0]
+        for l in 1..<L {
+            offsets[l] = layer.count
+            offsets.append(0)
+            for i in 0..<network.layers[l] { layer.append(l); index.append(i) }
+        }
+        unitLayer = layer
+        unitIndex = index
+        unitOffset = offsets
+        n = layer.count
+        pointsOfGroup = data.pointsOfGroup
+        yOfPoint = data.y
+        var xt = [Double](repeating: 0, count: d * G)
+        for g in 0..<G { for k in 0..<d { xt[k * G + g] = data.groupPoints[g * d + k] } }
+        xT = xt
+        mult = pointsOfGroup.map { Double($0.count) }
+        ysum = pointsOfGroup.map { $0.reduce(0) { $0 + data.y[$1] } }
+        yabs = pointsOfGroup.map { $0.reduce(0) { $0 + abs(data.y[$1]) } }
+        states = [PairState](repeating: .on, count: n * G)
+        F = [Double](repeating: 1, count: n * G)
+        representative = Array(0..<(n * G))
+        alphaBandFactor = [Double](repeating: 1, count: n * G)
+        Z = [Double](repeating: 0, count: n * G)
+        H = Z
+        Dl = Z
+        N = [Double](repeating: 0, count: G)
+        R = N
+        dOut = N
+        forwardTheta = [Double](repeating: .nan, count: P)
+        lastY = [Double](repeating: .nan, count: P + 1)
+        lastF = lastY
+    }
+
+    // MARK: Layout
+
+    @inline(__always) private func w(_ t: UnsafePointer<Double>, _ l: Int, _ i: Int, _ k: Int) -> Double {
+        t[network.weightOffsets[l - 1] + i * network.layers[l - 1] + k]
+    }
+    @inline(__always) private func wIndex(_ l: Int, _ i: Int, _ k: Int) -> Int {
+        network.weightOffsets[l - 1] + i * network.layers[l - 1] + k
+    }
+    @inline(__always) private func pair(_ l: Int, _ i: Int, _ g: Int) -> Int { (unitOffset[l] + i) * G + g }
+
+    /// (layer, unit in layer, first point of the group) of pair k, for diagnoses and tests.
+    func name(ofPair k: Int) -> (layer: Int, unit: Int, point: Int) {
+        (unitLayer[k / G], unitIndex[k / G], pointsOfGroup[k % G][0])
+    }
+
+    private func describe(_ k: Int) -> String {
+        let p = name(ofPair: k)
+        return "(layer \(p.layer), unit \(p.unit), point \(p.point))"
+    }
+
+    /// Input h_{l−1}[k][g] of layer l (from the last forward pass).
+    @inline(__always) private func input(_ l: Int, _ k: Int, _ g: Int) -> Double {
+        l == 1 ? xT[k * G + g] : H[pair(l - 1, k, g)]
+    }
+
+    // MARK: Mode
+
+    func setMode(_ newStates: [PairState]) {
+        precondition(newStates.count == n * G)
+        states = newStates
+        modeChanged()
+    }
+
+    func updateMode(_ changes: [(index: Int, state: PairState)]) {
+        guard !changes.isEmpty else { return }
+        for c in changes { states[c.index] = c.state }
+        modeChanged()
+    }
+
+    private func modeChanged() {
+        modeChanges += 1
+        lastValid = false
+        forwardValid = false
+        for k in 0..<(n * G) { F[k] = states[k] == .on ? 1 : 0 }
+        computeRepresentatives()
+        var sliding = Set<Int>(), reps = Set<Int>()
+        for k in 0..<(n * G) where states[k] == .sliding {
+            sliding.insert(k / G)
+            reps.insert(representative[k])
+        }
+        slidingNeurons = sliding.sorted()
+        if let r = reps.min() {
+            slide = (r, (0..<(n * G)).filter { states[$0] == .sliding && representative[$0] == r })
+        } else {
+            slide = nil
+        }
+    }
+
+    /// Ties of coincident surfaces (the type's doc): groups with identical inputs to layer l share
+    /// the surfaces of layer l's units while their states agree.
+    private func computeRepresentatives() {
+        representative = Array(0..<(n * G))
+        guard relu, L > 2 else { return }
+        var cls = Array(0..<G)   // layer 1: distinct x
+        for l in 2..<L {
+            let below = network.layers[l - 1]
+            var keys: [[Int]: Int] = [:]
+            var next = [Int](repeating: 0, count: G)
+            for g in 0..<G {
+                var column: [Int] = []
+                var alive = false
+                for k in 0..<below {
+                    let on = F[pair(l - 1, k, g)] != 0
+                    alive = alive || on
+                    column.append(on ? 1 : 0)
+                }
+                let key = alive ? [cls[g]] + column : [-1]
+                if let first = keys[key] { next[g] = first } else { keys[key] = g; next[g] = g }
+            }
+            cls = next
+            for i in 0..<network.layers[l] {
+                for g in 0..<G where cls[g] != g {
+                    let k = pair(l, i, g), r = pair(l, i, cls[g])
+                    if states[k] == states[r] { representative[k] = representative[r] }
+                }
+            }
+        }
+    }
+
+    /// The pairs of the surface k belongs to.
+    func members(of k: Int) -> [Int] {
+        let r = representative[k]
+        return (0..<(n * G)).filter { representative[$0] == r }
+    }
+
+    // MARK: Passes
+
+    /// Forward pass in the mode at θ (Z, H, N, R), cached for the same θ and mode.
+    private func forward(_ t: UnsafePointer<Double>) {
+        if forwardValid && forwardStamp == modeChanges && (0..<P).allSatisfy({ forwardTheta[$0].bitPattern == t[$0].bitPattern }) {
+            return
+        }
+        for l in 1..<L {
+            let nl = network.layers[l], below = network.layers[l - 1]
+            for i in 0..<nl {
+                let b = network.bIndex(l, i).map { t[$0] } ?? 0
+                let row = pair(l, i, 0)
+                for g in 0..<G { Z[row + g] = b }
+                for k in 0..<below {
+                    let wik = w(t, l, i, k)
+                    if wik == 0 { continue }
+                    for g in 0..<G { Z[row + g] += wik * input(l, k, g) }
+                }
+                for g in 0..<G { H[row + g] = F[row + g] * Z[row + g] }
+            }
+        }
+        let c0 = network.c0Index.map { t[$0] } ?? 0
+        for g in 0..<G {
+            var s = c0
+            for k in 0..<network.layers[L - 1] { s += w(t, L, 0, k) * input(L, k, g) }
+            N[g] = s
+            R[g] = mult[g] * N[g] - ysum[g]
+        }
+        for p in 0..<P { forwardTheta[p] = t[p] }
+        forwardValid = true
+        forwardStamp = modeChanges
+    }
+
+    /// Back-propagation of dOut (∂/∂N_g, length G) through the forward pass at θ with derivative
+    /// weights S (n × G), from layer `top` (L: the output) down: the gradient into `grad` (P,
+    /// zeroed first), the back-propagated ∂/∂Z kept in Dl. With `top` < L, dOut is ∂/∂Z_top of a
+    /// unit (`seed`) instead.
+    private func backward(_ t: UnsafePointer<Double>, S: [Double], top: Int = 0, seed: (unit: Int, group: Int)? = nil,
+                          into grad: UnsafeMutablePointer<Double>) {
+        for p in 0..<P { grad[p] = 0 }
+        for q in 0..<(n * G) { Dl[q] = 0 }
+        var start = L
+        if let seed {
+            start = unitLayer[seed.unit]
+            Dl[seed.unit * G + seed.group] = 1
+        } else {
+            for k in 0..<network.layers[L - 1] {
+                var s = 0.0
+                for g in 0..<G { s += dOut[g] * input(L, k, g) }
+                grad[wIndex(L, 0, k)] = s
+            }
+            if let c = network.c0Index { grad[c] = dOut.reduce(0, +) }
+            if L > 1 {
+                for k in 0..<network.layers[L - 1] {
+                    let wk = w(t, L, 0, k), row = pair(L - 1, k, 0)
+                    for g in 0..<G { Dl[row + g] = S[row + g] * wk * dOut[g] }
+                }
+            }
+            start = L - 1
+        }
+        var l = start
+        while l >= 1 {
+            let nl = network.layers[l], below = network.layers[l - 1]
+            for i in 0..<nl {
+                let row = pair(l, i, 0)
+                for k in 0..<below {
+                    var s = 0.0
+                    for g in 0..<G { s += Dl[row + g] * input(l, k, g) }
+                    grad[wIndex(l, i, k)] = s
+                }
+                if let b = network.bIndex(l, i) {
+                    var s = 0.0
+                    for g in 0..<G { s += Dl[row + g] }
+                    grad[b] = s
+                }
+            }
+            if l > 1 {
+                for k in 0..<below {
+                    let rowK = pair(l - 1, k, 0)
+                    for g in 0..<G {
+                        var s = 0.0
+                        for i in 0..<nl { s += w(t, l, i, k) * Dl[pair(l, i, g)] }
+                        Dl[rowK + g] = S[rowK + g] * s
+                    }
+                }
+            }
+            l -= 1
+        }
+    }
+
+    /// Forward tangent along a parameter velocity u at the forward pass of θ: ż of every pair
+    /// (n × G) into `zdot`, and Ṅ into `ndot` when given.
+    private func tangent(_ t: UnsafePointer<Double>, _ u: UnsafePointer<Double>, zdot: UnsafeMutablePointer<Double>,
+                         ndot: UnsafeMutablePointer<Double>? = nil) {
+        // ḣ of the layer below (F ∘ ż), kept in zdot's rows with a separate pass.
+        for l in 1..<L {
+            let nl = network.layers[l], below = network.layers[l - 1]
+            for i in 0..<nl {
+                let row = pair(l, i, 0)
+                let bdot = network.bIndex(l, i).map { u[$0] } ?? 0
+                for g in 0..<G { zdot[row + g] = bdot }
+                for k in 0..<below {
+                    let uik = u[wIndex(l, i, k)], wik = w(t, l, i, k)
+                    for g in 0..<G {
+                        var v = uik * input(l, k, g)
+                        if l > 1 { v += wik * F[pair(l - 1, k, g)] * zdot[pair(l - 1, k, g)] }
+                        zdot[row + g] += v
+                    }
+                }
+            }
+        }
+        if let ndot {
+            let c0dot = network.c0Index.map { u[$0] } ?? 0
+            for g in 0..<G {
+                var s = c0dot
+                for k in 0..<network.layers[L - 1] {
+                    s += u[wIndex(L, 0, k)] * input(L, k, g)
+                    if L > 1 { s += w(t, L, 0, k) * F[pair(L - 1, k, g)] * zdot[pair(L - 1, k, g)] }
+                }
+                ndot[g] = s
+            }
+        }
+    }
+
+    /// ż of pair k along u (one tangent pass).
+    private func rate(_ t: UnsafePointer<Double>, along u: UnsafePointer<Double>, pair k: Int) -> Double {
+        let zdot = UnsafeMutablePointer<Double>.allocate(capacity: max(n * G, 1))
+        defer { zdot.deallocate() }
+        tangent(t, u, zdot: zdot)
+        return zdot[k]
+    }
+
+    /// ∇_θ z of pair k (masks F: dh/dz = F below the pair's layer) into `out` (P).
+    private func zGradient(_ t: UnsafePointer<Double>, pair k: Int, into out: UnsafeMutablePointer<Double>) {
+        forward(t)
+        let saved = Dl
+        backward(t, S: F, seed: (k / G, k % G), into: out)
+        Dl = saved
+    }
+
+    /// Derivative weights S of the mode with the sliding members at `a` (0: f⁻, 1: f⁺).
+    private func weights(slidingAt a: Double) -> [Double] {
+        var S = F
+        if let slide { for k in slide.members { S[k] = a } }
+        return S
+    }
+
+    /// The mode's gradient at θ (forward done), the sliding surface's v±, α; into `grad` (P).
+    /// One sliding surface: g(α) = g⁻ + α(g⁺ − g⁻) exactly (S enters the chain once, linearly).
+    private func gradient(_ t: UnsafePointer<Double>, into grad: UnsafeMutablePointer<Double>) {
+        for g in 0..<G { dOut[g] = R[g] * invM }
+        guard let slide else {
+            backward(t, S: F, into: grad)
+            vPlus = .nan; vMinus = .nan; alpha = .nan
+            return
+        }
+        let g1 = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        let u = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { g1.deallocate(); u.deallocate() }
+        backward(t, S: weights(slidingAt: 0), into: grad)
+        backward(t, S: weights(slidingAt: 1), into: g1)
+        for p in 0..<P { u[p] = -grad[p] }
+        vMinus = rate(t, along: u, pair: slide.rep)
+        for p in 0..<P { u[p] = -g1[p] }
+        vPlus = rate(t, along: u, pair: slide.rep)
+        alpha = vMinus != vPlus ? vMinus / (vMinus - vPlus) : .nan
+        let a = alpha.isFinite ? alpha : 0
+        for p in 0..<P { grad[p] += a * (g1[p] - grad[p]) }
+    }
+
+    // MARK: Field
+
+    @discardableResult
+    func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+        rhsEvaluations += 1
+        forward(y)
+        gradient(y, into: f)
+        var norm2 = 0.0
+        for p in 0..<P {
+            f[p] = -f[p]
+            norm2 += f[p] * f[p]
+        }
+        f[P] = norm2
+        for p in 0..<P { lastY[p] = y[p] }
+        lastY[P] = y[P]
+        for p in 0...P { lastF[p] = f[p] }
+        lastValid = true
+        return norm2.isFinite && numericalFailure == nil
+    }
+
+    @discardableResult
+    func evaluateReusingLast(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+        if lastValid && (0..<P).allSatisfy({ lastY[$0].bitPattern == y[$0].bitPattern }) {
+            for p in 0...P { f[p] = lastF[p] }
+            return f[P].isFinite && numericalFailure == nil
+        }
+        return evaluate(y, f)
+    }
+
+    /// ∂f/∂y: the θ block −∇²L_M by exact Hessian–vector products with the unit vectors
+    /// (forward-over-reverse through the masked passes; α frozen while sliding: the Jacobian of the
+    /// field with σ'(0) = α held, which is what Newton iterations of the implicit steppers need to
+    /// converge; the field itself always recomputes α), the quadrature row 2 fᵀ ∂f/∂θ, a zero D column.
+    func jacobian(_ y: UnsafePointer<Double>, _ dfdy: UnsafeMutablePointer<Double>, _ f: UnsafeMutablePointer<Double>) {
+        jacobianEvaluations += 1
+        evaluate(y, f)
+        rhsEvaluations -= 1
+        let dim = P + 1
+        let S = weights(slidingAt: alpha.isFinite ? alpha : 0)
+        let u = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        let column = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { u.deallocate(); column.deallocate() }
+        for q in 0..<(dim * dim) { dfdy[q] = 0 }
+        for p in 0..<P {
+            for q in 0..<P { u[q] = q == p ? 1 : 0 }
+            hessianVector(y, u, S: S, into: column)
+            var quad = 0.0
+            for q in 0..<P {
+                dfdy[q * dim + p] = -column[q]
+                quad += f[q] * -column[q]
+            }
+            dfdy[P * dim + p] = 2 * quad
+        }
+    }
+
+    /// ∇²L_M u (S fixed): forward tangent (ż, Ṅ, Ṙ = μṄ), then the tangent of the backward pass
+    ///     Ḋ_L = Ṙ/m,  ġ_{W_l} = Ḋ_l h_{l−1}ᵀ + D_l ḣ_{l−1}ᵀ,  ġ_{b_l} = Σ_g Ḋ_l,
+    ///     Ḋ_{l−1} = S_{l−1} ∘ (U_lᵀ D_l + W_lᵀ Ḋ_l).
+    func hessianVector(_ t: UnsafePointer<Double>, _ u: UnsafePointer<Double>, S: [Double],
+                       into out: UnsafeMutablePointer<Double>) {
+        forward(t)
+        for g in 0..<G { dOut[g] = R[g] * invM }
+        backward(t, S: S, into: out)   // D_l of the mode into Dl
+        let zdot = UnsafeMutablePointer<Double>.allocate(capacity: max(n * G, 1))
+        let ndot = UnsafeMutablePointer<Double>.allocate(capacity: G)
+        let Ddot = UnsafeMutablePointer<Double>.allocate(capacity: max(n * G, 1))
+        defer { zdot.deallocate(); ndot.deallocate(); Ddot.deallocate() }
+        tangent(t, u, zdot: zdot, ndot: ndot)
+        @inline(__always) func hdot(_ l: Int, _ k: Int, _ g: Int) -> Double {
+            l == 1 ? 0 : F[pair(l - 1, k, g)] * zdot[pair(l - 1, k, g)]
+        }
+        for p in 0..<P { out[p] = 0 }
+        // Output layer.
+        var doutDot = [Double](repeating: 0, count: G)
+        for g in 0..<G { doutDot[g] = mult[g] * ndot[g] * invM }
+        for k in 0..<network.layers[L - 1] {
+            var s = 0.0
+            for g in 0..<G { s += doutDot[g] * input(L, k, g) + dOut[g] * hdot(L, k, g) }
+            out[wIndex(L, 0, k)] = s
+        }
+        if let c = network.c0Index { out[c] = doutDot.reduce(0, +) }
+        for q in 0..<(n * G) { Ddot[q] = 0 }
+        if L > 1 {
+            for k in 0..<network.layers[L - 1] {
+                let row = pair(L - 1, k, 0), wk = w(t, L, 0, k), uk = u[wIndex(L, 0, k)]
+                for g in 0..<G { Ddot[row + g] = S[row + g] * (uk * dOut[g] + wk * doutDot[g]) }
+            }
+        }
+        var l = L - 1
+        while l >= 1 {
+            let nl = network.layers[l], below = network.layers[l - 1]
+            for i in 0..<nl {
+                let row = pair(l, i, 0)
+                for k in 0..<below {
+                    var s = 0.0
+                    for g in 0..<G { s += Ddot[row + g] * input(l, k, g) + Dl[row + g] * hdot(l, k, g) }
+                    out[wIndex(l, i, k)] = s
+                }
+                if let b = network.bIndex(l, i) {
+                    var s = 0.0
+                    for g in 0..<G { s += Ddot[row + g] }
+                    out[b] = s
+                }
+            }
+            if l > 1 {
+                for k in 0..<below {
+                    let rowK = pair(l - 1, k, 0)
+                    for g in 0..<G {
+                        var s = 0.0
+                        for i in 0..<nl {
+                            s += u[wIndex(l, i, k)] * Dl[pair(l, i, g)] + w(t, l, i, k) * Ddot[pair(l, i, g)]
+                        }
+                        Ddot[rowK + g] = S[rowK + g] * s
+                    }
+                }
+            }
+            l -= 1
+        }
+    }
+
+    /// The loss with the true activation, point by point.
+    func loss(_ y: UnsafePointer<Double>) -> Double {
+        let theta = Array(UnsafeBufferPointer(start: y, count: P))
+        var s = 0.0
+        for g in 0..<G {
+            let x = (0..<d).map { xT[$0 * G + g] }
+            let out = network.output(theta, at: x[...])
+            for j in pointsOfGroup[g] {
+                let r = out - yOfPoint[j]
+                s += r * r
+            }
+        }
+        return s * invM / 2
+    }
+
+    // MARK: Switching functions
+
+    func preactivation(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        guard relu else { return 1 }
+        forward(y)
+        return Z[i * G + g]
+    }
+
+    func preactivationRate(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        guard relu else { return 0 }
+        forward(y)
+        return rate(y, along: f, pair: i * G + g)
+    }
+
+    /// ν = 64 ε (Σ_k |W_l[i,k]| |h_{l−1}[k][g]| + |b_l[i]|), as the shallow field's.
+    func preactivationNoise(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        forward(y)
+        let l = unitLayer[i], u = unitIndex[i]
+        var s = network.bIndex(l, u).map { abs(y[$0]) } ?? 0
+        for k in 0..<network.layers[l - 1] { s += abs(w(y, l, u, k)) * abs(input(l, k, g)) }
+        return 64 * Double.ulpOfOne * s
+    }
+
+    var switchingIsAffine: Bool { false }
+
+    func surfaceValues(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>?, z: UnsafeMutablePointer<Double>,
+                       zdot: UnsafeMutablePointer<Double>?) {
+        forward(y)
+        for q in 0..<(n * G) { z[q] = Z[q] }
+        if let f, let zdot { tangent(y, f, zdot: zdot) }
+    }
+
+    func prepareSlideExitValues(_ y: UnsafePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
+        evaluate(y, scratch)
+    }
+
+    /// min(v⁻, −v⁺) of the last evaluation: positive while the surface attracts from both sides.
+    func slideExitValue(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        guard vPlus.isFinite, vMinus.isFinite else { return 0.5 }
+        return min(vMinus, -vPlus)
+    }
+
+    /// Sign changes of ±z over the step and dips of z's cubic Hermite interpolant (as the shallow
+    /// detector), on the representatives of the surfaces only; the slide's exit functions at y1.
+    func detectEvents(y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, H: Double,
+                      z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
+                      z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>) -> [EventDetector.Flag] {
+        guard relu else { return [] }
+        surfaceValues(y1, f1, z: z1, zdot: zdot1)
+        var flags: [EventDetector.Flag] = []
+        let dead = deadFirstLayerUnits()
+        for k in 0..<(n * G) where representative[k] == k {
+            let i = k / G, g = k % G
+            if states[k] == .sliding {
+                if !(lastValid && (0..<P).allSatisfy({ lastY[$0].bitPattern == y1[$0].bitPattern })) {
+                    let scratch = UnsafeMutablePointer<Double>.allocate(capacity: P + 1)
+                    evaluate(y1, scratch)
+                    scratch.deallocate()
+                }
+                if slideExitValue(y1, i, g) < 0 {
+                    flags.append(EventDetector.Flag(function: EventFunction(neuron: i, group: g, sign: 0), tau: H, isDip: false))
+                }
+                continue
+            }
+            if dead.contains(i) { continue }
+            let s: Double = states[k] == .on ? 1 : -1
+            let e1 = s * z1[k], d0 = s * zdot0[k], d1 = s * zdot1[k], e0 = s * z0[k]
+            if min(e1, max(d0, -d1)) >= 0 { continue }
+            let noise = preactivationNoise(y1, i, g)
+            if e1 < 0 {
+                if -e1 <= noise && abs(z0[k]) <= noise { continue }
+                let root = e0 > 0 ? EventDetector.hermiteFirstRoot(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, upTo: 1).map { $0 * H } : nil
+                flags.append(EventDetector.Flag(function: EventFunction(neuron: i, group: g, sign: s), tau: H, isDip: false, root: root))
+                continue
+            }
+            guard d0 < 0, d1 > 0, e0 > noise else { continue }
+            if let tau = EventDetector.hermiteDip(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, depth: noise) {
+                let root = EventDetector.hermiteFirstRoot(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, upTo: tau).map { $0 * H }
+                flags.append(EventDetector.Flag(function: EventFunction(neuron: i, group: g, sign: s), tau: tau * H, isDip: true, root: root))
+            }
+        }
+        return flags
+    }
+
+    /// Units of layer 1 off on every group: their (W_1, b_1) row has zero velocity, their z cannot
+    /// change (no events, and none from rounding when left on a surface).
+    private func deadFirstLayerUnits() -> Set<Int> {
+        var dead = Set<Int>()
+        guard L > 1 else { return dead }
+        for i in 0..<network.layers[1] where (0..<G).allSatisfy({ states[i * G + $0] == .off }) { dead.insert(i) }
+        return dead
+    }
+
+    // MARK: Filippov decisions
+
+    /// The mode at θ(0): layer by layer, the masks of layers ≤ l fix the pre-activations of layer
+    /// l + 1; pairs within ν of their surface start off and are resolved like events.
+    func initialStates(_ y: UnsafePointer<Double>) -> (states: [PairState], onSurface: [(Int, Int)]) {
+        guard relu else { return ([PairState](repeating: .on, count: n * G), []) }
+        var st = [PairState](repeating: .off, count: n * G)
+        for _ in 0..<max(L - 1, 1) {
+            setMode(st)
+            forward(y)
+            for k in 0..<(n * G) { st[k] = Z[k] > 0 ? .on : .off }
+        }
+        setMode(st)
+        forward(y)
+        var onSurface: [(Int, Int)] = []
+        for k in 0..<(n * G) where abs(Z[k]) <= preactivationNoise(y, k / G, k % G) {
+            st[k] = .off
+            onSurface.append((k / G, k % G))
+        }
+        return (st, onSurface)
+    }
+
+    /// ż of pair k and |θ'|² under the field with k's surface forced to `side`, with the tolerance
+    /// 1e-12 Σ_p |∂z_k/∂θ_p θ'_p| below which ż counts as zero.
+    private func sideVelocity(_ y: UnsafePointer<Double>, pair k: Int, side: PairState) -> (v: Double, norm2: Double, tol: Double) {
+        let saved = states
+        var forced = states
+        for q in members(of: k) { forced[q] = side }
+        setMode(forced)
+        let f = UnsafeMutablePointer<Double>.allocate(capacity: P + 1)
+        let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { f.deallocate(); gz.deallocate(); setMode(saved) }
+        evaluate(y, f)
+        rhsEvaluations -= 1   // a decision, not a step's evaluation: counted by the caller's event
+        let v = rate(y, along: f, pair: k)
+        zGradient(y, pair: k, into: gz)
+        var terms = 0.0
+        for p in 0..<P { terms += abs(gz[p] * f[p]) }
+        return (v, f[P], 1e-12 * terms + 1e-300)
+    }
+
+    func resolve(_ y: UnsafePointer<Double>, eventPairs: [(Int, Int)], excluded: [Int: Set<PairState>],
+                 repeated: Set<Int>, reportUnchanged: Bool) -> [PairTransition] {
+        let original = states
+        var transitions: [PairTransition] = []
+        var done = Set<Int>()
+        for (i, g) in eventPairs {
+            let k = representative[i * G + g]
+            guard done.insert(k).inserted else { continue }
+            let old = states[k]
+            let plus = sideVelocity(y, pair: k, side: .on), minus = sideVelocity(y, pair: k, side: .off)
+            let tol = max(plus.tol, minus.tol)
+            let sp = abs(plus.v) <= tol ? 0 : (plus.v > 0 ? 1 : -1)
+            let sm = abs(minus.v) <= tol ? 0 : (minus.v > 0 ? 1 : -1)
+            var new: PairState, kind: EventKind
+            if sp == 0 && sm == 0 {
+                (new, kind) = (old, .graze)
+            } else if sp == 0 || sm == 0 {
+                new = sp + sm > 0 ? .on : .off
+                kind = new == .on ? .on : .off
+            } else if sp > 0 && sm > 0 {
+                (new, kind) = (.on, .on)
+            } else if sp < 0 && sm < 0 {
+                (new, kind) = (.off, .off)
+            } else if sp < 0 && sm > 0 {
+                (new, kind) = (.sliding, .slide)
+            } else {
+                new = plus.norm2 > minus.norm2 ? .on : .off
+                kind = .branch
+            }
+            if old == .sliding && new == .sliding {
+                // The located exit of a slide (v⁻ or v⁺ through 0, judged past its tolerance here only
+                // by rounding): leave to the side α is nearer to.
+                new = abs(minus.v) <= abs(plus.v) ? .off : .on
+            }
+            if new == .sliding, let other = slide, representative[other.rep] != k {
+                pendingFailure = "\(describe(k)) becomes attracting while \(describe(other.rep)) slides"
+                setMode(original)
+                return []
+            }
+            if old == .sliding && new != .sliding { kind = .slideEnd }
+            if new == old && !reportUnchanged { continue }
+            if new == old && kind != .branch && !reportUnchanged { kind = .graze }
+            let group = members(of: k)
+            for q in group {
+                transitions.append(PairTransition(neuron: q / G, group: q % G, from: states[q], to: new,
+                                                  kind: repeated.contains(q) && kind != .slideEnd ? .graze : kind))
+            }
+            // Later pairs of this event are decided in the mode with this one's decision.
+            var next = states
+            for q in group { next[q] = new }
+            setMode(next)
+        }
+        setMode(original)
+        return transitions
+    }
+
+    /// The representatives of the pairs (coincident surfaces decide together as one).
+    func jointPairs(_ y: UnsafePointer<Double>, with pairs: [(Int, Int)]) -> [(Int, Int)] {
+        var seen = Set<Int>(), out: [(Int, Int)] = []
+        for (i, g) in pairs {
+            let r = representative[i * G + g]
+            if seen.insert(r).inserted { out.append((r / G, r % G)) }
+        }
+        return out
+    }
+
+    /// Gauss–Newton onto z_ig = 0 (g ∈ groups, representatives only): cyclic minimum-norm steps
+    /// δθ = −z ∇z/|∇z|², in the current mode, until every |z| ≤ ν (at most 16 sweeps). Exact in
+    /// one step for layer 1 (z affine in θ).
+    func project(_ i: Int, onto groups: [Int], state y: UnsafeMutablePointer<Double>) {
+        guard relu, !groups.isEmpty else { return }
+        let reps = Array(Set(groups.map { representative[i * G + $0] })).sorted()
+        let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { gz.deallocate() }
+        for _ in 0..<16 {
+            var moved = false
+            for k in reps {
+                forward(y)
+                let z = Z[k]
+                if abs(z) <= preactivationNoise(y, k / G, k % G) { continue }
+                zGradient(y, pair: k, into: gz)
+                var n2 = 0.0
+                for p in 0..<P { n2 += gz[p] * gz[p] }
+                guard n2 > 0 else { continue }
+                for p in 0..<P { y[p] -= z * gz[p] / n2 }
+                moved = true
+            }
+            if !moved { return }
+        }
+    }
+
+    func failure(at t: Double) -> FlowFailure? {
+        if let error = numericalFailure { return .linearAlgebra(t: t, error: error) }
+        return pendingFailure.map { .severalAttractingSurfaces(t: t, pairs: $0) }
+    }
+
+    func noteFailure(_ error: Error) {
+        if numericalFailure == nil { numericalFailure = error as? NumericalError ?? NumericalError("deep field", "\(error)") }
+    }
+
+    // MARK: Diagnostics and step control
+
+    /// |N_g|'s rounding scale: |c_0| + Σ|W_L||h̄_{L−1}|, h̄_l = F ∘ (Σ|W_l||h̄_{l−1}| + |b_l|).
+    private func outputScales(_ t: UnsafePointer<Double>) -> [Double] {
+        var hbar = [Double](repeating: 0, count: n * G)
+        func inputAbs(_ l: Int, _ k: Int, _ g: Int) -> Double { l == 1 ? abs(xT[k * G + g]) : hbar[pair(l - 1, k, g)] }
+        for l in 1..<L {
+            for i in 0..<network.layers[l] {
+                for g in 0..<G {
+                    var s = network.bIndex(l, i).map { abs(t[$0]) } ?? 0
+                    for k in 0..<network.layers[l - 1] { s += abs(w(t, l, i, k)) * inputAbs(l, k, g) }
+                    hbar[pair(l, i, g)] = F[pair(l, i, g)] * s
+                }
+            }
+        }
+        return (0..<G).map { g in
+            var s = network.c0Index.map { abs(t[$0]) } ?? 0
+            for k in 0..<network.layers[L - 1] { s += abs(w(t, L, 0, k)) * inputAbs(L, k, g) }
+            return s
+        }
+    }
+
+    func lossIsAtRoundingLevel(_ y: UnsafePointer<Double>) -> Bool {
+        forward(y)
+        var r2 = 0.0, y2 = 0.0
+        for g in 0..<G { r2 += R[g] * R[g]; y2 += yabs[g] * yabs[g] }
+        guard r2 <= 1e-20 * max(y2, 1) else { return false }
+        let scales = outputScales(y)
+        for g in 0..<G where abs(R[g]) > 8 * 32 * Double.ulpOfOne * (mult[g] * scales[g] + yabs[g]) { return false }
+        return true
+    }
+
+    /// |f| against the rounding level of its computation: the gradient back-propagated with
+    /// |W|, |h| and |R| + δR, times 64 ε.
+    func fieldRoundingRatio(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+        forward(y)
+        let scales = outputScales(y)
+        var absTheta = [Double](repeating: 0, count: P)
+        for p in 0..<P { absTheta[p] = abs(y[p]) }
+        let savedR = R, savedH = H
+        for g in 0..<G { dOut[g] = (abs(R[g]) + 32 * Double.ulpOfOne * (mult[g] * scales[g] + yabs[g])) * invM }
+        for q in 0..<(n * G) { H[q] = abs(H[q]) }
+        let level = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { level.deallocate() }
+        var S = F
+        if let slide { for k in slide.members { S[k] = 1 } }
+        absTheta.withUnsafeBufferPointer { backward($0.baseAddress!, S: S, into: level) }
+        R = savedR
+        H = savedH
+        var f2 = 0.0, l2 = 0.0
+        for p in 0..<P { f2 += f[p] * f[p]; l2 += level[p] * level[p] }
+        let noise = 64 * Double.ulpOfOne * l2.squareRoot()
+        return noise > 0 ? f2.squareRoot() / noise : (f2 > 0 ? .infinity : 0)
+    }
+
+    /// Power iteration on ∇²L_M with exact Hessian–vector products (12 products).
+    func stiffnessEstimate(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+        var v = (0..<P).map { $0 % 2 == 0 ? 1.0 : -0.7 }
+        var norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        v = v.map { $0 / norm }
+        let S = weights(slidingAt: alpha.isFinite ? alpha : 0)
+        var out = [Double](repeating: 0, count: P)
+        var lambda = 0.0
+        for _ in 0..<12 {
+            v.withUnsafeBufferPointer { vb in out.withUnsafeMutableBufferPointer { hessianVector(y, vb.baseAddress!, S: S, into: $0.baseAddress!) } }
+            norm = out.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            lambda = norm
+            guard norm > 0 else { return 0 }
+            v = out.map { $0 / norm }
+        }
+        return lambda
+    }
+
+    var costDimension: Int { d }
+}

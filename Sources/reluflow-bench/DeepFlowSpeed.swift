@@ -1,0 +1,108 @@
+import Foundation
+import ReluFlow
+
+/// `reluflow-bench --deep-flow` (issue 18 item 5): the gradient flow of deep ReLU / linear networks,
+/// ReluFlow's mode-locked event-driven integration (`DeepModeField`, stepper `auto`) against the
+/// peers a user would pick with the ReLU inside the right-hand side (`Benchmarks/peers/deep_flow_peers.py`:
+/// SciPy DOP853, SciPy Radau with the exact Jacobian, diffrax Dopri8 and Kvaerno5, jit, CPU,
+/// float64), on the same network, data and T at the same rtol / atol. Accuracy of every run:
+/// max|θ(T) − θ*(T)| against a tight run of ours (rtol 1e-13, atol 1e-15). Wall times: ours is the
+/// median of `repeats` integrations (no interpreter, no folder); the peers' their script's medians
+/// (diffrax after its compiling call). A peer that does not reach T (timeout, step limit, failure)
+/// is reported as such.
+struct DeepFlowSpeed {
+    let peers: PeerRunner
+    let repeats: Int
+    let timeout: Double
+    let maxSteps: Int
+
+    struct Case {
+        let label: String
+        let config: String
+        let T: Double
+    }
+
+    static var root: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    static let cases: [Case] = [
+        Case(label: "linear-bias (no kinks)", config: "Tests/Reference/deep_flow_cases/linear-bias.json", T: 10),
+        Case(label: "relu-depth4 T=3.5 (crossings)", config: "Tests/Reference/deep_flow_cases/relu-depth4.json", T: 3.5),
+        Case(label: "relu-depth4 T=20 (a slide)", config: "Tests/Reference/deep_flow_cases/relu-depth4.json", T: 20),
+        Case(label: "relu-bias-slide T=20", config: "Tests/Reference/deep_flow_cases/relu-bias-slide.json", T: 20),
+        Case(label: "he [1,16,16,1] m=32 T=10", config: #"{"data": {"target": {"function": "sin(pi*x)", "m": 32, "range": [-1, 1]}}, "network": {"layers": [1, 16, 16, 1], "bias": true, "init": {"scheme": "he", "seed": 3}}}"#, T: 10),
+    ]
+
+    func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
+
+    func load(_ c: Case, rtol: Double, atol: Double) throws -> (FlowProblem, RunConfig) {
+        var config = c.config.hasPrefix("{") ? try RunConfig.decode(Data(c.config.utf8))
+            : try RunConfig.load(path: Self.root.appendingPathComponent(c.config).path)
+        config.flow.T = c.T
+        config.flow.rtol = rtol
+        config.flow.atol = atol
+        config.flow.stepper = "auto"
+        config.flow.samples = SampleConfig(spacing: "log", count: 50)
+        return try config.resolve()
+    }
+
+    func run(rtol: Double = 1e-10, atol: Double = 1e-12) throws {
+        print("deep-network gradient flow: ReluFlow (auto) vs peers, rtol \(rtol), atol \(atol); |Δθ| vs ReluFlow at rtol 1e-13, atol 1e-15")
+        for c in Self.cases {
+            let (problem, resolved) = try load(c, rtol: rtol, atol: atol)
+            var times: [Double] = []
+            var solution: FlowSolution! = nil
+            for _ in 0..<max(repeats, 1) {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                solution = solve(problem)
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+            let tight = solve(try load(c, rtol: 1e-13, atol: 1e-15).0)
+            let reference = tight.finalTheta
+            func error(_ theta: [Double]) -> Double { zip(theta, reference).map { abs($0 - $1) }.max() ?? .nan }
+            let ours = median(times)
+            print("\n\(c.label): P = \(problem.theta0.count), m = \(problem.data.count)")
+            print(String(format: "  %-17@ %-10@ %10@ %8@ %9@ %11@", "run" as NSString, "status" as NSString, "wall s" as NSString,
+                         "steps" as NSString, "ratio" as NSString, "|Δθ|" as NSString))
+            print(String(format: "  %-17@ %-10@ %10.4g %8d %9@ %11.2e   (%d events; tight run: %@, %d events)", "reluflow" as NSString,
+                         solution.status.rawValue as NSString, ours, solution.diagnostics.steps, "1" as NSString, error(solution.finalTheta),
+                         solution.eventCount, tight.status.rawValue as NSString, tight.eventCount))
+            guard let result = try peers.deepFlow(resolved, T: c.T, rtol: rtol, atol: atol, repeats: repeats, timeout: timeout, maxSteps: maxSteps) else {
+                print("  peers: the script failed (see stderr)")
+                continue
+            }
+            for name in ["scipy-DOP853", "scipy-Radau", "diffrax-Dopri8", "diffrax-Kvaerno5"] {
+                guard let p = result.peers[name] else { continue }
+                let wall = p.wallSeconds ?? .nan
+                let dtheta = p.theta.map(error) ?? .nan
+                let ratio = p.status == "completed" ? String(format: "%.3g", wall / ours) : "-"
+                let note = p.status == "completed" ? "" : "  (did not reach T: \((p.message ?? p.status).prefix(80)))"
+                print(String(format: "  %-17@ %-10@ %10.4g %8@ %9@ %11.2e%@", name as NSString, p.status as NSString, wall,
+                             (p.steps.map { "\($0)" } ?? "-") as NSString, ratio as NSString, dtheta, note as NSString))
+            }
+        }
+    }
+}
+
+extension PeerRunner {
+    struct DeepFlowPeers: Decodable {
+        struct Peer: Decodable {
+            let status: String
+            let wallSeconds: Double?
+            let steps: Int?
+            let theta: [Double]?
+            let message: String?
+        }
+        let peers: [String: Peer]
+    }
+
+    /// `deep_flow_peers.py` on the resolved config (explicit weights), without its own reference.
+    func deepFlow(_ config: RunConfig, T: Double, rtol: Double, atol: Double, repeats: Int, timeout: Double,
+                  maxSteps: Int) throws -> DeepFlowPeers? {
+        try runScript("deep_flow_peers.py", config, ["--T", "\(T)", "--rtol", "\(rtol)", "--atol", "\(atol)", "--repeat", "\(repeats)",
+                                                     "--timeout", "\(timeout)", "--max-steps", "\(maxSteps)", "--no-reference"]) {
+            try JSONDecoder().decode(DeepFlowPeers.self, from: $0)
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import XCTest
+@testable import ReluFlow
+
+/// The gradient flow of deep ReLU and linear networks (SPEC §8, `DeepModeField` through the shallow
+/// engine's driver) against the independent SciPy reference `Tests/Reference/deep_flow_reference.py`
+/// (DOP853 at rtol 1e-12 with events located on re-taken steps, written from the SPEC alone), whose
+/// outputs are committed as `Tests/Reference/deep_flow_cases/*.expected.json` (regenerate them only
+/// with that script).
+final class DeepFlowTests: XCTestCase {
+    static let cases = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Reference/deep_flow_cases")
+
+    struct Expected: Decodable {
+        struct Event: Decodable { let t: Double; let layer: Int; let unit: Int; let point: Int; let kind: String }
+        struct Balance: Decodable { let initial: [[Double]]; let final: [[Double]] }
+        let status: String
+        let events: [Event]
+        let theta: [Double]
+        let loss: Double
+        let finalTime: Double
+        let balance: Balance
+        let diagnosis: String?
+    }
+
+    func load(_ name: String, rtol: Double? = nil, stepper: Stepper? = nil) throws -> (FlowProblem, Expected) {
+        var config = try RunConfig.load(path: Self.cases.appendingPathComponent("\(name).json").path)
+        if let rtol {
+            config.flow.rtol = rtol
+            config.flow.atol = rtol * 1e-2
+        }
+        if let stepper { config.flow.stepper = stepper.rawValue }
+        let problem = try config.resolve().problem
+        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: Self.cases.appendingPathComponent("\(name).expected.json")))
+        return (problem, expected)
+    }
+
+    /// (kind, layer, unit, point) of the solution's events (the unit index of events.csv counts the
+    /// hidden units over all layers).
+    func deepEvents(_ solution: FlowSolution) -> [(kind: String, layer: Int, unit: Int, point: Int, t: Double)] {
+        let deep = solution.problem.model as! DeepNetwork
+        return solution.events.map { e in
+            var l = 1
+            while l + 1 < deep.depth && e.neuron >= deep.unitOffset(l + 1) { l += 1 }
+            return (e.kind.rawValue, l, e.neuron - deep.unitOffset(l), e.point, e.t)
+        }
+    }
+
+    /// The same events in kind and order, at times within 1e-8, and θ(T) within 1e-8 componentwise.
+    /// Tolerance: both sides integrate at rtol 1e-12, atol 1e-14 and locate events to a few ulps on
+    /// re-taken steps, so both θ(T) carry errors of ~1e-12 (measured |Δθ| ≤ 3e-13, |Δt| ≤ 1e-11 on
+    /// these cases); 1e-8 is the issue's figure and leaves room for the less well conditioned slide
+    /// exits (an error δ in α moves the exit by δ/|α'|, SPEC §4), while a wrong event (another side,
+    /// a missed crossing, σ'(0) taken from sign(z)) moves θ by far more than 1e-8 within T = 20.
+    func testAgreesWithReference() throws {
+        for name in ["relu-bias-slide", "relu-depth4", "relu-nobias-2d", "tied-dead-layer", "linear-chain", "linear-bias"] {
+            let (problem, expected) = try load(name)
+            let solution = solve(problem)
+            XCTAssertEqual(solution.status, .completed, "\(name): \(solution.message ?? "")")
+            let ours = deepEvents(solution)
+            XCTAssertEqual(ours.map { "\($0.kind) \($0.layer).\($0.unit) @\($0.point)" },
+                           expected.events.map { "\($0.kind) \($0.layer).\($0.unit) @\($0.point)" }, name)
+            for (a, b) in zip(ours, expected.events) { XCTAssertEqual(a.t, b.t, accuracy: 1e-8, "\(name): event time") }
+            XCTAssertEqual(solution.finalTheta.count, expected.theta.count)
+            for (a, b) in zip(solution.finalTheta, expected.theta) { XCTAssertEqual(a, b, accuracy: 1e-8, "\(name): θ(T)") }
+            XCTAssertEqual(solution.diagnostics.finalLoss, expected.loss, accuracy: 1e-10 * max(expected.loss, 1e-3), name)
+        }
+    }
+
+    /// Several attracting surfaces (a second pair of one unit becomes attracting while another
+    /// slides, SPEC §8): the run stops failed with the diagnosis naming both pairs, at the
+    /// reference's time (1e-8, as event times above), with the state there (1e-8, as θ above).
+    func testSeveralAttractingSurfacesFail() throws {
+        let (problem, expected) = try load("several-attracting")
+        XCTAssertEqual(expected.status, "failed")
+        let solution = solve(problem)
+        XCTAssertEqual(solution.status, .failed)
+        guard case let .severalAttractingSurfaces(t, pairs)? = solution.failure else {
+            return XCTFail("expected severalAttractingSurfaces, got \(String(describing: solution.failure))")
+        }
+        XCTAssertEqual(t, expected.finalTime, accuracy: 1e-8)
+        XCTAssertTrue(pairs.contains("(layer 2, unit 1, point 2)") && pairs.contains("(layer 2, unit 1, point 1)"), pairs)
+        XCTAssertTrue(solution.message?.contains("does not apply") ?? false)
+        XCTAssertEqual(solution.finalTime, expected.finalTime, accuracy: 1e-8)
+        for (a, b) in zip(solution.finalTheta, expected.theta) { XCTAssertEqual(a, b, accuracy: 1e-8, "last good θ") }
+        XCTAssertEqual(deepEvents(solution).map(\.kind), expected.events.map(\.kind))
+    }
+
+    /// The dissipation identity L(0) − L(T) = ∫|θ'|² and the balance quantities of every hidden unit
+    /// (constant along the Filippov flow, SPEC §4, §8) on deep ReLU flows with slides and on linear
+    /// networks. Bound: steps × 64 ε × max(1, max|q|) for the balance (each step's rounding in θ,
+    /// the invariant being exact for the field; the RK truncation error in q is far below at rtol
+    /// 1e-12) and steps × 64 ε relative to L(0) for the identity (measured 1e-15 … 1e-14, 10-100×
+    /// below). A field with σ'(0) := 1 or 0 instead of α while sliding breaks the balance by far more.
+    func testDissipationIdentityAndBalance() throws {
+        for name in ["relu-bias-slide", "relu-depth4", "relu-nobias-2d", "tied-dead-layer", "linear-chain", "linear-bias"] {
+            let (problem, expected) = try load(name)
+            let solution = solve(problem)
+            let steps = Double(solution.diagnostics.steps)
+            let deep = problem.model as! DeepNetwork
+            let q0 = deep.balance(problem.theta0), q1 = deep.balance(solution.finalTheta)
+            let scale = max(1, q0.map(abs).max() ?? 0)
+            XCTAssertLessThanOrEqual(solution.diagnostics.invariantDrift, steps * 64 * Double.ulpOfOne * scale, name)
+            XCTAssertLessThanOrEqual(solution.diagnostics.dissipationDefect, steps * 64 * Double.ulpOfOne, name)
+            // The reference's balance is |W_l row|² + b² − |W_{l+1} column|², the opposite sign.
+            let reference = expected.balance.final.flatMap { $0 }
+            for (a, b) in zip(q1, reference) { XCTAssertEqual(a, -b, accuracy: 1e-8, "\(name): balance at T") }
+            let summary = RunSummary(solution)
+            XCTAssertEqual(summary.balance?.initial.count, deep.hiddenUnitCount)
+            XCTAssertEqual(summary.balance?.maxDrift ?? .nan, solution.diagnostics.invariantDrift, accuracy: 0)
+        }
+    }
+
+    /// Convergence under tightened tolerances: θ(T) against the reference (rtol 1e-12) improves as
+    /// rtol goes 1e-6 → 1e-8 → 1e-10, with the same events, and stays within 1e3·rtol.
+    func testConvergesUnderTightenedTolerance() throws {
+        var errors: [Double] = []
+        for rtol in [1e-6, 1e-8, 1e-10] {
+            let (problem, expected) = try load("relu-bias-slide", rtol: rtol)
+            let solution = solve(problem)
+            XCTAssertEqual(deepEvents(solution).map(\.kind), expected.events.map(\.kind), "rtol \(rtol)")
+            let error = zip(solution.finalTheta, expected.theta).map { abs($0 - $1) }.max()!
+            XCTAssertLessThanOrEqual(error, 1e3 * rtol, "rtol \(rtol)")
+            errors.append(error)
+        }
+        XCTAssertLessThan(errors[1], errors[0])
+        XCTAssertLessThan(errors[2], errors[1])
+    }
+
+    /// The implicit steppers use the exact Jacobian (Hessian–vector products through the masked
+    /// passes): the flow with msbdf, rk4imp and bsimp reaches the reference's events and θ(T) within
+    /// 1e-7 (their error control at rtol 1e-12 is looser in effect than rk8pd's; measured ≤ 1e-9).
+    func testImplicitSteppersAgree() throws {
+        for stepper in [Stepper.msbdf, .rk4imp, .bsimp] {
+            let (problem, expected) = try load("relu-depth4", stepper: stepper)
+            let solution = solve(problem)
+            XCTAssertEqual(solution.status, .completed, "\(stepper): \(solution.message ?? "")")
+            XCTAssertGreaterThan(solution.diagnostics.jacobianEvaluations, 0, "\(stepper)")
+            XCTAssertEqual(deepEvents(solution).map(\.kind), expected.events.map(\.kind), "\(stepper)")
+            for (a, b) in zip(solution.finalTheta, expected.theta) { XCTAssertEqual(a, b, accuracy: 1e-7, "\(stepper): θ(T)") }
+        }
+    }
+
+    /// The field's Jacobian: its θ block equals −∇²L from `DeepHessian` (an independent exact
+    /// implementation, point-major GEMMs) away from the surfaces, where the mode's masks are
+    /// sign(z)'s, to 1e-12 relative (rounding of two orders of summation); the quadrature row is
+    /// 2 fᵀ∂f/∂θ; and with α frozen while sliding it matches central differences of the field
+    /// (α recomputed) to 1e-5 relative only up to ∂α/∂θ, so no such test is made for slides.
+    func testJacobianIsExactHessian() throws {
+        let (problem, _) = try load("relu-bias-slide")
+        let deep = problem.model as! DeepNetwork
+        let field = DeepModeField(network: deep, data: problem.data)
+        var y = problem.theta0 + [0]
+        field.setMode(field.initialStates(&y).states)
+        let P = deep.parameterCount, dim = P + 1
+        var J = [Double](repeating: 0, count: dim * dim), f = [Double](repeating: 0, count: dim)
+        field.jacobian(&y, &J, &f)
+        let H = DeepHessian(network: deep, data: problem.data, theta: problem.theta0).matrix()
+        let scale = H.map(abs).max()!
+        for p in 0..<P {
+            for q in 0..<P { XCTAssertEqual(J[p * dim + q], -H[p * P + q], accuracy: 1e-12 * scale, "(\(p), \(q))") }
+        }
+        for q in 0..<P {
+            let row = (0..<P).reduce(0.0) { $0 + 2 * f[$1] * J[$1 * dim + q] }
+            XCTAssertEqual(J[P * dim + q], row, accuracy: 1e-12 * max(abs(row), 1e-12))
+        }
+        let gradient = DeepHessian(network: deep, data: problem.data, theta: problem.theta0).gradient
+        for p in 0..<P { XCTAssertEqual(f[p], -gradient[p], accuracy: 1e-14 * max(1, abs(gradient[p]))) }
+    }
+}
