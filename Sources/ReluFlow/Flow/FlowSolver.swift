@@ -36,9 +36,15 @@ public struct SolveHooks {
 /// surfaces, and restart the stepper; otherwise project sliding pairs and record the samples
 /// inside the step by dense output (`DenseSampler`). A failure is typed (`FlowFailure`).
 public func solve(_ problem: FlowProblem, hooks: SolveHooks = SolveHooks()) -> FlowSolution {
+    solve(problem, law: problem.options.kind.law, hooks: hooks)
+}
+
+/// The flow with velocity law `law` (an adaptive flow of SPEC §7, `AdaptiveField` over the
+/// network's gradient field), or the gradient flow (nil).
+func solve(_ problem: FlowProblem, law: (any AdaptiveLaw)?, hooks: SolveHooks = SolveHooks()) -> FlowSolution {
     if let shallow = problem.shallow {
         let field = ModeField(network: shallow, data: problem.data)
-        if let law = problem.options.kind.law {
+        if let law {
             // An adaptive flow (SPEC §7) over the gradient flow's field: state (θ, D, m/v).
             return FlowIntegration(problem: problem, hooks: hooks, field: AdaptiveField(base: field, law: law)).run()
         }
@@ -48,7 +54,7 @@ public func solve(_ problem: FlowProblem, hooks: SolveHooks = SolveHooks()) -> F
         preconditionFailure("the flow integrates shallow networks and DeepNetwork models")
     }
     let field = DeepModeField(network: deep, data: problem.data)
-    if let law = problem.options.kind.law {
+    if let law {
         return FlowIntegration(problem: problem, hooks: hooks, field: AdaptiveField(base: field, law: law)).run()
     }
     return FlowIntegration(problem: problem, hooks: hooks, field: field).run()
