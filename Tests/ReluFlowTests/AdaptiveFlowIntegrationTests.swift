@@ -62,6 +62,73 @@ final class AdaptiveFlowIntegrationTests: XCTestCase {
         }
     }
 
+    /// Several attracting surfaces (a second pair of one unit becomes attracting while another
+    /// slides; rmsprop-several-attracting, the reference's several-attracting network under the
+    /// RMSProp flow with τ = 0.1): the run stops failed with the diagnosis naming both pairs, at
+    /// the reference's time and state (1e-8, as above; measured 1.3e-13 and 2.5e-13).
+    func testSeveralAttractingSurfacesFail() throws {
+        let (problem, expected) = try load("rmsprop-several-attracting")
+        XCTAssertEqual(expected.status, "failed")
+        let solution = solve(problem)
+        XCTAssertEqual(solution.status, .failed)
+        guard case let .severalAttractingSurfaces(t, pairs)? = solution.failure else {
+            return XCTFail("expected severalAttractingSurfaces, got \(String(describing: solution.failure))")
+        }
+        XCTAssertEqual(t, expected.finalTime, accuracy: 1e-8)
+        XCTAssertEqual(pairs, "(layer 2, unit 1, point 0) becomes attracting while (layer 2, unit 1, point 2) slides")
+        for (a, b) in zip(solution.finalTheta, expected.theta) { XCTAssertEqual(a, b, accuracy: 1e-8) }
+    }
+
+    /// `reluflow simulate` on an adaptive config: exit 0, m and v exported beside θ in
+    /// trajectory.csv (`m:NAME`, `v:NAME` after `dissipated`), the last row's m, v equal to the
+    /// reference's final m, v (1e-8 as θ), escapeTime in summary.json; out-of-range constants exit 2
+    /// naming the field (issue 18 item 6), and --resume of an adaptive run is refused (exit 2).
+    func testCommandLine() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = Self.cases.appendingPathComponent("adam-deep.json").path
+        let run = try runReluflow(["simulate", "--config", source, "--out", "r", "--quiet"], in: dir)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.cases.appendingPathComponent("adam-deep.expected.json"))) as! [String: Any]
+        let csv = try String(contentsOf: dir.appendingPathComponent("r/trajectory.csv"), encoding: .utf8)
+        let lines = csv.split(separator: "\n")
+        let header = lines[0].split(separator: ",").map(String.init)
+        let last = lines.last!.split(separator: ",").map { Double($0)! }
+        let P = (expected["theta"] as! [Double]).count
+        XCTAssertEqual(header.count, 4 + P + 1 + 2 * P)
+        XCTAssertEqual(header[4 + P], "dissipated")
+        XCTAssertEqual(header[5 + P], "m:W1[0][0]")
+        XCTAssertEqual(header[5 + 2 * P], "v:W1[0][0]")
+        let m = expected["m"] as! [Double], v = expected["v"] as! [Double]
+        for k in 0..<P {
+            XCTAssertEqual(last[5 + P + k], m[k], accuracy: 1e-8, "m[\(k)]")
+            XCTAssertEqual(last[5 + 2 * P + k], v[k], accuracy: 1e-8, "v[\(k)]")
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("r/summary.json"))) as! [String: Any]
+        XCTAssertNotNil(summary["escapeTime"] as? Double)
+        XCTAssertEqual(summary["finalLoss"] as! Double, expected["loss"] as! Double, accuracy: 1e-10)
+        let resume = try runReluflow(["simulate", "--resume", "r", "--T", "30", "--quiet"], in: dir)
+        XCTAssertEqual(resume.status, 2)
+        XCTAssertTrue(resume.stderr.contains("flow.kind"), resume.stderr)
+
+        var object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source))) as! [String: Any]
+        let flows: [([String: Any], String)] = [
+            (["kind": "rmsprop", "tau": 0], "flow.tau"), (["kind": "rmsprop", "epsilon": 0], "flow.epsilon"),
+            (["kind": "adam", "a": -1], "flow.a"), (["kind": "adam", "b": 0], "flow.b"), (["kind": "momentum"], "flow.kind"),
+            (["kind": "adam", "tau": 1], "flow.tau"),
+        ]
+        for (flow, field) in flows {
+            object["flow"] = flow.merging(["T": 1]) { a, _ in a }
+            let bad = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+            let path = dir.appendingPathComponent("bad.json").path
+            try bad.write(toFile: path, atomically: true, encoding: .utf8)
+            let result = try runReluflow(["simulate", "--config", path, "--out", "b", "--quiet"], in: dir)
+            XCTAssertEqual(result.status, 2, "\(field): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(field), "\(field): \(result.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("b").path))
+        }
+    }
+
     /// The Adam flow never slides (θ' does not depend on g for t > 0, so v⁺ = v⁻): where the
     /// RMSProp flow of the same problem slides (rmsprop-shallow: `slide` at t ≈ 0.0098), Adam crosses.
     func testAdamCrossesWhereRMSPropSlides() throws {

@@ -88,7 +88,11 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     }
 
     private func describe(_ k: Int) -> String {
-        "(unit \(k / G), point \(pointsOfGroup[k % G][0]))"
+        if let deep = base as? DeepModeField {
+            let p = deep.name(ofPair: k)
+            return "(layer \(p.layer), unit \(p.unit), point \(p.point))"
+        }
+        return "(unit \(k / G), point \(pointsOfGroup[k % G][0]))"
     }
 
     // MARK: Mode

@@ -55,7 +55,9 @@ public protocol AdaptiveLaw: Sendable {
     func addJacobian(P: Int, gradient g: UnsafePointer<Double>, auxiliary a: UnsafePointer<Double>,
                      hessian: UnsafePointer<Double>, weight: Double,
                      into J: UnsafeMutablePointer<Double>, dim: Int, auxOffset: Int)
-    /// Names of the auxiliary entries, e.g. `v[k]` (the export's columns, after θ's names).
+    /// Names of the exported auxiliary entries (the first ones of a; trajectory columns after
+    /// `dissipated`): `v:NAME` for RMSProp's v of parameter NAME, `m:NAME` and `v:NAME` for Adam
+    /// (Adam's s = t is not exported).
     func auxiliaryNames(parameterNames: [String]) -> [String]
 }
 
@@ -237,6 +239,6 @@ public struct AdamFlow: AdaptiveLaw, Equatable {
     }
 
     public func auxiliaryNames(parameterNames: [String]) -> [String] {
-        parameterNames.map { "m:\($0)" } + parameterNames.map { "v:\($0)" } + ["s"]
+        parameterNames.map { "m:\($0)" } + parameterNames.map { "v:\($0)" }
     }
 }

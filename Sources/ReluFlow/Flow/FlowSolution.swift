@@ -11,6 +11,9 @@ public struct FlowSample: Sendable {
     public var dissipated: Double
     /// The iteration of a training run's sample (nil for the flow).
     public var iteration: Int? = nil
+    /// An adaptive flow's exported auxiliary state (RMSProp: v; Adam: m then v; SPEC §7), in
+    /// `AdaptiveLaw.auxiliaryNames` order; empty for the gradient flow and training runs.
+    public var auxiliary: [Double] = []
 }
 
 /// One event (INTERFACE.md `events.csv`), per data point (coincident points give one row each).

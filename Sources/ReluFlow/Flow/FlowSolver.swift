@@ -104,6 +104,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     /// Whether flagged crossings are offered to the batcher first (FlowOptions.crossingBatches).
     var batches: Bool { options.eventShortcuts && options.crossingBatches.applies(neurons: n, groups: G) && batcher != nil }
     let dim: Int, P: Int, n: Int, G: Int, m: Int
+    /// Entries of an adaptive flow's auxiliary state written with the samples (m, v; SPEC §7).
+    let exportedAuxiliary: Int
 
     var solution: FlowSolution
     // Buffers.
@@ -140,6 +142,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         n = field.n
         G = field.G
         m = field.m
+        exportedAuxiliary = min(dim - P - 1, problem.options.kind.law?.auxiliaryNames(parameterNames: problem.model.parameterNames).count ?? 0)
         controller = StepperController(policy: StepperPolicy(requested: options.stepper))
         sampleTimes = options.sampleTimes
         solution = FlowSolution(problem: problem, status: .completed, stepper: options.stepper)
@@ -489,7 +492,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             }
             field.evaluate(state, fState)
             samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: field.gradientNorm(state, fState), patternId: patterns.current,
-                                      theta: Array(UnsafeBufferPointer(start: state, count: P)), dissipated: state[P]))
+                                      theta: Array(UnsafeBufferPointer(start: state, count: P)), dissipated: state[P],
+                                      auxiliary: Array(UnsafeBufferPointer(start: state + (P + 1), count: exportedAuxiliary))))
             k += 1
         }
         for sample in samples { record(sample) }
@@ -845,7 +849,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     func record(t: Double, loss: Double? = nil) {
         let theta = Array(UnsafeBufferPointer(start: y, count: P))
         record(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: field.gradientNorm(y, f0), patternId: patterns.current,
-                          theta: theta, dissipated: y[P]))
+                          theta: theta, dissipated: y[P],
+                          auxiliary: Array(UnsafeBufferPointer(start: y + (P + 1), count: exportedAuxiliary))))
     }
 
     func record(_ sample: FlowSample) {
