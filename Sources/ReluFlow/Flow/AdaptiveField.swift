@@ -97,6 +97,12 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
 
     // MARK: Mode
 
+    /// The slide hysteresis kept by this field (`SlideHysteresis`: the widened α bands).
+    func updateSlideHysteresis(_ hysteresis: inout SlideHysteresis, _ transitions: [(key: Int, from: PairState, to: PairState)],
+                               at t: Double, loss: Double) {
+        hysteresis.update(transitions, at: t, loss: loss, bandFactors: &alphaBandFactor)
+    }
+
     func setMode(_ newStates: [PairState]) {
         states = newStates
         modeChanged()
@@ -348,21 +354,41 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         forced[k] = side
         setMode(forced)
         let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
-        let unit = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
-        defer { f.deallocate(); unit.deallocate(); setMode(saved) }
+        defer { f.deallocate(); setMode(saved) }
         evaluate(y, f)
         rhsEvaluations -= 1
         let v = base.preactivationRate(y, f, k / G, k % G)
-        var terms = 0.0, norm2 = 0.0
-        for q in 0..<dimension { unit[q] = 0 }
-        for p in 0..<P {
-            norm2 += f[p] * f[p]
-            guard f[p] != 0 else { continue }
-            unit[p] = 1
-            terms += abs(base.preactivationRate(y, unit, k / G, k % G) * f[p])
-            unit[p] = 0
+        var norm2 = 0.0
+        for p in 0..<P { norm2 += f[p] * f[p] }
+        return (v, norm2, 1e-12 * rateTerms(y, f, pair: k) + 1e-300)
+    }
+
+    /// Σ_p |∂z_k/∂θ_p u_p|, the magnitudes of the terms of ż_k along u: from ∇z_k of the deep field
+    /// (one back-propagation), x̃_g on unit i's block for the shallow one, else by the base's rates
+    /// along unit vectors.
+    private func rateTerms(_ y: UnsafePointer<Double>, _ u: UnsafePointer<Double>, pair k: Int) -> Double {
+        let i = k / G, g = k % G
+        var terms = 0.0
+        if let deep = base as? DeepModeField {
+            let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
+            defer { gz.deallocate() }
+            deep.zGradient(y, pair: k, into: gz)
+            for p in 0..<P { terms += abs(gz[p] * u[p]) }
+        } else if let shallow = base as? ModeField {
+            let net = shallow.network, d = shallow.d
+            for c in 0..<d { terms += abs(shallow.xg[g * d + c] * u[net.wIndex(i, c)]) }
+            terms += abs(u[net.bIndex(i)])
+        } else {
+            let unit = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+            defer { unit.deallocate() }
+            for q in 0..<dimension { unit[q] = 0 }
+            for p in 0..<P where u[p] != 0 {
+                unit[p] = 1
+                terms += abs(base.preactivationRate(y, unit, i, g) * u[p])
+                unit[p] = 0
+            }
         }
-        return (v, norm2, 1e-12 * terms + 1e-300)
+        return terms
     }
 
     func resolve(_ y: UnsafePointer<Double>, eventPairs: [(Int, Int)], excluded: [Int: Set<PairState>],
