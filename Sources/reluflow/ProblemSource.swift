@@ -21,12 +21,14 @@ func refuseDeepFlow(_ config: RunConfig, command: String) throws {
                      + "(network.width). Train the deep network with `reluflow train --method gd|sgd|adam|rmsprop` or measure its curvature with `reluflow curvature`")
 }
 
-/// An adaptive flow (SPEC §7) cannot be resumed in this version: its checkpoint holds θ and D,
-/// not the auxiliary state (m, v). Exit 2 naming flow.kind, before anything runs.
-func refuseAdaptiveResume(_ kind: FlowKind) throws {
-    guard kind != .gradient else { return }
-    throw InputError("flow.kind", "a run of the \(kind.name) flow cannot be resumed in this version (its checkpoint does not hold the "
-                     + "auxiliary state m, v); run it again with the larger --T")
+/// An adaptive flow (SPEC §7) continues from its checkpoint's auxiliary state (m, v): a checkpoint
+/// without it (or of another size) cannot continue the run. Exit 2 naming --resume.
+func checkAdaptiveResume(_ problem: FlowProblem, _ checkpoint: FlowCheckpoint, folder: String) throws {
+    guard let law = problem.options.kind.law else { return }
+    let need = law.auxiliaryNames(parameterNames: problem.model.parameterNames).count
+    guard checkpoint.auxiliary?.count == need else {
+        throw InputError("--resume", "\(folder)/checkpoint.json has no \(law.name) state (m, v) of \(need) entries to continue the \(law.name) flow from")
+    }
 }
 
 /// --seed for either kind of network.

@@ -177,8 +177,8 @@ struct SimulateCommand: ParsableCommand {
         let earlierFlow = runConfig.flow
         try applyOverrides(&runConfig)
         let (base, _) = try runConfig.resolve(limits: limits)
-        try refuseAdaptiveResume(base.options.kind)
         var earlier = try EarlierRecords.read(source, problem: base)
+        try checkAdaptiveResume(base, earlier.checkpoint, folder: source)
         guard earlier.checkpoint.t < base.options.T else {
             throw InputError("--T", "the run in \(source) already reached t = \(earlier.checkpoint.t); give a larger --T to continue it")
         }

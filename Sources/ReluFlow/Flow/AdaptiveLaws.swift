@@ -55,6 +55,8 @@ public protocol AdaptiveLaw: Sendable {
     func addJacobian(P: Int, gradient g: UnsafePointer<Double>, auxiliary a: UnsafePointer<Double>,
                      hessian: UnsafePointer<Double>, weight: Double,
                      into J: UnsafeMutablePointer<Double>, dim: Int, auxOffset: Int)
+    /// The whole auxiliary state from its exported entries at time t (a resumed run's checkpoint).
+    func restoredAuxiliary(exported: [Double], t: Double) -> [Double]
     /// Names of the exported auxiliary entries (the first ones of a; trajectory columns after
     /// `dissipated`): `v:NAME` for RMSProp's v of parameter NAME, `m:NAME` and `v:NAME` for Adam
     /// (Adam's s = t is not exported).
@@ -129,6 +131,8 @@ public struct RMSPropFlow: AdaptiveLaw, Equatable {
     }
 
     public func auxiliaryNames(parameterNames: [String]) -> [String] { parameterNames.map { "v:\($0)" } }
+
+    public func restoredAuxiliary(exported: [Double], t: Double) -> [Double] { exported }
 }
 
 /// The Adam flow (SPEC §7; the ODE of Barakat and Bianchi's analysis of Adam), elementwise:
@@ -241,4 +245,7 @@ public struct AdamFlow: AdaptiveLaw, Equatable {
     public func auxiliaryNames(parameterNames: [String]) -> [String] {
         parameterNames.map { "m:\($0)" } + parameterNames.map { "v:\($0)" }
     }
+
+    /// (m, v) and s = t.
+    public func restoredAuxiliary(exported: [Double], t: Double) -> [Double] { exported + [t] }
 }

@@ -199,8 +199,10 @@ public struct FlowSolution: Sendable {
     /// The state to continue from (`checkpoint.json`).
     public var checkpoint: FlowCheckpoint {
         let final = finalPattern ?? (patterns.isEmpty ? nil : PatternReplay(self).final)
-        return FlowCheckpoint(t: finalTime, theta: finalTheta, dissipated: last?.dissipated ?? 0,
-                              pattern: final.map { patternCode($0, width: problem.model.hiddenUnitCount, points: problem.data.count) } ?? "")
+        var point = FlowCheckpoint(t: finalTime, theta: finalTheta, dissipated: last?.dissipated ?? 0,
+                                   pattern: final.map { patternCode($0, width: problem.model.hiddenUnitCount, points: problem.data.count) } ?? "")
+        if let aux = last?.auxiliary, !aux.isEmpty { point.auxiliary = aux }
+        return point
     }
 
     public var finalTime: Double { last?.t ?? 0 }

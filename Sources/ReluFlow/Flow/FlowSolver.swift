@@ -238,6 +238,11 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             for p in 0..<P { y[p] = start.theta[p] }
             y[P] = start.dissipated
             t = start.t
+            if dim > P + 1, let law = options.kind.law {
+                // An adaptive flow's auxiliary state from the checkpoint (checked by the caller).
+                let aux = law.restoredAuxiliary(exported: start.auxiliary ?? [], t: t)
+                for q in 0..<min(aux.count, dim - P - 1) { y[P + 1 + q] = aux[q] }
+            }
             let states = problem.data.perGroup(perPoint, width: n)
             field.setMode(states)
             patterns.openFirst(field.states, at: t)
