@@ -36,6 +36,8 @@ struct DeepFlowSpeed {
 
     func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
 
+    func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count) }
+
     func load(_ c: Case, rtol: Double, atol: Double) throws -> (FlowProblem, RunConfig) {
         var config = c.config.hasPrefix("{") ? try RunConfig.decode(Data(c.config.utf8))
             : try RunConfig.load(path: Self.root.appendingPathComponent(c.config).path)
@@ -63,11 +65,10 @@ struct DeepFlowSpeed {
             func error(_ theta: [Double]) -> Double { zip(theta, reference).map { abs($0 - $1) }.max() ?? .nan }
             let ours = median(times)
             print("\n\(c.label): P = \(problem.theta0.count), m = \(problem.data.count)")
-            print(String(format: "  %-17@ %-10@ %10@ %8@ %9@ %11@", "run" as NSString, "status" as NSString, "wall s" as NSString,
-                         "steps" as NSString, "ratio" as NSString, "|Δθ|" as NSString))
-            print(String(format: "  %-17@ %-10@ %10.4g %8d %9@ %11.2e   (%d events; tight run: %@, %d events)", "reluflow" as NSString,
-                         solution.status.rawValue as NSString, ours, solution.diagnostics.steps, "1" as NSString, error(solution.finalTheta),
-                         solution.eventCount, tight.status.rawValue as NSString, tight.eventCount))
+            print("  " + pad("run", 17) + pad("status", 11) + pad("wall s", 11) + pad("steps", 9) + pad("ratio", 10) + "|Δθ|")
+            print("  " + pad("reluflow", 17) + pad(solution.status.rawValue, 11) + pad(String(format: "%.4g", ours), 11)
+                  + pad("\(solution.diagnostics.steps)", 9) + pad("1", 10) + String(format: "%.2e", error(solution.finalTheta))
+                  + "   (\(solution.eventCount) events; tight run: \(tight.status.rawValue), \(tight.eventCount) events)")
             guard let result = try peers.deepFlow(resolved, T: c.T, rtol: rtol, atol: atol, repeats: repeats, timeout: timeout, maxSteps: maxSteps) else {
                 print("  peers: the script failed (see stderr)")
                 continue
@@ -78,8 +79,8 @@ struct DeepFlowSpeed {
                 let dtheta = p.theta.map(error) ?? .nan
                 let ratio = p.status == "completed" ? String(format: "%.3g", wall / ours) : "-"
                 let note = p.status == "completed" ? "" : "  (did not reach T: \((p.message ?? p.status).prefix(80)))"
-                print(String(format: "  %-17@ %-10@ %10.4g %8@ %9@ %11.2e%@", name as NSString, p.status as NSString, wall,
-                             (p.steps.map { "\($0)" } ?? "-") as NSString, ratio as NSString, dtheta, note as NSString))
+                print("  " + pad(name, 17) + pad(p.status, 11) + pad(String(format: "%.4g", wall), 11) + pad(p.steps.map { "\($0)" } ?? "-", 9)
+                      + pad(ratio, 10) + String(format: "%.2e", dtheta) + note)
             }
         }
     }

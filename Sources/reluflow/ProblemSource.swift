@@ -13,12 +13,12 @@ func loadProblem(config: String?, example: String?) throws -> (config: RunConfig
 
 import Foundation
 
-/// The gradient flow integrates the shallow network only: a deep network's flow (SPEC §8) is
-/// issue 18. Exit 2 naming the field, before anything runs.
+/// `compare` runs its flow on the shallow network only (the deep network's flow is `simulate`'s
+/// in this version). Exit 2 naming the field, before anything runs.
 func refuseDeepFlow(_ config: RunConfig, command: String) throws {
     guard config.network.layers != nil else { return }
-    throw InputError("network.layers", "the gradient flow of a deep network is not available yet (issue 18); \(command) needs a shallow network "
-                     + "(network.width). Train the deep network with `reluflow train --method gd|sgd|adam|rmsprop` or measure its curvature with `reluflow curvature`")
+    throw InputError("network.layers", "\(command) takes a shallow network (network.width) in this version; integrate the deep network's gradient "
+                     + "flow with `reluflow simulate`, train it with `reluflow train --method gd|sgd|adam|rmsprop`, or measure its curvature with `reluflow curvature`")
 }
 
 /// An adaptive flow (SPEC §7) continues from its checkpoint's auxiliary state (m, v): a checkpoint

@@ -128,7 +128,8 @@ final class DeepFlowTests: XCTestCase {
 
     /// The implicit steppers use the exact Jacobian (Hessian–vector products through the masked
     /// passes): the flow with msbdf, rk4imp and bsimp reaches the reference's events and θ(T) within
-    /// 1e-7 (their error control at rtol 1e-12 is looser in effect than rk8pd's; measured ≤ 1e-9).
+    /// 1e-9 (measured 4.8e-12 msbdf, 1.5e-13 rk4imp, 2.2e-14 bsimp at rtol 1e-12; the multistep
+    /// method's global error is the largest, and 1e-9 leaves it 200×).
     func testImplicitSteppersAgree() throws {
         for stepper in [Stepper.msbdf, .rk4imp, .bsimp] {
             let (problem, expected) = try load("relu-depth4", stepper: stepper)
@@ -136,7 +137,7 @@ final class DeepFlowTests: XCTestCase {
             XCTAssertEqual(solution.status, .completed, "\(stepper): \(solution.message ?? "")")
             XCTAssertGreaterThan(solution.diagnostics.jacobianEvaluations, 0, "\(stepper)")
             XCTAssertEqual(deepEvents(solution).map(\.kind), expected.events.map(\.kind), "\(stepper)")
-            for (a, b) in zip(solution.finalTheta, expected.theta) { XCTAssertEqual(a, b, accuracy: 1e-7, "\(stepper): θ(T)") }
+            for (a, b) in zip(solution.finalTheta, expected.theta) { XCTAssertEqual(a, b, accuracy: 1e-9, "\(stepper): θ(T)") }
         }
     }
 

@@ -49,7 +49,7 @@ final class DeepModeField: SwitchedSystem {
     let pointsOfGroup: [[Int]]
     let yOfPoint: [Double]
     /// Inputs transposed (d × G), multiplicities, Σ y and Σ |y| per group.
-    private let xT: [Double]
+    private var xT: [Double]
     private let mult: [Double], ysum: [Double], yabs: [Double]
 
     // Mode.
@@ -61,7 +61,9 @@ final class DeepModeField: SwitchedSystem {
     private(set) var representative: [Int]
     /// The sliding surface: its representative and member pairs (nil: none slides).
     private(set) var slide: (rep: Int, members: [Int])? = nil
-    var alphaBandFactor: [Double]
+    /// The slide hysteresis' band factors (kept for the protocol; the deep field's exit functions
+    /// v⁻, −v⁺ carry no α band).
+    private var alphaBandFactor: [Double]
     private(set) var modeChanges = 0
 
     // Passes (n × G unit-major unless said).
@@ -747,6 +749,11 @@ final class DeepModeField: SwitchedSystem {
         }
     }
 
+    func updateSlideHysteresis(_ hysteresis: inout SlideHysteresis, _ transitions: [(key: Int, from: PairState, to: PairState)],
+                               at t: Double, loss: Double) {
+        hysteresis.update(transitions, at: t, loss: loss, bandFactors: &alphaBandFactor)
+    }
+
     func failure(at t: Double) -> FlowFailure? {
         if let error = numericalFailure { return .linearAlgebra(t: t, error: error) }
         return pendingFailure.map { .severalAttractingSurfaces(t: t, pairs: $0) }
@@ -795,9 +802,11 @@ final class DeepModeField: SwitchedSystem {
         let scales = outputScales(y)
         var absTheta = [Double](repeating: 0, count: P)
         for p in 0..<P { absTheta[p] = abs(y[p]) }
-        let savedR = R, savedH = H
+        let savedR = R, savedH = H, savedX = xT
         for g in 0..<G { dOut[g] = (abs(R[g]) + 32 * Double.ulpOfOne * (mult[g] * scales[g] + yabs[g])) * invM }
         for q in 0..<(n * G) { H[q] = abs(H[q]) }
+        xT = xT.map(abs)
+        defer { xT = savedX }
         let level = UnsafeMutablePointer<Double>.allocate(capacity: P)
         defer { level.deallocate() }
         var S = F

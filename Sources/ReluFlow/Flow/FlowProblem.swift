@@ -22,12 +22,12 @@ public struct FlowProblem: Sendable {
     /// The network as training, the run writer and the analyses see it: the shallow network of
     /// SPEC §1 or a deep one (SPEC §8).
     public var model: any NetworkModel
-    /// The shallow network the flow integrates. The flow of a deep network is not available yet
-    /// (issue 18): asking for it here is a programming error (the CLI refuses such configs first).
+    /// The shallow network (SPEC §1), for the code that reads it; `solve` integrates either kind
+    /// (`model`). Asking for it on a deep network is a programming error (check `shallow` first).
     public var network: ShallowNetwork {
         get {
             guard let shallow = model as? ShallowNetwork else {
-                preconditionFailure("the gradient flow of a deep network is not available yet (issue 18); check FlowProblem.shallow first")
+                preconditionFailure("FlowProblem.network is the shallow network; this problem has a deep one (check FlowProblem.shallow first)")
             }
             return shallow
         }

@@ -720,8 +720,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
 
     /// The slide hysteresis (`SlideHysteresis`) for transitions at t, where the loss is `loss`.
     func updateHysteresis(_ transitions: [PairTransition], at t: Double, loss: Double) {
-        hysteresis.update(transitions.map { (key: $0.neuron * G + $0.group, from: $0.from, to: $0.to) }, at: t, loss: loss,
-                          bandFactors: &field.alphaBandFactor)
+        field.updateSlideHysteresis(&hysteresis, transitions.map { (key: $0.neuron * G + $0.group, from: $0.from, to: $0.to) },
+                                    at: t, loss: loss)
     }
 
     /// Records transitions as events: one count and one row per pair (a group of duplicate points

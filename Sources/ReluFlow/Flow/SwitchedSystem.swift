@@ -41,8 +41,11 @@ protocol SwitchedSystem: ModeLockedSystem {
     /// Installs a whole mode / changes the states of a few pairs (index u·G + g).
     func setMode(_ newStates: [PairState])
     func updateMode(_ changes: [(index: Int, state: PairState)])
-    /// Widening factors of the band in which a sliding pair's exit is noise (`SlideHysteresis`).
-    var alphaBandFactor: [Double] { get set }
+    /// Applies the slide hysteresis to the transitions of an event (key u·G + g): the widening
+    /// of the band in which a sliding pair's exit is noise, kept by the field (`SlideHysteresis`).
+    /// (A method rather than a settable property: the field's own accesses stay statically checked.)
+    func updateSlideHysteresis(_ hysteresis: inout SlideHysteresis, _ transitions: [(key: Int, from: PairState, to: PairState)],
+                               at t: Double, loss: Double)
 
     // MARK: Evaluation
     /// `evaluate`, reusing the last one when y is the same state (counted once either way).
@@ -128,6 +131,11 @@ extension ModeField: SwitchedSystem {
     func makeCrossingBatcher() -> CrossingBatcher? { CrossingBatcher(field: self) }
 
     func failure(at t: Double) -> FlowFailure? { numericalFailure.map { .linearAlgebra(t: t, error: $0) } }
+
+    func updateSlideHysteresis(_ hysteresis: inout SlideHysteresis, _ transitions: [(key: Int, from: PairState, to: PairState)],
+                               at t: Double, loss: Double) {
+        hysteresis.update(transitions, at: t, loss: loss, bandFactors: &alphaBandFactor)
+    }
 
     func preactivationRate(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
         // z is affine in θ: ż = x̃_g · (ẇ_i, ḃ_i), the pre-activation of the field's block.

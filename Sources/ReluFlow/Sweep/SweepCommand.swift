@@ -88,9 +88,6 @@ public struct RunConfigSweepCommand: SweepCommand {
         if name != "train", decoded.train != nil {
             throw InputError("base.train", "a \(name) sweep's config has no train section (sweep `train` for training runs)")
         }
-        if name == "simulate", decoded.network.layers != nil {
-            throw InputError("base.network.layers", "the flow of a deep network is not available yet; sweep `train` or `curvature` on deep networks")
-        }
         // `curvature` writes nothing but curvature.json: no run-folder estimate (its command checks
         // the full spectrum's memory itself), and its config.json is the resolved config.
         let (_, resolved) = try decoded.resolve(limits: name == "curvature" ? nil : limits)
