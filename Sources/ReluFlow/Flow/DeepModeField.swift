@@ -48,15 +48,21 @@ final class DeepModeField: SwitchedSystem {
     let invM: Double
     let pointsOfGroup: [[Int]]
     let yOfPoint: [Double]
-    /// Inputs transposed (d × G), multiplicities, Σ y and Σ |y| per group.
-    private var xT: [Double]
+    /// Inputs transposed (d × G), multiplicities, Σ y and Σ |y| per group. (The hot buffers and the
+    /// layout are raw pointers: no bounds, retain or exclusivity checks in the passes' inner loops.)
+    private let xT: UnsafeMutablePointer<Double>
+    /// Widths n_l (l = 0 … L), offsets of W_l and b_l (index l − 1; −1: no bias), first pair row of
+    /// hidden layer l (index l).
+    private let layers: UnsafeMutablePointer<Int>, wOff: UnsafeMutablePointer<Int>, bOff: UnsafeMutablePointer<Int>
+    private let uOff: UnsafeMutablePointer<Int>
+    private let c0Index: Int?
     private let mult: [Double], ysum: [Double], yabs: [Double]
 
     // Mode.
     private(set) var states: [PairState]
     private(set) var slidingNeurons: [Int] = []
     /// F: 1 where on, else 0 (n × G).
-    private var F: [Double]
+    private let F: UnsafeMutablePointer<Double>
     /// Representative of each pair's surface in the mode (itself unless tied, see the type's doc).
     private(set) var representative: [Int]
     /// The sliding surface: its representative and member pairs (nil: none slides).
@@ -67,13 +73,14 @@ final class DeepModeField: SwitchedSystem {
     private(set) var modeChanges = 0
 
     // Passes (n × G unit-major unless said).
-    private var Z: [Double], H: [Double], N: [Double], R: [Double]
-    private var Dl: [Double], dOut: [Double]
-    private var forwardTheta: [Double]
+    private let Z: UnsafeMutablePointer<Double>, H: UnsafeMutablePointer<Double>
+    private let N: UnsafeMutablePointer<Double>, R: UnsafeMutablePointer<Double>
+    private let Dl: UnsafeMutablePointer<Double>, dOut: UnsafeMutablePointer<Double>
+    private let forwardTheta: UnsafeMutablePointer<Double>
     private var forwardValid = false
     private var forwardStamp = -1
     /// The last evaluation: state, field, and the sliding surface's v± and α there.
-    private var lastY: [Double], lastF: [Double]
+    private let lastY: UnsafeMutablePointer<Double>, lastF: UnsafeMutablePointer<Double>
     private var lastValid = false
     private(set) var vPlus = Double.nan, vMinus = Double.nan, alpha = Double.nan
     var rhsEvaluations = 0
@@ -103,36 +110,55 @@ final class DeepModeField: SwitchedSystem {
         n = layer.count
         pointsOfGroup = data.pointsOfGroup
         yOfPoint = data.y
-        var xt = [Double](repeating: 0, count: d * G)
-        for g in 0..<G { for k in 0..<d { xt[k * G + g] = data.groupPoints[g * d + k] } }
-        xT = xt
+        xT = .allocate(capacity: max(d * G, 1))
+        for g in 0..<G { for k in 0..<d { xT[k * G + g] = data.groupPoints[g * d + k] } }
+        layers = .allocate(capacity: L + 1)
+        wOff = .allocate(capacity: L)
+        bOff = .allocate(capacity: L)
+        uOff = .allocate(capacity: L + 1)
+        for l in 0...L { layers[l] = network.layers[l]; uOff[l] = l < offsets.count ? offsets[l] : 0 }
+        for l in 0..<L { wOff[l] = network.weightOffsets[l]; bOff[l] = network.biasOffsets[l] ?? -1 }
+        c0Index = network.c0Index
         mult = pointsOfGroup.map { Double($0.count) }
         ysum = pointsOfGroup.map { $0.reduce(0) { $0 + data.y[$1] } }
         yabs = pointsOfGroup.map { $0.reduce(0) { $0 + abs(data.y[$1]) } }
         states = [PairState](repeating: .on, count: n * G)
-        F = [Double](repeating: 1, count: n * G)
+        F = .allocate(capacity: max(n * G, 1))
+        F.initialize(repeating: 1, count: max(n * G, 1))
         representative = Array(0..<(n * G))
         alphaBandFactor = [Double](repeating: 1, count: n * G)
-        Z = [Double](repeating: 0, count: n * G)
-        H = Z
-        Dl = Z
-        N = [Double](repeating: 0, count: G)
-        R = N
-        dOut = N
-        forwardTheta = [Double](repeating: .nan, count: P)
-        lastY = [Double](repeating: .nan, count: P + 1)
-        lastF = lastY
+        Z = .allocate(capacity: max(n * G, 1))
+        H = .allocate(capacity: max(n * G, 1))
+        Dl = .allocate(capacity: max(n * G, 1))
+        for p in [Z, H, Dl] { p.initialize(repeating: 0, count: max(n * G, 1)) }
+        N = .allocate(capacity: G)
+        R = .allocate(capacity: G)
+        dOut = .allocate(capacity: G)
+        for p in [N, R, dOut] { p.initialize(repeating: 0, count: G) }
+        forwardTheta = .allocate(capacity: max(P, 1))
+        forwardTheta.initialize(repeating: .nan, count: max(P, 1))
+        lastY = .allocate(capacity: P + 1)
+        lastF = .allocate(capacity: P + 1)
+        lastY.initialize(repeating: .nan, count: P + 1)
+        lastF.initialize(repeating: .nan, count: P + 1)
+    }
+
+    deinit {
+        for p in [xT, F, Z, H, Dl, N, R, dOut, forwardTheta, lastY, lastF] { p.deallocate() }
+        for p in [layers, wOff, bOff, uOff] { p.deallocate() }
     }
 
     // MARK: Layout
 
+    @inline(__always) private func bIndex(_ l: Int, _ i: Int) -> Int? { bOff[l - 1] >= 0 ? bOff[l - 1] + i : nil }
+
     @inline(__always) private func w(_ t: UnsafePointer<Double>, _ l: Int, _ i: Int, _ k: Int) -> Double {
-        t[network.weightOffsets[l - 1] + i * network.layers[l - 1] + k]
+        t[wOff[l - 1] + i * layers[l - 1] + k]
     }
     @inline(__always) private func wIndex(_ l: Int, _ i: Int, _ k: Int) -> Int {
-        network.weightOffsets[l - 1] + i * network.layers[l - 1] + k
+        wOff[l - 1] + i * layers[l - 1] + k
     }
-    @inline(__always) private func pair(_ l: Int, _ i: Int, _ g: Int) -> Int { (unitOffset[l] + i) * G + g }
+    @inline(__always) private func pair(_ l: Int, _ i: Int, _ g: Int) -> Int { (uOff[l] + i) * G + g }
 
     /// (layer, unit in layer, first point of the group) of pair k, for diagnoses and tests.
     func name(ofPair k: Int) -> (layer: Int, unit: Int, point: Int) {
@@ -189,7 +215,7 @@ final class DeepModeField: SwitchedSystem {
         guard relu, L > 2 else { return }
         var cls = Array(0..<G)   // layer 1: distinct x
         for l in 2..<L {
-            let below = network.layers[l - 1]
+            let below = layers[l - 1]
             var keys: [[Int]: Int] = [:]
             var next = [Int](repeating: 0, count: G)
             for g in 0..<G {
@@ -204,7 +230,7 @@ final class DeepModeField: SwitchedSystem {
                 if let first = keys[key] { next[g] = first } else { keys[key] = g; next[g] = g }
             }
             cls = next
-            for i in 0..<network.layers[l] {
+            for i in 0..<layers[l] {
                 for g in 0..<G where cls[g] != g {
                     let k = pair(l, i, g), r = pair(l, i, cls[g])
                     if states[k] == states[r] { representative[k] = representative[r] }
@@ -227,9 +253,9 @@ final class DeepModeField: SwitchedSystem {
             return
         }
         for l in 1..<L {
-            let nl = network.layers[l], below = network.layers[l - 1]
+            let nl = layers[l], below = layers[l - 1]
             for i in 0..<nl {
-                let b = network.bIndex(l, i).map { t[$0] } ?? 0
+                let b = bIndex(l, i).map { t[$0] } ?? 0
                 let row = pair(l, i, 0)
                 for g in 0..<G { Z[row + g] = b }
                 for k in 0..<below {
@@ -240,10 +266,10 @@ final class DeepModeField: SwitchedSystem {
                 for g in 0..<G { H[row + g] = F[row + g] * Z[row + g] }
             }
         }
-        let c0 = network.c0Index.map { t[$0] } ?? 0
+        let c0 = c0Index.map { t[$0] } ?? 0
         for g in 0..<G {
             var s = c0
-            for k in 0..<network.layers[L - 1] { s += w(t, L, 0, k) * input(L, k, g) }
+            for k in 0..<layers[L - 1] { s += w(t, L, 0, k) * input(L, k, g) }
             N[g] = s
             R[g] = mult[g] * N[g] - ysum[g]
         }
@@ -258,6 +284,11 @@ final class DeepModeField: SwitchedSystem {
     /// unit (`seed`) instead.
     private func backward(_ t: UnsafePointer<Double>, S: [Double], top: Int = 0, seed: (unit: Int, group: Int)? = nil,
                           into grad: UnsafeMutablePointer<Double>) {
+        S.withUnsafeBufferPointer { backward(t, S: $0.baseAddress!, seed: seed, into: grad) }
+    }
+
+    private func backward(_ t: UnsafePointer<Double>, S: UnsafePointer<Double>, seed: (unit: Int, group: Int)? = nil,
+                          into grad: UnsafeMutablePointer<Double>) {
         for p in 0..<P { grad[p] = 0 }
         for q in 0..<(n * G) { Dl[q] = 0 }
         var start = L
@@ -265,14 +296,18 @@ final class DeepModeField: SwitchedSystem {
             start = unitLayer[seed.unit]
             Dl[seed.unit * G + seed.group] = 1
         } else {
-            for k in 0..<network.layers[L - 1] {
+            for k in 0..<layers[L - 1] {
                 var s = 0.0
                 for g in 0..<G { s += dOut[g] * input(L, k, g) }
                 grad[wIndex(L, 0, k)] = s
             }
-            if let c = network.c0Index { grad[c] = dOut.reduce(0, +) }
+            if let c = c0Index {
+                var s = 0.0
+                for g in 0..<G { s += dOut[g] }
+                grad[c] = s
+            }
             if L > 1 {
-                for k in 0..<network.layers[L - 1] {
+                for k in 0..<layers[L - 1] {
                     let wk = w(t, L, 0, k), row = pair(L - 1, k, 0)
                     for g in 0..<G { Dl[row + g] = S[row + g] * wk * dOut[g] }
                 }
@@ -281,7 +316,7 @@ final class DeepModeField: SwitchedSystem {
         }
         var l = start
         while l >= 1 {
-            let nl = network.layers[l], below = network.layers[l - 1]
+            let nl = layers[l], below = layers[l - 1]
             for i in 0..<nl {
                 let row = pair(l, i, 0)
                 for k in 0..<below {
@@ -289,7 +324,7 @@ final class DeepModeField: SwitchedSystem {
                     for g in 0..<G { s += Dl[row + g] * input(l, k, g) }
                     grad[wIndex(l, i, k)] = s
                 }
-                if let b = network.bIndex(l, i) {
+                if let b = bIndex(l, i) {
                     var s = 0.0
                     for g in 0..<G { s += Dl[row + g] }
                     grad[b] = s
@@ -315,10 +350,10 @@ final class DeepModeField: SwitchedSystem {
                          ndot: UnsafeMutablePointer<Double>? = nil) {
         // ḣ of the layer below (F ∘ ż), kept in zdot's rows with a separate pass.
         for l in 1..<L {
-            let nl = network.layers[l], below = network.layers[l - 1]
+            let nl = layers[l], below = layers[l - 1]
             for i in 0..<nl {
                 let row = pair(l, i, 0)
-                let bdot = network.bIndex(l, i).map { u[$0] } ?? 0
+                let bdot = bIndex(l, i).map { u[$0] } ?? 0
                 for g in 0..<G { zdot[row + g] = bdot }
                 for k in 0..<below {
                     let uik = u[wIndex(l, i, k)], wik = w(t, l, i, k)
@@ -331,10 +366,10 @@ final class DeepModeField: SwitchedSystem {
             }
         }
         if let ndot {
-            let c0dot = network.c0Index.map { u[$0] } ?? 0
+            let c0dot = c0Index.map { u[$0] } ?? 0
             for g in 0..<G {
                 var s = c0dot
-                for k in 0..<network.layers[L - 1] {
+                for k in 0..<layers[L - 1] {
                     s += u[wIndex(L, 0, k)] * input(L, k, g)
                     if L > 1 { s += w(t, L, 0, k) * F[pair(L - 1, k, g)] * zdot[pair(L - 1, k, g)] }
                 }
@@ -354,14 +389,14 @@ final class DeepModeField: SwitchedSystem {
     /// ∇_θ z of pair k (masks F: dh/dz = F below the pair's layer) into `out` (P).
     func zGradient(_ t: UnsafePointer<Double>, pair k: Int, into out: UnsafeMutablePointer<Double>) {
         forward(t)
-        let saved = Dl
+        let saved = Array(UnsafeBufferPointer(start: Dl, count: n * G))
         backward(t, S: F, seed: (k / G, k % G), into: out)
-        Dl = saved
+        for q in 0..<(n * G) { Dl[q] = saved[q] }
     }
 
     /// Derivative weights S of the mode with the sliding members at `a` (0: f⁻, 1: f⁺).
     private func weights(slidingAt a: Double) -> [Double] {
-        var S = F
+        var S = Array(UnsafeBufferPointer(start: F, count: n * G))
         if let slide { for k in slide.members { S[k] = a } }
         return S
     }
@@ -464,22 +499,22 @@ final class DeepModeField: SwitchedSystem {
         // Output layer.
         var doutDot = [Double](repeating: 0, count: G)
         for g in 0..<G { doutDot[g] = mult[g] * ndot[g] * invM }
-        for k in 0..<network.layers[L - 1] {
+        for k in 0..<layers[L - 1] {
             var s = 0.0
             for g in 0..<G { s += doutDot[g] * input(L, k, g) + dOut[g] * hdot(L, k, g) }
             out[wIndex(L, 0, k)] = s
         }
-        if let c = network.c0Index { out[c] = doutDot.reduce(0, +) }
+        if let c = c0Index { out[c] = doutDot.reduce(0, +) }
         for q in 0..<(n * G) { Ddot[q] = 0 }
         if L > 1 {
-            for k in 0..<network.layers[L - 1] {
+            for k in 0..<layers[L - 1] {
                 let row = pair(L - 1, k, 0), wk = w(t, L, 0, k), uk = u[wIndex(L, 0, k)]
                 for g in 0..<G { Ddot[row + g] = S[row + g] * (uk * dOut[g] + wk * doutDot[g]) }
             }
         }
         var l = L - 1
         while l >= 1 {
-            let nl = network.layers[l], below = network.layers[l - 1]
+            let nl = layers[l], below = layers[l - 1]
             for i in 0..<nl {
                 let row = pair(l, i, 0)
                 for k in 0..<below {
@@ -487,7 +522,7 @@ final class DeepModeField: SwitchedSystem {
                     for g in 0..<G { s += Ddot[row + g] * input(l, k, g) + Dl[row + g] * hdot(l, k, g) }
                     out[wIndex(l, i, k)] = s
                 }
-                if let b = network.bIndex(l, i) {
+                if let b = bIndex(l, i) {
                     var s = 0.0
                     for g in 0..<G { s += Ddot[row + g] }
                     out[b] = s
@@ -542,8 +577,8 @@ final class DeepModeField: SwitchedSystem {
     func preactivationNoise(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
         forward(y)
         let l = unitLayer[i], u = unitIndex[i]
-        var s = network.bIndex(l, u).map { abs(y[$0]) } ?? 0
-        for k in 0..<network.layers[l - 1] { s += abs(w(y, l, u, k)) * abs(input(l, k, g)) }
+        var s = bIndex(l, u).map { abs(y[$0]) } ?? 0
+        for k in 0..<layers[l - 1] { s += abs(w(y, l, u, k)) * abs(input(l, k, g)) }
         return 64 * Double.ulpOfOne * s
     }
 
@@ -613,7 +648,7 @@ final class DeepModeField: SwitchedSystem {
     private func deadFirstLayerUnits() -> Set<Int> {
         var dead = Set<Int>()
         guard L > 1 else { return dead }
-        for i in 0..<network.layers[1] where (0..<G).allSatisfy({ states[i * G + $0] == .off }) { dead.insert(i) }
+        for i in 0..<layers[1] where (0..<G).allSatisfy({ states[i * G + $0] == .off }) { dead.insert(i) }
         return dead
     }
 
@@ -770,17 +805,17 @@ final class DeepModeField: SwitchedSystem {
         var hbar = [Double](repeating: 0, count: n * G)
         func inputAbs(_ l: Int, _ k: Int, _ g: Int) -> Double { l == 1 ? abs(xT[k * G + g]) : hbar[pair(l - 1, k, g)] }
         for l in 1..<L {
-            for i in 0..<network.layers[l] {
+            for i in 0..<layers[l] {
                 for g in 0..<G {
-                    var s = network.bIndex(l, i).map { abs(t[$0]) } ?? 0
-                    for k in 0..<network.layers[l - 1] { s += abs(w(t, l, i, k)) * inputAbs(l, k, g) }
+                    var s = bIndex(l, i).map { abs(t[$0]) } ?? 0
+                    for k in 0..<layers[l - 1] { s += abs(w(t, l, i, k)) * inputAbs(l, k, g) }
                     hbar[pair(l, i, g)] = F[pair(l, i, g)] * s
                 }
             }
         }
         return (0..<G).map { g in
-            var s = network.c0Index.map { abs(t[$0]) } ?? 0
-            for k in 0..<network.layers[L - 1] { s += abs(w(t, L, 0, k)) * inputAbs(L, k, g) }
+            var s = c0Index.map { abs(t[$0]) } ?? 0
+            for k in 0..<layers[L - 1] { s += abs(w(t, L, 0, k)) * inputAbs(L, k, g) }
             return s
         }
     }
@@ -802,18 +837,19 @@ final class DeepModeField: SwitchedSystem {
         let scales = outputScales(y)
         var absTheta = [Double](repeating: 0, count: P)
         for p in 0..<P { absTheta[p] = abs(y[p]) }
-        let savedR = R, savedH = H, savedX = xT
+        let savedR = Array(UnsafeBufferPointer(start: R, count: G)), savedH = Array(UnsafeBufferPointer(start: H, count: n * G))
+        let savedX = Array(UnsafeBufferPointer(start: xT, count: d * G))
         for g in 0..<G { dOut[g] = (abs(R[g]) + 32 * Double.ulpOfOne * (mult[g] * scales[g] + yabs[g])) * invM }
         for q in 0..<(n * G) { H[q] = abs(H[q]) }
-        xT = xT.map(abs)
-        defer { xT = savedX }
+        for q in 0..<(d * G) { xT[q] = abs(xT[q]) }
+        defer { for q in 0..<(d * G) { xT[q] = savedX[q] } }
         let level = UnsafeMutablePointer<Double>.allocate(capacity: P)
         defer { level.deallocate() }
-        var S = F
+        var S = Array(UnsafeBufferPointer(start: F, count: n * G))
         if let slide { for k in slide.members { S[k] = 1 } }
         absTheta.withUnsafeBufferPointer { backward($0.baseAddress!, S: S, into: level) }
-        R = savedR
-        H = savedH
+        for g in 0..<G { R[g] = savedR[g] }
+        for q in 0..<(n * G) { H[q] = savedH[q] }
         var f2 = 0.0, l2 = 0.0
         for p in 0..<P { f2 += f[p] * f[p]; l2 += level[p] * level[p] }
         let noise = 64 * Double.ulpOfOne * l2.squareRoot()
