@@ -148,7 +148,11 @@ struct CompareCommand: ParsableCommand {
     }
 
     static let shallowDefault = "flow,gd,adam,anls"
-    static let deepDefault = (FlowMethod.allCases.map(\.rawValue) + ["gd", "sgd", "adam", "rmsprop"]).joined(separator: ",")
+    /// The gradient flow and the four gradient methods. The adaptive flows (rmsprop-flow,
+    /// adam-flow) run when named in --methods: the Adam flow does not slide on a surface the
+    /// gradient flow slides on but crosses it back and forth (about a·t exact events per surface),
+    /// so that on a deep network to the default T it may take minutes.
+    static let deepDefault = "flow,gd,sgd,adam,rmsprop"
 }
 
 /// Forwards to the run's stream and notes the wall-clock time of every sample.

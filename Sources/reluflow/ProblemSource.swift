@@ -22,6 +22,16 @@ func refuseDeepFlow(_ config: RunConfig, command: String) throws {
                      + "`reluflow compare`, or measure its curvature with `reluflow curvature`")
 }
 
+/// An adaptive flow (SPEC §7) continues from its checkpoint's auxiliary state (m, v): a checkpoint
+/// without it (or of another size) cannot continue the run. Exit 2 naming --resume.
+func checkAdaptiveResume(_ problem: FlowProblem, _ checkpoint: FlowCheckpoint, folder: String) throws {
+    guard let law = problem.options.kind.law else { return }
+    let need = law.auxiliaryNames(parameterNames: problem.model.parameterNames).count
+    guard checkpoint.auxiliary?.count == need else {
+        throw InputError("--resume", "\(folder)/checkpoint.json has no \(law.name) state (m, v) of \(need) entries to continue the \(law.name) flow from")
+    }
+}
+
 /// --seed for either kind of network.
 func applySeed(_ seed: Int, to config: inout RunConfig) throws {
     guard seed >= 0 else { throw InputError("--seed", "must be ≥ 0 (got \(seed))") }

@@ -179,6 +179,7 @@ struct SimulateCommand: ParsableCommand {
         try applyOverrides(&runConfig)
         let (base, _) = try runConfig.resolve(limits: limits)
         var earlier = try reader.records(for: base)
+        try checkAdaptiveResume(base, earlier.checkpoint, folder: source)
         guard earlier.checkpoint.t < base.options.T else {
             throw InputError("--T", "the run in \(source) already reached t = \(earlier.checkpoint.t); give a larger --T to continue it")
         }

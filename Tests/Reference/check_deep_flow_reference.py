@@ -105,6 +105,8 @@ def case_list():
                               flow={"kind": "adam", "T": 10.0, "rtol": 1e-12, "atol": 1e-14,
                                     "a": 10.0, "b": 0.1, "epsilon": 1e-8}), {}),
         "several-attracting": (make_case(5, [1, 3, 3, 1], True, T=20.0), {}),
+        "rmsprop-several-attracting": (make_case(5, [1, 3, 3, 1], True, T=20.0, kind="rmsprop", tau=0.1,
+                                                 epsilon=1e-8), {}),
         "tied-dead-layer": (TIED, {}),
     }
 

@@ -62,7 +62,7 @@ public final class FirstPlateauFinder {
     public init(problem: FlowProblem, criteria: PlateauCriteria = PlateauCriteria()) {
         self.problem = problem
         self.criteria = criteria
-        exactSlopes = PlateauReport.hasGradientFlowSlope(problem.training?.method)
+        exactSlopes = PlateauReport.hasGradientFlowSlope(problem, method: problem.training?.method)
         m = problem.data.count
         // The pattern at t = 0 off the surfaces: the sign of z at θ(0) (σ'(0) = 0 for the training
         // methods); the flow logs an event at t = 0 for every pair it finds on a surface, which

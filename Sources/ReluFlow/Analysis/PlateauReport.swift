@@ -111,7 +111,14 @@ public enum PlateauReport {
     /// flat segments are then judged by their secants alone (`PlateauDetection`). An adaptive flow
     /// (SPEC §7) belongs with the latter.
     public static func exactLogSlopes(_ solution: FlowSolution) -> [Double]? {
-        hasGradientFlowSlope(solution.training?.method ?? solution.problem.training?.method) ? logSlopes(solution.samples) : nil
+        hasGradientFlowSlope(solution.problem, method: solution.training?.method ?? solution.problem.training?.method)
+            ? logSlopes(solution.samples) : nil
+    }
+
+    /// `hasGradientFlowSlope(_:)` for a run of `problem`: a flow (no training method) has the
+    /// gradient flow's slope only when its kind is `gradient` (SPEC §7's adaptive flows do not).
+    static func hasGradientFlowSlope(_ problem: FlowProblem, method: TrainingMethod?) -> Bool {
+        method == nil && problem.training == nil ? problem.options.kind == .gradient : hasGradientFlowSlope(method)
     }
 
     /// Whether a run of `method` (nil: the gradient flow) has the slope −t|∇L|²/L (`exactLogSlopes`).

@@ -27,7 +27,8 @@ extension RunConfig {
         guard n <= 100_000 else { throw InputError(deep == nil ? "network.width" : "network.layers", "is too large (\(n) hidden units)") }
 
         // Flow: the options of this part, and those of the earlier parts of a resumed run.
-        let options = try Self.flowOptions(flow, field: "flow")
+        var options = try Self.flowOptions(flow, field: "flow")
+        options.kind = try Self.flowKind(flow)
         var segments: [FlowSegment] = []
         for (k, segment) in (flow.segments ?? []).enumerated() {
             let field = "flow.segments[\(k)]"
@@ -116,6 +117,7 @@ extension RunConfig {
         out.flow = Self.resolvedFlow(options)
         out.flow.segments = segments.isEmpty ? nil : segments
         out.flow.escapeDelta = options.escapeDelta
+        Self.writeKind(options.kind, into: &out.flow)
         if let train {
             guard flow.segments == nil else { throw InputError("flow.segments", "belong to a resumed flow run; a training run has none") }
             let (training, resolvedTrain) = try train.resolve(for: problem)
@@ -172,11 +174,6 @@ extension RunConfig {
             guard delta.isFinite, delta > 0, delta < 1 else { throw InputError("\(field).escapeDelta", "must lie in (0, 1) (got \(delta))") }
             options.escapeDelta = delta
         }
-        if let kind = flow.kind, kind != "gradient" {
-            throw InputError("\(field).kind", kind == "rmsprop" || kind == "adam"
-                             ? "the adaptive flow '\(kind)' (SPEC §7) is not available in this version; the gradient flow is (kind gradient)"
-                             : "unknown flow '\(kind)' (known: gradient)")
-        }
 
         return options
     }
@@ -197,6 +194,62 @@ extension RunConfig {
     }
 
     /// A flow section with every default written.
+    /// The flow of SPEC §3 / §7 (`flow.kind`) and its constants, validated: τ, ε, a, b finite and
+    /// > 0; a constant given for a flow that has none is refused (naming it), so that a typo in
+    /// `kind` cannot leave `tau` silently unused.
+    static func flowKind(_ flow: FlowConfig) throws -> FlowKind {
+        func positive(_ value: Double?, _ name: String, default fallback: Double) throws -> Double {
+            guard let value else { return fallback }
+            guard value.isFinite, value > 0 else {
+                throw InputError("flow.\(name)", "must be a finite number > 0 (got \(value))")
+            }
+            return value
+        }
+        let name = flow.kind ?? "gradient"
+        let allowed: [String]
+        let kind: FlowKind
+        switch name {
+        case "gradient":
+            allowed = []
+            kind = .gradient
+        case "rmsprop":
+            allowed = ["tau", "epsilon"]
+            kind = .rmsprop(RMSPropFlow(tau: try positive(flow.tau, "tau", default: RMSPropFlow.defaultTau),
+                                        epsilon: try positive(flow.epsilon, "epsilon", default: RMSPropFlow.defaultEpsilon)))
+        case "adam":
+            allowed = ["a", "b", "epsilon"]
+            kind = .adam(AdamFlow(a: try positive(flow.a, "a", default: AdamFlow.defaultA),
+                                  b: try positive(flow.b, "b", default: AdamFlow.defaultB),
+                                  epsilon: try positive(flow.epsilon, "epsilon", default: AdamFlow.defaultEpsilon)))
+        default:
+            throw InputError("flow.kind", "unknown flow '\(name)' (known: \(FlowKind.names))")
+        }
+        for (key, value) in [("tau", flow.tau), ("epsilon", flow.epsilon), ("a", flow.a), ("b", flow.b)]
+        where value != nil && !allowed.contains(key) {
+            throw InputError("flow.\(key)", "is a constant of " + (key == "tau" ? "the rmsprop flow" : key == "epsilon" ? "the rmsprop and adam flows" : "the adam flow")
+                             + ", not of the \(name) flow (flow.kind)")
+        }
+        return kind
+    }
+
+    /// The resolved config's kind and constants: written for the adaptive flows only (a gradient
+    /// flow's config stays as before).
+    static func writeKind(_ kind: FlowKind, into flow: inout FlowConfig) {
+        switch kind {
+        case .gradient:
+            break
+        case .rmsprop(let law):
+            flow.kind = "rmsprop"
+            flow.tau = law.tau
+            flow.epsilon = law.epsilon
+        case .adam(let law):
+            flow.kind = "adam"
+            flow.a = law.a
+            flow.b = law.b
+            flow.epsilon = law.epsilon
+        }
+    }
+
     static func resolvedFlow(_ options: FlowOptions) -> FlowConfig {
         FlowConfig(
             T: options.T, rtol: options.rtol, atol: options.atol, stepper: options.stepper.rawValue,

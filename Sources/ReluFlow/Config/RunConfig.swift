@@ -211,8 +211,14 @@ public struct FlowConfig: Codable, Sendable, Equatable {
     public var segments: [FlowSegment]?
     /// δ of the escape time in summary.json: the first t with L ≤ (1 − δ) L(0) (default 0.1).
     public var escapeDelta: Double?
-    /// The flow (SPEC §3, §7): `gradient` (the default and, in this version, the only one).
+    /// The flow (SPEC §3, §7): `gradient` (default), `rmsprop` (with `tau`, `epsilon`) or `adam`
+    /// (with `a`, `b`, `epsilon`). Written in a resolved config only for the adaptive flows, with
+    /// every constant; the same for all parts of a resumed run (not in `segments`).
     public var kind: String?
+    public var tau: Double?
+    public var epsilon: Double?
+    public var a: Double?
+    public var b: Double?
 
     public init(T: Double? = nil, rtol: Double? = nil, atol: Double? = nil, stepper: String? = nil,
                 samples: SampleConfig? = nil, maxEvents: Int? = nil, segments: [FlowSegment]? = nil, escapeDelta: Double? = nil) {
@@ -405,7 +411,8 @@ enum KeyCheck {
             "anls": .object(["ridge": .any, "enlarge": .integer(min: Int.min), "tolerance": .any]),
         ]),
         "flow": .object(flowKeys.merging(["segments": .list(.object(flowKeys.merging(["until": .any]) { a, _ in a })),
-                                          "escapeDelta": .any]) { a, _ in a }),
+                                          "escapeDelta": .any, "kind": .any, "tau": .any, "epsilon": .any,
+                                          "a": .any, "b": .any]) { a, _ in a }),
     ])
 
     static let flowKeys: [String: Shape] = [

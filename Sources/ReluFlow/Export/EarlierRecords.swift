@@ -62,7 +62,8 @@ public struct EarlierRecords {
         let samples = csvData["trajectory.csv"]!.rows, events = csvData["events.csv"]!.rows, intervals = csvData["patterns.csv"]!.rows
 
         // .npy records: after the header; their count must be the CSV's.
-        let records = RecordFiles(network: problem.model, points: m, iterations: problem.training != nil)
+        let records = RecordFiles(network: problem.model, points: m, iterations: problem.training != nil,
+                                  kind: problem.training == nil ? problem.options.kind : .gradient)
         func npy(_ name: String, rows: Int, rowSize: Int, dropLast: Bool, optional: Bool = false) throws -> Range<Int>? {
             guard let handle = FileHandle(forReadingAtPath: path(name)) else {
                 if optional { return nil }

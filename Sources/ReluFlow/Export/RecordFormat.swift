@@ -94,18 +94,22 @@ struct RecordFormat {
     /// A training run's files start the trajectory and event rows with an `iteration` column.
     let iterations: Bool
 
-    init(network: any NetworkModel, iterations: Bool = false) {
+    /// An adaptive flow's auxiliary columns (after `dissipated`; empty otherwise).
+    let auxiliaryNames: [String]
+
+    init(network: any NetworkModel, iterations: Bool = false, kind: FlowKind = .gradient) {
         parameterNames = network.parameterNames
         self.iterations = iterations
+        auxiliaryNames = kind.law?.auxiliaryNames(parameterNames: network.parameterNames) ?? []
     }
 
     // MARK: trajectory
 
-    var trajectoryHeader: [String] { (iterations ? ["iteration"] : []) + ["t", "loss", "gradNorm", "patternId"] + parameterNames + ["dissipated"] }
+    var trajectoryHeader: [String] { (iterations ? ["iteration"] : []) + ["t", "loss", "gradNorm", "patternId"] + parameterNames + ["dissipated"] + auxiliaryNames }
 
     var trajectoryNPY: NPYLayout {
         NPYLayout((iterations ? [.int64("iteration")] : []) + [.float64("t"), .float64("loss"), .float64("gradNorm"), .int64("patternId")]
-                  + parameterNames.map { .float64($0) } + [.float64("dissipated")])
+                  + parameterNames.map { .float64($0) } + [.float64("dissipated")] + auxiliaryNames.map { .float64($0) })
     }
 
     func csv(_ s: FlowSample, _ csv: inout CSVWriter) {
@@ -114,11 +118,13 @@ struct RecordFormat {
         csv.integer(s.patternId)
         csv.numbers(s.theta)
         csv.number(s.dissipated)
+        if !auxiliaryNames.isEmpty { csv.numbers(s.auxiliary) }
         csv.endRow()
     }
 
     func values(_ s: FlowSample) -> [Value] {
         (iterations ? [.integer(s.iteration ?? 0)] : []) + [.real(s.t), .real(s.loss), .real(s.gradNorm), .integer(s.patternId)] + s.theta.map { .real($0) } + [.real(s.dissipated)]
+            + s.auxiliary.map { .real($0) }
     }
 
     // MARK: events
@@ -238,8 +244,8 @@ struct RecordFiles {
     /// Whether the matrices passed the size limit (then `pattern_matrices.npy` is not written).
     private(set) var matricesDropped = false
 
-    init(network: any NetworkModel, points m: Int, iterations: Bool = false) {
-        format = RecordFormat(network: network, iterations: iterations)
+    init(network: any NetworkModel, points m: Int, iterations: Bool = false, kind: FlowKind = .gradient) {
+        format = RecordFormat(network: network, iterations: iterations, kind: kind)
         trajectoryLayout = format.trajectoryNPY
         eventLayout = format.eventNPY
         width = network.hiddenUnitCount

@@ -9,7 +9,8 @@ public enum RunExport {
 
     public static func files(for solution: FlowSolution, config: RunConfig) throws -> [(String, Data)] {
         var records = RecordFiles(network: solution.problem.model, points: solution.problem.data.count,
-                                  iterations: solution.problem.training != nil)
+                                  iterations: solution.problem.training != nil,
+                                  kind: solution.problem.training == nil ? solution.problem.options.kind : .gradient)
         for s in solution.samples { records.add(s) }
         for e in solution.events { records.add(e) }
         for p in solution.patterns { records.add(p) }

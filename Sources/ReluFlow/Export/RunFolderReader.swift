@@ -124,8 +124,11 @@ public struct RunFolderReader {
         let trajectory = try bytes("trajectory.csv")
         let iterations = trajectory.starts(with: Array("iteration,".utf8))
         let o = iterations ? 1 : 0
+        // An adaptive flow's auxiliary columns (m, v) follow `dissipated` (RecordFormat.auxiliaryNames).
+        let auxiliary = problem.training == nil
+            ? problem.options.kind.law?.auxiliaryNames(parameterNames: problem.model.parameterNames).count ?? 0 : 0
         for row in try rows(trajectory, "trajectory.csv") {
-            guard row.count == o + 4 + P + 1, let t = Double(row[o]), let loss = Double(row[o + 1]), let grad = Double(row[o + 2]),
+            guard row.count == o + 4 + P + 1 + auxiliary, let t = Double(row[o]), let loss = Double(row[o + 1]), let grad = Double(row[o + 2]),
                   let id = Int(row[o + 3]), let dissipated = Double(row[o + 4 + P]), !iterations || Int(row[0]) != nil else {
                 throw InputError(field, "\(path("trajectory.csv")) has a malformed row")
             }
@@ -133,8 +136,12 @@ public struct RunFolderReader {
                 guard let x = Double(v) else { throw InputError(field, "\(path("trajectory.csv")) has a malformed number '\(v)'") }
                 return x
             }
+            let aux = try row[(o + 5 + P)...].map { v -> Double in
+                guard let x = Double(v) else { throw InputError(field, "\(path("trajectory.csv")) has a malformed number '\(v)'") }
+                return x
+            }
             run.samples.append(FlowSample(t: t, loss: loss, gradNorm: grad, patternId: id, theta: theta, dissipated: dissipated,
-                                          iteration: iterations ? Int(row[0]) : nil))
+                                          iteration: iterations ? Int(row[0]) : nil, auxiliary: aux))
         }
         for row in try rows(try bytes("events.csv"), "events.csv") {
             guard row.count == o + 6, let t = Double(row[o]), let i = Int(row[o + 1]), let j = Int(row[o + 2]),

@@ -34,7 +34,8 @@ public final class RunStream: FlowRecorder {
     init(path: String, problem: FlowProblem, flushThreshold: Int) throws {
         self.path = path
         self.flushThreshold = flushThreshold
-        records = RecordFiles(network: problem.model, points: problem.data.count, iterations: problem.training != nil)
+        records = RecordFiles(network: problem.model, points: problem.data.count, iterations: problem.training != nil,
+                              kind: problem.training == nil ? problem.options.kind : .gradient)
         plateauFinder = FirstPlateauFinder(problem: problem)
         staging = try RunFolder.stage(path)
         do {

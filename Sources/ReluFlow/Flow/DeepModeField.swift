@@ -387,7 +387,7 @@ final class DeepModeField: SwitchedSystem {
     }
 
     /// ∇_θ z of pair k (masks F: dh/dz = F below the pair's layer) into `out` (P).
-    private func zGradient(_ t: UnsafePointer<Double>, pair k: Int, into out: UnsafeMutablePointer<Double>) {
+    func zGradient(_ t: UnsafePointer<Double>, pair k: Int, into out: UnsafeMutablePointer<Double>) {
         forward(t)
         let saved = Array(UnsafeBufferPointer(start: Dl, count: n * G))
         backward(t, S: F, seed: (k / G, k % G), into: out)

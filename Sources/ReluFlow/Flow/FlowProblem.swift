@@ -74,6 +74,9 @@ public struct FlowCheckpoint: Codable, Sendable, Equatable {
     /// The pattern (`patternCode`): per neuron a string of `+` (on), `-` (off), `0` (sliding)
     /// over the points, joined by `;`.
     public var pattern: String
+    /// An adaptive flow's exported auxiliary state (SPEC §7: RMSProp v; Adam m then v), nil for the
+    /// gradient flow; Adam's s is t.
+    public var auxiliary: [Double]? = nil
 
     public init(t: Double, theta: [Double], dissipated: Double, pattern: String) {
         self.t = t
@@ -152,6 +155,8 @@ public struct FlowOptions: Sendable, Equatable {
     public var stopAt: Double? = nil
     /// δ of the escape time: the first t with L ≤ (1 − δ) L(0) (SPEC §7).
     public var escapeDelta = 0.1
+    /// The flow: the gradient flow, or an adaptive flow of SPEC §7 with its constants (`flow.kind`).
+    public var kind: FlowKind = .gradient
 
     public init() {}
 

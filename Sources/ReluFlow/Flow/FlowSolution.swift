@@ -11,6 +11,9 @@ public struct FlowSample: Sendable {
     public var dissipated: Double
     /// The iteration of a training run's sample (nil for the flow).
     public var iteration: Int? = nil
+    /// An adaptive flow's exported auxiliary state (RMSProp: v; Adam: m then v; SPEC §7), in
+    /// `AdaptiveLaw.auxiliaryNames` order; empty for the gradient flow and training runs.
+    public var auxiliary: [Double] = []
 }
 
 /// One event (INTERFACE.md `events.csv`), per data point (coincident points give one row each).
@@ -196,8 +199,10 @@ public struct FlowSolution: Sendable {
     /// The state to continue from (`checkpoint.json`).
     public var checkpoint: FlowCheckpoint {
         let final = finalPattern ?? (patterns.isEmpty ? nil : PatternReplay(self).final)
-        return FlowCheckpoint(t: finalTime, theta: finalTheta, dissipated: last?.dissipated ?? 0,
-                              pattern: final.map { patternCode($0, width: problem.model.hiddenUnitCount, points: problem.data.count) } ?? "")
+        var point = FlowCheckpoint(t: finalTime, theta: finalTheta, dissipated: last?.dissipated ?? 0,
+                                   pattern: final.map { patternCode($0, width: problem.model.hiddenUnitCount, points: problem.data.count) } ?? "")
+        if let aux = last?.auxiliary, !aux.isEmpty { point.auxiliary = aux }
+        return point
     }
 
     public var finalTime: Double { last?.t ?? 0 }

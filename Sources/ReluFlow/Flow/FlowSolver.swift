@@ -36,13 +36,28 @@ public struct SolveHooks {
 /// surfaces, and restart the stepper; otherwise project sliding pairs and record the samples
 /// inside the step by dense output (`DenseSampler`). A failure is typed (`FlowFailure`).
 public func solve(_ problem: FlowProblem, hooks: SolveHooks = SolveHooks()) -> FlowSolution {
+    solve(problem, law: problem.options.kind.law, hooks: hooks)
+}
+
+/// The flow with velocity law `law` (an adaptive flow of SPEC §7, `AdaptiveField` over the
+/// network's gradient field), or the gradient flow (nil).
+func solve(_ problem: FlowProblem, law: (any AdaptiveLaw)?, hooks: SolveHooks = SolveHooks()) -> FlowSolution {
     if let shallow = problem.shallow {
-        return FlowIntegration(problem: problem, hooks: hooks, field: ModeField(network: shallow, data: problem.data)).run()
+        let field = ModeField(network: shallow, data: problem.data)
+        if let law {
+            // An adaptive flow (SPEC §7) over the gradient flow's field: state (θ, D, m/v).
+            return FlowIntegration(problem: problem, hooks: hooks, field: AdaptiveField(base: field, law: law)).run()
+        }
+        return FlowIntegration(problem: problem, hooks: hooks, field: field).run()
     }
     guard let deep = problem.model as? DeepNetwork else {
         preconditionFailure("the flow integrates shallow networks and DeepNetwork models")
     }
-    return FlowIntegration(problem: problem, hooks: hooks, field: DeepModeField(network: deep, data: problem.data)).run()
+    let field = DeepModeField(network: deep, data: problem.data)
+    if let law {
+        return FlowIntegration(problem: problem, hooks: hooks, field: AdaptiveField(base: field, law: law)).run()
+    }
+    return FlowIntegration(problem: problem, hooks: hooks, field: field).run()
 }
 
 /// The driver over any `SwitchedSystem` (the shallow `ModeField`, a deep network's field).
@@ -91,6 +106,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     /// Whether flagged crossings are offered to the batcher first (FlowOptions.crossingBatches).
     var batches: Bool { options.eventShortcuts && options.crossingBatches.applies(neurons: n, groups: G) && batcher != nil }
     let dim: Int, P: Int, n: Int, G: Int, m: Int
+    /// Entries of an adaptive flow's auxiliary state written with the samples (m, v; SPEC §7).
+    let exportedAuxiliary: Int
 
     var solution: FlowSolution
     // Buffers.
@@ -128,6 +145,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         n = field.n
         G = field.G
         m = field.m
+        exportedAuxiliary = min(dim - P - 1, problem.options.kind.law?.auxiliaryNames(parameterNames: problem.model.parameterNames).count ?? 0)
         controller = StepperController(policy: StepperPolicy(requested: options.stepper))
         sampleTimes = options.sampleTimes
         solution = FlowSolution(problem: problem, status: .completed, stepper: options.stepper)
@@ -223,13 +241,27 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             for p in 0..<P { y[p] = start.theta[p] }
             y[P] = start.dissipated
             t = start.t
+            if dim > P + 1, let law = options.kind.law {
+                // An adaptive flow's auxiliary state from the checkpoint (checked by the caller).
+                let aux = law.restoredAuxiliary(exported: start.auxiliary ?? [], t: t)
+                for q in 0..<min(aux.count, dim - P - 1) { y[P + 1 + q] = aux[q] }
+            }
             let states = problem.data.perGroup(perPoint, width: n)
             field.setMode(states)
             patterns.openFirst(field.states, at: t)
         } else {
             for p in 0..<P { y[p] = problem.theta0[p] }
             y[P] = 0
+            for q in (P + 1)..<dim { y[q] = 0 }
+            if dim > P + 1 {
+                // An adaptive flow's a(0): provisional (the mode of θ(0) with pairs on a surface
+                // off) for the decisions at t = 0, then from the mode chosen (the reference's order).
+                let (states, _) = field.initialStates(y)
+                field.setMode(states)
+                field.initializeAuxiliary(y)
+            }
             initialMode()
+            field.initializeAuxiliary(y)
         }
         refreshStartOfStep()
         var initial = problem.theta0 + [0]
@@ -467,8 +499,9 @@ private final class FlowIntegration<Field: SwitchedSystem> {
                 projectNeuron(i, onto: (0..<G).filter { field.states[i * G + $0] == .sliding }, state: state)
             }
             field.evaluate(state, fState)
-            samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: fState[P].squareRoot(), patternId: patterns.current,
-                                      theta: Array(UnsafeBufferPointer(start: state, count: P)), dissipated: state[P]))
+            samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: field.gradientNorm(state, fState), patternId: patterns.current,
+                                      theta: Array(UnsafeBufferPointer(start: state, count: P)), dissipated: state[P],
+                                      auxiliary: Array(UnsafeBufferPointer(start: state + (P + 1), count: exportedAuxiliary))))
             k += 1
         }
         for sample in samples { record(sample) }
@@ -837,8 +870,9 @@ private final class FlowIntegration<Field: SwitchedSystem> {
 
     func record(t: Double, loss: Double? = nil) {
         let theta = Array(UnsafeBufferPointer(start: y, count: P))
-        record(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: f0[P].squareRoot(), patternId: patterns.current,
-                          theta: theta, dissipated: y[P]))
+        record(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: field.gradientNorm(y, f0), patternId: patterns.current,
+                          theta: theta, dissipated: y[P],
+                          auxiliary: Array(UnsafeBufferPointer(start: y + (P + 1), count: exportedAuxiliary))))
     }
 
     func record(_ sample: FlowSample) {

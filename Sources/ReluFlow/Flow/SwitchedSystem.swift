@@ -112,10 +112,19 @@ protocol SwitchedSystem: ModeLockedSystem {
     var costDimension: Int { get }
     /// Crossing batches (a shallow capability): the batcher of this field, nil where it has none.
     func makeCrossingBatcher() -> CrossingBatcher?
+    /// |∇L| for the samples (the gradient flow: √(f[P]); an adaptive flow's D' is −g·θ').
+    func gradientNorm(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double
+    /// The state beyond (θ, D) at the start (called before and after the initial mode is chosen).
+    func initializeAuxiliary(_ y: UnsafeMutablePointer<Double>)
 }
 
 extension SwitchedSystem {
     func makeCrossingBatcher() -> CrossingBatcher? { nil }
+    /// |∇L| of the mode at y for the samples' `gradNorm`; the gradient flow's |f| = √(f[P]).
+    func gradientNorm(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double { f[P].squareRoot() }
+    /// Sets the state beyond (θ, D) at the start (an adaptive flow's a(0), which may depend on
+    /// g(θ(0)) in the initial mode); nothing for the gradient flow.
+    func initializeAuxiliary(_ y: UnsafeMutablePointer<Double>) {}
 }
 
 extension ModeField: SwitchedSystem {

@@ -335,6 +335,9 @@ final class GradientTrainer: TrainingRecorder {
 
         evaluations += 1
         var loss = evaluator.evaluate(theta, points: nil, gradient: g, pattern: pattern)
+        if options.method == .rmsprop && options.rmspropSquaredGradientStart {
+            for p in 0..<P { vAvg[p] = g[p] * g[p] }
+        }
         begin(theta: thetaArray(), loss: loss, gradNorm: norm(g))
         let b1 = options.beta1, b2 = options.beta2, alpha = options.alpha, eps = options.epsilon, eta = options.lr
         var p1 = 1.0, p2 = 1.0   // β₁^k, β₂^k

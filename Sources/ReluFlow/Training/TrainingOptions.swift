@@ -23,6 +23,11 @@ public struct TrainingOptions: Sendable, Equatable {
     public var beta2 = 0.999
     public var alpha = 0.99
     public var epsilon = 1e-8
+    /// RMSProp's v_0: 0 as SPEC §7 defines the method (false), or g_0² (true), the RMSProp flow's
+    /// v(0) = g(θ(0))² (library only: the η → 0 comparison with the flow starts both alike; with
+    /// v_0 = 0 the first steps are of size ≈ √(ητ) instead of η, and the iterates follow the flow
+    /// from v(0) = 0, whose θ' ~ −sign(g)√(τ/t) is singular at t = 0).
+    public var rmspropSquaredGradientStart = false
     /// Sample grid over the iterations (iterations with a pattern change are always added).
     public var sampleSpacing: SampleSpacing = .log
     public var sampleCount = 400

@@ -1,0 +1,496 @@
+import Foundation
+
+/// An adaptive flow of SPEC §7 (RMSProp or Adam, `AdaptiveLaw`) on any network whose gradient
+/// flow is a `SwitchedSystem` (`base`: the shallow `ModeField`, a deep network's field): a
+/// `SwitchedSystem` the flow driver integrates like the gradient flow, mode locked, every pattern
+/// change an exact event.
+///
+/// State y = (θ, D, a): θ (P), the quadrature D (index P, D' = −g·θ', so that L(0) − L(t) = D(t):
+/// the dissipation identity holds for every flow and is the run's accuracy diagnostic) and the
+/// law's auxiliary state a (RMSProp: v; Adam: m, v, s = t). The switching functions z depend on θ
+/// only: z, ż along θ', rounding levels, initial states and projections are the base field's
+/// (its functions read the θ block of y and f, the first P entries).
+///
+/// The mode: every pair on, off or sliding, as the gradient flow's. The base field is held in the
+/// mode with the sliding surface's pairs *off* (M⁻; the forward pass is the same as sliding,
+/// h = 0 on z = 0), and is switched to M⁺ (those pairs on) for the other side's gradient: g⁻ and g⁺
+/// are the base field's −f in M⁻ and M⁺ (exact, mode locked).
+///
+/// Filippov (SPEC §7, §4 with one surface at a time, as §8): at an event on the surface of pair k,
+/// v± = ż_k = ∇z_k·θ'± with θ'± the law's velocity at g± (same a): one sign → crossing; v⁺ < 0 < v⁻
+/// → slide; v⁺ > 0 > v⁻ → `branch` to the side with the larger |θ'|²; one side within tolerance of 0
+/// (1e-12 Σ_p |∂z_k/∂θ_p θ'_p|) → the side the other points to; both → `graze`. While sliding the
+/// whole state moves with F⁻ + α(F⁺ − F⁻), F± = (θ'±, −g±·θ'±… , a'±) the law at g±, α = v⁻/(v⁻ − v⁺)
+/// so that ż = 0 (for RMSProp θ' is linear in g: σ'(0) = α in the gradient; v' = ((1−α)g⁻² + αg⁺² − v)/τ,
+/// the convex combination of the two sides' v', not (g_α)²). D' = −g_α·θ'_α with g_α = g⁻ + α(g⁺ − g⁻)
+/// (on the surface ∇(L⁺ − L⁻) is normal to it, so any g on the segment gives the same dL/dt along
+/// the tangent θ'_α). A second attracting surface while one slides stops the run with a diagnosis
+/// naming both (`FlowFailure.severalAttractingSurfaces`). The Adam flow's θ' does not depend on g
+/// (t > 0): v⁺ = v⁻, every surface is crossed, nothing slides.
+///
+/// Slide exits: min(v⁻, −v⁺) (positive while both sides point at the surface), as the deep field.
+///
+/// Jacobian (implicit steppers): the law's exact partials (`AdaptiveLaw.addJacobian`) with the
+/// base field's exact Hessians ∂g/∂θ = −∂f_base/∂θ in M⁻ and M⁺, α held; the D row from them.
+final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
+    let base: Base
+    let law: any AdaptiveLaw
+    let P: Int, A: Int
+    var n: Int { base.n }
+    var G: Int { base.G }
+    var m: Int { base.m }
+    var pointsOfGroup: [[Int]] { base.pointsOfGroup }
+    var dimension: Int { P + 1 + A }
+    /// Whether θ' depends on g (RMSProp) or not for t > 0 (Adam): the stationary hold and the
+    /// zero-loss hold are the gradient flow's notions and are used only where θ' = 0 with g = 0.
+    let velocityFollowsGradient: Bool
+
+    private(set) var states: [PairState]
+    private(set) var slidingNeurons: [Int] = []
+    /// The sliding pair (one at most; a pair stands for its group's points).
+    private(set) var slidingPair: Int? = nil
+    var alphaBandFactor: [Double]
+    private(set) var modeChanges = 0
+    var rhsEvaluations = 0
+    var jacobianEvaluations = 0
+    private var pendingFailure: String? = nil
+
+    /// The last evaluation (state, field, gradient) and the slide's v±, α there.
+    private var lastY: [Double], lastF: [Double], lastG: [Double]
+    private var lastValid = false
+    private(set) var vPlus = Double.nan, vMinus = Double.nan, alpha = Double.nan
+    // Scratch (the base field's dimension P + 1, and P).
+    private let fb: UnsafeMutablePointer<Double>
+    private let gMinus: UnsafeMutablePointer<Double>, gPlus: UnsafeMutablePointer<Double>
+    private let fMinus: UnsafeMutablePointer<Double>, fPlus: UnsafeMutablePointer<Double>
+
+    init(base: Base, law: any AdaptiveLaw) {
+        self.base = base
+        self.law = law
+        P = base.P
+        A = law.auxiliaryCount(parameters: base.P)
+        velocityFollowsGradient = law is RMSPropFlow
+        states = base.states
+        alphaBandFactor = [Double](repeating: 1, count: base.n * base.G)
+        let dim = P + 1 + A
+        lastY = [Double](repeating: .nan, count: dim)
+        lastF = lastY
+        lastG = [Double](repeating: .nan, count: P)
+        fb = .allocate(capacity: P + 1)
+        gMinus = .allocate(capacity: P)
+        gPlus = .allocate(capacity: P)
+        fMinus = .allocate(capacity: dim)
+        fPlus = .allocate(capacity: dim)
+    }
+
+    deinit {
+        for p in [fb, gMinus, gPlus, fMinus, fPlus] { p.deallocate() }
+    }
+
+    private func describe(_ k: Int) -> String {
+        if let deep = base as? DeepModeField {
+            let p = deep.name(ofPair: k)
+            return "(layer \(p.layer), unit \(p.unit), point \(p.point))"
+        }
+        return "(unit \(k / G), point \(pointsOfGroup[k % G][0]))"
+    }
+
+    // MARK: Mode
+
+    /// The slide hysteresis kept by this field (`SlideHysteresis`: the widened α bands).
+    func updateSlideHysteresis(_ hysteresis: inout SlideHysteresis, _ transitions: [(key: Int, from: PairState, to: PairState)],
+                               at t: Double, loss: Double) {
+        hysteresis.update(transitions, at: t, loss: loss, bandFactors: &alphaBandFactor)
+    }
+
+    func setMode(_ newStates: [PairState]) {
+        states = newStates
+        modeChanged()
+    }
+
+    func updateMode(_ changes: [(index: Int, state: PairState)]) {
+        guard !changes.isEmpty else { return }
+        for c in changes { states[c.index] = c.state }
+        modeChanged()
+    }
+
+    /// The base field in M⁻ (sliding pairs off); the sliding pair and units.
+    private func modeChanged() {
+        modeChanges += 1
+        lastValid = false
+        let sliding = states.indices.filter { states[$0] == .sliding }
+        slidingPair = sliding.first
+        slidingNeurons = Array(Set(sliding.map { $0 / G })).sorted()
+        base.setMode(states.map { $0 == .sliding ? .off : $0 })
+    }
+
+    // MARK: Field
+
+    /// The law's velocity of the whole state at gradient g into `out` (θ', D', a'), D' = −g·θ'.
+    private func stateVelocity(_ y: UnsafePointer<Double>, gradient g: UnsafePointer<Double>,
+                               into out: UnsafeMutablePointer<Double>) {
+        law.velocity(P: P, gradient: g, auxiliary: y + (P + 1), thetaDot: out, auxiliaryDot: out + (P + 1))
+        var rate = 0.0
+        for p in 0..<P { rate -= g[p] * out[p] }
+        out[P] = rate
+    }
+
+    /// g of the base field's current mode at y into `g`.
+    private func baseGradient(_ y: UnsafePointer<Double>, into g: UnsafeMutablePointer<Double>) -> Bool {
+        let ok = base.evaluate(y, fb)
+        for p in 0..<P { g[p] = -fb[p] }
+        return ok
+    }
+
+    /// M⁺: the sliding pair on in the base field (and back to M⁻ with `on: false`).
+    private func baseSide(_ k: Int, on: Bool) {
+        base.updateMode([(index: k, state: on ? .on : .off)])
+    }
+
+    @discardableResult
+    func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+        rhsEvaluations += 1
+        let dim = dimension
+        var ok = baseGradient(y, into: gMinus)
+        if let k = slidingPair {
+            baseSide(k, on: true)
+            ok = baseGradient(y, into: gPlus) && ok
+            baseSide(k, on: false)
+            stateVelocity(y, gradient: gMinus, into: fMinus)
+            stateVelocity(y, gradient: gPlus, into: fPlus)
+            vMinus = base.preactivationRate(y, fMinus, k / G, k % G)
+            vPlus = base.preactivationRate(y, fPlus, k / G, k % G)
+            alpha = vMinus != vPlus ? vMinus / (vMinus - vPlus) : .nan
+            let a = alpha.isFinite ? alpha : 0
+            for q in 0..<dim { f[q] = fMinus[q] + a * (fPlus[q] - fMinus[q]) }
+            var rate = 0.0
+            for p in 0..<P {
+                let g = gMinus[p] + a * (gPlus[p] - gMinus[p])
+                lastG[p] = g
+                rate -= g * f[p]
+            }
+            f[P] = rate
+        } else {
+            vPlus = .nan; vMinus = .nan; alpha = .nan
+            stateVelocity(y, gradient: gMinus, into: f)
+            for p in 0..<P { lastG[p] = gMinus[p] }
+        }
+        var finite = true
+        for q in 0..<dim where !f[q].isFinite { finite = false; break }
+        for q in 0..<dim { lastY[q] = y[q]; lastF[q] = f[q] }
+        lastValid = true
+        return ok && finite && base.failure(at: 0) == nil
+    }
+
+    private func isLast(_ y: UnsafePointer<Double>) -> Bool {
+        lastValid && (0..<dimension).allSatisfy { lastY[$0].bitPattern == y[$0].bitPattern }
+    }
+
+    @discardableResult
+    func evaluateReusingLast(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+        if isLast(y) {
+            for q in 0..<dimension { f[q] = lastF[q] }
+            return lastF.allSatisfy(\.isFinite)
+        }
+        return evaluate(y, f)
+    }
+
+    /// |g| of the mode at y (g_α while sliding): the samples' `gradNorm`.
+    func gradientNorm(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+        if !isLast(y) {
+            let scratch = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+            defer { scratch.deallocate() }
+            evaluate(y, scratch)
+            rhsEvaluations -= 1
+        }
+        return lastG.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    }
+
+    /// ∂f/∂y with α held (the type's doc). Base Jacobians: (P + 1)², θ block −∇²L of the mode.
+    func jacobian(_ y: UnsafePointer<Double>, _ dfdy: UnsafeMutablePointer<Double>, _ f: UnsafeMutablePointer<Double>) {
+        jacobianEvaluations += 1
+        evaluate(y, f)
+        rhsEvaluations -= 1
+        let dim = dimension, bd = P + 1
+        for q in 0..<(dim * dim) { dfdy[q] = 0 }
+        let jb = UnsafeMutablePointer<Double>.allocate(capacity: bd * bd)
+        let hMinus = UnsafeMutablePointer<Double>.allocate(capacity: P * P)
+        let hAlpha = UnsafeMutablePointer<Double>.allocate(capacity: P * P)
+        defer { jb.deallocate(); hMinus.deallocate(); hAlpha.deallocate() }
+        let sideGradient = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { sideGradient.deallocate() }
+        func hessian(into h: UnsafeMutablePointer<Double>) {
+            base.jacobian(y, jb, fb)
+            for i in 0..<P { for j in 0..<P { h[i * P + j] = -jb[i * bd + j] } }
+            for p in 0..<P { sideGradient[p] = -fb[p] }
+        }
+        let a = slidingPair != nil && alpha.isFinite ? alpha : 0
+        hessian(into: hMinus)
+        law.addJacobian(P: P, gradient: sideGradient, auxiliary: y + bd, hessian: hMinus, weight: 1 - a,
+                        into: dfdy, dim: dim, auxOffset: bd)
+        for q in 0..<(P * P) { hAlpha[q] = (1 - a) * hMinus[q] }
+        if let k = slidingPair, a != 0 {
+            baseSide(k, on: true)
+            hessian(into: hMinus)
+            baseSide(k, on: false)
+            law.addJacobian(P: P, gradient: sideGradient, auxiliary: y + bd, hessian: hMinus, weight: a,
+                            into: dfdy, dim: dim, auxOffset: bd)
+            for q in 0..<(P * P) { hAlpha[q] += a * hMinus[q] }
+        }
+        // D' = −g_α·θ'_α: ∂/∂θ_j = −Σ_k (H_α,kj θ'_k + g_k ∂θ'_k/∂θ_j), ∂/∂a_j = −Σ_k g_k ∂θ'_k/∂a_j.
+        let row = P * dim
+        for j in 0..<dim where j != P {
+            var s = 0.0
+            for k in 0..<P {
+                s -= lastG[k] * dfdy[k * dim + j]
+                if j < P { s -= hAlpha[k * P + j] * f[k] }
+            }
+            dfdy[row + j] = s
+        }
+    }
+
+    func loss(_ y: UnsafePointer<Double>) -> Double { base.loss(y) }
+
+    func failure(at t: Double) -> FlowFailure? {
+        if let f = base.failure(at: t) { return f }
+        return pendingFailure.map { .severalAttractingSurfaces(t: t, pairs: $0) }
+    }
+
+    func noteFailure(_ error: Error) { base.noteFailure(error) }
+
+    // MARK: Initial auxiliary state
+
+    /// a(0) from g(θ(0)) of the current mode (RMSProp: v(0) = g²; Adam: zeros), into y.
+    func initializeAuxiliary(_ y: UnsafeMutablePointer<Double>) {
+        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        defer { scratch.deallocate() }
+        evaluate(y, scratch)
+        rhsEvaluations -= 1
+        let a = law.initialAuxiliary(gradient: lastG)
+        for q in 0..<A { y[P + 1 + q] = a[q] }
+        lastValid = false
+    }
+
+    // MARK: Switching functions (θ only: the base field's)
+
+    func preactivation(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double { base.preactivation(y, i, g) }
+
+    func preactivationRate(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        base.preactivationRate(y, f, i, g)
+    }
+
+    func preactivationNoise(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double { base.preactivationNoise(y, i, g) }
+
+    var switchingIsAffine: Bool { base.switchingIsAffine }
+
+    func surfaceValues(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>?, z: UnsafeMutablePointer<Double>,
+                       zdot: UnsafeMutablePointer<Double>?) {
+        base.surfaceValues(y, f, z: z, zdot: zdot)
+    }
+
+    func prepareSlideExitValues(_ y: UnsafePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
+        evaluate(y, scratch)
+        rhsEvaluations -= 1
+    }
+
+    /// min(v⁻, −v⁺) of the last evaluation: positive while the surface attracts from both sides.
+    func slideExitValue(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        guard vPlus.isFinite, vMinus.isFinite else { return 0.5 }
+        return min(vMinus, -vPlus)
+    }
+
+    /// Sign changes of ±z over the step and dips of z's cubic Hermite interpolant (as the shallow
+    /// detector), pair by pair; the slide's exit function at y1.
+    func detectEvents(y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, H: Double,
+                      z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
+                      z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>) -> [EventDetector.Flag] {
+        surfaceValues(y1, f1, z: z1, zdot: zdot1)
+        var flags: [EventDetector.Flag] = []
+        for k in 0..<(n * G) {
+            let i = k / G, g = k % G
+            if states[k] == .sliding {
+                if !isLast(y1) {
+                    let scratch = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+                    evaluate(y1, scratch)
+                    rhsEvaluations -= 1
+                    scratch.deallocate()
+                }
+                if slideExitValue(y1, i, g) < 0 {
+                    flags.append(EventDetector.Flag(function: EventFunction(neuron: i, group: g, sign: 0), tau: H, isDip: false))
+                }
+                continue
+            }
+            let s: Double = states[k] == .on ? 1 : -1
+            let e1 = s * z1[k], d0 = s * zdot0[k], d1 = s * zdot1[k], e0 = s * z0[k]
+            if min(e1, max(d0, -d1)) >= 0 { continue }
+            let noise = preactivationNoise(y1, i, g)
+            if e1 < 0 {
+                if -e1 <= noise && abs(z0[k]) <= noise { continue }
+                let root = e0 > 0 ? EventDetector.hermiteFirstRoot(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, upTo: 1).map { $0 * H } : nil
+                flags.append(EventDetector.Flag(function: EventFunction(neuron: i, group: g, sign: s), tau: H, isDip: false, root: root))
+                continue
+            }
+            guard d0 < 0, d1 > 0, e0 > noise else { continue }
+            if let tau = EventDetector.hermiteDip(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, depth: noise) {
+                let root = EventDetector.hermiteFirstRoot(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, upTo: tau).map { $0 * H }
+                flags.append(EventDetector.Flag(function: EventFunction(neuron: i, group: g, sign: s), tau: tau * H, isDip: true, root: root))
+            }
+        }
+        return flags
+    }
+
+    // MARK: Filippov decisions
+
+    func initialStates(_ y: UnsafePointer<Double>) -> (states: [PairState], onSurface: [(Int, Int)]) {
+        base.initialStates(y)
+    }
+
+    /// ż of pair k and |θ'|² with k forced to `side` (the other pairs as they are, a sliding one
+    /// with its α), and the tolerance 1e-12 Σ_p |∂z_k/∂θ_p θ'_p| below which ż counts as zero
+    /// (the terms by the base field's rates along unit vectors: exact, and only at events).
+    private func sideVelocity(_ y: UnsafePointer<Double>, pair k: Int, side: PairState) -> (v: Double, norm2: Double, tol: Double) {
+        let saved = states
+        var forced = states
+        forced[k] = side
+        setMode(forced)
+        let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        defer { f.deallocate(); setMode(saved) }
+        evaluate(y, f)
+        rhsEvaluations -= 1
+        let v = base.preactivationRate(y, f, k / G, k % G)
+        var norm2 = 0.0
+        for p in 0..<P { norm2 += f[p] * f[p] }
+        return (v, norm2, 1e-12 * rateTerms(y, f, pair: k) + 1e-300)
+    }
+
+    /// Σ_p |∂z_k/∂θ_p u_p|, the magnitudes of the terms of ż_k along u: from ∇z_k of the deep field
+    /// (one back-propagation), x̃_g on unit i's block for the shallow one, else by the base's rates
+    /// along unit vectors.
+    private func rateTerms(_ y: UnsafePointer<Double>, _ u: UnsafePointer<Double>, pair k: Int) -> Double {
+        let i = k / G, g = k % G
+        var terms = 0.0
+        if let deep = base as? DeepModeField {
+            let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
+            defer { gz.deallocate() }
+            deep.zGradient(y, pair: k, into: gz)
+            for p in 0..<P { terms += abs(gz[p] * u[p]) }
+        } else if let shallow = base as? ModeField {
+            let net = shallow.network, d = shallow.d
+            for c in 0..<d { terms += abs(shallow.xg[g * d + c] * u[net.wIndex(i, c)]) }
+            terms += abs(u[net.bIndex(i)])
+        } else {
+            let unit = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+            defer { unit.deallocate() }
+            for q in 0..<dimension { unit[q] = 0 }
+            for p in 0..<P where u[p] != 0 {
+                unit[p] = 1
+                terms += abs(base.preactivationRate(y, unit, i, g) * u[p])
+                unit[p] = 0
+            }
+        }
+        return terms
+    }
+
+    func resolve(_ y: UnsafePointer<Double>, eventPairs: [(Int, Int)], excluded: [Int: Set<PairState>],
+                 repeated: Set<Int>, reportUnchanged: Bool) -> [PairTransition] {
+        let original = states
+        var transitions: [PairTransition] = []
+        var done = Set<Int>()
+        for (i, g) in eventPairs {
+            let k = i * G + g
+            guard done.insert(k).inserted else { continue }
+            let old = states[k]
+            let plus = sideVelocity(y, pair: k, side: .on), minus = sideVelocity(y, pair: k, side: .off)
+            let tol = max(plus.tol, minus.tol)
+            let sp = abs(plus.v) <= tol ? 0 : (plus.v > 0 ? 1 : -1)
+            let sm = abs(minus.v) <= tol ? 0 : (minus.v > 0 ? 1 : -1)
+            var new: PairState, kind: EventKind
+            if sp == 0 && sm == 0 {
+                (new, kind) = (old, .graze)
+            } else if sp == 0 || sm == 0 {
+                new = sp + sm > 0 ? .on : .off
+                kind = new == .on ? .on : .off
+            } else if sp > 0 && sm > 0 {
+                (new, kind) = (.on, .on)
+            } else if sp < 0 && sm < 0 {
+                (new, kind) = (.off, .off)
+            } else if sp < 0 && sm > 0 {
+                (new, kind) = (.sliding, .slide)
+            } else {
+                new = plus.norm2 > minus.norm2 ? .on : .off
+                kind = .branch
+            }
+            if old == .sliding && new == .sliding {
+                // The located exit of the slide, judged past its tolerance here only by rounding:
+                // leave to the side α is nearer to.
+                new = abs(minus.v) <= abs(plus.v) ? .off : .on
+            }
+            if new == .sliding, let other = slidingPair, other != k {
+                pendingFailure = "\(describe(k)) becomes attracting while \(describe(other)) slides"
+                setMode(original)
+                return []
+            }
+            if old == .sliding && new != .sliding { kind = .slideEnd }
+            if new == old && !reportUnchanged { continue }
+            transitions.append(PairTransition(neuron: i, group: g, from: states[k], to: new,
+                                              kind: repeated.contains(k) && kind != .slideEnd ? .graze : kind))
+            // Later pairs of this event are decided in the mode with this one's decision.
+            var next = states
+            next[k] = new
+            setMode(next)
+        }
+        setMode(original)
+        return transitions
+    }
+
+    /// The pairs themselves: one surface is decided at a time (SPEC §7); a second attracting one
+    /// fails in `resolve`.
+    func jointPairs(_ y: UnsafePointer<Double>, with pairs: [(Int, Int)]) -> [(Int, Int)] {
+        base.jointPairs(y, with: pairs)
+    }
+
+    func project(_ i: Int, onto groups: [Int], state: UnsafeMutablePointer<Double>) {
+        base.project(i, onto: groups, state: state)
+        lastValid = false
+    }
+
+    // MARK: Diagnostics and step control
+
+    /// The zero-loss hold only where θ' vanishes with g (RMSProp); Adam's momentum carries on.
+    func lossIsAtRoundingLevel(_ y: UnsafePointer<Double>) -> Bool {
+        velocityFollowsGradient && base.lossIsAtRoundingLevel(y)
+    }
+
+    /// The gradient's rounding ratio (RMSProp: θ' = 0 exactly where g = 0; a g at rounding level is
+    /// a stationary θ); never stationary for Adam (m̂ carries θ past points where g = 0).
+    func fieldRoundingRatio(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+        guard velocityFollowsGradient else { return .infinity }
+        base.evaluate(y, fb)
+        return base.fieldRoundingRatio(y, fb)
+    }
+
+    /// A bound on the spectral radius of ∂f/∂y for the `auto` rule: the base's ρ(∇²L) scaled by
+    /// the largest 1/(√v̂ + ε), and the averaging rates (1/τ; a, b).
+    func stiffnessEstimate(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+        base.evaluate(y, fb)
+        let rho = base.stiffnessEstimate(y, fb)
+        switch law {
+        case let r as RMSPropFlow:
+            var minScale = Double.infinity
+            for p in 0..<P { minScale = min(minScale, max(y[P + 1 + p], 0).squareRoot() + r.epsilon) }
+            return max(rho / minScale, 1 / r.tau)
+        case let adam as AdamFlow:
+            let s = y[P + 1 + 2 * P]
+            var minScale = Double.infinity
+            for p in 0..<P {
+                let vHat = s > 0 ? max(y[P + 1 + P + p], 0) / -expm1(-adam.b * s) : lastG[p] * lastG[p]
+                minScale = min(minScale, vHat.squareRoot() + adam.epsilon)
+            }
+            return max(adam.a, adam.b, (adam.a * rho / minScale).squareRoot())
+        default:
+            return rho
+        }
+    }
+
+    var costDimension: Int { base.costDimension }
+}

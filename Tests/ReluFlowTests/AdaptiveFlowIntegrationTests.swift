@@ -1,0 +1,336 @@
+import XCTest
+@testable import ReluFlow
+
+/// The adaptive flows of SPEC §7 integrated by the flow engine (`AdaptiveField` over `ModeField` and
+/// `DeepModeField`): against the independent SciPy reference (Tests/Reference/deep_flow_reference.py,
+/// its committed outputs deep_flow_cases/{rmsprop,adam}-{shallow,deep}.expected.json), the exact
+/// Jacobian against differences of the field, the limits τ → 0 and ε → ∞, and the discrete methods
+/// as η → 0.
+final class AdaptiveFlowIntegrationTests: XCTestCase {
+    static let cases = DeepFlowTests.cases
+
+    func load(_ name: String, edit: (inout RunConfig) -> Void = { _ in }) throws -> (FlowProblem, DeepFlowTests.Expected) {
+        var config = try RunConfig.load(path: Self.cases.appendingPathComponent("\(name).json").path)
+        edit(&config)
+        let problem = try config.resolve().problem
+        let expected = try JSONDecoder().decode(DeepFlowTests.Expected.self,
+                                                from: Data(contentsOf: Self.cases.appendingPathComponent("\(name).expected.json")))
+        return (problem, expected)
+    }
+
+    /// A [d, n, 1] config with hidden biases as the shallow network (W, b, c): the same θ order.
+    static func asShallow(_ config: inout RunConfig) {
+        let weights = config.network.weights!, biases = config.network.biases!
+        config.network = NetworkConfig(W: weights[0], b: biases[0], c: weights[1][0])
+    }
+
+    /// The same events in kind, unit, point and order, at times within 1e-8, θ(T) within 1e-8
+    /// componentwise, and the dissipation identity L(0) − L(T) = ∫ −g·θ' dt to 1e-11 of L(0).
+    /// Tolerance: both sides integrate at rtol 1e-12, atol 1e-14 and locate events on re-taken
+    /// steps (measured |Δθ| ≤ 8e-13 on these cases, events within 1e-14); 1e-8 is the issue's
+    /// figure, while a wrong decision (a slide taken as a crossing, v(0) taken in the wrong mode,
+    /// v' as (g_α)² instead of the convex combination) moves θ by ≥ 1e-4 within T. The shallow
+    /// cases run twice: through `DeepModeField` (the [1, 2, 1] config) and through `ModeField`.
+    func testAgreesWithReference() throws {
+        for name in ["rmsprop-shallow", "adam-shallow", "rmsprop-deep", "adam-deep"] {
+            var variants: [(String, (inout RunConfig) -> Void)] = [(name, { _ in })]
+            if name.hasSuffix("shallow") { variants.append(("\(name) as ModeField", Self.asShallow)) }
+            for (label, edit) in variants {
+                let (problem, expected) = try load(name, edit: edit)
+                XCTAssertNotEqual(problem.options.kind, .gradient)
+                let solution = solve(problem)
+                XCTAssertEqual(solution.status, .completed, "\(label): \(solution.message ?? "")")
+                // L = 2 or one hidden layer reported by the reference as layer 1 with unit = neuron,
+                // except the deep cases, where units count over the layers.
+                let ours: [String]
+                if problem.model is DeepNetwork {
+                    let deep = problem.model as! DeepNetwork
+                    ours = solution.events.map { e in
+                        var l = 1
+                        while l + 1 < deep.depth && e.neuron >= deep.unitOffset(l + 1) { l += 1 }
+                        return "\(e.kind.rawValue) \(l).\(e.neuron - deep.unitOffset(l)) @\(e.point)"
+                    }
+                } else {
+                    ours = solution.events.map { "\($0.kind.rawValue) 1.\($0.neuron) @\($0.point)" }
+                }
+                XCTAssertEqual(ours, expected.events.map { "\($0.kind) \($0.layer).\($0.unit) @\($0.point)" }, label)
+                for (a, b) in zip(solution.events, expected.events) { XCTAssertEqual(a.t, b.t, accuracy: 1e-8, "\(label): event time") }
+                for (a, b) in zip(solution.finalTheta, expected.theta) { XCTAssertEqual(a, b, accuracy: 1e-8, "\(label): θ(T)") }
+                XCTAssertEqual(solution.diagnostics.finalLoss, expected.loss, accuracy: 1e-10 * max(expected.loss, 1e-3), label)
+                XCTAssertLessThan(solution.diagnostics.dissipationDefect, 1e-11, label)
+            }
+        }
+    }
+
+    /// Several attracting surfaces (a second pair of one unit becomes attracting while another
+    /// slides; rmsprop-several-attracting, the reference's several-attracting network under the
+    /// RMSProp flow with τ = 0.1): the run stops failed with the diagnosis naming both pairs, at
+    /// the reference's time and state (1e-8, as above; measured 1.3e-13 and 2.5e-13).
+    func testSeveralAttractingSurfacesFail() throws {
+        let (problem, expected) = try load("rmsprop-several-attracting")
+        XCTAssertEqual(expected.status, "failed")
+        let solution = solve(problem)
+        XCTAssertEqual(solution.status, .failed)
+        guard case let .severalAttractingSurfaces(t, pairs)? = solution.failure else {
+            return XCTFail("expected severalAttractingSurfaces, got \(String(describing: solution.failure))")
+        }
+        XCTAssertEqual(t, expected.finalTime, accuracy: 1e-8)
+        XCTAssertEqual(pairs, "(layer 2, unit 1, point 0) becomes attracting while (layer 2, unit 1, point 2) slides")
+        for (a, b) in zip(solution.finalTheta, expected.theta) { XCTAssertEqual(a, b, accuracy: 1e-8) }
+    }
+
+    /// `reluflow simulate` on an adaptive config: exit 0, m and v exported beside θ in
+    /// trajectory.csv (`m:NAME`, `v:NAME` after `dissipated`), the last row's m, v equal to the
+    /// reference's final m, v (1e-8 as θ), escapeTime in summary.json; --resume continues the
+    /// run; out-of-range constants exit 2 naming the field (issue 18 item 6).
+    func testCommandLine() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = Self.cases.appendingPathComponent("adam-deep.json").path
+        let run = try runReluflow(["simulate", "--config", source, "--out", "r", "--quiet"], in: dir)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.cases.appendingPathComponent("adam-deep.expected.json"))) as! [String: Any]
+        let csv = try String(contentsOf: dir.appendingPathComponent("r/trajectory.csv"), encoding: .utf8)
+        let lines = csv.split(separator: "\n")
+        let header = lines[0].split(separator: ",").map(String.init)
+        let last = lines.last!.split(separator: ",").map { Double($0)! }
+        let P = (expected["theta"] as! [Double]).count
+        XCTAssertEqual(header.count, 4 + P + 1 + 2 * P)
+        XCTAssertEqual(header[4 + P], "dissipated")
+        XCTAssertEqual(header[5 + P], "m:W1[0][0]")
+        XCTAssertEqual(header[5 + 2 * P], "v:W1[0][0]")
+        let m = expected["m"] as! [Double], v = expected["v"] as! [Double]
+        for k in 0..<P {
+            XCTAssertEqual(last[5 + P + k], m[k], accuracy: 1e-8, "m[\(k)]")
+            XCTAssertEqual(last[5 + 2 * P + k], v[k], accuracy: 1e-8, "v[\(k)]")
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("r/summary.json"))) as! [String: Any]
+        XCTAssertNotNil(summary["escapeTime"] as? Double)
+        XCTAssertEqual(summary["finalLoss"] as! Double, expected["loss"] as! Double, accuracy: 1e-10)
+        // --resume: the run to T = 10 continued to 20 from its checkpoint (θ, D, m, v; s = t) equals
+        // the uninterrupted run: the same events, θ(20) within 1e-9 (the restart at t = 10 changes
+        // the step sequence: differences at the step control's 1e-12 level at most; measured 2.8e-16).
+        let half = try runReluflow(["simulate", "--config", source, "--T", "10", "--out", "h", "--quiet"], in: dir)
+        XCTAssertEqual(half.status, 0, half.stderr)
+        let resumed = try runReluflow(["simulate", "--resume", "h", "--T", "20", "--out", "h20", "--quiet"], in: dir)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let summary20 = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("h20/summary.json"))) as! [String: Any]
+        let theta20 = summary20["theta"] as! [Double], thetaFull = summary["theta"] as! [Double]
+        let gap = zip(theta20, thetaFull).reduce(0.0) { max($0, abs($1.0 - $1.1)) }
+        print("adam-deep resumed at t = 10 against uninterrupted: max|Δθ(20)| =", gap)
+        XCTAssertLessThan(gap, 1e-9)
+        XCTAssertEqual(summary20["events"] as? Int, summary["events"] as? Int)
+        let events20 = try String(contentsOf: dir.appendingPathComponent("h20/events.csv"), encoding: .utf8)
+        let eventsFull = try String(contentsOf: dir.appendingPathComponent("r/events.csv"), encoding: .utf8)
+        func rows(_ text: String) -> [String] {
+            text.split(separator: "\n").map { line in
+                let f = line.split(separator: ",", omittingEmptySubsequences: false)
+                return [f[1], f[2], f[3], f[5]].joined(separator: ",")   // neuron, point, kind, state
+            }
+        }
+        XCTAssertEqual(rows(events20), rows(eventsFull), "the same events")
+
+        var object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source))) as! [String: Any]
+        let flows: [([String: Any], String)] = [
+            (["kind": "rmsprop", "tau": 0], "flow.tau"), (["kind": "rmsprop", "epsilon": 0], "flow.epsilon"),
+            (["kind": "adam", "a": -1], "flow.a"), (["kind": "adam", "b": 0], "flow.b"), (["kind": "momentum"], "flow.kind"),
+            (["kind": "adam", "tau": 1], "flow.tau"),
+        ]
+        for (flow, field) in flows {
+            object["flow"] = flow.merging(["T": 1]) { a, _ in a }
+            let bad = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+            let path = dir.appendingPathComponent("bad.json").path
+            try bad.write(toFile: path, atomically: true, encoding: .utf8)
+            let result = try runReluflow(["simulate", "--config", path, "--out", "b", "--quiet"], in: dir)
+            XCTAssertEqual(result.status, 2, "\(field): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(field), "\(field): \(result.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("b").path))
+        }
+    }
+
+    /// The Adam flow never slides (θ' does not depend on g for t > 0, so v⁺ = v⁻): where the
+    /// RMSProp flow of the same problem slides (rmsprop-shallow: `slide` at t ≈ 0.0098), Adam crosses.
+    func testAdamCrossesWhereRMSPropSlides() throws {
+        let (rms, _) = try load("rmsprop-shallow")
+        XCTAssertTrue(solve(rms).events.contains { $0.kind == .slide })
+        let (adam, _) = try load("adam-shallow")
+        XCTAssertFalse(solve(adam).events.contains { $0.kind == .slide || $0.kind == .slideEnd })
+    }
+
+    /// The exact Jacobian (the law's partials with exact Hessians) against central differences of
+    /// the field, at a state inside a mode (no pair near its surface), for RMSProp and Adam on the
+    /// deep case (DeepModeField) and the shallow one (ModeField). Tolerance 1e-6 of the largest
+    /// entry: central differences with h = 1e-6 |y_q| have truncation error ~h² f''' ≈ 1e-12 and
+    /// rounding ~ε|f|/h ≈ 1e-10 relative.
+    func testJacobianAgainstDifferences() throws {
+        for (name, shallow) in [("rmsprop-deep", false), ("adam-deep", false), ("rmsprop-shallow", true), ("adam-shallow", true)] {
+            let (problem, _) = try load(name, edit: shallow ? Self.asShallow : { _ in })
+            let law = problem.options.kind.law!
+            func check<Base: SwitchedSystem>(_ field: AdaptiveField<Base>) {
+                let dim = field.dimension, P = field.P
+                var y = [Double](repeating: 0, count: dim)
+                for p in 0..<P { y[p] = problem.theta0[p] }
+                y.withUnsafeMutableBufferPointer { b in
+                    let (states, _) = field.initialStates(b.baseAddress!)
+                    field.setMode(states)
+                }
+                // Auxiliary state away from its singular points: v > 0, m ≠ 0, s > 0.
+                for q in (P + 1)..<dim { y[q] = 0.05 + 0.01 * Double(q % 7) }
+                if law is AdamFlow { y[dim - 1] = 0.3; for q in 0..<P { y[P + 1 + q] *= q % 2 == 0 ? 1 : -1 } }
+                var J = [Double](repeating: 0, count: dim * dim), f = [Double](repeating: 0, count: dim)
+                field.jacobian(y, &J, &f)
+                var worst = 0.0, scale = 0.0
+                for q in 0..<dim {
+                    let h = 1e-6 * max(abs(y[q]), 1e-2)
+                    var yp = y, ym = y
+                    yp[q] += h
+                    ym[q] -= h
+                    var fp = [Double](repeating: 0, count: dim), fm = fp
+                    field.evaluate(yp, &fp)
+                    field.evaluate(ym, &fm)
+                    for r in 0..<dim {
+                        let difference = (fp[r] - fm[r]) / (2 * h)
+                        worst = max(worst, abs(difference - J[r * dim + q]))
+                        scale = max(scale, abs(J[r * dim + q]))
+                    }
+                }
+                XCTAssertLessThan(worst, 1e-6 * scale, "\(name): |J − ΔF/Δy| = \(worst), max |J| = \(scale)")
+                XCTAssertGreaterThan(scale, 0)
+            }
+            if let deep = problem.model as? DeepNetwork {
+                check(AdaptiveField(base: DeepModeField(network: deep, data: problem.data), law: law))
+            } else {
+                check(AdaptiveField(base: ModeField(network: problem.network, data: problem.data), law: law))
+            }
+        }
+    }
+
+    /// The normalised (sign-like) flow θ' = −g/(|g| + ε), the RMSProp flow's τ → 0 limit: an
+    /// `AdaptiveLaw` with no auxiliary state (test only).
+    struct NormalisedFlow: AdaptiveLaw {
+        var epsilon: Double
+        var name: String { "normalised" }
+        func auxiliaryCount(parameters P: Int) -> Int { 0 }
+        func initialAuxiliary(gradient g: [Double]) -> [Double] { [] }
+        func velocity(P: Int, gradient g: UnsafePointer<Double>, auxiliary a: UnsafePointer<Double>,
+                      thetaDot: UnsafeMutablePointer<Double>, auxiliaryDot: UnsafeMutablePointer<Double>) {
+            for k in 0..<P { thetaDot[k] = -g[k] / (abs(g[k]) + epsilon) }
+        }
+        func addJacobian(P: Int, gradient g: UnsafePointer<Double>, auxiliary a: UnsafePointer<Double>,
+                         hessian: UnsafePointer<Double>, weight: Double,
+                         into J: UnsafeMutablePointer<Double>, dim: Int, auxOffset: Int) {
+            for k in 0..<P {
+                let den = abs(g[k]) + epsilon
+                for j in 0..<P { J[k * dim + j] += weight * (-epsilon / (den * den)) * hessian[k * P + j] }
+            }
+        }
+        func auxiliaryNames(parameterNames: [String]) -> [String] { [] }
+        func restoredAuxiliary(exported: [Double], t: Double) -> [Double] { [] }
+    }
+
+    /// θ(T) of the flow `law` (nil: the gradient flow) on the rmsprop-shallow problem (deep field).
+    func finalTheta(_ law: (any AdaptiveLaw)?, T: Double) throws -> FlowSolution {
+        var (problem, _) = try load("rmsprop-shallow")
+        problem.options.T = T
+        problem.options.rtol = 1e-12
+        problem.options.atol = 1e-15
+        problem.options.kind = .gradient
+        return solve(problem, law: law)
+    }
+
+    func distance(_ a: [Double], _ b: [Double]) -> Double {
+        zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    }
+
+    /// τ → 0: the RMSProp flow approaches the normalised flow. v lags g² by ≈ τ d(g²)/dt, so θ'
+    /// differs by O(τ) and θ(T) by O(τ T): each tenfold decrease of τ divides the distance by ≈ 10
+    /// (asserted within [5, 20]). T = 0.005 is before the first event (t ≈ 0.0098) of either flow.
+    func testRMSPropSmallTauApproachesNormalisedFlow() throws {
+        let T = 0.005
+        let limit = try finalTheta(NormalisedFlow(epsilon: 1e-8), T: T)
+        XCTAssertEqual(limit.status, .completed)
+        var distances: [Double] = []
+        for tau in [1e-4, 1e-5, 1e-6] {
+            let run = try finalTheta(RMSPropFlow(tau: tau, epsilon: 1e-8), T: T)
+            XCTAssertEqual(run.status, .completed)
+            XCTAssertEqual(run.events.count, limit.events.count)
+            distances.append(distance(run.finalTheta, limit.finalTheta))
+        }
+        print("RMSProp τ → 0: max|θ_τ(T) − θ_sign(T)| at τ = 1e-4, 1e-5, 1e-6:", distances)
+        for k in 1..<distances.count {
+            let ratio = distances[k - 1] / distances[k]
+            XCTAssertTrue(ratio > 5 && ratio < 20, "ratio \(ratio) (distances \(distances))")
+        }
+    }
+
+    /// ε → ∞: θ' = −g/(√v + ε) = −(g/ε)(1 + O(√v/ε)), so θ_ε(ε s) = θ_GF(s) + O(s |g|²/ε): each
+    /// tenfold ε divides the distance at rescaled time s by ≈ 10 (asserted within [5, 20]).
+    /// s = 0.005 is before the gradient flow's first event.
+    func testRMSPropLargeEpsilonIsRescaledGradientFlow() throws {
+        let s = 0.005
+        let gradient = try finalTheta(nil, T: s)
+        XCTAssertEqual(gradient.status, .completed)
+        var distances: [Double] = []
+        for epsilon in [1e1, 1e2, 1e3] {
+            let run = try finalTheta(RMSPropFlow(tau: 10, epsilon: epsilon), T: epsilon * s)
+            XCTAssertEqual(run.status, .completed)
+            XCTAssertEqual(run.events.count, gradient.events.count)
+            distances.append(distance(run.finalTheta, gradient.finalTheta))
+        }
+        print("RMSProp ε → ∞: max|θ_ε(εs) − θ_GF(s)| at ε = 10, 100, 1000:", distances)
+        for k in 1..<distances.count {
+            let ratio = distances[k - 1] / distances[k]
+            XCTAssertTrue(ratio > 5 && ratio < 20, "ratio \(ratio) (distances \(distances))")
+        }
+    }
+
+    /// Discrete Adam and RMSProp (`train`, SPEC §7) with η → 0 and the horizons kept (β₁ = 1 − aη,
+    /// β₂ = 1 − bη; α = 1 − η/τ) approach their flows at first order: θ_K at K = T/η against the
+    /// flow's θ(T), halving η halves the distance (ratio asserted within [1.6, 2.5]). RMSProp
+    /// starts from v_0 = g_0² (`rmspropSquaredGradientStart`), the flow's v(0): SPEC's v_0 = 0 gives
+    /// steps ≈ √(ητ) at first and the iterates follow the flow from v(0) = 0 instead (measured
+    /// below, and reported as a SPEC point). T = 0.005, before the flows' first events.
+    func testDiscreteMethodsApproachTheirFlowsAtFirstOrder() throws {
+        let T = 0.005
+        for method in [TrainingMethod.adam, .rmsprop] {
+            let flowKind: FlowKind = method == .adam ? .adam(AdamFlow()) : .rmsprop(RMSPropFlow(tau: 1, epsilon: 1e-8))
+            var (problem, _) = try load("rmsprop-shallow")
+            problem.options.T = T
+            problem.options.rtol = 1e-12
+            problem.options.atol = 1e-15
+            problem.options.kind = flowKind
+            let reference = solve(problem)
+            XCTAssertEqual(reference.status, .completed)
+            var distances: [Double] = []
+            var zeroStart: [Double] = []
+            for eta in [2e-5, 1e-5, 5e-6] {
+                var options = TrainingOptions()
+                options.method = method
+                options.lr = eta
+                options.iterations = Int((T / eta).rounded())
+                switch flowKind {
+                case .adam(let law):
+                    options.beta1 = 1 - law.a * eta
+                    options.beta2 = 1 - law.b * eta
+                    options.epsilon = law.epsilon
+                case .rmsprop(let law):
+                    options.alpha = 1 - eta / law.tau
+                    options.epsilon = law.epsilon
+                    options.rmspropSquaredGradientStart = true
+                case .gradient:
+                    break
+                }
+                distances.append(distance(train(problem, options: options).finalTheta, reference.finalTheta))
+                if method == .rmsprop {
+                    options.rmspropSquaredGradientStart = false
+                    zeroStart.append(distance(train(problem, options: options).finalTheta, reference.finalTheta))
+                }
+            }
+            print("\(method): max|θ_K − θ(T)| at η = 2e-5, 1e-5, 5e-6:", distances, method == .rmsprop ? "(v_0 = 0: \(zeroStart))" : "")
+            for k in 1..<distances.count {
+                let ratio = distances[k - 1] / distances[k]
+                XCTAssertTrue(ratio > 1.6 && ratio < 2.5, "\(method): ratio \(ratio) (distances \(distances))")
+            }
+        }
+    }
+}
