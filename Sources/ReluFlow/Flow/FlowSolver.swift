@@ -79,8 +79,8 @@ final class FlowIntegration<Field: SwitchedSystem> {
     var nextSample = 1
     /// Dense output inside steps (FlowOptions.sampleOutput).
     lazy var sampler = DenseSampler(field: field, rtol: options.rtol, atol: options.atol)
-    /// Dense output's last resort where both re-steps to a sample time fail.
-    lazy var reintegrator = SampleReintegrator(field: field, rtol: options.rtol, atol: options.atol)
+    /// Dense output's last resort where both re-steps to a sample time fail (made on first use).
+    var reintegrator: SampleReintegrator? = nil
     /// Takes the transversal crossings of a step together (FlowOptions.crossingBatches), where the
     /// field can (a shallow capability).
     lazy var batcher: CrossingBatcher? = field.makeCrossingBatcher()
@@ -443,7 +443,7 @@ final class FlowIntegration<Field: SwitchedSystem> {
         var samples: [FlowSample] = []
         var k = nextSample
         var prepared = false
-        reintegrator.forget()
+        reintegrator?.forget()
         while k < sampleTimes.count, sampleTimes[k] < end {
             let ts = sampleTimes[k]
             let s = (ts - step.t0) / step.H
@@ -461,6 +461,8 @@ final class FlowIntegration<Field: SwitchedSystem> {
                     }
                     // Both re-steps failed (`SampleReintegrator`): integrate adaptively to the sample.
                     if !retaken {
+                        let reintegrator = self.reintegrator ?? SampleReintegrator(field: field, rtol: options.rtol, atol: options.atol)
+                        self.reintegrator = reintegrator
                         guard reintegrator.advance(t0: step.t0, y0: step.y0, stepHint: stepHint, tau: ts - step.t0, into: state)
                         else { return false }
                         solution.diagnostics.reintegratedSamples += 1
