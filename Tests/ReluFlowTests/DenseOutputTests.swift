@@ -89,4 +89,39 @@ final class DenseOutputTests: XCTestCase {
         config.flow.samples = nil
         XCTAssertEqual(try config.resolve().1.flow.samples?.output, "dense")
     }
+
+    /// `Benchmarks/stress/dense-stationary-msbdf-d1.json` (a plateau-exit sweep run): one msbdf step
+    /// of 9 749 time units from t = 2516.7 over a state stationary to rounding (|f| ~ 1e-17). The
+    /// interpolant's check rejects its samples, msbdf's companion rk4imp fails at every size
+    /// (GSL_FAILURE: its Newton correction lies below an ulp, θ = 1) and the rk8pd single step over
+    /// the sample's offset is not finite (GSL_EBADFUNC): the run failed with "dense output inside the
+    /// step from t = 2516.706266172129 failed: failure". `SampleReintegrator` integrates to those
+    /// samples adaptively. Checked against step ends at the same grid: θ agrees within 1e-8 ·
+    /// max(1, |θ_p|) at every grid time (the engine's stated accuracy at rtol 1e-10, as in
+    /// `testSamplesAgreeWithATighterReference`), the dissipated loss too.
+    func testStationaryMsbdfStepSamplesByAdaptiveReintegration() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Benchmarks/stress/dense-stationary-msbdf-d1.json").path
+        let config = try RunConfig.load(path: path)
+        let dense = solve(try config.resolve().problem)
+        XCTAssertEqual(dense.status, .completed, dense.message ?? "")
+        XCTAssertGreaterThan(dense.diagnostics.reintegratedSamples, 0)
+        var endsConfig = config
+        endsConfig.flow.samples?.output = SampleOutput.stepEnds.rawValue
+        let ends = solve(try endsConfig.resolve().problem)
+        XCTAssertEqual(ends.status, .completed, ends.message ?? "")
+        let grid = Set(dense.problem.options.sampleTimes)
+        let e = Dictionary(ends.samples.filter { grid.contains($0.t) }.map { ($0.t, $0) }, uniquingKeysWith: { a, _ in a })
+        var compared = 0, worst = 0.0
+        for sample in dense.samples where grid.contains(sample.t) {
+            guard let other = e[sample.t] else { continue }
+            for p in sample.theta.indices {
+                worst = max(worst, abs(sample.theta[p] - other.theta[p]) / max(1, abs(other.theta[p])))
+            }
+            worst = max(worst, abs(sample.dissipated - other.dissipated))
+            compared += 1
+        }
+        XCTAssertGreaterThan(compared, 150)
+        XCTAssertLessThan(worst, 1e-8)
+    }
 }

@@ -1,3 +1,5 @@
+@preconcurrency import CGSL
+
 /// Dense output inside an accepted step (`SampleOutput.dense`): the state at a time inside a step
 /// of one mode, from the step's ends, so that the sample grid does not steer the stepper.
 ///
@@ -144,4 +146,75 @@ final class DenseSampler {
         }
         return true
     }
+}
+
+/// The last resort of dense output: the state at a sample time inside an accepted step by an
+/// adaptive rk8pd integration from the step's start (`gsl_odeiv2_driver_apply`, the run's rtol and
+/// atol), continued from one sample to the next inside the same step.
+///
+/// Used where re-taking the step to the sample time fails. Inside a long msbdf step over a state
+/// that is stationary to rounding (|f| ~ 1e-17 against |y| ~ 1, the steps before a stationary hold)
+/// both re-steps fail: the interpolant's error check rejects q₅ (over a step of 10⁴ time units,
+/// H²ÿ is ~1e-8 while the state moves ~1e-13, so |q₅ − q₄| exceeds the tolerance), msbdf's
+/// companion rk4imp returns GSL_FAILURE at every size, because its modified Newton iteration
+/// (GSL `modnewton1_solve`) starts from η = DBL_MAX^0.8, so it never accepts the first correction,
+/// and when that correction h·A·f lies below half an ulp of every Y component the iterate does
+/// not move, the second correction equals the first bit for bit, θ = 1 and GSL reports divergence
+/// (`evolve_apply` halves h down to one ulp of t and gives up); and the rk8pd stand-in's single
+/// uncontrolled step of the sample's whole offset (thousands of time units, |hλ| ≫ rk8pd's stability
+/// bound) blows up to a non-finite field (GSL_EBADFUNC). An error-controlled explicit integration
+/// has neither problem: its steps stay within stability and its error within the tolerance.
+final class SampleReintegrator {
+    let integrator: GSLIntegrator
+    private let dim: Int
+    private let state: UnsafeMutablePointer<Double>
+    /// The step start and the time `state` has reached from it (nil: nothing integrated yet).
+    private var reached: (t0: Double, t: Double)? = nil
+    /// The GSL status of the last failure.
+    private(set) var failureStatus = Int32(GSL_SUCCESS)
+
+    init(field: any ModeLockedSystem, rtol: Double, atol: Double) {
+        integrator = GSLIntegrator(field: field, stepper: .rk8pd, rtol: rtol, atol: atol, hstart: 1e-6)
+        dim = field.dimension
+        state = .allocate(capacity: dim)
+    }
+
+    deinit { state.deallocate() }
+
+    /// The state at t0 + tau from (t0, y0) into `out`, continuing from the last call since `forget`
+    /// when it started at the same t0 (the caller's job: the same y0) and reached a time ≤ t0 + tau;
+    /// false on a GSL failure.
+    func advance(t0: Double, y0: UnsafePointer<Double>, stepHint: Double, tau: Double, into out: UnsafeMutablePointer<Double>) -> Bool {
+        let target = t0 + tau
+        var t = t0
+        if let r = reached, r.t0 == t0, r.t <= target {
+            t = r.t
+        } else {
+            state.update(from: y0, count: dim)
+        }
+        reached = nil
+        if t < target {
+            var h = min(target - t, stepHint > 0 ? stepHint : target - t)
+            var status = integrator.integrate(t: &t, to: target, hstart: h, y: state)
+            // A field that is not finite at a stage (a trial step beyond rk8pd's stability, which
+            // the step control does not see: GSL returns GSL_EBADFUNC at once) restarts from the
+            // time reached with half the step (GSL's advice; `driver_apply` keeps t and y there).
+            var halvings = 0
+            while status == GSL_EBADFUNC && halvings < 60 && t < target {
+                h /= 2
+                halvings += 1
+                status = integrator.integrate(t: &t, to: target, hstart: min(h, target - t), y: state)
+            }
+            guard status == GSL_SUCCESS else {
+                failureStatus = status
+                return false
+            }
+        }
+        reached = (t0, t)
+        out.update(from: state, count: dim)
+        return true
+    }
+
+    /// Forget the continuation (a new step, or a different start state at the same time).
+    func forget() { reached = nil }
 }

@@ -161,6 +161,9 @@ public struct FlowDiagnostics: Sendable, Codable {
     /// the tolerance or the step ended at an event.
     public var interpolatedSamples = 0
     public var resteppedSamples = 0
+    /// Of the re-stepped samples, those integrated adaptively with rk8pd from the step start
+    /// because both re-steps failed (`SampleReintegrator`).
+    public var reintegratedSamples = 0
     /// When the loss reached zero to working precision (then the state is held to T), or nil.
     public var zeroLossTime: Double? = nil
     /// When the state became stationary to working precision at non-zero loss (held from there to T).

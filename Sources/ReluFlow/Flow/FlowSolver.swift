@@ -100,6 +100,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     var nextSample = 1
     /// Dense output inside steps (FlowOptions.sampleOutput).
     lazy var sampler = DenseSampler(field: field, rtol: options.rtol, atol: options.atol)
+    /// Dense output's last resort where both re-steps to a sample time fail (made on first use).
+    var reintegrator: SampleReintegrator? = nil
     /// Takes the transversal crossings of a step together (FlowOptions.crossingBatches), where the
     /// field can (a shallow capability).
     lazy var batcher: CrossingBatcher? = field.makeCrossingBatcher()
@@ -479,6 +481,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         var samples: [FlowSample] = []
         var k = nextSample
         var prepared = false
+        reintegrator?.forget()
         while k < sampleTimes.count, sampleTimes[k] < end {
             let ts = sampleTimes[k]
             let s = (ts - step.t0) / step.H
@@ -488,10 +491,20 @@ private final class FlowIntegration<Field: SwitchedSystem> {
                 if !prepared { locator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint) }
                 prepared = true
                 if !locator.advance(ts - step.t0, into: state) {
-                    guard active.usesJacobian else { return false }
-                    fallbackLocator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint)
-                    prepared = false
-                    guard fallbackLocator.advance(ts - step.t0, into: state) else { return false }
+                    var retaken = false
+                    if active.usesJacobian {
+                        fallbackLocator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint)
+                        prepared = false
+                        retaken = fallbackLocator.advance(ts - step.t0, into: state)
+                    }
+                    // Both re-steps failed (`SampleReintegrator`): integrate adaptively to the sample.
+                    if !retaken {
+                        let reintegrator = self.reintegrator ?? SampleReintegrator(field: field, rtol: options.rtol, atol: options.atol)
+                        self.reintegrator = reintegrator
+                        guard reintegrator.advance(t0: step.t0, y0: step.y0, stepHint: stepHint, tau: ts - step.t0, into: state)
+                        else { return false }
+                        solution.diagnostics.reintegratedSamples += 1
+                    }
                 }
                 solution.diagnostics.resteppedSamples += 1
             }
