@@ -401,30 +401,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             guard done.insert(k).inserted else { continue }
             let old = states[k]
             let plus = sideVelocity(y, pair: k, side: .on), minus = sideVelocity(y, pair: k, side: .off)
-            let tol = max(plus.tol, minus.tol)
-            let sp = abs(plus.v) <= tol ? 0 : (plus.v > 0 ? 1 : -1)
-            let sm = abs(minus.v) <= tol ? 0 : (minus.v > 0 ? 1 : -1)
-            var new: PairState, kind: EventKind
-            if sp == 0 && sm == 0 {
-                (new, kind) = (old, .graze)
-            } else if sp == 0 || sm == 0 {
-                new = sp + sm > 0 ? .on : .off
-                kind = new == .on ? .on : .off
-            } else if sp > 0 && sm > 0 {
-                (new, kind) = (.on, .on)
-            } else if sp < 0 && sm < 0 {
-                (new, kind) = (.off, .off)
-            } else if sp < 0 && sm > 0 {
-                (new, kind) = (.sliding, .slide)
-            } else {
-                new = plus.norm2 > minus.norm2 ? .on : .off
-                kind = .branch
-            }
-            if old == .sliding && new == .sliding {
-                // The located exit of the slide, judged past its tolerance here only by rounding:
-                // leave to the side α is nearer to.
-                new = abs(minus.v) <= abs(plus.v) ? .off : .on
-            }
+            var (new, kind) = OneSurfaceRule.decide(old: old, plus: plus, minus: minus)
             if new == .sliding, let other = slidingPair, other != k {
                 pendingFailure = "\(describe(k)) becomes attracting while \(describe(other)) slides"
                 setMode(original)
