@@ -108,6 +108,10 @@ def case_list():
         "rmsprop-several-attracting": (make_case(5, [1, 3, 3, 1], True, T=20.0, kind="rmsprop", tau=0.1,
                                                  epsilon=1e-8), {}),
         "tied-dead-layer": (TIED, {}),
+        # An escape-grid network ([1, 4, 4, 1], Xavier seed 2, no biases, sin(pi x) on 16 points)
+        # to T = 150, long after its minimum (t ~ 5): the stationary end of the adaptive flows.
+        "adam-stationary": (json.loads((CASES / "adam-stationary.json").read_text()), {}),
+        "rmsprop-stationary": (json.loads((CASES / "rmsprop-stationary.json").read_text()), {}),
     }
 
 

@@ -62,6 +62,43 @@ final class AdaptiveFlowIntegrationTests: XCTestCase {
         }
     }
 
+    /// The stationary end of the adaptive flows (AdaptiveField.stationaryRatio): an escape-grid
+    /// network ([1, 4, 4, 1], Xavier seed 2, no biases, sin(πx) on 16 points; deep_flow_cases/
+    /// {adam,rmsprop}-stationary, to T = 150 and 40) reaches its minimum by t ≈ 5; integrating on
+    /// costs the adaptive flows ~10⁵–10⁶ msbdf steps (measured for Adam: 1.2 M steps to t = 273
+    /// before the hold) while θ only wanders at the step control's tolerance. Asserted: the run
+    /// holds (stationaryTime set, before T/2), takes fewer than 20 000 steps, and θ(T) agrees with
+    /// the reference, which integrates every step to T at the same tolerances (rtol 1e-11, atol
+    /// 1e-13), within 1e-10, its m and v within 1e-6 of their largest entry plus atol: the hold may
+    /// leave θ only within the tolerance (measured 1.1e-12 at T = 60 for Adam), while a hold that
+    /// froze a moving state (momentum m̂ left, or a slow mode) would miss by the motion left, which
+    /// at t ≈ 5 (where the loss first reaches its rounding level) is still ≥ 1e-9.
+    func testAdaptiveFlowsHoldAtAStationaryEnd() throws {
+        for name in ["adam-stationary", "rmsprop-stationary"] {
+            let (problem, expected) = try load(name)
+            let solution = solve(problem)
+            XCTAssertEqual(solution.status, .completed, "\(name): \(solution.message ?? "")")
+            let held = try XCTUnwrap(solution.diagnostics.stationaryTime, "\(name): no hold")
+            XCTAssertLessThan(held, problem.options.T / 2, name)
+            XCTAssertLessThan(solution.diagnostics.steps, 20_000, name)
+            XCTAssertTrue(solution.message?.contains("step control's tolerance") ?? false, name)
+            let gap = distance(solution.finalTheta, expected.theta)
+            print("\(name): held from t = \(held), \(solution.diagnostics.steps) steps, max|θ(T) − θ_ref(T)| = \(gap)")
+            XCTAssertLessThan(gap, 1e-10, name)
+            XCTAssertEqual(solution.diagnostics.finalLoss, expected.loss, accuracy: 1e-13, name)
+            // The held state's auxiliary entries follow their equations at the held θ (m → g,
+            // v → g² at rates a, b or 1/τ; `heldAuxiliary`), as the reference's integrated ones.
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.cases.appendingPathComponent("\(name).expected.json"))) as! [String: Any]
+            let reference = ((json["m"] as? [Double]) ?? []) + (json["v"] as! [Double])
+            let ours = try XCTUnwrap(solution.last?.auxiliary)
+            XCTAssertEqual(ours.count, reference.count, name)
+            let scale = reference.map(abs).max()!
+            let auxGap = distance(ours, reference)
+            print("\(name): max|a(T) − a_ref(T)| = \(auxGap) (max |a_ref| \(scale))")
+            XCTAssertLessThan(auxGap, 1e-6 * scale + problem.options.atol, name)
+        }
+    }
+
     /// Several attracting surfaces (a second pair of one unit becomes attracting while another
     /// slides; rmsprop-several-attracting, the reference's several-attracting network under the
     /// RMSProp flow with τ = 0.1): the run stops failed with the diagnosis naming both pairs, at

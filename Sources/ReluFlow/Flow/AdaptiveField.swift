@@ -41,8 +41,9 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     var m: Int { base.m }
     var pointsOfGroup: [[Int]] { base.pointsOfGroup }
     var dimension: Int { P + 1 + A }
-    /// Whether θ' depends on g (RMSProp) or not for t > 0 (Adam): the stationary hold and the
-    /// zero-loss hold are the gradient flow's notions and are used only where θ' = 0 with g = 0.
+    /// Whether θ' depends on g (RMSProp) or not for t > 0 (Adam): the zero-loss hold is the
+    /// gradient flow's notion and is used only where θ' = 0 with g = 0; the stationary hold is this
+    /// field's own tolerance test (`stationaryRatio`) for both.
     let velocityFollowsGradient: Bool
 
     private(set) var states: [PairState]
@@ -54,6 +55,10 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     var rhsEvaluations = 0
     var jacobianEvaluations = 0
     private var pendingFailure: String? = nil
+    /// The step control's tolerances (`FlowOptions`): the scale of `stationaryRatio`.
+    var tolerance: (rtol: Double, atol: Double) = (1e-10, 1e-12)
+    /// θ at the last stationarity check that failed (`stationaryRatio`).
+    private var holdAnchor: [Double]? = nil
 
     /// The last evaluation (state, field, gradient) and the slide's v±, α there.
     private var lastY: [Double], lastF: [Double], lastG: [Double]
@@ -271,6 +276,18 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         lastValid = false
     }
 
+    /// The auxiliary state at t of a state held from t0 (θ fixed, so g is g(θ_held) of the mode;
+    /// `AdaptiveLaw.heldAuxiliary`: the auxiliary equations' exact solution for a constant g).
+    func advanceHeldAuxiliary(_ y: UnsafeMutablePointer<Double>, held: UnsafePointer<Double>, from t0: Double, to t: Double) {
+        for q in 0..<(P + 1) { y[q] = held[q] }
+        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        defer { scratch.deallocate() }
+        evaluate(held, scratch)
+        rhsEvaluations -= 1
+        law.heldAuxiliary(P: P, gradient: lastG, auxiliary: held + (P + 1), elapsed: t - t0, into: y + (P + 1))
+        lastValid = false
+    }
+
     // MARK: Switching functions (θ only: the base field's)
 
     func preactivation(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double { base.preactivation(y, i, g) }
@@ -438,12 +455,55 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         velocityFollowsGradient && base.lossIsAtRoundingLevel(y)
     }
 
-    /// The gradient's rounding ratio (RMSProp: θ' = 0 exactly where g = 0; a g at rounding level is
-    /// a stationary θ); never stationary for Adam (m̂ carries θ past points where g = 0).
+    /// The ratio `StationaryHold` tests (held when it stays ≤ 1/4 while t doubles and the loss stays
+    /// constant to rounding): for an adaptive flow, how far θ may still move, against the step
+    /// control's tolerance atol + rtol|θ_p|, component by component (`stationaryRatio`); for the
+    /// RMSProp flow also the gradient's rounding ratio (θ' = 0 exactly where g = 0), the smaller.
     func fieldRoundingRatio(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
-        guard velocityFollowsGradient else { return .infinity }
+        let motion = stationaryRatio(y, f)
+        guard velocityFollowsGradient else { return motion }
         base.evaluate(y, fb)
-        return base.fieldRoundingRatio(y, fb)
+        return min(motion, base.fieldRoundingRatio(y, fb))
+    }
+
+    /// Stationary to the step control's tolerance (the adaptive flows near a minimum of the mode).
+    ///
+    /// Why not the gradient flow's rounding test alone: θ' = −g/(√v + ε) (RMSProp) and
+    /// −m̂/(√v̂ + ε) (Adam) divide by √v, which decays at rate 1/(2τ) (b/2) towards |g| once g is
+    /// small, so the integrator's tolerance-level error in θ (|g| ~ ρ(∇²L)·(atol + rtol|θ|), far
+    /// above g's rounding level) is amplified, the numerical state wanders at that level, and the
+    /// implicit stepper crawls (measured on escape-grid networks: |g| 20–300 times its worst-case
+    /// rounding level for t from 6 to 60, 1.2 M msbdf steps to t = 273; the gradient flow of the
+    /// same network: 96 steps to T = 500).
+    ///
+    /// The ratio: max_p (|θ_p − θ_p(anchor)| + B_p) / (atol + rtol|θ_p|), with the anchor the state
+    /// of the last check that failed (so the ratio covers θ's whole motion over StationaryHold's
+    /// window, in which t at least doubles and the loss stays constant to 64 ulp), and B_p a bound
+    /// on the motion still to come from the momentum: the Adam flow at g = 0 has m' = −a m, so
+    /// ∫|θ'_p| dt ≤ |m̂_p|/(a(√v̂_p + ε)) (the bias correction 1/(1 − e^{−as}) only decreases, √v̂
+    /// only decays slowly, b ≪ a); near a minimum with ∇²L ⪰ 0 the linearised flow has the
+    /// non-increasing Q = ½δᵀ∇²Lδ + Σ m_p²/(2a S_p), S = √v̂ + ε, so the normal motion stays
+    /// bounded by the distance already covered. RMSProp has no momentum (B = 0). A held run is the
+    /// exact flow's state to within the step control's tolerance, which is what integrating on
+    /// would deliver at best.
+    private func stationaryRatio(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+        var ratio = 0.0
+        let anchor = holdAnchor
+        let adam = law as? AdamFlow
+        let s = adam != nil ? y[P + 1 + 2 * P] : 0
+        for p in 0..<P {
+            let scale = tolerance.atol + tolerance.rtol * abs(y[p])
+            var motion = anchor.map { abs(y[p] - $0[p]) } ?? .infinity
+            if let adam {
+                guard s > 0 else { motion = .infinity; break }
+                let mHat = y[P + 1 + p] / -expm1(-adam.a * s)
+                let vHat = max(y[P + 1 + P + p], 0) / -expm1(-adam.b * s)
+                motion += abs(mHat) / (adam.a * (vHat.squareRoot() + adam.epsilon))
+            }
+            ratio = max(ratio, motion / scale)
+        }
+        if !(ratio <= StationaryHold.threshold) { holdAnchor = Array(UnsafeBufferPointer(start: y, count: P)) }
+        return ratio
     }
 
     /// A bound on the spectral radius of ∂f/∂y for the `auto` rule: the base's ρ(∇²L) scaled by

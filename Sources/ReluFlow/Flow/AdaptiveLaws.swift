@@ -55,12 +55,24 @@ public protocol AdaptiveLaw: Sendable {
     func addJacobian(P: Int, gradient g: UnsafePointer<Double>, auxiliary a: UnsafePointer<Double>,
                      hessian: UnsafePointer<Double>, weight: Double,
                      into J: UnsafeMutablePointer<Double>, dim: Int, auxOffset: Int)
+    /// The auxiliary state `elapsed` after `a` with g held constant (θ held: a stationary or
+    /// zero-loss hold): the exact solution of the auxiliary equations, into `out` (A entries).
+    func heldAuxiliary(P: Int, gradient g: [Double], auxiliary a: UnsafePointer<Double>, elapsed: Double,
+                       into out: UnsafeMutablePointer<Double>)
     /// The whole auxiliary state from its exported entries at time t (a resumed run's checkpoint).
     func restoredAuxiliary(exported: [Double], t: Double) -> [Double]
     /// Names of the exported auxiliary entries (the first ones of a; trajectory columns after
     /// `dissipated`): `v:NAME` for RMSProp's v of parameter NAME, `m:NAME` and `v:NAME` for Adam
     /// (Adam's s = t is not exported).
     func auxiliaryNames(parameterNames: [String]) -> [String]
+}
+
+extension AdaptiveLaw {
+    /// A law without auxiliary state has nothing to advance (the held state is copied).
+    public func heldAuxiliary(P: Int, gradient g: [Double], auxiliary a: UnsafePointer<Double>, elapsed: Double,
+                              into out: UnsafeMutablePointer<Double>) {
+        for q in 0..<auxiliaryCount(parameters: P) { out[q] = a[q] }
+    }
 }
 
 /// The RMSProp flow (SPEC §7), elementwise:
@@ -131,6 +143,13 @@ public struct RMSPropFlow: AdaptiveLaw, Equatable {
     }
 
     public func auxiliaryNames(parameterNames: [String]) -> [String] { parameterNames.map { "v:\($0)" } }
+
+    /// v(t) = g² + (v − g²) e^{−t/τ}.
+    public func heldAuxiliary(P: Int, gradient g: [Double], auxiliary a: UnsafePointer<Double>, elapsed: Double,
+                              into out: UnsafeMutablePointer<Double>) {
+        let decay = exp(-elapsed / tau)
+        for k in 0..<P { out[k] = g[k] * g[k] + (a[k] - g[k] * g[k]) * decay }
+    }
 
     public func restoredAuxiliary(exported: [Double], t: Double) -> [Double] { exported }
 }
@@ -244,6 +263,17 @@ public struct AdamFlow: AdaptiveLaw, Equatable {
 
     public func auxiliaryNames(parameterNames: [String]) -> [String] {
         parameterNames.map { "m:\($0)" } + parameterNames.map { "v:\($0)" }
+    }
+
+    /// m(t) = g + (m − g) e^{−a t}, v(t) = g² + (v − g²) e^{−b t}, s + t.
+    public func heldAuxiliary(P: Int, gradient g: [Double], auxiliary aux: UnsafePointer<Double>, elapsed: Double,
+                              into out: UnsafeMutablePointer<Double>) {
+        let da = exp(-a * elapsed), db = exp(-b * elapsed)
+        for k in 0..<P {
+            out[k] = g[k] + (aux[k] - g[k]) * da
+            out[P + k] = g[k] * g[k] + (aux[P + k] - g[k] * g[k]) * db
+        }
+        out[2 * P] = aux[2 * P] + elapsed
     }
 
     /// (m, v) and s = t.

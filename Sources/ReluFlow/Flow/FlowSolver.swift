@@ -46,7 +46,9 @@ func solve(_ problem: FlowProblem, law: (any AdaptiveLaw)?, hooks: SolveHooks = 
         let field = ModeField(network: shallow, data: problem.data)
         if let law {
             // An adaptive flow (SPEC §7) over the gradient flow's field: state (θ, D, m/v).
-            return FlowIntegration(problem: problem, hooks: hooks, field: AdaptiveField(base: field, law: law)).run()
+            let adaptive = AdaptiveField(base: field, law: law)
+            adaptive.tolerance = (problem.options.rtol, problem.options.atol)
+            return FlowIntegration(problem: problem, hooks: hooks, field: adaptive).run()
         }
         return FlowIntegration(problem: problem, hooks: hooks, field: field).run()
     }
@@ -55,7 +57,9 @@ func solve(_ problem: FlowProblem, law: (any AdaptiveLaw)?, hooks: SolveHooks = 
     }
     let field = DeepModeField(network: deep, data: problem.data)
     if let law {
-        return FlowIntegration(problem: problem, hooks: hooks, field: AdaptiveField(base: field, law: law)).run()
+        let adaptive = AdaptiveField(base: field, law: law)
+        adaptive.tolerance = (problem.options.rtol, problem.options.atol)
+        return FlowIntegration(problem: problem, hooks: hooks, field: adaptive).run()
     }
     return FlowIntegration(problem: problem, hooks: hooks, field: field).run()
 }
@@ -449,7 +453,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         }
         if zeroLoss || stationary {
             if zeroLoss { roundingFloorTime = t } else { stationaryTime = t }
-            holdToEnd(sampleTimes, from: &nextSample)
+            holdToEnd(sampleTimes, from: &nextSample, heldAt: t)
             t = options.T
             return .stop
         }
@@ -873,12 +877,17 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         return t0 + hi * h
     }
 
-    /// The remaining grid samples of a state held to T (zero loss or a stationary end).
-    func holdToEnd(_ times: [Double], from next: inout Int) {
+    /// The remaining grid samples of a state held to T (zero loss or a stationary end) from t0:
+    /// θ and D fixed, an adaptive flow's auxiliary state moving as its equations give at the held
+    /// θ (`SwitchedSystem.advanceHeldAuxiliary`); y ends at T.
+    func holdToEnd(_ times: [Double], from next: inout Int, heldAt t0: Double) {
+        let held = Array(UnsafeBufferPointer(start: y, count: dim))
         while next < times.count {
+            held.withUnsafeBufferPointer { field.advanceHeldAuxiliary(y, held: $0.baseAddress!, from: t0, to: times[next]) }
             record(t: times[next])
             next += 1
         }
+        held.withUnsafeBufferPointer { field.advanceHeldAuxiliary(y, held: $0.baseAddress!, from: t0, to: options.T) }
     }
 
     func record(t: Double, loss: Double? = nil) {
@@ -961,8 +970,13 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             solution.message = "the loss reached zero to working precision at t = \(tz) (every residual within its rounding level); the state is held from there to T"
         }
         if let ts = stationaryTime, solution.status == .completed {
-            solution.message = "stationary to working precision at t = \(ts) (the field within its rounding level and the loss "
-                + "constant to rounding since t = \(stationarity.since ?? ts)); the state is held over the remaining [\(ts), \(options.T)]"
+            // An adaptive flow (auxiliary state beyond (θ, D)) holds by AdaptiveField's tolerance test.
+            let why = dim > P + 1
+                ? "θ moved less than a quarter of atol + rtol|θ| while t doubled, with the momentum's remaining motion included, and the loss "
+                    + "constant to rounding, since t = \(stationarity.since ?? ts)"
+                : "the field within its rounding level and the loss constant to rounding since t = \(stationarity.since ?? ts)"
+            solution.message = "stationary to \(dim > P + 1 ? "the step control's tolerance" : "working precision") at t = \(ts) (\(why)); "
+                + "the state is held over the remaining [\(ts), \(options.T)]"
         }
         diag.wallSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         let final = solution.finalTheta

@@ -116,6 +116,9 @@ protocol SwitchedSystem: ModeLockedSystem {
     func gradientNorm(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double
     /// The state beyond (θ, D) at the start (called before and after the initial mode is chosen).
     func initializeAuxiliary(_ y: UnsafeMutablePointer<Double>)
+    /// y's state beyond (θ, D) at t for a state `held` from t0 with θ and D fixed (a stationary or
+    /// zero-loss hold): an adaptive flow's auxiliary equations solved at the held θ's gradient.
+    func advanceHeldAuxiliary(_ y: UnsafeMutablePointer<Double>, held: UnsafePointer<Double>, from t0: Double, to t: Double)
 }
 
 extension SwitchedSystem {
@@ -125,6 +128,8 @@ extension SwitchedSystem {
     /// Sets the state beyond (θ, D) at the start (an adaptive flow's a(0), which may depend on
     /// g(θ(0)) in the initial mode); nothing for the gradient flow.
     func initializeAuxiliary(_ y: UnsafeMutablePointer<Double>) {}
+    /// Nothing beyond (θ, D) for the gradient flow.
+    func advanceHeldAuxiliary(_ y: UnsafeMutablePointer<Double>, held: UnsafePointer<Double>, from t0: Double, to t: Double) {}
 }
 
 extension ModeField: SwitchedSystem {
