@@ -26,7 +26,7 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Built-in example (see `reluflow examples`).")
     var example: String?
 
-    @Option(help: "Methods, comma-separated: \(FlowMethod.names), \(TrainingMethod.names) (default: flow,gd,adam,anls; on a deep network every flow and gd,sgd,adam,rmsprop). A flow this build does not integrate on the network is left out and named, with the reason.")
+    @Option(help: "Methods, comma-separated: \(FlowMethod.names), \(TrainingMethod.names) (default: flow,gd,adam,anls; on a deep network flow,gd,sgd,adam,rmsprop; the adaptive flows rmsprop-flow, adam-flow when named). A flow this build does not integrate on the network is left out and named, with the reason.")
     var methods: String?
 
     @Option(parsing: .unconditional, help: "Iterations of every discrete method (default: see below).")
