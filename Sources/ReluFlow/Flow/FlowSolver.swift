@@ -102,6 +102,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     lazy var sampler = DenseSampler(field: field, rtol: options.rtol, atol: options.atol)
     /// Dense output's last resort where both re-steps to a sample time fail (made on first use).
     var reintegrator: SampleReintegrator? = nil
+    /// The step ends of the current smooth stretch: dense output inside BDF steps (`StepHistory`).
+    lazy var history = StepHistory(dim: dim, rtol: options.rtol, atol: options.atol)
     /// Takes the transversal crossings of a step together (FlowOptions.crossingBatches), where the
     /// field can (a shallow capability).
     lazy var batcher: CrossingBatcher? = field.makeCrossingBatcher()
@@ -436,6 +438,9 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             && stationarity.holds(at: t, loss: { field.loss(y) }, ratio: { field.fieldRoundingRatio(y, fEnd) })
         if !batched {
             // The samples inside the step (after the tests above, which read the evaluation at y).
+            if options.sampleOutput == .dense {
+                history.noteStep(t0: t0, y0: y0, t1: t, y1: y, mode: field.modeChanges)
+            }
             let step = DenseSampler.Step(t0: t0, H: t - t0, y0: y0, f0: f0, y1: y, f1: f1)
             guard recordSamples(before: t, step: step, interpolating: true, locator: locator, stepHint: h) else {
                 fail(at: t, .reStepFailed(.denseOutput, t: t0, status: locator.failureStatus), restore: false)
@@ -487,6 +492,12 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             let s = (ts - step.t0) / step.H
             if interpolating && sampler.interpolate(step, at: s, into: state) {
                 solution.diagnostics.interpolatedSamples += 1
+            } else if interpolating && active.isMultistep
+                        && history.interpolate(at: ts, stepStart: step.t0, stepEnd: end, into: state) {
+                // Inside a BDF step, where re-taking the step means an adaptive implicit
+                // integration (its companion's): the polynomial through the stretch's step ends.
+                solution.diagnostics.interpolatedSamples += 1
+                solution.diagnostics.historySamples += 1
             } else {
                 if !prepared { locator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint) }
                 prepared = true
