@@ -15,6 +15,9 @@ struct DeepFlowSpeed {
     let repeats: Int
     let timeout: Double
     let maxSteps: Int
+    /// Label words selecting cases (nil: all).
+    var only: [String]? = nil
+    var withPeers = true
 
     struct Case {
         let label: String
@@ -51,7 +54,7 @@ struct DeepFlowSpeed {
 
     func run(rtol: Double = 1e-10, atol: Double = 1e-12) throws {
         print("deep-network gradient flow: ReluFlow (auto) vs peers, rtol \(rtol), atol \(atol); |Δθ| vs ReluFlow at rtol 1e-13, atol 1e-15")
-        for c in Self.cases {
+        for c in Self.cases where only.map({ $0.contains { c.label.contains($0) } }) ?? true {
             let (problem, resolved) = try load(c, rtol: rtol, atol: atol)
             var times: [Double] = []
             var solution: FlowSolution! = nil
@@ -69,6 +72,11 @@ struct DeepFlowSpeed {
             print("  " + pad("reluflow", 17) + pad(solution.status.rawValue, 11) + pad(String(format: "%.4g", ours), 11)
                   + pad("\(solution.diagnostics.steps)", 9) + pad("1", 10) + String(format: "%.2e", error(solution.finalTheta))
                   + "   (\(solution.eventCount) events; tight run: \(tight.status.rawValue), \(tight.eventCount) events)")
+            let dg = solution.diagnostics
+            print("  " + pad("", 17) + "steps by stepper \(dg.stepperSteps.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")), "
+                  + "rejected \(dg.rejectedSteps), switches \(dg.stepperSwitches), RHS \(dg.rhsEvaluations), Jacobians \(dg.jacobianEvaluations), "
+                  + "integration \(String(format: "%.4g", dg.wallSeconds)) s")
+            guard withPeers else { continue }
             guard let result = try peers.deepFlow(resolved, T: c.T, rtol: rtol, atol: atol, repeats: repeats, timeout: timeout, maxSteps: maxSteps) else {
                 print("  peers: the script failed (see stderr)")
                 continue
