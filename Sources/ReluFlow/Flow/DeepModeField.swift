@@ -1,4 +1,5 @@
 import Foundation
+import CFieldKernels
 
 /// The mode-locked gradient-flow field of a deep fully connected network (SPEC §8) and its
 /// switching functions: a `SwitchedSystem` the flow driver integrates like the shallow `ModeField`.
@@ -57,6 +58,16 @@ final class DeepModeField: SwitchedSystem {
     private let uOff: UnsafeMutablePointer<Int>
     private let c0Index: Int?
     private let mult: [Double], ysum: [Double], yabs: [Double]
+    /// The passes' layout for the C kernels (deep_kernels.c), and μ_g, Y_g it points to.
+    private let layout: UnsafeMutablePointer<rf_deep_layout>
+    private let multBuffer: UnsafeMutablePointer<Double>, ysumBuffer: UnsafeMutablePointer<Double>
+    /// Scratch of the passes (allocated once: the field is evaluated thousands of times a run):
+    /// ż (n × G), the Hessian–vector product's work (2nG + 2G), two gradients / velocities (P),
+    /// the derivative weights of the slide's two sides (n × G each), a field value (P + 1).
+    private let zdotScratch: UnsafeMutablePointer<Double>, hvWork: UnsafeMutablePointer<Double>
+    private let gradScratch: UnsafeMutablePointer<Double>, velocityScratch: UnsafeMutablePointer<Double>
+    private let weightsMinus: UnsafeMutablePointer<Double>, weightsPlus: UnsafeMutablePointer<Double>
+    private let fieldScratch: UnsafeMutablePointer<Double>
 
     // Mode.
     private(set) var states: [PairState]
@@ -141,12 +152,37 @@ final class DeepModeField: SwitchedSystem {
         lastF = .allocate(capacity: P + 1)
         lastY.initialize(repeating: .nan, count: P + 1)
         lastF.initialize(repeating: .nan, count: P + 1)
+        let nG = max(n * G, 1)
+        multBuffer = .allocate(capacity: max(G, 1))
+        ysumBuffer = .allocate(capacity: max(G, 1))
+        for g in 0..<G { multBuffer[g] = mult[g]; ysumBuffer[g] = ysum[g] }
+        zdotScratch = .allocate(capacity: nG)
+        hvWork = .allocate(capacity: 2 * nG + 2 * max(G, 1))
+        gradScratch = .allocate(capacity: max(P, 1))
+        velocityScratch = .allocate(capacity: max(P, 1))
+        weightsMinus = .allocate(capacity: nG)
+        weightsPlus = .allocate(capacity: nG)
+        fieldScratch = .allocate(capacity: P + 1)
+        for p in [zdotScratch, weightsMinus, weightsPlus] { p.initialize(repeating: 0, count: nG) }
+        hvWork.initialize(repeating: 0, count: 2 * nG + 2 * max(G, 1))
+        for p in [gradScratch, velocityScratch] { p.initialize(repeating: 0, count: max(P, 1)) }
+        fieldScratch.initialize(repeating: 0, count: P + 1)
+        layout = .allocate(capacity: 1)
+        layout.initialize(to: rf_deep_layout(L: Int32(L), G: G, n: n, P: P, widths: UnsafePointer(layers),
+                                             woff: UnsafePointer(wOff), boff: UnsafePointer(bOff), uoff: UnsafePointer(uOff),
+                                             c0: c0Index ?? -1, xT: UnsafePointer(xT), mult: UnsafePointer(multBuffer),
+                                             ysum: UnsafePointer(ysumBuffer)))
     }
 
     deinit {
-        for p in [xT, F, Z, H, Dl, N, R, dOut, forwardTheta, lastY, lastF] { p.deallocate() }
+        for p in [xT, F, Z, H, Dl, N, R, dOut, forwardTheta, lastY, lastF, multBuffer, ysumBuffer, zdotScratch, hvWork,
+                  gradScratch, velocityScratch, weightsMinus, weightsPlus, fieldScratch] { p.deallocate() }
         for p in [layers, wOff, bOff, uOff] { p.deallocate() }
+        layout.deallocate()
     }
+
+    /// The portable build of the C passes even where the CPU has AVX2 (tests compare the two).
+    static func usePortableKernels(_ on: Bool) { rf_deep_kernels_portable(on ? 1 : 0) }
 
     // MARK: Layout
 
@@ -249,31 +285,11 @@ final class DeepModeField: SwitchedSystem {
 
     /// Forward pass in the mode at θ (Z, H, N, R), cached for the same θ and mode.
     private func forward(_ t: UnsafePointer<Double>) {
-        if forwardValid && forwardStamp == modeChanges && (0..<P).allSatisfy({ forwardTheta[$0].bitPattern == t[$0].bitPattern }) {
+        if forwardValid && forwardStamp == modeChanges && memcmp(forwardTheta, t, P * MemoryLayout<Double>.stride) == 0 {
             return
         }
-        for l in 1..<L {
-            let nl = layers[l], below = layers[l - 1]
-            for i in 0..<nl {
-                let b = bIndex(l, i).map { t[$0] } ?? 0
-                let row = pair(l, i, 0)
-                for g in 0..<G { Z[row + g] = b }
-                for k in 0..<below {
-                    let wik = w(t, l, i, k)
-                    if wik == 0 { continue }
-                    for g in 0..<G { Z[row + g] += wik * input(l, k, g) }
-                }
-                for g in 0..<G { H[row + g] = F[row + g] * Z[row + g] }
-            }
-        }
-        let c0 = c0Index.map { t[$0] } ?? 0
-        for g in 0..<G {
-            var s = c0
-            for k in 0..<layers[L - 1] { s += w(t, L, 0, k) * input(L, k, g) }
-            N[g] = s
-            R[g] = mult[g] * N[g] - ysum[g]
-        }
-        for p in 0..<P { forwardTheta[p] = t[p] }
+        rf_deep_forward(layout, t, F, Z, H, N, R)
+        forwardTheta.update(from: t, count: P)
         forwardValid = true
         forwardStamp = modeChanges
     }
@@ -289,101 +305,20 @@ final class DeepModeField: SwitchedSystem {
 
     private func backward(_ t: UnsafePointer<Double>, S: UnsafePointer<Double>, seed: (unit: Int, group: Int)? = nil,
                           into grad: UnsafeMutablePointer<Double>) {
-        for p in 0..<P { grad[p] = 0 }
-        for q in 0..<(n * G) { Dl[q] = 0 }
-        var start = L
-        if let seed {
-            start = unitLayer[seed.unit]
-            Dl[seed.unit * G + seed.group] = 1
-        } else {
-            for k in 0..<layers[L - 1] {
-                var s = 0.0
-                for g in 0..<G { s += dOut[g] * input(L, k, g) }
-                grad[wIndex(L, 0, k)] = s
-            }
-            if let c = c0Index {
-                var s = 0.0
-                for g in 0..<G { s += dOut[g] }
-                grad[c] = s
-            }
-            if L > 1 {
-                for k in 0..<layers[L - 1] {
-                    let wk = w(t, L, 0, k), row = pair(L - 1, k, 0)
-                    for g in 0..<G { Dl[row + g] = S[row + g] * wk * dOut[g] }
-                }
-            }
-            start = L - 1
-        }
-        var l = start
-        while l >= 1 {
-            let nl = layers[l], below = layers[l - 1]
-            for i in 0..<nl {
-                let row = pair(l, i, 0)
-                for k in 0..<below {
-                    var s = 0.0
-                    for g in 0..<G { s += Dl[row + g] * input(l, k, g) }
-                    grad[wIndex(l, i, k)] = s
-                }
-                if let b = bIndex(l, i) {
-                    var s = 0.0
-                    for g in 0..<G { s += Dl[row + g] }
-                    grad[b] = s
-                }
-            }
-            if l > 1 {
-                for k in 0..<below {
-                    let rowK = pair(l - 1, k, 0)
-                    for g in 0..<G {
-                        var s = 0.0
-                        for i in 0..<nl { s += w(t, l, i, k) * Dl[pair(l, i, g)] }
-                        Dl[rowK + g] = S[rowK + g] * s
-                    }
-                }
-            }
-            l -= 1
-        }
+        rf_deep_backward(layout, t, H, S, dOut, seed?.unit ?? -1, seed?.group ?? 0, Dl, grad)
     }
 
     /// Forward tangent along a parameter velocity u at the forward pass of θ: ż of every pair
     /// (n × G) into `zdot`, and Ṅ into `ndot` when given.
     private func tangent(_ t: UnsafePointer<Double>, _ u: UnsafePointer<Double>, zdot: UnsafeMutablePointer<Double>,
                          ndot: UnsafeMutablePointer<Double>? = nil) {
-        // ḣ of the layer below (F ∘ ż), kept in zdot's rows with a separate pass.
-        for l in 1..<L {
-            let nl = layers[l], below = layers[l - 1]
-            for i in 0..<nl {
-                let row = pair(l, i, 0)
-                let bdot = bIndex(l, i).map { u[$0] } ?? 0
-                for g in 0..<G { zdot[row + g] = bdot }
-                for k in 0..<below {
-                    let uik = u[wIndex(l, i, k)], wik = w(t, l, i, k)
-                    for g in 0..<G {
-                        var v = uik * input(l, k, g)
-                        if l > 1 { v += wik * F[pair(l - 1, k, g)] * zdot[pair(l - 1, k, g)] }
-                        zdot[row + g] += v
-                    }
-                }
-            }
-        }
-        if let ndot {
-            let c0dot = c0Index.map { u[$0] } ?? 0
-            for g in 0..<G {
-                var s = c0dot
-                for k in 0..<layers[L - 1] {
-                    s += u[wIndex(L, 0, k)] * input(L, k, g)
-                    if L > 1 { s += w(t, L, 0, k) * F[pair(L - 1, k, g)] * zdot[pair(L - 1, k, g)] }
-                }
-                ndot[g] = s
-            }
-        }
+        rf_deep_tangent(layout, t, u, F, H, zdot, ndot)
     }
 
     /// ż of pair k along u (one tangent pass).
     private func rate(_ t: UnsafePointer<Double>, along u: UnsafePointer<Double>, pair k: Int) -> Double {
-        let zdot = UnsafeMutablePointer<Double>.allocate(capacity: max(n * G, 1))
-        defer { zdot.deallocate() }
-        tangent(t, u, zdot: zdot)
-        return zdot[k]
+        tangent(t, u, zdot: zdotScratch)
+        return zdotScratch[k]
     }
 
     /// ∇_θ z of pair k (masks F: dh/dz = F below the pair's layer) into `out` (P).
@@ -401,6 +336,12 @@ final class DeepModeField: SwitchedSystem {
         return S
     }
 
+    /// The same into a buffer (n × G).
+    private func weights(slidingAt a: Double, into S: UnsafeMutablePointer<Double>) {
+        S.update(from: F, count: n * G)
+        if let slide { for k in slide.members { S[k] = a } }
+    }
+
     /// The mode's gradient at θ (forward done), the sliding surface's v±, α; into `grad` (P).
     /// One sliding surface: g(α) = g⁻ + α(g⁺ − g⁻) exactly (S enters the chain once, linearly).
     private func gradient(_ t: UnsafePointer<Double>, into grad: UnsafeMutablePointer<Double>) {
@@ -410,11 +351,11 @@ final class DeepModeField: SwitchedSystem {
             vPlus = .nan; vMinus = .nan; alpha = .nan
             return
         }
-        let g1 = UnsafeMutablePointer<Double>.allocate(capacity: P)
-        let u = UnsafeMutablePointer<Double>.allocate(capacity: P)
-        defer { g1.deallocate(); u.deallocate() }
-        backward(t, S: weights(slidingAt: 0), into: grad)
-        backward(t, S: weights(slidingAt: 1), into: g1)
+        let g1 = gradScratch, u = velocityScratch
+        weights(slidingAt: 0, into: weightsMinus)
+        weights(slidingAt: 1, into: weightsPlus)
+        backward(t, S: weightsMinus, into: grad)
+        backward(t, S: weightsPlus, into: g1)
         for p in 0..<P { u[p] = -grad[p] }
         vMinus = rate(t, along: u, pair: slide.rep)
         for p in 0..<P { u[p] = -g1[p] }
@@ -437,17 +378,16 @@ final class DeepModeField: SwitchedSystem {
             norm2 += f[p] * f[p]
         }
         f[P] = norm2
-        for p in 0..<P { lastY[p] = y[p] }
-        lastY[P] = y[P]
-        for p in 0...P { lastF[p] = f[p] }
+        lastY.update(from: y, count: P + 1)
+        lastF.update(from: f, count: P + 1)
         lastValid = true
         return norm2.isFinite && numericalFailure == nil
     }
 
     @discardableResult
     func evaluateReusingLast(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
-        if lastValid && (0..<P).allSatisfy({ lastY[$0].bitPattern == y[$0].bitPattern }) {
-            for p in 0...P { f[p] = lastF[p] }
+        if lastValid && memcmp(lastY, y, P * MemoryLayout<Double>.stride) == 0 {
+            f.update(from: lastF, count: P + 1)
             return f[P].isFinite && numericalFailure == nil
         }
         return evaluate(y, f)
@@ -484,64 +424,15 @@ final class DeepModeField: SwitchedSystem {
     ///     Ḋ_{l−1} = S_{l−1} ∘ (U_lᵀ D_l + W_lᵀ Ḋ_l).
     func hessianVector(_ t: UnsafePointer<Double>, _ u: UnsafePointer<Double>, S: [Double],
                        into out: UnsafeMutablePointer<Double>) {
+        S.withUnsafeBufferPointer { hessianVector(t, u, S: $0.baseAddress!, into: out) }
+    }
+
+    func hessianVector(_ t: UnsafePointer<Double>, _ u: UnsafePointer<Double>, S: UnsafePointer<Double>,
+                       into out: UnsafeMutablePointer<Double>) {
         forward(t)
         for g in 0..<G { dOut[g] = R[g] * invM }
         backward(t, S: S, into: out)   // D_l of the mode into Dl
-        let zdot = UnsafeMutablePointer<Double>.allocate(capacity: max(n * G, 1))
-        let ndot = UnsafeMutablePointer<Double>.allocate(capacity: G)
-        let Ddot = UnsafeMutablePointer<Double>.allocate(capacity: max(n * G, 1))
-        defer { zdot.deallocate(); ndot.deallocate(); Ddot.deallocate() }
-        tangent(t, u, zdot: zdot, ndot: ndot)
-        @inline(__always) func hdot(_ l: Int, _ k: Int, _ g: Int) -> Double {
-            l == 1 ? 0 : F[pair(l - 1, k, g)] * zdot[pair(l - 1, k, g)]
-        }
-        for p in 0..<P { out[p] = 0 }
-        // Output layer.
-        var doutDot = [Double](repeating: 0, count: G)
-        for g in 0..<G { doutDot[g] = mult[g] * ndot[g] * invM }
-        for k in 0..<layers[L - 1] {
-            var s = 0.0
-            for g in 0..<G { s += doutDot[g] * input(L, k, g) + dOut[g] * hdot(L, k, g) }
-            out[wIndex(L, 0, k)] = s
-        }
-        if let c = c0Index { out[c] = doutDot.reduce(0, +) }
-        for q in 0..<(n * G) { Ddot[q] = 0 }
-        if L > 1 {
-            for k in 0..<layers[L - 1] {
-                let row = pair(L - 1, k, 0), wk = w(t, L, 0, k), uk = u[wIndex(L, 0, k)]
-                for g in 0..<G { Ddot[row + g] = S[row + g] * (uk * dOut[g] + wk * doutDot[g]) }
-            }
-        }
-        var l = L - 1
-        while l >= 1 {
-            let nl = layers[l], below = layers[l - 1]
-            for i in 0..<nl {
-                let row = pair(l, i, 0)
-                for k in 0..<below {
-                    var s = 0.0
-                    for g in 0..<G { s += Ddot[row + g] * input(l, k, g) + Dl[row + g] * hdot(l, k, g) }
-                    out[wIndex(l, i, k)] = s
-                }
-                if let b = bIndex(l, i) {
-                    var s = 0.0
-                    for g in 0..<G { s += Ddot[row + g] }
-                    out[b] = s
-                }
-            }
-            if l > 1 {
-                for k in 0..<below {
-                    let rowK = pair(l - 1, k, 0)
-                    for g in 0..<G {
-                        var s = 0.0
-                        for i in 0..<nl {
-                            s += u[wIndex(l, i, k)] * Dl[pair(l, i, g)] + w(t, l, i, k) * Ddot[pair(l, i, g)]
-                        }
-                        Ddot[rowK + g] = S[rowK + g] * s
-                    }
-                }
-            }
-            l -= 1
-        }
+        rf_deep_hessian_vector(layout, t, u, F, H, S, dOut, Dl, invM, hvWork, out)
     }
 
     /// The loss with the true activation, point by point.
