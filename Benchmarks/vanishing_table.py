@@ -21,7 +21,7 @@ medians themselves.
 
 --compare: grid folders of `reluflow curvature --depths ... --widths ... --seeds K --init I
 --activation A` (named I-A); every network of theirs is looked up in the sweep (same scheme,
-activation, layers, seed) and its figures compared as text (both write shortest round-trip numbers):
+activation, layers, seed) and its figures compared as numbers (both write shortest round-trip text):
 the count of networks equal in every figure is printed, and the differing ones listed.
 """
 import csv
@@ -100,9 +100,9 @@ def compare(folder, rows, grid_folders):
     figures = ["parameters", "loss", "gradNorm", "lambdaMax", "lambdaMin", "trace", "negativeFraction", "spectrum"]
     equal = total = 0
     differing = []
-    for folder in grid_folders:
-        record = json.load(open(os.path.join(folder, "curvature-grid.json")))
-        with open(os.path.join(folder, "curvature.csv")) as f:
+    for grid in grid_folders:
+        record = json.load(open(os.path.join(grid, "curvature-grid.json")))
+        with open(os.path.join(grid, "curvature.csv")) as f:
             for g in csv.DictReader(f):
                 key = (record["init"], record["activation"], (int(g["depth"]), int(g["width"])), int(g["seed"]))
                 r = index.get(key)
@@ -110,7 +110,15 @@ def compare(folder, rows, grid_folders):
                 if r is None:
                     differing.append(f"{key}: not in the sweep")
                     continue
-                diff = [k for k in figures if g[k] != r[k] and not (g[k] == "nan" and r[k] == "")]
+                def same(k):
+                    if k == "spectrum":
+                        return g[k] == r[k]
+                    # Numbers by value (both files hold shortest round-trip text, "0.0" in one is "0" in
+                    # the other); a figure not computed is nan in curvature.csv and empty in sweep.csv.
+                    if g[k] == "nan" or r[k] == "":
+                        return g[k] == "nan" and r[k] == ""
+                    return float(g[k]) == float(r[k])
+                diff = [k for k in figures if not same(k)]
                 if (g["dead"] == "true") != (r["outputConstant"] == "true"):
                     diff.append("dead")
                 # |grad L| per layer: a list in the run's curvature.json, ';'-joined in curvature.csv.
