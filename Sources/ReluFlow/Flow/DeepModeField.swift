@@ -90,10 +90,17 @@ final class DeepModeField: SwitchedSystem {
     private let forwardTheta: UnsafeMutablePointer<Double>
     private var forwardValid = false
     private var forwardStamp = -1
-    /// The last evaluation: state, field, and the sliding surface's v± and α there.
+    /// State and field of the last evaluation (a memo for `stepEndEvaluation`), and the sliding
+    /// surface's v± and α of the evaluation being made (working storage, read into `SlideRates`).
     private let lastY: UnsafeMutablePointer<Double>, lastF: UnsafeMutablePointer<Double>
     private var lastValid = false
-    private(set) var vPlus = Double.nan, vMinus = Double.nan, alpha = Double.nan
+    private var vPlus = Double.nan, vMinus = Double.nan, alpha = Double.nan
+
+    /// What the event logic reads of an evaluation: the sliding surface's normal rates v⁻ = ż in
+    /// M⁻ and v⁺ in M⁺ and α = v⁻/(v⁻ − v⁺) (NaN when nothing slides).
+    struct SlideRates {
+        let vMinus: Double, vPlus: Double, alpha: Double
+    }
     var rhsEvaluations = 0
     var jacobianEvaluations = 0
     private var pendingFailure: String? = nil
@@ -370,6 +377,27 @@ final class DeepModeField: SwitchedSystem {
     @discardableResult
     func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         rhsEvaluations += 1
+        return computeField(y, f)
+    }
+
+    /// f(y) into f (one counted evaluation) and its slide rates.
+    func evaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> SlideRates {
+        evaluate(y, f)
+        return SlideRates(vMinus: vMinus, vPlus: vPlus, alpha: alpha)
+    }
+
+    /// The stepper's last evaluation when it was at y (θ bit for bit, same mode: not counted),
+    /// else `evaluation(at:into:)`.
+    func stepEndEvaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> SlideRates {
+        if lastValid && memcmp(lastY, y, P * MemoryLayout<Double>.stride) == 0 {
+            f.update(from: lastF, count: P + 1)
+            return SlideRates(vMinus: vMinus, vPlus: vPlus, alpha: alpha)
+        }
+        return evaluation(at: y, into: f)
+    }
+
+    /// The work of `evaluate`, uncounted: for the Jacobian, which counts itself.
+    private func computeField(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         forward(y)
         gradient(y, into: f)
         var norm2 = 0.0
@@ -384,23 +412,13 @@ final class DeepModeField: SwitchedSystem {
         return norm2.isFinite && numericalFailure == nil
     }
 
-    @discardableResult
-    func evaluateReusingLast(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
-        if lastValid && memcmp(lastY, y, P * MemoryLayout<Double>.stride) == 0 {
-            f.update(from: lastF, count: P + 1)
-            return f[P].isFinite && numericalFailure == nil
-        }
-        return evaluate(y, f)
-    }
-
     /// ∂f/∂y: the θ block −∇²L_M by exact Hessian–vector products with the unit vectors
     /// (forward-over-reverse through the masked passes; α frozen while sliding: the Jacobian of the
     /// field with σ'(0) = α held, which is what Newton iterations of the implicit steppers need to
     /// converge; the field itself always recomputes α), the quadrature row 2 fᵀ ∂f/∂θ, a zero D column.
     func jacobian(_ y: UnsafePointer<Double>, _ dfdy: UnsafeMutablePointer<Double>, _ f: UnsafeMutablePointer<Double>) {
         jacobianEvaluations += 1
-        evaluate(y, f)
-        rhsEvaluations -= 1
+        _ = computeField(y, f)
         let dim = P + 1
         let S = weights(slidingAt: alpha.isFinite ? alpha : 0)
         let u = UnsafeMutablePointer<Double>.allocate(capacity: P)
@@ -482,19 +500,15 @@ final class DeepModeField: SwitchedSystem {
         if let f, let zdot { tangent(y, f, zdot: zdot) }
     }
 
-    func prepareSlideExitValues(_ y: UnsafePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
-        evaluate(y, scratch)
-    }
-
-    /// min(v⁻, −v⁺) of the last evaluation: positive while the surface attracts from both sides.
-    func slideExitValue(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
-        guard vPlus.isFinite, vMinus.isFinite else { return 0.5 }
-        return min(vMinus, -vPlus)
+    /// min(v⁻, −v⁺) of the evaluation: positive while the surface attracts from both sides.
+    func slideExitValue(_ e: SlideRates, at y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        guard e.vPlus.isFinite, e.vMinus.isFinite else { return 0.5 }
+        return min(e.vMinus, -e.vPlus)
     }
 
     /// Sign changes of ±z over the step and dips of z's cubic Hermite interpolant (as the shallow
     /// detector), on the representatives of the surfaces only; the slide's exit functions at y1.
-    func detectEvents(y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, H: Double,
+    func detectEvents(y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, evaluation e1: SlideRates, H: Double,
                       z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
                       z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>) -> [EventDetector.Flag] {
         guard relu else { return [] }
@@ -504,12 +518,7 @@ final class DeepModeField: SwitchedSystem {
         for k in 0..<(n * G) where representative[k] == k {
             let i = k / G, g = k % G
             if states[k] == .sliding {
-                if !(lastValid && (0..<P).allSatisfy({ lastY[$0].bitPattern == y1[$0].bitPattern })) {
-                    let scratch = UnsafeMutablePointer<Double>.allocate(capacity: P + 1)
-                    evaluate(y1, scratch)
-                    scratch.deallocate()
-                }
-                if slideExitValue(y1, i, g) < 0 {
+                if slideExitValue(e1, at: y1, i, g) < 0 {
                     flags.append(EventDetector.Flag(function: EventFunction(neuron: i, group: g, sign: 0), tau: H, isDip: false))
                 }
                 continue
@@ -576,7 +585,6 @@ final class DeepModeField: SwitchedSystem {
         let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
         defer { f.deallocate(); gz.deallocate(); setMode(saved) }
         evaluate(y, f)
-        rhsEvaluations -= 1   // a decision, not a step's evaluation: counted by the caller's event
         let v = rate(y, along: f, pair: k)
         zGradient(y, pair: k, into: gz)
         var terms = 0.0
@@ -688,7 +696,7 @@ final class DeepModeField: SwitchedSystem {
         }
     }
 
-    func lossIsAtRoundingLevel(_ y: UnsafePointer<Double>) -> Bool {
+    func lossIsAtRoundingLevel(_ e: SlideRates, at y: UnsafePointer<Double>) -> Bool {
         forward(y)
         var r2 = 0.0, y2 = 0.0
         for g in 0..<G { r2 += R[g] * R[g]; y2 += yabs[g] * yabs[g] }
@@ -700,7 +708,7 @@ final class DeepModeField: SwitchedSystem {
 
     /// |f| against the rounding level of its computation: the gradient back-propagated with
     /// |W|, |h| and |R| + δR, times 64 ε.
-    func fieldRoundingRatio(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+    func fieldRoundingRatio(_ e: SlideRates, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
         forward(y)
         let scales = outputScales(y)
         var absTheta = [Double](repeating: 0, count: P)
@@ -724,12 +732,13 @@ final class DeepModeField: SwitchedSystem {
         return noise > 0 ? f2.squareRoot() / noise : (f2 > 0 ? .infinity : 0)
     }
 
-    /// Power iteration on ∇²L_M with exact Hessian–vector products (12 products).
-    func stiffnessEstimate(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+    /// Power iteration on ∇²L_M with exact Hessian–vector products (12 products), α of the
+    /// evaluation e at y held.
+    func stiffnessEstimate(_ e: SlideRates, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
         var v = (0..<P).map { $0 % 2 == 0 ? 1.0 : -0.7 }
         var norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
         v = v.map { $0 / norm }
-        let S = weights(slidingAt: alpha.isFinite ? alpha : 0)
+        let S = weights(slidingAt: e.alpha.isFinite ? e.alpha : 0)
         var out = [Double](repeating: 0, count: P)
         var lambda = 0.0
         for _ in 0..<12 {
