@@ -70,6 +70,12 @@ struct Benchmark: ParsableCommand {
     @Option(help: "With --deep-flow: diffrax's max_steps (SciPy: 13× this many field evaluations).")
     var peerMaxSteps: Int = 200_000
 
+    @Option(help: "With --deep-flow: only the cases whose label contains one of these words, comma-separated.")
+    var deepCases: String?
+
+    @Flag(help: "With --deep-flow: ours only (no peers), with the run's steps by stepper, evaluations and Jacobians.")
+    var noPeers = false
+
     @Flag(help: "Small runs: the whole `reluflow simulate --example sine` command, the same run in-process through the library (folder included) and the integration alone, at --horizons (default here 1,100,1e4,1e5,1e6), medians of --repeat.")
     var smallRuns = false
 
@@ -92,7 +98,8 @@ struct Benchmark: ParsableCommand {
         setvbuf(stdout, nil, _IOLBF, 0)   // rows appear as they finish, also when piped
         if deepFlow {
             return try DeepFlowSpeed(peers: PeerRunner(python: python), repeats: max(`repeat`, 1), timeout: peerTimeout,
-                                     maxSteps: peerMaxSteps).run()
+                                     maxSteps: peerMaxSteps, only: deepCases?.split(separator: ",").map(String.init),
+                                     withPeers: !noPeers).run()
         }
         if smallRuns {
             let given = CommandLine.arguments.contains("--horizons")

@@ -7,14 +7,19 @@ import ReluFlow
 /// SciPy DOP853, SciPy Radau with the exact Jacobian, diffrax Dopri8 and Kvaerno5, jit, CPU,
 /// float64), on the same network, data and T at the same rtol / atol. Accuracy of every run:
 /// max|θ(T) − θ*(T)| against a tight run of ours (rtol 1e-13, atol 1e-15). Wall times: ours is the
-/// median of `repeats` integrations (no interpreter, no folder); the peers' their script's medians
+/// median of `repeats` integrations (no interpreter, no folder; θ kept at 0 and T only, as the peers
+/// keep θ(T) only; a row with 50 dense samples beside it); the peers' their script's medians
 /// (diffrax after its compiling call). A peer that does not reach T (timeout, step limit, failure)
-/// is reported as such.
+/// is reported as such. Two ratios: at the same rtol, atol, and at the same final accuracy (our
+/// fastest run, over a ladder of looser tolerances, whose |Δθ| is at most the peer's).
 struct DeepFlowSpeed {
     let peers: PeerRunner
     let repeats: Int
     let timeout: Double
     let maxSteps: Int
+    /// Label words selecting cases (nil: all).
+    var only: [String]? = nil
+    var withPeers = true
 
     struct Case {
         let label: String
@@ -38,37 +43,64 @@ struct DeepFlowSpeed {
 
     func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count) }
 
-    func load(_ c: Case, rtol: Double, atol: Double) throws -> (FlowProblem, RunConfig) {
+    /// The case at rtol / atol with stepper `auto`; samples at t = 0 and T only (the peers save θ(T)
+    /// alone), or `samples` log-spaced dense samples.
+    func load(_ c: Case, rtol: Double, atol: Double, samples: Int = 2) throws -> (FlowProblem, RunConfig) {
         var config = c.config.hasPrefix("{") ? try RunConfig.decode(Data(c.config.utf8))
             : try RunConfig.load(path: Self.root.appendingPathComponent(c.config).path)
         config.flow.T = c.T
         config.flow.rtol = rtol
         config.flow.atol = atol
         config.flow.stepper = "auto"
-        config.flow.samples = SampleConfig(spacing: "log", count: 50)
+        config.flow.samples = samples > 2 ? SampleConfig(spacing: "log", count: samples) : SampleConfig(spacing: "linear", count: 2)
         return try config.resolve()
     }
 
+    /// Median wall seconds of `repeats` solves, and the last solution.
+    func timed(_ problem: FlowProblem) -> (seconds: Double, solution: FlowSolution) {
+        var times: [Double] = []
+        var solution: FlowSolution! = nil
+        for _ in 0..<max(repeats, 1) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            solution = solve(problem)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        return (median(times), solution)
+    }
+
+    /// Looser tolerances of ours, for the ratio at the same final accuracy (atol = rtol / 100).
+    static let ladder: [Double] = [1e-9, 1e-8, 1e-7, 1e-6]
+
     func run(rtol: Double = 1e-10, atol: Double = 1e-12) throws {
         print("deep-network gradient flow: ReluFlow (auto) vs peers, rtol \(rtol), atol \(atol); |Δθ| vs ReluFlow at rtol 1e-13, atol 1e-15")
-        for c in Self.cases {
+        print("ratio: peer wall / ours at the same rtol, atol; same-acc: peer wall / the fastest of our runs (rtol \(rtol) and the ladder "
+              + "\(Self.ladder.map { String(format: "%.0e", $0) }.joined(separator: ", ")), atol = rtol/100) whose |Δθ| is at most the peer's")
+        for c in Self.cases where only.map({ $0.contains { c.label.contains($0) } }) ?? true {
             let (problem, resolved) = try load(c, rtol: rtol, atol: atol)
-            var times: [Double] = []
-            var solution: FlowSolution! = nil
-            for _ in 0..<max(repeats, 1) {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                solution = solve(problem)
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-            }
+            let (ours, solution) = timed(problem)
             let tight = solve(try load(c, rtol: 1e-13, atol: 1e-15).0)
             let reference = tight.finalTheta
             func error(_ theta: [Double]) -> Double { zip(theta, reference).map { abs($0 - $1) }.max() ?? .nan }
-            let ours = median(times)
             print("\n\(c.label): P = \(problem.theta0.count), m = \(problem.data.count)")
-            print("  " + pad("run", 17) + pad("status", 11) + pad("wall s", 11) + pad("steps", 9) + pad("ratio", 10) + "|Δθ|")
-            print("  " + pad("reluflow", 17) + pad(solution.status.rawValue, 11) + pad(String(format: "%.4g", ours), 11)
-                  + pad("\(solution.diagnostics.steps)", 9) + pad("1", 10) + String(format: "%.2e", error(solution.finalTheta))
-                  + "   (\(solution.eventCount) events; tight run: \(tight.status.rawValue), \(tight.eventCount) events)")
+            print("  " + pad("run", 22) + pad("status", 11) + pad("wall s", 11) + pad("steps", 9) + pad("ratio", 10) + pad("same-acc", 10) + "|Δθ|")
+            func row(_ label: String, _ seconds: Double, _ s: FlowSolution, note: String = "") {
+                print("  " + pad(label, 22) + pad(s.status.rawValue, 11) + pad(String(format: "%.4g", seconds), 11)
+                      + pad("\(s.diagnostics.steps)", 9) + pad("", 20) + String(format: "%.2e", error(s.finalTheta))
+                      + "   (\(s.eventCount) events, RHS \(s.diagnostics.rhsEvaluations)\(note))")
+            }
+            row("reluflow", ours, solution, note: "; tight run: \(tight.status.rawValue), \(tight.eventCount) events")
+            let dg = solution.diagnostics
+            print("  " + pad("", 22) + "steps by stepper \(dg.stepperSteps.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")), "
+                  + "rejected \(dg.rejectedSteps), switches \(dg.stepperSwitches), Jacobians \(dg.jacobianEvaluations)")
+            let dense = timed(try load(c, rtol: rtol, atol: atol, samples: 50).0)
+            row("reluflow, 50 samples", dense.seconds, dense.solution)
+            var runs: [(seconds: Double, error: Double)] = [(ours, error(solution.finalTheta))]
+            for r in Self.ladder {
+                let loose = timed(try load(c, rtol: r, atol: r / 100).0)
+                row("reluflow rtol " + String(format: "%.0e", r), loose.seconds, loose.solution)
+                if loose.solution.status == .completed { runs.append((loose.seconds, error(loose.solution.finalTheta))) }
+            }
+            guard withPeers else { continue }
             guard let result = try peers.deepFlow(resolved, T: c.T, rtol: rtol, atol: atol, repeats: repeats, timeout: timeout, maxSteps: maxSteps) else {
                 print("  peers: the script failed (see stderr)")
                 continue
@@ -77,10 +109,13 @@ struct DeepFlowSpeed {
                 guard let p = result.peers[name] else { continue }
                 let wall = p.wallSeconds ?? .nan
                 let dtheta = p.theta.map(error) ?? .nan
-                let ratio = p.status == "completed" ? String(format: "%.3g", wall / ours) : "-"
-                let note = p.status == "completed" ? "" : "  (did not reach T: \((p.message ?? p.status).prefix(80)))"
-                print("  " + pad(name, 17) + pad(p.status, 11) + pad(String(format: "%.4g", wall), 11) + pad(p.steps.map { "\($0)" } ?? "-", 9)
-                      + pad(ratio, 10) + String(format: "%.2e", dtheta) + note)
+                let done = p.status == "completed"
+                let ratio = done ? String(format: "%.3g", wall / ours) : "-"
+                let matched = runs.filter { $0.error <= dtheta }.map(\.seconds).min()
+                let sameAcc = done ? matched.map { String(format: "%.3g", wall / $0) } ?? "-" : "-"
+                let note = done ? "" : "  (did not reach T: \((p.message ?? p.status).prefix(80)))"
+                print("  " + pad(name, 22) + pad(p.status, 11) + pad(String(format: "%.4g", wall), 11) + pad(p.steps.map { "\($0)" } ?? "-", 9)
+                      + pad(ratio, 10) + pad(sameAcc, 10) + String(format: "%.2e", dtheta) + note)
             }
         }
     }

@@ -90,7 +90,7 @@ struct CurvatureCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = try options()
+        var options = try options()
         if depths != nil || widths != nil || seeds != nil { return try runGrid(options) }
         guard let config else {
             throw InputError("--config", "give a config (one network) or --depths, --widths and --seeds (a grid)")
@@ -102,6 +102,10 @@ struct CurvatureCommand: ParsableCommand {
             throw InputError(option, "is an option of a grid (with --depths, --widths and --seeds); for one network set it in the config")
         }
         let runConfig = try RunConfig.load(path: config)
+        // Lanczos starts from a random vector drawn from the network's init seed, as the grid mode
+        // does for its seed-s networks: a sweep of `curvature` runs then computes exactly the grid's
+        // numbers (Benchmarks/vanishing_table.py --compare).
+        options.seed = runConfig.network.deepInitialization?.seed ?? runConfig.network.initialization?.seed ?? 0
         // No run-folder estimate (nothing but curvature.json is written); the full spectrum's memory
         // is checked by CurvatureReport against the same limit.
         let (problem, resolved) = try runConfig.resolve()

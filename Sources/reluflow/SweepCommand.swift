@@ -10,8 +10,8 @@ struct SweepSubcommand: ParsableCommand {
         discussion: """
             GRID.json: {"command": "simulate", "base": {config}, "axes": {"network.init.seed": [0, 1, 2]}, "mode": "product"} \
             ("zip": the k-th values together). The folder gets grid.json, manifest.json (run ids, axis values, hashes of \
-            the resolved configs) and runs/<id>/, one complete run folder each. Rerunning skips complete runs, resumes \
-            interrupted ones and reruns failed ones only with --retry-failed; a changed grid is refused (--extend adds runs). \
+            the resolved configs) and runs/<id>/, one complete run folder each. Rerunning skips complete runs, runs \
+            interrupted ones again (from their checkpoints with --resume-interrupted) and failed ones only with --retry-failed; a changed grid is refused (--extend adds runs). \
             The shard comes from --shard or from a job array's environment (SLURM_ARRAY_TASK_ID/COUNT, SGE_TASK_*, \
             or PBS_ARRAY_INDEX/PBS_ARRAYID with the array's size as --shards N: task i runs shard i mod N). \
             Exit status: 0 every run of the shard complete, 1 some failed (listed), 2 bad input, 3 a file could not be \
@@ -35,6 +35,9 @@ struct SweepSubcommand: ParsableCommand {
 
     @Flag(help: "Run again the runs that failed before.")
     var retryFailed = false
+
+    @Flag(help: "Continue interrupted simulate runs from their checkpoints (simulate --resume) instead of running them again from the start: for runs longer than a time limit. Their figures then agree with an uninterrupted run's to the integration's tolerance, not bitwise.")
+    var resumeInterrupted = false
 
     @Flag(help: "Accept a grid that adds runs to the sweep in --out (every earlier run unchanged).")
     var extend = false
@@ -107,6 +110,7 @@ struct SweepSubcommand: ParsableCommand {
         executor.shard = chosenShard
         executor.analyze = analyze
         executor.retryFailed = retryFailed
+        executor.resumeInterrupted = resumeInterrupted
         executor.shouldStop = { Interrupt.requested }
         executor.stopSignal = { Interrupt.signalNumber == 0 ? SIGTERM : Interrupt.signalNumber }
         let bar = SweepProgressBar(quiet: quiet)
@@ -151,7 +155,8 @@ struct SweepSubcommand: ParsableCommand {
         script.mem = mem
         script.cpusPerTask = cpusPerTask?.value
         script.extraLines = sbatchLine
-        script.sweepOptions = (analyze ? ["--analyze"] : []) + (retryFailed ? ["--retry-failed"] : []) + ["--quiet"]
+        script.sweepOptions = (analyze ? ["--analyze"] : []) + (retryFailed ? ["--retry-failed"] : [])
+            + (resumeInterrupted ? ["--resume-interrupted"] : []) + ["--quiet"]
         try FileManager.default.createDirectory(atPath: (folder.path as NSString).appendingPathComponent("logs"), withIntermediateDirectories: true)
         try RunFolder.add([("sweep.sbatch", Data(script.sweepScript.utf8)), ("collect.sbatch", Data(script.collectScript.utf8))],
                           to: folder.path, field: "--out")

@@ -63,6 +63,9 @@ final class DeepFlowTests: XCTestCase {
             XCTAssertEqual(solution.finalTheta.count, expected.theta.count)
             for (a, b) in zip(solution.finalTheta, expected.theta) { XCTAssertEqual(a, b, accuracy: 1e-8, "\(name): θ(T)") }
             XCTAssertEqual(solution.diagnostics.finalLoss, expected.loss, accuracy: 1e-10 * max(expected.loss, 1e-3), name)
+            let dTheta = zip(solution.finalTheta, expected.theta).map { abs($0 - $1) }.max() ?? 0
+            let dT = zip(ours, expected.events).map { abs($0.t - $1.t) }.max() ?? 0
+            print("deep flow vs reference, \(name): \(ours.count) events, max|Δt| \(dT), max|Δθ(T)| \(dTheta)")
         }
     }
 
@@ -166,5 +169,46 @@ final class DeepFlowTests: XCTestCase {
         }
         let gradient = DeepHessian(network: deep, data: problem.data, theta: problem.theta0).gradient
         for p in 0..<P { XCTAssertEqual(f[p], -gradient[p], accuracy: 1e-14 * max(1, abs(gradient[p]))) }
+    }
+
+    /// The field's C passes (deep_kernels.c) on a network whose sizes exercise every path of their
+    /// lanes (37 groups: blocks of eight and four groups and a tail of one; widths 13, 9, 5; biases;
+    /// units off on some points): the AVX2 and the portable build give bitwise the same field,
+    /// Jacobian and rates (both are compiled without fused multiply-add from one source), and both
+    /// agree with DeepHessian's gradient and Hessian (OpenBLAS dgemm, another order of summation)
+    /// to 1e-12 of the largest entry (rounding: sums of ~40 terms of size ≤ max, ε·40 ≈ 1e-14).
+    func testKernelBuildsAgree() throws {
+        let json = #"{"data": {"target": {"function": "sin(pi*x)", "m": 37, "range": [-1, 1]}}, "network": {"layers": [1, 13, 9, 5, 1], "bias": true, "init": {"scheme": "he", "seed": 5}}}"#
+        let problem = try RunConfig.decode(Data(json.utf8)).resolve().problem
+        let deep = problem.model as! DeepNetwork
+        let field = DeepModeField(network: deep, data: problem.data)
+        var y = problem.theta0 + [0]
+        let states = field.initialStates(&y).states
+        XCTAssertTrue(states.contains(.off) && states.contains(.on))
+        field.setMode(states)
+        let P = deep.parameterCount, dim = P + 1
+        func run(portable: Bool) -> (f: [Double], J: [Double], z: [Double], zdot: [Double]) {
+            DeepModeField.usePortableKernels(portable)
+            defer { DeepModeField.usePortableKernels(false) }
+            field.setMode(states)   // no cached pass from the other build
+            var f = [Double](repeating: 0, count: dim), J = [Double](repeating: 0, count: dim * dim)
+            var z = [Double](repeating: 0, count: states.count), zdot = z
+            field.jacobian(&y, &J, &f)
+            field.setMode(states)
+            field.surfaceValues(&y, f, z: &z, zdot: &zdot)
+            return (f, J, z, zdot)
+        }
+        let a = run(portable: false), b = run(portable: true)
+        XCTAssertEqual(a.f.map(\.bitPattern), b.f.map(\.bitPattern))
+        XCTAssertEqual(a.J.map(\.bitPattern), b.J.map(\.bitPattern))
+        XCTAssertEqual(a.z.map(\.bitPattern), b.z.map(\.bitPattern))
+        XCTAssertEqual(a.zdot.map(\.bitPattern), b.zdot.map(\.bitPattern))
+        let exact = DeepHessian(network: deep, data: problem.data, theta: problem.theta0)
+        let gScale = exact.gradient.map(abs).max()!
+        for p in 0..<P { XCTAssertEqual(a.f[p], -exact.gradient[p], accuracy: 1e-12 * gScale, "gradient \(p)") }
+        let H = exact.matrix(), hScale = H.map(abs).max()!
+        for p in 0..<P {
+            for q in 0..<P { XCTAssertEqual(a.J[p * dim + q], -H[p * P + q], accuracy: 1e-12 * hScale, "(\(p), \(q))") }
+        }
     }
 }

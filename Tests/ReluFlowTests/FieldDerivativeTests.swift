@@ -196,7 +196,7 @@ extension FieldKernelTests {
             field.setMode(states)
             var theta = problem.theta0 + [0]
             var f = [Double](repeating: 0, count: field.dimension)
-            field.evaluate(&theta, &f)
+            let evaluation = field.evaluation(at: &theta, into: &f)
             var z0 = (0..<count).map { _ in Double.random(in: -0.05...0.05, using: &generator) }
             var zdot0 = (0..<count).map { _ in Double.random(in: -1...1, using: &generator) }
             z0[7] = .nan
@@ -205,7 +205,7 @@ extension FieldKernelTests {
             for vector in [true, false] {
                 field.useVectorKernels = vector
                 var z1 = [Double](repeating: 0, count: count), zdot1 = z1
-                let flags = EventDetector.scan(field: field, y1: &theta, f1: &f, H: 0.01, z0: &z0, zdot0: &zdot0, z1: &z1, zdot1: &zdot1)
+                let flags = EventDetector.scan(field: field, y1: &theta, f1: &f, evaluation: evaluation, H: 0.01, z0: &z0, zdot0: &zdot0, z1: &z1, zdot1: &zdot1)
                 let keys = flags.map { "\($0.function.neuron):\($0.function.group):\($0.function.sign):\($0.tau.bitPattern):\($0.isDip):\(String(describing: $0.root?.bitPattern))" }
                 results.append((keys, z1, zdot1))
             }

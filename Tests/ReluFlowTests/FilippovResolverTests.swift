@@ -44,6 +44,19 @@ final class FilippovResolverTests: XCTestCase {
             Case(name: "repelling branch, off", y1: 6, y2: -2, from: .on, expected: (.off, .branch), reportUnchanged: true),
             // The same pair decided again at this instant: logged as graze.
             Case(name: "repeated decision", y1: 0, y2: 2, from: .off, expected: (.on, .graze), repeated: true),
+            // Tangent on both sides: v⁻ = v⁺ = 0 exactly (R(2) = 0 and no jump, R(1) = 0). From on
+            // (excluded), off is the continuation (sliding has no α: R(1) = 0), and its normal
+            // velocity and the approach's vanish: logged as graze.
+            Case(name: "graze from on", y1: 0, y2: 1, from: .on, expected: (.off, .graze)),
+            // The mirror, from off: on, as graze.
+            Case(name: "graze from off", y1: 0, y2: 1, from: .off, expected: (.on, .graze)),
+            // A tangential approach with a transversal departure: v⁻ = 0 exactly (R(2) = 0), v⁺ = 1.
+            // The pair goes on (sliding needs c R(1) = −1.5 > 0) and is logged as the crossing: the
+            // resolver logs graze when the continuation it takes is itself tangent (above), not for
+            // a tangent approach alone.
+            Case(name: "tangent approach, transversal departure", y1: 1.5, y2: 1, from: .off, expected: (.on, .on)),
+            // One unit away from tangency (v⁻ = 1, v⁺ = 2): an ordinary crossing.
+            Case(name: "transversal", y1: 1.5, y2: 2, from: .off, expected: (.on, .on)),
         ]
         for c in cases {
             let (field, y) = try self.field([c.y1, c.y2, 0])
@@ -65,6 +78,59 @@ final class FilippovResolverTests: XCTestCase {
             XCTAssertEqual(transitions.first?.to, expected.to, c.name)
             XCTAssertEqual(transitions.first?.kind, expected.kind, c.name)
         }
+    }
+
+    /// Several surfaces of one neuron at once (d = 2): the surface x₂ = 0 of w = (0, 1), b = 0
+    /// holds the points A = (1, 0) and B = (−0.5, 0) (two surfaces, x̃_A·x̃_B = 0.5: coupled), with
+    /// C = (0, 1) on and D = (0, −1) off. Targets y_A = y_B = −2 make both attract (c R = 2 > 0) and
+    /// y_C = 3 (R_C = −2) pushes the neuron onto both from the off side. The resolver must slide on
+    /// both, and the field's α's must be the Filippov weights that keep both normal velocities zero:
+    /// F(α) = −(c/m)(R_C x̃_C + α_A R_A x̃_A + α_B R_B x̃_B), x̃_A·F = x̃_B·F = 0, a 2×2 system solved
+    /// here by Cramer's rule, independently of the field's projection. Tolerance 1e-12: both are
+    /// exact solutions of the same well-conditioned system (condition number about 2).
+    func testSeveralAttractingSurfacesSlideTogether() throws {
+        let x: [[Double]] = [[1, 0], [-0.5, 0], [0, 1], [0, -1]]
+        let targets = [-2.0, -2.0, 3.0, 0.0]
+        let problem = try makeProblem(x: x, y: targets, W: [[0, 1]], b: [0], c: [1], T: 1)
+        let field = ModeField(network: problem.network, data: problem.data)
+        var y = problem.theta0 + [0]
+        let group = { (q: Int) in field.pointsOfGroup.firstIndex { $0 == [q] }! }
+        let (a, b) = (group(0), group(1))
+        var states = [PairState](repeating: .off, count: field.G)
+        states[group(2)] = .on
+        field.setMode(states)
+        let transitions = y.withUnsafeBufferPointer {
+            FilippovResolver(field: field).resolve($0.baseAddress!, eventPairs: [(0, a), (0, b)], excluded: [a: [.off], b: [.off]])
+        }
+        XCTAssertEqual(Set(transitions.map(\.group)), [a, b])
+        XCTAssertTrue(transitions.allSatisfy { $0.to == .sliding && $0.kind == .slide }, "\(transitions.map { ($0.to, $0.kind) })")
+        // α from the independent 2×2 solve.
+        let m = 4.0, R = [-targets[0], -targets[1], 1 - targets[2]]   // R_A, R_B at z = 0; R_C = σ(1) − y_C
+        let xt = x.prefix(3).map { [$0[0], $0[1], 1.0] }
+        func dot(_ u: [Double], _ v: [Double]) -> Double { zip(u, v).reduce(0) { $0 + $1.0 * $1.1 } }
+        // x̃_p·F = 0 ⇔ Σ_q α_q R_q (x̃_p·x̃_q) = −R_C (x̃_p·x̃_C), p, q ∈ {A, B} (the factor −c/m drops out).
+        let m11 = R[0] * dot(xt[0], xt[0]), m12 = R[1] * dot(xt[0], xt[1])
+        let m21 = R[0] * dot(xt[1], xt[0]), m22 = R[1] * dot(xt[1], xt[1])
+        let r1 = -R[2] * dot(xt[0], xt[2]), r2 = -R[2] * dot(xt[1], xt[2])
+        let det = m11 * m22 - m12 * m21
+        let alphaA = (r1 * m22 - m12 * r2) / det, alphaB = (m11 * r2 - r1 * m21) / det
+        XCTAssertTrue(alphaA > 0 && alphaA < 1 && alphaB > 0 && alphaB < 1, "the case must be a genuine slide: \(alphaA), \(alphaB)")
+        var sliding = states
+        sliding[a] = .sliding
+        sliding[b] = .sliding
+        field.setMode(sliding)
+        var f = [Double](repeating: 0, count: field.dimension)
+        let evaluation = field.evaluation(at: &y, into: &f)
+        XCTAssertEqual(evaluation.alpha(a), alphaA, accuracy: 1e-12)
+        XCTAssertEqual(evaluation.alpha(b), alphaB, accuracy: 1e-12)
+        // The sliding velocity is tangent to both surfaces: ẇ₁ + ḃ = 0 and −0.5 ẇ₁ + ḃ = 0 (f's
+        // (w, b) block: w at 0, 1; b at 2), and F is the closed form −(1/m)(R_C x̃_C + Σ α R x̃).
+        let F = (0..<3).map { k in -(R[2] * xt[2][k] + alphaA * R[0] * xt[0][k] + alphaB * R[1] * xt[1][k]) / m }
+        XCTAssertEqual(f[0], F[0], accuracy: 1e-12)
+        XCTAssertEqual(f[1], F[1], accuracy: 1e-12)
+        XCTAssertEqual(f[2], F[2], accuracy: 1e-12)
+        XCTAssertEqual(f[0] + f[2], 0, accuracy: 1e-14)
+        XCTAssertEqual(-0.5 * f[0] + f[2], 0, accuracy: 1e-14)
     }
 
     /// The zero-weight corner: w = b = 0 puts every pair of the neuron on its surface (three

@@ -115,11 +115,11 @@ final class OneNeuronAnalyticTests: XCTestCase {
         states[1] = .sliding
         field.setMode(states)
         var y = theta + [0], f = [Double](repeating: 0, count: field.dimension)
-        field.evaluate(&y, &f)
+        let alpha = field.evaluation(at: &y, into: &f).alpha(1)
         let r0 = pEnd - y0, r1 = -y1
         let alphaExpected = -r0 * dot / (r1 * n1)
-        XCTAssertEqual(field.alpha[1], alphaExpected, accuracy: 1e-9)
-        XCTAssertTrue(field.alpha[1] > 0 && field.alpha[1] < 1)
+        XCTAssertEqual(alpha, alphaExpected, accuracy: 1e-9)
+        XCTAssertTrue(alpha > 0 && alpha < 1)
     }
 
     /// A pair that starts on a repelling surface (v⁻ < 0 < v⁺, c r_1 < 0): both sides are Filippov

@@ -11,16 +11,24 @@ import XCTest
 final class SlurmTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// Runs `command` in bash; its output through a file, not a pipe: a daemon it starts (.ci/slurm-up)
+    /// may keep its stdout open for ever, and reading a pipe to its end would then never return.
     func shell(_ command: String) -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = ["-c", command]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("reluflow-slurm-shell-\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: log.path, contents: nil), let handle = try? FileHandle(forWritingTo: log) else {
+            return (-1, "cannot create \(log.path)")
+        }
+        defer { try? FileManager.default.removeItem(at: log) }
+        p.standardOutput = handle
+        p.standardError = handle
+        p.standardInput = FileHandle.nullDevice
         do { try p.run() } catch { return (-1, "\(error)") }
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
+        try? handle.close()
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         return (p.terminationStatus, text)
     }
 

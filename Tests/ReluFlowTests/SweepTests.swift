@@ -223,6 +223,8 @@ final class SweepTests: XCTestCase {
         r = try runReluflow(["sweep", changed, "--out", "s", "--extend"], in: dir)
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains("GRID: is not the grid of the sweep") && r.stderr.contains("different resolved config"), r.stderr)
+        // … and says where the grid file differs from the sweep's grid.json.
+        XCTAssertTrue(r.stderr.contains("differs from the sweep's grid.json at base.train.iterations: 5 → 6"), r.stderr)
         let more = try writeGrid("{\"command\": \"train\", \"base\": {\"example\": \"sine\", \"network\": {\"width\": 3}, \"train\": {\"iterations\": 5}}, \"axes\": {\"network.init.seed\": [0, 1, 2]}}", in: dir, name: "more.json")
         r = try runReluflow(["sweep", more, "--out", "s"], in: dir)
         XCTAssertEqual(r.status, 2)
@@ -439,13 +441,87 @@ final class SweepTests: XCTestCase {
         }
     }
 
+    /// A sweep of `curvature` runs computes exactly what the grid mode (`curvature --depths …
+    /// --widths … --seeds K`) computes for the same networks: every figure equal as a Double
+    /// (bitwise), including a network beyond 4 000 parameters whose λ_max and λ_min come from
+    /// Lanczos (its start vector drawn from the init seed in both). The README's curvature tables
+    /// come from the sweep (Benchmarks/vanishing-curvature), so this is what makes them the grid's.
+    func testCurvatureSweepEqualsGridMode() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let layers = [[1, 1, 1], [1, 3, 1], [1, 3, 3, 1], [1, 64, 64, 1]]
+        let grid = try writeGrid("""
+            {"command": "curvature",
+             "base": {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
+                      "network": {"layers": [1, 2, 1], "activation": "relu", "bias": false, "init": {"scheme": "xavier", "seed": 0}}},
+             "axes": {"network.layers": \(layers), "network.init.seed": [0, 1]}}
+            """, in: dir)
+        var r = try runReluflow(["sweep", grid, "--out", "s", "--quiet", "--jobs", "2"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try runReluflow(["collect", "s", "--by", "network.layers"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // The grid mode with one OpenBLAS thread, as the sweep's workers have (SweepExecutor.spawn):
+        // OpenBLAS's eigenvalues change in their last bits with its thread count (measured: λ_max
+        // of the [1, 3, 1] network 0.7852511391890626 with the default threads, …619 with one).
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["OPENBLAS_NUM_THREADS=1", reluflowExecutable().path, "curvature", "--depths", "2,3", "--widths", "1,3,64",
+                       "--seeds", "2", "--init", "xavier", "--activation", "relu", "--points", "16", "--out", "g", "--quiet"]
+        p.currentDirectoryURL = dir
+        p.standardOutput = Pipe()
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        let swept = try table(dir.appendingPathComponent("s/sweep.csv"))
+        let gridRows = try table(dir.appendingPathComponent("g/curvature.csv"))
+        var compared = 0, lanczos = 0
+        for g in gridRows {
+            let L = Int(g["depth"]!)!, n = Int(g["width"]!)!
+            let key = "[" + ([1] + Array(repeating: n, count: L - 1) + [1]).map(String.init).joined(separator: ",") + "]"
+            guard let row = swept.first(where: { $0["network.layers"] == key && $0["network.init.seed"] == g["seed"] }) else {
+                if layers.contains([1] + Array(repeating: n, count: L - 1) + [1]) { XCTFail("\(key) seed \(g["seed"]!) not in the sweep") }
+                continue
+            }
+            compared += 1
+            if g["spectrum"] == "lanczos" { lanczos += 1 }
+            XCTAssertEqual(row["spectrum"], g["spectrum"], key)
+            XCTAssertEqual(row["outputConstant"], g["dead"], key)
+            for k in ["parameters", "loss", "gradNorm", "lambdaMax", "lambdaMin", "trace"] {
+                XCTAssertEqual(Double(row[k] ?? "x"), Double(g[k]!), "\(key) seed \(g["seed"]!): \(k)")
+            }
+            // Known with the full spectrum only: null in curvature.json (an empty cell), nan in curvature.csv.
+            if g["spectrum"] == "full" {
+                XCTAssertEqual(Double(row["negativeFraction"] ?? "x"), Double(g["negativeFraction"]!), "\(key): negativeFraction")
+            } else {
+                XCTAssertEqual([row["negativeFraction"], g["negativeFraction"]], ["", "nan"], key)
+            }
+        }
+        XCTAssertEqual(compared, 8)
+        XCTAssertEqual(lanczos, 2, "the [1, 64, 64, 1] networks (4 224 parameters) by Lanczos")
+        // groups.csv: per layers, the median of the seeds (numpy's linear quantile), the grid's summary.csv median.
+        let groups = try table(dir.appendingPathComponent("s/groups.csv"))
+        let summary = try table(dir.appendingPathComponent("g/summary.csv"))
+        for s in summary {
+            let L = Int(s["depth"]!)!, n = Int(s["width"]!)!
+            let key = "[" + ([1] + Array(repeating: n, count: L - 1) + [1]).map(String.init).joined(separator: ",") + "]"
+            guard let group = groups.first(where: { $0["network.layers"] == key }) else { continue }
+            for k in ["gradNorm", "lambdaMax", "trace"] {
+                XCTAssertEqual(Double(group["\(k).median"]!), Double(s["\(k)_median"]!), "\(key): \(k) median")
+            }
+        }
+    }
+
     /// A local sweep killed at a random moment (SIGINT, SIGTERM, SIGKILL) and run again: every run
-    /// completes, none completed before is run again, and the table equals an uninterrupted
-    /// sweep's. A run resumed from its interruption takes other steps after it (its step counts
-    /// differ; `segments` says it was resumed), so its state is compared to the integration's
-    /// error: relative 1e-9 (rtol 1e-10 over a run whose dissipation defect is ~1e-11). A run
-    /// stopped before it made progress is not a segment and must equal the uninterrupted run in
-    /// every column (its counters are not added: `RunContinuation.uncounted`).
+    /// completes, none completed before is run again, and the collected table equals an
+    /// uninterrupted sweep's in every column but the wall times, bitwise (as text: every number is
+    /// written in its shortest round-trip form): an interrupted run is run again from its start,
+    /// which writes the bytes of an uninterrupted run. With `--resume-interrupted` a run continues
+    /// from its checkpoint instead (`segments` 2 or more); the part after the restart takes its own
+    /// steps, so its state is compared to the integration's error: relative 1e-9 (rtol 1e-10 over a
+    /// run whose dissipation defect is ~1e-11), its counts within 10% (decisions at ill-conditioned
+    /// near-ties may fall the other way: measured on this grid, 55 against 57 pattern intervals
+    /// with the same events and θ within 1e-12). A run stopped before it made progress is not a
+    /// segment and must equal the uninterrupted run in every column (`RunContinuation.uncounted`).
     func testKilledSweepRerunCompletesEveryRunOnceAndEqualsUninterrupted() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -462,11 +538,12 @@ final class SweepTests: XCTestCase {
 
         var rng = SplitMix(state: UInt64(Date().timeIntervalSince1970))
         let seed = rng.state
-        for (signal, expected) in [(SIGINT, Int32(130)), (SIGTERM, 143), (SIGKILL, -1)] {
-            let out = "killed-\(signal)"
+        for (signal, expected, resume) in [(SIGINT, Int32(130), false), (SIGTERM, 143, false), (SIGKILL, -1, false), (SIGTERM, 143, true)] {
+            let out = "killed-\(signal)" + (resume ? "-resumed" : "")
+            let options = ["--jobs", "2", "--quiet"] + (resume ? ["--resume-interrupted"] : [])
             let p = Process()
             p.executableURL = reluflowExecutable()
-            p.arguments = ["sweep", grid, "--out", out, "--jobs", "2", "--quiet"]
+            p.arguments = ["sweep", grid, "--out", out] + options
             p.currentDirectoryURL = dir
             p.standardOutput = Pipe()
             p.standardError = Pipe()
@@ -475,7 +552,7 @@ final class SweepTests: XCTestCase {
             usleep(UInt32(delay * 1e6))
             kill(p.processIdentifier, signal)
             p.waitUntilExit()
-            let context = "signal \(signal) after \(delay) s (generator seed \(seed))"
+            let context = "signal \(signal) after \(delay) s\(resume ? " (--resume-interrupted)" : "") (generator seed \(seed))"
             if expected > 0 {
                 // Stopped cleanly, unless every run had already finished.
                 XCTAssertTrue([expected, 0].contains(p.terminationStatus), "\(context): status \(p.terminationStatus)")
@@ -493,7 +570,7 @@ final class SweepTests: XCTestCase {
                     completed[id] = try FileManager.default.attributesOfItem(atPath: summary.path)[.modificationDate] as? Date
                 }
             }
-            r = try runReluflow(["sweep", grid, "--out", out, "--jobs", "2", "--quiet"], in: dir)
+            r = try runReluflow(["sweep", grid, "--out", out] + options, in: dir)
             XCTAssertEqual(r.status, 0, "\(context): \(r.stdout) \(r.stderr)")
             XCTAssertTrue(r.stdout.contains("\(6 - completed.count) ran, \(completed.count) already complete, 0 failed"), "\(context): \(r.stdout)")
             for (id, time) in completed {
@@ -504,16 +581,18 @@ final class SweepTests: XCTestCase {
             let rows = try table(dir.appendingPathComponent("\(out)/sweep.csv"))
             print("\(context): \(completed.count) complete after the kill, \(rows.filter { $0["segments"] != "1" }.count) resumed")
             XCTAssertEqual(rows.map { $0["status"] }, [String?](repeating: "completed", count: 6), context)
+            guard resume else {
+                // Run again from the start: the uninterrupted sweep's table, bitwise.
+                XCTAssertEqual(rows.map { $0["segments"] }, [String?](repeating: "1", count: 6), context)
+                assertSameTable(reference, rows)
+                continue
+            }
             for (x, y) in zip(reference, rows) {
                 XCTAssertEqual(x["id"], y["id"])
                 if y["segments"] == "1" {
                     for (k, v) in x where !isTiming(k) { XCTAssertEqual(v, y[k], "\(context): run \(x["id"]!), column \(k)") }
                 } else {
-                    // Resumed: the same end time and status; the state to the integration's error.
-                    // The part after the restart takes its own steps, so decisions at ill-conditioned
-                    // near-ties (a slide entered or a crossing taken at a knot sitting on a point)
-                    // may fall the other way: measured on this grid, 55 against 57 pattern intervals
-                    // with the same events and θ within 1e-12. Counts are compared within 10%.
+                    // Continued: the same end time and status; the state to the integration's error.
                     for k in ["finalTime", "initialLoss", "status"] {
                         XCTAssertEqual(x[k], y[k], "\(context): resumed run \(x["id"]!), column \(k)")
                     }
@@ -531,15 +610,33 @@ final class SweepTests: XCTestCase {
     }
 }
 
-/// A CSV table as rows of fields (the test tables hold no quoted fields), keyed by column.
+/// A CSV table as rows of fields, keyed by column (RFC 4180: quoted fields, doubled quotes; no
+/// line breaks inside fields in these tables).
 func sweepTable(_ path: URL) throws -> [[String: String]] {
-    let lines = try String(contentsOf: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    func fields(_ line: Substring) -> [String] {
+        var out: [String] = [], field = "", quoted = false
+        var chars = line.makeIterator()
+        while let c = chars.next() {
+            if quoted {
+                if c == "\"" {
+                    // A doubled quote is a quote; a single one ends the quoted part.
+                    var copy = chars
+                    if copy.next() == "\"" { field.append("\""); chars = copy } else { quoted = false }
+                } else { field.append(c) }
+            } else if c == "\"" { quoted = true } else if c == "," { out.append(field); field = "" } else { field.append(c) }
+        }
+        out.append(field)
+        return out
+    }
+    let lines = try String(contentsOf: path, encoding: .utf8).split(separator: "\n").map(fields)
     guard let header = lines.first else { return [] }
     return lines.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
 }
 
 /// Columns that measure the machine, not the run.
-func isTimingColumn(_ column: String) -> Bool { column == "wallSeconds" || column.hasPrefix("stepperSeconds.") }
+func isTimingColumn(_ column: String) -> Bool {
+    ["wallSeconds", "hessianSeconds", "eigenSeconds"].contains(column) || column.hasPrefix("stepperSeconds.")
+}
 
 /// Asserts two collected tables are equal, timing columns aside, bitwise (as text: every
 /// number is written in its shortest round-trip form).

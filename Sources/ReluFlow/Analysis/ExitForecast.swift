@@ -37,8 +37,8 @@ public struct ExitForecast: Codable, Sendable, Equatable {
         func evaluate(_ th: [Double]) -> (velocity: [Double], alpha: [Double]) {
             var y = th + [0]
             var f = [Double](repeating: 0, count: th.count + 1)
-            field.evaluate(&y, &f)
-            return (f, Array(UnsafeBufferPointer(start: field.alpha, count: n * G)))
+            let evaluation = field.evaluation(at: &y, into: &f)
+            return (f, (0..<(n * G)).map(evaluation.alpha))
         }
         let (f, alpha) = evaluate(theta)
         if let failure = field.numericalFailure { throw failure }

@@ -1,5 +1,4 @@
 @preconcurrency import CGSL
-import CLapack
 
 /// Curvature of the loss inside one mode (SPEC §3, §6), at a state θ with a fixed pattern:
 ///
@@ -14,8 +13,8 @@ import CLapack
 /// (SPEC §4), whose gradient is along the rescaling direction `(w_i, b_i, −c_i)` (a symmetry of
 /// N, hence a null direction of J and, at a critical point, of ∇²L). The flow moves in the
 /// tangent space of both families of constraints, so both matrices are compressed to it,
-/// `Π M Π` with `Π` the orthogonal projector onto the null space of the constraint rows (LAPACK
-/// `dgesdd` SVD of the constraints; GSL `eigen_symm` for the spectra). Without the balance rows the
+/// `Π M Π` with `Π` the orthogonal projector onto the null space of the constraint rows (GSL's
+/// Jacobi SVD of the constraints; GSL `eigen_symm` for the spectra). Without the balance rows the
 /// rescaling directions would give the Hessian eigenvalues of the size of |∇L| near a critical point.
 public struct ModeCurvature: Sendable {
     /// Eigenvalues of the (compressed) Hessian of L, ascending.
@@ -106,7 +105,13 @@ public struct ModeCurvature: Sendable {
     }
 
     /// Π = I − U_r U_rᵀ, U_r the left singular vectors of Aᵀ (P×k) with singular values above
-    /// 1e-12 of the largest (LAPACK `dgesdd`); nil without constraints.
+    /// 1e-12 of the largest (GSL's Golub–Reinsch SVD, `gsl_linalg_SV_decomp`: singular values to
+    /// ε·σ_max, far below the threshold); nil without constraints.
+    ///
+    /// GSL rather than LAPACK's `dgesdd`: every run's summary computes ρ_H of its first plateau,
+    /// so LAPACK here made every `reluflow simulate` load OpenBLAS (dlopen, 12 000 symbol
+    /// bindings, its threads): 15.6 M of the 73 M instructions of a run to T = 1e-3 (issue 22).
+    /// Π is unique given the rank, so the two SVDs give it to rounding.
     static func tangentProjector(_ rows: [[Double]], _ P: Int) throws -> ([Double]?, Int) {
         guard !rows.isEmpty else { return (nil, 0) }
         // Reduce to at most P rows first when needed: AᵀA has the same row space.
@@ -120,26 +125,22 @@ public struct ModeCurvature: Sendable {
         }
         let k = effective.count
         let size = "the \(P)×\(k) constraint matrix of a mode"
-        guard effective.allSatisfy({ $0.allSatisfy(\.isFinite) }) else { throw NumericalError("LAPACK dgesdd", "non-finite entries in \(size)") }
-        // Column-major P×k: column c is constraint c. A = U S Vᵀ with U P×k ('S': thin SVD).
-        var A = [Double](repeating: 0, count: P * k)
-        for (c, row) in effective.enumerated() { for a in 0..<P { A[c * P + a] = row[a] } }
-        var M = Int32(P), N = Int32(k), lda = Int32(P), ldu = Int32(P), ldvt = Int32(k), info: Int32 = 0
-        var S = [Double](repeating: 0, count: k), U = [Double](repeating: 0, count: P * k), VT = [Double](repeating: 0, count: k * k)
-        var iwork = [Int32](repeating: 0, count: 8 * k)
-        var jobz = CChar(UInt8(ascii: "S"))
-        var lwork: Int32 = -1, optimal = 0.0
-        dgesdd_(&jobz, &M, &N, &A, &lda, &S, &U, &ldu, &VT, &ldvt, &optimal, &lwork, &iwork, &info, 1)
-        guard info == 0 else { throw NumericalError("LAPACK dgesdd", "workspace query returned info = \(info) on \(size)") }
-        lwork = Int32(optimal.rounded(.up))
-        var work = [Double](repeating: 0, count: Int(max(lwork, 1)))
-        dgesdd_(&jobz, &M, &N, &A, &lda, &S, &U, &ldu, &VT, &ldvt, &work, &lwork, &iwork, &info, 1)
-        if info > 0 { throw NumericalError("LAPACK dgesdd", "the SVD did not converge (info = \(info)) on \(size)") }
-        guard info == 0 else { throw NumericalError("LAPACK dgesdd", "argument \(-info) was illegal on \(size)") }
-        let largest = S.max() ?? 0
+        let routine = "GSL gsl_linalg_SV_decomp"
+        guard effective.allSatisfy({ $0.allSatisfy(\.isFinite) }) else { throw NumericalError(routine, "non-finite entries in \(size)") }
+        GSLRuntime.prepare()
+        // A = Aᵀ of the rows (P×k, column c is constraint c) = U S Vᵀ; A is overwritten by U.
+        guard let A = gsl_matrix_alloc(P, k), let V = gsl_matrix_alloc(k, k), let S = gsl_vector_alloc(k),
+              let work = gsl_vector_alloc(k) else {
+            throw NumericalError(routine, "could not allocate the workspace for \(size)")
+        }
+        defer { gsl_matrix_free(A); gsl_matrix_free(V); gsl_vector_free(S); gsl_vector_free(work) }
+        for (c, row) in effective.enumerated() { for a in 0..<P { gsl_matrix_set(A, a, c, row[a]) } }
+        if let error = NumericalError.gsl(gsl_linalg_SV_decomp(A, V, S, work), "gsl_linalg_SV_decomp", size) { throw error }
+        let singular = (0..<k).map { gsl_vector_get(S, $0) }
+        let largest = singular.max() ?? 0
         var basis: [[Double]] = []
-        for c in 0..<k where S[c] > 1e-12 * largest {
-            basis.append(Array(U[(c * P)..<((c + 1) * P)]))
+        for c in 0..<k where singular[c] > 1e-12 * largest {
+            basis.append((0..<P).map { gsl_matrix_get(A, $0, c) })
         }
         var projector = [Double](repeating: 0, count: P * P)
         for a in 0..<P { projector[a * P + a] = 1 }

@@ -111,11 +111,11 @@ public enum Stationarity {
         field.setMode(groupStates)
         var y = theta + [0]
         var f = [Double](repeating: 0, count: theta.count + 1)
-        field.evaluate(&y, &f)
+        let evaluation = field.evaluation(at: &y, into: &f)
         let gradNorm = f[theta.count].squareRoot()
         var alphasAdmissible = true
         for k in 0..<(n * data.groupCount) where groupStates[k] == .sliding {
-            let a = field.alpha[k]
+            let a = evaluation.alpha(k)
             if a.isFinite && (a < -1e-9 || a > 1 + 1e-9) { alphasAdmissible = false }
         }
         if let failure = field.numericalFailure { throw failure }

@@ -60,10 +60,20 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// θ at the last stationarity check that failed (`stationaryRatio`).
     private var holdAnchor: [Double]? = nil
 
-    /// The last evaluation (state, field, gradient) and the slide's v±, α there.
+    /// State and field of the last evaluation (a memo for `stepEndEvaluation`); the gradient g_α and
+    /// the slide's v±, α of the evaluation being made (working storage, read into `Evaluation`).
     private var lastY: [Double], lastF: [Double], lastG: [Double]
     private var lastValid = false
-    private(set) var vPlus = Double.nan, vMinus = Double.nan, alpha = Double.nan
+    private var vPlus = Double.nan, vMinus = Double.nan, alpha = Double.nan
+
+    /// What the event logic reads of an evaluation: the sliding pair's normal rates v⁻, v⁺ and
+    /// α (NaN when nothing slides), the gradient g_α the velocity was made from (P), and the base
+    /// field's evaluation at the same θ in M⁻ (its residuals, for the zero-loss check).
+    struct Evaluation {
+        let vMinus: Double, vPlus: Double, alpha: Double
+        let gradient: [Double]
+        let base: Base.Evaluation
+    }
     // Scratch (the base field's dimension P + 1, and P).
     private let fb: UnsafeMutablePointer<Double>
     private let gMinus: UnsafeMutablePointer<Double>, gPlus: UnsafeMutablePointer<Double>
@@ -155,12 +165,39 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     @discardableResult
     func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         rhsEvaluations += 1
+        return computeField(y, f)
+    }
+
+    /// f(y) into f (one counted evaluation) and its `Evaluation`.
+    func evaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> Evaluation {
+        evaluate(y, f)
+        return capturedEvaluation(at: y)
+    }
+
+    /// The stepper's last evaluation when it was at y (bit for bit, same mode: not counted), else
+    /// `evaluation(at:into:)`.
+    func stepEndEvaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> Evaluation {
+        guard isLast(y) else { return evaluation(at: y, into: f) }
+        for q in 0..<dimension { f[q] = lastF[q] }
+        return capturedEvaluation(at: y)
+    }
+
+    /// The value of the evaluation just made at y; the base field's last evaluation is its M⁻ one
+    /// at y (`computeField` makes it last), returned by its memo without evaluating again.
+    private func capturedEvaluation(at y: UnsafePointer<Double>) -> Evaluation {
+        Evaluation(vMinus: vMinus, vPlus: vPlus, alpha: alpha, gradient: lastG, base: base.stepEndEvaluation(at: y, into: fb))
+    }
+
+    /// The work of `evaluate`, uncounted: for the Jacobian, which counts itself. While a pair
+    /// slides, the M⁺ gradient is taken first, so that the base's last evaluation is the M⁻ one.
+    private func computeField(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         let dim = dimension
-        var ok = baseGradient(y, into: gMinus)
+        var ok = true
         if let k = slidingPair {
             baseSide(k, on: true)
-            ok = baseGradient(y, into: gPlus) && ok
+            ok = baseGradient(y, into: gPlus)
             baseSide(k, on: false)
+            ok = baseGradient(y, into: gMinus) && ok
             stateVelocity(y, gradient: gMinus, into: fMinus)
             stateVelocity(y, gradient: gPlus, into: fPlus)
             vMinus = base.preactivationRate(y, fMinus, k / G, k % G)
@@ -176,6 +213,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             }
             f[P] = rate
         } else {
+            ok = baseGradient(y, into: gMinus)
             vPlus = .nan; vMinus = .nan; alpha = .nan
             stateVelocity(y, gradient: gMinus, into: f)
             for p in 0..<P { lastG[p] = gMinus[p] }
@@ -191,31 +229,22 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         lastValid && (0..<dimension).allSatisfy { lastY[$0].bitPattern == y[$0].bitPattern }
     }
 
-    @discardableResult
-    func evaluateReusingLast(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
-        if isLast(y) {
-            for q in 0..<dimension { f[q] = lastF[q] }
-            return lastF.allSatisfy(\.isFinite)
-        }
-        return evaluate(y, f)
+    /// f(y) into f and |g_α| of the evaluation: the samples' `gradNorm`.
+    func evaluateForSample(_ y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> Double {
+        evaluation(at: y, into: f).gradient.reduce(0) { $0 + $1 * $1 }.squareRoot()
     }
 
-    /// |g| of the mode at y (g_α while sliding): the samples' `gradNorm`.
-    func gradientNorm(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
-        if !isLast(y) {
-            let scratch = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
-            defer { scratch.deallocate() }
-            evaluate(y, scratch)
-            rhsEvaluations -= 1
-        }
-        return lastG.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    /// |g_α| at y, by one evaluation there (counted).
+    func gradientNorm(at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        defer { scratch.deallocate() }
+        return evaluateForSample(y, into: scratch)
     }
 
     /// ∂f/∂y with α held (the type's doc). Base Jacobians: (P + 1)², θ block −∇²L of the mode.
     func jacobian(_ y: UnsafePointer<Double>, _ dfdy: UnsafeMutablePointer<Double>, _ f: UnsafeMutablePointer<Double>) {
         jacobianEvaluations += 1
-        evaluate(y, f)
-        rhsEvaluations -= 1
+        _ = computeField(y, f)
         let dim = dimension, bd = P + 1
         for q in 0..<(dim * dim) { dfdy[q] = 0 }
         let jb = UnsafeMutablePointer<Double>.allocate(capacity: bd * bd)
@@ -269,9 +298,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     func initializeAuxiliary(_ y: UnsafeMutablePointer<Double>) {
         let scratch = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
         defer { scratch.deallocate() }
-        evaluate(y, scratch)
-        rhsEvaluations -= 1
-        let a = law.initialAuxiliary(gradient: lastG)
+        let e = evaluation(at: y, into: scratch)
+        let a = law.initialAuxiliary(gradient: e.gradient)
         for q in 0..<A { y[P + 1 + q] = a[q] }
         lastValid = false
     }
@@ -305,20 +333,15 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         base.surfaceValues(y, f, z: z, zdot: zdot)
     }
 
-    func prepareSlideExitValues(_ y: UnsafePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
-        evaluate(y, scratch)
-        rhsEvaluations -= 1
-    }
-
-    /// min(v⁻, −v⁺) of the last evaluation: positive while the surface attracts from both sides.
-    func slideExitValue(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
-        guard vPlus.isFinite, vMinus.isFinite else { return 0.5 }
-        return min(vMinus, -vPlus)
+    /// min(v⁻, −v⁺) of the evaluation: positive while the surface attracts from both sides.
+    func slideExitValue(_ e: Evaluation, at y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        guard e.vPlus.isFinite, e.vMinus.isFinite else { return 0.5 }
+        return min(e.vMinus, -e.vPlus)
     }
 
     /// Sign changes of ±z over the step and dips of z's cubic Hermite interpolant (as the shallow
     /// detector), pair by pair; the slide's exit function at y1.
-    func detectEvents(y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, H: Double,
+    func detectEvents(y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, evaluation e1: Evaluation, H: Double,
                       z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
                       z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>) -> [EventDetector.Flag] {
         surfaceValues(y1, f1, z: z1, zdot: zdot1)
@@ -326,13 +349,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         for k in 0..<(n * G) {
             let i = k / G, g = k % G
             if states[k] == .sliding {
-                if !isLast(y1) {
-                    let scratch = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
-                    evaluate(y1, scratch)
-                    rhsEvaluations -= 1
-                    scratch.deallocate()
-                }
-                if slideExitValue(y1, i, g) < 0 {
+                if slideExitValue(e1, at: y1, i, g) < 0 {
                     flags.append(EventDetector.Flag(function: EventFunction(neuron: i, group: g, sign: 0), tau: H, isDip: false))
                 }
                 continue
@@ -373,7 +390,6 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
         defer { f.deallocate(); setMode(saved) }
         evaluate(y, f)
-        rhsEvaluations -= 1
         let v = base.preactivationRate(y, f, k / G, k % G)
         var norm2 = 0.0
         for p in 0..<P { norm2 += f[p] * f[p] }
@@ -451,19 +467,19 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     // MARK: Diagnostics and step control
 
     /// The zero-loss hold only where θ' vanishes with g (RMSProp); Adam's momentum carries on.
-    func lossIsAtRoundingLevel(_ y: UnsafePointer<Double>) -> Bool {
-        velocityFollowsGradient && base.lossIsAtRoundingLevel(y)
+    func lossIsAtRoundingLevel(_ e: Evaluation, at y: UnsafePointer<Double>) -> Bool {
+        velocityFollowsGradient && base.lossIsAtRoundingLevel(e.base, at: y)
     }
 
     /// The ratio `StationaryHold` tests (held when it stays ≤ 1/4 while t doubles and the loss stays
     /// constant to rounding): for an adaptive flow, how far θ may still move, against the step
     /// control's tolerance atol + rtol|θ_p|, component by component (`stationaryRatio`); for the
     /// RMSProp flow also the gradient's rounding ratio (θ' = 0 exactly where g = 0), the smaller.
-    func fieldRoundingRatio(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+    func fieldRoundingRatio(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
         let motion = stationaryRatio(y, f)
         guard velocityFollowsGradient else { return motion }
-        base.evaluate(y, fb)
-        return min(motion, base.fieldRoundingRatio(y, fb))
+        let eb = base.evaluation(at: y, into: fb)
+        return min(motion, base.fieldRoundingRatio(eb, at: y, fb))
     }
 
     /// Stationary to the step control's tolerance (the adaptive flows near a minimum of the mode).
@@ -508,9 +524,9 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
 
     /// A bound on the spectral radius of ∂f/∂y for the `auto` rule: the base's ρ(∇²L) scaled by
     /// the largest 1/(√v̂ + ε), and the averaging rates (1/τ; a, b).
-    func stiffnessEstimate(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
-        base.evaluate(y, fb)
-        let rho = base.stiffnessEstimate(y, fb)
+    func stiffnessEstimate(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+        let eb = base.evaluation(at: y, into: fb)
+        let rho = base.stiffnessEstimate(eb, at: y, fb)
         switch law {
         case let r as RMSPropFlow:
             var minScale = Double.infinity
@@ -520,7 +536,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             let s = y[P + 1 + 2 * P]
             var minScale = Double.infinity
             for p in 0..<P {
-                let vHat = s > 0 ? max(y[P + 1 + P + p], 0) / -expm1(-adam.b * s) : lastG[p] * lastG[p]
+                let vHat = s > 0 ? max(y[P + 1 + P + p], 0) / -expm1(-adam.b * s) : e.gradient[p] * e.gradient[p]
                 minScale = min(minScale, vHat.squareRoot() + adam.epsilon)
             }
             return max(adam.a, adam.b, (adam.a * rho / minScale).squareRoot())

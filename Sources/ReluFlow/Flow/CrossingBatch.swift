@@ -89,12 +89,13 @@ final class CrossingBatcher {
         for p in [theta, fProbe, probe, residualRate, rateWeights] { p.deallocate() }
     }
 
-    /// The step in which crossings are batched: its start and end states and fields (mode M), and
-    /// z, ż at both ends (n×G).
+    /// The step in which crossings are batched: its start and end states and fields (mode M), the
+    /// residuals R_g at the end (of the field's evaluation there), and z, ż at both ends (n×G).
     struct Step {
         let H: Double
         let y0: UnsafePointer<Double>, f0: UnsafePointer<Double>
         let y1: UnsafePointer<Double>, f1: UnsafePointer<Double>
+        let R1: [Double]
         let z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>
         let z1: UnsafePointer<Double>, zdot1: UnsafePointer<Double>
         let atol: Double, rtol: Double
@@ -134,12 +135,13 @@ final class CrossingBatcher {
             let cuts = EventDetector.hermiteCriticalPoints(e0: step.z0[q], d0: step.zdot0[q] * H, e1: step.z1[q], d1: step.zdot1[q] * H)
             guard !cuts.contains(where: { $0 > 0 && $0 < 1 }) else { return nil }
         }
-        // Velocity scale of the data: Σ_g |R_g||x̃_g| at the end of the step (R of the field's
-        // evaluation there), and max |x̃_g|.
+        // Velocity scale of the data: Σ_g |R_g||x̃_g| at the end of the step, and max |x̃_g|.
+        guard step.R1.count == G else { return nil }
+        let R1 = step.R1
         var magnitude = 0.0, maxNorm = 1.0
         for g in 0..<G {
             let xn = field.normalNorm(g)
-            magnitude += abs(field.R[g]) * xn
+            magnitude += abs(R1[g]) * xn
             maxNorm = max(maxNorm, xn)
         }
         let bOff = n * d, cOff = n * d + n
@@ -151,7 +153,7 @@ final class CrossingBatcher {
         var bound = 0.0
         for flag in flags {
             let i = flag.function.neuron, g = flag.function.group, h = H - flag.root!
-            bound += h * h * h * h / 12 * jLow * jLow * jLow * abs(step.y1[cOff + i] * field.R[g]) * field.invM * field.normalNorm(g)
+            bound += h * h * h * h / 12 * jLow * jLow * jLow * abs(step.y1[cOff + i] * R1[g]) * field.invM * field.normalNorm(g)
         }
         guard bound <= 2 * CrossingBatcher.remainderShare * Double(flags.count + 1) * tolerance(step, of: involved, at: step.y1) else { return nil }
 

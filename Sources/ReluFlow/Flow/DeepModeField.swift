@@ -1,4 +1,5 @@
 import Foundation
+import CFieldKernels
 
 /// The mode-locked gradient-flow field of a deep fully connected network (SPEC §8) and its
 /// switching functions: a `SwitchedSystem` the flow driver integrates like the shallow `ModeField`.
@@ -57,6 +58,16 @@ final class DeepModeField: SwitchedSystem {
     private let uOff: UnsafeMutablePointer<Int>
     private let c0Index: Int?
     private let mult: [Double], ysum: [Double], yabs: [Double]
+    /// The passes' layout for the C kernels (deep_kernels.c), and μ_g, Y_g it points to.
+    private let layout: UnsafeMutablePointer<rf_deep_layout>
+    private let multBuffer: UnsafeMutablePointer<Double>, ysumBuffer: UnsafeMutablePointer<Double>
+    /// Scratch of the passes (allocated once: the field is evaluated thousands of times a run):
+    /// ż (n × G), the Hessian–vector product's work (2nG + 2G), two gradients / velocities (P),
+    /// the derivative weights of the slide's two sides (n × G each), a field value (P + 1).
+    private let zdotScratch: UnsafeMutablePointer<Double>, hvWork: UnsafeMutablePointer<Double>
+    private let gradScratch: UnsafeMutablePointer<Double>, velocityScratch: UnsafeMutablePointer<Double>
+    private let weightsMinus: UnsafeMutablePointer<Double>, weightsPlus: UnsafeMutablePointer<Double>
+    private let fieldScratch: UnsafeMutablePointer<Double>
 
     // Mode.
     private(set) var states: [PairState]
@@ -79,10 +90,17 @@ final class DeepModeField: SwitchedSystem {
     private let forwardTheta: UnsafeMutablePointer<Double>
     private var forwardValid = false
     private var forwardStamp = -1
-    /// The last evaluation: state, field, and the sliding surface's v± and α there.
+    /// State and field of the last evaluation (a memo for `stepEndEvaluation`), and the sliding
+    /// surface's v± and α of the evaluation being made (working storage, read into `SlideRates`).
     private let lastY: UnsafeMutablePointer<Double>, lastF: UnsafeMutablePointer<Double>
     private var lastValid = false
-    private(set) var vPlus = Double.nan, vMinus = Double.nan, alpha = Double.nan
+    private var vPlus = Double.nan, vMinus = Double.nan, alpha = Double.nan
+
+    /// What the event logic reads of an evaluation: the sliding surface's normal rates v⁻ = ż in
+    /// M⁻ and v⁺ in M⁺ and α = v⁻/(v⁻ − v⁺) (NaN when nothing slides).
+    struct SlideRates {
+        let vMinus: Double, vPlus: Double, alpha: Double
+    }
     var rhsEvaluations = 0
     var jacobianEvaluations = 0
     private var pendingFailure: String? = nil
@@ -141,12 +159,37 @@ final class DeepModeField: SwitchedSystem {
         lastF = .allocate(capacity: P + 1)
         lastY.initialize(repeating: .nan, count: P + 1)
         lastF.initialize(repeating: .nan, count: P + 1)
+        let nG = max(n * G, 1)
+        multBuffer = .allocate(capacity: max(G, 1))
+        ysumBuffer = .allocate(capacity: max(G, 1))
+        for g in 0..<G { multBuffer[g] = mult[g]; ysumBuffer[g] = ysum[g] }
+        zdotScratch = .allocate(capacity: nG)
+        hvWork = .allocate(capacity: 2 * nG + 2 * max(G, 1))
+        gradScratch = .allocate(capacity: max(P, 1))
+        velocityScratch = .allocate(capacity: max(P, 1))
+        weightsMinus = .allocate(capacity: nG)
+        weightsPlus = .allocate(capacity: nG)
+        fieldScratch = .allocate(capacity: P + 1)
+        for p in [zdotScratch, weightsMinus, weightsPlus] { p.initialize(repeating: 0, count: nG) }
+        hvWork.initialize(repeating: 0, count: 2 * nG + 2 * max(G, 1))
+        for p in [gradScratch, velocityScratch] { p.initialize(repeating: 0, count: max(P, 1)) }
+        fieldScratch.initialize(repeating: 0, count: P + 1)
+        layout = .allocate(capacity: 1)
+        layout.initialize(to: rf_deep_layout(L: Int32(L), G: G, n: n, P: P, widths: UnsafePointer(layers),
+                                             woff: UnsafePointer(wOff), boff: UnsafePointer(bOff), uoff: UnsafePointer(uOff),
+                                             c0: c0Index ?? -1, xT: UnsafePointer(xT), mult: UnsafePointer(multBuffer),
+                                             ysum: UnsafePointer(ysumBuffer)))
     }
 
     deinit {
-        for p in [xT, F, Z, H, Dl, N, R, dOut, forwardTheta, lastY, lastF] { p.deallocate() }
+        for p in [xT, F, Z, H, Dl, N, R, dOut, forwardTheta, lastY, lastF, multBuffer, ysumBuffer, zdotScratch, hvWork,
+                  gradScratch, velocityScratch, weightsMinus, weightsPlus, fieldScratch] { p.deallocate() }
         for p in [layers, wOff, bOff, uOff] { p.deallocate() }
+        layout.deallocate()
     }
+
+    /// The portable build of the C passes even where the CPU has AVX2 (tests compare the two).
+    static func usePortableKernels(_ on: Bool) { rf_deep_kernels_portable(on ? 1 : 0) }
 
     // MARK: Layout
 
@@ -249,31 +292,11 @@ final class DeepModeField: SwitchedSystem {
 
     /// Forward pass in the mode at θ (Z, H, N, R), cached for the same θ and mode.
     private func forward(_ t: UnsafePointer<Double>) {
-        if forwardValid && forwardStamp == modeChanges && (0..<P).allSatisfy({ forwardTheta[$0].bitPattern == t[$0].bitPattern }) {
+        if forwardValid && forwardStamp == modeChanges && memcmp(forwardTheta, t, P * MemoryLayout<Double>.stride) == 0 {
             return
         }
-        for l in 1..<L {
-            let nl = layers[l], below = layers[l - 1]
-            for i in 0..<nl {
-                let b = bIndex(l, i).map { t[$0] } ?? 0
-                let row = pair(l, i, 0)
-                for g in 0..<G { Z[row + g] = b }
-                for k in 0..<below {
-                    let wik = w(t, l, i, k)
-                    if wik == 0 { continue }
-                    for g in 0..<G { Z[row + g] += wik * input(l, k, g) }
-                }
-                for g in 0..<G { H[row + g] = F[row + g] * Z[row + g] }
-            }
-        }
-        let c0 = c0Index.map { t[$0] } ?? 0
-        for g in 0..<G {
-            var s = c0
-            for k in 0..<layers[L - 1] { s += w(t, L, 0, k) * input(L, k, g) }
-            N[g] = s
-            R[g] = mult[g] * N[g] - ysum[g]
-        }
-        for p in 0..<P { forwardTheta[p] = t[p] }
+        rf_deep_forward(layout, t, F, Z, H, N, R)
+        forwardTheta.update(from: t, count: P)
         forwardValid = true
         forwardStamp = modeChanges
     }
@@ -289,101 +312,20 @@ final class DeepModeField: SwitchedSystem {
 
     private func backward(_ t: UnsafePointer<Double>, S: UnsafePointer<Double>, seed: (unit: Int, group: Int)? = nil,
                           into grad: UnsafeMutablePointer<Double>) {
-        for p in 0..<P { grad[p] = 0 }
-        for q in 0..<(n * G) { Dl[q] = 0 }
-        var start = L
-        if let seed {
-            start = unitLayer[seed.unit]
-            Dl[seed.unit * G + seed.group] = 1
-        } else {
-            for k in 0..<layers[L - 1] {
-                var s = 0.0
-                for g in 0..<G { s += dOut[g] * input(L, k, g) }
-                grad[wIndex(L, 0, k)] = s
-            }
-            if let c = c0Index {
-                var s = 0.0
-                for g in 0..<G { s += dOut[g] }
-                grad[c] = s
-            }
-            if L > 1 {
-                for k in 0..<layers[L - 1] {
-                    let wk = w(t, L, 0, k), row = pair(L - 1, k, 0)
-                    for g in 0..<G { Dl[row + g] = S[row + g] * wk * dOut[g] }
-                }
-            }
-            start = L - 1
-        }
-        var l = start
-        while l >= 1 {
-            let nl = layers[l], below = layers[l - 1]
-            for i in 0..<nl {
-                let row = pair(l, i, 0)
-                for k in 0..<below {
-                    var s = 0.0
-                    for g in 0..<G { s += Dl[row + g] * input(l, k, g) }
-                    grad[wIndex(l, i, k)] = s
-                }
-                if let b = bIndex(l, i) {
-                    var s = 0.0
-                    for g in 0..<G { s += Dl[row + g] }
-                    grad[b] = s
-                }
-            }
-            if l > 1 {
-                for k in 0..<below {
-                    let rowK = pair(l - 1, k, 0)
-                    for g in 0..<G {
-                        var s = 0.0
-                        for i in 0..<nl { s += w(t, l, i, k) * Dl[pair(l, i, g)] }
-                        Dl[rowK + g] = S[rowK + g] * s
-                    }
-                }
-            }
-            l -= 1
-        }
+        rf_deep_backward(layout, t, H, S, dOut, seed?.unit ?? -1, seed?.group ?? 0, Dl, grad)
     }
 
     /// Forward tangent along a parameter velocity u at the forward pass of θ: ż of every pair
     /// (n × G) into `zdot`, and Ṅ into `ndot` when given.
     private func tangent(_ t: UnsafePointer<Double>, _ u: UnsafePointer<Double>, zdot: UnsafeMutablePointer<Double>,
                          ndot: UnsafeMutablePointer<Double>? = nil) {
-        // ḣ of the layer below (F ∘ ż), kept in zdot's rows with a separate pass.
-        for l in 1..<L {
-            let nl = layers[l], below = layers[l - 1]
-            for i in 0..<nl {
-                let row = pair(l, i, 0)
-                let bdot = bIndex(l, i).map { u[$0] } ?? 0
-                for g in 0..<G { zdot[row + g] = bdot }
-                for k in 0..<below {
-                    let uik = u[wIndex(l, i, k)], wik = w(t, l, i, k)
-                    for g in 0..<G {
-                        var v = uik * input(l, k, g)
-                        if l > 1 { v += wik * F[pair(l - 1, k, g)] * zdot[pair(l - 1, k, g)] }
-                        zdot[row + g] += v
-                    }
-                }
-            }
-        }
-        if let ndot {
-            let c0dot = c0Index.map { u[$0] } ?? 0
-            for g in 0..<G {
-                var s = c0dot
-                for k in 0..<layers[L - 1] {
-                    s += u[wIndex(L, 0, k)] * input(L, k, g)
-                    if L > 1 { s += w(t, L, 0, k) * F[pair(L - 1, k, g)] * zdot[pair(L - 1, k, g)] }
-                }
-                ndot[g] = s
-            }
-        }
+        rf_deep_tangent(layout, t, u, F, H, zdot, ndot)
     }
 
     /// ż of pair k along u (one tangent pass).
     private func rate(_ t: UnsafePointer<Double>, along u: UnsafePointer<Double>, pair k: Int) -> Double {
-        let zdot = UnsafeMutablePointer<Double>.allocate(capacity: max(n * G, 1))
-        defer { zdot.deallocate() }
-        tangent(t, u, zdot: zdot)
-        return zdot[k]
+        tangent(t, u, zdot: zdotScratch)
+        return zdotScratch[k]
     }
 
     /// ∇_θ z of pair k (masks F: dh/dz = F below the pair's layer) into `out` (P).
@@ -401,6 +343,12 @@ final class DeepModeField: SwitchedSystem {
         return S
     }
 
+    /// The same into a buffer (n × G).
+    private func weights(slidingAt a: Double, into S: UnsafeMutablePointer<Double>) {
+        S.update(from: F, count: n * G)
+        if let slide { for k in slide.members { S[k] = a } }
+    }
+
     /// The mode's gradient at θ (forward done), the sliding surface's v±, α; into `grad` (P).
     /// One sliding surface: g(α) = g⁻ + α(g⁺ − g⁻) exactly (S enters the chain once, linearly).
     private func gradient(_ t: UnsafePointer<Double>, into grad: UnsafeMutablePointer<Double>) {
@@ -410,11 +358,11 @@ final class DeepModeField: SwitchedSystem {
             vPlus = .nan; vMinus = .nan; alpha = .nan
             return
         }
-        let g1 = UnsafeMutablePointer<Double>.allocate(capacity: P)
-        let u = UnsafeMutablePointer<Double>.allocate(capacity: P)
-        defer { g1.deallocate(); u.deallocate() }
-        backward(t, S: weights(slidingAt: 0), into: grad)
-        backward(t, S: weights(slidingAt: 1), into: g1)
+        let g1 = gradScratch, u = velocityScratch
+        weights(slidingAt: 0, into: weightsMinus)
+        weights(slidingAt: 1, into: weightsPlus)
+        backward(t, S: weightsMinus, into: grad)
+        backward(t, S: weightsPlus, into: g1)
         for p in 0..<P { u[p] = -grad[p] }
         vMinus = rate(t, along: u, pair: slide.rep)
         for p in 0..<P { u[p] = -g1[p] }
@@ -429,6 +377,27 @@ final class DeepModeField: SwitchedSystem {
     @discardableResult
     func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         rhsEvaluations += 1
+        return computeField(y, f)
+    }
+
+    /// f(y) into f (one counted evaluation) and its slide rates.
+    func evaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> SlideRates {
+        evaluate(y, f)
+        return SlideRates(vMinus: vMinus, vPlus: vPlus, alpha: alpha)
+    }
+
+    /// The stepper's last evaluation when it was at y (θ bit for bit, same mode: not counted),
+    /// else `evaluation(at:into:)`.
+    func stepEndEvaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> SlideRates {
+        if lastValid && memcmp(lastY, y, P * MemoryLayout<Double>.stride) == 0 {
+            f.update(from: lastF, count: P + 1)
+            return SlideRates(vMinus: vMinus, vPlus: vPlus, alpha: alpha)
+        }
+        return evaluation(at: y, into: f)
+    }
+
+    /// The work of `evaluate`, uncounted: for the Jacobian, which counts itself.
+    private func computeField(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         forward(y)
         gradient(y, into: f)
         var norm2 = 0.0
@@ -437,20 +406,10 @@ final class DeepModeField: SwitchedSystem {
             norm2 += f[p] * f[p]
         }
         f[P] = norm2
-        for p in 0..<P { lastY[p] = y[p] }
-        lastY[P] = y[P]
-        for p in 0...P { lastF[p] = f[p] }
+        lastY.update(from: y, count: P + 1)
+        lastF.update(from: f, count: P + 1)
         lastValid = true
         return norm2.isFinite && numericalFailure == nil
-    }
-
-    @discardableResult
-    func evaluateReusingLast(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
-        if lastValid && (0..<P).allSatisfy({ lastY[$0].bitPattern == y[$0].bitPattern }) {
-            for p in 0...P { f[p] = lastF[p] }
-            return f[P].isFinite && numericalFailure == nil
-        }
-        return evaluate(y, f)
     }
 
     /// ∂f/∂y: the θ block −∇²L_M by exact Hessian–vector products with the unit vectors
@@ -459,8 +418,7 @@ final class DeepModeField: SwitchedSystem {
     /// converge; the field itself always recomputes α), the quadrature row 2 fᵀ ∂f/∂θ, a zero D column.
     func jacobian(_ y: UnsafePointer<Double>, _ dfdy: UnsafeMutablePointer<Double>, _ f: UnsafeMutablePointer<Double>) {
         jacobianEvaluations += 1
-        evaluate(y, f)
-        rhsEvaluations -= 1
+        _ = computeField(y, f)
         let dim = P + 1
         let S = weights(slidingAt: alpha.isFinite ? alpha : 0)
         let u = UnsafeMutablePointer<Double>.allocate(capacity: P)
@@ -484,64 +442,15 @@ final class DeepModeField: SwitchedSystem {
     ///     Ḋ_{l−1} = S_{l−1} ∘ (U_lᵀ D_l + W_lᵀ Ḋ_l).
     func hessianVector(_ t: UnsafePointer<Double>, _ u: UnsafePointer<Double>, S: [Double],
                        into out: UnsafeMutablePointer<Double>) {
+        S.withUnsafeBufferPointer { hessianVector(t, u, S: $0.baseAddress!, into: out) }
+    }
+
+    func hessianVector(_ t: UnsafePointer<Double>, _ u: UnsafePointer<Double>, S: UnsafePointer<Double>,
+                       into out: UnsafeMutablePointer<Double>) {
         forward(t)
         for g in 0..<G { dOut[g] = R[g] * invM }
         backward(t, S: S, into: out)   // D_l of the mode into Dl
-        let zdot = UnsafeMutablePointer<Double>.allocate(capacity: max(n * G, 1))
-        let ndot = UnsafeMutablePointer<Double>.allocate(capacity: G)
-        let Ddot = UnsafeMutablePointer<Double>.allocate(capacity: max(n * G, 1))
-        defer { zdot.deallocate(); ndot.deallocate(); Ddot.deallocate() }
-        tangent(t, u, zdot: zdot, ndot: ndot)
-        @inline(__always) func hdot(_ l: Int, _ k: Int, _ g: Int) -> Double {
-            l == 1 ? 0 : F[pair(l - 1, k, g)] * zdot[pair(l - 1, k, g)]
-        }
-        for p in 0..<P { out[p] = 0 }
-        // Output layer.
-        var doutDot = [Double](repeating: 0, count: G)
-        for g in 0..<G { doutDot[g] = mult[g] * ndot[g] * invM }
-        for k in 0..<layers[L - 1] {
-            var s = 0.0
-            for g in 0..<G { s += doutDot[g] * input(L, k, g) + dOut[g] * hdot(L, k, g) }
-            out[wIndex(L, 0, k)] = s
-        }
-        if let c = c0Index { out[c] = doutDot.reduce(0, +) }
-        for q in 0..<(n * G) { Ddot[q] = 0 }
-        if L > 1 {
-            for k in 0..<layers[L - 1] {
-                let row = pair(L - 1, k, 0), wk = w(t, L, 0, k), uk = u[wIndex(L, 0, k)]
-                for g in 0..<G { Ddot[row + g] = S[row + g] * (uk * dOut[g] + wk * doutDot[g]) }
-            }
-        }
-        var l = L - 1
-        while l >= 1 {
-            let nl = layers[l], below = layers[l - 1]
-            for i in 0..<nl {
-                let row = pair(l, i, 0)
-                for k in 0..<below {
-                    var s = 0.0
-                    for g in 0..<G { s += Ddot[row + g] * input(l, k, g) + Dl[row + g] * hdot(l, k, g) }
-                    out[wIndex(l, i, k)] = s
-                }
-                if let b = bIndex(l, i) {
-                    var s = 0.0
-                    for g in 0..<G { s += Ddot[row + g] }
-                    out[b] = s
-                }
-            }
-            if l > 1 {
-                for k in 0..<below {
-                    let rowK = pair(l - 1, k, 0)
-                    for g in 0..<G {
-                        var s = 0.0
-                        for i in 0..<nl {
-                            s += u[wIndex(l, i, k)] * Dl[pair(l, i, g)] + w(t, l, i, k) * Ddot[pair(l, i, g)]
-                        }
-                        Ddot[rowK + g] = S[rowK + g] * s
-                    }
-                }
-            }
-            l -= 1
-        }
+        rf_deep_hessian_vector(layout, t, u, F, H, S, dOut, Dl, invM, hvWork, out)
     }
 
     /// The loss with the true activation, point by point.
@@ -591,19 +500,15 @@ final class DeepModeField: SwitchedSystem {
         if let f, let zdot { tangent(y, f, zdot: zdot) }
     }
 
-    func prepareSlideExitValues(_ y: UnsafePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
-        evaluate(y, scratch)
-    }
-
-    /// min(v⁻, −v⁺) of the last evaluation: positive while the surface attracts from both sides.
-    func slideExitValue(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
-        guard vPlus.isFinite, vMinus.isFinite else { return 0.5 }
-        return min(vMinus, -vPlus)
+    /// min(v⁻, −v⁺) of the evaluation: positive while the surface attracts from both sides.
+    func slideExitValue(_ e: SlideRates, at y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        guard e.vPlus.isFinite, e.vMinus.isFinite else { return 0.5 }
+        return min(e.vMinus, -e.vPlus)
     }
 
     /// Sign changes of ±z over the step and dips of z's cubic Hermite interpolant (as the shallow
     /// detector), on the representatives of the surfaces only; the slide's exit functions at y1.
-    func detectEvents(y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, H: Double,
+    func detectEvents(y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, evaluation e1: SlideRates, H: Double,
                       z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
                       z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>) -> [EventDetector.Flag] {
         guard relu else { return [] }
@@ -613,12 +518,7 @@ final class DeepModeField: SwitchedSystem {
         for k in 0..<(n * G) where representative[k] == k {
             let i = k / G, g = k % G
             if states[k] == .sliding {
-                if !(lastValid && (0..<P).allSatisfy({ lastY[$0].bitPattern == y1[$0].bitPattern })) {
-                    let scratch = UnsafeMutablePointer<Double>.allocate(capacity: P + 1)
-                    evaluate(y1, scratch)
-                    scratch.deallocate()
-                }
-                if slideExitValue(y1, i, g) < 0 {
+                if slideExitValue(e1, at: y1, i, g) < 0 {
                     flags.append(EventDetector.Flag(function: EventFunction(neuron: i, group: g, sign: 0), tau: H, isDip: false))
                 }
                 continue
@@ -685,7 +585,6 @@ final class DeepModeField: SwitchedSystem {
         let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
         defer { f.deallocate(); gz.deallocate(); setMode(saved) }
         evaluate(y, f)
-        rhsEvaluations -= 1   // a decision, not a step's evaluation: counted by the caller's event
         let v = rate(y, along: f, pair: k)
         zGradient(y, pair: k, into: gz)
         var terms = 0.0
@@ -797,7 +696,7 @@ final class DeepModeField: SwitchedSystem {
         }
     }
 
-    func lossIsAtRoundingLevel(_ y: UnsafePointer<Double>) -> Bool {
+    func lossIsAtRoundingLevel(_ e: SlideRates, at y: UnsafePointer<Double>) -> Bool {
         forward(y)
         var r2 = 0.0, y2 = 0.0
         for g in 0..<G { r2 += R[g] * R[g]; y2 += yabs[g] * yabs[g] }
@@ -809,7 +708,7 @@ final class DeepModeField: SwitchedSystem {
 
     /// |f| against the rounding level of its computation: the gradient back-propagated with
     /// |W|, |h| and |R| + δR, times 64 ε.
-    func fieldRoundingRatio(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+    func fieldRoundingRatio(_ e: SlideRates, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
         forward(y)
         let scales = outputScales(y)
         var absTheta = [Double](repeating: 0, count: P)
@@ -833,12 +732,13 @@ final class DeepModeField: SwitchedSystem {
         return noise > 0 ? f2.squareRoot() / noise : (f2 > 0 ? .infinity : 0)
     }
 
-    /// Power iteration on ∇²L_M with exact Hessian–vector products (12 products).
-    func stiffnessEstimate(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+    /// Power iteration on ∇²L_M with exact Hessian–vector products (12 products), α of the
+    /// evaluation e at y held.
+    func stiffnessEstimate(_ e: SlideRates, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
         var v = (0..<P).map { $0 % 2 == 0 ? 1.0 : -0.7 }
         var norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
         v = v.map { $0 / norm }
-        let S = weights(slidingAt: alpha.isFinite ? alpha : 0)
+        let S = weights(slidingAt: e.alpha.isFinite ? e.alpha : 0)
         var out = [Double](repeating: 0, count: P)
         var lambda = 0.0
         for _ in 0..<12 {

@@ -218,3 +218,126 @@ final class SampleReintegrator {
     /// Forget the continuation (a new step, or a different start state at the same time).
     func forget() { reached = nil }
 }
+
+/// Dense output from the recent step ends of one smooth stretch of the flow (one mode, no event,
+/// each step starting where the last ended): the interpolating polynomial of their states, used
+/// where the step's quintic Hermite interpolant fails its check inside a BDF step.
+///
+/// This is the interpolant a BDF method integrates with (its Nordsieck array holds the same
+/// polynomial through its past values, the dense output of LSODE/CVODE), which GSL's msbdf does not
+/// expose. Values alone, not slopes: a BDF step end lies off the slow manifold by up to its local
+/// error, and the fast modes (|λ|H ≫ 1 over the long steps of a stiff stretch) multiply that
+/// offset by |λ| in f, so H·f and H²ÿ at the ends carry |λ|H times the error that the values
+/// carry, which is why the Hermite interpolant's check fails there (measured on `sine` to
+/// T = 1e5: q₅ − q₄ up to 10⁴ times the tolerance on late msbdf steps of 10³ time units).
+///
+/// With nodes t₁ (the step end), t₀ (its start), t₋₁, … (newest first, up to `capacity`) and the
+/// Newton form p_k = Σ_{j≤k} c_j ω_j (c_j the divided differences, ω_j = Π_{i<j}(t − t_i)), the
+/// difference p_{k+1} − p_k = c_{k+1} ω_{k+1}(t) estimates p_k's error (an upper bound of p_{k+1}'s
+/// to leading order, as q₅ − q₄ for the Hermite pair). The degree k with the smallest estimate
+/// relative to atol + rtol|p_{k+1}| is taken, p_{k+1} returned (local extrapolation) when that ratio
+/// plus the rounding of the sum (4ε Σ|c_j ω_j|) is within 1 in every component; otherwise the
+/// caller re-takes the step (its error is then bounded by that step's own acceptance).
+final class StepHistory {
+    /// Nodes kept: enough for p₅ and its estimate (BDF orders ≤ 5).
+    static let capacity = 7
+    let dim: Int
+    let rtol: Double, atol: Double
+    private var times: [Double] = []
+    /// `capacity` states, the i-th node of `times` at row (first + i) mod capacity.
+    private let states: UnsafeMutablePointer<Double>
+    private var first = 0
+    private var mode = -1
+    /// Work: divided differences (capacity × dim) and a partial sum.
+    private let table: UnsafeMutablePointer<Double>
+
+    init(dim: Int, rtol: Double, atol: Double) {
+        self.dim = dim
+        self.rtol = rtol
+        self.atol = atol
+        states = .allocate(capacity: Self.capacity * dim)
+        table = .allocate(capacity: Self.capacity * dim)
+    }
+
+    deinit {
+        states.deallocate()
+        table.deallocate()
+    }
+
+    private func row(_ i: Int) -> UnsafeMutablePointer<Double> { states + ((first + i) % Self.capacity) * dim }
+
+    private func append(_ t: Double, _ y: UnsafePointer<Double>) {
+        if times.count == Self.capacity {
+            times.removeFirst()
+            first = (first + 1) % Self.capacity
+        }
+        row(times.count).update(from: y, count: dim)
+        times.append(t)
+    }
+
+    /// Records an accepted step [t0, t1] of mode `mode` (`ModeLockedSystem.modeChanges`) ending at
+    /// y1 (after any projection): appended when it starts at the last node, in the same mode and
+    /// the same state bit for bit; otherwise the history restarts at (t0, y0).
+    func noteStep(t0: Double, y0: UnsafePointer<Double>, t1: Double, y1: UnsafePointer<Double>, mode: Int) {
+        var continues = mode == self.mode && times.last == t0
+        if continues {
+            let last = row(times.count - 1)
+            for p in 0..<dim where last[p].bitPattern != y0[p].bitPattern { continues = false; break }
+        }
+        if !continues {
+            times.removeAll(keepingCapacity: true)
+            first = 0
+            self.mode = mode
+            append(t0, y0)
+        }
+        append(t1, y1)
+    }
+
+    /// The state at t inside the last step noted, [t0, t1], into `out` when the estimate passes
+    /// (see the type's comment); false otherwise or without three nodes.
+    func interpolate(at t: Double, stepStart t0: Double, stepEnd t1: Double, into out: UnsafeMutablePointer<Double>) -> Bool {
+        let count = times.count
+        guard count >= 3, times[count - 1] == t1, times[count - 2] == t0, t0 < t, t < t1 else { return false }
+        let H = t1 - t0
+        // Nodes newest first, scaled: x_j = (t_j − t1)/H (0, −1, …); the sample at x ∈ (−1, 0).
+        var x = [Double](repeating: 0, count: count)
+        for j in 0..<count { x[j] = (times[count - 1 - j] - t1) / H }
+        let xs = (t - t1) / H
+        // Divided differences c_j (in place, per component), c_j at table[j * dim + p].
+        for j in 0..<count { (table + j * dim).update(from: row(count - 1 - j), count: dim) }
+        for level in 1..<count {
+            for j in stride(from: count - 1, through: level, by: -1) {
+                let denominator = x[j] - x[j - level]
+                let upper = table + j * dim, lower = table + (j - 1) * dim
+                for p in 0..<dim { upper[p] = (upper[p] - lower[p]) / denominator }
+            }
+        }
+        var omega = [Double](repeating: 1, count: count)
+        for j in 1..<count { omega[j] = omega[j - 1] * (xs - x[j - 1]) }
+        // The degree k (1 ≤ k ≤ count − 2) whose estimate |c_{k+1} ω_{k+1}| is smallest against the
+        // tolerance at p_{k+1}, worst component first.
+        var best = Double.infinity, bestK = 0
+        for k in 1...(count - 2) {
+            var worst = 0.0
+            for p in 0..<dim {
+                var sum = 0.0, size = 0.0
+                for j in 0...(k + 1) {
+                    let term = table[j * dim + p] * omega[j]
+                    sum += term
+                    size += abs(term)
+                }
+                let estimate = abs(table[(k + 1) * dim + p] * omega[k + 1]) + 4 * Double.ulpOfOne * size
+                worst = max(worst, estimate / (atol + rtol * abs(sum)))
+                if worst >= best { break }
+            }
+            if worst < best { best = worst; bestK = k }
+        }
+        guard best <= 1 else { return false }
+        for p in 0..<dim {
+            var sum = 0.0
+            for j in 0...(bestK + 1) { sum += table[j * dim + p] * omega[j] }
+            out[p] = sum
+        }
+        return true
+    }
+}

@@ -16,12 +16,19 @@ struct EventFunction {
     /// +1 on, −1 off, 0 sliding (exit function).
     let sign: Double
 
-    /// For a sliding pair this reads the field's `slideExitValue`, which needs its
-    /// `prepareSlideExitValues` at y first (the caller's job).
+    /// The function at y: ±z, or for a sliding pair the exit function from `evaluation`, the
+    /// field's evaluation at y (nil only where no function slides).
     @inline(__always)
-    func value<Field: SwitchedSystem>(_ y: UnsafePointer<Double>, field: Field) -> Double {
+    func value<Field: SwitchedSystem>(_ y: UnsafePointer<Double>, field: Field, evaluation: Field.Evaluation?) -> Double {
         if sign != 0 { return sign * field.preactivation(y, neuron, group) }
-        return field.slideExitValue(y, neuron, group)
+        return field.slideExitValue(evaluation!, at: y, neuron, group)
+    }
+
+    /// ±z at y: the function of an on/off pair.
+    @inline(__always)
+    func crossingValue<Field: SwitchedSystem>(_ y: UnsafePointer<Double>, field: Field) -> Double {
+        precondition(sign != 0, "a sliding pair's exit function needs the field's evaluation")
+        return sign * field.preactivation(y, neuron, group)
     }
 }
 
@@ -100,13 +107,17 @@ final class EventLocator<Field: SwitchedSystem> {
         return status == GSL_SUCCESS
     }
 
-    /// min_k e_k at a state.
+    /// e_k at a state, each (the field evaluated there, counted, when a function slides).
+    func values(at y: UnsafePointer<Double>, _ functions: [EventFunction]) -> [Double] {
+        let evaluation = functions.contains(where: { $0.sign == 0 }) ? field.evaluation(at: y, into: fScratch) : nil
+        return functions.map { $0.value(y, field: field, evaluation: evaluation) }
+    }
+
+    /// min_k e_k at a state (the field evaluated there, counted, when a function slides).
     func value(at y: UnsafePointer<Double>, _ functions: [EventFunction]) -> Double {
-        if functions.contains(where: { $0.sign == 0 }) {
-            field.prepareSlideExitValues(y, scratch: fScratch)
-        }
+        let evaluation = functions.contains(where: { $0.sign == 0 }) ? field.evaluation(at: y, into: fScratch) : nil
         var v = Double.infinity
-        for e in functions { v = min(v, e.value(y, field: field)) }
+        for e in functions { v = min(v, e.value(y, field: field, evaluation: evaluation)) }
         return v
     }
 
@@ -142,7 +153,7 @@ final class EventLocator<Field: SwitchedSystem> {
             // The smallest function at Φ(τ) (`work` holds the state), its rounding level and slope.
             var smallest = functions[0], least = Double.infinity
             for e in functions {
-                let value = e.value(work, field: field)
+                let value = e.crossingValue(work, field: field)
                 if value < least { least = value; smallest = e }
             }
             let noise = field.preactivationNoise(work, smallest.neuron, smallest.group)
@@ -181,7 +192,7 @@ final class EventLocator<Field: SwitchedSystem> {
         for p in 0..<dim { moved[p] = y[p] + delta * f[p] }
         var least = Double.infinity
         for e in functions {
-            let value = e.value(moved, field: field)
+            let value = e.crossingValue(moved, field: field)
             if value < -3 * field.preactivationNoise(moved, e.neuron, e.group) { return false }
             least = min(least, value)
         }
@@ -200,7 +211,7 @@ final class EventLocator<Field: SwitchedSystem> {
     private func nudgeBack(hi: Double, yHi: UnsafePointer<Double>, fHi: UnsafePointer<Double>, guess: Double) -> Bool {
         var earliest: (tau: Double, event: EventFunction, noise: Double, value: Double)? = nil
         for e in functions {
-            let v = e.value(yHi, field: field)
+            let v = e.crossingValue(yHi, field: field)
             guard v <= 0 else { continue }
             let slope = e.sign * field.preactivationRate(yHi, fHi, e.neuron, e.group)
             guard slope < 0 else { return false }
@@ -321,12 +332,14 @@ struct EventDetector {
     /// sliding pairs are screened four pairs at a time (s = 2·slope − 1 is the on/off sign there);
     /// only lanes that fail the screen go through the per-pair tests (`detectRow`). The flags
     /// come in pair order.
-    static func scan(field: ModeField, y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, H: Double,
-                     z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
+    /// `e1` is the field's evaluation at y1 (the sliding α's; its rounding levels are computed
+    /// here, once, only when an α lies outside [−δ, 1 + δ] with δ = `EventFunction.alphaSlack`).
+    static func scan(field: ModeField, y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, evaluation e1: FieldEvaluation,
+                     H: Double, z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
                      z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>) -> [Flag] {
         let n = field.n, G = field.G, G4 = G & ~3
         var flags: [Flag] = []
-        var roundingScalesReady = false
+        var endEvaluation = e1
         var sliding = [Bool](repeating: false, count: n)
         for i in field.slidingNeurons { sliding[i] = true }
         let slope = field.slope
@@ -339,7 +352,7 @@ struct EventDetector {
             field.surfaceRow(y1, f1, i, z: z1, zdot: zdot1)
             if sliding[i] {
                 detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
-                          range: 0..<G, flags: &flags, roundingScalesReady: &roundingScalesReady)
+                          range: 0..<G, flags: &flags, evaluation: &endEvaluation)
                 continue
             }
             var g = 0
@@ -348,7 +361,7 @@ struct EventDetector {
                 for h in 0..<count {
                     let start = hits[h]
                     detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
-                              range: start..<(start + 4), flags: &flags, roundingScalesReady: &roundingScalesReady)
+                              range: start..<(start + 4), flags: &flags, evaluation: &endEvaluation)
                 }
                 g = G4
             }
@@ -361,13 +374,13 @@ struct EventDetector {
                 let rate = d0.replacing(with: nd1, where: nd1 .> d0)
                 if any(.!(e1.replacing(with: rate, where: rate .< e1) .>= 0)) {
                     detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
-                              range: g..<(g + 4), flags: &flags, roundingScalesReady: &roundingScalesReady)
+                              range: g..<(g + 4), flags: &flags, evaluation: &endEvaluation)
                 }
                 g += 4
             }
             if g < G {
                 detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
-                          range: g..<G, flags: &flags, roundingScalesReady: &roundingScalesReady)
+                          range: g..<G, flags: &flags, evaluation: &endEvaluation)
             }
         }
         return flags
@@ -377,20 +390,17 @@ struct EventDetector {
     private static func detectRow(_ i: Int, field: ModeField, y1: UnsafePointer<Double>, H: Double,
                                   z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
                                   z1: UnsafePointer<Double>, zdot1: UnsafePointer<Double>, range: Range<Int>,
-                                  flags: inout [Flag], roundingScalesReady: inout Bool) {
+                                  flags: inout [Flag], evaluation e1: inout FieldEvaluation) {
         let G = field.G
         let states = field.states   // one reference for the scan, not a property read per pair
         let row = i * G
         for g in range {
             let state = states[row + g]
             if state == .sliding {
-                let a = field.alpha[row + g]
+                let a = e1.alpha(row + g)
                 if a.isNaN || (a >= -EventFunction.alphaSlack && a <= 1 + EventFunction.alphaSlack) { continue }
-                if !roundingScalesReady {
-                    field.prepareRoundingScales(y1)
-                    roundingScalesReady = true
-                }
-                if EventFunction(neuron: i, group: g, sign: 0).value(y1, field: field) < 0 {
+                if !e1.hasRoundingLevels { e1 = field.withRoundingLevels(e1, at: y1) }
+                if field.slideExitValue(e1, at: y1, i, g) < 0 {
                     flags.append(Flag(function: EventFunction(neuron: i, group: g, sign: 0), tau: H, isDip: false))
                 }
                 continue

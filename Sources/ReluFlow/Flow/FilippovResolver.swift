@@ -63,7 +63,7 @@ struct FilippovResolver {
     func resolve(_ y: UnsafePointer<Double>, evaluation: FieldEvaluation, eventPairs: [(Int, Int)],
                  excluded: [Int: Set<PairState>] = [:], repeated: Set<Int> = [], reportUnchanged: Bool = false) -> [PairTransition] {
         var decision = self
-        decision.evaluation = evaluation
+        decision.evaluation = field.withRoundingLevels(evaluation, at: y)
         return decision.decide(y, eventPairs: eventPairs, excluded: excluded, repeated: repeated, reportUnchanged: reportUnchanged)
     }
 
@@ -365,7 +365,7 @@ struct FilippovResolver {
             case .on: start[v] = 1
             case .off: start[v] = 0
             case .sliding:
-                let alpha = evaluation.alpha[i * G + g]
+                let alpha = evaluation.alpha(i * G + g)
                 start[v] = alpha.isFinite ? alpha : 0.5
             }
         }

@@ -161,6 +161,9 @@ public struct FlowDiagnostics: Sendable, Codable {
     /// the tolerance or the step ended at an event.
     public var interpolatedSamples = 0
     public var resteppedSamples = 0
+    /// Of the interpolated samples, those inside BDF steps from the polynomial through the step
+    /// ends of their smooth stretch (`StepHistory`), where the Hermite interpolant's check failed.
+    public var historySamples = 0
     /// Of the re-stepped samples, those integrated adaptively with rk8pd from the step start
     /// because both re-steps failed (`SampleReintegrator`).
     public var reintegratedSamples = 0

@@ -106,6 +106,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     lazy var sampler = DenseSampler(field: field, rtol: options.rtol, atol: options.atol)
     /// Dense output's last resort where both re-steps to a sample time fail (made on first use).
     var reintegrator: SampleReintegrator? = nil
+    /// The step ends of the current smooth stretch: dense output inside BDF steps (`StepHistory`).
+    lazy var history = StepHistory(dim: dim, rtol: options.rtol, atol: options.atol)
     /// Takes the transversal crossings of a step together (FlowOptions.crossingBatches), where the
     /// field can (a shallow capability).
     lazy var batcher: CrossingBatcher? = field.makeCrossingBatcher()
@@ -199,10 +201,11 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         if let choice = controller.explicitStepEnded(atEvent: endedAtEvent) { switchStepper(to: choice, at: t) }
     }
 
-    /// After an accepted explicit step of size h ending at t: the `auto` rule's stiffness check.
-    func checkStiffness(stepSize h: Double, at t: Double) {
+    /// After an accepted explicit step of size h ending at t: the `auto` rule's stiffness check
+    /// (the field there in f0, its evaluation e).
+    func checkStiffness(stepSize h: Double, at t: Double, evaluation e: Field.Evaluation) {
         let policy = self.policy, dim = self.dim, pairs = n * G, d = field.costDimension   // read before `controller` is mutated
-        let stiff = controller.stiffnessCheck(stepSize: h, spectralRadius: { field.stiffnessEstimate(y, f0) }, costRatio: {
+        let stiff = controller.stiffnessCheck(stepSize: h, spectralRadius: { field.stiffnessEstimate(e, at: y, f0) }, costRatio: {
             policy.stiffStepCostRatio(parameters: dim, pairs: pairs, d: d, explicit: $0)
         })
         guard stiff else { return }
@@ -366,8 +369,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     /// step re-taken explicitly, a batch, or the earliest event located and resolved, after which
     /// the run restarts from it), else the smooth end (`smoothEnd`).
     func endOfStep(from t0: Double, at t: inout Double, h: Double) -> EndResult {
-        field.evaluateReusingLast(y, f1)
-        var flags = field.detectEvents(y1: y, f1: f1, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
+        var e1 = field.stepEndEvaluation(at: y, into: f1)
+        var flags = field.detectEvents(y1: y, f1: f1, evaluation: e1, H: t - t0, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
         guardian.filter(&flags, stepStart: t0) { $0.function.neuron * G + $0.function.group }
         if !flags.isEmpty && controller.isStiff {
             // An event inside a BDF step: re-take the step with rk8pd, which locates events by
@@ -382,9 +385,11 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         }
         var batched = false
         if !flags.isEmpty && batches {
-            switch takeCrossingBatch(flags, t0: t0, t: t) {
+            switch takeCrossingBatch(flags, t0: t0, t: t, evaluation: e1) {
             case .declined: break
-            case .taken: batched = true
+            case .taken(let eEnd):
+                batched = true
+                e1 = eEnd
             case .stopped: return .stop
             }
         }
@@ -414,32 +419,37 @@ private final class FlowIntegration<Field: SwitchedSystem> {
                 return .stop
             }
         }
-        return smoothEnd(from: t0, at: &t, h: h, batched: batched)
+        return smoothEnd(from: t0, at: &t, h: h, batched: batched, evaluation: e1)
     }
 
     /// A step that ends without an event at its end (or whose crossings were batched): sliding
     /// pairs projected, the holds of a zero loss or a stationary state, the samples inside the
-    /// step, the `auto` rule's checks, and the sample at its end.
-    func smoothEnd(from t0: Double, at t: inout Double, h: Double, batched: Bool) -> EndResult {
+    /// step, the `auto` rule's checks, and the sample at its end. `e1` is the field's evaluation at
+    /// the step end (f in f1, or in f0 after a batch).
+    func smoothEnd(from t0: Double, at t: inout Double, h: Double, batched: Bool, evaluation e1: Field.Evaluation) -> EndResult {
+        var e1 = e1
         if !batched && !field.slidingNeurons.isEmpty {
             // No event: keep sliding pairs exactly on their surfaces.
             projectSliding()
-            field.evaluate(y, f1)
+            e1 = field.evaluation(at: y, into: f1)
             field.surfaceValues(y, f1, z: z1, zdot: zdot1)
         }
-        // The field at the step end (the last evaluation is at y, in the mode of the step).
+        // The field at the step end (in the mode of the step).
         let fEnd = UnsafePointer(batched ? f0 : f1)
         // Zero loss to working precision: every residual is rounding noise, so the field and
         // every Filippov decision are noise too, while the exact flow at an L = 0 minimum is
         // at rest. Hold the state to T instead of integrating noise.
-        let zeroLoss = field.lossIsAtRoundingLevel(y)
+        let zeroLoss = field.lossIsAtRoundingLevel(e1, at: y)
         // Stationary to working precision (SPEC §5's stationary points, at non-zero loss): the
         // field is rounding noise and the loss constant to its rounding, so integrating on only
         // moves θ by noise (and msbdf crawls). Hold the state to T, as at zero loss.
         let stationary = !zeroLoss
-            && stationarity.holds(at: t, loss: { field.loss(y) }, ratio: { field.fieldRoundingRatio(y, fEnd) })
+            && stationarity.holds(at: t, loss: { field.loss(y) }, ratio: { field.fieldRoundingRatio(e1, at: y, fEnd) })
         if !batched {
-            // The samples inside the step (after the tests above, which read the evaluation at y).
+            // The samples inside the step.
+            if options.sampleOutput == .dense {
+                history.noteStep(t0: t0, y0: y0, t1: t, y1: y, mode: field.modeChanges)
+            }
             let step = DenseSampler.Step(t0: t0, H: t - t0, y0: y0, f0: f0, y1: y, f1: f1)
             guard recordSamples(before: t, step: step, interpolating: true, locator: locator, stepHint: h) else {
                 fail(at: t, .reStepFailed(.denseOutput, t: t0, status: locator.failureStatus), restore: false)
@@ -460,7 +470,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         // A step whose crossings were batched counts as event-dense: batches pay with short, cheap
         // steps (rkck), as located events do.
         noteExplicitStep(endedAtEvent: batched, at: t)
-        checkStiffness(stepSize: t - t0, at: t)
+        checkStiffness(stepSize: t - t0, at: t, evaluation: e1)
         if nextSample < sampleTimes.count && sampleTimes[nextSample] == t {
             record(t: t)
             nextSample += 1
@@ -491,6 +501,12 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             let s = (ts - step.t0) / step.H
             if interpolating && sampler.interpolate(step, at: s, into: state) {
                 solution.diagnostics.interpolatedSamples += 1
+            } else if interpolating && active.isMultistep
+                        && history.interpolate(at: ts, stepStart: step.t0, stepEnd: end, into: state) {
+                // Inside a BDF step, where re-taking the step means an adaptive implicit
+                // integration (its companion's): the polynomial through the stretch's step ends.
+                solution.diagnostics.interpolatedSamples += 1
+                solution.diagnostics.historySamples += 1
             } else {
                 if !prepared { locator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint) }
                 prepared = true
@@ -515,8 +531,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             for i in field.slidingNeurons {
                 projectNeuron(i, onto: (0..<G).filter { field.states[i * G + $0] == .sliding }, state: state)
             }
-            field.evaluate(state, fState)
-            samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: field.gradientNorm(state, fState), patternId: patterns.current,
+            let gradNorm = field.evaluateForSample(state, into: fState)
+            samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: gradNorm, patternId: patterns.current,
                                       theta: Array(UnsafeBufferPointer(start: state, count: P)), dissipated: state[P],
                                       auxiliary: Array(UnsafeBufferPointer(start: state + (P + 1), count: exportedAuxiliary))))
             k += 1
@@ -550,7 +566,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         for dip in dips where dip.tau < hi {
             // A re-step that fails only probes a predicted dip: no confirmation, no event.
             guard locator.advance(dip.tau, into: probe) else { continue }
-            if dip.function.value(probe, field: field) < 0 {
+            if dip.function.crossingValue(probe, field: field) < 0 {
                 hi = dip.tau
                 yHi = UnsafePointer(probe)
                 break
@@ -585,13 +601,11 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         }
         t = t0 + tau
         y.update(from: used.best, count: dim)
-        // The pairs at the event: those whose function is non-positive at the located state.
-        _ = used.value(at: y, functions)
+        // The pairs at the event: those whose function is non-positive at the located state, or
+        // (for a crossing) within rounding of 0, so that simultaneous events are decided together.
+        let values = used.values(at: y, functions)
         var pairs: [(Int, Int)] = []
-        // Pairs at their surface at the located state: non-positive, or (for a crossing) within
-        // rounding of 0, so that simultaneous events are decided together.
-        for e in functions {
-            let v = e.value(y, field: field)
+        for (e, v) in zip(functions, values) {
             let noise = e.sign != 0 ? field.preactivationNoise(y, e.neuron, e.group) : 0
             if v <= noise { pairs.append((e.neuron, e.group)) }
         }
@@ -643,16 +657,18 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         return .handled
     }
 
-    enum BatchOutcome { case declined, taken, stopped }
+    /// `taken` with the field's evaluation at the end state (f in f0).
+    enum BatchOutcome { case declined, taken(Field.Evaluation), stopped }
 
     /// Takes the crossings flagged in the step [t0, t] together (CrossingBatcher), or declines
     /// (nothing changed; the caller locates them one at a time). Taken: the state and the start
     /// values of the next step are those at t in the new mode, the stepper restarts once, and
     /// every crossing is logged in time order as its own event, with its pattern interval and a
     /// sample at its time (the loss there from the dissipation quadrature: L(τ) = L(t) + D(t) − D(τ)).
-    func takeCrossingBatch(_ flags: [EventDetector.Flag], t0: Double, t: Double) -> BatchOutcome {
+    func takeCrossingBatch(_ flags: [EventDetector.Flag], t0: Double, t: Double, evaluation e1: Field.Evaluation) -> BatchOutcome {
         yStepEnd.update(from: y, count: dim)
-        let step = CrossingBatcher.Step(H: t - t0, y0: y0, f0: f0, y1: yStepEnd, f1: f1, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
+        let step = CrossingBatcher.Step(H: t - t0, y0: y0, f0: f0, y1: yStepEnd, f1: f1,
+                                        R1: (e1 as? FieldEvaluation).map { Array($0.R) } ?? [], z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
                                         atol: options.atol, rtol: options.rtol, curvatureHint: controller.lastSpectralRadius)
         // z1 and ż1 receive the end values last (the one-at-a-time locator does not read them).
         guard let crossings = batcher!.take(step, flags: flags, yEnd: y, fEnd: fBatch, zEnd: z1, zdotEnd: zdot1,
@@ -666,6 +682,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             switchStepper(to: policy.initial, at: t)
             controller.implicitFallback = false
         }
+        // The batcher's last evaluation is at the end state (not evaluated again).
+        let eEnd = field.stepEndEvaluation(at: y, into: fBatch)
         f0.update(from: fBatch, count: dim)
         swap(&z0, &z1)
         swap(&zdot0, &zdot1)
@@ -687,7 +705,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
                 return .stopped
             }
         }
-        return .taken
+        return .taken(eEnd)
     }
 
     /// Many events per step (a knot sweeping through many points): the detecting step also
@@ -892,7 +910,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
 
     func record(t: Double, loss: Double? = nil) {
         let theta = Array(UnsafeBufferPointer(start: y, count: P))
-        record(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: field.gradientNorm(y, f0), patternId: patterns.current,
+        record(FlowSample(t: t, loss: loss ?? field.loss(y), gradNorm: field.gradientNorm(at: y, f0), patternId: patterns.current,
                           theta: theta, dissipated: y[P],
                           auxiliary: Array(UnsafeBufferPointer(start: y + (P + 1), count: exportedAuxiliary))))
     }

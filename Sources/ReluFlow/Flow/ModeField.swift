@@ -14,20 +14,47 @@ import CFieldKernels
 /// Sliding pairs (SPEC §4) enter with `s = 0` in `F⁰_i = −(c_i/m) Σ_g R_g s_ig x̃_g`; the neuron's
 /// (w_i, b_i)-velocity is then `F_i = F⁰_i + X̃_Kᵀ λ`, the component of F⁰_i tangent to its
 /// sliding surfaces. This is the Filippov convex combination `f⁻ + α (f⁺ − f⁻)` with
-/// `α_g = λ_g / (−(c_i/m) R_g)`, which is reported in `alpha` and monitored for exits.
+/// `α_g = λ_g / (−(c_i/m) R_g)`, which is reported in the evaluation's α (`FieldEvaluation`) and monitored for exits.
 /// Because every stage derivative is tangent to the surfaces, z on them stays constant
 /// through a Runge–Kutta step (up to rounding).
-/// The mode-locked field at one state as the event decisions read it (SPEC §4): the residuals
-/// R_g = μ_g N_g − Y_g, their rounding levels δR_g, the velocity noise built from them
-/// (`ModeField.velocityNoise`) and the sliding α's (NaN for pairs not sliding, n×G). A value: it
-/// stays valid whatever is evaluated next (`ModeField.evaluation(at:into:)`).
+/// The mode-locked field at one state as the event decisions read it (SPEC §4), a value that stays
+/// valid whatever is evaluated next (`ModeField.evaluation(at:into:)`; the field f itself goes to
+/// the caller's buffer): the residuals R_g = μ_g N_g − Y_g and the sliding α's (n×G, NaN for pairs
+/// not sliding). Its rounding levels, δR_g of every residual and the velocity noise built from them
+/// (`ModeField.velocityNoise`), cost O(n·G·d) and are computed when a decision needs them
+/// (`ModeField.withRoundingLevels(_:at:)`; empty / NaN before).
 struct FieldEvaluation {
-    let R: [Double]
+    /// R and α, written once when the evaluation is made (immutable from then on; the field
+    /// reuses a storage for its next evaluation only when no value holds it any more).
+    final class Storage {
+        let R: UnsafeMutablePointer<Double>
+        /// α (n×G), written for the rows of sliding neurons only.
+        let alpha: UnsafeMutablePointer<Double>
+        /// Per neuron: whether its row of α was written (it slides); otherwise its α's are NaN.
+        let rowWritten: UnsafeMutablePointer<Bool>
+        let G: Int, n: Int
+        init(G: Int, n: Int) {
+            self.G = G
+            self.n = n
+            R = .allocate(capacity: max(G, 1))
+            alpha = .allocate(capacity: max(n * G, 1))
+            rowWritten = .allocate(capacity: max(n, 1))
+            rowWritten.initialize(repeating: false, count: max(n, 1))
+        }
+        deinit { R.deallocate(); alpha.deallocate(); rowWritten.deallocate() }
+    }
+    let storage: Storage
     let residualNoise: [Double]
     let velocityNoise: Double
-    let alpha: [Double]
 
-    static let none = FieldEvaluation(R: [], residualNoise: [], velocityNoise: 0, alpha: [])
+    /// The residuals R_g (valid while this value is held).
+    var R: UnsafeBufferPointer<Double> { UnsafeBufferPointer(start: storage.R, count: storage.G) }
+    /// Whether the rounding levels are in.
+    var hasRoundingLevels: Bool { !velocityNoise.isNaN }
+    static var none: FieldEvaluation { FieldEvaluation(storage: Storage(G: 0, n: 0), residualNoise: [], velocityNoise: .nan) }
+
+    /// α of pair k (NaN when it does not slide).
+    @inline(__always) func alpha(_ k: Int) -> Double { storage.G > 0 && storage.rowWritten[k / storage.G] ? storage.alpha[k] : .nan }
 }
 
 final class ModeField {
@@ -59,11 +86,12 @@ final class ModeField {
     /// Per-pair widening of the α band (anti-Zeno hysteresis, see FlowSolver), n×G, 1 by default.
     var alphaBandFactor: [Double]
 
-    /// Side output of the last `evaluate`: α of every sliding pair (NaN elsewhere), n×G. For a
+    /// Working storage of `evaluate`: α of every sliding pair (NaN elsewhere), n×G, read into an
+    /// evaluation's value (`FieldEvaluation.alpha`) by `evaluation(at:into:)`. For a
     /// neuron on dependent surfaces the α's are not unique and the one deepest in the box costs a
     /// small linear programme (`SurfaceSet.feasibleAlphas`); it is chosen when α is first read,
     /// not in every evaluation (stage evaluations never read it), with the same result.
-    var alpha: UnsafeMutablePointer<Double> {
+    private var alpha: UnsafeMutablePointer<Double> {
         if !pendingDependentAlphas.isEmpty { settleDependentAlphas() }
         return alphaStorage
     }
@@ -109,7 +137,7 @@ final class ModeField {
     // Scratch.
     let N: UnsafeMutablePointer<Double>       // G
     let Nabs: UnsafeMutablePointer<Double>    // G: |c_0| + Σ_i s_ig |c_i| (|b_i| + Σ_k |w_ik x_gk|), the scale of N's rounding
-    let R: UnsafeMutablePointer<Double>       // G
+    private let R: UnsafeMutablePointer<Double>       // G: working storage of `evaluate`
     private let lossOutputs: UnsafeMutablePointer<Double>   // G: network outputs of `loss` (not N: the field's side output)
     private let srBuffer: UnsafeMutablePointer<Double>      // G: s_ig R_g of one neuron (pass 2, d ≥ 5)
     private let F: UnsafeMutablePointer<Double>        // d+1
@@ -130,7 +158,7 @@ final class ModeField {
     private var jacobianRows: UnsafeMutablePointer<Double>? = nil   // G×P
     private var hessian: UnsafeMutablePointer<Double>? = nil        // P×P
 
-    /// θ and field value of the last `evaluate`, for `evaluateReusingLast`.
+    /// θ and field value of the last `evaluate` (a memo for `stepEndEvaluation`).
     private let lastTheta: UnsafeMutablePointer<Double>   // P
     private let lastField: UnsafeMutablePointer<Double>   // P + 1
     private var lastIsValid = false
@@ -185,6 +213,8 @@ final class ModeField {
         lastField = .allocate(capacity: P + 1)
         lambdas = .allocate(capacity: max(G, 1))
         kernelAccumulators = .allocate(capacity: 4 + 4 * d)
+        spareStorage = FieldEvaluation.Storage(G: G, n: n)
+        otherSpareStorage = FieldEvaluation.Storage(G: G, n: n)
     }
 
     deinit {
@@ -258,7 +288,8 @@ final class ModeField {
 
     // MARK: Field
 
-    /// `f = [−∇L (mode-locked, Filippov on sliding pairs), |−∇L|²]`. Also fills N, R and alpha.
+    /// `f = [−∇L (mode-locked, Filippov on sliding pairs), |−∇L|²]` (N, R and α in working storage:
+    /// callers that read them take `evaluation(at:into:)`, a value).
     /// Returns false when the result is not finite, or after a failure of the field's linear
     /// algebra (`numericalFailure`).
     /// Every call counts as one RHS evaluation (`rhsEvaluations`), whoever makes it.
@@ -426,16 +457,57 @@ final class ModeField {
         return norm2.isFinite && numericalFailure == nil
     }
 
-    /// `evaluate`, or a copy of the last evaluation's value when that was at the same θ (bit for
-    /// bit, same mode): a GSL stepper's last evaluation is usually at the end of its step, so the
-    /// event scan gets f(y₁) and the side outputs (R, α) at y₁ without evaluating again.
-    @discardableResult
-    func evaluateReusingLast(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+    /// f(y) into f (one counted RHS evaluation) and what the decisions read of it, as a value.
+    func evaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> FieldEvaluation {
+        evaluate(y, f)
+        return capturedEvaluation()
+    }
+
+    /// The evaluation at the end of an accepted step: GSL's steppers end an accepted step by
+    /// evaluating f(y₁) (their `dydt_out`), so when the last `evaluate` was at the same θ (bit for
+    /// bit, same mode) its value is returned, not counted (no evaluation happens); otherwise
+    /// `evaluation(at:into:)`. The result is the same either way.
+    func stepEndEvaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> FieldEvaluation {
         if lastIsValid && (0..<P).allSatisfy({ lastTheta[$0].bitPattern == y[$0].bitPattern }) {
             f.update(from: lastField, count: P + 1)
-            return f[P].isFinite && numericalFailure == nil
+            return capturedEvaluation()
         }
-        return evaluate(y, f)
+        return evaluation(at: y, into: f)
+    }
+
+    /// The value of the `evaluate` just made (R, and α when a pair slides), without rounding levels.
+    private func capturedEvaluation() -> FieldEvaluation {
+        // The storage of the last value handed out is written again only when no value holds it
+        // (a value stays a value); an evaluation per step allocates nothing.
+        // Two storages, so that a value replaced by the next evaluation (e = evaluation(…)) does
+        // not make it allocate.
+        if !isKnownUniquelyReferenced(&spareStorage) {
+            swap(&spareStorage, &otherSpareStorage)
+            if !isKnownUniquelyReferenced(&spareStorage) { spareStorage = FieldEvaluation.Storage(G: G, n: n) }
+        }
+        let storage = spareStorage
+        storage.R.update(from: R, count: G)
+        storage.rowWritten.update(repeating: false, count: n)
+        if !slidingNeurons.isEmpty {
+            let a = alpha
+            for i in slidingNeurons {
+                storage.rowWritten[i] = true
+                (storage.alpha + i * G).update(from: a + i * G, count: G)
+            }
+        }
+        return FieldEvaluation(storage: storage, residualNoise: [], velocityNoise: .nan)
+    }
+
+    /// (A stored property, not lazy: `isKnownUniquelyReferenced` on a lazy one sees its getter's copy.)
+    private var spareStorage: FieldEvaluation.Storage, otherSpareStorage: FieldEvaluation.Storage
+
+    /// `e` (an evaluation at y) with its rounding levels: δR_g of every residual at y in the
+    /// current mode (`residualNoise`) and the velocity noise built from them.
+    func withRoundingLevels(_ e: FieldEvaluation, at y: UnsafePointer<Double>) -> FieldEvaluation {
+        if e.hasRoundingLevels { return e }
+        prepareRoundingScales(y)
+        let noise = (0..<G).map(residualNoise)
+        return FieldEvaluation(storage: e.storage, residualNoise: noise, velocityNoise: velocityNoise(R: e.R, residualNoise: noise))
     }
 
     /// Exact Jacobian `∂f/∂y` of `evaluate` (SPEC §3): `−(1/m)(Σ_g μ_g J_gᵀJ_g + Σ_g R_g ∇²N_g)`,
@@ -517,7 +589,7 @@ final class ModeField {
 
     /// Computes the scale of N's rounding at state y (used by `residualNoise` and everything built
     /// on it). Called where a decision needs it, not in the hot path.
-    func prepareRoundingScales(_ y: UnsafePointer<Double>) {
+    private func prepareRoundingScales(_ y: UnsafePointer<Double>) {
         let c0 = network.outputBias ? abs(y[2 * n + n * d]) : 0
         for g in 0..<G { Nabs[g] = c0 }
         // |w_ik x_gk| = |w_ik| |x_gk| exactly; s_ig ∈ {0, 1} multiplies instead of branching, four
@@ -542,9 +614,10 @@ final class ModeField {
         }
     }
 
-    /// Whether every residual of the last `evaluate` (at state y) lies within `factor` times its
+    /// Whether every residual of the evaluation `e` at state y lies within `factor` times its
     /// rounding level: the loss is zero to working precision (an interpolating minimum reached).
-    func residualsAtRoundingLevel(_ y: UnsafePointer<Double>, factor: Double = 8) -> Bool {
+    func residualsAtRoundingLevel(_ e: FieldEvaluation, at y: UnsafePointer<Double>, factor: Double = 8) -> Bool {
+        let R = e.R
         var r2 = 0.0, y2 = 0.0
         for g in 0..<G {
             r2 += R[g] * R[g]
@@ -556,7 +629,7 @@ final class ModeField {
         return true
     }
 
-    /// How far the field `f` of the last `evaluate` (at state y) lies above its rounding level:
+    /// How far the field `f` of the evaluation `e` at state y lies above its rounding level:
     /// the largest ratio, over the blocks of the field, of its norm to the rounding error its
     /// computation can carry. Every neuron's block is a multiple of F_i = Σ_g s_ig R_g x̃_g
     /// (f_(w_i, b_i) = −(c_i/m) F_i, projected when it slides; f_(c_i) = −(w_i, b_i)·F_i / m; f_(c_0)
@@ -567,7 +640,8 @@ final class ModeField {
     /// Scratch of `fieldRoundingRatio` (per group), kept so that the check allocates nothing.
     private var roundingNoise: [Double] = []
 
-    func fieldRoundingRatio(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+    func fieldRoundingRatio(_ e: FieldEvaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+        let R = e.R
         prepareRoundingScales(y)
         let bOff = n * d, cOff = n * d + n
         if roundingNoise.count != G { roundingNoise = [Double](repeating: 0, count: G) }
@@ -597,7 +671,7 @@ final class ModeField {
 
     /// Bound on the rounding error of R_g = μ_g N_g − Y_g (after `prepareRoundingScales`).
     @inline(__always)
-    func residualNoise(_ g: Int) -> Double {
+    private func residualNoise(_ g: Int) -> Double {
         32 * Double.ulpOfOne * (mult[g] * Nabs[g] + yabs[g])
     }
 
@@ -613,12 +687,12 @@ final class ModeField {
     /// `max|x̃| · (1e-12 Σ_q |R_q||x̃_q| + 8 Σ_q δR_q |x̃_q|)`, a relative part plus the rounding
     /// level of the residuals (which dominates near an interpolating minimum, where R → 0).
     /// The Filippov resolver and the slide-exit test both use it, so they never disagree.
-    func velocityNoise() -> Double {
+    func velocityNoise(R: UnsafeBufferPointer<Double>, residualNoise: [Double]) -> Double {
         var magnitude = 0.0, noise = 0.0, maxNorm = 1.0
         for q in 0..<G {
             let xn = normalNorm(q)
             magnitude += abs(R[q]) * xn
-            noise += residualNoise(q) * xn
+            noise += residualNoise[q] * xn
             maxNorm = max(maxNorm, xn)
         }
         return maxNorm * (1e-12 * magnitude + 8 * noise)
@@ -627,11 +701,7 @@ final class ModeField {
     /// Rounding level of the sliding α of pair (i, g): α = v⁻/(v⁻ − v⁺) with
     /// |v⁻ − v⁺| = (|c_i|/m) |R_g| |x̃_g|², so δα = velocityNoise / (|R_g| |x̃_g|²) + |α| δR_g / |R_g|.
     /// Near an interpolating minimum α loses its digits; exits and entries compare against this.
-    func alphaNoise(_ i: Int, _ g: Int, alpha a: Double? = nil, velocityNoise vn: Double? = nil) -> Double {
-        alphaNoise(g, alpha: a ?? alpha[i * G + g], velocityNoise: vn ?? velocityNoise(), residual: R[g], residualNoise: residualNoise(g))
-    }
-
-    /// `alphaNoise` from the values it is built of (the residual R_g and its rounding level).
+    /// From the values it is built of (the residual R_g and its rounding level δR_g).
     func alphaNoise(_ g: Int, alpha value: Double, velocityNoise vn: Double, residual: Double, residualNoise: Double) -> Double {
         let r = abs(residual)
         guard r > 0 else { return .infinity }
@@ -643,11 +713,7 @@ final class ModeField {
     /// its rounding level (times a margin), widened by `alphaBandFactor` up to 0.25. When the
     /// rounding band itself exceeds 0.5, α carries no digit and no side can be told from it: the
     /// band is infinite (a slide does not end on noise; the sliding motion is the projected field).
-    func alphaSlack(_ i: Int, _ g: Int, alpha a: Double? = nil, velocityNoise vn: Double? = nil) -> Double {
-        alphaSlack(i, g, noise: alphaNoise(i, g, alpha: a, velocityNoise: vn))
-    }
-
-    /// `alphaSlack` of pair (i, g) from an evaluation (its residual and rounding level of R_g).
+    /// From an evaluation with its rounding levels (R_g and δR_g).
     func alphaSlack(_ i: Int, _ g: Int, alpha a: Double, velocityNoise vn: Double, in e: FieldEvaluation) -> Double {
         alphaSlack(i, g, noise: alphaNoise(g, alpha: a, velocityNoise: vn, residual: e.R[g], residualNoise: e.residualNoise[g]))
     }
@@ -656,15 +722,6 @@ final class ModeField {
         let base = max(EventFunction.alphaSlack, EventFunction.noiseMargin * noise)
         if base > 0.5 { return .infinity }
         return min(base * alphaBandFactor[i * G + g], max(base, 0.25))
-    }
-
-    /// Evaluates the field at y into f (one RHS evaluation) and returns what the event decisions
-    /// read of it (`FieldEvaluation`), as a value.
-    func evaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> FieldEvaluation {
-        evaluate(y, f)
-        prepareRoundingScales(y)
-        return FieldEvaluation(R: Array(UnsafeBufferPointer(start: R, count: G)), residualNoise: (0..<G).map(residualNoise),
-                               velocityNoise: velocityNoise(), alpha: Array(UnsafeBufferPointer(start: alpha, count: n * G)))
     }
 
     // MARK: Surfaces

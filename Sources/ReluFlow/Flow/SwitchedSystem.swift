@@ -48,9 +48,18 @@ protocol SwitchedSystem: ModeLockedSystem {
                                at t: Double, loss: Double)
 
     // MARK: Evaluation
-    /// `evaluate`, reusing the last one when y is the same state (counted once either way).
-    @discardableResult
-    func evaluateReusingLast(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool
+    /// What the event logic reads of one evaluation of the field besides f (a sliding pair's α or
+    /// the two sides' normal rates, the residuals): a value, valid whatever is evaluated next, passed
+    /// explicitly to whatever reads it (exit functions, the event scan, the stationarity checks).
+    associatedtype Evaluation
+    /// f(y) into f, counted as one RHS evaluation, and its `Evaluation`.
+    func evaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> Evaluation
+    /// The evaluation at the end of an accepted step, the same value as `evaluation(at:into:)`:
+    /// GSL's steppers end an accepted step with f(y₁) (`dydt_out`), and a field may return that
+    /// evaluation's value when it was at y bit for bit (no evaluation happens, none is counted).
+    func stepEndEvaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> Evaluation
+    /// Every `evaluate` and `evaluation` counts one, where it happens (a Jacobian evaluation,
+    /// which computes f with it, counts in `jacobianEvaluations` only).
     var rhsEvaluations: Int { get }
     var jacobianEvaluations: Int { get }
     /// The field's own reason to stop, if one arose (a failure of its linear algebra in projections
@@ -74,14 +83,13 @@ protocol SwitchedSystem: ModeLockedSystem {
     /// z and ż of every pair (n×G) at y with field f.
     func surfaceValues(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>?, z: UnsafeMutablePointer<Double>,
                        zdot: UnsafeMutablePointer<Double>?)
-    /// Prepares `slideExitValue` at y (evaluates the field there into `scratch`, a P + 1 buffer).
-    func prepareSlideExitValues(_ y: UnsafePointer<Double>, scratch: UnsafeMutablePointer<Double>)
-    /// The exit function of sliding pair (i, g) at the state of the last `prepareSlideExitValues`:
-    /// positive while the slide continues, non-positive once the flow leaves the surface.
-    func slideExitValue(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double
+    /// The exit function of sliding pair (i, g) from an evaluation `e` at y: positive while the
+    /// slide continues, non-positive once the flow leaves the surface.
+    func slideExitValue(_ e: Evaluation, at y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double
     /// The events of an accepted step of size H from the values at its ends: z, ż at the start
-    /// (z0, zdot0) and at the end (computed here into z1, zdot1, with f1 the field at y1).
-    func detectEvents(y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, H: Double,
+    /// (z0, zdot0) and at the end (computed here into z1, zdot1, with f1 the field at y1 and e1 its
+    /// evaluation, for the slide exits).
+    func detectEvents(y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, evaluation e1: Evaluation, H: Double,
                       z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
                       z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>) -> [EventDetector.Flag]
 
@@ -102,18 +110,22 @@ protocol SwitchedSystem: ModeLockedSystem {
     func project(_ i: Int, onto groups: [Int], state: UnsafeMutablePointer<Double>)
 
     // MARK: Diagnostics and step control
-    /// The residuals of the last evaluation at y are zero to working precision (the loss is zero).
-    func lossIsAtRoundingLevel(_ y: UnsafePointer<Double>) -> Bool
-    /// How far the field f at y lies above its rounding level (a few: stationary, SPEC §5).
-    func fieldRoundingRatio(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double
-    /// An estimate of the spectral radius of ∂f/∂y at y (the `auto` rule's stiffness check).
-    func stiffnessEstimate(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double
+    /// The residuals of the evaluation e at y are zero to working precision (the loss is zero).
+    func lossIsAtRoundingLevel(_ e: Evaluation, at y: UnsafePointer<Double>) -> Bool
+    /// How far the field f (evaluation e) at y lies above its rounding level (a few: stationary, SPEC §5).
+    func fieldRoundingRatio(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double
+    /// An estimate of the spectral radius of ∂f/∂y at y (field f, evaluation e; the `auto` rule's
+    /// stiffness check).
+    func stiffnessEstimate(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double
     /// The input dimension the `auto` rule's cost model takes.
     var costDimension: Int { get }
     /// Crossing batches (a shallow capability): the batcher of this field, nil where it has none.
     func makeCrossingBatcher() -> CrossingBatcher?
-    /// |∇L| for the samples (the gradient flow: √(f[P]); an adaptive flow's D' is −g·θ').
-    func gradientNorm(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double
+    /// f(y) into f (one counted evaluation) and |∇L| at y, for a sample (the gradient flow:
+    /// √(f[P]); an adaptive flow's D' is −g·θ', its |g| comes from the evaluation).
+    func evaluateForSample(_ y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> Double
+    /// |∇L| at y with its field f already at hand (an adaptive flow evaluates again, counted).
+    func gradientNorm(at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double
     /// The state beyond (θ, D) at the start (called before and after the initial mode is chosen).
     func initializeAuxiliary(_ y: UnsafeMutablePointer<Double>)
     /// y's state beyond (θ, D) at t for a state `held` from t0 with θ and D fixed (a stationary or
@@ -123,8 +135,12 @@ protocol SwitchedSystem: ModeLockedSystem {
 
 extension SwitchedSystem {
     func makeCrossingBatcher() -> CrossingBatcher? { nil }
-    /// |∇L| of the mode at y for the samples' `gradNorm`; the gradient flow's |f| = √(f[P]).
-    func gradientNorm(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double { f[P].squareRoot() }
+    /// The gradient flow's |∇L| = |f| = √(f[P]).
+    func evaluateForSample(_ y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> Double {
+        evaluate(y, f)
+        return f[P].squareRoot()
+    }
+    func gradientNorm(at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double { f[P].squareRoot() }
     /// Sets the state beyond (θ, D) at the start (an adaptive flow's a(0), which may depend on
     /// g(θ(0)) in the initial mode); nothing for the gradient flow.
     func initializeAuxiliary(_ y: UnsafeMutablePointer<Double>) {}
@@ -149,24 +165,21 @@ extension ModeField: SwitchedSystem {
 
     var switchingIsAffine: Bool { true }
 
-    func prepareSlideExitValues(_ y: UnsafePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
-        evaluate(y, scratch)
-        prepareRoundingScales(y)
-    }
-
     /// `min(α + δ, 1 + δ − α)` with the slack δ of the pair (`alphaSlack`), from α and the rounding
-    /// scales of the last evaluation.
-    func slideExitValue(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
-        let a = alpha[i * G + g]
+    /// levels of the evaluation (computed here when it has none: callers reading many pairs of one
+    /// evaluation pass it through `withRoundingLevels` once).
+    func slideExitValue(_ e: FieldEvaluation, at y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        let a = e.alpha(i * G + g)
         if a.isNaN { return 0.5 }   // c_i = 0: the neuron does not move, nothing to exit.
-        let slack = alphaSlack(i, g)
+        let e = withRoundingLevels(e, at: y)
+        let slack = alphaSlack(i, g, alpha: a, velocityNoise: e.velocityNoise, in: e)
         return min(a + slack, 1 + slack - a)
     }
 
-    func detectEvents(y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, H: Double,
+    func detectEvents(y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, evaluation e1: FieldEvaluation, H: Double,
                       z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
                       z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>) -> [EventDetector.Flag] {
-        EventDetector.scan(field: self, y1: y1, f1: f1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
+        EventDetector.scan(field: self, y1: y1, f1: f1, evaluation: e1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1)
     }
 
     /// The sign of z_ig; pairs with |z| ≤ 8ε (|b_i| + Σ|w_ik x_gk|) are on their surface.
@@ -224,9 +237,13 @@ extension ModeField: SwitchedSystem {
         y[n * d + i] = v[d]
     }
 
-    func lossIsAtRoundingLevel(_ y: UnsafePointer<Double>) -> Bool { residualsAtRoundingLevel(y, factor: 8) }
+    func lossIsAtRoundingLevel(_ e: FieldEvaluation, at y: UnsafePointer<Double>) -> Bool {
+        residualsAtRoundingLevel(e, at: y, factor: 8)
+    }
 
     var costDimension: Int { d }
 
-    func stiffnessEstimate(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double { spectralRadiusEstimate(y, f) }
+    func stiffnessEstimate(_ e: FieldEvaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+        spectralRadiusEstimate(y, f)
+    }
 }

@@ -184,6 +184,31 @@ public enum JSONValue: Equatable, Sendable {
     // MARK: Writing
 
     /// The canonical text (see the type's comment): the input of run ids and config hashes.
+    /// Where `b` differs from `a`, as `path: a's value → b's value` (`absent` for a missing key),
+    /// paths dot-separated (list items as `[k]`), keys in sorted order; numbers compare by value.
+    public static func differences(_ a: JSONValue, _ b: JSONValue, at path: String = "") -> [String] {
+        func shown(_ v: JSONValue?) -> String {
+            guard let v else { return "absent" }
+            let t = v.canonical
+            return t.count > 40 ? String(t.prefix(37)) + "…" : t
+        }
+        switch (a, b) {
+        case let (.object(x), .object(y)):
+            let keys = Set(x.map(\.0)).union(y.map(\.0)).sorted()
+            return keys.flatMap { key -> [String] in
+                let p = path.isEmpty ? key : "\(path).\(key)"
+                switch (a[key], b[key]) {
+                case let (u?, v?): return differences(u, v, at: p)
+                case let (u, v): return ["\(p): \(shown(u)) → \(shown(v))"]
+                }
+            }
+        case let (.array(x), .array(y)) where x.count == y.count:
+            return zip(x, y).enumerated().flatMap { differences($1.0, $1.1, at: "\(path)[\($0)]") }
+        default:
+            return a == b ? [] : ["\(path.isEmpty ? "the grid" : path): \(shown(a)) → \(shown(b))"]
+        }
+    }
+
     public var canonical: String {
         var out = ""
         write(to: &out, sorted: true)

@@ -72,7 +72,17 @@ public struct SweepFolder: Sendable {
                 folder.removedDerived = try removeDerived(in: path, field: field)
                 return folder
             case .differs(let what):
-                throw InputError("GRID", "is not the grid of the sweep in \(path): \(what); a sweep only grows (--extend adds runs); "
+                // What changed in the grid file itself, which the sweep keeps as it was given.
+                let earlierGrid = try? JSONValue.parse(try RunFolder.readFile((path as NSString).appendingPathComponent("grid.json")), source: "grid.json")
+                let given = try? JSONValue.parse(gridBytes, source: "GRID")
+                var changed = ""
+                if let earlierGrid, let given {
+                    let paths = JSONValue.differences(earlierGrid, given)
+                    changed = paths.isEmpty
+                        ? " (the grid file is the same as the sweep's grid.json: the resolution of its configs changed, e.g. a newer reluflow's defaults)"
+                        : " (the grid differs from the sweep's grid.json at \(paths.prefix(5).joined(separator: "; "))\(paths.count > 5 ? "; …" : ""))"
+                }
+                throw InputError("GRID", "is not the grid of the sweep in \(path): \(what)\(changed); a sweep only grows (--extend adds runs); "
                                  + "choose another --out for a different grid")
             }
         }
