@@ -11,7 +11,7 @@ struct SweepSubcommand: ParsableCommand {
             GRID.json: {"command": "simulate", "base": {config}, "axes": {"network.init.seed": [0, 1, 2]}, "mode": "product"} \
             ("zip": the k-th values together). The folder gets grid.json, manifest.json (run ids, axis values, hashes of \
             the resolved configs) and runs/<id>/, one complete run folder each. Rerunning skips complete runs, runs \
-            interrupted ones again (from their checkpoints with --resume-interrupted) and failed ones only with --retry-failed; a changed grid is refused (--extend adds runs). \
+            continues interrupted ones from their checkpoints (from their start with --restart-interrupted) and failed ones only with --retry-failed; a changed grid is refused (--extend adds runs). \
             The shard comes from --shard or from a job array's environment (SLURM_ARRAY_TASK_ID/COUNT, SGE_TASK_*, \
             or PBS_ARRAY_INDEX/PBS_ARRAYID with the array's size as --shards N: task i runs shard i mod N). \
             Exit status: 0 every run of the shard complete, 1 some failed (listed), 2 bad input, 3 a file could not be \
@@ -36,8 +36,8 @@ struct SweepSubcommand: ParsableCommand {
     @Flag(help: "Run again the runs that failed before.")
     var retryFailed = false
 
-    @Flag(help: "Continue interrupted simulate runs from their checkpoints (simulate --resume) instead of running them again from the start: for runs longer than a time limit. Their figures then agree with an uninterrupted run's to the integration's tolerance, not bitwise.")
-    var resumeInterrupted = false
+    @Flag(help: "Run interrupted runs again from their start instead of continuing them from their checkpoints (simulate --resume): the table is then the uninterrupted sweep's, figures bitwise (a continuation agrees to the integration's tolerance), but a run longer than a time limit never finishes.")
+    var restartInterrupted = false
 
     @Flag(help: "Accept a grid that adds runs to the sweep in --out (every earlier run unchanged).")
     var extend = false
@@ -110,7 +110,7 @@ struct SweepSubcommand: ParsableCommand {
         executor.shard = chosenShard
         executor.analyze = analyze
         executor.retryFailed = retryFailed
-        executor.resumeInterrupted = resumeInterrupted
+        executor.resumeInterrupted = !restartInterrupted
         executor.shouldStop = { Interrupt.requested }
         executor.stopSignal = { Interrupt.signalNumber == 0 ? SIGTERM : Interrupt.signalNumber }
         let bar = SweepProgressBar(quiet: quiet)
@@ -156,7 +156,7 @@ struct SweepSubcommand: ParsableCommand {
         script.cpusPerTask = cpusPerTask?.value
         script.extraLines = sbatchLine
         script.sweepOptions = (analyze ? ["--analyze"] : []) + (retryFailed ? ["--retry-failed"] : [])
-            + (resumeInterrupted ? ["--resume-interrupted"] : []) + ["--quiet"]
+            + (restartInterrupted ? ["--restart-interrupted"] : []) + ["--quiet"]
         try FileManager.default.createDirectory(atPath: (folder.path as NSString).appendingPathComponent("logs"), withIntermediateDirectories: true)
         try RunFolder.add([("sweep.sbatch", Data(script.sweepScript.utf8)), ("collect.sbatch", Data(script.collectScript.utf8))],
                           to: folder.path, field: "--out")

@@ -513,10 +513,10 @@ final class SweepTests: XCTestCase {
 
     /// A local sweep killed at a random moment (SIGINT, SIGTERM, SIGKILL) and run again: every run
     /// completes, none completed before is run again, and the collected table equals an
-    /// uninterrupted sweep's in every column but the wall times, bitwise (as text: every number is
-    /// written in its shortest round-trip form): an interrupted run is run again from its start,
-    /// which writes the bytes of an uninterrupted run. With `--resume-interrupted` a run continues
-    /// from its checkpoint instead (`segments` 2 or more); the part after the restart takes its own
+    /// uninterrupted sweep's. With `--restart-interrupted` bitwise in every column but the wall
+    /// times (as text: every number is written in its shortest round-trip form): an interrupted run
+    /// is run again from its start, which writes the bytes of an uninterrupted run. By default a run
+    /// continues from its checkpoint instead (`segments` 2 or more); the part after the restart takes its own
     /// steps, so its state is compared to the integration's error: relative 1e-9 (rtol 1e-10 over a
     /// run whose dissipation defect is ~1e-11), its counts within 10% (decisions at ill-conditioned
     /// near-ties may fall the other way: measured on this grid, 55 against 57 pattern intervals
@@ -538,9 +538,9 @@ final class SweepTests: XCTestCase {
 
         var rng = SplitMix(state: UInt64(Date().timeIntervalSince1970))
         let seed = rng.state
-        for (signal, expected, resume) in [(SIGINT, Int32(130), false), (SIGTERM, 143, false), (SIGKILL, -1, false), (SIGTERM, 143, true)] {
+        for (signal, expected, resume) in [(SIGINT, Int32(130), false), (SIGKILL, -1, false), (SIGTERM, 143, true), (SIGKILL, -1, true)] {
             let out = "killed-\(signal)" + (resume ? "-resumed" : "")
-            let options = ["--jobs", "2", "--quiet"] + (resume ? ["--resume-interrupted"] : [])
+            let options = ["--jobs", "2", "--quiet"] + (resume ? [] : ["--restart-interrupted"])
             let p = Process()
             p.executableURL = reluflowExecutable()
             p.arguments = ["sweep", grid, "--out", out] + options
@@ -552,7 +552,7 @@ final class SweepTests: XCTestCase {
             usleep(UInt32(delay * 1e6))
             kill(p.processIdentifier, signal)
             p.waitUntilExit()
-            let context = "signal \(signal) after \(delay) s\(resume ? " (--resume-interrupted)" : "") (generator seed \(seed))"
+            let context = "signal \(signal) after \(delay) s\(resume ? "" : " (--restart-interrupted)") (generator seed \(seed))"
             if expected > 0 {
                 // Stopped cleanly, unless every run had already finished.
                 XCTAssertTrue([expected, 0].contains(p.terminationStatus), "\(context): status \(p.terminationStatus)")

@@ -88,17 +88,16 @@ public struct SweepShard: Equatable, Sendable, CustomStringConvertible {
 /// sweep's command into `runs/<id>/`. A run is taken only under its lock (`RunLock`), and only
 /// when its folder says it is not done (`SweepFolder.state`), so that executors may run at once
 /// on one sweep (shards, a resubmitted array) and a rerun does only what is left: interrupted runs
-/// are run again from their start, failed ones only with `retryFailed`.
+/// continue from their checkpoints (`simulate --resume`; a command without a continuation runs
+/// again from its start), failed ones only with `retryFailed`.
 ///
-/// Why an interrupted run starts again rather than continuing from its checkpoint: a run is a
-/// deterministic function of its config, so run again it writes exactly the bytes an uninterrupted
-/// run writes, and the sweep's table does not depend on when it was stopped (issue 19: a killed and
-/// rerun sweep collects to the uninterrupted sweep's table, figures bitwise). A continuation
-/// (`simulate --resume`) starts the stepper afresh at the checkpoint (its step size, the `auto`
-/// rule's history, the step ends are not those the uninterrupted run had there), so its figures
-/// agree only to the integration's tolerance and its counts may differ. `resumeInterrupted`
-/// chooses the continuation where a command has one: for runs longer than a scheduler's time
-/// limit, which would otherwise never finish.
+/// Continuing is the default because a run longer than a scheduler's time limit would otherwise
+/// never finish. A continuation starts the stepper afresh at the checkpoint (its step size, the
+/// `auto` rule's history, the step ends are not those the uninterrupted run had there), so its
+/// figures agree with an uninterrupted run's to the integration's tolerance, not bitwise.
+/// `resumeInterrupted = false` runs interrupted runs again from their start instead: a run is a
+/// deterministic function of its config, so the sweep's table is then the uninterrupted one's,
+/// figures bitwise, whenever it was stopped.
 ///
 /// A stop request (`shouldStop`: SIGINT/SIGTERM/SIGHUP) launches nothing more and passes the
 /// signal on to the workers still running (they live in their own process group, so a terminal's
@@ -155,9 +154,9 @@ public final class SweepExecutor: @unchecked Sendable {
     public var shard = SweepShard.whole
     public var analyze = false
     public var retryFailed = false
-    /// Continue interrupted runs from their checkpoints (`reluflow simulate --resume`) instead of
+    /// Continue interrupted runs from their checkpoints (`reluflow simulate --resume`) rather than
     /// running them again from the start (see above).
-    public var resumeInterrupted = false
+    public var resumeInterrupted = true
     /// Extra arguments for every worker of a fresh run (e.g. `--checkpoint-every 10` for simulate).
     public var workerArguments: [String] = []
     /// Seconds to wait for runs of the shard that other processes hold before giving up on them
