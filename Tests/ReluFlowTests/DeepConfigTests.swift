@@ -68,6 +68,63 @@ final class DeepConfigTests: XCTestCase {
         assertRefused(#"{"layers": [1, 3, 1]}"#, field: "train.method", containing: "shallow network only", extra: #", "train": {"method": "anls"}"#)
     }
 
+    /// curvature.json with Lanczos: `hessianEigenvalues` and `negativeFraction` written as null
+    /// beside notes saying why, and what Lanczos knows in `ritzValues` (the converged extreme Ritz
+    /// values, ascending, with residual bounds). Through the CLI on the auto path (a [1, 70, 60, 1]
+    /// network, P = 4 460 > 4 000); on a [1, 3, 3, 1] network (P = 22) `--spectrum lanczos` against
+    /// the full spectrum: each Ritz value within its residual bound plus the full solver's rounding
+    /// P·ε·max|λ| (its `negativeThreshold`) of an eigenvalue, and the two ends within 1e-8·max|λ|
+    /// of the full λ_min and λ_max (Ritz values converge as the square of the residual; the
+    /// tolerance is 1e-10 relative).
+    func testLanczosCurvatureWritesWhatItKnows() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let big = dir.appendingPathComponent("big.json")
+        try Data(#"{"data": {"target": {"function": "sin(pi*x)", "m": 8, "range": [-1, 1]}}, "network": {"layers": [1, 70, 60, 1], "bias": true}}"#.utf8).write(to: big)
+        let run = try runReluflow(["curvature", "--config", big.path, "--out", "lz"], in: dir)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("lz/curvature.json"))) as! [String: Any]
+        XCTAssertEqual(json["parameters"] as? Int, 4460)
+        XCTAssertEqual(json["spectrum"] as? String, "lanczos")
+        for key in ["hessianEigenvalues", "negativeFraction"] {
+            XCTAssertTrue(json[key] is NSNull, "\(key): \(json[key] ?? "absent")")
+            XCTAssertTrue((json[key + "Note"] as? String)?.hasPrefix("not computed") == true, key)
+        }
+        XCTAssertTrue((json["hessianEigenvaluesNote"] as! String).contains("P = 4460 > 4000"))
+        let ritz = json["ritzValues"] as! [[String: Double]]
+        XCTAssertEqual(ritz.count, 2)
+        XCTAssertEqual(ritz.first?["value"], json["lambdaMin"] as? Double)
+        XCTAssertEqual(ritz.last?["value"], json["lambdaMax"] as? Double)
+        let scale = max(abs(json["lambdaMin"] as! Double), abs(json["lambdaMax"] as! Double))
+        for r in ritz { XCTAssertLessThanOrEqual(r["residualBound"]!, 1e-10 * scale) }
+
+        let small = try RunConfig.load(path: { () -> String in
+            let url = dir.appendingPathComponent("small.json")
+            try? Data(#"{"data": {"target": {"function": "sin(pi*x)", "m": 8, "range": [-1, 1]}}, "network": {"layers": [1, 3, 3, 1], "bias": true}}"#.utf8).write(to: url)
+            return url.path
+        }()).resolve().problem
+        let network = CurvatureReport.deepNetwork(of: small.model)
+        var options = CurvatureOptions()
+        let full = try CurvatureReport.compute(network: network, data: small.data, theta: small.theta0, options: options)
+        options.spectrum = .lanczos
+        let lanczos = try CurvatureReport.compute(network: network, data: small.data, theta: small.theta0, options: options)
+        XCTAssertNil(full.hessianEigenvaluesNote)
+        XCTAssertNil(full.ritzValues)
+        XCTAssertNotNil(full.negativeFraction)
+        XCTAssertNil(lanczos.hessianEigenvalues)
+        XCTAssertTrue(lanczos.hessianEigenvaluesNote?.contains("--spectrum lanczos") == true)
+        let eigenvalues = full.hessianEigenvalues!, rounding = full.negativeThreshold!
+        let values = try XCTUnwrap(lanczos.ritzValues)
+        XCTAssertEqual(values.count, 2)
+        for r in values {
+            let nearest = eigenvalues.map { abs($0 - r.value) }.min()!
+            XCTAssertLessThanOrEqual(nearest, r.residualBound + rounding, "Ritz value \(r.value)")
+        }
+        let top = max(abs(full.lambdaMin), abs(full.lambdaMax))
+        XCTAssertEqual(values[0].value, full.lambdaMin, accuracy: 1e-8 * top)
+        XCTAssertEqual(values[1].value, full.lambdaMax, accuracy: 1e-8 * top)
+    }
+
     /// The CLI: simulate on a deep config integrates the deep gradient flow (a run folder with the
     /// balance per hidden unit; analyze and plot read it), a `flow.kind` constant out of range exits 2
     /// naming it, train with anls exits 2 naming train.method, a full spectrum beyond the memory

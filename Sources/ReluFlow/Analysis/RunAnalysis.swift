@@ -9,7 +9,10 @@ public struct RunAnalysis: Codable, Sendable {
     public struct Diagnostics: Codable, Sendable {
         public var status: FlowStatus
         public var finalTime: Double
-        public var invariantDrift: Double
+        /// Null for an adaptive flow (SPEC §7), whose balance is not an invariant (`invariantNote`).
+        public var invariantDrift: Double?
+        public var invariantNote: String? = nil
+        /// |L(0) − L(T) − ∫ −g·θ' dt| / L(0) (∫|θ'|² for the gradient flow).
         public var dissipationDefect: Double
         public var events: Int
         public var patternIntervals: Int
@@ -81,6 +84,7 @@ public struct RunAnalysis: Codable, Sendable {
             throw InputError("DIR", "cannot read \(summaryPath)")
         }
         let diagnostics = Diagnostics(status: summary.status, finalTime: summary.finalTime, invariantDrift: summary.invariantDrift,
+                                      invariantNote: summary.invariantNote,
                                       dissipationDefect: summary.dissipationDefect, events: summary.events,
                                       patternIntervals: run.patterns.count, method: summary.method, iterations: summary.iterations)
         let plateaus = try PlateauReport.plateaus(run, criteria: criteria)
@@ -184,7 +188,9 @@ public struct RunAnalysis: Codable, Sendable {
             // dissipation sum measure the method, not an integration error.
             lines.append("training (\(method.rawValue)): \(d.status.rawValue) after \(d.iterations ?? 0) iterations at t = \(String(format: "%.6g", d.finalTime)), \(d.events) pattern changes, \(d.patternIntervals) pattern intervals")
         } else {
-            lines.append("engine: \(d.status.rawValue) at t = \(String(format: "%.6g", d.finalTime)), \(d.events) events, \(d.patternIntervals) pattern intervals, invariant drift \(e(d.invariantDrift)), dissipation defect \(e(d.dissipationDefect))")
+            lines.append("engine: \(d.status.rawValue) at t = \(String(format: "%.6g", d.finalTime)), \(d.events) events, \(d.patternIntervals) pattern intervals, "
+                + (d.invariantDrift.map { "invariant drift \(e($0)), dissipation defect \(e(d.dissipationDefect))" }
+                   ?? "\(d.invariantNote ?? "no invariant drift: the balance is not an invariant of this flow"), dissipation defect \(e(d.dissipationDefect))"))
         }
         return Verdict(stationary: s.stationary, meetingPointsFeasible: feasible, maxDeviationFromRegressionLines: deviation,
                        plateaus: plateaus.count, plateauTimeInConstantPattern: share, exitPredictions: predictions.count,

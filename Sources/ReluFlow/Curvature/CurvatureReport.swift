@@ -34,14 +34,26 @@ public struct CurvatureReport: Codable, Sendable, Equatable {
     public var gradNorm: Double
     /// |∇L| per layer, W_l and b_l together (c_0 with the output layer), l = 1 … L.
     public var layerGradNorms: [Double]
-    /// Ascending; every eigenvalue when computed in full, nil with Lanczos.
+    /// Ascending; every eigenvalue when computed in full, null with Lanczos (written as null, with
+    /// `hessianEigenvaluesNote` saying why; what Lanczos knows is in `ritzValues`).
     public var hessianEigenvalues: [Double]?
+    /// Why `hessianEigenvalues` is null; absent when it holds the full spectrum.
+    public var hessianEigenvaluesNote: String? = nil
+    /// Lanczos only: the extreme Ritz values whose residual bound met the tolerance (ascending), each
+    /// within `residualBound` of an eigenvalue of H (for a symmetric H and a unit Ritz vector x,
+    /// |Hx − θx| ≤ r puts an eigenvalue in [θ − r, θ + r]); every Ritz value lies in [λ_min, λ_max],
+    /// so the Ritz λ_min bounds the true λ_min from above and the Ritz λ_max bounds λ_max from below.
+    /// Absent with the full spectrum.
+    public var ritzValues: [RitzValue]? = nil
     public var lambdaMax: Double
     public var lambdaMin: Double
     /// Exact: the sum of the diagonal (Σ_j |∂N_j/∂θ|²/m, see `DeepHessian.trace`).
     public var trace: Double
-    /// Share of eigenvalues below −`negativeThreshold` (full spectrum only; nil with Lanczos).
+    /// Share of eigenvalues below −`negativeThreshold` (full spectrum only; null with Lanczos, with
+    /// `negativeFractionNote` saying why).
     public var negativeFraction: Double?
+    /// Why `negativeFraction` is null; absent when it is computed.
+    public var negativeFractionNote: String? = nil
     /// The rounding level of the computed eigenvalues, P·ε·max|λ| (Weyl's bound for a backward
     /// stable solver, up to a modest constant): eigenvalues within it of 0 are zero to rounding
     /// and not counted as negative.
@@ -61,6 +73,48 @@ public struct CurvatureReport: Codable, Sendable, Equatable {
     public var outputBias: Bool
     public var hessianSeconds: Double
     public var eigenSeconds: Double
+
+    /// One Ritz value of Lanczos and its residual bound.
+    public struct RitzValue: Codable, Sendable, Equatable {
+        public var value: Double
+        public var residualBound: Double
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case parameters, loss, gradNorm, layerGradNorms, hessianEigenvalues, hessianEigenvaluesNote, ritzValues, lambdaMax,
+             lambdaMin, trace, negativeFraction, negativeFractionNote, negativeThreshold, spectrum, eigensolver, lanczos,
+             traceMethod, outputConstant, layers, activation, hiddenBias, outputBias, hessianSeconds, eigenSeconds
+    }
+
+    /// As the synthesized encoding, except that `hessianEigenvalues` and `negativeFraction` are
+    /// always written (null when not computed, beside the note saying why), not left out.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(parameters, forKey: .parameters)
+        try c.encode(loss, forKey: .loss)
+        try c.encode(gradNorm, forKey: .gradNorm)
+        try c.encode(layerGradNorms, forKey: .layerGradNorms)
+        try c.encode(hessianEigenvalues, forKey: .hessianEigenvalues)
+        try c.encodeIfPresent(hessianEigenvaluesNote, forKey: .hessianEigenvaluesNote)
+        try c.encodeIfPresent(ritzValues, forKey: .ritzValues)
+        try c.encode(lambdaMax, forKey: .lambdaMax)
+        try c.encode(lambdaMin, forKey: .lambdaMin)
+        try c.encode(trace, forKey: .trace)
+        try c.encode(negativeFraction, forKey: .negativeFraction)
+        try c.encodeIfPresent(negativeFractionNote, forKey: .negativeFractionNote)
+        try c.encodeIfPresent(negativeThreshold, forKey: .negativeThreshold)
+        try c.encode(spectrum, forKey: .spectrum)
+        try c.encodeIfPresent(eigensolver, forKey: .eigensolver)
+        try c.encodeIfPresent(lanczos, forKey: .lanczos)
+        try c.encode(traceMethod, forKey: .traceMethod)
+        try c.encode(outputConstant, forKey: .outputConstant)
+        try c.encode(layers, forKey: .layers)
+        try c.encode(activation, forKey: .activation)
+        try c.encode(hiddenBias, forKey: .hiddenBias)
+        try c.encode(outputBias, forKey: .outputBias)
+        try c.encode(hessianSeconds, forKey: .hessianSeconds)
+        try c.encode(eigenSeconds, forKey: .eigenSeconds)
+    }
 
     /// curvature.json's bytes (sorted keys; non-finite numbers as null).
     public func jsonData() throws -> Data { try JSONOutput.encode(self).data }
@@ -117,6 +171,22 @@ public struct CurvatureReport: Codable, Sendable, Equatable {
             report.lanczos = lanczos
             report.lambdaMax = lanczos.lambdaMax
             report.lambdaMin = lanczos.lambdaMin
+            // What Lanczos knows: the ends whose residual bound met the tolerance (LanczosExtremes'
+            // test, relative to the larger end), one value when the two coincide (P = 1).
+            let scale = max(abs(lanczos.lambdaMin), abs(lanczos.lambdaMax), .leastNormalMagnitude)
+            var ritz: [RitzValue] = []
+            if lanczos.lambdaMinResidual <= options.lanczosTolerance * scale || lanczos.converged {
+                ritz.append(RitzValue(value: lanczos.lambdaMin, residualBound: lanczos.lambdaMinResidual))
+            }
+            if (lanczos.lambdaMaxResidual <= options.lanczosTolerance * scale || lanczos.converged) && !(P == 1 && !ritz.isEmpty) {
+                ritz.append(RitzValue(value: lanczos.lambdaMax, residualBound: lanczos.lambdaMaxResidual))
+            }
+            report.ritzValues = ritz
+            let why = options.spectrum == .lanczos ? "--spectrum lanczos" : "P = \(P) > \(options.fullSpectrumLimit)"
+            report.hessianEigenvaluesNote = "not computed: Lanczos (\(why)) finds the "
+                + "extreme eigenvalues only (ritzValues, with residual bounds); --spectrum full computes them all"
+            report.negativeFractionNote = "not computed: the share of negative eigenvalues needs the full spectrum (--spectrum full); "
+                + "Lanczos bounds λ_min from above only"
         }
         return report
     }

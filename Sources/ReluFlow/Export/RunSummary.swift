@@ -42,14 +42,20 @@ public struct RunSummary: Codable, Sendable {
     /// its rounding level and the loss constant to rounding while t doubled (FlowSolver's
     /// `StationaryHold`); the state is held from there to T. Null otherwise.
     public var stationaryTime: Double?
-    /// max_i |q_i(T) − q_i(0)| (SPEC §4).
-    public var invariantDrift: Double
+    /// max_i |q_i(T) − q_i(0)| (SPEC §4) for the gradient flow (and training runs); null for an
+    /// adaptive flow (SPEC §7, `flow.kind` rmsprop/adam), which does not conserve the balance q_i
+    /// (its θ' is not −g), with `invariantNote` saying so.
+    public var invariantDrift: Double?
+    /// Why `invariantDrift` is null (an adaptive flow); absent otherwise.
+    public var invariantNote: String?
     /// A deep network's balance quantities per hidden unit (SPEC §4 generalised, §8), at the start
     /// and the end; absent for the shallow network (its drift is `invariantDrift`).
     public var balance: BalanceReport?
-    /// |L(0) − L(T) − ∫|θ'|²| / L(0) (SPEC §4).
+    /// |L(0) − L(T) − D(T)| / L(0), D = ∫₀ᵀ −g·θ' dt (`dissipated`): for the gradient flow the
+    /// identity dL/dt = −|θ'|² of SPEC §4, for an adaptive flow dL/dt = g·θ' (SPEC §7; the engine
+    /// integrates D' = −g·θ' beside the state, `AdaptiveField`). A real check for every flow.
     public var dissipationDefect: Double
-    /// ∫₀ᵀ |θ'|² dt.
+    /// D(T) = ∫₀ᵀ −g·θ' dt: ∫₀ᵀ |θ'|² dt for the gradient flow.
     public var dissipated: Double
     /// The parts of the run, each with its options and the time it reached (`flow.segments` and
     /// the last part): one for a run that was never resumed. Absent in summaries of older versions.
@@ -79,7 +85,7 @@ public struct RunSummary: Codable, Sendable {
         case status, message, T, finalTime, initialLoss, finalLoss, finalGradNorm, theta, theta0, steps, rejectedSteps,
              rhsEvaluations, jacobianEvaluations, events, eventsByKind, patternIntervals, distinctPatterns, wallSeconds,
              stepper, stepperSteps, stepperSeconds, stepperSwitches, batchedCrossings, crossingBatches, zeroLossTime,
-             invariantDrift, dissipationDefect, dissipated, version, nonFinite, stationaryTime, segments,
+             invariantDrift, invariantNote, dissipationDefect, dissipated, version, nonFinite, stationaryTime, segments,
              method, iterations, lr, batch, escapeTime, escapeIteration, escapeDelta, firstPlateau, balance
     }
 
@@ -112,7 +118,12 @@ public struct RunSummary: Codable, Sendable {
         crossingBatches = diag.crossingBatches
         zeroLossTime = diag.zeroLossTime
         stationaryTime = diag.stationaryTime
-        invariantDrift = diag.invariantDrift
+        if case .gradient = solution.problem.options.kind {
+            invariantDrift = diag.invariantDrift
+        } else {
+            invariantDrift = nil
+            invariantNote = Self.adaptiveInvariantNote(solution.problem.options.kind.name)
+        }
         if let deep = solution.problem.model as? DeepNetwork {
             balance = BalanceReport(network: deep, initial: solution.problem.theta0, final: solution.finalTheta)
         }
@@ -131,6 +142,12 @@ public struct RunSummary: Codable, Sendable {
             escapeDelta = training.escapeDelta
         }
         version = ReluFlowVersion.string
+    }
+
+    /// `invariantNote` of an adaptive flow named `kind`.
+    public static func adaptiveInvariantNote(_ kind: String) -> String {
+        "the balance q_i (SPEC §4) is not an invariant of the \(kind) flow (θ' ≠ −g): no invariant drift; "
+            + "dissipationDefect checks L(0) − L(T) = ∫ −g·θ' dt"
     }
 
     /// Reads a summary; a number written as `null` (not finite, see `nonFinite`) reads as NaN.
@@ -167,7 +184,10 @@ public struct RunSummary: Codable, Sendable {
         batchedCrossings = try c.decodeIfPresent(Int.self, forKey: .batchedCrossings)
         crossingBatches = try c.decodeIfPresent(Int.self, forKey: .crossingBatches)
         zeroLossTime = try c.decodeIfPresent(Double.self, forKey: .zeroLossTime)
-        invariantDrift = try real(.invariantDrift)
+        invariantNote = try c.decodeIfPresent(String.self, forKey: .invariantNote)
+        // null: an adaptive flow's (with its note), else a non-finite figure (`nonFinite`).
+        invariantDrift = try c.decodeNil(forKey: .invariantDrift) ? (invariantNote == nil ? .nan : nil)
+            : c.decode(Double.self, forKey: .invariantDrift)
         balance = try c.decodeIfPresent(BalanceReport.self, forKey: .balance)
         dissipationDefect = try real(.dissipationDefect)
         dissipated = try real(.dissipated)
@@ -216,6 +236,7 @@ public struct RunSummary: Codable, Sendable {
         try c.encodeIfPresent(zeroLossTime, forKey: .zeroLossTime)
         try c.encodeIfPresent(stationaryTime, forKey: .stationaryTime)
         try c.encode(invariantDrift, forKey: .invariantDrift)
+        try c.encodeIfPresent(invariantNote, forKey: .invariantNote)
         try c.encode(dissipationDefect, forKey: .dissipationDefect)
         try c.encode(dissipated, forKey: .dissipated)
         try c.encodeIfPresent(segments, forKey: .segments)

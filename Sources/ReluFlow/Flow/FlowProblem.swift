@@ -150,6 +150,11 @@ public struct FlowOptions: Sendable, Equatable {
     /// tolerance of the steps they replace; the others are located one at a time. `automatic` uses them from
     /// `CrossingBatchPolicy.minimumPairs` pairs n·G on, where they pay.
     public var crossingBatches: CrossingBatchPolicy = .automatic
+    /// Dense output from the stretch's step ends inside BDF steps (`StepHistory`). `false` sends
+    /// the samples it would serve to the re-steps and their last resort (`SampleReintegrator`):
+    /// the reference the history is tested against, and how the tests reach that last resort.
+    /// Not a configuration field.
+    var historySampling = true
     /// Stop (status `interrupted`) at the first step end at or after this time, as an interrupted
     /// run stops: how a part of a resumed run (`flow.segments`) is repeated. nil: run to T.
     public var stopAt: Double? = nil

@@ -141,11 +141,13 @@ public struct FlowDiagnostics: Sendable, Codable {
     public var jacobianEvaluations = 0
     public var eventsByKind = EventCounts()
     public var wallSeconds = 0.0
-    /// max_i |q_i(T) − q_i(0)|.
+    /// max_i |q_i(T) − q_i(0)|: the drift of an invariant for the gradient flow only (SPEC §4); for
+    /// an adaptive flow (SPEC §7) the balance is not conserved and this is its change, not an error.
     public var invariantDrift = 0.0
-    /// |L(0) − L(T) − ∫|θ'|²| / L(0).
+    /// |L(0) − L(T) − D(T)| / L(0), D = ∫ −g·θ' dt (= ∫|θ'|² for the gradient flow): the
+    /// dissipation identity of every flow the engine integrates.
     public var dissipationDefect = 0.0
-    /// ∫₀ᵀ |θ'|² dt.
+    /// D(T) = ∫₀ᵀ −g·θ' dt (∫₀ᵀ |θ'|² dt for the gradient flow).
     public var dissipated = 0.0
     public var initialLoss = 0.0
     public var finalLoss = 0.0

@@ -501,7 +501,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             let s = (ts - step.t0) / step.H
             if interpolating && sampler.interpolate(step, at: s, into: state) {
                 solution.diagnostics.interpolatedSamples += 1
-            } else if interpolating && active.isMultistep
+            } else if interpolating && active.isMultistep && options.historySampling
                         && history.interpolate(at: ts, stepStart: step.t0, stepEnd: end, into: state) {
                 // Inside a BDF step, where re-taking the step means an adaptive implicit
                 // integration (its companion's): the polynomial through the stretch's step ends.
