@@ -36,7 +36,8 @@ struct EventFunction {
 /// (SPEC §4): GSL's Brent solver on τ ↦ min_k e_k(Φ(τ)), where Φ(τ) re-takes the step from the
 /// saved state with size τ. For one-step steppers Φ is one `step_apply` of the same method
 /// (so Φ(H) is the accepted state); for the multistep ones Φ integrates adaptively with a
-/// one-step companion of the same kind.
+/// one-step companion of the same kind (error-controlled to the run's tolerances: GSL's driver,
+/// evolve and standard control), as for a stand-in of another kind (`adaptive`).
 final class EventLocator<Field: SwitchedSystem> {
     let field: Field
     let companion: GSLIntegrator
@@ -60,13 +61,17 @@ final class EventLocator<Field: SwitchedSystem> {
     /// Whether `nudge` may finish a location (FlowOptions.eventShortcuts).
     let shortcuts: Bool
 
-    init(field: Field, stepper: Stepper, rtol: Double, atol: Double, shortcuts: Bool = true) {
+    /// `adaptive`: Φ by a controlled integration rather than one step (default: for the multistep
+    /// methods). A locator standing in for another method's (rk8pd where an implicit re-step
+    /// failed) integrates: its single step would reproduce nothing but its own truncation error,
+    /// uncontrolled over a step the other method chose.
+    init(field: Field, stepper: Stepper, rtol: Double, atol: Double, shortcuts: Bool = true, adaptive: Bool? = nil) {
         // The shortcuts move along the field to first order in z: exact to second order only
         // where z is affine in θ.
         self.shortcuts = shortcuts && field.switchingIsAffine
         self.field = field
         companion = GSLIntegrator(field: field, stepper: stepper.locatorCompanion, rtol: rtol, atol: atol, hstart: 1e-6)
-        adaptive = stepper.isMultistep
+        self.adaptive = adaptive ?? stepper.isMultistep
         dim = field.dimension
         self.rtol = rtol
         self.atol = atol

@@ -84,9 +84,11 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     var active: Stepper { controller.active }
     var main: GSLIntegrator { engine(active).integrator }
     var locator: EventLocator<Field> { engine(active).locator }
-    /// Locates events with rk8pd re-steps when an implicit stepper's re-step fails (`handleEvent`).
+    /// Locates events (and re-takes samples and the escape) where an implicit stepper's re-step
+    /// fails: rk8pd integrated over each partial step under error control at the run's tolerances
+    /// (`EventLocator.adaptive`), not one rk8pd step over an interval the implicit method chose.
     lazy var fallbackLocator = EventLocator(field: field, stepper: .rk8pd, rtol: options.rtol, atol: options.atol,
-                                            shortcuts: options.eventShortcuts)
+                                            shortcuts: options.eventShortcuts, adaptive: true)
     /// Time at which the loss reached zero to working precision (the state is held from there).
     var roundingFloorTime: Double? = nil
     /// When the state became stationary to working precision (`StationaryHold`), if it did.
@@ -585,9 +587,11 @@ private final class FlowIntegration<Field: SwitchedSystem> {
                                   fHi: hi == H ? UnsafePointer(f1) : nil)
         if located == nil && active.usesJacobian {
             // An implicit method's re-step can fail where the accepted step did not (its Newton
-            // iteration from a different start): re-take the partial steps with rk8pd, but only
-            // where rk8pd reproduces the implicit method's state at hi (beyond its stability
-            // interval its single steps would not be accurate). A failure of both is a numerical failure.
+            // iteration from a different start): re-take the partial steps by integrating with
+            // rk8pd under error control, but only where that reproduces the implicit method's state
+            // at hi to 100 times the tolerance (both are within about the tolerance of the flow; a
+            // larger gap means the implicit step itself is in doubt). A failure of both is a
+            // numerical failure.
             copyHi.update(from: yHi, count: dim)
             used = fallbackLocator
             used.prepareForProbe(t0: t0, y0: y0, f0: f0, stepHint: stepHint)
