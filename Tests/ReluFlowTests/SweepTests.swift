@@ -431,6 +431,16 @@ final class SweepTests: XCTestCase {
             XCTAssertEqual(Double(row["lambdaMax"] ?? ""), lambda)
             XCTAssertEqual(row["parameters"], "24")
         }
+        // A figure against an axis whose values are not numbers: the values as categories, in the
+        // grid's order, each labelled; the medians at two distinct positions.
+        r = try runReluflow(["plot", "s", "--figure", "lambdaMax", "--against", "network.init.scheme"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let svg = try String(contentsOf: dir.appendingPathComponent("s/sweep.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.contains("as categories"), "caption")
+        let he = svg.range(of: "he&quot;<") ?? svg.range(of: "\"he\"<"), xavier = svg.range(of: "xavier")
+        XCTAssertNotNil(he, "the category he is labelled")
+        XCTAssertNotNil(xavier, "the category xavier is labelled")
+        if let he, let xavier { XCTAssertLessThan(he.lowerBound, xavier.lowerBound, "in the grid's order") }
         // Its configs are resolved before anything runs: a bad axis or value is exit 2 naming it.
         for (axes, field) in [(#"{"network.activaton": ["relu"]}"#, "network.activaton"), (#"{"network.layers": [[1, 0, 1]]}"#, "network.layers[1]")] {
             let bad = try writeGrid(#"{"command": "curvature", "base": {"data": {"target": {"function": "x", "m": 4, "range": [-1, 1]}}, "network": {"layers": [1, 2, 1]}}, "axes": "# + axes + "}", in: dir, name: "bad.json")

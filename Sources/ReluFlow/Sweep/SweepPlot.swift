@@ -2,18 +2,26 @@ import Foundation
 
 /// `reluflow plot DIR --figure NAME --against AXIS` on a sweep folder: `sweep.svg`, one marker per
 /// completed run (the figure against the axis's value) and the median over the runs at each value
-/// as a line. Log axes where the values are positive and span more than two decades.
+/// as a line. Log axes where the values are positive and span more than two decades. An axis whose
+/// values are not all numbers (a list such as `network.layers`, a string such as an activation) is
+/// drawn as categories: its distinct values in the grid's order, equally spaced, each labelled by
+/// its JSON text (every k-th label where they would not fit).
 public enum SweepPlot {
     public static func svg(_ folder: SweepFolder, command: any SweepCommand, figure: String, against axis: String) throws -> String {
         guard let a = folder.manifest.axes.firstIndex(of: axis) else {
             throw InputError("--against", "'\(axis)' is not an axis of the sweep (its axes: \(folder.manifest.axes.joined(separator: ", ")))")
         }
+        // Categories (in the grid's order) unless every value of the axis is a number.
+        let numeric = folder.manifest.runs.allSatisfy { if case .number = $0.values[a] { return true } else { return false } }
+        var categories: [String] = []
+        if !numeric {
+            for run in folder.manifest.runs where !categories.contains(run.values[a].text) { categories.append(run.values[a].text) }
+        }
         var points: [(Double, Double)] = []
         var seenFigure = false
         for run in folder.manifest.runs where folder.state(of: run, command: command, checkLock: false, staged: []) == .completed {
-            guard case .number(let x) = run.values[a] else {
-                throw InputError("--against", "'\(axis)' has a value that is not a number (\(run.values[a].text)); plot against a numeric axis")
-            }
+            let x: Double
+            if case .number(let v) = run.values[a], numeric { x = v } else { x = Double(categories.firstIndex(of: run.values[a].text)!) }
             let figures = SweepCollection.figures(of: folder.runPath(run.id), summaryFile: command.summaryFile)
             switch figures[figure] {
             case .number(let y)?: points.append((x, y)); seenFigure = true
@@ -35,7 +43,13 @@ public enum SweepPlot {
         let xs = points.map(\.0), ys = points.map(\.1).filter(\.isFinite)
         let frame = (x: RunFigures.left, y: 24.0, width: RunFigures.panelWidth, height: 240.0)   // room for the y label 64 px left of the frame (Chart)
         // Padded on both axes, so that the runs at the ends of an axis are drawn whole.
-        let xScale = Scale(kind(xs), covering: xs, pixels: (frame.x, frame.x + frame.width), pad: 0.04)
+        let xScale = numeric ? Scale(kind(xs), covering: xs, pixels: (frame.x, frame.x + frame.width), pad: 0.04)
+            : Scale(.linear, lo: -0.5, hi: Double(categories.count) - 0.5, pixels: (frame.x, frame.x + frame.width))
+        // Category labels: every k-th, so that labels (their widest at the text's character width) keep apart.
+        let widest = Double(categories.map(\.count).max() ?? 0) * Typography.charWidth + 8
+        let every = max(1, Int((widest * Double(categories.count) / frame.width).rounded(.up)))
+        let categoryTicks: [(Double, String)]? = numeric ? nil
+            : categories.indices.filter { $0 % every == 0 }.map { (Double($0), categories[$0]) }
         let yScale = Scale(kind(ys), covering: ys, pixels: (frame.y + frame.height, frame.y), pad: 0.04)
         // No title: the axes name the figure and the axis (a title repeating both would not fit a column).
         var chart = Chart(frame: frame, x: xScale, y: yScale, title: "", xLabel: axis, yLabel: figure, id: "sweep")
@@ -44,8 +58,9 @@ public enum SweepPlot {
             (x, SweepCollection.quantile(group.map(\.1).sorted(), 0.5))
         }.sorted { $0.0 < $1.0 }
         chart.line("median", medians, style: SeriesStyle(colour: "#D55E00", dash: nil, width: 2))
-        return Figure(width: Typography.figureWidth, height: chart.bottom(legendBelow: true), panels: [chart.svg(legendPlace: .below)],
+        return Figure(width: Typography.figureWidth, height: chart.bottom(legendBelow: true), panels: [chart.svg(legendPlace: .below, xTickLabels: categoryTicks)],
                       caption: "\(figure) against \(axis) (\(points.count) runs): one marker per completed run of the sweep in "
-                        + "\((folder.path as NSString).lastPathComponent); the line joins the medians at each value of \(axis)").svg()
+                        + "\((folder.path as NSString).lastPathComponent); the line joins the medians at each value of \(axis)"
+                        + (numeric ? "" : " (its values as categories, in the grid's order" + (every > 1 ? ", one label in \(every)" : "") + ")")).svg()
     }
 }
