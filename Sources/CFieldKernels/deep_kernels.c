@@ -14,6 +14,23 @@ typedef double v4d __attribute__((vector_size(32), aligned(8)));
 #define ST(p, v) (*(v4d *)(p) = (v))
 #define SPLAT(x) ((v4d){(x), (x), (x), (x)})
 
+// The last r = G mod 4 (1 … 3) groups of a row as one lane vector (the other lanes 0) and back: the
+// elementwise passes then treat the tail as one more lane block instead of r scalar passes over the
+// layer below. Every element still sees the same operations in the same order (lanes do not mix),
+// so the results are bitwise those of the scalar tail; no element past the row is read or written.
+INLINE v4d LDP(const double *p, long r) {
+    v4d v = SPLAT(0.0);
+    v[0] = p[0];
+    if (r > 1) v[1] = p[1];
+    if (r > 2) v[2] = p[2];
+    return v;
+}
+INLINE void STP(double *p, v4d v, long r) {
+    p[0] = v[0];
+    if (r > 1) p[1] = v[1];
+    if (r > 2) p[2] = v[2];
+}
+
 #define W(l, i, k) (theta[lay->woff[(l) - 1] + (i) * lay->widths[(l) - 1] + (k)])
 #define WINDEX(l, i, k) (lay->woff[(l) - 1] + (i) * lay->widths[(l) - 1] + (k))
 
@@ -68,14 +85,15 @@ INLINE void forward_row(long G, long below, const double *w, double b, const dou
         ST(z + g, a0);
         ST(h + g, LD(f + g) * a0);
     }
-    for (; g < G; g++) {
-        double s = b;
+    if (g < G) {
+        const long r = G - g;
+        v4d a0 = SPLAT(b);
         for (long k = 0; k < below; k++) {
             if (w[k] == 0) continue;
-            s += w[k] * in[k * G + g];
+            a0 += SPLAT(w[k]) * LDP(in + k * G + g, r);
         }
-        z[g] = s;
-        h[g] = f[g] * s;
+        STP(z + g, a0, r);
+        STP(h + g, LDP(f + g, r) * a0, r);
     }
 }
 
@@ -97,11 +115,20 @@ INLINE void forward_body(const rf_deep_layout *lay, const double *theta, const d
     const double *in = input(lay, H, L);
     const long below = lay->widths[L - 1];
     const double *w = theta + WINDEX(L, 0, 0);
-    for (long g = 0; g < G; g++) {
-        double s = c0;
-        for (long k = 0; k < below; k++) s += w[k] * in[k * G + g];
-        N[g] = s;
-        R[g] = lay->mult[g] * s - lay->ysum[g];
+    const long G4 = G & ~3L;
+    long g = 0;
+    for (; g < G4; g += 4) {
+        v4d s = SPLAT(c0);
+        for (long k = 0; k < below; k++) s += SPLAT(w[k]) * LD(in + k * G + g);
+        ST(N + g, s);
+        ST(R + g, LD(lay->mult + g) * s - LD(lay->ysum + g));
+    }
+    if (g < G) {
+        const long r = G - g;
+        v4d s = SPLAT(c0);
+        for (long k = 0; k < below; k++) s += SPLAT(w[k]) * LDP(in + k * G + g, r);
+        STP(N + g, s, r);
+        STP(R + g, LDP(lay->mult + g, r) * s - LDP(lay->ysum + g, r), r);
     }
 }
 
@@ -120,14 +147,16 @@ INLINE void down_row(long G, long nl, long below, const double *wcol, const doub
         }
         ST(out + g, LD(S + g) * a);
     }
-    for (; g < G; g++) {
-        double s = 0;
+    if (g < G) {
+        const long r = G - g;
+        v4d a = SPLAT(0.0);
         if (ucol) {
-            for (long i = 0; i < nl; i++) s += ucol[i * below] * D[i * G + g] + wcol[i * below] * Dd[i * G + g];
+            for (long i = 0; i < nl; i++)
+                a += SPLAT(ucol[i * below]) * LDP(D + i * G + g, r) + SPLAT(wcol[i * below]) * LDP(Dd + i * G + g, r);
         } else {
-            for (long i = 0; i < nl; i++) s += wcol[i * below] * D[i * G + g];
+            for (long i = 0; i < nl; i++) a += SPLAT(wcol[i * below]) * LDP(D + i * G + g, r);
         }
-        out[g] = S[g] * s;
+        STP(out + g, LDP(S + g, r) * a, r);
     }
 }
 
@@ -190,18 +219,19 @@ INLINE void tangent_row(long G, long below, const double *urow, const double *wr
         }
         ST(zd + g, a);
     }
-    for (; g < G; g++) {
-        double s = bdot;
+    if (g < G) {
+        const long r = G - g;
+        v4d a = SPLAT(bdot);
         if (Fb) {
             for (long k = 0; k < below; k++) {
-                double v = urow[k] * in[k * G + g];
-                v += wrow[k] * Fb[k * G + g] * Zb[k * G + g];
-                s += v;
+                v4d v = SPLAT(urow[k]) * LDP(in + k * G + g, r);
+                v += SPLAT(wrow[k]) * LDP(Fb + k * G + g, r) * LDP(Zb + k * G + g, r);
+                a += v;
             }
         } else {
-            for (long k = 0; k < below; k++) s += urow[k] * in[k * G + g];
+            for (long k = 0; k < below; k++) a += SPLAT(urow[k]) * LDP(in + k * G + g, r);
         }
-        zd[g] = s;
+        STP(zd + g, a, r);
     }
 }
 
