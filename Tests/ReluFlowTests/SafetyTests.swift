@@ -285,15 +285,18 @@ final class SignalResumeTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         try Self.config.write(to: dir.appendingPathComponent("mid.json"), atomically: true, encoding: .utf8)
         XCTAssertEqual(try runReluflow(["simulate", "--config", "mid.json", "--out", "reference", "--quiet"], in: dir).status, 0)
-        for (signal, status) in [(SIGTERM, Int32(143)), (SIGHUP, Int32(129))] {
-            let name = "stopped-\(signal)"
+        // (SIGTERM, twice at once): as `timeout` sends it, to the command and to its process group; one
+        // stop request, not a second "stop now" (which a second signal a second later is).
+        for (signal, status, twice) in [(SIGTERM, Int32(143), false), (SIGHUP, Int32(129), false), (SIGTERM, 143, true)] {
+            let name = "stopped-\(signal)" + (twice ? "-twice" : "")
             let process = try start(["simulate", "--config", "mid.json", "--out", name, "--quiet"], in: dir)
             Thread.sleep(forTimeInterval: 0.8)
             kill(process.processIdentifier, signal)
+            if twice { usleep(2_000); kill(process.processIdentifier, signal) }
             process.waitUntilExit()
             XCTAssertEqual(process.terminationStatus, status, "signal \(signal)")
             let folder = dir.appendingPathComponent(name)
-            XCTAssertEqual(try summary(folder).status, .interrupted, "signal \(signal)")
+            XCTAssertEqual(try summary(folder).status, .interrupted, "signal \(signal)\(twice ? " twice" : "")")
             let resumed = try runReluflow(["simulate", "--resume", name, "--quiet"], in: dir)
             XCTAssertEqual(resumed.status, 0, resumed.stderr)
             try assertMatches(folder, dir.appendingPathComponent("reference"))
