@@ -10,8 +10,8 @@ struct SweepSubcommand: ParsableCommand {
         discussion: """
             GRID.json: {"command": "simulate", "base": {config}, "axes": {"network.init.seed": [0, 1, 2]}, "mode": "product"} \
             ("zip": the k-th values together). The folder gets grid.json, manifest.json (run ids, axis values, hashes of \
-            the resolved configs) and runs/<id>/, one complete run folder each. Rerunning skips complete runs, runs \
-            continues interrupted ones from their checkpoints (from their start with --restart-interrupted) and failed ones only with --retry-failed; a changed grid is refused (--extend adds runs). \
+            the resolved configs) and runs/<id>/, one complete run folder each. Rerunning skips complete runs, \
+            continues interrupted ones from their checkpoints (from their start with --restart-interrupted) and runs failed ones again only with --retry-failed; a changed grid is refused (--extend adds runs). \
             The shard comes from --shard or from a job array's environment (SLURM_ARRAY_TASK_ID/COUNT, SGE_TASK_*, \
             or PBS_ARRAY_INDEX/PBS_ARRAYID with the array's size as --shards N: task i runs shard i mod N). \
             Exit status: 0 every run of the shard complete, 1 some failed (listed), 2 bad input, 3 a file could not be \
