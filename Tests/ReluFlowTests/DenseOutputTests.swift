@@ -108,6 +108,15 @@ final class DenseOutputTests: XCTestCase {
         let dense = solve(try config.resolve().problem)
         XCTAssertEqual(dense.status, .completed, dense.message ?? "")
         XCTAssertGreaterThan(dense.diagnostics.historySamples + dense.diagnostics.reintegratedSamples, 0)
+        let (compared, worst) = try agreementWithStepEnds(dense, config: config)
+        XCTAssertGreaterThan(compared, 150)
+        XCTAssertLessThan(worst, 1e-8)
+    }
+
+    /// The dense run's samples against the same config's step-end samples (steps ending at the grid
+    /// times): how many grid times both have, and the worst difference, relative in θ (to max(1, |θ|))
+    /// and absolute in D.
+    func agreementWithStepEnds(_ dense: FlowSolution, config: RunConfig) throws -> (compared: Int, worst: Double) {
         var endsConfig = config
         endsConfig.flow.samples?.output = SampleOutput.stepEnds.rawValue
         let ends = solve(try endsConfig.resolve().problem)
@@ -123,8 +132,7 @@ final class DenseOutputTests: XCTestCase {
             worst = max(worst, abs(sample.dissipated - other.dissipated))
             compared += 1
         }
-        XCTAssertGreaterThan(compared, 150)
-        XCTAssertLessThan(worst, 1e-8)
+        return (compared, worst)
     }
 
     /// The last resort of dense output (`SampleReintegrator`), reached: the stationary msbdf
@@ -148,21 +156,7 @@ final class DenseOutputTests: XCTestCase {
         XCTAssertGreaterThan(dense.diagnostics.reintegratedSamples, 0, "the re-integration path is no longer reached")
         XCTAssertEqual(dense.diagnostics.historySamples, 0)
         XCTAssertGreaterThanOrEqual(dense.diagnostics.resteppedSamples, dense.diagnostics.reintegratedSamples)
-        var endsConfig = config
-        endsConfig.flow.samples?.output = SampleOutput.stepEnds.rawValue
-        let ends = solve(try endsConfig.resolve().problem)
-        XCTAssertEqual(ends.status, .completed, ends.message ?? "")
-        let grid = Set(dense.problem.options.sampleTimes)
-        let e = Dictionary(ends.samples.filter { grid.contains($0.t) }.map { ($0.t, $0) }, uniquingKeysWith: { a, _ in a })
-        var compared = 0, worst = 0.0
-        for sample in dense.samples where grid.contains(sample.t) {
-            guard let other = e[sample.t] else { continue }
-            for p in sample.theta.indices {
-                worst = max(worst, abs(sample.theta[p] - other.theta[p]) / max(1, abs(other.theta[p])))
-            }
-            worst = max(worst, abs(sample.dissipated - other.dissipated))
-            compared += 1
-        }
+        let (compared, worst) = try agreementWithStepEnds(dense, config: config)
         print("reintegrator: \(dense.diagnostics.reintegratedSamples) reintegrated, \(dense.diagnostics.resteppedSamples) re-stepped, \(dense.diagnostics.interpolatedSamples) interpolated; \(compared) compared, worst \(worst)")
         XCTAssertGreaterThan(compared, 150)
         XCTAssertLessThan(worst, 1e-8)
