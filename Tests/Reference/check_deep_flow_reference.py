@@ -2,7 +2,7 @@
 """Self-checks of deep_flow_reference.py (no pytest; exit 1 on any failure).
 
     python3 Tests/Reference/check_deep_flow_reference.py            # all checks
-    python3 Tests/Reference/check_deep_flow_reference.py --generate # rewrite deep_flow_cases/
+    python3 Tests/Reference/check_deep_flow_reference.py --generate [NAME ...] # rewrite deep_flow_cases/ (all, or the named cases)
 
 Each check prints what it measured and the tolerance it holds it to; see
 Tests/Reference/README.md for the reasons of the tolerances.
@@ -108,6 +108,14 @@ def case_list():
         "rmsprop-several-attracting": (make_case(5, [1, 3, 3, 1], True, T=20.0, kind="rmsprop", tau=0.1,
                                                  epsilon=1e-8), {}),
         "tied-dead-layer": (TIED, {}),
+        # Several surfaces sliding at once (--multi-slide): the several-attracting network, where
+        # the second surface's arrival ends the first's slide; K = 3 on [1, 2, 2, 2, 1]; coupled
+        # slides (one point in different layers: Newton's method on the multilinear conditions).
+        "multi-slide": (make_case(5, [1, 3, 3, 1], True, T=20.0), {"multi_slide": True}),
+        "multi-slide-three": (make_case(23, [1, 2, 2, 2, 1], True, T=20.0), {"multi_slide": True}),
+        "multi-slide-affine": (make_case(22, [1, 3, 3, 1], True, T=20.0), {"multi_slide": True}),
+        "coupled-slides": (make_case(7, [1, 3, 3, 1], True, T=20.0), {"multi_slide": True}),
+        "coupled-slides-depth4": (make_case(1, [1, 2, 2, 2, 1], True, T=20.0), {"multi_slide": True}),
         # An escape-grid network ([1, 4, 4, 1], Xavier seed 2, no biases, sin(pi x) on 16 points)
         # to T = 150, long after its minimum (t ~ 5): the stationary end of the adaptive flows.
         "adam-stationary": (json.loads((CASES / "adam-stationary.json").read_text()), {}),
@@ -126,9 +134,11 @@ TIED = {"data": {"x": [[-0.9], [-0.6], [-0.3], [0.1], [0.7], [0.95], [0.7]],
         "flow": {"kind": "gradient", "T": 20.0, "rtol": 1e-12, "atol": 1e-14}}
 
 
-def generate():
+def generate(only=None):
     CASES.mkdir(exist_ok=True)
     for name, (cfg, opts) in case_list().items():
+        if only and name not in only:
+            continue
         res = D.simulate(cfg, **opts)
         for k in ("wallSeconds", "rhsEvaluations", "steps", "segments"):
             res.pop(k)
@@ -436,7 +446,8 @@ def check_cases():
 
 def main():
     if "--generate" in sys.argv:
-        generate()
+        # --generate [NAME ...]: every committed case, or only the named ones.
+        generate(sys.argv[sys.argv.index("--generate") + 1:])
         return 0
     start = time.perf_counter()
     for fn in (check_derivatives, check_shallow, check_identities, check_chain, check_rmsprop_limits,

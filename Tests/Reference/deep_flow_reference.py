@@ -87,10 +87,14 @@ surface is crossed, nothing slides.
 Several attracting surfaces: by default (SPEC 8) at most one pair slides; a
 second attracting surface while one slides stops the run (exit 1, status
 failed, diagnosis naming both pairs, last good state). With --multi-slide
-(gradient flow only) several pairs may slide when the field is affine in
-their alphas (no two sliding pairs on the same point in different layers):
-the alphas solve the small linear system dz_p/dt = 0 (SPEC 4's rule), as the
-shallow reference does for several neurons; otherwise exit 1.
+(gradient flow only) several pairs slide at once, sigma'(0) = alpha_p on
+each: where the field is affine in their alphas (no two sliding pairs on the
+same point in different layers) the alphas solve the small linear system
+dz_p/dt = 0 (SPEC 4's rule), as the shallow reference does for several
+neurons; where it is multilinear ("coupled") by Newton's method on
+dz/dt(alpha) = 0 from the centre of the box (`coupled_alphas`). A sliding
+pair whose alpha leaves (0, 1) is classified afresh, the others keeping
+dz/dt = 0; no consistent mode exits 1.
 
 Diagnostics: the dissipation identity (defect |L0 - LT - Q| / L0) and, for
 every hidden unit of a ReLU or linear network, the balance quantity
@@ -412,14 +416,68 @@ class Flow:
                     al = np.linalg.solve(A, -c)
                 except np.linalg.LinAlgError:
                     al = np.full(len(sl), np.nan)
+            coupled = self.coupled(mode, sl)
+            if coupled:
+                al = self.coupled_alphas(th, H, N, F, mode, sl)
             for k, a_ in zip(sl, al):
                 alpha[mode.group(k)] = a_
             alz = np.nan_to_num(al)
-            g = g0 + sum(a_ * (gk - g0) for a_, gk in zip(alz, gs))
-            f = f0 + sum(a_ * (fk - f0) for a_, fk in zip(alz, fs))
+            if coupled:
+                s = mode.F.copy()
+                for k, a_ in zip(sl, alz):
+                    s[mode.group(k)] = a_
+                g = net.grad(th, H, N, net.masks(s))
+                f = self.velocity_of(t, y, g)
+            else:
+                g = g0 + sum(a_ * (gk - g0) for a_, gk in zip(alz, gs))
+                f = f0 + sum(a_ * (fk - f0) for a_, fk in zip(alz, fs))
         if self.quadrature:
             f = np.append(f, -g @ f[:net.P])
         return {"f": f, "g": g, "alpha": alpha, "vpm": vpm, "H": H, "Z": Z, "N": N, "F": F}
+
+    def coupled(self, mode, sl):
+        """Whether two sliding surfaces have pairs on one point in different layers (the
+        gradient is then multilinear, not affine, in their alphas)."""
+        if not self.multi_slide or len(sl) < 2:
+            return False
+        seen = {}
+        for j, k in enumerate(sl):
+            for q in mode.group(k):
+                l, _, g = self.net.pairs[q]
+                for (l2, j2) in seen.get(g, []):
+                    if j2 != j and l2 != l:
+                        return True
+                seen.setdefault(g, []).append((l, j))
+        return False
+
+    def coupled_alphas(self, th, H, N, F, mode, sl):
+        """Coupled slides (gradient flow): Newton's method on dz/dt(alpha) = 0 from the box's
+        centre, with the Jacobian by central-difference-free corners: dz/dt is affine in each
+        alpha alone, so column k is dz/dt(alpha_k = 1) - dz/dt(alpha_k = 0). Least-squares
+        (minimum-norm) steps; NaN when 60 steps do not bring max|dz/dt| to 1e-13 of its scale."""
+        net = self.net
+
+        def rates(al):
+            s = mode.F.copy()
+            for k, a_ in zip(sl, al):
+                s[mode.group(k)] = a_
+            g = net.grad(th, H, N, net.masks(s))
+            return net.jvp(th, -g, H, F)[sl]
+
+        al = np.full(len(sl), 0.5)
+        scale = 0.0
+        for _ in range(60):
+            phi = rates(al)
+            J = np.empty((len(sl), len(sl)))
+            for k in range(len(sl)):
+                hi, lo = al.copy(), al.copy()
+                hi[k], lo[k] = 1.0, 0.0
+                J[:, k] = rates(hi) - rates(lo)
+            scale = max(scale, np.abs(J).max())
+            if np.abs(phi).max() <= 1e-13 * scale:
+                return al
+            al = al - np.linalg.lstsq(J, phi, rcond=None)[0]
+        return np.full(len(sl), np.nan)
 
     def rhs(self, mode):
         return lambda t, y: self.evaluate(t, y, mode)["f"]
@@ -506,14 +564,8 @@ class Integrator:
                 f"several attracting surfaces meet at t = {t!r}: {self.name(k)} becomes "
                 f"attracting while {names} slides; the one-surface Filippov rule "
                 "(SPEC 4, 8) does not apply", t, y)
-        lk, _, gk = self.net.pairs[k]
-        for q in others:
-            lq, _, gq = self.net.pairs[q]
-            if gq == gk and lq != lk:
-                raise FlowFailure(
-                    f"several attracting surfaces meet at t = {t!r}: {self.name(k)} and "
-                    f"{self.name(q)} are on the same point in different layers; the field "
-                    "is not affine in their alphas and the rule of SPEC 4 does not apply", t, y)
+        # Coupled slides (one point, different layers) are solved by Newton's method in
+        # `coupled_alphas`.
 
     def classify(self, t, y, st, k, initial=False):
         """Put pair k on its surface and choose its side (SPEC 4)."""

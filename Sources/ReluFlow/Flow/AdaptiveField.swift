@@ -453,10 +453,11 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         return transitions
     }
 
-    /// The pairs themselves: one surface is decided at a time (SPEC §7); a second attracting one
-    /// fails in `resolve`.
+    /// The pairs themselves: this field decides pair by pair and keeps no ties of coincident
+    /// surfaces (the base's representatives would leave a tied pair undecided on its surface);
+    /// one surface is decided at a time (SPEC §7); a second attracting one fails in `resolve`.
     func jointPairs(_ y: UnsafePointer<Double>, with pairs: [(Int, Int)]) -> [(Int, Int)] {
-        base.jointPairs(y, with: pairs)
+        pairs
     }
 
     func project(_ i: Int, onto groups: [Int], state: UnsafeMutablePointer<Double>) {

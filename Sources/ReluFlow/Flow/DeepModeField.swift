@@ -20,16 +20,37 @@ import CFieldKernels
 /// the mode (every unit of layer l − 1 off or sliding on both, or equal inputs to layer l − 1 and
 /// the same states of its units on both) have the same z_ug for every unit u of layer l: while
 /// their states agree they are *one* surface with one event and one α (`representative`).
+/// Without biases the same holds for inputs that are positive multiples of each other: ReLU is
+/// positively homogeneous, so x_g' = λ x_g (λ > 0) gives z_ug' = λ z_ug through every bias-free
+/// layer whose masks agree on both, and {z_ug' = 0} = {z_ug = 0}, with ż_ug' = λ ż_ug (one α makes
+/// both zero). In d = 1 without biases all points of one sign are such a class.
 ///
 /// Filippov (SPEC §4 with the normal velocity of the pre-activation, §8): at an event on the
-/// surface of pair k, v± = ż_k under the field with k's surface on / off: one sign → crossing;
-/// v⁺ < 0 < v⁻ → slide with f = f⁻ + α(f⁺ − f⁻), α = v⁻/(v⁻ − v⁺) (σ'(0) := α for the surface, so
-/// that ż_k = 0); v⁺ > 0 > v⁻ → `branch` to the side with the larger |f|²; one side within
-/// tolerance of 0 → the side the other points to. At most one surface slides: a second attracting
-/// surface while one slides is where the rule does not apply, and the run stops with a diagnosis.
-/// The slide's exit functions are v⁻ (α reaches 0 where v⁻ does) and −v⁺ (α reaches 1 where v⁺
-/// does): α = v⁻/(v⁻ − v⁺) has poles where v⁺ = v⁻ (the unit's outgoing signal on that point
-/// changes) which a step could jump over, while v± are smooth.
+/// surface of pair k, v± = ż_k under the field with k's surface on / off (the other sliding
+/// surfaces keeping ż = 0): one sign → crossing; v⁺ < 0 < v⁻ → slide, σ'(0) := α for the surface;
+/// v⁺ > 0 > v⁻ → `branch` to the side with the larger |f|²; one side within tolerance of 0 → the
+/// side the other points to. With one sliding surface f = f⁻ + α(f⁺ − f⁻), α = v⁻/(v⁻ − v⁺), so
+/// that ż_k = 0; its exit functions are v⁻ (α reaches 0 where v⁻ does) and −v⁺ (α reaches 1 where
+/// v⁺ does): α has poles where v⁺ = v⁻ (the unit's outgoing signal on that point changes) which a
+/// step could jump over, while v± are smooth.
+///
+/// Several sliding surfaces (SPEC §4, several surfaces at once, generalised to §8): K surfaces
+/// slide with σ'(0) := α_k on the pairs of surface k, and the α's make every ż_k = 0. The
+/// gradient is multi-affine in the α's (S enters the backward chain once per layer): affine
+/// when no two sliding pairs lie on one point in different layers, g(α) = g⁻ + Σ_k α_k Δ_k with
+/// Δ_k the change that surface k on brings, and then ż = c + A α = 0 is the K×K system of
+/// `SlidingSystem` (c_j = ż_j along −g⁻, A_jk = ż_j along −Δ_k; where A is singular and the
+/// system consistent, the α nearest to the box's centre). Where sliding pairs share a point
+/// in different layers ("coupled") the products of their α's enter, and the α's come from
+/// Newton's method on ż(α) = 0 (from the last α's of the mode, or the centre of the box), whose
+/// Jacobian is exact by differences of the α_k = 1 and α_k = 0 sides (multi-affinity: ż is affine
+/// in each α_k alone). The field stays a
+/// member of the Filippov set: it is the mean of the corner fields under independent
+/// Bernoulli(α_k) sides. A surface whose α leaves [0, 1] is decided afresh (the others keeping
+/// ż = 0); an inconsistent system (no α makes every ż zero), or no consistent set of sliding surfaces, is where the rule does not
+/// apply: the run stops with a diagnosis. (Newton's steps are the minimum-norm ones where the
+/// Jacobian is singular.) Exit functions with K ≥ 2: min(α_k + δ, 1 + δ − α_k),
+/// δ = `EventFunction.alphaSlack`, as the shallow field's.
 ///
 /// Derivatives: the gradient by back-propagation; the Jacobian ∂f/∂θ = −∇²L_M column by column
 /// from exact Hessian–vector products (forward-over-reverse through the same masked passes, with α
@@ -76,8 +97,15 @@ final class DeepModeField: SwitchedSystem {
     private let F: UnsafeMutablePointer<Double>
     /// Representative of each pair's surface in the mode (itself unless tied, see the type's doc).
     private(set) var representative: [Int]
-    /// The sliding surface: its representative and member pairs (nil: none slides).
-    private(set) var slide: (rep: Int, members: [Int])? = nil
+    /// The sliding surfaces: representative and member pairs, in representative order (empty:
+    /// none slides); the index of each sliding representative in it; whether two sliding pairs lie
+    /// on one point in different layers (the field is then not affine in the α's).
+    private(set) var slides: [(rep: Int, members: [Int])] = []
+    private var slideIndex: [Int: Int] = [:]
+    private(set) var slidesCoupled = false
+    /// Gradients of the K ≥ 2 sides (surface k on, the others at 0), K × P.
+    private var sideGradients: UnsafeMutablePointer<Double>? = nil
+    private var sideGradientCapacity = 0
     /// The slide hysteresis' band factors (kept for the protocol; the deep field's exit functions
     /// v⁻, −v⁺ carry no α band).
     private var alphaBandFactor: [Double]
@@ -95,11 +123,17 @@ final class DeepModeField: SwitchedSystem {
     private let lastY: UnsafeMutablePointer<Double>, lastF: UnsafeMutablePointer<Double>
     private var lastValid = false
     private var vPlus = Double.nan, vMinus = Double.nan, alpha = Double.nan
+    /// The K ≥ 2 sliding surfaces' α's of the evaluation being made (empty otherwise); coupled
+    /// slides' last α's and the mode they belong to (Newton's starting point).
+    private var alphas: [Double] = []
+    private var alphaMemo: [Double] = [], alphaMemoStamp = -1
 
-    /// What the event logic reads of an evaluation: the sliding surface's normal rates v⁻ = ż in
-    /// M⁻ and v⁺ in M⁺ and α = v⁻/(v⁻ − v⁺) (NaN when nothing slides).
+    /// What the event logic reads of an evaluation: with one sliding surface its normal rates
+    /// v⁻ = ż in M⁻ and v⁺ in M⁺ and α = v⁻/(v⁻ − v⁺) (NaN when nothing or several slide); with
+    /// K ≥ 2 the α of each (in `slides` order; NaN where no α solves the system).
     struct SlideRates {
         let vMinus: Double, vPlus: Double, alpha: Double
+        var alphas: [Double] = []
     }
     var rhsEvaluations = 0
     var jacobianEvaluations = 0
@@ -184,6 +218,7 @@ final class DeepModeField: SwitchedSystem {
     deinit {
         for p in [xT, F, Z, H, Dl, N, R, dOut, forwardTheta, lastY, lastF, multBuffer, ysumBuffer, zdotScratch, hvWork,
                   gradScratch, velocityScratch, weightsMinus, weightsPlus, fieldScratch] { p.deallocate() }
+        sideGradients?.deallocate()
         for p in [layers, wOff, bOff, uOff] { p.deallocate() }
         layout.deallocate()
     }
@@ -244,35 +279,61 @@ final class DeepModeField: SwitchedSystem {
             reps.insert(representative[k])
         }
         slidingNeurons = sliding.sorted()
-        if let r = reps.min() {
-            slide = (r, (0..<(n * G)).filter { states[$0] == .sliding && representative[$0] == r })
-        } else {
-            slide = nil
+        var membersOf: [Int: [Int]] = [:]
+        for k in 0..<(n * G) where states[k] == .sliding { membersOf[representative[k], default: []].append(k) }
+        slides = reps.sorted().map { ($0, membersOf[$0]!) }
+        slideIndex = [:]
+        for (j, s) in slides.enumerated() { slideIndex[s.rep] = j }
+        // Coupled: pairs of two sliding surfaces on one group in different layers.
+        var layerOnGroup: [Int: (layer: Int, surface: Int)] = [:]
+        slidesCoupled = false
+        for (j, s) in slides.enumerated() {
+            for k in s.members {
+                let l = unitLayer[k / G], g = k % G
+                if let other = layerOnGroup[g], other.surface != j, other.layer != l { slidesCoupled = true }
+                layerOnGroup[g] = (l, j)
+            }
+        }
+        if slides.count >= 2 && sideGradientCapacity < slides.count * P {
+            sideGradients?.deallocate()
+            sideGradientCapacity = slides.count * P
+            sideGradients = .allocate(capacity: sideGradientCapacity)
         }
     }
 
-    /// Ties of coincident surfaces (the type's doc): groups with identical inputs to layer l share
-    /// the surfaces of layer l's units while their states agree.
+    /// Ties of coincident surfaces (the type's doc): groups with identical inputs to layer l, or
+    /// positively proportional ones when layer l has no bias, share the surfaces of layer l's units
+    /// while their states agree. `same` classes groups by identical inputs to the current layer,
+    /// `scaled` by proportional ones (valid while every layer below is bias-free; a layer with a
+    /// bias maps proportional inputs to non-proportional outputs, and `scaled` falls back to `same`).
     private func computeRepresentatives() {
         representative = Array(0..<(n * G))
-        guard relu, L > 2 else { return }
-        var cls = Array(0..<G)   // layer 1: distinct x
-        for l in 2..<L {
-            let below = layers[l - 1]
-            var keys: [[Int]: Int] = [:]
-            var next = [Int](repeating: 0, count: G)
-            for g in 0..<G {
-                var column: [Int] = []
-                var alive = false
-                for k in 0..<below {
-                    let on = F[pair(l - 1, k, g)] != 0
-                    alive = alive || on
-                    column.append(on ? 1 : 0)
+        guard relu, L >= 2 else { return }
+        var same = Array(0..<G)   // layer 1: distinct x
+        var scaled = directionClasses()
+        for l in 1..<L {
+            if l >= 2 {
+                let below = layers[l - 1]
+                func classes(_ cls: [Int]) -> [Int] {
+                    var keys: [[Int]: Int] = [:]
+                    var next = [Int](repeating: 0, count: G)
+                    for g in 0..<G {
+                        var column: [Int] = []
+                        var alive = false
+                        for k in 0..<below {
+                            let on = F[pair(l - 1, k, g)] != 0
+                            alive = alive || on
+                            column.append(on ? 1 : 0)
+                        }
+                        let key = alive ? [cls[g]] + column : [-1]
+                        if let first = keys[key] { next[g] = first } else { keys[key] = g; next[g] = g }
+                    }
+                    return next
                 }
-                let key = alive ? [cls[g]] + column : [-1]
-                if let first = keys[key] { next[g] = first } else { keys[key] = g; next[g] = g }
+                same = classes(same)
+                scaled = bOff[l - 2] < 0 ? classes(scaled) : same
             }
-            cls = next
+            let cls = bOff[l - 1] < 0 ? scaled : same
             for i in 0..<layers[l] {
                 for g in 0..<G where cls[g] != g {
                     let k = pair(l, i, g), r = pair(l, i, cls[g])
@@ -280,6 +341,29 @@ final class DeepModeField: SwitchedSystem {
                 }
             }
         }
+    }
+
+    /// Classes of the inputs x_g by direction (x_g' = λ x_g, λ > 0; equal unit vectors within 4 ε
+    /// per component, the rounding of the normalisation), the first group of its class for each;
+    /// x = 0 is a class of its own.
+    private func directionClasses() -> [Int] {
+        var cls = Array(0..<G)
+        var units: [[Double]] = []
+        var firsts: [Int] = []
+        for g in 0..<G {
+            var norm = 0.0
+            for k in 0..<d { norm += xT[k * G + g] * xT[k * G + g] }
+            norm = norm.squareRoot()
+            guard norm > 0 else { continue }
+            let u = (0..<d).map { xT[$0 * G + g] / norm }
+            if let j = units.firstIndex(where: { v in zip(u, v).allSatisfy { abs($0 - $1) <= 4 * Double.ulpOfOne } }) {
+                cls[g] = firsts[j]
+            } else {
+                units.append(u)
+                firsts.append(g)
+            }
+        }
+        return cls
     }
 
     /// The pairs of the surface k belongs to.
@@ -336,28 +420,46 @@ final class DeepModeField: SwitchedSystem {
         for q in 0..<(n * G) { Dl[q] = saved[q] }
     }
 
-    /// Derivative weights S of the mode with the sliding members at `a` (0: f⁻, 1: f⁺).
+    /// Derivative weights S of the mode with every sliding surface's members at `a` (0: f⁻, 1: f⁺).
     private func weights(slidingAt a: Double) -> [Double] {
         var S = Array(UnsafeBufferPointer(start: F, count: n * G))
-        if let slide { for k in slide.members { S[k] = a } }
+        for s in slides { for k in s.members { S[k] = a } }
         return S
     }
 
     /// The same into a buffer (n × G).
     private func weights(slidingAt a: Double, into S: UnsafeMutablePointer<Double>) {
         S.update(from: F, count: n * G)
-        if let slide { for k in slide.members { S[k] = a } }
+        for s in slides { for k in s.members { S[k] = a } }
     }
 
-    /// The mode's gradient at θ (forward done), the sliding surface's v±, α; into `grad` (P).
+    /// Derivative weights with the α's of an evaluation held (σ'(0) = α_k on surface k; NaN read
+    /// as 0, as the field does).
+    private func weights(held e: SlideRates) -> [Double] {
+        guard slides.count >= 2 else { return weights(slidingAt: e.alpha.isFinite ? e.alpha : 0) }
+        var S = Array(UnsafeBufferPointer(start: F, count: n * G))
+        for (j, s) in slides.enumerated() {
+            let a = j < e.alphas.count && e.alphas[j].isFinite ? e.alphas[j] : 0
+            for k in s.members { S[k] = a }
+        }
+        return S
+    }
+
+    /// The mode's gradient at θ (forward done), the sliding surfaces' v±, α; into `grad` (P).
     /// One sliding surface: g(α) = g⁻ + α(g⁺ − g⁻) exactly (S enters the chain once, linearly).
     private func gradient(_ t: UnsafePointer<Double>, into grad: UnsafeMutablePointer<Double>) {
         for g in 0..<G { dOut[g] = R[g] * invM }
-        guard let slide else {
+        guard let slide = slides.first else {
             backward(t, S: F, into: grad)
             vPlus = .nan; vMinus = .nan; alpha = .nan
+            if !alphas.isEmpty { alphas = [] }
             return
         }
+        guard slides.count == 1 else {
+            severalSlidesGradient(t, into: grad)
+            return
+        }
+        if !alphas.isEmpty { alphas = [] }
         let g1 = gradScratch, u = velocityScratch
         weights(slidingAt: 0, into: weightsMinus)
         weights(slidingAt: 1, into: weightsPlus)
@@ -372,6 +474,137 @@ final class DeepModeField: SwitchedSystem {
         for p in 0..<P { grad[p] += a * (g1[p] - grad[p]) }
     }
 
+    /// ż of every sliding surface's representative along −g for the weights S (one backward
+    /// pass into `g`, one tangent pass).
+    private func slideRates(_ t: UnsafePointer<Double>, S: UnsafePointer<Double>, gradient g: UnsafeMutablePointer<Double>) -> [Double] {
+        backward(t, S: S, into: g)
+        let u = velocityScratch
+        for p in 0..<P { u[p] = -g[p] }
+        tangent(t, u, zdot: zdotScratch)
+        return slides.map { zdotScratch[$0.rep] }
+    }
+
+    /// K ≥ 2 sliding surfaces (the type's doc): the K×K system from the sides g⁻ and g⁻ + Δ_k;
+    /// where the slides are coupled, Newton's method on ż(α) = 0 instead.
+    /// g(α) into `grad`, the α's into `alphas` (NaN where no α solves the system: the field then
+    /// uses α = 0 and the exit functions end the slides).
+    private func severalSlidesGradient(_ t: UnsafePointer<Double>, into grad: UnsafeMutablePointer<Double>) {
+        let K = slides.count
+        vPlus = .nan; vMinus = .nan; alpha = .nan
+        if slidesCoupled {
+            // Newton from the last α's of this mode, else from the centre of the box (at α = 0 a
+            // coupled surface's column can vanish: the path to it runs through another's σ' = α),
+            // else from 0.
+            let centre = [Double](repeating: 0.5, count: K)
+            var starts = [centre, [Double](repeating: 0, count: K)]
+            if alphaMemoStamp == modeChanges && alphaMemo.count == K { starts.insert(alphaMemo, at: 0) }
+            var a = centre
+            if starts.contains(where: { start in a = start; return newton(t, from: &a) }) {
+                alphas = a
+                alphaMemo = a
+                alphaMemoStamp = modeChanges
+                heldGradient(t, alphas: a, into: grad)
+            } else if alphaMemoStamp == modeChanges && alphaMemo.count == K {
+                // Newton found no α better than the rounding of ż allows (near a stationary
+                // point): the last α's of the mode are as good as any.
+                alphas = alphaMemo
+                heldGradient(t, alphas: alphaMemo, into: grad)
+            } else {
+                alphas = [Double](repeating: .nan, count: K)
+                weights(slidingAt: 0, into: weightsMinus)
+                backward(t, S: weightsMinus, into: grad)
+            }
+            return
+        }
+        let sides = sideGradients!
+        let c = slideRates(t, S: F, gradient: grad)
+        var A = [Double](repeating: 0, count: K * K)
+        for k in 0..<K {
+            weights(slidingAt: 0, into: weightsPlus)
+            for q in slides[k].members { weightsPlus[q] = 1 }
+            let rk = slideRates(t, S: weightsPlus, gradient: sides + k * P)
+            for j in 0..<K { A[j * K + k] = rk[j] - c[j] }
+        }
+        var solved: [Double]?
+        do { solved = try SlidingSystem.solve(A, c, centre: [Double](repeating: 0.5, count: K)) } catch { noteFailure(error); solved = nil }
+        guard let a = solved else {
+            alphas = [Double](repeating: .nan, count: K)
+            return   // g⁻ in grad
+        }
+        alphas = a
+        for p in 0..<P {
+            let g0 = grad[p]
+            var s = g0
+            for k in 0..<K { s += a[k] * (sides[k * P + p] - g0) }
+            grad[p] = s
+        }
+    }
+
+    /// g with σ'(0) = α_k on surface k, into `grad` (one backward pass).
+    private func heldGradient(_ t: UnsafePointer<Double>, alphas a: [Double], into grad: UnsafeMutablePointer<Double>) {
+        let S = weightsMinus
+        S.update(from: F, count: n * G)
+        for (j, s) in slides.enumerated() { for q in s.members { S[q] = a[j] } }
+        backward(t, S: S, into: grad)
+    }
+
+    /// Newton's method on ż(α) = 0 for coupled slides, from `a`: the Jacobian column k is
+    /// ż(α; α_k = 1) − ż(α; α_k = 0), exact because ż is affine in each α_k alone. Damped: a step
+    /// is halved (down to 1/1024) until max|ż| decreases, so that starts far from the solution
+    /// (the box's centre, with K up to ~10 coupled surfaces) still converge. Stops after a step that
+    /// moves no α by more than 1e-11 (quadratic convergence: the α's are then at the rounding
+    /// level, where steps of ~1e-14 go on for ever), or where no step lowers max|ż| and it is
+    /// below 0.1 max|J| (the rounding floor: a Newton step always lowers max|ż| while ż is
+    /// computed accurately; near a stationary point ż and its rounding shrink together and α is
+    /// known only to their ratio, while the velocity's error, α's error times the sides'
+    /// difference, shrinks with them); false when a step finds no solution, the floor is higher,
+    /// or 40 steps do not converge.
+    private func newton(_ t: UnsafePointer<Double>, from a: inout [Double]) -> Bool {
+        let K = slides.count
+        let g = gradScratch
+        func rates(_ a: [Double]) -> [Double] {
+            let S = weightsPlus
+            S.update(from: F, count: n * G)
+            for (j, s) in slides.enumerated() { for q in s.members { S[q] = a[j] } }
+            return slideRates(t, S: S, gradient: g)
+        }
+        func size(_ v: [Double]) -> Double { v.reduce(0) { max($0, abs($1)) } }
+        var phi = rates(a)
+        for _ in 0..<40 {
+            var J = [Double](repeating: 0, count: K * K)
+            for k in 0..<K {
+                var hi = a, lo = a
+                hi[k] = 1; lo[k] = 0
+                let rh = rates(hi), rl = rates(lo)
+                for j in 0..<K { J[j * K + k] = rh[j] - rl[j] }
+            }
+            let solved: [Double]?
+            do { solved = try SlidingSystem.solve(J, phi, centre: [Double](repeating: 0, count: K)) } catch { noteFailure(error); return false }
+            guard let step = solved else { return false }
+            var lambda = 1.0, trial = a, trialPhi = phi
+            let before = size(phi)
+            var decreased = false
+            while true {
+                for k in 0..<K { trial[k] = a[k] + lambda * step[k] }
+                trialPhi = rates(trial)
+                decreased = size(trialPhi) < before
+                if decreased || lambda <= 1.0 / 1024 { break }
+                lambda /= 2
+            }
+            let moved = lambda * size(step)
+            if !decreased {
+                // No step lowers max|ż|: it is rounding noise at a (near a stationary point ż and
+                // its rounding both shrink, and α is then determined only to their ratio).
+                let scale = J.reduce(0) { max($0, abs($1)) }
+                return before <= 0.1 * scale && a.allSatisfy(\.isFinite)
+            }
+            a = trial
+            phi = trialPhi
+            if moved <= 1e-11 { return a.allSatisfy(\.isFinite) }
+        }
+        return false
+    }
+
     // MARK: Field
 
     @discardableResult
@@ -383,7 +616,7 @@ final class DeepModeField: SwitchedSystem {
     /// f(y) into f (one counted evaluation) and its slide rates.
     func evaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> SlideRates {
         evaluate(y, f)
-        return SlideRates(vMinus: vMinus, vPlus: vPlus, alpha: alpha)
+        return SlideRates(vMinus: vMinus, vPlus: vPlus, alpha: alpha, alphas: alphas)
     }
 
     /// The stepper's last evaluation when it was at y (θ bit for bit, same mode: not counted),
@@ -391,7 +624,7 @@ final class DeepModeField: SwitchedSystem {
     func stepEndEvaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> SlideRates {
         if lastValid && memcmp(lastY, y, P * MemoryLayout<Double>.stride) == 0 {
             f.update(from: lastF, count: P + 1)
-            return SlideRates(vMinus: vMinus, vPlus: vPlus, alpha: alpha)
+            return SlideRates(vMinus: vMinus, vPlus: vPlus, alpha: alpha, alphas: alphas)
         }
         return evaluation(at: y, into: f)
     }
@@ -420,7 +653,7 @@ final class DeepModeField: SwitchedSystem {
         jacobianEvaluations += 1
         _ = computeField(y, f)
         let dim = P + 1
-        let S = weights(slidingAt: alpha.isFinite ? alpha : 0)
+        let S = weights(held: SlideRates(vMinus: vMinus, vPlus: vPlus, alpha: alpha, alphas: alphas))
         let u = UnsafeMutablePointer<Double>.allocate(capacity: P)
         let column = UnsafeMutablePointer<Double>.allocate(capacity: P)
         defer { u.deallocate(); column.deallocate() }
@@ -500,8 +733,15 @@ final class DeepModeField: SwitchedSystem {
         if let f, let zdot { tangent(y, f, zdot: zdot) }
     }
 
-    /// min(v⁻, −v⁺) of the evaluation: positive while the surface attracts from both sides.
+    /// One sliding surface: min(v⁻, −v⁺) of the evaluation, positive while the surface attracts
+    /// from both sides. K ≥ 2: min(α_k + δ, 1 + δ − α_k), positive while α_k ∈ [−δ, 1 + δ]
+    /// (δ = `EventFunction.alphaSlack`), −1 where no α solves the system (the slides end).
     func slideExitValue(_ e: SlideRates, at y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        if !e.alphas.isEmpty {
+            guard let j = slideIndex[representative[i * G + g]], j < e.alphas.count else { return 0.5 }
+            let a = e.alphas[j], delta = EventFunction.alphaSlack
+            return a.isFinite ? min(a + delta, 1 + delta - a) : -1
+        }
         guard e.vPlus.isFinite, e.vMinus.isFinite else { return 0.5 }
         return min(e.vMinus, -e.vPlus)
     }
@@ -603,11 +843,6 @@ final class DeepModeField: SwitchedSystem {
             let old = states[k]
             let plus = sideVelocity(y, pair: k, side: .on), minus = sideVelocity(y, pair: k, side: .off)
             var (new, kind) = OneSurfaceRule.decide(old: old, plus: plus, minus: minus)
-            if new == .sliding, let other = slide, representative[other.rep] != k {
-                pendingFailure = "\(describe(k)) becomes attracting while \(describe(other.rep)) slides"
-                setMode(original)
-                return []
-            }
             if old == .sliding && new != .sliding { kind = .slideEnd }
             if new == old && !reportUnchanged { continue }
             if new == old && kind != .branch && !reportUnchanged { kind = .graze }
@@ -621,8 +856,57 @@ final class DeepModeField: SwitchedSystem {
             for q in group { next[q] = new }
             setMode(next)
         }
+        if !slides.isEmpty, let diagnosis = settleSlides(y, transitions: &transitions) {
+            pendingFailure = diagnosis
+            setMode(original)
+            return []
+        }
         setMode(original)
         return transitions
+    }
+
+    /// After an event's decisions the sliding surfaces must still attract: an event elsewhere (a
+    /// pair switching, a new slide) changes their rates. One surface is in doubt unless
+    /// v⁺ < 0 < v⁻, several unless every α ∈ (0, 1). A surface in doubt is decided afresh by the
+    /// rule (its v± with the others keeping ż = 0), as a pair arriving at its surface: it stays if
+    /// both sides still point at it, else it leaves to its side (in the affine case α is
+    /// v⁻/(v⁻ − v⁺), outside (0, 1) exactly when v± do not both point at the surface); the rest
+    /// are solved again. A diagnosis where no α solves the system (K ≥ 2) or no consistent set is
+    /// found within 2K + 2 decisions.
+    private func settleSlides(_ y: UnsafePointer<Double>, transitions: inout [PairTransition]) -> String? {
+        let names = slides.map { describe($0.rep) }.joined(separator: ", ")
+        var kept = Set<Int>()
+        for _ in 0..<(2 * slides.count + 2) {
+            guard !slides.isEmpty else { return nil }
+            _ = computeField(y, fieldScratch)
+            if numericalFailure != nil { return nil }   // reported by `failure(at:)`
+            let doubtful: [Int]
+            if slides.count == 1 {
+                doubtful = vPlus < 0 && 0 < vMinus ? [] : [0]
+            } else {
+                if alphas.contains(where: \.isNaN) {
+                    return "\(names) slide at once and the conditions ż = 0 have no solution there "
+                        + "(no σ'(0) = α on these surfaces keeps every one of them)"
+                }
+                doubtful = alphas.indices.filter { !(0 < alphas[$0] && alphas[$0] < 1) }
+            }
+            guard let j = doubtful.first(where: { !kept.contains(slides[$0].rep) }) else { return nil }
+            let k = slides[j].rep
+            let plus = sideVelocity(y, pair: k, side: .on), minus = sideVelocity(y, pair: k, side: .off)
+            let new = OneSurfaceRule.decide(old: .off, plus: plus, minus: minus).state
+            if new == .sliding {
+                kept.insert(k)
+                continue
+            }
+            let group = members(of: k)
+            for q in group {
+                transitions.append(PairTransition(neuron: q / G, group: q % G, from: .sliding, to: new, kind: .slideEnd))
+            }
+            var next = states
+            for q in group { next[q] = new }
+            setMode(next)
+        }
+        return "no consistent set of sliding surfaces among \(names) (each surface's α in [0, 1])"
     }
 
     /// The representatives of the pairs (coincident surfaces decide together as one).
@@ -635,12 +919,17 @@ final class DeepModeField: SwitchedSystem {
         return out
     }
 
-    /// Gauss–Newton onto z_ig = 0 (g ∈ groups, representatives only): cyclic minimum-norm steps
+    /// Gauss–Newton onto z_ig = 0 (g ∈ groups, representatives only, and every sliding surface when
+    /// several slide): cyclic minimum-norm steps
     /// δθ = −z ∇z/|∇z|², in the current mode, until every |z| ≤ ν (at most 16 sweeps). Exact in
     /// one step for layer 1 (z affine in θ).
     func project(_ i: Int, onto groups: [Int], state y: UnsafeMutablePointer<Double>) {
         guard relu, !groups.isEmpty else { return }
-        let reps = Array(Set(groups.map { representative[i * G + $0] })).sorted()
+        var repSet = Set(groups.map { representative[i * G + $0] })
+        // Several sliding surfaces are projected onto together: a step onto one moves θ off the
+        // others by the curvature of the surfaces of layers ≥ 2 (cyclic steps converge).
+        if slides.count >= 2 { repSet.formUnion(slides.map(\.rep)) }
+        let reps = repSet.sorted()
         let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
         defer { gz.deallocate() }
         for _ in 0..<16 {
@@ -722,7 +1011,7 @@ final class DeepModeField: SwitchedSystem {
         let level = UnsafeMutablePointer<Double>.allocate(capacity: P)
         defer { level.deallocate() }
         var S = Array(UnsafeBufferPointer(start: F, count: n * G))
-        if let slide { for k in slide.members { S[k] = 1 } }
+        for s in slides { for k in s.members { S[k] = 1 } }
         absTheta.withUnsafeBufferPointer { backward($0.baseAddress!, S: S, into: level) }
         for g in 0..<G { R[g] = savedR[g] }
         for q in 0..<(n * G) { H[q] = savedH[q] }
@@ -738,7 +1027,7 @@ final class DeepModeField: SwitchedSystem {
         var v = (0..<P).map { $0 % 2 == 0 ? 1.0 : -0.7 }
         var norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
         v = v.map { $0 / norm }
-        let S = weights(slidingAt: e.alpha.isFinite ? e.alpha : 0)
+        let S = weights(held: e)
         var out = [Double](repeating: 0, count: P)
         var lambda = 0.0
         for _ in 0..<12 {

@@ -287,8 +287,8 @@ public enum FlowFailure: Error, Sendable, Equatable {
     case recorder(t: Double, reason: String)
     /// The linear algebra of the sliding surfaces failed near t.
     case linearAlgebra(t: Double, error: NumericalError)
-    /// Several attracting surfaces meet at t where the one-surface Filippov rule of a deep network
-    /// (SPEC §4, §8) does not apply; `pairs` names them.
+    /// Several attracting surfaces meet at t where the Filippov rule of a deep network or an
+    /// adaptive flow (SPEC §4, §7, §8) does not apply there; `pairs` says which and why.
     case severalAttractingSurfaces(t: Double, pairs: String)
 
     /// What the re-taken step was for.
@@ -320,7 +320,7 @@ public enum FlowFailure: Error, Sendable, Equatable {
         case let .linearAlgebra(t, error):
             return "linear algebra of the sliding surfaces failed near t = \(t): \(error)"
         case let .severalAttractingSurfaces(t, pairs):
-            return "several attracting surfaces meet at t = \(t): \(pairs); the one-surface Filippov rule (SPEC §4, §8) does not apply"
+            return "several attracting surfaces meet at t = \(t): \(pairs); the Filippov rule (SPEC §4, §8) does not apply there"
         }
     }
 

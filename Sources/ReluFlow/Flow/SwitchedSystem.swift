@@ -17,8 +17,9 @@
 ///   minimum norm), and it brings the shallow capabilities `crossingBatcher` (several crossings of a
 ///   step taken together) and the AVX2 event scan.
 /// - `DeepModeField`, a deep network of SPEC §8: z is a polynomial in θ (curved surfaces: events
-///   are located by root finding on re-taken steps, projections by Gauss–Newton), one sliding
-///   surface at a time (SPEC §8), several attracting surfaces a failure with a diagnosis.
+///   are located by root finding on re-taken steps, projections by Gauss–Newton), several sliding
+///   surfaces with σ'(0) = α_k each (`SlidingSystem`, Newton's method where the conditions are
+///   multilinear), a failure with a diagnosis where no α's keep every surface.
 ///
 /// A new field conforms by providing the members below; the driver needs nothing else. Anything
 /// a field cannot do (crossing batches, stiffness estimates) has a neutral default.
