@@ -228,4 +228,40 @@ final class FigureLayoutTests: XCTestCase {
         }
         XCTAssertTrue(overlaps.isEmpty, "\(label): overlapping texts: \(overlaps.prefix(6).joined(separator: "; "))")
     }
+
+    // MARK: comparison.svg
+
+    /// A method whose run failed ends with a cross (×) where it stopped, in both panels, and its
+    /// legend entry and the caption say when and why (from the run's own status and message).
+    func testComparisonMarksAFailedRun() throws {
+        var problem = try exampleProblem("small-init", T: 50)
+        problem.options.sampleCount = 60
+        let flow = solve(problem)
+        XCTAssertEqual(flow.status, .completed)
+        var stopped = flow
+        // The same run cut at its 40th sample, as a failed run is written: status, message, last state.
+        stopped.samples = Array(flow.samples.prefix(40))
+        stopped.last = stopped.samples.last
+        stopped.status = .failed
+        stopped.message = "several attracting surfaces meet at t = 3.25: details; the rule does not apply"
+        let wall = { (run: FlowSolution) in run.samples.indices.map { 1e-3 * Double($0 + 1) } }
+        let comparison = Comparison(entries: [Comparison.Entry(method: "flow", run: flow, wall: wall(flow), plateaus: []),
+                                              Comparison.Entry(method: "adam-flow", run: stopped, wall: wall(stopped), plateaus: [])])
+        let svg = comparison.svg()
+        let when = "failed at t = " + RunFigures.roundedTime(stopped.samples.last!.t)
+        let groups = FigureRenderTests.groups(svg)
+        let failed = groups.filter { $0.name.hasSuffix(when) }
+        XCTAssertEqual(failed.count, 2, "both panels name the failure: \(groups.map(\.name))")
+        XCTAssertFalse(groups.contains { $0.name.hasPrefix("gradient flow") && $0.name.contains("failed") }, "the completed run is not marked")
+        // The cross: one polygon of 12 vertices at the last drawn point of the curve, in each panel.
+        let top = String(svg[failed[0].range])
+        XCTAssertEqual(top.components(separatedBy: "<path").count - 1, 2, "the curve and its cross")
+        let legend = svg[svg.range(of: "<g class=\"legend\">")!.lowerBound...]
+        XCTAssertTrue(legend.contains(when))
+        XCTAssertTrue(captionText(svg).contains("adam-flow \(when): several attracting surfaces meet at t = 3.25 (adam-flow/summary.json)"), captionText(svg))
+        // Without the failure, no cross and no note.
+        let plain = Comparison(entries: [Comparison.Entry(method: "flow", run: flow, wall: wall(flow), plateaus: [])]).svg()
+        XCTAssertFalse(plain.contains("failed at"))
+        XCTAssertFalse(plain.contains("✕"))
+    }
 }
