@@ -79,6 +79,42 @@ final class FigureLayoutTests: XCTestCase {
         }
     }
 
+    /// A categorical axis shows every label when they fit: horizontally when short, turned when
+    /// long (five network.layers lists were thinned to two before), thinned only past what turned
+    /// labels can hold (one per 16 px).
+    func testCategoryLabelsShowEveryLabelThatFits() {
+        let spacing = { (n: Int) in RunFigures.panelWidth / Double(n) }
+        let short = CategoryLabels.layout(["\"relu\"", "\"abs\"", "\"linear\""], spacing: spacing(3), leftRoom: 66, rightRoom: 10)
+        XCTAssertEqual(short.orientation, .horizontal)
+        XCTAssertEqual(short.shown.count, 3)
+        let layers = ["[1,4,1]", "[1,4,4,1]", "[1,16,16,1]", "[1,16,16,16,1]", "[1,16,16,16,16,16,16,16,1]"]
+        let five = CategoryLabels.layout(layers, spacing: spacing(5), leftRoom: 66, rightRoom: 10)
+        XCTAssertEqual(five.orientation, .vertical)
+        XCTAssertEqual(five.shown.map(\.1), layers, "all five shown")
+        XCTAssertEqual(five.every, 1)
+        XCTAssertGreaterThanOrEqual(five.depth, Typography.width(layers.last!), "the axis title goes below the longest")
+        let many = (0..<40).map { "[1,\($0),1]" }
+        let forty = CategoryLabels.layout(many, spacing: spacing(40), leftRoom: 66, rightRoom: 10)
+        XCTAssertEqual(forty.every, 3, "7 px apart: every third (21 px ≥ the 16 px of a line)")
+        XCTAssertGreaterThanOrEqual(spacing(40) * Double(forty.every), Typography.lineHeight + 2)
+        XCTAssertLessThan(spacing(40) * Double(forty.every - 1), Typography.lineHeight + 2, "no more thinning than needed")
+    }
+
+    /// Turned category labels as librsvg lays them out: on the page, none overlapping another or
+    /// the axis title, which moves below the longest.
+    func testTurnedCategoryLabelsLayOut() throws {
+        let layers = ["[1,4,1]", "[1,4,4,1]", "[1,16,16,1]", "[1,16,16,16,1]", "[1,16,16,16,16,16,16,16,1]"]
+        var chart = Chart(frame: (RunFigures.left, 24, RunFigures.panelWidth, 240), x: Scale(.linear, lo: -0.5, hi: 4.5, pixels: (0, 1)),
+                          y: Scale(.log, lo: 0.2, hi: 40, pixels: (0, 1)), title: "", xLabel: "network.layers", yLabel: "gd.escapeTime", id: "c")
+        chart.categories = CategoryLabels.layout(layers, spacing: RunFigures.panelWidth / 5, leftRoom: 66, rightRoom: 10)
+        chart.markers("run", (0..<5).map { (Double($0), Double($0 + 1)) }, style: SeriesStyle(colour: "#0072B2", dash: nil, marker: .circle))
+        let svg = Figure(width: Typography.figureWidth, height: chart.bottom(legendBelow: true), panels: [chart.svg(legendPlace: .below)],
+                         caption: "five categories").svg()
+        try checkText(svg, "turned categories")
+        let texts = try FigureRenderer.textBoxes(svg).texts
+        for label in layers { XCTAssertTrue(texts.contains { $0.text == label && $0.height > $0.width }, "\(label) shown, turned") }
+    }
+
     /// The y title (rotated) keeps 8 px from the page's left edge and clears the widest tick label.
     func testYTitleClearsEdgeAndTickLabels() throws {
         let chart = Chart(frame: (RunFigures.left, 30, RunFigures.panelWidth, 200), x: .linear, xValues: [0, 1], y: .log, yValues: [2e-3, 3e-1],
