@@ -128,6 +128,21 @@ final class FigureLayoutTests: XCTestCase {
         for t in tickLabels { XCTAssertLessThanOrEqual(title.x + title.width, t.x - 3, "the y title clears '\(t.text)'") }
     }
 
+    /// The lowest y tick at the top of an events strip (the loss figure's axis reaches down to a
+    /// labelled tick) and the strip's "events" label: librsvg's boxes keep 2 px apart.
+    func testTickAboveEventsStripClearsItsLabel() throws {
+        var chart = Chart(frame: (RunFigures.left, 44, RunFigures.panelWidth, 200), x: Scale(.log, lo: 1e-3, hi: 1e4, pixels: (0, 1)),
+                          y: Scale(.log, lo: 1e-4, hi: 0.3, pixels: (0, 1)), title: "Loss", xLabel: "t", yLabel: "loss L (log scale)",
+                          id: "s", strip: 18)
+        chart.ticks("event", at: [0.1, 1, 10], style: SeriesStyle(colour: "#000000", dash: nil, width: 0.8))
+        let svg = Figure(width: Typography.figureWidth, height: chart.bottom(legendBelow: true), panels: [chart.svg(legendPlace: .below)]).svg()
+        XCTAssertTrue(chart.yTicks.contains { $0.label == "10⁻⁴" }, "the tick at the strip is labelled")
+        let texts = try FigureRenderer.textBoxes(svg).texts
+        let tick = try XCTUnwrap(texts.first { $0.text == "10⁻⁴" }), events = try XCTUnwrap(texts.first { $0.text == "events" })
+        // 2 px of white between them (centred on its tick, the label's box ran 0.6 px into "events").
+        XCTAssertGreaterThanOrEqual(events.y - (tick.y + tick.height), 2, "'10⁻⁴' ends at \(tick.y + tick.height), 'events' starts at \(events.y)")
+    }
+
     // MARK: the escape experiment
 
     func row(_ method: String, _ status: String, escape: Double?, lambda: Double?, depth: Int = 3, width: Int = 4, id: Int = 0) -> EscapeExperiment.Row {

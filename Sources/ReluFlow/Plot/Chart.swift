@@ -456,7 +456,10 @@ struct Chart {
             axes.append("<line x1=\"\(svgNum(fx))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx + fw))\" y2=\"\(svgNum(py))\" stroke=\"#d9d9d9\" stroke-width=\"0.7\"/>")
             axes.append("<line x1=\"\(svgNum(fx - 5))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx))\" y2=\"\(svgNum(py))\" stroke=\"#000\"/>")
             if yTickText {
-                axes.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(py + 4))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"end\">\(svgEscape(text))</text>")
+                // A tick at the top of the events strip has its label sit on the tick, clear of
+                // the strip's "events" label below it (centred on the tick, the two overlapped).
+                let baseline = strip > 0 && py > fy + fh - strip - 8 ? py - 1 : py + 4
+                axes.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(baseline))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"end\">\(svgEscape(text))</text>")
             }
         }
         for (v, text) in rightTickLabels {
