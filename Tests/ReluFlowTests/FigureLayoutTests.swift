@@ -303,6 +303,7 @@ final class FigureLayoutTests: XCTestCase {
         let groups = FigureRenderTests.groups(svg)
         let failed = groups.filter { $0.name.hasSuffix(when) }
         XCTAssertEqual(failed.count, 2, "both panels name the failure: \(groups.map(\.name))")
+        XCTAssertEqual(Set(failed.map(\.name)), ["Adam flow, \(when)"], "the same name in both panels, without \"(exact)\"")
         XCTAssertFalse(groups.contains { $0.name.hasPrefix("gradient flow") && $0.name.contains("failed") }, "the completed run is not marked")
         // The cross: one polygon of 12 vertices at the last drawn point of the curve, in each panel.
         let top = String(svg[failed[0].range])

@@ -256,7 +256,7 @@ public struct Comparison: Sendable {
             let name = stop.map { Self.label(e).replacingOccurrences(of: " (exact)", with: "") + ", " + $0 } ?? Self.label(e)
             top.line(name, idx.map { (e.run.samples[$0].t, max(e.run.samples[$0].loss, floor)) },
                      style: style, endMarker: stop == nil ? .none : .cross)
-            wallSeries.append((Self.label(e, timeNote: false) + (stop.map { ", " + $0 } ?? ""),
+            wallSeries.append((stop.map { Self.label(e, timeNote: false).replacingOccurrences(of: " (exact)", with: "") + ", " + $0 } ?? Self.label(e, timeNote: false),
                                idx.filter { e.wall[$0] > 0 }.map { (e.wall[$0], max(e.run.samples[$0].loss, floor)) }, style, stop != nil))
             if let stop {
                 // The message's first clause (the diagnosis; its details are in summary.json).
