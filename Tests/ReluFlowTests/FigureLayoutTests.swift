@@ -236,6 +236,7 @@ final class FigureLayoutTests: XCTestCase {
         let depth = EscapeExperiment.depthSVG(rows, methods: ["flow", "gd", "adam"])
         let failedGroup = try XCTUnwrap(FigureRenderTests.groups(depth).first { $0.name == "gradient flow (failed runs)" })
         XCTAssertEqual(failedGroup.elements, 3)
+        XCTAssertTrue(depth[depth.range(of: "<g class=\"legend\">")!.lowerBound...].contains("hollow: the run failed"), "legend")
         let median = try XCTUnwrap(FigureRenderTests.groups(depth).first { $0.name == "gradient flow" })
         XCTAssertFalse(String(depth[median.range]).contains("fill=\"#ffffff\""))
     }

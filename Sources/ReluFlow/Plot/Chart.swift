@@ -357,8 +357,8 @@ struct Chart {
     }
 
     /// A legend entry without a series of its own (for series drawn with `legend: false`).
-    mutating func legendEntry(_ name: String, style: SeriesStyle) {
-        legend.append((name, style, .line))
+    mutating func legendEntry(_ name: String, style: SeriesStyle, kind: LegendKind = .line) {
+        legend.append((name, style, kind))
     }
 
     enum LegendPlace { case insideTopRight, right, below }

@@ -274,6 +274,9 @@ public enum EscapeExperiment {
                 }.sorted { $0.0 < $1.0 }
                 chart.line(label(method), medians, style: methodStyle(method, k: k), legend: p == legendPanel)
             }
+            if p == legendPanel && drawn.contains(where: \.failed) {
+                chart.legendEntry("hollow: the run failed", style: SeriesStyle(colour: "#555555", dash: nil, marker: .circle, hollow: true), kind: .marker)
+            }
             // The legend right of the first row (inside a panel it would hide runs).
             panels.append(chart.svg(legendPlace: .right, xTickLabels: depthTicks))
             if p == legendPanel { figureWidth = max(figureWidth, chart.widthWithRightLegend()) }
