@@ -43,9 +43,17 @@ struct PlotCommand: ParsableCommand {
                 let figures = try FigureRenderer.files(made.filter { $0.0.hasSuffix(".svg") }, formats: formats)
                 let files = made.filter { !$0.0.hasSuffix(".svg") } + figures
                 if let out { try RunFolder.writeDerived(files, to: out, kind: "figures") } else { try RunFolder.add(files, to: folder) }
-                print("slope of log10 escape time on log10 λ_max at θ(0), per method (95% interval; runs in the fit, runs left out: never escaped):")
+                print("slope of log10 escape time on log10 λ_max at θ(0), per method (95% interval; runs in the fit: completed and escaped; runs left out and why):")
                 for f in fits {
-                    print(String(format: "  %-13@ %7.3f [%7.3f, %7.3f]  R² %.3f  %d runs, %d left out", f.method, f.slope, f.slopeLow, f.slopeHigh, f.r2, f.runs, f.left))
+                    let why = EscapeExperiment.leftOutText(f)
+                    let left = f.left == 0 ? "" : ", \(f.left) left out (\(why))"
+                    // (String(format:) does not pad a Swift string with %-13@ on Linux.)
+                    let method = f.method.padding(toLength: max(13, f.method.count), withPad: " ", startingAt: 0)
+                    if f.fitted {
+                        print("  " + method + String(format: " %7.3f [%7.3f, %7.3f]  R² %.3f  %d runs", f.slope, f.slopeLow, f.slopeHigh, f.r2, f.runs) + left)
+                    } else {
+                        print("  " + method + " no fit (\(f.runs) usable runs; 3 with distinct λ_max needed)" + left)
+                    }
                 }
                 print("written: " + files.map { ((out ?? folder) as NSString).appendingPathComponent($0.0) }.joined(separator: ", "))
                 return

@@ -132,7 +132,7 @@ final class EscapeExperimentTests: XCTestCase {
         for row in rows {
             let f = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             // id, "[layers]" (quoted, with commas), seed, …: read from the right.
-            let method = f[f.count - 8], escape = f[f.count - 6]
+            let method = f[f.count - 9], escape = f[f.count - 7], status = f[f.count - 8]
             let summary = try json(dir.appendingPathComponent("sw/runs/\(f[0])/compare.json"))
             // To 1e-14 relative: Foundation's JSONSerialization on Linux does not always round a
             // decimal to the nearest double (seen: 4 ulps), escape.csv writes the nearest one.
@@ -140,7 +140,10 @@ final class EscapeExperimentTests: XCTestCase {
             XCTAssertEqual(escape.isEmpty, expected == nil, "\(row)")
             if let expected { XCTAssertEqual(Double(escape)!, expected, accuracy: 1e-14 * expected, "\(row)") }
             let lambda = try XCTUnwrap(summary["lambdaMax"] as? Double)
-            XCTAssertEqual(Double(f[f.count - 2])!, lambda, accuracy: 1e-14 * abs(lambda))
+            XCTAssertEqual(Double(f[f.count - 3])!, lambda, accuracy: 1e-14 * abs(lambda))
+            // inFit: completed, escaped, λ_max > 0 (a failed run is not fitted).
+            XCTAssertEqual(status, (summary[method] as! [String: Any])["status"] as? String, row.description)
+            XCTAssertEqual(f[f.count - 1], status == "completed" && expected != nil && lambda > 0 ? "true" : "false", row.description)
         }
         try requirePython("scipy")
         let script = """
@@ -149,7 +152,8 @@ final class EscapeExperimentTests: XCTestCase {
         rows = list(csv.DictReader(open(sys.argv[1])))
         for method in dict.fromkeys(r["method"] for r in rows):
             pts = [(math.log10(float(r["lambdaMax"])), math.log10(float(r["escapeTime"]))) for r in rows
-                   if r["method"] == method and r["escapeTime"] and float(r["escapeTime"]) > 0 and float(r["lambdaMax"]) > 0]
+                   if r["method"] == method and r["status"] == "completed" and r["escapeTime"] and float(r["escapeTime"]) > 0
+                   and float(r["lambdaMax"]) > 0]
             if len(pts) < 3: continue
             fit = stats.linregress([p[0] for p in pts], [p[1] for p in pts])
             q = stats.t.ppf(0.975, len(pts) - 2)
@@ -165,8 +169,9 @@ final class EscapeExperimentTests: XCTestCase {
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         python.waitUntilExit()
         XCTAssertEqual(python.terminationStatus, 0)
+        // Methods without a line (fewer than three usable runs) have a row with empty slope cells.
         let fits = try String(contentsOf: dir.appendingPathComponent("sw/escape_fits.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
-            .map { $0.split(separator: ",").map(String.init) }
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }.filter { !$0[3].isEmpty }
         let reference = output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         XCTAssertEqual(fits.map { $0[0] }, reference.map { $0[0] }, output)
         XCTAssertFalse(reference.isEmpty, "the grid must give fits")

@@ -88,6 +88,8 @@ final class FigureRenderTests: XCTestCase {
         for t in texts {
             XCTAssertTrue(t.x >= -0.5 && t.y >= -0.5 && t.x + t.width <= layout.width + 0.5 && t.y + t.height <= layout.height + 0.5,
                           "\(label): '\(t.text)' at (\(t.x), \(t.y), \(t.width) × \(t.height)) leaves the \(layout.width) × \(layout.height) page")
+            // A margin on the left (the y titles sat on the page's edge: issue 18's trial).
+            XCTAssertGreaterThanOrEqual(t.x, 4, "\(label): '\(t.text)' starts \(t.x) px from the page's left edge")
         }
         // Text size: set one column of a two-column journal page wide (3.5 in = 252 pt), every text
         // (subscripts, at 75% of their text, aside) is at least 8 pt; so a fortiori at the page's 7 in.

@@ -87,13 +87,37 @@ public struct RunAnalysis: Codable, Sendable {
                                       invariantNote: summary.invariantNote,
                                       dissipationDefect: summary.dissipationDefect, events: summary.events,
                                       patternIntervals: run.patterns.count, method: summary.method, iterations: summary.iterations)
-        let plateaus = try PlateauReport.plateaus(run, criteria: criteria)
+        var plateaus = try PlateauReport.plateaus(run, criteria: criteria)
+        let dynamics = Dynamics(training: summary.method, flow: problem.options.kind)
+        if !dynamics.gradientRateApplies {
+            // 2λ⁺ (SPEC §6) is the rate of the gradient flow inside a mode: not a prediction for an
+            // adaptive flow or method, whose velocity is not −∇L (λ⁺ itself stays in analysis.json).
+            for k in plateaus.indices { plateaus[k].predictedRate = nil }
+        }
         return RunAnalysis(criteria: criteria, plateaus: plateaus, patternIntervals: PlateauReport.patternIntervals(run),
-                           stationarity: report, verdict: verdict(report, plateaus, diagnostics, deep: problem.shallow == nil),
+                           stationarity: report, verdict: verdict(report, plateaus, diagnostics, deep: problem.shallow == nil, dynamics: dynamics),
                            diagnostics: diagnostics)
     }
 
-    static func verdict(_ s: StationarityReport, _ plateaus: [Plateau], _ d: Diagnostics, deep: Bool = false) -> Verdict {
+    /// What moved θ in the run, as far as SPEC §6's predicted rate 2λ⁺ is concerned: it is the
+    /// gradient flow's (θ' = −∇L inside a mode, SPEC §3); GD and SGD follow it to first order in η
+    /// (t = k·η); the adaptive flows (SPEC §7) and Adam, RMSProp and ANLS do not.
+    enum Dynamics: Equatable {
+        case gradientFlow, gradientSteps(TrainingMethod), other(String)
+
+        init(training: TrainingMethod?, flow: FlowKind) {
+            switch training {
+            case .gd?, .sgd?: self = .gradientSteps(training!)
+            case let method?: self = .other(method.rawValue)
+            case nil: self = flow == .gradient ? .gradientFlow : .other("the \(flow.name == "adam" ? "Adam" : "RMSProp") flow")
+            }
+        }
+
+        var gradientRateApplies: Bool { if case .other = self { return false } else { return true } }
+    }
+
+    static func verdict(_ s: StationarityReport, _ plateaus: [Plateau], _ d: Diagnostics, deep: Bool = false,
+                        dynamics: Dynamics = .gradientFlow) -> Verdict {
         func e(_ v: Double) -> String { String(format: "%.3e", v) }
         func g(_ v: Double) -> String { String(format: "%.4g", v) }
         var lines: [String] = []
@@ -113,11 +137,20 @@ public struct RunAnalysis: Codable, Sendable {
         lines.append("\(plateaus.count) plateau(s)" + (share.map {
             ": \(held) of \(plateaus.count) lie at least 90% inside one constant-pattern interval (\(String(format: "%.1f", 100 * $0))% of all plateau time)"
         } ?? ""))
+        if deep && !plateaus.isEmpty {
+            lines.append("  (pattern floor, gap and rates: not available for deep networks; SPEC §5's floor L*_P and §6's rates are the shallow network's)")
+        }
         for (k, p) in plateaus.enumerated() {
             var line = "  plateau \(k): t ∈ [\(g(p.tStart)), \(g(p.tEnd))]\(p.terminal ? " (terminal)" : ""), loss \(e(p.loss)), "
-                + "\(p.patternIntervals.count) pattern interval(s), \(String(format: "%.1f", 100 * p.overlap))% in pattern \(p.patternId), "
-                + "floor \(e(p.patternFloor)), gap \(e(p.gap))"
-            line += ", rate " + (p.rate.map(e) ?? "n/a") + " (predicted " + (p.predictedRate.map(e) ?? "n/a") + ")"
+                + "\(p.patternIntervals.count) pattern interval(s), \(String(format: "%.1f", 100 * p.overlap))% in pattern \(p.patternId)"
+            if !deep {
+                line += ", floor \(e(p.patternFloor)), gap \(e(p.gap)), rate " + (p.rate.map(e) ?? "n/a")
+                switch dynamics {
+                case .gradientFlow: line += " (predicted " + (p.predictedRate.map(e) ?? "n/a") + ")"
+                case .gradientSteps: line += " in t = k·η (gradient-flow prediction 2λ⁺ " + (p.predictedRate.map(e) ?? "n/a") + ")"
+                case .other(let what): line += " (no prediction: SPEC §6's 2λ⁺ is the gradient flow's rate, not \(what)'s)"
+                }
+            }
             lines.append(line)
             if !p.terminal, let at = p.predictionTime {
                 var exits: [String] = []

@@ -56,11 +56,13 @@ public struct CurvatureReport: Codable, Sendable, Equatable {
     public var negativeFractionNote: String? = nil
     /// The rounding level of the computed eigenvalues, P·ε·max|λ| (Weyl's bound for a backward
     /// stable solver, up to a modest constant): eigenvalues within it of 0 are zero to rounding
-    /// and not counted as negative.
+    /// and not counted as negative. With Lanczos the same level of its two ends: a λ_min below
+    /// −negativeThreshold is a negative eigenvalue, not rounding.
     public var negativeThreshold: Double?
     /// `full` or `lanczos`.
     public var spectrum: String
-    /// The symmetric eigensolver of a full spectrum (dsyevd, dsyevr, gsl).
+    /// What produced the eigenvalues: the symmetric eigensolver of a full spectrum (dsyevd,
+    /// dsyevr, gsl), or `lanczos` (Lanczos on exact Hessian–vector products, the two ends only).
     public var eigensolver: String?
     /// Lanczos's iterations and residual bounds (each end lies within its bound of an eigenvalue).
     public var lanczos: LanczosExtremes?
@@ -71,7 +73,11 @@ public struct CurvatureReport: Codable, Sendable, Equatable {
     public var activation: String
     public var hiddenBias: Bool
     public var outputBias: Bool
+    /// Seconds to set up the Hessian at θ (the forward and backward passes, gradient, exact trace)
+    /// and, for a full spectrum, to form the P × P matrix; Lanczos forms no matrix, so there it is
+    /// the set-up alone, and the products are in `eigenSeconds`.
     public var hessianSeconds: Double
+    /// Seconds of the eigensolver (full spectrum) or of Lanczos with its Hessian–vector products.
     public var eigenSeconds: Double
 
     /// One Ritz value of Lanczos and its residual bound.
@@ -143,9 +149,11 @@ public struct CurvatureReport: Codable, Sendable, Equatable {
         func seconds(since t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9 }
         let hessian = DeepHessian(network: network, data: data, theta: theta)
         let gradNorm = hessian.gradient.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let trace = hessian.trace
+        let setUp = seconds(since: started)
         var report = CurvatureReport(
             parameters: P, loss: hessian.loss, gradNorm: gradNorm, layerGradNorms: hessian.layerGradientNorms,
-            hessianEigenvalues: nil, lambdaMax: .nan, lambdaMin: .nan, trace: hessian.trace, negativeFraction: nil,
+            hessianEigenvalues: nil, lambdaMax: .nan, lambdaMin: .nan, trace: trace, negativeFraction: nil,
             negativeThreshold: nil, spectrum: full ? "full" : "lanczos", eigensolver: nil, lanczos: nil,
             outputConstant: hessian.outputIsConstant, layers: network.layers, activation: network.activation.rawValue,
             hiddenBias: network.hiddenBias, outputBias: network.outputBias, hessianSeconds: 0, eigenSeconds: 0)
@@ -164,13 +172,17 @@ public struct CurvatureReport: Codable, Sendable, Equatable {
             report.negativeThreshold = threshold
             report.negativeFraction = Double(values.filter { $0 < -threshold }.count) / Double(P)
         } else {
+            let t1 = DispatchTime.now().uptimeNanoseconds
             let lanczos = try LanczosExtremes.run(dimension: P, seed: options.seed, tolerance: options.lanczosTolerance,
                                                   maxIterations: options.lanczosMaxIterations, product: hessian.product)
-            report.hessianSeconds = 0
-            report.eigenSeconds = seconds(since: started)
+            report.hessianSeconds = setUp
+            report.eigenSeconds = seconds(since: t1)
+            report.eigensolver = "lanczos"
             report.lanczos = lanczos
             report.lambdaMax = lanczos.lambdaMax
             report.lambdaMin = lanczos.lambdaMin
+            // The rounding level of the ends, as for the full spectrum (P·ε·max|λ|).
+            report.negativeThreshold = Double(P) * Double.ulpOfOne * max(abs(lanczos.lambdaMin), abs(lanczos.lambdaMax))
             // What Lanczos knows: the ends whose residual bound met the tolerance (LanczosExtremes'
             // test, relative to the larger end), one value when the two coincide (P = 1).
             let scale = max(abs(lanczos.lambdaMin), abs(lanczos.lambdaMax), .leastNormalMagnitude)

@@ -8,10 +8,15 @@ struct SeriesStyle: Sendable {
     var width: Double = 1.6
     var marker: Marker = .none
     var opacity: Double = 1
-    /// Radius of a circle marker (half the side of a square), in pixels.
+    /// Radius of a circle marker, in pixels (the other shapes are scaled to about the same area).
     var markerRadius: Double = 3
+    /// Markers drawn as outlines (white inside) instead of filled: the runs of a method that
+    /// failed, beside its completed ones (`EscapeExperiment`).
+    var hollow = false
 
-    enum Marker: Sendable { case none, circle, square, triangle }
+    /// Marker shapes: eight, so that up to eight series each get their own (with their own colour).
+    /// `cross` (×) marks where a run stopped (`Comparison`); as a polygon it can be hollow too.
+    enum Marker: Sendable, CaseIterable { case none, circle, square, triangle, triangleDown, diamond, star, plus, cross }
 
     static let colours = ["#000000", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
     static let dashes: [String?] = [nil, "7 3", "2 2", "9 3 2 3", "4 4", "1 3", "12 4"]
@@ -45,6 +50,33 @@ enum Typography {
     static let maximumWidth = text * printWidth / minimumPoints
     /// The width the figures are laid out for, a little under `maximumWidth` (about 8.2 pt text at 3.5 in).
     static let figureWidth = 370.0
+    /// Height of a line of `text` as librsvg lays it out (DejaVu Sans: ascent 0.93 em + descent
+    /// 0.24 em): the room a tick label takes along a y axis.
+    static let lineHeight = 14.0
+
+    /// The width of `s` set at `size` in DejaVu Sans, from its advance widths (units of the em:
+    /// digits 0.636, the point and the middle dot 0.318, the minus sign 0.838, superscript digits
+    /// and minus about 0.40, space 0.318, other characters 0.62 on average, capitals and wide
+    /// letters more): an estimate for layout, which `PlotTests` holds to within a few per cent
+    /// (and above) librsvg's own measure on tick labels.
+    static func width(_ s: String, size: Double = text) -> Double {
+        var em = 0.0
+        for c in s {
+            switch c {
+            case "0"..."9": em += 0.636
+            case ".", "·", ",", " ", ":", ";": em += 0.318
+            case "−", "+", "=", "×": em += 0.838
+            case "-": em += 0.361
+            case "⁰", "¹", "²", "³", "⁴", "⁵", "⁶", "⁷", "⁸", "⁹", "⁻": em += 0.401
+            case "[", "]", "(", ")": em += 0.39
+            case "i", "l", "j", "I", "'", "|": em += 0.28
+            case "m", "w", "M", "W": em += 0.95
+            case "A"..."Z": em += 0.72
+            default: em += 0.62
+            }
+        }
+        return em * size
+    }
 }
 
 /// One plot area: axes with ticks and labels, clipped drawing, legend. Every series is a
@@ -66,6 +98,10 @@ struct Chart {
     private var labelColumn = 0.0
     /// Number of series drawn.
     private(set) var seriesCount = 0
+    /// A categorical x axis's labels, laid out to fit (`CategoryLabels`); nil: the scale's ticks.
+    var categories: CategoryLabels?
+    /// How far the x tick labels reach below the usual single row (vertical category labels).
+    private var extraDepth: Double { categories.map { max(0, $0.depth - 22) } ?? 0 }
 
     enum LegendKind { case line, marker, band, tick }
 
@@ -101,8 +137,10 @@ struct Chart {
 
     /// A polyline through the points; it breaks where a point cannot be drawn (non-finite, or
     /// not positive on a log axis) and wherever `breaks` says so (before point k when breaks(k)).
+    /// `endMarker`: a marker (radius 4.5, in the line's colour) on the last point drawn, shown in
+    /// the legend entry too: where a run stopped (`Comparison`'s failed runs).
     mutating func line(_ name: String, _ points: [(Double, Double)], style: SeriesStyle, legend: Bool = true,
-                       breaks: ((Int) -> Bool)? = nil) {
+                       breaks: ((Int) -> Bool)? = nil, endMarker: SeriesStyle.Marker = .none) {
         var paths: [String] = [], current: [String] = []
         var last: (Double, Double)? = nil
         func flush() { if current.count > 1 { paths.append("M" + current.joined(separator: "L")) }; current = []; last = nil }
@@ -124,18 +162,24 @@ struct Chart {
         if style.marker != .none {
             group += points.compactMap { p in
                 let px = x(p.0), py = y(p.1)
-                return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour, r: style.markerRadius) : nil
+                return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour, r: style.markerRadius, hollow: style.hollow, opacity: style.opacity) : nil
             }
         }
+        var entry = style
+        if endMarker != .none, let end = points.last(where: { x($0.0).isFinite && y($0.1).isFinite }) {
+            group.append(marker(endMarker, x(end.0), y(end.1), style.colour, r: 4.5))
+            entry.marker = endMarker
+            entry.markerRadius = 4
+        }
         add(name, group)
-        if legend { self.legend.append((name, style, .line)) }
+        if legend { self.legend.append((name, entry, .line)) }
     }
 
     /// Markers only (no line).
     mutating func markers(_ name: String, _ points: [(Double, Double)], style: SeriesStyle, legend: Bool = true) {
         let group = points.compactMap { p -> String? in
             let px = x(p.0), py = y(p.1)
-            return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour, r: style.markerRadius) : nil
+            return px.isFinite && py.isFinite ? marker(style.marker, px, py, style.colour, r: style.markerRadius, hollow: style.hollow, opacity: style.opacity) : nil
         }
         add(name, group)
         if legend { self.legend.append((name, style, .marker)) }
@@ -272,20 +316,49 @@ struct Chart {
         seriesCount += 1
     }
 
-    private func marker(_ kind: SeriesStyle.Marker, _ px: Double, _ py: Double, _ colour: String, r: Double = 3) -> String {
+    private func marker(_ kind: SeriesStyle.Marker, _ px: Double, _ py: Double, _ colour: String, r: Double = 3, hollow: Bool = false,
+                        opacity: Double = 1) -> String {
+        // Hollow: white inside, outlined in the colour; filled: in the colour, translucent with
+        // `opacity` < 1 so that markers on top of each other stay visible.
+        var paint = hollow ? "fill=\"#ffffff\" stroke=\"\(colour)\" stroke-width=\"1.3\"" : "fill=\"\(colour)\""
+        if opacity < 1 { paint += " fill-opacity=\"\(String(format: "%.2f", opacity))\"" }
+        guard let vertices = Chart.markerPolygon(kind) else {
+            return "<circle cx=\"\(svgNum(px))\" cy=\"\(svgNum(py))\" r=\"\(svgNum(r))\" \(paint)/>"
+        }
+        let points = vertices.map { "\(svgNum(px + r * $0.0)),\(svgNum(py + r * $0.1))" }
+        return "<path d=\"M" + points.joined(separator: "L") + "Z\" \(paint)/>"
+    }
+
+    /// The outline of a marker shape in units of the marker radius (y down), nil for a circle;
+    /// each shape's area is close to the unit circle's (π), so that no method's markers look bigger.
+    static func markerPolygon(_ kind: SeriesStyle.Marker) -> [(Double, Double)]? {
+        func regular(_ n: Int, radius: Double, start: Double) -> [(Double, Double)] {
+            (0..<n).map { k in let a = start + 2 * Double.pi * Double(k) / Double(n); return (radius * cos(a), radius * sin(a)) }
+        }
         switch kind {
-        case .none, .circle:
-            return "<circle cx=\"\(svgNum(px))\" cy=\"\(svgNum(py))\" r=\"\(svgNum(r))\" fill=\"\(colour)\"/>"
-        case .square:
-            return "<rect x=\"\(svgNum(px - 3))\" y=\"\(svgNum(py - 3))\" width=\"6\" height=\"6\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.3\"/>"
-        case .triangle:
-            return "<path d=\"M\(svgNum(px)),\(svgNum(py - 3.5))L\(svgNum(px + 3.5)),\(svgNum(py + 3))L\(svgNum(px - 3.5)),\(svgNum(py + 3))Z\" fill=\"\(colour)\"/>"
+        case .none, .circle: return nil
+        case .square: return [(-0.89, -0.89), (0.89, -0.89), (0.89, 0.89), (-0.89, 0.89)]
+        case .diamond: return regular(4, radius: 1.25, start: -Double.pi / 2)
+        case .triangle: return regular(3, radius: 1.55, start: -Double.pi / 2).map { ($0.0, $0.1 + 0.25) }
+        case .triangleDown: return regular(3, radius: 1.55, start: Double.pi / 2).map { ($0.0, $0.1 - 0.25) }
+        case .star:
+            return (0..<10).map { k in
+                let a = -Double.pi / 2 + Double.pi * Double(k) / 5, radius = k % 2 == 0 ? 1.75 : 0.72
+                return (radius * cos(a), radius * sin(a))
+            }
+        case .plus, .cross:
+            // A plus of arms 0.45 wide reaching 1.4; the cross is the plus turned by 45°.
+            let w = 0.45, l = 1.4
+            let plus = [(-w, -l), (w, -l), (w, -w), (l, -w), (l, w), (w, w), (w, l), (-w, l), (-w, w), (-l, w), (-l, -w), (-w, -w)]
+            guard kind == .cross else { return plus }
+            let c = 0.5.squareRoot()
+            return plus.map { (c * ($0.0 - $0.1), c * ($0.0 + $0.1)) }
         }
     }
 
     /// A legend entry without a series of its own (for series drawn with `legend: false`).
-    mutating func legendEntry(_ name: String, style: SeriesStyle) {
-        legend.append((name, style, .line))
+    mutating func legendEntry(_ name: String, style: SeriesStyle, kind: LegendKind = .line) {
+        legend.append((name, style, kind))
     }
 
     enum LegendPlace { case insideTopRight, right, below }
@@ -312,7 +385,7 @@ struct Chart {
     /// The bottom of the panel's drawing: below its x label, and below its legend when the legend
     /// is laid out below (`legendPlace: .below`).
     func bottom(legendBelow: Bool) -> Double {
-        let axes = frame.y + frame.height + 46
+        let axes = frame.y + frame.height + 46 + extraDepth
         guard legendBelow, !legend.isEmpty else { return axes }
         return axes + 18 * Double(belowLayout().rows) + 10
     }
@@ -330,6 +403,24 @@ struct Chart {
 
     /// The panel's SVG: clip path, grid, series, frame, ticks, labels, legend (top right inside
     /// the frame, or to the right of it).
+    /// The x axis's labelled ticks: about one per 48 pixels, and never two labels closer than
+    /// 6 pixels (estimated widths, `Typography.width`).
+    var xTicks: [(value: Double, label: String)] {
+        x.ticks(target: Chart.tickTarget(frame.width), extent: { Typography.width($0) }, gap: 6)
+    }
+
+    /// The y axis's labelled ticks: about one per 48 pixels, and never two labels' lines overlapping.
+    var yTicks: [(value: Double, label: String)] {
+        y.ticks(target: Chart.tickTarget(frame.height - strip), extent: { _ in Typography.lineHeight }, gap: 1)
+    }
+
+    /// The x of the y title's baseline (the text is rotated −90°): 17 px plus the widest tick label
+    /// left of the frame (8 px tick gap, 6 px clear, 3 px descent), and at least 18 px from the
+    /// page's left edge (10 px ascent, 8 px margin). `PlotTests` checks both on every chart.
+    static func yTitleBaseline(frameX: Double, widestTickLabel: Double) -> Double {
+        max(18, frameX - 17 - widestTickLabel)
+    }
+
     /// Width taken by `rightTickLabels` between the frame and a right legend.
     static let rightLabelsWidth = 22.0
 
@@ -345,19 +436,30 @@ struct Chart {
         out.append("<rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\" fill=\"#ffffff\"/>")
         // Grid and ticks.
         var axes: [String] = []
-        for (v, text) in xTickLabels ?? x.ticks(target: Chart.tickTarget(fw)) {
+        for (v, text) in xTickLabels ?? categories?.shown ?? xTicks {
             let px = x(v)
             axes.append("<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(fy))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(fy + fh))\" stroke=\"#d9d9d9\" stroke-width=\"0.7\"/>")
             axes.append("<line x1=\"\(svgNum(px))\" y1=\"\(svgNum(fy + fh))\" x2=\"\(svgNum(px))\" y2=\"\(svgNum(fy + fh + 5))\" stroke=\"#000\"/>")
-            axes.append("<text x=\"\(svgNum(px))\" y=\"\(svgNum(fy + fh + 19))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"middle\">\(svgEscape(text))</text>")
+            if xTickLabels == nil, categories?.orientation == .vertical {
+                // Read upwards, its end under the tick; the glyphs' middle (4 px right of the
+                // rotated baseline) on the tick.
+                let top = fy + fh + 8
+                axes.append("<text x=\"\(svgNum(px + 4))\" y=\"\(svgNum(top))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"end\" "
+                            + "transform=\"rotate(-90 \(svgNum(px + 4)) \(svgNum(top)))\">\(svgEscape(text))</text>")
+            } else {
+                axes.append("<text x=\"\(svgNum(px))\" y=\"\(svgNum(fy + fh + 19))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"middle\">\(svgEscape(text))</text>")
+            }
         }
-        for (v, text) in yTickLabels ?? y.ticks(target: Chart.tickTarget(fh - strip)) {
+        for (v, text) in yTickLabels ?? yTicks {
             let py = y(v)
             guard py.isFinite, py >= fy - 0.5, py <= fy + fh - strip + 0.5 else { continue }
             axes.append("<line x1=\"\(svgNum(fx))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx + fw))\" y2=\"\(svgNum(py))\" stroke=\"#d9d9d9\" stroke-width=\"0.7\"/>")
             axes.append("<line x1=\"\(svgNum(fx - 5))\" y1=\"\(svgNum(py))\" x2=\"\(svgNum(fx))\" y2=\"\(svgNum(py))\" stroke=\"#000\"/>")
             if yTickText {
-                axes.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(py + 4))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"end\">\(svgEscape(text))</text>")
+                // A tick at the top of the events strip has its label sit on the tick, clear of
+                // the strip's "events" label below it (centred on the tick, the two overlapped).
+                let baseline = strip > 0 && py > fy + fh - strip - 8 ? py - 1 : py + 4
+                axes.append("<text x=\"\(svgNum(fx - 8))\" y=\"\(svgNum(baseline))\" font-size=\"\(svgNum(Typography.text))\" text-anchor=\"end\">\(svgEscape(text))</text>")
             }
         }
         for (v, text) in rightTickLabels {
@@ -376,8 +478,11 @@ struct Chart {
         out.append("<g clip-path=\"url(#\(clipId))\">" + body.joined() + "</g>")
         out.append("<rect x=\"\(svgNum(fx))\" y=\"\(svgNum(fy))\" width=\"\(svgNum(fw))\" height=\"\(svgNum(fh))\" fill=\"none\" stroke=\"#000\" stroke-width=\"1\"/>")
         out.append("<text x=\"\(svgNum(fx + fw / 2))\" y=\"\(svgNum(fy - 10))\" font-size=\"\(svgNum(Typography.title))\" font-weight=\"bold\" text-anchor=\"middle\">\(svgText(title))</text>")
-        out.append("<text x=\"\(svgNum(fx + fw / 2))\" y=\"\(svgNum(fy + fh + 40))\" font-size=\"\(svgNum(Typography.axis))\" text-anchor=\"middle\">\(svgText(xLabel))</text>")
-        let ly = fy + fh / 2, lx = fx - 64
+        out.append("<text x=\"\(svgNum(fx + fw / 2))\" y=\"\(svgNum(fy + fh + 40 + extraDepth))\" font-size=\"\(svgNum(Typography.axis))\" text-anchor=\"middle\">\(svgText(xLabel))</text>")
+        // The y title (rotated: its glyphs run from about 10 px left of its baseline to 3 px right
+        // of it at 13 px) clears the widest tick label by 6 px and keeps 8 px from the page's edge.
+        let widestY = yTickText ? (yTickLabels ?? yTicks).map { Typography.width($0.1) }.max() ?? 0 : 0
+        let ly = fy + fh / 2, lx = Chart.yTitleBaseline(frameX: fx, widestTickLabel: widestY)
         out.append("<text x=\"\(svgNum(lx))\" y=\"\(svgNum(ly))\" font-size=\"\(svgNum(Typography.axis))\" text-anchor=\"middle\" transform=\"rotate(-90 \(svgNum(lx)) \(svgNum(ly)))\">\(svgText(yLabel))</text>")
         if !legend.isEmpty {
             let rows = (legend.count + legendColumns - 1) / legendColumns
@@ -391,7 +496,7 @@ struct Chart {
             switch legendPlace {
             case .right: (bx, by) = (fx + fw + 12 + shift, fy)
             case .insideTopRight: (bx, by) = (fx + fw - boxWidth - 6, fy + 6)
-            case .below: (bx, by) = (fx - 6, fy + fh + 50)
+            case .below: (bx, by) = (fx - 6, fy + fh + 50 + extraDepth)
             }
             var items = ["<rect x=\"\(svgNum(bx))\" y=\"\(svgNum(by))\" width=\"\(svgNum(boxWidth))\" height=\"\(svgNum(boxHeight))\" fill=\"#ffffff\" fill-opacity=\"0.88\" stroke=\"#888\" stroke-width=\"0.6\"/>"]
             for (k, entry) in legend.enumerated() {
@@ -406,9 +511,11 @@ struct Chart {
                     var a = "stroke=\"\(entry.style.colour)\" stroke-width=\"\(entry.style.width)\""
                     if let dash = entry.style.dash { a += " stroke-dasharray=\"\(dash)\"" }
                     items.append("<line x1=\"\(svgNum(cx))\" y1=\"\(svgNum(cy - 4))\" x2=\"\(svgNum(cx + 24))\" y2=\"\(svgNum(cy - 4))\" \(a)/>")
-                    if entry.style.marker != .none { items.append(marker(entry.style.marker, cx + 12, cy - 4, entry.style.colour)) }
+                    if entry.style.marker != .none {
+                        items.append(marker(entry.style.marker, cx + 12, cy - 4, entry.style.colour, r: max(entry.style.markerRadius, 3), hollow: entry.style.hollow))
+                    }
                 case .marker:
-                    items.append(marker(entry.style.marker, cx + 12, cy - 4, entry.style.colour))
+                    items.append(marker(entry.style.marker, cx + 12, cy - 4, entry.style.colour, r: max(entry.style.markerRadius, 3), hollow: entry.style.hollow))
                 case .band:
                     items.append("<rect x=\"\(svgNum(cx))\" y=\"\(svgNum(cy - 10))\" width=\"24\" height=\"11\" fill=\"\(entry.style.colour)\" fill-opacity=\"\(entry.style.opacity)\"/>")
                 case .tick:
@@ -420,6 +527,36 @@ struct Chart {
         }
         out += overlay
         return out.joined(separator: "\n")
+    }
+}
+
+/// The labels of a categorical x axis (a sweep axis of lists or strings, `SweepPlot`), laid out to
+/// fit: every label, horizontal, when neighbours keep 6 px apart (widths `Typography.width`) and
+/// the end ones stay on the page; else every label turned to read upwards (each then needs only a
+/// line's height along the axis); every k-th of them only when not even that fits. (The issue 18
+/// trial: five `network.layers` lists were thinned to two by a rule that only knew horizontal labels.)
+struct CategoryLabels {
+    enum Orientation { case horizontal, vertical }
+    var orientation: Orientation
+    /// Every k-th label shown (1: all of them).
+    var every: Int
+    /// The labels drawn, at their category's position (0, 1, …).
+    var shown: [(Double, String)]
+    /// Pixels from the frame's bottom to below the lowest label.
+    var depth: Double
+
+    /// - Parameters: `spacing`, pixels between neighbouring categories; `leftRoom`, `rightRoom`,
+    ///   pixels a label may reach beyond the first and last category's half spacing.
+    static func layout(_ labels: [String], spacing: Double, leftRoom: Double, rightRoom: Double) -> CategoryLabels {
+        let widths = labels.map { Typography.width($0) }
+        let neighbours = zip(widths, widths.dropFirst()).allSatisfy { spacing >= ($0 + $1) / 2 + 6 }
+        let ends = widths.first.map { $0 / 2 <= spacing / 2 + leftRoom } ?? true && widths.last.map { $0 / 2 <= spacing / 2 + rightRoom } ?? true
+        let all = labels.enumerated().map { (Double($0.offset), $0.element) }
+        if neighbours && ends { return CategoryLabels(orientation: .horizontal, every: 1, shown: all, depth: 22) }
+        let every = max(1, Int(((Typography.lineHeight + 2) / spacing).rounded(.up)))
+        let shown = all.filter { Int($0.0) % every == 0 }
+        let longest = shown.map { Typography.width($0.1) }.max() ?? 0
+        return CategoryLabels(orientation: .vertical, every: every, shown: shown, depth: 8 + longest + 4)
     }
 }
 

@@ -9,14 +9,18 @@ import Foundation
 ///   its status, escape time and iteration (SPEC §7, empty when never reached), the end of its
 ///   first plateau (SPEC §6), and λ_max, λ_min of the Hessian at θ(0) (`compare.json`).
 /// - `escape_fits.csv`: per method the least-squares line log₁₀ t_escape = a + s·log₁₀ λ_max over
-///   the runs that escaped with λ_max > 0: the slope s with its 95% confidence interval
-///   (Student t with n − 2 degrees of freedom on the slope's standard error), a, R², the runs
-///   used and the runs that never escaped (left out of the fit: censored, which biases the slope
-///   towards 0 when many are; the count says how much).
-/// - `escape_curvature.svg`: escape time against λ_max (log–log), one colour per method, with
-///   its fitted line and slope [CI] in the legend.
-/// - `escape_depth.svg`: escape time against depth, one panel per width: each run as a marker,
-///   the median over the runs at each depth as a line, per method.
+///   the runs that completed and escaped with λ_max > 0: the slope s with its 95% confidence
+///   interval (Student t with n − 2 degrees of freedom on the slope's standard error), a, R², the
+///   runs used, and the runs left out and why: the method's run failed (status `failed` or
+///   `interrupted` in compare.json: it stopped early, at several attracting surfaces for a flow,
+///   so its escape, when it had one, belongs to a run selected by not failing before it), it never
+///   escaped (censored, which biases the slope towards 0 when many are), or λ_max ≤ 0 (a dead
+///   network: no log). A method with fewer than three usable runs gets a row with empty slope.
+/// - `escape_curvature.svg`: escape time against λ_max (log–log), each method in its own colour
+///   and marker shape (`methodStyle`), with its fitted line and slope [CI] in the legend; runs
+///   that failed after escaping drawn hollow, counted in the legend, not fitted.
+/// - `escape_depth.svg`: escape time against depth, one panel per width: each run as a marker
+///   (hollow when it failed), the median over the completed runs at each depth as a line, per method.
 public enum EscapeExperiment {
     public struct Row: Sendable {
         public var id: String
@@ -31,13 +35,28 @@ public enum EscapeExperiment {
         public var firstPlateauTerminal: Bool?
         public var lambdaMax: Double?
         public var lambdaMin: Double?
+
+        /// The method's run stopped early (status `failed` or `interrupted`; an empty status, from
+        /// a compare.json without one, counts as completed).
+        public var failed: Bool { !(status.isEmpty || status == FlowStatus.completed.rawValue) }
+        /// Drawn on the log–log axes: an escape time and λ_max, both positive.
+        public var drawable: Bool { (escapeTime ?? 0) > 0 && (lambdaMax ?? 0) > 0 }
+        /// In its method's fit: completed and drawable.
+        public var inFit: Bool { !failed && drawable }
     }
 
     public struct Fit: Sendable {
         public var method: String
-        /// Runs in the fit, and runs of the method that never escaped (or had λ_max ≤ 0).
+        /// Runs in the fit, and runs of the method left out: all of them, and by reason (the run
+        /// failed; completed but never escaped; escaped but λ_max ≤ 0 or unknown).
         public var runs: Int
         public var left: Int
+        public var failed: Int
+        public var neverEscaped: Int
+        public var zeroCurvature: Int
+        /// Whether there is a line (three or more usable runs with distinct λ_max); the numbers
+        /// below are NaN otherwise.
+        public var fitted: Bool { slope.isFinite }
         public var slope: Double
         public var slopeLow: Double
         public var slopeHigh: Double
@@ -76,28 +95,40 @@ public enum EscapeExperiment {
         return (rows, methods)
     }
 
-    /// The least-squares line of log₁₀ escape time on log₁₀ λ_max for one method (nil with fewer
-    /// than three usable runs).
-    public static func fit(_ rows: [Row], method: String) -> Fit? {
+    /// The least-squares line of log₁₀ escape time on log₁₀ λ_max for one method, over its runs
+    /// `inFit` (completed, escaped, λ_max > 0), with the runs left out counted by reason; NaN
+    /// slope with fewer than three usable runs or no spread in λ_max.
+    public static func fit(_ rows: [Row], method: String) -> Fit {
         let mine = rows.filter { $0.method == method }
-        let usable = mine.compactMap { r -> (Double, Double)? in
-            guard let t = r.escapeTime, t > 0, let l = r.lambdaMax, l > 0 else { return nil }
-            return (log10(l), log10(t))
-        }
+        let usable = mine.filter(\.inFit).map { (log10($0.lambdaMax!), log10($0.escapeTime!)) }
+        let failed = mine.filter(\.failed).count
+        let neverEscaped = mine.filter { !$0.failed && $0.escapeTime == nil }.count
         let n = usable.count
-        guard n >= 3 else { return nil }
+        var fit = Fit(method: method, runs: n, left: mine.count - n, failed: failed, neverEscaped: neverEscaped,
+                      zeroCurvature: mine.count - n - failed - neverEscaped, slope: .nan, slopeLow: .nan, slopeHigh: .nan,
+                      intercept: .nan, r2: .nan)
+        guard n >= 3 else { return fit }
         let mx = usable.map(\.0).reduce(0, +) / Double(n), my = usable.map(\.1).reduce(0, +) / Double(n)
         let sxx = usable.reduce(0) { $0 + ($1.0 - mx) * ($1.0 - mx) }
         let sxy = usable.reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) }
         let syy = usable.reduce(0) { $0 + ($1.1 - my) * ($1.1 - my) }
-        guard sxx > 0 else { return nil }
+        guard sxx > 0 else { return fit }
         let slope = sxy / sxx, intercept = my - slope * mx
         let residual = max(syy - slope * sxy, 0)
         let se = (residual / Double(n - 2) / sxx).squareRoot()
         GSLRuntime.prepare()
         let q = gsl_cdf_tdist_Pinv(0.975, Double(n - 2))
-        return Fit(method: method, runs: n, left: mine.count - n, slope: slope, slopeLow: slope - q * se, slopeHigh: slope + q * se,
-                   intercept: intercept, r2: syy > 0 ? 1 - residual / syy : 1)
+        (fit.slope, fit.slopeLow, fit.slopeHigh, fit.intercept, fit.r2) = (slope, slope - q * se, slope + q * se, intercept, syy > 0 ? 1 - residual / syy : 1)
+        return fit
+    }
+
+    /// Why a method's runs are left out of its fit, in words ("12 failed, 3 never escaped"), or "".
+    public static func leftOutText(_ f: Fit) -> String {
+        var parts: [String] = []
+        if f.failed > 0 { parts.append("\(f.failed) failed") }
+        if f.neverEscaped > 0 { parts.append("\(f.neverEscaped) never escaped") }
+        if f.zeroCurvature > 0 { parts.append("\(f.zeroCurvature) with λ_max ≤ 0") }
+        return parts.joined(separator: ", ")
     }
 
     /// The files (`escape.csv`, `escape_fits.csv`, the two figures as SVG) and the fits.
@@ -105,7 +136,7 @@ public enum EscapeExperiment {
         let (rows, methods) = try rows(folder)
         let axes = folder.manifest.axes
         var table = CSVText(header: ["id"] + axes + ["depth", "width", "method", "status", "escapeTime", "escapeIteration",
-                                                     "firstPlateauEnd", "firstPlateauTerminal", "lambdaMax", "lambdaMin"])
+                                                     "firstPlateauEnd", "firstPlateauTerminal", "lambdaMax", "lambdaMin", "inFit"])
         func text(_ x: Double?) -> String { x.map(JSONValue.numberText) ?? "" }
         for r in rows {
             let depth: String = r.depth.map { String($0) } ?? "", width: String = r.width.map { String($0) } ?? ""
@@ -114,26 +145,42 @@ public enum EscapeExperiment {
             var cells: [String] = [r.id]
             cells += r.axes.map { SweepCollection.cell($0) }
             cells += [depth, width, r.method, r.status, text(r.escapeTime), iteration, text(r.firstPlateauEnd), terminal]
-            cells += [text(r.lambdaMax), text(r.lambdaMin)]
+            cells += [text(r.lambdaMax), text(r.lambdaMin), r.inFit ? "true" : "false"]
             table.row(cells)
         }
-        let fits = methods.compactMap { fit(rows, method: $0) }
-        var fitTable = CSVText(header: ["method", "runs", "notInFit", "slope", "slopeLow95", "slopeHigh95", "intercept", "r2"])
+        let fits = methods.map { fit(rows, method: $0) }
+        var fitTable = CSVText(header: ["method", "runs", "notInFit", "slope", "slopeLow95", "slopeHigh95", "intercept", "r2",
+                                        "notInFitFailed", "notInFitNeverEscaped", "notInFitZeroCurvature"])
         for f in fits {
-            fitTable.row([f.method, String(f.runs), String(f.left)] + [f.slope, f.slopeLow, f.slopeHigh, f.intercept, f.r2].map(JSONValue.numberText))
+            fitTable.row([f.method, String(f.runs), String(f.left)]
+                         + [f.slope, f.slopeLow, f.slopeHigh, f.intercept, f.r2].map { $0.isFinite ? JSONValue.numberText($0) : "" }
+                         + [f.failed, f.neverEscaped, f.zeroCurvature].map(String.init))
         }
         return ([("escape.csv", table.data), ("escape_fits.csv", fitTable.data),
                  ("escape_curvature.svg", Data(curvatureSVG(rows, methods: methods, fits: fits).utf8)),
                  ("escape_depth.svg", Data(depthSVG(rows, methods: methods).utf8))], fits)
     }
 
-    static func style(_ k: Int) -> SeriesStyle {
-        SeriesStyle(colour: SeriesStyle.colours[(k + 1) % SeriesStyle.colours.count], dash: SeriesStyle.dashes[k % SeriesStyle.dashes.count],
-                    width: 1.8, marker: [.circle, .square, .triangle][k % 3], opacity: 1, markerRadius: 2.6)
+    /// The methods in a fixed order, each with its own colour (Okabe–Ito, grey for ANLS) and its
+    /// own marker shape, so that no two methods look alike in colour or in shape (issue 18's trial:
+    /// with three shapes cycling, the flow and Adam, GD and RMSProp were told apart by a shade
+    /// only), and a method looks the same in every figure whichever methods a sweep ran.
+    static let methodStyles: [(method: String, colour: String, marker: SeriesStyle.Marker)] = [
+        ("flow", "#000000", .circle), ("gd", "#D55E00", .square), ("sgd", "#0072B2", .triangleDown), ("adam", "#009E73", .triangle),
+        ("rmsprop", "#CC79A7", .diamond), ("adam-flow", "#E69F00", .star), ("rmsprop-flow", "#56B4E9", .plus), ("anls", "#777777", .cross),
+    ]
+
+    /// A method's style: its colour and marker (`methodStyles`), a dash pattern for its lines; a
+    /// method not in the list gets one of the eight by its position k among the sweep's methods.
+    static func methodStyle(_ method: String, k: Int) -> SeriesStyle {
+        let index = methodStyles.firstIndex { $0.method == method } ?? (methodStyles.count - 1 - k % methodStyles.count)
+        let s = methodStyles[index]
+        return SeriesStyle(colour: s.colour, dash: SeriesStyle.dashes[index % SeriesStyle.dashes.count], width: 1.8, marker: s.marker,
+                           opacity: 1, markerRadius: 3)
     }
 
     static func curvatureSVG(_ rows: [Row], methods: [String], fits: [Fit]) -> String {
-        let drawn = rows.filter { ($0.escapeTime ?? 0) > 0 && ($0.lambdaMax ?? 0) > 0 }
+        let drawn = rows.filter(\.drawable)
         let xs = drawn.map { $0.lambdaMax! }, ys = drawn.map { $0.escapeTime! }
         let frame = (x: 84.0, y: 40.0, width: 470.0, height: 360.0)
         var chart = Chart(frame: frame, x: Scale(.log, covering: xs.isEmpty ? [1e-3, 1] : xs, pixels: (0, 1), pad: 0.04),
@@ -141,26 +188,51 @@ public enum EscapeExperiment {
                           title: "Escape time against λ_max at θ(0)", xLabel: "λ_max of the Hessian at θ(0) (log scale)",
                           yLabel: "escape time t (log scale)", id: "escape-curvature")
         for (k, method) in methods.enumerated() {
-            var marker = style(k)
-            marker.opacity = 0.55
-            let points = drawn.filter { $0.method == method }.map { ($0.lambdaMax!, $0.escapeTime!) }
-            let fit = fits.first { $0.method == method }
-            let name = fit.map { String(format: "%@: slope %.2f [%.2f, %.2f]", label(method), $0.slope, $0.slopeLow, $0.slopeHigh) }
-                ?? "\(label(method)): too few escapes to fit"
-            chart.markers(name, points, style: marker)
-            if let fit, let lo = points.map(\.0).min(), let hi = points.map(\.0).max() {
+            var marker = methodStyle(method, k: k)
+            marker.opacity = 0.7
+            let mine = drawn.filter { $0.method == method }
+            let points = mine.filter(\.inFit).map { ($0.lambdaMax!, $0.escapeTime!) }
+            let failedPoints = mine.filter(\.failed).map { ($0.lambdaMax!, $0.escapeTime!) }
+            let fit = fits.first { $0.method == method } ?? Self.fit(rows, method: method)
+            var name = fit.fitted ? String(format: "%@: slope %.2f [%.2f, %.2f]", label(method), fit.slope, fit.slopeLow, fit.slopeHigh)
+                                  : "\(label(method)): \(fit.runs) usable run\(fit.runs == 1 ? "" : "s"), no fit"
+            if fit.failed > 0 { name += " (\(fit.failed) failed: not fitted)" }
+            chart.markers(name, points, style: marker, legend: true)
+            if !failedPoints.isEmpty {
+                var hollow = methodStyle(method, k: k)
+                hollow.hollow = true
+                chart.markers("\(label(method)): \(failedPoints.count) failed after escaping, not fitted", failedPoints, style: hollow)
+            }
+            if fit.fitted, let lo = points.map(\.0).min(), let hi = points.map(\.0).max() {
                 let line = [lo, hi].map { ($0, pow(10, fit.intercept + fit.slope * log10($0))) }
-                var s = style(k)
+                var s = methodStyle(method, k: k)
                 s.marker = .none
                 chart.line("fit \(method)", line, style: s, legend: false)
             }
         }
-        let notEscaped = rows.filter { $0.escapeTime == nil }.count
-        var caption = "one marker per run and method that escaped (L ≤ (1 − δ) L(0)); lines: least-squares fits of log t on log λ_max, "
-            + "slope with its 95% interval in the legend; t = k·η for the discrete methods"
-        if notEscaped > 0 { caption += "; \(notEscaped) (run, method) pairs never escaped and are not drawn (escape.csv, escape_fits.csv)" }
+        var caption = "one marker per run and method that escaped (L ≤ (1 − δ) L(0)), each method in its own colour and shape; "
+            + "lines: least-squares fits of log t on log λ_max over the completed runs, slope with its 95% interval in the legend; "
+            + "t = k·η for the discrete methods"
+        caption += notDrawnNote(rows)
         return Figure(width: chart.widthWithRightLegend(), height: frame.y + frame.height + 60, panels: [chart.svg(legendPlace: .right)],
                       caption: caption).svg()
+    }
+
+    /// The caption's account of the runs not drawn or drawn hollow, "" when every run is drawn filled.
+    /// `curvature`: whether the figure needs λ_max > 0 (the log–log one) or only the escape time.
+    static func notDrawnNote(_ rows: [Row], curvature: Bool = true) -> String {
+        func drawable(_ r: Row) -> Bool { curvature ? r.drawable : (r.escapeTime ?? 0) > 0 }
+        let hollow = rows.filter { $0.failed && drawable($0) }.count
+        let failedUnseen = rows.filter { $0.failed && !drawable($0) }.count
+        let neverEscaped = rows.filter { !$0.failed && $0.escapeTime == nil }.count
+        let dead = rows.filter { !$0.failed && $0.escapeTime != nil && !drawable($0) }.count
+        var out = ""
+        if hollow > 0 { out += "; hollow: \(hollow) (run, method) pairs whose run failed after escaping (\(curvature ? "not fitted" : "not in the medians"))" }
+        if failedUnseen > 0 { out += "; \(failedUnseen) failed before escaping" }
+        if neverEscaped > 0 { out += "; \(neverEscaped) completed without escaping" }
+        if dead > 0 { out += "; \(dead) escaped with λ_max ≤ 0 or none" }
+        if failedUnseen + neverEscaped + dead > 0 { out += " (not drawn; escape.csv, escape_fits.csv)" }
+        return out
     }
 
     static func depthSVG(_ rows: [Row], methods: [String]) -> String {
@@ -170,29 +242,50 @@ public enum EscapeExperiment {
         let xScale = Scale(.linear, covering: depths.isEmpty ? [2, 8] : depths, pixels: (0, 1), pad: 0.06)
         let yScale = Scale(.log, covering: ys.isEmpty ? [1e-3, 1] : ys, pixels: (0, 1), pad: 0.04)
         let columns = min(2, max(widths.count, 1)), panelWidth = 300.0, panelHeight = 230.0
+        // Depth is a whole number: its ticks are the depths of the grid (every k-th where they
+        // would crowd), not 1-2-5 steps between them.
+        let distinctDepths = Array(Set(drawn.compactMap(\.depth))).sorted()
+        let depthTicks: [(Double, String)]? = distinctDepths.isEmpty ? nil : {
+            let every = max(1, Int((Double(distinctDepths.count) * 30 / panelWidth).rounded(.up)))
+            return distinctDepths.enumerated().filter { $0.offset % every == 0 }.map { (Double($0.element), String($0.element)) }
+        }()
         var panels: [String] = []
+        let legendPanel = columns - 1
+        var figureWidth = 84 + Double(columns) * (panelWidth + 90)
         for (p, width) in (widths.isEmpty ? [0] : widths).enumerated() {
             let x0 = 84 + Double(p % columns) * (panelWidth + 90), y0 = 40 + Double(p / columns) * (panelHeight + 80)
             var chart = Chart(frame: (x0, y0, panelWidth, panelHeight), x: xScale, y: yScale, title: "width \(width)",
                               xLabel: "depth L (weight matrices)", yLabel: "escape time t (log)", id: "escape-depth-\(width)")
             for (k, method) in methods.enumerated() {
                 let mine = drawn.filter { $0.method == method && $0.width == width }
-                var marker = style(k)
-                marker.opacity = 0.4
-                marker.markerRadius = 2
-                chart.markers("\(label(method)) (runs)", mine.map { (Double($0.depth!), $0.escapeTime!) }, style: marker, legend: false)
-                let medians = Dictionary(grouping: mine, by: { $0.depth! }).map { depth, group in
+                var marker = methodStyle(method, k: k)
+                marker.opacity = 0.45
+                marker.markerRadius = 2.4
+                chart.markers("\(label(method)) (runs)", mine.filter { !$0.failed }.map { (Double($0.depth!), $0.escapeTime!) }, style: marker, legend: false)
+                let failed = mine.filter(\.failed)
+                if !failed.isEmpty {
+                    var hollow = methodStyle(method, k: k)
+                    hollow.hollow = true
+                    hollow.markerRadius = 2.4
+                    chart.markers("\(label(method)) (failed runs)", failed.map { (Double($0.depth!), $0.escapeTime!) }, style: hollow, legend: false)
+                }
+                let medians = Dictionary(grouping: mine.filter { !$0.failed }, by: { $0.depth! }).map { depth, group in
                     (Double(depth), SweepCollection.quantile(group.map { $0.escapeTime! }.sorted(), 0.5))
                 }.sorted { $0.0 < $1.0 }
-                chart.line(label(method), medians, style: style(k), legend: p == 0)
+                chart.line(label(method), medians, style: methodStyle(method, k: k), legend: p == legendPanel)
             }
-            panels.append(chart.svg(legendPlace: .insideTopRight))
+            if p == legendPanel && drawn.contains(where: \.failed) {
+                chart.legendEntry("hollow: the run failed", style: SeriesStyle(colour: "#555555", dash: nil, marker: .circle, hollow: true), kind: .marker)
+            }
+            // The legend right of the first row (inside a panel it would hide runs).
+            panels.append(chart.svg(legendPlace: .right, xTickLabels: depthTicks))
+            if p == legendPanel { figureWidth = max(figureWidth, chart.widthWithRightLegend()) }
         }
         let rowsCount = (max(widths.count, 1) + columns - 1) / columns
-        let notEscaped = rows.filter { $0.escapeTime == nil }.count
-        var caption = "escape time against depth, one panel per width: markers are runs, lines join the medians over the runs that escaped at each depth"
-        if notEscaped > 0 { caption += "; \(notEscaped) (run, method) pairs never escaped and are not drawn" }
-        return Figure(width: 84 + Double(columns) * (panelWidth + 90), height: 40 + Double(rowsCount) * (panelHeight + 80),
+        var caption = "escape time against depth, one panel per width: markers are runs (each method in its own colour and shape), "
+            + "lines join the medians over the completed runs that escaped at each depth"
+        caption += notDrawnNote(rows.filter { $0.depth != nil && $0.width != nil }, curvature: false)
+        return Figure(width: figureWidth, height: 40 + Double(rowsCount) * (panelHeight + 80),
                       panels: panels, caption: caption).svg()
     }
 

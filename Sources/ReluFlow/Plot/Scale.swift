@@ -91,6 +91,92 @@ struct Scale: Sendable {
         }
     }
 
+    /// Ticks whose labels keep apart on the axis: `extent(label)` is the room a label takes along
+    /// the axis in pixels (its width on an x axis, its line height on a y axis), and two neighbours'
+    /// half extents plus `gap` must fit between their ticks. The ticks of `ticks(target:)` when
+    /// there are three or more and they fit. Else the first of these with three or more ticks
+    /// that fit (else with two): on a log scale the sets of at most `target` + 1 ticks from every
+    /// multiple 1…9 of a decade through 1-2-5, 1-3 and the decades to every k-th decade; then the
+    /// plain ticks; then 1-2-5 steps, at most `target` + 1 of them (decimal steps: on a log scale
+    /// spanning less than a factor 3 they are the only ones with three ticks). So a span of less than a
+    /// decade on a log axis is still labelled, and no two labels overlap.
+    func ticks(target: Int, extent: (String) -> Double, gap: Double) -> [(value: Double, label: String)] {
+        let plain = ticks(target: target)
+        func fitting(_ t: [(value: Double, label: String)]) -> Bool { t.count >= 2 && fits(t, extent: extent, gap: gap) }
+        if plain.count >= 3 && fitting(plain) { return plain }
+        var candidates: [[(value: Double, label: String)]] = []
+        if kind == .log {
+            let a = Int(floor(log10(lo) + 1e-9)), b = Int(ceil(log10(hi) - 1e-9))
+            for mantissas in [[1.0, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 5], [1, 3]] {
+                candidates.append(logTicks(mantissas: mantissas, every: 1, decades: a...b))
+            }
+            for every in [1, 2, 3, 5, 10, 20, 50] where every <= max(1, b - a) {
+                candidates.append(logTicks(mantissas: [1], every: every, decades: a...b))
+            }
+            candidates = candidates.filter { $0.count <= target + 1 }
+        }
+        if fitting(plain) { candidates.append(plain) }
+        // Decimal steps, from twice the target down (a short axis over a narrow span has room for
+        // finer steps than its target says), at most `target` + 1 of them.
+        for steps in stride(from: 2 * target, through: 2, by: -1) {
+            let t = linearTicks(target: steps)
+            if t.count <= target + 1 { candidates.append(t) }
+        }
+        // Three labels or more where they fit (two decades' ticks on a short span read worse than
+        // decimal steps), else two.
+        if let good = candidates.first(where: { $0.count >= 3 && fitting($0) }) ?? candidates.first(where: fitting) { return good }
+        // Not even two labels fit (a very short axis): the single tick nearest the middle.
+        let all = candidates.flatMap { $0 } + plain
+        let middle = (self(lo) + self(hi)) / 2
+        return all.min { abs(self($0.value) - middle) < abs(self($1.value) - middle) }.map { [$0] } ?? []
+    }
+
+    /// Whether labels of `extent` pixels, centred on their ticks, keep `gap` pixels apart.
+    func fits(_ ticks: [(value: Double, label: String)], extent: (String) -> Double, gap: Double) -> Bool {
+        let placed = ticks.map { (p: self($0.value), e: extent($0.label)) }.sorted { $0.p < $1.p }
+        return zip(placed, placed.dropFirst()).allSatisfy { $1.p - $0.p >= ($0.e + $1.e) / 2 + gap }
+    }
+
+    /// Log ticks m·10^e for the mantissas m, on every `every`-th decade e, inside the domain.
+    func logTicks(mantissas: [Double], every: Int, decades: ClosedRange<Int>) -> [(value: Double, label: String)] {
+        var out: [(value: Double, label: String)] = []
+        for e in decades where e % every == 0 {
+            for m in mantissas {
+                let v = m * pow(10, Double(e))
+                if v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9) { out.append((v, m == 1 ? Self.power(e) : "\(Int(m))·" + Self.power(e))) }
+            }
+        }
+        return out
+    }
+
+    /// 1-2-5 steps over the domain, about `target` of them (on a log scale too: a span of less
+    /// than a factor 2 has no two of its 1-2-5 multiples, but has decimal steps).
+    func linearTicks(target: Int) -> [(value: Double, label: String)] {
+        let raw = (hi - lo) / Double(max(target, 2))
+        guard raw > 0, raw.isFinite else { return [] }
+        let magnitude = pow(10, floor(log10(raw) + 1e-12))
+        // (0.9 − 0.3) / 3 is 0.2000…04: a step equal to `raw` up to rounding is that step.
+        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw * (1 - 1e-9) } ?? 10 * magnitude
+        var out: [(value: Double, label: String)] = []
+        var k = ceil(lo / step - 1e-9)
+        while k * step <= hi + 1e-9 * step && out.count < 100 {
+            let value = abs(k * step) < 1e-9 * step ? 0 : k * step
+            if kind == .linear || value > 0 {
+                out.append((value, kind == .log && (value < 1e-3 || value >= 1e5) ? Self.scientificLabel(value, step) : Self.linearLabel(value, step)))
+            }
+            k += 1
+        }
+        return out
+    }
+
+    /// A positive tick of a fine step far from 1: mantissa with the digits the step needs, times a
+    /// power of ten ("3.25·10⁻⁵").
+    static func scientificLabel(_ v: Double, _ step: Double) -> String {
+        let e = Int(floor(log10(v) + 1e-12))
+        let decimals = max(0, e - Int(floor(log10(step) + 1e-9)))
+        return String(format: "%.\(decimals)f", v / pow(10, Double(e))) + "·" + power(e)
+    }
+
     /// The label of a linear tick, with a true minus sign (U+2212).
     static func linearLabel(_ v: Double, _ step: Double) -> String {
         if v == 0 { return "0" }

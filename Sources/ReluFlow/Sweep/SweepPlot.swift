@@ -5,7 +5,8 @@ import Foundation
 /// as a line. Log axes where the values are positive and span more than two decades. An axis whose
 /// values are not all numbers (a list such as `network.layers`, a string such as an activation) is
 /// drawn as categories: its distinct values in the grid's order, equally spaced, each labelled by
-/// its JSON text (every k-th label where they would not fit).
+/// its JSON text: horizontally when the labels fit, else turned to read upwards, and every k-th
+/// only where not even those fit (`CategoryLabels`).
 public enum SweepPlot {
     public static func svg(_ folder: SweepFolder, command: any SweepCommand, figure: String, against axis: String) throws -> String {
         guard let a = folder.manifest.axes.firstIndex(of: axis) else {
@@ -41,24 +42,24 @@ public enum SweepPlot {
             return .log
         }
         let xs = points.map(\.0), ys = points.map(\.1).filter(\.isFinite)
-        let frame = (x: RunFigures.left, y: 24.0, width: RunFigures.panelWidth, height: 240.0)   // room for the y label 64 px left of the frame (Chart)
+        let frame = (x: RunFigures.left, y: 24.0, width: RunFigures.panelWidth, height: 240.0)   // room for the tick labels and the y title left of the frame (Chart)
         // Padded on both axes, so that the runs at the ends of an axis are drawn whole.
         let xScale = numeric ? Scale(kind(xs), covering: xs, pixels: (frame.x, frame.x + frame.width), pad: 0.04)
             : Scale(.linear, lo: -0.5, hi: Double(categories.count) - 0.5, pixels: (frame.x, frame.x + frame.width))
-        // Category labels: every k-th, so that labels (their widest at the text's character width) keep apart.
-        let widest = Double(categories.map(\.count).max() ?? 0) * Typography.charWidth + 8
-        let every = max(1, Int((widest * Double(categories.count) / frame.width).rounded(.up)))
-        let categoryTicks: [(Double, String)]? = numeric ? nil
-            : categories.indices.filter { $0 % every == 0 }.map { (Double($0), categories[$0]) }
+        // Category labels: all of them when they fit, horizontally or turned (`CategoryLabels`).
+        let layout = numeric ? nil : CategoryLabels.layout(categories, spacing: frame.width / Double(max(categories.count, 1)),
+                                                           leftRoom: frame.x - 8, rightRoom: Typography.figureWidth - frame.x - frame.width - 4)
+        let every = layout?.every ?? 1
         let yScale = Scale(kind(ys), covering: ys, pixels: (frame.y + frame.height, frame.y), pad: 0.04)
         // No title: the axes name the figure and the axis (a title repeating both would not fit a column).
         var chart = Chart(frame: frame, x: xScale, y: yScale, title: "", xLabel: axis, yLabel: figure, id: "sweep")
+        chart.categories = layout
         chart.markers("run", points, style: SeriesStyle(colour: "#0072B2", dash: nil, marker: .circle, opacity: 0.6))
         let medians = Dictionary(grouping: points, by: \.0).map { x, group in
             (x, SweepCollection.quantile(group.map(\.1).sorted(), 0.5))
         }.sorted { $0.0 < $1.0 }
         chart.line("median", medians, style: SeriesStyle(colour: "#D55E00", dash: nil, width: 2))
-        return Figure(width: Typography.figureWidth, height: chart.bottom(legendBelow: true), panels: [chart.svg(legendPlace: .below, xTickLabels: categoryTicks)],
+        return Figure(width: Typography.figureWidth, height: chart.bottom(legendBelow: true), panels: [chart.svg(legendPlace: .below)],
                       caption: "\(figure) against \(axis) (\(points.count) runs): one marker per completed run of the sweep in "
                         + "\((folder.path as NSString).lastPathComponent); the line joins the medians at each value of \(axis)"
                         + (numeric ? "" : " (its values as categories, in the grid's order" + (every > 1 ? ", one label in \(every)" : "") + ")")).svg()

@@ -239,21 +239,34 @@ public struct Comparison: Sendable {
         func lower(top: Double) -> Chart { Chart(frame: (RunFigures.left, top, RunFigures.panelWidth, 200), x: Scale(.log, covering: allW.isEmpty ? [1e-3, 1] : allW, pixels: (0, 1), pad: 0),
                            y: yScale, title: "Loss against wall-clock time",
                            xLabel: "wall time since start, s (log scale)", yLabel: "loss L (log scale)", id: "loss-wall") }
-        var wallSeries: [(String, [(Double, Double)], SeriesStyle)] = []
+        var wallSeries: [(String, [(Double, Double)], SeriesStyle, Bool)] = []
         // Only the flow's plateaus are shaded (the reference; the others' are in comparison.csv):
         // bands of several methods overlap into grey that says nothing.
         if let flow = entries.first(where: { $0.method == "flow" }), !flow.plateaus.isEmpty {
             top.bands("flow plateaus (numbered)", flow.plateaus.map { ($0.tStart, $0.tEnd) }, fill: "#000000", opacity: 0.08, numbered: true)
         }
+        var stopped: [String] = []
         for (k, (e, idx)) in runs.enumerated() {
             var style = SeriesStyle.nth(k, width: 2)
             style.colour = SeriesStyle.colours[(k + 1) % SeriesStyle.colours.count]
-            top.line(Self.label(e), idx.map { (e.run.samples[$0].t, max(e.run.samples[$0].loss, floor)) }, style: style)
-            wallSeries.append((Self.label(e, timeNote: false), idx.filter { e.wall[$0] > 0 }.map { (e.wall[$0], max(e.run.samples[$0].loss, floor)) },
-                               style))
+            // A run that stopped early (status failed or interrupted, from its summary.json) ends
+            // with a cross where it stopped, and its legend entry says when.
+            let stop = Self.stopNote(e)
+            // (A flow that stopped is not "exact" to its end: the note replaces the word.)
+            let name = stop.map { Self.label(e).replacingOccurrences(of: " (exact)", with: "") + ", " + $0 } ?? Self.label(e)
+            top.line(name, idx.map { (e.run.samples[$0].t, max(e.run.samples[$0].loss, floor)) },
+                     style: style, endMarker: stop == nil ? .none : .cross)
+            wallSeries.append((stop.map { Self.label(e, timeNote: false).replacingOccurrences(of: " (exact)", with: "") + ", " + $0 } ?? Self.label(e, timeNote: false),
+                               idx.filter { e.wall[$0] > 0 }.map { (e.wall[$0], max(e.run.samples[$0].loss, floor)) }, style, stop != nil))
+            if let stop {
+                // The message's first clause (the diagnosis; its details are in summary.json).
+                var why = e.run.message.map { String($0.prefix { $0 != ":" && $0 != ";" }) } ?? "no message"
+                if why.count > 120 { why = String(why.prefix(117)) + "…" }
+                stopped.append("\(e.method) \(stop): \(why) (\(e.method)/summary.json)")
+            }
         }
         var bottom = lower(top: top.bottom(legendBelow: true) + 40)
-        for (name, points, style) in wallSeries { bottom.line(name, points, style: style) }
+        for (name, points, style, stop) in wallSeries { bottom.line(name, points, style: style, endMarker: stop ? .cross : .none) }
         var figure = Figure(width: top.rightEdge(), height: bottom.bottom(legendBelow: true),
                             panels: [top.svg(legendPlace: .below), bottom.svg(legendPlace: .below)])
         var caption = "Same data, network and θ(0) for every method; t = k·η after k steps of a gradient method, "
@@ -263,8 +276,19 @@ public struct Comparison: Sendable {
         }
         if clipped { caption += "; losses below 10⁻¹² L(0) drawn at that level" }
         if !notRun.isEmpty { caption += "; not run: " + notRun.map(\.method).joined(separator: ", ") + " (see compare.json)" }
+        if !stopped.isEmpty { caption += "; ✕: where a run stopped: " + stopped.joined(separator: "; ") }
         figure.caption = caption
         return figure.svg()
+    }
+
+    /// "failed at t = 1.701" (or "interrupted at …") for a run that stopped before its end, nil
+    /// for a completed one: read from the run's own status (summary.json's `status`, the time its
+    /// last sample reached).
+    static func stopNote(_ e: Entry) -> String? {
+        guard e.run.status != .completed else { return nil }
+        let t = e.run.last?.t ?? e.run.samples.last?.t ?? e.run.finalTime
+        let time = (e.run.training.map { "iteration \($0.iterations), " } ?? "") + "t = " + RunFigures.roundedTime(t)
+        return "\(e.run.status.rawValue) at \(time)"
     }
 
     /// A legend entry a reader understands without the docs.
