@@ -93,6 +93,10 @@ struct SweepSubcommand: ParsableCommand {
                 throw InputError(name, "belongs to --slurm")
             }
         }
+        // Every refusal before the folder is prepared: a refused command leaves nothing behind.
+        let env = ProcessInfo.processInfo.environment
+        let chosenShard = slurm ? .whole : try givenShard ?? SweepShard.fromEnvironment(env, pbsCount: shards?.value) ?? .whole
+        if slurm, let shards, shards.value < 1 { throw InputError("--shards", "must be at least 1") }
         let started = Date()
         let expansion = try sweepGrid.expand()
         let expandSeconds = Date().timeIntervalSince(started)
@@ -103,8 +107,6 @@ struct SweepSubcommand: ParsableCommand {
         }
         if slurm { return try submit(folder: folder) }
 
-        let env = ProcessInfo.processInfo.environment
-        let chosenShard = try givenShard ?? SweepShard.fromEnvironment(env, pbsCount: shards?.value) ?? .whole
         let executor = SweepExecutor(folder: folder, grid: sweepGrid, expansion: expansion, executable: Self.executablePath())
         executor.jobs = jobs?.value ?? env["SLURM_CPUS_PER_TASK"].flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
         executor.shard = chosenShard

@@ -276,6 +276,12 @@ final class SweepTests: XCTestCase {
         var (status, out, errors) = try pbs(["sweep", good, "--out", "p", "--quiet"], index: "2")
         XCTAssertEqual(status, 2)
         XCTAssertTrue(errors.contains("--shards:") && errors.contains("PBS_ARRAYID = 2"), errors)
+        // Refused before the sweep folder is made (a refused command leaves nothing behind).
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("p").path))
+        r = try runReluflow(["sweep", good, "--out", "z", "--slurm", "--dry-run", "--shards", "0"], in: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--shards: must be at least 1"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("z").path))
         (status, out, errors) = try pbs(["sweep", good, "--out", "p", "--quiet", "--shards", "2"], index: "2")
         XCTAssertEqual(status, 0, errors)
         XCTAssertTrue(out.contains("(shard 0/2): 1 runs: 1 ran"), out)
