@@ -121,8 +121,11 @@ struct SweepSubcommand: ParsableCommand {
         bar.clear()
 
         let shardText = chosenShard == .whole ? "" : " (shard \(chosenShard))"
-        var line = "sweep \(outPath)\(shardText): \(outcome.progress.total) runs: \(outcome.ran) ran, \(outcome.skipped) already complete, "
-            + "\(outcome.failures.count) failed"
+        var line = "sweep \(outPath)\(shardText): \(outcome.progress.total) runs: \(outcome.ran) ran"
+        if outcome.withFailedMethod > 0 {
+            line += " (\(outcome.withFailedMethod) with a failed method: its METHOD.status and METHOD.reason in compare.json, collect's sweep.csv)"
+        }
+        line += ", \(outcome.skipped) already complete, \(outcome.failures.count) failed"
         if outcome.interrupted > 0 { line += ", \(outcome.interrupted) interrupted" }
         if outcome.notStarted > 0 { line += ", \(outcome.notStarted) not started" }
         if outcome.busy > 0 { line += ", \(outcome.busy) being run by another process" }
