@@ -68,6 +68,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(json["invariantDrift"] is NSNull, "\(json["invariantDrift"] ?? "absent")")
         XCTAssertTrue((json["invariantNote"] as? String)?.contains("not an invariant of the rmsprop flow") == true)
         XCTAssertNil(json["nonFinite"], "a null drift is not a non-finite figure")
+        XCTAssertEqual((json["flow"] as? [String: Any])?["kind"] as? String, "rmsprop")
         let summary = try JSONDecoder().decode(RunSummary.self, from: data)
         XCTAssertNil(summary.invariantDrift)
         XCTAssertLessThan(summary.dissipationDefect, 1e-11)
@@ -91,6 +92,7 @@ final class CommandLineTests: XCTestCase {
         let gf = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: dir.appendingPathComponent("gf/summary.json")))
         XCTAssertLessThan(gf.invariantDrift ?? .nan, 1e-9)
         XCTAssertNil(gf.invariantNote)
+        XCTAssertEqual(gf.flow?.kind, "gradient")
     }
 
     /// Bad input: exit status 2, a message naming the field, and no output folder.

@@ -293,6 +293,48 @@ final class SweepTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("--shards: belongs to --slurm, or to a PBS array job"), r.stderr)
     }
 
+    /// summary.json records the flow a run integrated (`flow.kind`), and a deep adaptive flow's
+    /// balance drift is null with a note (the balance is an invariant of the gradient flow only,
+    /// SPEC §7; a new-user trial read `balance.maxDrift` 7.27 of an RMSProp-flow run as an error).
+    /// A sweep over `flow.kind` on the deep reference case rmsprop-deep (T = 5): one `flow.kind`
+    /// column (the axis; the figure of the same name is not repeated), `balance.maxDrift` empty
+    /// with `balance.note` for the RMSProp flow, below 1e-10 for the gradient flow (rtol 1e-12 over
+    /// 30 steps or so; DeepFlowTests bounds it by steps × 64 ε × max|q|); a training run's summary
+    /// has no `flow`.
+    func testFlowKindRecordedAndAdaptiveBalanceDriftNull() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var base = try JSONSerialization.jsonObject(with: Data(contentsOf: DeepFlowTests.cases.appendingPathComponent("rmsprop-deep.json"))) as! [String: Any]
+        base["flow"] = ["T": 5, "rtol": 1e-12, "atol": 1e-14]
+        let grid: [String: Any] = ["command": "simulate", "base": base, "axes": ["flow.kind": ["gradient", "rmsprop"]]]
+        try JSONSerialization.data(withJSONObject: grid).write(to: dir.appendingPathComponent("grid.json"))
+        var r = try runReluflow(["sweep", "grid.json", "--out", "sw", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try runReluflow(["collect", "sw"], in: dir).status, 0)
+        let table = try sweepTable(dir.appendingPathComponent("sw/sweep.csv"))
+        let header = try String(contentsOf: dir.appendingPathComponent("sw/sweep.csv"), encoding: .utf8).split(separator: "\n")[0]
+        XCTAssertEqual(header.split(separator: ",").filter { $0 == "flow.kind" }.count, 1, String(header))
+        XCTAssertEqual(table.map { $0["flow.kind"] }, ["gradient", "rmsprop"])
+        XCTAssertLessThan(try XCTUnwrap(Double(table[0]["balance.maxDrift"] ?? "")), 1e-10)
+        XCTAssertEqual(table[0]["balance.note"], "")
+        XCTAssertEqual(table[1]["balance.maxDrift"], "")
+        XCTAssertTrue(table[1]["balance.note"]?.contains("not an invariant of the rmsprop flow") == true, "\(table[1])")
+        for row in table {
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("sw/runs/\(row["id"]!)/summary.json"))) as! [String: Any]
+            XCTAssertEqual((summary["flow"] as? [String: Any])?["kind"] as? String, row["flow.kind"])
+            let balance = try XCTUnwrap(summary["balance"] as? [String: Any])
+            XCTAssertEqual(balance["maxDrift"] is NSNull, row["flow.kind"] == "rmsprop", "\(balance)")
+            XCTAssertEqual((balance["initial"] as? [Double])?.count, (balance["final"] as? [Double])?.count)
+            let decoded = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: dir.appendingPathComponent("sw/runs/\(row["id"]!)/summary.json")))
+            XCTAssertEqual(decoded.flow?.kind, row["flow.kind"])
+            XCTAssertEqual(decoded.balance?.maxDrift == nil, row["flow.kind"] == "rmsprop")
+        }
+        r = try runReluflow(["train", "--example", "sine", "--iterations", "5", "--out", "t", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let trained = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("t/summary.json"))) as! [String: Any]
+        XCTAssertNil(trained["flow"])
+    }
+
     // MARK: Executor
 
     /// A failed run is recorded, the sweep goes on, exits 1 with a summary; a rerun does not run
