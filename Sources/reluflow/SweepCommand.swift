@@ -122,9 +122,12 @@ struct SweepSubcommand: ParsableCommand {
 
         let shardText = chosenShard == .whole ? "" : " (shard \(chosenShard))"
         var line = "sweep \(outPath)\(shardText): \(outcome.progress.total) runs: \(outcome.ran) ran"
+        var ranNotes: [String] = []
+        if outcome.resumed > 0 { ranNotes.append("\(outcome.resumed) of them continued from their checkpoints") }
         if outcome.withFailedMethod > 0 {
-            line += " (\(outcome.withFailedMethod) with a failed method: its METHOD.status and METHOD.reason in compare.json, collect's sweep.csv)"
+            ranNotes.append("\(outcome.withFailedMethod) with a failed method: its METHOD.status and METHOD.reason in compare.json, collect's sweep.csv")
         }
+        if !ranNotes.isEmpty { line += " (" + ranNotes.joined(separator: "; ") + ")" }
         line += ", \(outcome.skipped) already complete, \(outcome.failures.count) failed"
         if outcome.interrupted > 0 { line += ", \(outcome.interrupted) interrupted" }
         if outcome.notStarted > 0 { line += ", \(outcome.notStarted) not started" }

@@ -323,6 +323,15 @@ final class InterruptResumeTests: XCTestCase {
         let resumed = try runReluflow(["simulate", "--resume", "long", "--T", "\(target)", "--quiet"], in: dir)
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         let after = try summary()
+        // The line gives this part's wall time and the whole run's, labelled (it gave the total
+        // alone, which read as this part's): the total is summary.json's wallSeconds, this part's
+        // the total less the interrupted part's (both to the printed 3 digits, 5e-3 relative, and
+        // 2e-3 s for the part: the two summaries' times are rounded separately).
+        let numbers = try XCTUnwrap(resumed.stdout.firstMatch(of: /, ([0-9.e+-]+) s this part, ([0-9.e+-]+) s in all 2 parts\n/), resumed.stdout)
+        let part = try XCTUnwrap(Double(numbers.1)), total = try XCTUnwrap(Double(numbers.2))
+        XCTAssertEqual(total, after.wallSeconds, accuracy: 5e-3 * after.wallSeconds)
+        XCTAssertEqual(part, after.wallSeconds - before.wallSeconds, accuracy: 5e-3 * after.wallSeconds + 2e-3)
+        XCTAssertLessThan(part, total)
         XCTAssertEqual(after.status, .completed)
         XCTAssertEqual(after.finalTime, target)
         XCTAssertGreaterThanOrEqual(after.events, before.events)

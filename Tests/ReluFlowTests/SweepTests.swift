@@ -335,6 +335,32 @@ final class SweepTests: XCTestCase {
         XCTAssertNil(trained["flow"])
     }
 
+    /// The sweep's closing line counts the runs it continued from their checkpoints (a new-user
+    /// trial saw "1 ran" and could not tell a resumed run from a fresh one): one long run (two-d,
+    /// rk8pd, T = 1000: about 7 s) stopped by SIGINT after 1.5 s is written as interrupted; the
+    /// rerun continues it and says so, and its table has 2 segments.
+    func testClosingLineCountsContinuedRuns() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = try writeGrid(#"{"command": "simulate", "base": {"example": "two-d", "flow": {"T": 1000, "stepper": "rk8pd"}}, "axes": {"network.init.seed": [0]}}"#, in: dir)
+        let process = Process()
+        process.executableURL = reluflowExecutable()
+        process.arguments = ["sweep", grid, "--out", "sw", "--jobs", "1", "--quiet"]
+        process.currentDirectoryURL = dir
+        process.standardOutput = Pipe()
+        process.standardError = Pipe()
+        try process.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130)
+        let r = try runReluflow(["sweep", grid, "--out", "sw", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("1 runs: 1 ran (1 of them continued from their checkpoints), 0 already complete"), r.stdout)
+        XCTAssertEqual(try runReluflow(["collect", "sw"], in: dir).status, 0)
+        XCTAssertEqual(try table(dir.appendingPathComponent("sw/sweep.csv")).map { $0["segments"] }, ["2"])
+    }
+
     // MARK: Executor
 
     /// A failed run is recorded, the sweep goes on, exits 1 with a summary; a rerun does not run
@@ -630,14 +656,19 @@ final class SweepTests: XCTestCase {
             }
             r = try runReluflow(["sweep", grid, "--out", out] + options, in: dir)
             XCTAssertEqual(r.status, 0, "\(context): \(r.stdout) \(r.stderr)")
-            XCTAssertTrue(r.stdout.contains("\(6 - completed.count) ran, \(completed.count) already complete, 0 failed"), "\(context): \(r.stdout)")
+            XCTAssertTrue(r.stdout.contains("6 runs: \(6 - completed.count) ran"), "\(context): \(r.stdout)")
+            XCTAssertTrue(r.stdout.contains(", \(completed.count) already complete, 0 failed"), "\(context): \(r.stdout)")
             for (id, time) in completed {
                 let now = try FileManager.default.attributesOfItem(atPath: runs.appendingPathComponent("\(id)/summary.json").path)[.modificationDate] as? Date
                 XCTAssertEqual(now, time, "\(context): run \(id) was complete and must not run again")
             }
             XCTAssertEqual(try runReluflow(["collect", out], in: dir).status, 0)
             let rows = try table(dir.appendingPathComponent("\(out)/sweep.csv"))
-            print("\(context): \(completed.count) complete after the kill, \(rows.filter { $0["segments"] != "1" }.count) resumed")
+            let continued = rows.filter { $0["segments"] != "1" }.count
+            print("\(context): \(completed.count) complete after the kill, \(continued) resumed")
+            // The closing line counts the runs continued from their checkpoints.
+            XCTAssertEqual(r.stdout.contains("ran (\(continued) of them continued from their checkpoints)"), continued > 0, "\(context): \(r.stdout)")
+            XCTAssertEqual(r.stdout.contains("continued"), continued > 0, "\(context): \(r.stdout)")
             XCTAssertEqual(rows.map { $0["status"] }, [String?](repeating: "completed", count: 6), context)
             guard resume else {
                 // Run again from the start: the uninterrupted sweep's table, bitwise.
