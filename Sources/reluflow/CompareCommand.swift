@@ -15,9 +15,14 @@ struct CompareCommand: ParsableCommand {
             --iterations sets one count for every discrete method. The output folder holds one complete run folder \
             per method (analyze and plot read each) and the two comparison files; `reluflow plot DIR` redraws \
             comparison.svg. Levels in comparison.csv: 10% and 1% of L(0) and twice the flow's final loss, resolved \
-            to each run's samples. compare.json: per method its escape (SPEC §7), first plateau (SPEC §6) and end, \
-            the methods not run and why, and λ_max, λ_min of the Hessian at θ(0) (a sweep of `compare` runs \
-            tabulates it).
+            to each run's samples. compare.json: per method its status, escape (SPEC §7), first plateau (SPEC §6) and \
+            end, the methods not run and why, and λ_max, λ_min of the Hessian at θ(0) (a sweep of `compare` runs \
+            tabulates it). A method whose run fails numerically (e.g. several attracting surfaces meet) is printed \
+            with its reason and kept with its last good state; compare.json gives its status and reason, no final \
+            time or loss (lastGoodTime, lastGoodLoss instead), and nothing derived from its end (with the flow \
+            failed, the level twice the flow's final loss is left empty); `notes` says what was left out. \
+            Exit status: 0 every method completed, 1 a method failed (every method's results still written), \
+            2 bad input, 3 a file could not be written, 130/143/129 interrupted (nothing written).
             """)
 
     @Option(help: "Config file (JSON, see INTERFACE.md); a train section gives the discrete methods' options.")
@@ -128,6 +133,9 @@ struct CompareCommand: ParsableCommand {
                 let escape = s.escapeTime.map { String(format: "escape t = %.4g", $0) } ?? "no escape"
                 print(String(format: "%-12@ %@: t = %.6g, loss %.6g → %.6g, %@, %d events, %d plateau(s), %.3g s",
                              method, s.status.rawValue, s.finalTime, s.initialLoss, s.finalLoss, escape, s.events, plateaus.count, s.wallSeconds))
+                if let reason = entries.last?.reason {
+                    print("\(String(repeating: " ", count: 13))reason: \(reason) (no final figures from this run; its last good state is in \(method)/)")
+                }
             }
             let comparison = Comparison(entries: entries, notRun: notRun, curvature: curvature)
             try RunFolder.writeFile((staging as NSString).appendingPathComponent("comparison.csv"), comparison.csv())
@@ -145,6 +153,11 @@ struct CompareCommand: ParsableCommand {
         try RunFolder.commitFolder(staging, to: outPath, kind: "compare")
         print("written: \(outPath)/comparison.csv, compare.json, " + formats.map { "comparison.\($0.rawValue)" }.joined(separator: ", ")
               + " and one run folder per method (\(runList.joined(separator: ", ")))")
+        let failed = entries.filter(\.failed)
+        if !failed.isEmpty {
+            throw RunFailure(message: failed.map { "\($0.method) failed (\($0.reason ?? ""))" }.joined(separator: "; ")
+                             + "; the other methods' results are written to \(outPath) (status per method in compare.json)", status: 1)
+        }
     }
 
     static let shallowDefault = "flow,gd,adam,anls"

@@ -213,6 +213,8 @@ struct SimulateCommand: ParsableCommand {
         stream.earlierShell = earlier?.shell
         var solution = solve(problem, hooks: SolveHooks(progress: progressLine.show, shouldStop: { Interrupt.requested }, recorder: stream))
         progressLine.clear()
+        // This part's wall time: after the join the diagnostics are the whole run's.
+        let partSeconds = solution.diagnostics.wallSeconds
         if let earlier { solution = RunContinuation.joined(earlier.shell, solution, stream: stream) }
         try stream.finish(solution, config: resolved)
 
@@ -223,9 +225,13 @@ struct SimulateCommand: ParsableCommand {
         let accuracy = s.invariantDrift.map { String(format: "invariant drift %.2e, dissipation defect %.2e", $0, s.dissipationDefect) }
             ?? String(format: "no invariant drift (the balance is not an invariant of the %@ flow), "
                         + "dissipation defect %.2e (L(0) − L(T) = ∫ −g·θ' dt)", problem.options.kind.name, s.dissipationDefect)
-        let report = String(format: "%@ %@: t = %.6g, loss %.6g → %.6g, %d events, %d steps (%@), %.3g s\n  %@",
+        // A continued run: this part's wall time and the whole run's (summary.json's wallSeconds), labelled.
+        let parts = (resolved.flow.segments?.count ?? 0) + 1
+        let seconds = earlier == nil || parts < 2 ? String(format: "%.3g s", s.wallSeconds)
+            : String(format: "%.3g s this part, %.3g s in all %d parts", partSeconds, s.wallSeconds, parts)
+        let report = String(format: "%@ %@: t = %.6g, loss %.6g → %.6g, %d events, %d steps (%@), %@\n  %@",
                             s.status.rawValue, outPath, s.finalTime, s.initialLoss, s.finalLoss, s.events, s.steps,
-                            usage, s.wallSeconds, accuracy)
+                            usage, seconds, accuracy)
         guard printed else { return solution.status }
         switch solution.status {
         case .completed:

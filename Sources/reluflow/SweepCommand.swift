@@ -93,6 +93,10 @@ struct SweepSubcommand: ParsableCommand {
                 throw InputError(name, "belongs to --slurm")
             }
         }
+        // Every refusal before the folder is prepared: a refused command leaves nothing behind.
+        let env = ProcessInfo.processInfo.environment
+        let chosenShard = slurm ? .whole : try givenShard ?? SweepShard.fromEnvironment(env, pbsCount: shards?.value) ?? .whole
+        if slurm, let shards, shards.value < 1 { throw InputError("--shards", "must be at least 1") }
         let started = Date()
         let expansion = try sweepGrid.expand()
         let expandSeconds = Date().timeIntervalSince(started)
@@ -103,8 +107,6 @@ struct SweepSubcommand: ParsableCommand {
         }
         if slurm { return try submit(folder: folder) }
 
-        let env = ProcessInfo.processInfo.environment
-        let chosenShard = try givenShard ?? SweepShard.fromEnvironment(env, pbsCount: shards?.value) ?? .whole
         let executor = SweepExecutor(folder: folder, grid: sweepGrid, expansion: expansion, executable: Self.executablePath())
         executor.jobs = jobs?.value ?? env["SLURM_CPUS_PER_TASK"].flatMap(Int.init) ?? ProcessInfo.processInfo.activeProcessorCount
         executor.shard = chosenShard
@@ -119,8 +121,14 @@ struct SweepSubcommand: ParsableCommand {
         bar.clear()
 
         let shardText = chosenShard == .whole ? "" : " (shard \(chosenShard))"
-        var line = "sweep \(outPath)\(shardText): \(outcome.progress.total) runs: \(outcome.ran) ran, \(outcome.skipped) already complete, "
-            + "\(outcome.failures.count) failed"
+        var line = "sweep \(outPath)\(shardText): \(outcome.progress.total) runs: \(outcome.ran) ran"
+        var ranNotes: [String] = []
+        if outcome.resumed > 0 { ranNotes.append("\(outcome.resumed) of them continued from their checkpoints") }
+        if outcome.withFailedMethod > 0 {
+            ranNotes.append("\(outcome.withFailedMethod) with a failed method: its METHOD.status and METHOD.reason in compare.json, collect's sweep.csv")
+        }
+        if !ranNotes.isEmpty { line += " (" + ranNotes.joined(separator: "; ") + ")" }
+        line += ", \(outcome.skipped) already complete, \(outcome.failures.count) failed"
         if outcome.interrupted > 0 { line += ", \(outcome.interrupted) interrupted" }
         if outcome.notStarted > 0 { line += ", \(outcome.notStarted) not started" }
         if outcome.busy > 0 { line += ", \(outcome.busy) being run by another process" }

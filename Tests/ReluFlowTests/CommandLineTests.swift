@@ -68,6 +68,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(json["invariantDrift"] is NSNull, "\(json["invariantDrift"] ?? "absent")")
         XCTAssertTrue((json["invariantNote"] as? String)?.contains("not an invariant of the rmsprop flow") == true)
         XCTAssertNil(json["nonFinite"], "a null drift is not a non-finite figure")
+        XCTAssertEqual((json["flow"] as? [String: Any])?["kind"] as? String, "rmsprop")
         let summary = try JSONDecoder().decode(RunSummary.self, from: data)
         XCTAssertNil(summary.invariantDrift)
         XCTAssertLessThan(summary.dissipationDefect, 1e-11)
@@ -91,6 +92,7 @@ final class CommandLineTests: XCTestCase {
         let gf = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: dir.appendingPathComponent("gf/summary.json")))
         XCTAssertLessThan(gf.invariantDrift ?? .nan, 1e-9)
         XCTAssertNil(gf.invariantNote)
+        XCTAssertEqual(gf.flow?.kind, "gradient")
     }
 
     /// Bad input: exit status 2, a message naming the field, and no output folder.
@@ -188,6 +190,49 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try String(contentsOf: foreign.appendingPathComponent("notes.txt"), encoding: .utf8), "keep")
     }
 
+    /// Every command that takes --out, pointed at a folder it did not write (a user's, or a
+    /// ReluFlow output of another kind), refuses with exit 2 naming --out and leaves that folder
+    /// and its parent exactly as they were: no lock, marker or staging folder (a new-user trial
+    /// found `sweep` leaving `.sweep.lock` in the refused folder, which then made a run folder
+    /// refuse its own replacement). The folder listings include hidden entries.
+    func testRefusedOutputFolderIsLeftAsItWas() throws {
+        let fm = FileManager.default
+        let mine = dir.appendingPathComponent("mine")
+        try fm.createDirectory(at: mine, withIntermediateDirectories: true)
+        try "keep".write(to: mine.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+        var r = try runReluflow(["simulate", "--example", "sine", "--T", "1", "--out", "arun", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let sine = try write("sine.json", try runReluflow(["examples", "--json", "sine"], in: dir).stdout)
+        let grid = try write("grid.json", #"{"command": "train", "base": {"example": "sine", "network": {"width": 3}, "train": {"iterations": 5}}, "axes": {"network.init.seed": [0, 1]}}"#)
+        func listing(_ url: URL) throws -> [String] { try fm.contentsOfDirectory(atPath: url.path).sorted() }
+        let commands: [[String]] = [
+            ["simulate", "--example", "sine", "--T", "1", "--quiet"],
+            ["train", "--example", "sine", "--iterations", "5", "--quiet"],
+            ["curvature", "--config", sine],
+            ["curvature", "--depths", "2", "--widths", "3", "--seeds", "1"],
+            ["compare", "--example", "sine", "--T", "1", "--methods", "flow,gd", "--iterations", "5", "--quiet"],
+            ["analyze", "arun"],
+            ["plot", "arun"],
+            ["sweep", grid, "--quiet"],
+        ]
+        for command in commands {
+            for target in ["mine", "arun"] where target == "mine" || command[0] == "sweep" {
+                let folder = dir.appendingPathComponent(target)
+                let before = try listing(folder), parentBefore = try listing(dir)
+                r = try runReluflow(command + ["--out", target], in: dir)
+                let name = (command.prefix(2) + [target]).joined(separator: " ")
+                XCTAssertEqual(r.status, 2, "\(name): \(r.stderr)")
+                XCTAssertTrue(r.stderr.contains("--out:"), "\(name): \(r.stderr)")
+                XCTAssertEqual(try listing(folder), before, "\(name) wrote into the folder it refused")
+                XCTAssertEqual(try listing(dir), parentBefore, "\(name) left something beside the folder it refused")
+            }
+        }
+        XCTAssertEqual(try String(contentsOf: mine.appendingPathComponent("notes.txt"), encoding: .utf8), "keep")
+        // The run folder the sweep refused is still replaceable by a run.
+        r = try runReluflow(["simulate", "--example", "sine", "--T", "2", "--out", "arun", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+    }
+
     func testExamplesListsBuiltIns() throws {
         let result = try runReluflow(["examples"], in: dir)
         XCTAssertEqual(result.status, 0)
@@ -278,6 +323,15 @@ final class InterruptResumeTests: XCTestCase {
         let resumed = try runReluflow(["simulate", "--resume", "long", "--T", "\(target)", "--quiet"], in: dir)
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         let after = try summary()
+        // The line gives this part's wall time and the whole run's, labelled (it gave the total
+        // alone, which read as this part's): the total is summary.json's wallSeconds, this part's
+        // the total less the interrupted part's (both to the printed 3 digits, 5e-3 relative, and
+        // 2e-3 s for the part: the two summaries' times are rounded separately).
+        let numbers = try XCTUnwrap(resumed.stdout.firstMatch(of: /, ([0-9.e+-]+) s this part, ([0-9.e+-]+) s in all 2 parts\n/), resumed.stdout)
+        let part = try XCTUnwrap(Double(numbers.1)), total = try XCTUnwrap(Double(numbers.2))
+        XCTAssertEqual(total, after.wallSeconds, accuracy: 5e-3 * after.wallSeconds)
+        XCTAssertEqual(part, after.wallSeconds - before.wallSeconds, accuracy: 5e-3 * after.wallSeconds + 2e-3)
+        XCTAssertLessThan(part, total)
         XCTAssertEqual(after.status, .completed)
         XCTAssertEqual(after.finalTime, target)
         XCTAssertGreaterThanOrEqual(after.events, before.events)

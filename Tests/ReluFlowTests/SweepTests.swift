@@ -276,6 +276,12 @@ final class SweepTests: XCTestCase {
         var (status, out, errors) = try pbs(["sweep", good, "--out", "p", "--quiet"], index: "2")
         XCTAssertEqual(status, 2)
         XCTAssertTrue(errors.contains("--shards:") && errors.contains("PBS_ARRAYID = 2"), errors)
+        // Refused before the sweep folder is made (a refused command leaves nothing behind).
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("p").path))
+        r = try runReluflow(["sweep", good, "--out", "z", "--slurm", "--dry-run", "--shards", "0"], in: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--shards: must be at least 1"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("z").path))
         (status, out, errors) = try pbs(["sweep", good, "--out", "p", "--quiet", "--shards", "2"], index: "2")
         XCTAssertEqual(status, 0, errors)
         XCTAssertTrue(out.contains("(shard 0/2): 1 runs: 1 ran"), out)
@@ -285,6 +291,74 @@ final class SweepTests: XCTestCase {
         r = try runReluflow(["sweep", good, "--out", "p", "--shards", "2"], in: dir)
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains("--shards: belongs to --slurm, or to a PBS array job"), r.stderr)
+    }
+
+    /// summary.json records the flow a run integrated (`flow.kind`), and a deep adaptive flow's
+    /// balance drift is null with a note (the balance is an invariant of the gradient flow only,
+    /// SPEC §7; a new-user trial read `balance.maxDrift` 7.27 of an RMSProp-flow run as an error).
+    /// A sweep over `flow.kind` on the deep reference case rmsprop-deep (T = 5): one `flow.kind`
+    /// column (the axis; the figure of the same name is not repeated), `balance.maxDrift` empty
+    /// with `balance.note` for the RMSProp flow, below 1e-10 for the gradient flow (rtol 1e-12 over
+    /// 30 steps or so; DeepFlowTests bounds it by steps × 64 ε × max|q|); a training run's summary
+    /// has no `flow`.
+    func testFlowKindRecordedAndAdaptiveBalanceDriftNull() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var base = try JSONSerialization.jsonObject(with: Data(contentsOf: DeepFlowTests.cases.appendingPathComponent("rmsprop-deep.json"))) as! [String: Any]
+        base["flow"] = ["T": 5, "rtol": 1e-12, "atol": 1e-14]
+        let grid: [String: Any] = ["command": "simulate", "base": base, "axes": ["flow.kind": ["gradient", "rmsprop"]]]
+        try JSONSerialization.data(withJSONObject: grid).write(to: dir.appendingPathComponent("grid.json"))
+        var r = try runReluflow(["sweep", "grid.json", "--out", "sw", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try runReluflow(["collect", "sw"], in: dir).status, 0)
+        let table = try sweepTable(dir.appendingPathComponent("sw/sweep.csv"))
+        let header = try String(contentsOf: dir.appendingPathComponent("sw/sweep.csv"), encoding: .utf8).split(separator: "\n")[0]
+        XCTAssertEqual(header.split(separator: ",").filter { $0 == "flow.kind" }.count, 1, String(header))
+        XCTAssertEqual(table.map { $0["flow.kind"] }, ["gradient", "rmsprop"])
+        XCTAssertLessThan(try XCTUnwrap(Double(table[0]["balance.maxDrift"] ?? "")), 1e-10)
+        XCTAssertEqual(table[0]["balance.note"], "")
+        XCTAssertEqual(table[1]["balance.maxDrift"], "")
+        XCTAssertTrue(table[1]["balance.note"]?.contains("not an invariant of the rmsprop flow") == true, "\(table[1])")
+        for row in table {
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("sw/runs/\(row["id"]!)/summary.json"))) as! [String: Any]
+            XCTAssertEqual((summary["flow"] as? [String: Any])?["kind"] as? String, row["flow.kind"])
+            let balance = try XCTUnwrap(summary["balance"] as? [String: Any])
+            XCTAssertEqual(balance["maxDrift"] is NSNull, row["flow.kind"] == "rmsprop", "\(balance)")
+            XCTAssertEqual((balance["initial"] as? [Double])?.count, (balance["final"] as? [Double])?.count)
+            let decoded = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: dir.appendingPathComponent("sw/runs/\(row["id"]!)/summary.json")))
+            XCTAssertEqual(decoded.flow?.kind, row["flow.kind"])
+            XCTAssertEqual(decoded.balance?.maxDrift == nil, row["flow.kind"] == "rmsprop")
+        }
+        r = try runReluflow(["train", "--example", "sine", "--iterations", "5", "--out", "t", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let trained = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("t/summary.json"))) as! [String: Any]
+        XCTAssertNil(trained["flow"])
+    }
+
+    /// The sweep's closing line counts the runs it continued from their checkpoints (a new-user
+    /// trial saw "1 ran" and could not tell a resumed run from a fresh one): one long run (two-d,
+    /// rk8pd, T = 1000: about 7 s) stopped by SIGINT after 1.5 s is written as interrupted; the
+    /// rerun continues it and says so, and its table has 2 segments.
+    func testClosingLineCountsContinuedRuns() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = try writeGrid(#"{"command": "simulate", "base": {"example": "two-d", "flow": {"T": 1000, "stepper": "rk8pd"}}, "axes": {"network.init.seed": [0]}}"#, in: dir)
+        let process = Process()
+        process.executableURL = reluflowExecutable()
+        process.arguments = ["sweep", grid, "--out", "sw", "--jobs", "1", "--quiet"]
+        process.currentDirectoryURL = dir
+        process.standardOutput = Pipe()
+        process.standardError = Pipe()
+        try process.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130)
+        let r = try runReluflow(["sweep", grid, "--out", "sw", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("1 runs: 1 ran (1 of them continued from their checkpoints), 0 already complete"), r.stdout)
+        XCTAssertEqual(try runReluflow(["collect", "sw"], in: dir).status, 0)
+        XCTAssertEqual(try table(dir.appendingPathComponent("sw/sweep.csv")).map { $0["segments"] }, ["2"])
     }
 
     // MARK: Executor
@@ -582,14 +656,19 @@ final class SweepTests: XCTestCase {
             }
             r = try runReluflow(["sweep", grid, "--out", out] + options, in: dir)
             XCTAssertEqual(r.status, 0, "\(context): \(r.stdout) \(r.stderr)")
-            XCTAssertTrue(r.stdout.contains("\(6 - completed.count) ran, \(completed.count) already complete, 0 failed"), "\(context): \(r.stdout)")
+            XCTAssertTrue(r.stdout.contains("6 runs: \(6 - completed.count) ran"), "\(context): \(r.stdout)")
+            XCTAssertTrue(r.stdout.contains(", \(completed.count) already complete, 0 failed"), "\(context): \(r.stdout)")
             for (id, time) in completed {
                 let now = try FileManager.default.attributesOfItem(atPath: runs.appendingPathComponent("\(id)/summary.json").path)[.modificationDate] as? Date
                 XCTAssertEqual(now, time, "\(context): run \(id) was complete and must not run again")
             }
             XCTAssertEqual(try runReluflow(["collect", out], in: dir).status, 0)
             let rows = try table(dir.appendingPathComponent("\(out)/sweep.csv"))
-            print("\(context): \(completed.count) complete after the kill, \(rows.filter { $0["segments"] != "1" }.count) resumed")
+            let continued = rows.filter { $0["segments"] != "1" }.count
+            print("\(context): \(completed.count) complete after the kill, \(continued) resumed")
+            // The closing line counts the runs continued from their checkpoints.
+            XCTAssertEqual(r.stdout.contains("ran (\(continued) of them continued from their checkpoints)"), continued > 0, "\(context): \(r.stdout)")
+            XCTAssertEqual(r.stdout.contains("continued"), continued > 0, "\(context): \(r.stdout)")
             XCTAssertEqual(rows.map { $0["status"] }, [String?](repeating: "completed", count: 6), context)
             guard resume else {
                 // Run again from the start: the uninterrupted sweep's table, bitwise.

@@ -49,8 +49,13 @@ public struct RunSummary: Codable, Sendable {
     /// Why `invariantDrift` is null (an adaptive flow); absent otherwise.
     public var invariantNote: String?
     /// A deep network's balance quantities per hidden unit (SPEC §4 generalised, §8), at the start
-    /// and the end; absent for the shallow network (its drift is `invariantDrift`).
+    /// and the end; absent for the shallow network (its drift is `invariantDrift`). Its `maxDrift`
+    /// is null for an adaptive flow, with its `note` (as `invariantDrift`).
     public var balance: BalanceReport?
+    /// Which flow the run integrated (`flow.kind` of its config: gradient, rmsprop, adam), so that
+    /// the rows of a table of runs (collect's `flow.kind` column) can be told apart; absent for a
+    /// training run (its `method`) and in summaries of older versions.
+    public var flow: FlowKindRecord?
     /// |L(0) − L(T) − D(T)| / L(0), D = ∫₀ᵀ −g·θ' dt (`dissipated`): for the gradient flow the
     /// identity dL/dt = −|θ'|² of SPEC §4, for an adaptive flow dL/dt = g·θ' (SPEC §7; the engine
     /// integrates D' = −g·θ' beside the state, `AdaptiveField`). A real check for every flow.
@@ -86,7 +91,7 @@ public struct RunSummary: Codable, Sendable {
              rhsEvaluations, jacobianEvaluations, events, eventsByKind, patternIntervals, distinctPatterns, wallSeconds,
              stepper, stepperSteps, stepperSeconds, stepperSwitches, batchedCrossings, crossingBatches, zeroLossTime,
              invariantDrift, invariantNote, dissipationDefect, dissipated, version, nonFinite, stationaryTime, segments,
-             method, iterations, lr, batch, escapeTime, escapeIteration, escapeDelta, firstPlateau, balance
+             method, iterations, lr, batch, escapeTime, escapeIteration, escapeDelta, firstPlateau, balance, flow
     }
 
     public init(_ solution: FlowSolution, firstPlateau: FirstPlateau? = nil) {
@@ -125,8 +130,9 @@ public struct RunSummary: Codable, Sendable {
             invariantNote = Self.adaptiveInvariantNote(solution.problem.options.kind.name)
         }
         if let deep = solution.problem.model as? DeepNetwork {
-            balance = BalanceReport(network: deep, initial: solution.problem.theta0, final: solution.finalTheta)
+            balance = BalanceReport(network: deep, initial: solution.problem.theta0, final: solution.finalTheta, note: invariantNote)
         }
+        if solution.training == nil { flow = FlowKindRecord(kind: solution.problem.options.kind.name) }
         dissipationDefect = diag.dissipationDefect
         dissipated = diag.dissipated
         escapeTime = diag.escapeTime
@@ -189,6 +195,7 @@ public struct RunSummary: Codable, Sendable {
         invariantDrift = try c.decodeNil(forKey: .invariantDrift) ? (invariantNote == nil ? .nan : nil)
             : c.decode(Double.self, forKey: .invariantDrift)
         balance = try c.decodeIfPresent(BalanceReport.self, forKey: .balance)
+        flow = try c.decodeIfPresent(FlowKindRecord.self, forKey: .flow)
         dissipationDefect = try real(.dissipationDefect)
         dissipated = try real(.dissipated)
         version = try c.decode(String.self, forKey: .version)
@@ -249,6 +256,7 @@ public struct RunSummary: Codable, Sendable {
         try c.encodeIfPresent(escapeDelta, forKey: .escapeDelta)
         try c.encode(firstPlateau, forKey: .firstPlateau)
         try c.encodeIfPresent(balance, forKey: .balance)
+        try c.encodeIfPresent(flow, forKey: .flow)
         try c.encode(version, forKey: .version)
         try c.encodeIfPresent(nonFinite, forKey: .nonFinite)
     }
@@ -275,10 +283,16 @@ public struct BalanceReport: Codable, Sendable, Equatable {
     public var unit: [Int]
     public var initial: [Double]
     public var final: [Double]
-    /// max over units of |q(T) − q(0)|.
-    public var maxDrift: Double
+    /// max over units of |q(T) − q(0)|: the conservation error of the gradient flow (and the
+    /// drift of a training run); null for an adaptive flow, whose θ' is not −g and which does not
+    /// conserve q (SPEC §7: its change is no error), with `note` saying so.
+    public var maxDrift: Double?
+    /// Why `maxDrift` is null (an adaptive flow's `invariantNote`); absent otherwise.
+    public var note: String?
 
-    public init(network: DeepNetwork, initial theta0: [Double], final theta: [Double]) {
+    /// `note`: nil when q is an invariant of the run's flow (the gradient flow; a training run's
+    /// drift is measured too), else why it is not (`maxDrift` is then null).
+    public init(network: DeepNetwork, initial theta0: [Double], final theta: [Double], note: String? = nil) {
         layer = []
         unit = []
         for l in 1..<network.depth {
@@ -286,8 +300,30 @@ public struct BalanceReport: Codable, Sendable, Equatable {
         }
         initial = network.balance(theta0)
         final = network.balance(theta)
-        maxDrift = zip(initial, final).map { abs($0 - $1) }.max() ?? 0
+        self.note = note
+        maxDrift = note == nil ? zip(initial, final).map { abs($0 - $1) }.max() ?? 0 : nil
     }
+
+    enum CodingKeys: String, CodingKey { case layer, unit, initial, final, maxDrift, note }
+
+    /// `maxDrift` written as null when absent (not left out), so that every summary has the field.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(layer, forKey: .layer)
+        try c.encode(unit, forKey: .unit)
+        try c.encode(initial, forKey: .initial)
+        try c.encode(final, forKey: .final)
+        try c.encode(maxDrift, forKey: .maxDrift)
+        try c.encodeIfPresent(note, forKey: .note)
+    }
+}
+
+/// `flow` of `summary.json`: the flow a run integrated.
+public struct FlowKindRecord: Codable, Sendable, Equatable {
+    /// `flow.kind`: gradient, rmsprop or adam.
+    public var kind: String
+
+    public init(kind: String) { self.kind = kind }
 }
 
 public enum ReluFlowVersion {

@@ -82,13 +82,16 @@ public struct SweepCollection: Sendable {
                 return (names.count - 1, value)
             })
         }
-        let columns = names.sorted()
+        // A figure named like an axis (`flow.kind` swept and recorded in summary.json) is that
+        // axis's value: one column, the axis's.
+        let columns = names.sorted().filter { !manifest.axes.contains($0) }
         var position = [Int](repeating: 0, count: names.count)
-        for (p, name) in columns.enumerated() { position[nameIndex[name]!] = p }
+        var isColumn = [Bool](repeating: false, count: names.count)
+        for (p, name) in columns.enumerated() { position[nameIndex[name]!] = p; isColumn[nameIndex[name]!] = true }
         var sweep = CSVText(header: ["id"] + manifest.axes + ["status"] + columns)
         for (k, run) in manifest.runs.enumerated() {
             var cells = [String](repeating: "", count: columns.count)
-            for (i, value) in figureRows[k] { cells[position[i]] = cell(value) }
+            for (i, value) in figureRows[k] where isColumn[i] { cells[position[i]] = cell(value) }
             sweep.row([run.id] + run.values.map(cell) + [states[k].rawValue] + cells)
         }
         result.rows = manifest.runs.count

@@ -134,6 +134,13 @@ public final class SweepExecutor: @unchecked Sendable {
         public var ran = 0
         /// Runs complete before it started.
         public var skipped = 0
+        /// Of `ran`: interrupted runs this executor continued from their checkpoints (`simulate
+        /// --resume`) rather than ran from their start.
+        public var resumed = 0
+        /// Of `ran`: complete runs whose worker exited 1 because one of their methods failed (a
+        /// `compare` whose flow failed numerically): the run's output is complete (its summary's
+        /// status `completed`), the failure is the method's (`METHOD.status` in the table).
+        public var withFailedMethod = 0
         /// Failed runs of the shard (new failures and earlier ones not retried).
         public var failures: [Failure] = []
         /// Runs in flight at a stop request (written as interrupted), and runs not started because of it.
@@ -189,6 +196,8 @@ public final class SweepExecutor: @unchecked Sendable {
         let lock: Int32
         var pid: pid_t
         var forwarded = false
+        /// Continued from its checkpoint (the step was `.resume`, before any analysis).
+        var resumed = false
     }
 
     /// Runs the shard; returns what happened (the caller turns failures and a stop into its exit status).
@@ -290,6 +299,16 @@ public final class SweepExecutor: @unchecked Sendable {
                 outcome.progress.finishedHere += 1
                 if exited && code == 0 && (a.step == .analyze || !analyze) {
                     outcome.ran += 1
+                    if a.resumed { outcome.resumed += 1 }
+                    outcome.progress.done += 1
+                    unlink(folder.failurePath(a.run.id))
+                } else if exited && code == 1 && a.step != .analyze
+                            && folder.state(of: a.run, command: command, checkLock: false) == .completed {
+                    // The folder decides, as for every later sweep: a complete output whose worker
+                    // reported a failed method (`reluflow compare` exits 1 then, with every method's
+                    // results written) is a complete run, not one to retry.
+                    outcome.ran += 1
+                    outcome.withFailedMethod += 1
                     outcome.progress.done += 1
                     unlink(folder.failurePath(a.run.id))
                 } else if (exited && code == 0) || (exited && [129, 130, 143].contains(code)) || (!exited && signal != 0) {
@@ -333,6 +352,7 @@ public final class SweepExecutor: @unchecked Sendable {
                 }
                 if started == nil { started = Date() }
                 var a = Active(index: k, run: run, step: step, lock: lock, pid: 0)
+                a.resumed = step == .resume
                 do {
                     try spawnStep(&a)
                 } catch {

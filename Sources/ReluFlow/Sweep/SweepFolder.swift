@@ -41,10 +41,11 @@ public struct SweepFolder: Sendable {
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: path, isDirectory: &isDir) {
             guard isDir.boolValue else { throw InputError(field, "\(path) exists and is a file; name a folder for the sweep") }
+            try refuseForeign(path, field: field)
         } else {
             try RunFolder.makeDirectory(path)
         }
-        let lockPath = (path as NSString).appendingPathComponent(".sweep.lock")
+        let lockPath = (path as NSString).appendingPathComponent(lockName)
         let fd = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FileError(path: lockPath, action: "create", reason: String(cString: strerror(errno))) }
         defer { close(fd) }
@@ -86,14 +87,34 @@ public struct SweepFolder: Sendable {
                                  + "choose another --out for a different grid")
             }
         }
-        let foreign = entries.filter { $0 != ".sweep.lock" }
-        guard foreign.isEmpty else {
-            throw InputError(field, "\(path) exists and is not a ReluFlow sweep folder (no \(OutputMarker.fileName)); "
-                             + "refusing to write into it (it holds \(RunFolder.listed(foreign.sorted())))")
-        }
+        let foreign = entries.filter { $0 != lockName }
+        guard foreign.isEmpty else { throw notASweep(path, holding: foreign, field: field) }
         try RunFolder.install([("grid.json", gridBytes), (SweepManifest.fileName, manifest.encoded())], in: path,
                               marker: OutputMarker(kind: kind, files: [:]))
         return SweepFolder(path: path, manifest: manifest)
+    }
+
+    static let lockName = ".sweep.lock"
+
+    /// Refuses the existing folder `path` before anything is written into it (the lock included)
+    /// when it is not a sweep: it holds entries but no `.sweep.lock` and no marker, or the marker
+    /// of another kind of output. A folder with `.sweep.lock` is a sweep being set up (another
+    /// task of a job array holds the lock while it writes the first files), so it is checked
+    /// again under the lock; an empty folder becomes the sweep.
+    static func refuseForeign(_ path: String, field: String) throws {
+        let entries: [String]
+        do { entries = try FileManager.default.contentsOfDirectory(atPath: path) } catch { throw FileError(path: path, action: "read", error: error) }
+        guard !entries.isEmpty, !entries.contains(lockName) else { return }
+        guard entries.contains(OutputMarker.fileName) else { throw notASweep(path, holding: entries, field: field) }
+        let marker = try OutputMarker.read(folder: path, field: field)
+        guard marker.kind == kind else {
+            throw InputError(field, "\(path) holds a ReluFlow \(marker.kind) output, not a sweep; choose another folder")
+        }
+    }
+
+    static func notASweep(_ path: String, holding entries: [String], field: String) -> InputError {
+        InputError(field, "\(path) exists and is not a ReluFlow sweep folder (no \(OutputMarker.fileName)); "
+                   + "refusing to write into it (it holds \(RunFolder.listed(entries.sorted())))")
     }
 
     /// Removes the `derivedFiles` that the marker of the sweep in `path` holds unchanged, and takes

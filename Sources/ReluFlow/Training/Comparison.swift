@@ -20,6 +20,22 @@ public struct Comparison: Sendable {
             self.wall = wall
             self.plateaus = plateaus
         }
+
+        /// Whether the run ended in a numerical failure (the engine's diagnosis in its summary's
+        /// `message`, its folder holding the last good state): what it reached is no result of the
+        /// method, so no "final" figure is derived from it.
+        public var failed: Bool { run.status == .failed }
+
+        /// The one-line reason of a failed run (the first line of its diagnosis); nil otherwise.
+        public var reason: String? {
+            guard failed else { return nil }
+            let text = (run.message ?? "").split(separator: "\n").first.map(String.init) ?? ""
+            return text.isEmpty ? "no diagnosis recorded" : text
+        }
+
+        /// The run's first plateau cut off by its failure: it lasts to where the run stopped, so
+        /// its end is unknown (and "terminal", lasting to T, does not apply).
+        var plateauCutByFailure: Bool { failed && plateaus.first?.terminal == true }
     }
 
     public var entries: [Entry]
@@ -48,12 +64,33 @@ public struct Comparison: Sendable {
     static func isFlow(_ e: Entry) -> Bool { e.run.training == nil }
 
     /// The loss levels of the table: 10% and 1% of L(0), and twice the flow's final loss when the
-    /// flow is among the methods. Name and level.
-    public var levels: [(name: String, loss: Double)] {
+    /// flow is among the methods. Name and level; the last level is nil (its cells empty, `notes`
+    /// says why) when the flow failed: the loss where it stopped is no final loss.
+    public var levels: [(name: String, loss: Double?)] {
         guard let first = entries.first else { return [] }
         let l0 = first.run.diagnostics.initialLoss
-        var out = [("10pct", 0.1 * l0), ("1pct", 0.01 * l0)]
-        if let flow = entries.first(where: { $0.method == "flow" }) { out.append(("2xFlowFinal", 2 * flow.run.finalLoss)) }
+        var out: [(name: String, loss: Double?)] = [("10pct", 0.1 * l0), ("1pct", 0.01 * l0)]
+        if let flow = entries.first(where: { $0.method == "flow" }) {
+            out.append(("2xFlowFinal", flow.failed ? nil : 2 * flow.run.finalLoss))
+        }
+        return out
+    }
+
+    /// The methods whose run failed (`Entry.failed`), in the order run.
+    public var failedMethods: [Entry] { entries.filter(\.failed) }
+
+    /// What the tables leave out because a run failed, one sentence each (compare.json's `notes`).
+    public var notes: [String] {
+        var out: [String] = []
+        if let flow = entries.first(where: { $0.method == "flow" }), flow.failed {
+            out.append(String(format: "the gradient flow failed at t = %.6g (flow.reason): its loss there is no final loss, so the level "
+                              + "2xFlowFinal (twice the flow's final loss) is not defined and its columns in comparison.csv are empty", flow.run.finalTime))
+        }
+        for e in entries where e.failed {
+            var note = "\(e.method) failed (\(e.method).reason): its finalTime and finalLoss are null; lastGoodTime and lastGoodLoss are where it stopped"
+            if e.plateauCutByFailure { note += "; its first plateau lasts to the failure, so firstPlateauEnd and firstPlateauTerminal are null" }
+            out.append(note)
+        }
         return out
     }
 
@@ -77,29 +114,41 @@ public struct Comparison: Sendable {
         writer.number(r.wall)
     }
 
-    /// `comparison.csv`: one row per method.
+    /// `comparison.csv`: one row per method. `t` is the time the run reached (for a failed run
+    /// where it stopped); a failed run's `finalLoss` is empty, and so are its first plateau's end
+    /// and `terminal` when the failure cut that plateau off; `status` and `reason` (a failed run's
+    /// diagnosis, one line) close the row.
     public func csv() -> Data {
         var header = ["method", "iterations", "t", "wallSeconds", "finalLoss", "escapeTime", "plateaus", "plateauTime"]
         for (name, _) in levels { header += ["t_\(name)", "iterations_\(name)", "wall_\(name)"] }
-        header += ["escapeIteration", "firstPlateauStart", "firstPlateauEnd", "firstPlateauTerminal"]
+        header += ["escapeIteration", "firstPlateauStart", "firstPlateauEnd", "firstPlateauTerminal", "status", "reason"]
         var writer = CSVWriter(header: header)
         for e in entries {
             writer.text(e.method)
             if let k = e.run.training?.iterations { writer.integer(k) } else { writer.text("") }
-            writer.numbers([e.run.finalTime, e.run.diagnostics.wallSeconds, e.run.finalLoss])
+            writer.numbers([e.run.finalTime, e.run.diagnostics.wallSeconds])
+            if e.failed { writer.text("") } else { writer.number(e.run.finalLoss) }
             if let t = Self.escapeTime(e) { writer.number(t) } else { writer.text("") }
             writer.integer(e.plateaus.count)
             writer.number(e.plateaus.reduce(0) { $0 + ($1.tEnd - $1.tStart) })
             for (_, level) in levels {
-                Self.write(Self.reached(e, level), to: &writer)
+                Self.write(level.flatMap { Self.reached(e, $0) }, to: &writer)
             }
             if let k = e.run.training?.escapeIteration { writer.integer(k) } else { writer.text("") }
             if let p = e.plateaus.first {
-                writer.numbers([p.tStart, p.tEnd])
-                writer.text(p.terminal ? "true" : "false")
+                writer.number(p.tStart)
+                if e.plateauCutByFailure {
+                    writer.text("")
+                    writer.text("")
+                } else {
+                    writer.number(p.tEnd)
+                    writer.text(p.terminal ? "true" : "false")
+                }
             } else {
                 for _ in 0..<3 { writer.text("") }
             }
+            writer.text(e.run.status.rawValue)
+            writer.text(e.reason.map(CSVText.quoted) ?? "")
             writer.endRow()
         }
         return writer.data
@@ -112,13 +161,20 @@ public struct Comparison: Sendable {
         return e.run.diagnostics.escapeTime
     }
 
-    /// `compare.json`: what the comparison ran and each method's escape, first plateau and end,
-    /// one object per method (scalars only, so that `reluflow collect` tabulates a sweep of
-    /// comparisons as `METHOD.FIGURE` columns), the methods not run and why, the network's depth
-    /// and width, and λ_max, λ_min at θ(0).
+    /// `compare.json`: what the comparison ran and each method's status (with a failed one's
+    /// one-line `reason`), escape, first plateau and end, one object per method (scalars only, so
+    /// that `reluflow collect` tabulates a sweep of comparisons as `METHOD.FIGURE` columns), the
+    /// methods not run and why, the network's depth and width, and λ_max, λ_min at θ(0).
+    /// `status` is the comparison's: `completed` once every method ran to its end, which for a
+    /// method may be a numerical failure (its own `status` `failed`, listed in `failedMethods`,
+    /// its last good state in its run folder); a failed method's `finalTime` and `finalLoss` are
+    /// null (`lastGoodTime`, `lastGoodLoss` say where it stopped) and `notes` says what else the
+    /// tables leave out for it.
     public func summaryJSON(layers: [Int]) throws -> Data {
         var root: [(String, JSONValue)] = [("status", .string("completed"))]
         root.append(("methods", .array(entries.map { .string($0.method) })))
+        root.append(("failedMethods", .array(failedMethods.map { .string($0.method) })))
+        root.append(("notes", .array(notes.map { .string($0) })))
         root.append(("notRun", .array(notRun.map { .object([("method", .string($0.method)), ("reason", .string($0.reason))]) })))
         root.append(("depth", .number(Double(layers.count - 1))))
         let hidden = layers.dropFirst().dropLast()
@@ -131,14 +187,18 @@ public struct Comparison: Sendable {
         for e in entries {
             let s = RunSummary(e.run)
             let first = e.plateaus.first
+            let cut = e.plateauCutByFailure
             var fields: [(String, JSONValue)] = [
-                ("status", .string(s.status.rawValue)), ("escapeTime", number(Self.escapeTime(e))),
+                ("status", .string(s.status.rawValue)), ("reason", e.reason.map(JSONValue.string) ?? .null),
+                ("escapeTime", number(Self.escapeTime(e))),
                 ("escapeIteration", number(e.run.training?.escapeIteration.map(Double.init))),
                 ("escapeDelta", number(e.run.training?.escapeDelta ?? e.run.problem.options.escapeDelta)),
-                ("firstPlateauStart", number(first?.tStart)), ("firstPlateauEnd", number(first?.tEnd)),
-                ("firstPlateauTerminal", first.map { .bool($0.terminal) } ?? .null),
-                ("finalTime", number(s.finalTime)), ("finalLoss", number(s.finalLoss)), ("wallSeconds", number(s.wallSeconds)),
+                ("firstPlateauStart", number(first?.tStart)), ("firstPlateauEnd", cut ? .null : number(first?.tEnd)),
+                ("firstPlateauTerminal", cut ? .null : first.map { .bool($0.terminal) } ?? .null),
+                ("finalTime", e.failed ? .null : number(s.finalTime)), ("finalLoss", e.failed ? .null : number(s.finalLoss)),
+                ("wallSeconds", number(s.wallSeconds)),
             ]
+            if e.failed { fields += [("lastGoodTime", number(s.finalTime)), ("lastGoodLoss", number(s.finalLoss))] }
             if let training = e.run.training {
                 fields += [("lr", .number(training.lr)), ("iterations", .number(Double(training.iterations)))]
             }
