@@ -5,6 +5,7 @@ import ReluFlow
 struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
+        _superCommandName: ReluflowCommand.name,   // parsed as a root of its own: ReluflowCommand.parseSubcommandDirectly
         abstract: "Integrate the gradient flow and write a run folder.",
         discussion: """
             With neither --config nor --example it runs the default example (\(Example.defaultName)). \
