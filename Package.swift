@@ -51,9 +51,11 @@ let package = Package(
         .target(name: "CRender", linkerSettings: [.linkedLibrary("dl")]),
         // The field's two passes in 256-bit lanes (AVX2, chosen at run time; bitwise equal results).
         .target(name: "CFieldKernels"),
+        // printf's conversions of one double (snprintf), for NumberText (issue 22).
+        .target(name: "CNumberText"),
         .target(
             name: "ReluFlow",
-            dependencies: ["CGSL", "CLapack", "CFieldKernels", "CRender"],
+            dependencies: ["CGSL", "CLapack", "CFieldKernels", "CRender", "CNumberText"],
             swiftSettings: directMetadataAccess
         ),
         // Release builds of the command link the Swift runtime and Foundation statically: a command's

@@ -221,12 +221,14 @@ struct SimulateCommand: ParsableCommand {
         let usage = s.stepperSteps.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         // The balance is an invariant of the gradient flow only (SPEC §4); an adaptive flow's
         // dissipation identity is L(0) − L(T) = ∫ −g·θ' dt (SPEC §7), which the defect checks.
-        let accuracy = s.invariantDrift.map { String(format: "invariant drift %.2e, dissipation defect %.2e", $0, s.dissipationDefect) }
-            ?? String(format: "no invariant drift (the balance is not an invariant of the %@ flow), "
-                        + "dissipation defect %.2e (L(0) − L(T) = ∫ −g·θ' dt)", problem.options.kind.name, s.dissipationDefect)
-        let report = String(format: "%@ %@: t = %.6g, loss %.6g → %.6g, %d events, %d steps (%@), %.3g s\n  %@",
-                            s.status.rawValue, outPath, s.finalTime, s.initialLoss, s.finalLoss, s.events, s.steps,
-                            usage, s.wallSeconds, accuracy)
+        // printf's %.2e, %.6g, %.3g (NumberText: String(format:) costs conformance scans, issue 22).
+        func e2(_ x: Double) -> String { NumberText.printf(x, "e", precision: 2) }
+        func g(_ x: Double, _ digits: Int) -> String { NumberText.printf(x, "g", precision: digits) }
+        let accuracy = s.invariantDrift.map { "invariant drift \(e2($0)), dissipation defect \(e2(s.dissipationDefect))" }
+            ?? "no invariant drift (the balance is not an invariant of the \(problem.options.kind.name) flow), "
+                + "dissipation defect \(e2(s.dissipationDefect)) (L(0) − L(T) = ∫ −g·θ' dt)"
+        let report = "\(s.status.rawValue) \(outPath): t = \(g(s.finalTime, 6)), loss \(g(s.initialLoss, 6)) → \(g(s.finalLoss, 6)), "
+            + "\(s.events) events, \(s.steps) steps (\(usage)), \(g(s.wallSeconds, 3)) s\n  \(accuracy)"
         guard printed else { return solution.status }
         switch solution.status {
         case .completed:
