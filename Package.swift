@@ -8,6 +8,15 @@ let staticFoundation = ["CoreFoundation", "FoundationInternationalization", "_Fo
                         "swift_RegexParser", "swift_Concurrency", "swiftDispatch", "dispatch", "BlocksRuntime", "swiftGlibc",
                         "stdc++"].map { "-l" + $0 }
 
+/// Release builds reach generic types' metadata through their accessors, with the conformances passed
+/// in, instead of demangling the type's name at run time: a name such as
+/// `KeyedEncodingContainer<CodingKeys>` or `_DictionaryStorage<PatternKey, Int>`, demangled, makes the
+/// runtime look up each conformance its generic requirements name by scanning every conformance
+/// record of the (statically linked) binary once per type (~250 000 instructions each; issue 22).
+let directMetadataAccess: [SwiftSetting] = [
+    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "ReluFlow",
     products: [
@@ -42,9 +51,12 @@ let package = Package(
         .target(name: "CRender", linkerSettings: [.linkedLibrary("dl")]),
         // The field's two passes in 256-bit lanes (AVX2, chosen at run time; bitwise equal results).
         .target(name: "CFieldKernels"),
+        // printf's conversions of one double (snprintf), for NumberText (issue 22).
+        .target(name: "CNumberText"),
         .target(
             name: "ReluFlow",
-            dependencies: ["CGSL", "CLapack", "CFieldKernels", "CRender"]
+            dependencies: ["CGSL", "CLapack", "CFieldKernels", "CRender", "CNumberText"],
+            swiftSettings: directMetadataAccess
         ),
         // Release builds of the command link the Swift runtime and Foundation statically: a command's
         // start then relocates and searches 8 shared libraries instead of 22 (issue 22: ~12 M
@@ -56,6 +68,7 @@ let package = Package(
                 "ReluFlow",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: directMetadataAccess,
             linkerSettings: [.unsafeFlags(["-static-stdlib"] + staticFoundation, .when(configuration: .release))]
         ),
         // Benchmarks: `swift run -c release reluflow-bench` (README, "Performance").

@@ -8,6 +8,7 @@ import ReluFlow
 struct CurvatureCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "curvature",
+        _superCommandName: ReluflowCommand.name,   // parsed as a root of its own: ReluflowCommand.parseSubcommandDirectly
         abstract: "Gradient norms per layer and the exact Hessian spectrum of a network at θ, or over a depth × width grid (SPEC §8).",
         discussion: """
             With --config: the config's network (deep, or shallow as L = 2 with biases) at its θ(0) on its data → \

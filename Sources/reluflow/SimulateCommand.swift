@@ -5,6 +5,7 @@ import ReluFlow
 struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
+        _superCommandName: ReluflowCommand.name,   // parsed as a root of its own: ReluflowCommand.parseSubcommandDirectly
         abstract: "Integrate the gradient flow and write a run folder.",
         discussion: """
             With neither --config nor --example it runs the default example (\(Example.defaultName)). \
@@ -222,16 +223,18 @@ struct SimulateCommand: ParsableCommand {
         let usage = s.stepperSteps.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         // The balance is an invariant of the gradient flow only (SPEC §4); an adaptive flow's
         // dissipation identity is L(0) − L(T) = ∫ −g·θ' dt (SPEC §7), which the defect checks.
-        let accuracy = s.invariantDrift.map { String(format: "invariant drift %.2e, dissipation defect %.2e", $0, s.dissipationDefect) }
-            ?? String(format: "no invariant drift (the balance is not an invariant of the %@ flow), "
-                        + "dissipation defect %.2e (L(0) − L(T) = ∫ −g·θ' dt)", problem.options.kind.name, s.dissipationDefect)
+        // printf's %.2e, %.6g, %.3g (NumberText: String(format:) costs conformance scans, issue 22).
+        func e2(_ x: Double) -> String { NumberText.printf(x, "e", precision: 2) }
+        func g(_ x: Double, _ digits: Int) -> String { NumberText.printf(x, "g", precision: digits) }
+        let accuracy = s.invariantDrift.map { "invariant drift \(e2($0)), dissipation defect \(e2(s.dissipationDefect))" }
+            ?? "no invariant drift (the balance is not an invariant of the \(problem.options.kind.name) flow), "
+                + "dissipation defect \(e2(s.dissipationDefect)) (L(0) − L(T) = ∫ −g·θ' dt)"
         // A continued run: this part's wall time and the whole run's (summary.json's wallSeconds), labelled.
         let parts = (resolved.flow.segments?.count ?? 0) + 1
-        let seconds = earlier == nil || parts < 2 ? String(format: "%.3g s", s.wallSeconds)
-            : String(format: "%.3g s this part, %.3g s in all %d parts", partSeconds, s.wallSeconds, parts)
-        let report = String(format: "%@ %@: t = %.6g, loss %.6g → %.6g, %d events, %d steps (%@), %@\n  %@",
-                            s.status.rawValue, outPath, s.finalTime, s.initialLoss, s.finalLoss, s.events, s.steps,
-                            usage, seconds, accuracy)
+        let seconds = earlier == nil || parts < 2 ? "\(g(s.wallSeconds, 3)) s"
+            : "\(g(partSeconds, 3)) s this part, \(g(s.wallSeconds, 3)) s in all \(parts) parts"
+        let report = "\(s.status.rawValue) \(outPath): t = \(g(s.finalTime, 6)), loss \(g(s.initialLoss, 6)) → \(g(s.finalLoss, 6)), "
+            + "\(s.events) events, \(s.steps) steps (\(usage)), \(seconds)\n  \(accuracy)"
         guard printed else { return solution.status }
         switch solution.status {
         case .completed:

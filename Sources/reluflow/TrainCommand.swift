@@ -7,6 +7,7 @@ import ReluFlow
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
+        _superCommandName: ReluflowCommand.name,   // parsed as a root of its own: ReluflowCommand.parseSubcommandDirectly
         abstract: "Train with GD, SGD, Adam, RMSProp or ANLS (SPEC §7) and write a run folder.",
         discussion: """
             The problem (data, network, θ(0)) is the config's or example's, as for `simulate`; the method and its \

@@ -38,6 +38,29 @@ final class CSVNumberTests: XCTestCase {
         }
     }
 
+    /// `NumberText.printf` (snprintf in a C shim) gives `String(format:)`'s text, which it replaces in
+    /// the command's report and the resource messages (issue 22): every conversion and precision
+    /// used, over special values and random bit patterns.
+    func testPrintfIsStringFormat() {
+        var values: [Double] = [0, -0.0, 1, -1, 0.5, 0.05, 0.0005, 9.995, 99.95, 999.5, 1e6, 812e6, 1.6e12, 2e9, 123456.5,
+                                Double.leastNonzeroMagnitude, Double.greatestFiniteMagnitude, -Double.greatestFiniteMagnitude,
+                                .nan, .infinity, -.infinity]
+        var rng = SplitMix(state: 7)
+        for _ in 0..<2_000 {
+            values.append(Double(bitPattern: rng.next()))
+            values.append(Double.random(in: -1...1, using: &rng) * pow(10, Double(Int.random(in: -12...15, using: &rng))))
+        }
+        for v in values {
+            for conversion in ["e", "f", "g"] {
+                for precision in [0, 2, 3, 6, 17] {
+                    XCTAssertEqual(NumberText.printf(v, Character(conversion), precision: precision),
+                                   String(format: "%.\(precision)\(conversion)", v),
+                                   "%.\(precision)\(conversion) of bit pattern \(String(v.bitPattern, radix: 16))")
+                }
+            }
+        }
+    }
+
     func testSmallIntegersAreWrittenAsDigits() {
         var writer = CSVWriter(header: ["k"])
         for k in [-12, -1, 0, 1, 9, 10, 11, 12345] { writer.integer(k); writer.endRow() }

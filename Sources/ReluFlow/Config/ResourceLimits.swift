@@ -176,8 +176,8 @@ public struct ResourceEstimate: Sendable {
     public static func text(_ bytes: Double) -> String {
         let units: [(Double, String)] = [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")]
         for (size, unit) in units where bytes >= size {
-            return String(format: "%.3g", bytes / size) + " " + unit
+            return NumberText.printf(bytes / size, "g", precision: 3) + " " + unit
         }
-        return String(format: "%.0f bytes", bytes)
+        return NumberText.printf(bytes, "f", precision: 0) + " bytes"
     }
 }

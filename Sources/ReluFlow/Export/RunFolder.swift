@@ -32,7 +32,9 @@ public enum RunFolder {
     /// home folder, the current folder or any of its ancestors (symbolic links resolved), and
     /// `.`/`..` however spelled.
     public static func checkOutputPath(_ path: String, field: String = "--out") throws {
-        guard !path.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+        // Blank: only White_Space scalars (CharacterSet.whitespacesAndNewlines' set: Z*, U+0009–U+000D,
+        // U+0085), checked without Foundation's trimming (0.75 M instructions a run, issue 22).
+        guard !path.unicodeScalars.allSatisfy(\.properties.isWhitespace) else {
             throw InputError(field, "is empty; name a new folder for the output")
         }
         var link = stat(), linked = stat()
