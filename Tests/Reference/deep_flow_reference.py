@@ -87,10 +87,16 @@ surface is crossed, nothing slides.
 Several attracting surfaces: by default (SPEC 8) at most one pair slides; a
 second attracting surface while one slides stops the run (exit 1, status
 failed, diagnosis naming both pairs, last good state). With --multi-slide
-(gradient flow only) several pairs may slide when the field is affine in
-their alphas (no two sliding pairs on the same point in different layers):
+(gradient and rmsprop flows) several pairs may slide when the field is affine
+in their alphas (no two sliding pairs on the same point in different layers):
 the alphas solve the small linear system dz_p/dt = 0 (SPEC 4's rule), as the
-shallow reference does for several neurons; otherwise exit 1.
+shallow reference does for several neurons; otherwise exit 1. For the rmsprop
+flow theta' = -g/(sqrt(v)+eps) is linear in g, so g(alpha) = g0 + sum_k
+alpha_k (g_k - g0) gives dz/dt = 0; v' is the Filippov mean under the product
+measure of independent Bernoulli(alpha_k) sides (each surface's side drawn on
+its own): E[g^2] = g(alpha)^2 + sum_k alpha_k (1 - alpha_k) (g_k - g0)^2
+componentwise, v' = (E[g^2] - v)/tau (with one sliding pair this is the
+convex combination (1 - alpha) g-^2 + alpha g+^2 used above).
 
 Diagnostics: the dissipation identity (defect |L0 - LT - Q| / L0) and, for
 every hidden unit of a ReLU or linear network, the balance quantity
@@ -416,7 +422,13 @@ class Flow:
                 alpha[mode.group(k)] = a_
             alz = np.nan_to_num(al)
             g = g0 + sum(a_ * (gk - g0) for a_, gk in zip(alz, gs))
-            f = f0 + sum(a_ * (fk - f0) for a_, fk in zip(alz, fs))
+            if self.kind == "rmsprop" and len(sl) > 1:
+                # Product measure of independent sides: theta' at the mean gradient,
+                # v' with E[g^2] = g(alpha)^2 + sum_k alpha_k (1 - alpha_k) (g_k - g0)^2.
+                f = self.velocity_of(t, y, g)
+                f[self.sv] += sum(a_ * (1.0 - a_) * (gk - g0) ** 2 for a_, gk in zip(alz, gs)) / self.tau
+            else:
+                f = f0 + sum(a_ * (fk - f0) for a_, fk in zip(alz, fs))
         if self.quadrature:
             f = np.append(f, -g @ f[:net.P])
         return {"f": f, "g": g, "alpha": alpha, "vpm": vpm, "H": H, "Z": Z, "N": N, "F": F}
@@ -501,7 +513,7 @@ class Integrator:
         if not others:
             return
         names = ", ".join(self.name(q) for q in others)
-        if not self.flow.multi_slide or self.flow.kind != "gradient":
+        if not self.flow.multi_slide or self.flow.kind not in ("gradient", "rmsprop"):
             raise FlowFailure(
                 f"several attracting surfaces meet at t = {t!r}: {self.name(k)} becomes "
                 f"attracting while {names} slides; the one-surface Filippov rule "
