@@ -185,4 +185,43 @@ final class SeveralSurfaceTests: XCTestCase {
             XCTAssertEqual(solution.diagnostics.rhsEvaluations, rhs, name)
         }
     }
+
+    /// Without hidden biases z_u(c x) = c z_u(x) for c > 0: a unit's surfaces on two points of one
+    /// ray from 0 are one surface. Sliding on both (a [1, 3, 1] network with w_0 = 0, points 0.3 and
+    /// 0.9): as two surfaces the 2 × 2 system is singular (its rows are proportional) and the field
+    /// fails with that diagnosis; with `rayClass` (`positiveRayClasses`, which `solve` sets for deep
+    /// networks without hidden biases) they are one surface with one α, no failure, and ż = 0 on
+    /// both along the field (to 1e-14 of the terms: an exact cancellation up to rounding).
+    func testPointsOnOneRayAreOneSurface() throws {
+        let data = try Dataset(x: [[0.3], [0.9], [-0.5], [0.6]], y: [0.2, -0.1, 0.4, 0.3])
+        XCTAssertEqual(AdaptiveField<DeepModeField>.positiveRayClasses(data), [0, 0, 2, 0])
+        let net = DeepNetwork(layers: [1, 3, 1], hiddenBias: false)
+        let theta: [Double] = [0, 0.7, -0.4, 0.5, -0.8, 0.6]
+        XCTAssertEqual(net.parameterCount, theta.count)
+        for merged in [false, true] {
+            let field = AdaptiveField(base: DeepModeField(network: net, data: data), law: RMSPropFlow())
+            if merged { field.rayClass = AdaptiveField<DeepModeField>.positiveRayClasses(data) }
+            let G = field.G
+            var states = [PairState](repeating: .off, count: field.n * G)
+            for g in 0..<G { states[1 * G + g] = data.x[data.pointsOfGroup[g][0]] > 0 ? .on : .off }
+            states[0 * G + 0] = .sliding
+            states[0 * G + 1] = .sliding
+            field.setMode(states)
+            XCTAssertEqual(field.surfaces.count, merged ? 1 : 2)
+            var y = theta + [0] + [Double](repeating: 0.05, count: field.P)
+            var f = [Double](repeating: 0, count: field.dimension)
+            let e = y.withUnsafeMutableBufferPointer { yb in f.withUnsafeMutableBufferPointer { field.evaluation(at: yb.baseAddress!, into: $0.baseAddress!) } }
+            if !merged {
+                guard case let .severalAttractingSurfaces(_, why)? = field.failure(at: 0) else { return XCTFail("expected the singular system's failure") }
+                XCTAssertTrue(why.contains("singular"), why)
+                continue
+            }
+            XCTAssertNil(field.failure(at: 0))
+            let a0 = try XCTUnwrap(e.slides[0]?.alpha), a1 = try XCTUnwrap(e.slides[1]?.alpha)
+            XCTAssertEqual(a0, a1)
+            XCTAssertTrue(a0.isFinite)
+            // ż of unit 0 on x: ẇ_0 x (layer 1, no bias).
+            for x in [0.3, 0.9] { XCTAssertEqual(f[0] * x, 0, accuracy: 1e-14 * abs(f[1]) + 1e-300) }
+        }
+    }
 }

@@ -89,6 +89,12 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// stand for the surface, and its sliding member pairs (coincident pairs of a deep base; one pair
     /// on a shallow one). Set with the mode.
     private(set) var surfaces: [(rep: Int, members: [Int])] = []
+    /// The class of each group's input ray (groups with x_h = c x_g, c > 0, share one): on a network
+    /// without hidden biases every pre-activation is positively homogeneous in x, z_u(c x) = c z_u(x),
+    /// so the surfaces of one unit on one ray are one surface (the several-surface path merges their
+    /// sliding pairs: one α, M⁺ with all of them on; else A is singular). Identity by default (with
+    /// biases no two distinct points share their surfaces); `positiveRayClasses`.
+    var rayClass: [Int]
     /// Why the field is not affine in the sliding surfaces' α's (a deep base with two sliding pairs of
     /// one data group in different layers), nil when it is. Set with the mode.
     private var multilinear: String? = nil
@@ -137,6 +143,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         A = law.auxiliaryCount(parameters: base.P)
         velocityFollowsGradient = law is RMSPropFlow
         states = base.states
+        rayClass = Array(0..<base.G)
         alphaBandFactor = [Double](repeating: 1, count: base.n * base.G)
         let dim = P + 1 + A
         lastY = [Double](repeating: .nan, count: dim)
@@ -161,6 +168,28 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             return "(layer \(p.layer), unit \(p.unit), point \(p.point))"
         }
         return "(unit \(k / G), point \(pointsOfGroup[k % G][0]))"
+    }
+
+    /// `rayClass` for the data's groups: the first group on the same open ray from 0 (x_h = c x_g,
+    /// c > 0: |x_g|²|x_h|² − (x_g·x_h)² ≤ 64 ε |x_g|²|x_h|² (sin² of the angle at the rounding of
+    /// its computation: an angle below ~1e-7 rad, where the two surfaces' system would be singular
+    /// to working precision anyway) and x_g·x_h > 0); x = 0 its own.
+    static func positiveRayClasses(_ data: Dataset) -> [Int] {
+        let d = data.dimension, groups = data.pointsOfGroup
+        func x(_ g: Int) -> ArraySlice<Double> { let p = groups[g][0]; return data.x[(p * d)..<((p + 1) * d)] }
+        var classes = Array(0..<groups.count)
+        for g in 0..<groups.count {
+            let a = Array(x(g))
+            let aa = a.reduce(0) { $0 + $1 * $1 }
+            guard aa > 0 else { continue }
+            for h in 0..<g where classes[h] == h {
+                let b = Array(x(h))
+                let bb = b.reduce(0) { $0 + $1 * $1 }
+                let ab = zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
+                if bb > 0 && ab > 0 && aa * bb - ab * ab <= 64 * Double.ulpOfOne * aa * bb { classes[g] = h; break }
+            }
+        }
+        return classes
     }
 
     // MARK: Mode
@@ -194,7 +223,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         var found: [(rep: Int, members: [Int])] = []
         let deep = base as? DeepModeField
         for k in sliding {
-            let key = deep?.representative[k] ?? k
+            let r = deep?.representative[k] ?? k
+            let key = (r / G) * G + rayClass[r % G]
             if let s = surfaceOf[key] { found[s].members.append(k) } else {
                 surfaceOf[key] = found.count
                 found.append((rep: k, members: [k]))
