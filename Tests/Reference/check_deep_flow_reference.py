@@ -107,6 +107,15 @@ def case_list():
         "several-attracting": (make_case(5, [1, 3, 3, 1], True, T=20.0), {}),
         "rmsprop-several-attracting": (make_case(5, [1, 3, 3, 1], True, T=20.0, kind="rmsprop", tau=0.1,
                                                  epsilon=1e-8), {}),
+        # The same network with --multi-slide (several surfaces, SPEC 4 carried to the rmsprop
+        # flow: product-measure v'): at t ~ 0.29312 the joint system sends (2, 1, 2) off its
+        # surface while (2, 1, 0) slides on; T = 0.4 (the next exit, t ~ 0.59, is ill-conditioned).
+        "rmsprop-multi-slide": (make_case(5, [1, 3, 3, 1], True, T=0.4, kind="rmsprop", tau=0.1,
+                                          epsilon=1e-8), {"multi_slide": True}),
+        # The sine example (m = 20, width 10, He seed 0, bias scale 0.1) under the rmsprop flow as
+        # [1, 10, 1], to T = 25 with --multi-slide: up to three pairs of different neurons slide at
+        # once (t ~ 21.2-21.5); the one-surface rule stops it at t ~ 2.2943.
+        "rmsprop-sine-multi": (json.loads((CASES / "rmsprop-sine-multi.json").read_text()), {"multi_slide": True}),
         "tied-dead-layer": (TIED, {}),
         # Several surfaces sliding at once (--multi-slide): the several-attracting network, where
         # the second surface's arrival ends the first's slide; K = 3 on [1, 2, 2, 2, 1]; coupled

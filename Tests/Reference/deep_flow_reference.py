@@ -87,14 +87,21 @@ surface is crossed, nothing slides.
 Several attracting surfaces: by default (SPEC 8) at most one pair slides; a
 second attracting surface while one slides stops the run (exit 1, status
 failed, diagnosis naming both pairs, last good state). With --multi-slide
-(gradient flow only) several pairs slide at once, sigma'(0) = alpha_p on
-each: where the field is affine in their alphas (no two sliding pairs on the
-same point in different layers) the alphas solve the small linear system
-dz_p/dt = 0 (SPEC 4's rule), as the shallow reference does for several
-neurons; where it is multilinear ("coupled") by Newton's method on
-dz/dt(alpha) = 0 from the centre of the box (`coupled_alphas`). A sliding
-pair whose alpha leaves (0, 1) is classified afresh, the others keeping
-dz/dt = 0; no consistent mode exits 1.
+(gradient and rmsprop flows) several pairs slide at once, sigma'(0) =
+alpha_p on each: where the field is affine in their alphas (no two sliding
+pairs on the same point in different layers) the alphas solve the small
+linear system dz_p/dt = 0 (SPEC 4's rule), as the shallow reference does for
+several neurons; where it is multilinear ("coupled"), for the gradient flow by
+Newton's method on dz/dt(alpha) = 0 from the centre of the box
+(`coupled_alphas`), for the rmsprop flow exit 1. A sliding pair whose alpha
+leaves (0, 1) is classified afresh, the others keeping dz/dt = 0; no
+consistent mode exits 1. For the rmsprop
+flow theta' = -g/(sqrt(v)+eps) is linear in g, so g(alpha) = g0 + sum_k
+alpha_k (g_k - g0) gives dz/dt = 0; v' is the Filippov mean under the product
+measure of independent Bernoulli(alpha_k) sides (each surface's side drawn on
+its own): E[g^2] = g(alpha)^2 + sum_k alpha_k (1 - alpha_k) (g_k - g0)^2
+componentwise, v' = (E[g^2] - v)/tau (with one sliding pair this is the
+convex combination (1 - alpha) g-^2 + alpha g+^2 used above).
 
 Diagnostics: the dissipation identity (defect |L0 - LT - Q| / L0) and, for
 every hidden unit of a ReLU or linear network, the balance quantity
@@ -428,6 +435,12 @@ class Flow:
                     s[mode.group(k)] = a_
                 g = net.grad(th, H, N, net.masks(s))
                 f = self.velocity_of(t, y, g)
+            elif self.kind == "rmsprop" and len(sl) > 1:
+                g = g0 + sum(a_ * (gk - g0) for a_, gk in zip(alz, gs))
+                # Product measure of independent sides: theta' at the mean gradient,
+                # v' with E[g^2] = g(alpha)^2 + sum_k alpha_k (1 - alpha_k) (g_k - g0)^2.
+                f = self.velocity_of(t, y, g)
+                f[self.sv] += sum(a_ * (1.0 - a_) * (gk - g0) ** 2 for a_, gk in zip(alz, gs)) / self.tau
             else:
                 g = g0 + sum(a_ * (gk - g0) for a_, gk in zip(alz, gs))
                 f = f0 + sum(a_ * (fk - f0) for a_, fk in zip(alz, fs))
@@ -438,7 +451,7 @@ class Flow:
     def coupled(self, mode, sl):
         """Whether two sliding surfaces have pairs on one point in different layers (the
         gradient is then multilinear, not affine, in their alphas)."""
-        if not self.multi_slide or len(sl) < 2:
+        if not self.multi_slide or len(sl) < 2 or self.kind != "gradient":
             return False
         seen = {}
         for j, k in enumerate(sl):
@@ -559,13 +572,23 @@ class Integrator:
         if not others:
             return
         names = ", ".join(self.name(q) for q in others)
-        if not self.flow.multi_slide or self.flow.kind != "gradient":
+        if not self.flow.multi_slide or self.flow.kind not in ("gradient", "rmsprop"):
             raise FlowFailure(
                 f"several attracting surfaces meet at t = {t!r}: {self.name(k)} becomes "
                 f"attracting while {names} slides; the one-surface Filippov rule "
                 "(SPEC 4, 8) does not apply", t, y)
-        # Coupled slides (one point, different layers) are solved by Newton's method in
-        # `coupled_alphas`.
+        # Coupled slides (one point, different layers): the gradient flow solves them by
+        # Newton's method in `coupled_alphas`; the rmsprop flow stops.
+        if self.flow.kind == "gradient":
+            return
+        lk, _, gk = self.net.pairs[k]
+        for q in others:
+            lq, _, gq = self.net.pairs[q]
+            if gq == gk and lq != lk:
+                raise FlowFailure(
+                    f"several attracting surfaces meet at t = {t!r}: {self.name(k)} and "
+                    f"{self.name(q)} are on the same point in different layers; the field "
+                    "is not affine in their alphas and the rule of SPEC 4 does not apply", t, y)
 
     def classify(self, t, y, st, k, initial=False):
         """Put pair k on its surface and choose its side (SPEC 4)."""

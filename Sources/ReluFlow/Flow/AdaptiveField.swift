@@ -16,7 +16,7 @@ import Foundation
 /// h = 0 on z = 0), and is switched to M⁺ (those pairs on) for the other side's gradient: g⁻ and g⁺
 /// are the base field's −f in M⁻ and M⁺ (exact, mode locked).
 ///
-/// Filippov (SPEC §7, §4 with one surface at a time, as §8): at an event on the surface of pair k,
+/// Filippov, one surface (SPEC §7, §4): at an event on the surface of pair k,
 /// v± = ż_k = ∇z_k·θ'± with θ'± the law's velocity at g± (same a): one sign → crossing; v⁺ < 0 < v⁻
 /// → slide; v⁺ > 0 > v⁻ → `branch` to the side with the larger |θ'|²; one side within tolerance of 0
 /// (1e-12 Σ_p |∂z_k/∂θ_p θ'_p|) → the side the other points to; both → `graze`. While sliding the
@@ -24,14 +24,48 @@ import Foundation
 /// so that ż = 0 (for RMSProp θ' is linear in g: σ'(0) = α in the gradient; v' = ((1−α)g⁻² + αg⁺² − v)/τ,
 /// the convex combination of the two sides' v', not (g_α)²). D' = −g_α·θ'_α with g_α = g⁻ + α(g⁺ − g⁻)
 /// (on the surface ∇(L⁺ − L⁻) is normal to it, so any g on the segment gives the same dL/dt along
-/// the tangent θ'_α). A second attracting surface while one slides stops the run with a diagnosis
-/// naming both (`FlowFailure.severalAttractingSurfaces`). The Adam flow's θ' does not depend on g
-/// (t > 0): v⁺ = v⁻, every surface is crossed, nothing slides.
+/// the tangent θ'_α). The Adam flow's θ' does not depend on g (t > 0): v⁺ = v⁻, every surface is
+/// crossed, nothing slides.
+///
+/// Several surfaces (SPEC §4's several-surface rule carried to §7; the RMSProp flow): K surfaces
+/// slide at once, surface k a pair (with its coincident members on a deep base), σ'(0) := α_k on
+/// it. The base gradient is affine in the α's whenever no two sliding pairs share a data group in
+/// different layers (always on a shallow network; on a deep one such a pair of slides makes g
+/// multilinear, g ∋ α_k α_l terms, and the run stops with a diagnosis saying so):
+///
+///     g(α) = g⁻ + Σ_k α_k Δ_k,   Δ_k = g(M⁺_k) − g⁻,
+///
+/// M⁻ every sliding pair off, M⁺_k only k's pairs on. θ' = −g/(√v + ε) is linear in g and ż_j is
+/// linear in θ' (the tangent), so ż_j(α) = c_j + Σ_k A_jk α_k with c_j = ż_j along θ'(g⁻) and
+/// A_jk = ż_j along θ'(Δ_k); A α = −c (`SlidingSystem`, GSL LU, a singular A a failure naming the
+/// surfaces). The state velocity is Filippov's mean under the product measure of independent
+/// Bernoulli(α_k) sides (the side of each surface drawn on its own): θ' = −g(α)/(√v + ε) (linear),
+/// and, v' being affine in g², E[g²] = g(α)² + Σ_k α_k(1 − α_k) Δ_k² componentwise:
+///
+///     v' = (g(α)² + Σ_k α_k(1 − α_k) Δ_k² − v)/τ        (`AdaptiveLaw.addGradientVariance`),
+///
+/// which at K = 1 is the one-surface (1 − α) g⁻² + α g⁺² (g(α)² + α(1 − α)Δ² = g⁻² + 2αg⁻Δ + αΔ²).
+/// D' = −g(α)·θ' (on the intersection every g(M) − g⁻ is normal to it and θ' is tangent, so
+/// dL/dt = −g(α)·θ'). K = 1 with one pair takes the one-surface code below unchanged.
+///
+/// Exits of surface k: v⁻_k = ż_k with α_k = 0 and the others at their solved values, v⁺_k with
+/// α_k = 1: v⁻_k = c_k + Σ_{l≠k} A_kl α_l, v⁺_k = v⁻_k + A_kk; the exit value min(v⁻_k, −v⁺_k)
+/// (= |A_kk| min(α_k, 1 − α_k) when A_kk < 0), as the one-surface case.
+///
+/// Events with several surfaces: each pair is decided by `OneSurfaceRule` with v± computed with
+/// the other slides re-solved in each forced mode; a new sliding surface joins the set. Then the
+/// joint system is solved at the event and a surface whose α lies outside [0, 1] by more than
+/// 1e-9 (rounding of a K × K solve of well-scaled rows) leaves to the side α points to (α < 0 off,
+/// α > 1 on) and the rest is re-solved (active-set pivoting, at most 2K + 2 rounds); a singular
+/// system or no consistent set stops the run with a diagnosis naming the surfaces
+/// (`FlowFailure.severalAttractingSurfaces`). The Adam flow (θ' not linear in g at t = 0, never
+/// sliding after) keeps the one-surface rule: a second attracting surface there is that failure.
 ///
 /// Slide exits: min(v⁻, −v⁺) (positive while both sides point at the surface), as the deep field.
 ///
 /// Jacobian (implicit steppers): the law's exact partials (`AdaptiveLaw.addJacobian`) with the
-/// base field's exact Hessians ∂g/∂θ = −∂f_base/∂θ in M⁻ and M⁺, α held; the D row from them.
+/// base field's exact Hessians ∂g/∂θ = −∂f_base/∂θ in M⁻ and M⁺ (several surfaces: M⁻ with weight
+/// 1 − Σ α_k and each M⁺_k with α_k), α held; the D row from them.
 final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     let base: Base
     let law: any AdaptiveLaw
@@ -48,8 +82,28 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
 
     private(set) var states: [PairState]
     private(set) var slidingNeurons: [Int] = []
-    /// The sliding pair (one at most; a pair stands for its group's points).
+    /// The sliding pair when exactly one surface of one pair slides (the one-surface code; a pair
+    /// stands for its group's points), else nil.
     private(set) var slidingPair: Int? = nil
+    /// The sliding surfaces (the type's doc, several surfaces): a representative pair, whose z and ż
+    /// stand for the surface, and its sliding member pairs (coincident pairs of a deep base; one pair
+    /// on a shallow one). Set with the mode.
+    private(set) var surfaces: [(rep: Int, members: [Int])] = []
+    /// The class of each group's input ray (groups with x_h = c x_g, c > 0, share one): on a network
+    /// without hidden biases every pre-activation is positively homogeneous in x, z_u(c x) = c z_u(x),
+    /// so the surfaces of one unit on one ray are one surface (the several-surface path merges their
+    /// sliding pairs: one α, M⁺ with all of them on; else A is singular). Identity by default (with
+    /// biases no two distinct points share their surfaces); `positiveRayClasses`.
+    var rayClass: [Int]
+    /// Why the field is not affine in the sliding surfaces' α's (a deep base with two sliding pairs of
+    /// one data group in different layers), nil when it is. Set with the mode.
+    private var multilinear: String? = nil
+    /// The several-surface path's α and exit value min(v⁻_k, −v⁺_k) of each surface, of the
+    /// evaluation being made (working storage, read into `Evaluation`).
+    private var surfaceAlpha: [Double] = [], surfaceExit: [Double] = []
+    /// Δ_k = g(M⁺_k) − g⁻ (K × P) and the variance Σ_k α_k(1 − α_k) Δ_k² (P): scratch.
+    private var deltaStore: UnsafeMutablePointer<Double>, deltaCapacity = 0
+    private let varianceScratch: UnsafeMutablePointer<Double>
     var alphaBandFactor: [Double]
     private(set) var modeChanges = 0
     var rhsEvaluations = 0
@@ -69,10 +123,13 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// What the event logic reads of an evaluation: the sliding pair's normal rates v⁻, v⁺ and
     /// α (NaN when nothing slides), the gradient g_α the velocity was made from (P), and the base
     /// field's evaluation at the same θ in M⁻ (its residuals, for the zero-loss check).
+    /// With several surfaces sliding, `slides` holds each member pair's (α, exit value) of its
+    /// surface (empty otherwise; v±, α are then NaN).
     struct Evaluation {
         let vMinus: Double, vPlus: Double, alpha: Double
         let gradient: [Double]
         let base: Base.Evaluation
+        var slides: [Int: (alpha: Double, exit: Double)] = [:]
     }
     // Scratch (the base field's dimension P + 1, and P).
     private let fb: UnsafeMutablePointer<Double>
@@ -86,6 +143,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         A = law.auxiliaryCount(parameters: base.P)
         velocityFollowsGradient = law is RMSPropFlow
         states = base.states
+        rayClass = Array(0..<base.G)
         alphaBandFactor = [Double](repeating: 1, count: base.n * base.G)
         let dim = P + 1 + A
         lastY = [Double](repeating: .nan, count: dim)
@@ -96,10 +154,12 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         gPlus = .allocate(capacity: P)
         fMinus = .allocate(capacity: dim)
         fPlus = .allocate(capacity: dim)
+        deltaStore = .allocate(capacity: 0)
+        varianceScratch = .allocate(capacity: P)
     }
 
     deinit {
-        for p in [fb, gMinus, gPlus, fMinus, fPlus] { p.deallocate() }
+        for p in [fb, gMinus, gPlus, fMinus, fPlus, deltaStore, varianceScratch] { p.deallocate() }
     }
 
     private func describe(_ k: Int) -> String {
@@ -108,6 +168,28 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             return "(layer \(p.layer), unit \(p.unit), point \(p.point))"
         }
         return "(unit \(k / G), point \(pointsOfGroup[k % G][0]))"
+    }
+
+    /// `rayClass` for the data's groups: the first group on the same open ray from 0 (x_h = c x_g,
+    /// c > 0: |x_g|²|x_h|² − (x_g·x_h)² ≤ 64 ε |x_g|²|x_h|² (sin² of the angle at the rounding of
+    /// its computation: an angle below ~1e-7 rad, where the two surfaces' system would be singular
+    /// to working precision anyway) and x_g·x_h > 0); x = 0 its own.
+    static func positiveRayClasses(_ data: Dataset) -> [Int] {
+        let d = data.dimension, groups = data.pointsOfGroup
+        func x(_ g: Int) -> ArraySlice<Double> { let p = groups[g][0]; return data.x[(p * d)..<((p + 1) * d)] }
+        var classes = Array(0..<groups.count)
+        for g in 0..<groups.count {
+            let a = Array(x(g))
+            let aa = a.reduce(0) { $0 + $1 * $1 }
+            guard aa > 0 else { continue }
+            for h in 0..<g where classes[h] == h {
+                let b = Array(x(h))
+                let bb = b.reduce(0) { $0 + $1 * $1 }
+                let ab = zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
+                if bb > 0 && ab > 0 && aa * bb - ab * ab <= 64 * Double.ulpOfOne * aa * bb { classes[g] = h; break }
+            }
+        }
+        return classes
     }
 
     // MARK: Mode
@@ -129,14 +211,46 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         modeChanged()
     }
 
-    /// The base field in M⁻ (sliding pairs off); the sliding pair and units.
+    /// The base field in M⁻ (sliding pairs off); the sliding surfaces, pair and units.
     private func modeChanged() {
         modeChanges += 1
         lastValid = false
         let sliding = states.indices.filter { states[$0] == .sliding }
-        slidingPair = sliding.first
         slidingNeurons = Array(Set(sliding.map { $0 / G })).sorted()
         base.setMode(states.map { $0 == .sliding ? .off : $0 })
+        // Surfaces: a deep base's coincident pairs (one representative in M⁻) are one surface.
+        var surfaceOf: [Int: Int] = [:]
+        var found: [(rep: Int, members: [Int])] = []
+        let deep = base as? DeepModeField
+        for k in sliding {
+            let r = deep?.representative[k] ?? k
+            let key = (r / G) * G + rayClass[r % G]
+            if let s = surfaceOf[key] { found[s].members.append(k) } else {
+                surfaceOf[key] = found.count
+                found.append((rep: k, members: [k]))
+            }
+        }
+        surfaces = found
+        slidingPair = found.count == 1 && found[0].members.count == 1 ? found[0].rep : nil
+        multilinear = nil
+        if let deep, found.count > 1 {
+            outer: for a in 0..<sliding.count {
+                for b in (a + 1)..<sliding.count {
+                    let p = sliding[a], q = sliding[b]
+                    if p % G == q % G && deep.unitLayer[p / G] != deep.unitLayer[q / G] {
+                        multilinear = "\(describe(p)) and \(describe(q)) slide on the same point in different layers: "
+                            + "the gradient is multilinear, not affine, in their α's and the several-surface rule "
+                            + "(SPEC §4, §7) does not apply"
+                        break outer
+                    }
+                }
+            }
+        }
+        if found.count * P > deltaCapacity {
+            deltaStore.deallocate()
+            deltaCapacity = found.count * P
+            deltaStore = .allocate(capacity: deltaCapacity)
+        }
     }
 
     // MARK: Field
@@ -185,7 +299,13 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// The value of the evaluation just made at y; the base field's last evaluation is its M⁻ one
     /// at y (`computeField` makes it last), returned by its memo without evaluating again.
     private func capturedEvaluation(at y: UnsafePointer<Double>) -> Evaluation {
-        Evaluation(vMinus: vMinus, vPlus: vPlus, alpha: alpha, gradient: lastG, base: base.stepEndEvaluation(at: y, into: fb))
+        var e = Evaluation(vMinus: vMinus, vPlus: vPlus, alpha: alpha, gradient: lastG, base: base.stepEndEvaluation(at: y, into: fb))
+        if slidingPair == nil && !surfaces.isEmpty && surfaceAlpha.count == surfaces.count {
+            for (k, s) in surfaces.enumerated() {
+                for q in s.members { e.slides[q] = (surfaceAlpha[k], surfaceExit[k]) }
+            }
+        }
+        return e
     }
 
     /// The work of `evaluate`, uncounted: for the Jacobian, which counts itself. While a pair
@@ -212,6 +332,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
                 rate -= g * f[p]
             }
             f[P] = rate
+        } else if !surfaces.isEmpty {
+            ok = computeSeveral(y, f)
         } else {
             ok = baseGradient(y, into: gMinus)
             vPlus = .nan; vMinus = .nan; alpha = .nan
@@ -223,6 +345,73 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         for q in 0..<dim { lastY[q] = y[q]; lastF[q] = f[q] }
         lastValid = true
         return ok && finite && base.failure(at: 0) == nil
+    }
+
+    /// The field with several surfaces sliding (the type's doc) into f, with `lastG` = g(α), and
+    /// `surfaceAlpha`, `surfaceExit`. The sides M⁺_k are evaluated first and M⁻ last, so that the
+    /// base's last evaluation is the M⁻ one. A singular system or a multilinear set is noted as the
+    /// run's failure (`pendingFailure`) and evaluates with α = 0.
+    private func computeSeveral(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+        let K = surfaces.count, aux = y + (P + 1)
+        vPlus = .nan; vMinus = .nan; alpha = .nan
+        var ok = true
+        for (k, s) in surfaces.enumerated() {
+            base.updateMode(s.members.map { (index: $0, state: .on) })
+            ok = baseGradient(y, into: deltaStore + k * P) && ok
+            base.updateMode(s.members.map { (index: $0, state: .off) })
+        }
+        ok = baseGradient(y, into: gMinus) && ok
+        for k in 0..<K {
+            let delta = deltaStore + k * P
+            for p in 0..<P { delta[p] -= gMinus[p] }
+        }
+        // c_j = ż_j along θ'(g⁻), A_jk = ż_j along θ'(Δ_k) (θ' linear in g; fPlus is scratch).
+        law.velocity(P: P, gradient: gMinus, auxiliary: aux, thetaDot: fMinus, auxiliaryDot: fMinus + (P + 1))
+        var c = [Double](repeating: 0, count: K), A = [Double](repeating: 0, count: K * K)
+        for (j, s) in surfaces.enumerated() { c[j] = base.preactivationRate(y, fMinus, s.rep / G, s.rep % G) }
+        for k in 0..<K {
+            law.velocity(P: P, gradient: deltaStore + k * P, auxiliary: aux, thetaDot: fPlus, auxiliaryDot: fPlus + (P + 1))
+            for (j, s) in surfaces.enumerated() { A[j * K + k] = base.preactivationRate(y, fPlus, s.rep / G, s.rep % G) }
+        }
+        var alphas = [Double](repeating: 0, count: K)
+        if let multilinear {
+            if pendingFailure == nil { pendingFailure = multilinear }
+            ok = false
+        } else if !velocityFollowsGradient {
+            if pendingFailure == nil { pendingFailure = "\(surfaces.map { describe($0.rep) }.joined(separator: ", ")) slide at once under the \(law.name) flow (its θ' is not linear in g: the several-surface rule is the RMSProp flow's)" }
+            ok = false
+        } else {
+            do { alphas = try SlidingSystem(matrix: A, constant: c).solve() } catch {
+                if pendingFailure == nil {
+                    pendingFailure = "the sliding system of \(surfaces.map { describe($0.rep) }.joined(separator: ", ")) has no unique solution (\(error))"
+                }
+                ok = false
+            }
+        }
+        // g(α), the variance Σ α_k(1 − α_k) Δ_k², the law at g(α) plus the variance term, D'.
+        for p in 0..<P { lastG[p] = gMinus[p]; varianceScratch[p] = 0 }
+        for k in 0..<K {
+            let a = alphas[k], w = a * (1 - a), delta = deltaStore + k * P
+            for p in 0..<P {
+                lastG[p] += a * delta[p]
+                varianceScratch[p] += w * delta[p] * delta[p]
+            }
+        }
+        lastG.withUnsafeBufferPointer { g in
+            law.velocity(P: P, gradient: g.baseAddress!, auxiliary: aux, thetaDot: f, auxiliaryDot: f + (P + 1))
+        }
+        law.addGradientVariance(P: P, variance: varianceScratch, auxiliaryDot: f + (P + 1))
+        var rate = 0.0
+        for p in 0..<P { rate -= lastG[p] * f[p] }
+        f[P] = rate
+        // Exits: v⁻_k = c_k + Σ_{l≠k} A_kl α_l, v⁺_k = v⁻_k + A_kk.
+        surfaceAlpha = alphas
+        surfaceExit = (0..<K).map { k in
+            var vm = c[k]
+            for l in 0..<K where l != k { vm += A[k * K + l] * alphas[l] }
+            return min(vm, -(vm + A[k * K + k]))
+        }
+        return ok
     }
 
     private func isLast(_ y: UnsafePointer<Double>) -> Bool {
@@ -258,18 +447,26 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             for i in 0..<P { for j in 0..<P { h[i * P + j] = -jb[i * bd + j] } }
             for p in 0..<P { sideGradient[p] = -fb[p] }
         }
-        let a = slidingPair != nil && alpha.isFinite ? alpha : 0
+        // The sides and their weights: M⁻ with 1 − Σ α_k, M⁺_k (k's pairs on) with α_k.
+        var sides: [(members: [Int], weight: Double)] = []
+        if let k = slidingPair {
+            sides = [([k], alpha.isFinite ? alpha : 0)]
+        } else if surfaceAlpha.count == surfaces.count {
+            sides = zip(surfaces, surfaceAlpha).map { ($0.members, $1) }
+        }
+        var a = 0.0
+        for side in sides { a += side.weight }
         hessian(into: hMinus)
         law.addJacobian(P: P, gradient: sideGradient, auxiliary: y + bd, hessian: hMinus, weight: 1 - a,
                         into: dfdy, dim: dim, auxOffset: bd)
         for q in 0..<(P * P) { hAlpha[q] = (1 - a) * hMinus[q] }
-        if let k = slidingPair, a != 0 {
-            baseSide(k, on: true)
+        for side in sides where side.weight != 0 {
+            base.updateMode(side.members.map { (index: $0, state: .on) })
             hessian(into: hMinus)
-            baseSide(k, on: false)
-            law.addJacobian(P: P, gradient: sideGradient, auxiliary: y + bd, hessian: hMinus, weight: a,
+            base.updateMode(side.members.map { (index: $0, state: .off) })
+            law.addJacobian(P: P, gradient: sideGradient, auxiliary: y + bd, hessian: hMinus, weight: side.weight,
                             into: dfdy, dim: dim, auxOffset: bd)
-            for q in 0..<(P * P) { hAlpha[q] += a * hMinus[q] }
+            for q in 0..<(P * P) { hAlpha[q] += side.weight * hMinus[q] }
         }
         // D' = −g_α·θ'_α: ∂/∂θ_j = −Σ_k (H_α,kj θ'_k + g_k ∂θ'_k/∂θ_j), ∂/∂a_j = −Σ_k g_k ∂θ'_k/∂a_j.
         let row = P * dim
@@ -335,6 +532,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
 
     /// min(v⁻, −v⁺) of the evaluation: positive while the surface attracts from both sides.
     func slideExitValue(_ e: Evaluation, at y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double {
+        if let s = e.slides[i * G + g] { return s.exit }
         guard e.vPlus.isFinite, e.vMinus.isFinite else { return 0.5 }
         return min(e.vMinus, -e.vPlus)
     }
@@ -428,15 +626,21 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
                  repeated: Set<Int>, reportUnchanged: Bool) -> [PairTransition] {
         let original = states
         var transitions: [PairTransition] = []
-        var done = Set<Int>()
+        var done = Set<Int>(), order: [Int] = []
         for (i, g) in eventPairs {
             let k = i * G + g
             guard done.insert(k).inserted else { continue }
+            order.append(k)
             let old = states[k]
             let plus = sideVelocity(y, pair: k, side: .on), minus = sideVelocity(y, pair: k, side: .off)
             var (new, kind) = OneSurfaceRule.decide(old: old, plus: plus, minus: minus)
-            if new == .sliding, let other = slidingPair, other != k {
-                pendingFailure = "\(describe(k)) becomes attracting while \(describe(other)) slides"
+            if pendingFailure != nil {   // a forced mode's sliding system failed
+                setMode(original)
+                return []
+            }
+            if new == .sliding, !velocityFollowsGradient,
+               let other = surfaces.first(where: { !$0.members.contains(k) }) {
+                pendingFailure = "\(describe(k)) becomes attracting while \(describe(other.rep)) slides"
                 setMode(original)
                 return []
             }
@@ -449,13 +653,135 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             next[k] = new
             setMode(next)
         }
+        // Several surfaces: the joint system decides which of them slide (the type's doc).
+        if surfaces.count > 1 && !settleSeveral(y, original: original, candidates: order, transitions: &transitions) {
+            setMode(original)
+            return []
+        }
         setMode(original)
         return transitions
     }
 
-    /// The pairs themselves: this field decides pair by pair and keeps no ties of coincident
-    /// surfaces (the base's representatives would leave a tied pair undecided on its surface);
-    /// one surface is decided at a time (SPEC §7); a second attracting one fails in `resolve`.
+    /// The several-surface decision at an event (the type's doc), in the mode of the one-surface
+    /// decisions. Candidates: the event's pairs and every sliding pair.
+    /// 1. Active-set pivoting: solve the joint system at y; the surface whose α lies farthest
+    ///    outside [0, 1] beyond 1e-9 leaves to the side α points to (α < 0 off, α > 1 on) and the
+    ///    rest is solved again, at most 2K + 2 rounds.
+    /// 2. The result must be consistent (`consistent`): every candidate left on or off must not point
+    ///    back into its surface (ż ≥ 0 on, ≤ 0 off, within 1e-12 of its terms), else a pair pushed
+    ///    off could re-enter at once and the event would chatter (measured on two-d: two surfaces of
+    ///    one neuron, each attracting while the other slides, jointly inconsistent).
+    /// 3. Otherwise the candidates' assignments (off, on, sliding) are searched, nearest to the
+    ///    one-surface decisions first (fewest changed pairs), for the first consistent one (at most
+    ///    6 candidates: 729 modes, each one evaluation, only at such events).
+    /// The transitions become the candidates' changes from `original`. False (with
+    /// `pendingFailure` naming the surfaces) for a multilinear set, a singular system, or no
+    /// consistent assignment.
+    private func settleSeveral(_ y: UnsafePointer<Double>, original: [PairState], candidates eventPairs: [Int],
+                               transitions: inout [PairTransition]) -> Bool {
+        let names = surfaces.map { describe($0.rep) }.joined(separator: ", ")
+        if let multilinear {
+            pendingFailure = multilinear
+            return false
+        }
+        var candidates = eventPairs
+        for s in surfaces { for q in s.members where !candidates.contains(q) { candidates.append(q) } }
+        let decided = states
+        // 1. Pivoting.
+        let rounds = 2 * surfaces.count + 2
+        var settled = false
+        for _ in 0..<rounds {
+            guard let alphas = slideAlphas(y) else { return false }
+            var worst: (index: Int, excess: Double)? = nil
+            for (index, s) in alphas.enumerated() {
+                guard s.alpha.isFinite else { continue }
+                let excess = max(-s.alpha, s.alpha - 1)
+                if excess > 1e-9 && excess > (worst?.excess ?? 0) { worst = (index, excess) }
+            }
+            guard let worst else { settled = true; break }
+            let leaving = alphas[worst.index]
+            var next = states
+            for q in leaving.members { next[q] = leaving.alpha < 0 ? .off : .on }
+            setMode(next)
+        }
+        // 2. Consistency; 3. the search.
+        if !(settled && consistent(y, candidates)) {
+            guard candidates.count <= 6 else {
+                pendingFailure = "no consistent set of sliding surfaces among \(names) by pivoting, and too many pairs (\(candidates.count)) to search"
+                return false
+            }
+            let choices: [PairState] = [.off, .on, .sliding]
+            var assignments: [[PairState]] = []
+            var code = [Int](repeating: 0, count: candidates.count)
+            repeat {
+                assignments.append(code.map { choices[$0] })
+                var c = 0
+                while c < code.count { code[c] += 1; if code[c] < 3 { break }; code[c] = 0; c += 1 }
+                if c == code.count { break }
+            } while true
+            func changes(_ a: [PairState]) -> Int { zip(candidates, a).filter { decided[$0] != $1 }.count }
+            assignments.sort { changes($0) < changes($1) }
+            var found = false
+            for a in assignments {
+                var next = decided
+                for (q, s) in zip(candidates, a) { next[q] = s }
+                setMode(next)
+                if multilinear != nil { continue }
+                guard let alphas = slideAlphas(y, failOnSingular: false) else { continue }
+                if alphas.allSatisfy({ $0.alpha.isFinite && $0.alpha >= -1e-9 && $0.alpha <= 1 + 1e-9 }) && consistent(y, candidates) {
+                    found = true
+                    break
+                }
+            }
+            if !found {
+                pendingFailure = "no consistent set of sliding surfaces among \(names) (pivoting and the search over \(assignments.count) modes of \(candidates.count) pairs)"
+                return false
+            }
+        }
+        // The transitions: the candidates' changes from the original mode.
+        let final = states
+        for q in candidates where final[q] != decided[q] {
+            transitions.removeAll { $0.neuron * G + $0.group == q }
+            if original[q] != final[q] {
+                let kind: EventKind = final[q] == .sliding ? .slide : original[q] == .sliding ? .slideEnd : (final[q] == .on ? .on : .off)
+                transitions.append(PairTransition(neuron: q / G, group: q % G, from: original[q], to: final[q], kind: kind))
+            }
+        }
+        return true
+    }
+
+    /// The α of every sliding surface of the current mode at y (one evaluation), with its member
+    /// pairs; nil when the sliding system failed (noted in `pendingFailure` unless told not to).
+    private func slideAlphas(_ y: UnsafePointer<Double>, failOnSingular: Bool = true) -> [(members: [Int], alpha: Double)]? {
+        let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        defer { f.deallocate() }
+        let saved = pendingFailure
+        let e = evaluation(at: y, into: f)
+        if pendingFailure != saved {
+            if !failOnSingular { pendingFailure = saved }
+            return nil
+        }
+        if let k = slidingPair { return [([k], e.alpha)] }
+        return surfaces.map { s in (s.members, e.slides[s.rep]?.alpha ?? .nan) }
+    }
+
+    /// Whether every candidate on or off in the current mode keeps to its side at y: ż ≥ −tol on,
+    /// ≤ tol off (tol = 1e-12 Σ_p |∂z/∂θ_p θ'_p|, as `sideVelocity`).
+    private func consistent(_ y: UnsafePointer<Double>, _ candidates: [Int]) -> Bool {
+        let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        defer { f.deallocate() }
+        evaluate(y, f)
+        for q in candidates where states[q] != .sliding {
+            let v = base.preactivationRate(y, f, q / G, q % G)
+            let tol = 1e-12 * rateTerms(y, f, pair: q) + 1e-300
+            if states[q] == .on ? v < -tol : v > tol { return false }
+        }
+        return true
+    }
+
+    /// The pairs themselves: this field detects and decides pair by pair (the base's
+    /// representatives would leave a tied pair of an event undecided on its surface); several
+    /// sliding surfaces, ties included, are then settled together in `resolve`.
     func jointPairs(_ y: UnsafePointer<Double>, with pairs: [(Int, Int)]) -> [(Int, Int)] {
         pairs
     }

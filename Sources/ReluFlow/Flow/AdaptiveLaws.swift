@@ -59,6 +59,11 @@ public protocol AdaptiveLaw: Sendable {
     /// zero-loss hold): the exact solution of the auxiliary equations, into `out` (A entries).
     func heldAuxiliary(P: Int, gradient g: [Double], auxiliary a: UnsafePointer<Double>, elapsed: Double,
                        into out: UnsafeMutablePointer<Double>)
+    /// Adds to a' (`auxiliaryDot`, A entries) what the Filippov mean of a' over a random gradient
+    /// has beyond a' at the mean gradient: a' is affine in g and in g² component by component, so
+    /// with mean ḡ and componentwise variance s², E[a'(g)] = a'(ḡ) + (coefficient of g²) s².
+    /// (Several surfaces sliding at once, `AdaptiveField`: independent Bernoulli(α_k) sides.)
+    func addGradientVariance(P: Int, variance s2: UnsafePointer<Double>, auxiliaryDot: UnsafeMutablePointer<Double>)
     /// The whole auxiliary state from its exported entries at time t (a resumed run's checkpoint).
     func restoredAuxiliary(exported: [Double], t: Double) -> [Double]
     /// Names of the exported auxiliary entries (the first ones of a; trajectory columns after
@@ -143,6 +148,12 @@ public struct RMSPropFlow: AdaptiveLaw, Equatable {
     }
 
     public func auxiliaryNames(parameterNames: [String]) -> [String] { parameterNames.map { "v:\($0)" } }
+
+    /// v' = (g² − v)/τ: E[v'] = v'(ḡ) + s²/τ.
+    public func addGradientVariance(P: Int, variance s2: UnsafePointer<Double>, auxiliaryDot: UnsafeMutablePointer<Double>) {
+        let rate = 1 / tau
+        for k in 0..<P { auxiliaryDot[k] += s2[k] * rate }
+    }
 
     /// v(t) = g² + (v − g²) e^{−t/τ}.
     public func heldAuxiliary(P: Int, gradient g: [Double], auxiliary a: UnsafePointer<Double>, elapsed: Double,
@@ -263,6 +274,11 @@ public struct AdamFlow: AdaptiveLaw, Equatable {
 
     public func auxiliaryNames(parameterNames: [String]) -> [String] {
         parameterNames.map { "m:\($0)" } + parameterNames.map { "v:\($0)" }
+    }
+
+    /// m' = a(g − m) is linear in g (nothing to add), v' = b(g² − v): E[v'] = v'(ḡ) + b s².
+    public func addGradientVariance(P: Int, variance s2: UnsafePointer<Double>, auxiliaryDot: UnsafeMutablePointer<Double>) {
+        for k in 0..<P { auxiliaryDot[P + k] += b * s2[k] }
     }
 
     /// m(t) = g + (m − g) e^{−a t}, v(t) = g² + (v − g²) e^{−b t}, s + t.

@@ -59,6 +59,8 @@ func solve(_ problem: FlowProblem, law: (any AdaptiveLaw)?, hooks: SolveHooks = 
     if let law {
         let adaptive = AdaptiveField(base: field, law: law)
         adaptive.tolerance = (problem.options.rtol, problem.options.atol)
+        // Without hidden biases a unit's surfaces on points of one ray from 0 are one surface.
+        if !deep.hiddenBias { adaptive.rayClass = AdaptiveField<DeepModeField>.positiveRayClasses(problem.data) }
         return FlowIntegration(problem: problem, hooks: hooks, field: adaptive).run()
     }
     return FlowIntegration(problem: problem, hooks: hooks, field: field).run()
