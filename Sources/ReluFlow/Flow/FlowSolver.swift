@@ -744,7 +744,9 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         // Project: every event pair and every sliding pair of the neurons involved.
         var byNeuron: [Int: Set<Int>] = [:]
         for (i, g) in surfacePairs { byNeuron[i, default: []].insert(g) }
-        for i in byNeuron.keys {
+        // In unit order: in a deep network projecting one unit moves the others' curved surfaces,
+        // so the order is part of the result (a Dictionary's order changes from run to run).
+        for i in byNeuron.keys.sorted() {
             for g in 0..<G where (changed[i * G + g] ?? field.states[i * G + g]) == .sliding { byNeuron[i]!.insert(g) }
             projectNeuron(i, onto: byNeuron[i]!.sorted())
         }
@@ -818,7 +820,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             for tr in transitions { newStates[tr.neuron * G + tr.group] = tr.to }
             var byNeuron: [Int: [Int]] = [:]
             for (i, g) in onSurface { byNeuron[i, default: []].append(g) }
-            for (i, groups) in byNeuron { projectNeuron(i, onto: groups) }
+            for (i, groups) in byNeuron.sorted(by: { $0.key < $1.key }) { projectNeuron(i, onto: groups) }
             field.setMode(newStates)
             logEvents(transitions, at: 0, loss: field.loss(y))
             guardian.decided(at: 0)

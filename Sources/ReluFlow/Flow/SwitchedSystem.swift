@@ -212,7 +212,7 @@ extension ModeField: SwitchedSystem {
     /// sliding pins a neuron to).
     func jointPairs(_ y: UnsafePointer<Double>, with pairs: [(Int, Int)]) -> [(Int, Int)] {
         var out = pairs
-        for i in Set(pairs.map(\.0)) {
+        for i in Set(pairs.map(\.0)).sorted() {
             for g in 0..<G where states[i * G + g] != .sliding && !out.contains(where: { $0 == (i, g) }) {
                 if abs(preactivation(y, i, g)) <= preactivationNoise(y, i, g) {
                     out.append((i, g))
