@@ -29,7 +29,8 @@ struct CollectSubcommand: ParsableCommand {
         let command = try SweepCommands.named(sweep.manifest.command, field: "manifest.json")
         let axes = by.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
         let collection = try SweepCollection.collect(sweep, command: command, by: axes)
-        try RunFolder.add(collection.files, to: folder, field: "DIR")
+        try RunFolder.add(collection.files, to: folder, field: "DIR",
+                          elsewhere: "move it out of the sweep folder to collect again; collect writes only there")
         let counts = collection.counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", ")
         print("collected \(collection.rows) runs (\(counts)): " + collection.files.map { (folder as NSString).appendingPathComponent($0.0) }.joined(separator: ", "))
         if !collection.incomplete.isEmpty {

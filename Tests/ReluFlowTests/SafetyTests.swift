@@ -231,6 +231,26 @@ final class OutputSafetyTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("format version \(ResumePoint.currentFormatVersion + 1), newer"), "\(error)")
         }
     }
+
+    /// A file in a folder that ReluFlow did not write is refused, left as it was, and the refusal
+    /// offers the command's own way round it: `--out` where the command has it, and for `collect`
+    /// (which has none; a new-user trial was told to "use --out") to move the file away.
+    func testRefusalOffersTheCommandsOwnWayRound() throws {
+        let folder = dir.appendingPathComponent("sweepish")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let mine = folder.appendingPathComponent("sweep.csv")
+        try Data("my,own\n".utf8).write(to: mine)
+        for elsewhere in [nil, "move it out of the sweep folder to collect again; collect writes only there"] {
+            XCTAssertThrowsError(try {
+                if let elsewhere { try RunFolder.add([("sweep.csv", Data("x\n".utf8))], to: folder.path, elsewhere: elsewhere) }
+                else { try RunFolder.add([("sweep.csv", Data("x\n".utf8))], to: folder.path) }
+            }()) { error in
+                XCTAssertTrue("\(error)".contains(elsewhere ?? "use --out to write elsewhere"), "\(error)")
+                if elsewhere != nil { XCTAssertFalse("\(error)".contains("--out"), "\(error)") }
+            }
+            XCTAssertEqual(try Data(contentsOf: mine), Data("my,own\n".utf8))
+        }
+    }
 }
 
 /// SIGTERM and SIGHUP stop a run as Ctrl-C does; a run killed outright resumes from its last

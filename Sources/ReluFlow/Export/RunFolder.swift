@@ -338,7 +338,10 @@ public enum RunFolder {
     /// name and renamed into place (a reader sees the old file or the new one, never a part), and
     /// adds them to its marker. A file of the same name that ReluFlow did not write is refused
     /// (`InputError` naming `field`). A folder of an older version (no marker) takes new files only.
-    public static func add(_ files: [(String, Data)], to folder: String, field: String = "DIR") throws {
+    /// `elsewhere` is the way round the refusal that the command offers (collect writes into its
+    /// sweep folder only and has none).
+    public static func add(_ files: [(String, Data)], to folder: String, field: String = "DIR",
+                           elsewhere: String = "use --out to write elsewhere") throws {
         let fm = FileManager.default
         var marker: OutputMarker? = nil
         if fm.fileExists(atPath: (folder as NSString).appendingPathComponent(OutputMarker.fileName)) {
@@ -348,7 +351,7 @@ public enum RunFolder {
             let ours = marker.map { $0.holdsUnchanged(file, in: folder) } ?? false
             guard ours else {
                 throw InputError(field, "\((folder as NSString).appendingPathComponent(file)) was not written by ReluFlow "
-                                 + "(or was changed since); refusing to replace it (use --out to write elsewhere)")
+                                 + "(or was changed since); refusing to replace it (\(elsewhere))")
             }
         }
         try install(files, in: folder, marker: marker)
