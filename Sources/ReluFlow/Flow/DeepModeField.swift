@@ -509,6 +509,10 @@ final class DeepModeField: SwitchedSystem {
                 // point): the last α's of the mode are as good as any.
                 alphas = alphaMemo
                 heldGradient(t, alphas: alphaMemo, into: grad)
+            } else if heldGradient(t, alphas: a, into: gradScratch), ratesAtRoundingLevel(t, gradient: gradScratch) {
+                // Newton's last iterate keeps every surface within the rule's tolerance.
+                alphas = a
+                grad.update(from: gradScratch, count: P)
             } else {
                 alphas = [Double](repeating: .nan, count: K)
                 weights(slidingAt: 0, into: weightsMinus)
@@ -528,6 +532,22 @@ final class DeepModeField: SwitchedSystem {
         var solved: [Double]?
         do { solved = try SlidingSystem.solve(A, c, centre: [Double](repeating: 0.5, count: K)) } catch { noteFailure(error); solved = nil }
         guard let a = solved else {
+            // No α solves the conditions to working precision: the least-squares α nearest the
+            // centre is kept where it leaves every ż at its rounding level (near a stationary point).
+            if let ls = try? SlidingSystem.solve(A, c, centre: [Double](repeating: 0.5, count: K), exact: false) {
+                let candidate = gradScratch
+                for p in 0..<P {
+                    let g0 = grad[p]
+                    var v = g0
+                    for k in 0..<K { v += ls[k] * (sides[k * P + p] - g0) }
+                    candidate[p] = v
+                }
+                if ratesAtRoundingLevel(t, gradient: candidate) {
+                    alphas = ls
+                    grad.update(from: candidate, count: P)
+                    return
+                }
+            }
             alphas = [Double](repeating: .nan, count: K)
             return   // g⁻ in grad
         }
@@ -540,12 +560,43 @@ final class DeepModeField: SwitchedSystem {
         }
     }
 
-    /// g with σ'(0) = α_k on surface k, into `grad` (one backward pass).
-    private func heldGradient(_ t: UnsafePointer<Double>, alphas a: [Double], into grad: UnsafeMutablePointer<Double>) {
+    /// g with σ'(0) = α_k on surface k, into `grad` (one backward pass); false for α's that are
+    /// not finite.
+    @discardableResult
+    private func heldGradient(_ t: UnsafePointer<Double>, alphas a: [Double], into grad: UnsafeMutablePointer<Double>) -> Bool {
+        guard a.allSatisfy(\.isFinite) else { return false }
         let S = weightsMinus
         S.update(from: F, count: n * G)
         for (j, s) in slides.enumerated() { for q in s.members { S[q] = a[j] } }
         backward(t, S: S, into: grad)
+        return true
+    }
+
+    /// Whether every sliding surface's ż along θ' = −g is at its rounding level: within the
+    /// one-surface rule's tolerance 1e-12 Σ_p |∂z_k/∂θ_p θ'_p| (`sideVelocity`), or within
+    /// Σ_p |∂z_k/∂θ_p| δg_p, what the gradient's own rounding δg (`gradientRoundingLevel`) makes
+    /// of ż. Near a stationary point g is a cancellation of far larger terms, and no α solves the
+    /// conditions to working precision; α's that keep every ż at its rounding level keep the
+    /// surfaces as well as the computation can tell.
+    private func ratesAtRoundingLevel(_ t: UnsafePointer<Double>, gradient g: UnsafePointer<Double>) -> Bool {
+        let u = velocityScratch
+        for p in 0..<P { u[p] = -g[p] }
+        tangent(t, u, zdot: zdotScratch)
+        let rates = slides.map { zdotScratch[$0.rep] }
+        let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { gz.deallocate() }
+        var level: [Double]? = nil
+        for (j, s) in slides.enumerated() {
+            zGradient(t, pair: s.rep, into: gz)
+            var terms = 0.0
+            for p in 0..<P { terms += abs(gz[p] * u[p]) }
+            if abs(rates[j]) <= 1e-12 * terms + 1e-300 { continue }
+            if level == nil { level = gradientRoundingLevel(t) }
+            var noise = 0.0
+            for p in 0..<P { noise += abs(gz[p]) * level![p] }
+            if !(abs(rates[j]) <= noise) { return false }
+        }
+        return true
     }
 
     /// Newton's method on ż(α) = 0 for coupled slides, from `a`: the Jacobian column k is
@@ -579,7 +630,9 @@ final class DeepModeField: SwitchedSystem {
                 for j in 0..<K { J[j * K + k] = rh[j] - rl[j] }
             }
             let solved: [Double]?
-            do { solved = try SlidingSystem.solve(J, phi, centre: [Double](repeating: 0, count: K)) } catch { noteFailure(error); return false }
+            // The least-squares (minimum-norm) step: a surface whose rates hardly depend on the
+            // α's (a unit no signal reaches) leaves J's rank short, and its α is then free.
+            do { solved = try SlidingSystem.solve(J, phi, centre: [Double](repeating: 0, count: K), exact: false) } catch { noteFailure(error); return false }
             guard let step = solved else { return false }
             var lambda = 1.0, trial = a, trialPhi = phi
             let before = size(phi)
@@ -998,27 +1051,36 @@ final class DeepModeField: SwitchedSystem {
     /// |f| against the rounding level of its computation: the gradient back-propagated with
     /// |W|, |h| and |R| + δR, times 64 ε.
     func fieldRoundingRatio(_ e: SlideRates, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+        let level = gradientRoundingLevel(y)
+        var f2 = 0.0, l2 = 0.0
+        for p in 0..<P { f2 += f[p] * f[p]; l2 += level[p] * level[p] }
+        let noise = l2.squareRoot()
+        return noise > 0 ? f2.squareRoot() / noise : (f2 > 0 ? .infinity : 0)
+    }
+
+    /// The rounding level of each gradient component: the gradient back-propagated with |θ|, |h|
+    /// and |R| + δR, times 64 ε (the passes' buffers restored, dOut included).
+    private func gradientRoundingLevel(_ y: UnsafePointer<Double>) -> [Double] {
         forward(y)
         let scales = outputScales(y)
         var absTheta = [Double](repeating: 0, count: P)
         for p in 0..<P { absTheta[p] = abs(y[p]) }
         let savedR = Array(UnsafeBufferPointer(start: R, count: G)), savedH = Array(UnsafeBufferPointer(start: H, count: n * G))
-        let savedX = Array(UnsafeBufferPointer(start: xT, count: d * G))
+        let savedX = Array(UnsafeBufferPointer(start: xT, count: d * G)), savedOut = Array(UnsafeBufferPointer(start: dOut, count: G))
         for g in 0..<G { dOut[g] = (abs(R[g]) + 32 * Double.ulpOfOne * (mult[g] * scales[g] + yabs[g])) * invM }
         for q in 0..<(n * G) { H[q] = abs(H[q]) }
         for q in 0..<(d * G) { xT[q] = abs(xT[q]) }
-        defer { for q in 0..<(d * G) { xT[q] = savedX[q] } }
-        let level = UnsafeMutablePointer<Double>.allocate(capacity: P)
-        defer { level.deallocate() }
+        defer {
+            for q in 0..<(d * G) { xT[q] = savedX[q] }
+            for g in 0..<G { R[g] = savedR[g]; dOut[g] = savedOut[g] }
+            for q in 0..<(n * G) { H[q] = savedH[q] }
+        }
+        var level = [Double](repeating: 0, count: P)
         var S = Array(UnsafeBufferPointer(start: F, count: n * G))
         for s in slides { for k in s.members { S[k] = 1 } }
-        absTheta.withUnsafeBufferPointer { backward($0.baseAddress!, S: S, into: level) }
-        for g in 0..<G { R[g] = savedR[g] }
-        for q in 0..<(n * G) { H[q] = savedH[q] }
-        var f2 = 0.0, l2 = 0.0
-        for p in 0..<P { f2 += f[p] * f[p]; l2 += level[p] * level[p] }
-        let noise = 64 * Double.ulpOfOne * l2.squareRoot()
-        return noise > 0 ? f2.squareRoot() / noise : (f2 > 0 ? .infinity : 0)
+        absTheta.withUnsafeBufferPointer { t in level.withUnsafeMutableBufferPointer { backward(t.baseAddress!, S: S, into: $0.baseAddress!) } }
+        for p in 0..<P { level[p] *= 64 * Double.ulpOfOne }
+        return level
     }
 
     /// Power iteration on ∇²L_M with exact Hessian–vector products (12 products), α of the

@@ -76,7 +76,10 @@ struct SlidingSystem {
 
     /// α with A α = −c nearest to `centre` (A row-major K×K), or nil when there is none. A GSL
     /// failure throws.
-    static func solve(_ A: [Double], _ c: [Double], centre: [Double]) throws -> [Double]? {
+    ///
+    /// `exact: false` returns the least-squares α nearest the centre whether or not it solves the
+    /// system (the caller judges its residual, e.g. against the rates' rounding level).
+    static func solve(_ A: [Double], _ c: [Double], centre: [Double], exact: Bool = true) throws -> [Double]? {
         let K = c.count
         precondition(A.count == K * K && K > 0 && centre.count == K)
         guard A.allSatisfy(\.isFinite), c.allSatisfy(\.isFinite) else { return nil }
@@ -124,7 +127,7 @@ struct SlidingSystem {
             residual = max(residual, abs(rj))
             scale = max(scale, abs(c[j]), row * alpha.reduce(0) { max($0, abs($1)) })
         }
-        guard residual <= residualTolerance * scale else { return nil }
+        guard !exact || residual <= residualTolerance * scale else { return nil }
         return alpha.allSatisfy(\.isFinite) ? alpha : nil
     }
 }
