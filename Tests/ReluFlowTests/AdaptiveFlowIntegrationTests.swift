@@ -24,6 +24,19 @@ final class AdaptiveFlowIntegrationTests: XCTestCase {
         config.network = NetworkConfig(W: weights[0], b: biases[0], c: weights[1][0])
     }
 
+    /// "kind layer.unit @point" of each event, as the reference writes them: a deep network's
+    /// units count over its layers, a shallow network's neurons are layer 1's units.
+    func eventLabels(_ solution: FlowSolution) -> [String] {
+        guard let deep = solution.problem.model as? DeepNetwork else {
+            return solution.events.map { "\($0.kind.rawValue) 1.\($0.neuron) @\($0.point)" }
+        }
+        return solution.events.map { e in
+            var l = 1
+            while l + 1 < deep.depth && e.neuron >= deep.unitOffset(l + 1) { l += 1 }
+            return "\(e.kind.rawValue) \(l).\(e.neuron - deep.unitOffset(l)) @\(e.point)"
+        }
+    }
+
     /// The same events in kind, unit, point and order, at times within 1e-8, θ(T) within 1e-8
     /// componentwise, and the dissipation identity L(0) − L(T) = ∫ −g·θ' dt to 1e-11 of L(0).
     /// Tolerance: both sides integrate at rtol 1e-12, atol 1e-14 and locate events on re-taken
@@ -42,17 +55,7 @@ final class AdaptiveFlowIntegrationTests: XCTestCase {
                 XCTAssertEqual(solution.status, .completed, "\(label): \(solution.message ?? "")")
                 // L = 2 or one hidden layer reported by the reference as layer 1 with unit = neuron,
                 // except the deep cases, where units count over the layers.
-                let ours: [String]
-                if problem.model is DeepNetwork {
-                    let deep = problem.model as! DeepNetwork
-                    ours = solution.events.map { e in
-                        var l = 1
-                        while l + 1 < deep.depth && e.neuron >= deep.unitOffset(l + 1) { l += 1 }
-                        return "\(e.kind.rawValue) \(l).\(e.neuron - deep.unitOffset(l)) @\(e.point)"
-                    }
-                } else {
-                    ours = solution.events.map { "\($0.kind.rawValue) 1.\($0.neuron) @\($0.point)" }
-                }
+                let ours = eventLabels(solution)
                 XCTAssertEqual(ours, expected.events.map { "\($0.kind) \($0.layer).\($0.unit) @\($0.point)" }, label)
                 for (a, b) in zip(solution.events, expected.events) { XCTAssertEqual(a.t, b.t, accuracy: 1e-8, "\(label): event time") }
                 for (a, b) in zip(solution.finalTheta, expected.theta) { XCTAssertEqual(a, b, accuracy: 1e-8, "\(label): θ(T)") }
@@ -122,16 +125,7 @@ final class AdaptiveFlowIntegrationTests: XCTestCase {
                 XCTAssertEqual(expected.status, "completed")
                 let solution = solve(problem)
                 XCTAssertEqual(solution.status, .completed, "\(label): \(solution.message ?? "")")
-                let ours: [String]
-                if let deep = problem.model as? DeepNetwork {
-                    ours = solution.events.map { e in
-                        var l = 1
-                        while l + 1 < deep.depth && e.neuron >= deep.unitOffset(l + 1) { l += 1 }
-                        return "\(e.kind.rawValue) \(l).\(e.neuron - deep.unitOffset(l)) @\(e.point)"
-                    }
-                } else {
-                    ours = solution.events.map { "\($0.kind.rawValue) 1.\($0.neuron) @\($0.point)" }
-                }
+                let ours = eventLabels(solution)
                 XCTAssertEqual(ours, expected.events.map { "\($0.kind) \($0.layer).\($0.unit) @\($0.point)" }, label)
                 // Slide exits to 1e-5: the exit of (1, 7) at t ≈ 21.497, with two other surfaces
                 // sliding, is met nearly tangentially (v⁺ → 0 with a small slope) and its time is

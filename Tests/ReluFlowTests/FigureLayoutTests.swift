@@ -270,14 +270,7 @@ final class FigureLayoutTests: XCTestCase {
             XCTAssertTrue(t.x >= 4 && t.y >= -0.5 && t.x + t.width <= layout.width + 0.5 && t.y + t.height <= layout.height + 0.5,
                           "\(label): '\(t.text)' at (\(t.x), \(t.y), \(t.width) × \(t.height)) in \(layout.width) × \(layout.height)")
         }
-        var overlaps: [String] = []
-        for i in texts.indices {
-            for j in texts.indices where j > i {
-                let a = texts[i], b = texts[j]
-                let dx = min(a.x + a.width, b.x + b.width) - max(a.x, b.x), dy = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
-                if dx > 1, dy > 1.5 { overlaps.append("'\(a.text)' and '\(b.text)'") }
-            }
-        }
+        let overlaps = FigureRenderTests.overlappingTexts(texts)
         XCTAssertTrue(overlaps.isEmpty, "\(label): overlapping texts: \(overlaps.prefix(6).joined(separator: "; "))")
     }
 

@@ -94,15 +94,7 @@ final class FigureRenderTests: XCTestCase {
         // Text size: set one column of a two-column journal page wide (3.5 in = 252 pt), every text
         // (subscripts, at 75% of their text, aside) is at least 8 pt; so a fortiori at the page's 7 in.
         try Self.checkColumnTextSize(svg, label: label)
-        var overlaps: [String] = []
-        for i in texts.indices {
-            for j in texts.indices where j > i {
-                let a = texts[i], b = texts[j]
-                let dx = min(a.x + a.width, b.x + b.width) - max(a.x, b.x), dy = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
-                // A pixel of shared line box (ascender over descender) is not an overlap a reader sees.
-                if dx > 1, dy > 1.5 { overlaps.append("'\(a.text)' and '\(b.text)'") }
-            }
-        }
+        let overlaps = Self.overlappingTexts(texts)
         XCTAssertTrue(overlaps.isEmpty, "\(label): overlapping texts: \(overlaps.prefix(6).joined(separator: "; ")) (\(overlaps.count))")
 
         // Every series group non-empty and visible: rendering without it changes pixels.
@@ -139,6 +131,20 @@ final class FigureRenderTests: XCTestCase {
         guard let root = svg.firstMatch(of: #/<svg [^>]*?\bwidth="([0-9.]+)(px|pt|in)?"/#), let value = Double(root.1) else { return nil }
         let widthPoints = value * ["pt": 1, "in": 72, "px": 0.75][String(root.2 ?? "px")]!
         return svg.matches(of: #/font-size="([0-9.]+)(px)?"/#).compactMap { Double($0.1) }.map { $0 * 0.75 * 252 / widthPoints }
+    }
+
+    /// The pairs of texts whose boxes overlap, named. A pixel of shared line box (ascender over
+    /// descender) is not an overlap a reader sees.
+    static func overlappingTexts(_ texts: [(text: String, x: Double, y: Double, width: Double, height: Double)]) -> [String] {
+        var overlaps: [String] = []
+        for i in texts.indices {
+            for j in texts.indices where j > i {
+                let a = texts[i], b = texts[j]
+                let dx = min(a.x + a.width, b.x + b.width) - max(a.x, b.x), dy = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
+                if dx > 1, dy > 1.5 { overlaps.append("'\(a.text)' and '\(b.text)'") }
+            }
+        }
+        return overlaps
     }
 
     static func checkColumnTextSize(_ svg: String, label: String) throws {

@@ -476,7 +476,7 @@ final class DeepModeField: SwitchedSystem {
 
     /// ż of every sliding surface's representative along −g for the weights S (one backward
     /// pass into `g`, one tangent pass).
-    private func slideRates(_ t: UnsafePointer<Double>, S: UnsafePointer<Double>, gradient g: UnsafeMutablePointer<Double>) -> [Double] {
+    private func surfaceRates(_ t: UnsafePointer<Double>, S: UnsafePointer<Double>, gradient g: UnsafeMutablePointer<Double>) -> [Double] {
         backward(t, S: S, into: g)
         let u = velocityScratch
         for p in 0..<P { u[p] = -g[p] }
@@ -521,43 +521,36 @@ final class DeepModeField: SwitchedSystem {
             return
         }
         let sides = sideGradients!
-        let c = slideRates(t, S: F, gradient: grad)
+        let c = surfaceRates(t, S: F, gradient: grad)
         var A = [Double](repeating: 0, count: K * K)
         for k in 0..<K {
             weights(slidingAt: 0, into: weightsPlus)
             for q in slides[k].members { weightsPlus[q] = 1 }
-            let rk = slideRates(t, S: weightsPlus, gradient: sides + k * P)
+            let rk = surfaceRates(t, S: weightsPlus, gradient: sides + k * P)
             for j in 0..<K { A[j * K + k] = rk[j] - c[j] }
         }
+        // The α nearest the box's centre; kept where it solves the conditions, or, where nothing
+        // solves them to working precision, where it leaves every ż at its rounding level (near a
+        // stationary point).
         var solved: [Double]?
-        do { solved = try SlidingSystem.solve(A, c, centre: [Double](repeating: 0.5, count: K)) } catch { noteFailure(error); solved = nil }
+        do { solved = try SlidingSystem.solve(A, c, centre: [Double](repeating: 0.5, count: K), exact: false) } catch { noteFailure(error) }
         guard let a = solved else {
-            // No α solves the conditions to working precision: the least-squares α nearest the
-            // centre is kept where it leaves every ż at its rounding level (near a stationary point).
-            if let ls = try? SlidingSystem.solve(A, c, centre: [Double](repeating: 0.5, count: K), exact: false) {
-                let candidate = gradScratch
-                for p in 0..<P {
-                    let g0 = grad[p]
-                    var v = g0
-                    for k in 0..<K { v += ls[k] * (sides[k * P + p] - g0) }
-                    candidate[p] = v
-                }
-                if ratesAtRoundingLevel(t, gradient: candidate) {
-                    alphas = ls
-                    grad.update(from: candidate, count: P)
-                    return
-                }
-            }
+            alphas = [Double](repeating: .nan, count: K)
+            return   // g⁻ in grad
+        }
+        let candidate = gradScratch
+        for p in 0..<P {
+            let g0 = grad[p]
+            var v = g0
+            for k in 0..<K { v += a[k] * (sides[k * P + p] - g0) }
+            candidate[p] = v
+        }
+        guard SlidingSystem.solves(A, c, a) || ratesAtRoundingLevel(t, gradient: candidate) else {
             alphas = [Double](repeating: .nan, count: K)
             return   // g⁻ in grad
         }
         alphas = a
-        for p in 0..<P {
-            let g0 = grad[p]
-            var s = g0
-            for k in 0..<K { s += a[k] * (sides[k * P + p] - g0) }
-            grad[p] = s
-        }
+        grad.update(from: candidate, count: P)
     }
 
     /// g with σ'(0) = α_k on surface k, into `grad` (one backward pass); false for α's that are
@@ -617,7 +610,7 @@ final class DeepModeField: SwitchedSystem {
             let S = weightsPlus
             S.update(from: F, count: n * G)
             for (j, s) in slides.enumerated() { for q in s.members { S[q] = a[j] } }
-            return slideRates(t, S: S, gradient: g)
+            return surfaceRates(t, S: S, gradient: g)
         }
         func size(_ v: [Double]) -> Double { v.reduce(0) { max($0, abs($1)) } }
         var phi = rates(a)

@@ -117,6 +117,13 @@ struct SlidingSystem {
             projection /= sigma[i]
             for k in 0..<K { alpha[k] += v[k * K + i] * projection }
         }
+        guard !exact || solves(A, c, alpha) else { return nil }
+        return alpha.allSatisfy(\.isFinite) ? alpha : nil
+    }
+
+    /// Whether α solves A α = −c to rounding, normwise: max_j |(Aα + c)_j| ≤ 1e-9 max(|c|_∞, |A|_∞ |α|_∞).
+    static func solves(_ A: [Double], _ c: [Double], _ alpha: [Double]) -> Bool {
+        let K = c.count
         var residual = 0.0, scale = 0.0
         for j in 0..<K {
             var rj = c[j], row = 0.0
@@ -127,7 +134,6 @@ struct SlidingSystem {
             residual = max(residual, abs(rj))
             scale = max(scale, abs(c[j]), row * alpha.reduce(0) { max($0, abs($1)) })
         }
-        guard !exact || residual <= residualTolerance * scale else { return nil }
-        return alpha.allSatisfy(\.isFinite) ? alpha : nil
+        return residual <= residualTolerance * scale
     }
 }
