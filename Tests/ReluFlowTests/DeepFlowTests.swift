@@ -229,6 +229,47 @@ final class DeepFlowTests: XCTestCase {
         for run in 1..<4 { XCTAssertEqual(outputs[run], outputs[0], "process \(run) differs from process 0") }
     }
 
+    /// The output samples must not change the flow. On this network (found by a new-user trial) 100
+    /// samples made a step end where a slide's exit was located with its function re-evaluated at
+    /// +2e-16; every pair flagged in the step was then taken as the event, so an `on` crossing whose
+    /// root lies 0.017 later was switched early and θ projected onto its surface: the loss fell by
+    /// 2e-6 with nothing dissipated (dissipation defect 8.6e-6, against 1.8e-12 with the default
+    /// samples). Bounds: the defect within 1e-10 (steps × 64 ε ≈ 4e-11 for 3 000 steps, the identity's
+    /// rounding as in `testDissipationIdentityAndBalance`); θ(200) of the two runs within 1e-9 (both
+    /// at rtol 1e-10: measured 2.3e-13 apart; the early switch moved it by ~1e-4). The event logs
+    /// may differ inside a cluster of simultaneous events (t = 9.0763: one instant or two ulps apart).
+    func testSamplesDoNotChangeTheFlow() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = """
+        {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
+         "network": {"layers": [1, 4, 4, 4, 4, 4, 1], "activation": "relu", "bias": true, "init": {"scheme": "xavier", "seed": 0}},
+         "flow": {"T": 200}}
+        """
+        try config.write(to: dir.appendingPathComponent("c.json"), atomically: true, encoding: .utf8)
+        var thetas: [[Double]] = []
+        for (name, extra) in [("default", [String]()), ("s100", ["--samples", "100"])] {
+            let r = try runReluflow(["simulate", "--config", "c.json", "--out", name, "--quiet"] + extra, in: dir)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("\(name)/summary.json"))) as! [String: Any]
+            XCTAssertEqual(summary["status"] as? String, "completed", name)
+            XCTAssertLessThanOrEqual(try XCTUnwrap(summary["dissipationDefect"] as? Double), 1e-10, name)
+            thetas.append(try XCTUnwrap(summary["theta"] as? [Double]))
+        }
+        XCTAssertEqual(thetas[0].count, thetas[1].count)
+        XCTAssertLessThanOrEqual(zip(thetas[0], thetas[1]).map { abs($0 - $1) }.max() ?? .infinity, 1e-9)
+    }
+
+    /// The event pairs are those at their surface (value within noise); where none is (a slide's
+    /// exit value re-evaluated at +rounding), only the least, never every function of the step.
+    func testEventPairsAreTheLocatedOnes() {
+        let functions = [EventFunction(neuron: 1, group: 14, sign: -1), EventFunction(neuron: 7, group: 5, sign: 0)]
+        let pairs = EventFunction.pairsAtEvent(functions, values: [2.4e-4, 2.2e-16], noise: [5.2e-15, 0])
+        XCTAssertEqual(pairs.map { [$0.0, $0.1] }, [[7, 5]])
+        let both = EventFunction.pairsAtEvent(functions, values: [1e-15, -1e-17], noise: [5.2e-15, 0])
+        XCTAssertEqual(both.map { [$0.0, $0.1] }, [[1, 14], [7, 5]])
+    }
+
     /// The dissipation identity L(0) − L(T) = ∫|θ'|² and the balance quantities of every hidden unit
     /// (constant along the Filippov flow, SPEC §4, §8) on deep ReLU flows with slides and on linear
     /// networks. Bound: steps × 64 ε × max(1, max|q|) for the balance (each step's rounding in θ,

@@ -24,6 +24,22 @@ struct EventFunction {
         return field.slideExitValue(evaluation!, at: y, neuron, group)
     }
 
+    /// The pairs at an event: those whose function is non-positive at the located state, or (for
+    /// a crossing) within its rounding `noise` of 0, so that simultaneous events are decided
+    /// together. The locator's state is where the smallest function was evaluated non-positive;
+    /// evaluated again there, a slide's exit value (which solves for the α's afresh) may come out
+    /// at +rounding. Then the pair(s) with the smallest value are the event, never every function
+    /// flagged in the step: the others' roots lie later, and deciding them here would switch a
+    /// pair that is not on its surface (and project θ onto it).
+    static func pairsAtEvent(_ functions: [EventFunction], values: [Double], noise: [Double]) -> [(Int, Int)] {
+        var pairs: [(Int, Int)] = []
+        for k in functions.indices where values[k] <= noise[k] { pairs.append((functions[k].neuron, functions[k].group)) }
+        if pairs.isEmpty, let least = values.min() {
+            for k in functions.indices where values[k] == least { pairs.append((functions[k].neuron, functions[k].group)) }
+        }
+        return pairs
+    }
+
     /// ±z at y: the function of an on/off pair.
     @inline(__always)
     func crossingValue<Field: SwitchedSystem>(_ y: UnsafePointer<Double>, field: Field) -> Double {

@@ -607,15 +607,9 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         }
         t = t0 + tau
         y.update(from: used.best, count: dim)
-        // The pairs at the event: those whose function is non-positive at the located state, or
-        // (for a crossing) within rounding of 0, so that simultaneous events are decided together.
         let values = used.values(at: y, functions)
-        var pairs: [(Int, Int)] = []
-        for (e, v) in zip(functions, values) {
-            let noise = e.sign != 0 ? field.preactivationNoise(y, e.neuron, e.group) : 0
-            if v <= noise { pairs.append((e.neuron, e.group)) }
-        }
-        if pairs.isEmpty { pairs = functions.map { ($0.neuron, $0.group) } }
+        let noise = functions.map { $0.sign != 0 ? field.preactivationNoise(y, $0.neuron, $0.group) : 0 }
+        var pairs = EventFunction.pairsAtEvent(functions, values: values, noise: noise)
         // The guards (EventGuard): states already chosen and left at this instant are excluded.
         let decision = guardian.begin(at: t, pairs: pairs.map { $0.0 * G + $0.1 }, states: field.states)
         if decision.stalled {
