@@ -149,9 +149,10 @@ final class ModeField {
     /// true when the CPU has AVX2). Their results are bitwise those of the portable code; the
     /// benchmark switches them off to time both.
     var useVectorKernels = ModeField.vectorKernelsAvailable
-    /// Whether the kernels run for this field: switched on, and at least 32 groups (below that the
-    /// call costs more than it saves).
-    var kernelsApply: Bool { useVectorKernels && G >= 32 }
+    /// Whether the kernels of field_kernels.c run for this field: switched on, and at least 8
+    /// groups (two lanes; issue 22: at G = 20, `sine`, they take 9 M of the 254 M instructions of a
+    /// run to T = 1e5 off the event scan and the rows of z and ż).
+    var kernelsApply: Bool { useVectorKernels && G >= 8 }
     /// Whether this CPU runs the AVX2 kernels.
     static let vectorKernelsAvailable = rf_field_kernels_available() != 0
     private var jacobianRows: UnsafeMutablePointer<Double>? = nil   // G×P
