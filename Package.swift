@@ -17,6 +17,14 @@ let directMetadataAccess: [SwiftSetting] = [
     .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"], .when(configuration: .release)),
 ]
 
+/// Release builds of the command are linked at a fixed address (not position-independent): the
+/// statically linked runtime and Foundation carry ~77 500 relative relocations (pointers in
+/// .data.rel.ro and .data), which a position-independent executable has the dynamic loader apply at
+/// every start, writing (and so copying) ~230 pages; linked at a fixed address they are resolved by
+/// the linker (issue 22). The code is compiled position-independent either way; only the
+/// executable's own image loses address randomisation (the shared libraries keep it).
+let fixedAddress = ["-Xclang-linker", "-no-pie"]
+
 let package = Package(
     name: "ReluFlow",
     products: [
@@ -69,7 +77,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: directMetadataAccess,
-            linkerSettings: [.unsafeFlags(["-static-stdlib"] + staticFoundation, .when(configuration: .release))]
+            linkerSettings: [.unsafeFlags(["-static-stdlib"] + staticFoundation + fixedAddress, .when(configuration: .release))]
         ),
         // Benchmarks: `swift run -c release reluflow-bench` (README, "Performance").
         .executableTarget(

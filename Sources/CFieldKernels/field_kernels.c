@@ -55,69 +55,6 @@ void rf_field_outputs(int d, long G4, long G, const double *xgT, const double *w
     }
 }
 
-#define GRADIENTS(D)                                                        \
-    v4d aB = {0, 0, 0, 0};                                                  \
-    v4d aW[(D)];                                                            \
-    for (int k = 0; k < (D); k++) aW[k] = (v4d){0, 0, 0, 0};                \
-    for (long g = 0; g < G4; g += 4) {                                      \
-        v4d sr = slopes(s + g) * *(const v4d *)(R + g);                     \
-        aB = aB + sr;                                                       \
-        for (int k = 0; k < (D); k++) aW[k] = aW[k] + sr * *(const v4d *)(xgT + k * G + g); \
-    }                                                                       \
-    *(v4d *)accB = aB;                                                      \
-    for (int k = 0; k < (D); k++) *(v4d *)(accW + 4 * k) = aW[k];
-
-AVX2 static void gradients1(long G4, long G, const double *xgT, const double *R, const unsigned char *s, double *accB, double *accW) { GRADIENTS(1) }
-AVX2 static void gradients2(long G4, long G, const double *xgT, const double *R, const unsigned char *s, double *accB, double *accW) { GRADIENTS(2) }
-AVX2 static void gradients3(long G4, long G, const double *xgT, const double *R, const unsigned char *s, double *accB, double *accW) { GRADIENTS(3) }
-AVX2 static void gradients4(long G4, long G, const double *xgT, const double *R, const unsigned char *s, double *accB, double *accW) { GRADIENTS(4) }
-
-// d ≥ 5: first s·R and the b sum, keeping s·R in `work`; then the w sums four coordinates at a
-// time, then one at a time (the Swift loop's order).
-AVX2 static void gradientsN(int d, long G4, long G, const double *xgT, const double *R, const unsigned char *s,
-                            double *accB, double *accW, double *work) {
-    v4d aB = {0, 0, 0, 0};
-    for (long g = 0; g < G4; g += 4) {
-        v4d sr = slopes(s + g) * *(const v4d *)(R + g);
-        aB = aB + sr;
-        *(v4d *)(work + g) = sr;
-    }
-    *(v4d *)accB = aB;
-    int k = 0;
-    for (; k + 4 <= d; k += 4) {
-        const double *xa = xgT + k * G, *xb = xa + G, *xc = xb + G, *xd = xc + G;
-        v4d a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
-        for (long q = 0; q < G4; q += 4) {
-            v4d sr = *(const v4d *)(work + q);
-            a0 = a0 + sr * *(const v4d *)(xa + q);
-            a1 = a1 + sr * *(const v4d *)(xb + q);
-            a2 = a2 + sr * *(const v4d *)(xc + q);
-            a3 = a3 + sr * *(const v4d *)(xd + q);
-        }
-        *(v4d *)(accW + 4 * k) = a0;
-        *(v4d *)(accW + 4 * (k + 1)) = a1;
-        *(v4d *)(accW + 4 * (k + 2)) = a2;
-        *(v4d *)(accW + 4 * (k + 3)) = a3;
-    }
-    for (; k < d; k++) {
-        const double *xa = xgT + k * G;
-        v4d a0 = {0, 0, 0, 0};
-        for (long q = 0; q < G4; q += 4) a0 = a0 + *(const v4d *)(work + q) * *(const v4d *)(xa + q);
-        *(v4d *)(accW + 4 * k) = a0;
-    }
-}
-
-void rf_field_gradients(int d, long G4, long G, const double *xgT, const double *R, const unsigned char *s,
-                        double *accB, double *accW, double *work) {
-    switch (d) {
-    case 1: gradients1(G4, G, xgT, R, s, accB, accW); break;
-    case 2: gradients2(G4, G, xgT, R, s, accB, accW); break;
-    case 3: gradients3(G4, G, xgT, R, s, accB, accW); break;
-    case 4: gradients4(G4, G, xgT, R, s, accB, accW); break;
-    default: gradientsN(d, G4, G, xgT, R, s, accB, accW, work); break;
-    }
-}
-
 // out[g] = b + Σ_k w_k x_k[g] for every g < G: lanes of four, then the tail one by one, the sum in
 // the order of the Swift loop (ModeField.affineRow).
 #define AFFINE(D)                                                           \

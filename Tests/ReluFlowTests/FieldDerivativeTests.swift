@@ -131,9 +131,9 @@ final class FieldDerivativeTests: XCTestCase {
     }
 }
 
-/// The AVX2 kernels of the field's two passes (CFieldKernels) against the Swift SIMD4 loops.
+/// The AVX2 builds of the field (CFieldKernels/shallow_field.c) and of the event scan's rows and screen against the portable code.
 final class FieldKernelTests: XCTestCase {
-    /// d = 1…5 and 8 (unrolled and general kernels), G = 37 (a tail of one group after the lanes),
+    /// d = 1…5 and 8 (unrolled and general kernels), G = 13 and 37 (a tail of one group after the lanes),
     /// random modes with sliding pairs and an output bias: the two evaluations must agree bit for
     /// bit (same operations in the same order, no fused multiply-add), field and quadrature
     /// component both. Skipped where the CPU
@@ -141,8 +141,7 @@ final class FieldKernelTests: XCTestCase {
     func testKernelsMatchTheSwiftLoopsBitwise() throws {
         try XCTSkipUnless(ModeField.vectorKernelsAvailable, "no AVX2 on this CPU")
         var generator = SplitMix(state: 41)
-        for d in [1, 2, 3, 4, 5, 8] {
-            let m = 37
+        for d in [1, 2, 3, 4, 5, 8] { for m in [13, 37] {
             let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
             let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
             let n = 6
@@ -165,15 +164,15 @@ final class FieldKernelTests: XCTestCase {
                 field.useVectorKernels = false
                 field.evaluate(&theta, &portable)
                 for k in fast.indices {
-                    XCTAssertEqual(fast[k].bitPattern, portable[k].bitPattern, "d = \(d), trial \(trial), component \(k): \(fast[k]) vs \(portable[k])")
+                    XCTAssertEqual(fast[k].bitPattern, portable[k].bitPattern, "d = \(d), m = \(m), trial \(trial), component \(k): \(fast[k]) vs \(portable[k])")
                 }
             }
-        }
+        } }
     }
 }
 
 extension FieldKernelTests {
-    /// The event scan with the AVX2 rows and screen against the Swift SIMD4 loops: d = 1…5 and 8, G = 53,
+    /// The event scan with the AVX2 rows and screen against the Swift SIMD4 loops: d = 1…5 and 8, G = 10, 21 and 53 (the kernels run from G = 8),
     /// random on/off/sliding modes, start-of-step values perturbed so that many lanes fail the
     /// screen (sign changes, rate reversals; NaN start values, which the screen and the per-pair
     /// tests must treat alike): the same flags (pair, τ, dip, root) and
@@ -181,8 +180,8 @@ extension FieldKernelTests {
     func testScanKernelsMatchTheSwiftLoops() throws {
         try XCTSkipUnless(ModeField.vectorKernelsAvailable, "no AVX2 on this CPU")
         var generator = SplitMix(state: 43)
-        for d in [1, 2, 3, 4, 5, 8] {
-            let m = 53, n = 5
+        for d in [1, 2, 3, 4, 5, 8] { for m in [10, 21, 53] {
+            let n = 5
             let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
             let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
             let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
@@ -210,9 +209,9 @@ extension FieldKernelTests {
                 results.append((keys, z1, zdot1))
             }
             XCTAssertFalse(results[0].0.isEmpty, "the case must raise flags")
-            XCTAssertEqual(results[0].0, results[1].0, "d = \(d)")
-            XCTAssertEqual(results[0].1.map(\.bitPattern), results[1].1.map(\.bitPattern), "z, d = \(d)")
-            XCTAssertEqual(results[0].2.map(\.bitPattern), results[1].2.map(\.bitPattern), "ż, d = \(d)")
-        }
+            XCTAssertEqual(results[0].0, results[1].0, "d = \(d), m = \(m)")
+            XCTAssertEqual(results[0].1.map(\.bitPattern), results[1].1.map(\.bitPattern), "z, d = \(d), m = \(m)")
+            XCTAssertEqual(results[0].2.map(\.bitPattern), results[1].2.map(\.bitPattern), "ż, d = \(d), m = \(m)")
+        } }
     }
 }

@@ -1,7 +1,8 @@
 #ifndef RELUFLOW_FIELD_KERNELS_H
 #define RELUFLOW_FIELD_KERNELS_H
 
-/// The two passes of ReluFlow's field evaluation (ModeField.evaluate, SPEC §3) for one neuron
+/// Pass 1 of ReluFlow's field (ModeField.accumulateOutputs, SPEC §3; the whole field is
+/// shallow_field.h) for one neuron
 /// and any input dimension d (unrolled for d = 1…4), over the groups [0, G4) in lanes of four, compiled for AVX2
 /// (256-bit lanes) and called only when the CPU has it. Every lane does the operations of the
 /// Swift SIMD4 loops in the same order and without fused multiply-add, so the results are
@@ -16,13 +17,6 @@ int rf_field_kernels_available(void);
 /// Pass 1: N[g] += c · (s[g] · (b + Σ_k w_k x_k[g])), g < G4; x_k = xgT + k·G.
 void rf_field_outputs(int d, long G4, long G, const double *xgT, const double *w, double b, double c,
                       const unsigned char *s, double *N);
-
-/// Pass 2: lane sums over g < G4 of sr = s[g]·R[g]: accB += sr, accW[k] += sr · x_k[g] (accB: 4
-/// doubles; accW: 4·d doubles, lanes of coordinate k at 4k). The accumulators start at zero.
-/// (The c-gradient Σ sr z follows from these: z_g = b + w·x_g.) `work` (G4 doubles) keeps s·R for
-/// d ≥ 5, whose w sums run four coordinates at a time over it.
-void rf_field_gradients(int d, long G4, long G, const double *xgT, const double *R, const unsigned char *s,
-                        double *accB, double *accW, double *work);
 
 /// out[g] = b + Σ_k w_k x_k[g] for every g < G (lanes, then the tail), d = 1…4: the pre-activations
 /// or their rates of one neuron (ModeField.affineRow, bitwise), any d.

@@ -13,8 +13,8 @@ import Foundation
 /// CBLAS keeps runs reproducible to the last digit across machines.
 public struct FieldTiming: Sendable {
     public let secondsPerEvaluation: Double
-    /// The same evaluation with the Swift SIMD4 loops instead of the AVX2 kernels (bitwise the
-    /// same field), nil where the kernels do not run (fewer than 32 groups, or no AVX2): their
+    /// The same evaluation with the portable build of the field instead of the AVX2 one (bitwise the
+    /// same field), nil where the AVX2 build does not run (no AVX2): their
     /// gain, measured.
     public let secondsPerPortableEvaluation: Double?
     public let secondsPerMatVec: Double
@@ -39,7 +39,7 @@ public struct FieldTiming: Sendable {
         field.setMode(states)
         let evaluation = best { field.evaluate(&y, &f) }
         var portable: Double? = nil
-        if field.kernelsApply {
+        if field.useVectorKernels {
             field.useVectorKernels = false
             portable = best { field.evaluate(&y, &f) }
             field.useVectorKernels = true

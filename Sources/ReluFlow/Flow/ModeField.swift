@@ -139,20 +139,20 @@ final class ModeField {
     let Nabs: UnsafeMutablePointer<Double>    // G: |c_0| + Σ_i s_ig |c_i| (|b_i| + Σ_k |w_ik x_gk|), the scale of N's rounding
     private let R: UnsafeMutablePointer<Double>       // G: working storage of `evaluate`
     private let lossOutputs: UnsafeMutablePointer<Double>   // G: network outputs of `loss` (not N: the field's side output)
-    private let srBuffer: UnsafeMutablePointer<Double>      // G: s_ig R_g of one neuron (pass 2, d ≥ 5)
+    private let srBuffer: UnsafeMutablePointer<Double>      // G: s_ig R_g of one neuron (the field's pass 2, d ≥ 5)
     private let F: UnsafeMutablePointer<Double>        // d+1
-    private let F4: UnsafeMutablePointer<SIMD4<Double>> // d: lane accumulators of F
     private let lambdas: UnsafeMutablePointer<Double>  // up to G
-    private let kernelAccumulators: UnsafeMutablePointer<Double>  // 4 + 4d: lanes of the AVX2 gradient pass
 
-    /// Whether the two passes of `evaluate`, the rows of z and ż and the scan's screen run in the
-    /// AVX2 kernels (`CFieldKernels`; true when the CPU has AVX2; see `kernelsApply`). Their
-    /// results are bitwise those of the Swift SIMD4 loops; the benchmark switches them off to
-    /// time both.
+    /// Whether the field (`evaluate`: the AVX2 build of shallow_field.c rather than its portable
+    /// build, any G), pass 1 of `accumulateOutputs`, the rows of z and ż and the scan's screen
+    /// (AVX2 kernels of field_kernels.c, see `kernelsApply`) run in 256-bit lanes (`CFieldKernels`;
+    /// true when the CPU has AVX2). Their results are bitwise those of the portable code; the
+    /// benchmark switches them off to time both.
     var useVectorKernels = ModeField.vectorKernelsAvailable
-    /// Whether the kernels run for this field: switched on, and at least 32 groups (below that the
-    /// call costs more than it saves).
-    var kernelsApply: Bool { useVectorKernels && G >= 32 }
+    /// Whether the kernels of field_kernels.c run for this field: switched on, and at least 8
+    /// groups (two lanes; issue 22: at G = 20, `sine`, they take 9 M of the 254 M instructions of a
+    /// run to T = 1e5 off the event scan and the rows of z and ż).
+    var kernelsApply: Bool { useVectorKernels && G >= 8 }
     /// Whether this CPU runs the AVX2 kernels.
     static let vectorKernelsAvailable = rf_field_kernels_available() != 0
     private var jacobianRows: UnsafeMutablePointer<Double>? = nil   // G×P
@@ -208,19 +208,16 @@ final class ModeField {
         lossOutputs = .allocate(capacity: G)
         srBuffer = .allocate(capacity: G)
         F = .allocate(capacity: d + 1)
-        F4 = .allocate(capacity: d)
         lastTheta = .allocate(capacity: P)
         lastField = .allocate(capacity: P + 1)
         lambdas = .allocate(capacity: max(G, 1))
-        kernelAccumulators = .allocate(capacity: 4 + 4 * d)
         spareStorage = FieldEvaluation.Storage(G: G, n: n)
         otherSpareStorage = FieldEvaluation.Storage(G: G, n: n)
     }
 
     deinit {
-        for p in [xg, xgT, xAbsT, srBuffer, mult, ysum, yabs, slope, alphaStorage, N, Nabs, R, lossOutputs, F, lambdas, kernelAccumulators] { p.deallocate() }
+        for p in [xg, xgT, xAbsT, srBuffer, mult, ysum, yabs, slope, alphaStorage, N, Nabs, R, lossOutputs, F, lambdas] { p.deallocate() }
         slopeBytes.deallocate()
-        F4.deallocate()
         lastTheta.deallocate()
         lastField.deallocate()
         jacobianRows?.deallocate()
@@ -302,152 +299,29 @@ final class ModeField {
     /// The work of `evaluate`, uncounted: for the Jacobian, which counts itself.
     private func computeField(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         pendingDependentAlphas.removeAll(keepingCapacity: true)   // this evaluation writes every α
-        let wOff = 0, bOff = n * d, cOff = n * d + n
-        let c0 = network.outputBias ? y[2 * n + n * d] : 0
-        // Four groups at a time (SIMD4 lanes over g), the tail of G % 4 groups scalar; the
-        // transposed points xgT (d×G) make the lanes contiguous. z is recomputed in pass 2 rather
-        // than stored: with d ≤ 2 that costs less than the memory traffic of an n×G buffer, with
-        // bitwise equal results.
-        let G4 = G & ~3
-        let x0 = xgT, x1 = xgT + (d > 1 ? G : 0), x2 = xgT + (d > 2 ? 2 * G : 0), x3 = xgT + (d > 3 ? 3 * G : 0)
-        for g in 0..<G { N[g] = c0 }
-        // Pass 1: network outputs N_g = c0 + Σ_i c_i s_ig z_ig.
-        accumulateOutputs(weights: y + wOff, biases: y + bOff, outputWeights: y + cOff, into: N)
-        var sumR = 0.0
-        for g in 0..<G {
-            R[g] = mult[g] * N[g] - ysum[g]
-            sumR += R[g]
-        }
-        // Pass 2: gradients, ∂L/∂(w_i, b_i) ∝ Σ_g R_g s_ig x̃_g, and ∂L/∂c_i ∝ Σ_g R_g s_ig z_ig, which
-        // is (w_i, b_i)·Σ_g R_g s_ig x̃_g since z_ig = x̃_g·(w_i, b_i): no per-pair work of its own,
-        // and c_i ċ_i = (w_i, b_i)·(ẇ_i, ḃ_i) (the balance of SPEC §4) holds of the sums themselves.
-        for i in 0..<n {
-            let b = y[bOff + i]
-            let w = y + (wOff + i * d)
-            let row = i * G, srow = slope + row
-            var accB4 = SIMD4<Double>()
-            for k in 0..<d { F4[k] = SIMD4<Double>() }
-            var g = 0
-            if kernelsApply {
-                let acc = kernelAccumulators
-                rf_field_gradients(Int32(d), G4, G, xgT, R, slopeBytes + row, acc, acc + 4, srBuffer)
-                accB4 = load4(acc)
-                for k in 0..<d { F4[k] = load4(acc + 4 + 4 * k) }
-                g = G4
-            } else if d == 1 {
-                var accW4 = SIMD4<Double>()
-                while g < G4 {
-                    let r = load4(R + g), xv = load4(x0 + g)
-                    let sr = load4(srow + g) * r
-                    accB4 += sr
-                    accW4 += sr * xv
-                    g += 4
-                }
-                F4[0] = accW4
-            } else if d == 2 {
-                var accW0 = SIMD4<Double>(), accW1 = SIMD4<Double>()
-                while g < G4 {
-                    let r = load4(R + g), xv0 = load4(x0 + g), xv1 = load4(x1 + g)
-                    let sr = load4(srow + g) * r
-                    accB4 += sr
-                    accW0 += sr * xv0
-                    accW1 += sr * xv1
-                    g += 4
-                }
-                F4[0] = accW0
-                F4[1] = accW1
-            } else if d == 3 {
-                var accW0 = SIMD4<Double>(), accW1 = SIMD4<Double>(), accW2 = SIMD4<Double>()
-                while g < G4 {
-                    let r = load4(R + g), xv0 = load4(x0 + g), xv1 = load4(x1 + g), xv2 = load4(x2 + g)
-                    let sr = load4(srow + g) * r
-                    accB4 += sr
-                    accW0 += sr * xv0
-                    accW1 += sr * xv1
-                    accW2 += sr * xv2
-                    g += 4
-                }
-                F4[0] = accW0
-                F4[1] = accW1
-                F4[2] = accW2
-            } else if d == 4 {
-                var accW0 = SIMD4<Double>(), accW1 = SIMD4<Double>(), accW2 = SIMD4<Double>(), accW3 = SIMD4<Double>()
-                while g < G4 {
-                    let r = load4(R + g), xv0 = load4(x0 + g), xv1 = load4(x1 + g), xv2 = load4(x2 + g), xv3 = load4(x3 + g)
-                    let sr = load4(srow + g) * r
-                    accB4 += sr
-                    accW0 += sr * xv0
-                    accW1 += sr * xv1
-                    accW2 += sr * xv2
-                    accW3 += sr * xv3
-                    g += 4
-                }
-                F4[0] = accW0
-                F4[1] = accW1
-                F4[2] = accW2
-                F4[3] = accW3
-            }
-            if g < G4 {
-                // d ≥ 5: first s·R and the b sum, keeping s·R; then the w sums four coordinates at
-                // a time in registers. Each sum runs over the groups in the same order as one
-                // coordinate at a time.
-                while g < G4 {
-                    let sr = load4(srow + g) * load4(R + g)
-                    accB4 += sr
-                    store4(sr, srBuffer + g)
-                    g += 4
-                }
-                var k = 0
-                while k + 4 <= d {
-                    let xa = xgT + k * G, xb = xa + G, xc = xb + G, xd = xc + G
-                    var a0 = SIMD4<Double>(), a1 = SIMD4<Double>(), a2 = SIMD4<Double>(), a3 = SIMD4<Double>()
-                    var q = 0
-                    while q < G4 {
-                        let sr = load4(srBuffer + q)
-                        a0 += sr * load4(xa + q)
-                        a1 += sr * load4(xb + q)
-                        a2 += sr * load4(xc + q)
-                        a3 += sr * load4(xd + q)
-                        q += 4
-                    }
-                    (F4[k], F4[k + 1], F4[k + 2], F4[k + 3]) = (a0, a1, a2, a3)
-                    k += 4
-                }
-                while k < d {
-                    let xa = xgT + k * G
-                    var a0 = SIMD4<Double>()
-                    var q = 0
-                    while q < G4 {
-                        a0 += load4(srBuffer + q) * load4(xa + q)
-                        q += 4
-                    }
-                    F4[k] = a0
-                    k += 1
-                }
-            }
-            var accB = accB4.sum()
-            for k in 0..<d { F[k] = F4[k].sum() }
-            while g < G {
-                let sr = srow[g] * R[g]
-                for k in 0..<d { F[k] += sr * xgT[k * G + g] }
-                accB += sr
-                g += 1
-            }
-            var accC = b * accB
-            for k in 0..<d { accC += w[k] * F[k] }
-            F[d] = accB
+        // Pass 1 (N_g = c0 + Σ_i c_i s_ig z_ig), the residuals and pass 2 (F_i = Σ_g R_g s_ig x̃_g,
+        // with ∂L/∂c_i ∝ Σ_g R_g s_ig z_ig = (w_i, b_i)·F_i since z_ig = x̃_g·(w_i, b_i): no per-pair
+        // work of its own, and c_i ċ_i = (w_i, b_i)·(ẇ_i, ḃ_i), the balance of SPEC §4, holds of the
+        // sums themselves) in one C call (CFieldKernels/shallow_field.c): lanes of four groups over
+        // the transposed points, in the order of operations of the Swift SIMD4 loops it replaced
+        // (issue 22: those cost ~5 000 instructions an evaluation at n = 10, G = 16, mostly overhead).
+        _ = rf_shallow_field(Int32(d), n, G, xgT, mult, ysum, y, network.outputBias ? 1 : 0, invM, slopeBytes,
+                         N, R, srBuffer, f, useVectorKernels ? 1 : 0)
+        // Sliding neurons (SPEC §4): F_i = F⁰_i + X̃_Kᵀλ, the component of F⁰_i = f_(w_i, b_i)
+        // tangent to their surfaces, with α_g = λ_g / (−(c_i/m) R_g).
+        let bOff = n * d, cOff = n * d + n
+        for i in slidingNeurons {
+            guard let set = surfaces[i] else { continue }
+            let row = i * G
+            for k in 0..<d { F[k] = f[i * d + k] }
+            F[d] = f[bOff + i]
             let scale = -y[cOff + i] * invM
-            for q in 0...d { F[q] *= scale }
-            if let set = surfaces[i] {
-                set.project(F, multipliers: lambdas)
-                for (a, g) in set.groups.enumerated() { alphaStorage[row + g] = lambdas[a] / (scale * R[g]) }
-                if set.dependent { pendingDependentAlphas.append((i, scale)) }
-            }
-            for k in 0..<d { f[wOff + i * d + k] = F[k] }
+            set.project(F, multipliers: lambdas)
+            for (a, g) in set.groups.enumerated() { alphaStorage[row + g] = lambdas[a] / (scale * R[g]) }
+            if set.dependent { pendingDependentAlphas.append((i, scale)) }
+            for k in 0..<d { f[i * d + k] = F[k] }
             f[bOff + i] = F[d]
-            f[cOff + i] = -accC * invM
         }
-        if network.outputBias { f[2 * n + n * d] = -sumR * invM }
         var norm2 = 0.0
         for p in 0..<P { norm2 += f[p] * f[p] }
         f[P] = norm2
