@@ -129,6 +129,11 @@ def case_list():
         # to T = 150, long after its minimum (t ~ 5): the stationary end of the adaptive flows.
         "adam-stationary": (json.loads((CASES / "adam-stationary.json").read_text()), {}),
         "rmsprop-stationary": (json.loads((CASES / "rmsprop-stationary.json").read_text()), {}),
+        # The Adam flow's second-order slide: [1, 8, 8, 1] with biases, He seed 1, sin(pi x) on 20
+        # points (the resolved config of reluflow's own run, weights explicit), to T = 12: the
+        # flow zig-zags across (layer 1, unit 3, point 19) from t ~ 5.9, enters its second-order
+        # slide at t ~ 6.3102 and leaves it on at t ~ 10.6986.
+        "adam-second-order": (json.loads((CASES / "adam-second-order.json").read_text()), {}),
     }
 
 

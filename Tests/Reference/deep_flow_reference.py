@@ -82,7 +82,20 @@ convex combination F- + alpha (F+ - F-) (theta, m, v and Q alike), alpha
 chosen so that dz_p/dt = 0 (linear in alpha: alpha = v-/(v- - v+)).
 For the gradient and rmsprop flows this is sigma'(0) = alpha in the gradient.
 For the adam flow (t > 0) theta' does not depend on g, so v+ = v-: every
-surface is crossed, nothing slides.
+surface is crossed at first order. The second derivative zdd = dz/dtheta .
+theta'' + theta'^T (hess z) theta' jumps (theta'' = dTheta/dm m' + dTheta/dv
+v' + dTheta/dt, m', v' taken on either side; zdd by a second-order forward
+pass, Net.jet2). Where zdd+ < 0 < zdd- the flow zig-zags across the surface
+with |dz/dt| falling like 1/n over its crossings; its limit is the
+second-order slide on {z = 0, dz/dt = 0}: the state velocity F- + alpha (F+ -
+F-) with alpha = zdd-/(zdd- - zdd+) (v' the convex combination of the sides'
+v'), ended where zdd- (alpha = 0, leave off) or zdd+ (alpha = 1, leave on)
+passes through 0 (event functions as the first-order slide's v+-). A
+crossing enters it when the surface's two previous crossings alternate in
+direction with it and |dz/dt| shrank, nothing else slides, at the state with
+(m, v) moved along F+ - F- until dz/dt = 0 (Integrator.project_mv, also
+after every step while sliding) zdd+ < 0 < zdd- beyond 1e-10 of the larger,
+and 2 a |dz/dt| / min |zdd+-| <= 0.1 (Flow.entry_amplitude).
 
 Several attracting surfaces: by default (SPEC 8) at most one pair slides; a
 second attracting surface while one slides stops the run (exit 1, status
@@ -256,6 +269,22 @@ class Net:
             out.append(dz.ravel())
         return np.concatenate(out) if (out and self.relu) else np.zeros(0)
 
+    def jet2(self, th, u, w, H, F):
+        """d^2/ds^2 Z_l(theta + s u + s^2 w / 2) at s = 0, flattened over the ReLU pairs
+        (second-order forward pass in the masks F: = grad z . w + u^T (hess z) u)."""
+        out = []
+        dH = np.zeros_like(self.H0)
+        ddH = np.zeros_like(self.H0)
+        for l in range(1, self.L):
+            dz = self.W(u, l) @ H[l - 1] + self.W(th, l) @ dH
+            ddz = self.W(w, l) @ H[l - 1] + 2.0 * (self.W(u, l) @ dH) + self.W(th, l) @ ddH
+            if l in self.sb:
+                dz = dz + self.b(u, l)[:, None]
+                ddz = ddz + self.b(w, l)[:, None]
+            dH, ddH = F[l] * dz, F[l] * ddz
+            out.append(ddz.ravel())
+        return np.concatenate(out) if (out and self.relu) else np.zeros(0)
+
     def zgrad(self, th, H, F, k):
         """Gradient of the pre-activation of pair k wrt theta."""
         l, i, g = self.pairs[k]
@@ -350,6 +379,9 @@ class Flow:
         self.tau, self.eps, self.a, self.b = tau, epsilon, a, b
         self.quadrature = quadrature
         self.multi_slide = multi_slide
+        # Adam's second-order slides: crossings per surface (t, zdot), entry amplitude.
+        self.zigzag = {}
+        self.entry_amplitude = 0.1
         P = net.P
         self.sth = slice(0, P)
         self.sm = slice(P, 2 * P) if kind == "adam" else None
@@ -382,6 +414,31 @@ class Flow:
             out[P:2 * P] = self.a * (g - m)
             out[2 * P:] = self.b * (g * g - v)
         return out
+
+    def theta_accel(self, t, y, fs):
+        """Adam: theta'' = dTheta/dm m' + dTheta/dv v' + dTheta/dt for the state velocity fs
+        (its m', v' entries), Theta = -mh/(sqrt(vh)+eps), mh = m/(1-e^{-at}), vh = v/(1-e^{-bt})."""
+        P = self.net.P
+        m, v = y[self.sm], np.maximum(y[self.sv], 0.0)
+        ba, bb = -np.expm1(-self.a * t), -np.expm1(-self.b * t)
+        mh, vh = m / ba, v / bb
+        r = np.sqrt(vh)
+        S = r + self.eps
+        safe = np.where(r > 0, r, 1.0)
+        d_m = -1.0 / (ba * S)
+        d_v = np.where(r > 0, mh / (2 * safe * S * S * bb), 0.0)
+        mh_t = -mh * self.a / np.expm1(self.a * t)
+        vh_t = -vh * self.b / np.expm1(self.b * t)
+        d_t = -mh_t / S + np.where(r > 0, mh * vh_t / (2 * safe * S * S), 0.0)
+        return d_m * fs[P:2 * P] + d_v * fs[2 * P:3 * P] + d_t
+
+    def second_order(self, t, y, th, H, F, k, f0, fk):
+        """(zdd-, zdd+) of pair k from the two sides' state velocities (adam, t > 0)."""
+        net = self.net
+        u = f0[:net.P]
+        zm = net.jet2(th, u, self.theta_accel(t, y, f0), H, F)[k]
+        zp = net.jet2(th, u, self.theta_accel(t, y, fk), H, F)[k]
+        return zm, zp
 
     def evaluate(self, t, y, mode, override=None):
         """Field of `mode` at (t, y): returns dict with f (state velocity),
@@ -423,6 +480,11 @@ class Flow:
                     al = np.linalg.solve(A, -c)
                 except np.linalg.LinAlgError:
                     al = np.full(len(sl), np.nan)
+            if self.kind == "adam" and t > 0.0 and len(sl) == 1:
+                # Second-order slide: theta' is the same on both sides; alpha makes zdd = 0.
+                zm, zp = self.second_order(t, y, th, H, F, sl[0], f0, fs[0])
+                al = np.array([zm / (zm - zp)]) if zm != zp else np.array([np.nan])
+                vpm = (zp, zm)
             coupled = self.coupled(mode, sl)
             if coupled:
                 al = self.coupled_alphas(th, H, N, F, mode, sl)
@@ -543,6 +605,65 @@ class Integrator:
             y[self.flow.sth] = th - np.linalg.pinv(J) @ z
         return y if y is not y_in else y_in
 
+    def project_mv(self, t, y, mode, k):
+        """Adam second-order slide on pair k's surface: move (m, v) along F+ - F- = (a D, b D2)
+        until dz/dt = 0 (Newton on the step w; theta unchanged)."""
+        flow, net = self.flow, self.net
+        if flow.kind != "adam" or t <= 0.0:
+            return y
+        y = y.copy()
+        th = y[flow.sth]
+        sm = mode.F.copy()
+        sm[mode.group(k)] = 0.0
+        sp = mode.F.copy()
+        sp[mode.group(k)] = 1.0
+        F = net.masks(sm)
+        H, _, N = net.forward(th, F)
+        gm = net.grad(th, H, N, F)
+        gp = net.grad(th, H, N, net.masks(sp))
+        D, D2 = flow.a * (gp - gm), flow.b * (gp * gp - gm * gm)
+        for _ in range(3):
+            f0 = flow.velocity_of(t, y, gm)
+            zd = net.jvp(th, f0[:net.P], H, F)[k]
+            fw = np.concatenate([np.zeros(net.P), D, D2])
+            slope = net.jvp(th, flow.theta_accel(t, y, fw) - flow.theta_accel(t, y, np.zeros_like(fw)), H, F)[k]
+            if slope == 0.0 or zd == 0.0:
+                break
+            w = -zd / slope
+            y[flow.sm] += w * D
+            y[flow.sv] += w * D2
+        return y
+
+    def second_order_entry(self, t, y, st, k, old, zdot):
+        """Adam (t > 0): whether the crossing of pair k with rate zdot enters the second-order
+        slide: the surface's two previous crossings alternate with this one and |zdot| shrank,
+        nothing else slides, at the state projected along F+ - F- zdd+ < 0 < zdd- (beyond 1e-10
+        of the larger), and 2 a |zdot| / min|zdd+-| <= entry_amplitude. Returns the projected
+        state or None."""
+        flow, net = self.flow, self.net
+        hist = [c for c in flow.zigzag.get(k, []) if c[0] < t]
+        ok = (len(hist) >= 2 and hist[-2][1] * hist[-1][1] < 0 and hist[-1][1] * zdot < 0
+              and abs(zdot) < abs(hist[-1][1]) < abs(hist[-2][1]))
+        lst = flow.zigzag.setdefault(k, [])
+        if not lst or lst[-1][0] != t:
+            lst.append((t, zdot))
+            del lst[:-3]
+        if not ok or flow.entry_amplitude <= 0 or np.any(st == SLIDE):
+            return None
+        mode = Mode(st, net)
+        yp = self.project_mv(t, y, mode, k)
+        st2 = st.copy()
+        st2[mode.group(k)] = SLIDE
+        ev = flow.evaluate(t, yp, Mode(st2, net))
+        zp, zm = ev["vpm"]
+        tol = 1e-10 * max(abs(zp), abs(zm)) + 1e-300
+        if not (zp < -tol and zm > tol):
+            return None
+        if 2 * flow.a * abs(zdot) / min(abs(zp), abs(zm)) > flow.entry_amplitude:
+            return None
+        flow.zigzag.pop(k, None)
+        return yp
+
     def vel(self, t, y, mode, k, s):
         """(dz_k/dt, |theta'|^2, tolerance) with pair k forced to state s."""
         ev = self.flow.evaluate(t, y, mode, override=(k, s))
@@ -618,6 +739,31 @@ class Integrator:
             new, kind = SLIDE, "slide"
         else:
             new, kind = (ON if fp2 > fm2 else OFF), "branch"
+        if self.flow.kind == "adam" and t > 0.0 and not initial:
+            if old == SLIDE:
+                # A second-order slide decided again: by zdd+- (both sides' theta' are equal).
+                ev = self.flow.evaluate(t, y, mode)
+                zp, zm = ev["vpm"]
+                tol = 1e-10 * max(abs(zp), abs(zm)) + 1e-300
+                qp = 0 if abs(zp) <= tol else np.sign(zp)
+                qm = 0 if abs(zm) <= tol else np.sign(zm)
+                if qp < 0 < qm or (qp == 0 and qm == 0):
+                    new = OFF if abs(zm) <= abs(zp) else ON
+                elif qp == 0 or qm == 0:
+                    new = ON if qp + qm > 0 else OFF
+                elif qp > 0 and qm > 0:
+                    new = ON
+                elif qp < 0 and qm < 0:
+                    new = OFF
+                else:
+                    new = OFF if abs(zm) <= abs(zp) else ON
+                vp, vm = zp, zm
+                if new != SLIDE:
+                    self.flow.zigzag.pop(k, None)
+            elif new in (ON, OFF) and new != old:
+                yp = self.second_order_entry(t, y, st, k, old, vp)
+                if yp is not None:
+                    y, new, kind = yp, SLIDE, "slide"
         if new == SLIDE:
             self.check_new_slide(t, y, st, k)
         if old == SLIDE and new != SLIDE:
@@ -819,6 +965,8 @@ class Integrator:
                 t_new, y_new = solver.t, solver.y
                 if mode.sliding:     # keep sliding pairs on their (curved) surfaces
                     yp = self.project(y_new, mode)
+                    if self.flow.kind == "adam" and len(mode.sliding) == 1:   # and dz/dt = 0
+                        yp = self.project_mv(t_new, yp, mode, mode.sliding[0])
                     if yp is not y_new:
                         solver.y = yp
                         solver.f = fun(t_new, yp)

@@ -26,7 +26,7 @@ final class AdaptiveFlowIntegrationTests: XCTestCase {
 
     /// "kind layer.unit @point" of each event, as the reference writes them: a deep network's
     /// units count over its layers, a shallow network's neurons are layer 1's units.
-    func eventLabels(_ solution: FlowSolution) -> [String] {
+    static func eventLabels(_ solution: FlowSolution) -> [String] {
         guard let deep = solution.problem.model as? DeepNetwork else {
             return solution.events.map { "\($0.kind.rawValue) 1.\($0.neuron) @\($0.point)" }
         }
@@ -55,7 +55,7 @@ final class AdaptiveFlowIntegrationTests: XCTestCase {
                 XCTAssertEqual(solution.status, .completed, "\(label): \(solution.message ?? "")")
                 // L = 2 or one hidden layer reported by the reference as layer 1 with unit = neuron,
                 // except the deep cases, where units count over the layers.
-                let ours = eventLabels(solution)
+                let ours = Self.eventLabels(solution)
                 XCTAssertEqual(ours, expected.events.map { "\($0.kind) \($0.layer).\($0.unit) @\($0.point)" }, label)
                 for (a, b) in zip(solution.events, expected.events) { XCTAssertEqual(a.t, b.t, accuracy: 1e-8, "\(label): event time") }
                 for (a, b) in zip(solution.finalTheta, expected.theta) { XCTAssertEqual(a, b, accuracy: 1e-8, "\(label): θ(T)") }
@@ -125,7 +125,7 @@ final class AdaptiveFlowIntegrationTests: XCTestCase {
                 XCTAssertEqual(expected.status, "completed")
                 let solution = solve(problem)
                 XCTAssertEqual(solution.status, .completed, "\(label): \(solution.message ?? "")")
-                let ours = eventLabels(solution)
+                let ours = Self.eventLabels(solution)
                 XCTAssertEqual(ours, expected.events.map { "\($0.kind) \($0.layer).\($0.unit) @\($0.point)" }, label)
                 // Slide exits to 1e-5: the exit of (1, 7) at t ≈ 21.497, with two other surfaces
                 // sliding, is met nearly tangentially (v⁺ → 0 with a small slope) and its time is

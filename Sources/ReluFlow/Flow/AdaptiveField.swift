@@ -25,7 +25,10 @@ import Foundation
 /// the convex combination of the two sides' v', not (g_α)²). D' = −g_α·θ'_α with g_α = g⁻ + α(g⁺ − g⁻)
 /// (on the surface ∇(L⁺ − L⁻) is normal to it, so any g on the segment gives the same dL/dt along
 /// the tangent θ'_α). The Adam flow's θ' does not depend on g (t > 0): v⁺ = v⁻, every surface is
-/// crossed, nothing slides.
+/// crossed at first order; where both sides accelerate back towards a surface (z̈⁺ < 0 < z̈⁻) the
+/// crossings accumulate into a zig-zag whose limit is a second-order slide on {z = 0, ż = 0}
+/// (`SecondOrderSlide`, the extension at the end of this file: α = z̈⁻/(z̈⁻ − z̈⁺), exits where z̈⁻
+/// or z̈⁺ reaches 0, (m, v) projected onto ż = 0 along F⁺ − F⁻).
 ///
 /// Several surfaces (SPEC §4's several-surface rule carried to §7; the RMSProp flow): K surfaces
 /// slide at once, surface k a pair (with its coincident members on a deep base), σ'(0) := α_k on
@@ -113,6 +116,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     var tolerance: (rtol: Double, atol: Double) = (1e-10, 1e-12)
     /// θ at the last stationarity check that failed (`stationaryRatio`).
     private var holdAnchor: [Double]? = nil
+    /// The Adam flow's second-order slides (`SecondOrderSlide`; set by `solve` for the Adam law).
+    var secondOrder: SecondOrderSlide? = nil
 
     /// State and field of the last evaluation (a memo for `stepEndEvaluation`); the gradient g_α and
     /// the slide's v±, α of the evaluation being made (working storage, read into `Evaluation`).
@@ -313,7 +318,9 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     private func computeField(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         let dim = dimension
         var ok = true
-        if let k = slidingPair {
+        if let so = secondOrder, surfaces.count == 1, y[P + 1 + 2 * P] > 0 {
+            ok = computeSecondOrder(y, f, so)
+        } else if let k = slidingPair {
             baseSide(k, on: true)
             ok = baseGradient(y, into: gPlus)
             baseSide(k, on: false)
@@ -451,6 +458,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         var sides: [(members: [Int], weight: Double)] = []
         if let k = slidingPair {
             sides = [([k], alpha.isFinite ? alpha : 0)]
+        } else if secondOrder != nil && surfaces.count == 1 {
+            sides = [(surfaces[0].members, alpha.isFinite ? alpha : 0)]
         } else if surfaceAlpha.count == surfaces.count {
             sides = zip(surfaces, surfaceAlpha).map { ($0.members, $1) }
         }
@@ -627,6 +636,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         let original = states
         var transitions: [PairTransition] = []
         var done = Set<Int>(), order: [Int] = []
+        secondOrder?.pendingEntry = nil
+        secondOrder?.decidedExit = nil
         for (i, g) in eventPairs {
             let k = i * G + g
             guard done.insert(k).inserted else { continue }
@@ -638,8 +649,11 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
                 setMode(original)
                 return []
             }
+            if let so = secondOrder, let second = secondOrderDecision(y, pair: k, old: old, decided: new, rate: plus.v, so) {
+                (new, kind) = second
+            }
             if new == .sliding, !velocityFollowsGradient,
-               let other = surfaces.first(where: { !$0.members.contains(k) }) {
+               let other = surfaces.first(where: { !$0.members.contains(k) && surfaceKey($0.rep) != surfaceKey(k) }) {
                 pendingFailure = "\(describe(k)) becomes attracting while \(describe(other.rep)) slides"
                 setMode(original)
                 return []
@@ -653,6 +667,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             next[k] = new
             setMode(next)
         }
+        if let so = secondOrder { settleSecondOrder(y, done: done, transitions: &transitions, so) }
         // Several surfaces: the joint system decides which of them slide (the type's doc).
         if surfaces.count > 1 && !settleSeveral(y, original: original, candidates: order, transitions: &transitions) {
             setMode(original)
@@ -788,6 +803,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
 
     func project(_ i: Int, onto groups: [Int], state: UnsafeMutablePointer<Double>) {
         base.project(i, onto: groups, state: state)
+        if let so = secondOrder { projectSecondOrderSurface(i, onto: groups, state: state, so) }
         lastValid = false
     }
 
@@ -803,11 +819,70 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// control's tolerance atol + rtol|θ_p|, component by component (`stationaryRatio`); for the
     /// RMSProp flow also the gradient's rounding ratio (θ' = 0 exactly where g = 0), the smaller.
     func fieldRoundingRatio(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
-        let motion = stationaryRatio(y, f)
-        guard velocityFollowsGradient else { return motion }
-        let eb = base.evaluation(at: y, into: fb)
-        return min(motion, base.fieldRoundingRatio(eb, at: y, fb))
+        let (motion, drift) = stationaryRatio(y, f)
+        var ratio = motion
+        if velocityFollowsGradient {
+            let eb = base.evaluation(at: y, into: fb)
+            ratio = min(motion, base.fieldRoundingRatio(eb, at: y, fb))
+        } else if !(motion <= StationaryHold.threshold) && drift <= Self.equilibriumDrift {
+            ratio = min(motion, equilibriumRatio(y, gradient: e.gradient, drift: drift))
+        }
+        if !(ratio <= StationaryHold.threshold) { holdAnchor = Array(UnsafeBufferPointer(start: y, count: P)) }
+        return ratio
     }
+
+    /// The Adam flow's second stationarity test: (θ, m) within the step control's tolerance of an
+    /// equilibrium (θ*, m = 0) of the flow (θ* a stationary point of the mode's loss), where the
+    /// momentum bound of `stationaryRatio` cannot pass.
+    ///
+    /// Why the momentum bound fails near a minimum: the exact flow has g → 0 at the rate a/2 of the
+    /// damped oscillation δ'' ≈ −(a∇²L/S)δ − aδ' (S = √v̂ + ε) while √v̂ decays only at b/2, so
+    /// m̂/S → 0; the computed state cannot follow: θ wanders at the step control's tolerance, so g
+    /// and m stay at ρ(∇²L)·(atol + rtol|θ|) (measured on escape-grid networks at a minimum:
+    /// |g| ~ 1e-12, |m| ~ 1e-13 from t = 30 to 100 while √v̂ fell from 1.6e-3 to 5e-5), and the
+    /// bound |m̂|/(aS) grows like e^{bt/2} without the state moving. That residual momentum is what
+    /// the tolerance makes of g, not motion of the flow.
+    ///
+    /// The test: over `StationaryHold`'s window (t at least doubles, the loss constant to 64 ulp)
+    /// θ moved at most `equilibriumDrift` = 4 times atol + rtol|θ_p| in every component (`drift`:
+    /// the global error of integrating a flow that amplifies its errors by 1/S, not motion of the
+    /// flow; measured 0.3–3 tolerances per doubling window on those networks at a minimum, where
+    /// the exact flow is at rest), and |g| and |m̂| are at most ρ ε_θ, ε_θ = |(atol + rtol|θ_p|)_p|₂
+    /// and ρ the spectral radius of the
+    /// mode's Hessian (the base's `stiffnessEstimate`, power iteration on exact Hessian–vector
+    /// products): a point θ within ε_θ of a stationary point θ* has |g(θ)| ≤ ρ ε_θ to first order,
+    /// and m, the exponential average of g, then also. The equilibrium (θ*, 0, v) of the exact
+    /// flow does not move θ (θ' = −m̂/S = 0, m' = a(g − m) = 0, only v decays), so a held state is
+    /// the exact flow's to within the tolerance the run was asked for (up to the integration's own
+    /// global error). The ratio ¼·max(drift/4, max(|g|, |m̂|)/(ρ ε_θ)) is ≤ ¼
+    /// (`StationaryHold.threshold`) exactly when both hold. (A flat direction, where |g| ≤ ρ ε_θ allows a distance to θ* beyond ε_θ, is covered
+    /// by the drift: the state did not move there while t doubled.) Computed only where the drift
+    /// already passes (ρ costs 12 Hessian–vector products).
+    private func equilibriumRatio(_ y: UnsafePointer<Double>, gradient g: [Double], drift: Double) -> Double {
+        guard let adam = law as? AdamFlow, g.count == P else { return .infinity }
+        let s = y[P + 1 + 2 * P]
+        guard s > 0 else { return .infinity }
+        var tol2 = 0.0, g2 = 0.0, m2 = 0.0
+        for p in 0..<P {
+            let scale = tolerance.atol + tolerance.rtol * abs(y[p])
+            tol2 += scale * scale
+            g2 += g[p] * g[p]
+            let mHat = y[P + 1 + p] / -expm1(-adam.a * s)
+            m2 += mHat * mHat
+        }
+        let eb = base.evaluation(at: y, into: fb)
+        let rho = base.stiffnessEstimate(eb, at: y, fb)
+        let level = rho * tol2.squareRoot()
+        guard level > 0, level.isFinite else { return .infinity }
+        let ratio = 0.25 * max(drift / Self.equilibriumDrift, max(g2, m2).squareRoot() / level)
+        if ProcessInfo.processInfo.environment["RELUFLOW_DEBUG_HOLD"] != nil {
+            FileHandle.standardError.write("hold s \(s) drift \(drift) |g| \(g2.squareRoot()) |m| \(m2.squareRoot()) rho \(rho) eps \(tol2.squareRoot()) ratio \(ratio)\n".data(using: .utf8)!)
+        }
+        return ratio
+    }
+
+    /// θ's motion over the stationarity window allowed by `equilibriumRatio`, in tolerances.
+    static var equilibriumDrift: Double { 4 }
 
     /// Stationary to the step control's tolerance (the adaptive flows near a minimum of the mode).
     ///
@@ -829,14 +904,17 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// bounded by the distance already covered. RMSProp has no momentum (B = 0). A held run is the
     /// exact flow's state to within the step control's tolerance, which is what integrating on
     /// would deliver at best.
-    private func stationaryRatio(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
-        var ratio = 0.0
+    /// Returns the ratio and θ's motion alone, max_p |θ_p − θ_p(anchor)|/(atol + rtol|θ_p|) (`drift`);
+    /// the caller moves the anchor when its test fails.
+    private func stationaryRatio(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> (ratio: Double, drift: Double) {
+        var ratio = 0.0, drift = 0.0
         let anchor = holdAnchor
         let adam = law as? AdamFlow
         let s = adam != nil ? y[P + 1 + 2 * P] : 0
         for p in 0..<P {
             let scale = tolerance.atol + tolerance.rtol * abs(y[p])
             var motion = anchor.map { abs(y[p] - $0[p]) } ?? .infinity
+            drift = max(drift, motion / scale)
             if let adam {
                 guard s > 0 else { motion = .infinity; break }
                 let mHat = y[P + 1 + p] / -expm1(-adam.a * s)
@@ -845,8 +923,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             }
             ratio = max(ratio, motion / scale)
         }
-        if !(ratio <= StationaryHold.threshold) { holdAnchor = Array(UnsafeBufferPointer(start: y, count: P)) }
-        return ratio
+        return (ratio, drift)
     }
 
     /// A bound on the spectral radius of ∂f/∂y for the `auto` rule: the base's ρ(∇²L) scaled by
@@ -874,3 +951,188 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
 
     var costDimension: Int { base.costDimension }
 }
+
+// MARK: - The Adam flow's second-order slide (SecondOrderSlide.swift has the mathematics)
+
+extension AdaptiveField {
+    /// The key of pair k's surface, as `modeChanged` groups sliding pairs: a deep base's
+    /// representative, and points of one ray from 0 on networks without biases (`rayClass`).
+    func surfaceKey(_ k: Int) -> Int {
+        let r = (base as? DeepModeField)?.representative[k] ?? k
+        return (r / G) * G + rayClass[r % G]
+    }
+
+    /// The field on one second-order sliding surface (`SecondOrderSlide`): F_α = F⁻ + α(F⁺ − F⁻),
+    /// α = z̈⁻/(z̈⁻ − z̈⁺), with vMinus, vPlus = z̈⁻, z̈⁺ (the exit value min(z̈⁻, −z̈⁺)). The base's last
+    /// evaluation is the M⁻ one, as in the first-order path.
+    fileprivate func computeSecondOrder(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>,
+                                        _ so: SecondOrderSlide) -> Bool {
+        let surface = surfaces[0], dim = dimension
+        base.updateMode(surface.members.map { (index: $0, state: .on) })
+        var ok = baseGradient(y, into: gPlus)
+        base.updateMode(surface.members.map { (index: $0, state: .off) })
+        ok = baseGradient(y, into: gMinus) && ok
+        stateVelocity(y, gradient: gMinus, into: fMinus)
+        stateVelocity(y, gradient: gPlus, into: fPlus)
+        let (zm, zp) = secondOrderRates(y, rep: surface.rep, so)
+        vMinus = zm
+        vPlus = zp
+        alpha = zm != zp ? zm / (zm - zp) : .nan
+        surfaceAlpha = []
+        let a = alpha.isFinite ? alpha : 0
+        for q in 0..<dim { f[q] = fMinus[q] + a * (fPlus[q] - fMinus[q]) }
+        var rate = 0.0
+        for p in 0..<P {
+            let g = gMinus[p] + a * (gPlus[p] - gMinus[p])
+            lastG[p] = g
+            rate -= g * f[p]
+        }
+        f[P] = rate
+        return ok
+    }
+
+    /// (z̈⁻, z̈⁺) of surface `rep` from the two sides' state velocities in fMinus, fPlus:
+    /// z̈± = ∇z·θ''± + θ'ᵀ∇²zθ' (SurfaceJet on a deep base; ∇z·θ''± where z is affine).
+    fileprivate func secondOrderRates(_ y: UnsafePointer<Double>, rep: Int, _ so: SecondOrderSlide) -> (Double, Double) {
+        let wMinus = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        let wPlus = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { wMinus.deallocate(); wPlus.deallocate() }
+        so.thetaAcceleration(P: P, y: y, stateDot: fMinus, into: wMinus)
+        so.thetaAcceleration(P: P, y: y, stateDot: fPlus, into: wPlus)
+        if let jet = so.curvature {
+            let zm = jet.jet(y, u: fMinus, w: wMinus, pair: rep, states: states).zddot
+            let zp = jet.jet(y, u: fMinus, w: wPlus, pair: rep, states: states).zddot
+            return (zm, zp)
+        }
+        return (base.preactivationRate(y, wMinus, rep / G, rep % G), base.preactivationRate(y, wPlus, rep / G, rep % G))
+    }
+
+    /// Moves (m, v) of `y` along F⁺ − F⁻ = (0, aΔ, bΔ₂, 0) of the surface (members, rep) until
+    /// ż = 0 (`SecondOrderSlide`'s doc): Newton on w, ż(w) = ∇z·Θ(m + waΔ, v + wbΔ₂, s), whose
+    /// slope ∇z·(Θ_m aΔ + Θ_v bΔ₂) is z̈⁺ − z̈⁻; three steps (ż is linear in m, and v moves by
+    /// b/a of m's relative step: the second step is at rounding). θ, s and D unchanged.
+    func projectSecondOrder(members: [Int], rep: Int, state y: UnsafeMutablePointer<Double>, _ so: SecondOrderSlide) {
+        let saved = members.map { states[$0] == .sliding ? PairState.off : states[$0] }
+        base.updateMode(members.map { (index: $0, state: .on) })
+        _ = baseGradient(y, into: gPlus)
+        base.updateMode(members.map { (index: $0, state: .off) })
+        _ = baseGradient(y, into: gMinus)
+        base.updateMode(zip(members, saved).map { (index: $0, state: $1) })
+        let aux = y + (P + 1), s = aux[2 * P], a = so.law.a, b = so.law.b
+        guard s > 0 else { return }
+        let u = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { u.deallocate() }
+        for _ in 0..<3 {
+            law.velocity(P: P, gradient: gMinus, auxiliary: aux, thetaDot: fMinus, auxiliaryDot: fMinus + (P + 1))
+            let zdot = base.preactivationRate(y, fMinus, rep / G, rep % G)
+            for p in 0..<P {
+                let d = so.law.partials(g: 0, m: aux[p], v: aux[P + p], s: s)
+                let delta = gPlus[p] - gMinus[p], delta2 = gPlus[p] * gPlus[p] - gMinus[p] * gMinus[p]
+                u[p] = d.thetaM * a * delta + d.thetaV * b * delta2
+            }
+            let slope = base.preactivationRate(y, u, rep / G, rep % G)
+            guard slope != 0, slope.isFinite, zdot != 0 else { break }
+            let w = -zdot / slope
+            for p in 0..<P {
+                aux[p] += w * a * (gPlus[p] - gMinus[p])
+                aux[P + p] += w * b * (gPlus[p] * gPlus[p] - gMinus[p] * gMinus[p])
+            }
+        }
+        lastValid = false
+    }
+
+    /// After the base's projection of unit i onto `groups`: the (m, v) projection of a surface of
+    /// that unit entering (`SecondOrderSlide.pendingEntry`, decided at the event just resolved) or
+    /// sliding at second order.
+    fileprivate func projectSecondOrderSurface(_ i: Int, onto groups: [Int], state y: UnsafeMutablePointer<Double>,
+                                               _ so: SecondOrderSlide) {
+        let pairs = Set(groups.map { i * G + $0 })
+        if let entry = so.pendingEntry, entry.rep / G == i, entry.members.contains(where: pairs.contains) {
+            so.pendingEntry = nil
+            projectSecondOrder(members: entry.members, rep: entry.rep, state: y, so)
+        } else if surfaces.count == 1, surfaces[0].rep / G == i, surfaces[0].members.contains(where: pairs.contains) {
+            projectSecondOrder(members: surfaces[0].members, rep: surfaces[0].rep, state: y, so)
+        }
+    }
+
+    /// z̈± decisions of the Adam flow at an event on pair k (`SecondOrderSlide`), or nil to keep the
+    /// first-order decision `decided`:
+    /// - a pair sliding at second order (at its located exit, or decided again): `OneSurfaceRule`
+    ///   on (z̈⁺, z̈⁻), which leaves to the side α is nearer to where both still attract;
+    /// - another pair of a surface entering at this event: it enters too;
+    /// - a crossing (s > 0, nothing sliding): recorded; it enters the slide where the zig-zag is
+    ///   established, the projected state attracts at second order, and the relay's relative
+    ///   amplitude is at most `entryAmplitude`.
+    fileprivate func secondOrderDecision(_ y: UnsafePointer<Double>, pair k: Int, old: PairState, decided: PairState,
+                                         rate: Double, _ so: SecondOrderSlide) -> (PairState, EventKind)? {
+        let s = y[P + 1 + 2 * P]
+        guard s > 0 else { return nil }
+        let key = surfaceKey(k)
+        if old == .sliding {
+            if let exit = so.decidedExit, exit.key == key { return exit.decision }
+            guard surfaces.count == 1, surfaceKey(surfaces[0].rep) == key else { return nil }
+            let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+            defer { f.deallocate() }
+            evaluate(y, f)
+            let tol = 1e-10 * max(abs(vPlus), abs(vMinus)) + 1e-300
+            let decision = OneSurfaceRule.decide(old: .sliding, plus: (vPlus, 0, tol), minus: (vMinus, 0, tol))
+            if decision.state != .sliding { so.detector.forget(key) }
+            so.decidedExit = (key, decision)
+            return decision
+        }
+        if let entry = so.pendingEntry, surfaceKey(entry.rep) == key { return (.sliding, .slide) }
+        guard decided != old, decided != .sliding, rate.isFinite, rate != 0 else { return nil }
+        let established = so.detector.established(key, s: s, zdot: rate)
+        so.detector.record(key, s: s, zdot: rate)
+        guard so.entryAmplitude > 0, surfaces.isEmpty, established else { return nil }
+        // The surface's pairs: unit k's pairs of the same surface, in k's state.
+        let unit = k / G
+        let members = (0..<G).map { unit * G + $0 }.filter { surfaceKey($0) == key && states[$0] == old }
+        guard members.contains(k) else { return nil }
+        // z̈± at the projected state, in the mode with the surface sliding.
+        let saved = states
+        let probe = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        defer { probe.deallocate(); f.deallocate() }
+        probe.update(from: y, count: dimension)
+        projectSecondOrder(members: members, rep: k, state: probe, so)
+        var sliding = states
+        for q in members { sliding[q] = .sliding }
+        setMode(sliding)
+        evaluate(probe, f)
+        let zm = vMinus, zp = vPlus
+        setMode(saved)
+        let tol = 1e-10 * max(abs(zp), abs(zm)) + 1e-300
+        guard zp < -tol, zm > tol else { return nil }
+        let amplitude = 2 * so.law.a * abs(rate) / min(abs(zp), abs(zm))
+        guard amplitude <= so.entryAmplitude else { return nil }
+        so.pendingEntry = (rep: k, members: members)
+        so.detector.forget(key)
+        so.noteEntry()
+        return (.sliding, .slide)
+    }
+
+    /// After an event's decisions: a second-order slide the event did not decide must still
+    /// attract in the new mode (z̈⁺ < 0 < z̈⁻); else it leaves by `OneSurfaceRule` on (z̈⁺, z̈⁻).
+    fileprivate func settleSecondOrder(_ y: UnsafePointer<Double>, done: Set<Int>, transitions: inout [PairTransition],
+                                       _ so: SecondOrderSlide) {
+        guard surfaces.count == 1, y[P + 1 + 2 * P] > 0 else { return }
+        let surface = surfaces[0]
+        guard !surface.members.contains(where: done.contains) else { return }
+        let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        defer { f.deallocate() }
+        evaluate(y, f)
+        guard !(vPlus < 0 && vMinus > 0) else { return }
+        let tol = 1e-10 * max(abs(vPlus), abs(vMinus)) + 1e-300
+        let new = OneSurfaceRule.decide(old: .sliding, plus: (vPlus, 0, tol), minus: (vMinus, 0, tol)).state
+        guard new != .sliding else { return }
+        so.detector.forget(surfaceKey(surface.rep))
+        var next = states
+        for q in surface.members {
+            transitions.append(PairTransition(neuron: q / G, group: q % G, from: .sliding, to: new, kind: .slideEnd))
+            next[q] = new
+        }
+        setMode(next)
+    }
+}
+

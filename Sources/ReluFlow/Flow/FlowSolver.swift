@@ -48,6 +48,7 @@ func solve(_ problem: FlowProblem, law: (any AdaptiveLaw)?, hooks: SolveHooks = 
             // An adaptive flow (SPEC §7) over the gradient flow's field: state (θ, D, m/v).
             let adaptive = AdaptiveField(base: field, law: law)
             adaptive.tolerance = (problem.options.rtol, problem.options.atol)
+            if let adam = law as? AdamFlow { adaptive.secondOrder = SecondOrderSlide(law: adam, curvature: nil) }
             return FlowIntegration(problem: problem, hooks: hooks, field: adaptive).run()
         }
         return FlowIntegration(problem: problem, hooks: hooks, field: field).run()
@@ -61,6 +62,9 @@ func solve(_ problem: FlowProblem, law: (any AdaptiveLaw)?, hooks: SolveHooks = 
         adaptive.tolerance = (problem.options.rtol, problem.options.atol)
         // Without hidden biases a unit's surfaces on points of one ray from 0 are one surface.
         if !deep.hiddenBias { adaptive.rayClass = AdaptiveField<DeepModeField>.positiveRayClasses(problem.data) }
+        if let adam = law as? AdamFlow {
+            adaptive.secondOrder = SecondOrderSlide(law: adam, curvature: SurfaceJet(field: field, data: problem.data))
+        }
         return FlowIntegration(problem: problem, hooks: hooks, field: adaptive).run()
     }
     return FlowIntegration(problem: problem, hooks: hooks, field: field).run()
@@ -1003,8 +1007,9 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         if let ts = stationaryTime, solution.status == .completed {
             // An adaptive flow (auxiliary state beyond (θ, D)) holds by AdaptiveField's tolerance test.
             let why = dim > P + 1
-                ? "θ moved less than a quarter of atol + rtol|θ| while t doubled, with the momentum's remaining motion included, and the loss "
-                    + "constant to rounding, since t = \(stationarity.since ?? ts)"
+                ? "θ moved less than a quarter of atol + rtol|θ| while t doubled, with the momentum's remaining motion included, or "
+                    + "(Adam) θ and m within that tolerance of an equilibrium (|g|, |m̂| ≤ ρ(∇²L)·|atol + rtol|θ||, θ within 4 tolerances "
+                    + "while t doubled), and the loss constant to rounding, since t = \(stationarity.since ?? ts)"
                 : "the field within its rounding level and the loss constant to rounding since t = \(stationarity.since ?? ts)"
             solution.message = "stationary to \(dim > P + 1 ? "the step control's tolerance" : "working precision") at t = \(ts) (\(why)); "
                 + "the state is held over the remaining [\(ts), \(options.T)]"
