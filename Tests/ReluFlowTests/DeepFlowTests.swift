@@ -280,6 +280,34 @@ final class DeepFlowTests: XCTestCase {
         XCTAssertLessThan(solution.diagnostics.steps, 1000)
     }
 
+    /// A grazing pair whose surface the slides imply slides with them. On this network unit (layer 2,
+    /// unit 1) slides on points 11 and 13 of one linear region of layer 1, so its z is 0 on points
+    /// 12, 14 and 15 too, with both normal rates 0. Kept on or off, they were found on their other
+    /// side after every step: 4 586 steps, dissipation defect 3.2e-7, and a run at rtol 1e-12 ended
+    /// at another loss (1.08e-3 against 1.01e-2). Now: 612 steps, defect 3.7e-12, and the run at
+    /// rtol 1e-12 has the same events and θ(100) within 3.4e-13. Bounds: defect 1e-10 (as above);
+    /// fewer than 1 000 steps; θ(100) of the two tolerances within 1e-9 (both ~1e-12 accurate).
+    func testImpliedSurfacesSlideWithTheSlides() throws {
+        func run(_ rtol: Double) throws -> FlowSolution {
+            var config = try RunConfig.decode(Data("""
+            {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
+             "network": {"layers": [1, 6, 6, 1], "activation": "relu", "bias": true, "init": {"scheme": "xavier", "seed": 2}},
+             "flow": {"T": 100}}
+            """.utf8))
+            config.flow.rtol = rtol
+            config.flow.atol = rtol * 1e-2
+            return solve(try config.resolve().problem)
+        }
+        let loose = try run(1e-10), tight = try run(1e-12)
+        for s in [loose, tight] {
+            XCTAssertEqual(s.status, .completed, s.message ?? "")
+            XCTAssertLessThanOrEqual(s.diagnostics.dissipationDefect, 1e-10)
+        }
+        XCTAssertLessThan(loose.diagnostics.steps, 1000)
+        XCTAssertEqual(loose.events.map { [$0.neuron, $0.point] }, tight.events.map { [$0.neuron, $0.point] })
+        XCTAssertLessThanOrEqual(zip(loose.finalTheta, tight.finalTheta).map { abs($0 - $1) }.max() ?? .infinity, 1e-9)
+    }
+
     /// The event pairs are those at their surface (value within noise); where none is (a slide's
     /// exit value re-evaluated at +rounding), only the least, never every function of the step.
     func testEventPairsAreTheLocatedOnes() {
