@@ -398,6 +398,14 @@ typedef struct {
     long out;
 } rf_fused_entry;
 
+// Four consecutive entries of one layer (the missing ones of a short last batch read the zero row),
+// and whether their outputs are four consecutive θ entries (then one vector store).
+typedef struct {
+    const double *a[4], *b[4];
+    long out[4];
+    long count, contiguous;
+} rf_fused_batch;
+
 struct rf_deep_fused {
     int L;
     long G, Gp, full, tail, n, P, c0;
@@ -406,7 +414,9 @@ struct rf_deep_fused {
     double *F, *Z, *H, *D;                    // n × Gp
     double *N, *R, *dOut;                     // Gp
     rf_fused_entry *plan;                     // the gradient's entries, layer by layer
-    long *planStart;                          // entries of layer l: planStart[l − 1] ..< planStart[l]
+    long *planStart;                          // entries of layer L − j: planStart[j] ..< planStart[j + 1]
+    rf_fused_batch *batches;                  // the same in fours
+    long *batchStart;                         // batches of layer L − j: batchStart[j] ..< batchStart[j + 1]
     int covers;                               // every θ entry has a plan entry
     void *block;
 };
@@ -428,7 +438,8 @@ rf_deep_fused *rf_deep_fused_new(const rf_deep_layout *lay) {
     if (lay->c0 >= 0) entries += 1;
     const long doubles = d * Gp + 5 * Gp + 4 * n * Gp + 3 * Gp;
     const size_t bytes = sizeof(double) * (size_t)(doubles + 8) + sizeof(long) * (size_t)(4 * (L + 1) + L + 2)
-                         + sizeof(rf_fused_entry) * (size_t)(entries + 1);
+                         + sizeof(rf_fused_entry) * (size_t)(entries + 1)
+                         + sizeof(long) * (size_t)(L + 2) + sizeof(rf_fused_batch) * (size_t)(entries + L + 1);
     char *block = NULL;
     if (posix_memalign((void **)&block, 64, bytes) != 0) { free(w); return NULL; }
     memset(block, 0, bytes);
@@ -452,7 +463,9 @@ rf_deep_fused *rf_deep_fused_new(const rf_deep_layout *lay) {
     w->boff = li; li += L + 1;
     w->uoff = li; li += L + 1;
     w->planStart = li; li += L + 2;
+    w->batchStart = li; li += L + 2;
     w->plan = (rf_fused_entry *)li;
+    w->batches = (rf_fused_batch *)(w->plan + entries + 1);
     for (int l = 0; l <= L; l++) w->widths[l] = lay->widths[l];
     for (int l = 0; l < L; l++) { w->woff[l] = lay->woff[l]; w->boff[l] = lay->boff[l]; }
     for (int l = 1; l < L; l++) w->uoff[l] = lay->uoff[l];
@@ -482,6 +495,24 @@ rf_deep_fused *rf_deep_fused_new(const rf_deep_layout *lay) {
     }
     w->planStart[L] = e;
     w->covers = covered == lay->P;
+    long nb = 0;
+    for (int j = 0; j < L; j++) {
+        w->batchStart[j] = nb;
+        for (long q = w->planStart[j]; q < w->planStart[j + 1]; q += 4) {
+            rf_fused_batch *bt = &w->batches[nb++];
+            const long end = w->planStart[j + 1];
+            bt->count = end - q < 4 ? end - q : 4;
+            bt->contiguous = bt->count == 4;
+            for (long t = 0; t < 4; t++) {
+                const int real = t < bt->count;
+                bt->a[t] = real ? w->plan[q + t].a : w->zero;
+                bt->b[t] = real ? w->plan[q + t].b : w->zero;
+                bt->out[t] = real ? w->plan[q + t].out : -1;
+                if (real && w->plan[q + t].out != w->plan[q].out + t) bt->contiguous = 0;
+            }
+        }
+    }
+    w->batchStart[L] = nb;
     return w;
 }
 
@@ -497,15 +528,12 @@ void rf_deep_fused_masks(rf_deep_fused *w, const double *F) {
 
 #define SH(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
 
-// Up to four entries at once (count 1 … 4; the missing ones read the zero row): each entry's
-// lane sums over the full blocks, ((l0 + l1) + (l2 + l3)) by shuffles, then the tail's products
-// group by group, exactly as `dot` adds them.
-INLINE void fused_entries(const rf_deep_fused *w, const rf_fused_entry *p, long count, const long full, const long r,
-                          double *f) {
-    const double *a0 = p[0].a, *b0 = p[0].b;
-    const double *a1 = count > 1 ? p[1].a : w->zero, *b1 = count > 1 ? p[1].b : w->zero;
-    const double *a2 = count > 2 ? p[2].a : w->zero, *b2 = count > 2 ? p[2].b : w->zero;
-    const double *a3 = count > 3 ? p[3].a : w->zero, *b3 = count > 3 ? p[3].b : w->zero;
+// Four entries at once (a batch; a short one's missing entries read the zero row and are not
+// stored): each entry's lane sums over the full blocks, ((l0 + l1) + (l2 + l3)) by shuffles, then
+// the tail's products group by group, exactly as `dot` adds them; stored as −Σ (f = −∇L).
+INLINE void fused_batch(const rf_fused_batch *bt, const long full, const long r, double *f) {
+    const double *a0 = bt->a[0], *a1 = bt->a[1], *a2 = bt->a[2], *a3 = bt->a[3];
+    const double *b0 = bt->b[0], *b1 = bt->b[1], *b2 = bt->b[2], *b3 = bt->b[3];
     v4d c0 = SPLAT(0.0), c1 = SPLAT(0.0), c2 = SPLAT(0.0), c3 = SPLAT(0.0);
     for (long j = 0; j < full; j++) {
         const long o = 4 * j;
@@ -529,17 +557,21 @@ INLINE void fused_entries(const rf_deep_fused *w, const rf_fused_entry *p, long 
         }
         if (r > 2) s += SH(e01, e23, 2, 3, 6, 7);
     }
-    f[p[0].out] = -s[0];
-    if (count > 1) f[p[1].out] = -s[1];
-    if (count > 2) f[p[2].out] = -s[2];
-    if (count > 3) f[p[3].out] = -s[3];
+    s = -s;
+    if (bt->contiguous) {
+        ST(f + bt->out[0], s);
+        return;
+    }
+    const long count = bt->count;
+    f[bt->out[0]] = s[0];
+    if (count > 1) f[bt->out[1]] = s[1];
+    if (count > 2) f[bt->out[2]] = s[2];
+    if (count > 3) f[bt->out[3]] = s[3];
 }
 
 INLINE void fused_layer_entries(const rf_deep_fused *w, int l, const long full, const long r, double *f) {
-    const long start = w->planStart[w->L - l], end = w->planStart[w->L - l + 1];
-    long q = start;
-    for (; q + 4 <= end; q += 4) fused_entries(w, w->plan + q, 4, full, r, f);
-    if (q < end) fused_entries(w, w->plan + q, end - q, full, r, f);
+    const long start = w->batchStart[w->L - l], end = w->batchStart[w->L - l + 1];
+    for (long q = start; q < end; q++) fused_batch(w->batches + q, full, r, f);
 }
 
 // G is a compile-time constant in the specialised copies (the entry point's switch): the loops over
@@ -674,8 +706,13 @@ INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, doubl
 AVX2 static void fused_avx2(rf_deep_fused *w, const double *theta, double invM, double *f) { FUSED_CASES(FUSED_CALL) }
 static void fused_portable(rf_deep_fused *w, const double *theta, double invM, double *f) { FUSED_CASES(FUSED_CALL) }
 
-void rf_deep_fused_field(rf_deep_fused *w, const double *theta, double invM, double *f) {
+void rf_deep_fused_field(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy,
+                         double *y_copy, double *f_copy) {
     if (has_avx2()) fused_avx2(w, theta, invM, f); else fused_portable(w, theta, invM, f);
+    const size_t P = (size_t)w->P;
+    memcpy(theta_copy, theta, sizeof(double) * P);
+    memcpy(y_copy, theta, sizeof(double) * (P + 1));
+    memcpy(f_copy, f, sizeof(double) * (P + 1));
 }
 
 void rf_deep_fused_export(const rf_deep_fused *w, double *Z, double *H, double *N, double *R, double *dOut) {

@@ -362,7 +362,8 @@ extension DeepFlowTests {
     /// both builds (AVX2, portable), on 60 random networks (depth 2–5, widths 1–7, d 1–3, with and
     /// without hidden and output biases, ReLU units off at random, 1–21 groups from points with
     /// repeated inputs, some weights exactly 0). Exact equality: both compute every entry with the
-    /// same operations in the same order (the fused pass's lane sums are `dot`'s).
+    /// same operations in the same order (the fused pass's lane sums are `dot`'s). The loss (scratch
+    /// rows) against `DeepNetwork.output`'s, bit for bit too.
     func testFusedFieldEqualsSeparatePasses() throws {
         var rng = SplitMix(state: 18)
         func uniform() -> Double { Double(rng.next() >> 11) / Double(1 << 53) * 2 - 1 }
@@ -395,6 +396,13 @@ extension DeepFlowTests {
                 XCTAssertEqual(fused.z, separate.z, "trial \(trial): z")
                 XCTAssertEqual(fused.zdot, separate.zdot, "trial \(trial): zdot")
             }
+            // The loss on scratch rows against DeepNetwork.output's (the former implementation).
+            var expected = 0.0
+            for g in 0..<field.G {
+                let out = net.output(Array(y[0..<P]), at: data.groupPoints[(g * d)..<((g + 1) * d)])
+                for j in field.pointsOfGroup[g] { expected += (out - data.y[j]) * (out - data.y[j]) }
+            }
+            XCTAssertEqual(field.loss(&y).bitPattern, (expected * field.invM / 2).bitPattern, "trial \(trial): loss")
         }
     }
 

@@ -66,8 +66,11 @@ void rf_deep_fused_free(rf_deep_fused *w);
 /// The masks F (n × G, unit-major as everywhere above).
 void rf_deep_fused_masks(rf_deep_fused *w, const double *F);
 
-/// θ (P) → f (P + 1); the forward pass (Z, H, N, R) and dOut stay in the workspace.
-void rf_deep_fused_field(rf_deep_fused *w, const double *theta, double invM, double *f);
+/// θ (P) → f (P + 1); the forward pass (Z, H, N, R) and dOut stay in the workspace. Copies for the
+/// caller's memos: θ into theta_copy (P), the state θ, D (P + 1, theta[P] read) into y_copy and f into
+/// f_copy (P + 1).
+void rf_deep_fused_field(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy,
+                         double *y_copy, double *f_copy);
 
 /// The last rf_deep_fused_field's forward pass and dOut, unpadded: Z, H (n × G), N, R, dOut (G), as
 /// rf_deep_forward writes them.

@@ -429,7 +429,7 @@ final class DeepModeField: SwitchedSystem {
     /// (n × G) into `zdot`, and Ṅ into `ndot` when given.
     private func tangent(_ t: UnsafePointer<Double>, _ u: UnsafePointer<Double>, zdot: UnsafeMutablePointer<Double>,
                          ndot: UnsafeMutablePointer<Double>? = nil) {
-        exportForward()
+        forward(t)   // the pass at θ (an evaluation served from the memo leaves it where it was)
         rf_deep_tangent(layout, t, u, F, H, zdot, ndot)
     }
 
@@ -704,31 +704,28 @@ final class DeepModeField: SwitchedSystem {
 
     /// The work of `evaluate`, uncounted: for the Jacobian, which counts itself.
     private func computeField(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
-        let norm2: Double
         if slides.isEmpty && fusedEnabled {
             // Nothing slides: the fused C pass (the forward pass, dOut = R/m, back-propagation with
             // S = F, f = −g and |f|², bitwise those of `forward`, `gradient` and the loop below).
             // Its forward pass stays in the fused workspace until a pass reads Z, H, N, R
             // (`exportForward`): the stepper's stages never do.
-            rf_deep_fused_field(fused, y, invM, f)
-            forwardTheta.update(from: y, count: P)
+            rf_deep_fused_field(fused, y, invM, f, forwardTheta, lastY, lastF)   // and the memos' copies
             forwardValid = true
             forwardStamp = modeChanges
             forwardInFused = true
             vPlus = .nan; vMinus = .nan; alpha = .nan
             if !alphas.isEmpty { alphas = [] }
-            norm2 = f[P]
-        } else {
-            forward(y)
-            gradient(y, into: f)
-            var sum = 0.0
-            for p in 0..<P {
-                f[p] = -f[p]
-                sum += f[p] * f[p]
-            }
-            f[P] = sum
-            norm2 = sum
+            lastValid = true
+            return f[P].isFinite && numericalFailure == nil
         }
+        forward(y)
+        gradient(y, into: f)
+        var norm2 = 0.0
+        for p in 0..<P {
+            f[p] = -f[p]
+            norm2 += f[p] * f[p]
+        }
+        f[P] = norm2
         lastY.update(from: y, count: P + 1)
         lastF.update(from: f, count: P + 1)
         lastValid = true
@@ -776,13 +773,26 @@ final class DeepModeField: SwitchedSystem {
         rf_deep_hessian_vector(layout, t, u, F, H, S, dOut, Dl, invM, hvWork, out)
     }
 
-    /// The loss with the true activation, point by point.
+    /// The loss with the true activation, point by point: `DeepNetwork.output`'s operations in its
+    /// order (h = max(z, 0) on ReLU layers, N = h_L + c_0), on scratch rows instead of arrays.
     func loss(_ y: UnsafePointer<Double>) -> Double {
-        let theta = Array(UnsafeBufferPointer(start: y, count: P))
         var s = 0.0
+        let width = (0...L).map { layers[$0] }.max() ?? 1
+        let a = UnsafeMutablePointer<Double>.allocate(capacity: 2 * width)
+        defer { a.deallocate() }
         for g in 0..<G {
-            let x = (0..<d).map { xT[$0 * G + g] }
-            let out = network.output(theta, at: x[...])
+            var h = a, z = a + width
+            for k in 0..<d { h[k] = xT[k * G + g] }
+            for l in 1...L {
+                let bo = bOff[l - 1], wo = wOff[l - 1], below = layers[l - 1]
+                for i in 0..<layers[l] {
+                    var v = bo >= 0 ? y[bo + i] : 0
+                    for k in 0..<below { v += y[wo + i * below + k] * h[k] }
+                    z[i] = l < L && relu ? max(v, 0) : v
+                }
+                swap(&h, &z)
+            }
+            let out = h[0] + (c0Index.map { y[$0] } ?? 0)
             for j in pointsOfGroup[g] {
                 let r = out - yOfPoint[j]
                 s += r * r
