@@ -1,4 +1,5 @@
 #include "deep_kernels.h"
+#include <stdlib.h>
 #include <string.h>
 
 // No fused multiply-add, whatever the flags: the AVX2 and the portable builds of the passes (the
@@ -381,4 +382,346 @@ void rf_deep_hessian_vector(const rf_deep_layout *lay, const double *theta, cons
                             double *work, double *out) {
     if (has_avx2()) hv_avx2(lay, theta, u, F, H, S, dOut, Dl, invM, work, out);
     else hv_portable(lay, theta, u, F, H, S, dOut, Dl, invM, work, out);
+}
+
+// MARK: The fused field (rf_deep_fused_field)
+//
+// The workspace keeps every row padded to Gp = G rounded up to whole lanes (4): the elementwise
+// passes then run on whole vectors (a padding lane computes from zeros and never reaches a real
+// lane: lanes do not mix), and a sum over groups reads only the real groups: the full lane blocks
+// g < G4 into four lane sums, then the tail's products one group at a time, as `dot`.
+
+// One entry of the gradient: Σ_g a[g] b[g] (b = ones: Σ_g a[g], bitwise `sum`, as x·1 = x) into
+// f[out] as −Σ (f = −∇L).
+typedef struct {
+    const double *a, *b;
+    long out;
+} rf_fused_entry;
+
+// Four consecutive entries of one layer (the missing ones of a short last batch read the zero row),
+// and whether their outputs are four consecutive θ entries (then one vector store).
+typedef struct {
+    const double *a[4], *b[4];
+    long out[4];
+    long count, contiguous;
+} rf_fused_batch;
+
+struct rf_deep_fused {
+    int L;
+    long G, Gp, full, tail, n, P, c0;
+    long *widths, *woff, *boff, *uoff;
+    double *xT, *mult, *ysum, *ones, *zero;   // inputs (d × Gp), μ, Y, 1, 0 (Gp)
+    double *F, *Z, *H, *D;                    // n × Gp
+    double *N, *R, *dOut;                     // Gp
+    rf_fused_entry *plan;                     // the gradient's entries, layer by layer
+    long *planStart;                          // entries of layer L − j: planStart[j] ..< planStart[j + 1]
+    rf_fused_batch *batches;                  // the same in fours
+    long *batchStart;                         // batches of layer L − j: batchStart[j] ..< batchStart[j + 1]
+    int covers;                               // every θ entry has a plan entry
+    void *block;
+};
+
+#define FW(w, l, i, k) (theta[(w)->woff[(l) - 1] + (i) * (w)->widths[(l) - 1] + (k)])
+
+INLINE const double *fused_input(const rf_deep_fused *w, int l, long Gp) {
+    return l == 1 ? w->xT : w->H + w->uoff[l - 1] * Gp;
+}
+
+rf_deep_fused *rf_deep_fused_new(const rf_deep_layout *lay) {
+    rf_deep_fused *w = calloc(1, sizeof(rf_deep_fused));
+    if (!w) return NULL;
+    const int L = lay->L;
+    const long G = lay->G, Gp = (G + 3) & ~3L, n = lay->n, d = lay->widths[0];
+    w->L = L; w->G = G; w->Gp = Gp; w->full = G / 4; w->tail = G % 4; w->n = n; w->P = lay->P; w->c0 = lay->c0;
+    long entries = 0;
+    for (int l = 1; l <= L; l++) entries += lay->widths[l] * lay->widths[l - 1] + (lay->boff[l - 1] >= 0 ? lay->widths[l] : 0);
+    if (lay->c0 >= 0) entries += 1;
+    const long doubles = d * Gp + 5 * Gp + 4 * n * Gp + 3 * Gp;
+    const size_t bytes = sizeof(double) * (size_t)(doubles + 8) + sizeof(long) * (size_t)(4 * (L + 1) + L + 2)
+                         + sizeof(rf_fused_entry) * (size_t)(entries + 1)
+                         + sizeof(long) * (size_t)(L + 2) + sizeof(rf_fused_batch) * (size_t)(entries + L + 1);
+    char *block = NULL;
+    if (posix_memalign((void **)&block, 64, bytes) != 0) { free(w); return NULL; }
+    memset(block, 0, bytes);
+    w->block = block;
+    double *q = (double *)block;
+    w->xT = q; q += d * Gp;
+    w->mult = q; q += Gp;
+    w->ysum = q; q += Gp;
+    w->ones = q; q += Gp;
+    w->zero = q; q += Gp;
+    w->N = q; q += Gp;
+    w->R = q; q += Gp;
+    w->dOut = q; q += Gp;
+    w->F = q; q += n * Gp;
+    w->Z = q; q += n * Gp;
+    w->H = q; q += n * Gp;
+    w->D = q; q += n * Gp;
+    long *li = (long *)(q + 8);
+    w->widths = li; li += L + 1;
+    w->woff = li; li += L + 1;
+    w->boff = li; li += L + 1;
+    w->uoff = li; li += L + 1;
+    w->planStart = li; li += L + 2;
+    w->batchStart = li; li += L + 2;
+    w->plan = (rf_fused_entry *)li;
+    w->batches = (rf_fused_batch *)(w->plan + entries + 1);
+    for (int l = 0; l <= L; l++) w->widths[l] = lay->widths[l];
+    for (int l = 0; l < L; l++) { w->woff[l] = lay->woff[l]; w->boff[l] = lay->boff[l]; }
+    for (int l = 1; l < L; l++) w->uoff[l] = lay->uoff[l];
+    for (long k = 0; k < d; k++) for (long g = 0; g < G; g++) w->xT[k * Gp + g] = lay->xT[k * G + g];
+    for (long g = 0; g < G; g++) { w->mult[g] = lay->mult[g]; w->ysum[g] = lay->ysum[g]; }
+    for (long g = 0; g < Gp; g++) w->ones[g] = 1;
+    // The plan: layer L (a = dOut), then L − 1, …, 1 (a = the rows of D), in the order the
+    // backward pass makes them available; within a layer W_l row by row, then b_l.
+    long e = 0, covered = 0;
+    for (int l = L; l >= 1; l--) {
+        w->planStart[L - l] = e;
+        const long nl = lay->widths[l], below = lay->widths[l - 1];
+        const double *in = fused_input(w, l, Gp);
+        for (long i = 0; i < nl; i++) {
+            const double *a = l == L ? w->dOut : w->D + (lay->uoff[l] + i) * Gp;
+            for (long k = 0; k < below; k++)
+                w->plan[e++] = (rf_fused_entry){a, in + k * Gp, lay->woff[l - 1] + i * below + k};
+        }
+        if (lay->boff[l - 1] >= 0) {
+            for (long i = 0; i < nl; i++) {
+                const double *a = l == L ? w->dOut : w->D + (lay->uoff[l] + i) * Gp;
+                w->plan[e++] = (rf_fused_entry){a, w->ones, lay->boff[l - 1] + i};
+            }
+        }
+        if (l == L && lay->c0 >= 0) w->plan[e++] = (rf_fused_entry){w->dOut, w->ones, lay->c0};
+        covered = e;
+    }
+    w->planStart[L] = e;
+    w->covers = covered == lay->P;
+    long nb = 0;
+    for (int j = 0; j < L; j++) {
+        w->batchStart[j] = nb;
+        for (long q = w->planStart[j]; q < w->planStart[j + 1]; q += 4) {
+            rf_fused_batch *bt = &w->batches[nb++];
+            const long end = w->planStart[j + 1];
+            bt->count = end - q < 4 ? end - q : 4;
+            bt->contiguous = bt->count == 4;
+            for (long t = 0; t < 4; t++) {
+                const int real = t < bt->count;
+                bt->a[t] = real ? w->plan[q + t].a : w->zero;
+                bt->b[t] = real ? w->plan[q + t].b : w->zero;
+                bt->out[t] = real ? w->plan[q + t].out : -1;
+                if (real && w->plan[q + t].out != w->plan[q].out + t) bt->contiguous = 0;
+            }
+        }
+    }
+    w->batchStart[L] = nb;
+    return w;
+}
+
+void rf_deep_fused_free(rf_deep_fused *w) {
+    if (!w) return;
+    free(w->block);
+    free(w);
+}
+
+void rf_deep_fused_masks(rf_deep_fused *w, const double *F) {
+    for (long u = 0; u < w->n; u++) for (long g = 0; g < w->G; g++) w->F[u * w->Gp + g] = F[u * w->G + g];
+}
+
+#define SH(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
+
+// Four entries at once (a batch; a short one's missing entries read the zero row and are not
+// stored): each entry's lane sums over the full blocks, ((l0 + l1) + (l2 + l3)) by shuffles, then
+// the tail's products group by group, exactly as `dot` adds them; stored as −Σ (f = −∇L).
+INLINE void fused_batch(const rf_fused_batch *bt, const long full, const long r, double *f) {
+    const double *a0 = bt->a[0], *a1 = bt->a[1], *a2 = bt->a[2], *a3 = bt->a[3];
+    const double *b0 = bt->b[0], *b1 = bt->b[1], *b2 = bt->b[2], *b3 = bt->b[3];
+    v4d c0 = SPLAT(0.0), c1 = SPLAT(0.0), c2 = SPLAT(0.0), c3 = SPLAT(0.0);
+    for (long j = 0; j < full; j++) {
+        const long o = 4 * j;
+        c0 += LD(a0 + o) * LD(b0 + o);
+        c1 += LD(a1 + o) * LD(b1 + o);
+        c2 += LD(a2 + o) * LD(b2 + o);
+        c3 += LD(a3 + o) * LD(b3 + o);
+    }
+    const v4d t1 = SH(c0, c1, 0, 4, 2, 6) + SH(c0, c1, 1, 5, 3, 7);   // l0 + l1, l2 + l3 of c0, c1
+    const v4d t2 = SH(c2, c3, 0, 4, 2, 6) + SH(c2, c3, 1, 5, 3, 7);
+    v4d s = SH(t1, t2, 0, 1, 4, 5) + SH(t1, t2, 2, 3, 6, 7);
+    if (r) {
+        const long o = 4 * full;
+        const v4d p0 = LD(a0 + o) * LD(b0 + o), p1 = LD(a1 + o) * LD(b1 + o);
+        const v4d p2 = LD(a2 + o) * LD(b2 + o), p3 = LD(a3 + o) * LD(b3 + o);
+        const v4d e01 = SH(p0, p1, 0, 4, 2, 6), e23 = SH(p2, p3, 0, 4, 2, 6);   // groups 0, 2
+        s += SH(e01, e23, 0, 1, 4, 5);
+        if (r > 1) {
+            const v4d o01 = SH(p0, p1, 1, 5, 3, 7), o23 = SH(p2, p3, 1, 5, 3, 7);   // groups 1, 3
+            s += SH(o01, o23, 0, 1, 4, 5);
+        }
+        if (r > 2) s += SH(e01, e23, 2, 3, 6, 7);
+    }
+    s = -s;
+    if (bt->contiguous) {
+        ST(f + bt->out[0], s);
+        return;
+    }
+    const long count = bt->count;
+    f[bt->out[0]] = s[0];
+    if (count > 1) f[bt->out[1]] = s[1];
+    if (count > 2) f[bt->out[2]] = s[2];
+    if (count > 3) f[bt->out[3]] = s[3];
+}
+
+INLINE void fused_layer_entries(const rf_deep_fused *w, int l, const long full, const long r, double *f) {
+    const long start = w->batchStart[w->L - l], end = w->batchStart[w->L - l + 1];
+    for (long q = start; q < end; q++) fused_batch(w->batches + q, full, r, f);
+}
+
+// G is a compile-time constant in the specialised copies (the entry point's switch): the loops over
+// lane blocks then unroll and their accumulators (up to four blocks at a time: CH) stay in registers.
+#define CH 4
+INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, double *f, const long G) {
+    const long Gp = (G + 3) & ~3L, B = Gp / 4, full = G / 4, tail = G % 4;
+    const int L = w->L;
+    double *const Zp = w->Z, *const Hp = w->H, *const Dp = w->D;
+    const double *const Fp = w->F;
+    // Forward (forward_body's operations): z = b + Σ_k w_k x_k (k in order, zero weights skipped),
+    // h = f z.
+    for (int l = 1; l < L; l++) {
+        const long nl = w->widths[l], below = w->widths[l - 1], bo = w->boff[l - 1];
+        const double *in = fused_input(w, l, Gp);
+        const double *wl = theta + w->woff[l - 1];
+        const long rows = w->uoff[l] * Gp;
+        for (long i = 0; i < nl; i++) {
+            const double *wr = wl + i * below;
+            const v4d b = SPLAT(bo >= 0 ? theta[bo + i] : 0);
+            const long row = rows + i * Gp;
+            for (long j0 = 0; j0 < B; j0 += CH) {
+                const long nb = B - j0 < CH ? B - j0 : CH;
+                v4d a[CH];
+                for (long j = 0; j < nb; j++) a[j] = b;
+                for (long k = 0; k < below; k++) {
+                    if (wr[k] == 0) continue;
+                    const v4d wk = SPLAT(wr[k]);
+                    const double *x = in + k * Gp + 4 * j0;
+                    for (long j = 0; j < nb; j++) a[j] += wk * LD(x + 4 * j);
+                }
+                for (long j = 0; j < nb; j++) {
+                    const long o = row + 4 * (j0 + j);
+                    ST(Zp + o, a[j]);
+                    ST(Hp + o, LD(Fp + o) * a[j]);
+                }
+            }
+        }
+    }
+    // Output: N = c_0 + Σ_k w_k h_k, R = μ N − Y, dOut = R/m.
+    {
+        const v4d c0 = SPLAT(w->c0 >= 0 ? theta[w->c0] : 0);
+        const double *in = fused_input(w, L, Gp);
+        const long below = w->widths[L - 1];
+        const double *wr = theta + w->woff[L - 1];
+        for (long j0 = 0; j0 < B; j0 += CH) {
+            const long nb = B - j0 < CH ? B - j0 : CH;
+            v4d a[CH];
+            for (long j = 0; j < nb; j++) a[j] = c0;
+            for (long k = 0; k < below; k++) {
+                const v4d wk = SPLAT(wr[k]);
+                const double *x = in + k * Gp + 4 * j0;
+                for (long j = 0; j < nb; j++) a[j] += wk * LD(x + 4 * j);
+            }
+            for (long j = 0; j < nb; j++) {
+                const long o = 4 * (j0 + j);
+                ST(w->N + o, a[j]);
+                const v4d r = LD(w->mult + o) * a[j] - LD(w->ysum + o);
+                ST(w->R + o, r);
+                ST(w->dOut + o, r * SPLAT(invM));
+            }
+        }
+    }
+    // Backward (backward_body's operations with S = F): the entries of W_L (and c_0), D_{L−1} =
+    // F (w_k dOut), then layer by layer the entries of W_l, b_l and D_{l−1} = F ∘ Σ_i w_ik D_i.
+    if (!w->covers) for (long p = 0; p < w->P; p++) f[p] = -0.0;
+    fused_layer_entries(w, L, full, tail, f);
+    if (L > 1) {
+        const long below = w->widths[L - 1];
+        const double *wr = theta + w->woff[L - 1];
+        const long rows = w->uoff[L - 1] * Gp;
+        for (long k = 0; k < below; k++) {
+            const v4d wk = SPLAT(wr[k]);
+            const long row = rows + k * Gp;
+            for (long j = 0; j < B; j++) {
+                const long o = 4 * j;
+                ST(Dp + row + o, LD(Fp + row + o) * wk * LD(w->dOut + o));
+            }
+        }
+    }
+    for (int l = L - 1; l >= 1; l--) {
+        fused_layer_entries(w, l, full, tail, f);
+        if (l == 1) break;
+        const long nl = w->widths[l], below = w->widths[l - 1];
+        const double *Dlayer = Dp + w->uoff[l] * Gp;
+        const double *wl = theta + w->woff[l - 1];
+        const long rows = w->uoff[l - 1] * Gp;
+        for (long k = 0; k < below; k++) {
+            const long rowK = rows + k * Gp;
+            for (long j0 = 0; j0 < B; j0 += CH) {
+                const long nb = B - j0 < CH ? B - j0 : CH;
+                v4d a[CH];
+                for (long j = 0; j < nb; j++) a[j] = SPLAT(0.0);
+                for (long i = 0; i < nl; i++) {
+                    const v4d wik = SPLAT(wl[i * below + k]);
+                    const double *D = Dlayer + i * Gp + 4 * j0;
+                    for (long j = 0; j < nb; j++) a[j] += wik * LD(D + 4 * j);
+                }
+                for (long j = 0; j < nb; j++) {
+                    const long o = rowK + 4 * (j0 + j);
+                    ST(Dp + o, LD(Fp + o) * a[j]);
+                }
+            }
+        }
+    }
+    // |f|² (p in order, as DeepModeField's loop).
+    const long P = w->P;
+    double norm2 = 0;
+    long p = 0;
+    for (; p + 4 <= P; p += 4) {
+        norm2 += f[p] * f[p];
+        norm2 += f[p + 1] * f[p + 1];
+        norm2 += f[p + 2] * f[p + 2];
+        norm2 += f[p + 3] * f[p + 3];
+    }
+    for (; p < P; p++) norm2 += f[p] * f[p];
+    f[P] = norm2;
+}
+
+// Copies specialised for G = 1 … 16 groups (the small problems where loop overhead dominates),
+// the general one beyond.
+#define FUSED_CASES(call)                                                                                   \
+    switch (w->G) {                                                                                          \
+    case 1: call(1); break; case 2: call(2); break; case 3: call(3); break; case 4: call(4); break;          \
+    case 5: call(5); break; case 6: call(6); break; case 7: call(7); break; case 8: call(8); break;          \
+    case 9: call(9); break; case 10: call(10); break; case 11: call(11); break; case 12: call(12); break;    \
+    case 13: call(13); break; case 14: call(14); break; case 15: call(15); break; case 16: call(16); break;  \
+    default: call(w->G); break;                                                                              \
+    }
+#define FUSED_CALL(g) fused_body(w, theta, invM, f, (g))
+
+AVX2 static void fused_avx2(rf_deep_fused *w, const double *theta, double invM, double *f) { FUSED_CASES(FUSED_CALL) }
+static void fused_portable(rf_deep_fused *w, const double *theta, double invM, double *f) { FUSED_CASES(FUSED_CALL) }
+
+void rf_deep_fused_field(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy,
+                         double *y_copy, double *f_copy) {
+    if (has_avx2()) fused_avx2(w, theta, invM, f); else fused_portable(w, theta, invM, f);
+    const size_t P = (size_t)w->P;
+    memcpy(theta_copy, theta, sizeof(double) * P);
+    memcpy(y_copy, theta, sizeof(double) * (P + 1));
+    memcpy(f_copy, f, sizeof(double) * (P + 1));
+}
+
+void rf_deep_fused_export(const rf_deep_fused *w, double *Z, double *H, double *N, double *R, double *dOut) {
+    const long G = w->G, Gp = w->Gp;
+    for (long u = 0; u < w->n; u++) {
+        memcpy(Z + u * G, w->Z + u * Gp, sizeof(double) * G);
+        memcpy(H + u * G, w->H + u * Gp, sizeof(double) * G);
+    }
+    memcpy(N, w->N, sizeof(double) * G);
+    memcpy(R, w->R, sizeof(double) * G);
+    memcpy(dOut, w->dOut, sizeof(double) * G);
 }

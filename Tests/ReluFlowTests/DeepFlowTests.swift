@@ -442,3 +442,89 @@ final class DeepFlowTests: XCTestCase {
         }
     }
 }
+
+extension DeepFlowTests {
+    /// The fused field (`rf_deep_fused_field`: forward, back-propagation and f in one C call on rows
+    /// padded to whole lanes, with copies specialised for 1–16 groups) against the separate passes
+    /// it replaces where nothing slides: bitwise the same f (θ block and |f|²), and after it the
+    /// same pre-activations and rates (its forward pass exported into the field's buffers), in
+    /// both builds (AVX2, portable), on 60 random networks (depth 2–5, widths 1–7, d 1–3, with and
+    /// without hidden and output biases, ReLU units off at random, 1–21 groups from points with
+    /// repeated inputs, some weights exactly 0). Exact equality: both compute every entry with the
+    /// same operations in the same order (the fused pass's lane sums are `dot`'s). The loss (scratch
+    /// rows) against `DeepNetwork.output`'s, bit for bit too.
+    func testFusedFieldEqualsSeparatePasses() throws {
+        var rng = SplitMix(state: 18)
+        func uniform() -> Double { Double(rng.next() >> 11) / Double(1 << 53) * 2 - 1 }
+        for trial in 0..<60 {
+            let L = 2 + Int(rng.next() % 4), d = 1 + Int(rng.next() % 3)
+            let layers = [d] + (1..<L).map { _ in 1 + Int(rng.next() % 7) } + [1]
+            let net = DeepNetwork(layers: layers, activation: .relu, hiddenBias: rng.next() % 2 == 0, outputBias: rng.next() % 2 == 0)
+            let distinct = 1 + Int(rng.next() % 21)
+            let xs = (0..<distinct).map { _ in (0..<d).map { _ in uniform() } }
+            let rows = (0..<(distinct + Int(rng.next() % 4))).map { xs[$0 % distinct] }
+            let data = try Dataset(x: rows, y: rows.map { _ in uniform() })
+            let field = DeepModeField(network: net, data: data)
+            let P = net.parameterCount
+            var y = (0..<P).map { _ in rng.next() % 6 == 0 ? 0 : uniform() } + [0]
+            let states = (0..<(field.n * field.G)).map { _ in rng.next() % 3 == 0 ? PairState.off : .on }
+            for portable in [false, true] {
+                DeepModeField.usePortableKernels(portable)
+                defer { DeepModeField.usePortableKernels(false) }
+                func run(fused: Bool) -> (f: [UInt64], z: [UInt64], zdot: [UInt64]) {
+                    field.fusedEnabled = fused
+                    field.setMode(states)   // no cached pass from the other path
+                    var f = [Double](repeating: 0, count: P + 1)
+                    var z = [Double](repeating: 0, count: states.count), zdot = z
+                    field.evaluate(&y, &f)
+                    field.surfaceValues(&y, f, z: &z, zdot: &zdot)
+                    return (f.map(\.bitPattern), z.map(\.bitPattern), zdot.map(\.bitPattern))
+                }
+                let separate = run(fused: false), fused = run(fused: true)
+                XCTAssertEqual(fused.f, separate.f, "trial \(trial) \(layers) G \(field.G) portable \(portable): f")
+                XCTAssertEqual(fused.z, separate.z, "trial \(trial): z")
+                XCTAssertEqual(fused.zdot, separate.zdot, "trial \(trial): zdot")
+            }
+            // The loss on scratch rows against DeepNetwork.output's (the former implementation).
+            var expected = 0.0
+            for g in 0..<field.G {
+                let out = net.output(Array(y[0..<P]), at: data.groupPoints[(g * d)..<((g + 1) * d)])
+                for j in field.pointsOfGroup[g] { expected += (out - data.y[j]) * (out - data.y[j]) }
+            }
+            XCTAssertEqual(field.loss(&y).bitPattern, (expected * field.invM / 2).bitPattern, "trial \(trial): loss")
+        }
+    }
+
+    /// Whole runs with the fused field and with the separate passes, on every gradient-flow case of
+    /// deep_flow_cases/ (crossings, slides, several slides, ties, linear networks) and the
+    /// benchmark's He [1,16,16,1] network on 32 points to T = 2: the same status, events (kind,
+    /// pair, time) and θ(T), bit for bit (the fused pass replaces the separate ones only where they
+    /// give the same bits).
+    func testFusedFieldLeavesRunsUnchanged() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.cases.path)
+            .filter { $0.hasSuffix(".json") && !$0.hasSuffix(".expected.json") }.sorted()
+        var problems: [(String, FlowProblem)] = []
+        for name in names {
+            let config = try RunConfig.load(path: Self.cases.appendingPathComponent(name).path)
+            guard config.flow.kind == nil || config.flow.kind == "gradient" else { continue }
+            problems.append((name, try config.resolve().problem))
+        }
+        var he = try RunConfig.decode(Data(#"{"data": {"target": {"function": "sin(pi*x)", "m": 32, "range": [-1, 1]}}, "network": {"layers": [1, 16, 16, 1], "bias": true, "init": {"scheme": "he", "seed": 3}}}"#.utf8))
+        he.flow.T = 2
+        problems.append(("he [1,16,16,1]", try he.resolve().problem))
+        XCTAssertGreaterThanOrEqual(problems.count, 12)
+        for (name, problem) in problems {
+            DeepModeField.fusedByDefault = false
+            let separate = solve(problem)
+            DeepModeField.fusedByDefault = true
+            let fused = solve(problem)
+            XCTAssertEqual(fused.status, separate.status, name)
+            XCTAssertEqual(fused.finalTheta.map(\.bitPattern), separate.finalTheta.map(\.bitPattern), name)
+            XCTAssertEqual(fused.events.count, separate.events.count, name)
+            for (a, b) in zip(fused.events, separate.events) {
+                XCTAssertTrue(a.t.bitPattern == b.t.bitPattern && a.kind == b.kind && a.neuron == b.neuron && a.point == b.point,
+                              "\(name): \(a) vs \(b)")
+            }
+        }
+    }
+}

@@ -48,6 +48,34 @@ void rf_deep_hessian_vector(const rf_deep_layout *lay, const double *theta, cons
                             const double *H, const double *S, const double *dOut, const double *Dl, double invM,
                             double *work, double *out);
 
+/// The field's evaluation in one call (DeepModeField.computeField where no surface slides: the
+/// derivative weights are the masks F): the forward pass, dOut = R/m, back-propagation and
+/// f = −∇L_M, f[P] = |f|² (Σ_p in order). The same operations in the same order as
+/// rf_deep_forward, then dOut, then rf_deep_backward with S = F, so bitwise the same results; built
+/// for small networks, where those passes' cost is loop overhead over short rows: the rows live in
+/// a workspace padded to whole lanes of four (elementwise passes without scalar tails; a row's
+/// padding is never read into a sum), and the gradient's sums over groups run four entries at a
+/// time (their lane sums added as ((l0 + l1) + (l2 + l3)) by shuffles, the tail groups' products
+/// added one group at a time, as `dot` does). Created from a layout (copied: the layout's arrays may
+/// go away), masks set with rf_deep_fused_masks whenever the mode changes.
+typedef struct rf_deep_fused rf_deep_fused;
+
+rf_deep_fused *rf_deep_fused_new(const rf_deep_layout *lay);
+void rf_deep_fused_free(rf_deep_fused *w);
+
+/// The masks F (n × G, unit-major as everywhere above).
+void rf_deep_fused_masks(rf_deep_fused *w, const double *F);
+
+/// θ (P) → f (P + 1); the forward pass (Z, H, N, R) and dOut stay in the workspace. Copies for the
+/// caller's memos: θ into theta_copy (P), the state θ, D (P + 1, theta[P] read) into y_copy and f into
+/// f_copy (P + 1).
+void rf_deep_fused_field(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy,
+                         double *y_copy, double *f_copy);
+
+/// The last rf_deep_fused_field's forward pass and dOut, unpadded: Z, H (n × G), N, R, dOut (G), as
+/// rf_deep_forward writes them.
+void rf_deep_fused_export(const rf_deep_fused *w, double *Z, double *H, double *N, double *R, double *dOut);
+
 /// Use the portable build even where the CPU has AVX2 (tests compare the two; 0: back to automatic).
 void rf_deep_kernels_portable(int on);
 

@@ -81,6 +81,14 @@ final class DeepModeField: SwitchedSystem {
     private let mult: [Double], ysum: [Double], yabs: [Double]
     /// The passes' layout for the C kernels (deep_kernels.c), and μ_g, Y_g it points to.
     private let layout: UnsafeMutablePointer<rf_deep_layout>
+    /// The fused field (`rf_deep_fused_field`: forward, back-propagation and f in one C call, on
+    /// rows padded to whole lanes) for evaluations where nothing slides (S = F), bitwise the
+    /// separate passes' results; its copy of the masks follows every mode change.
+    private let fused: OpaquePointer
+    /// Whether evaluations where nothing slides use the fused pass (tests compare it with the
+    /// separate passes: bitwise equal); new fields take `fusedByDefault` (tests only set it false).
+    var fusedEnabled = DeepModeField.fusedByDefault
+    nonisolated(unsafe) static var fusedByDefault = true
     private let multBuffer: UnsafeMutablePointer<Double>, ysumBuffer: UnsafeMutablePointer<Double>
     /// Scratch of the passes (allocated once: the field is evaluated thousands of times a run):
     /// ż (n × G), the Hessian–vector product's work (2nG + 2G), two gradients / velocities (P),
@@ -118,6 +126,8 @@ final class DeepModeField: SwitchedSystem {
     private let forwardTheta: UnsafeMutablePointer<Double>
     private var forwardValid = false
     private var forwardStamp = -1
+    /// The valid forward pass is the fused workspace's, not yet in Z, H, N, R, dOut.
+    private var forwardInFused = false
     /// State and field of the last evaluation (a memo for `stepEndEvaluation`), and the sliding
     /// surface's v± and α of the evaluation being made (working storage, read into `SlideRates`).
     private let lastY: UnsafeMutablePointer<Double>, lastF: UnsafeMutablePointer<Double>
@@ -213,6 +223,9 @@ final class DeepModeField: SwitchedSystem {
                                              woff: UnsafePointer(wOff), boff: UnsafePointer(bOff), uoff: UnsafePointer(uOff),
                                              c0: c0Index ?? -1, xT: UnsafePointer(xT), mult: UnsafePointer(multBuffer),
                                              ysum: UnsafePointer(ysumBuffer)))
+        guard let fusedField = rf_deep_fused_new(layout) else { fatalError("rf_deep_fused_new: out of memory") }
+        fused = fusedField
+        rf_deep_fused_masks(fused, F)
     }
 
     deinit {
@@ -221,6 +234,7 @@ final class DeepModeField: SwitchedSystem {
         sideGradients?.deallocate()
         for p in [layers, wOff, bOff, uOff] { p.deallocate() }
         layout.deallocate()
+        rf_deep_fused_free(fused)
     }
 
     /// The portable build of the C passes even where the CPU has AVX2 (tests compare the two).
@@ -272,6 +286,7 @@ final class DeepModeField: SwitchedSystem {
         lastValid = false
         forwardValid = false
         for k in 0..<(n * G) { F[k] = states[k] == .on ? 1 : 0 }
+        rf_deep_fused_masks(fused, F)
         computeRepresentatives()
         var sliding = Set<Int>(), reps = Set<Int>()
         for k in 0..<(n * G) where states[k] == .sliding {
@@ -377,12 +392,22 @@ final class DeepModeField: SwitchedSystem {
     /// Forward pass in the mode at θ (Z, H, N, R), cached for the same θ and mode.
     private func forward(_ t: UnsafePointer<Double>) {
         if forwardValid && forwardStamp == modeChanges && memcmp(forwardTheta, t, P * MemoryLayout<Double>.stride) == 0 {
+            exportForward()
             return
         }
+        forwardInFused = false
         rf_deep_forward(layout, t, F, Z, H, N, R)
         forwardTheta.update(from: t, count: P)
         forwardValid = true
         forwardStamp = modeChanges
+    }
+
+    /// The fused evaluation's forward pass (and dOut) into Z, H, N, R, dOut, where a pass is about
+    /// to read them.
+    @inline(__always) private func exportForward() {
+        guard forwardInFused else { return }
+        rf_deep_fused_export(fused, Z, H, N, R, dOut)
+        forwardInFused = false
     }
 
     /// Back-propagation of dOut (∂/∂N_g, length G) through the forward pass at θ with derivative
@@ -396,6 +421,7 @@ final class DeepModeField: SwitchedSystem {
 
     private func backward(_ t: UnsafePointer<Double>, S: UnsafePointer<Double>, seed: (unit: Int, group: Int)? = nil,
                           into grad: UnsafeMutablePointer<Double>) {
+        exportForward()
         rf_deep_backward(layout, t, H, S, dOut, seed?.unit ?? -1, seed?.group ?? 0, Dl, grad)
     }
 
@@ -403,6 +429,7 @@ final class DeepModeField: SwitchedSystem {
     /// (n × G) into `zdot`, and Ṅ into `ndot` when given.
     private func tangent(_ t: UnsafePointer<Double>, _ u: UnsafePointer<Double>, zdot: UnsafeMutablePointer<Double>,
                          ndot: UnsafeMutablePointer<Double>? = nil) {
+        forward(t)   // the pass at θ (an evaluation served from the memo leaves it where it was)
         rf_deep_tangent(layout, t, u, F, H, zdot, ndot)
     }
 
@@ -677,6 +704,20 @@ final class DeepModeField: SwitchedSystem {
 
     /// The work of `evaluate`, uncounted: for the Jacobian, which counts itself.
     private func computeField(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+        if slides.isEmpty && fusedEnabled {
+            // Nothing slides: the fused C pass (the forward pass, dOut = R/m, back-propagation with
+            // S = F, f = −g and |f|², bitwise those of `forward`, `gradient` and the loop below).
+            // Its forward pass stays in the fused workspace until a pass reads Z, H, N, R
+            // (`exportForward`): the stepper's stages never do.
+            rf_deep_fused_field(fused, y, invM, f, forwardTheta, lastY, lastF)   // and the memos' copies
+            forwardValid = true
+            forwardStamp = modeChanges
+            forwardInFused = true
+            vPlus = .nan; vMinus = .nan; alpha = .nan
+            if !alphas.isEmpty { alphas = [] }
+            lastValid = true
+            return f[P].isFinite && numericalFailure == nil
+        }
         forward(y)
         gradient(y, into: f)
         var norm2 = 0.0
@@ -732,13 +773,26 @@ final class DeepModeField: SwitchedSystem {
         rf_deep_hessian_vector(layout, t, u, F, H, S, dOut, Dl, invM, hvWork, out)
     }
 
-    /// The loss with the true activation, point by point.
+    /// The loss with the true activation, point by point: `DeepNetwork.output`'s operations in its
+    /// order (h = max(z, 0) on ReLU layers, N = h_L + c_0), on scratch rows instead of arrays.
     func loss(_ y: UnsafePointer<Double>) -> Double {
-        let theta = Array(UnsafeBufferPointer(start: y, count: P))
         var s = 0.0
+        let width = (0...L).map { layers[$0] }.max() ?? 1
+        let a = UnsafeMutablePointer<Double>.allocate(capacity: 2 * width)
+        defer { a.deallocate() }
         for g in 0..<G {
-            let x = (0..<d).map { xT[$0 * G + g] }
-            let out = network.output(theta, at: x[...])
+            var h = a, z = a + width
+            for k in 0..<d { h[k] = xT[k * G + g] }
+            for l in 1...L {
+                let bo = bOff[l - 1], wo = wOff[l - 1], below = layers[l - 1]
+                for i in 0..<layers[l] {
+                    var v = bo >= 0 ? y[bo + i] : 0
+                    for k in 0..<below { v += y[wo + i * below + k] * h[k] }
+                    z[i] = l < L && relu ? max(v, 0) : v
+                }
+                swap(&h, &z)
+            }
+            let out = h[0] + (c0Index.map { y[$0] } ?? 0)
             for j in pointsOfGroup[g] {
                 let r = out - yOfPoint[j]
                 s += r * r

@@ -181,8 +181,16 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         for p in [y, y0, f0, f1, yStepEnd, fBatch, z0, zdot0, z1, zdot1] { p.deallocate() }
     }
 
+    /// The engine last asked for (the active one, read several times a step: a dictionary lookup
+    /// hashes the stepper's name).
+    var lastEngine: (stepper: Stepper, engine: Engine)? = nil
+
     func engine(_ stepper: Stepper) -> Engine {
-        if let e = engines[stepper] { return e }
+        if let last = lastEngine, last.stepper == stepper { return last.engine }
+        if let e = engines[stepper] {
+            lastEngine = (stepper, e)
+            return e
+        }
         // Under `auto` the stiff stepper gets tighter tolerances (StepperPolicy.stiffToleranceFactor).
         let factor = policy.switches && stepper == StepperPolicy.stiffStepper ? StepperPolicy.stiffToleranceFactor : 1
         let rtol = options.rtol * factor, atol = options.atol * factor
@@ -193,6 +201,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             locator: EventLocator(field: field, stepper: stepper, rtol: options.rtol, atol: options.atol,
                                   shortcuts: options.eventShortcuts))
         engines[stepper] = e
+        lastEngine = (stepper, e)
         return e
     }
 
@@ -455,7 +464,9 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             && stationarity.holds(at: t, loss: { field.loss(y) }, ratio: { field.fieldRoundingRatio(e1, at: y, fEnd) })
         if !batched {
             // The samples inside the step.
-            if options.sampleOutput == .dense {
+            // (The history is read only for grid samples strictly inside a step: with none left
+            // before T, as where only θ(T) is kept, there is nothing to note.)
+            if options.sampleOutput == .dense && nextSample < sampleTimes.count && sampleTimes[nextSample] < options.T {
                 history.noteStep(t0: t0, y0: y0, t1: t, y1: y, mode: field.modeChanges)
             }
             let step = DenseSampler.Step(t0: t0, H: t - t0, y0: y0, f0: f0, y1: y, f1: f1)

@@ -7,6 +7,27 @@ public enum Stepper: String, Codable, Sendable, CaseIterable {
     case rk1imp, rk2imp, rk4imp, bsimp
     case msadams, msbdf
 
+    /// Equality and hashing by case: a String-valued enum's defaults go through the name, and the
+    /// driver looks the active stepper up several times a step (`StepperController`'s tallies).
+    public static func == (a: Stepper, b: Stepper) -> Bool { a.ordinal == b.ordinal }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ordinal) }
+    private var ordinal: Int {
+        switch self {
+        case .auto: return 0
+        case .rk2: return 1
+        case .rk4: return 2
+        case .rkf45: return 3
+        case .rkck: return 4
+        case .rk8pd: return 5
+        case .rk1imp: return 6
+        case .rk2imp: return 7
+        case .rk4imp: return 8
+        case .bsimp: return 9
+        case .msadams: return 10
+        case .msbdf: return 11
+        }
+    }
+
     /// The stepper `auto` starts with (rk8pd); `StepperPolicy` switches it to msbdf when the flow
     /// turns stiff and back after events.
     public var resolved: Stepper { self == .auto ? .rk8pd : self }
