@@ -943,7 +943,11 @@ final class DeepModeField: SwitchedSystem {
             let old = states[k]
             let plus = sideVelocity(y, pair: k, side: .on), minus = sideVelocity(y, pair: k, side: .off)
             var (new, kind) = OneSurfaceRule.decide(old: old, plus: plus, minus: minus)
-            if kind == .graze && old != .sliding && ridesOnSlides(y, pair: k) { (new, kind) = (.sliding, .slide) }
+            // Not where the slide was left at this instant already (EventGuard: no cycle of joining and leaving).
+            if kind == .graze && old != .sliding && excluded[k]?.contains(.sliding) != true
+                && excluded[i * G + g]?.contains(.sliding) != true && ridesOnSlides(y, pair: k) {
+                (new, kind) = (.sliding, .slide)
+            }
             if old == .sliding && new != .sliding { kind = .slideEnd }
             if new == old && !reportUnchanged { continue }
             if new == old && kind != .branch && !reportUnchanged { kind = .graze }
