@@ -337,12 +337,14 @@ final class SweepTests: XCTestCase {
 
     /// The sweep's closing line counts the runs it continued from their checkpoints (a new-user
     /// trial saw "1 ran" and could not tell a resumed run from a fresh one): one long run (two-d,
-    /// rk8pd, T = 1000: about 7 s) stopped by SIGINT after 1.5 s is written as interrupted; the
-    /// rerun continues it and says so, and its table has 2 segments.
+    /// rk8pd, T = 30 000: about 10 s in the debug build under load, 4 s idle; T = 1000 took 7 s
+    /// before the field became one C call, 0.6 s after, and finished before the signal) stopped by
+    /// SIGINT after 1.5 s is written as interrupted; the rerun continues it and says so, and its
+    /// table has 2 segments.
     func testClosingLineCountsContinuedRuns() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let grid = try writeGrid(#"{"command": "simulate", "base": {"example": "two-d", "flow": {"T": 1000, "stepper": "rk8pd"}}, "axes": {"network.init.seed": [0]}}"#, in: dir)
+        let grid = try writeGrid(#"{"command": "simulate", "base": {"example": "two-d", "flow": {"T": 30000, "stepper": "rk8pd"}}, "axes": {"network.init.seed": [0]}}"#, in: dir)
         let process = Process()
         process.executableURL = reluflowExecutable()
         process.arguments = ["sweep", grid, "--out", "sw", "--jobs", "1", "--quiet"]
