@@ -741,9 +741,16 @@ class Integrator:
             new, kind = (ON if fp2 > fm2 else OFF), "branch"
         if self.flow.kind == "adam" and t > 0.0 and not initial:
             if old == SLIDE:
-                # A second-order slide decided again: by zdd+- (both sides' theta' are equal).
+                # A second-order slide decided again: by zdd+- (both sides' theta' are equal),
+                # unless dz/dt jumped off 0 (a lower-layer pair on the same point switched): then
+                # the flow leaves transversally, to the side dz/dt points to.
                 ev = self.flow.evaluate(t, y, mode)
                 zp, zm = ev["vpm"]
+                th = y[self.flow.sth]
+                zd = self.net.jvp(th, ev["f"][:self.net.P], ev["H"], ev["F"])[k]
+                gz = self.net.zgrad(th, ev["H"], ev["F"], k)
+                if abs(zd) > 1e-9 * np.abs(gz * ev["f"][:self.net.P]).sum():
+                    zp = zm = zd
                 tol = 1e-10 * max(abs(zp), abs(zm)) + 1e-300
                 qp = 0 if abs(zp) <= tol else np.sign(zp)
                 qm = 0 if abs(zm) <= tol else np.sign(zm)
@@ -818,6 +825,12 @@ class Integrator:
                         vp, vm = ev["vpm"]
                         if not vp < 0.0 < vm:
                             todo = ("end", k, OFF if not vm > 0.0 else ON)
+                        elif self.flow.kind == "adam" and t > 0.0:
+                            # second-order slide: dz/dt must still be 0 (a lower-layer switch
+                            # on the same point makes it jump)
+                            gz = net.zgrad(th, ev["H"], ev["F"], k)
+                            if abs(zdot[k]) > 1e-9 * np.abs(gz * ev["f"][:net.P]).sum():
+                                todo = ("end", k, None)
                     elif not 0.0 < a < 1.0:
                         todo = ("end", k, OFF if not a >= 0.5 else ON)
                 elif count.get(k, 0) < 4:

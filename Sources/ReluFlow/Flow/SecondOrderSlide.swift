@@ -39,7 +39,11 @@ import Foundation
 /// the flow spends the fractions 1/|z̈±| of each cycle on the sides, and z̈ averaged with them is 0.
 /// The slide ends where α reaches 0 or 1, i.e. where z̈⁻ or z̈⁺ passes through 0 (the exit value
 /// min(z̈⁻, −z̈⁺), smooth where α may have a pole, as the first-order slide's min(v⁻, −v⁺)); the
-/// pair then leaves to that side (α → 0: off).
+/// pair then leaves to that side (α → 0: off). An event elsewhere can end it too: a pair of a lower
+/// layer on the same points that switches changes ḣ in the forward tangent, so ż jumps off 0 and
+/// the flow leaves Σ transversally, to the side ż points to (`AdaptiveField.settleSecondOrder`;
+/// continuing to slide there and projecting back broke the dissipation identity by 1e-5 on the
+/// [1, 8×7, 1] escape-grid network), or the attraction may end (z̈⁺ < 0 < z̈⁻ no longer).
 ///
 /// Entering (`ZigZagDetector`, `AdaptiveField.secondOrderDecision`): to leading order the
 /// zig-zag's state is x_slide(t) + w(t)(F⁺ − F⁻) with w' = 1₊ − α (1₊ = 1 on the M⁺ side), a
