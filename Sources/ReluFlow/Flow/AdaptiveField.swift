@@ -61,8 +61,8 @@ import Foundation
 /// Events with several surfaces: each pair is decided by `OneSurfaceRule` with v± computed with
 /// the other slides re-solved in each forced mode; a new sliding surface joins the set. Then the
 /// joint system is solved at the event and a surface whose α lies outside [0, 1] by more than
-/// 1e-9 (rounding of a K × K solve of well-scaled rows) leaves to the side α points to (α < 0 off,
-/// α > 1 on) and the rest is re-solved (active-set pivoting, at most 2K + 2 rounds). Where no α
+/// 1e-9 (rounding of a K × K solve of well-scaled rows) leaves to the side the one-surface rule
+/// gives it (its v± with the others re-solved) and the rest is re-solved (active-set pivoting, at most 2K + 2 rounds). Where no α
 /// solves the conditions (NaN α's: during a step the exit values are then −1, so the slides end
 /// at a located event) or the result is inconsistent, the candidates' assignments are searched;
 /// none consistent stops the run with a diagnosis naming the surfaces
@@ -710,10 +710,10 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// ż of pair k and |θ'|² with k forced to `side` (the other pairs as they are, a sliding one
     /// with its α), and the tolerance 1e-12 Σ_p |∂z_k/∂θ_p θ'_p| below which ż counts as zero
     /// (the terms by the base field's rates along unit vectors: exact, and only at events).
-    private func sideVelocity(_ y: UnsafePointer<Double>, pair k: Int, side: PairState) -> (v: Double, norm2: Double, tol: Double) {
+    private func sideVelocity(_ y: UnsafePointer<Double>, pair k: Int, side: PairState, members: [Int]? = nil) -> (v: Double, norm2: Double, tol: Double) {
         let saved = states
         var forced = states
-        forced[k] = side
+        for q in members ?? [k] { forced[q] = side }
         setMode(forced)
         let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
         defer { f.deallocate(); setMode(saved) }
@@ -802,12 +802,19 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// The several-surface decision at an event (the type's doc), in the mode of the one-surface
     /// decisions. Candidates: the event's pairs and every sliding pair.
     /// 1. Active-set pivoting: solve the joint system at y; the surface whose α lies farthest
-    ///    outside [0, 1] beyond 1e-9 leaves to the side α points to (α < 0 off, α > 1 on) and the
-    ///    rest is solved again, at most 2K + 2 rounds.
-    /// 2. The result must be consistent (`consistent`): every candidate left on or off must not point
-    ///    back into its surface (ż ≥ 0 on, ≤ 0 off, within 1e-12 of its terms), else a pair pushed
-    ///    off could re-enter at once and the event would chatter (measured on two-d: two surfaces of
-    ///    one neuron, each attracting while the other slides, jointly inconsistent).
+    ///    outside [0, 1] beyond 1e-9 leaves to the side the one-surface rule gives it (its v± with
+    ///    its members forced on and off, the others re-solved; `OneSurfaceRule` as for a sliding
+    ///    pair, so that it leaves) and the rest is solved again, at most 2K + 2 rounds. (Not "the
+    ///    side α points to": on a deep network v⁺ > v⁻ > 0 also gives α < 0, and sending such a
+    ///    surface off left it pointing back on, measured on [1, 4, 4, 4, 4, 4, 1] Xavier seed 0.)
+    /// 2. The result must be consistent (`firstInconsistent`): every candidate left on or off must
+    ///    not point back into its surface (ż ≥ 0 on, ≤ 0 off, within 1e-12 of its terms), else a
+    ///    pair pushed off could re-enter at once and the event would chatter (measured on two-d: two
+    ///    surfaces of one neuron, each attracting while the other slides, jointly inconsistent). A
+    ///    candidate that points back is decided afresh by the one-surface rule (its v± with the
+    ///    slides re-solved: a crossing decided while another surface slid can turn once that
+    ///    surface leaves) and the pivoting repeats, at most 3 times per pair, as the independent
+    ///    reference's sweep does.
     /// 3. Otherwise the candidates' assignments (off, on, sliding) are searched, nearest to the
     ///    one-surface decisions first (fewest changed pairs), for the first consistent one (at most
     ///    6 candidates: 729 modes, each one evaluation, only at such events).
@@ -819,27 +826,26 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         var candidates = eventPairs
         for s in surfaces { for q in s.members where !candidates.contains(q) { candidates.append(q) } }
         let decided = states
-        // 1. Pivoting.
-        let rounds = 2 * surfaces.count + 2
-        var settled = false
-        for _ in 0..<rounds {
-            guard let alphas = slideAlphas(y) else { return false }
-            // No α solves the conditions here (NaN): no pivot says which surface leaves; the search.
-            if alphas.contains(where: { $0.alpha.isNaN }) { break }
-            var worst: (index: Int, excess: Double)? = nil
-            for (index, s) in alphas.enumerated() {
-                guard s.alpha.isFinite else { continue }
-                let excess = max(-s.alpha, s.alpha - 1)
-                if excess > 1e-9 && excess > (worst?.excess ?? 0) { worst = (index, excess) }
-            }
-            guard let worst else { settled = true; break }
-            let leaving = alphas[worst.index]
+        // 1. Pivoting, and 2. re-deciding a candidate that points back into its surface.
+        var settled = false, isConsistent = false
+        var redecided: [Int: Int] = [:]
+        sweep: for _ in 0..<(3 * candidates.count + 2) {
+            settled = pivot(y)
+            if pendingFailure != nil { return false }
+            guard settled else { break }
+            guard let q = firstInconsistent(y, candidates) else { isConsistent = true; break }
+            guard redecided[q, default: 0] < 3 else { break }
+            redecided[q, default: 0] += 1
+            let plus = sideVelocity(y, pair: q, side: .on), minus = sideVelocity(y, pair: q, side: .off)
+            if pendingFailure != nil { return false }
+            let new = OneSurfaceRule.decide(old: states[q], plus: plus, minus: minus).state
+            guard new != states[q] else { break sweep }
             var next = states
-            for q in leaving.members { next[q] = leaving.alpha < 0 ? .off : .on }
+            next[q] = new
             setMode(next)
         }
-        // 2. Consistency; 3. the search.
-        if !(settled && consistent(y, candidates)) {
+        // 3. The search.
+        if !(settled && isConsistent) {
             guard candidates.count <= 6 else {
                 pendingFailure = "no consistent set of sliding surfaces among \(names) by pivoting, and too many pairs (\(candidates.count)) to search"
                 return false
@@ -861,7 +867,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
                 for (q, s) in zip(candidates, a) { next[q] = s }
                 setMode(next)
                 guard let alphas = slideAlphas(y, failOnSingular: false) else { continue }
-                if alphas.allSatisfy({ $0.alpha.isFinite && $0.alpha >= -1e-9 && $0.alpha <= 1 + 1e-9 }) && consistent(y, candidates) {
+                if alphas.allSatisfy({ $0.alpha.isFinite && $0.alpha >= -1e-9 && $0.alpha <= 1 + 1e-9 }) && firstInconsistent(y, candidates) == nil {
                     found = true
                     break
                 }
@@ -883,6 +889,35 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         return true
     }
 
+    /// Active-set pivoting (`settleSeveral` step 1) in the current mode: true when every sliding
+    /// surface's α lies in [0, 1] (to 1e-9) after at most 2K + 2 rounds, false where no α solves
+    /// the conditions (NaN) or the rounds run out.
+    private func pivot(_ y: UnsafePointer<Double>) -> Bool {
+        for _ in 0..<(2 * surfaces.count + 2) {
+            guard let alphas = slideAlphas(y) else { return false }
+            // No α solves the conditions here (NaN): no pivot says which surface leaves; the search.
+            if alphas.contains(where: { $0.alpha.isNaN }) { return false }
+            var worst: (index: Int, excess: Double)? = nil
+            for (index, s) in alphas.enumerated() {
+                let excess = max(-s.alpha, s.alpha - 1)
+                if excess > 1e-9 && excess > (worst?.excess ?? 0) { worst = (index, excess) }
+            }
+            guard let worst else { return true }
+            // The leaving surface's side: the one-surface rule on its v± with the others re-solved
+            // (α < 0 means v⁻ < 0 only where v⁺ < v⁻; on a deep network v⁺ > v⁻ > 0 gives α < 0
+            // too, both sides pointing up); decided as a sliding pair, so that it leaves.
+            let leaving = alphas[worst.index]
+            let plus = sideVelocity(y, pair: leaving.members[0], side: .on, members: leaving.members)
+            let minus = sideVelocity(y, pair: leaving.members[0], side: .off, members: leaving.members)
+            if pendingFailure != nil { return false }
+            let side = OneSurfaceRule.decide(old: .sliding, plus: plus, minus: minus).state
+            var next = states
+            for q in leaving.members { next[q] = side }
+            setMode(next)
+        }
+        return false
+    }
+
     /// The α of every sliding surface of the current mode at y (one evaluation), with its member
     /// pairs; nil when the sliding system failed (noted in `pendingFailure` unless told not to).
     private func slideAlphas(_ y: UnsafePointer<Double>, failOnSingular: Bool = true) -> [(members: [Int], alpha: Double)]? {
@@ -898,18 +933,18 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         return surfaces.map { s in (s.members, e.slides[s.rep]?.alpha ?? .nan) }
     }
 
-    /// Whether every candidate on or off in the current mode keeps to its side at y: ż ≥ −tol on,
-    /// ≤ tol off (tol = 1e-12 Σ_p |∂z/∂θ_p θ'_p|, as `sideVelocity`).
-    private func consistent(_ y: UnsafePointer<Double>, _ candidates: [Int]) -> Bool {
+    /// The first candidate on or off in the current mode that does not keep to its side at y:
+    /// ż < −tol on, > tol off (tol = 1e-12 Σ_p |∂z/∂θ_p θ'_p|, as `sideVelocity`); nil when all do.
+    private func firstInconsistent(_ y: UnsafePointer<Double>, _ candidates: [Int]) -> Int? {
         let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
         defer { f.deallocate() }
         evaluate(y, f)
         for q in candidates where states[q] != .sliding {
             let v = base.preactivationRate(y, f, q / G, q % G)
             let tol = 1e-12 * rateTerms(y, f, pair: q) + 1e-300
-            if states[q] == .on ? v < -tol : v > tol { return false }
+            if states[q] == .on ? v < -tol : v > tol { return q }
         }
-        return true
+        return nil
     }
 
     /// The pairs themselves: this field detects and decides pair by pair (the base's
