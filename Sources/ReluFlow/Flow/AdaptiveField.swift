@@ -766,10 +766,15 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         var done = Set<Int>(), order: [Int] = []
         for (i, g) in eventPairs {
             let k = i * G + g
-            guard done.insert(k).inserted else { continue }
-            order.append(k)
+            guard !done.contains(k) else { continue }
+            // Coincident pairs (a deep base's ties in the current mode, SPEC §4: one surface, one
+            // z) are decided together, as one surface; decided one by one, the first to slide left
+            // the others forced onto the same surface from another side, and the event chattered
+            // (measured on deep_flow_cases/rmsprop-coupled: 54 events against the reference's 13).
             let old = states[k]
-            let plus = sideVelocity(y, pair: k, side: .on), minus = sideVelocity(y, pair: k, side: .off)
+            let group = (base as? DeepModeField)?.members(of: k).filter { states[$0] == old } ?? [k]
+            for q in group where done.insert(q).inserted { order.append(q) }
+            let plus = sideVelocity(y, pair: k, side: .on, members: group), minus = sideVelocity(y, pair: k, side: .off, members: group)
             var (new, kind) = OneSurfaceRule.decide(old: old, plus: plus, minus: minus)
             if pendingFailure != nil {   // a forced mode's sliding system failed
                 setMode(original)
@@ -783,11 +788,13 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             }
             if old == .sliding && new != .sliding { kind = .slideEnd }
             if new == old && !reportUnchanged { continue }
-            transitions.append(PairTransition(neuron: i, group: g, from: states[k], to: new,
-                                              kind: repeated.contains(k) && kind != .slideEnd ? .graze : kind))
+            for q in group {
+                transitions.append(PairTransition(neuron: q / G, group: q % G, from: states[q], to: new,
+                                                  kind: repeated.contains(q) && kind != .slideEnd ? .graze : kind))
+            }
             // Later pairs of this event are decided in the mode with this one's decision.
             var next = states
-            next[k] = new
+            for q in group { next[q] = new }
             setMode(next)
         }
         // Several surfaces: the joint system decides which of them slide (the type's doc).
@@ -816,8 +823,10 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     ///    surface leaves) and the pivoting repeats, at most 3 times per pair, as the independent
     ///    reference's sweep does.
     /// 3. Otherwise the candidates' assignments (off, on, sliding) are searched, nearest to the
-    ///    one-surface decisions first (fewest changed pairs), for the first consistent one (at most
-    ///    6 candidates: 729 modes, each one evaluation, only at such events).
+    ///    one-surface decisions first (fewest changed surfaces), for the first consistent one (at
+    ///    most 6 candidates: 729 modes, each one evaluation, only at such events).
+    /// Candidates are taken as units: a pair with its coincident pairs of the same state (a deep
+    /// base's ties, one surface), never split.
     /// The transitions become the candidates' changes from `original`. False (with
     /// `pendingFailure` naming the surfaces) where no consistent assignment is found.
     private func settleSeveral(_ y: UnsafePointer<Double>, original: [PairState], candidates eventPairs: [Int],
@@ -826,6 +835,12 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         var candidates = eventPairs
         for s in surfaces { for q in s.members where !candidates.contains(q) { candidates.append(q) } }
         let decided = states
+        // Units: a candidate with its coincident pairs of the same state (one surface, decided as one).
+        var units: [[Int]] = []
+        for q in candidates where !units.contains(where: { $0.contains(q) }) {
+            units.append(((base as? DeepModeField)?.members(of: q) ?? [q]).filter { states[$0] == states[q] && candidates.contains($0) })
+        }
+        func unit(of q: Int) -> [Int] { units.first { $0.contains(q) } ?? [q] }
         // 1. Pivoting, and 2. re-deciding a candidate that points back into its surface.
         var settled = false, isConsistent = false
         var redecided: [Int: Int] = [:]
@@ -836,35 +851,36 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             guard let q = firstInconsistent(y, candidates) else { isConsistent = true; break }
             guard redecided[q, default: 0] < 3 else { break }
             redecided[q, default: 0] += 1
-            let plus = sideVelocity(y, pair: q, side: .on), minus = sideVelocity(y, pair: q, side: .off)
+            let members = unit(of: q)
+            let plus = sideVelocity(y, pair: q, side: .on, members: members), minus = sideVelocity(y, pair: q, side: .off, members: members)
             if pendingFailure != nil { return false }
             let new = OneSurfaceRule.decide(old: states[q], plus: plus, minus: minus).state
             guard new != states[q] else { break sweep }
             var next = states
-            next[q] = new
+            for r in members { next[r] = new }
             setMode(next)
         }
         // 3. The search.
         if !(settled && isConsistent) {
-            guard candidates.count <= 6 else {
-                pendingFailure = "no consistent set of sliding surfaces among \(names) by pivoting, and too many pairs (\(candidates.count)) to search"
+            guard units.count <= 6 else {
+                pendingFailure = "no consistent set of sliding surfaces among \(names) by pivoting, and too many surfaces (\(units.count)) to search"
                 return false
             }
             let choices: [PairState] = [.off, .on, .sliding]
             var assignments: [[PairState]] = []
-            var code = [Int](repeating: 0, count: candidates.count)
+            var code = [Int](repeating: 0, count: units.count)
             repeat {
                 assignments.append(code.map { choices[$0] })
                 var c = 0
                 while c < code.count { code[c] += 1; if code[c] < 3 { break }; code[c] = 0; c += 1 }
                 if c == code.count { break }
             } while true
-            func changes(_ a: [PairState]) -> Int { zip(candidates, a).filter { decided[$0] != $1 }.count }
+            func changes(_ a: [PairState]) -> Int { zip(units, a).filter { decided[$0[0]] != $1 }.count }
             assignments.sort { changes($0) < changes($1) }
             var found = false
             for a in assignments {
                 var next = decided
-                for (q, s) in zip(candidates, a) { next[q] = s }
+                for (members, s) in zip(units, a) { for q in members { next[q] = s } }
                 setMode(next)
                 guard let alphas = slideAlphas(y, failOnSingular: false) else { continue }
                 if alphas.allSatisfy({ $0.alpha.isFinite && $0.alpha >= -1e-9 && $0.alpha <= 1 + 1e-9 }) && firstInconsistent(y, candidates) == nil {
@@ -873,7 +889,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
                 }
             }
             if !found {
-                pendingFailure = "no consistent set of sliding surfaces among \(names) (pivoting and the search over \(assignments.count) modes of \(candidates.count) pairs)"
+                pendingFailure = "no consistent set of sliding surfaces among \(names) (pivoting and the search over \(assignments.count) modes of \(units.count) surfaces)"
                 return false
             }
         }
@@ -973,8 +989,32 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     func fieldRoundingRatio(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
         let motion = stationaryRatio(y, f)
         guard velocityFollowsGradient else { return motion }
+        return min(motion, gradientRoundingRatio(e, at: y))
+    }
+
+    /// The RMSProp flow's stationary test: |g_α| (the gradient the velocity is made from, the
+    /// Filippov one while surfaces slide) against its rounding level, the base field's test with
+    /// its field taken as −g_α (a deep base: `DeepModeField.roundingRatio` with the sliding pairs
+    /// counted on; a shallow one: `fieldRoundingRatio` of M⁻, whose level leaves the sliding pairs
+    /// out, the conservative side).
+    ///
+    /// Why this is sound (SPEC §7): θ' = −g/(√v + ε) vanishes exactly where g does, so the flow's
+    /// stationary points are the gradient flow's; a g_α that the computation cannot tell from 0
+    /// (ratio ≤ 1/4, held while t doubles and the loss stays constant to rounding,
+    /// `StationaryHold`) is such a point to working precision. Integrating on there only follows
+    /// rounding: near a minimum v decays towards g² at rate 1/τ, so the computed θ' = −δg/(√v + ε)
+    /// amplifies the gradient's rounding δg by up to 1/ε = 1e8 and the steppers crawl after noise
+    /// (measured: the sine example as a [1, 10, 1] RMSProp flow took 220 s to T = 1e4). Before, the
+    /// test read the base's gradient in M⁻ (every sliding pair off), which is not g_α while
+    /// anything slides, so a minimum on a surface was never held. While held, v follows its own
+    /// equation exactly at the held g (`advanceHeldAuxiliary`).
+    private func gradientRoundingRatio(_ e: Evaluation, at y: UnsafePointer<Double>) -> Double {
         let eb = base.evaluation(at: y, into: fb)
-        return min(motion, base.fieldRoundingRatio(eb, at: y, fb))
+        for p in 0..<P { fb[p] = -e.gradient[p] }
+        if let deep = base as? DeepModeField {
+            return deep.roundingRatio(of: fb, at: y, alsoOn: states.indices.filter { states[$0] == .sliding })
+        }
+        return base.fieldRoundingRatio(eb, at: y, fb)
     }
 
     /// Stationary to the step control's tolerance (the adaptive flows near a minimum of the mode).
