@@ -1008,13 +1008,7 @@ final class DeepModeField: SwitchedSystem {
     /// |f| against the rounding level of its computation: the gradient back-propagated with
     /// |W|, |h| and |R| + δR, times 64 ε.
     func fieldRoundingRatio(_ e: SlideRates, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
-        roundingRatio(of: f, at: y)
-    }
-
-    /// |f| against the rounding level of the gradient (`gradientRoundingLevel`, the pairs `alsoOn`
-    /// counted on): `fieldRoundingRatio`, and the adaptive flows' test of their gradient g_α.
-    func roundingRatio(of f: UnsafePointer<Double>, at y: UnsafePointer<Double>, alsoOn extra: [Int] = []) -> Double {
-        let level = gradientRoundingLevel(y, alsoOn: extra)
+        let level = gradientRoundingLevel(y)
         var f2 = 0.0, l2 = 0.0
         for p in 0..<P { f2 += f[p] * f[p]; l2 += level[p] * level[p] }
         let noise = l2.squareRoot()
