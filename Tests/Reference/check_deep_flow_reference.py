@@ -125,6 +125,11 @@ def case_list():
         "multi-slide-affine": (make_case(22, [1, 3, 3, 1], True, T=20.0), {"multi_slide": True}),
         "coupled-slides": (make_case(7, [1, 3, 3, 1], True, T=20.0), {"multi_slide": True}),
         "coupled-slides-depth4": (make_case(1, [1, 2, 2, 2, 1], True, T=20.0), {"multi_slide": True}),
+        # Coupled slides under the rmsprop flow: (3, 1) slides on points 0, 4, 5 (one surface) from
+        # t ~ 0.0458 and (2, 2) joins on point 0 at t ~ 0.0807 (one point, layers 2 and 3: Newton on
+        # the multilinear conditions, E[g^2] over the 2^K corners); T = 0.3.
+        "rmsprop-coupled": (make_case(0, [1, 3, 3, 3, 1], True, T=0.3, kind="rmsprop", tau=1.0,
+                                      epsilon=1e-8), {"multi_slide": True}),
         # An escape-grid network ([1, 4, 4, 1], Xavier seed 2, no biases, sin(pi x) on 16 points)
         # to T = 150, long after its minimum (t ~ 5): the stationary end of the adaptive flows.
         "adam-stationary": (json.loads((CASES / "adam-stationary.json").read_text()), {}),

@@ -104,9 +104,9 @@ failed, diagnosis naming both pairs, last good state). With --multi-slide
 alpha_p on each: where the field is affine in their alphas (no two sliding
 pairs on the same point in different layers) the alphas solve the small
 linear system dz_p/dt = 0 (SPEC 4's rule), as the shallow reference does for
-several neurons; where it is multilinear ("coupled"), for the gradient flow by
-Newton's method on dz/dt(alpha) = 0 from the centre of the box
-(`coupled_alphas`), for the rmsprop flow exit 1. A sliding pair whose alpha
+several neurons; where it is multilinear ("coupled"), by Newton's method on
+dz/dt(alpha) = 0 from the centre of the box (`coupled_alphas`; gradient and
+rmsprop flows: theta' is linear in g for both). A sliding pair whose alpha
 leaves (0, 1) is classified afresh, the others keeping dz/dt = 0; no
 consistent mode exits 1. For the rmsprop
 flow theta' = -g/(sqrt(v)+eps) is linear in g, so g(alpha) = g0 + sum_k
@@ -114,7 +114,11 @@ alpha_k (g_k - g0) gives dz/dt = 0; v' is the Filippov mean under the product
 measure of independent Bernoulli(alpha_k) sides (each surface's side drawn on
 its own): E[g^2] = g(alpha)^2 + sum_k alpha_k (1 - alpha_k) (g_k - g0)^2
 componentwise, v' = (E[g^2] - v)/tau (with one sliding pair this is the
-convex combination (1 - alpha) g-^2 + alpha g+^2 used above).
+convex combination (1 - alpha) g-^2 + alpha g+^2 used above). Coupled
+rmsprop slides: g(alpha) is multilinear, theta' = -g(alpha)/(sqrt(v)+eps)
+still (the mean of theta' under the product measure), and E[g^2] is summed
+over the 2^K corners by brute force (`corner_second_moment`): there it is not
+the affine formula above.
 
 Diagnostics: the dissipation identity (defect |L0 - LT - Q| / L0) and, for
 every hidden unit of a ReLU or linear network, the balance quantity
@@ -129,6 +133,7 @@ sum |W_l[i,:]| |h_{l-1,g}| + |b_l[i]|.
 """
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -487,7 +492,7 @@ class Flow:
                 vpm = (zp, zm)
             coupled = self.coupled(mode, sl)
             if coupled:
-                al = self.coupled_alphas(th, H, N, F, mode, sl)
+                al = self.coupled_alphas(t, y, th, H, N, F, mode, sl)
             for k, a_ in zip(sl, al):
                 alpha[mode.group(k)] = a_
             alz = np.nan_to_num(al)
@@ -497,6 +502,9 @@ class Flow:
                     s[mode.group(k)] = a_
                 g = net.grad(th, H, N, net.masks(s))
                 f = self.velocity_of(t, y, g)
+                if self.kind == "rmsprop":
+                    # v' = (E[g^2] - v)/tau, E over the 2^K corners (independent sides).
+                    f[self.sv] += (self.corner_second_moment(th, H, N, mode, sl, alz) - g * g) / self.tau
             elif self.kind == "rmsprop" and len(sl) > 1:
                 g = g0 + sum(a_ * (gk - g0) for a_, gk in zip(alz, gs))
                 # Product measure of independent sides: theta' at the mean gradient,
@@ -513,7 +521,7 @@ class Flow:
     def coupled(self, mode, sl):
         """Whether two sliding surfaces have pairs on one point in different layers (the
         gradient is then multilinear, not affine, in their alphas)."""
-        if not self.multi_slide or len(sl) < 2 or self.kind != "gradient":
+        if not self.multi_slide or len(sl) < 2 or self.kind not in ("gradient", "rmsprop"):
             return False
         seen = {}
         for j, k in enumerate(sl):
@@ -525,9 +533,11 @@ class Flow:
                 seen.setdefault(g, []).append((l, j))
         return False
 
-    def coupled_alphas(self, th, H, N, F, mode, sl):
-        """Coupled slides (gradient flow): Newton's method on dz/dt(alpha) = 0 from the box's
-        centre, with the Jacobian by central-difference-free corners: dz/dt is affine in each
+    def coupled_alphas(self, t, y, th, H, N, F, mode, sl):
+        """Coupled slides (gradient and rmsprop flows): Newton's method on dz/dt(alpha) = 0 from
+        the box's centre, dz/dt along theta'(g(alpha)) (-g, or -g/(sqrt(v)+eps): linear in g, so
+        dz/dt is multilinear in the alphas either way), with the Jacobian by
+        central-difference-free corners: dz/dt is affine in each
         alpha alone, so column k is dz/dt(alpha_k = 1) - dz/dt(alpha_k = 0). Least-squares
         (minimum-norm) steps; NaN when 60 steps do not bring max|dz/dt| to 1e-13 of its scale."""
         net = self.net
@@ -537,7 +547,7 @@ class Flow:
             for k, a_ in zip(sl, al):
                 s[mode.group(k)] = a_
             g = net.grad(th, H, N, net.masks(s))
-            return net.jvp(th, -g, H, F)[sl]
+            return net.jvp(th, self.velocity_of(t, y, g)[:net.P], H, F)[sl]
 
         al = np.full(len(sl), 0.5)
         scale = 0.0
@@ -553,6 +563,26 @@ class Flow:
                 return al
             al = al - np.linalg.lstsq(J, phi, rcond=None)[0]
         return np.full(len(sl), np.nan)
+
+    def corner_second_moment(self, th, H, N, mode, sl, al):
+        """E[g^2] (componentwise) when each sliding surface k is on with probability alpha_k,
+        independently: the sum over the 2^K corners (every surface fully on or off) of the
+        corner's probability times its gradient squared. Brute force on purpose: an independent
+        check of any closed form (the gradient is multilinear in the alphas when slides are
+        coupled, so E[g^2] != g(alpha)^2 + sum_k alpha_k (1 - alpha_k) (g_k - g0)^2 there)."""
+        net = self.net
+        out = np.zeros(net.P)
+        for corner in itertools.product((0, 1), repeat=len(sl)):
+            w = 1.0
+            s = mode.F.copy()
+            for k, a_, c in zip(sl, al, corner):
+                w *= a_ if c else 1.0 - a_
+                s[mode.group(k)] = float(c)
+            if w == 0.0:
+                continue
+            g = net.grad(th, H, N, net.masks(s))
+            out += w * g * g
+        return out
 
     def rhs(self, mode):
         return lambda t, y: self.evaluate(t, y, mode)["f"]
@@ -698,18 +728,8 @@ class Integrator:
                 f"several attracting surfaces meet at t = {t!r}: {self.name(k)} becomes "
                 f"attracting while {names} slides; the one-surface Filippov rule "
                 "(SPEC 4, 8) does not apply", t, y)
-        # Coupled slides (one point, different layers): the gradient flow solves them by
-        # Newton's method in `coupled_alphas`; the rmsprop flow stops.
-        if self.flow.kind == "gradient":
-            return
-        lk, _, gk = self.net.pairs[k]
-        for q in others:
-            lq, _, gq = self.net.pairs[q]
-            if gq == gk and lq != lk:
-                raise FlowFailure(
-                    f"several attracting surfaces meet at t = {t!r}: {self.name(k)} and "
-                    f"{self.name(q)} are on the same point in different layers; the field "
-                    "is not affine in their alphas and the rule of SPEC 4 does not apply", t, y)
+        # Coupled slides (one point, different layers): Newton's method in `coupled_alphas`
+        # (gradient and rmsprop flows).
 
     def classify(self, t, y, st, k, initial=False):
         """Put pair k on its surface and choose its side (SPEC 4)."""

@@ -116,8 +116,15 @@ final class AdaptiveFlowIntegrationTests: XCTestCase {
     /// rmsprop-sine-multi: the sine example as [1, 10, 1] to T = 25 (reference with --multi-slide),
     /// which the one-surface rule stopped at t ≈ 2.2943: up to three pairs of different neurons
     /// slide at once; run through `DeepModeField` and through `ModeField`, same tolerances.
+    ///
+    /// rmsprop-coupled: [1, 3, 3, 3, 1] to T = 0.3, where (layer 3, unit 1) slides on points 0, 4, 5
+    /// (one surface) and (layer 2, unit 2) joins it on point 0: coupled slides (the gradient
+    /// multilinear in their α's; the reference solves them by its own Newton iteration and sums
+    /// E[g²] over the 2^K corners; before, this field stopped at t ≈ 0.0807 with a diagnosis).
+    /// Same tolerances (measured: θ(T) within 6.8e-10, events within 5.6e-12), less the burst at the
+    /// tangential join explained below.
     func testSeveralSurfacesAgreeWithReference() throws {
-        for name in ["rmsprop-multi-slide", "rmsprop-sine-multi"] {
+        for name in ["rmsprop-multi-slide", "rmsprop-sine-multi", "rmsprop-coupled"] {
             var variants: [(String, (inout RunConfig) -> Void)] = [(name, { _ in })]
             if name.hasSuffix("sine-multi") { variants.append(("\(name) as ModeField", Self.asShallow)) }
             for (label, edit) in variants {
@@ -125,14 +132,25 @@ final class AdaptiveFlowIntegrationTests: XCTestCase {
                 XCTAssertEqual(expected.status, "completed")
                 let solution = solve(problem)
                 XCTAssertEqual(solution.status, .completed, "\(label): \(solution.message ?? "")")
-                let ours = Self.eventLabels(solution)
+                var ours = Self.eventLabels(solution)
+                var events = solution.events
+                if name == "rmsprop-coupled" {
+                    // (2, 2, 0) joins nearly tangentially (its α ≈ 1e-6 right after, v⁻ ≈ 0), and the
+                    // decision at that instant is made at rounding: here (3, 1, 0) leaves and rejoins
+                    // its tie within 4e-9 of the join (4 extra events), the reference keeps it. Those
+                    // are dropped before comparing; everything else as the other cases.
+                    let join = try XCTUnwrap(expected.events.first { $0.kind == "slide" && $0.layer == 2 }).t
+                    let burst = events.indices.filter { abs(events[$0].t - join) <= 1e-8 && ours[$0].hasSuffix("3.1 @0") && !ours[$0].hasPrefix("on") }
+                    XCTAssertLessThanOrEqual(burst.count, 4, label)
+                    for i in burst.reversed() { ours.remove(at: i); events.remove(at: i) }
+                }
                 XCTAssertEqual(ours, expected.events.map { "\($0.kind) \($0.layer).\($0.unit) @\($0.point)" }, label)
                 // Slide exits to 1e-5: the exit of (1, 7) at t ≈ 21.497, with two other surfaces
                 // sliding, is met nearly tangentially (v⁺ → 0 with a small slope) and its time is
                 // ill-conditioned (SPEC §4): measured 2.2e-6 through DeepModeField, 1.9e-10 through
                 // ModeField, while θ(T) agrees to 1e-12. Every other event to 1e-8 (measured ≤ 2e-10).
                 var worstTime = 0.0
-                for (a, b) in zip(solution.events, expected.events) {
+                for (a, b) in zip(events, expected.events) {
                     worstTime = max(worstTime, abs(a.t - b.t))
                     XCTAssertEqual(a.t, b.t, accuracy: a.kind == .slideEnd ? 1e-5 : 1e-8, "\(label): event time")
                 }
@@ -144,27 +162,112 @@ final class AdaptiveFlowIntegrationTests: XCTestCase {
         }
     }
 
-    /// A deep base with two sliding pairs of one data point in different layers: the gradient is
-    /// multilinear in their α's (σ'(0) of both enters one back-propagated product), the affine
-    /// several-surface rule does not apply, and the field reports the failure with a diagnosis
-    /// naming both pairs and saying why (the deep gradient flow's Newton solve is the lead's).
-    func testMultilinearSlidesFailWithADiagnosis() throws {
-        let (problem, _) = try load("rmsprop-deep")
-        let deep = try XCTUnwrap(problem.model as? DeepNetwork)
-        let field = AdaptiveField(base: DeepModeField(network: deep, data: problem.data), law: problem.options.kind.law!)
-        let G = field.G
-        var states = [PairState](repeating: .on, count: field.n * G)
-        states[0 * G + 0] = .sliding                        // layer 1, unit 0, group 0
-        states[deep.unitOffset(2) * G + 0] = .sliding       // layer 2, unit 0, group 0
-        field.setMode(states)
-        var y = problem.theta0 + [0] + [Double](repeating: 0.1, count: field.P)
-        var f = [Double](repeating: 0, count: field.dimension)
-        y.withUnsafeMutableBufferPointer { yb in f.withUnsafeMutableBufferPointer { _ = field.evaluate(yb.baseAddress!, $0.baseAddress!) } }
-        guard case let .severalAttractingSurfaces(_, pairs)? = field.failure(at: 1) else {
-            return XCTFail("expected severalAttractingSurfaces, got \(String(describing: field.failure(at: 1)))")
+    /// Coupled slides (a deep base with sliding pairs of one data point in different layers: the
+    /// gradient is multilinear in their α's; before, the field stopped with a diagnosis here): the
+    /// RMSProp field's velocity against Filippov's mean computed independently, by brute force over
+    /// the 2^K corners (every sliding surface fully on or off, each corner a plain mode of a second
+    /// `DeepModeField`, weighted Π α_k or 1 − α_k), at the α's the field solved for:
+    /// θ' = −E[g]/(√v + ε), v' = (E[g²] − v)/τ, D' = −E[g]·θ', and every sliding surface's ż along θ'
+    /// at zero. Modes: two coupled surfaces on [1, 3, 3, 1] (rmsprop-deep at θ(0)), and three
+    /// (layers 1, 2, 3) on [1, 2, 2, 2, 1] (relu-depth4 under the RMSProp flow), where a mixed
+    /// derivative of order 3 enters E[g²]. Tolerance 1e-12 relative to the largest entry of each
+    /// block: both sides sum the same gradients in another order (measured ≤ 2e-15); leaving out a
+    /// mixed term of E[g²] (the affine rule's g(α)² + Σ α_k(1 − α_k)Δ_k²) changes v' by ≥ 1e-3 of it
+    /// on these modes, and ż = 0 to 1e-10 of |∇z|₁ max|θ'| (Newton stops at the rounding level).
+    /// The α's here lie outside [0, 1] (θ is put on the surfaces, not where they attract): E[g²]
+    /// is then the same polynomial, the corners' signed mean.
+    func testCoupledSlidesAgreeWithCornerMean() throws {
+        struct Mode { let name: String; let pairs: [(layer: Int, unit: Int)] }
+        for (name, layers) in [("rmsprop-deep", [(1, 0), (2, 0)]), ("relu-depth4", [(1, 0), (2, 1), (3, 0)])] {
+            var (problem, _) = try load(name)
+            problem.options.kind = .rmsprop(RMSPropFlow(tau: 2, epsilon: 1e-8))
+            let deep = try XCTUnwrap(problem.model as? DeepNetwork)
+            let law = try XCTUnwrap(problem.options.kind.law as? RMSPropFlow)
+            let field = AdaptiveField(base: DeepModeField(network: deep, data: problem.data), law: law)
+            let G = field.G, P = field.P
+            let start = field.base.initialStates(problem.theta0).states
+            var states = start
+            let sliding = layers.map { (deep.unitOffset($0.0) + $0.1) * G + 0 }   // on point 0
+            for k in sliding { states[k] = .sliding }
+            field.setMode(states)
+            // θ on the sliding surfaces (z = 0 there: the corner modes' forward passes agree), by
+            // the deep field's Gauss–Newton projection onto every sliding surface.
+            var theta = problem.theta0 + [0]
+            let projector = DeepModeField(network: deep, data: problem.data)
+            projector.setMode(states)
+            theta.withUnsafeMutableBufferPointer { projector.project(sliding[0] / G, onto: [0], state: $0.baseAddress!) }
+            theta.removeLast()
+            for k in sliding {
+                let z = theta.withUnsafeBufferPointer { projector.preactivation($0.baseAddress!, k / G, k % G) }
+                XCTAssertLessThanOrEqual(abs(z), 1e-14, "\(name): on the surface of pair \(k)")
+            }
+            // v: g(θ)² of the start mode, scaled per entry so that θ' is not a multiple of g.
+            let gStart = try gradient(deep, problem, start, at: theta)
+            let v = gStart.enumerated().map { $1 * $1 * (1 + 0.5 * Double($0 % 3)) + 1e-6 }
+            var y = theta + [0] + v
+            var f = [Double](repeating: 0, count: field.dimension)
+            let e = y.withUnsafeMutableBufferPointer { yb in f.withUnsafeMutableBufferPointer { field.evaluation(at: yb.baseAddress!, into: $0.baseAddress!) } }
+            XCTAssertNil(field.failure(at: 0), name)
+            let alphas = sliding.map { e.slides[$0]?.alpha ?? .nan }
+            XCTAssertTrue(alphas.allSatisfy(\.isFinite), "\(name): α \(alphas)")
+            // Corners.
+            var mean = [Double](repeating: 0, count: P), square = mean
+            for code in 0..<(1 << sliding.count) {
+                var corner = start, w = 1.0
+                for (bit, k) in sliding.enumerated() {
+                    let on = code >> bit & 1 == 1
+                    corner[k] = on ? .on : .off
+                    w *= on ? alphas[bit] : 1 - alphas[bit]
+                }
+                let g = try gradient(deep, problem, corner, at: theta)
+                for p in 0..<P { mean[p] += w * g[p]; square[p] += w * g[p] * g[p] }
+            }
+            let thetaDot = (0..<P).map { -mean[$0] / (v[$0].squareRoot() + law.epsilon) }
+            let vDot = (0..<P).map { (square[$0] - v[$0]) / law.tau }
+            let affine = (0..<P).map { p -> Double in   // g(α)² + Σ α(1 − α)Δ²: no mixed terms
+                var s = mean[p] * mean[p]
+                for (bit, k) in sliding.enumerated() {
+                    var lo = start, hi = start
+                    for q in sliding { lo[q] = .off; hi[q] = .off }
+                    hi[k] = .on
+                    let d = (try? gradient(deep, problem, hi, at: theta)[p] - gradient(deep, problem, lo, at: theta)[p]) ?? .nan
+                    s += alphas[bit] * (1 - alphas[bit]) * d * d
+                }
+                return s
+            }
+            let scaleTheta = thetaDot.map(abs).max()!, scaleV = vDot.map(abs).max()!
+            var gapTheta = 0.0, gapV = 0.0, affineGap = 0.0
+            for p in 0..<P {
+                gapTheta = max(gapTheta, abs(f[p] - thetaDot[p]))
+                gapV = max(gapV, abs(f[P + 1 + p] - vDot[p]))
+                affineGap = max(affineGap, abs(affine[p] - square[p]) / law.tau)
+            }
+            let dissipation = -zip(mean, thetaDot).reduce(0) { $0 + $1.0 * $1.1 }
+            print("\(name): α = \(alphas), |Δθ'| = \(gapTheta / scaleTheta), |Δv'| = \(gapV / scaleV) (relative), affine rule off by \(affineGap / scaleV)")
+            XCTAssertLessThan(gapTheta, 1e-12 * scaleTheta, name)
+            XCTAssertLessThan(gapV, 1e-12 * scaleV, name)
+            XCTAssertEqual(f[P], dissipation, accuracy: 1e-12 * abs(dissipation), name)
+            XCTAssertGreaterThan(affineGap, 1e-3 * scaleV, "\(name): the mode must exercise the mixed terms")
+            // ż = 0 on every sliding surface along θ'.
+            let base = DeepModeField(network: deep, data: problem.data)
+            base.setMode(states.map { $0 == .sliding ? .off : $0 })
+            for k in sliding {
+                let rate = y.withUnsafeBufferPointer { yb in f.withUnsafeBufferPointer { base.preactivationRate(yb.baseAddress!, $0.baseAddress!, k / G, k % G) } }
+                var gz = [Double](repeating: 0, count: P)
+                y.withUnsafeBufferPointer { yb in gz.withUnsafeMutableBufferPointer { base.zGradient(yb.baseAddress!, pair: k, into: $0.baseAddress!) } }
+                let scale = gz.reduce(0) { $0 + abs($1) } * scaleTheta
+                XCTAssertLessThanOrEqual(abs(rate), 1e-10 * scale, "\(name): ż of pair \(k)")
+            }
         }
-        XCTAssertEqual(pairs, "(layer 1, unit 0, point 0) and (layer 2, unit 0, point 0) slide on the same point in different layers: "
-                       + "the gradient is multilinear, not affine, in their α's and the several-surface rule (SPEC §4, §7) does not apply")
+    }
+
+    /// ∇L of a plain mode at θ (a fresh `DeepModeField`: −f).
+    func gradient(_ deep: DeepNetwork, _ problem: FlowProblem, _ states: [PairState], at theta: [Double]) throws -> [Double] {
+        let field = DeepModeField(network: deep, data: problem.data)
+        field.setMode(states)
+        var y = theta + [0], f = [Double](repeating: 0, count: theta.count + 1)
+        y.withUnsafeMutableBufferPointer { yb in f.withUnsafeMutableBufferPointer { _ = field.evaluate(yb.baseAddress!, $0.baseAddress!) } }
+        return f.prefix(theta.count).map { -$0 }
     }
 
     /// `reluflow simulate` on an adaptive config: exit 0, m and v exported beside θ in

@@ -33,15 +33,16 @@ import Foundation
 /// Several surfaces (SPEC §4's several-surface rule carried to §7; the RMSProp flow): K surfaces
 /// slide at once, surface k a pair (with its coincident members on a deep base), σ'(0) := α_k on
 /// it. The base gradient is affine in the α's whenever no two sliding pairs share a data group in
-/// different layers (always on a shallow network; on a deep one such a pair of slides makes g
-/// multilinear, g ∋ α_k α_l terms, and the run stops with a diagnosis saying so):
+/// different layers (always on a shallow network; on a deep one such a pair of slides, "coupled",
+/// makes g multilinear, g ∋ α_k α_l terms: `computeCoupled` below):
 ///
 ///     g(α) = g⁻ + Σ_k α_k Δ_k,   Δ_k = g(M⁺_k) − g⁻,
 ///
 /// M⁻ every sliding pair off, M⁺_k only k's pairs on. θ' = −g/(√v + ε) is linear in g and ż_j is
 /// linear in θ' (the tangent), so ż_j(α) = c_j + Σ_k A_jk α_k with c_j = ż_j along θ'(g⁻) and
-/// A_jk = ż_j along θ'(Δ_k); A α = −c (`SlidingSystem`, GSL LU, a singular A a failure naming the
-/// surfaces). The state velocity is Filippov's mean under the product measure of independent
+/// A_jk = ż_j along θ'(Δ_k); A α = −c (`SlidingSystem.solve`, as the deep gradient flow: the
+/// least-squares α nearest the box's centre, kept where it solves the system, a singular but
+/// consistent one included, or leaves every ż at its rounding level). The state velocity is Filippov's mean under the product measure of independent
 /// Bernoulli(α_k) sides (the side of each surface drawn on its own): θ' = −g(α)/(√v + ε) (linear),
 /// and, v' being affine in g², E[g²] = g(α)² + Σ_k α_k(1 − α_k) Δ_k² componentwise:
 ///
@@ -51,6 +52,11 @@ import Foundation
 /// D' = −g(α)·θ' (on the intersection every g(M) − g⁻ is normal to it and θ' is tangent, so
 /// dL/dt = −g(α)·θ'). K = 1 with one pair takes the one-surface code below unchanged.
 ///
+/// Coupled surfaces (a deep base, `computeCoupled`, `CoupledSlides`): g(α) is multi-affine, θ'
+/// still −g(α)/(√v + ε) (the mean of a velocity linear in g), ż_j(α) multi-affine and zeroed by
+/// the deep gradient flow's Newton solve (`SlidingSystem.coupledAlphas`), and E[g²] takes every
+/// mixed derivative: g(α)² + Σ_{S≠∅} (∂_S g(α))² Π_{k∈S} α_k(1 − α_k).
+///
 /// Exits of surface k: v⁻_k = ż_k with α_k = 0 and the others at their solved values, v⁺_k with
 /// α_k = 1: v⁻_k = c_k + Σ_{l≠k} A_kl α_l, v⁺_k = v⁻_k + A_kk; the exit value min(v⁻_k, −v⁺_k)
 /// (= |A_kk| min(α_k, 1 − α_k) when A_kk < 0), as the one-surface case.
@@ -58,9 +64,11 @@ import Foundation
 /// Events with several surfaces: each pair is decided by `OneSurfaceRule` with v± computed with
 /// the other slides re-solved in each forced mode; a new sliding surface joins the set. Then the
 /// joint system is solved at the event and a surface whose α lies outside [0, 1] by more than
-/// 1e-9 (rounding of a K × K solve of well-scaled rows) leaves to the side α points to (α < 0 off,
-/// α > 1 on) and the rest is re-solved (active-set pivoting, at most 2K + 2 rounds); a singular
-/// system or no consistent set stops the run with a diagnosis naming the surfaces
+/// 1e-9 (rounding of a K × K solve of well-scaled rows) leaves to the side the one-surface rule
+/// gives it (its v± with the others re-solved) and the rest is re-solved (active-set pivoting, at most 2K + 2 rounds). Where no α
+/// solves the conditions (NaN α's: during a step the exit values are then −1, so the slides end
+/// at a located event) or the result is inconsistent, the candidates' assignments are searched;
+/// none consistent stops the run with a diagnosis naming the surfaces
 /// (`FlowFailure.severalAttractingSurfaces`). The Adam flow (θ' not linear in g at t = 0, never
 /// sliding after) keeps the one-surface rule: a second attracting surface there is that failure.
 ///
@@ -68,7 +76,8 @@ import Foundation
 ///
 /// Jacobian (implicit steppers): the law's exact partials (`AdaptiveLaw.addJacobian`) with the
 /// base field's exact Hessians ∂g/∂θ = −∂f_base/∂θ in M⁻ and M⁺ (several surfaces: M⁻ with weight
-/// 1 − Σ α_k and each M⁺_k with α_k), α held; the D row from them.
+/// 1 − Σ α_k and each M⁺_k with α_k), α held; the D row from them. Coupled surfaces: the Hessian
+/// with σ'(0) = α held (v' row approximate, see `jacobian`).
 final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     let base: Base
     let law: any AdaptiveLaw
@@ -98,9 +107,14 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// sliding pairs: one α, M⁺ with all of them on; else A is singular). Identity by default (with
     /// biases no two distinct points share their surfaces); `positiveRayClasses`.
     var rayClass: [Int]
-    /// Why the field is not affine in the sliding surfaces' α's (a deep base with two sliding pairs of
-    /// one data group in different layers), nil when it is. Set with the mode.
-    private var multilinear: String? = nil
+    /// The sliding surfaces when two of them are coupled (a deep base with two sliding pairs of one
+    /// data group in different layers: the gradient is multilinear in their α's), nil otherwise.
+    /// Set with the mode; `computeCoupled`.
+    private var coupling: CoupledSlides? = nil
+    /// The coupled slides' last α's and the mode they belong to (Newton's first start).
+    private var coupledMemo: [Double] = [], coupledMemoStamp = -1
+    /// ż of every pair (n × G) and z (scratch of the coupled slides' rates).
+    private var zdotScratch: [Double], zScratch: [Double]
     /// The several-surface path's α and exit value min(v⁻_k, −v⁺_k) of each surface, of the
     /// evaluation being made (working storage, read into `Evaluation`).
     private var surfaceAlpha: [Double] = [], surfaceExit: [Double] = []
@@ -161,6 +175,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         fPlus = .allocate(capacity: dim)
         deltaStore = .allocate(capacity: 0)
         varianceScratch = .allocate(capacity: P)
+        zdotScratch = [Double](repeating: 0, count: max(base.n * base.G, 1))
+        zScratch = zdotScratch
     }
 
     deinit {
@@ -237,19 +253,10 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         }
         surfaces = found
         slidingPair = found.count == 1 && found[0].members.count == 1 ? found[0].rep : nil
-        multilinear = nil
+        coupling = nil
         if let deep, found.count > 1 {
-            outer: for a in 0..<sliding.count {
-                for b in (a + 1)..<sliding.count {
-                    let p = sliding[a], q = sliding[b]
-                    if p % G == q % G && deep.unitLayer[p / G] != deep.unitLayer[q / G] {
-                        multilinear = "\(describe(p)) and \(describe(q)) slide on the same point in different layers: "
-                            + "the gradient is multilinear, not affine, in their α's and the several-surface rule "
-                            + "(SPEC §4, §7) does not apply"
-                        break outer
-                    }
-                }
-            }
+            let c = CoupledSlides(surfaces: found.map(\.members), G: G, layer: { deep.unitLayer[$0 / self.G] })
+            if c.isCoupled { coupling = c }
         }
         if found.count * P > deltaCapacity {
             deltaStore.deallocate()
@@ -361,9 +368,14 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
 
     /// The field with several surfaces sliding (the type's doc) into f, with `lastG` = g(α), and
     /// `surfaceAlpha`, `surfaceExit`. The sides M⁺_k are evaluated first and M⁻ last, so that the
-    /// base's last evaluation is the M⁻ one. A singular system or a multilinear set is noted as the
-    /// run's failure (`pendingFailure`) and evaluates with α = 0.
+    /// base's last evaluation is the M⁻ one. Coupled surfaces: `computeCoupled`. Where no α solves
+    /// the system (nor leaves every ż at its rounding level) the α's are NaN, the field uses
+    /// α = 0 and every exit value is −1: the slides end at a located event, where `settleSeveral`
+    /// decides again.
     private func computeSeveral(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+        if let coupling, velocityFollowsGradient, let deep = base as? DeepModeField {
+            return computeCoupled(y, f, coupling, deep)
+        }
         let K = surfaces.count, aux = y + (P + 1)
         vPlus = .nan; vMinus = .nan; alpha = .nan
         var ok = true
@@ -386,24 +398,18 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             for (j, s) in surfaces.enumerated() { A[j * K + k] = base.preactivationRate(y, fPlus, s.rep / G, s.rep % G) }
         }
         var alphas = [Double](repeating: 0, count: K)
-        if let multilinear {
-            if pendingFailure == nil { pendingFailure = multilinear }
-            ok = false
-        } else if !velocityFollowsGradient {
+        if !velocityFollowsGradient {
             if pendingFailure == nil { pendingFailure = "\(surfaces.map { describe($0.rep) }.joined(separator: ", ")) slide at once under the \(law.name) flow (its θ' is not linear in g: the several-surface rule is the RMSProp flow's)" }
             ok = false
+        } else if let solved = affineAlphas(y, A, c) {
+            alphas = solved
         } else {
-            do { alphas = try SlidingSystem(matrix: A, constant: c).solve() } catch {
-                if pendingFailure == nil {
-                    pendingFailure = "the sliding system of \(surfaces.map { describe($0.rep) }.joined(separator: ", ")) has no unique solution (\(error))"
-                }
-                ok = false
-            }
+            alphas = [Double](repeating: .nan, count: K)
         }
         // g(α), the variance Σ α_k(1 − α_k) Δ_k², the law at g(α) plus the variance term, D'.
         for p in 0..<P { lastG[p] = gMinus[p]; varianceScratch[p] = 0 }
         for k in 0..<K {
-            let a = alphas[k], w = a * (1 - a), delta = deltaStore + k * P
+            let a = alphas[k].isFinite ? alphas[k] : 0, w = a * (1 - a), delta = deltaStore + k * P
             for p in 0..<P {
                 lastG[p] += a * delta[p]
                 varianceScratch[p] += w * delta[p] * delta[p]
@@ -416,14 +422,122 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         var rate = 0.0
         for p in 0..<P { rate -= lastG[p] * f[p] }
         f[P] = rate
-        // Exits: v⁻_k = c_k + Σ_{l≠k} A_kl α_l, v⁺_k = v⁻_k + A_kk.
+        // Exits: v⁻_k = c_k + Σ_{l≠k} A_kl α_l, v⁺_k = v⁻_k + A_kk; −1 where no α solves the system.
         surfaceAlpha = alphas
         surfaceExit = (0..<K).map { k in
+            guard alphas.allSatisfy(\.isFinite) else { return -1 }
             var vm = c[k]
             for l in 0..<K where l != k { vm += A[k * K + l] * alphas[l] }
             return min(vm, -(vm + A[k * K + k]))
         }
         return ok
+    }
+
+    /// The affine system's α's (SPEC §4's rule carried to §7, `SlidingSystem.solve`): the
+    /// least-squares α nearest the box's centre, kept where it solves A α = −c to rounding (a
+    /// singular but consistent A, surfaces that are one set in θ without being tied, included), or
+    /// where the velocity at g(α) = g⁻ + Σ_k α_k Δ_k leaves every ż at its rounding level (near a
+    /// stationary point, `ratesAtRoundingLevel`); nil otherwise (a GSL failure is noted).
+    private func affineAlphas(_ y: UnsafePointer<Double>, _ A: [Double], _ c: [Double]) -> [Double]? {
+        let K = c.count
+        let solved: [Double]?
+        do { solved = try SlidingSystem.solve(A, c, centre: [Double](repeating: 0.5, count: K), exact: false) } catch {
+            noteFailure(error)
+            return nil
+        }
+        guard let a = solved else { return nil }
+        if SlidingSystem.solves(A, c, a) { return a }
+        for p in 0..<P {
+            var g = gMinus[p]
+            for k in 0..<K { g += a[k] * deltaStore[k * P + p] }
+            gPlus[p] = g
+        }
+        return ratesAtRoundingLevel(y, gradient: gPlus) ? a : nil
+    }
+
+    /// Coupled slides (a deep base; the RMSProp flow, SPEC §7 with §8): the gradient with
+    /// σ'(0) = α_k on surface k is multi-affine in the α's (`CoupledSlides`), θ' = −g(α)/(√v + ε) is
+    /// linear in it, so ż_j(α) is multi-affine too (affine in each α_k alone) and the α's with
+    /// ż = 0 come from the deep gradient flow's rule (`SlidingSystem.coupledAlphas`: Newton's
+    /// method from the mode's last α's, the box's centre, 0; near a stationary point an iterate
+    /// leaving every ż at its rounding level). The velocity is Filippov's mean under independent
+    /// Bernoulli(α_k) sides: θ' = −E[g]/(√v + ε) = −g(α)/(√v + ε), v' = (E[g²] − v)/τ with
+    /// E[g²] = g(α)² + Σ_{S≠∅} (∂_S g(α))² Π_{k∈S} α_k(1 − α_k) (`CoupledSlides.variance`), and
+    /// D' = −g(α)·θ' (every corner's g − g(α) is normal to the intersection, θ' tangent to it).
+    /// Exits: v⁻_k, v⁺_k = ż_k along θ' at g(α; α_k = 0), g(α; α_k = 1), the others held,
+    /// min(v⁻_k, −v⁺_k) as in the affine case; no α: NaN α's, the field at α = 0, exits −1.
+    private func computeCoupled(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>,
+                                _ coupling: CoupledSlides, _ deep: DeepModeField) -> Bool {
+        let K = surfaces.count, aux = y + (P + 1), held = coupling.surfaces
+        vPlus = .nan; vMinus = .nan; alpha = .nan
+        let memo = coupledMemoStamp == modeChanges && coupledMemo.count == K ? coupledMemo : nil
+        var alphas = [Double](repeating: .nan, count: K)
+        do {
+            let found = try SlidingSystem.coupledAlphas(count: K, memo: memo, rates: { self.coupledRates(y, $0, held, deep) },
+                                                        atRoundingLevel: { a in
+                deep.gradient(y, holding: held, at: a, into: self.gPlus)
+                return self.ratesAtRoundingLevel(y, gradient: self.gPlus)
+            })
+            if let found {
+                alphas = found.alphas
+                if found.converged { coupledMemo = found.alphas; coupledMemoStamp = modeChanges }
+            }
+        } catch { noteFailure(error) }
+        let solved = alphas.allSatisfy(\.isFinite)
+        let a = solved ? alphas : [Double](repeating: 0, count: K)
+        let velocity = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        defer { velocity.deallocate() }
+        func rate(_ g: UnsafePointer<Double>, _ k: Int) -> Double {
+            law.velocity(P: P, gradient: g, auxiliary: aux, thetaDot: velocity, auxiliaryDot: velocity + (P + 1))
+            return base.preactivationRate(y, velocity, surfaces[k].rep / G, surfaces[k].rep % G)
+        }
+        var exits = [Double](repeating: -1, count: K)
+        coupling.variance(P: P, alphas: a, gradient: { deep.gradient(y, holding: held, at: $0, into: $1) },
+                          corner: { k, low, high in if solved { exits[k] = min(rate(low, k), -rate(high, k)) } },
+                          into: varianceScratch)
+        deep.gradient(y, holding: held, at: a, into: gPlus)
+        for p in 0..<P { lastG[p] = gPlus[p] }
+        law.velocity(P: P, gradient: gPlus, auxiliary: aux, thetaDot: f, auxiliaryDot: f + (P + 1))
+        law.addGradientVariance(P: P, variance: varianceScratch, auxiliaryDot: f + (P + 1))
+        var dissipation = 0.0
+        for p in 0..<P { dissipation -= lastG[p] * f[p] }
+        f[P] = dissipation
+        surfaceAlpha = alphas
+        surfaceExit = exits
+        // The base's last evaluation is its M⁻ one at y (`capturedEvaluation`).
+        return baseGradient(y, into: gMinus)
+    }
+
+    /// ż of the coupled surfaces' representatives along θ'(g(α)) (one backward pass, one tangent
+    /// pass; gPlus and fPlus are its scratch): the function `SlidingSystem.newton` zeroes.
+    private func coupledRates(_ y: UnsafePointer<Double>, _ a: [Double], _ held: [[Int]], _ deep: DeepModeField) -> [Double] {
+        deep.gradient(y, holding: held, at: a, into: gPlus)
+        law.velocity(P: P, gradient: gPlus, auxiliary: y + (P + 1), thetaDot: fPlus, auxiliaryDot: fPlus + (P + 1))
+        zdotScratch.withUnsafeMutableBufferPointer { zd in
+            zScratch.withUnsafeMutableBufferPointer { base.surfaceValues(y, fPlus, z: $0.baseAddress!, zdot: zd.baseAddress!) }
+        }
+        return surfaces.map { zdotScratch[$0.rep] }
+    }
+
+    /// Whether the sliding surfaces' ż along θ' at gradient g are at their rounding level
+    /// (`SlidingSystem.ratesAtRoundingLevel`): θ' is linear in g (RMSProp), so its rounding is
+    /// |θ'(δg)|, the law's velocity at the gradient's rounding level δg (a deep base's
+    /// `gradientRoundingLevel` with the sliding pairs counted on; a shallow base: the relative test only).
+    private func ratesAtRoundingLevel(_ y: UnsafePointer<Double>, gradient g: UnsafePointer<Double>) -> Bool {
+        let u = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        defer { u.deallocate() }
+        law.velocity(P: P, gradient: g, auxiliary: y + (P + 1), thetaDot: u, auxiliaryDot: u + (P + 1))
+        let rates = surfaces.map { base.preactivationRate(y, u, $0.rep / G, $0.rep % G) }
+        let members = surfaces.flatMap(\.members)
+        return SlidingSystem.ratesAtRoundingLevel(rates, P: P, velocity: u, zGradient: { self.zGradient(y, pair: self.surfaces[$0].rep, into: $1) },
+                                                  velocityLevel: {
+            guard let deep = self.base as? DeepModeField else { return [Double](repeating: 0, count: self.P) }
+            let level = deep.gradientRoundingLevel(y, alsoOn: members)
+            let w = UnsafeMutablePointer<Double>.allocate(capacity: self.dimension)
+            defer { w.deallocate() }
+            self.law.velocity(P: self.P, gradient: level, auxiliary: y + (self.P + 1), thetaDot: w, auxiliaryDot: w + (self.P + 1))
+            return (0..<self.P).map { abs(w[$0]) }
+        })
     }
 
     private func isLast(_ y: UnsafePointer<Double>) -> Bool {
@@ -459,6 +573,16 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             for i in 0..<P { for j in 0..<P { h[i * P + j] = -jb[i * bd + j] } }
             for p in 0..<P { sideGradient[p] = -fb[p] }
         }
+        if let coupling, let deep = base as? DeepModeField, surfaceAlpha.count == surfaces.count {
+            // Coupled slides: the law at g(α) with ∂g/∂θ = ∇²L with σ'(0) = α held, exact for
+            // θ' = −g/(√v + ε) (linear in g); v' takes 2 g(α) ∂g(α)/∂θ /τ and leaves out the
+            // derivative of the variance term (Σ_S 2 ∂_S g ∂(∂_S g)/∂θ Π α(1 − α)): an approximate
+            // Jacobian there, which only the implicit steppers' Newton iterations use.
+            deep.hessian(y, holding: coupling.surfaces, at: surfaceAlpha.map { $0.isFinite ? $0 : 0 }, into: hAlpha)
+            law.addJacobian(P: P, gradient: lastG, auxiliary: y + bd, hessian: hAlpha, weight: 1, into: dfdy, dim: dim, auxOffset: bd)
+            dissipationRow(dfdy, hAlpha, f)
+            return
+        }
         // The sides and their weights: M⁻ with 1 − Σ α_k, M⁺_k (k's pairs on) with α_k.
         var sides: [(members: [Int], weight: Double)] = []
         if let k = slidingPair {
@@ -482,7 +606,13 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
                             into: dfdy, dim: dim, auxOffset: bd)
             for q in 0..<(P * P) { hAlpha[q] += side.weight * hMinus[q] }
         }
-        // D' = −g_α·θ'_α: ∂/∂θ_j = −Σ_k (H_α,kj θ'_k + g_k ∂θ'_k/∂θ_j), ∂/∂a_j = −Σ_k g_k ∂θ'_k/∂a_j.
+        dissipationRow(dfdy, hAlpha, f)
+    }
+
+    /// D' = −g_α·θ'_α: ∂/∂θ_j = −Σ_k (H_α,kj θ'_k + g_k ∂θ'_k/∂θ_j), ∂/∂a_j = −Σ_k g_k ∂θ'_k/∂a_j,
+    /// from the θ' rows of dfdy and H_α = ∂g_α/∂θ (α held).
+    private func dissipationRow(_ dfdy: UnsafeMutablePointer<Double>, _ hAlpha: UnsafePointer<Double>, _ f: UnsafePointer<Double>) {
+        let dim = dimension
         let row = P * dim
         for j in 0..<dim where j != P {
             var s = 0.0
@@ -594,10 +724,10 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// ż of pair k and |θ'|² with k forced to `side` (the other pairs as they are, a sliding one
     /// with its α), and the tolerance 1e-12 Σ_p |∂z_k/∂θ_p θ'_p| below which ż counts as zero
     /// (the terms by the base field's rates along unit vectors: exact, and only at events).
-    private func sideVelocity(_ y: UnsafePointer<Double>, pair k: Int, side: PairState) -> (v: Double, norm2: Double, tol: Double) {
+    private func sideVelocity(_ y: UnsafePointer<Double>, pair k: Int, side: PairState, members: [Int]? = nil) -> (v: Double, norm2: Double, tol: Double) {
         let saved = states
         var forced = states
-        forced[k] = side
+        for q in members ?? [k] { forced[q] = side }
         setMode(forced)
         let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
         defer { f.deallocate(); setMode(saved) }
@@ -608,32 +738,39 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         return (v, norm2, 1e-12 * rateTerms(y, f, pair: k) + 1e-300)
     }
 
-    /// Σ_p |∂z_k/∂θ_p u_p|, the magnitudes of the terms of ż_k along u: from ∇z_k of the deep field
-    /// (one back-propagation), x̃_g on unit i's block for the shallow one, else by the base's rates
-    /// along unit vectors.
+    /// Σ_p |∂z_k/∂θ_p u_p|, the magnitudes of the terms of ż_k along u (`zGradient`).
     private func rateTerms(_ y: UnsafePointer<Double>, _ u: UnsafePointer<Double>, pair k: Int) -> Double {
-        let i = k / G, g = k % G
+        let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { gz.deallocate() }
+        zGradient(y, pair: k, into: gz)
         var terms = 0.0
-        if let deep = base as? DeepModeField {
-            let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
-            defer { gz.deallocate() }
-            deep.zGradient(y, pair: k, into: gz)
-            for p in 0..<P { terms += abs(gz[p] * u[p]) }
-        } else if let shallow = base as? ModeField {
-            let net = shallow.network, d = shallow.d
-            for c in 0..<d { terms += abs(shallow.xg[g * d + c] * u[net.wIndex(i, c)]) }
-            terms += abs(u[net.bIndex(i)])
-        } else {
-            let unit = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
-            defer { unit.deallocate() }
-            for q in 0..<dimension { unit[q] = 0 }
-            for p in 0..<P where u[p] != 0 {
-                unit[p] = 1
-                terms += abs(base.preactivationRate(y, unit, i, g) * u[p])
-                unit[p] = 0
-            }
-        }
+        for p in 0..<P { terms += abs(gz[p] * u[p]) }
         return terms
+    }
+
+    /// ∇_θ z_k into `out` (P): from the deep field (one back-propagation), x̃_g on unit i's block
+    /// for the shallow one, else by the base's rates along unit vectors.
+    private func zGradient(_ y: UnsafePointer<Double>, pair k: Int, into out: UnsafeMutablePointer<Double>) {
+        let i = k / G, g = k % G
+        if let deep = base as? DeepModeField {
+            deep.zGradient(y, pair: k, into: out)
+            return
+        }
+        for p in 0..<P { out[p] = 0 }
+        if let shallow = base as? ModeField {
+            let net = shallow.network, d = shallow.d
+            for c in 0..<d { out[net.wIndex(i, c)] = shallow.xg[g * d + c] }
+            out[net.bIndex(i)] = 1
+            return
+        }
+        let unit = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        defer { unit.deallocate() }
+        for q in 0..<dimension { unit[q] = 0 }
+        for p in 0..<P {
+            unit[p] = 1
+            out[p] = base.preactivationRate(y, unit, i, g)
+            unit[p] = 0
+        }
     }
 
     func resolve(_ y: UnsafePointer<Double>, eventPairs: [(Int, Int)], excluded: [Int: Set<PairState>],
@@ -645,10 +782,15 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         secondOrder?.decidedExit = nil
         for (i, g) in eventPairs {
             let k = i * G + g
-            guard done.insert(k).inserted else { continue }
-            order.append(k)
+            guard !done.contains(k) else { continue }
+            // Coincident pairs (a deep base's ties in the current mode, SPEC §4: one surface, one
+            // z) are decided together, as one surface; decided one by one, the first to slide left
+            // the others forced onto the same surface from another side, and the event chattered
+            // (measured on deep_flow_cases/rmsprop-coupled: 54 events against the reference's 13).
             let old = states[k]
-            let plus = sideVelocity(y, pair: k, side: .on), minus = sideVelocity(y, pair: k, side: .off)
+            let group = (base as? DeepModeField)?.members(of: k).filter { states[$0] == old } ?? [k]
+            for q in group where done.insert(q).inserted { order.append(q) }
+            let plus = sideVelocity(y, pair: k, side: .on, members: group), minus = sideVelocity(y, pair: k, side: .off, members: group)
             var (new, kind) = OneSurfaceRule.decide(old: old, plus: plus, minus: minus)
             if pendingFailure != nil {   // a forced mode's sliding system failed
                 setMode(original)
@@ -665,11 +807,13 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             }
             if old == .sliding && new != .sliding { kind = .slideEnd }
             if new == old && !reportUnchanged { continue }
-            transitions.append(PairTransition(neuron: i, group: g, from: states[k], to: new,
-                                              kind: repeated.contains(k) && kind != .slideEnd ? .graze : kind))
+            for q in group {
+                transitions.append(PairTransition(neuron: q / G, group: q % G, from: states[q], to: new,
+                                                  kind: repeated.contains(q) && kind != .slideEnd ? .graze : kind))
+            }
             // Later pairs of this event are decided in the mode with this one's decision.
             var next = states
-            next[k] = new
+            for q in group { next[q] = new }
             setMode(next)
         }
         if let so = secondOrder { settleSecondOrder(y, done: done, transitions: &transitions, so) }
@@ -685,76 +829,87 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// The several-surface decision at an event (the type's doc), in the mode of the one-surface
     /// decisions. Candidates: the event's pairs and every sliding pair.
     /// 1. Active-set pivoting: solve the joint system at y; the surface whose α lies farthest
-    ///    outside [0, 1] beyond 1e-9 leaves to the side α points to (α < 0 off, α > 1 on) and the
-    ///    rest is solved again, at most 2K + 2 rounds.
-    /// 2. The result must be consistent (`consistent`): every candidate left on or off must not point
-    ///    back into its surface (ż ≥ 0 on, ≤ 0 off, within 1e-12 of its terms), else a pair pushed
-    ///    off could re-enter at once and the event would chatter (measured on two-d: two surfaces of
-    ///    one neuron, each attracting while the other slides, jointly inconsistent).
+    ///    outside [0, 1] beyond 1e-9 leaves to the side the one-surface rule gives it (its v± with
+    ///    its members forced on and off, the others re-solved; `OneSurfaceRule` as for a sliding
+    ///    pair, so that it leaves) and the rest is solved again, at most 2K + 2 rounds. (Not "the
+    ///    side α points to": on a deep network v⁺ > v⁻ > 0 also gives α < 0, and sending such a
+    ///    surface off left it pointing back on, measured on [1, 4, 4, 4, 4, 4, 1] Xavier seed 0.)
+    /// 2. The result must be consistent (`firstInconsistent`): every candidate left on or off must
+    ///    not point back into its surface (ż ≥ 0 on, ≤ 0 off, within 1e-12 of its terms), else a
+    ///    pair pushed off could re-enter at once and the event would chatter (measured on two-d: two
+    ///    surfaces of one neuron, each attracting while the other slides, jointly inconsistent). A
+    ///    candidate that points back is decided afresh by the one-surface rule (its v± with the
+    ///    slides re-solved: a crossing decided while another surface slid can turn once that
+    ///    surface leaves) and the pivoting repeats, at most 3 times per pair, as the independent
+    ///    reference's sweep does.
     /// 3. Otherwise the candidates' assignments (off, on, sliding) are searched, nearest to the
-    ///    one-surface decisions first (fewest changed pairs), for the first consistent one (at most
-    ///    6 candidates: 729 modes, each one evaluation, only at such events).
+    ///    one-surface decisions first (fewest changed surfaces), for the first consistent one (at
+    ///    most 6 candidates: 729 modes, each one evaluation, only at such events).
+    /// Candidates are taken as units: a pair with its coincident pairs of the same state (a deep
+    /// base's ties, one surface), never split.
     /// The transitions become the candidates' changes from `original`. False (with
-    /// `pendingFailure` naming the surfaces) for a multilinear set, a singular system, or no
-    /// consistent assignment.
+    /// `pendingFailure` naming the surfaces) where no consistent assignment is found.
     private func settleSeveral(_ y: UnsafePointer<Double>, original: [PairState], candidates eventPairs: [Int],
                                transitions: inout [PairTransition]) -> Bool {
         let names = surfaces.map { describe($0.rep) }.joined(separator: ", ")
-        if let multilinear {
-            pendingFailure = multilinear
-            return false
-        }
         var candidates = eventPairs
         for s in surfaces { for q in s.members where !candidates.contains(q) { candidates.append(q) } }
         let decided = states
-        // 1. Pivoting.
-        let rounds = 2 * surfaces.count + 2
-        var settled = false
-        for _ in 0..<rounds {
-            guard let alphas = slideAlphas(y) else { return false }
-            var worst: (index: Int, excess: Double)? = nil
-            for (index, s) in alphas.enumerated() {
-                guard s.alpha.isFinite else { continue }
-                let excess = max(-s.alpha, s.alpha - 1)
-                if excess > 1e-9 && excess > (worst?.excess ?? 0) { worst = (index, excess) }
-            }
-            guard let worst else { settled = true; break }
-            let leaving = alphas[worst.index]
+        // Units: a candidate with its coincident pairs of the same state (one surface, decided as one).
+        var units: [[Int]] = []
+        for q in candidates where !units.contains(where: { $0.contains(q) }) {
+            units.append(((base as? DeepModeField)?.members(of: q) ?? [q]).filter { states[$0] == states[q] && candidates.contains($0) })
+        }
+        func unit(of q: Int) -> [Int] { units.first { $0.contains(q) } ?? [q] }
+        // 1. Pivoting, and 2. re-deciding a candidate that points back into its surface.
+        var settled = false, isConsistent = false
+        var redecided: [Int: Int] = [:]
+        sweep: for _ in 0..<(3 * candidates.count + 2) {
+            settled = pivot(y)
+            if pendingFailure != nil { return false }
+            guard settled else { break }
+            guard let q = firstInconsistent(y, candidates) else { isConsistent = true; break }
+            guard redecided[q, default: 0] < 3 else { break }
+            redecided[q, default: 0] += 1
+            let members = unit(of: q)
+            let plus = sideVelocity(y, pair: q, side: .on, members: members), minus = sideVelocity(y, pair: q, side: .off, members: members)
+            if pendingFailure != nil { return false }
+            let new = OneSurfaceRule.decide(old: states[q], plus: plus, minus: minus).state
+            guard new != states[q] else { break sweep }
             var next = states
-            for q in leaving.members { next[q] = leaving.alpha < 0 ? .off : .on }
+            for r in members { next[r] = new }
             setMode(next)
         }
-        // 2. Consistency; 3. the search.
-        if !(settled && consistent(y, candidates)) {
-            guard candidates.count <= 6 else {
-                pendingFailure = "no consistent set of sliding surfaces among \(names) by pivoting, and too many pairs (\(candidates.count)) to search"
+        // 3. The search.
+        if !(settled && isConsistent) {
+            guard units.count <= 6 else {
+                pendingFailure = "no consistent set of sliding surfaces among \(names) by pivoting, and too many surfaces (\(units.count)) to search"
                 return false
             }
             let choices: [PairState] = [.off, .on, .sliding]
             var assignments: [[PairState]] = []
-            var code = [Int](repeating: 0, count: candidates.count)
+            var code = [Int](repeating: 0, count: units.count)
             repeat {
                 assignments.append(code.map { choices[$0] })
                 var c = 0
                 while c < code.count { code[c] += 1; if code[c] < 3 { break }; code[c] = 0; c += 1 }
                 if c == code.count { break }
             } while true
-            func changes(_ a: [PairState]) -> Int { zip(candidates, a).filter { decided[$0] != $1 }.count }
+            func changes(_ a: [PairState]) -> Int { zip(units, a).filter { decided[$0[0]] != $1 }.count }
             assignments.sort { changes($0) < changes($1) }
             var found = false
             for a in assignments {
                 var next = decided
-                for (q, s) in zip(candidates, a) { next[q] = s }
+                for (members, s) in zip(units, a) { for q in members { next[q] = s } }
                 setMode(next)
-                if multilinear != nil { continue }
                 guard let alphas = slideAlphas(y, failOnSingular: false) else { continue }
-                if alphas.allSatisfy({ $0.alpha.isFinite && $0.alpha >= -1e-9 && $0.alpha <= 1 + 1e-9 }) && consistent(y, candidates) {
+                if alphas.allSatisfy({ $0.alpha.isFinite && $0.alpha >= -1e-9 && $0.alpha <= 1 + 1e-9 }) && firstInconsistent(y, candidates) == nil {
                     found = true
                     break
                 }
             }
             if !found {
-                pendingFailure = "no consistent set of sliding surfaces among \(names) (pivoting and the search over \(assignments.count) modes of \(candidates.count) pairs)"
+                pendingFailure = "no consistent set of sliding surfaces among \(names) (pivoting and the search over \(assignments.count) modes of \(units.count) surfaces)"
                 return false
             }
         }
@@ -768,6 +923,35 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             }
         }
         return true
+    }
+
+    /// Active-set pivoting (`settleSeveral` step 1) in the current mode: true when every sliding
+    /// surface's α lies in [0, 1] (to 1e-9) after at most 2K + 2 rounds, false where no α solves
+    /// the conditions (NaN) or the rounds run out.
+    private func pivot(_ y: UnsafePointer<Double>) -> Bool {
+        for _ in 0..<(2 * surfaces.count + 2) {
+            guard let alphas = slideAlphas(y) else { return false }
+            // No α solves the conditions here (NaN): no pivot says which surface leaves; the search.
+            if alphas.contains(where: { $0.alpha.isNaN }) { return false }
+            var worst: (index: Int, excess: Double)? = nil
+            for (index, s) in alphas.enumerated() {
+                let excess = max(-s.alpha, s.alpha - 1)
+                if excess > 1e-9 && excess > (worst?.excess ?? 0) { worst = (index, excess) }
+            }
+            guard let worst else { return true }
+            // The leaving surface's side: the one-surface rule on its v± with the others re-solved
+            // (α < 0 means v⁻ < 0 only where v⁺ < v⁻; on a deep network v⁺ > v⁻ > 0 gives α < 0
+            // too, both sides pointing up); decided as a sliding pair, so that it leaves.
+            let leaving = alphas[worst.index]
+            let plus = sideVelocity(y, pair: leaving.members[0], side: .on, members: leaving.members)
+            let minus = sideVelocity(y, pair: leaving.members[0], side: .off, members: leaving.members)
+            if pendingFailure != nil { return false }
+            let side = OneSurfaceRule.decide(old: .sliding, plus: plus, minus: minus).state
+            var next = states
+            for q in leaving.members { next[q] = side }
+            setMode(next)
+        }
+        return false
     }
 
     /// The α of every sliding surface of the current mode at y (one evaluation), with its member
@@ -785,18 +969,18 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         return surfaces.map { s in (s.members, e.slides[s.rep]?.alpha ?? .nan) }
     }
 
-    /// Whether every candidate on or off in the current mode keeps to its side at y: ż ≥ −tol on,
-    /// ≤ tol off (tol = 1e-12 Σ_p |∂z/∂θ_p θ'_p|, as `sideVelocity`).
-    private func consistent(_ y: UnsafePointer<Double>, _ candidates: [Int]) -> Bool {
+    /// The first candidate on or off in the current mode that does not keep to its side at y:
+    /// ż < −tol on, > tol off (tol = 1e-12 Σ_p |∂z/∂θ_p θ'_p|, as `sideVelocity`); nil when all do.
+    private func firstInconsistent(_ y: UnsafePointer<Double>, _ candidates: [Int]) -> Int? {
         let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
         defer { f.deallocate() }
         evaluate(y, f)
         for q in candidates where states[q] != .sliding {
             let v = base.preactivationRate(y, f, q / G, q % G)
             let tol = 1e-12 * rateTerms(y, f, pair: q) + 1e-300
-            if states[q] == .on ? v < -tol : v > tol { return false }
+            if states[q] == .on ? v < -tol : v > tol { return q }
         }
-        return true
+        return nil
     }
 
     /// The pairs themselves: this field detects and decides pair by pair (the base's
@@ -827,13 +1011,37 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         let (motion, drift) = stationaryRatio(y, f)
         var ratio = motion
         if velocityFollowsGradient {
-            let eb = base.evaluation(at: y, into: fb)
-            ratio = min(motion, base.fieldRoundingRatio(eb, at: y, fb))
+            ratio = min(motion, gradientRoundingRatio(e, at: y))
         } else if !(motion <= StationaryHold.threshold) && drift <= Self.equilibriumDrift {
             ratio = min(motion, equilibriumRatio(y, gradient: e.gradient, drift: drift))
         }
         if !(ratio <= StationaryHold.threshold) { holdAnchor = Array(UnsafeBufferPointer(start: y, count: P)) }
         return ratio
+    }
+
+    /// The RMSProp flow's stationary test: |g_α| (the gradient the velocity is made from, the
+    /// Filippov one while surfaces slide) against its rounding level, the base field's own test
+    /// (`fieldRoundingRatio`) with its field taken as −g_α, in the mode with every sliding pair on
+    /// (the largest σ'(0) = α can give: on the surface z = 0, so the forward pass is M⁻'s).
+    ///
+    /// Why this is sound (SPEC §7): θ' = −g/(√v + ε) vanishes exactly where g does, so the flow's
+    /// stationary points are the gradient flow's; a g_α that the computation cannot tell from 0
+    /// (ratio ≤ 1/4, held while t doubles and the loss stays constant to rounding,
+    /// `StationaryHold`) is such a point to working precision. Integrating on there only follows
+    /// rounding: near a minimum v decays towards g² at rate 1/τ, so the computed θ' = −δg/(√v + ε)
+    /// amplifies the gradient's rounding δg by up to 1/ε = 1e8 and the steppers crawl after noise
+    /// (measured: the sine example as an RMSProp flow, loss constant to 13 ulp from t ≈ 137 with
+    /// |g| 4e-15 to 7e-13 and one pair sliding, 317 000 msbdf steps to t = 5496 in 300 s). Before,
+    /// the test read the base's gradient in M⁻ (every sliding pair off), which is not g_α while
+    /// anything slides, so a minimum on a surface was never held. While held, v follows its own
+    /// equation exactly at the held g (`advanceHeldAuxiliary`).
+    private func gradientRoundingRatio(_ e: Evaluation, at y: UnsafePointer<Double>) -> Double {
+        let sliding = states.indices.filter { states[$0] == .sliding }
+        if !sliding.isEmpty { base.updateMode(sliding.map { (index: $0, state: .on) }) }
+        defer { if !sliding.isEmpty { base.updateMode(sliding.map { (index: $0, state: .off) }) } }
+        let eb = base.evaluation(at: y, into: fb)
+        for p in 0..<P { fb[p] = -e.gradient[p] }
+        return base.fieldRoundingRatio(eb, at: y, fb)
     }
 
     /// The Adam flow's second stationarity test: (θ, m) within the step control's tolerance of an

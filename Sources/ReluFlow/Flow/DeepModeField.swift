@@ -519,27 +519,25 @@ final class DeepModeField: SwitchedSystem {
         let K = slides.count
         vPlus = .nan; vMinus = .nan; alpha = .nan
         if slidesCoupled {
-            // Newton from the last α's of this mode, else from the centre of the box (at α = 0 a
-            // coupled surface's column can vanish: the path to it runs through another's σ' = α),
-            // else from 0.
-            let centre = [Double](repeating: 0.5, count: K)
-            var starts = [centre, [Double](repeating: 0, count: K)]
-            if alphaMemoStamp == modeChanges && alphaMemo.count == K { starts.insert(alphaMemo, at: 0) }
-            var a = centre
-            if starts.contains(where: { start in a = start; return newton(t, from: &a) }) {
-                alphas = a
-                alphaMemo = a
-                alphaMemoStamp = modeChanges
-                heldGradient(t, alphas: a, into: grad)
-            } else if alphaMemoStamp == modeChanges && alphaMemo.count == K {
-                // Newton found no α better than the rounding of ż allows (near a stationary
-                // point): the last α's of the mode are as good as any.
-                alphas = alphaMemo
-                heldGradient(t, alphas: alphaMemo, into: grad)
-            } else if heldGradient(t, alphas: a, into: gradScratch), ratesAtRoundingLevel(t, gradient: gradScratch) {
-                // Newton's last iterate keeps every surface within the rule's tolerance.
-                alphas = a
-                grad.update(from: gradScratch, count: P)
+            // Newton's method (`SlidingSystem.coupledAlphas`: from the mode's last α's, the box's
+            // centre, 0; near a stationary point the memo or an iterate at the rounding level).
+            let memo = alphaMemoStamp == modeChanges && alphaMemo.count == K ? alphaMemo : nil
+            let found: (alphas: [Double], converged: Bool)?
+            do {
+                found = try SlidingSystem.coupledAlphas(count: K, memo: memo, rates: { self.coupledRates(t, $0) }, atRoundingLevel: { a in
+                    self.heldGradient(t, alphas: a, into: self.gradScratch) && self.ratesAtRoundingLevel(t, gradient: self.gradScratch)
+                })
+            } catch {
+                noteFailure(error)
+                found = nil
+            }
+            if let found {
+                alphas = found.alphas
+                if found.converged {
+                    alphaMemo = found.alphas
+                    alphaMemoStamp = modeChanges
+                }
+                heldGradient(t, alphas: found.alphas, into: grad)
             } else {
                 alphas = [Double](repeating: .nan, count: K)
                 weights(slidingAt: 0, into: weightsMinus)
@@ -592,90 +590,56 @@ final class DeepModeField: SwitchedSystem {
         return true
     }
 
-    /// Whether every sliding surface's ż along θ' = −g is at its rounding level: within the
-    /// one-surface rule's tolerance 1e-12 Σ_p |∂z_k/∂θ_p θ'_p| (`sideVelocity`), or within
-    /// Σ_p |∂z_k/∂θ_p| δg_p, what the gradient's own rounding δg (`gradientRoundingLevel`) makes
-    /// of ż. Near a stationary point g is a cancellation of far larger terms, and no α solves the
-    /// conditions to working precision; α's that keep every ż at its rounding level keep the
-    /// surfaces as well as the computation can tell.
+    /// Whether every sliding surface's ż along θ' = −g is at its rounding level
+    /// (`SlidingSystem.ratesAtRoundingLevel`, with δθ' = δg the gradient's rounding level).
     private func ratesAtRoundingLevel(_ t: UnsafePointer<Double>, gradient g: UnsafePointer<Double>) -> Bool {
         let u = velocityScratch
         for p in 0..<P { u[p] = -g[p] }
         tangent(t, u, zdot: zdotScratch)
         let rates = slides.map { zdotScratch[$0.rep] }
-        let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
-        defer { gz.deallocate() }
-        var level: [Double]? = nil
-        for (j, s) in slides.enumerated() {
-            zGradient(t, pair: s.rep, into: gz)
-            var terms = 0.0
-            for p in 0..<P { terms += abs(gz[p] * u[p]) }
-            if abs(rates[j]) <= 1e-12 * terms + 1e-300 { continue }
-            if level == nil { level = gradientRoundingLevel(t) }
-            var noise = 0.0
-            for p in 0..<P { noise += abs(gz[p]) * level![p] }
-            if !(abs(rates[j]) <= noise) { return false }
-        }
-        return true
+        return SlidingSystem.ratesAtRoundingLevel(rates, P: P, velocity: u, zGradient: { self.zGradient(t, pair: self.slides[$0].rep, into: $1) },
+                                                  velocityLevel: { self.gradientRoundingLevel(t) })
     }
 
-    /// Newton's method on ż(α) = 0 for coupled slides, from `a`: the Jacobian column k is
-    /// ż(α; α_k = 1) − ż(α; α_k = 0), exact because ż is affine in each α_k alone. Damped: a step
-    /// is halved (down to 1/1024) until max|ż| decreases, so that starts far from the solution
-    /// (the box's centre, with K up to ~10 coupled surfaces) still converge. Stops after a step that
-    /// moves no α by more than 1e-11 (quadratic convergence: the α's are then at the rounding
-    /// level, where steps of ~1e-14 go on for ever), or where no step lowers max|ż| and it is
-    /// below 0.1 max|J| (the rounding floor: a Newton step always lowers max|ż| while ż is
-    /// computed accurately; near a stationary point ż and its rounding shrink together and α is
-    /// known only to their ratio, while the velocity's error, α's error times the sides'
-    /// difference, shrinks with them); false when a step finds no solution, the floor is higher,
-    /// or 40 steps do not converge.
-    private func newton(_ t: UnsafePointer<Double>, from a: inout [Double]) -> Bool {
-        let K = slides.count
-        let g = gradScratch
-        func rates(_ a: [Double]) -> [Double] {
-            let S = weightsPlus
-            S.update(from: F, count: n * G)
-            for (j, s) in slides.enumerated() { for q in s.members { S[q] = a[j] } }
-            return surfaceRates(t, S: S, gradient: g)
+    /// ż of the sliding surfaces along −g(α) with σ'(0) = α_k on surface k (one backward pass, one
+    /// tangent pass): the function `SlidingSystem.newton` zeroes.
+    private func coupledRates(_ t: UnsafePointer<Double>, _ a: [Double]) -> [Double] {
+        let S = weightsPlus
+        S.update(from: F, count: n * G)
+        for (j, s) in slides.enumerated() { for q in s.members { S[q] = a[j] } }
+        return surfaceRates(t, S: S, gradient: gradScratch)
+    }
+
+    // MARK: Held derivative weights (the adaptive flows' coupled slides)
+
+    /// ∇L at θ in the current mode with σ'(0) = α_k on the pairs of `surfaces[k]` (pairs the mode
+    /// has off or sliding: the forward pass is the same, h = 0 on z = 0), into `grad` (P): one
+    /// backward pass with the derivative weights S = F but α_k on those pairs. The gradient is
+    /// multi-affine in the α's (SPEC §8: S enters the chain once per layer), so this is the
+    /// Filippov mean E[g] under independent Bernoulli(α_k) sides (`AdaptiveField`).
+    func gradient(_ y: UnsafePointer<Double>, holding surfaces: [[Int]], at a: [Double], into grad: UnsafeMutablePointer<Double>) {
+        forward(y)
+        for g in 0..<G { dOut[g] = R[g] * invM }
+        let S = weightsMinus
+        S.update(from: F, count: n * G)
+        for (k, members) in surfaces.enumerated() { for q in members { S[q] = a[k] } }
+        backward(y, S: S, into: grad)
+    }
+
+    /// ∇²L of the mode with the same weights held (P × P, row-major; exact Hessian–vector products
+    /// with the unit vectors, as `jacobian`).
+    func hessian(_ y: UnsafePointer<Double>, holding surfaces: [[Int]], at a: [Double], into h: UnsafeMutablePointer<Double>) {
+        var S = Array(UnsafeBufferPointer(start: F, count: n * G))
+        for (k, members) in surfaces.enumerated() { for q in members { S[q] = a[k] } }
+        let u = UnsafeMutablePointer<Double>.allocate(capacity: P), column = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { u.deallocate(); column.deallocate() }
+        u.initialize(repeating: 0, count: P)
+        for p in 0..<P {
+            u[p] = 1
+            hessianVector(y, u, S: S, into: column)
+            u[p] = 0
+            for q in 0..<P { h[q * P + p] = column[q] }
         }
-        func size(_ v: [Double]) -> Double { v.reduce(0) { max($0, abs($1)) } }
-        var phi = rates(a)
-        for _ in 0..<40 {
-            var J = [Double](repeating: 0, count: K * K)
-            for k in 0..<K {
-                var hi = a, lo = a
-                hi[k] = 1; lo[k] = 0
-                let rh = rates(hi), rl = rates(lo)
-                for j in 0..<K { J[j * K + k] = rh[j] - rl[j] }
-            }
-            let solved: [Double]?
-            // The least-squares (minimum-norm) step: a surface whose rates hardly depend on the
-            // α's (a unit no signal reaches) leaves J's rank short, and its α is then free.
-            do { solved = try SlidingSystem.solve(J, phi, centre: [Double](repeating: 0, count: K), exact: false) } catch { noteFailure(error); return false }
-            guard let step = solved else { return false }
-            var lambda = 1.0, trial = a, trialPhi = phi
-            let before = size(phi)
-            var decreased = false
-            while true {
-                for k in 0..<K { trial[k] = a[k] + lambda * step[k] }
-                trialPhi = rates(trial)
-                decreased = size(trialPhi) < before
-                if decreased || lambda <= 1.0 / 1024 { break }
-                lambda /= 2
-            }
-            let moved = lambda * size(step)
-            if !decreased {
-                // No step lowers max|ż|: it is rounding noise at a (near a stationary point ż and
-                // its rounding both shrink, and α is then determined only to their ratio).
-                let scale = J.reduce(0) { max($0, abs($1)) }
-                return before <= 0.1 * scale && a.allSatisfy(\.isFinite)
-            }
-            a = trial
-            phi = trialPhi
-            if moved <= 1e-11 { return a.allSatisfy(\.isFinite) }
-        }
-        return false
     }
 
     // MARK: Field
@@ -1197,8 +1161,10 @@ final class DeepModeField: SwitchedSystem {
     }
 
     /// The rounding level of each gradient component: the gradient back-propagated with |θ|, |h|
-    /// and |R| + δR, times 64 ε (the passes' buffers restored, dOut included).
-    private func gradientRoundingLevel(_ y: UnsafePointer<Double>) -> [Double] {
+    /// and |R| + δR, times 64 ε (the passes' buffers restored, dOut included); the sliding pairs,
+    /// and the pairs `alsoOn` (an adaptive flow's sliding pairs, off in the mode it sets), count
+    /// with weight 1 (the largest σ'(0) = α can give).
+    func gradientRoundingLevel(_ y: UnsafePointer<Double>, alsoOn extra: [Int] = []) -> [Double] {
         forward(y)
         let scales = outputScales(y)
         var absTheta = [Double](repeating: 0, count: P)
@@ -1216,6 +1182,7 @@ final class DeepModeField: SwitchedSystem {
         var level = [Double](repeating: 0, count: P)
         var S = Array(UnsafeBufferPointer(start: F, count: n * G))
         for s in slides { for k in s.members { S[k] = 1 } }
+        for k in extra { S[k] = 1 }
         absTheta.withUnsafeBufferPointer { t in level.withUnsafeMutableBufferPointer { backward(t.baseAddress!, S: S, into: $0.baseAddress!) } }
         for p in 0..<P { level[p] *= 64 * Double.ulpOfOne }
         return level

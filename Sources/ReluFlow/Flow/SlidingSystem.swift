@@ -4,73 +4,22 @@
 /// σ'(0) := α_k on the pairs of surface k, the normal rates are ż_j(α) = c_j + Σ_k A_jk α_k
 /// wherever the field is affine in the α's (A_jk: the rate of surface j along the change of the
 /// velocity that α_k = 1 brings), and sliding on all K surfaces asks for ż = 0: the K×K system
-/// A α = −c. Two solutions, for the two rules that use it:
+/// A α = −c. Where two sliding pairs of a deep network lie on one point in different layers
+/// ("coupled") products of their α's enter and ż(α) is multilinear (affine in each α_k alone):
+/// `newton`, `coupledAlphas`. Both are shared by the deep gradient flow (`DeepModeField`, θ' = −g)
+/// and the RMSProp flow (`AdaptiveField`, θ' = −g/(√v + ε)): θ' is linear in g for both, so ż is
+/// the same multilinear function of the α's, only its coefficients differ.
 ///
-/// - `solve()` (the adaptive flows, `AdaptiveField`): GSL's LU with partial pivoting
-///   (`gsl_linalg_LU_decomp`, `gsl_linalg_LU_solve`, statuses checked); a singular A is a failure.
-///   Singular: A's rows are the surfaces' normal rates along the K directions θ'(Δ_k); two
-///   coincident surfaces, or a surface whose side does not move the others, make A singular and
-///   the α's undetermined. Detected as a pivot |U_kk| ≤ 1e-12 · max_ij |A_ij| (the pivots bound
-///   the smallest singular value from above, so a tiny pivot means a relative condition beyond
-///   1e12, where the α's have no significant digit left at the field's rounding level).
-/// - `solve(_:_:centre:)` (the deep gradient flow, `DeepModeField`, and its Newton steps): A can
-///   be singular with the system still consistent: surfaces that are one set in θ without being
-///   tied (in d = 1 without biases, a first-layer unit's surfaces on x > 0 and x < 0 are both
-///   {w = 0}) give equal rows, and their α's are then not determined, while the velocity may not
-///   depend on the choice. As SPEC §4 does for dependent surfaces of one neuron, the solution is
-///   the one nearest to a given centre (the box's centre ½: the choice that keeps the slides
-///   farthest from their exits): α = a₀ + A⁺(−c − A a₀), with GSL's SVD and the singular values
-///   below 1e-12 σ_max dropped. It is returned only when it solves the system to rounding,
-///   normwise (max_j |(Aα + c)_j| ≤ 1e-9 max(|c|_∞, |A|_∞ |α|_∞)); nil otherwise.
-struct SlidingSystem {
-    /// A (K × K, row-major) and c (K).
-    let matrix: [Double]
-    let constant: [Double]
-    var count: Int { constant.count }
-
-    /// The solution α of A α = −c; throws `NumericalError` when A is singular or not finite.
-    func solve() throws -> [Double] {
-        let K = count
-        let what = "the \(K)×\(K) sliding system"
-        let routine = "GSL gsl_linalg_LU_decomp"
-        guard matrix.count == K * K, matrix.allSatisfy(\.isFinite), constant.allSatisfy(\.isFinite) else {
-            throw NumericalError(routine, "non-finite entries in \(what)")
-        }
-        GSLRuntime.prepare()
-        let scale = matrix.reduce(0) { max($0, abs($1)) }
-        guard scale > 0 else { throw NumericalError(routine, "\(what) is zero (singular)") }
-        guard let perm = gsl_permutation_alloc(K) else {
-            throw NumericalError(routine, "could not allocate the permutation of \(what)")
-        }
-        defer { gsl_permutation_free(perm) }
-        var lu = matrix
-        var rhs = constant.map { -$0 }
-        var x = [Double](repeating: 0, count: K)
-        var signum: Int32 = 0
-        let status = lu.withUnsafeMutableBufferPointer { b -> Int32 in
-            var view = gsl_matrix_view_array(b.baseAddress, K, K)
-            return gsl_linalg_LU_decomp(&view.matrix, perm, &signum)
-        }
-        if let error = NumericalError.gsl(status, "gsl_linalg_LU_decomp", what) { throw error }
-        let smallest = (0..<K).map { abs(lu[$0 * K + $0]) }.min() ?? 0
-        guard smallest > 1e-12 * scale else {
-            throw NumericalError(routine, "\(what) is singular (smallest pivot \(smallest), largest entry \(scale))")
-        }
-        let solveStatus = lu.withUnsafeMutableBufferPointer { b -> Int32 in
-            rhs.withUnsafeMutableBufferPointer { r -> Int32 in
-                x.withUnsafeMutableBufferPointer { xb -> Int32 in
-                    var view = gsl_matrix_view_array(b.baseAddress, K, K)
-                    var rv = gsl_vector_view_array(r.baseAddress, K)
-                    var xv = gsl_vector_view_array(xb.baseAddress, K)
-                    return gsl_linalg_LU_solve(&view.matrix, perm, &rv.vector, &xv.vector)
-                }
-            }
-        }
-        if let error = NumericalError.gsl(solveStatus, "gsl_linalg_LU_solve", what) { throw error }
-        guard x.allSatisfy(\.isFinite) else { throw NumericalError("GSL gsl_linalg_LU_solve", "non-finite α in \(what)") }
-        return x
-    }
-
+/// `solve(_:_:centre:)`: A can be singular with the system still consistent: surfaces that are one
+/// set in θ without being tied (in d = 1 without biases, a first-layer unit's surfaces on x > 0 and
+/// x < 0 are both {w = 0}) give equal rows, and their α's are then not determined, while the
+/// velocity may not depend on the choice. As SPEC §4 does for dependent surfaces of one neuron, the
+/// solution is the one nearest to a given centre (the box's centre ½: the choice that keeps the
+/// slides farthest from their exits): α = a₀ + A⁺(−c − A a₀), with GSL's SVD and the singular
+/// values below 1e-12 σ_max dropped. It is returned only when it solves the system to rounding,
+/// normwise (max_j |(Aα + c)_j| ≤ 1e-9 max(|c|_∞, |A|_∞ |α|_∞)); nil otherwise (or, with
+/// `exact: false`, whatever its residual, for the caller to judge against the rates' rounding level).
+enum SlidingSystem {
     static let rankCutoff = 1e-12
     static let residualTolerance = 1e-9
 
@@ -135,5 +84,104 @@ struct SlidingSystem {
             scale = max(scale, abs(c[j]), row * alpha.reduce(0) { max($0, abs($1)) })
         }
         return residual <= residualTolerance * scale
+    }
+
+    /// Newton's method on ż(α) = 0 for coupled slides, from `a` (`rates(α)`: ż of the K surfaces
+    /// with σ'(0) = α). The Jacobian column k is ż(α; α_k = 1) − ż(α; α_k = 0), exact because ż is
+    /// affine in each α_k alone. Steps are least-squares (`solve` with `exact: false`, centre 0: a
+    /// surface whose rates hardly depend on the α's, a unit no signal reaches, leaves J's rank short
+    /// and its α free). Damped: a step is halved (down to 1/1024) until max|ż| decreases, so that
+    /// starts far from the solution (the box's centre, with K up to ~10 coupled surfaces) still
+    /// converge. Stops after a step that moves no α by more than 1e-11 (quadratic convergence: the
+    /// α's are then at the rounding level, where steps of ~1e-14 go on for ever), or where no step
+    /// lowers max|ż| and it is below 0.1 max|J| (the rounding floor: a Newton step always lowers
+    /// max|ż| while ż is computed accurately; near a stationary point ż and its rounding shrink
+    /// together and α is known only to their ratio, while the velocity's error, α's error times
+    /// the sides' difference, shrinks with them); false when a step finds no solution, the floor is
+    /// higher, or 40 steps do not converge. A GSL failure throws.
+    static func newton(from a: inout [Double], rates: ([Double]) -> [Double]) throws -> Bool {
+        let K = a.count
+        func size(_ v: [Double]) -> Double { v.reduce(0) { max($0, abs($1)) } }
+        var phi = rates(a)
+        for _ in 0..<40 {
+            var J = [Double](repeating: 0, count: K * K)
+            for k in 0..<K {
+                var hi = a, lo = a
+                hi[k] = 1; lo[k] = 0
+                let rh = rates(hi), rl = rates(lo)
+                for j in 0..<K { J[j * K + k] = rh[j] - rl[j] }
+            }
+            guard let step = try solve(J, phi, centre: [Double](repeating: 0, count: K), exact: false) else { return false }
+            var lambda = 1.0, trial = a, trialPhi = phi
+            let before = size(phi)
+            var decreased = false
+            while true {
+                for k in 0..<K { trial[k] = a[k] + lambda * step[k] }
+                trialPhi = rates(trial)
+                decreased = size(trialPhi) < before
+                if decreased || lambda <= 1.0 / 1024 { break }
+                lambda /= 2
+            }
+            let moved = lambda * size(step)
+            if !decreased {
+                // No step lowers max|ż|: it is rounding noise at a (near a stationary point ż and
+                // its rounding both shrink, and α is then determined only to their ratio).
+                let scale = J.reduce(0) { max($0, abs($1)) }
+                return before <= 0.1 * scale && a.allSatisfy(\.isFinite)
+            }
+            a = trial
+            phi = trialPhi
+            if moved <= 1e-11 { return a.allSatisfy(\.isFinite) }
+        }
+        return false
+    }
+
+    /// The α's of K coupled slides, the rule both flows use: Newton (`newton`) from the last α's
+    /// of the mode (`memo`), else from the box's centre (at α = 0 a coupled surface's column can
+    /// vanish: the path to it runs through another's σ' = α), else from 0; converged: the α's with
+    /// `converged` true (the caller keeps them as the mode's memo). Otherwise, near a stationary
+    /// point where no α is better than the rounding of ż allows: the memo (as good as any), else
+    /// Newton's last iterate where `atRoundingLevel` accepts it (every ż within its rounding
+    /// level); else nil (no α keeps the surfaces: the caller's slides end).
+    static func coupledAlphas(count K: Int, memo: [Double]?, rates: ([Double]) -> [Double],
+                              atRoundingLevel: ([Double]) -> Bool) throws -> (alphas: [Double], converged: Bool)? {
+        let centre = [Double](repeating: 0.5, count: K)
+        var starts = [centre, [Double](repeating: 0, count: K)]
+        if let memo, memo.count == K { starts.insert(memo, at: 0) }
+        var a = centre
+        for start in starts {
+            a = start
+            if try newton(from: &a, rates: rates) { return (a, true) }
+        }
+        if let memo, memo.count == K { return (memo, false) }
+        if a.allSatisfy(\.isFinite) && atRoundingLevel(a) { return (a, false) }
+        return nil
+    }
+
+    /// Whether every sliding surface's ż_j along the velocity u is at its rounding level: within
+    /// the one-surface rule's tolerance 1e-12 Σ_p |∂z_j/∂θ_p u_p| (`sideVelocity`), or within
+    /// Σ_p |∂z_j/∂θ_p| δu_p, what the velocity's own rounding δu makes of ż (the gradient flow:
+    /// δu = δg, the gradient's rounding level; the RMSProp flow: δg_p/(√v_p + ε)). Near a
+    /// stationary point g is a cancellation of far larger terms, and no α solves the conditions
+    /// to working precision; α's that keep every ż at its rounding level keep the surfaces as well
+    /// as the computation can tell. `zGradient(j, into:)`: ∇_θ z of surface j (P); `velocityLevel`
+    /// is called only when needed.
+    static func ratesAtRoundingLevel(_ rates: [Double], P: Int, velocity u: UnsafePointer<Double>,
+                                     zGradient: (Int, UnsafeMutablePointer<Double>) -> Void,
+                                     velocityLevel: () -> [Double]) -> Bool {
+        let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { gz.deallocate() }
+        var level: [Double]? = nil
+        for (j, rate) in rates.enumerated() {
+            zGradient(j, gz)
+            var terms = 0.0
+            for p in 0..<P { terms += abs(gz[p] * u[p]) }
+            if abs(rate) <= 1e-12 * terms + 1e-300 { continue }
+            if level == nil { level = velocityLevel() }
+            var noise = 0.0
+            for p in 0..<P { noise += abs(gz[p]) * level![p] }
+            if !(abs(rate) <= noise) { return false }
+        }
+        return true
     }
 }
