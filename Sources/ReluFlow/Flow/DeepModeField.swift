@@ -946,6 +946,12 @@ final class DeepModeField: SwitchedSystem {
                 && excluded[i * G + g]?.contains(.sliding) != true && ridesOnSlides(y, pair: k) {
                 (new, kind) = (.sliding, .slide)
             }
+            // A state chosen and left again at this instant is not chosen once more (EventGuard:
+            // `excluded` holds it, `repeated` says the pair was decided here before): the pair keeps
+            // its state, so that an instant cannot cycle slide → slideEnd → slide until the
+            // chattering guard stops the run (seen: [1, 4, 4, 4, 1] He seed 3, three surfaces of one
+            // unit at t = 78.85).
+            if new != old && repeated.contains(i * G + g) && excluded[i * G + g]?.contains(new) == true { (new, kind) = (old, .graze) }
             if old == .sliding && new != .sliding { kind = .slideEnd }
             if new == old && !reportUnchanged { continue }
             if new == old && kind != .branch && !reportUnchanged { kind = .graze }
