@@ -260,6 +260,21 @@ final class DeepFlowTests: XCTestCase {
         XCTAssertLessThanOrEqual(zip(thetas[0], thetas[1]).map { abs($0 - $1) }.max() ?? .infinity, 1e-9)
     }
 
+    /// A random deep ReLU network with biases fitting sin(πx) on 16 points, its gradient flow to
+    /// T = 100 (the robustness sweep's cases), at rtol (atol = rtol/100) or the defaults.
+    static func sineRun(layers: [Int], scheme: String, seed: Int, rtol: Double? = nil) throws -> FlowSolution {
+        var config = try RunConfig.decode(Data("""
+        {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
+         "network": {"layers": \(layers), "activation": "relu", "bias": true, "init": {"scheme": "\(scheme)", "seed": \(seed)}},
+         "flow": {"T": 100}}
+        """.utf8))
+        if let rtol {
+            config.flow.rtol = rtol
+            config.flow.atol = rtol * 1e-2
+        }
+        return solve(try config.resolve().problem)
+    }
+
     /// A pair kept as it was at an event while on its other side by more than its rounding level is
     /// put on its surface. On this network (found by a robustness sweep of random deep networks) a
     /// projection at t = 4.017 left z = 2.2e-18 on a dead unit's surface whose rounding level is
@@ -269,12 +284,7 @@ final class DeepFlowTests: XCTestCase {
     /// of that order). Bounds: the defect within 1e-10 (the identity's rounding over ~500 steps plus
     /// the stepper's error at rtol 1e-10); fewer than 1 000 steps (deterministic, not a timing).
     func testPairOnItsOtherSideAtRoundingIsSettled() throws {
-        let config = try RunConfig.decode(Data("""
-        {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
-         "network": {"layers": [1, 4, 4, 4, 1], "activation": "relu", "bias": true, "init": {"scheme": "xavier", "seed": 2}},
-         "flow": {"T": 100}}
-        """.utf8))
-        let solution = solve(try config.resolve().problem)
+        let solution = try Self.sineRun(layers: [1, 4, 4, 4, 1], scheme: "xavier", seed: 2)
         XCTAssertEqual(solution.status, .completed, solution.message ?? "")
         XCTAssertLessThanOrEqual(solution.diagnostics.dissipationDefect, 1e-10)
         XCTAssertLessThan(solution.diagnostics.steps, 1000)
@@ -288,16 +298,7 @@ final class DeepFlowTests: XCTestCase {
     /// rtol 1e-12 has the same events and θ(100) within 3.4e-13. Bounds: defect 1e-10 (as above);
     /// fewer than 1 000 steps; θ(100) of the two tolerances within 1e-9 (both ~1e-12 accurate).
     func testImpliedSurfacesSlideWithTheSlides() throws {
-        func run(_ rtol: Double) throws -> FlowSolution {
-            var config = try RunConfig.decode(Data("""
-            {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
-             "network": {"layers": [1, 6, 6, 1], "activation": "relu", "bias": true, "init": {"scheme": "xavier", "seed": 2}},
-             "flow": {"T": 100}}
-            """.utf8))
-            config.flow.rtol = rtol
-            config.flow.atol = rtol * 1e-2
-            return solve(try config.resolve().problem)
-        }
+        func run(_ rtol: Double) throws -> FlowSolution { try Self.sineRun(layers: [1, 6, 6, 1], scheme: "xavier", seed: 2, rtol: rtol) }
         let loose = try run(1e-10), tight = try run(1e-12)
         for s in [loose, tight] {
             XCTAssertEqual(s.status, .completed, s.message ?? "")
@@ -315,16 +316,7 @@ final class DeepFlowTests: XCTestCase {
     /// within 1e-7 of the rtol 1e-12 run (measured 9.4e-9: the default run's 800 events each carry
     /// the location's error; the session's starting code was 2.1e-8 off).
     func testImpliedSurfacesDoNotCycle() throws {
-        func run(_ rtol: Double) throws -> FlowSolution {
-            var config = try RunConfig.decode(Data("""
-            {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
-             "network": {"layers": [1, 4, 4, 4, 1], "activation": "relu", "bias": true, "init": {"scheme": "he", "seed": 2}},
-             "flow": {"T": 100}}
-            """.utf8))
-            config.flow.rtol = rtol
-            config.flow.atol = rtol * 1e-2
-            return solve(try config.resolve().problem)
-        }
+        func run(_ rtol: Double) throws -> FlowSolution { try Self.sineRun(layers: [1, 4, 4, 4, 1], scheme: "he", seed: 2, rtol: rtol) }
         let loose = try run(1e-10), tight = try run(1e-12)
         XCTAssertEqual(loose.status, .completed, loose.message ?? "")
         XCTAssertEqual(tight.status, .completed, tight.message ?? "")
@@ -355,16 +347,7 @@ final class DeepFlowTests: XCTestCase {
     /// at an instant is not chosen again there. Bounds: completes; θ(100) within 1e-8 of the rtol
     /// 1e-12 run (measured 2.0e-9; 400 events at rtol 1e-10).
     func testAnInstantDoesNotCycle() throws {
-        func run(_ rtol: Double) throws -> FlowSolution {
-            var config = try RunConfig.decode(Data("""
-            {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
-             "network": {"layers": [1, 4, 4, 4, 1], "activation": "relu", "bias": true, "init": {"scheme": "he", "seed": 3}},
-             "flow": {"T": 100}}
-            """.utf8))
-            config.flow.rtol = rtol
-            config.flow.atol = rtol * 1e-2
-            return solve(try config.resolve().problem)
-        }
+        func run(_ rtol: Double) throws -> FlowSolution { try Self.sineRun(layers: [1, 4, 4, 4, 1], scheme: "he", seed: 3, rtol: rtol) }
         let loose = try run(1e-10), tight = try run(1e-12)
         XCTAssertEqual(loose.status, .completed, loose.message ?? "")
         XCTAssertEqual(tight.status, .completed, tight.message ?? "")

@@ -337,17 +337,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             vMinus = base.preactivationRate(y, fMinus, k / G, k % G)
             vPlus = base.preactivationRate(y, fPlus, k / G, k % G)
             alpha = vMinus != vPlus ? vMinus / (vMinus - vPlus) : .nan
-            let a = alpha.isFinite ? alpha : 0
-            for q in 0..<dim { f[q] = fMinus[q] + a * (fPlus[q] - fMinus[q]) }
-            var rate = 0.0
-            lastG.withUnsafeMutableBufferPointer { last in
-                for p in 0..<P {
-                    let g = gMinus[p] + a * (gPlus[p] - gMinus[p])
-                    last[p] = g
-                    rate -= g * f[p]
-                }
-            }
-            f[P] = rate
+            blendSides(alpha, into: f)
         } else if !surfaces.isEmpty {
             ok = computeSeveral(y, f)
         } else {
@@ -996,6 +986,23 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         lastValid = false
     }
 
+    /// One surface's Filippov field F⁻ + α(F⁺ − F⁻) from the sides in fMinus, fPlus (α = 0 where
+    /// it is not finite), with `lastG` = g⁻ + α(g⁺ − g⁻) and D' = −g_α·θ'_α: the first-order slide
+    /// and the Adam flow's second-order slide differ only in how α is found.
+    private func blendSides(_ alpha: Double, into f: UnsafeMutablePointer<Double>) {
+        let a = alpha.isFinite ? alpha : 0
+        for q in 0..<dimension { f[q] = fMinus[q] + a * (fPlus[q] - fMinus[q]) }
+        var rate = 0.0
+        lastG.withUnsafeMutableBufferPointer { last in
+            for p in 0..<P {
+                let g = gMinus[p] + a * (gPlus[p] - gMinus[p])
+                last[p] = g
+                rate -= g * f[p]
+            }
+        }
+        f[P] = rate
+    }
+
     // MARK: Diagnostics and step control
 
     /// The zero-loss hold only where θ' vanishes with g (RMSProp); Adam's momentum carries on.
@@ -1190,17 +1197,7 @@ extension AdaptiveField {
         vPlus = zp
         alpha = zm != zp ? zm / (zm - zp) : .nan
         surfaceAlpha = []
-        let a = alpha.isFinite ? alpha : 0
-        for q in 0..<dim { f[q] = fMinus[q] + a * (fPlus[q] - fMinus[q]) }
-        var rate = 0.0
-        lastG.withUnsafeMutableBufferPointer { last in
-            for p in 0..<P {
-                let g = gMinus[p] + a * (gPlus[p] - gMinus[p])
-                last[p] = g
-                rate -= g * f[p]
-            }
-        }
-        f[P] = rate
+        blendSides(alpha, into: f)
         return ok
     }
 
