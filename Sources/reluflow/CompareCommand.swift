@@ -22,7 +22,7 @@ struct CompareCommand: ParsableCommand {
             time or loss (lastGoodTime, lastGoodLoss instead), and nothing derived from its end (with the flow \
             failed, the level twice the flow's final loss is left empty); `notes` says what was left out. \
             Exit status: 0 every method completed, 1 a method failed (every method's results still written), \
-            2 bad input, 3 a file could not be written, 130/143/129 interrupted (nothing written).
+            2 bad input, 3 a file could not be written, 130/143/129 interrupted: the methods that finished are kept in the output folder with the interrupted one's last state (compare.json status interrupted); `reluflow compare --resume DIR` runs the rest.
             """)
 
     @Option(help: "Config file (JSON, see INTERFACE.md); a train section gives the discrete methods' options.")
@@ -49,7 +49,11 @@ struct CompareCommand: ParsableCommand {
     @Flag(help: "No progress line.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("Continue an interrupted comparison in DIR (its problem and methods are read from DIR/resume.json): the methods that finished are kept, the one that was interrupted and those after it run (the interrupted one from its start). Written to DIR unless --out is given.", valueName: "DIR"))
+    var resume: String?
+
     func run() throws {
+        if let folder = resume { return try continueComparison(folder) }
         var (base, name) = try loadProblem(config: config, example: example)
         let deep = base.network.layers != nil
         let given = methods ?? (deep ? Self.deepDefault : Self.shallowDefault)
@@ -65,8 +69,6 @@ struct CompareCommand: ParsableCommand {
         if let iterations, iterations.value < 1 { throw InputError("--iterations", "must be at least 1 (got \(iterations.value))") }
         let formats = try FigureFormat.list(format)
         if let T { base.flow.T = T }
-        let trainTemplate = base.train ?? TrainConfig()
-        base.train = nil
         // The flows this build does not integrate on this network are left out, with the reason.
         var notRun: [(method: String, reason: String)] = []
         for m in list {
@@ -78,16 +80,56 @@ struct CompareCommand: ParsableCommand {
         guard !runList.isEmpty else {
             throw InputError("--methods", "none of the methods can run on this network: " + notRun.map { "\($0.method) (\($0.reason))" }.joined(separator: "; "))
         }
+        if base.train == nil { base.train = TrainConfig() }
+        let request = CompareRequest(config: base, methods: runList, notRun: notRun, iterations: iterations?.value, formats: formats)
+        try execute(request, outPath: out ?? "runs/\(name)-compare", finished: [], earlier: nil)
+    }
+
+    /// `--resume DIR`: the request of an interrupted comparison, its finished methods read back.
+    func continueComparison(_ folder: String) throws {
+        if config != nil || example != nil || methods != nil || iterations != nil || T != nil {
+            throw InputError("--resume", "takes the problem and the methods from \(folder)/resume.json; drop --config, --example, --methods, --iterations and --T")
+        }
+        let summaryPath = (folder as NSString).appendingPathComponent("compare.json")
+        guard FileManager.default.fileExists(atPath: summaryPath) else {
+            throw InputError("--resume", "\(folder) is not a compare folder (no compare.json)")
+        }
+        let summary = try JSONValue.parse(try RunFolder.readFile(summaryPath), source: summaryPath)
+        guard summary["status"] == .string("interrupted") else {
+            let status: String
+            if case .string(let s)? = summary["status"] { status = s } else { status = "unknown" }
+            throw InputError("--resume", "\(folder) holds a \(status) comparison, not an interrupted one: nothing to continue")
+        }
+        let request = try CompareRequest.read(folder: folder)
+        let earlier = try Comparison.read(folder: folder)
+        try execute(request, outPath: out ?? folder, finished: earlier.entries, earlier: folder)
+    }
+
+    /// Runs the request's methods not in `finished` (whose folders are copied from `earlier`) into
+    /// a staging folder, then writes the comparison's files and puts the folder in place. On an
+    /// interruption the finished methods, the interrupted one's folder (status `interrupted`),
+    /// `compare.json` (status `interrupted`), `wall_times.csv` and `resume.json` are put in place
+    /// instead, and `--resume` continues from them.
+    func execute(_ request: CompareRequest, outPath: String, finished: [Comparison.Entry], earlier: String?) throws {
+        var base = request.config
+        let trainTemplate = base.train ?? TrainConfig()
+        base.train = nil
         let (flowProblem, flowConfig) = try base.resolve(limits: .standard())
-        let outPath = out ?? "runs/\(name)-compare"
         try RunFolder.checkOutputPath(outPath)
         try RunFolder.checkDestination(outPath)
         let curvature = try Comparison.initialCurvature(flowProblem)
 
         let staging = try RunFolder.stageFolder(outPath)
-        var entries: [Comparison.Entry] = []
+        var entries = finished
+        var interrupted: (method: String, remaining: [String])? = nil
         do {
-            for method in runList {
+            if let earlier {
+                for e in finished {
+                    try FileManager.default.copyItem(atPath: (earlier as NSString).appendingPathComponent(e.method),
+                                                     toPath: (staging as NSString).appendingPathComponent(e.method))
+                }
+            }
+            for method in request.methods where !finished.contains(where: { $0.method == method }) {
                 let folder = (staging as NSString).appendingPathComponent(method)
                 var problem = flowProblem, resolved = flowConfig
                 if let flow = FlowMethod(rawValue: method), flow != .gradient {
@@ -104,7 +146,7 @@ struct CompareCommand: ParsableCommand {
                     let (first, _) = try config.resolve()
                     let eta = first.training!.lr
                     config.train!.lr = eta
-                    config.train!.iterations = iterations?.value ?? section.iterations ?? {
+                    config.train!.iterations = request.iterations ?? section.iterations ?? {
                         switch training {
                         case .gd, .sgd: return min(100_000, max(1, Int((flowProblem.options.T / eta).rounded(.up))))
                         case .adam, .rmsprop: return 10_000
@@ -121,7 +163,8 @@ struct CompareCommand: ParsableCommand {
                 progress.clear()
                 try stream.finish(solution, config: resolved)
                 guard solution.status != .interrupted else {
-                    throw RunFailure(message: "interrupted by \(Interrupt.signalName) during \(method); nothing written", status: Interrupt.exitStatus)
+                    interrupted = (method, request.methods.filter { m in !entries.contains { $0.method == m } })
+                    break
                 }
                 let (_, back) = try RunFolderReader(folder, field: "--out").run(for: problem)
                 solution.samples = back.samples
@@ -136,23 +179,38 @@ struct CompareCommand: ParsableCommand {
                 if let reason = entries.last?.reason {
                     print("\(String(repeating: " ", count: 13))reason: \(reason) (no final figures from this run; its last good state is in \(method)/)")
                 }
+                // Each method's line as it finishes, also into a pipe or a cluster's log.
+                fflush(nil)
             }
-            let comparison = Comparison(entries: entries, notRun: notRun, curvature: curvature)
-            try RunFolder.writeFile((staging as NSString).appendingPathComponent("comparison.csv"), comparison.csv())
-            for (name, bytes) in try FigureRenderer.files([("comparison.svg", Data(comparison.svg().utf8))], formats: formats) {
-                try RunFolder.writeFile((staging as NSString).appendingPathComponent(name), bytes)
-            }
-            try RunFolder.writeFile((staging as NSString).appendingPathComponent("wall_times.csv"), comparison.wallTimesCSV())
-            try RunFolder.writeFile((staging as NSString).appendingPathComponent("plateau_exits.csv"), comparison.plateauExitsCSV())
+            let comparison = Comparison(entries: entries, notRun: request.notRun, curvature: curvature)
             let layers = base.network.layers ?? [flowProblem.data.dimension, flowProblem.model.hiddenUnitCount, 1]
-            try RunFolder.writeFile((staging as NSString).appendingPathComponent("compare.json"), try comparison.summaryJSON(layers: layers))
+            func write(_ name: String, _ bytes: Data) throws { try RunFolder.writeFile((staging as NSString).appendingPathComponent(name), bytes) }
+            if let interrupted {
+                try write("wall_times.csv", comparison.wallTimesCSV())
+                try write("compare.json", try comparison.summaryJSON(layers: layers, interrupted: interrupted))
+                try write("resume.json", try request.json())
+            } else {
+                try write("comparison.csv", comparison.csv())
+                for (name, bytes) in try FigureRenderer.files([("comparison.svg", Data(comparison.svg().utf8))], formats: request.formats) {
+                    try write(name, bytes)
+                }
+                try write("wall_times.csv", comparison.wallTimesCSV())
+                try write("plateau_exits.csv", comparison.plateauExitsCSV())
+                try write("compare.json", try comparison.summaryJSON(layers: layers))
+            }
         } catch {
             RunFolder.discardStaging(staging)
             throw error
         }
         try RunFolder.commitFolder(staging, to: outPath, kind: "compare")
-        print("written: \(outPath)/comparison.csv, compare.json, " + formats.map { "comparison.\($0.rawValue)" }.joined(separator: ", ")
-              + " and one run folder per method (\(runList.joined(separator: ", ")))")
+        if let interrupted {
+            let kept = entries.map(\.method)
+            throw RunFailure(message: "interrupted by \(Interrupt.signalName) during \(interrupted.method); "
+                             + (kept.isEmpty ? "no method had finished" : "the finished methods (\(kept.joined(separator: ", "))) are kept")
+                             + " in \(outPath); continue with: reluflow compare --resume \(outPath)", status: Interrupt.exitStatus)
+        }
+        print("written: \(outPath)/comparison.csv, compare.json, " + request.formats.map { "comparison.\($0.rawValue)" }.joined(separator: ", ")
+              + " and one run folder per method (\(request.methods.joined(separator: ", ")))")
         let failed = entries.filter(\.failed)
         if !failed.isEmpty {
             throw RunFailure(message: failed.map { "\($0.method) failed (\($0.reason ?? ""))" }.joined(separator: "; ")
@@ -183,4 +241,50 @@ final class TimedRecorder: FlowRecorder {
     func record(_ event: FlowEvent) { inner.record(event) }
     func record(_ interval: PatternInterval) { inner.record(interval) }
     var failure: String? { inner.failure }
+}
+
+/// What a comparison runs, kept as `resume.json` in an interrupted compare folder: the problem (its
+/// `train` section the discrete methods' options), the methods in order, those not run and why,
+/// the iteration count of the discrete methods, the figure formats.
+struct CompareRequest {
+    var config: RunConfig
+    var methods: [String]
+    var notRun: [(method: String, reason: String)]
+    var iterations: Int?
+    var formats: [FigureFormat]
+
+    func json() throws -> Data {
+        let value = JSONValue.object([
+            ("methods", .array(methods.map { .string($0) })),
+            ("notRun", .array(notRun.map { .object([("method", .string($0.method)), ("reason", .string($0.reason))]) })),
+            ("iterations", iterations.map { .number(Double($0)) } ?? .null),
+            ("formats", .array(formats.map { .string($0.rawValue) })),
+            ("config", try JSONValue.parse(try config.encoded(), source: "config")),
+        ])
+        return Data((value.text + "\n").utf8)
+    }
+
+    static func read(folder: String) throws -> CompareRequest {
+        let path = (folder as NSString).appendingPathComponent("resume.json")
+        let value = try JSONValue.parse(try RunFolder.readFile(path), source: path)
+        func strings(_ key: String) throws -> [String] {
+            guard case .array(let items)? = value[key] else { throw InputError("--resume", "\(path): '\(key)' is missing") }
+            return try items.map { item in
+                guard case .string(let s) = item else { throw InputError("--resume", "\(path): '\(key)' holds a non-string") }
+                return s
+            }
+        }
+        guard let config = value["config"] else { throw InputError("--resume", "\(path): 'config' is missing") }
+        var notRun: [(method: String, reason: String)] = []
+        if case .array(let items)? = value["notRun"] {
+            for item in items {
+                if case .string(let m)? = item["method"], case .string(let r)? = item["reason"] { notRun.append((m, r)) }
+            }
+        }
+        var iterations: Int? = nil
+        if case .number(let k)? = value["iterations"] { iterations = Int(k) }
+        return CompareRequest(config: try RunConfig.decode(Data(config.text.utf8), source: path), methods: try strings("methods"),
+                              notRun: notRun, iterations: iterations,
+                              formats: try FigureFormat.list(try strings("formats").joined(separator: ",")))
+    }
 }

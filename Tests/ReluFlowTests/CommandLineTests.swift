@@ -291,6 +291,77 @@ final class CommandLineTests: XCTestCase {
 
 /// Ctrl-C writes the run so far (exit 130, status "interrupted"); `--resume` continues it.
 final class InterruptResumeTests: XCTestCase {
+    /// Ctrl-C during a comparison keeps the methods that finished (INTERFACE: an interrupted run's
+    /// folder is written, resumable): exit 130, compare.json `interrupted` with the finished and the
+    /// remaining methods, the interrupted method's folder with its status; `--resume` runs the rest
+    /// and leaves the finished method's folder byte for byte as it was. Before, nothing was written.
+    func testCompareInterruptKeepsFinishedMethodsThenResumes() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // gd (20 iterations) finishes at once; the flow with rk8pd to T = 3e4 takes seconds (the
+        // signal is sent once gd's line is printed, so it always falls inside the flow).
+        let config = """
+        {"data": {"target": {"function": "sin(pi*x0)*cos(pi*x1/2)", "m": 25, "range": [-1, 1], "dim": 2}},
+         "network": {"width": 12, "init": {"scheme": "he", "seed": 0, "biasScale": 0.1}},
+         "flow": {"T": 3e4, "stepper": "rk8pd"}}
+        """
+        try config.write(to: dir.appendingPathComponent("c.json"), atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = reluflowExecutable()
+        process.arguments = ["compare", "--config", "c.json", "--methods", "gd,flow,adam", "--iterations", "20", "--out", "cmp", "--quiet"]
+        process.currentDirectoryURL = dir
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        var printed = ""
+        // Until gd's whole line is out.
+        while !printed.split(separator: "\n", omittingEmptySubsequences: false).dropLast().contains(where: { $0.hasPrefix("gd") }) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            printed += String(decoding: chunk, as: UTF8.self)
+        }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(process.terminationStatus, 130, printed + message)
+        XCTAssertTrue(message.contains("reluflow compare --resume cmp"), message)
+        let folder = dir.appendingPathComponent("cmp")
+        func json(_ path: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent(path))) as! [String: Any]
+        }
+        let stopped = try json("compare.json")
+        XCTAssertEqual(stopped["status"] as? String, "interrupted")
+        XCTAssertEqual(stopped["methods"] as? [String], ["gd"])
+        XCTAssertEqual(stopped["interruptedMethod"] as? String, "flow")
+        XCTAssertEqual(stopped["remainingMethods"] as? [String], ["flow", "adam"])
+        XCTAssertEqual(try json("flow/summary.json")["status"] as? String, "interrupted")
+        let gdTrajectory = try Data(contentsOf: folder.appendingPathComponent("gd/trajectory.csv"))
+
+        let refused = try runReluflow(["compare", "--resume", "cmp", "--methods", "gd"], in: dir)
+        XCTAssertEqual(refused.status, 2, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--resume"), refused.stderr)
+
+        let resumed = try runReluflow(["compare", "--resume", "cmp", "--quiet"], in: dir)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let done = try json("compare.json")
+        XCTAssertEqual(done["status"] as? String, "completed")
+        XCTAssertEqual(done["methods"] as? [String], ["gd", "flow", "adam"])
+        XCTAssertEqual((done["flow"] as? [String: Any])?["finalTime"] as? Double, 3e4)
+        XCTAssertEqual(try Data(contentsOf: folder.appendingPathComponent("gd/trajectory.csv")), gdTrajectory)
+        var before = stopped["gd"] as! [String: Any], after = done["gd"] as! [String: Any]
+        before["wallSeconds"] = nil
+        after["wallSeconds"] = nil
+        XCTAssertEqual(NSDictionary(dictionary: before), NSDictionary(dictionary: after))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("resume.json").path))
+        for name in ["comparison.csv", "comparison.svg", "wall_times.csv"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent(name).path), name)
+        }
+        let again = try runReluflow(["compare", "--resume", "cmp"], in: dir)
+        XCTAssertEqual(again.status, 2, again.stderr)
+        XCTAssertTrue(again.stderr.contains("completed comparison"), again.stderr)
+    }
+
     func testInterruptThenResume() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -13,23 +13,33 @@ final class SlurmTests: XCTestCase {
 
     /// Runs `command` in bash; its output through a file, not a pipe: a daemon it starts (.ci/slurm-up)
     /// may keep its stdout open for ever, and reading a pipe to its end would then never return.
+    /// Started with posix_spawn and reaped with a blocking waitpid on its pid, not with Foundation's
+    /// Process: twice a suite hung in `Process.waitUntilExit` with this bash already a zombie (its
+    /// exit never noticed while .ci/slurm-up's daemons started).
     func shell(_ command: String) -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", command]
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("reluflow-slurm-shell-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: log.path, contents: nil), let handle = try? FileHandle(forWritingTo: log) else {
-            return (-1, "cannot create \(log.path)")
-        }
+        let fd = open(log.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return (-1, "cannot create \(log.path)") }
         defer { try? FileManager.default.removeItem(at: log) }
-        p.standardOutput = handle
-        p.standardError = handle
-        p.standardInput = FileHandle.nullDevice
-        do { try p.run() } catch { return (-1, "\(error)") }
-        p.waitUntilExit()
-        try? handle.close()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fd, 1)
+        posix_spawn_file_actions_adddup2(&actions, fd, 2)
+        let words: [String] = ["/bin/bash", "-c", command]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/bin/bash", &actions, nil, argv, environ)
+        close(fd)
+        guard spawned == 0 else { return (-1, "posix_spawn: \(String(cString: strerror(spawned)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        return (p.terminationStatus, text)
+        // WIFEXITED / WEXITSTATUS, spelled out (the C macros are not imported).
+        let exited = status & 0x7f == 0
+        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), text)
     }
 
     /// Makes sure a cluster answers; throws XCTSkip where Slurm cannot be had.

@@ -103,6 +103,13 @@ public struct RunFolderReader {
         diag.crossingBatches = summary.crossingBatches ?? 0
         diag.zeroLossTime = summary.zeroLossTime
         diag.stationaryTime = summary.stationaryTime
+        // The losses and the dissipation as recorded (a continuation's own replace them; what reads
+        // a finished run back, `compare --resume` and `plot` of a compare folder, reports them).
+        diag.initialLoss = summary.initialLoss
+        diag.finalLoss = summary.finalLoss
+        diag.dissipated = summary.dissipated
+        diag.dissipationDefect = summary.dissipationDefect
+        if let drift = summary.invariantDrift { diag.invariantDrift = drift }
         if summary.method == nil { diag.escapeTime = summary.escapeTime }
         if let method = summary.method {
             shell.training = TrainingSummary(method: method, iterations: summary.iterations ?? 0, lr: summary.lr ?? .nan,

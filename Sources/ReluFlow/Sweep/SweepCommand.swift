@@ -146,7 +146,8 @@ public struct OpaqueSweepCommand: SweepCommand {
 /// method `METHOD.escapeTime`, `METHOD.escapeIteration`, … and λ_max at θ(0)).
 public struct CompareSweepCommand: SweepCommand {
     public var name: String { "compare" }
-    public var resumable: Bool { false }
+    /// An interrupted comparison keeps its finished methods (`reluflow compare --resume`).
+    public var resumable: Bool { true }
     let limits: ResourceLimits?
 
     public init(limits: ResourceLimits? = .standard()) { self.limits = limits }
@@ -181,7 +182,7 @@ public struct CompareSweepCommand: SweepCommand {
 
     public func arguments(config: String, out: String) -> [String] { ["compare", "--config", config, "--out", out, "--quiet"] }
 
-    public func resumeArguments(folder: String) -> [String] { [] }
+    public func resumeArguments(folder: String) -> [String] { ["compare", "--resume", folder, "--quiet"] }
 
     public var summaryFile: String { "compare.json" }
 }

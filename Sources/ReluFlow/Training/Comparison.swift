@@ -170,8 +170,16 @@ public struct Comparison: Sendable {
     /// its last good state in its run folder); a failed method's `finalTime` and `finalLoss` are
     /// null (`lastGoodTime`, `lastGoodLoss` say where it stopped) and `notes` says what else the
     /// tables leave out for it.
-    public func summaryJSON(layers: [Int]) throws -> Data {
-        var root: [(String, JSONValue)] = [("status", .string("completed"))]
+    ///
+    /// An interrupted comparison (`interrupted`: the method that was running and those after it)
+    /// has `status` `interrupted`, the finished methods in `methods` and their objects, and
+    /// `interruptedMethod`, `remainingMethods` (`reluflow compare --resume` runs them).
+    public func summaryJSON(layers: [Int], interrupted: (method: String, remaining: [String])? = nil) throws -> Data {
+        var root: [(String, JSONValue)] = [("status", .string(interrupted == nil ? "completed" : "interrupted"))]
+        if let interrupted {
+            root.append(("interruptedMethod", .string(interrupted.method)))
+            root.append(("remainingMethods", .array(interrupted.remaining.map { .string($0) })))
+        }
         root.append(("methods", .array(entries.map { .string($0.method) })))
         root.append(("failedMethods", .array(failedMethods.map { .string($0.method) })))
         root.append(("notes", .array(notes.map { .string($0) })))
