@@ -54,6 +54,31 @@ final class DriverPartsTests: XCTestCase {
         XCTAssertEqual(c.switches, 2)
     }
 
+    /// A dear BDF step (cost ratio ≥ `dearStiffStep`) is not tried where the gain bound the driver
+    /// passes (an adaptive flow's (T − t)/h) is below its cost ratio, even before any BDF segment
+    /// has shown its gain; with the bound above the ratio, or no bound, the check switches as
+    /// before. (Fails without the bound: the first stability-limited check always switched, and the
+    /// escape grid's [1, 16×5, 1] Adam run spent its minute in one msbdf step of dimension 3170.)
+    func testDearStiffStepNeedsAGainBoundAboveItsCost() {
+        var c = StepperController(policy: StepperPolicy(requested: .auto))
+        let interval = c.policy.checkInterval
+        func check(bound: Double?) -> Bool {
+            var switched = false
+            for _ in 0..<interval {
+                switched = c.stiffnessCheck(stepSize: 1, spectralRadius: { 10 }, costRatio: { _ in 1e5 }, gainBound: bound)
+            }
+            return switched
+        }
+        XCTAssertFalse(check(bound: 9.9e4))
+        XCTAssertTrue(check(bound: 1.1e5))
+        XCTAssertTrue(check(bound: nil))
+        // A cheap step (ratio below dearStiffStep) is not bounded.
+        var cheap = StepperController(policy: StepperPolicy(requested: .auto))
+        var switched = false
+        for _ in 0..<interval { switched = cheap.stiffnessCheck(stepSize: 1, spectralRadius: { 10 }, costRatio: { _ in 2 }, gainBound: 1) }
+        XCTAssertTrue(switched)
+    }
+
     /// A state chosen at an instant and left is excluded at that instant (and the pair marked
     /// repeated); a pair with every state excluded is left out of the next step's detection; pairs
     /// with nothing to change stay out until a step starts later; the counts reset at a new instant.

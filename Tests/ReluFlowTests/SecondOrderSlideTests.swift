@@ -120,4 +120,89 @@ final class SecondOrderSlideTests: XCTestCase {
             XCTAssertEqual(r.zddot, zdd, accuracy: 1e-12 * max(1, abs(zdd)))
         }
     }
+
+    /// The escape grid's [1, 16×4, 1] network (Xavier seed 0, no biases, sin(πx) on 16 points)
+    /// under the Adam flow to T = 0.13: at t ≈ 0.1225 a zig-zag of (layer 4, unit 6) on the eight
+    /// points x > 0 (one surface: one ray, no biases) passes the relay's entry test, but the
+    /// projection onto ż = 0 must move some v_p by more than itself (plain Newton's iterates went
+    /// past v = 0: ż −0.063 → 610 → −0.027), so the relay's picture does not hold there. The old
+    /// code entered anyway with ż ≠ 0 and broke the dissipation identity by 5.5e-3 (the θ
+    /// projections onto z = 0 after each step of the slide moved θ by 0.16 in all). Asserted: the
+    /// identity to 1e-10 of L(0) (the stepper's error at rtol 1e-10 over ~300 steps, measured
+    /// 8e-15), and every slide entered is left with the identity intact.
+    func testEntryNeedsTheProjectionInsideTheRelaysPicture() throws {
+        let config = try RunConfig.decode(Data("""
+        {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
+         "network": {"layers": [1, 16, 16, 16, 16, 1], "activation": "relu", "bias": false, "init": {"scheme": "xavier", "seed": 0}},
+         "flow": {"T": 0.13, "kind": "adam"}}
+        """.utf8))
+        let solution = solve(try config.resolve().problem)
+        XCTAssertEqual(solution.status, .completed, solution.message ?? "")
+        print("grid [1, 16x4, 1] adam to 0.13: \(solution.events.count) events, defect \(solution.diagnostics.dissipationDefect)")
+        XCTAssertLessThan(solution.diagnostics.dissipationDefect, 1e-10 * solution.diagnostics.initialLoss)
+    }
+
+    /// The Adam flow's stiffness estimate (`adamStiffnessEstimate`) against the spectral radius of
+    /// the field's own Jacobian ∂F/∂y (exact partials and Hessians, dense) on [1, 4, 4, 1] (Xavier
+    /// seed 0, no biases) with layer 2's unit 0 made dead on every point (its incoming weights
+    /// negative: its weights in and out have g = m = v = 0, |Θ_m| = 1/(β_a ε) ~ 10⁸, and zero rows
+    /// in ∇²L), at s = 0.5 with (m, v) the exact averages of the held gradient (m̂ = g, v̂ = g²).
+    /// ρ(∂F/∂y) by the growth of |J^k x| (k = 400; the dominant eigenvalues are a complex pair).
+    /// Asserted: the estimate within a factor 2 of ρ (the estimate neglects a, b against |λ|). The
+    /// bound used before, √(a ρ(∇²L)/min_p(√v̂_p + ε)), exceeds it by more than 1000 here (the dead
+    /// unit's ε): printed beside it.
+    func testAdamStiffnessEstimateFollowsTheJacobian() throws {
+        let config = try RunConfig.decode(Data("""
+        {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
+         "network": {"layers": [1, 4, 4, 1], "activation": "relu", "bias": false, "init": {"scheme": "xavier", "seed": 0}},
+         "flow": {"T": 1, "kind": "adam"}}
+        """.utf8))
+        let problem = try config.resolve().problem
+        let net = try XCTUnwrap(problem.model as? DeepNetwork)
+        let law = AdamFlow()
+        let field = AdaptiveField(base: DeepModeField(network: net, data: problem.data), law: law)
+        let P = net.parameterCount, dim = field.dimension
+        var y = [Double](repeating: 0, count: dim)
+        for p in 0..<P { y[p] = problem.theta0[p] }
+        for c in 0..<4 { y[net.wIndex(2, 0, c)] = -abs(y[net.wIndex(2, 0, c)]) - 0.1 }
+        let (states, _) = y.withUnsafeBufferPointer { field.initialStates($0.baseAddress!) }
+        field.setMode(states)
+        var f = [Double](repeating: 0, count: dim)
+        let e = y.withUnsafeBufferPointer { yy in f.withUnsafeMutableBufferPointer { field.evaluation(at: yy.baseAddress!, into: $0.baseAddress!) } }
+        let g = e.gradient
+        XCTAssertEqual(g[net.wIndex(2, 0, 1)], 0)
+        XCTAssertEqual(g[net.wIndex(3, 0, 0)], 0)
+        let zero = [Double](repeating: 0, count: 2 * P + 1)
+        var aux = zero
+        zero.withUnsafeBufferPointer { z in aux.withUnsafeMutableBufferPointer { law.heldAuxiliary(P: P, gradient: g, auxiliary: z.baseAddress!, elapsed: 0.5, into: $0.baseAddress!) } }
+        for q in 0..<(2 * P + 1) { y[P + 1 + q] = aux[q] }
+        XCTAssertEqual(y[P + 1 + 2 * P], 0.5)
+        let estimate = y.withUnsafeBufferPointer { field.adamStiffnessEstimate(law, gradient: g, at: $0.baseAddress!) }
+        var J = [Double](repeating: 0, count: dim * dim)
+        y.withUnsafeBufferPointer { yy in J.withUnsafeMutableBufferPointer { jj in f.withUnsafeMutableBufferPointer {
+            field.jacobian(yy.baseAddress!, jj.baseAddress!, $0.baseAddress!) } } }
+        var x = (0..<dim).map { sin(Double($0) + 0.3) }, logGrowth = 0.0
+        let k = 400
+        for _ in 0..<k {
+            var next = [Double](repeating: 0, count: dim)
+            for i in 0..<dim { for j in 0..<dim { next[i] += J[i * dim + j] * x[j] } }
+            let norm = next.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            logGrowth += log(norm)
+            x = next.map { $0 / norm }
+        }
+        let rho = exp(logGrowth / Double(k))
+        var rhoH = 0.0, minScale = Double.infinity
+        for p in 0..<P {
+            let vHat = aux[P + p] / -expm1(-law.b * 0.5)
+            minScale = min(minScale, vHat.squareRoot() + law.epsilon)
+            var row = 0.0
+            for q in 0..<P { row += abs(J[(P + 1 + p) * dim + q]) / law.a }
+            rhoH = max(rhoH, row)
+        }
+        let old = (law.a * rhoH / minScale).squareRoot()
+        print("Adam stiffness: rho(J) \(rho), estimate \(estimate), old bound ~\(old)")
+        XCTAssertGreaterThan(estimate, rho / 2)
+        XCTAssertLessThan(estimate, rho * 2)
+        XCTAssertGreaterThan(old, 1000 * rho)
+    }
 }

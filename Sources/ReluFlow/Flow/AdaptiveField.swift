@@ -1152,8 +1152,10 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     }
 
     /// A bound on the spectral radius of ∂f/∂y for the `auto` rule: the base's ρ(∇²L) scaled by
-    /// the largest 1/(√v̂ + ε), and the averaging rates (1/τ; a, b).
+    /// the largest 1/(√v̂ + ε), and the averaging rates (1/τ); the Adam flow's from its
+    /// linearisation (`adamStiffnessEstimate`).
     func stiffnessEstimate(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
+        if let adam = law as? AdamFlow { return adamStiffnessEstimate(adam, gradient: e.gradient, at: y) }
         let eb = base.evaluation(at: y, into: fb)
         let rho = base.stiffnessEstimate(eb, at: y, fb)
         switch law {
@@ -1161,14 +1163,6 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             var minScale = Double.infinity
             for p in 0..<P { minScale = min(minScale, max(y[P + 1 + p], 0).squareRoot() + r.epsilon) }
             return max(rho / minScale, 1 / r.tau)
-        case let adam as AdamFlow:
-            let s = y[P + 1 + 2 * P]
-            var minScale = Double.infinity
-            for p in 0..<P {
-                let vHat = s > 0 ? max(y[P + 1 + P + p], 0) / -expm1(-adam.b * s) : e.gradient[p] * e.gradient[p]
-                minScale = min(minScale, vHat.squareRoot() + adam.epsilon)
-            }
-            return max(adam.a, adam.b, (adam.a * rho / minScale).squareRoot())
         default:
             return rho
         }
@@ -1225,21 +1219,44 @@ extension AdaptiveField {
     }
 
     /// Moves (m, v) of `y` along F⁺ − F⁻ = (0, aΔ, bΔ₂, 0) of the surface (members, rep) until
-    /// ż = 0 (`SecondOrderSlide`'s doc): Newton on w, ż(w) = ∇z·Θ(m + waΔ, v + wbΔ₂, s), whose
-    /// slope ∇z·(Θ_m aΔ + Θ_v bΔ₂) is z̈⁺ − z̈⁻; three steps (ż is linear in m, and v moves by
-    /// b/a of m's relative step: the second step is at rounding). θ, s and D unchanged.
-    func projectSecondOrder(members: [Int], rep: Int, state y: UnsafeMutablePointer<Double>, _ so: SecondOrderSlide) {
+    /// ż = 0 (`SecondOrderSlide`'s doc): a root of ż(w) = ∇z·Θ(m + waΔ, v + wbΔ₂, s), whose slope
+    /// ∇z·(Θ_m aΔ + Θ_v bΔ₂) is z̈⁺ − z̈⁻ at w = 0. ż is linear in m but not in v: Θ ∝ 1/(√v̂ + ε),
+    /// and w must keep every v + wbΔ₂ > 0 (at v = 0 the velocity is −m̂/ε). Plain Newton from w = 0
+    /// overshot that bound on the escape grid's [1, 16×4, 1] network (ż −0.063 → 610 → −0.027
+    /// after its three steps), the slide began with ż ≠ 0 and the projections onto z = 0 after
+    /// its steps moved θ by 0.16, a dissipation defect of 5e-3. So: Newton safeguarded by a
+    /// bracket (w kept inside the admissible interval, halving towards its bound), to ż at the
+    /// rounding of its terms. θ, s and D unchanged. Returns the move w (nil, with y unchanged,
+    /// where no root is bracketed in the admissible interval or the iteration does not settle).
+    @discardableResult
+    func projectSecondOrder(members: [Int], rep: Int, state y: UnsafeMutablePointer<Double>, _ so: SecondOrderSlide) -> Double? {
         let saved = members.map { states[$0] == .sliding ? PairState.off : states[$0] }
         base.updateMode(members.map { (index: $0, state: .on) })
         _ = baseGradient(y, into: gPlus)
         base.updateMode(members.map { (index: $0, state: .off) })
         _ = baseGradient(y, into: gMinus)
         base.updateMode(zip(members, saved).map { (index: $0, state: $1) })
+        lastValid = false
         let aux = y + (P + 1), s = aux[2 * P], a = so.law.a, b = so.law.b
-        guard s > 0 else { return }
+        guard s > 0 else { return nil }
+        let m0 = Array(UnsafeBufferPointer(start: aux, count: P)), v0 = Array(UnsafeBufferPointer(start: aux + P, count: P))
         let u = UnsafeMutablePointer<Double>.allocate(capacity: P)
         defer { u.deallocate() }
-        for _ in 0..<3 {
+        // The admissible interval: v + wbΔ₂ > 0 wherever it moves (half-way to the bound at most).
+        var lower = -Double.infinity, upper = Double.infinity
+        for p in 0..<P {
+            let dv = b * (gPlus[p] * gPlus[p] - gMinus[p] * gMinus[p])
+            if dv > 0 { lower = max(lower, -v0[p] / dv) } else if dv < 0 { upper = min(upper, v0[p] / -dv) }
+        }
+        func place(_ w: Double) {
+            for p in 0..<P {
+                aux[p] = m0[p] + w * a * (gPlus[p] - gMinus[p])
+                aux[P + p] = v0[p] + w * b * (gPlus[p] * gPlus[p] - gMinus[p] * gMinus[p])
+            }
+        }
+        /// ż, its slope in w and the rounding level of ż (4 ulp of Σ_p |∂z/∂θ_p θ'_p|) at w.
+        func rate(_ w: Double) -> (zdot: Double, slope: Double, level: Double) {
+            place(w)
             law.velocity(P: P, gradient: gMinus, auxiliary: aux, thetaDot: fMinus, auxiliaryDot: fMinus + (P + 1))
             let zdot = base.preactivationRate(y, fMinus, rep / G, rep % G)
             for p in 0..<P {
@@ -1247,15 +1264,44 @@ extension AdaptiveField {
                 let delta = gPlus[p] - gMinus[p], delta2 = gPlus[p] * gPlus[p] - gMinus[p] * gMinus[p]
                 u[p] = d.thetaM * a * delta + d.thetaV * b * delta2
             }
-            let slope = base.preactivationRate(y, u, rep / G, rep % G)
-            guard slope != 0, slope.isFinite, zdot != 0 else { break }
-            let w = -zdot / slope
-            for p in 0..<P {
-                aux[p] += w * a * (gPlus[p] - gMinus[p])
-                aux[P + p] += w * b * (gPlus[p] * gPlus[p] - gMinus[p] * gMinus[p])
-            }
+            let level = 4 * Double.ulpOfOne * rateTerms(y, fMinus, pair: rep)
+            return (zdot, base.preactivationRate(y, u, rep / G, rep % G), level)
         }
-        lastValid = false
+        func restore() -> Double? { place(0); return nil }
+        var r = rate(0)
+        if abs(r.zdot) <= r.level { return 0 }
+        guard r.slope != 0, r.slope.isFinite, r.zdot.isFinite else { return restore() }
+        // Bracket [lo, hi] ∋ root: from 0 along the Newton direction, doubling, at most half-way
+        // to the admissible bound at each try.
+        let direction: Double = -r.zdot / r.slope > 0 ? 1 : -1
+        let bound = direction > 0 ? upper : -lower
+        var near = 0.0, nearRate = r.zdot
+        var far = abs(r.zdot / r.slope)
+        var bracketed = false
+        for _ in 0..<60 {
+            if far >= bound { far = near + (bound - near) / 2 }
+            let q = rate(direction * far)
+            guard q.zdot.isFinite else { return restore() }
+            if (q.zdot > 0) != (nearRate > 0) || abs(q.zdot) <= q.level { bracketed = true; break }
+            near = far
+            nearRate = q.zdot
+            far *= 2
+        }
+        guard bracketed else { return restore() }
+        // Newton within the bracket, bisection where a Newton step leaves it.
+        var lo = direction * near, hi = direction * far, loRate = nearRate
+        var w = hi
+        r = rate(w)
+        for _ in 0..<100 {
+            if abs(r.zdot) <= r.level { return w }
+            if (r.zdot > 0) == (loRate > 0) { lo = w; loRate = r.zdot } else { hi = w }
+            var next = w - r.zdot / r.slope
+            if !next.isFinite || next <= min(lo, hi) || next >= max(lo, hi) { next = (lo + hi) / 2 }
+            if next == w || abs(hi - lo) <= 2 * Double.ulpOfOne * max(abs(lo), abs(hi)) { return w }
+            w = next
+            r = rate(w)
+        }
+        return restore()
     }
 
     /// After the base's projection of unit i onto `groups`: the (m, v) projection of a surface of
@@ -1312,7 +1358,17 @@ extension AdaptiveField {
         let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
         defer { probe.deallocate(); f.deallocate() }
         probe.update(from: y, count: dimension)
-        projectSecondOrder(members: members, rep: k, state: probe, so)
+        guard projectSecondOrder(members: members, rep: k, state: probe, so) != nil else { return nil }
+        // The relay's picture needs Θ affine in (m, v) over the zig-zag: v moves by the projection's
+        // wbΔ₂ between a crossing and the slide, and √v̂ must change by a small fraction there (at
+        // most the entry amplitude; where v is no larger than that move the zig-zag is not yet the
+        // small oscillation the slide averages).
+        var vShift = 0.0
+        for p in 0..<P {
+            let v = y[P + 1 + P + p], moved = abs(probe[P + 1 + P + p] - v)
+            if moved > 0 { vShift = max(vShift, v > 0 ? moved / v : .infinity) }
+        }
+        guard vShift <= so.entryAmplitude else { return nil }
         var sliding = states
         for q in members { sliding[q] = .sliding }
         setMode(sliding)

@@ -733,6 +733,12 @@ final class DeepModeField: SwitchedSystem {
     /// ∇²L_M u (S fixed): forward tangent (ż, Ṅ, Ṙ = μṄ), then the tangent of the backward pass
     ///     Ḋ_L = Ṙ/m,  ġ_{W_l} = Ḋ_l h_{l−1}ᵀ + D_l ḣ_{l−1}ᵀ,  ġ_{b_l} = Σ_g Ḋ_l,
     ///     Ḋ_{l−1} = S_{l−1} ∘ (U_lᵀ D_l + W_lᵀ Ḋ_l).
+    /// ∇²L u in the current mode (a sliding pair's σ'(0) = 0): exact, one forward tangent and one
+    /// backward pass.
+    func modeHessianVector(_ t: UnsafePointer<Double>, _ u: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {
+        hessianVector(t, u, S: weights(slidingAt: 0), into: out)
+    }
+
     func hessianVector(_ t: UnsafePointer<Double>, _ u: UnsafePointer<Double>, S: [Double],
                        into out: UnsafeMutablePointer<Double>) {
         S.withUnsafeBufferPointer { hessianVector(t, u, S: $0.baseAddress!, into: out) }

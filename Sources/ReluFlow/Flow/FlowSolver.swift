@@ -200,6 +200,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             integrator: GSLIntegrator(field: field, stepper: stepper, rtol: rtol, atol: atol, hstart: min(1e-3, options.T * 1e-3)),
             locator: EventLocator(field: field, stepper: stepper, rtol: options.rtol, atol: options.atol,
                                   shortcuts: options.eventShortcuts))
+        e.integrator.abort = hooks.shouldStop
         engines[stepper] = e
         lastEngine = (stepper, e)
         return e
@@ -222,9 +223,12 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     /// (the field there in f0, its evaluation e).
     func checkStiffness(stepSize h: Double, at t: Double, evaluation e: Field.Evaluation) {
         let policy = self.policy, dim = self.dim, pairs = n * G, d = field.costDimension   // read before `controller` is mutated
+        // An adaptive flow's BDF system is (P + 1 + A)² (Adam: (3P + 2)²): a dear step is tried
+        // only where it could pay before T (`StepperController.stiffnessCheck`'s gain bound).
+        let gainBound: Double? = dim > P + 1 && h > 0 ? (options.T - t) / h : nil
         let stiff = controller.stiffnessCheck(stepSize: h, spectralRadius: { field.stiffnessEstimate(e, at: y, f0) }, costRatio: {
             policy.stiffStepCostRatio(parameters: dim, pairs: pairs, d: d, explicit: $0)
-        })
+        }, gainBound: gainBound)
         guard stiff else { return }
         switchStepper(to: StepperPolicy.stiffStepper, at: t)
         controller.beginStiffSegment(at: t, explicitStep: h)
@@ -341,6 +345,15 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         let stepStarted = DispatchTime.now().uptimeNanoseconds
         let hAtStart = h
         var status = main.step(t: &t, to: target, h: &h, y: y)
+        // A stop request aborts a step inside (`GSLIntegrator.abort`): the run stops at its start,
+        // the last good state.
+        if status != GSL_SUCCESS, hooks.shouldStop?() ?? false {
+            y.update(from: y0, count: dim)
+            t = t0
+            solution.status = .interrupted
+            solution.message = "interrupted at t = \(t0)"
+            return .stop
+        }
         // A field that is not finite at a stage (the step was too long for the stepper's
         // stability) aborts the step: restore, halve the step and try again (GSL's advice).
         var halvings = 0

@@ -3,19 +3,26 @@
 /// The system GSL's callbacks reach through `params` (a box: one class type for the unmanaged pointer).
 private final class SystemBox {
     let system: any ModeLockedSystem
+    /// Polled before every evaluation and Jacobian: true aborts the step (`GSLIntegrator.abort`).
+    var abort: (() -> Bool)? = nil
     init(_ system: any ModeLockedSystem) { self.system = system }
 }
 
 /// C entry points GSL calls; `params` is the unretained `SystemBox`.
 private func fieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: UnsafeMutablePointer<Double>?, _ params: UnsafeMutableRawPointer?) -> Int32 {
     // The box is alive for the integrator's lifetime: borrowed, not retained (called ~13 times a step).
-    let ok = Unmanaged<SystemBox>.fromOpaque(params!)._withUnsafeGuaranteedRef { $0.system.evaluate(y!, f!) }
+    let ok = Unmanaged<SystemBox>.fromOpaque(params!)._withUnsafeGuaranteedRef { box in
+        if let abort = box.abort, abort() { return false }
+        return box.system.evaluate(y!, f!)
+    }
     return ok ? Int32(GSL_SUCCESS) : Int32(GSL_EBADFUNC)
 }
 
 private func fieldJacobian(_ t: Double, _ y: UnsafePointer<Double>?, _ dfdy: UnsafeMutablePointer<Double>?,
                            _ dfdt: UnsafeMutablePointer<Double>?, _ params: UnsafeMutableRawPointer?) -> Int32 {
-    let field = Unmanaged<SystemBox>.fromOpaque(params!).takeUnretainedValue().system
+    let box = Unmanaged<SystemBox>.fromOpaque(params!).takeUnretainedValue()
+    if let abort = box.abort, abort() { return Int32(GSL_EBADFUNC) }
+    let field = box.system
     let dim = field.dimension
     let scratch = UnsafeMutablePointer<Double>.allocate(capacity: dim)
     defer { scratch.deallocate() }
@@ -87,6 +94,15 @@ final class GSLIntegrator {
     }
 
     var failedSteps: Int { Int(driver.pointee.e.pointee.failed_steps) }
+
+    /// A stop request polled before every field evaluation and Jacobian of a step: where it answers
+    /// true the step fails with GSL_EBADFUNC (the driver then restores the step's start), so that
+    /// a long step (an implicit stepper's Newton iterations and Jacobians on thousands of
+    /// variables) ends within about one evaluation of the request.
+    var abort: (() -> Bool)? {
+        get { box.abort }
+        set { box.abort = newValue }
+    }
 }
 
 extension GSLRuntime {

@@ -50,8 +50,9 @@ import Foundation
 /// sawtooth symmetric about 0 whose extremes ±ζ/(z̈⁻ − z̈⁺) fall at the crossings (there
 /// dż/dw = ∇z·(Θ_m aΔ + Θ_v bΔ₂) = z̈⁺ − z̈⁻). So at a crossing the slide's state is the crossing
 /// state moved along F⁺ − F⁻ (θ and s unchanged, (m, v) along (aΔ, bΔ₂)) until ż = 0, up to
-/// O(ζ²): `AdaptiveField.projectSecondOrder` does that by Newton's method on w (ż is linear in m,
-/// and in v only through √v̂). A crossing enters the slide when
+/// O(ζ²): `AdaptiveField.projectSecondOrder` does that by Newton's method on w, safeguarded by a
+/// bracket inside the interval where every v + wbΔ₂ > 0 (ż is linear in m, and in v only through
+/// √v̂, which is far from affine where the move is comparable to v). A crossing enters the slide when
 /// 1. the zig-zag is established: the surface's previous two crossings alternate in direction
 ///    with this one and |ż| shrank (the accumulation the relay predicts, `ZigZagDetector`);
 /// 2. at the projected state z̈⁺ < 0 < z̈⁻ beyond their tolerance (1e-12 of their terms): the
@@ -60,7 +61,14 @@ import Foundation
 ///    the next half cycle, ~1/n) is at most `entryAmplitude` (0.1 by default: about ten crossings
 ///    into a zig-zag, where the leading-order picture above holds to r). The state is then
 ///    projected as said, so the entry error is of second order in the amplitude; the Swift tests
-///    measure it against the crossing-by-crossing zig-zag (SecondOrderSlideTests).
+///    measure it against the crossing-by-crossing zig-zag (SecondOrderSlideTests);
+/// 4. the projection exists (a root of ż(w) bracketed with every v + wbΔ₂ > 0) and moves no v_p by
+///    more than `entryAmplitude` of itself: the leading-order picture takes Θ affine in (m, v) over
+///    the zig-zag, which fails where the sawtooth's excursion in v is comparable to v (a v_p still
+///    0, a parameter the zig-zag has just begun to feed). Such a zig-zag goes on crossing by
+///    crossing until v has grown and the amplitude fallen. (Without this, on the escape grid's
+///    [1, 16×4, 1] Xavier seed-0 network, a slide entered at t ≈ 0.1225 with the projection's
+///    Newton iterates past v = 0, ż ≠ 0 on the slide, and a dissipation defect of 5.5e-3.)
 /// Deciding at a crossing whose |ż| is at the rounding level of the rate would ask for ~1/r ≈
 /// 10¹² crossings (the amplitude falls like 1/n): not an option.
 ///

@@ -196,7 +196,13 @@ struct StepperController {
     /// stability-limited (h·ρ ≥ `stiffnessRatio`, ρ from `spectralRadius`) and the BDF stepper
     /// pays for its dearer steps (`costRatio` against the last segment's gain, retried after
     /// `retryAfterDeclines` declines). True: switch to the stiff stepper and `beginStiffSegment`.
-    mutating func stiffnessCheck(stepSize h: Double, spectralRadius: () -> Double, costRatio: (Stepper) -> Double) -> Bool {
+    ///
+    /// `gainBound`: the most a BDF step could gain over h here (nil: no bound). A dear step
+    /// (`dearStiffStep`) whose cost ratio exceeds it cannot pay even before a segment has shown its
+    /// gain, and is not tried (the driver passes (T − t)/h for the adaptive flows: one BDF step
+    /// reaching T at once; their iteration matrix is (3P + 2)² for Adam).
+    mutating func stiffnessCheck(stepSize h: Double, spectralRadius: () -> Double, costRatio: (Stepper) -> Double,
+                                 gainBound: Double? = nil) -> Bool {
         guard policy.switches, active == explicitChoice else { return false }
         explicitStepsSinceCheck += 1
         guard explicitStepsSinceCheck >= policy.checkInterval else { return false }
@@ -205,6 +211,7 @@ struct StepperController {
         lastSpectralRadius = rho
         guard h * rho >= policy.stiffnessRatio(active) else { return false }
         let ratio = costRatio(active)
+        if let gainBound, ratio >= StepperPolicy.dearStiffStep, ratio > gainBound { return false }
         if ratio >= StepperPolicy.dearStiffStep, let gain = stiffStepGain, gain < ratio,
            declinedStiffChecks < StepperPolicy.retryAfterDeclines {
             declinedStiffChecks += 1
