@@ -59,7 +59,8 @@ let package = Package(
         // (RTLD_LOCAL) the first time a routine is called, not linked: linked, it made every command's
         // start slower by 8 M instructions of relocation and its thread pool (issue 22), and its
         // cblas_* symbols stay out of the process's global scope, so GSL's BLAS calls bind to the
-        // reference libgslcblas (BLASLinkageTests).
+        // reference CBLAS: CFieldKernels/reference_blas.c's bitwise copies of its shapes, libgslcblas for
+        // the rest (BLASLinkageTests, ReferenceBLASTests).
         .target(name: "CLapack", linkerSettings: [.linkedLibrary("dl")]),
         // librsvg + cairo (Debian: librsvg2-2, libcairo2; .ci/setup installs their -dev packages): the
         // figures' SVG rendered to PNG (cairo image surface) and PDF (cairo PDF surface) through their C
