@@ -17,6 +17,15 @@ let directMetadataAccess: [SwiftSetting] = [
     .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"], .when(configuration: .release)),
 ]
 
+/// Release builds of the library leave out the run-time exclusivity checks (each access to a class's
+/// stored `var` the compiler cannot prove alone registered and looked up in the thread's access
+/// set: ~120 000 accesses, 8 M instructions, in `simulate --example sine --T 1e5`, mostly
+/// `ModeField`'s counters and memos in every field evaluation; issue 22). They only trap on an
+/// overlapping access, which is a bug: debug builds, so `swift test`, keep them.
+let uncheckedExclusivity: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
 /// Release builds of the command are linked at a fixed address (not position-independent): the
 /// statically linked runtime and Foundation carry ~77 500 relative relocations (pointers in
 /// .data.rel.ro and .data), which a position-independent executable has the dynamic loader apply at
@@ -50,7 +59,8 @@ let package = Package(
         // (RTLD_LOCAL) the first time a routine is called, not linked: linked, it made every command's
         // start slower by 8 M instructions of relocation and its thread pool (issue 22), and its
         // cblas_* symbols stay out of the process's global scope, so GSL's BLAS calls bind to the
-        // reference libgslcblas (BLASLinkageTests).
+        // reference CBLAS: CFieldKernels/reference_blas.c's bitwise copies of its shapes, libgslcblas for
+        // the rest (BLASLinkageTests, ReferenceBLASTests).
         .target(name: "CLapack", linkerSettings: [.linkedLibrary("dl")]),
         // librsvg + cairo (Debian: librsvg2-2, libcairo2; .ci/setup installs their -dev packages): the
         // figures' SVG rendered to PNG (cairo image surface) and PDF (cairo PDF surface) through their C
@@ -64,7 +74,7 @@ let package = Package(
         .target(
             name: "ReluFlow",
             dependencies: ["CGSL", "CLapack", "CFieldKernels", "CRender", "CNumberText"],
-            swiftSettings: directMetadataAccess
+            swiftSettings: directMetadataAccess + uncheckedExclusivity
         ),
         // Release builds of the command link the Swift runtime and Foundation statically: a command's
         // start then relocates and searches 8 shared libraries instead of 22 (issue 22: ~12 M

@@ -8,19 +8,11 @@
 
 // Four doubles, unaligned (GCC/Clang vector extension; two SSE2 halves without AVX2).
 typedef double v4d __attribute__((vector_size(32), aligned(8)));
-typedef unsigned char v4u8 __attribute__((vector_size(4)));
 #define AVX2 __attribute__((target("avx2")))
 #define INLINE static inline __attribute__((always_inline))
 #define LD(p) (*(const v4d *)(p))
 #define ST(p, v) (*(v4d *)(p) = (v))
 #define SPLAT(x) ((v4d){(x), (x), (x), (x)})
-
-// The slopes of four groups (bytes 0 or 1) as doubles, exactly 0.0 or 1.0.
-INLINE v4d slopes4(const unsigned char *s) {
-    v4u8 bytes;
-    __builtin_memcpy(&bytes, s, 4);
-    return __builtin_convertvector(bytes, v4d);
-}
 
 // SIMD4<Double>.sum(): (((−0 + v0) + v1) + v2) + v3; −0 + v0 is v0 bit for bit.
 INLINE double lane_sum(v4d v) { return ((v[0] + v[1]) + v[2]) + v[3]; }
@@ -28,7 +20,7 @@ INLINE double lane_sum(v4d v) { return ((v[0] + v[1]) + v[2]) + v[3]; }
 // The whole field for D input coordinates (a constant where the body is inlined, so the coordinate
 // loops unroll). The order of operations is spelled out in shallow_field.h.
 INLINE double field_body(const int D, long n, long G, const double *xgT, const double *mult, const double *ysum,
-                         const double *y, int outputBias, double invM, const unsigned char *s,
+                         const double *y, int outputBias, double invM, const double *s,
                          double *N, double *R, double *work, double *f) {
     const long G4 = G & ~3L;
     const long bOff = n * D, cOff = n * D + n;
@@ -38,17 +30,17 @@ INLINE double field_body(const int D, long n, long G, const double *xgT, const d
     for (long i = 0; i < n; i++) {
         const double *w = y + i * D;
         const double b = y[bOff + i], c = y[cOff + i];
-        const unsigned char *si = s + i * G;
+        const double *si = s + i * G;
         long g = 0;
         for (; g < G4; g += 4) {
             v4d z = SPLAT(b);
             for (int k = 0; k < D; k++) z = z + w[k] * LD(xgT + k * G + g);
-            ST(N + g, LD(N + g) + c * (slopes4(si + g) * z));
+            ST(N + g, LD(N + g) + c * (LD(si + g) * z));
         }
         for (; g < G; g++) {
             double z = b;
             for (int k = 0; k < D; k++) z = z + w[k] * xgT[k * G + g];
-            N[g] = N[g] + c * ((double)si[g] * z);
+            N[g] = N[g] + c * (si[g] * z);
         }
     }
     double sumR = 0;
@@ -60,7 +52,7 @@ INLINE double field_body(const int D, long n, long G, const double *xgT, const d
     for (long i = 0; i < n; i++) {
         const double *w = y + i * D;
         const double b = y[bOff + i];
-        const unsigned char *si = s + i * G;
+        const double *si = s + i * G;
         double F[D > 0 ? D + 1 : 1];
         v4d aB = SPLAT(0.0);
         long g = 0;
@@ -68,7 +60,7 @@ INLINE double field_body(const int D, long n, long G, const double *xgT, const d
             v4d aW[D > 0 ? D : 1];
             for (int k = 0; k < D; k++) aW[k] = SPLAT(0.0);
             for (; g < G4; g += 4) {
-                v4d sr = slopes4(si + g) * LD(R + g);
+                v4d sr = LD(si + g) * LD(R + g);
                 aB = aB + sr;
                 for (int k = 0; k < D; k++) aW[k] = aW[k] + sr * LD(xgT + k * G + g);
             }
@@ -77,7 +69,7 @@ INLINE double field_body(const int D, long n, long G, const double *xgT, const d
             // s·R kept in work, then the w sums four coordinates at a time (each lane in g order,
             // as one coordinate at a time).
             for (; g < G4; g += 4) {
-                v4d sr = slopes4(si + g) * LD(R + g);
+                v4d sr = LD(si + g) * LD(R + g);
                 aB = aB + sr;
                 ST(work + g, sr);
             }
@@ -106,7 +98,7 @@ INLINE double field_body(const int D, long n, long G, const double *xgT, const d
         }
         double accB = lane_sum(aB);
         for (; g < G; g++) {
-            const double sr = (double)si[g] * R[g];
+            const double sr = si[g] * R[g];
             for (int k = 0; k < D; k++) F[k] = F[k] + sr * xgT[k * G + g];
             accB = accB + sr;
         }
@@ -125,7 +117,7 @@ INLINE double field_body(const int D, long n, long G, const double *xgT, const d
 }
 
 #define ARGS long n, long G, const double *xgT, const double *mult, const double *ysum, const double *y, \
-             int outputBias, double invM, const unsigned char *s, double *N, double *R, double *work, double *f
+             int outputBias, double invM, const double *s, double *N, double *R, double *work, double *f
 #define PASS n, G, xgT, mult, ysum, y, outputBias, invM, s, N, R, work, f
 
 static double field_portable(int d, ARGS) {

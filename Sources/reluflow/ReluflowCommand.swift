@@ -61,6 +61,7 @@ extension ReluflowCommand {
     /// instructions the parse took, issue 22); with one, that option is unknown here and the full
     /// parse, whose root has none, handles it as before.
     static func parseSubcommandDirectly(_ arguments: [String]) -> ParsableCommand? {
+        if arguments.first == SimulateCommand._commandName, let plain = SimulateCommand.parsePlain(arguments.dropFirst()) { return plain }
         guard let name = arguments.first,
               let subcommand = configuration.subcommands.first(where: { $0._commandName == name }) else { return nil }
         guard let parsed = try? subcommand.parseAsRoot(Array(arguments.dropFirst())),

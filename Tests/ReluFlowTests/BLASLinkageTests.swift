@@ -5,8 +5,11 @@ import XCTest
 
 /// ReluFlow uses OpenBLAS for LAPACK (`CLapack`) beside GSL's reference CBLAS, and both export the
 /// `cblas_*` symbols. GSL's own BLAS calls (the steppers' LU, the eigensolvers) must stay on
-/// libgslcblas: OpenBLAS picks its kernels by CPU and runs threads, and run folders are reproducible
-/// to the last digit only with the reference CBLAS (NotebookDataTests). OpenBLAS is loaded with
+/// the reference CBLAS: OpenBLAS picks its kernels by CPU and runs threads, and run folders are reproducible
+/// to the last digit only with the reference CBLAS (NotebookDataTests). The executable's own
+/// cblas_dtrsv, dger, dgemm, dtrsm, dsyrk and dcopy (CFieldKernels/reference_blas.c) come first:
+/// they compute the reference's operations in its order (ReferenceBLASTests: bitwise) and pass
+/// every other call on to libgslcblas. OpenBLAS is loaded with
 /// dlopen(RTLD_LOCAL) on first use, so none of its symbols enter the global scope; the executable
 /// does not load it (nor librsvg) at start (issue 22: the fixed cost of a command).
 final class BLASLinkageTests: XCTestCase {
@@ -27,15 +30,22 @@ final class BLASLinkageTests: XCTestCase {
         return nil
     }
 
+    /// The main program's file (the executable that links ReluFlow, so reference_blas.c).
+    private var mainProgram: String { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "" }
+
     func testGSLKeepsTheReferenceCBLASAndLAPACKComesFromOpenBLAS() throws {
         let cblas = try XCTUnwrap(try library(of: "cblas_dgemm"))
-        XCTAssertTrue(cblas.contains("libgslcblas"), "cblas_dgemm resolves to \(cblas)")
+        XCTAssertEqual(cblas, mainProgram, "cblas_dgemm resolves to \(cblas)")
+        let other = try XCTUnwrap(try library(of: "cblas_dgemv"))
+        XCTAssertTrue(other.contains("libgslcblas"), "cblas_dgemv resolves to \(other)")
         XCTAssertNil(try library(of: "dgelsd_"), "OpenBLAS's LAPACK must not be in the global scope")
         let lapack = try XCTUnwrap(rf_lapack_path().map { String(cString: $0) })
         XCTAssertTrue(lapack.contains("openblas"), "LAPACK loaded from \(lapack)")
         // Still after OpenBLAS was loaded: GSL's cblas_* bind to the reference CBLAS.
         let after = try XCTUnwrap(try library(of: "cblas_dgemm"))
-        XCTAssertTrue(after.contains("libgslcblas"), "cblas_dgemm resolves to \(after)")
+        XCTAssertEqual(after, mainProgram, "cblas_dgemm resolves to \(after)")
+        let otherAfter = try XCTUnwrap(try library(of: "cblas_dgemv"))
+        XCTAssertTrue(otherAfter.contains("libgslcblas"), "cblas_dgemv resolves to \(otherAfter)")
     }
 
     /// The executable's start loads neither OpenBLAS nor librsvg (the dynamic linker's list of the

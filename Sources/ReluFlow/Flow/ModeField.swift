@@ -305,7 +305,7 @@ final class ModeField {
         // sums themselves) in one C call (CFieldKernels/shallow_field.c): lanes of four groups over
         // the transposed points, in the order of operations of the Swift SIMD4 loops it replaced
         // (issue 22: those cost ~5 000 instructions an evaluation at n = 10, G = 16, mostly overhead).
-        _ = rf_shallow_field(Int32(d), n, G, xgT, mult, ysum, y, network.outputBias ? 1 : 0, invM, slopeBytes,
+        _ = rf_shallow_field(Int32(d), n, G, xgT, mult, ysum, y, network.outputBias ? 1 : 0, invM, slope,
                          N, R, srBuffer, f, useVectorKernels ? 1 : 0)
         // Sliding neurons (SPEC §4): F_i = F⁰_i + X̃_Kᵀλ, the component of F⁰_i = f_(w_i, b_i)
         // tangent to their surfaces, with α_g = λ_g / (−(c_i/m) R_g).
