@@ -801,6 +801,8 @@ void rf_deep_fused_field(rf_deep_fused *w, const double *theta, double invM, dou
     else fused_portable(w, theta, invM, f, theta_copy, y_copy, f_copy);
 }
 
+const double *rf_deep_fused_residuals(const rf_deep_fused *w) { return w->R; }
+
 // A row of G doubles: a fixed-size copy (a few moves) for up to 16 groups, where a memcpy call
 // costs more than its copy.
 INLINE void copy_row(double *dst, const double *src, long G) {

@@ -1171,13 +1171,23 @@ final class DeepModeField: SwitchedSystem {
     }
 
     func lossIsAtRoundingLevel(_ e: SlideRates, at y: UnsafePointer<Double>) -> Bool {
-        forward(y)
+        let R = residuals(at: y)
         var r2 = 0.0, y2 = 0.0
         for g in 0..<G { r2 += R[g] * R[g]; y2 += yabs[g] * yabs[g] }
         guard r2 <= 1e-20 * max(y2, 1) else { return false }
         let scales = outputScales(y)
         for g in 0..<G where abs(R[g]) > 8 * 32 * Double.ulpOfOne * (mult[g] * scales[g] + yabs[g]) { return false }
         return true
+    }
+
+    /// R at θ: in the fused workspace where the last evaluation left its forward pass there (read
+    /// in place: the test runs at every step end), else the forward pass's.
+    private func residuals(at y: UnsafePointer<Double>) -> UnsafePointer<Double> {
+        if forwardInFused && forwardValid && forwardStamp == modeChanges && memcmp(forwardTheta, y, P * MemoryLayout<Double>.stride) == 0 {
+            return rf_deep_fused_residuals(fused)
+        }
+        forward(y)
+        return UnsafePointer(R)
     }
 
     /// |f| against the rounding level of its computation: the gradient back-propagated with
