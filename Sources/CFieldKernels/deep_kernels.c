@@ -418,13 +418,15 @@ struct rf_deep_fused {
     rf_fused_batch *batches;                  // the same in fours
     long *batchStart;                         // batches of layer L − j: batchStart[j] ..< batchStart[j + 1]
     int covers;                               // every θ entry has a plan entry
+    int identity;                             // every mask is 1 (h = z: H not stored, Hin = Z)
+    double *Hin;                              // the rows read as h: H, or Z where identity
     void *block;
 };
 
 #define FW(w, l, i, k) (theta[(w)->woff[(l) - 1] + (i) * (w)->widths[(l) - 1] + (k)])
 
 INLINE const double *fused_input(const rf_deep_fused *w, int l, long Gp) {
-    return l == 1 ? w->xT : w->H + w->uoff[l - 1] * Gp;
+    return l == 1 ? w->xT : w->Hin + w->uoff[l - 1] * Gp;
 }
 
 rf_deep_fused *rf_deep_fused_new(const rf_deep_layout *lay) {
@@ -456,6 +458,7 @@ rf_deep_fused *rf_deep_fused_new(const rf_deep_layout *lay) {
     w->F = q; q += n * Gp;
     w->Z = q; q += n * Gp;
     w->H = q; q += n * Gp;
+    w->Hin = w->H;
     w->D = q; q += n * Gp;
     long *li = (long *)(q + 8);
     w->widths = li; li += L + 1;
@@ -522,8 +525,35 @@ void rf_deep_fused_free(rf_deep_fused *w) {
     free(w);
 }
 
+// The plan's and batches' inputs in the rows `from` (n × Gp) moved to the same rows of `to`.
+static void fused_move_inputs(rf_deep_fused *w, const double *from, double *to) {
+    const long size = w->n * w->Gp;
+    const long entries = w->planStart[w->L], nb = w->batchStart[w->L];
+    for (long e = 0; e < entries; e++) {
+        if (w->plan[e].b >= from && w->plan[e].b < from + size) w->plan[e].b = to + (w->plan[e].b - from);
+    }
+    for (long q = 0; q < nb; q++) {
+        for (int t = 0; t < 4; t++) {
+            const double *b = w->batches[q].b[t];
+            if (b >= from && b < from + size) w->batches[q].b[t] = to + (b - from);
+        }
+    }
+}
+
 void rf_deep_fused_masks(rf_deep_fused *w, const double *F) {
-    for (long u = 0; u < w->n; u++) for (long g = 0; g < w->G; g++) w->F[u * w->Gp + g] = F[u * w->G + g];
+    int identity = 1;
+    for (long u = 0; u < w->n; u++) {
+        for (long g = 0; g < w->G; g++) {
+            w->F[u * w->Gp + g] = F[u * w->G + g];
+            if (F[u * w->G + g] != 1) identity = 0;
+        }
+    }
+    if (identity != w->identity) {
+        double *next = identity ? w->Z : w->H;
+        fused_move_inputs(w, w->Hin, next);
+        w->Hin = next;
+        w->identity = identity;
+    }
 }
 
 #define SH(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
@@ -577,64 +607,124 @@ INLINE void fused_layer_entries(const rf_deep_fused *w, int l, const long full, 
 // G is a compile-time constant in the specialised copies (the entry point's switch): the loops over
 // lane blocks then unroll and their accumulators (up to four blocks at a time: CH) stay in registers.
 #define CH 4
-INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, double *f, const long G) {
-    const long Gp = (G + 3) & ~3L, B = Gp / 4, full = G / 4, tail = G % 4;
-    const int L = w->L;
-    double *const Zp = w->Z, *const Hp = w->H, *const Dp = w->D;
-    const double *const Fp = w->F;
-    // Forward (forward_body's operations): z = b + Σ_k w_k x_k (k in order, zero weights skipped),
-    // h = f z.
-    for (int l = 1; l < L; l++) {
-        const long nl = w->widths[l], below = w->widths[l - 1], bo = w->boff[l - 1];
-        const double *in = fused_input(w, l, Gp);
-        const double *wl = theta + w->woff[l - 1];
-        const long rows = w->uoff[l] * Gp;
-        for (long i = 0; i < nl; i++) {
-            const double *wr = wl + i * below;
-            const v4d b = SPLAT(bo >= 0 ? theta[bo + i] : 0);
-            const long row = rows + i * Gp;
-            for (long j0 = 0; j0 < B; j0 += CH) {
-                const long nb = B - j0 < CH ? B - j0 : CH;
-                v4d a[CH];
-                for (long j = 0; j < nb; j++) a[j] = b;
-                for (long k = 0; k < below; k++) {
-                    if (wr[k] == 0) continue;
-                    const v4d wk = SPLAT(wr[k]);
-                    const double *x = in + k * Gp + 4 * j0;
-                    for (long j = 0; j < nb; j++) a[j] += wk * LD(x + 4 * j);
-                }
-                for (long j = 0; j < nb; j++) {
-                    const long o = row + 4 * (j0 + j);
-                    ST(Zp + o, a[j]);
-                    ST(Hp + o, LD(Fp + o) * a[j]);
-                }
-            }
-        }
+// The lane blocks of a row, CH at a time (j0, nb); one chunk of exactly B blocks where B ≤ CH, so
+// that nb is a compile-time constant there and the accumulators a[j] are registers.
+#define BLOCK_CHUNKS(B, ...)                                                                        \
+    if ((B) <= CH) {                                                                                \
+        const long j0 = 0, nb = (B);                                                                \
+        __VA_ARGS__                                                                                 \
+    } else {                                                                                        \
+        for (long j0 = 0; j0 < (B); j0 += CH) {                                                     \
+            const long nb = (B) - j0 < CH ? (B) - j0 : CH;                                          \
+            __VA_ARGS__                                                                             \
+        }                                                                                           \
     }
-    // Output: N = c_0 + Σ_k w_k h_k, R = μ N − Y, dOut = R/m.
-    {
-        const v4d c0 = SPLAT(w->c0 >= 0 ? theta[w->c0] : 0);
-        const double *in = fused_input(w, L, Gp);
-        const long below = w->widths[L - 1];
-        const double *wr = theta + w->woff[L - 1];
-        for (long j0 = 0; j0 < B; j0 += CH) {
-            const long nb = B - j0 < CH ? B - j0 : CH;
+// Hidden layer l's rows: z = b + Σ_k w_k x_k (k in order, zero weights skipped), h = f z (not
+// stored where every mask is 1: h = 1·z = z, and the rows of Z are read as h).
+INLINE void fused_forward_layer(rf_deep_fused *w, const double *theta, int l, const long Gp, const long B,
+                                const int identity, const long below) {
+    const long nl = w->widths[l], bo = w->boff[l - 1];
+    const double *in = fused_input(w, l, Gp);
+    const double *wl = theta + w->woff[l - 1];
+    double *const Z = w->Z + w->uoff[l] * Gp, *const H = w->H + w->uoff[l] * Gp;
+    const double *const F = w->F + w->uoff[l] * Gp;
+    for (long i = 0; i < nl; i++) {
+        const double *wr = wl + i * below;
+        const v4d b = SPLAT(bo >= 0 ? theta[bo + i] : 0);
+        const long row = i * Gp;
+        BLOCK_CHUNKS(B, {
             v4d a[CH];
-            for (long j = 0; j < nb; j++) a[j] = c0;
+            for (long j = 0; j < nb; j++) a[j] = b;
             for (long k = 0; k < below; k++) {
+                if (wr[k] == 0) continue;
                 const v4d wk = SPLAT(wr[k]);
                 const double *x = in + k * Gp + 4 * j0;
                 for (long j = 0; j < nb; j++) a[j] += wk * LD(x + 4 * j);
             }
             for (long j = 0; j < nb; j++) {
-                const long o = 4 * (j0 + j);
-                ST(w->N + o, a[j]);
-                const v4d r = LD(w->mult + o) * a[j] - LD(w->ysum + o);
-                ST(w->R + o, r);
-                ST(w->dOut + o, r * SPLAT(invM));
+                const long o = row + 4 * (j0 + j);
+                ST(Z + o, a[j]);
+                if (!identity) ST(H + o, LD(F + o) * a[j]);
             }
-        }
+        })
     }
+}
+
+// The output: N = c_0 + Σ_k w_k h_k (k in order), R = μ N − Y, dOut = R/m.
+INLINE void fused_output(rf_deep_fused *w, const double *theta, double invM, const long Gp, const long B,
+                         const long below) {
+    const v4d c0 = SPLAT(w->c0 >= 0 ? theta[w->c0] : 0);
+    const double *in = fused_input(w, w->L, Gp);
+    const double *wr = theta + w->woff[w->L - 1];
+    BLOCK_CHUNKS(B, {
+        v4d a[CH];
+        for (long j = 0; j < nb; j++) a[j] = c0;
+        for (long k = 0; k < below; k++) {
+            const v4d wk = SPLAT(wr[k]);
+            const double *x = in + k * Gp + 4 * j0;
+            for (long j = 0; j < nb; j++) a[j] += wk * LD(x + 4 * j);
+        }
+        for (long j = 0; j < nb; j++) {
+            const long o = 4 * (j0 + j);
+            ST(w->N + o, a[j]);
+            const v4d r = LD(w->mult + o) * a[j] - LD(w->ysum + o);
+            ST(w->R + o, r);
+            ST(w->dOut + o, r * SPLAT(invM));
+        }
+    })
+}
+
+// D_{l−1} = F ∘ Σ_i w_ik D_i (i in order) for every unit k of layer l − 1 (F omitted where every
+// mask is 1: 1·a = a).
+INLINE void fused_down(rf_deep_fused *w, const double *theta, int l, const long Gp, const long B, const int identity,
+                       const long nl) {
+    const long below = w->widths[l - 1];
+    const double *Dlayer = w->D + w->uoff[l] * Gp;
+    const double *wl = theta + w->woff[l - 1];
+    const long rows = w->uoff[l - 1] * Gp;
+    double *const Dp = w->D;
+    const double *const Fp = w->F;
+    for (long k = 0; k < below; k++) {
+        const long rowK = rows + k * Gp;
+        BLOCK_CHUNKS(B, {
+            v4d a[CH];
+            for (long j = 0; j < nb; j++) a[j] = SPLAT(0.0);
+            for (long i = 0; i < nl; i++) {
+                const v4d wik = SPLAT(wl[i * below + k]);
+                const double *D = Dlayer + i * Gp + 4 * j0;
+                for (long j = 0; j < nb; j++) a[j] += wik * LD(D + 4 * j);
+            }
+            for (long j = 0; j < nb; j++) {
+                const long o = rowK + 4 * (j0 + j);
+                ST(Dp + o, identity ? a[j] : LD(Fp + o) * a[j]);
+            }
+        })
+    }
+}
+
+// A layer's width as a compile-time constant for the small ones (1 … 4: the loops over it unroll).
+#define WIDTH_CASES(n, call)                                                                                 \
+    switch (n) {                                                                                             \
+    case 1: call(1); break; case 2: call(2); break; case 3: call(3); break; case 4: call(4); break;          \
+    default: call(n); break;                                                                                 \
+    }
+
+INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy, double *y_copy,
+                       double *f_copy, const long G) {
+    const long Gp = (G + 3) & ~3L, B = Gp / 4, full = G / 4, tail = G % 4;
+    const int L = w->L;
+    double *const Dp = w->D;
+    const double *const Fp = w->F;
+    // Forward (forward_body's operations), then the output and dOut.
+    const int identity = w->identity;
+    for (int l = 1; l < L; l++) {
+#define FORWARD(n) fused_forward_layer(w, theta, l, Gp, B, identity, (n))
+        WIDTH_CASES(w->widths[l - 1], FORWARD)
+#undef FORWARD
+    }
+#define OUTPUT(n) fused_output(w, theta, invM, Gp, B, (n))
+    WIDTH_CASES(w->widths[L - 1], OUTPUT)
+#undef OUTPUT
     // Backward (backward_body's operations with S = F): the entries of W_L (and c_0), D_{L−1} =
     // F (w_k dOut), then layer by layer the entries of W_l, b_l and D_{l−1} = F ∘ Σ_i w_ik D_i.
     if (!w->covers) for (long p = 0; p < w->P; p++) f[p] = -0.0;
@@ -648,34 +738,16 @@ INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, doubl
             const long row = rows + k * Gp;
             for (long j = 0; j < B; j++) {
                 const long o = 4 * j;
-                ST(Dp + row + o, LD(Fp + row + o) * wk * LD(w->dOut + o));
+                ST(Dp + row + o, identity ? wk * LD(w->dOut + o) : LD(Fp + row + o) * wk * LD(w->dOut + o));
             }
         }
     }
     for (int l = L - 1; l >= 1; l--) {
         fused_layer_entries(w, l, full, tail, f);
         if (l == 1) break;
-        const long nl = w->widths[l], below = w->widths[l - 1];
-        const double *Dlayer = Dp + w->uoff[l] * Gp;
-        const double *wl = theta + w->woff[l - 1];
-        const long rows = w->uoff[l - 1] * Gp;
-        for (long k = 0; k < below; k++) {
-            const long rowK = rows + k * Gp;
-            for (long j0 = 0; j0 < B; j0 += CH) {
-                const long nb = B - j0 < CH ? B - j0 : CH;
-                v4d a[CH];
-                for (long j = 0; j < nb; j++) a[j] = SPLAT(0.0);
-                for (long i = 0; i < nl; i++) {
-                    const v4d wik = SPLAT(wl[i * below + k]);
-                    const double *D = Dlayer + i * Gp + 4 * j0;
-                    for (long j = 0; j < nb; j++) a[j] += wik * LD(D + 4 * j);
-                }
-                for (long j = 0; j < nb; j++) {
-                    const long o = rowK + 4 * (j0 + j);
-                    ST(Dp + o, LD(Fp + o) * a[j]);
-                }
-            }
-        }
+#define DOWN(n) fused_down(w, theta, l, Gp, B, identity, (n))
+        WIDTH_CASES(w->widths[l], DOWN)
+#undef DOWN
     }
     // |f|² (p in order, as DeepModeField's loop).
     const long P = w->P;
@@ -689,6 +761,21 @@ INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, doubl
     }
     for (; p < P; p++) norm2 += f[p] * f[p];
     f[P] = norm2;
+    // The copies for the caller's memos, in lanes of four (memcpy calls cost more on small P).
+    for (p = 0; p + 4 <= P; p += 4) {
+        const v4d t = LD(theta + p);
+        ST(theta_copy + p, t);
+        ST(y_copy + p, t);
+        ST(f_copy + p, LD(f + p));
+    }
+#pragma clang loop vectorize(disable) unroll(disable)
+    for (; p < P; p++) {
+        theta_copy[p] = theta[p];
+        y_copy[p] = theta[p];
+        f_copy[p] = f[p];
+    }
+    y_copy[P] = theta[P];
+    f_copy[P] = f[P];
 }
 
 // Copies specialised for G = 1 … 16 groups (the small problems where loop overhead dominates),
@@ -701,27 +788,39 @@ INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, doubl
     case 13: call(13); break; case 14: call(14); break; case 15: call(15); break; case 16: call(16); break;  \
     default: call(w->G); break;                                                                              \
     }
-#define FUSED_CALL(g) fused_body(w, theta, invM, f, (g))
+#define FUSED_CALL(g) fused_body(w, theta, invM, f, theta_copy, y_copy, f_copy, (g))
 
-AVX2 static void fused_avx2(rf_deep_fused *w, const double *theta, double invM, double *f) { FUSED_CASES(FUSED_CALL) }
-static void fused_portable(rf_deep_fused *w, const double *theta, double invM, double *f) { FUSED_CASES(FUSED_CALL) }
+AVX2 static void fused_avx2(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy,
+                            double *y_copy, double *f_copy) { FUSED_CASES(FUSED_CALL) }
+static void fused_portable(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy,
+                           double *y_copy, double *f_copy) { FUSED_CASES(FUSED_CALL) }
 
 void rf_deep_fused_field(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy,
                          double *y_copy, double *f_copy) {
-    if (has_avx2()) fused_avx2(w, theta, invM, f); else fused_portable(w, theta, invM, f);
-    const size_t P = (size_t)w->P;
-    memcpy(theta_copy, theta, sizeof(double) * P);
-    memcpy(y_copy, theta, sizeof(double) * (P + 1));
-    memcpy(f_copy, f, sizeof(double) * (P + 1));
+    if (has_avx2()) fused_avx2(w, theta, invM, f, theta_copy, y_copy, f_copy);
+    else fused_portable(w, theta, invM, f, theta_copy, y_copy, f_copy);
+}
+
+const double *rf_deep_fused_residuals(const rf_deep_fused *w) { return w->R; }
+
+// A row of G doubles: a fixed-size copy (a few moves) for up to 16 groups, where a memcpy call
+// costs more than its copy.
+INLINE void copy_row(double *dst, const double *src, long G) {
+    switch (G) {
+#define ROW(k) case k: __builtin_memcpy(dst, src, (k) * sizeof(double)); return;
+    ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7) ROW(8) ROW(9) ROW(10) ROW(11) ROW(12) ROW(13) ROW(14) ROW(15) ROW(16)
+#undef ROW
+    default: memcpy(dst, src, sizeof(double) * (size_t)G);
+    }
 }
 
 void rf_deep_fused_export(const rf_deep_fused *w, double *Z, double *H, double *N, double *R, double *dOut) {
     const long G = w->G, Gp = w->Gp;
     for (long u = 0; u < w->n; u++) {
-        memcpy(Z + u * G, w->Z + u * Gp, sizeof(double) * G);
-        memcpy(H + u * G, w->H + u * Gp, sizeof(double) * G);
+        copy_row(Z + u * G, w->Z + u * Gp, G);
+        copy_row(H + u * G, w->Hin + u * Gp, G);
     }
-    memcpy(N, w->N, sizeof(double) * G);
-    memcpy(R, w->R, sizeof(double) * G);
-    memcpy(dOut, w->dOut, sizeof(double) * G);
+    copy_row(N, w->N, G);
+    copy_row(R, w->R, G);
+    copy_row(dOut, w->dOut, G);
 }

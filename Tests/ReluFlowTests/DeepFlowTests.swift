@@ -520,8 +520,10 @@ extension DeepFlowTests {
     /// it replaces where nothing slides: bitwise the same f (θ block and |f|²), and after it the
     /// same pre-activations and rates (its forward pass exported into the field's buffers), in
     /// both builds (AVX2, portable), on 60 random networks (depth 2–5, widths 1–7, d 1–3, with and
-    /// without hidden and output biases, ReLU units off at random, 1–21 groups from points with
-    /// repeated inputs, some weights exactly 0). Exact equality: both compute every entry with the
+    /// without hidden and output biases, ReLU units off at random, and the same with every unit on,
+    /// where the fused pass reads z as h and leaves the masks out (1·z = z; the linear networks'
+    /// case), 1–21 groups from points with repeated inputs, some weights exactly 0). Exact
+    /// equality: both compute every entry with the
     /// same operations in the same order (the fused pass's lane sums are `dot`'s). The loss (scratch
     /// rows) against `DeepNetwork.output`'s, bit for bit too.
     func testFusedFieldEqualsSeparatePasses() throws {
@@ -538,8 +540,9 @@ extension DeepFlowTests {
             let field = DeepModeField(network: net, data: data)
             let P = net.parameterCount
             var y = (0..<P).map { _ in rng.next() % 6 == 0 ? 0 : uniform() } + [0]
-            let states = (0..<(field.n * field.G)).map { _ in rng.next() % 3 == 0 ? PairState.off : .on }
-            for portable in [false, true] {
+            let someOff = (0..<(field.n * field.G)).map { _ in rng.next() % 3 == 0 ? PairState.off : .on }
+            for (states, portable) in [(someOff, false), (someOff, true), (someOff.map { _ in PairState.on }, false),
+                                       (someOff.map { _ in PairState.on }, true)] {
                 DeepModeField.usePortableKernels(portable)
                 defer { DeepModeField.usePortableKernels(false) }
                 func run(fused: Bool) -> (f: [UInt64], z: [UInt64], zdot: [UInt64]) {

@@ -72,6 +72,9 @@ void rf_deep_fused_masks(rf_deep_fused *w, const double *F);
 void rf_deep_fused_field(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy,
                          double *y_copy, double *f_copy);
 
+/// The last rf_deep_fused_field's residuals R = μ N − Y (G entries), read in place.
+const double *rf_deep_fused_residuals(const rf_deep_fused *w);
+
 /// The last rf_deep_fused_field's forward pass and dOut, unpadded: Z, H (n × G), N, R, dOut (G), as
 /// rf_deep_forward writes them.
 void rf_deep_fused_export(const rf_deep_fused *w, double *Z, double *H, double *N, double *R, double *dOut);

@@ -97,6 +97,11 @@ final class DeepModeField: SwitchedSystem {
     private let gradScratch: UnsafeMutablePointer<Double>, velocityScratch: UnsafeMutablePointer<Double>
     private let weightsMinus: UnsafeMutablePointer<Double>, weightsPlus: UnsafeMutablePointer<Double>
     private let fieldScratch: UnsafeMutablePointer<Double>
+    /// Scratch of the rounding level (`gradientRoundingLevel`): h̄ (n × G), the output scales (G),
+    /// |θ| (P), the saved R and dOut (G each), H (n × G) and inputs (d × G), S (n × G), then the
+    /// level itself (P) from `levelScratchLevel` on.
+    private let levelScratch: UnsafeMutablePointer<Double>
+    private var levelScratchLevel: Int { 3 * n * G + 3 * G + d * G + P }
 
     // Mode.
     private(set) var states: [PairState]
@@ -214,6 +219,8 @@ final class DeepModeField: SwitchedSystem {
         weightsMinus = .allocate(capacity: nG)
         weightsPlus = .allocate(capacity: nG)
         fieldScratch = .allocate(capacity: P + 1)
+        levelScratch = .allocate(capacity: 3 * n * G + 3 * G + d * G + 2 * P + 1)
+        levelScratch.initialize(repeating: 0, count: 3 * n * G + 3 * G + d * G + 2 * P + 1)
         for p in [zdotScratch, weightsMinus, weightsPlus] { p.initialize(repeating: 0, count: nG) }
         hvWork.initialize(repeating: 0, count: 2 * nG + 2 * max(G, 1))
         for p in [gradScratch, velocityScratch] { p.initialize(repeating: 0, count: max(P, 1)) }
@@ -230,7 +237,7 @@ final class DeepModeField: SwitchedSystem {
 
     deinit {
         for p in [xT, F, Z, H, Dl, N, R, dOut, forwardTheta, lastY, lastF, multBuffer, ysumBuffer, zdotScratch, hvWork,
-                  gradScratch, velocityScratch, weightsMinus, weightsPlus, fieldScratch] { p.deallocate() }
+                  gradScratch, velocityScratch, weightsMinus, weightsPlus, fieldScratch, levelScratch] { p.deallocate() }
         sideGradients?.deallocate()
         for p in [layers, wOff, bOff, uOff] { p.deallocate() }
         layout.deallocate()
@@ -655,6 +662,14 @@ final class DeepModeField: SwitchedSystem {
 
     @discardableResult
     func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+        if lastValid && lastY[0].bitPattern == y[0].bitPattern && slides.isEmpty && fusedEnabled
+            && memcmp(lastY, y, P * MemoryLayout<Double>.stride) == 0 {
+            // The last evaluation's state, in this mode: f is a function of θ and the mode, so its
+            // value (not counted again). GSL's evolve evaluates f at each step's start, where the
+            // stepper evaluated it as the last step's end (rk8pd's dydt_out).
+            f.update(from: lastF, count: P + 1)
+            return f[P].isFinite && numericalFailure == nil
+        }
         rhsEvaluations += 1
         return computeField(y, f)
     }
@@ -1143,8 +1158,17 @@ final class DeepModeField: SwitchedSystem {
 
     /// |N_g|'s rounding scale: |c_0| + Σ|W_L||h̄_{L−1}|, h̄_l = F ∘ (Σ|W_l||h̄_{l−1}| + |b_l|).
     private func outputScales(_ t: UnsafePointer<Double>) -> [Double] {
-        var hbar = [Double](repeating: 0, count: n * G)
-        func inputAbs(_ l: Int, _ k: Int, _ g: Int) -> Double { l == 1 ? abs(xT[k * G + g]) : hbar[pair(l - 1, k, g)] }
+        let hbar = UnsafeMutablePointer<Double>.allocate(capacity: max(n * G, 1))
+        defer { hbar.deallocate() }
+        var scales = [Double](repeating: 0, count: G)
+        scales.withUnsafeMutableBufferPointer { outputScales(t, hbar: hbar, into: $0.baseAddress!) }
+        return scales
+    }
+
+    /// The same into `scales` (G), with h̄ in `hbar` (n × G): on raw buffers, as the stationary
+    /// test calls it at step ends.
+    private func outputScales(_ t: UnsafePointer<Double>, hbar: UnsafeMutablePointer<Double>, into scales: UnsafeMutablePointer<Double>) {
+        @inline(__always) func inputAbs(_ l: Int, _ k: Int, _ g: Int) -> Double { l == 1 ? abs(xT[k * G + g]) : hbar[pair(l - 1, k, g)] }
         for l in 1..<L {
             for i in 0..<layers[l] {
                 for g in 0..<G {
@@ -1154,15 +1178,15 @@ final class DeepModeField: SwitchedSystem {
                 }
             }
         }
-        return (0..<G).map { g in
+        for g in 0..<G {
             var s = c0Index.map { abs(t[$0]) } ?? 0
             for k in 0..<layers[L - 1] { s += abs(w(t, L, 0, k)) * inputAbs(L, k, g) }
-            return s
+            scales[g] = s
         }
     }
 
     func lossIsAtRoundingLevel(_ e: SlideRates, at y: UnsafePointer<Double>) -> Bool {
-        forward(y)
+        let R = residuals(at: y)
         var r2 = 0.0, y2 = 0.0
         for g in 0..<G { r2 += R[g] * R[g]; y2 += yabs[g] * yabs[g] }
         guard r2 <= 1e-20 * max(y2, 1) else { return false }
@@ -1171,10 +1195,21 @@ final class DeepModeField: SwitchedSystem {
         return true
     }
 
+    /// R at θ: in the fused workspace where the last evaluation left its forward pass there (read
+    /// in place: the test runs at every step end), else the forward pass's.
+    private func residuals(at y: UnsafePointer<Double>) -> UnsafePointer<Double> {
+        if forwardInFused && forwardValid && forwardStamp == modeChanges && memcmp(forwardTheta, y, P * MemoryLayout<Double>.stride) == 0 {
+            return rf_deep_fused_residuals(fused)
+        }
+        forward(y)
+        return UnsafePointer(R)
+    }
+
     /// |f| against the rounding level of its computation: the gradient back-propagated with
     /// |W|, |h| and |R| + δR, times 64 ε.
     func fieldRoundingRatio(_ e: SlideRates, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
-        let level = gradientRoundingLevel(y)
+        let level = levelScratch + levelScratchLevel
+        gradientRoundingLevel(y, alsoOn: [], into: level)
         var f2 = 0.0, l2 = 0.0
         for p in 0..<P { f2 += f[p] * f[p]; l2 += level[p] * level[p] }
         let noise = l2.squareRoot()
@@ -1186,27 +1221,37 @@ final class DeepModeField: SwitchedSystem {
     /// and the pairs `alsoOn` (an adaptive flow's sliding pairs, off in the mode it sets), count
     /// with weight 1 (the largest σ'(0) = α can give).
     func gradientRoundingLevel(_ y: UnsafePointer<Double>, alsoOn extra: [Int] = []) -> [Double] {
-        forward(y)
-        let scales = outputScales(y)
-        var absTheta = [Double](repeating: 0, count: P)
-        for p in 0..<P { absTheta[p] = abs(y[p]) }
-        let savedR = Array(UnsafeBufferPointer(start: R, count: G)), savedH = Array(UnsafeBufferPointer(start: H, count: n * G))
-        let savedX = Array(UnsafeBufferPointer(start: xT, count: d * G)), savedOut = Array(UnsafeBufferPointer(start: dOut, count: G))
-        for g in 0..<G { dOut[g] = (abs(R[g]) + 32 * Double.ulpOfOne * (mult[g] * scales[g] + yabs[g])) * invM }
-        for q in 0..<(n * G) { H[q] = abs(H[q]) }
-        for q in 0..<(d * G) { xT[q] = abs(xT[q]) }
-        defer {
-            for q in 0..<(d * G) { xT[q] = savedX[q] }
-            for g in 0..<G { R[g] = savedR[g]; dOut[g] = savedOut[g] }
-            for q in 0..<(n * G) { H[q] = savedH[q] }
-        }
         var level = [Double](repeating: 0, count: P)
-        var S = Array(UnsafeBufferPointer(start: F, count: n * G))
+        level.withUnsafeMutableBufferPointer { gradientRoundingLevel(y, alsoOn: extra, into: $0.baseAddress!) }
+        return level
+    }
+
+    /// The same into `level` (P), its work in `levelScratch` (no allocations: the stationary test
+    /// calls it at step ends).
+    private func gradientRoundingLevel(_ y: UnsafePointer<Double>, alsoOn extra: [Int], into level: UnsafeMutablePointer<Double>) {
+        forward(y)
+        let nG = n * G, dG = d * G
+        let hbar = levelScratch, scales = hbar + nG, absTheta = scales + G, savedR = absTheta + P, savedOut = savedR + G
+        let savedH = savedOut + G, savedX = savedH + nG, S = savedX + dG
+        outputScales(y, hbar: hbar, into: scales)
+        for p in 0..<P { absTheta[p] = abs(y[p]) }
+        savedR.update(from: R, count: G)
+        savedH.update(from: H, count: nG)
+        savedX.update(from: xT, count: dG)
+        savedOut.update(from: dOut, count: G)
+        for g in 0..<G { dOut[g] = (abs(R[g]) + 32 * Double.ulpOfOne * (mult[g] * scales[g] + yabs[g])) * invM }
+        for q in 0..<nG { H[q] = abs(H[q]) }
+        for q in 0..<dG { xT[q] = abs(xT[q]) }
+        defer {
+            for q in 0..<dG { xT[q] = savedX[q] }
+            for g in 0..<G { R[g] = savedR[g]; dOut[g] = savedOut[g] }
+            for q in 0..<nG { H[q] = savedH[q] }
+        }
+        S.update(from: F, count: nG)
         for s in slides { for k in s.members { S[k] = 1 } }
         for k in extra { S[k] = 1 }
-        absTheta.withUnsafeBufferPointer { t in level.withUnsafeMutableBufferPointer { backward(t.baseAddress!, S: S, into: $0.baseAddress!) } }
+        backward(absTheta, S: UnsafePointer(S), into: level)
         for p in 0..<P { level[p] *= 64 * Double.ulpOfOne }
-        return level
     }
 
     /// Power iteration on ∇²L_M with exact Hessian–vector products (12 products), α of the

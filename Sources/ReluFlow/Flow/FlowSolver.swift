@@ -88,8 +88,9 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     var controller: StepperController
     var policy: StepperPolicy { controller.policy }
     var active: Stepper { controller.active }
-    var main: GSLIntegrator { engine(active).integrator }
-    var locator: EventLocator<Field> { engine(active).locator }
+    /// The active stepper's engine (read several times a step; set when the stepper switches).
+    private(set) var main: GSLIntegrator! = nil
+    private(set) var locator: EventLocator<Field>! = nil
     /// Locates events (and re-takes samples and the escape) where an implicit stepper's re-step
     /// fails: rk8pd integrated over each partial step under error control at the run's tolerances
     /// (`EventLocator.adaptive`), not one rk8pd step over an interval the implicit method chose.
@@ -175,22 +176,22 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         zdot0 = .allocate(capacity: n * G)
         z1 = .allocate(capacity: n * G)
         zdot1 = .allocate(capacity: n * G)
+        activate()
+    }
+
+    /// Makes the active stepper's engine `main` and `locator` (created on first use).
+    func activate() {
+        let e = engine(active)
+        main = e.integrator
+        locator = e.locator
     }
 
     deinit {
         for p in [y, y0, f0, f1, yStepEnd, fBatch, z0, zdot0, z1, zdot1] { p.deallocate() }
     }
 
-    /// The engine last asked for (the active one, read several times a step: a dictionary lookup
-    /// hashes the stepper's name).
-    var lastEngine: (stepper: Stepper, engine: Engine)? = nil
-
     func engine(_ stepper: Stepper) -> Engine {
-        if let last = lastEngine, last.stepper == stepper { return last.engine }
-        if let e = engines[stepper] {
-            lastEngine = (stepper, e)
-            return e
-        }
+        if let e = engines[stepper] { return e }
         // Under `auto` the stiff stepper gets tighter tolerances (StepperPolicy.stiffToleranceFactor).
         let factor = policy.switches && stepper == StepperPolicy.stiffStepper ? StepperPolicy.stiffToleranceFactor : 1
         let rtol = options.rtol * factor, atol = options.atol * factor
@@ -202,14 +203,14 @@ private final class FlowIntegration<Field: SwitchedSystem> {
                                   shortcuts: options.eventShortcuts))
         e.integrator.abort = hooks.shouldStop
         engines[stepper] = e
-        lastEngine = (stepper, e)
         return e
     }
 
     /// Switches the active stepper at time t (StepperController); the new one starts from the current state.
     func switchStepper(to stepper: Stepper, at t: Double) {
-        let left = main
+        let left = main!
         guard controller.switchTo(stepper, at: t) else { return }
+        activate()
         failedStepsBeforeReset += left.failedSteps
         main.reset()
     }
@@ -618,7 +619,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         let copyHi = UnsafeMutablePointer<Double>.allocate(capacity: dim)
         defer { copyHi.deallocate() }
         copyHi.update(from: yHi, count: dim)
-        var used = locator
+        var used: EventLocator<Field> = locator
         var located = used.locate(t0: t0, y0: y0, f0: f0, hi: hi, yHi: copyHi, functions: functions, stepHint: stepHint, guess: guess,
                                   fHi: hi == H ? UnsafePointer(f1) : nil)
         if located == nil && active.usesJacobian {

@@ -11,7 +11,8 @@ public enum Stepper: String, Codable, Sendable, CaseIterable {
     /// driver looks the active stepper up several times a step (`StepperController`'s tallies).
     public static func == (a: Stepper, b: Stepper) -> Bool { a.ordinal == b.ordinal }
     public func hash(into hasher: inout Hasher) { hasher.combine(ordinal) }
-    private var ordinal: Int {
+    /// The case's position in `allCases` (tallies kept in arrays, `StepperController`).
+    var ordinal: Int {
         switch self {
         case .auto: return 0
         case .rk2: return 1

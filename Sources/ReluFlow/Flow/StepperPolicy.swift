@@ -140,10 +140,18 @@ struct StepperController {
     private(set) var lastExplicitStep: Double? = nil
     /// The last spectral radius estimate (a lower bound on |J|, also used by crossing batches).
     private(set) var lastSpectralRadius = 0.0
-    /// GSL steps attempted and their wall seconds per stepper, and the switches.
-    private(set) var steps: [Stepper: Int] = [:]
-    private(set) var seconds: [Stepper: Double] = [:]
+    /// GSL steps attempted and their wall seconds per stepper (by `Stepper.ordinal`: a dictionary's
+    /// update hashes the stepper twice a step), and the switches.
+    private var stepTally = [Int](repeating: 0, count: Stepper.allCases.count)
+    private var secondTally = [Double](repeating: 0, count: Stepper.allCases.count)
     private(set) var switches = 0
+    /// The steppers attempted and their steps and seconds.
+    var steps: [Stepper: Int] {
+        Dictionary(uniqueKeysWithValues: Stepper.allCases.filter { stepTally[$0.ordinal] > 0 }.map { ($0, stepTally[$0.ordinal]) })
+    }
+    var seconds: [Stepper: Double] {
+        Dictionary(uniqueKeysWithValues: Stepper.allCases.filter { stepTally[$0.ordinal] > 0 }.map { ($0, secondTally[$0.ordinal]) })
+    }
 
     init(policy: StepperPolicy) {
         self.policy = policy
@@ -155,8 +163,9 @@ struct StepperController {
 
     /// A GSL step of the active stepper was attempted, taking `seconds`.
     mutating func attempted(seconds s: Double) {
-        seconds[active, default: 0] += s
-        steps[active, default: 0] += 1
+        let o = active.ordinal
+        secondTally[o] += s
+        stepTally[o] += 1
     }
 
     /// A step of size h was accepted.
@@ -171,7 +180,7 @@ struct StepperController {
     mutating func switchTo(_ stepper: Stepper, at t: Double) -> Bool {
         guard stepper != active else { return false }
         if active == StepperPolicy.stiffStepper, let segment = stiffSegment {
-            let taken = (steps[active] ?? 0) - segment.steps - (stiffStepsDiscarded - segment.discarded)
+            let taken = stepTally[active.ordinal] - segment.steps - (stiffStepsDiscarded - segment.discarded)
             if taken > 0 && t > segment.t { stiffStepGain = (t - segment.t) / Double(taken) / segment.explicitStep }
             stiffSegment = nil
         }
@@ -223,6 +232,6 @@ struct StepperController {
 
     /// A BDF segment begins at t (after the switch), replacing explicit steps of size h.
     mutating func beginStiffSegment(at t: Double, explicitStep h: Double) {
-        stiffSegment = (t: t, steps: steps[StepperPolicy.stiffStepper] ?? 0, discarded: stiffStepsDiscarded, explicitStep: h)
+        stiffSegment = (t: t, steps: stepTally[StepperPolicy.stiffStepper.ordinal], discarded: stiffStepsDiscarded, explicitStep: h)
     }
 }
