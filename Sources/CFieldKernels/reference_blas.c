@@ -10,7 +10,8 @@
 //
 // Why the order is the reference's (each element is a chain of separately rounded products and
 // sums, and only independent chains are interleaved or put in vector lanes):
-//  - dtrsv, lower unit (forward): x_i ← (((x_i − A_i0 x_0) − A_i1 x_1) − …) − A_i,i−1 x_i−1;
+//  - dtrsv, lower unit (forward): x_i ← (((x_i − A_i0 x_0) − A_i1 x_1) − …) − A_i,i−1 x_i−1 (rows
+//    in pairs: the second row's chain runs beside the first's and takes its last term after it);
 //    upper non-unit (back): x_i ← ((((x_i − A_i,i+1 x_i+1) − …) − A_i,n−1 x_n−1) / A_ii, from the
 //    last row up. The products of a row are formed in lanes; the differences stay one chain.
 //  - dger: A_ij ← A_ij + y_j (α x_i); independent elements, lanes over j.
@@ -46,7 +47,33 @@ typedef double v4d __attribute__((vector_size(32), aligned(8)));
 // MARK: the kernels (bodies inlined into an AVX2 and a portable build)
 
 INLINE void trsv_lower_unit(long n, const double *A, long lda, double *x) {
-    for (long i = 1; i < n; i++) {
+    // Rows in pairs: row i+1's chain over j < i runs beside row i's (the same x_j), then takes
+    // its last term −A_i+1,i x_i once x_i is final; each row's differences in the reference's order.
+    long i = 1;
+    for (; i + 1 < n; i += 2) {
+        const double *a0 = A + i * lda, *a1 = a0 + lda;
+        double t0 = x[i], t1 = x[i + 1];
+        long j = 0;
+        for (; j + 4 <= i; j += 4) {
+            const v4d xv = LD(x + j);
+            const v4d p0 = LD(a0 + j) * xv, p1 = LD(a1 + j) * xv;
+            t0 = t0 - p0[0];
+            t1 = t1 - p1[0];
+            t0 = t0 - p0[1];
+            t1 = t1 - p1[1];
+            t0 = t0 - p0[2];
+            t1 = t1 - p1[2];
+            t0 = t0 - p0[3];
+            t1 = t1 - p1[3];
+        }
+        for (; j < i; j++) {
+            t0 = t0 - a0[j] * x[j];
+            t1 = t1 - a1[j] * x[j];
+        }
+        x[i] = t0;
+        x[i + 1] = t1 - a1[i] * t0;
+    }
+    for (; i < n; i++) {
         const double *a = A + i * lda;
         double t = x[i];
         long j = 0;
