@@ -254,7 +254,14 @@ static void *reference(const char *name) {
 
 void *rf_reference_blas_original(const char *name) { return reference(name); }
 
-#define FORWARD(type, name) static type name##_ref; if (!name##_ref) name##_ref = (type)reference(#name)
+// The pointer is cached with relaxed atomics (threads may race to store the same value).
+#define FORWARD(type, name)                                                      \
+    static type name##_cache;                                                    \
+    type name##_ref = __atomic_load_n(&name##_cache, __ATOMIC_RELAXED);          \
+    if (!name##_ref) {                                                           \
+        name##_ref = (type)reference(#name);                                     \
+        __atomic_store_n(&name##_cache, name##_ref, __ATOMIC_RELAXED);           \
+    }
 
 // MARK: the interposed entry points
 
