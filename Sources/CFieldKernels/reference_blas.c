@@ -10,7 +10,8 @@
 //
 // Why the order is the reference's (each element is a chain of separately rounded products and
 // sums, and only independent chains are interleaved or put in vector lanes):
-//  - dtrsv, lower unit (forward): x_i ← (((x_i − A_i0 x_0) − A_i1 x_1) − …) − A_i,i−1 x_i−1;
+//  - dtrsv, lower unit (forward): x_i ← (((x_i − A_i0 x_0) − A_i1 x_1) − …) − A_i,i−1 x_i−1 (rows
+//    in pairs: the second row's chain runs beside the first's and takes its last term after it);
 //    upper non-unit (back): x_i ← ((((x_i − A_i,i+1 x_i+1) − …) − A_i,n−1 x_n−1) / A_ii, from the
 //    last row up. The products of a row are formed in lanes; the differences stay one chain.
 //  - dger: A_ij ← A_ij + y_j (α x_i); independent elements, lanes over j.
@@ -29,6 +30,7 @@
 
 #include <dlfcn.h>
 #include <gsl/gsl_cblas.h>
+#include <immintrin.h>
 #include <stdlib.h>
 
 // No fused multiply-add, whatever the flags: the reference rounds every product.
@@ -43,10 +45,53 @@ typedef double v4d __attribute__((vector_size(32), aligned(8)));
 #define ST(p, v) (*(v4d *)(p) = (v))
 #define SPLAT(x) ((v4d){(x), (x), (x), (x)})
 
-// MARK: the kernels (bodies inlined into an AVX2 and a portable build)
+// The last r < 4 elements of a row in one masked AVX2 operation (the AVX2 build; lanes r..3 are
+// neither read nor written): c_j ← c_j + y_j t, or c_j ← c_j − a y_j. The same elementwise
+// operations as the scalar tails of the portable build.
+static const long long tail_masks[4][4] = {{0, 0, 0, 0}, {-1, 0, 0, 0}, {-1, -1, 0, 0}, {-1, -1, -1, 0}};
+
+AVX2 static inline void tail_add_scaled(double *c, const double *y, double t, long r) {
+    const __m256i m = _mm256_loadu_si256((const __m256i *)tail_masks[r]);
+    const __m256d v = _mm256_add_pd(_mm256_maskload_pd(c, m), _mm256_mul_pd(_mm256_maskload_pd(y, m), _mm256_set1_pd(t)));
+    _mm256_maskstore_pd(c, m, v);
+}
+
+AVX2 static inline void tail_sub_scaled(double *c, const double *y, double a, long r) {
+    const __m256i m = _mm256_loadu_si256((const __m256i *)tail_masks[r]);
+    const __m256d v = _mm256_sub_pd(_mm256_maskload_pd(c, m), _mm256_mul_pd(_mm256_set1_pd(a), _mm256_maskload_pd(y, m)));
+    _mm256_maskstore_pd(c, m, v);
+}
+
+// MARK: the kernels (bodies inlined into an AVX2 and a portable build; `masked` only in the AVX2 one)
 
 INLINE void trsv_lower_unit(long n, const double *A, long lda, double *x) {
-    for (long i = 1; i < n; i++) {
+    // Rows in pairs: row i+1's chain over j < i runs beside row i's (the same x_j), then takes
+    // its last term −A_i+1,i x_i once x_i is final; each row's differences in the reference's order.
+    long i = 1;
+    for (; i + 1 < n; i += 2) {
+        const double *a0 = A + i * lda, *a1 = a0 + lda;
+        double t0 = x[i], t1 = x[i + 1];
+        long j = 0;
+        for (; j + 4 <= i; j += 4) {
+            const v4d xv = LD(x + j);
+            const v4d p0 = LD(a0 + j) * xv, p1 = LD(a1 + j) * xv;
+            t0 = t0 - p0[0];
+            t1 = t1 - p1[0];
+            t0 = t0 - p0[1];
+            t1 = t1 - p1[1];
+            t0 = t0 - p0[2];
+            t1 = t1 - p1[2];
+            t0 = t0 - p0[3];
+            t1 = t1 - p1[3];
+        }
+        for (; j < i; j++) {
+            t0 = t0 - a0[j] * x[j];
+            t1 = t1 - a1[j] * x[j];
+        }
+        x[i] = t0;
+        x[i + 1] = t1 - a1[i] * t0;
+    }
+    for (; i < n; i++) {
         const double *a = A + i * lda;
         double t = x[i];
         long j = 0;
@@ -80,19 +125,23 @@ INLINE void trsv_upper_nonunit(long n, const double *A, long lda, double *x) {
     }
 }
 
-INLINE void ger_row(long m, long n, double alpha, const double *x, long incX, const double *y, double *A, long lda) {
+INLINE void ger_row(const int masked, long m, long n, double alpha, const double *x, long incX, const double *y, double *A, long lda) {
     for (long i = 0; i < m; i++) {
         const double t = alpha * x[i * incX];
         double *a = A + i * lda;
         const v4d tv = SPLAT(t);
         long j = 0;
         for (; j + 4 <= n; j += 4) ST(a + j, LD(a + j) + LD(y + j) * tv);
-        for (; j < n; j++) a[j] = a[j] + y[j] * t;
+        if (masked) {
+            if (j < n) tail_add_scaled(a + j, y + j, t, n - j);
+        } else {
+            for (; j < n; j++) a[j] = a[j] + y[j] * t;
+        }
     }
 }
 
 // C (m × n) += t · B row k, for the rows i with t = α A_ik ≠ 0, k ascending.
-INLINE void gemm_nn(long m, long n, long K, double alpha, const double *A, long lda, const double *B, long ldb,
+INLINE void gemm_nn(const int masked, long m, long n, long K, double alpha, const double *A, long lda, const double *B, long ldb,
                     double beta, double *C, long ldc) {
     if (beta == 0.0) {
         for (long i = 0; i < m; i++)
@@ -111,13 +160,17 @@ INLINE void gemm_nn(long m, long n, long K, double alpha, const double *A, long 
                 const v4d tv = SPLAT(t);
                 long j = 0;
                 for (; j + 4 <= n; j += 4) ST(c + j, LD(c + j) + tv * LD(b + j));
-                for (; j < n; j++) c[j] = c[j] + t * b[j];
+                if (masked) {
+                    if (j < n) tail_add_scaled(c + j, b + j, t, n - j);
+                } else {
+                    for (; j < n; j++) c[j] = c[j] + t * b[j];
+                }
             }
         }
     }
 }
 
-INLINE void trsm_left_lower(int nonunit, long m, long n, double alpha, const double *A, long lda, double *B, long ldb) {
+INLINE void trsm_left_lower(const int masked, int nonunit, long m, long n, double alpha, const double *A, long lda, double *B, long ldb) {
     if (alpha != 1.0) {
         for (long i = 0; i < m; i++)
             for (long j = 0; j < n; j++) B[ldb * i + j] = B[ldb * i + j] * alpha;
@@ -134,7 +187,11 @@ INLINE void trsm_left_lower(int nonunit, long m, long n, double alpha, const dou
             const v4d av = SPLAT(aki);
             long j = 0;
             for (; j + 4 <= n; j += 4) ST(bk + j, LD(bk + j) - av * LD(bi + j));
-            for (; j < n; j++) bk[j] = bk[j] - aki * bi[j];
+            if (masked) {
+                if (j < n) tail_sub_scaled(bk + j, bi + j, aki, n - j);
+            } else {
+                for (; j < n; j++) bk[j] = bk[j] - aki * bi[j];
+            }
         }
     }
 }
@@ -166,7 +223,7 @@ INLINE void syrk_upper_trans(long n, long K, double alpha, const double *A, long
 
 // MARK: two builds and the choice between them
 
-#define BUILDS(suffix, attr)                                                                                            \
+#define BUILDS(suffix, attr, masked)                                                                                            \
     attr static void trsv_lower_unit_##suffix(long n, const double *A, long lda, double *x) {                         \
         trsv_lower_unit(n, A, lda, x);                                                                                  \
     }                                                                                                                   \
@@ -175,23 +232,23 @@ INLINE void syrk_upper_trans(long n, long K, double alpha, const double *A, long
     }                                                                                                                   \
     attr static void ger_row_##suffix(long m, long n, double alpha, const double *x, long incX, const double *y,      \
                                       double *A, long lda) {                                                            \
-        ger_row(m, n, alpha, x, incX, y, A, lda);                                                                       \
+        ger_row(masked, m, n, alpha, x, incX, y, A, lda);                                                                    \
     }                                                                                                                   \
     attr static void gemm_nn_##suffix(long m, long n, long K, double alpha, const double *A, long lda,                \
                                       const double *B, long ldb, double beta, double *C, long ldc) {                  \
-        gemm_nn(m, n, K, alpha, A, lda, B, ldb, beta, C, ldc);                                                          \
+        gemm_nn(masked, m, n, K, alpha, A, lda, B, ldb, beta, C, ldc);                                                       \
     }                                                                                                                   \
     attr static void trsm_left_lower_##suffix(int nonunit, long m, long n, double alpha, const double *A, long lda,   \
                                               double *B, long ldb) {                                                    \
-        trsm_left_lower(nonunit, m, n, alpha, A, lda, B, ldb);                                                          \
+        trsm_left_lower(masked, nonunit, m, n, alpha, A, lda, B, ldb);                                                       \
     }                                                                                                                   \
     attr static void syrk_upper_trans_##suffix(long n, long K, double alpha, const double *A, long lda, double beta,  \
                                                double *C, long ldc) {                                                   \
         syrk_upper_trans(n, K, alpha, A, lda, beta, C, ldc);                                                            \
     }
 
-BUILDS(avx2, AVX2)
-BUILDS(portable, )
+BUILDS(avx2, AVX2, 1)
+BUILDS(portable, , 0)
 
 // 1: the AVX2 build; 0: the portable one; RF_REFERENCE_BLAS_PORTABLE=1 forces the portable build.
 // Chosen once (or by rf_reference_blas_choose).
@@ -227,7 +284,14 @@ static void *reference(const char *name) {
 
 void *rf_reference_blas_original(const char *name) { return reference(name); }
 
-#define FORWARD(type, name) static type name##_ref; if (!name##_ref) name##_ref = (type)reference(#name)
+// The pointer is cached with relaxed atomics (threads may race to store the same value).
+#define FORWARD(type, name)                                                      \
+    static type name##_cache;                                                    \
+    type name##_ref = __atomic_load_n(&name##_cache, __ATOMIC_RELAXED);          \
+    if (!name##_ref) {                                                           \
+        name##_ref = (type)reference(#name);                                     \
+        __atomic_store_n(&name##_cache, name##_ref, __ATOMIC_RELAXED);           \
+    }
 
 // MARK: the interposed entry points
 
