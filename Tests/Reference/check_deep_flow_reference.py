@@ -139,6 +139,12 @@ def case_list():
         # flow zig-zags across (layer 1, unit 3, point 19) from t ~ 5.9, enters its second-order
         # slide at t ~ 6.3102 and leaves it on at t ~ 10.6986.
         "adam-second-order": (json.loads((CASES / "adam-second-order.json").read_text()), {}),
+        # The escape grid's [1, 16x4, 1] network (Xavier seed 0, no biases, sin(pi x) on 16 points;
+        # reluflow's resolved weights) to T = 0.13: a zig-zag of (layer 4, unit 6) on the points
+        # x > 0 passes the relay's amplitude test at t ~ 0.1225, but its projection onto dz/dt = 0
+        # would move some v by more than itself: no second-order slide (296 crossings), where the
+        # rule before (plain Newton, no such test) entered one with dz/dt != 0.
+        "adam-entry-projection": (json.loads((CASES / "adam-entry-projection.json").read_text()), {}),
     }
 
 

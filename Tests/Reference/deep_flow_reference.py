@@ -94,8 +94,11 @@ passes through 0 (event functions as the first-order slide's v+-). A
 crossing enters it when the surface's two previous crossings alternate in
 direction with it and |dz/dt| shrank, nothing else slides, at the state with
 (m, v) moved along F+ - F- until dz/dt = 0 (Integrator.project_mv, also
-after every step while sliding) zdd+ < 0 < zdd- beyond 1e-10 of the larger,
-and 2 a |dz/dt| / min |zdd+-| <= 0.1 (Flow.entry_amplitude).
+after every step while sliding; Newton safeguarded by a bracket inside
+v + w b D2 > 0) zdd+ < 0 < zdd- beyond 1e-10 of the larger, and
+2 a |dz/dt| / min |zdd+-| <= 0.1 (Flow.entry_amplitude); that move must
+exist and change no v by more than 0.1 of itself (Theta affine in (m, v)
+over the zig-zag).
 
 Several attracting surfaces: by default (SPEC 8) at most one pair slides; a
 second attracting surface while one slides stops the run (exit 1, status
@@ -635,13 +638,16 @@ class Integrator:
             y[self.flow.sth] = th - np.linalg.pinv(J) @ z
         return y if y is not y_in else y_in
 
-    def project_mv(self, t, y, mode, k):
+    def project_mv(self, t, y, mode, k, report=False):
         """Adam second-order slide on pair k's surface: move (m, v) along F+ - F- = (a D, b D2)
-        until dz/dt = 0 (Newton on the step w; theta unchanged)."""
+        until dz/dt = 0 (theta unchanged): Newton on the step w safeguarded by a bracket inside
+        the interval where every v + w D2 > 0 (dz/dt is not affine in v: plain Newton can step
+        past v = 0). With report=True returns (state, ok): ok False (state unchanged) where no
+        root is bracketed there."""
         flow, net = self.flow, self.net
         if flow.kind != "adam" or t <= 0.0:
-            return y
-        y = y.copy()
+            return (y, False) if report else y
+        y0 = y
         th = y[flow.sth]
         sm = mode.F.copy()
         sm[mode.group(k)] = 0.0
@@ -652,24 +658,73 @@ class Integrator:
         gm = net.grad(th, H, N, F)
         gp = net.grad(th, H, N, net.masks(sp))
         D, D2 = flow.a * (gp - gm), flow.b * (gp * gp - gm * gm)
-        for _ in range(3):
-            f0 = flow.velocity_of(t, y, gm)
+        m0, v0 = y[flow.sm].copy(), y[flow.sv].copy()
+        lo_w, hi_w = -np.inf, np.inf
+        for dv, v in zip(D2, v0):
+            if dv > 0:
+                lo_w = max(lo_w, -v / dv)
+            elif dv < 0:
+                hi_w = min(hi_w, v / -dv)
+
+        def at(w):
+            yw = y0.copy()
+            yw[flow.sm] = m0 + w * D
+            yw[flow.sv] = v0 + w * D2
+            f0 = flow.velocity_of(t, yw, gm)
             zd = net.jvp(th, f0[:net.P], H, F)[k]
+            level = 4 * np.finfo(float).eps * np.abs(net.zgrad(th, H, F, k) * f0[:net.P]).sum()
             fw = np.concatenate([np.zeros(net.P), D, D2])
-            slope = net.jvp(th, flow.theta_accel(t, y, fw) - flow.theta_accel(t, y, np.zeros_like(fw)), H, F)[k]
-            if slope == 0.0 or zd == 0.0:
+            slope = net.jvp(th, flow.theta_accel(t, yw, fw) - flow.theta_accel(t, yw, np.zeros_like(fw)), H, F)[k]
+            return yw, zd, slope, level
+
+        def done(yw, ok):
+            return (yw, ok) if report else yw
+
+        yw, zd, slope, level = at(0.0)
+        if abs(zd) <= level:
+            return done(yw, True)
+        if slope == 0.0 or not np.isfinite(slope):
+            return done(y0, False)
+        direction = 1.0 if -zd / slope > 0 else -1.0
+        bound = hi_w if direction > 0 else -lo_w
+        near, near_zd, far = 0.0, zd, abs(zd / slope)
+        for _ in range(60):
+            if far >= bound:
+                far = near + (bound - near) / 2
+            _, q, _, ql = at(direction * far)
+            if not np.isfinite(q):
+                return done(y0, False)
+            if (q > 0) != (near_zd > 0) or abs(q) <= ql:
                 break
-            w = -zd / slope
-            y[flow.sm] += w * D
-            y[flow.sv] += w * D2
-        return y
+            near, near_zd, far = far, q, 2 * far
+        else:
+            return done(y0, False)
+        lo, hi, lo_zd = direction * near, direction * far, near_zd
+        w = hi
+        yw, zd, slope, level = at(w)
+        for _ in range(100):
+            if abs(zd) <= level:
+                return done(yw, True)
+            if (zd > 0) == (lo_zd > 0):
+                lo, lo_zd = w, zd
+            else:
+                hi = w
+            nxt = w - zd / slope
+            if not np.isfinite(nxt) or nxt <= min(lo, hi) or nxt >= max(lo, hi):
+                nxt = (lo + hi) / 2
+            if nxt == w or abs(hi - lo) <= 2 * np.finfo(float).eps * max(abs(lo), abs(hi)):
+                return done(yw, True)
+            w = nxt
+            yw, zd, slope, level = at(w)
+        return done(y0, False)
 
     def second_order_entry(self, t, y, st, k, old, zdot):
         """Adam (t > 0): whether the crossing of pair k with rate zdot enters the second-order
         slide: the surface's two previous crossings alternate with this one and |zdot| shrank,
-        nothing else slides, at the state projected along F+ - F- zdd+ < 0 < zdd- (beyond 1e-10
-        of the larger), and 2 a |zdot| / min|zdd+-| <= entry_amplitude. Returns the projected
-        state or None."""
+        nothing else slides, the projection along F+ - F- exists and moves no v by more than
+        entry_amplitude of itself, at the projected state zdd+ < 0 < zdd- (beyond 1e-10 of the
+        larger), and 2 a |zdot| / min|zdd+-| <= entry_amplitude. Returns the projected state or
+        None."""
         flow, net = self.flow, self.net
         hist = [c for c in flow.zigzag.get(k, []) if c[0] < t]
         ok = (len(hist) >= 2 and hist[-2][1] * hist[-1][1] < 0 and hist[-1][1] * zdot < 0
@@ -681,7 +736,13 @@ class Integrator:
         if not ok or flow.entry_amplitude <= 0 or np.any(st == SLIDE):
             return None
         mode = Mode(st, net)
-        yp = self.project_mv(t, y, mode, k)
+        yp, ok = self.project_mv(t, y, mode, k, report=True)
+        if not ok:
+            return None
+        # Theta affine in (m, v) over the zig-zag: no v moved by more than entry_amplitude of itself.
+        v0, moved = y[flow.sv], np.abs(yp[flow.sv] - y[flow.sv])
+        if np.any((moved > 0) & ((v0 <= 0) | (moved > flow.entry_amplitude * np.where(v0 > 0, v0, 1.0)))):
+            return None
         st2 = st.copy()
         st2[mode.group(k)] = SLIDE
         ev = flow.evaluate(t, yp, Mode(st2, net))

@@ -79,6 +79,25 @@ final class DriverPartsTests: XCTestCase {
         XCTAssertTrue(switched)
     }
 
+    /// A stop request is polled inside a step too (`GSLIntegrator.abort`, before every field
+    /// evaluation and Jacobian of the main integrator): the step in progress fails, the driver
+    /// restores its start and the run ends as interrupted there, the last good state. Here the
+    /// request answers true from its 4th poll on: between steps alone (the code before) that is
+    /// after 3 accepted steps (t > 0); with the polls inside the first step (rk8pd: 13 stages) it
+    /// comes within that step, so the run ends at t = 0 with θ(0), no step, no events.
+    func testStopRequestEndsAStepInside() throws {
+        var config = try Example.named("sine").config
+        config.flow.T = 10
+        let problem = try config.resolve().problem
+        var polls = 0
+        let solution = solve(problem, hooks: SolveHooks(shouldStop: { polls += 1; return polls > 3 }))
+        XCTAssertEqual(solution.status, .interrupted)
+        XCTAssertEqual(solution.finalTime, 0)
+        XCTAssertEqual(solution.finalTheta, problem.theta0)
+        XCTAssertEqual(solution.diagnostics.steps, 0)
+        XCTAssertTrue(solution.events.isEmpty)
+    }
+
     /// A state chosen at an instant and left is excluded at that instant (and the pair marked
     /// repeated); a pair with every state excluded is left out of the next step's detection; pairs
     /// with nothing to change stay out until a step starts later; the counts reset at a new instant.

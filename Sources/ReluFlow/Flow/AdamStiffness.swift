@@ -1,56 +1,84 @@
 import Foundation
 
 extension AdaptiveField {
-    /// The Adam flow's spectral radius for the `auto` rule's stiffness check (SPEC §7), from the
-    /// linearisation of (θ, m, v) about the current state. θ' = Θ(m, v, s) does not depend on θ; with
-    /// Θ_m, Θ_v the law's diagonal partials and H = ∇²L of the mode, an eigenvector (u, w, q) with
-    /// eigenvalue λ satisfies
+    /// The Adam flow's stiffness for the `auto` rule (SPEC §7): the largest decay rate |Re λ| among
+    /// the real eigenvalues of its linearisation about the current state, the modes a BDF step can
+    /// step over. θ' = Θ(m, v, s) does not depend on θ; with Θ_m, Θ_v the law's diagonal partials
+    /// and H = ∇²L of the mode, an eigenvector (u, w, q) with eigenvalue λ satisfies
     ///
     ///     λu = Θ_m w + Θ_v q,   λw = a(Hu − w),   λq = b(2 g∘Hu − q),
     ///     so  λu = (aΘ_m/(λ + a) + 2bΘ_v∘g/(λ + b)) H u.
     ///
-    /// Where |λ| ≫ a, b (the fast modes that limit an explicit step) this is λ²u = −W H u with
-    /// W = −(aΘ_m + 2bΘ_v∘g) diagonal: |λ| = √μ for the eigenvalues μ of W H, which are those of
-    /// |W|^½ H |W|^½ where W ≥ 0. The estimate is max(a, b, √μ_max), μ_max by power iteration on
-    /// |W|^½ H |W|^½ (12 exact Hessian–vector products on a deep base, differences of the base's
+    /// Where |λ| ≫ b this is λ² + aλ + μ = 0 for the eigenvalues μ of W H, W = −(aΘ_m + 2bΘ_v∘g)
+    /// diagonal (those of |W|^½ H |W|^½ where W ≥ 0): a damped oscillator per mode,
+    ///
+    ///     μ > a²/4: λ = −a/2 ± i√(μ − a²/4), |λ| = √μ;   0 ≤ μ ≤ a²/4: λ real in [−a, 0];
+    ///     μ < 0 (negative curvature): λ = (−a ± √(a² − 4μ))/2, one growing, one decaying fast.
+    ///
+    /// An explicit step is limited by |λ| of every mode, but only the real decaying ones are modes a
+    /// BDF step can leave unresolved: the oscillating pairs decay at a/2 whatever μ, and msbdf's
+    /// orders 3–5 are not stable near the imaginary axis (measured: on the escape grid's
+    /// [1, 8×6, 1] network, μ ~ 5000 from t ≈ 3.5, msbdf took 744 steps and 17 s where rk8pd alone
+    /// takes 650 steps and 0.2 s for the whole run). So the estimate is max(a, b, (a + √(a² − 4μ_min))/2)
+    /// with μ_min the smallest eigenvalue of |W|^½ H |W|^½ where it is negative: power iteration for the
+    /// dominant eigenvalue (its sign by the Rayleigh quotient), then on μ_top·I − |W|^½ H |W|^½ for the
+    /// other end; 12 exact Hessian–vector products each on a deep base (differences of the base's
     /// gradient otherwise).
     ///
-    /// Why not ρ(H)·max_p |W_p|: a parameter with g = v = 0 (a unit off on every point, its weights
-    /// in and out) has |Θ_m| = 1/(β_a ε) ~ 10⁸ but a zero row and column in H, so it takes no part
-    /// in the dynamics; and early on (s ≪ 1/a) m̂ and v̂ are both averages over [0, s] of g and g²,
-    /// so aΘ_m ≈ −1/(s|g|) and 2bΘ_v g ≈ 1/(s|g|) nearly cancel (θ' ≈ −g/|g| is flat in g). The
-    /// product bound took the escape-grid's [1, 16×5, 1] Adam run to msbdf at t = 0.009, where one
-    /// step of its (3P + 2)² = 3170² iteration matrix (GSL's LU on gslcblas) took the run's whole
-    /// minute, while rk8pd alone completes it to T = 500 in 3.7 s.
+    /// Why not √(a ρ(H)/min_p(√v̂_p + ε)), the bound used before: a parameter with g = v = 0 (a unit
+    /// off on every point, its weights in and out) has |Θ_m| = 1/(β_a ε) ~ 10⁸ but zero rows in H,
+    /// so it takes no part in the dynamics; the bound took the escape grid's [1, 16×5, 1] Adam run to
+    /// msbdf at t = 0.009, where one step of its (3P + 2)² = 3170² iteration matrix took the run's
+    /// whole minute, while rk8pd alone completes it to T = 500 in 3.7 s.
     func adamStiffnessEstimate(_ adam: AdamFlow, gradient g: [Double], at y: UnsafePointer<Double>) -> Double {
-        let s = y[P + 1 + 2 * P]
         let floor = max(adam.a, adam.b)
-        guard s > 0, g.count == P else { return floor }
+        guard let (top, bottom) = adamCurvatureRange(adam, gradient: g, at: y) else { return floor }
+        let lowest = min(top, bottom)
+        guard lowest < 0 else { return floor }
+        return max(floor, (adam.a + (adam.a * adam.a - 4 * lowest).squareRoot()) / 2)
+    }
+
+    /// (μ_top, μ_min) of |W|^½ H |W|^½ (`adamStiffnessEstimate`): the dominant eigenvalue with its
+    /// sign, and the other end of the spectrum (μ_top again where the dominant one is negative).
+    /// Nil before s > 0 or where H vanishes along the iterates.
+    func adamCurvatureRange(_ adam: AdamFlow, gradient g: [Double], at y: UnsafePointer<Double>) -> (Double, Double)? {
+        let s = y[P + 1 + 2 * P]
+        guard s > 0, g.count == P else { return nil }
         var root = [Double](repeating: 0, count: P)
         for p in 0..<P {
             let d = adam.partials(g: g[p], m: y[P + 1 + p], v: y[P + 1 + P + p], s: s)
             let w = abs(adam.a * d.thetaM + 2 * adam.b * d.thetaV * g[p])
             root[p] = w.isFinite ? w.squareRoot() : 0
         }
-        var x = (0..<P).map { $0 % 2 == 0 ? 1.0 : -0.7 }
-        var norm = x.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        for p in 0..<P { x[p] /= norm }
         var u = [Double](repeating: 0, count: P), hu = u
-        var mu = 0.0
-        for _ in 0..<12 {
+        /// x ↦ |W|^½ H |W|^½ x − shift·x.
+        func apply(_ x: [Double], shift: Double) -> [Double] {
             for p in 0..<P { u[p] = root[p] * x[p] }
             hessianVectorOfBase(y, u, into: &hu)
-            norm = 0
-            for p in 0..<P {
-                x[p] = root[p] * hu[p]
-                norm += x[p] * x[p]
-            }
-            norm = norm.squareRoot()
-            guard norm > 0, norm.isFinite else { break }
-            mu = norm
-            for p in 0..<P { x[p] /= norm }
+            return (0..<P).map { root[$0] * hu[$0] - shift * x[$0] }
         }
-        return max(floor, mu.squareRoot())
+        /// 12 power iterations on the shifted operator: its dominant eigenvalue, signed by the
+        /// Rayleigh quotient of the last iterate.
+        func dominant(shift: Double) -> Double? {
+            var x = (0..<P).map { $0 % 2 == 0 ? 1.0 : -0.7 }
+            var norm = x.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            x = x.map { $0 / norm }
+            var value: Double? = nil
+            for _ in 0..<12 {
+                let next = apply(x, shift: shift)
+                norm = next.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                guard norm > 0, norm.isFinite else { break }
+                var quotient = 0.0
+                for p in 0..<P { quotient += x[p] * next[p] }
+                value = quotient < 0 ? -norm : norm
+                x = next.map { $0 / norm }
+            }
+            return value
+        }
+        guard let top = dominant(shift: 0) else { return nil }
+        guard top > 0 else { return (top, top) }
+        guard let spread = dominant(shift: top) else { return (top, top) }
+        return (top, top + spread)
     }
 
     /// ∇²L u of the base's mode (the sliding pairs off, as the base is held): exact on a deep base,
