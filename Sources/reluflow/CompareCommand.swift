@@ -31,7 +31,7 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Built-in example (see `reluflow examples`).")
     var example: String?
 
-    @Option(help: "Methods, comma-separated: \(FlowMethod.names), \(TrainingMethod.names) (default: flow,gd,adam,anls; on a deep network flow,gd,sgd,adam,rmsprop; the adaptive flows rmsprop-flow, adam-flow when named). A flow this build does not integrate on the network is left out and named, with the reason.")
+    @Option(help: "Methods, comma-separated: \(FlowMethod.names), \(TrainingMethod.names) (default: flow,gd,adam,anls; on a deep network flow,adam-flow,gd,sgd,adam,rmsprop; rmsprop-flow when named). A flow this build does not integrate on the network is left out and named, with the reason.")
     var methods: String?
 
     @Option(parsing: .unconditional, help: "Iterations of every discrete method (default: see below).")
@@ -219,11 +219,10 @@ struct CompareCommand: ParsableCommand {
     }
 
     static let shallowDefault = "flow,gd,adam,anls"
-    /// The gradient flow and the four gradient methods. The adaptive flows (rmsprop-flow,
-    /// adam-flow) run when named in --methods: the Adam flow does not slide on a surface the
-    /// gradient flow slides on but crosses it back and forth (about a·t exact events per surface),
-    /// so that on a deep network to the default T it may take minutes.
-    static let deepDefault = "flow,gd,sgd,adam,rmsprop"
+    /// The gradient flow, the Adam flow and the four gradient methods (SPEC §7's escape experiment).
+    /// The RMSProp flow runs when named in --methods: on some deep networks without biases it still
+    /// stops where no consistent set of sliding surfaces is found, or crawls near a minimum.
+    static let deepDefault = "flow,adam-flow,gd,sgd,adam,rmsprop"
 }
 
 /// Forwards to the run's stream and notes the wall-clock time of every sample.
