@@ -642,6 +642,18 @@ final class DeepModeField: SwitchedSystem {
         backward(y, S: S, into: grad)
     }
 
+    /// ż of every pair along u (P) into `zdot` (n × G) with dh/dz = a_k on the pairs of
+    /// `surfaces[k]` in the tangent pass (the forward masks F elsewhere): where K surfaces meet,
+    /// a surface on (a_k = 1) carries its ż into the layers above it, one off (0) does not, and a
+    /// sliding one has ż = 0, so any weight is exact there (`AdaptiveField.regularisedLimit`).
+    func rates(_ y: UnsafePointer<Double>, along u: UnsafePointer<Double>, holding surfaces: [[Int]], at a: [Double],
+               into zdot: UnsafeMutablePointer<Double>) {
+        forward(y)
+        var masks = Array(UnsafeBufferPointer(start: F, count: n * G))
+        for (k, members) in surfaces.enumerated() { for q in members { masks[q] = a[k] } }
+        masks.withUnsafeBufferPointer { rf_deep_tangent(layout, y, u, $0.baseAddress!, H, zdot, nil) }
+    }
+
     /// ∇²L of the mode with the same weights held (P × P, row-major; exact Hessian–vector products
     /// with the unit vectors, as `jacobian`).
     func hessian(_ y: UnsafePointer<Double>, holding surfaces: [[Int]], at a: [Double], into h: UnsafeMutablePointer<Double>) {

@@ -1039,7 +1039,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             // An adaptive flow (auxiliary state beyond (θ, D)) holds by AdaptiveField's tolerance test.
             let why = dim > P + 1
                 ? "θ moved less than a quarter of atol + rtol|θ| while t doubled, with the momentum's remaining motion included, or "
-                    + "(Adam) θ and m within that tolerance of an equilibrium (|g|, |m̂| ≤ ρ(∇²L)·|atol + rtol|θ||, θ within 16 tolerances "
+                    + "θ (and Adam's m) within that tolerance of an equilibrium (|g|, |m̂| ≤ ρ(∇²L)·|atol + rtol|θ||, θ within 16 tolerances "
                     + "while t doubled), and the loss constant to rounding, since t = \(stationarity.since ?? ts)"
                 : "the field within its rounding level and the loss constant to rounding since t = \(stationarity.since ?? ts)"
             solution.message = "stationary to \(dim > P + 1 ? "the step control's tolerance" : "working precision") at t = \(ts) (\(why)); "

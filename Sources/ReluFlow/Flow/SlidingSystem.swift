@@ -54,8 +54,31 @@ enum SlidingSystem {
                 }
             }
         }
-        guard status == GSL_SUCCESS else {
-            throw NumericalError("GSL gsl_linalg_SV_decomp", "sliding system \(K)×\(K): status \(status)")
+        if status != GSL_SUCCESS {
+            // Golub–Reinsch's QR sweeps can run out of iterations on a badly scaled matrix (measured:
+            // GSL_EMAXITER on 5 × 5 systems of escape-grid networks under the RMSProp flow, whose
+            // entries span the dead units' near-zero rates and the live ones'); one-sided Jacobi on
+            // the matrix scaled by its largest entry (the same α: r is scaled with it) converges
+            // unconditionally. Only here, so every system GSL's default solves keeps its rounding.
+            let scale = A.reduce(0) { max($0, abs($1)) }
+            guard scale > 0, scale.isFinite else {
+                throw NumericalError("GSL gsl_linalg_SV_decomp", "sliding system \(K)×\(K): status \(status)")
+            }
+            u = A.map { $0 / scale }
+            r = r.map { $0 / scale }
+            let jacobi = u.withUnsafeMutableBufferPointer { up in
+                v.withUnsafeMutableBufferPointer { vp in
+                    sigma.withUnsafeMutableBufferPointer { sp in
+                        var um = gsl_matrix_view_array(up.baseAddress, K, K)
+                        var vm = gsl_matrix_view_array(vp.baseAddress, K, K)
+                        var sv = gsl_vector_view_array(sp.baseAddress, K)
+                        return gsl_linalg_SV_decomp_jacobi(&um.matrix, &vm.matrix, &sv.vector)
+                    }
+                }
+            }
+            guard jacobi == GSL_SUCCESS else {
+                throw NumericalError("GSL gsl_linalg_SV_decomp", "sliding system \(K)×\(K): status \(status), Jacobi \(jacobi)")
+            }
         }
         // α = a₀ + V Σ⁺ Uᵀ r.
         let cutoff = rankCutoff * (sigma.first ?? 0)
