@@ -260,31 +260,6 @@ final class DeepFlowTests: XCTestCase {
         XCTAssertLessThanOrEqual(zip(thetas[0], thetas[1]).map { abs($0 - $1) }.max() ?? .infinity, 1e-9)
     }
 
-    /// The sample grid does not steer coupled slides. On this network (the robustness sweep's
-    /// [1,4,4,4,1] He seed 1) two pairs of point 6 in layers 2 and 3 slide together from
-    /// t = 1.25; Newton's method for their α's starts from the last α's, which a sample's
-    /// evaluation used to move, so that 50 and 400 samples took 212 and 193 steps and 157 and 155
-    /// events to T = 2 (final losses 1.4e-10 apart; at T = 100 a dissipation defect of 8.8e-8
-    /// with 400 samples). Bitwise the same now: θ(T), the events and the step count.
-    func testSampleGridDoesNotSteerCoupledSlides() throws {
-        var runs: [FlowSolution] = []
-        for count in [50, 400] {
-            var config = try RunConfig.decode(Data("""
-            {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
-             "network": {"layers": [1, 4, 4, 4, 1], "activation": "relu", "bias": true, "init": {"scheme": "he", "seed": 1}},
-             "flow": {"T": 2}}
-            """.utf8))
-            config.flow.samples = SampleConfig(count: count)
-            runs.append(solve(try config.resolve().problem))
-        }
-        XCTAssertEqual(runs[0].status, .completed)
-        XCTAssertEqual(runs[1].status, .completed)
-        XCTAssertEqual(runs[0].events.count, runs[1].events.count)
-        XCTAssertEqual(runs[0].diagnostics.steps, runs[1].diagnostics.steps)
-        XCTAssert(runs[0].samples.last?.theta == runs[1].samples.last?.theta, "θ(T) differs")
-        XCTAssert(runs[0].events.map(\.t) == runs[1].events.map(\.t), "event times differ")
-    }
-
     /// A random deep ReLU network with biases fitting sin(πx) on 16 points, its gradient flow to
     /// T = 100 (the robustness sweep's cases), at rtol (atol = rtol/100) or the defaults.
     static func sineRun(layers: [Int], scheme: String, seed: Int, rtol: Double? = nil) throws -> FlowSolution {

@@ -288,15 +288,6 @@ final class DeepModeField: SwitchedSystem {
         modeChanged()
     }
 
-    /// Newton's starting α's (`alphaMemo`) are put back after `body`: a sample's evaluation would
-    /// otherwise move them, and near-degenerate coupled slides then end at other bits, and at other
-    /// decisions, depending on the sample grid.
-    func withoutSteering<R>(_ body: () throws -> R) rethrows -> R {
-        let saved = (alphaMemo, alphaMemoStamp)
-        defer { (alphaMemo, alphaMemoStamp) = saved }
-        return try body()
-    }
-
     private func modeChanged() {
         modeChanges += 1
         lastValid = false
