@@ -6,14 +6,7 @@
 // same source) round identically, so results do not depend on the CPU.
 #pragma STDC FP_CONTRACT OFF
 
-// Four doubles, unaligned (GCC/Clang vector extension; two SSE2 halves without AVX2).
-typedef double v4d __attribute__((vector_size(32), aligned(8)));
-#define AVX2 __attribute__((target("avx2")))
-#define INLINE static inline __attribute__((always_inline))
-
-#define LD(p) (*(const v4d *)(p))
-#define ST(p, v) (*(v4d *)(p) = (v))
-#define SPLAT(x) ((v4d){(x), (x), (x), (x)})
+#include "lanes.h"
 
 // The last r = G mod 4 (1 … 3) groups of a row as one lane vector (the other lanes 0) and back: the
 // elementwise passes then treat the tail as one more lane block instead of r scalar passes over the

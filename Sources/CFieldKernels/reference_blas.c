@@ -38,12 +38,7 @@
 #pragma clang fp contract(off)
 #pragma clang diagnostic ignored "-Wpsabi"
 
-typedef double v4d __attribute__((vector_size(32), aligned(8)));
-#define AVX2 __attribute__((target("avx2")))
-#define INLINE static inline __attribute__((always_inline))
-#define LD(p) (*(const v4d *)(p))
-#define ST(p, v) (*(v4d *)(p) = (v))
-#define SPLAT(x) ((v4d){(x), (x), (x), (x)})
+#include "lanes.h"
 
 // The last r < 4 elements of a row in one masked AVX2 operation (the AVX2 build; lanes r..3 are
 // neither read nor written): c_j ← c_j + y_j t, or c_j ← c_j − a y_j. The same elementwise
@@ -63,6 +58,20 @@ AVX2 static inline void tail_sub_scaled(double *c, const double *y, double a, lo
 }
 
 // MARK: the kernels (bodies inlined into an AVX2 and a portable build; `masked` only in the AVX2 one)
+
+// t − Σ a_k x_k over j ≤ k < end, one difference at a time in ascending j (the reference's chain;
+// the products of four k formed in lanes).
+INLINE double minus_dot(double t, const double *a, const double *x, long j, long end) {
+    for (; j + 4 <= end; j += 4) {
+        const v4d p = LD(a + j) * LD(x + j);
+        t = t - p[0];
+        t = t - p[1];
+        t = t - p[2];
+        t = t - p[3];
+    }
+    for (; j < end; j++) t = t - a[j] * x[j];
+    return t;
+}
 
 INLINE void trsv_lower_unit(long n, const double *A, long lda, double *x) {
     // Rows in pairs: row i+1's chain over j < i runs beside row i's (the same x_j), then takes
@@ -92,18 +101,7 @@ INLINE void trsv_lower_unit(long n, const double *A, long lda, double *x) {
         x[i + 1] = t1 - a1[i] * t0;
     }
     for (; i < n; i++) {
-        const double *a = A + i * lda;
-        double t = x[i];
-        long j = 0;
-        for (; j + 4 <= i; j += 4) {
-            const v4d p = LD(a + j) * LD(x + j);
-            t = t - p[0];
-            t = t - p[1];
-            t = t - p[2];
-            t = t - p[3];
-        }
-        for (; j < i; j++) t = t - a[j] * x[j];
-        x[i] = t;
+        x[i] = minus_dot(x[i], A + i * lda, x, 0, i);
     }
 }
 
@@ -111,17 +109,7 @@ INLINE void trsv_upper_nonunit(long n, const double *A, long lda, double *x) {
     x[n - 1] = x[n - 1] / A[lda * (n - 1) + (n - 1)];
     for (long i = n - 2; i >= 0; i--) {
         const double *a = A + i * lda;
-        double t = x[i];
-        long j = i + 1;
-        for (; j + 4 <= n; j += 4) {
-            const v4d p = LD(a + j) * LD(x + j);
-            t = t - p[0];
-            t = t - p[1];
-            t = t - p[2];
-            t = t - p[3];
-        }
-        for (; j < n; j++) t = t - a[j] * x[j];
-        x[i] = t / a[i];
+        x[i] = minus_dot(x[i], a, x, i + 1, n) / a[i];
     }
 }
 

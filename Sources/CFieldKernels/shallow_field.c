@@ -6,13 +6,7 @@
 // The lane helpers are always inlined: no v4d crosses a call boundary of another ABI.
 #pragma clang diagnostic ignored "-Wpsabi"
 
-// Four doubles, unaligned (GCC/Clang vector extension; two SSE2 halves without AVX2).
-typedef double v4d __attribute__((vector_size(32), aligned(8)));
-#define AVX2 __attribute__((target("avx2")))
-#define INLINE static inline __attribute__((always_inline))
-#define LD(p) (*(const v4d *)(p))
-#define ST(p, v) (*(v4d *)(p) = (v))
-#define SPLAT(x) ((v4d){(x), (x), (x), (x)})
+#include "lanes.h"
 
 // SIMD4<Double>.sum(): (((−0 + v0) + v1) + v2) + v3; −0 + v0 is v0 bit for bit.
 INLINE double lane_sum(v4d v) { return ((v[0] + v[1]) + v[2]) + v[3]; }
