@@ -345,10 +345,13 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         y0.update(from: y, count: dim)
         let stepStarted = DispatchTime.now().uptimeNanoseconds
         let hAtStart = h
+        let counted = (field.rhsEvaluations, field.jacobianEvaluations)
         var status = main.step(t: &t, to: target, h: &h, y: y)
         // A stop request aborts a step inside (`GSLIntegrator.abort`): the run stops at its start,
-        // the last good state.
+        // the last good state, with the counts of its start (a resumed run's counts then equal
+        // those of the run its config repeats).
         if status != GSL_SUCCESS, hooks.shouldStop?() ?? false {
+            (field.rhsEvaluations, field.jacobianEvaluations) = counted
             y.update(from: y0, count: dim)
             t = t0
             solution.status = .interrupted

@@ -61,8 +61,8 @@ protocol SwitchedSystem: ModeLockedSystem {
     func stepEndEvaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> Evaluation
     /// Every `evaluate` and `evaluation` counts one, where it happens (a Jacobian evaluation,
     /// which computes f with it, counts in `jacobianEvaluations` only).
-    var rhsEvaluations: Int { get }
-    var jacobianEvaluations: Int { get }
+    var rhsEvaluations: Int { get set }
+    var jacobianEvaluations: Int { get set }
     /// The field's own reason to stop, if one arose (a failure of its linear algebra in projections
     /// or sliding systems, a mode the Filippov rules do not determine), as the diagnosis of a
     /// failure noticed at t: the run stops with it.
