@@ -69,6 +69,15 @@ struct CompareCommand: ParsableCommand {
         if let iterations, iterations.value < 1 { throw InputError("--iterations", "must be at least 1 (got \(iterations.value))") }
         let formats = try FigureFormat.list(format)
         if let T { base.flow.T = T }
+        // The problem is resolved once before any method runs: bad input is exit 2 naming its field
+        // (not a method left out), and a CSV's data are read here and passed on explicitly (with
+        // `data.origin` naming the file, as every run's config.json records them), so that every
+        // method, and a resumed comparison started from another folder, sees the same data even if
+        // the file moves or changes.
+        var check = base
+        check.train = nil
+        let resolved = try check.resolve(limits: nil).resolved
+        if base.data.csv != nil { base.data = resolved.data }
         // The flows this build does not integrate on this network are left out, with the reason.
         var notRun: [(method: String, reason: String)] = []
         for m in list {

@@ -299,16 +299,24 @@ final class InterruptResumeTests: XCTestCase {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         // gd (20 iterations) finishes at once; the flow with rk8pd to T = 3e4 takes seconds (the
-        // signal is sent once gd's line is printed, so it always falls inside the flow).
+        // signal is sent once gd's line is printed, so it always falls inside the flow). The data
+        // are a CSV file named relative to the config, which changes before the resume.
+        var csv = "x0,x1,y\n"
+        for i in 0..<5 { for j in 0..<5 {
+            let x0 = -1 + 0.5 * Double(i), x1 = -1 + 0.5 * Double(j) + 0.01 * Double(i)
+            csv += "\(x0),\(x1),\(sin(Double.pi * x0) * cos(Double.pi * x1 / 2))\n"
+        } }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("data"), withIntermediateDirectories: true)
+        try csv.write(to: dir.appendingPathComponent("data/points.csv"), atomically: true, encoding: .utf8)
         let config = """
-        {"data": {"target": {"function": "sin(pi*x0)*cos(pi*x1/2)", "m": 25, "range": [-1, 1], "dim": 2}},
+        {"data": {"csv": "points.csv"},
          "network": {"width": 12, "init": {"scheme": "he", "seed": 0, "biasScale": 0.1}},
          "flow": {"T": 3e4, "stepper": "rk8pd"}}
         """
-        try config.write(to: dir.appendingPathComponent("c.json"), atomically: true, encoding: .utf8)
+        try config.write(to: dir.appendingPathComponent("data/c.json"), atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = reluflowExecutable()
-        process.arguments = ["compare", "--config", "c.json", "--methods", "gd,flow,adam", "--iterations", "20", "--out", "cmp", "--quiet"]
+        process.arguments = ["compare", "--config", "data/c.json", "--methods", "gd,flow,adam", "--iterations", "20", "--out", "cmp", "--quiet"]
         process.currentDirectoryURL = dir
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -342,8 +350,18 @@ final class InterruptResumeTests: XCTestCase {
         XCTAssertEqual(refused.status, 2, refused.stderr)
         XCTAssertTrue(refused.stderr.contains("--resume"), refused.stderr)
 
-        let resumed = try runReluflow(["compare", "--resume", "cmp", "--quiet"], in: dir)
+        // The comparison continues from another folder after the CSV changed: every method still
+        // sees the data the comparison started with (read once, recorded explicitly).
+        try "x0,x1,y\n0,0,5\n".write(to: dir.appendingPathComponent("data/points.csv"), atomically: true, encoding: .utf8)
+        let elsewhere = dir.appendingPathComponent("data")
+        let resumed = try runReluflow(["compare", "--resume", "../cmp", "--quiet"], in: elsewhere)
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let gdData = try Data(contentsOf: folder.appendingPathComponent("gd/data.csv"))
+        for method in ["flow", "adam"] {
+            XCTAssertEqual(try Data(contentsOf: folder.appendingPathComponent("\(method)/data.csv")), gdData, method)
+            let origin = ((try json("\(method)/config.json")["data"] as? [String: Any])?["origin"] as? [String: Any])?["csv"] as? String
+            XCTAssertEqual(origin, "data/points.csv", method)
+        }
         let done = try json("compare.json")
         XCTAssertEqual(done["status"] as? String, "completed")
         XCTAssertEqual(done["methods"] as? [String], ["gd", "flow", "adam"])

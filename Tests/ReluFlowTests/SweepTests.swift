@@ -37,6 +37,11 @@ final class SweepTests: XCTestCase {
         // Canonical numbers: 1000, 1e3 and 1000.0 are one value; 0.1 its shortest form.
         let a = try JSONValue.parse(Data("{\"b\":[1000.0,1e-1],\"a\":{\"y\":true,\"x\":null}}".utf8), source: "t")
         XCTAssertEqual(a.canonical, "{\"a\":{\"x\":null,\"y\":true},\"b\":[1000,0.1]}")
+        // −0 (a data value such as sin(π·0)·(−1)) reads back with its sign.
+        let z = try JSONValue.parse(Data("[-0, 0, -0.0]".utf8), source: "t")
+        XCTAssertEqual(z.canonical, "[-0,0,-0]")
+        guard case .array(let zs) = try JSONValue.parse(Data(z.canonical.utf8), source: "t") else { return XCTFail("not an array") }
+        XCTAssertEqual(zs.map { (v: JSONValue) -> FloatingPointSign? in if case .number(let d) = v { return d.sign } else { return nil } }, [.minus, .plus, .minus])
     }
 
     func testProductAndZipCountsAndStableIDs() throws {

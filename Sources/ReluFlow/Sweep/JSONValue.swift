@@ -249,9 +249,10 @@ public enum JSONValue: Equatable, Sendable {
     }
 
     /// Integral numbers below 2^53 as integers (`5`, not `5.0`), others in the shortest form
-    /// that reads back to the same Double.
+    /// that reads back to the same Double; −0 keeps its sign (a data value such as sin(−π·0)
+    /// reads back as the number it was).
     public static func numberText(_ d: Double) -> String {
-        if d == d.rounded(), abs(d) < 9_007_199_254_740_992 { return d == 0 ? "0" : String(Int64(d)) }
+        if d == d.rounded(), abs(d) < 9_007_199_254_740_992 { return d == 0 ? (d.sign == .minus ? "-0" : "0") : String(Int64(d)) }
         return d.description
     }
 

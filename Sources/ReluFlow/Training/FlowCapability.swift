@@ -44,7 +44,7 @@ public enum FlowCapability {
             _ = try self.config(method, from: config).resolve(limits: nil)
             return nil
         } catch let error as InputError {
-            return "flow.kind = \(method.kind): \(error.problem) (SPEC §7's adaptive flows are not available in this build)"
+            return "flow.kind = \(method.kind): \(error.field) \(error.problem)"
         } catch {
             return "flow.kind = \(method.kind): \(error)"
         }
