@@ -45,6 +45,9 @@ struct SweepSubcommand: ParsableCommand {
     @Flag(help: "No progress bar.")
     var quiet = false
 
+    @Flag(help: "Run simulate and train runs inside this process, --jobs at once on threads, instead of a worker process each: the same run folders (issue 22: no process start per run, for many small runs). A crash then ends the sweep, not one run (rerun to continue).")
+    var inProcess = false
+
     @Flag(help: "Write DIR/sweep.sbatch (a job array over shards) and DIR/collect.sbatch, submit both (collect after the array).")
     var slurm = false
 
@@ -115,6 +118,7 @@ struct SweepSubcommand: ParsableCommand {
         executor.resumeInterrupted = !restartInterrupted
         executor.shouldStop = { Interrupt.requested }
         executor.stopSignal = { Interrupt.signalNumber == 0 ? SIGTERM : Interrupt.signalNumber }
+        if inProcess { executor.inProcess = InProcessWorker.make }
         let bar = SweepProgressBar(quiet: quiet)
         executor.progress = bar.show
         let outcome = try executor.run()
