@@ -168,7 +168,7 @@ struct SweepSubcommand: ParsableCommand {
         script.cpusPerTask = cpusPerTask?.value
         script.extraLines = sbatchLine
         script.sweepOptions = (analyze ? ["--analyze"] : []) + (retryFailed ? ["--retry-failed"] : [])
-            + (restartInterrupted ? ["--restart-interrupted"] : []) + ["--quiet"]
+            + (restartInterrupted ? ["--restart-interrupted"] : []) + (inProcess ? ["--in-process"] : []) + ["--quiet"]
         try FileManager.default.createDirectory(atPath: (folder.path as NSString).appendingPathComponent("logs"), withIntermediateDirectories: true)
         try RunFolder.add([("sweep.sbatch", Data(script.sweepScript.utf8)), ("collect.sbatch", Data(script.collectScript.utf8))],
                           to: folder.path, field: "--out")
