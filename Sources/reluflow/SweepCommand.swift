@@ -118,7 +118,12 @@ struct SweepSubcommand: ParsableCommand {
         executor.resumeInterrupted = !restartInterrupted
         executor.shouldStop = { Interrupt.requested }
         executor.stopSignal = { Interrupt.signalNumber == 0 ? SIGTERM : Interrupt.signalNumber }
-        if inProcess { executor.inProcess = InProcessWorker.make }
+        if inProcess {
+            // What a worker process gets (SweepExecutor.spawn): OpenBLAS, loaded on first use, with
+            // one thread per run, since the runs are the parallelism.
+            setenv("OPENBLAS_NUM_THREADS", "1", 0)
+            executor.inProcess = InProcessWorker.make
+        }
         let bar = SweepProgressBar(quiet: quiet)
         executor.progress = bar.show
         let outcome = try executor.run()

@@ -114,3 +114,38 @@ final class InProcessSweepTests: XCTestCase {
         }
     }
 }
+
+/// The marker's file hash is defined over the whole file (eight-byte words, then the tail and the
+/// length): reading in parts of any size must give the value of the bytes hashed at once.
+final class ContentHashTests: XCTestCase {
+    private func wholeHash(_ bytes: [UInt8]) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var q = 0
+        while q + 8 <= bytes.count {
+            var w: UInt64 = 0
+            for k in 0..<8 { w |= UInt64(bytes[q + k]) << (8 * UInt64(k)) }
+            h = ((h ^ w) &* 0xBF58_476D_1CE4_E5B9)
+            h = (h << 31) | (h >> 33)
+            q += 8
+        }
+        while q < bytes.count {
+            h = (h ^ UInt64(bytes[q])) &* 0x94D0_49BB_1331_11EB
+            q += 1
+        }
+        h ^= UInt64(bytes.count)
+        h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        return h ^ (h >> 31)
+    }
+
+    func testHashInPartsEqualsTheWholeFilesHash() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rng = SplitMix(state: 7)
+        for size in [0, 7, 8, 65_535, 65_536, 65_543, 200_003, 1_048_583] {
+            let bytes = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let url = dir.appendingPathComponent("f\(size)")
+            try Data(bytes).write(to: url)
+            XCTAssertEqual(OutputMarker.contentHash(url.path), wholeHash(bytes), "size \(size)")
+        }
+    }
+}
