@@ -24,32 +24,40 @@ struct ReluflowCommand: ParsableCommand {
         do {
             var command = try parseSubcommandDirectly(arguments) ?? parseAsRoot(arguments)
             try command.run()
-        } catch let error as InputError {
-            FileHandle.standardError.write(Data("reluflow: error: \(error)\n".utf8))
-            Foundation.exit(2)
-        } catch let error as FileError {
-            FileHandle.standardError.write(Data("reluflow: error: \(error)\n".utf8))
-            Foundation.exit(3)
-        } catch let error as NumericalError {
-            // An analysis whose linear algebra failed: its numbers would be wrong, so none is printed.
-            FileHandle.standardError.write(Data("reluflow: numerical failure: \(error)\n".utf8))
-            Foundation.exit(1)
-        } catch let error as RunFailure {
-            FileHandle.standardError.write(Data("reluflow: \(error.message)\n".utf8))
-            Foundation.exit(error.status)
         } catch {
-            let code = exitCode(for: error)
-            if code == .success {
-                print(fullMessage(for: error))
-                Foundation.exit(0)
+            let (message, status) = outcome(of: error)
+            if status == 0 {
+                print(message)
+            } else {
+                FileHandle.standardError.write(Data((message + "\n").utf8))
             }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(code == .validationFailure ? 2 : code.rawValue == 64 ? 2 : code.rawValue)
+            Foundation.exit(status)
         }
     }
 }
 
 extension ReluflowCommand {
+    /// The line `main` writes for an error that ended a command, and the exit status: 2 bad input
+    /// (swift-argument-parser's usage errors included), 3 a file, 1 a numerical failure, a
+    /// `RunFailure`'s own; status 0 (help, version) means the line goes to the standard output.
+    static func outcome(of error: Error) -> (message: String, status: Int32) {
+        switch error {
+        case let error as InputError:
+            return ("reluflow: error: \(error)", 2)
+        case let error as FileError:
+            return ("reluflow: error: \(error)", 3)
+        case let error as NumericalError:
+            // An analysis whose linear algebra failed: its numbers would be wrong, so none is printed.
+            return ("reluflow: numerical failure: \(error)", 1)
+        case let error as RunFailure:
+            return ("reluflow: \(error.message)", error.status)
+        default:
+            let code = exitCode(for: error)
+            if code == .success { return (fullMessage(for: error), 0) }
+            return (fullMessage(for: error), code == .validationFailure ? 2 : code.rawValue == 64 ? 2 : code.rawValue)
+        }
+    }
+
     /// The named subcommand parsed as a root of its own when its arguments are valid: the parser
     /// then reflects over that command's options alone, not over the whole tree of subcommands
     /// (issue 22: about 9 M of the 16 M instructions ArgumentParser spent on every

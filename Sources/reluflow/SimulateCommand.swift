@@ -249,7 +249,7 @@ struct SimulateCommand: ParsableCommand {
             if newest.point.t > reached {
                 source = newest.folder
                 point = newest.point
-                FileHandle.standardError.write(Data("reluflow: continuing from \(newest.folder), which a killed run left at t = \(newest.point.t)\n".utf8))
+                CommandOutput.error("reluflow: continuing from \(newest.folder), which a killed run left at t = \(newest.point.t)")
             }
         }
         if point == nil, !FileManager.default.fileExists(atPath: folder), let killed = ResumePoint.unresumable(for: folder).last {
@@ -325,13 +325,13 @@ struct SimulateCommand: ParsableCommand {
         guard printed else { return solution.status }
         switch solution.status {
         case .completed:
-            print(report)
+            CommandOutput.line(report)
         case .failed:
-            print(report)
+            CommandOutput.line(report)
             throw RunFailure(message: "numerical failure: \(solution.message ?? "unknown"); the last good state is in \(outPath)/summary.json",
                              status: solution.failure?.exitStatus ?? 1)
         case .interrupted:
-            print(report)
+            CommandOutput.line(report)
             throw RunFailure(message: "interrupted by \(Interrupt.signalName) at t = \(s.finalTime); continue with: reluflow simulate --resume \(outPath)",
                              status: Interrupt.exitStatus)
         }

@@ -45,6 +45,9 @@ struct SweepSubcommand: ParsableCommand {
     @Flag(help: "No progress bar.")
     var quiet = false
 
+    @Flag(help: "Run simulate and train runs inside this process, --jobs at once on threads, instead of a worker process each: the same run folders (issue 22: no process start per run, for many small runs). A crash then ends the sweep, not one run (rerun to continue).")
+    var inProcess = false
+
     @Flag(help: "Write DIR/sweep.sbatch (a job array over shards) and DIR/collect.sbatch, submit both (collect after the array).")
     var slurm = false
 
@@ -115,6 +118,12 @@ struct SweepSubcommand: ParsableCommand {
         executor.resumeInterrupted = !restartInterrupted
         executor.shouldStop = { Interrupt.requested }
         executor.stopSignal = { Interrupt.signalNumber == 0 ? SIGTERM : Interrupt.signalNumber }
+        if inProcess {
+            // What a worker process gets (SweepExecutor.spawn): OpenBLAS, loaded on first use, with
+            // one thread per run, since the runs are the parallelism.
+            setenv("OPENBLAS_NUM_THREADS", "1", 0)
+            executor.inProcess = InProcessWorker.make
+        }
         let bar = SweepProgressBar(quiet: quiet)
         executor.progress = bar.show
         let outcome = try executor.run()
@@ -164,7 +173,7 @@ struct SweepSubcommand: ParsableCommand {
         script.cpusPerTask = cpusPerTask?.value
         script.extraLines = sbatchLine
         script.sweepOptions = (analyze ? ["--analyze"] : []) + (retryFailed ? ["--retry-failed"] : [])
-            + (restartInterrupted ? ["--restart-interrupted"] : []) + ["--quiet"]
+            + (restartInterrupted ? ["--restart-interrupted"] : []) + (inProcess ? ["--in-process"] : []) + ["--quiet"]
         try FileManager.default.createDirectory(atPath: (folder.path as NSString).appendingPathComponent("logs"), withIntermediateDirectories: true)
         try RunFolder.add([("sweep.sbatch", Data(script.sweepScript.utf8)), ("collect.sbatch", Data(script.collectScript.utf8))],
                           to: folder.path, field: "--out")

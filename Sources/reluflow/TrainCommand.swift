@@ -97,7 +97,7 @@ struct TrainCommand: ParsableCommand {
         let report = String(format: "%@ %@: %@, η = %.6g, %d iterations, loss %.6g → %.6g, %d events, %d pattern intervals, %.3g s\n  %@",
                             s.status.rawValue, outPath, options.method.rawValue, options.lr, s.iterations ?? 0, s.initialLoss,
                             s.finalLoss, s.events, s.patternIntervals, s.wallSeconds, escape)
-        print(report)
+        CommandOutput.line(report)
         switch solution.status {
         case .completed: break
         case .failed:

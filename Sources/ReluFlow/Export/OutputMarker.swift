@@ -56,20 +56,27 @@ public struct OutputMarker: Codable, Equatable, Sendable {
     }
 
     /// A 64-bit hash of a file's bytes (eight bytes at a time, multiply–xor–rotate, the length and
-    /// the tail folded in): to notice an edit, not an adversary. Reads 1 MB at a time.
+    /// the tail folded in): to notice an edit, not an adversary. Reads 64 KB at a time into one
+    /// buffer, each part filled to the end before it is hashed (a short read is completed), so the
+    /// eight-byte words are those of the whole file whatever the buffer's size.
     static func contentHash(_ path: String) -> UInt64? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var h: UInt64 = 0x9E37_79B9_7F4A_7C15, length: UInt64 = 0
-        // Sized to the file (most are small), at most 1 MB, and not cleared: `read` fills it.
-        var info = stat()
-        let capacity = fstat(fd, &info) == 0 ? min(max(Int(info.st_size), 8) + 8, 1 << 20) : 1 << 20
+        // A multiple of 8, in malloc's heap (a buffer sized to a 300 KB file came from fresh pages each time).
+        let capacity = 1 << 16
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 8)
         defer { buffer.deallocate() }
-        while true {
-            let got = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if got < 0 { if errno == EINTR { continue }; return nil }
+        var atEnd = false
+        while !atEnd {
+            var got = 0
+            while got < capacity {
+                let n = Glibc.read(fd, buffer.baseAddress! + got, capacity - got)
+                if n < 0 { if errno == EINTR { continue }; return nil }
+                if n == 0 { atEnd = true; break }
+                got += n
+            }
             if got == 0 { break }
             do {
                 let raw = UnsafeRawBufferPointer(buffer)

@@ -28,8 +28,15 @@ public final class RunStream: FlowRecorder {
 
     /// Opens the staging folder for the run folder `path` of `problem`.
     public convenience init(path: String, problem: FlowProblem) throws {
-        try self.init(path: path, problem: problem, flushThreshold: 1 << 20)
+        try self.init(path: path, problem: problem, flushThreshold: RunStream.defaultFlushThreshold)
     }
+
+    /// Pending bytes at which the buffers are written out by default. Small enough that the
+    /// buffers stay in malloc's heap (below glibc's 128 KB mmap threshold) and are reused from one
+    /// part to the next, instead of doubling through fresh pages to the size of a small run's whole
+    /// trajectory (each growth copies and faults in new pages); the file bytes are the same for any
+    /// threshold (StreamTests).
+    public static let defaultFlushThreshold = 1 << 16
 
     init(path: String, problem: FlowProblem, flushThreshold: Int) throws {
         self.path = path
@@ -59,7 +66,7 @@ public final class RunStream: FlowRecorder {
     /// solutions: the continuation's first sample (the checkpoint's state again) is dropped, and
     /// its first pattern interval (the checkpoint's pattern) extends the earlier last one. The
     /// continuation's pattern ids must already be the earlier run's (`FlowProblem.patternIds`).
-    public convenience init(path: String, problem: FlowProblem, earlier: FlowSolution, flushThreshold: Int = 1 << 20) throws {
+    public convenience init(path: String, problem: FlowProblem, earlier: FlowSolution, flushThreshold: Int = RunStream.defaultFlushThreshold) throws {
         precondition(earlier.patterns.isEmpty || !problem.patternIds.isEmpty,
                      "a continuation's pattern ids must be the earlier run's: call RunContinuation.seed first")
         try self.init(path: path, problem: problem, flushThreshold: flushThreshold)
@@ -74,7 +81,7 @@ public final class RunStream: FlowRecorder {
     /// A continuation of the run in `earlier`'s folder whose records are copied from its files in
     /// parts of 1 MB (no record is parsed or held), then joined to the continuation's as by
     /// `init(path:problem:earlier:)`. `problem` must be `earlier.continuation(of:)`.
-    public convenience init(path: String, problem: FlowProblem, continuing earlier: EarlierRecords, flushThreshold: Int = 1 << 20) throws {
+    public convenience init(path: String, problem: FlowProblem, continuing earlier: EarlierRecords, flushThreshold: Int = RunStream.defaultFlushThreshold) throws {
         precondition(problem.patternIds == earlier.patternIds, "the problem must be earlier.continuation(of:)")
         try self.init(path: path, problem: problem, flushThreshold: flushThreshold)
         do {

@@ -173,6 +173,21 @@ public final class SweepExecutor: @unchecked Sendable {
     /// The signal passed on to the workers at a stop request.
     public var stopSignal: @Sendable () -> Int32 = { SIGTERM }
     public var progress: (Progress) -> Void = { _ in }
+    /// A run of a worker's command in this process (`reluflow sweep --in-process`): given the
+    /// arguments a worker process would get (`simulate --config C --out D --quiet`, `simulate
+    /// --resume D --quiet`, …), the work that runs them here, writing what the worker would print
+    /// to the log file it is given and returning the worker's exit status; nil for arguments it
+    /// does not run here (a worker process is then spawned as without it). The run folders, the
+    /// failure records and the manifest are the spawned mode's: the same command code writes them,
+    /// only the process start, dynamic loading and argument parsing are not paid per run. Such a
+    /// run is taken under its lock as a worker is (the lock stays with the executor until the run
+    /// ends), stops at the executor's stop request through its own `shouldStop`, and runs on a
+    /// thread of its own, at most `jobs` at once. What it does not have: a crash (a failed
+    /// precondition) ends the whole sweep, not one worker; a rerun continues from the folders.
+    public var inProcess: ((_ arguments: [String]) -> InProcessRun?)? = nil
+    public typealias InProcessRun = @Sendable (_ log: String) -> Int32
+    /// Negative ids of in-process runs in `active` (worker pids are positive).
+    private var lastInProcessId: pid_t = 0
 
     public let grid: SweepGrid
     private let gridIndex: [String: Int]
@@ -244,6 +259,23 @@ public final class SweepExecutor: @unchecked Sendable {
                 arguments = ["analyze", out]
             }
             let log = (folder.workPath as NSString).appendingPathComponent("\(a.run.id).log")
+            if let work = inProcess?(arguments) {
+                lastInProcessId -= 1
+                a.pid = lastInProcessId
+                let id = a.pid, append = a.step == .analyze
+                if !append {
+                    let fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                    guard fd >= 0 else { throw FileError(path: log, action: "create", reason: String(cString: strerror(errno))) }
+                    Glibc.close(fd)
+                }
+                let thread = Thread {
+                    let code = work(log)
+                    finished.push(id, (code & 0xff) << 8)   // a wait status: exited with `code`
+                }
+                thread.stackSize = 8 << 20
+                thread.start()
+                return
+            }
             a.pid = try Self.spawn(executable, arguments, log: log, lock: a.lock, append: a.step == .analyze)
             let pid = a.pid
             Thread.detachNewThread {
@@ -275,7 +307,8 @@ public final class SweepExecutor: @unchecked Sendable {
             clock.start()
             if stopAt == nil, shouldStop() { stopAt = Date() }
             if let stopAt, Date().timeIntervalSince(stopAt) > 0.5 {
-                for (pid, a) in active where !a.forwarded {
+                // In-process runs (negative ids) see the stop request themselves.
+                for (pid, a) in active where !a.forwarded && pid > 0 {
                     kill(pid, stopSignal())
                     active[pid]!.forwarded = true
                 }
