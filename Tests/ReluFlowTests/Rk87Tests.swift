@@ -105,7 +105,7 @@ final class Rk87Tests: XCTestCase {
         defer { gsl_odeiv2_step_free(step) }
         var y = [0.3, -0.2, 0.1, 0.5, -0.4], yerr = [Double](repeating: 0, count: 5), din = [Double](repeating: 0, count: 5)
         _ = randomField(0.1, y, &din, sys.params)
-        XCTAssertEqual(gsl_odeiv2_step_apply(step, 0.1, 0.05, &y, &yerr, din, nil, &sys), GSL_SUCCESS)
+        XCTAssertEqual(gsl_odeiv2_step_apply(step, 0.1, 0.05, &y, &yerr, din, nil, &sys), Int32(GSL_SUCCESS))
         let stages = (0..<13).map { j in Array(UnsafeBufferPointer(start: rf_rk87_stage(step, Int32(j))!, count: 5)) }
         XCTAssertEqual(stages[0], din)
         XCTAssertEqual(Set(stages.map { $0.map(\.bitPattern) }).count, 13)
