@@ -1,4 +1,5 @@
 @preconcurrency import CGSL
+import CFieldKernels
 
 /// The GSL `odeiv2` steppers ReluFlow offers by name, plus `auto`.
 public enum Stepper: String, Codable, Sendable, CaseIterable {
@@ -56,7 +57,8 @@ public enum Stepper: String, Codable, Sendable, CaseIterable {
 
     var gslType: UnsafePointer<gsl_odeiv2_step_type> {
         switch resolved {
-        case .auto, .rk8pd: return gsl_odeiv2_step_rk8pd
+        // RK8(7)13M with vectorised stage sums, bitwise GSL's rk8pd (CFieldKernels/rk87.h).
+        case .auto, .rk8pd: return rf_rk8pd_type().assumingMemoryBound(to: gsl_odeiv2_step_type.self)
         case .rk2: return gsl_odeiv2_step_rk2
         case .rk4: return gsl_odeiv2_step_rk4
         case .rkf45: return gsl_odeiv2_step_rkf45
