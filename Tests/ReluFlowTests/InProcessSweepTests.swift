@@ -113,6 +113,51 @@ final class InProcessSweepTests: XCTestCase {
                                  try sweepTable(out.appendingPathComponent("inproc/sweep.csv")))
         }
     }
+
+    /// An in-process sweep stopped by SIGINT exits 130 with the runs in flight written as
+    /// interrupted (their folders' status), and a rerun in-process continues them from their
+    /// checkpoints and leaves the runs complete before untouched; the table then has every run complete.
+    func testInterruptedInProcessSweepResumes() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = dir.appendingPathComponent("grid.json")
+        try Data("""
+            {"command": "simulate", "base": {"example": "sine", "network": {"width": 60}, "flow": {"T": 1e5, "samples": {"count": 50}}},
+             "axes": {"network.init.seed": [0, 1, 2, 3]}}
+            """.utf8).write(to: grid)
+        let p = Process()
+        p.executableURL = reluflowExecutable()
+        p.arguments = ["sweep", grid.path, "--out", "s", "--jobs", "2", "--quiet", "--in-process"]
+        p.currentDirectoryURL = dir
+        p.standardOutput = Pipe()
+        p.standardError = Pipe()
+        try p.run()
+        usleep(1_500_000)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        XCTAssertTrue([130, 0].contains(p.terminationStatus), "status \(p.terminationStatus)")
+        let runs = dir.appendingPathComponent("s/runs")
+        var completed: [String: Date] = [:]
+        for id in (try? FileManager.default.contentsOfDirectory(atPath: runs.path)) ?? [] where !id.hasPrefix(".") {
+            let summary = runs.appendingPathComponent("\(id)/summary.json")
+            let text = try String(contentsOf: summary, encoding: .utf8)
+            XCTAssertTrue(text.contains("\"status\" : \"completed\"") || text.contains("\"status\" : \"interrupted\""), text)
+            if text.contains("\"status\" : \"completed\"") {
+                completed[id] = try FileManager.default.attributesOfItem(atPath: summary.path)[.modificationDate] as? Date
+            }
+        }
+        let r = try runReluflow(["sweep", grid.path, "--out", "s", "--jobs", "2", "--quiet", "--in-process"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("4 runs: \(4 - completed.count) ran") && r.stdout.contains("\(completed.count) already complete, 0 failed"), r.stdout)
+        for (id, time) in completed {
+            let now = try FileManager.default.attributesOfItem(atPath: runs.appendingPathComponent("\(id)/summary.json").path)[.modificationDate] as? Date
+            XCTAssertEqual(now, time, "run \(id) was complete and must not run again")
+        }
+        XCTAssertEqual(try runReluflow(["collect", "s"], in: dir).status, 0)
+        let rows = try sweepTable(dir.appendingPathComponent("s/sweep.csv"))
+        XCTAssertEqual(rows.map { $0["status"] }, [String?](repeating: "completed", count: 4))
+        print("interrupted in-process sweep: \(completed.count) complete at the signal; rerun: \(r.stdout)")
+    }
 }
 
 /// The marker's file hash is defined over the whole file (eight-byte words, then the tail and the
