@@ -260,6 +260,74 @@ final class DeepFlowTests: XCTestCase {
         XCTAssertLessThanOrEqual(zip(thetas[0], thetas[1]).map { abs($0 - $1) }.max() ?? .infinity, 1e-9)
     }
 
+    /// Coupled slides whose conditions ż(α) = 0 hold to rounding on a whole region of α's (near a
+    /// stationary point, where the sides' differences vanish with the field) keep α's inside the
+    /// box: here ż = 1e-20 (α₁ − 3, α₂ − 1/5) with every |ż| ≤ 1e-18 at its rounding level, and
+    /// Newton from a memo at (3, 1/5) stays there. The exit functions would end the slides that
+    /// the projection (1, 1/5) keeps as well. On the escape grid's [1, 16×6, 1] Xavier seed 3
+    /// (T = 500) such α's (23 and −7 at the minimum) made a slide/slideEnd cycle of 4 040 events
+    /// in 100 s once the samples no longer reset the memo. A root outside the box whose
+    /// projection does not keep the surfaces is a genuine exit and is returned as found.
+    func testCoupledSlidesAtRoundingLevelKeepAlphasInTheBox() throws {
+        let flat: ([Double]) -> [Double] = { a in [1e-20 * (a[0] - 3), 1e-20 * (a[1] - 0.2)] }
+        let rounding: ([Double]) -> Bool = { a in flat(a).allSatisfy { abs($0) <= 1e-18 } }
+        let kept = try XCTUnwrap(SlidingSystem.coupledAlphas(count: 2, memo: [3, 0.2], rates: flat, atRoundingLevel: rounding))
+        XCTAssertTrue(kept.converged)
+        XCTAssertEqual(kept.alphas, [1, 0.2])
+        // ż₁ = α₁ + 2α₂ − 2, ż₂ = α₁α₂ − 3/8 from a memo at its root (3/2, 1/4): (1, 1/4) leaves
+        // ż = (−1/2, −1/8), so the root stands (the slides end).
+        let exact: ([Double]) -> [Double] = { a in [a[0] + 2 * a[1] - 2, a[0] * a[1] - 0.375] }
+        let exit = try XCTUnwrap(SlidingSystem.coupledAlphas(count: 2, memo: [1.5, 0.25], rates: exact,
+                                                             atRoundingLevel: { a in exact(a).allSatisfy { abs($0) <= 1e-15 } }))
+        XCTAssertEqual(exit.alphas, [1.5, 0.25])
+    }
+
+    /// Where Newton finds no α keeping every sliding surface, the regularised limit
+    /// (`BoxComplementarity`) gives a consistent set and the run goes on. The escape grid's
+    /// [1, 8×7, 1] Xavier seed 8 (no biases) reaches its stationary point (loss 0.17715938068615,
+    /// |∇L| 2.5e-13) with four coupled slides ((layer 3, unit 1), (layer 4, unit 2), (layer 5,
+    /// units 1, 3)) at t = 58.1356 whose conditions ż = 0 Newton cannot solve: the run stopped
+    /// there (status failed). Now two surfaces leave by the limit and the flow completes.
+    func testRegularisedLimitSettlesSlidesNewtonCannot() throws {
+        let config = try RunConfig.decode(Data("""
+        {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
+         "network": {"layers": [1, 8, 8, 8, 8, 8, 8, 8, 1], "activation": "relu", "bias": false, "init": {"scheme": "xavier", "seed": 8}},
+         "flow": {"T": 60}}
+        """.utf8))
+        let run = solve(try config.resolve().problem)
+        XCTAssertEqual(run.status, .completed, run.message ?? "")
+        XCTAssertTrue(run.events.contains { $0.t > 58 && $0.kind == .slideEnd })
+        // The stationary loss (the grid's runs of this shape end there): to 1e-12 relative, the
+        // dissipation identity's accuracy at the default tolerances.
+        let loss = try XCTUnwrap(run.samples.last?.loss)
+        XCTAssertEqual(loss, 0.17715938068615, accuracy: 1e-12)
+    }
+
+    /// The sample grid does not steer coupled slides. On this network (the robustness sweep's
+    /// [1,4,4,4,1] He seed 1) two pairs of point 6 in layers 2 and 3 slide together from
+    /// t = 1.25; Newton's method for their α's starts from the last α's, which a sample's
+    /// evaluation used to move, so that 50 and 400 samples took 212 and 193 steps and 157 and 155
+    /// events to T = 2 (final losses 1.4e-10 apart; at T = 100 a dissipation defect of 8.8e-8
+    /// with 400 samples). Bitwise the same now: θ(T), the events and the step count.
+    func testSampleGridDoesNotSteerCoupledSlides() throws {
+        var runs: [FlowSolution] = []
+        for count in [50, 400] {
+            var config = try RunConfig.decode(Data("""
+            {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
+             "network": {"layers": [1, 4, 4, 4, 1], "activation": "relu", "bias": true, "init": {"scheme": "he", "seed": 1}},
+             "flow": {"T": 2}}
+            """.utf8))
+            config.flow.samples = SampleConfig(count: count)
+            runs.append(solve(try config.resolve().problem))
+        }
+        XCTAssertEqual(runs[0].status, .completed)
+        XCTAssertEqual(runs[1].status, .completed)
+        XCTAssertEqual(runs[0].events.count, runs[1].events.count)
+        XCTAssertEqual(runs[0].diagnostics.steps, runs[1].diagnostics.steps)
+        XCTAssert(runs[0].samples.last?.theta == runs[1].samples.last?.theta, "θ(T) differs")
+        XCTAssert(runs[0].events.map(\.t) == runs[1].events.map(\.t), "event times differ")
+    }
+
     /// A random deep ReLU network with biases fitting sin(πx) on 16 points, its gradient flow to
     /// T = 100 (the robustness sweep's cases), at rtol (atol = rtol/100) or the defaults.
     static func sineRun(layers: [Int], scheme: String, seed: Int, rtol: Double? = nil) throws -> FlowSolution {

@@ -551,6 +551,13 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         lastValid && lastY.withUnsafeBufferPointer { memcmp($0.baseAddress!, y, dimension * MemoryLayout<Double>.stride) == 0 }
     }
 
+    /// The coupled slides' Newton start and the base's put back after `body` (as `DeepModeField`'s).
+    func withoutSteering<R>(_ body: () throws -> R) rethrows -> R {
+        let saved = (coupledMemo, coupledMemoStamp)
+        defer { (coupledMemo, coupledMemoStamp) = saved }
+        return try base.withoutSteering(body)
+    }
+
     /// f(y) into f and |g_α| of the evaluation: the samples' `gradNorm`.
     func evaluateForSample(_ y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> Double {
         evaluation(at: y, into: f).gradient.reduce(0) { $0 + $1 * $1 }.squareRoot()

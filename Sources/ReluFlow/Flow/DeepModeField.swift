@@ -288,6 +288,15 @@ final class DeepModeField: SwitchedSystem {
         modeChanged()
     }
 
+    /// Newton's starting α's (`alphaMemo`) are put back after `body`: a sample's evaluation would
+    /// otherwise move them, and near-degenerate coupled slides then end at other bits, and at other
+    /// decisions, depending on the sample grid.
+    func withoutSteering<R>(_ body: () throws -> R) rethrows -> R {
+        let saved = (alphaMemo, alphaMemoStamp)
+        defer { (alphaMemo, alphaMemoStamp) = saved }
+        return try body()
+    }
+
     private func modeChanged() {
         modeChanges += 1
         lastValid = false
@@ -1070,7 +1079,8 @@ final class DeepModeField: SwitchedSystem {
     private func settleSlides(_ y: UnsafePointer<Double>, transitions: inout [PairTransition]) -> String? {
         let names = slides.map { describe($0.rep) }.joined(separator: ", ")
         var kept = Set<Int>()
-        for _ in 0..<(2 * slides.count + 2) {
+        var limitTried = false
+        for _ in 0..<(2 * slides.count + 3) {
             guard !slides.isEmpty else { return nil }
             _ = computeField(y, fieldScratch)
             if numericalFailure != nil { return nil }   // reported by `failure(at:)`
@@ -1079,8 +1089,12 @@ final class DeepModeField: SwitchedSystem {
                 doubtful = vPlus < 0 && 0 < vMinus ? [] : [0]
             } else {
                 if alphas.contains(where: \.isNaN) {
+                    if !limitTried {
+                        limitTried = true
+                        if regularisedLimit(y, transitions: &transitions) { continue }
+                    }
                     return "\(names) slide at once and the conditions ż = 0 have no solution there "
-                        + "(no σ'(0) = α on these surfaces keeps every one of them)"
+                        + "(no σ'(0) = α on these surfaces keeps every one of them, nor the regularised limit's set)"
                 }
                 doubtful = alphas.indices.filter { !(0 < alphas[$0] && alphas[$0] < 1) }
             }
@@ -1101,6 +1115,40 @@ final class DeepModeField: SwitchedSystem {
             setMode(next)
         }
         return "no consistent set of sliding surfaces among \(names) (each surface's α in [0, 1])"
+    }
+
+    /// Where no α keeps every sliding surface (Newton finds no root of ż(α) = 0 in `settleSlides`):
+    /// a consistent set of them as the limit of the regularised switch (`BoxComplementarity`: the
+    /// box variational inequality α_k = 0 ⇒ ż_k ≤ 0, α_k = 1 ⇒ ż_k ≥ 0, else ż_k = 0 always has a
+    /// solution, Hartman–Stampacchia). ż_k(α) is the representative's rate along −g(α) with
+    /// σ'(0) = α_k on surface k's pairs (`gradient(holding:)`, `rates(holding:)`: exact in the
+    /// sliding mode, where the pairs' forward masks are 0). The surfaces the limit decides on or
+    /// off leave their slides (slideEnd), the others stay; false (mode unchanged) where the limit
+    /// fails or keeps every surface (then nothing changes and the caller's diagnosis stands).
+    /// The caller solves the remaining slides exactly again and checks them as before.
+    private func regularisedLimit(_ y: UnsafePointer<Double>, transitions: inout [PairTransition]) -> Bool {
+        let units = slides.map(\.members), reps = slides.map(\.rep)
+        let g = UnsafeMutablePointer<Double>.allocate(capacity: P), u = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        let zdot = UnsafeMutablePointer<Double>.allocate(capacity: n * G)
+        defer { g.deallocate(); u.deallocate(); zdot.deallocate() }
+        func limitRates(_ a: [Double]) -> [Double] {
+            gradient(y, holding: units, at: a, into: g)
+            for p in 0..<P { u[p] = -g[p] }
+            self.rates(y, along: u, holding: units, at: a, into: zdot)
+            return reps.map { zdot[$0] }
+        }
+        guard let found = BoxComplementarity.solve(count: units.count, start: [Double](repeating: 0.5, count: units.count), rates: limitRates),
+              found.states.contains(where: { $0 != 0 }) else { return false }
+        var next = states
+        for (members, side) in zip(units, found.states) where side != 0 {
+            let new: PairState = side > 0 ? .on : .off
+            for q in members {
+                next[q] = new
+                transitions.append(PairTransition(neuron: q / G, group: q % G, from: .sliding, to: new, kind: .slideEnd))
+            }
+        }
+        setMode(next)
+        return true
     }
 
     /// The representatives of the pairs (coincident surfaces decide together as one).

@@ -532,47 +532,53 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         var k = nextSample
         var prepared = false
         reintegrator?.forget()
-        while k < sampleTimes.count, sampleTimes[k] < end {
-            let ts = sampleTimes[k]
-            let s = (ts - step.t0) / step.H
-            if interpolating && sampler.interpolate(step, at: s, into: state) {
-                solution.diagnostics.interpolatedSamples += 1
-            } else if interpolating && active.isMultistep && options.historySampling
-                        && history.interpolate(at: ts, stepStart: step.t0, stepEnd: end, into: state) {
-                // Inside a BDF step, where re-taking the step means an adaptive implicit
-                // integration (its companion's): the polynomial through the stretch's step ends.
-                solution.diagnostics.interpolatedSamples += 1
-                solution.diagnostics.historySamples += 1
-            } else {
-                if !prepared { locator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint) }
-                prepared = true
-                if !locator.advance(ts - step.t0, into: state) {
-                    var retaken = false
-                    if active.usesJacobian {
-                        fallbackLocator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint)
-                        prepared = false
-                        retaken = fallbackLocator.advance(ts - step.t0, into: state)
+        // The samples' evaluations (re-taken steps, |∇L|) leave the field's later decisions as
+        // they were: the output grid is not part of the problem, so it may not steer the flow.
+        let complete = field.withoutSteering { () -> Bool in
+            while k < sampleTimes.count, sampleTimes[k] < end {
+                let ts = sampleTimes[k]
+                let s = (ts - step.t0) / step.H
+                if interpolating && sampler.interpolate(step, at: s, into: state) {
+                    solution.diagnostics.interpolatedSamples += 1
+                } else if interpolating && active.isMultistep && options.historySampling
+                            && history.interpolate(at: ts, stepStart: step.t0, stepEnd: end, into: state) {
+                    // Inside a BDF step, where re-taking the step means an adaptive implicit
+                    // integration (its companion's): the polynomial through the stretch's step ends.
+                    solution.diagnostics.interpolatedSamples += 1
+                    solution.diagnostics.historySamples += 1
+                } else {
+                    if !prepared { locator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint) }
+                    prepared = true
+                    if !locator.advance(ts - step.t0, into: state) {
+                        var retaken = false
+                        if active.usesJacobian {
+                            fallbackLocator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint)
+                            prepared = false
+                            retaken = fallbackLocator.advance(ts - step.t0, into: state)
+                        }
+                        // Both re-steps failed (`SampleReintegrator`): integrate adaptively to the sample.
+                        if !retaken {
+                            let reintegrator = self.reintegrator ?? SampleReintegrator(field: field, rtol: options.rtol, atol: options.atol)
+                            self.reintegrator = reintegrator
+                            guard reintegrator.advance(t0: step.t0, y0: step.y0, stepHint: stepHint, tau: ts - step.t0, into: state)
+                            else { return false }
+                            solution.diagnostics.reintegratedSamples += 1
+                        }
                     }
-                    // Both re-steps failed (`SampleReintegrator`): integrate adaptively to the sample.
-                    if !retaken {
-                        let reintegrator = self.reintegrator ?? SampleReintegrator(field: field, rtol: options.rtol, atol: options.atol)
-                        self.reintegrator = reintegrator
-                        guard reintegrator.advance(t0: step.t0, y0: step.y0, stepHint: stepHint, tau: ts - step.t0, into: state)
-                        else { return false }
-                        solution.diagnostics.reintegratedSamples += 1
-                    }
+                    solution.diagnostics.resteppedSamples += 1
                 }
-                solution.diagnostics.resteppedSamples += 1
+                for i in field.slidingNeurons {
+                    projectNeuron(i, onto: (0..<G).filter { field.states[i * G + $0] == .sliding }, state: state)
+                }
+                let gradNorm = field.evaluateForSample(state, into: fState)
+                samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: gradNorm, patternId: patterns.current,
+                                          theta: Array(UnsafeBufferPointer(start: state, count: P)), dissipated: state[P],
+                                          auxiliary: Array(UnsafeBufferPointer(start: state + (P + 1), count: exportedAuxiliary))))
+                k += 1
             }
-            for i in field.slidingNeurons {
-                projectNeuron(i, onto: (0..<G).filter { field.states[i * G + $0] == .sliding }, state: state)
-            }
-            let gradNorm = field.evaluateForSample(state, into: fState)
-            samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: gradNorm, patternId: patterns.current,
-                                      theta: Array(UnsafeBufferPointer(start: state, count: P)), dissipated: state[P],
-                                      auxiliary: Array(UnsafeBufferPointer(start: state + (P + 1), count: exportedAuxiliary))))
-            k += 1
+            return true
         }
+        guard complete else { return false }
         for sample in samples { record(sample) }
         nextSample = k
         return true

@@ -162,7 +162,20 @@ enum SlidingSystem {
     /// The α's of K coupled slides, the rule both flows use: Newton (`newton`) from the last α's
     /// of the mode (`memo`), else from the box's centre (at α = 0 a coupled surface's column can
     /// vanish: the path to it runs through another's σ' = α), else from 0; converged: the α's with
-    /// `converged` true (the caller keeps them as the mode's memo). Otherwise, near a stationary
+    /// `converged` true (the caller keeps them as the mode's memo). A root outside the box
+    /// [0, 1]^K is replaced by its projection onto the box where the α's are undetermined across
+    /// it: both the box's centre and the projection leave every ż at its rounding level
+    /// (`atRoundingLevel`). Near a stationary point the sides' differences vanish with the field
+    /// and a whole region of α's keeps every ż at its rounding level, so Newton's floor iterates
+    /// wander from the memo (measured on the escape grid's
+    /// [1, 16×6, 1] Xavier seed 3 at its minimum, t = 42.507: α's of 23 and −7 from one step to the
+    /// next); the exit functions read the α's, and ended slides by rounding that the one-surface
+    /// rule re-entered at once from the same v± (a slide/slideEnd cycle, 7e-6 between events). The
+    /// projected α's keep the surfaces as well as the computation can tell and lie in the box:
+    /// Filippov's (SPEC §4). A root outside that the box cannot replace is a genuine exit (where ż
+    /// depends on the α's, the centre is not at the rounding level: a slide about to end, its α
+    /// a rounding error outside the box, is not held by the projection).
+    /// Otherwise, near a stationary
     /// point where no α is better than the rounding of ż allows: the memo (as good as any), else
     /// Newton's last iterate where `atRoundingLevel` accepts it (every ż within its rounding
     /// level); else nil (no α keeps the surfaces: the caller's slides end).
@@ -174,7 +187,10 @@ enum SlidingSystem {
         var a = centre
         for start in starts {
             a = start
-            if try newton(from: &a, rates: rates) { return (a, true) }
+            guard try newton(from: &a, rates: rates) else { continue }
+            if a.allSatisfy({ 0 <= $0 && $0 <= 1 }) { return (a, true) }
+            let projected = a.map { min(max($0, 0), 1) }
+            return (atRoundingLevel(centre) && atRoundingLevel(projected) ? projected : a, true)
         }
         if let memo, memo.count == K { return (memo, false) }
         if a.allSatisfy(\.isFinite) && atRoundingLevel(a) { return (a, false) }

@@ -125,6 +125,10 @@ protocol SwitchedSystem: ModeLockedSystem {
     /// f(y) into f (one counted evaluation) and |∇L| at y, for a sample (the gradient flow:
     /// √(f[P]); an adaptive flow's D' is −g·θ', its |g| comes from the evaluation).
     func evaluateForSample(_ y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> Double
+    /// `body`'s result, with the evaluations made inside it (the samples') leaving no trace that
+    /// later evaluations start from (a Newton iteration's starting α's): what the flow does may not
+    /// depend on where it is sampled.
+    func withoutSteering<R>(_ body: () throws -> R) rethrows -> R
     /// |∇L| at y with its field f already at hand (an adaptive flow evaluates again, counted).
     func gradientNorm(at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double
     /// The state beyond (θ, D) at the start (called before and after the initial mode is chosen).
@@ -142,6 +146,8 @@ extension SwitchedSystem {
         return f[P].squareRoot()
     }
     func gradientNorm(at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double { f[P].squareRoot() }
+    /// A field whose evaluations depend on θ alone.
+    func withoutSteering<R>(_ body: () throws -> R) rethrows -> R { try body() }
     /// Sets the state beyond (θ, D) at the start (an adaptive flow's a(0), which may depend on
     /// g(θ(0)) in the initial mode); nothing for the gradient flow.
     func initializeAuxiliary(_ y: UnsafeMutablePointer<Double>) {}
