@@ -317,15 +317,18 @@ INLINE void hessian_vector_body(const rf_deep_layout *lay, const double *theta, 
 // The entry points: the AVX2 build where the CPU has it, else the portable one (same results).
 static int portable_only = 0;
 
-void rf_deep_kernels_portable(int on) { portable_only = on; }
+void rf_deep_kernels_portable(int on) { __atomic_store_n(&portable_only, on, __ATOMIC_RELAXED); }
 
 static int has_avx2(void) {
+    // Atomic: several runs of one process (sweep --in-process) evaluate at once.
     static int state = -1;
-    if (state < 0) {
+    int known = __atomic_load_n(&state, __ATOMIC_RELAXED);
+    if (known < 0) {
         __builtin_cpu_init();
-        state = __builtin_cpu_supports("avx2") ? 1 : 0;
+        known = __builtin_cpu_supports("avx2") ? 1 : 0;
+        __atomic_store_n(&state, known, __ATOMIC_RELAXED);
     }
-    return state && !portable_only;
+    return known && !__atomic_load_n(&portable_only, __ATOMIC_RELAXED);
 }
 
 AVX2 static void forward_avx2(const rf_deep_layout *lay, const double *theta, const double *F, double *Z, double *H,

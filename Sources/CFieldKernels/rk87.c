@@ -252,17 +252,25 @@ static int apply_portable(rk87_state *s, size_t dim, double t, double h, double 
     return apply_body(s, dim, t, h, y, yerr, dydt_in, dydt_out, sys);
 }
 
+// 1: the AVX2 build; 0: the portable one; -1: not chosen yet. Atomic: several runs of one process
+// (sweep --in-process) step at once; every thread stores the same choice.
 static int lanes_choice = -1;
 
-void rf_rk87_lanes(int avx2) { lanes_choice = avx2; }
+/// 1 asks for the AVX2 build (granted only when the CPU has AVX2), 0 the portable one, −1 the default.
+void rf_rk87_lanes(int avx2) {
+    __builtin_cpu_init();
+    __atomic_store_n(&lanes_choice, avx2 < 0 ? -1 : (avx2 && __builtin_cpu_supports("avx2") ? 1 : 0), __ATOMIC_RELAXED);
+}
 
 static int rk87_apply(void *vstate, size_t dim, double t, double h, double y[], double yerr[], const double dydt_in[],
                       double dydt_out[], const gsl_odeiv2_system *sys) {
-    if (lanes_choice < 0) {
+    int lanes = __atomic_load_n(&lanes_choice, __ATOMIC_RELAXED);
+    if (lanes < 0) {
         __builtin_cpu_init();
-        lanes_choice = __builtin_cpu_supports("avx2") ? 1 : 0;
+        lanes = __builtin_cpu_supports("avx2") ? 1 : 0;
+        __atomic_store_n(&lanes_choice, lanes, __ATOMIC_RELAXED);
     }
-    if (lanes_choice == 1) return apply_avx2(vstate, dim, t, h, y, yerr, dydt_in, dydt_out, sys);
+    if (lanes == 1) return apply_avx2(vstate, dim, t, h, y, yerr, dydt_in, dydt_out, sys);
     return apply_portable(vstate, dim, t, h, y, yerr, dydt_in, dydt_out, sys);
 }
 
@@ -275,14 +283,16 @@ const void *rf_rk87_type(void) { return &rk87_type; }
 
 static int ours_choice = -1;
 
-void rf_rk87_choose(int ours) { ours_choice = ours; }
+void rf_rk87_choose(int ours) { __atomic_store_n(&ours_choice, ours, __ATOMIC_RELAXED); }
 
 const void *rf_rk8pd_type(void) {
-    if (ours_choice < 0) {
+    int ours = __atomic_load_n(&ours_choice, __ATOMIC_RELAXED);
+    if (ours < 0) {
         const char *v = getenv("RF_RK8PD");
-        ours_choice = v != NULL && strcmp(v, "gsl") == 0 ? 0 : 1;
+        ours = v != NULL && strcmp(v, "gsl") == 0 ? 0 : 1;
+        __atomic_store_n(&ours_choice, ours, __ATOMIC_RELAXED);
     }
-    return ours_choice ? (const void *)&rk87_type : (const void *)gsl_odeiv2_step_rk8pd;
+    return ours ? (const void *)&rk87_type : (const void *)gsl_odeiv2_step_rk8pd;
 }
 
 const double *rf_rk87_stage(const void *step, int j) {

@@ -135,12 +135,15 @@ AVX2 static double field_avx2(int d, ARGS) {
 }
 
 static int has_avx2(void) {
+    // Atomic: several runs of one process (sweep --in-process) evaluate at once.
     static int state = -1;
-    if (state < 0) {
+    int known = __atomic_load_n(&state, __ATOMIC_RELAXED);
+    if (known < 0) {
         __builtin_cpu_init();
-        state = __builtin_cpu_supports("avx2") ? 1 : 0;
+        known = __builtin_cpu_supports("avx2") ? 1 : 0;
+        __atomic_store_n(&state, known, __ATOMIC_RELAXED);
     }
-    return state;
+    return known;
 }
 
 double rf_shallow_field(int d, ARGS, int vector) {
