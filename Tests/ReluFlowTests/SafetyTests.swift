@@ -115,6 +115,18 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertEqual(try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "s6"], in: dir).status, 0)
         XCTAssertTrue(fm.fileExists(atPath: dir.appendingPathComponent("precious/config.json").path))
         XCTAssertTrue(fm.fileExists(atPath: dir.appendingPathComponent(".s6.partial-999998/config.json").path))
+        // A staging folder whose pid runs again, as another process (a container's pid 1 after a
+        // hard kill): the start time in its sentinel tells it from the live process's, so it is
+        // abandoned and removed; one whose sentinel records the live process's start time is kept.
+        let me = getpid()
+        for (name, start) in [("s8", "1"), ("s9", String(RunFolder.processStart(me) ?? 0))] {
+            let stale = dir.appendingPathComponent(".\(name).partial-\(me)")
+            try fm.createDirectory(at: stale, withIntermediateDirectories: true)
+            try "\(me) \(start)\n".write(to: stale.appendingPathComponent(".reluflow-staging"), atomically: true, encoding: .utf8)
+            try "{}".write(to: stale.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+            XCTAssertEqual(try runReluflow(["simulate", "--T", "1", "--quiet", "--out", name], in: dir).status, 0)
+            XCTAssertEqual(fm.fileExists(atPath: stale.path), name == "s9", name)
+        }
         try "mine".write(to: dir.appendingPathComponent("s6/.notes.partial-999999"), atomically: true, encoding: .utf8)
         let hidden = try runReluflow(["simulate", "--T", "1", "--quiet", "--out", "s6"], in: dir)
         XCTAssertEqual(hidden.status, 2, hidden.stderr)

@@ -84,8 +84,8 @@ public struct ResumePoint: Codable, Sendable {
         let prefix = ".\((target as NSString).lastPathComponent).partial-"
         var found: [(String, ResumePoint)] = []
         for entry in RunFolder.entries(of: parent, withPrefixes: [prefix]) {
-            guard let pid = Int32(entry.dropFirst(prefix.count)), !RunFolder.isRunning(pid) else { continue }
             let folder = (parent as NSString).appendingPathComponent(entry)
+            guard let pid = Int32(entry.dropFirst(prefix.count)), RunFolder.stagingOwnerGone(folder, pid: pid) else { continue }
             if let point = read(folder: folder) { found.append((folder, point)) }
         }
         return found.sorted { $0.1.t < $1.1.t }
@@ -98,8 +98,9 @@ public struct ResumePoint: Codable, Sendable {
         let parent = (target as NSString).deletingLastPathComponent
         let prefix = ".\((target as NSString).lastPathComponent).partial-"
         return RunFolder.entries(of: parent, withPrefixes: [prefix]).filter { entry in
-            guard let pid = Int32(entry.dropFirst(prefix.count)), !RunFolder.isRunning(pid) else { return false }
-            return read(folder: (parent as NSString).appendingPathComponent(entry)) == nil
+            let folder = (parent as NSString).appendingPathComponent(entry)
+            guard let pid = Int32(entry.dropFirst(prefix.count)), RunFolder.stagingOwnerGone(folder, pid: pid) else { return false }
+            return read(folder: folder) == nil
         }.sorted()
     }
 

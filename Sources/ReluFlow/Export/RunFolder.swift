@@ -118,8 +118,11 @@ public enum RunFolder {
         let staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())")
         removeAbandoned(name, in: parent)
         guard mkdir(staging, 0o755) == 0 else { throw FileError(path: staging, action: "create", reason: String(cString: strerror(errno))) }
-        // The sentinel that makes the folder provably ours if its process dies (`removeAbandoned`).
-        try writeFile((staging as NSString).appendingPathComponent(stagingSentinel), Data("\(getpid())\n".utf8))
+        // The sentinel that makes the folder provably ours if its process dies (`removeAbandoned`),
+        // with the process's start time: a pid can come back (a container's sweep is pid 1 at every
+        // start), and the start time tells a new process of that pid from the one that wrote it.
+        let started = processStart(getpid()).map { " \($0)" } ?? ""
+        try writeFile((staging as NSString).appendingPathComponent(stagingSentinel), Data("\(getpid())\(started)\n".utf8))
         return staging
     }
 
@@ -131,8 +134,9 @@ public enum RunFolder {
         let candidates = [(".\(name).partial-", stagingSentinel), (".\(name).old-", OutputMarker.fileName)]
         for entry in entries(of: parent, withPrefixes: candidates.map(\.0)) {
             for (prefix, proof) in candidates where entry.hasPrefix(prefix) {
-                guard let pid = Int32(entry.dropFirst(prefix.count)), pid != getpid(), !isRunning(pid) else { continue }
+                guard let pid = Int32(entry.dropFirst(prefix.count)) else { continue }
                 let folder = (parent as NSString).appendingPathComponent(entry)
+                guard proof == stagingSentinel ? stagingOwnerGone(folder, pid: pid) : (pid != getpid() && !isRunning(pid)) else { continue }
                 // Only a real folder (not a link) that proves to be ours: a staging folder has the
                 // sentinel, a replaced run folder its marker.
                 var info = stat()
@@ -273,6 +277,31 @@ public enum RunFolder {
     /// Whether process `pid` exists.
     static func isRunning(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno != ESRCH
+    }
+
+    /// Whether the process that wrote the staging folder `folder` (named for `pid`) is gone: `pid`
+    /// runs no more, or runs a process started at another time than its sentinel records (the pid
+    /// was reused, our own included). A sentinel without a start time (older folders, systems
+    /// without /proc): gone when no other process of that pid runs, as before.
+    static func stagingOwnerGone(_ folder: String, pid: Int32) -> Bool {
+        let sentinel = (folder as NSString).appendingPathComponent(stagingSentinel)
+        if let text = try? String(contentsOfFile: sentinel, encoding: .utf8) {
+            let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+            if fields.count >= 2, Int32(fields[0]) == pid, let recorded = UInt64(fields[1]) {
+                return processStart(pid) != recorded
+            }
+        }
+        return pid != getpid() && !isRunning(pid)
+    }
+
+    /// The start time of process `pid` (field 22 of /proc/PID/stat, clock ticks since boot), nil
+    /// where it cannot be read (no such process, no /proc).
+    static func processStart(_ pid: Int32) -> UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        // After the command name in parentheses: field 3 (state) onwards; the start time is field 22.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        return fields.count > 19 ? UInt64(fields[19]) : nil
     }
 
     /// Renames a complete staging folder into place as `path`, after writing its marker (the
