@@ -121,7 +121,7 @@ public enum RunFolder {
         // The sentinel that makes the folder provably ours if its process dies (`removeAbandoned`),
         // with the process's start time: a pid can come back (a container's sweep is pid 1 at every
         // start), and the start time tells a new process of that pid from the one that wrote it.
-        let started = processStart(getpid()).map { " \($0)" } ?? ""
+        let started = ownStart.map { " \($0)" } ?? ""
         try writeFile((staging as NSString).appendingPathComponent(stagingSentinel), Data("\(getpid())\(started)\n".utf8))
         return staging
     }
@@ -136,7 +136,7 @@ public enum RunFolder {
             for (prefix, proof) in candidates where entry.hasPrefix(prefix) {
                 guard let pid = Int32(entry.dropFirst(prefix.count)) else { continue }
                 let folder = (parent as NSString).appendingPathComponent(entry)
-                guard proof == stagingSentinel ? stagingOwnerGone(folder, pid: pid) : (pid != getpid() && !isRunning(pid)) else { continue }
+                guard stagingOwnerGone(folder, pid: pid) else { continue }
                 // Only a real folder (not a link) that proves to be ours: a staging folder has the
                 // sentinel, a replaced run folder its marker.
                 var info = stat()
@@ -281,8 +281,9 @@ public enum RunFolder {
 
     /// Whether the process that wrote the staging folder `folder` (named for `pid`) is gone: `pid`
     /// runs no more, or runs a process started at another time than its sentinel records (the pid
-    /// was reused, our own included). A sentinel without a start time (older folders, systems
-    /// without /proc): gone when no other process of that pid runs, as before.
+    /// was reused, our own included). Without a sentinel's start time (older staging folders, a
+    /// replaced run folder `.NAME.old-PID`, systems without /proc): gone when no other process of
+    /// that pid runs.
     static func stagingOwnerGone(_ folder: String, pid: Int32) -> Bool {
         let sentinel = (folder as NSString).appendingPathComponent(stagingSentinel)
         if let text = try? String(contentsOfFile: sentinel, encoding: .utf8) {
@@ -293,6 +294,9 @@ public enum RunFolder {
         }
         return pid != getpid() && !isRunning(pid)
     }
+
+    /// This process's start time (`processStart`), recorded in every staging sentinel it writes.
+    static let ownStart = processStart(getpid())
 
     /// The start time of process `pid` (field 22 of /proc/PID/stat, clock ticks since boot), nil
     /// where it cannot be read (no such process, no /proc).

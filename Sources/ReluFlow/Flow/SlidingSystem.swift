@@ -167,14 +167,12 @@ enum SlidingSystem {
     /// it: both the box's centre and the projection leave every ż at its rounding level
     /// (`atRoundingLevel`). Near a stationary point the sides' differences vanish with the field
     /// and a whole region of α's keeps every ż at its rounding level, so Newton's floor iterates
-    /// wander from the memo (measured on the escape grid's
-    /// [1, 16×6, 1] Xavier seed 3 at its minimum, t = 42.507: α's of 23 and −7 from one step to the
-    /// next); the exit functions read the α's, and ended slides by rounding that the one-surface
-    /// rule re-entered at once from the same v± (a slide/slideEnd cycle, 7e-6 between events). The
-    /// projected α's keep the surfaces as well as the computation can tell and lie in the box:
-    /// Filippov's (SPEC §4). A root outside that the box cannot replace is a genuine exit (where ż
-    /// depends on the α's, the centre is not at the rounding level: a slide about to end, its α
-    /// a rounding error outside the box, is not held by the projection).
+    /// wander far outside the box from one evaluation to the next; the exit functions read the
+    /// α's and would end slides by rounding, which the one-surface rule re-enters at once from the
+    /// same v± (a slide/slideEnd cycle). The projected α's keep the surfaces as well as the
+    /// computation can tell and lie in the box: Filippov's (SPEC §4). A root outside that the box
+    /// cannot replace is a genuine exit (where ż depends on the α's the centre is not at the
+    /// rounding level: a slide about to end, its α a rounding error outside the box, is not held).
     /// Otherwise, near a stationary
     /// point where no α is better than the rounding of ż allows: the memo (as good as any), else
     /// Newton's last iterate where `atRoundingLevel` accepts it (every ż within its rounding
