@@ -370,6 +370,56 @@ final class SignalResumeTests: XCTestCase {
     }
 }
 
+extension SignalResumeTests {
+    /// A killed run resumed by a process of the same pid (a container's pid 1 after a hard kill,
+    /// `sweep --in-process` whose runs share its pid): the resumable staging folder
+    /// `.NAME.partial-PID` is the one continued, so the new staging folder takes another name and
+    /// the run completes (before, `mkdir` of the same name failed the resume with "File exists").
+    /// The pid is made to repeat by writing /proc/sys/kernel/ns_last_pid (root only).
+    func testResumeByAProcessOfTheKilledRunsPid() throws {
+        guard FileManager.default.isWritableFile(atPath: "/proc/sys/kernel/ns_last_pid") else {
+            throw XCTSkip("needs a writable /proc/sys/kernel/ns_last_pid (root) to make a pid repeat")
+        }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.config.write(to: dir.appendingPathComponent("mid.json"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try runReluflow(["simulate", "--config", "mid.json", "--out", "reference", "--quiet"], in: dir).status, 0)
+        let process = try start(["simulate", "--config", "mid.json", "--out", "k", "--quiet", "--checkpoint-every", "0.05"], in: dir)
+        let pid = process.processIdentifier
+        let staging = dir.appendingPathComponent(".k.partial-\(pid)")
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, (ResumePoint.read(folder: staging.path)?.t ?? 0) < 0.5, process.isRunning {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        XCTAssertTrue(process.isRunning, "the run ended before a checkpoint past t = 0.5")
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+        // `sh` checks that it got the killed run's pid before it becomes the resuming reluflow
+        // (exec keeps the pid); another process may take the pid first, so it is tried again.
+        let resume = "[ $$ = \(pid) ] && exec '\(reluflowExecutable().path)' simulate --resume k --quiet; exit 99"
+        var status: Int32 = 99, stderr = ""
+        for _ in 0..<200 where status == 99 {
+            try "\(pid - 1)".write(toFile: "/proc/sys/kernel/ns_last_pid", atomically: false, encoding: .utf8)
+            let shell = Process()
+            shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+            shell.arguments = ["-c", resume]
+            shell.currentDirectoryURL = dir
+            let errors = Pipe()
+            shell.standardOutput = FileHandle.nullDevice
+            shell.standardError = errors
+            try shell.run()
+            stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            shell.waitUntilExit()
+            status = shell.terminationStatus
+        }
+        guard status != 99 else { throw XCTSkip("pid \(pid) was not given to the resuming process in 200 tries") }
+        XCTAssertEqual(status, 0, stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: staging.path), "the staging folder is removed once resumed")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }, [])
+        try assertMatches(dir.appendingPathComponent("k"), dir.appendingPathComponent("reference"))
+    }
+}
+
 /// Every file of two run folders equal byte for byte, but summary.json's wall-clock entries and the
 /// marker's size of summary.json.
 func assertSameFiles(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {

@@ -115,9 +115,19 @@ public enum RunFolder {
         let parent = (target as NSString).deletingLastPathComponent
         let name = (target as NSString).lastPathComponent
         try makeDirectory(parent)
-        let staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())")
         removeAbandoned(name, in: parent)
-        guard mkdir(staging, 0o755) == 0 else { throw FileError(path: staging, action: "create", reason: String(cString: strerror(errno))) }
+        // `.NAME.partial-PID`, or `.NAME.partial-PID-K` when a resumable folder of an earlier process
+        // of the same pid (kept by `removeAbandoned`; a container's pid 1 after a hard kill) holds
+        // that name: the run resuming from it copies from it into the new folder.
+        var staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())")
+        var suffix = 0
+        while mkdir(staging, 0o755) != 0 {
+            guard errno == EEXIST, suffix < 100, stagingOwnerGone(staging, pid: getpid()) else {
+                throw FileError(path: staging, action: "create", reason: String(cString: strerror(errno)))
+            }
+            suffix += 1
+            staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())-\(suffix)")
+        }
         // The sentinel that makes the folder provably ours if its process dies (`removeAbandoned`),
         // with the process's start time: a pid can come back (a container's sweep is pid 1 at every
         // start), and the start time tells a new process of that pid from the one that wrote it.
@@ -134,7 +144,7 @@ public enum RunFolder {
         let candidates = [(".\(name).partial-", stagingSentinel), (".\(name).old-", OutputMarker.fileName)]
         for entry in entries(of: parent, withPrefixes: candidates.map(\.0)) {
             for (prefix, proof) in candidates where entry.hasPrefix(prefix) {
-                guard let pid = Int32(entry.dropFirst(prefix.count)) else { continue }
+                guard let pid = stagingPid(entry.dropFirst(prefix.count)) else { continue }
                 let folder = (parent as NSString).appendingPathComponent(entry)
                 guard stagingOwnerGone(folder, pid: pid) else { continue }
                 // Only a real folder (not a link) that proves to be ours: a staging folder has the
@@ -272,6 +282,14 @@ public enum RunFolder {
             if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { removeStaging(path) }
         }
         removeOwnFiles(of: staging)
+    }
+
+    /// The pid in a staging folder's name after `.NAME.partial-`: `PID`, or `PID-K` (`stage`).
+    static func stagingPid(_ suffix: Substring) -> Int32? {
+        let parts = suffix.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let pid = Int32(parts[0]), pid > 0 else { return nil }
+        if parts.count == 2 { guard let k = Int(parts[1]), k > 0, String(k) == parts[1] else { return nil } }
+        return pid
     }
 
     /// Whether process `pid` exists.
