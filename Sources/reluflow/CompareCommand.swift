@@ -125,7 +125,7 @@ struct CompareCommand: ParsableCommand {
         base.train = nil
         let (flowProblem, flowConfig) = try base.resolve(limits: .standard())
         try RunFolder.checkOutputPath(outPath)
-        try RunFolder.checkDestination(outPath)
+        try RunFolder.checkDestination(outPath, kind: "compare")
         let curvature = try Comparison.initialCurvature(flowProblem)
 
         let staging = try RunFolder.stageFolder(outPath)

@@ -142,6 +142,28 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertFalse(fm.fileExists(atPath: dir.appendingPathComponent("other/analysis.json").path))
     }
 
+    /// An output of another kind is not replaced (found by a new-user trial: `simulate --out` on a
+    /// compare folder replaced its six runs and figures by one run, exit 0): exit 2 naming --out,
+    /// before the run, and the folder as it was; the same kind still replaces it.
+    func testOutputOfAnotherKindIsNotReplaced() throws {
+        let compare = ["compare", "--example", "sine", "--T", "1", "--iterations", "50", "--methods", "flow,gd", "--out", "cmp", "--quiet"]
+        XCTAssertEqual(try runReluflow(compare, in: dir).status, 0)
+        let before = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("cmp").path).sorted()
+        let marker = try Data(contentsOf: dir.appendingPathComponent("cmp/\(OutputMarker.fileName)"))
+        for command in [["simulate", "--T", "1"], ["train", "--method", "gd", "--iterations", "10"]] {
+            let run = try runReluflow(command + ["--out", "cmp", "--quiet"], in: dir)
+            XCTAssertEqual(run.status, 2, run.stderr)
+            XCTAssertTrue(run.stderr.contains("--out") && run.stderr.contains("compare output"), run.stderr)
+        }
+        let curvature = try runReluflow(["curvature", "--depths", "2", "--widths", "2", "--seeds", "1", "--out", "cmp"], in: dir)
+        XCTAssertEqual(curvature.status, 2, curvature.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("cmp").path).sorted(), before)
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("cmp/\(OutputMarker.fileName)")), marker)
+        XCTAssertEqual(try runReluflow(compare, in: dir).status, 0)
+        XCTAssertEqual(try runReluflow(["simulate", "--T", "1", "--out", "run", "--quiet"], in: dir).status, 0)
+        XCTAssertEqual(try runReluflow(["simulate", "--T", "2", "--out", "run", "--quiet"], in: dir).status, 0)
+    }
+
     /// A file put into the hidden staging folder while the run goes on is not taken for ReluFlow's:
     /// it ends up in the run folder, unlisted, so the folder is no longer replaced.
     func testFileAddedToStagingDuringTheRunIsKept() throws {

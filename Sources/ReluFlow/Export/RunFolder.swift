@@ -12,13 +12,19 @@ import Foundation
 /// files are removed, never a whole tree.
 public enum RunFolder {
     /// Checks before a run that `path` can receive a run folder: a safe path (`checkOutputPath`)
-    /// that does not exist, is empty, or holds a complete ReluFlow output (`checkReplaceable`).
+    /// that does not exist, is empty, or holds a complete ReluFlow output of the same `kind` (`checkReplaceable`).
     /// Creates the parent folder if needed. Throws `InputError` naming `field`.
-    public static func checkDestination(_ path: String, field: String = "--out") throws {
+    public static func checkDestination(_ path: String, field: String = "--out", kind: String = "run") throws {
         try checkOutputPath(path, field: field)
-        if try checkReplaceable(path, field: field) != nil, access(path, W_OK) != 0 {
+        if let earlier = try checkReplaceable(path, field: field) {
+            // An output of another kind (a compare's runs and figures, a curvature grid) is not
+            // replaced by this one: a mistyped --out would take a whole experiment for one run.
+            guard earlier.kind == kind else {
+                throw InputError(field, "\(path) holds a ReluFlow \(earlier.kind) output; a \(kind) output does not replace it "
+                                 + "(choose another folder, or remove that one first)")
+            }
             // Its files could not be removed: refuse before the run rather than leave them behind.
-            throw FileError(path: path, action: "replace", reason: String(cString: strerror(errno)))
+            guard access(path, W_OK) == 0 else { throw FileError(path: path, action: "replace", reason: String(cString: strerror(errno))) }
         }
         let parent = (absolute(path) as NSString).deletingLastPathComponent
         let fm = FileManager.default
@@ -341,6 +347,9 @@ public enum RunFolder {
             unlink((staging as NSString).appendingPathComponent(stagingSentinel))
             try OutputMarker.inventory(of: staging, kind: kind).write(into: staging)
             earlier = try checkReplaceable(target)
+            if let earlier, earlier.kind != kind {
+                throw InputError("--out", "\(target) holds a ReluFlow \(earlier.kind) output; a \(kind) output does not replace it")
+            }
         } catch let refusal as InputError {
             let kept = (parent as NSString).appendingPathComponent("\(name).new-\(getpid())")
             guard (try? fm.moveItem(atPath: staging, toPath: kept)) != nil else {
