@@ -122,17 +122,25 @@ enum SlidingSystem {
     /// together and α is known only to their ratio, while the velocity's error, α's error times
     /// the sides' difference, shrinks with them); false when a step finds no solution, the floor is
     /// higher, or 40 steps do not converge. A GSL failure throws.
-    static func newton(from a: inout [Double], rates: ([Double]) -> [Double]) throws -> Bool {
+    ///
+    /// `jacobian(α)` (K × K row-major), where given, computes the same columns ∂ż/∂α_k directly
+    /// (the RMSProp flow's coupled slides: ż along θ'(∂_k g), `DeepModeField.gradientDerivative`).
+    static func newton(from a: inout [Double], rates: ([Double]) -> [Double],
+                       jacobian: (([Double]) -> [Double])? = nil) throws -> Bool {
         let K = a.count
         func size(_ v: [Double]) -> Double { v.reduce(0) { max($0, abs($1)) } }
         var phi = rates(a)
         for _ in 0..<40 {
             var J = [Double](repeating: 0, count: K * K)
-            for k in 0..<K {
-                var hi = a, lo = a
-                hi[k] = 1; lo[k] = 0
-                let rh = rates(hi), rl = rates(lo)
-                for j in 0..<K { J[j * K + k] = rh[j] - rl[j] }
+            if let jacobian {
+                J = jacobian(a)
+            } else {
+                for k in 0..<K {
+                    var hi = a, lo = a
+                    hi[k] = 1; lo[k] = 0
+                    let rh = rates(hi), rl = rates(lo)
+                    for j in 0..<K { J[j * K + k] = rh[j] - rl[j] }
+                }
             }
             guard let step = try solve(J, phi, centre: [Double](repeating: 0, count: K), exact: false) else { return false }
             var lambda = 1.0, trial = a, trialPhi = phi
@@ -178,6 +186,7 @@ enum SlidingSystem {
     /// Newton's last iterate where `atRoundingLevel` accepts it (every ż within its rounding
     /// level); else nil (no α keeps the surfaces: the caller's slides end).
     static func coupledAlphas(count K: Int, memo: [Double]?, rates: ([Double]) -> [Double],
+                              jacobian: (([Double]) -> [Double])? = nil,
                               atRoundingLevel: ([Double]) -> Bool) throws -> (alphas: [Double], converged: Bool)? {
         let centre = [Double](repeating: 0.5, count: K)
         var starts = [centre, [Double](repeating: 0, count: K)]
@@ -185,7 +194,7 @@ enum SlidingSystem {
         var a = centre
         for start in starts {
             a = start
-            guard try newton(from: &a, rates: rates) else { continue }
+            guard try newton(from: &a, rates: rates, jacobian: jacobian) else { continue }
             if a.allSatisfy({ 0 <= $0 && $0 <= 1 }) { return (a, true) }
             let projected = a.map { min(max($0, 0), 1) }
             return (atRoundingLevel(centre) && atRoundingLevel(projected) ? projected : a, true)
