@@ -115,6 +115,9 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     private var coupling: CoupledSlides? = nil
     /// The coupled slides' last α's and the mode they belong to (Newton's first start).
     private var coupledMemo: [Double] = [], coupledMemoStamp = -1
+    /// ∂ż/∂α at the last coupled evaluation's solved α's (K × K; Newton's chord start, `SlidingSystem.newton`'s
+    /// `guess`), and its mode.
+    private var coupledJacobianMemo: [Double] = [], coupledJacobianStamp = -1
     /// ż of every pair (n × G) and z (scratch of the coupled slides' rates).
     private var zdotScratch: [Double], zScratch: [Double]
     /// The several-surface path's α and exit value min(v⁻_k, −v⁺_k) of each surface, of the
@@ -474,7 +477,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// Exits: v⁻_k, v⁺_k = ż_k along θ' at g(α; α_k = 0), g(α; α_k = 1), the others held,
     /// min(v⁻_k, −v⁺_k) as in the affine case; no α: NaN α's, the field at α = 0, exits −1.
     ///
-    /// Cost: ż is affine in each α_k alone, so Newton's Jacobian column k is ż along θ'(∂_k g) and
+    /// Cost: ż is affine in each α_k alone, so Newton's Jacobian column k is ż along θ'(∂_k g) (the
+    /// last evaluation's, at its α's, starts Newton as a chord method: `SlidingSystem.newton`) and
     /// v⁻_k = ż_k(α) − α_k r_k, v⁺_k = ż_k(α) + (1 − α_k) r_k with r_k = ż_k along θ'(∂_k g(α)); every
     /// mixed derivative ∂_S g is one backward pass (`DeepModeField.gradientDerivative`). The same
     /// polynomials as the corners' differences, each without their cancellation.
@@ -483,10 +487,11 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         let K = surfaces.count, aux = y + (P + 1), held = coupling.surfaces
         vPlus = .nan; vMinus = .nan; alpha = .nan
         let memo = coupledMemoStamp == modeChanges && coupledMemo.count == K ? coupledMemo : nil
+        let guess = coupledJacobianStamp == modeChanges && coupledJacobianMemo.count == K * K ? coupledJacobianMemo : nil
         var alphas = [Double](repeating: .nan, count: K)
         do {
             let found = try SlidingSystem.coupledAlphas(count: K, memo: memo, rates: { self.coupledRates(y, $0, held, deep) },
-                                                        jacobian: { self.coupledJacobian(y, $0, held, deep) },
+                                                        jacobian: { self.coupledJacobian(y, $0, held, deep) }, guess: guess,
                                                         atRoundingLevel: { a in
                 deep.gradient(y, holding: held, at: a, into: self.gPlus)
                 return self.ratesAtRoundingLevel(y, gradient: self.gPlus)
@@ -502,12 +507,16 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         let rates = coupledRates(y, a, held, deep)
         for p in 0..<P { lastG[p] = gPlus[p] }
         var exits = [Double](repeating: -1, count: K)
+        var jacobian = [Double](repeating: 0, count: K * K)
         coupling.variance(P: P, alphas: a, derivative: { deep.gradientDerivative(y, holding: held, at: a, along: $0, into: $1) },
                           singleton: { k, d in
             guard solved else { return }
-            let r = self.coupledSurfaceRates(y, along: d)[k]
+            let column = self.coupledSurfaceRates(y, along: d)
+            for j in 0..<K { jacobian[j * K + k] = column[j] }
+            let r = column[k]
             exits[k] = min(rates[k] - a[k] * r, -(rates[k] + (1 - a[k]) * r))
         }, into: varianceScratch)
+        if solved { coupledJacobianMemo = jacobian; coupledJacobianStamp = modeChanges }
         lastG.withUnsafeBufferPointer { g in
             law.velocity(P: P, gradient: g.baseAddress!, auxiliary: aux, thetaDot: f, auxiliaryDot: f + (P + 1))
         }
@@ -583,8 +592,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
 
     /// The coupled slides' Newton start and the base's put back after `body` (as `DeepModeField`'s).
     func withoutSteering<R>(_ body: () throws -> R) rethrows -> R {
-        let saved = (coupledMemo, coupledMemoStamp)
-        defer { (coupledMemo, coupledMemoStamp) = saved }
+        let saved = (coupledMemo, coupledMemoStamp, coupledJacobianMemo, coupledJacobianStamp)
+        defer { (coupledMemo, coupledMemoStamp, coupledJacobianMemo, coupledJacobianStamp) = saved }
         return try base.withoutSteering(body)
     }
 
@@ -1298,7 +1307,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
 
     /// A bound on the spectral radius of ∂f/∂y for the `auto` rule: the base's ρ(∇²L) scaled by
     /// the largest 1/(√v̂ + ε), and the averaging rates (1/τ); the Adam flow's from its
-    /// linearisation (`adamStiffnessEstimate`).
+    /// linearisation (`adamStiffnessEstimate`). The RMSProp flow's bound is sharpened where it
+    /// would switch (`refinedStiffnessEstimate`).
     func stiffnessEstimate(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
         if let adam = law as? AdamFlow { return adamStiffnessEstimate(adam, gradient: e.gradient, at: y) }
         let eb = base.evaluation(at: y, into: fb)
@@ -1311,6 +1321,13 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         default:
             return rho
         }
+    }
+
+    /// The RMSProp flow's decay rates from its linearisation (`rmspropStiffnessEstimate`); nil for
+    /// the Adam flow (its `stiffnessEstimate` is already its linearisation's).
+    func refinedStiffnessEstimate(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double? {
+        guard let r = law as? RMSPropFlow else { return nil }
+        return rmspropStiffnessEstimate(r, at: y)
     }
 
     var costDimension: Int { base.costDimension }
