@@ -229,7 +229,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         let gainBound: Double? = dim > P + 1 && h > 0 ? (options.T - t) / h : nil
         let stiff = controller.stiffnessCheck(stepSize: h, spectralRadius: { field.stiffnessEstimate(e, at: y, f0) }, costRatio: {
             policy.stiffStepCostRatio(parameters: dim, pairs: pairs, d: d, explicit: $0)
-        }, gainBound: gainBound)
+        }, gainBound: gainBound, refined: { field.refinedStiffnessEstimate(e, at: y, f0) })
         guard stiff else { return }
         switchStepper(to: StepperPolicy.stiffStepper, at: t)
         controller.beginStiffSegment(at: t, explicitStep: h)
