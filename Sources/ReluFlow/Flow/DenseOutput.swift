@@ -341,3 +341,181 @@ final class StepHistory {
         return true
     }
 }
+
+/// Dense output inside the explicit steps of one smooth stretch (one mode, no event, each step
+/// starting where the last ended): the Hermite interpolating polynomial of the values and slopes
+/// at the stretch's recent step ends, with no evaluation of the field.
+///
+/// An explicit Runge–Kutta step end carries the state to the step control's tolerance and its
+/// slope f(y) to that times the Lipschitz constant L (|λ|H stays within the stepper's stability
+/// region), so values and slopes are both good data, unlike at a BDF step end (`StepHistory`).
+/// With N nodes t₁ (the newest, the step's end), t₂ (its start), t₃, … each counted twice
+/// (confluent: value and slope), the Newton form p_k = Σ_{j≤k} c_j ω_j on the scaled time
+/// x = (t − t₁)/H (H the step's length, the slopes scaled by H) interpolates the first k + 1
+/// conditions; its error is y⁽ᵏ⁺¹⁾(ξ)ω_{k+1}(x)/(k + 1)!, whose leading part c_{k+1}ω_{k+1}
+/// estimates it (an upper bound of p_{k+1}'s to leading order, as q₅ − q₄ does for the quintic
+/// Hermite interpolant). Every degree k ≥ 3 (the cubic Hermite interpolant of the step and more)
+/// is a candidate; the one whose estimate is smallest against atol + rtol|p_{k+1}| is taken and
+/// p_{k+1} returned (local extrapolation) when that ratio, plus the rounding of the sum
+/// (4ε Σ|c_j ω_j|), is within 1 in every component — the control GSL applies to the step itself.
+/// Otherwise the caller tries the quintic interpolant, then adds nodes inside the step (each a
+/// re-taken step to the middle of the gap holding the sample and the field there: one re-step
+/// serves every sample near it) and asks again, and re-takes the step to the sample last.
+///
+/// Five stored nodes (degree up to 9 with the step's own two) reach the order of rk8pd's local
+/// error (H⁹) when the neighbouring steps have about the same length, which the step control's
+/// growth limit keeps; the first step of a stretch (after an event) has only its own two ends,
+/// where the interior nodes supply what the history cannot. No ÿ is differenced here, so no √ε
+/// enters (the quintic interpolant's weak point on long steps).
+final class SlopeHistory {
+    static let capacity = 5
+    let dim: Int
+    let rtol: Double, atol: Double
+    private var times: [Double] = []
+    /// `capacity` values and slopes, the i-th node of `times` at row (first + i) mod capacity.
+    private let values: UnsafeMutablePointer<Double>
+    private let slopes: UnsafeMutablePointer<Double>
+    private var first = 0
+    private var mode = -1
+    /// Work: confluent divided differences ((2·capacity + 2) × dim).
+    private let table: UnsafeMutablePointer<Double>
+
+    init(dim: Int, rtol: Double, atol: Double) {
+        self.dim = dim
+        self.rtol = rtol
+        self.atol = atol
+        values = .allocate(capacity: Self.capacity * dim)
+        slopes = .allocate(capacity: Self.capacity * dim)
+        table = .allocate(capacity: (2 * Self.capacity + 2) * dim)
+    }
+
+    deinit {
+        values.deallocate()
+        slopes.deallocate()
+        table.deallocate()
+    }
+
+    private func slot(_ i: Int) -> Int { ((first + i) % Self.capacity) * dim }
+
+    private func append(_ t: Double, _ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) {
+        if times.count == Self.capacity {
+            times.removeFirst()
+            first = (first + 1) % Self.capacity
+        }
+        let s = slot(times.count)
+        (values + s).update(from: y, count: dim)
+        (slopes + s).update(from: f, count: dim)
+        times.append(t)
+    }
+
+    /// Forgets the stretch (a step of a method whose step ends are not good slope data).
+    func reset() {
+        times.removeAll(keepingCapacity: true)
+        first = 0
+        mode = -1
+    }
+
+    /// Whether the stretch's last node is (t, y) in mode `mode`, bit for bit.
+    func endsAt(_ t: Double, _ y: UnsafePointer<Double>, mode: Int) -> Bool {
+        guard mode == self.mode, times.last == t else { return false }
+        let last = values + slot(times.count - 1)
+        for p in 0..<dim where last[p].bitPattern != y[p].bitPattern { return false }
+        return true
+    }
+
+    /// Records an accepted explicit step [t0, t1] of mode `mode` from (y0, f0) to (y1, f1) (after
+    /// any projection; f the field there in that mode): appended when it continues the stretch,
+    /// otherwise the stretch restarts at (t0, y0, f0).
+    func noteStep(t0: Double, y0: UnsafePointer<Double>, f0: UnsafePointer<Double>,
+                  t1: Double, y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, mode: Int) {
+        if !endsAt(t0, y0, mode: mode) {
+            reset()
+            self.mode = mode
+            append(t0, y0, f0)
+        }
+        append(t1, y1, f1)
+    }
+
+    /// A node of the interpolant: a time, the state and its field there.
+    typealias Node = (t: Double, y: UnsafePointer<Double>, f: UnsafePointer<Double>)
+
+    /// The state at t inside the step [start.t, end.t] of mode `mode` into `out` when the estimate
+    /// passes (see the type's comment). The nodes, nearest first: the step's ends, `interior`
+    /// (states inside the step from re-taken steps), then the stretch's earlier step ends — those
+    /// before the step's start when the stretch reaches it (the step noted last, or a step cut at
+    /// an event from the stretch's last node).
+    func interpolate(at t: Double, start: Node, end: Node, interior: [Node], mode: Int,
+                     into out: UnsafeMutablePointer<Double>) -> Bool {
+        let t0 = start.t
+        var nodeTimes = [end.t, start.t]
+        var nodeValues = [end.y, start.y]
+        var nodeSlopes = [end.f, start.f]
+        for node in interior {
+            nodeTimes.append(node.t)
+            nodeValues.append(node.y)
+            nodeSlopes.append(node.f)
+        }
+        let stored = times.count
+        var older = -1
+        if stored >= 2 && endsAt(end.t, end.y, mode: mode) && times[stored - 2] == t0 {
+            older = stored - 3
+        } else if endsAt(t0, start.y, mode: mode) {
+            older = stored - 2
+        }
+        if older >= 0 {
+            for i in stride(from: older, through: 0, by: -1) {
+                nodeTimes.append(times[i])
+                nodeValues.append(UnsafePointer(values + slot(i)))
+                nodeSlopes.append(UnsafePointer(slopes + slot(i)))
+            }
+        }
+        let nodes = nodeTimes.count
+        guard nodes >= 3, t0 < t, t < nodeTimes[0] else { return false }
+        let t1 = nodeTimes[0], H = t1 - t0
+        let M = 2 * nodes
+        var z = [Double](repeating: 0, count: M)
+        for j in 0..<M { z[j] = (nodeTimes[j / 2] - t1) / H }
+        let xs = (t - t1) / H
+        for j in 0..<M {
+            (table + j * dim).update(from: nodeValues[j / 2], count: dim)
+        }
+        for level in 1..<M {
+            for j in stride(from: M - 1, through: level, by: -1) {
+                let upper = table + j * dim, lower = table + (j - 1) * dim
+                if level == 1 && j % 2 == 1 {
+                    // A repeated node: the first divided difference is the scaled slope.
+                    let f = nodeSlopes[j / 2]
+                    for p in 0..<dim { upper[p] = H * f[p] }
+                } else {
+                    let denominator = z[j] - z[j - level]
+                    for p in 0..<dim { upper[p] = (upper[p] - lower[p]) / denominator }
+                }
+            }
+        }
+        var omega = [Double](repeating: 1, count: M)
+        for j in 1..<M { omega[j] = omega[j - 1] * (xs - z[j - 1]) }
+        var best = Double.infinity, bestK = 0
+        for k in 3...(M - 2) {
+            var worst = 0.0
+            for p in 0..<dim {
+                var sum = 0.0, size = 0.0
+                for j in 0...(k + 1) {
+                    let term = table[j * dim + p] * omega[j]
+                    sum += term
+                    size += abs(term)
+                }
+                let estimate = abs(table[(k + 1) * dim + p] * omega[k + 1]) + 4 * Double.ulpOfOne * size
+                worst = max(worst, estimate / (atol + rtol * abs(sum)))
+                if worst >= best { break }
+            }
+            if worst < best { best = worst; bestK = k }
+        }
+        guard best <= 1 else { return false }
+        for p in 0..<dim {
+            var sum = 0.0
+            for j in 0...(bestK + 1) { sum += table[j * dim + p] * omega[j] }
+            out[p] = sum
+        }
+        return true
+    }
+}
