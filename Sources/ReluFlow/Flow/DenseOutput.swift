@@ -369,6 +369,9 @@ final class StepHistory {
 /// enters (the quintic interpolant's weak point on long steps).
 final class SlopeHistory {
     static let capacity = 5
+    /// Nodes of one interpolant at most (the step's two ends, interior nodes, earlier step ends):
+    /// degree up to 2·maxNodes − 1.
+    static let maxNodes = 7
     let dim: Int
     let rtol: Double, atol: Double
     private var times: [Double] = []
@@ -377,7 +380,7 @@ final class SlopeHistory {
     private let slopes: UnsafeMutablePointer<Double>
     private var first = 0
     private var mode = -1
-    /// Work: confluent divided differences ((2·capacity + 2) × dim).
+    /// Work: confluent divided differences (2·maxNodes × dim).
     private let table: UnsafeMutablePointer<Double>
 
     init(dim: Int, rtol: Double, atol: Double) {
@@ -386,7 +389,7 @@ final class SlopeHistory {
         self.atol = atol
         values = .allocate(capacity: Self.capacity * dim)
         slopes = .allocate(capacity: Self.capacity * dim)
-        table = .allocate(capacity: (2 * Self.capacity + 2) * dim)
+        table = .allocate(capacity: 2 * Self.maxNodes * dim)
     }
 
     deinit {
@@ -450,7 +453,7 @@ final class SlopeHistory {
         var nodeTimes = [end.t, start.t]
         var nodeValues = [end.y, start.y]
         var nodeSlopes = [end.f, start.f]
-        for node in interior {
+        for node in interior.prefix(Self.maxNodes - 2) {
             nodeTimes.append(node.t)
             nodeValues.append(node.y)
             nodeSlopes.append(node.f)
@@ -463,7 +466,7 @@ final class SlopeHistory {
             older = stored - 2
         }
         if older >= 0 {
-            for i in stride(from: older, through: 0, by: -1) {
+            for i in stride(from: older, through: 0, by: -1) where nodeTimes.count < Self.maxNodes {
                 nodeTimes.append(times[i])
                 nodeValues.append(UnsafePointer(values + slot(i)))
                 nodeSlopes.append(UnsafePointer(slopes + slot(i)))
