@@ -380,8 +380,18 @@ final class SlopeHistory {
     private let slopes: UnsafeMutablePointer<Double>
     private var first = 0
     private var mode = -1
-    /// Work: confluent divided differences (2·maxNodes × dim).
+    /// Work: confluent divided differences (2·maxNodes × dim), of the nodes `tableKey` names (the
+    /// step's ends, their states in `tableEnds`, the node counts), with the scaled times z.
     private let table: UnsafeMutablePointer<Double>
+    private var tableKey: (t0: Double, t1: Double, nodes: Int, inside: Int) = (.nan, .nan, 0, 0)
+    private let tableEnds: UnsafeMutablePointer<Double>
+    private var H = 0.0
+    private var z = [Double](repeating: 0, count: 2 * SlopeHistory.maxNodes)
+    private var omega = [Double](repeating: 0, count: 2 * SlopeHistory.maxNodes)
+    private var worst = [Double](repeating: 0, count: 2 * SlopeHistory.maxNodes)
+    private var nodeTimes: [Double] = []
+    private var nodeValues: [UnsafePointer<Double>] = []
+    private var nodeSlopes: [UnsafePointer<Double>] = []
 
     init(dim: Int, rtol: Double, atol: Double) {
         self.dim = dim
@@ -390,12 +400,14 @@ final class SlopeHistory {
         values = .allocate(capacity: Self.capacity * dim)
         slopes = .allocate(capacity: Self.capacity * dim)
         table = .allocate(capacity: 2 * Self.maxNodes * dim)
+        tableEnds = .allocate(capacity: 2 * dim)
     }
 
     deinit {
         values.deallocate()
         slopes.deallocate()
         table.deallocate()
+        tableEnds.deallocate()
     }
 
     private func slot(_ i: Int) -> Int { ((first + i) % Self.capacity) * dim }
@@ -449,76 +461,93 @@ final class SlopeHistory {
     /// an event from the stretch's last node).
     func interpolate(at t: Double, start: Node, end: Node, interior: [Node], mode: Int,
                      into out: UnsafeMutablePointer<Double>) -> Bool {
-        let t0 = start.t
-        var nodeTimes = [end.t, start.t]
-        var nodeValues = [end.y, start.y]
-        var nodeSlopes = [end.f, start.f]
-        for node in interior.prefix(Self.maxNodes - 2) {
-            nodeTimes.append(node.t)
-            nodeValues.append(node.y)
-            nodeSlopes.append(node.f)
-        }
+        let t0 = start.t, t1 = end.t
+        guard t0 < t, t < t1 else { return false }
         let stored = times.count
         var older = -1
-        if stored >= 2 && endsAt(end.t, end.y, mode: mode) && times[stored - 2] == t0 {
+        if stored >= 2 && endsAt(t1, end.y, mode: mode) && times[stored - 2] == t0 {
             older = stored - 3
         } else if endsAt(t0, start.y, mode: mode) {
             older = stored - 2
         }
-        if older >= 0 {
-            for i in stride(from: older, through: 0, by: -1) where nodeTimes.count < Self.maxNodes {
-                nodeTimes.append(times[i])
-                nodeValues.append(UnsafePointer(values + slot(i)))
-                nodeSlopes.append(UnsafePointer(slopes + slot(i)))
-            }
-        }
-        let nodes = nodeTimes.count
-        guard nodes >= 3, t0 < t, t < nodeTimes[0] else { return false }
-        let t1 = nodeTimes[0], H = t1 - t0
+        let inside = min(interior.count, Self.maxNodes - 2)
+        let nodes = min(2 + inside + older + 1, Self.maxNodes)
+        guard nodes >= 3 else { return false }
         let M = 2 * nodes
-        var z = [Double](repeating: 0, count: M)
-        for j in 0..<M { z[j] = (nodeTimes[j / 2] - t1) / H }
+        // The divided differences depend on the nodes only: computed once for all the samples of
+        // a step (the key: its ends, their states bit for bit, and the number of nodes).
+        if !(tableKey.t0 == t0 && tableKey.t1 == t1 && tableKey.nodes == nodes && tableKey.inside == inside
+             && sameBits(tableEnds, end.y) && sameBits(tableEnds + dim, start.y)) {
+            nodeTimes.removeAll(keepingCapacity: true)
+            nodeValues.removeAll(keepingCapacity: true)
+            nodeSlopes.removeAll(keepingCapacity: true)
+            func add(_ time: Double, _ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) {
+                nodeTimes.append(time)
+                nodeValues.append(y)
+                nodeSlopes.append(f)
+            }
+            add(t1, end.y, end.f)
+            add(t0, start.y, start.f)
+            for node in interior.prefix(inside) { add(node.t, node.y, node.f) }
+            var i = older
+            while nodeTimes.count < nodes {
+                add(times[i], UnsafePointer(values + slot(i)), UnsafePointer(slopes + slot(i)))
+                i -= 1
+            }
+            H = t1 - t0
+            for j in 0..<M { z[j] = (nodeTimes[j / 2] - t1) / H }
+            for j in 0..<M { (table + j * dim).update(from: nodeValues[j / 2], count: dim) }
+            for level in 1..<M {
+                for j in stride(from: M - 1, through: level, by: -1) {
+                    let upper = table + j * dim, lower = table + (j - 1) * dim
+                    if level == 1 && j % 2 == 1 {
+                        // A repeated node: the first divided difference is the scaled slope.
+                        let f = nodeSlopes[j / 2]
+                        for p in 0..<dim { upper[p] = H * f[p] }
+                    } else {
+                        let denominator = z[j] - z[j - level]
+                        for p in 0..<dim { upper[p] = (upper[p] - lower[p]) / denominator }
+                    }
+                }
+            }
+            tableKey = (t0, t1, nodes, inside)
+            tableEnds.update(from: end.y, count: dim)
+            (tableEnds + dim).update(from: start.y, count: dim)
+        }
         let xs = (t - t1) / H
-        for j in 0..<M {
-            (table + j * dim).update(from: nodeValues[j / 2], count: dim)
-        }
-        for level in 1..<M {
-            for j in stride(from: M - 1, through: level, by: -1) {
-                let upper = table + j * dim, lower = table + (j - 1) * dim
-                if level == 1 && j % 2 == 1 {
-                    // A repeated node: the first divided difference is the scaled slope.
-                    let f = nodeSlopes[j / 2]
-                    for p in 0..<dim { upper[p] = H * f[p] }
-                } else {
-                    let denominator = z[j] - z[j - level]
-                    for p in 0..<dim { upper[p] = (upper[p] - lower[p]) / denominator }
-                }
-            }
-        }
-        var omega = [Double](repeating: 1, count: M)
+        omega[0] = 1
         for j in 1..<M { omega[j] = omega[j - 1] * (xs - z[j - 1]) }
-        var best = Double.infinity, bestK = 0
-        for k in 3...(M - 2) {
-            var worst = 0.0
-            for p in 0..<dim {
-                var sum = 0.0, size = 0.0
-                for j in 0...(k + 1) {
-                    let term = table[j * dim + p] * omega[j]
-                    sum += term
-                    size += abs(term)
+        // worst[k]: the largest ratio over the components of p_k's estimate (plus the rounding of
+        // p_{k+1}'s sum) to the tolerance at p_{k+1}, for k = 3 … M − 2.
+        for k in 0..<M { worst[k] = 0 }
+        for p in 0..<dim {
+            var sum = table[p], size = abs(sum)
+            for j in 1..<M {
+                let term = table[j * dim + p] * omega[j]
+                sum += term
+                size += abs(term)
+                if j >= 4 {
+                    let ratio = (abs(term) + 4 * Double.ulpOfOne * size) / (atol + rtol * abs(sum))
+                    if ratio > worst[j - 1] { worst[j - 1] = ratio }
                 }
-                let estimate = abs(table[(k + 1) * dim + p] * omega[k + 1]) + 4 * Double.ulpOfOne * size
-                worst = max(worst, estimate / (atol + rtol * abs(sum)))
-                if worst >= best { break }
             }
-            if worst < best { best = worst; bestK = k }
+        }
+        var best = Double.infinity, bestK = 0
+        for k in 3...(M - 2) where worst[k] < best {
+            best = worst[k]
+            bestK = k
         }
         guard best <= 1 else { return false }
         for p in 0..<dim {
-            var sum = 0.0
-            for j in 0...(bestK + 1) { sum += table[j * dim + p] * omega[j] }
+            var sum = table[p]
+            for j in 1...(bestK + 1) { sum += table[j * dim + p] * omega[j] }
             out[p] = sum
         }
+        return true
+    }
+
+    private func sameBits(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>) -> Bool {
+        for p in 0..<dim where a[p].bitPattern != b[p].bitPattern { return false }
         return true
     }
 }
