@@ -385,6 +385,7 @@ final class SlopeHistory {
     private let table: UnsafeMutablePointer<Double>
     private var tableKey: (t0: Double, t1: Double, nodes: Int, inside: Int) = (.nan, .nan, 0, 0)
     private let tableEnds: UnsafeMutablePointer<Double>
+    private let scratch: UnsafeMutablePointer<Double>
     private var H = 0.0
     private var z = [Double](repeating: 0, count: 2 * SlopeHistory.maxNodes)
     private var omega = [Double](repeating: 0, count: 2 * SlopeHistory.maxNodes)
@@ -401,6 +402,7 @@ final class SlopeHistory {
         slopes = .allocate(capacity: Self.capacity * dim)
         table = .allocate(capacity: 2 * Self.maxNodes * dim)
         tableEnds = .allocate(capacity: 2 * dim)
+        scratch = .allocate(capacity: dim)
     }
 
     deinit {
@@ -408,6 +410,7 @@ final class SlopeHistory {
         slopes.deallocate()
         table.deallocate()
         tableEnds.deallocate()
+        scratch.deallocate()
     }
 
     private func slot(_ i: Int) -> Int { ((first + i) % Self.capacity) * dim }
@@ -515,22 +518,44 @@ final class SlopeHistory {
             (tableEnds + dim).update(from: start.y, count: dim)
         }
         let xs = (t - t1) / H
+        return z.withUnsafeBufferPointer { z in
+            omega.withUnsafeMutableBufferPointer { omega in
+                worst.withUnsafeMutableBufferPointer { worst in
+                    evaluate(xs, M: M, z: z.baseAddress!, omega: omega.baseAddress!, worst: worst.baseAddress!, into: out)
+                }
+            }
+        }
+    }
+
+    /// The interpolant at the scaled time xs from the cached table (M confluent nodes) into
+    /// `out`, when the best degree's estimate passes.
+    private func evaluate(_ xs: Double, M: Int, z: UnsafePointer<Double>, omega: UnsafeMutablePointer<Double>,
+                          worst: UnsafeMutablePointer<Double>, into out: UnsafeMutablePointer<Double>) -> Bool {
         omega[0] = 1
         for j in 1..<M { omega[j] = omega[j - 1] * (xs - z[j - 1]) }
         // worst[k]: the largest ratio over the components of p_k's estimate (plus the rounding of
-        // p_{k+1}'s sum) to the tolerance at p_{k+1}, for k = 3 … M − 2.
-        for k in 0..<M { worst[k] = 0 }
+        // p_{k+1}'s sum) to the tolerance at p_{k+1}, for k = 3 … M − 2. Row by row (the
+        // components contiguous), the running sums and sizes per component in `sums`, `sizes`.
+        let sums = out, sizes = scratch
         for p in 0..<dim {
-            var sum = table[p], size = abs(sum)
-            for j in 1..<M {
-                let term = table[j * dim + p] * omega[j]
-                sum += term
-                size += abs(term)
-                if j >= 4 {
-                    let ratio = (abs(term) + 4 * Double.ulpOfOne * size) / (atol + rtol * abs(sum))
-                    if ratio > worst[j - 1] { worst[j - 1] = ratio }
-                }
+            sums[p] = table[p]
+            sizes[p] = abs(table[p])
+        }
+        for j in 1..<M {
+            let row = table + j * dim, w = omega[j]
+            for p in 0..<dim {
+                let term = row[p] * w
+                sums[p] += term
+                sizes[p] += abs(term)
             }
+            guard j >= 4 else { continue }
+            var ratio = 0.0
+            for p in 0..<dim {
+                let estimate = abs(row[p] * w) + 4 * Double.ulpOfOne * sizes[p]
+                let tolerance = atol + rtol * abs(sums[p])
+                if estimate > ratio * tolerance { ratio = estimate / tolerance }
+            }
+            worst[j - 1] = ratio
         }
         var best = Double.infinity, bestK = 0
         for k in 3...(M - 2) where worst[k] < best {
@@ -538,10 +563,12 @@ final class SlopeHistory {
             bestK = k
         }
         guard best <= 1 else { return false }
-        for p in 0..<dim {
-            var sum = table[p]
-            for j in 1...(bestK + 1) { sum += table[j * dim + p] * omega[j] }
-            out[p] = sum
+        if bestK + 1 < M - 1 {
+            for p in 0..<dim {
+                var sum = table[p]
+                for j in 1...(bestK + 1) { sum += table[j * dim + p] * omega[j] }
+                out[p] = sum
+            }
         }
         return true
     }
