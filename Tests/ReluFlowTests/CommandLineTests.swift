@@ -100,6 +100,7 @@ final class CommandLineTests: XCTestCase {
         let good = #"{"data": {"x": [[-1], [0], [1]], "y": [1, 0, 1]}, "network": {"W": [[1], [-1]], "b": [0.1, 0.2], "c": [0.5, 0.5]}, "flow": {"T": 1}}"#
         let cases: [(String, [String], String)] = [
             ("malformed JSON", ["--config", try write("a.json", "{\"data\": ")], "not valid JSON"),
+            ("malformed JSON on line 3", ["--config", try write("a3.json", "{\"data\": {\"x\": [[1]],\n \"y\": [1]\n \"z\": 1}}")], "line 3, column 2"),
             ("wrong W shape", ["--config", try write("b.json", good.replacingOccurrences(of: #"[[1], [-1]]"#, with: #"[[1, 2], [-1]]"#))], "network.W[0]"),
             ("b length", ["--config", try write("c.json", good.replacingOccurrences(of: "[0.1, 0.2]", with: "[0.1]"))], "network.b"),
             ("y length", ["--config", try write("d.json", good.replacingOccurrences(of: "[1, 0, 1]", with: "[1, 0]"))], "data.y"),

@@ -283,6 +283,16 @@ public struct SampleConfig: Codable, Sendable, Equatable {
 // MARK: - Reading
 
 extension RunConfig {
+    /// ", line L, column C" for the byte offset in a parser's "around character N", so that a
+    /// config's mistake is found in an editor ("" when the reason gives none).
+    static func place(inReason reason: String, of bytes: Data) -> String {
+        guard let range = reason.range(of: "character "),
+              let offset = Int(reason[range.upperBound...].prefix(while: \.isNumber)), offset <= bytes.count else { return "" }
+        var line = 1, start = 0
+        for (k, b) in bytes.prefix(offset).enumerated() where b == UInt8(ascii: "\n") { line += 1; start = k + 1 }
+        return ", line \(line), column \(offset - start + 1)"
+    }
+
     /// Reads a config from JSON text. Unknown keys, a key given twice in one object and an explicit
     /// `null` are errors (a misspelt or repeated key would otherwise be ignored, a null taken as
     /// "use the default").
@@ -292,7 +302,9 @@ extension RunConfig {
             object = try JSONSerialization.jsonObject(with: bytes, options: [])
         } catch {
             let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-            throw InputError(source, "is not valid JSON (\(reason))")
+            let place = place(inReason: reason, of: bytes)
+            let said = place.isEmpty || !reason.hasSuffix(".") ? reason : String(reason.dropLast())
+            throw InputError(source, "is not valid JSON (\(said)\(place))")
         }
         if let path = JSONScan.firstDuplicateKey(in: bytes) {
             throw InputError(path, "is given twice (in \(source)); a key may appear only once in an object")
