@@ -736,8 +736,12 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     }
 
     /// ż of pair k and |θ'|² with k forced to `side` (the other pairs as they are, a sliding one
-    /// with its α), and the tolerance 1e-12 Σ_p |∂z_k/∂θ_p θ'_p| below which ż counts as zero
-    /// (the terms by the base field's rates along unit vectors: exact, and only at events).
+    /// with its α), and the tolerance below which ż counts as zero: 1e-12 T, T = Σ_p |∂z_k/∂θ_p θ'_p|
+    /// (the terms by the base field's rates along unit vectors: exact, and only at events), or T
+    /// itself where T ≤ N = Σ_p |∂z_k/∂θ_p| |θ'(δg)|_p, the velocity's own rounding on z_k's support
+    /// (a deep base: δg its `gradientRoundingLevel` with the sliding pairs counted on, θ' linear in g
+    /// as in `ratesAtRoundingLevel`; a shallow base: N = 0). Then every term of ż is rounding and so
+    /// is ż, whatever its sign (the rule of `DeepModeField`'s sideVelocity, SPEC §4, §7).
     private func sideVelocity(_ y: UnsafePointer<Double>, pair k: Int, side: PairState, members: [Int]? = nil) -> (v: Double, norm2: Double, tol: Double) {
         let saved = states
         var forced = states
@@ -749,7 +753,22 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         let v = base.preactivationRate(y, f, k / G, k % G)
         var norm2 = 0.0
         for p in 0..<P { norm2 += f[p] * f[p] }
-        return (v, norm2, 1e-12 * rateTerms(y, f, pair: k) + 1e-300)
+        let terms = rateTerms(y, f, pair: k)
+        return (v, norm2, terms <= velocityRounding(y, pair: k) ? max(terms, 1e-300) : 1e-12 * terms + 1e-300)
+    }
+
+    /// N = Σ_p |∂z_k/∂θ_p| |θ'(δg)|_p in the current mode (`sideVelocity`); 0 on a shallow base.
+    private func velocityRounding(_ y: UnsafePointer<Double>, pair k: Int) -> Double {
+        guard let deep = base as? DeepModeField else { return 0 }
+        let level = deep.gradientRoundingLevel(y, alsoOn: surfaces.flatMap(\.members))
+        let w = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { w.deallocate(); gz.deallocate() }
+        law.velocity(P: P, gradient: level, auxiliary: y + (P + 1), thetaDot: w, auxiliaryDot: w + (P + 1))
+        zGradient(y, pair: k, into: gz)
+        var noise = 0.0
+        for p in 0..<P { noise += abs(gz[p]) * abs(w[p]) }
+        return noise
     }
 
     /// Σ_p |∂z_k/∂θ_p u_p|, the magnitudes of the terms of ż_k along u (`zGradient`).

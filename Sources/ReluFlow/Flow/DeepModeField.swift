@@ -955,8 +955,19 @@ final class DeepModeField: SwitchedSystem {
     }
 
     /// ż of pair k and |θ'|² under the field with k's surface forced to `side`, with the tolerance
-    /// 1e-12 Σ_p |∂z_k/∂θ_p θ'_p| below which ż counts as zero.
-    private func sideVelocity(_ y: UnsafePointer<Double>, pair k: Int, side: PairState) -> (v: Double, norm2: Double, tol: Double) {
+    /// below which ż counts as zero, and whether ż is at the velocity's rounding level.
+    ///
+    /// ż_k = Σ_p (∂z_k/∂θ_p) θ'_p is rounded twice: by the tangent pass that sums its terms, within
+    /// 1e-12 T with T = Σ_p |∂z_k/∂θ_p θ'_p|, and through θ' = −g itself, within
+    /// N = Σ_p |∂z_k/∂θ_p| δg_p (δg: `gradientRoundingLevel`, the running bound of the back-propagation
+    /// with |θ|, |h| and |R| + δR, as `SlidingSystem.ratesAtRoundingLevel`). Where T ≤ N the velocity
+    /// on z_k's support is no larger than its own rounding (weighted by |∇z_k|): every term of ż_k is
+    /// rounding, so is ż_k whatever its sign, and it counts as zero (tolerance T, `atRounding`). This
+    /// is a unit whose inputs and row hardly move while the signal reaching it from above cancels
+    /// (g_p a cancellation of terms far larger than itself). Where T > N, θ' is known on the support
+    /// and ż's sign stands beyond 1e-12 T, as always. (Not |ż| ≤ N: that also discards ż's whose
+    /// terms are known and merely cancel.)
+    private func sideVelocity(_ y: UnsafePointer<Double>, pair k: Int, side: PairState) -> (side: OneSurfaceRule.Side, atRounding: Bool) {
         let saved = states
         var forced = states
         for q in members(of: k) { forced[q] = side }
@@ -969,7 +980,12 @@ final class DeepModeField: SwitchedSystem {
         zGradient(y, pair: k, into: gz)
         var terms = 0.0
         for p in 0..<P { terms += abs(gz[p] * f[p]) }
-        return (v, f[P], 1e-12 * terms + 1e-300)
+        let level = levelScratch + levelScratchLevel
+        gradientRoundingLevel(y, alsoOn: [], into: level)
+        var noise = 0.0
+        for p in 0..<P { noise += abs(gz[p]) * level[p] }
+        let atRounding = terms <= noise
+        return ((v, f[P], atRounding ? max(terms, 1e-300) : 1e-12 * terms + 1e-300), atRounding)
     }
 
     func resolve(_ y: UnsafePointer<Double>, eventPairs: [(Int, Int)], excluded: [Int: Set<PairState>],
@@ -981,11 +997,20 @@ final class DeepModeField: SwitchedSystem {
             let k = representative[i * G + g]
             guard done.insert(k).inserted else { continue }
             let old = states[k]
-            let plus = sideVelocity(y, pair: k, side: .on), minus = sideVelocity(y, pair: k, side: .off)
+            let (plus, plusAtRounding) = sideVelocity(y, pair: k, side: .on), (minus, minusAtRounding) = sideVelocity(y, pair: k, side: .off)
             var (new, kind) = OneSurfaceRule.decide(old: old, plus: plus, minus: minus)
-            // Not where the slide was left at this instant already (EventGuard: no cycle of joining and leaving).
+            // A graze that joins the slides: its surface is implied by theirs (`ridesOnSlides`), or
+            // its ż is at the velocity's rounding level on both sides (`sideVelocity`: T± ≤ N±). The
+            // field is then tangent to the surface from both sides as far as the computation can
+            // tell, every α ∈ [0, 1] keeps ż = 0 to that precision (Filippov's set), and the pair
+            // joins the slides; their system decides it (`settleSlides`: an α outside [0, 1] sends
+            // it back at this instant, and the EventGuard keeps it from joining again here). Kept
+            // on or off without that decision, z wanders across the surface with θ's rounding and
+            // step after step ends at a no-change event there. Not where the slide was left at this
+            // instant already (EventGuard: no cycle of joining and leaving).
             if kind == .graze && old != .sliding && excluded[k]?.contains(.sliding) != true
-                && excluded[i * G + g]?.contains(.sliding) != true && ridesOnSlides(y, pair: k) {
+                && excluded[i * G + g]?.contains(.sliding) != true
+                && ((plusAtRounding && minusAtRounding && !slides.isEmpty) || ridesOnSlides(y, pair: k)) {
                 (new, kind) = (.sliding, .slide)
             }
             // A state chosen and left again at this instant is not chosen once more (EventGuard:
@@ -1100,7 +1125,7 @@ final class DeepModeField: SwitchedSystem {
             }
             guard let j = doubtful.first(where: { !kept.contains(slides[$0].rep) }) else { return nil }
             let k = slides[j].rep
-            let plus = sideVelocity(y, pair: k, side: .on), minus = sideVelocity(y, pair: k, side: .off)
+            let plus = sideVelocity(y, pair: k, side: .on).side, minus = sideVelocity(y, pair: k, side: .off).side
             let new = OneSurfaceRule.decide(old: .off, plus: plus, minus: minus).state
             if new == .sliding {
                 kept.insert(k)
