@@ -1089,15 +1089,16 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     }
 
     /// The first candidate on or off in the current mode that does not keep to its side at y:
-    /// ż < −tol on, > tol off (tol = 1e-12 Σ_p |∂z/∂θ_p θ'_p|, as `sideVelocity`); nil when all do.
+    /// ż < −tol on, > tol off (tol as `sideVelocity`'s: 1e-12 T, or T where T ≤ N); nil when all do.
     private func firstInconsistent(_ y: UnsafePointer<Double>, _ candidates: [Int]) -> Int? {
         let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
         defer { f.deallocate() }
         evaluate(y, f)
         for q in candidates where states[q] != .sliding {
             let v = base.preactivationRate(y, f, q / G, q % G)
-            let tol = 1e-12 * rateTerms(y, f, pair: q) + 1e-300
-            if states[q] == .on ? v < -tol : v > tol { return q }
+            let terms = rateTerms(y, f, pair: q)
+            let tol = 1e-12 * terms + 1e-300
+            if states[q] == .on ? v < -tol : v > tol, terms > velocityRounding(y, pair: q) { return q }
         }
         return nil
     }
