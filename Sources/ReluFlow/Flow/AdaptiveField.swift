@@ -739,8 +739,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// with its α), and the tolerance below which ż counts as zero: 1e-12 T, T = Σ_p |∂z_k/∂θ_p θ'_p|
     /// (the terms by the base field's rates along unit vectors: exact, and only at events), or T
     /// itself where T ≤ N = Σ_p |∂z_k/∂θ_p| |θ'(δg)|_p, the velocity's own rounding on z_k's support
-    /// (a deep base: δg its `gradientRoundingLevel` with the sliding pairs counted on, θ' linear in g
-    /// as in `ratesAtRoundingLevel`; a shallow base: N = 0). Then every term of ż is rounding and so
+    /// (a deep base and RMSProp: δg its `gradientRoundingLevel` with the sliding pairs counted on, θ'
+    /// linear in g as in `ratesAtRoundingLevel`; a shallow base or Adam: N = 0). Then every term of ż is rounding and so
     /// is ż, whatever its sign (the rule of `DeepModeField`'s sideVelocity, SPEC §4, §7).
     private func sideVelocity(_ y: UnsafePointer<Double>, pair k: Int, side: PairState, members: [Int]? = nil) -> (v: Double, norm2: Double, tol: Double) {
         let saved = states
@@ -757,9 +757,11 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         return (v, norm2, terms <= velocityRounding(y, pair: k) ? max(terms, 1e-300) : 1e-12 * terms + 1e-300)
     }
 
-    /// N = Σ_p |∂z_k/∂θ_p| |θ'(δg)|_p in the current mode (`sideVelocity`); 0 on a shallow base.
+    /// N = Σ_p |∂z_k/∂θ_p| |θ'(δg)|_p in the current mode (`sideVelocity`); 0 on a shallow base, and
+    /// 0 for a law whose θ' is not a function of g (Adam: θ' = −m̂/(√v̂ + ε) is read from the state m,
+    /// rounded only by the division, within the tangent's 1e-12 T).
     private func velocityRounding(_ y: UnsafePointer<Double>, pair k: Int) -> Double {
-        guard let deep = base as? DeepModeField else { return 0 }
+        guard velocityFollowsGradient, let deep = base as? DeepModeField else { return 0 }
         let level = deep.gradientRoundingLevel(y, alsoOn: surfaces.flatMap(\.members))
         let w = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
         let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
