@@ -736,12 +736,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     }
 
     /// ż of pair k and |θ'|² with k forced to `side` (the other pairs as they are, a sliding one
-    /// with its α), and the tolerance below which ż counts as zero: 1e-12 T, T = Σ_p |∂z_k/∂θ_p θ'_p|
-    /// (the terms by the base field's rates along unit vectors: exact, and only at events), or T
-    /// itself where T ≤ N = Σ_p |∂z_k/∂θ_p| |θ'(δg)|_p, the velocity's own rounding on z_k's support
-    /// (a deep base and RMSProp: δg its `gradientRoundingLevel` with the sliding pairs counted on, θ'
-    /// linear in g as in `ratesAtRoundingLevel`; a shallow base or Adam: N = 0). Then every term of ż is rounding and so
-    /// is ż, whatever its sign (the rule of `DeepModeField`'s sideVelocity, SPEC §4, §7).
+    /// with its α), and the tolerance 1e-12 Σ_p |∂z_k/∂θ_p θ'_p| below which ż counts as zero
+    /// (the terms by the base field's rates along unit vectors: exact, and only at events).
     private func sideVelocity(_ y: UnsafePointer<Double>, pair k: Int, side: PairState, members: [Int]? = nil) -> (v: Double, norm2: Double, tol: Double) {
         let saved = states
         var forced = states
@@ -753,24 +749,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         let v = base.preactivationRate(y, f, k / G, k % G)
         var norm2 = 0.0
         for p in 0..<P { norm2 += f[p] * f[p] }
-        let terms = rateTerms(y, f, pair: k)
-        return (v, norm2, terms <= velocityRounding(y, pair: k) ? max(terms, 1e-300) : 1e-12 * terms + 1e-300)
-    }
-
-    /// N = Σ_p |∂z_k/∂θ_p| |θ'(δg)|_p in the current mode (`sideVelocity`); 0 on a shallow base, and
-    /// 0 for a law whose θ' is not a function of g (Adam: θ' = −m̂/(√v̂ + ε) is read from the state m,
-    /// rounded only by the division, within the tangent's 1e-12 T).
-    private func velocityRounding(_ y: UnsafePointer<Double>, pair k: Int) -> Double {
-        guard velocityFollowsGradient, let deep = base as? DeepModeField else { return 0 }
-        let level = deep.gradientRoundingLevel(y, alsoOn: surfaces.flatMap(\.members))
-        let w = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
-        let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
-        defer { w.deallocate(); gz.deallocate() }
-        law.velocity(P: P, gradient: level, auxiliary: y + (P + 1), thetaDot: w, auxiliaryDot: w + (P + 1))
-        zGradient(y, pair: k, into: gz)
-        var noise = 0.0
-        for p in 0..<P { noise += abs(gz[p]) * abs(w[p]) }
-        return noise
+        return (v, norm2, 1e-12 * rateTerms(y, f, pair: k) + 1e-300)
     }
 
     /// Σ_p |∂z_k/∂θ_p u_p|, the magnitudes of the terms of ż_k along u (`zGradient`).
@@ -1091,16 +1070,15 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     }
 
     /// The first candidate on or off in the current mode that does not keep to its side at y:
-    /// ż < −tol on, > tol off (tol as `sideVelocity`'s: 1e-12 T, or T where T ≤ N); nil when all do.
+    /// ż < −tol on, > tol off (tol = 1e-12 Σ_p |∂z/∂θ_p θ'_p|, as `sideVelocity`); nil when all do.
     private func firstInconsistent(_ y: UnsafePointer<Double>, _ candidates: [Int]) -> Int? {
         let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
         defer { f.deallocate() }
         evaluate(y, f)
         for q in candidates where states[q] != .sliding {
             let v = base.preactivationRate(y, f, q / G, q % G)
-            let terms = rateTerms(y, f, pair: q)
-            let tol = 1e-12 * terms + 1e-300
-            if states[q] == .on ? v < -tol : v > tol, terms > velocityRounding(y, pair: q) { return q }
+            let tol = 1e-12 * rateTerms(y, f, pair: q) + 1e-300
+            if states[q] == .on ? v < -tol : v > tol { return q }
         }
         return nil
     }

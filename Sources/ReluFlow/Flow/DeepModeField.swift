@@ -1001,7 +1001,9 @@ final class DeepModeField: SwitchedSystem {
             let (plus, plusAtRounding) = sideVelocity(y, pair: k, side: .on), (minus, minusAtRounding) = sideVelocity(y, pair: k, side: .off)
             var (new, kind) = OneSurfaceRule.decide(old: old, plus: plus, minus: minus)
             // A graze that joins the slides: its surface is implied by theirs (`ridesOnSlides`), or
-            // its ż is at the velocity's rounding level on both sides (`sideVelocity`: T± ≤ N±). The
+            // its ż is at the velocity's rounding level on both sides (`sideVelocity`: T± ≤ N±, some
+            // T > 0: z moves, by rounding; where every term is exactly 0, z stays put and the state
+            // is kept, as the independent reference does on deep_flow_cases/coupled-slides-depth4). The
             // field is then tangent to the surface from both sides as far as the computation can
             // tell, every α ∈ [0, 1] keeps ż = 0 to that precision (Filippov's set), and the pair
             // joins the slides; their system decides it (`settleSlides`: an α outside [0, 1] sends
@@ -1011,7 +1013,7 @@ final class DeepModeField: SwitchedSystem {
             // instant already (EventGuard: no cycle of joining and leaving).
             if kind == .graze && old != .sliding && excluded[k]?.contains(.sliding) != true
                 && excluded[i * G + g]?.contains(.sliding) != true
-                && ((plusAtRounding && minusAtRounding && !slides.isEmpty) || ridesOnSlides(y, pair: k)) {
+                && ((plusAtRounding && minusAtRounding && max(plus.tol, minus.tol) > 1e-300 && !slides.isEmpty) || ridesOnSlides(y, pair: k)) {
                 (new, kind) = (.sliding, .slide)
             }
             // A state chosen and left again at this instant is not chosen once more (EventGuard:
