@@ -34,6 +34,19 @@ let uncheckedExclusivity: [SwiftSetting] = [
 /// executable's own image loses address randomisation (the shared libraries keep it).
 let fixedAddress = ["-Xclang-linker", "-no-pie"]
 
+/// Release builds of the command take GSL, its CBLAS and libstdc++ from their static archives
+/// (`LinkStatic/`: linker scripts named `libgsl.so`, `libgslcblas.so` and `libstdc++.so` that stand
+/// for `libgsl.a`, `libgslcblas.a` and `libstdc++.a`, found before the shared libraries because
+/// this directory is searched first; CGSL has no pkg-config entry for the same reason, its
+/// `-L/usr/lib/x86_64-linux-gnu` would come before it) and libgcc's unwinder from libgcc_eh.a:
+/// the process then maps only libc and libm, and the dynamic loader no longer loads, relocates
+/// and binds libstdc++, libgcc_s, libgsl and libgslcblas at every start (issue 22). The same code
+/// runs (GSL's calls to cblas_* resolve to reference_blas.c's functions at link time instead of
+/// by interposition; reference_blas.c's forwarding still dlopens libgslcblas.so.0; OpenBLAS and
+/// librsvg/cairo are still loaded with dlopen, which a fully static executable cannot do safely).
+/// The archives come with libgsl-dev and GCC's libstdc++ development files.
+let staticLibraries = ["-L" + Context.packageDirectory + "/LinkStatic", "-Xclang-linker", "-static-libgcc"]
+
 let package = Package(
     name: "ReluFlow",
     products: [
@@ -46,9 +59,10 @@ let package = Package(
     ],
     targets: [
         // GSL (Debian: libgsl-dev): ODE steppers, root finding, least squares, eigenvalues.
+        // No pkgConfig: its -L/usr/lib/x86_64-linux-gnu would be searched before LinkStatic/
+        // (staticLibraries); the module map links gsl and gslcblas, the headers are in /usr/include.
         .systemLibrary(
             name: "CGSL",
-            pkgConfig: "gsl",
             providers: [.apt(["libgsl-dev"])]
         ),
         // LAPACK through OpenBLAS (Debian: libopenblas-dev): minimum-norm least squares (dgelsd)
@@ -87,7 +101,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: directMetadataAccess,
-            linkerSettings: [.unsafeFlags(["-static-stdlib"] + staticFoundation + fixedAddress, .when(configuration: .release))]
+            linkerSettings: [.unsafeFlags(["-static-stdlib"] + staticFoundation + fixedAddress + staticLibraries, .when(configuration: .release))]
         ),
         // Benchmarks: `swift run -c release reluflow-bench` (README, "Performance").
         .executableTarget(

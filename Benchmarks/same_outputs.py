@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Are two `reluflow` binaries' run folders the same? (issue 22: speed changes must not change results)
 
-For every built-in example and every horizon given, runs `BIN simulate --example NAME [--T T] --quiet --out DIR`
-with both binaries and compares every file of the two folders byte for byte, except:
+For every built-in example (or every config given with --configs: the built-in examples are all shallow networks;
+`--configs Tests/Reference/deep_flow_cases/*[a-z0-9].json` runs the deep ones) and every horizon given, runs
+`BIN simulate --example NAME [--T T] --quiet --out DIR` (`--config FILE`) with both binaries and compares every file of the two folders byte for byte, except:
   - summary.json: compared as JSON with its wall times left out (wallSeconds, stepperSeconds), every other field
     (events, steps, evaluations, final loss, θ(T), first plateau, ...) exactly;
   - reluflow-output.json: the marker, which records files' modification times and summary.json's hash; compared
@@ -72,8 +73,9 @@ def main():
     parser.add_argument("--T", nargs="*", default=["default"],
                         help="horizons; 'default' runs without --T (the example's own T)")
     parser.add_argument("--examples", nargs="*", help="default: every example `OLD examples` lists")
+    parser.add_argument("--configs", nargs="*", help="config files to run instead of the examples")
     args = parser.parse_args()
-    names = args.examples or examples(args.old)
+    names = args.configs or args.examples or examples(args.old)
     same = total = 0
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
@@ -81,8 +83,9 @@ def main():
                 extra = [] if horizon == "default" else ["--T", horizon]
                 folders, statuses = [], []
                 for side, binary in (("old", args.old), ("new", args.new)):
-                    folder = os.path.join(tmp, f"{side}-{name}-{horizon}")
-                    run = subprocess.run([binary, "simulate", "--example", name, *extra, "--quiet", "--out", folder],
+                    folder = os.path.join(tmp, f"{side}-{os.path.basename(name)}-{horizon}")
+                    source = ["--config", name] if args.configs else ["--example", name]
+                    run = subprocess.run([binary, "simulate", *source, *extra, "--quiet", "--out", folder],
                                          capture_output=True, text=True)
                     folders.append(folder)
                     statuses.append(run.returncode)

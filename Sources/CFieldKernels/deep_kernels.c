@@ -618,8 +618,8 @@ INLINE void fused_layer_entries(const rf_deep_fused *w, int l, const long full, 
 // Hidden layer l's rows: z = b + Σ_k w_k x_k (k in order, zero weights skipped), h = f z (not
 // stored where every mask is 1: h = 1·z = z, and the rows of Z are read as h).
 INLINE void fused_forward_layer(rf_deep_fused *w, const double *theta, int l, const long Gp, const long B,
-                                const int identity, const long below) {
-    const long nl = w->widths[l], bo = w->boff[l - 1];
+                                const int identity, const long below, const long nl) {
+    const long bo = w->boff[l - 1];
     const double *in = fused_input(w, l, Gp);
     const double *wl = theta + w->woff[l - 1];
     double *const Z = w->Z + w->uoff[l] * Gp, *const H = w->H + w->uoff[l] * Gp;
@@ -673,8 +673,7 @@ INLINE void fused_output(rf_deep_fused *w, const double *theta, double invM, con
 // D_{l−1} = F ∘ Σ_i w_ik D_i (i in order) for every unit k of layer l − 1 (F omitted where every
 // mask is 1: 1·a = a).
 INLINE void fused_down(rf_deep_fused *w, const double *theta, int l, const long Gp, const long B, const int identity,
-                       const long nl) {
-    const long below = w->widths[l - 1];
+                       const long nl, const long below) {
     const double *Dlayer = w->D + w->uoff[l] * Gp;
     const double *wl = theta + w->woff[l - 1];
     const long rows = w->uoff[l - 1] * Gp;
@@ -714,9 +713,21 @@ INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, doubl
     // Forward (forward_body's operations), then the output and dOut.
     const int identity = w->identity;
     for (int l = 1; l < L; l++) {
-#define FORWARD(n) fused_forward_layer(w, theta, l, Gp, B, identity, (n))
+// Both widths are constants where the layer is as wide as the one below (the usual equal hidden
+// widths) or reads one input (a first layer on scalar inputs) and has at most four units.
+#define FORWARD1(m) fused_forward_layer(w, theta, l, Gp, B, identity, 1, (m))
+#define FORWARD(n)                                                                                  \
+    if ((n) == 1) {                                                                                 \
+        switch (w->widths[l]) {                                                                     \
+        case 1: FORWARD1(1); break; case 2: FORWARD1(2); break; case 3: FORWARD1(3); break;         \
+        case 4: FORWARD1(4); break; default: FORWARD1(w->widths[l]); break;                         \
+        }                                                                                           \
+    }                                                                                               \
+    else if (w->widths[l] == (n)) fused_forward_layer(w, theta, l, Gp, B, identity, (n), (n));     \
+    else fused_forward_layer(w, theta, l, Gp, B, identity, (n), w->widths[l])
         WIDTH_CASES(w->widths[l - 1], FORWARD)
 #undef FORWARD
+#undef FORWARD1
     }
 #define OUTPUT(n) fused_output(w, theta, invM, Gp, B, (n))
     WIDTH_CASES(w->widths[L - 1], OUTPUT)
@@ -741,37 +752,39 @@ INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, doubl
     for (int l = L - 1; l >= 1; l--) {
         fused_layer_entries(w, l, full, tail, f);
         if (l == 1) break;
-#define DOWN(n) fused_down(w, theta, l, Gp, B, identity, (n))
+#define DOWN(n)                                                                                     \
+    if (w->widths[l - 1] == (n)) fused_down(w, theta, l, Gp, B, identity, (n), (n));               \
+    else fused_down(w, theta, l, Gp, B, identity, (n), w->widths[l - 1])
         WIDTH_CASES(w->widths[l], DOWN)
 #undef DOWN
     }
-    // |f|² (p in order, as DeepModeField's loop).
+    // |f|² (p in order, as DeepModeField's loop) and the copies for the caller's memos in one pass
+    // over f: four squares in lanes, added one at a time in p order (the same products and sums).
     const long P = w->P;
     double norm2 = 0;
     long p = 0;
     for (; p + 4 <= P; p += 4) {
-        norm2 += f[p] * f[p];
-        norm2 += f[p + 1] * f[p + 1];
-        norm2 += f[p + 2] * f[p + 2];
-        norm2 += f[p + 3] * f[p + 3];
-    }
-    for (; p < P; p++) norm2 += f[p] * f[p];
-    f[P] = norm2;
-    // The copies for the caller's memos, in lanes of four (memcpy calls cost more on small P).
-    for (p = 0; p + 4 <= P; p += 4) {
-        const v4d t = LD(theta + p);
+        const v4d fv = LD(f + p), t = LD(theta + p);
+        const v4d sq = fv * fv;
+        norm2 += sq[0];
+        norm2 += sq[1];
+        norm2 += sq[2];
+        norm2 += sq[3];
         ST(theta_copy + p, t);
         ST(y_copy + p, t);
-        ST(f_copy + p, LD(f + p));
+        ST(f_copy + p, fv);
     }
 #pragma clang loop vectorize(disable) unroll(disable)
     for (; p < P; p++) {
-        theta_copy[p] = theta[p];
-        y_copy[p] = theta[p];
-        f_copy[p] = f[p];
+        const double fp = f[p], tp = theta[p];
+        norm2 += fp * fp;
+        theta_copy[p] = tp;
+        y_copy[p] = tp;
+        f_copy[p] = fp;
     }
+    f[P] = norm2;
     y_copy[P] = theta[P];
-    f_copy[P] = f[P];
+    f_copy[P] = norm2;
 }
 
 // Copies specialised for G = 1 … 16 groups (the small problems where loop overhead dominates),

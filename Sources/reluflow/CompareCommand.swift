@@ -125,7 +125,7 @@ struct CompareCommand: ParsableCommand {
         base.train = nil
         let (flowProblem, flowConfig) = try base.resolve(limits: .standard())
         try RunFolder.checkOutputPath(outPath)
-        try RunFolder.checkDestination(outPath)
+        try RunFolder.checkDestination(outPath, kind: "compare")
         let curvature = try Comparison.initialCurvature(flowProblem)
 
         let staging = try RunFolder.stageFolder(outPath)
@@ -141,7 +141,7 @@ struct CompareCommand: ParsableCommand {
             for method in request.methods where !finished.contains(where: { $0.method == method }) {
                 let folder = (staging as NSString).appendingPathComponent(method)
                 var problem = flowProblem, resolved = flowConfig
-                if let flow = FlowMethod(rawValue: method), flow != .gradient {
+                if let flow = FlowMethod(rawValue: method) {
                     (problem, resolved) = try FlowCapability.config(flow, from: base).resolve(limits: .standard())
                 }
                 if let training = TrainingMethod(rawValue: method) {

@@ -114,7 +114,7 @@ struct CurvatureCommand: ParsableCommand {
         let name = ((config as NSString).lastPathComponent as NSString).deletingPathExtension
         let outPath = out ?? "runs/\(name)-curvature"
         try RunFolder.checkOutputPath(outPath)
-        try RunFolder.checkDestination(outPath)
+        try RunFolder.checkDestination(outPath, kind: "curvature")
         let report = try CurvatureReport.compute(network: network, data: problem.data, theta: problem.theta0, options: options)
         var written = resolved
         written.train = nil
@@ -192,7 +192,7 @@ struct CurvatureCommand: ParsableCommand {
         }
         let outPath = out ?? "runs/curvature-grid"
         try RunFolder.checkOutputPath(outPath)
-        try RunFolder.checkDestination(outPath)
+        try RunFolder.checkDestination(outPath, kind: "curvature")
         let bar = GridProgress(enabled: !quiet && isatty(STDERR_FILENO) != 0)
         let finished = try CurvatureGrid.run(spec, progress: { done, total, fraction in bar.show(done: done, total: total, fraction: fraction) },
                                              shouldStop: { Interrupt.requested })

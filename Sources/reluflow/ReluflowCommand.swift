@@ -10,7 +10,7 @@ struct ReluflowCommand: ParsableCommand {
     static let name = "reluflow"
     static let configuration = CommandConfiguration(
         commandName: name,
-        abstract: "Precise gradient flow of shallow ReLU networks (Filippov, GSL), and what theory predicts about it.",
+        abstract: "Precise gradient and adaptive flows of shallow and deep ReLU networks (Filippov, GSL), training methods, curvature, and what theory predicts about them.",
         version: ReluFlowVersion.string,
         subcommands: [SimulateCommand.self, TrainCommand.self, CompareCommand.self, CurvatureCommand.self, AnalyzeCommand.self, PlotCommand.self,
                       SweepSubcommand.self, CollectSubcommand.self, ExamplesCommand.self],

@@ -157,6 +157,70 @@ final class EscapeExperimentTests: XCTestCase {
         XCTAssertTrue(table.allSatisfy { $0["flow.reason"]?.hasPrefix("more than 3 events") == true }, "\(table)")
     }
 
+    /// A compare of a config whose `flow.kind` is adaptive: its `flow` is the gradient flow (the
+    /// baseline; found by a new-user trial: it ran the config's Adam flow under the gradient
+    /// flow's name), the config's constants go to its own flow, and the other adaptive flow runs
+    /// with its defaults (before: refused, the Adam constant `a` is not the RMSProp flow's).
+    func testCompareFlowIsTheGradientFlowWhateverTheConfigsKind() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let adaptive = Self.deepConfig.replacingOccurrences(of: #""train":"#, with: #""flow": {"kind": "adam", "a": 5}, "train":"#)
+        try adaptive.write(to: dir.appendingPathComponent("adam.json"), atomically: true, encoding: .utf8)
+        // simulate's configs: the same without the train section.
+        let untrained = { (text: String) in text.replacingOccurrences(of: #", "train": {"iterations": 400}"#, with: "") }
+        try untrained(Self.deepConfig).write(to: dir.appendingPathComponent("deep.json"), atomically: true, encoding: .utf8)
+        try untrained(adaptive).write(to: dir.appendingPathComponent("adam-flow.json"), atomically: true, encoding: .utf8)
+        let result = try runReluflow(["compare", "--config", "adam.json", "--methods", "flow,adam-flow,rmsprop-flow,gd", "--T", "1",
+                                      "--out", "cmp", "--quiet"], in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let gradient = try runReluflow(["simulate", "--config", "deep.json", "--T", "1", "--out", "gradient", "--quiet"], in: dir)
+        XCTAssertEqual(gradient.status, 0, gradient.stderr)
+        let adam = try runReluflow(["simulate", "--config", "adam-flow.json", "--T", "1", "--out", "adam", "--quiet"], in: dir)
+        XCTAssertEqual(adam.status, 0, adam.stderr)
+        // The same runs as simulate's of the same configs: θ(T) and the event counts equal exactly.
+        for (method, reference) in [("flow", "gradient"), ("adam-flow", "adam")] {
+            let ran = try json(dir.appendingPathComponent("cmp/\(method)/summary.json"))
+            let expected = try json(dir.appendingPathComponent("\(reference)/summary.json"))
+            XCTAssertEqual(ran["theta"] as? [Double], expected["theta"] as? [Double], method)
+            XCTAssertEqual(ran["events"] as? Int, expected["events"] as? Int, method)
+        }
+        XCTAssertNotEqual(try json(dir.appendingPathComponent("cmp/flow/summary.json"))["theta"] as? [Double],
+                          try json(dir.appendingPathComponent("cmp/adam-flow/summary.json"))["theta"] as? [Double])
+        let flows = try ["flow", "adam-flow", "rmsprop-flow"].map { try RunConfig.load(path: dir.appendingPathComponent("cmp/\($0)/config.json").path).flow }
+        XCTAssertEqual(flows.map { $0.kind ?? "gradient" }, ["gradient", "adam", "rmsprop"])
+        XCTAssertEqual(flows[1].a, 5)
+        XCTAssertEqual(flows[2].tau, RMSPropFlow.defaultTau)
+        XCTAssertNil(flows[0].a)
+    }
+
+    /// simulate's network options on a deep network: --seed and --init-scheme set network.init
+    /// (found by a new-user trial: they were ignored with exit 0, so a seed loop repeated one run);
+    /// the shallow network's --width, --scale and --bias-scale are refused with the flag named.
+    func testSimulateNetworkOptionsOnADeepNetwork() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.deepConfig.replacingOccurrences(of: #", "train": {"iterations": 400}"#, with: "")
+            .write(to: dir.appendingPathComponent("deep.json"), atomically: true, encoding: .utf8)
+        func initialLoss(_ folder: String) throws -> Double { try XCTUnwrap(json(dir.appendingPathComponent("\(folder)/summary.json"))["initialLoss"] as? Double) }
+        for (folder, options) in [("seed2", [String]()), ("seed5", ["--seed", "5"]), ("he", ["--init-scheme", "he"])] {
+            let run = try runReluflow(["simulate", "--config", "deep.json", "--T", "0.01", "--out", folder, "--quiet"] + options, in: dir)
+            XCTAssertEqual(run.status, 0, run.stderr)
+        }
+        let seeded = try RunConfig.load(path: dir.appendingPathComponent("seed5/config.json").path).network.deepInitialization
+        XCTAssertEqual(seeded?.seed, 5)
+        XCTAssertEqual(seeded?.scheme, .xavier)
+        XCTAssertEqual(try RunConfig.load(path: dir.appendingPathComponent("he/config.json").path).network.deepInitialization?.scheme, .he)
+        XCTAssertNotEqual(try initialLoss("seed5"), try initialLoss("seed2"))
+        XCTAssertNotEqual(try initialLoss("he"), try initialLoss("seed2"))
+        for (options, field) in [(["--width", "3"], "--width"), (["--scale", "2"], "--scale"), (["--bias-scale", "0"], "--bias-scale"),
+                                 (["--init-scheme", "uniform"], "--init-scheme"), (["--seed", "-1"], "--seed")] {
+            let refused = try runReluflow(["simulate", "--config", "deep.json", "--T", "0.01", "--out", "no", "--quiet"] + options, in: dir)
+            XCTAssertEqual(refused.status, 2, "\(options)")
+            XCTAssertTrue(refused.stderr.contains(field), refused.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("no").path))
+    }
+
     /// On the shallow network the adaptive flows run where this build integrates them and are
     /// named as not run otherwise; the gradient flow always runs.
     func testCompareNamesTheAdaptiveFlowsItCannotRun() throws {

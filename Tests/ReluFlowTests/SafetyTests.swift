@@ -142,6 +142,28 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertFalse(fm.fileExists(atPath: dir.appendingPathComponent("other/analysis.json").path))
     }
 
+    /// An output of another kind is not replaced (found by a new-user trial: `simulate --out` on a
+    /// compare folder replaced its six runs and figures by one run, exit 0): exit 2 naming --out,
+    /// before the run, and the folder as it was; the same kind still replaces it.
+    func testOutputOfAnotherKindIsNotReplaced() throws {
+        let compare = ["compare", "--example", "sine", "--T", "1", "--iterations", "50", "--methods", "flow,gd", "--out", "cmp", "--quiet"]
+        XCTAssertEqual(try runReluflow(compare, in: dir).status, 0)
+        let before = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("cmp").path).sorted()
+        let marker = try Data(contentsOf: dir.appendingPathComponent("cmp/\(OutputMarker.fileName)"))
+        for command in [["simulate", "--T", "1"], ["train", "--method", "gd", "--iterations", "10"]] {
+            let run = try runReluflow(command + ["--out", "cmp", "--quiet"], in: dir)
+            XCTAssertEqual(run.status, 2, run.stderr)
+            XCTAssertTrue(run.stderr.contains("--out") && run.stderr.contains("compare output"), run.stderr)
+        }
+        let curvature = try runReluflow(["curvature", "--depths", "2", "--widths", "2", "--seeds", "1", "--out", "cmp"], in: dir)
+        XCTAssertEqual(curvature.status, 2, curvature.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("cmp").path).sorted(), before)
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("cmp/\(OutputMarker.fileName)")), marker)
+        XCTAssertEqual(try runReluflow(compare, in: dir).status, 0)
+        XCTAssertEqual(try runReluflow(["simulate", "--T", "1", "--out", "run", "--quiet"], in: dir).status, 0)
+        XCTAssertEqual(try runReluflow(["simulate", "--T", "2", "--out", "run", "--quiet"], in: dir).status, 0)
+    }
+
     /// A file put into the hidden staging folder while the run goes on is not taken for ReluFlow's:
     /// it ends up in the run folder, unlisted, so the folder is no longer replaced.
     func testFileAddedToStagingDuringTheRunIsKept() throws {
@@ -367,6 +389,56 @@ final class SignalResumeTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: staging.path), "the staging folder is removed once resumed")
             try assertMatches(dir.appendingPathComponent(name), dir.appendingPathComponent("reference"))
         }
+    }
+}
+
+extension SignalResumeTests {
+    /// A killed run resumed by a process of the same pid (a container's pid 1 after a hard kill,
+    /// `sweep --in-process` whose runs share its pid): the resumable staging folder
+    /// `.NAME.partial-PID` is the one continued, so the new staging folder takes another name and
+    /// the run completes (before, `mkdir` of the same name failed the resume with "File exists").
+    /// The pid is made to repeat by writing /proc/sys/kernel/ns_last_pid (root only).
+    func testResumeByAProcessOfTheKilledRunsPid() throws {
+        guard FileManager.default.isWritableFile(atPath: "/proc/sys/kernel/ns_last_pid") else {
+            throw XCTSkip("needs a writable /proc/sys/kernel/ns_last_pid (root) to make a pid repeat")
+        }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.config.write(to: dir.appendingPathComponent("mid.json"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try runReluflow(["simulate", "--config", "mid.json", "--out", "reference", "--quiet"], in: dir).status, 0)
+        let process = try start(["simulate", "--config", "mid.json", "--out", "k", "--quiet", "--checkpoint-every", "0.05"], in: dir)
+        let pid = process.processIdentifier
+        let staging = dir.appendingPathComponent(".k.partial-\(pid)")
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, (ResumePoint.read(folder: staging.path)?.t ?? 0) < 0.5, process.isRunning {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        XCTAssertTrue(process.isRunning, "the run ended before a checkpoint past t = 0.5")
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+        // `sh` checks that it got the killed run's pid before it becomes the resuming reluflow
+        // (exec keeps the pid); another process may take the pid first, so it is tried again.
+        let resume = "[ $$ = \(pid) ] && exec '\(reluflowExecutable().path)' simulate --resume k --quiet; exit 99"
+        var status: Int32 = 99, stderr = ""
+        for _ in 0..<200 where status == 99 {
+            try "\(pid - 1)".write(toFile: "/proc/sys/kernel/ns_last_pid", atomically: false, encoding: .utf8)
+            let shell = Process()
+            shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+            shell.arguments = ["-c", resume]
+            shell.currentDirectoryURL = dir
+            let errors = Pipe()
+            shell.standardOutput = FileHandle.nullDevice
+            shell.standardError = errors
+            try shell.run()
+            stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            shell.waitUntilExit()
+            status = shell.terminationStatus
+        }
+        guard status != 99 else { throw XCTSkip("pid \(pid) was not given to the resuming process in 200 tries") }
+        XCTAssertEqual(status, 0, stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: staging.path), "the staging folder is removed once resumed")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }, [])
+        try assertMatches(dir.appendingPathComponent("k"), dir.appendingPathComponent("reference"))
     }
 }
 

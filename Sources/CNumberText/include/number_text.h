@@ -12,4 +12,12 @@
 /// for an unknown conversion.
 int rf_print_double(char *buffer, size_t size, char conversion, int precision, double value);
 
+/// The shortest text that reads back to `value`, in the layout of Swift's `Double.description`
+/// ("0.0001234", "100.0", "-0.0", "1e-05", "1.8014398509481984e+16"), written to `out` (at least
+/// 32 bytes, no terminating NUL); returns its length, or -1 for the doubles it leaves to the
+/// caller: infinities and NaNs, |value| ≥ 2^54, and those whose scaled rounding bounds can be
+/// integers (Ryu's special cases; a few in a thousand random doubles, more among round binary
+/// fractions such as 0.5 or 3.0). shortest.c says how.
+int rf_shortest_double(double value, char *out);
+
 #endif

@@ -1,3 +1,4 @@
+import CNumberText
 import Foundation
 
 /// CSV bytes with a header row, `.` decimals and numbers that round-trip a Double (INTERFACE.md).
@@ -24,12 +25,24 @@ struct CSVWriter {
         fieldsInRow += 1
     }
 
-    /// The same text as `CSVWriter.number(v)`, written into the buffer without a String between
-    /// (Double's `TextOutputStreamable` formats into a stack buffer and hands over its ASCII bytes):
-    /// per number about 30% of the instructions of the String route (issue 22: the 400 samples'
-    /// 13 000 numbers were 15 M instructions of every small run).
+    /// The same text as `CSVWriter.number(v)`, written into the buffer without a String between.
+    /// Most doubles take `rf_shortest_double` (CNumberText/shortest.c: Ryu's digits, Swift's
+    /// layout, the same bytes; ShortestTextTests); the few it leaves (|v| ≥ 2^54, bounds that
+    /// can be exact, inf and nan) take Double's `TextOutputStreamable`, which formats into a stack
+    /// buffer and hands over its ASCII bytes (issue 22: the 400 samples' 13 000 numbers of every
+    /// small run).
     mutating func number(_ v: Double) {
         separate()
+        var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        let done: Bool = withUnsafeMutableBytes(of: &text) { raw in
+            let length = rf_shortest_double(v, raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            guard length > 0 else { return false }
+            // A typed buffer: Array copies it with memcpy (a raw one goes byte by byte, ~200
+            // instructions a number).
+            bytes.append(contentsOf: UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count: Int(length)))
+            return true
+        }
+        if done { return }
         if v.isFinite {
             var sink = ByteSink(bytes: bytes)
             bytes = []

@@ -76,7 +76,7 @@ public struct ResumePoint: Codable, Sendable {
         try RunFolder.writeFile(path("checkpoint.json"), checkpoint)
     }
 
-    /// The hidden staging folders that runs to `path` left (`.NAME.partial-PID` beside it) whose
+    /// The hidden staging folders that runs to `path` left (`.NAME.partial-PID` or `-PID-K` beside it) whose
     /// process no longer runs and which hold a resume point, newest checkpoint last.
     public static func abandoned(for path: String) -> [(folder: String, point: ResumePoint)] {
         let target = RunFolder.absolute(path)
@@ -85,7 +85,7 @@ public struct ResumePoint: Codable, Sendable {
         var found: [(String, ResumePoint)] = []
         for entry in RunFolder.entries(of: parent, withPrefixes: [prefix]) {
             let folder = (parent as NSString).appendingPathComponent(entry)
-            guard let pid = Int32(entry.dropFirst(prefix.count)), RunFolder.stagingOwnerGone(folder, pid: pid) else { continue }
+            guard let pid = RunFolder.stagingPid(entry.dropFirst(prefix.count)), RunFolder.stagingOwnerGone(folder, pid: pid) else { continue }
             if let point = read(folder: folder) { found.append((folder, point)) }
         }
         return found.sorted { $0.1.t < $1.1.t }
@@ -99,7 +99,7 @@ public struct ResumePoint: Codable, Sendable {
         let prefix = ".\((target as NSString).lastPathComponent).partial-"
         return RunFolder.entries(of: parent, withPrefixes: [prefix]).filter { entry in
             let folder = (parent as NSString).appendingPathComponent(entry)
-            guard let pid = Int32(entry.dropFirst(prefix.count)), RunFolder.stagingOwnerGone(folder, pid: pid) else { return false }
+            guard let pid = RunFolder.stagingPid(entry.dropFirst(prefix.count)), RunFolder.stagingOwnerGone(folder, pid: pid) else { return false }
             return read(folder: folder) == nil
         }.sorted()
     }
@@ -109,7 +109,7 @@ public struct ResumePoint: Codable, Sendable {
         let absolute = RunFolder.absolute(folder)
         let name = (absolute as NSString).lastPathComponent
         guard name.hasPrefix("."), let range = name.range(of: ".partial-", options: .backwards),
-              Int32(name[range.upperBound...]) != nil else { return nil }
+              RunFolder.stagingPid(name[range.upperBound...]) != nil else { return nil }
         let target = String(name[name.index(after: name.startIndex)..<range.lowerBound])
         guard !target.isEmpty else { return nil }
         return ((absolute as NSString).deletingLastPathComponent as NSString).appendingPathComponent(target)

@@ -12,13 +12,19 @@ import Foundation
 /// files are removed, never a whole tree.
 public enum RunFolder {
     /// Checks before a run that `path` can receive a run folder: a safe path (`checkOutputPath`)
-    /// that does not exist, is empty, or holds a complete ReluFlow output (`checkReplaceable`).
+    /// that does not exist, is empty, or holds a complete ReluFlow output of the same `kind` (`checkReplaceable`).
     /// Creates the parent folder if needed. Throws `InputError` naming `field`.
-    public static func checkDestination(_ path: String, field: String = "--out") throws {
+    public static func checkDestination(_ path: String, field: String = "--out", kind: String = "run") throws {
         try checkOutputPath(path, field: field)
-        if try checkReplaceable(path, field: field) != nil, access(path, W_OK) != 0 {
+        if let earlier = try checkReplaceable(path, field: field) {
+            // An output of another kind (a compare's runs and figures, a curvature grid) is not
+            // replaced by this one: a mistyped --out would take a whole experiment for one run.
+            guard earlier.kind == kind else {
+                throw InputError(field, "\(path) holds a ReluFlow \(earlier.kind) output; a \(kind) output does not replace it "
+                                 + "(choose another folder, or remove that one first)")
+            }
             // Its files could not be removed: refuse before the run rather than leave them behind.
-            throw FileError(path: path, action: "replace", reason: String(cString: strerror(errno)))
+            guard access(path, W_OK) == 0 else { throw FileError(path: path, action: "replace", reason: String(cString: strerror(errno))) }
         }
         let parent = (absolute(path) as NSString).deletingLastPathComponent
         let fm = FileManager.default
@@ -115,9 +121,19 @@ public enum RunFolder {
         let parent = (target as NSString).deletingLastPathComponent
         let name = (target as NSString).lastPathComponent
         try makeDirectory(parent)
-        let staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())")
         removeAbandoned(name, in: parent)
-        guard mkdir(staging, 0o755) == 0 else { throw FileError(path: staging, action: "create", reason: String(cString: strerror(errno))) }
+        // `.NAME.partial-PID`, or `.NAME.partial-PID-K` when a resumable folder of an earlier process
+        // of the same pid (kept by `removeAbandoned`; a container's pid 1 after a hard kill) holds
+        // that name: the run resuming from it copies from it into the new folder.
+        var staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())")
+        var suffix = 0
+        while mkdir(staging, 0o755) != 0 {
+            guard errno == EEXIST, suffix < 100, stagingOwnerGone(staging, pid: getpid()) else {
+                throw FileError(path: staging, action: "create", reason: String(cString: strerror(errno)))
+            }
+            suffix += 1
+            staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())-\(suffix)")
+        }
         // The sentinel that makes the folder provably ours if its process dies (`removeAbandoned`),
         // with the process's start time: a pid can come back (a container's sweep is pid 1 at every
         // start), and the start time tells a new process of that pid from the one that wrote it.
@@ -134,7 +150,7 @@ public enum RunFolder {
         let candidates = [(".\(name).partial-", stagingSentinel), (".\(name).old-", OutputMarker.fileName)]
         for entry in entries(of: parent, withPrefixes: candidates.map(\.0)) {
             for (prefix, proof) in candidates where entry.hasPrefix(prefix) {
-                guard let pid = Int32(entry.dropFirst(prefix.count)) else { continue }
+                guard let pid = stagingPid(entry.dropFirst(prefix.count)) else { continue }
                 let folder = (parent as NSString).appendingPathComponent(entry)
                 guard stagingOwnerGone(folder, pid: pid) else { continue }
                 // Only a real folder (not a link) that proves to be ours: a staging folder has the
@@ -274,6 +290,14 @@ public enum RunFolder {
         removeOwnFiles(of: staging)
     }
 
+    /// The pid in a staging folder's name after `.NAME.partial-`: `PID`, or `PID-K` (`stage`).
+    static func stagingPid(_ suffix: Substring) -> Int32? {
+        let parts = suffix.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let pid = Int32(parts[0]), pid > 0 else { return nil }
+        if parts.count == 2 { guard let k = Int(parts[1]), k > 0, String(k) == parts[1] else { return nil } }
+        return pid
+    }
+
     /// Whether process `pid` exists.
     static func isRunning(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno != ESRCH
@@ -323,6 +347,9 @@ public enum RunFolder {
             unlink((staging as NSString).appendingPathComponent(stagingSentinel))
             try OutputMarker.inventory(of: staging, kind: kind).write(into: staging)
             earlier = try checkReplaceable(target)
+            if let earlier, earlier.kind != kind {
+                throw InputError("--out", "\(target) holds a ReluFlow \(earlier.kind) output; a \(kind) output does not replace it")
+            }
         } catch let refusal as InputError {
             let kept = (parent as NSString).appendingPathComponent("\(name).new-\(getpid())")
             guard (try? fm.moveItem(atPath: staging, toPath: kept)) != nil else {

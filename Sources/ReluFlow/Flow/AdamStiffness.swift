@@ -38,6 +38,37 @@ extension AdaptiveField {
         return max(floor, (adam.a + (adam.a * adam.a - 4 * lowest).squareRoot()) / 2)
     }
 
+    /// The RMSProp flow's stiffness for the `auto` rule (SPEC §7): the largest decay rate among the
+    /// eigenvalues of its linearisation. With D = diag(1/S), S = √v + ε, C = diag(∂θ'/∂v) =
+    /// diag(g/(2√v S²)) and H = ∇²L of the mode, an eigenvector (u, q) with eigenvalue λ satisfies
+    ///
+    ///     λu = −D H u + C q,   λq = (2 g∘Hu − q)/τ,
+    ///     so  λu = −D (I − K/(1 + τλ)) H u,   K = diag(g²/(√v S)) (2CG = D K),
+    ///
+    /// with 0 ≤ K ≲ 1 where v follows g². For |τλ| ≫ 1 the θ-modes are λ = −μ, μ the eigenvalues of
+    /// D H, i.e. of the symmetric D^½ H D^½ (similar to it): real, decaying at rate μ where μ > 0,
+    /// growing where μ < 0 (negative curvature, which a BDF step does not step over); the
+    /// auxiliaries add rates near 1/τ. So the estimate is max(1/τ, μ_max), μ_max the largest
+    /// eigenvalue of D^½ H D^½ (`curvatureRange`, its upper end: 12 or 24 exact Hessian–vector
+    /// products on a deep base).
+    ///
+    /// It never exceeds the bound ρ(∇²L)/min_p S_p (D^½ H D^½ ⪯ ρ(H) max D), which is what the check
+    /// takes first (`stiffnessEstimate`); this one is consulted only where that bound would switch
+    /// to msbdf and a BDF step is dear (`StepperController.stiffnessCheck`'s `refined`,
+    /// `StepperPolicy.refineFrom`), so runs the bound keeps explicit, and runs whose BDF steps are
+    /// cheap, are unchanged bit for bit. Why the bound alone is not enough: a parameter with g = v = 0 (a unit
+    /// off on every point, its weights in and out) has S = ε, D = 10⁸, but zero rows in H, so it takes
+    /// no part in the dynamics (μ = 0 for its directions); the bound is then ~10⁸ ρ(H) and took the
+    /// escape grid's width-16 networks (L ≥ 5) to msbdf, where each step factors the (2P + 1)² iteration
+    /// matrix.
+    func rmspropStiffnessEstimate(_ r: RMSPropFlow, at y: UnsafePointer<Double>) -> Double {
+        let floor = 1 / r.tau
+        var root = [Double](repeating: 0, count: P)
+        for p in 0..<P { root[p] = 1 / (max(y[P + 1 + p], 0).squareRoot() + r.epsilon).squareRoot() }
+        guard let (_, top) = curvatureRange(root: root, at: y, upperEnd: true) else { return floor }
+        return max(floor, top)
+    }
+
     /// (μ_top, μ_min) of |W|^½ H |W|^½ (`adamStiffnessEstimate`): the dominant eigenvalue with its
     /// sign, and the other end of the spectrum (μ_top again where the dominant one is negative).
     /// Nil before s > 0 or where H vanishes along the iterates.
@@ -50,8 +81,18 @@ extension AdaptiveField {
             let w = abs(adam.a * d.thetaM + 2 * adam.b * d.thetaV * g[p])
             root[p] = w.isFinite ? w.squareRoot() : 0
         }
+        return curvatureRange(root: root, at: y)
+    }
+
+    /// (μ_top, μ_min) of R H R, R = diag(root), H = ∇²L of the base's mode at y: the dominant
+    /// eigenvalue with its sign (12 power iterations, signed by the last Rayleigh quotient), and
+    /// the other end of the spectrum by 12 more on μ_top·I − R H R (μ_top again where the dominant
+    /// one is negative). With `upperEnd`, the other end is the largest eigenvalue instead: μ_top
+    /// where it is positive, else μ_top plus the dominant one of R H R − μ_top·I (whose spectrum
+    /// is then ≥ 0). Nil where H vanishes along the iterates.
+    func curvatureRange(root: [Double], at y: UnsafePointer<Double>, upperEnd: Bool = false) -> (Double, Double)? {
         var u = [Double](repeating: 0, count: P), hu = u
-        /// x ↦ |W|^½ H |W|^½ x − shift·x.
+        /// x ↦ R H R x − shift·x.
         func apply(_ x: [Double], shift: Double) -> [Double] {
             for p in 0..<P { u[p] = root[p] * x[p] }
             hessianVectorOfBase(y, u, into: &hu)
@@ -76,6 +117,11 @@ extension AdaptiveField {
             return value
         }
         guard let top = dominant(shift: 0) else { return nil }
+        if upperEnd {
+            guard top < 0 else { return (top, top) }
+            guard let spread = dominant(shift: top) else { return (top, top) }
+            return (top, top + spread)
+        }
         guard top > 0 else { return (top, top) }
         guard let spread = dominant(shift: top) else { return (top, top) }
         return (top, top + spread)

@@ -115,6 +115,9 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     private var coupling: CoupledSlides? = nil
     /// The coupled slides' last α's and the mode they belong to (Newton's first start).
     private var coupledMemo: [Double] = [], coupledMemoStamp = -1
+    /// ∂ż/∂α at the last coupled evaluation's solved α's (K × K; Newton's chord start, `SlidingSystem.newton`'s
+    /// `guess`), and its mode.
+    private var coupledJacobianMemo: [Double] = [], coupledJacobianStamp = -1
     /// ż of every pair (n × G) and z (scratch of the coupled slides' rates).
     private var zdotScratch: [Double], zScratch: [Double]
     /// The several-surface path's α and exit value min(v⁻_k, −v⁺_k) of each surface, of the
@@ -473,14 +476,22 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// D' = −g(α)·θ' (every corner's g − g(α) is normal to the intersection, θ' tangent to it).
     /// Exits: v⁻_k, v⁺_k = ż_k along θ' at g(α; α_k = 0), g(α; α_k = 1), the others held,
     /// min(v⁻_k, −v⁺_k) as in the affine case; no α: NaN α's, the field at α = 0, exits −1.
+    ///
+    /// Cost: ż is affine in each α_k alone, so Newton's Jacobian column k is ż along θ'(∂_k g) (the
+    /// last evaluation's, at its α's, starts Newton as a chord method: `SlidingSystem.newton`) and
+    /// v⁻_k = ż_k(α) − α_k r_k, v⁺_k = ż_k(α) + (1 − α_k) r_k with r_k = ż_k along θ'(∂_k g(α)); every
+    /// mixed derivative ∂_S g is one backward pass (`DeepModeField.gradientDerivative`). The same
+    /// polynomials as the corners' differences, each without their cancellation.
     private func computeCoupled(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>,
                                 _ coupling: CoupledSlides, _ deep: DeepModeField) -> Bool {
         let K = surfaces.count, aux = y + (P + 1), held = coupling.surfaces
         vPlus = .nan; vMinus = .nan; alpha = .nan
         let memo = coupledMemoStamp == modeChanges && coupledMemo.count == K ? coupledMemo : nil
+        let guess = coupledJacobianStamp == modeChanges && coupledJacobianMemo.count == K * K ? coupledJacobianMemo : nil
         var alphas = [Double](repeating: .nan, count: K)
         do {
             let found = try SlidingSystem.coupledAlphas(count: K, memo: memo, rates: { self.coupledRates(y, $0, held, deep) },
+                                                        jacobian: { self.coupledJacobian(y, $0, held, deep) }, guess: guess,
                                                         atRoundingLevel: { a in
                 deep.gradient(y, holding: held, at: a, into: self.gPlus)
                 return self.ratesAtRoundingLevel(y, gradient: self.gPlus)
@@ -492,19 +503,23 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         } catch { noteFailure(error) }
         let solved = alphas.allSatisfy(\.isFinite)
         let a = solved ? alphas : [Double](repeating: 0, count: K)
-        let velocity = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
-        defer { velocity.deallocate() }
-        func rate(_ g: UnsafePointer<Double>, _ k: Int) -> Double {
-            law.velocity(P: P, gradient: g, auxiliary: aux, thetaDot: velocity, auxiliaryDot: velocity + (P + 1))
-            return base.preactivationRate(y, velocity, surfaces[k].rep / G, surfaces[k].rep % G)
-        }
-        var exits = [Double](repeating: -1, count: K)
-        coupling.variance(P: P, alphas: a, gradient: { deep.gradient(y, holding: held, at: $0, into: $1) },
-                          corner: { k, low, high in if solved { exits[k] = min(rate(low, k), -rate(high, k)) } },
-                          into: varianceScratch)
-        deep.gradient(y, holding: held, at: a, into: gPlus)
+        // ż of the surfaces at α (gPlus = g(α), fPlus = θ'(g(α)): `coupledRates`).
+        let rates = coupledRates(y, a, held, deep)
         for p in 0..<P { lastG[p] = gPlus[p] }
-        law.velocity(P: P, gradient: gPlus, auxiliary: aux, thetaDot: f, auxiliaryDot: f + (P + 1))
+        var exits = [Double](repeating: -1, count: K)
+        var jacobian = [Double](repeating: 0, count: K * K)
+        coupling.variance(P: P, alphas: a, derivative: { deep.gradientDerivative(y, holding: held, at: a, along: $0, into: $1) },
+                          singleton: { k, d in
+            guard solved else { return }
+            let column = self.coupledSurfaceRates(y, along: d)
+            for j in 0..<K { jacobian[j * K + k] = column[j] }
+            let r = column[k]
+            exits[k] = min(rates[k] - a[k] * r, -(rates[k] + (1 - a[k]) * r))
+        }, into: varianceScratch)
+        if solved { coupledJacobianMemo = jacobian; coupledJacobianStamp = modeChanges }
+        lastG.withUnsafeBufferPointer { g in
+            law.velocity(P: P, gradient: g.baseAddress!, auxiliary: aux, thetaDot: f, auxiliaryDot: f + (P + 1))
+        }
         law.addGradientVariance(P: P, variance: varianceScratch, auxiliaryDot: f + (P + 1))
         var dissipation = 0.0
         for p in 0..<P { dissipation -= lastG[p] * f[p] }
@@ -513,6 +528,30 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         surfaceExit = exits
         // The base's last evaluation is its M⁻ one at y (`capturedEvaluation`).
         return baseGradient(y, into: gMinus)
+    }
+
+    /// ż of the coupled surfaces' representatives along θ'(d) for a gradient (or gradient
+    /// derivative) d: one tangent pass (fPlus is its scratch; θ' is linear in g).
+    private func coupledSurfaceRates(_ y: UnsafePointer<Double>, along d: UnsafePointer<Double>) -> [Double] {
+        law.velocity(P: P, gradient: d, auxiliary: y + (P + 1), thetaDot: fPlus, auxiliaryDot: fPlus + (P + 1))
+        zdotScratch.withUnsafeMutableBufferPointer { zd in
+            zScratch.withUnsafeMutableBufferPointer { base.surfaceValues(y, fPlus, z: $0.baseAddress!, zdot: zd.baseAddress!) }
+        }
+        return surfaces.map { zdotScratch[$0.rep] }
+    }
+
+    /// ∂ż/∂α (K × K, row-major) of the coupled surfaces at α: column k is ż along θ'(∂_k g(α))
+    /// (ż is affine in α_k alone; `DeepModeField.gradientDerivative`): K backward and K tangent
+    /// passes (gPlus, fPlus scratch), the rates at α_k = 1 and 0 without their difference.
+    private func coupledJacobian(_ y: UnsafePointer<Double>, _ a: [Double], _ held: [[Int]], _ deep: DeepModeField) -> [Double] {
+        let K = a.count
+        var J = [Double](repeating: 0, count: K * K)
+        for k in 0..<K {
+            deep.gradientDerivative(y, holding: held, at: a, along: [k], into: gPlus)
+            let column = coupledSurfaceRates(y, along: gPlus)
+            for j in 0..<K { J[j * K + k] = column[j] }
+        }
+        return J
     }
 
     /// ż of the coupled surfaces' representatives along θ'(g(α)) (one backward pass, one tangent
@@ -553,8 +592,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
 
     /// The coupled slides' Newton start and the base's put back after `body` (as `DeepModeField`'s).
     func withoutSteering<R>(_ body: () throws -> R) rethrows -> R {
-        let saved = (coupledMemo, coupledMemoStamp)
-        defer { (coupledMemo, coupledMemoStamp) = saved }
+        let saved = (coupledMemo, coupledMemoStamp, coupledJacobianMemo, coupledJacobianStamp)
+        defer { (coupledMemo, coupledMemoStamp, coupledJacobianMemo, coupledJacobianStamp) = saved }
         return try base.withoutSteering(body)
     }
 
@@ -1268,7 +1307,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
 
     /// A bound on the spectral radius of ∂f/∂y for the `auto` rule: the base's ρ(∇²L) scaled by
     /// the largest 1/(√v̂ + ε), and the averaging rates (1/τ); the Adam flow's from its
-    /// linearisation (`adamStiffnessEstimate`).
+    /// linearisation (`adamStiffnessEstimate`). The RMSProp flow's bound is sharpened where it
+    /// would switch (`refinedStiffnessEstimate`).
     func stiffnessEstimate(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
         if let adam = law as? AdamFlow { return adamStiffnessEstimate(adam, gradient: e.gradient, at: y) }
         let eb = base.evaluation(at: y, into: fb)
@@ -1281,6 +1321,13 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         default:
             return rho
         }
+    }
+
+    /// The RMSProp flow's decay rates from its linearisation (`rmspropStiffnessEstimate`); nil for
+    /// the Adam flow (its `stiffnessEstimate` is already its linearisation's).
+    func refinedStiffnessEstimate(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double? {
+        guard let r = law as? RMSPropFlow else { return nil }
+        return rmspropStiffnessEstimate(r, at: y)
     }
 
     var costDimension: Int { base.costDimension }

@@ -24,13 +24,16 @@
 /// an identity of polynomials in α, so it holds (as the corners' signed mean Σ_c w_c g_c², the
 /// weights w_c = Π α_k or 1 − α_k) for α outside the box too, where a surface is about to leave;
 /// with ∂_S g(α) = Σ_{T⊆S} (−1)^{|S∖T|} g(α; α_k = 1 for k ∈ T, 0 for k ∈ S∖T) exactly (a
-/// multi-affine function's mixed derivative is its mixed difference over the unit box). Where no
+/// multi-affine function's mixed derivative is its mixed difference over the unit box), which
+/// is also one backward pass with the derivative weights of S's layers replaced by the indicator
+/// of S's member pairs (`DeepModeField.gradientDerivative`: a path meets each surface of S once,
+/// and ∂/∂α_k of a product linear in α_k keeps the paths through k with weight 1). Where no
 /// two surfaces are coupled only the singletons remain, ∂_k g = Δ_k, and this is the affine rule
 /// g(α)² + Σ_k α_k(1 − α_k) Δ_k² of `AdaptiveField`'s several-surface doc; at K = 1 the convex
 /// combination (1 − α) g⁻² + α g⁺².
 ///
-/// Cost: 2 gradients per surface and 2^|S| per interaction (|S| ≤ the number of hidden layers),
-/// only while coupled surfaces slide. The independent Python reference sums over all 2^K corners
+/// Cost: one backward pass per surface and one per interaction (`variance`), only while coupled
+/// surfaces slide. The independent Python reference sums over all 2^K corners
 /// instead (`deep_flow_reference.py`, `corner_second_moment`).
 struct CoupledSlides {
     /// The surfaces' member pairs (pair index u·G + g).
@@ -63,46 +66,29 @@ struct CoupledSlides {
     var isCoupled: Bool { !interactions.isEmpty }
 
     /// Σ_{S ≠ ∅} (∂_S g(α))² Π_{k∈S} α_k(1 − α_k) into `variance` (P entries, componentwise), with
-    /// `gradient(a, into:)` the gradient with σ'(0) = a_k on surface k. `corner(k, gLow, gHigh)`
-    /// is shown each surface's two sides g(α; α_k = 0) and g(α; α_k = 1) (the caller's slide
-    /// exits), every surface, whether or not α_k(1 − α_k) vanishes.
-    func variance(P: Int, alphas a: [Double], gradient: ([Double], UnsafeMutablePointer<Double>) -> Void,
-                  corner: (Int, UnsafePointer<Double>, UnsafePointer<Double>) -> Void,
+    /// `derivative(S, into:)` the mixed derivative ∂_S g(α) (`DeepModeField.gradientDerivative`:
+    /// one backward pass per set, exact, where the mixed difference over the 2^|S| corners would
+    /// take 2^|S| gradients and cancel). `singleton(k, ∂_k g)` is shown every surface's
+    /// Δ_k = ∂_k g(α) = g(α; α_k = 1) − g(α; α_k = 0) (the caller's slide exits), every surface,
+    /// whether or not α_k(1 − α_k) vanishes.
+    func variance(P: Int, alphas a: [Double], derivative: ([Int], UnsafeMutablePointer<Double>) -> Void,
+                  singleton: (Int, UnsafePointer<Double>) -> Void,
                   into variance: UnsafeMutablePointer<Double>) {
-        let low = UnsafeMutablePointer<Double>.allocate(capacity: P), high = UnsafeMutablePointer<Double>.allocate(capacity: P)
-        let mixed = UnsafeMutablePointer<Double>.allocate(capacity: P)
-        defer { low.deallocate(); high.deallocate(); mixed.deallocate() }
+        let d = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { d.deallocate() }
         variance.initialize(repeating: 0, count: P)
         for k in surfaces.indices {
-            var lo = a, hi = a
-            lo[k] = 0; hi[k] = 1
-            gradient(lo, low)
-            gradient(hi, high)
-            corner(k, low, high)
+            derivative([k], d)
+            singleton(k, d)
             let w = a[k] * (1 - a[k])
             guard w != 0 else { continue }
-            for p in 0..<P {
-                let d = high[p] - low[p]
-                variance[p] += w * d * d
-            }
+            for p in 0..<P { variance[p] += w * d[p] * d[p] }
         }
         for s in interactions {
             let w = s.reduce(1.0) { $0 * a[$1] * (1 - a[$1]) }
             guard w != 0 else { continue }
-            // ∂_S g: the mixed difference over the corners of S, the other α's held.
-            mixed.initialize(repeating: 0, count: P)
-            for code in 0..<(1 << s.count) {
-                var point = a, ones = 0
-                for (bit, k) in s.enumerated() {
-                    let on = code >> bit & 1 == 1
-                    point[k] = on ? 1 : 0
-                    if on { ones += 1 }
-                }
-                gradient(point, low)
-                let sign: Double = (s.count - ones) % 2 == 0 ? 1 : -1
-                for p in 0..<P { mixed[p] += sign * low[p] }
-            }
-            for p in 0..<P { variance[p] += w * mixed[p] * mixed[p] }
+            derivative(s, d)
+            for p in 0..<P { variance[p] += w * d[p] * d[p] }
         }
     }
 }

@@ -406,6 +406,10 @@ final class DeepModeField: SwitchedSystem {
 
     // MARK: Passes
 
+    /// Back-propagations made (`rf_deep_backward`; the fused field's are not counted): the
+    /// cost measure of the coupled slides' tests.
+    private(set) var backwardPasses = 0
+
     /// Forward pass in the mode at θ (Z, H, N, R), cached for the same θ and mode.
     private func forward(_ t: UnsafePointer<Double>) {
         if forwardValid && forwardStamp == modeChanges && memcmp(forwardTheta, t, P * MemoryLayout<Double>.stride) == 0 {
@@ -439,6 +443,7 @@ final class DeepModeField: SwitchedSystem {
     private func backward(_ t: UnsafePointer<Double>, S: UnsafePointer<Double>, seed: (unit: Int, group: Int)? = nil,
                           into grad: UnsafeMutablePointer<Double>) {
         exportForward()
+        backwardPasses += 1
         rf_deep_backward(layout, t, H, S, dOut, seed?.unit ?? -1, seed?.group ?? 0, Dl, grad)
     }
 
@@ -641,6 +646,36 @@ final class DeepModeField: SwitchedSystem {
         S.update(from: F, count: n * G)
         for (k, members) in surfaces.enumerated() { for q in members { S[q] = a[k] } }
         backward(y, S: S, into: grad)
+    }
+
+    /// The mixed derivative ∂_T g(α) = ∂^|T| g / Π_{k∈T} ∂α_k of the gradient with σ'(0) = α_k on
+    /// the pairs of `surfaces[k]` (as `gradient(holding:at:)`), for a set T of surfaces of one unit
+    /// each in distinct hidden layers, into `grad` (P): one backward pass. The backward pass
+    /// multiplies one derivative weight per layer along a path on a group (SPEC §8), so g is
+    /// multi-affine in the weights of each layer's pairs and a path meets surface k at most once
+    /// (at its unit in its layer): ∂/∂α_k keeps the paths through k's member pairs with weight 1
+    /// there. With every pair of the layer of each k ∈ T at 0 except k's members at 1 (the others
+    /// at F or α), the pass gives ∂_T D_l of the back-propagated ∂L/∂Z for the layers l at or
+    /// below the lowest layer of T; an entry of θ in a layer above it does not depend on that
+    /// surface's α (its D is made of the weights above it, its input h of the forward pass), and
+    /// is 0. Exact (the same polynomial as the mixed difference over the corners of T, without
+    /// its cancellation); `CoupledSlides.variance`.
+    func gradientDerivative(_ y: UnsafePointer<Double>, holding surfaces: [[Int]], at a: [Double], along set: [Int],
+                            into grad: UnsafeMutablePointer<Double>) {
+        forward(y)
+        for g in 0..<G { dOut[g] = R[g] * invM }
+        let S = weightsMinus
+        S.update(from: F, count: n * G)
+        for (k, members) in surfaces.enumerated() { for q in members { S[q] = a[k] } }
+        var lowest = L
+        for k in set {
+            let l = unitLayer[surfaces[k][0] / G]
+            lowest = min(lowest, l)
+            for q in (uOff[l] * G)..<((uOff[l] + layers[l]) * G) { S[q] = 0 }
+            for q in surfaces[k] { S[q] = 1 }
+        }
+        backward(y, S: S, into: grad)
+        for p in wOff[lowest]..<P { grad[p] = 0 }
     }
 
     /// ż of every pair along u (P) into `zdot` (n × G) with dh/dz = a_k on the pairs of

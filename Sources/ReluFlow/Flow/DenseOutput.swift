@@ -341,3 +341,240 @@ final class StepHistory {
         return true
     }
 }
+
+/// Dense output inside the explicit steps of one smooth stretch (one mode, no event, each step
+/// starting where the last ended): the Hermite interpolating polynomial of the values and slopes
+/// at the stretch's recent step ends, with no evaluation of the field.
+///
+/// An explicit Runge–Kutta step end carries the state to the step control's tolerance and its
+/// slope f(y) to that times the Lipschitz constant L (|λ|H stays within the stepper's stability
+/// region), so values and slopes are both good data, unlike at a BDF step end (`StepHistory`).
+/// With N nodes t₁ (the newest, the step's end), t₂ (its start), t₃, … each counted twice
+/// (confluent: value and slope), the Newton form p_k = Σ_{j≤k} c_j ω_j on the scaled time
+/// x = (t − t₁)/H (H the step's length, the slopes scaled by H) interpolates the first k + 1
+/// conditions; its error is y⁽ᵏ⁺¹⁾(ξ)ω_{k+1}(x)/(k + 1)!, whose leading part c_{k+1}ω_{k+1}
+/// estimates it (an upper bound of p_{k+1}'s to leading order, as q₅ − q₄ does for the quintic
+/// Hermite interpolant). Every degree k ≥ 3 (the cubic Hermite interpolant of the step and more)
+/// is a candidate; the one whose estimate is smallest against atol + rtol|p_{k+1}| is taken and
+/// p_{k+1} returned (local extrapolation) when that ratio, plus the rounding of the sum
+/// (4ε Σ|c_j ω_j|), is within 1 in every component — the control GSL applies to the step itself.
+/// Otherwise the caller tries the quintic interpolant, then adds nodes inside the step (each a
+/// re-taken step to the middle of the gap holding the sample and the field there: one re-step
+/// serves every sample near it) and asks again, and re-takes the step to the sample last.
+///
+/// Five stored nodes (degree up to 9 with the step's own two) reach the order of rk8pd's local
+/// error (H⁹) when the neighbouring steps have about the same length, which the step control's
+/// growth limit keeps; the first step of a stretch (after an event) has only its own two ends,
+/// where the interior nodes supply what the history cannot. No ÿ is differenced here, so no √ε
+/// enters (the quintic interpolant's weak point on long steps).
+final class SlopeHistory {
+    static let capacity = 5
+    /// Nodes of one interpolant at most (the step's two ends, interior nodes, earlier step ends):
+    /// degree up to 2·maxNodes − 1.
+    static let maxNodes = 7
+    let dim: Int
+    let rtol: Double, atol: Double
+    private var times: [Double] = []
+    /// `capacity` values and slopes, the i-th node of `times` at row (first + i) mod capacity.
+    private let values: UnsafeMutablePointer<Double>
+    private let slopes: UnsafeMutablePointer<Double>
+    private var first = 0
+    private var mode = -1
+    /// Work: confluent divided differences (2·maxNodes × dim), of the nodes `tableKey` names (the
+    /// step's ends, their states in `tableEnds`, the node counts), with the scaled times z.
+    private let table: UnsafeMutablePointer<Double>
+    private var tableKey: (t0: Double, t1: Double, nodes: Int, inside: Int) = (.nan, .nan, 0, 0)
+    private let tableEnds: UnsafeMutablePointer<Double>
+    private let scratch: UnsafeMutablePointer<Double>
+    private var H = 0.0
+    private var z = [Double](repeating: 0, count: 2 * SlopeHistory.maxNodes)
+    private var omega = [Double](repeating: 0, count: 2 * SlopeHistory.maxNodes)
+    private var worst = [Double](repeating: 0, count: 2 * SlopeHistory.maxNodes)
+    private var nodeTimes: [Double] = []
+    private var nodeValues: [UnsafePointer<Double>] = []
+    private var nodeSlopes: [UnsafePointer<Double>] = []
+
+    init(dim: Int, rtol: Double, atol: Double) {
+        self.dim = dim
+        self.rtol = rtol
+        self.atol = atol
+        values = .allocate(capacity: Self.capacity * dim)
+        slopes = .allocate(capacity: Self.capacity * dim)
+        table = .allocate(capacity: 2 * Self.maxNodes * dim)
+        tableEnds = .allocate(capacity: 2 * dim)
+        scratch = .allocate(capacity: dim)
+    }
+
+    deinit {
+        values.deallocate()
+        slopes.deallocate()
+        table.deallocate()
+        tableEnds.deallocate()
+        scratch.deallocate()
+    }
+
+    private func slot(_ i: Int) -> Int { ((first + i) % Self.capacity) * dim }
+
+    private func append(_ t: Double, _ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) {
+        if times.count == Self.capacity {
+            times.removeFirst()
+            first = (first + 1) % Self.capacity
+        }
+        let s = slot(times.count)
+        (values + s).update(from: y, count: dim)
+        (slopes + s).update(from: f, count: dim)
+        times.append(t)
+    }
+
+    /// Forgets the stretch (a step of a method whose step ends are not good slope data).
+    func reset() {
+        times.removeAll(keepingCapacity: true)
+        first = 0
+        mode = -1
+    }
+
+    /// Whether the stretch's last node is (t, y) in mode `mode`, bit for bit.
+    func endsAt(_ t: Double, _ y: UnsafePointer<Double>, mode: Int) -> Bool {
+        guard mode == self.mode, times.last == t else { return false }
+        let last = values + slot(times.count - 1)
+        for p in 0..<dim where last[p].bitPattern != y[p].bitPattern { return false }
+        return true
+    }
+
+    /// Records an accepted explicit step [t0, t1] of mode `mode` from (y0, f0) to (y1, f1) (after
+    /// any projection; f the field there in that mode): appended when it continues the stretch,
+    /// otherwise the stretch restarts at (t0, y0, f0).
+    func noteStep(t0: Double, y0: UnsafePointer<Double>, f0: UnsafePointer<Double>,
+                  t1: Double, y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, mode: Int) {
+        if !endsAt(t0, y0, mode: mode) {
+            reset()
+            self.mode = mode
+            append(t0, y0, f0)
+        }
+        append(t1, y1, f1)
+    }
+
+    /// A node of the interpolant: a time, the state and its field there.
+    typealias Node = (t: Double, y: UnsafePointer<Double>, f: UnsafePointer<Double>)
+
+    /// The state at t inside the step [start.t, end.t] of mode `mode` into `out` when the estimate
+    /// passes (see the type's comment). The nodes, nearest first: the step's ends, `interior`
+    /// (states inside the step from re-taken steps), then the stretch's earlier step ends — those
+    /// before the step's start when the stretch reaches it (the step noted last, or a step cut at
+    /// an event from the stretch's last node).
+    func interpolate(at t: Double, start: Node, end: Node, interior: [Node], mode: Int,
+                     into out: UnsafeMutablePointer<Double>) -> Bool {
+        let t0 = start.t, t1 = end.t
+        guard t0 < t, t < t1 else { return false }
+        let stored = times.count
+        var older = -1
+        if stored >= 2 && endsAt(t1, end.y, mode: mode) && times[stored - 2] == t0 {
+            older = stored - 3
+        } else if endsAt(t0, start.y, mode: mode) {
+            older = stored - 2
+        }
+        let inside = min(interior.count, Self.maxNodes - 2)
+        let nodes = min(2 + inside + older + 1, Self.maxNodes)
+        guard nodes >= 3 else { return false }
+        let M = 2 * nodes
+        // The divided differences depend on the nodes only: computed once for all the samples of
+        // a step (the key: its ends, their states bit for bit, and the number of nodes).
+        if !(tableKey.t0 == t0 && tableKey.t1 == t1 && tableKey.nodes == nodes && tableKey.inside == inside
+             && sameBits(tableEnds, end.y) && sameBits(tableEnds + dim, start.y)) {
+            nodeTimes.removeAll(keepingCapacity: true)
+            nodeValues.removeAll(keepingCapacity: true)
+            nodeSlopes.removeAll(keepingCapacity: true)
+            func add(_ time: Double, _ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) {
+                nodeTimes.append(time)
+                nodeValues.append(y)
+                nodeSlopes.append(f)
+            }
+            add(t1, end.y, end.f)
+            add(t0, start.y, start.f)
+            for node in interior.prefix(inside) { add(node.t, node.y, node.f) }
+            var i = older
+            while nodeTimes.count < nodes {
+                add(times[i], UnsafePointer(values + slot(i)), UnsafePointer(slopes + slot(i)))
+                i -= 1
+            }
+            H = t1 - t0
+            for j in 0..<M { z[j] = (nodeTimes[j / 2] - t1) / H }
+            for j in 0..<M { (table + j * dim).update(from: nodeValues[j / 2], count: dim) }
+            for level in 1..<M {
+                for j in stride(from: M - 1, through: level, by: -1) {
+                    let upper = table + j * dim, lower = table + (j - 1) * dim
+                    if level == 1 && j % 2 == 1 {
+                        // A repeated node: the first divided difference is the scaled slope.
+                        let f = nodeSlopes[j / 2]
+                        for p in 0..<dim { upper[p] = H * f[p] }
+                    } else {
+                        let denominator = z[j] - z[j - level]
+                        for p in 0..<dim { upper[p] = (upper[p] - lower[p]) / denominator }
+                    }
+                }
+            }
+            tableKey = (t0, t1, nodes, inside)
+            tableEnds.update(from: end.y, count: dim)
+            (tableEnds + dim).update(from: start.y, count: dim)
+        }
+        let xs = (t - t1) / H
+        return z.withUnsafeBufferPointer { z in
+            omega.withUnsafeMutableBufferPointer { omega in
+                worst.withUnsafeMutableBufferPointer { worst in
+                    evaluate(xs, M: M, z: z.baseAddress!, omega: omega.baseAddress!, worst: worst.baseAddress!, into: out)
+                }
+            }
+        }
+    }
+
+    /// The interpolant at the scaled time xs from the cached table (M confluent nodes) into
+    /// `out`, when the best degree's estimate passes.
+    private func evaluate(_ xs: Double, M: Int, z: UnsafePointer<Double>, omega: UnsafeMutablePointer<Double>,
+                          worst: UnsafeMutablePointer<Double>, into out: UnsafeMutablePointer<Double>) -> Bool {
+        omega[0] = 1
+        for j in 1..<M { omega[j] = omega[j - 1] * (xs - z[j - 1]) }
+        // worst[k]: the largest ratio over the components of p_k's estimate (plus the rounding of
+        // p_{k+1}'s sum) to the tolerance at p_{k+1}, for k = 3 … M − 2. Row by row (the
+        // components contiguous), the running sums and sizes per component in `sums`, `sizes`.
+        let sums = out, sizes = scratch
+        for p in 0..<dim {
+            sums[p] = table[p]
+            sizes[p] = abs(table[p])
+        }
+        for j in 1..<M {
+            let row = table + j * dim, w = omega[j]
+            for p in 0..<dim {
+                let term = row[p] * w
+                sums[p] += term
+                sizes[p] += abs(term)
+            }
+            guard j >= 4 else { continue }
+            var ratio = 0.0
+            for p in 0..<dim {
+                let estimate = abs(row[p] * w) + 4 * Double.ulpOfOne * sizes[p]
+                let tolerance = atol + rtol * abs(sums[p])
+                if estimate > ratio * tolerance { ratio = estimate / tolerance }
+            }
+            worst[j - 1] = ratio
+        }
+        var best = Double.infinity, bestK = 0
+        for k in 3...(M - 2) where worst[k] < best {
+            best = worst[k]
+            bestK = k
+        }
+        guard best <= 1 else { return false }
+        if bestK + 1 < M - 1 {
+            for p in 0..<dim {
+                var sum = table[p]
+                for j in 1...(bestK + 1) { sum += table[j * dim + p] * omega[j] }
+                out[p] = sum
+            }
+        }
+        return true
+    }
+
+    private func sameBits(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>) -> Bool {
+        for p in 0..<dim where a[p].bitPattern != b[p].bitPattern { return false }
+        return true
+    }
+}

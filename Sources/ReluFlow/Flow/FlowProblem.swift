@@ -6,10 +6,12 @@ public enum SampleSpacing: String, Codable, Sendable { case log, linear }
 /// How the states at the sample times are produced (`flow.samples.output`).
 public enum SampleOutput: String, Codable, Sendable, CaseIterable {
     /// Dense output inside accepted steps: the stepper steps as its error control asks and never
-    /// stops at a sample time; a sample inside a step is the cubic Hermite interpolant of the step
-    /// when its error estimate is within the step control's tolerance, else the step re-taken
-    /// from its start to the sample time (`DenseSampler`). θ(T), the events and the steps do not
-    /// depend on the grid. (Where crossing batches apply, sample times remain step ends.)
+    /// stops at a sample time; a sample inside a step is an interpolant whose error estimate is
+    /// within the step control's tolerance (inside explicit steps the Hermite polynomial of the
+    /// stretch's step-end values and slopes, `SlopeHistory`, or the step's quintic Hermite
+    /// interpolant, `DenseSampler`; inside BDF steps the polynomial through the stretch's step
+    /// ends, `StepHistory`), else the step re-taken from its start to the sample time. θ(T), the
+    /// events and the steps do not depend on the grid. (Where crossing batches apply, sample times remain step ends.)
     case dense
     /// Every sample time is a step end (the stepper is stopped there): the samples are step ends,
     /// and the grid steers the step sequence.

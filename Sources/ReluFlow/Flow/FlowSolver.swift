@@ -117,6 +117,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     var reintegrator: SampleReintegrator? = nil
     /// The step ends of the current smooth stretch: dense output inside BDF steps (`StepHistory`).
     lazy var history = StepHistory(dim: dim, rtol: options.rtol, atol: options.atol)
+    lazy var slopeHistory = SlopeHistory(dim: dim, rtol: options.rtol, atol: options.atol)
     /// Takes the transversal crossings of a step together (FlowOptions.crossingBatches), where the
     /// field can (a shallow capability).
     lazy var batcher: CrossingBatcher? = field.makeCrossingBatcher()
@@ -229,7 +230,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         let gainBound: Double? = dim > P + 1 && h > 0 ? (options.T - t) / h : nil
         let stiff = controller.stiffnessCheck(stepSize: h, spectralRadius: { field.stiffnessEstimate(e, at: y, f0) }, costRatio: {
             policy.stiffStepCostRatio(parameters: dim, pairs: pairs, d: d, explicit: $0)
-        }, gainBound: gainBound)
+        }, gainBound: gainBound, refined: { field.refinedStiffnessEstimate(e, at: y, f0) })
         guard stiff else { return }
         switchStepper(to: StepperPolicy.stiffStepper, at: t)
         controller.beginStiffSegment(at: t, explicitStep: h)
@@ -485,6 +486,11 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             // before T, as where only θ(T) is kept, there is nothing to note.)
             if options.sampleOutput == .dense && nextSample < sampleTimes.count && sampleTimes[nextSample] < options.T {
                 history.noteStep(t0: t0, y0: y0, t1: t, y1: y, mode: field.modeChanges)
+                if active.isMultistep {
+                    slopeHistory.reset()
+                } else {
+                    slopeHistory.noteStep(t0: t0, y0: y0, f0: f0, t1: t, y1: y, f1: f1, mode: field.modeChanges)
+                }
             }
             let step = DenseSampler.Step(t0: t0, H: t - t0, y0: y0, f0: f0, y1: y, f1: f1)
             guard recordSamples(before: t, step: step, interpolating: true, locator: locator, stepHint: h) else {
@@ -529,8 +535,66 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         let fState = UnsafeMutablePointer<Double>.allocate(capacity: dim)
         defer { state.deallocate(); fState.deallocate() }
         var samples: [FlowSample] = []
+        // Explicit steps (`slopeHistory`): the step's end node — for a step cut at an event
+        // (`interpolating` false) the field at its cut end in the step's mode (the event is not
+        // applied yet), evaluated once — and up to `maxInterior` nodes inside the step, each a
+        // re-taken step and its field, added where a sample's estimate fails.
+        let explicit = !active.isMultistep
+        let mode = field.modeChanges
+        let maxInterior = 3
+        let fCut = UnsafeMutablePointer<Double>.allocate(capacity: dim)
+        let interiorStates = UnsafeMutablePointer<Double>.allocate(capacity: 2 * maxInterior * dim)
+        defer { fCut.deallocate(); interiorStates.deallocate() }
+        var cutSlope: Bool? = nil
+        func endNode() -> SlopeHistory.Node? {
+            if interpolating { return (end, step.y1, step.f1) }
+            if cutSlope == nil { cutSlope = field.evaluate(step.y1, fCut) && allFinite(UnsafePointer(fCut)) }
+            return cutSlope! ? (end, step.y1, UnsafePointer(fCut)) : nil
+        }
+        var quinticFailed = false
+        func quintic(at s: Double) -> Bool {
+            guard interpolating && !quinticFailed else { return false }
+            if sampler.interpolate(step, at: s, into: state) { return true }
+            quinticFailed = explicit
+            return false
+        }
+        var interior: [SlopeHistory.Node] = []
+        var interiorFailed = false
         var k = nextSample
         var prepared = false
+        /// A node at the middle of the gap between the step's nodes that holds ts; false when the
+        /// re-taken step or its field fails.
+        func addInterior(around ts: Double) -> Bool {
+            var lo = step.t0, hi = end
+            for node in interior {
+                if node.t <= ts { lo = max(lo, node.t) } else { hi = min(hi, node.t) }
+            }
+            let tm = lo + 0.5 * (hi - lo)
+            guard tm > lo, tm < hi else { return false }
+            if !prepared { locator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint) }
+            prepared = true
+            let y = interiorStates + 2 * interior.count * dim, f = y + dim
+            guard locator.advance(tm - step.t0, into: y), allFinite(UnsafePointer(y)), field.evaluate(y, f),
+                  allFinite(UnsafePointer(f)) else { return false }
+            interior.append((tm, UnsafePointer(y), UnsafePointer(f)))
+            return true
+        }
+        /// The sample at ts from `slopeHistory`, adding interior nodes while its estimate fails
+        /// (`withInterior`), into `state`.
+        func slopeSample(_ ts: Double, withInterior: Bool) -> Bool {
+            guard explicit, let endNode = endNode() else { return false }
+            let start: SlopeHistory.Node = (step.t0, step.y0, step.f0)
+            while true {
+                if slopeHistory.interpolate(at: ts, start: start, end: endNode, interior: interior, mode: mode, into: state) {
+                    return true
+                }
+                guard withInterior, !interiorFailed, interior.count < maxInterior else { return false }
+                if !addInterior(around: ts) {
+                    interiorFailed = true
+                    return false
+                }
+            }
+        }
         reintegrator?.forget()
         // The samples' evaluations (re-taken steps, |∇L|) leave the field's later decisions as
         // they were: the output grid is not part of the problem, so it may not steer the flow.
@@ -538,7 +602,13 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             while k < sampleTimes.count, sampleTimes[k] < end {
                 let ts = sampleTimes[k]
                 let s = (ts - step.t0) / step.H
-                if interpolating && sampler.interpolate(step, at: s, into: state) {
+                // The step's quintic Hermite interpolant first (its ÿ's cost one or two evaluations
+                // a step, then ~2 000 instructions a sample against ~7 000 for the slope history's);
+                // in an explicit step, once it has failed, not again for this step's samples.
+                if quintic(at: s) {
+                    solution.diagnostics.interpolatedSamples += 1
+                } else if slopeSample(ts, withInterior: false) {
+                    // Inside an explicit step: values and slopes at the stretch's step ends.
                     solution.diagnostics.interpolatedSamples += 1
                 } else if interpolating && active.isMultistep && options.historySampling
                             && history.interpolate(at: ts, stepStart: step.t0, stepEnd: end, into: state) {
@@ -546,6 +616,9 @@ private final class FlowIntegration<Field: SwitchedSystem> {
                     // integration (its companion's): the polynomial through the stretch's step ends.
                     solution.diagnostics.interpolatedSamples += 1
                     solution.diagnostics.historySamples += 1
+                } else if slopeSample(ts, withInterior: true) {
+                    // Nodes inside the step: a re-taken step serves every sample near it.
+                    solution.diagnostics.interpolatedSamples += 1
                 } else {
                     if !prepared { locator.prepareForProbe(t0: step.t0, y0: step.y0, f0: step.f0, stepHint: stepHint) }
                     prepared = true

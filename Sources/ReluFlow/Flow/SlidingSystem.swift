@@ -122,17 +122,62 @@ enum SlidingSystem {
     /// together and α is known only to their ratio, while the velocity's error, α's error times
     /// the sides' difference, shrinks with them); false when a step finds no solution, the floor is
     /// higher, or 40 steps do not converge. A GSL failure throws.
-    static func newton(from a: inout [Double], rates: ([Double]) -> [Double]) throws -> Bool {
+    ///
+    /// `jacobian(α)` (K × K row-major), where given, computes the same columns ∂ż/∂α_k directly
+    /// (the RMSProp flow's coupled slides: ż along θ'(∂_k g), `DeepModeField.gradientDerivative`).
+    /// `guess`, where given, is such a Jacobian at a nearby state (the last evaluation's, at its
+    /// solved α's): the iteration starts as a chord method on it, each step one evaluation of ż,
+    /// and keeps a step only where it contracts max|ż| at least by half (the guess is then close:
+    /// the error after the step is at most about the contraction times the step); it stops after a
+    /// step that moves no α by more than 1e-14, or where, after a contracting step of at most
+    /// 1e-11, the next no longer halves max|ż| (the rounding floor, where Newton's exact steps stop
+    /// too), and falls back to Newton's exact Jacobian at the current iterate wherever else a chord
+    /// step does not contract. (Stopping earlier, at a step of 1e-11, left α's that decided
+    /// near-tangential slide exits by Newton's residual: s0 [1, 8×7, 1] of the escape grid then
+    /// cycled through 4 200 slide ends and grazes in 60 s, where exact Newton gives 296 events.)
+    static func newton(from a: inout [Double], rates: ([Double]) -> [Double],
+                       jacobian: (([Double]) -> [Double])? = nil, guess: [Double]? = nil) throws -> Bool {
         let K = a.count
         func size(_ v: [Double]) -> Double { v.reduce(0) { max($0, abs($1)) } }
         var phi = rates(a)
-        for _ in 0..<40 {
+        var chord = guess.flatMap { $0.count == K * K && $0.allSatisfy(\.isFinite) ? $0 : nil }
+        var iterations = 0, lastMoved = Double.infinity
+        while iterations < 40 {
+            if let J = chord {
+                guard let step = try solve(J, phi, centre: [Double](repeating: 0, count: K), exact: false) else {
+                    chord = nil
+                    continue
+                }
+                let before = size(phi)
+                let trial = (0..<K).map { a[$0] + step[$0] }
+                let trialPhi = rates(trial)
+                let after = size(trialPhi)
+                guard after <= 0.5 * before else {
+                    // After a step of at most 1e-11 that did contract, max|ż| no longer halves: it
+                    // is the rounding floor (the α's as good as ż can tell). Else the guess is
+                    // not close enough: Newton from here.
+                    if lastMoved <= 1e-11 { return a.allSatisfy(\.isFinite) }
+                    chord = nil
+                    continue
+                }
+                iterations += 1
+                a = trial
+                phi = trialPhi
+                lastMoved = size(step)
+                if lastMoved <= 1e-14 { return a.allSatisfy(\.isFinite) }
+                continue
+            }
+            iterations += 1
             var J = [Double](repeating: 0, count: K * K)
-            for k in 0..<K {
-                var hi = a, lo = a
-                hi[k] = 1; lo[k] = 0
-                let rh = rates(hi), rl = rates(lo)
-                for j in 0..<K { J[j * K + k] = rh[j] - rl[j] }
+            if let jacobian {
+                J = jacobian(a)
+            } else {
+                for k in 0..<K {
+                    var hi = a, lo = a
+                    hi[k] = 1; lo[k] = 0
+                    let rh = rates(hi), rl = rates(lo)
+                    for j in 0..<K { J[j * K + k] = rh[j] - rl[j] }
+                }
             }
             guard let step = try solve(J, phi, centre: [Double](repeating: 0, count: K), exact: false) else { return false }
             var lambda = 1.0, trial = a, trialPhi = phi
@@ -178,14 +223,17 @@ enum SlidingSystem {
     /// Newton's last iterate where `atRoundingLevel` accepts it (every ż within its rounding
     /// level); else nil (no α keeps the surfaces: the caller's slides end).
     static func coupledAlphas(count K: Int, memo: [Double]?, rates: ([Double]) -> [Double],
+                              jacobian: (([Double]) -> [Double])? = nil, guess: [Double]? = nil,
                               atRoundingLevel: ([Double]) -> Bool) throws -> (alphas: [Double], converged: Bool)? {
         let centre = [Double](repeating: 0.5, count: K)
         var starts = [centre, [Double](repeating: 0, count: K)]
         if let memo, memo.count == K { starts.insert(memo, at: 0) }
         var a = centre
-        for start in starts {
+        for (index, start) in starts.enumerated() {
             a = start
-            guard try newton(from: &a, rates: rates) else { continue }
+            // The guessed Jacobian belongs to the memo's neighbourhood: the memo's start only.
+            let chord = index == 0 && memo?.count == K ? guess : nil
+            guard try newton(from: &a, rates: rates, jacobian: jacobian, guess: chord) else { continue }
             if a.allSatisfy({ 0 <= $0 && $0 <= 1 }) { return (a, true) }
             let projected = a.map { min(max($0, 0), 1) }
             return (atRoundingLevel(centre) && atRoundingLevel(projected) ? projected : a, true)

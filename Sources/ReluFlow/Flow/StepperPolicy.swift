@@ -56,6 +56,16 @@ struct StepperPolicy {
         return current
     }
 
+    /// Cost ratio from which a switch the stiffness bound asks for is checked against the field's
+    /// sharper estimate (`SwitchedSystem.refinedStiffnessEstimate`: the RMSProp flow's linearisation,
+    /// 24 Hessian–vector products, about two explicit steps' work). There a BDF step costs at least
+    /// 64 explicit steps (the (2P + 1)² iteration matrix's factorisation: ratios of 100 to 4·10⁴ on
+    /// the escape grid's networks of width ≥ 8 or depth ≥ 8), and a switch the bound asks for
+    /// wrongly, as it does where a unit off on every point leaves g = v = 0 (√v + ε = ε), costs
+    /// seconds a step; below it (the reference cases: 6 to 15) a BDF step is cheap, the check
+    /// costs as much as it could save, and the bound decides alone, as before.
+    static let refineFrom = 64.0
+
     /// Declined stiff checks after which a switch is tried again.
     static let retryAfterDeclines = 16
     /// Cost ratio from which a BDF step counts as dear and its gain is checked. Below it (small
@@ -210,8 +220,14 @@ struct StepperController {
     /// (`dearStiffStep`) whose cost ratio exceeds it cannot pay even before a segment has shown its
     /// gain, and is not tried (the driver passes (T − t)/h for the adaptive flows: one BDF step
     /// reaching T at once; their iteration matrix is (3P + 2)² for Adam).
+    ///
+    /// `refined`: a sharper estimate of ρ (nil: none), asked only when every other test says switch
+    /// and a BDF step costs at least `refineFrom` explicit steps; where h·ρ_refined stays below the
+    /// threshold the step is not stability-limited after all and the explicit stepper stays (the
+    /// declines are not counted: the BDF stepper was not judged). `lastSpectralRadius` keeps the
+    /// first estimate.
     mutating func stiffnessCheck(stepSize h: Double, spectralRadius: () -> Double, costRatio: (Stepper) -> Double,
-                                 gainBound: Double? = nil) -> Bool {
+                                 gainBound: Double? = nil, refined: () -> Double? = { nil }) -> Bool {
         guard policy.switches, active == explicitChoice else { return false }
         explicitStepsSinceCheck += 1
         guard explicitStepsSinceCheck >= policy.checkInterval else { return false }
@@ -226,6 +242,7 @@ struct StepperController {
             declinedStiffChecks += 1
             return false
         }
+        if ratio >= StepperPolicy.refineFrom, let sharper = refined(), h * sharper < policy.stiffnessRatio(active) { return false }
         declinedStiffChecks = 0
         return true
     }

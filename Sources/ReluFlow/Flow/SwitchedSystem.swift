@@ -118,6 +118,9 @@ protocol SwitchedSystem: ModeLockedSystem {
     /// An estimate of the spectral radius of ∂f/∂y at y (field f, evaluation e; the `auto` rule's
     /// stiffness check).
     func stiffnessEstimate(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double
+    /// A sharper estimate than `stiffnessEstimate`'s bound, consulted only where that bound would
+    /// switch to the stiff stepper (nil: none; the RMSProp flow's `rmspropStiffnessEstimate`).
+    func refinedStiffnessEstimate(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double?
     /// The input dimension the `auto` rule's cost model takes.
     var costDimension: Int { get }
     /// Crossing batches (a shallow capability): the batcher of this field, nil where it has none.
@@ -140,6 +143,7 @@ protocol SwitchedSystem: ModeLockedSystem {
 
 extension SwitchedSystem {
     func makeCrossingBatcher() -> CrossingBatcher? { nil }
+    func refinedStiffnessEstimate(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double? { nil }
     /// The gradient flow's |∇L| = |f| = √(f[P]).
     func evaluateForSample(_ y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> Double {
         evaluate(y, f)

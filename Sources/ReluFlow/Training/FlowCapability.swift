@@ -50,12 +50,15 @@ public enum FlowCapability {
         }
     }
 
-    /// The config of a run of `method` on `base`'s problem: `flow.kind` set for an adaptive flow.
-    /// Throws `InputError` when the config does not decode (a build without the key).
+    /// The config of a run of `method` on `base`'s problem: `flow.kind` set to the method's. The
+    /// constants of `base`'s own kind (`flow.tau`, `epsilon`, `a`, `b`) go to that flow only; the
+    /// other flows run with their defaults, and the gradient flow is the gradient flow whatever
+    /// `base`'s kind (a compare's `flow` is the baseline the adaptive flows are set against).
     public static func config(_ method: FlowMethod, from base: RunConfig) throws -> RunConfig {
-        guard method != .gradient else { return base }
-        let value = try JSONValue.parse(try base.encoded(), source: "config")
-        let set = try value.setting(["flow", "kind"], to: .string(method.kind), field: "flow.kind")
-        return try RunConfig.decode(Data(set.text.utf8), source: "config")
+        guard (base.flow.kind ?? "gradient") != method.kind else { return base }
+        var config = base
+        config.flow.kind = method == .gradient ? nil : method.kind
+        (config.flow.tau, config.flow.epsilon, config.flow.a, config.flow.b) = (nil, nil, nil, nil)
+        return config
     }
 }
