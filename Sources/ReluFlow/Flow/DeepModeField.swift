@@ -115,6 +115,9 @@ final class DeepModeField: SwitchedSystem {
     /// none slides); the index of each sliding representative in it; whether two sliding pairs lie
     /// on one point in different layers (the field is then not affine in the α's).
     private(set) var slides: [(rep: Int, members: [Int])] = []
+    /// Representatives of pairs whose last event was a graze with ż at the velocity's rounding
+    /// level on both sides that kept their state (`resolve`); only membership is read.
+    private var roundingGrazes = Set<Int>()
     private var slideIndex: [Int: Int] = [:]
     private(set) var slidesCoupled = false
     /// Gradients of the K ≥ 2 sides (surface k on, the others at 0), K × P.
@@ -1046,9 +1049,11 @@ final class DeepModeField: SwitchedSystem {
             // on or off without that decision, z wanders across the surface with θ's rounding and
             // step after step ends at a no-change event there. Not where the slide was left at this
             // instant already (EventGuard: no cycle of joining and leaving).
+            let bothAtRounding = plusAtRounding && minusAtRounding && max(plus.tol, minus.tol) > 1e-300
+            let seenAgain = roundingGrazes.contains(k) && !repeated.contains(i * G + g)
             if kind == .graze && old != .sliding && excluded[k]?.contains(.sliding) != true
                 && excluded[i * G + g]?.contains(.sliding) != true
-                && ((plusAtRounding && minusAtRounding && max(plus.tol, minus.tol) > 1e-300 && !slides.isEmpty) || ridesOnSlides(y, pair: k)) {
+                && ((bothAtRounding && seenAgain && !slides.isEmpty) || ridesOnSlides(y, pair: k)) {
                 (new, kind) = (.sliding, .slide)
             }
             // A state chosen and left again at this instant is not chosen once more (EventGuard:
@@ -1058,6 +1063,7 @@ final class DeepModeField: SwitchedSystem {
             // unit at t = 78.85).
             if new != old && repeated.contains(i * G + g) && excluded[i * G + g]?.contains(new) == true { (new, kind) = (old, .graze) }
             if old == .sliding && new != .sliding { kind = .slideEnd }
+            if new == old && bothAtRounding { roundingGrazes.insert(k) } else { roundingGrazes.remove(k) }
             if new == old && !reportUnchanged { continue }
             if new == old && kind != .branch && !reportUnchanged { kind = .graze }
             let group = members(of: k)
