@@ -1041,20 +1041,22 @@ final class DeepModeField: SwitchedSystem {
             // A graze that joins the slides: its surface is implied by theirs (`ridesOnSlides`), or
             // its ż is at the velocity's rounding level on both sides (`sideVelocity`: T± ≤ N±, some
             // T > 0: z moves, by rounding; where every term is exactly 0, z stays put and the state
-            // is kept) and the detector meets the pair again after such a graze kept its state at an
-            // earlier event (`roundingGrazes`; not a second decision at the same instant, `repeated`).
+            // is kept), and either z moves by rounding on both sides (T⁺, T⁻ > 0) or the detector
+            // meets the pair again after such a graze kept its state at an earlier event
+            // (`roundingGrazes`; not a second decision at the same instant, `repeated`).
             // The field is then tangent to the surface from both sides as far as the computation can
             // tell, every α ∈ [0, 1] keeps ż = 0 to that precision (Filippov's set), and z, kept on
             // or off, has come back to the surface by θ's rounding alone: it wanders across it and
             // step after step would end at a no-change event there. So the pair joins the slides;
             // their system decides it (`settleSlides`: an α outside [0, 1] sends it back at this
-            // instant, and the EventGuard keeps it from joining again here). At first contact the
-            // state is kept, as the one-surface rule and the independent reference do (a graze at
-            // rounding level that does not return is a graze: deep_flow_cases/coupled-slides-depth4,
-            // t = 15.27). Not where the slide was left at this instant already (EventGuard: no
+            // instant, and the EventGuard keeps it from joining again here). With one side exact
+            // (every term 0) the state is kept at first contact, as the one-surface rule and the
+            // independent reference do (a graze that does not return is a graze:
+            // deep_flow_cases/coupled-slides-depth4, t = 15.27, ż⁺ = 1.7e-18 ≤ N, ż⁻ = 0). Not
+            // where the slide was left at this instant already (EventGuard: no
             // cycle of joining and leaving).
             let bothAtRounding = plusAtRounding && minusAtRounding && max(plus.tol, minus.tol) > 1e-300
-            let seenAgain = roundingGrazes.contains(k) && !repeated.contains(i * G + g)
+            let seenAgain = min(plus.tol, minus.tol) > 1e-300 || (roundingGrazes.contains(k) && !repeated.contains(i * G + g))
             if kind == .graze && old != .sliding && excluded[k]?.contains(.sliding) != true
                 && excluded[i * G + g]?.contains(.sliding) != true
                 && ((bothAtRounding && seenAgain && !slides.isEmpty) || ridesOnSlides(y, pair: k)) {
