@@ -422,6 +422,21 @@ final class DeepFlowTests: XCTestCase {
         XCTAssertLessThanOrEqual(zip(loose.finalTheta, tight.finalTheta).map { abs($0 - $1) }.max() ?? .infinity, 1e-8)
     }
 
+    /// A normal velocity at the velocity's own rounding level decides nothing (`DeepModeField`'s
+    /// sideVelocity: ż counts as zero where its terms T = Σ|∂z/∂θ_p θ'_p| are no larger than
+    /// N = Σ|∂z/∂θ_p| δg_p). On this network, from t ≈ 75 on, (layer 3, unit 3) at points 4–6 has
+    /// z = b (its inputs 0 there) and ḃ a cancellation: v± ~ 1e-17 against N ~ 1e-15, and the
+    /// rule's old tolerance 1e-12 T ~ 1e-29 let their rounding decide slide, slideEnd and crossings
+    /// (407 events, dissipation defect 1.6e-8). At rounding level on both sides the pair slides with
+    /// the other slides, its α projected into [0, 1] where that leaves every ż at rounding level.
+    /// Bounds: completes; the dissipation defect within 1e-9 (rtol 1e-10: each of the ~270 events is
+    /// located within the step control's tolerance, measured 8.9e-11; the failure is 16× above).
+    func testVelocityAtRoundingLevelDecidesNothing() throws {
+        let solution = try Self.sineRun(layers: [1, 4, 4, 4, 1], scheme: "he", seed: 3)
+        XCTAssertEqual(solution.status, .completed, solution.message ?? "")
+        XCTAssertLessThanOrEqual(solution.diagnostics.dissipationDefect, 1e-9)
+    }
+
     /// The event pairs are those at their surface (value within noise); where none is (a slide's
     /// exit value re-evaluated at +rounding), only the least, never every function of the step.
     func testEventPairsAreTheLocatedOnes() {

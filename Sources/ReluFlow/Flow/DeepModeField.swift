@@ -29,7 +29,8 @@ import CFieldKernels
 /// surface of pair k, v± = ż_k under the field with k's surface on / off (the other sliding
 /// surfaces keeping ż = 0): one sign → crossing; v⁺ < 0 < v⁻ → slide, σ'(0) := α for the surface;
 /// v⁺ > 0 > v⁻ → `branch` to the side with the larger |f|²; one side within tolerance of 0 → the
-/// side the other points to. With one sliding surface f = f⁻ + α(f⁺ − f⁻), α = v⁻/(v⁻ − v⁺), so
+/// side the other points to (within tolerance: the tangent's rounding, or every term of v at the
+/// velocity's own rounding level, `sideVelocity`; both sides so while others slide → it joins them). With one sliding surface f = f⁻ + α(f⁺ − f⁻), α = v⁻/(v⁻ − v⁺), so
 /// that ż_k = 0; its exit functions are v⁻ (α reaches 0 where v⁻ does) and −v⁺ (α reaches 1 where
 /// v⁺ does): α has poles where v⁺ = v⁻ (the unit's outgoing signal on that point changes) which a
 /// step could jump over, while v± are smooth.
@@ -114,6 +115,9 @@ final class DeepModeField: SwitchedSystem {
     /// none slides); the index of each sliding representative in it; whether two sliding pairs lie
     /// on one point in different layers (the field is then not affine in the α's).
     private(set) var slides: [(rep: Int, members: [Int])] = []
+    /// Representatives of pairs whose last event was a graze with ż at the velocity's rounding
+    /// level on both sides that kept their state (`resolve`); only membership is read.
+    private var roundingGrazes = Set<Int>()
     private var slideIndex: [Int: Int] = [:]
     private(set) var slidesCoupled = false
     /// Gradients of the K ≥ 2 sides (surface k on, the others at 0), K × P.
@@ -990,8 +994,19 @@ final class DeepModeField: SwitchedSystem {
     }
 
     /// ż of pair k and |θ'|² under the field with k's surface forced to `side`, with the tolerance
-    /// 1e-12 Σ_p |∂z_k/∂θ_p θ'_p| below which ż counts as zero.
-    private func sideVelocity(_ y: UnsafePointer<Double>, pair k: Int, side: PairState) -> (v: Double, norm2: Double, tol: Double) {
+    /// below which ż counts as zero, and whether ż is at the velocity's rounding level.
+    ///
+    /// ż_k = Σ_p (∂z_k/∂θ_p) θ'_p is rounded twice: by the tangent pass that sums its terms, within
+    /// 1e-12 T with T = Σ_p |∂z_k/∂θ_p θ'_p|, and through θ' = −g itself, within
+    /// N = Σ_p |∂z_k/∂θ_p| δg_p (δg: `gradientRoundingLevel`, the running bound of the back-propagation
+    /// with |θ|, |h| and |R| + δR, as `SlidingSystem.ratesAtRoundingLevel`). Where T ≤ N the velocity
+    /// on z_k's support is no larger than its own rounding (weighted by |∇z_k|): every term of ż_k is
+    /// rounding, so is ż_k whatever its sign, and it counts as zero (tolerance T, `atRounding`). This
+    /// is a unit whose inputs and row hardly move while the signal reaching it from above cancels
+    /// (g_p a cancellation of terms far larger than itself). Where T > N, θ' is known on the support
+    /// and ż's sign stands beyond 1e-12 T, as always. (Not |ż| ≤ N: that also discards ż's whose
+    /// terms are known and merely cancel.)
+    private func sideVelocity(_ y: UnsafePointer<Double>, pair k: Int, side: PairState) -> (side: OneSurfaceRule.Side, atRounding: Bool) {
         let saved = states
         var forced = states
         for q in members(of: k) { forced[q] = side }
@@ -1004,7 +1019,12 @@ final class DeepModeField: SwitchedSystem {
         zGradient(y, pair: k, into: gz)
         var terms = 0.0
         for p in 0..<P { terms += abs(gz[p] * f[p]) }
-        return (v, f[P], 1e-12 * terms + 1e-300)
+        let level = levelScratch + levelScratchLevel
+        gradientRoundingLevel(y, alsoOn: [], into: level)
+        var noise = 0.0
+        for p in 0..<P { noise += abs(gz[p]) * level[p] }
+        let atRounding = terms <= noise
+        return ((v, f[P], atRounding ? max(terms, 1e-300) : 1e-12 * terms + 1e-300), atRounding)
     }
 
     func resolve(_ y: UnsafePointer<Double>, eventPairs: [(Int, Int)], excluded: [Int: Set<PairState>],
@@ -1016,11 +1036,30 @@ final class DeepModeField: SwitchedSystem {
             let k = representative[i * G + g]
             guard done.insert(k).inserted else { continue }
             let old = states[k]
-            let plus = sideVelocity(y, pair: k, side: .on), minus = sideVelocity(y, pair: k, side: .off)
+            let (plus, plusAtRounding) = sideVelocity(y, pair: k, side: .on), (minus, minusAtRounding) = sideVelocity(y, pair: k, side: .off)
             var (new, kind) = OneSurfaceRule.decide(old: old, plus: plus, minus: minus)
-            // Not where the slide was left at this instant already (EventGuard: no cycle of joining and leaving).
+            // A graze that joins the slides: its surface is implied by theirs (`ridesOnSlides`), or
+            // its ż is at the velocity's rounding level on both sides (`sideVelocity`: T± ≤ N±, some
+            // T > 0: z moves, by rounding; where every term is exactly 0, z stays put and the state
+            // is kept), and either z moves by rounding on both sides (T⁺, T⁻ > 0) or the detector
+            // meets the pair again after such a graze kept its state at an earlier event
+            // (`roundingGrazes`; not a second decision at the same instant, `repeated`).
+            // The field is then tangent to the surface from both sides as far as the computation can
+            // tell, every α ∈ [0, 1] keeps ż = 0 to that precision (Filippov's set), and z, kept on
+            // or off, has come back to the surface by θ's rounding alone: it wanders across it and
+            // step after step would end at a no-change event there. So the pair joins the slides;
+            // their system decides it (`settleSlides`: an α outside [0, 1] sends it back at this
+            // instant, and the EventGuard keeps it from joining again here). With one side exact
+            // (every term 0) the state is kept at first contact, as the one-surface rule and the
+            // independent reference do (a graze that does not return is a graze:
+            // deep_flow_cases/coupled-slides-depth4, t = 15.27, ż⁺ = 1.7e-18 ≤ N, ż⁻ = 0). Not
+            // where the slide was left at this instant already (EventGuard: no
+            // cycle of joining and leaving).
+            let bothAtRounding = plusAtRounding && minusAtRounding && max(plus.tol, minus.tol) > 1e-300
+            let seenAgain = min(plus.tol, minus.tol) > 1e-300 || (roundingGrazes.contains(k) && !repeated.contains(i * G + g))
             if kind == .graze && old != .sliding && excluded[k]?.contains(.sliding) != true
-                && excluded[i * G + g]?.contains(.sliding) != true && ridesOnSlides(y, pair: k) {
+                && excluded[i * G + g]?.contains(.sliding) != true
+                && ((bothAtRounding && seenAgain && !slides.isEmpty) || ridesOnSlides(y, pair: k)) {
                 (new, kind) = (.sliding, .slide)
             }
             // A state chosen and left again at this instant is not chosen once more (EventGuard:
@@ -1030,6 +1069,7 @@ final class DeepModeField: SwitchedSystem {
             // unit at t = 78.85).
             if new != old && repeated.contains(i * G + g) && excluded[i * G + g]?.contains(new) == true { (new, kind) = (old, .graze) }
             if old == .sliding && new != .sliding { kind = .slideEnd }
+            if new == old && bothAtRounding { roundingGrazes.insert(k) } else { roundingGrazes.remove(k) }
             if new == old && !reportUnchanged { continue }
             if new == old && kind != .branch && !reportUnchanged { kind = .graze }
             let group = members(of: k)
@@ -1135,7 +1175,7 @@ final class DeepModeField: SwitchedSystem {
             }
             guard let j = doubtful.first(where: { !kept.contains(slides[$0].rep) }) else { return nil }
             let k = slides[j].rep
-            let plus = sideVelocity(y, pair: k, side: .on), minus = sideVelocity(y, pair: k, side: .off)
+            let plus = sideVelocity(y, pair: k, side: .on).side, minus = sideVelocity(y, pair: k, side: .off).side
             let new = OneSurfaceRule.decide(old: .off, plus: plus, minus: minus).state
             if new == .sliding {
                 kept.insert(k)
