@@ -164,6 +164,25 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertEqual(try runReluflow(["simulate", "--T", "2", "--out", "run", "--quiet"], in: dir).status, 0)
     }
 
+    /// A finished output refused at its commit (the destination became an output of another kind
+    /// during the run) is kept under a visible name even when `NAME.new-PID` is taken (found by a
+    /// review: the move failed and the finished run was deleted).
+    func testRefusedOutputIsKeptWhenItsKeptNameIsTaken() throws {
+        let target = dir.appendingPathComponent("T").path
+        try RunFolder.writeOutput([("curvature.json", Data("{}".utf8))], to: target, kind: "curvature")
+        let taken = dir.appendingPathComponent("T.new-\(getpid())")
+        try FileManager.default.createDirectory(at: taken, withIntermediateDirectories: true)
+        try "mine".write(to: taken.appendingPathComponent("mine.txt"), atomically: true, encoding: .utf8)
+        let staging = try RunFolder.stage(target)
+        try RunFolder.writeFile((staging as NSString).appendingPathComponent("config.json"), Data("{}".utf8))
+        XCTAssertThrowsError(try RunFolder.commit(staging, to: target, kind: "run")) {
+            XCTAssertTrue("\($0)".contains("T.new-\(getpid())-1"), "\($0)")
+        }
+        XCTAssertEqual(try String(contentsOf: taken.appendingPathComponent("mine.txt"), encoding: .utf8), "mine")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("T.new-\(getpid())-1/config.json").path))
+        XCTAssertEqual(try OutputMarker.read(folder: target, field: "--out").kind, "curvature")
+    }
+
     /// A file put into the hidden staging folder while the run goes on is not taken for ReluFlow's:
     /// it ends up in the run folder, unlisted, so the folder is no longer replaced.
     func testFileAddedToStagingDuringTheRunIsKept() throws {

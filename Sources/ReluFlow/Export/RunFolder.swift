@@ -351,13 +351,17 @@ public enum RunFolder {
                 throw InputError("--out", "\(target) holds a ReluFlow \(earlier.kind) output; a \(kind) output does not replace it")
             }
         } catch let refusal as InputError {
-            let kept = (parent as NSString).appendingPathComponent("\(name).new-\(getpid())")
-            guard (try? fm.moveItem(atPath: staging, toPath: kept)) != nil else {
-                removeStaging(staging)
-                throw refusal
+            // The finished output is never thrown away here: under the first free visible name
+            // `NAME.new-PID` (`-K` after it when taken: a pid repeats in a container or an
+            // in-process sweep), else left where it is, and the error says where.
+            for k in 0..<100 {
+                let kept = (parent as NSString).appendingPathComponent("\(name).new-\(getpid())" + (k == 0 ? "" : "-\(k)"))
+                if (try? fm.moveItem(atPath: staging, toPath: kept)) != nil {
+                    throw FileError(path: target, action: "replace",
+                                    reason: "\(refusal.problem); the output was written to \(kept) instead")
+                }
             }
-            throw FileError(path: target, action: "replace",
-                            reason: "\(refusal.problem); the output was written to \(kept) instead")
+            throw FileError(path: target, action: "replace", reason: "\(refusal.problem); the output is kept in \(staging)")
         } catch {
             removeStaging(staging)
             throw error
