@@ -412,6 +412,33 @@ final class SignalResumeTests: XCTestCase {
 }
 
 extension SignalResumeTests {
+    /// A staging folder of our name and pid without its sentinel (a run of an earlier process of
+    /// this pid, killed in `commit` after the sentinel was removed) neither blocks a new run to the
+    /// same output nor is touched by it. `sh` makes the folder for its own pid and `exec`s reluflow,
+    /// which keeps the pid. Before: "cannot create .k.partial-PID: File exists", exit 3.
+    func testStagingFolderWithoutSentinelOfTheSamePidIsLeftAndSteppedAround() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let script = "mkdir .k.partial-$$ && echo 'half committed' > .k.partial-$$/trajectory.csv && echo $$ > pid && "
+            + "exec '\(reluflowExecutable().path)' simulate --example sine --T 1 --out k --quiet"
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", script]
+        shell.currentDirectoryURL = dir
+        let errors = Pipe()
+        shell.standardOutput = FileHandle.nullDevice
+        shell.standardError = errors
+        try shell.run()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        shell.waitUntilExit()
+        XCTAssertEqual(shell.terminationStatus, 0, stderr)
+        let pid = try String(contentsOf: dir.appendingPathComponent("pid"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let left = dir.appendingPathComponent(".k.partial-\(pid)/trajectory.csv")
+        XCTAssertEqual(try String(contentsOf: left, encoding: .utf8), "half committed\n")
+        XCTAssertEqual(try OutputMarker.read(folder: dir.appendingPathComponent("k").path, field: "--out").kind, "run")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }, [".k.partial-\(pid)"])
+    }
+
     /// A killed run resumed by a process of the same pid (a container's pid 1 after a hard kill,
     /// `sweep --in-process` whose runs share its pid): the resumable staging folder
     /// `.NAME.partial-PID` is the one continued, so the new staging folder takes another name and

@@ -602,6 +602,46 @@ final class SweepTests: XCTestCase {
         }
     }
 
+    /// A run interrupted before it made progress (its checkpoint at its start: a sweep killed while
+    /// its worker was starting) and continued by the next sweep repeats the uninterrupted run: one
+    /// segment in its summary (`RunContinuation.uncounted`), the uninterrupted sweep's row bitwise,
+    /// and the sweep does not count it as continued from its checkpoint (CI of 2026-12-03 saw
+    /// "3 ran (1 of them continued from their checkpoints)" with every collected row at one segment).
+    /// The interruption at t = 0 is made deterministic by the worker's parent watch: a
+    /// `RELUFLOW_SWEEP_PARENT` that is not its parent stops it as SIGTERM would, before its first step.
+    func testRunInterruptedAtItsStartIsNotCountedAsContinued() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = try writeGrid("""
+            {"command": "simulate", "base": {"example": "sine", "flow": {"T": 1000, "samples": {"count": 50}}},
+             "axes": {"network.init.seed": [0, 1]}}
+            """, in: dir)
+        var r = try runReluflow(["sweep", grid, "--out", "s", "--jobs", "1", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try runReluflow(["collect", "s"], in: dir).status, 0)
+        let reference = try table(dir.appendingPathComponent("s/sweep.csv"))
+        let id = try XCTUnwrap(reference.first?["id"])
+        let run = dir.appendingPathComponent("s/runs/\(id)")
+        // The run again, stopped at its start, in place of its complete folder.
+        try FileManager.default.copyItem(at: run.appendingPathComponent("config.json"), to: dir.appendingPathComponent("c.json"))
+        try FileManager.default.removeItem(at: run)
+        r = try runReluflow(["simulate", "--config", "c.json", "--out", "s/runs/\(id)", "--quiet"], in: dir,
+                            environment: ["RELUFLOW_SWEEP_PARENT": "-1"])
+        XCTAssertEqual(r.status, 143, r.stderr)
+        let stopped = try JSONValue.parse(try Data(contentsOf: run.appendingPathComponent("summary.json")), source: "summary.json")
+        XCTAssertEqual(stopped["status"], .string("interrupted"))
+        XCTAssertEqual(stopped["finalTime"], .number(0), "the precondition: stopped before its first step")
+
+        r = try runReluflow(["sweep", grid, "--out", "s", "--jobs", "1", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("2 runs: 1 ran, 1 already complete, 0 failed"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("continued"), r.stdout)
+        XCTAssertEqual(try runReluflow(["collect", "s"], in: dir).status, 0)
+        let rows = try table(dir.appendingPathComponent("s/sweep.csv"))
+        XCTAssertEqual(rows.map { $0["segments"] }, ["1", "1"])
+        assertSameTable(reference, rows)
+    }
+
     /// A local sweep killed at a random moment (SIGINT, SIGTERM, SIGKILL) and run again: every run
     /// completes, none completed before is run again, and the collected table equals an
     /// uninterrupted sweep's. With `--restart-interrupted` bitwise in every column but the wall

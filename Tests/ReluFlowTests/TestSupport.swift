@@ -59,12 +59,15 @@ struct CommandResult {
     let stderr: String
 }
 
-/// Runs `reluflow` with arguments in a directory.
-func runReluflow(_ arguments: [String], in directory: URL) throws -> CommandResult {
+/// Runs `reluflow` with arguments in a directory (with `environment` added to this process's).
+func runReluflow(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws -> CommandResult {
     let process = Process()
     process.executableURL = reluflowExecutable()
     process.arguments = arguments
     process.currentDirectoryURL = directory
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

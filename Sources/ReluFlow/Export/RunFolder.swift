@@ -122,14 +122,16 @@ public enum RunFolder {
         let name = (target as NSString).lastPathComponent
         try makeDirectory(parent)
         removeAbandoned(name, in: parent)
-        // `.NAME.partial-PID`, or `.NAME.partial-PID-K` when a resumable folder of an earlier process
-        // of the same pid (kept by `removeAbandoned`; a container's pid 1 after a hard kill) holds
-        // that name: the run resuming from it copies from it into the new folder.
+        // `.NAME.partial-PID`, or `.NAME.partial-PID-K` when a folder of an earlier process of the
+        // same pid (a container's pid 1 after a hard kill) holds that name: a resumable one kept by
+        // `removeAbandoned` (the run resuming from it copies from it into the new folder), or one
+        // killed while committing, whose sentinel was already gone and which therefore stays.
         var staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())")
         var suffix = 0
         while mkdir(staging, 0o755) != 0 {
-            guard errno == EEXIST, suffix < 100, stagingOwnerGone(staging, pid: getpid()) else {
-                throw FileError(path: staging, action: "create", reason: String(cString: strerror(errno)))
+            let code = errno
+            guard code == EEXIST, suffix < 100 else {
+                throw FileError(path: staging, action: "create", reason: String(cString: strerror(code)))
             }
             suffix += 1
             staging = (parent as NSString).appendingPathComponent(".\(name).partial-\(getpid())-\(suffix)")

@@ -28,10 +28,14 @@ public protocol SweepCommand: Sendable {
     /// The file of a finished run whose scalars `collect` tabulates (`summary.json`, or
     /// `curvature.json` for `curvature`); a run is complete when it is there with the marker.
     var summaryFile: String { get }
+    /// Whether the complete output in `runFolder` of a run started with `resumeArguments`
+    /// continued earlier work rather than repeating the run from its start.
+    func continuedEarlierWork(in runFolder: String) -> Bool
 }
 
 extension SweepCommand {
     public var summaryFile: String { "summary.json" }
+    public func continuedEarlierWork(in runFolder: String) -> Bool { resumable }
 }
 
 /// Fields of a resolved config that record where a run came from, not what it is.
@@ -110,6 +114,17 @@ public struct RunConfigSweepCommand: SweepCommand {
 
     public func resumeArguments(folder: String) -> [String] {
         [name, "--resume", folder, "--quiet"]
+    }
+
+    /// A continued simulation lists its parts in the summary's `segments`: two or more. A
+    /// checkpoint that made no progress is not a part (`RunContinuation.uncounted`): its run
+    /// repeats the uninterrupted one and has one segment.
+    public func continuedEarlierWork(in runFolder: String) -> Bool {
+        guard resumable,
+              let data = try? RunFolder.readFile((runFolder as NSString).appendingPathComponent(summaryFile)),
+              let summary = try? JSONValue.parse(data, source: summaryFile),
+              case .array(let parts)? = summary["segments"] else { return false }
+        return parts.count > 1
     }
 }
 

@@ -135,7 +135,7 @@ public final class SweepExecutor: @unchecked Sendable {
         /// Runs complete before it started.
         public var skipped = 0
         /// Of `ran`: interrupted runs this executor continued from their checkpoints (`simulate
-        /// --resume`) rather than ran from their start.
+        /// --resume`) rather than ran from their start; a checkpoint without progress does not count.
         public var resumed = 0
         /// Of `ran`: complete runs whose worker exited 1 because one of their methods failed (a
         /// `compare` whose flow failed numerically): the run's output is complete (its summary's
@@ -332,7 +332,7 @@ public final class SweepExecutor: @unchecked Sendable {
                 outcome.progress.finishedHere += 1
                 if exited && code == 0 && (a.step == .analyze || !analyze) {
                     outcome.ran += 1
-                    if a.resumed { outcome.resumed += 1 }
+                    if a.resumed && command.continuedEarlierWork(in: folder.runPath(a.run.id)) { outcome.resumed += 1 }
                     outcome.progress.done += 1
                     unlink(folder.failurePath(a.run.id))
                 } else if exited && code == 1 && a.step != .analyze
