@@ -31,6 +31,7 @@
 #include <dlfcn.h>
 #include <gsl/gsl_cblas.h>
 #include <immintrin.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 // No fused multiply-add, whatever the flags: the reference rounds every product.
@@ -256,17 +257,25 @@ static int use_avx2(void) {
     return s;
 }
 
+// No result is possible without the reference library: say which call needed what, then stop.
+static void unavailable(const char *name) {
+    const char *reason = dlerror();
+    fprintf(stderr, "reluflow: %s of the reference CBLAS is in libgslcblas.so.0, which could not be loaded (%s); "
+                    "install it (Debian: libgslcblas0)\n", name, reason ? reason : "unknown reason");
+    abort();
+}
+
 // libgslcblas's own function (the calls this file does not compute).
 static void *reference(const char *name) {
     static void *library;
     void *lib = __atomic_load_n(&library, __ATOMIC_ACQUIRE);
     if (!lib) {
         lib = dlopen("libgslcblas.so.0", RTLD_NOW | RTLD_LOCAL);
-        if (!lib) abort();
+        if (!lib) unavailable(name);
         __atomic_store_n(&library, lib, __ATOMIC_RELEASE);
     }
     void *f = dlsym(lib, name);
-    if (!f) abort();
+    if (!f) unavailable(name);
     return f;
 }
 
