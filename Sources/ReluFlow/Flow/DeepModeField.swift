@@ -30,7 +30,10 @@ import CFieldKernels
 /// surfaces keeping ż = 0): one sign → crossing; v⁺ < 0 < v⁻ → slide, σ'(0) := α for the surface;
 /// v⁺ > 0 > v⁻ → `branch` to the side with the larger |f|²; one side within tolerance of 0 → the
 /// side the other points to (within tolerance: the tangent's rounding, or every term of v at the
-/// velocity's own rounding level, `sideVelocity`; both sides so while others slide → it joins them). With one sliding surface f = f⁻ + α(f⁺ − f⁻), α = v⁻/(v⁻ − v⁺), so
+/// velocity's own rounding level, `sideVelocity`; both sides at that level while others slide → it
+/// joins them when z moves by rounding on both sides, or when the detector meets the pair again
+/// after such a graze kept its state, `roundingGrazes`; a one-sided exact zero keeps its state).
+/// With one sliding surface f = f⁻ + α(f⁺ − f⁻), α = v⁻/(v⁻ − v⁺), so
 /// that ż_k = 0; its exit functions are v⁻ (α reaches 0 where v⁻ does) and −v⁺ (α reaches 1 where
 /// v⁺ does): α has poles where v⁺ = v⁻ (the unit's outgoing signal on that point changes) which a
 /// step could jump over, while v± are smooth.
