@@ -602,6 +602,38 @@ final class SweepTests: XCTestCase {
         }
     }
 
+    /// `--extend` removes the escape experiment's tables and figures (`plot --escape`) with the
+    /// sweep's other derived files: they describe the runs before it (a tester found escape.csv
+    /// still listing the two old runs after an extension to three).
+    func testExtendRemovesTheEscapeFiles() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = #"{"data": {"target": {"function": "sin(pi*x)", "m": 8, "range": [-1, 1]}}, "#
+            + #""network": {"layers": [1, 3, 3, 1], "init": {"scheme": "xavier", "seed": 2}}, "train": {"iterations": 50}, "flow": {"T": 5}}"#
+        let two = try writeGrid(#"{"command": "compare", "base": "# + config + #", "axes": {"network.init.seed": [0, 1]}}"#, in: dir)
+        var r = try runReluflow(["sweep", two, "--out", "s", "--jobs", "2", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try runReluflow(["collect", "s"], in: dir).status, 0)
+        r = try runReluflow(["plot", "s", "--escape"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let escapeFiles = ["escape.csv", "escape_fits.csv", "escape_curvature.svg", "escape_depth.svg"]
+        for name in escapeFiles {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("s/\(name)").path), name)
+        }
+        let three = try writeGrid(#"{"command": "compare", "base": "# + config + #", "axes": {"network.init.seed": [0, 1, 2]}}"#,
+                                  in: dir, name: "three.json")
+        r = try runReluflow(["sweep", three, "--out", "s", "--extend", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for name in escapeFiles {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("s/\(name)").path), name)
+            XCTAssertTrue(r.stderr.contains(name), "the note names \(name): \(r.stderr)")
+        }
+        XCTAssertEqual(try runReluflow(["collect", "s"], in: dir).status, 0)
+        XCTAssertEqual(try runReluflow(["plot", "s", "--escape"], in: dir).status, 0)
+        let ids = Set(try table(dir.appendingPathComponent("s/escape.csv")).compactMap { $0["id"] })
+        XCTAssertEqual(ids.count, 3)
+    }
+
     /// A run interrupted before it made progress (its checkpoint at its start: a sweep killed while
     /// its worker was starting) and continued by the next sweep repeats the uninterrupted run: one
     /// segment in its summary (`RunContinuation.uncounted`), the uninterrupted sweep's row bitwise,

@@ -18,7 +18,10 @@ public struct SweepFolder: Sendable {
     /// What `collect` and `plot` derive from the runs (Sweep/SweepCollect.swift, SweepPlot.swift):
     /// after `extend` adds runs they describe the sweep before it, so `prepare` removes them (those
     /// ReluFlow wrote and nobody changed since) rather than leave a figure or table that looks current.
-    public static let derivedFiles = ["sweep.csv", "groups.csv", "sweep_plateaus.csv", "sweep.svg", "sweep.png", "sweep.pdf"]
+    public static let derivedFiles = ["sweep.csv", "groups.csv", "sweep_plateaus.csv", "sweep.svg", "sweep.png", "sweep.pdf",
+                                      // `plot --escape` (Plot/EscapeFigures.swift).
+                                      "escape.csv", "escape_fits.csv", "escape_curvature.svg", "escape_curvature.png",
+                                      "escape_curvature.pdf", "escape_depth.svg", "escape_depth.png", "escape_depth.pdf"]
 
     public var runsPath: String { (path as NSString).appendingPathComponent("runs") }
     public func runPath(_ id: String) -> String { (runsPath as NSString).appendingPathComponent(id) }
