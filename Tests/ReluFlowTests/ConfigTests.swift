@@ -147,6 +147,32 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(try RunConfig.decode(Data(tricky.utf8)).flow.stepper, "rk8pd")
     }
 
+    /// Finite data whose loss at θ(0) overflows is bad input (exit 2 naming the field), for the
+    /// shallow and the deep network and for every command that resolves a config: before, a shallow
+    /// `simulate` crashed (a trap in FilippovResolver, exit 132) and `train` failed numerically (exit 1).
+    func testLossThatOverflowsAtTheStartIsBadInput() throws {
+        let cases: [(String, String)] = [
+            (#"{"data": {"x": [[1e308], [1e308]], "y": [1, 2]}, "network": {"width": 3}}"#, "data"),
+            (#"{"data": {"x": [[1e308], [-1e308]], "y": [1, 2]}, "network": {"layers": [1, 3, 3, 1]}}"#, "data"),
+            (#"{"data": {"x": [[1], [2]], "y": [1, 2]}, "network": {"W": [[1e308]], "b": [1e308], "c": [1e308]}}"#, "network"),
+        ]
+        for (json, field) in cases {
+            XCTAssertThrowsError(try RunConfig.decode(Data(json.utf8)).resolve(), json) { error in
+                XCTAssertEqual((error as? InputError)?.field, field, "\(json): \(error)")
+                XCTAssertTrue("\(error)".contains("overflows"), "\(error)")
+            }
+        }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data(cases[0].0.utf8).write(to: dir.appendingPathComponent("c.json"))
+        for arguments in [["simulate"], ["train", "--method", "gd"], ["compare"]] {
+            let r = try runReluflow(arguments + ["--config", "c.json", "--out", "o", "--quiet"], in: dir)
+            XCTAssertEqual(r.status, 2, "\(arguments): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("data: the loss at θ(0) overflows"), "\(arguments): \(r.stderr)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("o").path))
+    }
+
     /// Item 11 (a): two data sources are an error naming both; the resolved config records the
     /// source in data.origin (ignored on input) and repeats the run; an older run folder's
     /// config.json (source beside x and y) is migrated when read from the folder.

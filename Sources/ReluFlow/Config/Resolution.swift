@@ -114,6 +114,7 @@ extension RunConfig {
     private func finish(_ problem: FlowProblem, _ out: inout RunConfig, options: FlowOptions,
                         segments: [FlowSegment]) throws -> (problem: FlowProblem, resolved: RunConfig) {
         var problem = problem
+        try Self.checkFinite(problem)
         out.flow = Self.resolvedFlow(options)
         out.flow.segments = segments.isEmpty ? nil : segments
         out.flow.escapeDelta = options.escapeDelta
@@ -128,6 +129,20 @@ extension RunConfig {
         return (problem, out)
     }
 
+
+    /// The loss and its gradient at θ(0) must be finite numbers: finite data and parameters can
+    /// still overflow (|x| near the largest double), and no flow or method starts from inf or NaN.
+    /// That is the input's fault, not a run's numerical failure: named here, before any output.
+    static func checkFinite(_ problem: FlowProblem) throws {
+        let (loss, gradient) = problem.model.lossAndGradient(problem.theta0, data: problem.data)
+        guard !loss.isFinite || !gradient.allSatisfy(\.isFinite) else { return }
+        let data = max(problem.data.x.lazy.map(abs).max() ?? 0, problem.data.y.lazy.map(abs).max() ?? 0)
+        let parameters = problem.theta0.lazy.map(abs).max() ?? 0
+        let what = loss.isFinite ? "its gradient has entries that are not" : "it is \(loss), not"
+        throw InputError(data >= parameters ? "data" : "network",
+                         "the loss at θ(0) overflows in double precision (\(what) finite numbers): the largest |x| or |y| "
+                         + "is \(data), the largest initial parameter \(parameters); rescale them")
+    }
 
     /// The options of a `flow` section (or of one of its segments, `field`), validated.
     static func flowOptions(_ flow: FlowConfig, field: String) throws -> FlowOptions {
