@@ -142,6 +142,33 @@ final class OutputSafetyTests: XCTestCase {
         XCTAssertFalse(fm.fileExists(atPath: dir.appendingPathComponent("other/analysis.json").path))
     }
 
+    /// An edit that keeps a file's size and modification time (the time put back with `touch -r`,
+    /// or an edit within the file system's clock tick) is still an edit: the folder is refused, the
+    /// edit kept (a tester's trial: it was replaced, exit 0, because the hash was consulted only
+    /// when the time differed).
+    func testAnEditThatKeepsSizeAndTimeIsNoticed() throws {
+        XCTAssertEqual(try runReluflow(["simulate", "--example", "sine", "--T", "1", "--out", "r", "--quiet"], in: dir).status, 0)
+        let file = dir.appendingPathComponent("r/data.csv")
+        var info = stat()
+        XCTAssertEqual(stat(file.path, &info), 0)
+        var text = try String(contentsOf: file, encoding: .utf8)
+        let digit = try XCTUnwrap(text.firstIndex { $0 >= "0" && $0 <= "8" })
+        text.replaceSubrange(digit...digit, with: String(Character(UnicodeScalar(text[digit].asciiValue! + 1))))
+        try Data(text.utf8).write(to: file)
+        var times = [info.st_atim, info.st_mtim]
+        XCTAssertEqual(utimensat(AT_FDCWD, file.path, &times, 0), 0)
+        let r = try runReluflow(["simulate", "--example", "sine", "--T", "1", "--out", "r", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertTrue(r.stderr.contains("data.csv (changed since ReluFlow wrote it)"), r.stderr)
+        XCTAssertEqual(try String(contentsOf: file, encoding: .utf8), text)
+        // A copy that changes the time but not the bytes is still the tool's: replaced.
+        let copy = dir.appendingPathComponent("r2")
+        XCTAssertEqual(try runReluflow(["simulate", "--example", "sine", "--T", "1", "--out", "r2", "--quiet"], in: dir).status, 0)
+        var later = [timespec(tv_sec: 1_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000, tv_nsec: 0)]
+        XCTAssertEqual(utimensat(AT_FDCWD, copy.appendingPathComponent("data.csv").path, &later, 0), 0)
+        XCTAssertEqual(try runReluflow(["simulate", "--example", "sine", "--T", "1", "--out", "r2", "--quiet"], in: dir).status, 0)
+    }
+
     /// An output of another kind is not replaced (found by a new-user trial: `simulate --out` on a
     /// compare folder replaced its six runs and figures by one run, exit 0): exit 2 naming --out,
     /// before the run, and the folder as it was; the same kind still replaces it.

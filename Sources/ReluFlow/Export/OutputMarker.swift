@@ -17,8 +17,9 @@ public struct OutputMarker: Codable, Equatable, Sendable {
     /// The toolkit version that wrote the folder.
     public var version: String
     /// One file of the inventory: size, modification time and a hash of the contents. A file is
-    /// unchanged when its size and time are the recorded ones (a rename keeps both), or, after a
-    /// copy that did not keep the time (git, scp), its size and contents' hash.
+    /// unchanged when its size and contents' hash are the recorded ones, whatever its time: an
+    /// edit may keep the time (`touch -r`, or within the file system's clock tick) and a copy
+    /// (git, scp) may change it. The time is recorded for the reader.
     public struct Stamp: Codable, Equatable, Sendable {
         public var size: Int
         /// Modification time, nanoseconds since 1970.
@@ -151,12 +152,11 @@ public struct OutputMarker: Codable, Equatable, Sendable {
     }
 
     /// Whether `file` is in the inventory and is still a regular file with its recorded size and
-    /// time, or size and contents.
+    /// contents (`Stamp`: the time decides nothing).
     func holdsUnchanged(_ file: String, in folder: String) -> Bool {
         guard let recorded = files[file] else { return false }
         let path = (folder as NSString).appendingPathComponent(file)
         guard let now = Self.stamp(path, hashing: false), now.size == recorded.size else { return false }
-        if now.modified == recorded.modified { return true }
         return Self.contentHash(path).map { String($0, radix: 16) } == recorded.hash
     }
 
