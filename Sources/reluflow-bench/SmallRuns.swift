@@ -4,8 +4,10 @@ import ReluFlow
 /// `reluflow-bench --small-runs`: what a researcher running thousands of small problems pays per
 /// run. For `sine` at several horizons: the whole `reluflow simulate --example sine --quiet`
 /// command (process start to last file, the `reluflow` next to this benchmark), the same run
-/// in-process through the library (`simulate(_:to:)`, folder included), and the integration
-/// alone (`wallSeconds`), with steps, RHS evaluations and events; medians of `repeats`.
+/// in-process through the library (`simulate(_:to:)`, folder included: replacing the command's
+/// folder, as the command does at every repeat, and into a new folder, the earlier one removed
+/// outside the timing), and the integration alone (`wallSeconds`), with steps, RHS evaluations
+/// and events; medians of `repeats`.
 struct SmallRuns {
     let repeats: Int
     let horizons: [Double]
@@ -20,12 +22,13 @@ struct SmallRuns {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reluflow-small-runs-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        print("T        command ms  in-process ms  integration ms  steps   RHS evals  events")
+        print("T        command ms  in-process ms  new folder ms  integration ms  steps   RHS evals  events")
         for T in horizons {
             var config = try Example.named("sine").config
             config.flow.T = T
             let out = dir.appendingPathComponent("run").path
-            var command: [Double] = [], library: [Double] = [], integration: [Double] = []
+            var command: [Double] = [], library: [Double] = [], fresh: [Double] = [], integration: [Double] = []
+            let freshOut = dir.appendingPathComponent("new").path
             var last: FlowSolution?
             for _ in 0..<repeats {
                 let start = DispatchTime.now().uptimeNanoseconds
@@ -51,10 +54,15 @@ struct SmallRuns {
                 library.append(Double(DispatchTime.now().uptimeNanoseconds - begin) / 1e6)
                 integration.append(solution.diagnostics.wallSeconds * 1e3)
                 last = solution
+
+                try? FileManager.default.removeItem(atPath: freshOut)
+                let started = DispatchTime.now().uptimeNanoseconds
+                _ = try simulate(config, to: freshOut)
+                fresh.append(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
             }
             func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
             let d = last!.diagnostics
-            print(String(format: "%-8g %-11.2f %-14.2f %-15.2f %-7d %-10d %d", T, median(command), median(library), median(integration),
+            print(String(format: "%-8g %-11.2f %-14.2f %-14.2f %-15.2f %-7d %-10d %d", T, median(command), median(library), median(fresh), median(integration),
                          d.steps, d.rhsEvaluations, last!.eventCount))
         }
     }

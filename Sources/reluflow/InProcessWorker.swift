@@ -64,9 +64,8 @@ enum InProcessWorker {
             let output = CommandOutput.Log(fd: fd)
             defer { output.flush() }
             return CommandOutput.$log.withValue(output) {
-                var command = box.command
                 do {
-                    try command.run()
+                    try box.command.run()
                     return 0
                 } catch {
                     let (message, status) = ReluflowCommand.outcome(of: error)
@@ -79,7 +78,7 @@ enum InProcessWorker {
 
     /// A parsed command handed to the run's thread (used there only).
     private final class CommandBox: @unchecked Sendable {
-        let command: ParsableCommand
-        init(command: ParsableCommand) { self.command = command }
+        let command: DirectCommand
+        init(command: DirectCommand) { self.command = command }
     }
 }

@@ -22,8 +22,12 @@ struct ReluflowCommand: ParsableCommand {
         Interrupt.watchSweepParent()
         let arguments = Array(CommandLine.arguments.dropFirst())
         do {
-            var command = try parseSubcommandDirectly(arguments) ?? parseAsRoot(arguments)
-            try command.run()
+            if let direct = parseSubcommandDirectly(arguments) {
+                try direct.run()
+            } else {
+                var command = try parseAsRoot(arguments)
+                try command.run()
+            }
         } catch {
             let (message, status) = outcome(of: error)
             if status == 0 {
@@ -68,13 +72,29 @@ extension ReluflowCommand {
     /// is first parsed twice more for `--generate-completion-script` (7.2 M of the 11.8 M
     /// instructions the parse took, issue 22); with one, that option is unknown here and the full
     /// parse, whose root has none, handles it as before.
-    static func parseSubcommandDirectly(_ arguments: [String]) -> ParsableCommand? {
-        if arguments.first == SimulateCommand._commandName, let plain = SimulateCommand.parsePlain(arguments.dropFirst()) { return plain }
+    static func parseSubcommandDirectly(_ arguments: [String]) -> DirectCommand? {
+        if arguments.first == SimulateCommand._commandName, let plain = SimulateCommand.parsePlain(arguments.dropFirst()) {
+            return .simulate(plain)
+        }
         guard let name = arguments.first,
               let subcommand = configuration.subcommands.first(where: { $0._commandName == name }) else { return nil }
         guard let parsed = try? subcommand.parseAsRoot(Array(arguments.dropFirst())),
               type(of: parsed) == subcommand else { return nil }   // not the built-in help command
-        return parsed
+        return .parsed(parsed)
+    }
+}
+
+/// A command parsed by `ReluflowCommand.parseSubcommandDirectly`: a subcommand parsed as a root, or
+/// `simulate`'s plain arguments (`SimulateCommand.parsePlain`).
+enum DirectCommand {
+    case parsed(ParsableCommand)
+    case simulate(SimulateOptions)
+
+    func run() throws {
+        switch self {
+        case .parsed(var command): try command.run()
+        case .simulate(let options): try options.run()
+        }
     }
 }
 

@@ -66,4 +66,39 @@ final class CSVNumberTests: XCTestCase {
         for k in [-12, -1, 0, 1, 9, 10, 11, 12345] { writer.integer(k); writer.endRow() }
         XCTAssertEqual(String(decoding: writer.bytes, as: UTF8.self), "k\n-12\n-1\n0\n1\n9\n10\n11\n12345\n")
     }
+    /// A sample's trajectory.csv row is written at once into a stack buffer (`CSVWriter.row`,
+    /// issue 22); its bytes must be those of the same fields written one by one, for the flow, a
+    /// training run (iteration column), the adaptive flows (auxiliary columns), a wide network,
+    /// and numbers that take every path (shortest digits, Swift's own text, nan and ±inf, large
+    /// and negative integers).
+    func testSampleRowIsTheRowFieldByField() {
+        let cases: [(width: Int, iterations: Bool, kind: FlowKind)] = [
+            (3, false, .gradient), (3, true, .gradient), (4, false, .adam(AdamFlow())), (5, false, .rmsprop(RMSPropFlow())), (400, false, .gradient),
+        ]
+        let special: [Double] = [.nan, .infinity, -.infinity, 0.5, 3, 1e300, -0.0, 2e22, Double.greatestFiniteMagnitude]
+        var rng = SplitMix(state: 9)
+        for c in cases {
+            let network = ShallowNetwork(width: c.width, inputDimension: 1)
+            let format = RecordFormat(network: network, iterations: c.iterations, kind: c.kind)
+            let auxiliaryCount = c.kind.law?.auxiliaryNames(parameterNames: network.parameterNames).count ?? 0
+            var direct = CSVWriter(header: format.trajectoryHeader), byField = CSVWriter(header: format.trajectoryHeader)
+            for k in 0..<20 {
+                func value() -> Double {
+                    switch Int.random(in: 0..<4, using: &rng) {
+                    case 0: return special[Int.random(in: 0..<special.count, using: &rng)]
+                    case 1: return Double(bitPattern: rng.next())
+                    default: return Double.random(in: -1...1, using: &rng) * pow(10, Double(Int.random(in: -12...12, using: &rng)))
+                    }
+                }
+                let sample = FlowSample(t: value(), loss: value(), gradNorm: value(), patternId: [0, 7, 10, -3, Int.max, Int.min][k % 6],
+                                        theta: (0..<network.parameterCount).map { _ in value() }, dissipated: value(),
+                                        iteration: c.iterations ? [0, 9, 12345678901][k % 3] : nil,
+                                        auxiliary: (0..<auxiliaryCount).map { _ in value() })
+                format.csv(sample, &direct)
+                format.csvByField(sample, &byField)
+            }
+            XCTAssertEqual(String(decoding: direct.bytes, as: UTF8.self), String(decoding: byField.bytes, as: UTF8.self),
+                           "width \(c.width), iterations \(c.iterations), \(c.kind)")
+        }
+    }
 }

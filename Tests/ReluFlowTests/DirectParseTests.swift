@@ -32,7 +32,7 @@ final class DirectParseTests: XCTestCase {
 /// (`SimulateCommand.parsePlain`, issue 22); the command it builds must be the one the full parse
 /// builds, option by option, and every other form must be left to the full parse.
 final class PlainSimulateParseTests: XCTestCase {
-    private func fields(_ c: SimulateCommand) -> [String] {
+    private func fields(_ c: SimulateOptions) -> [String] {
         let values: [Any?] = [c.config, c.example, c.out, c.resume, c.T, c.rtol, c.atol, c.stepper, c.samples?.value, c.spacing,
                               c.seed, c.width?.value, c.initScheme, c.scale, c.biasScale, c.maxEvents?.value, c.checkpointEvery,
                               c.quiet, c.allowLarge]
@@ -53,7 +53,7 @@ final class PlainSimulateParseTests: XCTestCase {
         ]
         for arguments in cases {
             let plain = try XCTUnwrap(SimulateCommand.parsePlain(arguments[...]), "\(arguments)")
-            let full = try SimulateCommand.parse(arguments)
+            let full = try SimulateCommand.parse(arguments).options
             XCTAssertEqual(fields(plain), fields(full), "\(arguments)")
         }
         // Left to the full parse (its help, errors and last-one-wins rules): nil.

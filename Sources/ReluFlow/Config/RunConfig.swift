@@ -347,9 +347,8 @@ extension RunConfig {
 
     /// JSON text of the config, keys sorted, numbers round-tripping exactly.
     public func encoded() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(self)
+        // JSONEncoder's bytes with [.prettyPrinted, .sortedKeys] (PrettyJSONEncoder).
+        try PrettyJSONEncoder().encode(self)
     }
 }
 

@@ -47,21 +47,35 @@ struct RecordFormat {
     struct NPYLayout {
         let fields: [Field]
         let asMatrix: Bool
+        /// Bytes per row (stored: it is read for every sample).
+        let rowSize: Int
 
         /// numpy refuses headers longer than this unless told otherwise (`max_header_size`).
         static let numpyHeaderLimit = 10_000
 
+        /// The header dictionary's text before and after its row count (made once: the headers are
+        /// written at a run's start and end, and building the field list each time cost ~0.3 M
+        /// instructions a time for `sine`'s trajectory; issue 22).
+        private let dictionaryParts: (before: String, after: String)
+
         init(_ fields: [Field]) {
             self.fields = fields
-            asMatrix = NPYLayout.dictionary(fields, rows: Int.max, matrix: false).utf8.count > NPYLayout.numpyHeaderLimit - 100
+            let records = NPYLayout.dictionaryParts(fields, matrix: false)
+            asMatrix = (records.before + String(Int.max) + records.after).utf8.count > NPYLayout.numpyHeaderLimit - 100
+            dictionaryParts = asMatrix ? NPYLayout.dictionaryParts(fields, matrix: true) : records
+            rowSize = asMatrix ? 8 * fields.count : fields.reduce(0) { $0 + $1.size }
         }
 
-        var rowSize: Int { asMatrix ? 8 * fields.count : fields.reduce(0) { $0 + $1.size } }
-
-        private static func dictionary(_ fields: [Field], rows: Int, matrix: Bool) -> String {
-            if matrix { return "{'descr': '<f8', 'fortran_order': False, 'shape': (\(rows), \(fields.count)), }" }
-            let list = fields.map { "('\(pythonQuoted($0.name))', '\($0.descr)')" }.joined(separator: ", ")
-            return "{'descr': [\(list)], 'fortran_order': False, 'shape': (\(rows),), }"
+        /// The dictionary of the header is `before + rows + after`.
+        private static func dictionaryParts(_ fields: [Field], matrix: Bool) -> (before: String, after: String) {
+            if matrix { return ("{'descr': '<f8', 'fortran_order': False, 'shape': (", ", \(fields.count)), }") }
+            // A plain loop: the generic `joined(separator:)` cost ~0.1 M instructions at its first use.
+            var list = ""
+            for (k, field) in fields.enumerated() {
+                if k > 0 { list += ", " }
+                list += "('" + pythonQuoted(field.name) + "', '" + field.descr + "')"
+            }
+            return ("{'descr': [" + list + "], 'fortran_order': False, 'shape': (", ",), }")
         }
 
         /// `name` with every ' escaped as \' (inside a Python string literal), scalar by scalar: the
@@ -79,7 +93,7 @@ struct RecordFormat {
 
         /// The header for `rows` rows, always of the length of the header for Int.max rows.
         func header(rows: Int) -> [UInt8] {
-            fixedLengthHeader(rows) { NPYLayout.dictionary(fields, rows: $0, matrix: asMatrix) }
+            fixedLengthHeader(rows) { dictionaryParts.before + String($0) + dictionaryParts.after }
         }
 
         func append(_ values: [Value], to bytes: inout [UInt8]) {
@@ -125,7 +139,24 @@ struct RecordFormat {
                   + parameterNames.map { .float64($0) } + [.float64("dissipated")] + auxiliaryNames.map { .float64($0) })
     }
 
+    /// The sample's trajectory.csv row, written at once (`CSVWriter.row`).
     func csv(_ s: FlowSample, _ csv: inout CSVWriter) {
+        let auxiliary = auxiliaryNames.isEmpty ? 0 : s.auxiliary.count
+        csv.row(fields: (iterations ? 1 : 0) + 5 + s.theta.count + auxiliary) { row in
+            if iterations { row.integer(s.iteration ?? 0) }
+            row.number(s.t)
+            row.number(s.loss)
+            row.number(s.gradNorm)
+            row.integer(s.patternId)
+            for v in s.theta { row.number(v) }
+            row.number(s.dissipated)
+            if auxiliary > 0 { for v in s.auxiliary { row.number(v) } }
+        }
+        csv.endRow()
+    }
+
+    /// The same row field by field (`CSVWriter.number`, `integer`): what `csv(_:_:)` must equal (CSVNumberTests).
+    func csvByField(_ s: FlowSample, _ csv: inout CSVWriter) {
         if iterations { csv.integer(s.iteration ?? 0) }
         csv.numbers([s.t, s.loss, s.gradNorm])
         csv.integer(s.patternId)
@@ -141,23 +172,33 @@ struct RecordFormat {
     }
 
     /// Appends the sample's row of `layout` (`trajectoryNPY`): the bytes `layout.append(values(s),
-    /// to: &bytes)` writes, without the array of `Value`s between (issue 22: 10 000 instructions a
-    /// sample, 4 M of a small run's 400 samples).
+    /// to: &bytes)` writes, without the array of `Value`s between, stored into a stack buffer and
+    /// appended at once (issue 22: one append per value cost ~130 instructions, 1.8 M of a small
+    /// run's 400 samples).
     func appendNPY(_ s: FlowSample, layout: NPYLayout, to bytes: inout [UInt8]) {
-        let start = bytes.count
-        func real(_ v: Double) { appendLittleEndian(v.bitPattern, &bytes) }
-        func integer(_ v: Int) {
-            if layout.asMatrix { real(Double(v)) } else { appendLittleEndian(UInt64(bitPattern: Int64(v)), &bytes) }
+        let size = layout.rowSize
+        withUnsafeTemporaryAllocation(byteCount: size, alignment: 8) { row in
+            var offset = 0
+            func word(_ w: UInt64) {
+                precondition(offset + 8 <= size, "a sample's row does not match the trajectory's layout")
+                row.storeBytes(of: w.littleEndian, toByteOffset: offset, as: UInt64.self)
+                offset += 8
+            }
+            func real(_ v: Double) { word(v.bitPattern) }
+            func integer(_ v: Int) {
+                if layout.asMatrix { real(Double(v)) } else { word(UInt64(bitPattern: Int64(v))) }
+            }
+            if iterations { integer(s.iteration ?? 0) }
+            real(s.t)
+            real(s.loss)
+            real(s.gradNorm)
+            integer(s.patternId)
+            for v in s.theta { real(v) }
+            real(s.dissipated)
+            for v in s.auxiliary { real(v) }
+            precondition(offset == size, "a sample's row does not match the trajectory's layout")
+            bytes.append(contentsOf: UnsafeBufferPointer(start: row.baseAddress!.assumingMemoryBound(to: UInt8.self), count: size))
         }
-        if iterations { integer(s.iteration ?? 0) }
-        real(s.t)
-        real(s.loss)
-        real(s.gradNorm)
-        integer(s.patternId)
-        for v in s.theta { real(v) }
-        real(s.dissipated)
-        for v in s.auxiliary { real(v) }
-        precondition(bytes.count - start == layout.rowSize, "a sample's row does not match the trajectory's layout")
     }
 
     // MARK: events
@@ -191,10 +232,21 @@ struct RecordFormat {
     static func csv(_ p: PatternInterval, _ csv: inout CSVWriter) {
         csv.integer(p.patternId)
         csv.numbers([p.tStart, p.tEnd])
-        csv.text(p.activeCounts.map(String.init).joined(separator: ";"))
-        csv.text(p.slidingCounts.map(String.init).joined(separator: ";"))
-        csv.text(p.changes.map(\.text).joined(separator: ";"))
+        csv.text(semicolonList(p.activeCounts.map(String.init)))
+        csv.text(semicolonList(p.slidingCounts.map(String.init)))
+        csv.text(semicolonList(p.changes.map(\.text)))
         csv.endRow()
+    }
+
+    /// `parts.joined(separator: ";")` in a plain loop (the generic `joined` cost ~0.1 M
+    /// instructions at its first use in a process; issue 22).
+    static func semicolonList(_ parts: [String]) -> String {
+        var text = ""
+        for (k, part) in parts.enumerated() {
+            if k > 0 { text += ";" }
+            text += part
+        }
+        return text
     }
 
     static func values(_ p: PatternInterval) -> [Value] {

@@ -28,10 +28,8 @@ enum JSONOutput {
     /// The bytes of `value`, and the paths of its non-finite numbers in document order (an element
     /// of an array of numbers is reported as the array, once: `theta`, not `theta[3]`).
     static func encode<T: Encodable>(_ value: T) throws -> (data: Data, nonFinite: [String]) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: placeholders[0], negativeInfinity: placeholders[1], nan: placeholders[2])
+        // JSONEncoder's bytes with [.prettyPrinted, .sortedKeys] and these placeholders (PrettyJSONEncoder).
+        let encoder = PrettyJSONEncoder(nonFinite: (placeholders[0], placeholders[1], placeholders[2]))
         var data = try encoder.encode(value)
         guard contains(data, Array(prefix.utf8)) else { return (data, []) }
         var paths: [String] = []
