@@ -157,7 +157,7 @@ final class DriverPartsTests: XCTestCase {
             busy.logged(FlowEvent(t: 10, neuron: 3, point: k % 7, kind: .on, state: .on, loss: 1))
             XCTAssertNil(busy.chattering(at: 10 + Double(k) * 1e-7))
         }
-        guard case let .chattering(_, events, _, neuron, surfaces)? = busy.chattering(at: 10.0002) else {
+        guard case let .chattering(_, events, _, neuron, surfaces, nil)? = busy.chattering(at: 10.0002) else {
             return XCTFail("no chattering diagnosis")
         }
         XCTAssertEqual(events, 2000)

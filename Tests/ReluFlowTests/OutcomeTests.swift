@@ -25,6 +25,10 @@ final class OutcomeTests: XCTestCase {
         }
         XCTAssertTrue(FlowFailure.chattering(t: 1, events: 2000, span: 1e-4, neuron: 2, surfaces: 5).message
             .hasPrefix("chattering at t = 1.0: 2000 events within 0.0001 time units, mostly neuron 2 on 5 surfaces at once"))
+        // A deep network's unit is named by layer and index, without the shallow hyperplane's reason.
+        let deep = FlowFailure.chattering(t: 1, events: 2000, span: 1e-4, neuron: 3, surfaces: 5, layer: 2).message
+        XCTAssertTrue(deep.hasPrefix("chattering at t = 1.0: 2000 events within 0.0001 time units, mostly unit 3 of layer 2 on 5 points at once"), deep)
+        XCTAssertFalse(deep.contains("hyperplane"), deep)
     }
 
     /// A run stopped by flow.maxEvents carries the typed reason, and its counts are by kind.

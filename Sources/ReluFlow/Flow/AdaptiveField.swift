@@ -721,6 +721,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     func preactivationNoise(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double { base.preactivationNoise(y, i, g) }
 
     var switchingIsAffine: Bool { base.switchingIsAffine }
+    var hasSwitchingFunctions: Bool { base.hasSwitchingFunctions }
+    func layerAndUnit(ofNeuron i: Int) -> (layer: Int, unit: Int)? { base.layerAndUnit(ofNeuron: i) }
 
     func surfaceValues(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>?, z: UnsafeMutablePointer<Double>,
                        zdot: UnsafeMutablePointer<Double>?) {
@@ -739,6 +741,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     func detectEvents(y1: UnsafePointer<Double>, f1: UnsafePointer<Double>, evaluation e1: Evaluation, H: Double,
                       z0: UnsafePointer<Double>, zdot0: UnsafePointer<Double>,
                       z1: UnsafeMutablePointer<Double>, zdot1: UnsafeMutablePointer<Double>) -> [EventDetector.Flag] {
+        guard hasSwitchingFunctions else { return [] }
         surfaceValues(y1, f1, z: z1, zdot: zdot1)
         var flags: [EventDetector.Flag] = []
         for k in 0..<(n * G) {

@@ -23,7 +23,12 @@ import CFieldKernels
 /// Without biases the same holds for inputs that are positive multiples of each other: ReLU is
 /// positively homogeneous, so x_g' = λ x_g (λ > 0) gives z_ug' = λ z_ug through every bias-free
 /// layer whose masks agree on both, and {z_ug' = 0} = {z_ug = 0}, with ż_ug' = λ ż_ug (one α makes
-/// both zero). In d = 1 without biases all points of one sign are such a class.
+/// both zero). In d = 1 without biases all points of one sign are such a class. In any d the
+/// inputs to a bias-free layer l are positively proportional on groups where one and the same
+/// unit of layer l − 1 is the only one on (h_{l−1} = z e_k, z > 0; the other units off or
+/// sliding): their surfaces of each unit of layer l coincide while that pattern holds, whatever
+/// lies below (`singleUnitClasses`), and the class propagates upward through bias-free layers
+/// with equal masks. The classes are the mode's, recomputed at every mode change (each event).
 ///
 /// Filippov (SPEC §4 with the normal velocity of the pre-activation, §8): at an event on the
 /// surface of pair k, v± = ż_k under the field with k's surface on / off (the other sliding
@@ -370,6 +375,7 @@ final class DeepModeField: SwitchedSystem {
                 }
                 same = classes(same)
                 scaled = bOff[l - 2] < 0 ? classes(scaled) : same
+                scaled = singleUnitClasses(below: l - 1, scaled)
             }
             let cls = bOff[l - 1] < 0 ? scaled : same
             for i in 0..<layers[l] {
@@ -379,6 +385,26 @@ final class DeepModeField: SwitchedSystem {
                 }
             }
         }
+    }
+
+    /// Groups on which exactly one unit k of layer `below` is on have h_below = z_k e_k with z_k > 0:
+    /// positively proportional for every such group with the same k, whatever lies below and
+    /// whether layer `below` has a bias (d ≥ 2: points on which only one unit of the layer below is
+    /// active). They join one class (the first such group), which `cls` refines otherwise; a
+    /// class of `cls` has one mask column, so it is never split.
+    private func singleUnitClasses(below: Int, _ cls: [Int]) -> [Int] {
+        var out = cls
+        var first: [Int: Int] = [:]
+        for g in 0..<G {
+            var single = -1
+            for k in 0..<layers[below] where F[pair(below, k, g)] != 0 {
+                if single >= 0 { single = -2; break }
+                single = k
+            }
+            guard single >= 0 else { continue }
+            if let f = first[single] { out[g] = f } else { first[single] = g; out[g] = g }
+        }
+        return out
     }
 
     /// Classes of the inputs x_g by direction (x_g' = λ x_g, λ > 0; equal unit vectors within 4 ε
@@ -903,9 +929,17 @@ final class DeepModeField: SwitchedSystem {
     }
 
     var switchingIsAffine: Bool { false }
+    var hasSwitchingFunctions: Bool { relu }
+    func layerAndUnit(ofNeuron i: Int) -> (layer: Int, unit: Int)? { (unitLayer[i], unitIndex[i]) }
 
+    /// A linear network has no surfaces: z = 1, ż = 0 as `preactivation`, no pass.
     func surfaceValues(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>?, z: UnsafeMutablePointer<Double>,
                        zdot: UnsafeMutablePointer<Double>?) {
+        guard relu else {
+            for q in 0..<(n * G) { z[q] = 1 }
+            if f != nil, let zdot { for q in 0..<(n * G) { zdot[q] = 0 } }
+            return
+        }
         forward(y)
         for q in 0..<(n * G) { z[q] = Z[q] }
         if let f, let zdot { tangent(y, f, zdot: zdot) }
@@ -1036,6 +1070,9 @@ final class DeepModeField: SwitchedSystem {
         var transitions: [PairTransition] = []
         var done = Set<Int>()
         for (i, g) in eventPairs {
+            // A degenerate tie (`degenerateTie`) is no event of its class: the pair's input, not its
+            // surface, vanishes here, and the decision of the unit below ends the tie.
+            if degenerateTie(y, i * G + g) { continue }
             let k = representative[i * G + g]
             guard done.insert(k).inserted else { continue }
             let old = states[k]
@@ -1229,11 +1266,28 @@ final class DeepModeField: SwitchedSystem {
         return true
     }
 
-    /// The representatives of the pairs (coincident surfaces decide together as one).
+    /// A pair on its surface stands for its class only where the class's representative is on it
+    /// too: a tie of positively proportional inputs degenerates where the pair's scale λ → 0 (the
+    /// only unit on below it reaching its own surface at this event, which ends the tie): z = λ z_r
+    /// is then within its rounding carried up from the unit below (`propagatedNoise`; seen:
+    /// z = 5.6e-19, far above the unit's own level) while z_r is not, and projecting or deciding the
+    /// representative would move θ onto the class's surface from afar (seen: the tester's nb3
+    /// under RMSProp, a jump of the loss from 0.098 to 0.136 at t = 0.14177).
+    private func degenerateTie(_ y: UnsafePointer<Double>, _ k: Int) -> Bool {
+        let r = representative[k]
+        guard r != k else { return false }
+        forward(y)
+        let zk = abs(Z[k]), zr = abs(Z[r])
+        return zk <= propagatedNoise(y, k / G, k % G) && zr > 16 * propagatedNoise(y, r / G, r % G)
+    }
+
+    /// The representatives of the pairs (coincident surfaces decide together as one; a degenerate
+    /// tie's pair is left out, `degenerateTie`).
     func jointPairs(_ y: UnsafePointer<Double>, with pairs: [(Int, Int)]) -> [(Int, Int)] {
         var seen = Set<Int>(), out: [(Int, Int)] = []
         for (i, g) in pairs {
             let r = representative[i * G + g]
+            if degenerateTie(y, i * G + g) { continue }
             if seen.insert(r).inserted { out.append((r / G, r % G)) }
         }
         return out
@@ -1245,7 +1299,9 @@ final class DeepModeField: SwitchedSystem {
     /// one step for layer 1 (z affine in θ).
     func project(_ i: Int, onto groups: [Int], state y: UnsafeMutablePointer<Double>) {
         guard relu, !groups.isEmpty else { return }
-        var repSet = Set(groups.map { representative[i * G + $0] })
+        // A degenerate tie's pair is on its surface already, its class's is not (`degenerateTie`).
+        var repSet = Set<Int>()
+        for g in groups where !degenerateTie(y, i * G + g) { repSet.insert(representative[i * G + g]) }
         // Several sliding surfaces are projected onto together: a step onto one moves θ off the
         // others by the curvature of the surfaces of layers ≥ 2 (cyclic steps converge).
         if slides.count >= 2 { repSet.formUnion(slides.map(\.rep)) }

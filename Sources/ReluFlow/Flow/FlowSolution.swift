@@ -287,8 +287,9 @@ public enum FlowFailure: Error, Sendable, Equatable {
     /// the resolver found nothing to change.
     case noProgress(t: Double, pairs: Int, unchanged: Bool)
     /// The chattering guard: `events` events within `span` time units, mostly `neuron` on
-    /// `surfaces` surfaces.
-    case chattering(t: Double, events: Int, span: Double, neuron: Int, surfaces: Int)
+    /// `surfaces` surfaces (points). A deep network's unit is `neuron` of hidden layer `layer`
+    /// (nil: the shallow network's neuron, whose surfaces are hyperplanes).
+    case chattering(t: Double, events: Int, span: Double, neuron: Int, surfaces: Int, layer: Int? = nil)
     /// More events than `flow.maxEvents`.
     case eventLimit(Int)
     /// The recorder could not write the records (`FlowRecorder.failure`).
@@ -317,7 +318,11 @@ public enum FlowFailure: Error, Sendable, Equatable {
             return "dense output inside the step from t = \(t) failed: \(GSLRuntime.describe(status))"
         case let .noProgress(t, pairs, unchanged):
             return "events do not advance time at t = \(t) (\(pairs) pairs at their surfaces\(unchanged ? "" : " keep switching"))"
-        case let .chattering(t, events, span, neuron, surfaces):
+        case let .chattering(t, events, span, neuron, surfaces, layer?):
+            return "chattering at t = \(t): \(events) events within \(span) time units, mostly unit \(neuron) of layer \(layer) "
+                + "on \(surfaces) points at once (degenerate geometry: the unit's surfaces on these points meet and its "
+                + "decisions there do not settle; this version does not resolve it)"
+        case let .chattering(t, events, span, neuron, surfaces, nil):
             return "chattering at t = \(t): \(events) events within \(span) time units, mostly neuron \(neuron) "
                 + "on \(surfaces) surfaces at once (degenerate geometry: its hyperplane passes through more data points than "
                 + "this version resolves)"

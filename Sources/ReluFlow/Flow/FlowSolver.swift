@@ -889,7 +889,12 @@ private final class FlowIntegration<Field: SwitchedSystem> {
 
     /// After an event at t: why the run must stop (chattering, or more events than flow.maxEvents), or nil.
     func runawayDiagnosis(at t: Double) -> FlowFailure? {
-        if let failure = guardian.chattering(at: t) { return failure }
+        if let failure = guardian.chattering(at: t) {
+            if case let .chattering(t, events, span, neuron, surfaces, nil) = failure, let name = field.layerAndUnit(ofNeuron: neuron) {
+                return .chattering(t: t, events: events, span: span, neuron: name.unit, surfaces: surfaces, layer: name.layer)
+            }
+            return failure
+        }
         guard solution.diagnostics.eventsByKind.total > options.maxEvents else { return nil }
         return .eventLimit(options.maxEvents)
     }

@@ -78,6 +78,11 @@ protocol SwitchedSystem: ModeLockedSystem {
     func preactivationRate(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double
     /// The rounding level ν_ug of z_ug at y.
     func preactivationNoise(_ y: UnsafePointer<Double>, _ i: Int, _ g: Int) -> Double
+    /// Whether the field has switching functions at all: false for a linear network (σ = identity,
+    /// every pair on for ever, SPEC §8), whose field is smooth: no events, nothing to detect.
+    var hasSwitchingFunctions: Bool { get }
+    /// A deep network's hidden layer and index in it of unit i (diagnoses); nil for the shallow one.
+    func layerAndUnit(ofNeuron i: Int) -> (layer: Int, unit: Int)?
     /// Whether every z is affine in θ (hyperplanes): then ż is linear in f, the locator's
     /// first-order shortcuts (`EventLocator.nudge`) are exact to second order, and a projection is exact.
     var switchingIsAffine: Bool { get }
@@ -142,6 +147,8 @@ protocol SwitchedSystem: ModeLockedSystem {
 }
 
 extension SwitchedSystem {
+    var hasSwitchingFunctions: Bool { true }
+    func layerAndUnit(ofNeuron i: Int) -> (layer: Int, unit: Int)? { nil }
     func makeCrossingBatcher() -> CrossingBatcher? { nil }
     func refinedStiffnessEstimate(_ e: Evaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double? { nil }
     /// The gradient flow's |∇L| = |f| = √(f[P]).
