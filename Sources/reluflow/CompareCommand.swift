@@ -264,7 +264,7 @@ struct CompareCommand: ParsableCommand {
     /// The work budget of every flow of a comparison whose config gives none
     /// (`flow.maxRhsEvaluations`): right-hand-side evaluations, a count that depends on the
     /// problem and the options only (never on the machine).
-    static let defaultFlowBudget = 5_000_000
+    static let defaultFlowBudget = 1_000_000
 
     /// `config` with the comparison's default work budget where it gives none.
     static func budgeted(_ config: RunConfig) -> RunConfig {

@@ -500,6 +500,27 @@ final class EscapeExperimentTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["bad.json", "c.json", "f.json"], "nothing written")
     }
 
+    /// A sweep of `simulate` runs keeps a run its work budget stopped (status `stopped`): it is the
+    /// run its config asks for (a rerun stops at the same step end), so it is complete, not failed
+    /// or stale: no failure record, not run again, and the sweep's line says why its worker exited 1.
+    func testASweepKeepsABudgetStoppedRun() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = Self.smallDeepConfig.replacingOccurrences(of: #""maxRhsEvaluations": 200000"#, with: #""maxRhsEvaluations": 1"#)
+            .replacingOccurrences(of: #", "train": {"iterations": 100}"#, with: "")
+        let grid = #"{"command": "simulate", "base": "# + base + #", "axes": {"network.init.seed": [0, 1]}}"#
+        try grid.write(to: dir.appendingPathComponent("grid.json"), atomically: true, encoding: .utf8)
+        let sweep = try runReluflow(["sweep", "grid.json", "--out", "sw", "--jobs", "2", "--quiet"], in: dir)
+        XCTAssertEqual(sweep.status, 0, sweep.stderr)
+        XCTAssertTrue(sweep.stdout.contains("2 runs: 2 ran (2 stopped by their work budget"), sweep.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("sw/failures").path))
+        let again = try runReluflow(["sweep", "grid.json", "--out", "sw", "--quiet"], in: dir)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("0 ran, 2 already complete"), again.stdout)
+        XCTAssertEqual(try runReluflow(["collect", "sw"], in: dir).status, 0)
+        XCTAssertEqual(try sweepTable(dir.appendingPathComponent("sw/sweep.csv")).map { $0["status"] }, ["stopped", "stopped"])
+    }
+
     /// How the escape fits count each method's runs (issue 18 item 4): a flow stopped by its work
     /// budget after escaping has an exact escape time and is fitted; one stopped before escaping is
     /// censored at the stop (`stoppedBeforeEscape`, not "never escaped"); a failed run is not
