@@ -21,7 +21,15 @@ struct CompareCommand: ParsableCommand {
             with its reason and kept with its last good state; compare.json gives its status and reason, no final \
             time or loss (lastGoodTime, lastGoodLoss instead), and nothing derived from its end (with the flow \
             failed, the level twice the flow's final loss is left empty); `notes` says what was left out. \
-            Exit status: 0 every method completed, 1 a method failed (every method's results still written), \
+            Work budget: every flow stops at the first step end after --max-rhs-evaluations right-hand-side \
+            evaluations (flow.maxRhsEvaluations of the config; default \(CompareCommand.defaultFlowBudget)), \
+            a count that does not depend on the machine, so that a flow that crawls (many coupled sliding \
+            surfaces) cannot hold up the comparison; --max-wall-seconds adds a wall-clock limit (machine-dependent: \
+            results then depend on the machine's speed and load). A flow so stopped has status `stopped` with the \
+            reason, its state there kept in its folder, its escape time kept when it escaped before the stop (exact: \
+            the flow up to the stop is integrated as always), else `escapeCensoredAt` (its escape time exceeds it); \
+            its final figures are null as for a failed run (compare.json stoppedMethods, notes). \
+            Exit status: 0 every method completed or was stopped by its budget, 1 a method failed (every method's results still written), \
             2 bad input, 3 a file could not be written, 130/143/129 interrupted: the methods that finished are kept in the output folder with the interrupted one's last state (compare.json status interrupted); `reluflow compare --resume DIR` runs the rest.
             """)
 
@@ -31,7 +39,7 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Built-in example (see `reluflow examples`).")
     var example: String?
 
-    @Option(help: "Methods, comma-separated: \(FlowMethod.names), \(TrainingMethod.names) (default: flow,gd,adam,anls; on a deep network flow,adam-flow,gd,sgd,adam,rmsprop; rmsprop-flow when named). A flow this build does not integrate on the network is left out and named, with the reason.")
+    @Option(help: "Methods, comma-separated: \(FlowMethod.names), \(TrainingMethod.names) (default: \(CompareCommand.shallowDefault); on a deep network \(CompareCommand.deepDefault)). A flow this build does not integrate on the network is left out and named, with the reason.")
     var methods: String?
 
     @Option(parsing: .unconditional, help: "Iterations of every discrete method (default: see below).")
@@ -39,6 +47,12 @@ struct CompareCommand: ParsableCommand {
 
     @Option(name: .customLong("T"), parsing: .unconditional, help: "Final time T of the flow (default: the config's).")
     var T: Double?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Work budget of every flow: it stops (status stopped) after this many right-hand-side evaluations (default: the config's flow.maxRhsEvaluations, else \(CompareCommand.defaultFlowBudget)). Deterministic.", valueName: "count"))
+    var maxRhsEvaluations: WholeNumber?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("A wall-clock limit of every flow, the same stop after this many seconds (default: the config's flow.maxWallSeconds, else none). Machine-dependent: a run it stops is not reproducible.", valueName: "seconds"))
+    var maxWallSeconds: Double?
 
     @Option(help: "Output folder (default runs/<name>-compare).")
     var out: String?
@@ -69,6 +83,15 @@ struct CompareCommand: ParsableCommand {
         if let iterations, iterations.value < 1 { throw InputError("--iterations", "must be at least 1 (got \(iterations.value))") }
         let formats = try FigureFormat.list(format)
         if let T { base.flow.T = T }
+        // The flows' budget goes into the problem's flow section, so that resume.json keeps it.
+        if let maxRhsEvaluations {
+            guard maxRhsEvaluations.value >= 1 else { throw InputError("--max-rhs-evaluations", "must be a whole number ≥ 1 (got \(maxRhsEvaluations.value))") }
+            base.flow.maxRhsEvaluations = maxRhsEvaluations.value
+        }
+        if let maxWallSeconds {
+            guard maxWallSeconds.isFinite, maxWallSeconds > 0 else { throw InputError("--max-wall-seconds", "must be a finite number of seconds > 0 (got \(maxWallSeconds))") }
+            base.flow.maxWallSeconds = maxWallSeconds
+        }
         // The problem is resolved once before any method runs: bad input is exit 2 naming its field
         // (not a method left out), and a CSV's data are read here and passed on explicitly (with
         // `data.origin` naming the file, as every run's config.json records them), so that every
@@ -96,8 +119,9 @@ struct CompareCommand: ParsableCommand {
 
     /// `--resume DIR`: the request of an interrupted comparison, its finished methods read back.
     func continueComparison(_ folder: String) throws {
-        if config != nil || example != nil || methods != nil || iterations != nil || T != nil {
-            throw InputError("--resume", "takes the problem and the methods from \(folder)/resume.json; drop --config, --example, --methods, --iterations and --T")
+        if config != nil || example != nil || methods != nil || iterations != nil || T != nil || maxRhsEvaluations != nil || maxWallSeconds != nil {
+            throw InputError("--resume", "takes the problem, the methods and the flows' budget from \(folder)/resume.json; drop --config, --example, "
+                             + "--methods, --iterations, --T, --max-rhs-evaluations and --max-wall-seconds")
         }
         let summaryPath = (folder as NSString).appendingPathComponent("compare.json")
         guard FileManager.default.fileExists(atPath: summaryPath) else {
@@ -142,7 +166,7 @@ struct CompareCommand: ParsableCommand {
                 let folder = (staging as NSString).appendingPathComponent(method)
                 var problem = flowProblem, resolved = flowConfig
                 if let flow = FlowMethod(rawValue: method) {
-                    (problem, resolved) = try FlowCapability.config(flow, from: base).resolve(limits: .standard())
+                    (problem, resolved) = try Self.budgeted(FlowCapability.config(flow, from: base)).resolve(limits: .standard())
                 }
                 if let training = TrainingMethod(rawValue: method) {
                     var section = trainTemplate
@@ -151,6 +175,8 @@ struct CompareCommand: ParsableCommand {
                     if training != .sgd && training != .adam && training != .rmsprop { section.batch = nil }
                     var config = base
                     config.train = section
+                    // (A discrete method's budget is its iteration count.)
+                    (config.flow.maxRhsEvaluations, config.flow.maxWallSeconds) = (nil, nil)
                     // η first (its default depends on the method), then the iteration count from it.
                     let (first, _) = try config.resolve()
                     let eta = first.training!.lr
@@ -182,7 +208,8 @@ struct CompareCommand: ParsableCommand {
                 let plateaus = (try? PlateauReport.plateaus(solution)) ?? []
                 entries.append(Comparison.Entry(method: method, run: solution, wall: timed.wall, plateaus: plateaus))
                 let s = RunSummary(solution)
-                let escape = s.escapeTime.map { String(format: "escape t = %.4g", $0) } ?? "no escape"
+                let escape = s.escapeTime.map { String(format: "escape t = %.4g", $0) }
+                    ?? (entries.last!.endedEarly ? String(format: "no escape by t = %.4g (censored)", s.finalTime) : "no escape")
                 print(String(format: "%-12@ %@: t = %.6g, loss %.6g → %.6g, %@, %d events, %d plateau(s), %.3g s",
                              method, s.status.rawValue, s.finalTime, s.initialLoss, s.finalLoss, escape, s.events, plateaus.count, s.wallSeconds))
                 if let reason = entries.last?.reason {
@@ -228,10 +255,23 @@ struct CompareCommand: ParsableCommand {
     }
 
     static let shallowDefault = "flow,gd,adam,anls"
-    /// The gradient flow, the Adam flow and the four gradient methods (SPEC §7's escape experiment).
-    /// The RMSProp flow runs when named in --methods: on some deep networks without biases it still
-    /// stops where no consistent set of sliding surfaces is found, or crawls near a minimum.
-    static let deepDefault = "flow,adam-flow,gd,sgd,adam,rmsprop"
+    /// The gradient flow, the two adaptive flows and the four gradient methods (SPEC §7's escape
+    /// experiment, issue 18). A flow that crawls (the RMSProp flow of a wide deep network: many
+    /// coupled sliding surfaces) is stopped by the work budget (`defaultFlowBudget`), and one that
+    /// fails is kept with its reason: the comparison completes either way.
+    static let deepDefault = "flow,adam-flow,rmsprop-flow,gd,sgd,adam,rmsprop"
+
+    /// The work budget of every flow of a comparison whose config gives none
+    /// (`flow.maxRhsEvaluations`): right-hand-side evaluations, a count that depends on the
+    /// problem and the options only (never on the machine).
+    static let defaultFlowBudget = 1_000_000
+
+    /// `config` with the comparison's default work budget where it gives none.
+    static func budgeted(_ config: RunConfig) -> RunConfig {
+        var c = config
+        if c.flow.maxRhsEvaluations == nil { c.flow.maxRhsEvaluations = defaultFlowBudget }
+        return c
+    }
 }
 
 /// Forwards to the run's stream and notes the wall-clock time of every sample.

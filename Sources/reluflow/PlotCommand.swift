@@ -43,10 +43,11 @@ struct PlotCommand: ParsableCommand {
                 let figures = try FigureRenderer.files(made.filter { $0.0.hasSuffix(".svg") }, formats: formats)
                 let files = made.filter { !$0.0.hasSuffix(".svg") } + figures
                 if let out { try RunFolder.writeDerived(files, to: out, kind: "figures") } else { try RunFolder.add(files, to: folder) }
-                print("slope of log10 escape time on log10 λ_max at θ(0), per method (95% interval; runs in the fit: completed and escaped; runs left out and why):")
+                print("slope of log10 escape time on log10 λ_max at θ(0), per method (95% interval; runs in the fit: escaped and did not fail: completed, or stopped by the work budget after escaping, when the escape time is exact; runs left out and why):")
                 for f in fits {
                     let why = EscapeExperiment.leftOutText(f)
-                    let left = f.left == 0 ? "" : ", \(f.left) left out (\(why))"
+                    let left = (f.stoppedAfterEscape == 0 ? "" : " (\(f.stoppedAfterEscape) of them stopped by the work budget after escaping)")
+                        + (f.left == 0 ? "" : ", \(f.left) left out (\(why))")
                     // (String(format:) does not pad a Swift string with %-13@ on Linux.)
                     let method = f.method.padding(toLength: max(13, f.method.count), withPad: " ", startingAt: 0)
                     if f.fitted {

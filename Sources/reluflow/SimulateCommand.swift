@@ -10,7 +10,8 @@ struct SimulateCommand: ParsableCommand {
         discussion: """
             With neither --config nor --example it runs the default example (\(Example.defaultName)). \
             Options given here override the config. Time is the flow's time t. \
-            Exit status: 0 success, 1 numerical failure (reason and last good state written), 2 bad input, \
+            Exit status: 0 success, 1 numerical failure (reason and last good state written) or stopped by the work \
+            budget (--max-rhs-evaluations, --max-wall-seconds: status stopped, the state there written), 2 bad input, \
             3 a file could not be read or written, 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (the folder is \
             written with status "interrupted"; continue it with --resume).
             """)
@@ -66,6 +67,12 @@ struct SimulateCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Stop with a failure after this many events (default 1000000).")
     var maxEvents: WholeNumber?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("Work budget: stop (status stopped, exit 1, the state there written and resumable) after this many right-hand-side evaluations (flow.maxRhsEvaluations; default none). Deterministic.", valueName: "count"))
+    var maxRhsEvaluations: WholeNumber?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("The same stop after this many wall-clock seconds (flow.maxWallSeconds; default none): a safety net that depends on the machine and its load, so a run it stops is not reproducible.", valueName: "seconds"))
+    var maxWallSeconds: Double?
+
     @Option(parsing: .unconditional,
             help: ArgumentHelp("Seconds of wall time between checkpoints of a running run (0: none). A run killed outright "
                                + "(SIGKILL, a node failure) loses at most this much: --resume continues from its last checkpoint.",
@@ -92,8 +99,8 @@ struct SimulateCommand: ParsableCommand {
     static func parsePlain(_ arguments: ArraySlice<String>) -> SimulateOptions? {
         var c = SimulateOptions()
         var config, example, out, resume, stepper, spacing, seed, initScheme: String?
-        var T, rtol, atol, scale, biasScale, checkpointEvery: Double?
-        var samples, width, maxEvents: WholeNumber?
+        var T, rtol, atol, scale, biasScale, checkpointEvery, maxWallSeconds: Double?
+        var samples, width, maxEvents, maxRhsEvaluations: WholeNumber?
         var quiet = false, allowLarge = false
         var i = arguments.startIndex
         func take(_ slot: inout String?, _ value: String) -> Bool {
@@ -139,6 +146,8 @@ struct SimulateCommand: ParsableCommand {
             case "--scale": ok = take(&scale, value)
             case "--bias-scale": ok = take(&biasScale, value)
             case "--max-events": ok = take(&maxEvents, value)
+            case "--max-rhs-evaluations": ok = take(&maxRhsEvaluations, value)
+            case "--max-wall-seconds": ok = take(&maxWallSeconds, value)
             case "--checkpoint-every": ok = take(&checkpointEvery, value)
             default: ok = false
             }
@@ -161,6 +170,8 @@ struct SimulateCommand: ParsableCommand {
         c.scale = scale
         c.biasScale = biasScale
         c.maxEvents = maxEvents
+        c.maxRhsEvaluations = maxRhsEvaluations
+        c.maxWallSeconds = maxWallSeconds
         c.checkpointEvery = checkpointEvery ?? defaultCheckpointEvery
         c.quiet = quiet
         c.allowLarge = allowLarge
@@ -171,7 +182,8 @@ struct SimulateCommand: ParsableCommand {
     var options: SimulateOptions {
         SimulateOptions(config: config, example: example, out: out, resume: resume, T: T, rtol: rtol, atol: atol, stepper: stepper,
                         samples: samples, spacing: spacing, seed: seed, width: width, initScheme: initScheme, scale: scale,
-                        biasScale: biasScale, maxEvents: maxEvents, checkpointEvery: checkpointEvery, quiet: quiet, allowLarge: allowLarge)
+                        biasScale: biasScale, maxEvents: maxEvents, maxRhsEvaluations: maxRhsEvaluations, maxWallSeconds: maxWallSeconds,
+                        checkpointEvery: checkpointEvery, quiet: quiet, allowLarge: allowLarge)
     }
 
     func run() throws { try options.run() }
@@ -188,6 +200,8 @@ struct SimulateOptions {
     var initScheme: String?
     var scale, biasScale: Double?
     var maxEvents: WholeNumber?
+    var maxRhsEvaluations: WholeNumber?
+    var maxWallSeconds: Double?
     var checkpointEvery: Double = SimulateCommand.defaultCheckpointEvery
     var quiet = false
     var allowLarge = false
@@ -257,7 +271,7 @@ struct SimulateOptions {
     private func continueRun(_ folder: String) throws {
         if config != nil || example != nil { throw InputError("--resume", "takes the config from the run folder; drop --config/--example") }
         if width != nil || seed != nil || initScheme != nil || scale != nil || biasScale != nil {
-            throw InputError("--resume", "the network and data of a resumed run cannot change (only --T, tolerances, stepper, samples, max-events)")
+            throw InputError("--resume", "the network and data of a resumed run cannot change (only --T, tolerances, stepper, samples, max-events and the work budget)")
         }
         var source = folder, destination = folder
         var point: ResumePoint? = nil
@@ -366,6 +380,9 @@ struct SimulateOptions {
             CommandOutput.line(report)
             throw RunFailure(message: "interrupted by \(Interrupt.signalName) at t = \(s.finalTime); continue with: reluflow simulate --resume \(outPath)",
                              status: Interrupt.exitStatus)
+        case .stopped:
+            CommandOutput.line(report)
+            throw RunFailure(message: "\(solution.message ?? "stopped by its work budget"); the state there is in \(outPath)", status: 1)
         }
         return solution.status
     }
@@ -382,6 +399,14 @@ struct SimulateOptions {
             c.flow.samples = s
         }
         if let maxEvents { c.flow.maxEvents = maxEvents.value }
+        if let maxRhsEvaluations {
+            guard maxRhsEvaluations.value >= 1 else { throw InputError("--max-rhs-evaluations", "must be a whole number ≥ 1 (got \(maxRhsEvaluations.value))") }
+            c.flow.maxRhsEvaluations = maxRhsEvaluations.value
+        }
+        if let maxWallSeconds {
+            guard maxWallSeconds.isFinite, maxWallSeconds > 0 else { throw InputError("--max-wall-seconds", "must be a finite number of seconds > 0 (got \(maxWallSeconds))") }
+            c.flow.maxWallSeconds = maxWallSeconds
+        }
         if c.network.layers != nil {
             try applyDeepOverrides(&c)
             return

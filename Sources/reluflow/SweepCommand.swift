@@ -134,7 +134,10 @@ struct SweepSubcommand: ParsableCommand {
         var ranNotes: [String] = []
         if outcome.resumed > 0 { ranNotes.append("\(outcome.resumed) of them continued from their checkpoints") }
         if outcome.withFailedMethod > 0 {
-            ranNotes.append("\(outcome.withFailedMethod) with a failed method: its METHOD.status and METHOD.reason in compare.json, collect's sweep.csv")
+            // (A simulate run exits 1 over a complete folder when its work budget stopped it.)
+            ranNotes.append(folder.manifest.command == "compare"
+                ? "\(outcome.withFailedMethod) with a failed method: its METHOD.status and METHOD.reason in compare.json, collect's sweep.csv"
+                : "\(outcome.withFailedMethod) stopped by their work budget (flow.maxRhsEvaluations): status stopped in summary.json, collect's sweep.csv")
         }
         if !ranNotes.isEmpty { line += " (" + ranNotes.joined(separator: "; ") + ")" }
         line += ", \(outcome.skipped) already complete, \(outcome.failures.count) failed"

@@ -100,7 +100,8 @@ struct TrainCommand: ParsableCommand {
         CommandOutput.line(report)
         switch solution.status {
         case .completed: break
-        case .failed:
+        case .failed, .stopped:
+            // (A training run has no work budget: its iterations are its budget.)
             throw RunFailure(message: "\(solution.message ?? "failed") (written to \(outPath))", status: 1)
         case .interrupted:
             throw RunFailure(message: "interrupted by \(Interrupt.signalName) at iteration \(s.iterations ?? 0)", status: Interrupt.exitStatus)

@@ -317,7 +317,8 @@ final class InterruptResumeTests: XCTestCase {
         try config.write(to: dir.appendingPathComponent("data/c.json"), atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = reluflowExecutable()
-        process.arguments = ["compare", "--config", "data/c.json", "--methods", "gd,flow,adam", "--iterations", "20", "--out", "cmp", "--quiet"]
+        process.arguments = ["compare", "--config", "data/c.json", "--methods", "gd,flow,adam", "--iterations", "20",
+                             "--max-rhs-evaluations", "50000000", "--out", "cmp", "--quiet"]
         process.currentDirectoryURL = dir
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -367,6 +368,9 @@ final class InterruptResumeTests: XCTestCase {
         XCTAssertEqual(done["status"] as? String, "completed")
         XCTAssertEqual(done["methods"] as? [String], ["gd", "flow", "adam"])
         XCTAssertEqual((done["flow"] as? [String: Any])?["finalTime"] as? Double, 3e4)
+        // The flows' work budget given on the command line is kept in resume.json for the resumed flow.
+        XCTAssertEqual((done["flow"] as? [String: Any])?["maxRhsEvaluations"] as? Int, 50_000_000)
+        XCTAssertEqual(try RunConfig.load(path: folder.appendingPathComponent("flow/config.json").path).flow.maxRhsEvaluations, 50_000_000)
         XCTAssertEqual(try Data(contentsOf: folder.appendingPathComponent("gd/trajectory.csv")), gdTrajectory)
         var before = stopped["gd"] as! [String: Any], after = done["gd"] as! [String: Any]
         before["wallSeconds"] = nil

@@ -35,7 +35,7 @@ final class PlainSimulateParseTests: XCTestCase {
     private func fields(_ c: SimulateOptions) -> [String] {
         let values: [Any?] = [c.config, c.example, c.out, c.resume, c.T, c.rtol, c.atol, c.stepper, c.samples?.value, c.spacing,
                               c.seed, c.width?.value, c.initScheme, c.scale, c.biasScale, c.maxEvents?.value, c.checkpointEvery,
-                              c.quiet, c.allowLarge]
+                              c.maxRhsEvaluations?.value, c.maxWallSeconds, c.quiet, c.allowLarge]
         return values.map { String(describing: $0) }
     }
 
@@ -48,6 +48,7 @@ final class PlainSimulateParseTests: XCTestCase {
             ["--config", "a.json", "--rtol", "1e-8", "--atol", "1e-11", "--stepper", "msbdf", "--samples", "1e3",
              "--spacing", "linear", "--seed", "7", "--width", "12", "--init-scheme", "xavier", "--scale", "0.5",
              "--bias-scale", "0", "--max-events", "100", "--checkpoint-every", "0", "--allow-large"],
+            ["--example", "sine", "--max-rhs-evaluations", "2e5", "--max-wall-seconds", "30", "--quiet"],
             ["--resume", "runs/sine", "--T", "inf"],
             ["--seed", "abc", "--samples", "2.0e2"],
         ]

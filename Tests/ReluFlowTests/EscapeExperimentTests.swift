@@ -29,7 +29,7 @@ final class EscapeExperimentTests: XCTestCase {
         XCTAssertEqual(result.status, (summary["failedMethods"] as? [String])?.isEmpty == true ? 0 : 1, result.stderr)
         let notRun = (summary["notRun"] as! [[String: String]]).map { $0["method"]! }
         var expected = ["gd", "sgd", "adam", "rmsprop"]
-        for flow in [FlowMethod.gradient, .adam].reversed() {   // the deep default's flows (rmsprop-flow when asked)
+        for flow in [FlowMethod.gradient, .adam, .rmsprop].reversed() {   // the deep default's flows
             if let reason = FlowCapability.unsupported(flow, for: config) {
                 XCTAssertTrue(notRun.contains(flow.rawValue), flow.rawValue)
                 XCTAssertTrue(result.stdout.contains("not run: \(flow.rawValue): \(reason)"), result.stdout)
@@ -47,8 +47,8 @@ final class EscapeExperimentTests: XCTestCase {
             XCTAssertEqual(row["escapeIteration"] as? Int, run["escapeIteration"] as? Int, method)
             let first = run["firstPlateau"] as? [String: Any]
             XCTAssertEqual(row["status"] as? String, run["status"] as? String, method)
-            if run["status"] as? String == "failed" && first?["terminal"] as? Bool == true {
-                // The plateau the failure cut off has no known end.
+            if ["failed", "stopped"].contains(run["status"] as? String) && first?["terminal"] as? Bool == true {
+                // The plateau the failure or stop cut off has no known end.
                 XCTAssertTrue(row["firstPlateauEnd"] is NSNull && row["firstPlateauTerminal"] is NSNull, method)
             } else {
                 XCTAssertEqual(row["firstPlateauEnd"] as? Double, first?["tEnd"] as? Double, method)
@@ -272,13 +272,13 @@ final class EscapeExperimentTests: XCTestCase {
         }
         let rows = try String(contentsOf: dir.appendingPathComponent("sw/escape.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
         let methods = ["gd", "sgd", "adam", "rmsprop"]
-        XCTAssertEqual(rows.count, 6 * methods.count + 6 * [FlowMethod.gradient, .adam].filter {
+        XCTAssertEqual(rows.count, 6 * methods.count + 6 * FlowMethod.allCases.filter {
             FlowCapability.unsupported($0, for: try! RunConfig.decode(Data(Self.deepConfig.utf8))) == nil }.count)
         // Each row against its run's compare.json.
         for row in rows {
             let f = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             // id, "[layers]" (quoted, with commas), seed, …: read from the right.
-            let method = f[f.count - 9], escape = f[f.count - 7], status = f[f.count - 8]
+            let method = f[f.count - 11], escape = f[f.count - 9], status = f[f.count - 10]
             let summary = try json(dir.appendingPathComponent("sw/runs/\(f[0])/compare.json"))
             // To 1e-14 relative: Foundation's JSONSerialization on Linux does not always round a
             // decimal to the nearest double (seen: 4 ulps), escape.csv writes the nearest one.
@@ -286,10 +286,14 @@ final class EscapeExperimentTests: XCTestCase {
             XCTAssertEqual(escape.isEmpty, expected == nil, "\(row)")
             if let expected { XCTAssertEqual(Double(escape)!, expected, accuracy: 1e-14 * expected, "\(row)") }
             let lambda = try XCTUnwrap(summary["lambdaMax"] as? Double)
-            XCTAssertEqual(Double(f[f.count - 3])!, lambda, accuracy: 1e-14 * abs(lambda))
-            // inFit: completed, escaped, λ_max > 0 (a failed run is not fitted).
+            XCTAssertEqual(Double(f[f.count - 5])!, lambda, accuracy: 1e-14 * abs(lambda))
+            // inFit: escaped, λ_max > 0, completed or stopped by its work budget after escaping (a failed run is not fitted).
             XCTAssertEqual(status, (summary[method] as! [String: Any])["status"] as? String, row.description)
-            XCTAssertEqual(f[f.count - 1], status == "completed" && expected != nil && lambda > 0 ? "true" : "false", row.description)
+            XCTAssertEqual(f[f.count - 3], ["completed", "stopped"].contains(status) && expected != nil && lambda > 0 ? "true" : "false", row.description)
+            let outcome = expected == nil ? (status == "completed" ? "neverEscaped" : status == "stopped" ? "stoppedBeforeEscape" : "failedBeforeEscape")
+                : (status == "completed" ? "escaped" : status == "stopped" ? "escapedThenStopped" : "escapedThenFailed")
+            XCTAssertEqual(f[f.count - 2], outcome, row.description)
+            XCTAssertEqual(f[f.count - 1].isEmpty, expected != nil, row.description)
         }
         try requirePython("scipy")
         let script = """
@@ -298,7 +302,7 @@ final class EscapeExperimentTests: XCTestCase {
         rows = list(csv.DictReader(open(sys.argv[1])))
         for method in dict.fromkeys(r["method"] for r in rows):
             pts = [(math.log10(float(r["lambdaMax"])), math.log10(float(r["escapeTime"]))) for r in rows
-                   if r["method"] == method and r["status"] == "completed" and r["escapeTime"] and float(r["escapeTime"]) > 0
+                   if r["method"] == method and r["status"] in ("completed", "stopped") and r["escapeTime"] and float(r["escapeTime"]) > 0
                    and float(r["lambdaMax"]) > 0]
             if len(pts) < 3: continue
             fit = stats.linregress([p[0] for p in pts], [p[1] for p in pts])
@@ -327,6 +331,234 @@ final class EscapeExperimentTests: XCTestCase {
                 XCTAssertEqual(Double(a)!, Double(b)!, accuracy: 1e-9 * max(1, abs(Double(b)!)), "\(ours[0]): \(ours) against \(theirs)")
             }
         }
+    }
+
+    /// A small deep network (3 × 3 units, 8 points, T = 20) with a work budget in its config, so
+    /// that no flow can take long in a debug build.
+    static let smallDeepConfig = #"{"data": {"target": {"function": "sin(pi*x)", "m": 8, "range": [-1, 1]}}, "#
+        + #""network": {"layers": [1, 3, 3, 1], "init": {"scheme": "xavier", "seed": 1}}, "#
+        + #""flow": {"T": 20, "maxRhsEvaluations": 200000}, "train": {"iterations": 100}}"#
+
+    /// compare on a deep network runs all seven methods by default (issue 18 item 4): the gradient
+    /// flow, the Adam and RMSProp flows, gd, sgd, adam and rmsprop, in that order, every flow under
+    /// the config's work budget (compare.json: `maxRhsEvaluations`, `rhsEvaluations`), every
+    /// method with its status in compare.json and comparison.csv; the exit status says whether
+    /// one failed (a flow stopped by its budget is no failure).
+    func testCompareRunsAllSevenMethodsOnADeepNetworkByDefault() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.smallDeepConfig.write(to: dir.appendingPathComponent("deep.json"), atomically: true, encoding: .utf8)
+        let result = try runReluflow(["compare", "--config", "deep.json", "--out", "cmp", "--quiet"], in: dir)
+        let summary = try json(dir.appendingPathComponent("cmp/compare.json"))
+        let all = ["flow", "adam-flow", "rmsprop-flow", "gd", "sgd", "adam", "rmsprop"]
+        XCTAssertEqual(summary["methods"] as? [String], all, result.stdout + result.stderr)
+        XCTAssertEqual((summary["notRun"] as? [Any])?.count, 0)
+        XCTAssertEqual(result.status, (summary["failedMethods"] as? [String])?.isEmpty == true ? 0 : 1, result.stderr)
+        for method in all {
+            let row = try XCTUnwrap(summary[method] as? [String: Any], method)
+            let status = try XCTUnwrap(row["status"] as? String, method)
+            XCTAssertTrue(["completed", "failed", "stopped"].contains(status), "\(method): \(status)")
+            XCTAssertEqual(status == "stopped", (summary["stoppedMethods"] as? [String])?.contains(method) == true, method)
+            if FlowMethod(rawValue: method) != nil {
+                XCTAssertEqual(row["maxRhsEvaluations"] as? Int, 200000, method)
+                XCTAssertNotNil(row["rhsEvaluations"] as? Int, method)
+            } else {
+                XCTAssertNil(row["maxRhsEvaluations"], method)
+                XCTAssertEqual(status, "completed", method)
+                // A discrete method's budget is its iteration count: no flow budget in its config.
+                XCTAssertNil(try RunConfig.load(path: dir.appendingPathComponent("cmp/\(method)/config.json").path).flow.maxRhsEvaluations, method)
+            }
+        }
+        let rows = try sweepTable(dir.appendingPathComponent("cmp/comparison.csv"))
+        XCTAssertEqual(rows.map { $0["method"]! }, all)
+        XCTAssertEqual(rows.map { $0["status"]! }, all.map { (summary[$0] as! [String: Any])["status"] as! String })
+    }
+
+    /// The work budget (issue 18 item 4): a flow stopped by `flow.maxRhsEvaluations` has status
+    /// `stopped` (not failed) with the reason, its state there written, and the escape time it
+    /// reached before the stop equal, bit for bit, to that of the same run without a budget (the
+    /// steps before the stop are the same steps; the stop only ends the run at a step end). A run
+    /// stopped before escaping has no escape time but `escapeCensoredAt`, where it stopped.
+    /// simulate exits 1 on a stop; compare exits 0 (every method's results written, the stop in
+    /// compare.json `stoppedMethods`, `notes` and comparison.csv). A stopped run is continued by
+    /// `simulate --resume` with a larger budget, to T.
+    func testWorkBudgetStopsAFlowAndKeepsItsEscape() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = Self.smallDeepConfig.replacingOccurrences(of: #", "maxRhsEvaluations": 200000"#, with: "")
+        try config.write(to: dir.appendingPathComponent("c.json"), atomically: true, encoding: .utf8)
+        try config.replacingOccurrences(of: #", "train": {"iterations": 100}"#, with: "")
+            .write(to: dir.appendingPathComponent("flow.json"), atomically: true, encoding: .utf8)
+        let reference = try runReluflow(["simulate", "--config", "flow.json", "--out", "ref", "--quiet"], in: dir)
+        XCTAssertEqual(reference.status, 0, reference.stderr)
+        let full = try json(dir.appendingPathComponent("ref/summary.json"))
+        let escape = try XCTUnwrap(full["escapeTime"] as? Double, "the reference escapes")
+        let work = try XCTUnwrap(full["rhsEvaluations"] as? Int)
+        XCTAssertLessThan(escape, 20)
+        // Half the reference's work: the run stops before T, after its escape (most of its work
+        // comes after it on this network).
+        let budget = work / 2
+        let stopped = try runReluflow(["simulate", "--config", "flow.json", "--max-rhs-evaluations", "\(budget)", "--out", "half", "--quiet"], in: dir)
+        XCTAssertEqual(stopped.status, 1, stopped.stderr)
+        XCTAssertTrue(stopped.stderr.contains("stopped by its work budget") && stopped.stderr.contains("flow.maxRhsEvaluations = \(budget)"), stopped.stderr)
+        let half = try json(dir.appendingPathComponent("half/summary.json"))
+        XCTAssertEqual(half["status"] as? String, "stopped")
+        let stopTime = try XCTUnwrap(half["finalTime"] as? Double)
+        XCTAssertLessThan(stopTime, 20)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(half["rhsEvaluations"] as? Int), budget)
+        XCTAssertEqual(half["escapeTime"] as? Double, escape, "the escape before the stop is the same escape")
+        XCTAssertEqual(try RunConfig.load(path: dir.appendingPathComponent("half/config.json").path).flow.maxRhsEvaluations, budget)
+        // Continued with a larger budget: to T.
+        let resumed = try runReluflow(["simulate", "--resume", "half", "--max-rhs-evaluations", "\(10 * work)", "--quiet"], in: dir)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let continued = try json(dir.appendingPathComponent("half/summary.json"))
+        XCTAssertEqual(continued["status"] as? String, "completed")
+        XCTAssertEqual(continued["finalTime"] as? Double, 20)
+
+        // compare: the stop is no failure (exit 0); escape kept, final figures null, the reason given.
+        let compared = try runReluflow(["compare", "--config", "c.json", "--methods", "flow,gd", "--max-rhs-evaluations", "\(budget)",
+                                        "--out", "cmp"], in: dir)
+        XCTAssertEqual(compared.status, 0, compared.stderr)
+        XCTAssertTrue(compared.stdout.contains("reason: stopped by its work budget"), compared.stdout)
+        let summary = try json(dir.appendingPathComponent("cmp/compare.json"))
+        XCTAssertEqual(summary["stoppedMethods"] as? [String], ["flow"])
+        XCTAssertEqual(summary["failedMethods"] as? [String], [])
+        let flow = try XCTUnwrap(summary["flow"] as? [String: Any])
+        XCTAssertEqual(flow["status"] as? String, "stopped")
+        XCTAssertEqual(flow["escapeTime"] as? Double, escape)
+        XCTAssertTrue(flow["escapeCensoredAt"] is NSNull)
+        XCTAssertTrue(flow["finalTime"] is NSNull && flow["finalLoss"] is NSNull, "\(flow)")
+        XCTAssertEqual(try XCTUnwrap(flow["lastGoodTime"] as? Double), stopTime, accuracy: 1e-14 * stopTime)
+        XCTAssertEqual(flow["maxRhsEvaluations"] as? Int, budget)
+        XCTAssertTrue((flow["reason"] as? String)?.hasPrefix("stopped by its work budget") == true, "\(flow)")
+        let notes = (summary["notes"] as? [String]) ?? []
+        XCTAssertTrue(notes.contains { $0.hasPrefix("flow was stopped by its work budget") && $0.contains("exact") }, "\(notes)")
+        let rows = try sweepTable(dir.appendingPathComponent("cmp/comparison.csv"))
+        XCTAssertEqual(rows.map { $0["status"]! }, ["stopped", "completed"])
+        XCTAssertEqual(rows[0]["finalLoss"], "")
+        XCTAssertEqual(rows[0]["t_2xFlowFinal"], "", "no level from a stopped flow's loss")
+        XCTAssertEqual(rows[0]["escapeCensoredAt"], "")
+        XCTAssertEqual(Double(rows[0]["escapeTime"]!), escape)
+
+        // Stopped before escaping (a budget of one evaluation: at its first step end): censored.
+        let early = try runReluflow(["compare", "--config", "c.json", "--methods", "flow,gd", "--max-rhs-evaluations", "1",
+                                     "--out", "early", "--quiet"], in: dir)
+        XCTAssertEqual(early.status, 0, early.stderr)
+        let censored = try XCTUnwrap(try json(dir.appendingPathComponent("early/compare.json"))["flow"] as? [String: Any])
+        XCTAssertEqual(censored["status"] as? String, "stopped")
+        XCTAssertTrue(censored["escapeTime"] is NSNull)
+        let at = try XCTUnwrap(censored["escapeCensoredAt"] as? Double)
+        XCTAssertEqual(at, try XCTUnwrap(censored["lastGoodTime"] as? Double))
+        XCTAssertLessThan(at, escape)
+
+        // The wall-clock safety net: the same stop, its reason saying it is machine-dependent
+        // (a limit far below one step's time: the stop comes at the first step end).
+        let wall = try runReluflow(["simulate", "--config", "flow.json", "--max-wall-seconds", "1e-9", "--out", "wall", "--quiet"], in: dir)
+        XCTAssertEqual(wall.status, 1, wall.stderr)
+        let wallSummary = try json(dir.appendingPathComponent("wall/summary.json"))
+        XCTAssertEqual(wallSummary["status"] as? String, "stopped")
+        XCTAssertTrue((wallSummary["message"] as? String)?.contains("flow.maxWallSeconds") == true
+                      && (wallSummary["message"] as? String)?.contains("machine-dependent") == true, "\(wallSummary["message"] ?? "")")
+    }
+
+    /// Bad work budgets exit 2 naming the field, and write nothing: on the command line of
+    /// compare and simulate, in the config, and beside --resume (which takes the budget from
+    /// resume.json).
+    func testBadWorkBudgetsAreNamed() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.smallDeepConfig.write(to: dir.appendingPathComponent("c.json"), atomically: true, encoding: .utf8)
+        let flowOnly = Self.smallDeepConfig.replacingOccurrences(of: #", "train": {"iterations": 100}"#, with: "")
+        try flowOnly.write(to: dir.appendingPathComponent("f.json"), atomically: true, encoding: .utf8)
+        for command in ["compare", "simulate"] {
+            let config = command == "compare" ? "c.json" : "f.json"
+            for (option, value) in [("--max-rhs-evaluations", "0"), ("--max-rhs-evaluations", "-5"), ("--max-rhs-evaluations", "2.5"),
+                                    ("--max-wall-seconds", "0"), ("--max-wall-seconds", "-1"), ("--max-wall-seconds", "nan"),
+                                    ("--max-wall-seconds", "inf")] {
+                let r = try runReluflow([command, "--config", config, option, value, "--out", "no", "--quiet"], in: dir)
+                XCTAssertEqual(r.status, 2, "\(command) \(option) \(value): \(r.stderr)")
+                XCTAssertTrue(r.stderr.contains(option), "\(command) \(option) \(value): \(r.stderr)")
+            }
+        }
+        for (flow, field) in [(#""maxRhsEvaluations": 0"#, "flow.maxRhsEvaluations"), (#""maxRhsEvaluations": 1.5"#, "flow.maxRhsEvaluations"),
+                              (#""maxRhsEvaluations": "many""#, "flow.maxRhsEvaluations"), (#""maxWallSeconds": -3"#, "flow.maxWallSeconds"),
+                              (#""maxWallSeconds": 0"#, "flow.maxWallSeconds")] {
+            let text = Self.smallDeepConfig.replacingOccurrences(of: #""maxRhsEvaluations": 200000"#, with: flow)
+            try text.write(to: dir.appendingPathComponent("bad.json"), atomically: true, encoding: .utf8)
+            let compare = try runReluflow(["compare", "--config", "bad.json", "--out", "no", "--quiet"], in: dir)
+            XCTAssertEqual(compare.status, 2, "\(flow): \(compare.stderr)")
+            XCTAssertTrue(compare.stderr.contains(field), "\(flow): \(compare.stderr)")
+            try text.replacingOccurrences(of: #", "train": {"iterations": 100}"#, with: "")
+                .write(to: dir.appendingPathComponent("bad.json"), atomically: true, encoding: .utf8)
+            let simulate = try runReluflow(["simulate", "--config", "bad.json", "--out", "no", "--quiet"], in: dir)
+            XCTAssertEqual(simulate.status, 2, "\(flow): \(simulate.stderr)")
+            XCTAssertTrue(simulate.stderr.contains(field), "\(flow): \(simulate.stderr)")
+        }
+        let resume = try runReluflow(["compare", "--resume", "cmp", "--max-rhs-evaluations", "10"], in: dir)
+        XCTAssertEqual(resume.status, 2, resume.stderr)
+        XCTAssertTrue(resume.stderr.contains("--resume") && resume.stderr.contains("--max-rhs-evaluations"), resume.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["bad.json", "c.json", "f.json"], "nothing written")
+    }
+
+    /// A sweep of `simulate` runs keeps a run its work budget stopped (status `stopped`): it is the
+    /// run its config asks for (a rerun stops at the same step end), so it is complete, not failed
+    /// or stale: no failure record, not run again, and the sweep's line says why its worker exited 1.
+    func testASweepKeepsABudgetStoppedRun() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = Self.smallDeepConfig.replacingOccurrences(of: #""maxRhsEvaluations": 200000"#, with: #""maxRhsEvaluations": 1"#)
+            .replacingOccurrences(of: #", "train": {"iterations": 100}"#, with: "")
+        let grid = #"{"command": "simulate", "base": "# + base + #", "axes": {"network.init.seed": [0, 1]}}"#
+        try grid.write(to: dir.appendingPathComponent("grid.json"), atomically: true, encoding: .utf8)
+        let sweep = try runReluflow(["sweep", "grid.json", "--out", "sw", "--jobs", "2", "--quiet"], in: dir)
+        XCTAssertEqual(sweep.status, 0, sweep.stderr)
+        XCTAssertTrue(sweep.stdout.contains("2 runs: 2 ran (2 stopped by their work budget"), sweep.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("sw/failures").path))
+        let again = try runReluflow(["sweep", "grid.json", "--out", "sw", "--quiet"], in: dir)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("0 ran, 2 already complete"), again.stdout)
+        XCTAssertEqual(try runReluflow(["collect", "sw"], in: dir).status, 0)
+        XCTAssertEqual(try sweepTable(dir.appendingPathComponent("sw/sweep.csv")).map { $0["status"] }, ["stopped", "stopped"])
+    }
+
+    /// How the escape fits count each method's runs (issue 18 item 4): a flow stopped by its work
+    /// budget after escaping has an exact escape time and is fitted; one stopped before escaping is
+    /// censored at the stop (`stoppedBeforeEscape`, not "never escaped"); a failed run is not
+    /// fitted, escaped or not; λ_max ≤ 0 has no log. The slope is the least-squares one over the
+    /// fitted runs alone (closed form here, to 1e-12).
+    func testEscapeFitClassification() throws {
+        func row(_ status: String, escape: Double?, lambda: Double, censored: Double? = nil) -> EscapeExperiment.Row {
+            EscapeExperiment.Row(id: "r", axes: [], depth: 3, width: 4, method: "rmsprop-flow", status: status, escapeTime: escape,
+                                 escapeIteration: nil, firstPlateauEnd: nil, firstPlateauTerminal: nil, lambdaMax: lambda, lambdaMin: -lambda,
+                                 escapeCensoredAt: censored)
+        }
+        let fitted: [(Double, Double)] = [(0.1, 20), (0.3, 5), (1, 2), (2, 0.7)]
+        var rows = fitted.map { row("completed", escape: $0.1, lambda: $0.0) }
+        rows.append(row("stopped", escape: 0.2, lambda: 3))                 // stopped after escaping: fitted
+        rows.append(row("stopped", escape: nil, lambda: 0.5, censored: 1.5)) // stopped before: censored at 1.5
+        rows.append(row("failed", escape: 0.9, lambda: 0.7))                  // failed after escaping: hollow
+        rows.append(row("failed", escape: nil, lambda: 0.7))
+        rows.append(row("completed", escape: nil, lambda: 0.05, censored: 500))
+        rows.append(row("completed", escape: 3, lambda: 0))                   // a dead network
+        XCTAssertEqual(rows.map(\.outcome), [.escaped, .escaped, .escaped, .escaped, .escapedThenStopped, .stoppedBeforeEscape,
+                                             .escapedThenFailed, .failedBeforeEscape, .neverEscaped, .escaped])
+        XCTAssertEqual(rows.map(\.inFit), [true, true, true, true, true, false, false, false, false, false])
+        let fit = EscapeExperiment.fit(rows, method: "rmsprop-flow")
+        XCTAssertEqual(fit.runs, 5)
+        XCTAssertEqual(fit.stoppedAfterEscape, 1)
+        XCTAssertEqual(fit.left, 5)
+        XCTAssertEqual([fit.failed, fit.neverEscaped, fit.stoppedBeforeEscape, fit.zeroCurvature], [2, 1, 1, 1])
+        let points = (fitted + [(3, 0.2)]).map { (log10($0.0), log10($0.1)) }
+        let mx = points.map(\.0).reduce(0, +) / 5, my = points.map(\.1).reduce(0, +) / 5
+        let slope = points.reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) } / points.reduce(0) { $0 + ($1.0 - mx) * ($1.0 - mx) }
+        XCTAssertEqual(fit.slope, slope, accuracy: 1e-12 * abs(slope))
+        let why = EscapeExperiment.leftOutText(fit)
+        XCTAssertTrue(why.contains("2 failed") && why.contains("1 never escaped") && why.contains("1 stopped by the work budget before escaping (censored)"), why)
+        let note = EscapeExperiment.notDrawnNote(rows)
+        XCTAssertTrue(note.contains("1 stopped by the work budget before escaping (censored at the stop"), note)
+        XCTAssertTrue(note.contains("1 completed without escaping"), note)
+        let svg = EscapeExperiment.curvatureSVG(rows, methods: ["rmsprop-flow"], fits: [fit])
+        XCTAssertTrue(svg.contains("1 stopped by the budget after escaping: fitted"), "legend")
     }
 
     /// Bad input exits 2 and names the field (issue 18 item 6): options of the adaptive methods

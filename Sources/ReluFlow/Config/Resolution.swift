@@ -118,6 +118,9 @@ extension RunConfig {
         out.flow = Self.resolvedFlow(options)
         out.flow.segments = segments.isEmpty ? nil : segments
         out.flow.escapeDelta = options.escapeDelta
+        // Written only when set, so that the resolved config (and a sweep's hash of it) of a run
+        // without a budget is unchanged.
+        (out.flow.maxRhsEvaluations, out.flow.maxWallSeconds) = (options.maxRhsEvaluations, options.maxWallSeconds)
         Self.writeKind(options.kind, into: &out.flow)
         if let train {
             guard flow.segments == nil else { throw InputError("flow.segments", "belong to a resumed flow run; a training run has none") }
@@ -184,6 +187,14 @@ extension RunConfig {
         if let maxEvents = flow.maxEvents {
             guard maxEvents >= 1 else { throw InputError("\(field).maxEvents", "must be at least 1") }
             options.maxEvents = maxEvents
+        }
+        if let limit = flow.maxRhsEvaluations {
+            guard limit >= 1 else { throw InputError("\(field).maxRhsEvaluations", "must be a whole number ≥ 1 (got \(limit))") }
+            options.maxRhsEvaluations = limit
+        }
+        if let seconds = flow.maxWallSeconds {
+            guard seconds.isFinite, seconds > 0 else { throw InputError("\(field).maxWallSeconds", "must be a finite number of seconds > 0 (got \(seconds))") }
+            options.maxWallSeconds = seconds
         }
         if let delta = flow.escapeDelta {
             guard delta.isFinite, delta > 0, delta < 1 else { throw InputError("\(field).escapeDelta", "must lie in (0, 1) (got \(delta))") }

@@ -205,6 +205,13 @@ public struct FlowConfig: Codable, Sendable, Equatable {
     public var samples: SampleConfig?
     /// The run fails (exit 1) after this many events: a guard against chattering.
     public var maxEvents: Int?
+    /// The run's work budget (`FlowOptions.maxRhsEvaluations`): it stops, status `stopped`, after
+    /// this many right-hand-side evaluations. Deterministic. Absent: none (`reluflow compare` gives
+    /// its flows one, `CompareCommand.defaultFlowBudget`).
+    public var maxRhsEvaluations: Int?
+    /// The same stop after this many wall-clock seconds (`FlowOptions.maxWallSeconds`): a safety
+    /// net that depends on the machine and its load. Absent: none.
+    public var maxWallSeconds: Double?
     /// The earlier parts of a resumed run, in order: each ran with its own options up to the time
     /// it reached, and the next continued from there; the options above are the last part's. A
     /// config with segments runs them all, so the config of a resumed run repeats it exactly.
@@ -423,6 +430,7 @@ enum KeyCheck {
         ]),
         "flow": .object(flowKeys.merging(["segments": .list(.object(flowKeys.merging(["until": .any]) { a, _ in a })),
                                           "escapeDelta": .any, "kind": .any, "tau": .any, "epsilon": .any,
+                                          "maxRhsEvaluations": .integer(min: Int.min), "maxWallSeconds": .any,
                                           "a": .any, "b": .any]) { a, _ in a }),
     ])
 

@@ -141,6 +141,14 @@ public struct FlowOptions: Sendable, Equatable {
     /// How samples are produced: dense output inside steps, or steps ending at the sample times.
     public var sampleOutput: SampleOutput = .dense
     public var maxEvents: Int = 1_000_000
+    /// The run's work budget: it stops (status `stopped`, `FlowBudget`) at the first step end after
+    /// this many evaluations of the right-hand side (those of event location and dense output
+    /// included), a count that depends on the problem and the options only. nil: none.
+    public var maxRhsEvaluations: Int? = nil
+    /// A safety net in wall-clock seconds, checked at every step end: the same stop after this
+    /// long. It depends on the machine and its load, so a run stopped by it is not reproducible;
+    /// nil: none.
+    public var maxWallSeconds: Double? = nil
     /// Event location shortcuts (FlowSolver `aimAtNextCrossing`, EventLocator `nudge`): the next
     /// step aimed at the next predicted crossing, and a last Newton correction taken as a move
     /// along the field when its second-order error is negligible. `false` locates every event by

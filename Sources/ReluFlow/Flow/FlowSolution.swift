@@ -139,6 +139,10 @@ public enum FlowStatus: String, Sendable, Codable {
     case failed
     /// Stopped on request (SIGINT); the last state is a valid starting point.
     case interrupted
+    /// Stopped by its work budget before T (`flow.maxRhsEvaluations`, or the machine-dependent
+    /// `flow.maxWallSeconds`), at a step end: nothing failed, everything up to the stop is the flow
+    /// (its escape time, when reached before, is exact); the last state is a valid starting point.
+    case stopped
 }
 
 /// Accuracy and cost diagnostics reported with every run (SPEC §4, INTERFACE.md `summary.json`).

@@ -315,6 +315,11 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             solution.message = "stopped at t = \(t), the end of this part (flow.segments)"
             return true
         }
+        if let spent = budgetSpent(at: t) {
+            solution.status = .stopped
+            solution.message = spent
+            return true
+        }
         if let failure = recorder.failure {
             fail(at: t, .recorder(t: t, reason: failure), restore: false)
             return true
@@ -327,6 +332,25 @@ private final class FlowIntegration<Field: SwitchedSystem> {
             return true
         }
         return false
+    }
+
+    /// The work budget (`FlowOptions.maxRhsEvaluations`, `maxWallSeconds`), checked at step ends:
+    /// why the run stops at t (status `stopped`), or nil. The state there is a step's end, so
+    /// everything recorded is the flow's and the escape time, when already reached, stays exact.
+    func budgetSpent(at t: Double) -> String? {
+        let before = "before T = \(options.T): the last state is a valid starting point (reluflow simulate --resume continues it)"
+        if let limit = options.maxRhsEvaluations, field.rhsEvaluations >= limit {
+            return "stopped by its work budget at t = \(t) after \(field.rhsEvaluations) right-hand-side evaluations "
+                + "(flow.maxRhsEvaluations = \(limit)), \(before)"
+        }
+        if let limit = options.maxWallSeconds {
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+            if seconds >= limit {
+                return "stopped by its wall-time limit at t = \(t) after \(NumberText.printf(seconds, "g", precision: 4)) s "
+                    + "(flow.maxWallSeconds = \(limit); machine-dependent), \(before)"
+            }
+        }
+        return nil
     }
 
     enum StepResult { case accepted, retry, stop }

@@ -7,15 +7,20 @@ import Foundation
 ///
 /// - `escape.csv`: one row per run and method: the run's id and axes, depth, width, the method,
 ///   its status, escape time and iteration (SPEC §7, empty when never reached), the end of its
-///   first plateau (SPEC §6), and λ_max, λ_min of the Hessian at θ(0) (`compare.json`).
+///   first plateau (SPEC §6), and λ_max, λ_min of the Hessian at θ(0) (`compare.json`), whether
+///   it is in the fit, its `outcome` (`Outcome`) and, when it did not escape, `escapeCensoredAt`.
 /// - `escape_fits.csv`: per method the least-squares line log₁₀ t_escape = a + s·log₁₀ λ_max over
-///   the runs that completed and escaped with λ_max > 0: the slope s with its 95% confidence
-///   interval (Student t with n − 2 degrees of freedom on the slope's standard error), a, R², the
-///   runs used, and the runs left out and why: the method's run failed (status `failed` or
-///   `interrupted` in compare.json: it stopped early, at several attracting surfaces for a flow,
-///   so its escape, when it had one, belongs to a run selected by not failing before it), it never
-///   escaped (censored, which biases the slope towards 0 when many are), or λ_max ≤ 0 (a dead
-///   network: no log). A method with fewer than three usable runs gets a row with empty slope.
+///   the runs that escaped with λ_max > 0 and did not fail: completed, or stopped by a flow's work
+///   budget after escaping (status `stopped`: the flow up to the stop is integrated as always, so
+///   that escape time is exact). The slope s with its 95% confidence interval (Student t with
+///   n − 2 degrees of freedom on the slope's standard error), a, R², the runs used (and of them
+///   those stopped after escaping), and the runs left out and why: the method's run failed
+///   (status `failed` or `interrupted`: it stopped early, at several attracting surfaces for a
+///   flow, so its escape, when it had one, belongs to a run selected by not failing before it),
+///   it never escaped by T or it was stopped by its budget before escaping (both right-censored,
+///   at T or at the stop: the escape time exceeds it, which biases the slope towards 0 when many
+///   are), or λ_max ≤ 0 (a dead network: no log). A method with fewer than three usable runs gets
+///   a row with empty slope.
 /// - `escape_curvature.svg`: escape time against λ_max (log–log), each method in its own colour
 ///   and marker shape (`methodStyle`), with its fitted line and slope [CI] in the legend; runs
 ///   that failed after escaping drawn hollow, counted in the legend, not fitted.
@@ -35,14 +40,46 @@ public enum EscapeExperiment {
         public var firstPlateauTerminal: Bool?
         public var lambdaMax: Double?
         public var lambdaMin: Double?
+        /// For a run that did not escape: the time it was followed to (T, or where it stopped),
+        /// which its escape time exceeds (compare.json's `escapeCensoredAt`, else its
+        /// `finalTime` or `lastGoodTime`).
+        public var escapeCensoredAt: Double? = nil
 
-        /// The method's run stopped early (status `failed` or `interrupted`; an empty status, from
-        /// a compare.json without one, counts as completed).
-        public var failed: Bool { !(status.isEmpty || status == FlowStatus.completed.rawValue) }
+        /// The method's run ended early by a failure (status `failed` or `interrupted`; an empty
+        /// status, from a compare.json without one, counts as completed).
+        public var failed: Bool { !(status.isEmpty || status == FlowStatus.completed.rawValue || stopped) }
+        /// A flow stopped by its work budget before T (status `stopped`): not a failure.
+        public var stopped: Bool { status == FlowStatus.stopped.rawValue }
         /// Drawn on the log–log axes: an escape time and λ_max, both positive.
         public var drawable: Bool { (escapeTime ?? 0) > 0 && (lambdaMax ?? 0) > 0 }
-        /// In its method's fit: completed and drawable.
+        /// In its method's fit: not failed (completed, or stopped after escaping) and drawable.
         public var inFit: Bool { !failed && drawable }
+        public var outcome: Outcome {
+            switch (escapeTime != nil, failed, stopped) {
+            case (true, true, _): return .escapedThenFailed
+            case (true, _, true): return .escapedThenStopped
+            case (true, _, _): return .escaped
+            case (false, true, _): return .failedBeforeEscape
+            case (false, _, true): return .stoppedBeforeEscape
+            default: return .neverEscaped
+            }
+        }
+    }
+
+    /// What became of one method's run, as `escape.csv` and the fits count it.
+    public enum Outcome: String, Sendable {
+        /// Completed, escaped: in the fit (λ_max > 0).
+        case escaped
+        /// Escaped, then stopped by the flow's work budget before T: the escape time is exact, in the fit.
+        case escapedThenStopped
+        /// Escaped, then failed (or was interrupted): drawn hollow, not fitted.
+        case escapedThenFailed
+        /// Completed to T without escaping: censored at T.
+        case neverEscaped
+        /// Stopped by the work budget before escaping: censored at the stop (not "never escaped").
+        case stoppedBeforeEscape
+        /// Failed before escaping: no escape time, nothing known beyond the failure.
+        case failedBeforeEscape
     }
 
     public struct Fit: Sendable {
@@ -54,6 +91,10 @@ public enum EscapeExperiment {
         public var failed: Int
         public var neverEscaped: Int
         public var zeroCurvature: Int
+        /// Left out: stopped by the work budget before escaping (censored at the stop).
+        public var stoppedBeforeEscape: Int = 0
+        /// Of the runs in the fit, those stopped by the work budget after escaping.
+        public var stoppedAfterEscape: Int = 0
         /// Whether there is a line (three or more usable runs with distinct λ_max); the numbers
         /// below are NaN otherwise.
         public var fitted: Bool { slope.isFinite }
@@ -84,11 +125,14 @@ public enum EscapeExperiment {
                 if case .bool(let b)? = m?["firstPlateauTerminal"] { plateauTerminal = b }
                 var status = ""
                 if case .string(let s)? = m?["status"] { status = s }
+                let escape = number(m?["escapeTime"])
                 rows.append(Row(id: run.id, axes: run.values, depth: number(summary["depth"]).map { Int($0) },
                                 width: number(summary["width"]).map { Int($0) }, method: method, status: status,
-                                escapeTime: number(m?["escapeTime"]), escapeIteration: number(m?["escapeIteration"]).map { Int($0) },
+                                escapeTime: escape, escapeIteration: number(m?["escapeIteration"]).map { Int($0) },
                                 firstPlateauEnd: number(m?["firstPlateauEnd"]), firstPlateauTerminal: plateauTerminal,
-                                lambdaMax: number(summary["lambdaMax"]), lambdaMin: number(summary["lambdaMin"])))
+                                lambdaMax: number(summary["lambdaMax"]), lambdaMin: number(summary["lambdaMin"]),
+                                escapeCensoredAt: escape != nil ? nil
+                                    : number(m?["escapeCensoredAt"]) ?? number(m?["finalTime"]) ?? number(m?["lastGoodTime"])))
             }
         }
         guard !rows.isEmpty else { throw InputError("DIR", "\(folder.path) has no completed run yet (run `reluflow sweep` first)") }
@@ -96,17 +140,21 @@ public enum EscapeExperiment {
     }
 
     /// The least-squares line of log₁₀ escape time on log₁₀ λ_max for one method, over its runs
-    /// `inFit` (completed, escaped, λ_max > 0), with the runs left out counted by reason; NaN
-    /// slope with fewer than three usable runs or no spread in λ_max.
+    /// `inFit` (escaped, λ_max > 0, completed or stopped by its budget after escaping), with the
+    /// runs left out counted by reason; NaN slope with fewer than three usable runs or no spread
+    /// in λ_max.
     public static func fit(_ rows: [Row], method: String) -> Fit {
         let mine = rows.filter { $0.method == method }
         let usable = mine.filter(\.inFit).map { (log10($0.lambdaMax!), log10($0.escapeTime!)) }
         let failed = mine.filter(\.failed).count
-        let neverEscaped = mine.filter { !$0.failed && $0.escapeTime == nil }.count
+        let neverEscaped = mine.filter { $0.outcome == .neverEscaped }.count
+        let stoppedBefore = mine.filter { $0.outcome == .stoppedBeforeEscape }.count
         let n = usable.count
         var fit = Fit(method: method, runs: n, left: mine.count - n, failed: failed, neverEscaped: neverEscaped,
-                      zeroCurvature: mine.count - n - failed - neverEscaped, slope: .nan, slopeLow: .nan, slopeHigh: .nan,
+                      zeroCurvature: mine.count - n - failed - neverEscaped - stoppedBefore, slope: .nan, slopeLow: .nan, slopeHigh: .nan,
                       intercept: .nan, r2: .nan)
+        fit.stoppedBeforeEscape = stoppedBefore
+        fit.stoppedAfterEscape = mine.filter { $0.inFit && $0.stopped }.count
         guard n >= 3 else { return fit }
         let mx = usable.map(\.0).reduce(0, +) / Double(n), my = usable.map(\.1).reduce(0, +) / Double(n)
         let sxx = usable.reduce(0) { $0 + ($1.0 - mx) * ($1.0 - mx) }
@@ -127,6 +175,7 @@ public enum EscapeExperiment {
         var parts: [String] = []
         if f.failed > 0 { parts.append("\(f.failed) failed") }
         if f.neverEscaped > 0 { parts.append("\(f.neverEscaped) never escaped") }
+        if f.stoppedBeforeEscape > 0 { parts.append("\(f.stoppedBeforeEscape) stopped by the work budget before escaping (censored)") }
         if f.zeroCurvature > 0 { parts.append("\(f.zeroCurvature) with λ_max ≤ 0") }
         return parts.joined(separator: ", ")
     }
@@ -136,7 +185,8 @@ public enum EscapeExperiment {
         let (rows, methods) = try rows(folder)
         let axes = folder.manifest.axes
         var table = CSVText(header: ["id"] + axes + ["depth", "width", "method", "status", "escapeTime", "escapeIteration",
-                                                     "firstPlateauEnd", "firstPlateauTerminal", "lambdaMax", "lambdaMin", "inFit"])
+                                                     "firstPlateauEnd", "firstPlateauTerminal", "lambdaMax", "lambdaMin", "inFit",
+                                                     "outcome", "escapeCensoredAt"])
         func text(_ x: Double?) -> String { x.map(JSONValue.numberText) ?? "" }
         for r in rows {
             let depth: String = r.depth.map { String($0) } ?? "", width: String = r.width.map { String($0) } ?? ""
@@ -145,16 +195,17 @@ public enum EscapeExperiment {
             var cells: [String] = [r.id]
             cells += r.axes.map { SweepCollection.cell($0) }
             cells += [depth, width, r.method, r.status, text(r.escapeTime), iteration, text(r.firstPlateauEnd), terminal]
-            cells += [text(r.lambdaMax), text(r.lambdaMin), r.inFit ? "true" : "false"]
+            cells += [text(r.lambdaMax), text(r.lambdaMin), r.inFit ? "true" : "false", r.outcome.rawValue, text(r.escapeCensoredAt)]
             table.row(cells)
         }
         let fits = methods.map { fit(rows, method: $0) }
         var fitTable = CSVText(header: ["method", "runs", "notInFit", "slope", "slopeLow95", "slopeHigh95", "intercept", "r2",
-                                        "notInFitFailed", "notInFitNeverEscaped", "notInFitZeroCurvature"])
+                                        "notInFitFailed", "notInFitNeverEscaped", "notInFitZeroCurvature",
+                                        "notInFitStoppedBeforeEscape", "inFitStoppedAfterEscape"])
         for f in fits {
             fitTable.row([f.method, String(f.runs), String(f.left)]
                          + [f.slope, f.slopeLow, f.slopeHigh, f.intercept, f.r2].map { $0.isFinite ? JSONValue.numberText($0) : "" }
-                         + [f.failed, f.neverEscaped, f.zeroCurvature].map(String.init))
+                         + [f.failed, f.neverEscaped, f.zeroCurvature, f.stoppedBeforeEscape, f.stoppedAfterEscape].map(String.init))
         }
         return ([("escape.csv", table.data), ("escape_fits.csv", fitTable.data),
                  ("escape_curvature.svg", Data(curvatureSVG(rows, methods: methods, fits: fits).utf8)),
@@ -196,6 +247,7 @@ public enum EscapeExperiment {
             let fit = fits.first { $0.method == method } ?? Self.fit(rows, method: method)
             var name = fit.fitted ? String(format: "%@: slope %.2f [%.2f, %.2f]", label(method), fit.slope, fit.slopeLow, fit.slopeHigh)
                                   : "\(label(method)): \(fit.runs) usable run\(fit.runs == 1 ? "" : "s"), no fit"
+            if fit.stoppedAfterEscape > 0 { name += " (\(fit.stoppedAfterEscape) stopped by the budget after escaping: fitted)" }
             if fit.failed > 0 { name += " (\(fit.failed) failed: not fitted)" }
             chart.markers(name, points, style: marker, legend: true)
             if !failedPoints.isEmpty {
@@ -211,7 +263,8 @@ public enum EscapeExperiment {
             }
         }
         var caption = "one marker per run and method that escaped (L ≤ (1 − δ) L(0)), each method in its own colour and shape; "
-            + "lines: least-squares fits of log t on log λ_max over the completed runs, slope with its 95% interval in the legend; "
+            + "lines: least-squares fits of log t on log λ_max over the runs that did not fail (completed, or stopped by the work budget "
+            + "after escaping: that escape time is exact), slope with its 95% interval in the legend; "
             + "t = k·η for the discrete methods"
         caption += notDrawnNote(rows)
         return Figure(width: chart.widthWithRightLegend(), height: frame.y + frame.height + 60, panels: [chart.svg(legendPlace: .right)],
@@ -224,14 +277,16 @@ public enum EscapeExperiment {
         func drawable(_ r: Row) -> Bool { curvature ? r.drawable : (r.escapeTime ?? 0) > 0 }
         let hollow = rows.filter { $0.failed && drawable($0) }.count
         let failedUnseen = rows.filter { $0.failed && !drawable($0) }.count
-        let neverEscaped = rows.filter { !$0.failed && $0.escapeTime == nil }.count
+        let neverEscaped = rows.filter { $0.outcome == .neverEscaped }.count
+        let stoppedBefore = rows.filter { $0.outcome == .stoppedBeforeEscape }.count
         let dead = rows.filter { !$0.failed && $0.escapeTime != nil && !drawable($0) }.count
         var out = ""
         if hollow > 0 { out += "; hollow: \(hollow) (run, method) pairs whose run failed after escaping (\(curvature ? "not fitted" : "not in the medians"))" }
         if failedUnseen > 0 { out += "; \(failedUnseen) failed before escaping" }
         if neverEscaped > 0 { out += "; \(neverEscaped) completed without escaping" }
+        if stoppedBefore > 0 { out += "; \(stoppedBefore) stopped by the work budget before escaping (censored at the stop, not \"never escaped\")" }
         if dead > 0 { out += "; \(dead) escaped with λ_max ≤ 0 or none" }
-        if failedUnseen + neverEscaped + dead > 0 { out += " (not drawn; escape.csv, escape_fits.csv)" }
+        if failedUnseen + neverEscaped + stoppedBefore + dead > 0 { out += " (not drawn; escape.csv, escape_fits.csv)" }
         return out
     }
 
@@ -283,7 +338,7 @@ public enum EscapeExperiment {
         }
         let rowsCount = (max(widths.count, 1) + columns - 1) / columns
         var caption = "escape time against depth, one panel per width: markers are runs (each method in its own colour and shape), "
-            + "lines join the medians over the completed runs that escaped at each depth"
+            + "lines join the medians over the runs that escaped at each depth and did not fail (completed, or stopped by the work budget after escaping)"
         caption += notDrawnNote(rows.filter { $0.depth != nil && $0.width != nil }, curvature: false)
         return Figure(width: figureWidth, height: 40 + Double(rowsCount) * (panelHeight + 80),
                       panels: panels, caption: caption).svg()

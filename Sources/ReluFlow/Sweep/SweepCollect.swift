@@ -25,7 +25,7 @@ public struct SweepCollection: Sendable {
     public var rows = 0
 
     /// The figures of a run read from its folder: summary scalars, then the analysis verdict's.
-    static func figures(of runFolder: String, summaryFile: String = "summary.json") -> [String: JSONValue] {
+    static func figuresWithStatus(of runFolder: String, summaryFile: String) -> [String: JSONValue] {
         var out: [String: JSONValue] = [:]
         func add(_ value: JSONValue, prefix: String, depth: Int) {
             guard case .object(let members) = value else { return }
@@ -48,6 +48,13 @@ public struct SweepCollection: Sendable {
            let verdict = analysis["verdict"] {
             add(verdict, prefix: "analysis.", depth: 1)
         }
+        return out
+    }
+
+    /// The run's figures (`figuresWithStatus`) without its summary's `status`, which the table's
+    /// `status` column gives.
+    static func figures(of runFolder: String, summaryFile: String = "summary.json") -> [String: JSONValue] {
+        var out = figuresWithStatus(of: runFolder, summaryFile: summaryFile)
         out["status"] = nil
         return out
     }
@@ -62,6 +69,7 @@ public struct SweepCollection: Sendable {
         }
         var result = SweepCollection()
         var states: [SweepFolder.RunState] = []
+        var stoppedRuns: [Bool] = []
         // Figures per run as (name index, value): names interned, so that 10⁵ runs of ~50 figures
         // take ~150 MB, not the ~500 MB of a dictionary per run.
         var figureRows: [[(Int, JSONValue)]] = []
@@ -74,7 +82,8 @@ public struct SweepCollection: Sendable {
             states.append(state)
             result.counts[state, default: 0] += 1
             if state != .completed { result.incomplete.append((run.id, state)) }
-            let f: [String: JSONValue] = [.completed, .unanalysed, .failed, .interrupted, .stale].contains(state) ? figures(of: folder.runPath(run.id), summaryFile: command.summaryFile) : [:]
+            var f: [String: JSONValue] = [.completed, .unanalysed, .failed, .interrupted, .stale].contains(state) ? figuresWithStatus(of: folder.runPath(run.id), summaryFile: command.summaryFile) : [:]
+            stoppedRuns.append(f.removeValue(forKey: "status") == .string(FlowStatus.stopped.rawValue))
             figureRows.append(f.map { name, value in
                 if let i = nameIndex[name] { return (i, value) }
                 nameIndex[name] = names.count
@@ -92,12 +101,14 @@ public struct SweepCollection: Sendable {
         for (k, run) in manifest.runs.enumerated() {
             var cells = [String](repeating: "", count: columns.count)
             for (i, value) in figureRows[k] where isColumn[i] { cells[position[i]] = cell(value) }
-            sweep.row([run.id] + run.values.map(cell) + [states[k].rawValue] + cells)
+            // A run stopped by its work budget is complete (SweepFolder.state); its cell says which.
+            sweep.row([run.id] + run.values.map(cell) + [states[k] == .completed && stoppedRuns[k] ? FlowStatus.stopped.rawValue : states[k].rawValue] + cells)
         }
         result.rows = manifest.runs.count
         result.files.append(("sweep.csv", sweep.data))
 
-        // Groups: numeric figures of completed runs.
+        // Groups: numeric figures of completed runs (not of runs stopped by their work budget: their
+        // figures are where they stopped, not at T).
         func number(_ v: JSONValue) -> Double? {
             switch v {
             case .number(let d): return d
@@ -112,7 +123,7 @@ public struct SweepCollection: Sendable {
         for (p, name) in numeric.enumerated() { numericPosition[nameIndex[name]!] = p }
         let axisIndex = groupAxes.map { manifest.axes.firstIndex(of: $0)! }
         var groupOrder: [String] = [], groups: [String: (values: [JSONValue], members: [Int])] = [:]
-        for (k, run) in manifest.runs.enumerated() where states[k] == .completed || states[k] == .unanalysed {
+        for (k, run) in manifest.runs.enumerated() where (states[k] == .completed || states[k] == .unanalysed) && !stoppedRuns[k] {
             let values = axisIndex.map { run.values[$0] }
             let key = JSONValue.array(values).canonical
             if groups[key] == nil { groupOrder.append(key); groups[key] = (values, []) }

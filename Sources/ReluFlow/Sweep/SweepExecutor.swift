@@ -139,7 +139,8 @@ public final class SweepExecutor: @unchecked Sendable {
         public var resumed = 0
         /// Of `ran`: complete runs whose worker exited 1 because one of their methods failed (a
         /// `compare` whose flow failed numerically): the run's output is complete (its summary's
-        /// status `completed`), the failure is the method's (`METHOD.status` in the table).
+        /// status `completed`), the failure is the method's (`METHOD.status` in the table); for
+        /// `simulate`, a flow stopped by its work budget (status `stopped`, the run its config asks for).
         public var withFailedMethod = 0
         /// Failed runs of the shard (new failures and earlier ones not retried).
         public var failures: [Failure] = []

@@ -190,7 +190,9 @@ public struct SweepFolder: Sendable {
             // A file without a status (curvature.json) is written only by a completed run.
             let status: JSONValue? = summary["status"] ?? (command.summaryFile == "summary.json" ? nil : .string("completed"))
             switch status {
-            case .string("completed")?:
+            // A flow stopped by its work budget (`flow.maxRhsEvaluations`) is the run its config
+            // asks for: a rerun stops at the same place.
+            case .string("completed")?, .string("stopped")?:
                 if let config = try? JSONValue.parse(try RunFolder.readFile(file("config.json")), source: "config.json"),
                    let text = command.recordedText(config), stableHash(text) != run.hash {
                     return .stale

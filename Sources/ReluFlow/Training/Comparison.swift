@@ -26,16 +26,32 @@ public struct Comparison: Sendable {
         /// method, so no "final" figure is derived from it.
         public var failed: Bool { run.status == .failed }
 
-        /// The one-line reason of a failed run (the first line of its diagnosis); nil otherwise.
+        /// Whether the run (a flow) was stopped by its work budget before T (status `stopped`,
+        /// `flow.maxRhsEvaluations`): nothing failed, what it reached is the flow's (its escape
+        /// time, when reached, is exact), but it did not reach its end, so no "final" figure is
+        /// derived from it either.
+        public var stopped: Bool { run.status == .stopped }
+
+        /// Failed or stopped: the run ended before its end time.
+        public var endedEarly: Bool { failed || stopped }
+
+        /// The one-line reason of a failed or stopped run (the first line of its diagnosis); nil otherwise.
         public var reason: String? {
-            guard failed else { return nil }
+            guard endedEarly else { return nil }
             let text = (run.message ?? "").split(separator: "\n").first.map(String.init) ?? ""
             return text.isEmpty ? "no diagnosis recorded" : text
         }
 
-        /// The run's first plateau cut off by its failure: it lasts to where the run stopped, so
-        /// its end is unknown (and "terminal", lasting to T, does not apply).
-        var plateauCutByFailure: Bool { failed && plateaus.first?.terminal == true }
+        /// The run's first plateau cut off by its failure or stop: it lasts to where the run
+        /// stopped, so its end is unknown (and "terminal", lasting to T, does not apply).
+        var plateauCutByFailure: Bool { endedEarly && plateaus.first?.terminal == true }
+
+        /// For a run that never escaped (SPEC §7): the time it was followed to, which its escape
+        /// time exceeds (right-censored there: T for a completed run, where it stopped for a failed
+        /// or stopped one); nil when it escaped.
+        public var escapeCensoredAt: Double? {
+            Comparison.escapeTime(self) == nil ? run.finalTime : nil
+        }
     }
 
     public var entries: [Entry]
@@ -65,13 +81,14 @@ public struct Comparison: Sendable {
 
     /// The loss levels of the table: 10% and 1% of L(0), and twice the flow's final loss when the
     /// flow is among the methods. Name and level; the last level is nil (its cells empty, `notes`
-    /// says why) when the flow failed: the loss where it stopped is no final loss.
+    /// says why) when the flow failed or was stopped by its budget: the loss where it stopped is
+    /// no final loss.
     public var levels: [(name: String, loss: Double?)] {
         guard let first = entries.first else { return [] }
         let l0 = first.run.diagnostics.initialLoss
         var out: [(name: String, loss: Double?)] = [("10pct", 0.1 * l0), ("1pct", 0.01 * l0)]
         if let flow = entries.first(where: { $0.method == "flow" }) {
-            out.append(("2xFlowFinal", flow.failed ? nil : 2 * flow.run.finalLoss))
+            out.append(("2xFlowFinal", flow.endedEarly ? nil : 2 * flow.run.finalLoss))
         }
         return out
     }
@@ -79,16 +96,25 @@ public struct Comparison: Sendable {
     /// The methods whose run failed (`Entry.failed`), in the order run.
     public var failedMethods: [Entry] { entries.filter(\.failed) }
 
+    /// The flows stopped by their work budget (`Entry.stopped`), in the order run.
+    public var stoppedMethods: [Entry] { entries.filter(\.stopped) }
+
     /// What the tables leave out because a run failed, one sentence each (compare.json's `notes`).
     public var notes: [String] {
         var out: [String] = []
-        if let flow = entries.first(where: { $0.method == "flow" }), flow.failed {
-            out.append(String(format: "the gradient flow failed at t = %.6g (flow.reason): its loss there is no final loss, so the level "
-                              + "2xFlowFinal (twice the flow's final loss) is not defined and its columns in comparison.csv are empty", flow.run.finalTime))
+        if let flow = entries.first(where: { $0.method == "flow" }), flow.endedEarly {
+            out.append(String(format: "the gradient flow %@ at t = %.6g (flow.reason): its loss there is no final loss, so the level "
+                              + "2xFlowFinal (twice the flow's final loss) is not defined and its columns in comparison.csv are empty",
+                              flow.failed ? "failed" : "was stopped by its work budget", flow.run.finalTime))
         }
-        for e in entries where e.failed {
-            var note = "\(e.method) failed (\(e.method).reason): its finalTime and finalLoss are null; lastGoodTime and lastGoodLoss are where it stopped"
-            if e.plateauCutByFailure { note += "; its first plateau lasts to the failure, so firstPlateauEnd and firstPlateauTerminal are null" }
+        for e in entries where e.endedEarly {
+            var note = e.failed
+                ? "\(e.method) failed (\(e.method).reason): its finalTime and finalLoss are null; lastGoodTime and lastGoodLoss are where it stopped"
+                : "\(e.method) was stopped by its work budget before T (\(e.method).reason): its finalTime and finalLoss are null; "
+                    + "lastGoodTime and lastGoodLoss are where it stopped, and everything before is the flow's"
+                    + (Self.escapeTime(e) == nil ? " (it had not escaped: its escape time exceeds lastGoodTime, escapeCensoredAt)"
+                                                 : " (its escapeTime, reached before the stop, is exact)")
+            if e.plateauCutByFailure { note += "; its first plateau lasts to the \(e.failed ? "failure" : "stop"), so firstPlateauEnd and firstPlateauTerminal are null" }
             out.append(note)
         }
         return out
@@ -114,20 +140,21 @@ public struct Comparison: Sendable {
         writer.number(r.wall)
     }
 
-    /// `comparison.csv`: one row per method. `t` is the time the run reached (for a failed run
-    /// where it stopped); a failed run's `finalLoss` is empty, and so are its first plateau's end
-    /// and `terminal` when the failure cut that plateau off; `status` and `reason` (a failed run's
-    /// diagnosis, one line) close the row.
+    /// `comparison.csv`: one row per method. `t` is the time the run reached (for a failed or
+    /// stopped run where it stopped); such a run's `finalLoss` is empty, and so are its first
+    /// plateau's end and `terminal` when the stop cut that plateau off; `status` (`completed`,
+    /// `failed`, or `stopped` by a flow's work budget) and `reason` (the diagnosis, one line)
+    /// close the row, then `escapeCensoredAt` (`Entry.escapeCensoredAt`: empty when it escaped).
     public func csv() -> Data {
         var header = ["method", "iterations", "t", "wallSeconds", "finalLoss", "escapeTime", "plateaus", "plateauTime"]
         for (name, _) in levels { header += ["t_\(name)", "iterations_\(name)", "wall_\(name)"] }
-        header += ["escapeIteration", "firstPlateauStart", "firstPlateauEnd", "firstPlateauTerminal", "status", "reason"]
+        header += ["escapeIteration", "firstPlateauStart", "firstPlateauEnd", "firstPlateauTerminal", "status", "reason", "escapeCensoredAt"]
         var writer = CSVWriter(header: header)
         for e in entries {
             writer.text(e.method)
             if let k = e.run.training?.iterations { writer.integer(k) } else { writer.text("") }
             writer.numbers([e.run.finalTime, e.run.diagnostics.wallSeconds])
-            if e.failed { writer.text("") } else { writer.number(e.run.finalLoss) }
+            if e.endedEarly { writer.text("") } else { writer.number(e.run.finalLoss) }
             if let t = Self.escapeTime(e) { writer.number(t) } else { writer.text("") }
             writer.integer(e.plateaus.count)
             writer.number(e.plateaus.reduce(0) { $0 + ($1.tEnd - $1.tStart) })
@@ -149,6 +176,7 @@ public struct Comparison: Sendable {
             }
             writer.text(e.run.status.rawValue)
             writer.text(e.reason.map(CSVText.quoted) ?? "")
+            if let t = e.escapeCensoredAt { writer.number(t) } else { writer.text("") }
             writer.endRow()
         }
         return writer.data
@@ -182,6 +210,7 @@ public struct Comparison: Sendable {
         }
         root.append(("methods", .array(entries.map { .string($0.method) })))
         root.append(("failedMethods", .array(failedMethods.map { .string($0.method) })))
+        root.append(("stoppedMethods", .array(stoppedMethods.map { .string($0.method) })))
         root.append(("notes", .array(notes.map { .string($0) })))
         root.append(("notRun", .array(notRun.map { .object([("method", .string($0.method)), ("reason", .string($0.reason))]) })))
         root.append(("depth", .number(Double(layers.count - 1))))
@@ -201,12 +230,18 @@ public struct Comparison: Sendable {
                 ("escapeTime", number(Self.escapeTime(e))),
                 ("escapeIteration", number(e.run.training?.escapeIteration.map(Double.init))),
                 ("escapeDelta", number(e.run.training?.escapeDelta ?? e.run.problem.options.escapeDelta)),
+                ("escapeCensoredAt", number(e.escapeCensoredAt)),
                 ("firstPlateauStart", number(first?.tStart)), ("firstPlateauEnd", cut ? .null : number(first?.tEnd)),
                 ("firstPlateauTerminal", cut ? .null : first.map { .bool($0.terminal) } ?? .null),
-                ("finalTime", e.failed ? .null : number(s.finalTime)), ("finalLoss", e.failed ? .null : number(s.finalLoss)),
+                ("finalTime", e.endedEarly ? .null : number(s.finalTime)), ("finalLoss", e.endedEarly ? .null : number(s.finalLoss)),
                 ("wallSeconds", number(s.wallSeconds)),
             ]
-            if e.failed { fields += [("lastGoodTime", number(s.finalTime)), ("lastGoodLoss", number(s.finalLoss))] }
+            if e.endedEarly { fields += [("lastGoodTime", number(s.finalTime)), ("lastGoodLoss", number(s.finalLoss))] }
+            if e.run.training == nil {
+                // A flow's work: what its budget (`flow.maxRhsEvaluations`, when set) counts.
+                fields += [("rhsEvaluations", .number(Double(s.rhsEvaluations))),
+                           ("maxRhsEvaluations", number(e.run.problem.options.maxRhsEvaluations.map(Double.init)))]
+            }
             if let training = e.run.training {
                 fields += [("lr", .number(training.lr)), ("iterations", .number(Double(training.iterations)))]
             }
