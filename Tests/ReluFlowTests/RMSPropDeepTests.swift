@@ -80,6 +80,94 @@ final class RMSPropDeepTests: XCTestCase {
         XCTAssertLessThan(abs(second.diagnostics.finalLoss - minimum), 1e-12, second.message ?? "")
     }
 
+    /// `DeepModeField.gradientVariance` (the coupled slides' Var[g] by a second-moment
+    /// back-propagation) against its definition: Σ_c w_c (g_c − g(α))² over the 2^K corners c of the
+    /// held surfaces (each surface's members all on or all off, w_c = Π α_k or 1 − α_k, g_c by
+    /// `gradient(holding:at:)` at the corner, g(α) at α). [1, 3, 3, 3, 3, 1] without biases on 8
+    /// points (4 of each sign), Xavier seed 2, six surfaces: on the negative points layer 1 unit 0,
+    /// layer 2 units 1 and 2 (two in one layer), layer 4 unit 2 on every point (a variable shared by
+    /// both signs' classes), on the positive points layer 3 unit 0, and layer 4 unit 0 on one positive
+    /// point only (which splits that sign into two classes sharing layer 3's variable). At α inside
+    /// and outside the box (the same polynomial). Tolerance 1e-12 of max_p Σ_c |w_c| (g_c,p − g_p(α))²
+    /// (the corner sum's own rounding scale; measured ≤ 1e-15 of it).
+    ///
+    /// Then the cost on [1, 4×7, 1] with every unit of layers 2–7 held on the negative points (24
+    /// coupled surfaces, four in each of six layers: the sum over sets has 5^6 − 1 − 24 = 15 600
+    /// mixed terms, one backward pass each before): the variance without any back-propagation.
+    func testGradientVarianceMatchesTheCorners() throws {
+        let config = try RunConfig.decode(Data("""
+        {"data": {"target": {"function": "sin(pi*x)", "m": 8, "range": [-1, 1]}},
+         "network": {"layers": [1, 3, 3, 3, 3, 1], "activation": "relu", "bias": false, "init": {"scheme": "xavier", "seed": 2}},
+         "flow": {"T": 1, "kind": "rmsprop"}}
+        """.utf8))
+        let problem = try config.resolve().problem
+        let deep = try XCTUnwrap(problem.model as? DeepNetwork)
+        let field = DeepModeField(network: deep, data: problem.data)
+        let G = field.G, P = field.P
+        let negative = (0..<G).filter { problem.data.groupPoints[$0] < 0 }, positive = (0..<G).filter { problem.data.groupPoints[$0] > 0 }
+        XCTAssertEqual(negative.count, 4)
+        XCTAssertEqual(positive.count, 4)
+        func unit(_ l: Int, _ i: Int) -> Int { deep.unitOffset(l) + i }
+        let surfaces: [[Int]] = [negative.map { unit(1, 0) * G + $0 }, negative.map { unit(2, 1) * G + $0 },
+                                 negative.map { unit(2, 2) * G + $0 }, (0..<G).map { unit(4, 2) * G + $0 },
+                                 positive.map { unit(3, 0) * G + $0 }, [unit(4, 0) * G + positive[1]]]
+        var states = field.initialStates(problem.theta0).states
+        for s in surfaces { for q in s { states[q] = .off } }
+        field.setMode(states)
+        let y = problem.theta0 + [0]
+        let K = surfaces.count
+        for a in [[0.3, 0.6, 0.45, 0.8, 0.2, 0.5], [-0.2, 1.3, 0.7, 0.1, 1.1, 0.9]] {
+            var variance = [Double](repeating: 0, count: P), mean = variance, corner = variance
+            var sum = variance, scale = variance
+            y.withUnsafeBufferPointer { yb in
+                variance.withUnsafeMutableBufferPointer { field.gradientVariance(yb.baseAddress!, holding: surfaces, at: a, into: $0.baseAddress!) }
+                mean.withUnsafeMutableBufferPointer { field.gradient(yb.baseAddress!, holding: surfaces, at: a, into: $0.baseAddress!) }
+                for code in 0..<(1 << K) {
+                    var point = a, w = 1.0
+                    for k in 0..<K {
+                        let on = code >> k & 1 == 1
+                        point[k] = on ? 1 : 0
+                        w *= on ? a[k] : 1 - a[k]
+                    }
+                    corner.withUnsafeMutableBufferPointer { field.gradient(yb.baseAddress!, holding: surfaces, at: point, into: $0.baseAddress!) }
+                    for p in 0..<P {
+                        let d2 = (corner[p] - mean[p]) * (corner[p] - mean[p])
+                        sum[p] += w * d2
+                        scale[p] += abs(w) * d2
+                    }
+                }
+            }
+            let tolerance = 1e-12 * scale.max()!
+            let worst = (0..<P).map { abs(variance[$0] - sum[$0]) }.max()!
+            print("Var[g] at α = \(a): max|second moments − corners| = \(worst / scale.max()!) of the corners' scale, max Var = \(sum.max()!)")
+            XCTAssertGreaterThan(sum.max()!, 1e-6, "the surfaces must move the gradient")
+            XCTAssertLessThanOrEqual(worst, tolerance, "α = \(a)")
+        }
+
+        // The cost with many coupled surfaces.
+        let wide = try RunConfig.decode(Data("""
+        {"data": {"target": {"function": "sin(pi*x)", "m": 16, "range": [-1, 1]}},
+         "network": {"layers": [1, 4, 4, 4, 4, 4, 4, 4, 1], "activation": "relu", "bias": false, "init": {"scheme": "xavier", "seed": 0}},
+         "flow": {"T": 1, "kind": "rmsprop"}}
+        """.utf8)).resolve().problem
+        let wideNet = try XCTUnwrap(wide.model as? DeepNetwork)
+        let wideField = DeepModeField(network: wideNet, data: wide.data)
+        let negativeGroups = (0..<wideField.G).filter { wide.data.groupPoints[$0] < 0 }
+        var held: [[Int]] = []
+        for l in 2...7 { for i in 0..<4 { held.append(negativeGroups.map { (wideNet.unitOffset(l) + i) * wideField.G + $0 }) } }
+        var wideStates = wideField.initialStates(wide.theta0).states
+        for s in held { for q in s { wideStates[q] = .off } }
+        wideField.setMode(wideStates)
+        var out = [Double](repeating: 0, count: wideField.P)
+        let before = wideField.backwardPasses
+        let alphas = held.indices.map { 0.2 + 0.6 * Double($0 % 5) / 4 }
+        (wide.theta0 + [0]).withUnsafeBufferPointer { yb in
+            out.withUnsafeMutableBufferPointer { wideField.gradientVariance(yb.baseAddress!, holding: held, at: alphas, into: $0.baseAddress!) }
+        }
+        XCTAssertEqual(wideField.backwardPasses - before, 0)
+        XCTAssertTrue(out.allSatisfy { $0.isFinite && $0 >= 0 })
+    }
+
     /// The escape grid's RMSProp flow: the config of `examples/sweeps/escape-grid.json`'s base with
     /// `flow.kind` rmsprop.
     static func gridRun(layers: [Int], seed: Int, T: Double, weights: [[[Double]]]? = nil) throws -> FlowSolution {

@@ -118,6 +118,10 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// ∂ż/∂α at the last coupled evaluation's solved α's (K × K; Newton's chord start, `SlidingSystem.newton`'s
     /// `guess`), and its mode.
     private var coupledJacobianMemo: [Double] = [], coupledJacobianStamp = -1
+    /// The α's and ż of the last `coupledRates` while gPlus still holds g(α) of them, else nil.
+    private var lastCoupledRates: (alphas: [Double], rates: [Double])? = nil
+    /// Scratch (P): ∂_k g of the coupled slides' exits.
+    private let derivativeScratch: UnsafeMutablePointer<Double>
     /// ż of every pair (n × G) and z (scratch of the coupled slides' rates).
     private var zdotScratch: [Double], zScratch: [Double]
     /// The several-surface path's α and exit value min(v⁻_k, −v⁺_k) of each surface, of the
@@ -180,12 +184,13 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         fPlus = .allocate(capacity: dim)
         deltaStore = .allocate(capacity: 0)
         varianceScratch = .allocate(capacity: P)
+        derivativeScratch = .allocate(capacity: max(P, 1))
         zdotScratch = [Double](repeating: 0, count: max(base.n * base.G, 1))
         zScratch = zdotScratch
     }
 
     deinit {
-        for p in [fb, gMinus, gPlus, fMinus, fPlus, deltaStore, varianceScratch] { p.deallocate() }
+        for p in [fb, gMinus, gPlus, fMinus, fPlus, deltaStore, varianceScratch, derivativeScratch] { p.deallocate() }
     }
 
     private func describe(_ k: Int) -> String {
@@ -472,20 +477,23 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// method from the mode's last α's, the box's centre, 0; near a stationary point an iterate
     /// leaving every ż at its rounding level). The velocity is Filippov's mean under independent
     /// Bernoulli(α_k) sides: θ' = −E[g]/(√v + ε) = −g(α)/(√v + ε), v' = (E[g²] − v)/τ with
-    /// E[g²] = g(α)² + Σ_{S≠∅} (∂_S g(α))² Π_{k∈S} α_k(1 − α_k) (`CoupledSlides.variance`), and
+    /// E[g²] = g(α)² + Σ_{S≠∅} (∂_S g(α))² Π_{k∈S} α_k(1 − α_k) (`CoupledSlides`; the sum by the
+    /// second-moment back-propagation `DeepModeField.gradientVariance`), and
     /// D' = −g(α)·θ' (every corner's g − g(α) is normal to the intersection, θ' tangent to it).
     /// Exits: v⁻_k, v⁺_k = ż_k along θ' at g(α; α_k = 0), g(α; α_k = 1), the others held,
     /// min(v⁻_k, −v⁺_k) as in the affine case; no α: NaN α's, the field at α = 0, exits −1.
     ///
     /// Cost: ż is affine in each α_k alone, so Newton's Jacobian column k is ż along θ'(∂_k g) (the
     /// last evaluation's, at its α's, starts Newton as a chord method: `SlidingSystem.newton`) and
-    /// v⁻_k = ż_k(α) − α_k r_k, v⁺_k = ż_k(α) + (1 − α_k) r_k with r_k = ż_k along θ'(∂_k g(α)); every
-    /// mixed derivative ∂_S g is one backward pass (`DeepModeField.gradientDerivative`). The same
-    /// polynomials as the corners' differences, each without their cancellation.
+    /// v⁻_k = ż_k(α) − α_k r_k, v⁺_k = ż_k(α) + (1 − α_k) r_k with r_k = ż_k along θ'(∂_k g(α)), ∂_k g
+    /// one backward pass (`DeepModeField.gradientDerivative`); ż at the solved α's is Newton's last
+    /// evaluation where it was there. The same polynomials as the corners' differences, each
+    /// without their cancellation.
     private func computeCoupled(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>,
                                 _ coupling: CoupledSlides, _ deep: DeepModeField) -> Bool {
         let K = surfaces.count, aux = y + (P + 1), held = coupling.surfaces
         vPlus = .nan; vMinus = .nan; alpha = .nan
+        lastCoupledRates = nil
         let memo = coupledMemoStamp == modeChanges && coupledMemo.count == K ? coupledMemo : nil
         let guess = coupledJacobianStamp == modeChanges && coupledJacobianMemo.count == K * K ? coupledJacobianMemo : nil
         var alphas = [Double](repeating: .nan, count: K)
@@ -493,6 +501,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             let found = try SlidingSystem.coupledAlphas(count: K, memo: memo, rates: { self.coupledRates(y, $0, held, deep) },
                                                         jacobian: { self.coupledJacobian(y, $0, held, deep) }, guess: guess,
                                                         atRoundingLevel: { a in
+                self.lastCoupledRates = nil
                 deep.gradient(y, holding: held, at: a, into: self.gPlus)
                 return self.ratesAtRoundingLevel(y, gradient: self.gPlus)
             })
@@ -503,20 +512,27 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         } catch { noteFailure(error) }
         let solved = alphas.allSatisfy(\.isFinite)
         let a = solved ? alphas : [Double](repeating: 0, count: K)
-        // ż of the surfaces at α (gPlus = g(α), fPlus = θ'(g(α)): `coupledRates`).
-        let rates = coupledRates(y, a, held, deep)
+        // ż of the surfaces at α (gPlus = g(α), fPlus = θ'(g(α)): `coupledRates`), Newton's last
+        // evaluation where it was at these α's (the same passes, so the same numbers).
+        let rates: [Double]
+        if let last = lastCoupledRates, last.alphas == a { rates = last.rates } else { rates = coupledRates(y, a, held, deep) }
         for p in 0..<P { lastG[p] = gPlus[p] }
+        // Exits and Newton's next chord start from ∂_k g (one backward pass each), the variance
+        // Σ_S (∂_S g)² Π α(1 − α) by the second-moment back-propagation.
         var exits = [Double](repeating: -1, count: K)
-        var jacobian = [Double](repeating: 0, count: K * K)
-        coupling.variance(P: P, alphas: a, derivative: { deep.gradientDerivative(y, holding: held, at: a, along: $0, into: $1) },
-                          singleton: { k, d in
-            guard solved else { return }
-            let column = self.coupledSurfaceRates(y, along: d)
-            for j in 0..<K { jacobian[j * K + k] = column[j] }
-            let r = column[k]
-            exits[k] = min(rates[k] - a[k] * r, -(rates[k] + (1 - a[k]) * r))
-        }, into: varianceScratch)
-        if solved { coupledJacobianMemo = jacobian; coupledJacobianStamp = modeChanges }
+        if solved {
+            var jacobian = [Double](repeating: 0, count: K * K)
+            for k in 0..<K {
+                deep.gradientDerivative(y, holding: held, at: a, along: [k], into: derivativeScratch)
+                let column = coupledSurfaceRates(y, along: derivativeScratch)
+                for j in 0..<K { jacobian[j * K + k] = column[j] }
+                let r = column[k]
+                exits[k] = min(rates[k] - a[k] * r, -(rates[k] + (1 - a[k]) * r))
+            }
+            coupledJacobianMemo = jacobian
+            coupledJacobianStamp = modeChanges
+        }
+        deep.gradientVariance(y, holding: held, at: a, into: varianceScratch)
         lastG.withUnsafeBufferPointer { g in
             law.velocity(P: P, gradient: g.baseAddress!, auxiliary: aux, thetaDot: f, auxiliaryDot: f + (P + 1))
         }
@@ -546,6 +562,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     private func coupledJacobian(_ y: UnsafePointer<Double>, _ a: [Double], _ held: [[Int]], _ deep: DeepModeField) -> [Double] {
         let K = a.count
         var J = [Double](repeating: 0, count: K * K)
+        lastCoupledRates = nil
         for k in 0..<K {
             deep.gradientDerivative(y, holding: held, at: a, along: [k], into: gPlus)
             let column = coupledSurfaceRates(y, along: gPlus)
@@ -562,7 +579,9 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         zdotScratch.withUnsafeMutableBufferPointer { zd in
             zScratch.withUnsafeMutableBufferPointer { base.surfaceValues(y, fPlus, z: $0.baseAddress!, zdot: zd.baseAddress!) }
         }
-        return surfaces.map { zdotScratch[$0.rep] }
+        let rates = surfaces.map { zdotScratch[$0.rep] }
+        lastCoupledRates = (a, rates)
+        return rates
     }
 
     /// Whether the sliding surfaces' ż along θ' at gradient g are at their rounding level

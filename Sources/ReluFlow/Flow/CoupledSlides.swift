@@ -9,7 +9,7 @@
 /// different layers, and a surface's members (one unit, several groups) never multiply each other:
 /// g is affine in each α_k alone, and a mixed derivative ∂_S g = ∂^|S| g / Π_{k∈S} ∂α_k can be
 /// non-zero only for sets S with one member pair of each surface on one common group, in distinct
-/// layers (`interactions`, |S| ≥ 2; every singleton besides).
+/// layers (|S| ≥ 2; every singleton besides).
 ///
 /// Filippov's mean under independent sides (surface k on with probability α_k, ξ_k ~ Bernoulli(α_k)):
 /// a multi-affine g is its own Taylor expansion at α in the centred variables,
@@ -32,63 +32,34 @@
 /// g(α)² + Σ_k α_k(1 − α_k) Δ_k² of `AdaptiveField`'s several-surface doc; at K = 1 the convex
 /// combination (1 − α) g⁻² + α g⁺².
 ///
-/// Cost: one backward pass per surface and one per interaction (`variance`), only while coupled
-/// surfaces slide. The independent Python reference sums over all 2^K corners
-/// instead (`deep_flow_reference.py`, `corner_second_moment`).
+/// Cost: Var[g] = E[g²] − g(α)² by a second-moment back-propagation
+/// (`DeepModeField.gradientVariance`: the covariance of the back-propagated signal, layer by
+/// layer, per class of data groups with the same derivative weights), whose cost does not grow
+/// with the number of sets S: the sum above has one term per choice of at most one surface per
+/// layer on a common group, which grows like the product of the surfaces per layer (4^7 where
+/// twenty surfaces slide on a [1, 4×7, 1] network). The singletons ∂_k g
+/// remain one backward pass each (`DeepModeField.gradientDerivative`): Newton's Jacobian and the
+/// slide exits read them (`AdaptiveField.computeCoupled`). The independent Python reference sums
+/// over all 2^K corners instead (`deep_flow_reference.py`, `corner_second_moment`).
 struct CoupledSlides {
     /// The surfaces' member pairs (pair index u·G + g).
     let surfaces: [[Int]]
-    /// The sets S (|S| ≥ 2, surface indices ascending) whose mixed derivative can be non-zero.
-    let interactions: [[Int]]
+    /// Whether two of the surfaces are coupled: members on one data group in different layers
+    /// (the gradient is then not affine in their α's).
+    let isCoupled: Bool
 
     /// `layer(pair)`: the hidden layer of a pair's unit; G the number of data groups.
     init(surfaces: [[Int]], G: Int, layer: (Int) -> Int) {
         self.surfaces = surfaces
-        // Per group, the surfaces with a member on it, by layer.
-        var byGroup: [Int: [Int: Set<Int>]] = [:]
-        for (k, members) in surfaces.enumerated() {
-            for q in members { byGroup[q % G, default: [:]][layer(q), default: []].insert(k) }
-        }
-        var found = Set<[Int]>()
-        for layers in byGroup.values where layers.count >= 2 {
-            // Every choice of at most one surface per layer, two or more in all.
-            var sets: [[Int]] = [[]]
-            for layer in layers.keys.sorted() {
-                let choices = layers[layer]!.sorted()
-                sets += sets.flatMap { s in choices.map { s + [$0] } }
+        // Per group, the first layer seen with a member on it; a second layer couples.
+        var layerOnGroup = [Int](repeating: -1, count: G)
+        var coupled = false
+        search: for members in surfaces {
+            for q in members {
+                let l = layer(q), g = q % G
+                if layerOnGroup[g] < 0 { layerOnGroup[g] = l } else if layerOnGroup[g] != l { coupled = true; break search }
             }
-            for s in sets where s.count >= 2 { found.insert(s.sorted()) }
         }
-        interactions = found.sorted { $0.count != $1.count ? $0.count < $1.count : $0.lexicographicallyPrecedes($1) }
-    }
-
-    /// Whether two of the surfaces are coupled (the gradient is then not affine in their α's).
-    var isCoupled: Bool { !interactions.isEmpty }
-
-    /// Σ_{S ≠ ∅} (∂_S g(α))² Π_{k∈S} α_k(1 − α_k) into `variance` (P entries, componentwise), with
-    /// `derivative(S, into:)` the mixed derivative ∂_S g(α) (`DeepModeField.gradientDerivative`:
-    /// one backward pass per set, exact, where the mixed difference over the 2^|S| corners would
-    /// take 2^|S| gradients and cancel). `singleton(k, ∂_k g)` is shown every surface's
-    /// Δ_k = ∂_k g(α) = g(α; α_k = 1) − g(α; α_k = 0) (the caller's slide exits), every surface,
-    /// whether or not α_k(1 − α_k) vanishes.
-    func variance(P: Int, alphas a: [Double], derivative: ([Int], UnsafeMutablePointer<Double>) -> Void,
-                  singleton: (Int, UnsafePointer<Double>) -> Void,
-                  into variance: UnsafeMutablePointer<Double>) {
-        let d = UnsafeMutablePointer<Double>.allocate(capacity: P)
-        defer { d.deallocate() }
-        variance.initialize(repeating: 0, count: P)
-        for k in surfaces.indices {
-            derivative([k], d)
-            singleton(k, d)
-            let w = a[k] * (1 - a[k])
-            guard w != 0 else { continue }
-            for p in 0..<P { variance[p] += w * d[p] * d[p] }
-        }
-        for s in interactions {
-            let w = s.reduce(1.0) { $0 * a[$1] * (1 - a[$1]) }
-            guard w != 0 else { continue }
-            derivative(s, d)
-            for p in 0..<P { variance[p] += w * d[p] * d[p] }
-        }
+        isCoupled = coupled
     }
 }

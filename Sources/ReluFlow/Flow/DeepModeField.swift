@@ -710,6 +710,181 @@ final class DeepModeField: SwitchedSystem {
         for p in wOff[lowest]..<P { grad[p] = 0 }
     }
 
+    /// Var[g] componentwise, under independent Bernoulli(α_k) sides (surface k's member pairs all
+    /// on with probability α_k, all off otherwise), into `variance` (P): the coupled slides'
+    /// Σ_{T≠∅} (∂_T g(α))² Π_{k∈T} α_k(1 − α_k) (`CoupledSlides`), by a second-moment
+    /// back-propagation whose cost does not grow with the number of sets T.
+    ///
+    /// The forward pass does not depend on the α's (h = 0 on z = 0), nor do R and dOut; the
+    /// back-propagated ∂L/∂Z of group g is D_{l,g} = dOut_g δ_{l,g} with δ_{L−1,g} = S_{L−1,g} ∘ w_L
+    /// and δ_{l−1,g} = S_{l−1,g} ∘ (W_lᵀ δ_{l,g}), S_{u,g} the derivative weight: F (fixed) or the
+    /// surface's ξ_k (random, E ξ = α_k, Var ξ = w_k = α_k(1 − α_k)). Groups whose weights are the
+    /// same random variables in every unit (same F, or the same surface) have the same δ: one
+    /// *class* (in d = 1 without biases, all points of one sign). For classes a, b, with means
+    /// μ_l = E δ_l = ᾱ_l ∘ τ_l, τ_l = W_{l+1}ᵀ μ_{l+1} (μ_L = 1, W_L the output row), the
+    /// covariance C^{ab}_l = Cov(δ^a_l, δ^b_l) follows from the independence of layer l's weights of
+    /// everything above them (a unit's surface is one variable, shared by a and b where both hold it):
+    ///
+    ///     B = W_{l+1}ᵀ C^{ab}_{l+1} W_{l+1},
+    ///     C^{ab}_{l,uv} = ᾱ^a_u ᾱ^b_v B_uv + [u = v, one shared variable] w_u (B_uu + τ^a_u τ^b_u),
+    ///
+    /// C_L = 0 (E[S_u S_v] = ᾱ_u ᾱ_v + [shared] w_u; the cross terms of (δ − μ) with the weights'
+    /// deviations vanish by independence). Classes that share no variable have C^{ab} = 0. Then
+    /// g_{W_l[i,k]} = Σ_a δ^a_{l,i} X^a_k, X^a_k = Σ_{g∈a} dOut_g h_{l−1,k,g}, and
+    /// Var g_{W_l[i,k]} = Σ_{a,b} X^a_k X^b_k C^{ab}_{l,ii} (a bias: X = Σ_{g∈a} dOut_g); the output
+    /// layer's entries do not depend on the α's (variance 0). A polynomial identity in α (the mean
+    /// over the corners, so also outside the box, as `CoupledSlides`' sum), without cancellation
+    /// inside it (every term ≥ 0 there). Cost: per pair of classes and layer, two products of
+    /// n × n matrices (the escape grid's width 16: about four backward passes, where the sum over
+    /// sets took one pass per set, up to 4^7 sets at ten or more coupled surfaces).
+    func gradientVariance(_ y: UnsafePointer<Double>, holding surfaces: [[Int]], at a: [Double],
+                          into variance: UnsafeMutablePointer<Double>) {
+        forward(y)
+        for g in 0..<G { dOut[g] = R[g] * invM }
+        variance.initialize(repeating: 0, count: P)
+        guard L >= 2 else { return }
+        var variable = [Int](repeating: -1, count: n * G)
+        for (k, members) in surfaces.enumerated() { for q in members { variable[q] = k } }
+        // Classes: groups with the same weight in every unit (F's value, or −(k + 1) for surface k).
+        var signatures: [[Double]] = [], members: [[Int]] = []
+        for g in 0..<G {
+            let signature = (0..<n).map { u -> Double in
+                let q = u * G + g
+                return variable[q] >= 0 ? -Double(variable[q] + 1) : F[q]
+            }
+            if let c = signatures.firstIndex(of: signature) { members[c].append(g) } else {
+                signatures.append(signature)
+                members.append([g])
+            }
+        }
+        let C = signatures.count
+        // Per class and unit: ᾱ (E S), the variable (−1: fixed); per class, layer l and input k:
+        // X = Σ_{g∈class} dOut_g h_{l−1,k,g} (offset xOff[l]), and Y = Σ_{g∈class} dOut_g.
+        var meanWeight = [Double](repeating: 0, count: C * n), unitVariable = [Int](repeating: -1, count: C * n)
+        for c in 0..<C {
+            let g0 = members[c][0]
+            for u in 0..<n {
+                let v = variable[u * G + g0]
+                unitVariable[c * n + u] = v
+                meanWeight[c * n + u] = v >= 0 ? a[v] : F[u * G + g0]
+            }
+        }
+        var xOff = [Int](repeating: 0, count: L + 1)
+        for l in 1..<L { xOff[l + 1] = xOff[l] + layers[l - 1] }
+        var X = [Double](repeating: 0, count: C * max(xOff[L], 1)), Y = [Double](repeating: 0, count: C)
+        for c in 0..<C {
+            for g in members[c] { Y[c] += dOut[g] }
+            for l in 1..<L {
+                for k in 0..<layers[l - 1] {
+                    var s = 0.0
+                    for g in members[c] { s += dOut[g] * input(l, k, g) }
+                    X[c * xOff[L] + xOff[l] + k] = s
+                }
+            }
+        }
+        // τ^c_l per class (layer l's units at offset uOff[l]): τ_{L−1} = w_L, τ_{l−1} = W_lᵀ (ᾱ_l ∘ τ_l).
+        var tau = [Double](repeating: 0, count: C * n)
+        for c in 0..<C {
+            let t = c * n
+            for i in 0..<layers[L - 1] { tau[t + uOff[L - 1] + i] = y[wOff[L - 1] + i] }
+            var l = L - 1
+            while l >= 2 {
+                let below = layers[l - 1]
+                for i in 0..<layers[l] {
+                    let mu = meanWeight[t + uOff[l] + i] * tau[t + uOff[l] + i]
+                    if mu == 0 { continue }
+                    let row = wOff[l - 1] + i * below
+                    for k in 0..<below { tau[t + uOff[l - 1] + k] += y[row + k] * mu }
+                }
+                l -= 1
+            }
+        }
+        let width = (1..<L).map { layers[$0] }.max() ?? 1
+        let cov = UnsafeMutablePointer<Double>.allocate(capacity: 3 * width * width)
+        defer { cov.deallocate() }
+        let product = cov + width * width, next = product + width * width
+        var sharedVariance = [Double](repeating: 0, count: n), isShared = [Bool](repeating: false, count: n)
+        for ca in 0..<C {
+            for cb in ca..<C {
+                // The weights both classes hold as one variable (w = α(1 − α)); none: C^{ab} = 0.
+                var any = false
+                for u in 0..<n {
+                    let v = unitVariable[ca * n + u]
+                    isShared[u] = v >= 0 && v == unitVariable[cb * n + u]
+                    sharedVariance[u] = isShared[u] ? a[v] * (1 - a[v]) : 0
+                    any = any || isShared[u]
+                }
+                guard any else { continue }
+                let factor: Double = ca == cb ? 1 : 2
+                let ta = ca * n, tb = cb * n
+                var l = L - 1
+                // C_{L−1}: the shared weights' variances on the output row's τ.
+                var nonzero = false
+                var nl = layers[l]
+                for q in 0..<(nl * nl) { cov[q] = 0 }
+                for i in 0..<nl where isShared[uOff[l] + i] {
+                    let u = uOff[l] + i
+                    cov[i * nl + i] = sharedVariance[u] * tau[ta + u] * tau[tb + u]
+                    nonzero = nonzero || cov[i * nl + i] != 0
+                }
+                while l >= 1 {
+                    nl = layers[l]
+                    let below = layers[l - 1]
+                    if nonzero {
+                        // The layer's entries: X^a X^b C_ii (factor 2 for a ≠ b: C^{ba} = C^{abᵀ}).
+                        let xa = ca * xOff[L] + xOff[l], xb = cb * xOff[L] + xOff[l]
+                        for i in 0..<nl {
+                            let cii = factor * cov[i * nl + i]
+                            if cii == 0 { continue }
+                            let row = wOff[l - 1] + i * below
+                            for k in 0..<below { variance[row + k] += X[xa + k] * X[xb + k] * cii }
+                            if bOff[l - 1] >= 0 { variance[bOff[l - 1] + i] += Y[ca] * Y[cb] * cii }
+                        }
+                    }
+                    guard l >= 2 else { break }
+                    // C_{l−1} = ᾱ^a ᾱ^bᵀ ∘ B + the shared diagonal, B = W_lᵀ C_l W_l.
+                    let wl = y + wOff[l - 1]
+                    for q in 0..<(below * below) { next[q] = 0 }
+                    if nonzero {
+                        for q in 0..<(nl * below) { product[q] = 0 }
+                        for i in 0..<nl {   // product = C_l W_l (nl × below), rows of W_l contiguous
+                            for j in 0..<nl {
+                                let c = cov[i * nl + j]
+                                if c == 0 { continue }
+                                let wj = wl + j * below, pi = product + i * below
+                                for k in 0..<below { pi[k] += c * wj[k] }
+                            }
+                        }
+                        for i in 0..<nl {   // B = W_lᵀ product (below × below)
+                            let wi = wl + i * below, pi = product + i * below
+                            for u in 0..<below {
+                                let w = wi[u]
+                                if w == 0 { continue }
+                                let nu = next + u * below
+                                for v in 0..<below { nu[v] += w * pi[v] }
+                            }
+                        }
+                    }
+                    nonzero = false
+                    let lower = uOff[l - 1]
+                    for u in 0..<below {
+                        let au = meanWeight[ta + lower + u]
+                        for v in 0..<below {
+                            let value = au * meanWeight[tb + lower + v] * next[u * below + v]
+                            cov[u * below + v] = value
+                            if value != 0 { nonzero = true }
+                        }
+                        if isShared[lower + u] {
+                            cov[u * below + u] += sharedVariance[lower + u] * (next[u * below + u] + tau[ta + lower + u] * tau[tb + lower + u])
+                            if cov[u * below + u] != 0 { nonzero = true }
+                        }
+                    }
+                    l -= 1
+                }
+            }
+        }
+    }
+
     /// ż of every pair along u (P) into `zdot` (n × G) with dh/dz = a_k on the pairs of
     /// `surfaces[k]` in the tangent pass (the forward masks F elsewhere): where K surfaces meet,
     /// a surface on (a_k = 1) carries its ż into the layers above it, one off (0) does not, and a
