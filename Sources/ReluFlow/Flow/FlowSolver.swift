@@ -338,7 +338,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     /// why the run stops at t (status `stopped`), or nil. The state there is a step's end, so
     /// everything recorded is the flow's and the escape time, when already reached, stays exact.
     func budgetSpent(at t: Double) -> String? {
-        let before = "before T = \(options.T): the last state is a valid starting point (reluflow simulate --resume continues it)"
+        // Built only when the run stops: this is called at every step end.
+        var before: String { "before T = \(options.T): the last state is a valid starting point (reluflow simulate --resume continues it)" }
         if let limit = options.maxRhsEvaluations, field.rhsEvaluations >= limit {
             return "stopped by its work budget at t = \(t) after \(field.rhsEvaluations) right-hand-side evaluations "
                 + "(flow.maxRhsEvaluations = \(limit)), \(before)"
