@@ -84,14 +84,7 @@ struct CompareCommand: ParsableCommand {
         let formats = try FigureFormat.list(format)
         if let T { base.flow.T = T }
         // The flows' budget goes into the problem's flow section, so that resume.json keeps it.
-        if let maxRhsEvaluations {
-            guard maxRhsEvaluations.value >= 1 else { throw InputError("--max-rhs-evaluations", "must be a whole number ≥ 1 (got \(maxRhsEvaluations.value))") }
-            base.flow.maxRhsEvaluations = maxRhsEvaluations.value
-        }
-        if let maxWallSeconds {
-            guard maxWallSeconds.isFinite, maxWallSeconds > 0 else { throw InputError("--max-wall-seconds", "must be a finite number of seconds > 0 (got \(maxWallSeconds))") }
-            base.flow.maxWallSeconds = maxWallSeconds
-        }
+        try base.flow.applyBudget(maxRhsEvaluations: maxRhsEvaluations, maxWallSeconds: maxWallSeconds)
         // The problem is resolved once before any method runs: bad input is exit 2 naming its field
         // (not a method left out), and a CSV's data are read here and passed on explicitly (with
         // `data.origin` naming the file, as every run's config.json records them), so that every

@@ -399,14 +399,7 @@ struct SimulateOptions {
             c.flow.samples = s
         }
         if let maxEvents { c.flow.maxEvents = maxEvents.value }
-        if let maxRhsEvaluations {
-            guard maxRhsEvaluations.value >= 1 else { throw InputError("--max-rhs-evaluations", "must be a whole number ≥ 1 (got \(maxRhsEvaluations.value))") }
-            c.flow.maxRhsEvaluations = maxRhsEvaluations.value
-        }
-        if let maxWallSeconds {
-            guard maxWallSeconds.isFinite, maxWallSeconds > 0 else { throw InputError("--max-wall-seconds", "must be a finite number of seconds > 0 (got \(maxWallSeconds))") }
-            c.flow.maxWallSeconds = maxWallSeconds
-        }
+        try c.flow.applyBudget(maxRhsEvaluations: maxRhsEvaluations, maxWallSeconds: maxWallSeconds)
         if c.network.layers != nil {
             try applyDeepOverrides(&c)
             return

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ReluFlow
 
 /// A whole-number option that also takes the exponent form (`--samples 1e7`), so that a large
 /// count reaches validation and the size check rather than a parse error.
@@ -12,6 +13,21 @@ struct WholeNumber: ExpressibleByArgument {
             value = Int(d)
         } else {
             return nil
+        }
+    }
+}
+
+extension FlowConfig {
+    /// The work budget of `--max-rhs-evaluations` and `--max-wall-seconds` (simulate, compare),
+    /// checked under the flags' names.
+    mutating func applyBudget(maxRhsEvaluations: WholeNumber?, maxWallSeconds: Double?) throws {
+        if let maxRhsEvaluations {
+            guard maxRhsEvaluations.value >= 1 else { throw InputError("--max-rhs-evaluations", "must be a whole number ≥ 1 (got \(maxRhsEvaluations.value))") }
+            self.maxRhsEvaluations = maxRhsEvaluations.value
+        }
+        if let maxWallSeconds {
+            guard maxWallSeconds.isFinite, maxWallSeconds > 0 else { throw InputError("--max-wall-seconds", "must be a finite number of seconds > 0 (got \(maxWallSeconds))") }
+            self.maxWallSeconds = maxWallSeconds
         }
     }
 }
