@@ -82,6 +82,9 @@ struct TrainCommand: ParsableCommand {
         if let seed { try applySeed(seed, to: &runConfig) }
         let (problem, resolved) = try runConfig.resolve(limits: allowLarge ? nil : .standard())
         guard let options = problem.training else { preconditionFailure("a train section resolves to training options") }
+        for unused in train.unusedConstants(by: options.method) {
+            FileHandle.standardError.write(Data("note: \(unused) is not used by \(options.method.rawValue)\n".utf8))
+        }
         let outPath = out ?? "runs/\(name)-\(options.method.rawValue)"
         try RunFolder.checkDestination(outPath)
 

@@ -219,6 +219,26 @@ final class TrainCommandTests: XCTestCase {
         let epsilon = try runReluflow(["train", "--config", "a.json", "--quiet"], in: dir)
         XCTAssertEqual(epsilon.status, 2, epsilon.stderr)
         XCTAssertTrue(epsilon.stderr.contains("train.epsilon"), epsilon.stderr)
+        // A constant the method does not read is named (it would change nothing); the defaults a
+        // resolved config writes for every method, and a constant the method reads, are not.
+        for (train, note) in [(#""method": "gd", "beta1": 0.5, "alpha": 0.9"#, ["train.beta1 = 0.5 (read by adam)", "train.alpha = 0.9 (read by rmsprop)"]),
+                              (#""method": "sgd", "epsilon": 0.001"#, ["train.epsilon = 0.001 (read by adam and rmsprop)"]),
+                              (#""method": "gd", "beta1": 0.9, "epsilon": 1e-8"#, []), (#""method": "rmsprop", "alpha": 0.5"#, []),
+                              (#""method": "adam", "alpha": 0.5"#, ["train.alpha = 0.5 (read by rmsprop)"])] {
+            try (#"{"data": {"x": [[-1], [0], [1]], "y": [1, 0, 1]}, "network": {"width": 2}, "train": {"iterations": 5, "#
+                 + train + "}}").write(to: dir.appendingPathComponent("u.json"), atomically: true, encoding: .utf8)
+            try? FileManager.default.removeItem(at: dir.appendingPathComponent("u"))
+            let result = try runReluflow(["train", "--config", "u.json", "--out", "u", "--quiet"], in: dir)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let notes = result.stderr.split(separator: "\n").filter { $0.hasPrefix("note: train.") }
+            XCTAssertEqual(notes.count, note.count, "\(train): \(result.stderr)")
+            for n in note { XCTAssertTrue(result.stderr.contains(n), "\(train): \(result.stderr)") }
+            let again = try runReluflow(["train", "--config", "u/config.json", "--out", "u2", "--quiet"], in: dir)
+            XCTAssertEqual(again.status, 0, again.stderr)
+            XCTAssertEqual(again.stderr.split(separator: "\n").filter { $0.hasPrefix("note: train.") }.count, note.count, again.stderr)
+            try? FileManager.default.removeItem(at: dir.appendingPathComponent("u2"))
+        }
+        for name in ["u", "u.json"] { try FileManager.default.removeItem(at: dir.appendingPathComponent(name)) }
         // The size check counts the rows a run can have: at most one per iteration.
         let small = try runReluflow(["train", "--example", "sine", "--samples", "1e7", "--iterations", "100", "--out", "small", "--quiet"], in: dir)
         XCTAssertEqual(small.status, 0, small.stderr)

@@ -144,6 +144,27 @@ extension TrainConfig {
         return (o, out)
     }
 
+    /// The adaptive methods' constants (SPEC §7) and the methods that read them: Adam β1, β2, ε;
+    /// RMSProp α, ε. One train section is shared by the methods of `compare` and of a sweep over
+    /// methods, and a resolved config writes every default, so a constant of another method is
+    /// accepted; a single method's run names the ones it ignores (`unusedConstants`).
+    static var constantReaders: [(field: String, value: KeyPath<TrainConfig, Double?>, byDefault: Double, readBy: [TrainingMethod])] { [
+        ("beta1", \.beta1, TrainingOptions().beta1, [.adam]),
+        ("beta2", \.beta2, TrainingOptions().beta2, [.adam]),
+        ("alpha", \.alpha, TrainingOptions().alpha, [.rmsprop]),
+        ("epsilon", \.epsilon, TrainingOptions().epsilon, [.adam, .rmsprop]),
+    ] }
+
+    /// The constants given with a value other than their default that `method` does not read, as
+    /// "train.FIELD = VALUE (read by METHODS)": silently ignored otherwise (a gd run with
+    /// beta1 = 0.5 is plain gd).
+    public func unusedConstants(by method: TrainingMethod) -> [String] {
+        Self.constantReaders.compactMap { c in
+            guard let v = self[keyPath: c.value], v != c.byDefault, !c.readBy.contains(method) else { return nil }
+            return "train.\(c.field) = \(v) (read by \(c.readBy.map(\.rawValue).joined(separator: " and ")))"
+        }
+    }
+
     /// The cap of gd's and sgd's default η: the curvature grows as the weights grow from a small
     /// start, so 1/ρ_H(θ(0)) alone can be far too large (small-init: 3.3, and GD oscillates at
     /// L ≈ 0.1). Measured on the built-in examples: η = 0.25 reaches the flow's loss at t = 1000 on
