@@ -539,15 +539,16 @@ final class EscapeExperimentTests: XCTestCase {
         rows.append(row("failed", escape: 0.9, lambda: 0.7))                  // failed after escaping: hollow
         rows.append(row("failed", escape: nil, lambda: 0.7))
         rows.append(row("completed", escape: nil, lambda: 0.05, censored: 500))
-        rows.append(row("completed", escape: 3, lambda: 0))                   // a dead network
+        rows.append(row("completed", escape: 3, lambda: 0))                   // λ_max 0: not on the log axis
+        rows.append(row("completed", escape: nil, lambda: 0, censored: 500))  // a dead network: zero curvature, not "never escaped"
         XCTAssertEqual(rows.map(\.outcome), [.escaped, .escaped, .escaped, .escaped, .escapedThenStopped, .stoppedBeforeEscape,
-                                             .escapedThenFailed, .failedBeforeEscape, .neverEscaped, .escaped])
-        XCTAssertEqual(rows.map(\.inFit), [true, true, true, true, true, false, false, false, false, false])
+                                             .escapedThenFailed, .failedBeforeEscape, .neverEscaped, .escaped, .neverEscaped])
+        XCTAssertEqual(rows.map(\.inFit), [true, true, true, true, true, false, false, false, false, false, false])
         let fit = EscapeExperiment.fit(rows, method: "rmsprop-flow")
         XCTAssertEqual(fit.runs, 5)
         XCTAssertEqual(fit.stoppedAfterEscape, 1)
-        XCTAssertEqual(fit.left, 5)
-        XCTAssertEqual([fit.failed, fit.neverEscaped, fit.stoppedBeforeEscape, fit.zeroCurvature], [2, 1, 1, 1])
+        XCTAssertEqual(fit.left, 6)
+        XCTAssertEqual([fit.failed, fit.neverEscaped, fit.stoppedBeforeEscape, fit.zeroCurvature], [2, 1, 1, 2])
         let points = (fitted + [(3, 0.2)]).map { (log10($0.0), log10($0.1)) }
         let mx = points.map(\.0).reduce(0, +) / 5, my = points.map(\.1).reduce(0, +) / 5
         let slope = points.reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) } / points.reduce(0) { $0 + ($1.0 - mx) * ($1.0 - mx) }
@@ -556,7 +557,7 @@ final class EscapeExperimentTests: XCTestCase {
         XCTAssertTrue(why.contains("2 failed") && why.contains("1 never escaped") && why.contains("1 stopped by the work budget before escaping (censored)"), why)
         let note = EscapeExperiment.notDrawnNote(rows)
         XCTAssertTrue(note.contains("1 stopped by the work budget before escaping (censored at the stop"), note)
-        XCTAssertTrue(note.contains("1 completed without escaping"), note)
+        XCTAssertTrue(note.contains("1 completed without escaping") && note.contains("2 with λ_max ≤ 0 or none"), note)
         let svg = EscapeExperiment.curvatureSVG(rows, methods: ["rmsprop-flow"], fits: [fit])
         XCTAssertTrue(svg.contains("1 stopped by the budget after escaping: fitted"), "legend")
     }

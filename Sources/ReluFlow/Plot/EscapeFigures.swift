@@ -50,8 +50,10 @@ public enum EscapeExperiment {
         public var failed: Bool { !(status.isEmpty || status == FlowStatus.completed.rawValue || stopped) }
         /// A flow stopped by its work budget before T (status `stopped`): not a failure.
         public var stopped: Bool { status == FlowStatus.stopped.rawValue }
+        /// λ_max at θ(0) known and positive: a place on the log axis.
+        public var curved: Bool { (lambdaMax ?? 0) > 0 }
         /// Drawn on the log–log axes: an escape time and λ_max, both positive.
-        public var drawable: Bool { (escapeTime ?? 0) > 0 && (lambdaMax ?? 0) > 0 }
+        public var drawable: Bool { (escapeTime ?? 0) > 0 && curved }
         /// In its method's fit: not failed (completed, or stopped after escaping) and drawable.
         public var inFit: Bool { !failed && drawable }
         public var outcome: Outcome {
@@ -85,7 +87,7 @@ public enum EscapeExperiment {
     public struct Fit: Sendable {
         public var method: String
         /// Runs in the fit, and runs of the method left out: all of them, and by reason (the run
-        /// failed; completed but never escaped; escaped but λ_max ≤ 0 or unknown).
+        /// failed; completed but never escaped; λ_max ≤ 0 or unknown, escaped or not, such as a dead network).
         public var runs: Int
         public var left: Int
         public var failed: Int
@@ -147,12 +149,15 @@ public enum EscapeExperiment {
         let mine = rows.filter { $0.method == method }
         let usable = mine.filter(\.inFit).map { (log10($0.lambdaMax!), log10($0.escapeTime!)) }
         let failed = mine.filter(\.failed).count
-        let neverEscaped = mine.filter { $0.outcome == .neverEscaped }.count
-        let stoppedBefore = mine.filter { $0.outcome == .stoppedBeforeEscape }.count
+        // A run that did not fail but has no λ_max > 0 (a dead network: no gradient, no curvature)
+        // has no place on the log axis whatever its escape: that is why it is left out, before
+        // whether it escaped.
+        let flat = mine.filter { !$0.failed && !$0.curved }.count
+        let neverEscaped = mine.filter { $0.curved && $0.outcome == .neverEscaped }.count
+        let stoppedBefore = mine.filter { $0.curved && $0.outcome == .stoppedBeforeEscape }.count
         let n = usable.count
         var fit = Fit(method: method, runs: n, left: mine.count - n, failed: failed, neverEscaped: neverEscaped,
-                      zeroCurvature: mine.count - n - failed - neverEscaped - stoppedBefore, slope: .nan, slopeLow: .nan, slopeHigh: .nan,
-                      intercept: .nan, r2: .nan)
+                      zeroCurvature: flat, slope: .nan, slopeLow: .nan, slopeHigh: .nan, intercept: .nan, r2: .nan)
         fit.stoppedBeforeEscape = stoppedBefore
         fit.stoppedAfterEscape = mine.filter { $0.inFit && $0.stopped }.count
         guard n >= 3 else { return fit }
@@ -277,15 +282,17 @@ public enum EscapeExperiment {
         func drawable(_ r: Row) -> Bool { curvature ? r.drawable : (r.escapeTime ?? 0) > 0 }
         let hollow = rows.filter { $0.failed && drawable($0) }.count
         let failedUnseen = rows.filter { $0.failed && !drawable($0) }.count
-        let neverEscaped = rows.filter { $0.outcome == .neverEscaped }.count
-        let stoppedBefore = rows.filter { $0.outcome == .stoppedBeforeEscape }.count
-        let dead = rows.filter { !$0.failed && $0.escapeTime != nil && !drawable($0) }.count
+        // On the log–log figure a run without λ_max > 0 is counted as such, escaped or not (as the fits count it).
+        func placed(_ r: Row) -> Bool { !curvature || r.curved }
+        let neverEscaped = rows.filter { placed($0) && $0.outcome == .neverEscaped }.count
+        let stoppedBefore = rows.filter { placed($0) && $0.outcome == .stoppedBeforeEscape }.count
+        let dead = rows.filter { !$0.failed && (!placed($0) || ($0.escapeTime != nil && !drawable($0))) }.count
         var out = ""
         if hollow > 0 { out += "; hollow: \(hollow) (run, method) pairs whose run failed after escaping (\(curvature ? "not fitted" : "not in the medians"))" }
         if failedUnseen > 0 { out += "; \(failedUnseen) failed before escaping" }
         if neverEscaped > 0 { out += "; \(neverEscaped) completed without escaping" }
         if stoppedBefore > 0 { out += "; \(stoppedBefore) stopped by the work budget before escaping (censored at the stop, not \"never escaped\")" }
-        if dead > 0 { out += "; \(dead) escaped with λ_max ≤ 0 or none" }
+        if dead > 0 { out += "; \(dead) with λ_max ≤ 0 or none" }
         if failedUnseen + neverEscaped + stoppedBefore + dead > 0 { out += " (not drawn; escape.csv, escape_fits.csv)" }
         return out
     }
