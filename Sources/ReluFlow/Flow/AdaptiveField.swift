@@ -127,8 +127,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// The several-surface path's α and exit value min(v⁻_k, −v⁺_k) of each surface, of the
     /// evaluation being made (working storage, read into `Evaluation`).
     private var surfaceAlpha: [Double] = [], surfaceExit: [Double] = []
-    /// Several Adam second-order slides (`computeSecondOrderSeveral`): each surface's (z̈⁻_k, z̈⁺_k),
-    /// α_k at 0 and 1 with the others at their solved values (working storage, as `surfaceExit`).
+    /// Several Adam second-order slides (`computeSecondOrderSeveral`): each surface's (z̈⁻_k, z̈⁺_k)
+    /// in the mode of the newer surfaces where it attracts least (working storage, as `surfaceExit`).
     private var surfaceSides: [(minus: Double, plus: Double)] = []
     /// Δ_k = g(M⁺_k) − g⁻ (K × P) and the variance Σ_k α_k(1 − α_k) Δ_k² (P): scratch.
     private var deltaStore: UnsafeMutablePointer<Double>, deltaCapacity = 0
@@ -1676,8 +1676,8 @@ extension AdaptiveField {
         let unit = k / G
         let members = (0..<G).map { unit * G + $0 }.filter { surfaceKey($0) == key && states[$0] == old }
         guard members.contains(k) else { return nil }
-        // Beside other second-order slides only where the gradient stays affine in the α's (no two
-        // surfaces on one data group in different layers, `CoupledSlides`).
+        // Beside other second-order slides only where no two surfaces lie on one data group in
+        // different layers (`CoupledSlides`: one's side would change the other's z).
         if let deep = base as? DeepModeField, !surfaces.isEmpty,
            CoupledSlides(surfaces: surfaces.map(\.members) + [members], G: G, layer: { deep.unitLayer[$0 / self.G] }).isCoupled {
             return nil
