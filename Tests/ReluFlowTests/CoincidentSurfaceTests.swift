@@ -76,4 +76,50 @@ final class CoincidentSurfaceTests: XCTestCase {
         XCTAssertLessThanOrEqual(solution.events.count, 150)
         XCTAssertLessThan(solution.diagnostics.dissipationDefect, 1e-10)
     }
+
+    /// `AdaptiveField.resolve` leaves a degenerate tie out explicitly (`DeepModeField.degenerateTie`),
+    /// as the deep gradient flow's resolve does, whatever the order of the event's pairs. [2, 2, 1, 1]
+    /// bias-free, points A = (1, 0), B = (0, 1), C = (−1, −1): layer 1's unit 0 alone is on at A and
+    /// B, so layer 2's unit has one surface on both (one class, z_B = λ z_A). At this state unit 0
+    /// reaches its own surface at B (W1 row 0 = (1, 0): z = 0 there), so λ = 0: z_B = 0 while
+    /// z_A = 0.8. Decided through its class (the pair B first, as `order` below puts it), the class
+    /// {A, B} went off (ż_B < 0 with the class on, 0 with it off), A's pair included although its
+    /// z is 0.8: a wrong mode. (The driver lists layer 1's pair first, whose decision ends the tie:
+    /// correct only by that order.) Asserted: in either order no transition of A's pair, and the
+    /// same decisions as the deep gradient flow's own resolve for layer 1's pair (RMSProp flow with
+    /// v = 1: its θ' is −g/(1 + ε), the gradient flow's direction).
+    func testAdaptiveResolveLeavesADegenerateTieOut() throws {
+        let config = try RunConfig.decode(Data("""
+        {"data": {"x": [[1, 0], [0, 1], [-1, -1]], "y": [1, -1, 1]},
+         "network": {"layers": [2, 2, 1, 1], "bias": false,
+                     "weights": [[[1.0, 0.0], [-1.0, -0.5]], [[0.8, 0.3]], [[1.0]]]},
+         "flow": {"T": 1}}
+        """.utf8))
+        let problem = try config.resolve().problem
+        let net = try XCTUnwrap(problem.model as? DeepNetwork)
+        let deep = DeepModeField(network: net, data: problem.data)
+        let field = AdaptiveField(base: deep, law: RMSPropFlow(tau: 1))
+        let P = net.parameterCount, G = deep.G
+        let y = problem.theta0 + [0] + [Double](repeating: 1, count: P)
+        let group = { (q: Int) in deep.pointsOfGroup.firstIndex { $0 == [q] }! }
+        let (a, b, c) = (group(0), group(1), group(2))
+        var states = [PairState](repeating: .off, count: deep.n * G)
+        for (unit, g) in [(0, a), (0, b), (1, c), (2, a), (2, b), (2, c)] { states[unit * G + g] = .on }
+        field.setMode(states)
+        XCTAssertEqual(deep.representative[2 * G + b], deep.representative[2 * G + a], "A and B must be one class")
+        let gradientFlow = DeepModeField(network: net, data: problem.data)
+        gradientFlow.setMode(states)
+        let reference = (problem.theta0 + [0]).withUnsafeBufferPointer {
+            gradientFlow.resolve($0.baseAddress!, eventPairs: [(2, b), (0, b)], excluded: [:], repeated: [], reportUnchanged: false)
+        }
+        for order in [[(2, b), (0, b)], [(0, b), (2, b)]] {
+            field.setMode(states)
+            let transitions = y.withUnsafeBufferPointer {
+                field.resolve($0.baseAddress!, eventPairs: order, excluded: [:], repeated: [], reportUnchanged: false)
+            }
+            let described = transitions.map { "\($0.neuron)@\($0.group) \($0.from)→\($0.to)" }
+            XCTAssertFalse(transitions.contains { $0.neuron == 2 && $0.group == a }, "order \(order): \(described)")
+            XCTAssertEqual(transitions.filter { $0.neuron == 0 }.map(\.to), reference.filter { $0.neuron == 0 }.map(\.to), "order \(order): \(described)")
+        }
+    }
 }

@@ -170,4 +170,28 @@ final class FilippovResolverTests: XCTestCase {
         XCTAssertFalse(chosen.contains(.sliding))
         XCTAssertTrue(transitions.allSatisfy { $0.kind == .branch }, "\(transitions.map(\.kind))")
     }
+
+    /// A NaN reaching the decision (here neuron 1's c is NaN, so every residual R is): the
+    /// continuations off and on of the pair at x = 1 both passed the consistency test (NaN
+    /// violations count as none) and none had the steepest one's velocity (NaN ≠ NaN), so
+    /// `enumerate` crashed at a force-unwrap. Now it is a diagnosed failure on the field (the solver
+    /// stops the run there with the last good state, status failed, exit 1) and nothing changes.
+    func testNonFiniteVelocityIsADiagnosedFailure() throws {
+        let problem = try makeProblem(x: [[1], [2], [-1]], y: [0, 2, 0], W: [[1], [1]], b: [-1, 0], c: [1, 1], T: 1)
+        let field = ModeField(network: problem.network, data: problem.data)
+        var y = problem.theta0 + [0]
+        y[5] = .nan   // θ = [W (2), b (2), c (2)]: c_1
+        let group = { (q: Int) in field.pointsOfGroup.firstIndex { $0 == [q] }! }
+        var states = [PairState](repeating: .off, count: field.n * field.G)
+        states[group(1)] = .on
+        states[field.G + group(0)] = .on
+        states[field.G + group(1)] = .on
+        field.setMode(states)
+        let transitions = y.withUnsafeBufferPointer {
+            FilippovResolver(field: field).resolve($0.baseAddress!, eventPairs: [(0, group(0))])
+        }
+        XCTAssertTrue(transitions.isEmpty, "\(transitions.map { ($0.neuron, $0.group, $0.to) })")
+        let failure = try XCTUnwrap(field.failure(at: 0.5))
+        XCTAssertTrue(failure.message.contains("not finite"), failure.message)
+    }
 }

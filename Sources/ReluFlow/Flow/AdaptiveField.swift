@@ -127,6 +127,9 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// The several-surface path's α and exit value min(v⁻_k, −v⁺_k) of each surface, of the
     /// evaluation being made (working storage, read into `Evaluation`).
     private var surfaceAlpha: [Double] = [], surfaceExit: [Double] = []
+    /// Several Adam second-order slides (`computeSecondOrderSeveral`): each surface's (z̈⁻_k, z̈⁺_k)
+    /// in the mode of the newer surfaces where it attracts least (working storage, as `surfaceExit`).
+    private var surfaceSides: [(minus: Double, plus: Double)] = []
     /// Δ_k = g(M⁺_k) − g⁻ (K × P) and the variance Σ_k α_k(1 − α_k) Δ_k² (P): scratch.
     private var deltaStore: UnsafeMutablePointer<Double>, deltaCapacity = 0
     private let varianceScratch: UnsafeMutablePointer<Double>
@@ -335,8 +338,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     private func computeField(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         let dim = dimension
         var ok = true
-        if let so = secondOrder, surfaces.count == 1, y[P + 1 + 2 * P] > 0 {
-            ok = computeSecondOrder(y, f, so)
+        if let so = secondOrder, !surfaces.isEmpty, y[P + 1 + 2 * P] > 0 {
+            ok = surfaces.count == 1 ? computeSecondOrder(y, f, so) : computeSecondOrderSeveral(y, f, so)
         } else if let k = slidingPair {
             baseSide(k, on: true)
             ok = baseGradient(y, into: gPlus)
@@ -661,6 +664,8 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             sides = [([k], alpha.isFinite ? alpha : 0)]
         } else if secondOrder != nil && surfaces.count == 1 {
             sides = [(surfaces[0].members, alpha.isFinite ? alpha : 0)]
+        } else if secondOrder != nil && y[P + 1 + 2 * P] > 0 && surfaceAlpha.count == surfaces.count {
+            sides = zip(surfaces, surfaceAlpha).map { ($0.members, $1.isFinite ? $1 : 0) }
         } else if surfaceAlpha.count == surfaces.count {
             sides = zip(surfaces, surfaceAlpha).map { ($0.members, $1) }
         }
@@ -858,6 +863,12 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         for (i, g) in eventPairs {
             let k = i * G + g
             guard !done.contains(k) else { continue }
+            // A degenerate tie (`DeepModeField.degenerateTie`: the pair's input, not its class's
+            // surface, vanishes here) is no event of its class, as in the deep field's own resolve:
+            // decided with its class it would move the class's other pairs, off their surface. Tested
+            // here, in the mode of the decisions so far, not left to the order of the event's pairs
+            // (the unit below, listed first by the driver, ends the tie when it is decided first).
+            if let deep = base as? DeepModeField, deep.degenerateTie(y, k) { continue }
             // Coincident pairs (a deep base's ties in the current mode, SPEC §4: one surface, one
             // z) are decided together, as one surface; decided one by one, the first to slide left
             // the others forced onto the same surface from another side, and the event chattered
@@ -871,10 +882,12 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
                 setMode(original)
                 return []
             }
+            var secondOrderSlide = false
             if let so = secondOrder, let second = secondOrderDecision(y, pair: k, old: old, decided: new, rate: plus.v, so) {
                 (new, kind) = second
+                secondOrderSlide = new == .sliding
             }
-            if new == .sliding, !velocityFollowsGradient,
+            if new == .sliding, !velocityFollowsGradient, !secondOrderSlide,
                let other = surfaces.first(where: { !$0.members.contains(k) && surfaceKey($0.rep) != surfaceKey(k) }) {
                 pendingFailure = "\(describe(k)) becomes attracting while \(describe(other.rep)) slides"
                 setMode(original)
@@ -892,8 +905,11 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             setMode(next)
         }
         if let so = secondOrder { settleSecondOrder(y, done: done, transitions: &transitions, so) }
-        // Several surfaces: the joint system decides which of them slide (the type's doc).
-        if surfaces.count > 1 && !settleSeveral(y, original: original, candidates: order, transitions: &transitions) {
+        // Several surfaces: the joint system decides which of them slide (the type's doc); the Adam
+        // flow's second-order slides (s > 0) are settled above, by their z̈'s.
+        let secondOrderSlides = secondOrder != nil && y[P + 1 + 2 * P] > 0
+        if surfaces.count > 1 && !secondOrderSlides
+            && !settleSeveral(y, original: original, candidates: order, transitions: &transitions) {
             setMode(original)
             return []
         }
@@ -1402,6 +1418,111 @@ extension AdaptiveField {
         return (base.preactivationRate(y, wMinus, rep / G, rep % G), base.preactivationRate(y, wPlus, rep / G, rep % G))
     }
 
+    /// The field on K ≥ 2 second-order sliding surfaces (`SecondOrderSlide`, several surfaces), not
+    /// coupled (no two on one data group in different layers), nested in the order they entered
+    /// (`SecondOrderSlide.entryOrder`): the newest surface's slide is Filippov's combination of the
+    /// older slides' motions on its two sides,
+    ///
+    ///     F = F_in(M⁻_K) + α_K (F_in(M⁺_K) − F_in(M⁻_K)),   α_K = z̈_K⁻/(z̈_K⁻ − z̈_K⁺),
+    ///
+    /// F_in(M±_K) the K − 1 older slides (nested likewise; one: `computeSecondOrder`'s F⁻ + α(F⁺ − F⁻))
+    /// in the mode with surface K's pairs off or on, z̈_K± = ∇z_K·θ''(F_in(M±_K)) + θ'ᵀ∇²z_Kθ' (θ' is
+    /// the same in every mode). Why nested: an older slide is the limit of a zig-zag whose amplitude
+    /// has fallen for longer, and a relay's period is proportional to its amplitude, both falling like
+    /// e^{−at/3}: their ratio stays at the gap the older one had at the newer one's entry (about
+    /// e^{−aΔt/3} for entries Δt apart: 1e-12 on the user's [2, 5, 3, 1] network, Δt = 8.3). So in
+    /// each half cycle of the newer zig-zag the older one has averaged out already, in that half
+    /// cycle's mode, and the newer zig-zag's limit is the slide between those two averaged motions
+    /// (crossed one by one, the newer zig-zag converges to it: SecondOrderSlideTests). Not the
+    /// product measure of independent sides (the RMSProp flow's several surfaces), which needs
+    /// comparable, unrelated frequencies. z̈_K is affine in the combination, so α_K is explicit.
+    /// Surface j's exit value is the smallest over the newer surfaces' sides of its own
+    /// min(z̈_j⁻, −z̈_j⁺) (it must attract in every mode the newer zig-zags visit), its sides those of
+    /// that mode; `surfaceAlpha` holds α_j of the outermost modes' mean (an effective fraction).
+    fileprivate func computeSecondOrderSeveral(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>,
+                                               _ so: SecondOrderSlide) -> Bool {
+        vPlus = .nan; vMinus = .nan; alpha = .nan
+        var ok = true
+        if coupling != nil {
+            if pendingFailure == nil {
+                pendingFailure = "\(surfaces.map { describe($0.rep) }.joined(separator: ", ")) slide at second order on one data point "
+                    + "in different layers under the adam flow (the nested slide needs each surface's z unaffected by the others' sides)"
+            }
+            ok = false
+        }
+        let order = so.nestingOrder(surfaces.map { surfaceKey($0.rep) })
+        let nested = nestedSecondOrder(y, order: order, so)
+        ok = ok && nested.ok
+        for q in 0..<dimension { f[q] = nested.f[q] }
+        lastG.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: nested.g, count: P) }
+        // Per surface in `surfaces` order.
+        var alphas = [Double](repeating: .nan, count: surfaces.count), exits = alphas
+        var sides = [(minus: Double, plus: Double)](repeating: (.nan, .nan), count: surfaces.count)
+        for (position, index) in order.enumerated() {
+            alphas[index] = nested.alphas[position]
+            exits[index] = nested.exits[position].isFinite ? nested.exits[position] : -1
+            sides[index] = nested.sides[position]
+        }
+        surfaceAlpha = alphas
+        surfaceExit = exits
+        surfaceSides = sides
+        return ok
+    }
+
+    /// The nested second-order slide of `surfaces[order]` (oldest first; the last one outermost) in
+    /// the base's current mode for every other pair: the state velocity f, its gradient g (D' = −g·θ'),
+    /// and per surface of `order` its α, exit value and sides (`computeSecondOrderSeveral`).
+    private func nestedSecondOrder(_ y: UnsafePointer<Double>, order: [Int], _ so: SecondOrderSlide)
+        -> (f: [Double], g: [Double], alphas: [Double], exits: [Double], sides: [(minus: Double, plus: Double)], ok: Bool) {
+        let surface = surfaces[order[order.count - 1]], dim = dimension
+        var parts: [(f: [Double], g: [Double], alphas: [Double], exits: [Double], sides: [(minus: Double, plus: Double)])] = []
+        var ok = true
+        for side in [PairState.off, .on] {
+            base.updateMode(surface.members.map { (index: $0, state: side) })
+            if order.count == 1 {
+                var g = [Double](repeating: 0, count: P), f = [Double](repeating: 0, count: dim)
+                ok = g.withUnsafeMutableBufferPointer { baseGradient(y, into: $0.baseAddress!) } && ok
+                g.withUnsafeBufferPointer { gp in f.withUnsafeMutableBufferPointer { stateVelocity(y, gradient: gp.baseAddress!, into: $0.baseAddress!) } }
+                parts.append((f, g, [], [], []))
+            } else {
+                let inner = nestedSecondOrder(y, order: Array(order.dropLast()), so)
+                ok = ok && inner.ok
+                parts.append((inner.f, inner.g, inner.alphas, inner.exits, inner.sides))
+            }
+        }
+        base.updateMode(surface.members.map { (index: $0, state: .off) })
+        // z̈ of this surface along each side's (inner) motion: θ' is common, θ'' from its m', v'.
+        let w = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { w.deallocate() }
+        var zz = [Double](repeating: 0, count: 2)
+        for s in 0..<2 {
+            parts[s].f.withUnsafeBufferPointer { fp in
+                so.thetaAcceleration(P: P, y: y, stateDot: fp.baseAddress!, into: w)
+                if let jet = so.curvature {
+                    zz[s] = parts[0].f.withUnsafeBufferPointer { jet.jet(y, u: $0.baseAddress!, w: w, pair: surface.rep, states: states).zddot }
+                } else {
+                    zz[s] = base.preactivationRate(y, w, surface.rep / G, surface.rep % G)
+                }
+            }
+        }
+        let (zm, zp) = (zz[0], zz[1])
+        let a = zm != zp ? zm / (zm - zp) : Double.nan, weight = a.isFinite ? a : 0
+        let f = (0..<dim).map { parts[0].f[$0] + weight * (parts[1].f[$0] - parts[0].f[$0]) }
+        let g = (0..<P).map { parts[0].g[$0] + weight * (parts[1].g[$0] - parts[0].g[$0]) }
+        var alphas: [Double] = [], exits: [Double] = [], sides: [(minus: Double, plus: Double)] = []
+        for j in 0..<parts[0].exits.count {
+            alphas.append(parts[0].alphas[j] + weight * (parts[1].alphas[j] - parts[0].alphas[j]))
+            let e0 = parts[0].exits[j], e1 = parts[1].exits[j]
+            let lower = e0.isNaN ? 0 : e1.isNaN ? 1 : e0 <= e1 ? 0 : 1
+            exits.append(parts[lower].exits[j])
+            sides.append(parts[lower].sides[j])
+        }
+        alphas.append(a)
+        exits.append(a.isFinite ? min(zm, -zp) : .nan)
+        sides.append((zm, zp))
+        return (f, g, alphas, exits, sides, ok)
+    }
+
     /// Moves (m, v) of `y` along F⁺ − F⁻ = (0, aΔ, bΔ₂, 0) of the surface (members, rep) until
     /// ż = 0 (`SecondOrderSlide`'s doc): a root of ż(w) = ∇z·Θ(m + waΔ, v + wbΔ₂, s), whose slope
     /// ∇z·(Θ_m aΔ + Θ_v bΔ₂) is z̈⁺ − z̈⁻ at w = 0. ż is linear in m but not in v: Θ ∝ 1/(√v̂ + ε),
@@ -1494,11 +1615,29 @@ extension AdaptiveField {
     fileprivate func projectSecondOrderSurface(_ i: Int, onto groups: [Int], state y: UnsafeMutablePointer<Double>,
                                                _ so: SecondOrderSlide) {
         let pairs = Set(groups.map { i * G + $0 })
+        var targets: [(rep: Int, members: [Int])] = []
         if let entry = so.pendingEntry, entry.rep / G == i, entry.members.contains(where: pairs.contains) {
             so.pendingEntry = nil
-            projectSecondOrder(members: entry.members, rep: entry.rep, state: y, so)
-        } else if surfaces.count == 1, surfaces[0].rep / G == i, surfaces[0].members.contains(where: pairs.contains) {
-            projectSecondOrder(members: surfaces[0].members, rep: surfaces[0].rep, state: y, so)
+            targets = [entry]
+        } else if surfaces.contains(where: { $0.rep / G == i && $0.members.contains(where: pairs.contains) }) {
+            targets = surfaces.filter { $0.rep / G == i && $0.members.contains(where: pairs.contains) }
+        }
+        guard !targets.isEmpty else { return }
+        // With one surface, one projection. With several (an entry beside a slide, or K ≥ 2 sliding):
+        // a move along one surface's F⁺ − F⁻ changes the others' ż a little (their ż depend on the
+        // same (m, v)), so the surfaces are projected cyclically until none moves (at most 8 sweeps).
+        let others = surfaces.filter { s in !targets.contains { $0.rep == s.rep } }
+        if others.isEmpty && targets.count == 1 {
+            projectSecondOrder(members: targets[0].members, rep: targets[0].rep, state: y, so)
+            return
+        }
+        let all = targets + others
+        for _ in 0..<8 {
+            var moved = false
+            for surface in all {
+                if let w = projectSecondOrder(members: surface.members, rep: surface.rep, state: y, so), w != 0 { moved = true }
+            }
+            if !moved { return }
         }
     }
 
@@ -1517,12 +1656,13 @@ extension AdaptiveField {
         let key = surfaceKey(k)
         if old == .sliding {
             if let exit = so.decidedExit, exit.key == key { return exit.decision }
-            guard surfaces.count == 1, surfaceKey(surfaces[0].rep) == key else { return nil }
+            guard let j = surfaces.firstIndex(where: { surfaceKey($0.rep) == key }) else { return nil }
             let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
             defer { f.deallocate() }
             evaluate(y, f)
-            let tol = 1e-10 * max(abs(vPlus), abs(vMinus)) + 1e-300
-            let decision = OneSurfaceRule.decide(old: .sliding, plus: (vPlus, 0, tol), minus: (vMinus, 0, tol))
+            let (zp, zm) = surfaces.count == 1 ? (vPlus, vMinus) : (surfaceSides[j].plus, surfaceSides[j].minus)
+            let tol = 1e-10 * max(abs(zp), abs(zm)) + 1e-300
+            let decision = OneSurfaceRule.decide(old: .sliding, plus: (zp, 0, tol), minus: (zm, 0, tol))
             if decision.state != .sliding { so.detector.forget(key) }
             so.decidedExit = (key, decision)
             return decision
@@ -1531,11 +1671,17 @@ extension AdaptiveField {
         guard decided != old, decided != .sliding, rate.isFinite, rate != 0 else { return nil }
         let established = so.detector.established(key, s: s, zdot: rate)
         so.detector.record(key, s: s, zdot: rate)
-        guard so.entryAmplitude > 0, surfaces.isEmpty, established else { return nil }
+        guard so.entryAmplitude > 0, established else { return nil }
         // The surface's pairs: unit k's pairs of the same surface, in k's state.
         let unit = k / G
         let members = (0..<G).map { unit * G + $0 }.filter { surfaceKey($0) == key && states[$0] == old }
         guard members.contains(k) else { return nil }
+        // Beside other second-order slides only where no two surfaces lie on one data group in
+        // different layers (`CoupledSlides`: one's side would change the other's z).
+        if let deep = base as? DeepModeField, !surfaces.isEmpty,
+           CoupledSlides(surfaces: surfaces.map(\.members) + [members], G: G, layer: { deep.unitLayer[$0 / self.G] }).isCoupled {
+            return nil
+        }
         // z̈± at the projected state, in the mode with the surface sliding.
         let saved = states
         let probe = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
@@ -1557,15 +1703,26 @@ extension AdaptiveField {
         for q in members { sliding[q] = .sliding }
         setMode(sliding)
         evaluate(probe, f)
-        let zm = vMinus, zp = vPlus
+        // With other surfaces sliding: this surface's sides with theirs at their solved α's, and
+        // each of theirs must still attract (exit value > 0).
+        var zm = vMinus, zp = vPlus, othersAttract = true
+        if surfaces.count > 1 {
+            if let j = surfaces.firstIndex(where: { $0.members.contains(k) }), surfaceSides.count == surfaces.count {
+                (zm, zp) = (surfaceSides[j].minus, surfaceSides[j].plus)
+                othersAttract = surfaceExit.indices.allSatisfy { $0 == j || surfaceExit[$0] > 0 }
+            } else {
+                (zm, zp) = (.nan, .nan)
+            }
+        }
         setMode(saved)
         let tol = 1e-10 * max(abs(zp), abs(zm)) + 1e-300
+        guard othersAttract else { return nil }
         guard zp < -tol, zm > tol else { return nil }
         let amplitude = 2 * so.law.a * abs(rate) / min(abs(zp), abs(zm))
         guard amplitude <= so.entryAmplitude else { return nil }
         so.pendingEntry = (rep: k, members: members)
         so.detector.forget(key)
-        so.noteEntry()
+        so.noteEntry(key, sliding: surfaces.map { surfaceKey($0.rep) })
         return (.sliding, .slide)
     }
 
@@ -1577,26 +1734,34 @@ extension AdaptiveField {
     /// (z̈⁺ < 0 < z̈⁻), or it leaves by `OneSurfaceRule` on (z̈⁺, z̈⁻).
     fileprivate func settleSecondOrder(_ y: UnsafePointer<Double>, done: Set<Int>, transitions: inout [PairTransition],
                                        _ so: SecondOrderSlide) {
-        guard surfaces.count == 1, y[P + 1 + 2 * P] > 0 else { return }
-        let surface = surfaces[0]
-        guard !surface.members.contains(where: done.contains) else { return }
+        guard !surfaces.isEmpty, y[P + 1 + 2 * P] > 0 else { return }
         let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
         defer { f.deallocate() }
-        evaluate(y, f)
-        let zdot = base.preactivationRate(y, f, surface.rep / G, surface.rep % G)
-        let transversal = abs(zdot) > 1e-9 * rateTerms(y, f, pair: surface.rep)
-        guard transversal || !(vPlus < 0 && vMinus > 0) else { return }
-        let tol = 1e-10 * max(abs(vPlus), abs(vMinus)) + 1e-300
-        let new = transversal ? (zdot > 0 ? PairState.on : .off)
-            : OneSurfaceRule.decide(old: .sliding, plus: (vPlus, 0, tol), minus: (vMinus, 0, tol)).state
-        guard new != .sliding else { return }
-        so.detector.forget(surfaceKey(surface.rep))
-        var next = states
-        for q in surface.members {
-            transitions.append(PairTransition(neuron: q / G, group: q % G, from: .sliding, to: new, kind: .slideEnd))
-            next[q] = new
+        // Several surfaces: one leaves at a time (the others' sides change with it), then again.
+        for _ in 0..<surfaces.count {
+            var left = false
+            for (j, surface) in surfaces.enumerated() where !surface.members.contains(where: done.contains) {
+                evaluate(y, f)
+                let zdot = base.preactivationRate(y, f, surface.rep / G, surface.rep % G)
+                let transversal = abs(zdot) > 1e-9 * rateTerms(y, f, pair: surface.rep)
+                let (zp, zm) = surfaces.count == 1 ? (vPlus, vMinus) : (surfaceSides[j].plus, surfaceSides[j].minus)
+                guard transversal || !(zp < 0 && zm > 0) else { continue }
+                let tol = 1e-10 * max(abs(zp), abs(zm)) + 1e-300
+                let new = transversal ? (zdot > 0 ? PairState.on : .off)
+                    : OneSurfaceRule.decide(old: .sliding, plus: (zp, 0, tol), minus: (zm, 0, tol)).state
+                guard new != .sliding else { continue }
+                so.detector.forget(surfaceKey(surface.rep))
+                var next = states
+                for q in surface.members {
+                    transitions.append(PairTransition(neuron: q / G, group: q % G, from: .sliding, to: new, kind: .slideEnd))
+                    next[q] = new
+                }
+                setMode(next)
+                left = true
+                break
+            }
+            if !left { return }
         }
-        setMode(next)
     }
 }
 

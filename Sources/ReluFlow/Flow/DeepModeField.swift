@@ -1448,7 +1448,7 @@ final class DeepModeField: SwitchedSystem {
     /// z = 5.6e-19, far above the unit's own level) while z_r is not, and projecting or deciding the
     /// representative would move θ onto the class's surface from afar (seen: the tester's nb3
     /// under RMSProp, a jump of the loss from 0.098 to 0.136 at t = 0.14177).
-    private func degenerateTie(_ y: UnsafePointer<Double>, _ k: Int) -> Bool {
+    func degenerateTie(_ y: UnsafePointer<Double>, _ k: Int) -> Bool {
         let r = representative[k]
         guard r != k else { return false }
         forward(y)

@@ -247,6 +247,14 @@ struct FilippovResolver {
             if t.violation == 0 { consistent.append((states, t)) }
             if best == nil || t.violation < best!.1.violation { best = (states, t) }
         }
+        // A non-finite velocity (a NaN or ∞ in R or θ reaching the decision) has no steepest or
+        // consistent continuation: NaN violations count as none and NaN ≠ NaN. A diagnosed failure
+        // (the solver stops the run with the last good state), the pairs kept.
+        if consistent.contains(where: { !$0.1.velocity.allSatisfy(\.isFinite) || !$0.1.norm2.isFinite }) {
+            field.noteFailure(NumericalError("Filippov decision", "neuron \(i)'s velocity at its surfaces \(groups) is not finite "
+                                             + "(a NaN or infinity in the residuals or θ): no continuation can be chosen"))
+            return (current, false, false)
+        }
         if consistent.count == 1 { return (consistent[0].0, false, consistent[0].1.grazing) }
         if consistent.isEmpty { return (best?.0 ?? current, false, true) }
         // Several continuations: steepest descent. Continuations with the same velocity are the
@@ -271,7 +279,10 @@ struct FilippovResolver {
             }
             return (withJump, -without)
         }
-        let chosen = sameMotion.min { preference($0.0) < preference($1.0) }!
+        guard let chosen = sameMotion.min(by: { preference($0.0) < preference($1.0) }) else {
+            field.noteFailure(NumericalError("Filippov decision", "neuron \(i): no continuation at its surfaces \(groups) has the steepest one's velocity"))
+            return (current, false, false)
+        }
         let isBranch = sameMotion.count < consistent.count
         return (chosen.0, isBranch, chosen.1.grazing)
     }
