@@ -80,6 +80,24 @@ final class RMSPropDeepTests: XCTestCase {
         XCTAssertLessThan(abs(second.diagnostics.finalLoss - minimum), 1e-12, second.message ?? "")
     }
 
+    /// An escape-grid network at a stationary point of the RMSProp flow, [1, 16, 16, 16, 1] Xavier
+    /// seed 1 without biases: the loss is constant to rounding (0.11994376137229935) from t ≈ 0.25
+    /// with |g| from 1e-12 down to 1e-16, and the surfaces met there have ż at the velocity's
+    /// rounding level, of either sign (`AdaptiveField.rateScale`). Before, the one-surface rule and
+    /// the consistency test read those signs against 1e-12 Σ|terms| (4e-26 against ż = −4e-15 and
+    /// +1e-16 on one surface): at t = 0.392 no assignment of three surfaces passed and the run
+    /// stopped ("no consistent set of sliding surfaces"). Asserted: completed to T = 500 and held
+    /// stationary, the final loss that minimum's within 64 ulp (what `StationaryHold` allows over
+    /// its window), and the dissipation identity within 1e-10 of L(0) (measured ~1e-13: the
+    /// identity's rounding over ~200 steps plus the stepper's error at rtol 1e-10).
+    func testStationaryPointWithRoundingLevelRatesRunsOn() throws {
+        let solution = try Self.gridRun(layers: [1, 16, 16, 16, 1], seed: 1, T: 500)
+        XCTAssertEqual(solution.status, .completed, solution.message ?? "")
+        XCTAssertNotNil(solution.diagnostics.stationaryTime, solution.message ?? "")
+        XCTAssertEqual(solution.diagnostics.finalLoss, 0.11994376137229935, accuracy: 64 * Double.ulpOfOne * 0.12)
+        XCTAssertLessThanOrEqual(solution.diagnostics.dissipationDefect, 1e-10)
+    }
+
     /// `DeepModeField.gradientVariance` (the coupled slides' Var[g] by a second-moment
     /// back-propagation) against its definition: Σ_c w_c (g_c − g(α))² over the 2^K corners c of the
     /// held surfaces (each surface's members all on or all off, w_c = Π α_k or 1 − α_k, g_c by
@@ -170,7 +188,7 @@ final class RMSPropDeepTests: XCTestCase {
 
     /// The escape grid's RMSProp flow: the config of `examples/sweeps/escape-grid.json`'s base with
     /// `flow.kind` rmsprop.
-    static func gridRun(layers: [Int], seed: Int, T: Double, weights: [[[Double]]]? = nil) throws -> FlowSolution {
+    static func gridRun(layers: [Int], seed: Int, T: Double, weights: [[[Double]]]? = nil, budget: Int? = nil) throws -> FlowSolution {
         var network = "\"layers\": \(layers), \"activation\": \"relu\", \"bias\": false, \"init\": {\"scheme\": \"xavier\", \"seed\": \(seed)}"
         if let weights { network += ", \"weights\": \(weights)" }
         let config = try RunConfig.decode(Data("""
@@ -178,6 +196,8 @@ final class RMSPropDeepTests: XCTestCase {
          "network": {\(network)},
          "flow": {"T": \(T), "kind": "rmsprop"}}
         """.utf8))
-        return solve(try config.resolve().problem)
+        var problem = try config.resolve().problem
+        problem.options.maxRhsEvaluations = budget
+        return solve(problem)
     }
 }

@@ -122,6 +122,11 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     private var lastCoupledRates: (alphas: [Double], rates: [Double])? = nil
     /// Scratch (P): ∂_k g of the coupled slides' exits.
     private let derivativeScratch: UnsafeMutablePointer<Double>
+    /// The RMSProp law's denominators √v_p + ε at the state of the coupled evaluation being made
+    /// (P; v does not depend on the α's), so that the many ż(α) of one evaluation compute θ' =
+    /// −g/(√v + ε) without a square root per entry, and without v' (the tangent reads θ' only).
+    private let coupledDenominator: UnsafeMutablePointer<Double>
+    private var coupledDenominatorValid = false
     /// ż of every pair (n × G) and z (scratch of the coupled slides' rates).
     private var zdotScratch: [Double], zScratch: [Double]
     /// The several-surface path's α and exit value min(v⁻_k, −v⁺_k) of each surface, of the
@@ -188,12 +193,13 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         deltaStore = .allocate(capacity: 0)
         varianceScratch = .allocate(capacity: P)
         derivativeScratch = .allocate(capacity: max(P, 1))
+        coupledDenominator = .allocate(capacity: max(P, 1))
         zdotScratch = [Double](repeating: 0, count: max(base.n * base.G, 1))
         zScratch = zdotScratch
     }
 
     deinit {
-        for p in [fb, gMinus, gPlus, fMinus, fPlus, deltaStore, varianceScratch, derivativeScratch] { p.deallocate() }
+        for p in [fb, gMinus, gPlus, fMinus, fPlus, deltaStore, varianceScratch, derivativeScratch, coupledDenominator] { p.deallocate() }
     }
 
     private func describe(_ k: Int) -> String {
@@ -497,6 +503,11 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         let K = surfaces.count, aux = y + (P + 1), held = coupling.surfaces
         vPlus = .nan; vMinus = .nan; alpha = .nan
         lastCoupledRates = nil
+        if let rmsprop = law as? RMSPropFlow {
+            for p in 0..<P { coupledDenominator[p] = max(aux[p], 0).squareRoot() + rmsprop.epsilon }
+            coupledDenominatorValid = true
+        }
+        defer { coupledDenominatorValid = false }
         let memo = coupledMemoStamp == modeChanges && coupledMemo.count == K ? coupledMemo : nil
         let guess = coupledJacobianStamp == modeChanges && coupledJacobianMemo.count == K * K ? coupledJacobianMemo : nil
         var alphas = [Double](repeating: .nan, count: K)
@@ -552,7 +563,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// ż of the coupled surfaces' representatives along θ'(d) for a gradient (or gradient
     /// derivative) d: one tangent pass (fPlus is its scratch; θ' is linear in g).
     private func coupledSurfaceRates(_ y: UnsafePointer<Double>, along d: UnsafePointer<Double>) -> [Double] {
-        law.velocity(P: P, gradient: d, auxiliary: y + (P + 1), thetaDot: fPlus, auxiliaryDot: fPlus + (P + 1))
+        coupledThetaVelocity(y, gradient: d, into: fPlus)
         zdotScratch.withUnsafeMutableBufferPointer { zd in
             zScratch.withUnsafeMutableBufferPointer { base.surfaceValues(y, fPlus, z: $0.baseAddress!, zdot: zd.baseAddress!) }
         }
@@ -578,13 +589,24 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// pass; gPlus and fPlus are its scratch): the function `SlidingSystem.newton` zeroes.
     private func coupledRates(_ y: UnsafePointer<Double>, _ a: [Double], _ held: [[Int]], _ deep: DeepModeField) -> [Double] {
         deep.gradient(y, holding: held, at: a, into: gPlus)
-        law.velocity(P: P, gradient: gPlus, auxiliary: y + (P + 1), thetaDot: fPlus, auxiliaryDot: fPlus + (P + 1))
+        coupledThetaVelocity(y, gradient: gPlus, into: fPlus)
         zdotScratch.withUnsafeMutableBufferPointer { zd in
             zScratch.withUnsafeMutableBufferPointer { base.surfaceValues(y, fPlus, z: $0.baseAddress!, zdot: zd.baseAddress!) }
         }
         let rates = surfaces.map { zdotScratch[$0.rep] }
         lastCoupledRates = (a, rates)
         return rates
+    }
+
+    /// θ' at gradient g into `out` (its first P entries; the rest untouched) for the coupled slides'
+    /// rates: −g_p/(√v_p + ε) from `coupledDenominator` (the law's own expression, so the same
+    /// bits) while a coupled evaluation is being made, else the law's velocity.
+    private func coupledThetaVelocity(_ y: UnsafePointer<Double>, gradient g: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {
+        if coupledDenominatorValid {
+            for p in 0..<P { out[p] = -g[p] / coupledDenominator[p] }
+        } else {
+            law.velocity(P: P, gradient: g, auxiliary: y + (P + 1), thetaDot: out, auxiliaryDot: out + (P + 1))
+        }
     }
 
     /// Whether the sliding surfaces' ż along θ' at gradient g are at their rounding level
@@ -826,6 +848,35 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         var terms = 0.0
         for p in 0..<P { terms += abs(gz[p] * u[p]) }
         return terms
+    }
+
+    /// T = Σ_p |∂z_k/∂θ_p u_p|, the magnitudes of the terms of ż_k along the field's velocity u of the
+    /// current mode (`zGradient`), and the rounding N that the velocity's own rounding makes of ż_k:
+    /// N = Σ_p |∂z_k/∂θ_p| |θ'(δg)|_p, δg the gradient's rounding level in the current mode with its
+    /// sliding pairs counted on (`DeepModeField.gradientRoundingLevel`; θ' is linear in g, so θ'(δg)
+    /// is the velocity's rounding); `atRounding`: T ≤ N. The RMSProp flow on a deep base only
+    /// (`firstInconsistent`, SPEC §4, §7): at a stationary point θ' = −g/(√v + ε) is the rounding of
+    /// g, a cancellation of far larger terms, and ż of every surface there is noise of either sign,
+    /// far above 1e-12 T (measured on the escape grid's s1 [1, 16×3, 1] at its minimum, t = 0.392:
+    /// |g| 2e-15, ż± = −4e-15 and +1e-16 on one surface with 1e-12 T = 4e-26; every one of the 27
+    /// modes of three surfaces "inconsistent", the run stopped with no consistent set). The Adam
+    /// flow's θ' is not a function of g, a shallow base keeps the tangent's tolerance (N = 0).
+    private func rateScale(_ y: UnsafePointer<Double>, _ u: UnsafePointer<Double>, pair k: Int) -> (terms: Double, noise: Double, atRounding: Bool) {
+        let gz = UnsafeMutablePointer<Double>.allocate(capacity: P)
+        defer { gz.deallocate() }
+        zGradient(y, pair: k, into: gz)
+        var terms = 0.0
+        for p in 0..<P { terms += abs(gz[p] * u[p]) }
+        guard velocityFollowsGradient, let deep = base as? DeepModeField else { return (terms, 0, false) }
+        let level = deep.gradientRoundingLevel(y, alsoOn: surfaces.flatMap(\.members))
+        let w = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        defer { w.deallocate() }
+        level.withUnsafeBufferPointer {
+            law.velocity(P: P, gradient: $0.baseAddress!, auxiliary: y + (P + 1), thetaDot: w, auxiliaryDot: w + (P + 1))
+        }
+        var noise = 0.0
+        for p in 0..<P { noise += abs(gz[p]) * abs(w[p]) }
+        return (terms, noise, terms <= noise)
     }
 
     /// ∇_θ z_k into `out` (P): from the deep field (one back-propagation), x̃_g on unit i's block
@@ -1147,14 +1198,21 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     }
 
     /// The first candidate on or off in the current mode that does not keep to its side at y:
-    /// ż < −tol on, > tol off (tol = 1e-12 Σ_p |∂z/∂θ_p θ'_p|, as `sideVelocity`); nil when all do.
+    /// ż < −tol on, > tol off, beyond its rounding: tol = max(1e-12 T, N) (`rateScale`: T the
+    /// magnitudes of ż's terms, N the rounding the velocity's own rounding makes of ż); nil when
+    /// all do. A ż within N cannot be told from 0 and keeps a surface on or off as well as the
+    /// computation can tell (α_k = 0 ⇒ ż_k ≤ 0 to rounding). Measured on the escape grid's s1
+    /// [1, 16×7, 1] near its minimum (t = 0.0104, |g| ~ 4e-13): a surface off with ż = +6.2e-16
+    /// "pointed back" while the joint system put its α at −4.3e-5, a root known only to the
+    /// rounding of ż over ∂ż/∂α = −1.8e-11; every mode of three surfaces failed the 1e-12 T test.
     private func firstInconsistent(_ y: UnsafePointer<Double>, _ candidates: [Int]) -> Int? {
         let f = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
         defer { f.deallocate() }
         evaluate(y, f)
         for q in candidates where states[q] != .sliding {
             let v = base.preactivationRate(y, f, q / G, q % G)
-            let tol = 1e-12 * rateTerms(y, f, pair: q) + 1e-300
+            let scale = rateScale(y, f, pair: q)
+            let tol = max(1e-12 * scale.terms + 1e-300, scale.noise)
             if states[q] == .on ? v < -tol : v > tol { return q }
         }
         return nil

@@ -111,6 +111,10 @@ final class DeepModeField: SwitchedSystem {
     /// level itself (P) from `levelScratchLevel` on.
     private let levelScratch: UnsafeMutablePointer<Double>
     private var levelScratchLevel: Int { 3 * n * G + 3 * G + d * G + P }
+    /// Scratch of `gradientVariance` (three w × w matrices, w the widest hidden layer): it runs
+    /// in every evaluation of coupled slides.
+    private let covarianceScratch: UnsafeMutablePointer<Double>
+    private let covarianceWidth: Int
 
     // Mode.
     private(set) var states: [PairState]
@@ -232,6 +236,9 @@ final class DeepModeField: SwitchedSystem {
         weightsPlus = .allocate(capacity: nG)
         fieldScratch = .allocate(capacity: P + 1)
         levelScratch = .allocate(capacity: 3 * n * G + 3 * G + d * G + 2 * P + 1)
+        let hiddenWidth = max(network.layers.dropFirst().dropLast().max() ?? 1, 1)
+        covarianceWidth = hiddenWidth
+        covarianceScratch = .allocate(capacity: 3 * hiddenWidth * hiddenWidth)
         levelScratch.initialize(repeating: 0, count: 3 * n * G + 3 * G + d * G + 2 * P + 1)
         for p in [zdotScratch, weightsMinus, weightsPlus] { p.initialize(repeating: 0, count: nG) }
         hvWork.initialize(repeating: 0, count: 2 * nG + 2 * max(G, 1))
@@ -249,7 +256,7 @@ final class DeepModeField: SwitchedSystem {
 
     deinit {
         for p in [xT, F, Z, H, Dl, N, R, dOut, forwardTheta, lastY, lastF, multBuffer, ysumBuffer, zdotScratch, hvWork,
-                  gradScratch, velocityScratch, weightsMinus, weightsPlus, fieldScratch, levelScratch] { p.deallocate() }
+                  gradScratch, velocityScratch, weightsMinus, weightsPlus, fieldScratch, levelScratch, covarianceScratch] { p.deallocate() }
         sideGradients?.deallocate()
         for p in [layers, wOff, bOff, uOff] { p.deallocate() }
         layout.deallocate()
@@ -799,9 +806,8 @@ final class DeepModeField: SwitchedSystem {
                 l -= 1
             }
         }
-        let width = (1..<L).map { layers[$0] }.max() ?? 1
-        let cov = UnsafeMutablePointer<Double>.allocate(capacity: 3 * width * width)
-        defer { cov.deallocate() }
+        let width = covarianceWidth
+        let cov = covarianceScratch
         let product = cov + width * width, next = product + width * width
         var sharedVariance = [Double](repeating: 0, count: n), isShared = [Bool](repeating: false, count: n)
         for ca in 0..<C {
