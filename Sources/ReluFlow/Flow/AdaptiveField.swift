@@ -109,6 +109,16 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// sliding pairs: one α, M⁺ with all of them on; else A is singular). Identity by default (with
     /// biases no two distinct points share their surfaces); `positiveRayClasses`.
     var rayClass: [Int]
+    /// Pairs, on or off, on the surface of a sliding pair of a deep base (empty: none): coincident
+    /// surfaces whatever their states (`DeepModeField.surfaceClass`: z_k = λ z_q, λ > 0, in this
+    /// mode), so z_k is held at 0 with z_q and its sign is z_q's rounding. Seen: [2, 4, 4, 3, 1]
+    /// without biases under RMSProp, unit 5 at points 0 and 2 both w_50 h_0 once only layer-1 unit 0
+    /// was on at both, (5, 2) sliding: z at point 0 crossed 0 with w_50's rounding at a time set by
+    /// the step sequence, and its "on" tied point 0 to points 4–7 in layer 3, flipping and grazing
+    /// back 8–10 there. Such a pair joins the slide at the event that makes it coincide (`resolve`:
+    /// SPEC §4, one surface, one α, one event), and `detectEvents` passes by one the EventGuard
+    /// kept out of it.
+    private var besideSlide: [Bool] = []
     /// The sliding surfaces when two of them are coupled (a deep base with two sliding pairs of one
     /// data group in different layers: the gradient is multilinear in their α's), nil otherwise.
     /// Set with the mode; `computeCoupled`.
@@ -271,6 +281,11 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             }
         }
         surfaces = found
+        besideSlide = []
+        if let deep, !sliding.isEmpty {
+            let classes = Set(sliding.map { deep.surfaceClass[$0] })
+            besideSlide = states.indices.map { states[$0] != .sliding && classes.contains(deep.surfaceClass[$0]) }
+        }
         slidingPair = found.count == 1 && found[0].members.count == 1 ? found[0].rep : nil
         coupling = nil
         if let deep, found.count > 1 {
@@ -792,6 +807,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         var flags: [EventDetector.Flag] = []
         for k in 0..<(n * G) {
             let i = k / G, g = k % G
+            if !besideSlide.isEmpty && besideSlide[k] { continue }
             if states[k] == .sliding {
                 if slideExitValue(e1, at: y1, i, g) < 0 {
                     flags.append(EventDetector.Flag(function: EventFunction(neuron: i, group: g, sign: 0), tau: H, isDip: false))
@@ -963,6 +979,20 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             && !settleSeveral(y, original: original, candidates: order, transitions: &transitions) {
             setMode(original)
             return []
+        }
+        // A pair left on or off on a sliding surface it coincides with (`besideSlide`: a class
+        // formed or a tie left at this event) joins that slide here, one surface with one α (SPEC
+        // §4), unless the EventGuard excludes it; otherwise its z would follow the slide's rounding.
+        if besideSlide.contains(true) {
+            var next = states
+            for q in states.indices where besideSlide[q] && excluded[q]?.contains(.sliding) != true {
+                next[q] = .sliding
+                transitions.removeAll { $0.neuron * G + $0.group == q }
+                if original[q] != .sliding {
+                    transitions.append(PairTransition(neuron: q / G, group: q % G, from: original[q], to: .sliding, kind: .slide))
+                }
+            }
+            setMode(next)
         }
         setMode(original)
         return transitions

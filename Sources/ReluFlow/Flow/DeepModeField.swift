@@ -130,6 +130,10 @@ final class DeepModeField: SwitchedSystem {
     /// Representatives of pairs whose last event was a graze with ż at the velocity's rounding
     /// level on both sides that kept their state (`resolve`); only membership is read.
     private var roundingGrazes = Set<Int>()
+    /// The surface class of each pair whatever its state: the pair of the first group of its
+    /// layer's class of coincident surfaces (`computeRepresentatives`; `representative` ties only
+    /// pairs of equal states).
+    private(set) var surfaceClass: [Int] = []
     private var slideIndex: [Int: Int] = [:]
     private(set) var slidesCoupled = false
     /// Gradients of the K ≥ 2 sides (surface k on, the others at 0), K × P.
@@ -358,6 +362,7 @@ final class DeepModeField: SwitchedSystem {
     /// bias maps proportional inputs to non-proportional outputs, and `scaled` falls back to `same`).
     private func computeRepresentatives() {
         representative = Array(0..<(n * G))
+        surfaceClass = representative
         guard relu, L >= 2 else { return }
         var same = Array(0..<G)   // layer 1: distinct x
         var scaled = directionClasses()
@@ -388,6 +393,7 @@ final class DeepModeField: SwitchedSystem {
             for i in 0..<layers[l] {
                 for g in 0..<G where cls[g] != g {
                     let k = pair(l, i, g), r = pair(l, i, cls[g])
+                    surfaceClass[k] = r
                     if states[k] == states[r] { representative[k] = representative[r] }
                 }
             }
