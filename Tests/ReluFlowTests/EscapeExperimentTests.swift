@@ -142,16 +142,7 @@ final class EscapeExperimentTests: XCTestCase {
 
         // The same comparison as a sweep: complete, with the failed method counted and tabulated.
         let grid = #"{"command": "compare", "base": "# + configText + #", "axes": {"train.iterations": [40, 80]}}"#
-        try grid.write(to: dir.appendingPathComponent("grid.json"), atomically: true, encoding: .utf8)
-        let sweep = try runReluflow(["sweep", "grid.json", "--out", "sw", "--jobs", "2", "--quiet"], in: dir)
-        XCTAssertEqual(sweep.status, 0, sweep.stderr)
-        XCTAssertTrue(sweep.stdout.contains("2 runs: 2 ran (2 with a failed method"), sweep.stdout)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("sw/failures").path))
-        let again = try runReluflow(["sweep", "grid.json", "--out", "sw", "--quiet"], in: dir)
-        XCTAssertEqual(again.status, 0, again.stderr)
-        XCTAssertTrue(again.stdout.contains("0 ran, 2 already complete"), again.stdout)
-        XCTAssertEqual(try runReluflow(["collect", "sw"], in: dir).status, 0)
-        let table = try sweepTable(dir.appendingPathComponent("sw/sweep.csv"))
+        let table = try sweepTwiceAndCollect(grid, in: dir, saying: "2 runs: 2 ran (2 with a failed method")
         XCTAssertEqual(table.map { $0["status"] }, ["completed", "completed"])
         XCTAssertEqual(table.map { $0["flow.status"] }, ["failed", "failed"])
         XCTAssertTrue(table.allSatisfy { $0["flow.reason"]?.hasPrefix("more than 3 events") == true }, "\(table)")
@@ -509,16 +500,23 @@ final class EscapeExperimentTests: XCTestCase {
         let base = Self.smallDeepConfig.replacingOccurrences(of: #""maxRhsEvaluations": 200000"#, with: #""maxRhsEvaluations": 1"#)
             .replacingOccurrences(of: #", "train": {"iterations": 100}"#, with: "")
         let grid = #"{"command": "simulate", "base": "# + base + #", "axes": {"network.init.seed": [0, 1]}}"#
+        let table = try sweepTwiceAndCollect(grid, in: dir, saying: "2 runs: 2 ran (2 stopped by their work budget")
+        XCTAssertEqual(table.map { $0["status"] }, ["stopped", "stopped"])
+    }
+
+    /// A sweep of the two-run `grid` into dir/sw: exit 0 with `saying` on its line and no failure
+    /// record; a rerun runs nothing (both complete); `collect`; sweep.csv's rows.
+    private func sweepTwiceAndCollect(_ grid: String, in dir: URL, saying: String) throws -> [[String: String]] {
         try grid.write(to: dir.appendingPathComponent("grid.json"), atomically: true, encoding: .utf8)
         let sweep = try runReluflow(["sweep", "grid.json", "--out", "sw", "--jobs", "2", "--quiet"], in: dir)
         XCTAssertEqual(sweep.status, 0, sweep.stderr)
-        XCTAssertTrue(sweep.stdout.contains("2 runs: 2 ran (2 stopped by their work budget"), sweep.stdout)
+        XCTAssertTrue(sweep.stdout.contains(saying), sweep.stdout)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("sw/failures").path))
         let again = try runReluflow(["sweep", "grid.json", "--out", "sw", "--quiet"], in: dir)
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertTrue(again.stdout.contains("0 ran, 2 already complete"), again.stdout)
         XCTAssertEqual(try runReluflow(["collect", "sw"], in: dir).status, 0)
-        XCTAssertEqual(try sweepTable(dir.appendingPathComponent("sw/sweep.csv")).map { $0["status"] }, ["stopped", "stopped"])
+        return try sweepTable(dir.appendingPathComponent("sw/sweep.csv"))
     }
 
     /// How the escape fits count each method's runs (issue 18 item 4): a flow stopped by its work

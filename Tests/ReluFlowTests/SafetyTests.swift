@@ -448,17 +448,8 @@ extension SignalResumeTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let script = "mkdir .k.partial-$$ && echo 'half committed' > .k.partial-$$/trajectory.csv && echo $$ > pid && "
             + "exec '\(reluflowExecutable().path)' simulate --example sine --T 1 --out k --quiet"
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-        shell.arguments = ["-c", script]
-        shell.currentDirectoryURL = dir
-        let errors = Pipe()
-        shell.standardOutput = FileHandle.nullDevice
-        shell.standardError = errors
-        try shell.run()
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        shell.waitUntilExit()
-        XCTAssertEqual(shell.terminationStatus, 0, stderr)
+        let shell = try runShell(script, in: dir)
+        XCTAssertEqual(shell.status, 0, shell.stderr)
         let pid = try String(contentsOf: dir.appendingPathComponent("pid"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let left = dir.appendingPathComponent(".k.partial-\(pid)/trajectory.csv")
         XCTAssertEqual(try String(contentsOf: left, encoding: .utf8), "half committed\n")
@@ -495,17 +486,8 @@ extension SignalResumeTests {
         var status: Int32 = 99, stderr = ""
         for _ in 0..<200 where status == 99 {
             try "\(pid - 1)".write(toFile: "/proc/sys/kernel/ns_last_pid", atomically: false, encoding: .utf8)
-            let shell = Process()
-            shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-            shell.arguments = ["-c", resume]
-            shell.currentDirectoryURL = dir
-            let errors = Pipe()
-            shell.standardOutput = FileHandle.nullDevice
-            shell.standardError = errors
-            try shell.run()
-            stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            shell.waitUntilExit()
-            status = shell.terminationStatus
+            let shell = try runShell(resume, in: dir)
+            (status, stderr) = (shell.status, shell.stderr)
         }
         guard status != 99 else { throw XCTSkip("pid \(pid) was not given to the resuming process in 200 tries") }
         XCTAssertEqual(status, 0, stderr)

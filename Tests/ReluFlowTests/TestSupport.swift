@@ -61,8 +61,19 @@ struct CommandResult {
 
 /// Runs `reluflow` with arguments in a directory (with `environment` added to this process's).
 func runReluflow(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws -> CommandResult {
+    try runProgram(reluflowExecutable(), arguments, in: directory, environment: environment)
+}
+
+/// Runs `/bin/sh -c script` in a directory (a test that must set the stage in the same process,
+/// such as its pid, before it execs reluflow).
+func runShell(_ script: String, in directory: URL) throws -> CommandResult {
+    try runProgram(URL(fileURLWithPath: "/bin/sh"), ["-c", script], in: directory)
+}
+
+/// Runs a program with arguments in a directory, its stdout and stderr collected.
+func runProgram(_ executable: URL, _ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws -> CommandResult {
     let process = Process()
-    process.executableURL = reluflowExecutable()
+    process.executableURL = executable
     process.arguments = arguments
     process.currentDirectoryURL = directory
     if !environment.isEmpty {
