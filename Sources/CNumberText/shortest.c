@@ -51,31 +51,28 @@ static const char TWO_DIGITS[200] =
     "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849"
     "5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
 
-// The n decimal digits of v (v < 10^n), two at a time.
-static inline void write_digits(char *digits, int n, uint64_t v) {
-    char *end = digits + n;
-    while (v >= 100000000) {
-        uint32_t low = (uint32_t)(v % 100000000);
-        v /= 100000000;
-        const uint32_t a = low / 10000, b = low % 10000;
-        end -= 8;
-        memcpy(end, TWO_DIGITS + 2 * (a / 100), 2);
-        memcpy(end + 2, TWO_DIGITS + 2 * (a % 100), 2);
-        memcpy(end + 4, TWO_DIGITS + 2 * (b / 100), 2);
-        memcpy(end + 6, TWO_DIGITS + 2 * (b % 100), 2);
-    }
-    uint32_t w = (uint32_t)v;
-    while (w >= 100) {
-        end -= 2;
-        memcpy(end, TWO_DIGITS + 2 * (w % 100), 2);
-        w /= 100;
-    }
-    if (w >= 10) {
-        end -= 2;
-        memcpy(end, TWO_DIGITS + 2 * w, 2);
-    } else {
-        *--end = (char)('0' + w);
-    }
+// The 8 decimal digits of x < 10^8 (leading zeros included) as 8 ASCII bytes in memory order,
+// computed in the lanes of one 64-bit word: x = 10^4 a + b; the lanes hold a and b, then their
+// quotients and remainders by 100, then by 10. y·10486 >> 20 = ⌊y/100⌋ for y < 10^4 and
+// y·103 >> 10 = ⌊y/10⌋ for y < 100 (checked exhaustively by the tests' differential run); no lane's
+// product reaches the next lane.
+static inline uint64_t eight_digits(uint32_t x) {
+    const uint64_t a = x / 10000, b = x % 10000;
+    uint64_t z = a | (b << 32);
+    const uint64_t z100 = ((z * 10486) >> 20) & 0x0000007F0000007Full;
+    z = ((z - z100 * 100) << 16) | z100;
+    const uint64_t z10 = ((z * 103) >> 10) & 0x000F000F000F000Full;
+    z = ((z - z10 * 10) << 8) | z10;
+    return z | 0x3030303030303030ull;
+}
+
+// The 17 decimal digits of v < 10^17, leading zeros included, at digits[0..17).
+static inline void seventeen_digits(char *digits, uint64_t v) {
+    const uint64_t high = v / 100000000, low = v % 100000000;
+    digits[0] = (char)('0' + high / 100000000);
+    const uint64_t h = eight_digits((uint32_t)(high % 100000000)), l = eight_digits((uint32_t)low);
+    memcpy(digits + 1, &h, 8);
+    memcpy(digits + 9, &l, 8);
 }
 
 int rf_shortest_double(double value, char *out) {
@@ -137,38 +134,77 @@ int rf_shortest_double(double value, char *out) {
     }
     const uint64_t output = vr + ((vr == vm || round_up) ? 1 : 0);
 
-    char digits[20];
+    // The digits right-aligned in 17 places; d points at the first of the n significant ones. The
+    // copies below move fixed sizes (16 or 24 bytes, a few stores) and may write past the text's end
+    // (never past out + 32); what lies past it is overwritten or ignored (the length returned).
+    char buffer[48];
+    seventeen_digits(buffer, output);
     const int n = decimal_length(output);
-    write_digits(digits, n, output);
+    const char *d = buffer + 17 - n;
     const int32_t E = e10 + removed + n - 1;
     // |v| ≤ 2^53 for the plain layout: e2 = −1 is [2^53, 2^54); only 2^53 itself is plain there.
     const int small = e2 < -1 || (mantissa == 0 && e2 == -1);
     if (E >= -4 && small) {
         if (E < 0) {
-            *p++ = '0'; *p++ = '.';
-            for (int z = 0; z < -E - 1; z++) *p++ = '0';
-            memcpy(p, digits, (size_t)n); p += n;
+            // "0." and −E − 1 ≤ 3 zeros, then the digits: at most 1 + 5 + 24 bytes written.
+            memcpy(p, "0.000000", 8);
+            p += 1 - E;
+            memcpy(p, d, 16);
+            memcpy(p + 16, d + 16, 8);
+            p += n;
         } else if (E >= n - 1) {
-            memcpy(p, digits, (size_t)n); p += n;
-            for (int z = 0; z < E - (n - 1); z++) *p++ = '0';
-            *p++ = '.'; *p++ = '0';
+            // An integer (E ≤ 15, n ≤ 16): the digits, E − (n − 1) zeros, ".0".
+            memcpy(p, d, 16);
+            if (E > n - 1) {   // then n ≤ 15: the zeros end by out + 1 + 15 + 16
+                memcpy(p + n, "0000000000000000", 16);
+            }
+            p += E + 1;
+            memcpy(p, ".0", 2);
+            p += 2;
+        } else if (E <= 13) {
+            // The point after E + 1 ≤ 14 digits: the integer digits, '.', then the n − E − 1 ≤ 16
+            // others from a copy of 16 bytes ending by out + 1 + 15 + 16.
+            memcpy(p, d, 16);
+            p[E + 1] = '.';
+            memcpy(p + E + 2, d + E + 1, 16);
+            p += n + 1;
         } else {
-            memcpy(p, digits, (size_t)E + 1); p += E + 1;
+            // The point after 15 or 16 digits (|v| ≥ 10^14): byte by byte.
+            for (int z = 0; z <= E; z++) *p++ = d[z];
             *p++ = '.';
-            memcpy(p, digits + E + 1, (size_t)(n - E - 1)); p += n - E - 1;
+            for (int z = E + 1; z < n; z++) *p++ = d[z];
         }
     } else {
-        *p++ = digits[0];
-        if (n > 1) {
-            *p++ = '.';
-            memcpy(p, digits + 1, (size_t)n - 1); p += n - 1;
-        }
-        *p++ = 'e';
+        // d[.ddd]e±XX: at most 1 + 1 + 1 + 16 + 5 bytes.
+        p[0] = d[0];
+        p[1] = '.';
+        memcpy(p + 2, d + 1, 16);
+        p += n > 1 ? n + 1 : 1;
         int32_t a = E;
-        if (a < 0) { *p++ = '-'; a = -a; } else { *p++ = '+'; }
+        p[0] = 'e';
+        p[1] = a < 0 ? '-' : '+';
+        if (a < 0) a = -a;
+        p += 2;
         if (a >= 100) { *p++ = (char)('0' + a / 100); a %= 100; }
-        *p++ = (char)('0' + a / 10);
-        *p++ = (char)('0' + a % 10);
+        memcpy(p, TWO_DIGITS + 2 * a, 2);
+        p += 2;
     }
     return (int)(p - out);
+}
+
+int rf_shortest_double_kept(double value, char *out, rf_text_slot *slot) {
+    uint64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    if (slot->length > 0 && slot->bits == bits) {
+        memcpy(out, slot->text, 32);
+        return slot->length;
+    }
+    const int length = rf_shortest_double(value, out);
+    if (length > 0) {
+        // The 32 bytes from `out`: the text and what follows it (never read back past `length`).
+        slot->bits = bits;
+        slot->length = length;
+        memcpy(slot->text, out, 32);
+    }
+    return length;
 }

@@ -101,4 +101,34 @@ final class CSVNumberTests: XCTestCase {
                            "width \(c.width), iterations \(c.iterations), \(c.kind)")
         }
     }
+
+    /// The θ columns' memo (`ColumnTexts`, issue 22: parameters that stay put are copied, not
+    /// formatted again) writes the bytes of the rows without it: rows whose parameters repeat,
+    /// change, flip between 0 and −0 (different bits, different text), take Swift's own text (0.5,
+    /// 3, 1e300) or are nan and ±inf, across several rows of each.
+    func testThetaColumnMemoWritesTheSameRows() {
+        let network = ShallowNetwork(width: 6, inputDimension: 2, outputBias: true)
+        let format = RecordFormat(network: network, iterations: false, kind: .gradient)
+        let P = network.parameterCount
+        let memo = ColumnTexts(columns: P)
+        var with = CSVWriter(header: format.trajectoryHeader), without = CSVWriter(header: format.trajectoryHeader)
+        let special: [Double] = [0, -0.0, .nan, .infinity, -.infinity, 0.5, 3, 1e300, 0.1, -2.2250738585072014e-308]
+        var rng = SplitMix(state: 2212)
+        var theta = (0..<P).map { _ in Double.random(in: -2...2, using: &rng) }
+        for k in 0..<300 {
+            for p in 0..<P {
+                switch Int.random(in: 0..<6, using: &rng) {
+                case 0: theta[p] = special[Int.random(in: 0..<special.count, using: &rng)]
+                case 1: theta[p] = Double(bitPattern: rng.next())
+                case 2: theta[p] = Double.random(in: -2...2, using: &rng)
+                default: break   // stays
+                }
+            }
+            let sample = FlowSample(t: Double(k) * 1e-3, loss: 0.25, gradNorm: 1, patternId: k % 3, theta: theta, dissipated: 1e-3)
+            format.csv(sample, &with, memo: memo)
+            format.csv(sample, &without)
+        }
+        XCTAssertEqual(String(decoding: with.bytes, as: UTF8.self), String(decoding: without.bytes, as: UTF8.self))
+        XCTAssertGreaterThan(with.bytes.count, 300 * P * 3)
+    }
 }

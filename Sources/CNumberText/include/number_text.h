@@ -20,4 +20,19 @@ int rf_print_double(char *buffer, size_t size, char conversion, int precision, d
 /// fractions such as 0.5 or 3.0). shortest.c says how.
 int rf_shortest_double(double value, char *out);
 
+/// The text of one CSV column's last number: `bits` and the text (`length` bytes of `text`;
+/// length 0: none yet). A number's text is a function of its bits.
+typedef struct {
+    unsigned long long bits;
+    int length;
+    int unused;
+    char text[32];
+} rf_text_slot;
+
+/// `rf_shortest_double(value, out)` through `slot`: when `value` has the bits of the text kept in
+/// `slot`, that text is copied to `out` (32 bytes: `out` must have room for them) instead of being
+/// computed again; otherwise it is computed and kept. The same return value and text (issue 22:
+/// parameters that stay put, such as a dead neuron's, repeat from one sample row to the next).
+int rf_shortest_double_kept(double value, char *out, rf_text_slot *slot);
+
 #endif

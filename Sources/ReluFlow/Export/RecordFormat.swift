@@ -140,7 +140,9 @@ struct RecordFormat {
     }
 
     /// The sample's trajectory.csv row, written at once (`CSVWriter.row`).
-    func csv(_ s: FlowSample, _ csv: inout CSVWriter) {
+    /// `memo`: the θ columns' last texts (`ColumnTexts`, one column per parameter), reused for
+    /// parameters that did not move since the last row; the same bytes with or without it.
+    func csv(_ s: FlowSample, _ csv: inout CSVWriter, memo: ColumnTexts? = nil) {
         let auxiliary = auxiliaryNames.isEmpty ? 0 : s.auxiliary.count
         csv.row(fields: (iterations ? 1 : 0) + 5 + s.theta.count + auxiliary) { row in
             if iterations { row.integer(s.iteration ?? 0) }
@@ -148,7 +150,13 @@ struct RecordFormat {
             row.number(s.loss)
             row.number(s.gradNorm)
             row.integer(s.patternId)
-            for v in s.theta { row.number(v) }
+            if let memo, memo.columns == s.theta.count {
+                s.theta.withUnsafeBufferPointer { theta in
+                    for k in 0..<theta.count { row.number(theta[k], column: k, memo: memo) }
+                }
+            } else {
+                for v in s.theta { row.number(v) }
+            }
             row.number(s.dissipated)
             if auxiliary > 0 { for v in s.auxiliary { row.number(v) } }
         }
@@ -326,6 +334,9 @@ struct RecordFiles {
     private var matrices: [UInt8] = []
     /// The pattern after the last interval's changes (1 on, 0 off, 2 sliding), for the matrices.
     private var current: [UInt8]
+    /// The θ columns' last texts in trajectory.csv (a memo shared by copies, which is harmless:
+    /// a kept text is that of its bits whoever wrote it).
+    private let thetaTexts: ColumnTexts
     /// Whether the matrices passed the size limit (then `pattern_matrices.npy` is not written).
     private(set) var matricesDropped = false
 
@@ -338,10 +349,11 @@ struct RecordFiles {
         csv = [CSVWriter(header: format.trajectoryHeader), CSVWriter(header: format.eventHeader),
                CSVWriter(header: RecordFormat.patternHeader)]
         current = [UInt8](repeating: 0, count: network.hiddenUnitCount * m)
+        thetaTexts = ColumnTexts(columns: network.parameterCount)
     }
 
     mutating func add(_ s: FlowSample) {
-        format.csv(s, &csv[0])
+        format.csv(s, &csv[0], memo: thetaTexts)
         format.appendNPY(s, layout: trajectoryLayout, to: &npy[0])
         counts.samples += 1
     }
@@ -392,6 +404,29 @@ struct RecordFiles {
         npy = [[], [], []]
         matrices.removeAll(keepingCapacity: true)
         return parts
+    }
+
+    /// Hands the bytes added since the last call to `write` as `take` returns them (file `k` in
+    /// `names` order; empty parts skipped), then empties the buffers keeping their capacity: a
+    /// stream's parts reuse the same buffers instead of taking new ones (each new one of ~64 KB is
+    /// fresh heap pages to fault in, and the .npy buffers grew again by doubling; issue 22).
+    mutating func drain(_ write: (Int, UnsafeRawBufferPointer) throws -> Void) rethrows {
+        for k in RecordFiles.names.indices {
+            switch k {
+            case 0, 2, 4:
+                if csv[k / 2].byteCount > 0 { try csv[k / 2].drain { try write(k, $0) } }
+            case 1, 3, 5:
+                if !npy[k / 2].isEmpty {
+                    try npy[k / 2].withUnsafeBytes { try write(k, $0) }
+                    npy[k / 2].removeAll(keepingCapacity: true)
+                }
+            default:
+                if !matrices.isEmpty {
+                    try matrices.withUnsafeBytes { try write(k, $0) }
+                    matrices.removeAll(keepingCapacity: true)
+                }
+            }
+        }
     }
 
     /// Pending bytes, to decide when to write them out.
