@@ -44,10 +44,12 @@ public enum RunFolder {
             throw InputError(field, "is empty; name a new folder for the output")
         }
         var link = stat(), linked = stat()
-        if lstat(absolute(path), &link) == 0, (link.st_mode & S_IFMT) == S_IFLNK, stat(absolute(path), &linked) != 0 {
+        // Made absolute once (each is a standardizingPath: a readlink per component, issue 22).
+        let full = absolute(path)
+        if lstat(full, &link) == 0, (link.st_mode & S_IFMT) == S_IFLNK, stat(full, &linked) != 0 {
             throw InputError(field, "\(path) is a symbolic link to something that does not exist; name a folder")
         }
-        let target = resolved(absolute(path))
+        let target = resolved(full)
         let cwd = resolved(FileManager.default.currentDirectoryPath)
         if target == "/" { throw InputError(field, "\(path) is the root folder; name a new folder for the output") }
         // The home folder is looked up only for a target that exists (a path that does not exist
@@ -557,13 +559,13 @@ public enum RunFolder {
 
     /// Writes all of `raw` to the open file `fd` (retrying short writes and EINTR); `path` names
     /// it in the error.
-    static func writeAll(_ raw: UnsafeRawBufferPointer, to fd: Int32, path: String) throws {
+    static func writeAll(_ raw: UnsafeRawBufferPointer, to fd: Int32, path: @autoclosure () -> String) throws {
         var offset = 0
         while offset < raw.count {
             let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
             if written < 0 {
                 if errno == EINTR { continue }
-                throw FileError(path: path, action: "write", reason: String(cString: strerror(errno)))
+                throw FileError(path: path(), action: "write", reason: String(cString: strerror(errno)))
             }
             offset += written
         }

@@ -278,10 +278,11 @@ public final class RunStream: FlowRecorder {
     }
 
     private func flush() throws {
-        let parts = records.take()
-        for k in parts.indices where !parts[k].isEmpty {
-            if k == RecordFiles.names.count - 1 && records.matricesDropped { continue }
-            try append(parts[k], to: k)
+        let dropped = records.matricesDropped
+        let descriptors = descriptors, staging = staging
+        try records.drain { k, bytes in
+            if k == RecordFiles.names.count - 1 && dropped { return }
+            try RunFolder.writeAll(bytes, to: descriptors[k], path: (staging as NSString).appendingPathComponent(RecordFiles.names[k]))
         }
     }
 
