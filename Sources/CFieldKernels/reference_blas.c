@@ -373,12 +373,20 @@ void cblas_dsyrk(const enum CBLAS_ORDER Order, const enum CBLAS_UPLO Uplo, const
     cblas_dsyrk_ref(Order, Uplo, Trans, N, K, alpha, A, lda, beta, C, ldc);
 }
 
-typedef void (*dcopy_f)(const int, const double *, const int, double *, const int);
+// Every stride here, as the reference's loop (source_copy_r.h: a negative stride starts at the
+// vector's far end, OFFSET): a copy has no arithmetic, so nothing is left to forward, and a
+// strided copy (GSL's eigensolvers copy rows and columns) no longer loads libgslcblas.so.0 at run
+// time (issue 22: its dlopen was ~12 system calls and ~10 page faults of every `simulate`).
 void cblas_dcopy(const int N, const double *X, const int incX, double *Y, const int incY) {
     if (incX == 1 && incY == 1) {
         for (int i = 0; i < N; i++) Y[i] = X[i];
         return;
     }
-    FORWARD(dcopy_f, cblas_dcopy);
-    cblas_dcopy_ref(N, X, incX, Y, incY);
+    int ix = incX > 0 ? 0 : (N - 1) * (-incX);
+    int iy = incY > 0 ? 0 : (N - 1) * (-incY);
+    for (int i = 0; i < N; i++) {
+        Y[iy] = X[ix];
+        ix += incX;
+        iy += incY;
+    }
 }

@@ -121,4 +121,29 @@ final class ReferenceBLASTests: XCTestCase {
             XCTAssertEqual(calls, 2500)
         }
     }
+
+    /// dcopy with every stride sign and size the reference accepts (GSL's eigensolvers copy
+    /// strided rows and columns): reference_blas.c copies them all itself, as the reference's loop
+    /// (a negative stride starts at the far end), so no call loads libgslcblas (issue 22). Every
+    /// element of the destination, written or not, bit for bit the reference's; NaN payloads too,
+    /// since a copy has no arithmetic.
+    func testDcopyWithAnyStridesIsTheReferences() throws {
+        let copy = try original("cblas_dcopy", as: Copy.self)
+        var r = Source()
+        var calls = 0
+        for n in 0...9 {
+            for incX in [-3, -2, -1, 1, 2, 3] {
+                for incY in [-3, -1, 1, 2, 4] {
+                    let x = (0..<40).map { _ in r.value() } + [Double(bitPattern: 0x7FF8_0000_DEAD_BEEF)]
+                    let y = (0..<40).map { _ in r.value() }
+                    var mine = y, theirs = y
+                    cblas_dcopy(Int32(n), x, Int32(incX), &mine, Int32(incY))
+                    copy(Int32(n), x, Int32(incX), &theirs, Int32(incY))
+                    XCTAssertEqual(mine.map(\.bitPattern), theirs.map(\.bitPattern), "n \(n) incX \(incX) incY \(incY)")
+                    calls += 1
+                }
+            }
+        }
+        XCTAssertEqual(calls, 300)
+    }
 }
