@@ -125,6 +125,30 @@ final class PlateauTests: XCTestCase {
         return H
     }
 
+    /// `ModeCurvature.spectralRadius` (ρ_H without the Gram spectrum, what every run's first
+    /// plateau needs; issue 22) is bit for bit the full curvature's ρ_H: the Hessian does not depend
+    /// on whether the Gram matrix is compressed and decomposed. Random states with on, off and
+    /// sliding pairs (so the projector has sliding rows as well as balances), with and without an
+    /// output bias, d = 1 and 2. Tolerance: none.
+    func testSpectralRadiusAloneIsTheFullCurvaturesBitForBit() throws {
+        var rng = SystemRandomNumberGenerator()
+        var checked = 0
+        for trial in 0..<40 {
+            let d = trial % 2 + 1, n = 2 + trial % 5, m = 3 + trial % 6
+            let network = ShallowNetwork(width: n, inputDimension: d, outputBias: trial % 3 == 0)
+            let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &rng) } }
+            let data = try Dataset(x: x, y: (0..<m).map { _ in Double.random(in: -1...1, using: &rng) })
+            let theta = (0..<network.parameterCount).map { _ in Double.random(in: -1.5...1.5, using: &rng) }
+            let states: [PairState] = (0..<(n * m)).map { _ in [PairState.on, .off, .sliding][Int.random(in: 0..<3, using: &rng)] }
+            let full = try ModeCurvature(network: network, data: data, theta: theta, states: states)
+            let alone = try ModeCurvature.spectralRadius(network: network, data: data, theta: theta, states: states)
+            XCTAssertEqual(alone.bitPattern, full.spectralRadius.bitPattern, "trial \(trial): \(alone) against \(full.spectralRadius)")
+            XCTAssertFalse(full.gramEigenvalues.isEmpty)
+            checked += 1
+        }
+        XCTAssertEqual(checked, 40)
+    }
+
     func testHessianAndGramAgainstFiniteDifferences() throws {
         // Two neurons, d = 1, output bias; every pair at least 0.2 away from its kink.
         let network = ShallowNetwork(width: 2, inputDimension: 1, outputBias: true)

@@ -40,6 +40,19 @@ public struct ModeCurvature: Sendable {
     /// - Parameters: `states` n×m row-major per data point (as in `PatternInterval.states`).
     /// - Throws: `NumericalError` when the SVD or an eigensolver fails.
     public init(network: ShallowNetwork, data: Dataset, theta: [Double], states: [PairState]) throws {
+        try self.init(network: network, data: data, theta: theta, states: states, gram: true)
+    }
+
+    /// ρ_H alone: the same Hessian spectrum, without the Gram matrix's (its compression and
+    /// eigenvalues are half the work and not needed for ρ_H; every run's summary computes ρ_H of
+    /// its first plateau, issue 22).
+    public static func spectralRadius(network: ShallowNetwork, data: Dataset, theta: [Double], states: [PairState]) throws -> Double {
+        try ModeCurvature(network: network, data: data, theta: theta, states: states, gram: false).spectralRadius
+    }
+
+    /// `gram`: whether to compute `gramEigenvalues` (else empty). The Hessian is the same either
+    /// way: it takes the uncompressed Gram matrix.
+    private init(network: ShallowNetwork, data: Dataset, theta: [Double], states: [PairState], gram: Bool) throws {
         let n = network.width, m = data.count, d = data.dimension, P = network.parameterCount
         precondition(theta.count == P && states.count == n * m)
         let r = network.residuals(theta, data: data)
@@ -97,11 +110,11 @@ public struct ModeCurvature: Sendable {
         let (projector, rank) = try Self.tangentProjector(constraints, P)
         constraintRank = rank
         if let projector {
-            G = Self.compress(G, projector, P)
+            if gram { G = Self.compress(G, projector, P) }
             H = Self.compress(H, projector, P)
         }
         hessianEigenvalues = try Self.symmetricEigenvalues(H, P)
-        gramEigenvalues = try Self.symmetricEigenvalues(G, P)
+        gramEigenvalues = gram ? try Self.symmetricEigenvalues(G, P) : []
     }
 
     /// Π = I − U_r U_rᵀ, U_r the left singular vectors of Aᵀ (P×k) with singular values above

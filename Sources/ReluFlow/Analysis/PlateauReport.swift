@@ -153,7 +153,7 @@ public enum PlateauReport {
         guard let network = problem.shallow else {
             return try CurvatureReport.spectralRadius(network: CurvatureReport.deepNetwork(of: problem.model), data: problem.data, theta: theta)
         }
-        return try ModeCurvature(network: network, data: problem.data, theta: theta, states: states).spectralRadius
+        return try ModeCurvature.spectralRadius(network: network, data: problem.data, theta: theta, states: states)
     }
 
     /// The plateaus of `solution`, each matched to its pattern intervals.

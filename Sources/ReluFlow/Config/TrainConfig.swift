@@ -191,7 +191,7 @@ extension TrainConfig {
                     states[i * m + j] = .on
                 }
             }
-            let rho = try ModeCurvature(network: network, data: problem.data, theta: problem.theta0, states: states).spectralRadius
+            let rho = try ModeCurvature.spectralRadius(network: network, data: problem.data, theta: problem.theta0, states: states)
             guard rho > 0, rho.isFinite else { return maximumDefaultRate }
             return min(1 / rho, maximumDefaultRate)
         }
