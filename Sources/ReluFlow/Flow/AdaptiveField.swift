@@ -805,6 +805,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         guard hasSwitchingFunctions else { return [] }
         surfaceValues(y1, f1, z: z1, zdot: zdot1)
         var flags: [EventDetector.Flag] = []
+        let deep = base as? DeepModeField
         for k in 0..<(n * G) {
             let i = k / G, g = k % G
             if !besideSlide.isEmpty && besideSlide[k] { continue }
@@ -820,6 +821,13 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
             let noise = preactivationNoise(y1, i, g)
             if e1 < 0 {
                 if -e1 <= noise && abs(z0[k]) <= noise { continue }
+                // Above layer 1, z is known only to the rounding carried up from the units below
+                // (`DeepModeField.propagatedNoise`, the deep detector's guard): a lower unit at its
+                // surface leaves z at that level, where its sign is no crossing.
+                if let deep, deep.unitLayer[i] > 1 {
+                    let carried = deep.propagatedNoise(y1, i, g)
+                    if -e1 <= carried && abs(z0[k]) <= carried { continue }
+                }
                 let root = e0 > 0 ? EventDetector.hermiteFirstRoot(e0: e0, d0: d0 * H, e1: e1, d1: d1 * H, upTo: 1).map { $0 * H } : nil
                 flags.append(EventDetector.Flag(function: EventFunction(neuron: i, group: g, sign: s), tau: H, isDip: false, root: root))
                 continue
