@@ -361,17 +361,19 @@ struct EventDetector {
         let n = field.n, G = field.G, G4 = G & ~3
         var flags: [Flag] = []
         var endEvaluation = e1
-        var sliding = [Bool](repeating: false, count: n)
-        for i in field.slidingNeurons { sliding[i] = true }
         let slope = field.slope
         // The screen in AVX2 lanes (CFieldKernels, same decisions), where the field's kernels run.
         let vectorScreen = field.kernelsApply
-        let hits = UnsafeMutablePointer<Int>.allocate(capacity: vectorScreen ? G4 / 4 + 1 : 1)
-        defer { hits.deallocate() }
+        // The screen's hits and the sliding neurons' flags in temporary (stack) storage: the scan
+        // runs at every step end, and two heap arrays a scan were ~1 000 instructions of it (issue 22).
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: (vectorScreen ? G4 / 4 + 1 : 1) + n) { buffer in
+        let hits = buffer.baseAddress!, sliding = hits + (vectorScreen ? G4 / 4 + 1 : 1)
+        sliding.initialize(repeating: 0, count: n)
+        for i in field.slidingNeurons { sliding[i] = 1 }
         for i in 0..<n {
             let row = i * G
             field.surfaceRow(y1, f1, i, z: z1, zdot: zdot1)
-            if sliding[i] {
+            if sliding[i] != 0 {
                 detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
                           range: 0..<G, flags: &flags, evaluation: &endEvaluation)
                 continue
@@ -405,6 +407,7 @@ struct EventDetector {
             }
         }
         return flags
+        }
     }
 
     /// The per-pair tests of the scan on the pairs (i, g), g ∈ range.

@@ -24,9 +24,11 @@ private func fieldJacobian(_ t: Double, _ y: UnsafePointer<Double>?, _ dfdy: Uns
     if let abort = box.abort, abort() { return Int32(GSL_EBADFUNC) }
     let field = box.system
     let dim = field.dimension
-    let scratch = UnsafeMutablePointer<Double>.allocate(capacity: dim)
-    defer { scratch.deallocate() }
-    field.jacobian(y!, dfdy!, scratch)
+    // The field at y, which the Jacobian's computation leaves behind (temporary storage: no heap
+    // allocation per call).
+    withUnsafeTemporaryAllocation(of: Double.self, capacity: dim) { scratch in
+        field.jacobian(y!, dfdy!, scratch.baseAddress!)
+    }
     dfdt!.initialize(repeating: 0, count: dim)
     for k in 0..<(dim * dim) where !dfdy![k].isFinite { return Int32(GSL_EBADFUNC) }
     return Int32(GSL_SUCCESS)
