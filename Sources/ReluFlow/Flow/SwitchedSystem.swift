@@ -243,16 +243,24 @@ extension ModeField: SwitchedSystem {
     func project(_ i: Int, onto groups: [Int], state y: UnsafeMutablePointer<Double>) {
         guard !groups.isEmpty else { return }
         let set: SurfaceSet
-        do { set = try SurfaceSet(groups: groups, points: xg, d: d) } catch {
-            noteFailure(error)   // the run fails with it at the next check
-            return
+        if let current = surfaces[i], current.groups == groups {
+            // The neuron's sliding surfaces of the current mode: the same set (it depends only on
+            // the groups and the points), built once per mode instead of at every step end (issue 22).
+            set = current
+        } else {
+            do { set = try SurfaceSet(groups: groups, points: xg, d: d) } catch {
+                noteFailure(error)   // the run fails with it at the next check
+                return
+            }
         }
-        var v = [Double](repeating: 0, count: d + 1)
-        for k in 0..<d { v[k] = y[i * d + k] }
-        v[d] = y[n * d + i]
-        v.withUnsafeMutableBufferPointer { set.project($0.baseAddress!) }
-        for k in 0..<d { y[i * d + k] = v[k] }
-        y[n * d + i] = v[d]
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: d + 1) { buffer in
+            let v = buffer.baseAddress!
+            for k in 0..<d { v[k] = y[i * d + k] }
+            v[d] = y[n * d + i]
+            set.project(v)
+            for k in 0..<d { y[i * d + k] = v[k] }
+            y[n * d + i] = v[d]
+        }
     }
 
     func lossIsAtRoundingLevel(_ e: FieldEvaluation, at y: UnsafePointer<Double>) -> Bool {
