@@ -11,9 +11,26 @@ static char failure[512];
 static char path[4096];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+/* OpenBLAS (Debian's build has DYNAMIC_ARCH) picks its kernels by the CPU it finds when it is
+   loaded, and the kernels of different CPUs round differently: a pattern floor's least-squares
+   solve (dgelsd) moved by a few ulp between the Haswell and SkylakeX kernels on one AVX-512
+   machine, enough to change a printed rounding-level gap. Unless the user chose a core type,
+   ReluFlow asks for the Haswell kernels (AVX2 and FMA; Zen's kernels give the same bits) wherever
+   the CPU has them, so that a run's analysis and curvature are the same bits on every such x86-64
+   machine. Called before OpenBLAS is loaded, and by the command at its start, before any thread
+   exists (setenv is not safe beside a concurrent getenv). */
+void rf_lapack_choose_kernels(void) {
+#if defined(__x86_64__)
+    if (getenv("OPENBLAS_CORETYPE")) return;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) setenv("OPENBLAS_CORETYPE", "Haswell", 0);
+#endif
+}
+
 /* Debian's libopenblas0 provides the soname through its alternatives (pthread, openmp or serial
    variant); the unversioned name is the -dev package's link. */
 static void load(void) {
+    rf_lapack_choose_kernels();
     const char *names[] = {"libopenblas.so.0", "libopenblas.so"};
     void *handle = NULL;
     const char *why = NULL;

@@ -64,4 +64,33 @@ final class BLASLinkageTests: XCTestCase {
         XCTAssertFalse(text.contains("openblas"), text)
         XCTAssertFalse(text.contains("rsvg") || text.contains("cairo"), text)
     }
+
+    /// OpenBLAS picks its kernels by the CPU it finds, and different CPUs' kernels round
+    /// differently; ReluFlow asks for the Haswell kernels wherever the CPU has AVX2 and FMA and the
+    /// user chose no core type (lapack.c), so an analysis is the same bits on every such machine:
+    /// `analyze` without OPENBLAS_CORETYPE writes what it writes with the Haswell kernels asked for.
+    /// Without that choice this fails on an AVX-512 machine (seen on an AMD EPYC: the pattern floor's
+    /// least-squares solve moved by a few ulp, notebooks-data/small-init's terminal gap 3.795e-18
+    /// against 1.084e-18), and README's transcripts with it.
+    func testAnalysisUsesTheSameOpenBLASKernelsOnEveryMachine() throws {
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        guard flags.contains(" avx2"), flags.contains(" fma") else { throw XCTSkip("a CPU without AVX2 and FMA") }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let run = root.appendingPathComponent("notebooks-data/small-init")
+        for name in ["chosen", "haswell"] {
+            try FileManager.default.copyItem(at: run, to: dir.appendingPathComponent(name))
+        }
+        let env = URL(fileURLWithPath: "/usr/bin/env"), exe = reluflowExecutable().path
+        let chosen = try runProgram(env, ["-u", "OPENBLAS_CORETYPE", exe, "analyze", "chosen"], in: dir)
+        let haswell = try runProgram(env, ["OPENBLAS_CORETYPE=Haswell", exe, "analyze", "haswell"], in: dir)
+        XCTAssertEqual(chosen.status, 0, chosen.stderr)
+        XCTAssertEqual(haswell.status, 0, haswell.stderr)
+        XCTAssertEqual(chosen.stdout.replacingOccurrences(of: "chosen", with: "RUN"),
+                       haswell.stdout.replacingOccurrences(of: "haswell", with: "RUN"))
+        let a = try Data(contentsOf: dir.appendingPathComponent("chosen/analysis.json"))
+        let b = try Data(contentsOf: dir.appendingPathComponent("haswell/analysis.json"))
+        XCTAssertEqual(a, b, "analysis.json differs between OpenBLAS's own choice of kernels and Haswell's")
+    }
 }
