@@ -174,6 +174,21 @@ final class DeepModeField: SwitchedSystem {
     var jacobianEvaluations = 0
     private var pendingFailure: String? = nil
     private(set) var numericalFailure: NumericalError? = nil
+    /// Every Double buffer above lives in one allocation, every Int one in another (`Slab`): a run
+    /// of a small network makes its field once, and two dozen allocations and frees were a
+    /// measurable share of it (issue 18 item 5).
+    private let doubleSlab: UnsafeMutablePointer<Double>
+    private let intSlab: UnsafeMutablePointer<Int>
+
+    /// Hands out consecutive buffers of one allocation, each starting on a 32-byte boundary.
+    private struct Slab {
+        private(set) var total = 0
+        mutating func take(_ count: Int) -> Int {
+            let at = total
+            total += (count + 3) & ~3
+            return at
+        }
+    }
 
     init(network: DeepNetwork, data: Dataset) {
         precondition(network.inputDimension == data.dimension)
@@ -197,12 +212,25 @@ final class DeepModeField: SwitchedSystem {
         n = layer.count
         pointsOfGroup = data.pointsOfGroup
         yOfPoint = data.y
-        xT = .allocate(capacity: max(d * G, 1))
+        let nG = max(n * G, 1), G1 = max(G, 1), P1 = max(P, 1)
+        let hiddenWidth = max(network.layers.dropFirst().dropLast().max() ?? 1, 1)
+        let levelCount = 3 * n * G + 3 * G + d * G + 2 * P + 1
+        var slab = Slab()
+        let oxT = slab.take(max(d * G, 1)), oF = slab.take(nG), oZ = slab.take(nG), oH = slab.take(nG), oDl = slab.take(nG)
+        let oN = slab.take(G), oR = slab.take(G), oOut = slab.take(G), oTheta = slab.take(P1)
+        let oLastY = slab.take(P + 1), oLastF = slab.take(P + 1), oMult = slab.take(G1), oYsum = slab.take(G1)
+        let oZdot = slab.take(nG), oHv = slab.take(2 * nG + 2 * G1), oGrad = slab.take(P1), oVel = slab.take(P1)
+        let oMinus = slab.take(nG), oPlus = slab.take(nG), oField = slab.take(P + 1), oLevel = slab.take(levelCount)
+        let oCov = slab.take(3 * hiddenWidth * hiddenWidth)
+        doubleSlab = UnsafeMutableRawPointer.allocate(byteCount: max(slab.total, 1) * MemoryLayout<Double>.stride, alignment: 32)
+            .bindMemory(to: Double.self, capacity: max(slab.total, 1))
+        intSlab = .allocate(capacity: 4 * L + 2)
+        xT = doubleSlab + oxT
         for g in 0..<G { for k in 0..<d { xT[k * G + g] = data.groupPoints[g * d + k] } }
-        layers = .allocate(capacity: L + 1)
-        wOff = .allocate(capacity: L)
-        bOff = .allocate(capacity: L)
-        uOff = .allocate(capacity: L + 1)
+        layers = intSlab
+        wOff = intSlab + (L + 1)
+        bOff = intSlab + (2 * L + 1)
+        uOff = intSlab + (3 * L + 1)
         for l in 0...L { layers[l] = network.layers[l]; uOff[l] = l < offsets.count ? offsets[l] : 0 }
         for l in 0..<L { wOff[l] = network.weightOffsets[l]; bOff[l] = network.biasOffsets[l] ?? -1 }
         c0Index = network.c0Index
@@ -210,43 +238,41 @@ final class DeepModeField: SwitchedSystem {
         ysum = pointsOfGroup.map { $0.reduce(0) { $0 + data.y[$1] } }
         yabs = pointsOfGroup.map { $0.reduce(0) { $0 + abs(data.y[$1]) } }
         states = [PairState](repeating: .on, count: n * G)
-        F = .allocate(capacity: max(n * G, 1))
+        F = doubleSlab + oF
         F.initialize(repeating: 1, count: max(n * G, 1))
         representative = Array(0..<(n * G))
         alphaBandFactor = [Double](repeating: 1, count: n * G)
-        Z = .allocate(capacity: max(n * G, 1))
-        H = .allocate(capacity: max(n * G, 1))
-        Dl = .allocate(capacity: max(n * G, 1))
-        for p in [Z, H, Dl] { p.initialize(repeating: 0, count: max(n * G, 1)) }
-        N = .allocate(capacity: G)
-        R = .allocate(capacity: G)
-        dOut = .allocate(capacity: G)
-        for p in [N, R, dOut] { p.initialize(repeating: 0, count: G) }
-        forwardTheta = .allocate(capacity: max(P, 1))
+        Z = doubleSlab + oZ
+        H = doubleSlab + oH
+        Dl = doubleSlab + oDl
+        (doubleSlab + oZ).initialize(repeating: 0, count: oN - oZ)   // Z, H, Dl
+        N = doubleSlab + oN
+        R = doubleSlab + oR
+        dOut = doubleSlab + oOut
+        for g in 0..<G { N[g] = 0; R[g] = 0; dOut[g] = 0 }
+        forwardTheta = doubleSlab + oTheta
         forwardTheta.initialize(repeating: .nan, count: max(P, 1))
-        lastY = .allocate(capacity: P + 1)
-        lastF = .allocate(capacity: P + 1)
+        lastY = doubleSlab + oLastY
+        lastF = doubleSlab + oLastF
         lastY.initialize(repeating: .nan, count: P + 1)
         lastF.initialize(repeating: .nan, count: P + 1)
-        let nG = max(n * G, 1)
-        multBuffer = .allocate(capacity: max(G, 1))
-        ysumBuffer = .allocate(capacity: max(G, 1))
+        multBuffer = doubleSlab + oMult
+        ysumBuffer = doubleSlab + oYsum
         for g in 0..<G { multBuffer[g] = mult[g]; ysumBuffer[g] = ysum[g] }
-        zdotScratch = .allocate(capacity: nG)
-        hvWork = .allocate(capacity: 2 * nG + 2 * max(G, 1))
-        gradScratch = .allocate(capacity: max(P, 1))
-        velocityScratch = .allocate(capacity: max(P, 1))
-        weightsMinus = .allocate(capacity: nG)
-        weightsPlus = .allocate(capacity: nG)
-        fieldScratch = .allocate(capacity: P + 1)
-        levelScratch = .allocate(capacity: 3 * n * G + 3 * G + d * G + 2 * P + 1)
-        let hiddenWidth = max(network.layers.dropFirst().dropLast().max() ?? 1, 1)
+        zdotScratch = doubleSlab + oZdot
+        hvWork = doubleSlab + oHv
+        gradScratch = doubleSlab + oGrad
+        velocityScratch = doubleSlab + oVel
+        weightsMinus = doubleSlab + oMinus
+        weightsPlus = doubleSlab + oPlus
+        fieldScratch = doubleSlab + oField
+        levelScratch = doubleSlab + oLevel
         covarianceWidth = hiddenWidth
-        covarianceScratch = .allocate(capacity: 3 * hiddenWidth * hiddenWidth)
-        levelScratch.initialize(repeating: 0, count: 3 * n * G + 3 * G + d * G + 2 * P + 1)
-        for p in [zdotScratch, weightsMinus, weightsPlus] { p.initialize(repeating: 0, count: nG) }
+        covarianceScratch = doubleSlab + oCov
+        levelScratch.initialize(repeating: 0, count: levelCount)
+        for q in 0..<nG { zdotScratch[q] = 0; weightsMinus[q] = 0; weightsPlus[q] = 0 }
         hvWork.initialize(repeating: 0, count: 2 * nG + 2 * max(G, 1))
-        for p in [gradScratch, velocityScratch] { p.initialize(repeating: 0, count: max(P, 1)) }
+        for p in 0..<max(P, 1) { gradScratch[p] = 0; velocityScratch[p] = 0 }
         fieldScratch.initialize(repeating: 0, count: P + 1)
         layout = .allocate(capacity: 1)
         layout.initialize(to: rf_deep_layout(L: Int32(L), G: G, n: n, P: P, widths: UnsafePointer(layers),
@@ -259,10 +285,9 @@ final class DeepModeField: SwitchedSystem {
     }
 
     deinit {
-        for p in [xT, F, Z, H, Dl, N, R, dOut, forwardTheta, lastY, lastF, multBuffer, ysumBuffer, zdotScratch, hvWork,
-                  gradScratch, velocityScratch, weightsMinus, weightsPlus, fieldScratch, levelScratch, covarianceScratch] { p.deallocate() }
+        doubleSlab.deallocate()
         sideGradients?.deallocate()
-        for p in [layers, wOff, bOff, uOff] { p.deallocate() }
+        intSlab.deallocate()
         layout.deallocate()
         rf_deep_fused_free(fused)
     }
@@ -957,7 +982,9 @@ final class DeepModeField: SwitchedSystem {
         return evaluation(at: y, into: f)
     }
 
-    /// The work of `evaluate`, uncounted: for the Jacobian, which counts itself.
+    /// The work of `evaluate`, uncounted: for the Jacobian, which counts itself. (Inlined: the
+    /// stepper's ~13 evaluations a step pay no second call.)
+    @inline(__always)
     private func computeField(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
         if slides.isEmpty && fusedEnabled {
             // Nothing slides: the fused C pass (the forward pass, dOut = R/m, back-propagation with
@@ -1037,10 +1064,17 @@ final class DeepModeField: SwitchedSystem {
     /// The loss with the true activation, point by point: `DeepNetwork.output`'s operations in its
     /// order (h = max(z, 0) on ReLU layers, N = h_L + c_0), on scratch rows instead of arrays.
     func loss(_ y: UnsafePointer<Double>) -> Double {
+        var width = 1
+        for l in 0...L { width = max(width, layers[l]) }
+        // Two rows on the stack (no heap scratch: the run calls this at its start and samples).
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * width) { scratch in
+            loss(y, rows: scratch.baseAddress!, width: width)
+        }
+    }
+
+    private func loss(_ y: UnsafePointer<Double>, rows a: UnsafeMutablePointer<Double>, width: Int) -> Double {
         var s = 0.0
-        let width = (0...L).map { layers[$0] }.max() ?? 1
-        let a = UnsafeMutablePointer<Double>.allocate(capacity: 2 * width)
-        defer { a.deallocate() }
+        let c0 = c0Index.map { y[$0] } ?? 0
         for g in 0..<G {
             var h = a, z = a + width
             for k in 0..<d { h[k] = xT[k * G + g] }
@@ -1053,7 +1087,7 @@ final class DeepModeField: SwitchedSystem {
                 }
                 swap(&h, &z)
             }
-            let out = h[0] + (c0Index.map { y[$0] } ?? 0)
+            let out = h[0] + c0
             for j in pointsOfGroup[g] {
                 let r = out - yOfPoint[j]
                 s += r * r

@@ -128,7 +128,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     let exportedAuxiliary: Int
 
     var solution: FlowSolution
-    // Buffers.
+    // Buffers (views into `buffers`; z0/z1 and zdot0/zdot1 swap roles after every step).
+    let buffers: UnsafeMutablePointer<Double>
     let y: UnsafeMutablePointer<Double>
     let y0: UnsafeMutablePointer<Double>
     let f0: UnsafeMutablePointer<Double>
@@ -167,16 +168,18 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         controller = StepperController(policy: StepperPolicy(requested: options.stepper))
         sampleTimes = options.sampleTimes
         solution = FlowSolution(problem: problem, status: .completed, stepper: options.stepper)
-        y = .allocate(capacity: dim)
-        y0 = .allocate(capacity: dim)
-        f0 = .allocate(capacity: dim)
-        f1 = .allocate(capacity: dim)
-        yStepEnd = .allocate(capacity: dim)
-        fBatch = .allocate(capacity: dim)
-        z0 = .allocate(capacity: n * G)
-        zdot0 = .allocate(capacity: n * G)
-        z1 = .allocate(capacity: n * G)
-        zdot1 = .allocate(capacity: n * G)
+        // The buffers in one allocation (six of dim, four of n·G).
+        buffers = .allocate(capacity: 6 * dim + 4 * n * G)
+        y = buffers
+        y0 = y + dim
+        f0 = y0 + dim
+        f1 = f0 + dim
+        yStepEnd = f1 + dim
+        fBatch = yStepEnd + dim
+        z0 = fBatch + dim
+        zdot0 = z0 + n * G
+        z1 = zdot0 + n * G
+        zdot1 = z1 + n * G
         activate()
     }
 
@@ -188,7 +191,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     }
 
     deinit {
-        for p in [y, y0, f0, f1, yStepEnd, fBatch, z0, zdot0, z1, zdot1] { p.deallocate() }
+        buffers.deallocate()
     }
 
     func engine(_ stepper: Stepper) -> Engine {
@@ -1075,8 +1078,13 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     }
 
     func allFinite(_ v: UnsafePointer<Double>) -> Bool {
-        for p in 0..<dim where !v[p].isFinite { return false }
-        return true
+        // A component is not finite exactly when its exponent bits are all ones; adding one unit
+        // of the exponent's lowest bit to the masked exponent then carries into bit 63. One OR
+        // over every component, without a branch per component (vectorised: called at every step).
+        let exponent: UInt64 = 0x7FF0_0000_0000_0000, carry: UInt64 = 0x0010_0000_0000_0000
+        var top: UInt64 = 0
+        for p in 0..<dim { top |= (v[p].bitPattern & exponent) &+ carry }
+        return top & (1 << 63) == 0
     }
 
     /// Stops the run as failed at time t; `restore`: the last good state is the start of the
@@ -1132,8 +1140,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         diag.rhsEvaluations = field.rhsEvaluations
         diag.jacobianEvaluations = field.jacobianEvaluations
         diag.rejectedSteps = failedStepsBeforeReset + main.failedSteps
-        diag.stepperSteps = Dictionary(uniqueKeysWithValues: controller.steps.map { ($0.key.rawValue, $0.value) })
-        diag.stepperSeconds = Dictionary(uniqueKeysWithValues: controller.seconds.map { ($0.key.rawValue, $0.value) })
+        diag.stepperSteps = controller.stepsByName
+        diag.stepperSeconds = controller.secondsByName
         diag.stepperSwitches = controller.switches
         diag.zeroLossTime = roundingFloorTime
         diag.stationaryTime = stationaryTime

@@ -45,7 +45,9 @@ struct PatternTracker {
         self.states = states
         key = PatternKey(states)
         current = id(key)
-        openingChanges = states.indices.filter { states[$0] != .off }
+        openingChanges = []
+        openingChanges.reserveCapacity(states.count)
+        for k in states.indices where states[k] != .off { openingChanges.append(k) }
         active = [Int](repeating: 0, count: n)
         sliding = [Int](repeating: 0, count: n)
         for k in openingChanges { count(k, states[k], by: 1) }
@@ -83,18 +85,36 @@ struct PatternTracker {
     /// its per-neuron counts.
     func interval(to: Double) -> PatternInterval {
         var changes: [PatternChange] = []
+        var total = 0
+        for k in openingChanges { total += pointsOfGroup[k % G].count }
+        changes.reserveCapacity(total)
         for k in openingChanges {
             for j in pointsOfGroup[k % G] { changes.append(PatternChange(neuron: k / G, point: j, state: states[k])) }
         }
-        changes.sort { ($0.neuron, $0.point) < ($1.neuron, $1.point) }
+        // (neuron, point) keys are distinct, so the order is the sorted one whatever the sort; the
+        // changes come in pair order, often already sorted (a group's points in order): checked first.
+        var sorted = true
+        for q in changes.indices.dropFirst() where (changes[q - 1].neuron, changes[q - 1].point) > (changes[q].neuron, changes[q].point) {
+            sorted = false
+            break
+        }
+        if !sorted { changes.sort { ($0.neuron, $0.point) < ($1.neuron, $1.point) } }
         return PatternInterval(patternId: current, tStart: start, tEnd: to, changes: changes,
                                activeCounts: active, slidingCounts: sliding, width: n, pointCount: m)
     }
 
     /// The current pattern per point (n×m, row-major by neuron).
     var pointPattern: [PairState] {
+        // Every (neuron, point) entry is written once (a point lies in one group), group by group.
         var out = [PairState](repeating: .off, count: n * m)
-        for i in 0..<n { for g in 0..<G { for j in pointsOfGroup[g] { out[i * m + j] = states[i * G + g] } } }
+        out.withUnsafeMutableBufferPointer { o in
+            states.withUnsafeBufferPointer { st in
+                for g in 0..<G {
+                    let points = pointsOfGroup[g]
+                    for i in 0..<n { for j in points { o[i * m + j] = st[i * G + g] } }
+                }
+            }
+        }
         return out
     }
 }

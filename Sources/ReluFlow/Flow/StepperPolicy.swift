@@ -162,6 +162,18 @@ struct StepperController {
     var seconds: [Stepper: Double] {
         Dictionary(uniqueKeysWithValues: Stepper.allCases.filter { stepTally[$0.ordinal] > 0 }.map { ($0, secondTally[$0.ordinal]) })
     }
+    /// The same by stepper name, as the run's diagnostics keep them (built directly: no
+    /// intermediate dictionary keyed by `Stepper`).
+    var stepsByName: [String: Int] {
+        var out: [String: Int] = [:]
+        for s in Stepper.allCases where stepTally[s.ordinal] > 0 { out[s.rawValue] = stepTally[s.ordinal] }
+        return out
+    }
+    var secondsByName: [String: Double] {
+        var out: [String: Double] = [:]
+        for s in Stepper.allCases where stepTally[s.ordinal] > 0 { out[s.rawValue] = secondTally[s.ordinal] }
+        return out
+    }
 
     init(policy: StepperPolicy) {
         self.policy = policy
