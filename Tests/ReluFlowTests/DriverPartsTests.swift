@@ -209,4 +209,20 @@ final class DriverPartsTests: XCTestCase {
         XCTAssertEqual(tracker.interval(to: 3).changes.map(\.text), ["0:1:-"])
         XCTAssertEqual(tracker.pointPattern, [.on, .off, .on, .off, .sliding, .off])
     }
+
+    /// An interval's changes are ordered by (neuron, point) whether the pairs come in that order
+    /// (the tracker then skips its sort) or not (groups whose points are out of order): both the
+    /// same as a sort of them.
+    func testPatternTrackerOrdersChangesWithOrWithoutSort() {
+        // Group 0 is point 2, group 1 is points {0, 1}: pair order gives points 2, 0, 1 per neuron.
+        var unsorted = PatternTracker(width: 2, groups: 2, points: 3, pointsOfGroup: [[2], [0, 1]])
+        unsorted.openFirst([.on, .sliding, .off, .on], at: 0)
+        XCTAssertEqual(unsorted.interval(to: 1).changes.map(\.text), ["0:0:0", "0:1:0", "0:2:+", "1:0:+", "1:1:+"])
+        XCTAssertEqual(unsorted.pointPattern, [.sliding, .sliding, .on, .on, .on, .off])
+        // Group 0 is points {0, 1}, group 1 is point 2: already in order.
+        var sorted = PatternTracker(width: 2, groups: 2, points: 3, pointsOfGroup: [[0, 1], [2]])
+        sorted.openFirst([.on, .sliding, .off, .on], at: 0)
+        XCTAssertEqual(sorted.interval(to: 1).changes.map(\.text), ["0:0:+", "0:1:+", "0:2:0", "1:2:+"])
+        XCTAssertEqual(sorted.pointPattern, [.on, .on, .sliding, .off, .off, .on])
+    }
 }

@@ -201,6 +201,10 @@ final class DeepModeField: SwitchedSystem {
         invM = 1 / Double(m)
         relu = network.activation == .relu
         var layer: [Int] = [], index: [Int] = [], offsets = [0, 0]
+        let hidden = network.layers.dropFirst().dropLast().reduce(0, +)
+        layer.reserveCapacity(hidden)
+        index.reserveCapacity(hidden)
+        offsets.reserveCapacity(L + 1)
         for l in 1..<L {
             offsets[l] = layer.count
             offsets.append(0)
@@ -1574,19 +1578,34 @@ final class DeepModeField: SwitchedSystem {
     /// The same into `scales` (G), with h̄ in `hbar` (n × G): on raw buffers, as the stationary
     /// test calls it at step ends.
     private func outputScales(_ t: UnsafePointer<Double>, hbar: UnsafeMutablePointer<Double>, into scales: UnsafeMutablePointer<Double>) {
-        @inline(__always) func inputAbs(_ l: Int, _ k: Int, _ g: Int) -> Double { l == 1 ? abs(xT[k * G + g]) : hbar[pair(l - 1, k, g)] }
+        // Per entry the same sum in the same order as written out: |b| (or 0), then + |w_k||h̄_k|
+        // for k = 0, 1, …; the rows are addressed once per layer (the stationary test's cost).
         for l in 1..<L {
+            let below = layers[l - 1], wo = wOff[l - 1], bo = bOff[l - 1]
+            // Row k of layer l's input, |x| on layer 1 (taken per entry, as before).
+            let input = l == 1 ? UnsafePointer(xT) : UnsafePointer(hbar + uOff[l - 1] * G)
             for i in 0..<layers[l] {
+                let row = (uOff[l] + i) * G, wRow = wo + i * below
                 for g in 0..<G {
-                    var s = bIndex(l, i).map { abs(t[$0]) } ?? 0
-                    for k in 0..<layers[l - 1] { s += abs(w(t, l, i, k)) * inputAbs(l, k, g) }
-                    hbar[pair(l, i, g)] = F[pair(l, i, g)] * s
+                    var s = bo >= 0 ? abs(t[bo + i]) : 0
+                    if l == 1 {
+                        for k in 0..<below { s += abs(t[wRow + k]) * abs(input[k * G + g]) }
+                    } else {
+                        for k in 0..<below { s += abs(t[wRow + k]) * input[k * G + g] }
+                    }
+                    hbar[row + g] = F[row + g] * s
                 }
             }
         }
+        let below = layers[L - 1], wo = wOff[L - 1]
+        let input = L == 1 ? UnsafePointer(xT) : UnsafePointer(hbar + uOff[L - 1] * G)
         for g in 0..<G {
             var s = c0Index.map { abs(t[$0]) } ?? 0
-            for k in 0..<layers[L - 1] { s += abs(w(t, L, 0, k)) * inputAbs(L, k, g) }
+            if L == 1 {
+                for k in 0..<below { s += abs(t[wo + k]) * abs(input[k * G + g]) }
+            } else {
+                for k in 0..<below { s += abs(t[wo + k]) * input[k * G + g] }
+            }
             scales[g] = s
         }
     }

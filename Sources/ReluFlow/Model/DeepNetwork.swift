@@ -120,6 +120,7 @@ extension DeepNetwork: NetworkModel {
     /// the pattern's unit order.
     public func balance(_ theta: [Double]) -> [Double] {
         var q: [Double] = []
+        q.reserveCapacity(layers.dropFirst().dropLast().reduce(0, +))
         for l in 1..<depth {
             for i in 0..<layers[l] {
                 var s = 0.0
