@@ -310,7 +310,11 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         refreshStartOfStep()
         var initial = problem.theta0 + [0]
         solution.diagnostics.initialLoss = field.loss(&initial)
-        record(t: t)
+        // The first sample's loss is the same function of the same (θ, D) where the start did not
+        // move them (no pair on a surface projected, not a checkpoint): reused, bit for bit.
+        var unmoved = true
+        for p in 0...P where y[p].bitPattern != initial[p].bitPattern { unmoved = false; break }
+        record(t: t, loss: unmoved ? solution.diagnostics.initialLoss : nil)
         return t
     }
 
