@@ -1,5 +1,4 @@
 import ArgumentParser
-import CLapack
 import Foundation
 import ReluFlow
 
@@ -21,8 +20,6 @@ struct ReluflowCommand: ParsableCommand {
         // First of all, so that a Ctrl-C at any moment of a run stops it cleanly.
         Interrupt.install()
         Interrupt.watchSweepParent()
-        // OpenBLAS's kernels fixed before any thread exists (lapack.c: the same bits on every machine).
-        rf_lapack_choose_kernels()
         let arguments = Array(CommandLine.arguments.dropFirst())
         do {
             if let direct = parseSubcommandDirectly(arguments) {

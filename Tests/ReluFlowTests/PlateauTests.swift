@@ -131,8 +131,7 @@ final class PlateauTests: XCTestCase {
     /// sliding pairs (so the projector has sliding rows as well as balances), with and without an
     /// output bias, d = 1 and 2. Tolerance: none.
     func testSpectralRadiusAloneIsTheFullCurvaturesBitForBit() throws {
-        var rng = SystemRandomNumberGenerator()
-        var checked = 0
+        var rng = SplitMix(state: 40)
         for trial in 0..<40 {
             let d = trial % 2 + 1, n = 2 + trial % 5, m = 3 + trial % 6
             let network = ShallowNetwork(width: n, inputDimension: d, outputBias: trial % 3 == 0)
@@ -144,9 +143,7 @@ final class PlateauTests: XCTestCase {
             let alone = try ModeCurvature.spectralRadius(network: network, data: data, theta: theta, states: states)
             XCTAssertEqual(alone.bitPattern, full.spectralRadius.bitPattern, "trial \(trial): \(alone) against \(full.spectralRadius)")
             XCTAssertFalse(full.gramEigenvalues.isEmpty)
-            checked += 1
         }
-        XCTAssertEqual(checked, 40)
     }
 
     func testHessianAndGramAgainstFiniteDifferences() throws {
