@@ -155,6 +155,24 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(SweepCollection.quantile([7], 0.25), 7)
     }
 
+    /// Shards of one sweep run side by side (a Slurm array's tasks) and share its work folder. A
+    /// shard that has finished must leave it: another shard between two of its runs has it empty for
+    /// a moment, and removing it then made that shard's next config write fail ("cannot write
+    /// …/.work/ID.json: No such file or directory", seen once in SlurmTests on a loaded machine). The
+    /// whole sweep, run after the shard, removes it.
+    func testAShardLeavesTheSharedWorkFolder() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = try writeGrid("{\"command\": \"train\", \"base\": {\"example\": \"sine\", \"network\": {\"width\": 3}, \"train\": {\"iterations\": 5}}, \"axes\": {\"network.init.seed\": [0, 1]}}", in: dir)
+        let work = dir.appendingPathComponent("s/.work").path
+        var r = try runReluflow(["sweep", grid, "--out", "s", "--shard", "0/2", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: work), "a shard removed the work folder other shards share")
+        r = try runReluflow(["sweep", grid, "--out", "s", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: work), "the whole sweep left its work folder")
+    }
+
     // MARK: Bad input (exit 2, the field named)
 
     func testBadInputNamesTheField() throws {

@@ -417,7 +417,10 @@ public final class SweepExecutor: @unchecked Sendable {
         report(force: true)
         outcome.bookkeepingSeconds = clock.seconds
         outcome.bookkeepingCPUSeconds = clock.cpuSeconds
-        rmdir(folder.workPath)
+        // The whole sweep removes its emptied work folder; a shard leaves it. Shards of one sweep run
+        // side by side (a Slurm array's tasks) and share it: another shard between two of its runs has
+        // it empty for a moment, and would find it gone when it writes its next run's config.
+        if shard.count == 1 { rmdir(folder.workPath) }
         return outcome
     }
 
