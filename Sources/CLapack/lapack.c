@@ -17,10 +17,11 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
    machine, enough to change a printed rounding-level gap. Unless the user chose a core type,
    ReluFlow asks for the Haswell kernels (AVX2 and FMA; Zen's kernels give the same bits) wherever
    the CPU has them, so that a run's analysis and curvature are the same bits on every such x86-64
-   machine. A constructor: it runs before main, so before any thread exists (setenv is not safe
-   beside a concurrent getenv) and before OpenBLAS is loaded, in the command and in every program
-   that links the library. */
-__attribute__((constructor)) static void choose_kernels(void) {
+   machine. The command calls this at its start, once it holds its arguments and before it starts
+   any work (setenv is not safe beside a concurrent getenv); the loader calls it again for library
+   users. Not a constructor: in the release build (static Swift runtime) CommandLine.arguments,
+   read after a setenv that moved environ, came out empty. */
+void rf_lapack_choose_kernels(void) {
 #if defined(__x86_64__)
     if (getenv("OPENBLAS_CORETYPE")) return;
     __builtin_cpu_init();
@@ -31,6 +32,7 @@ __attribute__((constructor)) static void choose_kernels(void) {
 /* Debian's libopenblas0 provides the soname through its alternatives (pthread, openmp or serial
    variant); the unversioned name is the -dev package's link. */
 static void load(void) {
+    rf_lapack_choose_kernels();
     const char *names[] = {"libopenblas.so.0", "libopenblas.so"};
     void *handle = NULL;
     const char *why = NULL;

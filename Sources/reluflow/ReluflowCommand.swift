@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLapack
 import Foundation
 import ReluFlow
 
@@ -21,6 +22,10 @@ struct ReluflowCommand: ParsableCommand {
         Interrupt.install()
         Interrupt.watchSweepParent()
         let arguments = Array(CommandLine.arguments.dropFirst())
+        // OpenBLAS's kernels chosen before any work starts (lapack.c: the same bits on every
+        // machine), after the arguments are read: the static runtime's argv did not survive a
+        // setenv before its first read.
+        rf_lapack_choose_kernels()
         do {
             if let direct = parseSubcommandDirectly(arguments) {
                 try direct.run()

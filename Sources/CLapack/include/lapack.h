@@ -14,6 +14,10 @@
    (BLASLinkageTests). Each function below is an inline call through the pointer that dlsym found for
    the symbol of the same name. */
 
+/* Sets OPENBLAS_CORETYPE to Haswell where the CPU has AVX2 and FMA and the user set no core type
+   (lapack.c says why: the same bits on every such machine); the loader calls it first. */
+void rf_lapack_choose_kernels(void);
+
 /* Minimum-norm solution of min |A x - b| by divide-and-conquer SVD; singular values at or below
    rcond * s_max count as zero. info < 0: argument -info was illegal; info > 0: the SVD did not
    converge (info off-diagonal elements of an intermediate bidiagonal form). */
