@@ -50,7 +50,7 @@ final class DriverPartsTests: XCTestCase {
             for _ in 1..<interval { XCTAssertFalse(check(10)) }
             XCTAssertEqual(check(10), decline == StepperPolicy.retryAfterDeclines, "check \(decline)")
         }
-        XCTAssertEqual(c.steps[.msbdf], 10)
+        XCTAssertEqual(c.stepsByName[Stepper.msbdf.rawValue], 10)
         XCTAssertEqual(c.switches, 2)
     }
 

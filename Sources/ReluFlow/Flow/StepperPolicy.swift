@@ -155,15 +155,8 @@ struct StepperController {
     private var stepTally = [Int](repeating: 0, count: Stepper.allCases.count)
     private var secondTally = [Double](repeating: 0, count: Stepper.allCases.count)
     private(set) var switches = 0
-    /// The steppers attempted and their steps and seconds.
-    var steps: [Stepper: Int] {
-        Dictionary(uniqueKeysWithValues: Stepper.allCases.filter { stepTally[$0.ordinal] > 0 }.map { ($0, stepTally[$0.ordinal]) })
-    }
-    var seconds: [Stepper: Double] {
-        Dictionary(uniqueKeysWithValues: Stepper.allCases.filter { stepTally[$0.ordinal] > 0 }.map { ($0, secondTally[$0.ordinal]) })
-    }
-    /// The same by stepper name, as the run's diagnostics keep them (built directly: no
-    /// intermediate dictionary keyed by `Stepper`).
+    /// The steppers attempted, by name (as the run's diagnostics keep them), and their steps and
+    /// seconds.
     var stepsByName: [String: Int] {
         var out: [String: Int] = [:]
         for s in Stepper.allCases where stepTally[s.ordinal] > 0 { out[s.rawValue] = stepTally[s.ordinal] }
