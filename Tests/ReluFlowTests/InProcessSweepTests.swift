@@ -193,4 +193,27 @@ final class ContentHashTests: XCTestCase {
             XCTAssertEqual(OutputMarker.contentHash(url.path), wholeHash(bytes), "size \(size)")
         }
     }
+
+    /// A stream hashes its CSV files as it writes them (`ContentHasher`, parts of any size, most
+    /// ending inside a word) instead of the marker reading them back: the same value as the whole
+    /// bytes' hash, exactly.
+    func testHashOfPartsAsWrittenEqualsTheWholeHash() {
+        var rng = SplitMix(state: 11)
+        for size in [0, 1, 7, 8, 9, 15, 16, 17, 100, 4_099, 65_543] {
+            let bytes = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            for trial in 0..<20 {
+                var hasher = ContentHasher()
+                var q = 0
+                while q < size {
+                    // Parts of 0 to 20 bytes, or the rest at once in the last trial.
+                    let n = trial == 19 ? size - q : min(size - q, Int(rng.next() % 21))
+                    bytes[q..<(q + n)].withUnsafeBytes { hasher.add($0) }
+                    q += n
+                }
+                XCTAssertEqual(hasher.value, wholeHash(bytes), "size \(size), trial \(trial)")
+                XCTAssertEqual(hasher.length, UInt64(size))
+            }
+            XCTAssertEqual(OutputMarker.Written(Data(bytes)).hash, wholeHash(bytes), "size \(size)")
+        }
+    }
 }

@@ -43,13 +43,14 @@ final class StreamTests: XCTestCase {
             files[name] = try Data(contentsOf: folder.appendingPathComponent(name))
         }
         if let summary = files["summary.json"] { files["summary.json"] = withoutTimes(summary) }
-        // The marker's inventory: the same files, and sizes but summary.json's (its wall times);
-        // modification times differ from run to run.
+        // The marker's inventory: the same files, and sizes and hashes but summary.json's (its wall
+        // times); modification times differ from run to run. (A stream hashes its CSV files and small
+        // files as it writes them, an export in memory reads them back: the hashes must agree.)
         if let bytes = files[OutputMarker.fileName] {
             var marker = try JSONDecoder().decode(OutputMarker.self, from: bytes)
             XCTAssertEqual(Set(marker.files.keys), Set(files.keys).subtracting([OutputMarker.fileName]))
             marker.files["summary.json"] = nil
-            files[OutputMarker.fileName] = try JSONEncoder().encode(marker.files.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.size)" })
+            files[OutputMarker.fileName] = try JSONEncoder().encode(marker.files.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.size) \($0.value.hash)" })
         }
         return files
     }

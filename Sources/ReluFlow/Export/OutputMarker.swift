@@ -45,63 +45,47 @@ public struct OutputMarker: Codable, Equatable, Sendable {
 
     /// The stamp of the regular file at `path` (nil: missing, not a regular file, or unreadable);
     /// the contents are hashed only when `hashing`.
-    static func stamp(_ path: String, hashing: Bool = true) -> Stamp? {
+    /// A `known` hash (`Written`: the bytes this process wrote there) is taken instead of reading
+    /// the file back when the file still has the size written.
+    static func stamp(_ path: String, hashing: Bool = true, known: Written? = nil) -> Stamp? {
         var info = stat()
         guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         var hash = ""
-        if hashing {
+        if let known, known.size == Int(info.st_size), hashing {
+            hash = String(known.hash, radix: 16)
+        } else if hashing {
             guard let h = contentHash(path) else { return nil }
             hash = String(h, radix: 16)
         }
         return Stamp(size: Int(info.st_size), modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec), hash: hash)
     }
 
-    /// A 64-bit hash of a file's bytes (eight bytes at a time, multiply–xor–rotate, the length and
-    /// the tail folded in): to notice an edit, not an adversary. Reads 64 KB at a time into one
-    /// buffer, each part filled to the end before it is hashed (a short read is completed), so the
-    /// eight-byte words are those of the whole file whatever the buffer's size.
+    /// A 64-bit hash of a file's bytes (`ContentHasher`): to notice an edit, not an adversary.
+    /// Reads 64 KB at a time into one buffer.
     static func contentHash(_ path: String) -> UInt64? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15, length: UInt64 = 0
-        // A multiple of 8, in malloc's heap (a buffer sized to a 300 KB file came from fresh pages each time).
+        var hasher = ContentHasher()
+        // In malloc's heap (a buffer sized to a 300 KB file came from fresh pages each time).
         let capacity = 1 << 16
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 8)
         defer { buffer.deallocate() }
-        var atEnd = false
-        while !atEnd {
-            var got = 0
-            while got < capacity {
-                let n = Glibc.read(fd, buffer.baseAddress! + got, capacity - got)
-                if n < 0 { if errno == EINTR { continue }; return nil }
-                if n == 0 { atEnd = true; break }
-                got += n
-            }
-            if got == 0 { break }
-            do {
-                // The buffer is 8-aligned: its words read as UInt64s directly (little-endian, as loaded).
-                let words = UnsafePointer(buffer.baseAddress!.assumingMemoryBound(to: UInt64.self))
-                for k in 0..<(got / 8) {
-                    h = ((h ^ UInt64(littleEndian: words[k])) &* 0xBF58_476D_1CE4_E5B9)
-                    h = (h << 31) | (h >> 33)
-                }
-                let raw = UnsafeRawBufferPointer(buffer)
-                for q in (got / 8 * 8)..<got {
-                    h = (h ^ UInt64(raw[q])) &* 0x94D0_49BB_1331_11EB
-                }
-            }
-            length &+= UInt64(got)
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress!, capacity)
+            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n == 0 { break }
+            hasher.add(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         }
-        h ^= length
-        h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        return h ^ (h >> 31)
+        return hasher.value
     }
 
     /// The inventory of a staging folder: the files of the names ReluFlow writes
     /// (`RunFolder.isOwnFileName`) and the sub-folders that are ReluFlow outputs themselves;
     /// anything else (a file a user put there during the run) is not ours and not listed.
-    static func inventory(of folder: String, kind: String) throws -> OutputMarker {
+    /// `written`: the size and `contentHash` of files this process wrote into the folder and
+    /// hashed as it wrote them (`RunStream`), taken instead of reading them back (issue 22).
+    static func inventory(of folder: String, kind: String, written: [String: Written] = [:]) throws -> OutputMarker {
         var files: [String: Stamp] = [:], folders: [String] = []
         // readdir directly: FileManager.contentsOfDirectory cost ~0.28 M instructions at its first
         // use in a process (issue 22).
@@ -110,7 +94,7 @@ public struct OutputMarker: Codable, Equatable, Sendable {
         }
         for entry in entries where entry != fileName {
             let path = (folder as NSString).appendingPathComponent(entry)
-            if RunFolder.isOwnFileName(entry), let stamp = stamp(path) {
+            if RunFolder.isOwnFileName(entry), let stamp = stamp(path, known: written[entry]) {
                 files[entry] = stamp
             } else {
                 var info = stat()
@@ -192,5 +176,75 @@ public struct OutputMarker: Codable, Equatable, Sendable {
         let name = String(entry[entry.index(after: entry.startIndex)..<range.lowerBound])
         guard RunFolder.isOwnFileName(name) || name == fileName else { return false }
         return !RunFolder.isRunning(pid)
+    }
+}
+
+extension OutputMarker {
+    /// The size and `contentHash` of bytes written to a file (`ContentHasher`).
+    struct Written: Sendable {
+        var size: Int
+        var hash: UInt64
+
+        init(size: Int, hash: UInt64) {
+            self.size = size
+            self.hash = hash
+        }
+
+        /// Of the whole contents `bytes`.
+        init(_ bytes: Data) {
+            var hasher = ContentHasher()
+            bytes.withUnsafeBytes { hasher.add($0) }
+            self.init(size: bytes.count, hash: hasher.value)
+        }
+    }
+}
+
+/// `OutputMarker.contentHash` of bytes given in parts of any sizes (a file as it is written, or as
+/// it is read back): eight bytes at a time as a little-endian word, multiply–xor–rotate, then the
+/// last `length % 8` bytes one at a time and the length folded in. A part that ends inside a word
+/// keeps its bytes until the next part completes it, so the words are those of the whole file.
+struct ContentHasher {
+    private var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+    private(set) var length: UInt64 = 0
+    /// Bytes after the last whole word (little-endian: byte i in bits 8i...), `pendingCount` of them.
+    private var pending: UInt64 = 0
+    private var pendingCount = 0
+
+    @inline(__always) private mutating func word(_ w: UInt64) {
+        h = (h ^ w) &* 0xBF58_476D_1CE4_E5B9
+        h = (h << 31) | (h >> 33)
+    }
+
+    mutating func add(_ raw: UnsafeRawBufferPointer) {
+        guard var p = raw.baseAddress, raw.count > 0 else { return }
+        var n = raw.count
+        length &+= UInt64(n)
+        if pendingCount > 0 {
+            while pendingCount < 8 && n > 0 {
+                pending |= UInt64(p.load(as: UInt8.self)) << (8 * UInt64(pendingCount))
+                pendingCount += 1
+                p += 1
+                n -= 1
+            }
+            guard pendingCount == 8 else { return }
+            word(pending)
+            pending = 0
+            pendingCount = 0
+        }
+        let words = n / 8
+        for k in 0..<words { word(UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * k, as: UInt64.self))) }
+        for q in (8 * words)..<n {
+            pending |= UInt64(p.load(fromByteOffset: q, as: UInt8.self)) << (8 * UInt64(pendingCount))
+            pendingCount += 1
+        }
+    }
+
+    /// The hash of everything added.
+    var value: UInt64 {
+        var h = self.h
+        for q in 0..<pendingCount { h = (h ^ ((pending >> (8 * UInt64(q))) & 0xFF)) &* 0x94D0_49BB_1331_11EB }
+        h ^= length
+        h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        return h ^ (h >> 31)
     }
 }

@@ -389,7 +389,9 @@ public enum RunFolder {
     /// (a user may have added files during the run), moved aside, and only its inventory's files
     /// removed. If the destination can no longer be replaced, the output is kept under a visible
     /// sibling name and the error says where. On other failures the staging folder is removed.
-    static func commit(_ staging: String, to path: String, kind: String = "run") throws {
+    /// `written`: files of the staging folder hashed as they were written (`OutputMarker.inventory`).
+    static func commit(_ staging: String, to path: String, kind: String = "run",
+                       written: [String: OutputMarker.Written] = [:]) throws {
         let fm = FileManager.default
         let target = absolute(path)
         let parent = (target as NSString).deletingLastPathComponent
@@ -397,7 +399,7 @@ public enum RunFolder {
         let earlier: OutputMarker?
         do {
             unlink((staging as NSString).appendingPathComponent(stagingSentinel))
-            try OutputMarker.inventory(of: staging, kind: kind).write(into: staging)
+            try OutputMarker.inventory(of: staging, kind: kind, written: written).write(into: staging)
             earlier = try checkReplaceable(target)
             if let earlier, earlier.kind != kind {
                 throw InputError("--out", "\(target) holds a ReluFlow \(earlier.kind) output; a \(kind) output does not replace it")

@@ -12,6 +12,10 @@ public final class RunStream: FlowRecorder {
     let staging: String
     private var records: RecordFiles
     private var descriptors: [Int32] = []
+    /// The CSV record files' bytes hashed as they are written (`OutputMarker.contentHash`), so the
+    /// marker need not read them back (issue 22); nil for the .npy files, whose header at the
+    /// start is rewritten at the end.
+    private var hashers: [ContentHasher?] = []
     public private(set) var failure: String?
     private var failureError: Error?
     /// Records written so far.
@@ -54,6 +58,7 @@ public final class RunStream: FlowRecorder {
             }
             // The .npy headers for zero rows, as long as the final ones.
             let headers = records.headers()
+            hashers = headers.map { $0.isEmpty ? ContentHasher() : nil }
             for k in descriptors.indices where !headers[k].isEmpty { try append(headers[k], to: k) }
         } catch {
             discard()
@@ -232,6 +237,7 @@ public final class RunStream: FlowRecorder {
 
     /// Writes the rest, the final headers and the small files, and renames the folder into place.
     public func finish(_ solution: FlowSolution, config: RunConfig) throws {
+        var written: [String: OutputMarker.Written] = [:]
         do {
             if let held = heldInterval { records.add(held); heldInterval = nil }
             try flush()
@@ -248,15 +254,19 @@ public final class RunStream: FlowRecorder {
             if records.matricesDropped {
                 unlink((staging as NSString).appendingPathComponent("pattern_matrices.npy"))
             }
+            for (k, hasher) in hashers.enumerated() {
+                if let hasher { written[RecordFiles.names[k]] = OutputMarker.Written(size: Int(hasher.length), hash: hasher.value) }
+            }
             for (name, bytes) in try RunExport.smallFiles(for: solution, config: config, firstPlateau: try? plateauFinder.result()) {
                 try RunFolder.writeFile((staging as NSString).appendingPathComponent(name), bytes)
+                written[name] = OutputMarker.Written(bytes)
             }
             unlink((staging as NSString).appendingPathComponent(ResumePoint.fileName))
         } catch {
             discard()
             throw error
         }
-        try RunFolder.commit(staging, to: path)
+        try RunFolder.commit(staging, to: path, written: written)
     }
 
     /// Removes the staging folder; nothing is left behind.
@@ -282,12 +292,14 @@ public final class RunStream: FlowRecorder {
         let descriptors = descriptors, staging = staging
         try records.drain { k, bytes in
             if k == RecordFiles.names.count - 1 && dropped { return }
+            hashers[k]?.add(bytes)
             try RunFolder.writeAll(bytes, to: descriptors[k], path: (staging as NSString).appendingPathComponent(RecordFiles.names[k]))
         }
     }
 
     private func append(_ bytes: [UInt8], to k: Int) throws {
         try bytes.withUnsafeBytes {
+            hashers[k]?.add($0)
             try RunFolder.writeAll($0, to: descriptors[k], path: (staging as NSString).appendingPathComponent(RecordFiles.names[k]))
         }
     }
