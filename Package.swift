@@ -47,6 +47,17 @@ let fixedAddress = ["-Xclang-linker", "-no-pie"]
 /// The archives come with libgsl-dev and GCC's libstdc++ development files.
 let staticLibraries = ["-L" + Context.packageDirectory + "/LinkStatic", "-Xclang-linker", "-static-libgcc"]
 
+/// Release builds of the command export none of their own symbols. The static runtime's link
+/// arguments ask for `-export-dynamic` (with the archives' symbols excluded), so every public
+/// symbol of ReluFlow, ArgumentParser and the C targets' objects (~5 060) went into the dynamic
+/// symbol table, which the runtime's start scans once through `dladdr` (its backtracer looking for
+/// its own path) and the dynamic loader's lookups consult (issue 22). Nothing looks them up: the
+/// libraries loaded later with dlopen (OpenBLAS, libgslcblas, librsvg and cairo) are opened
+/// RTLD_LOCAL and call their own functions, and the executable finds theirs with dlsym on their
+/// handles. The symbols of glibc's data the program refers to (`stderr`) stay, as the linker
+/// requires. `LinkStatic/local-symbols.map`: `local: *`.
+let localSymbols = ["-Xlinker", "--version-script=" + Context.packageDirectory + "/LinkStatic/local-symbols.map"]
+
 let package = Package(
     name: "ReluFlow",
     products: [
@@ -101,7 +112,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: directMetadataAccess,
-            linkerSettings: [.unsafeFlags(["-static-stdlib"] + staticFoundation + fixedAddress + staticLibraries, .when(configuration: .release))]
+            linkerSettings: [.unsafeFlags(["-static-stdlib"] + staticFoundation + fixedAddress + staticLibraries + localSymbols, .when(configuration: .release))]
         ),
         // Benchmarks: `swift run -c release reluflow-bench` (README, "Performance").
         .executableTarget(

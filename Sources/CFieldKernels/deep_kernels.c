@@ -1,4 +1,5 @@
 #include "deep_kernels.h"
+#include "cpu.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -324,8 +325,7 @@ static int has_avx2(void) {
     static int state = -1;
     int known = __atomic_load_n(&state, __ATOMIC_RELAXED);
     if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx2") ? 1 : 0;
+        known = rf_cpu_has_avx2();
         __atomic_store_n(&state, known, __ATOMIC_RELAXED);
     }
     return known && !__atomic_load_n(&portable_only, __ATOMIC_RELAXED);

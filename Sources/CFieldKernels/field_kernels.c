@@ -1,4 +1,5 @@
 #include "field_kernels.h"
+#include "cpu.h"
 
 // No fused multiply-add, whatever the flags (-march=native would allow it): the kernels must
 // round like the Swift loops.
@@ -21,8 +22,7 @@ AVX2 static inline __attribute__((always_inline)) v4d slopes(const unsigned char
 int rf_field_kernels_available(void) {
     static int state = -1;
     if (state < 0) {
-        __builtin_cpu_init();
-        state = __builtin_cpu_supports("avx2") ? 1 : 0;
+        state = rf_cpu_has_avx2();
     }
     return state;
 }

@@ -26,6 +26,7 @@
 // ReferenceBLASTests checks each against libgslcblas bit for bit, NaN, infinities and signed zeros
 // included, on both builds.
 
+#include "cpu.h"
 #include "reference_blas.h"
 
 #include <dlfcn.h>
@@ -244,14 +245,14 @@ BUILDS(portable, , 0)
 static int state = -1;
 
 void rf_reference_blas_choose(int avx2) {
-    __atomic_store_n(&state, avx2 < 0 ? -1 : (avx2 && __builtin_cpu_supports("avx2") ? 1 : 0), __ATOMIC_RELAXED);
+    __atomic_store_n(&state, avx2 < 0 ? -1 : (avx2 && rf_cpu_has_avx2() ? 1 : 0), __ATOMIC_RELAXED);
 }
 
 static int use_avx2(void) {
     int s = __atomic_load_n(&state, __ATOMIC_RELAXED);
     if (s < 0) {
         const char *force = getenv("RF_REFERENCE_BLAS_PORTABLE");
-        s = (force && force[0] == '1') ? 0 : (__builtin_cpu_supports("avx2") ? 1 : 0);
+        s = (force && force[0] == '1') ? 0 : rf_cpu_has_avx2();
         __atomic_store_n(&state, s, __ATOMIC_RELAXED);
     }
     return s;

@@ -1,4 +1,5 @@
 #include "rk87.h"
+#include "cpu.h"
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_odeiv2.h>
 #include <stdlib.h>
@@ -258,16 +259,14 @@ static int lanes_choice = -1;
 
 /// 1 asks for the AVX2 build (granted only when the CPU has AVX2), 0 the portable one, −1 the default.
 void rf_rk87_lanes(int avx2) {
-    __builtin_cpu_init();
-    __atomic_store_n(&lanes_choice, avx2 < 0 ? -1 : (avx2 && __builtin_cpu_supports("avx2") ? 1 : 0), __ATOMIC_RELAXED);
+    __atomic_store_n(&lanes_choice, avx2 < 0 ? -1 : (avx2 && rf_cpu_has_avx2() ? 1 : 0), __ATOMIC_RELAXED);
 }
 
 static int rk87_apply(void *vstate, size_t dim, double t, double h, double y[], double yerr[], const double dydt_in[],
                       double dydt_out[], const gsl_odeiv2_system *sys) {
     int lanes = __atomic_load_n(&lanes_choice, __ATOMIC_RELAXED);
     if (lanes < 0) {
-        __builtin_cpu_init();
-        lanes = __builtin_cpu_supports("avx2") ? 1 : 0;
+        lanes = rf_cpu_has_avx2();
         __atomic_store_n(&lanes_choice, lanes, __ATOMIC_RELAXED);
     }
     if (lanes == 1) return apply_avx2(vstate, dim, t, h, y, yerr, dydt_in, dydt_out, sys);

@@ -1,4 +1,5 @@
 #include "shallow_field.h"
+#include "cpu.h"
 
 // No fused multiply-add, whatever the flags: the results must be bitwise those of the Swift loops
 // (and of the AVX2 passes in field_kernels.c), whichever build runs.
@@ -139,8 +140,7 @@ static int has_avx2(void) {
     static int state = -1;
     int known = __atomic_load_n(&state, __ATOMIC_RELAXED);
     if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx2") ? 1 : 0;
+        known = rf_cpu_has_avx2();
         __atomic_store_n(&state, known, __ATOMIC_RELAXED);
     }
     return known;
