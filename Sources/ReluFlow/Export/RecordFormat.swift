@@ -93,7 +93,7 @@ struct RecordFormat {
 
         /// The header for `rows` rows, always of the length of the header for Int.max rows.
         func header(rows: Int) -> [UInt8] {
-            fixedLengthHeader(rows) { dictionaryParts.before + String($0) + dictionaryParts.after }
+            fixedLengthHeader(before: dictionaryParts.before, rows: rows, after: dictionaryParts.after)
         }
 
         func append(_ values: [Value], to bytes: inout [UInt8]) {
@@ -282,31 +282,43 @@ struct RecordFormat {
 
     /// `pattern_matrices.npy`, intervals × n × m int8 (1 on, 0 off, 2 sliding), with room for any count.
     static func patternMatrixHeader(intervals: Int, width n: Int, points m: Int) -> [UInt8] {
-        fixedLengthHeader(intervals) { "{'descr': '|i1', 'fortran_order': False, 'shape': (\($0), \(n), \(m)), }" }
+        fixedLengthHeader(before: "{'descr': '|i1', 'fortran_order': False, 'shape': (", rows: intervals, after: ", \(n), \(m)), }")
     }
 }
 
-/// The `.npy` header of `dictionary(rows)`, padded to the length it has for Int.max rows, so that
-/// a file written with a provisional count can have its final count written over it.
-func fixedLengthHeader(_ rows: Int, _ dictionary: (Int) -> String) -> [UInt8] {
-    let widest = dictionary(Int.max)
-    var text = dictionary(rows)
-    text += String(repeating: " ", count: widest.utf8.count - text.utf8.count)
+/// The `.npy` header of the dictionary `before + String(rows) + after`, padded to the length it has
+/// for Int.max rows, so that a file written with a provisional count can have its final count
+/// written over it. Built as bytes (as Strings, the two dictionaries, the padding and the preamble
+/// cost ~27 000 instructions a header, eight headers a run; issue 22).
+func fixedLengthHeader(before: String, rows: Int, after: String) -> [UInt8] {
+    let count = String(rows), widest = String(Int.max).utf8.count
+    var text: [UInt8] = []
+    text.reserveCapacity(before.utf8.count + widest + after.utf8.count)
+    text.append(contentsOf: before.utf8)
+    text.append(contentsOf: count.utf8)
+    text.append(contentsOf: after.utf8)
+    text.append(contentsOf: repeatElement(UInt8(ascii: " "), count: widest - count.utf8.count))
     return npyPreamble(text)
 }
 
 /// Magic, version, header length, and the header padded with spaces to a multiple of 64 ending
 /// in a newline (NumPy format 1.0; 2.0, with a 4-byte length, for headers over 65 535 bytes).
-func npyPreamble(_ header: String) -> [UInt8] {
-    let large = header.utf8.count + 12 + 64 > 65535
+func npyPreamble(_ header: String) -> [UInt8] { npyPreamble(Array(header.utf8)) }
+
+/// `npyPreamble` of the header's UTF-8 bytes.
+func npyPreamble(_ header: [UInt8]) -> [UInt8] {
+    let large = header.count + 12 + 64 > 65535
     let prefix = large ? 12 : 10
-    var h = header
-    let unpadded = prefix + h.utf8.count + 1
-    h += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
-    var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [large ? 2 : 1, 0]
-    let length = h.utf8.count
+    let unpadded = prefix + header.count + 1
+    let padding = (64 - unpadded % 64) % 64
+    let length = header.count + padding + 1
+    var bytes: [UInt8] = [0x93, UInt8(ascii: "N"), UInt8(ascii: "U"), UInt8(ascii: "M"), UInt8(ascii: "P"), UInt8(ascii: "Y"),
+                          large ? 2 : 1, 0]
+    bytes.reserveCapacity(prefix + length)
     for k in 0..<(large ? 4 : 2) { bytes.append(UInt8((length >> (8 * k)) & 0xff)) }
-    bytes.append(contentsOf: Array(h.utf8))
+    bytes.append(contentsOf: header)
+    bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding))
+    bytes.append(UInt8(ascii: "\n"))
     return bytes
 }
 
