@@ -49,6 +49,14 @@ final class PrettyJSONEncoderTests: XCTestCase {
         try assertSame(marker, "marker")
         XCTAssertEqual(try marker.encoded(), try reference(marker))
         try assertSame(OutputMarker(kind: "figures", files: [:]), "empty marker")
+        // OutputMarker.encoded builds its tree without Codable: the same bytes, escapes, key order,
+        // an empty inventory, no folders and an empty list of them included.
+        let odd = OutputMarker(kind: "compare", files: ["q\"uote\\/\u{1}\tname.csv": .init(size: Int.max, modified: Int64.min, hash: "0"),
+                                                    "é.npy": .init(size: 1, modified: 0, hash: "ff"), "B.json": .init(size: 2, modified: 3, hash: "a")],
+                               folders: [])
+        for m in [odd, OutputMarker(kind: "figures", files: [:]), OutputMarker(kind: "run", files: marker.files)] {
+            XCTAssertEqual(String(decoding: try m.encoded(), as: UTF8.self), String(decoding: try reference(m), as: UTF8.self))
+        }
     }
 
     /// A summary with non-finite figures: the placeholders, then `null` and `nonFinite`.

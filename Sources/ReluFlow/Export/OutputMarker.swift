@@ -125,8 +125,32 @@ public struct OutputMarker: Codable, Equatable, Sendable {
     }
 
     func encoded() throws -> Data {
-        // JSONEncoder's bytes with [.prettyPrinted, .sortedKeys] (PrettyJSONEncoder).
-        try PrettyJSONEncoder().encode(self)
+        // JSONEncoder's bytes with [.prettyPrinted, .sortedKeys]: the node tree PrettyJSONEncoder
+        // builds from the synthesized Codable conformance (a dictionary with String keys is an
+        // object, a nil `folders` is left out), built here without the Codable containers, which
+        // cost ~0.27 M instructions of every run's commit (issue 22), and written by the same
+        // writer. PrettyJSONEncoderTests compares the two.
+        let entries = JSONObjectBox()
+        for (name, stamp) in files {
+            let fields = JSONObjectBox()
+            fields.keys = ["size", "modified", "hash"]
+            fields.values = [JSONTreeEncoder.integer(stamp.size), JSONTreeEncoder.integer(stamp.modified), .string(stamp.hash)]
+            entries.keys.append(name)
+            entries.values.append(.object(fields))
+        }
+        let root = JSONObjectBox()
+        root.keys = ["format", "formatVersion", "kind", "version", "files"]
+        root.values = [.string(format), JSONTreeEncoder.integer(formatVersion), .string(kind), .string(version), .object(entries)]
+        if let folders {
+            let list = JSONArrayBox()
+            list.items = folders.map { .string($0) }
+            root.keys.append("folders")
+            root.values.append(.array(list))
+        }
+        var writer = JSONTextWriter()
+        writer.bytes.reserveCapacity(4096)
+        writer.write(.object(root))
+        return Data(writer.bytes)
     }
 
     func write(into folder: String) throws {
