@@ -142,7 +142,7 @@ public final class SweepExecutor: @unchecked Sendable {
         /// status `completed`), the failure is the method's (`METHOD.status` in the table); for
         /// `simulate`, a flow stopped by its work budget (status `stopped`, the run its config asks for).
         public var withFailedMethod = 0
-        /// Failed runs of the shard (new failures and earlier ones not retried).
+        /// Failed runs of the shard (new failures and earlier ones not retried), in the manifest's order.
         public var failures: [Failure] = []
         /// Runs in flight at a stop request (written as interrupted), and runs not started because of it.
         public var interrupted = 0
@@ -417,6 +417,10 @@ public final class SweepExecutor: @unchecked Sendable {
         report(force: true)
         outcome.bookkeepingSeconds = clock.seconds
         outcome.bookkeepingCPUSeconds = clock.cpuSeconds
+        // The failures in the manifest's order: they are recorded as runs end, an order that varies
+        // with several jobs, and the closing report lists them.
+        let position = Dictionary(runs.indices.map { (runs[$0].id, $0) }, uniquingKeysWith: { first, _ in first })
+        outcome.failures.sort { position[$0.id, default: 0] < position[$1.id, default: 0] }
         // The whole sweep removes its emptied work folder; a shard leaves it. Shards of one sweep run
         // side by side (a Slurm array's tasks) and share it: another shard between two of its runs has
         // it empty for a moment, and would find it gone when it writes its next run's config.
