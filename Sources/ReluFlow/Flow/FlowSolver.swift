@@ -205,9 +205,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
 
     func engine(_ stepper: Stepper) -> Engine {
         if let e = engines[stepper] { return e }
-        // Under `auto` the stiff stepper gets tighter tolerances (StepperPolicy.stiffToleranceFactor).
-        let factor = policy.switches && stepper == StepperPolicy.stiffStepper ? StepperPolicy.stiffToleranceFactor : 1
-        let rtol = options.rtol * factor, atol = options.atol * factor
+        let (rtol, atol) = tolerances(stepper)
         // The locator's companion (for msbdf an adaptive rk4imp) keeps the user's tolerances: it only
         // re-integrates within one accepted step, and at 0.01× it would dominate the cost.
         let e = Engine(
@@ -217,6 +215,13 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         e.integrator.abort = hooks.shouldStop
         engines[stepper] = e
         return e
+    }
+
+    /// The main integrator's tolerances for `stepper`: under `auto` the stiff stepper gets tighter
+    /// ones (StepperPolicy.stiffToleranceFactor).
+    func tolerances(_ stepper: Stepper) -> (rtol: Double, atol: Double) {
+        let factor = policy.switches && stepper == StepperPolicy.stiffStepper ? StepperPolicy.stiffToleranceFactor : 1
+        return (options.rtol * factor, options.atol * factor)
     }
 
     /// Switches the active stepper at time t (StepperController); the new one starts from the current state.
@@ -246,6 +251,29 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         guard stiff else { return }
         switchStepper(to: StepperPolicy.stiffStepper, at: t)
         controller.beginStiffSegment(at: t, explicitStep: h)
+        // msbdf starts at order 1: its first step from y'' (`StepperPolicy.stiffStartStep`).
+        if let h0 = stiffStartStep() { pendingStepSize = min(pendingStepSize ?? h0, h0) }
+    }
+
+    /// The first step of a BDF segment starting at y (field f0 there): y'' = J f by a difference
+    /// along f (one field evaluation), then `StepperPolicy.stiffStartStep` at msbdf's tolerances.
+    func stiffStartStep() -> Double? {
+        var yNorm = 0.0, fNorm = 0.0
+        for i in 0..<dim {
+            yNorm = max(yNorm, abs(y[i]))
+            fNorm = max(fNorm, abs(f0[i]))
+        }
+        guard fNorm > 0, fNorm.isFinite else { return nil }
+        // The usual difference increment √ε·max(1, |y|) for the displacement ε_f·f.
+        let eps = Double.ulpOfOne.squareRoot() * max(1, yNorm) / fNorm
+        let shifted = UnsafeMutablePointer<Double>.allocate(capacity: 2 * dim)
+        defer { shifted.deallocate() }
+        let acceleration = shifted + dim
+        for i in 0..<dim { shifted[i] = y[i] + eps * f0[i] }
+        guard field.evaluate(shifted, acceleration) else { return nil }
+        for i in 0..<dim { acceleration[i] = (acceleration[i] - f0[i]) / eps }
+        let (rtol, atol) = tolerances(StepperPolicy.stiffStepper)
+        return StepperPolicy.stiffStartStep(y: y, acceleration: acceleration, count: dim, rtol: rtol, atol: atol)
     }
 
     /// The driver loop, as GSL's `evolve_apply` drives a step: stop checks → one adaptive step in

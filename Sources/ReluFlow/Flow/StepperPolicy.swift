@@ -43,6 +43,31 @@ struct StepperPolicy {
     /// event times match rk8pd's to the engine's accuracy while its steps stay cheap.
     static let stiffToleranceFactor = 0.01
 
+    /// The first msbdf step of a BDF segment, as a fraction of the order-1 accuracy limit
+    /// (`stiffStartStep`).
+    static let stiffStartSafety = 0.5
+
+    /// The first step of a BDF segment: GSL's msbdf (re)starts at order 1 (backward Euler), whose
+    /// error estimate is ≈ ½h²|y''| (its error coefficient ½ times the corrector's change h²y''),
+    /// against the control's level D_i = atol + rtol·|y_i| per component. The step where the worst
+    /// ratio ½h²|y''_i|/D_i is ½ (the control's "keep h" band) is h* = 1/√(max_i |y''_i|/D_i); the
+    /// first step is `stiffStartSafety`·h*. Without it msbdf tried the explicit step it replaced,
+    /// ~10³ h* at rtol·0.01, and cut it by GSL's largest factor, 1/5, until accepted: five
+    /// rejections, each rebuilding the Jacobian and the iteration matrix (a rejected first step
+    /// resets the method). `acceleration` holds y'' (≈ J f); nil where it gives no bound (y'' = 0,
+    /// or not finite).
+    static func stiffStartStep(y: UnsafePointer<Double>, acceleration: UnsafePointer<Double>, count: Int,
+                               rtol: Double, atol: Double) -> Double? {
+        var worst = 0.0
+        for i in 0..<count {
+            let ratio = abs(acceleration[i]) / (atol + rtol * abs(y[i]))
+            guard ratio.isFinite else { return nil }
+            worst = max(worst, ratio)
+        }
+        guard worst > 0 else { return nil }
+        return stiffStartSafety / worst.squareRoot()
+    }
+
     /// h·ρ at which a stepper counts as stability-limited: rk8pd's real stability interval reaches
     /// about −6, rkck's (its 5th-order solution) about −3.7, so its threshold is scaled by that ratio.
     func stiffnessRatio(_ stepper: Stepper) -> Double {
