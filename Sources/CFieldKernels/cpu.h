@@ -11,7 +11,9 @@
 #if defined(__GLIBC__) && defined(__has_include)
 #if __has_include(<sys/platform/x86.h>)
 #include <sys/platform/x86.h>
+#ifdef CPU_FEATURE_ACTIVE /* glibc 2.33 on (2.32's header has CPU_FEATURE_USABLE) */
 #define RF_GLIBC_CPU_FEATURES 1
+#endif
 #endif
 #endif
 
