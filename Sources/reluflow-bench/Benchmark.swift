@@ -76,6 +76,9 @@ struct Benchmark: ParsableCommand {
     @Flag(help: "With --deep-flow: ours only (no peers), with the run's steps by stepper, evaluations and Jacobians.")
     var noPeers = false
 
+    @Option(help: "With --deep-flow: only one solve of each selected case at this rtol (atol = rtol/100), untimed, printing its status, steps, evaluations and θ(T) bit patterns (for callgrind and for comparing builds bit for bit).")
+    var deepOnce: Double?
+
     @Flag(help: "Small runs: the whole `reluflow simulate --example sine` command, the same run in-process through the library (folder included) and the integration alone, at --horizons (default here 1,100,1e4,1e5,1e6), medians of --repeat.")
     var smallRuns = false
 
@@ -96,6 +99,10 @@ struct Benchmark: ParsableCommand {
 
     func run() throws {
         setvbuf(stdout, nil, _IOLBF, 0)   // rows appear as they finish, also when piped
+        if deepFlow, let rtol = deepOnce {
+            return try DeepFlowSpeed(peers: PeerRunner(python: python), repeats: 1, timeout: peerTimeout, maxSteps: peerMaxSteps,
+                                     only: deepCases?.split(separator: ",").map(String.init), withPeers: false).once(rtol: rtol)
+        }
         if deepFlow {
             return try DeepFlowSpeed(peers: PeerRunner(python: python), repeats: max(`repeat`, 1), timeout: peerTimeout,
                                      maxSteps: peerMaxSteps, only: deepCases?.split(separator: ",").map(String.init),

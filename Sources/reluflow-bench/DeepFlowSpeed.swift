@@ -81,6 +81,18 @@ struct DeepFlowSpeed {
     /// Looser tolerances of ours, for the ratio at the same final accuracy (atol = rtol / 100).
     static let ladder: [Double] = [1e-9, 1e-8, 1e-7, 1e-6]
 
+    /// One untimed solve of each selected case at rtol (atol = rtol / 100): its status, steps,
+    /// evaluations, events and θ(T) as bit patterns (callgrind counts; builds compared bit for bit).
+    func once(rtol: Double) throws {
+        for c in Self.cases where only.map({ $0.contains { c.label.contains($0) } }) ?? true {
+            let s = solve(try load(c, rtol: rtol, atol: rtol / 100).0)
+            print("\(c.label): \(s.status.rawValue), steps \(s.diagnostics.steps), RHS \(s.diagnostics.rhsEvaluations), "
+                  + "\(s.eventCount) events; escape \(s.diagnostics.escapeTime.map { String($0.bitPattern, radix: 16) } ?? "-"), "
+                  + "loss \(String(s.diagnostics.finalLoss.bitPattern, radix: 16)), dissipated \(String(s.diagnostics.dissipated.bitPattern, radix: 16)), "
+                  + "events at \(s.events.map { String($0.t.bitPattern, radix: 16) }.joined(separator: ",")); θ(T) " + s.finalTheta.map { String($0.bitPattern, radix: 16) }.joined(separator: " "))
+        }
+    }
+
     func run(rtol: Double = 1e-10, atol: Double = 1e-12) throws {
         print("deep-network gradient flow: ReluFlow (auto) vs peers, rtol \(rtol), atol \(atol); |Δθ| vs ReluFlow at rtol 1e-13, atol 1e-15")
         print("wall: best of \(repeats) runs (median in brackets); ratio: peer wall / ours at the same rtol, atol; same-acc: peer wall / the fastest of our runs (rtol \(rtol) and the ladder "
