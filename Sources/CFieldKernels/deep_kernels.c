@@ -554,27 +554,9 @@ void rf_deep_fused_masks(rf_deep_fused *w, const double *F) {
 
 #define SH(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
 
-// The lane sums of four entries (c_t: each entry's sums over the full blocks, lane by lane),
-// ((l0 + l1) + (l2 + l3)) by shuffles, then the tail's products (p_t: the block past the full
-// ones) added group by group, exactly as `dot` adds them.
-INLINE v4d fused_reduce(v4d c0, v4d c1, v4d c2, v4d c3, v4d p0, v4d p1, v4d p2, v4d p3, const long r) {
-    const v4d t1 = SH(c0, c1, 0, 4, 2, 6) + SH(c0, c1, 1, 5, 3, 7);   // l0 + l1, l2 + l3 of c0, c1
-    const v4d t2 = SH(c2, c3, 0, 4, 2, 6) + SH(c2, c3, 1, 5, 3, 7);
-    v4d s = SH(t1, t2, 0, 1, 4, 5) + SH(t1, t2, 2, 3, 6, 7);
-    if (r) {
-        const v4d e01 = SH(p0, p1, 0, 4, 2, 6), e23 = SH(p2, p3, 0, 4, 2, 6);   // groups 0, 2
-        s += SH(e01, e23, 0, 1, 4, 5);
-        if (r > 1) {
-            const v4d o01 = SH(p0, p1, 1, 5, 3, 7), o23 = SH(p2, p3, 1, 5, 3, 7);   // groups 1, 3
-            s += SH(o01, o23, 0, 1, 4, 5);
-        }
-        if (r > 2) s += SH(e01, e23, 2, 3, 6, 7);
-    }
-    return s;
-}
-
 // Four entries at once (a batch; a short one's missing entries read the zero row and are not
-// stored), stored as −Σ (f = −∇L).
+// stored): each entry's lane sums over the full blocks, ((l0 + l1) + (l2 + l3)) by shuffles, then
+// the tail's products group by group, exactly as `dot` adds them; stored as −Σ (f = −∇L).
 INLINE void fused_batch(const rf_fused_batch *bt, const long full, const long r, double *f) {
     const double *a0 = bt->a[0], *a1 = bt->a[1], *a2 = bt->a[2], *a3 = bt->a[3];
     const double *b0 = bt->b[0], *b1 = bt->b[1], *b2 = bt->b[2], *b3 = bt->b[3];
@@ -586,13 +568,22 @@ INLINE void fused_batch(const rf_fused_batch *bt, const long full, const long r,
         c2 += LD(a2 + o) * LD(b2 + o);
         c3 += LD(a3 + o) * LD(b3 + o);
     }
-    v4d p0 = c0, p1 = c0, p2 = c0, p3 = c0;
+    const v4d t1 = SH(c0, c1, 0, 4, 2, 6) + SH(c0, c1, 1, 5, 3, 7);   // l0 + l1, l2 + l3 of c0, c1
+    const v4d t2 = SH(c2, c3, 0, 4, 2, 6) + SH(c2, c3, 1, 5, 3, 7);
+    v4d s = SH(t1, t2, 0, 1, 4, 5) + SH(t1, t2, 2, 3, 6, 7);
     if (r) {
         const long o = 4 * full;
-        p0 = LD(a0 + o) * LD(b0 + o); p1 = LD(a1 + o) * LD(b1 + o);
-        p2 = LD(a2 + o) * LD(b2 + o); p3 = LD(a3 + o) * LD(b3 + o);
+        const v4d p0 = LD(a0 + o) * LD(b0 + o), p1 = LD(a1 + o) * LD(b1 + o);
+        const v4d p2 = LD(a2 + o) * LD(b2 + o), p3 = LD(a3 + o) * LD(b3 + o);
+        const v4d e01 = SH(p0, p1, 0, 4, 2, 6), e23 = SH(p2, p3, 0, 4, 2, 6);   // groups 0, 2
+        s += SH(e01, e23, 0, 1, 4, 5);
+        if (r > 1) {
+            const v4d o01 = SH(p0, p1, 1, 5, 3, 7), o23 = SH(p2, p3, 1, 5, 3, 7);   // groups 1, 3
+            s += SH(o01, o23, 0, 1, 4, 5);
+        }
+        if (r > 2) s += SH(e01, e23, 2, 3, 6, 7);
     }
-    const v4d s = -fused_reduce(c0, c1, c2, c3, p0, p1, p2, p3, r);
+    s = -s;
     if (bt->contiguous) {
         ST(f + bt->out[0], s);
         return;
@@ -604,80 +595,9 @@ INLINE void fused_batch(const rf_fused_batch *bt, const long full, const long r,
     if (count > 3) f[bt->out[3]] = s[3];
 }
 
-// One entry's lane sums over the full blocks and its tail block's products: Σ_j a b (b = NULL:
-// the bias entries' b = 1, where a·1 = a exactly, so a alone).
-INLINE void entry_sums(const double *a, const double *b, const long full, const long r, v4d *c, v4d *p) {
-    v4d acc = SPLAT(0.0);
-    for (long j = 0; j < full; j++) acc += b ? LD(a + 4 * j) * LD(b + 4 * j) : LD(a + 4 * j);
-    *c = acc;
-    *p = acc;
-    if (r) *p = b ? LD(a + 4 * full) * LD(b + 4 * full) : LD(a + 4 * full);
-}
-
-// The entries of a narrow layer (nl, below ≤ 4 and `extra`: compile-time constants in the
-// specialised copies) without the batch plan: entry q < nl·below is W_l[i][k] (a = row i of A,
-// b = input row k), then with `extra` one entry per row i with b = 1 (the biases b_l, or c_0 for
-// the output layer's single row); four at a time, each entry summed as in `fused_batch` (the
-// grouping does not touch an entry's sums), stored as −Σ. A: the rows of D_l (dOut for the
-// output layer), In: the input rows of layer l; fw, fx: f at W_l and at the extra entries.
-INLINE void fused_narrow_entries(const double *A, const double *In, const long Gp, const long full, const long r,
-                                 const long nl, const long below, const int extra, double *fw, double *fx) {
-    const long EW = nl * below, E = EW + (extra ? nl : 0);
-#pragma clang loop unroll(full)
-    for (long e = 0; e < E; e += 4) {
-        v4d c[4], p[4];
-#pragma clang loop unroll(full)
-        for (int t = 0; t < 4; t++) {
-            const long q = e + t < E ? e + t : e;   // a missing entry repeats the first (not stored)
-            if (q < EW) entry_sums(A + (q / below) * Gp, In + (q % below) * Gp, full, r, &c[t], &p[t]);
-            else entry_sums(A + (q - EW) * Gp, NULL, full, r, &c[t], &p[t]);
-        }
-        const v4d s = -fused_reduce(c[0], c[1], c[2], c[3], p[0], p[1], p[2], p[3], r);
-        if (e + 4 <= EW) {
-            ST(fw + e, s);
-            continue;
-        }
-#pragma clang loop unroll(full)
-        for (int t = 0; t < 4; t++) {
-            const long q = e + t;
-            if (q < EW) fw[q] = s[t];
-            else if (q < E) fx[q - EW] = s[t];
-        }
-    }
-}
-
 INLINE void fused_layer_entries(const rf_deep_fused *w, int l, const long full, const long r, double *f) {
     const long start = w->batchStart[w->L - l], end = w->batchStart[w->L - l + 1];
     for (long q = start; q < end; q++) fused_batch(w->batches + q, full, r, f);
-}
-
-// Layer l's entries: the narrow path where both widths are at most 4 (constants there), else
-// the batch plan (wide layers, or an output layer with both b_L and c_0), the same sums either way.
-INLINE void fused_entries(const rf_deep_fused *w, int l, const long Gp, const long full, const long r, double *f) {
-    const long nl = w->widths[l], below = w->widths[l - 1];
-    const int output = l == w->L;
-    const long bo = w->boff[l - 1], xo = output ? (bo >= 0 ? -2 : w->c0) : bo;
-    if (nl > 4 || below > 4 || xo == -2) {
-        fused_layer_entries(w, l, full, r, f);
-        return;
-    }
-    const double *A = output ? w->dOut : w->D + w->uoff[l] * Gp;
-    const double *In = fused_input(w, l, Gp);
-    double *fw = f + w->woff[l - 1];
-    double *fx = xo >= 0 ? f + xo : NULL;
-#define NARROW_BELOW(nl_, b_)                                                                       \
-    if (fx) fused_narrow_entries(A, In, Gp, full, r, (nl_), (b_), 1, fw, fx);                       \
-    else fused_narrow_entries(A, In, Gp, full, r, (nl_), (b_), 0, fw, fx)
-#define NARROW(n_)                                                                                  \
-    switch (below) {                                                                                \
-    case 1: NARROW_BELOW((n_), 1); break; case 2: NARROW_BELOW((n_), 2); break;                   \
-    case 3: NARROW_BELOW((n_), 3); break; default: NARROW_BELOW((n_), 4); break;                  \
-    }
-    switch (nl) {
-    case 1: NARROW(1); break; case 2: NARROW(2); break; case 3: NARROW(3); break; default: NARROW(4); break;
-    }
-#undef NARROW
-#undef NARROW_BELOW
 }
 
 // G is a compile-time constant in the specialised copies (the entry point's switch): the loops over
@@ -700,7 +620,7 @@ INLINE void fused_entries(const rf_deep_fused *w, int l, const long Gp, const lo
 // (The layer's rows with and without biases: `bias` a compile-time constant, no test per unit.)
 INLINE void fused_forward_rows(rf_deep_fused *w, const double *theta, int l, const long Gp, const long B,
                                const int identity, const long below, const long nl, const int bias) {
-    const double *bl = theta + w->boff[l - 1];
+    const double *bl = bias ? theta + w->boff[l - 1] : theta;
     const double *in = fused_input(w, l, Gp);
     const double *wl = theta + w->woff[l - 1];
     double *const Z = w->Z + w->uoff[l] * Gp, *const H = w->H + w->uoff[l] * Gp;
@@ -824,7 +744,7 @@ INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, doubl
     // Backward (backward_body's operations with S = F): the entries of W_L (and c_0), D_{L−1} =
     // F (w_k dOut), then layer by layer the entries of W_l, b_l and D_{l−1} = F ∘ Σ_i w_ik D_i.
     if (!w->covers) for (long p = 0; p < w->P; p++) f[p] = -0.0;
-    fused_entries(w, L, Gp, full, tail, f);
+    fused_layer_entries(w, L, full, tail, f);
     if (L > 1) {
         const long below = w->widths[L - 1];
         const double *wr = theta + w->woff[L - 1];
@@ -840,7 +760,7 @@ INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, doubl
         }
     }
     for (int l = L - 1; l >= 1; l--) {
-        fused_entries(w, l, Gp, full, tail, f);
+        fused_layer_entries(w, l, full, tail, f);
         if (l == 1) break;
 #define DOWN(n)                                                                                     \
     if (w->widths[l - 1] == (n)) fused_down(w, theta, l, Gp, B, identity, (n), (n));               \
