@@ -30,6 +30,14 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
    users. Not a constructor: in the release build (static Swift runtime) CommandLine.arguments,
    read after a setenv that moved environ, came out empty. */
 void rf_lapack_choose_kernels(void) {
+    /* One OpenBLAS thread unless the user chose a number (OpenBLAS reads OPENBLAS_NUM_THREADS, then
+       GOTO_NUM_THREADS, then OMP_NUM_THREADS when it is loaded): a LAPACK routine's bits depend on how
+       its blocked operations are split among threads, so with the default (one thread per core)
+       a run's results depended on the machine's core count. ANLS's least squares at m = 400, width 40
+       took other events after 20 iterations with two threads than with one. One thread is also what
+       a sweep's runs get (they are the parallelism) and what the curvature benchmarks measure. */
+    if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("GOTO_NUM_THREADS") && !getenv("OMP_NUM_THREADS"))
+        setenv("OPENBLAS_NUM_THREADS", "1", 0);
 #if defined(__x86_64__)
     if (getenv("OPENBLAS_CORETYPE")) return;
 #ifdef RF_GLIBC_CPU_FEATURES

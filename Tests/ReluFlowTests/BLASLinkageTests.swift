@@ -93,4 +93,28 @@ final class BLASLinkageTests: XCTestCase {
         let b = try Data(contentsOf: dir.appendingPathComponent("haswell/analysis.json"))
         XCTAssertEqual(a, b, "analysis.json differs between OpenBLAS's own choice of kernels and Haswell's")
     }
+
+    /// One OpenBLAS thread unless the user chose a number (lapack.c): ANLS's least-squares solves
+    /// (dgelsd) on 400 × 41 matrices give other bits when OpenBLAS splits them among threads, and
+    /// its default is one thread per core, so the same config gave other events on machines with
+    /// other core counts (a new user saw 536 against 544 events after 20 iterations on two cores).
+    /// A run with no thread count set must write what it writes with OPENBLAS_NUM_THREADS=1, bit
+    /// for bit. (On a one-core machine both are one thread and the test cannot fail.)
+    func testANLSIsTheSameWhateverTheNumberOfCores() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = #"{"example": "sine", "data": {"target": {"function": "sin(pi*x)", "m": 400, "range": [-1, 1]}}, "network": {"width": 40, "init": {"seed": 0}}, "train": {"method": "anls", "iterations": 20}}"#
+        try Data(config.utf8).write(to: dir.appendingPathComponent("anls.json"))
+        let env = URL(fileURLWithPath: "/usr/bin/env"), exe = reluflowExecutable().path
+        let unset = ["-u", "OPENBLAS_NUM_THREADS", "-u", "GOTO_NUM_THREADS", "-u", "OMP_NUM_THREADS"]
+        let chosen = try runProgram(env, unset + [exe, "train", "--config", "anls.json", "--quiet", "--out", "chosen"], in: dir)
+        let one = try runProgram(env, unset + ["OPENBLAS_NUM_THREADS=1", exe, "train", "--config", "anls.json", "--quiet", "--out", "one"], in: dir)
+        XCTAssertEqual(chosen.status, 0, chosen.stderr)
+        XCTAssertEqual(one.status, 0, one.stderr)
+        for file in ["trajectory.csv", "events.csv"] {
+            let a = try Data(contentsOf: dir.appendingPathComponent("chosen/\(file)"))
+            let b = try Data(contentsOf: dir.appendingPathComponent("one/\(file)"))
+            XCTAssertEqual(a, b, "\(file) differs between OpenBLAS's default thread count and one thread")
+        }
+    }
 }

@@ -14,8 +14,9 @@
    (BLASLinkageTests). Each function below is an inline call through the pointer that dlsym found for
    the symbol of the same name. */
 
-/* Sets OPENBLAS_CORETYPE to Haswell where the CPU has AVX2 and FMA and the user set no core type
-   (lapack.c says why: the same bits on every such machine); the loader calls it first. */
+/* Sets OPENBLAS_CORETYPE to Haswell where the CPU has AVX2 and FMA and the user set no core type,
+   and OPENBLAS_NUM_THREADS to 1 where the user set no thread count (lapack.c says why: the same
+   bits on every such machine, whatever its number of cores); the loader calls it first. */
 void rf_lapack_choose_kernels(void);
 
 /* Minimum-norm solution of min |A x - b| by divide-and-conquer SVD; singular values at or below
