@@ -132,6 +132,12 @@ final class CommandLineTests: XCTestCase {
             ("two data sources", ["--config", try write("q.json", #"{"data": {"x": [[0]], "y": [1], "target": {"function": "x", "m": 3, "range": [-1, 1]}}}"#)], "data.target"),
             ("duplicate key", ["--config", try write("r.json", good.replacingOccurrences(of: #""T": 1"#, with: #""T": 1, "T": 2"#))], "flow.T"),
             ("null T", ["--config", try write("s.json", good.replacingOccurrences(of: #""T": 1"#, with: #""T": null"#))], "flow.T"),
+            // An unknown initialisation scheme: its field and the known values (a new user saw Swift's
+            // "Cannot initialize InitScheme from invalid String value").
+            ("unknown scheme", ["--config", try write("u.json", #"{"data": {"x": [[0], [1]], "y": [0, 1]}, "network": {"width": 2, "init": {"scheme": "hee"}}}"#)],
+             "network.init.scheme: unknown scheme 'hee' (known: he, xavier, uniform)"),
+            ("unknown deep scheme", ["--config", try write("v.json", #"{"data": {"x": [[0], [1]], "y": [0, 1]}, "network": {"layers": [1, 3, 1], "init": {"scheme": "uniform"}}}"#)],
+             "network.init.scheme: unknown scheme 'uniform' for a deep network (known: he, xavier, normal)"),
         ]
         // A file that cannot be read: exit 3 with the path and the system's reason.
         for (arguments, reason) in [(["--config", dir.appendingPathComponent("none.json").path], "No such file or directory"),

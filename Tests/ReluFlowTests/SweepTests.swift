@@ -239,6 +239,13 @@ final class SweepTests: XCTestCase {
         r = try runReluflow(["collect", "arun"], in: dir)
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains("not a sweep folder"), r.stderr)
+        // A user's own folder (no marker) is bad input too, as for analyze and plot, not exit 3.
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("own"), withIntermediateDirectories: true)
+        try Data("mine\n".utf8).write(to: dir.appendingPathComponent("own/notes.txt"))
+        r = try runReluflow(["collect", "own"], in: dir)
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertTrue(r.stderr.contains("DIR:") && r.stderr.contains("not a ReluFlow sweep folder"), r.stderr)
+        XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent("own/notes.txt"), encoding: .utf8), "mine\n")
         // A changed grid is refused; one that adds runs needs --extend, then runs only the new ones.
         r = try runReluflow(["sweep", good, "--out", "s", "--jobs", "2", "--quiet"], in: dir)
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -140,6 +140,10 @@ public struct SweepFolder: Sendable {
     /// Opens an existing sweep folder (for `collect`, `plot`).
     public static func open(_ path: String, field: String = "DIR") throws -> SweepFolder {
         let path = RunFolder.absoluteOutputPath(path)
+        // A folder without a marker is bad input (exit 2), as for analyze and plot, not an unreadable file.
+        guard access((path as NSString).appendingPathComponent(OutputMarker.fileName), F_OK) == 0 else {
+            throw InputError(field, "\(path) is not a ReluFlow sweep folder (no \(OutputMarker.fileName))")
+        }
         let marker = try OutputMarker.read(folder: path, field: field)
         guard marker.kind == kind else { throw InputError(field, "\(path) is a ReluFlow \(marker.kind) output, not a sweep folder") }
         let manifestPath = (path as NSString).appendingPathComponent(SweepManifest.fileName)
