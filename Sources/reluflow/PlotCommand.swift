@@ -12,8 +12,8 @@ struct PlotCommand: ParsableCommand {
     @Argument(help: "The run folder (written by `reluflow simulate`).")
     var folder: String
 
-    @Option(parsing: .upToNextOption, help: "Times (flow time units) of the d = 2 knot-line panels; the nearest recorded samples are drawn. Default: start, geometric middle, end.")
-    var times: [Double] = []
+    @Option(parsing: .upToNextOption, help: "Times (flow time units) of the d = 2 knot-line panels, separated by spaces or commas; the nearest recorded samples are drawn. Default: start, geometric middle, end.")
+    var times: [String] = []
 
     @OptionGroup(title: "Plateau shading") var plateau: PlateauOptions
 
@@ -91,6 +91,12 @@ struct PlotCommand: ParsableCommand {
         }
         if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("curvature.json")) {
             throw InputError("DIR", "\(folder) holds the curvature of one network (curvature.json); it has no figures (a grid folder has)")
+        }
+        // Spaces or commas, as the other list options take commas (--format, --methods).
+        let times = try self.times.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }.map { text -> Double in
+            let item = text.trimmingCharacters(in: .whitespaces)
+            guard let t = Double(item) else { throw InputError("--times", "'\(item)' is not a number") }
+            return t
         }
         if let bad = times.first(where: { !$0.isFinite || $0 < 0 }) { throw InputError("--times", "\(bad) is not a time ≥ 0") }
         let files = try FigureRenderer.files(RunFigures.files(folder: folder, criteria: criteria, times: times.isEmpty ? nil : times),

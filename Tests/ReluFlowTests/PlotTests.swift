@@ -310,5 +310,13 @@ final class PlotTests: XCTestCase {
         let badTime = try runReluflow(["plot", "run", "--times", "-1"], in: dir)
         XCTAssertEqual(badTime.status, 2)
         XCTAssertTrue(badTime.stderr.contains("--times"), badTime.stderr)
+        // Commas too, as the other list options take them (a new user tried `--times 1,10,100`).
+        let commas = try runReluflow(["plot", "run", "--times", "0,10", "--out", "commas"], in: dir)
+        XCTAssertEqual(commas.status, 0, commas.stderr)
+        let commaPanels = parse(try Data(contentsOf: dir.appendingPathComponent("commas/knot-lines.svg")), "knot-lines.svg")
+        XCTAssertEqual(commaPanels.filter { $0.name == "data xⱼ" }.count, 2, "--times 0,10 gives two panels")
+        let notANumber = try runReluflow(["plot", "run", "--times", "0,ten"], in: dir)
+        XCTAssertEqual(notANumber.status, 2)
+        XCTAssertTrue(notANumber.stderr.contains("--times") && notANumber.stderr.contains("'ten'"), notANumber.stderr)
     }
 }
