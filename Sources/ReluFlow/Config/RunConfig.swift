@@ -376,30 +376,10 @@ extension InputError {
         case .keyNotFound(let key, let context):
             return InputError(path(context.codingPath + [key]), "is required")
         case .dataCorrupted(let context):
-            return InputError(path(context.codingPath), readable(context.debugDescription))
+            return InputError(path(context.codingPath), context.debugDescription)
         @unknown default:
             return InputError("config", "\(error)")
         }
-    }
-
-    /// Swift's message for a string that names no case of an enum ("Cannot initialize T from
-    /// invalid String value v") in the config's words, with the known values, as the other named
-    /// choices (stepper, activation, method) are reported.
-    static func readable(_ message: String) -> String {
-        let prefix = "Cannot initialize ", middle = " from invalid String value "
-        guard message.hasPrefix(prefix), let r = message.range(of: middle) else { return message }
-        let type = message[message.index(message.startIndex, offsetBy: prefix.count)..<r.lowerBound]
-        let value = message[r.upperBound...]
-        let (noun, known): (String, [String])
-        switch type {
-        case "InitScheme": (noun, known) = ("scheme", InitScheme.allCases.map(\.rawValue))
-        case "Scheme": (noun, known) = ("scheme", DeepInitSpec.Scheme.allCases.map(\.rawValue))
-        case "Stepper": (noun, known) = ("stepper", Stepper.allCases.map(\.rawValue))
-        case "HiddenActivation": (noun, known) = ("activation", HiddenActivation.allCases.map(\.rawValue))
-        case "TrainingMethod": (noun, known) = ("method", TrainingMethod.allCases.map(\.rawValue))
-        default: return "unknown value '\(value)'"
-        }
-        return "unknown \(noun) '\(value)' (known: \(known.joined(separator: ", ")))"
     }
 
     private static func typeName(_ type: Any.Type) -> String {

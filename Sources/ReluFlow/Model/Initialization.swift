@@ -38,7 +38,12 @@ public struct InitSpec: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = InitSpec()
-        scheme = try c.decodeIfPresent(InitScheme.self, forKey: .scheme) ?? defaults.scheme
+        // An unknown scheme names the known ones (as DeepInitSpec's decoder does).
+        let name = try c.decodeIfPresent(String.self, forKey: .scheme) ?? defaults.scheme.rawValue
+        guard let parsed = InitScheme(rawValue: name) else {
+            throw InputError("network.init.scheme", "unknown scheme '\(name)' (known: \(InitScheme.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        scheme = parsed
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
         scale = try c.decodeIfPresent(Double.self, forKey: .scale) ?? defaults.scale
         biasScale = try c.decodeIfPresent(Double.self, forKey: .biasScale) ?? defaults.biasScale
