@@ -280,7 +280,10 @@ def main(argv=None):
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout)
             if p.returncode != 0:
-                out = {"status": "failed", "message": p.stderr.strip()[-500:]}
+                # The exception's own line (the traceback's last), e.g. "ModuleNotFoundError: No
+                # module named 'jax'" when the Python has no JAX.
+                lines = p.stderr.strip().splitlines()
+                out = {"status": "failed", "message": lines[-1] if lines else f"exit status {p.returncode}"}
             else:
                 out = json.loads(p.stdout.strip().splitlines()[-1])
         except subprocess.TimeoutExpired:

@@ -28,8 +28,8 @@ struct Benchmark: ParsableCommand {
     @Flag(help: "Also run the Python peers (Benchmarks/peers: SciPy flow, NumPy gradient descent) on each case, once.")
     var peers = false
 
-    @Option(help: "Python with numpy and scipy for the peers (Benchmarks/setup makes Benchmarks/.venv).")
-    var python = "python3"
+    @Option(help: "Python with numpy and scipy (and JAX, diffrax, optax) for the peers (default: Benchmarks/.venv, which Benchmarks/setup makes, where it exists, else python3).")
+    var python: String?
 
     @Option(help: "solve_ivp methods of the SciPy peer, comma-separated (DOP853, LSODA, Radau, BDF).")
     var peerMethods = "DOP853,LSODA"

@@ -9,9 +9,12 @@ struct PeerRunner {
     let python: String
     let root: URL
 
-    init(python: String) {
-        self.python = python
+    /// `python` nil: the package's `Benchmarks/.venv` (made by `Benchmarks/setup`, with JAX, diffrax
+    /// and optax) where it exists, else `python3` (without JAX the JAX peers fail, each saying so).
+    init(python: String?) {
         root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let venv = root.appendingPathComponent("Benchmarks/.venv/bin/python").path
+        self.python = python ?? (FileManager.default.isExecutableFile(atPath: venv) ? venv : "python3")
     }
 
     struct FlowResult: Decodable {

@@ -11,7 +11,7 @@ struct CurvatureCommand: ParsableCommand {
         _superCommandName: ReluflowCommand.name,   // parsed as a root of its own: ReluflowCommand.parseSubcommandDirectly
         abstract: "Gradient norms per layer and the exact Hessian spectrum of a network at θ, or over a depth × width grid (SPEC §8).",
         discussion: """
-            With --config: the config's network (deep, or shallow as L = 2 with biases) at its θ(0) on its data → \
+            With --config (or --example, a built-in one): the config's network (deep, or shallow as L = 2 with biases) at its θ(0) on its data → \
             curvature.json (loss, |∇L| in total and per layer, every Hessian eigenvalue, λ_max, λ_min, the exact \
             trace, the share of negative eigenvalues). With --depths/--widths/--seeds: random networks of every \
             depth L (weight matrices) and hidden width, one per seed, on the data of --config or of --target \
@@ -25,7 +25,10 @@ struct CurvatureCommand: ParsableCommand {
     @Option(help: "Config file (JSON, see INTERFACE.md): the network and data (with --depths: the data only).")
     var config: String?
 
-    @Option(help: "Output folder (default runs/<config name>-curvature or runs/curvature-grid).")
+    @Option(help: "Built-in example (see `reluflow examples`) instead of --config: its network at θ(0) and its data (with --depths: the data only).")
+    var example: String?
+
+    @Option(help: "Output folder (default runs/<config or example name>-curvature or runs/curvature-grid).")
     var out: String?
 
     @Option(help: "Spectrum: \(SpectrumMode.names) (auto: full up to --full-spectrum-limit parameters, Lanczos beyond).")
@@ -93,8 +96,8 @@ struct CurvatureCommand: ParsableCommand {
     func run() throws {
         var options = try options()
         if depths != nil || widths != nil || seeds != nil { return try runGrid(options) }
-        guard let config else {
-            throw InputError("--config", "give a config (one network) or --depths, --widths and --seeds (a grid)")
+        guard config != nil || example != nil else {
+            throw InputError("--config", "give a config or --example (one network), or --depths, --widths and --seeds (a grid)")
         }
         // The grid's options describe the random networks and data of a grid; with one network
         // the config says all of that, so they would be ignored: refuse them instead.
@@ -102,7 +105,7 @@ struct CurvatureCommand: ParsableCommand {
                                 (initScheme != nil, "--init"), (activation != nil, "--activation")] where given {
             throw InputError(option, "is an option of a grid (with --depths, --widths and --seeds); for one network set it in the config")
         }
-        let runConfig = try RunConfig.load(path: config)
+        let (runConfig, name) = try loadProblem(config: config, example: example)
         // Lanczos starts from a random vector drawn from the network's init seed, as the grid mode
         // does for its seed-s networks: a sweep of `curvature` runs then computes exactly the grid's
         // numbers (Benchmarks/vanishing_table.py --compare).
@@ -111,7 +114,6 @@ struct CurvatureCommand: ParsableCommand {
         // is checked by CurvatureReport against the same limit.
         let (problem, resolved) = try runConfig.resolve()
         let network = CurvatureReport.deepNetwork(of: problem.model)
-        let name = ((config as NSString).lastPathComponent as NSString).deletingPathExtension
         let outPath = out ?? "runs/\(name)-curvature"
         try RunFolder.checkOutputPath(outPath)
         try RunFolder.checkDestination(outPath, kind: "curvature")
@@ -157,15 +159,16 @@ struct CurvatureCommand: ParsableCommand {
         guard let act = HiddenActivation(rawValue: activation) else {
             throw InputError("--activation", "unknown activation '\(activation)' (known: \(HiddenActivation.names))")
         }
-        if config != nil && (target != nil || points != nil) {
-            throw InputError("--target", "give the data either by --config or by --target/--points, not both")
+        if (config != nil || example != nil) && (target != nil || points != nil) {
+            throw InputError("--target", "give the data either by --config (or --example) or by --target/--points, not both")
         }
         let data: Dataset
         var origin = ""
-        if let config {
-            let (problem, _) = try RunConfig.load(path: config).resolve()
+        if config != nil || example != nil {
+            let (runConfig, name) = try loadProblem(config: config, example: example)
+            let (problem, _) = try runConfig.resolve()
             data = problem.data
-            origin = "the data of \(config)"
+            origin = config.map { "the data of \($0)" } ?? "the data of the example \(name)"
         } else {
             let m = points?.value ?? 64
             guard m >= 1, m <= 1_000_000 else { throw InputError("--points", "must lie in 1…1000000 (got \(m))") }

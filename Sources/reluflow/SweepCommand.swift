@@ -139,8 +139,12 @@ struct SweepSubcommand: ParsableCommand {
                 ? "\(outcome.withFailedMethod) with a failed method: its METHOD.status and METHOD.reason in compare.json, collect's sweep.csv"
                 : "\(outcome.withFailedMethod) stopped by their work budget (flow.maxRhsEvaluations): status stopped in summary.json, collect's sweep.csv")
         }
+        if outcome.retriedCompleted > 0 { ranNotes.append("\(outcome.retriedCompleted) retried after an earlier failure") }
         if !ranNotes.isEmpty { line += " (" + ranNotes.joined(separator: "; ") + ")" }
         line += ", \(outcome.skipped) already complete, \(outcome.failures.count) failed"
+        if outcome.retriedFailedAgain > 0 {
+            line += " (\(outcome.retriedFailedAgain) retried and failed again)"
+        }
         if outcome.interrupted > 0 { line += ", \(outcome.interrupted) interrupted" }
         if outcome.notStarted > 0 { line += ", \(outcome.notStarted) not started" }
         if outcome.busy > 0 { line += ", \(outcome.busy) being run by another process" }

@@ -313,6 +313,39 @@ final class CurvatureGridTests: XCTestCase {
         }
     }
 
+    /// `--example NAME` is `--config` with the example's config (a new user looked for it, as
+    /// simulate, train and compare have it): the same curvature.json (timings aside), the default
+    /// folder named after the example, the grid on its data; with --config as well: exit 2.
+    func testExampleIsItsConfig() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let json = try runReluflow(["examples", "--json", "plateaus"], in: dir)
+        XCTAssertEqual(json.status, 0, json.stderr)
+        try Data(json.stdout.utf8).write(to: dir.appendingPathComponent("plateaus.json"))
+        for (options, out) in [(["--example", "plateaus"], "runs/plateaus-curvature"), (["--config", "plateaus.json"], "byconfig")] {
+            let run = try runReluflow(["curvature"] + options + (out == "byconfig" ? ["--out", out] : []), in: dir)
+            XCTAssertEqual(run.status, 0, "\(options): \(run.stderr)")
+        }
+        // Every field but the timings (…Seconds).
+        func fields(_ path: String) throws -> NSDictionary {
+            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent(path))) as! [String: Any]
+            return object.filter { !$0.key.hasSuffix("Seconds") } as NSDictionary
+        }
+        let a = try fields("runs/plateaus-curvature/curvature.json"), b = try fields("byconfig/curvature.json")
+        XCTAssertGreaterThan(a.count, 10)
+        XCTAssertEqual(a, b)
+        let grid = ["curvature", "--depths", "2,3", "--widths", "2", "--seeds", "2", "--quiet"]
+        XCTAssertEqual(try runReluflow(grid + ["--example", "plateaus", "--out", "g1"], in: dir).status, 0)
+        XCTAssertEqual(try runReluflow(grid + ["--config", "plateaus.json", "--out", "g2"], in: dir).status, 0)
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("g1/curvature.csv")),
+                       try Data(contentsOf: dir.appendingPathComponent("g2/curvature.csv")))
+        for bad in [["--example", "plateaus", "--config", "plateaus.json"], ["--example", "nosuch"]] {
+            let run = try runReluflow(["curvature"] + bad + ["--out", "x"], in: dir)
+            XCTAssertEqual(run.status, 2, "\(bad): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains(bad.count == 4 ? "--config" : "--example"), "\(bad): \(run.stderr)")
+        }
+    }
+
     /// SIGINT or SIGTERM stops a grid between networks with the signal's exit status and nothing
     /// written.
     func testGridStopsOnSignal() throws {

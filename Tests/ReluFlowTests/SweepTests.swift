@@ -414,7 +414,8 @@ final class SweepTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("0 ran, 1 already complete, 1 failed") && r.stdout.contains("--retry-failed"), r.stdout)
         r = try runReluflow(["sweep", grid, "--out", "s", "--quiet", "--retry-failed"], in: dir)
         XCTAssertEqual(r.status, 1)
-        XCTAssertTrue(r.stdout.contains("0 ran, 1 already complete, 1 failed"), r.stdout)
+        // The closing line says the failed run was run again (a new user read "0 ran" as "not retried").
+        XCTAssertTrue(r.stdout.contains("0 ran, 1 already complete, 1 failed (1 retried and failed again)"), r.stdout)
         r = try runReluflow(["collect", "s"], in: dir)
         XCTAssertEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("partial: 1 of 2 runs not complete") && r.stderr.contains("(failed)"), r.stderr)

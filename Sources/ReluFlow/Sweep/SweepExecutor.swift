@@ -144,6 +144,10 @@ public final class SweepExecutor: @unchecked Sendable {
         public var withFailedMethod = 0
         /// Failed runs of the shard (new failures and earlier ones not retried), in the manifest's order.
         public var failures: [Failure] = []
+        /// Runs that had failed before this executor and were run again (`retryFailed`): of them,
+        /// those now complete (counted in `ran`) and those that failed again (in `failures`).
+        public var retriedCompleted = 0
+        public var retriedFailedAgain = 0
         /// Runs in flight at a stop request (written as interrupted), and runs not started because of it.
         public var interrupted = 0
         public var notStarted = 0
@@ -214,6 +218,8 @@ public final class SweepExecutor: @unchecked Sendable {
         var forwarded = false
         /// Continued from its checkpoint (the step was `.resume`, before any analysis).
         var resumed = false
+        /// Failed before this executor and run again (`retryFailed`).
+        var retried = false
     }
 
     /// Runs the shard; returns what happened (the caller turns failures and a stop into its exit status).
@@ -302,6 +308,7 @@ public final class SweepExecutor: @unchecked Sendable {
             let last = output.split(separator: "\n").last { $0.hasPrefix("reluflow:") }.map(String.init) ?? output.split(separator: "\n").last.map(String.init) ?? ""
             outcome.failures.append(Failure(id: a.run.id, values: a.run.values, message: last.isEmpty ? message : "\(message): \(last)"))
             outcome.progress.failed += 1
+            if a.retried { outcome.retriedFailedAgain += 1 }
         }
 
         while true {
@@ -333,6 +340,7 @@ public final class SweepExecutor: @unchecked Sendable {
                 outcome.progress.finishedHere += 1
                 if exited && code == 0 && (a.step == .analyze || !analyze) {
                     outcome.ran += 1
+                    if a.retried { outcome.retriedCompleted += 1 }
                     if a.resumed && command.continuedEarlierWork(in: folder.runPath(a.run.id)) { outcome.resumed += 1 }
                     outcome.progress.done += 1
                     unlink(folder.failurePath(a.run.id))
@@ -343,6 +351,7 @@ public final class SweepExecutor: @unchecked Sendable {
                     // results written) is a complete run, not one to retry.
                     outcome.ran += 1
                     outcome.withFailedMethod += 1
+                    if a.retried { outcome.retriedCompleted += 1 }
                     outcome.progress.done += 1
                     unlink(folder.failurePath(a.run.id))
                 } else if (exited && code == 0) || (exited && [129, 130, 143].contains(code)) || (!exited && signal != 0) {
@@ -387,6 +396,7 @@ public final class SweepExecutor: @unchecked Sendable {
                 if started == nil { started = Date() }
                 var a = Active(index: k, run: run, step: step, lock: lock, pid: 0)
                 a.resumed = step == .resume
+                a.retried = state == .failed
                 do {
                     try spawnStep(&a)
                 } catch {
