@@ -11,7 +11,12 @@ import Foundation
 ///   h·ρ ≥ `stiffnessRatio`, the step is stability-limited: switch to msbdf (variable-order BDF
 ///   with the analytic Jacobian of SPEC §3);
 /// - after every event switch back to the explicit stepper, which restarts at full order at once,
-///   while a BDF method restarts at order 1 with small steps;
+///   while a BDF method restarts at order 1 with small steps; the next check comes after the usual
+///   `checkInterval` steps, also where the flow was stiff before the event: an event starts a
+///   transient in which msbdf (at order 1 and up, at rtol·`stiffToleranceFactor`) is held by
+///   accuracy to steps no longer than the explicit stepper's stability-limited ones, so a BDF
+///   segment begun there (checked a few steps after the event, or at the event itself) spends
+///   more than the explicit steps it replaces (and on the RMSProp flow some such segments crawl);
 /// - while events are dense (a knot sweeping through many points, large m), steps end at events
 ///   rather than where accuracy would end them, and a step's cost is its stage count: the explicit
 ///   stepper is then rkck (Cash–Karp 4(5), 6 stages) instead of rk8pd (13 stages). Dense means that
