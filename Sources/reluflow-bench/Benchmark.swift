@@ -79,6 +79,9 @@ struct Benchmark: ParsableCommand {
     @Option(help: "With --deep-flow: only one solve of each selected case at this rtol (atol = rtol/100), untimed, printing its status, steps, evaluations and θ(T) bit patterns (for callgrind and for comparing builds bit for bit).")
     var deepOnce: Double?
 
+    @Option(help: "With --deep-once: solve each case this many times and print the last (under callgrind, the second solve's count less the first's is a warm solve's, without the process's first-use costs).")
+    var deepOnceRuns = 1
+
     @Flag(help: "Small runs: the whole `reluflow simulate --example sine` command, the same run in-process through the library (folder included) and the integration alone, at --horizons (default here 1,100,1e4,1e5,1e6), medians of --repeat.")
     var smallRuns = false
 
@@ -101,7 +104,7 @@ struct Benchmark: ParsableCommand {
         setvbuf(stdout, nil, _IOLBF, 0)   // rows appear as they finish, also when piped
         if deepFlow, let rtol = deepOnce {
             return try DeepFlowSpeed(peers: PeerRunner(python: python), repeats: 1, timeout: peerTimeout, maxSteps: peerMaxSteps,
-                                     only: deepCases?.split(separator: ",").map(String.init), withPeers: false).once(rtol: rtol)
+                                     only: deepCases?.split(separator: ",").map(String.init), withPeers: false).once(rtol: rtol, runs: deepOnceRuns)
         }
         if deepFlow {
             return try DeepFlowSpeed(peers: PeerRunner(python: python), repeats: max(`repeat`, 1), timeout: peerTimeout,

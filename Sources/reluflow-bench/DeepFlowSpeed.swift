@@ -83,9 +83,11 @@ struct DeepFlowSpeed {
 
     /// One untimed solve of each selected case at rtol (atol = rtol / 100): its status, steps,
     /// evaluations, events and θ(T) as bit patterns (callgrind counts; builds compared bit for bit).
-    func once(rtol: Double) throws {
+    func once(rtol: Double, runs: Int = 1) throws {
         for c in Self.cases where only.map({ $0.contains { c.label.contains($0) } }) ?? true {
-            let s = solve(try load(c, rtol: rtol, atol: rtol / 100).0)
+            let problem = try load(c, rtol: rtol, atol: rtol / 100).0
+            var s = solve(problem)
+            for _ in 1..<max(runs, 1) { s = solve(problem) }
             print("\(c.label): \(s.status.rawValue), steps \(s.diagnostics.steps), RHS \(s.diagnostics.rhsEvaluations), "
                   + "\(s.eventCount) events; escape \(s.diagnostics.escapeTime.map { String($0.bitPattern, radix: 16) } ?? "-"), "
                   + "loss \(String(s.diagnostics.finalLoss.bitPattern, radix: 16)), dissipated \(String(s.diagnostics.dissipated.bitPattern, radix: 16)), "

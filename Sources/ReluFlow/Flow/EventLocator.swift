@@ -56,7 +56,11 @@ struct EventFunction {
 /// evolve and standard control), as for a stand-in of another kind (`adaptive`).
 final class EventLocator<Field: SwitchedSystem> {
     let field: Field
-    let companion: GSLIntegrator
+    /// Made on first use: a run without events, samples inside steps or an escape to locate (a
+    /// smooth stretch to T) never re-takes a step, and two GSL driver allocations were a
+    /// measurable share of a small run (issue 18 item 5).
+    private(set) lazy var companion = GSLIntegrator(field: field, stepper: companionStepper, rtol: rtol, atol: atol, hstart: 1e-6)
+    private let companionStepper: Stepper
     let adaptive: Bool
     let dim: Int
     let rtol: Double, atol: Double
@@ -86,7 +90,7 @@ final class EventLocator<Field: SwitchedSystem> {
         // where z is affine in θ.
         self.shortcuts = shortcuts && field.switchingIsAffine
         self.field = field
-        companion = GSLIntegrator(field: field, stepper: stepper.locatorCompanion, rtol: rtol, atol: atol, hstart: 1e-6)
+        companionStepper = stepper.locatorCompanion
         self.adaptive = adaptive ?? stepper.isMultistep
         dim = field.dimension
         self.rtol = rtol

@@ -3,9 +3,15 @@
 /// The system GSL's callbacks reach through `params` (a box: one class type for the unmanaged pointer).
 private final class SystemBox {
     let system: any ModeLockedSystem
+    /// The same system when it is a deep network's field, called directly (`deepFieldFunction`;
+    /// unmanaged: `system` keeps it, and no reference count moves per call).
+    let deep: Unmanaged<DeepModeField>?
     /// Polled before every evaluation and Jacobian: true aborts the step (`GSLIntegrator.abort`).
     var abort: (() -> Bool)? = nil
-    init(_ system: any ModeLockedSystem) { self.system = system }
+    init(_ system: any ModeLockedSystem) {
+        self.system = system
+        deep = (system as? DeepModeField).map { Unmanaged.passUnretained($0) }
+    }
 }
 
 /// C entry points GSL calls; `params` is the unretained `SystemBox`.
@@ -15,6 +21,16 @@ private func fieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: Unsafe
         if let abort = box.abort, abort() { return false }
         return box.system.evaluate(y!, f!)
     }
+    return ok ? Int32(GSL_SUCCESS) : Int32(GSL_EBADFUNC)
+}
+
+/// `fieldFunction` for a deep network's field without a stop request: a direct call of its
+/// `evaluate`, without the existential's dispatch and the request's check (~35 instructions of an
+/// evaluation's ~1 100 in a small network; 13 evaluations a step).
+private func deepFieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: UnsafeMutablePointer<Double>?,
+                               _ params: UnsafeMutableRawPointer?) -> Int32 {
+    let deep = Unmanaged<SystemBox>.fromOpaque(params.unsafelyUnwrapped)._withUnsafeGuaranteedRef { $0.deep.unsafelyUnwrapped }
+    let ok = deep._withUnsafeGuaranteedRef { $0.evaluate(y.unsafelyUnwrapped, f.unsafelyUnwrapped) }
     return ok ? Int32(GSL_SUCCESS) : Int32(GSL_EBADFUNC)
 }
 
@@ -61,6 +77,7 @@ final class GSLIntegrator {
         }
         driver = d
         yerr = .allocate(capacity: field.dimension)
+        if box.deep != nil { system.pointee.function = deepFieldFunction }
     }
 
     deinit {
@@ -103,7 +120,15 @@ final class GSLIntegrator {
     /// variables) ends within about one evaluation of the request.
     var abort: (() -> Bool)? {
         get { box.abort }
-        set { box.abort = newValue }
+        set {
+            box.abort = newValue
+            // GSL reads the function at every call: the direct one only while nothing is polled.
+            if box.deep != nil && newValue == nil {
+                system.pointee.function = deepFieldFunction
+            } else {
+                system.pointee.function = fieldFunction
+            }
+        }
     }
 }
 
