@@ -177,3 +177,44 @@ final class EscapeTests: XCTestCase {
         }
     }
 }
+
+/// The escape location's shortcut (`FlowIntegration.locateEscape`): a Newton step whose error bound
+/// ½|D''|δ² lies below a tenth of the tolerance is not re-taken to check it. The re-step it saves
+/// would have found its residual within the tolerance and stopped at the same τ, so the escape time,
+/// θ(T), the events and every sample are bit for bit those of the location that re-takes every
+/// iterate; only the evaluation count is lower (by one re-step and its field, 13 evaluations).
+final class EscapeShortcutTests: XCTestCase {
+    override func tearDown() {
+        EscapeLocation.checksEveryNewtonStep = false
+        super.tearDown()
+    }
+
+    func testShortcutKeepsTheEscapeTimeBitForBit() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        for (name, T) in [("linear-bias", 10.0), ("relu-depth4", 3.5), ("relu-bias-slide", 20.0)] {
+            for rtol in [1e-8, 1e-10] {
+                var config = try RunConfig.load(path: root.appendingPathComponent("Reference/deep_flow_cases/\(name).json").path)
+                config.flow.T = T
+                config.flow.rtol = rtol
+                config.flow.atol = rtol / 100
+                config.flow.stepper = "auto"
+                let problem = try config.resolve().problem
+                EscapeLocation.checksEveryNewtonStep = true
+                let checked = solve(problem)
+                EscapeLocation.checksEveryNewtonStep = false
+                let fast = solve(problem)
+                let what = "\(name) rtol \(rtol)"
+                XCTAssertEqual(fast.status, .completed, what)
+                let tc = try XCTUnwrap(checked.diagnostics.escapeTime, what), tf = try XCTUnwrap(fast.diagnostics.escapeTime, what)
+                XCTAssertEqual(tf.bitPattern, tc.bitPattern, what)
+                XCTAssertEqual(fast.finalTheta.map(\.bitPattern), checked.finalTheta.map(\.bitPattern), what)
+                XCTAssertEqual(fast.events.map(\.t.bitPattern), checked.events.map(\.t.bitPattern), what)
+                XCTAssertEqual(fast.samples.map(\.loss.bitPattern), checked.samples.map(\.loss.bitPattern), what)
+                // Measured (rtol 1e-8): the step's second Newton iterate is within the bound on these cases.
+                if rtol == 1e-8 {
+                    XCTAssertEqual(checked.diagnostics.rhsEvaluations - fast.diagnostics.rhsEvaluations, 13, what)
+                }
+            }
+        }
+    }
+}

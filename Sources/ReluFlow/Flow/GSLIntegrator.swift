@@ -60,7 +60,7 @@ private func fieldJacobian(_ t: Double, _ y: UnsafePointer<Double>?, _ dfdy: Uns
 /// the stepper's order q: r > 1.1 → h · max(S r^(−1/q), 0.2), decreased; r < 0.5 → h ·
 /// min(max(S r^(−1/(q+1)), 1), 5), increased; else unchanged. The maximum of the ratios does not
 /// depend on the order in which they are taken.
-private struct StandardControl {
+struct StandardControl {
     var epsAbs = 0.0, epsRel = 0.0, aY = 0.0, aDydt = 0.0
 
     static let name: StaticString = "rf-standard"
@@ -90,7 +90,7 @@ private struct StandardControl {
                 errlev!.pointee = c.epsRel * (c.aY * abs(y) + c.aDydt * abs(h * dydt)) + c.epsAbs
                 // GSL reports a level ≤ 0 through its error handler (off: `GSLRuntime.prepare`) and
                 // returns 0 all the same (GSL_ERROR_NULL).
-                if errlev!.pointee <= 0 { gsl_error("errlev <= zero", #fileID, #line, GSL_ESANITY) }
+                if errlev!.pointee <= 0 { gsl_error("errlev <= zero", #fileID, Int32(#line), Int32(GSL_ESANITY)) }
                 return Int32(GSL_SUCCESS)
             },
             set_driver: { _, _ in Int32(GSL_SUCCESS) },
