@@ -57,8 +57,7 @@ struct EventFunction {
 final class EventLocator<Field: SwitchedSystem> {
     let field: Field
     /// Made on first use: a run without events, samples inside steps or an escape to locate (a
-    /// smooth stretch to T) never re-takes a step, and two GSL driver allocations were a
-    /// measurable share of a small run (issue 18 item 5).
+    /// smooth stretch to T) never re-takes a step, and a GSL driver is several allocations.
     private(set) lazy var companion = GSLIntegrator(field: field, stepper: companionStepper, rtol: rtol, atol: atol, hstart: 1e-6)
     private let companionStepper: Stepper
     let adaptive: Bool

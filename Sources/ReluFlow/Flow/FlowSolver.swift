@@ -99,7 +99,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         let integrator: GSLIntegrator
         let locator: EventLocator<Field>
     }
-    /// By `Stepper.ordinal` (a Dictionary's storage and hashing were a measurable share of a small run).
+    /// By `Stepper.ordinal` (no Dictionary's storage and hashing in a small run's set-up).
     var engines = [Engine?](repeating: nil, count: Stepper.allCases.count)
     /// The stepper in use and the `auto` rule's state.
     var controller: StepperController

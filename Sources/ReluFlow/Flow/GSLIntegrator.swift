@@ -26,8 +26,8 @@ private func fieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: Unsafe
 }
 
 /// `fieldFunction` for a deep network's field without a stop request: a direct call of its
-/// `evaluate`, without the existential's dispatch and the request's check (~35 instructions of an
-/// evaluation's ~1 100 in a small network; 13 evaluations a step).
+/// `evaluate`, without the existential's dispatch and the request's check (13 calls a step; in a
+/// small network the field itself is only ~30 times that dispatch).
 private func deepFieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: UnsafeMutablePointer<Double>?,
                                _ params: UnsafeMutableRawPointer?) -> Int32 {
     let deep = Unmanaged<SystemBox>.fromOpaque(params.unsafelyUnwrapped)._withUnsafeGuaranteedRef { $0.deep.unsafelyUnwrapped }
@@ -52,9 +52,9 @@ private func fieldJacobian(_ t: Double, _ y: UnsafePointer<Double>?, _ dfdy: Uns
 }
 
 /// GSL's standard step control (`gsl_odeiv2_control_y_new`, `control_init`'s a_y and a_dydt), its
-/// error ratio's maximum taken four components at a time: the driver calls `hadjust` after every
-/// step, and GSL's loop (a division per component) was ~3% of a small deep network's run
-/// (issue 18 item 5). The same operations on each component, so the same results bit for bit:
+/// error ratio's maximum taken four components at a time (the driver calls `hadjust` after every
+/// step; GSL's loop takes one division per component). The same operations on each component, so
+/// the same results bit for bit (StandardControlTests):
 /// D_i = ε_rel (a_y |y_i| + a_dydt |h y'_i|) + ε_abs, r_i = |yerr_i| / |D_i|, r = max_i r_i from
 /// DBL_MIN (a NaN ratio never replaces the maximum, as GSL's GSL_MAX_DBL), then with S = 0.9 and
 /// the stepper's order q: r > 1.1 → h · max(S r^(−1/q), 0.2), decreased; r < 0.5 → h ·
