@@ -96,7 +96,7 @@ final class DeepModeField: SwitchedSystem {
     private let fused: OpaquePointer
     /// Whether evaluations where nothing slides use the fused pass (tests compare it with the
     /// separate passes: bitwise equal); new fields take `fusedByDefault` (tests only set it false).
-    var fusedEnabled = DeepModeField.fusedByDefault
+    var fusedEnabled = DeepModeField.fusedByDefault { didSet { stagesFused = false } }
     nonisolated(unsafe) static var fusedByDefault = true
     private let multBuffer: UnsafeMutablePointer<Double>, ysumBuffer: UnsafeMutablePointer<Double>
     /// Scratch of the passes (allocated once: the field is evaluated thousands of times a run):
@@ -157,6 +157,10 @@ final class DeepModeField: SwitchedSystem {
     /// surface's v± and α of the evaluation being made (working storage, read into `SlideRates`).
     private let lastY: UnsafeMutablePointer<Double>, lastF: UnsafeMutablePointer<Double>
     private var lastValid = false
+    /// A fused evaluation has run in this mode (so nothing slides, the fused pass is enabled, and
+    /// the slide rates below hold their no-slide values): `stageEvaluate` may take the fused pass
+    /// without those checks. Reset by every mode change.
+    private var stagesFused = false
     private var vPlus = Double.nan, vMinus = Double.nan, alpha = Double.nan
     /// The K ≥ 2 sliding surfaces' α's of the evaluation being made (empty otherwise); coupled
     /// slides' last α's and the mode they belong to (Newton's starting point).
@@ -352,6 +356,7 @@ final class DeepModeField: SwitchedSystem {
     private func modeChanged() {
         modeChanges += 1
         lastValid = false
+        stagesFused = false
         forwardValid = false
         for k in 0..<(n * G) { F[k] = states[k] == .on ? 1 : 0 }
         rf_deep_fused_masks(fused, F)
@@ -970,6 +975,23 @@ final class DeepModeField: SwitchedSystem {
         return computeField(y, f)
     }
 
+    /// `evaluate` for the stepper's stages (`GSLIntegrator`'s direct callback): where a fused
+    /// evaluation has run in this mode (`stagesFused`) and y is not the last evaluation's state
+    /// (its first component differs: every stage state but the step's start), the fused pass
+    /// straight away, with the bookkeeping `computeField` leaves after it; else `evaluate`. The
+    /// same value, count and memos as `evaluate`.
+    @inline(__always)
+    func stageEvaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+        guard stagesFused && lastY[0].bitPattern != y[0].bitPattern else { return evaluate(y, f) }
+        rhsEvaluations += 1
+        rf_deep_fused_field(fused, y, invM, f, forwardTheta, lastY, lastF)
+        forwardValid = true
+        forwardStamp = modeChanges
+        forwardInFused = true
+        lastValid = true
+        return f[P].isFinite && numericalFailure == nil
+    }
+
     /// f(y) into f (one counted evaluation) and its slide rates.
     func evaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> SlideRates {
         evaluate(y, f)
@@ -1002,6 +1024,7 @@ final class DeepModeField: SwitchedSystem {
             vPlus = .nan; vMinus = .nan; alpha = .nan
             if !alphas.isEmpty { alphas = [] }
             lastValid = true
+            stagesFused = true
             return f[P].isFinite && numericalFailure == nil
         }
         forward(y)

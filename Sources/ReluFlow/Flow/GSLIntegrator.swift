@@ -31,7 +31,7 @@ private func fieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: Unsafe
 private func deepFieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: UnsafeMutablePointer<Double>?,
                                _ params: UnsafeMutableRawPointer?) -> Int32 {
     let deep = Unmanaged<SystemBox>.fromOpaque(params.unsafelyUnwrapped)._withUnsafeGuaranteedRef { $0.deep.unsafelyUnwrapped }
-    let ok = deep._withUnsafeGuaranteedRef { $0.evaluate(y.unsafelyUnwrapped, f.unsafelyUnwrapped) }
+    let ok = deep._withUnsafeGuaranteedRef { $0.stageEvaluate(y.unsafelyUnwrapped, f.unsafelyUnwrapped) }
     return ok ? Int32(GSL_SUCCESS) : Int32(GSL_EBADFUNC)
 }
 
