@@ -600,11 +600,167 @@ INLINE void fused_layer_entries(const rf_deep_fused *w, int l, const long full, 
     for (long q = start; q < end; q++) fused_batch(w->batches + q, full, r, f);
 }
 
+// The sums of four entries (lane k: entry k) from their lane sums c over the full blocks, added as
+// ((l0 + l1) + (l2 + l3)) by shuffles, and the products q of the tail block (its first r groups),
+// added group by group: exactly as `dot` adds them.
+INLINE v4d fused_sums(v4d c0, v4d c1, v4d c2, v4d c3, v4d q0, v4d q1, v4d q2, v4d q3, const long r) {
+    const v4d t1 = SH(c0, c1, 0, 4, 2, 6) + SH(c0, c1, 1, 5, 3, 7);   // l0 + l1, l2 + l3 of c0, c1
+    const v4d t2 = SH(c2, c3, 0, 4, 2, 6) + SH(c2, c3, 1, 5, 3, 7);
+    v4d s = SH(t1, t2, 0, 1, 4, 5) + SH(t1, t2, 2, 3, 6, 7);
+    if (r) {
+        const v4d e01 = SH(q0, q1, 0, 4, 2, 6), e23 = SH(q2, q3, 0, 4, 2, 6);   // groups 0, 2
+        s += SH(e01, e23, 0, 1, 4, 5);
+        if (r > 1) {
+            const v4d o01 = SH(q0, q1, 1, 5, 3, 7), o23 = SH(q2, q3, 1, 5, 3, 7);   // groups 1, 3
+            s += SH(o01, o23, 0, 1, 4, 5);
+        }
+        if (r > 2) s += SH(e01, e23, 2, 3, 6, 7);
+    }
+    return s;
+}
+
+// A layer's width as a compile-time constant for the small ones (1 … 4: the loops over it unroll).
+#define WIDTH_CASES(n, call)                                                                                 \
+    switch (n) {                                                                                             \
+    case 1: call(1); break; case 2: call(2); break; case 3: call(3); break; case 4: call(4); break;          \
+    default: call(n); break;                                                                                 \
+    }
+
+// The gradient's entries of one layer straight from its rows, in θ order, four at a time:
+// out[e] = −Σ_g a_e[g] b_e[g] for e < E = nl·below + nbias, where entry e < nl·below pairs row
+// i = e / below of A (the layer's rows of D, or dOut) with input row k = e mod below of X (W_l row
+// by row), and entry nl·below + i sums row i of A (b_l or c_0: Σ_g a[g], bitwise `sum`, as
+// `dot` with b = 1 would give: a·1 = a). Each entry's sum is `dot`'s: four lane sums over the full
+// blocks of four (g mod 4), added as ((l0 + l1) + (l2 + l3)), then the tail's products group by
+// group (four entries side by side in lanes, which do not mix) — except that a lane sum starts
+// from its first product instead of 0 + it and the sum gets + 0 at the end instead: adding +0 only
+// turns −0 into +0, and (x + 0) + y = (x + y) + 0 for every x, y (round to nearest: a sum is −0
+// only where both terms are), so the bits are `dot`'s with three adds fewer per four entries.
+// Called with the widths compile-time constants (and G in the specialised copies): the loops unroll
+// and every row is read at a fixed offset.
+INLINE void fused_entries(const double *restrict A, const double *restrict X, const long Gp, const long nl,
+                          const long below, const long nbias, const long full, const long r, double *restrict out) {
+    const long NW = nl * below, E = NW + nbias;
+    for (long e0 = 0; e0 < E; e0 += 4) {
+        v4d c[4], q[4];
+        for (long t = 0; t < 4; t++) {
+            const long e = e0 + t;
+            c[t] = SPLAT(0.0);
+            q[t] = SPLAT(0.0);
+            if (e >= E) continue;
+            if (e < NW) {
+                const double *a = A + (e / below) * Gp, *b = X + (e % below) * Gp;
+                if (full) {
+                    c[t] = LD(a) * LD(b);
+                    for (long j = 1; j < full; j++) c[t] += LD(a + 4 * j) * LD(b + 4 * j);
+                }
+                if (r) q[t] = LD(a + 4 * full) * LD(b + 4 * full);
+            } else {
+                const double *a = A + (e - NW) * Gp;
+                if (full) {
+                    c[t] = LD(a);
+                    for (long j = 1; j < full; j++) c[t] += LD(a + 4 * j);
+                }
+                if (r) q[t] = LD(a + 4 * full);
+            }
+        }
+        const v4d s = -(fused_sums(c[0], c[1], c[2], c[3], q[0], q[1], q[2], q[3], r) + SPLAT(0.0));
+        const long count = E - e0;
+        if (count >= 4) {
+            ST(out + e0, s);
+        } else {
+            out[e0] = s[0];
+            if (count > 1) out[e0 + 1] = s[1];
+            if (count > 2) out[e0 + 2] = s[2];
+        }
+    }
+}
+
+// The entries of the output layer (W_L, then c_0 where it follows W_L in θ, SPEC §8's order: one
+// run) and of hidden layer l (W_l, then b_l where it follows) straight from the rows where the
+// widths are compile-time constants (the output's inputs, a layer as wide as the one below or on
+// one input, up to four units); the plan's batches otherwise (wider layers, other layouts), where
+// the table of rows costs less than the loops over runtime widths.
+INLINE void fused_output_grad(const rf_deep_fused *w, const long Gp, const long full, const long r, double *f) {
+    const int L = w->L;
+    const long below = w->widths[L - 1], wo = w->woff[L - 1], bo = w->c0;
+    const double *A = w->dOut, *X = fused_input(w, L, Gp);
+    if (below <= 4 && (bo < 0 || bo == wo + below) && w->boff[L - 1] < 0) {
+#define ENTRIES_OUTPUT(n)                                                                           \
+    if (bo >= 0) fused_entries(A, X, Gp, 1, (n), 1, full, r, f + wo);                              \
+    else fused_entries(A, X, Gp, 1, (n), 0, full, r, f + wo)
+        switch (below) {
+        case 1: ENTRIES_OUTPUT(1); break; case 2: ENTRIES_OUTPUT(2); break;
+        case 3: ENTRIES_OUTPUT(3); break; default: ENTRIES_OUTPUT(4); break;
+        }
+#undef ENTRIES_OUTPUT
+    } else {
+        fused_layer_entries(w, L, full, r, f);
+    }
+}
+
+INLINE void fused_hidden_grad(const rf_deep_fused *w, int l, const long Gp, const long full, const long r, double *f) {
+    const long nl = w->widths[l], below = w->widths[l - 1], wo = w->woff[l - 1], bo = w->boff[l - 1];
+    const double *A = w->D + w->uoff[l] * Gp, *X = fused_input(w, l, Gp);
+    if (nl <= 4 && (nl == below || below == 1) && (bo < 0 || bo == wo + nl * below)) {
+#define ENTRIES_SQUARE(n)                                                                           \
+    if (bo >= 0) fused_entries(A, X, Gp, (n), (n), (n), full, r, f + wo);                          \
+    else fused_entries(A, X, Gp, (n), (n), 0, full, r, f + wo)
+#define ENTRIES_ONE_INPUT(n)                                                                        \
+    if (bo >= 0) fused_entries(A, X, Gp, (n), 1, (n), full, r, f + wo);                            \
+    else fused_entries(A, X, Gp, (n), 1, 0, full, r, f + wo)
+        if (nl == below) {
+            switch (nl) {
+            case 1: ENTRIES_SQUARE(1); break; case 2: ENTRIES_SQUARE(2); break;
+            case 3: ENTRIES_SQUARE(3); break; default: ENTRIES_SQUARE(4); break;
+            }
+        } else {
+            switch (nl) {
+            case 2: ENTRIES_ONE_INPUT(2); break; case 3: ENTRIES_ONE_INPUT(3); break;
+            default: ENTRIES_ONE_INPUT(4); break;
+            }
+        }
+#undef ENTRIES_SQUARE
+#undef ENTRIES_ONE_INPUT
+    } else {
+        fused_layer_entries(w, l, full, r, f);
+    }
+}
+
+// |f|² (p in order, as DeepModeField's loop) and the copies for the caller's memos in one pass
+// over f: four squares in lanes, added one at a time in p order (the same products and sums).
+INLINE void fused_norm_copies(const rf_deep_fused *w, const double *theta, double *f, double *theta_copy,
+                              double *y_copy, double *f_copy) {
+    const long P = w->P;
+    double norm2 = 0;
+    long p = 0;
+    for (; p + 4 <= P; p += 4) {
+        const v4d fv = LD(f + p), t = LD(theta + p);
+        const v4d sq = fv * fv;
+        norm2 += sq[0];
+        norm2 += sq[1];
+        norm2 += sq[2];
+        norm2 += sq[3];
+        ST(theta_copy + p, t);
+        ST(y_copy + p, t);
+        ST(f_copy + p, fv);
+    }
+#pragma clang loop vectorize(disable) unroll(disable)
+    for (; p < P; p++) {
+        const double fp = f[p], tp = theta[p];
+        norm2 += fp * fp;
+        theta_copy[p] = tp;
+        y_copy[p] = tp;
+        f_copy[p] = fp;
+    }
+    f[P] = norm2;
+    y_copy[P] = theta[P];
+    f_copy[P] = norm2;
+}
+
 // G is a compile-time constant in the specialised copies (the entry point's switch): the loops over
 // lane blocks then unroll and their accumulators (up to four blocks at a time: CH) stay in registers.
 #define CH 4
-// The lane blocks of a row, CH at a time (j0, nb); one chunk of exactly B blocks where B ≤ CH, so
-// that nb is a compile-time constant there and the accumulators a[j] are registers.
 #define BLOCK_CHUNKS(B, ...)                                                                        \
     if ((B) <= CH) {                                                                                \
         const long j0 = 0, nb = (B);                                                                \
@@ -615,11 +771,14 @@ INLINE void fused_layer_entries(const rf_deep_fused *w, int l, const long full, 
             __VA_ARGS__                                                                             \
         }                                                                                           \
     }
+
+// The lane blocks of a row, CH at a time (j0, nb); one chunk of exactly B blocks where B ≤ CH, so
+// that nb is a compile-time constant there and the accumulators a[j] are registers.
 // Hidden layer l's rows: z = b + Σ_k w_k x_k (k in order, zero weights skipped), h = f z (not
 // stored where every mask is 1: h = 1·z = z, and the rows of Z are read as h).
 // (The layer's rows with and without biases: `bias` a compile-time constant, no test per unit.)
 INLINE void fused_forward_rows(rf_deep_fused *w, const double *theta, int l, const long Gp, const long B,
-                               const int identity, const long below, const long nl, const int bias) {
+                                      const int identity, const long below, const long nl, const int bias) {
     const double *bl = bias ? theta + w->boff[l - 1] : theta;
     const double *in = fused_input(w, l, Gp);
     const double *wl = theta + w->woff[l - 1];
@@ -649,14 +808,14 @@ INLINE void fused_forward_rows(rf_deep_fused *w, const double *theta, int l, con
 }
 
 INLINE void fused_forward_layer(rf_deep_fused *w, const double *theta, int l, const long Gp, const long B,
-                                const int identity, const long below, const long nl) {
+                                       const int identity, const long below, const long nl) {
     if (w->boff[l - 1] >= 0) fused_forward_rows(w, theta, l, Gp, B, identity, below, nl, 1);
     else fused_forward_rows(w, theta, l, Gp, B, identity, below, nl, 0);
 }
 
 // The output: N = c_0 + Σ_k w_k h_k (k in order), R = μ N − Y, dOut = R/m.
 INLINE void fused_output(rf_deep_fused *w, const double *theta, double invM, const long Gp, const long B,
-                         const long below) {
+                                const long below) {
     const double c0s = w->c0 >= 0 ? theta[w->c0] : 0.0;
     const v4d c0 = SPLAT(c0s);
     const double *in = fused_input(w, w->L, Gp);
@@ -681,8 +840,8 @@ INLINE void fused_output(rf_deep_fused *w, const double *theta, double invM, con
 
 // D_{l−1} = F ∘ Σ_i w_ik D_i (i in order) for every unit k of layer l − 1 (F omitted where every
 // mask is 1: 1·a = a).
-INLINE void fused_down(rf_deep_fused *w, const double *theta, int l, const long Gp, const long B, const int identity,
-                       const long nl, const long below) {
+INLINE void fused_down(rf_deep_fused *w, const double *theta, int l, const long Gp, const long B,
+                              const int identity, const long nl, const long below) {
     const double *Dlayer = w->D + w->uoff[l] * Gp;
     const double *wl = theta + w->woff[l - 1];
     const long rows = w->uoff[l - 1] * Gp;
@@ -706,15 +865,8 @@ INLINE void fused_down(rf_deep_fused *w, const double *theta, int l, const long 
     }
 }
 
-// A layer's width as a compile-time constant for the small ones (1 … 4: the loops over it unroll).
-#define WIDTH_CASES(n, call)                                                                                 \
-    switch (n) {                                                                                             \
-    case 1: call(1); break; case 2: call(2); break; case 3: call(3); break; case 4: call(4); break;          \
-    default: call(n); break;                                                                                 \
-    }
-
-INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy, double *y_copy,
-                       double *f_copy, const long G) {
+INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy,
+                              double *y_copy, double *f_copy, const long G) {
     const long Gp = (G + 3) & ~3L, B = Gp / 4, full = G / 4, tail = G % 4;
     const int L = w->L;
     double *const Dp = w->D;
@@ -732,7 +884,7 @@ INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, doubl
         case 4: FORWARD1(4); break; default: FORWARD1(w->widths[l]); break;                         \
         }                                                                                           \
     }                                                                                               \
-    else if (w->widths[l] == (n)) fused_forward_layer(w, theta, l, Gp, B, identity, (n), (n));     \
+    else if (w->widths[l] == (n)) fused_forward_layer(w, theta, l, Gp, B, identity, (n), (n)); \
     else fused_forward_layer(w, theta, l, Gp, B, identity, (n), w->widths[l])
         WIDTH_CASES(w->widths[l - 1], FORWARD)
 #undef FORWARD
@@ -744,7 +896,7 @@ INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, doubl
     // Backward (backward_body's operations with S = F): the entries of W_L (and c_0), D_{L−1} =
     // F (w_k dOut), then layer by layer the entries of W_l, b_l and D_{l−1} = F ∘ Σ_i w_ik D_i.
     if (!w->covers) for (long p = 0; p < w->P; p++) f[p] = -0.0;
-    fused_layer_entries(w, L, full, tail, f);
+    fused_output_grad(w, Gp, full, tail, f);
     if (L > 1) {
         const long below = w->widths[L - 1];
         const double *wr = theta + w->woff[L - 1];
@@ -760,41 +912,15 @@ INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, doubl
         }
     }
     for (int l = L - 1; l >= 1; l--) {
-        fused_layer_entries(w, l, full, tail, f);
+        fused_hidden_grad(w, l, Gp, full, tail, f);
         if (l == 1) break;
 #define DOWN(n)                                                                                     \
-    if (w->widths[l - 1] == (n)) fused_down(w, theta, l, Gp, B, identity, (n), (n));               \
+    if (w->widths[l - 1] == (n)) fused_down(w, theta, l, Gp, B, identity, (n), (n));        \
     else fused_down(w, theta, l, Gp, B, identity, (n), w->widths[l - 1])
         WIDTH_CASES(w->widths[l], DOWN)
 #undef DOWN
     }
-    // |f|² (p in order, as DeepModeField's loop) and the copies for the caller's memos in one pass
-    // over f: four squares in lanes, added one at a time in p order (the same products and sums).
-    const long P = w->P;
-    double norm2 = 0;
-    long p = 0;
-    for (; p + 4 <= P; p += 4) {
-        const v4d fv = LD(f + p), t = LD(theta + p);
-        const v4d sq = fv * fv;
-        norm2 += sq[0];
-        norm2 += sq[1];
-        norm2 += sq[2];
-        norm2 += sq[3];
-        ST(theta_copy + p, t);
-        ST(y_copy + p, t);
-        ST(f_copy + p, fv);
-    }
-#pragma clang loop vectorize(disable) unroll(disable)
-    for (; p < P; p++) {
-        const double fp = f[p], tp = theta[p];
-        norm2 += fp * fp;
-        theta_copy[p] = tp;
-        y_copy[p] = tp;
-        f_copy[p] = fp;
-    }
-    f[P] = norm2;
-    y_copy[P] = theta[P];
-    f_copy[P] = norm2;
+    fused_norm_copies(w, theta, f, theta_copy, y_copy, f_copy);
 }
 
 // Copies specialised for G = 1 … 16 groups (the small problems where loop overhead dominates),

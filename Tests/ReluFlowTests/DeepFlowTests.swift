@@ -660,3 +660,63 @@ extension DeepFlowTests {
         }
     }
 }
+
+extension DeepFlowTests {
+    /// The fused field's gradient entries (deep_kernels.c `fused_entries`: read straight from the
+    /// layer's rows four at a time where the widths are compile-time constants, up to four units;
+    /// the plan's table of rows for wider or mixed layers) on every group count 1–20 (every
+    /// number of full lane blocks, 0–5, and tail, 0–3) and widths 1–5 in one and two hidden layers
+    /// (square, on one input, mixed, d = 1–3), ReLU with units off at random and all on (the masks
+    /// left out) and linear networks, hidden and output biases on and off: f (the gradient and |f|²)
+    /// and the exported pre-activations bit for bit equal to the separate passes' (`dot`'s sums),
+    /// in the AVX2 and the portable build. Exact equality: each entry is computed with the same
+    /// products and additions in the same order (the lane sums' 0 + p moved to one + 0 at the end,
+    /// which gives the same bits). 20 × 15 × 4 × 3 fields.
+    func testFusedFieldEveryGroupCountAndWidth() throws {
+        var rng = SplitMix(state: 29)
+        func uniform() -> Double { Double(rng.next() >> 11) / Double(1 << 53) * 2 - 1 }
+        let shapes: [[Int]] = [[1, 1, 1], [1, 2, 1], [1, 3, 1], [1, 4, 1], [1, 5, 1], [3, 4, 1],
+                               [1, 1, 1, 1], [1, 2, 2, 1], [1, 3, 3, 1], [1, 4, 4, 1], [1, 5, 5, 1],
+                               [2, 3, 3, 1], [1, 4, 2, 1], [2, 2, 5, 1], [1, 3, 2, 4, 1]]
+        var compared = 0
+        for G in 1...20 {
+            for layers in shapes {
+                let d = layers[0]
+                var xs: [[Double]] = []
+                for g in 0..<G {
+                    var row = [-1 + 2 * Double(g) / Double(G)]   // distinct points: G groups
+                    for _ in 1..<d { row.append(uniform()) }
+                    xs.append(row)
+                }
+                let data = try Dataset(x: xs, y: xs.map { _ in uniform() })
+                for biases in 0..<4 {
+                    for kind in 0..<3 {   // ReLU some off, ReLU all on, linear
+                        let net = DeepNetwork(layers: layers, activation: kind == 2 ? .linear : .relu,
+                                              hiddenBias: biases & 1 != 0, outputBias: biases & 2 != 0)
+                        let field = DeepModeField(network: net, data: data)
+                        XCTAssertEqual(field.G, G)
+                        let P = net.parameterCount
+                        var y = (0..<P).map { _ in rng.next() % 7 == 0 ? 0 : uniform() } + [0]
+                        let states = (0..<(field.n * G)).map { _ in kind == 0 && rng.next() % 3 == 0 ? PairState.off : .on }
+                        func run(fused: Bool, portable: Bool) -> [UInt64] {
+                            DeepModeField.usePortableKernels(portable)
+                            defer { DeepModeField.usePortableKernels(false) }
+                            field.fusedEnabled = fused
+                            field.setMode(states)   // no cached pass from another run
+                            var f = [Double](repeating: 0, count: P + 1)
+                            var z = [Double](repeating: 0, count: states.count), zdot = z
+                            _ = field.evaluate(&y, &f)
+                            field.surfaceValues(&y, f, z: &z, zdot: &zdot)
+                            return (f + z).map(\.bitPattern)
+                        }
+                        let separate = run(fused: false, portable: false)
+                        XCTAssertEqual(run(fused: true, portable: false), separate, "G \(G) \(layers) biases \(biases) kind \(kind): AVX2")
+                        XCTAssertEqual(run(fused: true, portable: true), separate, "G \(G) \(layers) biases \(biases) kind \(kind): portable")
+                        compared += 1
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(compared, 20 * 15 * 4 * 3)
+    }
+}
