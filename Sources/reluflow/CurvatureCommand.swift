@@ -14,7 +14,7 @@ struct CurvatureCommand: ParsableCommand {
             With --config (or --example, a built-in one): the config's network (deep, or shallow as L = 2 with biases) at its θ(0) on its data → \
             curvature.json (loss, |∇L| in total and per layer, every Hessian eigenvalue, λ_max, λ_min, the exact \
             trace, the share of negative eigenvalues). With --depths/--widths/--seeds: random networks of every \
-            depth L (weight matrices) and hidden width, one per seed, on the data of --config or of --target \
+            depth L (weight matrices) and hidden width, one per seed, on the data of --config (or --example) or of --target \
             (default sin(pi*x), m = 64 points on [-1, 1]) → curvature.csv, summary.csv, spectrum_L*_n*.npy, figures. \
             Derivatives are exact inside θ's mode (σ'(0) = 0): back-propagation, forward-over-reverse Hessian \
             products; the full spectrum by LAPACK dsyevd (OpenBLAS) up to --full-spectrum-limit parameters, \
@@ -103,7 +103,7 @@ struct CurvatureCommand: ParsableCommand {
         // the config says all of that, so they would be ignored: refuse them instead.
         for (given, option) in [(bias, "--bias"), (target != nil, "--target"), (points != nil, "--points"), (histograms != nil, "--histograms"),
                                 (initScheme != nil, "--init"), (activation != nil, "--activation")] where given {
-            throw InputError(option, "is an option of a grid (with --depths, --widths and --seeds); for one network set it in the config")
+            throw InputError(option, "is an option of a grid (with --depths, --widths and --seeds); for one network set it in the config (`reluflow examples --json NAME` prints an example's)")
         }
         let (runConfig, name) = try loadProblem(config: config, example: example)
         // Lanczos starts from a random vector drawn from the network's init seed, as the grid mode

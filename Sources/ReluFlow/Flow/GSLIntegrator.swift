@@ -1,4 +1,3 @@
-import Foundation
 @preconcurrency import CGSL
 
 /// The system GSL's callbacks reach through `params` (a box: one class type for the unmanaged pointer).
@@ -25,9 +24,9 @@ private func fieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: Unsafe
     return ok ? Int32(GSL_SUCCESS) : Int32(GSL_EBADFUNC)
 }
 
-/// `fieldFunction` for a deep network's field without a stop request: a direct call of its
-/// `evaluate`, without the existential's dispatch and the request's check (13 calls a step; in a
-/// small network the field itself is only ~30 times that dispatch).
+/// `fieldFunction` for a deep network's field while no stop request is set: calls
+/// `DeepModeField.stageEvaluate` directly, without the existential's dispatch and the request's
+/// poll (13 calls a step; in a small network that dispatch is a noticeable part of a call).
 private func deepFieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: UnsafeMutablePointer<Double>?,
                                _ params: UnsafeMutableRawPointer?) -> Int32 {
     let deep = Unmanaged<SystemBox>.fromOpaque(params.unsafelyUnwrapped)._withUnsafeGuaranteedRef { $0.deep.unsafelyUnwrapped }
@@ -49,98 +48,6 @@ private func fieldJacobian(_ t: Double, _ y: UnsafePointer<Double>?, _ dfdy: Uns
     dfdt!.initialize(repeating: 0, count: dim)
     for k in 0..<(dim * dim) where !dfdy![k].isFinite { return Int32(GSL_EBADFUNC) }
     return Int32(GSL_SUCCESS)
-}
-
-/// GSL's standard step control (`gsl_odeiv2_control_y_new`, `control_init`'s a_y and a_dydt), its
-/// error ratio's maximum taken four components at a time (the driver calls `hadjust` after every
-/// step; GSL's loop takes one division per component). The same operations on each component, so
-/// the same results bit for bit (StandardControlTests):
-/// D_i = ε_rel (a_y |y_i| + a_dydt |h y'_i|) + ε_abs, r_i = |yerr_i| / |D_i|, r = max_i r_i from
-/// DBL_MIN (a NaN ratio never replaces the maximum, as GSL's GSL_MAX_DBL), then with S = 0.9 and
-/// the stepper's order q: r > 1.1 → h · max(S r^(−1/q), 0.2), decreased; r < 0.5 → h ·
-/// min(max(S r^(−1/(q+1)), 1), 5), increased; else unchanged. The maximum of the ratios does not
-/// depend on the order in which they are taken.
-struct StandardControl {
-    var epsAbs = 0.0, epsRel = 0.0, aY = 0.0, aDydt = 0.0
-
-    static let name: StaticString = "rf-standard"
-
-    /// The control type, at a stable address (GSL keeps a pointer to it).
-    nonisolated(unsafe) static let type: UnsafeMutablePointer<gsl_odeiv2_control_type> = {
-        let t = UnsafeMutablePointer<gsl_odeiv2_control_type>.allocate(capacity: 1)
-        t.initialize(to: gsl_odeiv2_control_type(
-            name: UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self),
-            alloc: {
-                let s = UnsafeMutablePointer<StandardControl>.allocate(capacity: 1)
-                s.initialize(to: StandardControl())
-                return UnsafeMutableRawPointer(s)
-            },
-            init: { state, epsAbs, epsRel, aY, aDydt in
-                guard epsAbs >= 0, epsRel >= 0, aY >= 0, aDydt >= 0 else { return Int32(GSL_EINVAL) }
-                state!.assumingMemoryBound(to: StandardControl.self).pointee =
-                    StandardControl(epsAbs: epsAbs, epsRel: epsRel, aY: aY, aDydt: aDydt)
-                return Int32(GSL_SUCCESS)
-            },
-            hadjust: { state, dim, ord, y, yerr, yp, h in
-                state!.assumingMemoryBound(to: StandardControl.self).pointee.adjust(
-                    dim: Int(dim), order: ord, y: y!, yerr: yerr!, yp: yp!, h: h!)
-            },
-            errlevel: { state, y, dydt, h, _, errlev in
-                let c = state!.assumingMemoryBound(to: StandardControl.self).pointee
-                errlev!.pointee = c.epsRel * (c.aY * abs(y) + c.aDydt * abs(h * dydt)) + c.epsAbs
-                // GSL reports a level ≤ 0 through its error handler (off: `GSLRuntime.prepare`) and
-                // returns 0 all the same (GSL_ERROR_NULL).
-                if errlev!.pointee <= 0 { gsl_error("errlev <= zero", #fileID, Int32(#line), Int32(GSL_ESANITY)) }
-                return Int32(GSL_SUCCESS)
-            },
-            set_driver: { _, _ in Int32(GSL_SUCCESS) },
-            free: { state in state?.deallocate() }))
-        return t
-    }()
-
-    func adjust(dim: Int, order: UInt32, y: UnsafePointer<Double>, yerr: UnsafePointer<Double>, yp: UnsafePointer<Double>,
-                h: UnsafeMutablePointer<Double>) -> Int32 {
-        let hOld = h.pointee
-        let magnitude = SIMD4<UInt64>(repeating: 0x7FFF_FFFF_FFFF_FFFF)
-        @inline(__always) func fabs(_ v: SIMD4<Double>) -> SIMD4<Double> {
-            unsafeBitCast(unsafeBitCast(v, to: SIMD4<UInt64>.self) & magnitude, to: SIMD4<Double>.self)
-        }
-        let er = SIMD4(repeating: epsRel), ea = SIMD4(repeating: epsAbs), ay = SIMD4(repeating: aY), ad = SIMD4(repeating: aDydt)
-        let hv = SIMD4(repeating: hOld)
-        var lanes = SIMD4(repeating: Double.leastNormalMagnitude)   // DBL_MIN
-        var i = 0
-        while i + 4 <= dim {
-            let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD4<Double>.self)
-            let ev = UnsafeRawPointer(yerr + i).loadUnaligned(as: SIMD4<Double>.self)
-            let pv = UnsafeRawPointer(yp + i).loadUnaligned(as: SIMD4<Double>.self)
-            let d0 = er * (ay * fabs(yv) + ad * fabs(hv * pv)) + ea
-            let r = fabs(ev) / fabs(d0)
-            lanes.replace(with: r, where: r .> lanes)
-            i += 4
-        }
-        var rmax = Double.leastNormalMagnitude
-        for k in 0..<4 where lanes[k] > rmax { rmax = lanes[k] }
-        while i < dim {
-            let d0 = epsRel * (aY * abs(y[i]) + aDydt * abs(hOld * yp[i])) + epsAbs
-            let r = abs(yerr[i]) / abs(d0)
-            if r > rmax { rmax = r }
-            i += 1
-        }
-        let S = 0.9
-        if rmax > 1.1 {
-            var r = S / pow(rmax, 1.0 / Double(order))
-            if r < 0.2 { r = 0.2 }
-            h.pointee = r * hOld
-            return Int32(GSL_ODEIV_HADJ_DEC)
-        } else if rmax < 0.5 {
-            var r = S / pow(rmax, 1.0 / (Double(order) + 1.0))
-            if r > 5.0 { r = 5.0 }
-            if r < 1.0 { r = 1.0 }
-            h.pointee = r * hOld
-            return Int32(GSL_ODEIV_HADJ_INC)
-        }
-        return Int32(GSL_ODEIV_HADJ_NIL)
-    }
 }
 
 /// One GSL `odeiv2` driver (stepper + standard control + evolve) over a `ModeLockedSystem`.
@@ -170,15 +77,6 @@ final class GSLIntegrator {
         }
         driver = d
         yerr = .allocate(capacity: field.dimension)
-        // `StandardControl` in place of the driver's own (the same control; see there).
-        if let c = gsl_odeiv2_control_alloc(StandardControl.type) {
-            if gsl_odeiv2_control_init(c, atol, rtol, 1, 0) == GSL_SUCCESS && gsl_odeiv2_control_set_driver(c, d) == GSL_SUCCESS {
-                gsl_odeiv2_control_free(d.pointee.c)
-                d.pointee.c = c
-            } else {
-                gsl_odeiv2_control_free(c)
-            }
-        }
         if box.deep != nil { system.pointee.function = deepFieldFunction }
     }
 
