@@ -6,7 +6,7 @@ difference; with --callgrind also the whole command's instructions (valgrind --t
 `strip --strip-debug` copies; repeatable under load, unlike wall times).
 
     python3 Benchmarks/stepper_table.py OLD/reluflow .build/release/reluflow [--callgrind]
-        [--configs Tests/Reference/deep_flow_cases/relu-depth4.json ...] [--new-env NAME=VALUE ...]
+        [--configs Tests/Reference/deep_flow_cases/relu-depth4.json ...] [--config-T T ...] [--new-env NAME=VALUE ...]
 
 Runs `BIN simulate --example sine --T T` for T = 1, 100, 1e4, 1e5, 1e6, every other built-in example at T = 1e3 and
 1e5, and each --configs file at its own T (and at every --config-T). --new-env sets an environment variable for NEW
@@ -41,8 +41,13 @@ def run(binary, args, env, out, callgrind):
         os.remove(out + ".cg")
     else:
         r = subprocess.run(argv, env=env, capture_output=True, text=True)
-    summary = json.load(open(os.path.join(out, "summary.json")))
-    events = list(csv.DictReader(open(os.path.join(out, "events.csv"))))
+    try:
+        summary = json.load(open(os.path.join(out, "summary.json")))
+        events = list(csv.DictReader(open(os.path.join(out, "events.csv"))))
+    except (OSError, ValueError):
+        # No complete folder (bad input, or a failure without one): the exit status and the last line said.
+        last = (r.stderr.strip().splitlines() or [""])[-1]
+        return None, f"exit {r.returncode}: {last}", instructions
     return summary, events, instructions
 
 
@@ -82,6 +87,9 @@ def main():
     for name, args in cases:
         (so, eo, io), (sn, en, inew) = (run(bins[0], args, dict(os.environ), os.path.join(tmp, "o"), a.callgrind),
                                         run(bins[1], args, env_new, os.path.join(tmp, "n"), a.callgrind))
+        if so is None or sn is None:
+            print(f"| {name} | failed: old {'ok' if so else eo}; new {'ok' if sn else en} |", flush=True)
+            continue
 
         def steps(s):
             by = s.get("stepperSteps", {})
@@ -94,7 +102,8 @@ def main():
         key = lambda e: (e["neuron"], e["point"], e["kind"])
         same = [key(e) for e in eo] == [key(e) for e in en]
         dt = max([abs(float(x["t"]) - float(y["t"])) for x, y in zip(eo, en)] or [0.0])
-        loss = abs(sn["finalLoss"] - so["finalLoss"]) / abs(so["finalLoss"]) if so["finalLoss"] else 0.0
+        lo, ln = so.get("finalLoss"), sn.get("finalLoss")
+        loss = abs(ln - lo) / abs(lo) if lo and ln is not None else float("nan")
         status = "" if so["status"] == sn["status"] == "completed" else f" ({so['status']} → {sn['status']})"
         row = (f"| {name}{status} | {steps(so)} → {steps(sn)} | {pair('rhsEvaluations')} | {pair('jacobianEvaluations')} | "
                f"{pair('rejectedSteps')} | {pair('stepperSwitches')} | {len(eo)} → {len(en)}{'' if same else ' DIFFER'} | "
