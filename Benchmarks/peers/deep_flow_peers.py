@@ -34,6 +34,7 @@ import json
 import os
 import pathlib
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -280,10 +281,11 @@ def main(argv=None):
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout)
             if p.returncode != 0:
-                # The exception's own line (the traceback's last), e.g. "ModuleNotFoundError: No
-                # module named 'jax'" when the Python has no JAX.
+                # The exception's own line (the traceback's last such line: a warning may follow),
+                # e.g. "ModuleNotFoundError: No module named 'jax'" when the Python has no JAX.
                 lines = p.stderr.strip().splitlines()
-                out = {"status": "failed", "message": lines[-1] if lines else f"exit status {p.returncode}"}
+                errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b", line)]
+                out = {"status": "failed", "message": (errors or lines or [f"exit status {p.returncode}"])[-1]}
             else:
                 out = json.loads(p.stdout.strip().splitlines()[-1])
         except subprocess.TimeoutExpired:
