@@ -554,52 +554,6 @@ void rf_deep_fused_masks(rf_deep_fused *w, const double *F) {
 
 #define SH(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
 
-// Four entries at once (a batch; a short one's missing entries read the zero row and are not
-// stored): each entry's lane sums over the full blocks, ((l0 + l1) + (l2 + l3)) by shuffles, then
-// the tail's products group by group, exactly as `dot` adds them; stored as −Σ (f = −∇L).
-INLINE void fused_batch(const rf_fused_batch *bt, const long full, const long r, double *f) {
-    const double *a0 = bt->a[0], *a1 = bt->a[1], *a2 = bt->a[2], *a3 = bt->a[3];
-    const double *b0 = bt->b[0], *b1 = bt->b[1], *b2 = bt->b[2], *b3 = bt->b[3];
-    v4d c0 = SPLAT(0.0), c1 = SPLAT(0.0), c2 = SPLAT(0.0), c3 = SPLAT(0.0);
-    for (long j = 0; j < full; j++) {
-        const long o = 4 * j;
-        c0 += LD(a0 + o) * LD(b0 + o);
-        c1 += LD(a1 + o) * LD(b1 + o);
-        c2 += LD(a2 + o) * LD(b2 + o);
-        c3 += LD(a3 + o) * LD(b3 + o);
-    }
-    const v4d t1 = SH(c0, c1, 0, 4, 2, 6) + SH(c0, c1, 1, 5, 3, 7);   // l0 + l1, l2 + l3 of c0, c1
-    const v4d t2 = SH(c2, c3, 0, 4, 2, 6) + SH(c2, c3, 1, 5, 3, 7);
-    v4d s = SH(t1, t2, 0, 1, 4, 5) + SH(t1, t2, 2, 3, 6, 7);
-    if (r) {
-        const long o = 4 * full;
-        const v4d p0 = LD(a0 + o) * LD(b0 + o), p1 = LD(a1 + o) * LD(b1 + o);
-        const v4d p2 = LD(a2 + o) * LD(b2 + o), p3 = LD(a3 + o) * LD(b3 + o);
-        const v4d e01 = SH(p0, p1, 0, 4, 2, 6), e23 = SH(p2, p3, 0, 4, 2, 6);   // groups 0, 2
-        s += SH(e01, e23, 0, 1, 4, 5);
-        if (r > 1) {
-            const v4d o01 = SH(p0, p1, 1, 5, 3, 7), o23 = SH(p2, p3, 1, 5, 3, 7);   // groups 1, 3
-            s += SH(o01, o23, 0, 1, 4, 5);
-        }
-        if (r > 2) s += SH(e01, e23, 2, 3, 6, 7);
-    }
-    s = -s;
-    if (bt->contiguous) {
-        ST(f + bt->out[0], s);
-        return;
-    }
-    const long count = bt->count;
-    f[bt->out[0]] = s[0];
-    if (count > 1) f[bt->out[1]] = s[1];
-    if (count > 2) f[bt->out[2]] = s[2];
-    if (count > 3) f[bt->out[3]] = s[3];
-}
-
-INLINE void fused_layer_entries(const rf_deep_fused *w, int l, const long full, const long r, double *f) {
-    const long start = w->batchStart[w->L - l], end = w->batchStart[w->L - l + 1];
-    for (long q = start; q < end; q++) fused_batch(w->batches + q, full, r, f);
-}
-
 // The sums of four entries (lane k: entry k) from their lane sums c over the full blocks, added as
 // ((l0 + l1) + (l2 + l3)) by shuffles, and the products q of the tail block (its first r groups),
 // added group by group: exactly as `dot` adds them.
@@ -617,6 +571,43 @@ INLINE v4d fused_sums(v4d c0, v4d c1, v4d c2, v4d c3, v4d q0, v4d q1, v4d q2, v4
         if (r > 2) s += SH(e01, e23, 2, 3, 6, 7);
     }
     return s;
+}
+
+// Four entries at once (a batch; a short one's missing entries read the zero row and are not
+// stored): each entry's lane sums over the full blocks and the tail's products, added by
+// `fused_sums`; stored as −Σ (f = −∇L).
+INLINE void fused_batch(const rf_fused_batch *bt, const long full, const long r, double *f) {
+    const double *a0 = bt->a[0], *a1 = bt->a[1], *a2 = bt->a[2], *a3 = bt->a[3];
+    const double *b0 = bt->b[0], *b1 = bt->b[1], *b2 = bt->b[2], *b3 = bt->b[3];
+    v4d c0 = SPLAT(0.0), c1 = SPLAT(0.0), c2 = SPLAT(0.0), c3 = SPLAT(0.0);
+    for (long j = 0; j < full; j++) {
+        const long o = 4 * j;
+        c0 += LD(a0 + o) * LD(b0 + o);
+        c1 += LD(a1 + o) * LD(b1 + o);
+        c2 += LD(a2 + o) * LD(b2 + o);
+        c3 += LD(a3 + o) * LD(b3 + o);
+    }
+    v4d p0 = SPLAT(0.0), p1 = SPLAT(0.0), p2 = SPLAT(0.0), p3 = SPLAT(0.0);
+    if (r) {
+        const long o = 4 * full;
+        p0 = LD(a0 + o) * LD(b0 + o), p1 = LD(a1 + o) * LD(b1 + o);
+        p2 = LD(a2 + o) * LD(b2 + o), p3 = LD(a3 + o) * LD(b3 + o);
+    }
+    const v4d s = -fused_sums(c0, c1, c2, c3, p0, p1, p2, p3, r);
+    if (bt->contiguous) {
+        ST(f + bt->out[0], s);
+        return;
+    }
+    const long count = bt->count;
+    f[bt->out[0]] = s[0];
+    if (count > 1) f[bt->out[1]] = s[1];
+    if (count > 2) f[bt->out[2]] = s[2];
+    if (count > 3) f[bt->out[3]] = s[3];
+}
+
+INLINE void fused_layer_entries(const rf_deep_fused *w, int l, const long full, const long r, double *f) {
+    const long start = w->batchStart[w->L - l], end = w->batchStart[w->L - l + 1];
+    for (long q = start; q < end; q++) fused_batch(w->batches + q, full, r, f);
 }
 
 // A layer's width as a compile-time constant for the small ones (1 … 4: the loops over it unroll).
