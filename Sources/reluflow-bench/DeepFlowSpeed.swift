@@ -9,7 +9,11 @@ import ReluFlow
 /// max|θ(T) − θ*(T)| against a tight run of ours (rtol 1e-13, atol 1e-15). Wall times: ours is the
 /// best of `repeats` integrations (no interpreter, no folder; θ kept at 0 and T only, as the peers
 /// keep θ(T) only; a row with 50 dense samples beside it); the peers' the best of their script's
-/// `repeats` runs (diffrax after its compiling call, which a user amortises). Best of N on both
+/// `repeats` runs (diffrax after its compiling call, which a user amortises). Ours after a warm-up
+/// of the same case (`warmUpSeconds` of untimed solves), as the peers' timed runs come after their
+/// compiling call: a process's first ~10–100 ms on this kind of VM can run the same instructions
+/// ~35% slower (one process in four, ASLR-dependent, gone once the process has run for a while),
+/// which without it decided whether a ratio landed near 7× or 11×. Best of N on both
 /// sides: on a shared machine the other processes only ever add time, so the fastest run is the
 /// one closest to the method's own cost (medians are printed beside it). A peer that does not
 /// reach T (timeout, step limit, failure) is reported as such. Two ratios: at the same rtol, atol,
@@ -23,6 +27,8 @@ struct DeepFlowSpeed {
     /// Label words selecting cases (nil: all).
     var only: [String]? = nil
     var withPeers = true
+    /// Seconds of untimed solves of each case before its timed ones.
+    var warmUpSeconds = 0.5
 
     struct Case {
         let label: String
@@ -57,6 +63,12 @@ struct DeepFlowSpeed {
         config.flow.stepper = "auto"
         config.flow.samples = samples > 2 ? SampleConfig(spacing: "log", count: samples) : SampleConfig(spacing: "linear", count: 2)
         return try config.resolve()
+    }
+
+    /// Untimed solves of `problem` for at least `warmUpSeconds` (and at least one).
+    func warmUp(_ problem: FlowProblem) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        repeat { _ = solve(problem) } while Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < warmUpSeconds
     }
 
     /// Best (fastest) and median wall seconds of `repeats` solves, and the last solution.
@@ -97,10 +109,11 @@ struct DeepFlowSpeed {
 
     func run(rtol: Double = 1e-10, atol: Double = 1e-12) throws {
         print("deep-network gradient flow: ReluFlow (auto) vs peers, rtol \(rtol), atol \(atol); |Δθ| vs ReluFlow at rtol 1e-13, atol 1e-15")
-        print("wall: best of \(repeats) runs (median in brackets); ratio: peer wall / ours at the same rtol, atol; same-acc: peer wall / the fastest of our runs (rtol \(rtol) and the ladder "
+        print("wall: best of \(repeats) runs (median in brackets), ours after \(warmUpSeconds) s of untimed solves of the case, the peers after their compiling call; ratio: peer wall / ours at the same rtol, atol; same-acc: peer wall / the fastest of our runs (rtol \(rtol) and the ladder "
               + "\(Self.ladder.map { String(format: "%.0e", $0) }.joined(separator: ", ")), atol = rtol/100) whose |Δθ| is at most the peer's")
         for c in Self.cases where only.map({ $0.contains { c.label.contains($0) } }) ?? true {
             let (problem, resolved) = try load(c, rtol: rtol, atol: atol)
+            warmUp(problem)
             let (ours, oursMedian, solution) = timed(problem)
             let tight = solve(try load(c, rtol: 1e-13, atol: 1e-15).0)
             let reference = tight.finalTheta
