@@ -423,6 +423,41 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(rows.map { $0["status"] }, ["failed", "completed"])
     }
 
+    /// A run that failed for a reason since removed (here a foreign file where its folder goes,
+    /// which the worker refuses to replace: exit 2, the file kept) completes with --retry-failed,
+    /// and the closing line says it was retried; without the flag it is reported, not rerun.
+    func testRetryFailedCompletesARunWhoseCauseIsGone() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = try writeGrid("""
+            {"command": "simulate", "base": {"example": "sine", "network": {"width": 3}, "flow": {"T": 5, "samples": {"count": 20}}},
+             "axes": {"network.init.seed": [0, 1]}}
+            """, in: dir)
+        var r = try runReluflow(["sweep", grid, "--out", "s", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let runs = dir.appendingPathComponent("s/runs")
+        let id = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: runs.path).sorted().first)
+        let blocked = runs.appendingPathComponent(id)
+        try FileManager.default.removeItem(at: blocked)
+        try Data("a user's file\n".utf8).write(to: blocked)
+        r = try runReluflow(["sweep", grid, "--out", "s", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stdout.contains("0 ran, 1 already complete, 1 failed") && r.stdout.contains("refusing to replace"), r.stdout)
+        XCTAssertEqual(try String(contentsOf: blocked, encoding: .utf8), "a user's file\n")
+        let record = dir.appendingPathComponent("s/failures/\(id).txt").path
+        XCTAssertTrue(FileManager.default.fileExists(atPath: record))
+        try FileManager.default.removeItem(at: blocked)
+        r = try runReluflow(["sweep", grid, "--out", "s", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stdout.contains("failed earlier") && r.stdout.contains("--retry-failed"), r.stdout)
+        r = try runReluflow(["sweep", grid, "--out", "s", "--quiet", "--retry-failed"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("2 runs: 1 ran (1 retried after an earlier failure), 1 already complete, 0 failed"), r.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: record))
+        XCTAssertEqual(try runReluflow(["collect", "s"], in: dir).status, 0)
+        XCTAssertEqual(try table(dir.appendingPathComponent("s/sweep.csv")).map { $0["status"] }, ["completed", "completed"])
+    }
+
     /// Shards 0/3, 1/3, 2/3 run separately into one folder collect to the unsharded sweep's table;
     /// two executors of the whole sweep at once on one folder run each run once between them (the locks).
     func testShardsUnionEqualsUnshardedAndLocksShareWork() throws {
