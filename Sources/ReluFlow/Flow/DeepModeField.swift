@@ -142,25 +142,43 @@ final class DeepModeField: SwitchedSystem {
     /// The slide hysteresis' band factors (kept for the protocol; the deep field's exit functions
     /// v⁻, −v⁺ carry no α band).
     private var alphaBandFactor: [Double]
-    private(set) var modeChanges = 0
+    private(set) var modeChanges: Int {
+        get { stage.pointee.modeChanges }
+        set { stage.pointee.modeChanges = newValue }
+    }
 
     // Passes (n × G unit-major unless said).
     private let Z: UnsafeMutablePointer<Double>, H: UnsafeMutablePointer<Double>
     private let N: UnsafeMutablePointer<Double>, R: UnsafeMutablePointer<Double>
     private let Dl: UnsafeMutablePointer<Double>, dOut: UnsafeMutablePointer<Double>
     private let forwardTheta: UnsafeMutablePointer<Double>
-    private var forwardValid = false
-    private var forwardStamp = -1
+    private var forwardValid: Bool {
+        get { stage.pointee.forwardValid }
+        set { stage.pointee.forwardValid = newValue }
+    }
+    private var forwardStamp: Int {
+        get { stage.pointee.forwardStamp }
+        set { stage.pointee.forwardStamp = newValue }
+    }
     /// The valid forward pass is the fused workspace's, not yet in Z, H, N, R, dOut.
-    private var forwardInFused = false
+    private var forwardInFused: Bool {
+        get { stage.pointee.forwardInFused }
+        set { stage.pointee.forwardInFused = newValue }
+    }
     /// State and field of the last evaluation (a memo for `stepEndEvaluation`), and the sliding
     /// surface's v± and α of the evaluation being made (working storage, read into `SlideRates`).
     private let lastY: UnsafeMutablePointer<Double>, lastF: UnsafeMutablePointer<Double>
-    private var lastValid = false
+    private var lastValid: Bool {
+        get { stage.pointee.lastValid }
+        set { stage.pointee.lastValid = newValue }
+    }
     /// A fused evaluation has run in this mode (so nothing slides, the fused pass is enabled, and
     /// the slide rates below hold their no-slide values): `stageEvaluate` may take the fused pass
     /// without those checks. Reset by every mode change.
-    private var stagesFused = false
+    private var stagesFused: Bool {
+        get { stage.pointee.stagesFused }
+        set { stage.pointee.stagesFused = newValue }
+    }
     private var vPlus = Double.nan, vMinus = Double.nan, alpha = Double.nan
     /// The K ≥ 2 sliding surfaces' α's of the evaluation being made (empty otherwise); coupled
     /// slides' last α's and the mode they belong to (Newton's starting point).
@@ -174,10 +192,51 @@ final class DeepModeField: SwitchedSystem {
         let vMinus: Double, vPlus: Double, alpha: Double
         var alphas: [Double] = []
     }
-    var rhsEvaluations = 0
+    var rhsEvaluations: Int {
+        get { stage.pointee.rhsEvaluations }
+        set { stage.pointee.rhsEvaluations = newValue }
+    }
     var jacobianEvaluations = 0
     private var pendingFailure: String? = nil
-    private(set) var numericalFailure: NumericalError? = nil
+    private(set) var numericalFailure: NumericalError? = nil { didSet { stage.pointee.failed = numericalFailure != nil } }
+    /// The state the stepper's stages read and write (`Stage`: the counters, memo flags and mode
+    /// stamp above live in it), behind a pointer that GSL's stage callback reaches directly.
+    let stage: UnsafeMutablePointer<Stage>
+
+    /// What `stageEvaluate` reads and writes, in one allocation outside the class: GSL's stage
+    /// callback (`deepFieldFunction`) takes the fused pass through `Stage.fusedStage` without a
+    /// call into the class, a closure or a reference count (13 calls a step; in a small network
+    /// that wrapper was ~70 instructions of a ~1 000-instruction evaluation).
+    struct Stage {
+        var stagesFused = false
+        var forwardValid = false
+        var forwardInFused = false
+        var lastValid = false
+        /// `numericalFailure != nil` (kept by its didSet).
+        var failed = false
+        var rhsEvaluations = 0
+        var forwardStamp = -1
+        var modeChanges = 0
+        let fused: OpaquePointer
+        let invM: Double
+        let P: Int
+        let forwardTheta: UnsafeMutablePointer<Double>
+        let lastY: UnsafeMutablePointer<Double>, lastF: UnsafeMutablePointer<Double>
+
+        /// `stageEvaluate`'s fused pass where it applies (see there): its success, else nil (the
+        /// caller then takes `evaluate`).
+        @inline(__always)
+        mutating func fusedStage(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool? {
+            guard stagesFused && lastY[0].bitPattern != y[0].bitPattern else { return nil }
+            rhsEvaluations += 1
+            rf_deep_fused_field(fused, y, invM, f, forwardTheta, lastY, lastF)
+            forwardValid = true
+            forwardStamp = modeChanges
+            forwardInFused = true
+            lastValid = true
+            return f[P].isFinite && !failed
+        }
+    }
     /// Every Double buffer above lives in one allocation, every Int one in another (`Slab`): a run
     /// of a small network makes its field once, and two dozen allocations and frees were a
     /// measurable share of it (issue 18 item 5).
@@ -289,6 +348,8 @@ final class DeepModeField: SwitchedSystem {
                                              ysum: UnsafePointer(ysumBuffer)))
         guard let fusedField = rf_deep_fused_new(layout) else { fatalError("rf_deep_fused_new: out of memory") }
         fused = fusedField
+        stage = .allocate(capacity: 1)
+        stage.initialize(to: Stage(fused: fusedField, invM: invM, P: P, forwardTheta: forwardTheta, lastY: lastY, lastF: lastF))
         rf_deep_fused_masks(fused, F)
     }
 
@@ -298,6 +359,8 @@ final class DeepModeField: SwitchedSystem {
         intSlab.deallocate()
         layout.deallocate()
         rf_deep_fused_free(fused)
+        stage.deinitialize(count: 1)
+        stage.deallocate()
     }
 
     /// The portable build of the C passes even where the CPU has AVX2 (tests compare the two).
@@ -982,14 +1045,7 @@ final class DeepModeField: SwitchedSystem {
     /// same value, count and memos as `evaluate`.
     @inline(__always)
     func stageEvaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
-        guard stagesFused && lastY[0].bitPattern != y[0].bitPattern else { return evaluate(y, f) }
-        rhsEvaluations += 1
-        rf_deep_fused_field(fused, y, invM, f, forwardTheta, lastY, lastF)
-        forwardValid = true
-        forwardStamp = modeChanges
-        forwardInFused = true
-        lastValid = true
-        return f[P].isFinite && numericalFailure == nil
+        stage.pointee.fusedStage(y, f) ?? evaluate(y, f)
     }
 
     /// f(y) into f (one counted evaluation) and its slide rates.

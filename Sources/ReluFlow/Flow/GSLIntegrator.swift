@@ -6,11 +6,15 @@ private final class SystemBox {
     /// The same system when it is a deep network's field, called directly (`deepFieldFunction`;
     /// unmanaged: `system` keeps it, and no reference count moves per call).
     let deep: Unmanaged<DeepModeField>?
+    /// Its `DeepModeField.Stage` (nil when the system is not a deep network's field).
+    let stage: UnsafeMutablePointer<DeepModeField.Stage>?
     /// Polled before every evaluation and Jacobian: true aborts the step (`GSLIntegrator.abort`).
     var abort: (() -> Bool)? = nil
     init(_ system: any ModeLockedSystem) {
         self.system = system
-        deep = (system as? DeepModeField).map { Unmanaged.passUnretained($0) }
+        let field = system as? DeepModeField
+        deep = field.map { Unmanaged.passUnretained($0) }
+        stage = field?.stage
     }
 }
 
@@ -24,14 +28,26 @@ private func fieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: Unsafe
     return ok ? Int32(GSL_SUCCESS) : Int32(GSL_EBADFUNC)
 }
 
-/// `fieldFunction` for a deep network's field while no stop request is set: calls
+/// `fieldFunction` for a deep network's field while no stop request is set:
 /// `DeepModeField.stageEvaluate` directly, without the existential's dispatch and the request's
-/// poll (13 calls a step; in a small network that dispatch is a noticeable part of a call).
+/// poll (13 calls a step; in a small network that dispatch is a noticeable part of a call). Its
+/// fused pass through the field's `Stage` pointer (inlined here: no call into the class, no
+/// closure, no reference count), else `evaluate`.
 private func deepFieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: UnsafeMutablePointer<Double>?,
                                _ params: UnsafeMutableRawPointer?) -> Int32 {
-    let deep = Unmanaged<SystemBox>.fromOpaque(params.unsafelyUnwrapped)._withUnsafeGuaranteedRef { $0.deep.unsafelyUnwrapped }
-    let ok = deep._withUnsafeGuaranteedRef { $0.stageEvaluate(y.unsafelyUnwrapped, f.unsafelyUnwrapped) }
+    let box = Unmanaged<SystemBox>.fromOpaque(params.unsafelyUnwrapped)
+    let y = y.unsafelyUnwrapped, f = f.unsafelyUnwrapped
+    let stage = box._withUnsafeGuaranteedRef { $0.stage.unsafelyUnwrapped }
+    let ok = stage.pointee.fusedStage(y, f) ?? deepEvaluate(box, y, f)
     return ok ? Int32(GSL_SUCCESS) : Int32(GSL_EBADFUNC)
+}
+
+/// `DeepModeField.evaluate` for `deepFieldFunction` (a step's first stage, or before the mode's
+/// first fused evaluation): out of line, so that the stages' path stays small.
+@inline(never)
+private func deepEvaluate(_ box: Unmanaged<SystemBox>, _ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+    let deep = box._withUnsafeGuaranteedRef { $0.deep.unsafelyUnwrapped }
+    return deep._withUnsafeGuaranteedRef { $0.evaluate(y, f) }
 }
 
 private func fieldJacobian(_ t: Double, _ y: UnsafePointer<Double>?, _ dfdy: UnsafeMutablePointer<Double>?,
