@@ -60,6 +60,10 @@ final class EventLocator<Field: SwitchedSystem> {
     /// smooth stretch to T) never re-takes a step, and a GSL driver is several allocations.
     private(set) lazy var companion = GSLIntegrator(field: field, stepper: companionStepper, rtol: rtol, atol: atol, hstart: 1e-6)
     private let companionStepper: Stepper
+    /// The run's integrator whose stepper takes the single steps instead of a companion's
+    /// (`GSLIntegrator.probeStep`; an explicit one-step method, nil otherwise). Unowned: the run
+    /// keeps both, and the integrator is made with its locator.
+    private unowned(unsafe) let sharedStepper: GSLIntegrator?
     let adaptive: Bool
     let dim: Int
     let rtol: Double, atol: Double
@@ -84,13 +88,22 @@ final class EventLocator<Field: SwitchedSystem> {
     /// methods). A locator standing in for another method's (rk8pd where an implicit re-step
     /// failed) integrates: its single step would reproduce nothing but its own truncation error,
     /// uncontrolled over a step the other method chose.
-    init(field: Field, stepper: Stepper, rtol: Double, atol: Double, shortcuts: Bool = true, adaptive: Bool? = nil) {
+    ///
+    /// `sharing`: the run's integrator of `stepper`, whose stepper the single steps may use (taken
+    /// where that is an explicit one-step method: its steps read nothing of the step before, so a
+    /// step of its shared stepper is bitwise one of a fresh companion of the same type, without the
+    /// companion's GSL driver and stages allocated in every run that re-takes a step).
+    init(field: Field, stepper: Stepper, rtol: Double, atol: Double, shortcuts: Bool = true, adaptive: Bool? = nil,
+         sharing integrator: GSLIntegrator? = nil) {
         // The shortcuts move along the field to first order in z: exact to second order only
         // where z is affine in θ.
         self.shortcuts = shortcuts && field.switchingIsAffine
         self.field = field
         companionStepper = stepper.locatorCompanion
         self.adaptive = adaptive ?? stepper.isMultistep
+        let companion = stepper.locatorCompanion
+        let shares = !self.adaptive && !stepper.usesJacobian && integrator.map { $0.stepper == companion } ?? false
+        sharedStepper = shares ? integrator : nil
         dim = field.dimension
         self.rtol = rtol
         self.atol = atol
@@ -123,6 +136,8 @@ final class EventLocator<Field: SwitchedSystem> {
         if adaptive {
             var t = t0
             status = companion.integrate(t: &t, to: t0 + tau, hstart: min(tau, hHint), y: out)
+        } else if let shared = sharedStepper {
+            status = shared.probeStep(t: t0, h: tau, y: out, dydtIn: f0)
         } else {
             companion.reset()
             status = companion.singleStep(t: t0, h: tau, y: out, dydtIn: f0)

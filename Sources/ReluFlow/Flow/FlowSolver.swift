@@ -218,10 +218,11 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         let (rtol, atol) = tolerances(stepper)
         // The locator's companion (for msbdf an adaptive rk4imp) keeps the user's tolerances: it only
         // re-integrates within one accepted step, and at 0.01× it would dominate the cost.
+        let integrator = GSLIntegrator(field: field, stepper: stepper, rtol: rtol, atol: atol, hstart: min(1e-3, options.T * 1e-3))
         let e = Engine(
-            integrator: GSLIntegrator(field: field, stepper: stepper, rtol: rtol, atol: atol, hstart: min(1e-3, options.T * 1e-3)),
+            integrator: integrator,
             locator: EventLocator(field: field, stepper: stepper, rtol: options.rtol, atol: options.atol,
-                                  shortcuts: options.eventShortcuts))
+                                  shortcuts: options.eventShortcuts, sharing: integrator))
         e.integrator.abort = hooks.shouldStop
         engines[stepper.ordinal] = e
         return e

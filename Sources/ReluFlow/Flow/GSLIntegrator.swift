@@ -50,6 +50,14 @@ private func deepEvaluate(_ box: Unmanaged<SystemBox>, _ y: UnsafePointer<Double
     return deep._withUnsafeGuaranteedRef { $0.evaluate(y, f) }
 }
 
+/// `fieldFunction` without the stop request's poll: the system of `GSLIntegrator.probeStep` (an
+/// event locator's re-taken steps, which a companion integrator, without a request, took).
+private func unpolledFieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: UnsafeMutablePointer<Double>?,
+                                   _ params: UnsafeMutableRawPointer?) -> Int32 {
+    let ok = Unmanaged<SystemBox>.fromOpaque(params!)._withUnsafeGuaranteedRef { $0.system.evaluate(y!, f!) }
+    return ok ? Int32(GSL_SUCCESS) : Int32(GSL_EBADFUNC)
+}
+
 private func fieldJacobian(_ t: Double, _ y: UnsafePointer<Double>?, _ dfdy: UnsafeMutablePointer<Double>?,
                            _ dfdt: UnsafeMutablePointer<Double>?, _ params: UnsafeMutableRawPointer?) -> Int32 {
     let box = Unmanaged<SystemBox>.fromOpaque(params!).takeUnretainedValue()
@@ -73,6 +81,8 @@ final class GSLIntegrator {
     let field: any ModeLockedSystem
     private let box: SystemBox
     private let system: UnsafeMutablePointer<gsl_odeiv2_system>
+    /// The same system without the stop request (`probeStep`), in `system`'s allocation.
+    private let probeSystem: UnsafeMutablePointer<gsl_odeiv2_system>
     let driver: UnsafeMutablePointer<gsl_odeiv2_driver>
     private let yerr: UnsafeMutablePointer<Double>
     /// The status of the last `reset` when it was not success: the next step returns it instead of
@@ -84,10 +94,15 @@ final class GSLIntegrator {
         self.stepper = stepper.resolved
         self.field = field
         box = SystemBox(field)
-        system = .allocate(capacity: 1)
+        system = .allocate(capacity: 2)
         system.initialize(to: gsl_odeiv2_system(
             function: fieldFunction, jacobian: fieldJacobian, dimension: field.dimension,
             params: Unmanaged.passUnretained(box).toOpaque()))
+        probeSystem = system + 1
+        probeSystem.initialize(to: gsl_odeiv2_system(
+            function: unpolledFieldFunction, jacobian: fieldJacobian, dimension: field.dimension,
+            params: Unmanaged.passUnretained(box).toOpaque()))
+        if box.deep != nil { probeSystem.pointee.function = deepFieldFunction }
         guard let d = gsl_odeiv2_driver_alloc_y_new(system, stepper.gslType, hstart, atol, rtol) else {
             fatalError("gsl_odeiv2_driver_alloc_y_new failed")
         }
@@ -113,6 +128,18 @@ final class GSLIntegrator {
         if resetStatus != GSL_SUCCESS { return resetStatus }
         let canUse = driver.pointee.s.pointee.type.pointee.can_use_dydt_in != 0
         return gsl_odeiv2_step_apply(driver.pointee.s, t, h, y, yerr, canUse ? dydtIn : nil, nil, system)
+    }
+
+    /// `singleStep` for an event locator that shares this integrator's stepper (an explicit one-step
+    /// method: `EventLocator`'s `sharing`), as its own companion would take it: the stepper reset
+    /// (GSL's `step_reset`; the driver's evolve and control are the run's and stay as they are), one
+    /// step on the system without the stop request. The run's next step reads nothing of it.
+    func probeStep(t: Double, h: Double, y: UnsafeMutablePointer<Double>, dydtIn: UnsafePointer<Double>?) -> Int32 {
+        let step = driver.pointee.s!
+        let reset = gsl_odeiv2_step_reset(step)
+        if reset != GSL_SUCCESS { return reset }
+        let canUse = step.pointee.type.pointee.can_use_dydt_in != 0
+        return gsl_odeiv2_step_apply(step, t, h, y, yerr, canUse ? dydtIn : nil, nil, probeSystem)
     }
 
     /// Adaptive integration from t to t1 (`driver_apply`), starting with step `hstart`.
