@@ -372,6 +372,7 @@ struct SimulateOptions {
         switch solution.status {
         case .completed:
             CommandOutput.line(report)
+            if let note = solution.repeatedSlidesNote { CommandOutput.line("  note: " + note) }
         case .failed:
             CommandOutput.line(report)
             throw RunFailure(message: "numerical failure: \(solution.message ?? "unknown"); the last good state is in \(outPath)/summary.json",

@@ -212,6 +212,15 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         for p in [fb, gMinus, gPlus, fMinus, fPlus, deltaStore, varianceScratch, derivativeScratch, coupledDenominator] { p.deallocate() }
     }
 
+    /// A sliding surface by its representative pair, with the pairs whose surfaces coincide with it
+    /// (a deep base's coincident pairs), so that a diagnosis names every pair it concerns.
+    private func describeSurface(_ s: (rep: Int, members: [Int])) -> String {
+        let others = s.members.filter { $0 != s.rep }
+        guard !others.isEmpty else { return describe(s.rep) }
+        let shown = others.prefix(6).map(describe).joined(separator: ", ")
+        return describe(s.rep) + " (coinciding with " + shown + (others.count > 6 ? " and \(others.count - 6) more" : "") + ")"
+    }
+
     private func describe(_ k: Int) -> String {
         if let deep = base as? DeepModeField {
             let p = deep.name(ofPair: k)
@@ -438,7 +447,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
         }
         var alphas = [Double](repeating: 0, count: K)
         if !velocityFollowsGradient {
-            if pendingFailure == nil { pendingFailure = "\(surfaces.map { describe($0.rep) }.joined(separator: ", ")) slide at once under the \(law.name) flow (its θ' is not linear in g: the several-surface rule is the RMSProp flow's)" }
+            if pendingFailure == nil { pendingFailure = "\(surfaces.map(describeSurface).joined(separator: ", ")) slide at once under the \(law.name) flow (its θ' is not linear in g: the several-surface rule is the RMSProp flow's)" }
             ok = false
         } else if let solved = affineAlphas(y, A, c) {
             alphas = solved
@@ -1031,7 +1040,7 @@ final class AdaptiveField<Base: SwitchedSystem>: SwitchedSystem {
     /// `pendingFailure` naming the surfaces) where no consistent assignment is found.
     private func settleSeveral(_ y: UnsafePointer<Double>, original: [PairState], candidates eventPairs: [Int],
                                transitions: inout [PairTransition]) -> Bool {
-        let names = surfaces.map { describe($0.rep) }.joined(separator: ", ")
+        let names = surfaces.map(describeSurface).joined(separator: ", ")
         var candidates = eventPairs
         for s in surfaces { for q in s.members where !candidates.contains(q) { candidates.append(q) } }
         let decided = states
@@ -1541,7 +1550,7 @@ extension AdaptiveField {
         var ok = true
         if coupling != nil {
             if pendingFailure == nil {
-                pendingFailure = "\(surfaces.map { describe($0.rep) }.joined(separator: ", ")) slide at second order on one data point "
+                pendingFailure = "\(surfaces.map(describeSurface).joined(separator: ", ")) slide at second order on one data point "
                     + "in different layers under the adam flow (the nested slide needs each surface's z unaffected by the others' sides)"
             }
             ok = false

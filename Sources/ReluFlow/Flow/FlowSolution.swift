@@ -215,6 +215,9 @@ public struct FlowSolution: Sendable {
     public var stepper: Stepper
     /// For a training run (SPEC §7): its method, iterations and escape; nil for the flow.
     public var training: TrainingSummary? = nil
+    /// Pairs that entered a slide over and over (`FlowIntegration.repeatedSlidesNote`), nil if
+    /// none; also in a completed run's `message`.
+    public var repeatedSlidesNote: String? = nil
 
     /// The state to continue from (`checkpoint.json`).
     public var checkpoint: FlowCheckpoint {

@@ -165,6 +165,8 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     var guardian = EventGuard()
     /// Widens the α band of pairs that leave a slide and return at once.
     var hysteresis = SlideHysteresis()
+    /// Slide entries per pair (i·G + g): how often, first and last time (`repeatedSlidesNote`).
+    var slideEntries: [Int: (count: Int, first: Double, last: Double)] = [:]
     var failedStepsBeforeReset = 0
     let started = DispatchTime.now()
     var lastProgress = DispatchTime.now()
@@ -991,6 +993,10 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         // The row names the group's first point (duplicates share its state in patterns.csv).
         for tr in transitions {
             solution.diagnostics.eventsByKind[tr.kind] += 1
+            if tr.kind == .slide {
+                let key = tr.neuron * G + tr.group
+                if let e = slideEntries[key] { slideEntries[key] = (e.count + 1, e.first, t) } else { slideEntries[key] = (1, t, t) }
+            }
             let event = FlowEvent(t: t, neuron: tr.neuron, point: field.pointsOfGroup[tr.group][0], kind: tr.kind, state: tr.to, loss: loss)
             recorder.record(event)
             solution.eventCount += 1
@@ -1201,6 +1207,28 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         recorder.checkpoint(concluded(snapshot, at: last), openInterval: patterns.interval(to: last))
     }
 
+    /// Pairs entering a slide this often in one run are named in the run's note.
+    static var repeatedSlideCount: Int { 50 }
+
+    /// The note on pairs that entered a slide `repeatedSlideCount` times or more, nil if none. A
+    /// slide entered and left over and over is no single Filippov slide: for example the Adam flow
+    /// sliding at second order on two surfaces by turns (SPEC §7; the one-surface rule takes them
+    /// one at a time), where each entry ends when the other surface's zig-zag resumes. How many
+    /// such events a run takes depends on the tolerance and so on the step sequence (a resumed
+    /// run differs there); θ and the loss agree to the accuracy the tolerance gives.
+    func repeatedSlidesNote() -> String? {
+        let repeated = slideEntries.filter { $0.value.count >= Self.repeatedSlideCount }
+            .sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }
+        guard let (key, top) = repeated.first.map({ ($0.key, $0.value) }) else { return nil }
+        let i = key / G, point = field.pointsOfGroup[key % G][0]
+        let unit = field.layerAndUnit(ofNeuron: i).map { "layer \($0.layer), unit \($0.unit)" } ?? "neuron \(i)"
+        let others = repeated.count > 1 ? ", and \(repeated.count - 1) other pair\(repeated.count > 2 ? "s" : "") \(Self.repeatedSlideCount) times or more" : ""
+        return "the pair (\(unit), point \(point)) entered a slide \(top.count) times between t = \(top.first) and \(top.last)\(others): "
+            + "slides entered and left over and over (such as the Adam flow's second-order slides on two surfaces by turns), whose number of "
+            + "events depends on the tolerance and the step sequence (a resumed run's differs too) while θ and the loss agree to the "
+            + "tolerance's accuracy (README, Known limits)"
+    }
+
     /// `s` with the diagnostics, message and final pattern of a run ending at t (its last
     /// interval already counted).
     func concluded(_ s: FlowSolution, at t: Double) -> FlowSolution {
@@ -1227,6 +1255,10 @@ private final class FlowIntegration<Field: SwitchedSystem> {
                 : "the field within its rounding level and the loss constant to rounding since t = \(stationarity.since ?? ts)"
             solution.message = "stationary to \(dim > P + 1 ? "the step control's tolerance" : "working precision") at t = \(ts) (\(why)); "
                 + "the state is held over the remaining [\(ts), \(options.T)]"
+        }
+        if let note = repeatedSlidesNote() {
+            solution.repeatedSlidesNote = note
+            if solution.status == .completed { solution.message = solution.message.map { $0 + "; " + note } ?? note }
         }
         diag.wallSeconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         let final = solution.finalTheta
