@@ -413,16 +413,44 @@ struct rf_deep_fused {
     long *planStart;                          // entries of layer L − j: planStart[j] ..< planStart[j + 1]
     rf_fused_batch *batches;                  // the same in fours
     long *batchStart;                         // batches of layer L − j: batchStart[j] ..< batchStart[j + 1]
+    long *fwdCode, *gradCode, *downCode;      // per layer l: which compiled copy runs it (fused_codes)
+    long outCode;
     int covers;                               // every θ entry has a plan entry
-    int identity;                             // every mask is 1 (h = z: H not stored, Hin = Z)
-    double *Hin;                              // the rows read as h: H, or Z where identity
     void *block;
 };
 
 #define FW(w, l, i, k) (theta[(w)->woff[(l) - 1] + (i) * (w)->widths[(l) - 1] + (k)])
 
 INLINE const double *fused_input(const rf_deep_fused *w, int l, long Gp) {
-    return l == 1 ? w->xT : w->Hin + w->uoff[l - 1] * Gp;
+    return l == 1 ? w->xT : w->H + w->uoff[l - 1] * Gp;
+}
+
+// Which compiled copy of each layer's passes runs it, fixed by the layout (fused_body's switches;
+// chosen once here instead of by tests of the widths and offsets at every evaluation). Forward:
+// the widths (below, n_l) as constants where the layer reads one input or is as wide as the one
+// below, with at most four units (shape 1 … 11, 0: both at run time), times 2, + 1 with biases.
+// Gradient entries straight from the rows (fused_hidden_grad, fused_output_grad) where the widths
+// are small and the biases follow the weights in θ (else 0: the plan's batches). Down: n_l ≤ 4 a
+// constant, below too where equal.
+static long fused_shape(long below, long nl) {
+    if (below == 1) return nl <= 4 ? nl : 5;
+    if (below <= 4) return 2 * below + 2 + (nl == below ? 0 : 1);
+    return 0;
+}
+
+static void fused_codes(rf_deep_fused *w) {
+    const int L = w->L;
+    for (int l = 1; l < L; l++) {
+        const long nl = w->widths[l], below = w->widths[l - 1], wo = w->woff[l - 1], bo = w->boff[l - 1];
+        w->fwdCode[l] = 2 * fused_shape(below, nl) + (bo >= 0);
+        long g = 0;
+        if (nl <= 4 && (nl == below || below == 1) && (bo < 0 || bo == wo + nl * below))
+            g = (nl == below ? 2 * nl : 8 + 2 * nl) + (bo >= 0);
+        w->gradCode[l] = g;
+        w->downCode[l] = nl <= 4 ? 2 * nl + (below == nl ? 0 : 1) : 0;
+    }
+    const long below = w->widths[L - 1], wo = w->woff[L - 1], bo = w->c0;
+    w->outCode = below <= 4 && (bo < 0 || bo == wo + below) && w->boff[L - 1] < 0 ? 2 * below + (bo >= 0) : 0;
 }
 
 rf_deep_fused *rf_deep_fused_new(const rf_deep_layout *lay) {
@@ -437,7 +465,7 @@ rf_deep_fused *rf_deep_fused_new(const rf_deep_layout *lay) {
     const long doubles = d * Gp + 5 * Gp + 4 * n * Gp + 3 * Gp;
     const size_t bytes = sizeof(double) * (size_t)(doubles + 8) + sizeof(long) * (size_t)(4 * (L + 1) + L + 2)
                          + sizeof(rf_fused_entry) * (size_t)(entries + 1)
-                         + sizeof(long) * (size_t)(L + 2) + sizeof(rf_fused_batch) * (size_t)(entries + L + 1);
+                         + sizeof(long) * (size_t)(L + 2 + 3 * (L + 1)) + sizeof(rf_fused_batch) * (size_t)(entries + L + 1);
     char *block = NULL;
     if (posix_memalign((void **)&block, 64, bytes) != 0) { free(w); return NULL; }
     memset(block, 0, bytes);
@@ -454,7 +482,6 @@ rf_deep_fused *rf_deep_fused_new(const rf_deep_layout *lay) {
     w->F = q; q += n * Gp;
     w->Z = q; q += n * Gp;
     w->H = q; q += n * Gp;
-    w->Hin = w->H;
     w->D = q; q += n * Gp;
     long *li = (long *)(q + 8);
     w->widths = li; li += L + 1;
@@ -463,6 +490,9 @@ rf_deep_fused *rf_deep_fused_new(const rf_deep_layout *lay) {
     w->uoff = li; li += L + 1;
     w->planStart = li; li += L + 2;
     w->batchStart = li; li += L + 2;
+    w->fwdCode = li; li += L + 1;
+    w->gradCode = li; li += L + 1;
+    w->downCode = li; li += L + 1;
     w->plan = (rf_fused_entry *)li;
     w->batches = (rf_fused_batch *)(w->plan + entries + 1);
     for (int l = 0; l <= L; l++) w->widths[l] = lay->widths[l];
@@ -512,6 +542,7 @@ rf_deep_fused *rf_deep_fused_new(const rf_deep_layout *lay) {
         }
     }
     w->batchStart[L] = nb;
+    fused_codes(w);
     return w;
 }
 
@@ -521,35 +552,11 @@ void rf_deep_fused_free(rf_deep_fused *w) {
     free(w);
 }
 
-// The plan's and batches' inputs in the rows `from` (n × Gp) moved to the same rows of `to`.
-static void fused_move_inputs(rf_deep_fused *w, const double *from, double *to) {
-    const long size = w->n * w->Gp;
-    const long entries = w->planStart[w->L], nb = w->batchStart[w->L];
-    for (long e = 0; e < entries; e++) {
-        if (w->plan[e].b >= from && w->plan[e].b < from + size) w->plan[e].b = to + (w->plan[e].b - from);
-    }
-    for (long q = 0; q < nb; q++) {
-        for (int t = 0; t < 4; t++) {
-            const double *b = w->batches[q].b[t];
-            if (b >= from && b < from + size) w->batches[q].b[t] = to + (b - from);
-        }
-    }
-}
-
+// The masks are multiplied in even where all are 1 (h = 1·z = z, D = 1·a = a: the same bits), which
+// costs no more than testing for it.
 void rf_deep_fused_masks(rf_deep_fused *w, const double *F) {
-    int identity = 1;
-    for (long u = 0; u < w->n; u++) {
-        for (long g = 0; g < w->G; g++) {
-            w->F[u * w->Gp + g] = F[u * w->G + g];
-            if (F[u * w->G + g] != 1) identity = 0;
-        }
-    }
-    if (identity != w->identity) {
-        double *next = identity ? w->Z : w->H;
-        fused_move_inputs(w, w->Hin, next);
-        w->Hin = next;
-        w->identity = identity;
-    }
+    for (long u = 0; u < w->n; u++)
+        for (long g = 0; g < w->G; g++) w->F[u * w->Gp + g] = F[u * w->G + g];
 }
 
 #define SH(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
@@ -674,58 +681,52 @@ INLINE void fused_entries(const double *restrict A, const double *restrict X, co
 // the table of rows costs less than the loops over runtime widths.
 INLINE void fused_output_grad(const rf_deep_fused *w, const long Gp, const long full, const long r, double *f) {
     const int L = w->L;
-    const long below = w->widths[L - 1], wo = w->woff[L - 1], bo = w->c0;
+    const long wo = w->woff[L - 1];
     const double *A = w->dOut, *X = fused_input(w, L, Gp);
-    if (below <= 4 && (bo < 0 || bo == wo + below) && w->boff[L - 1] < 0) {
 #define ENTRIES_OUTPUT(n)                                                                           \
-    if (bo >= 0) fused_entries(A, X, Gp, 1, (n), 1, full, r, f + wo);                              \
-    else fused_entries(A, X, Gp, 1, (n), 0, full, r, f + wo)
-        switch (below) {
-        case 1: ENTRIES_OUTPUT(1); break; case 2: ENTRIES_OUTPUT(2); break;
-        case 3: ENTRIES_OUTPUT(3); break; default: ENTRIES_OUTPUT(4); break;
-        }
-#undef ENTRIES_OUTPUT
-    } else {
-        fused_layer_entries(w, L, full, r, f);
+    case 2 * (n): fused_entries(A, X, Gp, 1, (n), 0, full, r, f + wo); break;                      \
+    case 2 * (n) + 1: fused_entries(A, X, Gp, 1, (n), 1, full, r, f + wo); break;
+    switch (w->outCode) {
+    ENTRIES_OUTPUT(1) ENTRIES_OUTPUT(2) ENTRIES_OUTPUT(3) ENTRIES_OUTPUT(4)
+    default: fused_layer_entries(w, L, full, r, f); break;
     }
+#undef ENTRIES_OUTPUT
 }
 
 INLINE void fused_hidden_grad(const rf_deep_fused *w, int l, const long Gp, const long full, const long r, double *f) {
-    const long nl = w->widths[l], below = w->widths[l - 1], wo = w->woff[l - 1], bo = w->boff[l - 1];
+    const long wo = w->woff[l - 1];
     const double *A = w->D + w->uoff[l] * Gp, *X = fused_input(w, l, Gp);
-    if (nl <= 4 && (nl == below || below == 1) && (bo < 0 || bo == wo + nl * below)) {
 #define ENTRIES_SQUARE(n)                                                                           \
-    if (bo >= 0) fused_entries(A, X, Gp, (n), (n), (n), full, r, f + wo);                          \
-    else fused_entries(A, X, Gp, (n), (n), 0, full, r, f + wo)
+    case 2 * (n): fused_entries(A, X, Gp, (n), (n), 0, full, r, f + wo); break;                    \
+    case 2 * (n) + 1: fused_entries(A, X, Gp, (n), (n), (n), full, r, f + wo); break;
 #define ENTRIES_ONE_INPUT(n)                                                                        \
-    if (bo >= 0) fused_entries(A, X, Gp, (n), 1, (n), full, r, f + wo);                            \
-    else fused_entries(A, X, Gp, (n), 1, 0, full, r, f + wo)
-        if (nl == below) {
-            switch (nl) {
-            case 1: ENTRIES_SQUARE(1); break; case 2: ENTRIES_SQUARE(2); break;
-            case 3: ENTRIES_SQUARE(3); break; default: ENTRIES_SQUARE(4); break;
-            }
-        } else {
-            switch (nl) {
-            case 2: ENTRIES_ONE_INPUT(2); break; case 3: ENTRIES_ONE_INPUT(3); break;
-            default: ENTRIES_ONE_INPUT(4); break;
-            }
-        }
+    case 8 + 2 * (n): fused_entries(A, X, Gp, (n), 1, 0, full, r, f + wo); break;                  \
+    case 9 + 2 * (n): fused_entries(A, X, Gp, (n), 1, (n), full, r, f + wo); break;
+    switch (w->gradCode[l]) {
+    ENTRIES_SQUARE(1) ENTRIES_SQUARE(2) ENTRIES_SQUARE(3) ENTRIES_SQUARE(4)
+    ENTRIES_ONE_INPUT(2) ENTRIES_ONE_INPUT(3) ENTRIES_ONE_INPUT(4)
+    default: fused_layer_entries(w, l, full, r, f); break;
+    }
 #undef ENTRIES_SQUARE
 #undef ENTRIES_ONE_INPUT
-    } else {
-        fused_layer_entries(w, l, full, r, f);
-    }
 }
 
 // |f|² (p in order, as DeepModeField's loop) and the copies for the caller's memos in one pass
 // over f: four squares in lanes, added one at a time in p order (the same products and sums).
+INLINE void fused_norm_copy(double *norm2, const double *f, const double *theta, double *theta_copy,
+                            double *y_copy, double *f_copy, const long p) {
+    const double fp = f[p], tp = theta[p];
+    *norm2 += fp * fp;
+    theta_copy[p] = tp;
+    y_copy[p] = tp;
+    f_copy[p] = fp;
+}
+
 INLINE void fused_norm_copies(const rf_deep_fused *w, const double *theta, double *f, double *theta_copy,
                               double *y_copy, double *f_copy) {
-    const long P = w->P;
+    const long P = w->P, P4 = P & ~3L;
     double norm2 = 0;
-    long p = 0;
-    for (; p + 4 <= P; p += 4) {
+    for (long p = 0; p < P4; p += 4) {
         const v4d fv = LD(f + p), t = LD(theta + p);
         const v4d sq = fv * fv;
         norm2 += sq[0];
@@ -736,13 +737,11 @@ INLINE void fused_norm_copies(const rf_deep_fused *w, const double *theta, doubl
         ST(y_copy + p, t);
         ST(f_copy + p, fv);
     }
-#pragma clang loop vectorize(disable) unroll(disable)
-    for (; p < P; p++) {
-        const double fp = f[p], tp = theta[p];
-        norm2 += fp * fp;
-        theta_copy[p] = tp;
-        y_copy[p] = tp;
-        f_copy[p] = fp;
+    // The last P mod 4 entries one by one (no loop: at most three).
+    if (P4 < P) {
+        fused_norm_copy(&norm2, f, theta, theta_copy, y_copy, f_copy, P4);
+        if (P4 + 1 < P) fused_norm_copy(&norm2, f, theta, theta_copy, y_copy, f_copy, P4 + 1);
+        if (P4 + 2 < P) fused_norm_copy(&norm2, f, theta, theta_copy, y_copy, f_copy, P4 + 2);
     }
     f[P] = norm2;
     y_copy[P] = theta[P];
@@ -757,24 +756,29 @@ INLINE void fused_norm_copies(const rf_deep_fused *w, const double *theta, doubl
         const long j0 = 0, nb = (B);                                                                \
         __VA_ARGS__                                                                                 \
     } else {                                                                                        \
-        for (long j0 = 0; j0 < (B); j0 += CH) {                                                     \
-            const long nb = (B) - j0 < CH ? (B) - j0 : CH;                                          \
+        long j0 = 0;                                                                                \
+        for (; j0 + CH <= (B); j0 += CH) {                                                          \
+            const long nb = CH;                                                                     \
+            __VA_ARGS__                                                                             \
+        }                                                                                           \
+        if (j0 < (B)) {                                                                             \
+            const long nb = (B) - j0;                                                               \
             __VA_ARGS__                                                                             \
         }                                                                                           \
     }
 
 // The lane blocks of a row, CH at a time (j0, nb); one chunk of exactly B blocks where B ≤ CH, so
 // that nb is a compile-time constant there and the accumulators a[j] are registers.
-// Hidden layer l's rows: z = b + Σ_k w_k x_k (k in order, zero weights skipped), h = f z (not
-// stored where every mask is 1: h = 1·z = z, and the rows of Z are read as h).
+// Hidden layer l's rows: z = b + Σ_k w_k x_k (k in order, zero weights skipped), h = f z.
 // (The layer's rows with and without biases: `bias` a compile-time constant, no test per unit.)
 INLINE void fused_forward_rows(rf_deep_fused *w, const double *theta, int l, const long Gp, const long B,
-                                      const int identity, const long below, const long nl, const int bias) {
+                                      const long below, const long nl, const int bias) {
     const double *bl = bias ? theta + w->boff[l - 1] : theta;
     const double *in = fused_input(w, l, Gp);
     const double *wl = theta + w->woff[l - 1];
     double *const Z = w->Z + w->uoff[l] * Gp, *const H = w->H + w->uoff[l] * Gp;
     const double *const F = w->F + w->uoff[l] * Gp;
+#pragma clang loop unroll(full)
     for (long i = 0; i < nl; i++) {
         const double *wr = wl + i * below;
         const double bi = bias ? bl[i] : 0.0;   // one scalar, then its lanes
@@ -792,25 +796,23 @@ INLINE void fused_forward_rows(rf_deep_fused *w, const double *theta, int l, con
             for (long j = 0; j < nb; j++) {
                 const long o = row + 4 * (j0 + j);
                 ST(Z + o, a[j]);
-                if (!identity) ST(H + o, LD(F + o) * a[j]);
+                ST(H + o, LD(F + o) * a[j]);
             }
         })
     }
 }
 
-INLINE void fused_forward_layer(rf_deep_fused *w, const double *theta, int l, const long Gp, const long B,
-                                       const int identity, const long below, const long nl) {
-    if (w->boff[l - 1] >= 0) fused_forward_rows(w, theta, l, Gp, B, identity, below, nl, 1);
-    else fused_forward_rows(w, theta, l, Gp, B, identity, below, nl, 0);
-}
-
-// The output: N = c_0 + Σ_k w_k h_k (k in order), R = μ N − Y, dOut = R/m.
+// The output: N = c_0 + Σ_k w_k h_k (k in order), R = μ N − Y, dOut = R/m; then the start of the
+// backward pass (backward_body's operations with S = F), D_{L−1} = F (w_k dOut), here where `below`
+// is a constant.
 INLINE void fused_output(rf_deep_fused *w, const double *theta, double invM, const long Gp, const long B,
                                 const long below) {
     const double c0s = w->c0 >= 0 ? theta[w->c0] : 0.0;
     const v4d c0 = SPLAT(c0s);
     const double *in = fused_input(w, w->L, Gp);
     const double *wr = theta + w->woff[w->L - 1];
+    double *const N = w->N, *const R = w->R, *const dOut = w->dOut;   // (read once: the stores may alias w)
+    const double *const mult = w->mult, *const ysum = w->ysum;
     BLOCK_CHUNKS(B, {
         v4d a[CH];
         for (long j = 0; j < nb; j++) a[j] = c0;
@@ -821,18 +823,30 @@ INLINE void fused_output(rf_deep_fused *w, const double *theta, double invM, con
         }
         for (long j = 0; j < nb; j++) {
             const long o = 4 * (j0 + j);
-            ST(w->N + o, a[j]);
-            const v4d r = LD(w->mult + o) * a[j] - LD(w->ysum + o);
-            ST(w->R + o, r);
-            ST(w->dOut + o, r * SPLAT(invM));
+            ST(N + o, a[j]);
+            const v4d r = LD(mult + o) * a[j] - LD(ysum + o);
+            ST(R + o, r);
+            ST(dOut + o, r * SPLAT(invM));
         }
     })
+    if (w->L > 1) {
+        const long rows = w->uoff[w->L - 1] * Gp;
+        double *const Dp = w->D;
+        const double *const Fp = w->F, *const dO = dOut;
+        for (long k = 0; k < below; k++) {
+            const v4d wk = SPLAT(wr[k]);
+            const long row = rows + k * Gp;
+            for (long j = 0; j < B; j++) {
+                const long o = 4 * j;
+                ST(Dp + row + o, LD(Fp + row + o) * wk * LD(dO + o));
+            }
+        }
+    }
 }
 
-// D_{l−1} = F ∘ Σ_i w_ik D_i (i in order) for every unit k of layer l − 1 (F omitted where every
-// mask is 1: 1·a = a).
+// D_{l−1} = F ∘ Σ_i w_ik D_i (i in order) for every unit k of layer l − 1.
 INLINE void fused_down(rf_deep_fused *w, const double *theta, int l, const long Gp, const long B,
-                              const int identity, const long nl, const long below) {
+                              const long nl, const long below) {
     const double *Dlayer = w->D + w->uoff[l] * Gp;
     const double *wl = theta + w->woff[l - 1];
     const long rows = w->uoff[l - 1] * Gp;
@@ -850,7 +864,7 @@ INLINE void fused_down(rf_deep_fused *w, const double *theta, int l, const long 
             }
             for (long j = 0; j < nb; j++) {
                 const long o = rowK + 4 * (j0 + j);
-                ST(Dp + o, identity ? a[j] : LD(Fp + o) * a[j]);
+                ST(Dp + o, LD(Fp + o) * a[j]);
             }
         })
     }
@@ -860,81 +874,72 @@ INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, doubl
                               double *y_copy, double *f_copy, const long G) {
     const long Gp = (G + 3) & ~3L, B = Gp / 4, full = G / 4, tail = G % 4;
     const int L = w->L;
-    double *const Dp = w->D;
-    const double *const Fp = w->F;
     // Forward (forward_body's operations), then the output and dOut.
-    const int identity = w->identity;
     for (int l = 1; l < L; l++) {
 // Both widths are constants where the layer is as wide as the one below (the usual equal hidden
-// widths) or reads one input (a first layer on scalar inputs) and has at most four units.
-#define FORWARD1(m) fused_forward_layer(w, theta, l, Gp, B, identity, 1, (m))
-#define FORWARD(n)                                                                                  \
-    if ((n) == 1) {                                                                                 \
-        switch (w->widths[l]) {                                                                     \
-        case 1: FORWARD1(1); break; case 2: FORWARD1(2); break; case 3: FORWARD1(3); break;         \
-        case 4: FORWARD1(4); break; default: FORWARD1(w->widths[l]); break;                         \
-        }                                                                                           \
-    }                                                                                               \
-    else if (w->widths[l] == (n)) fused_forward_layer(w, theta, l, Gp, B, identity, (n), (n)); \
-    else fused_forward_layer(w, theta, l, Gp, B, identity, (n), w->widths[l])
-        WIDTH_CASES(w->widths[l - 1], FORWARD)
+// widths) or reads one input (a first layer on scalar inputs) and has at most four units
+// (fused_codes: 2 × shape + bias).
+        const long below = w->widths[l - 1], nl = w->widths[l];
+#define FORWARD(code, b, n)                                                                         \
+    case 2 * (code): fused_forward_rows(w, theta, l, Gp, B, (b), (n), 0); break;         \
+    case 2 * (code) + 1: fused_forward_rows(w, theta, l, Gp, B, (b), (n), 1); break;
+        switch (w->fwdCode[l]) {
+        FORWARD(0, below, nl)
+        FORWARD(1, 1, 1) FORWARD(2, 1, 2) FORWARD(3, 1, 3) FORWARD(4, 1, 4) FORWARD(5, 1, nl)
+        FORWARD(6, 2, 2) FORWARD(7, 2, nl) FORWARD(8, 3, 3) FORWARD(9, 3, nl) FORWARD(10, 4, 4) FORWARD(11, 4, nl)
+        }
 #undef FORWARD
-#undef FORWARD1
     }
 #define OUTPUT(n) fused_output(w, theta, invM, Gp, B, (n))
     WIDTH_CASES(w->widths[L - 1], OUTPUT)
 #undef OUTPUT
-    // Backward (backward_body's operations with S = F): the entries of W_L (and c_0), D_{L−1} =
-    // F (w_k dOut), then layer by layer the entries of W_l, b_l and D_{l−1} = F ∘ Σ_i w_ik D_i.
+    // Backward (backward_body's operations with S = F; D_{L−1} made by fused_output): the entries of
+    // W_L (and c_0), then layer by layer the entries of W_l, b_l and D_{l−1} = F ∘ Σ_i w_ik D_i.
     if (!w->covers) for (long p = 0; p < w->P; p++) f[p] = -0.0;
     fused_output_grad(w, Gp, full, tail, f);
-    if (L > 1) {
-        const long below = w->widths[L - 1];
-        const double *wr = theta + w->woff[L - 1];
-        const long rows = w->uoff[L - 1] * Gp;
-        const double *const dO = w->dOut;
-        for (long k = 0; k < below; k++) {
-            const v4d wk = SPLAT(wr[k]);
-            const long row = rows + k * Gp;
-            for (long j = 0; j < B; j++) {
-                const long o = 4 * j;
-                ST(Dp + row + o, identity ? wk * LD(dO + o) : LD(Fp + row + o) * wk * LD(dO + o));
-            }
-        }
-    }
     for (int l = L - 1; l >= 1; l--) {
         fused_hidden_grad(w, l, Gp, full, tail, f);
         if (l == 1) break;
+        const long nl = w->widths[l], below = w->widths[l - 1];
 #define DOWN(n)                                                                                     \
-    if (w->widths[l - 1] == (n)) fused_down(w, theta, l, Gp, B, identity, (n), (n));        \
-    else fused_down(w, theta, l, Gp, B, identity, (n), w->widths[l - 1])
-        WIDTH_CASES(w->widths[l], DOWN)
+    case 2 * (n): fused_down(w, theta, l, Gp, B, (n), (n)); break;                       \
+    case 2 * (n) + 1: fused_down(w, theta, l, Gp, B, (n), below); break;
+        switch (w->downCode[l]) {
+        DOWN(1) DOWN(2) DOWN(3) DOWN(4)
+        default: fused_down(w, theta, l, Gp, B, nl, below); break;
+        }
 #undef DOWN
     }
     fused_norm_copies(w, theta, f, theta_copy, y_copy, f_copy);
 }
 
 // Copies specialised for G = 1 … 16 groups (the small problems where loop overhead dominates),
-// the general one beyond.
-#define FUSED_CASES(call)                                                                                   \
-    switch (w->G) {                                                                                          \
-    case 1: call(1); break; case 2: call(2); break; case 3: call(3); break; case 4: call(4); break;          \
-    case 5: call(5); break; case 6: call(6); break; case 7: call(7); break; case 8: call(8); break;          \
-    case 9: call(9); break; case 10: call(10); break; case 11: call(11); break; case 12: call(12); break;    \
-    case 13: call(13); break; case 14: call(14); break; case 15: call(15); break; case 16: call(16); break;  \
-    default: call(w->G); break;                                                                              \
+// the general one (index 0) beyond: separate functions (each its own registers and frame, instead
+// of one function holding every copy), chosen by G from a table.
+typedef void rf_fused_copy(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy,
+                           double *y_copy, double *f_copy);
+#define FUSED_COPY(g)                                                                                       \
+    AVX2 static __attribute__((noinline)) void fused_avx2_##g(rf_deep_fused *w, const double *theta, double invM, \
+            double *f, double *theta_copy, double *y_copy, double *f_copy) {                                 \
+        fused_body(w, theta, invM, f, theta_copy, y_copy, f_copy, (g) ? (g) : w->G);                         \
+    }                                                                                                        \
+    static __attribute__((noinline)) void fused_portable_##g(rf_deep_fused *w, const double *theta, double invM, \
+            double *f, double *theta_copy, double *y_copy, double *f_copy) {                                 \
+        fused_body(w, theta, invM, f, theta_copy, y_copy, f_copy, (g) ? (g) : w->G);                         \
     }
-#define FUSED_CALL(g) fused_body(w, theta, invM, f, theta_copy, y_copy, f_copy, (g))
-
-AVX2 static void fused_avx2(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy,
-                            double *y_copy, double *f_copy) { FUSED_CASES(FUSED_CALL) }
-static void fused_portable(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy,
-                           double *y_copy, double *f_copy) { FUSED_CASES(FUSED_CALL) }
+FUSED_COPY(0) FUSED_COPY(1) FUSED_COPY(2) FUSED_COPY(3) FUSED_COPY(4) FUSED_COPY(5) FUSED_COPY(6) FUSED_COPY(7)
+FUSED_COPY(8) FUSED_COPY(9) FUSED_COPY(10) FUSED_COPY(11) FUSED_COPY(12) FUSED_COPY(13) FUSED_COPY(14)
+FUSED_COPY(15) FUSED_COPY(16)
+#undef FUSED_COPY
+#define FUSED_TABLE(b) {b##_0, b##_1, b##_2, b##_3, b##_4, b##_5, b##_6, b##_7, b##_8, b##_9, b##_10, b##_11, b##_12, b##_13, b##_14, b##_15, b##_16}
+static rf_fused_copy *const fused_avx2_copies[17] = FUSED_TABLE(fused_avx2);
+static rf_fused_copy *const fused_portable_copies[17] = FUSED_TABLE(fused_portable);
+#undef FUSED_TABLE
 
 void rf_deep_fused_field(rf_deep_fused *w, const double *theta, double invM, double *f, double *theta_copy,
                          double *y_copy, double *f_copy) {
-    if (has_avx2()) fused_avx2(w, theta, invM, f, theta_copy, y_copy, f_copy);
-    else fused_portable(w, theta, invM, f, theta_copy, y_copy, f_copy);
+    const long c = w->G <= 16 ? w->G : 0;
+    (has_avx2() ? fused_avx2_copies : fused_portable_copies)[c](w, theta, invM, f, theta_copy, y_copy, f_copy);
 }
 
 const double *rf_deep_fused_residuals(const rf_deep_fused *w) { return w->R; }
@@ -954,7 +959,7 @@ void rf_deep_fused_export(const rf_deep_fused *w, double *Z, double *H, double *
     const long G = w->G, Gp = w->Gp;
     for (long u = 0; u < w->n; u++) {
         copy_row(Z + u * G, w->Z + u * Gp, G);
-        copy_row(H + u * G, w->Hin + u * Gp, G);
+        copy_row(H + u * G, w->H + u * Gp, G);
     }
     copy_row(N, w->N, G);
     copy_row(R, w->R, G);
