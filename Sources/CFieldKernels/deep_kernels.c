@@ -769,13 +769,36 @@ INLINE void fused_norm_copies(const rf_deep_fused *w, const double *theta, doubl
 
 // The lane blocks of a row, CH at a time (j0, nb); one chunk of exactly B blocks where B ≤ CH, so
 // that nb is a compile-time constant there and the accumulators a[j] are registers.
+// Whether any of the n weights from wl is ±0.
+INLINE int fused_any_zero(const double *wl, const long n) {
+    typedef __typeof__(SPLAT(0.0) == SPLAT(0.0)) v4m;
+    v4m m = {0, 0, 0, 0};
+    long k = 0;
+    for (; k + 4 <= n; k += 4) m |= LD(wl + k) == SPLAT(0.0);
+    int z = ((m[0] | m[1]) | (m[2] | m[3])) != 0;
+    for (; k < n; k++) z |= wl[k] == 0;
+    return z;
+}
+
 // Hidden layer l's rows: z = b + Σ_k w_k x_k (k in order, zero weights skipped), h = f z.
 // (The layer's rows with and without biases: `bias` a compile-time constant, no test per unit.)
+// A zero weight's term is skipped, not added (w x = ±0 would turn a −0 sum into +0, and 0·∞ is
+// NaN), and testing every weight costs more than the rest of its work: the copies with constant
+// widths (skip = 0) test the layer's weights once, and where one is zero the layer runs in the
+// general copy (fused_forward_exact, skip = 1), which tests each weight.
+static void fused_forward_exact_avx2(rf_deep_fused *w, const double *theta, int l, long Gp, long B);
+static void fused_forward_exact_portable(rf_deep_fused *w, const double *theta, int l, long Gp, long B);
+
 INLINE void fused_forward_rows(rf_deep_fused *w, const double *theta, int l, const long Gp, const long B,
-                                      const long below, const long nl, const int bias) {
+                                      const long below, const long nl, const int bias, const int skip) {
+    const double *wl = theta + w->woff[l - 1];
+    if (!skip && fused_any_zero(wl, nl * below)) {
+        // (A rare path: the build chosen as for the whole call; both give the same bits.)
+        (has_avx2() ? fused_forward_exact_avx2 : fused_forward_exact_portable)(w, theta, l, Gp, B);
+        return;
+    }
     const double *bl = bias ? theta + w->boff[l - 1] : theta;
     const double *in = fused_input(w, l, Gp);
-    const double *wl = theta + w->woff[l - 1];
     double *const Z = w->Z + w->uoff[l] * Gp, *const H = w->H + w->uoff[l] * Gp;
     const double *const F = w->F + w->uoff[l] * Gp;
 #pragma clang loop unroll(full)
@@ -788,7 +811,7 @@ INLINE void fused_forward_rows(rf_deep_fused *w, const double *theta, int l, con
             v4d a[CH];
             for (long j = 0; j < nb; j++) a[j] = b;
             for (long k = 0; k < below; k++) {
-                if (wr[k] == 0) continue;
+                if (skip && wr[k] == 0) continue;
                 const v4d wk = SPLAT(wr[k]);
                 const double *x = in + k * Gp + 4 * j0;
                 for (long j = 0; j < nb; j++) a[j] += wk * LD(x + 4 * j);
@@ -801,6 +824,15 @@ INLINE void fused_forward_rows(rf_deep_fused *w, const double *theta, int l, con
         })
     }
 }
+
+#define FORWARD_EXACT(name, attr)                                                                   \
+    attr static __attribute__((noinline)) void name(rf_deep_fused *w, const double *theta, int l, long Gp, long B) { \
+        if (w->boff[l - 1] >= 0) fused_forward_rows(w, theta, l, Gp, B, w->widths[l - 1], w->widths[l], 1, 1); \
+        else fused_forward_rows(w, theta, l, Gp, B, w->widths[l - 1], w->widths[l], 0, 1);                    \
+    }
+FORWARD_EXACT(fused_forward_exact_avx2, AVX2)
+FORWARD_EXACT(fused_forward_exact_portable, )
+#undef FORWARD_EXACT
 
 // The output: N = c_0 + Σ_k w_k h_k (k in order), R = μ N − Y, dOut = R/m; then the start of the
 // backward pass (backward_body's operations with S = F), D_{L−1} = F (w_k dOut), here where `below`
@@ -881,8 +913,8 @@ INLINE void fused_body(rf_deep_fused *w, const double *theta, double invM, doubl
 // (fused_codes: 2 × shape + bias).
         const long below = w->widths[l - 1], nl = w->widths[l];
 #define FORWARD(code, b, n)                                                                         \
-    case 2 * (code): fused_forward_rows(w, theta, l, Gp, B, (b), (n), 0); break;         \
-    case 2 * (code) + 1: fused_forward_rows(w, theta, l, Gp, B, (b), (n), 1); break;
+    case 2 * (code): fused_forward_rows(w, theta, l, Gp, B, (b), (n), 0, 0); break;      \
+    case 2 * (code) + 1: fused_forward_rows(w, theta, l, Gp, B, (b), (n), 1, 0); break;
         switch (w->fwdCode[l]) {
         FORWARD(0, below, nl)
         FORWARD(1, 1, 1) FORWARD(2, 1, 2) FORWARD(3, 1, 3) FORWARD(4, 1, 4) FORWARD(5, 1, nl)
