@@ -85,6 +85,29 @@ final class EscapeExperimentTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("anls").path))
     }
 
+    /// SGD whose minibatch (train.batch, 8 by default) holds every data point is full-batch GD: a
+    /// tester's compare on 8 points got identical SGD and GD rows and wondered. compare.json's notes
+    /// say so where it happens (the final losses agree to 1e-12 relative: the same steps, the
+    /// gradient's sum possibly in another order), and not on the sine example (m = 20 > 8).
+    func testCompareNotesSGDWithTheWholeData() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try #"{"data": {"x": [[-1], [-0.5], [0], [0.5], [1]], "y": [1, 0.2, 0, 0.3, 0.9]}, "network": {"width": 3}}"#
+            .write(to: dir.appendingPathComponent("five.json"), atomically: true, encoding: .utf8)
+        var r = try runReluflow(["compare", "--config", "five.json", "--methods", "gd,sgd", "--iterations", "100", "--out", "c5", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var summary = try json(dir.appendingPathComponent("c5/compare.json"))
+        let notes = (summary["notes"] as? [String]) ?? []
+        XCTAssertTrue(notes.contains { $0.hasPrefix("sgd's minibatch (5 points: train.batch, at most m) holds all 5 data points") }, "\(notes)")
+        let gd = try XCTUnwrap((summary["gd"] as? [String: Any])?["finalLoss"] as? Double)
+        let sgd = try XCTUnwrap((summary["sgd"] as? [String: Any])?["finalLoss"] as? Double)
+        XCTAssertEqual(sgd, gd, accuracy: 1e-12 * gd)
+        r = try runReluflow(["compare", "--example", "sine", "--methods", "gd,sgd", "--iterations", "100", "--out", "c20", "--quiet"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        summary = try json(dir.appendingPathComponent("c20/compare.json"))
+        XCTAssertFalse(((summary["notes"] as? [String]) ?? []).contains { $0.contains("minibatch") })
+    }
+
     /// A method that fails numerically is not hidden (found by a new-user trial: compare printed
     /// no reason, exited 0, and derived t_2xFlowFinal from the failed flow's loss). The sine
     /// example with `flow.maxEvents` 3 (the chattering guard: the flow fails at its 4th event,

@@ -99,9 +99,18 @@ public struct Comparison: Sendable {
     /// The flows stopped by their work budget (`Entry.stopped`), in the order run.
     public var stoppedMethods: [Entry] { entries.filter(\.stopped) }
 
-    /// What the tables leave out because a run failed, one sentence each (compare.json's `notes`).
+    /// What the tables leave out because a run failed or was stopped, and what a reader would
+    /// otherwise misread (SGD whose minibatch holds every data point is GD), one sentence each
+    /// (compare.json's `notes`).
     public var notes: [String] {
         var out: [String] = []
+        for e in entries where e.run.training?.method == .sgd {
+            if let batch = e.run.training?.batch, batch >= e.run.problem.data.count {
+                out.append("\(e.method)'s minibatch (\(batch) points: train.batch, at most m) holds all \(e.run.problem.data.count) data points: "
+                           + "its iterates are full-batch gradient descent's (gd's, at the same learning rate); a batch below "
+                           + "\(e.run.problem.data.count) makes them stochastic")
+            }
+        }
         if let flow = entries.first(where: { $0.method == "flow" }), flow.endedEarly {
             out.append(String(format: "the gradient flow %@ at t = %.6g (flow.reason): its loss there is no final loss, so the level "
                               + "2xFlowFinal (twice the flow's final loss) is not defined and its columns in comparison.csv are empty",
