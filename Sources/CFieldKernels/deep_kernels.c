@@ -748,8 +748,11 @@ INLINE void fused_norm_copies(const rf_deep_fused *w, const double *theta, doubl
     f_copy[P] = norm2;
 }
 
-// G is a compile-time constant in the specialised copies (the entry point's switch): the loops over
-// lane blocks then unroll and their accumulators (up to four blocks at a time: CH) stay in registers.
+// G is a compile-time constant in the specialised copies (one function per group count, chosen from
+// the entry point's table): the loops over lane blocks then unroll and their accumulators (up to four
+// blocks at a time: CH) stay in registers.
+// BLOCK_CHUNKS: the lane blocks of a row, CH at a time (j0, nb); one chunk of exactly B blocks where
+// B ≤ CH, so that nb is a compile-time constant there and the accumulators a[j] are registers.
 #define CH 4
 #define BLOCK_CHUNKS(B, ...)                                                                        \
     if ((B) <= CH) {                                                                                \
@@ -767,9 +770,7 @@ INLINE void fused_norm_copies(const rf_deep_fused *w, const double *theta, doubl
         }                                                                                           \
     }
 
-// The lane blocks of a row, CH at a time (j0, nb); one chunk of exactly B blocks where B ≤ CH, so
-// that nb is a compile-time constant there and the accumulators a[j] are registers.
-// Whether any of the n weights from wl is ±0.
+// Whether any of the n weights from wl is ±0 (NaN is not).
 INLINE int fused_any_zero(const double *wl, const long n) {
     typedef __typeof__(SPLAT(0.0) == SPLAT(0.0)) v4m;
     v4m m = {0, 0, 0, 0};
@@ -793,7 +794,7 @@ INLINE void fused_forward_rows(rf_deep_fused *w, const double *theta, int l, con
                                       const long below, const long nl, const int bias, const int skip) {
     const double *wl = theta + w->woff[l - 1];
     if (!skip && fused_any_zero(wl, nl * below)) {
-        // (A rare path: the build chosen as for the whole call; both give the same bits.)
+        // (A rare path: the build chosen by the CPU as the entry point chooses it; both give the same bits.)
         (has_avx2() ? fused_forward_exact_avx2 : fused_forward_exact_portable)(w, theta, l, Gp, B);
         return;
     }
@@ -801,6 +802,10 @@ INLINE void fused_forward_rows(rf_deep_fused *w, const double *theta, int l, con
     const double *in = fused_input(w, l, Gp);
     double *const Z = w->Z + w->uoff[l] * Gp, *const H = w->H + w->uoff[l] * Gp;
     const double *const F = w->F + w->uoff[l] * Gp;
+    // Fully unrolled where nl is a compile-time constant; in the copies where it is not, clang
+    // cannot, and says so once per copy: that warning is expected (silenced here only).
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wpass-failed"
 #pragma clang loop unroll(full)
     for (long i = 0; i < nl; i++) {
         const double *wr = wl + i * below;
@@ -823,6 +828,7 @@ INLINE void fused_forward_rows(rf_deep_fused *w, const double *theta, int l, con
             }
         })
     }
+#pragma clang diagnostic pop
 }
 
 #define FORWARD_EXACT(name, attr)                                                                   \

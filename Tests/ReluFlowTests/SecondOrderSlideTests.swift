@@ -295,30 +295,33 @@ final class SecondOrderSlideTests: XCTestCase {
     }
 
     /// Two surfaces the Adam flow slides on at second order by turns (a tester's [2,4,4,1] network,
-    /// layer-2 unit 2 at point 5 and unit 0 at point 7): each entry ends when the other surface's
+    /// `examples/configs/adam-two-surfaces.json`, layer-2 unit 2 at point 5 and unit 0 at point 7): each entry ends when the other surface's
     /// zig-zag resumes, so the run enters and leaves the slides hundreds of times, and how many
-    /// depends on the tolerance (measured to T = 10: 6 889 / 10 903 / 18 418 events at rtol
-    /// 1e-11 / 1e-12 / 1e-13; θ(10) within 1.7e-9 between the last two). Asserted: a completed run
+    /// depends on the tolerance (measured to T = 10: 5 304 / 10 903 / 18 418 events at rtol
+    /// 1e-11 / 1e-12 / 1e-13, atol rtol/100; θ(10) within 1.7e-9 between the last two). Asserted: a completed run
     /// whose pair entered a slide 50 times or more names that pair in its note and message (at
     /// rtol 1e-10 to T = 3.5: 76 entries of (layer 2, unit 2, point 5)), and a run with a handful
-    /// of slides (the sine example's Adam flow to T = 5: one entry per pair) has no note.
+    /// of slides (the sine example's Adam flow to T = 5: one entry per pair) has no note. A resumed
+    /// part counts its own entries (the earlier part's events are not read back) and says so.
     func testRepeatedSlidesAreNamed() throws {
-        let config = try RunConfig.decode(Data(#"""
-            {"data": {"x": [[0.877, -0.062], [0.107, 0.119], [-0.767, -0.29], [-0.598, 0.204], [0.014, -0.962], [-0.086, 0.392], [-0.193, -0.764], [-0.597, -0.236]],
-                      "y": [0.981, 0.211, -0.958, -0.911, 0.016, -0.158, -0.272, -0.904]},
-             "network": {"layers": [2, 4, 4, 1], "activation": "relu", "bias": true,
-                         "weights": [[[1.075, -0.808], [-1.34, 0.683], [-0.342, 1.519], [0.816, -0.149]],
-                                     [[0.2, 0.028, 0.006, -0.849], [-0.736, 0.186, -0.918, 0.962], [0.373, -1.18, 0.658, 0.353], [-0.3, 0.233, 1.227, -0.15]],
-                                     [[-0.26, -0.691, 0.329, 0.19]]],
-                         "biases": [[0.379, 0.269, -0.002, -0.161], [-0.024, -0.03, -0.267, -0.338]]},
-             "flow": {"T": 3.5, "rtol": 1e-10, "atol": 1e-12, "kind": "adam"}}
-            """#.utf8))
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var config = try RunConfig.load(path: root.appendingPathComponent("examples/configs/adam-two-surfaces.json").path)
+        config.flow.T = 3.5
+        config.flow.rtol = 1e-10
+        config.flow.atol = 1e-12
         let repeated = solve(try config.resolve().problem)
         XCTAssertEqual(repeated.status, .completed)
         XCTAssertGreaterThanOrEqual(repeated.diagnostics.eventsByKind[.slide], 50)
         let note = try XCTUnwrap(repeated.repeatedSlidesNote)
         XCTAssertTrue(note.hasPrefix("the pair (layer 2, unit 2, point 5) entered a slide "), note)
         XCTAssertEqual(repeated.message, note)
+        // Resumed at t = 2.3, before the first entry (t ≈ 2.48): the part counts its own entries and says so.
+        var first = try config.resolve().problem
+        first.options.T = 2.3
+        var second = try config.resolve().problem
+        second.start = solve(first).checkpoint
+        let resumed = try XCTUnwrap(solve(second).repeatedSlidesNote)
+        XCTAssertTrue(resumed.hasPrefix("the pair (layer 2, unit 2, point 5) entered a slide ") && resumed.contains("in this part of the run (resumed at t = 2.3)"), resumed)
         let sine = solve(try adamSine(T: 5))
         XCTAssertEqual(sine.status, .completed)
         XCTAssertGreaterThan(sine.diagnostics.eventsByKind[.slide], 0)

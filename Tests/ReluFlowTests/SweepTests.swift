@@ -436,7 +436,7 @@ final class SweepTests: XCTestCase {
         var r = try runReluflow(["sweep", grid, "--out", "s", "--quiet"], in: dir)
         XCTAssertEqual(r.status, 0, r.stderr)
         let runs = dir.appendingPathComponent("s/runs")
-        let id = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: runs.path).sorted().first)
+        let id = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: runs.path).filter { !$0.hasPrefix(".") }.sorted().first)
         let blocked = runs.appendingPathComponent(id)
         try FileManager.default.removeItem(at: blocked)
         try Data("a user's file\n".utf8).write(to: blocked)

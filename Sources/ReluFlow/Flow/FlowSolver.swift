@@ -1223,7 +1223,9 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         let i = key / G, point = field.pointsOfGroup[key % G][0]
         let unit = field.layerAndUnit(ofNeuron: i).map { "layer \($0.layer), unit \($0.unit)" } ?? "neuron \(i)"
         let others = repeated.count > 1 ? ", and \(repeated.count - 1) other pair\(repeated.count > 2 ? "s" : "") \(Self.repeatedSlideCount) times or more" : ""
-        return "the pair (\(unit), point \(point)) entered a slide \(top.count) times between t = \(top.first) and \(top.last)\(others): "
+        // A resumed part counts its own entries only (the earlier parts' events are copied, not read).
+        let part = problem.start.map { $0.t > 0 ? " in this part of the run (resumed at t = \($0.t))" : "" } ?? ""
+        return "the pair (\(unit), point \(point)) entered a slide \(top.count) times between t = \(top.first) and \(top.last)\(part)\(others): "
             + "slides entered and left over and over (such as the Adam flow's second-order slides on two surfaces by turns), whose number of "
             + "events depends on the tolerance and the step sequence (a resumed run's differs too) while θ and the loss agree to the "
             + "tolerance's accuracy (README, Known limits)"
