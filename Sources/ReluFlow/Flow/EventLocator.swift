@@ -101,8 +101,7 @@ final class EventLocator<Field: SwitchedSystem> {
         self.field = field
         companionStepper = stepper.locatorCompanion
         self.adaptive = adaptive ?? stepper.isMultistep
-        let companion = stepper.locatorCompanion
-        let shares = !self.adaptive && !stepper.usesJacobian && integrator.map { $0.stepper == companion } ?? false
+        let shares = !self.adaptive && !stepper.usesJacobian && integrator?.stepper == companionStepper
         sharedStepper = shares ? integrator : nil
         dim = field.dimension
         self.rtol = rtol

@@ -126,8 +126,14 @@ final class GSLIntegrator {
     /// One step of size `h` without error control (`step_apply`), from y (overwritten).
     func singleStep(t: Double, h: Double, y: UnsafeMutablePointer<Double>, dydtIn: UnsafePointer<Double>?) -> Int32 {
         if resetStatus != GSL_SUCCESS { return resetStatus }
+        return stepApply(t: t, h: h, y: y, dydtIn: dydtIn, on: system)
+    }
+
+    /// GSL's `step_apply` of the driver's stepper on `sys`, passing y'(t) where the stepper uses it.
+    private func stepApply(t: Double, h: Double, y: UnsafeMutablePointer<Double>, dydtIn: UnsafePointer<Double>?,
+                           on sys: UnsafeMutablePointer<gsl_odeiv2_system>) -> Int32 {
         let canUse = driver.pointee.s.pointee.type.pointee.can_use_dydt_in != 0
-        return gsl_odeiv2_step_apply(driver.pointee.s, t, h, y, yerr, canUse ? dydtIn : nil, nil, system)
+        return gsl_odeiv2_step_apply(driver.pointee.s, t, h, y, yerr, canUse ? dydtIn : nil, nil, sys)
     }
 
     /// `singleStep` for an event locator that shares this integrator's stepper (an explicit one-step
@@ -135,11 +141,9 @@ final class GSLIntegrator {
     /// (GSL's `step_reset`; the driver's evolve and control are the run's and stay as they are), one
     /// step on the system without the stop request. The run's next step reads nothing of it.
     func probeStep(t: Double, h: Double, y: UnsafeMutablePointer<Double>, dydtIn: UnsafePointer<Double>?) -> Int32 {
-        let step = driver.pointee.s!
-        let reset = gsl_odeiv2_step_reset(step)
+        let reset = gsl_odeiv2_step_reset(driver.pointee.s)
         if reset != GSL_SUCCESS { return reset }
-        let canUse = step.pointee.type.pointee.can_use_dydt_in != 0
-        return gsl_odeiv2_step_apply(step, t, h, y, yerr, canUse ? dydtIn : nil, nil, probeSystem)
+        return stepApply(t: t, h: h, y: y, dydtIn: dydtIn, on: probeSystem)
     }
 
     /// Adaptive integration from t to t1 (`driver_apply`), starting with step `hstart`.
