@@ -27,11 +27,10 @@ public enum RunFolder {
             guard access(path, W_OK) == 0 else { throw FileError(path: path, action: "replace", reason: String(cString: strerror(errno))) }
         }
         let parent = (absolute(path) as NSString).deletingLastPathComponent
-        let fm = FileManager.default
-        if !fm.fileExists(atPath: parent) {
+        if !exists(parent) {
             try makeDirectory(parent)
         }
-        guard fm.isWritableFile(atPath: parent) else { throw FileError(path: parent, action: "write into", reason: "Permission denied") }
+        guard access(parent, W_OK) == 0 else { throw FileError(path: parent, action: "write into", reason: "Permission denied") }
     }
 
     /// Refuses output paths whose replacement could take a user's files: an empty path, `/`, the
@@ -50,7 +49,7 @@ public enum RunFolder {
             throw InputError(field, "\(path) is a symbolic link to something that does not exist; name a folder")
         }
         let target = resolved(full)
-        let cwd = resolved(FileManager.default.currentDirectoryPath)
+        let cwd = resolved(currentDirectory())
         if target == "/" { throw InputError(field, "\(path) is the root folder; name a new folder for the output") }
         // The home folder is looked up only for a target that exists (a path that does not exist
         // holds nothing to protect): NSHomeDirectory's user-database lookup cost ~0.4 M
@@ -69,12 +68,11 @@ public enum RunFolder {
     /// nothing (no folder, or an empty one). Throws `InputError` naming `field` otherwise.
     @discardableResult
     public static func checkReplaceable(_ path: String, field: String = "--out") throws -> OutputMarker? {
-        let fm = FileManager.default
-        var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: path, isDirectory: &isDir) else { return nil }
-        guard isDir.boolValue else { throw InputError(field, "\(path) exists and is a file; refusing to replace it") }
+        let (found, isDirectory) = status(path)
+        guard found else { return nil }
+        guard isDirectory else { throw InputError(field, "\(path) exists and is a file; refusing to replace it") }
         let entries: [String]
-        do { entries = try fm.contentsOfDirectory(atPath: path) } catch {
+        do { entries = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
             throw FileError(path: path, action: "read", error: error)
         }
         if entries.isEmpty { return nil }
@@ -123,7 +121,6 @@ public enum RunFolder {
 
     /// Creates the hidden staging folder for the run folder `path` (a sibling of it) and returns its path.
     static func stage(_ path: String) throws -> String {
-        let fm = FileManager.default
         let target = absolute(path)
         let parent = (target as NSString).deletingLastPathComponent
         let name = (target as NSString).lastPathComponent
@@ -250,9 +247,9 @@ public enum RunFolder {
     /// Creates `path` and the folders above it that are missing (`mkdir -p`); errors carry the
     /// system's reason.
     static func makeDirectory(_ path: String) throws {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw FileError(path: path, action: "create", reason: "a file of that name exists") }
+        let (found, isDirectory) = status(path)
+        if found {
+            guard isDirectory else { throw FileError(path: path, action: "create", reason: "a file of that name exists") }
             return
         }
         let parent = (path as NSString).deletingLastPathComponent
@@ -392,7 +389,6 @@ public enum RunFolder {
     /// `written`: files of the staging folder hashed as they were written (`OutputMarker.inventory`).
     static func commit(_ staging: String, to path: String, kind: String = "run",
                        written: [String: OutputMarker.Written] = [:]) throws {
-        let fm = FileManager.default
         let target = absolute(path)
         let parent = (target as NSString).deletingLastPathComponent
         let name = (target as NSString).lastPathComponent
@@ -410,7 +406,7 @@ public enum RunFolder {
             // in-process sweep), else left where it is, and the error says where.
             for k in 0..<100 {
                 let kept = (parent as NSString).appendingPathComponent("\(name).new-\(getpid())" + (k == 0 ? "" : "-\(k)"))
-                if (try? fm.moveItem(atPath: staging, toPath: kept)) != nil {
+                if (try? FileManager.default.moveItem(atPath: staging, toPath: kept)) != nil {
                     throw FileError(path: target, action: "replace",
                                     reason: "\(refusal.problem); the output was written to \(kept) instead")
                 }
@@ -421,7 +417,7 @@ public enum RunFolder {
             throw error
         }
         do {
-            if fm.fileExists(atPath: target) {
+            if exists(target) {
                 let old = (parent as NSString).appendingPathComponent(".\(name).old-\(getpid())")
                 removeOwnFiles(of: old)
                 try move(target, to: old)
@@ -573,16 +569,107 @@ public enum RunFolder {
         }
     }
 
+    /// `path` made absolute (relative to the current folder), `~` expanded and standardised as
+    /// Foundation's `standardizingPath` does it (`absoluteByFoundation`): `.` and `..` removed,
+    /// slashes compressed, symbolic links resolved. Paths without links take `absoluteWithoutLinks`,
+    /// the same result from `getcwd` and `readlink`; the rest go through Foundation.
     static func absolute(_ path: String) -> String {
+        absoluteWithoutLinks(path) ?? absoluteByFoundation(path)
+    }
+
+    /// The absolute path as Foundation makes it: `expandingTildeInPath`, appended to the current
+    /// folder when relative, then `standardizingPath` (the tilde expanded again, then
+    /// `resolvingSymlinksInPath`: each component appended in turn and replaced by its link's
+    /// destination when it is one; `..` removes the last component; then `/private` and
+    /// `/var/automount` dropped from the front when what remains exists).
+    static func absoluteByFoundation(_ path: String) -> String {
         let expanded = (path as NSString).expandingTildeInPath
         if expanded.hasPrefix("/") { return (expanded as NSString).standardizingPath }
         return ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(expanded) as NSString).standardizingPath
     }
 
+    /// `absoluteByFoundation(path)` for a path (and current folder) of ASCII characters without `~`
+    /// in front, none of whose prefixes is a symbolic link, and whose result does not start with
+    /// `/private` or `/var/automount`; nil for anything else (the caller takes Foundation's).
+    /// Foundation's `resolvingSymlinksInPath` asks `readlink` about every component it appends and
+    /// keeps the component when that fails, so where every `readlink` here fails its steps are
+    /// the lexical ones below (`..` removes the last component: the path is absolute here).
+    /// Foundation builds an error (a URL, its parse, a dictionary) for each `readlink` that
+    /// fails, one per component of every path made absolute: with FileManager's default instance
+    /// (`exists`) ~0.22 M instructions and ~40 page faults of every `simulate` (issue 22). ASCII
+    /// only: Foundation splits the path into Characters, which for ASCII are its bytes.
+    static func absoluteWithoutLinks(_ path: String) -> String? {
+        let slash = UInt8(ascii: "/")
+        var bytes = Array(path.utf8)
+        guard let first = bytes.first, first != UInt8(ascii: "~"), bytes.allSatisfy({ $0 != 0 && $0 < 0x80 }) else { return nil }
+        if first != slash {
+            // `appendingPathComponent` on the current folder (FileManager's `getcwd`).
+            guard let cwd = currentDirectoryBytes(), cwd.first == slash, cwd.allSatisfy({ $0 < 0x80 }) else { return nil }
+            bytes = cwd + (cwd.last == slash ? [] : [slash]) + bytes
+        }
+        var resolved: [UInt8] = [slash]
+        resolved.reserveCapacity(bytes.count + 1)
+        var start = 0
+        while start < bytes.count {
+            guard bytes[start] != slash else { start += 1; continue }
+            var end = start
+            while end < bytes.count && bytes[end] != slash { end += 1 }
+            let component = bytes[start..<end]
+            start = end
+            if component.elementsEqual([UInt8(ascii: ".")]) { continue }
+            if component.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) {
+                // `deletingLastPathComponent`: "/" stays "/", "/a" becomes "/".
+                let last = resolved.lastIndex(of: slash)!
+                resolved.removeSubrange(max(last, 1)...)
+                continue
+            }
+            if resolved.count > 1 { resolved.append(slash) }
+            resolved.append(contentsOf: component)
+            // A link (readlink succeeds): Foundation resolves it; take its whole answer.
+            var target: CChar = 0
+            resolved.append(0)
+            let isLink = resolved.withUnsafeBytes { readlink($0.baseAddress!.assumingMemoryBound(to: CChar.self), &target, 1) >= 0 }
+            resolved.removeLast()
+            if isLink { return nil }
+        }
+        for prefix in ["/private", "/var/automount"] where resolved.starts(with: prefix.utf8) { return nil }
+        return String(decoding: resolved, as: UTF8.self)
+    }
+
+    /// Whether `path` exists, links followed: FileManager's `fileExists(atPath:)`, which on Linux
+    /// is this `stat` of the path's C string. Its first use made FileManager's default instance
+    /// (~10 first-touched pages of every `simulate`, issue 22), which nothing else of a run needs.
+    static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
+    }
+
+    /// Whether `path` exists and is a folder, links followed: FileManager's
+    /// `fileExists(atPath:isDirectory:)` (the same `stat`).
+    static func status(_ path: String) -> (exists: Bool, isDirectory: Bool) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return (false, false) }
+        return (true, (info.st_mode & S_IFMT) == S_IFDIR)
+    }
+
+    /// FileManager's `currentDirectoryPath` (`getcwd`), read directly when it is ASCII.
+    static func currentDirectory() -> String {
+        guard let cwd = currentDirectoryBytes(), cwd.allSatisfy({ $0 < 0x80 }) else { return FileManager.default.currentDirectoryPath }
+        return String(decoding: cwd, as: UTF8.self)
+    }
+
+    /// The current folder's path from `getcwd` (as FileManager's `currentDirectoryPath` reads
+    /// it); nil when it cannot be read.
+    static func currentDirectoryBytes() -> [UInt8]? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return nil }
+        return buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }
+    }
+
     /// `path` (absolute) with symbolic links resolved in its longest existing prefix.
     static func resolved(_ path: String) -> String {
         var head = path, tail: [String] = []
-        while head != "/" && !FileManager.default.fileExists(atPath: head) {
+        while head != "/" && !exists(head) {
             tail.insert((head as NSString).lastPathComponent, at: 0)
             head = (head as NSString).deletingLastPathComponent
         }
