@@ -5,6 +5,12 @@ spawned with posix_spawn, binaries taking turns; per binary and command the medi
 median CPU time (user + system, from wait4's rusage, which other sessions' load inflates far less than wall time)
 and minor page faults, with the load average.
 
+Compare binaries whose files came into the page cache the same way: a binary written by the linker
+(gold writes through a shared mapping), or read back by being run after its pages were dropped, starts
+0.4-0.8 ms slower and with ~50 more page faults than a copy of the same file made with `cp`, or the
+same file read with `cat` (measured 2026-12-05, kernel 6.18, ext4): copy every binary compared
+(`cp BIN /tmp/x/BIN`), or none.
+
     python3 Benchmarks/fixed_cost.py --repeats 20 MAIN/reluflow .build/release/reluflow
     python3 Benchmarks/fixed_cost.py --cmd "--version" --cmd "simulate --example sine --quiet --T 1e-3" BIN
 """
