@@ -1,3 +1,4 @@
+import Foundation
 @preconcurrency import CGSL
 
 /// Dense output inside an accepted step (`SampleOutput.dense`): the state at a time inside a step
@@ -281,8 +282,8 @@ final class StepHistory {
     func noteStep(t0: Double, y0: UnsafePointer<Double>, t1: Double, y1: UnsafePointer<Double>, mode: Int) {
         var continues = mode == self.mode && times.last == t0
         if continues {
-            let last = row(times.count - 1)
-            for p in 0..<dim where last[p].bitPattern != y0[p].bitPattern { continues = false; break }
+            // Bit for bit: equal bytes (memcmp, ~10× fewer instructions than a loop over the bit patterns).
+            continues = memcmp(row(times.count - 1), y0, dim * MemoryLayout<Double>.stride) == 0
         }
         if !continues {
             times.removeAll(keepingCapacity: true)
@@ -436,9 +437,8 @@ final class SlopeHistory {
     /// Whether the stretch's last node is (t, y) in mode `mode`, bit for bit.
     func endsAt(_ t: Double, _ y: UnsafePointer<Double>, mode: Int) -> Bool {
         guard mode == self.mode, times.last == t else { return false }
-        let last = values + slot(times.count - 1)
-        for p in 0..<dim where last[p].bitPattern != y[p].bitPattern { return false }
-        return true
+        // Bit for bit: equal bytes.
+        return memcmp(values + slot(times.count - 1), y, dim * MemoryLayout<Double>.stride) == 0
     }
 
     /// Records an accepted explicit step [t0, t1] of mode `mode` from (y0, f0) to (y1, f1) (after
@@ -574,7 +574,6 @@ final class SlopeHistory {
     }
 
     private func sameBits(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>) -> Bool {
-        for p in 0..<dim where a[p].bitPattern != b[p].bitPattern { return false }
-        return true
+        memcmp(a, b, dim * MemoryLayout<Double>.stride) == 0   // equal bytes: equal bit patterns
     }
 }

@@ -477,13 +477,22 @@ struct EventDetector {
     /// The cubic Hermite interpolant p on [0, 1] with p(0) = e0, p(1) = e1, p'(0) = d0, p'(1) = d1.
     /// The zeros of p' (p(s) = a s³ + b s² + d0 s + e0, so p'(s) = 3a s² + 2b s + d0), unordered.
     static func hermiteCriticalPoints(e0: Double, d0: Double, e1: Double, d1: Double) -> [Double] {
+        let (count, s0, s1) = hermiteCriticalPair(e0: e0, d0: d0, e1: e1, d1: d1)
+        return count == 0 ? [] : count == 1 ? [s0] : [s0, s1]
+    }
+
+    /// `hermiteCriticalPoints` as a count (0, 1 or 2) and the points in the same order, without an
+    /// array: the scan tests every pair whose rate reverses in a step for a dip (issue 22: an
+    /// allocation each).
+    @inline(__always)
+    static func hermiteCriticalPair(e0: Double, d0: Double, e1: Double, d1: Double) -> (count: Int, Double, Double) {
         let a = 2 * e0 + d0 - 2 * e1 + d1
         let b = -3 * e0 - 2 * d0 + 3 * e1 - d1
-        if abs(a) < 1e-300 { return b != 0 ? [-d0 / (2 * b)] : [] }
+        if abs(a) < 1e-300 { return b != 0 ? (1, -d0 / (2 * b), .nan) : (0, .nan, .nan) }
         let disc = 4 * b * b - 12 * a * d0
-        guard disc >= 0 else { return [] }
+        guard disc >= 0 else { return (0, .nan, .nan) }
         let r = disc.squareRoot()
-        return [(-2 * b + r) / (6 * a), (-2 * b - r) / (6 * a)]
+        return (2, (-2 * b + r) / (6 * a), (-2 * b - r) / (6 * a))
     }
 
     static func hermite(_ s: Double, e0: Double, d0: Double, e1: Double, d1: Double) -> Double {
@@ -509,10 +518,19 @@ struct EventDetector {
     /// the first monotone piece (split at the critical points) whose end is non-positive, then
     /// bisection to rounding.
     static func hermiteFirstRoot(e0: Double, d0: Double, e1: Double, d1: Double, upTo end: Double) -> Double? {
-        let cuts = hermiteCriticalPoints(e0: e0, d0: d0, e1: e1, d1: d1)
-        let ends = (cuts.filter { $0 > 0 && $0 < end }.sorted()) + [end]
+        // The piece ends: the critical points inside (0, end), ascending, then `end` (no arrays).
+        let (count, c0, c1) = hermiteCriticalPair(e0: e0, d0: d0, e1: e1, d1: d1)
+        var ends: (Double, Double, Double) = (end, end, end)
+        var pieces = 0
+        for k in 0..<count {
+            let c = k == 0 ? c0 : c1
+            guard c > 0 && c < end else { continue }
+            if pieces == 0 { ends.0 = c } else if c < ends.0 { ends.1 = ends.0; ends.0 = c } else { ends.1 = c }
+            pieces += 1
+        }
         var lo = 0.0
-        for hi in ends {
+        for piece in 0...pieces {
+            let hi = piece == 0 ? ends.0 : piece == 1 ? ends.1 : ends.2
             if hermite(hi, e0: e0, d0: d0, e1: e1, d1: d1) <= 0 {
                 var l = lo, u = hi
                 for _ in 0..<100 where u - l > 4 * u.ulp {
@@ -529,9 +547,11 @@ struct EventDetector {
     /// For the cubic Hermite interpolant on [0, 1] with values e0, e1 and scaled slopes d0, d1,
     /// the position of an interior minimum with a negative value, if any.
     static func hermiteDip(e0: Double, d0: Double, e1: Double, d1: Double, depth: Double = 0) -> Double? {
-        let candidates = hermiteCriticalPoints(e0: e0, d0: d0, e1: e1, d1: d1)
+        let (count, c0, c1) = hermiteCriticalPair(e0: e0, d0: d0, e1: e1, d1: d1)
         var best: (Double, Double)? = nil
-        for s in candidates where s > 0 && s < 1 {
+        for k in 0..<count {
+            let s = k == 0 ? c0 : c1
+            guard s > 0 && s < 1 else { continue }
             let p = hermite(s, e0: e0, d0: d0, e1: e1, d1: d1)
             if p < -depth, best == nil || p < best!.1 { best = (s, p) }
         }

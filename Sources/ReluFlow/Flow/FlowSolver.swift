@@ -722,9 +722,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
                     }
                     solution.diagnostics.resteppedSamples += 1
                 }
-                for i in field.slidingNeurons {
-                    projectNeuron(i, onto: (0..<G).filter { field.states[i * G + $0] == .sliding }, state: state)
-                }
+                field.projectSlidingPairs(state: state)
                 let gradNorm = field.evaluateForSample(state, into: fState)
                 samples.append(FlowSample(t: ts, loss: field.loss(state), gradNorm: gradNorm, patternId: patterns.current,
                                           theta: Array(UnsafeBufferPointer(start: state, count: P)), dissipated: state[P],
@@ -1011,10 +1009,7 @@ private final class FlowIntegration<Field: SwitchedSystem> {
     }
 
     func projectSliding() {
-        for i in field.slidingNeurons {
-            let groups = (0..<G).filter { field.states[i * G + $0] == .sliding }
-            projectNeuron(i, onto: groups)
-        }
+        field.projectSlidingPairs(state: y)
     }
 
     /// Initial pattern: sign of z, and pairs exactly on a surface resolved like an event.

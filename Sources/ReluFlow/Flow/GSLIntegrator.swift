@@ -8,13 +8,39 @@ private final class SystemBox {
     let deep: Unmanaged<DeepModeField>?
     /// Its `DeepModeField.Stage` (nil when the system is not a deep network's field).
     let stage: UnsafeMutablePointer<DeepModeField.Stage>?
+    /// The same system when it is the shallow network's field, called directly (`fieldFunction`;
+    /// unmanaged as `deep`: no existential dispatch, no reference count per call).
+    let shallow: Unmanaged<ModeField>?
     /// Polled before every evaluation and Jacobian: true aborts the step (`GSLIntegrator.abort`).
-    var abort: (() -> Bool)? = nil
+    var abort: (() -> Bool)? {
+        get { abortPoll?.poll }
+        set {
+            abortPoll = newValue.map(AbortPoll.init)
+            abortRef = abortPoll.map { Unmanaged.passUnretained($0) }
+        }
+    }
+    /// The request in a box of its own (kept here), and the same box unretained: read at every
+    /// evaluation, an optional closure stored in a `var` was copied (its context retained and
+    /// released) per call; the box's `let` closure is called borrowed (issue 22).
+    private var abortPoll: AbortPoll? = nil
+    private(set) var abortRef: Unmanaged<AbortPoll>? = nil
+    final class AbortPoll {
+        let poll: () -> Bool
+        init(_ poll: @escaping () -> Bool) { self.poll = poll }
+    }
     init(_ system: any ModeLockedSystem) {
         self.system = system
         let field = system as? DeepModeField
         deep = field.map { Unmanaged.passUnretained($0) }
         stage = field?.stage
+        shallow = (system as? ModeField).map { Unmanaged.passUnretained($0) }
+    }
+
+    /// The system's `evaluate` (the shallow field's directly).
+    @inline(__always)
+    func evaluate(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
+        if let shallow { return shallow._withUnsafeGuaranteedRef { $0.evaluate(y, f) } }
+        return system.evaluate(y, f)
     }
 }
 
@@ -22,8 +48,8 @@ private final class SystemBox {
 private func fieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: UnsafeMutablePointer<Double>?, _ params: UnsafeMutableRawPointer?) -> Int32 {
     // The box is alive for the integrator's lifetime: borrowed, not retained (called ~13 times a step).
     let ok = Unmanaged<SystemBox>.fromOpaque(params!)._withUnsafeGuaranteedRef { box in
-        if let abort = box.abort, abort() { return false }
-        return box.system.evaluate(y!, f!)
+        if let abort = box.abortRef, abort._withUnsafeGuaranteedRef({ $0.poll() }) { return false }
+        return box.evaluate(y!, f!)
     }
     return ok ? Int32(GSL_SUCCESS) : Int32(GSL_EBADFUNC)
 }
@@ -54,7 +80,7 @@ private func deepEvaluate(_ box: Unmanaged<SystemBox>, _ y: UnsafePointer<Double
 /// event locator's re-taken steps, which a companion integrator, without a request, took).
 private func unpolledFieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: UnsafeMutablePointer<Double>?,
                                    _ params: UnsafeMutableRawPointer?) -> Int32 {
-    let ok = Unmanaged<SystemBox>.fromOpaque(params!)._withUnsafeGuaranteedRef { $0.system.evaluate(y!, f!) }
+    let ok = Unmanaged<SystemBox>.fromOpaque(params!)._withUnsafeGuaranteedRef { $0.evaluate(y!, f!) }
     return ok ? Int32(GSL_SUCCESS) : Int32(GSL_EBADFUNC)
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 @preconcurrency import CGSL
 import CFieldKernels
 
@@ -80,8 +81,66 @@ final class ModeField {
     private(set) var states: [PairState]       // n×G
     let slope: UnsafeMutablePointer<Double>   // n×G: 1 on, 0 off or sliding
     let slopeBytes: UnsafeMutablePointer<UInt8>   // n×G: the same as bytes, for the AVX2 kernels
-    private(set) var surfaces: [SurfaceSet?]   // per neuron: its sliding surfaces
-    private(set) var slidingNeurons: [Int] = []
+    private(set) var surfaces: [SurfaceSet?]   // per neuron: its sliding surfaces (set by `installSurfaces`)
+    private(set) var slidingNeurons: [Int] = [] {
+        didSet {
+            slidingCount = slidingNeurons.count
+            for (a, i) in slidingNeurons.enumerated() { slidingList[a] = i }
+        }
+    }
+
+    /// `surfaces` in flat storage, per neuron: what every evaluation's projection reads (and the
+    /// projections of sliding neurons at step ends and samples), with no reference counting: a
+    /// `SurfaceSet` copied out of `surfaces` retains and releases its three arrays (issue 22: at
+    /// `sine` to T = 1e5, 31 000 retains and as many releases a run). `count` 0: no set (no sliding
+    /// pair, or its set could not be built).
+    private struct SlideEntry {
+        var count = 0
+        var dependent = false
+        /// The set's groups (count), ascending.
+        var groups: UnsafeMutablePointer<Int>? = nil
+        /// Λ (count×(d+1)), then the normals x̃_g (count×(d+1)), row-major as in `SurfaceSet`.
+        var data: UnsafeMutablePointer<Double>? = nil
+    }
+    private let slideEntries: UnsafeMutablePointer<SlideEntry>   // n
+    /// `slidingNeurons` (its first `slidingCount` entries), read without the array's reference count.
+    private let slidingList: UnsafeMutablePointer<Int>   // n
+    private var slidingCount = 0
+
+    /// Sets neuron i's sliding surfaces (`surfaces[i]` and its flat copy `slideEntries[i]`).
+    private func installSurfaces(_ i: Int, _ set: SurfaceSet?) {
+        surfaces[i] = set
+        var entry = slideEntries[i]
+        entry.groups?.deallocate()
+        entry.data?.deallocate()
+        entry = SlideEntry()
+        if let set, !set.groups.isEmpty {
+            let k = set.groups.count, e = d + 1
+            entry.count = k
+            entry.dependent = set.dependent
+            let groups = UnsafeMutablePointer<Int>.allocate(capacity: k)
+            groups.initialize(from: set.groups, count: k)
+            let data = UnsafeMutablePointer<Double>.allocate(capacity: 2 * k * e)
+            data.initialize(from: set.lambdaMap, count: k * e)
+            (data + k * e).initialize(from: set.normals, count: k * e)
+            entry.groups = groups
+            entry.data = data
+        }
+        slideEntries[i] = entry
+    }
+
+    /// Neuron i's sliding surfaces projected out of F (length d+1) with multipliers λ into
+    /// `multipliers` (`SurfaceSet.project` on the flat copy: the same operations); false when it
+    /// has no set.
+    @inline(__always)
+    private func projectSliding(_ i: Int, _ F: UnsafeMutablePointer<Double>, multipliers: UnsafeMutablePointer<Double>) -> Bool {
+        let entry = slideEntries[i]
+        guard entry.count > 0, let data = entry.data else { return false }
+        let e = d + 1
+        SurfaceSet.project(F, count: entry.count, width: e, lambdaMap: data, normals: data + entry.count * e,
+                           multipliers: multipliers)
+        return true
+    }
 
     /// Per-pair widening of the α band (anti-Zeno hysteresis, see FlowSolver), n×G, 1 by default.
     var alphaBandFactor: [Double]
@@ -200,6 +259,9 @@ final class ModeField {
         alphaStorage = .allocate(capacity: n * G)
         alphaStorage.initialize(repeating: .nan, count: n * G)
         surfaces = [SurfaceSet?](repeating: nil, count: n)
+        slideEntries = .allocate(capacity: max(n, 1))
+        slideEntries.initialize(repeating: SlideEntry(), count: max(n, 1))
+        slidingList = .allocate(capacity: max(n, 1))
         alphaBandFactor = [Double](repeating: 1, count: n * G)
         N = .allocate(capacity: G)
         Nabs = .allocate(capacity: G)
@@ -218,6 +280,12 @@ final class ModeField {
     deinit {
         for p in [xg, xgT, xAbsT, srBuffer, mult, ysum, yabs, slope, alphaStorage, N, Nabs, R, lossOutputs, F, lambdas] { p.deallocate() }
         slopeBytes.deallocate()
+        for i in 0..<n {
+            slideEntries[i].groups?.deallocate()
+            slideEntries[i].data?.deallocate()
+        }
+        slideEntries.deallocate()
+        slidingList.deallocate()
         lastTheta.deallocate()
         lastField.deallocate()
         jacobianRows?.deallocate()
@@ -237,7 +305,7 @@ final class ModeField {
         pendingDependentAlphas.removeAll()   // every α is reset below
         states = newStates
         lastIsValid = false
-        slidingNeurons = []
+        var slidingNeurons: [Int] = []
         for i in 0..<n {
             var sliding: [Int] = []
             for g in 0..<G {
@@ -248,12 +316,13 @@ final class ModeField {
                 if s == .sliding { sliding.append(g) }
             }
             if sliding.isEmpty {
-                surfaces[i] = nil
+                installSurfaces(i, nil)
             } else {
-                surfaces[i] = surfaceSet(sliding)
+                installSurfaces(i, surfaceSet(sliding))
                 slidingNeurons.append(i)
             }
         }
+        self.slidingNeurons = slidingNeurons
     }
 
     /// Changes the states of a few pairs (index i·G + g): their slope and α, and the sliding
@@ -278,12 +347,42 @@ final class ModeField {
         guard !neurons.isEmpty else { return }
         for i in neurons {
             let sliding = (0..<G).filter { states[i * G + $0] == .sliding }
-            surfaces[i] = sliding.isEmpty ? nil : surfaceSet(sliding)
+            installSurfaces(i, sliding.isEmpty ? nil : surfaceSet(sliding))
         }
         slidingNeurons = (0..<n).filter { surfaces[$0] != nil }
     }
 
     // MARK: Field
+
+    /// Moves (w_i, b_i) of y onto neuron i's sliding surfaces of the current mode (its set in flat
+    /// storage, built once per mode; the same operations as `SurfaceSet.project`) when `groups` are
+    /// exactly those (nil: the caller knows they are); false, and nothing done, otherwise.
+    func projectOntoSlidingSurfaces(_ i: Int, groups: [Int]?, state y: UnsafeMutablePointer<Double>) -> Bool {
+        let entry = slideEntries[i]
+        guard entry.count > 0, let own = entry.groups else { return false }
+        if let groups {
+            guard groups.count == entry.count else { return false }
+            for a in 0..<entry.count where groups[a] != own[a] { return false }
+        }
+        // F and λ are the evaluation's scratch; no evaluation runs inside a projection.
+        for k in 0..<d { F[k] = y[i * d + k] }
+        F[d] = y[n * d + i]
+        _ = projectSliding(i, F, multipliers: lambdas)
+        for k in 0..<d { y[i * d + k] = F[k] }
+        y[n * d + i] = F[d]
+        return true
+    }
+
+    /// Every sliding neuron of `state` onto its sliding surfaces (`project` of each with the groups
+    /// of its sliding pairs, which are those of its set of the mode): no array per neuron.
+    func projectSlidingPairs(state y: UnsafeMutablePointer<Double>) {
+        for s in 0..<slidingCount {
+            let i = slidingList[s]
+            if projectOntoSlidingSurfaces(i, groups: nil, state: y) { continue }
+            // No set (it could not be built): as `project` does it, which notes the failure.
+            project(i, onto: (0..<G).filter { states[i * G + $0] == .sliding }, state: y)
+        }
+    }
 
     /// `f = [−∇L (mode-locked, Filippov on sliding pairs), |−∇L|²]` (N, R and α in working storage:
     /// callers that read them take `evaluation(at:into:)`, a value).
@@ -298,7 +397,9 @@ final class ModeField {
 
     /// The work of `evaluate`, uncounted: for the Jacobian, which counts itself.
     private func computeField(_ y: UnsafePointer<Double>, _ f: UnsafeMutablePointer<Double>) -> Bool {
-        pendingDependentAlphas.removeAll(keepingCapacity: true)   // this evaluation writes every α
+        // This evaluation writes every α. (Only when there is something to remove: `removeAll`
+        // of the empty array allocated a buffer and released the old one at every call, issue 22.)
+        if !pendingDependentAlphas.isEmpty { pendingDependentAlphas.removeAll(keepingCapacity: true) }
         // Pass 1 (N_g = c0 + Σ_i c_i s_ig z_ig), the residuals and pass 2 (F_i = Σ_g R_g s_ig x̃_g,
         // with ∂L/∂c_i ∝ Σ_g R_g s_ig z_ig = (w_i, b_i)·F_i since z_ig = x̃_g·(w_i, b_i): no per-pair
         // work of its own, and c_i ċ_i = (w_i, b_i)·(ẇ_i, ḃ_i), the balance of SPEC §4, holds of the
@@ -309,16 +410,22 @@ final class ModeField {
                          N, R, srBuffer, f, useVectorKernels ? 1 : 0)
         // Sliding neurons (SPEC §4): F_i = F⁰_i + X̃_Kᵀλ, the component of F⁰_i = f_(w_i, b_i)
         // tangent to their surfaces, with α_g = λ_g / (−(c_i/m) R_g).
+        // (The sets from their flat copies, `slideEntries`: no reference counting per neuron.)
         let bOff = n * d, cOff = n * d + n
-        for i in slidingNeurons {
-            guard let set = surfaces[i] else { continue }
+        for s in 0..<slidingCount {
+            let i = slidingList[s]
+            let entry = slideEntries[i]
+            guard entry.count > 0, let groups = entry.groups else { continue }
             let row = i * G
             for k in 0..<d { F[k] = f[i * d + k] }
             F[d] = f[bOff + i]
             let scale = -y[cOff + i] * invM
-            set.project(F, multipliers: lambdas)
-            for (a, g) in set.groups.enumerated() { alphaStorage[row + g] = lambdas[a] / (scale * R[g]) }
-            if set.dependent { pendingDependentAlphas.append((i, scale)) }
+            _ = projectSliding(i, F, multipliers: lambdas)
+            for a in 0..<entry.count {
+                let g = groups[a]
+                alphaStorage[row + g] = lambdas[a] / (scale * R[g])
+            }
+            if entry.dependent { pendingDependentAlphas.append((i, scale)) }
             for k in 0..<d { f[i * d + k] = F[k] }
             f[bOff + i] = F[d]
         }
@@ -342,7 +449,8 @@ final class ModeField {
     /// bit, same mode) its value is returned, not counted (no evaluation happens); otherwise
     /// `evaluation(at:into:)`. The result is the same either way.
     func stepEndEvaluation(at y: UnsafePointer<Double>, into f: UnsafeMutablePointer<Double>) -> FieldEvaluation {
-        if lastIsValid && (0..<P).allSatisfy({ lastTheta[$0].bitPattern == y[$0].bitPattern }) {
+        // Bit for bit: memcmp of the P doubles (equal bytes are equal bit patterns).
+        if lastIsValid && memcmp(lastTheta, y, P * MemoryLayout<Double>.stride) == 0 {
             f.update(from: lastField, count: P + 1)
             return capturedEvaluation()
         }

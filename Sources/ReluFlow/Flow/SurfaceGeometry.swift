@@ -55,22 +55,43 @@ struct SurfaceSet {
     @inline(__always)
     func project(_ F: UnsafeMutablePointer<Double>, multipliers: UnsafeMutablePointer<Double>? = nil) {
         let k = groups.count, e = width
+        lambdaMap.withUnsafeBufferPointer { lambda in
+            normals.withUnsafeBufferPointer { rows in
+                if let multipliers {
+                    SurfaceSet.project(F, count: k, width: e, lambdaMap: lambda.baseAddress!, normals: rows.baseAddress!,
+                                       multipliers: multipliers)
+                } else {
+                    withUnsafeTemporaryAllocation(of: Double.self, capacity: k) { scratch in
+                        SurfaceSet.project(F, count: k, width: e, lambdaMap: lambda.baseAddress!, normals: rows.baseAddress!,
+                                           multipliers: scratch.baseAddress!)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `project` on a set's data in flat storage (k surfaces, rows of width e): λ = Λ F into
+    /// `multipliers` (length k), then F += X̃_Kᵀ λ. The field's sliding neurons read their sets
+    /// this way at every evaluation (`ModeField`'s slide table: no reference counting of the
+    /// set's arrays); every other projection goes through `project`, with the same operations in
+    /// the same order.
+    @inline(__always)
+    static func project(_ F: UnsafeMutablePointer<Double>, count k: Int, width e: Int, lambdaMap: UnsafePointer<Double>,
+                        normals: UnsafePointer<Double>, multipliers: UnsafeMutablePointer<Double>) {
         if k == 1 {
             var s = 0.0
             for q in 0..<e { s += lambdaMap[q] * F[q] }
             for q in 0..<e { F[q] += normals[q] * s }
-            multipliers?[0] = s
+            multipliers[0] = s
             return
         }
-        var lambdas = [Double](repeating: 0, count: k)
         for a in 0..<k {
             var s = 0.0
             for q in 0..<e { s += lambdaMap[a * e + q] * F[q] }
-            lambdas[a] = s
+            multipliers[a] = s
         }
         for a in 0..<k {
-            for q in 0..<e { F[q] += normals[a * e + q] * lambdas[a] }
-            multipliers?[a] = lambdas[a]
+            for q in 0..<e { F[q] += normals[a * e + q] * multipliers[a] }
         }
     }
 

@@ -114,6 +114,9 @@ protocol SwitchedSystem: ModeLockedSystem {
     /// Moves `state` onto the surfaces z_ig = 0 of unit i, g ∈ groups (nearest point; exact for
     /// hyperplanes). A failure is noted (`noteFailure`).
     func project(_ i: Int, onto groups: [Int], state: UnsafeMutablePointer<Double>)
+    /// Moves `state` onto the surfaces of every sliding pair (`project` of each sliding unit with
+    /// the groups of its sliding pairs): where no event happens, at step ends and samples.
+    func projectSlidingPairs(state: UnsafeMutablePointer<Double>)
 
     // MARK: Diagnostics and step control
     /// The residuals of the evaluation e at y are zero to working precision (the loss is zero).
@@ -157,6 +160,9 @@ extension SwitchedSystem {
         return f[P].squareRoot()
     }
     func gradientNorm(at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double { f[P].squareRoot() }
+    func projectSlidingPairs(state: UnsafeMutablePointer<Double>) {
+        for i in slidingNeurons { project(i, onto: (0..<G).filter { states[i * G + $0] == .sliding }, state: state) }
+    }
     /// A field whose evaluations depend on θ alone.
     func withoutSteering<R>(_ body: () throws -> R) rethrows -> R { try body() }
     /// Sets the state beyond (θ, D) at the start (an adaptive flow's a(0), which may depend on
@@ -242,16 +248,14 @@ extension ModeField: SwitchedSystem {
     /// Moves (w_i, b_i) to the nearest point on the hyperplanes of the given groups (exact).
     func project(_ i: Int, onto groups: [Int], state y: UnsafeMutablePointer<Double>) {
         guard !groups.isEmpty else { return }
+        // The neuron's sliding surfaces of the current mode: the same set (it depends only on the
+        // groups and the points), built once per mode instead of at every step end (issue 22), and
+        // read from its flat copy (no reference counting of the set's arrays).
+        if projectOntoSlidingSurfaces(i, groups: groups, state: y) { return }
         let set: SurfaceSet
-        if let current = surfaces[i], current.groups == groups {
-            // The neuron's sliding surfaces of the current mode: the same set (it depends only on
-            // the groups and the points), built once per mode instead of at every step end (issue 22).
-            set = current
-        } else {
-            do { set = try SurfaceSet(groups: groups, points: xg, d: d) } catch {
-                noteFailure(error)   // the run fails with it at the next check
-                return
-            }
+        do { set = try SurfaceSet(groups: groups, points: xg, d: d) } catch {
+            noteFailure(error)   // the run fails with it at the next check
+            return
         }
         withUnsafeTemporaryAllocation(of: Double.self, capacity: d + 1) { buffer in
             let v = buffer.baseAddress!
