@@ -114,3 +114,66 @@ AVX2 static long screen(long G4, const unsigned char *s, const double *z1, const
 long rf_scan_screen(long G4, const unsigned char *s, const double *z1, const double *zdot0, const double *zdot1, long *hits) {
     return screen(G4, s, z1, zdot0, zdot1, hits);
 }
+
+// All rows of z and ż (and the screen) with the affine sums of rf_affine_row, one body per d
+// (the switch on d once per call, not per row; the same sums in the same order).
+#define SCAN_ROWS(AFFINE)                                                                      \
+    const long G4 = G & ~3L, bOff = n * d;                                                     \
+    long total = 0;                                                                            \
+    for (long i = 0; i < n; i++) {                                                             \
+        const long row = i * G;                                                                \
+        AFFINE(G, xgT, y + i * d, y[bOff + i], z1 + row);                                      \
+        AFFINE(G, xgT, f + i * d, f[bOff + i], zdot1 + row);                                   \
+        long count = 0;                                                                        \
+        if (!sliding[i]) count = screen(G4, s + row, z1 + row, zdot0 + row, zdot1 + row, hits + total); \
+        counts[i] = count;                                                                     \
+        total += count;                                                                        \
+    }                                                                                          \
+    return total;
+
+#define SCAN_ROWS_ARGS int d, long n, long G, const double *xgT, const double *y, const double *f, \
+    const unsigned char *s, const unsigned char *sliding, double *z1, const double *zdot0, double *zdot1, long *hits, long *counts
+#define AFFINE_N(G, X, W, B, OUT) affineN(d, G, X, W, B, OUT)
+
+AVX2 static long scan_rows1(SCAN_ROWS_ARGS) { SCAN_ROWS(affine1) }
+AVX2 static long scan_rows2(SCAN_ROWS_ARGS) { SCAN_ROWS(affine2) }
+AVX2 static long scan_rows3(SCAN_ROWS_ARGS) { SCAN_ROWS(affine3) }
+AVX2 static long scan_rows4(SCAN_ROWS_ARGS) { SCAN_ROWS(affine4) }
+AVX2 static long scan_rowsN(SCAN_ROWS_ARGS) { SCAN_ROWS(AFFINE_N) }
+
+#define AFFINE_ROWS(AFFINE)                                                                    \
+    const long bOff = n * d;                                                                   \
+    for (long i = 0; i < n; i++) {                                                             \
+        AFFINE(G, xgT, y + i * d, y[bOff + i], z + i * G);                                     \
+        if (f && zdot) AFFINE(G, xgT, f + i * d, f[bOff + i], zdot + i * G);                    \
+    }
+
+#define AFFINE_ROWS_ARGS int d, long n, long G, const double *xgT, const double *y, const double *f, double *z, double *zdot
+
+AVX2 static void affine_rows1(AFFINE_ROWS_ARGS) { AFFINE_ROWS(affine1) }
+AVX2 static void affine_rows2(AFFINE_ROWS_ARGS) { AFFINE_ROWS(affine2) }
+AVX2 static void affine_rows3(AFFINE_ROWS_ARGS) { AFFINE_ROWS(affine3) }
+AVX2 static void affine_rows4(AFFINE_ROWS_ARGS) { AFFINE_ROWS(affine4) }
+AVX2 static void affine_rowsN(AFFINE_ROWS_ARGS) { AFFINE_ROWS(AFFINE_N) }
+
+void rf_affine_rows(int d, long n, long G, const double *xgT, const double *y, const double *f, double *z, double *zdot) {
+    switch (d) {
+    case 1: affine_rows1(d, n, G, xgT, y, f, z, zdot); break;
+    case 2: affine_rows2(d, n, G, xgT, y, f, z, zdot); break;
+    case 3: affine_rows3(d, n, G, xgT, y, f, z, zdot); break;
+    case 4: affine_rows4(d, n, G, xgT, y, f, z, zdot); break;
+    default: affine_rowsN(d, n, G, xgT, y, f, z, zdot); break;
+    }
+}
+
+long rf_scan_rows(int d, long n, long G, const double *xgT, const double *y, const double *f,
+                  const unsigned char *s, const unsigned char *sliding, double *z1, const double *zdot0,
+                  double *zdot1, long *hits, long *counts) {
+    switch (d) {
+    case 1: return scan_rows1(d, n, G, xgT, y, f, s, sliding, z1, zdot0, zdot1, hits, counts);
+    case 2: return scan_rows2(d, n, G, xgT, y, f, s, sliding, z1, zdot0, zdot1, hits, counts);
+    case 3: return scan_rows3(d, n, G, xgT, y, f, s, sliding, z1, zdot0, zdot1, hits, counts);
+    case 4: return scan_rows4(d, n, G, xgT, y, f, s, sliding, z1, zdot0, zdot1, hits, counts);
+    default: return scan_rowsN(d, n, G, xgT, y, f, s, sliding, z1, zdot0, zdot1, hits, counts);
+    }
+}

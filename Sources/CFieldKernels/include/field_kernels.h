@@ -27,6 +27,19 @@ void rf_affine_row(int d, long G, const double *xgT, const double *w, double b, 
 /// its on/off state s, or a rate reversal towards it) to `hits`; returns their number.
 long rf_scan_screen(long G4, const unsigned char *s, const double *z1, const double *zdot0, const double *zdot1, long *hits);
 
+/// rf_affine_row for every neuron i < n: z (n×G) from θ = y (weights at y + i·d, bias y[n·d + i]),
+/// and ż from f likewise when f and zdot are not NULL (ModeField.surfaceValues).
+void rf_affine_rows(int d, long n, long G, const double *xgT, const double *y, const double *f, double *z, double *zdot);
+
+/// The end of a step's rows and the scan's screen in one call (EventDetector.scan, issue 22: two
+/// calls and the Swift loop's bookkeeping per row were ~100 instructions a row): for every neuron
+/// i < n, z1 and ż1 of its row (rf_affine_row of θ's and f's (w_i, b_i): weights at y + i·d, bias
+/// y[n·d + i]), then, where sliding[i] is 0, rf_scan_screen of its lanes g < G & ~3 with hits
+/// appended to `hits` (capacity n·(G/4)); counts[i] their number in row i. Returns the total.
+long rf_scan_rows(int d, long n, long G, const double *xgT, const double *y, const double *f,
+                  const unsigned char *s, const unsigned char *sliding, double *z1, const double *zdot0,
+                  double *zdot1, long *hits, long *counts);
+
 /// The training methods' plain evaluation (ShallowEvaluator, training_kernels.c), one neuron over
 /// all m points (x_k = xT + k·m): z = b + Σ_k w_k x_k[j]; s[j] = z > 0; out[j] += c·z where s[j].
 void rf_relu_row(int d, long m, const double *xT, const double *w, double b, double c, unsigned char *s, double *out);

@@ -366,7 +366,7 @@ struct EventDetector {
     }
 
     /// `surfaceValues` at the end of the step (into z1, zdot1) fused with event detection: each row is
-    /// scanned right after it is computed, while it is in cache, and rows of neurons without
+    /// screened right after it is computed, while it is in cache, and rows of neurons without
     /// sliding pairs are screened four pairs at a time (s = 2·slope − 1 is the on/off sign there);
     /// only lanes that fail the screen go through the per-pair tests (`detectRow`). The flags
     /// come in pair order.
@@ -379,12 +379,36 @@ struct EventDetector {
         var flags: [Flag] = []
         var endEvaluation = e1
         let slope = field.slope
-        // The screen in AVX2 lanes (CFieldKernels, same decisions), where the field's kernels run.
-        let vectorScreen = field.kernelsApply
-        // The screen's hits and the sliding neurons' flags in temporary (stack) storage: the scan
-        // runs at every step end, and two heap arrays a scan were ~1 000 instructions of it (issue 22).
-        return withUnsafeTemporaryAllocation(of: Int.self, capacity: (vectorScreen ? G4 / 4 + 1 : 1) + n) { buffer in
-        let hits = buffer.baseAddress!, sliding = hits + (vectorScreen ? G4 / 4 + 1 : 1)
+        if field.kernelsApply {
+            // Where the field's kernels run: the rows and the screen in AVX2 lanes, all rows in one C
+            // call (`ModeField.scanRows`: the sums of `surfaceRow` and the decisions of the screen
+            // below, row by row), then the per-pair tests of the flagged lanes, of the sliding rows
+            // and of the tail g ≥ G4, in pair order (they read only their own row of z and ż).
+            let (hits, counts, sliding) = field.scanRows(y1, f1, z1: z1, zdot0: zdot0, zdot1: zdot1)
+            var h = 0
+            for i in 0..<n {
+                if sliding[i] != 0 {
+                    detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
+                              range: 0..<G, flags: &flags, evaluation: &endEvaluation)
+                    continue
+                }
+                for _ in 0..<counts[i] {
+                    let start = hits[h]
+                    h += 1
+                    detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
+                              range: start..<(start + 4), flags: &flags, evaluation: &endEvaluation)
+                }
+                if G4 < G {
+                    detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
+                              range: G4..<G, flags: &flags, evaluation: &endEvaluation)
+                }
+            }
+            return flags
+        }
+        // The sliding neurons' flags in temporary (stack) storage: the scan runs at every step end
+        // (issue 22: heap arrays a scan were ~1 000 instructions of it).
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { buffer in
+        let sliding = buffer.baseAddress!
         sliding.initialize(repeating: 0, count: n)
         for i in field.slidingNeurons { sliding[i] = 1 }
         for i in 0..<n {
@@ -396,15 +420,6 @@ struct EventDetector {
                 continue
             }
             var g = 0
-            if vectorScreen {
-                let count = rf_scan_screen(G4, field.slopeBytes + row, z1 + row, zdot0 + row, zdot1 + row, hits)
-                for h in 0..<count {
-                    let start = hits[h]
-                    detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
-                              range: start..<(start + 4), flags: &flags, evaluation: &endEvaluation)
-                }
-                g = G4
-            }
             while g < G4 {
                 let q = row + g
                 let s = 2 * load4(slope + q) - 1

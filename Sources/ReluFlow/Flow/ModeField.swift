@@ -290,6 +290,11 @@ final class ModeField {
         lastField.deallocate()
         jacobianRows?.deallocate()
         hessian?.deallocate()
+        if let scratch = scanScratch {
+            scratch.hits.deallocate()
+            scratch.counts.deallocate()
+            scratch.sliding.deallocate()
+        }
     }
 
     // MARK: Mode
@@ -718,6 +723,11 @@ final class ModeField {
 
     /// Pre-activations z (n×G) and their rates ż = x̃_g·F_i from a field value f.
     func surfaceValues(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>?, z: UnsafeMutablePointer<Double>, zdot: UnsafeMutablePointer<Double>?) {
+        if kernelsApply {
+            // Every row in one C call (the sums of `affineRow`; issue 22: a call per row and rate).
+            rf_affine_rows(Int32(d), n, G, xgT, y, f, z, zdot)
+            return
+        }
         let bOff = n * d
         for i in 0..<n {
             let row = i * G
@@ -748,6 +758,31 @@ final class ModeField {
             out[g] = v
             g += 1
         }
+    }
+
+    /// Scratch of `scanRows` (made on first use): the screen's hits (n·(G/4)), their count per row
+    /// (n), and the rows' sliding marks (n bytes).
+    private var scanScratch: (hits: UnsafeMutablePointer<Int>, counts: UnsafeMutablePointer<Int>,
+                              sliding: UnsafeMutablePointer<UInt8>)? = nil
+
+    /// The rows of z and ż at the end of a step (`surfaceRow` of every neuron) and the event scan's
+    /// screen of the rows of neurons without sliding pairs, in one C call (`rf_scan_rows`, where the
+    /// kernels apply): the hits of row i are the next `counts[i]` entries of `hits` (the first group
+    /// of each lane of four that fails the screen); `sliding[i]` marks the rows not screened.
+    func scanRows(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>, z1: UnsafeMutablePointer<Double>,
+                  zdot0: UnsafePointer<Double>, zdot1: UnsafeMutablePointer<Double>)
+        -> (hits: UnsafePointer<Int>, counts: UnsafePointer<Int>, sliding: UnsafePointer<UInt8>) {
+        let scratch: (hits: UnsafeMutablePointer<Int>, counts: UnsafeMutablePointer<Int>, sliding: UnsafeMutablePointer<UInt8>)
+        if let made = scanScratch {
+            scratch = made
+        } else {
+            scratch = (.allocate(capacity: max(n * (G / 4), 1)), .allocate(capacity: max(n, 1)), .allocate(capacity: max(n, 1)))
+            scanScratch = scratch
+        }
+        scratch.sliding.update(repeating: 0, count: n)
+        for s in 0..<slidingCount { scratch.sliding[slidingList[s]] = 1 }
+        _ = rf_scan_rows(Int32(d), n, G, xgT, y, f, slopeBytes, scratch.sliding, z1, zdot0, zdot1, scratch.hits, scratch.counts)
+        return (UnsafePointer(scratch.hits), UnsafePointer(scratch.counts), UnsafePointer(scratch.sliding))
     }
 
     /// z of one pair.

@@ -1,0 +1,135 @@
+import XCTest
+@testable import ReluFlow
+
+/// The engine's shortcuts of issue 22 against the code they replace, bit for bit (they must not
+/// change a single floating-point operation): the sliding neurons' projection from the field's flat
+/// copy of their surface sets, the rows of z and ż in one C call, and the Hermite helpers without
+/// arrays. Tolerance: none (bit patterns compared).
+final class EngineOverheadTests: XCTestCase {
+    /// `projectSlidingPairs` (the flat copy of each neuron's set) against `SurfaceSet.project` of a
+    /// set built afresh from the groups of its sliding pairs, for one sliding pair per neuron (k = 1)
+    /// and for three on one neuron (k = 3 in d = 1: dependent normals), and the field's evaluation
+    /// against the same projection of its pass-2 value (α from the multipliers).
+    func testSlidingProjectionMatchesFreshSurfaceSets() throws {
+        var generator = SplitMix(state: 71)
+        for d in [1, 2, 3] {
+            let m = 9, n = 4
+            let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+            let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
+            let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+            let b = (0..<n).map { _ in Double.random(in: -0.5...0.5, using: &generator) }
+            let c = (0..<n).map { _ in Double.random(in: -1...1, using: &generator) }
+            let problem = try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 1)
+            let field = ModeField(network: problem.network, data: problem.data)
+            let G = field.G
+            var states = (0..<(n * G)).map { _ in Bool.random(using: &generator) ? PairState.on : .off }
+            states[0 * G + 2] = .sliding
+            for g in [1, 4, 6] { states[2 * G + g] = .sliding }
+            states[3 * G + 5] = .sliding
+            field.setMode(states)
+            XCTAssertEqual(field.slidingNeurons, [0, 2, 3])
+            let theta = problem.theta0 + [0]
+            var fast = theta, reference = theta
+            field.projectSlidingPairs(state: &fast)
+            for i in field.slidingNeurons {
+                let groups = (0..<G).filter { states[i * G + $0] == .sliding }
+                let set = try SurfaceSet(groups: groups, points: field.xg, d: d)
+                var v = (0..<d).map { reference[i * d + $0] } + [reference[n * d + i]]
+                set.project(&v)
+                for k in 0..<d { reference[i * d + k] = v[k] }
+                reference[n * d + i] = v[d]
+            }
+            XCTAssertEqual(fast.map(\.bitPattern), reference.map(\.bitPattern), "d = \(d)")
+            // `project` with the groups of the mode takes the same path as with a fresh set.
+            var viaProject = theta
+            for i in field.slidingNeurons {
+                field.project(i, onto: (0..<G).filter { states[i * G + $0] == .sliding }, state: &viaProject)
+            }
+            XCTAssertEqual(viaProject.map(\.bitPattern), reference.map(\.bitPattern), "d = \(d)")
+        }
+    }
+
+    /// `surfaceValues` with every row in one C call (`rf_affine_rows`) against the Swift SIMD4
+    /// loops: bitwise the same z and ż, and z alone (no field) likewise.
+    func testSurfaceValuesKernelMatchesTheSwiftLoops() throws {
+        try XCTSkipUnless(ModeField.vectorKernelsAvailable, "no AVX2 on this CPU")
+        var generator = SplitMix(state: 73)
+        for d in [1, 2, 3, 4, 5, 8] { for m in [10, 21] {
+            let n = 5
+            let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+            let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
+            let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+            let b = (0..<n).map { _ in Double.random(in: -0.5...0.5, using: &generator) }
+            let c = (0..<n).map { _ in Double.random(in: -1...1, using: &generator) }
+            let problem = try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 1)
+            let field = ModeField(network: problem.network, data: problem.data)
+            let count = n * field.G
+            var theta = problem.theta0 + [0]
+            var f = (0..<field.dimension).map { _ in Double.random(in: -1...1, using: &generator) }
+            var results: [[UInt64]] = []
+            for vector in [true, false] {
+                field.useVectorKernels = vector
+                var z = [Double](repeating: 0, count: count), zdot = z, zOnly = z
+                field.surfaceValues(&theta, &f, z: &z, zdot: &zdot)
+                field.surfaceValues(&theta, nil, z: &zOnly, zdot: nil)
+                results.append((z + zdot + zOnly).map(\.bitPattern))
+            }
+            XCTAssertEqual(results[0], results[1], "d = \(d), m = \(m)")
+        } }
+    }
+
+    /// `hermiteFirstRoot` and `hermiteDip` (critical points as a tuple) against the array-based
+    /// forms they replaced, on random cubics and on the degenerate ones (a = 0, b = 0, a double
+    /// critical point): the same results, bit for bit.
+    func testHermiteHelpersMatchTheArrayForms() {
+        func hermite(_ s: Double, _ e0: Double, _ d0: Double, _ e1: Double, _ d1: Double) -> Double {
+            EventDetector.hermite(s, e0: e0, d0: d0, e1: e1, d1: d1)
+        }
+        func firstRoot(_ e0: Double, _ d0: Double, _ e1: Double, _ d1: Double, upTo end: Double) -> Double? {
+            let cuts = EventDetector.hermiteCriticalPoints(e0: e0, d0: d0, e1: e1, d1: d1)
+            var lo = 0.0
+            for hi in cuts.filter({ $0 > 0 && $0 < end }).sorted() + [end] {
+                if hermite(hi, e0, d0, e1, d1) <= 0 {
+                    var l = lo, u = hi
+                    for _ in 0..<100 where u - l > 4 * u.ulp {
+                        let mid = (l + u) / 2
+                        if hermite(mid, e0, d0, e1, d1) > 0 { l = mid } else { u = mid }
+                    }
+                    return u
+                }
+                lo = hi
+            }
+            return nil
+        }
+        func dip(_ e0: Double, _ d0: Double, _ e1: Double, _ d1: Double, depth: Double) -> Double? {
+            var best: (Double, Double)? = nil
+            for s in EventDetector.hermiteCriticalPoints(e0: e0, d0: d0, e1: e1, d1: d1) where s > 0 && s < 1 {
+                let p = hermite(s, e0, d0, e1, d1)
+                if p < -depth, best == nil || p < best!.1 { best = (s, p) }
+            }
+            return best?.0
+        }
+        var generator = SplitMix(state: 79)
+        var cases: [(Double, Double, Double, Double)] = [(1, -2, 1, 0), (1, 0, 1, 0), (1, -3, -1, -3), (0.5, -1, 0.5, 1), (1, -1, 0, 0)]
+        for _ in 0..<2000 {
+            cases.append((Double.random(in: 0...1, using: &generator), Double.random(in: -3...3, using: &generator),
+                          Double.random(in: -1...1, using: &generator), Double.random(in: -3...3, using: &generator)))
+        }
+        var roots = 0, dips = 0
+        for (e0, d0, e1, d1) in cases {
+            for end in [1.0, 0.6] {
+                let fast = EventDetector.hermiteFirstRoot(e0: e0, d0: d0, e1: e1, d1: d1, upTo: end)
+                let reference = firstRoot(e0, d0, e1, d1, upTo: end)
+                XCTAssertEqual(fast?.bitPattern, reference?.bitPattern, "root of (\(e0), \(d0), \(e1), \(d1)) up to \(end)")
+                if fast != nil { roots += 1 }
+            }
+            for depth in [0.0, 1e-3] {
+                let fast = EventDetector.hermiteDip(e0: e0, d0: d0, e1: e1, d1: d1, depth: depth)
+                XCTAssertEqual(fast?.bitPattern, dip(e0, d0, e1, d1, depth: depth)?.bitPattern, "dip of (\(e0), \(d0), \(e1), \(d1))")
+                if fast != nil { dips += 1 }
+            }
+        }
+        XCTAssertGreaterThan(roots, 100)
+        XCTAssertGreaterThan(dips, 100)
+    }
+}
