@@ -420,11 +420,25 @@ final class ModeField {
         for s in 0..<slidingCount {
             let i = slidingList[s]
             let entry = slideEntries[i]
-            guard entry.count > 0, let groups = entry.groups else { continue }
+            guard entry.count > 0, let groups = entry.groups, let data = entry.data else { continue }
             let row = i * G
+            let scale = -y[cOff + i] * invM
+            if entry.count == 1 {
+                // One surface (the common case): `SurfaceSet.project`'s k = 1 operations on f's
+                // block in place (λ = Λ·F, F += x̃ λ), without the copies through F.
+                let e = d + 1, normal = data + e
+                var lambda = 0.0
+                for q in 0..<d { lambda += data[q] * f[i * d + q] }
+                lambda += data[d] * f[bOff + i]
+                for q in 0..<d { f[i * d + q] += normal[q] * lambda }
+                f[bOff + i] += normal[d] * lambda
+                let g = groups[0]
+                alphaStorage[row + g] = lambda / (scale * R[g])
+                if entry.dependent { pendingDependentAlphas.append((i, scale)) }
+                continue
+            }
             for k in 0..<d { F[k] = f[i * d + k] }
             F[d] = f[bOff + i]
-            let scale = -y[cOff + i] * invM
             _ = projectSliding(i, F, multipliers: lambdas)
             for a in 0..<entry.count {
                 let g = groups[a]
