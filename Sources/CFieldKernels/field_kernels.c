@@ -125,7 +125,7 @@ long rf_scan_screen(long G4, const unsigned char *s, const double *z1, const dou
         AFFINE(G, xgT, y + i * d, y[bOff + i], z1 + row);                                      \
         AFFINE(G, xgT, f + i * d, f[bOff + i], zdot1 + row);                                   \
         long count = 0;                                                                        \
-        if (!sliding[i]) count = screen(G4, s + row, z1 + row, zdot0 + row, zdot1 + row, hits + total); \
+        if (!sliding || !sliding[i]) count = screen(G4, s + row, z1 + row, zdot0 + row, zdot1 + row, hits + total); \
         counts[i] = count;                                                                     \
         total += count;                                                                        \
     }                                                                                          \

@@ -78,6 +78,55 @@ final class EngineOverheadTests: XCTestCase {
         } }
     }
 
+    /// The scan of a sliding neuron's row from the screen (the lanes holding its sliding pairs and
+    /// the lanes that fail the screen, then the tail) against the Swift loops' whole-row tests:
+    /// several sliding pairs on one neuron, in one lane, in separate lanes and in the tail (G = 21,
+    /// 23: G & ~3 < G), start values perturbed so that lanes fail the screen; the same flags and
+    /// bitwise the same z and ż.
+    func testSlidingRowScanMatchesTheSwiftLoops() throws {
+        try XCTSkipUnless(ModeField.vectorKernelsAvailable, "no AVX2 on this CPU")
+        var generator = SplitMix(state: 83)
+        var flagged = 0, slidingFlags = 0
+        for d in [1, 2, 3] { for m in [21, 23, 40] { for trial in 0..<4 {
+            let n = 4
+            let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+            let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
+            let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+            let b = (0..<n).map { _ in Double.random(in: -0.5...0.5, using: &generator) }
+            let c = (0..<n).map { _ in Double.random(in: -1...1, using: &generator) }
+            let problem = try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 1)
+            let field = ModeField(network: problem.network, data: problem.data)
+            let G = field.G, count = n * G
+            var states = (0..<count).map { _ in Bool.random(using: &generator) ? PairState.on : .off }
+            for g in [1, 2, 9, G - 1] { states[1 * G + g] = .sliding }
+            states[3 * G + Int.random(in: 0..<G, using: &generator)] = .sliding
+            field.setMode(states)
+            var theta = problem.theta0 + [0]
+            var f = [Double](repeating: 0, count: field.dimension)
+            let evaluation = field.evaluation(at: &theta, into: &f)
+            let spread = trial < 2 ? 0.05 : 2.0
+            let z0 = (0..<count).map { _ in Double.random(in: -spread...spread, using: &generator) }
+            let zdot0 = (0..<count).map { _ in Double.random(in: -1...1, using: &generator) }
+            var results: [([String], [UInt64])] = []
+            for vector in [true, false] {
+                field.useVectorKernels = vector
+                var z1 = [Double](repeating: 0, count: count), zdot1 = z1
+                let flags = EventDetector.scan(field: field, y1: &theta, f1: &f, evaluation: evaluation, H: 0.01,
+                                               z0: z0, zdot0: zdot0, z1: &z1, zdot1: &zdot1)
+                let keys = flags.map { "\($0.function.neuron):\($0.function.group):\($0.function.sign):\($0.tau.bitPattern):\($0.isDip):\(String(describing: $0.root?.bitPattern))" }
+                results.append((keys, (z1 + zdot1).map(\.bitPattern)))
+                if vector {
+                    flagged += flags.count
+                    slidingFlags += flags.filter { $0.function.neuron == 1 }.count
+                }
+            }
+            XCTAssertEqual(results[0].0, results[1].0, "d = \(d), m = \(m), trial \(trial)")
+            XCTAssertEqual(results[0].1, results[1].1, "z, ż: d = \(d), m = \(m), trial \(trial)")
+        } } }
+        XCTAssertGreaterThan(flagged, 50, "the cases must raise flags")
+        XCTAssertGreaterThan(slidingFlags, 10, "and on the sliding neuron's row")
+    }
+
     /// `hermiteFirstRoot` and `hermiteDip` (critical points as a tuple) against the array-based
     /// forms they replaced, on random cubics and on the degenerate ones (a = 0, b = 0, a double
     /// critical point): the same results, bit for bit.

@@ -34,8 +34,9 @@ void rf_affine_rows(int d, long n, long G, const double *xgT, const double *y, c
 /// The end of a step's rows and the scan's screen in one call (EventDetector.scan, issue 22: two
 /// calls and the Swift loop's bookkeeping per row were ~100 instructions a row): for every neuron
 /// i < n, z1 and ż1 of its row (rf_affine_row of θ's and f's (w_i, b_i): weights at y + i·d, bias
-/// y[n·d + i]), then, where sliding[i] is 0, rf_scan_screen of its lanes g < G & ~3 with hits
-/// appended to `hits` (capacity n·(G/4)); counts[i] their number in row i. Returns the total.
+/// y[n·d + i]), then, where sliding is NULL or sliding[i] is 0, rf_scan_screen of its lanes
+/// g < G & ~3 with hits appended to `hits` (capacity n·(G/4)); counts[i] their number in row i
+/// (0 for a row not screened). Returns the total.
 long rf_scan_rows(int d, long n, long G, const double *xgT, const double *y, const double *f,
                   const unsigned char *s, const unsigned char *sliding, double *z1, const double *zdot0,
                   double *zdot1, long *hits, long *counts);

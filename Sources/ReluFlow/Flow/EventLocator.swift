@@ -382,14 +382,38 @@ struct EventDetector {
         if field.kernelsApply {
             // Where the field's kernels run: the rows and the screen in AVX2 lanes, all rows in one C
             // call (`ModeField.scanRows`: the sums of `surfaceRow` and the decisions of the screen
-            // below, row by row), then the per-pair tests of the flagged lanes, of the sliding rows
-            // and of the tail g ≥ G4, in pair order (they read only their own row of z and ż).
+            // below, row by row), then the per-pair tests of the flagged lanes and of the tail
+            // g ≥ G4, in pair order (they read only their own row of z and ż).
             let (hits, counts, sliding) = field.scanRows(y1, f1, z1: z1, zdot0: zdot0, zdot1: zdot1)
             var h = 0
             for i in 0..<n {
                 if sliding[i] != 0 {
-                    detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
-                              range: 0..<G, flags: &flags, evaluation: &endEvaluation)
+                    // A sliding neuron's row: every lane holding a sliding pair (its α is tested) and
+                    // every lane of on/off pairs that fails the screen (which reads the sliding pairs
+                    // as off: their lanes are tested whatever it says), in ascending order; the same
+                    // flags as testing the whole row (issue 22: ~20 per-pair tests a row otherwise).
+                    let count = counts[i]
+                    defer { h += count }
+                    guard let groups = field.slidingGroups(i) else {
+                        detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
+                                  range: 0..<G, flags: &flags, evaluation: &endEvaluation)
+                        continue
+                    }
+                    var a = 0, k = 0
+                    while true {
+                        let nextSliding = a < groups.count && groups[a] < G4 ? groups[a] & ~3 : Int.max
+                        let nextHit = k < count ? hits[h + k] : Int.max
+                        let start = min(nextSliding, nextHit)
+                        if start == Int.max { break }
+                        detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
+                                  range: start..<(start + 4), flags: &flags, evaluation: &endEvaluation)
+                        while a < groups.count && groups[a] < start + 4 { a += 1 }
+                        if nextHit == start { k += 1 }
+                    }
+                    if G4 < G {
+                        detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
+                                  range: G4..<G, flags: &flags, evaluation: &endEvaluation)
+                    }
                     continue
                 }
                 for _ in 0..<counts[i] {

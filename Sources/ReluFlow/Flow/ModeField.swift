@@ -273,6 +273,7 @@ final class ModeField {
         lastTheta = .allocate(capacity: P)
         lastField = .allocate(capacity: P + 1)
         lambdas = .allocate(capacity: max(G, 1))
+        roundingNoise = .allocate(capacity: max(G, 1))
         spareStorage = FieldEvaluation.Storage(G: G, n: n)
         otherSpareStorage = FieldEvaluation.Storage(G: G, n: n)
     }
@@ -280,6 +281,7 @@ final class ModeField {
     deinit {
         for p in [xg, xgT, xAbsT, srBuffer, mult, ysum, yabs, slope, alphaStorage, N, Nabs, R, lossOutputs, F, lambdas] { p.deallocate() }
         slopeBytes.deallocate()
+        roundingNoise.deallocate()
         for i in 0..<n {
             slideEntries[i].groups?.deallocate()
             slideEntries[i].data?.deallocate()
@@ -638,14 +640,14 @@ final class ModeField {
     /// S_i = Σ_(g: pair not off) (δR_g + 16 ε |R_g|) |x̃_g|, with δR_g the residual's own rounding
     /// level (`residualNoise`) and 16 ε|R_g| the sums'. A ratio of a few means the field is zero
     /// to working precision: a stationary point (SPEC §5) reached, non-zero loss or not.
-    /// Scratch of `fieldRoundingRatio` (per group), kept so that the check allocates nothing.
-    private var roundingNoise: [Double] = []
+    /// Scratch of `fieldRoundingRatio` (per group), kept so that the check allocates nothing (a
+    /// pointer: an array property written in the loop was checked for uniqueness per group).
+    private let roundingNoise: UnsafeMutablePointer<Double>
 
     func fieldRoundingRatio(_ e: FieldEvaluation, at y: UnsafePointer<Double>, _ f: UnsafePointer<Double>) -> Double {
         let R = e.R
         prepareRoundingScales(y)
         let bOff = n * d, cOff = n * d + n
-        if roundingNoise.count != G { roundingNoise = [Double](repeating: 0, count: G) }
         var total = 0.0
         for g in 0..<G {
             roundingNoise[g] = (residualNoise(g) + 16 * Double.ulpOfOne * abs(R[g])) * normalNorm(g)
@@ -656,6 +658,7 @@ final class ModeField {
             if size == 0 { return }
             ratio = max(ratio, level > 0 ? size / level : .infinity)
         }
+        states.withUnsafeBufferPointer { states in
         for i in 0..<n {
             var S = 0.0
             for g in 0..<G where states[i * G + g] != .off { S += roundingNoise[g] }
@@ -665,6 +668,7 @@ final class ModeField {
             fwb2 += f[bOff + i] * f[bOff + i]
             update(fwb2.squareRoot(), abs(y[cOff + i]) * invM * S)
             update(abs(f[cOff + i]), wb2.squareRoot() * invM * S)
+        }
         }
         if network.outputBias { update(abs(f[2 * n + n * d]), invM * total) }
         return ratio
@@ -774,15 +778,23 @@ final class ModeField {
         }
     }
 
+    /// The groups of neuron i's sliding pairs, ascending, when its surface set of the mode exists
+    /// (valid until the mode changes); nil otherwise.
+    func slidingGroups(_ i: Int) -> UnsafeBufferPointer<Int>? {
+        let entry = slideEntries[i]
+        guard entry.count > 0, let groups = entry.groups else { return nil }
+        return UnsafeBufferPointer(start: groups, count: entry.count)
+    }
+
     /// Scratch of `scanRows` (made on first use): the screen's hits (n·(G/4)), their count per row
     /// (n), and the rows' sliding marks (n bytes).
     private var scanScratch: (hits: UnsafeMutablePointer<Int>, counts: UnsafeMutablePointer<Int>,
                               sliding: UnsafeMutablePointer<UInt8>)? = nil
 
     /// The rows of z and ż at the end of a step (`surfaceRow` of every neuron) and the event scan's
-    /// screen of the rows of neurons without sliding pairs, in one C call (`rf_scan_rows`, where the
-    /// kernels apply): the hits of row i are the next `counts[i]` entries of `hits` (the first group
-    /// of each lane of four that fails the screen); `sliding[i]` marks the rows not screened.
+    /// screen of every row, in one C call (`rf_scan_rows`, where the kernels apply): the hits of row
+    /// i are the next `counts[i]` entries of `hits` (the first group of each lane of four that fails
+    /// the screen, which reads a sliding pair as off); `sliding[i]` marks the sliding neurons' rows.
     func scanRows(_ y: UnsafePointer<Double>, _ f: UnsafePointer<Double>, z1: UnsafeMutablePointer<Double>,
                   zdot0: UnsafePointer<Double>, zdot1: UnsafeMutablePointer<Double>)
         -> (hits: UnsafePointer<Int>, counts: UnsafePointer<Int>, sliding: UnsafePointer<UInt8>) {
@@ -795,7 +807,7 @@ final class ModeField {
         }
         scratch.sliding.update(repeating: 0, count: n)
         for s in 0..<slidingCount { scratch.sliding[slidingList[s]] = 1 }
-        _ = rf_scan_rows(Int32(d), n, G, xgT, y, f, slopeBytes, scratch.sliding, z1, zdot0, zdot1, scratch.hits, scratch.counts)
+        _ = rf_scan_rows(Int32(d), n, G, xgT, y, f, slopeBytes, nil, z1, zdot0, zdot1, scratch.hits, scratch.counts)
         return (UnsafePointer(scratch.hits), UnsafePointer(scratch.counts), UnsafePointer(scratch.sliding))
     }
 
