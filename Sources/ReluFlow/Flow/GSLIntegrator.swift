@@ -47,10 +47,14 @@ private final class SystemBox {
 /// C entry points GSL calls; `params` is the unretained `SystemBox`.
 private func fieldFunction(_ t: Double, _ y: UnsafePointer<Double>?, _ f: UnsafeMutablePointer<Double>?, _ params: UnsafeMutableRawPointer?) -> Int32 {
     // The box is alive for the integrator's lifetime: borrowed, not retained (called ~13 times a step).
-    let ok = Unmanaged<SystemBox>.fromOpaque(params!)._withUnsafeGuaranteedRef { box in
-        if let abort = box.abortRef, abort._withUnsafeGuaranteedRef({ $0.poll() }) { return false }
-        return box.evaluate(y!, f!)
-    }
+    // Its two unmanaged references are read first (plain values), so that nothing below is a closure
+    // over the box (issue 22: the closure was ~45 instructions a call).
+    let box = Unmanaged<SystemBox>.fromOpaque(params.unsafelyUnwrapped)
+    let y = y.unsafelyUnwrapped, f = f.unsafelyUnwrapped
+    let (abort, shallow) = box._withUnsafeGuaranteedRef { ($0.abortRef, $0.shallow) }
+    if let abort, abort._withUnsafeGuaranteedRef({ $0.poll() }) { return Int32(GSL_EBADFUNC) }
+    let ok = if let shallow { shallow._withUnsafeGuaranteedRef { $0.evaluate(y, f) } }
+             else { box._withUnsafeGuaranteedRef { $0.system.evaluate(y, f) } }
     return ok ? Int32(GSL_SUCCESS) : Int32(GSL_EBADFUNC)
 }
 

@@ -561,10 +561,11 @@ final class ModeField {
             H[ci * P + bOff + i] += F[d]
             H[(bOff + i) * P + ci] += F[d]
         }
-        // ∂f/∂θ = −H/m.
+        // ∂f/∂θ = −H/m (row pointers: no index arithmetic per entry).
         for r in 0..<P {
-            for c in 0..<P { dfdy[r * dim + c] = -H[r * P + c] * invM }
-            dfdy[r * dim + P] = 0
+            let source = H + r * P, target = dfdy + r * dim
+            for c in 0..<P { target[c] = -source[c] * invM }
+            target[P] = 0
         }
         // Sliding neurons: their (w_i, b_i) rows are projected like F_i.
         for i in slidingNeurons {
@@ -583,8 +584,8 @@ final class ModeField {
         for r in 0..<P {
             let fr = 2 * f[r]
             if fr == 0 { continue }
-            let row = r * dim
-            for c in 0..<P { dfdy[last + c] += fr * dfdy[row + c] }
+            let row = dfdy + r * dim, quadrature = dfdy + last
+            for c in 0..<P { quadrature[c] += fr * row[c] }
         }
     }
 
