@@ -115,17 +115,49 @@ long rf_scan_screen(long G4, const unsigned char *s, const double *z1, const dou
     return screen(G4, s, z1, zdot0, zdot1, hits);
 }
 
-// All rows of z and ż (and the screen) with the affine sums of rf_affine_row, one body per d
-// (the switch on d once per call, not per row; the same sums in the same order).
-#define SCAN_ROWS(AFFINE)                                                                      \
-    const long G4 = G & ~3L, bOff = n * d;                                                     \
+// All rows of z and ż and the screen, one body per d (the switch on d once per call, not per
+// row), fused per lane: z1 and ż1 of four groups (AFFINE's sums, in its order), stored, and the
+// lane screened from the same values in registers (screen's operations), so that a row is read and
+// written once. The tail g ≥ G & ~3 is AFFINE's scalar loop (never screened).
+AVX2 static inline __attribute__((always_inline)) int lane_fails(v4d sign, v4d z1, v4d zdot0, v4d zdot1) {
+    const v4d zero = {0, 0, 0, 0};
+    v4d e1 = sign * z1;
+    v4d d0 = sign * zdot0;
+    v4d nd1 = -(sign * zdot1);
+    v4i takeD1 = nd1 > d0;
+    v4d rate = (v4d)(((v4i)nd1 & takeD1) | ((v4i)d0 & ~takeD1));
+    v4i takeRate = rate < e1;
+    v4d low = (v4d)(((v4i)rate & takeRate) | ((v4i)e1 & ~takeRate));
+    v4i pass = low >= zero;
+    return !(pass[0] && pass[1] && pass[2] && pass[3]);
+}
+
+#define SCAN_ROWS(D)                                                                           \
+    const long bOff = n * d;                                                                   \
+    const v4d one = {1, 1, 1, 1};                                                              \
     long total = 0;                                                                            \
     for (long i = 0; i < n; i++) {                                                             \
         const long row = i * G;                                                                \
-        AFFINE(G, xgT, y + i * d, y[bOff + i], z1 + row);                                      \
-        AFFINE(G, xgT, f + i * d, f[bOff + i], zdot1 + row);                                   \
-        long count = 0;                                                                        \
-        if (!sliding || !sliding[i]) count = screen(G4, s + row, z1 + row, zdot0 + row, zdot1 + row, hits + total); \
+        const double *wy = y + i * d, *wf = f + i * d;                                         \
+        const double by = y[bOff + i], bf = f[bOff + i];                                       \
+        const int screened = !sliding || !sliding[i];                                          \
+        long count = 0, g = 0;                                                                 \
+        for (; g + 4 <= G; g += 4) {                                                           \
+            v4d vz = (v4d){by, by, by, by}, vd = (v4d){bf, bf, bf, bf};                        \
+            for (int k = 0; k < (D); k++) vz = vz + wy[k] * *(const v4d *)(xgT + k * G + g);  \
+            for (int k = 0; k < (D); k++) vd = vd + wf[k] * *(const v4d *)(xgT + k * G + g);  \
+            *(v4d *)(z1 + row + g) = vz;                                                       \
+            *(v4d *)(zdot1 + row + g) = vd;                                                    \
+            if (screened && lane_fails(2 * slopes(s + row + g) - one, vz, *(const v4d *)(zdot0 + row + g), vd)) \
+                hits[total + count++] = g;                                                     \
+        }                                                                                      \
+        for (; g < G; g++) {                                                                   \
+            double vz = by, vd = bf;                                                           \
+            for (int k = 0; k < (D); k++) vz = vz + wy[k] * xgT[k * G + g];                    \
+            for (int k = 0; k < (D); k++) vd = vd + wf[k] * xgT[k * G + g];                    \
+            z1[row + g] = vz;                                                                  \
+            zdot1[row + g] = vd;                                                               \
+        }                                                                                      \
         counts[i] = count;                                                                     \
         total += count;                                                                        \
     }                                                                                          \
@@ -135,11 +167,11 @@ long rf_scan_screen(long G4, const unsigned char *s, const double *z1, const dou
     const unsigned char *s, const unsigned char *sliding, double *z1, const double *zdot0, double *zdot1, long *hits, long *counts
 #define AFFINE_N(G, X, W, B, OUT) affineN(d, G, X, W, B, OUT)
 
-AVX2 static long scan_rows1(SCAN_ROWS_ARGS) { SCAN_ROWS(affine1) }
-AVX2 static long scan_rows2(SCAN_ROWS_ARGS) { SCAN_ROWS(affine2) }
-AVX2 static long scan_rows3(SCAN_ROWS_ARGS) { SCAN_ROWS(affine3) }
-AVX2 static long scan_rows4(SCAN_ROWS_ARGS) { SCAN_ROWS(affine4) }
-AVX2 static long scan_rowsN(SCAN_ROWS_ARGS) { SCAN_ROWS(AFFINE_N) }
+AVX2 static long scan_rows1(SCAN_ROWS_ARGS) { SCAN_ROWS(1) }
+AVX2 static long scan_rows2(SCAN_ROWS_ARGS) { SCAN_ROWS(2) }
+AVX2 static long scan_rows3(SCAN_ROWS_ARGS) { SCAN_ROWS(3) }
+AVX2 static long scan_rows4(SCAN_ROWS_ARGS) { SCAN_ROWS(4) }
+AVX2 static long scan_rowsN(SCAN_ROWS_ARGS) { SCAN_ROWS(d) }
 
 #define AFFINE_ROWS(AFFINE)                                                                    \
     const long bOff = n * d;                                                                   \
