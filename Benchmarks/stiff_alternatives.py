@@ -18,6 +18,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -147,6 +148,7 @@ def main():
     for name, v in totals.items():
         what = "steps/f/J" if name == "engine" else "steps/f/J/LU"
         print(f"total {name}: {what} {'/'.join(str(q) for q in v[:-1])}, worst error {v[-1]:.1e}")
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,7 @@ import XCTest
 final class EngineOverheadTests: XCTestCase {
     /// `projectSlidingPairs` (the flat copy of each neuron's set) against `SurfaceSet.project` of a
     /// set built afresh from the groups of its sliding pairs, for one sliding pair per neuron (k = 1)
-    /// and for three on one neuron (k = 3 in d = 1: dependent normals), and the field's evaluation
-    /// against the same projection of its pass-2 value (α from the multipliers).
+    /// and for three on one neuron (k = 3 in d = 1: dependent normals).
     func testSlidingProjectionMatchesFreshSurfaceSets() throws {
         var generator = SplitMix(state: 71)
         for d in [1, 2, 3] {
@@ -47,6 +46,100 @@ final class EngineOverheadTests: XCTestCase {
             }
             XCTAssertEqual(viaProject.map(\.bitPattern), reference.map(\.bitPattern), "d = \(d)")
         }
+    }
+
+    /// The field's evaluation on sliding neurons (the one-surface shortcut on f's block, and the
+    /// flat copies for k > 1) against SPEC §4 done by hand: the evaluation of the same mode with the
+    /// sliding pairs off (their slope is 0 in both), each sliding neuron's (ẇ_i, ḃ_i) projected by a
+    /// set built afresh, α_g = λ_g / (−(c_i/m) R_g). Bit patterns of f (every entry) and, where the
+    /// set is independent, of α.
+    func testFieldEvaluationOnSlidingNeuronsMatchesFreshSets() throws {
+        var generator = SplitMix(state: 79)
+        for d in [1, 2, 3] {
+            let m = 9, n = 4
+            let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+            let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
+            let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+            let b = (0..<n).map { _ in Double.random(in: -0.5...0.5, using: &generator) }
+            let c = (0..<n).map { _ in Double.random(in: -1...1, using: &generator) }
+            let problem = try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 1)
+            let field = ModeField(network: problem.network, data: problem.data)
+            let plain = ModeField(network: problem.network, data: problem.data)
+            let G = field.G, P = field.P
+            var states = (0..<(n * G)).map { _ in Bool.random(using: &generator) ? PairState.on : .off }
+            states[0 * G + 2] = .sliding                              // k = 1
+            for g in [1, 4, 6] { states[2 * G + g] = .sliding }       // k = 3
+            states[3 * G + 5] = .sliding                              // k = 1
+            field.setMode(states)
+            plain.setMode(states.map { $0 == .sliding ? .off : $0 })
+            let theta = problem.theta0 + [0]
+            var f = [Double](repeating: 0, count: P + 1), f0 = f
+            let e = field.evaluation(at: theta, into: &f)
+            _ = plain.evaluation(at: theta, into: &f0)
+            var expected = f0
+            var expectedAlpha: [Int: Double] = [:]
+            for i in field.slidingNeurons {
+                let groups = (0..<G).filter { states[i * G + $0] == .sliding }
+                let set = try SurfaceSet(groups: groups, points: field.xg, d: d)
+                var v = (0..<d).map { f0[i * d + $0] } + [f0[n * d + i]]
+                var lambda = [Double](repeating: 0, count: groups.count)
+                v.withUnsafeMutableBufferPointer { vb in
+                    lambda.withUnsafeMutableBufferPointer { set.project(vb.baseAddress!, multipliers: $0.baseAddress!) }
+                }
+                for k in 0..<d { expected[i * d + k] = v[k] }
+                expected[n * d + i] = v[d]
+                if !set.dependent {
+                    let scale = -theta[n * d + n + i] * field.invM
+                    for (a, g) in groups.enumerated() { expectedAlpha[i * G + g] = lambda[a] / (scale * e.R[g]) }
+                }
+            }
+            var norm2 = 0.0
+            for p in 0..<P { norm2 += expected[p] * expected[p] }
+            expected[P] = norm2
+            XCTAssertEqual(f.map(\.bitPattern), expected.map(\.bitPattern), "d = \(d)")
+            // The three surfaces of neuron 2 are dependent in d = 1 only (three normals in R²).
+            XCTAssertEqual(expectedAlpha.count, d == 1 ? 2 : 5, "d = \(d)")
+            for (k, a) in expectedAlpha { XCTAssertEqual(e.storage.alpha[k].bitPattern, a.bitPattern, "d = \(d), pair \(k)") }
+        }
+    }
+
+    /// After `updateMode` (a neuron gains a sliding pair, one loses its only one, one changes which
+    /// groups slide) the flat copies are those of the new mode: `projectSlidingPairs` equals the
+    /// projection by sets built afresh, and the sliding neurons are the new ones.
+    func testFlatSurfaceCopiesFollowModeUpdates() throws {
+        var generator = SplitMix(state: 83)
+        let d = 2, m = 9, n = 4
+        let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+        let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
+        let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+        let b = (0..<n).map { _ in Double.random(in: -0.5...0.5, using: &generator) }
+        let c = (0..<n).map { _ in Double.random(in: -1...1, using: &generator) }
+        let problem = try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 1)
+        let field = ModeField(network: problem.network, data: problem.data)
+        let G = field.G
+        var states = (0..<(n * G)).map { _ in Bool.random(using: &generator) ? PairState.on : .off }
+        states[0 * G + 2] = .sliding
+        states[2 * G + 1] = .sliding
+        field.setMode(states)
+        XCTAssertEqual(field.slidingNeurons, [0, 2])
+        // Neuron 0 loses its only sliding pair, neuron 1 gains one, neuron 2 slides on group 3 instead of 1.
+        let changes: [(index: Int, state: PairState)] = [(0 * G + 2, .on), (1 * G + 4, .sliding), (2 * G + 1, .off), (2 * G + 3, .sliding)]
+        field.updateMode(changes)
+        for change in changes { states[change.index] = change.state }
+        XCTAssertEqual(field.slidingNeurons, [1, 2])
+        let theta = problem.theta0 + [0]
+        var fast = theta, reference = theta
+        field.projectSlidingPairs(state: &fast)
+        for i in [1, 2] {
+            let set = try SurfaceSet(groups: (0..<G).filter { states[i * G + $0] == .sliding }, points: field.xg, d: d)
+            var v = (0..<d).map { reference[i * d + $0] } + [reference[n * d + i]]
+            set.project(&v)
+            for k in 0..<d { reference[i * d + k] = v[k] }
+            reference[n * d + i] = v[d]
+        }
+        XCTAssertEqual(fast.map(\.bitPattern), reference.map(\.bitPattern))
+        XCTAssertNotEqual(fast[1 * d].bitPattern, theta[1 * d].bitPattern, "neuron 1 now projected")
+        XCTAssertEqual(fast[0].bitPattern, theta[0].bitPattern, "neuron 0 no longer projected")
     }
 
     /// `surfaceValues` with every row in one C call (`rf_affine_rows`) against the Swift SIMD4

@@ -36,7 +36,8 @@ void rf_affine_rows(int d, long n, long G, const double *xgT, const double *y, c
 /// i < n, z1 and ż1 of its row (rf_affine_row of θ's and f's (w_i, b_i): weights at y + i·d, bias
 /// y[n·d + i]), then, where sliding is NULL or sliding[i] is 0, rf_scan_screen of its lanes
 /// g < G & ~3 with hits appended to `hits` (capacity n·(G/4)); counts[i] their number in row i
-/// (0 for a row not screened). Returns the total.
+/// (0 for a row not screened). Returns the total. (EventDetector.scan passes sliding = NULL: it
+/// screens every row and tests a sliding row's sliding lanes itself.)
 long rf_scan_rows(int d, long n, long G, const double *xgT, const double *y, const double *f,
                   const unsigned char *s, const unsigned char *sliding, double *z1, const double *zdot0,
                   double *zdot1, long *hits, long *counts);

@@ -640,6 +640,7 @@ public enum RunFolder {
     /// is this `stat` of the path's C string. Its first use made FileManager's default instance
     /// (~10 first-touched pages of every `simulate`, issue 22), which nothing else of a run needs.
     static func exists(_ path: String) -> Bool {
+        // (A NUL inside cuts the C string short there, as Foundation's fileExists does: RunFolderPathTests.)
         var info = stat()
         return stat(path, &info) == 0
     }

@@ -72,9 +72,9 @@ struct SurfaceSet {
 
     /// `project` on a set's data in flat storage (k surfaces, rows of width e): λ = Λ F into
     /// `multipliers` (length k), then F += X̃_Kᵀ λ. The field's sliding neurons read their sets
-    /// this way at every evaluation (`ModeField`'s slide table: no reference counting of the
-    /// set's arrays); every other projection goes through `project`, with the same operations in
-    /// the same order.
+    /// this way at every evaluation, and the step ends' and samples' projections likewise
+    /// (`ModeField`'s slide table: no reference counting of the set's arrays); the Jacobian and
+    /// sets built afresh go through `project`, with the same operations in the same order.
     @inline(__always)
     static func project(_ F: UnsafeMutablePointer<Double>, count k: Int, width e: Int, lambdaMap: UnsafePointer<Double>,
                         normals: UnsafePointer<Double>, multipliers: UnsafeMutablePointer<Double>) {
