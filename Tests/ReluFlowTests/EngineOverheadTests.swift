@@ -13,12 +13,7 @@ final class EngineOverheadTests: XCTestCase {
         var generator = SplitMix(state: 71)
         for d in [1, 2, 3] {
             let m = 9, n = 4
-            let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
-            let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
-            let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
-            let b = (0..<n).map { _ in Double.random(in: -0.5...0.5, using: &generator) }
-            let c = (0..<n).map { _ in Double.random(in: -1...1, using: &generator) }
-            let problem = try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 1)
+            let problem = try randomProblem(d: d, m: m, n: n, &generator)
             let field = ModeField(network: problem.network, data: problem.data)
             let G = field.G
             var states = (0..<(n * G)).map { _ in Bool.random(using: &generator) ? PairState.on : .off }
@@ -30,14 +25,7 @@ final class EngineOverheadTests: XCTestCase {
             let theta = problem.theta0 + [0]
             var fast = theta, reference = theta
             field.projectSlidingPairs(state: &fast)
-            for i in field.slidingNeurons {
-                let groups = (0..<G).filter { states[i * G + $0] == .sliding }
-                let set = try SurfaceSet(groups: groups, points: field.xg, d: d)
-                var v = (0..<d).map { reference[i * d + $0] } + [reference[n * d + i]]
-                set.project(&v)
-                for k in 0..<d { reference[i * d + k] = v[k] }
-                reference[n * d + i] = v[d]
-            }
+            try projectWithFreshSets(&reference, neurons: field.slidingNeurons, states: states, field: field)
             XCTAssertEqual(fast.map(\.bitPattern), reference.map(\.bitPattern), "d = \(d)")
             // `project` with the groups of the mode takes the same path as with a fresh set.
             var viaProject = theta
@@ -57,12 +45,7 @@ final class EngineOverheadTests: XCTestCase {
         var generator = SplitMix(state: 79)
         for d in [1, 2, 3] {
             let m = 9, n = 4
-            let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
-            let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
-            let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
-            let b = (0..<n).map { _ in Double.random(in: -0.5...0.5, using: &generator) }
-            let c = (0..<n).map { _ in Double.random(in: -1...1, using: &generator) }
-            let problem = try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 1)
+            let problem = try randomProblem(d: d, m: m, n: n, &generator)
             let field = ModeField(network: problem.network, data: problem.data)
             let plain = ModeField(network: problem.network, data: problem.data)
             let G = field.G, P = field.P
@@ -109,12 +92,7 @@ final class EngineOverheadTests: XCTestCase {
     func testFlatSurfaceCopiesFollowModeUpdates() throws {
         var generator = SplitMix(state: 83)
         let d = 2, m = 9, n = 4
-        let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
-        let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
-        let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
-        let b = (0..<n).map { _ in Double.random(in: -0.5...0.5, using: &generator) }
-        let c = (0..<n).map { _ in Double.random(in: -1...1, using: &generator) }
-        let problem = try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 1)
+        let problem = try randomProblem(d: d, m: m, n: n, &generator)
         let field = ModeField(network: problem.network, data: problem.data)
         let G = field.G
         var states = (0..<(n * G)).map { _ in Bool.random(using: &generator) ? PairState.on : .off }
@@ -130,13 +108,7 @@ final class EngineOverheadTests: XCTestCase {
         let theta = problem.theta0 + [0]
         var fast = theta, reference = theta
         field.projectSlidingPairs(state: &fast)
-        for i in [1, 2] {
-            let set = try SurfaceSet(groups: (0..<G).filter { states[i * G + $0] == .sliding }, points: field.xg, d: d)
-            var v = (0..<d).map { reference[i * d + $0] } + [reference[n * d + i]]
-            set.project(&v)
-            for k in 0..<d { reference[i * d + k] = v[k] }
-            reference[n * d + i] = v[d]
-        }
+        try projectWithFreshSets(&reference, neurons: [1, 2], states: states, field: field)
         XCTAssertEqual(fast.map(\.bitPattern), reference.map(\.bitPattern))
         XCTAssertNotEqual(fast[1 * d].bitPattern, theta[1 * d].bitPattern, "neuron 1 now projected")
         XCTAssertEqual(fast[0].bitPattern, theta[0].bitPattern, "neuron 0 no longer projected")
@@ -149,12 +121,7 @@ final class EngineOverheadTests: XCTestCase {
         var generator = SplitMix(state: 73)
         for d in [1, 2, 3, 4, 5, 8] { for m in [10, 21] {
             let n = 5
-            let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
-            let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
-            let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
-            let b = (0..<n).map { _ in Double.random(in: -0.5...0.5, using: &generator) }
-            let c = (0..<n).map { _ in Double.random(in: -1...1, using: &generator) }
-            let problem = try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 1)
+            let problem = try randomProblem(d: d, m: m, n: n, &generator)
             let field = ModeField(network: problem.network, data: problem.data)
             let count = n * field.G
             var theta = problem.theta0 + [0]
@@ -182,12 +149,7 @@ final class EngineOverheadTests: XCTestCase {
         var flagged = 0, slidingFlags = 0
         for d in [1, 2, 3] { for m in [21, 23, 40] { for trial in 0..<4 {
             let n = 4
-            let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
-            let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
-            let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
-            let b = (0..<n).map { _ in Double.random(in: -0.5...0.5, using: &generator) }
-            let c = (0..<n).map { _ in Double.random(in: -1...1, using: &generator) }
-            let problem = try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 1)
+            let problem = try randomProblem(d: d, m: m, n: n, &generator)
             let field = ModeField(network: problem.network, data: problem.data)
             let G = field.G, count = n * G
             var states = (0..<count).map { _ in Bool.random(using: &generator) ? PairState.on : .off }
@@ -273,5 +235,29 @@ final class EngineOverheadTests: XCTestCase {
         }
         XCTAssertGreaterThan(roots, 100)
         XCTAssertGreaterThan(dips, 100)
+    }
+
+    /// A problem of m random points in d dimensions and a width-n network with random weights
+    /// (draws in the order x, y, W, b, c).
+    private func randomProblem(d: Int, m: Int, n: Int, _ generator: inout SplitMix) throws -> FlowProblem {
+        let x = (0..<m).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+        let y = (0..<m).map { _ in Double.random(in: -1...1, using: &generator) }
+        let W = (0..<n).map { _ in (0..<d).map { _ in Double.random(in: -1...1, using: &generator) } }
+        let b = (0..<n).map { _ in Double.random(in: -0.5...0.5, using: &generator) }
+        let c = (0..<n).map { _ in Double.random(in: -1...1, using: &generator) }
+        return try makeProblem(x: x, y: y, W: W, b: b, c: c, T: 1)
+    }
+
+    /// `neurons`' (w_i, b_i) in `theta` projected onto the surfaces of their sliding pairs in
+    /// `states` by sets built afresh (`SurfaceSet.project`): the reference of the flat copies.
+    private func projectWithFreshSets(_ theta: inout [Double], neurons: [Int], states: [PairState], field: ModeField) throws {
+        let G = field.G, d = field.d, n = field.n
+        for i in neurons {
+            let set = try SurfaceSet(groups: (0..<G).filter { states[i * G + $0] == .sliding }, points: field.xg, d: d)
+            var v = (0..<d).map { theta[i * d + $0] } + [theta[n * d + i]]
+            set.project(&v)
+            for k in 0..<d { theta[i * d + k] = v[k] }
+            theta[n * d + i] = v[d]
+        }
     }
 }
