@@ -387,13 +387,13 @@ struct EventDetector {
             let (hits, counts, sliding) = field.scanRows(y1, f1, z1: z1, zdot0: zdot0, zdot1: zdot1)
             var h = 0
             for i in 0..<n {
+                let count = counts[i]
+                defer { h += count }
                 if sliding[i] != 0 {
                     // A sliding neuron's row: every lane holding a sliding pair (its α is tested) and
                     // every lane of on/off pairs that fails the screen (which reads the sliding pairs
                     // as off: their lanes are tested whatever it says), in ascending order; the same
                     // flags as testing the whole row (issue 22: ~20 per-pair tests a row otherwise).
-                    let count = counts[i]
-                    defer { h += count }
                     guard let groups = field.slidingGroups(i) else {
                         detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
                                   range: 0..<G, flags: &flags, evaluation: &endEvaluation)
@@ -410,18 +410,14 @@ struct EventDetector {
                         while a < groups.count && groups[a] < start + 4 { a += 1 }
                         if nextHit == start { k += 1 }
                     }
-                    if G4 < G {
+                } else {
+                    for k in 0..<count {
+                        let start = hits[h + k]
                         detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
-                                  range: G4..<G, flags: &flags, evaluation: &endEvaluation)
+                                  range: start..<(start + 4), flags: &flags, evaluation: &endEvaluation)
                     }
-                    continue
                 }
-                for _ in 0..<counts[i] {
-                    let start = hits[h]
-                    h += 1
-                    detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
-                              range: start..<(start + 4), flags: &flags, evaluation: &endEvaluation)
-                }
+                // The tail g ≥ G4, which the screen does not cover.
                 if G4 < G {
                     detectRow(i, field: field, y1: y1, H: H, z0: z0, zdot0: zdot0, z1: z1, zdot1: zdot1,
                               range: G4..<G, flags: &flags, evaluation: &endEvaluation)

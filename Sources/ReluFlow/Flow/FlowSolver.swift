@@ -1003,10 +1003,10 @@ private final class FlowIntegration<Field: SwitchedSystem> {
         }
     }
 
-    /// Moves (w_i, b_i) of `state` (the current state y by default) to the nearest point on the
-    /// surfaces of the given groups (exact: z is linear).
-    func projectNeuron(_ i: Int, onto groups: [Int], state: UnsafeMutablePointer<Double>? = nil) {
-        field.project(i, onto: groups, state: state ?? self.y)
+    /// Moves (w_i, b_i) of the current state y to the nearest point on the surfaces of the given
+    /// groups (exact: z is linear).
+    func projectNeuron(_ i: Int, onto groups: [Int]) {
+        field.project(i, onto: groups, state: y)
     }
 
     func projectSliding() {
